@@ -1,0 +1,69 @@
+# npucc: two commands set up a machine: `make demo`, then `make test`.
+SHELL := /bin/bash
+SWIFT ?= swift
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler libopenblas-dev pkg-config python3-venv
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+JOBS ?= 2
+BIN := .build/release/npucc
+
+.PHONY: all deps apt venv build build-debug demo test test-swift test-python conformance bench proto lint loc clean
+
+all: build
+
+## Dependencies ---------------------------------------------------------------
+deps: apt venv
+
+apt:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: Tests/python/requirements.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r Tests/python/requirements.txt
+	touch $@
+
+## Build ----------------------------------------------------------------------
+build: apt
+	$(SWIFT) build -c release -j $(JOBS) --product npucc
+
+build-debug: apt
+	$(SWIFT) build -j $(JOBS)
+
+## Demo: build and compile a bundled sample end to end -------------------------
+demo: deps build
+	$(BIN) inspect samples/digits_cnn.onnx
+	$(BIN) run samples/digits_cnn.onnx --inputs samples/digits_test.npz --outputs /tmp/npucc-demo-out.npz --accuracy-labels samples/digits_test_labels.npy
+
+## Tests ----------------------------------------------------------------------
+test: deps build test-swift test-python
+
+test-swift:
+	NPUCC_PYTHON=$(abspath $(PY)) $(SWIFT) test -j $(JOBS)
+
+test-python: build
+	NPUCC=$(abspath $(BIN)) $(PY) -m pytest -q Tests/python
+
+## Benchmarks (not tests) -------------------------------------------------------
+bench: deps
+	$(SWIFT) build -c release -j $(JOBS) --product NPUBench
+	NPUCC_PYTHON=$(abspath $(PY)) .build/release/NPUBench
+
+## Regenerate the committed protobuf-c code from schemas/onnx.proto -----------
+proto: apt
+	protoc-c --c_out=Sources/ONNXProto/generated --proto_path=schemas schemas/onnx.proto
+	mv Sources/ONNXProto/generated/onnx.pb-c.h Sources/ONNXProto/include/onnx.pb-c.h
+
+loc:
+	@for d in Sources/*/; do printf "%-16s %6s\n" $$(basename $$d) $$(cat $$(find $$d -name '*.swift' -o -name '*.c' -o -name '*.h' | grep -v generated) /dev/null | wc -l); done
+
+clean:
+	rm -rf .build

@@ -1,0 +1,62 @@
+// swift-tools-version:6.0
+// npucc: an ONNX compiler for an NPU with nvfp4, fp8 and 2:4 sparse fast paths.
+// Modules follow the stages of the compiler; dependencies run one way (see docs/ARCHITECTURE.md).
+import PackageDescription
+
+let package = Package(
+    name: "npucc",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "npucc", targets: ["npucc"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
+    ],
+    targets: [
+        // System libraries, linked through pkg-config.
+        .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c",
+                       providers: [.apt(["libprotobuf-c-dev"])]),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        // protoc-c output for schemas/onnx.proto plus the shim, the only door to Swift.
+        .target(name: "ONNXProto", dependencies: ["CProtobufC"],
+                cSettings: [.unsafeFlags(["-O2"])]),
+
+        // Numeric formats: no dependency on the IR.
+        .target(name: "Formats"),
+        // The IR: values, nodes, graphs, constants, text form and verifier.
+        .target(name: "IR", dependencies: ["Formats"]),
+        // ONNX protobuf -> IR.
+        .target(name: "ONNXImport", dependencies: ["IR", "ONNXProto"]),
+        // .npy / .npz reading and writing.
+        .target(name: "TensorIO", dependencies: [
+            "IR", .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+        ]),
+        // The fp32 reference interpreter over the IR.
+        .target(name: "Reference", dependencies: ["IR", "Formats", "CBLAS"],
+                swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
+        // Graph passes and the pass manager.
+        .target(name: "Passes", dependencies: ["IR", "Reference"]),
+        // The compiler driver: the pipelines the CLI runs.
+        .target(name: "Driver", dependencies: [
+            "IR", "ONNXImport", "Reference", "Passes", "TensorIO", "Formats",
+        ]),
+        .executableTarget(name: "npucc", dependencies: [
+            "Driver", "IR", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "NPUBench", dependencies: [
+            "Driver", "Formats", "Reference", "IR", "ONNXImport", "TensorIO",
+        ], swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
+        // Helpers shared by the test targets only.
+        .target(name: "TestSupport", dependencies: ["IR", "Driver"]),
+
+        .testTarget(name: "FormatsTests", dependencies: ["Formats"]),
+        .testTarget(name: "IRTests", dependencies: ["IR", "TestSupport"]),
+        .testTarget(name: "ONNXImportTests", dependencies: ["ONNXImport", "IR", "TestSupport"]),
+        .testTarget(name: "TensorIOTests", dependencies: ["TensorIO", "IR", "TestSupport"]),
+        .testTarget(name: "ReferenceTests", dependencies: ["Reference", "IR", "TestSupport"]),
+        .testTarget(name: "PassesTests", dependencies: ["Passes", "IR", "Reference", "TestSupport"]),
+        .testTarget(name: "DriverTests", dependencies: ["Driver", "TestSupport"]),
+    ]
+)

@@ -1,0 +1,50 @@
+// `npucc run`: the reference interpreter on npz inputs, writing npz outputs, with an
+// optional top-1 accuracy against labels.
+import Foundation
+import IR
+import Reference
+import TensorIO
+
+public enum Execution {
+    /// Runs `loaded` on the arrays of `inputsPath` and writes the outputs to `outputsPath`
+    /// (atomically: nothing is written when anything fails).
+    public static func run(_ loaded: LoadedModel, inputsPath: String, outputsPath: String) throws -> [(String, Tensor)] {
+        let arrays = try NPZ.read(url: URL(fileURLWithPath: inputsPath))
+        var inputs: [String: Tensor] = [:]
+        for (name, tensor) in arrays { inputs[name] = tensor }
+        let graph = loaded.model.graph
+        for v in graph.inputs where inputs[v.name] == nil {
+            throw DriverError(file: inputsPath, "no array for graph input \"\(v.name)\" (keys: \(arrays.map(\.name).joined(separator: ", ")))")
+        }
+        let known = Set(graph.inputs.map(\.name))
+        if let extra = arrays.first(where: { !known.contains($0.name) }) {
+            throw DriverError(file: inputsPath, "array \"\(extra.name)\" is not a graph input (inputs: \(graph.inputs.map(\.name).joined(separator: ", ")))")
+        }
+        let results: [String: Tensor]
+        do {
+            results = try Interpreter(graph: graph).run(inputs)
+        } catch let e as IRError {
+            throw DriverError(file: loaded.path, e.description)
+        }
+        let outputs = graph.outputs.map { ($0.name, results[$0.name]!) }
+        try NPZ.write(outputs, to: URL(fileURLWithPath: outputsPath), compressed: false)
+        return outputs
+    }
+
+    /// Top-1 accuracy of `logits` ([N, classes]) against integer `labels` ([N]).
+    public static func accuracy(logits: Tensor, labelsPath: String) throws -> (correct: Int, total: Int) {
+        let labels = try NPY.read(url: URL(fileURLWithPath: labelsPath))
+        guard logits.rank == 2, labels.rank == 1, labels.shape[0] == logits.shape[0] else {
+            throw DriverError(file: labelsPath, "labels of shape \(labels.shape) do not match outputs of shape \(logits.shape)")
+        }
+        let n = logits.shape[0], classes = logits.shape[1]
+        let values = logits.floats()
+        var correct = 0
+        for i in 0..<n {
+            var best = 0
+            for c in 1..<classes where values[i * classes + c] > values[i * classes + best] { best = c }
+            if Int64(best) == labels.int64(at: i) { correct += 1 }
+        }
+        return (correct, n)
+    }
+}

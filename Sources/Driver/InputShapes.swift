@@ -1,0 +1,21 @@
+// `--input-shape NAME=1,3,320,320`: fixing symbolic input dimensions from the CLI.
+import Foundation
+
+/// Parses `NAME=d0,d1,...` options into a map; the name is everything before the last `=`.
+public func parseInputShapes(_ specs: [String]) throws -> [String: [Int]] {
+    var shapes: [String: [Int]] = [:]
+    for spec in specs {
+        guard let eq = spec.lastIndex(of: "="), eq != spec.startIndex else {
+            throw DriverError(file: "--input-shape", "\"\(spec)\" is not of the form NAME=d0,d1,...")
+        }
+        let name = String(spec[..<eq])
+        let dimsText = spec[spec.index(after: eq)...]
+        let dims = dimsText.isEmpty ? [] : dimsText.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard dims.allSatisfy({ $0 != nil && $0! >= 0 }) else {
+            throw DriverError(file: "--input-shape", "\"\(spec)\": dimensions must be non-negative integers")
+        }
+        guard shapes[name] == nil else { throw DriverError(file: "--input-shape", "\"\(name)\" is given twice") }
+        shapes[name] = dims.map { $0! }
+    }
+    return shapes
+}

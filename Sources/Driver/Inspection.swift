@@ -1,0 +1,56 @@
+// `npucc inspect`: what a model file holds, as a short human-readable report.
+import IR
+import Foundation
+import ONNXImport
+
+public enum Inspection {
+    /// The report for a loaded (canonicalized) model.
+    public static func report(_ loaded: LoadedModel) -> String {
+        let m = loaded.model
+        var lines: [String] = []
+        lines.append("model:      \(loaded.path)")
+        let producer = [m.producerName, m.producerVersion].filter { !$0.isEmpty }.joined(separator: " ")
+        lines.append("producer:   \(producer.isEmpty ? "(not recorded)" : producer)")
+        lines.append("ir version: \(m.irVersion)")
+        let opsets = m.opsets.keys.sorted().map { "\($0.isEmpty ? "ai.onnx" : $0) \(m.opsets[$0]!)" }
+        lines.append("opsets:     \(opsets.joined(separator: ", "))")
+        lines.append("inputs:")
+        for v in m.graph.inputs { lines.append("  \(v.name)  \(v.type)") }
+        lines.append("outputs:")
+        for v in m.graph.outputs { lines.append("  \(v.name)  \(v.type)") }
+        let counts = loaded.summary.opCounts
+        let total = counts.values.reduce(0, +)
+        lines.append("operators:  \(total) nodes in the file, \(m.graph.nodes.count) after canonicalization")
+        let width = counts.keys.map(\.count).max() ?? 0
+        for (op, n) in counts.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }) {
+            lines.append("  " + op.padding(toLength: width, withPad: " ", startingAt: 0) + "  \(n)")
+        }
+        var elements = 0, bytes = 0
+        for t in m.graph.constants.values where t.dtype.isFloatingPoint {
+            elements += t.count
+            bytes += t.byteCount
+        }
+        lines.append("parameters: \(grouped(elements)) (\(byteSize(bytes)))")
+        if loaded.summary.initializerInputCount > 0 {
+            lines.append("note:       \(loaded.summary.initializerInputCount) initializers are also listed as graph inputs; they are read as constants")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func grouped(_ n: Int) -> String {
+        let digits = Array(String(n))
+        var out = ""
+        for (i, c) in digits.enumerated() {
+            if i > 0 && (digits.count - i) % 3 == 0 { out.append(",") }
+            out.append(c)
+        }
+        return out
+    }
+
+    static func byteSize(_ n: Int) -> String {
+        let units = ["bytes", "KiB", "MiB", "GiB"]
+        var value = Double(n), unit = 0
+        while value >= 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
+        return unit == 0 ? "\(n) bytes" : String(format: "%.1f %@", value, units[unit])
+    }
+}

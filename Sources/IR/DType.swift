@@ -1,0 +1,81 @@
+// Element types of IR values, numbered as ONNX's TensorProto.DataType so the
+// importer maps them one to one.
+
+/// An element type. Raw values are ONNX `TensorProto.DataType` codes.
+public enum DType: Int32, Sendable, CaseIterable, Hashable {
+    case float32 = 1
+    case uint8 = 2
+    case int8 = 3
+    case uint16 = 4
+    case int16 = 5
+    case int32 = 6
+    case int64 = 7
+    case bool = 9
+    case float16 = 10
+    case float64 = 11
+    case uint32 = 12
+    case uint64 = 13
+    case bfloat16 = 16
+
+    /// Bytes per element in the IR's dense storage (bool is one byte, 0 or 1).
+    public var byteSize: Int {
+        switch self {
+        case .uint8, .int8, .bool: return 1
+        case .uint16, .int16, .float16, .bfloat16: return 2
+        case .int32, .uint32, .float32: return 4
+        case .int64, .uint64, .float64: return 8
+        }
+    }
+
+    /// The spelling in the textual IR.
+    public var name: String {
+        switch self {
+        case .float32: return "f32"
+        case .float16: return "f16"
+        case .bfloat16: return "bf16"
+        case .float64: return "f64"
+        case .int8: return "i8"
+        case .int16: return "i16"
+        case .int32: return "i32"
+        case .int64: return "i64"
+        case .uint8: return "u8"
+        case .uint16: return "u16"
+        case .uint32: return "u32"
+        case .uint64: return "u64"
+        case .bool: return "bool"
+        }
+    }
+
+    public init?(name: String) {
+        guard let found = DType.allCases.first(where: { $0.name == name }) else { return nil }
+        self = found
+    }
+
+    public var isFloatingPoint: Bool {
+        switch self {
+        case .float32, .float16, .bfloat16, .float64: return true
+        default: return false
+        }
+    }
+
+    public var isInteger: Bool { !isFloatingPoint && self != .bool }
+
+    /// The ONNX spelling, for messages that quote the model ("FLOAT", "INT64").
+    public var onnxName: String {
+        switch self {
+        case .float32: return "FLOAT"
+        case .float16: return "FLOAT16"
+        case .bfloat16: return "BFLOAT16"
+        case .float64: return "DOUBLE"
+        case .int8: return "INT8"
+        case .int16: return "INT16"
+        case .int32: return "INT32"
+        case .int64: return "INT64"
+        case .uint8: return "UINT8"
+        case .uint16: return "UINT16"
+        case .uint32: return "UINT32"
+        case .uint64: return "UINT64"
+        case .bool: return "BOOL"
+        }
+    }
+}

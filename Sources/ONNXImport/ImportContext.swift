@@ -1,0 +1,137 @@
+// The state of building one IR graph from a GraphProto: constants, declared types, the
+// canonical nodes emitted so far, and fresh names for values the rewrites introduce.
+import Foundation
+import IR
+
+struct ImportContext {
+    let opset: Int
+    let externalRoot: URL?
+    var constants: [String: Tensor] = [:]
+    var types: [String: TensorType] = [:]
+    var nodes: [Node] = []
+    /// How often each operator appears in the file, as written (Constant included).
+    var sourceOpCounts: [String: Int] = [:]
+    private var taken: Set<String> = []
+    private var counter = 0
+
+    init(opset: Int, externalRoot: URL?) {
+        self.opset = opset
+        self.externalRoot = externalRoot
+    }
+
+    mutating func buildGraph(_ g: ONNXGraph, options: ImportOptions) throws -> Graph {
+        for n in g.nodes { taken.formUnion(n.outputs) }
+        for v in g.inputs { taken.insert(v.name) }
+        if let sparse = g.sparseInitializers.first {
+            throw TensorDecodingError("sparse initializer \"\(sparse)\" is not supported")
+        }
+        for (k, t) in g.initializers.enumerated() {
+            guard !t.name.isEmpty else { throw TensorDecodingError("initializer \(k) has no name") }
+            guard constants[t.name] == nil else { throw TensorDecodingError("initializer \"\(t.name)\" is defined twice") }
+            constants[t.name] = try t.decode(what: "initializer \"\(t.name)\"", externalRoot: externalRoot)
+            taken.insert(t.name)
+        }
+        // Old IR versions list initializers among the inputs: those are constants.
+        var inputs: [ValueInfo] = []
+        for v in g.inputs where constants[v.name] == nil {
+            var type = try declaredType(v, role: "graph input")
+            if let fixed = options.inputShapes[v.name] { type = try override(type, with: fixed, input: v.name) }
+            inputs.append(ValueInfo(name: v.name, type: type))
+            types[v.name] = type
+        }
+        let names = Set(inputs.map(\.name))
+        for name in options.inputShapes.keys.sorted() where !names.contains(name) {
+            throw TensorDecodingError("--input-shape names \"\(name)\", which is not a graph input (inputs: \(inputs.map(\.name).joined(separator: ", ")))")
+        }
+        for v in g.valueInfo {
+            if case .tensor = v.type, let t = try? declaredType(v, role: "value"), constants[v.name] == nil {
+                types[v.name] = t
+            }
+        }
+        var outputs: [ValueInfo] = []
+        for v in g.outputs {
+            guard !v.name.isEmpty else { throw TensorDecodingError("a graph output has no name") }
+            let t = try declaredType(v, role: "graph output", allowUnknownType: true)
+            outputs.append(ValueInfo(name: v.name, type: t))
+            if t.shape != nil || constants[v.name] == nil { types[v.name] = types[v.name] ?? t }
+        }
+        for n in g.nodes {
+            sourceOpCounts[n.opType, default: 0] += 1
+            try importNode(n)
+        }
+        return Graph(name: g.name.isEmpty ? "main" : g.name, inputs: inputs, outputs: outputs,
+                     nodes: try Verifier.topologicalOrder(nodes), constants: constants, types: types)
+    }
+
+    /// A value's declared tensor type. Graph outputs may leave the element type unset.
+    private func declaredType(_ v: ONNXValueInfo, role: String, allowUnknownType: Bool = false) throws -> TensorType {
+        switch v.type {
+        case .tensor(let code, let dims):
+            var dtype = DType(rawValue: code)
+            if dtype == nil {
+                guard allowUnknownType, code == 0 else {
+                    throw TensorDecodingError("\(role) \"\(v.name)\" has unsupported element type \(ONNXDataTypeName(code))")
+                }
+                dtype = .float32
+            }
+            let shape = try dims.map { ds in
+                Shape(try ds.enumerated().map { (axis, d) -> Dim in
+                    switch d {
+                    case .value(let x):
+                        guard x >= 0 else { throw TensorDecodingError("\(role) \"\(v.name)\" has negative dimension \(x) at axis \(axis)") }
+                        guard x <= Int64(Int32.max) else { throw TensorDecodingError("\(role) \"\(v.name)\" has dimension \(x) at axis \(axis), too large") }
+                        return .known(Int(x))
+                    case .param(let p): return p.isEmpty ? .unknown : .symbol(p)
+                    case .unknown: return .unknown
+                    }
+                })
+            }
+            return TensorType(dtype ?? .float32, shape)
+        case .other(let kind):
+            throw TensorDecodingError("\(role) \"\(v.name)\" is a \(kind); only tensors are supported")
+        case .missing:
+            if allowUnknownType { return TensorType(.float32, nil) }
+            throw TensorDecodingError("\(role) \"\(v.name)\" has no type")
+        }
+    }
+
+    /// Applies `--input-shape`: the rank must match and known dims may not change.
+    private func override(_ type: TensorType, with dims: [Int], input: String) throws -> TensorType {
+        if let shape = type.shape {
+            guard shape.rank == dims.count else {
+                throw TensorDecodingError("--input-shape gives \(dims.count) dimensions for \"\(input)\", whose rank is \(shape.rank) \(shape)")
+            }
+            for (axis, (d, new)) in zip(shape.dims, dims).enumerated() {
+                if let known = d.value, known != new {
+                    throw TensorDecodingError("--input-shape sets axis \(axis) of \"\(input)\" to \(new), but the model fixes it to \(known)")
+                }
+            }
+        }
+        return TensorType(type.dtype, Shape(dims))
+    }
+
+    /// A name no value of the graph uses, built from `hint`.
+    mutating func freshName(_ hint: String) -> String {
+        while true {
+            counter += 1
+            let name = "\(hint)__\(counter)"
+            if !taken.contains(name) && constants[name] == nil {
+                taken.insert(name)
+                return name
+            }
+        }
+    }
+
+    /// Adds a constant under a fresh name and returns the name.
+    mutating func addConstant(_ tensor: Tensor, hint: String) -> String {
+        let name = freshName(hint)
+        constants[name] = tensor
+        return name
+    }
+
+    /// The rank of a value, when the graph tells it (constant, declared type).
+    func rank(of value: String) -> Int? {
+        if let c = constants[value] { return c.rank }
+        return types[value]?.shape?.rank
+    }
+}

@@ -1,0 +1,57 @@
+// One NodeProto -> canonical IR nodes: domain and op checks, Constant nodes to
+// constants, attributes decoded, then the opset rewrites of OpsetUpgrades.swift.
+import Foundation
+import IR
+
+extension ImportContext {
+    mutating func importNode(_ n: ONNXNode) throws {
+        let label = n.name.isEmpty ? "\(n.opType) (output \"\(n.outputs.first ?? "")\")" : "\(n.opType) \"\(n.name)\""
+        let what = "node \(label)"
+        guard n.domain.isEmpty || n.domain == "ai.onnx" else {
+            throw TensorDecodingError("\(what): operator domain \"\(n.domain)\" is not supported (only the default ONNX domain is)")
+        }
+        guard !n.opType.isEmpty else { throw TensorDecodingError("\(what) has no op_type") }
+        var attributes: [String: Attribute] = [:]
+        for a in n.attributes {
+            guard attributes[a.name] == nil else {
+                throw TensorDecodingError("\(what): attribute \"\(a.name)\" is given twice")
+            }
+            attributes[a.name] = try a.decode(what: what, externalRoot: externalRoot)
+        }
+        attributes["consumed_inputs"] = nil
+        var node = Node(op: n.opType, name: n.name, inputs: n.inputs, outputs: n.outputs, attributes: attributes)
+        if node.op == "Constant" {
+            try importConstant(node, what: what)
+            return
+        }
+        if node.op == "Upsample" { node.op = "Resize" }
+        guard let schema = OpRegistry.schema(node.op) else {
+            throw TensorDecodingError("\(what): unsupported operator \(n.opType) (default domain, opset \(opset))")
+        }
+        _ = schema
+        try upgrade(&node, originalOp: n.opType)
+    }
+
+    /// A Constant node becomes a graph constant named by its output.
+    private mutating func importConstant(_ node: Node, what: String) throws {
+        guard node.outputs.count == 1, let name = node.outputs.first, !name.isEmpty else {
+            throw TensorDecodingError("\(what): Constant must have one named output")
+        }
+        guard constants[name] == nil else { throw TensorDecodingError("\(what): value \"\(name)\" is defined twice") }
+        guard node.attributes.count == 1, let (key, value) = node.attributes.first else {
+            throw TensorDecodingError("\(what): Constant needs exactly one value attribute")
+        }
+        let tensor: Tensor
+        switch (key, value) {
+        case ("value", .tensor(let t)): tensor = t
+        case ("value_float", .float(let f)): tensor = Tensor(scalar: f)
+        case ("value_floats", .floats(let f)): tensor = Tensor(f, shape: [f.count])
+        case ("value_int", .int(let i)): tensor = Tensor(scalar: Int64(i))
+        case ("value_ints", .ints(let i)): tensor = Tensor(i.map(Int64.init), shape: [i.count])
+        default:
+            throw TensorDecodingError("\(what): Constant attribute \"\(key)\" (\(value.kind)) is not supported")
+        }
+        constants[name] = tensor
+        types[name] = nil
+    }
+}

@@ -1,0 +1,85 @@
+// The ONNX frontend: decodes a .onnx file and builds the IR graph, with initializers and
+// Constant nodes as constants and every node rewritten into its canonical form.
+import Foundation
+import IR
+
+/// What the user tells the importer beyond the file.
+public struct ImportOptions: Sendable {
+    /// Replacement shapes for graph inputs (`--input-shape NAME=1,3,320,320`).
+    public var inputShapes: [String: [Int]]
+
+    public init(inputShapes: [String: [Int]] = [:]) {
+        self.inputShapes = inputShapes
+    }
+}
+
+/// The opset range of the default ONNX domain that npucc reads.
+public let supportedOpsets: ClosedRange<Int> = 6...21
+
+/// What a model file holds as written, before any rewriting.
+public struct ImportSummary: Sendable {
+    /// Operator histogram of the file's nodes (Constant nodes included).
+    public var opCounts: [String: Int]
+    public var initializerCount: Int
+    /// Initializers that the file also lists as graph inputs (old IR versions).
+    public var initializerInputCount: Int
+}
+
+public enum ONNXImporter {
+    /// Reads the model at `path` into the IR (not yet canonicalized).
+    public static func load(path: String, options: ImportOptions = ImportOptions()) throws -> Model {
+        try loadWithSummary(path: path, options: options).model
+    }
+
+    /// Reads the model and also reports what the file holds as written.
+    public static func loadWithSummary(path: String, options: ImportOptions = ImportOptions()) throws
+        -> (model: Model, summary: ImportSummary)
+    {
+        let proto = try ProtoReader.readModel(path: path)
+        let root = URL(fileURLWithPath: path).deletingLastPathComponent()
+        do {
+            return try build(proto, externalRoot: root, options: options)
+        } catch let e as TensorDecodingError {
+            throw ImportError(file: path, message: e.description)
+        } catch let e as IRError {
+            throw ImportError(file: path, message: e.description)
+        }
+    }
+
+    /// Reads a lone TensorProto file (the .pb files of ONNX test data sets).
+    public static func loadTensor(path: String) throws -> (name: String, tensor: Tensor) {
+        let proto = try ProtoReader.readTensor(path: path)
+        do {
+            let root = URL(fileURLWithPath: path).deletingLastPathComponent()
+            return (proto.name, try proto.decode(what: "tensor \"\(proto.name)\"", externalRoot: root))
+        } catch let e as TensorDecodingError {
+            throw ImportError(file: path, message: e.description)
+        }
+    }
+
+    static func build(_ proto: ONNXModel, externalRoot: URL?, options: ImportOptions) throws
+        -> (model: Model, summary: ImportSummary)
+    {
+        var opsets: [String: Int] = [:]
+        for (domain, version) in proto.opsets {
+            opsets[domain == "ai.onnx" ? "" : domain] = Int(clamping: version)
+        }
+        guard let opset = opsets[""] else {
+            throw TensorDecodingError("the model imports no opset of the default ONNX domain")
+        }
+        guard supportedOpsets.contains(opset) else {
+            throw TensorDecodingError("default-domain opset \(opset) is not supported (npucc reads opsets \(supportedOpsets.lowerBound) to \(supportedOpsets.upperBound))")
+        }
+        guard let g = proto.graph else { throw TensorDecodingError("the model has no graph") }
+        var context = ImportContext(opset: opset, externalRoot: externalRoot)
+        let graph = try context.buildGraph(g, options: options)
+        let model = Model(irVersion: Int(clamping: proto.irVersion), producerName: proto.producerName,
+                     producerVersion: proto.producerVersion, domain: proto.domain,
+                     modelVersion: Int(clamping: proto.modelVersion), docString: proto.docString,
+                     opsets: opsets, metadata: proto.metadata, graph: graph)
+        let summary = ImportSummary(opCounts: context.sourceOpCounts,
+                                    initializerCount: g.initializers.count,
+                                    initializerInputCount: g.inputs.filter { context.constants[$0.name] != nil }.count)
+        return (model, summary)
+    }
+}

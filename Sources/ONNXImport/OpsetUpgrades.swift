@@ -1,0 +1,181 @@
+// Rewrites of older operator forms into the canonical (opset 21) form of schemas/ops.md:
+// attributes that later opsets turned into inputs, legacy broadcasting, old Softmax
+// semantics, Upsample and opset-10 Resize.
+import IR
+
+private let legacyBroadcastOps: Set<String> = ["Add", "Sub", "Mul", "Div", "Pow", "And", "Or", "Xor",
+                                               "Equal", "Greater", "Less"]
+private let reduceOps: Set<String> = ["ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd"]
+
+extension ImportContext {
+    /// Emits `node` in canonical form (possibly as several nodes).
+    mutating func upgrade(_ node: inout Node, originalOp: String) throws {
+        switch node.op {
+        case "Slice" where opset < 10:
+            try moveToInputs(&node, ["starts", "ends", "axes"], from: 1)
+        case "Pad" where opset < 11:
+            if let old = node.attributes.removeValue(forKey: "paddings") { node.attributes["pads"] = old }
+            try moveToInputs(&node, ["pads"], from: 1)
+            let value = node.float("value", default: 0)
+            node.attributes["value"] = nil
+            if value != 0 { node.inputs.append(scalarConstant(value, like: node.inputs[0], hint: "pad_value")) }
+        case "Clip" where opset < 11:
+            let low = node.float("min"), high = node.float("max")
+            node.attributes["min"] = nil
+            node.attributes["max"] = nil
+            node.inputs = [node.inputs[0],
+                           low.map { scalarConstant($0, like: node.inputs[0], hint: "clip_min") } ?? "",
+                           high.map { scalarConstant($0, like: node.inputs[0], hint: "clip_max") } ?? ""]
+            trimOmittedInputs(&node)
+        case "Split" where opset < 13:
+            try moveToInputs(&node, ["split"], from: 1)
+        case "Squeeze" where opset < 13, "Unsqueeze" where opset < 13, "ReduceSum" where opset < 13:
+            try moveToInputs(&node, ["axes"], from: 1)
+        case let op where reduceOps.contains(op) && opset < 18:
+            try moveToInputs(&node, ["axes"], from: 1)
+        case "Softmax" where opset < 13, "LogSoftmax" where opset < 13:
+            try emitLegacySoftmax(node)
+            return
+        case "Gemm" where opset < 7:
+            node.attributes["broadcast"] = nil
+        case "BatchNormalization" where opset < 9:
+            if node.int("spatial", default: 1) == 0 {
+                throw IRError("BatchNormalization with spatial = 0 is not supported", at: node)
+            }
+            node.attributes["spatial"] = nil
+            node.attributes["is_test"] = nil
+            node.outputs = Array(node.outputs.prefix(1))
+        case "BatchNormalization" where opset < 14:
+            node.outputs = Array(node.outputs.prefix(1))
+        case "Dropout" where opset < 12:
+            node.attributes["ratio"] = nil
+            node.attributes["is_test"] = nil
+        case "Resize" where originalOp == "Upsample" || opset < 11:
+            try upgradeUpsample(&node, fromUpsample: originalOp == "Upsample")
+        case "PRelu" where opset < 7:
+            upgradeLegacyPRelu(&node)
+        case let op where legacyBroadcastOps.contains(op) && opset < 7:
+            try upgradeLegacyBroadcast(&node)
+        default:
+            break
+        }
+        nodes.append(node)
+    }
+
+    /// Moves int-list attributes `keys` into int64 constant inputs starting at `index`;
+    /// an absent attribute is an omitted input.
+    private mutating func moveToInputs(_ node: inout Node, _ keys: [String], from index: Int) throws {
+        guard node.inputs.count <= index else {
+            throw IRError("has both the attribute form and the input form of \(keys.joined(separator: "/"))", at: node)
+        }
+        for key in keys {
+            if let attribute = node.attributes.removeValue(forKey: key) {
+                let values: [Int]
+                switch attribute {
+                case .ints(let v): values = v
+                case .int(let v): values = [v]
+                default: throw IRError("attribute \"\(key)\" must be ints, not \(attribute.kind)", at: node)
+                }
+                node.inputs.append(addConstant(Tensor(values.map(Int64.init), shape: [values.count]), hint: key))
+            } else {
+                node.inputs.append("")
+            }
+        }
+        trimOmittedInputs(&node)
+    }
+
+    private func trimOmittedInputs(_ node: inout Node) {
+        while let last = node.inputs.last, last.isEmpty { node.inputs.removeLast() }
+    }
+
+    /// A scalar constant of the same float type as `value` (float32 when unknown).
+    private mutating func scalarConstant(_ x: Float, like value: String, hint: String) -> String {
+        let dtype = constants[value]?.dtype ?? types[value]?.dtype ?? .float32
+        let tensor = Tensor(scalar: x).cast(to: dtype.isFloatingPoint ? dtype : .float32)
+        return addConstant(tensor, hint: hint)
+    }
+
+    /// Softmax before opset 13 normalizes over all axes from `axis` on, as one flattened
+    /// axis. Same as the new form when `axis` is the last axis; otherwise
+    /// Flatten(axis) -> op(axis = 1) -> Reshape back to the input's shape.
+    private mutating func emitLegacySoftmax(_ node: Node) throws {
+        var node = node
+        let axis = node.int("axis", default: 1)
+        let x = node.inputs.first ?? ""
+        if let rank = rank(of: x), axis == rank - 1 || axis == -1 || rank == 0 {
+            node.attributes["axis"] = .int(-1)
+            nodes.append(node)
+            return
+        }
+        let flat = freshName("\(x)_flat")
+        let normalized = freshName("\(x)_normalized")
+        let shape = freshName("\(x)_shape")
+        nodes.append(Node(op: "Flatten", name: node.name + "_flatten", inputs: [x], outputs: [flat],
+                          attributes: ["axis": .int(axis)]))
+        nodes.append(Node(op: node.op, name: node.name, inputs: [flat], outputs: [normalized],
+                          attributes: ["axis": .int(1)]))
+        nodes.append(Node(op: "Shape", name: node.name + "_shape", inputs: [x], outputs: [shape]))
+        nodes.append(Node(op: "Reshape", name: node.name + "_reshape", inputs: [normalized, shape],
+                          outputs: node.outputs))
+    }
+
+    /// Upsample (opsets 7-9) and Resize (opset 10): scales only, asymmetric coordinates,
+    /// nearest rounding down.
+    private mutating func upgradeUpsample(_ node: inout Node, fromUpsample: Bool) throws {
+        var scales = node.inputs.count > 1 ? node.inputs[1] : ""
+        if let attribute = node.attributes.removeValue(forKey: "scales") {
+            guard case .floats(let values) = attribute else {
+                throw IRError("attribute \"scales\" must be floats", at: node)
+            }
+            scales = addConstant(Tensor(values, shape: [values.count]), hint: "scales")
+        }
+        guard !scales.isEmpty else { throw IRError("Upsample needs scales", at: node) }
+        var mode = node.string("mode", default: "nearest")
+        if mode == "bilinear" || mode == "trilinear" { mode = "linear" }
+        guard mode == "nearest" || mode == "linear" else {
+            throw IRError("\(fromUpsample ? "Upsample" : "Resize") mode \"\(mode)\" is not supported", at: node)
+        }
+        node.op = "Resize"
+        node.inputs = [node.inputs[0], "", scales]
+        node.attributes = ["mode": .string(mode),
+                           "coordinate_transformation_mode": .string("asymmetric"),
+                           "nearest_mode": .string("floor")]
+    }
+
+    /// PRelu before opset 7 applies a 1-D slope of C values per channel (axis 1); numpy
+    /// broadcasting needs it shaped [C, 1, ...].
+    private mutating func upgradeLegacyPRelu(_ node: inout Node) {
+        guard node.inputs.count == 2, let slope = constants[node.inputs[1]], slope.rank == 1, slope.count > 1,
+              let rank = rank(of: node.inputs[0]), rank > 2 else { return }
+        let shape = [slope.count] + Array(repeating: 1, count: rank - 2)
+        node.inputs[1] = addConstant(slope.reshaped(shape), hint: node.inputs[1])
+    }
+
+    /// Opset < 7 `broadcast = 1` aligns B's axes starting at `axis` of A; numpy broadcasting
+    /// aligns trailing axes, so B gets trailing size-1 axes when `axis` is not the default.
+    private mutating func upgradeLegacyBroadcast(_ node: inout Node) throws {
+        let broadcast = node.int("broadcast", default: 0)
+        let axis = node.int("axis")
+        node.attributes["broadcast"] = nil
+        node.attributes["axis"] = nil
+        guard broadcast == 1, let axis, node.inputs.count == 2 else { return }
+        let (a, b) = (node.inputs[0], node.inputs[1])
+        guard let rankA = rank(of: a), let rankB = rank(of: b) else {
+            throw IRError("legacy broadcasting with axis needs the ranks of both operands", at: node)
+        }
+        let start = axis < 0 ? axis + rankA : axis
+        let trailing = rankA - start - rankB
+        guard trailing >= 0, start >= 0 else {
+            throw IRError("broadcast axis \(axis) does not fit ranks \(rankA) and \(rankB)", at: node)
+        }
+        guard trailing > 0 else { return }
+        if let constant = constants[b] {
+            node.inputs[1] = addConstant(constant.reshaped(constant.shape + Array(repeating: 1, count: trailing)), hint: b)
+        } else {
+            let axes = addConstant(Tensor((rankB..<(rankB + trailing)).map(Int64.init), shape: [trailing]), hint: "axes")
+            let expanded = freshName(b + "_expanded")
+            nodes.append(Node(op: "Unsqueeze", name: node.name + "_unsqueeze", inputs: [b, axes], outputs: [expanded]))
+            node.inputs[1] = expanded
+        }
+    }
+}

@@ -1,0 +1,49 @@
+// What a pass is: a named graph transformation with a summary, run with a context and
+// reporting what it did as named counters.
+import IR
+
+/// One graph transformation. Its doc comment states what it requires, what it
+/// guarantees and what it leaves alone.
+public protocol Pass: Sendable {
+    /// The stable kebab-case name pipelines and flags use.
+    var tag: String { get }
+    var summary: String { get }
+    func run(_ graph: inout Graph, _ context: PassContext) throws -> PassStatistics
+}
+
+/// Named counters a pass reports ("folded": 12).
+public struct PassStatistics: Sendable, CustomStringConvertible {
+    public private(set) var counters: [(name: String, value: Int)] = []
+
+    public init() {}
+
+    public mutating func add(_ name: String, _ value: Int = 1) {
+        if let i = counters.firstIndex(where: { $0.name == name }) { counters[i].value += value } else { counters.append((name, value)) }
+    }
+
+    public subscript(_ name: String) -> Int { counters.first { $0.name == name }?.value ?? 0 }
+
+    /// True when the pass changed nothing.
+    public var isEmpty: Bool { counters.allSatisfy { $0.value == 0 } }
+
+    public var description: String { counters.map { "\($0.name) \($0.value)" }.joined(separator: ", ") }
+}
+
+/// Options every pass sees, and the hooks a pipeline calls between passes.
+public struct PassContext: Sendable {
+    /// Run the verifier after every pass and name the pass that broke the IR.
+    public var verify: Bool
+    /// Tags after which to print the IR ("all" for every pass).
+    public var printIRAfter: Set<String>
+    public var printIRBefore: Set<String>
+    /// Where printed IR goes.
+    public var emit: @Sendable (String) -> Void
+
+    public init(verify: Bool = true, printIRAfter: Set<String> = [], printIRBefore: Set<String> = [],
+                emit: @escaping @Sendable (String) -> Void = { print($0, terminator: "") }) {
+        self.verify = verify
+        self.printIRAfter = printIRAfter
+        self.printIRBefore = printIRBefore
+        self.emit = emit
+    }
+}

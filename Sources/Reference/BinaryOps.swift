@@ -1,0 +1,189 @@
+// Binary and variadic elementwise ops with numpy broadcasting: arithmetic, comparisons,
+// logic, PRelu, Where. float32 runs a fast path; other dtypes go through Double / Int64.
+import Foundation
+import IR
+
+enum BinaryOp {
+    static let allNames = ["Add", "Sub", "Mul", "Div", "Pow", "PRelu", "Equal", "Greater", "Less",
+                           "GreaterOrEqual", "LessOrEqual", "And", "Or"]
+    static let comparisons: Set<String> = ["Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual"]
+}
+
+func binary(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
+    let a = try operand(node, inputs, 0), b = try operand(node, inputs, 1)
+    return try binary(node.op, a, b, node)
+}
+
+func binary(_ op: String, _ a: Tensor, _ b: Tensor, _ node: Node) throws -> Tensor {
+    guard let shape = broadcastShape([a.shape, b.shape]) else {
+        throw IRError("shapes \(a.shape) and \(b.shape) do not broadcast", at: node)
+    }
+    if op == "And" || op == "Or" {
+        let isAnd = op == "And"
+        return try combine(a, b, shape: shape, outType: .bool, node) { x, y in
+            isAnd ? (x != 0 && y != 0 ? 1 : 0) : (x != 0 || y != 0 ? 1 : 0)
+        } integer: { x, y in isAnd ? (x != 0 && y != 0 ? 1 : 0) : (x != 0 || y != 0 ? 1 : 0) }
+    }
+    if BinaryOp.comparisons.contains(op) {
+        let f: (Double, Double) -> Bool
+        switch op {
+        case "Equal": f = { $0 == $1 }
+        case "Greater": f = { $0 > $1 }
+        case "Less": f = { $0 < $1 }
+        case "GreaterOrEqual": f = { $0 >= $1 }
+        default: f = { $0 <= $1 }
+        }
+        return try combine(a, b, shape: shape, outType: .bool, node) { f($0, $1) ? 1 : 0 }
+            integer: { f(Double($0), Double($1)) ? 1 : 0 }
+    }
+    if a.dtype == .float32 && (b.dtype == .float32 || op == "Pow") {
+        let bf = b.cast(to: .float32)
+        switch op {
+        case "Add": return float32Binary(a, bf, shape) { $0 + $1 }
+        case "Sub": return float32Binary(a, bf, shape) { $0 - $1 }
+        case "Mul": return float32Binary(a, bf, shape) { $0 * $1 }
+        case "Div": return float32Binary(a, bf, shape) { $0 / $1 }
+        case "Pow": return float32Binary(a, bf, shape) { powf($0, $1) }
+        case "PRelu": return float32Binary(a, bf, shape) { $0 < 0 ? $0 * $1 : $0 }
+        default: break
+        }
+    }
+    guard a.dtype == b.dtype || op == "Pow" else {
+        throw IRError("operand types \(a.dtype.name) and \(b.dtype.name) differ", at: node)
+    }
+    let fd: (Double, Double) -> Double
+    let fi: (Int64, Int64) -> Int64
+    switch op {
+    case "Add": fd = { $0 + $1 }; fi = { $0 &+ $1 }
+    case "Sub": fd = { $0 - $1 }; fi = { $0 &- $1 }
+    case "Mul": fd = { $0 * $1 }; fi = { $0 &* $1 }
+    case "Div": fd = { $0 / $1 }; fi = { $1 == 0 ? 0 : $0 / $1 }
+    case "Pow": fd = { pow($0, $1) }; fi = { Int64(pow(Double($0), Double($1))) }
+    case "PRelu": fd = { $0 < 0 ? $0 * $1 : $0 }; fi = { $0 < 0 ? $0 &* $1 : $0 }
+    default: throw IRError("\(op) is not supported on \(a.dtype.name)", at: node)
+    }
+    return try combine(a, b, shape: shape, outType: a.dtype, node, float: fd, integer: fi)
+}
+
+/// The float32 fast path.
+@inline(__always)
+func float32Binary(_ a: Tensor, _ b: Tensor, _ shape: [Int], _ f: (Float, Float) -> Float) -> Tensor {
+    let out = Tensor(zeros: .float32, shape: shape)
+    let pa = a.f32, pb = b.f32, po = out.f32
+    let n = out.count
+    if a.shape == b.shape {
+        parallelChunks(n) { r in for i in r { po[i] = f(pa[i], pb[i]) } }
+        return out
+    }
+    if b.count == 1 {
+        let y = pb[0]
+        parallelChunks(n) { r in for i in r { po[i] = f(pa[i], y) } }
+        return out
+    }
+    let walk = BroadcastWalk(output: shape, operands: [a.shape, b.shape])
+    let len = walk.rowLength
+    let sa = walk.strides[0].last!, sb = walk.strides[1].last!
+    parallelChunks(walk.rowCount, cost: len) { rows in
+        var offsets = [0, 0]
+        for row in rows {
+            walk.offsets(row: row, into: &offsets)
+            let o = po + row * len, x = pa + offsets[0], y = pb + offsets[1]
+            if sa == 1 && sb == 1 {
+                for i in 0..<len { o[i] = f(x[i], y[i]) }
+            } else if sb == 0 {
+                let yv = y[0]
+                for i in 0..<len { o[i] = f(x[i * sa], yv) }
+            } else if sa == 0 {
+                let xv = x[0]
+                for i in 0..<len { o[i] = f(xv, y[i * sb]) }
+            } else {
+                for i in 0..<len { o[i] = f(x[i * sa], y[i * sb]) }
+            }
+        }
+    }
+    return out
+}
+
+/// The general path: element by element through Double (floats) or Int64 (integers).
+func combine(_ a: Tensor, _ b: Tensor, shape: [Int], outType: DType, _ node: Node,
+             float: (Double, Double) -> Double, integer: (Int64, Int64) -> Int64) throws -> Tensor {
+    let walk = BroadcastWalk(output: shape, operands: [a.shape, b.shape])
+    let useFloat = a.dtype.isFloatingPoint || b.dtype.isFloatingPoint
+    let len = walk.rowLength
+    let sa = walk.strides[0].last!, sb = walk.strides[1].last!
+    var result = [Double](repeating: 0, count: shape.reduce(1, *))
+    var ints = [Int64](repeating: 0, count: useFloat ? 0 : result.count)
+    var offsets = [0, 0]
+    for row in 0..<walk.rowCount {
+        walk.offsets(row: row, into: &offsets)
+        for i in 0..<len {
+            let ia = offsets[0] + i * sa, ib = offsets[1] + i * sb
+            if useFloat {
+                result[row * len + i] = float(a.double(at: ia), b.double(at: ib))
+            } else {
+                ints[row * len + i] = integer(a.int64(at: ia), b.int64(at: ib))
+            }
+        }
+    }
+    if useFloat {
+        return outType == .float64 ? Tensor(result, shape: shape) : Tensor(result, shape: shape).cast(to: outType)
+    }
+    return Tensor(ints, shape: shape).cast(to: outType)
+}
+
+/// Sum, Max, Min, Mean over any number of broadcasting operands.
+func variadic(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
+    let operands = inputs.compactMap { $0 }
+    guard var acc = operands.first else { throw IRError("needs at least one input", at: node) }
+    let op = ["Sum": "Add", "Mean": "Add", "Max": "Max", "Min": "Min"][node.op]!
+    for t in operands.dropFirst() {
+        if op == "Add" {
+            acc = try binary("Add", acc, t, node)
+        } else {
+            let isMax = op == "Max"
+            guard let shape = broadcastShape([acc.shape, t.shape]) else {
+                throw IRError("shapes \(acc.shape) and \(t.shape) do not broadcast", at: node)
+            }
+            if acc.dtype == .float32 && t.dtype == .float32 {
+                acc = float32Binary(acc, t, shape) { x, y in
+                    if x.isNaN || y.isNaN { return .nan }
+                    return isMax ? Swift.max(x, y) : Swift.min(x, y)
+                }
+            } else {
+                acc = try combine(acc, t, shape: shape, outType: acc.dtype, node,
+                                  float: { isMax ? Swift.max($0, $1) : Swift.min($0, $1) },
+                                  integer: { isMax ? Swift.max($0, $1) : Swift.min($0, $1) })
+            }
+        }
+    }
+    if node.op == "Mean" {
+        acc = try binary("Div", acc, Tensor(scalar: Float(operands.count)).cast(to: acc.dtype), node)
+    }
+    if operands.count == 1 { acc = operands[0] }
+    return acc
+}
+
+/// Where(condition, x, y).
+func whereOp(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
+    let c = try operand(node, inputs, 0), x = try operand(node, inputs, 1), y = try operand(node, inputs, 2)
+    guard let shape = broadcastShape([c.shape, x.shape, y.shape]) else {
+        throw IRError("shapes \(c.shape), \(x.shape) and \(y.shape) do not broadcast", at: node)
+    }
+    guard x.dtype == y.dtype else { throw IRError("Where branches have types \(x.dtype.name) and \(y.dtype.name)", at: node) }
+    let walk = BroadcastWalk(output: shape, operands: [c.shape, x.shape, y.shape])
+    let out = Tensor(zeros: x.dtype, shape: shape)
+    let size = x.dtype.byteSize
+    let len = walk.rowLength
+    let s = walk.strides.map { $0.last! }
+    var offsets = [0, 0, 0]
+    let cb = c.storage.base.assumingMemoryBound(to: UInt8.self)
+    for row in 0..<walk.rowCount {
+        walk.offsets(row: row, into: &offsets)
+        for i in 0..<len {
+            let pick = cb[offsets[0] + i * s[0]] != 0
+            let src = pick ? x.storage.base + (offsets[1] + i * s[1]) * size : y.storage.base + (offsets[2] + i * s[2]) * size
+            (out.storage.base + (row * len + i) * size).copyMemory(from: src, byteCount: size)
+        }
+    }
+    return out
+}

@@ -1,0 +1,94 @@
+// ConvTranspose as sgemm (weights transposed against the input) then col2im, which
+// scatters each column into the strided, dilated output window.
+import CBLAS
+import IR
+
+func convTranspose(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
+    let x = try operand(node, inputs, 0), w = try operand(node, inputs, 1)
+    try requireFloat32(node, x)
+    try requireFloat32(node, w, "weight")
+    guard x.rank >= 3, w.rank == x.rank else { throw IRError("input and weight ranks do not fit", at: node) }
+    let group = node.int("group", default: 1)
+    let n = x.shape[0], c = x.shape[1]
+    guard group > 0, c == w.shape[0], c % group == 0 else {
+        throw IRError("input has \(c) channels but the weight has \(w.shape[0])", at: node)
+    }
+    let mg = w.shape[1], m = mg * group, cg = c / group
+    let kernel = Array(w.shape[2...]), input = Array(x.shape[2...])
+    let r = input.count
+    let strides = node.ints("strides") ?? Array(repeating: 1, count: r)
+    let dilations = node.ints("dilations") ?? Array(repeating: 1, count: r)
+    let outputPadding = node.ints("output_padding") ?? Array(repeating: 0, count: r)
+    var pads = node.ints("pads") ?? Array(repeating: 0, count: 2 * r)
+    guard strides.count == r, dilations.count == r, outputPadding.count == r, pads.count == 2 * r else {
+        throw IRError("strides, dilations, pads or output_padding do not match \(r) spatial dimensions", at: node)
+    }
+    let autoPad = node.string("auto_pad", default: "NOTSET")
+    var output: [Int] = []
+    for d in 0..<r {
+        let full = strides[d] * (input[d] - 1) + outputPadding[d] + (kernel[d] - 1) * dilations[d] + 1
+        if let shape = node.ints("output_shape") {
+            let target = shape.count == r ? shape[d] : shape[shape.count - r + d]
+            let total = full - target
+            pads[d] = autoPad == "SAME_UPPER" ? total / 2 : total - total / 2
+            pads[d + r] = total - pads[d]
+        } else if autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER" {
+            let target = input[d] * strides[d]
+            let total = full - target
+            pads[d] = autoPad == "SAME_UPPER" ? total / 2 : total - total / 2
+            pads[d + r] = total - pads[d]
+        }
+        output.append(full - pads[d] - pads[d + r])
+        guard output[d] > 0 else { throw IRError("output extent \(output[d]) at spatial axis \(d) is not positive", at: node) }
+    }
+    let kSize = kernel.reduce(1, *), inPlane = input.reduce(1, *), outPlane = output.reduce(1, *)
+    let rows = mg * kSize
+    var columns = [Float](repeating: 0, count: rows * inPlane)
+    let out = Tensor(zeros: .float32, shape: [n, m] + output)
+    let xp = x.f32, wp = w.f32, op = out.f32
+    let inStrides = contiguousStrides(input), outStrides = contiguousStrides(output)
+    for image in 0..<n {
+        for gi in 0..<group {
+            let src = xp + (image * c + gi * cg) * inPlane
+            let weights = wp + gi * cg * rows
+            columns.withUnsafeMutableBufferPointer { col in
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rows), Int32(inPlane), Int32(cg),
+                            1, weights, Int32(rows), src, Int32(inPlane), 0, col.baseAddress!, Int32(inPlane))
+                let dstBase = op + (image * m + gi * mg) * outPlane
+                parallelChunks(mg, cost: kSize * inPlane) { channels in
+                    var kIndex = [Int](repeating: 0, count: r)
+                    for ch in channels {
+                        let dst = dstBase + ch * outPlane
+                        for k in 0..<kSize {
+                            var kk = k
+                            for d in stride(from: r - 1, through: 0, by: -1) { kIndex[d] = kk % kernel[d]; kk /= kernel[d] }
+                            let colRow = col.baseAddress! + (ch * kSize + k) * inPlane
+                            for p in 0..<inPlane {
+                                var offset = 0
+                                var inside = true
+                                for d in 0..<r {
+                                    let i = (p / inStrides[d]) % input[d]
+                                    let o = i * strides[d] - pads[d] + kIndex[d] * dilations[d]
+                                    if o < 0 || o >= output[d] { inside = false; break }
+                                    offset += o * outStrides[d]
+                                }
+                                if inside { dst[offset] += colRow[p] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let bias = optionalOperand(inputs, 2) {
+        guard bias.count == m else { throw IRError("bias has \(bias.count) values for \(m) channels", at: node) }
+        let b = bias.cast(to: .float32).f32
+        for image in 0..<n {
+            for ch in 0..<m {
+                let row = op + (image * m + ch) * outPlane
+                for i in 0..<outPlane { row[i] += b[ch] }
+            }
+        }
+    }
+    return out
+}

@@ -1,0 +1,110 @@
+// Conv as im2col + OpenBLAS sgemm per image and group (1x1 stride-1 convolutions skip
+// im2col), for any number of spatial dimensions.
+import CBLAS
+import IR
+
+func convolution(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
+    let x = try operand(node, inputs, 0), w = try operand(node, inputs, 1)
+    try requireFloat32(node, x)
+    try requireFloat32(node, w, "weight")
+    guard x.rank >= 3, w.rank == x.rank else {
+        throw IRError("input rank \(x.rank) and weight rank \(w.rank) do not fit a convolution", at: node)
+    }
+    let group = node.int("group", default: 1)
+    let n = x.shape[0], c = x.shape[1], m = w.shape[0]
+    guard group > 0, c % group == 0, m % group == 0, w.shape[1] == c / group else {
+        throw IRError("input has \(c) channels but the weight \(w.shape) expects \(w.shape[1] * group) (group \(group))", at: node)
+    }
+    let kernel = Array(w.shape[2...])
+    if let k = node.ints("kernel_shape"), k != kernel {
+        throw IRError("kernel_shape \(k) differs from the weight's \(kernel)", at: node)
+    }
+    let g = try WindowGeometry(node: node, input: Array(x.shape[2...]), kernel: kernel)
+    let bias = optionalOperand(inputs, 2)
+    if let bias { guard bias.count == m else { throw IRError("bias has \(bias.count) values for \(m) channels", at: node) } }
+    let cg = c / group, mg = m / group
+    let kSize = kernel.reduce(1, *), inPlane = g.input.reduce(1, *), outPlane = g.output.reduce(1, *)
+    let rows = cg * kSize
+    let out = Tensor(zeros: .float32, shape: [n, m] + g.output)
+    let direct = kSize == 1 && g.strides.allSatisfy { $0 == 1 } && g.padBegin.allSatisfy { $0 == 0 } && g.padEnd.allSatisfy { $0 == 0 }
+    var columns = direct ? [] : [Float](repeating: 0, count: rows * outPlane)
+    let xp = x.f32, wp = w.f32, op = out.f32
+    for image in 0..<n {
+        for gi in 0..<group {
+            let src = xp + (image * c + gi * cg) * inPlane
+            let dst = op + (image * m + gi * mg) * outPlane
+            let weights = wp + gi * mg * rows
+            if direct {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(mg), Int32(outPlane), Int32(rows),
+                            1, weights, Int32(rows), src, Int32(outPlane), 0, dst, Int32(outPlane))
+            } else {
+                columns.withUnsafeMutableBufferPointer { col in
+                    im2col(src, channels: cg, g, into: col.baseAddress!)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(mg), Int32(outPlane), Int32(rows),
+                                1, weights, Int32(rows), col.baseAddress!, Int32(outPlane), 0, dst, Int32(outPlane))
+                }
+            }
+        }
+        if let bias {
+            let b = bias.cast(to: .float32)
+            let bp = b.f32
+            parallelChunks(m, cost: outPlane) { r in
+                for ch in r {
+                    let row = op + (image * m + ch) * outPlane
+                    let v = bp[ch]
+                    for i in 0..<outPlane { row[i] += v }
+                }
+            }
+        }
+    }
+    return out
+}
+
+/// Unfolds `channels` planes of `src` into `col` rows (channel, kernel offset) by output
+/// positions; positions in the padding read zero.
+func im2col(_ src: UnsafePointer<Float>, channels: Int, _ g: WindowGeometry, into col: UnsafeMutablePointer<Float>) {
+    let r = g.spatialRank
+    let kSize = g.kernel.reduce(1, *), outPlane = g.output.reduce(1, *), inPlane = g.input.reduce(1, *)
+    let inStrides = contiguousStrides(g.input)
+    let outLast = g.output[r - 1], inLast = g.input[r - 1]
+    let sLast = g.strides[r - 1], dLast = g.dilations[r - 1], pLast = g.padBegin[r - 1]
+    let outerCount = outPlane / outLast
+    parallelChunks(channels * kSize, cost: outPlane) { rowRange in
+        var kIndex = [Int](repeating: 0, count: r)
+        var oIndex = [Int](repeating: 0, count: r)
+        for row in rowRange {
+            let ch = row / kSize
+            var k = row % kSize
+            for d in stride(from: r - 1, through: 0, by: -1) { kIndex[d] = k % g.kernel[d]; k /= g.kernel[d] }
+            let plane = src + ch * inPlane
+            let dstRow = col + row * outPlane
+            let kLast = kIndex[r - 1] * dLast - pLast
+            for outer in 0..<outerCount {
+                var o = outer
+                var base = 0
+                var inside = true
+                for d in stride(from: r - 2, through: 0, by: -1) {
+                    oIndex[d] = o % g.output[d]
+                    o /= g.output[d]
+                    let i = oIndex[d] * g.strides[d] - g.padBegin[d] + kIndex[d] * g.dilations[d]
+                    if i < 0 || i >= g.input[d] { inside = false }
+                    base += i * inStrides[d]
+                }
+                let dst = dstRow + outer * outLast
+                if !inside {
+                    for j in 0..<outLast { dst[j] = 0 }
+                    continue
+                }
+                let line = plane + base
+                if sLast == 1 && kLast >= 0 && kLast + outLast <= inLast {
+                    for j in 0..<outLast { dst[j] = line[kLast + j] }
+                } else {
+                    for j in 0..<outLast {
+                        let i = j * sLast + kLast
+                        dst[j] = (i >= 0 && i < inLast) ? line[i] : 0
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,101 @@
+// Unary elementwise ops: activations and math functions, computed in float32 (other
+// float types go through float32; Neg, Abs and Sign also work on integers, Not on bool).
+import Foundation
+import IR
+
+enum UnaryOp {
+    static let allNames = ["Relu", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Elu", "Selu",
+                           "Softplus", "Softsign", "Erf", "Gelu", "Exp", "Log", "Sqrt", "Reciprocal", "Neg",
+                           "Abs", "Floor", "Ceil", "Sign", "Not"]
+
+    /// The float32 function of `node`.
+    static func function(_ node: Node) throws -> (Float) -> Float {
+        switch node.op {
+        case "Relu": return { max($0, 0) }
+        case "LeakyRelu":
+            let a = node.float("alpha", default: 0.01)
+            return { $0 >= 0 ? $0 : a * $0 }
+        case "Sigmoid": return { 1 / (1 + expf(-$0)) }
+        case "HardSigmoid":
+            let a = node.float("alpha", default: 0.2), b = node.float("beta", default: 0.5)
+            return { max(0, min(1, a * $0 + b)) }
+        case "HardSwish": return { $0 * max(0, min(1, $0 / 6 + 0.5)) }
+        case "Tanh": return { tanhf($0) }
+        case "Elu":
+            let a = node.float("alpha", default: 1)
+            return { $0 >= 0 ? $0 : a * (expf($0) - 1) }
+        case "Selu":
+            let a = node.float("alpha", default: 1.67326319217681884765625)
+            let g = node.float("gamma", default: 1.05070102214813232421875)
+            return { $0 > 0 ? g * $0 : g * (a * expf($0) - a) }
+        case "Softplus": return { $0 > 20 ? $0 : log1pf(expf($0)) }
+        case "Softsign": return { $0 / (1 + abs($0)) }
+        case "Erf": return { erff($0) }
+        case "Gelu":
+            if node.string("approximate", default: "none") == "tanh" {
+                return { 0.5 * $0 * (1 + tanhf(0.7978845608028654 * ($0 + 0.044715 * $0 * $0 * $0))) }
+            }
+            return { 0.5 * $0 * (1 + erff($0 * 0.70710678118654752)) }
+        case "Exp": return { expf($0) }
+        case "Log": return { logf($0) }
+        case "Sqrt": return { sqrtf($0) }
+        case "Reciprocal": return { 1 / $0 }
+        case "Neg": return { -$0 }
+        case "Abs": return { abs($0) }
+        case "Floor": return { $0.rounded(.down) }
+        case "Ceil": return { $0.rounded(.up) }
+        case "Sign": return { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }
+        default: throw IRError("\(node.op) has no float kernel", at: node)
+        }
+    }
+}
+
+func unary(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
+    let x = try operand(node, inputs, 0)
+    if node.op == "Not" {
+        guard x.dtype == .bool else { throw IRError("Not needs a bool input, not \(x.dtype.name)", at: node) }
+        let out = Tensor(zeros: .bool, shape: x.shape)
+        let s = x.storage.base.assumingMemoryBound(to: UInt8.self), d = out.storage.base.assumingMemoryBound(to: UInt8.self)
+        for i in 0..<x.count { d[i] = s[i] == 0 ? 1 : 0 }
+        return out
+    }
+    if x.dtype.isInteger {
+        let f: (Int64) -> Int64
+        switch node.op {
+        case "Neg": f = { 0 &- $0 }
+        case "Abs": f = { $0 < 0 ? 0 &- $0 : $0 }
+        case "Sign": f = { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }
+        case "Relu": f = { max($0, 0) }
+        default: throw IRError("\(node.op) on \(x.dtype.name) is not supported", at: node)
+        }
+        return Tensor(x.int64s().map(f), shape: x.shape).cast(to: x.dtype)
+    }
+    guard x.dtype.isFloatingPoint else { throw IRError("\(node.op) on \(x.dtype.name) is not supported", at: node) }
+    let f = try UnaryOp.function(node)
+    let input = x.cast(to: .float32)
+    let out = Tensor(zeros: .float32, shape: x.shape)
+    let s = input.f32, d = out.f32
+    if node.op == "Relu" {
+        parallelChunks(x.count) { r in for i in r { d[i] = max(s[i], 0) } }
+    } else {
+        parallelChunks(x.count, cost: 8) { r in for i in r { d[i] = f(s[i]) } }
+    }
+    return out.cast(to: x.dtype)
+}
+
+/// Clip(x, min?, max?).
+func clip(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
+    let x = try operand(node, inputs, 0)
+    if x.dtype.isInteger {
+        let low = optionalOperand(inputs, 1).map { $0.int64(at: 0) } ?? Int64.min
+        let high = optionalOperand(inputs, 2).map { $0.int64(at: 0) } ?? Int64.max
+        return Tensor(x.int64s().map { min(max($0, low), high) }, shape: x.shape).cast(to: x.dtype)
+    }
+    let low = optionalOperand(inputs, 1).map { Float($0.double(at: 0)) } ?? -Float.infinity
+    let high = optionalOperand(inputs, 2).map { Float($0.double(at: 0)) } ?? Float.infinity
+    let input = x.cast(to: .float32)
+    let s = input.f32
+    return makeFloat(x.shape) { d in
+        parallelChunks(x.count) { r in for i in r { d[i] = min(max(s[i], low), high) } }
+    }.cast(to: x.dtype)
+}

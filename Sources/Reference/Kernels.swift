@@ -1,0 +1,119 @@
+// The interpreter's dispatch table: one entry per op, from canonical node and concrete
+// input tensors to output tensors.
+import IR
+
+public enum Kernels {
+    typealias Kernel = @Sendable (Node, [Tensor?]) throws -> [Tensor]
+
+    /// Evaluates one canonical node. `inputs[i]` is nil for an omitted optional input.
+    public static func evaluate(_ node: Node, _ inputs: [Tensor?]) throws -> [Tensor] {
+        guard let kernel = table[node.op] else {
+            throw IRError("the interpreter has no kernel for \(node.op)", at: node)
+        }
+        return try kernel(node, inputs)
+    }
+
+    /// True when the interpreter can run `op`.
+    public static func supports(_ op: String) -> Bool { table[op] != nil }
+
+    static let table: [String: Kernel] = {
+        var t: [String: Kernel] = [:]
+        for op in UnaryOp.allNames { t[op] = { n, i in [try unary(n, i)] } }
+        for op in BinaryOp.allNames { t[op] = { n, i in [try binary(n, i)] } }
+        for op in ["Sum", "Max", "Min", "Mean"] { t[op] = { n, i in [try variadic(n, i)] } }
+        t["Where"] = { n, i in [try whereOp(n, i)] }
+        t["Clip"] = { n, i in [try clip(n, i)] }
+        t["Conv"] = { n, i in [try convolution(n, i)] }
+        t["ConvTranspose"] = { n, i in [try convTranspose(n, i)] }
+        t["MatMul"] = { n, i in [try matMul(n, i)] }
+        t["Gemm"] = { n, i in [try gemm(n, i)] }
+        t["MaxPool"] = { n, i in try pool(n, i, max: true) }
+        t["AveragePool"] = { n, i in try pool(n, i, max: false) }
+        t["GlobalAveragePool"] = { n, i in [try globalPool(n, i, max: false)] }
+        t["GlobalMaxPool"] = { n, i in [try globalPool(n, i, max: true)] }
+        t["BatchNormalization"] = { n, i in [try batchNormalization(n, i)] }
+        t["InstanceNormalization"] = { n, i in [try instanceNormalization(n, i)] }
+        t["LayerNormalization"] = { n, i in try layerNormalization(n, i) }
+        t["LRN"] = { n, i in [try lrn(n, i)] }
+        t["Softmax"] = { n, i in [try softmax(n, i, log: false)] }
+        t["LogSoftmax"] = { n, i in [try softmax(n, i, log: true)] }
+        for op in ["ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd"] { t[op] = { n, i in [try reduce(n, i)] } }
+        t["ArgMax"] = { n, i in [try argExtreme(n, i, max: true)] }
+        t["ArgMin"] = { n, i in [try argExtreme(n, i, max: false)] }
+        t["Reshape"] = { n, i in [try reshape(n, i)] }
+        t["Flatten"] = { n, i in [try flatten(n, i)] }
+        t["Squeeze"] = { n, i in [try squeeze(n, i)] }
+        t["Unsqueeze"] = { n, i in [try unsqueeze(n, i)] }
+        t["Transpose"] = { n, i in [try transpose(n, i)] }
+        t["Concat"] = { n, i in [try concat(n, i)] }
+        t["Split"] = { n, i in try split(n, i) }
+        t["Slice"] = { n, i in [try slice(n, i)] }
+        t["Gather"] = { n, i in [try gather(n, i)] }
+        t["Pad"] = { n, i in [try pad(n, i)] }
+        t["Tile"] = { n, i in [try tile(n, i)] }
+        t["Expand"] = { n, i in [try expand(n, i)] }
+        t["Resize"] = { n, i in [try resize(n, i)] }
+        t["Shape"] = { n, i in [try shapeOf(n, i)] }
+        t["Size"] = { n, i in [Tensor(scalar: Int64(try operand(n, i, 0).count))] }
+        t["Range"] = { n, i in [try range(n, i)] }
+        t["ConstantOfShape"] = { n, i in [try constantOfShape(n, i)] }
+        t["Cast"] = { n, i in [try cast(n, i)] }
+        t["Identity"] = { n, i in [try operand(n, i, 0)] }
+        t["Dropout"] = { n, i in
+            let x = try operand(n, i, 0)
+            return n.outputs.count > 1 ? [x, Tensor(bools: Array(repeating: true, count: x.count), shape: x.shape)] : [x]
+        }
+        return t
+    }()
+}
+
+/// Input `index` of `node`, which must be present.
+func operand(_ node: Node, _ inputs: [Tensor?], _ index: Int) throws -> Tensor {
+    guard index < inputs.count, let t = inputs[index] else {
+        throw IRError("input \(index) is required", at: node)
+    }
+    return t
+}
+
+/// Input `index` if present.
+func optionalOperand(_ inputs: [Tensor?], _ index: Int) -> Tensor? {
+    index < inputs.count ? inputs[index] : nil
+}
+
+/// A float32 view requirement: the kernel computes in float32 only.
+func requireFloat32(_ node: Node, _ t: Tensor, _ what: String = "input") throws {
+    guard t.dtype == .float32 else {
+        throw IRError("\(node.op) \(what) of type \(t.dtype.name) is not supported (float32 only)", at: node)
+    }
+}
+
+/// Normalizes a possibly negative axis against `rank`.
+func normalizedAxis(_ axis: Int, rank: Int, _ node: Node) throws -> Int {
+    let a = axis < 0 ? axis + rank : axis
+    guard a >= 0 && a < max(rank, 1) else { throw IRError("axis \(axis) is out of range for rank \(rank)", at: node) }
+    return a
+}
+
+/// Row-major strides of `shape`, in elements.
+func contiguousStrides(_ shape: [Int]) -> [Int] {
+    var strides = [Int](repeating: 1, count: shape.count)
+    var s = 1
+    for i in stride(from: shape.count - 1, through: 0, by: -1) {
+        strides[i] = s
+        s *= shape[i]
+    }
+    return strides
+}
+
+/// A new float32 tensor filled by `body`.
+@inline(__always)
+func makeFloat(_ shape: [Int], _ body: (UnsafeMutablePointer<Float>) -> Void) -> Tensor {
+    let t = Tensor(zeros: .float32, shape: shape)
+    body(t.storage.base.assumingMemoryBound(to: Float.self))
+    return t
+}
+
+extension Tensor {
+    /// The float32 elements (the tensor must be float32).
+    @inline(__always) var f32: UnsafeMutablePointer<Float> { storage.base.assumingMemoryBound(to: Float.self) }
+}

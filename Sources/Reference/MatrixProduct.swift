@@ -1,0 +1,61 @@
+// MatMul (numpy semantics: 1-D operands, broadcast batch axes) and Gemm, on OpenBLAS.
+import CBLAS
+import IR
+
+func matMul(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
+    var a = try operand(node, inputs, 0), b = try operand(node, inputs, 1)
+    try requireFloat32(node, a)
+    try requireFloat32(node, b)
+    let aVector = a.rank == 1, bVector = b.rank == 1
+    if aVector { a = a.reshaped([1, a.count]) }
+    if bVector { b = b.reshaped([b.count, 1]) }
+    guard a.rank >= 2, b.rank >= 2 else { throw IRError("MatMul needs operands of rank >= 1", at: node) }
+    let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], n = b.shape[b.rank - 1]
+    guard b.shape[b.rank - 2] == k else {
+        throw IRError("inner dimensions \(k) and \(b.shape[b.rank - 2]) differ (\(a.shape) x \(b.shape))", at: node)
+    }
+    let aBatch = Array(a.shape.dropLast(2)), bBatch = Array(b.shape.dropLast(2))
+    guard let batch = broadcastShape([aBatch, bBatch]) else {
+        throw IRError("batch dimensions \(aBatch) and \(bBatch) do not broadcast", at: node)
+    }
+    var outShape = batch + [m, n]
+    let out = Tensor(zeros: .float32, shape: outShape)
+    let count = batch.reduce(1, *)
+    let walk = BroadcastWalk(output: batch + [1], operands: [aBatch + [1], bBatch + [1]])
+    var offsets = [0, 0]
+    let ap = a.f32, bp = b.f32, op = out.f32
+    for i in 0..<count {
+        walk.offsets(row: i, into: &offsets)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1,
+                    ap + offsets[0] * m * k, Int32(k), bp + offsets[1] * k * n, Int32(n), 0, op + i * m * n, Int32(n))
+    }
+    if aVector { outShape.remove(at: outShape.count - 2) }
+    if bVector { outShape.removeLast() }
+    return out.reshaped(outShape)
+}
+
+func gemm(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
+    let a = try operand(node, inputs, 0), b = try operand(node, inputs, 1)
+    try requireFloat32(node, a)
+    try requireFloat32(node, b)
+    guard a.rank == 2, b.rank == 2 else { throw IRError("Gemm needs 2-D operands, got \(a.shape) and \(b.shape)", at: node) }
+    let transA = node.int("transA", default: 0) != 0, transB = node.int("transB", default: 0) != 0
+    let alpha = node.float("alpha", default: 1), beta = node.float("beta", default: 1)
+    let m = transA ? a.shape[1] : a.shape[0], k = transA ? a.shape[0] : a.shape[1]
+    let n = transB ? b.shape[0] : b.shape[1], kb = transB ? b.shape[1] : b.shape[0]
+    guard k == kb else { throw IRError("inner dimensions \(k) and \(kb) differ", at: node) }
+    let out = Tensor(zeros: .float32, shape: [m, n])
+    var betaUsed: Float = 0
+    if let c = optionalOperand(inputs, 2), beta != 0 {
+        guard let shape = broadcastShape([c.shape, [m, n]]), shape == [m, n] else {
+            throw IRError("C of shape \(c.shape) does not broadcast to [\(m), \(n)]", at: node)
+        }
+        let expanded = try expandTo(c.cast(to: .float32), [m, n], node)
+        out.f32.update(from: expanded.f32, count: m * n)
+        betaUsed = beta
+    }
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(n), Int32(k), alpha, a.f32, Int32(a.shape[1]), b.f32, Int32(b.shape[1]),
+                betaUsed, out.f32, Int32(n))
+    return out
+}

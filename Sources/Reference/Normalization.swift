@@ -1,0 +1,128 @@
+// BatchNormalization (inference), InstanceNormalization, LayerNormalization and LRN.
+import Foundation
+import IR
+
+func batchNormalization(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
+    let x = try operand(node, inputs, 0)
+    try requireFloat32(node, x)
+    if node.int("training_mode", default: 0) != 0 {
+        throw IRError("training_mode = 1 is not supported (inference only)", at: node)
+    }
+    let params = try (1...4).map { try operand(node, inputs, $0).cast(to: .float32) }
+    guard x.rank >= 2 else { throw IRError("input must have rank >= 2", at: node) }
+    let c = x.shape[1]
+    guard params.allSatisfy({ $0.count == c }) else {
+        throw IRError("scale, bias, mean and variance must have \(c) values, have \(params.map(\.count))", at: node)
+    }
+    let epsilon = node.float("epsilon", default: 1e-5)
+    var scale = [Float](repeating: 0, count: c), shift = [Float](repeating: 0, count: c)
+    for ch in 0..<c {
+        let s = params[0].f32[ch] / sqrtf(params[3].f32[ch] + epsilon)
+        scale[ch] = s
+        shift[ch] = params[1].f32[ch] - params[2].f32[ch] * s
+    }
+    return affinePerChannel(x, scale: scale, shift: shift)
+}
+
+/// y = x * scale[c] + shift[c] over an [N, C, ...] tensor.
+func affinePerChannel(_ x: Tensor, scale: [Float], shift: [Float]) -> Tensor {
+    let c = x.shape[1], planes = x.shape[0] * c, size = x.count / max(planes, 1)
+    let xp = x.f32
+    return makeFloat(x.shape) { op in
+        scale.withUnsafeBufferPointer { sc in
+            shift.withUnsafeBufferPointer { sh in
+                parallelChunks(planes, cost: size) { range in
+                    for p in range {
+                        let s = sc[p % c], b = sh[p % c]
+                        let src = xp + p * size, dst = op + p * size
+                        for i in 0..<size { dst[i] = src[i] * s + b }
+                    }
+                }
+            }
+        }
+    }
+}
+
+func instanceNormalization(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
+    let x = try operand(node, inputs, 0)
+    try requireFloat32(node, x)
+    let scale = try operand(node, inputs, 1).cast(to: .float32), bias = try operand(node, inputs, 2).cast(to: .float32)
+    guard x.rank >= 3, scale.count == x.shape[1], bias.count == x.shape[1] else {
+        throw IRError("scale and bias must have one value per channel of \(x.shape)", at: node)
+    }
+    let epsilon = Double(node.float("epsilon", default: 1e-5))
+    let c = x.shape[1], planes = x.shape[0] * c, size = x.count / planes
+    let xp = x.f32, sp = scale.f32, bp = bias.f32
+    return makeFloat(x.shape) { op in
+        parallelChunks(planes, cost: size) { range in
+            for p in range {
+                let src = xp + p * size, dst = op + p * size
+                var mean = 0.0, sq = 0.0
+                for i in 0..<size { mean += Double(src[i]) }
+                mean /= Double(size)
+                for i in 0..<size { let d = Double(src[i]) - mean; sq += d * d }
+                let inv = 1 / (sq / Double(size) + epsilon).squareRoot()
+                let s = Float(inv) * sp[p % c], b = bp[p % c] - Float(mean * inv) * sp[p % c]
+                for i in 0..<size { dst[i] = src[i] * s + b }
+            }
+        }
+    }
+}
+
+func layerNormalization(_ node: Node, _ inputs: [Tensor?]) throws -> [Tensor] {
+    let x = try operand(node, inputs, 0)
+    try requireFloat32(node, x)
+    let axis = try normalizedAxis(node.int("axis", default: -1), rank: x.rank, node)
+    let epsilon = Double(node.float("epsilon", default: 1e-5))
+    let rows = x.shape[..<axis].reduce(1, *), size = x.shape[axis...].reduce(1, *)
+    let normShape = Array(x.shape[axis...])
+    let scale = try expandTo(try operand(node, inputs, 1).cast(to: .float32), normShape, node)
+    let bias = try optionalOperand(inputs, 2).map { try expandTo($0.cast(to: .float32), normShape, node) }
+    let statShape = Array(x.shape[..<axis]) + Array(repeating: 1, count: x.rank - axis)
+    let meanOut = Tensor(zeros: .float32, shape: statShape), invOut = Tensor(zeros: .float32, shape: statShape)
+    let xp = x.f32, sp = scale.f32, bp = bias?.f32, mp = meanOut.f32, ip = invOut.f32
+    let y = makeFloat(x.shape) { op in
+        parallelChunks(rows, cost: size) { range in
+            for r in range {
+                let src = xp + r * size, dst = op + r * size
+                var mean = 0.0, sq = 0.0
+                for i in 0..<size { mean += Double(src[i]) }
+                mean /= Double(size)
+                for i in 0..<size { let d = Double(src[i]) - mean; sq += d * d }
+                let inv = 1 / (sq / Double(size) + epsilon).squareRoot()
+                mp[r] = Float(mean)
+                ip[r] = Float(inv)
+                for i in 0..<size {
+                    let v = Float((Double(src[i]) - mean) * inv) * sp[i]
+                    dst[i] = bp.map { v + $0[i] } ?? v
+                }
+            }
+        }
+    }
+    return Array([y, meanOut, invOut].prefix(node.outputs.count))
+}
+
+func lrn(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
+    let x = try operand(node, inputs, 0)
+    try requireFloat32(node, x)
+    guard let size = node.int("size") else { throw IRError("size is required", at: node) }
+    let alpha = node.float("alpha", default: 1e-4), beta = node.float("beta", default: 0.75), bias = node.float("bias", default: 1)
+    let n = x.shape[0], c = x.shape[1], plane = x.count / max(n * c, 1)
+    let before = (size - 1) / 2, after = size - 1 - before
+    let xp = x.f32
+    return makeFloat(x.shape) { op in
+        for img in 0..<n {
+            for ch in 0..<c {
+                for i in 0..<plane {
+                    var sq: Float = 0
+                    for k in max(0, ch - before)...min(c - 1, ch + after) {
+                        let v = xp[(img * c + k) * plane + i]
+                        sq += v * v
+                    }
+                    let idx = (img * c + ch) * plane + i
+                    op[idx] = xp[idx] / powf(bias + alpha / Float(size) * sq, beta)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,78 @@
+// MaxPool, AveragePool (count_include_pad, ceil_mode, dilations) and the global pools.
+// Windows of 1 to 3 spatial dimensions run as 3-D with leading unit axes.
+import IR
+
+func pool(_ node: Node, _ inputs: [Tensor?], max isMax: Bool) throws -> [Tensor] {
+    let x = try operand(node, inputs, 0)
+    try requireFloat32(node, x)
+    guard x.rank >= 3, x.rank <= 5 else { throw IRError("pooling supports 1 to 3 spatial dimensions, got input \(x.shape)", at: node) }
+    if node.outputs.count > 1 && !node.outputs[1].isEmpty {
+        throw IRError("the Indices output of MaxPool is not supported", at: node)
+    }
+    guard let kernel = node.ints("kernel_shape") else { throw IRError("kernel_shape is required", at: node) }
+    let g = try WindowGeometry(node: node, input: Array(x.shape[2...]), kernel: kernel,
+                               ceilMode: node.int("ceil_mode", default: 0) != 0)
+    let includePad = node.int("count_include_pad", default: 0) != 0
+    let pad = 3 - g.spatialRank
+    func lift(_ v: [Int], _ fill: Int) -> [Int] { Array(repeating: fill, count: pad) + v }
+    let inp = lift(g.input, 1), out = lift(g.output, 1), k = lift(g.kernel, 1), s = lift(g.strides, 1)
+    let dl = lift(g.dilations, 1), pb = lift(g.padBegin, 0), pe = lift(g.padEnd, 0)
+    let planes = x.shape[0] * x.shape[1]
+    let inPlane = inp.reduce(1, *), outPlane = out.reduce(1, *)
+    let result = Tensor(zeros: .float32, shape: Array(x.shape[0..<2]) + g.output)
+    let xp = x.f32, op = result.f32
+    parallelChunks(planes, cost: outPlane * k.reduce(1, *)) { range in
+        for plane in range {
+            let src = xp + plane * inPlane, dst = op + plane * outPlane
+            var o = 0
+            for od in 0..<out[0] { for oh in 0..<out[1] { for ow in 0..<out[2] {
+                var best = -Float.infinity, sum: Float = 0, count = 0, padded = 0
+                for kd in 0..<k[0] {
+                    let id = od * s[0] - pb[0] + kd * dl[0]
+                    if id >= inp[0] + pe[0] { continue }
+                    for kh in 0..<k[1] {
+                        let ih = oh * s[1] - pb[1] + kh * dl[1]
+                        if ih >= inp[1] + pe[1] { continue }
+                        for kw in 0..<k[2] {
+                            let iw = ow * s[2] - pb[2] + kw * dl[2]
+                            if iw >= inp[2] + pe[2] { continue }
+                            padded += 1
+                            if id < 0 || ih < 0 || iw < 0 || id >= inp[0] || ih >= inp[1] || iw >= inp[2] { continue }
+                            let v = src[(id * inp[1] + ih) * inp[2] + iw]
+                            if v > best || v.isNaN { best = v }
+                            sum += v
+                            count += 1
+                        }
+                    }
+                }
+                dst[o] = isMax ? best : (includePad ? sum / Float(padded) : (count > 0 ? sum / Float(count) : 0))
+                o += 1
+            } } }
+        }
+    }
+    return [result]
+}
+
+func globalPool(_ node: Node, _ inputs: [Tensor?], max isMax: Bool) throws -> Tensor {
+    let x = try operand(node, inputs, 0)
+    try requireFloat32(node, x)
+    guard x.rank >= 2 else { throw IRError("input must have rank >= 2", at: node) }
+    let planes = x.shape[0] * x.shape[1], size = x.count / max(planes, 1)
+    let result = Tensor(zeros: .float32, shape: Array(x.shape[0..<2]) + Array(repeating: 1, count: x.rank - 2))
+    let xp = x.f32, op = result.f32
+    parallelChunks(planes, cost: size) { range in
+        for p in range {
+            let src = xp + p * size
+            if isMax {
+                var m = -Float.infinity
+                for i in 0..<size where src[i] > m { m = src[i] }
+                op[p] = m
+            } else {
+                var s: Float = 0
+                for i in 0..<size { s += src[i] }
+                op[p] = s / Float(size)
+            }
+        }
+    }
+    return result
+}

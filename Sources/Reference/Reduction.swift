@@ -1,0 +1,71 @@
+// ReduceMean/Sum/Max/Min/Prod over an axes input (keepdims, noop_with_empty_axes) and
+// ArgMax/ArgMin. Reductions accumulate in Double.
+import IR
+
+func reduce(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
+    let x = try operand(node, inputs, 0)
+    let keep = node.int("keepdims", default: 1) != 0
+    var axes = try optionalOperand(inputs, 1).map { try $0.int64s().map { try normalizedAxis(Int($0), rank: x.rank, node) } } ?? []
+    if let attr = node.ints("axes") { axes = try attr.map { try normalizedAxis($0, rank: x.rank, node) } }
+    if axes.isEmpty {
+        if node.int("noop_with_empty_axes", default: 0) != 0 { return x }
+        axes = Array(0..<x.rank)
+    }
+    let reduced = Set(axes)
+    var outShape: [Int] = []
+    for (i, d) in x.shape.enumerated() {
+        if reduced.contains(i) { if keep { outShape.append(1) } } else { outShape.append(d) }
+    }
+    let keptShape = x.shape.enumerated().map { reduced.contains($0.offset) ? 1 : $0.element }
+    let outCount = keptShape.reduce(1, *)
+    let initial: Double
+    switch node.op {
+    case "ReduceMax": initial = -.infinity
+    case "ReduceMin": initial = .infinity
+    case "ReduceProd": initial = 1
+    default: initial = 0
+    }
+    var acc = [Double](repeating: initial, count: outCount)
+    let outStrides = contiguousStrides(keptShape)
+    let inStrides = contiguousStrides(x.shape)
+    let values = x.dtype == .float32 ? x.withUnsafeBuffer(as: Float.self) { $0.map(Double.init) } : x.doubles()
+    for i in 0..<x.count {
+        var o = 0
+        for d in 0..<x.rank where !reduced.contains(d) { o += ((i / inStrides[d]) % x.shape[d]) * outStrides[d] }
+        let v = values[i]
+        switch node.op {
+        case "ReduceMax": if v > acc[o] || v.isNaN { acc[o] = v }
+        case "ReduceMin": if v < acc[o] || v.isNaN { acc[o] = v }
+        case "ReduceProd": acc[o] *= v
+        default: acc[o] += v
+        }
+    }
+    if node.op == "ReduceMean" {
+        let n = Double(x.count / max(outCount, 1))
+        acc = acc.map { $0 / n }
+    }
+    return Tensor(acc, shape: outShape).cast(to: x.dtype)
+}
+
+func argExtreme(_ node: Node, _ inputs: [Tensor?], max isMax: Bool) throws -> Tensor {
+    let x = try operand(node, inputs, 0)
+    let axis = try normalizedAxis(node.int("axis", default: 0), rank: x.rank, node)
+    let keep = node.int("keepdims", default: 1) != 0, last = node.int("select_last_index", default: 0) != 0
+    let outer = x.shape[..<axis].reduce(1, *), n = x.shape[axis], inner = x.shape[(axis + 1)...].reduce(1, *)
+    var result = [Int64](repeating: 0, count: outer * inner)
+    for o in 0..<outer {
+        for i in 0..<inner {
+            var best = 0
+            var bestValue = x.double(at: o * n * inner + i)
+            for k in 1..<max(n, 1) {
+                let v = x.double(at: (o * n + k) * inner + i)
+                let better = isMax ? (v > bestValue || (last && v == bestValue)) : (v < bestValue || (last && v == bestValue))
+                if better { best = k; bestValue = v }
+            }
+            result[o * inner + i] = Int64(best)
+        }
+    }
+    var shape = x.shape
+    if keep { shape[axis] = 1 } else { shape.remove(at: axis) }
+    return Tensor(result, shape: shape)
+}

@@ -1,0 +1,61 @@
+// NumPy .npz archives (np.savez / np.savez_compressed): a zip of .npy entries. Written
+// deterministically (fixed dates, the given order) and atomically.
+import Foundation
+import IR
+import ZIPFoundation
+
+public enum NPZ {
+    /// The arrays of the archive in entry order; names drop the ".npy" suffix.
+    public static func read(url: URL) throws -> [(name: String, tensor: Tensor)] {
+        let path = url.path
+        guard FileManager.default.isReadableFile(atPath: path) else { throw TensorIOError(file: path, "cannot read the file") }
+        let archive: Archive
+        do { archive = try Archive(url: url, accessMode: .read) } catch {
+            throw TensorIOError(file: path, "not an .npz (zip) archive")
+        }
+        var arrays: [(name: String, tensor: Tensor)] = []
+        for entry in archive where entry.type == .file {
+            let name = entry.path.hasSuffix(".npy") ? String(entry.path.dropLast(4)) : entry.path
+            var data = Data()
+            do {
+                _ = try archive.extract(entry, skipCRC32: false) { data.append($0) }
+            } catch {
+                throw TensorIOError(file: path, key: name, "cannot extract the entry (\(error))")
+            }
+            arrays.append((name, try NPY.decode(data, file: path, key: name)))
+        }
+        return arrays
+    }
+
+    /// Writes `arrays` as an .npz; the file appears whole or not at all.
+    public static func write(_ arrays: [(String, Tensor)], to url: URL, compressed: Bool = false) throws {
+        let path = url.path
+        let folder = url.deletingLastPathComponent()
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isFolder), isFolder.boolValue else {
+            throw TensorIOError(file: path, "folder \(folder.path) does not exist")
+        }
+        let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).\(getpid()).partial")
+        try? FileManager.default.removeItem(at: temporary)
+        do {
+            let archive = try Archive(url: temporary, accessMode: .create)
+            let date = Date(timeIntervalSince1970: 315_532_800)  // 1980-01-01, the zip epoch
+            for (name, tensor) in arrays {
+                let data = NPY.encode(tensor)
+                try archive.addEntry(with: name + ".npy", type: .file, uncompressedSize: Int64(data.count),
+                                     modificationDate: date, permissions: 0o644,
+                                     compressionMethod: compressed ? .deflate : .none) { position, size in
+                    data.subdata(in: Int(position)..<(Int(position) + size))
+                }
+            }
+            if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(at: url) }
+            try FileManager.default.moveItem(at: temporary, to: url)
+        } catch let e as TensorIOError {
+            try? FileManager.default.removeItem(at: temporary)
+            throw e
+        } catch {
+            try? FileManager.default.removeItem(at: temporary)
+            throw TensorIOError(file: path, "cannot write: \(error)")
+        }
+    }
+}

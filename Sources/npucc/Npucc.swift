@@ -1,0 +1,34 @@
+// The npucc command line: one small type per subcommand; errors are rendered once here.
+import ArgumentParser
+import Driver
+import Foundation
+
+@main
+struct Npucc: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "npucc",
+        abstract: "Compile ONNX models for an NPU with nvfp4, fp8 and 2:4 sparse fast paths.",
+        subcommands: [Inspect.self, DumpIR.self, Run.self])
+}
+
+/// Options shared by the commands that read a model.
+struct ModelOptions: ParsableArguments {
+    @Argument(help: "The ONNX model file.")
+    var model: String
+
+    @Option(name: .customLong("input-shape"),
+            help: ArgumentHelp("Fix an input's shape, e.g. input=1,3,320,320 (repeatable).", valueName: "NAME=DIMS"))
+    var inputShapes: [String] = []
+}
+
+/// Runs `body`, printing any error as `npucc: error: FILE: what` and exiting 1.
+func reportingErrors(file: String, _ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let e as ExitCode {
+        throw e
+    } catch {
+        FileHandle.standardError.write(Data("npucc: error: \(renderError(error, file: file))\n".utf8))
+        throw ExitCode(1)
+    }
+}

@@ -1,0 +1,51 @@
+// `npucc run MODEL.onnx --inputs IN.npz --outputs OUT.npz`: the fp32 reference interpreter.
+import ArgumentParser
+import Driver
+import IR
+import Foundation
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a model on the reference interpreter (fp32).",
+        discussion: """
+            The keys of the input .npz are the graph's input names; the output .npz holds one
+            array per graph output, under the output's name.
+
+            Example:
+              npucc run samples/digits_cnn.onnx --inputs samples/digits_test.npz --outputs out.npz \\
+                  --labels samples/digits_test_labels.npy
+            """)
+
+    @OptionGroup var options: ModelOptions
+
+    @Option(help: "An .npz with one array per graph input.")
+    var inputs: String
+
+    @Option(help: "Where to write the .npz of graph outputs.")
+    var outputs: String
+
+    @Option(help: "An .npy of integer class labels: print the top-1 accuracy of the first output.")
+    var labels: String?
+
+    func run() throws {
+        var file = options.model
+        try reportingErrors(file: file) {
+            let loaded = try Frontend.load(path: options.model, inputShapes: try parseInputShapes(options.inputShapes))
+            file = inputs
+            let results = try Execution.run(loaded, inputsPath: inputs, outputsPath: outputs)
+            for (name, tensor) in results { print("\(name): \(tensor.dtype.name)\(tensor.shape)") }
+            if let labels, let first = results.first {
+                file = labels
+                let scored: (correct: Int, total: Int)
+                do {
+                    scored = try Execution.accuracy(logits: first.1, labelsPath: labels)
+                } catch {
+                    try? FileManager.default.removeItem(atPath: outputs)
+                    throw error
+                }
+                let (correct, total) = scored
+                print(String(format: "top-1 accuracy: %.2f%% (%d of %d)", 100 * Double(correct) / Double(max(total, 1)), correct, total))
+            }
+        }
+    }
+}
