@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 JOBS ?= 2
 BIN := .build/release/npucc
 
-.PHONY: all deps apt venv build build-debug demo test test-swift test-python conformance bench proto lint loc clean
+.PHONY: all deps apt venv build build-debug demo test test-swift test-python bench proto samples loc clean
 
 all: build
 
@@ -40,8 +40,14 @@ build-debug: apt
 
 ## Demo: build and compile a bundled sample end to end -------------------------
 demo: deps build
+	@echo "== npucc inspect: what the model holds"
 	$(BIN) inspect samples/digits_cnn.onnx
-	$(BIN) run samples/digits_cnn.onnx --inputs samples/digits_test.npz --outputs /tmp/npucc-demo-out.npz --accuracy-labels samples/digits_test_labels.npy
+	@echo "== npucc dump-ir: the canonical IR, batch fixed to 2"
+	$(BIN) dump-ir samples/shape_chain.onnx --input-shape input=2,3,16,16
+	@echo "== npucc run: the reference interpreter on the 360 held-out digits"
+	@mkdir -p .build/demo
+	$(BIN) run samples/digits_cnn.onnx --inputs samples/digits_test.npz --outputs .build/demo/digits_logits.npz \
+	    --labels samples/digits_test_labels.npy
 
 ## Tests ----------------------------------------------------------------------
 test: deps build test-swift test-python
@@ -56,6 +62,10 @@ test-python: build
 bench: deps
 	$(SWIFT) build -c release -j $(JOBS) --product NPUBench
 	NPUCC_PYTHON=$(abspath $(PY)) .build/release/NPUBench
+
+## Regenerate the committed samples (deterministic) --------------------------
+samples: venv
+	$(PY) samples/make_samples.py
 
 ## Regenerate the committed protobuf-c code from schemas/onnx.proto -----------
 proto: apt

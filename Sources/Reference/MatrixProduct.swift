@@ -21,17 +21,30 @@ func matMul(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     var outShape = batch + [m, n]
     let out = Tensor(zeros: .float32, shape: outShape)
     let count = batch.reduce(1, *)
-    let walk = BroadcastWalk(output: batch + [1], operands: [aBatch + [1], bBatch + [1]])
-    var offsets = [0, 0]
+    let aStrides = batchStrides(aBatch, in: batch), bStrides = batchStrides(bBatch, in: batch)
     let ap = a.f32, bp = b.f32, op = out.f32
     for i in 0..<count {
-        walk.offsets(row: i, into: &offsets)
+        var r = i, aIndex = 0, bIndex = 0
+        for d in stride(from: batch.count - 1, through: 0, by: -1) {
+            let x = r % batch[d]
+            r /= batch[d]
+            aIndex += x * aStrides[d]
+            bIndex += x * bStrides[d]
+        }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1,
-                    ap + offsets[0] * m * k, Int32(k), bp + offsets[1] * k * n, Int32(n), 0, op + i * m * n, Int32(n))
+                    ap + aIndex * m * k, Int32(k), bp + bIndex * k * n, Int32(n), 0, op + i * m * n, Int32(n))
     }
     if aVector { outShape.remove(at: outShape.count - 2) }
     if bVector { outShape.removeLast() }
     return out.reshaped(outShape)
+}
+
+/// Strides (in matrices) of an operand's batch axes within the broadcast batch shape;
+/// 0 on broadcast axes.
+private func batchStrides(_ shape: [Int], in batch: [Int]) -> [Int] {
+    let padded = Array(repeating: 1, count: batch.count - shape.count) + shape
+    let c = contiguousStrides(padded)
+    return (0..<batch.count).map { padded[$0] == 1 ? 0 : c[$0] }
 }
 
 func gemm(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
