@@ -21,17 +21,20 @@ public struct IRPrinter: Sendable {
 
     public func print(_ graph: Graph) -> String {
         var out = ""
-        let inputs = graph.inputs.map { "\(value($0.name)): \($0.type)" }.joined(separator: ", ")
-        let outputs = graph.outputs.map { "\(value($0.name)): \($0.type)" }.joined(separator: ", ")
-        out += "graph \(value(graph.name).dropFirst())(\(inputs)) -> (\(outputs)) {\n"
+        let inputs = graph.inputs.map { "\(value($0.name)): \(type($0.type))" }.joined(separator: ", ")
+        let outputs = graph.outputs.map { "\(value($0.name)): \(type($0.type))" }.joined(separator: ", ")
+        let plainName = !graph.name.isEmpty && graph.name.unicodeScalars.allSatisfy {
+            $0.value < 128 && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == ".")
+        }
+        out += "graph \(plainName ? graph.name : quoted(graph.name))(\(inputs)) -> (\(outputs)) {\n"
         for name in graph.constants.keys.sorted() {
             let t = graph.constants[name]!
-            out += "  const \(value(name)): \(t.type) = \(data(t))\n"
+            out += "  const \(value(name)): \(type(t.type)) = \(data(t))\n"
         }
         for node in graph.nodes {
             let results = node.outputs.map { o -> String in
                 guard !o.isEmpty else { return "_" }
-                return graph.types[o].map { "\(value(o)): \($0)" } ?? value(o)
+                return graph.types[o].map { "\(value(o)): \(type($0))" } ?? value(o)
             }
             var line = "  " + results.joined(separator: ", ") + " = " + node.op
             line += "(" + node.inputs.map { $0.isEmpty ? "_" : value($0) }.joined(separator: ", ") + ")"
@@ -45,6 +48,18 @@ public struct IRPrinter: Sendable {
         }
         out += "  return " + graph.outputs.map { value($0.name) }.joined(separator: ", ") + "\n}\n"
         return out
+    }
+
+    /// `f32[N,3,?]`; a symbol that is not a plain word is quoted.
+    func type(_ t: TensorType) -> String {
+        guard let shape = t.shape else { return t.dtype.name + "[*]" }
+        let dims = shape.dims.map { d -> String in
+            guard case .symbol(let s) = d else { return d.description }
+            let plain = s.unicodeScalars.first.map { $0.properties.isAlphabetic || $0 == "_" } ?? false
+                && s.unicodeScalars.allSatisfy { $0.value < 128 && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_") }
+            return plain ? s : quoted(s)
+        }
+        return t.dtype.name + "[" + dims.joined(separator: ",") + "]"
     }
 
     /// `%name`, quoted when the name has characters outside [A-Za-z0-9_.:/-].
@@ -76,10 +91,13 @@ public struct IRPrinter: Sendable {
         case .float(let v): return number(Double(v), isFloat: true)
         case .string(let v): return quoted(v)
         case .ints(let v): return "[" + v.map(String.init).joined(separator: ", ") + "]"
+        case .floats(let v) where v.isEmpty: return "floats[]"
         case .floats(let v): return "[" + v.map { number(Double($0), isFloat: true) }.joined(separator: ", ") + "]"
+        case .strings(let v) where v.isEmpty: return "strings[]"
         case .strings(let v): return "[" + v.map(quoted).joined(separator: ", ") + "]"
-        case .tensor(let t): return "\(t.type) \(data(t))"
-        case .tensors(let ts): return "[" + ts.map { "\($0.type) \(data($0))" }.joined(separator: ", ") + "]"
+        case .tensor(let t): return "\(type(t.type)) \(data(t))"
+        case .tensors(let ts) where ts.isEmpty: return "tensors[]"
+        case .tensors(let ts): return "[" + ts.map { "\(type($0.type)) \(data($0))" }.joined(separator: ", ") + "]"
         }
     }
 

@@ -1,6 +1,7 @@
 // Element conversions of tensors: to and from Double and Int64 for any dtype, and
 // Cast between dtypes (ONNX Cast semantics: floats truncate toward zero into ints).
 import Foundation
+import Formats
 
 extension Tensor {
     /// Element `i` as a Double (exact for every dtype but 64-bit integers beyond 2^53).
@@ -95,24 +96,13 @@ extension Tensor {
 }
 
 /// IEEE binary16 bits to Float (exact).
-@inline(__always) public func halfToFloat(_ bits: UInt16) -> Float {
-    Float(Float16(bitPattern: bits))
-}
+@inline(__always) public func halfToFloat(_ bits: UInt16) -> Float { Float16Codec.decode(bits) }
 
 /// Float to IEEE binary16 bits, round to nearest even.
-@inline(__always) public func floatToHalf(_ value: Float) -> UInt16 {
-    Float16(value).bitPattern
-}
+@inline(__always) public func floatToHalf(_ value: Float) -> UInt16 { Float16Codec.encode(value) }
 
 /// bfloat16 bits to Float (exact: bf16 is the top half of a binary32).
-@inline(__always) public func bfloat16ToFloat(_ bits: UInt16) -> Float {
-    Float(bitPattern: UInt32(bits) << 16)
-}
+@inline(__always) public func bfloat16ToFloat(_ bits: UInt16) -> Float { BFloat16Codec.decode(bits) }
 
-/// Float to bfloat16 bits, round to nearest even; NaN stays a quiet NaN.
-@inline(__always) public func floatToBfloat16(_ value: Float) -> UInt16 {
-    let bits = value.bitPattern
-    if value.isNaN { return UInt16(truncatingIfNeeded: (bits >> 16) | 0x0040) }
-    let rounding = 0x7FFF + ((bits >> 16) & 1)
-    return UInt16(truncatingIfNeeded: (bits &+ rounding) >> 16)
-}
+/// Float to bfloat16 bits, round to nearest even.
+@inline(__always) public func floatToBfloat16(_ value: Float) -> UInt16 { BFloat16Codec.encode(value) }

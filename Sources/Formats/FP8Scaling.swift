@@ -1,0 +1,36 @@
+// FP8 (E4M3) with an FP32 scale per tensor or per output channel (row).
+
+public struct FP8Matrix: Sendable, Equatable {
+    public let rows: Int
+    public let columns: Int
+    /// rows * columns E4M3 codes.
+    public var codes: [UInt8]
+    /// One scale (per tensor) or one per row (per channel).
+    public var scales: [Float]
+
+    public func dequantized() -> [Float] {
+        (0..<(rows * columns)).map { i in
+            MiniFloatFormat.e4m3.decode(codes[i]) * scales[scales.count == 1 ? 0 : i / columns]
+        }
+    }
+}
+
+public enum FP8 {
+    /// scale = amax / 448 (1 when amax is 0); code = E4M3(saturating)(x / scale).
+    public static func quantize(_ x: UnsafeBufferPointer<Float>, rows: Int, columns: Int, perChannel: Bool) throws -> FP8Matrix {
+        guard rows * columns == x.count else { throw FormatError.badShape("\(x.count) values for a \(rows)x\(columns) matrix") }
+        try requireFinite(x)
+        let groups = perChannel ? rows : 1, size = x.count / max(groups, 1)
+        var scales = [Float](repeating: 1, count: groups)
+        var codes = [UInt8](repeating: 0, count: x.count)
+        let e4m3 = MiniFloatFormat.e4m3
+        for g in 0..<groups {
+            var amax: Float = 0
+            for i in 0..<size { amax = max(amax, x[g * size + i].magnitude) }
+            let scale = amax > 0 ? amax / 448 : 1
+            scales[g] = scale
+            for i in 0..<size { codes[g * size + i] = e4m3.encode(x[g * size + i] / scale, saturating: true) }
+        }
+        return FP8Matrix(rows: rows, columns: columns, codes: codes, scales: scales)
+    }
+}

@@ -1,0 +1,33 @@
+// IEEE binary16 and bfloat16 <-> binary32, round to nearest even, NaN kept a NaN with
+// the sign and top payload bits (numpy's float16 and ml_dtypes' bfloat16 conversions).
+
+public enum Float16Codec {
+    @inline(__always) public static func decode(_ bits: UInt16) -> Float {
+        Float(Float16(bitPattern: bits))
+    }
+
+    /// Round to nearest even; a NaN keeps its top 10 payload bits (and stays a NaN).
+    @inline(__always) public static func encode(_ value: Float) -> UInt16 {
+        if value.isNaN {
+            let bits = value.bitPattern
+            var half = UInt16(0x7C00) | UInt16((bits & 0x7F_FFFF) >> 13)
+            if half == 0x7C00 { half += 1 }
+            return UInt16(bits >> 16) & 0x8000 | half
+        }
+        return Float16(value).bitPattern
+    }
+}
+
+public enum BFloat16Codec {
+    @inline(__always) public static func decode(_ bits: UInt16) -> Float {
+        Float(bitPattern: UInt32(bits) << 16)
+    }
+
+    /// Round to nearest even; every NaN becomes the quiet NaN 0x7FC0 with its sign.
+    @inline(__always) public static func encode(_ value: Float) -> UInt16 {
+        let bits = value.bitPattern
+        if value.isNaN { return UInt16(bits >> 16) & 0x8000 | 0x7FC0 }
+        let rounding = 0x7FFF + ((bits >> 16) & 1)
+        return UInt16(truncatingIfNeeded: (bits &+ rounding) >> 16)
+    }
+}

@@ -1,0 +1,81 @@
+// NVFP4: E2M1 elements in blocks of 16 along the reduction axis, an E4M3 scale per block
+// and an FP32 scale per tensor, computed as NVIDIA defines them (schemas/formats.md).
+
+/// A matrix [rows, columns] in NVFP4. Each row has ceil(columns / 16) blocks; a short
+/// last block is padded with zero codes.
+public struct NVFP4Matrix: Sendable, Equatable {
+    public static let blockSize = 16
+    public let rows: Int
+    public let columns: Int
+    /// rows * blocksPerRow * 8 bytes: two codes per byte, low nibble first.
+    public var codes: [UInt8]
+    /// rows * blocksPerRow E4M3 codes.
+    public var blockScales: [UInt8]
+    /// The per-tensor scale: amax / (6 * 448).
+    public var globalScale: Float
+
+    public var blocksPerRow: Int { (columns + Self.blockSize - 1) / Self.blockSize }
+
+    /// The decoded values, [rows, columns].
+    public func dequantized() -> [Float] {
+        var out = [Float](repeating: 0, count: rows * columns)
+        let bpr = blocksPerRow
+        for r in 0..<rows {
+            for c in 0..<columns {
+                let b = c / Self.blockSize
+                let scale = MiniFloatFormat.e4m3.decode(blockScales[r * bpr + b]) * globalScale
+                let byte = codes[(r * bpr * Self.blockSize + c) / 2]
+                let code = c % 2 == 0 ? byte & 0xF : byte >> 4
+                out[r * columns + c] = e2m1Values[Int(code)] * scale
+            }
+        }
+        return out
+    }
+}
+
+public enum NVFP4 {
+    /// Quantizes a row-major [rows, columns] matrix. Throws for NaN or infinity.
+    ///
+    /// - global scale g = amax / (6 * 448) (fp32); 0 when the tensor is all zero;
+    /// - block scale s = E4M3(saturating, ties to even)((block amax / 6) / g);
+    /// - element code = E2M1(x / (decode(s) * g)); a block whose decoded scale is 0 is all
+    ///   zero codes.
+    public static func quantize(_ x: UnsafeBufferPointer<Float>, rows: Int, columns: Int) throws -> NVFP4Matrix {
+        guard rows * columns == x.count else { throw FormatError.badShape("\(x.count) values for a \(rows)x\(columns) matrix") }
+        try requireFinite(x)
+        var amax: Float = 0
+        for v in x { amax = max(amax, v.magnitude) }
+        let global = amax / (6 * 448)
+        let bs = NVFP4Matrix.blockSize
+        let bpr = (columns + bs - 1) / bs
+        var codes = [UInt8](repeating: 0, count: rows * bpr * bs / 2)
+        var scales = [UInt8](repeating: 0, count: rows * bpr)
+        guard global > 0 else {
+            return NVFP4Matrix(rows: rows, columns: columns, codes: codes, blockScales: scales, globalScale: 0)
+        }
+        let e4m3 = MiniFloatFormat.e4m3
+        codes.withUnsafeMutableBufferPointer { out in
+            for r in 0..<rows {
+                let row = x.baseAddress! + r * columns
+                for b in 0..<bpr {
+                    let start = b * bs, count = min(bs, columns - start)
+                    var blockMax: Float = 0
+                    for i in 0..<count { blockMax = max(blockMax, row[start + i].magnitude) }
+                    let scaleCode = e4m3.encode((blockMax / 6) / global, saturating: true)
+                    scales[r * bpr + b] = scaleCode
+                    let scale = e4m3.decode(scaleCode) * global
+                    guard scale > 0 else { continue }
+                    let dst = out.baseAddress! + (r * bpr + b) * (bs / 2)
+                    var i = 0
+                    while i < count {
+                        let lo = e2m1Code(row[start + i] / scale)
+                        let hi = i + 1 < count ? e2m1Code(row[start + i + 1] / scale) : 0
+                        dst[i / 2] = lo | hi << 4
+                        i += 2
+                    }
+                }
+            }
+        }
+        return NVFP4Matrix(rows: rows, columns: columns, codes: codes, blockScales: scales, globalScale: global)
+    }
+}

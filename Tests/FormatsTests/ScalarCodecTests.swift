@@ -1,0 +1,84 @@
+// Every code of E2M1, E4M3, E5M2 and E8M0 decodes as ml_dtypes does, and an encode sweep
+// over every float32 neighbourhood that matters (values, ties, their neighbours,
+// subnormals, saturation, signed zeros, NaN, infinities, 1M random bit patterns) gives
+// ml_dtypes' codes bit for bit; likewise bf16 (ml_dtypes) and fp16 (numpy).
+@testable import Formats
+import XCTest
+
+final class ScalarCodecTests: XCTestCase {
+    private func assertDecodeTable(_ name: String, count: Int, _ decode: (UInt8) -> Float) throws {
+        let want = try ReferenceVectors.load("decode_\(name).f32", as: Float.self)
+        XCTAssertEqual(want.count, count)
+        for code in 0..<count {
+            let got = decode(UInt8(code))
+            if want[code].isNaN {
+                XCTAssertTrue(got.isNaN, "\(name) code \(code): \(got) is not NaN")
+            } else {
+                XCTAssertEqual(got.bitPattern, want[code].bitPattern, "\(name) code \(code): \(got) != \(want[code])")
+            }
+        }
+    }
+
+    func testEveryCodeDecodesAsMLDtypes() throws {
+        try assertDecodeTable("e2m1", count: 16) { MiniFloatFormat.e2m1().decode($0) }
+        try assertDecodeTable("e4m3", count: 256) { MiniFloatFormat.e4m3.decode($0) }
+        try assertDecodeTable("e5m2", count: 256) { MiniFloatFormat.e5m2.decode($0) }
+        try assertDecodeTable("e8m0", count: 256) { E8M0.decode($0) }
+    }
+
+    private func assertEncodeSweep<T: Equatable>(_ name: String, as: T.Type, _ encode: (Float) -> T) throws {
+        let inputs = try ReferenceVectors.load("sweep.f32", as: Float.self)
+        let want = try ReferenceVectors.load(name, as: T.self)
+        XCTAssertEqual(inputs.count, want.count)
+        XCTAssertGreaterThan(inputs.count, 1_000_000)
+        var failures = 0
+        for (x, w) in zip(inputs, want) where encode(x) != w {
+            failures += 1
+            if failures <= 5 { XCTFail("\(name): \(x) (bits \(String(x.bitPattern, radix: 16))) -> \(encode(x)), ml_dtypes \(w)") }
+        }
+        XCTAssertEqual(failures, 0, "\(name): \(failures) mismatches")
+    }
+
+    func testEncodeSweepsMatchMLDtypesBitForBit() throws {
+        try assertEncodeSweep("encode_e2m1.u8", as: UInt8.self) { MiniFloatFormat.e2m1().encode($0) }
+        try assertEncodeSweep("encode_e4m3.u8", as: UInt8.self) { MiniFloatFormat.e4m3.encode($0) }
+        try assertEncodeSweep("encode_e5m2.u8", as: UInt8.self) { MiniFloatFormat.e5m2.encode($0) }
+        try assertEncodeSweep("encode_e8m0.u8", as: UInt8.self) { E8M0.encode($0) }
+        try assertEncodeSweep("encode_bf16.u16", as: UInt16.self) { BFloat16Codec.encode($0) }
+        try assertEncodeSweep("encode_f16.u16", as: UInt16.self) { Float16Codec.encode($0) }
+    }
+
+    func testFastE2M1EncoderAgreesWithTheGenericOne() throws {
+        let inputs = try ReferenceVectors.load("sweep.f32", as: Float.self)
+        let e2m1 = MiniFloatFormat.e2m1()
+        for x in inputs where !x.isNaN {
+            XCTAssertEqual(e2m1Code(x), e2m1.encode(x, saturating: true), "\(x)")
+        }
+    }
+
+    func testBiasOneGridAndBiasTwoExercise() {
+        let real = MiniFloatFormat.e2m1(bias: 1)
+        XCTAssertEqual((0..<8).map { real.decode(UInt8($0)) }, [0, 0.5, 1, 1.5, 2, 3, 4, 6])
+        XCTAssertEqual(real.minNormal, 1)
+        XCTAssertEqual(real.minSubnormal, 0.5)
+        let exercise = MiniFloatFormat.e2m1(bias: 2)
+        XCTAssertEqual(exercise.maxFinite, 3.0)
+        XCTAssertEqual(exercise.minNormal, 0.5)
+        XCTAssertEqual(exercise.minSubnormal, 0.25)
+        XCTAssertEqual((0..<8).map { exercise.decode(UInt8($0)) }, [0, 0.25, 0.5, 0.75, 1, 1.5, 2, 3])
+        // Ties go to the even code; beyond the largest value it saturates.
+        XCTAssertEqual(exercise.encode(0.125), 0)
+        XCTAssertEqual(exercise.encode(0.375), 2)
+        XCTAssertEqual(exercise.encode(2.5), 6)
+        XCTAssertEqual(exercise.encode(100), 7)
+        XCTAssertEqual(exercise.encode(-100), 15)
+    }
+
+    func testSaturatingModeClampsWhereMLDtypesGivesNaNOrInfinity() {
+        XCTAssertTrue(MiniFloatFormat.e4m3.decode(MiniFloatFormat.e4m3.encode(500)).isNaN)
+        XCTAssertEqual(MiniFloatFormat.e4m3.decode(MiniFloatFormat.e4m3.encode(500, saturating: true)), 448)
+        XCTAssertEqual(MiniFloatFormat.e4m3.decode(MiniFloatFormat.e4m3.encode(-.infinity, saturating: true)), -448)
+        XCTAssertEqual(MiniFloatFormat.e5m2.decode(MiniFloatFormat.e5m2.encode(1e6)), .infinity)
+        XCTAssertEqual(MiniFloatFormat.e5m2.decode(MiniFloatFormat.e5m2.encode(1e6, saturating: true)), 57344)
+    }
+}
