@@ -56,7 +56,12 @@ struct IRLexer {
                     out.append(IRToken(kind: .value(try quoted()), line: l, column: c))
                 } else {
                     var name = ""
-                    while i < scalars.count, Self.isWord(scalars[i]) { name.unicodeScalars.append(scalars[i]); advance() }
+                    // A ':' belongs to the name unless it ends it (`%x: f32[...]`).
+                    while i < scalars.count, Self.isWord(scalars[i]),
+                          scalars[i] != ":" || (i + 1 < scalars.count && Self.isWord(scalars[i + 1])) {
+                        name.unicodeScalars.append(scalars[i])
+                        advance()
+                    }
                     guard !name.isEmpty else { throw error("expected a value name after %") }
                     out.append(IRToken(kind: .value(name), line: l, column: c))
                 }

@@ -62,12 +62,12 @@ public struct IRPrinter: Sendable {
         return t.dtype.name + "[" + dims.joined(separator: ",") + "]"
     }
 
-    /// `%name`, quoted when the name has characters outside [A-Za-z0-9_.:/-].
+    /// `%name`, quoted when the name has characters outside [A-Za-z0-9_.:/-] or ends in ':'.
     func value(_ name: String) -> String {
         let plain = !name.isEmpty && name.unicodeScalars.allSatisfy {
             ($0.value < 128) && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "_.:/-".unicodeScalars.contains($0))
         }
-        return plain ? "%" + name : "%" + quoted(name)
+        return plain && !name.hasSuffix(":") ? "%" + name : "%" + quoted(name)
     }
 
     func quoted(_ s: String) -> String {
