@@ -19,17 +19,18 @@ public enum FP8 {
     /// scale = amax / 448 (1 when amax is 0); code = E4M3(saturating)(x / scale).
     public static func quantize(_ x: UnsafeBufferPointer<Float>, rows: Int, columns: Int, perChannel: Bool) throws -> FP8Matrix {
         guard rows * columns == x.count else { throw FormatError.badShape("\(x.count) values for a \(rows)x\(columns) matrix") }
-        try requireFinite(x)
+        _ = try finiteMaxMagnitude(x)
         let groups = perChannel ? rows : 1, size = x.count / max(groups, 1)
         var scales = [Float](repeating: 1, count: groups)
         var codes = [UInt8](repeating: 0, count: x.count)
-        let e4m3 = MiniFloatFormat.e4m3
-        for g in 0..<groups {
-            var amax: Float = 0
-            for i in 0..<size { amax = max(amax, x[g * size + i].magnitude) }
-            let scale = amax > 0 ? amax / 448 : 1
-            scales[g] = scale
-            for i in 0..<size { codes[g * size + i] = e4m3.encode(x[g * size + i] / scale, saturating: true) }
+        codes.withUnsafeMutableBufferPointer { out in
+            for g in 0..<groups {
+                let slice = UnsafeBufferPointer(rebasing: x[(g * size)..<((g + 1) * size)])
+                let amax = (try? finiteMaxMagnitude(slice)) ?? 0
+                let scale = amax > 0 ? amax / 448 : 1
+                scales[g] = scale
+                for i in 0..<size { out[g * size + i] = e4m3Saturating(slice[i] / scale) }
+            }
         }
         return FP8Matrix(rows: rows, columns: columns, codes: codes, scales: scales)
     }

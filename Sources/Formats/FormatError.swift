@@ -17,10 +17,16 @@ public enum FormatError: Error, Sendable, CustomStringConvertible, Equatable {
     }
 }
 
-/// Throws for the first NaN or infinity in `x`.
-func requireFinite(_ x: UnsafeBufferPointer<Float>) throws {
-    var bad = false
-    for v in x where !v.isFinite { bad = true; break }
-    guard bad, let i = x.firstIndex(where: { !$0.isFinite }) else { return }
-    throw FormatError.nonFinite(index: i, value: x[i])
+/// max |x| of a buffer that must be finite: one pass over the bit patterns (for finite
+/// floats the order of |x| is the order of their bits without the sign). Throws naming
+/// the first NaN or infinity.
+func finiteMaxMagnitude(_ x: UnsafeBufferPointer<Float>) throws -> Float {
+    guard let base = x.baseAddress else { return 0 }
+    let bits = UnsafeBufferPointer(start: UnsafeRawPointer(base).assumingMemoryBound(to: UInt32.self), count: x.count)
+    var m: UInt32 = 0
+    for b in bits { m = max(m, b & 0x7FFF_FFFF) }
+    if m >= 0x7F80_0000, let i = x.firstIndex(where: { !$0.isFinite }) {
+        throw FormatError.nonFinite(index: i, value: x[i])
+    }
+    return Float(bitPattern: m)
 }

@@ -54,12 +54,11 @@ public enum MX {
     /// element format(x / 2^e), saturating at the element's largest finite value.
     public static func quantize(_ x: UnsafeBufferPointer<Float>, rows: Int, columns: Int, element: MXElement) throws -> MXMatrix {
         guard rows * columns == x.count else { throw FormatError.badShape("\(x.count) values for a \(rows)x\(columns) matrix") }
-        try requireFinite(x)
+        _ = try finiteMaxMagnitude(x)
         let bs = MXMatrix.blockSize
         let bpr = (columns + bs - 1) / bs
         var codes = [UInt8](repeating: 0, count: element == .fp4 ? rows * bpr * bs / 2 : rows * bpr * bs)
         var scales = [UInt8](repeating: 0, count: rows * bpr)
-        let e4m3 = MiniFloatFormat.e4m3
         codes.withUnsafeMutableBufferPointer { out in
             for r in 0..<rows {
                 let row = x.baseAddress! + r * columns
@@ -69,18 +68,16 @@ public enum MX {
                     for i in 0..<count { amax = max(amax, row[start + i].magnitude) }
                     let shared = amax == 0 ? -127 : min(max(Int(amax.exponent) - element.emax, -127), 127)
                     scales[r * bpr + b] = UInt8(shared + 127)
-                    let scale = Float(sign: .plus, exponent: shared, significand: 1)
+                    // x / 2^e equals x * 2^-e exactly (one rounding of the same value).
+                    let reciprocal = Float(sign: .plus, exponent: -shared, significand: 1)
                     let base = (r * bpr + b) * bs
                     if element == .fp4 {
-                        var i = 0
-                        while i < count {
-                            let lo = e2m1Code(row[start + i] / scale)
-                            let hi = i + 1 < count ? e2m1Code(row[start + i + 1] / scale) : 0
-                            out[(base + i) / 2] = lo | hi << 4
-                            i += 2
+                        for half in stride(from: 0, to: count, by: 16) {
+                            let v = loadBlock(row + start + half, count: min(16, count - half))
+                            packE2M1(v * SIMD16(repeating: reciprocal), into: out.baseAddress! + (base + half) / 2)
                         }
                     } else {
-                        for i in 0..<count { out[base + i] = e4m3.encode(row[start + i] / scale, saturating: true) }
+                        for i in 0..<count { out[base + i] = e4m3Saturating(row[start + i] * reciprocal) }
                     }
                 }
             }

@@ -42,9 +42,7 @@ public enum NVFP4 {
     ///   zero codes.
     public static func quantize(_ x: UnsafeBufferPointer<Float>, rows: Int, columns: Int) throws -> NVFP4Matrix {
         guard rows * columns == x.count else { throw FormatError.badShape("\(x.count) values for a \(rows)x\(columns) matrix") }
-        try requireFinite(x)
-        var amax: Float = 0
-        for v in x { amax = max(amax, v.magnitude) }
+        let amax = try finiteMaxMagnitude(x)
         let global = amax / (6 * 448)
         let bs = NVFP4Matrix.blockSize
         let bpr = (columns + bs - 1) / bs
@@ -53,25 +51,19 @@ public enum NVFP4 {
         guard global > 0 else {
             return NVFP4Matrix(rows: rows, columns: columns, codes: codes, blockScales: scales, globalScale: 0)
         }
-        let e4m3 = MiniFloatFormat.e4m3
         codes.withUnsafeMutableBufferPointer { out in
-            for r in 0..<rows {
-                let row = x.baseAddress! + r * columns
-                for b in 0..<bpr {
-                    let start = b * bs, count = min(bs, columns - start)
-                    var blockMax: Float = 0
-                    for i in 0..<count { blockMax = max(blockMax, row[start + i].magnitude) }
-                    let scaleCode = e4m3.encode((blockMax / 6) / global, saturating: true)
-                    scales[r * bpr + b] = scaleCode
-                    let scale = e4m3.decode(scaleCode) * global
-                    guard scale > 0 else { continue }
-                    let dst = out.baseAddress! + (r * bpr + b) * (bs / 2)
-                    var i = 0
-                    while i < count {
-                        let lo = e2m1Code(row[start + i] / scale)
-                        let hi = i + 1 < count ? e2m1Code(row[start + i + 1] / scale) : 0
-                        dst[i / 2] = lo | hi << 4
-                        i += 2
+            scales.withUnsafeMutableBufferPointer { scaleCodes in
+                for r in 0..<rows {
+                    let row = x.baseAddress! + r * columns
+                    for b in 0..<bpr {
+                        let start = b * bs, count = min(bs, columns - start)
+                        let v = loadBlock(row + start, count: count)
+                        let blockMax = blockMaxMagnitude(row + start, count: count)
+                        let scaleCode = e4m3Saturating((blockMax / 6) / global)
+                        scaleCodes[r * bpr + b] = scaleCode
+                        let scale = e4m3Value(scaleCode) * global
+                        guard scale > 0 else { continue }
+                        packE2M1(v / SIMD16(repeating: scale), into: out.baseAddress! + (r * bpr + b) * (bs / 2))
                     }
                 }
             }

@@ -18,22 +18,30 @@ enum BenchEnvironment {
         ProcessInfo.processInfo.environment["NPUCC_PYTHON"] ?? root.appendingPathComponent(".venv/bin/python").path
     }
 
-    /// Runs a command; returns its stdout and the child's peak RSS in bytes.
+    /// Runs a command; returns its stdout and the child's peak RSS in bytes. posix_spawn
+    /// and wait4 directly: Foundation's Process reaps its children itself, losing rusage.
     @discardableResult
     static func spawn(_ arguments: [String], environment: [String: String] = [:]) throws -> (output: String, peakRSS: Int) {
-        let pipe = Pipe()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: arguments[0])
-        process.arguments = Array(arguments.dropFirst())
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        let outputFile = FileManager.default.temporaryDirectory.appendingPathComponent("npucc-bench-\(getpid()).out")
+        defer { try? FileManager.default.removeItem(at: outputFile) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, outputFile.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        let env = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { "\($0)=\($1)" }
+        var argv = arguments.map { strdup($0) } + [nil]
+        var envp = env.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
+        var pid: pid_t = 0
+        guard posix_spawn(&pid, arguments[0], &actions, nil, &argv, &envp) == 0 else {
+            throw BenchError("cannot start \(arguments[0])")
+        }
         var status: Int32 = 0
         var usage = rusage()
-        wait4(process.processIdentifier, &status, 0, &usage)
+        wait4(pid, &status, 0, &usage)
         guard status == 0 else { throw BenchError("\(arguments.joined(separator: " ")) failed with status \(status)") }
-        return (String(decoding: data, as: UTF8.self), Int(usage.ru_maxrss) * 1024)
+        let output = (try? String(contentsOf: outputFile, encoding: .utf8)) ?? ""
+        return (output, Int(usage.ru_maxrss) * 1024)
     }
 
     static func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
@@ -60,12 +68,13 @@ func runModelBenchmark() throws -> [String] {
     let fileSize = (try FileManager.default.attributesOfItem(atPath: model.path)[.size] as? Int) ?? 0
     var lines = ["model: ResNet-50 shape, random weights, \(fileSize / 1_000_000) MB file"]
 
-    // Load: time in this process, peak RSS in a child running `npucc inspect`.
-    var loadTimes: [Double] = []
-    for _ in 0..<3 { loadTimes.append(try env.seconds { _ = try Frontend.load(path: model.path) }) }
+    // Peak RSS in a child running `npucc inspect`, measured first: a child's ru_maxrss
+    // starts from this process's size at spawn. Then load time in this process.
     let npucc = env.root.appendingPathComponent(".build/release/npucc").path
     let ours = try env.spawn([npucc, "inspect", model.path]).peakRSS
     let peer = try env.spawn([env.python, "-c", "import onnx,sys; onnx.load(sys.argv[1])", model.path]).peakRSS
+    var loadTimes: [Double] = []
+    for _ in 0..<3 { loadTimes.append(try env.seconds { _ = try Frontend.load(path: model.path) }) }
     lines.append(String(format: "load + canonicalize: %.3f s (median of 3)", env.median(loadTimes)))
     lines.append(String(format: "peak RSS of `npucc inspect`: %.1f MB = %.2fx the file (target <= 1.5x); onnx.load in Python: %.1f MB = %.2fx",
                         Double(ours) / 1e6, Double(ours) / Double(fileSize), Double(peer) / 1e6, Double(peer) / Double(fileSize)))
@@ -93,6 +102,10 @@ func runModelBenchmark() throws -> [String] {
         let theirs = ortTimes[threads] ?? .nan
         lines.append(String(format: "batch 1, %d thread%@: npucc %.1f ms, onnxruntime %.1f ms, ratio %.2fx (target <= 2x)",
                             threads, threads == 1 ? "" : "s", ours * 1e3, theirs * 1e3, ours / theirs))
+        var timings: [String: Double]? = [:]
+        _ = try interpreter.run(["input": input], timings: &timings)
+        let byOp = (timings ?? [:]).sorted { $0.value > $1.value }.prefix(6)
+        lines.append("  by op: " + byOp.map { String(format: "%@ %.1f ms", $0.key, $0.value * 1e3) }.joined(separator: ", "))
     }
     return lines
 }

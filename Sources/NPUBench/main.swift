@@ -16,6 +16,7 @@ var report: [String] = ["npucc bench, \(ISO8601DateFormatter().string(from: Date
     }
 }
 
+section("formats") { try runFormatsBenchmark() }
 section("model") { try runModelBenchmark() }
 
 print("")

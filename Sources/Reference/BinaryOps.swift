@@ -39,12 +39,12 @@ func binary(_ op: String, _ a: Tensor, _ b: Tensor, _ node: Node) throws -> Tens
     if a.dtype == .float32 && (b.dtype == .float32 || op == "Pow") {
         let bf = b.cast(to: .float32)
         switch op {
-        case "Add": return float32Binary(a, bf, shape) { $0 + $1 }
-        case "Sub": return float32Binary(a, bf, shape) { $0 - $1 }
-        case "Mul": return float32Binary(a, bf, shape) { $0 * $1 }
-        case "Div": return float32Binary(a, bf, shape) { $0 / $1 }
-        case "Pow": return float32Binary(a, bf, shape) { powf($0, $1) }
-        case "PRelu": return float32Binary(a, bf, shape) { $0 < 0 ? $0 * $1 : $0 }
+        case "Add": return float32Binary(a, bf, shape, AddFunction.self)
+        case "Sub": return float32Binary(a, bf, shape, SubFunction.self)
+        case "Mul": return float32Binary(a, bf, shape, MulFunction.self)
+        case "Div": return float32Binary(a, bf, shape, DivFunction.self)
+        case "Pow": return float32Binary(a, bf, shape, PowFunction.self)
+        case "PRelu": return float32Binary(a, bf, shape, PReluFunction.self)
         default: break
         }
     }
@@ -65,19 +65,38 @@ func binary(_ op: String, _ a: Tensor, _ b: Tensor, _ node: Node) throws -> Tens
     return try combine(a, b, shape: shape, outType: a.dtype, node, float: fd, integer: fi)
 }
 
-/// The float32 fast path.
-@inline(__always)
-func float32Binary(_ a: Tensor, _ b: Tensor, _ shape: [Int], _ f: (Float, Float) -> Float) -> Tensor {
+/// A float32 binary function, passed as a type so that each loop is specialized and
+/// inlined (a closure captured by a parallel loop body would be called per element).
+protocol FloatBinaryFunction {
+    static func apply(_ x: Float, _ y: Float) -> Float
+}
+enum AddFunction: FloatBinaryFunction { @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x + y } }
+enum SubFunction: FloatBinaryFunction { @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x - y } }
+enum MulFunction: FloatBinaryFunction { @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x * y } }
+enum DivFunction: FloatBinaryFunction { @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x / y } }
+enum PowFunction: FloatBinaryFunction { @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { powf(x, y) } }
+enum PReluFunction: FloatBinaryFunction {
+    @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x < 0 ? x * y : x }
+}
+enum MaxFunction: FloatBinaryFunction {
+    @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x.isNaN || y.isNaN ? .nan : Swift.max(x, y) }
+}
+enum MinFunction: FloatBinaryFunction {
+    @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x.isNaN || y.isNaN ? .nan : Swift.min(x, y) }
+}
+
+/// The float32 fast path: same shapes, a scalar operand, or rows with a broadcast side.
+func float32Binary<F: FloatBinaryFunction>(_ a: Tensor, _ b: Tensor, _ shape: [Int], _: F.Type) -> Tensor {
     let out = Tensor(zeros: .float32, shape: shape)
     let pa = a.f32, pb = b.f32, po = out.f32
     let n = out.count
     if a.shape == b.shape {
-        parallelChunks(n) { r in for i in r { po[i] = f(pa[i], pb[i]) } }
+        parallelChunks(n) { r in for i in r { po[i] = F.apply(pa[i], pb[i]) } }
         return out
     }
     if b.count == 1 {
         let y = pb[0]
-        parallelChunks(n) { r in for i in r { po[i] = f(pa[i], y) } }
+        parallelChunks(n) { r in for i in r { po[i] = F.apply(pa[i], y) } }
         return out
     }
     let walk = BroadcastWalk(output: shape, operands: [a.shape, b.shape])
@@ -89,15 +108,15 @@ func float32Binary(_ a: Tensor, _ b: Tensor, _ shape: [Int], _ f: (Float, Float)
             walk.offsets(row: row, into: &offsets)
             let o = po + row * len, x = pa + offsets[0], y = pb + offsets[1]
             if sa == 1 && sb == 1 {
-                for i in 0..<len { o[i] = f(x[i], y[i]) }
+                for i in 0..<len { o[i] = F.apply(x[i], y[i]) }
             } else if sb == 0 {
                 let yv = y[0]
-                for i in 0..<len { o[i] = f(x[i * sa], yv) }
+                for i in 0..<len { o[i] = F.apply(x[i * sa], yv) }
             } else if sa == 0 {
                 let xv = x[0]
-                for i in 0..<len { o[i] = f(xv, y[i * sb]) }
+                for i in 0..<len { o[i] = F.apply(xv, y[i * sb]) }
             } else {
-                for i in 0..<len { o[i] = f(x[i * sa], y[i * sb]) }
+                for i in 0..<len { o[i] = F.apply(x[i * sa], y[i * sb]) }
             }
         }
     }
@@ -145,10 +164,7 @@ func variadic(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
                 throw IRError("shapes \(acc.shape) and \(t.shape) do not broadcast", at: node)
             }
             if acc.dtype == .float32 && t.dtype == .float32 {
-                acc = float32Binary(acc, t, shape) { x, y in
-                    if x.isNaN || y.isNaN { return .nan }
-                    return isMax ? Swift.max(x, y) : Swift.min(x, y)
-                }
+                acc = isMax ? float32Binary(acc, t, shape, MaxFunction.self) : float32Binary(acc, t, shape, MinFunction.self)
             } else {
                 acc = try combine(acc, t, shape: shape, outType: acc.dtype, node,
                                   float: { isMax ? Swift.max($0, $1) : Swift.min($0, $1) },

@@ -1,6 +1,5 @@
 // ConvTranspose as sgemm (weights transposed against the input) then col2im, which
 // scatters each column into the strided, dilated output window.
-import CBLAS
 import IR
 
 func convTranspose(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
@@ -52,8 +51,8 @@ func convTranspose(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
             let src = xp + (image * c + gi * cg) * inPlane
             let weights = wp + gi * cg * rows
             columns.withUnsafeMutableBufferPointer { col in
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rows), Int32(inPlane), Int32(cg),
-                            1, weights, Int32(rows), src, Int32(inPlane), 0, col.baseAddress!, Int32(inPlane))
+                sgemm(transA: true, m: rows, n: inPlane, k: cg, a: weights, lda: rows, b: src, ldb: inPlane,
+                      c: col.baseAddress!, ldc: inPlane)
                 let dstBase = op + (image * m + gi * mg) * outPlane
                 parallelChunks(mg, cost: kSize * inPlane) { channels in
                     var kIndex = [Int](repeating: 0, count: r)

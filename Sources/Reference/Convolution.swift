@@ -1,6 +1,5 @@
 // Conv as im2col + OpenBLAS sgemm per image and group (1x1 stride-1 convolutions skip
 // im2col), for any number of spatial dimensions.
-import CBLAS
 import IR
 
 func convolution(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
@@ -35,13 +34,12 @@ func convolution(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
             let dst = op + (image * m + gi * mg) * outPlane
             let weights = wp + gi * mg * rows
             if direct {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(mg), Int32(outPlane), Int32(rows),
-                            1, weights, Int32(rows), src, Int32(outPlane), 0, dst, Int32(outPlane))
+                sgemm(m: mg, n: outPlane, k: rows, a: weights, lda: rows, b: src, ldb: outPlane, c: dst, ldc: outPlane)
             } else {
                 columns.withUnsafeMutableBufferPointer { col in
                     im2col(src, channels: cg, g, into: col.baseAddress!)
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(mg), Int32(outPlane), Int32(rows),
-                                1, weights, Int32(rows), col.baseAddress!, Int32(outPlane), 0, dst, Int32(outPlane))
+                    sgemm(m: mg, n: outPlane, k: rows, a: weights, lda: rows, b: col.baseAddress!, ldb: outPlane,
+                          c: dst, ldc: outPlane)
                 }
             }
         }

@@ -1,5 +1,6 @@
 // The fp32 reference interpreter: checks the inputs against the graph's declared types,
 // runs the nodes in order and frees each value after its last use.
+import Dispatch
 import IR
 
 public struct Interpreter: Sendable {
@@ -22,6 +23,12 @@ public struct Interpreter: Sendable {
 
     /// Runs the graph on `inputs` (one tensor per graph input) and returns its outputs.
     public func run(_ inputs: [String: Tensor]) throws -> [String: Tensor] {
+        var unused: [String: Double]? = nil
+        return try run(inputs, timings: &unused)
+    }
+
+    /// As `run`, adding each op's wall time in seconds to `timings` when it is non-nil.
+    public func run(_ inputs: [String: Tensor], timings: inout [String: Double]?) throws -> [String: Tensor] {
         var values: [String: Tensor] = [:]
         var symbols: [String: Int] = [:]
         for v in graph.inputs {
@@ -37,7 +44,11 @@ public struct Interpreter: Sendable {
             for (k, name) in node.inputs.enumerated() where !name.isEmpty && args[k] == nil {
                 throw IRError("input \"\(name)\" has no value", at: node)
             }
+            let start = timings == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             let results = try Kernels.evaluate(node, args)
+            if timings != nil {
+                timings![node.op, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            }
             for (name, t) in zip(node.outputs, results) where !name.isEmpty { values[name] = t }
             for v in releases[i] { values[v] = nil }
         }

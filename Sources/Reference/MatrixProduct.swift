@@ -1,5 +1,4 @@
 // MatMul (numpy semantics: 1-D operands, broadcast batch axes) and Gemm, on OpenBLAS.
-import CBLAS
 import IR
 
 func matMul(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
@@ -31,8 +30,8 @@ func matMul(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
             aIndex += x * aStrides[d]
             bIndex += x * bStrides[d]
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1,
-                    ap + aIndex * m * k, Int32(k), bp + bIndex * k * n, Int32(n), 0, op + i * m * n, Int32(n))
+        sgemm(m: m, n: n, k: k, a: ap + aIndex * m * k, lda: k, b: bp + bIndex * k * n, ldb: n,
+              c: op + i * m * n, ldc: n)
     }
     if aVector { outShape.remove(at: outShape.count - 2) }
     if bVector { outShape.removeLast() }
@@ -67,8 +66,7 @@ func gemm(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
         out.f32.update(from: expanded.f32, count: m * n)
         betaUsed = beta
     }
-    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                Int32(m), Int32(n), Int32(k), alpha, a.f32, Int32(a.shape[1]), b.f32, Int32(b.shape[1]),
-                betaUsed, out.f32, Int32(n))
+    sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a.f32, lda: a.shape[1],
+          b: b.f32, ldb: b.shape[1], beta: betaUsed, c: out.f32, ldc: n)
     return out
 }

@@ -5,12 +5,15 @@ import Dispatch
 import Foundation
 
 public enum Parallelism {
-    nonisolated(unsafe) private static var threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    nonisolated(unsafe) private static var threads: Int = {
+        openblas_set_num_threads(1)
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }()
 
-    /// Threads used by interpreter loops and BLAS from now on.
+    /// Threads used by interpreter loops (GEMMs included) from now on.
     public static func setThreadCount(_ n: Int) {
+        _ = threads
         threads = max(1, n)
-        openblas_set_num_threads(Int32(threads))
     }
 
     public static var threadCount: Int { threads }
@@ -21,7 +24,8 @@ public enum Parallelism {
 @inline(__always)
 func parallelChunks(_ count: Int, cost: Int = 1, _ body: (Range<Int>) -> Void) {
     let threads = Parallelism.threadCount
-    if threads == 1 || count < 2 || count * cost < 32_768 {
+    let (work, overflow) = count.multipliedReportingOverflow(by: cost)
+    if threads == 1 || count < 2 || (!overflow && work < 32_768) {
         body(0..<count)
         return
     }

@@ -144,11 +144,22 @@ def write_vectors(out):
         json.dump(manifest, f)
 
 
+def sparse24_nvfp4(x):
+    """2:4 by magnitude (two largest of each 4 along a row), then NVFP4 of the kept values."""
+    groups = x.reshape(x.shape[0], -1, 4)
+    order = np.argsort(-np.abs(groups), axis=2, kind="stable")[:, :, :2]
+    order.sort(axis=2)
+    kept = np.take_along_axis(groups, order, axis=2).reshape(x.shape[0], -1)
+    meta = order[:, :, 0] | (order[:, :, 1] << 2)
+    return nvfp4(kept), meta
+
+
 def bench(rows, cols):
     x = np.random.default_rng(0).standard_normal((rows, cols)).astype(F32)
     results = {}
     for name, fn in [("nvfp4", nvfp4), ("mxfp4", lambda m: mx(m, "fp4")),
-                     ("fp8", lambda m: (m / (np.abs(m).max() / 448)).astype(ml_dtypes.float8_e4m3fn))]:
+                     ("fp8", lambda m: (m / (np.abs(m).max() / 448)).astype(ml_dtypes.float8_e4m3fn)),
+                     ("2:4+nvfp4", sparse24_nvfp4)]:
         fn(x[:8])
         start = time.perf_counter()
         fn(x)
