@@ -46,7 +46,7 @@ func packE2M1(_ v: SIMD16<Float>, into out: UnsafeMutablePointer<UInt8>) {
     let negative = SIMD16<Int32>(truncatingIfNeeded: unsafeBitCast(v, to: SIMD16<UInt32>.self) &>> 31) &<< 3
     c |= negative
     let bytes = c.evenHalf | (c.oddHalf &<< 4)
-    for i in 0..<8 { out[i] = UInt8(truncatingIfNeeded: bytes[i]) }
+    UnsafeMutableRawPointer(out).storeBytes(of: SIMD8<UInt8>(truncatingIfNeeded: bytes), as: SIMD8<UInt8>.self)
 }
 
 /// Lane-wise |v| (clears the sign bits).

@@ -21,14 +21,18 @@ public enum Sparsity24 {
     public static func magnitudeMask(_ x: [Float], rows: Int, columns: Int) throws -> [Bool] {
         try checkShape(x.count, rows, columns)
         var mask = [Bool](repeating: false, count: x.count)
-        for g in stride(from: 0, to: x.count, by: 4) {
-            var order = [0, 1, 2, 3]
-            order.sort { a, b in
-                let (ma, mb) = (x[g + a].magnitude, x[g + b].magnitude)
-                return ma != mb ? ma > mb : a < b
+        x.withUnsafeBufferPointer { v in
+            mask.withUnsafeMutableBufferPointer { keep in
+                for g in stride(from: 0, to: v.count, by: 4) {
+                    // The largest, then the largest of the rest; strict '>' keeps the lower index on ties.
+                    var first = 0
+                    for i in 1..<4 where v[g + i].magnitude > v[g + first].magnitude { first = i }
+                    var second = first == 0 ? 1 : 0
+                    for i in 0..<4 where i != first && v[g + i].magnitude > v[g + second].magnitude { second = i }
+                    keep[g + first] = true
+                    keep[g + second] = true
+                }
             }
-            mask[g + order[0]] = true
-            mask[g + order[1]] = true
         }
         return mask
     }
@@ -45,11 +49,15 @@ public enum Sparsity24 {
         for r in 0..<rows {
             for g in 0..<groups {
                 let base = r * columns + g * 4
-                let kept = (0..<4).filter { mask[base + $0] }
-                guard kept.count == 2 else { throw FormatError.notTwoOfFour(row: r, group: g, kept: kept.count) }
-                values.append(x[base + kept[0]])
-                values.append(x[base + kept[1]])
-                let nibble = UInt8(kept[0] | kept[1] << 2)
+                var indices = (0, 0), kept = 0
+                for i in 0..<4 where mask[base + i] {
+                    if kept == 0 { indices.0 = i } else if kept == 1 { indices.1 = i }
+                    kept += 1
+                }
+                guard kept == 2 else { throw FormatError.notTwoOfFour(row: r, group: g, kept: kept) }
+                values.append(x[base + indices.0])
+                values.append(x[base + indices.1])
+                let nibble = UInt8(indices.0 | indices.1 << 2)
                 metadata[r * bytesPerRow + g / 2] |= g % 2 == 0 ? nibble : nibble << 4
             }
         }
