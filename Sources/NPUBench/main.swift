@@ -16,8 +16,10 @@ var report: [String] = ["npucc bench, \(ISO8601DateFormatter().string(from: Date
     }
 }
 
-section("formats") { try runFormatsBenchmark() }
+// The model section spawns its peak-memory child first, while this process is still small:
+// a spawned child's ru_maxrss starts from its parent's.
 section("model") { try runModelBenchmark() }
+section("formats") { try runFormatsBenchmark() }
 
 print("")
 print(report.joined(separator: "\n"))
