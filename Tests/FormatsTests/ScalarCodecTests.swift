@@ -82,3 +82,19 @@ final class ScalarCodecTests: XCTestCase {
         XCTAssertEqual(MiniFloatFormat.e5m2.decode(MiniFloatFormat.e5m2.encode(1e6, saturating: true)), 57344)
     }
 }
+
+final class BufferCodecTests: XCTestCase {
+    func testBufferConversionsEqualTheScalarOnes() throws {
+        let inputs = try ReferenceVectors.load("sweep.f32", as: Float.self)
+        for format in [MiniFloatFormat.e2m1(), .e2m1(bias: 2), .e4m3, .e5m2] {
+            for saturating in [false, true] {
+                let codes = inputs.withUnsafeBufferPointer { format.encode($0, saturating: saturating) }
+                XCTAssertEqual(codes, inputs.map { format.encode($0, saturating: saturating) }, "\(format) \(saturating)")
+                let values = codes.withUnsafeBufferPointer { format.decode($0) }
+                for (c, v) in zip(codes, values).prefix(100_000) {
+                    XCTAssertEqual(v.bitPattern, format.decode(c).bitPattern, "\(format) code \(c)")
+                }
+            }
+        }
+    }
+}
