@@ -1,285 +1,203 @@
-// Reads the textual IR (schemas/ir-text.md) back into a Model. Hand-written recursive
-// descent over IRLexer's tokens; errors give line and column.
+// Reads the textual IR (schemas/ir-text.md) back into a Model: recursive descent over
+// IRLexer's tokens, one method per grammar rule. Types, data and attributes are in
+// IRParser+Values.swift.
 
+/// Parses the text IRPrinter prints.
 public enum IRParser {
-    public static func parse(_ text: String) throws -> Model {
-        var lexer = IRLexer(text)
-        var parser = Parser(tokens: try lexer.tokens())
+    public struct Options: Sendable {
+        /// Read `<elided N elements>` data as N zeros instead of failing. The model then has
+        /// the original's structure and types but not its weights: for tests and tools that
+        /// only look at the graph.
+        public var elidedDataAsZeros: Bool
+
+        public init(elidedDataAsZeros: Bool = false) {
+            self.elidedDataAsZeros = elidedDataAsZeros
+        }
+    }
+
+    /// The model in `text`. The `model ...` header is optional; without it the model has
+    /// `Model`'s defaults. Throws an `IRError` whose message starts "line L, column C:".
+    public static func parse(_ text: String, options: Options = Options()) throws -> Model {
+        var parser = try IRTextParser(text, options: options)
         return try parser.model()
+    }
+
+    /// The graph in `text` (with or without a model header), e.g. a pass test's input.
+    public static func parseGraph(_ text: String, options: Options = Options()) throws -> Graph {
+        try parse(text, options: options).graph
     }
 }
 
-private struct Parser {
-    let tokens: [IRToken]
-    var at = 0
+/// The parser's state: the lexer and the current token (the grammar is LL(1)).
+struct IRTextParser {
+    var lexer: IRLexer
+    var token: IRToken
+    let options: IRParser.Options
 
-    var token: IRToken { tokens[at] }
-
-    func error(_ message: String) -> IRError {
-        IRError("line \(token.line), column \(token.column): \(message)")
+    init(_ text: String, options: IRParser.Options) throws {
+        lexer = IRLexer(text)
+        token = try lexer.next()
+        self.options = options
     }
 
-    mutating func next() -> IRToken {
-        defer { if at < tokens.count - 1 { at += 1 } }
-        return token
-    }
+    // MARK: model and graph
 
-    mutating func accept(_ c: Character) -> Bool {
-        if token.kind == .symbol(c) { at += 1; return true }
-        return false
-    }
-
-    mutating func expect(_ c: Character) throws {
-        guard accept(c) else { throw error("expected '\(c)'") }
-    }
-
-    mutating func acceptWord(_ w: String) -> Bool {
-        if token.kind == .word(w) { at += 1; return true }
-        return false
-    }
-
-    mutating func expectWord(_ w: String) throws {
-        guard acceptWord(w) else { throw error("expected '\(w)'") }
-    }
-
-    mutating func word() throws -> String {
-        guard case .word(let w) = token.kind else { throw error("expected a name") }
-        at += 1
-        return w
-    }
-
-    mutating func string() throws -> String {
-        guard case .string(let s) = token.kind else { throw error("expected a string") }
-        at += 1
-        return s
-    }
-
-    mutating func value() throws -> String {
-        guard case .value(let v) = token.kind else { throw error("expected a %value") }
-        at += 1
-        return v
-    }
-
-    mutating func number() throws -> String {
-        guard case .number(let n) = token.kind else { throw error("expected a number") }
-        at += 1
-        return n
-    }
-
-    mutating func integer() throws -> Int {
-        let text = try number()
-        guard let v = Int(text) else { throw error("expected an integer, found \(text)") }
-        return v
-    }
-
+    /// `("model" field*)? graph`
     mutating func model() throws -> Model {
-        try expectWord("model")
-        var model = Model(irVersion: 0, opsets: [:], graph: Graph())
-        while case .word(let key) = token.kind, key != "graph" {
-            at += 1
-            try expect("=")
-            switch key {
-            case "producer": model.producerName = try string()
-            case "version": model.producerVersion = try string()
-            case "ir": model.irVersion = try integer()
-            case "opsets":
-                try expect("{")
-                while !accept("}") {
-                    let domain = try string()
-                    try expect(":")
-                    model.opsets[domain] = try integer()
-                    _ = accept(",")
-                }
-            default: throw error("unknown model field '\(key)'")
-            }
-        }
+        var model = Model(graph: Graph())
+        if try acceptWord("model") { try header(&model) }
         model.graph = try graph()
-        guard token.kind == .end else { throw error("text after the graph") }
+        guard token.kind == .end else { throw expected("the end of the text after the graph") }
         return model
     }
 
+    /// `key=value` fields up to `graph`, each at most once.
+    mutating func header(_ model: inout Model) throws {
+        var seen = Set<String>()
+        while case .word(let key) = token.kind, key != "graph" {
+            let keyToken = token
+            guard seen.insert(key).inserted else { throw error("model field '\(key)' is given twice", at: keyToken) }
+            try advance()
+            try expect("=")
+            switch key {
+            case "producer": model.producerName = try string("a producer string")
+            case "version": model.producerVersion = try string("a version string")
+            case "domain": model.domain = try string("a domain string")
+            case "model_version": model.modelVersion = try integer()
+            case "ir": model.irVersion = try integer()
+            case "doc": model.docString = try string("a doc string")
+            case "opsets":
+                var opsets: [String: Int] = [:]
+                try expect("{")
+                try list(until: "}") { p in
+                    let at = p.token
+                    let domain = try p.string("an opset domain string")
+                    try p.expect(":")
+                    guard opsets.updateValue(try p.integer(), forKey: domain) == nil else {
+                        throw p.error("opset domain \(IRSpelling.quoted(domain)) is given twice", at: at)
+                    }
+                }
+                model.opsets = opsets
+            case "metadata":
+                var metadata: [(key: String, value: String)] = []
+                try expect("{")
+                try list(until: "}") { p in
+                    let key = try p.string("a metadata key string")
+                    try p.expect(":")
+                    metadata.append((key, try p.string("a metadata value string")))
+                }
+                model.metadata = metadata
+            default:
+                throw error("unknown model field '\(key)'; expected producer, version, domain, model_version, "
+                            + "ir, opsets, doc or metadata", at: keyToken)
+            }
+        }
+    }
+
+    /// `graph NAME (inputs) -> (outputs) { const* node* return values }`
     mutating func graph() throws -> Graph {
         try expectWord("graph")
         var g = Graph()
-        if case .string(let s) = token.kind { g.name = s; at += 1 } else { g.name = try word() }
-        g.inputs = try valueInfos()
-        guard case .arrow = next().kind else { throw error("expected '->'") }
-        g.outputs = try valueInfos()
-        for v in g.inputs { g.types[v.name] = v.type }
+        g.name = try wordOrString("a graph name")
+        var inputs: [ValueInfo] = [], outputs: [ValueInfo] = []
+        try expect("(")
+        try list(until: ")") { p in inputs.append(try p.valueInfo()) }
+        guard token.kind == .arrow else { throw expected("'->'") }
+        try advance()
+        try expect("(")
+        try list(until: ")") { p in outputs.append(try p.valueInfo()) }
+        (g.inputs, g.outputs) = (inputs, outputs)
+        for v in inputs { g.types[v.name] = v.type }
         try expect("{")
         while true {
-            if acceptWord("const") {
-                let name = try value()
-                try expect(":")
-                let type = try tensorType()
-                try expect("=")
-                g.constants[name] = try data(type)
-            } else if acceptWord("return") {
-                var returned: [String] = []
-                repeat { returned.append(try value()) } while accept(",")
-                guard returned == g.outputs.map(\.name) else { throw error("return list differs from the graph outputs") }
-                try expect("}")
-                break
-            } else {
-                g.nodes.append(try node(&g))
+            switch token.kind {
+            case .word("const"): try constant(&g)
+            case .word("return"): return try returnLine(g)
+            case .value, .word("_"), .punct("="): g.nodes.append(try node(&g))
+            default: throw expected("'const', a node or 'return'")
             }
         }
+    }
+
+    /// `return %a, %b }`: must list the graph outputs, in order.
+    mutating func returnLine(_ g: Graph) throws -> Graph {
+        let at = token
+        try advance()
+        var returned: [String] = []
+        if case .value = token.kind {
+            repeat { returned.append(try value("a returned %value")) } while try accept(",")
+        }
+        let declared = g.outputs.map(\.name)
+        guard returned == declared else {
+            let list = { (names: [String]) in
+                names.isEmpty ? "nothing" : names.map(IRSpelling.value).joined(separator: ", ")
+            }
+            throw error("return gives \(list(returned)) but the graph outputs are \(list(declared))", at: at)
+        }
+        try expect("}")
         return g
     }
 
-    mutating func valueInfos() throws -> [ValueInfo] {
-        try expect("(")
-        var out: [ValueInfo] = []
-        while !accept(")") {
-            let name = try value()
-            try expect(":")
-            out.append(ValueInfo(name: name, type: try tensorType()))
-            _ = accept(",")
-        }
-        return out
+    /// `%name: type`
+    mutating func valueInfo() throws -> ValueInfo {
+        let name = try value("a %value")
+        try expect(":")
+        return ValueInfo(name: name, type: try tensorType())
     }
 
-    mutating func tensorType() throws -> TensorType {
-        let name = try word()
-        guard let dtype = DType(name: name) else { throw error("unknown element type '\(name)'") }
-        try expect("[")
-        if accept("*") {
-            try expect("]")
-            return TensorType(dtype, nil)
+    /// `const %name: type = data`
+    mutating func constant(_ g: inout Graph) throws {
+        try advance()
+        let at = token
+        let name = try value("a constant's %name")
+        try expect(":")
+        let type = try tensorType()
+        try expect("=")
+        let tensor = try data(type, of: "constant \(IRSpelling.value(name))")
+        guard g.constants.updateValue(tensor, forKey: name) == nil else {
+            throw error("constant \(IRSpelling.value(name)) is defined twice", at: at)
         }
-        var dims: [Dim] = []
-        while !accept("]") {
-            switch token.kind {
-            case .number: dims.append(.known(try integer()))
-            case .symbol("?"): at += 1; dims.append(.unknown)
-            case .string(let s): at += 1; dims.append(.symbol(s))
-            case .word(let s): at += 1; dims.append(.symbol(s))
-            default: throw error("expected a dimension")
-            }
-            _ = accept(",")
-        }
-        return TensorType(dtype, Shape(dims))
     }
 
+    /// `results = Op(operands) {attributes}? (domain="d")? (name="n")?`, where a result is
+    /// `_` or `%name` with an optional `: type`, and an operand `_` or `%name`.
     mutating func node(_ g: inout Graph) throws -> Node {
         var outputs: [String] = []
-        repeat {
-            if accept("_") { outputs.append(""); continue }
-            let name = try value()
-            if accept(":") { g.types[name] = try tensorType() }
-            outputs.append(name)
-        } while accept(",")
+        if token.kind != .punct("=") {
+            repeat {
+                if try acceptWord("_") {
+                    outputs.append("")
+                    continue
+                }
+                let name = try value("a result %value or '_'")
+                if try accept(":") { g.types[name] = try tensorType() }
+                outputs.append(name)
+            } while try accept(",")
+        }
         try expect("=")
-        var node = Node(op: try word(), inputs: [], outputs: outputs)
+        var node = Node(op: try wordOrString("an op name"), inputs: [], outputs: outputs)
         try expect("(")
-        while !accept(")") {
-            node.inputs.append(accept("_") ? "" : try value())
-            _ = accept(",")
+        try list(until: ")") { p in
+            node.inputs.append(try p.acceptWord("_") ? "" : try p.value("an operand %value or '_'"))
         }
-        if accept("{") {
-            while !accept("}") {
-                let key = try word()
-                try expect("=")
-                node.attributes[key] = try attribute()
-                _ = accept(",")
+        if try accept("{") {
+            try list(until: "}") { p in
+                let at = p.token
+                let key = try p.wordOrString("an attribute name")
+                try p.expect("=")
+                guard node.attributes.updateValue(try p.attribute(), forKey: key) == nil else {
+                    throw p.error("attribute '\(key)' is given twice", at: at)
+                }
             }
         }
-        if acceptWord("domain") { try expect("="); node.domain = try string() }
-        if acceptWord("name") { try expect("="); node.name = try string() }
+        if try acceptWord("domain") {
+            try expect("=")
+            node.domain = try string("a domain string")
+        }
+        if try acceptWord("name") {
+            try expect("=")
+            node.name = try string("a node name string")
+        }
         return node
-    }
-
-    mutating func attribute() throws -> Attribute {
-        switch token.kind {
-        case .number(let text):
-            at += 1
-            return isFloatLiteral(text) ? .float(try float(text)) : .int(try parseInt(text))
-        case .string(let s):
-            at += 1
-            return .string(s)
-        case .word("floats"): at += 1; try expect("["); try expect("]"); return .floats([])
-        case .word("strings"): at += 1; try expect("["); try expect("]"); return .strings([])
-        case .word("tensors"): at += 1; try expect("["); try expect("]"); return .tensors([])
-        case .word:
-            let type = try tensorType()
-            return .tensor(try data(type))
-        case .symbol("["):
-            at += 1
-            if accept("]") { return .ints([]) }
-            switch token.kind {
-            case .string:
-                var v: [String] = []
-                repeat { v.append(try string()) } while accept(",")
-                try expect("]")
-                return .strings(v)
-            case .word:
-                var v: [Tensor] = []
-                repeat { let t = try tensorType(); v.append(try data(t)) } while accept(",")
-                try expect("]")
-                return .tensors(v)
-            default:
-                var texts: [String] = []
-                repeat { texts.append(try number()) } while accept(",")
-                try expect("]")
-                if texts.contains(where: isFloatLiteral) { return .floats(try texts.map(float)) }
-                return .ints(try texts.map(parseInt))
-            }
-        default:
-            throw error("expected an attribute value")
-        }
-    }
-
-    func isFloatLiteral(_ text: String) -> Bool {
-        text.contains(".") || text.contains("e") || text.contains("E") || text.hasSuffix("nan") || text.hasSuffix("inf")
-    }
-
-    func float(_ text: String) throws -> Float {
-        guard let v = Float(text) else { throw error("bad number \(text)") }
-        return v
-    }
-
-    func parseInt(_ text: String) throws -> Int {
-        guard let v = Int(text) else { throw error("bad integer \(text)") }
-        return v
-    }
-
-    /// A constant's data, `[v, ...]`, for `type` (which must be fully known).
-    mutating func data(_ type: TensorType) throws -> Tensor {
-        guard let shape = type.shape?.concrete else { throw error("a constant needs a fully known shape") }
-        if accept("<") { throw error("constant data is elided; print with all constant data to parse it back") }
-        try expect("[")
-        var texts: [String] = []
-        while !accept("]") {
-            switch token.kind {
-            case .number(let n): texts.append(n); at += 1
-            case .word("true"): texts.append("1"); at += 1
-            case .word("false"): texts.append("0"); at += 1
-            default: throw error("expected a number")
-            }
-            _ = accept(",")
-        }
-        let count = shape.reduce(1, *)
-        guard texts.count == count else { throw error("\(texts.count) values for a constant of \(count) elements") }
-        let dtype = type.dtype
-        switch dtype {
-        case .float32: return Tensor(try texts.map(float), shape: shape)
-        case .float64:
-            return Tensor(try texts.map { t -> Double in
-                guard let v = Double(t) else { throw error("bad number \(t)") }
-                return v
-            }, shape: shape)
-        case .float16, .bfloat16: return Tensor(try texts.map(float), shape: shape).cast(to: dtype)
-        case .uint64:
-            return Tensor(try texts.map { t -> UInt64 in
-                guard let v = UInt64(t) else { throw error("bad integer \(t)") }
-                return v
-            }, shape: shape)
-        default:
-            let values = try texts.map { t -> Int64 in
-                guard let v = Int64(t) else { throw error("bad integer \(t)") }
-                return v
-            }
-            return Tensor(values, shape: shape).cast(to: dtype)
-        }
     }
 }

@@ -1,121 +1,127 @@
-// The IR's health check: every value defined once and before use, graph outputs defined,
-// constants consistent with their types, ops known with the right operand counts.
+// The IR's health check: every value defined once and before its first use, graph outputs
+// defined, constants consistent with their types, ops known with the operand counts their
+// OpSchema allows. Stable topological ordering is in Verifier+TopologicalOrder.swift.
 
+/// Checks the invariants every pass may rely on and must keep.
 public enum Verifier {
-    /// Throws the first problem found, naming the node or value.
+    /// Throws the first problem found, as an `IRError` naming the node and the value.
+    ///
+    /// Checked: every value (graph input, constant, node output) has one definition and a
+    /// non-empty name; every node input is defined by an input, a constant or an earlier
+    /// node (a later one means the nodes are out of order, or on a cycle, which is named);
+    /// every graph output is defined; constant data covers its shape, and `graph.types`
+    /// agrees with the data of constants and with the declared type of graph inputs; every
+    /// node has an op, and ops of the default domain have an `OpSchema` whose operand
+    /// counts they respect. Ops of other domains are not checked against the table.
     public static func verify(_ graph: Graph) throws {
-        var defined = Set<String>()
-        func define(_ name: String, _ what: String, node: Node? = nil) throws {
-            guard !name.isEmpty else { return }
-            guard defined.insert(name).inserted else {
-                if let node { throw IRError("value \"\(name)\" is defined twice", at: node) }
-                throw IRError("value \"\(name)\" (\(what)) is defined twice")
-            }
-        }
-        for v in graph.inputs { try define(v.name, "graph input") }
-        for name in graph.constants.keys.sorted() { try define(name, "constant") }
-        for (name, t) in graph.constants where t.storage.byteCount < t.byteCount {
-            throw IRError("constant \"\(name)\" holds \(t.storage.byteCount) bytes, less than its type \(t.type) needs")
-        }
+        let definitions = try definitions(graph)
+        try checkTypes(graph)
+        var available = Set(graph.inputs.map(\.name)).union(graph.constants.keys)
         for node in graph.nodes {
-            guard !node.op.isEmpty else { throw IRError("node has no op", at: node) }
-            guard let schema = OpRegistry.schema(node.op) else {
-                throw IRError("unknown op \(node.op)", at: node)
-            }
-            guard schema.inputs.contains(node.inputs.count) else {
-                throw IRError("\(node.op) takes \(schema.inputs.describe) inputs, not \(node.inputs.count)", at: node)
-            }
-            guard schema.outputs.contains(node.outputs.count) else {
-                throw IRError("\(node.op) has \(schema.outputs.describe) outputs, not \(node.outputs.count)", at: node)
-            }
-            for input in node.inputs where !input.isEmpty && !defined.contains(input) {
-                throw IRError("input \"\(input)\" is not defined before this node (missing initializer, undefined name, or a cycle)", at: node)
-            }
-            for output in node.outputs { try define(output, "node output", node: node) }
-        }
-        for v in graph.outputs where !defined.contains(v.name) {
-            throw IRError("graph output \"\(v.name)\" is not defined by any node, input or constant")
-        }
-    }
-
-    /// `nodes` in an order where every value is defined before use (stable: the given
-    /// order is kept where it already works). Throws naming a value on a cycle.
-    public static func topologicalOrder(_ nodes: [Node]) throws -> [Node] {
-        var producer: [String: Int] = [:]
-        for (i, n) in nodes.enumerated() {
-            for o in n.outputs where !o.isEmpty {
-                if producer[o] != nil { throw IRError("value \"\(o)\" is defined twice", at: n) }
-                producer[o] = i
-            }
-        }
-        var pending = [Int](repeating: 0, count: nodes.count)
-        var users = [[Int]](repeating: [], count: nodes.count)
-        for (i, n) in nodes.enumerated() {
-            for input in Set(n.inputs) where !input.isEmpty {
-                if let p = producer[input] {
-                    pending[i] += 1
-                    users[p].append(i)
+            try checkOp(node)
+            for input in node.inputs where !input.isEmpty && !available.contains(input) {
+                guard case .node(let producer)? = definitions[input] else {
+                    throw IRError("input \"\(input)\" is not defined "
+                                  + "(no graph input, constant or node output has that name)", at: node)
                 }
+                _ = try topologicalOrder(graph.nodes)  // names the cycle if there is one
+                throw IRError("input \"\(input)\" is used before node \(graph.nodes[producer].label) defines it: "
+                              + "the nodes are not in topological order", at: node)
             }
+            for output in node.outputs where !output.isEmpty { available.insert(output) }
         }
-        var ready = MinHeap((0..<nodes.count).filter { pending[$0] == 0 })
-        var order: [Node] = []
-        order.reserveCapacity(nodes.count)
-        while let i = ready.pop() {
-            order.append(nodes[i])
-            for u in users[i] {
-                pending[u] -= 1
-                if pending[u] == 0 { ready.push(u) }
-            }
+        for output in graph.outputs where definitions[output.name] == nil {
+            throw IRError("graph output \"\(output.name)\" is not defined by a graph input, constant or node")
         }
-        if order.count < nodes.count, let stuck = pending.indices.first(where: { pending[$0] > 0 }) {
-            let value = nodes[stuck].inputs.first { producer[$0].map { pending[$0] > 0 } ?? false } ?? ""
-            throw IRError("the graph has a cycle through value \"\(value)\"", at: nodes[stuck])
-        }
-        return order
     }
-}
 
-extension ClosedRange where Bound == Int {
-    var describe: String {
-        if upperBound == Int.max { return "at least \(lowerBound)" }
-        return lowerBound == upperBound ? "\(lowerBound)" : "\(lowerBound) to \(upperBound)"
-    }
-}
+    /// Where a value comes from.
+    private enum Definition {
+        case graphInput, constant, node(Int)
 
-/// A binary min-heap of indices, for the stable topological order.
-struct MinHeap {
-    private var items: [Int]
-    init(_ items: [Int]) {
-        self.items = []
-        for i in items { push(i) }
-    }
-    mutating func push(_ x: Int) {
-        items.append(x)
-        var c = items.count - 1
-        while c > 0 {
-            let p = (c - 1) / 2
-            if items[p] <= items[c] { break }
-            items.swapAt(p, c)
-            c = p
-        }
-    }
-    mutating func pop() -> Int? {
-        guard let top = items.first else { return nil }
-        let last = items.removeLast()
-        if !items.isEmpty {
-            items[0] = last
-            var p = 0
-            while true {
-                let l = 2 * p + 1, r = l + 1
-                var m = p
-                if l < items.count && items[l] < items[m] { m = l }
-                if r < items.count && items[r] < items[m] { m = r }
-                if m == p { break }
-                items.swapAt(p, m)
-                p = m
+        func describe(in graph: Graph) -> String {
+            switch self {
+            case .graphInput: return "a graph input"
+            case .constant: return "a constant"
+            case .node(let i): return "node \(graph.nodes[i].label)"
             }
         }
-        return top
+    }
+
+    /// Each value's single definition; throws on an empty name or a second definition.
+    private static func definitions(_ graph: Graph) throws -> [String: Definition] {
+        var map: [String: Definition] = [:]
+        func define(_ name: String, _ definition: Definition, node: Node? = nil) throws {
+            if let earlier = map.updateValue(definition, forKey: name) {
+                let message = "value \"\(name)\" is defined twice: by \(definition.describe(in: graph)) "
+                    + "and by \(earlier.describe(in: graph))"
+                if let node { throw IRError(message, at: node) }
+                throw IRError(message)
+            }
+        }
+        for (k, input) in graph.inputs.enumerated() {
+            guard !input.name.isEmpty else { throw IRError("graph input \(k) has an empty name") }
+            try define(input.name, .graphInput)
+        }
+        for name in graph.constants.keys.sorted() {
+            guard !name.isEmpty else { throw IRError("a constant has an empty name") }
+            try define(name, .constant)
+        }
+        for (i, node) in graph.nodes.enumerated() {
+            for output in node.outputs where !output.isEmpty { try define(output, .node(i), node: node) }
+        }
+        return map
+    }
+
+    /// Constant data against shapes and `graph.types`; graph inputs against `graph.types`.
+    private static func checkTypes(_ graph: Graph) throws {
+        for (name, tensor) in graph.constants.sorted(by: { $0.key < $1.key }) {
+            guard tensor.shape.allSatisfy({ $0 >= 0 }) else {
+                throw IRError("constant \"\(name)\" has a negative dimension in its shape \(tensor.shape)")
+            }
+            let needed = tensor.shape.reduce(tensor.dtype.byteSize) { $0.multipliedReportingOverflow(by: $1).partialValue }
+            guard tensor.storage.byteCount >= needed else {
+                throw IRError("constant \"\(name)\" holds \(tensor.storage.byteCount) bytes "
+                              + "but its type \(tensor.type) needs \(needed)")
+            }
+            if let declared = graph.types[name], declared != tensor.type {
+                throw IRError("constant \"\(name)\" has data of type \(tensor.type) but graph.types says \(declared)")
+            }
+        }
+        for input in graph.inputs {
+            if let declared = graph.types[input.name], declared != input.type {
+                throw IRError("graph input \"\(input.name)\" is declared \(input.type) but graph.types says \(declared)")
+            }
+        }
+    }
+
+    /// The op against its `OpSchema`: known (in the default domain), operand counts in
+    /// range, required inputs present.
+    private static func checkOp(_ node: Node) throws {
+        guard !node.op.isEmpty else { throw IRError("node has an empty op", at: node) }
+        guard node.domain.isEmpty || node.domain == "ai.onnx" else { return }
+        guard let schema = OpRegistry.schema(node.op) else {
+            throw IRError("unknown op \(node.op): not in the op table (schemas/ops.md)", at: node)
+        }
+        guard schema.inputs.contains(node.inputs.count) else {
+            throw IRError("\(node.op) takes \(describe(schema.inputs)) inputs, not \(node.inputs.count)", at: node)
+        }
+        guard schema.outputs.contains(node.outputs.count) else {
+            throw IRError("\(node.op) has \(describe(schema.outputs)) outputs, not \(node.outputs.count)", at: node)
+        }
+        if let omitted = node.inputs.prefix(schema.inputs.lowerBound).firstIndex(of: "") {
+            throw IRError("input \(omitted) of \(node.op) is required but omitted", at: node)
+        }
+        try checkAttributes(node, schema)
+    }
+
+    /// HOOK(shapes): `OpSchema` does not list attributes yet. Once it gives each attribute's
+    /// name and kind, throw here when an attribute the schema names has another kind:
+    /// `IRError("attribute \"\(key)\" of \(node.op) must be \(kind), not \(value.kind)", at: node)`.
+    private static func checkAttributes(_ node: Node, _ schema: OpSchema) throws {}
+
+    private static func describe(_ range: ClosedRange<Int>) -> String {
+        if range.upperBound == Int.max { return "at least \(range.lowerBound)" }
+        return range.lowerBound == range.upperBound ? "\(range.lowerBound)" : "\(range.lowerBound) to \(range.upperBound)"
     }
 }
