@@ -51,7 +51,7 @@ let package = Package(
         // Helpers shared by the test targets only.
         .target(name: "TestSupport", dependencies: ["IR", "Driver"]),
 
-        .testTarget(name: "FormatsTests", dependencies: ["Formats"]),
+        .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"]),
         .testTarget(name: "IRTests", dependencies: ["IR", "TestSupport"]),
         .testTarget(name: "ONNXImportTests", dependencies: ["ONNXImport", "IR", "TestSupport"]),
         .testTarget(name: "TensorIOTests", dependencies: ["TensorIO", "IR", "TestSupport"]),

@@ -1,11 +1,12 @@
 // 2:4 compress/expand round-trips exactly on random shapes; bad masks name the group;
 // the metadata layout is the documented one.
 @testable import Formats
+import TestSupport
 import XCTest
 
 final class Sparsity24Tests: XCTestCase {
     func testRoundTripOnRandomShapes() throws {
-        var rng = SplitMix(seed: 7)
+        var rng = SeededRandom(seed: 7)
         for _ in 0..<200 {
             let rows = Int.random(in: 1...9, using: &rng), columns = 4 * Int.random(in: 1...12, using: &rng)
             let x = (0..<(rows * columns)).map { _ in Float.random(in: -4...4, using: &rng) }
@@ -43,18 +44,5 @@ final class Sparsity24Tests: XCTestCase {
             XCTAssertEqual(error as? FormatError, .notTwoOfFour(row: 0, group: 1, kept: 3))
         }
         XCTAssertThrowsError(try Sparsity24.magnitudeMask([1, 2, 3], rows: 1, columns: 3))
-    }
-}
-
-/// SplitMix64, for reproducible property tests.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,29 +1,14 @@
 // Generates the importer's test models once per run with Tests/python/make_import_cases.py.
 import Foundation
+import TestSupport
 import XCTest
 
 enum ImportCases {
-    static let root: URL = {
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }
-        return url
-    }()
-
     /// The folder holding the generated models and expected.json.
     static let folder: Result<URL, Error> = Result {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("npucc-import-cases-\(getpid())")
-        let python = ProcessInfo.processInfo.environment["NPUCC_PYTHON"] ?? root.appendingPathComponent(".venv/bin/python").path
-        guard FileManager.default.isExecutableFile(atPath: python) else {
-            throw NSError(domain: "npucc", code: 1, userInfo: [NSLocalizedDescriptionKey: "no Python at \(python): run `make venv`"])
-        }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: python)
-        p.arguments = [root.appendingPathComponent("Tests/python/make_import_cases.py").path, dir.path]
-        try p.run()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw NSError(domain: "npucc", code: 2, userInfo: [NSLocalizedDescriptionKey: "make_import_cases.py failed"])
-        }
+        let run = try runPython(script: "Tests/python/make_import_cases.py", arguments: [dir.path])
+        guard run.status == 0 else { throw TestEnvironmentError("make_import_cases.py failed: \(run.stderr)") }
         return dir
     }
 

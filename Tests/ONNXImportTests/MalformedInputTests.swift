@@ -2,6 +2,7 @@
 // decodes or fails with an error naming the file; none crashes or hangs.
 import Foundation
 @testable import ONNXImport
+import TestSupport
 import XCTest
 
 final class MalformedInputTests: XCTestCase {
@@ -38,7 +39,7 @@ final class MalformedInputTests: XCTestCase {
 
     func testRandomCorruptionNeverCrashes() throws {
         let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: try ImportCases.path("constants.onnx"))))
-        var rng = SeededGenerator(seed: 42)
+        var rng = SeededRandom(seed: 42)
         for trial in 0..<300 {
             var damaged = bytes
             for _ in 0..<(1 + trial % 4) {
@@ -73,18 +74,5 @@ final class MalformedInputTests: XCTestCase {
                 XCTAssertEqual("\(error)", "\(path): empty file")
             }
         }
-    }
-}
-
-/// A small deterministic generator (SplitMix64) for reproducible corruption.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -18,19 +18,9 @@ final class NumpyInteropTests: XCTestCase {
     override func tearDown() { try? FileManager.default.removeItem(at: folder) }
 
     private func python(_ script: String) throws -> String {
-        let env = ProcessInfo.processInfo.environment
-        let exe = env["NPUCC_PYTHON"] ?? packageRoot().appendingPathComponent(".venv/bin/python").path
-        guard FileManager.default.isExecutableFile(atPath: exe) else { throw XCTSkip("no Python") }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = ["-c", script, folder.path]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 0, "python failed")
-        return String(decoding: data, as: UTF8.self)
+        let run = try runPython(script: script, arguments: [folder.path])
+        XCTAssertEqual(run.status, 0, "python failed: \(run.stderr)")
+        return run.stdout
     }
 
     func testReadsWhatNumpyWrites() throws {
