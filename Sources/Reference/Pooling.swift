@@ -21,6 +21,10 @@ func pool(_ node: Node, _ inputs: [Tensor?], max isMax: Bool) throws -> [Tensor]
     let inPlane = inp.reduce(1, *), outPlane = out.reduce(1, *)
     let result = Tensor(zeros: .float32, shape: Array(x.shape[0..<2]) + g.output)
     let xp = x.f32, op = result.f32
+    if isMax && g.spatialRank == 2 && g.dilations == [1, 1] {
+        maxPool2D(xp, op, planes: planes, g)
+        return [result]
+    }
     parallelChunks(planes, cost: outPlane * k.reduce(1, *)) { range in
         for plane in range {
             let src = xp + plane * inPlane, dst = op + plane * outPlane
@@ -75,4 +79,32 @@ func globalPool(_ node: Node, _ inputs: [Tensor?], max isMax: Bool) throws -> Te
         }
     }
     return result
+}
+
+/// MaxPool over 2-D planes without dilation: each window is clipped to the input once, so
+/// the inner loops carry no bounds tests.
+private func maxPool2D(_ xp: UnsafeMutablePointer<Float>, _ op: UnsafeMutablePointer<Float>, planes: Int, _ g: WindowGeometry) {
+    let (ih, iw) = (g.input[0], g.input[1]), (oh, ow) = (g.output[0], g.output[1])
+    let rowStarts = (0..<oh).map { max(0, $0 * g.strides[0] - g.padBegin[0]) }
+    let rowEnds = (0..<oh).map { min(ih, $0 * g.strides[0] - g.padBegin[0] + g.kernel[0]) }
+    let colStarts = (0..<ow).map { max(0, $0 * g.strides[1] - g.padBegin[1]) }
+    let colEnds = (0..<ow).map { min(iw, $0 * g.strides[1] - g.padBegin[1] + g.kernel[1]) }
+    parallelChunks(planes, cost: oh * ow * g.kernel[0] * g.kernel[1]) { range in
+        for plane in range {
+            let src = xp + plane * ih * iw, dst = op + plane * oh * ow
+            for y in 0..<oh {
+                for x in 0..<ow {
+                    var best = -Float.infinity
+                    for r in rowStarts[y]..<rowEnds[y] {
+                        let line = src + r * iw
+                        for c in colStarts[x]..<colEnds[x] {
+                            let v = line[c]
+                            if v > best || v.isNaN { best = v }
+                        }
+                    }
+                    dst[y * ow + x] = best
+                }
+            }
+        }
+    }
 }
