@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 JOBS ?= 2
 BIN := .build/release/npucc
 
-.PHONY: all deps apt venv build build-debug demo test test-swift test-python bench proto samples loc clean
+.PHONY: all deps apt venv build build-debug demo test test-swift test-python bench proto samples lint format loc clean
 
 all: build
 
@@ -72,8 +72,15 @@ proto: apt
 	protoc-c --c_out=Sources/ONNXProto/generated --proto_path=schemas schemas/onnx.proto
 	mv Sources/ONNXProto/generated/onnx.pb-c.h Sources/ONNXProto/include/onnx.pb-c.h
 
+## Style: .swift-format's rules (warnings, not a gate), and lines per module -------
+lint:
+	$(SWIFT) format lint --recursive Sources Tests Package.swift
+
+format:
+	$(SWIFT) format format --in-place --recursive Sources Tests Package.swift
+
 loc:
-	@for d in Sources/*/; do printf "%-16s %6s\n" $$(basename $$d) $$(cat $$(find $$d -name '*.swift' -o -name '*.c' -o -name '*.h' | grep -v generated) /dev/null | wc -l); done
+	@for d in Sources/*/; do printf "%-16s %6s\n" $$(basename $$d) $$(cat $$(find $$d -name '*.swift' -o -name '*.c' -o -name '*.h' | grep -v -e generated -e '\.pb-c\.') /dev/null | wc -l); done
 
 clean:
 	rm -rf .build
