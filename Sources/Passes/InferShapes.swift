@@ -13,10 +13,20 @@ public struct InferShapes: Pass {
 
     public func run(_ graph: inout Graph, _ context: PassContext) throws -> PassStatistics {
         var stats = PassStatistics()
+        // Symbolic contents of shape-carrying int64 values (Shape -> Gather -> Concat chains).
+        var shapeValues: [String: [Dim]] = [:]
         for node in graph.nodes {
             let types = node.inputs.map { $0.isEmpty ? nil : graph.type(of: $0) }
             let constants = node.inputs.map { $0.isEmpty ? nil : graph.constants[$0] }
-            let inferred = try ShapeInference.infer(node, inputTypes: types, constantInputs: constants)
+            let values = node.inputs.map { name -> [Dim]? in
+                if let c = graph.constants[name] { return ShapeValues.of(c) }
+                return shapeValues[name]
+            }
+            if let first = node.outputs.first, !first.isEmpty,
+               let value = ShapeValues.propagate(node, values: values, types: types) {
+                shapeValues[first] = value
+            }
+            let inferred = try ShapeInference.infer(node, inputTypes: types, constantInputs: constants, shapeValues: values)
             for (name, type) in zip(node.outputs, inferred) where !name.isEmpty {
                 guard let type else { continue }
                 let merged = try merge(graph.types[name], type, value: name, node: node)

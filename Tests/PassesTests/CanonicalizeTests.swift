@@ -44,6 +44,24 @@ final class CanonicalizeTests: XCTestCase {
             """)
     }
 
+    func testASymbolicShapeChainStillGivesReshapeItsDims() throws {
+        var b = GraphBuilder()
+        b.input("x", .float32, [.symbol("N"), .known(3), .known(8), .known(8)])
+        b.constant("zero", Tensor(scalar: Int64(0)))
+        b.constant("axes", Tensor([Int64(0)], shape: [1]))
+        b.constant("minus_one", Tensor([Int64(-1)], shape: [1]))
+        b.node("Shape", ["x"], outputs: ["shape"])
+        b.node("Gather", ["shape", "zero"], ["axis": .int(0)], outputs: ["batch"])
+        b.node("Unsqueeze", ["batch", "axes"], outputs: ["batch1"])
+        b.node("Concat", ["batch1", "minus_one"], ["axis": .int(0)], outputs: ["flat_shape"])
+        b.node("Reshape", ["x", "flat_shape"], outputs: ["y"])
+        b.output("y")
+        var g = b.graph
+        try Pipeline.canonicalize.run(&g, PassContext())
+        XCTAssertEqual(g.types["y"], TensorType(.float32, Shape([.symbol("N"), .known(192)])))
+        XCTAssertEqual(g.nodes.map(\.op), ["Shape", "Gather", "Unsqueeze", "Concat", "Reshape"])
+    }
+
     func testWithASymbolicBatchTheChainStays() throws {
         var b = GraphBuilder()
         b.input("x", .float32, [.symbol("N"), .known(3)])

@@ -5,8 +5,11 @@
 public enum ShapeInference {
     /// Output types of `node` (nil where nothing is known). `constants[i]` is input i's value
     /// when it is a constant.
-    public static func infer(_ node: Node, inputTypes: [TensorType?], constantInputs: [Tensor?]) throws -> [TensorType?] {
-        let rule = Rule(node: node, types: inputTypes, constants: constantInputs)
+    /// `shapeValues[i]`, when given, is the symbolic content of input i (see ShapeValues):
+    /// a Reshape whose shape comes from a symbolic shape chain uses it.
+    public static func infer(_ node: Node, inputTypes: [TensorType?], constantInputs: [Tensor?],
+                             shapeValues: [[Dim]?] = []) throws -> [TensorType?] {
+        let rule = Rule(node: node, types: inputTypes, constants: constantInputs, shapeValues: shapeValues)
         return try rule.outputs()
     }
 }
@@ -15,6 +18,7 @@ private struct Rule {
     let node: Node
     let types: [TensorType?]
     let constants: [Tensor?]
+    let shapeValues: [[Dim]?]
 
     func type(_ i: Int) -> TensorType? { i < types.count ? types[i] : nil }
     func dims(_ i: Int) -> [Dim]? { type(i)?.shape?.dims }
@@ -252,6 +256,9 @@ private struct Rule {
 
     func reshape() throws -> [Dim]? {
         guard let spec = ints(1) else {
+            if shapeValues.count > 1, let symbolic = shapeValues[1] {
+                return ShapeValues.reshape(input: dims(0), spec: symbolic, allowZero: node.int("allowzero", default: 0) != 0)
+            }
             return type(1)?.shape?.concrete.map { Array(repeating: Dim.unknown, count: $0.first ?? 0) }
         }
         let input = dims(0)

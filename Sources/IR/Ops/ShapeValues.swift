@@ -1,0 +1,104 @@
+// Symbolic shape values: what the small int64 tensors of exporter shape chains hold when
+// the shapes they come from are symbolic (Shape -> Gather -> Unsqueeze -> Concat), so a
+// Reshape fed by such a chain still gets dims like [batch, 512].
+
+public enum ShapeValues {
+    /// The elements of a constant integer tensor of rank 0 or 1, as dims.
+    public static func of(_ t: Tensor) -> [Dim]? {
+        guard t.dtype.isInteger, t.rank <= 1, t.count <= 64 else { return nil }
+        return t.int64s().map { .known(Int($0)) }
+    }
+
+    /// The symbolic elements of `node`'s first output, from its inputs' elements (`values`,
+    /// nil where unknown) and types. nil when the op does not carry shapes or too little
+    /// is known.
+    public static func propagate(_ node: Node, values: [[Dim]?], types: [TensorType?]) -> [Dim]? {
+        func value(_ i: Int) -> [Dim]? { i < values.count ? values[i] : nil }
+        func ints(_ i: Int) -> [Int]? {
+            guard let v = value(i) else { return nil }
+            let known = v.compactMap(\.value)
+            return known.count == v.count ? known : nil
+        }
+        switch node.op {
+        case "Shape":
+            guard let dims = types.first??.shape?.dims else { return nil }
+            func clamp(_ v: Int) -> Int { min(max(v < 0 ? v + dims.count : v, 0), dims.count) }
+            let start = clamp(node.int("start", default: 0)), end = clamp(node.int("end", default: dims.count))
+            return start < end ? Array(dims[start..<end]) : []
+        case "Gather":
+            guard node.int("axis", default: 0) == 0, let data = value(0), let indices = ints(1) else { return nil }
+            var out: [Dim] = []
+            for i in indices {
+                let j = i < 0 ? i + data.count : i
+                guard j >= 0 && j < data.count else { return nil }
+                out.append(data[j])
+            }
+            return out
+        case "Unsqueeze", "Squeeze", "Identity", "Cast":
+            if node.op == "Cast", node.int("to") != Int(DType.int64.rawValue) { return nil }
+            return value(0)
+        case "Concat":
+            guard node.int("axis", default: 0) == 0 || node.int("axis") == -1 else { return nil }
+            var out: [Dim] = []
+            for i in node.inputs.indices {
+                guard let v = value(i) else { return nil }
+                out += v
+            }
+            return out
+        case "Slice":
+            guard let data = value(0), let starts = ints(1), let ends = ints(2), starts.count == 1, ends.count == 1 else { return nil }
+            if let axes = ints(3), axes != [0] && axes != [-1] { return nil }
+            if let steps = ints(4), steps != [1] { return nil }
+            let n = data.count
+            let b = min(max(starts[0] < 0 ? starts[0] + n : starts[0], 0), n)
+            let e = min(max(ends[0] < 0 ? ends[0] + n : ends[0], 0), n)
+            return b < e ? Array(data[b..<e]) : []
+        default:
+            return nil
+        }
+    }
+
+    /// Output dims of Reshape(input, spec) where `spec`'s elements may be symbolic: 0 copies
+    /// the input's dim (unless allowzero), -1 is worked out when the symbols on both sides
+    /// cancel.
+    static func reshape(input: [Dim]?, spec: [Dim], allowZero: Bool) -> [Dim] {
+        var out: [Dim] = []
+        var inferred: Int?
+        for (i, d) in spec.enumerated() {
+            switch d {
+            case .known(0) where !allowZero:
+                out.append(input.flatMap { i < $0.count ? $0[i] : nil } ?? .unknown)
+            case .known(-1):
+                inferred = i
+                out.append(.unknown)
+            case .known(let v) where v < -1:
+                out.append(.unknown)
+            default:
+                out.append(d)
+            }
+        }
+        guard let i = inferred, let input else { return out }
+        var symbols: [String: Int] = [:]
+        var inputProduct = 1
+        for d in input {
+            switch d {
+            case .known(let v): inputProduct *= v
+            case .symbol(let s): symbols[s, default: 0] += 1
+            case .unknown: return out
+            }
+        }
+        var outputProduct = 1
+        for (k, d) in out.enumerated() where k != i {
+            switch d {
+            case .known(let v): outputProduct *= v
+            case .symbol(let s):
+                guard let n = symbols[s], n > 0 else { return out }
+                symbols[s] = n - 1
+            case .unknown: return out
+            }
+        }
+        guard symbols.values.allSatisfy({ $0 == 0 }), outputProduct > 0, inputProduct % outputProduct == 0 else { return out }
+        out[i] = .known(inputProduct / outputProduct)
+        return out
+    }
+}
