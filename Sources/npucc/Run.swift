@@ -27,10 +27,15 @@ struct Run: ParsableCommand {
     @Option(help: "An .npy of integer class labels: print the top-1 accuracy of the first output.")
     var labels: String?
 
+    @Option(help: "Comma-separated passes to run before interpreting (e.g. fold-batchnorm).")
+    var passes: String = ""
+
     func run() throws {
         var file = options.model
         try reportingErrors(file: file) {
-            let loaded = try Frontend.load(path: options.model, inputShapes: try parseInputShapes(options.inputShapes))
+            let selection = try PassSelection.parse(passes)
+            var loaded = try Frontend.load(path: options.model, inputShapes: try parseInputShapes(options.inputShapes))
+            _ = try selection.run(on: &loaded) { print($0, terminator: "") }
             file = inputs
             let results = try Execution.run(loaded, inputsPath: inputs, outputsPath: outputs)
             for (name, tensor) in results { print("\(name): \(tensor.dtype.name)\(tensor.shape)") }

@@ -1,7 +1,10 @@
 """Writes a ResNet-50-shaped ONNX model with random weights (about 100 MB of float32),
 the way PyTorch exports it (Conv + BatchNormalization + Relu, opset 13), for `make bench`.
 
-usage: make_resnet50.py OUT.onnx [--batch N]   (the batch dimension is symbolic: "N")
+usage: make_resnet50.py OUT.onnx [WIDTH_DIVISOR]   (the batch dimension is symbolic: "N")
+
+WIDTH_DIVISOR (default 1) divides every channel count: the tests use the same topology
+(53 BatchNormalization nodes) at a fraction of the size.
 """
 import sys
 
@@ -23,6 +26,9 @@ def const(prefix, array):
     n = name(prefix)
     inits.append(numpy_helper.from_array(array.astype(np.float32), n))
     return n
+
+
+DIV = int(sys.argv[2]) if len(sys.argv) > 2 else 1
 
 
 def conv_bn(x, cin, cout, k, stride, relu=True):
@@ -57,18 +63,18 @@ def bottleneck(x, cin, width, stride):
 
 
 def build():
-    x = conv_bn("input", 3, 64, 7, 2)
+    x = conv_bn("input", 3, 64 // DIV, 7, 2)
     p = name("pool")
     nodes.append(helper.make_node("MaxPool", [x], [p], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]))
-    x, cin = p, 64
+    x, cin = p, 64 // DIV
     for width, blocks, stride in [(64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)]:
         for b in range(blocks):
-            x, cin = bottleneck(x, cin, width, stride if b == 0 else 1)
+            x, cin = bottleneck(x, cin, width // DIV, stride if b == 0 else 1)
     g = name("gap")
     nodes.append(helper.make_node("GlobalAveragePool", [x], [g]))
     f = name("flat")
     nodes.append(helper.make_node("Flatten", [g], [f], axis=1))
-    w = const("fc_w", rng.standard_normal((1000, 2048)) * 0.01)
+    w = const("fc_w", rng.standard_normal((1000, 2048 // DIV)) * 0.01)
     b = const("fc_b", np.zeros(1000))
     nodes.append(helper.make_node("Gemm", [f, w, b], ["logits"], transB=1))
     graph = helper.make_graph(
