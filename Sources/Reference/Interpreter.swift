@@ -29,6 +29,20 @@ public struct Interpreter: Sendable {
 
     /// As `run`, adding each op's wall time in seconds to `timings` when it is non-nil.
     public func run(_ inputs: [String: Tensor], timings: inout [String: Double]?) throws -> [String: Tensor] {
+        try execute(inputs, timings: &timings, observe: nil)
+    }
+
+    /// As `run`, handing every node output to `observe` as it is computed (calibration
+    /// collects activation statistics this way, without keeping the activations).
+    public func run(_ inputs: [String: Tensor], observe: (String, Tensor) throws -> Void) throws -> [String: Tensor] {
+        try withoutActuallyEscaping(observe) { observe in
+            var unused: [String: Double]? = nil
+            return try execute(inputs, timings: &unused, observe: observe)
+        }
+    }
+
+    private func execute(_ inputs: [String: Tensor], timings: inout [String: Double]?,
+                         observe: ((String, Tensor) throws -> Void)?) throws -> [String: Tensor] {
         var values: [String: Tensor] = [:]
         var symbols: [String: Int] = [:]
         for v in graph.inputs {
@@ -49,7 +63,10 @@ public struct Interpreter: Sendable {
             if timings != nil {
                 timings![node.op, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             }
-            for (name, t) in zip(node.outputs, results) where !name.isEmpty { values[name] = t }
+            for (name, t) in zip(node.outputs, results) where !name.isEmpty {
+                values[name] = t
+                try observe?(name, t)
+            }
             for v in releases[i] { values[v] = nil }
         }
         var outputs: [String: Tensor] = [:]

@@ -1,0 +1,57 @@
+// Calibration data: an .npz with one array per graph input, samples stacked along a new
+// leading axis, or, for an input whose batch is 1 or symbolic, an array of the input's own
+// rank split along axis 0.
+import Foundation
+import IR
+import TensorIO
+
+public enum CalibrationSet {
+    /// The samples of `path` for `graph`, each one tensor per graph input.
+    public static func load(path: String, graph: Graph) throws -> [[String: Tensor]] {
+        let arrays = Dictionary(try NPZ.read(url: URL(fileURLWithPath: path)).map { ($0.name, $0.tensor) }) { a, _ in a }
+        for name in arrays.keys.sorted() where !graph.inputs.contains(where: { $0.name == name }) {
+            throw DriverError(file: path, "array \"\(name)\" is not a graph input (inputs: \(graph.inputs.map(\.name).joined(separator: ", ")))")
+        }
+        var perInput: [(name: String, samples: [Tensor])] = []
+        for v in graph.inputs {
+            guard let array = arrays[v.name] else {
+                throw DriverError(file: path, "no calibration array for graph input \"\(v.name)\"")
+            }
+            perInput.append((v.name, try split(array, for: v, path: path)))
+        }
+        let counts = Set(perInput.map(\.samples.count))
+        guard counts.count <= 1 else {
+            throw DriverError(file: path, "inputs have different sample counts: "
+                              + perInput.map { "\($0.name) \($0.samples.count)" }.joined(separator: ", "))
+        }
+        guard let count = counts.first, count > 0 else { throw DriverError(file: path, "the calibration set is empty") }
+        return (0..<count).map { i in Dictionary(uniqueKeysWithValues: perInput.map { ($0.name, $0.samples[i]) }) }
+    }
+
+    private static func split(_ array: Tensor, for v: ValueInfo, path: String) throws -> [Tensor] {
+        guard array.dtype == v.type.dtype else {
+            throw DriverError(file: path, "array \"\(v.name)\" has type \(array.dtype.name), the model expects \(v.type.dtype.name)")
+        }
+        guard let shape = v.type.shape else { return [array] }
+        let sampleShape: [Int]
+        if array.rank == shape.rank + 1 {
+            sampleShape = Array(array.shape.dropFirst())
+        } else if array.rank == shape.rank, shape.rank > 0, shape.dims[0].value == nil || shape.dims[0].value == 1 {
+            sampleShape = [1] + Array(array.shape.dropFirst())
+        } else {
+            throw DriverError(file: path, "array \"\(v.name)\" has shape \(array.shape); calibration wants \(v.type) samples stacked on a new first axis")
+        }
+        for (axis, (d, n)) in zip(shape.dims, sampleShape).enumerated() {
+            if let k = d.value, k != n {
+                throw DriverError(file: path, "array \"\(v.name)\" has samples of shape \(sampleShape), the model expects \(v.type) (axis \(axis))")
+            }
+        }
+        let size = sampleShape.reduce(1, *) * array.dtype.byteSize
+        let count = array.shape.first ?? 0
+        return (0..<count).map { i in
+            let t = Tensor(zeros: array.dtype, shape: sampleShape)
+            t.storage.base.copyMemory(from: array.storage.base + i * size, byteCount: size)
+            return t
+        }
+    }
+}

@@ -1,0 +1,52 @@
+// `npucc calibrate MODEL.onnx --calib CALIB.npz`: activation ranges and the scales they give.
+import ArgumentParser
+import Driver
+import Foundation
+import Passes
+
+struct Calibrate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run calibration samples through the model and report each activation's range and scales.",
+        discussion: """
+            CALIB.npz holds one array per graph input, samples stacked on a new first axis (for an
+            input whose batch is 1 or symbolic, an array of the input's own rank is split along
+            its first axis). Methods: minmax, percentile (99.99, or percentile:P), entropy, mse.
+
+            Example:
+              npucc calibrate samples/digits_cnn.onnx --calib samples/digits_calib.npz --method entropy
+            """)
+
+    @OptionGroup var options: ModelOptions
+
+    @Option(help: "The calibration samples (.npz).")
+    var calib: String
+
+    @Option(help: "minmax, percentile[:P], entropy or mse.")
+    var method: String = "percentile"
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    func run() throws {
+        var file = options.model
+        try reportingErrors(file: file) {
+            guard let chosen = CalibrationMethod(method) else {
+                throw DriverError(file: "--method", "unknown calibration method \"\(method)\" (minmax, percentile[:P], entropy, mse)")
+            }
+            let loaded = try Frontend.load(path: options.model, inputShapes: try parseInputShapes(options.inputShapes))
+            file = calib
+            let samples = try CalibrationSet.load(path: calib, graph: loaded.model.graph)
+            file = options.model
+            var calibrator = try Calibrator(graph: loaded.model.graph)
+            let progress = ProgressLine(total: samples.count, label: "calibrating")
+            for (i, sample) in samples.enumerated() {
+                try calibrator.observe(sample)
+                progress.update(i + 1)
+            }
+            progress.finish()
+            let ranges = calibrator.ranges(chosen)
+            print(json ? CalibrationReport.json(ranges, method: method, samples: samples.count)
+                       : CalibrationReport.table(ranges, method: method, samples: samples.count))
+        }
+    }
+}

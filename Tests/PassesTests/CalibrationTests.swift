@@ -1,0 +1,51 @@
+// Calibration statistics: the streaming histogram against direct computation, and each
+// method on distributions where the right answer is known.
+import Passes
+import TestSupport
+import XCTest
+
+final class CalibrationTests: XCTestCase {
+    private func histogram(_ chunks: [[Float]]) -> ActivationHistogram {
+        var h = ActivationHistogram()
+        for c in chunks { c.withUnsafeBufferPointer { h.add($0) } }
+        return h
+    }
+
+    func testStreamingHistogramKeepsCountsWhenItsRangeGrows() {
+        var rng = SeededRandom(seed: 5)
+        let chunks = (0..<20).map { k in (0..<500).map { _ in Float.random(in: -1...1, using: &rng) * Float(k + 1) } }
+        let h = histogram(chunks)
+        let all = chunks.flatMap { $0 }
+        XCTAssertEqual(h.bins.reduce(0, +), Double(all.count))
+        XCTAssertEqual(h.minimum, all.min())
+        XCTAssertEqual(h.maximum, all.max())
+        XCTAssertGreaterThanOrEqual(h.range, h.absMax)
+        // The percentile is within one bin of the exact order statistic.
+        let sorted = all.map(\.magnitude).sorted()
+        let exact = sorted[Int(0.9 * Double(sorted.count)) - 1]
+        XCTAssertEqual(h.percentile(90), exact, accuracy: h.range / Float(ActivationHistogram.binCount) * 1.01)
+    }
+
+    func testMethodsOnAHeavyTailedDistribution() {
+        // Most values within 1, one outlier at 100: minmax takes the outlier, the others clip it.
+        var values = (0..<100_000).map { Float(($0 % 2001) - 1000) / 1000 }
+        values.append(100)
+        let h = histogram([values])
+        XCTAssertEqual(CalibrationMethod.minmax.amax(h), 100)
+        XCTAssertLessThan(CalibrationMethod.percentile(99.9).amax(h), 1.1)
+        XCTAssertLessThan(CalibrationMethod.entropy.amax(h), 50)
+        // E4M3's dynamic range keeps small values exact enough that clipping the outlier costs
+        // more than it saves: the MSE choice keeps (nearly) all of it.
+        XCTAssertGreaterThan(CalibrationMethod.mse.amax(h), 50)
+        XCTAssertLessThanOrEqual(CalibrationMethod.mse.amax(h), 100)
+        XCTAssertEqual(CalibrationMethod("percentile:99.9"), .percentile(99.9))
+        XCTAssertEqual(CalibrationMethod("percentile"), .percentile(99.99))
+        XCTAssertNil(CalibrationMethod("percentile:120"))
+        XCTAssertNil(CalibrationMethod("kl"))
+    }
+
+    func testAllZeroActivationHasZeroRange() {
+        let h = histogram([[0, 0, 0]])
+        for method in [CalibrationMethod.minmax, .percentile(99.99), .entropy, .mse] { XCTAssertEqual(method.amax(h), 0) }
+    }
+}

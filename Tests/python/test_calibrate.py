@@ -1,0 +1,70 @@
+"""`npucc calibrate`: minmax ranges equal what onnxruntime's activations span over the
+calibration set, every method gives a range within it, and bad calibration data is a
+clear error."""
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from conftest import ROOT, run_npucc
+
+SAMPLES = ROOT / "samples"
+
+
+def calibrate(*args):
+    r = run_npucc("calibrate", *args)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_minmax_matches_onnxruntime_activation_ranges(tmp_path):
+    out = json.loads(calibrate(SAMPLES / "digits_cnn.onnx", "--calib", SAMPLES / "digits_calib.npz",
+                               "--method", "minmax", "--json"))
+    assert out["samples"] == 256
+    ranges = {a["name"]: a for a in out["activations"]}
+    model = onnx.load(str(SAMPLES / "digits_cnn.onnx"))
+    names = [o for n in model.graph.node for o in n.output]
+    del model.graph.output[:]
+    model.graph.output.extend([onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None) for n in names])
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = np.load(SAMPLES / "digits_calib.npz")["input"]
+    values = session.run(None, {"input": x})
+    for name, v in zip(names, values):
+        assert ranges[name]["min"] == pytest.approx(float(v.min()), rel=1e-5, abs=1e-5), name
+        assert ranges[name]["max"] == pytest.approx(float(v.max()), rel=1e-5, abs=1e-5), name
+        assert ranges[name]["fp8_scale"] == pytest.approx(ranges[name]["amax"] / 448, rel=1e-6)
+
+
+@pytest.mark.parametrize("method", ["percentile", "percentile:99.9", "entropy", "mse"])
+def test_methods_clip_within_the_observed_range(method):
+    out = json.loads(calibrate(SAMPLES / "digits_cnn.onnx", "--calib", SAMPLES / "digits_calib.npz",
+                               "--method", method, "--json"))
+    for a in out["activations"]:
+        assert 0 <= a["amax"] <= max(abs(a["min"]), abs(a["max"])) * (1 + 1e-6), a
+
+
+def test_table_output_names_every_activation():
+    text = calibrate(SAMPLES / "digits_cnn.onnx", "--calib", SAMPLES / "digits_calib.npz", "--method", "minmax")
+    assert text.splitlines()[0] == "calibration: 256 samples, method minmax"
+    for name in ["input", "conv1_out", "bn1_out", "logits"]:
+        assert any(line.startswith(name + " ") for line in text.splitlines()), name
+
+
+def expect_error(tmp_path, arrays, phrase, method="minmax"):
+    path = tmp_path / "calib.npz"
+    np.savez(path, **arrays)
+    r = run_npucc("calibrate", SAMPLES / "digits_cnn.onnx", "--calib", path, "--method", method)
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.startswith("npucc: error: ") and phrase in r.stderr, r.stderr
+
+
+def test_bad_calibration_data(tmp_path):
+    expect_error(tmp_path, {"image": np.zeros((4, 1, 8, 8), np.float32)}, "not a graph input")
+    expect_error(tmp_path, {}, "no calibration array for graph input \"input\"")
+    expect_error(tmp_path, {"input": np.zeros((0, 1, 8, 8), np.float32)}, "the calibration set is empty")
+    expect_error(tmp_path, {"input": np.zeros((4, 1, 9, 8), np.float32)}, "axis 2")
+    expect_error(tmp_path, {"input": np.zeros((4, 8, 8), np.float32)}, "stacked on a new first axis")
+    expect_error(tmp_path, {"input": np.zeros((4, 1, 8, 8), np.float64)}, "f64")
+    expect_error(tmp_path, {"input": np.zeros((4, 1, 8, 8), np.float32)}, "unknown calibration method", method="kl")
