@@ -38,6 +38,8 @@ public struct PassContext: Sendable {
     public var printIRBefore: Set<String>
     /// Where printed IR goes.
     public var emit: @Sendable (String) -> Void
+    /// What `quantize` applies, when a precision was chosen.
+    public var quantization: QuantizationPlan?
 
     public init(verify: Bool = true, printIRAfter: Set<String> = [], printIRBefore: Set<String> = [],
                 emit: @escaping @Sendable (String) -> Void = { print($0, terminator: "") }) {

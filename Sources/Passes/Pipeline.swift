@@ -55,7 +55,7 @@ public struct Pipeline: Sendable {
 public enum PassRegistry {
     /// Every pass, by tag.
     public static let all: [any Pass] = [
-        InferShapes(), FoldConstants(), RemoveIdentity(), EliminateDeadCode(), FoldBatchNorm(),
+        InferShapes(), FoldConstants(), RemoveIdentity(), EliminateDeadCode(), FoldBatchNorm(), QuantizeLayers(),
     ]
 
     public static func pass(_ tag: String) -> (any Pass)? { all.first { $0.tag == tag } }

@@ -1,5 +1,6 @@
 // The interpreter's dispatch table: one entry per op, from canonical node and concrete
 // input tensors to output tensors.
+import Formats
 import IR
 
 public enum Kernels {
@@ -9,6 +10,9 @@ public enum Kernels {
     public static func evaluate(_ node: Node, _ inputs: [Tensor?]) throws -> [Tensor] {
         guard let kernel = table[node.op] else {
             throw IRError("the interpreter has no kernel for \(node.op)", at: node)
+        }
+        if let format = node.string("npucc.activation_format") {
+            return try kernel(node, try fakeQuantizedInput(node, inputs, format: format))
         }
         return try kernel(node, inputs)
     }
@@ -116,4 +120,20 @@ func makeFloat(_ shape: [Int], _ body: (UnsafeMutablePointer<Float>) -> Void) ->
 extension Tensor {
     /// The float32 elements (the tensor must be float32).
     @inline(__always) var f32: UnsafeMutablePointer<Float> { storage.base.assumingMemoryBound(to: Float.self) }
+}
+
+/// A quantized layer's inputs with input 0 rounded as the NPU rounds activations; the
+/// reduction axis is the channel axis for Conv and the last axis for Gemm and MatMul.
+private func fakeQuantizedInput(_ node: Node, _ inputs: [Tensor?], format name: String) throws -> [Tensor?] {
+    guard let format = PrecisionFormat(rawValue: name) else {
+        throw IRError("unknown activation format \"\(name)\"", at: node)
+    }
+    guard let x = inputs.first ?? nil, x.dtype == .float32, x.rank >= 1 else { return inputs }
+    let axis = node.op == "Conv" ? 1 : (node.op == "Gemm" && node.int("transA", default: 0) != 0 ? 0 : x.rank - 1)
+    guard axis < x.rank else { return inputs }
+    let amax = node.float("npucc.activation_amax") ?? x.floats().map(\.magnitude).max() ?? 0
+    var out = inputs
+    out[0] = Tensor(FakeQuantization.activations(x.floats(), shape: x.shape, reductionAxis: axis, format: format, amax: amax),
+                    shape: x.shape)
+    return out
 }

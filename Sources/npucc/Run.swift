@@ -1,8 +1,11 @@
-// `npucc run MODEL.onnx --inputs IN.npz --outputs OUT.npz`: the fp32 reference interpreter.
+// `npucc run MODEL.onnx --inputs IN.npz --outputs OUT.npz`: the reference interpreter, in fp32
+// or with every layer fake-quantized to a chosen precision.
 import ArgumentParser
 import Driver
-import IR
+import Formats
 import Foundation
+import IR
+import Passes
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -30,12 +33,31 @@ struct Run: ParsableCommand {
     @Option(help: "Comma-separated passes to run before interpreting (e.g. fold-batchnorm).")
     var passes: String = ""
 
+    @Option(help: "Run every Conv, Gemm and MatMul at fp16, fp8 or nvfp4 (weights and activations, fake-quantized).")
+    var precision: String = "fp32"
+
+    @Option(help: "Calibration samples (.npz) for the activation scales of --precision.")
+    var calib: String?
+
+    @Option(name: .customLong("calib-method"), help: "minmax, percentile[:P], entropy or mse.")
+    var calibMethod: String = "percentile"
+
     func run() throws {
         var file = options.model
         try reportingErrors(file: file) {
             let selection = try PassSelection.parse(passes)
             var loaded = try Frontend.load(path: options.model, inputShapes: try parseInputShapes(options.inputShapes))
             _ = try selection.run(on: &loaded) { print($0, terminator: "") }
+            guard let format = PrecisionFormat(rawValue: precision) else {
+                throw DriverError(file: "--precision", "unknown precision \"\(precision)\" (fp32, fp16, fp8, nvfp4)")
+            }
+            guard let method = CalibrationMethod(calibMethod) else {
+                throw DriverError(file: "--calib-method", "unknown calibration method \"\(calibMethod)\"")
+            }
+            if format != .fp32 {
+                file = calib ?? options.model
+                _ = try PrecisionSetup.apply(format, to: &loaded, calibPath: calib, method: method)
+            }
             file = inputs
             let results = try Execution.run(loaded, inputsPath: inputs, outputsPath: outputs)
             for (name, tensor) in results { print("\(name): \(tensor.dtype.name)\(tensor.shape)") }

@@ -16,7 +16,8 @@ final class CanonicalizeTests: XCTestCase {
     func testEveryPassIsRegisteredOnceByTag() {
         let tags = PassRegistry.all.map(\.tag)
         XCTAssertEqual(Set(tags).count, tags.count)
-        XCTAssertEqual(Set(tags), ["infer-shapes", "fold-constants", "remove-identity", "eliminate-dead-code", "fold-batchnorm"])
+        XCTAssertEqual(Set(tags), ["infer-shapes", "fold-constants", "remove-identity", "eliminate-dead-code", "fold-batchnorm",
+                                      "quantize"])
         for pass in Pipeline.canonicalize.passes { XCTAssertNotNil(PassRegistry.pass(pass.tag), pass.tag) }
     }
 

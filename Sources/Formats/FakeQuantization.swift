@@ -1,0 +1,57 @@
+// Fake quantization: a tensor rounded to a format and decoded back to float32, as the NPU
+// will see it. Weights per output channel along the reduction axis; activations with a
+// calibrated per-tensor scale (and, for nvfp4, block scales computed at run time).
+
+/// The number formats a layer can run in.
+public enum PrecisionFormat: String, Sendable, CaseIterable {
+    case fp32, fp16, fp8, nvfp4
+}
+
+public enum FakeQuantization {
+    /// Weights [rows = output channels, columns = reduction] rounded to `format`: fp16 by
+    /// value, fp8 with a per-output-channel scale, nvfp4 in blocks of 16 along each row.
+    public static func weights(_ w: [Float], rows: Int, columns: Int, format: PrecisionFormat) throws -> [Float] {
+        switch format {
+        case .fp32: return w
+        case .fp16: return w.map { Float16Codec.decode(Float16Codec.encode($0)) }
+        case .fp8:
+            return try w.withUnsafeBufferPointer { try FP8.quantize($0, rows: rows, columns: columns, perChannel: true) }.dequantized()
+        case .nvfp4:
+            return try w.withUnsafeBufferPointer { try NVFP4.quantize($0, rows: rows, columns: columns) }.dequantized()
+        }
+    }
+
+    /// Activations rounded to `format`: fp8 with scale amax / 448 (saturating); nvfp4 with
+    /// the per-tensor scale amax / (6 * 448) and E4M3 block scales over blocks of 16 along
+    /// `reductionAxis` of `shape`, computed from the values themselves.
+    public static func activations(_ x: [Float], shape: [Int], reductionAxis: Int, format: PrecisionFormat, amax: Float) -> [Float] {
+        switch format {
+        case .fp32: return x
+        case .fp16: return x.map { Float16Codec.decode(Float16Codec.encode($0)) }
+        case .fp8:
+            let scale = amax > 0 ? amax / 448 : 1
+            return x.map { e4m3Value(e4m3Saturating($0.isFinite ? $0 / scale : ($0 < 0 ? -448 : 448))) * scale }
+        case .nvfp4:
+            let global = amax / (6 * 448)
+            guard global > 0, !shape.isEmpty else { return x.map { _ in 0 } }
+            let n = shape[reductionAxis], inner = shape[(reductionAxis + 1)...].reduce(1, *)
+            let outer = shape[..<reductionAxis].reduce(1, *)
+            var out = x
+            for o in 0..<outer {
+                for i in 0..<inner {
+                    for start in stride(from: 0, to: n, by: 16) {
+                        let end = min(start + 16, n)
+                        var blockMax: Float = 0
+                        for k in start..<end { blockMax = max(blockMax, x[(o * n + k) * inner + i].magnitude) }
+                        let scale = e4m3Value(e4m3Saturating((blockMax / 6) / global)) * global
+                        for k in start..<end {
+                            let index = (o * n + k) * inner + i
+                            out[index] = scale > 0 ? e2m1Values[Int(e2m1Code(x[index] / scale))] * scale : 0
+                        }
+                    }
+                }
+            }
+            return out
+        }
+    }
+}

@@ -1,0 +1,48 @@
+// quantize: weights replaced by their fake-quantized values, activations marked with the
+// format and calibrated amax; layers with non-constant weights and fp32 plans left alone.
+import Formats
+import IR
+import Passes
+import TestSupport
+import XCTest
+
+final class QuantizeLayersTests: XCTestCase {
+    private func graph() -> Graph {
+        var b = GraphBuilder()
+        b.input("x", .float32, [.symbol("N"), .known(32)])
+        b.constant("w", Tensor((0..<(4 * 32)).map { Float($0 % 7) - 3.3 }, shape: [4, 32]))
+        b.node("Gemm", ["x", "w"], ["transB": .int(1)], outputs: ["y"], name: "fc")
+        b.node("MatMul", ["y", "x2"], outputs: ["z"], name: "dynamic")
+        b.input("x2", .float32, [.known(4), .known(2)])
+        b.output("z")
+        return b.graph
+    }
+
+    func testWeightsAndActivationsAreMarked() throws {
+        var g = graph()
+        var context = PassContext()
+        context.quantization = QuantizationPlan(format: .nvfp4, activationAmax: ["x": 2.5])
+        let stats = try QuantizeLayers().run(&g, context)
+        XCTAssertEqual(stats["quantized"], 1)
+        let fc = g.nodes[0]
+        XCTAssertEqual(fc.inputs[1], "w_nvfp4")
+        XCTAssertEqual(fc.string("npucc.weight_format"), "nvfp4")
+        XCTAssertEqual(fc.string("npucc.activation_format"), "nvfp4")
+        XCTAssertEqual(fc.float("npucc.activation_amax"), 2.5)
+        let w = try XCTUnwrap(g.constants["w"]).floats()
+        let expected = try FakeQuantization.weights(w, rows: 4, columns: 32, format: .nvfp4)
+        XCTAssertEqual(g.constants["w_nvfp4"]?.floats(), expected)
+        XCTAssertNotEqual(expected, w)
+        XCTAssertNil(g.nodes[1].string("npucc.activation_format"), "a MatMul without a constant weight stays")
+    }
+
+    func testFP32OrNoPlanChangesNothing() throws {
+        for plan in [nil, QuantizationPlan(format: .fp32, activationAmax: [:])] {
+            var g = graph()
+            var context = PassContext()
+            context.quantization = plan
+            XCTAssertTrue(try QuantizeLayers().run(&g, context).isEmpty)
+            XCTAssertEqual(g.nodes[0].inputs[1], "w")
+        }
+    }
+}

@@ -1,0 +1,89 @@
+"""`npucc run --precision`: fake-quantized execution against an independent numpy +
+ml_dtypes computation of the same rules, and the digits sample's accuracy per precision."""
+import ml_dtypes
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from conftest import ROOT, run_npucc
+
+SAMPLES = ROOT / "samples"
+F32 = np.float32
+
+
+def e4m3(x):
+    return np.clip(x, -448, 448).astype(ml_dtypes.float8_e4m3fn).astype(F32)
+
+
+def nvfp4_rows(x, global_scale):
+    """NVFP4 along the last axis with a given per-tensor scale (blocks of 16)."""
+    rows, cols = x.shape
+    out = np.zeros_like(x)
+    for r in range(rows):
+        for s in range(0, cols, 16):
+            block = x[r, s:s + 16]
+            scale = e4m3((np.abs(block).max() / F32(6)) / global_scale) * global_scale
+            if scale > 0:
+                q = np.clip(block / scale, -6, 6).astype(ml_dtypes.float4_e2m1fn).astype(F32)
+                out[r, s:s + 16] = q * scale
+    return out
+
+
+def gemm_model(tmp_path, w, b):
+    g = helper.make_graph([helper.make_node("Gemm", ["x", "w", "b"], ["y"], transB=1)], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", w.shape[1]])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", w.shape[0]])],
+                          [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+    path = tmp_path / "gemm.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), path)
+    return path
+
+
+@pytest.mark.parametrize("precision", ["fp8", "nvfp4"])
+def test_one_gemm_matches_numpy(tmp_path, precision):
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((8, 40)).astype(F32)
+    b = rng.standard_normal(8).astype(F32)
+    x = rng.standard_normal((5, 40)).astype(F32)
+    model = gemm_model(tmp_path, w, b)
+    np.savez(tmp_path / "x.npz", x=x)
+    r = run_npucc("run", model, "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "y.npz",
+                  "--precision", precision, "--calib", tmp_path / "x.npz", "--calib-method", "minmax")
+    assert r.returncode == 0, r.stderr
+    got = np.load(tmp_path / "y.npz")["y"]
+    amax = np.abs(x).max()
+    if precision == "fp8":
+        wq = np.stack([e4m3(row / (np.abs(row).max() / F32(448))) * (np.abs(row).max() / F32(448)) for row in w])
+        xq = e4m3(x / (amax / F32(448))) * (amax / F32(448))
+    else:
+        wq = nvfp4_rows(w, np.abs(w).max() / F32(6 * 448))
+        xq = nvfp4_rows(x, amax / F32(6 * 448))
+    want = xq @ wq.T + b
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    assert np.abs(got - (x @ w.T + b)).max() > 0  # it really is quantized
+
+
+def accuracy(precision, extra=()):
+    r = run_npucc("run", SAMPLES / "digits_cnn.onnx", "--inputs", SAMPLES / "digits_test.npz",
+                  "--outputs", ROOT / ".build" / f"digits-{precision}.npz",
+                  "--labels", SAMPLES / "digits_test_labels.npy", "--precision", precision,
+                  "--calib", SAMPLES / "digits_calib.npz", *extra)
+    assert r.returncode == 0, r.stderr
+    line = [l for l in r.stdout.splitlines() if l.startswith("top-1 accuracy")][0]
+    return float(line.split()[2].rstrip("%"))
+
+
+def test_digits_accuracy_per_precision():
+    (ROOT / ".build").mkdir(exist_ok=True)
+    fp32 = accuracy("fp32")
+    assert accuracy("fp16") >= fp32 - 0.3
+    assert accuracy("fp8") >= fp32 - 0.5
+    assert accuracy("nvfp4") >= fp32 - 1.0
+
+
+def test_unknown_precision_is_an_error(tmp_path):
+    r = run_npucc("run", SAMPLES / "digits_cnn.onnx", "--inputs", SAMPLES / "digits_test.npz",
+                  "--outputs", tmp_path / "o.npz", "--precision", "int3")
+    assert r.returncode == 1 and "unknown precision \"int3\"" in r.stderr
+    assert not (tmp_path / "o.npz").exists()
