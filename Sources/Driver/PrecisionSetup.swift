@@ -8,20 +8,27 @@ import Passes
 public enum PrecisionSetup {
     /// Applies `format` to `loaded`; activation ranges come from `calibPath` with `method`
     /// (without samples, each activation is scaled by its own amax at run time).
+    /// With `pruning`, weights are first pruned 2:4 by that method (Wanda needs samples).
     public static func apply(_ format: PrecisionFormat, to loaded: inout LoadedModel, calibPath: String?,
-                             method: CalibrationMethod) throws -> PassStatistics {
+                             method: CalibrationMethod, pruning: PruningMethod? = nil) throws -> PassStatistics {
         do {
             try Pipeline([FoldBatchNorm(), EliminateDeadCode()]).run(&loaded.model.graph, PassContext())
             var amax: [String: Float] = [:]
+            var norms: [String: [Float]] = [:]
             if let calibPath {
                 let samples = try CalibrationSet.load(path: calibPath, graph: loaded.model.graph)
                 var calibrator = try Calibrator(graph: loaded.model.graph)
                 for sample in samples { try calibrator.observe(sample) }
                 for r in calibrator.ranges(method) { amax[r.name] = r.amax }
+                norms = calibrator.inputNorms()
+            } else if pruning == .wanda {
+                throw DriverError(file: "--prune", "Wanda pruning needs calibration samples (--calib)")
             }
             var context = PassContext()
             context.quantization = QuantizationPlan(format: format, activationAmax: amax)
-            return try Pipeline([QuantizeLayers()]).run(&loaded.model.graph, context)[0].statistics
+            context.sparsity = pruning.map { SparsityPlan(method: $0, inputNorms: norms) }
+            let passes: [any Pass] = (pruning == nil ? [] : [Prune24()]) + [QuantizeLayers()]
+            return try Pipeline(passes).run(&loaded.model.graph, context).last!.statistics
         } catch let e as IRError {
             throw DriverError(file: loaded.path, e.description)
         }

@@ -40,6 +40,8 @@ public struct PassContext: Sendable {
     public var emit: @Sendable (String) -> Void
     /// What `quantize` applies, when a precision was chosen.
     public var quantization: QuantizationPlan?
+    /// What `prune-2-4` applies, when sparsity was chosen.
+    public var sparsity: SparsityPlan?
 
     public init(verify: Bool = true, printIRAfter: Set<String> = [], printIRBefore: Set<String> = [],
                 emit: @escaping @Sendable (String) -> Void = { print($0, terminator: "") }) {

@@ -55,7 +55,7 @@ public struct Pipeline: Sendable {
 public enum PassRegistry {
     /// Every pass, by tag.
     public static let all: [any Pass] = [
-        InferShapes(), FoldConstants(), RemoveIdentity(), EliminateDeadCode(), FoldBatchNorm(), QuantizeLayers(),
+        InferShapes(), FoldConstants(), RemoveIdentity(), EliminateDeadCode(), FoldBatchNorm(), Prune24(), QuantizeLayers(),
     ]
 
     public static func pass(_ tag: String) -> (any Pass)? { all.first { $0.tag == tag } }

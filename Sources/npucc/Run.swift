@@ -42,6 +42,9 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("calib-method"), help: "minmax, percentile[:P], entropy or mse.")
     var calibMethod: String = "percentile"
 
+    @Option(help: "Prune weights 2:4 before quantizing: magnitude or wanda (wanda needs --calib).")
+    var prune: String?
+
     func run() throws {
         var file = options.model
         try reportingErrors(file: file) {
@@ -54,9 +57,15 @@ struct Run: ParsableCommand {
             guard let method = CalibrationMethod(calibMethod) else {
                 throw DriverError(file: "--calib-method", "unknown calibration method \"\(calibMethod)\"")
             }
-            if format != .fp32 {
+            let pruning = try prune.map { name -> PruningMethod in
+                guard let m = PruningMethod(rawValue: name) else {
+                    throw DriverError(file: "--prune", "unknown pruning method \"\(name)\" (magnitude, wanda)")
+                }
+                return m
+            }
+            if format != .fp32 || pruning != nil {
                 file = calib ?? options.model
-                _ = try PrecisionSetup.apply(format, to: &loaded, calibPath: calib, method: method)
+                _ = try PrecisionSetup.apply(format, to: &loaded, calibPath: calib, method: method, pruning: pruning)
             }
             file = inputs
             let results = try Execution.run(loaded, inputsPath: inputs, outputsPath: outputs)

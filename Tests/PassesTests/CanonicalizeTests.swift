@@ -17,7 +17,7 @@ final class CanonicalizeTests: XCTestCase {
         let tags = PassRegistry.all.map(\.tag)
         XCTAssertEqual(Set(tags).count, tags.count)
         XCTAssertEqual(Set(tags), ["infer-shapes", "fold-constants", "remove-identity", "eliminate-dead-code", "fold-batchnorm",
-                                      "quantize"])
+                                      "prune-2-4", "quantize"])
         for pass in Pipeline.canonicalize.passes { XCTAssertNotNil(PassRegistry.pass(pass.tag), pass.tag) }
     }
 

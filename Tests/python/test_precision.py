@@ -87,3 +87,11 @@ def test_unknown_precision_is_an_error(tmp_path):
                   "--outputs", tmp_path / "o.npz", "--precision", "int3")
     assert r.returncode == 1 and "unknown precision \"int3\"" in r.stderr
     assert not (tmp_path / "o.npz").exists()
+
+
+def test_wanda_is_no_worse_than_magnitude():
+    (ROOT / ".build").mkdir(exist_ok=True)
+    for precision in ["fp32", "nvfp4"]:
+        magnitude = accuracy(precision, ["--prune", "magnitude"])
+        wanda = accuracy(precision, ["--prune", "wanda"])
+        assert wanda >= magnitude, (precision, wanda, magnitude)

@@ -20,9 +20,29 @@ public struct Calibrator {
     public let interpreter: Interpreter
     public private(set) var histograms: [String: ActivationHistogram] = [:]
     public private(set) var samples = 0
+    /// For each input of a Conv, Gemm or MatMul: the axis its consumer reduces over.
+    private let reductionAxes: [String: Int]
+    /// Sums of squares per channel of that axis, over all samples (Wanda's input norms).
+    private var channelSquares: [String: [Double]] = [:]
 
     public init(graph: Graph) throws {
         interpreter = try Interpreter(graph: graph)
+        var axes: [String: Int] = [:]
+        for n in graph.nodes {
+            guard let x = n.input(0) else { continue }
+            switch n.op {
+            case "Conv": axes[x] = 1
+            case "Gemm" where n.int("transA", default: 0) == 0, "MatMul": axes[x] = -1
+            default: break
+            }
+        }
+        reductionAxes = axes
+    }
+
+    /// The L2 norm of each channel of `value` along its consumer's reduction axis, over
+    /// every calibration sample.
+    public func inputNorms() -> [String: [Float]] {
+        channelSquares.mapValues { $0.map { Float($0.squareRoot()) } }
     }
 
     /// Runs one sample (one tensor per graph input) and folds its activations into the
@@ -40,6 +60,19 @@ public struct Calibrator {
 
     private mutating func record(_ name: String, _ t: Tensor) {
         t.withUnsafeBuffer(as: Float.self) { histograms[name, default: ActivationHistogram()].add($0) }
+        guard let requested = reductionAxes[name], t.rank > 0 else { return }
+        let axis = requested < 0 ? t.rank - 1 : requested
+        guard axis < t.rank else { return }
+        let n = t.shape[axis], inner = t.shape[(axis + 1)...].reduce(1, *)
+        var sums = channelSquares[name] ?? [Double](repeating: 0, count: n)
+        guard sums.count == n else { return }
+        t.withUnsafeBuffer(as: Float.self) { v in
+            for i in 0..<v.count {
+                let c = (i / inner) % n
+                sums[c] += Double(v[i]) * Double(v[i])
+            }
+        }
+        channelSquares[name] = sums
     }
 
     /// The ranges `method` picks, in graph order (inputs, then node outputs).
