@@ -39,14 +39,11 @@ public struct Prune24: Pass {
     public func run(_ graph: inout Graph, _ context: PassContext) throws -> PassStatistics {
         var stats = PassStatistics()
         guard let plan = context.sparsity else { return stats }
-        for (i, node) in graph.nodes.enumerated() where ["Conv", "Gemm", "MatMul"].contains(node.op) {
-            guard let wName = node.input(1), let w = graph.constants[wName], w.dtype == .float32, w.rank >= 2,
-                  !(node.op == "MatMul" && w.rank != 2) else { continue }
-            let transB = node.op == "Gemm" && node.int("transB", default: 0) != 0
-            let rowMajor = node.op == "Conv" || transB  // rows = output channels already
-            let rows = rowMajor ? w.shape[0] : w.shape[1], columns = w.count / rows
+        for (i, node) in graph.nodes.enumerated() {
+            guard let weight = LayerWeight(node, graph) else { continue }
+            let (rows, columns) = (weight.rows, weight.columns)
             guard columns % 4 == 0 else { stats.add("dense"); continue }
-            let values = rowMajor ? w.floats() : transposed(w.floats(), rows: columns, columns: rows)
+            let values = weight.matrix()
             var scores = values.map(\.magnitude)
             if plan.method == .wanda, let x = node.input(0), let norms = plan.inputNorms[x] {
                 let perChannel = node.op == "Conv" ? columns / max(norms.count, 1) : 1
@@ -54,10 +51,8 @@ public struct Prune24: Pass {
                 for k in scores.indices { scores[k] *= norms[(k % columns) / perChannel] }
             }
             let mask = try Sparsity24.magnitudeMask(scores, rows: rows, columns: columns)
-            var pruned = zip(values, mask).map { $1 ? $0 : 0 }
-            if !rowMajor { pruned = transposed(pruned, rows: rows, columns: columns) }
-            let name = "\(wName)_2of4"
-            graph.constants[name] = Tensor(pruned, shape: w.shape)
+            let name = "\(weight.name)_2of4"
+            graph.constants[name] = weight.tensor(from: zip(values, mask).map { $1 ? $0 : 0 })
             var q = node
             q.inputs[1] = name
             q.attributes["npucc.sparsity"] = .string("2:4")
@@ -65,11 +60,5 @@ public struct Prune24: Pass {
             stats.add("pruned")
         }
         return stats
-    }
-
-    private func transposed(_ x: [Float], rows: Int, columns: Int) -> [Float] {
-        var out = [Float](repeating: 0, count: x.count)
-        for r in 0..<rows { for c in 0..<columns { out[c * rows + r] = x[r * columns + c] } }
-        return out
     }
 }

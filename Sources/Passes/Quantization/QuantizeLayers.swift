@@ -37,20 +37,12 @@ public struct QuantizeLayers: Pass {
     public func run(_ graph: inout Graph, _ context: PassContext) throws -> PassStatistics {
         var stats = PassStatistics()
         guard let plan = context.quantization, plan.format != .fp32 else { return stats }
-        for (i, node) in graph.nodes.enumerated() where ["Conv", "Gemm", "MatMul"].contains(node.op) {
-            guard let wName = node.input(1), let w = graph.constants[wName], w.dtype == .float32, w.rank >= 2,
-                  let x = node.input(0) else { continue }
-            let transB = node.op == "Gemm" && node.int("transB", default: 0) != 0
-            // Rows = output channels, columns = the reduction axis.
-            let (rows, columns, transposed): (Int, Int, Bool) = node.op == "Conv"
-                ? (w.shape[0], w.count / w.shape[0], false)
-                : (transB ? (w.shape[0], w.shape[1], false) : (w.shape[w.rank - 1], w.shape[w.rank - 2], true))
-            guard !(node.op == "MatMul" && w.rank != 2) else { continue }
-            let values = transposed ? transpose(w.floats(), rows: columns, columns: rows) : w.floats()
-            var rounded = try FakeQuantization.weights(values, rows: rows, columns: columns, format: plan.format)
-            if transposed { rounded = transpose(rounded, rows: rows, columns: columns) }
-            let name = "\(wName)_\(plan.format.rawValue)"
-            graph.constants[name] = Tensor(rounded, shape: w.shape)
+        for (i, node) in graph.nodes.enumerated() {
+            guard let weight = LayerWeight(node, graph), let x = node.input(0) else { continue }
+            let rounded = try FakeQuantization.weights(weight.matrix(), rows: weight.rows, columns: weight.columns,
+                                                       format: plan.format)
+            let name = "\(weight.name)_\(plan.format.rawValue)"
+            graph.constants[name] = weight.tensor(from: rounded)
             var q = node
             q.inputs[1] = name
             q.attributes[QuantizationAttributes.weightFormat] = .string(plan.format.rawValue)
@@ -60,11 +52,5 @@ public struct QuantizeLayers: Pass {
             stats.add("quantized")
         }
         return stats
-    }
-
-    private func transpose(_ x: [Float], rows: Int, columns: Int) -> [Float] {
-        var out = [Float](repeating: 0, count: x.count)
-        for r in 0..<rows { for c in 0..<columns { out[c * rows + r] = x[r * columns + c] } }
-        return out
     }
 }
