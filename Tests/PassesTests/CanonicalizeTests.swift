@@ -21,9 +21,10 @@ final class CanonicalizeTests: XCTestCase {
         for pass in Pipeline.canonicalize.passes { XCTAssertNotNil(PassRegistry.pass(pass.tag), pass.tag) }
     }
 
-    func testExporterShapeChainFoldsOnceTheBatchIsKnown() throws {
+    /// x: f32[batch,3,8,8] -> Shape -> Gather(0) -> Unsqueeze -> Concat with [-1] -> Reshape(x, .).
+    private func shapeChain(batch: Dim) -> Graph {
         var b = GraphBuilder()
-        b.input("x", .float32, [.known(2), .known(3), .known(8), .known(8)])
+        b.input("x", .float32, [batch, .known(3), .known(8), .known(8)])
         b.constant("zero", Tensor(scalar: Int64(0)))
         b.constant("axes", Tensor([Int64(0)], shape: [1]))
         b.constant("minus_one", Tensor([Int64(-1)], shape: [1]))
@@ -33,7 +34,11 @@ final class CanonicalizeTests: XCTestCase {
         b.node("Concat", ["batch1", "minus_one"], ["axis": .int(0)], outputs: ["flat_shape"])
         b.node("Reshape", ["x", "flat_shape"], outputs: ["y"])
         b.output("y")
-        var g = b.graph
+        return b.graph
+    }
+
+    func testExporterShapeChainFoldsOnceTheBatchIsKnown() throws {
+        var g = shapeChain(batch: .known(2))
         try Pipeline.canonicalize.run(&g, PassContext())
         XCTAssertEqual(IRPrinter().print(g), """
             graph main(%x: f32[2,3,8,8]) -> (%y: f32[*]) {
@@ -46,18 +51,7 @@ final class CanonicalizeTests: XCTestCase {
     }
 
     func testASymbolicShapeChainStillGivesReshapeItsDims() throws {
-        var b = GraphBuilder()
-        b.input("x", .float32, [.symbol("N"), .known(3), .known(8), .known(8)])
-        b.constant("zero", Tensor(scalar: Int64(0)))
-        b.constant("axes", Tensor([Int64(0)], shape: [1]))
-        b.constant("minus_one", Tensor([Int64(-1)], shape: [1]))
-        b.node("Shape", ["x"], outputs: ["shape"])
-        b.node("Gather", ["shape", "zero"], ["axis": .int(0)], outputs: ["batch"])
-        b.node("Unsqueeze", ["batch", "axes"], outputs: ["batch1"])
-        b.node("Concat", ["batch1", "minus_one"], ["axis": .int(0)], outputs: ["flat_shape"])
-        b.node("Reshape", ["x", "flat_shape"], outputs: ["y"])
-        b.output("y")
-        var g = b.graph
+        var g = shapeChain(batch: .symbol("N"))
         try Pipeline.canonicalize.run(&g, PassContext())
         XCTAssertEqual(g.types["y"], TensorType(.float32, Shape([.symbol("N"), .known(192)])))
         XCTAssertEqual(g.nodes.map(\.op), ["Shape", "Gather", "Unsqueeze", "Concat", "Reshape"])
