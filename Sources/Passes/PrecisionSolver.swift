@@ -37,7 +37,9 @@ public enum PrecisionSolver {
     /// The Pareto frontier up to `budget`: plans in increasing latency, each with strictly
     /// less error than every faster one.
     public static func frontier(_ layers: [[PrecisionOption]], budget: Double) -> [PrecisionPlan] {
-        let limit = Int((budget * resolution + 1e-9).rounded(.down))
+        // No plan costs more than every layer at its slowest option: a larger budget adds nothing.
+        let slowest = layers.reduce(0) { $0 + Int((($1.map(\.latency).max() ?? 0) * resolution).rounded()) }
+        let limit = min(Int((min(budget, Double(Int.max / 8)) * resolution + 1e-9).rounded(.down)), slowest)
         guard limit >= 0 else { return [] }
         // best[c] = least error reaching exactly cost c with the layers so far.
         var best = [Double](repeating: .infinity, count: limit + 1)

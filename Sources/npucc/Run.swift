@@ -45,17 +45,38 @@ struct Run: ParsableCommand {
     @Option(help: "Prune weights 2:4 before quantizing: magnitude or wanda (wanda needs --calib).")
     var prune: String?
 
+    @Option(help: "With --precision auto: the latency budget (fp8, nvfp4, nvfp4+2:4, or a fraction of fp16 latency).")
+    var budget: String = "nvfp4"
+
     func run() throws {
         var file = options.model
         try reportingErrors(file: file) {
             let selection = try PassSelection.parse(passes)
             var loaded = try Frontend.load(path: options.model, inputShapes: try parseInputShapes(options.inputShapes))
             _ = try selection.run(on: &loaded) { print($0, terminator: "") }
-            guard let format = PrecisionFormat(rawValue: precision) else {
-                throw DriverError(file: "--precision", "unknown precision \"\(precision)\" (fp32, fp16, fp8, nvfp4)")
-            }
             guard let method = CalibrationMethod(calibMethod) else {
                 throw DriverError(file: "--calib-method", "unknown calibration method \"\(calibMethod)\"")
+            }
+            if precision == "auto" {
+                guard let calib else { throw DriverError(file: "--precision", "auto needs calibration samples (--calib)") }
+                let pruning = PruningMethod(rawValue: prune ?? "wanda") ?? .wanda
+                file = calib
+                let report = try SensitivitySetup.analyze(&loaded, calibPath: calib, method: method, pruning: pruning)
+                let limit = try SensitivitySetup.budget(budget, report.layers)
+                guard let assignment = PrecisionAssignment.solve(report.layers, budget: limit) else {
+                    throw DriverError(file: "--budget", "no assignment fits the budget \"\(budget)\" (\(Int(limit)) MACs)")
+                }
+                try SensitivitySetup.apply(assignment, report: report, pruning: pruning, to: &loaded)
+                let summary = report.layers.map { "\($0.layer)=\(assignment.choices[$0.layer].map { "\($0)" } ?? "fp16")" }
+                print(String(format: "precision auto: latency %.0f of budget %.0f MACs (fp16: %.0f): ", assignment.latency,
+                             assignment.budget, assignment.fp16Latency) + summary.joined(separator: ", "))
+                file = inputs
+                let results = try Execution.run(loaded, inputsPath: inputs, outputsPath: outputs)
+                try printResults(results, file: &file)
+                return
+            }
+            guard let format = PrecisionFormat(rawValue: precision) else {
+                throw DriverError(file: "--precision", "unknown precision \"\(precision)\" (fp32, fp16, fp8, nvfp4, auto)")
             }
             let pruning = try prune.map { name -> PruningMethod in
                 guard let m = PruningMethod(rawValue: name) else {
@@ -69,19 +90,24 @@ struct Run: ParsableCommand {
             }
             file = inputs
             let results = try Execution.run(loaded, inputsPath: inputs, outputsPath: outputs)
-            for (name, tensor) in results { print("\(name): \(tensor.dtype.name)\(tensor.shape)") }
-            if let labels, let first = results.first {
-                file = labels
-                let scored: (correct: Int, total: Int)
-                do {
-                    scored = try Execution.accuracy(logits: first.1, labelsPath: labels)
-                } catch {
-                    try? FileManager.default.removeItem(atPath: outputs)
-                    throw error
-                }
-                let (correct, total) = scored
-                print(String(format: "top-1 accuracy: %.2f%% (%d of %d)", 100 * Double(correct) / Double(max(total, 1)), correct, total))
-            }
+            try printResults(results, file: &file)
         }
+    }
+
+    /// The outputs' types, and with --labels the top-1 accuracy (the output file is removed
+    /// when the labels cannot be scored, so no half-made result stays).
+    private func printResults(_ results: [(String, Tensor)], file: inout String) throws {
+        for (name, tensor) in results { print("\(name): \(tensor.dtype.name)\(tensor.shape)") }
+        guard let labels, let first = results.first else { return }
+        file = labels
+        let scored: (correct: Int, total: Int)
+        do {
+            scored = try Execution.accuracy(logits: first.1, labelsPath: labels)
+        } catch {
+            try? FileManager.default.removeItem(atPath: outputs)
+            throw error
+        }
+        print(String(format: "top-1 accuracy: %.2f%% (%d of %d)", 100 * Double(scored.correct) / Double(max(scored.total, 1)),
+                     scored.correct, scored.total))
     }
 }

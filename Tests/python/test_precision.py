@@ -95,3 +95,26 @@ def test_wanda_is_no_worse_than_magnitude():
         magnitude = accuracy(precision, ["--prune", "magnitude"])
         wanda = accuracy(precision, ["--prune", "wanda"])
         assert wanda >= magnitude, (precision, wanda, magnitude)
+
+
+def test_analyze_and_auto_precision():
+    r = run_npucc("analyze", SAMPLES / "digits_cnn.onnx", "--calib", SAMPLES / "digits_calib.npz")
+    assert r.returncode == 0, r.stderr
+    rows = [l for l in r.stdout.splitlines()[2:] if l.strip()]
+    assert [l.split()[0] for l in rows] == ["bn1_out", "bn2_out", "logits"]
+    # conv1's reduction (1x3x3 = 9) is not a multiple of 4: no 2:4 candidates for it.
+    assert rows[0].split()[-1] == "-"
+    fp32 = accuracy("fp32")
+    assert accuracy("auto", ["--budget", "fp8"]) >= fp32 - 0.5
+    assert accuracy("auto", ["--budget", "nvfp4"]) >= fp32 - 1.0
+
+
+def test_auto_needs_calibration_and_a_feasible_budget(tmp_path):
+    r = run_npucc("run", SAMPLES / "digits_cnn.onnx", "--inputs", SAMPLES / "digits_test.npz",
+                  "--outputs", tmp_path / "o.npz", "--precision", "auto")
+    assert r.returncode == 1 and "auto needs calibration samples" in r.stderr
+    r = run_npucc("run", SAMPLES / "digits_cnn.onnx", "--inputs", SAMPLES / "digits_test.npz",
+                  "--outputs", tmp_path / "o.npz", "--precision", "auto", "--budget", "0.01",
+                  "--calib", SAMPLES / "digits_calib.npz")
+    assert r.returncode == 1 and "no assignment fits the budget" in r.stderr
+    assert not (tmp_path / "o.npz").exists()

@@ -17,10 +17,13 @@ public enum PruningMethod: String, Sendable, CaseIterable {
 public struct SparsityPlan: Sendable {
     public var method: PruningMethod
     public var inputNorms: [String: [Float]]
+    /// The layers to prune, by output name; nil prunes every layer that can be.
+    public var layers: Set<String>?
 
-    public init(method: PruningMethod, inputNorms: [String: [Float]] = [:]) {
+    public init(method: PruningMethod, inputNorms: [String: [Float]] = [:], layers: Set<String>? = nil) {
         self.method = method
         self.inputNorms = inputNorms
+        self.layers = layers
     }
 }
 
@@ -40,6 +43,7 @@ public struct Prune24: Pass {
         var stats = PassStatistics()
         guard let plan = context.sparsity else { return stats }
         for (i, node) in graph.nodes.enumerated() {
+            if let chosen = plan.layers, !chosen.contains(node.outputs.first ?? "") { continue }
             guard let weight = LayerWeight(node, graph) else { continue }
             let (rows, columns) = (weight.rows, weight.columns)
             guard columns % 4 == 0 else { stats.add("dense"); continue }

@@ -3,16 +3,22 @@
 import Formats
 import IR
 
-/// What `quantize` applies: one format for weights and activations of every quantizable
-/// layer, and the calibrated amax of each activation.
+/// What `quantize` applies: a format for weights and activations of every quantizable
+/// layer (or per layer, keyed by the layer's output name), and the calibrated amax of each
+/// activation.
 public struct QuantizationPlan: Sendable {
     public var format: PrecisionFormat
+    public var perLayer: [String: PrecisionFormat]
     public var activationAmax: [String: Float]
 
-    public init(format: PrecisionFormat, activationAmax: [String: Float]) {
+    public init(format: PrecisionFormat, perLayer: [String: PrecisionFormat] = [:], activationAmax: [String: Float]) {
         self.format = format
+        self.perLayer = perLayer
         self.activationAmax = activationAmax
     }
+
+    /// The format of the layer producing `output`.
+    public func format(of output: String) -> PrecisionFormat { perLayer[output] ?? format }
 }
 
 /// The attributes the interpreter reads on a quantized layer.
@@ -36,17 +42,18 @@ public struct QuantizeLayers: Pass {
 
     public func run(_ graph: inout Graph, _ context: PassContext) throws -> PassStatistics {
         var stats = PassStatistics()
-        guard let plan = context.quantization, plan.format != .fp32 else { return stats }
+        guard let plan = context.quantization else { return stats }
         for (i, node) in graph.nodes.enumerated() {
-            guard let weight = LayerWeight(node, graph), let x = node.input(0) else { continue }
+            let format = plan.format(of: node.outputs.first ?? "")
+            guard format != .fp32, let weight = LayerWeight(node, graph), let x = node.input(0) else { continue }
             let rounded = try FakeQuantization.weights(weight.matrix(), rows: weight.rows, columns: weight.columns,
-                                                       format: plan.format)
-            let name = "\(weight.name)_\(plan.format.rawValue)"
+                                                       format: format)
+            let name = "\(weight.name)_\(format.rawValue)"
             graph.constants[name] = weight.tensor(from: rounded)
             var q = node
             q.inputs[1] = name
-            q.attributes[QuantizationAttributes.weightFormat] = .string(plan.format.rawValue)
-            q.attributes[QuantizationAttributes.activationFormat] = .string(plan.format.rawValue)
+            q.attributes[QuantizationAttributes.weightFormat] = .string(format.rawValue)
+            q.attributes[QuantizationAttributes.activationFormat] = .string(format.rawValue)
             if let amax = plan.activationAmax[x] { q.attributes[QuantizationAttributes.activationAmax] = .float(amax) }
             graph.nodes[i] = q
             stats.add("quantized")
