@@ -10,22 +10,28 @@ public enum PrecisionSetup {
     /// (without samples, each activation is scaled by its own amax at run time).
     /// With `pruning`, weights are first pruned 2:4 by that method (Wanda needs samples).
     public static func apply(_ format: PrecisionFormat, to loaded: inout LoadedModel, calibPath: String?,
-                             method: CalibrationMethod, pruning: PruningMethod? = nil) throws -> PassStatistics {
+                             method: CalibrationMethod, pruning: PruningMethod? = nil,
+                             biasCorrection: Bool = false) throws -> PassStatistics {
         do {
             try Pipeline([FoldBatchNorm(), EliminateDeadCode()]).run(&loaded.model.graph, PassContext())
             var amax: [String: Float] = [:]
             var norms: [String: [Float]] = [:]
+            var means: [String: [Float]] = [:]
             if let calibPath {
                 let samples = try CalibrationSet.load(path: calibPath, graph: loaded.model.graph)
                 var calibrator = try Calibrator(graph: loaded.model.graph)
                 for sample in samples { try calibrator.observe(sample) }
                 for r in calibrator.ranges(method) { amax[r.name] = r.amax }
                 norms = calibrator.inputNorms()
+                means = calibrator.inputMeans()
             } else if pruning == .wanda {
                 throw DriverError(file: "--prune", "Wanda pruning needs calibration samples (--calib)")
+            } else if biasCorrection {
+                throw DriverError(file: "--bias-correction", "bias correction needs calibration samples (--calib)")
             }
             var context = PassContext()
-            context.quantization = QuantizationPlan(format: format, activationAmax: amax)
+            context.quantization = QuantizationPlan(format: format, activationAmax: amax,
+                                                    inputMeans: biasCorrection ? means : [:])
             context.sparsity = pruning.map { SparsityPlan(method: $0, inputNorms: norms) }
             let passes: [any Pass] = (pruning == nil ? [] : [Prune24()]) + [QuantizeLayers()]
             return try Pipeline(passes).run(&loaded.model.graph, context).last!.statistics

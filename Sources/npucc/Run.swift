@@ -45,6 +45,9 @@ struct Run: ParsableCommand {
     @Option(help: "Prune weights 2:4 before quantizing: magnitude or wanda (wanda needs --calib).")
     var prune: String?
 
+    @Flag(name: .customLong("bias-correction"), help: "Correct each quantized layer's bias for its weights' expected error (needs --calib).")
+    var biasCorrection = false
+
     @Option(help: "With --precision auto: the latency budget (fp8, nvfp4, nvfp4+2:4, or a fraction of fp16 latency).")
     var budget: String = "nvfp4"
 
@@ -86,7 +89,8 @@ struct Run: ParsableCommand {
             }
             if format != .fp32 || pruning != nil {
                 file = calib ?? options.model
-                _ = try PrecisionSetup.apply(format, to: &loaded, calibPath: calib, method: method, pruning: pruning)
+                _ = try PrecisionSetup.apply(format, to: &loaded, calibPath: calib, method: method, pruning: pruning,
+                                             biasCorrection: biasCorrection)
             }
             file = inputs
             let results = try Execution.run(loaded, inputsPath: inputs, outputsPath: outputs)

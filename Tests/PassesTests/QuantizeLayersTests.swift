@@ -46,3 +46,27 @@ final class QuantizeLayersTests: XCTestCase {
         }
     }
 }
+
+final class BiasCorrectionTests: XCTestCase {
+    func testBiasAbsorbsTheWeightErrorTimesTheInputMean() throws {
+        var b = GraphBuilder()
+        b.input("x", .float32, [.symbol("N"), .known(16)])
+        let w = (0..<32).map { Float($0 % 5) * 0.37 - 0.6 }
+        b.constant("w", Tensor(w, shape: [2, 16]))
+        b.constant("b", Tensor([Float(0.5), -0.25], shape: [2]))
+        b.node("Gemm", ["x", "w", "b"], ["transB": .int(1)], outputs: ["y"])
+        b.output("y")
+        var g = b.graph
+        let means = (0..<16).map { Float($0) / 8 - 1 }
+        var context = PassContext()
+        context.quantization = QuantizationPlan(format: .nvfp4, activationAmax: ["x": 2], inputMeans: ["x": means])
+        let stats = try QuantizeLayers().run(&g, context)
+        XCTAssertEqual(stats["bias-corrected"], 1)
+        let wq = try XCTUnwrap(g.constants[g.nodes[0].inputs[1]]).floats()
+        let corrected = try XCTUnwrap(g.constants[g.nodes[0].inputs[2]]).floats()
+        for r in 0..<2 {
+            let shift = (0..<16).reduce(0.0) { $0 + Double(w[r * 16 + $1] - wq[r * 16 + $1]) * Double(means[$1]) }
+            XCTAssertEqual(corrected[r], [Float(0.5), -0.25][r] + Float(shift), accuracy: 1e-6)
+        }
+    }
+}

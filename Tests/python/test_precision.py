@@ -118,3 +118,12 @@ def test_auto_needs_calibration_and_a_feasible_budget(tmp_path):
                   "--calib", SAMPLES / "digits_calib.npz")
     assert r.returncode == 1 and "no assignment fits the budget" in r.stderr
     assert not (tmp_path / "o.npz").exists()
+
+
+def test_bias_correction_recovers_accuracy():
+    (ROOT / ".build").mkdir(exist_ok=True)
+    for extra in [[], ["--prune", "wanda"]]:
+        plain = accuracy("nvfp4", extra)
+        corrected = accuracy("nvfp4", extra + ["--bias-correction"])
+        assert corrected >= plain, (extra, corrected, plain)
+    assert accuracy("nvfp4", ["--bias-correction"]) >= accuracy("fp32") - 0.5

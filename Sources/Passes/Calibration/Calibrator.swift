@@ -22,8 +22,11 @@ public struct Calibrator {
     public private(set) var samples = 0
     /// For each input of a Conv, Gemm or MatMul: the axis its consumer reduces over.
     private let reductionAxes: [String: Int]
-    /// Sums of squares per channel of that axis, over all samples (Wanda's input norms).
+    /// Sums and sums of squares per channel of that axis, and element counts per channel,
+    /// over all samples (bias correction's input means, Wanda's input norms).
+    private var channelSums: [String: [Double]] = [:]
     private var channelSquares: [String: [Double]] = [:]
+    private var channelCounts: [String: Int] = [:]
 
     public init(graph: Graph) throws {
         interpreter = try Interpreter(graph: graph)
@@ -45,6 +48,16 @@ public struct Calibrator {
         channelSquares.mapValues { $0.map { Float($0.squareRoot()) } }
     }
 
+    /// The mean of each channel of `value` along its consumer's reduction axis.
+    public func inputMeans() -> [String: [Float]] {
+        var means: [String: [Float]] = [:]
+        for (name, sums) in channelSums {
+            let n = Double(max(channelCounts[name] ?? 1, 1))
+            means[name] = sums.map { Float($0 / n) }
+        }
+        return means
+    }
+
     /// Runs one sample (one tensor per graph input) and folds its activations into the
     /// statistics; nothing is kept but the histograms.
     public mutating func observe(_ inputs: [String: Tensor]) throws {
@@ -64,15 +77,19 @@ public struct Calibrator {
         let axis = requested < 0 ? t.rank - 1 : requested
         guard axis < t.rank else { return }
         let n = t.shape[axis], inner = t.shape[(axis + 1)...].reduce(1, *)
-        var sums = channelSquares[name] ?? [Double](repeating: 0, count: n)
-        guard sums.count == n else { return }
+        var squares = channelSquares[name] ?? [Double](repeating: 0, count: n)
+        var sums = channelSums[name] ?? [Double](repeating: 0, count: n)
+        guard squares.count == n else { return }
         t.withUnsafeBuffer(as: Float.self) { v in
             for i in 0..<v.count {
                 let c = (i / inner) % n
-                sums[c] += Double(v[i]) * Double(v[i])
+                sums[c] += Double(v[i])
+                squares[c] += Double(v[i]) * Double(v[i])
             }
         }
-        channelSquares[name] = sums
+        channelSquares[name] = squares
+        channelSums[name] = sums
+        channelCounts[name, default: 0] += t.count / n
     }
 
     /// The ranges `method` picks, in graph order (inputs, then node outputs).

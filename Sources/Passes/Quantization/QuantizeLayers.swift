@@ -10,11 +10,16 @@ public struct QuantizationPlan: Sendable {
     public var format: PrecisionFormat
     public var perLayer: [String: PrecisionFormat]
     public var activationAmax: [String: Float]
+    /// Per layer input, the calibration mean of each channel of its reduction axis: when
+    /// given, each quantized layer's bias absorbs the expected shift its weight error causes.
+    public var inputMeans: [String: [Float]]
 
-    public init(format: PrecisionFormat, perLayer: [String: PrecisionFormat] = [:], activationAmax: [String: Float]) {
+    public init(format: PrecisionFormat, perLayer: [String: PrecisionFormat] = [:], activationAmax: [String: Float],
+                inputMeans: [String: [Float]] = [:]) {
         self.format = format
         self.perLayer = perLayer
         self.activationAmax = activationAmax
+        self.inputMeans = inputMeans
     }
 
     /// The format of the layer producing `output`.
@@ -52,6 +57,14 @@ public struct QuantizeLayers: Pass {
             graph.constants[name] = weight.tensor(from: rounded)
             var q = node
             q.inputs[1] = name
+            if let means = plan.inputMeans[x], node.op != "MatMul",
+               let corrected = correctedBias(node, weight, rounded, means, graph) {
+                let biasName = "\(node.input(2) ?? weight.name + "_bias")_corrected"
+                graph.constants[biasName] = corrected
+                q.inputs = Array(q.inputs.prefix(2)) + [biasName]
+                if node.op == "Gemm" && node.input(2) == nil { q.attributes["beta"] = .float(1) }
+                stats.add("bias-corrected")
+            }
             q.attributes[QuantizationAttributes.weightFormat] = .string(format.rawValue)
             q.attributes[QuantizationAttributes.activationFormat] = .string(format.rawValue)
             if let amax = plan.activationAmax[x] { q.attributes[QuantizationAttributes.activationAmax] = .float(amax) }
@@ -59,5 +72,28 @@ public struct QuantizeLayers: Pass {
             stats.add("quantized")
         }
         return stats
+    }
+
+    /// b + (W - Wq) E[x] per output channel, with E[x] the calibration mean of each input
+    /// channel (for Conv, shared by the channel's kernel positions; zero padding ignored).
+    private func correctedBias(_ node: Node, _ weight: LayerWeight, _ rounded: [Float], _ means: [Float],
+                               _ graph: Graph) -> Tensor? {
+        let perChannel = node.op == "Conv" ? weight.columns / max(means.count, 1) : 1
+        guard means.count * perChannel == weight.columns else { return nil }
+        if node.op == "Gemm" && (node.int("transA", default: 0) != 0 || node.float("beta", default: 1) != 1) { return nil }
+        var bias = [Float](repeating: 0, count: weight.rows)
+        if let b = node.input(2) {
+            guard let t = graph.constants[b], t.count == weight.rows else { return nil }
+            bias = t.floats()
+        }
+        let original = weight.matrix()
+        for r in 0..<weight.rows {
+            var shift = 0.0
+            for k in 0..<weight.columns {
+                shift += Double(original[r * weight.columns + k] - rounded[r * weight.columns + k]) * Double(means[k / perChannel])
+            }
+            bias[r] += Float(shift)
+        }
+        return Tensor(bias, shape: [weight.rows])
     }
 }
