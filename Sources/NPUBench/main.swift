@@ -20,6 +20,7 @@ var report: [String] = ["npucc bench, \(ISO8601DateFormatter().string(from: Date
 // a spawned child's ru_maxrss starts from its parent's.
 section("model") { try runModelBenchmark() }
 section("formats") { try runFormatsBenchmark() }
+section("calibration") { try runCalibrationBenchmark() }
 
 print("")
 print(report.joined(separator: "\n"))

@@ -29,8 +29,11 @@ public struct ActivationHistogram: Sendable {
         if range == 0 { range = top > 0 ? top : 1 }
         while top >= range && range.isFinite { grow() }
         let scale = Float(Self.binCount) / range
-        for v in values where !v.isNaN {
-            bins[min(Int(v.magnitude * scale), Self.binCount - 1)] += 1
+        let last = Self.binCount - 1
+        bins.withUnsafeMutableBufferPointer { counts in
+            for v in values where !v.isNaN {
+                counts[min(Int(v.magnitude * scale), last)] += 1
+            }
         }
         count += values.count
     }

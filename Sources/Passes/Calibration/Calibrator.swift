@@ -81,10 +81,20 @@ public struct Calibrator {
         var sums = channelSums[name] ?? [Double](repeating: 0, count: n)
         guard squares.count == n else { return }
         t.withUnsafeBuffer(as: Float.self) { v in
-            for i in 0..<v.count {
-                let c = (i / inner) % n
-                sums[c] += Double(v[i])
-                squares[c] += Double(v[i]) * Double(v[i])
+            let outer = v.count / max(n * inner, 1)
+            for o in 0..<outer {
+                for c in 0..<n {
+                    // Each channel's run is contiguous: sum it in float32, then add in double.
+                    let base = (o * n + c) * inner
+                    var sum: Float = 0, square: Float = 0
+                    for j in 0..<inner {
+                        let x = v[base + j]
+                        sum += x
+                        square += x * x
+                    }
+                    sums[c] += Double(sum)
+                    squares[c] += Double(square)
+                }
             }
         }
         channelSquares[name] = squares
