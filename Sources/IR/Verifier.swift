@@ -112,13 +112,7 @@ public enum Verifier {
         if let omitted = node.inputs.prefix(schema.inputs.lowerBound).firstIndex(of: "") {
             throw IRError("input \(omitted) of \(node.op) is required but omitted", at: node)
         }
-        try checkAttributes(node, schema)
     }
-
-    /// HOOK(shapes): `OpSchema` does not list attributes yet. Once it gives each attribute's
-    /// name and kind, throw here when an attribute the schema names has another kind:
-    /// `IRError("attribute \"\(key)\" of \(node.op) must be \(kind), not \(value.kind)", at: node)`.
-    private static func checkAttributes(_ node: Node, _ schema: OpSchema) throws {}
 
     private static func describe(_ range: ClosedRange<Int>) -> String {
         if range.upperBound == Int.max { return "at least \(range.lowerBound)" }
