@@ -9,6 +9,7 @@ public struct SensitivityReport: Sendable {
     public var layers: [LayerSensitivity]
     public var activationAmax: [String: Float]
     public var inputNorms: [String: [Float]]
+    public var inputMeans: [String: [Float]]
 }
 
 public enum SensitivitySetup {
@@ -25,7 +26,8 @@ public enum SensitivitySetup {
             let norms = calibrator.inputNorms()
             let layers = try SensitivityAnalysis.run(loaded.model.graph, samples: Array(samples.prefix(maxSamples)),
                                                      activationAmax: amax, inputNorms: norms, pruning: pruning)
-            return SensitivityReport(layers: layers, activationAmax: amax, inputNorms: norms)
+            return SensitivityReport(layers: layers, activationAmax: amax, inputNorms: norms,
+                                     inputMeans: calibrator.inputMeans())
         } catch let e as IRError {
             throw DriverError(file: loaded.path, e.description)
         }
@@ -43,12 +45,14 @@ public enum SensitivitySetup {
         return PrecisionAssignment.uniformLatency(layers, LayerCandidate(format, sparse: sparse))
     }
 
-    /// Applies an assignment: per-layer formats and 2:4 layers, weights and activations.
+    /// Applies an assignment: per-layer formats and 2:4 layers, weights and activations,
+    /// with bias correction when asked.
     public static func apply(_ assignment: PrecisionAssignment, report: SensitivityReport, pruning: PruningMethod,
-                             to loaded: inout LoadedModel) throws {
+                             biasCorrection: Bool = false, to loaded: inout LoadedModel) throws {
         var context = PassContext()
         context.quantization = QuantizationPlan(format: .fp32, perLayer: assignment.choices.mapValues(\.format),
-                                                activationAmax: report.activationAmax)
+                                                activationAmax: report.activationAmax,
+                                                inputMeans: biasCorrection ? report.inputMeans : [:])
         let sparseLayers = Set(assignment.choices.filter { $0.value.sparse }.map(\.key))
         context.sparsity = SparsityPlan(method: pruning, inputNorms: report.inputNorms, layers: sparseLayers)
         do {

@@ -69,7 +69,8 @@ struct Run: ParsableCommand {
                 guard let assignment = PrecisionAssignment.solve(report.layers, budget: limit) else {
                     throw DriverError(file: "--budget", "no assignment fits the budget \"\(budget)\" (\(Int(limit)) MACs)")
                 }
-                try SensitivitySetup.apply(assignment, report: report, pruning: pruning, to: &loaded)
+                try SensitivitySetup.apply(assignment, report: report, pruning: pruning, biasCorrection: biasCorrection,
+                                           to: &loaded)
                 let summary = report.layers.map { "\($0.layer)=\(assignment.choices[$0.layer].map { "\($0)" } ?? "fp16")" }
                 print(String(format: "precision auto: latency %.0f of budget %.0f MACs (fp16: %.0f): ", assignment.latency,
                              assignment.budget, assignment.fp16Latency) + summary.joined(separator: ", "))

@@ -127,3 +127,4 @@ def test_bias_correction_recovers_accuracy():
         corrected = accuracy("nvfp4", extra + ["--bias-correction"])
         assert corrected >= plain, (extra, corrected, plain)
     assert accuracy("nvfp4", ["--bias-correction"]) >= accuracy("fp32") - 0.5
+    assert accuracy("auto", ["--budget", "nvfp4", "--bias-correction"]) >= accuracy("fp32") - 0.5
