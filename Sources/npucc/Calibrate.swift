@@ -28,15 +28,12 @@ struct Calibrate: ParsableCommand {
     var json = false
 
     func run() throws {
-        var file = options.model
-        try reportingErrors(file: file) {
+        try reportingErrors(file: options.model) {
             guard let chosen = CalibrationMethod(method) else {
                 throw DriverError(file: "--method", "unknown calibration method \"\(method)\" (minmax, percentile[:P], entropy, mse)")
             }
             let loaded = try Frontend.load(path: options.model, inputShapes: try parseInputShapes(options.inputShapes))
-            file = calib
             let samples = try CalibrationSet.load(path: calib, graph: loaded.model.graph)
-            file = options.model
             var calibrator = try Calibrator(graph: loaded.model.graph)
             let progress = ProgressLine(total: samples.count, label: "calibrating")
             for (i, sample) in samples.enumerated() {

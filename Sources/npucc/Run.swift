@@ -52,18 +52,22 @@ struct Run: ParsableCommand {
     var budget: String = "nvfp4"
 
     func run() throws {
-        var file = options.model
-        try reportingErrors(file: file) {
+        try reportingErrors(file: options.model) {
             let selection = try PassSelection.parse(passes)
             var loaded = try Frontend.load(path: options.model, inputShapes: try parseInputShapes(options.inputShapes))
             _ = try selection.run(on: &loaded) { print($0, terminator: "") }
             guard let method = CalibrationMethod(calibMethod) else {
                 throw DriverError(file: "--calib-method", "unknown calibration method \"\(calibMethod)\"")
             }
+            let pruning = try prune.map { name -> PruningMethod in
+                guard let m = PruningMethod(rawValue: name) else {
+                    throw DriverError(file: "--prune", "unknown pruning method \"\(name)\" (magnitude, wanda)")
+                }
+                return m
+            }
             if precision == "auto" {
                 guard let calib else { throw DriverError(file: "--precision", "auto needs calibration samples (--calib)") }
-                let pruning = PruningMethod(rawValue: prune ?? "wanda") ?? .wanda
-                file = calib
+                let pruning = pruning ?? .wanda
                 let report = try SensitivitySetup.analyze(&loaded, calibPath: calib, method: method, pruning: pruning)
                 let limit = try SensitivitySetup.budget(budget, report.layers)
                 guard let assignment = PrecisionAssignment.solve(report.layers, budget: limit) else {
@@ -74,37 +78,25 @@ struct Run: ParsableCommand {
                 let summary = report.layers.map { "\($0.layer)=\(assignment.choices[$0.layer].map { "\($0)" } ?? "fp16")" }
                 print(String(format: "precision auto: latency %.0f of budget %.0f MACs (fp16: %.0f): ", assignment.latency,
                              assignment.budget, assignment.fp16Latency) + summary.joined(separator: ", "))
-                file = inputs
-                let results = try Execution.run(loaded, inputsPath: inputs, outputsPath: outputs)
-                try printResults(results, file: &file)
+                try printResults(try Execution.run(loaded, inputsPath: inputs, outputsPath: outputs))
                 return
             }
             guard let format = PrecisionFormat(rawValue: precision) else {
                 throw DriverError(file: "--precision", "unknown precision \"\(precision)\" (fp32, fp16, fp8, nvfp4, auto)")
             }
-            let pruning = try prune.map { name -> PruningMethod in
-                guard let m = PruningMethod(rawValue: name) else {
-                    throw DriverError(file: "--prune", "unknown pruning method \"\(name)\" (magnitude, wanda)")
-                }
-                return m
-            }
             if format != .fp32 || pruning != nil {
-                file = calib ?? options.model
                 _ = try PrecisionSetup.apply(format, to: &loaded, calibPath: calib, method: method, pruning: pruning,
                                              biasCorrection: biasCorrection)
             }
-            file = inputs
-            let results = try Execution.run(loaded, inputsPath: inputs, outputsPath: outputs)
-            try printResults(results, file: &file)
+            try printResults(try Execution.run(loaded, inputsPath: inputs, outputsPath: outputs))
         }
     }
 
     /// The outputs' types, and with --labels the top-1 accuracy (the output file is removed
     /// when the labels cannot be scored, so no half-made result stays).
-    private func printResults(_ results: [(String, Tensor)], file: inout String) throws {
+    private func printResults(_ results: [(String, Tensor)]) throws {
         for (name, tensor) in results { print("\(name): \(tensor.dtype.name)\(tensor.shape)") }
         guard let labels, let first = results.first else { return }
-        file = labels
         let scored: (correct: Int, total: Int)
         do {
             scored = try Execution.accuracy(logits: first.1, labelsPath: labels)

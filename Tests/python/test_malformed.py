@@ -124,7 +124,8 @@ def test_bad_inputs_npz(tmp_path):
     np.savez(tmp_path / "wrong_type.npz", input=np.zeros((1, 1, 8, 8), np.float64))
     expect_error(SAMPLES / "digits_cnn.onnx", "f64", inputs=tmp_path / "wrong_type.npz", tmp_path=tmp_path)
     (tmp_path / "garbage.npz").write_bytes(b"PK\x03\x04garbage")
-    expect_error(SAMPLES / "digits_cnn.onnx", "garbage.npz", inputs=tmp_path / "garbage.npz", tmp_path=tmp_path)
+    line = expect_error(SAMPLES / "digits_cnn.onnx", "garbage.npz", inputs=tmp_path / "garbage.npz", tmp_path=tmp_path)
+    assert line == f"npucc: error: {tmp_path / 'garbage.npz'}: not an .npz (zip) archive", line
     expect_error(SAMPLES / "digits_cnn.onnx", "missing.npz", inputs=tmp_path / "missing.npz", tmp_path=tmp_path)
 
 
