@@ -1,9 +1,14 @@
 // eliminate-dead-code: nodes and constants that no graph output depends on go away.
 import IR
 
-/// Removes nodes none of whose outputs reach a graph output, then constants and types of
-/// values nobody reads. Requires a verified graph. Guarantees every remaining node and
-/// constant contributes to an output. Leaves graph inputs alone, even unused ones.
+/// Removes nodes none of whose outputs a graph output depends on (walking back from the
+/// outputs, which are the roots), then constants nobody reads and the types of values
+/// that no longer exist.
+///
+/// Requires: a verified graph (nodes in topological order).
+/// Guarantees: every remaining node and constant contributes to a graph output.
+/// Leaves alone: graph inputs (even unused ones), graph outputs, and nodes of which any
+/// output is used (their unused outputs stay).
 public struct EliminateDeadCode: Pass {
     public let tag = "eliminate-dead-code"
     public let summary = "Remove nodes and constants no output depends on"

@@ -1,54 +1,89 @@
-// fold-constants: nodes whose inputs are all constant become constants, and Shape/Size
-// of values with fully known shapes fold from types.
+// fold-constants: nodes whose inputs are all constant become constants, and Shape and Size
+// of values whose shape is fully known fold from types.
 import IR
 import Reference
 
-/// Evaluates every node whose inputs are constants with the reference kernels and
-/// replaces it by constants; folds Shape and Size from known types. Requires types from
-/// infer-shapes for the Shape case. Guarantees no remaining node has only constant
-/// inputs unless its result would exceed `sizeLimit` elements (then it stays, so huge
-/// broadcasts are computed at run time). Graph outputs keep their names.
+/// Evaluates every node whose inputs are all constants with the reference kernels
+/// (`Kernels.evaluate`) and replaces it by its results as graph constants, in node order,
+/// so whole constant subgraphs fold in one run. Shape and Size fold from the input's type
+/// when its shape is fully known, even though the value itself is not constant: that is
+/// how an exporter's Shape -> Gather -> Unsqueeze -> Concat -> Reshape chain folds once
+/// `--input-shape` fixes the input shapes.
+///
+/// Requires: a verified graph; types from infer-shapes (for Shape/Size and size checks).
+/// Guarantees: no node of the default domain that the interpreter runs has only constant
+/// inputs, unless its result would hold more than `sizeLimit` elements and more than all
+/// its inputs together: such a broadcast (Expand, Tile, ConstantOfShape of a huge shape)
+/// stays a node rather than bloat the model, while a weight built from small constants
+/// (ConstantOfShape, a constant Add) becomes one constant. A folded value that is a graph
+/// output becomes a constant of the same name, so output names never change.
+/// Leaves alone: nodes with any non-constant input (Shape/Size excepted), nodes of other
+/// domains and ops the interpreter has no kernel for.
 public struct FoldConstants: Pass {
     public let tag = "fold-constants"
     public let summary = "Evaluate constant subgraphs and exporter shape chains"
-    public var sizeLimit = 1 << 24
+    /// The largest result (in elements) folded when it is larger than its inputs.
+    public var sizeLimit: Int
 
-    public init() {}
+    public init(sizeLimit: Int = 64 << 20) {
+        self.sizeLimit = sizeLimit
+    }
 
     public func run(_ graph: inout Graph, _ context: PassContext) throws -> PassStatistics {
         var stats = PassStatistics()
         var kept: [Node] = []
         for node in graph.nodes {
-            if let results = try fold(node, graph) {
-                for (name, t) in zip(node.outputs, results) where !name.isEmpty {
-                    graph.constants[name] = t
-                    graph.types[name] = nil
-                }
-                stats.add("folded")
-            } else {
+            guard let results = try fold(node, graph) else {
                 kept.append(node)
+                continue
             }
+            for (name, tensor) in zip(node.outputs, results) where !name.isEmpty {
+                graph.constants[name] = tensor
+                graph.types[name] = nil  // a constant's type is its data's
+            }
+            stats.add("folded")
         }
         graph.nodes = kept
         return stats
     }
 
+    /// The node's results when it folds, nil when it stays.
     private func fold(_ node: Node, _ graph: Graph) throws -> [Tensor]? {
-        if node.op == "Shape" || node.op == "Size", let x = node.input(0),
-           let dims = graph.type(of: x)?.shape?.concrete {
-            if node.op == "Size" { return [Tensor(scalar: Int64(dims.reduce(1, *)))] }
-            func clamp(_ v: Int) -> Int { min(max(v < 0 ? v + dims.count : v, 0), dims.count) }
-            let start = clamp(node.int("start", default: 0)), end = clamp(node.int("end", default: dims.count))
-            let slice = start < end ? dims[start..<end].map(Int64.init) : []
-            return [Tensor(slice, shape: [slice.count])]
-        }
+        guard node.domain.isEmpty || node.domain == "ai.onnx" else { return nil }
+        if let results = foldFromType(node, graph) { return results }
         let inputs = node.inputs.map { $0.isEmpty ? nil : graph.constants[$0] }
-        for (name, t) in zip(node.inputs, inputs) where !name.isEmpty && t == nil { return nil }
-        if node.op == "Dropout" || node.op == "Identity" { return nil }
-        if let type = graph.types[node.outputs.first ?? ""], let dims = type.shape?.concrete, dims.reduce(1, *) > sizeLimit {
-            return nil
+        for (name, value) in zip(node.inputs, inputs) where !name.isEmpty && value == nil { return nil }
+        guard Kernels.supports(node.op) else { return nil }
+        let inputElements = inputs.reduce(0) { $0 + ($1?.count ?? 0) }
+        let types = try ShapeInference.infer(node, inputTypes: inputs.map { $0?.type }, constantInputs: inputs)
+        for type in types {
+            guard let dims = type?.shape?.concrete else { continue }
+            let elements = elementCount(dims) ?? Int.max
+            if elements > sizeLimit && elements > inputElements { return nil }
         }
         return try Kernels.evaluate(node, inputs)
     }
-}
 
+    /// Shape and Size of a value whose shape is fully known.
+    private func foldFromType(_ node: Node, _ graph: Graph) -> [Tensor]? {
+        guard node.op == "Shape" || node.op == "Size", let x = node.input(0),
+            let dims = graph.type(of: x)?.shape?.concrete
+        else { return nil }
+        if node.op == "Size" { return elementCount(dims).map { [Tensor(scalar: Int64($0))] } }
+        func clamp(_ v: Int) -> Int { min(max(v < 0 ? v + dims.count : v, 0), dims.count) }
+        let start = clamp(node.int("start", default: 0)), end = clamp(node.int("end", default: dims.count))
+        let extents = start < end ? dims[start..<end].map(Int64.init) : []
+        return [Tensor(extents, shape: [extents.count])]
+    }
+
+    /// The number of elements of a shape, nil when it does not fit in an Int.
+    private func elementCount(_ dims: [Int]) -> Int? {
+        var count = 1
+        for d in dims {
+            let (product, overflow) = count.multipliedReportingOverflow(by: d)
+            if overflow { return nil }
+            count = product
+        }
+        return count
+    }
+}

@@ -1,21 +1,31 @@
-// infer-shapes: the type of every node output from the op table's shape rules.
+// infer-shapes: the type of every node output from the op table's shape rules, reconciled
+// with the types the model declared.
 import IR
 
-/// Fills `graph.types` for every node output. Requires a verified graph. Guarantees every
-/// value has the most precise type the rules and the declared types give: an inferred
-/// known dim replaces an unknown or symbolic declared one; a declared dim contradicting
-/// an inferred one is an error naming the value. Leaves nodes and constants alone.
+/// Fills `graph.types` for every node output with `ShapeInference`, in node order, so
+/// each node sees its inputs' newest types. Small int64 values of exporter shape chains
+/// (Shape -> Gather -> Concat) are followed symbolically, so a Reshape they feed gets
+/// dims like [N, 192] before anything is constant.
+///
+/// Requires: a verified graph (nodes in topological order).
+/// Guarantees: every node output of a default-domain op has the most precise type that
+/// the rules and the declared type (`value_info`, already in `graph.types`) give
+/// together: a known inferred extent replaces an unknown or symbolic declared one, a
+/// declared extent the rules cannot work out is kept. A declared type that contradicts
+/// the inferred one (element type, rank, or two different known extents) is an error
+/// naming the value; so is any shape error the rules find (named by node).
+/// Leaves alone: nodes, constants, graph inputs and outputs, and the outputs of nodes in
+/// other domains (their declared types stay).
 public struct InferShapes: Pass {
     public let tag = "infer-shapes"
-    public let summary = "Infer the dtype and shape of every value"
+    public let summary = "Infer the element type and shape of every value"
 
     public init() {}
 
     public func run(_ graph: inout Graph, _ context: PassContext) throws -> PassStatistics {
         var stats = PassStatistics()
-        // Symbolic contents of shape-carrying int64 values (Shape -> Gather -> Concat chains).
         var shapeValues: [String: [Dim]] = [:]
-        for node in graph.nodes {
+        for node in graph.nodes where node.domain.isEmpty || node.domain == "ai.onnx" {
             let types = node.inputs.map { $0.isEmpty ? nil : graph.type(of: $0) }
             let constants = node.inputs.map { $0.isEmpty ? nil : graph.constants[$0] }
             let values = node.inputs.map { name -> [Dim]? in
@@ -23,13 +33,14 @@ public struct InferShapes: Pass {
                 return shapeValues[name]
             }
             if let first = node.outputs.first, !first.isEmpty,
-               let value = ShapeValues.propagate(node, values: values, types: types) {
+                let value = ShapeValues.propagate(node, values: values, types: types)
+            {
                 shapeValues[first] = value
             }
             let inferred = try ShapeInference.infer(node, inputTypes: types, constantInputs: constants, shapeValues: values)
             for (name, type) in zip(node.outputs, inferred) where !name.isEmpty {
                 guard let type else { continue }
-                let merged = try merge(graph.types[name], type, value: name, node: node)
+                let merged = try reconcile(declared: graph.types[name], inferred: type, value: name, node: node)
                 if merged != graph.types[name] {
                     graph.types[name] = merged
                     stats.add("refined")
@@ -39,23 +50,25 @@ public struct InferShapes: Pass {
         return stats
     }
 
-    /// The more precise of a declared and an inferred type.
-    private func merge(_ old: TensorType?, _ new: TensorType, value: String, node: Node) throws -> TensorType {
-        guard let old, let oldShape = old.shape else { return new }
-        guard let newShape = new.shape else { return TensorType(new.dtype, oldShape) }
-        guard oldShape.rank == newShape.rank else {
-            throw IRError("value \"\(value)\" is declared \(old) but inferred \(new)", at: node)
+    /// The more precise of a declared and an inferred type; a contradiction is an error.
+    private func reconcile(declared: TensorType?, inferred: TensorType, value: String, node: Node) throws -> TensorType {
+        guard let declared else { return inferred }
+        func contradiction() -> IRError {
+            IRError("value \"\(value)\" is declared \(declared) but inferred \(inferred)", at: node)
         }
-        let dims = try zip(oldShape.dims, newShape.dims).map { (a, b) -> Dim in
+        guard declared.dtype == inferred.dtype else { throw contradiction() }
+        guard let old = declared.shape else { return inferred }
+        guard let new = inferred.shape else { return declared }
+        guard old.rank == new.rank else { throw contradiction() }
+        let dims = try zip(old.dims, new.dims).map { (a, b) -> Dim in
             switch (a, b) {
-            case (.known(let x), .known(let y)) where x != y:
-                throw IRError("value \"\(value)\" is declared \(old) but inferred \(new)", at: node)
+            case (.known(let x), .known(let y)) where x != y: throw contradiction()
             case (_, .known): return b
             case (.known, _): return a
             case (_, .symbol): return b
             default: return a
             }
         }
-        return TensorType(new.dtype, Shape(dims))
+        return TensorType(inferred.dtype, Shape(dims))
     }
 }

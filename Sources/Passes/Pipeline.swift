@@ -1,10 +1,10 @@
-// Pipelines: passes run in order with the verifier and IR printing between them, and the
-// registry of every pass by tag.
+// Pipelines: passes run in order, with the verifier and IR printing around each one.
 import IR
 
+/// A list of passes run in order, optionally repeated until none changes anything.
 public struct Pipeline: Sendable {
     public var passes: [any Pass]
-    /// Repeat the whole list until no pass changes anything (at most this many rounds).
+    /// Repeat the whole list until no pass reports a change, at most this many rounds.
     public var maxRounds: Int
 
     public init(_ passes: [any Pass], maxRounds: Int = 1) {
@@ -12,11 +12,15 @@ public struct Pipeline: Sendable {
         self.maxRounds = maxRounds
     }
 
-    /// Runs the passes; returns each pass's statistics, summed over rounds.
+    /// Runs the passes on `graph`. Before a pass whose tag is in `context.printIRBefore`
+    /// (or when it holds "all") and after one in `context.printIRAfter`, the IR goes to
+    /// `context.emit`. With `context.verify`, the verifier runs after every pass and an
+    /// error names the pass that broke the IR. Returns each pass's statistics, summed over
+    /// the rounds, in pipeline order.
     @discardableResult
     public func run(_ graph: inout Graph, _ context: PassContext) throws -> [(tag: String, statistics: PassStatistics)] {
         var totals: [(tag: String, statistics: PassStatistics)] = passes.map { ($0.tag, PassStatistics()) }
-        for _ in 0..<maxRounds {
+        for _ in 0..<max(1, maxRounds) {
             var changed = false
             for (i, pass) in passes.enumerated() {
                 if context.printIRBefore.contains(pass.tag) || context.printIRBefore.contains("all") {
@@ -38,25 +42,4 @@ public struct Pipeline: Sendable {
         }
         return totals
     }
-
-    /// Canonicalization, run on every model after import. Identity removal first so
-    /// folding sees through renames; shapes before folding because Shape and Size fold
-    /// from types; shapes again after folding, since folded shape operands (Reshape,
-    /// Expand, Slice) make more dims known; dead code last. Repeated until stable.
-    public static let canonicalize = Pipeline([
-        RemoveIdentity(),
-        InferShapes(),
-        FoldConstants(),
-        InferShapes(),
-        EliminateDeadCode(),
-    ], maxRounds: 8)
-}
-
-public enum PassRegistry {
-    /// Every pass, by tag.
-    public static let all: [any Pass] = [
-        InferShapes(), FoldConstants(), RemoveIdentity(), EliminateDeadCode(), FoldBatchNorm(), Prune24(), QuantizeLayers(),
-    ]
-
-    public static func pass(_ tag: String) -> (any Pass)? { all.first { $0.tag == tag } }
 }

@@ -1,11 +1,18 @@
-// remove-identity: Identity and inference-mode Dropout disappear; their users read the
-// input directly.
+// remove-identity: Identity and inference-mode Dropout disappear; their readers read the
+// input directly, and a graph output they fed is renamed onto its producer.
 import IR
 
-/// Removes Identity nodes and Dropout nodes (inference: identity; an unused mask output
-/// only). Requires a verified graph. Guarantees no Identity or Dropout remains, except
-/// where the output is a graph output fed by a graph input or constant, which keeps the
-/// output's name (graph output names never change). A Dropout whose mask is used stays.
+/// Removes Identity nodes and Dropout nodes (at inference Dropout passes its data through;
+/// ratio and training_mode are ignored). Readers of the output read the input instead.
+/// Where the output is a graph output, whose name must not change, the node producing the
+/// input is renamed to produce the graph output directly, and its other readers follow.
+///
+/// Requires: a verified graph.
+/// Guarantees: no Identity or Dropout remains, except (a) a Dropout whose mask output is
+/// read, and (b) one feeding a graph output from a value that cannot take the output's
+/// name: a graph input, a constant, another graph output, or a value already renamed to
+/// another output. Graph output names never change.
+/// Leaves alone: every other node, constants and types of surviving values.
 public struct RemoveIdentity: Pass {
     public let tag = "remove-identity"
     public let summary = "Remove Identity and Dropout"
@@ -14,38 +21,57 @@ public struct RemoveIdentity: Pass {
 
     public func run(_ graph: inout Graph, _ context: PassContext) throws -> PassStatistics {
         var stats = PassStatistics()
-        let outputs = Set(graph.outputs.map(\.name))
-        let used = Set(graph.nodes.flatMap(\.inputs)).union(outputs)
+        let graphOutputs = Set(graph.outputs.map(\.name))
         let producers = graph.producers()
+        let readers = Set(graph.nodes.flatMap(\.inputs))
+        // alias[y] = x: readers of y read x (resolved transitively).
+        var alias: [String: String] = [:]
+        func resolve(_ v: String) -> String {
+            var v = v
+            while let next = alias[v] { v = next }
+            return v
+        }
+        // rename[x] = y: the value x is renamed to the graph output y everywhere.
         var rename: [String: String] = [:]
-        var renameProducer: [Int: (from: String, to: String)] = [:]
         var removed = Set<Int>()
         for (i, node) in graph.nodes.enumerated() where node.op == "Identity" || node.op == "Dropout" {
-            guard let x = node.input(0), let y = node.outputs.first, !y.isEmpty else { continue }
-            if node.outputs.count > 1 && used.contains(node.outputs[1]) { continue }
-            let source = rename[x] ?? x
-            if outputs.contains(y) {
-                // Keep the graph output's name: rename the producer of x to y instead,
-                // when x has no other reader and is not itself an output.
-                guard let p = producers[source], !outputs.contains(source),
-                      graph.nodes.filter({ $0.inputs.contains(source) }).count == 1 else { continue }
-                renameProducer[p] = (source, y)
+            guard node.domain.isEmpty || node.domain == "ai.onnx", let x = node.input(0),
+                let y = node.outputs.first, !y.isEmpty
+            else { continue }
+            if node.outputs.count > 1 && !node.outputs[1].isEmpty
+                && (readers.contains(node.outputs[1])
+                    || graphOutputs.contains(node.outputs[1]))
+            {
+                continue
+            }
+            let source = resolve(x)
+            if !graphOutputs.contains(y) {
+                alias[y] = source
+            } else if producers[source] != nil, !graphOutputs.contains(source), rename[source] == nil {
+                rename[source] = y
             } else {
-                rename[y] = source
+                continue
             }
             removed.insert(i)
             stats.add("removed")
         }
+        guard !removed.isEmpty else { return stats }
+        func final(_ v: String) -> String {
+            let r = resolve(v)
+            return rename[r] ?? r
+        }
         var nodes: [Node] = []
         for (i, var node) in graph.nodes.enumerated() where !removed.contains(i) {
-            node.inputs = node.inputs.map { rename[$0] ?? $0 }
-            if let r = renameProducer[i] {
-                node.outputs = node.outputs.map { $0 == r.from ? r.to : $0 }
-                graph.types[r.to] = graph.types[r.from] ?? graph.types[r.to]
-            }
+            node.inputs = node.inputs.map { $0.isEmpty ? $0 : final($0) }
+            node.outputs = node.outputs.map { rename[$0] ?? $0 }
             nodes.append(node)
         }
         graph.nodes = nodes
+        for (from, to) in rename {
+            if let type = graph.types[from] { graph.types[to] = graph.types[to] ?? type }
+            graph.types[from] = nil
+        }
+        for name in alias.keys { graph.types[name] = nil }
         return stats
     }
 }

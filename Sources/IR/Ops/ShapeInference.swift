@@ -1,151 +1,198 @@
-// Shape rules: the output types of a node from its input types and, where an operand
-// carries a shape (Reshape, Slice, Expand, ...), from that operand's constant value.
-// Symbolic dimensions flow through; contradictions are errors naming the node.
+// Shape inference: a node's output types from its input types and, where an operand
+// carries a shape (Reshape, Slice, Expand, ...), from that operand's constant value. The
+// rules themselves sit next to their schemas in the Ops+<Family>.swift files.
 
 public enum ShapeInference {
-    /// Output types of `node` (nil where nothing is known). `constants[i]` is input i's value
-    /// when it is a constant.
-    /// `shapeValues[i]`, when given, is the symbolic content of input i (see ShapeValues):
-    /// a Reshape whose shape comes from a symbolic shape chain uses it.
-    public static func infer(_ node: Node, inputTypes: [TensorType?], constantInputs: [Tensor?],
-                             shapeValues: [[Dim]?] = []) throws -> [TensorType?] {
-        let rule = ShapeRule(node: node, types: inputTypes, constants: constantInputs, shapeValues: shapeValues)
-        return try rule.outputs()
+    /// Output types of `node`, one per output (nil where nothing is known).
+    /// `constantInputs[i]` is input i's value when it is a constant; `shapeValues[i]`, when
+    /// given, is the symbolic content of a small int64 input (see `ShapeValues`), so that a
+    /// Reshape fed by an exporter's Shape -> Gather -> Concat chain still gets its dims.
+    /// Throws an `IRError` naming the node when the inputs contradict the op (channels
+    /// that do not match, shapes that do not broadcast, a reshape that changes the element
+    /// count, an axis out of range).
+    public static func infer(
+        _ node: Node, inputTypes: [TensorType?], constantInputs: [Tensor?],
+        shapeValues: [[Dim]?] = []
+    ) throws -> [TensorType?] {
+        guard let schema = OpRegistry.schema(node.op) else {
+            throw IRError("no shape rule for \(node.op): it is not in the op table", at: node)
+        }
+        let rule = ShapeRule(
+            node: node, schema: schema, types: inputTypes, constants: constantInputs,
+            shapeValues: shapeValues)
+        let types = try schema.rule(rule)
+        let count = node.outputs.count
+        return types.count >= count ? Array(types.prefix(count)) : types + Array(repeating: nil, count: count - types.count)
     }
 }
 
-/// The shape rules of one node, with its input types, constant inputs and shape values.
+/// One node being typed: its inputs' types, constant values and symbolic values, with
+/// attribute lookups that fall back to the op table's defaults.
 struct ShapeRule {
     let node: Node
+    let schema: OpSchema
     let types: [TensorType?]
     let constants: [Tensor?]
     let shapeValues: [[Dim]?]
 
-    func type(_ i: Int) -> TensorType? { i < types.count ? types[i] : nil }
+    // MARK: Operands
+
+    /// True when input `i` is listed and not omitted.
+    func isPresent(_ i: Int) -> Bool { i < node.inputs.count && !node.inputs[i].isEmpty }
+    func type(_ i: Int) -> TensorType? { isPresent(i) && i < types.count ? types[i] : nil }
     func dims(_ i: Int) -> [Dim]? { type(i)?.shape?.dims }
-    func constant(_ i: Int) -> Tensor? { i < constants.count ? constants[i] : nil }
-    func ints(_ i: Int) -> [Int]? { constant(i).map { $0.int64s().map(Int.init) } }
+    func constant(_ i: Int) -> Tensor? { isPresent(i) && i < constants.count ? constants[i] : nil }
+    /// The elements of constant input `i` as integers (shapes, axes, pads, repeats).
+    func constantInts(_ i: Int) -> [Int]? { constant(i).map { $0.int64s().map(Int.init) } }
+    /// The elements of a shape-carrying input: its constant value, else its symbolic value.
+    func shapeValue(_ i: Int) -> [Dim]? {
+        if let c = constant(i) { return ShapeValues.of(c) }
+        return isPresent(i) && i < shapeValues.count ? shapeValues[i] : nil
+    }
+    /// The number of elements of a 1-D input whose length is known (for a shape operand
+    /// whose value is not).
+    func length(_ i: Int) -> Int? {
+        guard let d = dims(i), d.count == 1 else { return nil }
+        return d[0].value
+    }
+    /// The element type of the first input.
     var dtype: DType? { type(0)?.dtype }
 
-    func same(_ dtype: DType?, _ dims: [Dim]?) -> [TensorType?] {
-        guard let dtype else { return [nil] }
-        return [TensorType(dtype, dims.map(Shape.init))]
+    // MARK: Attributes (the node's, else the table's default)
+
+    func int(_ name: String) -> Int? {
+        if case .int(let v)? = schema.value(of: name, on: node) { return v }
+        return nil
+    }
+    func float(_ name: String) -> Float? {
+        switch schema.value(of: name, on: node) {
+        case .float(let v)?: return v
+        case .int(let v)?: return Float(v)
+        default: return nil
+        }
+    }
+    func ints(_ name: String) -> [Int]? {
+        if case .ints(let v)? = schema.value(of: name, on: node) { return v }
+        return nil
+    }
+    func string(_ name: String) -> String? {
+        if case .string(let v)? = schema.value(of: name, on: node) { return v }
+        return nil
     }
 
-    func axis(_ a: Int, _ rank: Int) throws -> Int {
+    // MARK: Results and errors
+
+    /// A type with `dtype` (nil when unknown) and `dims` (nil: unknown rank).
+    func result(_ dtype: DType?, _ dims: [Dim]?) -> TensorType? {
+        dtype.map { TensorType($0, dims.map(Shape.init)) }
+    }
+
+    /// One output like input 0 in element type, with `dims`.
+    func like0(_ dims: [Dim]?) -> [TensorType?] { [result(dtype, dims)] }
+
+    func fail(_ message: String) -> IRError { IRError(message, at: node) }
+
+    /// `a` made non-negative against `rank`; out of range is an error naming `what`.
+    func axis(_ a: Int, rank: Int, _ what: String = "axis") throws -> Int {
         let r = a < 0 ? a + rank : a
-        guard r >= 0 && r < max(rank, 1) else { throw IRError("axis \(a) is out of range for rank \(rank)", at: node) }
+        guard r >= 0 && r < max(rank, 1) else { throw fail("\(what) \(a) is out of range for rank \(rank)") }
         return r
     }
 
-    func outputs() throws -> [TensorType?] {
-        switch node.op {
-        case "Relu", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Elu", "Selu", "Softplus", "Softsign",
-             "Erf", "Gelu", "Exp", "Log", "Sqrt", "Reciprocal", "Neg", "Abs", "Floor", "Ceil", "Sign", "Not",
-             "Identity", "Softmax", "LogSoftmax", "LRN", "Clip", "BatchNormalization", "InstanceNormalization":
-            return same(dtype, dims(0))
-        case "Dropout":
-            return same(dtype, dims(0)) + (node.outputs.count > 1 ? [TensorType(.bool, dims(0).map(Shape.init))] : [])
-        case "LayerNormalization":
-            var stats: [Dim]?
-            if let d = dims(0) {
-                let a = try axis(node.int("axis", default: -1), d.count)
-                stats = Array(d[..<a]) + Array(repeating: .known(1), count: d.count - a)
+    /// Distinct axes, each made non-negative; a repeated axis is an error.
+    func axes(_ list: [Int], rank: Int) throws -> [Int] {
+        let normalized = try list.map { try axis($0, rank: rank, "axis") }
+        guard Set(normalized).count == normalized.count else { throw fail("axes \(list) repeat an axis") }
+        return normalized
+    }
+}
+
+// MARK: Dims arithmetic
+
+extension ShapeRule {
+    /// Numpy (multidirectional) broadcasting of `shapes`; nil if any rank is unknown.
+    /// Per axis: 1 gives way to anything; a known extent beats a symbol (the symbol must be
+    /// that extent or 1); equal symbols stay; different symbols, or anything with an
+    /// unknown extent, give unknown. Two different known extents other than 1 are an error.
+    func broadcast(_ shapes: [[Dim]?]) throws -> [Dim]? {
+        var all: [[Dim]] = []
+        for s in shapes {
+            guard let s else { return nil }
+            all.append(s)
+        }
+        let rank = all.map(\.count).max() ?? 0
+        var out = [Dim](repeating: .known(1), count: rank)
+        for s in all {
+            for (i, d) in s.enumerated() {
+                let o = rank - s.count + i
+                switch (out[o], d) {
+                case (.known(1), _): out[o] = d
+                case (_, .known(1)): break
+                case (.known(let a), .known(let b)) where a != b:
+                    let list = all.map { Shape($0).description }.joined(separator: " and ")
+                    throw fail("shapes \(list) do not broadcast: \(a) and \(b) at axis \(o - rank)")
+                case (.known, _): break
+                case (_, .known): out[o] = d
+                case (.symbol(let a), .symbol(let b)) where a == b: break
+                default: out[o] = .unknown
+                }
             }
-            return Array((same(dtype, dims(0)) + [TensorType(.float32, stats.map(Shape.init)), TensorType(.float32, stats.map(Shape.init))]).prefix(node.outputs.count))
-        case "Add", "Sub", "Mul", "Div", "Pow", "PRelu", "Sum", "Max", "Min", "Mean":
-            return same(dtype, try broadcast((0..<node.inputs.count).map(dims)))
-        case "Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "And", "Or":
-            return [TensorType(.bool, try broadcast([dims(0), dims(1)]).map(Shape.init))]
-        case "Where":
-            return same(type(1)?.dtype, try broadcast([dims(0), dims(1), dims(2)]))
-        case "Cast":
-            guard let code = node.int("to"), let t = DType(rawValue: Int32(code)) else {
-                throw IRError("Cast target type is missing or not supported", at: node)
+        }
+        return out
+    }
+
+    /// The product of `dims`: known when all are known (or one is 0), a lone symbol times
+    /// known 1s stays that symbol, anything else unknown.
+    func product<C: Collection>(_ dims: C) -> Dim where C.Element == Dim {
+        var known = 1
+        var symbol: Dim?
+        var unknown = false
+        for d in dims {
+            switch d {
+            case .known(let v):
+                let (p, overflow) = known.multipliedReportingOverflow(by: v)
+                if overflow { unknown = true } else { known = p }
+            case .symbol:
+                if symbol != nil { unknown = true }
+                symbol = d
+            case .unknown: unknown = true
             }
-            return [TensorType(t, dims(0).map(Shape.init))]
-        case "Conv", "MaxPool", "AveragePool": return try window()
-        case "ConvTranspose": return try convTranspose()
-        case "GlobalAveragePool", "GlobalMaxPool":
-            return same(dtype, dims(0).map { Array($0.prefix(2)) + Array(repeating: .known(1), count: max(0, $0.count - 2)) })
-        case "MatMul": return try matMul()
-        case "Gemm":
-            guard let a = dims(0), let b = dims(1), a.count == 2, b.count == 2 else { return same(dtype, nil) }
-            let m = node.int("transA", default: 0) != 0 ? a[1] : a[0]
-            let n = node.int("transB", default: 0) != 0 ? b[0] : b[1]
-            return same(dtype, [m, n])
-        case "Flatten":
-            guard let d = dims(0) else { return same(dtype, nil) }
-            var a = node.int("axis", default: 1)
-            if a < 0 { a += d.count }
-            return same(dtype, [product(Array(d[..<a])), product(Array(d[a...]))])
-        case "Reshape": return same(dtype, try reshape())
-        case "Transpose":
-            guard let d = dims(0) else { return same(dtype, nil) }
-            let perm = node.ints("perm") ?? Array((0..<d.count).reversed())
-            guard perm.count == d.count, Set(perm) == Set(0..<d.count) else {
-                throw IRError("perm \(perm) is not a permutation of \(d.count) axes", at: node)
-            }
-            return same(dtype, perm.map { d[$0] })
-        case "Squeeze":
-            guard let d = dims(0) else { return same(dtype, nil) }
-            if let axes = ints(1) {
-                let set = Set(try axes.map { try axis($0, d.count) })
-                return same(dtype, d.enumerated().filter { !set.contains($0.offset) }.map(\.element))
-            }
-            if node.inputs.count > 1 && !node.inputs[1].isEmpty { return same(dtype, nil) }
-            guard d.allSatisfy({ $0.value != nil }) else { return same(dtype, nil) }
-            return same(dtype, d.filter { $0.value != 1 })
-        case "Unsqueeze":
-            guard let d = dims(0), let axes = ints(1) else { return same(dtype, nil) }
-            let rank = d.count + axes.count
-            let set = Set(try axes.map { try axis($0, rank) })
-            var it = d.makeIterator()
-            return same(dtype, (0..<rank).map { set.contains($0) ? .known(1) : it.next()! })
-        case "Concat": return try concat()
-        case "Split": return try split()
-        case "Slice": return same(dtype, try slice())
-        case "Gather":
-            guard let d = dims(0), let idx = dims(1) else { return same(dtype, nil) }
-            let a = try axis(node.int("axis", default: 0), d.count)
-            return same(dtype, Array(d[..<a]) + idx + Array(d[(a + 1)...]))
-        case "Expand":
-            guard let target = ints(1) else { return same(dtype, nil) }
-            return same(dtype, try broadcast([dims(0), target.map { .known($0) }]))
-        case "Tile":
-            guard let d = dims(0), let r = ints(1), r.count == d.count else { return same(dtype, nil) }
-            return same(dtype, zip(d, r).map { dim, k in k == 1 ? dim : (dim.value.map { .known($0 * k) } ?? .unknown) })
-        case "Pad":
-            guard let d = dims(0), let p = ints(1) else { return same(dtype, dims(0).map { $0.map { _ in .unknown } }) }
-            let axes = try ints(3).map { try $0.map { try axis($0, d.count) } } ?? Array(0..<d.count)
-            guard p.count == 2 * axes.count else { throw IRError("pads has \(p.count) values for \(axes.count) axes", at: node) }
-            var out = d
-            for (k, a) in axes.enumerated() {
-                out[a] = p[k] == 0 && p[k + axes.count] == 0 ? d[a] : (d[a].value.map { .known($0 + p[k] + p[k + axes.count]) } ?? .unknown)
-            }
-            return same(dtype, out)
-        case "Resize": return same(dtype, resize())
-        case "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd": return same(dtype, try reduce())
-        case "ArgMax", "ArgMin":
-            guard let d = dims(0) else { return [TensorType(.int64, nil)] }
-            let a = try axis(node.int("axis", default: 0), d.count)
-            var out = d
-            if node.int("keepdims", default: 1) != 0 { out[a] = .known(1) } else { out.remove(at: a) }
-            return [TensorType(.int64, Shape(out))]
-        case "Shape":
-            guard let d = dims(0) else { return [TensorType(.int64, Shape([.unknown]))] }
-            func clamp(_ v: Int) -> Int { min(max(v < 0 ? v + d.count : v, 0), d.count) }
-            let n = max(0, clamp(node.int("end", default: d.count)) - clamp(node.int("start", default: 0)))
-            return [TensorType(.int64, [n])]
-        case "Size": return [TensorType(.int64, [])]
-        case "Range":
-            return [TensorType(dtype ?? .float32, Shape([.unknown]))]
-        case "ConstantOfShape":
-            let valueType = node.tensor("value")?.dtype ?? .float32
-            guard let s = ints(0) else { return [TensorType(valueType, dims(0).flatMap { $0.first?.value }.map { Shape(Array(repeating: Dim.unknown, count: $0)) })] }
-            return [TensorType(valueType, s)]
-        default:
-            throw IRError("no shape rule for \(node.op)", at: node)
+        }
+        if known == 0 { return .known(0) }
+        if unknown { return .unknown }
+        guard let symbol else { return .known(known) }
+        return known == 1 ? symbol : .unknown
+    }
+
+    /// The sum of extents and offsets. A malformed model's values can overflow: that is an
+    /// error, not a trap.
+    func sum(_ terms: [Int]) throws -> Int {
+        try terms.reduce(0) { try checked($0.addingReportingOverflow($1)) }
+    }
+
+    /// The product of extents, checked like `sum`.
+    func elementCount(_ factors: [Int]) throws -> Int {
+        try factors.reduce(1) { try checked($0.multipliedReportingOverflow(by: $1)) }
+    }
+
+    /// An extent computed in floating point (Resize, Range), rounded down; checked like `sum`.
+    func extent(roundingDown value: Double) throws -> Int {
+        let v = value.rounded(.down)
+        guard v.isFinite, v.magnitude < 0x1p62 else { throw fail("an extent of \(value) is out of range") }
+        return Int(v)
+    }
+
+    private func checked(_ result: (partialValue: Int, overflow: Bool)) throws -> Int {
+        guard !result.overflow else { throw fail("an extent overflows: the shapes or attributes are out of range") }
+        return result.partialValue
+    }
+
+    /// Checks that two element types agree (same-typed operands of Add, Concat, ...).
+    func requireSameType(_ indices: [Int]) throws {
+        let known = indices.compactMap { i in type(i).map { (i, $0.dtype) } }
+        guard let first = known.first else { return }
+        for (i, t) in known.dropFirst() where t != first.1 {
+            throw fail("input \(i) is \(t.name) but input \(first.0) is \(first.1.name)")
         }
     }
 }

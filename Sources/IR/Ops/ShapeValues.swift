@@ -46,7 +46,9 @@ public enum ShapeValues {
             }
             return out
         case "Slice":
-            guard let data = value(0), let starts = ints(1), let ends = ints(2), starts.count == 1, ends.count == 1 else { return nil }
+            guard let data = value(0), let starts = ints(1), let ends = ints(2), starts.count == 1, ends.count == 1 else {
+                return nil
+            }
             if let axes = ints(3), axes != [0] && axes != [-1] { return nil }
             if let steps = ints(4), steps != [1] { return nil }
             let n = data.count
@@ -56,49 +58,5 @@ public enum ShapeValues {
         default:
             return nil
         }
-    }
-
-    /// Output dims of Reshape(input, spec) where `spec`'s elements may be symbolic: 0 copies
-    /// the input's dim (unless allowzero), -1 is worked out when the symbols on both sides
-    /// cancel.
-    static func reshape(input: [Dim]?, spec: [Dim], allowZero: Bool) -> [Dim] {
-        var out: [Dim] = []
-        var inferred: Int?
-        for (i, d) in spec.enumerated() {
-            switch d {
-            case .known(0) where !allowZero:
-                out.append(input.flatMap { i < $0.count ? $0[i] : nil } ?? .unknown)
-            case .known(-1):
-                inferred = i
-                out.append(.unknown)
-            case .known(let v) where v < -1:
-                out.append(.unknown)
-            default:
-                out.append(d)
-            }
-        }
-        guard let i = inferred, let input else { return out }
-        var symbols: [String: Int] = [:]
-        var inputProduct = 1
-        for d in input {
-            switch d {
-            case .known(let v): inputProduct *= v
-            case .symbol(let s): symbols[s, default: 0] += 1
-            case .unknown: return out
-            }
-        }
-        var outputProduct = 1
-        for (k, d) in out.enumerated() where k != i {
-            switch d {
-            case .known(let v): outputProduct *= v
-            case .symbol(let s):
-                guard let n = symbols[s], n > 0 else { return out }
-                symbols[s] = n - 1
-            case .unknown: return out
-            }
-        }
-        guard symbols.values.allSatisfy({ $0 == 0 }), outputProduct > 0, inputProduct % outputProduct == 0 else { return out }
-        out[i] = .known(inputProduct / outputProduct)
-        return out
     }
 }

@@ -1,0 +1,138 @@
+// Neural-network ops: convolutions and pooling (their rules are in ShapeRule+Window.swift),
+// matrix products, normalizations and softmax.
+
+private let autoPad = AttributeSchema.string("auto_pad", "NOTSET")
+private let windowAttributes: [AttributeSchema] = [.ints("dilations"), .ints("kernel_shape"), .ints("pads"), .ints("strides")]
+
+let neuralNetworkOps: [OpSchema] = [
+    OpSchema("Conv", since: 11, inputs: 2...3, attributes: [autoPad, .int("group", 1)] + windowAttributes) { r in
+        try r.convolution()
+    },
+    OpSchema(
+        "ConvTranspose", since: 11, inputs: 2...3,
+        attributes: [autoPad, .int("group", 1), .ints("output_padding"), .ints("output_shape")] + windowAttributes
+    ) { r in
+        try r.convTranspose()
+    },
+    OpSchema(
+        "MaxPool", since: 12, inputs: 1...1, outputs: 1...2,
+        attributes: [
+            autoPad, .int("ceil_mode", 0), .ints("dilations"), .required(.ints, "kernel_shape"), .ints("pads"),
+            .int("storage_order", 0), .ints("strides"),
+        ]
+    ) { r in try r.pooling() },
+    OpSchema(
+        "AveragePool", since: 19, inputs: 1...1,
+        attributes: [
+            autoPad, .int("ceil_mode", 0), .int("count_include_pad", 0), .ints("dilations"),
+            .required(.ints, "kernel_shape"), .ints("pads"), .ints("strides"),
+        ]
+    ) { r in try r.pooling() },
+    OpSchema("GlobalAveragePool", since: 1, inputs: 1...1) { r in try r.globalPooling() },
+    OpSchema("GlobalMaxPool", since: 1, inputs: 1...1) { r in try r.globalPooling() },
+    OpSchema(
+        "BatchNormalization", since: 15, inputs: 5...5, outputs: 1...3,
+        attributes: [.float("epsilon", 1e-5), .float("momentum", 0.9), .int("training_mode", 0)]
+    ) { r in
+        try r.perChannelParameters(1...4)
+        return r.like0(r.dims(0)) + [r.type(3), r.type(4)]
+    },
+    OpSchema("InstanceNormalization", since: 6, inputs: 3...3, attributes: [.float("epsilon", 1e-5)]) { r in
+        try r.perChannelParameters(1...2)
+        return r.like0(r.dims(0))
+    },
+    OpSchema(
+        "LayerNormalization", since: 17, inputs: 2...3, outputs: 1...3,
+        attributes: [.int("axis", -1), .float("epsilon", 1e-5), .int("stash_type", 1)]
+    ) { r in
+        // Mean and InvStdDev keep the leading axes and reduce the normalized ones to 1.
+        guard let x = r.dims(0) else { return r.like0(nil) }
+        let a = try r.axis(r.int("axis") ?? -1, rank: x.count)
+        let statistics = Array(x[..<a]) + Array(repeating: Dim.known(1), count: x.count - a)
+        let stash = DType(rawValue: Int32(truncatingIfNeeded: r.int("stash_type") ?? 1)) ?? .float32
+        return r.like0(x) + [TensorType(stash, Shape(statistics)), TensorType(stash, Shape(statistics))]
+    },
+    OpSchema(
+        "LRN", since: 13, inputs: 1...1,
+        attributes: [.float("alpha", 0.0001), .float("beta", 0.75), .float("bias", 1), .required(.int, "size")]
+    ) { r in
+        r.like0(r.dims(0))
+    },
+    OpSchema(
+        "Gemm", since: 13, inputs: 2...3,
+        attributes: [.float("alpha", 1), .float("beta", 1), .int("transA", 0), .int("transB", 0)]
+    ) { r in try r.gemm() },
+    OpSchema("MatMul", since: 13, inputs: 2...2) { r in try r.matMul() },
+    OpSchema("Softmax", since: 13, inputs: 1...1, attributes: [.int("axis", -1)]) { r in try r.softmax() },
+    OpSchema("LogSoftmax", since: 13, inputs: 1...1, attributes: [.int("axis", -1)]) { r in try r.softmax() },
+]
+
+extension ShapeRule {
+    /// [N, C, 1, ...]: one value per image and channel.
+    func globalPooling() throws -> [TensorType?] {
+        guard let x = dims(0) else { return like0(nil) }
+        guard x.count >= 2 else { throw fail("input \(Shape(x)) needs a batch and a channel axis") }
+        return like0(Array(x.prefix(2)) + Array(repeating: .known(1), count: x.count - 2))
+    }
+
+    /// Checks that inputs `indices` (scale, bias, mean, variance) are 1-D with one value per
+    /// channel of input 0.
+    func perChannelParameters(_ indices: ClosedRange<Int>) throws {
+        guard let x = dims(0) else { return }
+        guard x.count >= 2 else { throw fail("input \(Shape(x)) needs a batch and a channel axis") }
+        for i in indices {
+            guard let p = dims(i) else { continue }
+            guard p.count == 1 else { throw fail("input \(i) has shape \(Shape(p)), not [C]") }
+            if let c = x[1].value, let n = p[0].value, c != n {
+                throw fail("input \(i) has \(n) values but the input \(Shape(x)) has \(c) channels")
+            }
+        }
+    }
+
+    /// Gemm: op(A) [M, K] times op(B) [K, N], plus C broadcast to [M, N].
+    func gemm() throws -> [TensorType?] {
+        try requireSameType([0, 1, 2])
+        guard let a = dims(0), let b = dims(1) else { return like0(nil) }
+        guard a.count == 2, b.count == 2 else { throw fail("A \(Shape(a)) and B \(Shape(b)) must both be 2-D") }
+        let transA = (int("transA") ?? 0) != 0, transB = (int("transB") ?? 0) != 0
+        let (m, k1) = transA ? (a[1], a[0]) : (a[0], a[1])
+        let (k2, n) = transB ? (b[1], b[0]) : (b[0], b[1])
+        if let x = k1.value, let y = k2.value, x != y {
+            throw fail(
+                "inner dimensions \(x) and \(y) differ (A \(Shape(a)), B \(Shape(b)), transA \(transA ? 1 : 0), transB \(transB ? 1 : 0))"
+            )
+        }
+        if let c = dims(2) {
+            guard c.count <= 2, let out = (try? broadcast([[m, n], c])) ?? nil,
+                zip(out, [m, n]).allSatisfy({ $0.value == nil || $1.value == nil || $0 == $1 })
+            else {
+                throw fail("C \(Shape(c)) does not broadcast to [\(m),\(n)]")
+            }
+        }
+        return like0([m, n])
+    }
+
+    /// MatMul with numpy semantics: 1-D operands gain and lose an axis, batch axes broadcast.
+    func matMul() throws -> [TensorType?] {
+        try requireSameType([0, 1])
+        guard var a = dims(0), var b = dims(1) else { return like0(nil) }
+        guard !a.isEmpty, !b.isEmpty else { throw fail("operands \(Shape(a)) and \(Shape(b)) must not be scalars") }
+        let (shapeA, shapeB) = (Shape(a), Shape(b))
+        let aVector = a.count == 1, bVector = b.count == 1
+        if aVector { a.insert(.known(1), at: 0) }
+        if bVector { b.append(.known(1)) }
+        if let k1 = a[a.count - 1].value, let k2 = b[b.count - 2].value, k1 != k2 {
+            throw fail("inner dimensions \(k1) and \(k2) differ (\(shapeA) times \(shapeB))")
+        }
+        guard var out = try broadcast([Array(a.dropLast(2)), Array(b.dropLast(2))]) else { return like0(nil) }
+        if !aVector { out.append(a[a.count - 2]) }
+        if !bVector { out.append(b[b.count - 1]) }
+        return like0(out)
+    }
+
+    /// Softmax and LogSoftmax keep the shape; the axis must exist.
+    func softmax() throws -> [TensorType?] {
+        if let x = dims(0) { _ = try axis(int("axis") ?? -1, rank: x.count) }
+        return like0(dims(0))
+    }
+}

@@ -1,0 +1,44 @@
+// Reductions: ReduceMean/Sum/Max/Min/Prod over the axes of their second input, and
+// ArgMax/ArgMin along one axis. keepdims keeps reduced axes as 1.
+
+let reductionOps: [OpSchema] =
+    [("ReduceMean", 18), ("ReduceSum", 13), ("ReduceMax", 20), ("ReduceMin", 20), ("ReduceProd", 18)]
+    .map { (name: String, since: Int) in
+        OpSchema(name, since: since, inputs: 1...2, attributes: [.int("keepdims", 1), .int("noop_with_empty_axes", 0)]) { r in
+            try r.reduction()
+        }
+    }
+    + ["ArgMax", "ArgMin"].map { name in
+        OpSchema(
+            name, since: 13, inputs: 1...1,
+            attributes: [.int("axis", 0), .int("keepdims", 1), .int("select_last_index", 0)]
+        ) { r in
+            guard let x = r.dims(0) else { return [TensorType(.int64, nil)] }
+            let a = try r.axis(r.int("axis") ?? 0, rank: x.count)
+            var out = x
+            if (r.int("keepdims") ?? 1) != 0 { out[a] = .known(1) } else { out.remove(at: a) }
+            return [TensorType(.int64, Shape(out))]
+        }
+    }
+
+extension ShapeRule {
+    /// Reduce*: the axes input (constant) or every axis when it is omitted or empty (unless
+    /// noop_with_empty_axes). With axes that are not constant, keepdims still gives the rank.
+    func reduction() throws -> [TensorType?] {
+        guard let x = dims(0) else { return like0(nil) }
+        let keep = (int("keepdims") ?? 1) != 0
+        var list: [Int]
+        if isPresent(1) {
+            guard let axes = constantInts(1) else { return like0(keep ? x.map { _ in .unknown } : nil) }
+            list = axes
+        } else {
+            list = []
+        }
+        if list.isEmpty {
+            if (int("noop_with_empty_axes") ?? 0) != 0 { return like0(x) }
+            list = Array(x.indices)
+        }
+        let reduced = Set(try axes(list, rank: x.count))
+        return like0(x.indices.compactMap { reduced.contains($0) ? (keep ? .known(1) : nil) : x[$0] })
+    }
+}

@@ -1,0 +1,21 @@
+// The canonicalize pipeline every model goes through after import: the graph in its
+// simplest equivalent form, with every type inferred, before any optimisation.
+import IR
+
+extension Pipeline {
+    /// Canonicalization, repeated until nothing changes (at most 8 rounds; one or two
+    /// suffice in practice, the second only confirming the first).
+    public static let canonicalize = Pipeline(
+        [
+            // Renames first, so folding and shape rules see through Identity and Dropout.
+            RemoveIdentity(),
+            // Types before folding: Shape and Size fold from fully known input shapes.
+            InferShapes(),
+            // Constant subgraphs and exporter shape chains become constants.
+            FoldConstants(),
+            // Folded shape operands (Reshape, Expand, Slice, ...) make more extents known.
+            InferShapes(),
+            // Last, drop what folding left unread (the chains' nodes, replaced constants).
+            EliminateDeadCode(),
+        ], maxRounds: 8)
+}

@@ -1,0 +1,48 @@
+// eliminate-dead-code, Before and Expected side by side: what no output depends on goes;
+// nodes with a used output, graph inputs and live constants stay.
+import IR
+import Passes
+import XCTest
+
+final class EliminateDeadCodeTests: XCTestCase {
+    func testUnusedNodesAndConstantsGo() throws {
+        let (after, statistics) = try apply(
+            EliminateDeadCode(),
+            to: """
+                graph main(%x: f32[2]) -> (%y: f32[2]) {
+                  const %bias: f32[2] = [1.0, 2.0]
+                  const %unused: f32[1] = [3.0]
+                  %dead: f32[2] = Relu(%x)
+                  %dead2 = Add(%dead, %bias)
+                  %y: f32[2] = Sigmoid(%x)
+                  return %y
+                }
+                """)
+        XCTAssertEqual(
+            after,
+            """
+            graph main(%x: f32[2]) -> (%y: f32[2]) {
+              %y: f32[2] = Sigmoid(%x)
+              return %y
+            }
+            """)
+        XCTAssertEqual(statistics["nodes"], 2)
+        XCTAssertEqual(statistics["constants"], 2)
+    }
+
+    /// A Split with one output read keeps its other output; an unused graph input stays;
+    /// a constant that is a graph output is live.
+    func testDoesNotFireOnLiveCode() throws {
+        let before = """
+            graph main(%x: f32[4], %unused: f32[1]) -> (%y: f32[2], %k: f32[1]) {
+              const %k: f32[1] = [1.0]
+              const %sizes: i64[2] = [2, 2]
+              %y, %rest = Split(%x, %sizes) {axis=0}
+              return %y, %k
+            }
+            """
+        let (after, statistics) = try apply(EliminateDeadCode(), to: before)
+        XCTAssertEqual(after, before)
+        XCTAssertTrue(statistics.isEmpty, "\(statistics)")
+    }
+}

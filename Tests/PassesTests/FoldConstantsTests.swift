@@ -1,0 +1,136 @@
+// fold-constants, Before and Expected side by side: constant subgraphs, Shape and Size
+// from types, graph outputs that become constants, the size limit, and the nodes that
+// must stay (a non-constant input, a symbolic shape, another domain).
+import IR
+import Passes
+import XCTest
+
+final class FoldConstantsTests: XCTestCase {
+    func testAConstantSubgraphFoldsInOneRun() throws {
+        // c = a + b = [4, 6]; d = c * c = [16, 36]; the Add reading %x stays.
+        let (after, statistics) = try apply(
+            FoldConstants(),
+            to: """
+                graph main(%x: f32[2]) -> (%y: f32[2]) {
+                  const %a: f32[2] = [1.0, 2.0]
+                  const %b: f32[2] = [3.0, 4.0]
+                  %c: f32[2] = Add(%a, %b)
+                  %d = Mul(%c, %c)
+                  %y: f32[2] = Add(%x, %d)
+                  return %y
+                }
+                """)
+        XCTAssertEqual(
+            after,
+            """
+            graph main(%x: f32[2]) -> (%y: f32[2]) {
+              const %a: f32[2] = [1.0, 2.0]
+              const %b: f32[2] = [3.0, 4.0]
+              const %c: f32[2] = [4.0, 6.0]
+              const %d: f32[2] = [16.0, 36.0]
+              %y: f32[2] = Add(%x, %d)
+              return %y
+            }
+            """)
+        XCTAssertEqual(statistics["folded"], 2)
+    }
+
+    func testShapeAndSizeFoldFromKnownTypes() throws {
+        let (after, _) = try apply(
+            FoldConstants(),
+            to: """
+                graph main(%x: f32[2,3,4]) -> (%s: i64[*], %n: i64[*], %y: f32[*]) {
+                  %r: f32[2,3,4] = Relu(%x)
+                  %s = Shape(%r) {start=1}
+                  %n = Size(%r)
+                  %y = Reshape(%r, %s)
+                  return %s, %n, %y
+                }
+                """)
+        XCTAssertEqual(
+            after,
+            """
+            graph main(%x: f32[2,3,4]) -> (%s: i64[*], %n: i64[*], %y: f32[*]) {
+              const %n: i64[] = [24]
+              const %s: i64[2] = [3, 4]
+              %r: f32[2,3,4] = Relu(%x)
+              %y = Reshape(%r, %s)
+              return %s, %n, %y
+            }
+            """)
+    }
+
+    func testOutputsOfSeveralResultsAllFold() throws {
+        let (after, _) = try apply(
+            FoldConstants(),
+            to: """
+                graph main() -> (%a: f32[*], %b: f32[*]) {
+                  const %k: f32[3] = [1.0, 2.0, 3.0]
+                  const %sizes: i64[2] = [1, 2]
+                  %a, %b = Split(%k, %sizes) {axis=0}
+                  return %a, %b
+                }
+                """)
+        XCTAssertEqual(
+            after,
+            """
+            graph main() -> (%a: f32[*], %b: f32[*]) {
+              const %a: f32[1] = [1.0]
+              const %b: f32[2] = [2.0, 3.0]
+              const %k: f32[3] = [1.0, 2.0, 3.0]
+              const %sizes: i64[2] = [1, 2]
+              return %a, %b
+            }
+            """)
+    }
+
+    /// Above the limit a result larger than its inputs stays a node (the Expand); below it
+    /// (the ConstantOfShape weight), or when no larger than the inputs (the Neg), it folds.
+    func testTheSizeLimitKeepsBroadcastsButNotWeights() throws {
+        let (after, statistics) = try apply(
+            FoldConstants(sizeLimit: 10),
+            to: """
+                graph main() -> (%big: f32[*], %w: f32[*], %same: f32[*]) {
+                  const %big_shape: i64[2] = [20, 20]
+                  const %one: f32[] = [1.0]
+                  const %table: f32[12] = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0]
+                  const %w_shape: i64[2] = [2, 3]
+                  %big = Expand(%one, %big_shape)
+                  %w = ConstantOfShape(%w_shape) {value=f32[1] [0.5]}
+                  %same = Neg(%table)
+                  return %big, %w, %same
+                }
+                """)
+        XCTAssertEqual(
+            after,
+            """
+            graph main() -> (%big: f32[*], %w: f32[*], %same: f32[*]) {
+              const %big_shape: i64[2] = [20, 20]
+              const %one: f32[] = [1.0]
+              const %same: f32[12] = [-1.0, -2.0, -3.0, -4.0, -5.0, -6.0, -7.0, -8.0, -9.0, -10.0, -11.0, -12.0]
+              const %table: f32[12] = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0]
+              const %w: f32[2,3] = [0.5, 0.5, 0.5, 0.5, 0.5, 0.5]
+              const %w_shape: i64[2] = [2, 3]
+              %big = Expand(%one, %big_shape)
+              return %big, %w, %same
+            }
+            """)
+        XCTAssertEqual(statistics["folded"], 2)
+    }
+
+    func testDoesNotFireWithoutConstantInputs() throws {
+        let before = """
+            graph main(%x: f32[N,3]) -> (%y: f32[*], %z: f32[*]) {
+              const %k: f32[3] = [1.0, 2.0, 3.0]
+              %y = Add(%x, %k)
+              %s: i64[2] = Shape(%x)
+              %z = Reshape(%x, %s)
+              %w = Neg(%k) domain="com.example"
+              return %y, %z
+            }
+            """
+        let (after, statistics) = try apply(FoldConstants(), to: before)
+        XCTAssertEqual(after, before)
+        XCTAssertEqual(statistics["folded"], 0)
+    }
+}
