@@ -96,7 +96,7 @@ public enum Verifier {
     }
 
     /// The op against its `OpSchema`: known (in the default domain), operand counts in
-    /// range, required inputs present.
+    /// range, required inputs present, attributes of the kinds the table lists.
     private static func checkOp(_ node: Node) throws {
         guard !node.op.isEmpty else { throw IRError("node has an empty op", at: node) }
         guard node.domain.isEmpty || node.domain == "ai.onnx" else { return }
@@ -112,6 +112,7 @@ public enum Verifier {
         if let omitted = node.inputs.prefix(schema.inputs.lowerBound).firstIndex(of: "") {
             throw IRError("input \(omitted) of \(node.op) is required but omitted", at: node)
         }
+        try schema.checkAttributes(of: node)
     }
 
     private static func describe(_ range: ClosedRange<Int>) -> String {

@@ -26,7 +26,7 @@ final class VerifierTests: XCTestCase {
         try Verifier.verify(valid().graph)
         var b = valid()
         b.node("Clip", ["y", "", ""], outputs: ["clipped"], name: "optional inputs omitted")
-        b.node("MaxPool", ["x"], outputs: ["pooled", ""], name: "optional output omitted")
+        b.node("MaxPool", ["x"], ["kernel_shape": .ints([1])], outputs: ["pooled", ""], name: "optional output omitted")
         b.node("Fused", ["x", "nowhere?"], outputs: ["f"], domain: "com.example")
         XCTAssertThrowsError(try Verifier.verify(b.graph))  // "nowhere?" is still undefined
         b.graph.nodes[b.graph.nodes.count - 1].inputs = ["x"]
@@ -120,5 +120,20 @@ final class VerifierTests: XCTestCase {
         b = valid()
         b.node("Concat", [], name: "empty")
         assertInvalid(b.graph, "node Concat \"empty\": Concat takes at least 1 inputs, not 0")
+    }
+
+    func testAttributesChecksAgainstTheOpTable() throws {
+        var b = valid()
+        b.node("Concat", ["x", "x"], name: "no axis")
+        assertInvalid(b.graph, "node Concat \"no axis\": Concat requires attribute \"axis\" (int)")
+        b = valid()
+        b.node("Concat", ["x", "x"], ["axis": .float(1)], name: "float axis")
+        assertInvalid(b.graph, "node Concat \"float axis\": attribute \"axis\" of Concat must be int, not float")
+        b = valid()
+        b.node("Relu", ["x"], ["alpha": .float(0.1)], name: "alpha")
+        assertInvalid(b.graph, "node Relu \"alpha\": Relu has no attribute \"alpha\"")
+        b = valid()
+        b.node("Relu", ["x"], ["npucc.activation_format": .string("fp8")], name: "annotated")
+        try Verifier.verify(b.graph)  // namespaced attributes belong to the passes that set them
     }
 }
