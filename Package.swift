@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "Reference", dependencies: ["IR", "Formats", "CBLAS"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
         // Graph passes and the pass manager.
-        .target(name: "Passes", dependencies: ["IR", "Reference", "Formats"]),
+        .target(name: "Passes", dependencies: ["IR", "Reference", "Formats", "CBLAS"]),
         // The compiler driver: the pipelines the CLI runs.
         .target(name: "Driver", dependencies: [
             "IR", "ONNXImport", "Reference", "Passes", "TensorIO", "Formats",

@@ -8,7 +8,8 @@ import Passes
 public enum PrecisionSetup {
     /// Applies `format` to `loaded`; activation ranges come from `calibPath` with `method`
     /// (without samples, each activation is scaled by its own amax at run time).
-    /// With `pruning`, weights are first pruned 2:4 by that method (Wanda needs samples).
+    /// With `pruning`, weights are first pruned 2:4 by that method (Wanda and SparseGPT
+    /// need samples).
     public static func apply(_ format: PrecisionFormat, to loaded: inout LoadedModel, calibPath: String?,
                              method: CalibrationMethod, pruning: PruningMethod? = nil,
                              biasCorrection: Bool = false) throws -> PassStatistics {
@@ -17,26 +18,37 @@ public enum PrecisionSetup {
             var amax: [String: Float] = [:]
             var norms: [String: [Float]] = [:]
             var means: [String: [Float]] = [:]
+            var hessians: [String: LayerHessian] = [:]
             if let calibPath {
                 let samples = try CalibrationSet.load(path: calibPath, graph: loaded.model.graph)
-                var calibrator = try Calibrator(graph: loaded.model.graph)
+                var calibrator = try Calibrator(graph: loaded.model.graph, collectHessians: pruning == .sparsegpt)
                 for sample in samples { try calibrator.observe(sample) }
                 for r in calibrator.ranges(method) { amax[r.name] = r.amax }
                 norms = calibrator.inputNorms()
                 means = calibrator.inputMeans()
-            } else if pruning == .wanda {
-                throw DriverError(file: "--prune", "Wanda pruning needs calibration samples (--calib)")
+                hessians = calibrator.layerHessians()
+            } else if let pruning, pruning.needsCalibration {
+                throw DriverError(file: "--prune", "\(pruning.rawValue) pruning needs calibration samples (--calib)")
             } else if biasCorrection {
                 throw DriverError(file: "--bias-correction", "bias correction needs calibration samples (--calib)")
             }
             var context = PassContext()
             context.quantization = QuantizationPlan(format: format, activationAmax: amax,
                                                     inputMeans: biasCorrection ? means : [:])
-            context.sparsity = pruning.map { SparsityPlan(method: $0, inputNorms: norms) }
+            context.sparsity = pruning.map { SparsityPlan(method: $0, inputNorms: norms, hessians: hessians) }
             let passes: [any Pass] = (pruning == nil ? [] : [Prune24()]) + [QuantizeLayers()]
             return try Pipeline(passes).run(&loaded.model.graph, context).last!.statistics
         } catch let e as IRError {
             throw DriverError(file: loaded.path, e.description)
         }
+    }
+
+    /// The pruning method named `name` on the command line.
+    public static func pruningMethod(_ name: String) throws -> PruningMethod {
+        guard let method = PruningMethod(rawValue: name) else {
+            let known = PruningMethod.allCases.map(\.rawValue).joined(separator: ", ")
+            throw DriverError(file: "--prune", "unknown pruning method \"\(name)\" (\(known))")
+        }
+        return method
     }
 }

@@ -10,6 +10,11 @@ public struct SensitivityReport: Sendable {
     public var activationAmax: [String: Float]
     public var inputNorms: [String: [Float]]
     public var inputMeans: [String: [Float]]
+    /// Per layer, H = Σ x·xᵀ over its calibration inputs (SparseGPT, layer errors).
+    public var hessians: [String: LayerHessian]
+    /// Samples the analysis ran on, and its wall time in seconds.
+    public var samples: Int
+    public var seconds: Double
 }
 
 public enum SensitivitySetup {
@@ -20,29 +25,93 @@ public enum SensitivitySetup {
         do {
             try Pipeline([FoldBatchNorm(), EliminateDeadCode()]).run(&loaded.model.graph, PassContext())
             let samples = try CalibrationSet.load(path: calibPath, graph: loaded.model.graph)
-            var calibrator = try Calibrator(graph: loaded.model.graph)
+            var calibrator = try Calibrator(graph: loaded.model.graph, collectHessians: true)
             for sample in samples { try calibrator.observe(sample) }
             let amax = Dictionary(uniqueKeysWithValues: calibrator.ranges(method).map { ($0.name, $0.amax) })
-            let norms = calibrator.inputNorms()
-            let layers = try SensitivityAnalysis.run(loaded.model.graph, samples: Array(samples.prefix(maxSamples)),
-                                                     activationAmax: amax, inputNorms: norms, pruning: pruning)
+            let norms = calibrator.inputNorms(), hessians = calibrator.layerHessians()
+            let used = Array(samples.prefix(maxSamples))
+            let start = Date()
+            let layers = try SensitivityAnalysis.run(loaded.model.graph, samples: used, activationAmax: amax,
+                                                     inputNorms: norms, hessians: hessians, pruning: pruning)
             return SensitivityReport(layers: layers, activationAmax: amax, inputNorms: norms,
-                                     inputMeans: calibrator.inputMeans())
+                                     inputMeans: calibrator.inputMeans(), hessians: hessians, samples: used.count,
+                                     seconds: Date().timeIntervalSince(start))
         } catch let e as IRError {
             throw DriverError(file: loaded.path, e.description)
         }
     }
 
-    /// The budget named by `text`: "nvfp4", "fp8", "nvfp4+2:4" (every layer so), or a
-    /// fraction of the all-fp16 latency ("0.3").
-    public static func budget(_ text: String, _ layers: [LayerSensitivity]) throws -> Double {
-        let fp16 = PrecisionAssignment.uniformLatency(layers, LayerCandidate(.fp16))
-        if let fraction = Double(text), fraction > 0 { return fraction * fp16 }
-        let sparse = text.hasSuffix("+2:4")
-        guard let format = PrecisionFormat(rawValue: sparse ? String(text.dropLast(4)) : text) else {
-            throw DriverError(file: "--budget", "\"\(text)\" is not a budget (fp8, nvfp4, nvfp4+2:4, or a fraction of fp16 latency)")
+    /// The budget named by `text`: a latency ("nvfp4", "nvfp4+2:4": every layer so; "0.3":
+    /// that fraction of the all-fp16 latency; "latency=" may prefix either), a weight size
+    /// ("size=nvfp4", "size=0.3" of fp16's, "size=2.5MB", "size=800KB"), or a predicted
+    /// error ("error=0.01": the fastest assignment within it).
+    public static func budget(_ text: String, _ layers: [LayerSensitivity]) throws -> PrecisionBudget {
+        let usage = "\"\(text)\" is not a budget (nvfp4, fp8+2:4, 0.3, size=nvfp4, size=0.3, size=2MB, error=0.01)"
+        let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
+        let (kind, value) = parts.count == 2 ? (parts[0], parts[1]) : ("latency", text)
+        switch kind {
+        case "latency":
+            if let fraction = Double(value), fraction > 0 {
+                return .latency(fraction * PrecisionAssignment.uniformLatency(layers, LayerCandidate(.fp16)))
+            }
+            if let c = LayerCandidate(value) { return .latency(PrecisionAssignment.uniformLatency(layers, c)) }
+        case "size":
+            if let fraction = Double(value), fraction > 0 {
+                return .size(fraction * PrecisionAssignment.uniformSize(layers, LayerCandidate(.fp16)))
+            }
+            if let c = LayerCandidate(value) { return .size(PrecisionAssignment.uniformSize(layers, c)) }
+            for (suffix, scale) in [("KB", 1e3), ("MB", 1e6), ("GB", 1e9), ("B", 1.0)] where value.hasSuffix(suffix) {
+                if let n = Double(value.dropLast(suffix.count)), n > 0 { return .size(n * scale * 8) }
+            }
+        case "error":
+            if let e = Double(value), e >= 0 { return .error(e) }
+        default:
+            break
         }
-        return PrecisionAssignment.uniformLatency(layers, LayerCandidate(format, sparse: sparse))
+        throw DriverError(file: "--budget", usage)
+    }
+
+    /// The rules in the JSON file at `path`.
+    public static func rules(path: String) throws -> PrecisionRules {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw DriverError(file: path, "cannot read the rules file")
+        }
+        do { return try PrecisionRules.parse(data) } catch let e as PrecisionRuleError {
+            throw DriverError(file: path, e.description)
+        } catch {
+            throw DriverError(file: path, "not a rules file: \(error.localizedDescription)")
+        }
+    }
+
+    /// Solves `budget` under `rules`; every failure names its cause.
+    public static func assign(_ report: SensitivityReport, budget text: String, rules: PrecisionRules?,
+                              rulesPath: String = "--rules") throws -> PrecisionAssignment {
+        let budget = try budget(text, report.layers)
+        var allowed: [String: Set<LayerCandidate>] = [:]
+        if let rules {
+            do { allowed = try rules.allowed(report.layers) } catch let e as PrecisionRuleError {
+                throw DriverError(file: rulesPath, e.description)
+            }
+        }
+        guard let assignment = PrecisionAssignment.solve(report.layers, budget: budget, allowed: allowed) else {
+            let detail: String
+            switch budget {
+            case .latency(let l): detail = String(format: "%.0f MACs at fp16 speed", l)
+            case .size(let b): detail = String(format: "%.0f bytes of weights", b / 8)
+            case .error(let e): detail = "predicted error \(e)"
+            }
+            throw DriverError(file: "--budget", "no assignment\(rules == nil ? "" : " allowed by the rules") fits the budget \"\(text)\" (\(detail))")
+        }
+        return assignment
+    }
+
+    /// One line: the assignment's totals and each layer's choice.
+    public static func summary(_ assignment: PrecisionAssignment, _ layers: [LayerSensitivity]) -> String {
+        let choices = layers.map { "\($0.layer)=\(assignment.choices[$0.layer].map { "\($0)" } ?? "fp16")" }
+        return String(format: "precision auto: latency %.0f MACs (fp16: %.0f), weights %.0f bytes, predicted error %.4g: ",
+                      assignment.latency, assignment.fp16Latency, assignment.weightBits / 8, assignment.predictedError)
+            + choices.joined(separator: ", ")
     }
 
     /// Applies an assignment: per-layer formats and 2:4 layers, weights and activations,
@@ -54,7 +123,8 @@ public enum SensitivitySetup {
                                                 activationAmax: report.activationAmax,
                                                 inputMeans: biasCorrection ? report.inputMeans : [:])
         let sparseLayers = Set(assignment.choices.filter { $0.value.sparse }.map(\.key))
-        context.sparsity = SparsityPlan(method: pruning, inputNorms: report.inputNorms, layers: sparseLayers)
+        context.sparsity = SparsityPlan(method: pruning, inputNorms: report.inputNorms, hessians: report.hessians,
+                                        layers: sparseLayers)
         do {
             try Pipeline([Prune24(), QuantizeLayers()]).run(&loaded.model.graph, context)
         } catch let e as IRError {
@@ -62,22 +132,47 @@ public enum SensitivitySetup {
         }
     }
 
+    /// One row per layer and candidate: weight SQNR, the layer's own output error, the
+    /// model's output error.
     public static func table(_ report: SensitivityReport) -> String {
-        var lines = ["layer".padding(toLength: 16, withPad: " ", startingAt: 0) + "op      MACs/sample  "
-                     + LayerCandidate.analyzed.map { "\($0)".padding(toLength: 22, withPad: " ", startingAt: 0) }.joined()]
-        lines.append(String(repeating: " ", count: 37) + LayerCandidate.analyzed.map { _ in "SQNR dB   out error   " }.joined())
+        func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s.padding(toLength: n, withPad: " ", startingAt: 0) }
+        var lines = [pad("layer", 16) + pad("op", 8) + pad("MACs/sample", 13) + pad("candidate", 11)
+                     + "SQNR dB  layer error  output error"]
         for l in report.layers {
-            var line = l.layer.padding(toLength: 16, withPad: " ", startingAt: 0) + l.op.padding(toLength: 8, withPad: " ", startingAt: 0)
-                + String(format: "%11d  ", l.macs)
-            for c in LayerCandidate.analyzed {
-                if let e = l.candidates.first(where: { $0.candidate == c }) {
-                    line += String(format: "%7.2f  %10.3g   ", e.weightSQNR, e.outputError)
-                } else {
-                    line += "      -           -   "
-                }
+            for c in l.candidates {
+                let layerError = c.layerError.map { String(format: "%.4g", $0) } ?? "-"
+                lines.append(pad(l.layer, 16) + pad(l.op, 8) + pad("\(l.macs)", 13) + pad("\(c.candidate)", 11)
+                             + String(format: "%7.2f  ", c.weightSQNR)
+                             + String(repeating: " ", count: max(0, 11 - layerError.count)) + layerError
+                             + String(format: "  %12.4g", c.outputError))
             }
-            lines.append(line)
+            if !l.canPrune { lines.append(pad(l.layer, 16) + pad(l.op, 8) + pad("\(l.macs)", 13) + "2:4: reduction not a multiple of 4, stays dense") }
         }
+        lines.append(String(format: "%d layers, %d samples, %.2f s", report.layers.count, report.samples, report.seconds))
         return lines.joined(separator: "\n")
+    }
+
+    /// The same data as JSON (sorted keys, stable for a given model and samples).
+    public static func json(_ report: SensitivityReport) throws -> String {
+        struct Row: Encodable {
+            var candidate: String
+            var weight_sqnr_db: Double?
+            var layer_error: Double?
+            var output_error: Double
+        }
+        struct Layer: Encodable {
+            var layer: String, name: String, op: String, macs: Int, prunable: Bool
+            var candidates: [Row]
+        }
+        struct Document: Encodable { var samples: Int; var layers: [Layer] }
+        let document = Document(samples: report.samples, layers: report.layers.map { l in
+            Layer(layer: l.layer, name: l.name, op: l.op, macs: l.macs, prunable: l.canPrune, candidates: l.candidates.map {
+                Row(candidate: "\($0.candidate)", weight_sqnr_db: $0.weightSQNR.isFinite ? $0.weightSQNR : nil,
+                    layer_error: $0.layerError, output_error: $0.outputError)
+            })
+        })
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return String(decoding: try encoder.encode(document), as: UTF8.self)
     }
 }

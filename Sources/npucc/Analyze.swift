@@ -8,9 +8,11 @@ struct Analyze: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure each layer's sensitivity to fp8, nvfp4 and 2:4 sparsity.",
         discussion: """
-            For every Conv, Gemm and MatMul and every candidate, the weight SQNR and the whole
-            model's output error with only that layer changed (KL divergence of the softmaxed
-            outputs for a classifier, relative MSE otherwise), on up to 64 calibration samples.
+            For every Conv, Gemm and MatMul and every candidate (fp8, nvfp4; fp16, fp8 and nvfp4
+            with 2:4 sparsity), the weight SQNR, the layer's own output error on its calibration
+            inputs (exact, from the layer Hessian X·Xᵀ), and the whole model's output error with
+            only that layer changed (KL divergence of the softmaxed outputs for a classifier,
+            relative MSE otherwise), on up to 64 calibration samples.
 
             Example:
               npucc analyze samples/digits_cnn.onnx --calib samples/digits_calib.npz
@@ -24,20 +26,21 @@ struct Analyze: ParsableCommand {
     @Option(name: .customLong("calib-method"), help: "minmax, percentile[:P], entropy or mse.")
     var calibMethod: String = "percentile"
 
-    @Option(help: "2:4 pruning method for the sparse candidates: magnitude or wanda.")
+    @Option(help: "2:4 pruning method for the sparse candidates: magnitude, wanda or sparsegpt.")
     var prune: String = "wanda"
+
+    @Flag(help: "Print the table as JSON.")
+    var json = false
 
     func run() throws {
         try reportingErrors(file: options.model) {
             guard let method = CalibrationMethod(calibMethod) else {
                 throw DriverError(file: "--calib-method", "unknown calibration method \"\(calibMethod)\"")
             }
-            guard let pruning = PruningMethod(rawValue: prune) else {
-                throw DriverError(file: "--prune", "unknown pruning method \"\(prune)\" (magnitude, wanda)")
-            }
+            let pruning = try PrecisionSetup.pruningMethod(prune)
             var loaded = try Frontend.load(path: options.model, inputShapes: try parseInputShapes(options.inputShapes))
             let report = try SensitivitySetup.analyze(&loaded, calibPath: calib, method: method, pruning: pruning)
-            print(SensitivitySetup.table(report))
+            print(json ? try SensitivitySetup.json(report) : SensitivitySetup.table(report))
         }
     }
 }

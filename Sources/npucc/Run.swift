@@ -42,14 +42,20 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("calib-method"), help: "minmax, percentile[:P], entropy or mse.")
     var calibMethod: String = "percentile"
 
-    @Option(help: "Prune weights 2:4 before quantizing: magnitude or wanda (wanda needs --calib).")
+    @Option(help: "Prune weights 2:4 before quantizing: magnitude, wanda or sparsegpt (the last two need --calib).")
     var prune: String?
 
     @Flag(name: .customLong("bias-correction"), help: "Correct each quantized layer's bias for its weights' expected error (needs --calib).")
     var biasCorrection = false
 
-    @Option(help: "With --precision auto: the latency budget (fp8, nvfp4, nvfp4+2:4, or a fraction of fp16 latency).")
+    @Option(help: ArgumentHelp("With --precision auto: the budget.", discussion: """
+        A latency (nvfp4, fp8+2:4: every layer so; 0.3: that fraction of fp16's), a weight size \
+        (size=nvfp4, size=0.3, size=2MB) or a predicted error (error=0.01: the fastest within it).
+        """))
     var budget: String = "nvfp4"
+
+    @Option(help: "With --precision auto: a JSON file of per-layer precision rules (see README).")
+    var rules: String?
 
     func run() throws {
         try reportingErrors(file: options.model) {
@@ -59,25 +65,19 @@ struct Run: ParsableCommand {
             guard let method = CalibrationMethod(calibMethod) else {
                 throw DriverError(file: "--calib-method", "unknown calibration method \"\(calibMethod)\"")
             }
-            let pruning = try prune.map { name -> PruningMethod in
-                guard let m = PruningMethod(rawValue: name) else {
-                    throw DriverError(file: "--prune", "unknown pruning method \"\(name)\" (magnitude, wanda)")
-                }
-                return m
+            let pruning = try prune.map(PrecisionSetup.pruningMethod)
+            let ruleSet = try rules.map(SensitivitySetup.rules(path:))
+            if ruleSet != nil && precision != "auto" {
+                throw DriverError(file: "--rules", "precision rules apply to --precision auto only")
             }
             if precision == "auto" {
                 guard let calib else { throw DriverError(file: "--precision", "auto needs calibration samples (--calib)") }
                 let pruning = pruning ?? .wanda
                 let report = try SensitivitySetup.analyze(&loaded, calibPath: calib, method: method, pruning: pruning)
-                let limit = try SensitivitySetup.budget(budget, report.layers)
-                guard let assignment = PrecisionAssignment.solve(report.layers, budget: limit) else {
-                    throw DriverError(file: "--budget", "no assignment fits the budget \"\(budget)\" (\(Int(limit)) MACs)")
-                }
+                let assignment = try SensitivitySetup.assign(report, budget: budget, rules: ruleSet, rulesPath: rules ?? "")
                 try SensitivitySetup.apply(assignment, report: report, pruning: pruning, biasCorrection: biasCorrection,
                                            to: &loaded)
-                let summary = report.layers.map { "\($0.layer)=\(assignment.choices[$0.layer].map { "\($0)" } ?? "fp16")" }
-                print(String(format: "precision auto: latency %.0f of budget %.0f MACs (fp16: %.0f): ", assignment.latency,
-                             assignment.budget, assignment.fp16Latency) + summary.joined(separator: ", "))
+                print(SensitivitySetup.summary(assignment, report.layers))
                 try printResults(try Execution.run(loaded, inputsPath: inputs, outputsPath: outputs))
                 return
             }

@@ -1,5 +1,7 @@
 """`npucc run --precision`: fake-quantized execution against an independent numpy +
 ml_dtypes computation of the same rules, and the digits sample's accuracy per precision."""
+import json
+
 import ml_dtypes
 import numpy as np
 import onnx
@@ -89,24 +91,103 @@ def test_unknown_precision_is_an_error(tmp_path):
     assert not (tmp_path / "o.npz").exists()
 
 
-def test_wanda_is_no_worse_than_magnitude():
+def test_wanda_and_sparsegpt_are_no_worse_than_magnitude():
     (ROOT / ".build").mkdir(exist_ok=True)
     for precision in ["fp32", "nvfp4"]:
         magnitude = accuracy(precision, ["--prune", "magnitude"])
         wanda = accuracy(precision, ["--prune", "wanda"])
+        sparsegpt = accuracy(precision, ["--prune", "sparsegpt"])
         assert wanda >= magnitude, (precision, wanda, magnitude)
+        assert sparsegpt >= magnitude, (precision, sparsegpt, magnitude)
+
+
+def analyze(*extra):
+    r = run_npucc("analyze", SAMPLES / "digits_cnn.onnx", "--calib", SAMPLES / "digits_calib.npz", "--json", *extra)
+    assert r.returncode == 0, r.stderr
+    return {l["layer"]: l for l in json.loads(r.stdout)["layers"]}
 
 
 def test_analyze_and_auto_precision():
-    r = run_npucc("analyze", SAMPLES / "digits_cnn.onnx", "--calib", SAMPLES / "digits_calib.npz")
-    assert r.returncode == 0, r.stderr
-    rows = [l for l in r.stdout.splitlines()[2:] if l.strip()]
-    assert [l.split()[0] for l in rows] == ["bn1_out", "bn2_out", "logits"]
+    layers = analyze()
+    assert list(layers) == ["bn1_out", "bn2_out", "logits"]
     # conv1's reduction (1x3x3 = 9) is not a multiple of 4: no 2:4 candidates for it.
-    assert rows[0].split()[-1] == "-"
+    assert not layers["bn1_out"]["prunable"]
+    assert [c["candidate"] for c in layers["bn1_out"]["candidates"]] == ["fp8", "nvfp4"]
+    assert [c["candidate"] for c in layers["bn2_out"]["candidates"]] == [
+        "fp8", "nvfp4", "fp16+2:4", "fp8+2:4", "nvfp4+2:4"]
+    for layer in layers.values():
+        errors = {c["candidate"]: c for c in layer["candidates"]}
+        # Fewer bits cost more, on the layer's own output and on the model's.
+        assert 0 < errors["fp8"]["layer_error"] < errors["nvfp4"]["layer_error"]
+        assert 0 < errors["fp8"]["output_error"] < errors["nvfp4"]["output_error"]
+    table = run_npucc("analyze", SAMPLES / "digits_cnn.onnx", "--calib", SAMPLES / "digits_calib.npz")
+    assert table.returncode == 0 and "stays dense" in table.stdout
     fp32 = accuracy("fp32")
     assert accuracy("auto", ["--budget", "fp8"]) >= fp32 - 0.5
     assert accuracy("auto", ["--budget", "nvfp4"]) >= fp32 - 1.0
+
+
+def test_sparsegpt_lowers_the_layer_error_of_2_4():
+    wanda, sparsegpt = analyze("--prune", "wanda"), analyze("--prune", "sparsegpt")
+    for name in ["bn2_out", "logits"]:
+        w = {c["candidate"]: c for c in wanda[name]["candidates"]}
+        s = {c["candidate"]: c for c in sparsegpt[name]["candidates"]}
+        assert s["fp16+2:4"]["layer_error"] < w["fp16+2:4"]["layer_error"] / 2, name
+        assert s["fp8"] == w["fp8"]  # dense candidates do not depend on the pruning method
+
+
+def auto(tmp_path, *extra):
+    return run_npucc("run", SAMPLES / "digits_cnn.onnx", "--inputs", SAMPLES / "digits_test.npz",
+                     "--outputs", tmp_path / "o.npz", "--precision", "auto",
+                     "--calib", SAMPLES / "digits_calib.npz", *extra)
+
+
+def choices(r):
+    line = [l for l in r.stdout.splitlines() if l.startswith("precision auto")][0]
+    return dict(item.split("=") for item in line.rsplit(": ", 1)[1].split(", "))
+
+
+def test_budgets_of_size_and_error(tmp_path):
+    r = auto(tmp_path, "--budget", "size=nvfp4")
+    assert r.returncode == 0, r.stderr
+    assert all(not c.startswith("fp16") or c == "fp16+2:4" for c in choices(r).values()), r.stdout
+    r = auto(tmp_path, "--budget", "error=0")
+    assert r.returncode == 0, r.stderr
+    assert set(choices(r).values()) == {"fp16"}
+    loose = choices(auto(tmp_path, "--budget", "error=1"))
+    assert all(c == "nvfp4+2:4" or (c == "nvfp4" and l == "bn1_out") for l, c in loose.items()), loose
+    r = auto(tmp_path, "--budget", "size=10B")
+    assert r.returncode == 1 and "no assignment fits the budget \"size=10B\" (10 bytes of weights)" in r.stderr
+    r = auto(tmp_path, "--budget", "speed=3")
+    assert r.returncode == 1 and "--budget" in r.stderr and "is not a budget" in r.stderr
+
+
+def test_rules_constrain_the_assignment(tmp_path):
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"rules": [{"layers": "bn1_out", "min": "fp8"},
+                                           {"layers": "logits", "precision": "fp16"},
+                                           {"layers": "bn2*", "sparsity": "dense"}]}))
+    r = auto(tmp_path, "--budget", "error=1", "--rules", rules)
+    assert r.returncode == 0, r.stderr
+    assert choices(r) == {"bn1_out": "fp8", "bn2_out": "nvfp4", "logits": "fp16"}
+
+    (tmp_path / "o.npz").unlink()
+
+    def refused(rule_text, message):
+        rules.write_text(rule_text)
+        r = auto(tmp_path, "--rules", rules)
+        assert r.returncode == 1 and str(rules) in r.stderr and message in r.stderr, r.stderr
+        assert not (tmp_path / "o.npz").exists()
+
+    refused(json.dumps({"rules": [{"layers": "conv9", "min": "fp8"}]}), "rule 1 (\"conv9\") matches no layer")
+    refused(json.dumps({"rules": [{"layers": "*", "mni": "fp8"}]}), "unknown field \"mni\"")
+    refused(json.dumps({"rules": [{"layers": "*", "min": "fp4"}]}), "rule 1: \"min\": \"fp4\" is not one of")
+    refused(json.dumps({"rules": [{"layers": "bn1_out", "sparsity": "2:4"}]}),
+            "leaves layer bn1_out no candidate (its reduction length is not a multiple of 4")
+    refused(json.dumps({"rules": [{"layers": "logits", "precision": "fp16"}]}) + "}", "not a rules file: The given data was not valid JSON")
+    rules.write_text(json.dumps({"rules": [{"layers": "*", "precision": "fp16"}]}))
+    r = auto(tmp_path, "--rules", rules, "--budget", "nvfp4")
+    assert r.returncode == 1 and "no assignment allowed by the rules fits the budget" in r.stderr
 
 
 def test_auto_needs_calibration_and_a_feasible_budget(tmp_path):

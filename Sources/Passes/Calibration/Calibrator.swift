@@ -27,9 +27,26 @@ public struct Calibrator {
     private var channelSums: [String: [Double]] = [:]
     private var channelSquares: [String: [Double]] = [:]
     private var channelCounts: [String: Int] = [:]
+    /// For each value feeding a layer whose Hessian is collected: those layers.
+    private let hessianConsumers: [String: [Node]]
+    /// Per layer (by output name), H = Σ x·xᵀ over the vectors its weight met; collected
+    /// only when asked, since a layer with reduction length K holds K² floats.
+    public private(set) var hessians: [String: LayerHessian] = [:]
 
-    public init(graph: Graph) throws {
+    /// `collectHessians` adds each Conv, Gemm and MatMul layer's Hessian to the statistics
+    /// (SparseGPT and the layer-wise error need them).
+    public init(graph: Graph, collectHessians: Bool = false) throws {
         interpreter = try Interpreter(graph: graph)
+        var consumers: [String: [Node]] = [:]
+        if collectHessians {
+            for n in graph.nodes {
+                guard let weight = LayerWeight(n, graph), let x = n.input(0), let out = n.outputs.first,
+                      n.int("transA", default: 0) == 0 else { continue }
+                consumers[x, default: []].append(n)
+                hessians[out] = LayerHessian(columns: weight.columns, groups: n.op == "Conv" ? n.int("group", default: 1) : 1)
+            }
+        }
+        hessianConsumers = consumers
         var axes: [String: Int] = [:]
         for n in graph.nodes {
             guard let x = n.input(0) else { continue }
@@ -67,8 +84,23 @@ public struct Calibrator {
         let interpreter = self.interpreter
         _ = try interpreter.run(inputs) { name, t in
             if t.dtype == .float32 { record(name, t) }
+            for layer in hessianConsumers[name] ?? [] { try accumulateHessian(layer, t) }
+        }
+        for v in interpreter.graph.inputs {
+            if let t = inputs[v.name] { for layer in hessianConsumers[v.name] ?? [] { try accumulateHessian(layer, t) } }
         }
         samples += 1
+    }
+
+    /// The collected Hessians, each made symmetric.
+    public func layerHessians() -> [String: LayerHessian] {
+        hessians.mapValues { var h = $0; h.symmetrize(); return h }
+    }
+
+    private mutating func accumulateHessian(_ layer: Node, _ x: Tensor) throws {
+        guard let out = layer.outputs.first, let w = layer.input(1),
+              let shape = interpreter.graph.constants[w]?.shape else { return }
+        try hessians[out]!.accumulate { try InputGram.accumulate(layer, input: x, weightShape: shape, into: $0) }
     }
 
     private mutating func record(_ name: String, _ t: Tensor) {

@@ -1,0 +1,73 @@
+// The layer-wise Hessian H = Σ x·xᵀ of a layer's output error with respect to its weights,
+// summed over the calibration vectors the weight met. With it, the error a changed weight
+// causes on those inputs is exact without running the layer again: ‖(W − Ŵ)X‖² =
+// Σ_rows δ·H·δᵀ. SparseGPT prunes with it; sensitivity analysis reports it per candidate.
+import CBLAS
+
+public struct LayerHessian: Sendable {
+    /// The weight's reduction length K.
+    public let columns: Int
+    /// One K x K block per convolution group.
+    public let groups: Int
+    /// [groups, K, K] row-major; symmetric.
+    public private(set) var gram: [Float]
+    /// The vectors summed into each group's block.
+    public private(set) var vectors = 0
+
+    init(columns: Int, groups: Int) {
+        self.columns = columns
+        self.groups = groups
+        gram = [Float](repeating: 0, count: groups * columns * columns)
+    }
+
+    /// Adds one batch of vectors through `body`, which fills the upper triangle of each block.
+    mutating func accumulate(_ body: (UnsafeMutablePointer<Float>) throws -> Int) rethrows {
+        vectors += try gram.withUnsafeMutableBufferPointer { try body($0.baseAddress!) }
+    }
+
+    /// Mirrors each block's upper triangle into its lower one.
+    mutating func symmetrize() {
+        let k = columns
+        for g in 0..<groups {
+            let base = g * k * k
+            for i in 0..<k { for j in 0..<i { gram[base + i * k + j] = gram[base + j * k + i] } }
+        }
+    }
+
+    /// Group `g`'s block as doubles, row-major.
+    func block(_ g: Int) -> [Double] {
+        gram[(g * columns * columns)..<((g + 1) * columns * columns)].map(Double.init)
+    }
+
+    /// The relative error of the layer's output (bias aside) on the calibration inputs when
+    /// its weight `original` ([rows, K], rows split evenly over the groups) becomes
+    /// `changed`: Σ‖(W − Ŵ)x‖² / Σ‖Wx‖².
+    public func relativeOutputError(original: [Float], changed: [Float], rows: Int) -> Double {
+        precondition(original.count == rows * columns && changed.count == original.count && rows % groups == 0)
+        let delta = zip(original, changed).map { $0 - $1 }
+        let noise = quadraticForm(delta, rows: rows), signal = quadraticForm(original, rows: rows)
+        return signal > 0 ? noise / signal : (noise > 0 ? .infinity : 0)
+    }
+
+    /// Σ_r m_r·H·m_rᵀ over the rows of `m`, each row with its group's block.
+    private func quadraticForm(_ m: [Float], rows: Int) -> Double {
+        let k = columns, perGroup = rows / groups
+        var product = [Float](repeating: 0, count: perGroup * k)
+        var total = 0.0
+        for g in 0..<groups {
+            m.withUnsafeBufferPointer { mp in
+                gram.withUnsafeBufferPointer { hp in
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(perGroup), Int32(k), Int32(k), 1,
+                                mp.baseAddress! + g * perGroup * k, Int32(k), hp.baseAddress! + g * k * k, Int32(k), 0,
+                                &product, Int32(k))
+                }
+            }
+            for r in 0..<perGroup {
+                var dot = 0.0
+                for j in 0..<k { dot += Double(product[r * k + j]) * Double(m[(g * perGroup + r) * k + j]) }
+                total += dot
+            }
+        }
+        return total
+    }
+}

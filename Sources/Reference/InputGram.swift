@@ -1,0 +1,50 @@
+// The Gram matrix of the vectors a layer's weight meets: for Conv each image's im2col
+// columns, for Gemm and MatMul each row of the input. Calibration sums it into the
+// layer-wise Hessian H = X·Xᵀ that SparseGPT and the layer error use.
+import CBLAS
+import IR
+
+public enum InputGram {
+    /// Adds Σ v·vᵀ over every reduction vector v of `x` to the upper triangle of `gram`,
+    /// one K x K block per group (K = the weight's reduction length, ordered as the weight's
+    /// [channel, kernel...] flattening). Returns how many vectors each group added.
+    /// `weightShape` is the layer's weight as stored; `node` is a Conv, a Gemm without
+    /// transA, or a MatMul with a 2-D weight.
+    public static func accumulate(_ node: Node, input x: Tensor, weightShape: [Int],
+                                  into gram: UnsafeMutablePointer<Float>) throws -> Int {
+        try requireFloat32(node, x)
+        switch node.op {
+        case "Conv":
+            let group = node.int("group", default: 1)
+            guard x.rank >= 3, weightShape.count == x.rank, x.shape[1] == weightShape[1] * group else {
+                throw IRError("input \(x.shape) does not fit the weight \(weightShape)", at: node)
+            }
+            let cg = weightShape[1], kernel = Array(weightShape[2...])
+            let g = try WindowGeometry(node: node, input: Array(x.shape[2...]), kernel: kernel)
+            let rows = cg * kernel.reduce(1, *), positions = g.output.reduce(1, *), plane = g.input.reduce(1, *)
+            var columns = [Float](repeating: 0, count: rows * positions)
+            for image in 0..<x.shape[0] {
+                for gi in 0..<group {
+                    columns.withUnsafeMutableBufferPointer { col in
+                        im2col(x.f32 + (image * x.shape[1] + gi * cg) * plane, channels: cg, g, into: col.baseAddress!)
+                        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, Int32(rows), Int32(positions), 1,
+                                    col.baseAddress!, Int32(positions), 1, gram + gi * rows * rows, Int32(rows))
+                    }
+                }
+            }
+            return x.shape[0] * positions
+        case "Gemm", "MatMul":
+            let k = x.shape.last ?? 0
+            let expected = node.op == "Gemm" && node.int("transB", default: 0) != 0 ? weightShape[1] : weightShape[0]
+            guard x.rank >= 2, k == expected, node.int("transA", default: 0) == 0 else {
+                throw IRError("input \(x.shape) does not fit the weight \(weightShape)", at: node)
+            }
+            let vectors = x.count / max(k, 1)
+            cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(k), Int32(vectors), 1, x.f32, Int32(k), 1,
+                        gram, Int32(k))
+            return vectors
+        default:
+            throw IRError("\(node.op) has no layer weight", at: node)
+        }
+    }
+}
