@@ -43,7 +43,7 @@ let package = Package(
             "IR", "ONNXImport", "Reference", "Passes", "TensorIO", "Formats",
         ]),
         .executableTarget(name: "npucc", dependencies: [
-            "Driver", "IR", "Passes", "Formats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Driver", "IR", "Passes", "Formats", "Reference", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "NPUBench", dependencies: [
             "Driver", "Formats", "Reference", "IR", "ONNXImport", "TensorIO",

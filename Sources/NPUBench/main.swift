@@ -1,6 +1,9 @@
 // `make bench`: npucc's benchmarks, each against a peer measured in the same run. Prints
 // a report; docs/BENCHMARKS.md records it with the command that produced it.
 import Foundation
+import Reference
+
+NativeKernels.ensure()
 
 let only = CommandLine.arguments.dropFirst().first
 var report: [String] = ["npucc bench, \(ISO8601DateFormatter().string(from: Date())), \(ProcessInfo.processInfo.activeProcessorCount) cores"]

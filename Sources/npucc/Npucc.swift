@@ -2,6 +2,7 @@
 import ArgumentParser
 import Driver
 import Foundation
+import Reference
 
 @main
 struct Npucc: ParsableCommand {
@@ -9,6 +10,11 @@ struct Npucc: ParsableCommand {
         commandName: "npucc",
         abstract: "Compile ONNX models for an NPU with nvfp4, fp8 and 2:4 sparse fast paths.",
         subcommands: [Inspect.self, DumpIR.self, Run.self, Opt.self, Calibrate.self, Analyze.self])
+
+    static func main() {
+        NativeKernels.ensure()
+        main(nil)
+    }
 }
 
 /// Options shared by the commands that read a model.
