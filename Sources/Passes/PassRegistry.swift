@@ -10,6 +10,7 @@ public enum PassRegistry {
         RemoveIdentity(),
         EliminateDeadCode(),
         FoldBatchNorm(),
+        FuseActivation(),
         Prune24(),
         QuantizeLayers(),
     ]

@@ -11,10 +11,38 @@ public enum Kernels {
         guard let kernel = table[node.op] else {
             throw IRError("the interpreter has no kernel for \(node.op)", at: node)
         }
+        let results: [Tensor]
         if let format = node.string("npucc.activation_format") {
-            return try kernel(node, try fakeQuantizedInput(node, inputs, format: format))
+            results = try kernel(node, try fakeQuantizedInput(node, inputs, format: format))
+        } else {
+            results = try kernel(node, inputs)
         }
-        return try kernel(node, inputs)
+        if let activation = node.string("npucc.activation"), let first = results.first {
+            return [try fusedActivation(node, activation, first)] + results.dropFirst()
+        }
+        return results
+    }
+
+    /// The activation fuse-activation recorded on `node`, applied to its float32 result:
+    /// Relu max(x, 0); LeakyRelu x < 0 ? alpha·x : x; Clip min(max(x, lo), hi).
+    private static func fusedActivation(_ node: Node, _ activation: String, _ t: Tensor) throws -> Tensor {
+        try requireFloat32(node, t, "output")
+        // The matrix kernels return a tensor of their own: changed in place.
+        let p = t.f32, n = t.count
+        switch activation {
+        case "Relu":
+            for i in 0..<n { p[i] = max(p[i], 0) }
+        case "LeakyRelu":
+            let alpha = node.float("npucc.activation_alpha", default: 0.01)
+            for i in 0..<n where p[i] < 0 { p[i] *= alpha }
+        case "Clip":
+            let lo = node.float("npucc.activation_min", default: -.infinity)
+            let hi = node.float("npucc.activation_max", default: .infinity)
+            for i in 0..<n { p[i] = min(max(p[i], lo), hi) }
+        default:
+            throw IRError("unknown fused activation \"\(activation)\"", at: node)
+        }
+        return t
     }
 
     /// True when the interpreter can run `op`.
