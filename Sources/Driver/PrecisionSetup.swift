@@ -14,7 +14,7 @@ public enum PrecisionSetup {
                              method: CalibrationMethod, pruning: PruningMethod? = nil,
                              biasCorrection: Bool = false) throws -> PassStatistics {
         do {
-            try Pipeline([FoldBatchNorm(), EliminateDeadCode()]).run(&loaded.model.graph, PassContext())
+            try Pipeline([FoldBatchNorm(), FuseActivation(), EliminateDeadCode()]).run(&loaded.model.graph, PassContext())
             var amax: [String: Float] = [:]
             var norms: [String: [Float]] = [:]
             var means: [String: [Float]] = [:]

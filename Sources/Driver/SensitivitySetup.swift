@@ -23,7 +23,7 @@ public enum SensitivitySetup {
     public static func analyze(_ loaded: inout LoadedModel, calibPath: String, method: CalibrationMethod,
                                pruning: PruningMethod, maxSamples: Int = 64) throws -> SensitivityReport {
         do {
-            try Pipeline([FoldBatchNorm(), EliminateDeadCode()]).run(&loaded.model.graph, PassContext())
+            try Pipeline([FoldBatchNorm(), FuseActivation(), EliminateDeadCode()]).run(&loaded.model.graph, PassContext())
             let samples = try CalibrationSet.load(path: calibPath, graph: loaded.model.graph)
             var calibrator = try Calibrator(graph: loaded.model.graph, collectHessians: true)
             for sample in samples { try calibrator.observe(sample) }
@@ -108,7 +108,7 @@ public enum SensitivitySetup {
 
     /// One line: the assignment's totals and each layer's choice.
     public static func summary(_ assignment: PrecisionAssignment, _ layers: [LayerSensitivity]) -> String {
-        let choices = layers.map { "\($0.layer)=\(assignment.choices[$0.layer].map { "\($0)" } ?? "fp16")" }
+        let choices = layers.map { "\($0.displayName)=\(assignment.choices[$0.layer].map { "\($0)" } ?? "fp16")" }
         return String(format: "precision auto: latency %.0f MACs (fp16: %.0f), weights %.0f bytes, predicted error %.4g: ",
                       assignment.latency, assignment.fp16Latency, assignment.weightBits / 8, assignment.predictedError)
             + choices.joined(separator: ", ")
@@ -141,12 +141,12 @@ public enum SensitivitySetup {
         for l in report.layers {
             for c in l.candidates {
                 let layerError = c.layerError.map { String(format: "%.4g", $0) } ?? "-"
-                lines.append(pad(l.layer, 16) + pad(l.op, 8) + pad("\(l.macs)", 13) + pad("\(c.candidate)", 11)
+                lines.append(pad(l.displayName, 16) + pad(l.op, 8) + pad("\(l.macs)", 13) + pad("\(c.candidate)", 11)
                              + String(format: "%7.2f  ", c.weightSQNR)
                              + String(repeating: " ", count: max(0, 11 - layerError.count)) + layerError
                              + String(format: "  %12.4g", c.outputError))
             }
-            if !l.canPrune { lines.append(pad(l.layer, 16) + pad(l.op, 8) + pad("\(l.macs)", 13) + "2:4: reduction not a multiple of 4, stays dense") }
+            if !l.canPrune { lines.append(pad(l.displayName, 16) + pad(l.op, 8) + pad("\(l.macs)", 13) + "2:4: reduction not a multiple of 4, stays dense") }
         }
         lines.append(String(format: "%d layers, %d samples, %.2f s", report.layers.count, report.samples, report.seconds))
         return lines.joined(separator: "\n")

@@ -29,6 +29,9 @@ struct Analyze: ParsableCommand {
     @Option(help: "2:4 pruning method for the sparse candidates: magnitude, wanda or sparsegpt.")
     var prune: String = "wanda"
 
+    @Option(help: "At most this many calibration samples for the end-to-end errors (all of them calibrate).")
+    var samples: Int = 64
+
     @Flag(help: "Print the table as JSON.")
     var json = false
 
@@ -39,7 +42,9 @@ struct Analyze: ParsableCommand {
             }
             let pruning = try PrecisionSetup.pruningMethod(prune)
             var loaded = try Frontend.load(path: options.model, inputShapes: try parseInputShapes(options.inputShapes))
-            let report = try SensitivitySetup.analyze(&loaded, calibPath: calib, method: method, pruning: pruning)
+            guard samples > 0 else { throw DriverError(file: "--samples", "must be at least 1") }
+            let report = try SensitivitySetup.analyze(&loaded, calibPath: calib, method: method, pruning: pruning,
+                                                      maxSamples: samples)
             print(json ? try SensitivitySetup.json(report) : SensitivitySetup.table(report))
         }
     }

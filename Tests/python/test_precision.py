@@ -104,16 +104,17 @@ def test_wanda_and_sparsegpt_are_no_worse_than_magnitude():
 def analyze(*extra):
     r = run_npucc("analyze", SAMPLES / "digits_cnn.onnx", "--calib", SAMPLES / "digits_calib.npz", "--json", *extra)
     assert r.returncode == 0, r.stderr
-    return {l["layer"]: l for l in json.loads(r.stdout)["layers"]}
+    return {l["name"]: l for l in json.loads(r.stdout)["layers"]}
 
 
 def test_analyze_and_auto_precision():
     layers = analyze()
-    assert list(layers) == ["bn1_out", "bn2_out", "logits"]
+    assert list(layers) == ["conv1", "conv2", "fc"]
+    assert [l["layer"] for l in layers.values()] == ["relu1_out", "relu2_out", "logits"]  # Relus fused
     # conv1's reduction (1x3x3 = 9) is not a multiple of 4: no 2:4 candidates for it.
-    assert not layers["bn1_out"]["prunable"]
-    assert [c["candidate"] for c in layers["bn1_out"]["candidates"]] == ["fp8", "nvfp4"]
-    assert [c["candidate"] for c in layers["bn2_out"]["candidates"]] == [
+    assert not layers["conv1"]["prunable"]
+    assert [c["candidate"] for c in layers["conv1"]["candidates"]] == ["fp8", "nvfp4"]
+    assert [c["candidate"] for c in layers["conv2"]["candidates"]] == [
         "fp8", "nvfp4", "fp16+2:4", "fp8+2:4", "nvfp4+2:4"]
     for layer in layers.values():
         errors = {c["candidate"]: c for c in layer["candidates"]}
@@ -129,7 +130,7 @@ def test_analyze_and_auto_precision():
 
 def test_sparsegpt_lowers_the_layer_error_of_2_4():
     wanda, sparsegpt = analyze("--prune", "wanda"), analyze("--prune", "sparsegpt")
-    for name in ["bn2_out", "logits"]:
+    for name in ["conv2", "fc"]:
         w = {c["candidate"]: c for c in wanda[name]["candidates"]}
         s = {c["candidate"]: c for c in sparsegpt[name]["candidates"]}
         assert s["fp16+2:4"]["layer_error"] < w["fp16+2:4"]["layer_error"] / 2, name
@@ -155,7 +156,7 @@ def test_budgets_of_size_and_error(tmp_path):
     assert r.returncode == 0, r.stderr
     assert set(choices(r).values()) == {"fp16"}
     loose = choices(auto(tmp_path, "--budget", "error=1"))
-    assert all(c == "nvfp4+2:4" or (c == "nvfp4" and l == "bn1_out") for l, c in loose.items()), loose
+    assert all(c == "nvfp4+2:4" or (c == "nvfp4" and l == "conv1") for l, c in loose.items()), loose
     r = auto(tmp_path, "--budget", "size=10B")
     assert r.returncode == 1 and "no assignment fits the budget \"size=10B\" (10 bytes of weights)" in r.stderr
     r = auto(tmp_path, "--budget", "speed=3")
@@ -164,12 +165,12 @@ def test_budgets_of_size_and_error(tmp_path):
 
 def test_rules_constrain_the_assignment(tmp_path):
     rules = tmp_path / "rules.json"
-    rules.write_text(json.dumps({"rules": [{"layers": "bn1_out", "min": "fp8"},
-                                           {"layers": "logits", "precision": "fp16"},
-                                           {"layers": "bn2*", "sparsity": "dense"}]}))
+    rules.write_text(json.dumps({"rules": [{"layers": "conv1", "min": "fp8"},
+                                           {"layers": "fc", "precision": "fp16"},
+                                           {"layers": "conv2*", "sparsity": "dense"}]}))
     r = auto(tmp_path, "--budget", "error=1", "--rules", rules)
     assert r.returncode == 0, r.stderr
-    assert choices(r) == {"bn1_out": "fp8", "bn2_out": "nvfp4", "logits": "fp16"}
+    assert choices(r) == {"conv1": "fp8", "conv2": "nvfp4", "fc": "fp16"}
 
     (tmp_path / "o.npz").unlink()
 
@@ -182,9 +183,9 @@ def test_rules_constrain_the_assignment(tmp_path):
     refused(json.dumps({"rules": [{"layers": "conv9", "min": "fp8"}]}), "rule 1 (\"conv9\") matches no layer")
     refused(json.dumps({"rules": [{"layers": "*", "mni": "fp8"}]}), "unknown field \"mni\"")
     refused(json.dumps({"rules": [{"layers": "*", "min": "fp4"}]}), "rule 1: \"min\": \"fp4\" is not one of")
-    refused(json.dumps({"rules": [{"layers": "bn1_out", "sparsity": "2:4"}]}),
-            "leaves layer bn1_out no candidate (its reduction length is not a multiple of 4")
-    refused(json.dumps({"rules": [{"layers": "logits", "precision": "fp16"}]}) + "}", "not a rules file: The given data was not valid JSON")
+    refused(json.dumps({"rules": [{"layers": "conv1", "sparsity": "2:4"}]}),
+            "leaves layer conv1 no candidate (its reduction length is not a multiple of 4")
+    refused(json.dumps({"rules": [{"layers": "fc", "precision": "fp16"}]}) + "}", "not a rules file: The given data was not valid JSON")
     rules.write_text(json.dumps({"rules": [{"layers": "*", "precision": "fp16"}]}))
     r = auto(tmp_path, "--rules", rules, "--budget", "nvfp4")
     assert r.returncode == 1 and "no assignment allowed by the rules fits the budget" in r.stderr

@@ -122,7 +122,7 @@ public struct PrecisionRules: Sendable, Equatable, Decodable {
                 let kept = current.filter(rule.permits)
                 guard !kept.isEmpty else {
                     let why = l.canPrune ? "" : " (its reduction length is not a multiple of 4, so it cannot be 2:4)"
-                    throw PrecisionRuleError("rule \(i + 1) (\"\(rule.layers)\") leaves layer \(l.layer) no candidate\(why)")
+                    throw PrecisionRuleError("rule \(i + 1) (\"\(rule.layers)\") leaves layer \(l.displayName) no candidate\(why)")
                 }
                 result[l.layer] = kept
             }

@@ -70,6 +70,8 @@ public struct LayerSensitivity: Sendable {
     public var layer: String
     /// The node's own name (may be empty).
     public var name: String
+    /// How reports name the layer: its node name, or its output when the node has none.
+    public var displayName: String { name.isEmpty ? layer : name }
     public var op: String
     /// Multiply-accumulates per sample.
     public var macs: Int
@@ -104,22 +106,27 @@ public enum SensitivityAnalysis {
             let perSample = graph.types[output]?.shape?.dims.dropFirst().compactMap(\.value).reduce(1, *) ?? 1
             var entry = LayerSensitivity(layer: output, name: node.name, op: node.op, macs: perSample * weight.columns,
                                          parameters: weight.rows * weight.columns, canPrune: weight.columns % 4 == 0, candidates: [])
+            // The sparse candidates share one pruning of the layer (the costly part with SparseGPT).
+            var pruned: Graph?
+            let original = weight.matrix()
+            let signal = hessians[output]?.outputEnergy(original, rows: weight.rows)
             for candidate in LayerCandidate.analyzed where !candidate.sparse || entry.canPrune {
-                var g = graph
                 var context = PassContext(verify: false)
                 context.quantization = QuantizationPlan(format: .fp32, perLayer: [output: candidate.format],
                                                         activationAmax: activationAmax)
-                if candidate.sparse {
+                if candidate.sparse && pruned == nil {
+                    var p = graph
                     context.sparsity = SparsityPlan(method: pruning, inputNorms: inputNorms, hessians: hessians,
                                                     layers: [output])
-                    _ = try Prune24().run(&g, context)
+                    _ = try Prune24().run(&p, context)
+                    pruned = p
                 }
+                var g = candidate.sparse ? pruned! : graph
                 _ = try QuantizeLayers().run(&g, context)
-                let changed = LayerWeight(g.nodes[index], g)?.matrix() ?? weight.matrix()
-                let original = weight.matrix()
+                let changed = LayerWeight(g.nodes[index], g)?.matrix() ?? original
                 let sqnr = ErrorMetrics(original: original, quantized: changed).sqnr
                 let layerError = hessians[output].map {
-                    $0.relativeOutputError(original: original, changed: changed, rows: weight.rows)
+                    $0.relativeOutputError(original: original, changed: changed, rows: weight.rows, signal: signal!)
                 }
                 entry.candidates.append(CandidateError(candidate: candidate, weightSQNR: sqnr, layerError: layerError,
                                                        outputError: 0))

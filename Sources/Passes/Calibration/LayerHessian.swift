@@ -43,14 +43,20 @@ public struct LayerHessian: Sendable {
     /// its weight `original` ([rows, K], rows split evenly over the groups) becomes
     /// `changed`: Σ‖(W − Ŵ)x‖² / Σ‖Wx‖².
     public func relativeOutputError(original: [Float], changed: [Float], rows: Int) -> Double {
-        precondition(original.count == rows * columns && changed.count == original.count && rows % groups == 0)
-        let delta = zip(original, changed).map { $0 - $1 }
-        let noise = quadraticForm(delta, rows: rows), signal = quadraticForm(original, rows: rows)
+        relativeOutputError(original: original, changed: changed, rows: rows, signal: outputEnergy(original, rows: rows))
+    }
+
+    /// As above, with Σ‖Wx‖² already known (`outputEnergy(original)`).
+    public func relativeOutputError(original: [Float], changed: [Float], rows: Int, signal: Double) -> Double {
+        precondition(changed.count == original.count)
+        let noise = outputEnergy(zip(original, changed).map { $0 - $1 }, rows: rows)
         return signal > 0 ? noise / signal : (noise > 0 ? .infinity : 0)
     }
 
-    /// Σ_r m_r·H·m_rᵀ over the rows of `m`, each row with its group's block.
-    private func quadraticForm(_ m: [Float], rows: Int) -> Double {
+    /// Σ‖m·x‖² over the calibration vectors = Σ_r m_r·H·m_rᵀ, each row of `m` ([rows, K])
+    /// with its group's block.
+    public func outputEnergy(_ m: [Float], rows: Int) -> Double {
+        precondition(m.count == rows * columns && rows % groups == 0)
         let k = columns, perGroup = rows / groups
         var product = [Float](repeating: 0, count: perGroup * k)
         var total = 0.0
