@@ -16,11 +16,15 @@ public enum DType: Int32, Sendable, CaseIterable, Hashable {
     case uint32 = 12
     case uint64 = 13
     case bfloat16 = 16
+    /// FP8 E4M3 "fn": no infinities, S.1111.111 is NaN, largest finite 448 (ONNX FLOAT8E4M3FN).
+    case float8e4m3fn = 17
+    /// FP8 E5M2: IEEE-style infinities and NaNs, largest finite 57344 (ONNX FLOAT8E5M2).
+    case float8e5m2 = 19
 
     /// Bytes per element in the IR's dense storage (bool is one byte, 0 or 1).
     public var byteSize: Int {
         switch self {
-        case .uint8, .int8, .bool: return 1
+        case .uint8, .int8, .bool, .float8e4m3fn, .float8e5m2: return 1
         case .uint16, .int16, .float16, .bfloat16: return 2
         case .int32, .uint32, .float32: return 4
         case .int64, .uint64, .float64: return 8
@@ -33,6 +37,8 @@ public enum DType: Int32, Sendable, CaseIterable, Hashable {
         case .float32: return "f32"
         case .float16: return "f16"
         case .bfloat16: return "bf16"
+        case .float8e4m3fn: return "f8e4m3"
+        case .float8e5m2: return "f8e5m2"
         case .float64: return "f64"
         case .int8: return "i8"
         case .int16: return "i16"
@@ -53,7 +59,7 @@ public enum DType: Int32, Sendable, CaseIterable, Hashable {
 
     public var isFloatingPoint: Bool {
         switch self {
-        case .float32, .float16, .bfloat16, .float64: return true
+        case .float32, .float16, .bfloat16, .float64, .float8e4m3fn, .float8e5m2: return true
         default: return false
         }
     }
@@ -66,6 +72,8 @@ public enum DType: Int32, Sendable, CaseIterable, Hashable {
         case .float32: return "FLOAT"
         case .float16: return "FLOAT16"
         case .bfloat16: return "BFLOAT16"
+        case .float8e4m3fn: return "FLOAT8E4M3FN"
+        case .float8e5m2: return "FLOAT8E5M2"
         case .float64: return "DOUBLE"
         case .int8: return "INT8"
         case .int16: return "INT16"

@@ -1,5 +1,6 @@
 // Element conversions of tensors: to and from Double and Int64 for any dtype, and
-// Cast between dtypes (ONNX Cast semantics: floats truncate toward zero into ints).
+// Cast between dtypes (ONNX Cast semantics: floats truncate toward zero into ints, fp8
+// through the Formats codecs, saturating unless asked not to).
 import Foundation
 import Formats
 
@@ -12,6 +13,8 @@ extension Tensor {
         case .float64: return b.load(fromByteOffset: i * 8, as: Double.self)
         case .float16: return Double(halfToFloat(b.load(fromByteOffset: i * 2, as: UInt16.self)))
         case .bfloat16: return Double(bfloat16ToFloat(b.load(fromByteOffset: i * 2, as: UInt16.self)))
+        case .float8e4m3fn: return Double(MiniFloatFormat.e4m3.decode(b.load(fromByteOffset: i, as: UInt8.self)))
+        case .float8e5m2: return Double(MiniFloatFormat.e5m2.decode(b.load(fromByteOffset: i, as: UInt8.self)))
         case .int8: return Double(b.load(fromByteOffset: i, as: Int8.self))
         case .int16: return Double(b.load(fromByteOffset: i * 2, as: Int16.self))
         case .int32: return Double(b.load(fromByteOffset: i * 4, as: Int32.self))
@@ -54,8 +57,10 @@ extension Tensor {
         return (0..<count).map { Float(double(at: $0)) }
     }
 
-    /// This tensor's elements in `target` dtype, with ONNX Cast semantics.
-    public func cast(to target: DType) -> Tensor {
+    /// This tensor's elements in `target` dtype, with ONNX Cast semantics. For an fp8
+    /// target, `saturate` is Cast's attribute: finite overflow and infinities become the
+    /// largest finite value (true, ONNX's default) or NaN / infinity as the format has them.
+    public func cast(to target: DType, saturate: Bool = true) -> Tensor {
         if target == dtype { return self }
         if target == .float32 {
             let out = Tensor(zeros: .float32, shape: shape)
@@ -73,6 +78,9 @@ extension Tensor {
             case .float64: b.storeBytes(of: double(at: i), toByteOffset: i * 8, as: Double.self)
             case .float16: b.storeBytes(of: floatToHalf(Float(double(at: i))), toByteOffset: i * 2, as: UInt16.self)
             case .bfloat16: b.storeBytes(of: floatToBfloat16(Float(double(at: i))), toByteOffset: i * 2, as: UInt16.self)
+            case .float8e4m3fn, .float8e5m2:
+                let code = target.miniFloatFormat?.encode(Float(double(at: i)), saturating: saturate) ?? 0
+                b.storeBytes(of: code, toByteOffset: i, as: UInt8.self)
             case .bool:
                 let v: UInt8 = isFloatSource ? (double(at: i) != 0 ? 1 : 0) : (int64(at: i) != 0 ? 1 : 0)
                 b.storeBytes(of: v, toByteOffset: i, as: UInt8.self)
@@ -92,6 +100,17 @@ extension Tensor {
             }
         }
         return out
+    }
+}
+
+extension DType {
+    /// The codec of an fp8 dtype (E4M3 "fn" or E5M2), nil for every other dtype.
+    public var miniFloatFormat: MiniFloatFormat? {
+        switch self {
+        case .float8e4m3fn: return .e4m3
+        case .float8e5m2: return .e5m2
+        default: return nil
+        }
     }
 }
 

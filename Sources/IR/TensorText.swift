@@ -1,6 +1,6 @@
 // Tensor data in the textual IR: literal lists for small tensors, raw little-endian hex for
 // large ones or ones no literal spells exactly, and the elided marker. Element spellings
-// (shortest round-trip floats, f16 and bf16 included) read back to the same bits.
+// (shortest round-trip floats, f16, bf16 and fp8 included) read back to the same bits.
 import Foundation
 
 enum TensorText {
@@ -49,6 +49,8 @@ enum TensorText {
         case .float64: return spellFloat(bits: base.load(fromByteOffset: i * 8, as: UInt64.self), .float64)
         case .float16, .bfloat16:
             return spellFloat(bits: UInt64(base.load(fromByteOffset: i * 2, as: UInt16.self)), t.dtype)
+        case .float8e4m3fn, .float8e5m2:
+            return spellFloat(bits: UInt64(base.load(fromByteOffset: i, as: UInt8.self)), t.dtype)
         case .bool:
             switch base.load(fromByteOffset: i, as: UInt8.self) {
             case 0: return "false"
@@ -60,8 +62,9 @@ enum TensorText {
         }
     }
 
-    /// The shortest decimal that `floatBits` reads back to `bits` of `dtype`; `inf`, `-inf`
-    /// and `nan` are spelled out. Nil for a NaN other than the one `nan` reads as.
+    /// The shortest decimal that `floatBits` reads back to `bits` of `dtype` (for fp8, the
+    /// value's float32 spelling); `inf`, `-inf` and `nan` are spelled out. Nil for a NaN
+    /// other than the one `nan` reads as.
     static func spellFloat(bits: UInt64, _ dtype: DType) -> String? {
         let value: Double
         switch dtype {
@@ -69,6 +72,9 @@ enum TensorText {
         case .float32: value = Double(Float(bitPattern: UInt32(truncatingIfNeeded: bits)))
         case .float16: value = Double(halfToFloat(UInt16(truncatingIfNeeded: bits)))
         case .bfloat16: value = Double(bfloat16ToFloat(UInt16(truncatingIfNeeded: bits)))
+        case .float8e4m3fn, .float8e5m2:
+            guard let format = dtype.miniFloatFormat else { return nil }
+            value = Double(format.decode(UInt8(truncatingIfNeeded: bits)))
         default: return nil
         }
         if value.isNaN { return floatBits("nan", dtype) == bits ? "nan" : nil }
@@ -76,6 +82,9 @@ enum TensorText {
         switch dtype {
         case .float64: return value.description
         case .float32: return Float(value).description
+        // Every fp8 value is a float32 with a short spelling: printed as that value itself
+        // (448.0, not the shortest decimal that rounds to it, 450.0).
+        case .float8e4m3fn, .float8e5m2: return Float(value).description
         default: return shortestNarrowFloat(Float(value), bits: bits, dtype)
         }
     }
@@ -102,18 +111,22 @@ enum TensorText {
         return value.description  // float32 holds every f16 and bf16 value exactly
     }
 
+    /// `f` rounded to nearest even in `dtype` (f16, bf16 or fp8; fp8 as ml_dtypes converts:
+    /// beyond the largest finite value f8e4m3 gives NaN and f8e5m2 infinity).
     private static func narrowBits(_ f: Float, _ dtype: DType) -> UInt64 {
-        UInt64(dtype == .float16 ? floatToHalf(f) : floatToBfloat16(f))
+        if let format = dtype.miniFloatFormat { return UInt64(format.encode(f)) }
+        return UInt64(dtype == .float16 ? floatToHalf(f) : floatToBfloat16(f))
     }
 
     /// The bits of `dtype` a float literal reads as: decimal (or `nan`, `inf`, `-inf`) to
-    /// float64 for f64 data, to float32 otherwise, then rounded to nearest even for f16/bf16.
+    /// float64 for f64 data, to float32 otherwise, then rounded to nearest even for f16,
+    /// bf16 and fp8.
     static func floatBits(_ literal: String, _ dtype: DType) -> UInt64? {
         if dtype == .float64 { return Double(literal).map(\.bitPattern) }
         guard let f = Float(literal) else { return nil }
         switch dtype {
         case .float32: return UInt64(f.bitPattern)
-        case .float16, .bfloat16: return narrowBits(f, dtype)
+        case .float16, .bfloat16, .float8e4m3fn, .float8e5m2: return narrowBits(f, dtype)
         default: return nil
         }
     }
@@ -164,12 +177,13 @@ struct TensorLiteralReader {
         let base = tensor.storage.base
         let i = filled
         switch tensor.dtype {
-        case .float32, .float64, .float16, .bfloat16:
+        case .float32, .float64, .float16, .bfloat16, .float8e4m3fn, .float8e5m2:
             guard let bits = TensorText.floatBits(literal, tensor.dtype) else { return false }
             switch tensor.dtype.byteSize {
             case 8: base.storeBytes(of: bits, toByteOffset: i * 8, as: UInt64.self)
             case 4: base.storeBytes(of: UInt32(bits), toByteOffset: i * 4, as: UInt32.self)
-            default: base.storeBytes(of: UInt16(bits), toByteOffset: i * 2, as: UInt16.self)
+            case 2: base.storeBytes(of: UInt16(bits), toByteOffset: i * 2, as: UInt16.self)
+            default: base.storeBytes(of: UInt8(bits), toByteOffset: i, as: UInt8.self)
             }
         case .bool:
             guard literal == "true" || literal == "false" else { return false }

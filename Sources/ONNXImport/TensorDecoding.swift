@@ -70,7 +70,7 @@ extension ONNXTensor {
     }
 
     /// int32_data carries int32, and (one value per element, low bits) int8/int16/uint8/
-    /// uint16/bool and the bit patterns of float16/bfloat16.
+    /// uint16/bool and the bit patterns of float16/bfloat16 and of the fp8 types.
     private static func fromInt32Field(_ v: [Int32], dtype: DType, shape: [Int], what: String) throws -> Tensor {
         let out = Tensor(zeros: dtype, shape: shape)
         let base = out.storage.base
@@ -81,7 +81,8 @@ extension ONNXTensor {
             case .uint16, .float16, .bfloat16:
                 base.storeBytes(of: UInt16(truncatingIfNeeded: x), toByteOffset: i * 2, as: UInt16.self)
             case .int8: base.storeBytes(of: Int8(truncatingIfNeeded: x), toByteOffset: i, as: Int8.self)
-            case .uint8: base.storeBytes(of: UInt8(truncatingIfNeeded: x), toByteOffset: i, as: UInt8.self)
+            case .uint8, .float8e4m3fn, .float8e5m2:
+                base.storeBytes(of: UInt8(truncatingIfNeeded: x), toByteOffset: i, as: UInt8.self)
             case .bool: base.storeBytes(of: UInt8(x != 0 ? 1 : 0), toByteOffset: i, as: UInt8.self)
             default: throw TensorDecodingError("\(what): int32_data used for \(dtype.onnxName)")
             }
@@ -100,7 +101,6 @@ struct TensorDecodingError: Error, CustomStringConvertible {
 func ONNXDataTypeName(_ code: Int32) -> String {
     if let t = DType(rawValue: code) { return t.onnxName }
     let others: [Int32: String] = [0: "UNDEFINED", 8: "STRING", 14: "COMPLEX64", 15: "COMPLEX128",
-                                   17: "FLOAT8E4M3FN", 18: "FLOAT8E4M3FNUZ", 19: "FLOAT8E5M2",
-                                   20: "FLOAT8E5M2FNUZ", 21: "UINT4", 22: "INT4", 23: "FLOAT4E2M1"]
+                                   18: "FLOAT8E4M3FNUZ", 20: "FLOAT8E5M2FNUZ", 21: "UINT4", 22: "INT4", 23: "FLOAT4E2M1"]
     return others[code] ?? "code \(code)"
 }

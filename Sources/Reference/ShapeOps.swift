@@ -215,5 +215,5 @@ func cast(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     guard let code = node.int("to"), let target = DType(rawValue: Int32(code)) else {
         throw IRError("Cast target type \(node.int("to").map(String.init) ?? "(missing)") is not supported", at: node)
     }
-    return x.cast(to: target)
+    return x.cast(to: target, saturate: node.int("saturate", default: 1) != 0)
 }

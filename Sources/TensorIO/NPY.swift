@@ -90,6 +90,7 @@ public enum NPY {
         case .float64: return "<f8"
         case .float16: return "<f2"
         case .bfloat16: return "<V2"
+        case .float8e4m3fn, .float8e5m2: return "|V1"
         case .int8: return "|i1"
         case .int16: return "<i2"
         case .int32: return "<i4"

@@ -96,6 +96,8 @@ final class PrinterGoldenTests: XCTestCase {
         b.constant("f64", Tensor(specials + [.leastNonzeroMagnitude, .greatestFiniteMagnitude], shape: [10]))
         b.constant("f16", Tensor(specials + [6e-8, 65504], shape: [10]).cast(to: .float16))
         b.constant("bf16", Tensor(specials + [1e-40, 3.3895313892515355e38], shape: [10]).cast(to: .bfloat16))
+        b.constant("f8e4m3", Tensor(specials + [0.001953125, 448], shape: [10]).cast(to: .float8e4m3fn))
+        b.constant("f8e5m2", Tensor(specials + [1.52587890625e-05, 57344], shape: [10]).cast(to: .float8e5m2, saturate: false))
         b.constant("i8", Tensor([Int8.min, -1, 0, Int8.max], shape: [4]))
         b.constant("i16", Tensor([Int16.min, Int16.max], shape: [2]))
         b.constant("i32", Tensor([Int32.min, Int32.max], shape: [2]))

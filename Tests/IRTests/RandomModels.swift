@@ -74,6 +74,9 @@ struct RandomModels {
         case .float32, .float64, .float16, .bfloat16:
             return pick([0, -0.0, .infinity, -.infinity, .nan, 1e-40, 6e-8, 1e-300, 0.1, 1 / 3, -65504,
                          Double(Float.greatestFiniteMagnitude), Double.random(in: -1e4...1e4, using: &rng)])
+        case .float8e4m3fn, .float8e5m2:
+            return pick([0, -0.0, .infinity, -.infinity, .nan, 448, -57344, 0.001953125, 1.52587890625e-05, 0.1,
+                         Double.random(in: -500...500, using: &rng)])
         default: return Double(int(-128...127))
         }
     }

@@ -59,6 +59,32 @@ final class TextRoundTripTests: XCTestCase {
         }
     }
 
+    /// Every fp8 code reads back to itself: the non-NaN ones as literals, the NaNs other
+    /// than the one `nan` reads as in hex.
+    func testEveryFP8CodeRoundTrips() throws {
+        for dtype in [DType.float8e4m3fn, .float8e5m2] {
+            let codes = (0...255).map { UInt8($0) }
+            var g = Graph()
+            for start in stride(from: 0, to: 256, by: 8) {
+                g.constants["c\(start)"] = Tensor(Array(codes[start..<start + 8]), shape: [8]).reinterpreted(as: dtype)
+            }
+            let text = IRPrinter(constantDataLimit: nil).print(g)
+            // E4M3 has one NaN besides `nan` (0xff), E5M2 five (0x7d, 0x7f, 0xfd, 0xfe, 0xff).
+            XCTAssertEqual(text.components(separatedBy: "0x").count - 1, dtype == .float8e4m3fn ? 1 : 2, text)
+            let parsed = try IRParser.parseGraph(text)
+            for (name, t) in g.constants {
+                XCTAssertTrue(parsed.constants[name]?.bitwiseEqual(t) ?? false, "\(dtype) \(name)")
+            }
+        }
+        var g = Graph()
+        let values: [Float] = [0, -0.0, 1, -2.5, 448, 0.001953125, .nan]
+        g.constants["e4m3"] = Tensor(values, shape: [7]).cast(to: .float8e4m3fn)
+        g.constants["e5m2"] = Tensor(values + [.infinity], shape: [8]).cast(to: .float8e5m2, saturate: false)
+        let text = IRPrinter(constantDataLimit: nil).print(g)
+        XCTAssertTrue(text.contains("const %e4m3: f8e4m3[7] = [0.0, -0.0, 1.0, -2.5, 448.0, 0.001953125, nan]"), text)
+        XCTAssertTrue(text.contains("const %e5m2: f8e5m2[8] = [0.0, -0.0, 1.0, -2.5, 448.0, 0.001953125, nan, inf]"), text)
+    }
+
     func testSpecialFloatsPrintAsLiteralsAndNaNPayloadsAsHex() throws {
         let specials: [Float] = [-0.0, .nan, .infinity, -.infinity, .leastNonzeroMagnitude, .leastNormalMagnitude,
                                  .greatestFiniteMagnitude, 0.1]

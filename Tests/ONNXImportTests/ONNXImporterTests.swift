@@ -9,7 +9,7 @@ final class ONNXImporterTests: XCTestCase {
         let model = try ONNXImporter.load(path: try ImportCases.path("dtypes.onnx"))
         let expected = try ImportCases.expected()
         let names = ["float32", "float16", "bfloat16", "float64", "int8", "int16", "int32", "int64",
-                     "uint8", "uint16", "uint32", "uint64", "bool"]
+                     "uint8", "uint16", "uint32", "uint64", "bool", "float8e4m3fn", "float8e5m2"]
         for dtype in names {
             for storage in ["raw", "typed"] {
                 let name = "\(dtype)_\(storage)"

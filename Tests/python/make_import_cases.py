@@ -43,7 +43,10 @@ DTYPES = {
     "uint8": (np.uint8, TensorProto.UINT8), "uint16": (np.uint16, TensorProto.UINT16),
     "uint32": (np.uint32, TensorProto.UINT32), "uint64": (np.uint64, TensorProto.UINT64),
     "bool": (np.bool_, TensorProto.BOOL),
+    "float8e4m3fn": (ml_dtypes.float8_e4m3fn, TensorProto.FLOAT8E4M3FN),
+    "float8e5m2": (ml_dtypes.float8_e5m2, TensorProto.FLOAT8E5M2),
 }
+FP8 = (ml_dtypes.float8_e4m3fn, ml_dtypes.float8_e5m2)
 inits = []
 for name, (np_type, code) in DTYPES.items():
     if np_type == np.bool_:
@@ -51,13 +54,17 @@ for name, (np_type, code) in DTYPES.items():
     elif np.issubdtype(np.dtype(np_type), np.integer):
         info = np.iinfo(np_type)
         values = np.array([[info.min, info.max, 0], [1, 7, info.max // 3]], dtype=np_type)
+    elif np_type in FP8:
+        largest = float(ml_dtypes.finfo(np_type).max)
+        values = np.array([[-0.0, 1.5, -2.25], [largest, 1e-3, np.inf if np_type == ml_dtypes.float8_e5m2 else -largest]]).astype(np_type)
     else:
         values = np.array([[-0.0, 1.5, -2.25], [65504 if np_type == np.float16 else 3e38, 1e-3, np.inf]]).astype(np_type)
     raw = helper.make_tensor(f"{name}_raw", code, values.shape, values.tobytes(), raw=True)
-    if np_type in (np.float16, ml_dtypes.bfloat16):
-        # The spec stores 16-bit floats as their bit patterns in int32_data.
+    if np_type in (np.float16, ml_dtypes.bfloat16) + FP8:
+        # The spec stores 16-bit and 8-bit floats as their bit patterns in int32_data, one per value.
+        bits = np.uint8 if np_type in FP8 else np.uint16
         typed = TensorProto(name=f"{name}_typed", data_type=code, dims=values.shape)
-        typed.int32_data.extend(values.view(np.uint16).flatten().astype(np.int32).tolist())
+        typed.int32_data.extend(values.view(bits).flatten().astype(np.int32).tolist())
     else:
         typed = helper.make_tensor(f"{name}_typed", code, values.shape, values.flatten().tolist())
     inits += [raw, typed]
