@@ -1,6 +1,6 @@
 // Rewrites of older operator forms into the canonical (opset 21) form of schemas/ops.md:
 // attributes that later opsets turned into inputs, legacy broadcasting, old Softmax
-// semantics, Upsample and opset-10 Resize.
+// semantics, Upsample and opset-10 Resize, and the per-tensor-only quantization of opset 10.
 import IR
 
 private let legacyBroadcastOps: Set<String> = ["Add", "Sub", "Mul", "Div", "Pow", "And", "Or", "Xor",
@@ -50,6 +50,8 @@ extension ImportContext {
         case "Dropout" where opset < 12:
             node.attributes["ratio"] = nil
             node.attributes["is_test"] = nil
+        case "QuantizeLinear" where opset < 13, "DequantizeLinear" where opset < 13:
+            try requirePerTensorScale(node)
         case "Resize" where originalOp == "Upsample" || opset < 11:
             try upgradeUpsample(&node, fromUpsample: originalOp == "Upsample")
         case "PRelu" where opset < 7:
@@ -140,6 +142,19 @@ extension ImportContext {
         node.attributes = ["mode": .string(mode),
                            "coordinate_transformation_mode": .string("asymmetric"),
                            "nearest_mode": .string("floor")]
+    }
+
+    /// QuantizeLinear and DequantizeLinear before opset 13 have no axis: the scale is one
+    /// value for the whole tensor. The canonical form reads a longer 1-D scale per axis 1,
+    /// so such a scale is refused rather than silently reinterpreted.
+    private func requirePerTensorScale(_ node: Node) throws {
+        guard node.inputs.count > 1 else { return }
+        let scale = node.inputs[1]
+        let count = constants[scale]?.count ?? types[scale]?.shape?.concrete?.reduce(1, *)
+        if let count, count != 1 {
+            throw IRError("\(node.op) before opset 13 quantizes per tensor: the scale must hold one value, not \(count)",
+                          at: node)
+        }
     }
 
     /// PRelu before opset 7 applies a 1-D slope of C values per channel (axis 1); numpy

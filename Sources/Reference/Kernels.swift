@@ -90,6 +90,8 @@ public enum Kernels {
         t["Range"] = { n, i in [try range(n, i)] }
         t["ConstantOfShape"] = { n, i in [try constantOfShape(n, i)] }
         t["Cast"] = { n, i in [try cast(n, i)] }
+        t["QuantizeLinear"] = { n, i in [try quantizeLinear(n, i)] }
+        t["DequantizeLinear"] = { n, i in [try dequantizeLinear(n, i)] }
         t["Identity"] = { n, i in [try operand(n, i, 0)] }
         t["Dropout"] = { n, i in
             let x = try operand(n, i, 0)

@@ -14,7 +14,7 @@ final class OpSchemaTests: XCTestCase {
         Add Sub Mul Div Sum Max Min Mean Equal Greater Less Where Cast MaxPool AveragePool GlobalAveragePool
         GlobalMaxPool LRN Flatten Reshape Transpose Concat Split Slice Squeeze Unsqueeze Expand Gather Pad Resize
         ReduceMean ReduceSum ReduceMax ReduceMin ReduceProd LayerNormalization InstanceNormalization Shape Size
-        Range Tile ArgMax ArgMin ConstantOfShape Identity Dropout
+        Range Tile ArgMax ArgMin ConstantOfShape Identity Dropout QuantizeLinear DequantizeLinear
         """.split(whereSeparator: \.isWhitespace).map(String.init)
 
     func testEveryPromisedOpIsRegisteredOnce() {

@@ -60,6 +60,18 @@ final class OpsetUpgradeTests: XCTestCase {
         XCTAssertEqual(resize.string("nearest_mode"), "floor")
     }
 
+    func testOpset10QuantizationIsPerTensorOnly() throws {
+        let g = try graph("qdq_v10.onnx")
+        XCTAssertEqual(g.nodes.map(\.op), ["QuantizeLinear", "DequantizeLinear"])
+        XCTAssertTrue(g.nodes.allSatisfy { $0.attributes.isEmpty })
+        XCTAssertEqual(g.constants["s"]?.shape, [])
+        XCTAssertThrowsError(try graph("qdq_v10_vector_scale.onnx")) { error in
+            XCTAssertTrue("\(error)".hasSuffix(
+                "node QuantizeLinear \"quant\": QuantizeLinear before opset 13 quantizes per tensor: "
+                    + "the scale must hold one value, not 3"), "\(error)")
+        }
+    }
+
     func testLegacyBroadcastAxisGivesBTrailingOnes() throws {
         let g = try graph("add_broadcast_v6.onnx")
         let add = try XCTUnwrap(g.nodes.first)

@@ -161,6 +161,16 @@ final class InferShapesAgainstORTTests: XCTestCase {
             Case(op: "Add", inputs: [x([2, 1, 4]), x([3, 1])]),
             Case(op: "Gelu", inputs: [x([2, 3])], attributes: ["approximate": .string("tanh")]),
             Case(op: "HardSwish", inputs: [x([2, 3])]),
+            Case(
+                op: "QuantizeLinear",
+                inputs: [x([2, 3, 4]), floats([0.1, 0.2, 0.3]), .constant(Tensor([Int8(0), 1, 2], shape: [3]))],
+                attributes: ["axis": .int(1)]),
+            Case(op: "QuantizeLinear", inputs: [x([2, 3]), floats([0.5], shape: [])]),
+            Case(
+                op: "DequantizeLinear",
+                inputs: [x([2, 3, 4], .uint8), floats([0.1, 0.2, 0.3, 0.4]), .constant(Tensor([UInt8](repeating: 9, count: 4), shape: [4]))],
+                attributes: ["axis": .int(-1)]),
+            Case(op: "DequantizeLinear", inputs: [x([5], .int32), floats([0.5], shape: [])]),
         ]
     }
 

@@ -148,6 +148,20 @@ m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 6)])
 m.ir_version = 3
 save(m, "add_broadcast_v6.onnx", check=False)
 
+# QuantizeLinear / DequantizeLinear at opset 10 have no axis: one scale for the tensor.
+def qdq_v10(scale):
+    inits = [numpy_helper.from_array(np.array(scale, np.float32), "s"), numpy_helper.from_array(np.array(3, np.uint8), "z")]
+    if np.ndim(scale):
+        inits[1] = numpy_helper.from_array(np.full(len(scale), 3, np.uint8), "z")
+    g = helper.make_graph([helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"], name="quant"),
+                           helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"], name="dequant")], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 10)])
+
+save(qdq_v10(0.5), "qdq_v10.onnx")
+save(qdq_v10([0.5, 0.25, 1.0]), "qdq_v10_vector_scale.onnx", check=False)
+
 # Unsupported things.
 save(one_node("FooBar", 13, [2], [2], check=False), "unsupported_op.onnx", check=False)
 g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"], domain="com.example")], "g",

@@ -3,8 +3,9 @@
 
 /// Every canonical op, by name.
 public enum OpRegistry {
-    /// All schemas: elementwise, neural-network, reduction, shape and indexing ops.
-    public static let all: [OpSchema] = elementwiseOps + neuralNetworkOps + reductionOps + shapeOps + indexingOps
+    /// All schemas: elementwise, neural-network, reduction, shape, indexing and quantization ops.
+    public static let all: [OpSchema] =
+        elementwiseOps + neuralNetworkOps + reductionOps + shapeOps + indexingOps + quantizationOps
 
     private static let byName: [String: OpSchema] = Dictionary(all.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
 

@@ -1,0 +1,84 @@
+// Quantization ops: QuantizeLinear and DequantizeLinear, per tensor or per axis. Blocked
+// quantization (block_size > 0) is refused; the element types are those in QuantizedTypes.
+
+let quantizationOps: [OpSchema] = [
+    OpSchema(
+        "QuantizeLinear", since: 21, inputs: 2...3,
+        attributes: [.int("axis", 1), .int("block_size", 0), .int("output_dtype", 0), .int("saturate", 1)]
+    ) { r in
+        try r.quantizationParameters()
+        if r.isPresent(2) && r.type(2) == nil { return [r.result(nil, r.dims(0))] }
+        return [r.result(try QuantizedTypes.quantizeLinearOutput(r.node, zeroPoint: r.type(2)?.dtype), r.dims(0))]
+    },
+    OpSchema("DequantizeLinear", since: 21, inputs: 2...3, attributes: [.int("axis", 1), .int("block_size", 0)]) { r in
+        try r.requireSameType([0, 2])
+        if let x = r.type(0)?.dtype, !QuantizedTypes.dequantizable.contains(x) {
+            throw r.fail("DequantizeLinear reads \(QuantizedTypes.names(QuantizedTypes.dequantizable)), not \(x.name)")
+        }
+        if let s = r.type(1)?.dtype, ![.float32, .float16, .bfloat16].contains(s) {
+            throw r.fail("the scale is \(s.name); DequantizeLinear scales are f32, f16 or bf16")
+        }
+        try r.quantizationParameters()
+        // The output has the scale's element type.
+        return [r.result(r.type(1)?.dtype, r.dims(0))]
+    },
+]
+
+/// The element types the quantization ops produce and read.
+public enum QuantizedTypes {
+    /// What QuantizeLinear produces (and DequantizeLinear reads).
+    public static let quantized: [DType] = [.int8, .uint8, .int16, .uint16, .float8e4m3fn, .float8e5m2]
+    /// What DequantizeLinear reads: the quantized types and int32 (a quantized bias).
+    public static let dequantizable: [DType] = quantized + [.int32]
+
+    /// The element type QuantizeLinear `node` produces: its zero point's (`zeroPoint`, nil
+    /// when the node has none), else `output_dtype`, else uint8. A zero point and an
+    /// `output_dtype` that disagree, or a type not in `quantized`, are errors naming the node.
+    public static func quantizeLinearOutput(_ node: Node, zeroPoint: DType?) throws -> DType {
+        let code = node.int("output_dtype", default: 0)
+        var requested: DType?
+        if code != 0 {
+            guard let t = DType(rawValue: Int32(truncatingIfNeeded: code)), quantized.contains(t) else {
+                throw IRError("output_dtype \(code) is not one of \(names(quantized))", at: node)
+            }
+            requested = t
+        }
+        if let zeroPoint {
+            if let requested, requested != zeroPoint {
+                throw IRError("output_dtype \(requested.name) differs from the zero point's type \(zeroPoint.name)", at: node)
+            }
+            guard quantized.contains(zeroPoint) else {
+                throw IRError("the zero point is \(zeroPoint.name); QuantizeLinear produces \(names(quantized))", at: node)
+            }
+            return zeroPoint
+        }
+        return requested ?? .uint8
+    }
+
+    static func names(_ types: [DType]) -> String { types.map(\.name).joined(separator: ", ") }
+}
+
+extension ShapeRule {
+    /// The scale (input 1) and zero point (input 2) of QuantizeLinear / DequantizeLinear:
+    /// one value (a scalar, or 1-D of one element: per tensor) or a 1-D tensor of one value
+    /// per slice of x along `axis` (per axis); the zero point has the scale's shape.
+    func quantizationParameters() throws {
+        let block = int("block_size") ?? 0
+        guard block == 0 else {
+            throw fail("blocked quantization (block_size \(block)) is not supported; npucc reads per-tensor and per-axis scales")
+        }
+        guard let scale = dims(1) else { return }
+        if let zero = dims(2), let s = Shape(scale).concrete, let z = Shape(zero).concrete, s != z {
+            throw fail("the zero point \(Shape(zero)) and the scale \(Shape(scale)) differ in shape")
+        }
+        if scale.isEmpty || scale == [.known(1)] { return }
+        guard scale.count == 1 else {
+            throw fail("the scale \(Shape(scale)) is neither a scalar (per tensor) nor 1-D (per axis)")
+        }
+        guard let x = dims(0) else { return }
+        let a = try axis(int("axis") ?? 1, rank: x.count)
+        if let n = scale[0].value, let c = x[a].value, n != c {
+            throw fail("the scale has \(n) values but axis \(a) of the input \(Shape(x)) has \(c)")
+        }
+    }
+}
