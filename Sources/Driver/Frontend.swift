@@ -10,6 +10,9 @@ public struct LoadedModel: Sendable {
     public var path: String
     public var model: Model
     public var summary: ImportSummary
+    /// What canonicalization changed that the user should know (QDQ tensors dequantized),
+    /// each once; the command line prints them.
+    public var warnings: [String] = []
 }
 
 public enum Frontend {
@@ -20,7 +23,7 @@ public enum Frontend {
         do {
             try Verifier.verify(loaded.model.graph)
             if !raw {
-                try canonicalize(&loaded.model.graph)
+                loaded.warnings = try canonicalize(&loaded.model.graph)
                 try Verifier.verify(loaded.model.graph)
             }
         } catch let e as IRError {
@@ -30,10 +33,12 @@ public enum Frontend {
     }
 
     /// Canonicalization, then graph outputs take the types inference found for them.
-    static func canonicalize(_ graph: inout Graph) throws {
-        _ = try Pipeline.canonicalize.run(&graph, PassContext())
+    /// Returns the passes' warnings.
+    static func canonicalize(_ graph: inout Graph) throws -> [String] {
+        let statistics = try Pipeline.canonicalize.run(&graph, PassContext())
         for i in graph.outputs.indices {
             if let inferred = graph.type(of: graph.outputs[i].name) { graph.outputs[i].type = inferred }
         }
+        return statistics.flatMap(\.statistics.warnings)
     }
 }

@@ -1,5 +1,5 @@
 // What a pass is: a named graph transformation with a summary, run with a context and
-// reporting what it did as named counters.
+// reporting what it did as named counters, and what the user should know as warnings.
 import IR
 
 /// One graph transformation. Its doc comment states what it requires, what it
@@ -11,9 +11,13 @@ public protocol Pass: Sendable {
     func run(_ graph: inout Graph, _ context: PassContext) throws -> PassStatistics
 }
 
-/// Named counters a pass reports ("folded": 12).
+/// Named counters a pass reports ("folded": 12), and warnings for the user: things the
+/// pass did that change what the model computes or how it will be compiled, each naming
+/// the node ("DequantizeLinear \"w_dq\": int8 weight dequantized: ..."). The command
+/// line prints each warning once, on stderr.
 public struct PassStatistics: Sendable, CustomStringConvertible {
     public private(set) var counters: [(name: String, value: Int)] = []
+    public private(set) var warnings: [String] = []
 
     public init() {}
 
@@ -21,9 +25,14 @@ public struct PassStatistics: Sendable, CustomStringConvertible {
         if let i = counters.firstIndex(where: { $0.name == name }) { counters[i].value += value } else { counters.append((name, value)) }
     }
 
+    /// Records a warning; the same text twice is kept once.
+    public mutating func warn(_ message: String) {
+        if !warnings.contains(message) { warnings.append(message) }
+    }
+
     public subscript(_ name: String) -> Int { counters.first { $0.name == name }?.value ?? 0 }
 
-    /// True when the pass changed nothing.
+    /// True when the pass changed nothing (warnings come with changes, and are not counted).
     public var isEmpty: Bool { counters.allSatisfy { $0.value == 0 } }
 
     public var description: String { counters.map { "\($0.name) \($0.value)" }.joined(separator: ", ") }

@@ -16,7 +16,7 @@ public struct Pipeline: Sendable {
     /// (or when it holds "all") and after one in `context.printIRAfter`, the IR goes to
     /// `context.emit`. With `context.verify`, the verifier runs after every pass and an
     /// error names the pass that broke the IR. Returns each pass's statistics, summed over
-    /// the rounds, in pipeline order.
+    /// the rounds (warnings collected, each once), in pipeline order.
     @discardableResult
     public func run(_ graph: inout Graph, _ context: PassContext) throws -> [(tag: String, statistics: PassStatistics)] {
         var totals: [(tag: String, statistics: PassStatistics)] = passes.map { ($0.tag, PassStatistics()) }
@@ -36,6 +36,7 @@ public struct Pipeline: Sendable {
                     context.emit("// IR after \(pass.tag)\n" + IRPrinter().print(graph))
                 }
                 for (name, value) in stats.counters { totals[i].statistics.add(name, value) }
+                for warning in stats.warnings { totals[i].statistics.warn(warning) }
                 if !stats.isEmpty { changed = true }
             }
             if !changed { break }

@@ -41,8 +41,8 @@ struct Analyze: ParsableCommand {
                 throw DriverError(file: "--calib-method", "unknown calibration method \"\(calibMethod)\"")
             }
             let pruning = try PrecisionSetup.pruningMethod(prune)
-            var loaded = try Frontend.load(path: options.model, inputShapes: try parseInputShapes(options.inputShapes))
             guard samples > 0 else { throw DriverError(file: "--samples", "must be at least 1") }
+            var loaded = try options.load()
             let report = try SensitivitySetup.analyze(&loaded, calibPath: calib, method: method, pruning: pruning,
                                                       maxSamples: samples)
             print(json ? try SensitivitySetup.json(report) : SensitivitySetup.table(report))

@@ -32,7 +32,7 @@ struct Calibrate: ParsableCommand {
             guard let chosen = CalibrationMethod(method) else {
                 throw DriverError(file: "--method", "unknown calibration method \"\(method)\" (minmax, percentile[:P], entropy, mse)")
             }
-            let loaded = try Frontend.load(path: options.model, inputShapes: try parseInputShapes(options.inputShapes))
+            let loaded = try options.load()
             let samples = try CalibrationSet.load(path: calib, graph: loaded.model.graph)
             var calibrator = try Calibrator(graph: loaded.model.graph)
             let progress = ProgressLine(total: samples.count, label: "calibrating")

@@ -23,7 +23,7 @@ struct DumpIR: ParsableCommand {
 
     func run() throws {
         try reportingErrors(file: options.model) {
-            let loaded = try Frontend.load(path: options.model, inputShapes: try parseInputShapes(options.inputShapes), raw: raw)
+            let loaded = try options.load(raw: raw)
             print(IRPrinter(constantDataLimit: constants ? nil : 16).print(loaded.model), terminator: "")
         }
     }

@@ -15,7 +15,7 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         try reportingErrors(file: options.model) {
-            let loaded = try Frontend.load(path: options.model, inputShapes: try parseInputShapes(options.inputShapes))
+            let loaded = try options.load()
             print(Inspection.report(loaded))
         }
     }

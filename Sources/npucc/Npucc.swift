@@ -27,6 +27,24 @@ struct ModelOptions: ParsableArguments {
     var inputShapes: [String] = []
 }
 
+extension ModelOptions {
+    /// The model imported and canonicalized (`raw`: as imported), with canonicalization's
+    /// warnings printed on stderr.
+    func load(raw: Bool = false) throws -> LoadedModel {
+        let loaded = try Frontend.load(path: model, inputShapes: try parseInputShapes(inputShapes), raw: raw)
+        printWarnings(loaded.warnings, file: model)
+        return loaded
+    }
+}
+
+/// Prints each warning once, as `npucc: warning: FILE: what`, on stderr.
+func printWarnings(_ warnings: [String], file: String) {
+    var seen = Set<String>()
+    for w in warnings where seen.insert(w).inserted {
+        FileHandle.standardError.write(Data("npucc: warning: \(file): \(w)\n".utf8))
+    }
+}
+
 /// Runs `body`, printing any error as `npucc: error: FILE: what` and exiting 1.
 func reportingErrors(file: String, _ body: () throws -> Void) throws {
     do {

@@ -40,8 +40,9 @@ struct Opt: ParsableCommand {
         try reportingErrors(file: options.model) {
             let selection = try PassSelection.parse(passes, printIRAfter: printIRAfter + (printIRAfterAll ? ["all"] : []),
                                                     printIRBefore: printIRBefore)
-            var loaded = try Frontend.load(path: options.model, inputShapes: try parseInputShapes(options.inputShapes))
+            var loaded = try options.load()
             let statistics = try selection.run(on: &loaded) { print($0, terminator: "") }
+            printWarnings(statistics.flatMap(\.statistics.warnings), file: options.model)
             if stats {
                 for (tag, s) in statistics {
                     FileHandle.standardError.write(Data("\(tag): \(s.isEmpty ? "no change" : s.description)\n".utf8))

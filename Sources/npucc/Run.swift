@@ -60,8 +60,9 @@ struct Run: ParsableCommand {
     func run() throws {
         try reportingErrors(file: options.model) {
             let selection = try PassSelection.parse(passes)
-            var loaded = try Frontend.load(path: options.model, inputShapes: try parseInputShapes(options.inputShapes))
-            _ = try selection.run(on: &loaded) { print($0, terminator: "") }
+            var loaded = try options.load()
+            let statistics = try selection.run(on: &loaded) { print($0, terminator: "") }
+            printWarnings(statistics.flatMap(\.statistics.warnings), file: options.model)
             guard let method = CalibrationMethod(calibMethod) else {
                 throw DriverError(file: "--calib-method", "unknown calibration method \"\(calibMethod)\"")
             }

@@ -33,6 +33,23 @@ private struct ChangesTwice: Pass {
     }
 }
 
+/// Changes something on its first two runs, warning each time.
+private struct WarnsTwice: Pass {
+    let tag = "warns-twice"
+    let summary = "warns on its first two runs"
+    let counter: Counter
+    func run(_ graph: inout Graph, _ context: PassContext) throws -> PassStatistics {
+        counter.runs += 1
+        var stats = PassStatistics()
+        if counter.runs <= 2 {
+            stats.add("changed")
+            stats.warn("the same warning")
+            stats.warn("run \(counter.runs)")
+        }
+        return stats
+    }
+}
+
 private struct DropsEveryNode: Pass {
     let tag = "drop-every-node"
     let summary = "breaks the IR"
@@ -102,6 +119,13 @@ final class PipelineTests: XCTestCase {
         // A dump is the text form: it parses back (the header is a comment) to the graph.
         XCTAssertEqual(printed(try IRParser.parseGraph(dumps[2])), printed(graph))
         XCTAssertTrue(dumps[2].contains("const %n: f32[2] = [-1.0, -2.0]"), dumps[2])
+    }
+
+    func testWarningsAreCollectedOnceOverTheRounds() throws {
+        var graph = try IRParser.parseGraph(small)
+        let stats = try Pipeline([WarnsTwice(counter: Counter())], maxRounds: 5).run(&graph, PassContext())
+        XCTAssertEqual(stats[0].statistics.warnings, ["the same warning", "run 1", "run 2"])
+        XCTAssertEqual(stats[0].statistics["changed"], 2)
     }
 
     func testPipelinesRepeatUntilNothingChanges() throws {
