@@ -21,6 +21,13 @@ public enum FakeQuantization {
         }
     }
 
+    /// Activations rounded to fp8 E4M3 with a per-tensor `scale`: x / scale encoded
+    /// saturating, decoded and multiplied back. Non-finite inputs (NaN included) become
+    /// +-448 * scale.
+    public static func fp8Activations(_ x: [Float], scale: Float) -> [Float] {
+        x.map { e4m3Value(e4m3Saturating($0.isFinite ? $0 / scale : ($0 < 0 ? -448 : 448))) * scale }
+    }
+
     /// Activations rounded to `format`: fp8 with scale amax / 448 (saturating); nvfp4 with
     /// the per-tensor scale amax / (6 * 448) and E4M3 block scales over blocks of 16 along
     /// `reductionAxis` of `shape`, computed from the values themselves.
@@ -29,8 +36,7 @@ public enum FakeQuantization {
         case .fp32: return x
         case .fp16: return x.map { Float16Codec.decode(Float16Codec.encode($0)) }
         case .fp8:
-            let scale = amax > 0 ? amax / 448 : 1
-            return x.map { e4m3Value(e4m3Saturating($0.isFinite ? $0 / scale : ($0 < 0 ? -448 : 448))) * scale }
+            return fp8Activations(x, scale: amax > 0 ? amax / 448 : 1)
         case .nvfp4:
             let global = amax / (6 * 448)
             guard global > 0, !shape.isEmpty else { return x.map { _ in 0 } }

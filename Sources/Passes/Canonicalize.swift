@@ -1,5 +1,6 @@
 // The canonicalize pipeline every model goes through after import: the graph in its
-// simplest equivalent form, with every type inferred, before any optimisation.
+// simplest equivalent form, with every type inferred and a QDQ model's quantization read
+// into layer attributes, before any optimisation.
 import IR
 
 extension Pipeline {
@@ -11,6 +12,10 @@ extension Pipeline {
             RemoveIdentity(),
             // Types before folding: Shape and Size fold from fully known input shapes.
             InferShapes(),
+            // QDQ models: read the fp8 scales of weights and activation pairs onto their layers
+            // before folding turns the weights' DequantizeLinear into plain constants (it needs
+            // types to check that a removed pair changes no value's type). No-op without Q/DQ.
+            ImportQDQ(),
             // Constant subgraphs and exporter shape chains become constants.
             FoldConstants(),
             // Folded shape operands (Reshape, Expand, Slice, ...) make more extents known.

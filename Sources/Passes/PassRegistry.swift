@@ -9,6 +9,7 @@ public enum PassRegistry {
         FoldConstants(),
         RemoveIdentity(),
         EliminateDeadCode(),
+        ImportQDQ(),
         FoldBatchNorm(),
         FuseActivation(),
         Prune24(),

@@ -153,7 +153,9 @@ extension Tensor {
 }
 
 /// A quantized layer's inputs with input 0 rounded as the NPU rounds activations; the
-/// reduction axis is the channel axis for Conv and the last axis for Gemm and MatMul.
+/// reduction axis is the channel axis for Conv and the last axis for Gemm and MatMul. An
+/// fp8 layer with `npucc.activation_scale` (a QDQ model's own scale) uses that scale
+/// exactly; otherwise the scale follows from `npucc.activation_amax`.
 private func fakeQuantizedInput(_ node: Node, _ inputs: [Tensor?], format name: String) throws -> [Tensor?] {
     guard let format = PrecisionFormat(rawValue: name) else {
         throw IRError("unknown activation format \"\(name)\"", at: node)
@@ -161,8 +163,12 @@ private func fakeQuantizedInput(_ node: Node, _ inputs: [Tensor?], format name: 
     guard let x = inputs.first ?? nil, x.dtype == .float32, x.rank >= 1 else { return inputs }
     let axis = node.op == "Conv" ? 1 : (node.op == "Gemm" && node.int("transA", default: 0) != 0 ? 0 : x.rank - 1)
     guard axis < x.rank else { return inputs }
-    let amax = node.float("npucc.activation_amax") ?? x.floats().map(\.magnitude).max() ?? 0
     var out = inputs
+    if format == .fp8, let scale = node.float("npucc.activation_scale") {
+        out[0] = Tensor(FakeQuantization.fp8Activations(x.floats(), scale: scale), shape: x.shape)
+        return out
+    }
+    let amax = node.float("npucc.activation_amax") ?? x.floats().map(\.magnitude).max() ?? 0
     out[0] = Tensor(FakeQuantization.activations(x.floats(), shape: x.shape, reductionAxis: axis, format: format, amax: amax),
                     shape: x.shape)
     return out

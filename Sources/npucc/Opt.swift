@@ -8,8 +8,8 @@ struct Opt: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run passes by name on a model and print the resulting IR.",
         discussion: """
-            The model is imported and canonicalized first. Passes: infer-shapes, fold-constants,
-            remove-identity, eliminate-dead-code, fold-batchnorm.
+            The model is imported and canonicalized first. Passes: infer-shapes, import-qdq,
+            fold-constants, remove-identity, eliminate-dead-code, fold-batchnorm.
 
             Example:
               npucc opt samples/digits_cnn.onnx --passes fold-batchnorm,eliminate-dead-code --stats

@@ -30,7 +30,12 @@ public struct QuantizationPlan: Sendable {
 public enum QuantizationAttributes {
     public static let activationFormat = "npucc.activation_format"
     public static let activationAmax = "npucc.activation_amax"
+    /// The exact per-tensor fp8 activation scale a QDQ model carried (import-qdq), which the
+    /// interpreter uses instead of amax / 448: that quotient is not always the scale again.
+    public static let activationScale = "npucc.activation_scale"
     public static let weightFormat = "npucc.weight_format"
+    /// The weight scales a QDQ model carried (import-qdq): one, or one per output channel.
+    public static let weightScale = "npucc.weight_scale"
 }
 
 /// Requires `context.quantization` and constant weights (canonicalize first). Guarantees

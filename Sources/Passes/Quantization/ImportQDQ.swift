@@ -1,0 +1,261 @@
+// import-qdq: the QuantizeLinear / DequantizeLinear nodes of a model exported from
+// quantization-aware training become float tensors, and the fp8 scales they carry become
+// the layer attributes that `quantize` and the interpreter read.
+import Formats
+import IR
+import Reference
+
+/// Reads a QDQ model's quantization into the IR's terms. Runs before fold-constants, which
+/// would otherwise fold the weights' DequantizeLinear away with their scales.
+///
+/// Weights: a DequantizeLinear of a constant (or of a QuantizeLinear of constants) becomes
+/// a float32 constant of its dequantized values, exactly what the nodes computed. When the
+/// codes are fp8 E4M3 and the value is input 1 of a Conv, Gemm or MatMul, with one scale or
+/// one per output channel, that layer carries `npucc.weight_format = "fp8"` and
+/// `npucc.weight_scale` (the model's scales), which `quantize` keeps. Any other tensor is
+/// dequantized with a warning: int8, uint8, int16, uint16, fp8 E5M2 (the NPU has none of
+/// them), E4M3 scales along the reduction axis, E4M3 constants no layer reads as its
+/// weight. An int32 tensor read only as the bias of Conv or Gemm (how int8 exporters store
+/// biases) is dequantized without one: biases stay float32 on the NPU.
+///
+/// Activations: a QuantizeLinear read only by DequantizeLinears with its own scale and
+/// zero point is a fake-quantization pair. When it is fp8 E4M3 (zero point or
+/// `output_dtype`), per tensor and saturating, each Conv, Gemm and MatMul reading the pair
+/// as input 0 reads the float tensor instead and carries `npucc.activation_format = "fp8"`,
+/// `npucc.activation_amax = 448 * scale` and `npucc.activation_scale = scale`, with which
+/// the interpreter rounds exactly as the pair did; other readers keep the pair. A pair of
+/// any other format (or a per-axis or non-saturating E4M3 one) is removed for every
+/// reader, with a warning.
+///
+/// Requires: a verified graph with types (infer-shapes). Guarantees: no DequantizeLinear
+/// reads a constant, and no Conv, Gemm or MatMul reads a fake-quantization pair as input
+/// 0; every value is computed as before except where a warning says otherwise.
+/// Leaves alone: graphs without QuantizeLinear or DequantizeLinear; E4M3 pairs read by
+/// other ops; a QuantizeLinear that anything but a matching DequantizeLinear reads, or
+/// whose scale or zero point is not constant; pairs whose output is a graph output.
+public struct ImportQDQ: Pass {
+    public let tag = "import-qdq"
+    public let summary = "Read QuantizeLinear/DequantizeLinear as float tensors, keeping fp8 scales on the layers"
+
+    public init() {}
+
+    public func run(_ graph: inout Graph, _ context: PassContext) throws -> PassStatistics {
+        var stats = PassStatistics()
+        guard graph.nodes.contains(where: { $0.isQuantizationOp }) else { return stats }
+        var rewrite = QDQRewrite(graph: graph)
+        try rewrite.importWeights(&stats)
+        try rewrite.importActivations(&stats)
+        graph = rewrite.finished()
+        return stats
+    }
+}
+
+/// The layers whose weights and input activations the NPU quantizes.
+private let layerOps: Set<String> = ["Conv", "Gemm", "MatMul"]
+
+private extension Node {
+    var isDefaultDomain: Bool { domain.isEmpty || domain == "ai.onnx" }
+    var isQuantizationOp: Bool { isDefaultDomain && (op == "QuantizeLinear" || op == "DequantizeLinear") }
+}
+
+/// How warnings name a quantized element type.
+private func formatName(_ dtype: DType) -> String {
+    switch dtype {
+    case .float8e4m3fn: return "fp8 e4m3"
+    case .float8e5m2: return "fp8 e5m2"
+    default: return dtype.onnxName.lowercased()
+    }
+}
+
+private func recalibrated(_ dtype: DType) -> String {
+    "dequantized: the NPU has no \(formatName(dtype)); this tensor will be recalibrated"
+}
+
+/// The graph being rewritten: nodes are removed at the end, so indices stay valid.
+private struct QDQRewrite {
+    var graph: Graph
+    var removed = Set<Int>()
+    let graphOutputs: Set<String>
+
+    init(graph: Graph) {
+        self.graph = graph
+        graphOutputs = Set(graph.outputs.map(\.name))
+    }
+
+    func finished() -> Graph {
+        var g = graph
+        g.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+        for i in removed { for o in graph.nodes[i].outputs where g.constants[o] == nil { g.types[o] = nil } }
+        return g
+    }
+
+    // MARK: Weights
+
+    mutating func importWeights(_ stats: inout PassStatistics) throws {
+        let users = graph.users(), producers = graph.producers()
+        var quantizers = Set<Int>()
+        for (i, dq) in graph.nodes.enumerated() where dq.op == "DequantizeLinear" && dq.isDefaultDomain {
+            guard dq.outputs.count == 1, let out = dq.outputs.first, !out.isEmpty, let x = dq.input(0),
+                  let parameters = constantOperands(dq, from: 1) else { continue }
+            var codes = graph.constants[x]
+            if codes == nil, let p = producers[x], graph.nodes[p].op == "QuantizeLinear", graph.nodes[p].isDefaultDomain,
+               let inputs = constantOperands(graph.nodes[p], from: 0) {
+                codes = try Kernels.evaluate(graph.nodes[p], inputs).first
+                quantizers.insert(p)
+            }
+            guard let codes, let scale = parameters[0] else { continue }
+            graph.constants[out] = try Kernels.evaluate(dq, [codes] + parameters)[0]
+            graph.types[out] = nil
+            removed.insert(i)
+            classify(dq, codes: codes, scale: scale, readers: (users[out] ?? []).map { graph.nodes[$0] }, &stats)
+        }
+        // A QuantizeLinear of constants goes when the weights it fed are all constants now.
+        for p in quantizers {
+            let out = graph.nodes[p].outputs[0]
+            if !graphOutputs.contains(out), (users[out] ?? []).allSatisfy(removed.contains) { removed.insert(p) }
+        }
+    }
+
+    /// Marks the layers an fp8 E4M3 weight feeds, or warns that the tensor was dequantized.
+    private mutating func classify(_ dq: Node, codes: Tensor, scale: Tensor, readers: [Node],
+                                   _ stats: inout PassStatistics) {
+        let out = dq.outputs[0]
+        let layers = readers.filter { layerOps.contains($0.op) && $0.isDefaultDomain && $0.input(1) == out && $0.input(0) != out }
+        if codes.dtype == .int32, !readers.isEmpty,
+           readers.allSatisfy({ ($0.op == "Conv" || $0.op == "Gemm") && $0.input(2) == out && $0.input(0) != out && $0.input(1) != out }) {
+            stats.add("dequantized")
+            return
+        }
+        guard codes.dtype == .float8e4m3fn else {
+            stats.add("dequantized")
+            stats.warn("\(dq.label): \(formatName(codes.dtype)) \(layers.isEmpty ? "tensor" : "weight") "
+                       + "\(recalibrated(codes.dtype))")
+            return
+        }
+        guard !layers.isEmpty else {
+            stats.add("dequantized")
+            stats.warn("\(dq.label): fp8 e4m3 tensor dequantized: it is not the weight of a Conv, Gemm or MatMul, so it stays float32")
+            return
+        }
+        for layer in layers {
+            guard let scales = weightScales(dq, codes: codes, scale: scale, layer: layer) else {
+                stats.add("dequantized")
+                stats.warn("\(dq.label): fp8 e4m3 weight dequantized: its scales are not per output channel of \(layer.label); "
+                           + "this tensor will be recalibrated")
+                continue
+            }
+            mark(layer) { node in
+                node.attributes[QuantizationAttributes.weightFormat] = .string(PrecisionFormat.fp8.rawValue)
+                node.attributes[QuantizationAttributes.weightScale] = .floats(scales)
+            }
+            stats.add("fp8-weights")
+        }
+    }
+
+    /// One scale for the tensor, or one per output channel of `layer` (Conv's axis 0, Gemm's
+    /// N axis, MatMul's last axis); nil when the scales run along another axis.
+    private func weightScales(_ dq: Node, codes: Tensor, scale: Tensor, layer: Node) -> [Float]? {
+        let scales = scale.floats()
+        if scales.count == 1 { return scales }
+        let axis = dq.int("axis", default: 1), rank = codes.rank
+        let outputAxis = layer.op == "Conv" || (layer.op == "Gemm" && layer.int("transB", default: 0) != 0) ? 0 : rank - 1
+        return (axis < 0 ? axis + rank : axis) == outputAxis ? scales : nil
+    }
+
+    // MARK: Activations
+
+    mutating func importActivations(_ stats: inout PassStatistics) throws {
+        let users = graph.users()
+        for (qi, q) in graph.nodes.enumerated() where q.op == "QuantizeLinear" && q.isDefaultDomain && !removed.contains(qi) {
+            guard let x = q.input(0), graph.constants[x] == nil, q.outputs.count == 1, let qOut = q.outputs.first,
+                  !graphOutputs.contains(qOut), let parameters = constantOperands(q, from: 1), let scale = parameters[0]
+            else { continue }
+            let readers = users[qOut] ?? []
+            guard !readers.isEmpty, readers.allSatisfy({ pairs(q, parameters, graph.nodes[$0], x: x) }) else { continue }
+            let format = try QuantizedTypes.quantizeLinearOutput(q, zeroPoint: parameters[1]?.dtype)
+            let what = "\(q.label): \(formatName(format)) activation \"\(x)\" dequantized"
+            var reason: String?
+            if format != .float8e4m3fn {
+                reason = "\(what): the NPU has no \(formatName(format)); this tensor will be recalibrated"
+            } else if scale.count != 1 {
+                reason = "\(what): its scale is per axis, the NPU's activation scales are per tensor; this tensor will be recalibrated"
+            } else if q.int("saturate", default: 1) == 0 {
+                reason = "\(what): saturate = 0 gives NaN beyond 448 * scale, the NPU saturates; this tensor will be recalibrated"
+            }
+            let s = scale.floats()[0]
+            var rewired = 0
+            for d in readers {
+                let changed = rewire(graph.nodes[d].outputs[0], to: x, layersOnly: reason == nil) { node in
+                    node.attributes[QuantizationAttributes.activationFormat] = .string(PrecisionFormat.fp8.rawValue)
+                    node.attributes[QuantizationAttributes.activationAmax] = .float(s * 448)
+                    node.attributes[QuantizationAttributes.activationScale] = .float(s)
+                }
+                if changed > 0 && !isRead(graph.nodes[d].outputs[0]) { removed.insert(d) }
+                rewired += changed
+            }
+            guard rewired > 0 else { continue }
+            if readers.allSatisfy(removed.contains) { removed.insert(qi) }
+            if let reason {
+                stats.add("removed-pairs")
+                stats.warn(reason)
+            } else {
+                stats.add("fp8-activations", rewired)
+            }
+        }
+    }
+
+    /// True when `dq` dequantizes QuantizeLinear `q`'s output with q's own scale, zero point
+    /// and axis, into x's element type, and is not a graph output.
+    private func pairs(_ q: Node, _ parameters: [Tensor?], _ dq: Node, x: String) -> Bool {
+        guard dq.op == "DequantizeLinear", dq.isDefaultDomain, dq.input(0) == q.outputs[0], dq.outputs.count == 1,
+              !graphOutputs.contains(dq.outputs[0]), let own = constantOperands(dq, from: 1),
+              own.count == parameters.count, let scale = own[0], let qScale = parameters[0],
+              scale.bitwiseEqual(qScale), scale.dtype == graph.type(of: x)?.dtype else { return false }
+        if let zero = own[1] { guard let qZero = parameters[1], zero.bitwiseEqual(qZero) else { return false } }
+        guard scale.count > 1 else { return true }
+        let rank = graph.type(of: x)?.shape?.rank ?? 0
+        func normalized(_ a: Int) -> Int { a < 0 ? a + rank : a }
+        return normalized(q.int("axis", default: 1)) == normalized(dq.int("axis", default: 1))
+    }
+
+    /// Readers of `value` read `source` instead: only Conv, Gemm and MatMul reading it as
+    /// input 0 (marked by `mark`) when `layersOnly`, else every reader. Returns how many
+    /// nodes changed.
+    private mutating func rewire(_ value: String, to source: String, layersOnly: Bool, mark: (inout Node) -> Void) -> Int {
+        var count = 0
+        for (k, node) in graph.nodes.enumerated() where !removed.contains(k) && node.inputs.contains(value) {
+            if layersOnly {
+                guard layerOps.contains(node.op), node.isDefaultDomain, node.inputs[0] == value,
+                      !node.inputs.dropFirst().contains(value) else { continue }
+                graph.nodes[k].inputs[0] = source
+                mark(&graph.nodes[k])
+            } else {
+                graph.nodes[k].inputs = node.inputs.map { $0 == value ? source : $0 }
+            }
+            count += 1
+        }
+        return count
+    }
+
+    // MARK: Shared
+
+    /// Inputs `from...` of `node` as constants (nil where omitted); nil when one is not constant.
+    private func constantOperands(_ node: Node, from start: Int) -> [Tensor?]? {
+        var out: [Tensor?] = []
+        for i in start..<max(node.inputs.count, start + 2) {
+            guard let name = node.input(i) else { out.append(nil); continue }
+            guard let t = graph.constants[name] else { return nil }
+            out.append(t)
+        }
+        return out
+    }
+
+    private func isRead(_ value: String) -> Bool {
+        graphOutputs.contains(value)
+            || graph.nodes.enumerated().contains { !removed.contains($0.offset) && $0.element.inputs.contains(value) }
+    }
+
+    private mutating func mark(_ layer: Node, _ body: (inout Node) -> Void) {
+        for k in graph.nodes.indices where graph.nodes[k].outputs == layer.outputs { body(&graph.nodes[k]) }
+    }
+}

@@ -1,0 +1,255 @@
+"""QDQ models (QuantizeLinear / DequantizeLinear pairs from quantization-aware training):
+`npucc run` against onnxruntime, what import-qdq keeps in the IR (the model's fp8 scales on
+its layers) and what it warns about (int8 and the other formats the NPU lacks), and the
+Q/DQ kernels bit for bit against onnxruntime's."""
+import re
+
+import ml_dtypes
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from conftest import run_npucc
+
+F32 = np.float32
+E4M3 = ml_dtypes.float8_e4m3fn
+
+
+def ort_run(path, feeds):
+    options = ort.SessionOptions()
+    # Unfused, so onnxruntime computes what the nodes define (its QDQ fusions would run
+    # int8 models as QLinearConv in integers).
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"]).run(None, feeds)
+
+
+def npucc_run(tmp_path, path, feeds):
+    np.savez(tmp_path / "in.npz", **feeds)
+    r = run_npucc("run", path, "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "out.npz")
+    assert r.returncode == 0, r.stderr
+    return dict(np.load(tmp_path / "out.npz")), r.stderr
+
+
+def assert_close(got, want):
+    """1e-5 relative to the output's scale (summation order differs from onnxruntime's)."""
+    assert got.shape == want.shape
+    assert np.abs(got - want).max() <= 1e-5 * max(1.0, float(np.abs(want).max()))
+
+
+def qdq_model(path, kind, activations=True):
+    """x [N,3,8,8] -> Q/DQ -> Conv (per-channel weight, bias) -> Relu -> Q/DQ -> MaxPool
+    -> Flatten -> Q/DQ -> Gemm (per-tensor weight, transB) -> y.
+
+    kind "fp8": E4M3 everywhere, opset 19 (the Gemm weight stored in int32_data, the Conv
+    weight in raw_data). kind "int8": int8 per-channel Conv weight with an int32 bias, a
+    uint8 Gemm weight with zero point 128, uint8 activations; opset 13. Without
+    `activations`, the same model with the activation pairs left out."""
+    rng = np.random.default_rng(7)
+    w1 = rng.standard_normal((4, 3, 3, 3)).astype(F32)
+    w2 = rng.standard_normal((5, 64)).astype(F32)
+    b1 = rng.standard_normal(4).astype(F32)
+    b2 = rng.standard_normal(5).astype(F32)
+    scales = {"x": F32(0.013), "r": F32(0.021), "f": F32(0.017)}
+    inits = [numpy_helper.from_array(b2, "b2"), numpy_helper.from_array(np.array([0, -1], np.int64), "flat_shape")]
+    nodes = []
+    if kind == "fp8":
+        zero = "z"
+        inits.append(numpy_helper.from_array(np.array(0, E4M3), "z"))
+        s_w1 = (np.abs(w1).reshape(4, -1).max(1) / 448).astype(F32)
+        codes1 = (w1 / s_w1[:, None, None, None]).astype(E4M3)
+        s_w2 = F32(np.abs(w2).max() / 448)
+        codes2 = (w2 / s_w2).astype(E4M3)
+        inits += [numpy_helper.from_array(codes1, "w1_q"), numpy_helper.from_array(s_w1, "w1_s"),
+                  helper.make_tensor("w2_q", TensorProto.FLOAT8E4M3FN, codes2.shape, codes2.astype(F32).flatten()),
+                  numpy_helper.from_array(np.array(s_w2), "w2_s"), numpy_helper.from_array(b1, "b1")]
+        nodes += [helper.make_node("DequantizeLinear", ["w1_q", "w1_s"], ["w1"], name="w1_dequant", axis=0),
+                  helper.make_node("DequantizeLinear", ["w2_q", "w2_s"], ["w2"], name="w2_dequant")]
+        bias = "b1"
+        opset = 19
+    else:
+        zero = "z"
+        inits.append(numpy_helper.from_array(np.array(128, np.uint8), "z"))
+        s_w1 = (np.abs(w1).reshape(4, -1).max(1) / 127).astype(F32)
+        codes1 = np.clip(np.rint(w1 / s_w1[:, None, None, None]), -128, 127).astype(np.int8)
+        s_w2 = F32(np.abs(w2).max() / 127)
+        codes2 = np.clip(np.rint(w2 / s_w2) + 128, 0, 255).astype(np.uint8)
+        s_b1 = (scales["x"] * s_w1).astype(F32)
+        codes_b1 = np.rint(b1 / s_b1).astype(np.int32)
+        inits += [numpy_helper.from_array(codes1, "w1_q"), numpy_helper.from_array(s_w1, "w1_s"),
+                  numpy_helper.from_array(np.zeros(4, np.int8), "w1_z"),
+                  numpy_helper.from_array(codes2, "w2_q"), numpy_helper.from_array(np.array(s_w2), "w2_s"),
+                  numpy_helper.from_array(np.array(128, np.uint8), "w2_z"),
+                  numpy_helper.from_array(codes_b1, "b1_q"), numpy_helper.from_array(s_b1, "b1_s")]
+        nodes += [helper.make_node("DequantizeLinear", ["w1_q", "w1_s", "w1_z"], ["w1"], name="w1_dequant", axis=0),
+                  helper.make_node("DequantizeLinear", ["w2_q", "w2_s", "w2_z"], ["w2"], name="w2_dequant"),
+                  helper.make_node("DequantizeLinear", ["b1_q", "b1_s"], ["b1"], name="b1_dequant", axis=0)]
+        bias = "b1"
+        opset = 13
+    for name, s in scales.items():
+        inits.append(numpy_helper.from_array(np.array(s), f"{name}_s"))
+
+    def fake_quant(value):
+        if not activations:
+            return value
+        nodes.append(helper.make_node("QuantizeLinear", [value, f"{value}_s", zero], [f"{value}_q"], name=f"{value}_quant"))
+        nodes.append(helper.make_node("DequantizeLinear", [f"{value}_q", f"{value}_s", zero], [f"{value}_dq"],
+                                      name=f"{value}_dequant"))
+        return f"{value}_dq"
+
+    nodes.append(helper.make_node("Conv", [fake_quant("x"), "w1", bias], ["c"], name="conv", pads=[1, 1, 1, 1]))
+    nodes.append(helper.make_node("Relu", ["c"], ["r"], name="relu"))
+    nodes.append(helper.make_node("MaxPool", [fake_quant("r")], ["p"], name="pool", kernel_shape=[2, 2], strides=[2, 2]))
+    nodes.append(helper.make_node("Reshape", ["p", "flat_shape"], ["f"], name="flatten"))
+    nodes.append(helper.make_node("Gemm", [fake_quant("f"), "w2", "b2"], ["y"], name="fc", transB=1))
+    graph = helper.make_graph(nodes, "qdq", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 5])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return {"w1_s": s_w1, "w2_s": s_w2, **scales}
+
+
+def feeds():
+    return {"x": np.random.default_rng(3).standard_normal((4, 3, 8, 8)).astype(F32)}
+
+
+def attribute(line, name):
+    """The value of attribute `name` in a node line of the text IR, as float32s."""
+    m = re.search(name + r"=(\[[^\]]*\]|[^,}]+)", line)
+    assert m, f"{name} not in {line}"
+    return np.array(re.findall(r"[-0-9.e+]+|nan|inf", m.group(1)), dtype=F32)
+
+
+def node_line(ir, op):
+    lines = [l for l in ir.splitlines() if f"= {op}(" in l]
+    assert len(lines) == 1, ir
+    return lines[0]
+
+
+def test_fp8_model_runs_as_onnxruntime_runs_it(tmp_path):
+    path = tmp_path / "fp8.onnx"
+    qdq_model(path, "fp8")
+    got, stderr = npucc_run(tmp_path, path, feeds())
+    want = ort_run(path, feeds())[0]
+    assert_close(got["y"], want)
+    assert "warning" not in stderr
+    # The activations really are rounded: the model without its pairs computes otherwise.
+    qdq_model(tmp_path / "plain.onnx", "fp8", activations=False)
+    assert np.abs(ort_run(tmp_path / "plain.onnx", feeds())[0] - want).max() > 1e-3
+
+
+def test_fp8_import_keeps_the_models_scales(tmp_path):
+    path = tmp_path / "fp8.onnx"
+    scales = qdq_model(path, "fp8")
+    r = run_npucc("dump-ir", path)
+    assert r.returncode == 0, r.stderr
+    assert "warning" not in r.stderr
+    conv, fc = node_line(r.stdout, "Conv"), node_line(r.stdout, "Gemm")
+    for line, weight, activation in [(conv, "w1_s", "x"), (fc, "w2_s", "f")]:
+        assert 'npucc.weight_format="fp8"' in line and 'npucc.activation_format="fp8"' in line
+        np.testing.assert_array_equal(attribute(line, "npucc.weight_scale"), np.atleast_1d(scales[weight]))
+        assert attribute(line, "npucc.activation_scale")[0] == scales[activation]
+        assert attribute(line, "npucc.activation_amax")[0] == scales[activation] * F32(448)
+    assert conv.split(" = Conv(")[1].startswith("%x, %w1, %b1)")
+    assert fc.split(" = Gemm(")[1].startswith("%f, %w2, %b2)")
+    # The pair before MaxPool stays (the interpreter runs it); no fp8 weight is left.
+    assert r.stdout.count("QuantizeLinear(") == 1 and r.stdout.count("DequantizeLinear(") == 1
+    assert "const %w1: f32[4,3,3,3]" in r.stdout and "f8e4m3[4,3,3,3]" not in r.stdout
+
+
+def test_int8_model_is_dequantized_with_one_warning_per_tensor(tmp_path):
+    path = tmp_path / "int8.onnx"
+    qdq_model(path, "int8")
+    r = run_npucc("dump-ir", path)
+    assert r.returncode == 0, r.stderr
+    prefix = f"npucc: warning: {path}: "
+    expected = [
+        'DequantizeLinear "w1_dequant": int8 weight dequantized: the NPU has no int8; this tensor will be recalibrated',
+        'DequantizeLinear "w2_dequant": uint8 weight dequantized: the NPU has no uint8; this tensor will be recalibrated',
+    ] + [f'QuantizeLinear "{v}_quant": uint8 activation "{v}" dequantized: the NPU has no uint8; '
+         "this tensor will be recalibrated" for v in ["x", "r", "f"]]
+    assert r.stderr.splitlines() == [prefix + w for w in expected]
+    assert "QuantizeLinear(" not in r.stdout and "DequantizeLinear(" not in r.stdout
+    assert "npucc." not in r.stdout
+    assert "const %b1: f32[4]" in r.stdout  # the int32 bias, dequantized without a warning
+
+
+def test_int8_weights_dequantize_exactly_and_the_activation_pairs_go(tmp_path):
+    path, plain = tmp_path / "int8.onnx", tmp_path / "int8_plain.onnx"
+    qdq_model(path, "int8")
+    qdq_model(plain, "int8", activations=False)
+    got, stderr = npucc_run(tmp_path, path, feeds())
+    assert stderr.count("npucc: warning:") == 5
+    # The weights are onnxruntime's dequantized weights; the activations are no longer rounded.
+    assert_close(got["y"], ort_run(plain, feeds())[0])
+    assert np.abs(got["y"] - ort_run(path, feeds())[0]).max() > 1e-3
+
+
+def qdq_pair(path, qtype, opset, saturate=None, per_axis=False, with_codes=True):
+    """x [4,3,5] -> QuantizeLinear -> DequantizeLinear -> y, with the codes as an output too
+    (`with_codes`). Both are graph outputs, so canonicalization keeps the pair."""
+    np_type = {TensorProto.INT8: np.int8, TensorProto.UINT8: np.uint8, TensorProto.FLOAT8E4M3FN: E4M3,
+               TensorProto.FLOAT8E5M2: ml_dtypes.float8_e5m2}[qtype]
+    scale = np.array([0.02, 0.5, 3.0], F32) if per_axis else np.array(0.05, F32)
+    zero = np.array(7 if np_type in (np.int8, np.uint8) else 0).astype(np_type)
+    if per_axis:
+        zero = np.array([0, 7, -3] if np_type == np.int8 else [0, 0, 0]).astype(np_type)
+    axis = {"axis": 1} if per_axis else {}
+    q_attrs = dict(axis, **({} if saturate is None else {"saturate": saturate}))
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"], name="q", **q_attrs),
+             helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"], name="dq", **axis)]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 3, 5])]
+    if with_codes:
+        outputs.append(helper.make_tensor_value_info("q", qtype, [4, 3, 5]))
+    graph = helper.make_graph(nodes, "pair", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 3, 5])], outputs,
+                              [numpy_helper.from_array(scale, "s"), numpy_helper.from_array(zero, "z")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), path)
+
+
+def pair_input(fp8):
+    x = (np.random.default_rng(11).standard_normal((4, 3, 5)) * np.array([1, 10, 1000])[None, :, None]).astype(F32)
+    x.flat[:8] = [np.inf, -np.inf, 0.125, -0.0, 0.05 * 2.5, 0.05 * 3.5, 1e9, -1e9]  # ties, overflow
+    if fp8:
+        x.flat[8] = np.nan
+    return x
+
+
+@pytest.mark.parametrize("qtype,opset,saturate,per_axis", [
+    (TensorProto.INT8, 13, None, False), (TensorProto.INT8, 13, None, True), (TensorProto.UINT8, 10, None, False),
+    (TensorProto.FLOAT8E4M3FN, 19, 1, False), (TensorProto.FLOAT8E4M3FN, 19, 0, False),
+    (TensorProto.FLOAT8E4M3FN, 21, 1, True), (TensorProto.FLOAT8E5M2, 19, 1, False), (TensorProto.FLOAT8E5M2, 19, 0, False),
+])
+def test_quantize_dequantize_kernels_match_onnxruntime_bit_for_bit(tmp_path, qtype, opset, saturate, per_axis):
+    fp8 = qtype in (TensorProto.FLOAT8E4M3FN, TensorProto.FLOAT8E5M2)
+    # onnxruntime's Python API cannot return E5M2 arrays: for E5M2 only y is compared.
+    with_codes = qtype != TensorProto.FLOAT8E5M2
+    path = tmp_path / "pair.onnx"
+    qdq_pair(path, qtype, opset, saturate, per_axis, with_codes)
+    x = pair_input(fp8)
+    want = ort_run(path, {"x": x})
+    got, _ = npucc_run(tmp_path, path, {"x": x})
+    y, y_want = got["y"], want[0]
+    assert np.array_equal(np.isnan(y), np.isnan(y_want))
+    np.testing.assert_array_equal(y[~np.isnan(y)].view(np.uint32), y_want[~np.isnan(y_want)].view(np.uint32))
+    if with_codes:
+        codes, codes_want = got["q"], want[1]
+        np.testing.assert_array_equal(codes.view(np.uint8), codes_want.view(np.uint8))
+    if fp8 and saturate == 0:
+        assert np.isnan(y).sum() + np.isinf(y).sum() > 1  # overflow really gave NaN / infinity
+
+
+def test_blocked_quantization_is_refused_naming_the_node(tmp_path):
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"], name="blocked", axis=1, block_size=2),
+             helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"], name="dq", axis=1, block_size=2)]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])],
+                              [numpy_helper.from_array(np.full((2, 2), 0.5, F32), "s"),
+                               numpy_helper.from_array(np.zeros((2, 2), np.int8), "z")])
+    path = tmp_path / "blocked.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)]), path)
+    r = run_npucc("dump-ir", path)
+    assert r.returncode == 1
+    assert r.stderr == (f'npucc: error: {path}: node QuantizeLinear "blocked": blocked quantization (block_size 2) '
+                        "is not supported; npucc reads per-tensor and per-axis scales\n")
