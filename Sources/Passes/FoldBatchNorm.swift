@@ -11,6 +11,8 @@ import IR
 /// Guarantees that no BatchNormalization directly follows such a producer afterwards.
 /// Leaves alone a BN whose input has other users or is a graph output (the unnormalized
 /// value is still needed), training-mode BNs, and producers whose weights are not constant.
+/// A producer whose fp8 weights came from a QDQ model (import-qdq) loses
+/// `npucc.weight_format` and `npucc.weight_scale` when a BN folds into it.
 public struct FoldBatchNorm: Pass {
     public let tag = "fold-batchnorm"
     public let summary = "Fold BatchNormalization into the preceding Conv, ConvTranspose, Gemm or MatMul"
@@ -29,6 +31,9 @@ public struct FoldBatchNorm: Pass {
                   let params = constantParameters(bn, graph) else { continue }
             var producer = graph.nodes[p]
             guard let fold = try folded(&producer, params: params, bnOutput: bn.outputs[0], graph: &graph) else { continue }
+            // Scaled weights are no longer the fp8 values a QDQ model fixed: quantize rounds them anew.
+            producer.attributes[QuantizationAttributes.weightFormat] = nil
+            producer.attributes[QuantizationAttributes.weightScale] = nil
             graph.nodes[p] = producer
             graph.nodes[i] = fold ?? bn
             if fold == nil { removed.insert(i) }

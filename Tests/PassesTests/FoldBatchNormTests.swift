@@ -78,6 +78,18 @@ final class FoldBatchNormTests: XCTestCase {
             """)
     }
 
+    /// Folded weights are no longer a QDQ model's fp8 values: the imported marks go, the
+    /// activation's stay.
+    func testFoldingDropsImportedWeightScales() throws {
+        var g = graph(producer: "Conv", input: [1, 1, 3, 3], weight: [2, 1, 1, 1], bias: false, channels: 2,
+                      attributes: ["npucc.weight_format": .string("fp8"), "npucc.weight_scale": .floats([0.5, 0.25]),
+                                   "npucc.activation_format": .string("fp8"), "npucc.activation_amax": .float(4)])
+        try Pipeline([InferShapes(), FoldBatchNorm()]).run(&g, PassContext())
+        let conv = try XCTUnwrap(g.nodes.first { $0.op == "Conv" })
+        XCTAssertEqual(conv.inputs[1], "w_folded")
+        XCTAssertEqual(conv.attributes.keys.sorted(), ["npucc.activation_amax", "npucc.activation_format"])
+    }
+
     func testDoesNotFireWhenTheProducerOutputHasOtherUsersOrWeightsAreNotConstant() throws {
         var shared = graph(producer: "Conv", input: [1, 3, 4, 4], weight: [2, 3, 1, 1], bias: false, channels: 2)
         shared.nodes.append(Node(op: "Relu", inputs: ["p"], outputs: ["r"]))

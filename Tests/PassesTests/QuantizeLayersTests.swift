@@ -36,6 +36,43 @@ final class QuantizeLayersTests: XCTestCase {
         XCTAssertNil(g.nodes[1].string("npucc.activation_format"), "a MatMul without a constant weight stays")
     }
 
+    /// A layer import-qdq marked keeps the model's weights, scales and activation amax.
+    func testImportedWeightsAndActivationScalesWinOverThePlan() throws {
+        var g = graph()
+        let imported: [String: Attribute] = [
+            "npucc.weight_format": .string("fp8"), "npucc.weight_scale": .floats([0.5]),
+            "npucc.activation_format": .string("fp8"), "npucc.activation_amax": .float(7), "npucc.activation_scale": .float(0.015625),
+        ]
+        g.nodes[0].attributes.merge(imported) { _, new in new }
+        var context = PassContext()
+        context.quantization = QuantizationPlan(format: .nvfp4, activationAmax: ["x": 2.5])
+        let stats = try QuantizeLayers().run(&g, context)
+        XCTAssertEqual(stats["kept-imported"], 1)
+        XCTAssertEqual(stats["quantized"], 0)
+        let fc = g.nodes[0]
+        XCTAssertEqual(fc.inputs[1], "w")
+        XCTAssertNil(g.constants["w_nvfp4"])
+        XCTAssertEqual(fc.string("npucc.weight_format"), "fp8")
+        XCTAssertEqual(fc.floats("npucc.weight_scale"), [0.5])
+        XCTAssertEqual(fc.string("npucc.activation_format"), "fp8")
+        XCTAssertEqual(fc.float("npucc.activation_amax"), 7)
+        XCTAssertEqual(fc.float("npucc.activation_scale"), 0.015625)
+    }
+
+    /// Weights the model left in float are quantized; the activation amax it fixed stays.
+    func testAnImportedActivationAmaxIsNotRecalibrated() throws {
+        var g = graph()
+        g.nodes[0].attributes["npucc.activation_format"] = .string("fp8")
+        g.nodes[0].attributes["npucc.activation_amax"] = .float(7)
+        var context = PassContext()
+        context.quantization = QuantizationPlan(format: .nvfp4, activationAmax: ["x": 2.5])
+        XCTAssertEqual(try QuantizeLayers().run(&g, context)["quantized"], 1)
+        XCTAssertEqual(g.nodes[0].inputs[1], "w_nvfp4")
+        XCTAssertEqual(g.nodes[0].string("npucc.weight_format"), "nvfp4")
+        XCTAssertEqual(g.nodes[0].string("npucc.activation_format"), "fp8")
+        XCTAssertEqual(g.nodes[0].float("npucc.activation_amax"), 7)
+    }
+
     func testFP32OrNoPlanChangesNothing() throws {
         for plan in [nil, QuantizationPlan(format: .fp32, activationAmax: [:])] {
             var g = graph()

@@ -43,7 +43,10 @@ public enum QuantizationAttributes {
 /// format's fake-quantized values (per output channel along the reduction axis) and carries
 /// `npucc.weight_format`, `npucc.activation_format` and `npucc.activation_amax` for the
 /// interpreter. Leaves alone layers whose weight is not a constant, and biases (fp32, as the
-/// NPU accumulates). Does nothing without a plan.
+/// NPU accumulates). What a QDQ model fixed (import-qdq) wins over the plan: a layer that
+/// already carries `npucc.weight_format` keeps its weights, scales and format, and an
+/// existing activation format and amax are not replaced by calibration's. Does nothing
+/// without a plan.
 public struct QuantizeLayers: Pass {
     public let tag = "quantize"
     public let summary = "Round weights to the chosen format and mark activations for fake quantization"
@@ -56,25 +59,31 @@ public struct QuantizeLayers: Pass {
         for (i, node) in graph.nodes.enumerated() {
             let format = plan.format(of: node.outputs.first ?? "")
             guard format != .fp32, let weight = LayerWeight(node, graph), let x = node.input(0) else { continue }
-            let rounded = try FakeQuantization.weights(weight.matrix(), rows: weight.rows, columns: weight.columns,
-                                                       format: format)
-            let name = "\(weight.name)_\(format.rawValue)"
-            graph.constants[name] = weight.tensor(from: rounded)
             var q = node
-            q.inputs[1] = name
-            if let means = plan.inputMeans[x], node.op != "MatMul",
-               let corrected = correctedBias(node, weight, rounded, means, graph) {
-                let biasName = "\(node.input(2) ?? weight.name + "_bias")_corrected"
-                graph.constants[biasName] = corrected
-                q.inputs = Array(q.inputs.prefix(2)) + [biasName]
-                if node.op == "Gemm" && node.input(2) == nil { q.attributes["beta"] = .float(1) }
-                stats.add("bias-corrected")
+            if node.attributes[QuantizationAttributes.weightFormat] != nil {
+                stats.add("kept-imported")
+            } else {
+                let rounded = try FakeQuantization.weights(weight.matrix(), rows: weight.rows, columns: weight.columns,
+                                                           format: format)
+                let name = "\(weight.name)_\(format.rawValue)"
+                graph.constants[name] = weight.tensor(from: rounded)
+                q.inputs[1] = name
+                if let means = plan.inputMeans[x], node.op != "MatMul",
+                   let corrected = correctedBias(node, weight, rounded, means, graph) {
+                    let biasName = "\(node.input(2) ?? weight.name + "_bias")_corrected"
+                    graph.constants[biasName] = corrected
+                    q.inputs = Array(q.inputs.prefix(2)) + [biasName]
+                    if node.op == "Gemm" && node.input(2) == nil { q.attributes["beta"] = .float(1) }
+                    stats.add("bias-corrected")
+                }
+                q.attributes[QuantizationAttributes.weightFormat] = .string(format.rawValue)
+                stats.add("quantized")
             }
-            q.attributes[QuantizationAttributes.weightFormat] = .string(format.rawValue)
-            q.attributes[QuantizationAttributes.activationFormat] = .string(format.rawValue)
-            if let amax = plan.activationAmax[x] { q.attributes[QuantizationAttributes.activationAmax] = .float(amax) }
+            if q.attributes[QuantizationAttributes.activationFormat] == nil {
+                q.attributes[QuantizationAttributes.activationFormat] = .string(format.rawValue)
+                if let amax = plan.activationAmax[x] { q.attributes[QuantizationAttributes.activationAmax] = .float(amax) }
+            }
             graph.nodes[i] = q
-            stats.add("quantized")
         }
         return stats
     }
