@@ -90,8 +90,9 @@ private struct QuantizationGrid {
         self.node = node
         let block = node.int("block_size", default: 0)
         guard block == 0 else {
-            throw IRError("blocked quantization (block_size \(block)) is not supported; npucc reads per-tensor and per-axis scales",
-                          at: node)
+            throw IRError(
+                "blocked quantization (block_size \(block)) is not supported; npucc reads per-tensor and per-axis scales",
+                at: node)
         }
         scales = scale.floats()
         if let zeroPoint {

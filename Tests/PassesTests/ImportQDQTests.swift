@@ -37,7 +37,8 @@ final class ImportQDQTests: XCTestCase {
             """
             graph main(%x: f32[1,2,2,2]) -> (%y: f32[*]) {
               const %w: f32[2,2,1,1] = [0.25, -0.5, 56.0, 0.0625]
-              %y: f32[1,2,2,2] = Conv(%x, %w) {npucc.activation_amax=224.0, npucc.activation_format="fp8", npucc.activation_scale=0.5, npucc.weight_format="fp8", npucc.weight_scale=[0.25, 0.125]} name="conv"
+              %y: f32[1,2,2,2] = Conv(%x, %w) {npucc.activation_amax=224.0, npucc.activation_format="fp8", \
+            npucc.activation_scale=0.5, npucc.weight_format="fp8", npucc.weight_scale=[0.25, 0.125]} name="conv"
               return %y
             }
             """)
@@ -99,7 +100,8 @@ final class ImportQDQTests: XCTestCase {
               %x_q: f8e4m3[2,4] = QuantizeLinear(%x, %s, %z) name="x_quant"
               %x_dq: f32[2,4] = DequantizeLinear(%x_q, %s, %z) name="x_dequant"
               %r: f32[2,4] = Relu(%x_dq) name="relu"
-              %y: f32[2,3] = MatMul(%x, %w) {npucc.activation_amax=112.0, npucc.activation_format="fp8", npucc.activation_scale=0.25} name="mm"
+              %y: f32[2,3] = MatMul(%x, %w) {npucc.activation_amax=112.0, npucc.activation_format="fp8", \
+            npucc.activation_scale=0.25} name="mm"
               return %y, %r
             }
             """)
@@ -145,7 +147,8 @@ final class ImportQDQTests: XCTestCase {
             statistics.warnings,
             [
                 "DequantizeLinear \"w_dequant\": int8 weight dequantized: the NPU has no int8; this tensor will be recalibrated",
-                "QuantizeLinear \"x_quant\": uint8 activation \"x\" dequantized: the NPU has no uint8; this tensor will be recalibrated",
+                "QuantizeLinear \"x_quant\": uint8 activation \"x\" dequantized: the NPU has no uint8; "
+                    + "this tensor will be recalibrated",
             ])
     }
 

@@ -7,13 +7,15 @@ import Reference
 import XCTest
 
 final class QuantizationKernelTests: XCTestCase {
-    private func quantize(_ x: Tensor, scale: Tensor, zero: Tensor? = nil, _ attributes: [String: Attribute] = [:]) throws -> Tensor {
+    private func quantize(_ x: Tensor, scale: Tensor, zero: Tensor? = nil,
+                          _ attributes: [String: Attribute] = [:]) throws -> Tensor {
         let node = Node(op: "QuantizeLinear", name: "q", inputs: ["x", "s"] + (zero == nil ? [] : ["z"]), outputs: ["y"],
                         attributes: attributes)
         return try Kernels.evaluate(node, [x, scale, zero])[0]
     }
 
-    private func dequantize(_ x: Tensor, scale: Tensor, zero: Tensor? = nil, _ attributes: [String: Attribute] = [:]) throws -> Tensor {
+    private func dequantize(_ x: Tensor, scale: Tensor, zero: Tensor? = nil,
+                            _ attributes: [String: Attribute] = [:]) throws -> Tensor {
         let node = Node(op: "DequantizeLinear", name: "dq", inputs: ["x", "s"] + (zero == nil ? [] : ["z"]), outputs: ["y"],
                         attributes: attributes)
         return try Kernels.evaluate(node, [x, scale, zero])[0]
@@ -72,7 +74,8 @@ final class QuantizationKernelTests: XCTestCase {
         // The scale divides first: 900 / 2 = 450 -> 448.
         XCTAssertEqual(codes(try quantize(Tensor([Float(900)], shape: [1]), scale: Tensor(scalar: Float(2)), zero: zero)), [0x7E])
         XCTAssertThrowsError(try quantize(x, scale: one, zero: fp8([0x38], .float8e4m3fn).reshaped([]))) { error in
-            XCTAssertEqual("\(error)", "node QuantizeLinear \"q\": the f8e4m3 zero point must be zero: ONNX quantizes to fp8 without one")
+            XCTAssertEqual(
+                "\(error)", "node QuantizeLinear \"q\": the f8e4m3 zero point must be zero: ONNX quantizes to fp8 without one")
         }
     }
 
@@ -109,7 +112,8 @@ final class QuantizationKernelTests: XCTestCase {
             let y = try dequantize(x, scale: Tensor(scalar: Float(0.375)), zero: fp8([0x80], dtype).reshaped([]))
             for (i, v) in y.floats().enumerated() {
                 let want = Float(x.double(at: i)) * 0.375
-                XCTAssertTrue(v.bitPattern == want.bitPattern || (v.isNaN && want.isNaN), "\(dtype) code \(i): \(v) != \(want)")
+                XCTAssertTrue(v.bitPattern == want.bitPattern || (v.isNaN && want.isNaN),
+                              "\(dtype) code \(i): \(v) != \(want)")
             }
             XCTAssertEqual(y.floats()[dtype == .float8e4m3fn ? 0x38 : 0x3C], 0.375, "1.0 times the scale")
         }

@@ -121,8 +121,10 @@ private struct QDQRewrite {
                                    _ stats: inout PassStatistics) {
         let out = dq.outputs[0]
         let layers = readers.filter { layerOps.contains($0.op) && $0.isDefaultDomain && $0.input(1) == out && $0.input(0) != out }
-        if codes.dtype == .int32, !readers.isEmpty,
-           readers.allSatisfy({ ($0.op == "Conv" || $0.op == "Gemm") && $0.input(2) == out && $0.input(0) != out && $0.input(1) != out }) {
+        let isBias = { (n: Node) in
+            (n.op == "Conv" || n.op == "Gemm") && n.input(2) == out && n.input(0) != out && n.input(1) != out
+        }
+        if codes.dtype == .int32, !readers.isEmpty, readers.allSatisfy(isBias) {
             stats.add("dequantized")
             return
         }
@@ -134,7 +136,8 @@ private struct QDQRewrite {
         }
         guard !layers.isEmpty else {
             stats.add("dequantized")
-            stats.warn("\(dq.label): fp8 e4m3 tensor dequantized: it is not the weight of a Conv, Gemm or MatMul, so it stays float32")
+            stats.warn("\(dq.label): fp8 e4m3 tensor dequantized: it is not the weight of a Conv, Gemm or MatMul, "
+                       + "so it stays float32")
             return
         }
         for layer in layers {
@@ -178,9 +181,11 @@ private struct QDQRewrite {
             if format != .float8e4m3fn {
                 reason = "\(what): the NPU has no \(formatName(format)); this tensor will be recalibrated"
             } else if scale.count != 1 {
-                reason = "\(what): its scale is per axis, the NPU's activation scales are per tensor; this tensor will be recalibrated"
+                reason = "\(what): its scale is per axis, the NPU's activation scales are per tensor; "
+                    + "this tensor will be recalibrated"
             } else if q.int("saturate", default: 1) == 0 {
-                reason = "\(what): saturate = 0 gives NaN beyond 448 * scale, the NPU saturates; this tensor will be recalibrated"
+                reason = "\(what): saturate = 0 gives NaN beyond 448 * scale, the NPU saturates; "
+                    + "this tensor will be recalibrated"
             }
             let s = scale.floats()[0]
             var rewired = 0
