@@ -108,6 +108,7 @@ public enum SensitivitySetup {
 
     /// One line: the assignment's totals and each layer's choice.
     public static func summary(_ assignment: PrecisionAssignment, _ layers: [LayerSensitivity]) -> String {
+        guard !layers.isEmpty else { return "precision auto: no layer to assign (the model fixed every layer's formats)" }
         let choices = layers.map { "\($0.displayName)=\(assignment.choices[$0.layer].map { "\($0)" } ?? "fp16")" }
         return String(format: "precision auto: latency %.0f MACs (fp16: %.0f), weights %.0f bytes, predicted error %.4g: ",
                       assignment.latency, assignment.fp16Latency, assignment.weightBits / 8, assignment.predictedError)

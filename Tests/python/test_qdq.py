@@ -253,3 +253,17 @@ def test_blocked_quantization_is_refused_naming_the_node(tmp_path):
     assert r.returncode == 1
     assert r.stderr == (f'npucc: error: {path}: node QuantizeLinear "blocked": blocked quantization (block_size 2) '
                         "is not supported; npucc reads per-tensor and per-axis scales\n")
+
+
+def test_layers_the_model_fixed_are_not_reassigned_or_pruned(tmp_path):
+    path = tmp_path / "fp8.onnx"
+    qdq_model(path, "fp8")
+    plain, _ = npucc_run(tmp_path, path, feeds())
+    np.savez(tmp_path / "calib.npz", x=feeds()["x"])
+    for extra in [["--precision", "auto", "--budget", "nvfp4+2:4"], ["--precision", "nvfp4", "--prune", "sparsegpt"]]:
+        r = run_npucc("run", path, "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "q.npz",
+                      "--calib", tmp_path / "calib.npz", *extra)
+        assert r.returncode == 0, r.stderr
+        np.testing.assert_array_equal(np.load(tmp_path / "q.npz")["y"], plain["y"])
+        if extra[1] == "auto":
+            assert "conv=" not in r.stdout and "fc=" not in r.stdout, r.stdout

@@ -95,6 +95,7 @@ public struct LayerSensitivity: Sendable {
 
 public enum SensitivityAnalysis {
     /// Runs the analysis on `graph` (BatchNormalization already folded) over `samples`.
+    /// Layers that already carry a weight format (fixed by a QDQ model) are left out.
     /// `hessians` (per layer output, from calibration) give the layer errors and SparseGPT.
     public static func run(_ graph: Graph, samples: [[String: Tensor]], activationAmax: [String: Float],
                            inputNorms: [String: [Float]], hessians: [String: LayerHessian] = [:],
@@ -102,7 +103,9 @@ public enum SensitivityAnalysis {
         var layers: [LayerSensitivity] = []
         var variants: [Variant] = []
         for (index, node) in graph.nodes.enumerated() {
-            guard let weight = LayerWeight(node, graph), let output = node.outputs.first else { continue }
+            // A layer whose formats the model fixed (import-qdq) is not a choice to make.
+            guard let weight = LayerWeight(node, graph), let output = node.outputs.first,
+                  node.attributes[QuantizationAttributes.weightFormat] == nil else { continue }
             let perSample = graph.types[output]?.shape?.dims.dropFirst().compactMap(\.value).reduce(1, *) ?? 1
             var entry = LayerSensitivity(layer: output, name: node.name, op: node.op, macs: perSample * weight.columns,
                                          parameters: weight.rows * weight.columns, canPrune: weight.columns % 4 == 0, candidates: [])

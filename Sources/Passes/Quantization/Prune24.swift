@@ -43,7 +43,8 @@ public struct SparsityPlan: Sendable {
 /// multiple of 4 stay dense and are counted as "dense". For Conv the reduction axis is the
 /// flattened [C, kh, kw] of each output channel, and Wanda uses the norm of input channel c
 /// for all its kernel positions. SparseGPT also changes the kept weights; a layer without a
-/// Hessian (a Gemm with transA) is pruned by magnitude and counted so.
+/// Hessian (a Gemm with transA) is pruned by magnitude and counted so. A layer whose weight
+/// format a QDQ model fixed keeps its weights ("kept-imported").
 public struct Prune24: Pass {
     public let tag = "prune-2-4"
     public let summary = "Keep 2 of every 4 weights along the reduction axis"
@@ -56,6 +57,7 @@ public struct Prune24: Pass {
         for (i, node) in graph.nodes.enumerated() {
             if let chosen = plan.layers, !chosen.contains(node.outputs.first ?? "") { continue }
             guard let weight = LayerWeight(node, graph) else { continue }
+            guard node.attributes[QuantizationAttributes.weightFormat] == nil else { stats.add("kept-imported"); continue }
             let (rows, columns) = (weight.rows, weight.columns)
             guard columns % 4 == 0 else { stats.add("dense"); continue }
             let values = weight.matrix()
