@@ -33,13 +33,13 @@ func convolution(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
             let src = xp + (image * c + gi * cg) * inPlane
             let dst = op + (image * m + gi * mg) * outPlane
             let weights = wp + gi * mg * rows
+            let product = node.followsNPUArithmetic ? orderedGemm : sgemm
             if direct {
-                sgemm(m: mg, n: outPlane, k: rows, a: weights, lda: rows, b: src, ldb: outPlane, c: dst, ldc: outPlane)
+                product(false, false, mg, outPlane, rows, 1, weights, rows, src, outPlane, 0, dst, outPlane)
             } else {
                 columns.withUnsafeMutableBufferPointer { col in
                     im2col(src, channels: cg, g, into: col.baseAddress!)
-                    sgemm(m: mg, n: outPlane, k: rows, a: weights, lda: rows, b: col.baseAddress!, ldb: outPlane,
-                          c: dst, ldc: outPlane)
+                    product(false, false, mg, outPlane, rows, 1, weights, rows, col.baseAddress!, outPlane, 0, dst, outPlane)
                 }
             }
         }

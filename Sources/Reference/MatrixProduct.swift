@@ -1,4 +1,5 @@
-// MatMul (numpy semantics: 1-D operands, broadcast batch axes) and Gemm, on OpenBLAS.
+// MatMul (numpy semantics: 1-D operands, broadcast batch axes) and Gemm, on OpenBLAS, or in
+// the NPU's order for quantized layers (OrderedProduct.swift).
 import IR
 
 func matMul(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
@@ -30,8 +31,8 @@ func matMul(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
             aIndex += x * aStrides[d]
             bIndex += x * bStrides[d]
         }
-        sgemm(m: m, n: n, k: k, a: ap + aIndex * m * k, lda: k, b: bp + bIndex * k * n, ldb: n,
-              c: op + i * m * n, ldc: n)
+        let product = node.followsNPUArithmetic ? orderedGemm : sgemm
+        product(false, false, m, n, k, 1, ap + aIndex * m * k, k, bp + bIndex * k * n, n, 0, op + i * m * n, n)
     }
     if aVector { outShape.remove(at: outShape.count - 2) }
     if bVector { outShape.removeLast() }
@@ -66,7 +67,7 @@ func gemm(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
         out.f32.update(from: expanded.f32, count: m * n)
         betaUsed = beta
     }
-    sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a.f32, lda: a.shape[1],
-          b: b.f32, ldb: b.shape[1], beta: betaUsed, c: out.f32, ldc: n)
+    let product = node.followsNPUArithmetic ? orderedGemm : sgemm
+    product(transA, transB, m, n, k, alpha, a.f32, a.shape[1], b.f32, b.shape[1], betaUsed, out.f32, n)
     return out
 }

@@ -61,9 +61,46 @@ def test_one_gemm_matches_numpy(tmp_path, precision):
     else:
         wq = nvfp4_rows(w, np.abs(w).max() / F32(6 * 448))
         xq = nvfp4_rows(x, amax / F32(6 * 448))
-    want = xq @ wq.T + b
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    # The NPU's order: products rounded to float32, added in increasing k from +0, then
+    # the bias; numpy's float32 arithmetic rounds each step the same way.
+    acc = np.zeros((x.shape[0], w.shape[0]), F32)
+    for k in range(x.shape[1]):
+        acc = acc + xq[:, k:k + 1] * wq[:, k][None, :]
+    np.testing.assert_array_equal(got, acc + b)
+    np.testing.assert_allclose(got, xq @ wq.T + b, rtol=1e-5, atol=1e-5)
     assert np.abs(got - (x @ w.T + b)).max() > 0  # it really is quantized
+
+
+def test_pruned_fp8_conv_follows_the_npu_order(tmp_path):
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((6, 8, 3, 3)).astype(F32)
+    b = rng.standard_normal(6).astype(F32)
+    x = rng.standard_normal((2, 8, 5, 5)).astype(F32)
+    g = helper.make_graph([helper.make_node("Conv", ["x", "w", "b"], ["y"], pads=[1, 1, 1, 1])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8, 5, 5])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 6, 5, 5])],
+                          [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "conv.onnx")
+    np.savez(tmp_path / "x.npz", x=x)
+    r = run_npucc("run", tmp_path / "conv.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "y.npz",
+                  "--precision", "fp8", "--prune", "magnitude", "--calib", tmp_path / "x.npz", "--calib-method", "minmax")
+    assert r.returncode == 0, r.stderr
+    got = np.load(tmp_path / "y.npz")["y"]
+    # 2:4 by magnitude along each output channel's [c, ky, kx] row, then fp8 per channel.
+    pruned = w.reshape(6, 18, 4).copy()
+    order = np.argsort(np.abs(pruned), axis=2)
+    np.put_along_axis(pruned, order[:, :, :2], 0, axis=2)
+    pruned = pruned.reshape(6, 72)
+    scale = (np.abs(pruned).max(1) / F32(448)).astype(F32)
+    wq = np.stack([e4m3(row / s) * s for row, s in zip(pruned, scale)])
+    s = np.abs(x).max() / F32(448)
+    xq = e4m3(x / s) * s
+    padded = np.pad(xq, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    cols = np.stack([padded[:, c, ky:ky + 5, kx:kx + 5] for c in range(8) for ky in range(3) for kx in range(3)], 1)
+    acc = np.zeros((2, 6, 5, 5), F32)
+    for k in range(72):
+        acc = acc + wq[None, :, k, None, None] * cols[:, k:k + 1]
+    np.testing.assert_array_equal(got, acc + b[None, :, None, None])
 
 
 def accuracy(precision, extra=()):
