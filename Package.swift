@@ -25,6 +25,8 @@ let package = Package(
 
         // Numeric formats: no dependency on the IR.
         .target(name: "Formats"),
+        // The NPU's instruction set: one table, its encoding and its assembly form.
+        .target(name: "ISA"),
         // The IR: values, nodes, graphs, constants, text form and verifier.
         .target(name: "IR", dependencies: ["Formats"]),
         // ONNX protobuf -> IR.
@@ -51,6 +53,7 @@ let package = Package(
         // Helpers shared by the test targets only.
         .target(name: "TestSupport", dependencies: ["IR", "Driver"]),
 
+        .testTarget(name: "ISATests", dependencies: ["ISA", "TestSupport"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"]),
         .testTarget(name: "IRTests", dependencies: ["IR", "TestSupport"]),
         .testTarget(name: "ONNXImportTests", dependencies: ["ONNXImport", "IR", "TestSupport"]),

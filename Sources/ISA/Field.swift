@@ -1,0 +1,100 @@
+// The fields of an instruction: what its bits mean. Every instruction is described by a
+// list of fields in `InstructionSet.table`; encoding, decoding, assembly and disassembly
+// all read that one list.
+
+/// How a field's bits read.
+public enum FieldKind: Sendable, Equatable {
+    /// An unsigned integer (a count, a size, a parameter record's index).
+    case unsigned
+    /// A two's-complement integer.
+    case signed
+    /// The 32 bits of an IEEE-754 float32.
+    case float32
+    /// An index into the program's descriptor table; written `d12`.
+    case descriptor
+    /// A semaphore number; written `s3`.
+    case semaphore
+    /// One of a fixed list of names; the value is the name's index.
+    case choice([String])
+    /// One bit: 0 or 1.
+    case flag
+}
+
+/// One field: its name in the assembly form, its width in bits and its kind.
+public struct FieldSpec: Sendable, Equatable {
+    public let name: String
+    public let bits: Int
+    public let kind: FieldKind
+    public let summary: String
+
+    init(_ name: String, _ bits: Int, _ kind: FieldKind, _ summary: String) {
+        self.name = name
+        self.bits = bits
+        self.kind = kind
+        self.summary = summary
+        switch kind {
+        case .float32: precondition(bits == 32, "\(name): a float32 field is 32 bits")
+        case .flag: precondition(bits == 1, "\(name): a flag is 1 bit")
+        case .choice(let names): precondition(names.count <= 1 << bits, "\(name): \(names.count) names in \(bits) bits")
+        default: precondition(bits > 0 && bits <= 64, "\(name): \(bits) bits")
+        }
+    }
+
+    /// The largest raw value the field holds.
+    var maximum: UInt64 { bits == 64 ? .max : (1 << UInt64(bits)) - 1 }
+
+    /// True when `raw` is a value this field may hold (a known choice, a fitting integer).
+    func accepts(_ raw: UInt64) -> Bool {
+        guard raw <= maximum else { return false }
+        if case .choice(let names) = kind { return raw < UInt64(names.count) }
+        return true
+    }
+
+    /// The field's value as the assembly form writes it.
+    func text(_ raw: UInt64) -> String {
+        switch kind {
+        case .unsigned, .flag: return "\(raw)"
+        case .signed:
+            let shift = UInt64(64 - bits)
+            return "\(Int64(bitPattern: raw << shift) >> Int64(shift))"
+        case .float32:
+            let value = Float(bitPattern: UInt32(truncatingIfNeeded: raw))
+            return value.isNaN ? "nan:0x" + hex(raw, digits: 8) : "\(value)"
+        case .descriptor: return "d\(raw)"
+        case .semaphore: return "s\(raw)"
+        case .choice(let names): return raw < UInt64(names.count) ? names[Int(raw)] : "?\(raw)"
+        }
+    }
+
+    /// The raw value of `text` in this field, or nil when it is not one.
+    func parse(_ text: String) -> UInt64? {
+        let raw: UInt64?
+        switch kind {
+        case .unsigned, .flag: raw = UInt64(text)
+        case .signed:
+            guard let v = Int64(text) else { return nil }
+            let shift = Int64(64 - bits)
+            guard (v << shift) >> shift == v else { return nil }
+            raw = UInt64(bitPattern: v) & maximum
+        case .float32:
+            if text.hasPrefix("nan:0x"), let bits = UInt32(text.dropFirst(6), radix: 16) {
+                raw = UInt64(bits)
+            } else if let v = Float(text), !v.isNaN {
+                raw = UInt64(v.bitPattern)
+            } else {
+                raw = nil
+            }
+        case .descriptor: raw = text.hasPrefix("d") ? UInt64(text.dropFirst()) : nil
+        case .semaphore: raw = text.hasPrefix("s") ? UInt64(text.dropFirst()) : nil
+        case .choice(let names): raw = names.firstIndex(of: text).map(UInt64.init)
+        }
+        guard let raw, accepts(raw) else { return nil }
+        return raw
+    }
+}
+
+/// `value` in lowercase hexadecimal, zero-padded to `digits`.
+func hex(_ value: UInt64, digits: Int) -> String {
+    let text = String(value, radix: 16)
+    return String(repeating: "0", count: max(0, digits - text.count)) + text
+}

@@ -1,0 +1,83 @@
+// One instruction: its definition and the raw value of each field; encoded to and decoded
+// from its 16 bytes through the table alone.
+
+public struct Instruction: Sendable, Equatable {
+    public let spec: InstructionSpec
+    /// One raw value per field of `spec`, in table order.
+    public private(set) var values: [UInt64]
+
+    public static func == (a: Instruction, b: Instruction) -> Bool {
+        a.spec.opcode == b.spec.opcode && a.values == b.values
+    }
+
+    /// An instruction from its mnemonic and field values by name; every field must be given
+    /// and fit.
+    public init(_ mnemonic: String, _ fields: [String: UInt64] = [:]) throws {
+        guard let spec = InstructionSet.spec(mnemonic: mnemonic) else { throw ISAError("unknown instruction \"\(mnemonic)\"") }
+        for name in fields.keys where !spec.fields.contains(where: { $0.name == name }) {
+            throw ISAError("\(mnemonic) has no field \"\(name)\"")
+        }
+        try self.init(spec, spec.fields.map { f in
+            guard let v = fields[f.name] else { throw ISAError("\(mnemonic): field \"\(f.name)\" is missing") }
+            return v
+        })
+    }
+
+    init(_ spec: InstructionSpec, _ values: [UInt64]) throws {
+        for (f, v) in zip(spec.fields, values) where !f.accepts(v) {
+            throw ISAError("\(spec.mnemonic): \(v) does not fit field \"\(f.name)\" (\(f.bits) bits)")
+        }
+        self.spec = spec
+        self.values = values
+    }
+
+    /// The raw value of field `name`.
+    public subscript(_ name: String) -> UInt64 {
+        guard let i = spec.fields.firstIndex(where: { $0.name == name }) else {
+            preconditionFailure("\(spec.mnemonic) has no field \(name)")
+        }
+        return values[i]
+    }
+
+    /// The 16 bytes: opcode, then each field from bit 8 upward, the rest zero.
+    public func encoded() -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: InstructionSet.width)
+        bytes[0] = spec.opcode
+        var bit = 8
+        for (f, v) in zip(spec.fields, values) {
+            for i in 0..<f.bits where (v >> UInt64(i)) & 1 == 1 {
+                bytes[(bit + i) / 8] |= 1 << UInt8((bit + i) % 8)
+            }
+            bit += f.bits
+        }
+        return bytes
+    }
+
+    /// Decodes 16 bytes; refuses an unknown opcode, a value a field cannot hold, and any
+    /// set bit past the last field.
+    public init(decoding bytes: some Collection<UInt8>) throws {
+        let b = Array(bytes)
+        guard b.count == InstructionSet.width else { throw ISAError("an instruction is \(InstructionSet.width) bytes, not \(b.count)") }
+        guard let spec = InstructionSet.spec(opcode: b[0]) else {
+            throw ISAError("unknown opcode 0x\(hex(UInt64(b[0]), digits: 2))")
+        }
+        func bitAt(_ i: Int) -> UInt64 { UInt64((b[i / 8] >> UInt8(i % 8)) & 1) }
+        var bit = 8
+        var values: [UInt64] = []
+        for f in spec.fields {
+            var v: UInt64 = 0
+            for i in 0..<f.bits { v |= bitAt(bit + i) << UInt64(i) }
+            values.append(v)
+            bit += f.bits
+        }
+        for i in bit..<(InstructionSet.width * 8) where bitAt(i) == 1 {
+            throw ISAError("\(spec.mnemonic): bit \(i) is past its last field and must be 0")
+        }
+        try self.init(spec, values)
+    }
+}
+
+public struct ISAError: Error, CustomStringConvertible, Equatable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

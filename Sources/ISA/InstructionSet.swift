@@ -1,0 +1,123 @@
+// The NPU's instruction set: one table. Every instruction is 16 bytes: the opcode in byte
+// 0, then the fields in table order, packed from bit 8 upward (little-endian bit order over
+// the 16 bytes); bits past the last field are zero. schemas/isa.md gives each instruction's
+// semantics; a test keeps its encoding table equal to `InstructionSet.markdownTable()`.
+
+/// The queue an instruction is issued to. Queues of one program run concurrently and meet
+/// only through semaphores; each queue executes its own instructions in program order.
+public enum Queue: String, Sendable, CaseIterable {
+    case control, dma, matrix, vector
+}
+
+/// One instruction's definition.
+public struct InstructionSpec: Sendable {
+    public let mnemonic: String
+    public let opcode: UInt8
+    public let queue: Queue
+    public let fields: [FieldSpec]
+    public let summary: String
+
+    /// Bits the fields use after the opcode byte.
+    public var fieldBits: Int { fields.reduce(0) { $0 + $1.bits } }
+}
+
+public enum InstructionSet {
+    /// Bytes per instruction.
+    public static let width = 16
+
+    /// The numeric formats the matrix unit and the quantizers take.
+    public static let formats = ["fp16", "fp8", "nvfp4", "fp32"]
+
+    /// The vector unit's operations (`vop`), by their index. Element-wise ones read `a`
+    /// (and `b` when binary) and write `dst` of the same shape; schemas/isa.md defines each.
+    public static let vectorOps = [
+        "copy", "add", "sub", "mul", "div", "max", "min", "pow",
+        "neg", "abs", "relu", "leaky_relu", "sigmoid", "tanh", "exp", "log",
+        "sqrt", "reciprocal", "erf", "floor", "ceil", "round", "sign", "add_scalar",
+        "mul_scalar", "max_scalar", "min_scalar", "reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "softmax",
+        "log_softmax", "layer_norm", "batch_norm", "max_pool", "average_pool", "resize", "im2col", "gather",
+        "where", "equal", "less", "greater", "not", "and", "or", "cast",
+    ]
+
+    static let descriptor24 = 24
+
+    /// Every instruction.
+    public static let table: [InstructionSpec] = [
+        InstructionSpec(mnemonic: "nop", opcode: 0x00, queue: .control, fields: [], summary: "does nothing"),
+        InstructionSpec(mnemonic: "halt", opcode: 0x01, queue: .control, fields: [],
+                        summary: "ends the program once every queue has drained"),
+        InstructionSpec(mnemonic: "signal", opcode: 0x02, queue: .control, fields: [
+            FieldSpec("after", 2, .choice(["dma", "matrix", "vector"]), "the queue whose earlier instructions must finish first"),
+            FieldSpec("sem", 8, .semaphore, "the semaphore incremented"),
+        ], summary: "increments `sem` once every earlier instruction of queue `after` has completed"),
+        InstructionSpec(mnemonic: "wait", opcode: 0x03, queue: .control, fields: [
+            FieldSpec("queue", 2, .choice(["dma", "matrix", "vector"]), "the queue that waits"),
+            FieldSpec("sem", 8, .semaphore, "the semaphore read"),
+            FieldSpec("count", 32, .unsigned, "the value `sem` must reach"),
+        ], summary: "queue `queue` issues nothing after this until `sem` >= `count`"),
+        InstructionSpec(mnemonic: "dma", opcode: 0x10, queue: .dma, fields: [
+            FieldSpec("dst", descriptor24, .descriptor, "the destination"),
+            FieldSpec("src", descriptor24, .descriptor, "the source: same element type and element count"),
+        ], summary: "copies `src` to `dst` element by element, both walked in row-major order of their own shapes"),
+        InstructionSpec(mnemonic: "fill", opcode: 0x11, queue: .dma, fields: [
+            FieldSpec("dst", descriptor24, .descriptor, "the destination"),
+            FieldSpec("value", 32, .float32, "the value, converted to `dst`'s element type"),
+        ], summary: "writes `value` to every element of `dst`"),
+        InstructionSpec(mnemonic: "mma", opcode: 0x20, queue: .matrix, fields: [
+            FieldSpec("out", descriptor24, .descriptor, "float32 accumulators [M, N] in tile SRAM"),
+            FieldSpec("act", descriptor24, .descriptor, "activations [M, K] in tile SRAM, in format `afmt`"),
+            FieldSpec("wgt", descriptor24, .descriptor, "a packed weight tile [K, N] in format `wfmt`"),
+            FieldSpec("wfmt", 2, .choice(formats), "the weights' format"),
+            FieldSpec("afmt", 2, .choice(formats), "the activations' format"),
+            FieldSpec("sparse", 1, .flag, "1: the weight tile is 2:4 compressed along K"),
+            FieldSpec("accumulate", 1, .flag, "1: add onto `out`; 0: start from +0"),
+        ], summary: "out[m, n] (+)= sum over k, in increasing k, of act[m, k] * wgt[k, n] (schemas/formats.md, matrix arithmetic)"),
+        InstructionSpec(mnemonic: "vop", opcode: 0x30, queue: .vector, fields: [
+            FieldSpec("op", 8, .choice(vectorOps), "the operation"),
+            FieldSpec("dst", descriptor24, .descriptor, "the result"),
+            FieldSpec("a", descriptor24, .descriptor, "the first operand"),
+            FieldSpec("b", descriptor24, .descriptor, "the second operand (d0 when unused)"),
+            FieldSpec("imm", 32, .float32, "a scalar operand (the `_scalar` ops, leaky_relu's alpha, norms' epsilon)"),
+        ], summary: "dst = op(a, b, imm) on the vector unit of `dst`'s tile"),
+        InstructionSpec(mnemonic: "vopp", opcode: 0x31, queue: .vector, fields: [
+            FieldSpec("op", 8, .choice(vectorOps), "the operation"),
+            FieldSpec("dst", descriptor24, .descriptor, "the result"),
+            FieldSpec("a", descriptor24, .descriptor, "the first operand"),
+            FieldSpec("b", descriptor24, .descriptor, "the second operand (d0 when unused)"),
+            FieldSpec("params", 24, .unsigned, "index of the op's parameter record (axes, window, pads, modes)"),
+        ], summary: "dst = op(a, b) with a parameter record: reductions, pooling, resize, im2col, softmax, norms"),
+        InstructionSpec(mnemonic: "quant", opcode: 0x32, queue: .vector, fields: [
+            FieldSpec("dst", descriptor24, .descriptor, "the codes (and nvfp4 block scales) in tile SRAM"),
+            FieldSpec("src", descriptor24, .descriptor, "float32 values"),
+            FieldSpec("fmt", 2, .choice(formats), "the format"),
+            FieldSpec("amax", 32, .float32, "the calibrated range: scale amax / 448 (fp8), amax / (6 * 448) (nvfp4)"),
+        ], summary: "quantizes `src` along its last axis into `fmt` (schemas/formats.md)"),
+        InstructionSpec(mnemonic: "dequant", opcode: 0x33, queue: .vector, fields: [
+            FieldSpec("dst", descriptor24, .descriptor, "float32 values"),
+            FieldSpec("src", descriptor24, .descriptor, "codes in format `fmt`"),
+            FieldSpec("fmt", 2, .choice(formats), "the format"),
+        ], summary: "decodes `src` to float32: value(code) * scale"),
+    ]
+
+    private static let byOpcode: [UInt8: InstructionSpec] = Dictionary(uniqueKeysWithValues: table.map { ($0.opcode, $0) })
+    private static let byMnemonic: [String: InstructionSpec] = Dictionary(uniqueKeysWithValues: table.map { ($0.mnemonic, $0) })
+
+    public static func spec(opcode: UInt8) -> InstructionSpec? { byOpcode[opcode] }
+    public static func spec(mnemonic: String) -> InstructionSpec? { byMnemonic[mnemonic] }
+
+    /// The encoding table of schemas/isa.md, rendered from `table`.
+    public static func markdownTable() -> String {
+        var lines = ["| opcode | mnemonic | queue | fields (bits, from bit 8) |", "| --- | --- | --- | --- |"]
+        for s in table {
+            var bit = 8
+            var parts: [String] = []
+            for f in s.fields {
+                parts.append("`\(f.name)` \(bit)-\(bit + f.bits - 1)")
+                bit += f.bits
+            }
+            lines.append("| 0x\(hex(UInt64(s.opcode), digits: 2)) | `\(s.mnemonic)` | \(s.queue.rawValue) | "
+                         + (parts.isEmpty ? "-" : parts.joined(separator: ", ")) + " |")
+        }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,136 @@
+// A program: the descriptor table and the instruction stream, in their binary form (two
+// bundle sections) and their assembly form, each the exact image of the other.
+//
+//   ; comments run to the end of the line
+//   .descriptors
+//   d0: dram f32 @0x0 [1,64] [64,1]
+//   d1: sram c0.t0 f32 @0x0 [1,64] [64,1]
+//   .code
+//   dma dst=d1, src=d0
+//   halt
+
+public struct Program: Sendable, Equatable {
+    public var descriptors: [TensorDescriptor]
+    public var instructions: [Instruction]
+
+    public init(descriptors: [TensorDescriptor] = [], instructions: [Instruction] = []) {
+        self.descriptors = descriptors
+        self.instructions = instructions
+    }
+
+    /// The descriptor table section: 64 bytes per descriptor.
+    public func encodedDescriptors() -> [UInt8] { descriptors.flatMap { $0.encoded() } }
+
+    /// The instruction section: 16 bytes per instruction.
+    public func encodedInstructions() -> [UInt8] { instructions.flatMap { $0.encoded() } }
+
+    /// Decodes both sections; errors name the descriptor or instruction index, and an
+    /// instruction naming a descriptor the table does not have is refused.
+    public init(descriptors d: [UInt8], instructions i: [UInt8]) throws {
+        guard d.count % TensorDescriptor.size == 0 else {
+            throw ISAError("the descriptor table is \(d.count) bytes, not a multiple of \(TensorDescriptor.size)")
+        }
+        guard i.count % InstructionSet.width == 0 else {
+            throw ISAError("the instruction stream is \(i.count) bytes, not a multiple of \(InstructionSet.width)")
+        }
+        var descriptors: [TensorDescriptor] = []
+        for k in 0..<(d.count / TensorDescriptor.size) {
+            do {
+                descriptors.append(try TensorDescriptor(decoding: d[(k * TensorDescriptor.size)..<((k + 1) * TensorDescriptor.size)]))
+            } catch let e as ISAError {
+                throw ISAError("descriptor d\(k): \(e)")
+            }
+        }
+        var instructions: [Instruction] = []
+        for k in 0..<(i.count / InstructionSet.width) {
+            do {
+                let instruction = try Instruction(decoding: i[(k * InstructionSet.width)..<((k + 1) * InstructionSet.width)])
+                for (f, v) in zip(instruction.spec.fields, instruction.values) where f.kind == .descriptor {
+                    guard v < UInt64(descriptors.count) else {
+                        throw ISAError("field \(f.name) names d\(v), the table has \(descriptors.count) descriptors")
+                    }
+                }
+                instructions.append(instruction)
+            } catch let e as ISAError {
+                throw ISAError("instruction \(k): \(e)")
+            }
+        }
+        self.init(descriptors: descriptors, instructions: instructions)
+    }
+
+    /// The assembly text.
+    public func assembly() -> String {
+        var lines = [".descriptors"]
+        for (k, d) in descriptors.enumerated() { lines.append("d\(k): \(d.text)") }
+        lines.append(".code")
+        for i in instructions {
+            let fields = zip(i.spec.fields, i.values).map { "\($0.name)=\($0.text($1))" }
+            lines.append(fields.isEmpty ? i.spec.mnemonic : i.spec.mnemonic + " " + fields.joined(separator: ", "))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Parses the assembly text; errors name the line.
+    public init(assembly: String) throws {
+        var descriptors: [TensorDescriptor] = []
+        var instructions: [Instruction] = []
+        var section = ""
+        for (n, raw) in assembly.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first.map {
+                $0.trimmingCharacters(in: " \t\r")
+            } ?? ""
+            guard !line.isEmpty else { continue }
+            do {
+                if line.hasPrefix(".") {
+                    guard line == ".descriptors" || line == ".code" else { throw ISAError("unknown directive \(line)") }
+                    section = line
+                } else if section == ".descriptors" {
+                    guard let colon = line.firstIndex(of: ":"), line.hasPrefix("d"),
+                          Int(line[line.index(after: line.startIndex)..<colon]) == descriptors.count else {
+                        throw ISAError("expected \"d\(descriptors.count): ...\" (descriptors are numbered in order)")
+                    }
+                    descriptors.append(try TensorDescriptor(text: String(line[line.index(after: colon)...]).trimmingCharacters(in: " ")))
+                } else if section == ".code" {
+                    instructions.append(try Self.parseInstruction(line, descriptors: descriptors.count))
+                } else {
+                    throw ISAError("text before .descriptors or .code")
+                }
+            } catch let e as ISAError {
+                throw ISAError("line \(n + 1): \(e)")
+            }
+        }
+        self.init(descriptors: descriptors, instructions: instructions)
+    }
+
+    private static func parseInstruction(_ line: String, descriptors: Int) throws -> Instruction {
+        let mnemonic = String(line.prefix { $0 != " " })
+        guard let spec = InstructionSet.spec(mnemonic: mnemonic) else { throw ISAError("unknown instruction \"\(mnemonic)\"") }
+        let rest = line.dropFirst(mnemonic.count).trimmingCharacters(in: " ")
+        var given: [String: String] = [:]
+        for item in rest.isEmpty ? [] : rest.split(separator: ",") {
+            let pair = item.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: " ") }
+            guard pair.count == 2 else { throw ISAError("expected field=value, found \"\(item)\"") }
+            guard given[pair[0]] == nil else { throw ISAError("field \(pair[0]) given twice") }
+            given[pair[0]] = pair[1]
+        }
+        var values: [UInt64] = []
+        for f in spec.fields {
+            guard let text = given.removeValue(forKey: f.name) else { throw ISAError("\(mnemonic): field \(f.name) is missing") }
+            guard let v = f.parse(text) else { throw ISAError("\(mnemonic): \"\(text)\" is not a value of field \(f.name)") }
+            if f.kind == .descriptor && v >= UInt64(descriptors) { throw ISAError("\(mnemonic): d\(v) is not declared") }
+            values.append(v)
+        }
+        if let extra = given.keys.sorted().first { throw ISAError("\(mnemonic) has no field \"\(extra)\"") }
+        return try Instruction(spec, values)
+    }
+}
+
+extension Substring {
+    func trimmingCharacters(in set: String) -> String {
+        String(drop { set.contains($0) }.reversed().drop { set.contains($0) }.reversed())
+    }
+}
+
+extension String {
+    func trimmingCharacters(in set: String) -> String { self[...].trimmingCharacters(in: set) }
+}

@@ -1,0 +1,147 @@
+// The instruction set's one table: its invariants, every instruction through encode,
+// decode, disassembly and assembly unchanged (random and extreme field values), the
+// refusals of the decoder and the assembler, and schemas/isa.md in step with the table.
+import Foundation
+import ISA
+import TestSupport
+import XCTest
+
+final class InstructionSetTests: XCTestCase {
+    func testTheTableIsConsistent() {
+        XCTAssertEqual(Set(InstructionSet.table.map(\.opcode)).count, InstructionSet.table.count)
+        XCTAssertEqual(Set(InstructionSet.table.map(\.mnemonic)).count, InstructionSet.table.count)
+        for s in InstructionSet.table {
+            XCTAssertLessThanOrEqual(s.fieldBits, 8 * InstructionSet.width - 8, s.mnemonic)
+            XCTAssertEqual(Set(s.fields.map(\.name)).count, s.fields.count, s.mnemonic)
+        }
+    }
+
+    private func randomValue(_ f: FieldSpec, _ rng: inout SeededRandom) -> UInt64 {
+        switch f.kind {
+        case .choice(let names): return UInt64.random(in: 0..<UInt64(names.count), using: &rng)
+        case .float32:
+            let bits = UInt32.random(in: .min ... .max, using: &rng)
+            return UInt64(Float(bitPattern: bits).isNaN ? 0x7FC0_0001 : bits)
+        case .descriptor: return UInt64.random(in: 0..<8, using: &rng)
+        default: return UInt64.random(in: 0...f.maximumValue, using: &rng)
+        }
+    }
+
+    /// Every instruction with random fields, and with all fields at their extremes.
+    private func programs() throws -> [Program] {
+        var rng = SeededRandom(seed: 7)
+        var descriptors: [TensorDescriptor] = []
+        for k in 0..<8 {
+            let onTile = k % 2 == 0
+            let space: MemorySpace = onTile ? .sram : .dram
+            descriptors.append(try TensorDescriptor(space, .f32, cluster: onTile ? 3 : 0, tile: onTile ? 15 : 0,
+                                                    address: UInt64(k * 4096), dims: [1, 20, 64]))
+        }
+        var out: [Program] = []
+        for round in 0..<50 {
+            var program = Program(descriptors: descriptors)
+            for s in InstructionSet.table {
+                var fields: [String: UInt64] = [:]
+                for f in s.fields {
+                    switch round {
+                    case 0: fields[f.name] = 0
+                    case 1: fields[f.name] = f.kind == .descriptor ? 7 : (f.kind == .float32 ? 0xFF80_0000 : f.largestValue)
+                    default: fields[f.name] = randomValue(f, &rng)
+                    }
+                }
+                program.instructions.append(try Instruction(s.mnemonic, fields))
+            }
+            out.append(program)
+        }
+        return out
+    }
+
+    func testEveryInstructionRoundTripsThroughBytesAndAssembly() throws {
+        for program in try programs() {
+            let bytes = program.encodedInstructions(), table = program.encodedDescriptors()
+            XCTAssertEqual(bytes.count, 16 * InstructionSet.table.count)
+            let decoded = try Program(descriptors: table, instructions: bytes)
+            XCTAssertEqual(decoded, program)
+            let text = program.assembly()
+            let assembled = try Program(assembly: text)
+            XCTAssertEqual(assembled, program, text)
+            XCTAssertEqual(assembled.encodedInstructions(), bytes)
+            XCTAssertEqual(assembled.encodedDescriptors(), table)
+        }
+    }
+
+    func testFieldsSitWhereTheTableSays() throws {
+        // mma: out bits 8-31, act 32-55, wgt 56-79, wfmt 80-81, afmt 82-83, sparse 84, accumulate 85.
+        let mma = try Instruction("mma", ["out": 1, "act": 2, "wgt": 3, "wfmt": 2, "afmt": 1, "sparse": 1, "accumulate": 1])
+        XCTAssertEqual(mma.encoded(), [0x20, 1, 0, 0, 2, 0, 0, 3, 0, 0, 0b0011_0110, 0, 0, 0, 0, 0])
+        let text = Program(instructions: [mma]).assembly()
+        XCTAssertTrue(text.contains("mma out=d1, act=d2, wgt=d3, wfmt=nvfp4, afmt=fp8, sparse=1, accumulate=1"), text)
+    }
+
+    func testTheDecoderRefusesWhatNoInstructionIs() throws {
+        func refused(_ bytes: [UInt8], _ message: String, line: UInt = #line) {
+            XCTAssertThrowsError(try Instruction(decoding: bytes), line: line) { XCTAssertEqual("\($0)", message, line: line) }
+        }
+        refused([0xEE] + [UInt8](repeating: 0, count: 15), "unknown opcode 0xee")
+        refused([0x01, 1] + [UInt8](repeating: 0, count: 14), "halt: bit 8 is past its last field and must be 0")
+        // quant's fmt (bits 56-57) = 3 is fp32's index, legal; signal's `after` (bits 8-9) = 3 is not.
+        refused([0x02, 3] + [UInt8](repeating: 0, count: 14), "signal: 3 does not fit field \"after\" (2 bits)")
+        refused([0x00], "an instruction is 16 bytes, not 1")
+        let halt = try Instruction("halt").encoded()
+        let dma = try Instruction("dma", ["dst": 0, "src": 5]).encoded()
+        let table = try TensorDescriptor(.dram, .f32, address: 0, dims: [4]).encoded()
+        XCTAssertThrowsError(try Program(descriptors: table, instructions: halt + dma)) {
+            XCTAssertEqual("\($0)", "instruction 1: field src names d5, the table has 1 descriptors")
+        }
+        XCTAssertThrowsError(try Program(descriptors: table, instructions: halt + [0])) {
+            XCTAssertEqual("\($0)", "the instruction stream is 17 bytes, not a multiple of 16")
+        }
+    }
+
+    func testDescriptorsRoundTripAndRefuseWhatTheyCannotSay() throws {
+        let d = try TensorDescriptor(.sram, .f8e4m3, cluster: 2, tile: 7, address: 0x1F40, dims: [3, 20, 64], strides: [2560, 128, 1])
+        XCTAssertEqual(d.text, "sram c2.t7 f8e4m3 @0x1f40 [3,20,64] [2560,128,1]")
+        XCTAssertEqual(try TensorDescriptor(text: d.text), d)
+        XCTAssertEqual(try TensorDescriptor(decoding: d.encoded()), d)
+        XCTAssertEqual(try TensorDescriptor(text: "l2 c1 i32 @0x0 [] []").dims, [])
+        XCTAssertThrowsError(try TensorDescriptor(.dram, .f32, cluster: 1, address: 0, dims: [1]))
+        var bytes = d.encoded()
+        bytes[6] = 1
+        XCTAssertThrowsError(try TensorDescriptor(decoding: bytes)) { XCTAssertEqual("\($0)", "reserved bytes and unused dimensions must be 0") }
+        bytes = d.encoded()
+        bytes[2] = 7
+        XCTAssertThrowsError(try TensorDescriptor(decoding: bytes)) { XCTAssertEqual("\($0)", "rank 7 is over 6") }
+        XCTAssertThrowsError(try TensorDescriptor(text: "sram f32 @0x0 [1] [1]"))
+    }
+
+    func testTheAssemblerNamesTheLine() {
+        func refused(_ text: String, _ message: String, line: UInt = #line) {
+            XCTAssertThrowsError(try Program(assembly: text), line: line) { XCTAssertEqual("\($0)", message, line: line) }
+        }
+        refused(".code\nhalt\nfoo x=1\n", "line 3: unknown instruction \"foo\"")
+        refused(".descriptors\nd0: dram f32 @0x0 [4] [1]\n.code\ndma dst=d0\n", "line 4: dma: field src is missing")
+        refused(".descriptors\nd0: dram f32 @0x0 [4] [1]\n.code\ndma dst=d0, src=d1\n", "line 4: dma: d1 is not declared")
+        refused(".code\nsignal after=tensor, sem=s1\n", "line 2: signal: \"tensor\" is not a value of field after")
+        refused(".code\nhalt now=1\n", "line 2: halt has no field \"now\"")
+        refused(".descriptors\nd1: dram f32 @0x0 [4] [1]\n", "line 2: expected \"d0: ...\" (descriptors are numbered in order)")
+    }
+
+    func testTheSpecificationShowsTheTable() throws {
+        let spec = try String(contentsOf: packageRoot().appendingPathComponent("schemas/isa.md"), encoding: .utf8)
+        XCTAssertTrue(spec.contains(InstructionSet.markdownTable()), "regenerate the encoding table in schemas/isa.md:\n" + InstructionSet.markdownTable())
+        // The assembly example assembles, and disassembles to itself without its comment.
+        let example = try XCTUnwrap(spec.components(separatedBy: "## Assembly\n\n```\n").dropFirst().first?
+            .components(separatedBy: "```").first)
+        let program = try Program(assembly: example)
+        XCTAssertEqual(program.instructions.map(\.spec.mnemonic), ["dma", "vop", "halt"])
+        XCTAssertEqual(program.assembly(), example.split(separator: "\n").dropFirst().joined(separator: "\n") + "\n")
+    }
+}
+
+extension FieldSpec {
+    var maximumValue: UInt64 { bits == 64 ? .max : (1 << UInt64(bits)) - 1 }
+    var largestValue: UInt64 {
+        if case .choice(let names) = kind { return UInt64(names.count - 1) }
+        return maximumValue
+    }
+}
