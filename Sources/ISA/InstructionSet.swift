@@ -41,6 +41,14 @@ public enum InstructionSet {
 
     static let descriptor24 = 24
 
+    /// The operands `vop` and `vopp` share.
+    static let vectorOperands = [
+        FieldSpec("op", 8, .choice(vectorOps), "the operation"),
+        FieldSpec("dst", descriptor24, .descriptor, "the result"),
+        FieldSpec("a", descriptor24, .descriptor, "the first operand"),
+        FieldSpec("b", descriptor24, .descriptor, "the second operand (d0 when unused)"),
+    ]
+
     /// Every instruction.
     public static let table: [InstructionSpec] = [
         InstructionSpec(mnemonic: "nop", opcode: 0x00, queue: .control, fields: [], summary: "does nothing"),
@@ -72,18 +80,10 @@ public enum InstructionSet {
             FieldSpec("sparse", 1, .flag, "1: the weight tile is 2:4 compressed along K"),
             FieldSpec("accumulate", 1, .flag, "1: add onto `out`; 0: start from +0"),
         ], summary: "out[m, n] (+)= sum over k, in increasing k, of act[m, k] * wgt[k, n] (schemas/formats.md, matrix arithmetic)"),
-        InstructionSpec(mnemonic: "vop", opcode: 0x30, queue: .vector, fields: [
-            FieldSpec("op", 8, .choice(vectorOps), "the operation"),
-            FieldSpec("dst", descriptor24, .descriptor, "the result"),
-            FieldSpec("a", descriptor24, .descriptor, "the first operand"),
-            FieldSpec("b", descriptor24, .descriptor, "the second operand (d0 when unused)"),
+        InstructionSpec(mnemonic: "vop", opcode: 0x30, queue: .vector, fields: vectorOperands + [
             FieldSpec("imm", 32, .float32, "a scalar operand (the `_scalar` ops, leaky_relu's alpha, norms' epsilon)"),
         ], summary: "dst = op(a, b, imm) on the vector unit of `dst`'s tile"),
-        InstructionSpec(mnemonic: "vopp", opcode: 0x31, queue: .vector, fields: [
-            FieldSpec("op", 8, .choice(vectorOps), "the operation"),
-            FieldSpec("dst", descriptor24, .descriptor, "the result"),
-            FieldSpec("a", descriptor24, .descriptor, "the first operand"),
-            FieldSpec("b", descriptor24, .descriptor, "the second operand (d0 when unused)"),
+        InstructionSpec(mnemonic: "vopp", opcode: 0x31, queue: .vector, fields: vectorOperands + [
             FieldSpec("params", 24, .unsigned, "index of the op's parameter record (axes, window, pads, modes)"),
         ], summary: "dst = op(a, b) with a parameter record: reductions, pooling, resize, im2col, softmax, norms"),
         InstructionSpec(mnemonic: "quant", opcode: 0x32, queue: .vector, fields: [
