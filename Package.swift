@@ -40,6 +40,8 @@ let package = Package(
                 swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
         // Graph passes and the pass manager.
         .target(name: "Passes", dependencies: ["IR", "Reference", "Formats", "CBLAS"]),
+        // The backend: packed weights (lowering and the bundle follow).
+        .target(name: "Backend", dependencies: ["Formats", "ISA"]),
         // The compiler driver: the pipelines the CLI runs.
         .target(name: "Driver", dependencies: [
             "IR", "ONNXImport", "Reference", "Passes", "TensorIO", "Formats",
@@ -53,6 +55,7 @@ let package = Package(
         // Helpers shared by the test targets only.
         .target(name: "TestSupport", dependencies: ["IR", "Driver"]),
 
+        .testTarget(name: "BackendTests", dependencies: ["Backend", "Formats", "TestSupport"]),
         .testTarget(name: "ISATests", dependencies: ["ISA", "TestSupport"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"]),
         .testTarget(name: "IRTests", dependencies: ["IR", "TestSupport"]),

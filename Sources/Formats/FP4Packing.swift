@@ -33,3 +33,8 @@ func e2m1Code(_ v: Float) -> UInt8 {
 
 /// E2M1 magnitudes by code.
 let e2m1Values: [Float] = [0, 0.5, 1, 1.5, 2, 3, 4, 6, -0.0, -0.5, -1, -1.5, -2, -3, -4, -6]
+
+/// E2M1 codes as values: {0, 0.5, 1, 1.5, 2, 3, 4, 6} by the low 3 bits, the sign in bit 3.
+public enum E2M1 {
+    public static func decode(_ code: UInt8) -> Float { e2m1Values[Int(code & 0xF)] }
+}

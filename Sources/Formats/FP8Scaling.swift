@@ -34,4 +34,14 @@ public enum FP8 {
         }
         return FP8Matrix(rows: rows, columns: columns, codes: codes, scales: scales)
     }
+
+    /// Codes for `x` with the scales given (one, or one per row): code = E4M3(saturating)(x / scale).
+    public static func quantize(_ x: UnsafeBufferPointer<Float>, rows: Int, columns: Int, scales: [Float]) throws -> FP8Matrix {
+        guard rows * columns == x.count, scales.count == 1 || scales.count == rows else {
+            throw FormatError.badShape("\(x.count) values and \(scales.count) scales for a \(rows)x\(columns) matrix")
+        }
+        _ = try finiteMaxMagnitude(x)
+        let codes = (0..<x.count).map { e4m3Saturating(x[$0] / scales[scales.count == 1 ? 0 : $0 / columns]) }
+        return FP8Matrix(rows: rows, columns: columns, codes: codes, scales: scales)
+    }
 }

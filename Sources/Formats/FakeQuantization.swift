@@ -11,13 +11,22 @@ public enum FakeQuantization {
     /// Weights [rows = output channels, columns = reduction] rounded to `format`: fp16 by
     /// value, fp8 with a per-output-channel scale, nvfp4 in blocks of 16 along each row.
     public static func weights(_ w: [Float], rows: Int, columns: Int, format: PrecisionFormat) throws -> [Float] {
+        try scaledWeights(w, rows: rows, columns: columns, format: format).values
+    }
+
+    /// As `weights`, with the scales the format used: fp8 one per row, nvfp4 the tensor
+    /// scale (block scales follow from it and the values), none for fp16 and fp32.
+    public static func scaledWeights(_ w: [Float], rows: Int, columns: Int,
+                                     format: PrecisionFormat) throws -> (values: [Float], scales: [Float]) {
         switch format {
-        case .fp32: return w
-        case .fp16: return w.map { Float16Codec.decode(Float16Codec.encode($0)) }
+        case .fp32: return (w, [])
+        case .fp16: return (w.map { Float16Codec.decode(Float16Codec.encode($0)) }, [])
         case .fp8:
-            return try w.withUnsafeBufferPointer { try FP8.quantize($0, rows: rows, columns: columns, perChannel: true) }.dequantized()
+            let m = try w.withUnsafeBufferPointer { try FP8.quantize($0, rows: rows, columns: columns, perChannel: true) }
+            return (m.dequantized(), m.scales)
         case .nvfp4:
-            return try w.withUnsafeBufferPointer { try NVFP4.quantize($0, rows: rows, columns: columns) }.dequantized()
+            let m = try w.withUnsafeBufferPointer { try NVFP4.quantize($0, rows: rows, columns: columns) }
+            return (m.dequantized(), [m.globalScale])
         }
     }
 

@@ -43,7 +43,15 @@ public enum NVFP4 {
     public static func quantize(_ x: UnsafeBufferPointer<Float>, rows: Int, columns: Int) throws -> NVFP4Matrix {
         guard rows * columns == x.count else { throw FormatError.badShape("\(x.count) values for a \(rows)x\(columns) matrix") }
         let amax = try finiteMaxMagnitude(x)
-        let global = amax / (6 * 448)
+        return try quantize(x, rows: rows, columns: columns, globalScale: amax / (6 * 448))
+    }
+
+    /// As above with the tensor scale given (a packer re-encoding values this format already
+    /// produced passes the scale they were made with).
+    public static func quantize(_ x: UnsafeBufferPointer<Float>, rows: Int, columns: Int,
+                                globalScale global: Float) throws -> NVFP4Matrix {
+        guard rows * columns == x.count else { throw FormatError.badShape("\(x.count) values for a \(rows)x\(columns) matrix") }
+        _ = try finiteMaxMagnitude(x)
         let bs = NVFP4Matrix.blockSize
         let bpr = (columns + bs - 1) / bs
         var codes = [UInt8](repeating: 0, count: rows * bpr * bs / 2)

@@ -46,7 +46,7 @@ final class PrecisionAssignmentTests: XCTestCase {
         XCTAssertEqual(LayerCandidate(.fp16).bitsPerWeight, 16)
         XCTAssertEqual(LayerCandidate(.fp8).bitsPerWeight, 8)
         XCTAssertEqual(LayerCandidate(.nvfp4).bitsPerWeight, 4.5)
-        XCTAssertEqual(LayerCandidate(.nvfp4, sparse: true).bitsPerWeight, 3.25)  // (2 x 4.5 + 4) / 4
+        XCTAssertEqual(LayerCandidate(.nvfp4, sparse: true).bitsPerWeight, 3.5)  // (2 x 4 + 4) / 4 + 0.5
         XCTAssertEqual(LayerCandidate(.fp8, sparse: true).bitsPerWeight, 5)
     }
 

@@ -63,8 +63,9 @@ public struct QuantizeLayers: Pass {
             if node.attributes[QuantizationAttributes.weightFormat] != nil {
                 stats.add("kept-imported")
             } else {
-                let rounded = try FakeQuantization.weights(weight.matrix(), rows: weight.rows, columns: weight.columns,
-                                                           format: format)
+                let (rounded, scales) = try FakeQuantization.scaledWeights(weight.matrix(), rows: weight.rows,
+                                                                           columns: weight.columns, format: format)
+                if !scales.isEmpty { q.attributes[QuantizationAttributes.weightScale] = .floats(scales) }
                 let name = "\(weight.name)_\(format.rawValue)"
                 graph.constants[name] = weight.tensor(from: rounded)
                 q.inputs[1] = name

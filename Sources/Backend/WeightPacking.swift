@@ -1,0 +1,257 @@
+// Packed weights: one layer's weight matrix in the bytes the NPU's tiles read, in the order
+// they read them (schemas/weights.md). The packer re-encodes the values the quantize pass
+// left in the IR with the scales it recorded, and checks that decoding gives those values
+// back exactly: the bundle holds what the fake-quant interpreter computed with.
+import Formats
+
+/// How one layer's weights are packed.
+public struct WeightLayout: Sendable, Equatable {
+    public var format: PrecisionFormat
+    public var sparse: Bool
+    /// Output channels (N) and dense reduction length (K) of the [N, K] matrix.
+    public var rows: Int
+    public var columns: Int
+    /// Output channels per tile (the MAC array's columns) and dense reduction positions per
+    /// tile (the array's rows x the format's rate, x 2 with 2:4).
+    public var tileRows: Int
+    public var tileColumns: Int
+
+    public init(format: PrecisionFormat, sparse: Bool, rows: Int, columns: Int, tileRows: Int, tileColumns: Int) throws {
+        self.format = format
+        self.sparse = sparse
+        self.rows = rows
+        self.columns = columns
+        self.tileRows = tileRows
+        self.tileColumns = tileColumns
+        guard [.fp16, .fp8, .nvfp4].contains(format) else { throw PackingError("no packed layout for \(format.rawValue)") }
+        guard rows > 0, columns > 0, tileRows > 0, tileColumns > 0 else { throw PackingError("empty matrix or tile") }
+        guard !sparse || columns % 4 == 0 else { throw PackingError("2:4 needs a reduction length divisible by 4, not \(columns)") }
+        guard tileColumns % (format == .nvfp4 ? 16 : 4) == 0 else {
+            throw PackingError("tiles of \(tileColumns) reduction positions split \(format == .nvfp4 ? "nvfp4 blocks of 16" : "groups of 4")")
+        }
+    }
+
+    var tilesDown: Int { (rows + tileRows - 1) / tileRows }
+    var tilesAcross: Int { (columns + tileColumns - 1) / tileColumns }
+    /// Values stored per dense reduction position: 1, or 1/2 with 2:4.
+    var bitsPerCode: Int { format == .nvfp4 ? 4 : (format == .fp8 ? 8 : 16) }
+    /// The tensor-level scales after the tiles: one per row (fp8), one (nvfp4), none (fp16).
+    var scaleCount: Int { format == .fp8 ? rows : (format == .nvfp4 ? 1 : 0) }
+
+    /// Bytes of one row's segment of `length` dense positions within a tile: codes, then
+    /// (nvfp4) block scales, then (2:4) metadata; each part rounded up to whole bytes.
+    func segmentBytes(_ length: Int) -> (codes: Int, scales: Int, metadata: Int) {
+        let stored = sparse ? length / 2 : length
+        return ((stored * bitsPerCode + 7) / 8, format == .nvfp4 ? (length + 15) / 16 : 0, sparse ? (length / 4 + 1) / 2 : 0)
+    }
+
+    /// The packed size: every tile, then the scales (float32).
+    public var byteCount: Int {
+        var total = 0
+        for kt in 0..<tilesAcross {
+            let length = min(tileColumns, columns - kt * tileColumns)
+            let s = segmentBytes(length)
+            total += rows * (s.codes + s.scales + s.metadata)
+        }
+        return total + 4 * scaleCount
+    }
+}
+
+public struct PackingError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+public enum WeightPacking {
+    /// Packs `values` ([rows, columns] row-major, as the quantize pass left them) with the
+    /// `scales` it recorded (fp8: one per row; nvfp4: the tensor scale). Throws when the
+    /// values are not exactly what those scales give, or a 2:4 group keeps more than two.
+    public static func pack(_ values: [Float], scales: [Float], layout: WeightLayout) throws -> [UInt8] {
+        let (rows, columns) = (layout.rows, layout.columns)
+        guard values.count == rows * columns else { throw PackingError("\(values.count) values for \(rows) x \(columns)") }
+        guard scales.count == layout.scaleCount || (layout.format == .fp8 && scales.count == 1) else {
+            throw PackingError("\(layout.format.rawValue) needs \(layout.scaleCount) scales, not \(scales.count)")
+        }
+        // Codes for the whole matrix, one per dense position (an E2M1 code per byte for nvfp4).
+        var codes: [UInt16]
+        var blockScales: [UInt8] = []
+        let decoded: [Float]
+        switch layout.format {
+        case .fp16:
+            codes = values.map { Float16Codec.encode($0) }
+            decoded = codes.map { Float16Codec.decode($0) }
+        case .fp8:
+            let m = try values.withUnsafeBufferPointer { try FP8.quantize($0, rows: rows, columns: columns, scales: scales) }
+            codes = m.codes.map(UInt16.init)
+            decoded = m.dequantized()
+        default:
+            let m = try values.withUnsafeBufferPointer {
+                try NVFP4.quantize($0, rows: rows, columns: columns, globalScale: scales[0])
+            }
+            let bpr = m.blocksPerRow
+            codes = (0..<(rows * columns)).map { i in
+                let (r, c) = (i / columns, i % columns)
+                let byte = m.codes[(r * bpr + c / 16) * 8 + (c % 16) / 2]
+                return UInt16(c % 2 == 0 ? byte & 0xF : byte >> 4)
+            }
+            blockScales = m.blockScales
+            decoded = m.dequantized()
+        }
+        if let i = values.indices.first(where: { values[$0] != decoded[$0] }) {
+            throw PackingError("value \(values[i]) at row \(i / columns), column \(i % columns) is not on the \(layout.format.rawValue) grid of its scales (decodes to \(decoded[i]))")
+        }
+        var out = ByteWriter()
+        for nt in 0..<layout.tilesDown {
+            for kt in 0..<layout.tilesAcross {
+                let start = kt * layout.tileColumns, length = min(layout.tileColumns, columns - start)
+                let tileRows = (nt * layout.tileRows)..<min(rows, (nt + 1) * layout.tileRows)
+                var metadata: [[UInt8]] = []
+                for r in tileRows {
+                    var kept: [Int] = []
+                    var indices: [UInt8] = []
+                    if layout.sparse {
+                        for g in stride(from: start, to: start + length, by: 4) {
+                            let chosen = try keptPair(values, row: r, columns: columns, group: g)
+                            kept += chosen
+                            indices.append(UInt8(chosen[0] - g) | UInt8(chosen[1] - g) << 2)
+                        }
+                    } else {
+                        kept = Array(start..<(start + length))
+                    }
+                    out.codes(kept.map { codes[r * columns + $0] }, bits: layout.bitsPerCode)
+                    metadata.append(indices)
+                }
+                if layout.format == .nvfp4 {
+                    let bpr = (columns + 15) / 16
+                    for r in tileRows { out.bytes(blockScales[(r * bpr + start / 16)..<(r * bpr + (start + length + 15) / 16)]) }
+                }
+                for indices in metadata { out.codes(indices.map(UInt16.init), bits: 4) }
+            }
+        }
+        for s in scales.count == rows || layout.format != .fp8 ? scales : Array(repeating: scales[0], count: rows) {
+            out.float(s)
+        }
+        precondition(out.bytes.count == layout.byteCount, "packed \(out.bytes.count) bytes, layout says \(layout.byteCount)")
+        return out.bytes
+    }
+
+    /// The two positions of group `g` a 2:4 row keeps: its nonzero ones, then the lowest
+    /// others, ascending.
+    private static func keptPair(_ v: [Float], row: Int, columns: Int, group g: Int) throws -> [Int] {
+        let nonzero = (g..<(g + 4)).filter { v[row * columns + $0] != 0 }
+        guard nonzero.count <= 2 else {
+            throw PackingError("row \(row) keeps \(nonzero.count) of the 4 weights at columns \(g)...\(g + 3) (2:4 allows 2)")
+        }
+        let filler = (g..<(g + 4)).filter { !nonzero.contains($0) }
+        return (nonzero + filler.prefix(2 - nonzero.count)).sorted()
+    }
+
+    /// The [rows, columns] float32 values of a packed blob: the inverse of `pack`.
+    public static func unpack(_ bytes: [UInt8], layout: WeightLayout) throws -> [Float] {
+        guard bytes.count == layout.byteCount else { throw PackingError("\(bytes.count) bytes, the layout needs \(layout.byteCount)") }
+        let (rows, columns) = (layout.rows, layout.columns)
+        var reader = ByteReader(bytes)
+        var codes = [UInt16](repeating: 0, count: rows * columns)
+        var present = [Bool](repeating: !layout.sparse, count: rows * columns)
+        var blockScales = [UInt8](repeating: 0, count: rows * ((columns + 15) / 16))
+        for nt in 0..<layout.tilesDown {
+            for kt in 0..<layout.tilesAcross {
+                let start = kt * layout.tileColumns, length = min(layout.tileColumns, columns - start)
+                let tileRows = (nt * layout.tileRows)..<min(rows, (nt + 1) * layout.tileRows)
+                let stored = layout.sparse ? length / 2 : length
+                let rowCodes = tileRows.map { _ in reader.codes(stored, bits: layout.bitsPerCode) }
+                if layout.format == .nvfp4 {
+                    let bpr = (columns + 15) / 16
+                    for r in tileRows {
+                        for b in 0..<((length + 15) / 16) { blockScales[r * bpr + start / 16 + b] = reader.byte() }
+                    }
+                }
+                for (r, values) in zip(tileRows, rowCodes) {
+                    if layout.sparse {
+                        let indices = reader.codes(length / 4, bits: 4)
+                        for (j, index) in indices.enumerated() {
+                            let g = start + 4 * j
+                            let (p0, p1) = (g + Int(index & 3), g + Int(index >> 2))
+                            guard p0 < p1 else { throw PackingError("row \(r), columns \(g)...: indices \(p0 - g), \(p1 - g) are not ascending") }
+                            codes[r * columns + p0] = values[2 * j]
+                            codes[r * columns + p1] = values[2 * j + 1]
+                            present[r * columns + p0] = true
+                            present[r * columns + p1] = true
+                        }
+                    } else {
+                        for (j, c) in values.enumerated() { codes[r * columns + start + j] = c }
+                    }
+                }
+            }
+        }
+        let scales = (0..<layout.scaleCount).map { _ in reader.float() }
+        var out = [Float](repeating: 0, count: rows * columns)
+        for i in out.indices where present[i] {
+            let (r, c) = (i / columns, i % columns)
+            switch layout.format {
+            case .fp16: out[i] = Float16Codec.decode(codes[i])
+            case .fp8: out[i] = MiniFloatFormat.e4m3.decode(UInt8(codes[i])) * scales[r]
+            default:
+                let scale = MiniFloatFormat.e4m3.decode(blockScales[r * ((columns + 15) / 16) + c / 16]) * scales[0]
+                out[i] = E2M1.decode(UInt8(codes[i])) * scale
+            }
+        }
+        return out
+    }
+}
+
+/// Little-endian bytes; codes of fewer than 8 bits packed from the low bits of each byte up,
+/// a run of codes ending on a whole byte.
+struct ByteWriter {
+    var bytes: [UInt8] = []
+
+    mutating func bytes(_ b: some Sequence<UInt8>) { bytes.append(contentsOf: b) }
+
+    mutating func codes(_ codes: [UInt16], bits: Int) {
+        switch bits {
+        case 16: for c in codes { bytes += [UInt8(c & 0xFF), UInt8(c >> 8)] }
+        case 8: for c in codes { bytes.append(UInt8(c)) }
+        default:
+            for pair in stride(from: 0, to: codes.count, by: 2) {
+                let high = pair + 1 < codes.count ? UInt8(codes[pair + 1]) : 0
+                bytes.append(UInt8(codes[pair]) | high << 4)
+            }
+        }
+    }
+
+    mutating func float(_ f: Float) {
+        let b = f.bitPattern
+        bytes += [UInt8(b & 0xFF), UInt8((b >> 8) & 0xFF), UInt8((b >> 16) & 0xFF), UInt8(b >> 24)]
+    }
+}
+
+struct ByteReader {
+    let bytes: [UInt8]
+    var offset = 0
+
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    mutating func byte() -> UInt8 {
+        defer { offset += 1 }
+        return bytes[offset]
+    }
+
+    mutating func codes(_ count: Int, bits: Int) -> [UInt16] {
+        switch bits {
+        case 16: return (0..<count).map { _ in UInt16(byte()) | UInt16(byte()) << 8 }
+        case 8: return (0..<count).map { _ in UInt16(byte()) }
+        default:
+            var out: [UInt16] = []
+            while out.count < count {
+                let b = byte()
+                out.append(UInt16(b & 0xF))
+                if out.count < count { out.append(UInt16(b >> 4)) }
+            }
+            return out
+        }
+    }
+
+    mutating func float() -> Float {
+        Float(bitPattern: (0..<4).reduce(UInt32(0)) { acc, i in acc | UInt32(byte()) << UInt32(8 * i) })
+    }
+}

@@ -1,0 +1,83 @@
+// Packed weights: every format, dense and 2:4, on shapes that leave partial tiles, decodes
+// to exactly the values the quantize pass produced; the bytes of a small case are checked
+// by hand; the bits per weight sit at each format's minimum; off-grid values are refused.
+import Backend
+import Formats
+import TestSupport
+import XCTest
+
+final class WeightPackingTests: XCTestCase {
+    /// Values as the quantize pass leaves them (pruned 2:4 first when `sparse`), with its scales.
+    private func quantized(_ rows: Int, _ columns: Int, _ format: PrecisionFormat, sparse: Bool,
+                           seed: UInt64) throws -> (values: [Float], scales: [Float]) {
+        var rng = SeededRandom(seed: seed)
+        var w = (0..<(rows * columns)).map { _ in Float.random(in: -2...2, using: &rng) }
+        if sparse {
+            let mask = try Sparsity24.magnitudeMask(w.map(\.magnitude), rows: rows, columns: columns)
+            w = zip(w, mask).map { $1 ? $0 : 0 }
+        }
+        return try FakeQuantization.scaledWeights(w, rows: rows, columns: columns, format: format)
+    }
+
+    private func tileColumns(_ format: PrecisionFormat, _ sparse: Bool) -> Int {
+        20 * (format == .nvfp4 ? 4 : (format == .fp8 ? 2 : 1)) * (sparse ? 2 : 1)
+    }
+
+    func testEveryFormatDecodesToTheQuantizedValues() throws {
+        for format in [PrecisionFormat.fp16, .fp8, .nvfp4] {
+            for sparse in [false, true] {
+                for (rows, columns) in [(45, 200), (20, 80), (3, 36), (64, 576)] {
+                    let (values, scales) = try quantized(rows, columns, format, sparse: sparse, seed: UInt64(rows * columns))
+                    let layout = try WeightLayout(format: format, sparse: sparse, rows: rows, columns: columns, tileRows: 20,
+                                                  tileColumns: tileColumns(format, sparse))
+                    let bytes = try WeightPacking.pack(values, scales: scales, layout: layout)
+                    XCTAssertEqual(bytes.count, layout.byteCount)
+                    let back = try WeightPacking.unpack(bytes, layout: layout)
+                    XCTAssertEqual(back, values, "\(format) sparse \(sparse) \(rows)x\(columns)")
+                }
+            }
+        }
+    }
+
+    func testBitsPerWeightAreEachFormatsMinimum() throws {
+        // A ResNet-50 3x3 layer: 256 x 2304.
+        let expected: [(PrecisionFormat, Bool, Double)] = [(.fp16, false, 16), (.fp8, false, 8), (.nvfp4, false, 4.5),
+                                                          (.fp8, true, 5), (.nvfp4, true, 3.5)]
+        for (format, sparse, minimum) in expected {
+            let layout = try WeightLayout(format: format, sparse: sparse, rows: 256, columns: 2304, tileRows: 20,
+                                          tileColumns: tileColumns(format, sparse))
+            let bits = Double(layout.byteCount * 8) / Double(256 * 2304)
+            XCTAssertGreaterThanOrEqual(bits, minimum)
+            XCTAssertLessThan(bits, minimum * 1.01, "\(format) sparse \(sparse)")
+        }
+    }
+
+    func testTheBytesOfASmallSparseNVFP4Tile() throws {
+        // One row of 16: groups keep (0, 3), (1, 2), (2, 3) and (0, 1) (one nonzero: the
+        // lowest free position joins it). Tensor scale 1 / 448: block max 6 -> scale code 0x38 (1.0) * g.
+        let g: Float = 1.0 / 448
+        let v: [Float] = [6, 0, 0, -1, 0, 0.5, 2, 0, 0, 0, 3, -4, 1.5, 0, 0, 0].map { $0 * g }
+        let layout = try WeightLayout(format: .nvfp4, sparse: true, rows: 1, columns: 16, tileRows: 20, tileColumns: 160)
+        let bytes = try WeightPacking.pack(v, scales: [g], layout: layout)
+        // Kept codes 6, -1, 0.5, 2, 3, -4, 1.5, 0 -> 0x7, 0x A, 0x1, 0x4, 0x5, 0xE, 0x3, 0x0, low nibble first.
+        let codes: [UInt8] = [0xA7, 0x41, 0xE5, 0x03]
+        let scale: [UInt8] = [0x38]
+        // Indices (p0 | p1 << 2): (0,3) 0xC, (1,2) 0x9, (2,3) 0xE, (0,1) 0x4.
+        let metadata: [UInt8] = [0x9C, 0x4E]
+        let tensorScale = withUnsafeBytes(of: g.bitPattern.littleEndian, Array.init)
+        XCTAssertEqual(bytes, codes + scale + metadata + tensorScale)
+        XCTAssertEqual(try WeightPacking.unpack(bytes, layout: layout), v)
+    }
+
+    func testOffGridValuesAndFullGroupsAreRefused() throws {
+        let layout = try WeightLayout(format: .fp8, sparse: false, rows: 1, columns: 4, tileRows: 20, tileColumns: 40)
+        XCTAssertThrowsError(try WeightPacking.pack([1, 2, 3, 4.1], scales: [1], layout: layout)) {
+            XCTAssertEqual("\($0)", "value 4.1 at row 0, column 3 is not on the fp8 grid of its scales (decodes to 4.0)")
+        }
+        let sparse = try WeightLayout(format: .fp16, sparse: true, rows: 1, columns: 4, tileRows: 20, tileColumns: 40)
+        XCTAssertThrowsError(try WeightPacking.pack([1, 2, 3, 0], scales: [], layout: sparse)) {
+            XCTAssertEqual("\($0)", "row 0 keeps 3 of the 4 weights at columns 0...3 (2:4 allows 2)")
+        }
+        XCTAssertThrowsError(try WeightLayout(format: .nvfp4, sparse: false, rows: 1, columns: 4, tileRows: 20, tileColumns: 40))
+    }
+}
