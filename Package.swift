@@ -41,10 +41,10 @@ let package = Package(
         // Graph passes and the pass manager.
         .target(name: "Passes", dependencies: ["IR", "Reference", "Formats", "CBLAS"]),
         // The backend: packed weights (lowering and the bundle follow).
-        .target(name: "Backend", dependencies: ["Formats", "ISA"]),
+        .target(name: "Backend", dependencies: ["Formats", "ISA", "IR", "Passes"]),
         // The compiler driver: the pipelines the CLI runs.
         .target(name: "Driver", dependencies: [
-            "IR", "ONNXImport", "Reference", "Passes", "TensorIO", "Formats",
+            "IR", "ONNXImport", "Reference", "Passes", "TensorIO", "Formats", "Backend",
         ]),
         .executableTarget(name: "npucc", dependencies: [
             "Driver", "IR", "Passes", "Formats", "Reference", .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -85,13 +85,25 @@ public enum SensitivitySetup {
     }
 
     /// Solves `budget` under `rules`; every failure names its cause.
+    /// `sparsity` "none" keeps every layer dense, "2:4" makes every layer that can be 2:4
+    /// sparse, "auto" lets the solver choose.
     public static func assign(_ report: SensitivityReport, budget text: String, rules: PrecisionRules?,
-                              rulesPath: String = "--rules") throws -> PrecisionAssignment {
+                              rulesPath: String = "--rules", sparsity: String = "auto") throws -> PrecisionAssignment {
         let budget = try budget(text, report.layers)
         var allowed: [String: Set<LayerCandidate>] = [:]
         if let rules {
             do { allowed = try rules.allowed(report.layers) } catch let e as PrecisionRuleError {
                 throw DriverError(file: rulesPath, e.description)
+            }
+        }
+        if sparsity != "auto" {
+            for l in report.layers {
+                let all = allowed[l.layer] ?? Set([LayerCandidate(.fp16)] + l.candidates.map(\.candidate))
+                let sparse = sparsity == "2:4" && l.canPrune
+                allowed[l.layer] = all.filter { $0.sparse == sparse }
+                if allowed[l.layer]!.isEmpty {
+                    throw DriverError(file: "--sparsity", "layer \(l.displayName) has no \(sparse ? "2:4" : "dense") candidate the rules allow")
+                }
             }
         }
         guard let assignment = PrecisionAssignment.solve(report.layers, budget: budget, allowed: allowed) else {

@@ -1,5 +1,5 @@
 // Splitting hot loops across cores, and the one thread-count knob the interpreter and
-// OpenBLAS share.
+// OpenBLAS share (all cores, or NPUCC_THREADS).
 import CBLAS
 import Dispatch
 import Foundation
@@ -7,6 +7,7 @@ import Foundation
 public enum Parallelism {
     nonisolated(unsafe) private static var threads: Int = {
         openblas_set_num_threads(1)
+        if let text = ProcessInfo.processInfo.environment["NPUCC_THREADS"], let n = Int(text), n > 0 { return n }
         return max(1, ProcessInfo.processInfo.activeProcessorCount)
     }()
 

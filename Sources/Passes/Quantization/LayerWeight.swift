@@ -2,17 +2,17 @@
 // Conv [M, C, k...] as is, Gemm's B with or without transB, MatMul's [K, N] transposed.
 import IR
 
-struct LayerWeight {
-    let name: String
-    let tensor: Tensor
+public struct LayerWeight: Sendable {
+    public let name: String
+    public let tensor: Tensor
     /// Output channels and reduction length.
-    let rows: Int
-    let columns: Int
+    public let rows: Int
+    public let columns: Int
     /// True when the stored tensor is [reduction, output] (Gemm without transB, MatMul).
-    let transposed: Bool
+    public let transposed: Bool
 
     /// The weight of a Conv, Gemm or 2-D MatMul node, when it is a float32 constant.
-    init?(_ node: Node, _ graph: Graph) {
+    public init?(_ node: Node, _ graph: Graph) {
         guard ["Conv", "Gemm", "MatMul"].contains(node.op), let name = node.input(1),
               let w = graph.constants[name], w.dtype == .float32, w.rank >= 2,
               node.op != "MatMul" || w.rank == 2 else { return nil }
@@ -24,12 +24,12 @@ struct LayerWeight {
     }
 
     /// The values as a row-major [rows, columns] matrix.
-    func matrix() -> [Float] {
+    public func matrix() -> [Float] {
         transposed ? Self.transpose(tensor.floats(), rows: columns, columns: rows) : tensor.floats()
     }
 
     /// A tensor of the weight's own shape and layout from a [rows, columns] matrix.
-    func tensor(from matrix: [Float]) -> Tensor {
+    public func tensor(from matrix: [Float]) -> Tensor {
         Tensor(transposed ? Self.transpose(matrix, rows: rows, columns: columns) : matrix, shape: tensor.shape)
     }
 

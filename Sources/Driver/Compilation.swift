@@ -1,0 +1,118 @@
+// `npucc compile`: the passes a deployable model needs (fold BatchNormalization, fuse
+// activations, calibrate, choose and apply each layer's precision and sparsity), then the
+// backend's packed weights and the bundle's metadata.
+import Backend
+import Foundation
+import Formats
+import IR
+import Passes
+
+/// What the command line asks of a compile.
+public struct CompileOptions: Sendable {
+    public enum Sparsity: String, Sendable, CaseIterable { case none, twoFour = "2:4", auto }
+
+    /// "fp16", "fp8", "nvfp4" or "auto".
+    public var precision = "fp16"
+    public var sparsity = Sparsity.none
+    public var calibPath: String?
+    public var calibMethod = "percentile"
+    /// The 2:4 method; nil picks SparseGPT with calibration samples, magnitude without.
+    public var pruning: PruningMethod?
+    public var budget = "nvfp4"
+    public var rulesPath: String?
+    public var biasCorrection = false
+
+    public init() {}
+
+    /// The options as the metadata records them.
+    var recorded: [String: String] {
+        var r = ["precision": precision, "sparsity": sparsity.rawValue, "calib_method": calibMethod,
+                 "bias_correction": "\(biasCorrection)"]
+        if precision == "auto" { r["budget"] = budget }
+        if let pruning { r["prune"] = pruning.rawValue }
+        return r
+    }
+}
+
+/// A compiled model: the graph as quantized, the packed weights and the metadata.
+public struct CompiledModel: Sendable {
+    public var graph: Graph
+    public var weights: [UInt8]
+    public var layers: [PackedLayer]
+    public var metadata: [UInt8]
+    /// Lines for the user (the automatic assignment's summary).
+    public var notes: [String]
+}
+
+public enum Compilation {
+    /// The MAC array the weights are tiled for, and each format's rate.
+    public struct ArrayShape: Sendable {
+        public var rows: Int
+        public var columns: Int
+        public var rates: [PrecisionFormat: Int]
+        public var targetName: String
+
+        public init(rows: Int, columns: Int, rates: [PrecisionFormat: Int], targetName: String) {
+            self.rows = rows
+            self.columns = columns
+            self.rates = rates
+            self.targetName = targetName
+        }
+    }
+
+    public static func compile(_ loaded: inout LoadedModel, options: CompileOptions, array: ArrayShape) throws -> CompiledModel {
+        try checkStaticShapes(loaded)
+        guard let method = CalibrationMethod(options.calibMethod) else {
+            throw DriverError(file: "--calib-method", "unknown calibration method \"\(options.calibMethod)\"")
+        }
+        let pruning = options.pruning ?? (options.calibPath == nil ? .magnitude : .sparsegpt)
+        var notes: [String] = []
+        if options.precision == "auto" {
+            guard let calib = options.calibPath else {
+                throw DriverError(file: "--precision", "auto needs calibration samples (--calib)")
+            }
+            let rules = try options.rulesPath.map(SensitivitySetup.rules(path:))
+            let report = try SensitivitySetup.analyze(&loaded, calibPath: calib, method: method, pruning: pruning)
+            let assignment = try SensitivitySetup.assign(report, budget: options.budget, rules: rules,
+                                                         rulesPath: options.rulesPath ?? "--rules",
+                                                         sparsity: options.sparsity.rawValue)
+            try SensitivitySetup.apply(assignment, report: report, pruning: pruning, biasCorrection: options.biasCorrection,
+                                       to: &loaded)
+            notes.append(SensitivitySetup.summary(assignment, report.layers))
+        } else {
+            guard let format = PrecisionFormat(rawValue: options.precision), format != .fp32 else {
+                throw DriverError(file: "--precision", "unknown precision \"\(options.precision)\" (fp16, fp8, nvfp4, auto)")
+            }
+            guard options.sparsity != .auto else {
+                throw DriverError(file: "--sparsity", "auto chooses per layer and needs --precision auto")
+            }
+            guard options.rulesPath == nil else { throw DriverError(file: "--rules", "precision rules apply to --precision auto only") }
+            if format != .fp16 && options.calibPath == nil {
+                throw DriverError(file: "--precision", "\(format.rawValue) activations need calibrated scales: give --calib")
+            }
+            _ = try PrecisionSetup.apply(format, to: &loaded, calibPath: options.calibPath, method: method,
+                                         pruning: options.sparsity == .twoFour ? pruning : nil,
+                                         biasCorrection: options.biasCorrection)
+        }
+        let section: (bytes: [UInt8], layers: [PackedLayer])
+        do {
+            section = try WeightSection.build(loaded.model.graph, arrayRows: array.rows, arrayColumns: array.columns) {
+                array.rates[$0] ?? 1
+            }
+        } catch let e as IRError {
+            throw DriverError(file: loaded.path, e.description)
+        }
+        let metadata = try BundleMetadata(loaded, layers: section.layers, options: options, targetName: array.targetName).json()
+        return CompiledModel(graph: loaded.model.graph, weights: section.bytes, layers: section.layers, metadata: metadata,
+                             notes: notes)
+    }
+
+    /// Every input must have a known shape: the NPU's buffers are sized at compile time.
+    private static func checkStaticShapes(_ loaded: LoadedModel) throws {
+        for v in loaded.model.graph.inputs {
+            guard let shape = v.type.shape, shape.dims.allSatisfy({ $0.value != nil }) else {
+                throw DriverError(file: loaded.path, "input \"\(v.name)\" has shape \(v.type): fix it with --input-shape \(v.name)=...")
+            }
+        }
+    }
+}
