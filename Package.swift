@@ -27,6 +27,9 @@ let package = Package(
         .target(name: "Formats"),
         // The NPU's instruction set: one table, its encoding and its assembly form.
         .target(name: "ISA"),
+        // The target description: the NPU as data, read from JSON (schemas/target.md); no
+        // dependency on the IR. The default target ships as a resource.
+        .target(name: "Target", resources: [.copy("Resources/npu-seed.json")]),
         // The IR: values, nodes, graphs, constants, text form and verifier.
         .target(name: "IR", dependencies: ["Formats"]),
         // ONNX protobuf -> IR.
@@ -44,10 +47,10 @@ let package = Package(
         .target(name: "Backend", dependencies: ["Formats", "ISA", "IR", "Passes"]),
         // The compiler driver: the pipelines the CLI runs.
         .target(name: "Driver", dependencies: [
-            "IR", "ONNXImport", "Reference", "Passes", "TensorIO", "Formats", "Backend",
+            "IR", "ONNXImport", "Reference", "Passes", "TensorIO", "Formats", "Backend", "Target",
         ]),
         .executableTarget(name: "npucc", dependencies: [
-            "Driver", "IR", "Passes", "Formats", "Reference", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Driver", "IR", "Passes", "Formats", "Reference", "Target", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "NPUBench", dependencies: [
             "Driver", "Formats", "Reference", "IR", "ONNXImport", "TensorIO",
@@ -63,6 +66,7 @@ let package = Package(
         .testTarget(name: "TensorIOTests", dependencies: ["TensorIO", "IR", "TestSupport"]),
         .testTarget(name: "ReferenceTests", dependencies: ["Reference", "IR", "TestSupport"]),
         .testTarget(name: "PassesTests", dependencies: ["Passes", "IR", "Reference", "TestSupport"]),
+        .testTarget(name: "TargetTests", dependencies: ["Target"]),
         .testTarget(name: "DriverTests", dependencies: ["Driver", "TestSupport"]),
     ]
 )
