@@ -1,6 +1,7 @@
 // Errors as users see them: one line, `FILE: what`, whatever stage raised them.
 import IR
 import ONNXImport
+import Target
 import TensorIO
 
 /// A problem tied to a file the user gave (model, npz, labels).
@@ -23,6 +24,7 @@ public func renderError(_ error: Error, file: String) -> String {
     case let e as DriverError: return e.description
     case let e as ImportError: return e.description
     case let e as TensorIOError: return e.description
+    case let e as TargetError: return e.description
     case let e as IRError: return "\(file): \(e.description)"
     case let e as CustomStringConvertible: return "\(file): \(e.description)"
     default: return "\(file): \(error)"

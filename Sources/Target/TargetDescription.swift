@@ -126,11 +126,4 @@ extension TargetDescription {
             return try decode(data, file: defaultFileName)
         }
     }
-
-    /// The description as a target file: pretty JSON in the fields' order, ending in a newline.
-    public func json() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(self), as: UTF8.self) + "\n"
-    }
 }
