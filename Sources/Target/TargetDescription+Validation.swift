@@ -6,7 +6,7 @@ import Foundation
 extension TargetDescription {
     /// Throws `FieldError` for the first field that is out of range or inconsistent.
     func validate() throws {
-        if name.trimmingCharacters(in: .whitespaces).isEmpty { throw FieldError("name", "must not be empty") }
+        if name.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { throw FieldError("name", "must not be empty") }
         try positive(clockHz, "clock_hz")
         try validateCompute()
         try validateMemories()
