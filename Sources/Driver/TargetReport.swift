@@ -16,8 +16,8 @@ public enum TargetReport {
         if let d = t.description { lines.append("description:  \(d)") }
         lines.append("clock:        \(frequency(t.clockHz))")
         let a = t.compute.macArray
-        lines.append("compute:      \(t.compute.clusters) clusters x \(t.compute.tilesPerCluster) tiles x \(a.rows)x\(a.columns) MACs"
-                     + " = \(Inspection.grouped(t.totalMACs)) MACs")
+        lines.append("compute:      \(t.compute.clusters) clusters x \(t.compute.tilesPerCluster) tiles"
+                     + " x \(a.rows)x\(a.columns) MACs = \(Inspection.grouped(t.totalMACs)) MACs")
         let acc = t.compute.accumulation
         lines.append("accumulation: \(acc.format.rawValue), blocks of \(acc.blockProducts) products")
         lines.append("peak (2:4 counts skipped products as done):")

@@ -31,7 +31,8 @@ extension TargetDescription {
         try positive(compute.macArray.rows, "compute.mac_array.rows")
         try positive(compute.macArray.columns, "compute.mac_array.columns")
         guard compute.macRate.fp16 == 1 else {
-            throw FieldError("compute.mac_rate.fp16", "must be 1: rates are relative to fp16 (got \(number(compute.macRate.fp16)))")
+            throw FieldError("compute.mac_rate.fp16",
+                             "must be 1: rates are relative to fp16 (got \(number(compute.macRate.fp16)))")
         }
         for p in MACPrecision.allCases where !(compute.macRate[p] > 0 && compute.macRate[p].isFinite) {
             throw FieldError("compute.mac_rate.\(p.rawValue)", "must be positive (got \(number(compute.macRate[p])))")
@@ -49,7 +50,8 @@ extension TargetDescription {
             throw FieldError("memories", "must list at least one memory")
         }
         guard first.scope == .tile else {
-            throw FieldError("memories[0].scope", "the first memory is each tile's own and must be per tile (got \(first.scope.rawValue))")
+            throw FieldError("memories[0].scope",
+                             "the first memory is each tile's own and must be per tile (got \(first.scope.rawValue))")
         }
         var names = Set<String>()
         for (i, m) in memories.enumerated() {
@@ -73,8 +75,8 @@ extension TargetDescription {
             }
         }
         guard last.scope == .global else {
-            throw FieldError("memories[\(memories.count - 1)].scope",
-                             "the last memory holds the weights for the whole chip and must be global (got \(last.scope.rawValue))")
+            throw FieldError("memories[\(memories.count - 1)].scope", "the last memory holds the weights for the whole chip "
+                             + "and must be global (got \(last.scope.rawValue))")
         }
     }
 
@@ -85,7 +87,8 @@ extension TargetDescription {
         guard need <= tileMemoryBytes else {
             let a = compute.macArray
             throw FieldError("compute.mac_array", "a \(a.rows) x \(a.columns) array needs \(need) bytes of tile memory "
-                             + "(an fp16 weight block, an input and an output vector) but \(memories[0].name) holds \(tileMemoryBytes)")
+                             + "(an fp16 weight block, an input and an output vector) but \(memories[0].name) "
+                             + "holds \(tileMemoryBytes)")
         }
         let align = max(alignment.weightBytes, alignment.activationBytes)
         for (i, m) in memories.enumerated() where m.sizeBytes % align != 0 {

@@ -119,7 +119,8 @@ extension TargetDescription {
     public static var `default`: TargetDescription {
         get throws {
             guard let url = Bundle.module.url(forResource: "npu-seed", withExtension: "json") else {
-                throw TargetError(file: defaultFileName, field: "", "the built-in target is missing from \(Bundle.module.bundlePath)")
+                throw TargetError(file: defaultFileName, field: "",
+                                  "the built-in target is missing from \(Bundle.module.bundlePath)")
             }
             let data: Data
             do { data = try Data(contentsOf: url) } catch { throw TargetError(file: url.path, field: "", "cannot be read") }
