@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler libopenblas-dev pkg-config python3-venv
+APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler libopenblas-dev zlib1g-dev pkg-config python3-venv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 JOBS ?= 2
 BIN := .build/release/npucc

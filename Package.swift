@@ -19,6 +19,8 @@ let package = Package(
                        providers: [.apt(["libprotobuf-c-dev"])]),
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        // zlib (for CRC32); not "CZlib", the name ZIPFoundation's own zlib module takes.
+        .systemLibrary(name: "CLibZ", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // protoc-c output for schemas/onnx.proto plus the shim, the only door to Swift.
         .target(name: "ONNXProto", dependencies: ["CProtobufC"],
                 cSettings: [.unsafeFlags(["-O2"])]),
@@ -43,11 +45,13 @@ let package = Package(
                 swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
         // Graph passes and the pass manager.
         .target(name: "Passes", dependencies: ["IR", "Reference", "Formats", "CBLAS"]),
-        // The backend: packed weights (lowering and the bundle follow).
+        // The backend: packed weights (lowering follows).
         .target(name: "Backend", dependencies: ["Formats", "ISA", "IR", "Passes"]),
+        // The deployable bundle container (.npub): writer and checking reader.
+        .target(name: "Bundle", dependencies: ["CLibZ"]),
         // The compiler driver: the pipelines the CLI runs.
         .target(name: "Driver", dependencies: [
-            "IR", "ONNXImport", "Reference", "Passes", "TensorIO", "Formats", "Backend", "Target",
+            "IR", "ONNXImport", "Reference", "Passes", "TensorIO", "Formats", "Backend", "Target", "Bundle",
         ]),
         .executableTarget(name: "npucc", dependencies: [
             "Driver", "IR", "Passes", "Formats", "Reference", "Target", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -67,6 +71,7 @@ let package = Package(
         .testTarget(name: "ReferenceTests", dependencies: ["Reference", "IR", "TestSupport"]),
         .testTarget(name: "PassesTests", dependencies: ["Passes", "IR", "Reference", "TestSupport"]),
         .testTarget(name: "TargetTests", dependencies: ["Target"]),
+        .testTarget(name: "BundleTests", dependencies: ["Bundle", "TestSupport"]),
         .testTarget(name: "DriverTests", dependencies: ["Driver", "TestSupport"]),
     ]
 )

@@ -1,0 +1,146 @@
+// Reads a bundle and checks all of it before anything uses it: magic, version, header and
+// table checksums, table bounds, section order, alignment, overlaps, zero padding, every
+// section's checksum, truncation and the metadata JSON. The first problem is the error.
+import Foundation
+
+public enum BundleReader {
+    /// Reads and checks the bundle at `path`.
+    public static func read(path: String) throws -> BundleFile {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw BundleError(file: path, .file, "cannot read the file")
+        }
+        return try parse([UInt8](data), file: path)
+    }
+
+    /// Whether `path` starts with the bundle magic "NPUB" (false when it cannot be read).
+    public static func hasMagic(path: String) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        return (try? handle.read(upToCount: 4)).flatMap { $0 }.map { [UInt8]($0) } == BundleLayout.magic
+    }
+
+    /// Checks `bytes` as a bundle; `file` names it in errors.
+    public static func parse(_ bytes: [UInt8], file: String) throws -> BundleFile {
+        let count = bytes.count
+        func fail(_ part: BundleError.Part, _ what: String) -> BundleError { BundleError(file: file, part, what) }
+        func mismatch(_ part: BundleError.Part, stored: UInt32, computed: UInt32) -> BundleError {
+            fail(part, "checksum mismatch (stored \(hex32(stored)), computed \(hex32(computed)))")
+        }
+
+        // Header.
+        if count >= 4 && Array(bytes[0..<4]) != BundleLayout.magic {
+            let shown = bytes[0..<4].map { (0x20..<0x7F).contains($0) ? String(UnicodeScalar($0)) : "." }.joined()
+            throw fail(.header, "not a bundle: magic is \"\(shown)\", expected \"NPUB\"")
+        }
+        guard count >= BundleLayout.headerSize else {
+            throw BundleError.truncated(file: file, .header, endsAt: BundleLayout.headerSize, fileHas: count)
+        }
+        let storedHeaderCRC = bytes.le(UInt32.self, at: BundleLayout.headerCRCOffset)
+        let headerCRC = CRC32.checksum(bytes, 0..<BundleLayout.headerCRCOffset)
+        guard storedHeaderCRC == headerCRC else { throw mismatch(.header, stored: storedHeaderCRC, computed: headerCRC) }
+        let major = bytes.le(UInt16.self, at: BundleLayout.majorOffset)
+        let minor = bytes.le(UInt16.self, at: BundleLayout.minorOffset)
+        guard major == BundleLayout.majorVersion else {
+            throw fail(.header, "format version \(major).\(minor); this npucc reads version \(BundleLayout.majorVersion).x")
+        }
+        let headerSize = Int(bytes.le(UInt32.self, at: BundleLayout.headerSizeOffset))
+        guard headerSize == BundleLayout.headerSize else {
+            throw fail(.header, "header size \(headerSize), expected \(BundleLayout.headerSize)")
+        }
+        let entrySize = Int(bytes.le(UInt32.self, at: BundleLayout.entrySizeOffset))
+        guard entrySize == BundleLayout.entrySize else {
+            throw fail(.header, "section table entry size \(entrySize), expected \(BundleLayout.entrySize)")
+        }
+        let flags = bytes.le(UInt32.self, at: BundleLayout.flagsOffset)
+        guard flags == 0 else { throw fail(.header, "unknown flags \(hex32(flags)); version 1 defines none") }
+        guard bytes[BundleLayout.headerReserved].allSatisfy({ $0 == 0 }) else {
+            throw fail(.header, "reserved bytes 36 to 59 are not zero")
+        }
+        let fileSize = bytes.le(UInt64.self, at: BundleLayout.fileSizeOffset)
+
+        // Section table.
+        let sectionCount = Int(bytes.le(UInt32.self, at: BundleLayout.countOffset))
+        let tableEnd = BundleLayout.headerSize + sectionCount * BundleLayout.entrySize
+        guard tableEnd <= count else { throw BundleError.truncated(file: file, .table, endsAt: tableEnd, fileHas: count) }
+        let storedTableCRC = bytes.le(UInt32.self, at: BundleLayout.tableCRCOffset)
+        let tableCRC = CRC32.checksum(bytes, BundleLayout.headerSize..<tableEnd)
+        guard storedTableCRC == tableCRC else { throw mismatch(.table, stored: storedTableCRC, computed: tableCRC) }
+        guard sectionCount > 0 else { throw fail(.table, "no sections; a bundle starts with a META section") }
+
+        // Sections, in table order.
+        var entries: [BundleEntry] = []
+        var sections: [SectionKind: [UInt8]] = [:]
+        var end = tableEnd
+        var lastKnown: SectionKind?
+        for i in 0..<sectionCount {
+            let at = BundleLayout.headerSize + i * BundleLayout.entrySize
+            let tag = Array(bytes[at..<(at + 4)])
+            guard let kind = SectionKind(bytes: tag) else {
+                throw fail(.table, "entry \(i): kind \(tag.map { String(format: "%02x", $0) }.joined()) is not four upper-case ASCII letters or digits")
+            }
+            func sectionFail(_ what: String) -> BundleError { fail(.section(kind), what) }
+            guard bytes[(at + BundleLayout.entryReserved.lowerBound)..<(at + BundleLayout.entryReserved.upperBound)]
+                .allSatisfy({ $0 == 0 }) else { throw sectionFail("reserved table bytes are not zero") }
+            if let previous = entries.first(where: { $0.kind == kind }) {
+                throw sectionFail("appears twice in the section table (at offsets \(previous.offset) and \(bytes.le(UInt64.self, at: at + BundleLayout.offsetOffset)))")
+            }
+            guard i > 0 || kind == .metadata else { throw sectionFail("comes first; a bundle starts with a META section") }
+            if let rank = kind.rank {
+                if let lastKnown, let lastRank = lastKnown.rank, lastRank > rank {
+                    throw sectionFail("comes after \(lastKnown); known kinds appear in the order "
+                                      + SectionKind.known.map(\.description).joined(separator: ", "))
+                }
+                lastKnown = kind
+            }
+            let alignment = Int(bytes.le(UInt32.self, at: at + BundleLayout.alignmentOffset))
+            guard BundleLayout.isValidAlignment(alignment) else {
+                throw sectionFail("alignment \(alignment) is not a power of two from 64 to 1 MiB")
+            }
+            let offset64 = bytes.le(UInt64.self, at: at + BundleLayout.offsetOffset)
+            let size64 = bytes.le(UInt64.self, at: at + BundleLayout.sizeOffset)
+            let (end64, overflow) = offset64.addingReportingOverflow(size64)
+            guard !overflow, end64 <= UInt64(Int.max) else {
+                throw sectionFail("offset \(offset64) plus size \(size64) overflows")
+            }
+            let (offset, size) = (Int(offset64), Int(size64))
+            guard offset % alignment == 0 else { throw sectionFail("offset \(offset) is not a multiple of its alignment \(alignment)") }
+            guard offset >= end else {
+                let what = entries.last.map { "section \($0.kind), which ends at byte \(end)" } ?? "the section table, which ends at byte \(end)"
+                throw sectionFail("starts at byte \(offset), inside \(what)")
+            }
+            let expected = BundleLayout.aligned(end, alignment)
+            guard offset == expected else {
+                throw sectionFail("starts at byte \(offset); expected \(expected), the first \(alignment)-aligned byte after byte \(end)")
+            }
+            guard offset + size <= count else {
+                throw BundleError.truncated(file: file, .section(kind), endsAt: offset + size, fileHas: count)
+            }
+            if let nonzero = bytes[end..<offset].firstIndex(where: { $0 != 0 }) {
+                throw sectionFail("padding before it is not zero (byte \(nonzero))")
+            }
+            let stored = bytes.le(UInt32.self, at: at + BundleLayout.crcOffset)
+            let computed = CRC32.checksum(bytes, offset..<(offset + size))
+            guard stored == computed else { throw mismatch(.section(kind), stored: stored, computed: computed) }
+            entries.append(BundleEntry(kind: kind, alignment: alignment, offset: offset, size: size, crc32: stored))
+            sections[kind] = Array(bytes[offset..<(offset + size)])
+            end = offset + size
+        }
+
+        // The file ends where the last section ends.
+        guard fileSize == UInt64(end) else {
+            throw fail(.header, "file size \(fileSize) does not match the end of the last section, byte \(end)")
+        }
+        guard count == end else { throw fail(.file, "\(count - end) bytes after the end of the bundle at byte \(end)") }
+
+        // Metadata.
+        let metadata: JSONValue
+        do { metadata = try JSONValue(parsing: Data(sections[.metadata] ?? [])) } catch {
+            throw fail(.section(.metadata), "not UTF-8 JSON")
+        }
+        guard case .object(let object) = metadata else { throw fail(.section(.metadata), "not a JSON object") }
+
+        return BundleFile(file: file, majorVersion: major, minorVersion: minor, flags: flags, fileSize: Int(fileSize),
+                          headerCRC: storedHeaderCRC, tableCRC: storedTableCRC, entries: entries,
+                          sections: sections, metadata: object)
+    }
+}

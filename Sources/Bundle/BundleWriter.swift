@@ -1,0 +1,124 @@
+// Sections in, bundle bytes out: the header, the section table and the sections laid out
+// as schemas/bundle.md fixes them. The same input always gives the same bytes (no clock,
+// no host, no order of arrival); a file appears whole or not at all.
+import Foundation
+
+/// A section to write: its kind, its bytes and the alignment of its first byte.
+public struct BundleSection: Sendable, Equatable {
+    public var kind: SectionKind
+    public var bytes: [UInt8]
+    /// A power of two from 64 to 1 MiB.
+    public var alignment: Int
+
+    public init(_ kind: SectionKind, _ bytes: [UInt8], alignment: Int = BundleLayout.sectionAlignment) {
+        self.kind = kind
+        self.bytes = bytes
+        self.alignment = alignment
+    }
+}
+
+/// Builds a bundle: the metadata JSON and the other sections, in any order.
+public struct BundleWriter: Sendable {
+    public var metadata: JSONValue
+    public var sections: [BundleSection]
+
+    /// `metadata` must be a JSON object; `sections` must not hold META (the metadata is
+    /// that section) or a kind twice.
+    public init(metadata: JSONValue, sections: [BundleSection] = []) {
+        self.metadata = metadata
+        self.sections = sections
+    }
+
+    /// The metadata from any `Encodable` value that encodes as a JSON object.
+    public init(metadata: some Encodable, sections: [BundleSection] = []) throws {
+        self.init(metadata: try JSONValue(encoding: metadata), sections: sections)
+    }
+
+    /// The bundle's bytes; `file` names the bundle in errors.
+    public func encoded(file: String = "bundle") throws -> [UInt8] {
+        guard case .object = metadata, let json = metadata.canonicalText else {
+            throw BundleError(file: file, .section(.metadata), "the metadata must be a JSON object of finite numbers")
+        }
+        var seen = Set<SectionKind>([.metadata])
+        for s in sections {
+            guard seen.insert(s.kind).inserted else {
+                throw BundleError(file: file, .section(s.kind), s.kind == .metadata
+                                  ? "given as a section; the metadata is written from the metadata value"
+                                  : "given twice; a bundle holds each kind once")
+            }
+            guard BundleLayout.isValidAlignment(s.alignment) else {
+                throw BundleError(file: file, .section(s.kind), "alignment \(s.alignment) is not a power of two from 64 to 1 MiB")
+            }
+        }
+        let ordered = [BundleSection(.metadata, [UInt8](json))] + sections.sorted { $0.kind < $1.kind }
+
+        let tableEnd = BundleLayout.headerSize + ordered.count * BundleLayout.entrySize
+        var offsets: [Int] = []
+        var end = tableEnd
+        for s in ordered {
+            let offset = BundleLayout.aligned(end, s.alignment)
+            offsets.append(offset)
+            end = offset + s.bytes.count
+        }
+        var out = [UInt8](repeating: 0, count: end)
+        for (i, s) in ordered.enumerated() {
+            let entry = BundleLayout.headerSize + i * BundleLayout.entrySize
+            out.replaceSubrange(entry..<(entry + 4), with: s.kind.bytes)
+            out.putLE(UInt32(s.alignment), at: entry + BundleLayout.alignmentOffset)
+            out.putLE(UInt64(offsets[i]), at: entry + BundleLayout.offsetOffset)
+            out.putLE(UInt64(s.bytes.count), at: entry + BundleLayout.sizeOffset)
+            out.putLE(CRC32.checksum(s.bytes), at: entry + BundleLayout.crcOffset)
+            out.replaceSubrange(offsets[i]..<(offsets[i] + s.bytes.count), with: s.bytes)
+        }
+        out.replaceSubrange(0..<4, with: BundleLayout.magic)
+        out.putLE(BundleLayout.majorVersion, at: BundleLayout.majorOffset)
+        out.putLE(BundleLayout.minorVersion, at: BundleLayout.minorOffset)
+        out.putLE(UInt32(BundleLayout.headerSize), at: BundleLayout.headerSizeOffset)
+        out.putLE(UInt32(ordered.count), at: BundleLayout.countOffset)
+        out.putLE(UInt32(BundleLayout.entrySize), at: BundleLayout.entrySizeOffset)
+        out.putLE(UInt64(end), at: BundleLayout.fileSizeOffset)
+        out.putLE(CRC32.checksum(out, BundleLayout.headerSize..<tableEnd), at: BundleLayout.tableCRCOffset)
+        out.putLE(CRC32.checksum(out, 0..<BundleLayout.headerCRCOffset), at: BundleLayout.headerCRCOffset)
+        return out
+    }
+
+    /// Writes the bundle to `url` atomically: a temporary file in the same folder is
+    /// written, flushed to disk and renamed over `url`; on any failure it is removed and
+    /// `url` is left as it was.
+    public func write(to url: URL) throws {
+        let path = url.path
+        let bytes = try encoded(file: path)
+        let folder = url.deletingLastPathComponent().path
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
+            throw BundleError(file: path, .file, "folder \(folder) does not exist")
+        }
+        let temporary = (folder as NSString).appendingPathComponent(
+            ".\(url.lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).partial")
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+        guard fd >= 0 else { throw BundleError(file: path, .file, "cannot write: \(String(cString: strerror(errno)))") }
+        var failure: String?
+        bytes.withUnsafeBytes { raw in
+            var done = 0
+            while done < raw.count {
+                let n = Foundation.write(fd, raw.baseAddress! + done, raw.count - done)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { failure = String(cString: strerror(errno)); return }
+                done += n
+            }
+        }
+        if failure == nil && fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
+        if close(fd) != 0 && failure == nil { failure = String(cString: strerror(errno)) }
+        if failure == nil && rename(temporary, path) != 0 { failure = String(cString: strerror(errno)) }
+        if let failure {
+            unlink(temporary)
+            throw BundleError(file: path, .file, "cannot write: \(failure)")
+        }
+        // Make the rename itself durable.
+        let dir = open(folder, O_RDONLY)
+        if dir >= 0 {
+            _ = fsync(dir)
+            close(dir)
+        }
+    }
+}
