@@ -1,4 +1,5 @@
 // Errors as users see them: one line, `FILE: what`, whatever stage raised them.
+import Bundle
 import IR
 import ONNXImport
 import Target
@@ -22,6 +23,7 @@ public struct DriverError: Error, Sendable, CustomStringConvertible {
 public func renderError(_ error: Error, file: String) -> String {
     switch error {
     case let e as DriverError: return e.description
+    case let e as BundleError: return e.description
     case let e as ImportError: return e.description
     case let e as TensorIOError: return e.description
     case let e as TargetError: return e.description

@@ -1,0 +1,57 @@
+// `npucc inspect BUNDLE.npub`: a checked bundle's header, sections and metadata keys.
+import Bundle
+import Foundation
+
+public enum BundleInspection {
+    /// Whether `path` is a bundle (starts with the magic "NPUB") rather than an ONNX model.
+    public static func isBundle(path: String) -> Bool { BundleReader.hasMagic(path: path) }
+
+    /// Reads and checks the bundle at `path` and reports it; a damaged bundle throws a
+    /// `BundleError` naming the part at fault.
+    public static func report(path: String) throws -> String {
+        report(try BundleReader.read(path: path))
+    }
+
+    /// The report for a checked bundle.
+    public static func report(_ bundle: BundleFile) -> String {
+        var lines: [String] = []
+        lines.append("bundle:     \(bundle.file)")
+        lines.append("format:     version \(bundle.majorVersion).\(bundle.minorVersion), flags \(hex(bundle.flags))")
+        lines.append("size:       \(Inspection.grouped(bundle.fileSize)) bytes, \(bundle.entries.count) sections")
+        lines.append("checksums:  header \(hex(bundle.headerCRC)) ok, section table \(hex(bundle.tableCRC)) ok")
+        lines.append("sections:")
+        let rows = [["kind", "offset", "size", "align", "crc32", "check"]] + bundle.entries.map {
+            ["\($0.kind)", "\($0.offset)", "\($0.size)", "\($0.alignment)", hex($0.crc32),
+             $0.isKnown ? "ok" : "ok (unknown kind, kept)"]
+        }
+        let widths = (0..<6).map { c in rows.map { $0[c].count }.max() ?? 0 }
+        for row in rows {
+            let cells = row.enumerated().map { c, cell in
+                let pad = String(repeating: " ", count: widths[c] - cell.count)
+                return (1...3).contains(c) ? pad + cell : (c == 5 ? cell : cell + pad)
+            }
+            lines.append("  " + cells.joined(separator: "  "))
+        }
+        lines.append("metadata:   \(bundle.metadata.count) \(bundle.metadata.count == 1 ? "key" : "keys")")
+        let width = bundle.metadata.keys.map(\.count).max() ?? 0
+        for key in bundle.metadata.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+            lines.append("  " + key.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + summary(bundle.metadata[key]!))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// A value in a few words: scalars as they are (long strings cut), containers by size.
+    static func summary(_ value: JSONValue) -> String {
+        switch value {
+        case .object(let o): return "{\(o.count) \(o.count == 1 ? "key" : "keys")}"
+        case .array(let a): return "[\(a.count) \(a.count == 1 ? "item" : "items")]"
+        case .string(let s): return s.count > 60 ? "\"\(s.prefix(57))...\"" : "\"\(s)\""
+        default: return String(decoding: value.canonicalText ?? Data(), as: UTF8.self)
+        }
+    }
+
+    static func hex(_ value: UInt32) -> String {
+        let digits = String(value, radix: 16)
+        return "0x" + String(repeating: "0", count: 8 - digits.count) + digits
+    }
+}
