@@ -1,0 +1,282 @@
+#!/usr/bin/env python3
+"""Reads, checks and writes npucc bundles (.npub), independently of the Swift code, from
+schemas/bundle.md alone. Needs numpy only.
+
+    python tools/npub.py model.npub        # check every checksum, list sections, print metadata
+
+As a module:
+
+    import npub
+    sections = npub.read_bundle("model.npub")   # {"META": uint8 array, "WGHT": ..., ...}
+    bundle = npub.verify("model.npub")          # everything: header fields, table, metadata
+    npub.write_bundle("x.npub", {"model": "m"}, {"WGHT": b"..."})
+"""
+import json
+import os
+import struct
+import sys
+import tempfile
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+MAGIC = b"NPUB"
+MAJOR, MINOR = 1, 0
+HEADER_SIZE, ENTRY_SIZE = 64, 32
+ALIGNMENT, MAX_ALIGNMENT = 64, 1 << 20
+KNOWN = ("META", "DESC", "INST", "SCAL", "CNST", "WGHT")
+# magic, major, minor, header size, count, flags, entry size, file size, table CRC
+HEADER = struct.Struct("<4sHHIIIIQI")
+# kind, alignment, offset, size, CRC32, reserved
+ENTRY = struct.Struct("<4sIQQII")
+
+
+class BundleError(Exception):
+    """A bundle that fails a check; `part` is "header", "section table", "section KIND" or
+    "file", and the message names the file and the part."""
+
+    def __init__(self, file, part, message):
+        self.file, self.part = file, part
+        super().__init__(f"{file}: {message}")
+
+
+@dataclass
+class Entry:
+    kind: str
+    alignment: int
+    offset: int
+    size: int
+    crc32: int
+
+    @property
+    def end(self):
+        return self.offset + self.size
+
+
+@dataclass
+class Bundle:
+    file: str
+    version: tuple
+    flags: int
+    file_size: int
+    header_crc: int
+    table_crc: int
+    entries: list = field(default_factory=list)
+    sections: dict = field(default_factory=dict)
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def unknown_kinds(self):
+        return [e.kind for e in self.entries if e.kind not in KNOWN]
+
+
+def _valid_kind(tag):
+    return len(tag) == 4 and all(0x41 <= c <= 0x5A or 0x30 <= c <= 0x39 for c in tag)
+
+
+def _valid_alignment(a):
+    return ALIGNMENT <= a <= MAX_ALIGNMENT and a & (a - 1) == 0
+
+
+def _aligned(offset, alignment):
+    return (offset + alignment - 1) // alignment * alignment
+
+
+def parse(data, file="bundle"):
+    """Checks `data` (bytes) as a bundle, in the order schemas/bundle.md gives; returns a
+    Bundle whose sections are read-only uint8 arrays over `data`. Raises BundleError."""
+    data = bytes(data)
+    n = len(data)
+
+    def fail(part, what):
+        return BundleError(file, part, f"{part}: {what}")
+
+    def truncated(part, end):
+        return BundleError(file, part, f"truncated: {part} ends at byte {end}, file has {n}")
+
+    def mismatch(part, stored, computed):
+        return fail(part, f"checksum mismatch (stored 0x{stored:08x}, computed 0x{computed:08x})")
+
+    if n >= 4 and data[:4] != MAGIC:
+        shown = "".join(chr(c) if 0x20 <= c < 0x7F else "." for c in data[:4])
+        raise fail("header", f'not a bundle: magic is "{shown}", expected "NPUB"')
+    if n < HEADER_SIZE:
+        raise truncated("header", HEADER_SIZE)
+    (_, major, minor, header_size, count, flags, entry_size, file_size, table_crc) = HEADER.unpack_from(data, 0)
+    (header_crc,) = struct.unpack_from("<I", data, 60)
+    if zlib.crc32(data[:60]) != header_crc:
+        raise mismatch("header", header_crc, zlib.crc32(data[:60]))
+    if major != MAJOR:
+        raise fail("header", f"format version {major}.{minor}; this reader reads version {MAJOR}.x")
+    if header_size != HEADER_SIZE:
+        raise fail("header", f"header size {header_size}, expected {HEADER_SIZE}")
+    if entry_size != ENTRY_SIZE:
+        raise fail("header", f"section table entry size {entry_size}, expected {ENTRY_SIZE}")
+    if flags:
+        raise fail("header", f"unknown flags 0x{flags:08x}; version 1 defines none")
+    if any(data[36:60]):
+        raise fail("header", "reserved bytes 36 to 59 are not zero")
+
+    table_end = HEADER_SIZE + count * ENTRY_SIZE
+    if table_end > n:
+        raise truncated("section table", table_end)
+    if zlib.crc32(data[HEADER_SIZE:table_end]) != table_crc:
+        raise mismatch("section table", table_crc, zlib.crc32(data[HEADER_SIZE:table_end]))
+    if count == 0:
+        raise fail("section table", "no sections; a bundle starts with a META section")
+
+    bundle = Bundle(file, (major, minor), flags, file_size, header_crc, table_crc)
+    view = np.frombuffer(data, dtype=np.uint8)
+    end, last_known = table_end, None
+    for i in range(count):
+        tag, alignment, offset, size, crc, reserved = ENTRY.unpack_from(data, HEADER_SIZE + i * ENTRY_SIZE)
+        if not _valid_kind(tag):
+            raise fail("section table", f"entry {i}: kind {tag.hex()} is not four upper-case ASCII letters or digits")
+        kind = tag.decode("ascii")
+        part = f"section {kind}"
+        if reserved:
+            raise fail(part, "reserved table bytes are not zero")
+        previous = next((e for e in bundle.entries if e.kind == kind), None)
+        if previous:
+            raise fail(part, f"appears twice in the section table (at offsets {previous.offset} and {offset})")
+        if i == 0 and kind != "META":
+            raise fail(part, "comes first; a bundle starts with a META section")
+        if kind in KNOWN:
+            if last_known and KNOWN.index(last_known) > KNOWN.index(kind):
+                raise fail(part, f"comes after {last_known}; known kinds appear in the order {', '.join(KNOWN)}")
+            last_known = kind
+        if not _valid_alignment(alignment):
+            raise fail(part, f"alignment {alignment} is not a power of two from 64 to 1 MiB")
+        if offset + size >= 1 << 63:
+            raise fail(part, f"offset {offset} plus size {size} overflows")
+        if offset % alignment:
+            raise fail(part, f"offset {offset} is not a multiple of its alignment {alignment}")
+        if offset < end:
+            inside = f"section {bundle.entries[-1].kind}" if bundle.entries else "the section table"
+            raise fail(part, f"starts at byte {offset}, inside {inside}, which ends at byte {end}")
+        expected = _aligned(end, alignment)
+        if offset != expected:
+            raise fail(part, f"starts at byte {offset}; expected {expected}, "
+                             f"the first {alignment}-aligned byte after byte {end}")
+        if offset + size > n:
+            raise truncated(part, offset + size)
+        nonzero = np.flatnonzero(view[end:offset])
+        if nonzero.size:
+            raise fail(part, f"padding before it is not zero (byte {end + int(nonzero[0])})")
+        computed = zlib.crc32(data[offset:offset + size])
+        if computed != crc:
+            raise mismatch(part, crc, computed)
+        bundle.entries.append(Entry(kind, alignment, offset, size, crc))
+        bundle.sections[kind] = view[offset:offset + size]
+        end = offset + size
+
+    if file_size != end:
+        raise fail("header", f"file size {file_size} does not match the end of the last section, byte {end}")
+    if n != end:
+        raise BundleError(file, "file", f"{n - end} bytes after the end of the bundle at byte {end}")
+    try:
+        bundle.metadata = json.loads(bundle.sections["META"].tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise fail("section META", "not UTF-8 JSON") from None
+    if not isinstance(bundle.metadata, dict):
+        raise fail("section META", "not a JSON object")
+    return bundle
+
+
+def verify(path):
+    """Reads the bundle at `path` and checks all of it; returns the Bundle or raises
+    BundleError naming the part at fault."""
+    with open(path, "rb") as f:
+        return parse(f.read(), file=str(path))
+
+
+def read_bundle(path):
+    """The checked sections of the bundle at `path`: {kind: read-only uint8 array}."""
+    return verify(path).sections
+
+
+def canonical_json(value):
+    """The metadata's canonical UTF-8 spelling (schemas/bundle.md, "Metadata")."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def _order(kind):
+    return (0, KNOWN.index(kind), b"") if kind in KNOWN else (1, 0, kind.encode("ascii"))
+
+
+def encode(metadata, sections, alignments=None):
+    """The bytes of a bundle holding `metadata` (a dict) and `sections` ({kind: bytes-like},
+    without META), laid out as the Swift writer lays them out."""
+    if not isinstance(metadata, dict):
+        raise ValueError("the metadata must be a JSON object")
+    if "META" in sections:
+        raise ValueError("META is written from the metadata")
+    alignments = alignments or {}
+    ordered = [("META", canonical_json(metadata))] + sorted(
+        ((k, bytes(v)) for k, v in sections.items()), key=lambda kv: _order(kv[0]))
+    for kind, _ in ordered:
+        if not _valid_kind(kind.encode("ascii")) or not _valid_alignment(alignments.get(kind, ALIGNMENT)):
+            raise ValueError(f"section {kind}: bad kind or alignment")
+    table_end = HEADER_SIZE + len(ordered) * ENTRY_SIZE
+    out = bytearray(table_end)
+    for i, (kind, body) in enumerate(ordered):
+        alignment = alignments.get(kind, ALIGNMENT)
+        offset = _aligned(len(out), alignment)
+        out += bytes(offset - len(out)) + body
+        ENTRY.pack_into(out, HEADER_SIZE + i * ENTRY_SIZE, kind.encode("ascii"), alignment, offset, len(body),
+                        zlib.crc32(body), 0)
+    HEADER.pack_into(out, 0, MAGIC, MAJOR, MINOR, HEADER_SIZE, len(ordered), 0, ENTRY_SIZE, len(out),
+                     zlib.crc32(out[HEADER_SIZE:table_end]))
+    struct.pack_into("<I", out, 60, zlib.crc32(out[:60]))
+    return bytes(out)
+
+
+def write_bundle(path, metadata, sections, alignments=None):
+    """Writes `encode(...)` to `path` atomically (a temporary in the same folder, fsync,
+    rename); the temporary is removed on failure."""
+    data = encode(metadata, sections, alignments)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".partial", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def report(bundle):
+    """A listing like `npucc inspect`'s: header, sections, metadata."""
+    lines = [f"bundle:   {bundle.file}",
+             f"format:   version {bundle.version[0]}.{bundle.version[1]}, flags 0x{bundle.flags:08x}, "
+             f"{bundle.file_size} bytes, {len(bundle.entries)} sections",
+             f"header:   crc32 0x{bundle.header_crc:08x} ok; section table crc32 0x{bundle.table_crc:08x} ok",
+             "sections:"]
+    for e in bundle.entries:
+        note = "ok" if e.kind in KNOWN else "ok (unknown kind, kept)"
+        lines.append(f"  {e.kind}  offset {e.offset:>10}  size {e.size:>10}  align {e.alignment:>7}  "
+                     f"crc32 0x{e.crc32:08x}  {note}")
+    lines.append("metadata:")
+    lines += ["  " + line for line in json.dumps(bundle.metadata, indent=2, sort_keys=True, ensure_ascii=False).splitlines()]
+    return "\n".join(lines)
+
+
+def main(argv):
+    if len(argv) != 1 or argv[0].startswith("-"):
+        print("usage: npub.py FILE.npub", file=sys.stderr)
+        return 2
+    try:
+        print(report(verify(argv[0])))
+    except (OSError, BundleError) as e:
+        print(f"npub.py: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
