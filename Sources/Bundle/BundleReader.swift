@@ -76,13 +76,15 @@ public enum BundleReader {
             let at = BundleLayout.headerSize + i * BundleLayout.entrySize
             let tag = Array(bytes[at..<(at + 4)])
             guard let kind = SectionKind(bytes: tag) else {
-                throw fail(.table, "entry \(i): kind \(tag.map { String(format: "%02x", $0) }.joined()) is not four upper-case ASCII letters or digits")
+                let hex = tag.map { String(format: "%02x", $0) }.joined()
+                throw fail(.table, "entry \(i): kind \(hex) is not four upper-case ASCII letters or digits")
             }
             func sectionFail(_ what: String) -> BundleError { fail(.section(kind), what) }
             guard bytes[(at + BundleLayout.entryReserved.lowerBound)..<(at + BundleLayout.entryReserved.upperBound)]
                 .allSatisfy({ $0 == 0 }) else { throw sectionFail("reserved table bytes are not zero") }
             if let previous = entries.first(where: { $0.kind == kind }) {
-                throw sectionFail("appears twice in the section table (at offsets \(previous.offset) and \(bytes.le(UInt64.self, at: at + BundleLayout.offsetOffset)))")
+                let offset = bytes.le(UInt64.self, at: at + BundleLayout.offsetOffset)
+                throw sectionFail("appears twice in the section table (at offsets \(previous.offset) and \(offset))")
             }
             guard i > 0 || kind == .metadata else { throw sectionFail("comes first; a bundle starts with a META section") }
             if let rank = kind.rank {
@@ -103,14 +105,17 @@ public enum BundleReader {
                 throw sectionFail("offset \(offset64) plus size \(size64) overflows")
             }
             let (offset, size) = (Int(offset64), Int(size64))
-            guard offset % alignment == 0 else { throw sectionFail("offset \(offset) is not a multiple of its alignment \(alignment)") }
+            guard offset % alignment == 0 else {
+                throw sectionFail("offset \(offset) is not a multiple of its alignment \(alignment)")
+            }
             guard offset >= end else {
-                let what = entries.last.map { "section \($0.kind), which ends at byte \(end)" } ?? "the section table, which ends at byte \(end)"
-                throw sectionFail("starts at byte \(offset), inside \(what)")
+                let what = entries.last.map { "section \($0.kind)" } ?? "the section table"
+                throw sectionFail("starts at byte \(offset), inside \(what), which ends at byte \(end)")
             }
             let expected = BundleLayout.aligned(end, alignment)
             guard offset == expected else {
-                throw sectionFail("starts at byte \(offset); expected \(expected), the first \(alignment)-aligned byte after byte \(end)")
+                throw sectionFail("starts at byte \(offset); expected \(expected), "
+                                  + "the first \(alignment)-aligned byte after byte \(end)")
             }
             guard offset + size <= count else {
                 throw BundleError.truncated(file: file, .section(kind), endsAt: offset + size, fileHas: count)
