@@ -48,6 +48,13 @@ demo: deps build
 	@mkdir -p .build/demo
 	$(BIN) run samples/digits_cnn.onnx --inputs samples/digits_test.npz --outputs .build/demo/digits_logits.npz \
 	    --labels samples/digits_test_labels.npy
+	@echo "== npucc run --precision nvfp4: the same digits, fake-quantized as the NPU computes"
+	$(BIN) run samples/digits_cnn.onnx --inputs samples/digits_test.npz --outputs .build/demo/digits_nvfp4.npz \
+	    --labels samples/digits_test_labels.npy --precision nvfp4 --calib samples/digits_calib.npz
+	@echo "== npucc compile: per-layer precision and sparsity, packed weights, one bundle"
+	$(BIN) compile samples/digits_cnn.onnx -o .build/demo/digits.npub --input-shape input=1,1,8,8 \
+	    --precision auto --sparsity auto --calib samples/digits_calib.npz
+	$(BIN) inspect .build/demo/digits.npub
 
 ## Tests ----------------------------------------------------------------------
 test: deps build test-swift test-python

@@ -54,7 +54,7 @@ let package = Package(
             "IR", "ONNXImport", "Reference", "Passes", "TensorIO", "Formats", "Backend", "Target", "Bundle",
         ]),
         .executableTarget(name: "npucc", dependencies: [
-            "Driver", "IR", "Passes", "Formats", "Reference", "Target", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Driver", "IR", "Passes", "Formats", "Reference", "Target", "Bundle", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "NPUBench", dependencies: [
             "Driver", "Formats", "Reference", "IR", "ONNXImport", "TensorIO",
@@ -72,6 +72,8 @@ let package = Package(
         .testTarget(name: "PassesTests", dependencies: ["Passes", "IR", "Reference", "TestSupport"]),
         .testTarget(name: "TargetTests", dependencies: ["Target"]),
         .testTarget(name: "BundleTests", dependencies: ["Bundle", "TestSupport"]),
-        .testTarget(name: "DriverTests", dependencies: ["Driver", "TestSupport"]),
+        .testTarget(name: "DriverTests", dependencies: [
+            "Driver", "Backend", "Bundle", "IR", "Passes", "Reference", "Target", "TensorIO", "TestSupport",
+        ]),
     ]
 )

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Reads, checks and writes npucc bundles (.npub), independently of the Swift code, from
-schemas/bundle.md alone. Needs numpy only.
+schemas/bundle.md and schemas/weights.md alone. Needs numpy (and ml_dtypes to decode weights).
 
-    python tools/npub.py model.npub        # check every checksum, list sections, print metadata
+    python tools/npub.py model.npub                    # check every checksum, list sections, print metadata
+    python tools/npub.py model.npub --weights w.npz    # and decode every layer's weights to float32
 
 As a module:
 
@@ -10,6 +11,7 @@ As a module:
     sections = npub.read_bundle("model.npub")   # {"META": uint8 array, "WGHT": ..., ...}
     bundle = npub.verify("model.npub")          # everything: header fields, table, metadata
     npub.write_bundle("x.npub", {"model": "m"}, {"WGHT": b"..."})
+    weights = npub.decode_weights("model.npub")  # {layer name: float32 array in its ONNX layout}
 """
 import json
 import os
@@ -266,13 +268,105 @@ def report(bundle):
     return "\n".join(lines)
 
 
+# --- Packed weights (schemas/weights.md) -------------------------------------------------
+
+def _codes(data, pos, count, bits):
+    """`count` codes of `bits` bits from data[pos:], a run ending on a whole byte."""
+    if bits == 16:
+        n = 2 * count
+        return np.frombuffer(data[pos:pos + n], "<u2").astype(np.uint16), pos + n
+    if bits == 8:
+        return np.frombuffer(data[pos:pos + count], np.uint8).astype(np.uint16), pos + count
+    n = (count + 1) // 2
+    raw = np.frombuffer(data[pos:pos + n], np.uint8)
+    both = np.stack([raw & 0xF, raw >> 4], axis=1).reshape(-1)[:count]
+    return both.astype(np.uint16), pos + n
+
+
+def decode_weights(path):
+    """Every layer's weights from a checked bundle: {layer name: float32 array}."""
+    bundle = verify(path)
+    weights = bundle.sections.get("WGHT", np.zeros(0, np.uint8))
+    return {layer["name"]: decode_layer(weights, layer) for layer in bundle.metadata.get("layers", [])}
+
+
+def decode_layer(weights, layer):
+    """One layer's float32 weights in its ONNX layout, from the weight section's bytes and
+    the layer's metadata entry."""
+    rows, cols = layer["rows"], layer["columns"]
+    fmt, sparse = layer["format"], layer["sparse"]
+    tile_rows, tile_cols = layer["tile_rows"], layer["tile_columns"]
+    data = bytes(weights[layer["offset"]:layer["offset"] + layer["size"]])
+    bits = {"fp16": 16, "fp8": 8, "nvfp4": 4}[fmt]
+    codes = np.zeros((rows, cols), np.uint16)
+    present = np.full((rows, cols), not sparse)
+    bpr = (cols + 15) // 16
+    block_scales = np.zeros((rows, bpr), np.uint8)
+    pos = 0
+    for r0 in range(0, rows, tile_rows):
+        tile = range(r0, min(rows, r0 + tile_rows))
+        for c0 in range(0, cols, tile_cols):
+            length = min(tile_cols, cols - c0)
+            stored = length // 2 if sparse else length
+            row_codes = []
+            for _ in tile:
+                c, pos = _codes(data, pos, stored, bits)
+                row_codes.append(c)
+            if fmt == "nvfp4":
+                nb = (length + 15) // 16
+                for r in tile:
+                    block_scales[r, c0 // 16:c0 // 16 + nb] = np.frombuffer(data[pos:pos + nb], np.uint8)
+                    pos += nb
+            for r, c in zip(tile, row_codes):
+                if sparse:
+                    index, pos = _codes(data, pos, length // 4, 4)
+                    for j, entry in enumerate(index):
+                        g = c0 + 4 * j
+                        p0, p1 = g + int(entry & 3), g + int(entry >> 2)
+                        if not p0 < p1:
+                            raise ValueError(f"{layer['name']}: row {r}, group at {g}: indices not ascending")
+                        codes[r, p0], codes[r, p1] = c[2 * j], c[2 * j + 1]
+                        present[r, p0] = present[r, p1] = True
+                else:
+                    codes[r, c0:c0 + length] = c
+    scale_count = rows if fmt == "fp8" else (1 if fmt == "nvfp4" else 0)
+    scales = np.frombuffer(data[pos:pos + 4 * scale_count], "<f4")
+    pos += 4 * scale_count
+    if pos != len(data):
+        raise ValueError(f"{layer['name']}: {len(data)} bytes, the layout reads {pos}")
+    if fmt == "fp16":
+        values = codes.view(np.float16).astype(np.float32)
+    elif fmt == "fp8":
+        import ml_dtypes
+        values = codes.astype(np.uint8).view(ml_dtypes.float8_e4m3fn).astype(np.float32) * scales[:, None]
+    else:
+        import ml_dtypes
+        block = block_scales.view(ml_dtypes.float8_e4m3fn).astype(np.float32) * scales[0]
+        scale = np.repeat(block, 16, axis=1)[:, :cols]
+        values = codes.astype(np.uint8).view(ml_dtypes.float4_e2m1fn).astype(np.float32) * scale
+    values = np.where(present, values, np.float32(0)).astype(np.float32)
+    shape = layer["weight_shape"]
+    return np.ascontiguousarray(values.T if layer["transposed"] else values).reshape(shape)
+
+
 def main(argv):
-    if len(argv) != 1 or argv[0].startswith("-"):
-        print("usage: npub.py FILE.npub", file=sys.stderr)
+    args = list(argv)
+    out = None
+    if "--weights" in args:
+        i = args.index("--weights")
+        if i + 1 >= len(args):
+            print("usage: npub.py FILE.npub [--weights OUT.npz]", file=sys.stderr)
+            return 2
+        out = args[i + 1]
+        del args[i:i + 2]
+    if len(args) != 1 or args[0].startswith("-"):
+        print("usage: npub.py FILE.npub [--weights OUT.npz]", file=sys.stderr)
         return 2
     try:
-        print(report(verify(argv[0])))
-    except (OSError, BundleError) as e:
+        print(report(verify(args[0])))
+        if out is not None:
+            np.savez(out, **decode_weights(args[0]))
+    except (OSError, ValueError, BundleError) as e:
         print(f"npub.py: error: {e}", file=sys.stderr)
         return 1
     return 0

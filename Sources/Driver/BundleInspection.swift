@@ -37,7 +37,45 @@ public enum BundleInspection {
         for key in bundle.metadata.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
             lines.append("  " + key.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + summary(bundle.metadata[key]!))
         }
+        lines += layerTable(bundle.metadata["layers"])
         return lines.joined(separator: "\n")
+    }
+
+    /// The metadata's layer table (what `npucc compile` writes): each layer's precision,
+    /// sparsity, weights, packed bytes and bits per weight against its format's minimum.
+    static func layerTable(_ value: JSONValue?) -> [String] {
+        guard case .array(let items)? = value, !items.isEmpty, items.allSatisfy({
+            if case .object(let o) = $0 { return o["format"] != nil && o["rows"] != nil }
+            return false
+        }) else { return [] }
+        func field(_ item: JSONValue, _ key: String) -> String {
+            guard case .object(let o) = item, let v = o[key] else { return "-" }
+            switch v {
+            case .string(let s): return s
+            case .int(let i): return key.hasSuffix("per_weight") ? String(format: "%.3f", Double(i)) : "\(i)"
+            case .double(let d): return String(format: "%.3f", d)
+            case .bool(let b): return b ? "2:4" : "dense"
+            default: return "-"
+            }
+        }
+        func number(_ item: JSONValue, _ key: String) -> Int {
+            if case .object(let o) = item, case .int(let i)? = o[key] { return Int(i) }
+            return 0
+        }
+        var rows = [["layer", "op", "precision", "sparsity", "weights", "bytes", "bits/weight", "minimum"]]
+        for item in items {
+            rows.append([field(item, "name"), field(item, "op"), field(item, "format"), field(item, "sparse"),
+                         Inspection.grouped(number(item, "rows") * number(item, "columns")),
+                         Inspection.grouped(number(item, "size")), field(item, "bits_per_weight"),
+                         field(item, "minimum_bits_per_weight")])
+        }
+        let widths = rows[0].indices.map { c in rows.map { $0[c].count }.max() ?? 0 }
+        return ["layers:"] + rows.map { row in
+            "  " + row.enumerated().map { c, cell in
+                let pad = String(repeating: " ", count: widths[c] - cell.count)
+                return c >= 4 ? pad + cell : cell + pad
+            }.joined(separator: "  ")
+        }
     }
 
     /// A value in a few words: scalars as they are (long strings cut), containers by size.

@@ -1,20 +1,20 @@
 // The metadata section of a bundle: what a runtime or a reader needs to know without the
 // IR: the model, its inputs and outputs, each layer's precision, sparsity and packed
-// weights, the target and the compiler's options. JSON with sorted keys: the same compile
-// gives the same bytes.
+// weights, the target and the compiler's options. The bundle writer spells it in its one
+// canonical JSON form: the same compile gives the same bytes.
 import Backend
 import Foundation
 import IR
 import Passes
 
-struct BundleMetadata: Encodable {
-    struct Value: Encodable {
+public struct BundleMetadata: Encodable, Sendable {
+    struct Value: Encodable, Sendable {
         var name: String
         var dtype: String
         var shape: [Int]
     }
 
-    struct Layer: Encodable {
+    struct Layer: Encodable, Sendable {
         var weights: PackedLayer
         /// The format its input is quantized to on entry, and the calibrated amax.
         var activationFormat: String?
@@ -60,7 +60,7 @@ struct BundleMetadata: Encodable {
     var target: String
     var options: [String: String]
 
-    init(_ loaded: LoadedModel, layers packed: [PackedLayer], options: CompileOptions, targetName: String) throws {
+    init(_ loaded: LoadedModel, layers packed: [PackedLayer], options: CompileOptions, targetName: String) {
         let graph = loaded.model.graph
         func value(_ v: ValueInfo) -> Value {
             Value(name: v.name, dtype: v.type.dtype.name, shape: v.type.shape?.dims.compactMap(\.value) ?? [])
@@ -79,11 +79,5 @@ struct BundleMetadata: Encodable {
         }
         target = targetName
         self.options = options.recorded
-    }
-
-    func json() throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return Array(try encoder.encode(self)) + [0x0A]
     }
 }

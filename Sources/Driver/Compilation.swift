@@ -6,6 +6,7 @@ import Foundation
 import Formats
 import IR
 import Passes
+import Target
 
 /// What the command line asks of a compile.
 public struct CompileOptions: Sendable {
@@ -21,6 +22,8 @@ public struct CompileOptions: Sendable {
     public var budget = "nvfp4"
     public var rulesPath: String?
     public var biasCorrection = false
+    /// Prints the IR between passes (`--print-ir-after-all`).
+    public var passContext = PassContext()
 
     public init() {}
 
@@ -39,7 +42,7 @@ public struct CompiledModel: Sendable {
     public var graph: Graph
     public var weights: [UInt8]
     public var layers: [PackedLayer]
-    public var metadata: [UInt8]
+    public var metadata: BundleMetadata
     /// Lines for the user (the automatic assignment's summary).
     public var notes: [String]
 }
@@ -60,6 +63,20 @@ public enum Compilation {
         }
     }
 
+    /// The MAC array of `target`; each format's rate must be a whole number of MACs per
+    /// cell and cycle (the packed layout's tile width is the array's rows times it).
+    public static func arrayShape(_ target: TargetDescription) throws -> ArrayShape {
+        let c = target.compute
+        var rates: [PrecisionFormat: Int] = [:]
+        for (format, rate) in [(PrecisionFormat.fp16, c.macRate.fp16), (.fp8, c.macRate.fp8), (.nvfp4, c.macRate.nvfp4)] {
+            guard rate == rate.rounded(), rate >= 1 else {
+                throw DriverError(file: "--target", "compute.mac_rate.\(format.rawValue) is \(rate): packed weights need a whole rate")
+            }
+            rates[format] = Int(rate)
+        }
+        return ArrayShape(rows: c.macArray.rows, columns: c.macArray.columns, rates: rates, targetName: target.name)
+    }
+
     public static func compile(_ loaded: inout LoadedModel, options: CompileOptions, array: ArrayShape) throws -> CompiledModel {
         try checkStaticShapes(loaded)
         guard let method = CalibrationMethod(options.calibMethod) else {
@@ -72,12 +89,13 @@ public enum Compilation {
                 throw DriverError(file: "--precision", "auto needs calibration samples (--calib)")
             }
             let rules = try options.rulesPath.map(SensitivitySetup.rules(path:))
-            let report = try SensitivitySetup.analyze(&loaded, calibPath: calib, method: method, pruning: pruning)
+            let report = try SensitivitySetup.analyze(&loaded, calibPath: calib, method: method, pruning: pruning,
+                                                      base: options.passContext)
             let assignment = try SensitivitySetup.assign(report, budget: options.budget, rules: rules,
                                                          rulesPath: options.rulesPath ?? "--rules",
                                                          sparsity: options.sparsity.rawValue)
             try SensitivitySetup.apply(assignment, report: report, pruning: pruning, biasCorrection: options.biasCorrection,
-                                       to: &loaded)
+                                       to: &loaded, base: options.passContext)
             notes.append(SensitivitySetup.summary(assignment, report.layers))
         } else {
             guard let format = PrecisionFormat(rawValue: options.precision), format != .fp32 else {
@@ -92,7 +110,7 @@ public enum Compilation {
             }
             _ = try PrecisionSetup.apply(format, to: &loaded, calibPath: options.calibPath, method: method,
                                          pruning: options.sparsity == .twoFour ? pruning : nil,
-                                         biasCorrection: options.biasCorrection)
+                                         biasCorrection: options.biasCorrection, base: options.passContext)
         }
         let section: (bytes: [UInt8], layers: [PackedLayer])
         do {
@@ -102,7 +120,7 @@ public enum Compilation {
         } catch let e as IRError {
             throw DriverError(file: loaded.path, e.description)
         }
-        let metadata = try BundleMetadata(loaded, layers: section.layers, options: options, targetName: array.targetName).json()
+        let metadata = BundleMetadata(loaded, layers: section.layers, options: options, targetName: array.targetName)
         return CompiledModel(graph: loaded.model.graph, weights: section.bytes, layers: section.layers, metadata: metadata,
                              notes: notes)
     }

@@ -12,9 +12,9 @@ public enum PrecisionSetup {
     /// need samples).
     public static func apply(_ format: PrecisionFormat, to loaded: inout LoadedModel, calibPath: String?,
                              method: CalibrationMethod, pruning: PruningMethod? = nil,
-                             biasCorrection: Bool = false) throws -> PassStatistics {
+                             biasCorrection: Bool = false, base: PassContext = PassContext()) throws -> PassStatistics {
         do {
-            try Pipeline([FoldBatchNorm(), FuseActivation(), EliminateDeadCode()]).run(&loaded.model.graph, PassContext())
+            try Pipeline([FoldBatchNorm(), FuseActivation(), EliminateDeadCode()]).run(&loaded.model.graph, base)
             var amax: [String: Float] = [:]
             var norms: [String: [Float]] = [:]
             var means: [String: [Float]] = [:]
@@ -32,7 +32,7 @@ public enum PrecisionSetup {
             } else if biasCorrection {
                 throw DriverError(file: "--bias-correction", "bias correction needs calibration samples (--calib)")
             }
-            var context = PassContext()
+            var context = base
             context.quantization = QuantizationPlan(format: format, activationAmax: amax,
                                                     inputMeans: biasCorrection ? means : [:])
             context.sparsity = pruning.map { SparsityPlan(method: $0, inputNorms: norms, hessians: hessians) }

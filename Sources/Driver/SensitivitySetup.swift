@@ -21,9 +21,10 @@ public enum SensitivitySetup {
     /// Folds BN in `loaded`, calibrates on `calibPath`, and analyses every layer on at most
     /// `maxSamples` of the samples.
     public static func analyze(_ loaded: inout LoadedModel, calibPath: String, method: CalibrationMethod,
-                               pruning: PruningMethod, maxSamples: Int = 64) throws -> SensitivityReport {
+                               pruning: PruningMethod, maxSamples: Int = 64,
+                               base: PassContext = PassContext()) throws -> SensitivityReport {
         do {
-            try Pipeline([FoldBatchNorm(), FuseActivation(), EliminateDeadCode()]).run(&loaded.model.graph, PassContext())
+            try Pipeline([FoldBatchNorm(), FuseActivation(), EliminateDeadCode()]).run(&loaded.model.graph, base)
             let samples = try CalibrationSet.load(path: calibPath, graph: loaded.model.graph)
             var calibrator = try Calibrator(graph: loaded.model.graph, collectHessians: true)
             for sample in samples { try calibrator.observe(sample) }
@@ -130,8 +131,9 @@ public enum SensitivitySetup {
     /// Applies an assignment: per-layer formats and 2:4 layers, weights and activations,
     /// with bias correction when asked.
     public static func apply(_ assignment: PrecisionAssignment, report: SensitivityReport, pruning: PruningMethod,
-                             biasCorrection: Bool = false, to loaded: inout LoadedModel) throws {
-        var context = PassContext()
+                             biasCorrection: Bool = false, to loaded: inout LoadedModel,
+                             base: PassContext = PassContext()) throws {
+        var context = base
         context.quantization = QuantizationPlan(format: .fp32, perLayer: assignment.choices.mapValues(\.format),
                                                 activationAmax: report.activationAmax,
                                                 inputMeans: biasCorrection ? report.inputMeans : [:])

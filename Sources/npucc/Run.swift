@@ -36,26 +36,7 @@ struct Run: ParsableCommand {
     @Option(help: "Run every Conv, Gemm and MatMul at fp16, fp8 or nvfp4 (weights and activations, fake-quantized).")
     var precision: String = "fp32"
 
-    @Option(help: "Calibration samples (.npz) for the activation scales of --precision.")
-    var calib: String?
-
-    @Option(name: .customLong("calib-method"), help: "minmax, percentile[:P], entropy or mse.")
-    var calibMethod: String = "percentile"
-
-    @Option(help: "Prune weights 2:4 before quantizing: magnitude, wanda or sparsegpt (the last two need --calib).")
-    var prune: String?
-
-    @Flag(name: .customLong("bias-correction"), help: "Correct each quantized layer's bias for its weights' expected error (needs --calib).")
-    var biasCorrection = false
-
-    @Option(help: ArgumentHelp("With --precision auto: the budget.", discussion: """
-        A latency (nvfp4, fp8+2:4: every layer so; 0.3: that fraction of fp16's), a weight size \
-        (size=nvfp4, size=0.3, size=2MB) or a predicted error (error=0.01: the fastest within it).
-        """))
-    var budget: String = "nvfp4"
-
-    @Option(help: "With --precision auto: a JSON file of per-layer precision rules (see README).")
-    var rules: String?
+    @OptionGroup var quantization: QuantizationOptions
 
     func run() throws {
         try reportingErrors(file: options.model) {
@@ -63,20 +44,20 @@ struct Run: ParsableCommand {
             var loaded = try options.load()
             let statistics = try selection.run(on: &loaded) { print($0, terminator: "") }
             printWarnings(statistics.flatMap(\.statistics.warnings), file: options.model)
-            guard let method = CalibrationMethod(calibMethod) else {
-                throw DriverError(file: "--calib-method", "unknown calibration method \"\(calibMethod)\"")
+            guard let method = CalibrationMethod(quantization.calibMethod) else {
+                throw DriverError(file: "--calib-method", "unknown calibration method \"\(quantization.calibMethod)\"")
             }
-            let pruning = try prune.map(PrecisionSetup.pruningMethod)
-            let ruleSet = try rules.map(SensitivitySetup.rules(path:))
+            let pruning = try quantization.prune.map(PrecisionSetup.pruningMethod)
+            let ruleSet = try quantization.rules.map(SensitivitySetup.rules(path:))
             if ruleSet != nil && precision != "auto" {
                 throw DriverError(file: "--rules", "precision rules apply to --precision auto only")
             }
             if precision == "auto" {
-                guard let calib else { throw DriverError(file: "--precision", "auto needs calibration samples (--calib)") }
+                guard let calib = quantization.calib else { throw DriverError(file: "--precision", "auto needs calibration samples (--calib)") }
                 let pruning = pruning ?? .wanda
                 let report = try SensitivitySetup.analyze(&loaded, calibPath: calib, method: method, pruning: pruning)
-                let assignment = try SensitivitySetup.assign(report, budget: budget, rules: ruleSet, rulesPath: rules ?? "")
-                try SensitivitySetup.apply(assignment, report: report, pruning: pruning, biasCorrection: biasCorrection,
+                let assignment = try SensitivitySetup.assign(report, budget: quantization.budget, rules: ruleSet, rulesPath: quantization.rules ?? "")
+                try SensitivitySetup.apply(assignment, report: report, pruning: pruning, biasCorrection: quantization.biasCorrection,
                                            to: &loaded)
                 print(SensitivitySetup.summary(assignment, report.layers))
                 try printResults(try Execution.run(loaded, inputsPath: inputs, outputsPath: outputs))
@@ -86,8 +67,8 @@ struct Run: ParsableCommand {
                 throw DriverError(file: "--precision", "unknown precision \"\(precision)\" (fp32, fp16, fp8, nvfp4, auto)")
             }
             if format != .fp32 || pruning != nil {
-                _ = try PrecisionSetup.apply(format, to: &loaded, calibPath: calib, method: method, pruning: pruning,
-                                             biasCorrection: biasCorrection)
+                _ = try PrecisionSetup.apply(format, to: &loaded, calibPath: quantization.calib, method: method, pruning: pruning,
+                                             biasCorrection: quantization.biasCorrection)
             }
             try printResults(try Execution.run(loaded, inputsPath: inputs, outputsPath: outputs))
         }

@@ -20,5 +20,5 @@ def npucc():
     return npucc_path()
 
 
-def run_npucc(*args, timeout=120):
-    return subprocess.run([npucc_path(), *map(str, args)], capture_output=True, text=True, timeout=timeout)
+def run_npucc(*args, timeout=120, env=None):
+    return subprocess.run([npucc_path(), *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env)

@@ -1,0 +1,73 @@
+// `npucc compile MODEL.onnx -o OUT.npub`: the deployable bundle.
+import ArgumentParser
+import Bundle
+import Driver
+import Formats
+import Foundation
+import Passes
+import Target
+
+struct Compile: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compile a model into a bundle (.npub) for the target NPU.",
+        discussion: """
+            Folds BatchNormalization, fuses activations, calibrates on --calib, gives every
+            Conv, Gemm and MatMul with constant weights its precision (one for all, or chosen
+            per layer with --precision auto under --budget and --rules) and sparsity, and packs
+            the weights in the order the target's tiles read them (schemas/weights.md). The
+            bundle (schemas/bundle.md) holds the metadata (model, inputs, outputs, the layer
+            table, target, options) and the packed weights; it is written whole or not at all,
+            and the same inputs and flags give the same bytes.
+
+            Example:
+              npucc compile samples/digits_cnn.onnx -o digits.npub --precision nvfp4 \\
+                  --calib samples/digits_calib.npz --input-shape input=1,1,8,8
+            """)
+
+    @OptionGroup var options: ModelOptions
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("The bundle to write.", valueName: "OUT.npub"))
+    var output: String
+
+    @Option(help: ArgumentHelp("The target description (JSON; the built-in NPU without it).", valueName: "FILE"))
+    var target: String?
+
+    @Option(help: "fp16, fp8, nvfp4, or auto (per layer, needs --calib).")
+    var precision: String = "fp16"
+
+    @Option(help: "none, 2:4 (every layer whose reduction length allows it), or auto (with --precision auto).")
+    var sparsity: String = "none"
+
+    @OptionGroup var quantization: QuantizationOptions
+
+    @Flag(name: .customLong("print-ir-after-all"), help: "Print the IR after every pass.")
+    var printIRAfterAll = false
+
+    func run() throws {
+        try reportingErrors(file: options.model) {
+            guard output.hasSuffix(".npub") else { throw DriverError(file: output, "the bundle's name must end in .npub") }
+            let description = try TargetReport.load(path: target)
+            var compile = CompileOptions()
+            compile.precision = precision
+            guard let s = CompileOptions.Sparsity(rawValue: sparsity) else {
+                throw DriverError(file: "--sparsity", "unknown sparsity \"\(sparsity)\" (none, 2:4, auto)")
+            }
+            compile.sparsity = s
+            compile.calibPath = quantization.calib
+            compile.calibMethod = quantization.calibMethod
+            compile.pruning = try quantization.prune.map(PrecisionSetup.pruningMethod)
+            compile.budget = quantization.budget
+            compile.rulesPath = quantization.rules
+            compile.biasCorrection = quantization.biasCorrection
+            if printIRAfterAll { compile.passContext = PassContext(printIRAfter: ["all"]) }
+            var loaded = try options.load()
+            let compiled = try Compilation.compile(&loaded, options: compile, array: try Compilation.arrayShape(description))
+            compiled.notes.forEach { print($0) }
+            let writer = try BundleWriter(metadata: compiled.metadata, sections: [BundleSection(.weights, compiled.weights)])
+            try writer.write(to: URL(fileURLWithPath: output))
+            let weights = compiled.layers.reduce(0) { $0 + $1.rows * $1.columns }
+            print("\(output): \(compiled.layers.count) layers, \(weights) weights in \(compiled.weights.count) bytes "
+                  + String(format: "(%.2f bits per weight)", Double(compiled.weights.count * 8) / Double(max(weights, 1))))
+        }
+    }
+}
