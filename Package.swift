@@ -62,7 +62,7 @@ let package = Package(
         // Helpers shared by the test targets only.
         .target(name: "TestSupport", dependencies: ["IR", "Driver"]),
 
-        .testTarget(name: "BackendTests", dependencies: ["Backend", "Formats", "TestSupport"]),
+        .testTarget(name: "BackendTests", dependencies: ["Backend", "Formats", "IR", "Passes", "TestSupport"]),
         .testTarget(name: "ISATests", dependencies: ["ISA", "TestSupport"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"]),
         .testTarget(name: "IRTests", dependencies: ["IR", "TestSupport"]),

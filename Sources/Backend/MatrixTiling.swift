@@ -1,0 +1,130 @@
+// Tiling a matrix layer for the NPU: out[M, N] = act[M, K] · W[K, N] cut into tiles that fit
+// one MAC tile's SRAM with double buffering, scheduled weight-stationary (a weight tile is
+// loaded once per chunk of output rows and every row tile of the chunk streams past it),
+// and the work spread over every MAC tile of every cluster.
+import Formats
+
+/// What a MAC tile offers: its SRAM, its array, each format's MACs per cell and cycle,
+/// and how many tiles there are.
+public struct TileResources: Sendable, Equatable {
+    public var sramBytes: Int
+    public var arrayRows: Int
+    public var arrayColumns: Int
+    public var rates: [PrecisionFormat: Int]
+    public var clusters: Int
+    public var tilesPerCluster: Int
+
+    public init(sramBytes: Int, arrayRows: Int, arrayColumns: Int, rates: [PrecisionFormat: Int], clusters: Int,
+                tilesPerCluster: Int) {
+        self.sramBytes = sramBytes
+        self.arrayRows = arrayRows
+        self.arrayColumns = arrayColumns
+        self.rates = rates
+        self.clusters = clusters
+        self.tilesPerCluster = tilesPerCluster
+    }
+
+    public var tileCount: Int { clusters * tilesPerCluster }
+
+    /// Dense reduction positions per tile for `format` (as the packed weights are cut).
+    public func tileColumns(_ format: PrecisionFormat, sparse: Bool) -> Int {
+        arrayRows * (rates[format] ?? 1) * (sparse ? 2 : 1)
+    }
+}
+
+/// One matrix layer to tile.
+public struct MatrixShape: Sendable, Equatable {
+    public var m: Int, k: Int, n: Int
+    public var weightFormat: PrecisionFormat
+    public var sparse: Bool
+    public var activationFormat: PrecisionFormat
+
+    public init(m: Int, k: Int, n: Int, weightFormat: PrecisionFormat, sparse: Bool, activationFormat: PrecisionFormat) {
+        (self.m, self.k, self.n) = (m, k, n)
+        self.weightFormat = weightFormat
+        self.sparse = sparse
+        self.activationFormat = activationFormat
+    }
+}
+
+public struct TilingPlan: Sendable, Equatable {
+    /// Rows of the output per `mma`, output rows per weight-stationary chunk (a multiple of
+    /// `tileM`, or all of M), dense reduction positions and output channels per tile.
+    public var tileM: Int
+    public var chunkM: Int
+    public var tileK: Int
+    public var tileN: Int
+    /// The SRAM this plan uses on one MAC tile.
+    public var sramBytes: Int
+    /// A unit of work: one column of output tiles (`nTile`) over one chunk of rows.
+    public struct WorkItem: Sendable, Equatable, Hashable {
+        public var nTile: Int
+        public var chunk: Int
+
+        public init(nTile: Int, chunk: Int) {
+            self.nTile = nTile
+            self.chunk = chunk
+        }
+    }
+    /// Per MAC tile (cluster-major), its work in order.
+    public var work: [[WorkItem]]
+
+    public var nTiles: Int
+    public var kTiles: Int
+    public var chunks: Int
+    /// Weight tiles loaded from DRAM in all: each once per chunk.
+    public var weightTileLoads: Int { nTiles * kTiles * chunks }
+}
+
+public enum MatrixTiling {
+    /// The SRAM a plan needs: double-buffered float32 activation staging and their codes,
+    /// double-buffered weight tiles (with their per-row scales), float32 accumulators for
+    /// a chunk, and the bias.
+    public static func footprint(tileM: Int, chunkM: Int, tileK: Int, tileN: Int, shape: MatrixShape) -> Int {
+        let staging = tileM * tileK * 4
+        let codes: Int
+        switch shape.activationFormat {
+        case .nvfp4: codes = tileM * (tileK / 2 + (tileK + 15) / 16)
+        case .fp8: codes = tileM * tileK
+        case .fp16: codes = tileM * tileK * 2
+        default: codes = 0
+        }
+        let weights = (try? WeightLayout(format: shape.weightFormat, sparse: shape.sparse, rows: tileN, columns: tileK,
+                                         tileRows: tileN, tileColumns: tileK).byteCount) ?? tileN * tileK * 2
+        return 2 * (staging + codes) + 2 * weights + chunkM * tileN * 4 + tileN * 4
+    }
+
+    /// The plan for `shape` on `resources`: the largest row tile (at most 32) that fits,
+    /// then the largest chunk. Throws when not even one row fits.
+    public static func plan(_ shape: MatrixShape, on resources: TileResources) throws -> TilingPlan {
+        precondition(shape.m > 0 && shape.k > 0 && shape.n > 0)
+        let tileN = min(resources.arrayColumns, shape.n)
+        let tileK = min(resources.tileColumns(shape.weightFormat, sparse: shape.sparse), shape.k)
+        var tileM = min(32, shape.m)
+        while tileM > 1 && footprint(tileM: tileM, chunkM: tileM, tileK: tileK, tileN: tileN, shape: shape) > resources.sramBytes {
+            tileM -= 1
+        }
+        guard footprint(tileM: tileM, chunkM: tileM, tileK: tileK, tileN: tileN, shape: shape) <= resources.sramBytes else {
+            throw PackingError("a \(tileM) x \(tileK) x \(tileN) tile needs \(footprint(tileM: tileM, chunkM: tileM, tileK: tileK, tileN: tileN, shape: shape)) bytes of SRAM, the tile has \(resources.sramBytes)")
+        }
+        var chunkM = tileM
+        while chunkM < shape.m {
+            let next = min(chunkM + tileM, shape.m)
+            guard footprint(tileM: tileM, chunkM: next, tileK: tileK, tileN: tileN, shape: shape) <= resources.sramBytes else { break }
+            chunkM = next
+        }
+        let nTiles = (shape.n + tileN - 1) / tileN, kTiles = (shape.k + tileK - 1) / tileK
+        let chunks = (shape.m + chunkM - 1) / chunkM
+        var work = [[TilingPlan.WorkItem]](repeating: [], count: resources.tileCount)
+        var next = 0
+        for chunk in 0..<chunks {
+            for nTile in 0..<nTiles {
+                work[next % resources.tileCount].append(TilingPlan.WorkItem(nTile: nTile, chunk: chunk))
+                next += 1
+            }
+        }
+        return TilingPlan(tileM: tileM, chunkM: chunkM, tileK: tileK, tileN: tileN,
+                          sramBytes: footprint(tileM: tileM, chunkM: chunkM, tileK: tileK, tileN: tileN, shape: shape),
+                          work: work, nTiles: nTiles, kTiles: kTiles, chunks: chunks)
+    }
+}
