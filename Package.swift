@@ -47,6 +47,9 @@ let package = Package(
         .target(name: "Passes", dependencies: ["IR", "Reference", "Formats", "CBLAS"]),
         // The backend: packed weights (lowering follows).
         .target(name: "Backend", dependencies: ["Formats", "ISA", "IR", "Passes"]),
+        // The functional simulator: runs a program over modelled memories, knowing the ISA
+        // and the bundle, never the IR.
+        .target(name: "Simulator", dependencies: ["ISA", "Formats"]),
         // The deployable bundle container (.npub): writer and checking reader.
         .target(name: "Bundle", dependencies: ["CLibZ"]),
         // The compiler driver: the pipelines the CLI runs.
@@ -62,6 +65,9 @@ let package = Package(
         // Helpers shared by the test targets only.
         .target(name: "TestSupport", dependencies: ["IR", "Driver"]),
 
+        .testTarget(name: "SimulatorTests", dependencies: [
+            "Simulator", "ISA", "Backend", "Formats", "IR", "Passes", "Reference", "TestSupport",
+        ]),
         .testTarget(name: "BackendTests", dependencies: ["Backend", "Formats", "IR", "Passes", "TestSupport"]),
         .testTarget(name: "ISATests", dependencies: ["ISA", "TestSupport"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"]),

@@ -73,8 +73,9 @@ public enum InstructionSet {
         ], summary: "writes `value` to every element of `dst`"),
         InstructionSpec(mnemonic: "mma", opcode: 0x20, queue: .matrix, fields: [
             FieldSpec("out", descriptor24, .descriptor, "float32 accumulators [M, N] in tile SRAM"),
-            FieldSpec("act", descriptor24, .descriptor, "activations [M, K] in tile SRAM, in format `afmt`"),
+            FieldSpec("act", descriptor24, .descriptor, "activations [M, K] in tile SRAM: float32 values on the `afmt` grid (`quant` writes them)"),
             FieldSpec("wgt", descriptor24, .descriptor, "a packed weight tile [K, N] in format `wfmt`"),
+            FieldSpec("scl", descriptor24, .descriptor, "the weights' float32 scales: one per output channel (fp8), the tensor scale (nvfp4); d0 for fp16"),
             FieldSpec("wfmt", 2, .choice(formats), "the weights' format"),
             FieldSpec("afmt", 2, .choice(formats), "the activations' format"),
             FieldSpec("sparse", 1, .flag, "1: the weight tile is 2:4 compressed along K"),
@@ -87,11 +88,11 @@ public enum InstructionSet {
             FieldSpec("params", 24, .unsigned, "index of the op's parameter record (axes, window, pads, modes)"),
         ], summary: "dst = op(a, b) with a parameter record: reductions, pooling, resize, im2col, softmax, norms"),
         InstructionSpec(mnemonic: "quant", opcode: 0x32, queue: .vector, fields: [
-            FieldSpec("dst", descriptor24, .descriptor, "the codes (and nvfp4 block scales) in tile SRAM"),
+            FieldSpec("dst", descriptor24, .descriptor, "float32 values on the format's grid, in tile SRAM"),
             FieldSpec("src", descriptor24, .descriptor, "float32 values"),
             FieldSpec("fmt", 2, .choice(formats), "the format"),
             FieldSpec("amax", 32, .float32, "the calibrated range: scale amax / 448 (fp8), amax / (6 * 448) (nvfp4)"),
-        ], summary: "quantizes `src` along its last axis into `fmt` (schemas/formats.md)"),
+        ], summary: "rounds `src` along its last axis onto `fmt`'s grid (schemas/formats.md): what the MAC array multiplies"),
         InstructionSpec(mnemonic: "dequant", opcode: 0x33, queue: .vector, fields: [
             FieldSpec("dst", descriptor24, .descriptor, "float32 values"),
             FieldSpec("src", descriptor24, .descriptor, "codes in format `fmt`"),

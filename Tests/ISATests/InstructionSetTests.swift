@@ -71,11 +71,12 @@ final class InstructionSetTests: XCTestCase {
     }
 
     func testFieldsSitWhereTheTableSays() throws {
-        // mma: out bits 8-31, act 32-55, wgt 56-79, wfmt 80-81, afmt 82-83, sparse 84, accumulate 85.
-        let mma = try Instruction("mma", ["out": 1, "act": 2, "wgt": 3, "wfmt": 2, "afmt": 1, "sparse": 1, "accumulate": 1])
-        XCTAssertEqual(mma.encoded(), [0x20, 1, 0, 0, 2, 0, 0, 3, 0, 0, 0b0011_0110, 0, 0, 0, 0, 0])
+        // mma: out bits 8-31, act 32-55, wgt 56-79, scl 80-103, wfmt 104-105, afmt 106-107, sparse 108, accumulate 109.
+        let mma = try Instruction("mma", ["out": 1, "act": 2, "wgt": 3, "scl": 4, "wfmt": 2, "afmt": 1, "sparse": 1,
+                                          "accumulate": 1])
+        XCTAssertEqual(mma.encoded(), [0x20, 1, 0, 0, 2, 0, 0, 3, 0, 0, 4, 0, 0, 0b0011_0110, 0, 0])
         let text = Program(instructions: [mma]).assembly()
-        XCTAssertTrue(text.contains("mma out=d1, act=d2, wgt=d3, wfmt=nvfp4, afmt=fp8, sparse=1, accumulate=1"), text)
+        XCTAssertTrue(text.contains("mma out=d1, act=d2, wgt=d3, scl=d4, wfmt=nvfp4, afmt=fp8, sparse=1, accumulate=1"), text)
     }
 
     func testTheDecoderRefusesWhatNoInstructionIs() throws {

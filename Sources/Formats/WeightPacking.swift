@@ -1,8 +1,8 @@
 // Packed weights: one layer's weight matrix in the bytes the NPU's tiles read, in the order
-// they read them (schemas/weights.md). The packer re-encodes the values the quantize pass
+// they read them (schemas/weights.md); the backend writes it, the simulator and the
+// bundle readers decode it. The packer re-encodes the values the quantize pass
 // left in the IR with the scales it recorded, and checks that decoding gives those values
 // back exactly: the bundle holds what the fake-quant interpreter computed with.
-import Formats
 
 /// How one layer's weights are packed.
 public struct WeightLayout: Sendable, Equatable {
@@ -33,25 +33,16 @@ public struct WeightLayout: Sendable, Equatable {
 
     var tilesDown: Int { (rows + tileRows - 1) / tileRows }
     var tilesAcross: Int { (columns + tileColumns - 1) / tileColumns }
-    /// Values stored per dense reduction position: 1, or 1/2 with 2:4.
     var bitsPerCode: Int { format == .nvfp4 ? 4 : (format == .fp8 ? 8 : 16) }
     /// The tensor-level scales after the tiles: one per row (fp8), one (nvfp4), none (fp16).
     var scaleCount: Int { format == .fp8 ? rows : (format == .nvfp4 ? 1 : 0) }
-
-    /// Bytes of one row's segment of `length` dense positions within a tile: codes, then
-    /// (nvfp4) block scales, then (2:4) metadata; each part rounded up to whole bytes.
-    func segmentBytes(_ length: Int) -> (codes: Int, scales: Int, metadata: Int) {
-        let stored = sparse ? length / 2 : length
-        return ((stored * bitsPerCode + 7) / 8, format == .nvfp4 ? (length + 15) / 16 : 0, sparse ? (length / 4 + 1) / 2 : 0)
-    }
 
     /// The packed size: every tile, then the scales (float32).
     public var byteCount: Int {
         var total = 0
         for kt in 0..<tilesAcross {
             let length = min(tileColumns, columns - kt * tileColumns)
-            let s = segmentBytes(length)
-            total += rows * (s.codes + s.scales + s.metadata)
+            total += WeightPacking.tileByteCount(format: format, sparse: sparse, rows: rows, length: length)
         }
         return total + 4 * scaleCount
     }
@@ -151,53 +142,100 @@ public enum WeightPacking {
         guard bytes.count == layout.byteCount else { throw PackingError("\(bytes.count) bytes, the layout needs \(layout.byteCount)") }
         let (rows, columns) = (layout.rows, layout.columns)
         var reader = ByteReader(bytes)
-        var codes = [UInt16](repeating: 0, count: rows * columns)
-        var present = [Bool](repeating: !layout.sparse, count: rows * columns)
-        var blockScales = [UInt8](repeating: 0, count: rows * ((columns + 15) / 16))
-        for nt in 0..<layout.tilesDown {
-            for kt in 0..<layout.tilesAcross {
-                let start = kt * layout.tileColumns, length = min(layout.tileColumns, columns - start)
-                let tileRows = (nt * layout.tileRows)..<min(rows, (nt + 1) * layout.tileRows)
-                let stored = layout.sparse ? length / 2 : length
-                let rowCodes = tileRows.map { _ in reader.codes(stored, bits: layout.bitsPerCode) }
-                if layout.format == .nvfp4 {
-                    let bpr = (columns + 15) / 16
-                    for r in tileRows {
-                        for b in 0..<((length + 15) / 16) { blockScales[r * bpr + start / 16 + b] = reader.byte() }
-                    }
-                }
-                for (r, values) in zip(tileRows, rowCodes) {
-                    if layout.sparse {
-                        let indices = reader.codes(length / 4, bits: 4)
-                        for (j, index) in indices.enumerated() {
-                            let g = start + 4 * j
-                            let (p0, p1) = (g + Int(index & 3), g + Int(index >> 2))
-                            guard p0 < p1 else { throw PackingError("row \(r), columns \(g)...: indices \(p0 - g), \(p1 - g) are not ascending") }
-                            codes[r * columns + p0] = values[2 * j]
-                            codes[r * columns + p1] = values[2 * j + 1]
-                            present[r * columns + p0] = true
-                            present[r * columns + p1] = true
-                        }
-                    } else {
-                        for (j, c) in values.enumerated() { codes[r * columns + start + j] = c }
-                    }
-                }
-            }
-        }
+        reader.offset = layout.scaleOffset
         let scales = (0..<layout.scaleCount).map { _ in reader.float() }
         var out = [Float](repeating: 0, count: rows * columns)
-        for i in out.indices where present[i] {
-            let (r, c) = (i / columns, i % columns)
-            switch layout.format {
-            case .fp16: out[i] = Float16Codec.decode(codes[i])
-            case .fp8: out[i] = MiniFloatFormat.e4m3.decode(UInt8(codes[i])) * scales[r]
-            default:
-                let scale = MiniFloatFormat.e4m3.decode(blockScales[r * ((columns + 15) / 16) + c / 16]) * scales[0]
-                out[i] = E2M1.decode(UInt8(codes[i])) * scale
+        for nt in 0..<layout.tilesDown {
+            for kt in 0..<layout.tilesAcross {
+                let (r, c) = layout.tileRange(nTile: nt, kTile: kt)
+                let offset = layout.tileOffset(nTile: nt, kTile: kt)
+                let tileScales = layout.format == .fp8 ? Array(scales[r]) : scales
+                let tile = try unpackTile(bytes[offset..<(offset + layout.tileByteCount(rows: r.count, length: c.count))],
+                                          format: layout.format, sparse: layout.sparse, rows: r.count, length: c.count,
+                                          scales: tileScales)
+                for (i, row) in r.enumerated() {
+                    for (j, column) in c.enumerated() { out[row * columns + column] = tile[i * c.count + j] }
+                }
             }
         }
         return out
     }
+
+    /// One tile's [rows, length] float32 values from its bytes: codes, block scales, 2:4
+    /// metadata as `pack` wrote them, and its scales (fp8: one per row; nvfp4: the tensor
+    /// scale). What the NPU's matrix unit reads for one `mma`.
+    public static func unpackTile(_ bytes: ArraySlice<UInt8>, format: PrecisionFormat, sparse: Bool, rows: Int, length: Int,
+                                  scales: [Float]) throws -> [Float] {
+        let bits = format == .nvfp4 ? 4 : (format == .fp8 ? 8 : 16)
+        guard bytes.count == tileByteCount(format: format, sparse: sparse, rows: rows, length: length) else {
+            throw PackingError("a \(rows) x \(length) \(format.rawValue) tile is not \(bytes.count) bytes")
+        }
+        guard scales.count == (format == .fp8 ? rows : (format == .nvfp4 ? 1 : 0)) else {
+            throw PackingError("\(format.rawValue) tile of \(rows) rows given \(scales.count) scales")
+        }
+        var reader = ByteReader(Array(bytes))
+        let stored = sparse ? length / 2 : length
+        let codes = (0..<rows).map { _ in reader.codes(stored, bits: bits) }
+        let blocks = (length + 15) / 16
+        let blockScales = format == .nvfp4 ? (0..<rows).map { _ in (0..<blocks).map { _ in reader.byte() } } : []
+        var out = [Float](repeating: 0, count: rows * length)
+        for r in 0..<rows {
+            var positions = Array(0..<length)
+            if sparse {
+                positions = []
+                for (j, index) in reader.codes(length / 4, bits: 4).enumerated() {
+                    let (p0, p1) = (4 * j + Int(index & 3), 4 * j + Int(index >> 2))
+                    guard p0 < p1 else { throw PackingError("row \(r), columns \(4 * j)...: indices \(p0 - 4 * j), \(p1 - 4 * j) are not ascending") }
+                    positions += [p0, p1]
+                }
+            }
+            for (code, p) in zip(codes[r], positions) {
+                switch format {
+                case .fp16: out[r * length + p] = Float16Codec.decode(code)
+                case .fp8: out[r * length + p] = MiniFloatFormat.e4m3.decode(UInt8(code)) * scales[r]
+                default:
+                    let scale = MiniFloatFormat.e4m3.decode(blockScales[r][p / 16]) * scales[0]
+                    out[r * length + p] = E2M1.decode(UInt8(code)) * scale
+                }
+            }
+        }
+        return out
+    }
+
+    /// Bytes of a tile of `rows` rows and `length` dense columns.
+    public static func tileByteCount(format: PrecisionFormat, sparse: Bool, rows: Int, length: Int) -> Int {
+        let bits = format == .nvfp4 ? 4 : (format == .fp8 ? 8 : 16)
+        let stored = sparse ? length / 2 : length
+        let scales = format == .nvfp4 ? (length + 15) / 16 : 0
+        return rows * ((stored * bits + 7) / 8 + scales + (sparse ? (length / 4 + 1) / 2 : 0))
+    }
+}
+
+extension WeightLayout {
+    /// The rows and dense columns tile (nTile, kTile) covers.
+    public func tileRange(nTile: Int, kTile: Int) -> (rows: Range<Int>, columns: Range<Int>) {
+        ((nTile * tileRows)..<min(rows, (nTile + 1) * tileRows), (kTile * tileColumns)..<min(columns, (kTile + 1) * tileColumns))
+    }
+
+    public func tileByteCount(rows: Int, length: Int) -> Int {
+        WeightPacking.tileByteCount(format: format, sparse: sparse, rows: rows, length: length)
+    }
+
+    /// Where tile (nTile, kTile) starts in the blob (tiles run row of tiles by row of tiles).
+    public func tileOffset(nTile: Int, kTile: Int) -> Int {
+        var offset = 0
+        for nt in 0...nTile {
+            for kt in 0..<tilesAcross {
+                if nt == nTile && kt == kTile { return offset }
+                let (r, c) = tileRange(nTile: nt, kTile: kt)
+                offset += tileByteCount(rows: r.count, length: c.count)
+            }
+        }
+        return offset
+    }
+
+    /// Where the scales start: after every tile.
+    public var scaleOffset: Int { byteCount - 4 * scaleCount }
 }
 
 /// Little-endian bytes; codes of fewer than 8 bits packed from the low bits of each byte up,

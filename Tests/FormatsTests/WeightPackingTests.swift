@@ -1,7 +1,6 @@
 // Packed weights: every format, dense and 2:4, on shapes that leave partial tiles, decodes
 // to exactly the values the quantize pass produced; the bytes of a small case are checked
 // by hand; the bits per weight sit at each format's minimum; off-grid values are refused.
-import Backend
 import Formats
 import TestSupport
 import XCTest

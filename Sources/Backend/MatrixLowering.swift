@@ -1,0 +1,145 @@
+// Lowering one matrix layer, out[M, N] = act[M, K] · W[K, N] (+ bias, + a fused activation),
+// to the ISA with a tiling plan: per unit of work (a column of output tiles over a chunk of
+// rows) on its MAC tile, the weight tile of each reduction step is loaded once and every
+// row tile of the chunk streams past it; activations are rounded onto their format's grid
+// on the tile as they arrive; the float32 accumulators stay in SRAM until the chunk is done,
+// then take the bias and the activation and go back to DRAM.
+import Formats
+import ISA
+
+/// One matrix layer as the lowering sees it: where its operands are and how it is quantized.
+public struct MatrixLayer: Sendable {
+    public var m: Int, k: Int, n: Int
+    /// act [M, K] in DRAM at `input`, row r at `input + 4 * r * inputRowStride` elements apart.
+    public var input: UInt64
+    public var inputRowStride: Int
+    /// out [M, N] in DRAM: element (r, c) at `output` + 4 * (r * outputStrides.0 + c * outputStrides.1).
+    public var output: UInt64
+    public var outputStrides: (Int, Int)
+    /// The packed weights at `weightOffset` in the weight section.
+    public var weights: WeightLayout
+    public var weightOffset: Int
+    /// A float32 [N] bias at this offset in the constant section.
+    public var bias: Int?
+    public var activationFormat: PrecisionFormat
+    public var activationAmax: Float
+    /// "Relu", "LeakyRelu" (alpha) or "Clip" (lo, hi).
+    public var fusedActivation: String?
+    public var activationParameters: [Float]
+
+    public init(m: Int, k: Int, n: Int, input: UInt64, inputRowStride: Int, output: UInt64, outputStrides: (Int, Int),
+                weights: WeightLayout, weightOffset: Int, bias: Int?, activationFormat: PrecisionFormat,
+                activationAmax: Float, fusedActivation: String? = nil, activationParameters: [Float] = []) {
+        (self.m, self.k, self.n) = (m, k, n)
+        self.input = input
+        self.inputRowStride = inputRowStride
+        self.output = output
+        self.outputStrides = outputStrides
+        self.weights = weights
+        self.weightOffset = weightOffset
+        self.bias = bias
+        self.activationFormat = activationFormat
+        self.activationAmax = activationAmax
+        self.fusedActivation = fusedActivation
+        self.activationParameters = activationParameters
+    }
+}
+
+public enum MatrixLowering {
+    /// Appends `layer`'s instructions to `builder` following `plan` on `resources`.
+    public static func lower(_ layer: MatrixLayer, plan: TilingPlan, resources: TileResources,
+                             into b: inout ProgramBuilder) throws {
+        let w = layer.weights
+        precondition(w.rows == layer.n && w.columns == layer.k && plan.tileK == min(w.tileColumns, layer.k))
+        let formats = InstructionSet.formats
+        let wfmt = UInt64(formats.firstIndex(of: w.format.rawValue)!)
+        let afmt = UInt64(formats.firstIndex(of: layer.activationFormat.rawValue)!)
+        // SRAM regions, 64-byte aligned: activation tile, weight tile, scales, bias, accumulators.
+        func aligned(_ x: Int) -> Int { (x + 63) / 64 * 64 }
+        let actBytes = aligned(plan.tileM * plan.tileK * 4)
+        let maxWeightTile = aligned(w.tileByteCount(rows: plan.tileN, length: plan.tileK))
+        let scaleBytes = aligned(plan.tileN * 4)
+        let (actAt, weightAt) = (0, actBytes)
+        let scaleAt = weightAt + maxWeightTile, biasAt = scaleAt + scaleBytes, accAt = biasAt + scaleBytes
+        guard accAt + plan.chunkM * plan.tileN * 4 <= resources.sramBytes else {
+            throw PackingError("the layer's tiles need \(accAt + plan.chunkM * plan.tileN * 4) bytes of SRAM, a tile has \(resources.sramBytes)")
+        }
+        for (tileIndex, items) in plan.work.enumerated() {
+            let (cluster, tile) = (tileIndex / resources.tilesPerCluster, tileIndex % resources.tilesPerCluster)
+            func sram(_ element: ElementType, _ address: Int, _ dims: [Int], _ strides: [Int]? = nil) throws -> UInt64 {
+                b.descriptor(try TensorDescriptor(.sram, element, cluster: cluster, tile: tile, address: UInt64(address),
+                                                  dims: dims, strides: strides))
+            }
+            for item in items {
+                let rows = (item.chunk * plan.chunkM)..<min(layer.m, (item.chunk + 1) * plan.chunkM)
+                let (nRange, _) = w.tileRange(nTile: item.nTile, kTile: 0)
+                let nLen = nRange.count
+                // Scales of this column of tiles, and its bias.
+                var scl: UInt64 = 0
+                if w.format != .fp16 {
+                    let count = w.format == .fp8 ? nLen : 1
+                    let from = w.weightOffsetOfScales(layerOffset: layer.weightOffset) + (w.format == .fp8 ? 4 * nRange.lowerBound : 0)
+                    scl = try sram(.f32, scaleAt, [count])
+                    try b.emit("dma", ["dst": scl, "src": b.descriptor(try TensorDescriptor(.weights, .f32, address: UInt64(from), dims: [count]))])
+                }
+                if let bias = layer.bias {
+                    try b.emit("dma", ["dst": try sram(.f32, biasAt, [nLen]),
+                                       "src": b.descriptor(try TensorDescriptor(.constants, .f32, address: UInt64(bias + 4 * nRange.lowerBound), dims: [nLen]))])
+                }
+                for kt in 0..<plan.kTiles {
+                    let (_, kRange) = w.tileRange(nTile: item.nTile, kTile: kt)
+                    let tileBytes = w.tileByteCount(rows: nLen, length: kRange.count)
+                    let wgt = try sram(.packed, weightAt, [tileBytes])
+                    try b.emit("dma", ["dst": wgt, "src": b.descriptor(try TensorDescriptor(
+                        .weights, .packed, address: UInt64(layer.weightOffset + w.tileOffset(nTile: item.nTile, kTile: kt)), dims: [tileBytes]))])
+                    for m0 in stride(from: rows.lowerBound, to: rows.upperBound, by: plan.tileM) {
+                        let mLen = min(plan.tileM, rows.upperBound - m0)
+                        let act = try sram(.f32, actAt, [mLen, kRange.count])
+                        let src = try TensorDescriptor(.dram, .f32, address: layer.input + UInt64(4 * (m0 * layer.inputRowStride + kRange.lowerBound)),
+                                                       dims: [mLen, kRange.count], strides: [layer.inputRowStride, 1])
+                        try b.emit("dma", ["dst": act, "src": b.descriptor(src)])
+                        if layer.activationFormat != .fp32 {
+                            try b.emit("quant", ["dst": act, "src": act, "fmt": afmt, "amax": UInt64(layer.activationAmax.bitPattern)])
+                        }
+                        let out = try sram(.f32, accAt + 4 * (m0 - rows.lowerBound) * nLen, [mLen, nLen])
+                        try b.emit("mma", ["out": out, "act": act, "wgt": wgt, "scl": scl, "wfmt": wfmt, "afmt": afmt,
+                                           "sparse": w.sparse ? 1 : 0, "accumulate": kt > 0 ? 1 : 0])
+                    }
+                }
+                // Epilogue, row tile by row tile: bias, activation, out to DRAM.
+                for m0 in stride(from: rows.lowerBound, to: rows.upperBound, by: plan.tileM) {
+                    let mLen = min(plan.tileM, rows.upperBound - m0)
+                    let acc = try sram(.f32, accAt + 4 * (m0 - rows.lowerBound) * nLen, [mLen, nLen])
+                    let none = UInt64(Float(0).bitPattern)
+                    if layer.bias != nil {
+                        try b.emit("vop", ["op": op("add"), "dst": acc, "a": acc, "b": try sram(.f32, biasAt, [mLen, nLen], [0, 1]), "imm": none])
+                    }
+                    switch layer.fusedActivation {
+                    case nil: break
+                    case "Relu": try b.emit("vop", ["op": op("relu"), "dst": acc, "a": acc, "b": 0, "imm": none])
+                    case "LeakyRelu":
+                        try b.emit("vop", ["op": op("leaky_relu"), "dst": acc, "a": acc, "b": 0,
+                                           "imm": UInt64(layer.activationParameters[0].bitPattern)])
+                    case "Clip":
+                        try b.emit("vop", ["op": op("max_scalar"), "dst": acc, "a": acc, "b": 0,
+                                           "imm": UInt64(layer.activationParameters[0].bitPattern)])
+                        try b.emit("vop", ["op": op("min_scalar"), "dst": acc, "a": acc, "b": 0,
+                                           "imm": UInt64(layer.activationParameters[1].bitPattern)])
+                    default: throw PackingError("no lowering for fused activation \(layer.fusedActivation!)")
+                    }
+                    let (rs, cs) = layer.outputStrides
+                    let dst = try TensorDescriptor(.dram, .f32, address: layer.output + UInt64(4 * (m0 * rs + nRange.lowerBound * cs)),
+                                                   dims: [mLen, nLen], strides: [rs, cs])
+                    try b.emit("dma", ["dst": b.descriptor(dst), "src": acc])
+                }
+            }
+        }
+    }
+
+    private static func op(_ name: String) -> UInt64 { UInt64(InstructionSet.vectorOps.firstIndex(of: name)!) }
+}
+
+extension WeightLayout {
+    /// The weight-section offset of the scale table of a blob at `layerOffset`.
+    func weightOffsetOfScales(layerOffset: Int) -> Int { layerOffset + scaleOffset }
+}

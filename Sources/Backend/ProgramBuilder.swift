@@ -1,0 +1,27 @@
+// Building a program: descriptors are added once (equal descriptors share an index) and
+// instructions appended in the order the lowering emits them.
+import ISA
+
+public struct ProgramBuilder {
+    public private(set) var program = Program()
+    private var indices: [DescriptorKey: Int] = [:]
+
+    public init() {}
+
+    private struct DescriptorKey: Hashable {
+        var bytes: [UInt8]
+    }
+
+    /// The index of `d`, adding it when new.
+    public mutating func descriptor(_ d: TensorDescriptor) -> UInt64 {
+        let key = DescriptorKey(bytes: d.encoded())
+        if let i = indices[key] { return UInt64(i) }
+        program.descriptors.append(d)
+        indices[key] = program.descriptors.count - 1
+        return UInt64(program.descriptors.count - 1)
+    }
+
+    public mutating func emit(_ mnemonic: String, _ fields: [String: UInt64]) throws {
+        program.instructions.append(try Instruction(mnemonic, fields))
+    }
+}

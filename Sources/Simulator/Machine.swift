@@ -1,0 +1,254 @@
+// The functional simulator: runs a program's instructions over modelled memories (DRAM, the
+// bundle's weight and constant sections, L3, each cluster's L2, each tile's SRAM) with the
+// ISA's semantics (schemas/isa.md) and the formats module's numerics. It knows the bundle
+// and the ISA only, never the IR. Queues are run in program order, which every correct
+// program allows; a `wait` that program order cannot satisfy is reported as a deadlock.
+import Formats
+import ISA
+
+public struct SimulatorError: Error, CustomStringConvertible, Equatable {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The memories' sizes: DRAM for the activations, and the on-chip levels.
+public struct MachineShape: Sendable {
+    public var dramBytes: Int
+    public var l3Bytes: Int
+    public var l2Bytes: Int
+    public var sramBytes: Int
+    public var clusters: Int
+    public var tilesPerCluster: Int
+
+    public init(dramBytes: Int, l3Bytes: Int, l2Bytes: Int, sramBytes: Int, clusters: Int, tilesPerCluster: Int) {
+        self.dramBytes = dramBytes
+        self.l3Bytes = l3Bytes
+        self.l2Bytes = l2Bytes
+        self.sramBytes = sramBytes
+        self.clusters = clusters
+        self.tilesPerCluster = tilesPerCluster
+    }
+}
+
+public struct Machine {
+    var memories: [Memory]
+    let shape: MachineShape
+    var semaphores = [Int](repeating: 0, count: 256)
+
+    public init(shape: MachineShape, weights: [UInt8], constants: [UInt8]) {
+        self.shape = shape
+        var m = [Memory(name: "dram", size: shape.dramBytes), Memory(name: "weights", contents: weights),
+                 Memory(name: "constants", contents: constants), Memory(name: "l3", size: shape.l3Bytes)]
+        for c in 0..<shape.clusters { m.append(Memory(name: "l2 c\(c)", size: shape.l2Bytes)) }
+        for c in 0..<shape.clusters {
+            for t in 0..<shape.tilesPerCluster { m.append(Memory(name: "sram c\(c).t\(t)", size: shape.sramBytes)) }
+        }
+        memories = m
+    }
+
+    /// Writes `bytes` to DRAM at `offset` (the host placing an input).
+    public mutating func writeDRAM(_ bytes: [UInt8], at offset: Int) throws {
+        guard offset >= 0, offset + bytes.count <= shape.dramBytes else {
+            throw SimulatorError("input bytes \(offset)..<\(offset + bytes.count) fall outside DRAM (\(shape.dramBytes) bytes)")
+        }
+        memories[0].store(bytes, at: offset)
+    }
+
+    /// Reads DRAM bytes the program wrote (an output).
+    public func readDRAM(_ offset: Int, count: Int) throws -> [UInt8] {
+        guard offset >= 0, offset + count <= shape.dramBytes else { throw SimulatorError("output outside DRAM") }
+        guard memories[0].written[offset..<(offset + count)].allSatisfy({ $0 }) else {
+            throw SimulatorError("the output at DRAM bytes \(offset)..<\(offset + count) was never written")
+        }
+        return Array(memories[0].bytes[offset..<(offset + count)])
+    }
+
+    /// Runs `program` to its `halt` (or its end). Errors name the instruction.
+    public mutating func run(_ program: Program) throws {
+        for (index, instruction) in program.instructions.enumerated() {
+            do {
+                if try execute(instruction, program) { return }
+            } catch let e as SimulatorError {
+                throw SimulatorError("instruction \(index) (\(instruction.spec.mnemonic)): \(e)")
+            }
+        }
+    }
+
+    /// Executes one instruction; true at `halt`.
+    private mutating func execute(_ i: Instruction, _ program: Program) throws -> Bool {
+        func d(_ field: String) -> TensorDescriptor { program.descriptors[Int(i[field])] }
+        func f(_ field: String) -> Float { Float(bitPattern: UInt32(truncatingIfNeeded: i[field])) }
+        func format(_ field: String) -> PrecisionFormat { PrecisionFormat(rawValue: InstructionSet.formats[Int(i[field])])! }
+        switch i.spec.mnemonic {
+        case "nop": break
+        case "halt": return true
+        case "signal": semaphores[Int(i["sem"])] += 1
+        case "wait":
+            let (sem, count) = (Int(i["sem"]), Int(i["count"]))
+            guard semaphores[sem] >= count else {
+                throw SimulatorError("waits for s\(sem) to reach \(count), but in program order it is \(semaphores[sem]): the program deadlocks")
+            }
+        case "dma":
+            let (dst, src) = (d("dst"), d("src"))
+            guard dst.element == src.element, dst.count == src.count else {
+                throw SimulatorError("copies \(src.count) \(src.element.rawValue) into \(dst.count) \(dst.element.rawValue)")
+            }
+            try storeElements(dst, try loadElements(src))
+        case "fill":
+            let dst = d("dst")
+            guard dst.element == .f32 else { throw SimulatorError("fill writes f32 only, not \(dst.element.rawValue)") }
+            try storeFloats(dst, [Float](repeating: f("value"), count: dst.count))
+        case "quant":
+            let (dst, src) = (d("dst"), d("src"))
+            guard src.dims == dst.dims, let k = src.dims.last, k > 0 else { throw SimulatorError("quant needs equal shapes") }
+            let x = try loadFloats(src)
+            try storeFloats(dst, FakeQuantization.activations(x, shape: [x.count / k, k], reductionAxis: 1, format: format("fmt"),
+                                                              amax: f("amax")))
+        case "mma":
+            try matrixMultiply(i, d("out"), d("act"), d("wgt"), d("scl"), format("wfmt"))
+        case "vop":
+            try vectorOp(InstructionSet.vectorOps[Int(i["op"])], d("dst"), d("a"), d("b"), f("imm"))
+        default:
+            throw SimulatorError("the simulator does not execute \(i.spec.mnemonic) yet")
+        }
+        return false
+    }
+
+    private mutating func matrixMultiply(_ i: Instruction, _ out: TensorDescriptor, _ act: TensorDescriptor,
+                                         _ wgt: TensorDescriptor, _ scl: TensorDescriptor, _ wfmt: PrecisionFormat) throws {
+        guard out.dims.count == 2, act.dims.count == 2, out.dims[0] == act.dims[0], wgt.element == .packed,
+              out.element == .f32, act.element == .f32 else {
+            throw SimulatorError("mma needs out f32 [M, N], act f32 [M, K] and a packed weight tile")
+        }
+        let (m, n, k) = (out.dims[0], out.dims[1], act.dims[1])
+        let scales = wfmt == .fp16 ? [] : try loadFloats(scl)
+        let w: [Float]
+        do {
+            w = try WeightPacking.unpackTile(ArraySlice(try loadElements(wgt)), format: wfmt, sparse: i["sparse"] == 1,
+                                             rows: n, length: k, scales: scales)
+        } catch let e as PackingError {
+            throw SimulatorError("weight tile: \(e)")
+        }
+        let a = try loadFloats(act)
+        var acc = i["accumulate"] == 1 ? try loadFloats(out) : [Float](repeating: 0, count: m * n)
+        for r in 0..<m {
+            for c in 0..<n {
+                var s = acc[r * n + c]
+                for p in 0..<k {
+                    let product = a[r * k + p] * w[c * k + p]
+                    s = s + product
+                }
+                acc[r * n + c] = s
+            }
+        }
+        try storeFloats(out, acc)
+    }
+
+    private mutating func vectorOp(_ op: String, _ dst: TensorDescriptor, _ a: TensorDescriptor, _ b: TensorDescriptor,
+                                   _ imm: Float) throws {
+        guard dst.element == .f32, a.element == .f32, a.dims == dst.dims else {
+            throw SimulatorError("\(op): dst and a must be f32 of one shape")
+        }
+        let x = try loadFloats(a)
+        let binary: ((Float, Float) -> Float)? = [
+            "add": { $0 + $1 }, "sub": { $0 - $1 }, "mul": { $0 * $1 }, "div": { $0 / $1 }, "max": { max($0, $1) },
+            "min": { min($0, $1) },
+        ][op]
+        let y: [Float]
+        if let binary {
+            guard b.element == .f32, b.dims == dst.dims else { throw SimulatorError("\(op): b must be f32 of dst's shape") }
+            y = zip(x, try loadFloats(b)).map(binary)
+        } else {
+            switch op {
+            case "copy": y = x
+            case "relu": y = x.map { max($0, 0) }
+            case "leaky_relu": y = x.map { $0 < 0 ? $0 * imm : $0 }
+            case "add_scalar": y = x.map { $0 + imm }
+            case "mul_scalar": y = x.map { $0 * imm }
+            case "max_scalar": y = x.map { max($0, imm) }
+            case "min_scalar": y = x.map { min($0, imm) }
+            default: throw SimulatorError("the simulator does not execute vop \(op) yet")
+            }
+        }
+        try storeFloats(dst, y)
+    }
+
+    // Element access through descriptors -----------------------------------------------
+
+    private func memoryIndex(_ d: TensorDescriptor) throws -> Int {
+        switch d.space {
+        case .dram: return 0
+        case .weights: return 1
+        case .constants: return 2
+        case .l3: return 3
+        case .l2:
+            guard d.cluster < shape.clusters else { throw SimulatorError("l2 c\(d.cluster) does not exist") }
+            return 4 + d.cluster
+        case .sram:
+            guard d.cluster < shape.clusters, d.tile < shape.tilesPerCluster else {
+                throw SimulatorError("sram c\(d.cluster).t\(d.tile) does not exist")
+            }
+            return 4 + shape.clusters + d.cluster * shape.tilesPerCluster + d.tile
+        }
+    }
+
+    static func elementSize(_ e: ElementType) throws -> Int {
+        switch e {
+        case .f32, .i32: return 4
+        case .f16, .bf16: return 2
+        case .i64: return 8
+        case .f8e4m3, .f8e5m2, .i8, .u8, .bool, .packed: return 1
+        case .e2m1: throw SimulatorError("e2m1 elements are not byte-addressable")
+        }
+    }
+
+    /// The byte offset of every element, row-major over the descriptor's dimensions, after
+    /// checking the whole span lies in its memory.
+    private func offsets(_ d: TensorDescriptor) throws -> (memory: Int, offsets: [Int], size: Int) {
+        let m = try memoryIndex(d), size = try Self.elementSize(d.element)
+        var offsets = [0]
+        for (dim, stride) in zip(d.dims, d.strides) {
+            offsets = offsets.flatMap { base in (0..<dim).map { base + $0 * stride } }
+        }
+        let first = (offsets.min() ?? 0) * size + Int(d.address), end = ((offsets.max() ?? 0) + 1) * size + Int(d.address)
+        guard d.count == 0 || (first >= 0 && end <= memories[m].bytes.count) else {
+            throw SimulatorError("\(d.text) reaches bytes \(first)..<\(end) of \(memories[m].name), which has \(memories[m].bytes.count)")
+        }
+        return (m, offsets.map { $0 * size + Int(d.address) }, size)
+    }
+
+    private func loadElements(_ d: TensorDescriptor) throws -> [UInt8] {
+        let (m, offsets, size) = try offsets(d)
+        var out: [UInt8] = []
+        out.reserveCapacity(offsets.count * size)
+        for o in offsets {
+            guard memories[m].written[o..<(o + size)].allSatisfy({ $0 }) else {
+                throw SimulatorError("reads \(memories[m].name) byte \(o), never written")
+            }
+            out += memories[m].bytes[o..<(o + size)]
+        }
+        return out
+    }
+
+    private mutating func storeElements(_ d: TensorDescriptor, _ bytes: [UInt8]) throws {
+        let (m, offsets, size) = try offsets(d)
+        guard !memories[m].readOnly else { throw SimulatorError("writes \(memories[m].name), which is read-only") }
+        for (i, o) in offsets.enumerated() { memories[m].store(Array(bytes[(i * size)..<((i + 1) * size)]), at: o) }
+    }
+
+    private func loadFloats(_ d: TensorDescriptor) throws -> [Float] {
+        guard d.element == .f32 else { throw SimulatorError("\(d.text) is not f32") }
+        let b = try loadElements(d)
+        return (0..<(b.count / 4)).map { i in
+            Float(bitPattern: UInt32(b[4 * i]) | UInt32(b[4 * i + 1]) << 8 | UInt32(b[4 * i + 2]) << 16 | UInt32(b[4 * i + 3]) << 24)
+        }
+    }
+
+    private mutating func storeFloats(_ d: TensorDescriptor, _ values: [Float]) throws {
+        guard d.element == .f32 else { throw SimulatorError("\(d.text) is not f32") }
+        try storeElements(d, values.flatMap { v in
+            let b = v.bitPattern
+            return [UInt8(b & 0xFF), UInt8((b >> 8) & 0xFF), UInt8((b >> 16) & 0xFF), UInt8(b >> 24)]
+        })
+    }
+}
