@@ -26,6 +26,9 @@ public struct MatrixLayer: Sendable {
     /// "Relu", "LeakyRelu" (alpha) or "Clip" (lo, hi).
     public var fusedActivation: String?
     public var activationParameters: [Float]
+    /// False when the input already holds values on the activation format's grid (a
+    /// convolution rounds its input once, along channels, before unfolding it).
+    public var quantizeInput = true
 
     public init(m: Int, k: Int, n: Int, input: UInt64, inputRowStride: Int, output: UInt64, outputStrides: (Int, Int),
                 weights: WeightLayout, weightOffset: Int, bias: Int?, activationFormat: PrecisionFormat,
@@ -98,7 +101,7 @@ public enum MatrixLowering {
                         let src = try TensorDescriptor(.dram, .f32, address: layer.input + UInt64(4 * (m0 * layer.inputRowStride + kRange.lowerBound)),
                                                        dims: [mLen, kRange.count], strides: [layer.inputRowStride, 1])
                         try b.emit("dma", ["dst": act, "src": b.descriptor(src)])
-                        if layer.activationFormat != .fp32 {
+                        if layer.activationFormat != .fp32 && layer.quantizeInput {
                             try b.emit("quant", ["dst": act, "src": act, "fmt": afmt, "amax": UInt64(layer.activationAmax.bitPattern)])
                         }
                         let out = try sram(.f32, accAt + 4 * (m0 - rows.lowerBound) * nLen, [mLen, nLen])

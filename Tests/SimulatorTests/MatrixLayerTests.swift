@@ -17,10 +17,6 @@ final class MatrixLayerTests: XCTestCase {
     private let resources = TileResources(sramBytes: 8192, arrayRows: 20, arrayColumns: 20,
                                           rates: [.fp16: 1, .fp8: 2, .nvfp4: 4], clusters: 2, tilesPerCluster: 2)
 
-    private func floats(_ t: [Float]) -> [UInt8] {
-        t.flatMap { v in withUnsafeBytes(of: v.bitPattern.littleEndian, Array.init) }
-    }
-
     /// The quantized graph, the input, and the interpreter's output.
     private func reference(_ format: PrecisionFormat, sparse: Bool) throws -> (Graph, Tensor, Tensor, Float) {
         var rng = SeededRandom(seed: 61)
@@ -32,13 +28,8 @@ final class MatrixLayerTests: XCTestCase {
         b.node("Relu", ["g"], outputs: ["y"])
         b.output("y")
         let x = Tensor((0..<(m * k)).map { _ in Float.random(in: -3...3, using: &rng) }, shape: [m, k])
-        let amax = x.floats().map(\.magnitude).max()!
-        var g = b.graph
-        var context = PassContext()
-        context.quantization = QuantizationPlan(format: format, activationAmax: ["x": amax])
-        context.sparsity = sparse ? SparsityPlan(method: .magnitude) : nil
-        try Pipeline([InferShapes(), FuseActivation()] + (sparse ? [Prune24()] : []) + [QuantizeLayers()]).run(&g, context)
-        return (g, x, try Interpreter(graph: g).run(["x": x])["y"]!, amax)
+        let (g, y, amax) = try quantizedReference(b.graph, x: x, format: format, sparse: sparse)
+        return (g, x, y, amax)
     }
 
     private func lowered(_ g: Graph, _ format: PrecisionFormat, sparse: Bool, amax: Float) throws -> (Program, [UInt8], [UInt8]) {
@@ -58,7 +49,7 @@ final class MatrixLayerTests: XCTestCase {
         let bias = g.constants[g.nodes[0].inputs[2]]!.floats()
         // Through the bundle's binary form, as a runtime would read it.
         let program = try Program(descriptors: builder.program.encodedDescriptors(), instructions: builder.program.encodedInstructions())
-        return (program, section.bytes, floats(bias))
+        return (program, section.bytes, littleEndianBytes(bias))
     }
 
     private func machine(_ weights: [UInt8], _ constants: [UInt8]) -> Machine {
@@ -73,10 +64,10 @@ final class MatrixLayerTests: XCTestCase {
                 let (g, x, want, amax) = try reference(format, sparse: sparse)
                 let (program, weights, constants) = try lowered(g, format, sparse: sparse, amax: amax)
                 var sim = machine(weights, constants)
-                try sim.writeDRAM(floats(x.floats()), at: 0)
+                try sim.writeDRAM(littleEndianBytes(x.floats()), at: 0)
                 try sim.run(program)
                 let got = try sim.readDRAM(4 * m * k, count: 4 * m * n)
-                XCTAssertEqual(got, floats(want.floats()), "\(format) sparse \(sparse)")
+                XCTAssertEqual(got, littleEndianBytes(want.floats()), "\(format) sparse \(sparse)")
             }
         }
     }

@@ -1,0 +1,114 @@
+// Lowering a convolution (one group, two spatial axes) to the matrix layer: per image, the
+// input is rounded onto the activation format's grid along its channels (blocks of 16
+// channels at each pixel for nvfp4, as the fake-quant interpreter rounds a conv's input),
+// staged through a tile's SRAM as [pixels, channels]; copied into a zero-padded buffer when
+// the conv pads; unfolded by one strided DMA into a [positions, C·kh·kw] matrix (the windows
+// walked in the weight's [channel, ky, kx] order), which the matrix layer multiplies; its
+// output rows are positions, written into the image's [channels, positions] plane.
+import Formats
+import ISA
+
+public struct ConvolutionLayer: Sendable {
+    /// One image's input [C, H, W] and output [M, OH, OW] are `imageStride` floats apart.
+    public var batch: Int
+    public var channels: Int, height: Int, width: Int
+    public var outChannels: Int, outHeight: Int, outWidth: Int
+    public var kernel: (Int, Int)
+    public var strides: (Int, Int)
+    public var dilations: (Int, Int)
+    /// Pads: top, left, bottom, right.
+    public var pads: (Int, Int, Int, Int)
+    public var input: UInt64
+    public var output: UInt64
+    /// The matrix part: weights, bias, formats, fused activation (its m, k, n, input and
+    /// output are set per image).
+    public var matrix: MatrixLayer
+    /// DRAM scratch for the padded image and the unfolded matrix, and its size.
+    public var scratch: UInt64
+
+    public init(batch: Int, channels: Int, height: Int, width: Int, outChannels: Int, outHeight: Int, outWidth: Int,
+                kernel: (Int, Int), strides: (Int, Int), dilations: (Int, Int), pads: (Int, Int, Int, Int),
+                input: UInt64, output: UInt64, matrix: MatrixLayer, scratch: UInt64) {
+        self.batch = batch
+        (self.channels, self.height, self.width) = (channels, height, width)
+        (self.outChannels, self.outHeight, self.outWidth) = (outChannels, outHeight, outWidth)
+        self.kernel = kernel
+        self.strides = strides
+        self.dilations = dilations
+        self.pads = pads
+        self.input = input
+        self.output = output
+        self.matrix = matrix
+        self.scratch = scratch
+    }
+
+    var paddedHeight: Int { height + pads.0 + pads.2 }
+    var paddedWidth: Int { width + pads.1 + pads.3 }
+    var padded: Bool { pads != (0, 0, 0, 0) }
+    /// Bytes of one image rounded, as [pixels, channels].
+    var roundedBytes: Int { (4 * channels * height * width + 63) / 64 * 64 }
+    /// Bytes of the padded image (when the conv pads): [C, Hp, Wp].
+    var paddedBytes: Int { padded ? (4 * channels * paddedHeight * paddedWidth + 63) / 64 * 64 : 0 }
+    /// Bytes of scratch the lowering uses: the rounded image, the padded image, then the
+    /// unfolded matrix.
+    public var scratchBytes: Int { roundedBytes + paddedBytes + 4 * outHeight * outWidth * channels * kernel.0 * kernel.1 }
+}
+
+public enum ConvolutionLowering {
+    public static func lower(_ c: ConvolutionLayer, plan: TilingPlan, resources: TileResources,
+                             into b: inout ProgramBuilder) throws {
+        let positions = c.outHeight * c.outWidth, k = c.channels * c.kernel.0 * c.kernel.1
+        let (hp, wp) = (c.paddedHeight, c.paddedWidth)
+        let (pixels, channels) = (c.height * c.width, c.channels)
+        let rounded = c.scratch, paddedAt = c.scratch + UInt64(c.roundedBytes)
+        let unfolded = paddedAt + UInt64(c.paddedBytes)
+        let formats = InstructionSet.formats
+        let fmt = UInt64(formats.firstIndex(of: c.matrix.activationFormat.rawValue)!)
+        // Rows of [pixels, channels] staged per step: half a tile's SRAM.
+        let rowsPerStep = max(1, resources.sramBytes / 2 / (4 * channels))
+        for image in 0..<c.batch {
+            let x = c.input + UInt64(4 * image * channels * pixels)
+            // Round along channels: [C, H·W] -> SRAM [rows, C] -> quant -> [pixels, C] scratch.
+            for p0 in stride(from: 0, to: pixels, by: rowsPerStep) {
+                let rows = min(rowsPerStep, pixels - p0)
+                let tile = try TensorDescriptor(.sram, .f32, address: 0, dims: [rows, channels])
+                let staged = b.descriptor(tile)
+                try b.emit("dma", ["dst": staged, "src": b.descriptor(try TensorDescriptor(
+                    .dram, .f32, address: x + UInt64(4 * p0), dims: [rows, channels], strides: [1, pixels]))])
+                if c.matrix.activationFormat != .fp32 {
+                    try b.emit("quant", ["dst": staged, "src": staged, "fmt": fmt,
+                                         "amax": UInt64(c.matrix.activationAmax.bitPattern)])
+                }
+                try b.emit("dma", ["dst": b.descriptor(try TensorDescriptor(.dram, .f32, address: rounded + UInt64(4 * p0 * channels),
+                                                                           dims: [rows, channels])), "src": staged])
+            }
+            // [pixels, C] read as [C, H, W]: into the padded buffer's interior, or used as it is.
+            let asPlanes = try TensorDescriptor(.dram, .f32, address: rounded, dims: [channels, c.height, c.width],
+                                                strides: [1, c.width * channels, channels])
+            var source = rounded, pitches = (c.width * channels, channels, 1)  // (row, column, channel) steps
+            if c.padded {
+                let whole = try TensorDescriptor(.dram, .f32, address: paddedAt, dims: [channels * hp * wp])
+                try b.emit("fill", ["dst": b.descriptor(whole), "value": UInt64(Float(0).bitPattern)])
+                let interior = try TensorDescriptor(.dram, .f32, address: paddedAt + UInt64(4 * (c.pads.0 * wp + c.pads.1)),
+                                                    dims: [channels, c.height, c.width], strides: [hp * wp, wp, 1])
+                try b.emit("dma", ["dst": b.descriptor(interior), "src": b.descriptor(asPlanes)])
+                (source, pitches) = (paddedAt, (wp, 1, hp * wp))
+            }
+            let windows = try TensorDescriptor(
+                .dram, .f32, address: source,
+                dims: [c.outHeight, c.outWidth, channels, c.kernel.0, c.kernel.1],
+                strides: [c.strides.0 * pitches.0, c.strides.1 * pitches.1, pitches.2, c.dilations.0 * pitches.0,
+                          c.dilations.1 * pitches.1])
+            let matrix = try TensorDescriptor(.dram, .f32, address: unfolded, dims: [c.outHeight, c.outWidth, channels, c.kernel.0, c.kernel.1])
+            try b.emit("dma", ["dst": b.descriptor(matrix), "src": b.descriptor(windows)])
+            var layer = c.matrix
+            (layer.m, layer.k, layer.n) = (positions, k, c.outChannels)
+            layer.input = unfolded
+            layer.inputRowStride = k
+            layer.output = c.output + UInt64(4 * image * c.outChannels * positions)
+            layer.outputStrides = (1, positions)
+            layer.quantizeInput = false
+            try MatrixLowering.lower(layer, plan: plan, resources: resources, into: &b)
+        }
+    }
+}
