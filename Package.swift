@@ -79,7 +79,7 @@ let package = Package(
         .testTarget(name: "TargetTests", dependencies: ["Target"]),
         .testTarget(name: "BundleTests", dependencies: ["Bundle", "TestSupport"]),
         .testTarget(name: "DriverTests", dependencies: [
-            "Driver", "Backend", "Bundle", "IR", "Passes", "Reference", "Target", "TensorIO", "TestSupport",
+            "Driver", "Backend", "Bundle", "IR", "Passes", "Reference", "Simulator", "Target", "TensorIO", "TestSupport",
         ]),
     ]
 )

@@ -108,6 +108,8 @@ public struct Machine {
             try matrixMultiply(i, d("out"), d("act"), d("wgt"), d("scl"), format("wfmt"))
         case "vop":
             try vectorOp(InstructionSet.vectorOps[Int(i["op"])], d("dst"), d("a"), d("b"), f("imm"))
+        case "vopp":
+            try parameterizedOp(InstructionSet.vectorOps[Int(i["op"])], d("dst"), d("a"), Int(i["params"]))
         default:
             throw SimulatorError("the simulator does not execute \(i.spec.mnemonic) yet")
         }
@@ -168,6 +170,59 @@ public struct Machine {
             case "max_scalar": y = x.map { max($0, imm) }
             case "min_scalar": y = x.map { min($0, imm) }
             default: throw SimulatorError("the simulator does not execute vop \(op) yet")
+            }
+        }
+        try storeFloats(dst, y)
+    }
+
+    /// A parameter record: 16 int32 at 4 x `index` bytes into the constant section.
+    private func record(_ index: Int) throws -> [Int] {
+        let at = 4 * index
+        guard at >= 0, at + 64 <= memories[2].bytes.count else {
+            throw SimulatorError("parameter record \(index) is outside the constant section")
+        }
+        return (0..<16).map { j in
+            let b = memories[2].bytes[(at + 4 * j)..<(at + 4 * j + 4)].map(UInt32.init)
+            return Int(Int32(bitPattern: b[0] | b[1] << 8 | b[2] << 16 | b[3] << 24))
+        }
+    }
+
+    /// Pooling over [C, H, W] planes (record: kernel h, w; strides h, w; pads top, left,
+    /// bottom, right; dilations h, w; count_include_pad): max, or the sum of the window's
+    /// elements inside the input in (ky, kx) order divided by their count (or, with
+    /// count_include_pad, by the positions inside the padded input).
+    private mutating func parameterizedOp(_ op: String, _ dst: TensorDescriptor, _ a: TensorDescriptor, _ params: Int) throws {
+        guard op == "max_pool" || op == "average_pool" else { throw SimulatorError("the simulator does not execute vopp \(op) yet") }
+        guard a.dims.count == 3, dst.dims.count == 3, a.dims[0] == dst.dims[0], a.element == .f32, dst.element == .f32 else {
+            throw SimulatorError("\(op) needs f32 [C, H, W] in and [C, OH, OW] out")
+        }
+        let r = try record(params)
+        let (kh, kw, sh, sw, pt, pl, pb, pr, dh, dw) = (r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9])
+        let includePad = r[10] != 0
+        let (c, h, w) = (a.dims[0], a.dims[1], a.dims[2]), (oh, ow) = (dst.dims[1], dst.dims[2])
+        let x = try loadFloats(a)
+        var y = [Float](repeating: 0, count: c * oh * ow)
+        for plane in 0..<c {
+            for i in 0..<oh {
+                for j in 0..<ow {
+                    var best = -Float.infinity, sum: Float = 0, count = 0, padded = 0
+                    for ky in 0..<kh {
+                        let row = i * sh - pt + ky * dh
+                        if row >= h + pb { continue }
+                        for kx in 0..<kw {
+                            let col = j * sw - pl + kx * dw
+                            if col >= w + pr { continue }
+                            padded += 1
+                            if row < 0 || col < 0 || row >= h || col >= w { continue }
+                            let v = x[(plane * h + row) * w + col]
+                            if v > best || v.isNaN { best = v }
+                            sum += v
+                            count += 1
+                        }
+                    }
+                    y[(plane * oh + i) * ow + j] = op == "max_pool" ? best
+                        : (includePad ? sum / Float(padded) : (count > 0 ? sum / Float(count) : 0))
+                }
             }
         }
         try storeFloats(dst, y)
