@@ -54,7 +54,7 @@ let package = Package(
         .target(name: "Bundle", dependencies: ["CLibZ"]),
         // The compiler driver: the pipelines the CLI runs.
         .target(name: "Driver", dependencies: [
-            "IR", "ONNXImport", "Reference", "Passes", "TensorIO", "Formats", "Backend", "Target", "Bundle",
+            "IR", "ONNXImport", "Reference", "Passes", "TensorIO", "Formats", "Backend", "Target", "Bundle", "ISA", "Simulator",
         ]),
         .executableTarget(name: "npucc", dependencies: [
             "Driver", "IR", "Passes", "Formats", "Reference", "Target", "Bundle", .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -78,6 +78,10 @@ public enum Lowering {
                     try MatrixLowering.lower(layer, plan: try tiling(layer.m, p, matrix, resources, node), resources: resources,
                                              into: &b)
                 }
+            case "Add", "Sub", "Mul", "Div", "Relu":
+                try lowerElementwise(node, graph, memory, resources, &constants, &b)
+            case "Slice":
+                try lowerSlice(node, graph, try address(node.inputs[0], node), try address(node.outputs[0], node), &b)
             case "MaxPool", "AveragePool", "GlobalAveragePool":
                 try lowerPool(node, try address(node.inputs[0], node), try address(node.outputs[0], node),
                               shape(node.inputs[0]), shape(node.outputs[0]), resources, &constants, &b)
@@ -151,27 +155,143 @@ public enum Lowering {
         let pads = global ? [0, 0, 0, 0] : (node.ints("pads") ?? [0, 0, 0, 0])
         let dilations = global ? [1, 1] : (node.ints("dilations") ?? [1, 1])
         guard node.string("auto_pad", default: "NOTSET") == "NOTSET" else { throw IRError("cannot lower auto_pad yet", at: node) }
-        let record = kernel + strides + pads + dilations + [node.int("count_include_pad", default: 0), 0, 0, 0, 0, 0]
-        let params = constants.record(record)
+        let includePad = node.int("count_include_pad", default: 0)
         let op = UInt64(InstructionSet.vectorOps.firstIndex(of: node.op == "MaxPool" ? "max_pool" : "average_pool")!)
-        let perChannel = 4 * (h * w + oh * ow)
-        let chunk = max(1, min(c, resources.sramBytes / perChannel))
-        guard perChannel <= resources.sramBytes else {
-            throw IRError("one channel (\(h) x \(w)) does not fit a tile's SRAM: spatial tiling of pooling is not lowered yet", at: node)
+        let (sh, pt, pb) = (strides[0], pads[0], pads[2])
+        /// The input rows output rows [r0, r1) read.
+        func inputRows(_ r0: Int, _ r1: Int) -> Range<Int> {
+            max(0, r0 * sh - pt)..<min(h, (r1 - 1) * sh - pt + (kernel[0] - 1) * dilations[0] + 1)
         }
-        for image in 0..<n {
-            for c0 in stride(from: 0, to: c, by: chunk) {
-                let cs = min(chunk, c - c0)
-                let inTile = b.descriptor(try TensorDescriptor(.sram, .f32, address: 0, dims: [cs, h, w]))
-                let outTile = b.descriptor(try TensorDescriptor(.sram, .f32, address: UInt64((4 * cs * h * w + 63) / 64 * 64),
-                                                                dims: [cs, oh, ow]))
-                try b.emit("dma", ["dst": inTile, "src": b.descriptor(try TensorDescriptor(
-                    .dram, .f32, address: x + UInt64(4 * (image * c + c0) * h * w), dims: [cs, h, w]))])
-                try b.emit("vopp", ["op": op, "dst": outTile, "a": inTile, "b": 0, "params": UInt64(params)])
-                try b.emit("dma", ["dst": b.descriptor(try TensorDescriptor(
-                    .dram, .f32, address: y + UInt64(4 * (image * c + c0) * oh * ow), dims: [cs, oh, ow])), "src": outTile])
+        func bytes(_ channels: Int, _ r0: Int, _ r1: Int) -> Int { 4 * channels * (inputRows(r0, r1).count * w + (r1 - r0) * ow) + 64 }
+        // Whole channels when one fits, as many as fit; else one channel, as many output rows as fit.
+        var channelsPerStep = 1, rowsPerStep = oh
+        if bytes(1, 0, oh) <= resources.sramBytes {
+            while channelsPerStep < c && bytes(channelsPerStep + 1, 0, oh) <= resources.sramBytes { channelsPerStep += 1 }
+        } else {
+            rowsPerStep = 0
+            while rowsPerStep < oh && bytes(1, 0, rowsPerStep + 1) <= resources.sramBytes { rowsPerStep += 1 }
+            guard rowsPerStep > 0 else {
+                throw IRError("one output row of one channel (\(w) wide) does not fit a tile's SRAM", at: node)
             }
         }
+        for image in 0..<n {
+            for c0 in stride(from: 0, to: c, by: channelsPerStep) {
+                let cs = min(channelsPerStep, c - c0)
+                for r0 in stride(from: 0, to: oh, by: rowsPerStep) {
+                    let r1 = min(oh, r0 + rowsPerStep), rows = inputRows(r0, r1)
+                    // The chunk's own frame: pads shifted so row 0 is the first row loaded.
+                    let padTop = pt - r0 * sh + rows.lowerBound, padBottom = h - rows.upperBound + pb
+                    let params = constants.record(kernel + strides + [padTop, pads[1], padBottom, pads[3]] + dilations
+                                                  + [includePad, 0, 0, 0, 0, 0])
+                    let inTile = b.descriptor(try TensorDescriptor(.sram, .f32, address: 0, dims: [cs, rows.count, w]))
+                    let outTile = b.descriptor(try TensorDescriptor(.sram, .f32, address: UInt64((4 * cs * rows.count * w + 63) / 64 * 64),
+                                                                    dims: [cs, r1 - r0, ow]))
+                    try b.emit("dma", ["dst": inTile, "src": b.descriptor(try TensorDescriptor(
+                        .dram, .f32, address: x + UInt64(4 * (((image * c + c0) * h + rows.lowerBound) * w)),
+                        dims: [cs, rows.count, w], strides: [h * w, w, 1]))])
+                    try b.emit("vopp", ["op": op, "dst": outTile, "a": inTile, "b": 0, "params": UInt64(params)])
+                    try b.emit("dma", ["dst": b.descriptor(try TensorDescriptor(
+                        .dram, .f32, address: y + UInt64(4 * (((image * c + c0) * oh + r0) * ow)), dims: [cs, r1 - r0, ow],
+                        strides: [oh * ow, ow, 1])), "src": outTile])
+                }
+            }
+        }
+    }
+}
+
+extension Lowering {
+    /// Element-wise Add, Sub, Mul, Div (numpy broadcasting; an operand may be a constant)
+    /// and a Relu not fused into a matrix layer: through a tile's SRAM, in blocks of the
+    /// output that fit three buffers (split at the first axis whose trailing block fits).
+    static func lowerElementwise(_ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ resources: TileResources,
+                                 _ constants: inout ConstantSection, _ b: inout ProgramBuilder) throws {
+        guard let out = node.outputs.first, let shape = graph.type(of: out)?.shape?.dims.compactMap(\.value),
+              let y = memory.offset(of: out), graph.type(of: out)?.dtype == .float32 else {
+            throw IRError("cannot lower \(node.op) without a static float32 output", at: node)
+        }
+        let full = shape.isEmpty ? [1] : shape
+        // Each operand: its DRAM (or constant) address and its strides broadcast to `full`.
+        var operands: [(MemorySpace, UInt64, [Int])] = []
+        for name in node.inputs {
+            let type = graph.type(of: name)
+            guard type?.dtype == .float32, let dims = type?.shape?.dims.compactMap(\.value) else {
+                throw IRError("cannot lower \(node.op) of \"\(name)\": not a static float32 tensor", at: node)
+            }
+            let padded = Array(repeating: 1, count: full.count - dims.count) + dims
+            let own = TensorDescriptor.rowMajor(padded)
+            let strides = zip(padded, own).map { $0 == 1 ? 0 : $1 }
+            if let t = graph.constants[name] {
+                operands.append((.constants, UInt64(constants.append(t.floats())), strides))
+            } else if let o = memory.offset(of: name) {
+                operands.append((.dram, UInt64(o), strides))
+            } else {
+                throw IRError("\"\(name)\" has no place in memory", at: node)
+            }
+        }
+        // Split at the first axis whose trailing block fits three times; walk the axes before it.
+        func slots(_ values: Int) -> Int { 3 * ((4 * values + 63) / 64 * 64) }
+        guard let axis = full.indices.first(where: { slots(full[($0 + 1)...].reduce(1, *)) <= resources.sramBytes }) else {
+            throw IRError("a row of \(full.last ?? 1) values does not fit a tile's SRAM three times", at: node)
+        }
+        let inner = full[(axis + 1)...].reduce(1, *)
+        var rows = 1
+        while rows < full[axis] && slots((rows + 1) * inner) <= resources.sramBytes { rows += 1 }
+        let op = node.op == "Relu" ? "relu" : node.op.lowercased()
+        let opIndex = UInt64(InstructionSet.vectorOps.firstIndex(of: op)!)
+        let slot = (4 * rows * inner + 63) / 64 * 64
+        let outer = Array(full[..<axis]), outStrides = TensorDescriptor.rowMajor(full)
+        for flat in 0..<outer.reduce(1, *) {
+            var index = [Int](repeating: 0, count: outer.count), rest = flat
+            for d in stride(from: outer.count - 1, through: 0, by: -1) { index[d] = rest % outer[d]; rest /= outer[d] }
+            for r0 in stride(from: 0, to: full[axis], by: rows) {
+                let count = min(rows, full[axis] - r0)
+                let dims = [count] + Array(full[(axis + 1)...])
+                var tiles: [UInt64] = []
+                for (k, (space, base, strides)) in operands.enumerated() {
+                    let start = zip(index, strides).reduce(0) { $0 + $1.0 * $1.1 } + r0 * strides[axis]
+                    let tile = b.descriptor(try TensorDescriptor(.sram, .f32, address: UInt64(k * slot), dims: dims))
+                    let src = try TensorDescriptor(space, .f32, address: base + UInt64(4 * start), dims: dims,
+                                                   strides: Array(strides[axis...]))
+                    try b.emit("dma", ["dst": tile, "src": b.descriptor(src)])
+                    tiles.append(tile)
+                }
+                let result = b.descriptor(try TensorDescriptor(.sram, .f32, address: UInt64(2 * slot), dims: dims))
+                try b.emit("vop", ["op": opIndex, "dst": result, "a": tiles[0], "b": tiles.count > 1 ? tiles[1] : 0,
+                                   "imm": UInt64(Float(0).bitPattern)])
+                let at = zip(index, outStrides).reduce(0) { $0 + $1.0 * $1.1 } + r0 * outStrides[axis]
+                try b.emit("dma", ["dst": b.descriptor(try TensorDescriptor(.dram, .f32, address: UInt64(y + 4 * at), dims: dims)),
+                                   "src": result])
+            }
+        }
+    }
+
+    /// Slice with constant starts, ends, axes and steps: one strided DMA.
+    static func lowerSlice(_ node: Node, _ graph: Graph, _ x: UInt64, _ y: UInt64, _ b: inout ProgramBuilder) throws {
+        guard let inShape = graph.type(of: node.inputs[0])?.shape?.dims.compactMap(\.value),
+              let outShape = graph.type(of: node.outputs[0])?.shape?.dims.compactMap(\.value),
+              graph.type(of: node.inputs[0])?.dtype == .float32,
+              let starts = node.input(1).flatMap({ graph.constants[$0] })?.int64s(),
+              let ends = node.input(2).flatMap({ graph.constants[$0] })?.int64s() else {
+            throw IRError("cannot lower a Slice whose bounds are not constants", at: node)
+        }
+        let rank = inShape.count
+        let axes = node.input(3).flatMap { graph.constants[$0] }?.int64s().map { Int($0 < 0 ? $0 + Int64(rank) : $0) }
+            ?? Array(0..<starts.count)
+        let steps = node.input(4).flatMap { graph.constants[$0] }?.int64s().map(Int.init) ?? Array(repeating: 1, count: starts.count)
+        _ = ends
+        let own = TensorDescriptor.rowMajor(inShape)
+        var offset = 0
+        var strides = own
+        for (i, axis) in axes.enumerated() {
+            let d = inShape[axis], step = steps[i]
+            var start = Int(starts[i])
+            if start < 0 { start += d }
+            start = step > 0 ? min(max(start, 0), d) : min(max(start, 0), d - 1)
+            offset += start * own[axis]
+            strides[axis] = own[axis] * step
+        }
+        let src = try TensorDescriptor(.dram, .f32, address: x + UInt64(4 * offset), dims: outShape, strides: strides)
+        try b.emit("dma", ["dst": b.descriptor(try TensorDescriptor(.dram, .f32, address: y, dims: outShape)), "src": b.descriptor(src)])
     }
 }
 

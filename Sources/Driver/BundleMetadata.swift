@@ -59,8 +59,20 @@ public struct BundleMetadata: Encodable, Sendable {
     var layers: [Layer]
     var target: String
     var options: [String: String]
+    var program: Program
+    var machine: Compilation.MachineMemories
 
-    init(_ loaded: LoadedModel, layers packed: [PackedLayer], options: CompileOptions, targetName: String) {
+    /// Where the program finds its inputs and leaves its outputs.
+    struct Program: Encodable, Sendable {
+        var dram_bytes: Int
+        var descriptors: Int
+        var instructions: Int
+        var inputs: [LoweredModel.Placement]
+        var outputs: [LoweredModel.Placement]
+    }
+
+    init(_ loaded: LoadedModel, layers packed: [PackedLayer], options: CompileOptions, targetName: String,
+         program lowered: LoweredModel, machine: Compilation.MachineMemories) {
         let graph = loaded.model.graph
         func value(_ v: ValueInfo) -> Value {
             Value(name: v.name, dtype: v.type.dtype.name, shape: v.type.shape?.dims.compactMap(\.value) ?? [])
@@ -79,5 +91,8 @@ public struct BundleMetadata: Encodable, Sendable {
         }
         target = targetName
         self.options = options.recorded
+        program = Program(dram_bytes: lowered.dramBytes, descriptors: lowered.program.descriptors.count,
+                          instructions: lowered.program.instructions.count, inputs: lowered.inputs, outputs: lowered.outputs)
+        self.machine = machine
     }
 }

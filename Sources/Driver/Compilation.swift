@@ -1,6 +1,6 @@
 // `npucc compile`: the passes a deployable model needs (fold BatchNormalization, fuse
 // activations, calibrate, choose and apply each layer's precision and sparsity), then the
-// backend's packed weights and the bundle's metadata.
+// backend: packed weights, the program, and the bundle's sections and metadata.
 import Backend
 import Foundation
 import Formats
@@ -37,11 +37,12 @@ public struct CompileOptions: Sendable {
     }
 }
 
-/// A compiled model: the graph as quantized, the packed weights and the metadata.
+/// A compiled model: the graph as quantized, the packed weights, the program and the metadata.
 public struct CompiledModel: Sendable {
     public var graph: Graph
     public var weights: [UInt8]
     public var layers: [PackedLayer]
+    public var lowered: LoweredModel
     public var metadata: BundleMetadata
     /// Lines for the user (the automatic assignment's summary).
     public var notes: [String]
@@ -54,13 +55,28 @@ public enum Compilation {
         public var columns: Int
         public var rates: [PrecisionFormat: Int]
         public var targetName: String
+        /// A MAC tile's resources, and the memories a simulator of the target models.
+        public var resources: TileResources
+        public var machine: MachineMemories
 
-        public init(rows: Int, columns: Int, rates: [PrecisionFormat: Int], targetName: String) {
+        public init(rows: Int, columns: Int, rates: [PrecisionFormat: Int], targetName: String, resources: TileResources,
+                    machine: MachineMemories) {
             self.rows = rows
             self.columns = columns
             self.rates = rates
             self.targetName = targetName
+            self.resources = resources
+            self.machine = machine
         }
+    }
+
+    /// The on-chip memory sizes the bundle records for whoever runs it.
+    public struct MachineMemories: Sendable, Codable, Equatable {
+        public var sram_bytes: Int
+        public var l2_bytes: Int
+        public var l3_bytes: Int
+        public var clusters: Int
+        public var tiles_per_cluster: Int
     }
 
     /// The MAC array of `target`; each format's rate must be a whole number of MACs per
@@ -74,7 +90,14 @@ public enum Compilation {
             }
             rates[format] = Int(rate)
         }
-        return ArrayShape(rows: c.macArray.rows, columns: c.macArray.columns, rates: rates, targetName: target.name)
+        let resources = TileResources(sramBytes: target.tileMemoryBytes, arrayRows: c.macArray.rows,
+                                      arrayColumns: c.macArray.columns, rates: rates, clusters: c.clusters,
+                                      tilesPerCluster: c.tilesPerCluster)
+        let sizes = Dictionary(target.memories.map { ($0.name, $0.sizeBytes) }, uniquingKeysWith: { a, _ in a })
+        let machine = MachineMemories(sram_bytes: target.tileMemoryBytes, l2_bytes: sizes["l2"] ?? 0, l3_bytes: sizes["l3"] ?? 0,
+                                      clusters: c.clusters, tiles_per_cluster: c.tilesPerCluster)
+        return ArrayShape(rows: c.macArray.rows, columns: c.macArray.columns, rates: rates, targetName: target.name,
+                          resources: resources, machine: machine)
     }
 
     public static func compile(_ loaded: inout LoadedModel, options: CompileOptions, array: ArrayShape) throws -> CompiledModel {
@@ -120,9 +143,16 @@ public enum Compilation {
         } catch let e as IRError {
             throw DriverError(file: loaded.path, e.description)
         }
-        let metadata = BundleMetadata(loaded, layers: section.layers, options: options, targetName: array.targetName)
-        return CompiledModel(graph: loaded.model.graph, weights: section.bytes, layers: section.layers, metadata: metadata,
-                             notes: notes)
+        let lowered: LoweredModel
+        do {
+            lowered = try Lowering.lower(loaded.model.graph, layers: section.layers, resources: array.resources)
+        } catch let e as IRError {
+            throw DriverError(file: loaded.path, e.description)
+        }
+        let metadata = BundleMetadata(loaded, layers: section.layers, options: options, targetName: array.targetName,
+                                      program: lowered, machine: array.machine)
+        return CompiledModel(graph: loaded.model.graph, weights: section.bytes, layers: section.layers, lowered: lowered,
+                             metadata: metadata, notes: notes)
     }
 
     /// Every input must have a known shape: the NPU's buffers are sized at compile time.
@@ -132,5 +162,13 @@ public enum Compilation {
                 throw DriverError(file: loaded.path, "input \"\(v.name)\" has shape \(v.type): fix it with --input-shape \(v.name)=...")
             }
         }
+    }
+}
+
+extension CompiledModel {
+    /// The bundle's sections besides the metadata.
+    public var sections: [(kind: String, bytes: [UInt8])] {
+        [("DESC", lowered.program.encodedDescriptors()), ("INST", lowered.program.encodedInstructions()),
+         ("CNST", lowered.constants), ("WGHT", weights)]
     }
 }

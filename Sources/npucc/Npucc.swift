@@ -9,7 +9,7 @@ struct Npucc: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "npucc",
         abstract: "Compile ONNX models for an NPU with nvfp4, fp8 and 2:4 sparse fast paths.",
-        subcommands: [Compile.self, Inspect.self, DumpIR.self, Run.self, Opt.self, Calibrate.self, Analyze.self,
+        subcommands: [Compile.self, Disasm.self, Asm.self, Inspect.self, DumpIR.self, Run.self, Opt.self, Calibrate.self, Analyze.self,
                       ShowTarget.self])
 
     static func main() {

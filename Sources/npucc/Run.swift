@@ -40,6 +40,16 @@ struct Run: ParsableCommand {
 
     func run() throws {
         try reportingErrors(file: options.model) {
+            if BundleInspection.isBundle(path: options.model) {
+                // A compiled bundle runs on the simulator, as compiled.
+                guard passes.isEmpty, precision == "fp32", quantization.calib == nil, quantization.prune == nil,
+                      options.inputShapes.isEmpty else {
+                    throw DriverError(file: options.model, "a bundle runs as it was compiled: --passes, --precision, --calib, "
+                                      + "--prune and --input-shape apply to ONNX models")
+                }
+                try printResults(try BundleExecution.run(bundlePath: options.model, inputsPath: inputs, outputsPath: outputs))
+                return
+            }
             let selection = try PassSelection.parse(passes)
             var loaded = try options.load()
             let statistics = try selection.run(on: &loaded) { print($0, terminator: "") }

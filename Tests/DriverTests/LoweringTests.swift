@@ -51,6 +51,39 @@ final class LoweringTests: XCTestCase {
         }
     }
 
+    func testPoolingAndElementwiseOpsTiledToASmallSRAM() throws {
+        var rng = SeededRandom(seed: 81)
+        var b = GraphBuilder()
+        b.input("x", .float32, [.known(2), .known(4), .known(13), .known(13)])
+        b.constant("shift", Tensor((0..<4).map { _ in Float.random(in: -1...1, using: &rng) }, shape: [4, 1, 1]))
+        b.constant("lo", Tensor([Int64(1), Int64(2)], shape: [2]))
+        b.constant("hi", Tensor([Int64(4), Int64(7)], shape: [2]))
+        b.constant("axes", Tensor([Int64(1), Int64(3)], shape: [2]))
+        b.node("MaxPool", ["x"], ["kernel_shape": .ints([3, 3]), "strides": .ints([2, 2]), "pads": .ints([1, 1, 1, 1]),
+                                  "ceil_mode": .int(1)], outputs: ["m"])
+        b.node("AveragePool", ["m"], ["kernel_shape": .ints([3, 2]), "pads": .ints([1, 0, 1, 1]), "count_include_pad": .int(1)],
+               outputs: ["a"])
+        b.node("AveragePool", ["a"], ["kernel_shape": .ints([2, 2]), "pads": .ints([0, 1, 1, 0])], outputs: ["e"])
+        b.node("Add", ["e", "shift"], outputs: ["s"])
+        b.node("Mul", ["s", "s"], outputs: ["q"])
+        b.node("Relu", ["q"], outputs: ["r"])
+        b.node("Slice", ["r", "lo", "hi", "axes"], outputs: ["y"])
+        b.output("y")
+        var g = b.graph
+        _ = try InferShapes().run(&g, PassContext())
+        let x = Tensor((0..<(2 * 4 * 169)).map { _ in Float.random(in: -2...2, using: &rng) }, shape: [2, 4, 13, 13])
+        let want = try Interpreter(graph: g).run(["x": x])["y"]!
+        var small = resources(try TargetDescription.default)
+        small.sramBytes = 512
+        let lowered = try Lowering.lower(g, layers: [], resources: small)
+        var machine = Machine(shape: MachineShape(dramBytes: lowered.dramBytes, l3Bytes: 1 << 16, l2Bytes: 1 << 14, sramBytes: 512,
+                                                  clusters: 4, tilesPerCluster: 16), weights: [], constants: lowered.constants)
+        try machine.writeDRAM(bytes(x), at: lowered.inputs[0].offset)
+        try machine.run(lowered.program)
+        XCTAssertEqual(try machine.readDRAM(lowered.outputs[0].offset, count: lowered.outputs[0].bytes), bytes(want))
+        XCTAssertGreaterThan(lowered.program.instructions.filter { $0.spec.mnemonic == "vopp" }.count, 6)  // tiled
+    }
+
     func testANodeThatCannotLowerIsNamed() throws {
         var b = GraphBuilder()
         b.input("x", .float32, [.known(1), .known(4)])

@@ -36,9 +36,13 @@ def compile_bundle(tmp_path, model, *extra, out="m.npub", env=None):
     return run_npucc("compile", SAMPLES / model, "-o", tmp_path / out, "--input-shape", SHAPES[model], *extra, env=env)
 
 
-@pytest.mark.parametrize("model", sorted(SHAPES))
-@pytest.mark.parametrize("precision,sparsity", [("fp16", "none"), ("fp8", "none"), ("nvfp4", "none"),
-                                                ("fp16", "2:4"), ("fp8", "2:4"), ("nvfp4", "2:4"), ("auto", "auto")])
+LOWERED = ["digits_cnn.onnx", "shape_chain.onnx"]
+CONFIGS = [("fp16", "none"), ("fp8", "none"), ("nvfp4", "none"), ("fp16", "2:4"), ("fp8", "2:4"), ("nvfp4", "2:4"),
+           ("auto", "auto")]
+
+
+@pytest.mark.parametrize("model", LOWERED)
+@pytest.mark.parametrize("precision,sparsity", CONFIGS)
 def test_every_sample_compiles(tmp_path, model, precision, sparsity):
     r = compile_bundle(tmp_path, model, "--precision", precision, "--sparsity", sparsity,
                        "--calib", calibration(tmp_path, model))
@@ -52,7 +56,48 @@ def test_every_sample_compiles(tmp_path, model, precision, sparsity):
     weights = npub.decode_weights(tmp_path / "m.npub")
     assert sorted(weights) == sorted(layer["name"] for layer in layers)
     inspect = run_npucc("inspect", tmp_path / "m.npub")
-    assert inspect.returncode == 0 and "layers:" in inspect.stdout and "WGHT" in inspect.stdout
+    assert inspect.returncode == 0 and "layers:" in inspect.stdout and "INST" in inspect.stdout
+
+
+@pytest.mark.parametrize("model", LOWERED)
+@pytest.mark.parametrize("precision,sparsity", CONFIGS)
+def test_a_bundle_runs_as_the_fake_quant_interpreter_runs_the_model(tmp_path, model, precision, sparsity):
+    """The simulator running the bundle and the interpreter running the quantized model give
+    the same bits, sample by sample."""
+    calib = calibration(tmp_path, model)
+    flags = ["--precision", precision, "--calib", calib, "--prune", "sparsegpt"]
+    if precision == "auto":
+        flags += ["--budget", "nvfp4+2:4"]
+    r = compile_bundle(tmp_path, model, *flags, "--sparsity", sparsity)
+    assert r.returncode == 0, r.stderr
+    name, dims = SHAPES[model].split("=")
+    if model == "digits_cnn.onnx":
+        inputs = SAMPLES / "digits_test.npz"
+    else:
+        inputs = tmp_path / "inputs.npz"
+        shape = [5] + [int(d) for d in dims.split(",")][1:]
+        np.savez(inputs, **{name: np.random.default_rng(9).standard_normal(shape).astype(np.float32)})
+    r = run_npucc("run", tmp_path / "m.npub", "--inputs", inputs, "--outputs", tmp_path / "sim.npz")
+    assert r.returncode == 0, r.stderr
+    interpreted = ["run", SAMPLES / model, "--inputs", inputs, "--outputs", tmp_path / "fq.npz", *flags]
+    if precision != "auto" and sparsity == "none":
+        interpreted = interpreted[:-2]  # no pruning
+    if precision == "auto" and sparsity == "auto":
+        pass
+    r = run_npucc(*interpreted)
+    assert r.returncode == 0, r.stderr
+    sim, fq = dict(np.load(tmp_path / "sim.npz")), dict(np.load(tmp_path / "fq.npz"))
+    assert sorted(sim) == sorted(fq)
+    for key in sim:
+        assert sim[key].shape == fq[key].shape
+        np.testing.assert_array_equal(sim[key], fq[key])
+
+
+def test_a_node_the_backend_cannot_lower_fails_the_compile_by_name(tmp_path):
+    r = compile_bundle(tmp_path, "transformer_block.onnx")
+    assert r.returncode == 1
+    assert 'node LayerNormalization "ln1_out": cannot lower LayerNormalization' in r.stderr
+    assert not (tmp_path / "m.npub").exists()
 
 
 def sha(path):
@@ -75,14 +120,17 @@ def test_a_damaged_bundle_is_refused_by_section(tmp_path):
     assert r.returncode == 0, r.stderr
     data = bytearray((tmp_path / "m.npub").read_bytes())
     entries = {e.kind: e for e in npub.verify(tmp_path / "m.npub").entries}
-    for kind in ["META", "WGHT"]:
+    for kind in ["META", "DESC", "INST", "CNST", "WGHT"]:
         e = entries[kind]
         for offset in [e.offset, e.offset + e.size // 2, e.offset + e.size - 1]:
             damaged = bytearray(data)
             damaged[offset] ^= 0x10
             (tmp_path / "bad.npub").write_bytes(damaged)
-            r = run_npucc("inspect", tmp_path / "bad.npub")
-            assert r.returncode == 1 and f"section {kind}" in r.stderr, (kind, offset, r.stderr)
+            for command in ["inspect", "run"]:
+                extra = [] if command == "inspect" else ["--inputs", SAMPLES / "digits_test.npz", "--outputs", tmp_path / "o.npz"]
+                r = run_npucc(command, tmp_path / "bad.npub", *extra)
+                assert r.returncode == 1 and f"section {kind}" in r.stderr, (command, kind, offset, r.stderr)
+                assert not (tmp_path / "o.npz").exists()
     (tmp_path / "cut.npub").write_bytes(data[:len(data) - 7])
     r = run_npucc("inspect", tmp_path / "cut.npub")
     assert r.returncode == 1 and "WGHT" in r.stderr and "Traceback" not in r.stderr
@@ -123,3 +171,36 @@ def test_errors_name_what_is_wrong_and_leave_nothing(tmp_path):
     refused("t.json", "--target", tmp_path / "t.json")
     r = run_npucc("compile", SAMPLES / "digits_cnn.onnx", "-o", tmp_path / "m.bin", "--input-shape", SHAPES["digits_cnn.onnx"])
     assert r.returncode == 1 and "must end in .npub" in r.stderr
+
+
+def test_disasm_and_asm_round_trip_and_edited_programs_are_refused_by_instruction(tmp_path):
+    r = compile_bundle(tmp_path, "digits_cnn.onnx", "--precision", "nvfp4", "--calib", CALIB["digits_cnn.onnx"])
+    assert r.returncode == 0, r.stderr
+    text = run_npucc("disasm", tmp_path / "m.npub")
+    assert text.returncode == 0 and text.stdout.startswith(".descriptors\n") and "\nmma out=d" in text.stdout
+    (tmp_path / "m.s").write_text(text.stdout)
+    r = run_npucc("asm", tmp_path / "m.s", "--bundle", tmp_path / "m.npub", "-o", tmp_path / "again.npub")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "again.npub").read_bytes() == (tmp_path / "m.npub").read_bytes()
+
+    def edited(lines, name):
+        (tmp_path / "e.s").write_text("\n".join(lines) + "\n")
+        r = run_npucc("asm", tmp_path / "e.s", "--bundle", tmp_path / "m.npub", "-o", tmp_path / name)
+        assert r.returncode == 0, r.stderr
+        return run_npucc("run", tmp_path / name, "--inputs", SAMPLES / "digits_test.npz", "--outputs", tmp_path / "o.npz")
+
+    lines = text.stdout.splitlines()
+    code = lines.index(".code")
+    # Without the first instruction, the input staged by it is read before anything wrote it.
+    r = edited(lines[:code + 1] + lines[code + 2:], "unwritten.npub")
+    assert r.returncode == 1 and "instruction 0 (quant): reads sram c0.t0 byte 0, never written" in r.stderr, r.stderr
+    # A descriptor moved past the end of DRAM: the first instruction using it is named.
+    first = next(i for i, l in enumerate(lines) if l.startswith("d1: dram"))
+    far = lines[:first] + [lines[first].replace("@0x", "@0x7fff")] + lines[first + 1:]
+    r = edited(far, "far.npub")
+    assert r.returncode == 1 and "instruction 0 (dma): dram f32 @0x7fff" in r.stderr, r.stderr
+    assert not (tmp_path / "o.npz").exists()
+    # Assembly that names an undeclared descriptor is refused with its line.
+    (tmp_path / "bad.s").write_text(".code\ndma dst=d0, src=d1\n")
+    r = run_npucc("asm", tmp_path / "bad.s", "--bundle", tmp_path / "m.npub", "-o", tmp_path / "bad.npub")
+    assert r.returncode == 1 and "line 2: dma: d0 is not declared" in r.stderr and not (tmp_path / "bad.npub").exists()

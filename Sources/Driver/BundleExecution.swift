@@ -1,0 +1,91 @@
+// `npucc run MODEL.npub`: a compiled bundle executed by the functional simulator. Inputs
+// come from an .npz as for an ONNX model; an array holding several samples of a batch-1
+// input (stacked along axis 0) runs the program once per sample.
+import Bundle
+import Foundation
+import IR
+import ISA
+import Simulator
+import TensorIO
+
+public enum BundleExecution {
+    private struct Placement: Decodable { var name: String; var offset: Int; var bytes: Int }
+    private struct ProgramInfo: Decodable { var dram_bytes: Int; var inputs: [Placement]; var outputs: [Placement] }
+    private struct ValueInfo: Decodable { var name: String; var dtype: String; var shape: [Int] }
+    private struct Metadata: Decodable {
+        var program: ProgramInfo
+        var machine: Compilation.MachineMemories
+        var inputs: [ValueInfo]
+        var outputs: [ValueInfo]
+    }
+
+    public static func run(bundlePath: String, inputsPath: String, outputsPath: String) throws -> [(String, Tensor)] {
+        let bundle = try BundleReader.read(path: bundlePath)
+        guard let desc = bundle[.descriptors], let inst = bundle[.instructions] else {
+            throw DriverError(file: bundlePath, "the bundle holds no program (sections DESC and INST)")
+        }
+        let program: Program
+        do { program = try Program(descriptors: desc, instructions: inst) } catch let e as ISAError {
+            throw DriverError(file: bundlePath, "section INST: \(e)")
+        }
+        let meta: Metadata
+        do {
+            meta = try JSONDecoder().decode(Metadata.self, from: JSONValue.object(bundle.metadata).canonicalText ?? Data())
+        } catch {
+            throw DriverError(file: bundlePath, "section META: not the metadata of a compiled model (\(error))")
+        }
+        let arrays = try NPZ.read(url: URL(fileURLWithPath: inputsPath))
+        var runs: Int?
+        var feeds: [(Placement, Tensor, Int)] = []  // where, the array, elements per run
+        for (info, place) in zip(meta.inputs, meta.program.inputs) {
+            guard let t = arrays.first(where: { $0.name == info.name })?.tensor else {
+                throw DriverError(file: inputsPath, "no array for input \"\(info.name)\" (keys: \(arrays.map(\.name).joined(separator: ", ")))")
+            }
+            guard t.dtype.name == info.dtype else {
+                throw DriverError(file: inputsPath, "input \"\(info.name)\" is \(t.dtype.name), the bundle expects \(info.dtype)")
+            }
+            let count: Int
+            if t.shape == info.shape {
+                count = 1
+            } else if info.shape.first == 1, t.rank == info.shape.count, Array(t.shape.dropFirst()) == Array(info.shape.dropFirst()) {
+                count = t.shape[0]
+            } else {
+                throw DriverError(file: inputsPath, "input \"\(info.name)\" has shape \(t.shape); the bundle was compiled for \(info.shape)")
+            }
+            guard runs == nil || runs == count else {
+                throw DriverError(file: inputsPath, "the inputs hold different numbers of samples")
+            }
+            runs = count
+            feeds.append((place, t, info.shape.reduce(1, *)))
+        }
+        let total = runs ?? 1
+        var results = meta.program.outputs.map { _ in [UInt8]() }
+        for r in 0..<total {
+            let m = meta.machine
+            var machine = Machine(shape: MachineShape(dramBytes: meta.program.dram_bytes, l3Bytes: m.l3_bytes, l2Bytes: m.l2_bytes,
+                                                      sramBytes: m.sram_bytes, clusters: m.clusters, tilesPerCluster: m.tiles_per_cluster),
+                                  weights: bundle[.weights] ?? [], constants: bundle[.constants] ?? [])
+            do {
+                for (place, t, per) in feeds {
+                    let values = Array(t.floats()[(r * per)..<((r + 1) * per)])
+                    try machine.writeDRAM(values.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }, at: place.offset)
+                }
+                try machine.run(program)
+                for (i, place) in meta.program.outputs.enumerated() { results[i] += try machine.readDRAM(place.offset, count: place.bytes) }
+            } catch let e as SimulatorError {
+                throw DriverError(file: bundlePath, "\(e)")
+            }
+        }
+        let outputs: [(String, Tensor)] = zip(meta.outputs, results).map { info, bytes in
+            let values = (0..<(bytes.count / 4)).map { i in
+                Float(bitPattern: UInt32(bytes[4 * i]) | UInt32(bytes[4 * i + 1]) << 8 | UInt32(bytes[4 * i + 2]) << 16
+                      | UInt32(bytes[4 * i + 3]) << 24)
+            }
+            var shape = info.shape
+            if total > 1, !shape.isEmpty { shape[0] *= total }
+            return (info.name, Tensor(values, shape: shape))
+        }
+        try NPZ.write(outputs, to: URL(fileURLWithPath: outputsPath), compressed: false)
+        return outputs
+    }
+}
