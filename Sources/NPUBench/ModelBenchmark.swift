@@ -44,6 +44,16 @@ enum BenchEnvironment {
         return (output, Int(usage.ru_maxrss) * 1024)
     }
 
+    /// The ResNet-50-sized model (`Tests/bench/make_resnet50.py`), written on first use.
+    static func resnet50() throws -> URL {
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        let model = scratch.appendingPathComponent("resnet50.onnx")
+        if !FileManager.default.fileExists(atPath: model.path) {
+            try spawn([python, root.appendingPathComponent("Tests/bench/make_resnet50.py").path, model.path])
+        }
+        return model
+    }
+
     static func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
 
     static func seconds(_ body: () throws -> Void) rethrows -> Double {
@@ -60,11 +70,7 @@ struct BenchError: Error, CustomStringConvertible {
 
 func runModelBenchmark() throws -> [String] {
     let env = BenchEnvironment.self
-    try FileManager.default.createDirectory(at: env.scratch, withIntermediateDirectories: true)
-    let model = env.scratch.appendingPathComponent("resnet50.onnx")
-    if !FileManager.default.fileExists(atPath: model.path) {
-        try env.spawn([env.python, env.root.appendingPathComponent("Tests/bench/make_resnet50.py").path, model.path])
-    }
+    let model = try env.resnet50()
     let fileSize = (try FileManager.default.attributesOfItem(atPath: model.path)[.size] as? Int) ?? 0
     var lines = ["model: ResNet-50 shape, random weights, \(fileSize / 1_000_000) MB file"]
 

@@ -24,6 +24,7 @@ var report: [String] = ["npucc bench, \(ISO8601DateFormatter().string(from: Date
 section("model") { try runModelBenchmark() }
 section("formats") { try runFormatsBenchmark() }
 section("calibration") { try runCalibrationBenchmark() }
+section("compile") { try runCompileBenchmark() }
 
 print("")
 print(report.joined(separator: "\n"))
