@@ -22,6 +22,9 @@ public struct CompileOptions: Sendable {
     public var budget = "nvfp4"
     public var rulesPath: String?
     public var biasCorrection = false
+    /// With --precision auto: the calibration samples the end-to-end errors are measured on
+    /// (scales, Hessians and norms come from all of them).
+    public var analysisSamples = 4
     /// Prints the IR between passes (`--print-ir-after-all`).
     public var passContext = PassContext()
 
@@ -31,7 +34,10 @@ public struct CompileOptions: Sendable {
     var recorded: [String: String] {
         var r = ["precision": precision, "sparsity": sparsity.rawValue, "calib_method": calibMethod,
                  "bias_correction": "\(biasCorrection)"]
-        if precision == "auto" { r["budget"] = budget }
+        if precision == "auto" {
+            r["budget"] = budget
+            r["analysis_samples"] = "\(analysisSamples)"
+        }
         if let pruning { r["prune"] = pruning.rawValue }
         return r
     }
@@ -113,7 +119,7 @@ public enum Compilation {
             }
             let rules = try options.rulesPath.map(SensitivitySetup.rules(path:))
             let report = try SensitivitySetup.analyze(&loaded, calibPath: calib, method: method, pruning: pruning,
-                                                      base: options.passContext)
+                                                      maxSamples: options.analysisSamples, base: options.passContext)
             let assignment = try SensitivitySetup.assign(report, budget: options.budget, rules: rules,
                                                          rulesPath: options.rulesPath ?? "--rules",
                                                          sparsity: options.sparsity.rawValue)

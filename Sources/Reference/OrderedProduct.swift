@@ -28,24 +28,33 @@ func orderedGemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: 
     rowsOfB.withUnsafeBufferPointer { transposed in
         let bRows = transB ? transposed.baseAddress! : b
         let bStride = transB ? n : ldb
-        parallelChunks(m, cost: n * k) { rows in
-            var acc = [Float](repeating: 0, count: n)
+        // Rows of C in groups of four share each row of B as it streams past; every element
+        // still adds its products in increasing k.
+        parallelChunks((m + 3) / 4, cost: 4 * n * k) { groups in
+            var acc = [Float](repeating: 0, count: 4 * n)
             acc.withUnsafeMutableBufferPointer { acc in
                 let s = acc.baseAddress!
-                for i in rows {
-                    s.update(repeating: 0, count: n)
+                for g in groups {
+                    let first = 4 * g, count = min(4, m - first)
+                    s.update(repeating: 0, count: 4 * n)
                     for p in 0..<k {
-                        let x = transA ? a[p * lda + i] : a[i * lda + p]
                         let row = bRows + p * bStride
-                        for j in 0..<n {
-                            let product = x * row[j]
-                            s[j] = s[j] + product
+                        for r in 0..<count {
+                            let i = first + r
+                            let x = transA ? a[p * lda + i] : a[i * lda + p]
+                            let sr = s + r * n
+                            for j in 0..<n {
+                                let product = x * row[j]
+                                sr[j] = sr[j] + product
+                            }
                         }
                     }
-                    let out = c + i * ldc
-                    for j in 0..<n {
-                        let scaled = alpha == 1 ? s[j] : alpha * s[j]
-                        out[j] = beta == 0 ? scaled : scaled + (beta == 1 ? out[j] : beta * out[j])
+                    for r in 0..<count {
+                        let out = c + (first + r) * ldc, sr = s + r * n
+                        for j in 0..<n {
+                            let scaled = alpha == 1 ? sr[j] : alpha * sr[j]
+                            out[j] = beta == 0 ? scaled : scaled + (beta == 1 ? out[j] : beta * out[j])
+                        }
                     }
                 }
             }

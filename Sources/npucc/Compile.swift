@@ -40,6 +40,10 @@ struct Compile: ParsableCommand {
 
     @OptionGroup var quantization: QuantizationOptions
 
+    @Option(name: .customLong("analysis-samples"),
+            help: "With --precision auto: how many calibration samples measure each candidate's end-to-end error.")
+    var analysisSamples: Int = 4
+
     @Flag(name: .customLong("print-ir-after-all"), help: "Print the IR after every pass.")
     var printIRAfterAll = false
 
@@ -59,6 +63,8 @@ struct Compile: ParsableCommand {
             compile.budget = quantization.budget
             compile.rulesPath = quantization.rules
             compile.biasCorrection = quantization.biasCorrection
+            guard analysisSamples > 0 else { throw DriverError(file: "--analysis-samples", "must be at least 1") }
+            compile.analysisSamples = analysisSamples
             if printIRAfterAll { compile.passContext = PassContext(printIRAfter: ["all"]) }
             var loaded = try options.load()
             let compiled = try Compilation.compile(&loaded, options: compile, array: try Compilation.arrayShape(description))
