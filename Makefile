@@ -55,6 +55,9 @@ demo: deps build
 	$(BIN) compile samples/digits_cnn.onnx -o .build/demo/digits.npub --input-shape input=1,1,8,8 \
 	    --precision auto --sparsity auto --calib samples/digits_calib.npz
 	$(BIN) inspect .build/demo/digits.npub
+	@echo "== npucc run on the bundle: the simulator, bit for bit as the fake-quant interpreter"
+	$(BIN) run .build/demo/digits.npub --inputs samples/digits_test.npz --outputs .build/demo/digits_npu.npz \
+	    --labels samples/digits_test_labels.npy
 
 ## Tests ----------------------------------------------------------------------
 test: deps build test-swift test-python
