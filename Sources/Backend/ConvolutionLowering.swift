@@ -26,9 +26,11 @@ public struct ConvolutionLayer: Sendable {
     /// DRAM scratch for the padded image and the unfolded matrix, and its size.
     public var scratch: UInt64
 
-    public init(batch: Int, channels: Int, height: Int, width: Int, outChannels: Int, outHeight: Int, outWidth: Int,
-                kernel: (Int, Int), strides: (Int, Int), dilations: (Int, Int), pads: (Int, Int, Int, Int),
-                input: UInt64, output: UInt64, matrix: MatrixLayer, scratch: UInt64) {
+    public init(
+        batch: Int, channels: Int, height: Int, width: Int, outChannels: Int, outHeight: Int, outWidth: Int,
+        kernel: (Int, Int), strides: (Int, Int), dilations: (Int, Int), pads: (Int, Int, Int, Int),
+        input: UInt64, output: UInt64, matrix: MatrixLayer, scratch: UInt64
+    ) {
         self.batch = batch
         (self.channels, self.height, self.width) = (channels, height, width)
         (self.outChannels, self.outHeight, self.outWidth) = (outChannels, outHeight, outWidth)
@@ -55,8 +57,10 @@ public struct ConvolutionLayer: Sendable {
 }
 
 public enum ConvolutionLowering {
-    public static func lower(_ c: ConvolutionLayer, plan: TilingPlan, resources: TileResources,
-                             into b: inout ProgramBuilder) throws {
+    public static func lower(
+        _ c: ConvolutionLayer, plan: TilingPlan, resources: TileResources,
+        into b: inout ProgramBuilder
+    ) throws {
         let positions = c.outHeight * c.outWidth, k = c.channels * c.kernel.0 * c.kernel.1
         let (hp, wp) = (c.paddedHeight, c.paddedWidth)
         let (pixels, channels) = (c.height * c.width, c.channels)
@@ -73,33 +77,54 @@ public enum ConvolutionLowering {
                 let rows = min(rowsPerStep, pixels - p0)
                 let tile = try TensorDescriptor(.sram, .f32, address: 0, dims: [rows, channels])
                 let staged = b.descriptor(tile)
-                try b.emit("dma", ["dst": staged, "src": b.descriptor(try TensorDescriptor(
-                    .dram, .f32, address: x + UInt64(4 * p0), dims: [rows, channels], strides: [1, pixels]))])
+                try b.emit(
+                    "dma",
+                    [
+                        "dst": staged,
+                        "src": b.descriptor(
+                            try TensorDescriptor(
+                                .dram, .f32, address: x + UInt64(4 * p0), dims: [rows, channels], strides: [1, pixels])),
+                    ])
                 if c.matrix.activationFormat != .fp32 {
-                    try b.emit("quant", ["dst": staged, "src": staged, "fmt": fmt,
-                                         "amax": UInt64(c.matrix.activationAmax.bitPattern)])
+                    try b.emit(
+                        "quant",
+                        [
+                            "dst": staged, "src": staged, "fmt": fmt,
+                            "amax": UInt64(c.matrix.activationAmax.bitPattern),
+                        ])
                 }
-                try b.emit("dma", ["dst": b.descriptor(try TensorDescriptor(.dram, .f32, address: rounded + UInt64(4 * p0 * channels),
-                                                                           dims: [rows, channels])), "src": staged])
+                try b.emit(
+                    "dma",
+                    [
+                        "dst": b.descriptor(
+                            try TensorDescriptor(
+                                .dram, .f32, address: rounded + UInt64(4 * p0 * channels),
+                                dims: [rows, channels])), "src": staged,
+                    ])
             }
             // [pixels, C] read as [C, H, W]: into the padded buffer's interior, or used as it is.
-            let asPlanes = try TensorDescriptor(.dram, .f32, address: rounded, dims: [channels, c.height, c.width],
-                                                strides: [1, c.width * channels, channels])
+            let asPlanes = try TensorDescriptor(
+                .dram, .f32, address: rounded, dims: [channels, c.height, c.width],
+                strides: [1, c.width * channels, channels])
             var source = rounded, pitches = (c.width * channels, channels, 1)  // (row, column, channel) steps
             if c.padded {
                 let whole = try TensorDescriptor(.dram, .f32, address: paddedAt, dims: [channels * hp * wp])
                 try b.emit("fill", ["dst": b.descriptor(whole), "value": UInt64(Float(0).bitPattern)])
-                let interior = try TensorDescriptor(.dram, .f32, address: paddedAt + UInt64(4 * (c.pads.0 * wp + c.pads.1)),
-                                                    dims: [channels, c.height, c.width], strides: [hp * wp, wp, 1])
+                let interior = try TensorDescriptor(
+                    .dram, .f32, address: paddedAt + UInt64(4 * (c.pads.0 * wp + c.pads.1)),
+                    dims: [channels, c.height, c.width], strides: [hp * wp, wp, 1])
                 try b.emit("dma", ["dst": b.descriptor(interior), "src": b.descriptor(asPlanes)])
                 (source, pitches) = (paddedAt, (wp, 1, hp * wp))
             }
             let windows = try TensorDescriptor(
                 .dram, .f32, address: source,
                 dims: [c.outHeight, c.outWidth, channels, c.kernel.0, c.kernel.1],
-                strides: [c.strides.0 * pitches.0, c.strides.1 * pitches.1, pitches.2, c.dilations.0 * pitches.0,
-                          c.dilations.1 * pitches.1])
-            let matrix = try TensorDescriptor(.dram, .f32, address: unfolded, dims: [c.outHeight, c.outWidth, channels, c.kernel.0, c.kernel.1])
+                strides: [
+                    c.strides.0 * pitches.0, c.strides.1 * pitches.1, pitches.2, c.dilations.0 * pitches.0,
+                    c.dilations.1 * pitches.1,
+                ])
+            let matrix = try TensorDescriptor(
+                .dram, .f32, address: unfolded, dims: [c.outHeight, c.outWidth, channels, c.kernel.0, c.kernel.1])
             try b.emit("dma", ["dst": b.descriptor(matrix), "src": b.descriptor(windows)])
             var layer = c.matrix
             (layer.m, layer.k, layer.n) = (positions, k, c.outChannels)

@@ -35,7 +35,8 @@ public enum Lowering {
         var scratchBytes = 0
         func address(_ value: String, _ node: Node) throws -> UInt64 {
             guard let o = memory.offset(of: value) else {
-                throw IRError("\"\(value)\" is not an activation the memory plan placed (a constant operand is not lowered yet)", at: node)
+                throw IRError(
+                    "\"\(value)\" is not an activation the memory plan placed (a constant operand is not lowered yet)", at: node)
             }
             return UInt64(o)
         }
@@ -75,16 +76,18 @@ public enum Lowering {
                     layer.m = xShape.dropLast().reduce(1, *)
                     (layer.k, layer.n) = (p.columns, p.rows)
                     (layer.input, layer.inputRowStride, layer.output, layer.outputStrides) = (x, p.columns, y, (p.rows, 1))
-                    try MatrixLowering.lower(layer, plan: try tiling(layer.m, p, matrix, resources, node), resources: resources,
-                                             into: &b)
+                    try MatrixLowering.lower(
+                        layer, plan: try tiling(layer.m, p, matrix, resources, node), resources: resources,
+                        into: &b)
                 }
             case "Add", "Sub", "Mul", "Div", "Relu":
                 try lowerElementwise(node, graph, memory, resources, &constants, &b)
             case "Slice":
                 try lowerSlice(node, graph, try address(node.inputs[0], node), try address(node.outputs[0], node), &b)
             case "MaxPool", "AveragePool", "GlobalAveragePool":
-                try lowerPool(node, try address(node.inputs[0], node), try address(node.outputs[0], node),
-                              shape(node.inputs[0]), shape(node.outputs[0]), resources, &constants, &b)
+                try lowerPool(
+                    node, try address(node.inputs[0], node), try address(node.outputs[0], node),
+                    shape(node.inputs[0]), shape(node.outputs[0]), resources, &constants, &b)
             default:
                 throw IRError("cannot lower \(node.op): the NPU backend has no lowering for it yet", at: node)
             }
@@ -95,21 +98,28 @@ public enum Lowering {
             guard let o = memory.offset(of: v.name) else { throw IRError("graph value \"\(v.name)\" has no place in DRAM") }
             return LoweredModel.Placement(name: v.name, offset: o, bytes: bytes)
         }
-        return LoweredModel(program: b.program, constants: constants.bytes, dramBytes: Int(scratch) + scratchBytes,
-                            inputs: try graph.inputs.map(placement), outputs: try graph.outputs.map(placement))
+        return LoweredModel(
+            program: b.program, constants: constants.bytes, dramBytes: Int(scratch) + scratchBytes,
+            inputs: try graph.inputs.map(placement), outputs: try graph.outputs.map(placement))
     }
 
     /// The matrix part of a layer: weights, bias, activation format and fused activation.
-    private static func matrixLayer(_ node: Node, _ p: PackedLayer, _ graph: Graph, _ constants: inout ConstantSection) throws -> MatrixLayer {
-        guard let format = PrecisionFormat(rawValue: p.format) else { throw IRError("unknown weight format \(p.format)", at: node) }
-        let layout = try WeightLayout(format: format, sparse: p.sparse, rows: p.rows, columns: p.columns, tileRows: p.tileRows,
-                                      tileColumns: p.tileColumns)
+    private static func matrixLayer(_ node: Node, _ p: PackedLayer, _ graph: Graph, _ constants: inout ConstantSection) throws
+        -> MatrixLayer
+    {
+        guard let format = PrecisionFormat(rawValue: p.format) else {
+            throw IRError("unknown weight format \(p.format)", at: node)
+        }
+        let layout = try WeightLayout(
+            format: format, sparse: p.sparse, rows: p.rows, columns: p.columns, tileRows: p.tileRows,
+            tileColumns: p.tileColumns)
         guard node.attributes[QuantizationAttributes.activationScale] == nil else {
             throw IRError("cannot lower an activation scale imported from a QDQ model yet", at: node)
         }
         if node.op == "Gemm" {
             guard node.int("transA", default: 0) == 0, node.float("alpha", default: 1) == 1,
-                  node.input(2) == nil || node.float("beta", default: 1) == 1 else {
+                node.input(2) == nil || node.float("beta", default: 1) == 1
+            else {
                 throw IRError("cannot lower a Gemm with transA, alpha or beta yet", at: node)
             }
         }
@@ -129,25 +139,35 @@ public enum Lowering {
         let fused = node.string(FusedActivationAttributes.activation)
         if fused == "LeakyRelu" { parameters = [node.float(FusedActivationAttributes.alpha, default: 0.01)] }
         if fused == "Clip" {
-            parameters = [node.float(FusedActivationAttributes.minimum, default: -.infinity),
-                          node.float(FusedActivationAttributes.maximum, default: .infinity)]
+            parameters = [
+                node.float(FusedActivationAttributes.minimum, default: -.infinity),
+                node.float(FusedActivationAttributes.maximum, default: .infinity),
+            ]
         }
-        return MatrixLayer(m: 0, k: 0, n: 0, input: 0, inputRowStride: 0, output: 0, outputStrides: (0, 0), weights: layout,
-                           weightOffset: p.offset, bias: bias, activationFormat: activation, activationAmax: amax ?? 0,
-                           fusedActivation: fused, activationParameters: parameters)
+        return MatrixLayer(
+            m: 0, k: 0, n: 0, input: 0, inputRowStride: 0, output: 0, outputStrides: (0, 0), weights: layout,
+            weightOffset: p.offset, bias: bias, activationFormat: activation, activationAmax: amax ?? 0,
+            fusedActivation: fused, activationParameters: parameters)
     }
 
-    private static func tiling(_ m: Int, _ p: PackedLayer, _ layer: MatrixLayer, _ resources: TileResources, _ node: Node) throws -> TilingPlan {
-        let shape = MatrixShape(m: m, k: p.columns, n: p.rows, weightFormat: layer.weights.format, sparse: p.sparse,
-                                activationFormat: layer.activationFormat)
+    private static func tiling(_ m: Int, _ p: PackedLayer, _ layer: MatrixLayer, _ resources: TileResources, _ node: Node) throws
+        -> TilingPlan
+    {
+        let shape = MatrixShape(
+            m: m, k: p.columns, n: p.rows, weightFormat: layer.weights.format, sparse: p.sparse,
+            activationFormat: layer.activationFormat)
         do { return try MatrixTiling.plan(shape, on: resources) } catch let e as PackingError { throw IRError("\(e)", at: node) }
     }
 
     /// Pooling per image, as many channels at a time as a tile's SRAM holds in and out.
-    private static func lowerPool(_ node: Node, _ x: UInt64, _ y: UInt64, _ xShape: [Int], _ yShape: [Int],
-                                  _ resources: TileResources, _ constants: inout ConstantSection, _ b: inout ProgramBuilder) throws {
+    private static func lowerPool(
+        _ node: Node, _ x: UInt64, _ y: UInt64, _ xShape: [Int], _ yShape: [Int],
+        _ resources: TileResources, _ constants: inout ConstantSection, _ b: inout ProgramBuilder
+    ) throws {
         guard xShape.count == 4, yShape.count == 4 else { throw IRError("cannot lower pooling that is not 2-D yet", at: node) }
-        guard node.outputs.count == 1 || node.outputs[1].isEmpty else { throw IRError("cannot lower MaxPool's Indices", at: node) }
+        guard node.outputs.count == 1 || node.outputs[1].isEmpty else {
+            throw IRError("cannot lower MaxPool's Indices", at: node)
+        }
         let (n, c, h, w, oh, ow) = (xShape[0], xShape[1], xShape[2], xShape[3], yShape[2], yShape[3])
         let global = node.op == "GlobalAveragePool"
         let kernel = global ? [h, w] : (node.ints("kernel_shape") ?? [1, 1])
@@ -162,7 +182,9 @@ public enum Lowering {
         func inputRows(_ r0: Int, _ r1: Int) -> Range<Int> {
             max(0, r0 * sh - pt)..<min(h, (r1 - 1) * sh - pt + (kernel[0] - 1) * dilations[0] + 1)
         }
-        func bytes(_ channels: Int, _ r0: Int, _ r1: Int) -> Int { 4 * channels * (inputRows(r0, r1).count * w + (r1 - r0) * ow) + 64 }
+        func bytes(_ channels: Int, _ r0: Int, _ r1: Int) -> Int {
+            4 * channels * (inputRows(r0, r1).count * w + (r1 - r0) * ow) + 64
+        }
         // Whole channels when one fits, as many as fit; else one channel, as many output rows as fit.
         var channelsPerStep = 1, rowsPerStep = oh
         if bytes(1, 0, oh) <= resources.sramBytes {
@@ -181,18 +203,33 @@ public enum Lowering {
                     let r1 = min(oh, r0 + rowsPerStep), rows = inputRows(r0, r1)
                     // The chunk's own frame: pads shifted so row 0 is the first row loaded.
                     let padTop = pt - r0 * sh + rows.lowerBound, padBottom = h - rows.upperBound + pb
-                    let params = constants.record(kernel + strides + [padTop, pads[1], padBottom, pads[3]] + dilations
-                                                  + [includePad, 0, 0, 0, 0, 0])
+                    let params = constants.record(
+                        kernel + strides + [padTop, pads[1], padBottom, pads[3]] + dilations
+                            + [includePad, 0, 0, 0, 0, 0])
                     let inTile = b.descriptor(try TensorDescriptor(.sram, .f32, address: 0, dims: [cs, rows.count, w]))
-                    let outTile = b.descriptor(try TensorDescriptor(.sram, .f32, address: UInt64((4 * cs * rows.count * w + 63) / 64 * 64),
-                                                                    dims: [cs, r1 - r0, ow]))
-                    try b.emit("dma", ["dst": inTile, "src": b.descriptor(try TensorDescriptor(
-                        .dram, .f32, address: x + UInt64(4 * (((image * c + c0) * h + rows.lowerBound) * w)),
-                        dims: [cs, rows.count, w], strides: [h * w, w, 1]))])
+                    let outTile = b.descriptor(
+                        try TensorDescriptor(
+                            .sram, .f32, address: UInt64((4 * cs * rows.count * w + 63) / 64 * 64),
+                            dims: [cs, r1 - r0, ow]))
+                    try b.emit(
+                        "dma",
+                        [
+                            "dst": inTile,
+                            "src": b.descriptor(
+                                try TensorDescriptor(
+                                    .dram, .f32, address: x + UInt64(4 * (((image * c + c0) * h + rows.lowerBound) * w)),
+                                    dims: [cs, rows.count, w], strides: [h * w, w, 1])),
+                        ])
                     try b.emit("vopp", ["op": op, "dst": outTile, "a": inTile, "b": 0, "params": UInt64(params)])
-                    try b.emit("dma", ["dst": b.descriptor(try TensorDescriptor(
-                        .dram, .f32, address: y + UInt64(4 * (((image * c + c0) * oh + r0) * ow)), dims: [cs, r1 - r0, ow],
-                        strides: [oh * ow, ow, 1])), "src": outTile])
+                    try b.emit(
+                        "dma",
+                        [
+                            "dst": b.descriptor(
+                                try TensorDescriptor(
+                                    .dram, .f32, address: y + UInt64(4 * (((image * c + c0) * oh + r0) * ow)),
+                                    dims: [cs, r1 - r0, ow],
+                                    strides: [oh * ow, ow, 1])), "src": outTile,
+                        ])
                 }
             }
         }
@@ -203,10 +240,13 @@ extension Lowering {
     /// Element-wise Add, Sub, Mul, Div (numpy broadcasting; an operand may be a constant)
     /// and a Relu not fused into a matrix layer: through a tile's SRAM, in blocks of the
     /// output that fit three buffers (split at the first axis whose trailing block fits).
-    static func lowerElementwise(_ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ resources: TileResources,
-                                 _ constants: inout ConstantSection, _ b: inout ProgramBuilder) throws {
+    static func lowerElementwise(
+        _ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ resources: TileResources,
+        _ constants: inout ConstantSection, _ b: inout ProgramBuilder
+    ) throws {
         guard let out = node.outputs.first, let shape = graph.type(of: out)?.shape?.dims.compactMap(\.value),
-              let y = memory.offset(of: out), graph.type(of: out)?.dtype == .float32 else {
+            let y = memory.offset(of: out), graph.type(of: out)?.dtype == .float32
+        else {
             throw IRError("cannot lower \(node.op) without a static float32 output", at: node)
         }
         let full = shape.isEmpty ? [1] : shape
@@ -250,17 +290,26 @@ extension Lowering {
                 for (k, (space, base, strides)) in operands.enumerated() {
                     let start = zip(index, strides).reduce(0) { $0 + $1.0 * $1.1 } + r0 * strides[axis]
                     let tile = b.descriptor(try TensorDescriptor(.sram, .f32, address: UInt64(k * slot), dims: dims))
-                    let src = try TensorDescriptor(space, .f32, address: base + UInt64(4 * start), dims: dims,
-                                                   strides: Array(strides[axis...]))
+                    let src = try TensorDescriptor(
+                        space, .f32, address: base + UInt64(4 * start), dims: dims,
+                        strides: Array(strides[axis...]))
                     try b.emit("dma", ["dst": tile, "src": b.descriptor(src)])
                     tiles.append(tile)
                 }
                 let result = b.descriptor(try TensorDescriptor(.sram, .f32, address: UInt64(2 * slot), dims: dims))
-                try b.emit("vop", ["op": opIndex, "dst": result, "a": tiles[0], "b": tiles.count > 1 ? tiles[1] : 0,
-                                   "imm": UInt64(Float(0).bitPattern)])
+                try b.emit(
+                    "vop",
+                    [
+                        "op": opIndex, "dst": result, "a": tiles[0], "b": tiles.count > 1 ? tiles[1] : 0,
+                        "imm": UInt64(Float(0).bitPattern),
+                    ])
                 let at = zip(index, outStrides).reduce(0) { $0 + $1.0 * $1.1 } + r0 * outStrides[axis]
-                try b.emit("dma", ["dst": b.descriptor(try TensorDescriptor(.dram, .f32, address: UInt64(y + 4 * at), dims: dims)),
-                                   "src": result])
+                try b.emit(
+                    "dma",
+                    [
+                        "dst": b.descriptor(try TensorDescriptor(.dram, .f32, address: UInt64(y + 4 * at), dims: dims)),
+                        "src": result,
+                    ])
             }
         }
     }
@@ -268,16 +317,19 @@ extension Lowering {
     /// Slice with constant starts, ends, axes and steps: one strided DMA.
     static func lowerSlice(_ node: Node, _ graph: Graph, _ x: UInt64, _ y: UInt64, _ b: inout ProgramBuilder) throws {
         guard let inShape = graph.type(of: node.inputs[0])?.shape?.dims.compactMap(\.value),
-              let outShape = graph.type(of: node.outputs[0])?.shape?.dims.compactMap(\.value),
-              graph.type(of: node.inputs[0])?.dtype == .float32,
-              let starts = node.input(1).flatMap({ graph.constants[$0] })?.int64s(),
-              let ends = node.input(2).flatMap({ graph.constants[$0] })?.int64s() else {
+            let outShape = graph.type(of: node.outputs[0])?.shape?.dims.compactMap(\.value),
+            graph.type(of: node.inputs[0])?.dtype == .float32,
+            let starts = node.input(1).flatMap({ graph.constants[$0] })?.int64s(),
+            let ends = node.input(2).flatMap({ graph.constants[$0] })?.int64s()
+        else {
             throw IRError("cannot lower a Slice whose bounds are not constants", at: node)
         }
         let rank = inShape.count
-        let axes = node.input(3).flatMap { graph.constants[$0] }?.int64s().map { Int($0 < 0 ? $0 + Int64(rank) : $0) }
+        let axes =
+            node.input(3).flatMap { graph.constants[$0] }?.int64s().map { Int($0 < 0 ? $0 + Int64(rank) : $0) }
             ?? Array(0..<starts.count)
-        let steps = node.input(4).flatMap { graph.constants[$0] }?.int64s().map(Int.init) ?? Array(repeating: 1, count: starts.count)
+        let steps =
+            node.input(4).flatMap { graph.constants[$0] }?.int64s().map(Int.init) ?? Array(repeating: 1, count: starts.count)
         _ = ends
         let own = TensorDescriptor.rowMajor(inShape)
         var offset = 0
@@ -291,7 +343,8 @@ extension Lowering {
             strides[axis] = own[axis] * step
         }
         let src = try TensorDescriptor(.dram, .f32, address: x + UInt64(4 * offset), dims: outShape, strides: strides)
-        try b.emit("dma", ["dst": b.descriptor(try TensorDescriptor(.dram, .f32, address: y, dims: outShape)), "src": b.descriptor(src)])
+        try b.emit(
+            "dma", ["dst": b.descriptor(try TensorDescriptor(.dram, .f32, address: y, dims: outShape)), "src": b.descriptor(src)])
     }
 }
 

@@ -30,9 +30,11 @@ public struct MatrixLayer: Sendable {
     /// convolution rounds its input once, along channels, before unfolding it).
     public var quantizeInput = true
 
-    public init(m: Int, k: Int, n: Int, input: UInt64, inputRowStride: Int, output: UInt64, outputStrides: (Int, Int),
-                weights: WeightLayout, weightOffset: Int, bias: Int?, activationFormat: PrecisionFormat,
-                activationAmax: Float, fusedActivation: String? = nil, activationParameters: [Float] = []) {
+    public init(
+        m: Int, k: Int, n: Int, input: UInt64, inputRowStride: Int, output: UInt64, outputStrides: (Int, Int),
+        weights: WeightLayout, weightOffset: Int, bias: Int?, activationFormat: PrecisionFormat,
+        activationAmax: Float, fusedActivation: String? = nil, activationParameters: [Float] = []
+    ) {
         (self.m, self.k, self.n) = (m, k, n)
         self.input = input
         self.inputRowStride = inputRowStride
@@ -50,8 +52,10 @@ public struct MatrixLayer: Sendable {
 
 public enum MatrixLowering {
     /// Appends `layer`'s instructions to `builder` following `plan` on `resources`.
-    public static func lower(_ layer: MatrixLayer, plan: TilingPlan, resources: TileResources,
-                             into b: inout ProgramBuilder) throws {
+    public static func lower(
+        _ layer: MatrixLayer, plan: TilingPlan, resources: TileResources,
+        into b: inout ProgramBuilder
+    ) throws {
         let w = layer.weights
         precondition(w.rows == layer.n && w.columns == layer.k && plan.tileK == min(w.tileColumns, layer.k))
         let formats = InstructionSet.formats
@@ -65,13 +69,16 @@ public enum MatrixLowering {
         let (actAt, weightAt) = (0, actBytes)
         let scaleAt = weightAt + maxWeightTile, biasAt = scaleAt + scaleBytes, accAt = biasAt + scaleBytes
         guard accAt + plan.chunkM * plan.tileN * 4 <= resources.sramBytes else {
-            throw PackingError("the layer's tiles need \(accAt + plan.chunkM * plan.tileN * 4) bytes of SRAM, a tile has \(resources.sramBytes)")
+            throw PackingError(
+                "the layer's tiles need \(accAt + plan.chunkM * plan.tileN * 4) bytes of SRAM, a tile has \(resources.sramBytes)")
         }
         for (tileIndex, items) in plan.work.enumerated() {
             let (cluster, tile) = (tileIndex / resources.tilesPerCluster, tileIndex % resources.tilesPerCluster)
             func sram(_ element: ElementType, _ address: Int, _ dims: [Int], _ strides: [Int]? = nil) throws -> UInt64 {
-                b.descriptor(try TensorDescriptor(.sram, element, cluster: cluster, tile: tile, address: UInt64(address),
-                                                  dims: dims, strides: strides))
+                b.descriptor(
+                    try TensorDescriptor(
+                        .sram, element, cluster: cluster, tile: tile, address: UInt64(address),
+                        dims: dims, strides: strides))
             }
             for item in items {
                 let rows = (item.chunk * plan.chunkM)..<min(layer.m, (item.chunk + 1) * plan.chunkM)
@@ -81,32 +88,58 @@ public enum MatrixLowering {
                 var scl: UInt64 = 0
                 if w.format != .fp16 {
                     let count = w.format == .fp8 ? nLen : 1
-                    let from = w.weightOffsetOfScales(layerOffset: layer.weightOffset) + (w.format == .fp8 ? 4 * nRange.lowerBound : 0)
+                    let from =
+                        w.weightOffsetOfScales(layerOffset: layer.weightOffset) + (w.format == .fp8 ? 4 * nRange.lowerBound : 0)
                     scl = try sram(.f32, scaleAt, [count])
-                    try b.emit("dma", ["dst": scl, "src": b.descriptor(try TensorDescriptor(.weights, .f32, address: UInt64(from), dims: [count]))])
+                    try b.emit(
+                        "dma",
+                        [
+                            "dst": scl,
+                            "src": b.descriptor(try TensorDescriptor(.weights, .f32, address: UInt64(from), dims: [count])),
+                        ])
                 }
                 if let bias = layer.bias {
-                    try b.emit("dma", ["dst": try sram(.f32, biasAt, [nLen]),
-                                       "src": b.descriptor(try TensorDescriptor(.constants, .f32, address: UInt64(bias + 4 * nRange.lowerBound), dims: [nLen]))])
+                    try b.emit(
+                        "dma",
+                        [
+                            "dst": try sram(.f32, biasAt, [nLen]),
+                            "src": b.descriptor(
+                                try TensorDescriptor(
+                                    .constants, .f32, address: UInt64(bias + 4 * nRange.lowerBound), dims: [nLen])),
+                        ])
                 }
                 for kt in 0..<plan.kTiles {
                     let (_, kRange) = w.tileRange(nTile: item.nTile, kTile: kt)
                     let tileBytes = w.tileByteCount(rows: nLen, length: kRange.count)
                     let wgt = try sram(.packed, weightAt, [tileBytes])
-                    try b.emit("dma", ["dst": wgt, "src": b.descriptor(try TensorDescriptor(
-                        .weights, .packed, address: UInt64(layer.weightOffset + w.tileOffset(nTile: item.nTile, kTile: kt)), dims: [tileBytes]))])
+                    try b.emit(
+                        "dma",
+                        [
+                            "dst": wgt,
+                            "src": b.descriptor(
+                                try TensorDescriptor(
+                                    .weights, .packed,
+                                    address: UInt64(layer.weightOffset + w.tileOffset(nTile: item.nTile, kTile: kt)),
+                                    dims: [tileBytes])),
+                        ])
                     for m0 in stride(from: rows.lowerBound, to: rows.upperBound, by: plan.tileM) {
                         let mLen = min(plan.tileM, rows.upperBound - m0)
                         let act = try sram(.f32, actAt, [mLen, kRange.count])
-                        let src = try TensorDescriptor(.dram, .f32, address: layer.input + UInt64(4 * (m0 * layer.inputRowStride + kRange.lowerBound)),
-                                                       dims: [mLen, kRange.count], strides: [layer.inputRowStride, 1])
+                        let src = try TensorDescriptor(
+                            .dram, .f32, address: layer.input + UInt64(4 * (m0 * layer.inputRowStride + kRange.lowerBound)),
+                            dims: [mLen, kRange.count], strides: [layer.inputRowStride, 1])
                         try b.emit("dma", ["dst": act, "src": b.descriptor(src)])
                         if layer.activationFormat != .fp32 && layer.quantizeInput {
-                            try b.emit("quant", ["dst": act, "src": act, "fmt": afmt, "amax": UInt64(layer.activationAmax.bitPattern)])
+                            try b.emit(
+                                "quant", ["dst": act, "src": act, "fmt": afmt, "amax": UInt64(layer.activationAmax.bitPattern)])
                         }
                         let out = try sram(.f32, accAt + 4 * (m0 - rows.lowerBound) * nLen, [mLen, nLen])
-                        try b.emit("mma", ["out": out, "act": act, "wgt": wgt, "scl": scl, "wfmt": wfmt, "afmt": afmt,
-                                           "sparse": w.sparse ? 1 : 0, "accumulate": kt > 0 ? 1 : 0])
+                        try b.emit(
+                            "mma",
+                            [
+                                "out": out, "act": act, "wgt": wgt, "scl": scl, "wfmt": wfmt, "afmt": afmt,
+                                "sparse": w.sparse ? 1 : 0, "accumulate": kt > 0 ? 1 : 0,
+                            ])
                     }
                 }
                 // Epilogue, row tile by row tile: bias, activation, out to DRAM.
@@ -115,24 +148,42 @@ public enum MatrixLowering {
                     let acc = try sram(.f32, accAt + 4 * (m0 - rows.lowerBound) * nLen, [mLen, nLen])
                     let none = UInt64(Float(0).bitPattern)
                     if layer.bias != nil {
-                        try b.emit("vop", ["op": op("add"), "dst": acc, "a": acc, "b": try sram(.f32, biasAt, [mLen, nLen], [0, 1]), "imm": none])
+                        try b.emit(
+                            "vop",
+                            [
+                                "op": op("add"), "dst": acc, "a": acc, "b": try sram(.f32, biasAt, [mLen, nLen], [0, 1]),
+                                "imm": none,
+                            ])
                     }
                     switch layer.fusedActivation {
                     case nil: break
                     case "Relu": try b.emit("vop", ["op": op("relu"), "dst": acc, "a": acc, "b": 0, "imm": none])
                     case "LeakyRelu":
-                        try b.emit("vop", ["op": op("leaky_relu"), "dst": acc, "a": acc, "b": 0,
-                                           "imm": UInt64(layer.activationParameters[0].bitPattern)])
+                        try b.emit(
+                            "vop",
+                            [
+                                "op": op("leaky_relu"), "dst": acc, "a": acc, "b": 0,
+                                "imm": UInt64(layer.activationParameters[0].bitPattern),
+                            ])
                     case "Clip":
-                        try b.emit("vop", ["op": op("max_scalar"), "dst": acc, "a": acc, "b": 0,
-                                           "imm": UInt64(layer.activationParameters[0].bitPattern)])
-                        try b.emit("vop", ["op": op("min_scalar"), "dst": acc, "a": acc, "b": 0,
-                                           "imm": UInt64(layer.activationParameters[1].bitPattern)])
+                        try b.emit(
+                            "vop",
+                            [
+                                "op": op("max_scalar"), "dst": acc, "a": acc, "b": 0,
+                                "imm": UInt64(layer.activationParameters[0].bitPattern),
+                            ])
+                        try b.emit(
+                            "vop",
+                            [
+                                "op": op("min_scalar"), "dst": acc, "a": acc, "b": 0,
+                                "imm": UInt64(layer.activationParameters[1].bitPattern),
+                            ])
                     default: throw PackingError("no lowering for fused activation \(layer.fusedActivation!)")
                     }
                     let (rs, cs) = layer.outputStrides
-                    let dst = try TensorDescriptor(.dram, .f32, address: layer.output + UInt64(4 * (m0 * rs + nRange.lowerBound * cs)),
-                                                   dims: [mLen, nLen], strides: [rs, cs])
+                    let dst = try TensorDescriptor(
+                        .dram, .f32, address: layer.output + UInt64(4 * (m0 * rs + nRange.lowerBound * cs)),
+                        dims: [mLen, nLen], strides: [rs, cs])
                     try b.emit("dma", ["dst": b.descriptor(dst), "src": acc])
                 }
             }

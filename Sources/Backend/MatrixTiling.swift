@@ -14,8 +14,10 @@ public struct TileResources: Sendable, Equatable {
     public var clusters: Int
     public var tilesPerCluster: Int
 
-    public init(sramBytes: Int, arrayRows: Int, arrayColumns: Int, rates: [PrecisionFormat: Int], clusters: Int,
-                tilesPerCluster: Int) {
+    public init(
+        sramBytes: Int, arrayRows: Int, arrayColumns: Int, rates: [PrecisionFormat: Int], clusters: Int,
+        tilesPerCluster: Int
+    ) {
         self.sramBytes = sramBytes
         self.arrayRows = arrayRows
         self.arrayColumns = arrayColumns
@@ -89,8 +91,11 @@ public enum MatrixTiling {
         case .fp16: codes = tileM * tileK * 2
         default: codes = 0
         }
-        let weights = (try? WeightLayout(format: shape.weightFormat, sparse: shape.sparse, rows: tileN, columns: tileK,
-                                         tileRows: tileN, tileColumns: tileK).byteCount) ?? tileN * tileK * 2
+        let weights =
+            (try? WeightLayout(
+                format: shape.weightFormat, sparse: shape.sparse, rows: tileN, columns: tileK,
+                tileRows: tileN, tileColumns: tileK
+            ).byteCount) ?? tileN * tileK * 2
         return 2 * (staging + codes) + 2 * weights + chunkM * tileN * 4 + tileN * 4
     }
 
@@ -101,16 +106,21 @@ public enum MatrixTiling {
         let tileN = min(resources.arrayColumns, shape.n)
         let tileK = min(resources.tileColumns(shape.weightFormat, sparse: shape.sparse), shape.k)
         var tileM = min(32, shape.m)
-        while tileM > 1 && footprint(tileM: tileM, chunkM: tileM, tileK: tileK, tileN: tileN, shape: shape) > resources.sramBytes {
+        while tileM > 1 && footprint(tileM: tileM, chunkM: tileM, tileK: tileK, tileN: tileN, shape: shape) > resources.sramBytes
+        {
             tileM -= 1
         }
         guard footprint(tileM: tileM, chunkM: tileM, tileK: tileK, tileN: tileN, shape: shape) <= resources.sramBytes else {
-            throw PackingError("a \(tileM) x \(tileK) x \(tileN) tile needs \(footprint(tileM: tileM, chunkM: tileM, tileK: tileK, tileN: tileN, shape: shape)) bytes of SRAM, the tile has \(resources.sramBytes)")
+            throw PackingError(
+                "a \(tileM) x \(tileK) x \(tileN) tile needs \(footprint(tileM: tileM, chunkM: tileM, tileK: tileK, tileN: tileN, shape: shape)) bytes of SRAM, the tile has \(resources.sramBytes)"
+            )
         }
         var chunkM = tileM
         while chunkM < shape.m {
             let next = min(chunkM + tileM, shape.m)
-            guard footprint(tileM: tileM, chunkM: next, tileK: tileK, tileN: tileN, shape: shape) <= resources.sramBytes else { break }
+            guard footprint(tileM: tileM, chunkM: next, tileK: tileK, tileN: tileN, shape: shape) <= resources.sramBytes else {
+                break
+            }
             chunkM = next
         }
         let nTiles = (shape.n + tileN - 1) / tileN, kTiles = (shape.k + tileK - 1) / tileK
@@ -123,8 +133,9 @@ public enum MatrixTiling {
                 next += 1
             }
         }
-        return TilingPlan(tileM: tileM, chunkM: chunkM, tileK: tileK, tileN: tileN,
-                          sramBytes: footprint(tileM: tileM, chunkM: chunkM, tileK: tileK, tileN: tileN, shape: shape),
-                          work: work, nTiles: nTiles, kTiles: kTiles, chunks: chunks)
+        return TilingPlan(
+            tileM: tileM, chunkM: chunkM, tileK: tileK, tileN: tileN,
+            sramBytes: footprint(tileM: tileM, chunkM: chunkM, tileK: tileK, tileN: tileN, shape: shape),
+            work: work, nTiles: nTiles, kTiles: kTiles, chunks: chunks)
     }
 }

@@ -62,8 +62,10 @@ public struct MemoryPlan: Sendable, Equatable {
             }
             let bytes = shape.dims.reduce(type.dtype.byteSize) { $0 * $1.value! }
             let size = (bytes + alignment - 1) / alignment * alignment
-            buffers.append(Buffer(values: members[r]!.sorted(), offset: 0, size: size, first: first[r]!,
-                                  last: last[r] ?? first[r]!))
+            buffers.append(
+                Buffer(
+                    values: members[r]!.sorted(), offset: 0, size: size, first: first[r]!,
+                    last: last[r] ?? first[r]!))
         }
         let placing = buffers.indices.sorted {
             let (a, b) = (buffers[$0], buffers[$1])
@@ -74,7 +76,8 @@ public struct MemoryPlan: Sendable, Equatable {
             var candidate = 0
             let live = placed.filter { buffers[$0].first <= buffers[i].last && buffers[i].first <= buffers[$0].last }
                 .sorted { buffers[$0].offset < buffers[$1].offset }
-            for j in live where candidate + buffers[i].size > buffers[j].offset && candidate < buffers[j].offset + buffers[j].size {
+            for j in live where candidate + buffers[i].size > buffers[j].offset && candidate < buffers[j].offset + buffers[j].size
+            {
                 candidate = buffers[j].offset + buffers[j].size
             }
             buffers[i].offset = candidate
@@ -82,7 +85,8 @@ public struct MemoryPlan: Sendable, Equatable {
         }
         var bufferOf: [String: Int] = [:]
         for (i, b) in buffers.enumerated() { for v in b.values { bufferOf[v] = i } }
-        return MemoryPlan(buffers: buffers, size: buffers.map { $0.offset + $0.size }.max() ?? 0,
-                          unshared: buffers.reduce(0) { $0 + $1.size }, bufferOf: bufferOf)
+        return MemoryPlan(
+            buffers: buffers, size: buffers.map { $0.offset + $0.size }.max() ?? 0,
+            unshared: buffers.reduce(0) { $0 + $1.size }, bufferOf: bufferOf)
     }
 }

@@ -38,7 +38,10 @@ public enum BundleAssembly {
         }
         var sections = bundle.entries.filter { $0.kind != .metadata && $0.kind != .descriptors && $0.kind != .instructions }
             .map { BundleSection($0.kind, bundle[$0.kind] ?? [], alignment: $0.alignment) }
-        sections += [BundleSection(.descriptors, program.encodedDescriptors()), BundleSection(.instructions, program.encodedInstructions())]
+        sections += [
+            BundleSection(.descriptors, program.encodedDescriptors()),
+            BundleSection(.instructions, program.encodedInstructions()),
+        ]
         try BundleWriter(metadata: .object(metadata), sections: sections).write(to: URL(fileURLWithPath: outputPath))
     }
 }

@@ -39,7 +39,8 @@ public enum BundleExecution {
         var feeds: [(Placement, Tensor, Int)] = []  // where, the array, elements per run
         for (info, place) in zip(meta.inputs, meta.program.inputs) {
             guard let t = arrays.first(where: { $0.name == info.name })?.tensor else {
-                throw DriverError(file: inputsPath, "no array for input \"\(info.name)\" (keys: \(arrays.map(\.name).joined(separator: ", ")))")
+                throw DriverError(
+                    file: inputsPath, "no array for input \"\(info.name)\" (keys: \(arrays.map(\.name).joined(separator: ", ")))")
             }
             guard t.dtype.name == info.dtype else {
                 throw DriverError(file: inputsPath, "input \"\(info.name)\" is \(t.dtype.name), the bundle expects \(info.dtype)")
@@ -47,10 +48,13 @@ public enum BundleExecution {
             let count: Int
             if t.shape == info.shape {
                 count = 1
-            } else if info.shape.first == 1, t.rank == info.shape.count, Array(t.shape.dropFirst()) == Array(info.shape.dropFirst()) {
+            } else if info.shape.first == 1, t.rank == info.shape.count,
+                Array(t.shape.dropFirst()) == Array(info.shape.dropFirst())
+            {
                 count = t.shape[0]
             } else {
-                throw DriverError(file: inputsPath, "input \"\(info.name)\" has shape \(t.shape); the bundle was compiled for \(info.shape)")
+                throw DriverError(
+                    file: inputsPath, "input \"\(info.name)\" has shape \(t.shape); the bundle was compiled for \(info.shape)")
             }
             guard runs == nil || runs == count else {
                 throw DriverError(file: inputsPath, "the inputs hold different numbers of samples")
@@ -62,24 +66,30 @@ public enum BundleExecution {
         var results = meta.program.outputs.map { _ in [UInt8]() }
         for r in 0..<total {
             let m = meta.machine
-            var machine = Machine(shape: MachineShape(dramBytes: meta.program.dram_bytes, l3Bytes: m.l3_bytes, l2Bytes: m.l2_bytes,
-                                                      sramBytes: m.sram_bytes, clusters: m.clusters, tilesPerCluster: m.tiles_per_cluster),
-                                  weights: bundle[.weights] ?? [], constants: bundle[.constants] ?? [])
+            var machine = Machine(
+                shape: MachineShape(
+                    dramBytes: meta.program.dram_bytes, l3Bytes: m.l3_bytes, l2Bytes: m.l2_bytes,
+                    sramBytes: m.sram_bytes, clusters: m.clusters, tilesPerCluster: m.tiles_per_cluster),
+                weights: bundle[.weights] ?? [], constants: bundle[.constants] ?? [])
             do {
                 for (place, t, per) in feeds {
                     let values = Array(t.floats()[(r * per)..<((r + 1) * per)])
-                    try machine.writeDRAM(values.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }, at: place.offset)
+                    try machine.writeDRAM(
+                        values.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }, at: place.offset)
                 }
                 try machine.run(program)
-                for (i, place) in meta.program.outputs.enumerated() { results[i] += try machine.readDRAM(place.offset, count: place.bytes) }
+                for (i, place) in meta.program.outputs.enumerated() {
+                    results[i] += try machine.readDRAM(place.offset, count: place.bytes)
+                }
             } catch let e as SimulatorError {
                 throw DriverError(file: bundlePath, "\(e)")
             }
         }
         let outputs: [(String, Tensor)] = zip(meta.outputs, results).map { info, bytes in
             let values = (0..<(bytes.count / 4)).map { i in
-                Float(bitPattern: UInt32(bytes[4 * i]) | UInt32(bytes[4 * i + 1]) << 8 | UInt32(bytes[4 * i + 2]) << 16
-                      | UInt32(bytes[4 * i + 3]) << 24)
+                Float(
+                    bitPattern: UInt32(bytes[4 * i]) | UInt32(bytes[4 * i + 1]) << 8 | UInt32(bytes[4 * i + 2]) << 16
+                        | UInt32(bytes[4 * i + 3]) << 24)
             }
             var shape = info.shape
             if total > 1, !shape.isEmpty { shape[0] *= total }

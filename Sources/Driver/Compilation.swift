@@ -2,8 +2,8 @@
 // activations, calibrate, choose and apply each layer's precision and sparsity), then the
 // backend: packed weights, the program, and the bundle's sections and metadata.
 import Backend
-import Foundation
 import Formats
+import Foundation
 import IR
 import Passes
 import Target
@@ -32,8 +32,10 @@ public struct CompileOptions: Sendable {
 
     /// The options as the metadata records them.
     var recorded: [String: String] {
-        var r = ["precision": precision, "sparsity": sparsity.rawValue, "calib_method": calibMethod,
-                 "bias_correction": "\(biasCorrection)"]
+        var r = [
+            "precision": precision, "sparsity": sparsity.rawValue, "calib_method": calibMethod,
+            "bias_correction": "\(biasCorrection)",
+        ]
         if precision == "auto" {
             r["budget"] = budget
             r["analysis_samples"] = "\(analysisSamples)"
@@ -65,8 +67,10 @@ public enum Compilation {
         public var resources: TileResources
         public var machine: MachineMemories
 
-        public init(rows: Int, columns: Int, rates: [PrecisionFormat: Int], targetName: String, resources: TileResources,
-                    machine: MachineMemories) {
+        public init(
+            rows: Int, columns: Int, rates: [PrecisionFormat: Int], targetName: String, resources: TileResources,
+            machine: MachineMemories
+        ) {
             self.rows = rows
             self.columns = columns
             self.rates = rates
@@ -92,18 +96,22 @@ public enum Compilation {
         var rates: [PrecisionFormat: Int] = [:]
         for (format, rate) in [(PrecisionFormat.fp16, c.macRate.fp16), (.fp8, c.macRate.fp8), (.nvfp4, c.macRate.nvfp4)] {
             guard rate == rate.rounded(), rate >= 1 else {
-                throw DriverError(file: "--target", "compute.mac_rate.\(format.rawValue) is \(rate): packed weights need a whole rate")
+                throw DriverError(
+                    file: "--target", "compute.mac_rate.\(format.rawValue) is \(rate): packed weights need a whole rate")
             }
             rates[format] = Int(rate)
         }
-        let resources = TileResources(sramBytes: target.tileMemoryBytes, arrayRows: c.macArray.rows,
-                                      arrayColumns: c.macArray.columns, rates: rates, clusters: c.clusters,
-                                      tilesPerCluster: c.tilesPerCluster)
+        let resources = TileResources(
+            sramBytes: target.tileMemoryBytes, arrayRows: c.macArray.rows,
+            arrayColumns: c.macArray.columns, rates: rates, clusters: c.clusters,
+            tilesPerCluster: c.tilesPerCluster)
         let sizes = Dictionary(target.memories.map { ($0.name, $0.sizeBytes) }, uniquingKeysWith: { a, _ in a })
-        let machine = MachineMemories(sram_bytes: target.tileMemoryBytes, l2_bytes: sizes["l2"] ?? 0, l3_bytes: sizes["l3"] ?? 0,
-                                      clusters: c.clusters, tiles_per_cluster: c.tilesPerCluster)
-        return ArrayShape(rows: c.macArray.rows, columns: c.macArray.columns, rates: rates, targetName: target.name,
-                          resources: resources, machine: machine)
+        let machine = MachineMemories(
+            sram_bytes: target.tileMemoryBytes, l2_bytes: sizes["l2"] ?? 0, l3_bytes: sizes["l3"] ?? 0,
+            clusters: c.clusters, tiles_per_cluster: c.tilesPerCluster)
+        return ArrayShape(
+            rows: c.macArray.rows, columns: c.macArray.columns, rates: rates, targetName: target.name,
+            resources: resources, machine: machine)
     }
 
     public static func compile(_ loaded: inout LoadedModel, options: CompileOptions, array: ArrayShape) throws -> CompiledModel {
@@ -118,13 +126,16 @@ public enum Compilation {
                 throw DriverError(file: "--precision", "auto needs calibration samples (--calib)")
             }
             let rules = try options.rulesPath.map(SensitivitySetup.rules(path:))
-            let report = try SensitivitySetup.analyze(&loaded, calibPath: calib, method: method, pruning: pruning,
-                                                      maxSamples: options.analysisSamples, base: options.passContext)
-            let assignment = try SensitivitySetup.assign(report, budget: options.budget, rules: rules,
-                                                         rulesPath: options.rulesPath ?? "--rules",
-                                                         sparsity: options.sparsity.rawValue)
-            try SensitivitySetup.apply(assignment, report: report, pruning: pruning, biasCorrection: options.biasCorrection,
-                                       to: &loaded, base: options.passContext)
+            let report = try SensitivitySetup.analyze(
+                &loaded, calibPath: calib, method: method, pruning: pruning,
+                maxSamples: options.analysisSamples, base: options.passContext)
+            let assignment = try SensitivitySetup.assign(
+                report, budget: options.budget, rules: rules,
+                rulesPath: options.rulesPath ?? "--rules",
+                sparsity: options.sparsity.rawValue)
+            try SensitivitySetup.apply(
+                assignment, report: report, pruning: pruning, biasCorrection: options.biasCorrection,
+                to: &loaded, base: options.passContext)
             notes.append(SensitivitySetup.summary(assignment, report.layers))
         } else {
             guard let format = PrecisionFormat(rawValue: options.precision), format != .fp32 else {
@@ -133,13 +144,16 @@ public enum Compilation {
             guard options.sparsity != .auto else {
                 throw DriverError(file: "--sparsity", "auto chooses per layer and needs --precision auto")
             }
-            guard options.rulesPath == nil else { throw DriverError(file: "--rules", "precision rules apply to --precision auto only") }
+            guard options.rulesPath == nil else {
+                throw DriverError(file: "--rules", "precision rules apply to --precision auto only")
+            }
             if format != .fp16 && options.calibPath == nil {
                 throw DriverError(file: "--precision", "\(format.rawValue) activations need calibrated scales: give --calib")
             }
-            _ = try PrecisionSetup.apply(format, to: &loaded, calibPath: options.calibPath, method: method,
-                                         pruning: options.sparsity == .twoFour ? pruning : nil,
-                                         biasCorrection: options.biasCorrection, base: options.passContext)
+            _ = try PrecisionSetup.apply(
+                format, to: &loaded, calibPath: options.calibPath, method: method,
+                pruning: options.sparsity == .twoFour ? pruning : nil,
+                biasCorrection: options.biasCorrection, base: options.passContext)
         }
         let section: (bytes: [UInt8], layers: [PackedLayer])
         do {
@@ -155,17 +169,20 @@ public enum Compilation {
         } catch let e as IRError {
             throw DriverError(file: loaded.path, e.description)
         }
-        let metadata = BundleMetadata(loaded, layers: section.layers, options: options, targetName: array.targetName,
-                                      program: lowered, machine: array.machine)
-        return CompiledModel(graph: loaded.model.graph, weights: section.bytes, layers: section.layers, lowered: lowered,
-                             metadata: metadata, notes: notes)
+        let metadata = BundleMetadata(
+            loaded, layers: section.layers, options: options, targetName: array.targetName,
+            program: lowered, machine: array.machine)
+        return CompiledModel(
+            graph: loaded.model.graph, weights: section.bytes, layers: section.layers, lowered: lowered,
+            metadata: metadata, notes: notes)
     }
 
     /// Every input must have a known shape: the NPU's buffers are sized at compile time.
     private static func checkStaticShapes(_ loaded: LoadedModel) throws {
         for v in loaded.model.graph.inputs {
             guard let shape = v.type.shape, shape.dims.allSatisfy({ $0.value != nil }) else {
-                throw DriverError(file: loaded.path, "input \"\(v.name)\" has shape \(v.type): fix it with --input-shape \(v.name)=...")
+                throw DriverError(
+                    file: loaded.path, "input \"\(v.name)\" has shape \(v.type): fix it with --input-shape \(v.name)=...")
             }
         }
     }
@@ -174,7 +191,9 @@ public enum Compilation {
 extension CompiledModel {
     /// The bundle's sections besides the metadata.
     public var sections: [(kind: String, bytes: [UInt8])] {
-        [("DESC", lowered.program.encodedDescriptors()), ("INST", lowered.program.encodedInstructions()),
-         ("CNST", lowered.constants), ("WGHT", weights)]
+        [
+            ("DESC", lowered.program.encodedDescriptors()), ("INST", lowered.program.encodedInstructions()),
+            ("CNST", lowered.constants), ("WGHT", weights),
+        ]
     }
 }

@@ -1,7 +1,7 @@
+import Formats
 // Sensitivity analysis and automatic precision for the commands: fold BatchNormalization,
 // calibrate, measure each layer's candidates, and solve for a budget.
 import Foundation
-import Formats
 import IR
 import Passes
 
@@ -20,9 +20,11 @@ public struct SensitivityReport: Sendable {
 public enum SensitivitySetup {
     /// Folds BN in `loaded`, calibrates on `calibPath`, and analyses every layer on at most
     /// `maxSamples` of the samples.
-    public static func analyze(_ loaded: inout LoadedModel, calibPath: String, method: CalibrationMethod,
-                               pruning: PruningMethod, maxSamples: Int = 64,
-                               base: PassContext = PassContext()) throws -> SensitivityReport {
+    public static func analyze(
+        _ loaded: inout LoadedModel, calibPath: String, method: CalibrationMethod,
+        pruning: PruningMethod, maxSamples: Int = 64,
+        base: PassContext = PassContext()
+    ) throws -> SensitivityReport {
         do {
             try Pipeline([FoldBatchNorm(), FuseActivation(), EliminateDeadCode()]).run(&loaded.model.graph, base)
             let samples = try CalibrationSet.load(path: calibPath, graph: loaded.model.graph)
@@ -32,11 +34,13 @@ public enum SensitivitySetup {
             let norms = calibrator.inputNorms(), hessians = calibrator.layerHessians()
             let used = Array(samples.prefix(maxSamples))
             let start = Date()
-            let layers = try SensitivityAnalysis.run(loaded.model.graph, samples: used, activationAmax: amax,
-                                                     inputNorms: norms, hessians: hessians, pruning: pruning)
-            return SensitivityReport(layers: layers, activationAmax: amax, inputNorms: norms,
-                                     inputMeans: calibrator.inputMeans(), hessians: hessians, samples: used.count,
-                                     seconds: Date().timeIntervalSince(start))
+            let layers = try SensitivityAnalysis.run(
+                loaded.model.graph, samples: used, activationAmax: amax,
+                inputNorms: norms, hessians: hessians, pruning: pruning)
+            return SensitivityReport(
+                layers: layers, activationAmax: amax, inputNorms: norms,
+                inputMeans: calibrator.inputMeans(), hessians: hessians, samples: used.count,
+                seconds: Date().timeIntervalSince(start))
         } catch let e as IRError {
             throw DriverError(file: loaded.path, e.description)
         }
@@ -88,8 +92,10 @@ public enum SensitivitySetup {
     /// Solves `budget` under `rules`; every failure names its cause.
     /// `sparsity` "none" keeps every layer dense, "2:4" makes every layer that can be 2:4
     /// sparse, "auto" lets the solver choose.
-    public static func assign(_ report: SensitivityReport, budget text: String, rules: PrecisionRules?,
-                              rulesPath: String = "--rules", sparsity: String = "auto") throws -> PrecisionAssignment {
+    public static func assign(
+        _ report: SensitivityReport, budget text: String, rules: PrecisionRules?,
+        rulesPath: String = "--rules", sparsity: String = "auto"
+    ) throws -> PrecisionAssignment {
         let budget = try budget(text, report.layers)
         var allowed: [String: Set<LayerCandidate>] = [:]
         if let rules {
@@ -103,7 +109,8 @@ public enum SensitivitySetup {
                 let sparse = sparsity == "2:4" && l.canPrune
                 allowed[l.layer] = all.filter { $0.sparse == sparse }
                 if allowed[l.layer]!.isEmpty {
-                    throw DriverError(file: "--sparsity", "layer \(l.displayName) has no \(sparse ? "2:4" : "dense") candidate the rules allow")
+                    throw DriverError(
+                        file: "--sparsity", "layer \(l.displayName) has no \(sparse ? "2:4" : "dense") candidate the rules allow")
                 }
             }
         }
@@ -114,7 +121,9 @@ public enum SensitivitySetup {
             case .size(let b): detail = String(format: "%.0f bytes of weights", b / 8)
             case .error(let e): detail = "predicted error \(e)"
             }
-            throw DriverError(file: "--budget", "no assignment\(rules == nil ? "" : " allowed by the rules") fits the budget \"\(text)\" (\(detail))")
+            throw DriverError(
+                file: "--budget",
+                "no assignment\(rules == nil ? "" : " allowed by the rules") fits the budget \"\(text)\" (\(detail))")
         }
         return assignment
     }
@@ -123,23 +132,28 @@ public enum SensitivitySetup {
     public static func summary(_ assignment: PrecisionAssignment, _ layers: [LayerSensitivity]) -> String {
         guard !layers.isEmpty else { return "precision auto: no layer to assign (the model fixed every layer's formats)" }
         let choices = layers.map { "\($0.displayName)=\(assignment.choices[$0.layer].map { "\($0)" } ?? "fp16")" }
-        return String(format: "precision auto: latency %.0f MACs (fp16: %.0f), weights %.0f bytes, predicted error %.4g: ",
-                      assignment.latency, assignment.fp16Latency, assignment.weightBits / 8, assignment.predictedError)
+        return String(
+            format: "precision auto: latency %.0f MACs (fp16: %.0f), weights %.0f bytes, predicted error %.4g: ",
+            assignment.latency, assignment.fp16Latency, assignment.weightBits / 8, assignment.predictedError)
             + choices.joined(separator: ", ")
     }
 
     /// Applies an assignment: per-layer formats and 2:4 layers, weights and activations,
     /// with bias correction when asked.
-    public static func apply(_ assignment: PrecisionAssignment, report: SensitivityReport, pruning: PruningMethod,
-                             biasCorrection: Bool = false, to loaded: inout LoadedModel,
-                             base: PassContext = PassContext()) throws {
+    public static func apply(
+        _ assignment: PrecisionAssignment, report: SensitivityReport, pruning: PruningMethod,
+        biasCorrection: Bool = false, to loaded: inout LoadedModel,
+        base: PassContext = PassContext()
+    ) throws {
         var context = base
-        context.quantization = QuantizationPlan(format: .fp32, perLayer: assignment.choices.mapValues(\.format),
-                                                activationAmax: report.activationAmax,
-                                                inputMeans: biasCorrection ? report.inputMeans : [:])
+        context.quantization = QuantizationPlan(
+            format: .fp32, perLayer: assignment.choices.mapValues(\.format),
+            activationAmax: report.activationAmax,
+            inputMeans: biasCorrection ? report.inputMeans : [:])
         let sparseLayers = Set(assignment.choices.filter { $0.value.sparse }.map(\.key))
-        context.sparsity = SparsityPlan(method: pruning, inputNorms: report.inputNorms, hessians: report.hessians,
-                                        layers: sparseLayers)
+        context.sparsity = SparsityPlan(
+            method: pruning, inputNorms: report.inputNorms, hessians: report.hessians,
+            layers: sparseLayers)
         do {
             try Pipeline([Prune24(), QuantizeLayers()]).run(&loaded.model.graph, context)
         } catch let e as IRError {
@@ -151,17 +165,24 @@ public enum SensitivitySetup {
     /// model's output error.
     public static func table(_ report: SensitivityReport) -> String {
         func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s.padding(toLength: n, withPad: " ", startingAt: 0) }
-        var lines = [pad("layer", 16) + pad("op", 8) + pad("MACs/sample", 13) + pad("candidate", 11)
-                     + "SQNR dB  layer error  output error"]
+        var lines = [
+            pad("layer", 16) + pad("op", 8) + pad("MACs/sample", 13) + pad("candidate", 11)
+                + "SQNR dB  layer error  output error"
+        ]
         for l in report.layers {
             for c in l.candidates {
                 let layerError = c.layerError.map { String(format: "%.4g", $0) } ?? "-"
-                lines.append(pad(l.displayName, 16) + pad(l.op, 8) + pad("\(l.macs)", 13) + pad("\(c.candidate)", 11)
-                             + String(format: "%7.2f  ", c.weightSQNR)
-                             + String(repeating: " ", count: max(0, 11 - layerError.count)) + layerError
-                             + String(format: "  %12.4g", c.outputError))
+                lines.append(
+                    pad(l.displayName, 16) + pad(l.op, 8) + pad("\(l.macs)", 13) + pad("\(c.candidate)", 11)
+                        + String(format: "%7.2f  ", c.weightSQNR)
+                        + String(repeating: " ", count: max(0, 11 - layerError.count)) + layerError
+                        + String(format: "  %12.4g", c.outputError))
             }
-            if !l.canPrune { lines.append(pad(l.displayName, 16) + pad(l.op, 8) + pad("\(l.macs)", 13) + "2:4: reduction not a multiple of 4, stays dense") }
+            if !l.canPrune {
+                lines.append(
+                    pad(l.displayName, 16) + pad(l.op, 8) + pad("\(l.macs)", 13)
+                        + "2:4: reduction not a multiple of 4, stays dense")
+            }
         }
         lines.append(String(format: "%d layers, %d samples, %.2f s", report.layers.count, report.samples, report.seconds))
         return lines.joined(separator: "\n")
@@ -180,12 +201,17 @@ public enum SensitivitySetup {
             var candidates: [Row]
         }
         struct Document: Encodable { var samples: Int; var layers: [Layer] }
-        let document = Document(samples: report.samples, layers: report.layers.map { l in
-            Layer(layer: l.layer, name: l.name, op: l.op, macs: l.macs, prunable: l.canPrune, candidates: l.candidates.map {
-                Row(candidate: "\($0.candidate)", weight_sqnr_db: $0.weightSQNR.isFinite ? $0.weightSQNR : nil,
-                    layer_error: $0.layerError, output_error: $0.outputError)
+        let document = Document(
+            samples: report.samples,
+            layers: report.layers.map { l in
+                Layer(
+                    layer: l.layer, name: l.name, op: l.op, macs: l.macs, prunable: l.canPrune,
+                    candidates: l.candidates.map {
+                        Row(
+                            candidate: "\($0.candidate)", weight_sqnr_db: $0.weightSQNR.isFinite ? $0.weightSQNR : nil,
+                            layer_error: $0.layerError, output_error: $0.outputError)
+                    })
             })
-        })
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         return String(decoding: try encoder.encode(document), as: UTF8.self)

@@ -16,8 +16,10 @@ public enum FakeQuantization {
 
     /// As `weights`, with the scales the format used: fp8 one per row, nvfp4 the tensor
     /// scale (block scales follow from it and the values), none for fp16 and fp32.
-    public static func scaledWeights(_ w: [Float], rows: Int, columns: Int,
-                                     format: PrecisionFormat) throws -> (values: [Float], scales: [Float]) {
+    public static func scaledWeights(
+        _ w: [Float], rows: Int, columns: Int,
+        format: PrecisionFormat
+    ) throws -> (values: [Float], scales: [Float]) {
         switch format {
         case .fp32: return (w, [])
         case .fp16: return (w.map { Float16Codec.decode(Float16Codec.encode($0)) }, [])
@@ -40,7 +42,9 @@ public enum FakeQuantization {
     /// Activations rounded to `format`: fp8 with scale amax / 448 (saturating); nvfp4 with
     /// the per-tensor scale amax / (6 * 448) and E4M3 block scales over blocks of 16 along
     /// `reductionAxis` of `shape`, computed from the values themselves.
-    public static func activations(_ x: [Float], shape: [Int], reductionAxis: Int, format: PrecisionFormat, amax: Float) -> [Float] {
+    public static func activations(_ x: [Float], shape: [Int], reductionAxis: Int, format: PrecisionFormat, amax: Float)
+        -> [Float]
+    {
         switch format {
         case .fp32: return x
         case .fp16: return x.map { Float16Codec.decode(Float16Codec.encode($0)) }

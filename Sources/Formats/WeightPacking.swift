@@ -25,9 +25,12 @@ public struct WeightLayout: Sendable, Equatable {
         self.tileColumns = tileColumns
         guard [.fp16, .fp8, .nvfp4].contains(format) else { throw PackingError("no packed layout for \(format.rawValue)") }
         guard rows > 0, columns > 0, tileRows > 0, tileColumns > 0 else { throw PackingError("empty matrix or tile") }
-        guard !sparse || columns % 4 == 0 else { throw PackingError("2:4 needs a reduction length divisible by 4, not \(columns)") }
+        guard !sparse || columns % 4 == 0 else {
+            throw PackingError("2:4 needs a reduction length divisible by 4, not \(columns)")
+        }
         guard tileColumns % (format == .nvfp4 ? 16 : 4) == 0 else {
-            throw PackingError("tiles of \(tileColumns) reduction positions split \(format == .nvfp4 ? "nvfp4 blocks of 16" : "groups of 4")")
+            throw PackingError(
+                "tiles of \(tileColumns) reduction positions split \(format == .nvfp4 ? "nvfp4 blocks of 16" : "groups of 4")")
         }
     }
 
@@ -89,7 +92,9 @@ public enum WeightPacking {
             decoded = m.dequantized()
         }
         if let i = values.indices.first(where: { values[$0] != decoded[$0] }) {
-            throw PackingError("value \(values[i]) at row \(i / columns), column \(i % columns) is not on the \(layout.format.rawValue) grid of its scales (decodes to \(decoded[i]))")
+            throw PackingError(
+                "value \(values[i]) at row \(i / columns), column \(i % columns) is not on the \(layout.format.rawValue) grid of its scales (decodes to \(decoded[i]))"
+            )
         }
         var out = ByteWriter()
         for nt in 0..<layout.tilesDown {
@@ -139,7 +144,9 @@ public enum WeightPacking {
 
     /// The [rows, columns] float32 values of a packed blob: the inverse of `pack`.
     public static func unpack(_ bytes: [UInt8], layout: WeightLayout) throws -> [Float] {
-        guard bytes.count == layout.byteCount else { throw PackingError("\(bytes.count) bytes, the layout needs \(layout.byteCount)") }
+        guard bytes.count == layout.byteCount else {
+            throw PackingError("\(bytes.count) bytes, the layout needs \(layout.byteCount)")
+        }
         let (rows, columns) = (layout.rows, layout.columns)
         var reader = ByteReader(bytes)
         reader.offset = layout.scaleOffset
@@ -150,9 +157,10 @@ public enum WeightPacking {
                 let (r, c) = layout.tileRange(nTile: nt, kTile: kt)
                 let offset = layout.tileOffset(nTile: nt, kTile: kt)
                 let tileScales = layout.format == .fp8 ? Array(scales[r]) : scales
-                let tile = try unpackTile(bytes[offset..<(offset + layout.tileByteCount(rows: r.count, length: c.count))],
-                                          format: layout.format, sparse: layout.sparse, rows: r.count, length: c.count,
-                                          scales: tileScales)
+                let tile = try unpackTile(
+                    bytes[offset..<(offset + layout.tileByteCount(rows: r.count, length: c.count))],
+                    format: layout.format, sparse: layout.sparse, rows: r.count, length: c.count,
+                    scales: tileScales)
                 for (i, row) in r.enumerated() {
                     for (j, column) in c.enumerated() { out[row * columns + column] = tile[i * c.count + j] }
                 }
@@ -164,8 +172,10 @@ public enum WeightPacking {
     /// One tile's [rows, length] float32 values from its bytes: codes, block scales, 2:4
     /// metadata as `pack` wrote them, and its scales (fp8: one per row; nvfp4: the tensor
     /// scale). What the NPU's matrix unit reads for one `mma`.
-    public static func unpackTile(_ bytes: ArraySlice<UInt8>, format: PrecisionFormat, sparse: Bool, rows: Int, length: Int,
-                                  scales: [Float]) throws -> [Float] {
+    public static func unpackTile(
+        _ bytes: ArraySlice<UInt8>, format: PrecisionFormat, sparse: Bool, rows: Int, length: Int,
+        scales: [Float]
+    ) throws -> [Float] {
         let bits = format == .nvfp4 ? 4 : (format == .fp8 ? 8 : 16)
         guard bytes.count == tileByteCount(format: format, sparse: sparse, rows: rows, length: length) else {
             throw PackingError("a \(rows) x \(length) \(format.rawValue) tile is not \(bytes.count) bytes")
@@ -185,7 +195,10 @@ public enum WeightPacking {
                 positions = []
                 for (j, index) in reader.codes(length / 4, bits: 4).enumerated() {
                     let (p0, p1) = (4 * j + Int(index & 3), 4 * j + Int(index >> 2))
-                    guard p0 < p1 else { throw PackingError("row \(r), columns \(4 * j)...: indices \(p0 - 4 * j), \(p1 - 4 * j) are not ascending") }
+                    guard p0 < p1 else {
+                        throw PackingError(
+                            "row \(r), columns \(4 * j)...: indices \(p0 - 4 * j), \(p1 - 4 * j) are not ascending")
+                    }
                     positions += [p0, p1]
                 }
             }

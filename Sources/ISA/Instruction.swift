@@ -17,10 +17,12 @@ public struct Instruction: Sendable, Equatable {
         for name in fields.keys where !spec.fields.contains(where: { $0.name == name }) {
             throw ISAError("\(mnemonic) has no field \"\(name)\"")
         }
-        try self.init(spec, spec.fields.map { f in
-            guard let v = fields[f.name] else { throw ISAError("\(mnemonic): field \"\(f.name)\" is missing") }
-            return v
-        })
+        try self.init(
+            spec,
+            spec.fields.map { f in
+                guard let v = fields[f.name] else { throw ISAError("\(mnemonic): field \"\(f.name)\" is missing") }
+                return v
+            })
     }
 
     init(_ spec: InstructionSpec, _ values: [UInt64]) throws {
@@ -57,7 +59,9 @@ public struct Instruction: Sendable, Equatable {
     /// set bit past the last field.
     public init(decoding bytes: some Collection<UInt8>) throws {
         let b = Array(bytes)
-        guard b.count == InstructionSet.width else { throw ISAError("an instruction is \(InstructionSet.width) bytes, not \(b.count)") }
+        guard b.count == InstructionSet.width else {
+            throw ISAError("an instruction is \(InstructionSet.width) bytes, not \(b.count)")
+        }
         guard let spec = InstructionSet.spec(opcode: b[0]) else {
             throw ISAError("unknown opcode 0x\(hex(UInt64(b[0]), digits: 2))")
         }

@@ -52,52 +52,78 @@ public enum InstructionSet {
     /// Every instruction.
     public static let table: [InstructionSpec] = [
         InstructionSpec(mnemonic: "nop", opcode: 0x00, queue: .control, fields: [], summary: "does nothing"),
-        InstructionSpec(mnemonic: "halt", opcode: 0x01, queue: .control, fields: [],
-                        summary: "ends the program once every queue has drained"),
-        InstructionSpec(mnemonic: "signal", opcode: 0x02, queue: .control, fields: [
-            FieldSpec("after", 2, .choice(["dma", "matrix", "vector"]), "the queue whose earlier instructions must finish first"),
-            FieldSpec("sem", 8, .semaphore, "the semaphore incremented"),
-        ], summary: "increments `sem` once every earlier instruction of queue `after` has completed"),
-        InstructionSpec(mnemonic: "wait", opcode: 0x03, queue: .control, fields: [
-            FieldSpec("queue", 2, .choice(["dma", "matrix", "vector"]), "the queue that waits"),
-            FieldSpec("sem", 8, .semaphore, "the semaphore read"),
-            FieldSpec("count", 32, .unsigned, "the value `sem` must reach"),
-        ], summary: "queue `queue` issues nothing after this until `sem` >= `count`"),
-        InstructionSpec(mnemonic: "dma", opcode: 0x10, queue: .dma, fields: [
-            FieldSpec("dst", descriptor24, .descriptor, "the destination"),
-            FieldSpec("src", descriptor24, .descriptor, "the source: same element type and element count"),
-        ], summary: "copies `src` to `dst` element by element, both walked in row-major order of their own shapes"),
-        InstructionSpec(mnemonic: "fill", opcode: 0x11, queue: .dma, fields: [
-            FieldSpec("dst", descriptor24, .descriptor, "the destination"),
-            FieldSpec("value", 32, .float32, "the value, converted to `dst`'s element type"),
-        ], summary: "writes `value` to every element of `dst`"),
-        InstructionSpec(mnemonic: "mma", opcode: 0x20, queue: .matrix, fields: [
-            FieldSpec("out", descriptor24, .descriptor, "float32 accumulators [M, N] in tile SRAM"),
-            FieldSpec("act", descriptor24, .descriptor, "activations [M, K] in tile SRAM: float32 values on the `afmt` grid (`quant` writes them)"),
-            FieldSpec("wgt", descriptor24, .descriptor, "a packed weight tile [K, N] in format `wfmt`"),
-            FieldSpec("scl", descriptor24, .descriptor, "the weights' float32 scales: one per output channel (fp8), the tensor scale (nvfp4); d0 for fp16"),
-            FieldSpec("wfmt", 2, .choice(formats), "the weights' format"),
-            FieldSpec("afmt", 2, .choice(formats), "the activations' format"),
-            FieldSpec("sparse", 1, .flag, "1: the weight tile is 2:4 compressed along K"),
-            FieldSpec("accumulate", 1, .flag, "1: add onto `out`; 0: start from +0"),
-        ], summary: "out[m, n] (+)= sum over k, in increasing k, of act[m, k] * wgt[k, n] (schemas/formats.md, matrix arithmetic)"),
-        InstructionSpec(mnemonic: "vop", opcode: 0x30, queue: .vector, fields: vectorOperands + [
-            FieldSpec("imm", 32, .float32, "a scalar operand (the `_scalar` ops, leaky_relu's alpha, norms' epsilon)"),
-        ], summary: "dst = op(a, b, imm) on the vector unit of `dst`'s tile"),
-        InstructionSpec(mnemonic: "vopp", opcode: 0x31, queue: .vector, fields: vectorOperands + [
-            FieldSpec("params", 24, .unsigned, "index of the op's parameter record (axes, window, pads, modes)"),
-        ], summary: "dst = op(a, b) with a parameter record: reductions, pooling, resize, im2col, softmax, norms"),
-        InstructionSpec(mnemonic: "quant", opcode: 0x32, queue: .vector, fields: [
-            FieldSpec("dst", descriptor24, .descriptor, "float32 values on the format's grid, in tile SRAM"),
-            FieldSpec("src", descriptor24, .descriptor, "float32 values"),
-            FieldSpec("fmt", 2, .choice(formats), "the format"),
-            FieldSpec("amax", 32, .float32, "the calibrated range: scale amax / 448 (fp8), amax / (6 * 448) (nvfp4)"),
-        ], summary: "rounds `src` along its last axis onto `fmt`'s grid (schemas/formats.md): what the MAC array multiplies"),
-        InstructionSpec(mnemonic: "dequant", opcode: 0x33, queue: .vector, fields: [
-            FieldSpec("dst", descriptor24, .descriptor, "float32 values"),
-            FieldSpec("src", descriptor24, .descriptor, "codes in format `fmt`"),
-            FieldSpec("fmt", 2, .choice(formats), "the format"),
-        ], summary: "decodes `src` to float32: value(code) * scale"),
+        InstructionSpec(
+            mnemonic: "halt", opcode: 0x01, queue: .control, fields: [],
+            summary: "ends the program once every queue has drained"),
+        InstructionSpec(
+            mnemonic: "signal", opcode: 0x02, queue: .control,
+            fields: [
+                FieldSpec(
+                    "after", 2, .choice(["dma", "matrix", "vector"]), "the queue whose earlier instructions must finish first"),
+                FieldSpec("sem", 8, .semaphore, "the semaphore incremented"),
+            ], summary: "increments `sem` once every earlier instruction of queue `after` has completed"),
+        InstructionSpec(
+            mnemonic: "wait", opcode: 0x03, queue: .control,
+            fields: [
+                FieldSpec("queue", 2, .choice(["dma", "matrix", "vector"]), "the queue that waits"),
+                FieldSpec("sem", 8, .semaphore, "the semaphore read"),
+                FieldSpec("count", 32, .unsigned, "the value `sem` must reach"),
+            ], summary: "queue `queue` issues nothing after this until `sem` >= `count`"),
+        InstructionSpec(
+            mnemonic: "dma", opcode: 0x10, queue: .dma,
+            fields: [
+                FieldSpec("dst", descriptor24, .descriptor, "the destination"),
+                FieldSpec("src", descriptor24, .descriptor, "the source: same element type and element count"),
+            ], summary: "copies `src` to `dst` element by element, both walked in row-major order of their own shapes"),
+        InstructionSpec(
+            mnemonic: "fill", opcode: 0x11, queue: .dma,
+            fields: [
+                FieldSpec("dst", descriptor24, .descriptor, "the destination"),
+                FieldSpec("value", 32, .float32, "the value, converted to `dst`'s element type"),
+            ], summary: "writes `value` to every element of `dst`"),
+        InstructionSpec(
+            mnemonic: "mma", opcode: 0x20, queue: .matrix,
+            fields: [
+                FieldSpec("out", descriptor24, .descriptor, "float32 accumulators [M, N] in tile SRAM"),
+                FieldSpec(
+                    "act", descriptor24, .descriptor,
+                    "activations [M, K] in tile SRAM: float32 values on the `afmt` grid (`quant` writes them)"),
+                FieldSpec("wgt", descriptor24, .descriptor, "a packed weight tile [K, N] in format `wfmt`"),
+                FieldSpec(
+                    "scl", descriptor24, .descriptor,
+                    "the weights' float32 scales: one per output channel (fp8), the tensor scale (nvfp4); d0 for fp16"),
+                FieldSpec("wfmt", 2, .choice(formats), "the weights' format"),
+                FieldSpec("afmt", 2, .choice(formats), "the activations' format"),
+                FieldSpec("sparse", 1, .flag, "1: the weight tile is 2:4 compressed along K"),
+                FieldSpec("accumulate", 1, .flag, "1: add onto `out`; 0: start from +0"),
+            ],
+            summary:
+                "out[m, n] (+)= sum over k, in increasing k, of act[m, k] * wgt[k, n] (schemas/formats.md, matrix arithmetic)"),
+        InstructionSpec(
+            mnemonic: "vop", opcode: 0x30, queue: .vector,
+            fields: vectorOperands + [
+                FieldSpec("imm", 32, .float32, "a scalar operand (the `_scalar` ops, leaky_relu's alpha, norms' epsilon)")
+            ], summary: "dst = op(a, b, imm) on the vector unit of `dst`'s tile"),
+        InstructionSpec(
+            mnemonic: "vopp", opcode: 0x31, queue: .vector,
+            fields: vectorOperands + [
+                FieldSpec("params", 24, .unsigned, "index of the op's parameter record (axes, window, pads, modes)")
+            ], summary: "dst = op(a, b) with a parameter record: reductions, pooling, resize, im2col, softmax, norms"),
+        InstructionSpec(
+            mnemonic: "quant", opcode: 0x32, queue: .vector,
+            fields: [
+                FieldSpec("dst", descriptor24, .descriptor, "float32 values on the format's grid, in tile SRAM"),
+                FieldSpec("src", descriptor24, .descriptor, "float32 values"),
+                FieldSpec("fmt", 2, .choice(formats), "the format"),
+                FieldSpec("amax", 32, .float32, "the calibrated range: scale amax / 448 (fp8), amax / (6 * 448) (nvfp4)"),
+            ], summary: "rounds `src` along its last axis onto `fmt`'s grid (schemas/formats.md): what the MAC array multiplies"),
+        InstructionSpec(
+            mnemonic: "dequant", opcode: 0x33, queue: .vector,
+            fields: [
+                FieldSpec("dst", descriptor24, .descriptor, "float32 values"),
+                FieldSpec("src", descriptor24, .descriptor, "codes in format `fmt`"),
+                FieldSpec("fmt", 2, .choice(formats), "the format"),
+            ], summary: "decodes `src` to float32: value(code) * scale"),
     ]
 
     private static let byOpcode: [UInt8: InstructionSpec] = Dictionary(uniqueKeysWithValues: table.map { ($0.opcode, $0) })
@@ -116,8 +142,9 @@ public enum InstructionSet {
                 parts.append("`\(f.name)` \(bit)-\(bit + f.bits - 1)")
                 bit += f.bits
             }
-            lines.append("| 0x\(hex(UInt64(s.opcode), digits: 2)) | `\(s.mnemonic)` | \(s.queue.rawValue) | "
-                         + (parts.isEmpty ? "-" : parts.joined(separator: ", ")) + " |")
+            lines.append(
+                "| 0x\(hex(UInt64(s.opcode), digits: 2)) | `\(s.mnemonic)` | \(s.queue.rawValue) | "
+                    + (parts.isEmpty ? "-" : parts.joined(separator: ", ")) + " |")
         }
         return lines.joined(separator: "\n")
     }

@@ -36,7 +36,8 @@ public struct Program: Sendable, Equatable {
         var descriptors: [TensorDescriptor] = []
         for k in 0..<(d.count / TensorDescriptor.size) {
             do {
-                descriptors.append(try TensorDescriptor(decoding: d[(k * TensorDescriptor.size)..<((k + 1) * TensorDescriptor.size)]))
+                descriptors.append(
+                    try TensorDescriptor(decoding: d[(k * TensorDescriptor.size)..<((k + 1) * TensorDescriptor.size)]))
             } catch let e as ISAError {
                 throw ISAError("descriptor d\(k): \(e)")
             }
@@ -76,9 +77,10 @@ public struct Program: Sendable, Equatable {
         var instructions: [Instruction] = []
         var section = ""
         for (n, raw) in assembly.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first.map {
-                $0.trimmingCharacters(in: " \t\r")
-            } ?? ""
+            let line =
+                raw.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first.map {
+                    $0.trimmingCharacters(in: " \t\r")
+                } ?? ""
             guard !line.isEmpty else { continue }
             do {
                 if line.hasPrefix(".") {
@@ -86,10 +88,12 @@ public struct Program: Sendable, Equatable {
                     section = line
                 } else if section == ".descriptors" {
                     guard let colon = line.firstIndex(of: ":"), line.hasPrefix("d"),
-                          Int(line[line.index(after: line.startIndex)..<colon]) == descriptors.count else {
+                        Int(line[line.index(after: line.startIndex)..<colon]) == descriptors.count
+                    else {
                         throw ISAError("expected \"d\(descriptors.count): ...\" (descriptors are numbered in order)")
                     }
-                    descriptors.append(try TensorDescriptor(text: String(line[line.index(after: colon)...]).trimmingCharacters(in: " ")))
+                    descriptors.append(
+                        try TensorDescriptor(text: String(line[line.index(after: colon)...]).trimmingCharacters(in: " ")))
                 } else if section == ".code" {
                     instructions.append(try Self.parseInstruction(line, descriptors: descriptors.count))
                 } else {

@@ -42,8 +42,10 @@ public struct TensorDescriptor: Sendable, Equatable {
     /// Per dimension, the step between neighbours, in elements.
     public var strides: [Int]
 
-    public init(_ space: MemorySpace, _ element: ElementType, cluster: Int = 0, tile: Int = 0, address: UInt64,
-                dims: [Int], strides: [Int]? = nil) throws {
+    public init(
+        _ space: MemorySpace, _ element: ElementType, cluster: Int = 0, tile: Int = 0, address: UInt64,
+        dims: [Int], strides: [Int]? = nil
+    ) throws {
         self.space = space
         self.element = element
         self.cluster = cluster
@@ -68,7 +70,8 @@ public struct TensorDescriptor: Sendable, Equatable {
             throw ISAError("a descriptor has at most \(Self.maxRank) dimensions, one stride each")
         }
         guard dims.allSatisfy({ $0 >= 0 && $0 <= Int(UInt32.max) }),
-              strides.allSatisfy({ $0 >= Int(Int32.min) && $0 <= Int(Int32.max) }) else {
+            strides.allSatisfy({ $0 >= Int(Int32.min) && $0 <= Int(Int32.max) })
+        else {
             throw ISAError("dimensions must fit 32 bits unsigned and strides 32 bits signed")
         }
         guard (0..<256).contains(cluster), (0..<256).contains(tile) else { throw ISAError("cluster and tile are 0...255") }
@@ -100,12 +103,14 @@ public struct TensorDescriptor: Sendable, Equatable {
         let rank = Int(b[2])
         guard rank <= Self.maxRank else { throw ISAError("rank \(rank) is over \(Self.maxRank)") }
         guard b[5..<8].allSatisfy({ $0 == 0 }),
-              (rank..<Self.maxRank).allSatisfy({ get(b, 16 + 4 * $0, 4) == 0 && get(b, 40 + 4 * $0, 4) == 0 }) else {
+            (rank..<Self.maxRank).allSatisfy({ get(b, 16 + 4 * $0, 4) == 0 && get(b, 40 + 4 * $0, 4) == 0 })
+        else {
             throw ISAError("reserved bytes and unused dimensions must be 0")
         }
-        try self.init(MemorySpace.allCases[Int(b[0])], ElementType.allCases[Int(b[1])], cluster: Int(b[3]), tile: Int(b[4]),
-                      address: get(b, 8, 8), dims: (0..<rank).map { Int(get(b, 16 + 4 * $0, 4)) },
-                      strides: (0..<rank).map { Int(Int32(bitPattern: UInt32(get(b, 40 + 4 * $0, 4)))) })
+        try self.init(
+            MemorySpace.allCases[Int(b[0])], ElementType.allCases[Int(b[1])], cluster: Int(b[3]), tile: Int(b[4]),
+            address: get(b, 8, 8), dims: (0..<rank).map { Int(get(b, 16 + 4 * $0, 4)) },
+            strides: (0..<rank).map { Int(Int32(bitPattern: UInt32(get(b, 40 + 4 * $0, 4)))) })
     }
 
     /// `sram c0.t3 f32 @0x100 [1,20,64] [1280,64,1]`
@@ -124,15 +129,19 @@ public struct TensorDescriptor: Sendable, Equatable {
     public init(text: String) throws {
         var words = text.split(separator: " ").map(String.init)
         guard let first = words.first, let space = MemorySpace(rawValue: first) else {
-            throw ISAError("a descriptor starts with its memory space (\(MemorySpace.allCases.map(\.rawValue).joined(separator: ", ")))")
+            throw ISAError(
+                "a descriptor starts with its memory space (\(MemorySpace.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
         words.removeFirst()
         var cluster = 0, tile = 0
         if space.isPerCluster {
-            guard let place = words.first, place.hasPrefix("c") else { throw ISAError("\(space.rawValue) needs its place: c0.t3 or c0") }
+            guard let place = words.first, place.hasPrefix("c") else {
+                throw ISAError("\(space.rawValue) needs its place: c0.t3 or c0")
+            }
             let parts = place.dropFirst().split(separator: ".", omittingEmptySubsequences: false)
             guard let c = Int(parts[0]), parts.count == (space == .sram ? 2 : 1),
-                  parts.count == 1 || (parts[1].hasPrefix("t") && Int(parts[1].dropFirst()) != nil) else {
+                parts.count == 1 || (parts[1].hasPrefix("t") && Int(parts[1].dropFirst()) != nil)
+            else {
                 throw ISAError("\"\(place)\" is not a place (c0.t3 for sram, c0 for l2)")
             }
             cluster = c
@@ -140,19 +149,23 @@ public struct TensorDescriptor: Sendable, Equatable {
             words.removeFirst()
         }
         guard words.count == 4, let element = ElementType(rawValue: words[0]), words[1].hasPrefix("@0x"),
-              let address = UInt64(words[1].dropFirst(3), radix: 16) else {
+            let address = UInt64(words[1].dropFirst(3), radix: 16)
+        else {
             throw ISAError("expected: ELEMENT @0xADDRESS [dims] [strides]")
         }
         func list(_ s: String) throws -> [Int] {
             guard s.hasPrefix("["), s.hasSuffix("]") else { throw ISAError("\"\(s)\" is not a [list]") }
             let inner = s.dropFirst().dropLast()
-            return try inner.isEmpty ? [] : inner.split(separator: ",").map {
-                guard let v = Int($0) else { throw ISAError("\"\($0)\" is not an integer") }
-                return v
-            }
+            return try inner.isEmpty
+                ? []
+                : inner.split(separator: ",").map {
+                    guard let v = Int($0) else { throw ISAError("\"\($0)\" is not an integer") }
+                    return v
+                }
         }
-        try self.init(space, element, cluster: cluster, tile: tile, address: address, dims: list(words[2]),
-                      strides: list(words[3]))
+        try self.init(
+            space, element, cluster: cluster, tile: tile, address: address, dims: list(words[2]),
+            strides: list(words[3]))
     }
 }
 

@@ -82,8 +82,11 @@ func runModelBenchmark() throws -> [String] {
     var loadTimes: [Double] = []
     for _ in 0..<3 { loadTimes.append(try env.seconds { _ = try Frontend.load(path: model.path) }) }
     lines.append(String(format: "load + canonicalize: %.3f s (median of 3)", env.median(loadTimes)))
-    lines.append(String(format: "peak RSS of `npucc inspect`: %.1f MB = %.2fx the file (target <= 1.5x); onnx.load in Python: %.1f MB = %.2fx",
-                        Double(ours) / 1e6, Double(ours) / Double(fileSize), Double(peer) / 1e6, Double(peer) / Double(fileSize)))
+    lines.append(
+        String(
+            format:
+                "peak RSS of `npucc inspect`: %.1f MB = %.2fx the file (target <= 1.5x); onnx.load in Python: %.1f MB = %.2fx",
+            Double(ours) / 1e6, Double(ours) / Double(fileSize), Double(peer) / 1e6, Double(peer) / Double(fileSize)))
 
     // Inference at batch 1, against onnxruntime with 1 and 2 threads.
     let loaded = try Frontend.load(path: model.path, inputShapes: ["input": [1, 3, 224, 224]])
@@ -91,12 +94,17 @@ func runModelBenchmark() throws -> [String] {
     let input = Tensor((0..<(3 * 224 * 224)).map { _ in Float.random(in: -1...1, using: &rng) }, shape: [1, 3, 224, 224])
     let inputs = env.scratch.appendingPathComponent("resnet50_input.npz")
     try NPZ.write([("input", input)], to: inputs, compressed: false)
-    let ort = try env.spawn([env.python, env.root.appendingPathComponent("Tests/bench/ort_time.py").path,
-                             model.path, inputs.path, "1,2", "10"]).output
+    let ort = try env.spawn([
+        env.python, env.root.appendingPathComponent("Tests/bench/ort_time.py").path,
+        model.path, inputs.path, "1,2", "10",
+    ]).output
     var ortTimes: [Int: Double] = [:]
     for line in ort.split(separator: "\n") {
         if let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-           let threads = object["threads"] as? Int, let t = object["median_s"] as? Double { ortTimes[threads] = t }
+            let threads = object["threads"] as? Int, let t = object["median_s"] as? Double
+        {
+            ortTimes[threads] = t
+        }
     }
     let interpreter = try Interpreter(graph: loaded.model.graph)
     for threads in [1, 2] {
@@ -106,8 +114,10 @@ func runModelBenchmark() throws -> [String] {
         for _ in 0..<5 { times.append(try env.seconds { _ = try interpreter.run(["input": input]) }) }
         let ours = env.median(times)
         let theirs = ortTimes[threads] ?? .nan
-        lines.append(String(format: "batch 1, %d thread%@: npucc %.1f ms, onnxruntime %.1f ms, ratio %.2fx (target <= 2x)",
-                            threads, threads == 1 ? "" : "s", ours * 1e3, theirs * 1e3, ours / theirs))
+        lines.append(
+            String(
+                format: "batch 1, %d thread%@: npucc %.1f ms, onnxruntime %.1f ms, ratio %.2fx (target <= 2x)",
+                threads, threads == 1 ? "" : "s", ours * 1e3, theirs * 1e3, ours / theirs))
         var timings: [String: Double]? = [:]
         _ = try interpreter.run(["input": input], timings: &timings)
         let byOp = (timings ?? [:]).sorted { $0.value > $1.value }.prefix(6)

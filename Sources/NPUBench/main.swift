@@ -6,7 +6,9 @@ import Reference
 NativeKernels.ensure()
 
 let only = CommandLine.arguments.dropFirst().first
-var report: [String] = ["npucc bench, \(ISO8601DateFormatter().string(from: Date())), \(ProcessInfo.processInfo.activeProcessorCount) cores"]
+var report: [String] = [
+    "npucc bench, \(ISO8601DateFormatter().string(from: Date())), \(ProcessInfo.processInfo.activeProcessorCount) cores"
+]
 
 @MainActor func section(_ name: String, _ body: () throws -> [String]) {
     guard only == nil || only == name else { return }

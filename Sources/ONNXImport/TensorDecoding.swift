@@ -10,7 +10,9 @@ extension ONNXTensor {
         guard let dtype = DType(rawValue: dataType) else {
             throw TensorDecodingError("\(what) has unsupported element type \(ONNXDataTypeName(dataType))")
         }
-        if hasSegment { throw TensorDecodingError("\(what) is segmented (TensorProto.segment); segmented tensors are not supported") }
+        if hasSegment {
+            throw TensorDecodingError("\(what) is segmented (TensorProto.segment); segmented tensors are not supported")
+        }
         let shape = try dims.enumerated().map { (i, d) -> Int in
             guard d >= 0 else { throw TensorDecodingError("\(what) has negative dimension \(d) at axis \(i)") }
             guard d <= Int64(Int32.max) else { throw TensorDecodingError("\(what) has dimension \(d) at axis \(i), too large") }
@@ -34,7 +36,8 @@ extension ONNXTensor {
             return Tensor(zeros: dtype, shape: shape)
         case .raw(let storage, let rawCount):
             guard rawCount == byteCount else {
-                throw TensorDecodingError("\(what): raw_data has \(rawCount) bytes but \(dtype.onnxName) \(shape) needs \(byteCount)")
+                throw TensorDecodingError(
+                    "\(what): raw_data has \(rawCount) bytes but \(dtype.onnxName) \(shape) needs \(byteCount)")
             }
             return count == 0 ? Tensor(zeros: dtype, shape: shape) : Tensor(dtype: dtype, shape: shape, storage: storage)
         case .floats(let v):
@@ -100,7 +103,9 @@ struct TensorDecodingError: Error, CustomStringConvertible {
 /// The ONNX spelling of an element type code, known or not.
 func ONNXDataTypeName(_ code: Int32) -> String {
     if let t = DType(rawValue: code) { return t.onnxName }
-    let others: [Int32: String] = [0: "UNDEFINED", 8: "STRING", 14: "COMPLEX64", 15: "COMPLEX128",
-                                   18: "FLOAT8E4M3FNUZ", 20: "FLOAT8E5M2FNUZ", 21: "UINT4", 22: "INT4", 23: "FLOAT4E2M1"]
+    let others: [Int32: String] = [
+        0: "UNDEFINED", 8: "STRING", 14: "COMPLEX64", 15: "COMPLEX128",
+        18: "FLOAT8E4M3FNUZ", 20: "FLOAT8E5M2FNUZ", 21: "UINT4", 22: "INT4", 23: "FLOAT4E2M1",
+    ]
     return others[code] ?? "code \(code)"
 }

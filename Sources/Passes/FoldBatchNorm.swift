@@ -27,8 +27,9 @@ public struct FoldBatchNorm: Pass {
         var removed = Set<Int>()
         for (i, bn) in graph.nodes.enumerated() where bn.op == "BatchNormalization" {
             guard bn.int("training_mode", default: 0) == 0, let x = bn.input(0), let p = producers[x],
-                  users[x]?.count == 1, !outputs.contains(x), bn.outputs.count == 1,
-                  let params = constantParameters(bn, graph) else { continue }
+                users[x]?.count == 1, !outputs.contains(x), bn.outputs.count == 1,
+                let params = constantParameters(bn, graph)
+            else { continue }
             var producer = graph.nodes[p]
             guard let fold = try folded(&producer, params: params, bnOutput: bn.outputs[0], graph: &graph) else { continue }
             // Scaled weights are no longer the fp8 values a QDQ model fixed: quantize rounds them anew.
@@ -47,7 +48,9 @@ public struct FoldBatchNorm: Pass {
     private func constantParameters(_ bn: Node, _ graph: Graph) -> (scale: [Double], shift: [Double])? {
         let values = (1...4).map { bn.input($0).flatMap { graph.constants[$0] } }
         guard values.allSatisfy({ $0 != nil && $0!.dtype.isFloatingPoint }) else { return nil }
-        let (gamma, beta, mean, variance) = (values[0]!.doubles(), values[1]!.doubles(), values[2]!.doubles(), values[3]!.doubles())
+        let (gamma, beta, mean, variance) = (
+            values[0]!.doubles(), values[1]!.doubles(), values[2]!.doubles(), values[3]!.doubles()
+        )
         guard Set([gamma.count, beta.count, mean.count, variance.count]).count == 1 else { return nil }
         let epsilon = Double(bn.float("epsilon", default: 1e-5))
         // In float32, as the reference kernel does, so folding changes results by rounding only.
@@ -58,8 +61,10 @@ public struct FoldBatchNorm: Pass {
 
     /// Rewrites `producer` to include the BN; returns the node that replaces the BN (an Add
     /// for MatMul), `.some(nil)` when the BN simply disappears, or nil when it cannot fold.
-    private func folded(_ producer: inout Node, params: (scale: [Double], shift: [Double]), bnOutput: String,
-                        graph: inout Graph) throws -> Node?? {
+    private func folded(
+        _ producer: inout Node, params: (scale: [Double], shift: [Double]), bnOutput: String,
+        graph: inout Graph
+    ) throws -> Node?? {
         let channels = params.scale.count
         guard let wName = producer.input(1), let w = graph.constants[wName], w.dtype == .float32 else { return nil }
         let bias = producer.input(2).flatMap { graph.constants[$0] }
@@ -69,15 +74,20 @@ public struct FoldBatchNorm: Pass {
             let group = producer.int("group", default: 1)
             let outChannels = producer.op == "Conv" ? w.shape[0] : w.shape[1] * group
             guard outChannels == channels, bias.map({ $0.count == channels }) ?? true else { return nil }
-            let newW = producer.op == "Conv"
+            let newW =
+                producer.op == "Conv"
                 ? scaled(w, channelOf: { $0 / (w.count / channels) }, params.scale)
-                : scaled(w, channelOf: { i in
-                    let perInput = w.count / w.shape[0], perOutput = perInput / w.shape[1]
-                    let c = i / perInput, j = (i % perInput) / perOutput
-                    return (c / (w.shape[0] / group)) * w.shape[1] + j
-                }, params.scale)
-            producer.inputs = [producer.inputs[0], replace(wName, newW, &graph),
-                               replace(producer.input(2) ?? "\(wName)_bias", newBias(bias, params), &graph)]
+                : scaled(
+                    w,
+                    channelOf: { i in
+                        let perInput = w.count / w.shape[0], perOutput = perInput / w.shape[1]
+                        let c = i / perInput, j = (i % perInput) / perOutput
+                        return (c / (w.shape[0] / group)) * w.shape[1] + j
+                    }, params.scale)
+            producer.inputs = [
+                producer.inputs[0], replace(wName, newW, &graph),
+                replace(producer.input(2) ?? "\(wName)_bias", newBias(bias, params), &graph),
+            ]
             producer.outputs = [bnOutput]
             return .some(nil)
         case "Gemm":
@@ -90,10 +100,14 @@ public struct FoldBatchNorm: Pass {
                 guard beta != 0, b.count == channels, b.rank == 1 || b.shape == [1, channels] else { return nil }
             }
             let c = bias?.doubles() ?? Array(repeating: 0, count: channels)
-            let newC = (0..<channels).map { Float((beta * c[$0] * params.scale[$0] + params.shift[$0]) / (bias == nil ? 1 : beta)) }
+            let newC = (0..<channels).map {
+                Float((beta * c[$0] * params.scale[$0] + params.shift[$0]) / (bias == nil ? 1 : beta))
+            }
             if bias == nil { producer.attributes["beta"] = .float(1) }
-            producer.inputs = [producer.inputs[0], replace(wName, newW, &graph),
-                               replace(producer.input(2) ?? "\(wName)_bias", Tensor(newC, shape: [channels]), &graph)]
+            producer.inputs = [
+                producer.inputs[0], replace(wName, newW, &graph),
+                replace(producer.input(2) ?? "\(wName)_bias", Tensor(newC, shape: [channels]), &graph),
+            ]
             producer.outputs = [bnOutput]
             return .some(nil)
         case "MatMul":

@@ -22,7 +22,11 @@ public struct PassStatistics: Sendable, CustomStringConvertible {
     public init() {}
 
     public mutating func add(_ name: String, _ value: Int = 1) {
-        if let i = counters.firstIndex(where: { $0.name == name }) { counters[i].value += value } else { counters.append((name, value)) }
+        if let i = counters.firstIndex(where: { $0.name == name }) {
+            counters[i].value += value
+        } else {
+            counters.append((name, value))
+        }
     }
 
     /// Records a warning; the same text twice is kept once.
@@ -52,8 +56,10 @@ public struct PassContext: Sendable {
     /// What `prune-2-4` applies, when sparsity was chosen.
     public var sparsity: SparsityPlan?
 
-    public init(verify: Bool = true, printIRAfter: Set<String> = [], printIRBefore: Set<String> = [],
-                emit: @escaping @Sendable (String) -> Void = { print($0, terminator: "") }) {
+    public init(
+        verify: Bool = true, printIRAfter: Set<String> = [], printIRBefore: Set<String> = [],
+        emit: @escaping @Sendable (String) -> Void = { print($0, terminator: "") }
+    ) {
         self.verify = verify
         self.printIRAfter = printIRAfter
         self.printIRBefore = printIRBefore

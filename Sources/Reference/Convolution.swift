@@ -12,7 +12,8 @@ func convolution(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     let group = node.int("group", default: 1)
     let n = x.shape[0], c = x.shape[1], m = w.shape[0]
     guard group > 0, c % group == 0, m % group == 0, w.shape[1] == c / group else {
-        throw IRError("input has \(c) channels but the weight \(w.shape) expects \(w.shape[1] * group) (group \(group))", at: node)
+        throw IRError(
+            "input has \(c) channels but the weight \(w.shape) expects \(w.shape[1] * group) (group \(group))", at: node)
     }
     let kernel = Array(w.shape[2...])
     if let k = node.ints("kernel_shape"), k != kernel {
@@ -25,7 +26,8 @@ func convolution(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     let kSize = kernel.reduce(1, *), inPlane = g.input.reduce(1, *), outPlane = g.output.reduce(1, *)
     let rows = cg * kSize
     let out = Tensor(zeros: .float32, shape: [n, m] + g.output)
-    let direct = kSize == 1 && g.strides.allSatisfy { $0 == 1 } && g.padBegin.allSatisfy { $0 == 0 } && g.padEnd.allSatisfy { $0 == 0 }
+    let direct =
+        kSize == 1 && g.strides.allSatisfy { $0 == 1 } && g.padBegin.allSatisfy { $0 == 0 } && g.padEnd.allSatisfy { $0 == 0 }
     var columns = direct ? [] : [Float](repeating: 0, count: rows * outPlane)
     let xp = x.f32, wp = w.f32, op = out.f32
     for image in 0..<n {

@@ -9,7 +9,9 @@ func reshape(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     var inferred: Int?
     for (i, d) in spec.enumerated() {
         if d == 0 && !allowZero {
-            guard i < x.rank else { throw IRError("shape \(spec) copies axis \(i), but the input \(x.shape) has rank \(x.rank)", at: node) }
+            guard i < x.rank else {
+                throw IRError("shape \(spec) copies axis \(i), but the input \(x.shape) has rank \(x.rank)", at: node)
+            }
             shape[i] = x.shape[i]
         } else if d == -1 {
             guard inferred == nil else { throw IRError("shape \(spec) has more than one -1", at: node) }
@@ -23,7 +25,9 @@ func reshape(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
         guard known > 0, x.count % known == 0 else { throw IRError("cannot reshape \(x.shape) to \(spec)", at: node) }
         shape[i] = x.count / known
     }
-    guard shape.reduce(1, *) == x.count else { throw IRError("cannot reshape \(x.shape) (\(x.count) elements) to \(spec)", at: node) }
+    guard shape.reduce(1, *) == x.count else {
+        throw IRError("cannot reshape \(x.shape) (\(x.count) elements) to \(spec)", at: node)
+    }
     return x.reshaped(shape)
 }
 
@@ -134,8 +138,11 @@ func concat(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     shape[axis] = 0
     for p in parts {
         guard p.rank == first.rank, p.dtype == first.dtype,
-              p.shape.enumerated().allSatisfy({ $0.offset == axis || $0.element == first.shape[$0.offset] }) else {
-            throw IRError("input of shape \(p.shape) (\(p.dtype.name)) does not concatenate with \(first.shape) (\(first.dtype.name)) on axis \(axis)", at: node)
+            p.shape.enumerated().allSatisfy({ $0.offset == axis || $0.element == first.shape[$0.offset] })
+        else {
+            throw IRError(
+                "input of shape \(p.shape) (\(p.dtype.name)) does not concatenate with \(first.shape) (\(first.dtype.name)) on axis \(axis)",
+                at: node)
         }
         shape[axis] += p.shape[axis]
     }
@@ -146,7 +153,8 @@ func concat(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     for p in parts {
         let chunk = p.shape[axis] * inner * size
         for o in 0..<outer {
-            (out.storage.base + (o * shape[axis] * inner * size + offset)).copyMemory(from: p.storage.base + o * chunk, byteCount: chunk)
+            (out.storage.base + (o * shape[axis] * inner * size + offset)).copyMemory(
+                from: p.storage.base + o * chunk, byteCount: chunk)
         }
         offset += chunk
     }

@@ -37,8 +37,10 @@ public struct Machine {
 
     public init(shape: MachineShape, weights: [UInt8], constants: [UInt8]) {
         self.shape = shape
-        var m = [Memory(name: "dram", size: shape.dramBytes), Memory(name: "weights", contents: weights),
-                 Memory(name: "constants", contents: constants), Memory(name: "l3", size: shape.l3Bytes)]
+        var m = [
+            Memory(name: "dram", size: shape.dramBytes), Memory(name: "weights", contents: weights),
+            Memory(name: "constants", contents: constants), Memory(name: "l3", size: shape.l3Bytes),
+        ]
         for c in 0..<shape.clusters { m.append(Memory(name: "l2 c\(c)", size: shape.l2Bytes)) }
         for c in 0..<shape.clusters {
             for t in 0..<shape.tilesPerCluster { m.append(Memory(name: "sram c\(c).t\(t)", size: shape.sramBytes)) }
@@ -86,7 +88,8 @@ public struct Machine {
         case "wait":
             let (sem, count) = (Int(i["sem"]), Int(i["count"]))
             guard semaphores[sem] >= count else {
-                throw SimulatorError("waits for s\(sem) to reach \(count), but in program order it is \(semaphores[sem]): the program deadlocks")
+                throw SimulatorError(
+                    "waits for s\(sem) to reach \(count), but in program order it is \(semaphores[sem]): the program deadlocks")
             }
         case "dma":
             let (dst, src) = (d("dst"), d("src"))
@@ -102,8 +105,11 @@ public struct Machine {
             let (dst, src) = (d("dst"), d("src"))
             guard src.dims == dst.dims, let k = src.dims.last, k > 0 else { throw SimulatorError("quant needs equal shapes") }
             let x = try loadFloats(src)
-            try storeFloats(dst, FakeQuantization.activations(x, shape: [x.count / k, k], reductionAxis: 1, format: format("fmt"),
-                                                              amax: f("amax")))
+            try storeFloats(
+                dst,
+                FakeQuantization.activations(
+                    x, shape: [x.count / k, k], reductionAxis: 1, format: format("fmt"),
+                    amax: f("amax")))
         case "mma":
             try matrixMultiply(i, d("out"), d("act"), d("wgt"), d("scl"), format("wfmt"))
         case "vop":
@@ -116,18 +122,22 @@ public struct Machine {
         return false
     }
 
-    private mutating func matrixMultiply(_ i: Instruction, _ out: TensorDescriptor, _ act: TensorDescriptor,
-                                         _ wgt: TensorDescriptor, _ scl: TensorDescriptor, _ wfmt: PrecisionFormat) throws {
+    private mutating func matrixMultiply(
+        _ i: Instruction, _ out: TensorDescriptor, _ act: TensorDescriptor,
+        _ wgt: TensorDescriptor, _ scl: TensorDescriptor, _ wfmt: PrecisionFormat
+    ) throws {
         guard out.dims.count == 2, act.dims.count == 2, out.dims[0] == act.dims[0], wgt.element == .packed,
-              out.element == .f32, act.element == .f32 else {
+            out.element == .f32, act.element == .f32
+        else {
             throw SimulatorError("mma needs out f32 [M, N], act f32 [M, K] and a packed weight tile")
         }
         let (m, n, k) = (out.dims[0], out.dims[1], act.dims[1])
         let scales = wfmt == .fp16 ? [] : try loadFloats(scl)
         let w: [Float]
         do {
-            w = try WeightPacking.unpackTile(ArraySlice(try loadElements(wgt)), format: wfmt, sparse: i["sparse"] == 1,
-                                             rows: n, length: k, scales: scales)
+            w = try WeightPacking.unpackTile(
+                ArraySlice(try loadElements(wgt)), format: wfmt, sparse: i["sparse"] == 1,
+                rows: n, length: k, scales: scales)
         } catch let e as PackingError {
             throw SimulatorError("weight tile: \(e)")
         }
@@ -146,8 +156,10 @@ public struct Machine {
         try storeFloats(out, acc)
     }
 
-    private mutating func vectorOp(_ op: String, _ dst: TensorDescriptor, _ a: TensorDescriptor, _ b: TensorDescriptor,
-                                   _ imm: Float) throws {
+    private mutating func vectorOp(
+        _ op: String, _ dst: TensorDescriptor, _ a: TensorDescriptor, _ b: TensorDescriptor,
+        _ imm: Float
+    ) throws {
         guard dst.element == .f32, a.element == .f32, a.dims == dst.dims else {
             throw SimulatorError("\(op): dst and a must be f32 of one shape")
         }
@@ -192,7 +204,9 @@ public struct Machine {
     /// elements inside the input in (ky, kx) order divided by their count (or, with
     /// count_include_pad, by the positions inside the padded input).
     private mutating func parameterizedOp(_ op: String, _ dst: TensorDescriptor, _ a: TensorDescriptor, _ params: Int) throws {
-        guard op == "max_pool" || op == "average_pool" else { throw SimulatorError("the simulator does not execute vopp \(op) yet") }
+        guard op == "max_pool" || op == "average_pool" else {
+            throw SimulatorError("the simulator does not execute vopp \(op) yet")
+        }
         guard a.dims.count == 3, dst.dims.count == 3, a.dims[0] == dst.dims[0], a.element == .f32, dst.element == .f32 else {
             throw SimulatorError("\(op) needs f32 [C, H, W] in and [C, OH, OW] out")
         }
@@ -220,7 +234,9 @@ public struct Machine {
                             count += 1
                         }
                     }
-                    y[(plane * oh + i) * ow + j] = op == "max_pool" ? best
+                    y[(plane * oh + i) * ow + j] =
+                        op == "max_pool"
+                        ? best
                         : (includePad ? sum / Float(padded) : (count > 0 ? sum / Float(count) : 0))
                 }
             }
@@ -267,7 +283,8 @@ public struct Machine {
         }
         let first = (offsets.min() ?? 0) * size + Int(d.address), end = ((offsets.max() ?? 0) + 1) * size + Int(d.address)
         guard d.count == 0 || (first >= 0 && end <= memories[m].bytes.count) else {
-            throw SimulatorError("\(d.text) reaches bytes \(first)..<\(end) of \(memories[m].name), which has \(memories[m].bytes.count)")
+            throw SimulatorError(
+                "\(d.text) reaches bytes \(first)..<\(end) of \(memories[m].name), which has \(memories[m].bytes.count)")
         }
         return (m, offsets.map { $0 * size + Int(d.address) }, size)
     }
@@ -295,15 +312,19 @@ public struct Machine {
         guard d.element == .f32 else { throw SimulatorError("\(d.text) is not f32") }
         let b = try loadElements(d)
         return (0..<(b.count / 4)).map { i in
-            Float(bitPattern: UInt32(b[4 * i]) | UInt32(b[4 * i + 1]) << 8 | UInt32(b[4 * i + 2]) << 16 | UInt32(b[4 * i + 3]) << 24)
+            Float(
+                bitPattern: UInt32(b[4 * i]) | UInt32(b[4 * i + 1]) << 8 | UInt32(b[4 * i + 2]) << 16 | UInt32(b[4 * i + 3]) << 24
+            )
         }
     }
 
     private mutating func storeFloats(_ d: TensorDescriptor, _ values: [Float]) throws {
         guard d.element == .f32 else { throw SimulatorError("\(d.text) is not f32") }
-        try storeElements(d, values.flatMap { v in
-            let b = v.bitPattern
-            return [UInt8(b & 0xFF), UInt8((b >> 8) & 0xFF), UInt8((b >> 16) & 0xFF), UInt8(b >> 24)]
-        })
+        try storeElements(
+            d,
+            values.flatMap { v in
+                let b = v.bitPattern
+                return [UInt8(b & 0xFF), UInt8((b >> 8) & 0xFF), UInt8((b >> 16) & 0xFF), UInt8(b >> 24)]
+            })
     }
 }

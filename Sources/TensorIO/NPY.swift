@@ -74,7 +74,8 @@ public enum NPY {
 
     /// The .npy image of `tensor`, version 1.0, laid out exactly as numpy's np.save.
     public static func encode(_ tensor: Tensor) -> Data {
-        let shape = tensor.shape.count == 1 ? "(\(tensor.shape[0]),)" : "(" + tensor.shape.map(String.init).joined(separator: ", ") + ")"
+        let shape =
+            tensor.shape.count == 1 ? "(\(tensor.shape[0]),)" : "(" + tensor.shape.map(String.init).joined(separator: ", ") + ")"
         var header = "{'descr': '\(descr(tensor.dtype))', 'fortran_order': False, 'shape': \(shape), }"
         let total = 10 + header.utf8.count + 1
         header += String(repeating: " ", count: (64 - total % 64) % 64) + "\n"
@@ -106,9 +107,11 @@ public enum NPY {
     private static func dtypeOf(_ descr: String, _ fail: (String) -> TensorIOError) throws -> (DType, swap: Bool) {
         guard descr.count >= 2 else { throw fail("unsupported dtype '\(descr)'") }
         let order = descr.first!, code = String(descr.dropFirst())
-        let table: [String: DType] = ["f4": .float32, "f8": .float64, "f2": .float16, "i1": .int8, "i2": .int16,
-                                      "i4": .int32, "i8": .int64, "u1": .uint8, "u2": .uint16, "u4": .uint32,
-                                      "u8": .uint64, "b1": .bool]
+        let table: [String: DType] = [
+            "f4": .float32, "f8": .float64, "f2": .float16, "i1": .int8, "i2": .int16,
+            "i4": .int32, "i8": .int64, "u1": .uint8, "u2": .uint16, "u4": .uint32,
+            "u8": .uint64, "b1": .bool,
+        ]
         guard "<>|=".contains(order), let dtype = table[code] else {
             throw fail("unsupported dtype '\(descr)' (numeric and bool arrays only)")
         }
@@ -153,12 +156,21 @@ struct NPYHeader {
             switch key {
             case "descr": descr = try quotedString()
             case "fortran_order":
-                if s.hasPrefix("True") { fortranOrder = true; s = s.dropFirst(4) } else if s.hasPrefix("False") { s = s.dropFirst(5) } else { throw fail("malformed fortran_order") }
+                if s.hasPrefix("True") {
+                    fortranOrder = true; s = s.dropFirst(4)
+                } else if s.hasPrefix("False") {
+                    s = s.dropFirst(5)
+                } else {
+                    throw fail("malformed fortran_order")
+                }
             case "shape":
                 guard s.first == "(", let close = s.firstIndex(of: ")") else { throw fail("malformed shape in header") }
                 let inner = s[s.index(after: s.startIndex)..<close]
-                shape = try inner.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.map {
-                    guard let v = Int($0.hasSuffix("L") ? String($0.dropLast()) : $0), v >= 0 else { throw fail("malformed shape (\(inner))") }
+                shape = try inner.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.map
+                {
+                    guard let v = Int($0.hasSuffix("L") ? String($0.dropLast()) : $0), v >= 0 else {
+                        throw fail("malformed shape (\(inner))")
+                    }
                     return v
                 }
                 s = s[s.index(after: close)...]
@@ -166,6 +178,8 @@ struct NPYHeader {
             }
             found.insert(key)
         }
-        guard found.isSuperset(of: ["descr", "fortran_order", "shape"]) else { throw fail("header lacks descr, fortran_order or shape") }
+        guard found.isSuperset(of: ["descr", "fortran_order", "shape"]) else {
+            throw fail("header lacks descr, fortran_order or shape")
+        }
     }
 }

@@ -30,7 +30,8 @@ struct Calibrate: ParsableCommand {
     func run() throws {
         try reportingErrors(file: options.model) {
             guard let chosen = CalibrationMethod(method) else {
-                throw DriverError(file: "--method", "unknown calibration method \"\(method)\" (minmax, percentile[:P], entropy, mse)")
+                throw DriverError(
+                    file: "--method", "unknown calibration method \"\(method)\" (minmax, percentile[:P], entropy, mse)")
             }
             let loaded = try options.load()
             let samples = try CalibrationSet.load(path: calib, graph: loaded.model.graph)
@@ -42,8 +43,10 @@ struct Calibrate: ParsableCommand {
             }
             progress.finish()
             let ranges = calibrator.ranges(chosen)
-            print(json ? CalibrationReport.json(ranges, method: method, samples: samples.count)
-                       : CalibrationReport.table(ranges, method: method, samples: samples.count))
+            print(
+                json
+                    ? CalibrationReport.json(ranges, method: method, samples: samples.count)
+                    : CalibrationReport.table(ranges, method: method, samples: samples.count))
         }
     }
 }

@@ -9,8 +9,10 @@ struct Npucc: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "npucc",
         abstract: "Compile ONNX models for an NPU with nvfp4, fp8 and 2:4 sparse fast paths.",
-        subcommands: [Compile.self, Disasm.self, Asm.self, Inspect.self, DumpIR.self, Run.self, Opt.self, Calibrate.self, Analyze.self,
-                      ShowTarget.self])
+        subcommands: [
+            Compile.self, Disasm.self, Asm.self, Inspect.self, DumpIR.self, Run.self, Opt.self, Calibrate.self, Analyze.self,
+            ShowTarget.self,
+        ])
 
     static func main() {
         NativeKernels.ensure()
@@ -23,8 +25,9 @@ struct ModelOptions: ParsableArguments {
     @Argument(help: "The ONNX model file.")
     var model: String
 
-    @Option(name: .customLong("input-shape"),
-            help: ArgumentHelp("Fix an input's shape, e.g. input=1,3,320,320 (repeatable).", valueName: "NAME=DIMS"))
+    @Option(
+        name: .customLong("input-shape"),
+        help: ArgumentHelp("Fix an input's shape, e.g. input=1,3,320,320 (repeatable).", valueName: "NAME=DIMS"))
     var inputShapes: [String] = []
 }
 

@@ -43,9 +43,12 @@ struct Run: ParsableCommand {
             if BundleInspection.isBundle(path: options.model) {
                 // A compiled bundle runs on the simulator, as compiled.
                 guard passes.isEmpty, precision == "fp32", quantization.calib == nil, quantization.prune == nil,
-                      options.inputShapes.isEmpty else {
-                    throw DriverError(file: options.model, "a bundle runs as it was compiled: --passes, --precision, --calib, "
-                                      + "--prune and --input-shape apply to ONNX models")
+                    options.inputShapes.isEmpty
+                else {
+                    throw DriverError(
+                        file: options.model,
+                        "a bundle runs as it was compiled: --passes, --precision, --calib, "
+                            + "--prune and --input-shape apply to ONNX models")
                 }
                 try printResults(try BundleExecution.run(bundlePath: options.model, inputsPath: inputs, outputsPath: outputs))
                 return
@@ -63,12 +66,16 @@ struct Run: ParsableCommand {
                 throw DriverError(file: "--rules", "precision rules apply to --precision auto only")
             }
             if precision == "auto" {
-                guard let calib = quantization.calib else { throw DriverError(file: "--precision", "auto needs calibration samples (--calib)") }
+                guard let calib = quantization.calib else {
+                    throw DriverError(file: "--precision", "auto needs calibration samples (--calib)")
+                }
                 let pruning = pruning ?? .wanda
                 let report = try SensitivitySetup.analyze(&loaded, calibPath: calib, method: method, pruning: pruning)
-                let assignment = try SensitivitySetup.assign(report, budget: quantization.budget, rules: ruleSet, rulesPath: quantization.rules ?? "")
-                try SensitivitySetup.apply(assignment, report: report, pruning: pruning, biasCorrection: quantization.biasCorrection,
-                                           to: &loaded)
+                let assignment = try SensitivitySetup.assign(
+                    report, budget: quantization.budget, rules: ruleSet, rulesPath: quantization.rules ?? "")
+                try SensitivitySetup.apply(
+                    assignment, report: report, pruning: pruning, biasCorrection: quantization.biasCorrection,
+                    to: &loaded)
                 print(SensitivitySetup.summary(assignment, report.layers))
                 try printResults(try Execution.run(loaded, inputsPath: inputs, outputsPath: outputs))
                 return
@@ -77,8 +84,9 @@ struct Run: ParsableCommand {
                 throw DriverError(file: "--precision", "unknown precision \"\(precision)\" (fp32, fp16, fp8, nvfp4, auto)")
             }
             if format != .fp32 || pruning != nil {
-                _ = try PrecisionSetup.apply(format, to: &loaded, calibPath: quantization.calib, method: method, pruning: pruning,
-                                             biasCorrection: quantization.biasCorrection)
+                _ = try PrecisionSetup.apply(
+                    format, to: &loaded, calibPath: quantization.calib, method: method, pruning: pruning,
+                    biasCorrection: quantization.biasCorrection)
             }
             try printResults(try Execution.run(loaded, inputsPath: inputs, outputsPath: outputs))
         }
@@ -96,7 +104,9 @@ struct Run: ParsableCommand {
             try? FileManager.default.removeItem(atPath: outputs)
             throw error
         }
-        print(String(format: "top-1 accuracy: %.2f%% (%d of %d)", 100 * Double(scored.correct) / Double(max(scored.total, 1)),
-                     scored.correct, scored.total))
+        print(
+            String(
+                format: "top-1 accuracy: %.2f%% (%d of %d)", 100 * Double(scored.correct) / Double(max(scored.total, 1)),
+                scored.correct, scored.total))
     }
 }

@@ -1,8 +1,9 @@
+import Foundation
+import XCTest
+
 // The reader's refusals, one per check, each reached with the checksums in front of it
 // resealed; every error names the file and the part at fault.
 @testable import Bundle
-import Foundation
-import XCTest
 
 final class BundleReaderTests: XCTestCase {
     private func refuses(_ b: [UInt8], _ part: BundleError.Part, _ phrase: String, line: UInt = #line) {
@@ -27,69 +28,129 @@ final class BundleReaderTests: XCTestCase {
         refuses(Array("NPUB".utf8), .header, "truncated: header ends at byte 64, file has 4")
         refuses([], .header, "truncated: header ends at byte 64, file has 0")
         refuses(try edited { $0[10] ^= 1 }, .header, "checksum mismatch (stored 0x")
-        refuses(try edited { $0.putLE(UInt16(2), at: 4); Fixture.reseal(&$0) }, .header, "format version 2.0; this npucc reads version 1.x")
-        refuses(try edited { $0.putLE(UInt32(128), at: 8); Fixture.reseal(&$0) }, .header, "header size 128, expected 64")
-        refuses(try edited { $0.putLE(UInt32(48), at: 20); Fixture.reseal(&$0) }, .header, "entry size 48, expected 32")
-        refuses(try edited { $0.putLE(UInt32(4), at: 16); Fixture.reseal(&$0) }, .header, "unknown flags 0x00000004")
-        refuses(try edited { $0[40] = 1; Fixture.reseal(&$0) }, .header, "reserved bytes")
-        refuses(try edited { $0.putLE(UInt64($0.count + 64), at: 24); Fixture.reseal(&$0) }, .header, "does not match the end of the last section")
+        refuses(
+            try edited {
+                $0.putLE(UInt16(2), at: 4); Fixture.reseal(&$0)
+            }, .header, "format version 2.0; this npucc reads version 1.x")
+        refuses(
+            try edited {
+                $0.putLE(UInt32(128), at: 8); Fixture.reseal(&$0)
+            }, .header, "header size 128, expected 64")
+        refuses(
+            try edited {
+                $0.putLE(UInt32(48), at: 20); Fixture.reseal(&$0)
+            }, .header, "entry size 48, expected 32")
+        refuses(
+            try edited {
+                $0.putLE(UInt32(4), at: 16); Fixture.reseal(&$0)
+            }, .header, "unknown flags 0x00000004")
+        refuses(
+            try edited {
+                $0[40] = 1; Fixture.reseal(&$0)
+            }, .header, "reserved bytes")
+        refuses(
+            try edited {
+                $0.putLE(UInt64($0.count + 64), at: 24); Fixture.reseal(&$0)
+            }, .header, "does not match the end of the last section")
         // A newer minor version reads.
-        let minor = try edited { $0.putLE(UInt16(3), at: 6); Fixture.reseal(&$0) }
+        let minor = try edited {
+            $0.putLE(UInt16(3), at: 6); Fixture.reseal(&$0)
+        }
         XCTAssertEqual(try BundleReader.parse(minor, file: "x").minorVersion, 3)
     }
 
     func testTableRefusals() throws {
         refuses(try edited { $0[70] ^= 0x10 }, .table, "section table: checksum mismatch (stored 0x")
-        refuses(try edited { $0.putLE(UInt32(1000), at: 12); Fixture.reseal(&$0) }, .table,
-                "truncated: section table ends at byte 32064, file has")
-        refuses(try edited { $0.putLE(UInt32(0), at: 12); Fixture.reseal(&$0) }, .table, "no sections")
-        refuses(try edited { $0[self.weightsEntry + 1] = UInt8(ascii: "g"); Fixture.reseal(&$0) }, .table,
-                "entry 5: kind 57674854 is not four upper-case ASCII letters or digits")
+        refuses(
+            try edited {
+                $0.putLE(UInt32(1000), at: 12); Fixture.reseal(&$0)
+            }, .table,
+            "truncated: section table ends at byte 32064, file has")
+        refuses(
+            try edited {
+                $0.putLE(UInt32(0), at: 12); Fixture.reseal(&$0)
+            }, .table, "no sections")
+        refuses(
+            try edited {
+                $0[self.weightsEntry + 1] = UInt8(ascii: "g"); Fixture.reseal(&$0)
+            }, .table,
+            "entry 5: kind 57674854 is not four upper-case ASCII letters or digits")
     }
 
     func testSectionRefusals() throws {
         let weights = BundleError.Part.section(.weights)
         refuses(try edited { $0[$0.count - 1] ^= 0xFF }, weights, "section WGHT: checksum mismatch (stored 0x")
-        refuses(try edited { $0.removeLast() }, weights, "truncated: section WGHT ends at byte \(try Fixture.bytes().count), file has \(try Fixture.bytes().count - 1)")
+        refuses(
+            try edited { $0.removeLast() }, weights,
+            "truncated: section WGHT ends at byte \(try Fixture.bytes().count), file has \(try Fixture.bytes().count - 1)")
         refuses(try edited { $0.append(0) }, .file, "1 bytes after the end of the bundle")
-        refuses(try edited { $0.putLE(UInt32(128), at: self.weightsEntry + 4); Fixture.reseal(&$0) }, weights,
-                "is not a multiple of its alignment 128")
-        refuses(try edited { $0.putLE(UInt32(100), at: self.weightsEntry + 4); Fixture.reseal(&$0) }, weights, "alignment 100")
-        refuses(try edited { $0.putLE(UInt32(2 << 20), at: self.weightsEntry + 4); Fixture.reseal(&$0) }, weights, "alignment 2097152")
-        refuses(try edited { $0[self.weightsEntry + 29] = 1; Fixture.reseal(&$0) }, weights, "reserved table bytes")
+        refuses(
+            try edited {
+                $0.putLE(UInt32(128), at: self.weightsEntry + 4); Fixture.reseal(&$0)
+            }, weights,
+            "is not a multiple of its alignment 128")
+        refuses(
+            try edited {
+                $0.putLE(UInt32(100), at: self.weightsEntry + 4); Fixture.reseal(&$0)
+            }, weights, "alignment 100")
+        refuses(
+            try edited {
+                $0.putLE(UInt32(2 << 20), at: self.weightsEntry + 4); Fixture.reseal(&$0)
+            }, weights, "alignment 2097152")
+        refuses(
+            try edited {
+                $0[self.weightsEntry + 29] = 1; Fixture.reseal(&$0)
+            }, weights, "reserved table bytes")
 
         // Overlap: WGHT moved back onto CNST.
         let cnstOffset = try Fixture.bytes().le(UInt64.self, at: Fixture.entry(4) + 8)
-        refuses(try edited { $0.putLE(cnstOffset, at: self.weightsEntry + 8); Fixture.reseal(&$0) }, weights,
-                "starts at byte \(cnstOffset), inside section CNST, which ends at byte \(cnstOffset + 64)")
-        refuses(try edited { $0.putLE(UInt64(128), at: self.metaEntry + 8); Fixture.reseal(&$0) }, .section(.metadata),
-                "inside the section table, which ends at byte 256")
+        refuses(
+            try edited {
+                $0.putLE(cnstOffset, at: self.weightsEntry + 8); Fixture.reseal(&$0)
+            }, weights,
+            "starts at byte \(cnstOffset), inside section CNST, which ends at byte \(cnstOffset + 64)")
+        refuses(
+            try edited {
+                $0.putLE(UInt64(128), at: self.metaEntry + 8); Fixture.reseal(&$0)
+            }, .section(.metadata),
+            "inside the section table, which ends at byte 256")
         // A gap: a section later than the first aligned byte after the one before it.
         let wghtOffset = try Fixture.bytes().le(UInt64.self, at: weightsEntry + 8)
-        refuses(try edited { $0.putLE(wghtOffset + 64, at: self.weightsEntry + 8); Fixture.reseal(&$0) }, weights,
-                "starts at byte \(wghtOffset + 64); expected \(wghtOffset)")
+        refuses(
+            try edited {
+                $0.putLE(wghtOffset + 64, at: self.weightsEntry + 8); Fixture.reseal(&$0)
+            }, weights,
+            "starts at byte \(wghtOffset + 64); expected \(wghtOffset)")
         // Size overflow.
-        refuses(try edited { $0.putLE(UInt64.max, at: self.weightsEntry + 16); Fixture.reseal(&$0) }, weights, "overflows")
+        refuses(
+            try edited {
+                $0.putLE(UInt64.max, at: self.weightsEntry + 16); Fixture.reseal(&$0)
+            }, weights, "overflows")
         // Padding that is not zero (before DESC: META's JSON does not end on a multiple of 64).
         let descOffset = Int(try Fixture.bytes().le(UInt64.self, at: Fixture.entry(1) + 8))
-        refuses(try edited { $0[descOffset - 1] = 7 }, .section(.descriptors), "padding before it is not zero (byte \(descOffset - 1))")
+        refuses(
+            try edited { $0[descOffset - 1] = 7 }, .section(.descriptors),
+            "padding before it is not zero (byte \(descOffset - 1))")
     }
 
     func testOrderAndDuplicateRefusals() throws {
         // Swap the tags of DESC and INST (both stay in place): INST then comes before DESC.
-        refuses(try edited { b in
-            let (d, i) = (Fixture.entry(1), Fixture.entry(2))
-            for k in 0..<4 { b.swapAt(d + k, i + k) }
-            Fixture.resealSection(&b, 1)
-        }, .section(.descriptors), "comes after INST; known kinds appear in the order META, DESC, INST, SCAL, CNST, WGHT")
-        refuses(try edited { b in
-            b.replaceSubrange(Fixture.entry(2)..<(Fixture.entry(2) + 4), with: Array("DESC".utf8))
-            Fixture.reseal(&b)
-        }, .section(.descriptors), "appears twice in the section table")
-        refuses(try edited { b in
-            b.replaceSubrange(self.metaEntry..<(self.metaEntry + 4), with: Array("ABCD".utf8))
-            Fixture.reseal(&b)
-        }, .section(try XCTUnwrap(SectionKind("ABCD"))), "comes first; a bundle starts with a META section")
+        refuses(
+            try edited { b in
+                let (d, i) = (Fixture.entry(1), Fixture.entry(2))
+                for k in 0..<4 { b.swapAt(d + k, i + k) }
+                Fixture.resealSection(&b, 1)
+            }, .section(.descriptors), "comes after INST; known kinds appear in the order META, DESC, INST, SCAL, CNST, WGHT")
+        refuses(
+            try edited { b in
+                b.replaceSubrange(Fixture.entry(2)..<(Fixture.entry(2) + 4), with: Array("DESC".utf8))
+                Fixture.reseal(&b)
+            }, .section(.descriptors), "appears twice in the section table")
+        refuses(
+            try edited { b in
+                b.replaceSubrange(self.metaEntry..<(self.metaEntry + 4), with: Array("ABCD".utf8))
+                Fixture.reseal(&b)
+            }, .section(try XCTUnwrap(SectionKind("ABCD"))), "comes first; a bundle starts with a META section")
     }
 
     func testMetadataRefusals() throws {

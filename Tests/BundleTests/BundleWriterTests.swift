@@ -1,8 +1,9 @@
+import Foundation
+import XCTest
+
 // The writer: the layout to the byte, a round trip through the reader, identical bytes for
 // identical input, atomic writes, and the input it refuses.
 @testable import Bundle
-import Foundation
-import XCTest
 
 final class BundleWriterTests: XCTestCase {
     private var folder: URL!
@@ -49,8 +50,9 @@ final class BundleWriterTests: XCTestCase {
         }
         XCTAssertEqual(end, b.count, "the file ends where the last section ends")
         let meta = Int(b.le(UInt64.self, at: Fixture.entry(0) + 8)), metaSize = Int(b.le(UInt64.self, at: Fixture.entry(0) + 16))
-        XCTAssertEqual(String(decoding: b[meta..<(meta + metaSize)], as: UTF8.self),
-                       #"{"layers":["conv1","conv2"],"model":"digits_cnn","options":{"a":null,"b":true},"target":"npu-seed","version":1}"#)
+        XCTAssertEqual(
+            String(decoding: b[meta..<(meta + metaSize)], as: UTF8.self),
+            #"{"layers":["conv1","conv2"],"model":"digits_cnn","options":{"a":null,"b":true},"target":"npu-seed","version":1}"#)
     }
 
     func testRoundTrip() throws {
@@ -81,12 +83,15 @@ final class BundleWriterTests: XCTestCase {
     func testEncodableMetadataIsCanonical() throws {
         struct Meta: Encodable { var zeta = 0.5, alpha = "a/b\n\u{1}é", mid = [3, 1], big = 1e20, whole = 2.0 }
         let w = try BundleWriter(metadata: Meta())
-        XCTAssertEqual(String(decoding: try XCTUnwrap(w.metadata.canonicalText), as: UTF8.self),
-                       #"{"alpha":"a/b\n\u0001é","big":1e+20,"mid":[3,1],"whole":2,"zeta":0.5}"#)
+        XCTAssertEqual(
+            String(decoding: try XCTUnwrap(w.metadata.canonicalText), as: UTF8.self),
+            #"{"alpha":"a/b\n\u0001é","big":1e+20,"mid":[3,1],"whole":2,"zeta":0.5}"#)
     }
 
     func testUnknownKindsAreKeptAfterTheKnownOnes() throws {
-        let extra = [BundleSection(try XCTUnwrap(SectionKind("ZZ01")), [9]), BundleSection(try XCTUnwrap(SectionKind("TILE")), [7, 7])]
+        let extra = [
+            BundleSection(try XCTUnwrap(SectionKind("ZZ01")), [9]), BundleSection(try XCTUnwrap(SectionKind("TILE")), [7, 7]),
+        ]
         let bytes = try BundleWriter(metadata: Fixture.metadata, sections: extra + Fixture.sections).encoded()
         let bundle = try BundleReader.parse(bytes, file: "x.npub")
         XCTAssertEqual(bundle.entries.map(\.kind.description), ["META", "DESC", "INST", "SCAL", "CNST", "WGHT", "TILE", "ZZ01"])
@@ -95,7 +100,8 @@ final class BundleWriterTests: XCTestCase {
     }
 
     func testLargerAlignment() throws {
-        let bytes = try BundleWriter(metadata: Fixture.metadata, sections: [BundleSection(.weights, [1, 2], alignment: 4096)]).encoded()
+        let bytes = try BundleWriter(metadata: Fixture.metadata, sections: [BundleSection(.weights, [1, 2], alignment: 4096)])
+            .encoded()
         let bundle = try BundleReader.parse(bytes, file: "x.npub")
         XCTAssertEqual(bundle.entries.last?.offset, 4096)
         XCTAssertEqual(bundle.entries.last?.alignment, 4096)
@@ -111,13 +117,18 @@ final class BundleWriterTests: XCTestCase {
                 XCTAssertTrue(e?.description.contains(phrase) ?? false, "\(error)", line: line)
             }
         }
-        refuses(BundleWriter(metadata: Fixture.metadata, sections: [BundleSection(.weights, [1]), BundleSection(.weights, [2])]),
-                .section(.weights), "given twice")
-        refuses(BundleWriter(metadata: Fixture.metadata, sections: [BundleSection(.metadata, [])]), .section(.metadata), "given as a section")
-        refuses(BundleWriter(metadata: Fixture.metadata, sections: [BundleSection(.weights, [], alignment: 96)]),
-                .section(.weights), "alignment 96")
-        refuses(BundleWriter(metadata: Fixture.metadata, sections: [BundleSection(.weights, [], alignment: 32)]),
-                .section(.weights), "alignment 32")
+        refuses(
+            BundleWriter(metadata: Fixture.metadata, sections: [BundleSection(.weights, [1]), BundleSection(.weights, [2])]),
+            .section(.weights), "given twice")
+        refuses(
+            BundleWriter(metadata: Fixture.metadata, sections: [BundleSection(.metadata, [])]), .section(.metadata),
+            "given as a section")
+        refuses(
+            BundleWriter(metadata: Fixture.metadata, sections: [BundleSection(.weights, [], alignment: 96)]),
+            .section(.weights), "alignment 96")
+        refuses(
+            BundleWriter(metadata: Fixture.metadata, sections: [BundleSection(.weights, [], alignment: 32)]),
+            .section(.weights), "alignment 32")
         refuses(BundleWriter(metadata: .array([])), .section(.metadata), "JSON object")
         refuses(BundleWriter(metadata: .object(["x": .double(.nan)])), .section(.metadata), "finite")
         XCTAssertNil(SectionKind("meta"))

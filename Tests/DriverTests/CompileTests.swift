@@ -24,7 +24,8 @@ final class CompileTests: XCTestCase {
         options.sparsity = sparsity
         options.calibPath = calib
         if precision == "auto" { options.budget = "nvfp4+2:4" }
-        return try Compilation.compile(&loaded, options: options, array: try Compilation.arrayShape(try TargetDescription.default))
+        return try Compilation.compile(
+            &loaded, options: options, array: try Compilation.arrayShape(try TargetDescription.default))
     }
 
     private func bundle(_ compiled: CompiledModel) throws -> [UInt8] {
@@ -36,7 +37,9 @@ final class CompileTests: XCTestCase {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         var cases: [(String, CompileOptions.Sparsity)] = []
-        for precision in ["fp16", "fp8", "nvfp4"] { for s in [CompileOptions.Sparsity.none, .twoFour] { cases.append((precision, s)) } }
+        for precision in ["fp16", "fp8", "nvfp4"] {
+            for s in [CompileOptions.Sparsity.none, .twoFour] { cases.append((precision, s)) }
+        }
         cases.append(("auto", .auto))
         for (precision, sparsity) in cases {
             let compiled = try compile(precision, sparsity)
@@ -49,19 +52,23 @@ final class CompileTests: XCTestCase {
             }
             XCTAssertEqual(expected.count, 3)
             try NPZ.write(expected, to: path.appendingPathExtension("npz"))
-            let check = try runPython(script: """
-                import sys, numpy as np
-                sys.path.insert(0, sys.argv[1])
-                import npub
-                got = npub.decode_weights(sys.argv[2])
-                want = dict(np.load(sys.argv[3]))
-                assert sorted(got) == sorted(want), (sorted(got), sorted(want))
-                for name in want:
-                    assert got[name].dtype == np.float32 and got[name].shape == want[name].shape, name
-                    assert np.array_equal(got[name], want[name]), (name, np.abs(got[name] - want[name]).max())
-                print(len(want))
-                """, arguments: [packageRoot().appendingPathComponent("tools").path,
-                                 path.appendingPathExtension("npub").path, path.appendingPathExtension("npz").path])
+            let check = try runPython(
+                script: """
+                    import sys, numpy as np
+                    sys.path.insert(0, sys.argv[1])
+                    import npub
+                    got = npub.decode_weights(sys.argv[2])
+                    want = dict(np.load(sys.argv[3]))
+                    assert sorted(got) == sorted(want), (sorted(got), sorted(want))
+                    for name in want:
+                        assert got[name].dtype == np.float32 and got[name].shape == want[name].shape, name
+                        assert np.array_equal(got[name], want[name]), (name, np.abs(got[name] - want[name]).max())
+                    print(len(want))
+                    """,
+                arguments: [
+                    packageRoot().appendingPathComponent("tools").path,
+                    path.appendingPathExtension("npub").path, path.appendingPathExtension("npz").path,
+                ])
             XCTAssertEqual(check.status, 0, "\(precision) \(sparsity): \(check.stderr)")
             XCTAssertEqual(check.stdout, "3\n")
             let sparse = compiled.layers.filter(\.sparse).map(\.name)

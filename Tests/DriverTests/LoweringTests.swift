@@ -15,9 +15,10 @@ import XCTest
 
 final class LoweringTests: XCTestCase {
     private func resources(_ t: TargetDescription) -> TileResources {
-        TileResources(sramBytes: t.tileMemoryBytes, arrayRows: t.compute.macArray.rows, arrayColumns: t.compute.macArray.columns,
-                      rates: [.fp16: Int(t.compute.macRate.fp16), .fp8: Int(t.compute.macRate.fp8), .nvfp4: Int(t.compute.macRate.nvfp4)],
-                      clusters: t.compute.clusters, tilesPerCluster: t.compute.tilesPerCluster)
+        TileResources(
+            sramBytes: t.tileMemoryBytes, arrayRows: t.compute.macArray.rows, arrayColumns: t.compute.macArray.columns,
+            rates: [.fp16: Int(t.compute.macRate.fp16), .fp8: Int(t.compute.macRate.fp8), .nvfp4: Int(t.compute.macRate.nvfp4)],
+            clusters: t.compute.clusters, tilesPerCluster: t.compute.tilesPerCluster)
     }
 
     private func bytes(_ t: Tensor) -> [UInt8] {
@@ -27,9 +28,12 @@ final class LoweringTests: XCTestCase {
     func testDigitsRunOnTheSimulatorAsTheInterpreterRunsThem() throws {
         let target = try TargetDescription.default
         let images = try NPZ.read(url: packageRoot().appendingPathComponent("samples/digits_test.npz"))[0].1
-        for (precision, sparsity) in [("fp16", CompileOptions.Sparsity.none), ("fp8", .twoFour), ("nvfp4", .none), ("nvfp4", .twoFour)] {
-            var loaded = try Frontend.load(path: packageRoot().appendingPathComponent("samples/digits_cnn.onnx").path,
-                                           inputShapes: ["input": [1, 1, 8, 8]])
+        for (precision, sparsity) in [
+            ("fp16", CompileOptions.Sparsity.none), ("fp8", .twoFour), ("nvfp4", .none), ("nvfp4", .twoFour),
+        ] {
+            var loaded = try Frontend.load(
+                path: packageRoot().appendingPathComponent("samples/digits_cnn.onnx").path,
+                inputShapes: ["input": [1, 1, 8, 8]])
             var options = CompileOptions()
             options.precision = precision
             options.sparsity = sparsity
@@ -40,9 +44,11 @@ final class LoweringTests: XCTestCase {
             for index in [0, 7, 123] {
                 let image = Tensor(Array(images.floats()[(index * 64)..<((index + 1) * 64)]), shape: [1, 1, 8, 8])
                 let want = try interpreter.run(["input": image])["logits"]!
-                var machine = Machine(shape: MachineShape(dramBytes: lowered.dramBytes, l3Bytes: 8 << 20, l2Bytes: 512 << 10,
-                                                          sramBytes: target.tileMemoryBytes, clusters: 4, tilesPerCluster: 16),
-                                      weights: compiled.weights, constants: lowered.constants)
+                var machine = Machine(
+                    shape: MachineShape(
+                        dramBytes: lowered.dramBytes, l3Bytes: 8 << 20, l2Bytes: 512 << 10,
+                        sramBytes: target.tileMemoryBytes, clusters: 4, tilesPerCluster: 16),
+                    weights: compiled.weights, constants: lowered.constants)
                 try machine.writeDRAM(bytes(image), at: lowered.inputs[0].offset)
                 try machine.run(lowered.program)
                 let got = try machine.readDRAM(lowered.outputs[0].offset, count: lowered.outputs[0].bytes)
@@ -59,10 +65,15 @@ final class LoweringTests: XCTestCase {
         b.constant("lo", Tensor([Int64(1), Int64(2)], shape: [2]))
         b.constant("hi", Tensor([Int64(4), Int64(7)], shape: [2]))
         b.constant("axes", Tensor([Int64(1), Int64(3)], shape: [2]))
-        b.node("MaxPool", ["x"], ["kernel_shape": .ints([3, 3]), "strides": .ints([2, 2]), "pads": .ints([1, 1, 1, 1]),
-                                  "ceil_mode": .int(1)], outputs: ["m"])
-        b.node("AveragePool", ["m"], ["kernel_shape": .ints([3, 2]), "pads": .ints([1, 0, 1, 1]), "count_include_pad": .int(1)],
-               outputs: ["a"])
+        b.node(
+            "MaxPool", ["x"],
+            [
+                "kernel_shape": .ints([3, 3]), "strides": .ints([2, 2]), "pads": .ints([1, 1, 1, 1]),
+                "ceil_mode": .int(1),
+            ], outputs: ["m"])
+        b.node(
+            "AveragePool", ["m"], ["kernel_shape": .ints([3, 2]), "pads": .ints([1, 0, 1, 1]), "count_include_pad": .int(1)],
+            outputs: ["a"])
         b.node("AveragePool", ["a"], ["kernel_shape": .ints([2, 2]), "pads": .ints([0, 1, 1, 0])], outputs: ["e"])
         b.node("Add", ["e", "shift"], outputs: ["s"])
         b.node("Mul", ["s", "s"], outputs: ["q"])
@@ -76,8 +87,10 @@ final class LoweringTests: XCTestCase {
         var small = resources(try TargetDescription.default)
         small.sramBytes = 512
         let lowered = try Lowering.lower(g, layers: [], resources: small)
-        var machine = Machine(shape: MachineShape(dramBytes: lowered.dramBytes, l3Bytes: 1 << 16, l2Bytes: 1 << 14, sramBytes: 512,
-                                                  clusters: 4, tilesPerCluster: 16), weights: [], constants: lowered.constants)
+        var machine = Machine(
+            shape: MachineShape(
+                dramBytes: lowered.dramBytes, l3Bytes: 1 << 16, l2Bytes: 1 << 14, sramBytes: 512,
+                clusters: 4, tilesPerCluster: 16), weights: [], constants: lowered.constants)
         try machine.writeDRAM(bytes(x), at: lowered.inputs[0].offset)
         try machine.run(lowered.program)
         XCTAssertEqual(try machine.readDRAM(lowered.outputs[0].offset, count: lowered.outputs[0].bytes), bytes(want))
@@ -92,7 +105,8 @@ final class LoweringTests: XCTestCase {
         var g = b.graph
         _ = try InferShapes().run(&g, PassContext())
         XCTAssertThrowsError(try Lowering.lower(g, layers: [], resources: resources(try TargetDescription.default))) {
-            XCTAssertEqual("\($0)", "node Softmax \"probabilities\": cannot lower Softmax: the NPU backend has no lowering for it yet")
+            XCTAssertEqual(
+                "\($0)", "node Softmax \"probabilities\": cannot lower Softmax: the NPU backend has no lowering for it yet")
         }
     }
 }

@@ -39,15 +39,19 @@ final class FloatSpellingTests: XCTestCase {
         var g = Graph()
         var expected: [String: [UInt64]] = [:]
         for dtype in [DType.float16, .bfloat16, .float32, .float64, .float8e4m3fn, .float8e5m2] {
-            var all = dtype.byteSize == 2 ? (0...UInt64(UInt16.max)).map { $0 } : (0..<4096).map { _ in
-                UInt64.random(in: 0...UInt64.max, using: &rng) >> (64 - 8 * dtype.byteSize)
-            }
+            var all =
+                dtype.byteSize == 2
+                ? (0...UInt64(UInt16.max)).map { $0 }
+                : (0..<4096).map { _ in
+                    UInt64.random(in: 0...UInt64.max, using: &rng) >> (64 - 8 * dtype.byteSize)
+                }
             if dtype.byteSize == 1 {
                 // Every code but the NaNs (a line with a NaN lacking a literal prints as hex),
                 // topped up to whole lines with the NaN that `nan` reads as.
                 let code = { (c: UInt8) in Tensor([c], shape: [1]).reinterpreted(as: dtype) }
                 all = (0...255).filter { !code(UInt8($0)).double(at: 0).isNaN }.map(UInt64.init)
-                let nan = UInt64(Tensor([Float.nan], shape: [1]).cast(to: dtype).reinterpreted(as: .uint8).scalars(as: UInt8.self)[0])
+                let nan = UInt64(
+                    Tensor([Float.nan], shape: [1]).cast(to: dtype).reinterpreted(as: .uint8).scalars(as: UInt8.self)[0])
                 all += Array(repeating: nan, count: (16 - all.count % 16) % 16)
             }
             for start in stride(from: 0, to: all.count, by: 16) {

@@ -86,14 +86,17 @@ final class TextRoundTripTests: XCTestCase {
     }
 
     func testSpecialFloatsPrintAsLiteralsAndNaNPayloadsAsHex() throws {
-        let specials: [Float] = [-0.0, .nan, .infinity, -.infinity, .leastNonzeroMagnitude, .leastNormalMagnitude,
-                                 .greatestFiniteMagnitude, 0.1]
+        let specials: [Float] = [
+            -0.0, .nan, .infinity, -.infinity, .leastNonzeroMagnitude, .leastNormalMagnitude,
+            .greatestFiniteMagnitude, 0.1,
+        ]
         var g = Graph()
         g.constants["special"] = Tensor(specials, shape: [specials.count])
         g.constants["payload"] = Tensor([Float(bitPattern: 0x7FC0_0001), Float(bitPattern: 0xFFC0_0000)], shape: [2])
         g.constants["double"] = Tensor([-0.0, Double.nan, .leastNonzeroMagnitude, 0.1], shape: [4])
         let text = IRPrinter(constantDataLimit: nil).print(g)
-        XCTAssertTrue(text.contains("const %special: f32[8] = [-0.0, nan, inf, -inf, 1e-45, 1.1754944e-38, 3.4028235e+38, 0.1]"), text)
+        XCTAssertTrue(
+            text.contains("const %special: f32[8] = [-0.0, nan, inf, -inf, 1e-45, 1.1754944e-38, 3.4028235e+38, 0.1]"), text)
         XCTAssertTrue(text.contains("const %payload: f32[2] = 0x0100c07f0000c0ff"), text)
         XCTAssertTrue(text.contains("const %double: f64[4] = [-0.0, nan, 5e-324, 0.1]"), text)
         let parsed = try IRParser.parseGraph(text)

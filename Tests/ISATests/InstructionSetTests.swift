@@ -34,8 +34,10 @@ final class InstructionSetTests: XCTestCase {
         for k in 0..<8 {
             let onTile = k % 2 == 0
             let space: MemorySpace = onTile ? .sram : .dram
-            descriptors.append(try TensorDescriptor(space, .f32, cluster: onTile ? 3 : 0, tile: onTile ? 15 : 0,
-                                                    address: UInt64(k * 4096), dims: [1, 20, 64]))
+            descriptors.append(
+                try TensorDescriptor(
+                    space, .f32, cluster: onTile ? 3 : 0, tile: onTile ? 15 : 0,
+                    address: UInt64(k * 4096), dims: [1, 20, 64]))
         }
         var out: [Program] = []
         for round in 0..<50 {
@@ -72,8 +74,12 @@ final class InstructionSetTests: XCTestCase {
 
     func testFieldsSitWhereTheTableSays() throws {
         // mma: out bits 8-31, act 32-55, wgt 56-79, scl 80-103, wfmt 104-105, afmt 106-107, sparse 108, accumulate 109.
-        let mma = try Instruction("mma", ["out": 1, "act": 2, "wgt": 3, "scl": 4, "wfmt": 2, "afmt": 1, "sparse": 1,
-                                          "accumulate": 1])
+        let mma = try Instruction(
+            "mma",
+            [
+                "out": 1, "act": 2, "wgt": 3, "scl": 4, "wfmt": 2, "afmt": 1, "sparse": 1,
+                "accumulate": 1,
+            ])
         XCTAssertEqual(mma.encoded(), [0x20, 1, 0, 0, 2, 0, 0, 3, 0, 0, 4, 0, 0, 0b0011_0110, 0, 0])
         let text = Program(instructions: [mma]).assembly()
         XCTAssertTrue(text.contains("mma out=d1, act=d2, wgt=d3, scl=d4, wfmt=nvfp4, afmt=fp8, sparse=1, accumulate=1"), text)
@@ -100,7 +106,8 @@ final class InstructionSetTests: XCTestCase {
     }
 
     func testDescriptorsRoundTripAndRefuseWhatTheyCannotSay() throws {
-        let d = try TensorDescriptor(.sram, .f8e4m3, cluster: 2, tile: 7, address: 0x1F40, dims: [3, 20, 64], strides: [2560, 128, 1])
+        let d = try TensorDescriptor(
+            .sram, .f8e4m3, cluster: 2, tile: 7, address: 0x1F40, dims: [3, 20, 64], strides: [2560, 128, 1])
         XCTAssertEqual(d.text, "sram c2.t7 f8e4m3 @0x1f40 [3,20,64] [2560,128,1]")
         XCTAssertEqual(try TensorDescriptor(text: d.text), d)
         XCTAssertEqual(try TensorDescriptor(decoding: d.encoded()), d)
@@ -108,7 +115,9 @@ final class InstructionSetTests: XCTestCase {
         XCTAssertThrowsError(try TensorDescriptor(.dram, .f32, cluster: 1, address: 0, dims: [1]))
         var bytes = d.encoded()
         bytes[6] = 1
-        XCTAssertThrowsError(try TensorDescriptor(decoding: bytes)) { XCTAssertEqual("\($0)", "reserved bytes and unused dimensions must be 0") }
+        XCTAssertThrowsError(try TensorDescriptor(decoding: bytes)) {
+            XCTAssertEqual("\($0)", "reserved bytes and unused dimensions must be 0")
+        }
         bytes = d.encoded()
         bytes[2] = 7
         XCTAssertThrowsError(try TensorDescriptor(decoding: bytes)) { XCTAssertEqual("\($0)", "rank 7 is over 6") }
@@ -129,10 +138,13 @@ final class InstructionSetTests: XCTestCase {
 
     func testTheSpecificationShowsTheTable() throws {
         let spec = try String(contentsOf: packageRoot().appendingPathComponent("schemas/isa.md"), encoding: .utf8)
-        XCTAssertTrue(spec.contains(InstructionSet.markdownTable()), "regenerate the encoding table in schemas/isa.md:\n" + InstructionSet.markdownTable())
+        XCTAssertTrue(
+            spec.contains(InstructionSet.markdownTable()),
+            "regenerate the encoding table in schemas/isa.md:\n" + InstructionSet.markdownTable())
         // The assembly example assembles, and disassembles to itself without its comment.
-        let example = try XCTUnwrap(spec.components(separatedBy: "## Assembly\n\n```\n").dropFirst().first?
-            .components(separatedBy: "```").first)
+        let example = try XCTUnwrap(
+            spec.components(separatedBy: "## Assembly\n\n```\n").dropFirst().first?
+                .components(separatedBy: "```").first)
         let program = try Program(assembly: example)
         XCTAssertEqual(program.instructions.map(\.spec.mnemonic), ["dma", "vop", "halt"])
         XCTAssertEqual(program.assembly(), example.split(separator: "\n").dropFirst().joined(separator: "\n") + "\n")

@@ -11,13 +11,16 @@ final class FoldBatchNormTests: XCTestCase {
 
     private func random(_ shape: [Int], positive: Bool = false) -> Tensor {
         let n = shape.reduce(1, *)
-        return Tensor((0..<n).map { _ in positive ? Float.random(in: 0.5...1.5, using: &rng) : Float.random(in: -1...1, using: &rng) },
-                      shape: shape)
+        return Tensor(
+            (0..<n).map { _ in positive ? Float.random(in: 0.5...1.5, using: &rng) : Float.random(in: -1...1, using: &rng) },
+            shape: shape)
     }
 
     /// x -> producer -> BatchNormalization(channels) -> y.
-    private func graph(producer: String, input: [Int], weight: [Int], bias: Bool, channels: Int,
-                                attributes: [String: Attribute] = [:]) -> Graph {
+    private func graph(
+        producer: String, input: [Int], weight: [Int], bias: Bool, channels: Int,
+        attributes: [String: Attribute] = [:]
+    ) -> Graph {
         var b = GraphBuilder()
         b.input("x", .float32, input.map { .known($0) })
         b.constant("w", random(weight))
@@ -26,7 +29,8 @@ final class FoldBatchNormTests: XCTestCase {
             b.constant(name, random([channels], positive: positive))
         }
         b.node(producer, ["x", "w"] + (bias ? ["b"] : []), attributes, outputs: ["p"], name: "producer")
-        b.node("BatchNormalization", ["p", "gamma", "beta", "mean", "var"], ["epsilon": .float(1e-3)], outputs: ["y"], name: "bn")
+        b.node(
+            "BatchNormalization", ["p", "gamma", "beta", "mean", "var"], ["epsilon": .float(1e-3)], outputs: ["y"], name: "bn")
         b.output("y")
         return b.graph
     }
@@ -45,29 +49,39 @@ final class FoldBatchNormTests: XCTestCase {
     }
 
     func testConvWithAndWithoutBias() throws {
-        try assertFoldsExactly(graph(producer: "Conv", input: [2, 4, 6, 6], weight: [6, 2, 3, 3], bias: true, channels: 6,
-                                     attributes: ["group": .int(2), "pads": .ints([1, 1, 1, 1])]), input: [2, 4, 6, 6])
-        try assertFoldsExactly(graph(producer: "Conv", input: [1, 3, 5, 5], weight: [4, 3, 1, 1], bias: false, channels: 4),
-                               input: [1, 3, 5, 5])
+        try assertFoldsExactly(
+            graph(
+                producer: "Conv", input: [2, 4, 6, 6], weight: [6, 2, 3, 3], bias: true, channels: 6,
+                attributes: ["group": .int(2), "pads": .ints([1, 1, 1, 1])]), input: [2, 4, 6, 6])
+        try assertFoldsExactly(
+            graph(producer: "Conv", input: [1, 3, 5, 5], weight: [4, 3, 1, 1], bias: false, channels: 4),
+            input: [1, 3, 5, 5])
     }
 
     func testConvTransposeWithGroups() throws {
-        try assertFoldsExactly(graph(producer: "ConvTranspose", input: [1, 4, 3, 3], weight: [4, 3, 2, 2], bias: true, channels: 6,
-                                     attributes: ["group": .int(2), "strides": .ints([2, 2])]), input: [1, 4, 3, 3])
+        try assertFoldsExactly(
+            graph(
+                producer: "ConvTranspose", input: [1, 4, 3, 3], weight: [4, 3, 2, 2], bias: true, channels: 6,
+                attributes: ["group": .int(2), "strides": .ints([2, 2])]), input: [1, 4, 3, 3])
     }
 
     func testGemmAndMatMul() throws {
-        try assertFoldsExactly(graph(producer: "Gemm", input: [3, 5], weight: [4, 5], bias: true, channels: 4,
-                                     attributes: ["transB": .int(1), "beta": .float(0.5)]), input: [3, 5])
+        try assertFoldsExactly(
+            graph(
+                producer: "Gemm", input: [3, 5], weight: [4, 5], bias: true, channels: 4,
+                attributes: ["transB": .int(1), "beta": .float(0.5)]), input: [3, 5])
         try assertFoldsExactly(graph(producer: "Gemm", input: [3, 5], weight: [5, 4], bias: false, channels: 4), input: [3, 5])
-        try assertFoldsExactly(graph(producer: "MatMul", input: [3, 5], weight: [5, 4], bias: false, channels: 4), input: [3, 5])
+        try assertFoldsExactly(
+            graph(producer: "MatMul", input: [3, 5], weight: [5, 4], bias: false, channels: 4), input: [3, 5])
     }
 
     func testTheIRAfterFolding() throws {
         var g = graph(producer: "Conv", input: [1, 1, 3, 3], weight: [2, 1, 1, 1], bias: false, channels: 2)
         try Pipeline([InferShapes(), FoldBatchNorm(), EliminateDeadCode()]).run(&g, PassContext())
         let text = IRPrinter(constantDataLimit: 0).print(g)
-        XCTAssertEqual(text, """
+        XCTAssertEqual(
+            text,
+            """
             graph main(%x: f32[1,1,3,3]) -> (%y: f32[*]) {
               const %w_bias_folded: f32[2] = <elided 2 elements>
               const %w_folded: f32[2,1,1,1] = <elided 2 elements>
@@ -81,9 +95,12 @@ final class FoldBatchNormTests: XCTestCase {
     /// Folded weights are no longer a QDQ model's fp8 values: the imported marks go, the
     /// activation's stay.
     func testFoldingDropsImportedWeightScales() throws {
-        var g = graph(producer: "Conv", input: [1, 1, 3, 3], weight: [2, 1, 1, 1], bias: false, channels: 2,
-                      attributes: ["npucc.weight_format": .string("fp8"), "npucc.weight_scale": .floats([0.5, 0.25]),
-                                   "npucc.activation_format": .string("fp8"), "npucc.activation_amax": .float(4)])
+        var g = graph(
+            producer: "Conv", input: [1, 1, 3, 3], weight: [2, 1, 1, 1], bias: false, channels: 2,
+            attributes: [
+                "npucc.weight_format": .string("fp8"), "npucc.weight_scale": .floats([0.5, 0.25]),
+                "npucc.activation_format": .string("fp8"), "npucc.activation_amax": .float(4),
+            ])
         try Pipeline([InferShapes(), FoldBatchNorm()]).run(&g, PassContext())
         let conv = try XCTUnwrap(g.nodes.first { $0.op == "Conv" })
         XCTAssertEqual(conv.inputs[1], "w_folded")

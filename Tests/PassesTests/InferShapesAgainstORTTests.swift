@@ -168,7 +168,10 @@ final class InferShapesAgainstORTTests: XCTestCase {
             Case(op: "QuantizeLinear", inputs: [x([2, 3]), floats([0.5], shape: [])]),
             Case(
                 op: "DequantizeLinear",
-                inputs: [x([2, 3, 4], .uint8), floats([0.1, 0.2, 0.3, 0.4]), .constant(Tensor([UInt8](repeating: 9, count: 4), shape: [4]))],
+                inputs: [
+                    x([2, 3, 4], .uint8), floats([0.1, 0.2, 0.3, 0.4]),
+                    .constant(Tensor([UInt8](repeating: 9, count: 4), shape: [4])),
+                ],
                 attributes: ["axis": .int(-1)]),
             Case(op: "DequantizeLinear", inputs: [x([5], .int32), floats([0.5], shape: [])]),
         ]

@@ -1,8 +1,8 @@
+import Formats
 // Automatic precision from sensitivities: each kind of budget is respected, a generous one
 // keeps everything exact, the choice is the best one (checked by enumeration), and rules
 // narrow each layer's candidates.
 import Foundation
-import Formats
 import Passes
 import XCTest
 
@@ -13,19 +13,24 @@ final class PrecisionAssignmentTests: XCTestCase {
         let candidates = zip(LayerCandidate.analyzed, errors).compactMap { c, e in
             !c.sparse || canPrune ? CandidateError(candidate: c, weightSQNR: 0, outputError: e) : nil
         }
-        return LayerSensitivity(layer: name, op: "Conv", macs: macs, parameters: parameters, canPrune: canPrune,
-                                candidates: candidates)
+        return LayerSensitivity(
+            layer: name, op: "Conv", macs: macs, parameters: parameters, canPrune: canPrune,
+            candidates: candidates)
     }
 
     private var layers: [LayerSensitivity] {
-        [layer("a", macs: 1000, parameters: 64, errors: [0.01, 0.2, 0.25, 0.3, 0.9], canPrune: false),
-         layer("b", macs: 2400, parameters: 512, errors: [0.001, 0.01, 0.02, 0.05, 0.08]),
-         layer("c", macs: 496, parameters: 96, errors: [0.02, 0.5, 0.3, 0.6, 1.0])]
+        [
+            layer("a", macs: 1000, parameters: 64, errors: [0.01, 0.2, 0.25, 0.3, 0.9], canPrune: false),
+            layer("b", macs: 2400, parameters: 512, errors: [0.001, 0.01, 0.02, 0.05, 0.08]),
+            layer("c", macs: 496, parameters: 96, errors: [0.02, 0.5, 0.3, 0.6, 1.0]),
+        ]
     }
 
     /// Every assignment of fp16 dense or an analysed candidate: (latency, bits, error, choice).
-    private func everyAssignment(_ layers: [LayerSensitivity],
-                                 allowed: [String: Set<LayerCandidate>] = [:]) -> [(Double, Double, Double, [LayerCandidate])] {
+    private func everyAssignment(
+        _ layers: [LayerSensitivity],
+        allowed: [String: Set<LayerCandidate>] = [:]
+    ) -> [(Double, Double, Double, [LayerCandidate])] {
         let options = layers.map { l in
             ([LayerCandidate(.fp16)] + l.candidates.map(\.candidate)).filter { allowed[l.layer]?.contains($0) ?? true }
         }
@@ -34,8 +39,9 @@ final class PrecisionAssignmentTests: XCTestCase {
             if i == layers.count { out.append((latency, bits, error, picks)); return }
             for c in options[i] {
                 let e = layers[i].candidates.first { $0.candidate == c }?.outputError ?? 0
-                walk(i + 1, latency + c.relativeLatency * Double(layers[i].macs),
-                     bits + c.bitsPerWeight * Double(layers[i].parameters), error + e, picks + [c])
+                walk(
+                    i + 1, latency + c.relativeLatency * Double(layers[i].macs),
+                    bits + c.bitsPerWeight * Double(layers[i].parameters), error + e, picks + [c])
             }
         }
         walk(0, 0, 0, 0, [])
@@ -84,10 +90,12 @@ final class PrecisionAssignmentTests: XCTestCase {
     }
 
     func testRulesNarrowTheCandidates() throws {
-        let rules = try PrecisionRules.parse(Data("""
-            {"rules": [{"layers": "a", "min": "fp8"}, {"layers": "[bc]", "sparsity": "dense"},
-                       {"layers": "c", "precision": "fp16"}]}
-            """.utf8))
+        let rules = try PrecisionRules.parse(
+            Data(
+                """
+                {"rules": [{"layers": "a", "min": "fp8"}, {"layers": "[bc]", "sparsity": "dense"},
+                           {"layers": "c", "precision": "fp16"}]}
+                """.utf8))
         let allowed = try rules.allowed(layers)
         XCTAssertEqual(allowed["a"], [LayerCandidate(.fp16), LayerCandidate(.fp8)])
         XCTAssertEqual(allowed["b"], [LayerCandidate(.fp16), LayerCandidate(.fp8), LayerCandidate(.nvfp4)])
@@ -95,9 +103,12 @@ final class PrecisionAssignmentTests: XCTestCase {
         let plan = try XCTUnwrap(PrecisionAssignment.solve(layers, budget: .error(5), allowed: allowed))
         let fastest = everyAssignment(layers, allowed: allowed).min { $0.0 < $1.0 }!
         XCTAssertEqual(plan.latency, fastest.0, accuracy: 1e-6)
-        XCTAssertEqual(layers.map { plan.choices[$0.layer]! }, [LayerCandidate(.fp8), LayerCandidate(.nvfp4), LayerCandidate(.fp16)])
+        XCTAssertEqual(
+            layers.map { plan.choices[$0.layer]! }, [LayerCandidate(.fp8), LayerCandidate(.nvfp4), LayerCandidate(.fp16)])
         XCTAssertThrowsError(try PrecisionRules(rules: [PrecisionRule(layers: "a", sparsity: "2:4")]).allowed(layers)) {
-            XCTAssertEqual("\($0)", "rule 1 (\"a\") leaves layer a no candidate (its reduction length is not a multiple of 4, so it cannot be 2:4)")
+            XCTAssertEqual(
+                "\($0)",
+                "rule 1 (\"a\") leaves layer a no candidate (its reduction length is not a multiple of 4, so it cannot be 2:4)")
         }
         XCTAssertThrowsError(try PrecisionRules(rules: [PrecisionRule(layers: "z*", min: "fp8")]).allowed(layers)) {
             XCTAssertEqual("\($0)", "rule 1 (\"z*\") matches no layer")

@@ -41,7 +41,8 @@ final class QuantizeLayersTests: XCTestCase {
         var g = graph()
         let imported: [String: Attribute] = [
             "npucc.weight_format": .string("fp8"), "npucc.weight_scale": .floats([0.5]),
-            "npucc.activation_format": .string("fp8"), "npucc.activation_amax": .float(7), "npucc.activation_scale": .float(0.015625),
+            "npucc.activation_format": .string("fp8"), "npucc.activation_amax": .float(7),
+            "npucc.activation_scale": .float(0.015625),
         ]
         g.nodes[0].attributes.merge(imported) { _, new in new }
         var context = PassContext()

@@ -1,7 +1,7 @@
+import Formats
 // Sensitivity analysis re-runs only what a changed layer reaches: its numbers equal those
 // of quantizing the layer in the whole graph and running all of it.
 import Foundation
-import Formats
 import IR
 import Passes
 import Reference
@@ -60,8 +60,9 @@ final class SensitivityAnalysisTests: XCTestCase {
         for s in samples { try calibrator.observe(s) }
         let amax = Dictionary(uniqueKeysWithValues: calibrator.ranges(.minmax).map { ($0.name, $0.amax) })
         let hessians = calibrator.layerHessians()
-        let layers = try SensitivityAnalysis.run(graph, samples: samples, activationAmax: amax,
-                                                 inputNorms: calibrator.inputNorms(), hessians: hessians, pruning: .sparsegpt)
+        let layers = try SensitivityAnalysis.run(
+            graph, samples: samples, activationAmax: amax,
+            inputNorms: calibrator.inputNorms(), hessians: hessians, pruning: .sparsegpt)
         XCTAssertEqual(layers.map(\.layer), ["h", "z"])
         XCTAssertEqual(layers.map(\.parameters), [64, 40])
         let reference = try samples.map { try Interpreter(graph: graph).run($0)["y"]! }
@@ -70,7 +71,8 @@ final class SensitivityAnalysisTests: XCTestCase {
             for c in l.candidates {
                 var g = graph
                 var context = PassContext()
-                context.quantization = QuantizationPlan(format: .fp32, perLayer: [l.layer: c.candidate.format], activationAmax: amax)
+                context.quantization = QuantizationPlan(
+                    format: .fp32, perLayer: [l.layer: c.candidate.format], activationAmax: amax)
                 if c.candidate.sparse {
                     context.sparsity = SparsityPlan(method: .sparsegpt, hessians: hessians, layers: [l.layer])
                     _ = try Prune24().run(&g, context)

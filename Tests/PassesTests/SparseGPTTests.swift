@@ -22,8 +22,9 @@ final class SparseGPTTests: XCTestCase {
         var calibrator = try Calibrator(graph: graph, collectHessians: true)
         for x in samples { try calibrator.observe(["x": x]) }
         var context = PassContext()
-        context.sparsity = SparsityPlan(method: method, inputNorms: calibrator.inputNorms(),
-                                        hessians: calibrator.layerHessians())
+        context.sparsity = SparsityPlan(
+            method: method, inputNorms: calibrator.inputNorms(),
+            hessians: calibrator.layerHessians())
         var g = graph
         let stats = try Prune24().run(&g, context)
         XCTAssertEqual(stats["pruned"], 1)
@@ -59,15 +60,17 @@ final class SparseGPTTests: XCTestCase {
             for r in 0..<64 {
                 let z = (0..<6).map { _ in Float.random(in: -1...1, using: &rng) }
                 for j in 0..<16 {
-                    x[r * 16 + j] = (0..<6).reduce(0) { $0 + z[$1] * mix[$1 * 16 + j] } + Float.random(in: -0.05...0.05, using: &rng)
+                    x[r * 16 + j] =
+                        (0..<6).reduce(0) { $0 + z[$1] * mix[$1 * 16 + j] } + Float.random(in: -0.05...0.05, using: &rng)
                 }
             }
             return Tensor(x, shape: [64, 16])
         }
         let graph = layer(w, rows: 64)
         let errors = try [PruningMethod.magnitude, .wanda, .sparsegpt].map {
-            try relativeOutputChange(graph, replacing: "w", with: Tensor(try prune(graph, $0, samples), shape: [6, 16]),
-                                     samples: samples)
+            try relativeOutputChange(
+                graph, replacing: "w", with: Tensor(try prune(graph, $0, samples), shape: [6, 16]),
+                samples: samples)
         }
         XCTAssertLessThan(errors[2], errors[0] / 2, "SparseGPT \(errors[2]) vs magnitude \(errors[0])")
         XCTAssertLessThan(errors[2], errors[1] / 2, "SparseGPT \(errors[2]) vs Wanda \(errors[1])")

@@ -7,17 +7,23 @@ import Reference
 import XCTest
 
 final class QuantizationKernelTests: XCTestCase {
-    private func quantize(_ x: Tensor, scale: Tensor, zero: Tensor? = nil,
-                          _ attributes: [String: Attribute] = [:]) throws -> Tensor {
-        let node = Node(op: "QuantizeLinear", name: "q", inputs: ["x", "s"] + (zero == nil ? [] : ["z"]), outputs: ["y"],
-                        attributes: attributes)
+    private func quantize(
+        _ x: Tensor, scale: Tensor, zero: Tensor? = nil,
+        _ attributes: [String: Attribute] = [:]
+    ) throws -> Tensor {
+        let node = Node(
+            op: "QuantizeLinear", name: "q", inputs: ["x", "s"] + (zero == nil ? [] : ["z"]), outputs: ["y"],
+            attributes: attributes)
         return try Kernels.evaluate(node, [x, scale, zero])[0]
     }
 
-    private func dequantize(_ x: Tensor, scale: Tensor, zero: Tensor? = nil,
-                            _ attributes: [String: Attribute] = [:]) throws -> Tensor {
-        let node = Node(op: "DequantizeLinear", name: "dq", inputs: ["x", "s"] + (zero == nil ? [] : ["z"]), outputs: ["y"],
-                        attributes: attributes)
+    private func dequantize(
+        _ x: Tensor, scale: Tensor, zero: Tensor? = nil,
+        _ attributes: [String: Attribute] = [:]
+    ) throws -> Tensor {
+        let node = Node(
+            op: "DequantizeLinear", name: "dq", inputs: ["x", "s"] + (zero == nil ? [] : ["z"]), outputs: ["y"],
+            attributes: attributes)
         return try Kernels.evaluate(node, [x, scale, zero])[0]
     }
 
@@ -38,8 +44,9 @@ final class QuantizationKernelTests: XCTestCase {
         let uint8 = try quantize(x, scale: half, zero: Tensor(scalar: UInt8(128)))
         XCTAssertEqual(uint8.scalars(as: UInt8.self), [130, 132, 126, 130, 255, 0, 128, 255, 0])
         XCTAssertEqual(try quantize(x, scale: half).dtype, .uint8, "no zero point: uint8")
-        let int16 = try quantize(Tensor([Float(32767.5), -32768.5, 2.5, -3.5], shape: [4]), scale: Tensor(scalar: Float(1)),
-                                 zero: Tensor(scalar: Int16(0)))
+        let int16 = try quantize(
+            Tensor([Float(32767.5), -32768.5, 2.5, -3.5], shape: [4]), scale: Tensor(scalar: Float(1)),
+            zero: Tensor(scalar: Int16(0)))
         XCTAssertEqual(int16.scalars(as: Int16.self), [32767, -32768, 2, -4])
         let typed = try quantize(x, scale: half, ["output_dtype": .int(Int(DType.int8.rawValue))])
         XCTAssertEqual(typed.scalars(as: Int8.self), int8.scalars(as: Int8.self))
@@ -55,8 +62,11 @@ final class QuantizationKernelTests: XCTestCase {
         XCTAssertThrowsError(try quantize(x, scale: scales, zero: zeros, ["axis": .int(0)])) { error in
             XCTAssertEqual("\(error)", "node QuantizeLinear \"q\": the scale has 3 values but axis 0 of the input [2, 3] has 2")
         }
-        XCTAssertThrowsError(try quantize(x, scale: Tensor([Float](repeating: 1, count: 2), shape: [2, 1]),
-                                          ["axis": .int(1), "block_size": .int(2)])) { error in
+        XCTAssertThrowsError(
+            try quantize(
+                x, scale: Tensor([Float](repeating: 1, count: 2), shape: [2, 1]),
+                ["axis": .int(1), "block_size": .int(2)])
+        ) { error in
             XCTAssertTrue("\(error)".contains("blocked quantization (block_size 2) is not supported"), "\(error)")
         }
     }
@@ -91,11 +101,13 @@ final class QuantizationKernelTests: XCTestCase {
     }
 
     func testIntegerDequantization() throws {
-        let int8 = try dequantize(Tensor([Int8(-128), -1, 0, 127], shape: [4]), scale: Tensor(scalar: Float(0.5)),
-                                  zero: Tensor(scalar: Int8(-1)))
+        let int8 = try dequantize(
+            Tensor([Int8(-128), -1, 0, 127], shape: [4]), scale: Tensor(scalar: Float(0.5)),
+            zero: Tensor(scalar: Int8(-1)))
         XCTAssertEqual(int8.floats(), [-63.5, 0, 0.5, 64])
-        let uint8 = try dequantize(Tensor([UInt8(130), 100, 3, 255], shape: [2, 2]), scale: Tensor([Float(0.5), 2], shape: [2]),
-                                   zero: Tensor([UInt8(128), 0], shape: [2]), ["axis": .int(0)])
+        let uint8 = try dequantize(
+            Tensor([UInt8(130), 100, 3, 255], shape: [2, 2]), scale: Tensor([Float(0.5), 2], shape: [2]),
+            zero: Tensor([UInt8(128), 0], shape: [2]), ["axis": .int(0)])
         XCTAssertEqual(uint8.floats(), [1, -14, 6, 510])
         let int32 = try dequantize(Tensor([Int32(100_000), -7], shape: [2]), scale: Tensor(scalar: Float(0.001)))
         XCTAssertEqual(int32.floats(), [Float(100_000) * 0.001, Float(-7) * 0.001])
@@ -112,14 +124,17 @@ final class QuantizationKernelTests: XCTestCase {
             let y = try dequantize(x, scale: Tensor(scalar: Float(0.375)), zero: fp8([0x80], dtype).reshaped([]))
             for (i, v) in y.floats().enumerated() {
                 let want = Float(x.double(at: i)) * 0.375
-                XCTAssertTrue(v.bitPattern == want.bitPattern || (v.isNaN && want.isNaN),
-                              "\(dtype) code \(i): \(v) != \(want)")
+                XCTAssertTrue(
+                    v.bitPattern == want.bitPattern || (v.isNaN && want.isNaN),
+                    "\(dtype) code \(i): \(v) != \(want)")
             }
             XCTAssertEqual(y.floats()[dtype == .float8e4m3fn ? 0x38 : 0x3C], 0.375, "1.0 times the scale")
         }
-        XCTAssertEqual(try dequantize(fp8([0x7B, 0x7C, 0xFC], .float8e5m2), scale: Tensor(scalar: Float(2))).floats(),
-                       [114_688, .infinity, -.infinity])
-        XCTAssertTrue(try dequantize(fp8([0x7F, 0xFF], .float8e4m3fn), scale: Tensor(scalar: Float(2))).floats().allSatisfy(\.isNaN))
+        XCTAssertEqual(
+            try dequantize(fp8([0x7B, 0x7C, 0xFC], .float8e5m2), scale: Tensor(scalar: Float(2))).floats(),
+            [114_688, .infinity, -.infinity])
+        XCTAssertTrue(
+            try dequantize(fp8([0x7F, 0xFF], .float8e4m3fn), scale: Tensor(scalar: Float(2))).floats().allSatisfy(\.isNaN))
     }
 
     /// Quantizing the dequantized codes gives the codes back: the pair is exact on its grid.
@@ -134,8 +149,9 @@ final class QuantizationKernelTests: XCTestCase {
     func testCastToFP8HonoursSaturate() throws {
         let x = Tensor([Float(1000), -.infinity, 0.1], shape: [3])
         func cast(_ dtype: DType, saturate: Int) throws -> [UInt8] {
-            let node = Node(op: "Cast", inputs: ["x"], outputs: ["y"],
-                            attributes: ["to": .int(Int(dtype.rawValue)), "saturate": .int(saturate)])
+            let node = Node(
+                op: "Cast", inputs: ["x"], outputs: ["y"],
+                attributes: ["to": .int(Int(dtype.rawValue)), "saturate": .int(saturate)])
             return codes(try Kernels.evaluate(node, [x])[0])
         }
         XCTAssertEqual(try cast(.float8e4m3fn, saturate: 1), [0x7E, 0xFE, 0x1D])

@@ -10,19 +10,29 @@ import TestSupport
 import XCTest
 
 final class ConvolutionLayerTests: XCTestCase {
-    private let resources = TileResources(sramBytes: 16384, arrayRows: 20, arrayColumns: 20,
-                                          rates: [.fp16: 1, .fp8: 2, .nvfp4: 4], clusters: 2, tilesPerCluster: 2)
+    private let resources = TileResources(
+        sramBytes: 16384, arrayRows: 20, arrayColumns: 20,
+        rates: [.fp16: 1, .fp8: 2, .nvfp4: 4], clusters: 2, tilesPerCluster: 2)
 
-    private func check(batch: Int, c: Int, h: Int, w: Int, m: Int, kernel: Int, stride: Int, dilation: Int, pad: Int,
-                       format: PrecisionFormat, sparse: Bool) throws {
+    private func check(
+        batch: Int, c: Int, h: Int, w: Int, m: Int, kernel: Int, stride: Int, dilation: Int, pad: Int,
+        format: PrecisionFormat, sparse: Bool
+    ) throws {
         var rng = SeededRandom(seed: 71)
         var b = GraphBuilder()
         b.input("x", .float32, [.known(batch), .known(c), .known(h), .known(w)])
-        b.constant("w", Tensor((0..<(m * c * kernel * kernel)).map { _ in Float.random(in: -1...1, using: &rng) },
-                               shape: [m, c, kernel, kernel]))
+        b.constant(
+            "w",
+            Tensor(
+                (0..<(m * c * kernel * kernel)).map { _ in Float.random(in: -1...1, using: &rng) },
+                shape: [m, c, kernel, kernel]))
         b.constant("bias", Tensor((0..<m).map { _ in Float.random(in: -1...1, using: &rng) }, shape: [m]))
-        b.node("Conv", ["x", "w", "bias"], ["pads": .ints([pad, pad, pad, pad]), "strides": .ints([stride, stride]),
-                                            "dilations": .ints([dilation, dilation])], outputs: ["c"], name: "conv")
+        b.node(
+            "Conv", ["x", "w", "bias"],
+            [
+                "pads": .ints([pad, pad, pad, pad]), "strides": .ints([stride, stride]),
+                "dilations": .ints([dilation, dilation]),
+            ], outputs: ["c"], name: "conv")
         b.node("Relu", ["c"], outputs: ["y"])
         b.output("y")
         let x = Tensor((0..<(batch * c * h * w)).map { _ in Float.random(in: -2...2, using: &rng) }, shape: [batch, c, h, w])
@@ -30,25 +40,32 @@ final class ConvolutionLayerTests: XCTestCase {
         let (oh, ow) = (want.shape[2], want.shape[3])
         let k = c * kernel * kernel
         let section = try WeightSection.build(g, arrayRows: 20, arrayColumns: 20) { resources.rates[$0]! }
-        let layout = try WeightLayout(format: format, sparse: sparse, rows: m, columns: k, tileRows: 20,
-                                      tileColumns: resources.tileColumns(format, sparse: sparse))
-        let plan = try MatrixTiling.plan(MatrixShape(m: oh * ow, k: k, n: m, weightFormat: format, sparse: sparse,
-                                                     activationFormat: format), on: resources)
-        let matrix = MatrixLayer(m: 0, k: 0, n: 0, input: 0, inputRowStride: 0, output: 0, outputStrides: (0, 0), weights: layout,
-                                 weightOffset: section.layers[0].offset, bias: 0, activationFormat: format, activationAmax: amax,
-                                 fusedActivation: "Relu")
+        let layout = try WeightLayout(
+            format: format, sparse: sparse, rows: m, columns: k, tileRows: 20,
+            tileColumns: resources.tileColumns(format, sparse: sparse))
+        let plan = try MatrixTiling.plan(
+            MatrixShape(
+                m: oh * ow, k: k, n: m, weightFormat: format, sparse: sparse,
+                activationFormat: format), on: resources)
+        let matrix = MatrixLayer(
+            m: 0, k: 0, n: 0, input: 0, inputRowStride: 0, output: 0, outputStrides: (0, 0), weights: layout,
+            weightOffset: section.layers[0].offset, bias: 0, activationFormat: format, activationAmax: amax,
+            fusedActivation: "Relu")
         let (inBytes, outBytes) = (4 * x.count, 4 * want.count)
-        let conv = ConvolutionLayer(batch: batch, channels: c, height: h, width: w, outChannels: m, outHeight: oh, outWidth: ow,
-                                    kernel: (kernel, kernel), strides: (stride, stride), dilations: (dilation, dilation),
-                                    pads: (pad, pad, pad, pad), input: 0, output: UInt64(inBytes), matrix: matrix,
-                                    scratch: UInt64(inBytes + outBytes))
+        let conv = ConvolutionLayer(
+            batch: batch, channels: c, height: h, width: w, outChannels: m, outHeight: oh, outWidth: ow,
+            kernel: (kernel, kernel), strides: (stride, stride), dilations: (dilation, dilation),
+            pads: (pad, pad, pad, pad), input: 0, output: UInt64(inBytes), matrix: matrix,
+            scratch: UInt64(inBytes + outBytes))
         var builder = ProgramBuilder()
         try ConvolutionLowering.lower(conv, plan: plan, resources: resources, into: &builder)
         try builder.emit("halt", [:])
         let bias = g.constants[g.nodes[0].inputs[2]]!.floats()
-        var sim = Machine(shape: MachineShape(dramBytes: inBytes + outBytes + conv.scratchBytes, l3Bytes: 1 << 16, l2Bytes: 1 << 14,
-                                              sramBytes: resources.sramBytes, clusters: 2, tilesPerCluster: 2),
-                          weights: section.bytes, constants: littleEndianBytes(bias))
+        var sim = Machine(
+            shape: MachineShape(
+                dramBytes: inBytes + outBytes + conv.scratchBytes, l3Bytes: 1 << 16, l2Bytes: 1 << 14,
+                sramBytes: resources.sramBytes, clusters: 2, tilesPerCluster: 2),
+            weights: section.bytes, constants: littleEndianBytes(bias))
         try sim.writeDRAM(littleEndianBytes(x.floats()), at: 0)
         try sim.run(builder.program)
         XCTAssertEqual(try sim.readDRAM(inBytes, count: outBytes), littleEndianBytes(want.floats()), "\(format) sparse \(sparse)")
@@ -56,7 +73,9 @@ final class ConvolutionLayerTests: XCTestCase {
 
     func testPaddedStridedConvOverTwoImages() throws {
         for format in [PrecisionFormat.fp8, .nvfp4] {
-            try check(batch: 2, c: 8, h: 7, w: 7, m: 24, kernel: 3, stride: 2, dilation: 1, pad: 1, format: format, sparse: format == .nvfp4)
+            try check(
+                batch: 2, c: 8, h: 7, w: 7, m: 24, kernel: 3, stride: 2, dilation: 1, pad: 1, format: format,
+                sparse: format == .nvfp4)
         }
     }
 

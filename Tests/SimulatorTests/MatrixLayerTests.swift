@@ -14,8 +14,9 @@ import XCTest
 
 final class MatrixLayerTests: XCTestCase {
     private let (m, k, n) = (70, 200, 45)
-    private let resources = TileResources(sramBytes: 8192, arrayRows: 20, arrayColumns: 20,
-                                          rates: [.fp16: 1, .fp8: 2, .nvfp4: 4], clusters: 2, tilesPerCluster: 2)
+    private let resources = TileResources(
+        sramBytes: 8192, arrayRows: 20, arrayColumns: 20,
+        rates: [.fp16: 1, .fp8: 2, .nvfp4: 4], clusters: 2, tilesPerCluster: 2)
 
     /// The quantized graph, the input, and the interpreter's output.
     private func reference(_ format: PrecisionFormat, sparse: Bool) throws -> (Graph, Tensor, Tensor, Float) {
@@ -34,28 +35,35 @@ final class MatrixLayerTests: XCTestCase {
 
     private func lowered(_ g: Graph, _ format: PrecisionFormat, sparse: Bool, amax: Float) throws -> (Program, [UInt8], [UInt8]) {
         let section = try WeightSection.build(g, arrayRows: 20, arrayColumns: 20) { resources.rates[$0]! }
-        let layout = try WeightLayout(format: format, sparse: sparse, rows: n, columns: k, tileRows: 20,
-                                      tileColumns: resources.tileColumns(format, sparse: sparse))
-        let plan = try MatrixTiling.plan(MatrixShape(m: m, k: k, n: n, weightFormat: format, sparse: sparse,
-                                                     activationFormat: format), on: resources)
+        let layout = try WeightLayout(
+            format: format, sparse: sparse, rows: n, columns: k, tileRows: 20,
+            tileColumns: resources.tileColumns(format, sparse: sparse))
+        let plan = try MatrixTiling.plan(
+            MatrixShape(
+                m: m, k: k, n: n, weightFormat: format, sparse: sparse,
+                activationFormat: format), on: resources)
         XCTAssertGreaterThan(plan.chunks, 1)
         XCTAssertGreaterThan(plan.kTiles, 1)
-        let layer = MatrixLayer(m: m, k: k, n: n, input: 0, inputRowStride: k, output: UInt64(4 * m * k), outputStrides: (n, 1),
-                                weights: layout, weightOffset: section.layers[0].offset, bias: 0, activationFormat: format,
-                                activationAmax: amax, fusedActivation: "Relu")
+        let layer = MatrixLayer(
+            m: m, k: k, n: n, input: 0, inputRowStride: k, output: UInt64(4 * m * k), outputStrides: (n, 1),
+            weights: layout, weightOffset: section.layers[0].offset, bias: 0, activationFormat: format,
+            activationAmax: amax, fusedActivation: "Relu")
         var builder = ProgramBuilder()
         try MatrixLowering.lower(layer, plan: plan, resources: resources, into: &builder)
         try builder.emit("halt", [:])
         let bias = g.constants[g.nodes[0].inputs[2]]!.floats()
         // Through the bundle's binary form, as a runtime would read it.
-        let program = try Program(descriptors: builder.program.encodedDescriptors(), instructions: builder.program.encodedInstructions())
+        let program = try Program(
+            descriptors: builder.program.encodedDescriptors(), instructions: builder.program.encodedInstructions())
         return (program, section.bytes, littleEndianBytes(bias))
     }
 
     private func machine(_ weights: [UInt8], _ constants: [UInt8]) -> Machine {
-        Machine(shape: MachineShape(dramBytes: 4 * (m * k + m * n), l3Bytes: 1 << 16, l2Bytes: 1 << 14, sramBytes: resources.sramBytes,
-                                    clusters: resources.clusters, tilesPerCluster: resources.tilesPerCluster),
-                weights: weights, constants: constants)
+        Machine(
+            shape: MachineShape(
+                dramBytes: 4 * (m * k + m * n), l3Bytes: 1 << 16, l2Bytes: 1 << 14, sramBytes: resources.sramBytes,
+                clusters: resources.clusters, tilesPerCluster: resources.tilesPerCluster),
+            weights: weights, constants: constants)
     }
 
     func testSimulatedLayerEqualsTheInterpreterBitForBit() throws {

@@ -1,3 +1,4 @@
+import Formats
 // User rules for automatic precision: by layer-name pattern, which candidates a layer may
 // take ("the first and last layers at least fp8", "no 2:4 in the attention projections").
 // Read from a JSON file:
@@ -10,7 +11,6 @@
 // Every rule matching a layer applies (their intersection). A rule that matches no layer,
 // or leaves a layer nothing to choose, is an error naming it.
 import Foundation
-import Formats
 
 public struct PrecisionRule: Sendable, Equatable, Decodable {
     /// A shell-style pattern (`*`, `?`, `[...]`) matched against the layer's node name and
@@ -35,8 +35,10 @@ public struct PrecisionRule: Sendable, Equatable, Decodable {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: AnyKey.self)
         for key in c.allKeys where Key(rawValue: key.stringValue) == nil {
-            throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription:
-                "unknown field \"\(key.stringValue)\" (fields: \(Key.allCases.map(\.rawValue).joined(separator: ", ")))")
+            throw DecodingError.dataCorruptedError(
+                forKey: key, in: c,
+                debugDescription:
+                    "unknown field \"\(key.stringValue)\" (fields: \(Key.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
         layers = try c.decode(String.self, forKey: AnyKey("layers"))
         precision = try c.decodeIfPresent(String.self, forKey: AnyKey("precision"))
@@ -97,7 +99,8 @@ public struct PrecisionRules: Sendable, Equatable, Decodable {
             let path = context.codingPath.compactMap { $0.intValue.map { "rule \($0 + 1)" } }
             throw PrecisionRuleError((path.isEmpty ? "" : path.joined() + ": ") + "missing field \"\(key.stringValue)\"")
         } catch let DecodingError.dataCorrupted(context), let DecodingError.typeMismatch(_, context),
-                let DecodingError.valueNotFound(_, context) {
+            let DecodingError.valueNotFound(_, context)
+        {
             let path = context.codingPath.dropFirst().map { $0.intValue.map { "rule \($0 + 1)" } ?? "\"\($0.stringValue)\"" }
             guard !path.isEmpty else { throw PrecisionRuleError("not a rules file: \(context.debugDescription)") }
             throw PrecisionRuleError(path.joined(separator: ", ") + ": " + context.debugDescription)
@@ -122,7 +125,8 @@ public struct PrecisionRules: Sendable, Equatable, Decodable {
                 let kept = current.filter(rule.permits)
                 guard !kept.isEmpty else {
                     let why = l.canPrune ? "" : " (its reduction length is not a multiple of 4, so it cannot be 2:4)"
-                    throw PrecisionRuleError("rule \(i + 1) (\"\(rule.layers)\") leaves layer \(l.displayName) no candidate\(why)")
+                    throw PrecisionRuleError(
+                        "rule \(i + 1) (\"\(rule.layers)\") leaves layer \(l.displayName) no candidate\(why)")
                 }
                 result[l.layer] = kept
             }

@@ -1,3 +1,4 @@
+import Formats
 // Sensitivity analysis: for each quantizable layer and candidate (fp16, fp8 and nvfp4 with
 // 2:4; fp8 and nvfp4 dense), the weight SQNR, the layer's own output error on its
 // calibration inputs (exact, from the layer Hessian), and the end-to-end output error when
@@ -8,7 +9,6 @@
 // of its layer. The work is about the sum of each layer's suffix, not a whole network per
 // candidate.
 import Foundation
-import Formats
 import IR
 import Reference
 
@@ -81,8 +81,10 @@ public struct LayerSensitivity: Sendable {
     public var canPrune: Bool
     public var candidates: [CandidateError]
 
-    public init(layer: String, name: String = "", op: String, macs: Int, parameters: Int = 0, canPrune: Bool,
-                candidates: [CandidateError]) {
+    public init(
+        layer: String, name: String = "", op: String, macs: Int, parameters: Int = 0, canPrune: Bool,
+        candidates: [CandidateError]
+    ) {
         self.layer = layer
         self.name = name
         self.op = op
@@ -97,30 +99,36 @@ public enum SensitivityAnalysis {
     /// Runs the analysis on `graph` (BatchNormalization already folded) over `samples`.
     /// Layers that already carry a weight format (fixed by a QDQ model) are left out.
     /// `hessians` (per layer output, from calibration) give the layer errors and SparseGPT.
-    public static func run(_ graph: Graph, samples: [[String: Tensor]], activationAmax: [String: Float],
-                           inputNorms: [String: [Float]], hessians: [String: LayerHessian] = [:],
-                           pruning: PruningMethod) throws -> [LayerSensitivity] {
+    public static func run(
+        _ graph: Graph, samples: [[String: Tensor]], activationAmax: [String: Float],
+        inputNorms: [String: [Float]], hessians: [String: LayerHessian] = [:],
+        pruning: PruningMethod
+    ) throws -> [LayerSensitivity] {
         var layers: [LayerSensitivity] = []
         var variants: [Variant] = []
         for (index, node) in graph.nodes.enumerated() {
             // A layer whose formats the model fixed (import-qdq) is not a choice to make.
             guard let weight = LayerWeight(node, graph), let output = node.outputs.first,
-                  node.attributes[QuantizationAttributes.weightFormat] == nil else { continue }
+                node.attributes[QuantizationAttributes.weightFormat] == nil
+            else { continue }
             let perSample = graph.types[output]?.shape?.dims.dropFirst().compactMap(\.value).reduce(1, *) ?? 1
-            var entry = LayerSensitivity(layer: output, name: node.name, op: node.op, macs: perSample * weight.columns,
-                                         parameters: weight.rows * weight.columns, canPrune: weight.columns % 4 == 0, candidates: [])
+            var entry = LayerSensitivity(
+                layer: output, name: node.name, op: node.op, macs: perSample * weight.columns,
+                parameters: weight.rows * weight.columns, canPrune: weight.columns % 4 == 0, candidates: [])
             // The sparse candidates share one pruning of the layer (the costly part with SparseGPT).
             var pruned: Graph?
             let original = weight.matrix()
             let signal = hessians[output]?.outputEnergy(original, rows: weight.rows)
             for candidate in LayerCandidate.analyzed where !candidate.sparse || entry.canPrune {
                 var context = PassContext(verify: false)
-                context.quantization = QuantizationPlan(format: .fp32, perLayer: [output: candidate.format],
-                                                        activationAmax: activationAmax)
+                context.quantization = QuantizationPlan(
+                    format: .fp32, perLayer: [output: candidate.format],
+                    activationAmax: activationAmax)
                 if candidate.sparse && pruned == nil {
                     var p = graph
-                    context.sparsity = SparsityPlan(method: pruning, inputNorms: inputNorms, hessians: hessians,
-                                                    layers: [output])
+                    context.sparsity = SparsityPlan(
+                        method: pruning, inputNorms: inputNorms, hessians: hessians,
+                        layers: [output])
                     _ = try Prune24().run(&p, context)
                     pruned = p
                 }
@@ -131,8 +139,10 @@ public enum SensitivityAnalysis {
                 let layerError = hessians[output].map {
                     $0.relativeOutputError(original: original, changed: changed, rows: weight.rows, signal: signal!)
                 }
-                entry.candidates.append(CandidateError(candidate: candidate, weightSQNR: sqnr, layerError: layerError,
-                                                       outputError: 0))
+                entry.candidates.append(
+                    CandidateError(
+                        candidate: candidate, weightSQNR: sqnr, layerError: layerError,
+                        outputError: 0))
                 variants.append(try Variant(g, from: index, layer: layers.count, candidate: entry.candidates.count - 1))
             }
             layers.append(entry)
@@ -188,8 +198,10 @@ public enum SensitivityAnalysis {
             }
             let infos = read.map { ValueInfo(name: $0, type: TensorType(g.type(of: $0)?.dtype ?? .float32, nil as Shape?)) }
             let outputs = g.outputs.filter { produced.contains($0.name) }
-            suffix = try Interpreter(graph: Graph(name: g.name, inputs: infos, outputs: outputs, nodes: nodes,
-                                                  constants: g.constants, types: g.types))
+            suffix = try Interpreter(
+                graph: Graph(
+                    name: g.name, inputs: infos, outputs: outputs, nodes: nodes,
+                    constants: g.constants, types: g.types))
         }
 
         /// The model's first output with this change, from the reference run's `values`.

@@ -14,8 +14,10 @@ public struct QuantizationPlan: Sendable {
     /// given, each quantized layer's bias absorbs the expected shift its weight error causes.
     public var inputMeans: [String: [Float]]
 
-    public init(format: PrecisionFormat, perLayer: [String: PrecisionFormat] = [:], activationAmax: [String: Float],
-                inputMeans: [String: [Float]] = [:]) {
+    public init(
+        format: PrecisionFormat, perLayer: [String: PrecisionFormat] = [:], activationAmax: [String: Float],
+        inputMeans: [String: [Float]] = [:]
+    ) {
         self.format = format
         self.perLayer = perLayer
         self.activationAmax = activationAmax
@@ -63,14 +65,16 @@ public struct QuantizeLayers: Pass {
             if node.attributes[QuantizationAttributes.weightFormat] != nil {
                 stats.add("kept-imported")
             } else {
-                let (rounded, scales) = try FakeQuantization.scaledWeights(weight.matrix(), rows: weight.rows,
-                                                                           columns: weight.columns, format: format)
+                let (rounded, scales) = try FakeQuantization.scaledWeights(
+                    weight.matrix(), rows: weight.rows,
+                    columns: weight.columns, format: format)
                 if !scales.isEmpty { q.attributes[QuantizationAttributes.weightScale] = .floats(scales) }
                 let name = "\(weight.name)_\(format.rawValue)"
                 graph.constants[name] = weight.tensor(from: rounded)
                 q.inputs[1] = name
                 if let means = plan.inputMeans[x], node.op != "MatMul",
-                   let corrected = correctedBias(node, weight, rounded, means, graph) {
+                    let corrected = correctedBias(node, weight, rounded, means, graph)
+                {
                     let biasName = "\(node.input(2) ?? weight.name + "_bias")_corrected"
                     graph.constants[biasName] = corrected
                     q.inputs = Array(q.inputs.prefix(2)) + [biasName]
@@ -91,8 +95,10 @@ public struct QuantizeLayers: Pass {
 
     /// b + (W - Wq) E[x] per output channel, with E[x] the calibration mean of each input
     /// channel (for Conv, shared by the channel's kernel positions; zero padding ignored).
-    private func correctedBias(_ node: Node, _ weight: LayerWeight, _ rounded: [Float], _ means: [Float],
-                               _ graph: Graph) -> Tensor? {
+    private func correctedBias(
+        _ node: Node, _ weight: LayerWeight, _ rounded: [Float], _ means: [Float],
+        _ graph: Graph
+    ) -> Tensor? {
         let perChannel = node.op == "Conv" ? weight.columns / max(means.count, 1) : 1
         guard means.count * perChannel == weight.columns else { return nil }
         if node.op == "Gemm" && (node.int("transA", default: 0) != 0 || node.float("beta", default: 1) != 1) { return nil }
@@ -105,7 +111,8 @@ public struct QuantizeLayers: Pass {
         for r in 0..<weight.rows {
             var shift = 0.0
             for k in 0..<weight.columns {
-                shift += Double(original[r * weight.columns + k] - rounded[r * weight.columns + k]) * Double(means[k / perChannel])
+                shift +=
+                    Double(original[r * weight.columns + k] - rounded[r * weight.columns + k]) * Double(means[k / perChannel])
             }
             bias[r] += Float(shift)
         }
