@@ -84,6 +84,8 @@ public enum Lowering {
                 try lowerElementwise(node, graph, memory, resources, &constants, &b)
             case "Slice":
                 try lowerSlice(node, graph, try address(node.inputs[0], node), try address(node.outputs[0], node), &b)
+            case "Transpose", "Concat":
+                try lowerDataMovement(node, graph, memory, &b)
             case "MaxPool", "AveragePool", "GlobalAveragePool":
                 try lowerPool(
                     node, try address(node.inputs[0], node), try address(node.outputs[0], node),
@@ -311,6 +313,43 @@ extension Lowering {
                         "src": result,
                     ])
             }
+        }
+    }
+
+    /// Transpose (one DMA reading the input with permuted strides) and Concat (one DMA per
+    /// input into its slab of the output); float32 activations only.
+    static func lowerDataMovement(_ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ b: inout ProgramBuilder) throws {
+        func dims(_ v: String) throws -> [Int] {
+            guard graph.type(of: v)?.dtype == .float32, let d = graph.type(of: v)?.shape?.dims.compactMap(\.value),
+                  d.count == graph.type(of: v)?.shape?.rank, memory.offset(of: v) != nil
+            else {
+                throw IRError("cannot lower \(node.op) of \"\(v)\": not a static float32 activation", at: node)
+            }
+            return d
+        }
+        let out = node.outputs[0], outDims = try dims(out), y = UInt64(memory.offset(of: out)!)
+        if node.op == "Transpose" {
+            let inDims = try dims(node.inputs[0])
+            let perm = node.ints("perm") ?? Array((0..<inDims.count).reversed())
+            let own = TensorDescriptor.rowMajor(inDims)
+            let src = try TensorDescriptor(
+                .dram, .f32, address: UInt64(memory.offset(of: node.inputs[0])!), dims: outDims, strides: perm.map { own[$0] })
+            try b.emit(
+                "dma", ["dst": b.descriptor(try TensorDescriptor(.dram, .f32, address: y, dims: outDims)), "src": b.descriptor(src)])
+            return
+        }
+        let rank = outDims.count
+        var axis = node.int("axis", default: 0)
+        if axis < 0 { axis += rank }
+        let outStrides = TensorDescriptor.rowMajor(outDims)
+        var start = 0
+        for input in node.inputs {
+            let inDims = try dims(input)
+            let dst = try TensorDescriptor(
+                .dram, .f32, address: y + UInt64(4 * start * outStrides[axis]), dims: inDims, strides: outStrides)
+            let src = try TensorDescriptor(.dram, .f32, address: UInt64(memory.offset(of: input)!), dims: inDims)
+            try b.emit("dma", ["dst": b.descriptor(dst), "src": b.descriptor(src)])
+            start += inDims[axis]
         }
     }
 

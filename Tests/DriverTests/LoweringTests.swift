@@ -97,6 +97,30 @@ final class LoweringTests: XCTestCase {
         XCTAssertGreaterThan(lowered.program.instructions.filter { $0.spec.mnemonic == "vopp" }.count, 6)  // tiled
     }
 
+    func testTransposeAndConcatMoveDataExactly() throws {
+        var rng = SeededRandom(seed: 83)
+        var b = GraphBuilder()
+        b.input("x", .float32, [.known(2), .known(3), .known(5)])
+        b.node("Transpose", ["x"], ["perm": .ints([2, 0, 1])], outputs: ["t"])
+        b.node("Relu", ["x"], outputs: ["r"])
+        b.node("Transpose", ["r"], ["perm": .ints([2, 0, 1])], outputs: ["u"])
+        b.node("Concat", ["t", "u", "t"], ["axis": .int(-2)], outputs: ["y"])
+        b.output("y")
+        var g = b.graph
+        _ = try InferShapes().run(&g, PassContext())
+        let x = Tensor((0..<30).map { _ in Float.random(in: -1...1, using: &rng) }, shape: [2, 3, 5])
+        let want = try Interpreter(graph: g).run(["x": x])["y"]!
+        XCTAssertEqual(want.shape, [5, 6, 3])
+        let lowered = try Lowering.lower(g, layers: [], resources: resources(try TargetDescription.default))
+        var machine = Machine(
+            shape: MachineShape(
+                dramBytes: lowered.dramBytes, l3Bytes: 1 << 16, l2Bytes: 1 << 14, sramBytes: 32768, clusters: 4, tilesPerCluster: 16),
+            weights: [], constants: lowered.constants)
+        try machine.writeDRAM(bytes(x), at: lowered.inputs[0].offset)
+        try machine.run(lowered.program)
+        XCTAssertEqual(try machine.readDRAM(lowered.outputs[0].offset, count: lowered.outputs[0].bytes), bytes(want))
+    }
+
     func testANodeThatCannotLowerIsNamed() throws {
         var b = GraphBuilder()
         b.input("x", .float32, [.known(1), .known(4)])
