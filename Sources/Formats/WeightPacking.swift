@@ -235,16 +235,13 @@ extension WeightLayout {
     }
 
     /// Where tile (nTile, kTile) starts in the blob (tiles run row of tiles by row of tiles).
+    /// A tile's bytes are its row count times one row's, so the offset is the full rows of
+    /// tiles before it plus this row's earlier tiles.
     public func tileOffset(nTile: Int, kTile: Int) -> Int {
-        var offset = 0
-        for nt in 0...nTile {
-            for kt in 0..<tilesAcross {
-                if nt == nTile && kt == kTile { return offset }
-                let (r, c) = tileRange(nTile: nt, kTile: kt)
-                offset += tileByteCount(rows: r.count, length: c.count)
-            }
+        func rowBytes(_ kTiles: Range<Int>) -> Int {
+            kTiles.reduce(0) { $0 + tileByteCount(rows: 1, length: tileRange(nTile: 0, kTile: $1).columns.count) }
         }
-        return offset
+        return nTile * tileRows * rowBytes(0..<tilesAcross) + tileRange(nTile: nTile, kTile: 0).rows.count * rowBytes(0..<kTile)
     }
 
     /// Where the scales start: after every tile.
@@ -270,10 +267,7 @@ struct ByteWriter {
         }
     }
 
-    mutating func float(_ f: Float) {
-        let b = f.bitPattern
-        bytes += [UInt8(b & 0xFF), UInt8((b >> 8) & 0xFF), UInt8((b >> 16) & 0xFF), UInt8(b >> 24)]
-    }
+    mutating func float(_ f: Float) { bytes += Float32Bytes.encode([f]) }
 }
 
 struct ByteReader {
@@ -303,6 +297,7 @@ struct ByteReader {
     }
 
     mutating func float() -> Float {
-        Float(bitPattern: (0..<4).reduce(UInt32(0)) { acc, i in acc | UInt32(byte()) << UInt32(8 * i) })
+        defer { offset += 4 }
+        return Float32Bytes.decode(bytes[offset..<(offset + 4)])[0]
     }
 }
