@@ -395,7 +395,7 @@ struct ConstantSection {
     mutating func append(_ values: [Float]) -> Int {
         align()
         let at = bytes.count
-        for v in values { bytes += withUnsafeBytes(of: v.bitPattern.littleEndian, Array.init) }
+        bytes += Float32Bytes.encode(values)
         return at
     }
 

@@ -2,6 +2,7 @@
 // come from an .npz as for an ONNX model; an array holding several samples of a batch-1
 // input (stacked along axis 0) runs the program once per sample.
 import Bundle
+import Formats
 import Foundation
 import IR
 import ISA
@@ -74,8 +75,7 @@ public enum BundleExecution {
             do {
                 for (place, t, per) in feeds {
                     let values = Array(t.floats()[(r * per)..<((r + 1) * per)])
-                    try machine.writeDRAM(
-                        values.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }, at: place.offset)
+                    try machine.writeDRAM(Float32Bytes.encode(values), at: place.offset)
                 }
                 try machine.run(program)
                 for (i, place) in meta.program.outputs.enumerated() {
@@ -86,11 +86,7 @@ public enum BundleExecution {
             }
         }
         let outputs: [(String, Tensor)] = zip(meta.outputs, results).map { info, bytes in
-            let values = (0..<(bytes.count / 4)).map { i in
-                Float(
-                    bitPattern: UInt32(bytes[4 * i]) | UInt32(bytes[4 * i + 1]) << 8 | UInt32(bytes[4 * i + 2]) << 16
-                        | UInt32(bytes[4 * i + 3]) << 24)
-            }
+            let values = Float32Bytes.decode(bytes)
             var shape = info.shape
             if total > 1, !shape.isEmpty { shape[0] *= total }
             return (info.name, Tensor(values, shape: shape))

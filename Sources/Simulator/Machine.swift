@@ -310,21 +310,11 @@ public struct Machine {
 
     private func loadFloats(_ d: TensorDescriptor) throws -> [Float] {
         guard d.element == .f32 else { throw SimulatorError("\(d.text) is not f32") }
-        let b = try loadElements(d)
-        return (0..<(b.count / 4)).map { i in
-            Float(
-                bitPattern: UInt32(b[4 * i]) | UInt32(b[4 * i + 1]) << 8 | UInt32(b[4 * i + 2]) << 16 | UInt32(b[4 * i + 3]) << 24
-            )
-        }
+        return Float32Bytes.decode(try loadElements(d))
     }
 
     private mutating func storeFloats(_ d: TensorDescriptor, _ values: [Float]) throws {
         guard d.element == .f32 else { throw SimulatorError("\(d.text) is not f32") }
-        try storeElements(
-            d,
-            values.flatMap { v in
-                let b = v.bitPattern
-                return [UInt8(b & 0xFF), UInt8((b >> 8) & 0xFF), UInt8((b >> 16) & 0xFF), UInt8(b >> 24)]
-            })
+        try storeElements(d, Float32Bytes.encode(values))
     }
 }
