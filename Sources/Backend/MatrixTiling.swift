@@ -105,23 +105,18 @@ public enum MatrixTiling {
         precondition(shape.m > 0 && shape.k > 0 && shape.n > 0)
         let tileN = min(resources.arrayColumns, shape.n)
         let tileK = min(resources.tileColumns(shape.weightFormat, sparse: shape.sparse), shape.k)
-        var tileM = min(32, shape.m)
-        while tileM > 1 && footprint(tileM: tileM, chunkM: tileM, tileK: tileK, tileN: tileN, shape: shape) > resources.sramBytes
-        {
-            tileM -= 1
+        func bytes(_ tileM: Int, _ chunkM: Int) -> Int {
+            footprint(tileM: tileM, chunkM: chunkM, tileK: tileK, tileN: tileN, shape: shape)
         }
-        guard footprint(tileM: tileM, chunkM: tileM, tileK: tileK, tileN: tileN, shape: shape) <= resources.sramBytes else {
+        var tileM = min(32, shape.m)
+        while tileM > 1 && bytes(tileM, tileM) > resources.sramBytes { tileM -= 1 }
+        guard bytes(tileM, tileM) <= resources.sramBytes else {
             throw PackingError(
-                "a \(tileM) x \(tileK) x \(tileN) tile needs \(footprint(tileM: tileM, chunkM: tileM, tileK: tileK, tileN: tileN, shape: shape)) bytes of SRAM, the tile has \(resources.sramBytes)"
-            )
+                "a \(tileM) x \(tileK) x \(tileN) tile needs \(bytes(tileM, tileM)) bytes of SRAM, the tile has \(resources.sramBytes)")
         }
         var chunkM = tileM
-        while chunkM < shape.m {
-            let next = min(chunkM + tileM, shape.m)
-            guard footprint(tileM: tileM, chunkM: next, tileK: tileK, tileN: tileN, shape: shape) <= resources.sramBytes else {
-                break
-            }
-            chunkM = next
+        while chunkM < shape.m && bytes(tileM, min(chunkM + tileM, shape.m)) <= resources.sramBytes {
+            chunkM = min(chunkM + tileM, shape.m)
         }
         let nTiles = (shape.n + tileN - 1) / tileN, kTiles = (shape.k + tileK - 1) / tileK
         let chunks = (shape.m + chunkM - 1) / chunkM
@@ -135,7 +130,7 @@ public enum MatrixTiling {
         }
         return TilingPlan(
             tileM: tileM, chunkM: chunkM, tileK: tileK, tileN: tileN,
-            sramBytes: footprint(tileM: tileM, chunkM: chunkM, tileK: tileK, tileN: tileN, shape: shape),
+            sramBytes: bytes(tileM, chunkM),
             work: work, nTiles: nTiles, kTiles: kTiles, chunks: chunks)
     }
 }
