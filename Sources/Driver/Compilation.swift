@@ -2,6 +2,7 @@
 // activations, calibrate, choose and apply each layer's precision and sparsity), then the
 // backend: packed weights, the program, and the bundle's sections and metadata.
 import Backend
+import Bundle
 import Formats
 import Foundation
 import IR
@@ -189,11 +190,13 @@ public enum Compilation {
 }
 
 extension CompiledModel {
-    /// The bundle's sections besides the metadata.
-    public var sections: [(kind: String, bytes: [UInt8])] {
-        [
-            ("DESC", lowered.program.encodedDescriptors()), ("INST", lowered.program.encodedInstructions()),
-            ("CNST", lowered.constants), ("WGHT", weights),
-        ]
+    /// The bundle: the metadata, the program's descriptors and instructions, the constants
+    /// and the weights.
+    public func bundle() throws -> BundleWriter {
+        try BundleWriter(metadata: metadata, sections: [
+            BundleSection(.descriptors, lowered.program.encodedDescriptors()),
+            BundleSection(.instructions, lowered.program.encodedInstructions()),
+            BundleSection(.constants, lowered.constants), BundleSection(.weights, weights),
+        ])
     }
 }

@@ -69,9 +69,7 @@ struct Compile: ParsableCommand {
             var loaded = try options.load()
             let compiled = try Compilation.compile(&loaded, options: compile, array: try Compilation.arrayShape(description))
             compiled.notes.forEach { print($0) }
-            let writer = try BundleWriter(metadata: compiled.metadata,
-                                          sections: compiled.sections.map { BundleSection(SectionKind($0.kind)!, $0.bytes) })
-            try writer.write(to: URL(fileURLWithPath: output))
+            try compiled.bundle().write(to: URL(fileURLWithPath: output))
             let weights = compiled.layers.reduce(0) { $0 + $1.rows * $1.columns }
             print("\(output): \(compiled.layers.count) layers, \(weights) weights in \(compiled.weights.count) bytes "
                   + String(format: "(%.2f bits per weight), ", Double(compiled.weights.count * 8) / Double(max(weights, 1)))

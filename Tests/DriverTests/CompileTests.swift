@@ -29,7 +29,7 @@ final class CompileTests: XCTestCase {
     }
 
     private func bundle(_ compiled: CompiledModel) throws -> [UInt8] {
-        try BundleWriter(metadata: compiled.metadata, sections: [BundleSection(.weights, compiled.weights)]).encoded()
+        try compiled.bundle().encoded()
     }
 
     func testNpubDecodesEveryLayerToTheQuantizedWeights() throws {
