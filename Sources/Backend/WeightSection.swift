@@ -27,6 +27,13 @@ public struct PackedLayer: Sendable, Equatable, Codable {
     /// Stored bits per weight (scales, metadata and alignment included) and the format's minimum.
     public var bitsPerWeight: Double
     public var minimumBitsPerWeight: Double
+
+    /// The metadata's spelling.
+    enum CodingKeys: String, CodingKey {
+        case name, op, output, transposed, rows, columns, format, sparse, offset, size
+        case weightShape = "weight_shape", tileRows = "tile_rows", tileColumns = "tile_columns"
+        case bitsPerWeight = "bits_per_weight", minimumBitsPerWeight = "minimum_bits_per_weight"
+    }
 }
 
 public enum WeightSection {
@@ -67,7 +74,7 @@ public enum WeightSection {
                 name: label, op: node.op, output: node.outputs.first ?? "", weightShape: weight.tensor.shape,
                 transposed: weight.transposed, rows: weight.rows, columns: weight.columns, format: format.rawValue,
                 sparse: sparse, tileRows: layout.tileRows, tileColumns: layout.tileColumns, offset: offset,
-                size: packed.count, bitsPerWeight: Double(bytes.count - offset) * 8 / weights,
+                size: packed.count, bitsPerWeight: (Double(bytes.count - offset) * 8e4 / weights).rounded() / 1e4,
                 minimumBitsPerWeight: LayerCandidate(format, sparse: sparse).bitsPerWeight))
         }
         return (bytes, layers)

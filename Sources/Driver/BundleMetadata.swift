@@ -22,31 +22,16 @@ public struct BundleMetadata: Encodable, Sendable {
         var activation: String?
 
         enum CodingKeys: String, CodingKey {
-            case name, op, output, weight_shape, transposed, rows, columns, format, sparse, tile_rows, tile_columns,
-                 offset, size, bits_per_weight, minimum_bits_per_weight, activation_format, activation_amax, fused_activation
+            case activationFormat = "activation_format", activationAmax = "activation_amax", activation = "fused_activation"
         }
 
+        /// The packed layer's fields, then how its input is quantized and what it fuses.
         func encode(to encoder: Encoder) throws {
+            try weights.encode(to: encoder)
             var c = encoder.container(keyedBy: CodingKeys.self)
-            let w = weights
-            try c.encode(w.name, forKey: .name)
-            try c.encode(w.op, forKey: .op)
-            try c.encode(w.output, forKey: .output)
-            try c.encode(w.weightShape, forKey: .weight_shape)
-            try c.encode(w.transposed, forKey: .transposed)
-            try c.encode(w.rows, forKey: .rows)
-            try c.encode(w.columns, forKey: .columns)
-            try c.encode(w.format, forKey: .format)
-            try c.encode(w.sparse, forKey: .sparse)
-            try c.encode(w.tileRows, forKey: .tile_rows)
-            try c.encode(w.tileColumns, forKey: .tile_columns)
-            try c.encode(w.offset, forKey: .offset)
-            try c.encode(w.size, forKey: .size)
-            try c.encode((w.bitsPerWeight * 1e4).rounded() / 1e4, forKey: .bits_per_weight)
-            try c.encode(w.minimumBitsPerWeight, forKey: .minimum_bits_per_weight)
-            try c.encodeIfPresent(activationFormat, forKey: .activation_format)
-            try c.encodeIfPresent(activationAmax, forKey: .activation_amax)
-            try c.encodeIfPresent(activation, forKey: .fused_activation)
+            try c.encodeIfPresent(activationFormat, forKey: .activationFormat)
+            try c.encodeIfPresent(activationAmax, forKey: .activationAmax)
+            try c.encodeIfPresent(activation, forKey: .activation)
         }
     }
 
