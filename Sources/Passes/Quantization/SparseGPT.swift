@@ -59,7 +59,7 @@ enum SparseGPT {
                     let e = value / d
                     block[r * n + i] = 0
                     errors[r * n + i] = e
-                    for j in (i + 1)..<max(n, i + 1) { block[r * n + j] -= e * uf[column * k + start + j] }
+                    for j in (i + 1)..<n { block[r * n + j] -= e * uf[column * k + start + j] }
                 }
             }
             for r in 0..<rows { for i in 0..<n { w[r * k + start + i] = block[r * n + i] } }
@@ -91,7 +91,7 @@ enum SparseGPT {
         dpotri_(&lower, &n, &a, &lda, &info)
         guard info == 0 else { throw Failure.notPositiveDefinite }
         // Column-major lower = row-major upper holds H⁻¹; mirror it to a full matrix.
-        for i in 0..<k { for j in (i + 1)..<max(k, i + 1) { a[j * k + i] = a[i * k + j] } }
+        for i in 0..<k { for j in (i + 1)..<k { a[j * k + i] = a[i * k + j] } }
         dpotrf_(&lower, &n, &a, &lda, &info)
         guard info == 0 else { throw Failure.notPositiveDefinite }
         for i in 0..<k { for j in 0..<i { a[i * k + j] = 0 } }
