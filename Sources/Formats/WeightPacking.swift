@@ -183,37 +183,54 @@ public enum WeightPacking {
         guard scales.count == (format == .fp8 ? rows : (format == .nvfp4 ? 1 : 0)) else {
             throw PackingError("\(format.rawValue) tile of \(rows) rows given \(scales.count) scales")
         }
-        var reader = ByteReader(Array(bytes))
-        let stored = sparse ? length / 2 : length
-        let codes = (0..<rows).map { _ in reader.codes(stored, bits: bits) }
-        let blocks = (length + 15) / 16
-        let blockScales = format == .nvfp4 ? (0..<rows).map { _ in (0..<blocks).map { _ in reader.byte() } } : []
+        // The tile: every row's codes, then (nvfp4) every row's block scales, then (2:4)
+        // every row's index nibbles; each part row after row.
+        let stored = sparse ? length / 2 : length, blocks = (length + 15) / 16
+        let codeBytes = (stored * bits + 7) / 8, scaleBytes = format == .nvfp4 ? blocks : 0
+        let indexBytes = sparse ? (length / 4 + 1) / 2 : 0
+        let e4m3 = Self.e4m3Values
         var out = [Float](repeating: 0, count: rows * length)
-        for r in 0..<rows {
-            var positions = Array(0..<length)
-            if sparse {
-                positions = []
-                for (j, index) in reader.codes(length / 4, bits: 4).enumerated() {
-                    let (p0, p1) = (4 * j + Int(index & 3), 4 * j + Int(index >> 2))
-                    guard p0 < p1 else {
-                        throw PackingError(
-                            "row \(r), columns \(4 * j)...: indices \(p0 - 4 * j), \(p1 - 4 * j) are not ascending")
+        var positions = [Int](repeating: 0, count: stored)
+        try bytes.withUnsafeBufferPointer { tile in
+            let codesAt = tile.baseAddress!, scalesAt = codesAt + rows * codeBytes
+            let indicesAt = scalesAt + rows * scaleBytes
+            for r in 0..<rows {
+                if sparse {
+                    let nibbles = indicesAt + r * indexBytes
+                    for j in 0..<(length / 4) {
+                        let index = (nibbles[j / 2] >> (4 * UInt8(j % 2))) & 0xF
+                        let (p0, p1) = (4 * j + Int(index & 3), 4 * j + Int(index >> 2))
+                        guard p0 < p1 else {
+                            throw PackingError(
+                                "row \(r), columns \(4 * j)...: indices \(p0 - 4 * j), \(p1 - 4 * j) are not ascending")
+                        }
+                        (positions[2 * j], positions[2 * j + 1]) = (p0, p1)
                     }
-                    positions += [p0, p1]
+                } else {
+                    for j in 0..<stored { positions[j] = j }
                 }
-            }
-            for (code, p) in zip(codes[r], positions) {
+                let row = codesAt + r * codeBytes, o = r * length
                 switch format {
-                case .fp16: out[r * length + p] = Float16Codec.decode(code)
-                case .fp8: out[r * length + p] = MiniFloatFormat.e4m3.decode(UInt8(code)) * scales[r]
+                case .fp16:
+                    for j in 0..<stored {
+                        out[o + positions[j]] = Float16Codec.decode(UInt16(row[2 * j]) | UInt16(row[2 * j + 1]) << 8)
+                    }
+                case .fp8:
+                    for j in 0..<stored { out[o + positions[j]] = e4m3[Int(row[j])] * scales[r] }
                 default:
-                    let scale = MiniFloatFormat.e4m3.decode(blockScales[r][p / 16]) * scales[0]
-                    out[r * length + p] = E2M1.decode(UInt8(code)) * scale
+                    let blockScales = scalesAt + r * scaleBytes
+                    for j in 0..<stored {
+                        let code = (row[j / 2] >> (4 * UInt8(j % 2))) & 0xF, p = positions[j]
+                        out[o + p] = E2M1.decode(code) * (e4m3[Int(blockScales[p / 16])] * scales[0])
+                    }
                 }
             }
         }
         return out
     }
+
+    /// Every E4M3 code's value, for decoding tiles.
+    static let e4m3Values: [Float] = (0..<256).map { MiniFloatFormat.e4m3.decode(UInt8($0)) }
 
     /// Bytes of a tile of `rows` rows and `length` dense columns.
     public static func tileByteCount(format: PrecisionFormat, sparse: Bool, rows: Int, length: Int) -> Int {

@@ -59,7 +59,7 @@ public struct Machine {
     /// Reads DRAM bytes the program wrote (an output).
     public func readDRAM(_ offset: Int, count: Int) throws -> [UInt8] {
         guard offset >= 0, offset + count <= shape.dramBytes else { throw SimulatorError("output outside DRAM") }
-        guard memories[0].written[offset..<(offset + count)].allSatisfy({ $0 }) else {
+        guard !memories[0].written[offset..<(offset + count)].contains(0) else {
             throw SimulatorError("the output at DRAM bytes \(offset)..<\(offset + count) was never written")
         }
         return Array(memories[0].bytes[offset..<(offset + count)])
@@ -143,17 +143,34 @@ public struct Machine {
         }
         let a = try loadFloats(act)
         var acc = i["accumulate"] == 1 ? try loadFloats(out) : [Float](repeating: 0, count: m * n)
-        for r in 0..<m {
-            for c in 0..<n {
-                var s = acc[r * n + c]
-                for p in 0..<k {
-                    let product = a[r * k + p] * w[c * k + p]
-                    s = s + product
+        Self.orderedProduct(a, w, into: &acc, m: m, n: n, k: k)
+        try storeFloats(out, acc)
+    }
+
+    /// acc[r, c] += a[r, p] * w[c, p] for p in increasing order, each product rounded to
+    /// float32 and then added (schemas/formats.md, matrix arithmetic). The loop runs over c
+    /// innermost so each accumulator still sees its products in increasing p.
+    static func orderedProduct(_ a: [Float], _ w: [Float], into acc: inout [Float], m: Int, n: Int, k: Int) {
+        var wt = [Float](repeating: 0, count: k * n)
+        for c in 0..<n {
+            for p in 0..<k { wt[p * n + c] = w[c * k + p] }
+        }
+        a.withUnsafeBufferPointer { a in
+            wt.withUnsafeBufferPointer { wt in
+                acc.withUnsafeMutableBufferPointer { acc in
+                    for r in 0..<m {
+                        let row = acc.baseAddress! + r * n
+                        for p in 0..<k {
+                            let x = a[r * k + p], wrow = wt.baseAddress! + p * n
+                            for c in 0..<n {
+                                let product = x * wrow[c]
+                                row[c] = row[c] + product
+                            }
+                        }
+                    }
                 }
-                acc[r * n + c] = s
             }
         }
-        try storeFloats(out, acc)
     }
 
     private mutating func vectorOp(
@@ -273,44 +290,42 @@ public struct Machine {
         }
     }
 
-    /// The byte offset of every element, row-major over the descriptor's dimensions, after
-    /// checking the whole span lies in its memory.
-    private func offsets(_ d: TensorDescriptor) throws -> (memory: Int, offsets: [Int], size: Int) {
+    /// The runs of bytes `d` covers, after checking the whole span lies in its memory.
+    private func runs(_ d: TensorDescriptor) throws -> (memory: Int, runs: ByteRuns) {
         let m = try memoryIndex(d), size = try Self.elementSize(d.element)
-        var offsets = [0]
-        for (dim, stride) in zip(d.dims, d.strides) {
-            offsets = offsets.flatMap { base in (0..<dim).map { base + $0 * stride } }
-        }
-        let first = (offsets.min() ?? 0) * size + Int(d.address), end = ((offsets.max() ?? 0) + 1) * size + Int(d.address)
-        guard d.count == 0 || (first >= 0 && end <= memories[m].bytes.count) else {
+        let runs = ByteRuns(base: Int(d.address), dims: d.dims, strides: d.strides, size: size)
+        if let span = runs.span, span.lowerBound < 0 || span.upperBound > memories[m].bytes.count {
             throw SimulatorError(
-                "\(d.text) reaches bytes \(first)..<\(end) of \(memories[m].name), which has \(memories[m].bytes.count)")
+                "\(d.text) reaches bytes \(span.lowerBound)..<\(span.upperBound) of \(memories[m].name), which has \(memories[m].bytes.count)"
+            )
         }
-        return (m, offsets.map { $0 * size + Int(d.address) }, size)
+        return (m, runs)
     }
 
-    private func loadElements(_ d: TensorDescriptor) throws -> [UInt8] {
-        let (m, offsets, size) = try offsets(d)
-        var out: [UInt8] = []
-        out.reserveCapacity(offsets.count * size)
-        for o in offsets {
-            guard memories[m].written[o..<(o + size)].allSatisfy({ $0 }) else {
-                throw SimulatorError("reads \(memories[m].name) byte \(o), never written")
-            }
-            out += memories[m].bytes[o..<(o + size)]
+    /// The elements of `d`, row-major, read through `body` from a buffer of their bytes.
+    private func load<T>(_ d: TensorDescriptor, _ body: (UnsafeRawBufferPointer) -> T) throws -> T {
+        let (m, runs) = try runs(d)
+        if let byte = memories[m].firstUnwritten(runs) {
+            throw SimulatorError("reads \(memories[m].name) byte \(byte), never written")
         }
-        return out
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: runs.count, alignment: 16)
+        defer { buffer.deallocate() }
+        if runs.count > 0 { memories[m].read(runs, into: buffer.baseAddress!) }
+        return body(UnsafeRawBufferPointer(buffer))
     }
+
+    private func loadElements(_ d: TensorDescriptor) throws -> [UInt8] { try load(d) { Array($0) } }
 
     private mutating func storeElements(_ d: TensorDescriptor, _ bytes: [UInt8]) throws {
-        let (m, offsets, size) = try offsets(d)
+        let (m, runs) = try runs(d)
         guard !memories[m].readOnly else { throw SimulatorError("writes \(memories[m].name), which is read-only") }
-        for (i, o) in offsets.enumerated() { memories[m].store(Array(bytes[(i * size)..<((i + 1) * size)]), at: o) }
+        precondition(bytes.count == runs.count, "a store's bytes match its descriptor")
+        bytes.withUnsafeBytes { if runs.count > 0 { memories[m].write(runs, from: $0.baseAddress!) } }
     }
 
     private func loadFloats(_ d: TensorDescriptor) throws -> [Float] {
         guard d.element == .f32 else { throw SimulatorError("\(d.text) is not f32") }
-        return Float32Bytes.decode(try loadElements(d))
+        return try load(d) { Float32Bytes.decode($0) }
     }
 
     private mutating func storeFloats(_ d: TensorDescriptor, _ values: [Float]) throws {

@@ -1,0 +1,58 @@
+// How descriptors become runs of bytes, and what the machine does at their edges.
+import ISA
+import XCTest
+
+@testable import Simulator
+
+final class MemoryAccessTests: XCTestCase {
+    func testRowMajorTensorIsOneRun() {
+        let runs = ByteRuns(base: 64, dims: [3, 5], strides: [5, 1], size: 4)
+        XCTAssertEqual(runs.starts, [64])
+        XCTAssertEqual(runs.length, 60)
+        XCTAssertEqual(runs.span, 64..<124)
+    }
+
+    func testPaddedRowsAreOneRunEach() {
+        // Rows of 5 floats, 8 apart: three runs of 20 bytes.
+        let runs = ByteRuns(base: 0, dims: [3, 5], strides: [8, 1], size: 4)
+        XCTAssertEqual(runs.starts, [0, 32, 64])
+        XCTAssertEqual(runs.length, 20)
+    }
+
+    func testUnitDimensionsDoNotSplitRuns() {
+        let runs = ByteRuns(base: 0, dims: [1, 2, 1, 3], strides: [99, 3, 7, 1], size: 2)
+        XCTAssertEqual(runs.starts, [0])
+        XCTAssertEqual(runs.length, 12)
+    }
+
+    func testTransposedViewWalksElementByElement() {
+        // A [2, 3] tensor read as its transpose [3, 2]: order 0, 3, 1, 4, 2, 5.
+        let runs = ByteRuns(base: 0, dims: [3, 2], strides: [1, 3], size: 4)
+        XCTAssertEqual(runs.starts, [0, 12, 4, 16, 8, 20])
+        XCTAssertEqual(runs.length, 4)
+    }
+
+    func testNegativeStrideAndEmptyExtent() {
+        let reversed = ByteRuns(base: 12, dims: [4], strides: [-1], size: 4)
+        XCTAssertEqual(reversed.starts, [12, 8, 4, 0])
+        XCTAssertEqual(reversed.span, 0..<16)
+        let empty = ByteRuns(base: 0, dims: [3, 0], strides: [0, 1], size: 4)
+        XCTAssertEqual(empty.count, 0)
+        XCTAssertNil(empty.span)
+    }
+
+    func testReadBeforeWriteNamesTheFirstUnwrittenByte() throws {
+        var machine = Machine(
+            shape: MachineShape(dramBytes: 64, l3Bytes: 64, l2Bytes: 64, sramBytes: 64, clusters: 1, tilesPerCluster: 1),
+            weights: [], constants: [])
+        try machine.writeDRAM([UInt8](repeating: 1, count: 8), at: 0)
+        var program = Program()
+        program.descriptors = [
+            try TensorDescriptor(.sram, .f32, address: 0, dims: [4]), try TensorDescriptor(.dram, .f32, address: 0, dims: [4]),
+        ]
+        program.instructions = [try Instruction("dma", ["dst": 0, "src": 1])]
+        XCTAssertThrowsError(try machine.run(program)) { e in
+            XCTAssertEqual("\(e)", "instruction 0 (dma): reads dram byte 8, never written")
+        }
+    }
+}
