@@ -27,6 +27,7 @@ section("model") { try runModelBenchmark() }
 section("formats") { try runFormatsBenchmark() }
 section("calibration") { try runCalibrationBenchmark() }
 section("compile") { try runCompileBenchmark() }
+section("simulate") { try runSimulatorBenchmark() }
 
 print("")
 print(report.joined(separator: "\n"))

@@ -148,28 +148,74 @@ public struct Machine {
     }
 
     /// acc[r, c] += a[r, p] * w[c, p] for p in increasing order, each product rounded to
-    /// float32 and then added (schemas/formats.md, matrix arithmetic). The loop runs over c
-    /// innermost so each accumulator still sees its products in increasing p.
+    /// float32 and then added (schemas/formats.md, matrix arithmetic). Four columns of four
+    /// rows are accumulated side by side; each accumulator still sees its products in
+    /// increasing p.
     static func orderedProduct(_ a: [Float], _ w: [Float], into acc: inout [Float], m: Int, n: Int, k: Int) {
-        var wt = [Float](repeating: 0, count: k * n)
-        for c in 0..<n {
-            for p in 0..<k { wt[p * n + c] = w[c * k + p] }
+        let wt = [Float](unsafeUninitializedCapacity: k * n) { wt, count in
+            w.withUnsafeBufferPointer { w in
+                for c in 0..<n {
+                    for p in 0..<k { wt[p &* n &+ c] = w[c &* k &+ p] }
+                }
+            }
+            count = k * n
         }
         a.withUnsafeBufferPointer { a in
             wt.withUnsafeBufferPointer { wt in
                 acc.withUnsafeMutableBufferPointer { acc in
-                    for r in 0..<m {
-                        let row = acc.baseAddress! + r * n
-                        for p in 0..<k {
-                            let x = a[r * k + p], wrow = wt.baseAddress! + p * n
-                            for c in 0..<n {
-                                let product = x * wrow[c]
-                                row[c] = row[c] + product
+                    let wt = UnsafeRawPointer(wt.baseAddress!), rowBytes = 4 &* n
+                    var r = 0
+                    // Four rows at a time: one load of w feeds four independent chains.
+                    while r &+ 4 <= m {
+                        let row = UnsafeMutableRawPointer(acc.baseAddress! + r * n), x = a.baseAddress! + r * k
+                        var c = 0
+                        while c &+ 4 <= n {
+                            let at = 4 &* c
+                            var s0 = row.loadUnaligned(fromByteOffset: at, as: SIMD4<Float>.self)
+                            var s1 = row.loadUnaligned(fromByteOffset: at &+ rowBytes, as: SIMD4<Float>.self)
+                            var s2 = row.loadUnaligned(fromByteOffset: at &+ 2 &* rowBytes, as: SIMD4<Float>.self)
+                            var s3 = row.loadUnaligned(fromByteOffset: at &+ 3 &* rowBytes, as: SIMD4<Float>.self)
+                            var w = wt + at
+                            for p in 0..<k {
+                                let v = w.loadUnaligned(as: SIMD4<Float>.self)
+                                let p0 = SIMD4(repeating: x[p]) * v, p1 = SIMD4(repeating: x[k &+ p]) * v
+                                let p2 = SIMD4(repeating: x[2 &* k &+ p]) * v, p3 = SIMD4(repeating: x[3 &* k &+ p]) * v
+                                s0 = s0 + p0
+                                s1 = s1 + p1
+                                s2 = s2 + p2
+                                s3 = s3 + p3
+                                w += rowBytes
                             }
+                            row.storeBytes(of: s0, toByteOffset: at, as: SIMD4<Float>.self)
+                            row.storeBytes(of: s1, toByteOffset: at &+ rowBytes, as: SIMD4<Float>.self)
+                            row.storeBytes(of: s2, toByteOffset: at &+ 2 &* rowBytes, as: SIMD4<Float>.self)
+                            row.storeBytes(of: s3, toByteOffset: at &+ 3 &* rowBytes, as: SIMD4<Float>.self)
+                            c &+= 4
                         }
+                        for rr in r..<(r + 4) {
+                            Self.orderedColumns(x: a.baseAddress! + rr * k, wt, acc.baseAddress! + rr * n, c, n, k)
+                        }
+                        r &+= 4
                     }
+                    for rr in r..<m { Self.orderedColumns(x: a.baseAddress! + rr * k, wt, acc.baseAddress! + rr * n, 0, n, k) }
                 }
             }
+        }
+    }
+
+    /// One row's columns `from..<n` of `orderedProduct`, one at a time.
+    private static func orderedColumns(
+        x: UnsafePointer<Float>, _ wt: UnsafeRawPointer, _ row: UnsafeMutablePointer<Float>, _ from: Int, _ n: Int, _ k: Int
+    ) {
+        for c in from..<n {
+            var s = row[c]
+            var w = wt + 4 &* c
+            for p in 0..<k {
+                let product = x[p] * w.load(as: Float.self)
+                s = s + product
+                w += 4 &* n
+            }
+            row[c] = s
         }
     }
 
