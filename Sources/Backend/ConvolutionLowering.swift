@@ -1,10 +1,12 @@
-// Lowering a convolution (one group, two spatial axes) to the matrix layer: per image, the
+// Lowering a convolution (two spatial axes, any number of groups) to the matrix layer: per image, the
 // input is rounded onto the activation format's grid along its channels (blocks of 16
 // channels at each pixel for nvfp4, as the fake-quant interpreter rounds a conv's input),
 // staged through a tile's SRAM as [pixels, channels]; copied into a zero-padded buffer when
 // the conv pads; unfolded by one strided DMA into a [positions, C·kh·kw] matrix (the windows
 // walked in the weight's [channel, ky, kx] order), which the matrix layer multiplies; its
-// output rows are positions, written into the image's [channels, positions] plane.
+// output rows are positions, written into the image's [channels, positions] plane. A grouped
+// convolution rounds the whole image once, then unfolds and multiplies group by group: group
+// g's input channels against weight rows (output channels) g·M/G..<(g + 1)·M/G.
 import Formats
 import ISA
 
@@ -25,12 +27,15 @@ public struct ConvolutionLayer: Sendable {
     public var matrix: MatrixLayer
     /// DRAM scratch for the padded image and the unfolded matrix, and its size.
     public var scratch: UInt64
+    /// Channel groups: each group's C/G input channels make its M/G output channels.
+    public var groups: Int
 
     public init(
         batch: Int, channels: Int, height: Int, width: Int, outChannels: Int, outHeight: Int, outWidth: Int,
         kernel: (Int, Int), strides: (Int, Int), dilations: (Int, Int), pads: (Int, Int, Int, Int),
-        input: UInt64, output: UInt64, matrix: MatrixLayer, scratch: UInt64
+        input: UInt64, output: UInt64, matrix: MatrixLayer, scratch: UInt64, groups: Int = 1
     ) {
+        self.groups = groups
         self.batch = batch
         (self.channels, self.height, self.width) = (channels, height, width)
         (self.outChannels, self.outHeight, self.outWidth) = (outChannels, outHeight, outWidth)
@@ -53,7 +58,9 @@ public struct ConvolutionLayer: Sendable {
     var paddedBytes: Int { padded ? (4 * channels * paddedHeight * paddedWidth + 63) / 64 * 64 : 0 }
     /// Bytes of scratch the lowering uses: the rounded image, the padded image, then the
     /// unfolded matrix.
-    public var scratchBytes: Int { roundedBytes + paddedBytes + 4 * outHeight * outWidth * channels * kernel.0 * kernel.1 }
+    public var scratchBytes: Int {
+        roundedBytes + paddedBytes + 4 * outHeight * outWidth * channels / groups * kernel.0 * kernel.1
+    }
 }
 
 public enum ConvolutionLowering {
@@ -61,7 +68,9 @@ public enum ConvolutionLowering {
         _ c: ConvolutionLayer, plan: TilingPlan, resources: TileResources,
         into b: inout ProgramBuilder
     ) throws {
-        let positions = c.outHeight * c.outWidth, k = c.channels * c.kernel.0 * c.kernel.1
+        precondition(c.groups > 0 && c.channels % c.groups == 0 && c.outChannels % c.groups == 0)
+        let (groupChannels, groupOutChannels) = (c.channels / c.groups, c.outChannels / c.groups)
+        let positions = c.outHeight * c.outWidth, k = groupChannels * c.kernel.0 * c.kernel.1
         let (hp, wp) = (c.paddedHeight, c.paddedWidth)
         let (pixels, channels) = (c.height * c.width, c.channels)
         let rounded = c.scratch, paddedAt = c.scratch + UInt64(c.roundedBytes)
@@ -116,24 +125,27 @@ public enum ConvolutionLowering {
                 try b.emit("dma", ["dst": b.descriptor(interior), "src": b.descriptor(asPlanes)])
                 (source, pitches) = (paddedAt, (wp, 1, hp * wp))
             }
-            let windows = try TensorDescriptor(
-                .dram, .f32, address: source,
-                dims: [c.outHeight, c.outWidth, channels, c.kernel.0, c.kernel.1],
-                strides: [
-                    c.strides.0 * pitches.0, c.strides.1 * pitches.1, pitches.2, c.dilations.0 * pitches.0,
-                    c.dilations.1 * pitches.1,
-                ])
-            let matrix = try TensorDescriptor(
-                .dram, .f32, address: unfolded, dims: [c.outHeight, c.outWidth, channels, c.kernel.0, c.kernel.1])
-            try b.emit("dma", ["dst": b.descriptor(matrix), "src": b.descriptor(windows)])
-            var layer = c.matrix
-            (layer.m, layer.k, layer.n) = (positions, k, c.outChannels)
-            layer.input = unfolded
-            layer.inputRowStride = k
-            layer.output = c.output + UInt64(4 * image * c.outChannels * positions)
-            layer.outputStrides = (1, positions)
-            layer.quantizeInput = false
-            try MatrixLowering.lower(layer, plan: plan, resources: resources, into: &b)
+            for group in 0..<c.groups {
+                let windows = try TensorDescriptor(
+                    .dram, .f32, address: source + UInt64(4 * group * groupChannels * pitches.2),
+                    dims: [c.outHeight, c.outWidth, groupChannels, c.kernel.0, c.kernel.1],
+                    strides: [
+                        c.strides.0 * pitches.0, c.strides.1 * pitches.1, pitches.2, c.dilations.0 * pitches.0,
+                        c.dilations.1 * pitches.1,
+                    ])
+                let matrix = try TensorDescriptor(
+                    .dram, .f32, address: unfolded, dims: [c.outHeight, c.outWidth, groupChannels, c.kernel.0, c.kernel.1])
+                try b.emit("dma", ["dst": b.descriptor(matrix), "src": b.descriptor(windows)])
+                var layer = c.matrix
+                (layer.m, layer.k, layer.n) = (positions, k, groupOutChannels)
+                layer.firstRow = group * groupOutChannels
+                layer.input = unfolded
+                layer.inputRowStride = k
+                layer.output = c.output + UInt64(4 * image * c.outChannels * positions)
+                layer.outputStrides = (1, positions)
+                layer.quantizeInput = false
+                try MatrixLowering.lower(layer, plan: plan, resources: resources, into: &b)
+            }
         }
     }
 }

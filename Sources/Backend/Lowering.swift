@@ -54,9 +54,10 @@ public enum Lowering {
                 let x = try address(node.inputs[0], node), y = try address(output, node)
                 let xShape = shape(node.inputs[0]), yShape = shape(output)
                 if node.op == "Conv" {
-                    guard node.int("group", default: 1) == 1, xShape.count == 4, yShape.count == 4 else {
-                        throw IRError("cannot lower a grouped or non-2-D convolution yet", at: node)
+                    guard xShape.count == 4, yShape.count == 4 else {
+                        throw IRError("cannot lower a convolution over other than two spatial axes yet", at: node)
                     }
+                    let groups = node.int("group", default: 1)
                     let kernel = (p.weightShape[2], p.weightShape[3])
                     let pads = node.ints("pads") ?? [0, 0, 0, 0], strides = node.ints("strides") ?? [1, 1]
                     let dilations = node.ints("dilations") ?? [1, 1]
@@ -67,9 +68,13 @@ public enum Lowering {
                         batch: xShape[0], channels: xShape[1], height: xShape[2], width: xShape[3], outChannels: yShape[1],
                         outHeight: yShape[2], outWidth: yShape[3], kernel: kernel, strides: (strides[0], strides[1]),
                         dilations: (dilations[0], dilations[1]), pads: (pads[0], pads[1], pads[2], pads[3]),
-                        input: x, output: y, matrix: matrix, scratch: scratch)
+                        input: x, output: y, matrix: matrix, scratch: scratch, groups: groups)
                     scratchBytes = max(scratchBytes, conv.scratchBytes)
-                    let plan = try tiling(yShape[2] * yShape[3], p, matrix, resources, node)
+                    // A group's tiles are as wide as the packed weights' tiles (WeightSection.tileRows).
+                    var groupResources = resources
+                    groupResources.arrayColumns = p.tileRows
+                    let plan = try tiling(
+                        yShape[2] * yShape[3], p, matrix, groupResources, node, n: p.rows / groups)
                     try ConvolutionLowering.lower(conv, plan: plan, resources: resources, into: &b)
                 } else {
                     var layer = matrix
@@ -152,11 +157,11 @@ public enum Lowering {
             fusedActivation: fused, activationParameters: parameters)
     }
 
-    private static func tiling(_ m: Int, _ p: PackedLayer, _ layer: MatrixLayer, _ resources: TileResources, _ node: Node) throws
-        -> TilingPlan
-    {
+    private static func tiling(
+        _ m: Int, _ p: PackedLayer, _ layer: MatrixLayer, _ resources: TileResources, _ node: Node, n: Int? = nil
+    ) throws -> TilingPlan {
         let shape = MatrixShape(
-            m: m, k: p.columns, n: p.rows, weightFormat: layer.weights.format, sparse: p.sparse,
+            m: m, k: p.columns, n: n ?? p.rows, weightFormat: layer.weights.format, sparse: p.sparse,
             activationFormat: layer.activationFormat)
         do { return try MatrixTiling.plan(shape, on: resources) } catch let e as PackingError { throw IRError("\(e)", at: node) }
     }
@@ -321,7 +326,7 @@ extension Lowering {
     static func lowerDataMovement(_ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ b: inout ProgramBuilder) throws {
         func dims(_ v: String) throws -> [Int] {
             guard graph.type(of: v)?.dtype == .float32, let d = graph.type(of: v)?.shape?.dims.compactMap(\.value),
-                  d.count == graph.type(of: v)?.shape?.rank, memory.offset(of: v) != nil
+                d.count == graph.type(of: v)?.shape?.rank, memory.offset(of: v) != nil
             else {
                 throw IRError("cannot lower \(node.op) of \"\(v)\": not a static float32 activation", at: node)
             }
@@ -335,7 +340,8 @@ extension Lowering {
             let src = try TensorDescriptor(
                 .dram, .f32, address: UInt64(memory.offset(of: node.inputs[0])!), dims: outDims, strides: perm.map { own[$0] })
             try b.emit(
-                "dma", ["dst": b.descriptor(try TensorDescriptor(.dram, .f32, address: y, dims: outDims)), "src": b.descriptor(src)])
+                "dma",
+                ["dst": b.descriptor(try TensorDescriptor(.dram, .f32, address: y, dims: outDims)), "src": b.descriptor(src)])
             return
         }
         let rank = outDims.count

@@ -29,6 +29,9 @@ public struct MatrixLayer: Sendable {
     /// False when the input already holds values on the activation format's grid (a
     /// convolution rounds its input once, along channels, before unfolding it).
     public var quantizeInput = true
+    /// The first weight row (output channel) of the layer's N: one group of a grouped
+    /// convolution is rows firstRow..<firstRow + N of its weights, a whole number of tiles.
+    public var firstRow = 0
 
     public init(
         m: Int, k: Int, n: Int, input: UInt64, inputRowStride: Int, output: UInt64, outputStrides: (Int, Int),
@@ -57,7 +60,10 @@ public enum MatrixLowering {
         into b: inout ProgramBuilder
     ) throws {
         let w = layer.weights
-        precondition(w.rows == layer.n && w.columns == layer.k && plan.tileK == min(w.tileColumns, layer.k))
+        precondition(
+            layer.firstRow % w.tileRows == 0 && layer.firstRow + layer.n <= w.rows && w.columns == layer.k
+                && plan.tileK == min(w.tileColumns, layer.k) && plan.tileN == min(w.tileRows, layer.n))
+        let firstTile = layer.firstRow / w.tileRows
         let formats = InstructionSet.formats
         let wfmt = UInt64(formats.firstIndex(of: w.format.rawValue)!)
         let afmt = UInt64(formats.firstIndex(of: layer.activationFormat.rawValue)!)
@@ -82,7 +88,8 @@ public enum MatrixLowering {
             }
             for item in items {
                 let rows = (item.chunk * plan.chunkM)..<min(layer.m, (item.chunk + 1) * plan.chunkM)
-                let (nRange, _) = w.tileRange(nTile: item.nTile, kTile: 0)
+                let nTile = firstTile + item.nTile
+                let (nRange, _) = w.tileRange(nTile: nTile, kTile: 0)
                 let nLen = nRange.count
                 // Scales of this column of tiles, and its bias.
                 var scl: UInt64 = 0
@@ -109,7 +116,7 @@ public enum MatrixLowering {
                         ])
                 }
                 for kt in 0..<plan.kTiles {
-                    let (_, kRange) = w.tileRange(nTile: item.nTile, kTile: kt)
+                    let (_, kRange) = w.tileRange(nTile: nTile, kTile: kt)
                     let tileBytes = w.tileByteCount(rows: nLen, length: kRange.count)
                     let wgt = try sram(.packed, weightAt, [tileBytes])
                     try b.emit(
@@ -119,7 +126,7 @@ public enum MatrixLowering {
                             "src": b.descriptor(
                                 try TensorDescriptor(
                                     .weights, .packed,
-                                    address: UInt64(layer.weightOffset + w.tileOffset(nTile: item.nTile, kTile: kt)),
+                                    address: UInt64(layer.weightOffset + w.tileOffset(nTile: nTile, kTile: kt)),
                                     dims: [tileBytes])),
                         ])
                     for m0 in stride(from: rows.lowerBound, to: rows.upperBound, by: plan.tileM) {

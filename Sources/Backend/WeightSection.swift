@@ -55,7 +55,8 @@ public enum WeightSection {
             let layout: WeightLayout
             do {
                 layout = try WeightLayout(format: format, sparse: sparse, rows: weight.rows, columns: weight.columns,
-                                          tileRows: arrayColumns, tileColumns: arrayRows * rate(format) * (sparse ? 2 : 1))
+                                          tileRows: tileRows(node, rows: weight.rows, arrayColumns: arrayColumns),
+                                          tileColumns: arrayRows * rate(format) * (sparse ? 2 : 1))
             } catch let e as PackingError {
                 throw IRError("weights: \(e)", at: node)
             }
@@ -78,5 +79,15 @@ public enum WeightSection {
                 minimumBitsPerWeight: LayerCandidate(format, sparse: sparse).bitsPerWeight))
         }
         return (bytes, layers)
+    }
+
+    /// Output channels per weight tile: the MAC array's columns, or for a grouped
+    /// convolution the largest divisor of a group's channels that fits them, so that no
+    /// tile straddles two groups.
+    static func tileRows(_ node: Node, rows: Int, arrayColumns: Int) -> Int {
+        let groups = node.op == "Conv" ? node.int("group", default: 1) : 1
+        guard groups > 1, rows % groups == 0 else { return arrayColumns }
+        let perGroup = rows / groups
+        return (1...min(perGroup, arrayColumns)).last { perGroup % $0 == 0 }!
     }
 }
