@@ -1,26 +1,28 @@
 // Unary elementwise ops: activations and math functions, computed in float32 (other
 // float types go through float32; Neg, Abs and Sign also work on integers, Not on bool).
+import Formats
 import Foundation
 import IR
 
 enum UnaryOp {
-    static let allNames = ["Relu", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Elu", "Selu",
-                           "Softplus", "Softsign", "Erf", "Gelu", "Exp", "Log", "Sqrt", "Reciprocal", "Neg",
-                           "Abs", "Floor", "Ceil", "Sign", "Not"]
+    static let allNames = [
+        "Relu", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Elu", "Selu",
+        "Softplus", "Softsign", "Erf", "Gelu", "Exp", "Log", "Sqrt", "Reciprocal", "Neg",
+        "Abs", "Floor", "Ceil", "Sign", "Not",
+    ]
 
-    /// The float32 function of `node`.
+    /// The float32 function of `node`: the vector unit's (Formats/VectorArithmetic.swift)
+    /// for the ops it offers, whose `vop` name is the op's lowercased name.
     static func function(_ node: Node) throws -> (Float) -> Float {
+        if let f = VectorArithmetic.unary(node.op.lowercased()) { return f }
         switch node.op {
-        case "Relu": return { max($0, 0) }
         case "LeakyRelu":
             let a = node.float("alpha", default: 0.01)
             return { $0 >= 0 ? $0 : a * $0 }
-        case "Sigmoid": return { 1 / (1 + expf(-$0)) }
         case "HardSigmoid":
             let a = node.float("alpha", default: 0.2), b = node.float("beta", default: 0.5)
             return { max(0, min(1, a * $0 + b)) }
         case "HardSwish": return { $0 * max(0, min(1, $0 / 6 + 0.5)) }
-        case "Tanh": return { tanhf($0) }
         case "Elu":
             let a = node.float("alpha", default: 1)
             return { $0 >= 0 ? $0 : a * (expf($0) - 1) }
@@ -30,21 +32,11 @@ enum UnaryOp {
             return { $0 > 0 ? g * $0 : g * (a * expf($0) - a) }
         case "Softplus": return { $0 > 20 ? $0 : log1pf(expf($0)) }
         case "Softsign": return { $0 / (1 + abs($0)) }
-        case "Erf": return { erff($0) }
         case "Gelu":
             if node.string("approximate", default: "none") == "tanh" {
                 return { 0.5 * $0 * (1 + tanhf(0.7978845608028654 * ($0 + 0.044715 * $0 * $0 * $0))) }
             }
             return { 0.5 * $0 * (1 + erff($0 * 0.70710678118654752)) }
-        case "Exp": return { expf($0) }
-        case "Log": return { logf($0) }
-        case "Sqrt": return { sqrtf($0) }
-        case "Reciprocal": return { 1 / $0 }
-        case "Neg": return { -$0 }
-        case "Abs": return { abs($0) }
-        case "Floor": return { $0.rounded(.down) }
-        case "Ceil": return { $0.rounded(.up) }
-        case "Sign": return { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }
         default: throw IRError("\(node.op) has no float kernel", at: node)
         }
     }

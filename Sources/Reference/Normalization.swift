@@ -1,4 +1,6 @@
-// BatchNormalization (inference), InstanceNormalization, LayerNormalization and LRN.
+// BatchNormalization (inference), InstanceNormalization, LayerNormalization (the vector
+// unit's row kernel, Formats/VectorArithmetic.swift) and LRN.
+import Formats
 import Foundation
 import IR
 
@@ -73,7 +75,7 @@ func layerNormalization(_ node: Node, _ inputs: [Tensor?]) throws -> [Tensor] {
     let x = try operand(node, inputs, 0)
     try requireFloat32(node, x)
     let axis = try normalizedAxis(node.int("axis", default: -1), rank: x.rank, node)
-    let epsilon = Double(node.float("epsilon", default: 1e-5))
+    let epsilon = node.float("epsilon", default: 1e-5)
     let rows = x.shape[..<axis].reduce(1, *), size = x.shape[axis...].reduce(1, *)
     let normShape = Array(x.shape[axis...])
     let scale = try expandTo(try operand(node, inputs, 1).cast(to: .float32), normShape, node)
@@ -84,18 +86,8 @@ func layerNormalization(_ node: Node, _ inputs: [Tensor?]) throws -> [Tensor] {
     let y = makeFloat(x.shape) { op in
         parallelChunks(rows, cost: size) { range in
             for r in range {
-                let src = xp + r * size, dst = op + r * size
-                var mean = 0.0, sq = 0.0
-                for i in 0..<size { mean += Double(src[i]) }
-                mean /= Double(size)
-                for i in 0..<size { let d = Double(src[i]) - mean; sq += d * d }
-                let inv = 1 / (sq / Double(size) + epsilon).squareRoot()
-                mp[r] = Float(mean)
-                ip[r] = Float(inv)
-                for i in 0..<size {
-                    let v = Float((Double(src[i]) - mean) * inv) * sp[i]
-                    dst[i] = bp.map { v + $0[i] } ?? v
-                }
+                (mp[r], ip[r]) = VectorArithmetic.layerNorm(
+                    xp + r * size, op + r * size, count: size, scale: sp, bias: bp.map { UnsafePointer($0) }, epsilon: epsilon)
             }
         }
     }
@@ -106,7 +98,8 @@ func lrn(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     let x = try operand(node, inputs, 0)
     try requireFloat32(node, x)
     guard let size = node.int("size") else { throw IRError("size is required", at: node) }
-    let alpha = node.float("alpha", default: 1e-4), beta = node.float("beta", default: 0.75), bias = node.float("bias", default: 1)
+    let alpha = node.float("alpha", default: 1e-4), beta = node.float("beta", default: 0.75),
+        bias = node.float("bias", default: 1)
     let n = x.shape[0], c = x.shape[1], plane = x.count / max(n * c, 1)
     let before = (size - 1) / 2, after = size - 1 - before
     let xp = x.f32

@@ -1,5 +1,6 @@
-// Softmax and LogSoftmax along one axis (the opset 13 definition).
-import Foundation
+// Softmax and LogSoftmax along one axis (the opset 13 definition), row by row with the
+// vector unit's kernel (Formats/VectorArithmetic.swift).
+import Formats
 import IR
 
 func softmax(_ node: Node, _ inputs: [Tensor?], log: Bool) throws -> Tensor {
@@ -12,23 +13,8 @@ func softmax(_ node: Node, _ inputs: [Tensor?], log: Bool) throws -> Tensor {
     return makeFloat(x.shape) { op in
         parallelChunks(outer * inner, cost: n * 4) { range in
             for row in range {
-                let o = row / inner, i = row % inner
-                let base = o * n * inner + i
-                var m = -Float.infinity
-                for k in 0..<n { m = max(m, xp[base + k * inner]) }
-                var sum: Float = 0
-                for k in 0..<n {
-                    let e = expf(xp[base + k * inner] - m)
-                    op[base + k * inner] = e
-                    sum += e
-                }
-                if log {
-                    let l = logf(sum)
-                    for k in 0..<n { op[base + k * inner] = xp[base + k * inner] - m - l }
-                } else {
-                    let inv = 1 / sum
-                    for k in 0..<n { op[base + k * inner] *= inv }
-                }
+                let base = (row / inner) * n * inner + row % inner
+                VectorArithmetic.softmax(xp + base, op + base, count: n, stride: inner, log: log)
             }
         }
     }

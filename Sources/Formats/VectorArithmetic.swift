@@ -1,0 +1,83 @@
+// The NPU vector unit's arithmetic: layer normalization and softmax over one row, and the
+// unary functions it offers, each with one fixed order of float32 (or, where stated, Double)
+// operations. The interpreter's kernels and the simulator both call these, so a lowered op
+// and the op it came from compute the same bits (schemas/isa.md gives the order in words).
+import Foundation
+
+public enum VectorArithmetic {
+    /// The unary functions of the vector unit, by their `vop` name; each is one float32
+    /// function of one element.
+    public static let unaryNames = [
+        "neg", "abs", "relu", "sigmoid", "tanh", "exp", "log", "sqrt", "reciprocal", "erf", "floor", "ceil", "sign",
+    ]
+
+    /// The unary function named `name` (one of `unaryNames`), nil for any other name.
+    public static func unary(_ name: String) -> ((Float) -> Float)? {
+        switch name {
+        case "neg": return { -$0 }
+        case "abs": return { $0.magnitude }
+        case "relu": return { max($0, 0) }
+        case "sigmoid": return { 1 / (1 + expf(-$0)) }
+        case "tanh": return { tanhf($0) }
+        case "exp": return { expf($0) }
+        case "log": return { logf($0) }
+        case "sqrt": return { sqrtf($0) }
+        case "reciprocal": return { 1 / $0 }
+        case "erf": return { erff($0) }
+        case "floor": return { $0.rounded(.down) }
+        case "ceil": return { $0.rounded(.up) }
+        case "sign": return { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }
+        default: return nil
+        }
+    }
+
+    /// Layer normalization of the `count` elements at `x` into `y` (which may be `x`):
+    /// mean = (sum of Double(x[i]) in increasing i) / count; variance = (sum of
+    /// (Double(x[i]) - mean)^2 in increasing i) / count; inv = 1 / sqrt(variance +
+    /// Double(epsilon)), all in Double; then y[i] = Float((Double(x[i]) - mean) * inv) *
+    /// scale[i], plus bias[i] when there is a bias, each in float32. Returns the mean and
+    /// inv rounded to float32 (LayerNormalization's optional outputs).
+    public static func layerNorm(
+        _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int, scale: UnsafePointer<Float>,
+        bias: UnsafePointer<Float>?, epsilon: Float
+    ) -> (mean: Float, inverseDeviation: Float) {
+        var mean = 0.0, sq = 0.0
+        for i in 0..<count { mean += Double(x[i]) }
+        mean /= Double(count)
+        for i in 0..<count {
+            let d = Double(x[i]) - mean
+            sq += d * d
+        }
+        let inv = 1 / (sq / Double(count) + Double(epsilon)).squareRoot()
+        for i in 0..<count {
+            let v = Float((Double(x[i]) - mean) * inv) * scale[i]
+            y[i] = bias.map { v + $0[i] } ?? v
+        }
+        return (Float(mean), Float(inv))
+    }
+
+    /// Softmax (or, with `log`, log-softmax) of the `count` elements x[0], x[stride], ...
+    /// into y[0], y[stride], ... (y may be x): m = the largest element (a NaN never wins a
+    /// comparison); e[k] = expf(x[k] - m); s = the float32 sum of e[k] in increasing k from
+    /// +0; then y[k] = e[k] * (1 / s), or for log-softmax y[k] = (x[k] - m) - logf(s).
+    public static func softmax(
+        _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int, stride: Int = 1, log: Bool = false
+    ) {
+        var m = -Float.infinity
+        for k in 0..<count { m = max(m, x[k * stride]) }
+        var sum: Float = 0
+        if log {
+            for k in 0..<count { sum += expf(x[k * stride] - m) }
+            let l = logf(sum)
+            for k in 0..<count { y[k * stride] = x[k * stride] - m - l }
+            return
+        }
+        for k in 0..<count {
+            let e = expf(x[k * stride] - m)
+            y[k * stride] = e
+            sum += e
+        }
+        let inv = 1 / sum
+        for k in 0..<count { y[k * stride] *= inv }
+    }
+}
