@@ -88,7 +88,10 @@ public enum InstructionSet {
                 FieldSpec(
                     "act", descriptor24, .descriptor,
                     "activations [M, K] in tile SRAM: float32 values on the `afmt` grid (`quant` writes them)"),
-                FieldSpec("wgt", descriptor24, .descriptor, "a packed weight tile [K, N] in format `wfmt`"),
+                FieldSpec(
+                    "wgt", descriptor24, .descriptor,
+                    "a packed weight tile [K, N] in format `wfmt`, or f32 [K, N] in tile SRAM on the fp16 grid (a computed operand)"
+                ),
                 FieldSpec(
                     "scl", descriptor24, .descriptor,
                     "the weights' float32 scales: one per output channel (fp8), the tensor scale (nvfp4); d0 for fp16"),
@@ -102,12 +105,13 @@ public enum InstructionSet {
         InstructionSpec(
             mnemonic: "vop", opcode: 0x30, queue: .vector,
             fields: vectorOperands + [
-                FieldSpec("imm", 32, .float32, "a scalar operand (the `_scalar` ops, leaky_relu's alpha, norms' epsilon)")
+                FieldSpec("imm", 32, .float32, "a scalar operand (the `_scalar` ops, leaky_relu's alpha)")
             ], summary: "dst = op(a, b, imm) on the vector unit of `dst`'s tile"),
         InstructionSpec(
             mnemonic: "vopp", opcode: 0x31, queue: .vector,
             fields: vectorOperands + [
-                FieldSpec("params", 24, .unsigned, "index of the op's parameter record (axes, window, pads, modes)")
+                FieldSpec(
+                    "params", 24, .unsigned, "index of the op's parameter record (row length, epsilon, window, pads, modes)")
             ], summary: "dst = op(a, b) with a parameter record: reductions, pooling, resize, im2col, softmax, norms"),
         InstructionSpec(
             mnemonic: "quant", opcode: 0x32, queue: .vector,

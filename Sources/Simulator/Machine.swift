@@ -115,7 +115,7 @@ public struct Machine {
         case "vop":
             try vectorOp(InstructionSet.vectorOps[Int(i["op"])], d("dst"), d("a"), d("b"), f("imm"))
         case "vopp":
-            try parameterizedOp(InstructionSet.vectorOps[Int(i["op"])], d("dst"), d("a"), Int(i["params"]))
+            try parameterizedOp(InstructionSet.vectorOps[Int(i["op"])], d("dst"), d("a"), d("b"), Int(i["params"]))
         default:
             throw SimulatorError("the simulator does not execute \(i.spec.mnemonic) yet")
         }
@@ -126,20 +126,36 @@ public struct Machine {
         _ i: Instruction, _ out: TensorDescriptor, _ act: TensorDescriptor,
         _ wgt: TensorDescriptor, _ scl: TensorDescriptor, _ wfmt: PrecisionFormat
     ) throws {
-        guard out.dims.count == 2, act.dims.count == 2, out.dims[0] == act.dims[0], wgt.element == .packed,
-            out.element == .f32, act.element == .f32
+        guard out.dims.count == 2, act.dims.count == 2, out.dims[0] == act.dims[0], out.element == .f32, act.element == .f32
         else {
-            throw SimulatorError("mma needs out f32 [M, N], act f32 [M, K] and a packed weight tile")
+            throw SimulatorError("mma needs out f32 [M, N] and act f32 [M, K]")
         }
         let (m, n, k) = (out.dims[0], out.dims[1], act.dims[1])
-        let scales = wfmt == .fp16 ? [] : try loadFloats(scl)
-        let w: [Float]
-        do {
-            w = try WeightPacking.unpackTile(
-                ArraySlice(try loadElements(wgt)), format: wfmt, sparse: i["sparse"] == 1,
-                rows: n, length: k, scales: scales)
-        } catch let e as PackingError {
-            throw SimulatorError("weight tile: \(e)")
+        // w[c * k + p]: output channel c, reduction position p.
+        var w: [Float]
+        switch wgt.element {
+        case .packed:
+            let scales = wfmt == .fp16 ? [] : try loadFloats(scl)
+            do {
+                w = try WeightPacking.unpackTile(
+                    ArraySlice(try loadElements(wgt)), format: wfmt, sparse: i["sparse"] == 1,
+                    rows: n, length: k, scales: scales)
+            } catch let e as PackingError {
+                throw SimulatorError("weight tile: \(e)")
+            }
+        case .f32:
+            // A computed operand [K, N], already on the `wfmt` grid.
+            guard wgt.dims == [k, n], i["sparse"] == 0, wfmt == .fp16 || wfmt == .fp32 else {
+                throw SimulatorError("an f32 wgt must be [\(k), \(n)] (act's K, out's N), dense, fp16 or fp32")
+            }
+            let b = try loadFloats(wgt)
+            if wfmt == .fp16, let v = b.first(where: { !$0.isNaN && Float16Codec.decode(Float16Codec.encode($0)) != $0 }) {
+                throw SimulatorError("an fp16 wgt holds \(v), which is not an fp16 value (quant it first)")
+            }
+            w = [Float](repeating: 0, count: n * k)
+            for p in 0..<k { for c in 0..<n { w[c * k + p] = b[p * n + c] } }
+        default:
+            throw SimulatorError("mma's wgt is a packed weight tile or f32 [K, N], not \(wgt.element.rawValue)")
         }
         let a = try loadFloats(act)
         var acc = i["accumulate"] == 1 ? try loadFloats(out) : [Float](repeating: 0, count: m * n)
@@ -219,94 +235,6 @@ public struct Machine {
         }
     }
 
-    private mutating func vectorOp(
-        _ op: String, _ dst: TensorDescriptor, _ a: TensorDescriptor, _ b: TensorDescriptor,
-        _ imm: Float
-    ) throws {
-        guard dst.element == .f32, a.element == .f32, a.dims == dst.dims else {
-            throw SimulatorError("\(op): dst and a must be f32 of one shape")
-        }
-        let x = try loadFloats(a)
-        let binary: ((Float, Float) -> Float)? = [
-            "add": { $0 + $1 }, "sub": { $0 - $1 }, "mul": { $0 * $1 }, "div": { $0 / $1 }, "max": { max($0, $1) },
-            "min": { min($0, $1) },
-        ][op]
-        let y: [Float]
-        if let binary {
-            guard b.element == .f32, b.dims == dst.dims else { throw SimulatorError("\(op): b must be f32 of dst's shape") }
-            y = zip(x, try loadFloats(b)).map(binary)
-        } else {
-            switch op {
-            case "copy": y = x
-            case "relu": y = x.map { max($0, 0) }
-            case "leaky_relu": y = x.map { $0 < 0 ? $0 * imm : $0 }
-            case "add_scalar": y = x.map { $0 + imm }
-            case "mul_scalar": y = x.map { $0 * imm }
-            case "max_scalar": y = x.map { max($0, imm) }
-            case "min_scalar": y = x.map { min($0, imm) }
-            default: throw SimulatorError("the simulator does not execute vop \(op) yet")
-            }
-        }
-        try storeFloats(dst, y)
-    }
-
-    /// A parameter record: 16 int32 at 4 x `index` bytes into the constant section.
-    private func record(_ index: Int) throws -> [Int] {
-        let at = 4 * index
-        guard at >= 0, at + 64 <= memories[2].bytes.count else {
-            throw SimulatorError("parameter record \(index) is outside the constant section")
-        }
-        return (0..<16).map { j in
-            let b = memories[2].bytes[(at + 4 * j)..<(at + 4 * j + 4)].map(UInt32.init)
-            return Int(Int32(bitPattern: b[0] | b[1] << 8 | b[2] << 16 | b[3] << 24))
-        }
-    }
-
-    /// Pooling over [C, H, W] planes (record: kernel h, w; strides h, w; pads top, left,
-    /// bottom, right; dilations h, w; count_include_pad): max, or the sum of the window's
-    /// elements inside the input in (ky, kx) order divided by their count (or, with
-    /// count_include_pad, by the positions inside the padded input).
-    private mutating func parameterizedOp(_ op: String, _ dst: TensorDescriptor, _ a: TensorDescriptor, _ params: Int) throws {
-        guard op == "max_pool" || op == "average_pool" else {
-            throw SimulatorError("the simulator does not execute vopp \(op) yet")
-        }
-        guard a.dims.count == 3, dst.dims.count == 3, a.dims[0] == dst.dims[0], a.element == .f32, dst.element == .f32 else {
-            throw SimulatorError("\(op) needs f32 [C, H, W] in and [C, OH, OW] out")
-        }
-        let r = try record(params)
-        let (kh, kw, sh, sw, pt, pl, pb, pr, dh, dw) = (r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9])
-        let includePad = r[10] != 0
-        let (c, h, w) = (a.dims[0], a.dims[1], a.dims[2]), (oh, ow) = (dst.dims[1], dst.dims[2])
-        let x = try loadFloats(a)
-        var y = [Float](repeating: 0, count: c * oh * ow)
-        for plane in 0..<c {
-            for i in 0..<oh {
-                for j in 0..<ow {
-                    var best = -Float.infinity, sum: Float = 0, count = 0, padded = 0
-                    for ky in 0..<kh {
-                        let row = i * sh - pt + ky * dh
-                        if row >= h + pb { continue }
-                        for kx in 0..<kw {
-                            let col = j * sw - pl + kx * dw
-                            if col >= w + pr { continue }
-                            padded += 1
-                            if row < 0 || col < 0 || row >= h || col >= w { continue }
-                            let v = x[(plane * h + row) * w + col]
-                            if v > best || v.isNaN { best = v }
-                            sum += v
-                            count += 1
-                        }
-                    }
-                    y[(plane * oh + i) * ow + j] =
-                        op == "max_pool"
-                        ? best
-                        : (includePad ? sum / Float(padded) : (count > 0 ? sum / Float(count) : 0))
-                }
-            }
-        }
-        try storeFloats(dst, y)
-    }
-
     // Element access through descriptors -----------------------------------------------
 
     private func memoryIndex(_ d: TensorDescriptor) throws -> Int {
@@ -369,12 +297,12 @@ public struct Machine {
         bytes.withUnsafeBytes { if runs.count > 0 { memories[m].write(runs, from: $0.baseAddress!) } }
     }
 
-    private func loadFloats(_ d: TensorDescriptor) throws -> [Float] {
+    func loadFloats(_ d: TensorDescriptor) throws -> [Float] {
         guard d.element == .f32 else { throw SimulatorError("\(d.text) is not f32") }
         return try load(d) { Float32Bytes.decode($0) }
     }
 
-    private mutating func storeFloats(_ d: TensorDescriptor, _ values: [Float]) throws {
+    mutating func storeFloats(_ d: TensorDescriptor, _ values: [Float]) throws {
         guard d.element == .f32 else { throw SimulatorError("\(d.text) is not f32") }
         try storeElements(d, Float32Bytes.encode(values))
     }

@@ -1,0 +1,145 @@
+// The simulator's vector unit: `vop` (element-wise ops, each element by itself) and `vopp`
+// (ops with a parameter record: layer normalization and softmax over rows, pooling), with
+// the arithmetic of Formats/VectorArithmetic.swift where the ISA says so (schemas/isa.md).
+import Formats
+import ISA
+
+extension Machine {
+    mutating func vectorOp(_ op: String, _ dst: TensorDescriptor, _ a: TensorDescriptor, _ b: TensorDescriptor, _ imm: Float)
+        throws
+    {
+        guard dst.element == .f32, a.element == .f32, a.dims == dst.dims else {
+            throw SimulatorError("\(op): dst and a must be f32 of one shape")
+        }
+        let x = try loadFloats(a)
+        let binary: ((Float, Float) -> Float)? = [
+            "add": { $0 + $1 }, "sub": { $0 - $1 }, "mul": { $0 * $1 }, "div": { $0 / $1 }, "max": { max($0, $1) },
+            "min": { min($0, $1) },
+        ][op]
+        let y: [Float]
+        if let binary {
+            guard b.element == .f32, b.dims == dst.dims else { throw SimulatorError("\(op): b must be f32 of dst's shape") }
+            y = zip(x, try loadFloats(b)).map(binary)
+        } else if let unary = VectorArithmetic.unary(op) {
+            y = x.map(unary)
+        } else {
+            switch op {
+            case "copy": y = x
+            case "leaky_relu": y = x.map { $0 < 0 ? $0 * imm : $0 }
+            case "add_scalar": y = x.map { $0 + imm }
+            case "mul_scalar": y = x.map { $0 * imm }
+            case "max_scalar": y = x.map { max($0, imm) }
+            case "min_scalar": y = x.map { min($0, imm) }
+            default: throw SimulatorError("the simulator does not execute vop \(op) yet")
+            }
+        }
+        try storeFloats(dst, y)
+    }
+
+    /// A parameter record: 16 int32 at 4 x `index` bytes into the constant section.
+    private func record(_ index: Int) throws -> [Int] {
+        let at = 4 * index
+        guard at >= 0, at + 64 <= memories[2].bytes.count else {
+            throw SimulatorError("parameter record \(index) is outside the constant section")
+        }
+        return (0..<16).map { j in
+            let b = memories[2].bytes[(at + 4 * j)..<(at + 4 * j + 4)].map(UInt32.init)
+            return Int(Int32(bitPattern: b[0] | b[1] << 8 | b[2] << 16 | b[3] << 24))
+        }
+    }
+
+    mutating func parameterizedOp(
+        _ op: String, _ dst: TensorDescriptor, _ a: TensorDescriptor, _ b: TensorDescriptor, _ params: Int
+    ) throws {
+        let r = try record(params)
+        switch op {
+        case "max_pool", "average_pool": try pool(op, dst, a, r)
+        case "layer_norm", "softmax", "log_softmax": try rows(op, dst, a, b, r)
+        default: throw SimulatorError("the simulator does not execute vopp \(op) yet")
+        }
+    }
+
+    /// Row ops over `a`'s elements in row-major order, `record[0]` to a row, into `dst` of
+    /// `a`'s shape. layer_norm (record: row length C, epsilon's float32 bits) reads its
+    /// scale and bias from `b`: C values (scale only) or 2C (scale, then bias).
+    private mutating func rows(
+        _ op: String, _ dst: TensorDescriptor, _ a: TensorDescriptor, _ b: TensorDescriptor, _ record: [Int]
+    ) throws {
+        let c = record[0]
+        guard a.element == .f32, dst.element == .f32, a.dims == dst.dims, c > 0, a.count % c == 0 else {
+            throw SimulatorError("\(op) needs f32 a and dst of one shape, whole rows of \(c)")
+        }
+        let x = try loadFloats(a)
+        var y = [Float](repeating: 0, count: x.count)
+        if op == "layer_norm" {
+            let affine = try loadFloats(b)
+            guard affine.count == c || affine.count == 2 * c else {
+                throw SimulatorError("layer_norm's b holds \(affine.count) values, not \(c) (scale) or \(2 * c) (scale, bias)")
+            }
+            let epsilon = Float(bitPattern: UInt32(truncatingIfNeeded: record[1]))
+            x.withUnsafeBufferPointer { x in
+                y.withUnsafeMutableBufferPointer { y in
+                    affine.withUnsafeBufferPointer { p in
+                        let bias = affine.count == 2 * c ? p.baseAddress! + c : nil
+                        for row in 0..<(x.count / c) {
+                            _ = VectorArithmetic.layerNorm(
+                                x.baseAddress! + row * c, y.baseAddress! + row * c, count: c, scale: p.baseAddress!,
+                                bias: bias, epsilon: epsilon)
+                        }
+                    }
+                }
+            }
+        } else {
+            x.withUnsafeBufferPointer { x in
+                y.withUnsafeMutableBufferPointer { y in
+                    for row in 0..<(x.count / c) {
+                        VectorArithmetic.softmax(
+                            x.baseAddress! + row * c, y.baseAddress! + row * c, count: c, log: op == "log_softmax")
+                    }
+                }
+            }
+        }
+        try storeFloats(dst, y)
+    }
+
+    /// Pooling over [C, H, W] planes (record: kernel h, w; strides h, w; pads top, left,
+    /// bottom, right; dilations h, w; count_include_pad): max, or the sum of the window's
+    /// elements inside the input in (ky, kx) order divided by their count (or, with
+    /// count_include_pad, by the positions inside the padded input).
+    private mutating func pool(_ op: String, _ dst: TensorDescriptor, _ a: TensorDescriptor, _ r: [Int]) throws {
+        guard a.dims.count == 3, dst.dims.count == 3, a.dims[0] == dst.dims[0], a.element == .f32, dst.element == .f32 else {
+            throw SimulatorError("\(op) needs f32 [C, H, W] in and [C, OH, OW] out")
+        }
+        let (kh, kw, sh, sw, pt, pl, pb, pr, dh, dw) = (r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9])
+        let includePad = r[10] != 0
+        let (c, h, w) = (a.dims[0], a.dims[1], a.dims[2]), (oh, ow) = (dst.dims[1], dst.dims[2])
+        let x = try loadFloats(a)
+        var y = [Float](repeating: 0, count: c * oh * ow)
+        for plane in 0..<c {
+            for i in 0..<oh {
+                for j in 0..<ow {
+                    var best = -Float.infinity, sum: Float = 0, count = 0, padded = 0
+                    for ky in 0..<kh {
+                        let row = i * sh - pt + ky * dh
+                        if row >= h + pb { continue }
+                        for kx in 0..<kw {
+                            let col = j * sw - pl + kx * dw
+                            if col >= w + pr { continue }
+                            padded += 1
+                            if row < 0 || col < 0 || row >= h || col >= w { continue }
+                            let v = x[(plane * h + row) * w + col]
+                            if v > best || v.isNaN { best = v }
+                            sum += v
+                            count += 1
+                        }
+                    }
+                    y[(plane * oh + i) * ow + j] =
+                        op == "max_pool"
+                        ? best
+                        : (includePad ? sum / Float(padded) : (count > 0 ? sum / Float(count) : 0))
+                }
+            }
+        }
+        try storeFloats(dst, y)
+    }
+}
