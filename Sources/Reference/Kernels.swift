@@ -153,7 +153,8 @@ extension Tensor {
 }
 
 /// A quantized layer's inputs with input 0 rounded as the NPU rounds activations; the
-/// reduction axis is the channel axis for Conv and the last axis for Gemm and MatMul. An
+/// reduction axis is the channel axis for Conv and the last axis for Gemm and MatMul. Input 1
+/// of a MatMul of two activations is rounded to fp16 (`npucc.activation_format_b`). An
 /// fp8 layer with `npucc.activation_scale` (a QDQ model's own scale) uses that scale
 /// exactly; otherwise the scale follows from `npucc.activation_amax`.
 private func fakeQuantizedInput(_ node: Node, _ inputs: [Tensor?], format name: String) throws -> [Tensor?] {
@@ -164,12 +165,23 @@ private func fakeQuantizedInput(_ node: Node, _ inputs: [Tensor?], format name: 
     let axis = node.op == "Conv" ? 1 : (node.op == "Gemm" && node.int("transA", default: 0) != 0 ? 0 : x.rank - 1)
     guard axis < x.rank else { return inputs }
     var out = inputs
+    if let name = node.string("npucc.activation_format_b") {
+        guard name == PrecisionFormat.fp16.rawValue, node.op == "MatMul" else {
+            throw IRError("npucc.activation_format_b is fp16 on a MatMul only, not \(name) on \(node.op)", at: node)
+        }
+        if inputs.count > 1, let b = inputs[1], b.dtype == .float32 {
+            out[1] = Tensor(
+                FakeQuantization.activations(b.floats(), shape: b.shape, reductionAxis: 0, format: .fp16, amax: 0),
+                shape: b.shape)
+        }
+    }
     if format == .fp8, let scale = node.float("npucc.activation_scale") {
         out[0] = Tensor(FakeQuantization.fp8Activations(x.floats(), scale: scale), shape: x.shape)
         return out
     }
     let amax = node.float("npucc.activation_amax") ?? x.floats().map(\.magnitude).max() ?? 0
-    out[0] = Tensor(FakeQuantization.activations(x.floats(), shape: x.shape, reductionAxis: axis, format: format, amax: amax),
-                    shape: x.shape)
+    out[0] = Tensor(
+        FakeQuantization.activations(x.floats(), shape: x.shape, reductionAxis: axis, format: format, amax: amax),
+        shape: x.shape)
     return out
 }

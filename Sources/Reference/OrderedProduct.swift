@@ -10,15 +10,19 @@
 import IR
 
 extension Node {
-    /// True for a layer the quantize pass marked: it runs with the NPU's arithmetic.
-    var followsNPUArithmetic: Bool { attributes["npucc.weight_format"] != nil }
+    /// True for a layer the quantize pass marked (`npucc.weight_format` on a layer with a
+    /// constant weight, `npucc.activation_format_b` on a MatMul of two activations): it runs
+    /// with the NPU's arithmetic.
+    var followsNPUArithmetic: Bool { attributes["npucc.weight_format"] != nil || attributes["npucc.activation_format_b"] != nil }
 }
 
 /// C = alpha·(op(A)·op(B)) + beta·C in the NPU's order, with the same arguments as `sgemm`.
 /// Rows of C are spread over threads; each element's order does not depend on it.
-func orderedGemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
-                 a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                 beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+func orderedGemm(
+    transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
+    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+    beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+) {
     // B as [k, n] rows, so the innermost loop runs along contiguous memory.
     var rowsOfB: [Float] = []
     if transB {

@@ -1,5 +1,6 @@
 // quantize: weights replaced by their fake-quantized values, activations marked with the
-// format and calibrated amax; layers with non-constant weights and fp32 plans left alone.
+// format and calibrated amax; a MatMul of two activations marked fp16 on both operands;
+// fp32 plans change nothing.
 import Formats
 import IR
 import Passes
@@ -33,7 +34,12 @@ final class QuantizeLayersTests: XCTestCase {
         let expected = try FakeQuantization.weights(w, rows: 4, columns: 32, format: .nvfp4)
         XCTAssertEqual(g.constants["w_nvfp4"]?.floats(), expected)
         XCTAssertNotEqual(expected, w)
-        XCTAssertNil(g.nodes[1].string("npucc.activation_format"), "a MatMul without a constant weight stays")
+        // A MatMul of two activations: both operands at fp16, no weight and no amax.
+        XCTAssertEqual(stats["activation-products"], 1)
+        XCTAssertEqual(g.nodes[1].string("npucc.activation_format"), "fp16")
+        XCTAssertEqual(g.nodes[1].string("npucc.activation_format_b"), "fp16")
+        XCTAssertNil(g.nodes[1].string("npucc.weight_format"))
+        XCTAssertNil(g.nodes[1].float("npucc.activation_amax"))
     }
 
     /// A layer import-qdq marked keeps the model's weights, scales and activation amax.
@@ -81,6 +87,7 @@ final class QuantizeLayersTests: XCTestCase {
             context.quantization = plan
             XCTAssertTrue(try QuantizeLayers().run(&g, context).isEmpty)
             XCTAssertEqual(g.nodes[0].inputs[1], "w")
+            XCTAssertNil(g.nodes[1].string("npucc.activation_format_b"))
         }
     }
 }

@@ -35,6 +35,9 @@ public enum QuantizationAttributes {
     /// The exact per-tensor fp8 activation scale a QDQ model carried (import-qdq), which the
     /// interpreter uses instead of amax / 448: that quotient is not always the scale again.
     public static let activationScale = "npucc.activation_scale"
+    /// On a MatMul whose B is itself an activation (no constant weight): input 1 is rounded
+    /// to this format on entry, as `activationFormat` rounds input 0 (fp16, by value).
+    public static let activationFormatB = "npucc.activation_format_b"
     public static let weightFormat = "npucc.weight_format"
     /// The weight scales a QDQ model carried (import-qdq): one, or one per output channel.
     public static let weightScale = "npucc.weight_scale"
@@ -44,8 +47,10 @@ public enum QuantizationAttributes {
 /// every Conv, Gemm and MatMul with a constant weight has its weight replaced by the
 /// format's fake-quantized values (per output channel along the reduction axis) and carries
 /// `npucc.weight_format`, `npucc.activation_format` and `npucc.activation_amax` for the
-/// interpreter. Leaves alone layers whose weight is not a constant, and biases (fp32, as the
-/// NPU accumulates). What a QDQ model fixed (import-qdq) wins over the plan: a layer that
+/// interpreter; when the plan quantizes any layer, every MatMul of two activations carries
+/// `npucc.activation_format` and `npucc.activation_format_b` = fp16 (both operands rounded
+/// to fp16, the product in the NPU's order). Leaves alone biases (fp32, as the NPU
+/// accumulates). What a QDQ model fixed (import-qdq) wins over the plan: a layer that
 /// already carries `npucc.weight_format` keeps its weights, scales and format, and an
 /// existing activation format and amax are not replaced by calibration's. Does nothing
 /// without a plan.
@@ -58,7 +63,14 @@ public struct QuantizeLayers: Pass {
     public func run(_ graph: inout Graph, _ context: PassContext) throws -> PassStatistics {
         var stats = PassStatistics()
         guard let plan = context.quantization else { return stats }
+        let quantizes = plan.format != .fp32 || plan.perLayer.values.contains { $0 != .fp32 }
         for (i, node) in graph.nodes.enumerated() {
+            if quantizes && isProductOfActivations(node, graph) {
+                graph.nodes[i].attributes[QuantizationAttributes.activationFormat] = .string(PrecisionFormat.fp16.rawValue)
+                graph.nodes[i].attributes[QuantizationAttributes.activationFormatB] = .string(PrecisionFormat.fp16.rawValue)
+                stats.add("activation-products")
+                continue
+            }
             let format = plan.format(of: node.outputs.first ?? "")
             guard format != .fp32, let weight = LayerWeight(node, graph), let x = node.input(0) else { continue }
             var q = node
@@ -91,6 +103,13 @@ public struct QuantizeLayers: Pass {
             graph.nodes[i] = q
         }
         return stats
+    }
+
+    /// A MatMul of two computed values (neither a constant): it runs on the matrix unit with
+    /// both operands at fp16, the widest operand format, since neither has a calibrated scale.
+    private func isProductOfActivations(_ node: Node, _ graph: Graph) -> Bool {
+        node.op == "MatMul" && node.inputs.count == 2 && node.inputs.allSatisfy { graph.constants[$0] == nil }
+            && node.attributes[QuantizationAttributes.weightFormat] == nil
     }
 
     /// b + (W - Wq) E[x] per output channel, with E[x] the calibration mean of each input
