@@ -1,6 +1,7 @@
 // Lowering a quantized graph to one NPU program: activations placed by the memory plan,
-// matrix layers (Conv, Gemm, MatMul) through the tiling plan, pooling on the vector unit,
-// views as nothing at all. A node the backend cannot lower fails the compile by name: there
+// matrix layers (Conv, Gemm, MatMul) through the tiling plan, products of two activations,
+// element-wise ops, normalization, softmax and pooling on the vector unit, views as nothing
+// at all. A node the backend cannot lower fails the compile by name: there
 // is no host fallback.
 import Formats
 import IR
@@ -46,6 +47,8 @@ public enum Lowering {
             switch node.op {
             case _ where MemoryPlan.views.contains(node.op):
                 continue
+            case "MatMul" where node.attributes[QuantizationAttributes.activationFormatB] != nil:
+                try lowerActivationProduct(node, graph, memory, resources, &b)
             case "Conv", "Gemm", "MatMul":
                 guard let output = node.outputs.first, let p = packed[output] else {
                     throw IRError("cannot lower \(node.op) without constant weights yet", at: node)
@@ -85,8 +88,10 @@ public enum Lowering {
                         layer, plan: try tiling(layer.m, p, matrix, resources, node), resources: resources,
                         into: &b)
                 }
-            case "Add", "Sub", "Mul", "Div", "Relu":
+            case _ where isElementwise(node.op):
                 try lowerElementwise(node, graph, memory, resources, &constants, &b)
+            case _ where rowOps[node.op] != nil:
+                try lowerRows(node, graph, memory, resources, &constants, &b)
             case "Slice":
                 try lowerSlice(node, graph, try address(node.inputs[0], node), try address(node.outputs[0], node), &b)
             case "Transpose", "Concat":
@@ -244,83 +249,6 @@ public enum Lowering {
 }
 
 extension Lowering {
-    /// Element-wise Add, Sub, Mul, Div (numpy broadcasting; an operand may be a constant)
-    /// and a Relu not fused into a matrix layer: through a tile's SRAM, in blocks of the
-    /// output that fit three buffers (split at the first axis whose trailing block fits).
-    static func lowerElementwise(
-        _ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ resources: TileResources,
-        _ constants: inout ConstantSection, _ b: inout ProgramBuilder
-    ) throws {
-        guard let out = node.outputs.first, let shape = graph.type(of: out)?.shape?.dims.compactMap(\.value),
-            let y = memory.offset(of: out), graph.type(of: out)?.dtype == .float32
-        else {
-            throw IRError("cannot lower \(node.op) without a static float32 output", at: node)
-        }
-        let full = shape.isEmpty ? [1] : shape
-        // Each operand: its DRAM (or constant) address and its strides broadcast to `full`.
-        var operands: [(MemorySpace, UInt64, [Int])] = []
-        for name in node.inputs {
-            let type = graph.type(of: name)
-            guard type?.dtype == .float32, let dims = type?.shape?.dims.compactMap(\.value) else {
-                throw IRError("cannot lower \(node.op) of \"\(name)\": not a static float32 tensor", at: node)
-            }
-            let padded = Array(repeating: 1, count: full.count - dims.count) + dims
-            let own = TensorDescriptor.rowMajor(padded)
-            let strides = zip(padded, own).map { $0 == 1 ? 0 : $1 }
-            if let t = graph.constants[name] {
-                operands.append((.constants, UInt64(constants.append(t.floats())), strides))
-            } else if let o = memory.offset(of: name) {
-                operands.append((.dram, UInt64(o), strides))
-            } else {
-                throw IRError("\"\(name)\" has no place in memory", at: node)
-            }
-        }
-        // Split at the first axis whose trailing block fits three times; walk the axes before it.
-        func slots(_ values: Int) -> Int { 3 * ((4 * values + 63) / 64 * 64) }
-        guard let axis = full.indices.first(where: { slots(full[($0 + 1)...].reduce(1, *)) <= resources.sramBytes }) else {
-            throw IRError("a row of \(full.last ?? 1) values does not fit a tile's SRAM three times", at: node)
-        }
-        let inner = full[(axis + 1)...].reduce(1, *)
-        var rows = 1
-        while rows < full[axis] && slots((rows + 1) * inner) <= resources.sramBytes { rows += 1 }
-        let op = node.op == "Relu" ? "relu" : node.op.lowercased()
-        let opIndex = UInt64(InstructionSet.vectorOps.firstIndex(of: op)!)
-        let slot = (4 * rows * inner + 63) / 64 * 64
-        let outer = Array(full[..<axis]), outStrides = TensorDescriptor.rowMajor(full)
-        for flat in 0..<outer.reduce(1, *) {
-            var index = [Int](repeating: 0, count: outer.count), rest = flat
-            for d in stride(from: outer.count - 1, through: 0, by: -1) { index[d] = rest % outer[d]; rest /= outer[d] }
-            for r0 in stride(from: 0, to: full[axis], by: rows) {
-                let count = min(rows, full[axis] - r0)
-                let dims = [count] + Array(full[(axis + 1)...])
-                var tiles: [UInt64] = []
-                for (k, (space, base, strides)) in operands.enumerated() {
-                    let start = zip(index, strides).reduce(0) { $0 + $1.0 * $1.1 } + r0 * strides[axis]
-                    let tile = b.descriptor(try TensorDescriptor(.sram, .f32, address: UInt64(k * slot), dims: dims))
-                    let src = try TensorDescriptor(
-                        space, .f32, address: base + UInt64(4 * start), dims: dims,
-                        strides: Array(strides[axis...]))
-                    try b.emit("dma", ["dst": tile, "src": b.descriptor(src)])
-                    tiles.append(tile)
-                }
-                let result = b.descriptor(try TensorDescriptor(.sram, .f32, address: UInt64(2 * slot), dims: dims))
-                try b.emit(
-                    "vop",
-                    [
-                        "op": opIndex, "dst": result, "a": tiles[0], "b": tiles.count > 1 ? tiles[1] : 0,
-                        "imm": UInt64(Float(0).bitPattern),
-                    ])
-                let at = zip(index, outStrides).reduce(0) { $0 + $1.0 * $1.1 } + r0 * outStrides[axis]
-                try b.emit(
-                    "dma",
-                    [
-                        "dst": b.descriptor(try TensorDescriptor(.dram, .f32, address: UInt64(y + 4 * at), dims: dims)),
-                        "src": result,
-                    ])
-            }
-        }
-    }
-
     /// Transpose (one DMA reading the input with permuted strides) and Concat (one DMA per
     /// input into its slab of the output); float32 activations only.
     static func lowerDataMovement(_ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ b: inout ProgramBuilder) throws {

@@ -1,0 +1,94 @@
+// A MatMul of two activations, [.., M, K] x [.., K, N] with the batch axes broadcast as
+// numpy does (attention's q·kᵀ and weights·v), on the matrix unit: per output tile, each
+// reduction step stages both operands in the tile's SRAM, rounds them to fp16 there
+// (`quant`) and multiplies them with `mma` reading the second as an f32 [K, N] operand, in
+// the NPU's order; output tiles are spread over every tile in turn.
+import Formats
+import IR
+import ISA
+import Passes
+
+extension Lowering {
+    static func lowerActivationProduct(
+        _ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ resources: TileResources, _ b: inout ProgramBuilder
+    ) throws {
+        let fp16 = PrecisionFormat.fp16.rawValue
+        guard node.string(QuantizationAttributes.activationFormat) == fp16,
+            node.string(QuantizationAttributes.activationFormatB) == fp16
+        else {
+            throw IRError("cannot lower a MatMul of two activations unless quantize marked both operands fp16", at: node)
+        }
+        func place(_ v: String) throws -> (dims: [Int], offset: UInt64) {
+            guard graph.type(of: v)?.dtype == .float32, let d = graph.type(of: v)?.shape?.dims.compactMap(\.value),
+                d.count == graph.type(of: v)?.shape?.rank, d.count >= 2, let o = memory.offset(of: v)
+            else {
+                throw IRError("cannot lower MatMul of \"\(v)\": not a static float32 activation of rank 2 or more", at: node)
+            }
+            return (d, UInt64(o))
+        }
+        let (aDims, x) = try place(node.inputs[0]), (bDims, w) = try place(node.inputs[1])
+        let (outDims, y) = try place(node.outputs[0])
+        let (m, k, n) = (aDims[aDims.count - 2], aDims[aDims.count - 1], bDims[bDims.count - 1])
+        let batch = Array(outDims.dropLast(2))
+        // Each operand's matrix index along the output's batch axes (0 where it broadcasts).
+        func batchStrides(_ dims: [Int]) -> [Int] {
+            let padded = Array(repeating: 1, count: batch.count - (dims.count - 2)) + dims.dropLast(2)
+            return zip(padded, TensorDescriptor.rowMajor(padded)).map { $0 == 1 ? 0 : $1 }
+        }
+        let (aStrides, bStrides) = (batchStrides(aDims), batchStrides(bDims))
+        // Tiles as the MAC array takes them: N across its columns, K down its rows, M as fits.
+        let tileN = min(n, resources.arrayColumns), tileK = min(k, resources.tileColumns(.fp16, sparse: false))
+        func aligned(_ bytes: Int) -> Int { (bytes + 63) / 64 * 64 }
+        func footprint(_ tileM: Int) -> Int {
+            aligned(4 * tileM * tileK) + aligned(4 * tileK * tileN) + aligned(4 * tileM * tileN)
+        }
+        var tileM = min(m, 32)
+        while tileM > 1 && footprint(tileM) > resources.sramBytes { tileM -= 1 }
+        guard footprint(tileM) <= resources.sramBytes else {
+            throw IRError("a 1 x \(tileK) x \(tileN) product does not fit a tile's SRAM", at: node)
+        }
+        let (actAt, wgtAt, accAt) = (0, aligned(4 * tileM * tileK), aligned(4 * tileM * tileK) + aligned(4 * tileK * tileN))
+        let format = UInt64(InstructionSet.formats.firstIndex(of: fp16)!)
+        var unit = 0
+        for index in 0..<batch.reduce(1, *) {
+            var rest = index, aMatrix = 0, bMatrix = 0
+            for d in stride(from: batch.count - 1, through: 0, by: -1) {
+                aMatrix += rest % batch[d] * aStrides[d]
+                bMatrix += rest % batch[d] * bStrides[d]
+                rest /= batch[d]
+            }
+            for m0 in stride(from: 0, to: m, by: tileM) {
+                for n0 in stride(from: 0, to: n, by: tileN) {
+                    let (cluster, tile) = resources.place(unit)
+                    unit += 1
+                    let (mLen, nLen) = (min(tileM, m - m0), min(tileN, n - n0))
+                    func sram(_ address: Int, _ dims: [Int]) throws -> UInt64 {
+                        b.descriptor(
+                            try TensorDescriptor(.sram, .f32, cluster: cluster, tile: tile, address: UInt64(address), dims: dims))
+                    }
+                    func dram(_ base: UInt64, _ element: Int, _ dims: [Int], _ rowStride: Int) throws -> UInt64 {
+                        b.descriptor(
+                            try TensorDescriptor(
+                                .dram, .f32, address: base + UInt64(4 * element), dims: dims, strides: [rowStride, 1]))
+                    }
+                    let acc = try sram(accAt, [mLen, nLen])
+                    for k0 in stride(from: 0, to: k, by: tileK) {
+                        let kLen = min(tileK, k - k0)
+                        let (act, wgt) = (try sram(actAt, [mLen, kLen]), try sram(wgtAt, [kLen, nLen]))
+                        try b.emit("dma", ["dst": act, "src": try dram(x, (aMatrix * m + m0) * k + k0, [mLen, kLen], k)])
+                        try b.emit("quant", ["dst": act, "src": act, "fmt": format, "amax": 0])
+                        try b.emit("dma", ["dst": wgt, "src": try dram(w, (bMatrix * k + k0) * n + n0, [kLen, nLen], n)])
+                        try b.emit("quant", ["dst": wgt, "src": wgt, "fmt": format, "amax": 0])
+                        try b.emit(
+                            "mma",
+                            [
+                                "out": acc, "act": act, "wgt": wgt, "scl": 0, "wfmt": format, "afmt": format, "sparse": 0,
+                                "accumulate": k0 > 0 ? 1 : 0,
+                            ])
+                    }
+                    try b.emit("dma", ["dst": try dram(y, (index * m + m0) * n + n0, [mLen, nLen], n), "src": acc])
+                }
+            }
+        }
+    }
+}

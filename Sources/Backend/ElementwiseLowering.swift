@@ -1,0 +1,131 @@
+// Element-wise nodes on the vector unit: each block of the output goes DRAM -> a tile's SRAM
+// (one buffer per operand, one for the result), through one `vop` or two, and back; blocks
+// are spread over every tile in turn.
+import Formats
+import IR
+import ISA
+
+extension TileResources {
+    /// The tile the `unit`-th unit of a layer's work runs on: every tile in turn, cluster-major.
+    func place(_ unit: Int) -> (cluster: Int, tile: Int) {
+        let t = unit % tileCount
+        return (t / tilesPerCluster, t % tilesPerCluster)
+    }
+}
+
+extension Lowering {
+    /// The vector unit's instructions for an element-wise node, in order: each reads the
+    /// previous one's result (the first reads the operands).
+    private static func vectorSteps(_ node: Node, _ graph: Graph) throws -> [(op: String, imm: Float)] {
+        func bound(_ index: Int) throws -> Float? {
+            guard let name = node.input(index) else { return nil }
+            guard let t = graph.constants[name], t.dtype == .float32, t.count == 1 else {
+                throw IRError("cannot lower a Clip whose bound \"\(name)\" is not a float32 constant scalar", at: node)
+            }
+            return t.floats()[0]
+        }
+        switch node.op {
+        case "Add", "Sub", "Mul", "Div": return [(node.op.lowercased(), 0)]
+        case "LeakyRelu": return [("leaky_relu", node.float("alpha", default: 0.01))]
+        case "Clip":
+            // min(max(x, lo), hi); an absent bound changes nothing, so it is left out.
+            let steps = [try bound(1).map { (op: "max_scalar", imm: $0) }, try bound(2).map { (op: "min_scalar", imm: $0) }]
+                .compactMap { $0 }
+            return steps.isEmpty ? [("copy", 0)] : steps
+        case _ where VectorArithmetic.unaryNames.contains(node.op.lowercased()): return [(node.op.lowercased(), 0)]
+        default: throw IRError("cannot lower \(node.op) on the vector unit", at: node)
+        }
+    }
+
+    /// True for the element-wise ops `lowerElementwise` takes.
+    static func isElementwise(_ op: String) -> Bool {
+        ["Add", "Sub", "Mul", "Div", "LeakyRelu", "Clip"].contains(op) || VectorArithmetic.unaryNames.contains(op.lowercased())
+    }
+
+    /// Add, Sub, Mul, Div (numpy broadcasting; an operand may be a constant), the vector
+    /// unit's unary functions (Relu, Sigmoid, Tanh, Erf, Exp, Log, Sqrt, Reciprocal, Neg,
+    /// Abs, Floor, Ceil, Sign), LeakyRelu and Clip with constant bounds: in blocks of the
+    /// output that fit a buffer per operand and one for the result (split at the first axis
+    /// whose trailing block fits).
+    static func lowerElementwise(
+        _ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ resources: TileResources,
+        _ constants: inout ConstantSection, _ b: inout ProgramBuilder
+    ) throws {
+        guard let out = node.outputs.first, let shape = graph.type(of: out)?.shape?.dims.compactMap(\.value),
+            let y = memory.offset(of: out), graph.type(of: out)?.dtype == .float32
+        else {
+            throw IRError("cannot lower \(node.op) without a static float32 output", at: node)
+        }
+        let steps = try vectorSteps(node, graph)
+        let full = shape.isEmpty ? [1] : shape
+        // Each operand: its DRAM (or constant) address and its strides broadcast to `full`.
+        var operands: [(MemorySpace, UInt64, [Int])] = []
+        for name in node.inputs.prefix(["Add", "Sub", "Mul", "Div"].contains(node.op) ? 2 : 1) {
+            let type = graph.type(of: name)
+            guard type?.dtype == .float32, let dims = type?.shape?.dims.compactMap(\.value) else {
+                throw IRError("cannot lower \(node.op) of \"\(name)\": not a static float32 tensor", at: node)
+            }
+            let padded = Array(repeating: 1, count: full.count - dims.count) + dims
+            let own = TensorDescriptor.rowMajor(padded)
+            let strides = zip(padded, own).map { $0 == 1 ? 0 : $1 }
+            if let t = graph.constants[name] {
+                operands.append((.constants, UInt64(constants.append(t.floats())), strides))
+            } else if let o = memory.offset(of: name) {
+                operands.append((.dram, UInt64(o), strides))
+            } else {
+                throw IRError("\"\(name)\" has no place in memory", at: node)
+            }
+        }
+        // Split at the first axis whose trailing block fits; walk the axes before it.
+        let buffers = operands.count + 1
+        func slots(_ values: Int) -> Int { buffers * ((4 * values + 63) / 64 * 64) }
+        guard let axis = full.indices.first(where: { slots(full[($0 + 1)...].reduce(1, *)) <= resources.sramBytes }) else {
+            throw IRError("a row of \(full.last ?? 1) values does not fit a tile's SRAM \(buffers) times", at: node)
+        }
+        let inner = full[(axis + 1)...].reduce(1, *)
+        var rows = 1
+        while rows < full[axis] && slots((rows + 1) * inner) <= resources.sramBytes { rows += 1 }
+        let slot = (4 * rows * inner + 63) / 64 * 64
+        let outer = Array(full[..<axis]), outStrides = TensorDescriptor.rowMajor(full)
+        var unit = 0
+        for flat in 0..<outer.reduce(1, *) {
+            var index = [Int](repeating: 0, count: outer.count), rest = flat
+            for d in stride(from: outer.count - 1, through: 0, by: -1) { index[d] = rest % outer[d]; rest /= outer[d] }
+            for r0 in stride(from: 0, to: full[axis], by: rows) {
+                let (cluster, tile) = resources.place(unit)
+                unit += 1
+                let count = min(rows, full[axis] - r0)
+                let dims = [count] + Array(full[(axis + 1)...])
+                func sram(_ k: Int) throws -> UInt64 {
+                    b.descriptor(
+                        try TensorDescriptor(.sram, .f32, cluster: cluster, tile: tile, address: UInt64(k * slot), dims: dims))
+                }
+                var tiles: [UInt64] = []
+                for (k, (space, base, strides)) in operands.enumerated() {
+                    let start = zip(index, strides).reduce(0) { $0 + $1.0 * $1.1 } + r0 * strides[axis]
+                    let src = try TensorDescriptor(
+                        space, .f32, address: base + UInt64(4 * start), dims: dims, strides: Array(strides[axis...]))
+                    tiles.append(try sram(k))
+                    try b.emit("dma", ["dst": tiles[k], "src": b.descriptor(src)])
+                }
+                let result = try sram(operands.count)
+                for (s, step) in steps.enumerated() {
+                    try b.emit(
+                        "vop",
+                        [
+                            "op": UInt64(InstructionSet.vectorOps.firstIndex(of: step.op)!), "dst": result,
+                            "a": s == 0 ? tiles[0] : result, "b": s == 0 && tiles.count > 1 ? tiles[1] : 0,
+                            "imm": UInt64(step.imm.bitPattern),
+                        ])
+                }
+                let at = zip(index, outStrides).reduce(0) { $0 + $1.0 * $1.1 } + r0 * outStrides[axis]
+                try b.emit(
+                    "dma",
+                    [
+                        "dst": b.descriptor(try TensorDescriptor(.dram, .f32, address: UInt64(y + 4 * at), dims: dims)),
+                        "src": result,
+                    ])
+            }
+        }
+    }
+}

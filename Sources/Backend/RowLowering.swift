@@ -1,0 +1,89 @@
+// LayerNormalization, Softmax and LogSoftmax along the last axis on the vector unit: blocks
+// of whole rows go DRAM -> a tile's SRAM, through one `vopp` with a parameter record (row
+// length; layer_norm's epsilon, its scale and bias loaded once per tile), and back; blocks
+// are spread over every tile in turn.
+import IR
+import ISA
+
+extension Lowering {
+    static let rowOps: [String: String] = [
+        "LayerNormalization": "layer_norm", "Softmax": "softmax", "LogSoftmax": "log_softmax",
+    ]
+
+    static func lowerRows(
+        _ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ resources: TileResources,
+        _ constants: inout ConstantSection, _ b: inout ProgramBuilder
+    ) throws {
+        guard let input = node.input(0), let out = node.outputs.first, graph.type(of: input)?.dtype == .float32,
+            let dims = graph.type(of: input)?.shape?.dims.compactMap(\.value), dims.count == graph.type(of: input)?.shape?.rank,
+            !dims.isEmpty, let x = memory.offset(of: input), let y = memory.offset(of: out)
+        else {
+            throw IRError("cannot lower \(node.op) of a value that is not a static float32 activation", at: node)
+        }
+        var axis = node.int("axis", default: -1)
+        if axis < 0 { axis += dims.count }
+        guard axis == dims.count - 1 else {
+            throw IRError(
+                "cannot lower \(node.op) over axis \(axis) of \(dims): the vector unit works along the last axis", at: node)
+        }
+        let c = dims[axis], rows = dims.reduce(1, *) / max(c, 1)
+        var record = [c] + [Int](repeating: 0, count: 15)
+        // layer_norm's b: scale, then bias when there is one, [1 or 2, C] float32.
+        var affine: [Float] = []
+        if node.op == "LayerNormalization" {
+            guard node.outputs.dropFirst().allSatisfy(\.isEmpty) else {
+                throw IRError("cannot lower LayerNormalization's Mean and InvStdDev outputs", at: node)
+            }
+            for index in 1...2 {
+                guard let name = node.input(index) else {
+                    if index == 1 { throw IRError("LayerNormalization needs its scale (input 1)", at: node) }
+                    continue
+                }
+                guard let t = graph.constants[name], t.dtype == .float32, t.count == c || t.count == 1 else {
+                    throw IRError(
+                        "cannot lower LayerNormalization whose \(index == 1 ? "scale" : "bias") \"\(name)\" is not a float32 "
+                            + "constant of \(c) values", at: node)
+                }
+                affine += t.count == c ? t.floats() : [Float](repeating: t.floats()[0], count: c)
+            }
+            record[1] = Int(Int32(bitPattern: node.float("epsilon", default: 1e-5).bitPattern))
+        }
+        let params = UInt64(constants.record(record))
+        let affineAt = affine.isEmpty ? nil : constants.append(affine)
+        func aligned(_ bytes: Int) -> Int { (bytes + 63) / 64 * 64 }
+        func footprint(_ r: Int) -> Int { 2 * aligned(4 * r * c) + aligned(4 * affine.count) }
+        guard footprint(1) <= resources.sramBytes else {
+            throw IRError("a row of \(c) values does not fit a tile's SRAM twice", at: node)
+        }
+        var step = 1
+        while step < rows && footprint(step + 1) <= resources.sramBytes { step += 1 }
+        let slot = aligned(4 * step * c)
+        let op = UInt64(InstructionSet.vectorOps.firstIndex(of: rowOps[node.op]!)!)
+        var affineLoaded = Set<Int>()
+        for (unit, r0) in stride(from: 0, to: rows, by: step).enumerated() {
+            let (cluster, tile) = resources.place(unit)
+            let block = [min(step, rows - r0), c]
+            func sram(_ address: Int, _ dims: [Int]) throws -> UInt64 {
+                b.descriptor(
+                    try TensorDescriptor(.sram, .f32, cluster: cluster, tile: tile, address: UInt64(address), dims: dims))
+            }
+            let (inTile, outTile) = (try sram(0, block), try sram(slot, block))
+            var affineTile: UInt64 = 0
+            if let affineAt {
+                affineTile = try sram(2 * slot, [affine.count / c, c])
+                if affineLoaded.insert(unit % resources.tileCount).inserted {
+                    let src = try TensorDescriptor(.constants, .f32, address: UInt64(affineAt), dims: [affine.count / c, c])
+                    try b.emit("dma", ["dst": affineTile, "src": b.descriptor(src)])
+                }
+            }
+            let at = UInt64(4 * r0 * c)
+            try b.emit(
+                "dma",
+                ["dst": inTile, "src": b.descriptor(try TensorDescriptor(.dram, .f32, address: UInt64(x) + at, dims: block))])
+            try b.emit("vopp", ["op": op, "dst": outTile, "a": inTile, "b": affineTile, "params": params])
+            try b.emit(
+                "dma",
+                ["dst": b.descriptor(try TensorDescriptor(.dram, .f32, address: UInt64(y) + at, dims: block)), "src": outTile])
+        }
+    }
+}

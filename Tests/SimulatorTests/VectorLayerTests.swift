@@ -1,0 +1,78 @@
+// Vector-unit nodes lowered and run by the simulator give the interpreter's bits: layer
+// normalization, softmax and log-softmax over rows split into several blocks on several
+// tiles, and every element-wise op the backend lowers, on ordinary and special values
+// (zeros of both signs, infinities, NaN). Axes the vector unit does not take are refused
+// naming the node.
+import Backend
+import Formats
+import IR
+import Simulator
+import TestSupport
+import XCTest
+
+final class VectorLayerTests: XCTestCase {
+    /// A small SRAM, so that a layer's rows take several blocks.
+    private let resources = TileResources(
+        sramBytes: 4096, arrayRows: 20, arrayColumns: 20,
+        rates: [.fp16: 1, .fp8: 2, .nvfp4: 4], clusters: 2, tilesPerCluster: 2)
+
+    private func random(_ shape: [Int], _ range: ClosedRange<Float>, seed: UInt64) -> Tensor {
+        var rng = SeededRandom(seed: seed)
+        return Tensor((0..<shape.reduce(1, *)).map { _ in Float.random(in: range, using: &rng) }, shape: shape)
+    }
+
+    func testLayerNormalizationSoftmaxAndLogSoftmaxOverRows() throws {
+        let (rows, c) = (15, 40)
+        var b = GraphBuilder()
+        b.input("x", .float32, [.known(3), .known(rows / 3), .known(c)])
+        b.constant("scale", random([c], 0.5...1.5, seed: 2))
+        b.constant("bias", random([c], -0.2...0.2, seed: 3))
+        b.node("LayerNormalization", ["x", "scale", "bias"], ["epsilon": .float(1e-3)], outputs: ["ln"], name: "ln")
+        b.node("LayerNormalization", ["x", "scale"], outputs: ["ln_scale_only"])
+        b.node("Softmax", ["x"], ["axis": .int(-1)], outputs: ["sm"])
+        b.node("LogSoftmax", ["x"], ["axis": .int(2)], outputs: ["lsm"])
+        for y in ["ln", "ln_scale_only", "sm", "lsm"] { b.output(y) }
+        var x = random([3, rows / 3, c], -8...8, seed: 1).floats()
+        // A row with an infinity's worth of spread, a row of equal values, and a masked entry.
+        x[0] = 80
+        for i in c..<(2 * c) { x[i] = 0.25 }
+        x[2 * c + 3] = -.infinity
+        let g = try prepared(b.graph)
+        try assertSimulatedEqualsInterpreted(g, ["x": Tensor(x, shape: [3, rows / 3, c])], resources: resources)
+    }
+
+    func testElementwiseOpsOnSpecialValues() throws {
+        var b = GraphBuilder()
+        b.input("x", .float32, [.known(40), .known(33)])
+        b.constant("three", Tensor([Float(3)], shape: []))
+        b.constant("row", random([33], -2...2, seed: 5))
+        b.constant("lo", Tensor([Float(-0.5)], shape: []))
+        b.constant("hi", Tensor([Float(0.7)], shape: []))
+        let unary = ["Erf", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Reciprocal", "Neg", "Abs", "Floor", "Ceil", "Sign", "Relu"]
+        for op in unary { b.output(b.node(op, ["x"], outputs: ["y_" + op.lowercased()])[0]) }
+        b.output(b.node("Div", ["x", "three"], outputs: ["y_div"])[0])
+        b.output(b.node("Mul", ["row", "x"], outputs: ["y_mul"])[0])
+        b.output(b.node("Sub", ["x", "row"], outputs: ["y_sub"])[0])
+        b.output(b.node("LeakyRelu", ["x"], ["alpha": .float(0.2)], outputs: ["y_leaky"])[0])
+        b.output(b.node("Clip", ["x", "lo", "hi"], outputs: ["y_clip"])[0])
+        b.output(b.node("Clip", ["x", "", "hi"], outputs: ["y_clip_hi"])[0])
+        var x = random([40, 33], -4...4, seed: 4).floats()
+        x.replaceSubrange(0..<6, with: [0, -0.0, .infinity, -.infinity, .nan, 1e-40])
+        let g = try prepared(b.graph)
+        try assertSimulatedEqualsInterpreted(g, ["x": Tensor(x, shape: [40, 33])], resources: resources)
+    }
+
+    func testAxesTheVectorUnitDoesNotTakeAreRefusedByNode() throws {
+        for (op, attributes) in [("LayerNormalization", ["axis": Attribute.int(1)]), ("Softmax", ["axis": .int(0)])] {
+            var b = GraphBuilder()
+            b.input("x", .float32, [.known(2), .known(4), .known(8)])
+            b.constant("scale", Tensor([Float](repeating: 1, count: 32), shape: [4, 8]))
+            b.node(op, op == "Softmax" ? ["x"] : ["x", "scale"], attributes, outputs: ["y"], name: "norm")
+            b.output("y")
+            let g = try prepared(b.graph)
+            XCTAssertThrowsError(try Lowering.lower(g, layers: [], resources: resources)) {
+                XCTAssertTrue("\($0)".contains("node \(op) \"norm\": cannot lower \(op) over axis"), "\($0)")
+            }
+        }
+    }
+}
