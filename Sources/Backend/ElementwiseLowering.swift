@@ -14,9 +14,32 @@ extension TileResources {
 }
 
 extension Lowering {
-    /// The vector unit's instructions for an element-wise node, in order: each reads the
-    /// previous one's result (the first reads the operands).
-    private static func vectorSteps(_ node: Node, _ graph: Graph) throws -> [(op: String, imm: Float)] {
+    /// The vector unit's instructions for an element-wise node, in order (each reads the
+    /// previous one's result, the first reads the operands), and the inputs they read.
+    private static func vectorSteps(_ node: Node, _ graph: Graph) throws -> (
+        steps: [(op: String, imm: Float)], operands: [String]
+    ) {
+        let x = node.inputs[0]
+        func scalar(_ name: String) -> Float? {
+            guard let t = graph.constants[name], t.dtype == .float32, t.count == 1, !t.floats()[0].isNaN else { return nil }
+            return t.floats()[0]
+        }
+        // x + c, c + x, x * c and c * x round as x + c and x * c do (IEEE 754 addition and
+        // multiplication commute), and x - c as x + (-c) (it is defined so): the scalar
+        // takes `imm`. c - x and x / c stay binary (x * (1 / c) rounds twice).
+        if ["Add", "Mul"].contains(node.op), node.inputs.count == 2 {
+            let op = node.op == "Add" ? "add_scalar" : "mul_scalar"
+            if let c = scalar(node.inputs[1]) { return ([(op, c)], [x]) }
+            if let c = scalar(x) { return ([(op, c)], [node.inputs[1]]) }
+        }
+        if node.op == "Sub", node.inputs.count == 2, let c = scalar(node.inputs[1]) { return ([("add_scalar", -c)], [x]) }
+        return (
+            try unaryOrBinarySteps(node, graph),
+            Array(node.inputs.prefix(["Add", "Sub", "Mul", "Div"].contains(node.op) ? 2 : 1))
+        )
+    }
+
+    private static func unaryOrBinarySteps(_ node: Node, _ graph: Graph) throws -> [(op: String, imm: Float)] {
         func bound(_ index: Int) throws -> Float? {
             guard let name = node.input(index) else { return nil }
             guard let t = graph.constants[name], t.dtype == .float32, t.count == 1 else {
@@ -42,7 +65,8 @@ extension Lowering {
         ["Add", "Sub", "Mul", "Div", "LeakyRelu", "Clip"].contains(op) || VectorArithmetic.unaryNames.contains(op.lowercased())
     }
 
-    /// Add, Sub, Mul, Div (numpy broadcasting; an operand may be a constant), the vector
+    /// Add, Sub, Mul, Div (numpy broadcasting; an operand may be a constant, a scalar one
+    /// an immediate), the vector
     /// unit's unary functions (Relu, Sigmoid, Tanh, Erf, Exp, Log, Sqrt, Reciprocal, Neg,
     /// Abs, Floor, Ceil, Sign), LeakyRelu and Clip with constant bounds: in blocks of the
     /// output that fit a buffer per operand and one for the result (split at the first axis
@@ -56,11 +80,11 @@ extension Lowering {
         else {
             throw IRError("cannot lower \(node.op) without a static float32 output", at: node)
         }
-        let steps = try vectorSteps(node, graph)
+        let (steps, inputs) = try vectorSteps(node, graph)
         let full = shape.isEmpty ? [1] : shape
         // Each operand: its DRAM (or constant) address and its strides broadcast to `full`.
         var operands: [(MemorySpace, UInt64, [Int])] = []
-        for name in node.inputs.prefix(["Add", "Sub", "Mul", "Div"].contains(node.op) ? 2 : 1) {
+        for name in inputs {
             let type = graph.type(of: name)
             guard type?.dtype == .float32, let dims = type?.shape?.dims.compactMap(\.value) else {
                 throw IRError("cannot lower \(node.op) of \"\(name)\": not a static float32 tensor", at: node)

@@ -6,6 +6,7 @@
 import Backend
 import Formats
 import IR
+import ISA
 import Simulator
 import TestSupport
 import XCTest
@@ -50,7 +51,12 @@ final class VectorLayerTests: XCTestCase {
         b.constant("hi", Tensor([Float(0.7)], shape: []))
         let unary = ["Erf", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Reciprocal", "Neg", "Abs", "Floor", "Ceil", "Sign", "Relu"]
         for op in unary { b.output(b.node(op, ["x"], outputs: ["y_" + op.lowercased()])[0]) }
+        b.constant("zero", Tensor([Float(0)], shape: [1, 1]))
         b.output(b.node("Div", ["x", "three"], outputs: ["y_div"])[0])
+        b.output(b.node("Add", ["x", "three"], outputs: ["y_add_scalar"])[0])
+        b.output(b.node("Mul", ["three", "x"], outputs: ["y_scalar_mul"])[0])
+        b.output(b.node("Sub", ["x", "zero"], outputs: ["y_sub_zero"])[0])
+        b.output(b.node("Sub", ["three", "x"], outputs: ["y_scalar_sub"])[0])
         b.output(b.node("Mul", ["row", "x"], outputs: ["y_mul"])[0])
         b.output(b.node("Sub", ["x", "row"], outputs: ["y_sub"])[0])
         b.output(b.node("LeakyRelu", ["x"], ["alpha": .float(0.2)], outputs: ["y_leaky"])[0])
@@ -60,6 +66,11 @@ final class VectorLayerTests: XCTestCase {
         x.replaceSubrange(0..<6, with: [0, -0.0, .infinity, -.infinity, .nan, 1e-40])
         let g = try prepared(b.graph)
         try assertSimulatedEqualsInterpreted(g, ["x": Tensor(x, shape: [40, 33])], resources: resources)
+        // A scalar constant operand is an immediate, but for c - x and x / c.
+        let program = try Lowering.lower(g, layers: [], resources: resources).program
+        let ops = Set(program.instructions.filter { $0.spec.mnemonic == "vop" }.map { InstructionSet.vectorOps[Int($0["op"])] })
+        XCTAssertTrue(
+            ops.isSuperset(of: ["add_scalar", "mul_scalar", "sub", "div", "mul", "max_scalar", "min_scalar"]), "\(ops)")
     }
 
     func testAxesTheVectorUnitDoesNotTakeAreRefusedByNode() throws {
