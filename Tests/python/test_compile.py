@@ -96,6 +96,22 @@ def test_a_bundle_runs_as_the_fake_quant_interpreter_runs_the_model(tmp_path, mo
         np.testing.assert_array_equal(sim[key], fq[key])
 
 
+def test_the_transformer_compiled_for_a_batch_of_two_runs_as_the_interpreter_runs_it(tmp_path):
+    """Batch 2: the matrix layers take 32 rows, the attention products 2 x 4 heads."""
+    rng = np.random.default_rng(3)
+    np.savez(tmp_path / "calib.npz", x=rng.standard_normal([4, 2, 16, 64]).astype(np.float32))
+    np.savez(tmp_path / "inputs.npz", x=rng.standard_normal([2, 16, 64]).astype(np.float32))
+    flags = ["--input-shape", "x=2,16,64", "--precision", "fp8", "--calib", tmp_path / "calib.npz"]
+    r = run_npucc("compile", SAMPLES / "transformer_block.onnx", "-o", tmp_path / "m.npub", *flags)
+    assert r.returncode == 0, r.stderr
+    r = run_npucc("run", tmp_path / "m.npub", "--inputs", tmp_path / "inputs.npz", "--outputs", tmp_path / "sim.npz")
+    assert r.returncode == 0, r.stderr
+    r = run_npucc("run", SAMPLES / "transformer_block.onnx", *flags, "--inputs", tmp_path / "inputs.npz",
+                  "--outputs", tmp_path / "fq.npz")
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "sim.npz")["y"], np.load(tmp_path / "fq.npz")["y"])
+
+
 FP16_UNIT_ROUNDOFF = 2.0 ** -11
 
 
