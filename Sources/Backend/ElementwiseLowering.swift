@@ -66,11 +66,10 @@ extension Lowering {
     }
 
     /// Add, Sub, Mul, Div (numpy broadcasting; an operand may be a constant, a scalar one
-    /// an immediate), the vector
-    /// unit's unary functions (Relu, Sigmoid, Tanh, Erf, Exp, Log, Sqrt, Reciprocal, Neg,
-    /// Abs, Floor, Ceil, Sign), LeakyRelu and Clip with constant bounds: in blocks of the
-    /// output that fit a buffer per operand and one for the result (split at the first axis
-    /// whose trailing block fits).
+    /// an immediate), the vector unit's unary functions (Relu, Sigmoid, Tanh, Erf, Exp, Log,
+    /// Sqrt, Reciprocal, Neg, Abs, Floor, Ceil, Sign), LeakyRelu and Clip with constant
+    /// bounds: in blocks of the output that fit a buffer per operand and one for the result
+    /// (split at the first axis whose trailing block fits).
     static func lowerElementwise(
         _ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ resources: TileResources,
         _ constants: inout ConstantSection, _ b: inout ProgramBuilder

@@ -51,7 +51,11 @@ public enum Lowering {
                 try lowerActivationProduct(node, graph, memory, resources, &b)
             case "Conv", "Gemm", "MatMul":
                 guard let output = node.outputs.first, let p = packed[output] else {
-                    throw IRError("cannot lower \(node.op) without constant weights yet", at: node)
+                    throw IRError(
+                        "cannot lower \(node.op) without constant weights yet"
+                            + (node.op == "MatMul" && node.inputs.allSatisfy { graph.constants[$0] == nil }
+                                ? " (a product of two activations must be quantized first)" : ""),
+                        at: node)
                 }
                 let matrix = try matrixLayer(node, p, graph, &constants)
                 let x = try address(node.inputs[0], node), y = try address(output, node)
