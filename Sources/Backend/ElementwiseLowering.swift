@@ -35,7 +35,7 @@ extension Lowering {
         if node.op == "Sub", node.inputs.count == 2, let c = scalar(node.inputs[1]) { return ([("add_scalar", -c)], [x]) }
         return (
             try unaryOrBinarySteps(node, graph),
-            Array(node.inputs.prefix(["Add", "Sub", "Mul", "Div"].contains(node.op) ? 2 : 1))
+            Array(node.inputs.prefix(["Add", "Sub", "Mul", "Div", "Pow"].contains(node.op) ? 2 : 1))
         )
     }
 
@@ -48,7 +48,7 @@ extension Lowering {
             return t.floats()[0]
         }
         switch node.op {
-        case "Add", "Sub", "Mul", "Div": return [(node.op.lowercased(), 0)]
+        case "Add", "Sub", "Mul", "Div", "Pow": return [(node.op.lowercased(), 0)]
         case "LeakyRelu": return [("leaky_relu", node.float("alpha", default: 0.01))]
         case "Clip":
             // min(max(x, lo), hi); an absent bound changes nothing, so it is left out.
@@ -62,10 +62,11 @@ extension Lowering {
 
     /// True for the element-wise ops `lowerElementwise` takes.
     static func isElementwise(_ op: String) -> Bool {
-        ["Add", "Sub", "Mul", "Div", "LeakyRelu", "Clip"].contains(op) || VectorArithmetic.unaryNames.contains(op.lowercased())
+        ["Add", "Sub", "Mul", "Div", "Pow", "LeakyRelu", "Clip"].contains(op)
+            || VectorArithmetic.unaryNames.contains(op.lowercased())
     }
 
-    /// Add, Sub, Mul, Div (numpy broadcasting; an operand may be a constant, a scalar one
+    /// Add, Sub, Mul, Div, Pow (numpy broadcasting; an operand may be a constant, a scalar one
     /// an immediate), the vector unit's unary functions (Relu, Sigmoid, Tanh, Erf, Exp, Log,
     /// Sqrt, Reciprocal, Neg, Abs, Floor, Ceil, Sign), LeakyRelu and Clip with constant
     /// bounds: in blocks of the output that fit a buffer per operand and one for the result

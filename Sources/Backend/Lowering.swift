@@ -96,6 +96,8 @@ public enum Lowering {
                 try lowerElementwise(node, graph, memory, resources, &constants, &b)
             case _ where rowOps[node.op] != nil:
                 try lowerRows(node, graph, memory, resources, &constants, &b)
+            case _ where reductionOps[node.op] != nil:
+                try lowerReduction(node, graph, memory, resources, &constants, &b)
             case "Slice":
                 try lowerSlice(node, graph, try address(node.inputs[0], node), try address(node.outputs[0], node), &b)
             case "Transpose", "Concat":

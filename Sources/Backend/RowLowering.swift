@@ -10,16 +10,24 @@ extension Lowering {
         "LayerNormalization": "layer_norm", "Softmax": "softmax", "LogSoftmax": "log_softmax",
     ]
 
+    /// The input's static dimensions and the input's and output's DRAM offsets of a node
+    /// working on rows of its first input.
+    static func rowOperands(_ node: Node, _ graph: Graph, _ memory: MemoryPlan) throws -> (dims: [Int], x: Int, y: Int) {
+        guard let input = node.input(0), let out = node.outputs.first, graph.type(of: input)?.dtype == .float32,
+            let dims = graph.type(of: input)?.shape?.dims.compactMap(\.value), dims.count == graph.type(of: input)?.shape?.rank,
+            let x = memory.offset(of: input), let y = memory.offset(of: out)
+        else {
+            throw IRError("cannot lower \(node.op) of a value that is not a static float32 activation", at: node)
+        }
+        return (dims, x, y)
+    }
+
     static func lowerRows(
         _ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ resources: TileResources,
         _ constants: inout ConstantSection, _ b: inout ProgramBuilder
     ) throws {
-        guard let input = node.input(0), let out = node.outputs.first, graph.type(of: input)?.dtype == .float32,
-            let dims = graph.type(of: input)?.shape?.dims.compactMap(\.value), dims.count == graph.type(of: input)?.shape?.rank,
-            !dims.isEmpty, let x = memory.offset(of: input), let y = memory.offset(of: out)
-        else {
-            throw IRError("cannot lower \(node.op) of a value that is not a static float32 activation", at: node)
-        }
+        let (dims, x, y) = try rowOperands(node, graph, memory)
+        guard !dims.isEmpty else { throw IRError("cannot lower \(node.op) of a scalar", at: node) }
         var axis = node.int("axis", default: -1)
         if axis < 0 { axis += dims.count }
         guard axis == dims.count - 1 else {

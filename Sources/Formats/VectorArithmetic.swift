@@ -80,4 +80,31 @@ public enum VectorArithmetic {
         let inv = 1 / sum
         for k in 0..<count { y[k * stride] *= inv }
     }
+
+    /// `vop pow`: x to the power y, as C's powf computes it.
+    public static func power(_ x: Float, _ y: Float) -> Float { powf(x, y) }
+
+    /// The reductions of the vector unit over one row, by their `vopp` name.
+    public static let reductionNames = ["reduce_sum", "reduce_mean", "reduce_max", "reduce_min"]
+
+    /// Reduces the `count` elements at `x` in increasing order, in Double: the sum from +0
+    /// (reduce_mean then divides it by Double(count)); the maximum or minimum from -inf or
+    /// +inf, where an element replaces the running value when it is larger (smaller) or NaN.
+    /// The result is rounded to float32 once, at the end.
+    public static func reduce(_ name: String, _ x: UnsafePointer<Float>, count: Int) -> Float {
+        switch name {
+        case "reduce_max", "reduce_min":
+            let larger = name == "reduce_max"
+            var acc: Double = larger ? -.infinity : .infinity
+            for i in 0..<count {
+                let v = Double(x[i])
+                if (larger ? v > acc : v < acc) || v.isNaN { acc = v }
+            }
+            return Float(acc)
+        default:
+            var acc = 0.0
+            for i in 0..<count { acc += Double(x[i]) }
+            return Float(name == "reduce_mean" ? acc / Double(count) : acc)
+        }
+    }
 }

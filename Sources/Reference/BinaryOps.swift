@@ -1,11 +1,14 @@
 // Binary and variadic elementwise ops with numpy broadcasting: arithmetic, comparisons,
 // logic, PRelu, Where. float32 runs a fast path; other dtypes go through Double / Int64.
+import Formats
 import Foundation
 import IR
 
 enum BinaryOp {
-    static let allNames = ["Add", "Sub", "Mul", "Div", "Pow", "PRelu", "Equal", "Greater", "Less",
-                           "GreaterOrEqual", "LessOrEqual", "And", "Or"]
+    static let allNames = [
+        "Add", "Sub", "Mul", "Div", "Pow", "PRelu", "Equal", "Greater", "Less",
+        "GreaterOrEqual", "LessOrEqual", "And", "Or",
+    ]
     static let comparisons: Set<String> = ["Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual"]
 }
 
@@ -22,7 +25,9 @@ func binary(_ op: String, _ a: Tensor, _ b: Tensor, _ node: Node) throws -> Tens
         let isAnd = op == "And"
         return try combine(a, b, shape: shape, outType: .bool, node) { x, y in
             isAnd ? (x != 0 && y != 0 ? 1 : 0) : (x != 0 || y != 0 ? 1 : 0)
-        } integer: { x, y in isAnd ? (x != 0 && y != 0 ? 1 : 0) : (x != 0 || y != 0 ? 1 : 0) }
+        } integer: { x, y in
+            isAnd ? (x != 0 && y != 0 ? 1 : 0) : (x != 0 || y != 0 ? 1 : 0)
+        }
     }
     if BinaryOp.comparisons.contains(op) {
         let f: (Double, Double) -> Bool
@@ -33,8 +38,11 @@ func binary(_ op: String, _ a: Tensor, _ b: Tensor, _ node: Node) throws -> Tens
         case "GreaterOrEqual": f = { $0 >= $1 }
         default: f = { $0 <= $1 }
         }
-        return try combine(a, b, shape: shape, outType: .bool, node) { f($0, $1) ? 1 : 0 }
-            integer: { f(Double($0), Double($1)) ? 1 : 0 }
+        return try combine(a, b, shape: shape, outType: .bool, node) {
+            f($0, $1) ? 1 : 0
+        } integer: {
+            f(Double($0), Double($1)) ? 1 : 0
+        }
     }
     if a.dtype == .float32 && (b.dtype == .float32 || op == "Pow") {
         let bf = b.cast(to: .float32)
@@ -74,7 +82,9 @@ enum AddFunction: FloatBinaryFunction { @inline(__always) static func apply(_ x:
 enum SubFunction: FloatBinaryFunction { @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x - y } }
 enum MulFunction: FloatBinaryFunction { @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x * y } }
 enum DivFunction: FloatBinaryFunction { @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x / y } }
-enum PowFunction: FloatBinaryFunction { @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { powf(x, y) } }
+enum PowFunction: FloatBinaryFunction {
+    @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { VectorArithmetic.power(x, y) }
+}
 enum PReluFunction: FloatBinaryFunction {
     @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x < 0 ? x * y : x }
 }
@@ -124,8 +134,10 @@ func float32Binary<F: FloatBinaryFunction>(_ a: Tensor, _ b: Tensor, _ shape: [I
 }
 
 /// The general path: element by element through Double (floats) or Int64 (integers).
-func combine(_ a: Tensor, _ b: Tensor, shape: [Int], outType: DType, _ node: Node,
-             float: (Double, Double) -> Double, integer: (Int64, Int64) -> Int64) throws -> Tensor {
+func combine(
+    _ a: Tensor, _ b: Tensor, shape: [Int], outType: DType, _ node: Node,
+    float: (Double, Double) -> Double, integer: (Int64, Int64) -> Int64
+) throws -> Tensor {
     let walk = BroadcastWalk(output: shape, operands: [a.shape, b.shape])
     let useFloat = a.dtype.isFloatingPoint || b.dtype.isFloatingPoint
     let len = walk.rowLength
@@ -166,9 +178,10 @@ func variadic(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
             if acc.dtype == .float32 && t.dtype == .float32 {
                 acc = isMax ? float32Binary(acc, t, shape, MaxFunction.self) : float32Binary(acc, t, shape, MinFunction.self)
             } else {
-                acc = try combine(acc, t, shape: shape, outType: acc.dtype, node,
-                                  float: { isMax ? Swift.max($0, $1) : Swift.min($0, $1) },
-                                  integer: { isMax ? Swift.max($0, $1) : Swift.min($0, $1) })
+                acc = try combine(
+                    acc, t, shape: shape, outType: acc.dtype, node,
+                    float: { isMax ? Swift.max($0, $1) : Swift.min($0, $1) },
+                    integer: { isMax ? Swift.max($0, $1) : Swift.min($0, $1) })
             }
         }
     }

@@ -1,11 +1,13 @@
 // ReduceMean/Sum/Max/Min/Prod over an axes input (keepdims, noop_with_empty_axes) and
 // ArgMax/ArgMin. Reductions accumulate in Double.
+import Formats
 import IR
 
 func reduce(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     let x = try operand(node, inputs, 0)
     let keep = node.int("keepdims", default: 1) != 0
-    var axes = try optionalOperand(inputs, 1).map { try $0.int64s().map { try normalizedAxis(Int($0), rank: x.rank, node) } } ?? []
+    var axes =
+        try optionalOperand(inputs, 1).map { try $0.int64s().map { try normalizedAxis(Int($0), rank: x.rank, node) } } ?? []
     if let attr = node.ints("axes") { axes = try attr.map { try normalizedAxis($0, rank: x.rank, node) } }
     if axes.isEmpty {
         if node.int("noop_with_empty_axes", default: 0) != 0 { return x }
@@ -18,6 +20,15 @@ func reduce(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     }
     let keptShape = x.shape.enumerated().map { reduced.contains($0.offset) ? 1 : $0.element }
     let outCount = keptShape.reduce(1, *)
+    // Reducing the trailing axes of float32 values: each output one row, through the vector
+    // unit's reduction (the same Double arithmetic as the general loop below).
+    if x.dtype == .float32, node.op != "ReduceProd", reduced == Set((x.rank - reduced.count)..<x.rank), x.count > 0 {
+        let row = x.count / outCount, name = "reduce_" + node.op.dropFirst("Reduce".count).lowercased()
+        let xp = x.f32
+        return makeFloat(outShape) { op in
+            for r in 0..<outCount { op[r] = VectorArithmetic.reduce(name, xp + r * row, count: row) }
+        }
+    }
     let initial: Double
     switch node.op {
     case "ReduceMax": initial = -.infinity

@@ -14,7 +14,7 @@ extension Machine {
         let x = try loadFloats(a)
         let binary: ((Float, Float) -> Float)? = [
             "add": { $0 + $1 }, "sub": { $0 - $1 }, "mul": { $0 * $1 }, "div": { $0 / $1 }, "max": { max($0, $1) },
-            "min": { min($0, $1) },
+            "min": { min($0, $1) }, "pow": VectorArithmetic.power,
         ][op]
         let y: [Float]
         if let binary {
@@ -55,6 +55,7 @@ extension Machine {
         switch op {
         case "max_pool", "average_pool": try pool(op, dst, a, r)
         case "layer_norm", "softmax", "log_softmax": try rows(op, dst, a, b, r)
+        case _ where VectorArithmetic.reductionNames.contains(op): try reduceRows(op, dst, a, r[0])
         default: throw SimulatorError("the simulator does not execute vopp \(op) yet")
         }
     }
@@ -98,6 +99,19 @@ extension Machine {
                     }
                 }
             }
+        }
+        try storeFloats(dst, y)
+    }
+
+    /// A reduction of every row of `record[0]` elements of `a` (row-major) to one element
+    /// of `dst`, which holds one element per row.
+    private mutating func reduceRows(_ op: String, _ dst: TensorDescriptor, _ a: TensorDescriptor, _ c: Int) throws {
+        guard a.element == .f32, dst.element == .f32, c > 0, a.count % c == 0, dst.count == a.count / c else {
+            throw SimulatorError("\(op) needs f32 a of whole rows of \(c) and f32 dst of one element per row")
+        }
+        let x = try loadFloats(a)
+        let y = x.withUnsafeBufferPointer { x in
+            (0..<(x.count / c)).map { row in VectorArithmetic.reduce(op, x.baseAddress! + row * c, count: c) }
         }
         try storeFloats(dst, y)
     }

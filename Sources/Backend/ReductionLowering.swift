@@ -1,0 +1,63 @@
+// ReduceSum, ReduceMean, ReduceMax and ReduceMin over the trailing axes (LayerNormalization
+// as exporters before opset 17 write it, global pooling over the last axes) on the vector
+// unit: blocks of whole rows go DRAM -> a tile's SRAM, through one `vopp` reduction (record:
+// the row length) into one value per row, and back; blocks are spread over every tile.
+import IR
+import ISA
+
+extension Lowering {
+    static let reductionOps: [String: String] = [
+        "ReduceSum": "reduce_sum", "ReduceMean": "reduce_mean", "ReduceMax": "reduce_max", "ReduceMin": "reduce_min",
+    ]
+
+    static func lowerReduction(
+        _ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ resources: TileResources,
+        _ constants: inout ConstantSection, _ b: inout ProgramBuilder
+    ) throws {
+        let (dims, x, y) = try rowOperands(node, graph, memory)
+        var axes = node.ints("axes") ?? []
+        if let name = node.input(1) {
+            guard let t = graph.constants[name] else {
+                throw IRError("cannot lower \(node.op) whose axes \"\(name)\" are not a constant", at: node)
+            }
+            axes = try t.int64s().map(Int.init)
+        }
+        if axes.isEmpty {
+            guard node.int("noop_with_empty_axes", default: 0) == 0 else {
+                throw IRError("cannot lower \(node.op) with noop_with_empty_axes (an identity): canonicalize it first", at: node)
+            }
+            axes = Array(0..<dims.count)
+        }
+        let reduced = Set(axes.map { $0 < 0 ? $0 + dims.count : $0 })
+        guard reduced == Set((dims.count - reduced.count)..<dims.count) else {
+            throw IRError(
+                "cannot lower \(node.op) over axes \(axes.sorted()) of \(dims): the vector unit reduces the trailing axes",
+                at: node)
+        }
+        let c = dims[(dims.count - reduced.count)...].reduce(1, *), rows = dims.reduce(1, *) / max(c, 1)
+        guard c > 0, rows > 0 else { throw IRError("cannot lower \(node.op) of an empty tensor", at: node) }
+        let params = UInt64(constants.record([c] + [Int](repeating: 0, count: 15)))
+        func aligned(_ bytes: Int) -> Int { (bytes + 63) / 64 * 64 }
+        func footprint(_ r: Int) -> Int { aligned(4 * r * c) + aligned(4 * r) }
+        guard footprint(1) <= resources.sramBytes else {
+            throw IRError("a row of \(c) values does not fit a tile's SRAM", at: node)
+        }
+        var step = 1
+        while step < rows && footprint(step + 1) <= resources.sramBytes { step += 1 }
+        let op = UInt64(InstructionSet.vectorOps.firstIndex(of: reductionOps[node.op]!)!)
+        for (unit, r0) in stride(from: 0, to: rows, by: step).enumerated() {
+            let (cluster, tile) = resources.place(unit)
+            let count = min(step, rows - r0)
+            func sram(_ address: Int, _ dims: [Int]) throws -> UInt64 {
+                b.descriptor(
+                    try TensorDescriptor(.sram, .f32, cluster: cluster, tile: tile, address: UInt64(address), dims: dims))
+            }
+            let (inTile, outTile) = (try sram(0, [count, c]), try sram(aligned(4 * step * c), [count, 1]))
+            let src = try TensorDescriptor(.dram, .f32, address: UInt64(x + 4 * r0 * c), dims: [count, c])
+            try b.emit("dma", ["dst": inTile, "src": b.descriptor(src)])
+            try b.emit("vopp", ["op": op, "dst": outTile, "a": inTile, "b": 0, "params": params])
+            let dst = try TensorDescriptor(.dram, .f32, address: UInt64(y + 4 * r0), dims: [count, 1])
+            try b.emit("dma", ["dst": b.descriptor(dst), "src": outTile])
+        }
+    }
+}
