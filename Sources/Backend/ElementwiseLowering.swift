@@ -50,20 +50,25 @@ extension Lowering {
         switch node.op {
         case "Add", "Sub", "Mul", "Div", "Pow": return [(node.op.lowercased(), 0)]
         case "LeakyRelu": return [("leaky_relu", node.float("alpha", default: 0.01))]
+        case "Elu": return [("elu", node.float("alpha", default: 1))]
         case "Clip":
             // min(max(x, lo), hi); an absent bound changes nothing, so it is left out.
             let steps = [try bound(1).map { (op: "max_scalar", imm: $0) }, try bound(2).map { (op: "min_scalar", imm: $0) }]
                 .compactMap { $0 }
             return steps.isEmpty ? [("copy", 0)] : steps
-        case _ where VectorArithmetic.unaryNames.contains(node.op.lowercased()): return [(node.op.lowercased(), 0)]
+        case _ where unaryName(node) != nil: return [(unaryName(node)!, 0)]
         default: throw IRError("cannot lower \(node.op) on the vector unit", at: node)
         }
     }
 
+    private static func unaryName(_ node: Node) -> String? {
+        VectorArithmetic.unaryName(onnx: node.op, approximate: node.string("approximate", default: "none"))
+    }
+
     /// True for the element-wise ops `lowerElementwise` takes.
     static func isElementwise(_ op: String) -> Bool {
-        ["Add", "Sub", "Mul", "Div", "Pow", "LeakyRelu", "Clip"].contains(op)
-            || VectorArithmetic.unaryNames.contains(op.lowercased())
+        ["Add", "Sub", "Mul", "Div", "Pow", "LeakyRelu", "Elu", "Clip"].contains(op)
+            || VectorArithmetic.unaryName(onnx: op) != nil
     }
 
     /// Add, Sub, Mul, Div, Pow (numpy broadcasting; an operand may be a constant, a scalar one

@@ -9,7 +9,18 @@ public enum VectorArithmetic {
     /// function of one element.
     public static let unaryNames = [
         "neg", "abs", "relu", "sigmoid", "tanh", "exp", "log", "sqrt", "reciprocal", "erf", "floor", "ceil", "sign",
+        "hard_swish", "softplus", "softsign", "gelu", "gelu_tanh",
     ]
+
+    /// The unary function's name for an ONNX op (Gelu's `approximate` attribute picks its
+    /// form), nil when the vector unit has none.
+    public static func unaryName(onnx op: String, approximate: String = "none") -> String? {
+        switch op {
+        case "HardSwish": return "hard_swish"
+        case "Gelu": return approximate == "tanh" ? "gelu_tanh" : "gelu"
+        default: return unaryNames.contains(op.lowercased()) ? op.lowercased() : nil
+        }
+    }
 
     /// The unary function named `name` (one of `unaryNames`), nil for any other name.
     public static func unary(_ name: String) -> ((Float) -> Float)? {
@@ -27,6 +38,11 @@ public enum VectorArithmetic {
         case "floor": return { $0.rounded(.down) }
         case "ceil": return { $0.rounded(.up) }
         case "sign": return { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }
+        case "hard_swish": return { $0 * max(0, min(1, $0 / 6 + 0.5)) }
+        case "softplus": return { $0 > 20 ? $0 : log1pf(expf($0)) }
+        case "softsign": return { $0 / (1 + abs($0)) }
+        case "gelu": return { 0.5 * $0 * (1 + erff($0 * 0.70710678118654752)) }
+        case "gelu_tanh": return { 0.5 * $0 * (1 + tanhf(0.7978845608028654 * ($0 + 0.044715 * $0 * $0 * $0))) }
         default: return nil
         }
     }
@@ -80,6 +96,9 @@ public enum VectorArithmetic {
         let inv = 1 / sum
         for k in 0..<count { y[k * stride] *= inv }
     }
+
+    /// `vop elu`: x for x >= 0, else alpha * (expf(x) - 1).
+    public static func elu(_ x: Float, alpha: Float) -> Float { x >= 0 ? x : alpha * (expf(x) - 1) }
 
     /// `vop pow`: x to the power y, as C's powf computes it.
     public static func power(_ x: Float, _ y: Float) -> Float { powf(x, y) }

@@ -37,6 +37,7 @@ public enum InstructionSet {
         "mul_scalar", "max_scalar", "min_scalar", "reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "softmax",
         "log_softmax", "layer_norm", "batch_norm", "max_pool", "average_pool", "resize", "im2col", "gather",
         "where", "equal", "less", "greater", "not", "and", "or", "cast",
+        "hard_swish", "softplus", "softsign", "gelu", "gelu_tanh", "elu",
     ]
 
     static let descriptor24 = 24

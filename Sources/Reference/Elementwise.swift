@@ -14,7 +14,7 @@ enum UnaryOp {
     /// The float32 function of `node`: the vector unit's (Formats/VectorArithmetic.swift)
     /// for the ops it offers, whose `vop` name is the op's lowercased name.
     static func function(_ node: Node) throws -> (Float) -> Float {
-        if let f = VectorArithmetic.unary(node.op.lowercased()) { return f }
+        if let name = vectorName(node), let f = VectorArithmetic.unary(name) { return f }
         switch node.op {
         case "LeakyRelu":
             let a = node.float("alpha", default: 0.01)
@@ -22,23 +22,22 @@ enum UnaryOp {
         case "HardSigmoid":
             let a = node.float("alpha", default: 0.2), b = node.float("beta", default: 0.5)
             return { max(0, min(1, a * $0 + b)) }
-        case "HardSwish": return { $0 * max(0, min(1, $0 / 6 + 0.5)) }
         case "Elu":
             let a = node.float("alpha", default: 1)
-            return { $0 >= 0 ? $0 : a * (expf($0) - 1) }
+            return { VectorArithmetic.elu($0, alpha: a) }
         case "Selu":
             let a = node.float("alpha", default: 1.67326319217681884765625)
             let g = node.float("gamma", default: 1.05070102214813232421875)
             return { $0 > 0 ? g * $0 : g * (a * expf($0) - a) }
-        case "Softplus": return { $0 > 20 ? $0 : log1pf(expf($0)) }
-        case "Softsign": return { $0 / (1 + abs($0)) }
-        case "Gelu":
-            if node.string("approximate", default: "none") == "tanh" {
-                return { 0.5 * $0 * (1 + tanhf(0.7978845608028654 * ($0 + 0.044715 * $0 * $0 * $0))) }
-            }
-            return { 0.5 * $0 * (1 + erff($0 * 0.70710678118654752)) }
         default: throw IRError("\(node.op) has no float kernel", at: node)
         }
+    }
+}
+
+extension UnaryOp {
+    /// The vector unit's name (`vop`) for the function of a unary node, when it has one.
+    static func vectorName(_ node: Node) -> String? {
+        VectorArithmetic.unaryName(onnx: node.op, approximate: node.string("approximate", default: "none"))
     }
 }
 

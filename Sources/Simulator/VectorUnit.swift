@@ -26,6 +26,7 @@ extension Machine {
             switch op {
             case "copy": y = x
             case "leaky_relu": y = x.map { $0 < 0 ? $0 * imm : $0 }
+            case "elu": y = x.map { VectorArithmetic.elu($0, alpha: imm) }
             case "add_scalar": y = x.map { $0 + imm }
             case "mul_scalar": y = x.map { $0 * imm }
             case "max_scalar": y = x.map { max($0, imm) }

@@ -124,13 +124,13 @@ final class LoweringTests: XCTestCase {
     func testANodeThatCannotLowerIsNamed() throws {
         var b = GraphBuilder()
         b.input("x", .float32, [.known(1), .known(4)])
-        b.node("HardSwish", ["x"], outputs: ["y"], name: "activation")
+        b.node("HardSigmoid", ["x"], outputs: ["y"], name: "activation")
         b.output("y")
         var g = b.graph
         _ = try InferShapes().run(&g, PassContext())
         XCTAssertThrowsError(try Lowering.lower(g, layers: [], resources: resources(try TargetDescription.default))) {
             XCTAssertEqual(
-                "\($0)", "node HardSwish \"activation\": cannot lower HardSwish: the NPU backend has no lowering for it yet")
+                "\($0)", "node HardSigmoid \"activation\": cannot lower HardSigmoid: the NPU backend has no lowering for it yet")
         }
     }
 }

@@ -49,7 +49,10 @@ final class VectorLayerTests: XCTestCase {
         b.constant("row", random([33], -2...2, seed: 5))
         b.constant("lo", Tensor([Float(-0.5)], shape: []))
         b.constant("hi", Tensor([Float(0.7)], shape: []))
-        let unary = ["Erf", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Reciprocal", "Neg", "Abs", "Floor", "Ceil", "Sign", "Relu"]
+        let unary = [
+            "Erf", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Reciprocal", "Neg", "Abs", "Floor", "Ceil", "Sign", "Relu",
+            "HardSwish", "Softplus", "Softsign", "Gelu",
+        ]
         for op in unary { b.output(b.node(op, ["x"], outputs: ["y_" + op.lowercased()])[0]) }
         b.constant("zero", Tensor([Float(0)], shape: [1, 1]))
         b.output(b.node("Div", ["x", "three"], outputs: ["y_div"])[0])
@@ -60,6 +63,9 @@ final class VectorLayerTests: XCTestCase {
         b.output(b.node("Mul", ["row", "x"], outputs: ["y_mul"])[0])
         b.output(b.node("Sub", ["x", "row"], outputs: ["y_sub"])[0])
         b.output(b.node("LeakyRelu", ["x"], ["alpha": .float(0.2)], outputs: ["y_leaky"])[0])
+        b.output(b.node("Elu", ["x"], ["alpha": .float(0.7)], outputs: ["y_elu"])[0])
+        b.output(b.node("Gelu", ["x"], ["approximate": .string("tanh")], outputs: ["y_gelu_tanh"])[0])
+        b.output(b.node("Pow", ["x", "row"], outputs: ["y_pow"])[0])
         b.output(b.node("Clip", ["x", "lo", "hi"], outputs: ["y_clip"])[0])
         b.output(b.node("Clip", ["x", "", "hi"], outputs: ["y_clip_hi"])[0])
         var x = random([40, 33], -4...4, seed: 4).floats()
@@ -70,7 +76,9 @@ final class VectorLayerTests: XCTestCase {
         let program = try Lowering.lower(g, layers: [], resources: resources).program
         let ops = Set(program.instructions.filter { $0.spec.mnemonic == "vop" }.map { InstructionSet.vectorOps[Int($0["op"])] })
         XCTAssertTrue(
-            ops.isSuperset(of: ["add_scalar", "mul_scalar", "sub", "div", "mul", "max_scalar", "min_scalar"]), "\(ops)")
+            ops.isSuperset(of: [
+                "add_scalar", "mul_scalar", "sub", "div", "mul", "max_scalar", "min_scalar", "elu", "gelu", "gelu_tanh", "pow",
+            ]), "\(ops)")
     }
 
     func testAxesTheVectorUnitDoesNotTakeAreRefusedByNode() throws {
