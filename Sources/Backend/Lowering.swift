@@ -98,6 +98,8 @@ public enum Lowering {
                 try lowerRows(node, graph, memory, resources, &constants, &b)
             case _ where reductionOps[node.op] != nil:
                 try lowerReduction(node, graph, memory, resources, &constants, &b)
+            case "Resize":
+                scratchBytes = max(scratchBytes, try lowerResize(node, graph, memory, scratch: scratch, &b))
             case "Slice":
                 try lowerSlice(node, graph, try address(node.inputs[0], node), try address(node.outputs[0], node), &b)
             case "Transpose", "Concat":

@@ -1,0 +1,79 @@
+"""Nearest-neighbour Resize as exporters write it (PyTorch's Upsample: asymmetric and floor;
+ONNX's defaults: half_pixel and round_prefer_floor; sizes instead of scales; downsampling by
+a fraction), lowered to copies: the bundle runs bit for bit as the fake-quant interpreter
+runs the model, the interpreter's Resize equals onnxruntime's exactly, and a linear Resize is
+refused by node."""
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from conftest import run_npucc
+
+CASES = {
+    "upsample_asymmetric_floor": dict(scales=[1, 1, 2, 2], coordinate_transformation_mode="asymmetric",
+                                      nearest_mode="floor"),
+    "upsample_half_pixel": dict(scales=[1, 1, 3, 2]),
+    "sizes_align_corners": dict(sizes=[1, 6, 7, 9], coordinate_transformation_mode="align_corners",
+                                nearest_mode="round_prefer_ceil"),
+    "downsample_fraction": dict(scales=[1, 1, 0.6, 0.75], coordinate_transformation_mode="pytorch_half_pixel",
+                                nearest_mode="ceil"),
+}
+
+
+def resize_model(path, scales=None, sizes=None, mode="nearest", conv=True, **attributes):
+    """Conv 3 -> 6 channels (or none), Resize, Relu; opset 13 with the roi and scales inputs
+    present."""
+    rng = np.random.default_rng(2)
+    inits = [numpy_helper.from_array((rng.standard_normal((6, 3, 3, 3)) / 5).astype(np.float32), "w"),
+             numpy_helper.from_array(np.zeros(0, np.float32), "roi"),
+             numpy_helper.from_array(np.asarray(scales or [], np.float32), "scales")]
+    inputs = ["c", "roi", "scales"]
+    if sizes is not None:
+        inits.append(numpy_helper.from_array(np.asarray(sizes, np.int64), "sizes"))
+        inputs.append("sizes")
+    if not conv:
+        inputs[0] = "x"
+        if sizes is not None:
+            inits[-1] = numpy_helper.from_array(np.asarray([1, 3] + sizes[2:], np.int64), "sizes")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv")] if conv else []
+    nodes += [helper.make_node("Resize", inputs, ["r"], mode=mode, name="resize", **attributes),
+             helper.make_node("Relu", ["r"], ["y"])]
+    graph = helper.make_graph(nodes, "resize", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 5, 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 6 if conv else 3, "H", "W"])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_nearest_resize_runs_as_the_interpreter_and_onnxruntime_run_it(tmp_path, case):
+    resize_model(tmp_path / "m.onnx", **CASES[case])
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((1, 3, 5, 6)).astype(np.float32)
+    np.savez(tmp_path / "x.npz", x=x)
+    np.savez(tmp_path / "calib.npz", x=rng.standard_normal((4, 3, 5, 6)).astype(np.float32))
+    # The interpreter's Resize alone is onnxruntime's, exactly (both copy elements).
+    resize_model(tmp_path / "alone.onnx", conv=False, **CASES[case])
+    r = run_npucc("run", tmp_path / "alone.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "ref.npz")
+    assert r.returncode == 0, r.stderr
+    session = ort.InferenceSession(str(tmp_path / "alone.onnx"), providers=["CPUExecutionProvider"])
+    np.testing.assert_array_equal(np.load(tmp_path / "ref.npz")["y"], session.run(None, {"x": x})[0])
+    for precision in ["fp16", "nvfp4"]:
+        flags = ["--precision", precision, "--calib", tmp_path / "calib.npz"]
+        r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub", *flags)
+        assert r.returncode == 0, r.stderr
+        r = run_npucc("run", tmp_path / "m.npub", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "sim.npz")
+        assert r.returncode == 0, r.stderr
+        r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "fq.npz", *flags)
+        assert r.returncode == 0, r.stderr
+        np.testing.assert_array_equal(np.load(tmp_path / "sim.npz")["y"], np.load(tmp_path / "fq.npz")["y"])
+
+
+def test_a_linear_resize_is_refused_by_node(tmp_path):
+    resize_model(tmp_path / "m.onnx", scales=[1, 1, 2, 2], mode="linear")
+    r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub", "--precision", "fp16")
+    assert r.returncode == 1
+    assert 'node Resize "resize": cannot lower Resize in mode linear yet (nearest only)' in r.stderr
+    assert not (tmp_path / "m.npub").exists()
