@@ -44,3 +44,39 @@ func parallelChunks(_ count: Int, cost: Int = 1, _ body: (Range<Int>) -> Void) {
 private struct SharedBody: @unchecked Sendable {
     let run: (Range<Int>) -> Void
 }
+
+/// Runs `body(i)` once for every i in `0..<count` on up to `threadCount` threads, each
+/// thread taking the next index as it comes free: for independent tasks of uneven size (one
+/// layer each), whose results must not depend on the thread that runs them.
+public func parallelTasks(_ count: Int, _ body: (Int) -> Void) {
+    let threads = min(Parallelism.threadCount, count)
+    guard threads > 1 else {
+        for i in 0..<count { body(i) }
+        return
+    }
+    let next = TaskCounter()
+    withoutActuallyEscaping(body) { body in
+        let shared = SharedTask(run: body)
+        DispatchQueue.concurrentPerform(iterations: threads) { _ in
+            while let i = next.claim(below: count) { shared.run(i) }
+        }
+    }
+}
+
+/// The next unclaimed task index, shared by the workers of `parallelTasks`.
+private final class TaskCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var next = 0
+
+    func claim(below count: Int) -> Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard next < count else { return nil }
+        next += 1
+        return next - 1
+    }
+}
+
+private struct SharedTask: @unchecked Sendable {
+    let run: (Int) -> Void
+}

@@ -2,6 +2,7 @@
 // them by the input norms, and layers whose reduction length is not a multiple of 4 stay.
 import IR
 import Passes
+import Reference
 import TestSupport
 import XCTest
 
@@ -53,5 +54,50 @@ final class Prune24Tests: XCTestCase {
         let stats = try run(&g, SparsityPlan(method: .magnitude))
         XCTAssertEqual(stats["dense"], 1)
         XCTAssertEqual(g.nodes[0].inputs[1], "w")
+    }
+
+    func testWeightsAlreadyPrunedAreUsedAsTheyAre() throws {
+        var b = GraphBuilder()
+        b.input("x", .float32, [.known(1), .known(4)])
+        b.constant("w", Tensor([Float](repeating: 1, count: 8), shape: [4, 2]))  // [K, N]: rows of the matrix are columns
+        b.node("Gemm", ["x", "w"], outputs: ["y"])
+        b.output("y")
+        var g = b.graph
+        // [rows = 2, columns = 4], as LayerWeight.matrix() gives it.
+        var plan = SparsityPlan(method: .magnitude)
+        plan.pruned["y"] = [0, 2, 0, 3, 4, 0, 5, 0]
+        XCTAssertEqual(try run(&g, plan)["pruned"], 1)
+        XCTAssertEqual(g.constants[g.nodes[0].inputs[1]]?.floats(), [0, 4, 2, 0, 0, 5, 3, 0])
+    }
+
+    /// Layers are pruned in parallel: the weights do not depend on the thread count.
+    func testSparseGPTOnManyLayersIsTheSameOnOneThreadOrTwo() throws {
+        var rng = SeededRandom(seed: 4)
+        var b = GraphBuilder()
+        b.input("x", .float32, [.known(32), .known(16)])
+        var previous = "x"
+        for i in 0..<5 {
+            b.constant("w\(i)", Tensor((0..<256).map { _ in Float.random(in: -1...1, using: &rng) }, shape: [16, 16]))
+            b.node("Gemm", [previous, "w\(i)"], ["transB": .int(1)], outputs: ["y\(i)"], name: "fc\(i)")
+            previous = "y\(i)"
+        }
+        b.output(previous)
+        let graph = b.graph
+        var calibrator = try Calibrator(graph: graph, collectHessians: true)
+        for _ in 0..<2 {
+            try calibrator.observe(["x": Tensor((0..<512).map { _ in Float.random(in: -1...1, using: &rng) }, shape: [32, 16])])
+        }
+        let plan = SparsityPlan(method: .sparsegpt, hessians: calibrator.layerHessians())
+        let before = Parallelism.threadCount
+        defer { Parallelism.setThreadCount(before) }
+        var results: [[[Float]]] = []
+        for threads in [1, 2] {
+            Parallelism.setThreadCount(threads)
+            var g = graph
+            XCTAssertEqual(try run(&g, plan)["pruned"], 5)
+            results.append(g.nodes.map { g.constants[$0.inputs[1]]!.floats() })
+        }
+        XCTAssertEqual(results[0], results[1])
+        XCTAssertNotEqual(results[0][0], graph.constants["w0"]!.floats())
     }
 }

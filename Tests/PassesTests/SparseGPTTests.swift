@@ -2,10 +2,11 @@
 // inputs are uncorrelated and equally scaled (no weight has anything to compensate), and
 // a smaller layer output error than magnitude and Wanda when they are correlated.
 import IR
-import Passes
 import Reference
 import TestSupport
 import XCTest
+
+@testable import Passes
 
 final class SparseGPTTests: XCTestCase {
     /// y = x · wᵀ for x [rows, 16], w [6, 16].
@@ -74,5 +75,41 @@ final class SparseGPTTests: XCTestCase {
         }
         XCTAssertLessThan(errors[2], errors[0] / 2, "SparseGPT \(errors[2]) vs magnitude \(errors[0])")
         XCTAssertLessThan(errors[2], errors[1] / 2, "SparseGPT \(errors[2]) vs Wanda \(errors[1])")
+    }
+}
+
+final class SparseGPTFactorTests: XCTestCase {
+    /// The factor SparseGPT walks: U upper triangular, positive diagonal, UᵀU·H = I.
+    func testUpperCholeskyOfInverseInvertsH() throws {
+        var rng = SeededRandom(seed: 23)
+        let k = 37
+        // H = AᵀA + I, symmetric positive definite.
+        let a = (0..<(k * k)).map { _ in Double.random(in: -1...1, using: &rng) }
+        var h = [Double](repeating: 0, count: k * k)
+        for i in 0..<k {
+            for j in 0..<k {
+                h[i * k + j] = (0..<k).reduce(0) { $0 + a[$1 * k + i] * a[$1 * k + j] } + (i == j ? 1 : 0)
+            }
+        }
+        let u = try SparseGPT.upperCholeskyOfInverse(h, k)
+        for i in 0..<k {
+            XCTAssertGreaterThan(u[i * k + i], 0)
+            for j in 0..<i { XCTAssertEqual(u[i * k + j], 0) }
+        }
+        for i in 0..<k {
+            for j in 0..<k {
+                // (UᵀU·H)[i][j] = Σ_p Σ_q U[p][i]·U[p][q]·H[q][j]
+                var sum = 0.0
+                for p in 0..<k {
+                    let upi = u[p * k + i]
+                    guard upi != 0 else { continue }
+                    sum += upi * (0..<k).reduce(0) { $0 + u[p * k + $1] * h[$1 * k + j] }
+                }
+                XCTAssertEqual(sum, i == j ? 1 : 0, accuracy: 1e-9, "(\(i), \(j))")
+            }
+        }
+        var notDefinite = h
+        notDefinite[0] = -1
+        XCTAssertThrowsError(try SparseGPT.upperCholeskyOfInverse(notDefinite, k))
     }
 }

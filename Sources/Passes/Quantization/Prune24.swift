@@ -2,6 +2,7 @@
 // by magnitude or by Wanda's |w| x input norm; before quantization.
 import Formats
 import IR
+import Reference
 
 /// How to choose the kept weights.
 public enum PruningMethod: String, Sendable, CaseIterable {
@@ -27,9 +28,15 @@ public struct SparsityPlan: Sendable {
     public var hessians: [String: LayerHessian]
     /// The layers to prune, by output name; nil prunes every layer that can be.
     public var layers: Set<String>?
+    /// Weights this method already pruned, per layer output name, as [rows, columns]
+    /// matrices (`LayerWeight.matrix()`), used as they are: the sensitivity analysis hands
+    /// on the ones it made.
+    public var pruned: [String: [Float]] = [:]
 
-    public init(method: PruningMethod, inputNorms: [String: [Float]] = [:], hessians: [String: LayerHessian] = [:],
-                layers: Set<String>? = nil) {
+    public init(
+        method: PruningMethod, inputNorms: [String: [Float]] = [:], hessians: [String: LayerHessian] = [:],
+        layers: Set<String>? = nil
+    ) {
         self.method = method
         self.inputNorms = inputNorms
         self.hessians = hessians
@@ -54,41 +61,68 @@ public struct Prune24: Pass {
     public func run(_ graph: inout Graph, _ context: PassContext) throws -> PassStatistics {
         var stats = PassStatistics()
         guard let plan = context.sparsity else { return stats }
+        // What each layer gets, in node order; the pruned weights (SparseGPT's are costly) are
+        // computed for all layers at once, in parallel, and applied in node order.
+        var steps: [(index: Int, weight: LayerWeight?, stat: String)] = []
         for (i, node) in graph.nodes.enumerated() {
             if let chosen = plan.layers, !chosen.contains(node.outputs.first ?? "") { continue }
             guard let weight = LayerWeight(node, graph) else { continue }
-            guard node.attributes[QuantizationAttributes.weightFormat] == nil else { stats.add("kept-imported"); continue }
-            let (rows, columns) = (weight.rows, weight.columns)
-            guard columns % 4 == 0 else { stats.add("dense"); continue }
-            let values = weight.matrix()
-            if plan.method == .sparsegpt {
-                guard let h = plan.hessians[node.outputs.first ?? ""] else {
-                    try replace(&graph, i, weight, try Self.magnitude(values, rows, columns))
-                    stats.add("magnitude, no Hessian")
-                    continue
-                }
-                try replace(&graph, i, weight, try Self.sparseGPT(values, rows, h, node))
-                stats.add("pruned")
+            guard node.attributes[QuantizationAttributes.weightFormat] == nil else {
+                steps.append((i, nil, "kept-imported"))
                 continue
             }
-            var scores = values.map(\.magnitude)
-            if plan.method == .wanda, let x = node.input(0), let norms = plan.inputNorms[x] {
-                let perChannel = node.op == "Conv" ? columns / max(norms.count, 1) : 1
-                guard norms.count * perChannel == columns else { stats.add("dense"); continue }
-                for k in scores.indices { scores[k] *= norms[(k % columns) / perChannel] }
+            steps.append(weight.columns % 4 == 0 ? (i, weight, "") : (i, nil, "dense"))
+        }
+        let nodes = graph.nodes
+        var results = [Result<(values: [Float]?, stat: String), Error>](repeating: .success((nil, "")), count: steps.count)
+        // Largest first (SparseGPT's cost grows as columns³), so no thread is left with a big one at the end.
+        let order = steps.indices.sorted {
+            let a = steps[$0].weight.map { $0.columns * $0.columns * ($0.columns + $0.rows) } ?? 0
+            let b = steps[$1].weight.map { $0.columns * $0.columns * ($0.columns + $0.rows) } ?? 0
+            return (a, $1) > (b, $0)
+        }
+        results.withUnsafeMutableBufferPointer { out in
+            parallelTasks(steps.count) { t in
+                let k = order[t]
+                guard let weight = steps[k].weight else { return }
+                out[k] = Result { try Self.pruned(nodes[steps[k].index], weight, plan) }
             }
-            let mask = try Sparsity24.magnitudeMask(scores, rows: rows, columns: columns)
-            try replace(&graph, i, weight, zip(values, mask).map { $1 ? $0 : 0 })
-            stats.add("pruned")
+        }
+        for (step, result) in zip(steps, results) {
+            let (values, stat) = try result.get()
+            stats.add(step.weight == nil ? step.stat : stat)
+            if let values, let weight = step.weight {
+                let name = "\(weight.name)_2of4"
+                graph.constants[name] = weight.tensor(from: values)
+                graph.nodes[step.index].inputs[1] = name
+                graph.nodes[step.index].attributes["npucc.sparsity"] = .string("2:4")
+            }
         }
         return stats
     }
 
-    private func replace(_ graph: inout Graph, _ i: Int, _ weight: LayerWeight, _ pruned: [Float]) throws {
-        let name = "\(weight.name)_2of4"
-        graph.constants[name] = weight.tensor(from: pruned)
-        graph.nodes[i].inputs[1] = name
-        graph.nodes[i].attributes["npucc.sparsity"] = .string("2:4")
+    /// One layer's weights as `plan` prunes them ([rows, columns]), and the statistic it
+    /// counts under; nil values leave the layer dense.
+    private static func pruned(_ node: Node, _ weight: LayerWeight, _ plan: SparsityPlan) throws -> (
+        values: [Float]?, stat: String
+    ) {
+        let (rows, columns) = (weight.rows, weight.columns)
+        if let done = plan.pruned[node.outputs.first ?? ""], done.count == rows * columns { return (done, "pruned") }
+        let values = weight.matrix()
+        if plan.method == .sparsegpt {
+            guard let h = plan.hessians[node.outputs.first ?? ""] else {
+                return (try magnitude(values, rows, columns), "magnitude, no Hessian")
+            }
+            return (try sparseGPT(values, rows, h, node), "pruned")
+        }
+        var scores = values.map(\.magnitude)
+        if plan.method == .wanda, let x = node.input(0), let norms = plan.inputNorms[x] {
+            let perChannel = node.op == "Conv" ? columns / max(norms.count, 1) : 1
+            guard norms.count * perChannel == columns else { return (nil, "dense") }
+            for k in scores.indices { scores[k] *= norms[(k % columns) / perChannel] }
+        }
+        let mask = try Sparsity24.magnitudeMask(scores, rows: rows, columns: columns)
+        return (zip(values, mask).map { $1 ? $0 : 0 }, "pruned")
     }
 
     private static func magnitude(_ values: [Float], _ rows: Int, _ columns: Int) throws -> [Float] {

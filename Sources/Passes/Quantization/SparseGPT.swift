@@ -68,9 +68,10 @@ enum SparseGPT {
                 errors.withUnsafeBufferPointer { e in
                     uf.withUnsafeBufferPointer { up in
                         w.withUnsafeMutableBufferPointer { wp in
-                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(k - end), Int32(n), -1,
-                                        e.baseAddress!, Int32(n), up.baseAddress! + start * k + end, Int32(k), 1,
-                                        wp.baseAddress! + end, Int32(k))
+                            cblas_sgemm(
+                                CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(k - end), Int32(n), -1,
+                                e.baseAddress!, Int32(n), up.baseAddress! + start * k + end, Int32(k), 1,
+                                wp.baseAddress! + end, Int32(k))
                         }
                     }
                 }
@@ -80,21 +81,22 @@ enum SparseGPT {
         return w
     }
 
-    /// U upper triangular with UᵀU = H⁻¹, row-major. LAPACK works column-major: a lower
-    /// factor there is the upper one here.
+    /// U upper triangular with UᵀU = H⁻¹, row-major. With J the reversal of the index order,
+    /// J·H·J = L·Lᵀ (L lower) makes H = R·Rᵀ with R = J·L·J upper, so H⁻¹ = (R⁻¹)ᵀ·R⁻¹ and
+    /// U = R⁻¹ = J·L⁻¹·J: one factorisation and one triangular inverse, where inverting H
+    /// and factorising H⁻¹ again would take twice the work. J·H·J is H's elements in
+    /// reverse order; LAPACK works column-major, where that symmetric matrix is the same.
     static func upperCholeskyOfInverse(_ h: [Double], _ k: Int) throws -> [Double] {
-        var a = h
+        var a = Array(h.reversed())
         var n = Int32(k), lda = Int32(k), info: Int32 = 0
-        var lower = Int8(UInt8(ascii: "L"))
+        var lower = Int8(UInt8(ascii: "L")), nonUnit = Int8(UInt8(ascii: "N"))
         dpotrf_(&lower, &n, &a, &lda, &info)
         guard info == 0 else { throw Failure.notPositiveDefinite }
-        dpotri_(&lower, &n, &a, &lda, &info)
+        dtrtri_(&lower, &nonUnit, &n, &a, &lda, &info)
         guard info == 0 else { throw Failure.notPositiveDefinite }
-        // Column-major lower = row-major upper holds H⁻¹; mirror it to a full matrix.
-        for i in 0..<k { for j in (i + 1)..<k { a[j * k + i] = a[i * k + j] } }
-        dpotrf_(&lower, &n, &a, &lda, &info)
-        guard info == 0 else { throw Failure.notPositiveDefinite }
-        for i in 0..<k { for j in 0..<i { a[i * k + j] = 0 } }
-        return a
+        // L⁻¹[i][j] is a[j·k + i] (column-major); U[i][j] = L⁻¹[k-1-i][k-1-j] for i <= j.
+        var u = [Double](repeating: 0, count: k * k)
+        for i in 0..<k { for j in i..<k { u[i * k + j] = a[(k - 1 - j) * k + (k - 1 - i)] } }
+        return u
     }
 }
