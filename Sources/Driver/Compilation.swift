@@ -26,6 +26,9 @@ public struct CompileOptions: Sendable {
     /// With --precision auto: the calibration samples the end-to-end errors are measured on
     /// (scales, Hessians and norms come from all of them).
     public var analysisSamples = 4
+    /// With --precision auto: each candidate's end-to-end error measured, or predicted from
+    /// its layer output error and the layer's gains.
+    public var outputError = EndToEndError.predicted
     /// Prints the IR between passes (`--print-ir-after-all`).
     public var passContext = PassContext()
 
@@ -40,6 +43,7 @@ public struct CompileOptions: Sendable {
         if precision == "auto" {
             r["budget"] = budget
             r["analysis_samples"] = "\(analysisSamples)"
+            r["output_error"] = outputError.rawValue
         }
         if let pruning { r["prune"] = pruning.rawValue }
         return r
@@ -129,7 +133,7 @@ public enum Compilation {
             let rules = try options.rulesPath.map(SensitivitySetup.rules(path:))
             let report = try SensitivitySetup.analyze(
                 &loaded, calibPath: calib, method: method, pruning: pruning,
-                maxSamples: options.analysisSamples, base: options.passContext)
+                maxSamples: options.analysisSamples, endToEnd: options.outputError, base: options.passContext)
             let assignment = try SensitivitySetup.assign(
                 report, budget: options.budget, rules: rules,
                 rulesPath: options.rulesPath ?? "--rules",
@@ -193,10 +197,12 @@ extension CompiledModel {
     /// The bundle: the metadata, the program's descriptors and instructions, the constants
     /// and the weights.
     public func bundle() throws -> BundleWriter {
-        try BundleWriter(metadata: metadata, sections: [
-            BundleSection(.descriptors, lowered.program.encodedDescriptors()),
-            BundleSection(.instructions, lowered.program.encodedInstructions()),
-            BundleSection(.constants, lowered.constants), BundleSection(.weights, weights),
-        ])
+        try BundleWriter(
+            metadata: metadata,
+            sections: [
+                BundleSection(.descriptors, lowered.program.encodedDescriptors()),
+                BundleSection(.instructions, lowered.program.encodedInstructions()),
+                BundleSection(.constants, lowered.constants), BundleSection(.weights, weights),
+            ])
     }
 }

@@ -12,6 +12,8 @@ public struct SensitivityReport: Sendable {
     public var inputMeans: [String: [Float]]
     /// Per layer, H = Σ x·xᵀ over its calibration inputs (SparseGPT, layer errors).
     public var hessians: [String: LayerHessian]
+    /// The 2:4 method the sparse candidates were pruned with.
+    public var pruning: PruningMethod
     /// Samples the analysis ran on, and its wall time in seconds.
     public var samples: Int
     public var seconds: Double
@@ -22,7 +24,7 @@ public enum SensitivitySetup {
     /// `maxSamples` of the samples.
     public static func analyze(
         _ loaded: inout LoadedModel, calibPath: String, method: CalibrationMethod,
-        pruning: PruningMethod, maxSamples: Int = 64,
+        pruning: PruningMethod, maxSamples: Int = 64, endToEnd: EndToEndError = .measured,
         base: PassContext = PassContext()
     ) throws -> SensitivityReport {
         do {
@@ -36,10 +38,10 @@ public enum SensitivitySetup {
             let start = Date()
             let layers = try SensitivityAnalysis.run(
                 loaded.model.graph, samples: used, activationAmax: amax,
-                inputNorms: norms, hessians: hessians, pruning: pruning)
+                inputNorms: norms, hessians: hessians, pruning: pruning, endToEnd: endToEnd)
             return SensitivityReport(
                 layers: layers, activationAmax: amax, inputNorms: norms,
-                inputMeans: calibrator.inputMeans(), hessians: hessians, samples: used.count,
+                inputMeans: calibrator.inputMeans(), hessians: hessians, pruning: pruning, samples: used.count,
                 seconds: Date().timeIntervalSince(start))
         } catch let e as IRError {
             throw DriverError(file: loaded.path, e.description)
@@ -154,6 +156,9 @@ public enum SensitivitySetup {
         context.sparsity = SparsityPlan(
             method: pruning, inputNorms: report.inputNorms, hessians: report.hessians,
             layers: sparseLayers)
+        if pruning == report.pruning {
+            for l in report.layers where sparseLayers.contains(l.layer) { context.sparsity?.pruned[l.layer] = l.pruned }
+        }
         do {
             try Pipeline([Prune24(), QuantizeLayers()]).run(&loaded.model.graph, context)
         } catch let e as IRError {
@@ -162,12 +167,12 @@ public enum SensitivitySetup {
     }
 
     /// One row per layer and candidate: weight SQNR, the layer's own output error, the
-    /// model's output error.
+    /// model's output error measured and predicted.
     public static func table(_ report: SensitivityReport) -> String {
         func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s.padding(toLength: n, withPad: " ", startingAt: 0) }
         var lines = [
             pad("layer", 16) + pad("op", 8) + pad("MACs/sample", 13) + pad("candidate", 11)
-                + "SQNR dB  layer error  output error"
+                + "SQNR dB  layer error  output error     predicted"
         ]
         for l in report.layers {
             for c in l.candidates {
@@ -176,7 +181,8 @@ public enum SensitivitySetup {
                     pad(l.displayName, 16) + pad(l.op, 8) + pad("\(l.macs)", 13) + pad("\(c.candidate)", 11)
                         + String(format: "%7.2f  ", c.weightSQNR)
                         + String(repeating: " ", count: max(0, 11 - layerError.count)) + layerError
-                        + String(format: "  %12.4g", c.outputError))
+                        + (c.measuredError.map { String(format: "  %12.4g", $0) } ?? "             -")
+                        + String(format: "  %12.4g", c.predictedError))
             }
             if !l.canPrune {
                 lines.append(
@@ -194,10 +200,12 @@ public enum SensitivitySetup {
             var candidate: String
             var weight_sqnr_db: Double?
             var layer_error: Double?
-            var output_error: Double
+            var layer_output_error: Double
+            var output_error: Double?
+            var predicted_error: Double
         }
         struct Layer: Encodable {
-            var layer: String, name: String, op: String, macs: Int, prunable: Bool
+            var layer: String, name: String, op: String, macs: Int, prunable: Bool, gain: Double, pruning_gain: Double
             var candidates: [Row]
         }
         struct Document: Encodable { var samples: Int; var layers: [Layer] }
@@ -205,11 +213,13 @@ public enum SensitivitySetup {
             samples: report.samples,
             layers: report.layers.map { l in
                 Layer(
-                    layer: l.layer, name: l.name, op: l.op, macs: l.macs, prunable: l.canPrune,
+                    layer: l.layer, name: l.name, op: l.op, macs: l.macs, prunable: l.canPrune, gain: l.gain,
+                    pruning_gain: l.pruningGain,
                     candidates: l.candidates.map {
                         Row(
                             candidate: "\($0.candidate)", weight_sqnr_db: $0.weightSQNR.isFinite ? $0.weightSQNR : nil,
-                            layer_error: $0.layerError, output_error: $0.outputError)
+                            layer_error: $0.layerError, layer_output_error: $0.layerOutputError,
+                            output_error: $0.measuredError, predicted_error: $0.predictedError)
                     })
             })
         let encoder = JSONEncoder()

@@ -40,8 +40,9 @@ struct Compile: ParsableCommand {
 
     @OptionGroup var quantization: QuantizationOptions
 
-    @Option(name: .customLong("analysis-samples"),
-            help: "With --precision auto: how many calibration samples measure each candidate's end-to-end error.")
+    @Option(
+        name: .customLong("analysis-samples"),
+        help: "With --precision auto: how many calibration samples measure each candidate's end-to-end error.")
     var analysisSamples: Int = 4
 
     @Flag(name: .customLong("print-ir-after-all"), help: "Print the IR after every pass.")
@@ -65,15 +66,17 @@ struct Compile: ParsableCommand {
             compile.biasCorrection = quantization.biasCorrection
             guard analysisSamples > 0 else { throw DriverError(file: "--analysis-samples", "must be at least 1") }
             compile.analysisSamples = analysisSamples
+            compile.outputError = try quantization.endToEnd()
             if printIRAfterAll { compile.passContext = PassContext(printIRAfter: ["all"]) }
             var loaded = try options.load()
             let compiled = try Compilation.compile(&loaded, options: compile, array: try Compilation.arrayShape(description))
             compiled.notes.forEach { print($0) }
             try compiled.bundle().write(to: URL(fileURLWithPath: output))
             let weights = compiled.layers.reduce(0) { $0 + $1.rows * $1.columns }
-            print("\(output): \(compiled.layers.count) layers, \(weights) weights in \(compiled.weights.count) bytes "
-                  + String(format: "(%.2f bits per weight), ", Double(compiled.weights.count * 8) / Double(max(weights, 1)))
-                  + "\(compiled.lowered.program.instructions.count) instructions")
+            print(
+                "\(output): \(compiled.layers.count) layers, \(weights) weights in \(compiled.weights.count) bytes "
+                    + String(format: "(%.2f bits per weight), ", Double(compiled.weights.count * 8) / Double(max(weights, 1)))
+                    + "\(compiled.lowered.program.instructions.count) instructions")
         }
     }
 }

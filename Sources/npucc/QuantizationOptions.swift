@@ -1,5 +1,7 @@
 // The options `run` and `compile` share for calibration, pruning and automatic precision.
 import ArgumentParser
+import Driver
+import Passes
 
 struct QuantizationOptions: ParsableArguments {
     @Option(help: "Calibration samples (.npz): activation scales, and what auto, Wanda and SparseGPT measure.")
@@ -27,4 +29,21 @@ struct QuantizationOptions: ParsableArguments {
 
     @Option(help: "With --precision auto: a JSON file of per-layer precision rules (see README).")
     var rules: String?
+
+    @Option(
+        name: .customLong("output-error"),
+        help: ArgumentHelp(
+            "With --precision auto: how each candidate's model output error is found.",
+            discussion: """
+                predicted (the default): the layer's own output error times the layer's gain, two re-runs \
+                of the model's rest per layer; measured: one re-run per candidate.
+                """, valueName: "predicted|measured"))
+    var outputError: String = "predicted"
+
+    func endToEnd() throws -> EndToEndError {
+        guard let e = EndToEndError(rawValue: outputError) else {
+            throw DriverError(file: "--output-error", "unknown way \"\(outputError)\" (predicted, measured)")
+        }
+        return e
+    }
 }

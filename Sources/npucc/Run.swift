@@ -70,7 +70,8 @@ struct Run: ParsableCommand {
                     throw DriverError(file: "--precision", "auto needs calibration samples (--calib)")
                 }
                 let pruning = pruning ?? .wanda
-                let report = try SensitivitySetup.analyze(&loaded, calibPath: calib, method: method, pruning: pruning)
+                let report = try SensitivitySetup.analyze(
+                    &loaded, calibPath: calib, method: method, pruning: pruning, endToEnd: try quantization.endToEnd())
                 let assignment = try SensitivitySetup.assign(
                     report, budget: quantization.budget, rules: ruleSet, rulesPath: quantization.rules ?? "")
                 try SensitivitySetup.apply(

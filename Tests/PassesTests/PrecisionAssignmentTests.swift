@@ -11,7 +11,7 @@ final class PrecisionAssignmentTests: XCTestCase {
     /// the layer cannot be pruned).
     private func layer(_ name: String, macs: Int, parameters: Int, errors: [Double], canPrune: Bool = true) -> LayerSensitivity {
         let candidates = zip(LayerCandidate.analyzed, errors).compactMap { c, e in
-            !c.sparse || canPrune ? CandidateError(candidate: c, weightSQNR: 0, outputError: e) : nil
+            !c.sparse || canPrune ? CandidateError(candidate: c, weightSQNR: 0, measuredError: e) : nil
         }
         return LayerSensitivity(
             layer: name, op: "Conv", macs: macs, parameters: parameters, canPrune: canPrune,

@@ -51,7 +51,58 @@ final class SensitivityAnalysisTests: XCTestCase {
     }
 
     func testCachedPrefixGivesTheWholeGraphsErrors() throws {
-        var rng = SeededRandom(seed: 31)
+        let c = try calibrated(seed: 31)
+        let (graph, samples, amax, hessians) = (c.graph, c.samples, c.amax, c.hessians)
+        let layers = try c.analyse()
+        XCTAssertEqual(layers.map(\.layer), ["h", "z"])
+        XCTAssertEqual(layers.map(\.parameters), [64, 40])
+        let reference = try samples.map { try Interpreter(graph: graph).run($0)["y"]! }
+        for l in layers {
+            XCTAssertEqual(l.candidates.map(\.candidate), LayerCandidate.analyzed)
+            for c in l.candidates {
+                let g = try changed(graph, l.layer, c.candidate, amax, hessians)
+                let changed = try samples.map { try Interpreter(graph: g).run($0)["y"]! }
+                XCTAssertEqual(c.outputError, kl(reference, changed), accuracy: 1e-12, "\(l.layer) \(c.candidate)")
+                XCTAssertGreaterThan(c.outputError, 0)
+                let layerError = try XCTUnwrap(c.layerError)
+                XCTAssertGreaterThan(layerError, 0)
+            }
+        }
+    }
+
+    /// `graph` with only `layer` changed to `candidate` (pruned by SparseGPT, then rounded).
+    private func changed(
+        _ graph: Graph, _ layer: String, _ candidate: LayerCandidate, _ amax: [String: Float],
+        _ hessians: [String: LayerHessian]
+    ) throws -> Graph {
+        var g = graph
+        var context = PassContext()
+        context.quantization = QuantizationPlan(format: .fp32, perLayer: [layer: candidate.format], activationAmax: amax)
+        if candidate.sparse {
+            context.sparsity = SparsityPlan(method: .sparsegpt, hessians: hessians, layers: [layer])
+            _ = try Prune24().run(&g, context)
+        }
+        _ = try QuantizeLayers().run(&g, context)
+        return g
+    }
+
+    /// The small model with its samples, calibrated.
+    private struct Calibrated {
+        var graph: Graph
+        var samples: [[String: Tensor]]
+        var amax: [String: Float]
+        var norms: [String: [Float]]
+        var hessians: [String: LayerHessian]
+
+        func analyse(_ endToEnd: EndToEndError = .measured) throws -> [LayerSensitivity] {
+            try SensitivityAnalysis.run(
+                graph, samples: samples, activationAmax: amax, inputNorms: norms, hessians: hessians,
+                pruning: .sparsegpt, endToEnd: endToEnd)
+        }
+    }
+
+    private func calibrated(seed: UInt64) throws -> Calibrated {
+        var rng = SeededRandom(seed: seed)
         let graph = model(&rng)
         let samples = (0..<3).map { _ in
             ["x": Tensor((0..<32).map { _ in Float.random(in: -2...2, using: &rng) }, shape: [4, 8])]
@@ -59,30 +110,71 @@ final class SensitivityAnalysisTests: XCTestCase {
         var calibrator = try Calibrator(graph: graph, collectHessians: true)
         for s in samples { try calibrator.observe(s) }
         let amax = Dictionary(uniqueKeysWithValues: calibrator.ranges(.minmax).map { ($0.name, $0.amax) })
-        let hessians = calibrator.layerHessians()
-        let layers = try SensitivityAnalysis.run(
-            graph, samples: samples, activationAmax: amax,
-            inputNorms: calibrator.inputNorms(), hessians: hessians, pruning: .sparsegpt)
-        XCTAssertEqual(layers.map(\.layer), ["h", "z"])
-        XCTAssertEqual(layers.map(\.parameters), [64, 40])
-        let reference = try samples.map { try Interpreter(graph: graph).run($0)["y"]! }
+        return Calibrated(
+            graph: graph, samples: samples, amax: amax, norms: calibrator.inputNorms(), hessians: calibrator.layerHessians())
+    }
+
+    func testLayerOutputErrorIsTheChangedLayersAsTheWholeGraphComputesIt() throws {
+        let c = try calibrated(seed: 32)
+        let (graph, samples, amax, hessians) = (c.graph, c.samples, c.amax, c.hessians)
+        let layers = try c.analyse()
         for l in layers {
-            XCTAssertEqual(l.candidates.map(\.candidate), LayerCandidate.analyzed)
             for c in l.candidates {
-                var g = graph
-                var context = PassContext()
-                context.quantization = QuantizationPlan(
-                    format: .fp32, perLayer: [l.layer: c.candidate.format], activationAmax: amax)
                 if c.candidate.sparse {
+                    var pruned = graph
+                    var context = PassContext()
                     context.sparsity = SparsityPlan(method: .sparsegpt, hessians: hessians, layers: [l.layer])
-                    _ = try Prune24().run(&g, context)
+                    _ = try Prune24().run(&pruned, context)
+                    let i = try XCTUnwrap(pruned.nodes.firstIndex { $0.outputs == [l.layer] })
+                    XCTAssertEqual(l.pruned, LayerWeight(pruned.nodes[i], pruned)?.matrix(), "\(l.layer)")
                 }
-                _ = try QuantizeLayers().run(&g, context)
-                let changed = try samples.map { try Interpreter(graph: g).run($0)["y"]! }
-                XCTAssertEqual(c.outputError, kl(reference, changed), accuracy: 1e-12, "\(l.layer) \(c.candidate)")
-                XCTAssertGreaterThan(c.outputError, 0)
-                let layerError = try XCTUnwrap(c.layerError)
-                XCTAssertGreaterThan(layerError, 0)
+                let g = try changed(graph, l.layer, c.candidate, amax, hessians)
+                // The quantized graph's value of the layer's output against the unchanged one's,
+                // with the unchanged values as inputs: changing only this layer.
+                var signal = 0.0, noise = 0.0
+                for sample in samples {
+                    var values = sample
+                    _ = try Interpreter(graph: graph).run(sample) { name, t in values[name] = t }
+                    let node = try XCTUnwrap(g.nodes.first { $0.outputs == [l.layer] })
+                    let args = node.inputs.map { values[$0] ?? g.constants[$0] }
+                    let y = try Kernels.evaluate(node, args)[0].floats(), reference = values[l.layer]!.floats()
+                    for (a, b) in zip(reference, y) {
+                        signal += Double(a) * Double(a)
+                        noise += Double(a - b) * Double(a - b)
+                    }
+                }
+                XCTAssertEqual(c.layerOutputError, noise / signal, accuracy: 1e-6 * noise / signal, "\(l.layer) \(c.candidate)")
+                XCTAssertGreaterThan(c.layerOutputError, 0)
+            }
+        }
+    }
+
+    /// Predicted: the gain candidates' re-runs give each layer's gains, every candidate's
+    /// error follows from its layer output error, and nothing else is re-run.
+    func testPredictedErrorsAreTheGainTimesTheLayerOutputError() throws {
+        let c = try calibrated(seed: 33)
+        let measured = try c.analyse(.measured), predicted = try c.analyse(.predicted)
+        XCTAssertEqual(SensitivityAnalysis.gainCandidates, [LayerCandidate(.nvfp4), LayerCandidate(.fp16, sparse: true)])
+        for (m, p) in zip(measured, predicted) {
+            XCTAssertGreaterThan(p.gain, 0)
+            XCTAssertGreaterThan(p.pruningGain, 0)
+            XCTAssertEqual(p.gain, m.gain, accuracy: 1e-4 * m.gain)
+            for (mc, pc) in zip(m.candidates, p.candidates) {
+                XCTAssertNil(pc.measuredError)
+                XCTAssertEqual(pc.outputError, pc.predictedError)
+                let pruning = p.candidates.first { $0.candidate == LayerCandidate(.fp16, sparse: true) }!.layerOutputError
+                let expected =
+                    !pc.candidate.sparse
+                    ? p.gain * pc.layerOutputError
+                    : p.pruningGain * min(pruning, pc.layerOutputError) + p.gain * max(pc.layerOutputError - pruning, 0)
+                XCTAssertEqual(pc.predictedError, expected, accuracy: 1e-15 * expected)
+                // Predicted runs the changed layer with the fast product: the same up to float rounding.
+                XCTAssertEqual(pc.layerOutputError, mc.layerOutputError, accuracy: 1e-4 * mc.layerOutputError)
+                let measuredError = try XCTUnwrap(mc.measuredError)
+                if SensitivityAnalysis.gainCandidates.contains(mc.candidate) {
+                    XCTAssertEqual(pc.predictedError, measuredError, accuracy: 1e-4 * measuredError, "\(m.layer) \(mc.candidate)")
+                    XCTAssertEqual(mc.predictedError, measuredError, accuracy: 1e-12 * measuredError)
+                }
             }
         }
     }

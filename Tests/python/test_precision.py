@@ -247,3 +247,47 @@ def test_bias_correction_recovers_accuracy():
         assert corrected >= plain, (extra, corrected, plain)
     assert accuracy("nvfp4", ["--bias-correction"]) >= accuracy("fp32") - 0.5
     assert accuracy("auto", ["--budget", "nvfp4", "--bias-correction"]) >= accuracy("fp32") - 0.5
+
+
+def ranks(values):
+    order = np.argsort(values, kind="stable")
+    r = np.empty(len(values))
+    r[order] = np.arange(len(values))
+    return r
+
+
+def test_predicted_output_errors_rank_as_the_measured_ones():
+    """analyze measures every candidate's output error and predicts it from the layer's own
+    output error and the layer's gains (for rounding and for pruning); the prediction must
+    order the candidates as the measurement does, and equal it for the gain candidates."""
+    for prune in ["wanda", "sparsegpt"]:
+        layers = analyze("--prune", prune)
+        measured, predicted = [], []
+        for layer in layers.values():
+            assert layer["gain"] > 0 and (layer["pruning_gain"] > 0) == layer["prunable"]
+            own = {c["candidate"]: c["layer_output_error"] for c in layer["candidates"]}
+            for c in layer["candidates"]:
+                # Rounding's and pruning's errors add, each through its own gain.
+                name, e = c["candidate"], own[c["candidate"]]
+                pruning = min(own.get("fp16+2:4", 0), e) if name.endswith("2:4") else 0
+                expected = layer["pruning_gain"] * pruning + layer["gain"] * (e - pruning)
+                assert c["predicted_error"] == pytest.approx(expected, rel=1e-12)
+                if name in ("nvfp4", "fp16+2:4"):
+                    assert c["predicted_error"] == pytest.approx(c["output_error"], rel=1e-9)
+                measured.append(c["output_error"])
+                predicted.append(c["predicted_error"])
+        rho = np.corrcoef(ranks(measured), ranks(predicted))[0, 1]
+        assert rho >= 0.9, (prune, rho)
+
+
+def test_predicted_and_measured_errors_choose_alike(tmp_path):
+    """The README's automatic configurations choose the same layers either way."""
+    for extra in [["--budget", "fp8"], ["--budget", "0.3"], ["--budget", "nvfp4"],
+                  ["--budget", "nvfp4+2:4", "--prune", "sparsegpt", "--bias-correction"],
+                  ["--budget", "nvfp4+2:4", "--prune", "wanda", "--bias-correction"]]:
+        runs = {e: auto(tmp_path, *extra, "--output-error", e) for e in ["predicted", "measured"]}
+        for r in runs.values():
+            assert r.returncode == 0, r.stderr
+        assert choices(runs["predicted"]) == choices(runs["measured"]), extra
+    r = auto(tmp_path, "--output-error", "guessed")
+    assert r.returncode == 1 and "--output-error" in r.stderr and "guessed" in r.stderr

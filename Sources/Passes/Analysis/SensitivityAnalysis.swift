@@ -1,13 +1,16 @@
-import Formats
 // Sensitivity analysis: for each quantizable layer and candidate (fp16, fp8 and nvfp4 with
-// 2:4; fp8 and nvfp4 dense), the weight SQNR, the layer's own output error on its
-// calibration inputs (exact, from the layer Hessian), and the end-to-end output error when
-// only that layer is changed.
+// 2:4; fp8 and nvfp4 dense), the weight SQNR, the layer's own output error (from the layer
+// Hessian, weights only; and as the layer computes it, weights and input activation), and
+// the end-to-end output error when only that layer is changed, measured or predicted.
 //
 // The end-to-end runs reuse a cached prefix: each sample runs through the unchanged model
-// once, keeping every activation, and each candidate then re-runs only the nodes downstream
-// of its layer. The work is about the sum of each layer's suffix, not a whole network per
-// candidate.
+// once, keeping every activation, and a changed layer re-runs only the nodes downstream of
+// it. Measured, every candidate does so. Predicted, two candidates per layer do, giving the
+// layer's gains (model output error per unit of layer output error) for rounding's error
+// (nvfp4) and for pruning's (fp16+2:4); every candidate's error is then predicted from its
+// own layer output error, which costs one run of the layer alone: rounding's and pruning's
+// errors are independent, their squares add, and each passes on through its own gain.
+import Formats
 import Foundation
 import IR
 import Reference
@@ -43,6 +46,16 @@ public struct LayerCandidate: Hashable, Sendable, CustomStringConvertible {
     ]
 }
 
+/// How the analysis finds each candidate's end-to-end output error.
+public enum EndToEndError: String, Sendable, CaseIterable {
+    /// Every candidate re-runs what its layer reaches, on every analysis sample.
+    case measured
+    /// Two re-runs per layer give the layer's gains for rounding's and pruning's errors; each
+    /// candidate's error is predicted from its layer output error. Two fifths of the
+    /// measured re-runs.
+    case predicted
+}
+
 /// What one candidate costs one layer.
 public struct CandidateError: Sendable {
     public var candidate: LayerCandidate
@@ -52,16 +65,29 @@ public struct CandidateError: Sendable {
     /// its calibration inputs: Σ‖(W − Ŵ)x‖² / Σ‖Wx‖², exact through the layer Hessian. nil
     /// when no Hessian was collected.
     public var layerError: Double?
-    /// Output error of the whole model with only this layer changed (weights and input
-    /// activation): KL divergence of the softmaxed outputs for a classifier ([N, classes]
-    /// output), relative MSE otherwise.
-    public var outputError: Double
+    /// Relative error of the layer's output as the changed layer computes it (weights and
+    /// input activation rounded, fused activation applied) on the analysis samples:
+    /// Σ‖ŷ − y‖² / Σ‖y‖².
+    public var layerOutputError: Double
+    /// The model's output error predicted from the layer's (`SensitivityAnalysis.predict`).
+    public var predictedError: Double
+    /// The output error of the whole model with only this layer changed (weights and input
+    /// activation), measured on the analysis samples: KL divergence of the softmaxed outputs
+    /// for a classifier ([N, classes] output), relative MSE otherwise. nil when not measured.
+    public var measuredError: Double?
+    /// The error assignments weigh: the measured one when there is one, else the predicted.
+    public var outputError: Double { measuredError ?? predictedError }
 
-    public init(candidate: LayerCandidate, weightSQNR: Double, layerError: Double? = nil, outputError: Double) {
+    public init(
+        candidate: LayerCandidate, weightSQNR: Double, layerError: Double? = nil, layerOutputError: Double = 0,
+        predictedError: Double = 0, measuredError: Double? = nil
+    ) {
         self.candidate = candidate
         self.weightSQNR = weightSQNR
         self.layerError = layerError
-        self.outputError = outputError
+        self.layerOutputError = layerOutputError
+        self.predictedError = predictedError
+        self.measuredError = measuredError
     }
 }
 
@@ -80,6 +106,13 @@ public struct LayerSensitivity: Sendable {
     /// False when the reduction length is not a multiple of 4: 2:4 candidates are absent.
     public var canPrune: Bool
     public var candidates: [CandidateError]
+    /// The model's output error per unit of this layer's relative output error, measured
+    /// with the gain candidates: for rounding's error (nvfp4) and for pruning's (fp16+2:4).
+    /// 0 when the layer does not reach the model's first output, or has no 2:4 candidate.
+    public var gain = 0.0, pruningGain = 0.0
+    /// The weights the 2:4 candidates were made from ([rows, columns], pruned, before
+    /// rounding), for applying a 2:4 choice without pruning again; nil when dense only.
+    public var pruned: [Float]?
 
     public init(
         layer: String, name: String = "", op: String, macs: Int, parameters: Int = 0, canPrune: Bool,
@@ -96,154 +129,123 @@ public struct LayerSensitivity: Sendable {
 }
 
 public enum SensitivityAnalysis {
+    /// The candidates whose re-runs measure a layer's gains: nvfp4 for rounding's error (the
+    /// largest, furthest above the noise of a few samples) and fp16+2:4 for pruning's alone.
+    /// The two differ in where they fall (SparseGPT leaves its error where the layer's
+    /// inputs seldom point), and the model passes them on differently.
+    public static let gainCandidates = [LayerCandidate(.nvfp4), LayerCandidate(.fp16, sparse: true)]
+
+    /// A candidate's model output error from the layer's gains and the layer output errors
+    /// `layerOutput` of its candidates: gain × its own for a dense candidate, pruning gain ×
+    /// its own for fp16+2:4, and for fp8 and nvfp4 with 2:4 the sum of pruning's part
+    /// (fp16+2:4's) and rounding's (the rest), each through its gain.
+    public static func predict(
+        _ candidate: LayerCandidate, gain: Double, pruningGain: Double, layerOutput: [LayerCandidate: Double]
+    ) -> Double {
+        let own = layerOutput[candidate] ?? 0
+        guard candidate.sparse else { return gain * own }
+        let pruning = layerOutput[LayerCandidate(.fp16, sparse: true)] ?? 0
+        return pruningGain * min(pruning, own) + gain * max(own - pruning, 0)
+    }
+
     /// Runs the analysis on `graph` (BatchNormalization already folded) over `samples`.
     /// Layers that already carry a weight format (fixed by a QDQ model) are left out.
     /// `hessians` (per layer output, from calibration) give the layer errors and SparseGPT.
     public static func run(
         _ graph: Graph, samples: [[String: Tensor]], activationAmax: [String: Float],
         inputNorms: [String: [Float]], hessians: [String: LayerHessian] = [:],
-        pruning: PruningMethod
+        pruning: PruningMethod, endToEnd: EndToEndError = .measured
     ) throws -> [LayerSensitivity] {
+        // The layers to analyse: Conv, Gemm and MatMul with constant weights whose formats the
+        // model did not fix (import-qdq).
+        let analysed = graph.nodes.indices.filter {
+            LayerWeight(graph.nodes[$0], graph) != nil && graph.nodes[$0].outputs.first != nil
+                && graph.nodes[$0].attributes[QuantizationAttributes.weightFormat] == nil
+        }
+        // Every layer's 2:4 weights, pruned once for all its sparse candidates (in parallel).
+        var pruned = graph
+        var context = PassContext(verify: false)
+        context.sparsity = SparsityPlan(
+            method: pruning, inputNorms: inputNorms, hessians: hessians,
+            layers: Set(analysed.compactMap { graph.nodes[$0].outputs.first }))
+        _ = try Prune24().run(&pruned, context)
+
+        // Each sample through the unchanged model once, every value kept.
+        let reference = try Interpreter(graph: graph)
+        let outputName = graph.outputs.first?.name
+        var cached: [[String: Tensor]] = [], expected: [Tensor?] = []
+        for sample in samples {
+            var values = sample
+            let outputs = try reference.run(sample) { name, t in values[name] = t }
+            cached.append(values)
+            expected.append(outputName.flatMap { outputs[$0] })
+        }
+
         var layers: [LayerSensitivity] = []
-        var variants: [Variant] = []
-        for (index, node) in graph.nodes.enumerated() {
-            // A layer whose formats the model fixed (import-qdq) is not a choice to make.
-            guard let weight = LayerWeight(node, graph), let output = node.outputs.first,
-                node.attributes[QuantizationAttributes.weightFormat] == nil
-            else { continue }
+        for index in analysed {
+            let node = graph.nodes[index], output = node.outputs[0]
+            guard let weight = LayerWeight(node, graph) else { continue }
             let perSample = graph.types[output]?.shape?.dims.dropFirst().compactMap(\.value).reduce(1, *) ?? 1
             var entry = LayerSensitivity(
                 layer: output, name: node.name, op: node.op, macs: perSample * weight.columns,
                 parameters: weight.rows * weight.columns, canPrune: weight.columns % 4 == 0, candidates: [])
-            // The sparse candidates share one pruning of the layer (the costly part with SparseGPT).
-            var pruned: Graph?
             let original = weight.matrix()
             let signal = hessians[output]?.outputEnergy(original, rows: weight.rows)
+            let suffix = try ModelSuffix(graph, after: index)
+            var gainErrors: [LayerCandidate: (layer: Double, model: Double)] = [:]
             for candidate in LayerCandidate.analyzed where !candidate.sparse || entry.canPrune {
+                var g = graph
+                if candidate.sparse, let w = pruned.nodes[index].input(1) {
+                    g.nodes[index] = pruned.nodes[index]
+                    g.constants[w] = pruned.constants[w]
+                    entry.pruned = LayerWeight(g.nodes[index], g)?.matrix()
+                }
                 var context = PassContext(verify: false)
                 context.quantization = QuantizationPlan(
-                    format: .fp32, perLayer: [output: candidate.format],
-                    activationAmax: activationAmax)
-                if candidate.sparse && pruned == nil {
-                    var p = graph
-                    context.sparsity = SparsityPlan(
-                        method: pruning, inputNorms: inputNorms, hessians: hessians,
-                        layers: [output])
-                    _ = try Prune24().run(&p, context)
-                    pruned = p
-                }
-                var g = candidate.sparse ? pruned! : graph
+                    format: .fp32, perLayer: [output: candidate.format], activationAmax: activationAmax)
                 _ = try QuantizeLayers().run(&g, context)
-                let changed = LayerWeight(g.nodes[index], g)?.matrix() ?? original
-                let sqnr = ErrorMetrics(original: original, quantized: changed).sqnr
-                let layerError = hessians[output].map {
-                    $0.relativeOutputError(original: original, changed: changed, rows: weight.rows, signal: signal!)
+                var changed = g.nodes[index]
+                let changedWeights = LayerWeight(changed, g)?.matrix() ?? original
+                if endToEnd == .predicted {
+                    // A prediction needs the rounded weights and activation, not the NPU's order
+                    // of additions (float32 rounding apart, the same sums): the fast product.
+                    changed.attributes[QuantizationAttributes.weightFormat] = nil
                 }
+                // The layer's output as it changes, and what it does to the model's.
+                let measure = endToEnd == .measured || gainCandidates.contains(candidate)
+                var layerOutput = RelativeError(), modelOutput = OutputError()
+                for (s, values) in cached.enumerated() {
+                    let args = changed.inputs.map { $0.isEmpty ? nil : (values[$0] ?? g.constants[$0]) }
+                    guard let y = try Kernels.evaluate(changed, args).first, let unchanged = values[output] else { continue }
+                    layerOutput.add(reference: unchanged, changed: y)
+                    if measure, let suffix, let e = expected[s] {
+                        modelOutput.add(reference: e, changed: try suffix.run(values, changing: output, to: y) ?? e)
+                    }
+                }
+                gainErrors[candidate] = (layerOutput.value, modelOutput.value)
                 entry.candidates.append(
                     CandidateError(
-                        candidate: candidate, weightSQNR: sqnr, layerError: layerError,
-                        outputError: 0))
-                variants.append(try Variant(g, from: index, layer: layers.count, candidate: entry.candidates.count - 1))
+                        candidate: candidate, weightSQNR: ErrorMetrics(original: original, quantized: changedWeights).sqnr,
+                        layerError: hessians[output].map {
+                            $0.relativeOutputError(
+                                original: original, changed: changedWeights, rows: weight.rows, signal: signal!)
+                        },
+                        layerOutputError: layerOutput.value,
+                        measuredError: endToEnd == .measured ? modelOutput.value : nil))
+            }
+            func gain(_ c: LayerCandidate) -> Double {
+                guard let (layer, model) = gainErrors[c], layer > 0, layer.isFinite else { return 0 }
+                return model / layer
+            }
+            entry.gain = gain(gainCandidates[0])
+            entry.pruningGain = gain(gainCandidates[1])
+            let layerOutput = Dictionary(uniqueKeysWithValues: entry.candidates.map { ($0.candidate, $0.layerOutputError) })
+            for (k, c) in entry.candidates.enumerated() {
+                entry.candidates[k].predictedError = predict(
+                    c.candidate, gain: entry.gain, pruningGain: entry.pruningGain, layerOutput: layerOutput)
             }
             layers.append(entry)
         }
-
-        guard let outputName = graph.outputs.first?.name else { return layers }
-        let reference = try Interpreter(graph: graph)
-        var errors = [OutputError](repeating: OutputError(), count: variants.count)
-        for sample in samples {
-            var values = sample
-            let outputs = try reference.run(sample) { name, t in values[name] = t }
-            guard let expected = outputs[outputName] else { continue }
-            for (k, v) in variants.enumerated() {
-                errors[k].add(reference: expected, changed: try v.run(values) ?? expected)
-            }
-        }
-        for (k, v) in variants.enumerated() {
-            layers[v.layer].candidates[v.candidate].outputError = errors[k].value
-        }
         return layers
-    }
-
-    /// One layer changed to one candidate: the nodes downstream of it, as a graph whose
-    /// inputs are the unchanged values they read.
-    private struct Variant {
-        let layer: Int
-        let candidate: Int
-        /// nil when the changed layer does not reach the model's first output.
-        let suffix: Interpreter?
-        let inputs: [String]
-        let output: String
-
-        init(_ g: Graph, from index: Int, layer: Int, candidate: Int) throws {
-            self.layer = layer
-            self.candidate = candidate
-            output = g.outputs.first?.name ?? ""
-            var produced = Set(g.nodes[index].outputs)
-            var nodes = [g.nodes[index]]
-            for node in g.nodes[(index + 1)...] where node.inputs.contains(where: produced.contains) {
-                nodes.append(node)
-                produced.formUnion(node.outputs)
-            }
-            var read: [String] = []
-            for n in nodes {
-                for v in n.inputs where !v.isEmpty && !produced.contains(v) && g.constants[v] == nil && !read.contains(v) {
-                    read.append(v)
-                }
-            }
-            inputs = read
-            guard produced.contains(output) else {
-                suffix = nil
-                return
-            }
-            let infos = read.map { ValueInfo(name: $0, type: TensorType(g.type(of: $0)?.dtype ?? .float32, nil as Shape?)) }
-            let outputs = g.outputs.filter { produced.contains($0.name) }
-            suffix = try Interpreter(
-                graph: Graph(
-                    name: g.name, inputs: infos, outputs: outputs, nodes: nodes,
-                    constants: g.constants, types: g.types))
-        }
-
-        /// The model's first output with this change, from the reference run's `values`.
-        func run(_ values: [String: Tensor]) throws -> Tensor? {
-            guard let suffix else { return nil }
-            var feed: [String: Tensor] = [:]
-            for v in inputs { feed[v] = values[v] }
-            return try suffix.run(feed)[output]
-        }
-    }
-}
-
-/// Mean KL(softmax(reference) ‖ softmax(changed)) over rows for [N, classes] outputs;
-/// relative MSE otherwise. Accumulated one sample at a time.
-struct OutputError {
-    private var divergence = 0.0, rows = 0
-    private var signal = 0.0, noise = 0.0
-
-    mutating func add(reference r: Tensor, changed q: Tensor) {
-        let a = r.floats(), b = q.floats()
-        if r.rank == 2 {
-            let classes = r.shape[1]
-            for row in 0..<r.shape[0] {
-                let p = Self.softmax(a[(row * classes)..<((row + 1) * classes)])
-                let s = Self.softmax(b[(row * classes)..<((row + 1) * classes)])
-                divergence += zip(p, s).reduce(0) { $0 + ($1.0 > 0 ? $1.0 * log($1.0 / max($1.1, 1e-30)) : 0) }
-                rows += 1
-            }
-        } else {
-            for (x, y) in zip(a, b) {
-                signal += Double(x) * Double(x)
-                noise += Double(x - y) * Double(x - y)
-            }
-        }
-    }
-
-    var value: Double { rows > 0 ? divergence / Double(rows) : (signal > 0 ? noise / signal : noise) }
-
-    private static func softmax(_ x: ArraySlice<Float>) -> [Double] {
-        let m = Double(x.max() ?? 0)
-        let e = x.map { exp(Double($0) - m) }
-        let s = e.reduce(0, +)
-        return e.map { $0 / s }
     }
 }
