@@ -161,6 +161,7 @@ final class SensitivityAnalysisTests: XCTestCase {
             XCTAssertEqual(p.gain, m.gain, accuracy: 1e-4 * m.gain)
             for (mc, pc) in zip(m.candidates, p.candidates) {
                 XCTAssertNil(pc.measuredError)
+                XCTAssertNil(pc.layerError)
                 XCTAssertEqual(pc.outputError, pc.predictedError)
                 let pruning = p.candidates.first { $0.candidate == LayerCandidate(.fp16, sparse: true) }!.layerOutputError
                 let expected =

@@ -63,7 +63,7 @@ public struct CandidateError: Sendable {
     public var weightSQNR: Double
     /// Relative error of the layer's own output (bias aside) from its changed weights, on
     /// its calibration inputs: Σ‖(W − Ŵ)x‖² / Σ‖Wx‖², exact through the layer Hessian. nil
-    /// when no Hessian was collected.
+    /// when no Hessian was collected, and when the output errors are predicted.
     public var layerError: Double?
     /// Relative error of the layer's output as the changed layer computes it (weights and
     /// input activation rounded, fused activation applied) on the analysis samples:
@@ -190,7 +190,9 @@ public enum SensitivityAnalysis {
                 layer: output, name: node.name, op: node.op, macs: perSample * weight.columns,
                 parameters: weight.rows * weight.columns, canPrune: weight.columns % 4 == 0, candidates: [])
             let original = weight.matrix()
-            let signal = hessians[output]?.outputEnergy(original, rows: weight.rows)
+            // Predicting, nothing reads the Hessian's layer error: it is left out (it costs a
+            // product with a K x K matrix per candidate).
+            let signal = endToEnd == .predicted ? nil : hessians[output]?.outputEnergy(original, rows: weight.rows)
             let suffix = try ModelSuffix(graph, after: index)
             var gainErrors: [LayerCandidate: (layer: Double, model: Double)] = [:]
             for candidate in LayerCandidate.analyzed where !candidate.sparse || entry.canPrune {
@@ -226,10 +228,12 @@ public enum SensitivityAnalysis {
                 entry.candidates.append(
                     CandidateError(
                         candidate: candidate, weightSQNR: ErrorMetrics(original: original, quantized: changedWeights).sqnr,
-                        layerError: hessians[output].map {
-                            $0.relativeOutputError(
-                                original: original, changed: changedWeights, rows: weight.rows, signal: signal!)
-                        },
+                        layerError: endToEnd == .predicted
+                            ? nil
+                            : hessians[output].map {
+                                $0.relativeOutputError(
+                                    original: original, changed: changedWeights, rows: weight.rows, signal: signal!)
+                            },
                         layerOutputError: layerOutput.value,
                         measuredError: endToEnd == .measured ? modelOutput.value : nil))
             }
