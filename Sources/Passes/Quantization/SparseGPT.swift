@@ -42,14 +42,18 @@ enum SparseGPT {
                 let column = start + i
                 if i % 4 == 0 {
                     // Choose each row's 2 of these 4 columns to prune, by w² / d².
+                    // The two least by (score, column): a column whose rank among the four is 0 or 1.
                     for r in 0..<rows {
-                        var scores = [Float](repeating: 0, count: 4)
+                        var scores: SIMD4<Float> = .zero
                         for j in 0..<4 {
                             let d = uf[(column + j) * k + column + j]
                             scores[j] = block[r * n + i + j] * block[r * n + i + j] / (d * d)
                         }
-                        let order = (0..<4).sorted { (scores[$0], $0) < (scores[$1], $1) }
-                        for j in 0..<4 { pruned[r * 4 + j] = order[0] == j || order[1] == j }
+                        for j in 0..<4 {
+                            var rank = 0
+                            for m in 0..<4 where scores[m] < scores[j] || (scores[m] == scores[j] && m < j) { rank += 1 }
+                            pruned[r * 4 + j] = rank < 2
+                        }
                     }
                 }
                 let d = uf[column * k + column]
