@@ -179,4 +179,29 @@ final class SensitivityAnalysisTests: XCTestCase {
             }
         }
     }
+
+    /// A layer prune-2-4 leaves dense (Wanda's input norms do not fit a grouped convolution)
+    /// hands on no 2:4 weights, so applying a 2:4 choice cannot mark dense weights 2:4.
+    func testALayerLeftDenseHandsOnNoPrunedWeights() throws {
+        var rng = SeededRandom(seed: 34)
+        var b = GraphBuilder()
+        b.input("x", .float32, [.known(1), .known(8), .known(6), .known(6)])
+        // Two groups: each output channel reduces over 4 x 3 x 3 = 36 inputs, the norms cover 8 channels.
+        b.constant("w", Tensor((0..<288).map { _ in Float.random(in: -1...1, using: &rng) }, shape: [8, 4, 3, 3]))
+        b.node("Conv", ["x", "w"], ["group": .int(2), "pads": .ints([1, 1, 1, 1])], outputs: ["y"], name: "conv")
+        b.output("y")
+        var graph = b.graph
+        _ = try InferShapes().run(&graph, PassContext())
+        let sample = ["x": Tensor((0..<288).map { _ in Float.random(in: -1...1, using: &rng) }, shape: [1, 8, 6, 6])]
+        var calibrator = try Calibrator(graph: graph, collectHessians: true)
+        try calibrator.observe(sample)
+        let amax = Dictionary(uniqueKeysWithValues: calibrator.ranges(.minmax).map { ($0.name, $0.amax) })
+        for (method, handsOn) in [(PruningMethod.wanda, false), (.magnitude, true)] {
+            let layers = try SensitivityAnalysis.run(
+                graph, samples: [sample], activationAmax: amax, inputNorms: calibrator.inputNorms(),
+                hessians: calibrator.layerHessians(), pruning: method, endToEnd: .predicted)
+            XCTAssertTrue(layers[0].canPrune)
+            XCTAssertEqual(layers[0].pruned != nil, handsOn, "\(method)")
+        }
+    }
 }

@@ -111,7 +111,8 @@ public struct LayerSensitivity: Sendable {
     /// 0 when the layer does not reach the model's first output, or has no 2:4 candidate.
     public var gain = 0.0, pruningGain = 0.0
     /// The weights the 2:4 candidates were made from ([rows, columns], pruned, before
-    /// rounding), for applying a 2:4 choice without pruning again; nil when dense only.
+    /// rounding), for applying a 2:4 choice without pruning again; nil when prune-2-4 left
+    /// the layer dense.
     public var pruned: [Float]?
 
     public init(
@@ -200,7 +201,10 @@ public enum SensitivityAnalysis {
                 if candidate.sparse, let w = pruned.nodes[index].input(1) {
                     g.nodes[index] = pruned.nodes[index]
                     g.constants[w] = pruned.constants[w]
-                    entry.pruned = LayerWeight(g.nodes[index], g)?.matrix()
+                    // Only weights prune-2-4 made 2:4 are handed on (it may leave a layer dense).
+                    if g.nodes[index].string("npucc.sparsity") == "2:4" {
+                        entry.pruned = LayerWeight(g.nodes[index], g)?.matrix()
+                    }
                 }
                 var context = PassContext(verify: false)
                 context.quantization = QuantizationPlan(
