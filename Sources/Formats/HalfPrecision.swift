@@ -2,8 +2,12 @@
 // the sign and top payload bits (numpy's float16 and ml_dtypes' bfloat16 conversions).
 
 public enum Float16Codec {
+    /// The value of every half-precision bit pattern: a table lookup is faster than the
+    /// conversion where the CPU has no half-precision instructions.
+    private static let values: [Float] = (0...UInt16.max).map { Float(Float16(bitPattern: $0)) }
+
     @inline(__always) public static func decode(_ bits: UInt16) -> Float {
-        Float(Float16(bitPattern: bits))
+        values.withUnsafeBufferPointer { $0[Int(bits)] }
     }
 
     /// Round to nearest even; a NaN keeps its top 10 payload bits (and stays a NaN).
