@@ -58,6 +58,8 @@ demo: deps build
 	@echo "== npucc run on the bundle: the simulator, bit for bit as the fake-quant interpreter"
 	$(BIN) run .build/demo/digits.npub --inputs samples/digits_test.npz --outputs .build/demo/digits_npu.npz \
 	    --labels samples/digits_test_labels.npy
+	@echo "== npucc profile: the bundle's cycles per layer on the target's cycle model"
+	$(BIN) profile .build/demo/digits.npub
 
 ## Tests ----------------------------------------------------------------------
 test: deps build test-swift test-python

@@ -49,7 +49,7 @@ let package = Package(
         .target(name: "Backend", dependencies: ["Formats", "ISA", "IR", "Passes"]),
         // The functional simulator: runs a program over modelled memories, knowing the ISA
         // and the bundle, never the IR.
-        .target(name: "Simulator", dependencies: ["ISA", "Formats"]),
+        .target(name: "Simulator", dependencies: ["ISA", "Formats", "Target"]),
         // The deployable bundle container (.npub): writer and checking reader.
         .target(name: "Bundle", dependencies: ["CLibZ"]),
         // The compiler driver: the pipelines the CLI runs.
@@ -66,7 +66,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["IR", "Driver"]),
 
         .testTarget(name: "SimulatorTests", dependencies: [
-            "Simulator", "ISA", "Backend", "Formats", "IR", "Passes", "Reference", "TestSupport",
+            "Simulator", "ISA", "Backend", "Formats", "IR", "Passes", "Reference", "Target", "TestSupport",
         ]),
         .testTarget(name: "BackendTests", dependencies: ["Backend", "Formats", "IR", "Passes", "TestSupport"]),
         .testTarget(name: "ISATests", dependencies: ["ISA", "TestSupport"]),

@@ -2,11 +2,13 @@
 // input is rounded onto the activation format's grid along its channels (blocks of 16
 // channels at each pixel for nvfp4, as the fake-quant interpreter rounds a conv's input),
 // staged through a tile's SRAM as [pixels, channels]; copied into a zero-padded buffer when
-// the conv pads; unfolded by one strided DMA into a [positions, C·kh·kw] matrix (the windows
-// walked in the weight's [channel, ky, kx] order), which the matrix layer multiplies; its
-// output rows are positions, written into the image's [channels, positions] plane. A grouped
-// convolution rounds the whole image once, then unfolds and multiplies group by group: group
-// g's input channels against weight rows (output channels) g·M/G..<(g + 1)·M/G.
+// the conv pads; then multiplied by the matrix layer as the [positions, C·kh·kw] matrix of
+// its windows (walked in the weight's [channel, ky, kx] order), each activation tile gathered
+// from the image by strided DMAs (ConvolutionWindows; a 1x1 convolution of stride 1 without
+// padding multiplies the rounded image as it is). Its output rows are positions, written
+// into the image's [channels, positions] plane. A grouped convolution rounds the whole image
+// once, then multiplies group by group: group g's input channels against weight rows (output
+// channels) g·M/G..<(g + 1)·M/G.
 import Formats
 import ISA
 
@@ -25,7 +27,7 @@ public struct ConvolutionLayer: Sendable {
     /// The matrix part: weights, bias, formats, fused activation (its m, k, n, input and
     /// output are set per image).
     public var matrix: MatrixLayer
-    /// DRAM scratch for the padded image and the unfolded matrix, and its size.
+    /// DRAM scratch for the rounded and the padded image (when L3 cannot hold them), and its size.
     public var scratch: UInt64
     /// Channel groups: each group's C/G input channels make its M/G output channels.
     public var groups: Int
@@ -56,11 +58,8 @@ public struct ConvolutionLayer: Sendable {
     var roundedBytes: Int { (4 * channels * height * width + 63) / 64 * 64 }
     /// Bytes of the padded image (when the conv pads): [C, Hp, Wp].
     var paddedBytes: Int { padded ? (4 * channels * paddedHeight * paddedWidth + 63) / 64 * 64 : 0 }
-    /// Bytes of scratch the lowering uses: the rounded image, the padded image, then the
-    /// unfolded matrix.
-    public var scratchBytes: Int {
-        roundedBytes + paddedBytes + 4 * outHeight * outWidth * channels / groups * kernel.0 * kernel.1
-    }
+    /// Bytes of scratch the lowering uses: the rounded image, then the padded image.
+    public var scratchBytes: Int { roundedBytes + paddedBytes }
 }
 
 public enum ConvolutionLowering {
@@ -73,8 +72,10 @@ public enum ConvolutionLowering {
         let positions = c.outHeight * c.outWidth, k = groupChannels * c.kernel.0 * c.kernel.1
         let (hp, wp) = (c.paddedHeight, c.paddedWidth)
         let (pixels, channels) = (c.height * c.width, c.channels)
-        let rounded = c.scratch, paddedAt = c.scratch + UInt64(c.roundedBytes)
-        let unfolded = paddedAt + UInt64(c.paddedBytes)
+        // The rounded and padded image in L3 when they fit (read there by every gather), else in
+        // DRAM's scratch.
+        let scratch: MemorySpace = c.roundedBytes + c.paddedBytes <= resources.l3Bytes ? .l3 : .dram
+        let rounded = scratch == .l3 ? 0 : c.scratch, paddedAt = rounded + UInt64(c.roundedBytes)
         let formats = InstructionSet.formats
         let fmt = UInt64(formats.firstIndex(of: c.matrix.activationFormat.rawValue)!)
         // Rows of [pixels, channels] staged per step: half a tile's SRAM.
@@ -84,7 +85,10 @@ public enum ConvolutionLowering {
             // Round along channels: [C, H·W] -> SRAM [rows, C] -> quant -> [pixels, C] scratch.
             for p0 in stride(from: 0, to: pixels, by: rowsPerStep) {
                 let rows = min(rowsPerStep, pixels - p0)
-                let tile = try TensorDescriptor(.sram, .f32, address: 0, dims: [rows, channels])
+                // Each step on the next tile.
+                let (cluster, tileIndex) = resources.place(p0 / rowsPerStep)
+                let tile = try TensorDescriptor(
+                    .sram, .f32, cluster: cluster, tile: tileIndex, address: 0, dims: [rows, channels])
                 let staged = b.descriptor(tile)
                 try b.emit(
                     "dma",
@@ -107,40 +111,38 @@ public enum ConvolutionLowering {
                     [
                         "dst": b.descriptor(
                             try TensorDescriptor(
-                                .dram, .f32, address: rounded + UInt64(4 * p0 * channels),
+                                scratch, .f32, address: rounded + UInt64(4 * p0 * channels),
                                 dims: [rows, channels])), "src": staged,
                     ])
             }
             // [pixels, C] read as [C, H, W]: into the padded buffer's interior, or used as it is.
-            let asPlanes = try TensorDescriptor(
-                .dram, .f32, address: rounded, dims: [channels, c.height, c.width],
-                strides: [1, c.width * channels, channels])
             var source = rounded, pitches = (c.width * channels, channels, 1)  // (row, column, channel) steps
             if c.padded {
-                let whole = try TensorDescriptor(.dram, .f32, address: paddedAt, dims: [channels * hp * wp])
+                let asPlanes = try TensorDescriptor(
+                    scratch, .f32, address: rounded, dims: [channels, c.height, c.width],
+                    strides: [1, c.width * channels, channels])
+                let whole = try TensorDescriptor(scratch, .f32, address: paddedAt, dims: [channels * hp * wp])
                 try b.emit("fill", ["dst": b.descriptor(whole), "value": UInt64(Float(0).bitPattern)])
                 let interior = try TensorDescriptor(
-                    .dram, .f32, address: paddedAt + UInt64(4 * (c.pads.0 * wp + c.pads.1)),
+                    scratch, .f32, address: paddedAt + UInt64(4 * (c.pads.0 * wp + c.pads.1)),
                     dims: [channels, c.height, c.width], strides: [hp * wp, wp, 1])
                 try b.emit("dma", ["dst": b.descriptor(interior), "src": b.descriptor(asPlanes)])
                 (source, pitches) = (paddedAt, (wp, 1, hp * wp))
             }
+            // A 1x1 convolution of stride 1 without padding multiplies the rounded [pixels, C]
+            // matrix as it is; any other gathers its windows tile by tile.
+            let pointwise = c.kernel == (1, 1) && c.strides == (1, 1) && !c.padded
             for group in 0..<c.groups {
-                let windows = try TensorDescriptor(
-                    .dram, .f32, address: source + UInt64(4 * group * groupChannels * pitches.2),
-                    dims: [c.outHeight, c.outWidth, groupChannels, c.kernel.0, c.kernel.1],
-                    strides: [
-                        c.strides.0 * pitches.0, c.strides.1 * pitches.1, pitches.2, c.dilations.0 * pitches.0,
-                        c.dilations.1 * pitches.1,
-                    ])
-                let matrix = try TensorDescriptor(
-                    .dram, .f32, address: unfolded, dims: [c.outHeight, c.outWidth, groupChannels, c.kernel.0, c.kernel.1])
-                try b.emit("dma", ["dst": b.descriptor(matrix), "src": b.descriptor(windows)])
                 var layer = c.matrix
                 (layer.m, layer.k, layer.n) = (positions, k, groupOutChannels)
                 layer.firstRow = group * groupOutChannels
-                layer.input = unfolded
-                layer.inputRowStride = k
+                (layer.input, layer.inputSpace, layer.inputRowStride) =
+                    (rounded + UInt64(4 * group * groupChannels), scratch, channels)
+                if !pointwise {
+                    layer.windows = ConvolutionWindows(
+                        space: scratch, address: source + UInt64(4 * group * groupChannels * pitches.2), pitches: pitches,
+                        outWidth: c.outWidth, kernel: c.kernel, strides: c.strides, dilations: c.dilations)
+                }
                 layer.output = c.output + UInt64(4 * image * c.outChannels * positions)
                 layer.outputStrides = (1, positions)
                 layer.quantizeInput = false

@@ -5,14 +5,6 @@ import Formats
 import IR
 import ISA
 
-extension TileResources {
-    /// The tile the `unit`-th unit of a layer's work runs on: every tile in turn, cluster-major.
-    func place(_ unit: Int) -> (cluster: Int, tile: Int) {
-        let t = unit % tileCount
-        return (t / tilesPerCluster, t % tilesPerCluster)
-    }
-}
-
 extension Lowering {
     /// The vector unit's instructions for an element-wise node, in order (each reads the
     /// previous one's result, the first reads the operands), and the inputs they read.
@@ -65,6 +57,23 @@ extension Lowering {
         VectorArithmetic.unaryName(onnx: node.op, approximate: node.string("approximate", default: "none"))
     }
 
+    /// For each Add, Sub, Mul or Div result that only a Relu reads (and that is no graph
+    /// output), that Relu's output: the Relu runs in the op's blocks.
+    static func reluAfterElementwise(_ graph: Graph) -> [String: String] {
+        var readers: [String: [Node]] = [:]
+        for n in graph.nodes { for input in Set(n.inputs) { readers[input, default: []].append(n) } }
+        let outputs = Set(graph.outputs.map(\.name))
+        var relu: [String: String] = [:]
+        for n in graph.nodes where ["Add", "Sub", "Mul", "Div"].contains(n.op) {
+            guard let out = n.outputs.first, !outputs.contains(out), let r = readers[out], r.count == 1, r[0].op == "Relu",
+                let reluOut = r[0].outputs.first, graph.type(of: reluOut)?.shape == graph.type(of: out)?.shape,
+                graph.type(of: reluOut)?.dtype == .float32
+            else { continue }
+            relu[out] = reluOut
+        }
+        return relu
+    }
+
     /// True for the element-wise ops `lowerElementwise` takes.
     static func isElementwise(_ op: String) -> Bool {
         ["Add", "Sub", "Mul", "Div", "Pow", "LeakyRelu", "Elu", "Clip"].contains(op)
@@ -75,17 +84,19 @@ extension Lowering {
     /// an immediate), the vector unit's unary functions (Relu, Sigmoid, Tanh, Erf, Exp, Log,
     /// Sqrt, Reciprocal, Neg, Abs, Floor, Ceil, Sign), LeakyRelu and Clip with constant
     /// bounds: in blocks of the output that fit a buffer per operand and one for the result
-    /// (split at the first axis whose trailing block fits).
+    /// (split at the first axis whose trailing block fits). With `relu`, the Relu that alone
+    /// reads the result runs in the same blocks and its output is written instead.
     static func lowerElementwise(
         _ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ resources: TileResources,
-        _ constants: inout ConstantSection, _ b: inout ProgramBuilder
+        _ constants: inout ConstantSection, _ b: inout ProgramBuilder, relu: String? = nil
     ) throws {
         guard let out = node.outputs.first, let shape = graph.type(of: out)?.shape?.dims.compactMap(\.value),
-            let y = memory.offset(of: out), graph.type(of: out)?.dtype == .float32
+            let y = memory.offset(of: relu ?? out), graph.type(of: out)?.dtype == .float32
         else {
             throw IRError("cannot lower \(node.op) without a static float32 output", at: node)
         }
-        let (steps, inputs) = try vectorSteps(node, graph)
+        var (steps, inputs) = try vectorSteps(node, graph)
+        if relu != nil { steps.append(("relu", 0)) }
         let full = shape.isEmpty ? [1] : shape
         // Each operand: its DRAM (or constant) address and its strides broadcast to `full`.
         var operands: [(MemorySpace, UInt64, [Int])] = []
@@ -114,6 +125,12 @@ extension Lowering {
         let inner = full[(axis + 1)...].reduce(1, *)
         var rows = 1
         while rows < full[axis] && slots((rows + 1) * inner) <= resources.sramBytes { rows += 1 }
+        // Blocks of whole 64-byte bursts (16 floats) when they can be, so neighbouring blocks
+        // share none: rows a multiple of 16 / gcd(inner, 16).
+        var common = 16
+        while inner % common != 0 { common /= 2 }
+        let burstRows = 16 / common
+        if rows < full[axis] && rows >= burstRows { rows = rows / burstRows * burstRows }
         let slot = (4 * rows * inner + 63) / 64 * 64
         let outer = Array(full[..<axis]), outStrides = TensorDescriptor.rowMajor(full)
         var unit = 0

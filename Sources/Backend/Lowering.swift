@@ -22,6 +22,8 @@ public struct LoweredModel: Sendable {
     public var dramBytes: Int
     public var inputs: [Placement]
     public var outputs: [Placement]
+    /// Each lowered node's instructions, in program order.
+    public var layers: [LoweredLayer] = []
 }
 
 public enum Lowering {
@@ -43,7 +45,20 @@ public enum Lowering {
         }
         func shape(_ value: String) -> [Int] { graph.type(of: value)?.shape?.dims.compactMap(\.value) ?? [] }
 
+        // A Relu that alone reads an element-wise op's result runs in that op's blocks.
+        let reluAfter = reluAfterElementwise(graph)
+        let fusedRelus = Set(reluAfter.values)
+        var layers: [LoweredLayer] = []
         for node in graph.nodes {
+            if node.op == "Relu", let out = node.outputs.first, fusedRelus.contains(out) { continue }
+            let first = b.program.instructions.count
+            defer {
+                let count = b.program.instructions.count - first
+                if count > 0 {
+                    let p = node.outputs.first.flatMap { packed[$0] }
+                    layers.append(LoweredLayer(node, graph, packed: p, first: first, count: count))
+                }
+            }
             switch node.op {
             case _ where MemoryPlan.views.contains(node.op):
                 continue
@@ -93,7 +108,8 @@ public enum Lowering {
                         into: &b)
                 }
             case _ where isElementwise(node.op):
-                try lowerElementwise(node, graph, memory, resources, &constants, &b)
+                try lowerElementwise(
+                    node, graph, memory, resources, &constants, &b, relu: node.outputs.first.flatMap { reluAfter[$0] })
             case _ where rowOps[node.op] != nil:
                 try lowerRows(node, graph, memory, resources, &constants, &b)
             case _ where reductionOps[node.op] != nil:
@@ -120,7 +136,7 @@ public enum Lowering {
         }
         return LoweredModel(
             program: b.program, constants: constants.bytes, dramBytes: Int(scratch) + scratchBytes,
-            inputs: try graph.inputs.map(placement), outputs: try graph.outputs.map(placement))
+            inputs: try graph.inputs.map(placement), outputs: try graph.outputs.map(placement), layers: layers)
     }
 
     /// The matrix part of a layer: weights, bias, activation format and fused activation.
@@ -179,7 +195,8 @@ public enum Lowering {
         do { return try MatrixTiling.plan(shape, on: resources) } catch let e as PackingError { throw IRError("\(e)", at: node) }
     }
 
-    /// Pooling per image, as many channels at a time as a tile's SRAM holds in and out.
+    /// Pooling per image, as many channels at a time as a tile's SRAM holds in and out, each
+    /// step on the next tile.
     private static func lowerPool(
         _ node: Node, _ x: UInt64, _ y: UInt64, _ xShape: [Int], _ yShape: [Int],
         _ resources: TileResources, _ constants: inout ConstantSection, _ b: inout ProgramBuilder
@@ -216,6 +233,7 @@ public enum Lowering {
                 throw IRError("one output row of one channel (\(w) wide) does not fit a tile's SRAM", at: node)
             }
         }
+        var step = 0  // each step on the next tile
         for image in 0..<n {
             for c0 in stride(from: 0, to: c, by: channelsPerStep) {
                 let cs = min(channelsPerStep, c - c0)
@@ -226,11 +244,15 @@ public enum Lowering {
                     let params = constants.record(
                         kernel + strides + [padTop, pads[1], padBottom, pads[3]] + dilations
                             + [includePad, 0, 0, 0, 0, 0])
-                    let inTile = b.descriptor(try TensorDescriptor(.sram, .f32, address: 0, dims: [cs, rows.count, w]))
+                    let (cluster, tile) = resources.place(step)
+                    step += 1
+                    let inTile = b.descriptor(
+                        try TensorDescriptor(
+                            .sram, .f32, cluster: cluster, tile: tile, address: 0, dims: [cs, rows.count, w]))
                     let outTile = b.descriptor(
                         try TensorDescriptor(
-                            .sram, .f32, address: UInt64((4 * cs * rows.count * w + 63) / 64 * 64),
-                            dims: [cs, r1 - r0, ow]))
+                            .sram, .f32, cluster: cluster, tile: tile,
+                            address: UInt64((4 * cs * rows.count * w + 63) / 64 * 64), dims: [cs, r1 - r0, ow]))
                     try b.emit(
                         "dma",
                         [

@@ -10,8 +10,9 @@ import ISA
 /// One matrix layer as the lowering sees it: where its operands are and how it is quantized.
 public struct MatrixLayer: Sendable {
     public var m: Int, k: Int, n: Int
-    /// act [M, K] in DRAM at `input`, row r at `input + 4 * r * inputRowStride` elements apart.
+    /// act [M, K] in `inputSpace` at `input`, row r at `input + 4 * r * inputRowStride` elements apart.
     public var input: UInt64
+    public var inputSpace = MemorySpace.dram
     public var inputRowStride: Int
     /// out [M, N] in DRAM: element (r, c) at `output` + 4 * (r * outputStrides.0 + c * outputStrides.1).
     public var output: UInt64
@@ -32,6 +33,9 @@ public struct MatrixLayer: Sendable {
     /// The first weight row (output channel) of the layer's N: one group of a grouped
     /// convolution is rows firstRow..<firstRow + N of its weights, a whole number of tiles.
     public var firstRow = 0
+    /// A convolution's input as windows: activation tiles are gathered from the image, and
+    /// `input` and `inputRowStride` are unused.
+    public var windows: ConvolutionWindows?
 
     public init(
         m: Int, k: Int, n: Int, input: UInt64, inputRowStride: Int, output: UInt64, outputStrides: (Int, Int),
@@ -67,133 +71,189 @@ public enum MatrixLowering {
         let formats = InstructionSet.formats
         let wfmt = UInt64(formats.firstIndex(of: w.format.rawValue)!)
         let afmt = UInt64(formats.firstIndex(of: layer.activationFormat.rawValue)!)
-        // SRAM regions, 64-byte aligned: activation tile, weight tile, scales, bias, accumulators.
+        // SRAM regions, 64-byte aligned: activation tiles, weight tiles, then per column of
+        // output tiles computed together its scales, bias and accumulators. Two activation
+        // tiles and two weight tiles per column when they fit, used in turn, so that loading
+        // the next overlaps multiplying the last; else one of each.
         func aligned(_ x: Int) -> Int { (x + 63) / 64 * 64 }
+        let g = plan.groupN
         let actBytes = aligned(plan.tileM * plan.tileK * 4)
         let maxWeightTile = aligned(w.tileByteCount(rows: plan.tileN, length: plan.tileK))
         let scaleBytes = aligned(plan.tileN * 4)
-        let (actAt, weightAt) = (0, actBytes)
-        let scaleAt = weightAt + maxWeightTile, biasAt = scaleAt + scaleBytes, accAt = biasAt + scaleBytes
-        guard accAt + plan.chunkM * plan.tileN * 4 <= resources.sramBytes else {
+        let perColumn = 2 * scaleBytes + aligned(plan.chunkM * plan.tileN * 4)
+        let buffers = 2 * (actBytes + g * maxWeightTile) + g * perColumn <= resources.sramBytes ? 2 : 1
+        let weightAt = buffers * actBytes
+        let columnAt = weightAt + buffers * g * maxWeightTile
+        guard columnAt + g * perColumn <= resources.sramBytes else {
             throw PackingError(
-                "the layer's tiles need \(accAt + plan.chunkM * plan.tileN * 4) bytes of SRAM, a tile has \(resources.sramBytes)")
+                "the layer's tiles need \(columnAt + g * perColumn) bytes of SRAM, a tile has \(resources.sramBytes)")
         }
         for (tileIndex, items) in plan.work.enumerated() {
-            let (cluster, tile) = (tileIndex / resources.tilesPerCluster, tileIndex % resources.tilesPerCluster)
+            var (actTurn, weightTurn) = (0, 0)
+            let (cluster, tile) = resources.place(tileIndex)
             func sram(_ element: ElementType, _ address: Int, _ dims: [Int], _ strides: [Int]? = nil) throws -> UInt64 {
                 b.descriptor(
                     try TensorDescriptor(
                         .sram, element, cluster: cluster, tile: tile, address: UInt64(address),
                         dims: dims, strides: strides))
             }
+            // The tile's items in groups: one chunk, columns of one group of `groupN`.
+            var groups: [[TilingPlan.WorkItem]] = []
             for item in items {
-                let rows = (item.chunk * plan.chunkM)..<min(layer.m, (item.chunk + 1) * plan.chunkM)
-                let nTile = firstTile + item.nTile
-                let (nRange, _) = w.tileRange(nTile: nTile, kTile: 0)
-                let nLen = nRange.count
-                // Scales of this column of tiles, and its bias.
-                var scl: UInt64 = 0
-                if w.format != .fp16 {
-                    let count = w.format == .fp8 ? nLen : 1
-                    let from =
-                        w.weightOffsetOfScales(layerOffset: layer.weightOffset) + (w.format == .fp8 ? 4 * nRange.lowerBound : 0)
-                    scl = try sram(.f32, scaleAt, [count])
-                    try b.emit(
-                        "dma",
-                        [
-                            "dst": scl,
-                            "src": b.descriptor(try TensorDescriptor(.weights, .f32, address: UInt64(from), dims: [count])),
-                        ])
+                if let last = groups.last?.last, last.chunk == item.chunk, last.nTile / g == item.nTile / g {
+                    groups[groups.count - 1].append(item)
+                } else {
+                    groups.append([item])
                 }
-                if let bias = layer.bias {
-                    try b.emit(
-                        "dma",
-                        [
-                            "dst": try sram(.f32, biasAt, [nLen]),
-                            "src": b.descriptor(
-                                try TensorDescriptor(
-                                    .constants, .f32, address: UInt64(bias + 4 * nRange.lowerBound), dims: [nLen])),
-                        ])
+            }
+            for group in groups {
+                let rows = (group[0].chunk * plan.chunkM)..<min(layer.m, (group[0].chunk + 1) * plan.chunkM)
+                // Each column's output channels, scales (at `at`), bias (after them) and accumulators.
+                var columns: [(nTile: Int, nRange: Range<Int>, scl: UInt64, at: Int)] = []
+                for (j, item) in group.enumerated() {
+                    let nTile = firstTile + item.nTile
+                    let (nRange, _) = w.tileRange(nTile: nTile, kTile: 0)
+                    let at = columnAt + j * perColumn
+                    var scl: UInt64 = 0
+                    if w.format != .fp16 {
+                        let count = w.format == .fp8 ? nRange.count : 1
+                        let from =
+                            w.weightOffsetOfScales(layerOffset: layer.weightOffset)
+                            + (w.format == .fp8 ? 4 * nRange.lowerBound : 0)
+                        scl = try sram(.f32, at, [count])
+                        try b.emit(
+                            "dma",
+                            [
+                                "dst": scl,
+                                "src": b.descriptor(try TensorDescriptor(.weights, .f32, address: UInt64(from), dims: [count])),
+                            ])
+                    }
+                    if let bias = layer.bias {
+                        try b.emit(
+                            "dma",
+                            [
+                                "dst": try sram(.f32, at + scaleBytes, [nRange.count]),
+                                "src": b.descriptor(
+                                    try TensorDescriptor(
+                                        .constants, .f32, address: UInt64(bias + 4 * nRange.lowerBound), dims: [nRange.count])),
+                            ])
+                    }
+                    columns.append((nTile, nRange, scl, at))
                 }
                 for kt in 0..<plan.kTiles {
-                    let (_, kRange) = w.tileRange(nTile: nTile, kTile: kt)
-                    let tileBytes = w.tileByteCount(rows: nLen, length: kRange.count)
-                    let wgt = try sram(.packed, weightAt, [tileBytes])
-                    try b.emit(
-                        "dma",
-                        [
-                            "dst": wgt,
-                            "src": b.descriptor(
-                                try TensorDescriptor(
-                                    .weights, .packed,
-                                    address: UInt64(layer.weightOffset + w.tileOffset(nTile: nTile, kTile: kt)),
-                                    dims: [tileBytes])),
-                        ])
+                    var weights: [UInt64] = []
+                    for (j, c) in columns.enumerated() {
+                        let (_, kRange) = w.tileRange(nTile: c.nTile, kTile: kt)
+                        let tileBytes = w.tileByteCount(rows: c.nRange.count, length: kRange.count)
+                        let wgt = try sram(.packed, weightAt + (weightTurn % buffers * g + j) * maxWeightTile, [tileBytes])
+                        try b.emit(
+                            "dma",
+                            [
+                                "dst": wgt,
+                                "src": b.descriptor(
+                                    try TensorDescriptor(
+                                        .weights, .packed,
+                                        address: UInt64(layer.weightOffset + w.tileOffset(nTile: c.nTile, kTile: kt)),
+                                        dims: [tileBytes])),
+                            ])
+                        weights.append(wgt)
+                    }
+                    weightTurn += 1
+                    let (_, kRange) = w.tileRange(nTile: columns[0].nTile, kTile: kt)
                     for m0 in stride(from: rows.lowerBound, to: rows.upperBound, by: plan.tileM) {
                         let mLen = min(plan.tileM, rows.upperBound - m0)
-                        let act = try sram(.f32, actAt, [mLen, kRange.count])
-                        let src = try TensorDescriptor(
-                            .dram, .f32, address: layer.input + UInt64(4 * (m0 * layer.inputRowStride + kRange.lowerBound)),
-                            dims: [mLen, kRange.count], strides: [layer.inputRowStride, 1])
-                        try b.emit("dma", ["dst": act, "src": b.descriptor(src)])
+                        let actAddress = actTurn % buffers * actBytes
+                        let act = try sram(.f32, actAddress, [mLen, kRange.count])
+                        actTurn += 1
+                        if let windows = layer.windows {
+                            try windows.gather(
+                                rows: m0..<(m0 + mLen), columns: kRange, cluster: cluster, tile: tile,
+                                tileAddress: actAddress, into: &b)
+                        } else {
+                            let src = try TensorDescriptor(
+                                layer.inputSpace, .f32,
+                                address: layer.input + UInt64(4 * (m0 * layer.inputRowStride + kRange.lowerBound)),
+                                dims: [mLen, kRange.count], strides: [layer.inputRowStride, 1])
+                            try b.emit("dma", ["dst": act, "src": b.descriptor(src)])
+                        }
                         if layer.activationFormat != .fp32 && layer.quantizeInput {
                             try b.emit(
                                 "quant", ["dst": act, "src": act, "fmt": afmt, "amax": UInt64(layer.activationAmax.bitPattern)])
                         }
-                        let out = try sram(.f32, accAt + 4 * (m0 - rows.lowerBound) * nLen, [mLen, nLen])
-                        try b.emit(
-                            "mma",
-                            [
-                                "out": out, "act": act, "wgt": wgt, "scl": scl, "wfmt": wfmt, "afmt": afmt,
-                                "sparse": w.sparse ? 1 : 0, "accumulate": kt > 0 ? 1 : 0,
-                            ])
+                        for (j, c) in columns.enumerated() {
+                            let nLen = c.nRange.count
+                            let out = try sram(.f32, c.at + 2 * scaleBytes + 4 * (m0 - rows.lowerBound) * nLen, [mLen, nLen])
+                            try b.emit(
+                                "mma",
+                                [
+                                    "out": out, "act": act, "wgt": weights[j], "scl": c.scl, "wfmt": wfmt, "afmt": afmt,
+                                    "sparse": w.sparse ? 1 : 0, "accumulate": kt > 0 ? 1 : 0,
+                                ])
+                        }
                     }
                 }
-                // Epilogue, row tile by row tile: bias, activation, out to DRAM.
-                for m0 in stride(from: rows.lowerBound, to: rows.upperBound, by: plan.tileM) {
-                    let mLen = min(plan.tileM, rows.upperBound - m0)
-                    let acc = try sram(.f32, accAt + 4 * (m0 - rows.lowerBound) * nLen, [mLen, nLen])
-                    let none = UInt64(Float(0).bitPattern)
-                    if layer.bias != nil {
-                        try b.emit(
-                            "vop",
-                            [
-                                "op": op("add"), "dst": acc, "a": acc, "b": try sram(.f32, biasAt, [mLen, nLen], [0, 1]),
-                                "imm": none,
-                            ])
-                    }
-                    switch layer.fusedActivation {
-                    case nil: break
-                    case "Relu": try b.emit("vop", ["op": op("relu"), "dst": acc, "a": acc, "b": 0, "imm": none])
-                    case "LeakyRelu":
-                        try b.emit(
-                            "vop",
-                            [
-                                "op": op("leaky_relu"), "dst": acc, "a": acc, "b": 0,
-                                "imm": UInt64(layer.activationParameters[0].bitPattern),
-                            ])
-                    case "Clip":
-                        try b.emit(
-                            "vop",
-                            [
-                                "op": op("max_scalar"), "dst": acc, "a": acc, "b": 0,
-                                "imm": UInt64(layer.activationParameters[0].bitPattern),
-                            ])
-                        try b.emit(
-                            "vop",
-                            [
-                                "op": op("min_scalar"), "dst": acc, "a": acc, "b": 0,
-                                "imm": UInt64(layer.activationParameters[1].bitPattern),
-                            ])
-                    default: throw PackingError("no lowering for fused activation \(layer.fusedActivation!)")
-                    }
-                    let (rs, cs) = layer.outputStrides
-                    let dst = try TensorDescriptor(
-                        .dram, .f32, address: layer.output + UInt64(4 * (m0 * rs + nRange.lowerBound * cs)),
-                        dims: [mLen, nLen], strides: [rs, cs])
-                    try b.emit("dma", ["dst": b.descriptor(dst), "src": acc])
+                for c in columns {
+                    try epilogue(
+                        layer, rows: rows, columns: c.nRange, tileM: plan.tileM, bias: c.at + scaleBytes,
+                        accumulators: c.at + 2 * scaleBytes, cluster: cluster, tile: tile, into: &b)
                 }
             }
+        }
+    }
+
+    /// A column of output tiles done, row tile by row tile: bias, activation, out to DRAM.
+    private static func epilogue(
+        _ layer: MatrixLayer, rows: Range<Int>, columns nRange: Range<Int>, tileM: Int, bias biasAt: Int,
+        accumulators accAt: Int, cluster: Int, tile: Int, into b: inout ProgramBuilder
+    ) throws {
+        func sram(_ element: ElementType, _ address: Int, _ dims: [Int], _ strides: [Int]?) throws -> UInt64 {
+            b.descriptor(
+                try TensorDescriptor(
+                    .sram, element, cluster: cluster, tile: tile, address: UInt64(address), dims: dims, strides: strides))
+        }
+        let nLen = nRange.count
+        for m0 in stride(from: rows.lowerBound, to: rows.upperBound, by: tileM) {
+            let mLen = min(tileM, rows.upperBound - m0)
+            let acc = try sram(.f32, accAt + 4 * (m0 - rows.lowerBound) * nLen, [mLen, nLen], nil)
+            let none = UInt64(Float(0).bitPattern)
+            if layer.bias != nil {
+                try b.emit(
+                    "vop",
+                    [
+                        "op": op("add"), "dst": acc, "a": acc, "b": try sram(.f32, biasAt, [mLen, nLen], [0, 1]),
+                        "imm": none,
+                    ])
+            }
+            switch layer.fusedActivation {
+            case nil: break
+            case "Relu": try b.emit("vop", ["op": op("relu"), "dst": acc, "a": acc, "b": 0, "imm": none])
+            case "LeakyRelu":
+                try b.emit(
+                    "vop",
+                    [
+                        "op": op("leaky_relu"), "dst": acc, "a": acc, "b": 0,
+                        "imm": UInt64(layer.activationParameters[0].bitPattern),
+                    ])
+            case "Clip":
+                try b.emit(
+                    "vop",
+                    [
+                        "op": op("max_scalar"), "dst": acc, "a": acc, "b": 0,
+                        "imm": UInt64(layer.activationParameters[0].bitPattern),
+                    ])
+                try b.emit(
+                    "vop",
+                    [
+                        "op": op("min_scalar"), "dst": acc, "a": acc, "b": 0,
+                        "imm": UInt64(layer.activationParameters[1].bitPattern),
+                    ])
+            default: throw PackingError("no lowering for fused activation \(layer.fusedActivation!)")
+            }
+            let (rs, cs) = layer.outputStrides
+            let dst = try TensorDescriptor(
+                .dram, .f32, address: layer.output + UInt64(4 * (m0 * rs + nRange.lowerBound * cs)),
+                dims: [mLen, nLen], strides: [rs, cs])
+            try b.emit("dma", ["dst": b.descriptor(dst), "src": acc])
         }
     }
 

@@ -13,11 +13,14 @@ public struct TileResources: Sendable, Equatable {
     public var rates: [PrecisionFormat: Int]
     public var clusters: Int
     public var tilesPerCluster: Int
+    /// The global on-chip buffer (0: none), where a convolution keeps its image when it fits.
+    public var l3Bytes: Int
 
     public init(
         sramBytes: Int, arrayRows: Int, arrayColumns: Int, rates: [PrecisionFormat: Int], clusters: Int,
-        tilesPerCluster: Int
+        tilesPerCluster: Int, l3Bytes: Int = 0
     ) {
+        self.l3Bytes = l3Bytes
         self.sramBytes = sramBytes
         self.arrayRows = arrayRows
         self.arrayColumns = arrayColumns
@@ -27,6 +30,13 @@ public struct TileResources: Sendable, Equatable {
     }
 
     public var tileCount: Int { clusters * tilesPerCluster }
+
+    /// The cluster and tile of the `index`-th unit of work dealt round-robin over every
+    /// tile, cluster-major: independent units on different tiles run concurrently.
+    public func place(_ index: Int) -> (cluster: Int, tile: Int) {
+        let t = index % tileCount
+        return (t / tilesPerCluster, t % tilesPerCluster)
+    }
 
     /// Dense reduction positions per tile for `format` (as the packed weights are cut).
     public func tileColumns(_ format: PrecisionFormat, sparse: Bool) -> Int {
@@ -68,8 +78,11 @@ public struct TilingPlan: Sendable, Equatable {
             self.chunk = chunk
         }
     }
-    /// Per MAC tile (cluster-major), its work in order.
+    /// Per MAC tile (cluster-major), its work in order. Columns `groupN` x g ..< groupN x
+    /// (g + 1) of one chunk go to one tile one after another: it computes them together,
+    /// reading each activation tile once for all of them.
     public var work: [[WorkItem]]
+    public var groupN: Int
 
     public var nTiles: Int
     public var kTiles: Int
@@ -80,9 +93,11 @@ public struct TilingPlan: Sendable, Equatable {
 
 public enum MatrixTiling {
     /// The SRAM a plan needs: double-buffered float32 activation staging and their codes,
-    /// double-buffered weight tiles (with their per-row scales), float32 accumulators for
-    /// a chunk, and the bias.
-    public static func footprint(tileM: Int, chunkM: Int, tileK: Int, tileN: Int, shape: MatrixShape) -> Int {
+    /// and for each of the `groupN` columns computed together double-buffered weight tiles
+    /// (with their per-row scales), float32 accumulators for a chunk, and the bias.
+    public static func footprint(
+        tileM: Int, chunkM: Int, tileK: Int, tileN: Int, shape: MatrixShape, groupN: Int = 1
+    ) -> Int {
         let staging = tileM * tileK * 4
         let codes: Int
         switch shape.activationFormat {
@@ -96,41 +111,86 @@ public enum MatrixTiling {
                 format: shape.weightFormat, sparse: shape.sparse, rows: tileN, columns: tileK,
                 tileRows: tileN, tileColumns: tileK
             ).byteCount) ?? tileN * tileK * 2
-        return 2 * (staging + codes) + 2 * weights + chunkM * tileN * 4 + tileN * 4
+        return 2 * (staging + codes) + groupN * (2 * weights + chunkM * tileN * 4 + tileN * 4)
     }
 
-    /// The plan for `shape` on `resources`: the largest row tile (at most 32) that fits,
-    /// then the largest chunk. Throws when not even one row fits.
+    /// The plan for `shape` on `resources`: the largest row tile (at most 32) that fits; then
+    /// for each number of columns computed together and each row tile down to half that, the
+    /// largest chunk that fits, smaller when too few units of work would leave tiles idle; of
+    /// those that keep as many tiles working as one column at a time does, the one that reads
+    /// the fewest bytes from DRAM (weights once per chunk, float32 activations once per group
+    /// of columns), the largest row tile of those. Throws when not even one row fits.
     public static func plan(_ shape: MatrixShape, on resources: TileResources) throws -> TilingPlan {
         precondition(shape.m > 0 && shape.k > 0 && shape.n > 0)
         let tileN = min(resources.arrayColumns, shape.n)
         let tileK = min(resources.tileColumns(shape.weightFormat, sparse: shape.sparse), shape.k)
-        func bytes(_ tileM: Int, _ chunkM: Int) -> Int {
-            footprint(tileM: tileM, chunkM: chunkM, tileK: tileK, tileN: tileN, shape: shape)
+        func bytes(_ tileM: Int, _ chunkM: Int, _ groupN: Int = 1) -> Int {
+            footprint(tileM: tileM, chunkM: chunkM, tileK: tileK, tileN: tileN, shape: shape, groupN: groupN)
         }
         var tileM = min(32, shape.m)
         while tileM > 1 && bytes(tileM, tileM) > resources.sramBytes { tileM -= 1 }
         guard bytes(tileM, tileM) <= resources.sramBytes else {
             throw PackingError(
-                "a \(tileM) x \(tileK) x \(tileN) tile needs \(bytes(tileM, tileM)) bytes of SRAM, the tile has \(resources.sramBytes)")
-        }
-        var chunkM = tileM
-        while chunkM < shape.m && bytes(tileM, min(chunkM + tileM, shape.m)) <= resources.sramBytes {
-            chunkM = min(chunkM + tileM, shape.m)
+                "a \(tileM) x \(tileK) x \(tileN) tile needs \(bytes(tileM, tileM)) bytes of SRAM, "
+                    + "the tile has \(resources.sramBytes)"
+            )
         }
         let nTiles = (shape.n + tileN - 1) / tileN, kTiles = (shape.k + tileK - 1) / tileK
+        let weightBytes =
+            (try? WeightLayout(
+                format: shape.weightFormat, sparse: shape.sparse, rows: shape.n, columns: shape.k, tileRows: tileN,
+                tileColumns: tileK
+            ).byteCount) ?? shape.n * shape.k * 2
+        /// The chunk for `groupN` columns at a time on row tiles of `t` (nil when one does not
+        /// fit): the largest that fits, smaller when too few units of work would leave tiles
+        /// idle (enough chunks for every tile to have work, when the rows allow it).
+        func chunk(_ groupN: Int, _ t: Int) -> Int? {
+            guard bytes(t, t, groupN) <= resources.sramBytes else { return nil }
+            var chunkM = t
+            while chunkM < shape.m && bytes(t, min(chunkM + t, shape.m), groupN) <= resources.sramBytes {
+                chunkM = min(chunkM + t, shape.m)
+            }
+            let groups = (nTiles + groupN - 1) / groupN
+            let chunksWanted = (resources.tileCount + groups - 1) / groups
+            if chunksWanted > 1 {
+                let rows = (shape.m + chunksWanted - 1) / chunksWanted
+                chunkM = min(chunkM, max(t, (rows + t - 1) / t * t))
+            }
+            return chunkM
+        }
+        func units(_ groupN: Int, _ chunkM: Int) -> Int {
+            (nTiles + groupN - 1) / groupN * ((shape.m + chunkM - 1) / chunkM)
+        }
+        func traffic(_ g: Int, _ c: Int) -> Int {
+            (shape.m + c - 1) / c * weightBytes + shape.m * shape.k * 4 * ((nTiles + g - 1) / g)
+        }
+        // Row tiles from the largest down to half of it; groups of columns from one.
+        var (groupN, chosen) = (1, (tileM: tileM, chunkM: chunk(1, tileM)!))
+        let busy = min(resources.tileCount, units(1, chosen.chunkM))
+        for g in 1...nTiles {
+            for t in stride(from: tileM, through: (tileM + 1) / 2, by: -1) {
+                guard let c = chunk(g, t), units(g, c) >= busy, traffic(g, c) < traffic(groupN, chosen.chunkM) else {
+                    continue
+                }
+                (groupN, chosen) = (g, (t, c))
+            }
+        }
+        tileM = chosen.tileM
+        let chunkM = chosen.chunkM
         let chunks = (shape.m + chunkM - 1) / chunkM
         var work = [[TilingPlan.WorkItem]](repeating: [], count: resources.tileCount)
         var next = 0
         for chunk in 0..<chunks {
-            for nTile in 0..<nTiles {
-                work[next % resources.tileCount].append(TilingPlan.WorkItem(nTile: nTile, chunk: chunk))
+            for first in stride(from: 0, to: nTiles, by: groupN) {
+                for nTile in first..<min(nTiles, first + groupN) {
+                    work[next % resources.tileCount].append(TilingPlan.WorkItem(nTile: nTile, chunk: chunk))
+                }
                 next += 1
             }
         }
         return TilingPlan(
             tileM: tileM, chunkM: chunkM, tileK: tileK, tileN: tileN,
-            sramBytes: bytes(tileM, chunkM),
-            work: work, nTiles: nTiles, kTiles: kTiles, chunks: chunks)
+            sramBytes: bytes(tileM, chunkM, groupN),
+            work: work, groupN: groupN, nTiles: nTiles, kTiles: kTiles, chunks: chunks)
     }
 }

@@ -21,20 +21,7 @@ public enum BundleExecution {
     }
 
     public static func run(bundlePath: String, inputsPath: String, outputsPath: String) throws -> [(String, Tensor)] {
-        let bundle = try BundleReader.read(path: bundlePath)
-        guard let desc = bundle[.descriptors], let inst = bundle[.instructions] else {
-            throw DriverError(file: bundlePath, "the bundle holds no program (sections DESC and INST)")
-        }
-        let program: Program
-        do { program = try Program(descriptors: desc, instructions: inst) } catch let e as ISAError {
-            throw DriverError(file: bundlePath, "section INST: \(e)")
-        }
-        let meta: Metadata
-        do {
-            meta = try JSONDecoder().decode(Metadata.self, from: JSONValue.object(bundle.metadata).canonicalText ?? Data())
-        } catch {
-            throw DriverError(file: bundlePath, "section META: not the metadata of a compiled model (\(error))")
-        }
+        let (bundle, program, meta) = try BundleProgram.load(path: bundlePath, as: Metadata.self)
         let arrays = try NPZ.read(url: URL(fileURLWithPath: inputsPath))
         var runs: Int?
         var feeds: [(Placement, Tensor, Int)] = []  // where, the array, elements per run

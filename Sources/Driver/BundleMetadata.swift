@@ -54,6 +54,8 @@ public struct BundleMetadata: Encodable, Sendable {
         var instructions: Int
         var inputs: [LoweredModel.Placement]
         var outputs: [LoweredModel.Placement]
+        /// Each lowered node's instructions, MACs, precision and DRAM bytes (for the profile).
+        var layers: [LoweredLayer]
     }
 
     init(_ loaded: LoadedModel, layers packed: [PackedLayer], options: CompileOptions, targetName: String,
@@ -77,7 +79,8 @@ public struct BundleMetadata: Encodable, Sendable {
         target = targetName
         self.options = options.recorded
         program = Program(dram_bytes: lowered.dramBytes, descriptors: lowered.program.descriptors.count,
-                          instructions: lowered.program.instructions.count, inputs: lowered.inputs, outputs: lowered.outputs)
+                          instructions: lowered.program.instructions.count, inputs: lowered.inputs, outputs: lowered.outputs,
+                          layers: lowered.layers)
         self.machine = machine
     }
 }

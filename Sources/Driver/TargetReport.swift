@@ -55,7 +55,7 @@ public enum TargetReport {
 
     /// Rows padded to their columns' widths: the first `leftColumns` left-aligned, the
     /// rest right-aligned, indented by two spaces.
-    private static func table(_ rows: [[String]], leftColumns: Int) -> [String] {
+    static func table(_ rows: [[String]], leftColumns: Int) -> [String] {
         let widths = (0..<rows[0].count).map { i in rows.map { $0[i].count }.max() ?? 0 }
         return rows.map { row in
             "  " + row.enumerated().map { i, cell in
@@ -82,7 +82,7 @@ public enum TargetReport {
     }
 
     /// Up to three decimals, without trailing zeros: 51.2, 2, 0.125.
-    private static func decimal(_ x: Double) -> String {
+    static func decimal(_ x: Double) -> String {
         var s = String(format: "%.3f", x)
         while s.hasSuffix("0") { s.removeLast() }
         if s.hasSuffix(".") { s.removeLast() }

@@ -65,20 +65,32 @@ public struct Instruction: Sendable, Equatable {
         guard let spec = InstructionSet.spec(opcode: b[0]) else {
             throw ISAError("unknown opcode 0x\(hex(UInt64(b[0]), digits: 2))")
         }
-        func bitAt(_ i: Int) -> UInt64 { UInt64((b[i / 8] >> UInt8(i % 8)) & 1) }
+        // The 128 bits as two little-endian words; a field is read with shifts and a mask.
+        let (low, high) = (word(b, 0), word(b, 8))
+        func bits(_ start: Int, _ count: Int) -> UInt64 {
+            let mask: UInt64 = count >= 64 ? ~0 : (1 << UInt64(count)) - 1
+            if start >= 64 { return (high >> UInt64(start - 64)) & mask }
+            if start + count <= 64 || start == 0 { return (low >> UInt64(start)) & mask }
+            return ((low >> UInt64(start)) | (high << UInt64(64 - start))) & mask
+        }
         var bit = 8
         var values: [UInt64] = []
+        values.reserveCapacity(spec.fields.count)
         for f in spec.fields {
-            var v: UInt64 = 0
-            for i in 0..<f.bits { v |= bitAt(bit + i) << UInt64(i) }
-            values.append(v)
+            values.append(bits(bit, f.bits))
             bit += f.bits
         }
-        for i in bit..<(InstructionSet.width * 8) where bitAt(i) == 1 {
+        let rest = bit >= 64 ? high >> UInt64(bit - 64) : (low >> UInt64(bit)) | high
+        if rest != 0, let i = (bit..<(InstructionSet.width * 8)).first(where: { bits($0, 1) == 1 }) {
             throw ISAError("\(spec.mnemonic): bit \(i) is past its last field and must be 0")
         }
         try self.init(spec, values)
     }
+}
+
+/// The little-endian 64-bit word at `offset` of `b`.
+private func word(_ b: [UInt8], _ offset: Int) -> UInt64 {
+    (0..<8).reduce(UInt64(0)) { $0 | UInt64(b[offset + $1]) << UInt64(8 * $1) }
 }
 
 public struct ISAError: Error, CustomStringConvertible, Equatable {

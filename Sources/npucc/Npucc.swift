@@ -11,7 +11,7 @@ struct Npucc: ParsableCommand {
         abstract: "Compile ONNX models for an NPU with nvfp4, fp8 and 2:4 sparse fast paths.",
         subcommands: [
             Compile.self, Disasm.self, Asm.self, Inspect.self, DumpIR.self, Run.self, Opt.self, Calibrate.self, Analyze.self,
-            ShowTarget.self,
+            ShowTarget.self, ProfileCommand.self,
         ])
 
     static func main() {

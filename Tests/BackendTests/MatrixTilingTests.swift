@@ -1,5 +1,6 @@
 // Matrix tiling: every ResNet-50 layer at every format fits a tile's SRAM double-buffered,
-// every output tile is computed exactly once, the work is spread evenly over the 64 tiles.
+// every output tile is computed exactly once, the work is spread evenly over the 64 tiles,
+// and columns are grouped to read activations fewer times without idling tiles.
 import Backend
 import Formats
 import XCTest
@@ -38,7 +39,8 @@ final class MatrixTilingTests: XCTestCase {
                                     TilingPlan.WorkItem(nTile: $0, chunk: c)
                                 }
                             }), label)
-                    let counts = plan.work.map(\.count)
+                    // Units of work (one chunk, one group of columns) per tile differ by one at most.
+                    let counts = plan.work.map { Set($0.map { [$0.chunk, $0.nTile / plan.groupN] }).count }
                     XCTAssertLessThanOrEqual(counts.max()! - counts.min()!, 1, label)
                     XCTAssertGreaterThanOrEqual(plan.chunkM * plan.chunks, m, label)
                 }
@@ -47,13 +49,32 @@ final class MatrixTilingTests: XCTestCase {
     }
 
     func testAChunkHoldsAsManyRowsAsTheSRAMAllows() throws {
+        // 3136 x 576 x 64 at nvfp4: four columns of output tiles computed together (each
+        // activation tile read once, not four times), on row tiles small enough for four
+        // columns' weights and accumulators, in chunks as large as that leaves room for.
         let shape = MatrixShape(m: 3136, k: 576, n: 64, weightFormat: .nvfp4, sparse: false, activationFormat: .nvfp4)
         let plan = try MatrixTiling.plan(shape, on: npu)
+        XCTAssertEqual(plan.groupN, 4)
+        XCTAssertGreaterThanOrEqual(2 * plan.tileM, 32)
         let bigger = MatrixTiling.footprint(
             tileM: plan.tileM, chunkM: plan.chunkM + plan.tileM, tileK: plan.tileK,
-            tileN: plan.tileN, shape: shape)
+            tileN: plan.tileN, shape: shape, groupN: plan.groupN)
         XCTAssertGreaterThan(bigger, npu.sramBytes)
-        XCTAssertGreaterThan(plan.chunkM, plan.tileM)
+        XCTAssertGreaterThanOrEqual(plan.chunks, npu.tileCount)
+    }
+
+    func testChunksShrinkSoThatEveryTileWorks() throws {
+        // 13 columns of output tiles: as large as the SRAM allows, 196 rows would be one chunk
+        // and leave 51 tiles idle; smaller chunks keep at least 52 at work.
+        let shape = MatrixShape(m: 196, k: 2304, n: 256, weightFormat: .fp16, sparse: false, activationFormat: .fp16)
+        let plan = try MatrixTiling.plan(shape, on: npu)
+        XCTAssertLessThan(plan.chunkM, 196)
+        XCTAssertGreaterThanOrEqual(plan.work.filter { !$0.isEmpty }.count, 52)
+        // One column of output tiles and 64 rows: one row tile per chunk, two chunks.
+        let narrow = try MatrixTiling.plan(
+            MatrixShape(m: 64, k: 64, n: 10, weightFormat: .fp8, sparse: false, activationFormat: .fp8), on: npu)
+        XCTAssertEqual(narrow.chunkM, narrow.tileM)
+        XCTAssertEqual(narrow.chunks, 2)
     }
 
     func testATileTooSmallForOneRowIsAnError() {

@@ -95,6 +95,8 @@ final class LoweringTests: XCTestCase {
         try machine.run(lowered.program)
         XCTAssertEqual(try machine.readDRAM(lowered.outputs[0].offset, count: lowered.outputs[0].bytes), bytes(want))
         XCTAssertGreaterThan(lowered.program.instructions.filter { $0.spec.mnemonic == "vopp" }.count, 6)  // tiled
+        // The Relu that alone reads the Mul runs in the Mul's blocks.
+        XCTAssertEqual(lowered.layers.map(\.op), ["MaxPool", "AveragePool", "AveragePool", "Add", "Mul", "Slice"])
     }
 
     func testTransposeAndConcatMoveDataExactly() throws {
@@ -114,7 +116,8 @@ final class LoweringTests: XCTestCase {
         let lowered = try Lowering.lower(g, layers: [], resources: resources(try TargetDescription.default))
         var machine = Machine(
             shape: MachineShape(
-                dramBytes: lowered.dramBytes, l3Bytes: 1 << 16, l2Bytes: 1 << 14, sramBytes: 32768, clusters: 4, tilesPerCluster: 16),
+                dramBytes: lowered.dramBytes, l3Bytes: 1 << 16, l2Bytes: 1 << 14, sramBytes: 32768, clusters: 4,
+                tilesPerCluster: 16),
             weights: [], constants: lowered.constants)
         try machine.writeDRAM(bytes(x), at: lowered.inputs[0].offset)
         try machine.run(lowered.program)

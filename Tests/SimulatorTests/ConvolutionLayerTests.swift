@@ -1,6 +1,7 @@
 // Convolutions lowered through padding, one strided DMA that unfolds the windows, and the
 // matrix layer, run by the simulator: the fake-quant interpreter's output bit for bit, for
-// a padded strided conv over two images and an unpadded dilated one.
+// a padded strided conv over two images, an unpadded dilated one, a 1x1 conv (which
+// multiplies its rounded input without unfolding), and with the image kept in L3.
 import Backend
 import Formats
 import IR
@@ -16,8 +17,10 @@ final class ConvolutionLayerTests: XCTestCase {
 
     private func check(
         batch: Int, c: Int, h: Int, w: Int, m: Int, kernel: Int, stride: Int, dilation: Int, pad: Int,
-        format: PrecisionFormat, sparse: Bool
+        format: PrecisionFormat, sparse: Bool, l3Bytes: Int = 0
     ) throws {
+        var resources = resources
+        resources.l3Bytes = l3Bytes
         var rng = SeededRandom(seed: 71)
         var b = GraphBuilder()
         b.input("x", .float32, [.known(batch), .known(c), .known(h), .known(w)])
@@ -60,6 +63,7 @@ final class ConvolutionLayerTests: XCTestCase {
         var builder = ProgramBuilder()
         try ConvolutionLowering.lower(conv, plan: plan, resources: resources, into: &builder)
         try builder.emit("halt", [:])
+        XCTAssertEqual(builder.program.descriptors.contains { $0.space == .l3 }, l3Bytes > 0)
         let bias = g.constants[g.nodes[0].inputs[2]]!.floats()
         var sim = Machine(
             shape: MachineShape(
@@ -81,5 +85,23 @@ final class ConvolutionLayerTests: XCTestCase {
 
     func testUnpaddedDilatedConv() throws {
         try check(batch: 1, c: 4, h: 9, w: 9, m: 6, kernel: 3, stride: 1, dilation: 2, pad: 0, format: .fp16, sparse: true)
+    }
+
+    func testTheImageKeptInL3() throws {
+        // The rounded and padded image in L3 (64 KiB here) instead of DRAM: the same bits.
+        try check(
+            batch: 2, c: 8, h: 7, w: 7, m: 24, kernel: 3, stride: 2, dilation: 1, pad: 1, format: .nvfp4, sparse: true,
+            l3Bytes: 1 << 16)
+        try check(
+            batch: 1, c: 32, h: 5, w: 6, m: 24, kernel: 1, stride: 1, dilation: 1, pad: 0, format: .fp8, sparse: false,
+            l3Bytes: 1 << 16)
+    }
+
+    func testPointwiseConvOverTwoImages() throws {
+        for format in [PrecisionFormat.fp16, .nvfp4] {
+            try check(
+                batch: 2, c: 32, h: 5, w: 6, m: 24, kernel: 1, stride: 1, dilation: 1, pad: 0, format: format,
+                sparse: format == .nvfp4)
+        }
     }
 }

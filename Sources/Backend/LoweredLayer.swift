@@ -1,0 +1,61 @@
+// What the lowering records per lowered node for the profile: its slice of the program, the
+// multiply-accumulates it does, its precision and sparsity, and the bytes that must cross
+// DRAM for it at the least (its weights and constants, its input and output activations).
+import IR
+import Passes
+
+/// One lowered node: instructions `first ..< first + count` of the program are its own.
+public struct LoweredLayer: Sendable, Equatable, Codable {
+    public var name: String
+    public var op: String
+    public var first: Int
+    public var count: Int
+    /// Dense multiply-accumulates (a 2:4 layer's skipped products counted as done).
+    public var macs: Int
+    /// The weights' format and the activations' (matrix layers; nil otherwise), and 2:4.
+    public var precision: String?
+    public var activationFormat: String?
+    public var sparse: Bool
+    /// Bytes of weights and constants, of input activations and of output activations.
+    public var weightBytes: Int
+    public var inputBytes: Int
+    public var outputBytes: Int
+
+    enum CodingKeys: String, CodingKey {
+        case name, op, first, count, macs, precision, sparse
+        case activationFormat = "activation_format", weightBytes = "weight_bytes", inputBytes = "input_bytes"
+        case outputBytes = "output_bytes"
+    }
+
+    /// `node`, lowered to `count` instructions from `first`; `packed` its weights when it is a matrix layer.
+    init(_ node: Node, _ graph: Graph, packed: PackedLayer?, first: Int, count: Int) {
+        func bytes(_ value: String) -> Int {
+            guard let t = graph.type(of: value), let dims = t.shape?.dims.compactMap(\.value) else { return 0 }
+            return dims.reduce(t.dtype.byteSize, *)
+        }
+        let output = node.outputs.first ?? ""
+        name = node.name.isEmpty ? output : node.name
+        op = node.op
+        self.first = first
+        self.count = count
+        outputBytes = node.outputs.filter { !$0.isEmpty }.map(bytes).reduce(0, +)
+        if let p = packed {
+            // Output elements times the dense reduction length.
+            let outputElements = outputBytes / max(graph.type(of: output)?.dtype.byteSize ?? 4, 1)
+            macs = outputElements * p.columns
+            precision = p.format
+            activationFormat = node.string(QuantizationAttributes.activationFormat) ?? "fp32"
+            sparse = p.sparse
+            let bias = node.op == "MatMul" ? 0 : node.input(2).map(bytes) ?? 0
+            weightBytes = p.size + bias
+            inputBytes = bytes(node.inputs[0])
+        } else {
+            macs = 0
+            sparse = false
+            let constants = node.inputs.filter { graph.constants[$0] != nil }
+            let readsConstants = ["Add", "Sub", "Mul", "Div"].contains(node.op)
+            weightBytes = readsConstants ? constants.map(bytes).reduce(0, +) : 0
+            inputBytes = node.inputs.filter { !$0.isEmpty && graph.constants[$0] == nil }.map(bytes).reduce(0, +)
+        }
+    }
+}

@@ -1,0 +1,131 @@
+// The cycle model's three kinds of unit: DMA engines (dma, fill), the matrix unit (mma) and
+// the vector unit (vop, vopp, quant, dequant). Each finds when its instruction may start,
+// pays its cost and records what it read and wrote for the hazards of later instructions.
+import ISA
+import Target
+
+/// Vector ops that read their `b` operand.
+private let binaryVectorOps: Set<String> = [
+    "add", "sub", "mul", "div", "max", "min", "pow", "where", "equal", "less", "greater", "and", "or",
+]
+
+extension CycleModel.SchedulerState {
+    /// Queue indices, as `signal` and `wait` name them.
+    static let dmaQueue = 0, matrixQueue = 1, vectorQueue = 2
+
+    /// dma (src to dst) and fill (dst): on the earliest free DMA engine of the tile whose
+    /// SRAM it touches (the destination's first), else of the cluster whose L2 it touches,
+    /// else of cluster 0. It moves its bytes at the narrowest level's bandwidth, claims them
+    /// from every memory instance it touches (twice from one it both reads and writes), and
+    /// completes after the slowest level's latency.
+    mutating func transfer(_ i: Instruction, _ program: Program) throws {
+        let space = program.descriptors[Int(i["dst"])].space
+        guard space != .weights && space != .constants else {
+            throw SimulatorError("writes \(space.rawValue), which is read-only")
+        }
+        let dst = try operand(program, i["dst"])
+        let src = i.spec.mnemonic == "dma" ? try operand(program, i["src"]) : nil
+        let target = model.target
+        var ready = max(gate[Self.dmaQueue], hazards.writeReady(dst.footprint))
+        if let src { ready = max(ready, hazards.readReady(src.footprint)) }
+        let bytes = src?.bytes ?? dst.bytes
+        let levels = [dst.level] + (src.map { [$0.level] } ?? [])
+        let latency = levels.map { target.memories[$0].latencyCycles }.max()!
+        let bandwidth = levels.map { target.memories[$0].bandwidthBytesPerCycle }.min()!
+        // The engine.
+        let engineTile = dst.tile ?? src?.tile
+        let engineCluster = dst.cluster ?? src?.cluster ?? 0
+        let engines = engineTile.map { tileDMAFree[$0] } ?? clusterDMAFree[engineCluster]
+        let engine = engines.indices.min { engines[$0] < engines[$1] }!
+        let start = max(ready, engines[engine])
+        var busy = start + (bytes + bandwidth - 1) / bandwidth
+        if let src, src.ledger == dst.ledger {
+            busy = max(busy, ledgers[dst.ledger].claim(2 * bytes, from: start))
+        } else {
+            busy = max(busy, ledgers[dst.ledger].claim(bytes, from: start))
+            if let src { busy = max(busy, ledgers[src.ledger].claim(bytes, from: start)) }
+        }
+        let end = busy + latency
+        if let t = engineTile { tileDMAFree[t][engine] = busy } else { clusterDMAFree[engineCluster][engine] = busy }
+        queueEnd[Self.dmaQueue] = max(queueEnd[Self.dmaQueue], end)
+        if let src { hazards.recordRead(src.footprint, end: end) }
+        hazards.recordWrite(dst.footprint, end: end)
+        record(start, end, bytes: bytes, from: src?.level ?? -1, to: dst.level)
+    }
+
+    /// mma on the matrix unit of `out`'s tile: a change of mode first pays the target's
+    /// switch; an mma accumulating onto the out its unit's previous mma wrote takes the
+    /// partial sums inside the array, without waiting for that mma's pipeline to drain.
+    mutating func matrix(_ i: Instruction, _ program: Program) throws {
+        let outIndex = i["out"]
+        let out = try operand(program, outIndex), act = try operand(program, i["act"])
+        let wgt = try operand(program, i["wgt"])
+        guard let tile = out.tile, act.tile == tile, wgt.tile == tile, out.dims.count == 2, act.dims.count == 2 else {
+            throw SimulatorError("mma needs out [M, N], act [M, K] and its weights in one tile's SRAM")
+        }
+        let (wfmt, afmt, sparse) = (Int(i["wfmt"]), Int(i["afmt"]), i["sparse"] == 1)
+        let accumulate = i["accumulate"] == 1
+        var ready = max(gate[Self.matrixQueue], hazards.readReady(act.footprint), hazards.readReady(wgt.footprint))
+        if InstructionSet.formats[wfmt] != "fp16" {
+            ready = max(ready, hazards.readReady(try operand(program, i["scl"]).footprint))
+        }
+        var outReady = hazards.writeReady(out.footprint)
+        if accumulate { outReady = max(outReady, hazards.readReady(out.footprint)) }
+        if accumulate, let last = lastMMA[tile], last.out == outIndex, outReady == last.end { outReady = last.streamEnd }
+        ready = max(ready, outReady)
+        let mode = MatrixMode(weights: wfmt, activations: afmt, sparse: sparse)
+        let switchCycles = matrixMode[tile].map { $0 == mode ? 0 : model.target.modeCosts.switchTotalCycles } ?? 0
+        matrixMode[tile] = mode
+        let cost = model.costs.mma(
+            m: out.dims[0], k: act.dims[1], n: out.dims[1], weights: wfmt, activations: afmt, sparse: sparse)
+        let start = max(ready, matrixFree[tile])
+        let streamEnd = start + switchCycles + cost.occupancy
+        let end = streamEnd + cost.latency
+        matrixFree[tile] = streamEnd
+        lastMMA[tile] = (outIndex, streamEnd, end)
+        queueEnd[Self.matrixQueue] = max(queueEnd[Self.matrixQueue], end)
+        hazards.recordRead(act.footprint, end: end)
+        hazards.recordRead(wgt.footprint, end: end)
+        hazards.recordWrite(out.footprint, end: end)
+        record(start, end)
+    }
+
+    /// vop, vopp, quant and dequant on the vector unit of `dst`'s tile.
+    mutating func vector(_ i: Instruction, _ program: Program, _ constants: [UInt8]) throws {
+        let mnemonic = i.spec.mnemonic
+        let dst = try operand(program, i["dst"])
+        guard let tile = dst.tile else { throw SimulatorError("\(mnemonic) writes a tile's SRAM") }
+        var reads = [try operand(program, mnemonic == "quant" || mnemonic == "dequant" ? i["src"] : i["a"])]
+        let cost: UnitCost
+        switch mnemonic {
+        case "quant", "dequant":
+            cost = model.costs.quant(count: dst.elements, format: Int(i["fmt"]), dequantize: mnemonic == "dequant")
+        default:
+            let op = InstructionSet.vectorOps[Int(i["op"])]
+            if binaryVectorOps.contains(op) { reads.append(try operand(program, i["b"])) }
+            var window: Int?
+            if op == "max_pool" || op == "average_pool" {
+                let at = 4 * Int(i["params"])
+                guard mnemonic == "vopp", at + 8 <= constants.count else {
+                    throw SimulatorError("\(op)'s parameter record is outside the constant section")
+                }
+                func int32(_ o: Int) -> Int {
+                    Int(Int32(bitPattern: (0..<4).reduce(UInt32(0)) { $0 | UInt32(constants[o + $1]) << (8 * $1) }))
+                }
+                let (kh, kw) = (int32(at), int32(at + 4))
+                guard kh > 0, kw > 0 else { throw SimulatorError("\(op)'s parameter record has a \(kh) x \(kw) kernel") }
+                window = kh * kw
+            }
+            cost = model.costs.vector(op: op, dst: dst.elements, a: reads[0].elements, window: window)
+        }
+        var ready = max(gate[Self.vectorQueue], hazards.writeReady(dst.footprint))
+        for r in reads { ready = max(ready, hazards.readReady(r.footprint)) }
+        let start = max(ready, vectorFree[tile])
+        let end = start + cost.occupancy + cost.latency
+        vectorFree[tile] = start + cost.occupancy
+        queueEnd[Self.vectorQueue] = max(queueEnd[Self.vectorQueue], end)
+        for r in reads { hazards.recordRead(r.footprint, end: end) }
+        hazards.recordWrite(dst.footprint, end: end)
+        record(start, end)
+    }
+}

@@ -1,0 +1,209 @@
+// The cycle model on tiny programs, every number computed by hand from npu-seed as
+// schemas/cycles.md says: 20x20 arrays (pipeline fill 39), rates 1/2/4, 2:4 doubling;
+// SRAM 128 bytes/cycle and 2 cycles, DRAM 1,000 bytes/cycle and 200 cycles; 32 lanes;
+// a mode switch 3 + 2 + 10 cycles.
+import ISA
+import Simulator
+import Target
+import XCTest
+
+final class CycleModelTests: XCTestCase {
+
+    /// Schedules a program given as assembly.
+    private func schedule(_ descriptors: [String], _ code: [String]) throws -> Schedule {
+        let text =
+            ".descriptors\n" + descriptors.enumerated().map { "d\($0): \($1)" }.joined(separator: "\n") + "\n.code\n"
+            + code.joined(separator: "\n") + "\nhalt\n"
+        return try CycleModel(target: try TargetDescription.default).schedule(try Program(assembly: text))
+    }
+
+    private static let formats = ["fp16": 0, "fp8": 1, "nvfp4": 2]
+
+    /// One mma on tile 0 of cluster 0: out [m, n] at 0x5800, act [m, k] at 0, weights at 0x5000.
+    private func mma(m: Int, k: Int, n: Int, wfmt: String, afmt: String? = nil, sparse: Bool = false) throws -> Schedule {
+        try schedule(
+            [
+                "sram c0.t0 f32 @0x5800 [\(m),\(n)] [\(n),1]", "sram c0.t0 f32 @0x0 [\(m),\(k)] [\(k),1]",
+                "sram c0.t0 packed @0x5000 [64] [1]",
+            ],
+            [
+                "mma out=d0, act=d1, wgt=d2, scl=d0, wfmt=\(wfmt), afmt=\(afmt ?? wfmt), sparse=\(sparse ? 1 : 0), accumulate=0"
+            ])
+    }
+
+    func testOneDMAFromDRAMToSRAM() throws {
+        // 4,096 bytes at SRAM's 128 bytes/cycle (DRAM's 1,000 is wider): 32 cycles, then
+        // DRAM's latency 200.
+        let s = try schedule(
+            ["sram c0.t0 f32 @0x0 [64,16] [16,1]", "dram f32 @0x0 [64,16] [16,1]"], ["dma dst=d0, src=d1"])
+        XCTAssertEqual(s.start[0], 0)
+        XCTAssertEqual(s.end[0], 232)
+        XCTAssertEqual(s.cycles, 232)
+        XCTAssertEqual(s.bytes[0], 4096)
+        XCTAssertEqual(s.sourceLevel[0], 3)
+        XCTAssertEqual(s.destinationLevel[0], 0)
+    }
+
+    func testOneMMAPerFormatAndSparsity() throws {
+        // M = 32 rows stream once per weight block; K = 160 takes 160 / (20 x rate x 2:4) blocks.
+        for (wfmt, sparse, blocks) in [
+            ("fp16", false, 8), ("fp8", false, 4), ("nvfp4", false, 2), ("fp16", true, 4), ("fp8", true, 2),
+            ("nvfp4", true, 1),
+        ] {
+            let s = try mma(m: 32, k: 160, n: 20, wfmt: wfmt, sparse: sparse)
+            XCTAssertEqual(s.end[0], 32 * blocks + 39, "\(wfmt) sparse=\(sparse)")
+        }
+        // 40 output channels are two column blocks; 21 reduction positions at fp16 two passes.
+        XCTAssertEqual(try mma(m: 32, k: 160, n: 40, wfmt: "nvfp4", sparse: true).end[0], 64 + 39)
+        XCTAssertEqual(try mma(m: 5, k: 21, n: 3, wfmt: "fp16").end[0], 10 + 39)
+        // nvfp4 weights on fp8 activations run at fp8's rate and up-convert (1 cycle).
+        XCTAssertEqual(try mma(m: 32, k: 160, n: 20, wfmt: "nvfp4", afmt: "fp8").end[0], 128 + 39 + 1)
+    }
+
+    private let twoMMA = [
+        "sram c0.t0 f32 @0x6800 [32,20] [20,1]", "sram c0.t0 f32 @0x0 [32,80] [80,1]", "sram c0.t0 packed @0x5000 [64] [1]",
+        "sram c0.t0 f32 @0x7400 [32,20] [20,1]", "sram c0.t0 f32 @0x0 [32,20] [20,1]", "sram c0.t0 f32 @0x6000 [1] [1]",
+    ]
+
+    func testAModeSwitchCostsTheTargetsCycles() throws {
+        // fp16 (K 20) streams 0-32; the nvfp4 mma (K 80) switches 15 cycles, streams 47-79, drains 39.
+        let switched = try schedule(
+            twoMMA,
+            [
+                "mma out=d0, act=d4, wgt=d2, scl=d0, wfmt=fp16, afmt=fp16, sparse=0, accumulate=0",
+                "mma out=d3, act=d1, wgt=d2, scl=d5, wfmt=nvfp4, afmt=nvfp4, sparse=0, accumulate=0",
+            ])
+        XCTAssertEqual(switched.end, [71, 118, 118])
+        let same = try schedule(
+            twoMMA,
+            [
+                "mma out=d0, act=d4, wgt=d2, scl=d0, wfmt=fp16, afmt=fp16, sparse=0, accumulate=0",
+                "mma out=d3, act=d4, wgt=d2, scl=d0, wfmt=fp16, afmt=fp16, sparse=0, accumulate=0",
+            ])
+        XCTAssertEqual(same.start[1], 32)
+        XCTAssertEqual(same.end[1], 103)
+    }
+
+    func testAccumulatingOntoThePreviousMMAsOutDoesNotDrain() throws {
+        let s = try schedule(
+            twoMMA,
+            [
+                "mma out=d0, act=d4, wgt=d2, scl=d0, wfmt=fp16, afmt=fp16, sparse=0, accumulate=0",
+                "mma out=d0, act=d4, wgt=d2, scl=d0, wfmt=fp16, afmt=fp16, sparse=0, accumulate=1",
+                "vop op=relu, dst=d0, a=d0, b=d0, imm=0.0",
+            ])
+        // The second streams 32-64 and drains by 103; relu (640 elements, 20 vectors) waits for it.
+        XCTAssertEqual(s.start, [0, 32, 103, 123])
+        XCTAssertEqual(s.end, [71, 103, 123, 123])
+    }
+
+    func testTwoTilesRunConcurrently() throws {
+        let s = try schedule(
+            [
+                "sram c0.t0 f32 @0x7000 [32,20] [20,1]", "sram c0.t0 f32 @0x0 [32,20] [20,1]",
+                "sram c0.t0 packed @0x5000 [64] [1]", "sram c3.t15 f32 @0x7000 [32,20] [20,1]",
+                "sram c3.t15 f32 @0x0 [32,20] [20,1]", "sram c3.t15 packed @0x5000 [64] [1]",
+            ],
+            [
+                "mma out=d0, act=d1, wgt=d2, scl=d0, wfmt=fp16, afmt=fp16, sparse=0, accumulate=0",
+                "mma out=d3, act=d4, wgt=d5, scl=d0, wfmt=fp16, afmt=fp16, sparse=0, accumulate=0",
+            ])
+        XCTAssertEqual(s.start, [0, 0, 71])
+        XCTAssertEqual(s.cycles, 71)
+    }
+
+    /// An fp16 mma of K 160 (8 blocks: 256 cycles + 39), then a 1,024-byte DMA from DRAM
+    /// into `buffer` (8 cycles + 200).
+    private func computeThenLoad(into buffer: String) throws -> Schedule {
+        try schedule(
+            [
+                "sram c0.t0 f32 @0x7000 [32,20] [20,1]", "sram c0.t0 f32 @0x0 [32,160] [160,1]",
+                "sram c0.t0 packed @0x5000 [64] [1]", buffer, "dram f32 @0x0 [256] [1]",
+            ],
+            [
+                "mma out=d0, act=d1, wgt=d2, scl=d0, wfmt=fp16, afmt=fp16, sparse=0, accumulate=0",
+                "dma dst=d3, src=d4",
+            ])
+    }
+
+    func testDMAOverlapsComputeOnOtherBuffers() throws {
+        let s = try computeThenLoad(into: "sram c0.t0 f32 @0x7a00 [256] [1]")
+        XCTAssertEqual(s.start, [0, 0, 295])
+        XCTAssertEqual(s.end, [295, 208, 295])
+    }
+
+    func testAWriteAfterReadWaitsForTheReader() throws {
+        // The DMA overwrites the mma's activations: it starts when the mma completes.
+        let s = try computeThenLoad(into: "sram c0.t0 f32 @0x400 [256] [1]")
+        XCTAssertEqual(s.start[1], 295)
+        XCTAssertEqual(s.end[1], 295 + 208)
+        XCTAssertEqual(s.cycles, 503)
+    }
+
+    func testWritesAreNotOrderedButAReadWaitsForThem() throws {
+        // Two 32-byte loads into one 64-byte block run at once on the tile's two DMA engines
+        // (1 cycle + 200 each); relu over both (16 elements, one vector) waits for both.
+        let s = try schedule(
+            [
+                "sram c0.t0 f32 @0x0 [8] [1]", "sram c0.t0 f32 @0x20 [8] [1]", "dram f32 @0x0 [8] [1]",
+                "dram f32 @0x100 [8] [1]", "sram c0.t0 f32 @0x0 [16] [1]",
+            ],
+            ["dma dst=d0, src=d2", "dma dst=d1, src=d3", "vop op=relu, dst=d4, a=d4, b=d4, imm=0.0"])
+        XCTAssertEqual(s.start, [0, 0, 201, 202])
+        XCTAssertEqual(s.end, [201, 201, 202, 202])
+    }
+
+    func testDRAMBandwidthIsShared() throws {
+        // 16 tiles each load 12,800 bytes: alone 100 cycles each, but DRAM moves 64,000 bytes
+        // per 64-cycle window: five loads fill a window, the sixteenth ends at 192 + 13.
+        var descriptors: [String] = [], code: [String] = []
+        for t in 0..<16 {
+            descriptors += ["sram c0.t\(t) f32 @0x0 [3200] [1]", "dram f32 @0x\(String(t * 12800, radix: 16)) [3200] [1]"]
+            code.append("dma dst=d\(2 * t), src=d\(2 * t + 1)")
+        }
+        let s = try schedule(descriptors, code)
+        XCTAssertEqual(s.end[0], 300)
+        XCTAssertEqual(s.end[9], 128 + 200)
+        XCTAssertEqual(s.end[15], 205 + 200)
+        XCTAssertEqual(s.cycles, 405)
+    }
+
+    func testVectorOpsAndQuantization() throws {
+        let s = try schedule(
+            ["sram c0.t0 f32 @0x0 [32,20] [20,1]", "sram c0.t1 f32 @0x0 [32,20] [20,1]", "sram c0.t2 f32 @0x0 [32,20] [20,1]"],
+            [
+                "vop op=relu, dst=d0, a=d0, b=d0, imm=0.0", "vop op=exp, dst=d1, a=d1, b=d0, imm=0.0",
+                "quant dst=d2, src=d2, fmt=nvfp4, amax=1.0",
+            ])
+        // 640 elements are 20 vectors: relu 20, exp 4 x 20, nvfp4 two passes and 2 cycles' conversion.
+        XCTAssertEqual(s.end, [20, 80, 42, 80])
+    }
+
+    func testAWaitHoldsItsQueueUntilTheSignal() throws {
+        let s = try schedule(
+            [
+                "sram c0.t0 f32 @0x0 [64,16] [16,1]", "dram f32 @0x0 [64,16] [16,1]", "sram c0.t1 f32 @0x7000 [32,20] [20,1]",
+                "sram c0.t1 f32 @0x0 [32,20] [20,1]", "sram c0.t1 packed @0x5000 [64] [1]",
+            ],
+            [
+                "dma dst=d0, src=d1", "signal after=dma, sem=s0", "wait queue=matrix, sem=s0, count=1",
+                "mma out=d2, act=d3, wgt=d4, scl=d0, wfmt=fp16, afmt=fp16, sparse=0, accumulate=0",
+            ])
+        XCTAssertEqual(s.start[3], 232)
+        XCTAssertEqual(s.end[3], 232 + 71)
+        XCTAssertThrowsError(try schedule(["dram f32 @0x0 [1] [1]"], ["wait queue=dma, sem=s1, count=1"])) {
+            XCTAssertTrue("\($0)".contains("instruction 0 (wait)"), "\($0)")
+        }
+        // An operand outside its memory: SRAM is 32 KiB a tile.
+        XCTAssertThrowsError(
+            try schedule(
+                ["sram c0.t0 f32 @0x7f00 [128] [1]", "dram f32 @0x0 [128] [1]"], ["dma dst=d0, src=d1"])
+        ) {
+            XCTAssertTrue(
+                "\($0)".contains(
+                    "instruction 0 (dma): d0 (sram c0.t0 f32 @0x7f00 [128] [1]) reaches bytes 32512..<33024 of sram, "
+                        + "which has 32768"
+                ), "\($0)")
+        }
+    }
+}
