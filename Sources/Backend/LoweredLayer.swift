@@ -49,6 +49,16 @@ public struct LoweredLayer: Sendable, Equatable, Codable {
             let bias = node.op == "MatMul" ? 0 : node.input(2).map(bytes) ?? 0
             weightBytes = p.size + bias
             inputBytes = bytes(node.inputs[0])
+        } else if node.op == "MatMul", let format = node.string(QuantizationAttributes.activationFormat),
+            let k = graph.type(of: node.inputs[0])?.shape?.dims.last?.value
+        {
+            // A product of two activations on the matrix unit, both operands in `format`.
+            macs = outputBytes / max(graph.type(of: output)?.dtype.byteSize ?? 4, 1) * k
+            precision = format
+            activationFormat = format
+            sparse = false
+            weightBytes = 0
+            inputBytes = node.inputs.map(bytes).reduce(0, +)
         } else {
             macs = 0
             sparse = false

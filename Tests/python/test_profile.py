@@ -45,6 +45,20 @@ def test_text_and_json_agree_and_add_up(tmp_path):
     assert run_npucc("profile", bundle, "--json").stdout == data.stdout
 
 
+def test_products_of_two_activations_count_their_macs_at_fp16(tmp_path):
+    out = tmp_path / "t.npub"
+    r = run_npucc("compile", SAMPLES / "transformer_block.onnx", "-o", out, "--input-shape", "x=1,16,64",
+                  "--precision", "fp16")
+    assert r.returncode == 0, r.stderr
+    data = run_npucc("profile", out, "--json")
+    assert data.returncode == 0, data.stderr
+    layers = {l["name"]: l for l in json.loads(data.stdout)["layers"]}
+    # 4 heads of [16, 16] x [16, 16]: 4 * 16 * 16 * 16 products each.
+    for name in ["scores_raw", "ctx_heads"]:
+        assert layers[name]["macs"] == 16384 and layers[name]["precision"] == "fp16", layers[name]
+    assert layers["q_mm"]["macs"] == 16 * 64 * 64
+
+
 def test_errors_are_one_line(tmp_path):
     r = run_npucc("profile", SAMPLES / "digits_cnn.onnx")
     assert r.returncode == 1 and r.stderr.startswith("npucc: error: ") and "not a bundle" in r.stderr, r.stderr
