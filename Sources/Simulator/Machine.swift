@@ -283,33 +283,55 @@ public struct Machine {
     }
 
     /// The elements of `d`, row-major, read through `body` from a buffer of their bytes.
-    private func load<T>(_ d: TensorDescriptor, _ body: (UnsafeRawBufferPointer) -> T) throws -> T {
+    /// The runs of `d` after checking every byte of them has been written.
+    private func writtenRuns(_ d: TensorDescriptor) throws -> (memory: Int, runs: ByteRuns) {
         let (m, runs) = try runs(d)
         if let byte = memories[m].firstUnwritten(runs) {
             throw SimulatorError("reads \(memories[m].name) byte \(byte), never written")
         }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: runs.count, alignment: 16)
-        defer { buffer.deallocate() }
-        if runs.count > 0 { memories[m].read(runs, into: buffer.baseAddress!) }
-        return body(UnsafeRawBufferPointer(buffer))
+        return (m, runs)
     }
 
-    private func loadElements(_ d: TensorDescriptor) throws -> [UInt8] { try load(d) { Array($0) } }
+    private func loadElements(_ d: TensorDescriptor) throws -> [UInt8] {
+        let (m, runs) = try writtenRuns(d)
+        return [UInt8](unsafeUninitializedCapacity: runs.count) { out, n in
+            if runs.count > 0 { memories[m].read(runs, into: out.baseAddress!) }
+            n = runs.count
+        }
+    }
 
-    private mutating func storeElements(_ d: TensorDescriptor, _ bytes: [UInt8]) throws {
+    private mutating func storeElements(_ d: TensorDescriptor, _ bytes: UnsafeRawBufferPointer) throws {
         let (m, runs) = try runs(d)
         guard !memories[m].readOnly else { throw SimulatorError("writes \(memories[m].name), which is read-only") }
         precondition(bytes.count == runs.count, "a store's bytes match its descriptor")
-        bytes.withUnsafeBytes { if runs.count > 0 { memories[m].write(runs, from: $0.baseAddress!) } }
+        if runs.count > 0 { memories[m].write(runs, from: bytes.baseAddress!) }
     }
 
+    private mutating func storeElements(_ d: TensorDescriptor, _ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try storeElements(d, $0) }
+    }
+
+    // Memories hold float32 little-endian (Float32Bytes); on a little-endian host the
+    // bytes are the floats themselves and are copied as they are.
     func loadFloats(_ d: TensorDescriptor) throws -> [Float] {
         guard d.element == .f32 else { throw SimulatorError("\(d.text) is not f32") }
-        return try load(d) { Float32Bytes.decode($0) }
+        #if _endian(little)
+            let (m, runs) = try writtenRuns(d)
+            return [Float](unsafeUninitializedCapacity: runs.count / 4) { out, n in
+                if runs.count > 0 { memories[m].read(runs, into: UnsafeMutableRawPointer(out.baseAddress!)) }
+                n = runs.count / 4
+            }
+        #else
+            return Float32Bytes.decode(try loadElements(d))
+        #endif
     }
 
     mutating func storeFloats(_ d: TensorDescriptor, _ values: [Float]) throws {
         guard d.element == .f32 else { throw SimulatorError("\(d.text) is not f32") }
-        try storeElements(d, Float32Bytes.encode(values))
+        #if _endian(little)
+            try values.withUnsafeBytes { try storeElements(d, $0) }
+        #else
+            try storeElements(d, Float32Bytes.encode(values))
+        #endif
     }
 }
