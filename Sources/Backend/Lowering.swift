@@ -116,6 +116,8 @@ public enum Lowering {
                 try lowerReduction(node, graph, memory, resources, &constants, &b)
             case "Resize":
                 scratchBytes = max(scratchBytes, try lowerResize(node, graph, memory, scratch: scratch, &b))
+            case _ where copyOps.contains(node.op):
+                scratchBytes = max(scratchBytes, try lowerCopy(node, graph, memory, scratch: scratch, &b))
             case "Slice":
                 try lowerSlice(node, graph, try address(node.inputs[0], node), try address(node.outputs[0], node), &b)
             case "Transpose", "Concat":

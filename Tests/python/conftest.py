@@ -3,6 +3,7 @@ import os
 import pathlib
 import subprocess
 
+import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -22,3 +23,26 @@ def npucc():
 
 def run_npucc(*args, timeout=120, env=None):
     return subprocess.run([npucc_path(), *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def simulated_and_interpreted(model, inputs, folder, precision, sparsity, calib):
+    """Compiles `model` at `precision` and `sparsity` (2:4 pruned by SparseGPT), runs the bundle
+    on the simulator and the model on the fake-quant interpreter with the same flags, both on
+    `inputs`; returns the two sets of outputs (npz files loaded)."""
+    flags = ["--precision", precision, "--calib", calib]
+    pruning = ["--prune", "sparsegpt"] if sparsity != "none" else []
+    r = run_npucc("compile", model, "-o", folder / "m.npub", *flags, *pruning, "--sparsity", sparsity)
+    assert r.returncode == 0, r.stderr
+    r = run_npucc("run", folder / "m.npub", "--inputs", inputs, "--outputs", folder / "sim.npz")
+    assert r.returncode == 0, r.stderr
+    r = run_npucc("run", model, "--inputs", inputs, "--outputs", folder / "fq.npz", *flags, *pruning)
+    assert r.returncode == 0, r.stderr
+    return np.load(folder / "sim.npz"), np.load(folder / "fq.npz")
+
+
+def assert_compile_refuses(model, folder, message):
+    """Compiling `model` at fp16 fails with `message` on stderr and writes no bundle."""
+    r = run_npucc("compile", model, "-o", folder / "m.npub", "--precision", "fp16")
+    assert r.returncode == 1
+    assert message in r.stderr
+    assert not (folder / "m.npub").exists()

@@ -1,0 +1,194 @@
+// Ops that only move data, lowered to `dma` (and `fill`) between DRAM buffers, so each
+// result is a copy of its input's elements, bit for bit: Pad, Split, Expand, Tile, Gather
+// with constant indices and Cast from float32 to float32. An op that picks, per output
+// index along each axis, one input index (Gather, Tile, Pad's edge, reflect and wrap modes,
+// nearest Resize) runs axis by axis through `copyAlongAxes`.
+import IR
+import ISA
+
+extension Lowering {
+    /// The ops `lowerCopy` takes.
+    static let copyOps: Set<String> = ["Pad", "Split", "Expand", "Tile", "Gather", "Cast"]
+
+    /// Lowers data-movement `node`; returns the scratch bytes it used at `scratch`.
+    static func lowerCopy(_ node: Node, _ graph: Graph, _ memory: MemoryPlan, scratch: UInt64, _ b: inout ProgramBuilder)
+        throws -> Int
+    {
+        let (dims, x, _) = try rowOperands(node, graph, memory)
+        func outputDims(_ v: String) throws -> (dims: [Int], at: UInt64) {
+            guard graph.type(of: v)?.dtype == .float32, let d = graph.type(of: v)?.shape?.dims.compactMap(\.value),
+                d.count == graph.type(of: v)?.shape?.rank, let o = memory.offset(of: v)
+            else {
+                throw IRError("cannot lower \(node.op) into \"\(v)\": not a static float32 activation", at: node)
+            }
+            return (d, UInt64(o))
+        }
+        func constant(_ index: Int, _ what: String) throws -> Tensor? {
+            guard let name = node.input(index) else { return nil }
+            guard let t = graph.constants[name] else {
+                throw IRError("cannot lower \(node.op) whose \(what) \"\(name)\" is not a constant", at: node)
+            }
+            return t
+        }
+        let own = TensorDescriptor.rowMajor(dims)
+        switch node.op {
+        case "Split":
+            // Each output is one slab of the input along the axis, in order.
+            var axis = node.int("axis", default: 0)
+            if axis < 0 { axis += dims.count }
+            var start = 0
+            for out in node.outputs where !out.isEmpty {
+                let (d, y) = try outputDims(out)
+                try copy(from: UInt64(x) + UInt64(4 * start * own[axis]), d, own, to: y, &b)
+                start += d[axis]
+            }
+            return 0
+        case "Expand":
+            // One DMA reading the input with stride 0 along every broadcast axis.
+            let (d, y) = try outputDims(node.outputs[0])
+            let padded = Array(repeating: 1, count: d.count - dims.count) + dims
+            let strides = zip(padded, TensorDescriptor.rowMajor(padded)).map { $0 == 1 ? 0 : $1 }
+            try copy(from: UInt64(x), d, strides, to: y, &b)
+            return 0
+        case "Cast":
+            let (d, y) = try outputDims(node.outputs[0])
+            try copy(from: UInt64(x), [d.reduce(1, *)], [1], to: y, &b)
+            return 0
+        case "Tile":
+            let (d, y) = try outputDims(node.outputs[0])
+            let maps = zip(dims, d).map { n, m in (0..<m).map { $0 % max(n, 1) } }
+            return try copyAlongAxes(from: UInt64(x), dims, maps, to: y, scratch: scratch, &b)
+        case "Gather":
+            guard let indices = try constant(1, "indices") else { throw IRError("Gather needs its indices", at: node) }
+            var axis = node.int("axis", default: 0)
+            if axis < 0 { axis += dims.count }
+            let n = dims[axis]
+            let picked = try indices.int64s().map { i -> Int in
+                let j = i < 0 ? Int(i) + n : Int(i)
+                guard (0..<n).contains(j) else {
+                    throw IRError("Gather index \(i) is out of range for axis \(axis) of size \(n)", at: node)
+                }
+                return j
+            }
+            // The output is the input's shape with the axis n -> indices.count, in memory.
+            let (_, y) = try outputDims(node.outputs[0])
+            var maps = dims.map { Array(0..<$0) }
+            maps[axis] = picked
+            return try copyAlongAxes(from: UInt64(x), dims, maps, to: y, scratch: scratch, &b)
+        default:
+            return try lowerPad(node, dims, x, try outputDims(node.outputs[0]), constant, scratch: scratch, &b)
+        }
+    }
+
+    /// Pad: constant mode fills the output with the pad value and copies the input (cropped
+    /// where a pad is negative) into its place; edge, reflect and wrap pick an input index
+    /// per output index along each axis, as the interpreter does.
+    private static func lowerPad(
+        _ node: Node, _ dims: [Int], _ x: Int, _ out: (dims: [Int], at: UInt64),
+        _ constant: (Int, String) throws -> Tensor?, scratch: UInt64, _ b: inout ProgramBuilder
+    ) throws -> Int {
+        let rank = dims.count
+        guard let raw = try constant(1, "pads")?.int64s().map(Int.init) else { throw IRError("Pad needs its pads", at: node) }
+        let axes = try constant(3, "axes")?.int64s().map { Int($0 < 0 ? $0 + Int64(rank) : $0) } ?? Array(0..<rank)
+        guard raw.count == 2 * axes.count, axes.allSatisfy({ (0..<rank).contains($0) }) else {
+            throw IRError("Pad's pads \(raw) do not give a start and an end for each of axes \(axes)", at: node)
+        }
+        var before = [Int](repeating: 0, count: rank), after = before
+        for (k, a) in axes.enumerated() { (before[a], after[a]) = (raw[k], raw[k + axes.count]) }
+        let mode = node.string("mode", default: "constant")
+        switch mode {
+        case "constant":
+            let value = try constant(2, "constant_value").flatMap { $0.count > 0 ? $0.cast(to: .float32).floats()[0] : nil } ?? 0
+            if (before + after).contains(where: { $0 > 0 }) {
+                let all = try TensorDescriptor(.dram, .f32, address: out.at, dims: [out.dims.reduce(1, *)])
+                try b.emit("fill", ["dst": b.descriptor(all), "value": UInt64(value.bitPattern)])
+            }
+            let (inStrides, outStrides) = (TensorDescriptor.rowMajor(dims), TensorDescriptor.rowMajor(out.dims))
+            var from = 0, to = 0, kept = dims
+            for d in 0..<rank {
+                from += max(-before[d], 0) * inStrides[d]
+                to += max(before[d], 0) * outStrides[d]
+                kept[d] = dims[d] - max(-before[d], 0) - max(-after[d], 0)
+            }
+            guard kept.allSatisfy({ $0 > 0 }) else { return 0 }
+            let dst = try TensorDescriptor(.dram, .f32, address: out.at + UInt64(4 * to), dims: kept, strides: outStrides)
+            let src = try TensorDescriptor(.dram, .f32, address: UInt64(x + 4 * from), dims: kept, strides: inStrides)
+            try b.emit("dma", ["dst": b.descriptor(dst), "src": b.descriptor(src)])
+            return 0
+        case "edge", "reflect", "wrap":
+            let maps = (0..<rank).map { d in
+                (0..<out.dims[d]).map { i -> Int in
+                    let n = dims[d], j = i - before[d]
+                    if (0..<n).contains(j) { return j }
+                    switch mode {
+                    case "edge": return min(max(j, 0), n - 1)
+                    case "wrap": return ((j % n) + n) % n
+                    default:
+                        guard n > 1 else { return 0 }
+                        let period = 2 * (n - 1), k = ((j % period) + period) % period
+                        return k >= n ? period - k : k
+                    }
+                }
+            }
+            guard dims.allSatisfy({ $0 > 0 }) else { throw IRError("cannot pad an empty tensor in mode \(mode)", at: node) }
+            return try copyAlongAxes(from: UInt64(x), dims, maps, to: out.at, scratch: scratch, &b)
+        default:
+            throw IRError("cannot lower Pad in mode \(mode)", at: node)
+        }
+    }
+
+    /// One DMA of `dims` elements read at `strides` from `x` into contiguous `y`.
+    private static func copy(from x: UInt64, _ dims: [Int], _ strides: [Int], to y: UInt64, _ b: inout ProgramBuilder) throws {
+        let src = try TensorDescriptor(.dram, .f32, address: x, dims: dims, strides: strides)
+        try b.emit(
+            "dma", ["dst": b.descriptor(try TensorDescriptor(.dram, .f32, address: y, dims: dims)), "src": b.descriptor(src)])
+    }
+
+    /// Copies `x` (row-major `dims`) to `y`, where output index i along axis d is input index
+    /// `maps[d][i]`: axis by axis, leaving out axes whose map is the identity, one DMA per run
+    /// of output indices whose input indices step evenly (a repeat is a step of 0). Between
+    /// two mapped axes the partial result alternates between two halves of DRAM scratch at
+    /// `scratch`; returns the scratch bytes used.
+    static func copyAlongAxes(
+        from x: UInt64, _ dims: [Int], _ maps: [[Int]], to y: UInt64, scratch: UInt64, _ b: inout ProgramBuilder
+    ) throws -> Int {
+        let axes = dims.indices.filter { maps[$0] != Array(0..<dims[$0]) }
+        if axes.isEmpty {
+            try copy(from: x, [dims.reduce(1, *)], [1], to: y, &b)
+            return 0
+        }
+        // Each half holds the largest partial result.
+        var shape = dims, half = 0
+        for axis in axes.dropLast() {
+            shape[axis] = maps[axis].count
+            half = max(half, (shape.reduce(1, *) * 4 + 63) / 64 * 64)
+        }
+        shape = dims
+        var source = x
+        for (step, axis) in axes.enumerated() {
+            var next = shape
+            next[axis] = maps[axis].count
+            let target = step == axes.count - 1 ? y : scratch + UInt64(step % 2 * half)
+            let (from, to) = (TensorDescriptor.rowMajor(shape), TensorDescriptor.rowMajor(next))
+            let map = maps[axis]
+            var o = 0
+            while o < map.count {
+                // The longest run from o whose input indices step by one stride.
+                let delta = o + 1 < map.count ? map[o + 1] - map[o] : 1
+                var run = 1
+                while o + run < map.count && map[o + run] - map[o + run - 1] == delta { run += 1 }
+                var (srcStrides, dstStrides, runDims) = (from, to, next)
+                (srcStrides[axis], runDims[axis]) = (from[axis] * delta, run)
+                dstStrides[axis] = to[axis]
+                let src = try TensorDescriptor(
+                    .dram, .f32, address: source + UInt64(4 * map[o] * from[axis]), dims: runDims, strides: srcStrides)
+                let dst = try TensorDescriptor(
+                    .dram, .f32, address: target + UInt64(4 * o * to[axis]), dims: runDims, strides: dstStrides)
+                try b.emit("dma", ["dst": b.descriptor(dst), "src": b.descriptor(src)])
+                o += run
+            }
+            (shape, source) = (next, target)
+        }
+        return 2 * half
+    }
+}

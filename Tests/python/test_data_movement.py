@@ -1,0 +1,108 @@
+"""Ops that only move data (Pad in every mode, Split, Expand, Tile, Gather with constant
+indices, Cast float to float) as exporters write them at opsets 11, 13, 17 and 18, after a
+convolution: the bundle runs bit for bit as the fake-quant interpreter runs the model, at fp16,
+nvfp4 and nvfp4 with 2:4; the interpreter's ops equal onnxruntime's exactly; an op the backend
+cannot lower (Gather of computed indices) is refused by node."""
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from conftest import assert_compile_refuses, run_npucc, simulated_and_interpreted
+
+SHAPE = (1, 3, 5, 6)
+
+
+def movement_model(path, opset, conv=True):
+    """Conv 3 -> 6 channels (pads 1, so c is [1, 6, 5, 6]), then every data-movement op on c,
+    each into a graph output."""
+    rng = np.random.default_rng(3)
+    inits = [numpy_helper.from_array((rng.standard_normal((6, 3, 3, 3)) / 5).astype(np.float32), "w")]
+
+    def const(name, values, dtype=np.int64):
+        inits.append(numpy_helper.from_array(np.asarray(values, dtype), name))
+        return name
+
+    c = "c" if conv else "x"
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv")] if conv else []
+    outputs = []
+
+    def add(op, inputs, out_names=None, **attributes):
+        names = out_names or [f"{op.lower()}{len(outputs)}"]
+        nodes.append(helper.make_node(op, inputs, names, name=names[0], **attributes))
+        outputs.extend(names)
+
+    channels = 6 if conv else 3
+    # Pad: constant value, cropping with a negative pad, edge and reflect.
+    add("Pad", [c, const("pads_c", [0, 0, 1, 2, 0, 1, 2, 1]), const("value", 0.5, np.float32)])
+    add("Pad", [c, const("pads_crop", [0, -1, 1, 0, 0, 0, -2, 3])])
+    add("Pad", [c, const("pads_edge", [0, 0, 2, 1, 0, 0, 1, 3])], mode="edge")
+    add("Pad", [c, const("pads_reflect", [0, 0, 3, 2, 0, 0, 2, 4])], mode="reflect")
+    if opset >= 18:
+        add("Pad", [c, const("pads_axes", [1, 2, 3, 1]), "", const("axes", [-1, 2])], mode="reflect")
+    # Split along channels (sizes as an attribute before opset 13, an input from 13, a count from 18).
+    parts = [f"part{i}" for i in range(2)]
+    if opset < 13:
+        add("Split", [c], parts, axis=1, split=[channels - 2, 2])
+    elif opset < 18:
+        add("Split", [c, const("split", [channels - 2, 2])], parts, axis=1)
+    else:
+        add("Split", [c], parts, axis=-1, num_outputs=2)
+    add("Expand", [c, const("expand", [2, 1, 5, 6])])
+    add("Tile", [c, const("repeats", [1, 2, 1, 3])])
+    # Gather: scattered indices with repeats and a negative one, a range, a scalar, 2-D indices.
+    add("Gather", [c, const("scattered", [channels - 1, 0, 0, -2])], axis=1)
+    add("Gather", [c, const("range", [1, 2, 3])], axis=3)
+    add("Gather", [c, const("scalar", 2)], axis=-2)
+    add("Gather", [c, const("square", [[4, 3], [3, 0]])], axis=-1)
+    add("Cast", [c], to=TensorProto.FLOAT)
+    graph = helper.make_graph(nodes, "movement", [helper.make_tensor_value_info("x", TensorProto.FLOAT, SHAPE)],
+                              [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    # The outputs' types as onnx infers them (an exporter writes them so).
+    model = onnx.shape_inference.infer_shapes(model)
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return outputs
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("movement")
+    rng = np.random.default_rng(7)
+    np.savez(folder / "x.npz", x=rng.standard_normal(SHAPE).astype(np.float32))
+    np.savez(folder / "calib.npz", x=rng.standard_normal((4,) + SHAPE[1:]).astype(np.float32))
+    return folder
+
+
+@pytest.mark.parametrize("opset", [11, 13, 17, 18])
+def test_the_interpreter_moves_data_as_onnxruntime_does(data, tmp_path, opset):
+    outputs = movement_model(tmp_path / "alone.onnx", opset, conv=False)
+    r = run_npucc("run", tmp_path / "alone.onnx", "--inputs", data / "x.npz", "--outputs", tmp_path / "ref.npz")
+    assert r.returncode == 0, r.stderr
+    session = ort.InferenceSession(str(tmp_path / "alone.onnx"), providers=["CPUExecutionProvider"])
+    want = session.run(None, {"x": np.load(data / "x.npz")["x"]})
+    got = np.load(tmp_path / "ref.npz")
+    for name, value in zip(outputs, want):
+        np.testing.assert_array_equal(got[name], value, err_msg=name)
+
+
+@pytest.mark.parametrize("opset,precision,sparsity", [(11, "fp16", "none"), (13, "fp16", "none"), (13, "nvfp4", "none"),
+                                                      (17, "nvfp4", "2:4"), (18, "fp16", "none"), (18, "nvfp4", "none")])
+def test_data_movement_runs_on_the_simulator_as_the_interpreter_runs_it(data, tmp_path, opset, precision, sparsity):
+    outputs = movement_model(tmp_path / "m.onnx", opset)
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", data / "x.npz", tmp_path, precision, sparsity,
+                                        data / "calib.npz")
+    for name in outputs:
+        assert sim[name].shape == fq[name].shape, name
+        np.testing.assert_array_equal(sim[name], fq[name], err_msg=name)
+
+
+def test_a_gather_of_computed_indices_is_refused_by_node(tmp_path):
+    graph = helper.make_graph([helper.make_node("Gather", ["x", "i"], ["y"], axis=1, name="pick")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4]),
+                               helper.make_tensor_value_info("i", TensorProto.INT64, [2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 2])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
+    assert_compile_refuses(tmp_path / "m.onnx", tmp_path, 'node Gather "pick": cannot lower Gather whose indices "i" is not a constant')
