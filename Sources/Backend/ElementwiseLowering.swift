@@ -6,11 +6,13 @@ import IR
 import ISA
 
 extension Lowering {
+    /// One vector-unit instruction of an element-wise node: a `vop` with its immediate, or,
+    /// with a parameter record, a `vopp`.
+    private typealias VectorStep = (op: String, imm: Float, record: [Int]?)
+
     /// The vector unit's instructions for an element-wise node, in order (each reads the
     /// previous one's result, the first reads the operands), and the inputs they read.
-    private static func vectorSteps(_ node: Node, _ graph: Graph) throws -> (
-        steps: [(op: String, imm: Float)], operands: [String]
-    ) {
+    private static func vectorSteps(_ node: Node, _ graph: Graph) throws -> (steps: [VectorStep], operands: [String]) {
         let x = node.inputs[0]
         func scalar(_ name: String) -> Float? {
             guard let t = graph.constants[name], t.dtype == .float32, t.count == 1, !t.floats()[0].isNaN else { return nil }
@@ -21,17 +23,25 @@ extension Lowering {
         // takes `imm`. c - x and x / c stay binary (x * (1 / c) rounds twice).
         if ["Add", "Mul"].contains(node.op), node.inputs.count == 2 {
             let op = node.op == "Add" ? "add_scalar" : "mul_scalar"
-            if let c = scalar(node.inputs[1]) { return ([(op, c)], [x]) }
-            if let c = scalar(x) { return ([(op, c)], [node.inputs[1]]) }
+            if let c = scalar(node.inputs[1]) { return ([(op, c, nil)], [x]) }
+            if let c = scalar(x) { return ([(op, c, nil)], [node.inputs[1]]) }
         }
-        if node.op == "Sub", node.inputs.count == 2, let c = scalar(node.inputs[1]) { return ([("add_scalar", -c)], [x]) }
+        if node.op == "Sub", node.inputs.count == 2, let c = scalar(node.inputs[1]) {
+            return ([("add_scalar", -c, nil)], [x])
+        }
+        if ["Max", "Min"].contains(node.op), node.inputs.count != 2 {
+            throw IRError("cannot lower \(node.op) of \(node.inputs.count) inputs yet (two only)", at: node)
+        }
         return (
             try unaryOrBinarySteps(node, graph),
-            Array(node.inputs.prefix(["Add", "Sub", "Mul", "Div", "Pow"].contains(node.op) ? 2 : 1))
+            Array(node.inputs.prefix(binaryOps.contains(node.op) ? 2 : 1))
         )
     }
 
-    private static func unaryOrBinarySteps(_ node: Node, _ graph: Graph) throws -> [(op: String, imm: Float)] {
+    /// The element-wise ops of two operands, each the `vop` of its lowercased name.
+    private static let binaryOps = ["Add", "Sub", "Mul", "Div", "Pow", "Max", "Min"]
+
+    private static func unaryOrBinarySteps(_ node: Node, _ graph: Graph) throws -> [VectorStep] {
         func bound(_ index: Int) throws -> Float? {
             guard let name = node.input(index) else { return nil }
             guard let t = graph.constants[name], t.dtype == .float32, t.count == 1 else {
@@ -40,15 +50,22 @@ extension Lowering {
             return t.floats()[0]
         }
         switch node.op {
-        case "Add", "Sub", "Mul", "Div", "Pow": return [(node.op.lowercased(), 0)]
-        case "LeakyRelu": return [("leaky_relu", node.float("alpha", default: 0.01))]
-        case "Elu": return [("elu", node.float("alpha", default: 1))]
+        case _ where binaryOps.contains(node.op): return [(node.op.lowercased(), 0, nil)]
+        case "LeakyRelu": return [("leaky_relu", node.float("alpha", default: 0.01), nil)]
+        case "Elu": return [("elu", node.float("alpha", default: 1), nil)]
+        case "HardSigmoid":
+            // Record: alpha's and beta's float32 bits, fourteen zeros.
+            let alpha = node.float("alpha", default: 0.2), beta = node.float("beta", default: 0.5)
+            let record = [alpha, beta].map { Int(Int32(bitPattern: $0.bitPattern)) } + [Int](repeating: 0, count: 14)
+            return [("hard_sigmoid", 0, record)]
         case "Clip":
             // min(max(x, lo), hi); an absent bound changes nothing, so it is left out.
-            let steps = [try bound(1).map { (op: "max_scalar", imm: $0) }, try bound(2).map { (op: "min_scalar", imm: $0) }]
-                .compactMap { $0 }
-            return steps.isEmpty ? [("copy", 0)] : steps
-        case _ where unaryName(node) != nil: return [(unaryName(node)!, 0)]
+            let steps = [
+                try bound(1).map { ("max_scalar", $0, nil) as VectorStep },
+                try bound(2).map { ("min_scalar", $0, nil) as VectorStep },
+            ].compactMap { $0 }
+            return steps.isEmpty ? [("copy", 0, nil)] : steps
+        case _ where unaryName(node) != nil: return [(unaryName(node)!, 0, nil)]
         default: throw IRError("cannot lower \(node.op) on the vector unit", at: node)
         }
     }
@@ -76,16 +93,17 @@ extension Lowering {
 
     /// True for the element-wise ops `lowerElementwise` takes.
     static func isElementwise(_ op: String) -> Bool {
-        ["Add", "Sub", "Mul", "Div", "Pow", "LeakyRelu", "Elu", "Clip"].contains(op)
+        (binaryOps + ["LeakyRelu", "Elu", "Clip", "HardSigmoid"]).contains(op)
             || VectorArithmetic.unaryName(onnx: op) != nil
     }
 
-    /// Add, Sub, Mul, Div, Pow (numpy broadcasting; an operand may be a constant, a scalar one
-    /// an immediate), the vector unit's unary functions (Relu, Sigmoid, Tanh, Erf, Exp, Log,
-    /// Sqrt, Reciprocal, Neg, Abs, Floor, Ceil, Sign), LeakyRelu and Clip with constant
-    /// bounds: in blocks of the output that fit a buffer per operand and one for the result
-    /// (split at the first axis whose trailing block fits). With `relu`, the Relu that alone
-    /// reads the result runs in the same blocks and its output is written instead.
+    /// Add, Sub, Mul, Div, Pow, Max and Min of two operands (numpy broadcasting; an operand
+    /// may be a constant, a scalar one an immediate), the vector unit's unary functions
+    /// (Relu, Sigmoid, Tanh, Erf, Exp, Log, Sqrt, Reciprocal, Neg, Abs, Floor, Ceil, Sign),
+    /// LeakyRelu, Elu, HardSigmoid and Clip with constant bounds: in blocks of the output that
+    /// fit a buffer per operand and one for the result (split at the first axis whose
+    /// trailing block fits). With `relu`, the Relu that alone reads the result runs in the
+    /// same blocks and its output is written instead.
     static func lowerElementwise(
         _ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ resources: TileResources,
         _ constants: inout ConstantSection, _ b: inout ProgramBuilder, relu: String? = nil
@@ -96,7 +114,8 @@ extension Lowering {
             throw IRError("cannot lower \(node.op) without a static float32 output", at: node)
         }
         var (steps, inputs) = try vectorSteps(node, graph)
-        if relu != nil { steps.append(("relu", 0)) }
+        if relu != nil { steps.append(("relu", 0, nil)) }
+        let records = steps.map { $0.record.map { constants.record($0) } }
         let full = shape.isEmpty ? [1] : shape
         // Each operand: its DRAM (or constant) address and its strides broadcast to `full`.
         var operands: [(MemorySpace, UInt64, [Int])] = []
@@ -156,13 +175,17 @@ extension Lowering {
                 }
                 let result = try sram(operands.count)
                 for (s, step) in steps.enumerated() {
-                    try b.emit(
-                        "vop",
-                        [
-                            "op": UInt64(InstructionSet.vectorOps.firstIndex(of: step.op)!), "dst": result,
-                            "a": s == 0 ? tiles[0] : result, "b": s == 0 && tiles.count > 1 ? tiles[1] : 0,
-                            "imm": UInt64(step.imm.bitPattern),
-                        ])
+                    var fields = [
+                        "op": UInt64(InstructionSet.vectorOps.firstIndex(of: step.op)!), "dst": result,
+                        "a": s == 0 ? tiles[0] : result, "b": s == 0 && tiles.count > 1 ? tiles[1] : 0,
+                    ]
+                    if let record = records[s] {
+                        fields["params"] = UInt64(record)
+                        try b.emit("vopp", fields)
+                    } else {
+                        fields["imm"] = UInt64(step.imm.bitPattern)
+                        try b.emit("vop", fields)
+                    }
                 }
                 let at = zip(index, outStrides).reduce(0) { $0 + $1.0 * $1.1 } + r0 * outStrides[axis]
                 try b.emit(

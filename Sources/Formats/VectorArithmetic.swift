@@ -100,6 +100,22 @@ public enum VectorArithmetic {
     /// `vop elu`: x for x >= 0, else alpha * (expf(x) - 1).
     public static func elu(_ x: Float, alpha: Float) -> Float { x >= 0 ? x : alpha * (expf(x) - 1) }
 
+    /// `vopp hard_sigmoid`: v = alpha * x + beta (the product rounded to float32, then the
+    /// sum), then v clamped to [0, 1]: a NaN v stays v, -0 becomes +0, and the infinities
+    /// become 0 and 1.
+    public static func hardSigmoid(_ x: Float, alpha: Float, beta: Float) -> Float {
+        let v = alpha * x + beta
+        return v.isNaN ? v : Swift.min(Swift.max(v, 0), 1)
+    }
+
+    /// `vop max`: the larger of x and y; NaN (the quiet NaN 0x7fc00000) when either is NaN;
+    /// of two equal operands (+0 and -0), y.
+    public static func maximum(_ x: Float, _ y: Float) -> Float { x.isNaN || y.isNaN ? .nan : Swift.max(x, y) }
+
+    /// `vop min`: the smaller of x and y; NaN (the quiet NaN 0x7fc00000) when either is NaN;
+    /// of two equal operands (+0 and -0), x.
+    public static func minimum(_ x: Float, _ y: Float) -> Float { x.isNaN || y.isNaN ? .nan : Swift.min(x, y) }
+
     /// `vop pow`: x to the power y, as C's powf computes it.
     public static func power(_ x: Float, _ y: Float) -> Float { powf(x, y) }
 

@@ -89,10 +89,10 @@ enum PReluFunction: FloatBinaryFunction {
     @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x < 0 ? x * y : x }
 }
 enum MaxFunction: FloatBinaryFunction {
-    @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x.isNaN || y.isNaN ? .nan : Swift.max(x, y) }
+    @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { VectorArithmetic.maximum(x, y) }
 }
 enum MinFunction: FloatBinaryFunction {
-    @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x.isNaN || y.isNaN ? .nan : Swift.min(x, y) }
+    @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { VectorArithmetic.minimum(x, y) }
 }
 
 /// The float32 fast path: same shapes, a scalar operand, or rows with a broadcast side.

@@ -21,7 +21,7 @@ enum UnaryOp {
             return { $0 >= 0 ? $0 : a * $0 }
         case "HardSigmoid":
             let a = node.float("alpha", default: 0.2), b = node.float("beta", default: 0.5)
-            return { max(0, min(1, a * $0 + b)) }
+            return { VectorArithmetic.hardSigmoid($0, alpha: a, beta: b) }
         case "Elu":
             let a = node.float("alpha", default: 1)
             return { VectorArithmetic.elu($0, alpha: a) }

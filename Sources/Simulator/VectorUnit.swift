@@ -1,6 +1,7 @@
 // The simulator's vector unit: `vop` (element-wise ops, each element by itself) and `vopp`
-// (ops with a parameter record: layer normalization and softmax over rows, pooling), with
-// the arithmetic of Formats/VectorArithmetic.swift where the ISA says so (schemas/isa.md).
+// (ops with a parameter record: layer normalization and softmax over rows, pooling, hard
+// sigmoid), with the arithmetic of Formats/VectorArithmetic.swift where the ISA says so
+// (schemas/isa.md).
 import Formats
 import ISA
 
@@ -13,8 +14,8 @@ extension Machine {
         }
         let x = try loadFloats(a)
         let binary: ((Float, Float) -> Float)? = [
-            "add": { $0 + $1 }, "sub": { $0 - $1 }, "mul": { $0 * $1 }, "div": { $0 / $1 }, "max": { max($0, $1) },
-            "min": { min($0, $1) }, "pow": VectorArithmetic.power,
+            "add": { $0 + $1 }, "sub": { $0 - $1 }, "mul": { $0 * $1 }, "div": { $0 / $1 }, "max": VectorArithmetic.maximum,
+            "min": VectorArithmetic.minimum, "pow": VectorArithmetic.power,
         ][op]
         let y: [Float]
         if let binary {
@@ -57,6 +58,15 @@ extension Machine {
         case "max_pool", "average_pool": try pool(op, dst, a, r)
         case "layer_norm", "softmax", "log_softmax": try rows(op, dst, a, b, r)
         case _ where VectorArithmetic.reductionNames.contains(op): try reduceRows(op, dst, a, r[0])
+        case "hard_sigmoid":
+            // Record: alpha's and beta's float32 bits.
+            guard dst.element == .f32, a.element == .f32, a.dims == dst.dims else {
+                throw SimulatorError("hard_sigmoid: dst and a must be f32 of one shape")
+            }
+            let (alpha, beta) = (
+                Float(bitPattern: UInt32(truncatingIfNeeded: r[0])), Float(bitPattern: UInt32(truncatingIfNeeded: r[1]))
+            )
+            try storeFloats(dst, try loadFloats(a).map { VectorArithmetic.hardSigmoid($0, alpha: alpha, beta: beta) })
         default: throw SimulatorError("the simulator does not execute vopp \(op) yet")
         }
     }

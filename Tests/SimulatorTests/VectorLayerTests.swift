@@ -68,17 +68,49 @@ final class VectorLayerTests: XCTestCase {
         b.output(b.node("Pow", ["x", "row"], outputs: ["y_pow"])[0])
         b.output(b.node("Clip", ["x", "lo", "hi"], outputs: ["y_clip"])[0])
         b.output(b.node("Clip", ["x", "", "hi"], outputs: ["y_clip_hi"])[0])
+        b.output(b.node("HardSigmoid", ["x"], outputs: ["y_hard_sigmoid"])[0])
+        b.output(b.node("HardSigmoid", ["x"], ["alpha": .float(-0.3), "beta": .float(0)], outputs: ["y_hard_sigmoid_0"])[0])
+        // Max and Min of x and -x meet NaN with NaN, +0 with -0 and each infinity with the other.
+        b.node("Neg", ["x"], outputs: ["minus_x"])
+        b.output(b.node("Max", ["x", "minus_x"], outputs: ["y_max"])[0])
+        b.output(b.node("Min", ["minus_x", "x"], outputs: ["y_min"])[0])
+        b.output(b.node("Max", ["row", "x"], outputs: ["y_max_row"])[0])
+        b.output(b.node("Min", ["x", "row"], outputs: ["y_min_row"])[0])
         var x = random([40, 33], -4...4, seed: 4).floats()
         x.replaceSubrange(0..<6, with: [0, -0.0, .infinity, -.infinity, .nan, 1e-40])
         let g = try prepared(b.graph)
         try assertSimulatedEqualsInterpreted(g, ["x": Tensor(x, shape: [40, 33])], resources: resources)
         // A scalar constant operand is an immediate, but for c - x and x / c.
         let program = try Lowering.lower(g, layers: [], resources: resources).program
-        let ops = Set(program.instructions.filter { $0.spec.mnemonic == "vop" }.map { InstructionSet.vectorOps[Int($0["op"])] })
+        let ops = Set(
+            program.instructions.filter { ["vop", "vopp"].contains($0.spec.mnemonic) }.map {
+                InstructionSet.vectorOps[Int($0["op"])]
+            })
         XCTAssertTrue(
             ops.isSuperset(of: [
                 "add_scalar", "mul_scalar", "sub", "div", "mul", "max_scalar", "min_scalar", "elu", "gelu", "gelu_tanh", "pow",
+                "hard_sigmoid", "max", "min",
             ]), "\(ops)")
+    }
+
+    func testHardSigmoidMaxAndMinFollowTheirRulesOnSpecialValues() {
+        func bits(_ x: Float) -> UInt32 { x.bitPattern }
+        let h = { (x: Float) in VectorArithmetic.hardSigmoid(x, alpha: 0.2, beta: 0.5) }
+        XCTAssertTrue(h(.nan).isNaN)
+        XCTAssertEqual([h(.infinity), h(-.infinity), h(2.5), h(-2.5), h(1)], [1, 0, 1, 0, 0.7])
+        // -0 clamps to +0: v = 1 * -0 + -0 is -0.
+        XCTAssertEqual(bits(VectorArithmetic.hardSigmoid(-0.0, alpha: 1, beta: -0.0)), 0)
+        // A NaN operand gives the quiet NaN; of +0 and -0, max gives y and min gives x.
+        for (x, y) in [(Float.nan, Float(1)), (1, .nan), (-.infinity, .nan)] {
+            XCTAssertEqual(bits(VectorArithmetic.maximum(x, y)), 0x7fc0_0000)
+            XCTAssertEqual(bits(VectorArithmetic.minimum(x, y)), 0x7fc0_0000)
+        }
+        XCTAssertEqual(bits(VectorArithmetic.maximum(0, -0.0)), bits(-0.0))
+        XCTAssertEqual(bits(VectorArithmetic.maximum(-0.0, 0)), 0)
+        XCTAssertEqual(bits(VectorArithmetic.minimum(0, -0.0)), 0)
+        XCTAssertEqual(bits(VectorArithmetic.minimum(-0.0, 0)), bits(-0.0))
+        XCTAssertEqual(VectorArithmetic.maximum(-.infinity, 3), 3)
+        XCTAssertEqual(VectorArithmetic.minimum(.infinity, 3), 3)
     }
 
     func testAxesTheVectorUnitDoesNotTakeAreRefusedByNode() throws {

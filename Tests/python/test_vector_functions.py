@@ -1,0 +1,85 @@
+"""HardSigmoid (default and given alpha and beta) and Max and Min of two tensors (one of them
+broadcast, one a constant) after a convolution, as exporters write them at opsets 13 and 17: the
+bundle runs bit for bit as the fake-quant interpreter runs the model, at fp16, nvfp4 and nvfp4
+with 2:4, on inputs holding NaN, infinities and zeros of both signs; on ordinary values the
+interpreter's ops equal onnxruntime's exactly; Max of three inputs is refused by node."""
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from conftest import assert_compile_refuses, run_npucc, simulated_and_interpreted
+
+SHAPE = (1, 3, 5, 6)
+OUTPUTS = ["hs", "hs_given", "max", "min", "max_row", "min_const"]
+
+
+def functions_model(path, opset, conv=True):
+    """Conv 3 -> 3 channels (pads 1), then the functions on its output c and the input x."""
+    rng = np.random.default_rng(5)
+    inits = [numpy_helper.from_array((rng.standard_normal((3, 3, 3, 3)) / 5).astype(np.float32), "w"),
+             numpy_helper.from_array(rng.standard_normal((1, 1, 1, 6)).astype(np.float32), "row"),
+             numpy_helper.from_array(rng.standard_normal(SHAPE).astype(np.float32), "const")]
+    c = "c" if conv else "x"
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv")] if conv else []
+    nodes += [helper.make_node("HardSigmoid", [c], ["hs"]),
+              helper.make_node("HardSigmoid", [c], ["hs_given"], alpha=-0.3, beta=0.25),
+              helper.make_node("Max", [c, "x"], ["max"]),
+              helper.make_node("Min", ["x", c], ["min"]),
+              helper.make_node("Max", ["row", c], ["max_row"]),
+              helper.make_node("Min", [c, "const"], ["min_const"])]
+    graph = helper.make_graph(nodes, "functions", [helper.make_tensor_value_info("x", TensorProto.FLOAT, SHAPE)],
+                              [helper.make_tensor_value_info(o, TensorProto.FLOAT, SHAPE) for o in OUTPUTS], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+
+
+def special_input(seed):
+    x = np.random.default_rng(seed).standard_normal(SHAPE).astype(np.float32) * 4
+    x.flat[:6] = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-40]
+    return x
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("functions")
+    np.savez(folder / "x.npz", x=special_input(7))
+    np.savez(folder / "calib.npz", x=np.random.default_rng(8).standard_normal((4,) + SHAPE[1:]).astype(np.float32))
+    return folder
+
+
+@pytest.mark.parametrize("opset", [13, 17])
+def test_the_interpreter_computes_the_functions_as_onnxruntime_does(tmp_path, opset):
+    functions_model(tmp_path / "alone.onnx", opset, conv=False)
+    x = np.random.default_rng(9).standard_normal(SHAPE).astype(np.float32) * 4
+    np.savez(tmp_path / "x.npz", x=x)
+    r = run_npucc("run", tmp_path / "alone.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "ref.npz")
+    assert r.returncode == 0, r.stderr
+    session = ort.InferenceSession(str(tmp_path / "alone.onnx"), providers=["CPUExecutionProvider"])
+    got = np.load(tmp_path / "ref.npz")
+    for name, value in zip(OUTPUTS, session.run(None, {"x": x})):
+        np.testing.assert_array_equal(got[name], value, err_msg=name)
+
+
+@pytest.mark.parametrize("opset,precision,sparsity", [(13, "fp16", "none"), (13, "nvfp4", "none"),
+                                                      (17, "nvfp4", "2:4")])
+def test_the_functions_run_on_the_simulator_as_the_interpreter_runs_them(data, tmp_path, opset, precision, sparsity):
+    functions_model(tmp_path / "m.onnx", opset)
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", data / "x.npz", tmp_path, precision, sparsity,
+                                        data / "calib.npz")
+    for name in OUTPUTS:
+        # Bit patterns, so that NaN payloads and the sign of zero count too.
+        np.testing.assert_array_equal(sim[name].view(np.uint32), fq[name].view(np.uint32), err_msg=name)
+    # The input's NaN reaches Max and Min: the result is the quiet NaN.
+    assert sim["max"].view(np.uint32).flat[0] == 0x7fc00000
+    assert sim["min"].view(np.uint32).flat[0] == 0x7fc00000
+
+
+def test_max_of_three_inputs_is_refused_by_node(tmp_path):
+    graph = helper.make_graph([helper.make_node("Max", ["x", "x", "x"], ["y"], name="largest")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
+    assert_compile_refuses(tmp_path / "m.onnx", tmp_path, 'node Max "largest": cannot lower Max of 3 inputs yet (two only)')
