@@ -29,8 +29,12 @@ extension Lowering {
         if node.op == "Sub", node.inputs.count == 2, let c = scalar(node.inputs[1]) {
             return ([("add_scalar", -c, nil)], [x])
         }
-        if ["Max", "Min"].contains(node.op), node.inputs.count != 2 {
-            throw IRError("cannot lower \(node.op) of \(node.inputs.count) inputs yet (two only)", at: node)
+        // Sum, Max and Min fold their inputs left to right, as the interpreter does: each step
+        // combines the result so far with the next input.
+        if let op = variadicOps[node.op] {
+            let inputs = node.inputs.filter { !$0.isEmpty }
+            guard !inputs.isEmpty else { throw IRError("cannot lower \(node.op) of no inputs", at: node) }
+            return (inputs.count == 1 ? [("copy", 0, nil)] : Array(repeating: (op, 0, nil), count: inputs.count - 1), inputs)
         }
         return (
             try unaryOrBinarySteps(node, graph),
@@ -39,7 +43,10 @@ extension Lowering {
     }
 
     /// The element-wise ops of two operands, each the `vop` of its lowercased name.
-    private static let binaryOps = ["Add", "Sub", "Mul", "Div", "Pow", "Max", "Min"]
+    private static let binaryOps = ["Add", "Sub", "Mul", "Div", "Pow"]
+
+    /// The ops of any number of operands and the `vop` that combines two.
+    private static let variadicOps = ["Sum": "add", "Max": "max", "Min": "min"]
 
     private static func unaryOrBinarySteps(_ node: Node, _ graph: Graph) throws -> [VectorStep] {
         func bound(_ index: Int) throws -> Float? {
@@ -93,12 +100,12 @@ extension Lowering {
 
     /// True for the element-wise ops `lowerElementwise` takes.
     static func isElementwise(_ op: String) -> Bool {
-        (binaryOps + ["LeakyRelu", "Elu", "Clip", "HardSigmoid"]).contains(op)
+        (binaryOps + variadicOps.keys + ["LeakyRelu", "Elu", "Clip", "HardSigmoid"]).contains(op)
             || VectorArithmetic.unaryName(onnx: op) != nil
     }
 
-    /// Add, Sub, Mul, Div, Pow, Max and Min of two operands (numpy broadcasting; an operand
-    /// may be a constant, a scalar one an immediate), the vector unit's unary functions
+    /// Add, Sub, Mul, Div and Pow, and Sum, Max and Min of any number of operands (numpy
+    /// broadcasting; an operand may be a constant, a scalar one an immediate), the vector unit's unary functions
     /// (Relu, Sigmoid, Tanh, Erf, Exp, Log, Sqrt, Reciprocal, Neg, Abs, Floor, Ceil, Sign),
     /// LeakyRelu, Elu, HardSigmoid and Clip with constant bounds: in blocks of the output that
     /// fit a buffer per operand and one for the result (split at the first axis whose
@@ -177,7 +184,7 @@ extension Lowering {
                 for (s, step) in steps.enumerated() {
                     var fields = [
                         "op": UInt64(InstructionSet.vectorOps.firstIndex(of: step.op)!), "dst": result,
-                        "a": s == 0 ? tiles[0] : result, "b": s == 0 && tiles.count > 1 ? tiles[1] : 0,
+                        "a": s == 0 ? tiles[0] : result, "b": s + 1 < tiles.count ? tiles[s + 1] : 0,
                     ]
                     if let record = records[s] {
                         fields["params"] = UInt64(record)

@@ -1,5 +1,5 @@
 """Ops that only move data (Pad in every mode, Split, Expand, Tile, Gather with constant
-indices, Cast float to float) as exporters write them at opsets 11, 13, 17 and 18, after a
+indices, Cast float to float) as exporters write them at opsets 11, 13, 17, 18 and 19, after a
 convolution: the bundle runs bit for bit as the fake-quant interpreter runs the model, at fp16,
 nvfp4 and nvfp4 with 2:4; the interpreter's ops equal onnxruntime's exactly; an op the backend
 cannot lower (Gather of computed indices) is refused by node."""
@@ -41,6 +41,8 @@ def movement_model(path, opset, conv=True):
     add("Pad", [c, const("pads_reflect", [0, 0, 3, 2, 0, 0, 2, 4])], mode="reflect")
     if opset >= 18:
         add("Pad", [c, const("pads_axes", [1, 2, 3, 1]), "", const("axes", [-1, 2])], mode="reflect")
+    if opset >= 19:
+        add("Pad", [c, const("pads_wrap", [0, 1, 4, 2, 0, 2, 3, 5])], mode="wrap")
     # Split along channels (sizes as an attribute before opset 13, an input from 13, a count from 18).
     parts = [f"part{i}" for i in range(2)]
     if opset < 13:
@@ -76,7 +78,7 @@ def data(tmp_path_factory):
     return folder
 
 
-@pytest.mark.parametrize("opset", [11, 13, 17, 18])
+@pytest.mark.parametrize("opset", [11, 13, 17, 18, 19])
 def test_the_interpreter_moves_data_as_onnxruntime_does(data, tmp_path, opset):
     outputs = movement_model(tmp_path / "alone.onnx", opset, conv=False)
     r = run_npucc("run", tmp_path / "alone.onnx", "--inputs", data / "x.npz", "--outputs", tmp_path / "ref.npz")
@@ -89,7 +91,7 @@ def test_the_interpreter_moves_data_as_onnxruntime_does(data, tmp_path, opset):
 
 
 @pytest.mark.parametrize("opset,precision,sparsity", [(11, "fp16", "none"), (13, "fp16", "none"), (13, "nvfp4", "none"),
-                                                      (17, "nvfp4", "2:4"), (18, "fp16", "none"), (18, "nvfp4", "none")])
+                                                      (17, "nvfp4", "2:4"), (18, "fp16", "none"), (19, "nvfp4", "none")])
 def test_data_movement_runs_on_the_simulator_as_the_interpreter_runs_it(data, tmp_path, opset, precision, sparsity):
     outputs = movement_model(tmp_path / "m.onnx", opset)
     sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", data / "x.npz", tmp_path, precision, sparsity,
