@@ -31,10 +31,14 @@ extension Lowering {
         }
         // Sum, Max and Min fold their inputs left to right, as the interpreter does: each step
         // combines the result so far with the next input.
+        // Mean is their Sum times the float32 reciprocal of their count, as the interpreter
+        // computes it; of one input, that input.
         if let op = variadicOps[node.op] {
             let inputs = node.inputs.filter { !$0.isEmpty }
             guard !inputs.isEmpty else { throw IRError("cannot lower \(node.op) of no inputs", at: node) }
-            return (inputs.count == 1 ? [("copy", 0, nil)] : Array(repeating: (op, 0, nil), count: inputs.count - 1), inputs)
+            if inputs.count == 1 { return ([("copy", 0, nil)], inputs) }
+            let folds: [VectorStep] = Array(repeating: (op, 0, nil), count: inputs.count - 1)
+            return (folds + (node.op == "Mean" ? [("mul_scalar", 1 / Float(inputs.count), nil)] : []), inputs)
         }
         return (
             try unaryOrBinarySteps(node, graph),
@@ -46,7 +50,7 @@ extension Lowering {
     private static let binaryOps = ["Add", "Sub", "Mul", "Div", "Pow"]
 
     /// The ops of any number of operands and the `vop` that combines two.
-    private static let variadicOps = ["Sum": "add", "Max": "max", "Min": "min"]
+    private static let variadicOps = ["Sum": "add", "Mean": "add", "Max": "max", "Min": "min"]
 
     private static func unaryOrBinarySteps(_ node: Node, _ graph: Graph) throws -> [VectorStep] {
         func bound(_ index: Int) throws -> Float? {
@@ -104,7 +108,7 @@ extension Lowering {
             || VectorArithmetic.unaryName(onnx: op) != nil
     }
 
-    /// Add, Sub, Mul, Div and Pow, and Sum, Max and Min of any number of operands (numpy
+    /// Add, Sub, Mul, Div and Pow, and Sum, Mean, Max and Min of any number of operands (numpy
     /// broadcasting; an operand may be a constant, a scalar one an immediate), the vector unit's unary functions
     /// (Relu, Sigmoid, Tanh, Erf, Exp, Log, Sqrt, Reciprocal, Neg, Abs, Floor, Ceil, Sign),
     /// LeakyRelu, Elu, HardSigmoid and Clip with constant bounds: in blocks of the output that

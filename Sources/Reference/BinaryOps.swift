@@ -186,7 +186,8 @@ func variadic(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
         }
     }
     if node.op == "Mean" {
-        acc = try binary("Div", acc, Tensor(scalar: Float(operands.count)).cast(to: acc.dtype), node)
+        // The sum times the float32 reciprocal of the count, as onnxruntime computes it.
+        acc = try binary("Mul", acc, Tensor(scalar: 1 / Float(operands.count)).cast(to: acc.dtype), node)
     }
     if operands.count == 1 { acc = operands[0] }
     return acc

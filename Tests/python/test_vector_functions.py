@@ -1,9 +1,9 @@
 """HardSigmoid (default and given alpha and beta), Max and Min of two tensors (one of them
-broadcast, one a constant), Max and Sum of three and Min of one, after a convolution, as
+broadcast, one a constant), Max, Sum and Mean of three and Min and Mean of one, after a convolution, as
 exporters write them at opsets 13 and 17: the bundle runs bit for bit as the fake-quant
 interpreter runs the model, at fp16, nvfp4 and nvfp4 with 2:4, on inputs holding NaN,
 infinities and zeros of both signs; on ordinary values the interpreter's ops equal
-onnxruntime's exactly; Mean is refused by node."""
+onnxruntime's exactly; Selu is refused by node."""
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -13,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 from conftest import assert_compile_refuses, run_npucc, simulated_and_interpreted
 
 SHAPE = (1, 3, 5, 6)
-OUTPUTS = ["hs", "hs_given", "max", "min", "max_row", "min_const", "max3", "sum3", "min1"]
+OUTPUTS = ["hs", "hs_given", "max", "min", "max_row", "min_const", "max3", "sum3", "min1", "mean3", "mean1"]
 
 
 def functions_model(path, opset, conv=True):
@@ -32,7 +32,9 @@ def functions_model(path, opset, conv=True):
               helper.make_node("Min", [c, "const"], ["min_const"]),
               helper.make_node("Max", ["x", c, "row"], ["max3"]),
               helper.make_node("Sum", [c, "const", "x"], ["sum3"]),
-              helper.make_node("Min", [c], ["min1"])]
+              helper.make_node("Min", [c], ["min1"]),
+              helper.make_node("Mean", [c, "const", "x"], ["mean3"]),
+              helper.make_node("Mean", [c], ["mean1"])]
     graph = helper.make_graph(nodes, "functions", [helper.make_tensor_value_info("x", TensorProto.FLOAT, SHAPE)],
                               [helper.make_tensor_value_info(o, TensorProto.FLOAT, SHAPE) for o in OUTPUTS], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
@@ -81,9 +83,9 @@ def test_the_functions_run_on_the_simulator_as_the_interpreter_runs_them(data, t
     assert sim["min"].view(np.uint32).flat[0] == 0x7fc00000
 
 
-def test_mean_is_refused_by_node(tmp_path):
-    graph = helper.make_graph([helper.make_node("Mean", ["x", "x", "x"], ["y"], name="average")], "g",
+def test_selu_is_refused_by_node(tmp_path):
+    graph = helper.make_graph([helper.make_node("Selu", ["x"], ["y"], name="average")], "g",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
-    assert_compile_refuses(tmp_path / "m.onnx", tmp_path, 'node Mean "average": cannot lower Mean: the NPU backend has no lowering for it yet')
+    assert_compile_refuses(tmp_path / "m.onnx", tmp_path, 'node Selu "average": cannot lower Selu: the NPU backend has no lowering for it yet')
