@@ -115,7 +115,8 @@ public enum Lowering {
             case _ where reductionOps[node.op] != nil:
                 try lowerReduction(node, graph, memory, resources, &constants, &b)
             case "Resize":
-                scratchBytes = max(scratchBytes, try lowerResize(node, graph, memory, scratch: scratch, &b))
+                scratchBytes = max(
+                    scratchBytes, try lowerResize(node, graph, memory, scratch: scratch, resources, &constants, &b))
             case _ where copyOps.contains(node.op):
                 scratchBytes = max(scratchBytes, try lowerCopy(node, graph, memory, scratch: scratch, &b))
             case "Slice":
@@ -363,6 +364,15 @@ struct ConstantSection {
         let at = bytes.count
         bytes += Float32Bytes.encode(values)
         return at
+    }
+
+    /// Appends 32-bit words (int32 values or float32 bit patterns); returns their index
+    /// (byte offset / 4).
+    mutating func words(_ values: [UInt32]) -> Int {
+        align()
+        let at = bytes.count
+        for v in values { bytes += withUnsafeBytes(of: v.littleEndian, Array.init) }
+        return at / 4
     }
 
     /// Appends a 16-int32 parameter record; returns its index (byte offset / 4).

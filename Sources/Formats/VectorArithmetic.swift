@@ -142,4 +142,32 @@ public enum VectorArithmetic {
             return Float(name == "reduce_mean" ? acc / Double(count) : acc)
         }
     }
+
+    /// Bilinear resampling of one [H, W] plane at `x` into [OH, OW] at `y`, given per output
+    /// row (column) its lower and upper source row (column) and the upper's weight f. Each
+    /// output: acc = +0, then for the corners (lower row, lower column), (upper, lower),
+    /// (lower, upper), (upper, upper) in that order, skipping a corner that takes an upper
+    /// index whose f is 0: w = a * b with a = f or 1 - f for the row and b for the column,
+    /// and when w != 0, acc = acc + w * x[corner], each step in float32.
+    public static func resizePlane(
+        _ x: UnsafePointer<Float>, width: Int, _ y: UnsafeMutablePointer<Float>,
+        rows: (lower: [Int], upper: [Int], weight: [Float]), columns: (lower: [Int], upper: [Int], weight: [Float])
+    ) {
+        let outWidth = columns.lower.count
+        for i in 0..<rows.lower.count {
+            let fr = rows.weight[i]
+            for j in 0..<outWidth {
+                let fc = columns.weight[j]
+                var acc: Float = 0
+                for corner in 0..<4 {
+                    let upperRow = corner & 1 == 1, upperColumn = corner & 2 == 2
+                    if upperRow && fr == 0 || upperColumn && fc == 0 { continue }
+                    let w = (upperRow ? fr : 1 - fr) * (upperColumn ? fc : 1 - fc)
+                    let row = upperRow ? rows.upper[i] : rows.lower[i], column = upperColumn ? columns.upper[j] : columns.lower[j]
+                    if w != 0 { acc += w * x[row * width + column] }
+                }
+                y[i * outWidth + j] = acc
+            }
+        }
+    }
 }

@@ -1,6 +1,7 @@
 // Resize: nearest (four rounding modes; a copy of the element each output index names) and
 // N-linear, with the coordinate transformation modes of ONNX, from scales or sizes
 // (IR's ResizeGeometry says where each output reads).
+import Formats
 import Foundation
 import IR
 
@@ -22,6 +23,20 @@ func resize(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
                     var offset = 0
                     for d in 0..<rank { offset += lo[d][(i / outStrides[d]) % shape[d]] * inStrides[d] }
                     op[i] = xp[offset]
+                }
+            }
+        }
+    }
+    if let planes = ResizeGeometry.planar(g, inputShape: x.shape) {
+        // Bilinear over [H, W] planes: the vector unit's arithmetic (VectorArithmetic.resizePlane),
+        // the same operations as the general loop below.
+        let xp = x.f32, (h, w) = (x.shape[2], x.shape[3])
+        return makeFloat(shape) { op in
+            parallelChunks(planes, cost: shape[2] * shape[3] * 4) { range in
+                for plane in range {
+                    VectorArithmetic.resizePlane(
+                        xp + plane * h * w, width: w, op + plane * shape[2] * shape[3],
+                        rows: (lo[2], hi[2], weight[2]), columns: (lo[3], hi[3], weight[3]))
                 }
             }
         }

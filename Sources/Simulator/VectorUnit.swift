@@ -67,8 +67,53 @@ extension Machine {
                 Float(bitPattern: UInt32(truncatingIfNeeded: r[0])), Float(bitPattern: UInt32(truncatingIfNeeded: r[1]))
             )
             try storeFloats(dst, try loadFloats(a).map { VectorArithmetic.hardSigmoid($0, alpha: alpha, beta: beta) })
+        case "resize": try resize(dst, a, r)
         default: throw SimulatorError("the simulator does not execute vopp \(op) yet")
         }
+    }
+
+    /// `count` int32 values (or float32 bit patterns) at 4 x `index` bytes into the constant section.
+    private func constantWords(_ index: Int, _ count: Int) throws -> [UInt32] {
+        let at = 4 * index
+        guard index >= 0, count >= 0, at + 4 * count <= memories[2].bytes.count else {
+            throw SimulatorError("a table of \(count) values at \(index) is outside the constant section")
+        }
+        return (0..<count).map { j in
+            let b = memories[2].bytes[(at + 4 * j)..<(at + 4 * j + 4)].map(UInt32.init)
+            return b[0] | b[1] << 8 | b[2] << 16 | b[3] << 24
+        }
+    }
+
+    /// Bilinear resize of [C, H, W] planes into [C, OH, OW] (record: H, W, OH, OW, then the
+    /// constant-section indices of the lower rows, upper rows and row weights, and of the
+    /// lower columns, upper columns and column weights).
+    private mutating func resize(_ dst: TensorDescriptor, _ a: TensorDescriptor, _ r: [Int]) throws {
+        let (h, w, oh, ow) = (r[0], r[1], r[2], r[3])
+        guard a.dims.count == 3, dst.dims.count == 3, a.dims[0] == dst.dims[0], a.dims[1] == h, a.dims[2] == w,
+            dst.dims[1] == oh, dst.dims[2] == ow, a.element == .f32, dst.element == .f32
+        else {
+            throw SimulatorError("resize needs f32 [C, \(h), \(w)] in and [C, \(oh), \(ow)] out")
+        }
+        func indices(_ at: Int, _ n: Int, _ limit: Int) throws -> [Int] {
+            let v = try constantWords(at, n).map { Int(Int32(bitPattern: $0)) }
+            guard v.allSatisfy({ (0..<limit).contains($0) }) else { throw SimulatorError("resize reads outside its plane") }
+            return v
+        }
+        let rows = (try indices(r[4], oh, h), try indices(r[5], oh, h), try constantWords(r[6], oh).map(Float.init(bitPattern:)))
+        let columns = (
+            try indices(r[7], ow, w), try indices(r[8], ow, w), try constantWords(r[9], ow).map(Float.init(bitPattern:))
+        )
+        let x = try loadFloats(a)
+        var y = [Float](repeating: 0, count: dst.count)
+        x.withUnsafeBufferPointer { x in
+            y.withUnsafeMutableBufferPointer { y in
+                for plane in 0..<a.dims[0] {
+                    VectorArithmetic.resizePlane(
+                        x.baseAddress! + plane * h * w, width: w, y.baseAddress! + plane * oh * ow, rows: rows, columns: columns)
+                }
+            }
+        }
+        try storeFloats(dst, y)
     }
 
     /// Row ops over `a`'s elements in row-major order, `record[0]` to a row, into `dst` of

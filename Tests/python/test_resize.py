@@ -1,8 +1,10 @@
-"""Nearest-neighbour Resize as exporters write it (PyTorch's Upsample: asymmetric and floor;
-ONNX's defaults: half_pixel and round_prefer_floor; sizes instead of scales; downsampling by
-a fraction), lowered to copies: the bundle runs bit for bit as the fake-quant interpreter
-runs the model, the interpreter's Resize equals onnxruntime's exactly, and a linear Resize is
-refused by node."""
+"""Resize as exporters write it. Nearest (PyTorch's Upsample: asymmetric and floor; ONNX's
+defaults: half_pixel and round_prefer_floor; sizes instead of scales; downsampling by a
+fraction) lowers to copies, and the interpreter's equals onnxruntime's exactly. Bilinear over
+the last two axes (half_pixel, align_corners, pytorch_half_pixel; up and down) runs on the
+vector unit, within float32 rounding of onnxruntime. Either way the bundle runs bit for bit as
+the fake-quant interpreter runs the model; a linear Resize over the channels is refused by
+node."""
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -19,6 +21,10 @@ CASES = {
                                 nearest_mode="round_prefer_ceil"),
     "downsample_fraction": dict(scales=[1, 1, 0.6, 0.75], coordinate_transformation_mode="pytorch_half_pixel",
                                 nearest_mode="ceil"),
+    "bilinear_half_pixel": dict(scales=[1, 1, 2, 2], mode="linear"),
+    "bilinear_align_corners": dict(sizes=[1, 6, 9, 13], mode="linear", coordinate_transformation_mode="align_corners"),
+    "bilinear_down_pytorch": dict(scales=[1, 1, 0.6, 0.75], mode="linear",
+                                  coordinate_transformation_mode="pytorch_half_pixel"),
 }
 
 
@@ -41,25 +47,31 @@ def resize_model(path, scales=None, sizes=None, mode="nearest", conv=True, **att
     nodes += [helper.make_node("Resize", inputs, ["r"], mode=mode, name="resize", **attributes),
              helper.make_node("Relu", ["r"], ["y"])]
     graph = helper.make_graph(nodes, "resize", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 5, 6])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 6 if conv else 3, "H", "W"])], inits)
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", "C", "H", "W"])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     onnx.checker.check_model(model)
     onnx.save(model, path)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_nearest_resize_runs_as_the_interpreter_and_onnxruntime_run_it(tmp_path, case):
+def test_resize_runs_as_the_interpreter_and_onnxruntime_run_it(tmp_path, case):
     resize_model(tmp_path / "m.onnx", **CASES[case])
     rng = np.random.default_rng(7)
     x = rng.standard_normal((1, 3, 5, 6)).astype(np.float32)
     np.savez(tmp_path / "x.npz", x=x)
     np.savez(tmp_path / "calib.npz", x=rng.standard_normal((4, 3, 5, 6)).astype(np.float32))
-    # The interpreter's Resize alone is onnxruntime's, exactly (both copy elements).
+    # The interpreter's Resize alone against onnxruntime's: nearest copies the same elements;
+    # bilinear sums up to four products, so it agrees to a few float32 roundings.
     resize_model(tmp_path / "alone.onnx", conv=False, **CASES[case])
     r = run_npucc("run", tmp_path / "alone.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "ref.npz")
     assert r.returncode == 0, r.stderr
     session = ort.InferenceSession(str(tmp_path / "alone.onnx"), providers=["CPUExecutionProvider"])
-    np.testing.assert_array_equal(np.load(tmp_path / "ref.npz")["y"], session.run(None, {"x": x})[0])
+    ours, theirs = np.load(tmp_path / "ref.npz")["y"], session.run(None, {"x": x})[0]
+    if CASES[case].get("mode") == "linear":
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=8 * np.finfo(np.float32).eps * np.abs(x).max())
+        assert not np.array_equal(ours, np.repeat(np.repeat(x, 2, axis=2), 2, axis=3)[..., :ours.shape[2], :ours.shape[3]])
+    else:
+        np.testing.assert_array_equal(ours, theirs)
     for precision in ["fp16", "nvfp4"]:
         flags = ["--precision", precision, "--calib", tmp_path / "calib.npz"]
         r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub", *flags)
@@ -71,9 +83,10 @@ def test_nearest_resize_runs_as_the_interpreter_and_onnxruntime_run_it(tmp_path,
         np.testing.assert_array_equal(np.load(tmp_path / "sim.npz")["y"], np.load(tmp_path / "fq.npz")["y"])
 
 
-def test_a_linear_resize_is_refused_by_node(tmp_path):
-    resize_model(tmp_path / "m.onnx", scales=[1, 1, 2, 2], mode="linear")
+def test_a_linear_resize_over_the_channels_is_refused_by_node(tmp_path):
+    resize_model(tmp_path / "m.onnx", scales=[1, 2, 1, 1], mode="linear")
     r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub", "--precision", "fp16")
     assert r.returncode == 1
-    assert 'node Resize "resize": cannot lower Resize in mode linear yet (nearest only)' in r.stderr
+    assert ('node Resize "resize": cannot lower a linear Resize of [1, 6, 5, 6] to [1, 12, 5, 6] yet (the last two axes '
+            'of a 4-D input only)') in r.stderr
     assert not (tmp_path / "m.npub").exists()
