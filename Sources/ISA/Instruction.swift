@@ -62,11 +62,15 @@ public struct Instruction: Sendable, Equatable {
         guard b.count == InstructionSet.width else {
             throw ISAError("an instruction is \(InstructionSet.width) bytes, not \(b.count)")
         }
-        guard let spec = InstructionSet.spec(opcode: b[0]) else {
-            throw ISAError("unknown opcode 0x\(hex(UInt64(b[0]), digits: 2))")
+        try self.init(low: word(b, 0), high: word(b, 8))
+    }
+
+    /// Decodes the 128 bits given as two little-endian words (the opcode in `low`'s lowest
+    /// byte); a field is read with shifts and a mask.
+    init(low: UInt64, high: UInt64) throws {
+        guard let spec = InstructionSet.spec(opcode: UInt8(truncatingIfNeeded: low)) else {
+            throw ISAError("unknown opcode 0x\(hex(low & 0xff, digits: 2))")
         }
-        // The 128 bits as two little-endian words; a field is read with shifts and a mask.
-        let (low, high) = (word(b, 0), word(b, 8))
         func bits(_ start: Int, _ count: Int) -> UInt64 {
             let mask: UInt64 = count >= 64 ? ~0 : (1 << UInt64(count)) - 1
             if start >= 64 { return (high >> UInt64(start - 64)) & mask }

@@ -43,9 +43,14 @@ public struct Program: Sendable, Equatable {
             }
         }
         var instructions: [Instruction] = []
+        instructions.reserveCapacity(i.count / InstructionSet.width)
+        // Each instruction as two little-endian words, read straight from the section.
+        let words = i.withUnsafeBytes { raw in
+            (0..<(i.count / 8)).map { UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self)) }
+        }
         for k in 0..<(i.count / InstructionSet.width) {
             do {
-                let instruction = try Instruction(decoding: i[(k * InstructionSet.width)..<((k + 1) * InstructionSet.width)])
+                let instruction = try Instruction(low: words[2 * k], high: words[2 * k + 1])
                 for (f, v) in zip(instruction.spec.fields, instruction.values) where f.kind == .descriptor {
                     guard v < UInt64(descriptors.count) else {
                         throw ISAError("field \(f.name) names d\(v), the table has \(descriptors.count) descriptors")
