@@ -4,6 +4,7 @@
 // and the ISA only, never the IR. Queues are run in program order, which every correct
 // program allows; a `wait` that program order cannot satisfy is reported as a deadlock.
 import Formats
+import Foundation
 import ISA
 
 public struct SimulatorError: Error, CustomStringConvertible, Equatable {
@@ -34,6 +35,10 @@ public struct Machine {
     var memories: [Memory]
     let shape: MachineShape
     var semaphores = [Int](repeating: 0, count: 256)
+    /// The running program's descriptors, each resolved on its first access.
+    var resolved = ResolvedDescriptors(count: 0)
+    /// The weight tiles `mma` decoded in this run.
+    var decodedTiles = DecodedTiles()
 
     public init(shape: MachineShape, weights: [UInt8], constants: [UInt8]) {
         self.shape = shape
@@ -67,18 +72,26 @@ public struct Machine {
 
     /// Runs `program` to its `halt` (or its end). Errors name the instruction.
     public mutating func run(_ program: Program) throws {
-        for (index, instruction) in program.instructions.enumerated() {
-            do {
-                if try execute(instruction, program) { return }
-            } catch let e as SimulatorError {
-                throw SimulatorError("instruction \(index) (\(instruction.spec.mnemonic)): \(e)")
+        resolved = ResolvedDescriptors(count: program.descriptors.count)
+        decodedTiles = DecodedTiles()
+        try program.descriptors.withUnsafeBufferPointer { table in
+            for (index, instruction) in program.instructions.enumerated() {
+                do {
+                    if try execute(instruction, table) { return }
+                } catch let e as SimulatorError {
+                    throw SimulatorError("instruction \(index) (\(instruction.spec.mnemonic)): \(e)")
+                }
             }
         }
     }
 
     /// Executes one instruction; true at `halt`.
-    private mutating func execute(_ i: Instruction, _ program: Program) throws -> Bool {
-        func d(_ field: String) -> TensorDescriptor { program.descriptors[Int(i[field])] }
+    private mutating func execute(_ i: Instruction, _ table: UnsafeBufferPointer<TensorDescriptor>) throws -> Bool {
+        func d(_ field: String) -> DescriptorRef {
+            let index = Int(i[field])
+            precondition(index < table.count, "d\(index) is not in the descriptor table")
+            return DescriptorRef(index: index, table: table.baseAddress!)
+        }
         func f(_ field: String) -> Float { Float(bitPattern: UInt32(truncatingIfNeeded: i[field])) }
         func format(_ field: String) -> PrecisionFormat { PrecisionFormat(rawValue: InstructionSet.formats[Int(i[field])])! }
         switch i.spec.mnemonic {
@@ -123,59 +136,69 @@ public struct Machine {
     }
 
     private mutating func matrixMultiply(
-        _ i: Instruction, _ out: TensorDescriptor, _ act: TensorDescriptor,
-        _ wgt: TensorDescriptor, _ scl: TensorDescriptor, _ wfmt: PrecisionFormat
+        _ i: Instruction, _ out: DescriptorRef, _ act: DescriptorRef, _ wgt: DescriptorRef, _ scl: DescriptorRef,
+        _ wfmt: PrecisionFormat
     ) throws {
         guard out.dims.count == 2, act.dims.count == 2, out.dims[0] == act.dims[0], out.element == .f32, act.element == .f32
         else {
             throw SimulatorError("mma needs out f32 [M, N] and act f32 [M, K]")
         }
         let (m, n, k) = (out.dims[0], out.dims[1], act.dims[1])
-        // w[c * k + p]: output channel c, reduction position p.
-        var w: [Float]
+        // wt[p * n + c]: reduction position p, output channel c.
+        let wt: [Float]
         switch wgt.element {
         case .packed:
             let scales = wfmt == .fp16 ? [] : try loadFloats(scl)
-            do {
-                w = try WeightPacking.unpackTile(
-                    ArraySlice(try loadElements(wgt)), format: wfmt, sparse: i["sparse"] == 1,
-                    rows: n, length: k, scales: scales)
-            } catch let e as PackingError {
-                throw SimulatorError("weight tile: \(e)")
+            let packed = try loadElements(wgt), sparse = i["sparse"] == 1
+            let key = DecodedTiles.Key(packed: packed, scales: scales, format: wfmt, sparse: sparse, rows: n, length: k)
+            if let known = decodedTiles.tile(key) {
+                wt = known
+            } else {
+                let w: [Float]
+                do {
+                    w = try WeightPacking.unpackTile(
+                        ArraySlice(packed), format: wfmt, sparse: sparse, rows: n, length: k, scales: scales)
+                } catch let e as PackingError {
+                    throw SimulatorError("weight tile: \(e)")
+                }
+                wt = Self.transposed(w, rows: n, columns: k)
+                decodedTiles.keep(key, wt)
             }
         case .f32:
             // A computed operand [K, N], already on the `wfmt` grid.
             guard wgt.dims == [k, n], i["sparse"] == 0, wfmt == .fp16 || wfmt == .fp32 else {
                 throw SimulatorError("an f32 wgt must be [\(k), \(n)] (act's K, out's N), dense, fp16 or fp32")
             }
-            let b = try loadFloats(wgt)
-            if wfmt == .fp16, let v = b.first(where: { !$0.isNaN && Float16Codec.decode(Float16Codec.encode($0)) != $0 }) {
+            wt = try loadFloats(wgt)
+            if wfmt == .fp16, let v = wt.first(where: { !$0.isNaN && Float16Codec.decode(Float16Codec.encode($0)) != $0 }) {
                 throw SimulatorError("an fp16 wgt holds \(v), which is not an fp16 value (quant it first)")
             }
-            w = [Float](repeating: 0, count: n * k)
-            for p in 0..<k { for c in 0..<n { w[c * k + p] = b[p * n + c] } }
         default:
             throw SimulatorError("mma's wgt is a packed weight tile or f32 [K, N], not \(wgt.element.rawValue)")
         }
         let a = try loadFloats(act)
         var acc = i["accumulate"] == 1 ? try loadFloats(out) : [Float](repeating: 0, count: m * n)
-        Self.orderedProduct(a, w, into: &acc, m: m, n: n, k: k)
+        Self.orderedProduct(a, wt, into: &acc, m: m, n: n, k: k)
         try storeFloats(out, acc)
     }
 
-    /// acc[r, c] += a[r, p] * w[c, p] for p in increasing order, each product rounded to
+    /// `w` [rows, columns] row-major, transposed to [columns, rows].
+    static func transposed(_ w: [Float], rows: Int, columns: Int) -> [Float] {
+        [Float](unsafeUninitializedCapacity: rows * columns) { t, count in
+            w.withUnsafeBufferPointer { w in
+                for r in 0..<rows {
+                    for c in 0..<columns { t[c &* rows &+ r] = w[r &* columns &+ c] }
+                }
+            }
+            count = rows * columns
+        }
+    }
+
+    /// acc[r, c] += a[r, p] * wt[p, c] for p in increasing order, each product rounded to
     /// float32 and then added (schemas/formats.md, matrix arithmetic). Four columns of four
     /// rows are accumulated side by side; each accumulator still sees its products in
     /// increasing p.
-    static func orderedProduct(_ a: [Float], _ w: [Float], into acc: inout [Float], m: Int, n: Int, k: Int) {
-        let wt = [Float](unsafeUninitializedCapacity: k * n) { wt, count in
-            w.withUnsafeBufferPointer { w in
-                for c in 0..<n {
-                    for p in 0..<k { wt[p &* n &+ c] = w[c &* k &+ p] }
-                }
-            }
-            count = k * n
-        }
+    static func orderedProduct(_ a: [Float], _ wt: [Float], into acc: inout [Float], m: Int, n: Int, k: Int) {
         a.withUnsafeBufferPointer { a in
             wt.withUnsafeBufferPointer { wt in
                 acc.withUnsafeMutableBufferPointer { acc in
@@ -237,10 +260,6 @@ public struct Machine {
 
     // Element access through descriptors -----------------------------------------------
 
-    private func memoryIndex(_ d: TensorDescriptor) throws -> Int {
-        try Self.memoryInstance(d, clusters: shape.clusters, tilesPerCluster: shape.tilesPerCluster)
-    }
-
     /// The memory instance `d` is in: dram, weights, constants, l3, then one l2 per cluster,
     /// then one sram per tile, cluster-major.
     static func memoryInstance(_ d: TensorDescriptor, clusters: Int, tilesPerCluster: Int) throws -> Int {
@@ -270,10 +289,24 @@ public struct Machine {
         }
     }
 
-    /// The runs of bytes `d` covers, after checking the whole span lies in its memory.
-    private func runs(_ d: TensorDescriptor) throws -> (memory: Int, runs: ByteRuns) {
-        let m = try memoryIndex(d), size = try Self.elementSize(d.element)
-        let runs = ByteRuns(base: Int(d.address), dims: d.dims, strides: d.strides, size: size)
+    /// The runs of bytes `d` covers, after checking the whole span lies in its memory;
+    /// resolved on the descriptor's first access in the run and kept (memories do not change
+    /// size), errors included.
+    private func runs(_ d: DescriptorRef) throws -> (memory: Int, runs: ByteRuns) {
+        if let known = resolved.entries[d.index] { return try known.get() }
+        let result: Result<(memory: Int, runs: ByteRuns), SimulatorError>
+        do {
+            result = .success(try resolve(d.descriptor))
+        } catch let e as SimulatorError {
+            result = .failure(e)
+        }
+        resolved.entries[d.index] = result
+        return try result.get()
+    }
+
+    private func resolve(_ d: TensorDescriptor) throws -> (memory: Int, runs: ByteRuns) {
+        let m = try Self.memoryInstance(d, clusters: shape.clusters, tilesPerCluster: shape.tilesPerCluster)
+        let runs = ByteRuns(base: Int(d.address), dims: d.dims, strides: d.strides, size: try Self.elementSize(d.element))
         if let span = runs.span, span.lowerBound < 0 || span.upperBound > memories[m].bytes.count {
             throw SimulatorError(
                 "\(d.text) reaches bytes \(span.lowerBound)..<\(span.upperBound) of \(memories[m].name), which has \(memories[m].bytes.count)"
@@ -284,7 +317,7 @@ public struct Machine {
 
     /// The elements of `d`, row-major, read through `body` from a buffer of their bytes.
     /// The runs of `d` after checking every byte of them has been written.
-    private func writtenRuns(_ d: TensorDescriptor) throws -> (memory: Int, runs: ByteRuns) {
+    private func writtenRuns(_ d: DescriptorRef) throws -> (memory: Int, runs: ByteRuns) {
         let (m, runs) = try runs(d)
         if let byte = memories[m].firstUnwritten(runs) {
             throw SimulatorError("reads \(memories[m].name) byte \(byte), never written")
@@ -292,7 +325,7 @@ public struct Machine {
         return (m, runs)
     }
 
-    private func loadElements(_ d: TensorDescriptor) throws -> [UInt8] {
+    private func loadElements(_ d: DescriptorRef) throws -> [UInt8] {
         let (m, runs) = try writtenRuns(d)
         return [UInt8](unsafeUninitializedCapacity: runs.count) { out, n in
             if runs.count > 0 { memories[m].read(runs, into: out.baseAddress!) }
@@ -300,20 +333,20 @@ public struct Machine {
         }
     }
 
-    private mutating func storeElements(_ d: TensorDescriptor, _ bytes: UnsafeRawBufferPointer) throws {
+    private mutating func storeElements(_ d: DescriptorRef, _ bytes: UnsafeRawBufferPointer) throws {
         let (m, runs) = try runs(d)
         guard !memories[m].readOnly else { throw SimulatorError("writes \(memories[m].name), which is read-only") }
         precondition(bytes.count == runs.count, "a store's bytes match its descriptor")
         if runs.count > 0 { memories[m].write(runs, from: bytes.baseAddress!) }
     }
 
-    private mutating func storeElements(_ d: TensorDescriptor, _ bytes: [UInt8]) throws {
+    private mutating func storeElements(_ d: DescriptorRef, _ bytes: [UInt8]) throws {
         try bytes.withUnsafeBytes { try storeElements(d, $0) }
     }
 
     // Memories hold float32 little-endian (Float32Bytes); on a little-endian host the
     // bytes are the floats themselves and are copied as they are.
-    func loadFloats(_ d: TensorDescriptor) throws -> [Float] {
+    func loadFloats(_ d: DescriptorRef) throws -> [Float] {
         guard d.element == .f32 else { throw SimulatorError("\(d.text) is not f32") }
         #if _endian(little)
             let (m, runs) = try writtenRuns(d)
@@ -326,12 +359,95 @@ public struct Machine {
         #endif
     }
 
-    mutating func storeFloats(_ d: TensorDescriptor, _ values: [Float]) throws {
+    mutating func storeFloats(_ d: DescriptorRef, _ values: [Float]) throws {
         guard d.element == .f32 else { throw SimulatorError("\(d.text) is not f32") }
         #if _endian(little)
             try values.withUnsafeBytes { try storeElements(d, $0) }
         #else
             try storeElements(d, Float32Bytes.encode(values))
         #endif
+    }
+}
+
+/// A descriptor of the running program: its index in the table, and the table (valid while
+/// the program runs), so that passing one copies no arrays.
+struct DescriptorRef {
+    let index: Int
+    let table: UnsafePointer<TensorDescriptor>
+    var descriptor: TensorDescriptor { table[index] }
+    var element: ElementType { descriptor.element }
+    var dims: [Int] { descriptor.dims }
+    var count: Int { descriptor.count }
+    var text: String { descriptor.text }
+}
+
+/// Per descriptor of the running program: the memory instance and byte runs it resolves
+/// to, or the error resolving it raised; nil until first accessed.
+final class ResolvedDescriptors {
+    var entries: [Result<(memory: Int, runs: ByteRuns), SimulatorError>?]
+    init(count: Int) { entries = Array(repeating: nil, count: count) }
+}
+
+/// The weight tiles `mma` decoded, by what each was decoded from: decoding is a function of
+/// the packed bytes, the scales (bit for bit), the format, sparsity and shape alone, so a
+/// tile whose inputs all match one decoded before is reused as it is. Tiles are kept until
+/// they hold `capacity` floats in all.
+final class DecodedTiles {
+    struct Key: Hashable {
+        var packed: [UInt8]
+        var scales: [Float]
+        var format: PrecisionFormat
+        var sparse: Bool
+        var rows: Int
+        var length: Int
+
+        static func == (x: Key, y: Key) -> Bool {
+            x.format == y.format && x.sparse == y.sparse && x.rows == y.rows && x.length == y.length
+                && x.packed.withUnsafeBytes { a in y.packed.withUnsafeBytes { b in sameBytes(a, b) } }
+                && x.scales.withUnsafeBytes { a in y.scales.withUnsafeBytes { b in sameBytes(a, b) } }
+        }
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(format)
+            hasher.combine(sparse)
+            hasher.combine(rows)
+            hasher.combine(length)
+            hasher.combine(packed.withUnsafeBytes(Self.digest))
+            hasher.combine(scales.withUnsafeBytes(Self.digest))
+        }
+
+        /// A quick digest of `bytes` (8 at a time, multiplied and folded); equality still
+        /// compares every byte.
+        private static func digest(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+            var h = UInt64(bytes.count)
+            var at = 0
+            while at &+ 8 <= bytes.count {
+                h = (h ^ bytes.loadUnaligned(fromByteOffset: at, as: UInt64.self)) &* 0x9E37_79B9_7F4A_7C15
+                h ^= h >> 29
+                at &+= 8
+            }
+            while at < bytes.count {
+                h = (h ^ UInt64(bytes[at])) &* 0x9E37_79B9_7F4A_7C15
+                at &+= 1
+            }
+            return h
+        }
+
+        private static func sameBytes(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+            a.count == b.count && (a.count == 0 || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0)
+        }
+    }
+
+    static let capacity = 64 << 20
+    private var tiles: [Key: [Float]] = [:]
+    private var floats = 0
+
+    /// The decoded tile of `key`, transposed to [length, rows], if kept.
+    func tile(_ key: Key) -> [Float]? { tiles[key] }
+
+    func keep(_ key: Key, _ transposed: [Float]) {
+        guard floats + transposed.count <= Self.capacity else { return }
+        tiles[key] = transposed
+        floats += transposed.count
     }
 }

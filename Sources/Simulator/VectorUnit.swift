@@ -6,7 +6,7 @@ import Formats
 import ISA
 
 extension Machine {
-    mutating func vectorOp(_ op: String, _ dst: TensorDescriptor, _ a: TensorDescriptor, _ b: TensorDescriptor, _ imm: Float)
+    mutating func vectorOp(_ op: String, _ dst: DescriptorRef, _ a: DescriptorRef, _ b: DescriptorRef, _ imm: Float)
         throws
     {
         guard dst.element == .f32, a.element == .f32, a.dims == dst.dims else {
@@ -51,7 +51,7 @@ extension Machine {
     }
 
     mutating func parameterizedOp(
-        _ op: String, _ dst: TensorDescriptor, _ a: TensorDescriptor, _ b: TensorDescriptor, _ params: Int
+        _ op: String, _ dst: DescriptorRef, _ a: DescriptorRef, _ b: DescriptorRef, _ params: Int
     ) throws {
         let r = try record(params)
         switch op {
@@ -87,7 +87,7 @@ extension Machine {
     /// Bilinear resize of [C, H, W] planes into [C, OH, OW] (record: H, W, OH, OW, then the
     /// constant-section indices of the lower rows, upper rows and row weights, and of the
     /// lower columns, upper columns and column weights).
-    private mutating func resize(_ dst: TensorDescriptor, _ a: TensorDescriptor, _ r: [Int]) throws {
+    private mutating func resize(_ dst: DescriptorRef, _ a: DescriptorRef, _ r: [Int]) throws {
         let (h, w, oh, ow) = (r[0], r[1], r[2], r[3])
         guard a.dims.count == 3, dst.dims.count == 3, a.dims[0] == dst.dims[0], a.dims[1] == h, a.dims[2] == w,
             dst.dims[1] == oh, dst.dims[2] == ow, a.element == .f32, dst.element == .f32
@@ -120,7 +120,7 @@ extension Machine {
     /// `a`'s shape. layer_norm (record: row length C, epsilon's float32 bits) reads its
     /// scale and bias from `b`: C values (scale only) or 2C (scale, then bias).
     private mutating func rows(
-        _ op: String, _ dst: TensorDescriptor, _ a: TensorDescriptor, _ b: TensorDescriptor, _ record: [Int]
+        _ op: String, _ dst: DescriptorRef, _ a: DescriptorRef, _ b: DescriptorRef, _ record: [Int]
     ) throws {
         let c = record[0]
         guard a.element == .f32, dst.element == .f32, a.dims == dst.dims, c > 0, a.count % c == 0 else {
@@ -161,7 +161,7 @@ extension Machine {
 
     /// A reduction of every row of `record[0]` elements of `a` (row-major) to one element
     /// of `dst`, which holds one element per row.
-    private mutating func reduceRows(_ op: String, _ dst: TensorDescriptor, _ a: TensorDescriptor, _ c: Int) throws {
+    private mutating func reduceRows(_ op: String, _ dst: DescriptorRef, _ a: DescriptorRef, _ c: Int) throws {
         guard a.element == .f32, dst.element == .f32, c > 0, a.count % c == 0, dst.count == a.count / c else {
             throw SimulatorError("\(op) needs f32 a of whole rows of \(c) and f32 dst of one element per row")
         }
@@ -176,7 +176,7 @@ extension Machine {
     /// bottom, right; dilations h, w; count_include_pad): max, or the sum of the window's
     /// elements inside the input in (ky, kx) order divided by their count (or, with
     /// count_include_pad, by the positions inside the padded input).
-    private mutating func pool(_ op: String, _ dst: TensorDescriptor, _ a: TensorDescriptor, _ r: [Int]) throws {
+    private mutating func pool(_ op: String, _ dst: DescriptorRef, _ a: DescriptorRef, _ r: [Int]) throws {
         guard a.dims.count == 3, dst.dims.count == 3, a.dims[0] == dst.dims[0], a.element == .f32, dst.element == .f32 else {
             throw SimulatorError("\(op) needs f32 [C, H, W] in and [C, OH, OW] out")
         }
