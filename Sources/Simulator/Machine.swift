@@ -151,7 +151,9 @@ public struct Machine {
             let scales = wfmt == .fp16 ? [] : try loadFloats(scl)
             let packed = try loadElements(wgt), sparse = i["sparse"] == 1
             let key = DecodedTiles.Key(packed: packed, scales: scales, format: wfmt, sparse: sparse, rows: n, length: k)
-            if let known = decodedTiles.tile(key) {
+            // fp16 tiles decode about as fast as they are looked up, and are not kept.
+            let keep = wfmt != .fp16
+            if keep, let known = decodedTiles.tile(key) {
                 wt = known
             } else {
                 let w: [Float]
@@ -162,7 +164,7 @@ public struct Machine {
                     throw SimulatorError("weight tile: \(e)")
                 }
                 wt = Self.transposed(w, rows: n, columns: k)
-                decodedTiles.keep(key, wt)
+                if keep { decodedTiles.keep(key, wt) }
             }
         case .f32:
             // A computed operand [K, N], already on the `wfmt` grid.
