@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 JOBS ?= 2
 BIN := .build/release/npucc
 
-.PHONY: all deps apt venv build build-debug demo test test-swift test-python bench proto samples lint format loc clean
+.PHONY: all deps apt venv build build-debug demo test test-swift test-python bench proto samples lint format loc clean man completions
 
 all: build
 
@@ -83,6 +83,20 @@ samples: venv
 proto: apt
 	protoc-c --c_out=Sources/ONNXProto/generated --proto_path=schemas schemas/onnx.proto
 	mv Sources/ONNXProto/generated/onnx.pb-c.h Sources/ONNXProto/include/onnx.pb-c.h
+
+## The manual page and shell completions, from the argument parser's own definitions -----
+DOCS_OUT := .build/docs
+
+man: build
+	$(SWIFT) package generate-manual --date 2026-01-01
+	@mkdir -p $(DOCS_OUT)
+	cp .build/plugins/GenerateManual/outputs/npucc/npucc.1 $(DOCS_OUT)/npucc.1
+	@echo "read it with: man -l $(DOCS_OUT)/npucc.1"
+
+completions: build
+	@mkdir -p $(DOCS_OUT)
+	for shell in bash zsh fish; do $(BIN) --generate-completion-script $$shell > $(DOCS_OUT)/npucc.$$shell; done
+	@echo "bash: source $(DOCS_OUT)/npucc.bash (zsh: npucc.zsh in your fpath as _npucc; fish: npucc.fish in ~/.config/fish/completions)"
 
 ## Style: .swift-format's rules (warnings, not a gate), and lines per module -------
 lint:
