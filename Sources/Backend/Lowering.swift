@@ -93,10 +93,7 @@ public enum Lowering {
                         input: x, output: y, matrix: matrix, scratch: scratch, groups: groups)
                     scratchBytes = max(scratchBytes, conv.scratchBytes)
                     // A group's tiles are as wide as the packed weights' tiles (WeightSection.tileRows).
-                    var groupResources = resources
-                    groupResources.arrayColumns = p.tileRows
-                    let plan = try tiling(
-                        yShape[2] * yShape[3], p, matrix, groupResources, node, n: p.rows / groups)
+                    let plan = try tiling(yShape[2] * yShape[3], p, matrix, resources, node, n: p.rows / groups)
                     try ConvolutionLowering.lower(conv, plan: plan, resources: resources, into: &b)
                 } else {
                     var layer = matrix
@@ -189,13 +186,18 @@ public enum Lowering {
             fusedActivation: fused, activationParameters: parameters)
     }
 
+    /// The tiling of `n` output channels (all of `p`'s, or one group's) over `m` rows. Output
+    /// tiles are as wide as the packed weights' tiles: the MAC array's columns, or a grouped
+    /// convolution's narrower ones (WeightSection.tileRows).
     private static func tiling(
         _ m: Int, _ p: PackedLayer, _ layer: MatrixLayer, _ resources: TileResources, _ node: Node, n: Int? = nil
     ) throws -> TilingPlan {
         let shape = MatrixShape(
             m: m, k: p.columns, n: n ?? p.rows, weightFormat: layer.weights.format, sparse: p.sparse,
             activationFormat: layer.activationFormat)
-        do { return try MatrixTiling.plan(shape, on: resources) } catch let e as PackingError { throw IRError("\(e)", at: node) }
+        var tiles = resources
+        tiles.arrayColumns = p.tileRows
+        do { return try MatrixTiling.plan(shape, on: tiles) } catch let e as PackingError { throw IRError("\(e)", at: node) }
     }
 
     /// Pooling per image, as many channels at a time as a tile's SRAM holds in and out, each
