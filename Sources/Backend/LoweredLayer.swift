@@ -39,9 +39,9 @@ public struct LoweredLayer: Sendable, Equatable, Codable {
         self.first = first
         self.count = count
         outputBytes = node.outputs.filter { !$0.isEmpty }.map(bytes).reduce(0, +)
+        // A matrix product's MACs: output elements times the dense reduction length.
+        let outputElements = outputBytes / max(graph.type(of: output)?.dtype.byteSize ?? 4, 1)
         if let p = packed {
-            // Output elements times the dense reduction length.
-            let outputElements = outputBytes / max(graph.type(of: output)?.dtype.byteSize ?? 4, 1)
             macs = outputElements * p.columns
             precision = p.format
             activationFormat = node.string(QuantizationAttributes.activationFormat) ?? "fp32"
@@ -53,7 +53,7 @@ public struct LoweredLayer: Sendable, Equatable, Codable {
             let k = graph.type(of: node.inputs[0])?.shape?.dims.last?.value
         {
             // A product of two activations on the matrix unit, both operands in `format`.
-            macs = outputBytes / max(graph.type(of: output)?.dtype.byteSize ?? 4, 1) * k
+            macs = outputElements * k
             precision = format
             activationFormat = format
             sparse = false

@@ -24,7 +24,7 @@ extension Lowering {
             node, inputShape: dims, roi: try constant(1)?.cast(to: .float32).floats(),
             scales: try constant(2)?.floats(), sizes: try constant(3)?.int64s().map(Int.init))
         if !geometry.nearest {
-            guard ResizeGeometry.planar(geometry, inputShape: dims) != nil else {
+            guard geometry.planes(inputShape: dims) != nil else {
                 throw IRError(
                     "cannot lower a linear Resize of \(dims) to \(geometry.outputShape) yet (the last two axes of a 4-D input only)",
                     at: node)

@@ -37,19 +37,4 @@ public enum Float32Bytes {
                     | UInt32(bytes[o + 3]) << 24)
         }
     }
-
-    /// The floats of raw little-endian bytes (a multiple of 4 long).
-    public static func decode(_ raw: UnsafeRawBufferPointer) -> [Float] {
-        #if _endian(little)
-            let count = raw.count / 4
-            return [Float](unsafeUninitializedCapacity: count) { out, n in
-                if count > 0 {
-                    UnsafeMutableRawPointer(out.baseAddress!).copyMemory(from: raw.baseAddress!, byteCount: 4 * count)
-                }
-                n = count
-            }
-        #else
-            return decode(Array(raw))
-        #endif
-    }
 }

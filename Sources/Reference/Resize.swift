@@ -27,7 +27,7 @@ func resize(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
             }
         }
     }
-    if let planes = ResizeGeometry.planar(g, inputShape: x.shape) {
+    if let planes = g.planes(inputShape: x.shape) {
         // Bilinear over [H, W] planes: the vector unit's arithmetic (VectorArithmetic.resizePlane),
         // the same operations as the general loop below.
         let xp = x.f32, (h, w) = (x.shape[2], x.shape[3])

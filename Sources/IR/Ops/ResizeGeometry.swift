@@ -88,12 +88,12 @@ public struct ResizeGeometry: Sendable, Equatable {
 
     /// The number of [H, W] planes when a linear resize of a rank-4 input leaves its first
     /// two axes as they are (each index reads itself, with no weight on an upper index), else nil.
-    public static func planar(_ g: ResizeGeometry, inputShape: [Int]) -> Int? {
-        guard !g.nearest, inputShape.count == 4 else { return nil }
+    public func planes(inputShape: [Int]) -> Int? {
+        guard !nearest, inputShape.count == 4 else { return nil }
         for d in 0..<2 {
             let identity = Array(0..<inputShape[d])
             // With no upper weight the upper index is never read.
-            guard g.lower[d] == identity, g.weight[d].allSatisfy({ $0 == 0 }) else { return nil }
+            guard lower[d] == identity, weight[d].allSatisfy({ $0 == 0 }) else { return nil }
         }
         return inputShape[0] * inputShape[1]
     }
