@@ -9,25 +9,17 @@ import tempfile
 import time
 
 import numpy as np
-from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, create_calibrator
+from onnxruntime.quantization import CalibrationMethod, create_calibrator
+from ort_samples import SampleReader
 
 model, samples_path, input_name = sys.argv[1], sys.argv[2], sys.argv[3]
 samples = np.load(samples_path)[input_name]
-
-
-class Reader(CalibrationDataReader):
-    def __init__(self):
-        self.rows = iter(samples)
-
-    def get_next(self):
-        row = next(self.rows, None)
-        return None if row is None else {input_name: row[None]}
 
 
 for name, method in [("minmax", CalibrationMethod.MinMax), ("entropy", CalibrationMethod.Entropy)]:
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         calibrator = create_calibrator(model, augmented_model_path=f"{tmp}/augmented.onnx", calibrate_method=method)
-        calibrator.collect_data(Reader())
+        calibrator.collect_data(SampleReader(samples, input_name))
         calibrator.compute_data()
         print(json.dumps({"method": name, "seconds": time.perf_counter() - start, "samples": int(len(samples))}))

@@ -12,24 +12,16 @@ import sys
 import time
 
 import numpy as np
-from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+from ort_samples import SampleReader
 
 model, samples_path, input_name, output = sys.argv[1:5]
 logging.getLogger().setLevel(logging.ERROR)  # one warning per BatchNormalization input otherwise
 samples = np.load(samples_path)[input_name]
 
 
-class Reader(CalibrationDataReader):
-    def __init__(self):
-        self.rows = iter(samples)
-
-    def get_next(self):
-        row = next(self.rows, None)
-        return None if row is None else {input_name: row[None]}
-
-
 start = time.perf_counter()
-quantize_static(model, output, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+quantize_static(model, output, SampleReader(samples, input_name), quant_format=QuantFormat.QDQ, per_channel=True,
                 activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
                 calibrate_method=CalibrationMethod.MinMax)
 seconds = time.perf_counter() - start
