@@ -12,6 +12,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
     ],
     targets: [
         // System libraries, linked through pkg-config.
@@ -55,9 +56,11 @@ let package = Package(
         // The compiler driver: the pipelines the CLI runs.
         .target(name: "Driver", dependencies: [
             "IR", "ONNXImport", "Reference", "Passes", "TensorIO", "Formats", "Backend", "Target", "Bundle", "ISA", "Simulator",
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "npucc", dependencies: [
             "Driver", "IR", "Passes", "Formats", "Reference", "Target", "Bundle", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "NPUBench", dependencies: [
             "Driver", "Formats", "Reference", "IR", "ONNXImport", "TensorIO",

@@ -52,7 +52,10 @@ public enum BundleExecution {
         }
         let total = runs ?? 1
         var results = meta.program.outputs.map { _ in [UInt8]() }
+        let bar = ProgressLine(total: total, label: "simulating")
+        defer { bar.finish() }
         for r in 0..<total {
+            defer { bar.advance() }
             let m = meta.machine
             var machine = Machine(
                 shape: MachineShape(

@@ -3,6 +3,7 @@
 // rank split along axis 0.
 import Foundation
 import IR
+import Passes
 import TensorIO
 
 public enum CalibrationSet {
@@ -10,7 +11,9 @@ public enum CalibrationSet {
     public static func load(path: String, graph: Graph) throws -> [[String: Tensor]] {
         let arrays = Dictionary(try NPZ.read(url: URL(fileURLWithPath: path)).map { ($0.name, $0.tensor) }) { a, _ in a }
         for name in arrays.keys.sorted() where !graph.inputs.contains(where: { $0.name == name }) {
-            throw DriverError(file: path, "array \"\(name)\" is not a graph input (inputs: \(graph.inputs.map(\.name).joined(separator: ", ")))")
+            throw DriverError(
+                file: path, "array \"\(name)\" is not a graph input (inputs: \(graph.inputs.map(\.name).joined(separator: ", ")))"
+            )
         }
         var perInput: [(name: String, samples: [Tensor])] = []
         for v in graph.inputs {
@@ -21,16 +24,29 @@ public enum CalibrationSet {
         }
         let counts = Set(perInput.map(\.samples.count))
         guard counts.count <= 1 else {
-            throw DriverError(file: path, "inputs have different sample counts: "
-                              + perInput.map { "\($0.name) \($0.samples.count)" }.joined(separator: ", "))
+            throw DriverError(
+                file: path,
+                "inputs have different sample counts: "
+                    + perInput.map { "\($0.name) \($0.samples.count)" }.joined(separator: ", "))
         }
         guard let count = counts.first, count > 0 else { throw DriverError(file: path, "the calibration set is empty") }
         return (0..<count).map { i in Dictionary(uniqueKeysWithValues: perInput.map { ($0.name, $0.samples[i]) }) }
     }
 
+    /// Feeds every sample to `calibrator`, with a progress bar.
+    public static func observe(_ samples: [[String: Tensor]], into calibrator: inout Calibrator) throws {
+        let bar = ProgressLine(total: samples.count, label: "calibrating")
+        for sample in samples {
+            try calibrator.observe(sample)
+            bar.advance()
+        }
+        bar.finish()
+    }
+
     private static func split(_ array: Tensor, for v: ValueInfo, path: String) throws -> [Tensor] {
         guard array.dtype == v.type.dtype else {
-            throw DriverError(file: path, "array \"\(v.name)\" has type \(array.dtype.name), the model expects \(v.type.dtype.name)")
+            throw DriverError(
+                file: path, "array \"\(v.name)\" has type \(array.dtype.name), the model expects \(v.type.dtype.name)")
         }
         guard let shape = v.type.shape else { return [array] }
         let sampleShape: [Int]
@@ -39,11 +55,15 @@ public enum CalibrationSet {
         } else if array.rank == shape.rank, shape.rank > 0, shape.dims[0].value == nil || shape.dims[0].value == 1 {
             sampleShape = [1] + Array(array.shape.dropFirst())
         } else {
-            throw DriverError(file: path, "array \"\(v.name)\" has shape \(array.shape); calibration wants \(v.type) samples stacked on a new first axis")
+            throw DriverError(
+                file: path,
+                "array \"\(v.name)\" has shape \(array.shape); calibration wants \(v.type) samples stacked on a new first axis")
         }
         for (axis, (d, n)) in zip(shape.dims, sampleShape).enumerated() {
             if let k = d.value, k != n {
-                throw DriverError(file: path, "array \"\(v.name)\" has samples of shape \(sampleShape), the model expects \(v.type) (axis \(axis))")
+                throw DriverError(
+                    file: path,
+                    "array \"\(v.name)\" has samples of shape \(sampleShape), the model expects \(v.type) (axis \(axis))")
             }
         }
         let size = sampleShape.reduce(1, *) * array.dtype.byteSize

@@ -166,14 +166,16 @@ public enum Compilation {
                 array.rates[$0] ?? 1
             }
         } catch let e as IRError {
-            throw DriverError(file: loaded.path, e.description)
+            throw loaded.error(e)
         }
+        Console.log.info("packed \(section.layers.count) layers' weights: \(section.bytes.count) bytes")
         let lowered: LoweredModel
         do {
             lowered = try Lowering.lower(loaded.model.graph, layers: section.layers, resources: array.resources)
         } catch let e as IRError {
-            throw DriverError(file: loaded.path, e.description)
+            throw loaded.error(e)
         }
+        Console.log.info("lowered for \(array.targetName): \(lowered.program.instructions.count) instructions")
         let metadata = BundleMetadata(
             loaded, layers: section.layers, options: options, targetName: array.targetName,
             program: lowered, machine: array.machine)
@@ -185,9 +187,18 @@ public enum Compilation {
     /// Every input must have a known shape: the NPU's buffers are sized at compile time.
     private static func checkStaticShapes(_ loaded: LoadedModel) throws {
         for v in loaded.model.graph.inputs {
-            guard let shape = v.type.shape, shape.dims.allSatisfy({ $0.value != nil }) else {
+            guard let shape = v.type.shape else {
                 throw DriverError(
-                    file: loaded.path, "input \"\(v.name)\" has shape \(v.type): fix it with --input-shape \(v.name)=...")
+                    file: loaded.path, "input \"\(v.name)\" has no shape: give it with --input-shape \(v.name)=DIMS")
+            }
+            let symbolic = shape.dims.filter { $0.value == nil }
+            guard symbolic.isEmpty else {
+                let example = shape.dims.map { $0.value.map(String.init) ?? "1" }.joined(separator: ",")
+                throw DriverError(
+                    file: loaded.path,
+                    "input \"\(v.name)\" has symbolic dimensions (\(symbolic.map { "\($0)" }.joined(separator: ", ")) in \(v.type)); "
+                        + "the NPU's buffers are sized at compile time: fix them with --input-shape, e.g. --input-shape \(v.name)=\(example)"
+                )
             }
         }
     }

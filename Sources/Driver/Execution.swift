@@ -14,17 +14,20 @@ public enum Execution {
         for (name, tensor) in arrays { inputs[name] = tensor }
         let graph = loaded.model.graph
         for v in graph.inputs where inputs[v.name] == nil {
-            throw DriverError(file: inputsPath, "no array for graph input \"\(v.name)\" (keys: \(arrays.map(\.name).joined(separator: ", ")))")
+            throw DriverError(
+                file: inputsPath, "no array for graph input \"\(v.name)\" (keys: \(arrays.map(\.name).joined(separator: ", ")))")
         }
         let known = Set(graph.inputs.map(\.name))
         if let extra = arrays.first(where: { !known.contains($0.name) }) {
-            throw DriverError(file: inputsPath, "array \"\(extra.name)\" is not a graph input (inputs: \(graph.inputs.map(\.name).joined(separator: ", ")))")
+            throw DriverError(
+                file: inputsPath,
+                "array \"\(extra.name)\" is not a graph input (inputs: \(graph.inputs.map(\.name).joined(separator: ", ")))")
         }
         let results: [String: Tensor]
         do {
             results = try Interpreter(graph: graph).run(inputs)
         } catch let e as IRError {
-            throw DriverError(file: loaded.path, e.description)
+            throw loaded.error(e)
         }
         let outputs = graph.outputs.map { ($0.name, results[$0.name]!) }
         try NPZ.write(outputs, to: URL(fileURLWithPath: outputsPath), compressed: false)

@@ -15,19 +15,34 @@ public struct LoadedModel: Sendable {
     public var warnings: [String] = []
 }
 
+extension LoadedModel {
+    /// The default domain's opset the model imports.
+    public var opset: Int { model.opsets[""] ?? model.opsets["ai.onnx"] ?? 0 }
+
+    /// `e` as the user reads it: the model file, and a node's op type with the opset it is
+    /// read at.
+    public func error(_ e: IRError) -> DriverError {
+        guard let node = e.node else { return DriverError(file: path, e.message) }
+        return DriverError(file: path, "node \(node) (opset \(opset)): \(e.message)")
+    }
+}
+
 public enum Frontend {
     /// Imports `path`; unless `raw`, runs the canonicalize pipeline and the verifier.
     public static func load(path: String, inputShapes: [String: [Int]] = [:], raw: Bool = false) throws -> LoadedModel {
         let (model, summary) = try ONNXImporter.loadWithSummary(path: path, options: ImportOptions(inputShapes: inputShapes))
         var loaded = LoadedModel(path: path, model: model, summary: summary)
+        let nodes = summary.opCounts.values.reduce(0, +)
+        Console.log.info("imported \(path): \(nodes) nodes, \(summary.initializerCount) initializers, opset \(loaded.opset)")
         do {
             try Verifier.verify(loaded.model.graph)
             if !raw {
                 loaded.warnings = try canonicalize(&loaded.model.graph)
                 try Verifier.verify(loaded.model.graph)
+                Console.log.info("canonicalized: \(loaded.model.graph.nodes.count) nodes")
             }
         } catch let e as IRError {
-            throw DriverError(file: path, e.description)
+            throw loaded.error(e)
         }
         return loaded
     }

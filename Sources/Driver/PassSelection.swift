@@ -26,17 +26,21 @@ public struct PassSelection: Sendable {
 
     /// Runs the selected passes on `loaded`, printing IR as asked; returns each pass's
     /// statistics.
-    public func run(on loaded: inout LoadedModel, emit: @escaping @Sendable (String) -> Void) throws -> [(tag: String, statistics: PassStatistics)] {
+    public func run(on loaded: inout LoadedModel, emit: @escaping @Sendable (String) -> Void) throws -> [(
+        tag: String, statistics: PassStatistics
+    )] {
         let passes = tags.compactMap { PassRegistry.pass($0) }
         let context = PassContext(verify: true, printIRAfter: printIRAfter, printIRBefore: printIRBefore, emit: emit)
         do {
             let stats = try Pipeline(passes).run(&loaded.model.graph, context)
             for i in loaded.model.graph.outputs.indices {
-                if let t = loaded.model.graph.type(of: loaded.model.graph.outputs[i].name) { loaded.model.graph.outputs[i].type = t }
+                if let t = loaded.model.graph.type(of: loaded.model.graph.outputs[i].name) {
+                    loaded.model.graph.outputs[i].type = t
+                }
             }
             return stats
         } catch let e as IRError {
-            throw DriverError(file: loaded.path, e.description)
+            throw loaded.error(e)
         }
     }
 }

@@ -1,7 +1,7 @@
+import Formats
 // Preparing a model to run at a precision: fold BatchNormalization (before anything is
 // quantized), calibrate activations when samples are given, then quantize every layer.
 import Foundation
-import Formats
 import IR
 import Passes
 
@@ -10,9 +10,11 @@ public enum PrecisionSetup {
     /// (without samples, each activation is scaled by its own amax at run time).
     /// With `pruning`, weights are first pruned 2:4 by that method (Wanda and SparseGPT
     /// need samples).
-    public static func apply(_ format: PrecisionFormat, to loaded: inout LoadedModel, calibPath: String?,
-                             method: CalibrationMethod, pruning: PruningMethod? = nil,
-                             biasCorrection: Bool = false, base: PassContext = PassContext()) throws -> PassStatistics {
+    public static func apply(
+        _ format: PrecisionFormat, to loaded: inout LoadedModel, calibPath: String?,
+        method: CalibrationMethod, pruning: PruningMethod? = nil,
+        biasCorrection: Bool = false, base: PassContext = PassContext()
+    ) throws -> PassStatistics {
         do {
             try Pipeline([FoldBatchNorm(), FuseActivation(), EliminateDeadCode()]).run(&loaded.model.graph, base)
             var amax: [String: Float] = [:]
@@ -22,7 +24,7 @@ public enum PrecisionSetup {
             if let calibPath {
                 let samples = try CalibrationSet.load(path: calibPath, graph: loaded.model.graph)
                 var calibrator = try Calibrator(graph: loaded.model.graph, collectHessians: pruning == .sparsegpt)
-                for sample in samples { try calibrator.observe(sample) }
+                try CalibrationSet.observe(samples, into: &calibrator)
                 for r in calibrator.ranges(method) { amax[r.name] = r.amax }
                 norms = calibrator.inputNorms()
                 means = calibrator.inputMeans()
@@ -33,13 +35,18 @@ public enum PrecisionSetup {
                 throw DriverError(file: "--bias-correction", "bias correction needs calibration samples (--calib)")
             }
             var context = base
-            context.quantization = QuantizationPlan(format: format, activationAmax: amax,
-                                                    inputMeans: biasCorrection ? means : [:])
+            context.progress = Console.step
+            context.quantization = QuantizationPlan(
+                format: format, activationAmax: amax,
+                inputMeans: biasCorrection ? means : [:])
             context.sparsity = pruning.map { SparsityPlan(method: $0, inputNorms: norms, hessians: hessians) }
             let passes: [any Pass] = (pruning == nil ? [] : [Prune24()]) + [QuantizeLayers()]
-            return try Pipeline(passes).run(&loaded.model.graph, context).last!.statistics
+            let statistics = try Pipeline(passes).run(&loaded.model.graph, context).last!.statistics
+            Console.log.info(
+                "quantized to \(format.rawValue)\(pruning.map { " with 2:4 by \($0.rawValue)" } ?? ""): \(statistics)")
+            return statistics
         } catch let e as IRError {
-            throw DriverError(file: loaded.path, e.description)
+            throw loaded.error(e)
         }
     }
 

@@ -31,20 +31,23 @@ public enum SensitivitySetup {
             try Pipeline([FoldBatchNorm(), FuseActivation(), EliminateDeadCode()]).run(&loaded.model.graph, base)
             let samples = try CalibrationSet.load(path: calibPath, graph: loaded.model.graph)
             var calibrator = try Calibrator(graph: loaded.model.graph, collectHessians: true)
-            for sample in samples { try calibrator.observe(sample) }
+            try CalibrationSet.observe(samples, into: &calibrator)
             let amax = Dictionary(uniqueKeysWithValues: calibrator.ranges(method).map { ($0.name, $0.amax) })
             let norms = calibrator.inputNorms(), hessians = calibrator.layerHessians()
             let used = Array(samples.prefix(maxSamples))
             let start = Date()
             let layers = try SensitivityAnalysis.run(
                 loaded.model.graph, samples: used, activationAmax: amax,
-                inputNorms: norms, hessians: hessians, pruning: pruning, endToEnd: endToEnd)
+                inputNorms: norms, hessians: hessians, pruning: pruning, endToEnd: endToEnd, progress: Console.step)
+            Console.log.info(
+                "analysed \(layers.count) layers on \(used.count) samples in \(String(format: "%.2f", Date().timeIntervalSince(start))) s"
+            )
             return SensitivityReport(
                 layers: layers, activationAmax: amax, inputNorms: norms,
                 inputMeans: calibrator.inputMeans(), hessians: hessians, pruning: pruning, samples: used.count,
                 seconds: Date().timeIntervalSince(start))
         } catch let e as IRError {
-            throw DriverError(file: loaded.path, e.description)
+            throw loaded.error(e)
         }
     }
 
@@ -148,6 +151,7 @@ public enum SensitivitySetup {
         base: PassContext = PassContext()
     ) throws {
         var context = base
+        context.progress = Console.step
         context.quantization = QuantizationPlan(
             format: .fp32, perLayer: assignment.choices.mapValues(\.format),
             activationAmax: report.activationAmax,
@@ -162,7 +166,7 @@ public enum SensitivitySetup {
         do {
             try Pipeline([Prune24(), QuantizeLayers()]).run(&loaded.model.graph, context)
         } catch let e as IRError {
-            throw DriverError(file: loaded.path, e.description)
+            throw loaded.error(e)
         }
     }
 

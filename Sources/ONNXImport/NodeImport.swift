@@ -8,7 +8,9 @@ extension ImportContext {
         let label = n.name.isEmpty ? "\(n.opType) (output \"\(n.outputs.first ?? "")\")" : "\(n.opType) \"\(n.name)\""
         let what = "node \(label)"
         guard n.domain.isEmpty || n.domain == "ai.onnx" else {
-            throw TensorDecodingError("\(what): operator domain \"\(n.domain)\" is not supported (only the default ONNX domain is)")
+            throw TensorDecodingError(
+                "\(what): operator domain \"\(n.domain)\" is not supported (only the default ONNX domain is)"
+                    + Self.suggestion(for: n.opType, among: "default-domain operators"))
         }
         guard !n.opType.isEmpty else { throw TensorDecodingError("\(what) has no op_type") }
         var attributes: [String: Attribute] = [:]
@@ -26,10 +28,18 @@ extension ImportContext {
         }
         if node.op == "Upsample" { node.op = "Resize" }
         guard let schema = OpRegistry.schema(node.op) else {
-            throw TensorDecodingError("\(what): unsupported operator \(n.opType) (default domain, opset \(opset))")
+            throw TensorDecodingError(
+                "\(what): unsupported operator \(n.opType) (default domain, opset \(opset))"
+                    + Self.suggestion(for: n.opType, among: "supported operators"))
         }
         _ = schema
         try upgrade(&node, originalOp: n.opType)
+    }
+
+    /// "; closest supported operators: A, B" when some are near `op`.
+    static func suggestion(for op: String, among what: String) -> String {
+        let near = OpRegistry.closest(to: op)
+        return near.isEmpty ? "" : "; closest \(what): \(near.joined(separator: ", "))"
     }
 
     /// A Constant node becomes a graph constant named by its output.

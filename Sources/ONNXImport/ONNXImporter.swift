@@ -42,7 +42,10 @@ public enum ONNXImporter {
         } catch let e as TensorDecodingError {
             throw ImportError(file: path, message: e.description)
         } catch let e as IRError {
-            throw ImportError(file: path, message: e.description)
+            // A node's error names the opset its op is read at.
+            let opset = proto.opsets.first { $0.domain.isEmpty || $0.domain == "ai.onnx" }?.version
+            guard let node = e.node, let opset else { throw ImportError(file: path, message: e.description) }
+            throw ImportError(file: path, message: "node \(node) (opset \(opset)): \(e.message)")
         }
     }
 
@@ -68,18 +71,22 @@ public enum ONNXImporter {
             throw TensorDecodingError("the model imports no opset of the default ONNX domain")
         }
         guard supportedOpsets.contains(opset) else {
-            throw TensorDecodingError("default-domain opset \(opset) is not supported (npucc reads opsets \(supportedOpsets.lowerBound) to \(supportedOpsets.upperBound))")
+            throw TensorDecodingError(
+                "default-domain opset \(opset) is not supported (npucc reads opsets \(supportedOpsets.lowerBound) to \(supportedOpsets.upperBound))"
+            )
         }
         guard let g = proto.graph else { throw TensorDecodingError("the model has no graph") }
         var context = ImportContext(opset: opset, externalRoot: externalRoot)
         let graph = try context.buildGraph(g, options: options)
-        let model = Model(irVersion: Int(clamping: proto.irVersion), producerName: proto.producerName,
-                     producerVersion: proto.producerVersion, domain: proto.domain,
-                     modelVersion: Int(clamping: proto.modelVersion), docString: proto.docString,
-                     opsets: opsets, metadata: proto.metadata, graph: graph)
-        let summary = ImportSummary(opCounts: context.sourceOpCounts,
-                                    initializerCount: g.initializers.count,
-                                    initializerInputCount: g.inputs.filter { context.constants[$0.name] != nil }.count)
+        let model = Model(
+            irVersion: Int(clamping: proto.irVersion), producerName: proto.producerName,
+            producerVersion: proto.producerVersion, domain: proto.domain,
+            modelVersion: Int(clamping: proto.modelVersion), docString: proto.docString,
+            opsets: opsets, metadata: proto.metadata, graph: graph)
+        let summary = ImportSummary(
+            opCounts: context.sourceOpCounts,
+            initializerCount: g.initializers.count,
+            initializerInputCount: g.inputs.filter { context.constants[$0.name] != nil }.count)
         return (model, summary)
     }
 }

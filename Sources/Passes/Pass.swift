@@ -51,6 +51,9 @@ public struct PassContext: Sendable {
     public var printIRBefore: Set<String>
     /// Where printed IR goes.
     public var emit: @Sendable (String) -> Void
+    /// Told once per finished item of long work (`label`, out of `total`; from any thread),
+    /// so a command can show progress.
+    public var progress: @Sendable (_ label: String, _ total: Int) -> Void = { _, _ in }
     /// What `quantize` applies, when a precision was chosen.
     public var quantization: QuantizationPlan?
     /// What `prune-2-4` applies, when sparsity was chosen.

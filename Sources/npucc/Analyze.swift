@@ -35,6 +35,8 @@ struct Analyze: ParsableCommand {
     @Flag(help: "Print the table as JSON.")
     var json = false
 
+    @OptionGroup var console: ConsoleOptions
+
     func run() throws {
         try reportingErrors(file: options.model) {
             guard let method = CalibrationMethod(calibMethod) else {
@@ -43,9 +45,12 @@ struct Analyze: ParsableCommand {
             let pruning = try PrecisionSetup.pruningMethod(prune)
             guard samples > 0 else { throw DriverError(file: "--samples", "must be at least 1") }
             var loaded = try options.load()
-            let report = try SensitivitySetup.analyze(&loaded, calibPath: calib, method: method, pruning: pruning,
-                                                      maxSamples: samples)
+            let report = try SensitivitySetup.analyze(
+                &loaded, calibPath: calib, method: method, pruning: pruning,
+                maxSamples: samples)
             print(json ? try SensitivitySetup.json(report) : SensitivitySetup.table(report))
         }
     }
 }
+
+extension Analyze: ConsoleCommand {}

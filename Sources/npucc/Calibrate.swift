@@ -27,6 +27,8 @@ struct Calibrate: ParsableCommand {
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
+    @OptionGroup var console: ConsoleOptions
+
     func run() throws {
         try reportingErrors(file: options.model) {
             guard let chosen = CalibrationMethod(method) else {
@@ -36,12 +38,7 @@ struct Calibrate: ParsableCommand {
             let loaded = try options.load()
             let samples = try CalibrationSet.load(path: calib, graph: loaded.model.graph)
             var calibrator = try Calibrator(graph: loaded.model.graph)
-            let progress = ProgressLine(total: samples.count, label: "calibrating")
-            for (i, sample) in samples.enumerated() {
-                try calibrator.observe(sample)
-                progress.update(i + 1)
-            }
-            progress.finish()
+            try CalibrationSet.observe(samples, into: &calibrator)
             let ranges = calibrator.ranges(chosen)
             print(
                 json
@@ -50,3 +47,5 @@ struct Calibrate: ParsableCommand {
         }
     }
 }
+
+extension Calibrate: ConsoleCommand {}

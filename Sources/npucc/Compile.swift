@@ -48,6 +48,8 @@ struct Compile: ParsableCommand {
     @Flag(name: .customLong("print-ir-after-all"), help: "Print the IR after every pass.")
     var printIRAfterAll = false
 
+    @OptionGroup var console: ConsoleOptions
+
     func run() throws {
         try reportingErrors(file: options.model) {
             guard output.hasSuffix(".npub") else { throw DriverError(file: output, "the bundle's name must end in .npub") }
@@ -70,13 +72,15 @@ struct Compile: ParsableCommand {
             if printIRAfterAll { compile.passContext = PassContext(printIRAfter: ["all"]) }
             var loaded = try options.load()
             let compiled = try Compilation.compile(&loaded, options: compile, array: try Compilation.arrayShape(description))
-            compiled.notes.forEach { print($0) }
+            compiled.notes.forEach { Console.status($0) }
             try compiled.bundle().write(to: URL(fileURLWithPath: output))
             let weights = compiled.layers.reduce(0) { $0 + $1.rows * $1.columns }
-            print(
+            Console.status(
                 "\(output): \(compiled.layers.count) layers, \(weights) weights in \(compiled.weights.count) bytes "
                     + String(format: "(%.2f bits per weight), ", Double(compiled.weights.count * 8) / Double(max(weights, 1)))
                     + "\(compiled.lowered.program.instructions.count) instructions")
         }
     }
 }
+
+extension Compile: ConsoleCommand {}

@@ -16,6 +16,8 @@ struct Disasm: ParsableCommand {
     @Argument(help: "The bundle (.npub).")
     var bundle: String
 
+    @OptionGroup var console: ConsoleOptions
+
     func run() throws {
         try reportingErrors(file: bundle) { print(try BundleAssembly.disassemble(path: bundle), terminator: "") }
     }
@@ -43,6 +45,8 @@ struct Asm: ParsableCommand {
     @Option(name: .shortAndLong, help: "The bundle to write.")
     var output: String
 
+    @OptionGroup var console: ConsoleOptions
+
     func run() throws {
         try reportingErrors(file: source) {
             guard output.hasSuffix(".npub") else { throw DriverError(file: output, "the bundle's name must end in .npub") }
@@ -50,3 +54,7 @@ struct Asm: ParsableCommand {
         }
     }
 }
+
+extension Disasm: ConsoleCommand {}
+
+extension Asm: ConsoleCommand {}

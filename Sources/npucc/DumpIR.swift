@@ -21,6 +21,8 @@ struct DumpIR: ParsableCommand {
     @Flag(help: "Print every constant's data, so the text parses back to the same model.")
     var constants = false
 
+    @OptionGroup var console: ConsoleOptions
+
     func run() throws {
         try reportingErrors(file: options.model) {
             let loaded = try options.load(raw: raw)
@@ -28,3 +30,5 @@ struct DumpIR: ParsableCommand {
         }
     }
 }
+
+extension DumpIR: ConsoleCommand {}

@@ -18,6 +18,8 @@ struct Inspect: ParsableCommand {
 
     @OptionGroup var options: ModelOptions
 
+    @OptionGroup var console: ConsoleOptions
+
     func run() throws {
         try reportingErrors(file: options.model) {
             if BundleInspection.isBundle(path: options.model) {
@@ -32,3 +34,5 @@ struct Inspect: ParsableCommand {
         }
     }
 }
+
+extension Inspect: ConsoleCommand {}

@@ -16,8 +16,36 @@ struct Npucc: ParsableCommand {
 
     static func main() {
         NativeKernels.ensure()
-        main(nil)
+        do {
+            var command = try parseAsRoot()
+            Console.configure((command as? ConsoleCommand)?.console.verbosity ?? .normal)
+            try command.run()
+            Console.finish()
+        } catch {
+            Console.finish()
+            exit(withError: error)
+        }
     }
+}
+
+/// `--quiet` and `--verbose`, which every command takes.
+struct ConsoleOptions: ParsableArguments {
+    @Flag(name: .shortAndLong, help: "Print errors only: no warnings, progress bars or status lines.")
+    var quiet = false
+
+    @Flag(name: .shortAndLong, help: "Also log every stage on stderr with its elapsed time.")
+    var verbose = false
+
+    func validate() throws {
+        if quiet && verbose { throw ValidationError("--quiet and --verbose exclude each other") }
+    }
+
+    var verbosity: Verbosity { quiet ? .quiet : verbose ? .verbose : .normal }
+}
+
+/// A command whose stderr follows `--quiet` and `--verbose`.
+protocol ConsoleCommand {
+    var console: ConsoleOptions { get }
 }
 
 /// Options shared by the commands that read a model.
@@ -36,17 +64,14 @@ extension ModelOptions {
     /// warnings printed on stderr.
     func load(raw: Bool = false) throws -> LoadedModel {
         let loaded = try Frontend.load(path: model, inputShapes: try parseInputShapes(inputShapes), raw: raw)
-        printWarnings(loaded.warnings, file: model)
+        collectWarnings(loaded.warnings, file: model)
         return loaded
     }
 }
 
-/// Prints each warning once, as `npucc: warning: FILE: what`, on stderr.
-func printWarnings(_ warnings: [String], file: String) {
-    var seen = Set<String>()
-    for w in warnings where seen.insert(w).inserted {
-        FileHandle.standardError.write(Data("npucc: warning: \(file): \(w)\n".utf8))
-    }
+/// Collects each warning, as `FILE: what`, for the summary at the end.
+func collectWarnings(_ warnings: [String], file: String) {
+    for w in warnings { Console.warn(w, file: file) }
 }
 
 /// Runs `body`, printing any error as `npucc: error: FILE: what` and exiting 1.
@@ -56,6 +81,7 @@ func reportingErrors(file: String, _ body: () throws -> Void) throws {
     } catch let e as ExitCode {
         throw e
     } catch {
+        Console.finish()
         FileHandle.standardError.write(Data("npucc: error: \(renderError(error, file: file))\n".utf8))
         throw ExitCode(1)
     }

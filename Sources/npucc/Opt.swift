@@ -36,13 +36,16 @@ struct Opt: ParsableCommand {
     @Flag(help: "Print every constant's data, so the text parses back to the same model.")
     var constants = false
 
+    @OptionGroup var console: ConsoleOptions
+
     func run() throws {
         try reportingErrors(file: options.model) {
-            let selection = try PassSelection.parse(passes, printIRAfter: printIRAfter + (printIRAfterAll ? ["all"] : []),
-                                                    printIRBefore: printIRBefore)
+            let selection = try PassSelection.parse(
+                passes, printIRAfter: printIRAfter + (printIRAfterAll ? ["all"] : []),
+                printIRBefore: printIRBefore)
             var loaded = try options.load()
             let statistics = try selection.run(on: &loaded) { print($0, terminator: "") }
-            printWarnings(statistics.flatMap(\.statistics.warnings), file: options.model)
+            collectWarnings(statistics.flatMap(\.statistics.warnings), file: options.model)
             if stats {
                 for (tag, s) in statistics {
                     FileHandle.standardError.write(Data("\(tag): \(s.isEmpty ? "no change" : s.description)\n".utf8))
@@ -52,3 +55,5 @@ struct Opt: ParsableCommand {
         }
     }
 }
+
+extension Opt: ConsoleCommand {}

@@ -28,6 +28,8 @@ struct ProfileCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The target description (JSON) to run the program on.", valueName: "FILE"))
     var target: String?
 
+    @OptionGroup var console: ConsoleOptions
+
     func run() throws {
         try reportingErrors(file: bundle) {
             guard BundleInspection.isBundle(path: bundle) else {
@@ -38,3 +40,5 @@ struct ProfileCommand: ParsableCommand {
         }
     }
 }
+
+extension ProfileCommand: ConsoleCommand {}

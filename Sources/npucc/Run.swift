@@ -38,6 +38,8 @@ struct Run: ParsableCommand {
 
     @OptionGroup var quantization: QuantizationOptions
 
+    @OptionGroup var console: ConsoleOptions
+
     func run() throws {
         try reportingErrors(file: options.model) {
             if BundleInspection.isBundle(path: options.model) {
@@ -56,7 +58,7 @@ struct Run: ParsableCommand {
             let selection = try PassSelection.parse(passes)
             var loaded = try options.load()
             let statistics = try selection.run(on: &loaded) { print($0, terminator: "") }
-            printWarnings(statistics.flatMap(\.statistics.warnings), file: options.model)
+            collectWarnings(statistics.flatMap(\.statistics.warnings), file: options.model)
             guard let method = CalibrationMethod(quantization.calibMethod) else {
                 throw DriverError(file: "--calib-method", "unknown calibration method \"\(quantization.calibMethod)\"")
             }
@@ -111,3 +113,5 @@ struct Run: ParsableCommand {
                 scored.correct, scored.total))
     }
 }
+
+extension Run: ConsoleCommand {}

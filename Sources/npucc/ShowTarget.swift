@@ -23,6 +23,8 @@ struct ShowTarget: ParsableCommand {
     @Flag(help: "Print the target as JSON (a target file) instead of the summary.")
     var json = false
 
+    @OptionGroup var console: ConsoleOptions
+
     func run() throws {
         try reportingErrors(file: target ?? TargetDescription.defaultFileName) {
             let t = try TargetReport.load(path: target)
@@ -34,3 +36,5 @@ struct ShowTarget: ParsableCommand {
         }
     }
 }
+
+extension ShowTarget: ConsoleCommand {}

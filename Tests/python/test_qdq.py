@@ -170,7 +170,8 @@ def test_int8_model_is_dequantized_with_one_warning_per_tensor(tmp_path):
         'DequantizeLinear "w2_dequant": uint8 weight dequantized: the NPU has no uint8; this tensor will be recalibrated',
     ] + [f'QuantizeLinear "{v}_quant": uint8 activation "{v}" dequantized: the NPU has no uint8; '
          "this tensor will be recalibrated" for v in ["x", "r", "f"]]
-    assert r.stderr.splitlines() == [prefix + w for w in expected]
+    # Collected, and summarised after the command's own output.
+    assert r.stderr.splitlines() == [prefix + w for w in expected] + ["npucc: 5 warnings"]
     assert "QuantizeLinear(" not in r.stdout and "DequantizeLinear(" not in r.stdout
     assert "npucc." not in r.stdout
     assert "const %b1: f32[4]" in r.stdout  # the int32 bias, dequantized without a warning
@@ -251,7 +252,7 @@ def test_blocked_quantization_is_refused_naming_the_node(tmp_path):
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)]), path)
     r = run_npucc("dump-ir", path)
     assert r.returncode == 1
-    assert r.stderr == (f'npucc: error: {path}: node QuantizeLinear "blocked": blocked quantization (block_size 2) '
+    assert r.stderr == (f'npucc: error: {path}: node QuantizeLinear "blocked" (opset 21): blocked quantization (block_size 2) '
                         "is not supported; npucc reads per-tensor and per-axis scales\n")
 
 

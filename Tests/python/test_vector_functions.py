@@ -88,4 +88,4 @@ def test_selu_is_refused_by_node(tmp_path):
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
-    assert_compile_refuses(tmp_path / "m.onnx", tmp_path, 'node Selu "average": cannot lower Selu: the NPU backend has no lowering for it yet')
+    assert_compile_refuses(tmp_path / "m.onnx", tmp_path, 'node Selu "average" (opset 13): cannot lower Selu: the NPU backend has no lowering for it yet')

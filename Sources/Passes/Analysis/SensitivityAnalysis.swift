@@ -155,7 +155,8 @@ public enum SensitivityAnalysis {
     public static func run(
         _ graph: Graph, samples: [[String: Tensor]], activationAmax: [String: Float],
         inputNorms: [String: [Float]], hessians: [String: LayerHessian] = [:],
-        pruning: PruningMethod, endToEnd: EndToEndError = .measured
+        pruning: PruningMethod, endToEnd: EndToEndError = .measured,
+        progress: @escaping @Sendable (_ label: String, _ total: Int) -> Void = { _, _ in }
     ) throws -> [LayerSensitivity] {
         // The layers to analyse: Conv, Gemm and MatMul with constant weights whose formats the
         // model did not fix (import-qdq).
@@ -166,6 +167,7 @@ public enum SensitivityAnalysis {
         // Every layer's 2:4 weights, pruned once for all its sparse candidates (in parallel).
         var pruned = graph
         var context = PassContext(verify: false)
+        context.progress = progress
         context.sparsity = SparsityPlan(
             method: pruning, inputNorms: inputNorms, hessians: hessians,
             layers: Set(analysed.compactMap { graph.nodes[$0].outputs.first }))
@@ -180,6 +182,7 @@ public enum SensitivityAnalysis {
             let outputs = try reference.run(sample) { name, t in values[name] = t }
             cached.append(values)
             expected.append(outputName.flatMap { outputs[$0] })
+            progress("reference outputs", samples.count)
         }
 
         var layers: [LayerSensitivity] = []
@@ -253,6 +256,7 @@ public enum SensitivityAnalysis {
                     c.candidate, gain: entry.gain, pruningGain: entry.pruningGain, layerOutput: layerOutput)
             }
             layers.append(entry)
+            progress("analysing layers", analysed.count)
         }
         return layers
     }

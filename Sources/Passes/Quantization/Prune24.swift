@@ -84,6 +84,7 @@ public struct Prune24: Pass {
         results.withUnsafeMutableBufferPointer { out in
             parallelTasks(steps.count) { t in
                 let k = order[t]
+                defer { context.progress("pruning 2:4 (\(plan.method.rawValue))", steps.count) }
                 guard let weight = steps[k].weight else { return }
                 out[k] = Result { try Self.pruned(nodes[steps[k].index], weight, plan) }
             }

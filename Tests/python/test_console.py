@@ -1,0 +1,172 @@
+"""What commands say besides their results: --quiet and --verbose, progress bars on a
+terminal only, warnings summarised once at the end, and diagnostics that name the file, the
+node, its op type and opset, and what to do."""
+import os
+import pty
+import subprocess
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from conftest import ROOT, npucc_path, run_npucc
+from test_qdq import qdq_model
+
+DIGITS = ROOT / "samples" / "digits_cnn.onnx"
+CALIB = ROOT / "samples" / "digits_calib.npz"
+AUTO = ["--input-shape", "input=1,1,8,8", "--precision", "auto", "--sparsity", "auto", "--calib", CALIB]
+
+
+def compile_digits(tmp_path, *flags):
+    return run_npucc("compile", DIGITS, "-o", tmp_path / "d.npub", *AUTO, *flags)
+
+
+def test_default_prints_the_summary_and_no_log(tmp_path):
+    r = compile_digits(tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "precision auto:" in r.stdout and "bits per weight" in r.stdout
+    assert r.stderr == ""
+
+
+def test_quiet_prints_nothing_but_still_writes(tmp_path):
+    r = compile_digits(tmp_path, "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "" and r.stderr == ""
+    assert (tmp_path / "d.npub").stat().st_size > 0
+
+
+def test_quiet_drops_warnings_but_never_errors(tmp_path):
+    path = tmp_path / "int8.onnx"
+    qdq_model(path, "int8")
+    r = run_npucc("dump-ir", path, "-q")
+    assert r.returncode == 0 and r.stderr == ""
+    r = run_npucc("compile", tmp_path / "missing.onnx", "-o", tmp_path / "m.npub", "-q")
+    assert r.returncode == 1 and "npucc: error:" in r.stderr and "missing.onnx" in r.stderr
+
+
+def test_verbose_logs_every_stage_in_order_with_its_time(tmp_path):
+    r = compile_digits(tmp_path, "--verbose")
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.splitlines()
+    assert all(line.startswith("npucc: [") and " s] " in line for line in lines), lines
+    stages = ["imported", "canonicalized", "calibrating:", "analysing layers:", "analysed 3 layers",
+              "packed 3 layers", "lowered for npu-seed"]
+    positions = [next(i for i, line in enumerate(lines) if s in line.split(" s] ", 1)[1]) for s in stages]
+    assert positions == sorted(positions)
+    times = [float(line.split("[")[1].split(" s]")[0]) for line in lines]
+    assert times == sorted(times)
+
+
+def test_quiet_and_verbose_exclude_each_other(tmp_path):
+    r = compile_digits(tmp_path, "-q", "-v")
+    assert r.returncode != 0 and "exclude each other" in r.stderr
+    assert not (tmp_path / "d.npub").exists()
+
+
+def test_warnings_are_collected_and_summarised_after_the_output(tmp_path):
+    path = tmp_path / "int8.onnx"
+    qdq_model(path, "int8")
+    r = run_npucc("dump-ir", path, "--verbose")
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.splitlines()
+    # The log lines come as the work goes; the warnings after all of them, then their count.
+    warnings = [i for i, line in enumerate(lines) if line.startswith("npucc: warning:")]
+    logs = [i for i, line in enumerate(lines) if line.startswith("npucc: [")]
+    assert len(warnings) == 5 and logs and max(logs) < min(warnings)
+    assert lines[-1] == "npucc: 5 warnings"
+
+
+def run_on_a_terminal(*args):
+    """Runs npucc with stderr on a pseudo-terminal (stdout a pipe); returns (rc, stdout, what
+    the terminal showed)."""
+    leader, follower = pty.openpty()
+    p = subprocess.Popen([npucc_path(), *map(str, args)], stdout=subprocess.PIPE, stderr=follower)
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    out = p.stdout.read()
+    rc = p.wait(timeout=120)
+    os.close(leader)
+    return rc, out.decode(), shown.decode()
+
+
+def test_progress_bars_are_drawn_on_a_terminal_and_cleared(tmp_path):
+    rc, out, shown = run_on_a_terminal("compile", DIGITS, "-o", tmp_path / "d.npub", *AUTO)
+    assert rc == 0, shown
+    for label in ["calibrating [", "analysing layers [", "reference outputs ["]:
+        assert label in shown, shown
+    assert "256/256" in shown and "3/3" in shown
+    # Each bar is redrawn in place and erased when its work ends: nothing of it stays.
+    assert shown.endswith("\r\x1b[K")
+    assert "precision auto:" in out
+
+
+def test_no_progress_bar_when_quiet_even_on_a_terminal(tmp_path):
+    rc, _, shown = run_on_a_terminal("compile", DIGITS, "-o", tmp_path / "d.npub", *AUTO, "--quiet")
+    assert rc == 0 and shown == ""
+
+
+def test_simulating_many_samples_shows_progress(tmp_path):
+    r = compile_digits(tmp_path)
+    assert r.returncode == 0, r.stderr
+    rc, _, shown = run_on_a_terminal("run", tmp_path / "d.npub", "--inputs", ROOT / "samples" / "digits_test.npz",
+                                     "--outputs", tmp_path / "o.npz")
+    assert rc == 0, shown
+    assert "simulating [" in shown and "360/360" in shown
+
+
+def single_node_model(path, op, domain="", opset=17, shape=(1, 4)):
+    node = helper.make_node(op, ["x"], ["y"], name="n0", domain=domain)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)])
+    imports = [helper.make_opsetid("", opset)] + ([helper.make_opsetid(domain, 1)] if domain else [])
+    onnx.save(helper.make_model(graph, opset_imports=imports), path)
+
+
+def test_an_unsupported_operator_gets_the_closest_supported_ones(tmp_path):
+    single_node_model(tmp_path / "m.onnx", "Sigmod")
+    r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub")
+    assert r.returncode == 1
+    assert r.stderr.strip() == (
+        f'npucc: error: {tmp_path / "m.onnx"}: node Sigmod "n0": unsupported operator Sigmod (default domain, '
+        "opset 17); closest supported operators: Sigmoid")
+    assert not (tmp_path / "m.npub").exists()
+
+
+def test_a_vendor_operator_gets_the_default_domain_ones_it_names(tmp_path):
+    single_node_model(tmp_path / "m.onnx", "FastGelu", domain="com.microsoft")
+    r = run_npucc("inspect", tmp_path / "m.onnx")
+    assert r.returncode == 1
+    assert 'operator domain "com.microsoft" is not supported' in r.stderr
+    assert r.stderr.rstrip().endswith("closest default-domain operators: Gelu")
+
+
+def test_a_symbolic_input_points_to_input_shape_with_an_example(tmp_path):
+    single_node_model(tmp_path / "m.onnx", "Relu", shape=("batch", 4, "seq"))
+    r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub")
+    assert r.returncode == 1
+    assert 'input "x" has symbolic dimensions (batch, seq in f32[batch,4,seq])' in r.stderr
+    assert "--input-shape x=1,4,1" in r.stderr
+    assert not (tmp_path / "m.npub").exists()
+    # Following the advice works.
+    r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub", "--input-shape", "x=1,4,1")
+    assert r.returncode == 0, r.stderr
+
+
+def test_a_node_error_names_the_file_node_op_type_and_opset(tmp_path):
+    conv = helper.make_node("Conv", ["x", "w"], ["y"], name="conv0", kernel_shape=[3, 3])
+    graph = helper.make_graph(
+        [conv], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [helper.make_tensor("w", TensorProto.FLOAT, [4, 2, 3, 3], np.zeros(72, np.float32))])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)]), tmp_path / "m.onnx")
+    r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub")
+    assert r.returncode == 1
+    assert f'{tmp_path / "m.onnx"}: node Conv "conv0" (opset 11): input has 3 channels but the weight expects 2' in r.stderr
