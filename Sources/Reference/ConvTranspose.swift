@@ -1,5 +1,6 @@
 // ConvTranspose as sgemm (weights transposed against the input) then col2im, which
-// scatters each column into the strided, dilated output window.
+// scatters each column into the strided, dilated output window; a quantized one as the
+// convolution it equals, in the NPU's order, as the backend lowers it.
 import IR
 
 func convTranspose(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
@@ -15,31 +16,10 @@ func convTranspose(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     let mg = w.shape[1], m = mg * group, cg = c / group
     let kernel = Array(w.shape[2...]), input = Array(x.shape[2...])
     let r = input.count
-    let strides = node.ints("strides") ?? Array(repeating: 1, count: r)
-    let dilations = node.ints("dilations") ?? Array(repeating: 1, count: r)
-    let outputPadding = node.ints("output_padding") ?? Array(repeating: 0, count: r)
-    var pads = node.ints("pads") ?? Array(repeating: 0, count: 2 * r)
-    guard strides.count == r, dilations.count == r, outputPadding.count == r, pads.count == 2 * r else {
-        throw IRError("strides, dilations, pads or output_padding do not match \(r) spatial dimensions", at: node)
-    }
-    let autoPad = node.string("auto_pad", default: "NOTSET")
-    var output: [Int] = []
-    for d in 0..<r {
-        let full = strides[d] * (input[d] - 1) + outputPadding[d] + (kernel[d] - 1) * dilations[d] + 1
-        if let shape = node.ints("output_shape") {
-            let target = shape.count == r ? shape[d] : shape[shape.count - r + d]
-            let total = full - target
-            pads[d] = autoPad == "SAME_UPPER" ? total / 2 : total - total / 2
-            pads[d + r] = total - pads[d]
-        } else if autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER" {
-            let target = input[d] * strides[d]
-            let total = full - target
-            pads[d] = autoPad == "SAME_UPPER" ? total / 2 : total - total / 2
-            pads[d + r] = total - pads[d]
-        }
-        output.append(full - pads[d] - pads[d + r])
-        guard output[d] > 0 else { throw IRError("output extent \(output[d]) at spatial axis \(d) is not positive", at: node) }
-    }
+    let g = try ConvTransposeGeometry(node: node, input: input, kernel: kernel)
+    if node.followsNPUArithmetic { return try convTransposeAsConvolution(node, x, w, inputs, g, group: group) }
+    let (strides, dilations, output) = (g.strides, g.dilations, g.output)
+    let pads = g.padBegin + g.padEnd
     let kSize = kernel.reduce(1, *), inPlane = input.reduce(1, *), outPlane = output.reduce(1, *)
     let rows = mg * kSize
     var columns = [Float](repeating: 0, count: rows * inPlane)
@@ -51,8 +31,9 @@ func convTranspose(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
             let src = xp + (image * c + gi * cg) * inPlane
             let weights = wp + gi * cg * rows
             columns.withUnsafeMutableBufferPointer { col in
-                sgemm(transA: true, m: rows, n: inPlane, k: cg, a: weights, lda: rows, b: src, ldb: inPlane,
-                      c: col.baseAddress!, ldc: inPlane)
+                sgemm(
+                    transA: true, m: rows, n: inPlane, k: cg, a: weights, lda: rows, b: src, ldb: inPlane,
+                    c: col.baseAddress!, ldc: inPlane)
                 let dstBase = op + (image * m + gi * mg) * outPlane
                 parallelChunks(mg, cost: kSize * inPlane) { channels in
                     var kIndex = [Int](repeating: 0, count: r)
@@ -90,4 +71,23 @@ func convTranspose(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
         }
     }
     return out
+}
+
+/// A quantized ConvTranspose: the equivalent convolution (`ConvTransposeGeometry`) over the
+/// spread input with the flipped weight, its products added in the NPU's order. The
+/// spread input's zeros add zero products, which never change a sum that starts at +0.
+private func convTransposeAsConvolution(
+    _ node: Node, _ x: Tensor, _ w: Tensor, _ inputs: [Tensor?], _ g: ConvTransposeGeometry, group: Int
+) throws -> Tensor {
+    let (n, c) = (x.shape[0], x.shape[1])
+    let spread = Tensor(zeros: .float32, shape: [n, c] + g.spreadInput)
+    let (inImage, outImage) = (c * g.input.reduce(1, *), c * g.spreadInput.reduce(1, *))
+    for image in 0..<n { g.spread(x.f32 + image * inImage, channels: c, into: spread.f32 + image * outImage) }
+    let weight = Tensor(
+        ConvTransposeGeometry.convolutionWeight(w.floats(), shape: w.shape, groups: group),
+        shape: [w.shape[1] * group, c / group] + g.kernel)
+    var conv = Node(op: "Conv", name: node.name, inputs: node.inputs, outputs: node.outputs)
+    conv.attributes = ["dilations": .ints(g.dilations), "group": .int(group)]
+    conv.attributes["npucc.weight_format"] = node.attributes["npucc.weight_format"]
+    return try convolution(conv, [spread, weight, optionalOperand(inputs, 2)])
 }

@@ -1,5 +1,5 @@
 // The Gram matrix of the vectors a layer's weight meets: for Conv each image's im2col
-// columns, for Gemm and MatMul each row of the input. Calibration sums it into the
+// columns (for ConvTranspose those of the convolution it equals), for Gemm and MatMul each row of the input. Calibration sums it into the
 // layer-wise Hessian H = X·Xᵀ that SparseGPT and the layer error use.
 import CBLAS
 import IR
@@ -9,9 +9,12 @@ public enum InputGram {
     /// one K x K block per group (K = the weight's reduction length, ordered as the weight's
     /// [channel, kernel...] flattening). Returns how many vectors each group added.
     /// `weightShape` is the layer's weight as stored; `node` is a Conv, a Gemm without
-    /// transA, or a MatMul with a 2-D weight.
-    public static func accumulate(_ node: Node, input x: Tensor, weightShape: [Int],
-                                  into gram: UnsafeMutablePointer<Float>) throws -> Int {
+    /// transA, or a MatMul with a 2-D weight; for ConvTranspose K is ordered as the
+    /// equivalent convolution's flipped weight (`ConvTransposeGeometry`).
+    public static func accumulate(
+        _ node: Node, input x: Tensor, weightShape: [Int],
+        into gram: UnsafeMutablePointer<Float>
+    ) throws -> Int {
         try requireFloat32(node, x)
         switch node.op {
         case "Conv":
@@ -27,8 +30,38 @@ public enum InputGram {
                 for gi in 0..<group {
                     columns.withUnsafeMutableBufferPointer { col in
                         im2col(x.f32 + (image * x.shape[1] + gi * cg) * plane, channels: cg, g, into: col.baseAddress!)
-                        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, Int32(rows), Int32(positions), 1,
-                                    col.baseAddress!, Int32(positions), 1, gram + gi * rows * rows, Int32(rows))
+                        cblas_ssyrk(
+                            CblasRowMajor, CblasUpper, CblasNoTrans, Int32(rows), Int32(positions), 1,
+                            col.baseAddress!, Int32(positions), 1, gram + gi * rows * rows, Int32(rows))
+                    }
+                }
+            }
+            return x.shape[0] * positions
+        case "ConvTranspose":
+            // The equivalent convolution's windows over the spread input (ConvTransposeGeometry),
+            // in the order of its flipped weight's [channel, kernel...] flattening.
+            let group = node.int("group", default: 1)
+            guard x.rank >= 3, weightShape.count == x.rank, x.shape[1] == weightShape[0], x.shape[1] % group == 0 else {
+                throw IRError("input \(x.shape) does not fit the weight \(weightShape)", at: node)
+            }
+            let c = x.shape[1], cg = c / group, kernel = Array(weightShape[2...])
+            let t = try ConvTransposeGeometry(node: node, input: Array(x.shape[2...]), kernel: kernel)
+            let g = WindowGeometry(input: t.spreadInput, kernel: kernel, dilations: t.dilations)
+            let rows = cg * kernel.reduce(1, *), positions = g.output.reduce(1, *), plane = g.input.reduce(1, *)
+            var spread = [Float](repeating: 0, count: c * plane), columns = [Float](repeating: 0, count: rows * positions)
+            for image in 0..<x.shape[0] {
+                spread.withUnsafeMutableBufferPointer { s in
+                    s.update(repeating: 0)
+                    t.spread(x.f32 + image * c * t.input.reduce(1, *), channels: c, into: s.baseAddress!)
+                }
+                for gi in 0..<group {
+                    columns.withUnsafeMutableBufferPointer { col in
+                        spread.withUnsafeBufferPointer { s in
+                            im2col(s.baseAddress! + gi * cg * plane, channels: cg, g, into: col.baseAddress!)
+                        }
+                        cblas_ssyrk(
+                            CblasRowMajor, CblasUpper, CblasNoTrans, Int32(rows), Int32(positions), 1,
+                            col.baseAddress!, Int32(positions), 1, gram + gi * rows * rows, Int32(rows))
                     }
                 }
             }
@@ -40,8 +73,9 @@ public enum InputGram {
                 throw IRError("input \(x.shape) does not fit the weight \(weightShape)", at: node)
             }
             let vectors = x.count / max(k, 1)
-            cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(k), Int32(vectors), 1, x.f32, Int32(k), 1,
-                        gram, Int32(k))
+            cblas_ssyrk(
+                CblasRowMajor, CblasUpper, CblasTrans, Int32(k), Int32(vectors), 1, x.f32, Int32(k), 1,
+                gram, Int32(k))
             return vectors
         default:
             throw IRError("\(node.op) has no layer weight", at: node)

@@ -153,7 +153,7 @@ extension Tensor {
 }
 
 /// A quantized layer's inputs with input 0 rounded as the NPU rounds activations; the
-/// reduction axis is the channel axis for Conv and the last axis for Gemm and MatMul. Input 1
+/// reduction axis is the channel axis for Conv and ConvTranspose and the last axis for Gemm and MatMul. Input 1
 /// of a MatMul of two activations is rounded to fp16 (`npucc.activation_format_b`). An
 /// fp8 layer with `npucc.activation_scale` (a QDQ model's own scale) uses that scale
 /// exactly; otherwise the scale follows from `npucc.activation_amax`.
@@ -162,7 +162,9 @@ private func fakeQuantizedInput(_ node: Node, _ inputs: [Tensor?], format name: 
         throw IRError("unknown activation format \"\(name)\"", at: node)
     }
     guard let x = inputs.first ?? nil, x.dtype == .float32, x.rank >= 1 else { return inputs }
-    let axis = node.op == "Conv" ? 1 : (node.op == "Gemm" && node.int("transA", default: 0) != 0 ? 0 : x.rank - 1)
+    let axis =
+        node.op == "Conv" || node.op == "ConvTranspose"
+        ? 1 : (node.op == "Gemm" && node.int("transA", default: 0) != 0 ? 0 : x.rank - 1)
     guard axis < x.rank else { return inputs }
     var out = inputs
     if let name = node.string("npucc.activation_format_b") {

@@ -13,21 +13,21 @@ struct WindowGeometry {
 
     var spatialRank: Int { input.count }
 
+    /// A window of stride 1 over an unpadded input.
+    init(input: [Int], kernel: [Int], dilations: [Int]) {
+        self.input = input
+        self.kernel = kernel
+        self.dilations = dilations
+        strides = Array(repeating: 1, count: input.count)
+        (padBegin, padEnd) = (Array(repeating: 0, count: input.count), Array(repeating: 0, count: input.count))
+        output = (0..<input.count).map { input[$0] - (kernel[$0] - 1) * dilations[$0] }
+    }
+
     init(node: Node, input: [Int], kernel: [Int], ceilMode: Bool = false) throws {
         let r = input.count
         self.input = input
         self.kernel = kernel
-        strides = node.ints("strides") ?? Array(repeating: 1, count: r)
-        dilations = node.ints("dilations") ?? Array(repeating: 1, count: r)
-        let pads = node.ints("pads") ?? Array(repeating: 0, count: 2 * r)
-        guard kernel.count == r, strides.count == r, dilations.count == r, pads.count == 2 * r else {
-            throw IRError("kernel, strides, dilations or pads do not match \(r) spatial dimensions", at: node)
-        }
-        guard strides.allSatisfy({ $0 > 0 }), dilations.allSatisfy({ $0 > 0 }), kernel.allSatisfy({ $0 > 0 }) else {
-            throw IRError("strides, dilations and kernel sizes must be positive", at: node)
-        }
-        padBegin = Array(pads[0..<r])
-        padEnd = Array(pads[r...])
+        (strides, dilations, padBegin, padEnd) = try Self.attributes(node, rank: r, kernel: kernel)
         output = []
         let autoPad = node.string("auto_pad", default: "NOTSET")
         for d in 0..<r {
@@ -56,5 +56,24 @@ struct WindowGeometry {
                 throw IRError("input extent \(input[d]) is smaller than the window \(extent) at spatial axis \(d)", at: node)
             }
         }
+    }
+}
+
+extension WindowGeometry {
+    /// A windowed op's strides, dilations and pads (each axis's begin, then end), defaults
+    /// filled in, checked against `rank` spatial axes and to be positive (pads aside).
+    static func attributes(_ node: Node, rank r: Int, kernel: [Int]) throws -> (
+        strides: [Int], dilations: [Int], padBegin: [Int], padEnd: [Int]
+    ) {
+        let strides = node.ints("strides") ?? Array(repeating: 1, count: r)
+        let dilations = node.ints("dilations") ?? Array(repeating: 1, count: r)
+        let pads = node.ints("pads") ?? Array(repeating: 0, count: 2 * r)
+        guard kernel.count == r, strides.count == r, dilations.count == r, pads.count == 2 * r else {
+            throw IRError("kernel, strides, dilations or pads do not match \(r) spatial dimensions", at: node)
+        }
+        guard strides.allSatisfy({ $0 > 0 }), dilations.allSatisfy({ $0 > 0 }), kernel.allSatisfy({ $0 > 0 }) else {
+            throw IRError("strides, dilations and kernel sizes must be positive", at: node)
+        }
+        return (strides, dilations, Array(pads[0..<r]), Array(pads[r...]))
     }
 }
