@@ -174,15 +174,17 @@ public enum SensitivitySetup {
     /// model's output error measured and predicted.
     public static func table(_ report: SensitivityReport) -> String {
         func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s.padding(toLength: n, withPad: " ", startingAt: 0) }
+        // The op column fits the longest op (ConvTranspose), at least as wide as "Conv, Gemm".
+        let opWidth = max(8, (report.layers.map(\.op.count).max() ?? 0) + 1)
         var lines = [
-            pad("layer", 16) + pad("op", 8) + pad("MACs/sample", 13) + pad("candidate", 11)
+            pad("layer", 16) + pad("op", opWidth) + pad("MACs/sample", 13) + pad("candidate", 11)
                 + "SQNR dB  layer error  output error     predicted"
         ]
         for l in report.layers {
             for c in l.candidates {
                 let layerError = c.layerError.map { String(format: "%.4g", $0) } ?? "-"
                 lines.append(
-                    pad(l.displayName, 16) + pad(l.op, 8) + pad("\(l.macs)", 13) + pad("\(c.candidate)", 11)
+                    pad(l.displayName, 16) + pad(l.op, opWidth) + pad("\(l.macs)", 13) + pad("\(c.candidate)", 11)
                         + String(format: "%7.2f  ", c.weightSQNR)
                         + String(repeating: " ", count: max(0, 11 - layerError.count)) + layerError
                         + (c.measuredError.map { String(format: "  %12.4g", $0) } ?? "             -")
@@ -190,7 +192,7 @@ public enum SensitivitySetup {
             }
             if !l.canPrune {
                 lines.append(
-                    pad(l.displayName, 16) + pad(l.op, 8) + pad("\(l.macs)", 13)
+                    pad(l.displayName, 16) + pad(l.op, opWidth) + pad("\(l.macs)", 13)
                         + "2:4: reduction not a multiple of 4, stays dense")
             }
         }

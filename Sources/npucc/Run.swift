@@ -33,7 +33,8 @@ struct Run: ParsableCommand {
     @Option(help: "Comma-separated passes to run before interpreting (e.g. fold-batchnorm).")
     var passes: String = ""
 
-    @Option(help: "Run every Conv, Gemm and MatMul at fp16, fp8 or nvfp4 (weights and activations, fake-quantized).")
+    @Option(
+        help: "Run every Conv, ConvTranspose, Gemm and MatMul at fp16, fp8 or nvfp4 (weights and activations, fake-quantized).")
     var precision: String = "fp32"
 
     @OptionGroup var quantization: QuantizationOptions

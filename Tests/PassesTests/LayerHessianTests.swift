@@ -1,5 +1,6 @@
 // The layer Hessian from calibration equals Σ x·xᵀ over the vectors the weight meets
-// (rows of a Gemm input, unfolded windows of a padded, strided, grouped Conv), and the
+// (rows of a Gemm input, unfolded windows of a padded, strided, grouped Conv or of the
+// convolution a ConvTranspose equals), and the
 // error it predicts equals the error measured by running the layer.
 import IR
 import Passes
@@ -26,8 +27,9 @@ final class LayerHessianTests: XCTestCase {
         var b = GraphBuilder()
         b.input("x", .float32, [.known(1), .known(4), .known(5), .known(5)])
         b.constant("w", w)
-        b.node("Conv", ["x", "w"], ["group": .int(2), "pads": .ints([1, 1, 1, 1]), "strides": .ints([2, 2])],
-               outputs: ["y"], name: "conv")
+        b.node(
+            "Conv", ["x", "w"], ["group": .int(2), "pads": .ints([1, 1, 1, 1]), "strides": .ints([2, 2])],
+            outputs: ["y"], name: "conv")
         b.output("y")
         return b.graph
     }
@@ -88,6 +90,47 @@ final class LayerHessianTests: XCTestCase {
                 XCTAssertEqual(h.gram[g * 324 + k], expected[k], accuracy: 1e-5, "group \(g) entry \(k)")
             }
         }
+    }
+
+    /// x [1, 4, 3, 3] through a 3x3 ConvTranspose with 2 groups (weight [4, 3, 3, 3]: 6 output
+    /// channels), stride 2, pads 1, output_padding 1 and dilation 2.
+    private func convTranspose(_ w: Tensor) -> Graph {
+        var b = GraphBuilder()
+        b.input("x", .float32, [.known(1), .known(4), .known(3), .known(3)])
+        b.constant("w", w)
+        b.node(
+            "ConvTranspose", ["x", "w"],
+            [
+                "group": .int(2), "pads": .ints([1, 2, 1, 0]), "strides": .ints([2, 2]), "output_padding": .ints([1, 0]),
+                "dilations": .ints([2, 1]),
+            ], outputs: ["y"], name: "up")
+        b.output("y")
+        return b.graph
+    }
+
+    /// The Hessian of the convolution ConvTranspose equals, in its flipped weight's order
+    /// (`LayerWeight`), predicts the error of the ConvTranspose run as ONNX defines it.
+    func testConvTransposeHessianPredictsTheErrorOfItsFlippedWeight() throws {
+        var rng = SeededRandom(seed: 14)
+        let shape = [4, 3, 3, 3]
+        let w = randomTensor(shape, &rng)
+        let g = convTranspose(w)
+        let samples = (0..<3).map { _ in randomTensor([1, 4, 3, 3], &rng) }
+        var calibrator = try Calibrator(graph: g, collectHessians: true)
+        for x in samples { try calibrator.observe(["x": x]) }
+        let h = try XCTUnwrap(calibrator.layerHessians()["y"])
+        XCTAssertEqual(h.groups, 2)
+        XCTAssertEqual(h.columns, 18)
+        // Output 8 x 5: 2·(3 − 1) + 1 + 2·(3 − 1) + 1 − 2 rows, 2·(3 − 1) + 3 − 2 columns.
+        XCTAssertEqual(h.vectors, 3 * 8 * 5)
+        let changed = Tensor(w.floats().map { $0 + Float.random(in: -0.1...0.1, using: &rng) }, shape: shape)
+        var other = g
+        other.constants["w"] = changed
+        let original = try XCTUnwrap(LayerWeight(g.nodes[0], g)), moved = try XCTUnwrap(LayerWeight(other.nodes[0], other))
+        XCTAssertEqual(original.rows, 6)
+        let predicted = h.relativeOutputError(original: original.matrix(), changed: moved.matrix(), rows: 6)
+        let measured = try relativeOutputChange(g, replacing: "w", with: changed, samples: samples)
+        XCTAssertEqual(predicted, measured, accuracy: 1e-4 * measured)
     }
 
     func testPredictedLayerErrorEqualsTheMeasuredOne() throws {

@@ -158,7 +158,7 @@ public enum SensitivityAnalysis {
         pruning: PruningMethod, endToEnd: EndToEndError = .measured,
         progress: @escaping @Sendable (_ label: String, _ total: Int) -> Void = { _, _ in }
     ) throws -> [LayerSensitivity] {
-        // The layers to analyse: Conv, Gemm and MatMul with constant weights whose formats the
+        // The layers to analyse: Conv, ConvTranspose, Gemm and MatMul with constant weights whose formats the
         // model did not fix (import-qdq).
         let analysed = graph.nodes.indices.filter {
             LayerWeight(graph.nodes[$0], graph) != nil && graph.nodes[$0].outputs.first != nil

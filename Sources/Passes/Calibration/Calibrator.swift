@@ -20,7 +20,7 @@ public struct Calibrator {
     public let interpreter: Interpreter
     public private(set) var histograms: [String: ActivationHistogram] = [:]
     public private(set) var samples = 0
-    /// For each input of a Conv, Gemm or MatMul: the axis its consumer reduces over.
+    /// For each input of a Conv, ConvTranspose, Gemm or MatMul: the axis its consumer reduces over.
     private let reductionAxes: [String: Int]
     /// Sums and sums of squares per channel of that axis, and element counts per channel,
     /// over all samples (bias correction's input means, Wanda's input norms).
@@ -33,7 +33,7 @@ public struct Calibrator {
     /// only when asked, since a layer with reduction length K holds K² floats.
     public private(set) var hessians: [String: LayerHessian] = [:]
 
-    /// `collectHessians` adds each Conv, Gemm and MatMul layer's Hessian to the statistics
+    /// `collectHessians` adds each Conv, ConvTranspose, Gemm and MatMul layer's Hessian to the statistics
     /// (SparseGPT and the layer-wise error need them).
     public init(graph: Graph, collectHessians: Bool = false) throws {
         interpreter = try Interpreter(graph: graph)
@@ -41,9 +41,10 @@ public struct Calibrator {
         if collectHessians {
             for n in graph.nodes {
                 guard let weight = LayerWeight(n, graph), let x = n.input(0), let out = n.outputs.first,
-                      n.int("transA", default: 0) == 0 else { continue }
+                    n.int("transA", default: 0) == 0
+                else { continue }
                 consumers[x, default: []].append(n)
-                hessians[out] = LayerHessian(columns: weight.columns, groups: n.op == "Conv" ? n.int("group", default: 1) : 1)
+                hessians[out] = LayerHessian(columns: weight.columns, groups: weight.groups)
             }
         }
         hessianConsumers = consumers
@@ -51,7 +52,7 @@ public struct Calibrator {
         for n in graph.nodes {
             guard let x = n.input(0) else { continue }
             switch n.op {
-            case "Conv": axes[x] = 1
+            case "Conv", "ConvTranspose": axes[x] = 1
             case "Gemm" where n.int("transA", default: 0) == 0, "MatMul": axes[x] = -1
             default: break
             }
@@ -94,12 +95,15 @@ public struct Calibrator {
 
     /// The collected Hessians, each made symmetric.
     public func layerHessians() -> [String: LayerHessian] {
-        hessians.mapValues { var h = $0; h.symmetrize(); return h }
+        hessians.mapValues {
+            var h = $0; h.symmetrize(); return h
+        }
     }
 
     private mutating func accumulateHessian(_ layer: Node, _ x: Tensor) throws {
         guard let out = layer.outputs.first, let w = layer.input(1),
-              let shape = interpreter.graph.constants[w]?.shape else { return }
+            let shape = interpreter.graph.constants[w]?.shape
+        else { return }
         try hessians[out]!.accumulate { try InputGram.accumulate(layer, input: x, weightShape: shape, into: $0) }
     }
 

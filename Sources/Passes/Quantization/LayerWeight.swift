@@ -1,36 +1,83 @@
 // A quantizable layer's constant weight seen as a matrix [output channels, reduction]:
-// Conv [M, C, k...] as is, Gemm's B with or without transB, MatMul's [K, N] transposed.
+// Conv [M, C, k...] as is, ConvTranspose's [C, M/G, k...] as the convolution it equals,
+// Gemm's B with or without transB, MatMul's [K, N] transposed.
 import IR
+import Reference
 
 public struct LayerWeight: Sendable {
+    /// How the stored tensor holds the [rows, columns] matrix.
+    public enum Layout: Sendable, Equatable {
+        /// [rows, columns...] row-major (Conv, Gemm with transB).
+        case rows
+        /// [columns, rows] (Gemm without transB, MatMul).
+        case transposed
+        /// ConvTranspose's [C, M/G, k...]: row g·M/G + m, column c·K + k is the stored
+        /// [g·C/G + c, m, K − 1 − k], K the kernel's size (`ConvTransposeGeometry`).
+        case transposedConvolution(groups: Int)
+    }
+
     public let name: String
     public let tensor: Tensor
     /// Output channels and reduction length.
     public let rows: Int
     public let columns: Int
-    /// True when the stored tensor is [reduction, output] (Gemm without transB, MatMul).
-    public let transposed: Bool
+    public let layout: Layout
+    /// Convolution groups (1 for Gemm and MatMul): row block g reads input channels block g.
+    public let groups: Int
+    /// Reduction elements per input channel: a convolution's kernel size, else 1.
+    public let kernelSize: Int
 
-    /// The weight of a Conv, Gemm or 2-D MatMul node, when it is a float32 constant.
+    /// True when the stored tensor is [reduction, output] (Gemm without transB, MatMul).
+    public var transposed: Bool { layout == .transposed }
+
+    /// The weight of a Conv, ConvTranspose, Gemm or 2-D MatMul node, when it is a float32
+    /// constant.
     public init?(_ node: Node, _ graph: Graph) {
-        guard ["Conv", "Gemm", "MatMul"].contains(node.op), let name = node.input(1),
-              let w = graph.constants[name], w.dtype == .float32, w.rank >= 2,
-              node.op != "MatMul" || w.rank == 2 else { return nil }
+        guard ["Conv", "ConvTranspose", "Gemm", "MatMul"].contains(node.op), let name = node.input(1),
+            let w = graph.constants[name], w.dtype == .float32, w.rank >= 2,
+            node.op != "MatMul" || w.rank == 2
+        else { return nil }
         self.name = name
         tensor = w
-        transposed = node.op != "Conv" && !(node.op == "Gemm" && node.int("transB", default: 0) != 0)
-        rows = transposed ? w.shape[1] : w.shape[0]
+        let convolution = node.op == "Conv" || node.op == "ConvTranspose"
+        groups = convolution ? node.int("group", default: 1) : 1
+        kernelSize = convolution ? w.shape[2...].reduce(1, *) : 1
+        switch node.op {
+        case "ConvTranspose":
+            guard w.rank >= 3, groups > 0, w.shape[0] % groups == 0 else { return nil }
+            layout = .transposedConvolution(groups: groups)
+            rows = w.shape[1] * groups
+        case "Conv",
+            "Gemm" where node.int("transB", default: 0) != 0:
+            layout = .rows
+            rows = w.shape[0]
+        default:
+            layout = .transposed
+            rows = w.shape[1]
+        }
         columns = w.count / rows
     }
 
     /// The values as a row-major [rows, columns] matrix.
     public func matrix() -> [Float] {
-        transposed ? Self.transpose(tensor.floats(), rows: columns, columns: rows) : tensor.floats()
+        switch layout {
+        case .rows: return tensor.floats()
+        case .transposed: return Self.transpose(tensor.floats(), rows: columns, columns: rows)
+        case .transposedConvolution(let groups):
+            return ConvTransposeGeometry.convolutionWeight(tensor.floats(), shape: tensor.shape, groups: groups)
+        }
     }
 
     /// A tensor of the weight's own shape and layout from a [rows, columns] matrix.
     public func tensor(from matrix: [Float]) -> Tensor {
-        Tensor(transposed ? Self.transpose(matrix, rows: rows, columns: columns) : matrix, shape: tensor.shape)
+        switch layout {
+        case .rows: return Tensor(matrix, shape: tensor.shape)
+        case .transposed: return Tensor(Self.transpose(matrix, rows: rows, columns: columns), shape: tensor.shape)
+        case .transposedConvolution(let groups):
+            return Tensor(
+                ConvTransposeGeometry.convolutionWeight(matrix, shape: tensor.shape, groups: groups, inverse: true),
+                shape: tensor.shape)
+        }
     }
 
     private static func transpose(_ x: [Float], rows: Int, columns: Int) -> [Float] {

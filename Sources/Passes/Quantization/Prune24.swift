@@ -44,11 +44,12 @@ public struct SparsityPlan: Sendable {
     }
 }
 
-/// Requires `context.sparsity` and constant weights. Guarantees that every Conv, Gemm and
+/// Requires `context.sparsity` and constant weights. Guarantees that every Conv, ConvTranspose, Gemm and
 /// MatMul whose reduction length is a multiple of 4 has at most 2 nonzero weights in each
 /// group of 4 consecutive reduction elements and carries `npucc.sparsity = "2:4"`. Layers whose reduction length is not a
 /// multiple of 4 stay dense and are counted as "dense". For Conv the reduction axis is the
-/// flattened [C, kh, kw] of each output channel, and Wanda uses the norm of input channel c
+/// flattened [C, kh, kw] of each output channel (for ConvTranspose that of the convolution
+/// it equals, the kernel flipped: `LayerWeight`), and Wanda uses the norm of input channel c
 /// for all its kernel positions. SparseGPT also changes the kept weights; a layer without a
 /// Hessian (a Gemm with transA) is pruned by magnitude and counted so. A layer whose weight
 /// format a QDQ model fixed keeps its weights ("kept-imported").
@@ -118,7 +119,7 @@ public struct Prune24: Pass {
         }
         var scores = values.map(\.magnitude)
         if plan.method == .wanda, let x = node.input(0), let norms = plan.inputNorms[x] {
-            let perChannel = node.op == "Conv" ? columns / max(norms.count, 1) : 1
+            let perChannel = weight.kernelSize
             guard norms.count * perChannel == columns else { return (nil, "dense") }
             for k in scores.indices { scores[k] *= norms[(k % columns) / perChannel] }
         }

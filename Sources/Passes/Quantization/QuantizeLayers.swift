@@ -1,4 +1,4 @@
-// quantize: Conv, Gemm and MatMul with constant weights get their weights rounded to the
+// quantize: Conv, ConvTranspose, Gemm and MatMul with constant weights get their weights rounded to the
 // chosen format and their input activation marked for rounding at run time.
 import Formats
 import IR
@@ -44,7 +44,7 @@ public enum QuantizationAttributes {
 }
 
 /// Requires `context.quantization` and constant weights (canonicalize first). Guarantees
-/// every Conv, Gemm and MatMul with a constant weight has its weight replaced by the
+/// every Conv, ConvTranspose, Gemm and MatMul with a constant weight has its weight replaced by the
 /// format's fake-quantized values (per output channel along the reduction axis) and carries
 /// `npucc.weight_format`, `npucc.activation_format` and `npucc.activation_amax` for the
 /// interpreter; when the plan quantizes any layer, every MatMul of two activations carries
@@ -118,7 +118,7 @@ public struct QuantizeLayers: Pass {
         _ node: Node, _ weight: LayerWeight, _ rounded: [Float], _ means: [Float],
         _ graph: Graph
     ) -> Tensor? {
-        let perChannel = node.op == "Conv" ? weight.columns / max(means.count, 1) : 1
+        let perChannel = weight.kernelSize
         guard means.count * perChannel == weight.columns else { return nil }
         if node.op == "Gemm" && (node.int("transA", default: 0) != 0 || node.float("beta", default: 1) != 1) { return nil }
         var bias = [Float](repeating: 0, count: weight.rows)
