@@ -47,7 +47,7 @@ let package = Package(
         // Graph passes and the pass manager.
         .target(name: "Passes", dependencies: ["IR", "Reference", "Formats", "CBLAS"]),
         // The backend: packed weights (lowering follows).
-        .target(name: "Backend", dependencies: ["Formats", "ISA", "IR", "Passes"]),
+        .target(name: "Backend", dependencies: ["Formats", "ISA", "IR", "Passes", "Reference"]),
         // The functional simulator: runs a program over modelled memories, knowing the ISA
         // and the bundle, never the IR.
         .target(name: "Simulator", dependencies: ["ISA", "Formats", "Target"]),

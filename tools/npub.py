@@ -346,7 +346,20 @@ def decode_layer(weights, layer):
         values = codes.astype(np.uint8).view(ml_dtypes.float4_e2m1fn).astype(np.float32) * scale
     values = np.where(present, values, np.float32(0)).astype(np.float32)
     shape = layer["weight_shape"]
+    if layer["op"] == "ConvTranspose":
+        return _transposed_convolution_weight(values, shape)
     return np.ascontiguousarray(values.T if layer["transposed"] else values).reshape(shape)
+
+
+def _transposed_convolution_weight(values, shape):
+    """ConvTranspose's [C, M/G, k...] from the packed matrix of the convolution it equals:
+    row g*M/G + m, column c*K + k holds [g*C/G + c, m, K-1-k] (every kernel axis reversed)."""
+    c, mg = shape[0], shape[1]
+    kernel = int(np.prod(shape[2:]))
+    groups = values.shape[0] // mg
+    cg = c // groups
+    w = values.reshape(groups, mg, cg, kernel)[:, :, :, ::-1]
+    return np.ascontiguousarray(w.transpose(0, 2, 1, 3)).reshape(shape)
 
 
 def main(argv):

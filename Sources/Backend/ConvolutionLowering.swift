@@ -5,7 +5,9 @@
 // the conv pads; then multiplied by the matrix layer as the [positions, C·kh·kw] matrix of
 // its windows (walked in the weight's [channel, ky, kx] order), each activation tile gathered
 // from the image by strided DMAs (ConvolutionWindows; a 1x1 convolution of stride 1 without
-// padding multiplies the rounded image as it is). Its output rows are positions, written
+// padding multiplies the rounded image as it is; the convolution a ConvTranspose equals
+// finds the rounded image spread out in the padded buffer, `inputSpacing` apart, zeros
+// between). Its output rows are positions, written
 // into the image's [channels, positions] plane. A grouped convolution rounds the whole image
 // once, then multiplies group by group: group g's input channels against weight rows (output
 // channels) g·M/G..<(g + 1)·M/G.
@@ -31,13 +33,19 @@ public struct ConvolutionLayer: Sendable {
     public var scratch: UInt64
     /// Channel groups: each group's C/G input channels make its M/G output channels.
     public var groups: Int
+    /// Steps between neighbouring input pixels in the padded buffer: 1 for a convolution; a
+    /// ConvTranspose's strides for the convolution it equals, its input spread out with
+    /// zeros between neighbours (`pads` then being its zero borders).
+    public var inputSpacing: (Int, Int)
 
     public init(
         batch: Int, channels: Int, height: Int, width: Int, outChannels: Int, outHeight: Int, outWidth: Int,
         kernel: (Int, Int), strides: (Int, Int), dilations: (Int, Int), pads: (Int, Int, Int, Int),
-        input: UInt64, output: UInt64, matrix: MatrixLayer, scratch: UInt64, groups: Int = 1
+        input: UInt64, output: UInt64, matrix: MatrixLayer, scratch: UInt64, groups: Int = 1,
+        inputSpacing: (Int, Int) = (1, 1)
     ) {
         self.groups = groups
+        self.inputSpacing = inputSpacing
         self.batch = batch
         (self.channels, self.height, self.width) = (channels, height, width)
         (self.outChannels, self.outHeight, self.outWidth) = (outChannels, outHeight, outWidth)
@@ -51,9 +59,9 @@ public struct ConvolutionLayer: Sendable {
         self.scratch = scratch
     }
 
-    var paddedHeight: Int { height + pads.0 + pads.2 }
-    var paddedWidth: Int { width + pads.1 + pads.3 }
-    var padded: Bool { pads != (0, 0, 0, 0) }
+    var paddedHeight: Int { (height - 1) * inputSpacing.0 + 1 + pads.0 + pads.2 }
+    var paddedWidth: Int { (width - 1) * inputSpacing.1 + 1 + pads.1 + pads.3 }
+    var padded: Bool { pads != (0, 0, 0, 0) || inputSpacing != (1, 1) }
     /// Bytes of one image rounded, as [pixels, channels].
     var roundedBytes: Int { (4 * channels * height * width + 63) / 64 * 64 }
     /// Bytes of the padded image (when the conv pads): [C, Hp, Wp].
@@ -125,7 +133,7 @@ public enum ConvolutionLowering {
                 try b.emit("fill", ["dst": b.descriptor(whole), "value": UInt64(Float(0).bitPattern)])
                 let interior = try TensorDescriptor(
                     scratch, .f32, address: paddedAt + UInt64(4 * (c.pads.0 * wp + c.pads.1)),
-                    dims: [channels, c.height, c.width], strides: [hp * wp, wp, 1])
+                    dims: [channels, c.height, c.width], strides: [hp * wp, c.inputSpacing.0 * wp, c.inputSpacing.1])
                 try b.emit("dma", ["dst": b.descriptor(interior), "src": b.descriptor(asPlanes)])
                 (source, pitches) = (paddedAt, (wp, 1, hp * wp))
             }

@@ -1,5 +1,5 @@
 // Lowering a quantized graph to one NPU program: activations placed by the memory plan,
-// matrix layers (Conv, Gemm, MatMul) through the tiling plan, products of two activations,
+// matrix layers (Conv, ConvTranspose as the convolution it equals, Gemm, MatMul) through the tiling plan, products of two activations,
 // element-wise ops, normalization, softmax and pooling on the vector unit, views as nothing
 // at all. A node the backend cannot lower fails the compile by name: there
 // is no host fallback.
@@ -27,7 +27,7 @@ public struct LoweredModel: Sendable {
 }
 
 public enum Lowering {
-    /// Lowers `graph`, whose Conv, Gemm and MatMul weights are packed as `layers` describe.
+    /// Lowers `graph`, whose Conv, ConvTranspose, Gemm and MatMul weights are packed as `layers` describe.
     public static func lower(_ graph: Graph, layers: [PackedLayer], resources: TileResources) throws -> LoweredModel {
         let memory = try MemoryPlan.plan(graph)
         var constants = ConstantSection()
@@ -64,7 +64,7 @@ public enum Lowering {
                 continue
             case "MatMul" where node.attributes[QuantizationAttributes.activationFormatB] != nil:
                 try lowerActivationProduct(node, graph, memory, resources, &b)
-            case "Conv", "Gemm", "MatMul":
+            case "Conv", "ConvTranspose", "Gemm", "MatMul":
                 guard let output = node.outputs.first, let p = packed[output] else {
                     throw IRError(
                         "cannot lower \(node.op) without constant weights yet"
@@ -75,25 +75,12 @@ public enum Lowering {
                 let matrix = try matrixLayer(node, p, graph, &constants)
                 let x = try address(node.inputs[0], node), y = try address(output, node)
                 let xShape = shape(node.inputs[0]), yShape = shape(output)
-                if node.op == "Conv" {
-                    guard xShape.count == 4, yShape.count == 4 else {
-                        throw IRError("cannot lower a convolution over other than two spatial axes yet", at: node)
-                    }
-                    let groups = node.int("group", default: 1)
-                    let kernel = (p.weightShape[2], p.weightShape[3])
-                    let pads = node.ints("pads") ?? [0, 0, 0, 0], strides = node.ints("strides") ?? [1, 1]
-                    let dilations = node.ints("dilations") ?? [1, 1]
-                    guard node.string("auto_pad", default: "NOTSET") == "NOTSET" else {
-                        throw IRError("cannot lower auto_pad yet (canonical pads expected)", at: node)
-                    }
-                    let conv = ConvolutionLayer(
-                        batch: xShape[0], channels: xShape[1], height: xShape[2], width: xShape[3], outChannels: yShape[1],
-                        outHeight: yShape[2], outWidth: yShape[3], kernel: kernel, strides: (strides[0], strides[1]),
-                        dilations: (dilations[0], dilations[1]), pads: (pads[0], pads[1], pads[2], pads[3]),
-                        input: x, output: y, matrix: matrix, scratch: scratch, groups: groups)
+                if node.op == "Conv" || node.op == "ConvTranspose" {
+                    let conv = try ConvolutionLayer(
+                        node, p, input: x, xShape, output: y, yShape, matrix: matrix, scratch: scratch)
                     scratchBytes = max(scratchBytes, conv.scratchBytes)
                     // A group's tiles are as wide as the packed weights' tiles (WeightSection.tileRows).
-                    let plan = try tiling(yShape[2] * yShape[3], p, matrix, resources, node, n: p.rows / groups)
+                    let plan = try tiling(yShape[2] * yShape[3], p, matrix, resources, node, n: p.rows / conv.groups)
                     try ConvolutionLowering.lower(conv, plan: plan, resources: resources, into: &b)
                 } else {
                     var layer = matrix

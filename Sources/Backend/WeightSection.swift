@@ -37,26 +37,30 @@ public struct PackedLayer: Sendable, Equatable, Codable {
 }
 
 public enum WeightSection {
-    /// Packs every Conv, Gemm and MatMul with a constant weight. Each must carry the quantize
+    /// Packs every Conv, ConvTranspose, Gemm and MatMul with a constant weight (`LayerWeight.matrix()`). Each must carry the quantize
     /// pass's format (fp16, fp8 or nvfp4); `arrayRows` x `arrayColumns` is the MAC array and
     /// `rate` gives each format's MACs per cell and cycle (fp16 1, fp8 2, nvfp4 4).
-    public static func build(_ graph: Graph, arrayRows: Int, arrayColumns: Int,
-                             rate: (PrecisionFormat) -> Int) throws -> (bytes: [UInt8], layers: [PackedLayer]) {
+    public static func build(
+        _ graph: Graph, arrayRows: Int, arrayColumns: Int,
+        rate: (PrecisionFormat) -> Int
+    ) throws -> (bytes: [UInt8], layers: [PackedLayer]) {
         var bytes: [UInt8] = []
         var layers: [PackedLayer] = []
         for node in graph.nodes {
             guard let weight = LayerWeight(node, graph) else { continue }
             let label = node.name.isEmpty ? (node.outputs.first ?? "") : node.name
             guard let name = node.string(QuantizationAttributes.weightFormat), let format = PrecisionFormat(rawValue: name),
-                  format != .fp32 else {
+                format != .fp32
+            else {
                 throw IRError("the layer has no NPU precision (fp16, fp8 or nvfp4): quantize it first", at: node)
             }
             let sparse = node.string("npucc.sparsity") == "2:4"
             let layout: WeightLayout
             do {
-                layout = try WeightLayout(format: format, sparse: sparse, rows: weight.rows, columns: weight.columns,
-                                          tileRows: tileRows(node, rows: weight.rows, arrayColumns: arrayColumns),
-                                          tileColumns: arrayRows * rate(format) * (sparse ? 2 : 1))
+                layout = try WeightLayout(
+                    format: format, sparse: sparse, rows: weight.rows, columns: weight.columns,
+                    tileRows: tileRows(groups: weight.groups, rows: weight.rows, arrayColumns: arrayColumns),
+                    tileColumns: arrayRows * rate(format) * (sparse ? 2 : 1))
             } catch let e as PackingError {
                 throw IRError("weights: \(e)", at: node)
             }
@@ -71,12 +75,13 @@ public enum WeightSection {
             bytes += packed
             bytes += [UInt8](repeating: 0, count: (64 - bytes.count % 64) % 64)
             let weights = Double(weight.rows * weight.columns)
-            layers.append(PackedLayer(
-                name: label, op: node.op, output: node.outputs.first ?? "", weightShape: weight.tensor.shape,
-                transposed: weight.transposed, rows: weight.rows, columns: weight.columns, format: format.rawValue,
-                sparse: sparse, tileRows: layout.tileRows, tileColumns: layout.tileColumns, offset: offset,
-                size: packed.count, bitsPerWeight: (Double(bytes.count - offset) * 8e4 / weights).rounded() / 1e4,
-                minimumBitsPerWeight: LayerCandidate(format, sparse: sparse).bitsPerWeight))
+            layers.append(
+                PackedLayer(
+                    name: label, op: node.op, output: node.outputs.first ?? "", weightShape: weight.tensor.shape,
+                    transposed: weight.transposed, rows: weight.rows, columns: weight.columns, format: format.rawValue,
+                    sparse: sparse, tileRows: layout.tileRows, tileColumns: layout.tileColumns, offset: offset,
+                    size: packed.count, bitsPerWeight: (Double(bytes.count - offset) * 8e4 / weights).rounded() / 1e4,
+                    minimumBitsPerWeight: LayerCandidate(format, sparse: sparse).bitsPerWeight))
         }
         return (bytes, layers)
     }
@@ -84,8 +89,7 @@ public enum WeightSection {
     /// Output channels per weight tile: the MAC array's columns, or for a grouped
     /// convolution the largest divisor of a group's channels that fits them, so that no
     /// tile straddles two groups.
-    static func tileRows(_ node: Node, rows: Int, arrayColumns: Int) -> Int {
-        let groups = node.op == "Conv" ? node.int("group", default: 1) : 1
+    static func tileRows(groups: Int, rows: Int, arrayColumns: Int) -> Int {
         guard groups > 1, rows % groups == 0 else { return arrayColumns }
         let perGroup = rows / groups
         return (1...min(perGroup, arrayColumns)).last { perGroup % $0 == 0 }!

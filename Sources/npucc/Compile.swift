@@ -12,7 +12,7 @@ struct Compile: ParsableCommand {
         abstract: "Compile a model into a bundle (.npub) for the target NPU.",
         discussion: """
             Folds BatchNormalization, fuses activations, calibrates on --calib, gives every
-            Conv, Gemm and MatMul with constant weights its precision (one for all, or chosen
+            Conv, ConvTranspose, Gemm and MatMul with constant weights its precision (one for all, or chosen
             per layer with --precision auto under --budget and --rules) and sparsity, and packs
             the weights in the order the target's tiles read them (schemas/weights.md). The
             bundle (schemas/bundle.md) holds the metadata (model, inputs, outputs, the layer

@@ -1,0 +1,43 @@
+// A Conv or ConvTranspose node as the convolution layer the backend lowers: a Conv as it
+// is, a ConvTranspose as the stride-1 convolution it equals over its input spread out
+// (ConvTransposeGeometry), whose flipped weight the weight section packed.
+import IR
+import Reference
+
+extension ConvolutionLayer {
+    /// `node` (Conv or ConvTranspose, 2-D) with input `x` and output `y` at these DRAM
+    /// addresses and of these shapes; `p` its packed weights, `matrix` its matrix part.
+    init(
+        _ node: Node, _ p: PackedLayer, input x: UInt64, _ xShape: [Int], output y: UInt64, _ yShape: [Int],
+        matrix: MatrixLayer, scratch: UInt64
+    ) throws {
+        guard xShape.count == 4, yShape.count == 4, p.weightShape.count == 4 else {
+            throw IRError("cannot lower a \(node.op) over other than two spatial axes yet", at: node)
+        }
+        let groups = node.int("group", default: 1)
+        let kernel = (p.weightShape[2], p.weightShape[3])
+        let dilations = node.ints("dilations") ?? [1, 1]
+        var pads = node.ints("pads") ?? [0, 0, 0, 0], strides = node.ints("strides") ?? [1, 1], spacing = (1, 1)
+        if node.op == "ConvTranspose" {
+            let g = try ConvTransposeGeometry(node: node, input: Array(xShape[2...]), kernel: [kernel.0, kernel.1])
+            guard (g.zeroBegin + g.zeroEnd).allSatisfy({ $0 >= 0 }) else {
+                throw IRError(
+                    "cannot lower a ConvTranspose whose pads \(g.padBegin + g.padEnd) exceed dilation·(kernel − 1) "
+                        + "\(zip(g.dilations, g.kernel).map { $0 * ($1 - 1) }) yet", at: node)
+            }
+            guard g.output == Array(yShape[2...]) else {
+                throw IRError("output extents \(g.output) differ from the inferred shape \(yShape)", at: node)
+            }
+            (pads, strides, spacing) = (g.zeroBegin + g.zeroEnd, [1, 1], (g.strides[0], g.strides[1]))
+        } else {
+            guard node.string("auto_pad", default: "NOTSET") == "NOTSET" else {
+                throw IRError("cannot lower auto_pad yet (canonical pads expected)", at: node)
+            }
+        }
+        self.init(
+            batch: xShape[0], channels: xShape[1], height: xShape[2], width: xShape[3], outChannels: yShape[1],
+            outHeight: yShape[2], outWidth: yShape[3], kernel: kernel, strides: (strides[0], strides[1]),
+            dilations: (dilations[0], dilations[1]), pads: (pads[0], pads[1], pads[2], pads[3]),
+            input: x, output: y, matrix: matrix, scratch: scratch, groups: groups, inputSpacing: spacing)
+    }
+}
