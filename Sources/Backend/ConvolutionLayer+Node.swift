@@ -20,11 +20,6 @@ extension ConvolutionLayer {
         var pads = node.ints("pads") ?? [0, 0, 0, 0], strides = node.ints("strides") ?? [1, 1], spacing = (1, 1)
         if node.op == "ConvTranspose" {
             let g = try ConvTransposeGeometry(node: node, input: Array(xShape[2...]), kernel: [kernel.0, kernel.1])
-            guard (g.zeroBegin + g.zeroEnd).allSatisfy({ $0 >= 0 }) else {
-                throw IRError(
-                    "cannot lower a ConvTranspose whose pads \(g.padBegin + g.padEnd) exceed dilation·(kernel − 1) "
-                        + "\(zip(g.dilations, g.kernel).map { $0 * ($1 - 1) }) yet", at: node)
-            }
             guard g.output == Array(yShape[2...]) else {
                 throw IRError("output extents \(g.output) differ from the inferred shape \(yShape)", at: node)
             }

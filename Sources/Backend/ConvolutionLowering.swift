@@ -22,7 +22,8 @@ public struct ConvolutionLayer: Sendable {
     public var kernel: (Int, Int)
     public var strides: (Int, Int)
     public var dilations: (Int, Int)
-    /// Pads: top, left, bottom, right.
+    /// Pads: top, left, bottom, right (negative only for the convolution a ConvTranspose
+    /// equals, cropping its spread input).
     public var pads: (Int, Int, Int, Int)
     public var input: UInt64
     public var output: UInt64
@@ -66,6 +67,14 @@ public struct ConvolutionLayer: Sendable {
     var roundedBytes: Int { (4 * channels * height * width + 63) / 64 * 64 }
     /// Bytes of the padded image (when the conv pads): [C, Hp, Wp].
     var paddedBytes: Int { padded ? (4 * channels * paddedHeight * paddedWidth + 63) / 64 * 64 : 0 }
+    /// The input rows (or columns) of `count` that land inside a padded axis of `extent`,
+    /// `spacing` apart after `pad` zeros; a negative pad crops the first ones.
+    func kept(_ count: Int, spacing: Int, pad: Int, extent: Int) -> Range<Int> {
+        let first = pad < 0 ? (-pad + spacing - 1) / spacing : 0
+        let end = extent - 1 - pad < 0 ? 0 : min(count, (extent - 1 - pad) / spacing + 1)
+        return first..<max(first, end)
+    }
+
     /// Bytes of scratch the lowering uses: the rounded image, then the padded image.
     public var scratchBytes: Int { roundedBytes + paddedBytes }
 }
@@ -126,15 +135,24 @@ public enum ConvolutionLowering {
             // [pixels, C] read as [C, H, W]: into the padded buffer's interior, or used as it is.
             var source = rounded, pitches = (c.width * channels, channels, 1)  // (row, column, channel) steps
             if c.padded {
-                let asPlanes = try TensorDescriptor(
-                    scratch, .f32, address: rounded, dims: [channels, c.height, c.width],
-                    strides: [1, c.width * channels, channels])
                 let whole = try TensorDescriptor(scratch, .f32, address: paddedAt, dims: [channels * hp * wp])
                 try b.emit("fill", ["dst": b.descriptor(whole), "value": UInt64(Float(0).bitPattern)])
-                let interior = try TensorDescriptor(
-                    scratch, .f32, address: paddedAt + UInt64(4 * (c.pads.0 * wp + c.pads.1)),
-                    dims: [channels, c.height, c.width], strides: [hp * wp, c.inputSpacing.0 * wp, c.inputSpacing.1])
-                try b.emit("dma", ["dst": b.descriptor(interior), "src": b.descriptor(asPlanes)])
+                // The input rows and columns that land inside the buffer (a negative pad crops).
+                let rows = c.kept(c.height, spacing: c.inputSpacing.0, pad: c.pads.0, extent: hp)
+                let columns = c.kept(c.width, spacing: c.inputSpacing.1, pad: c.pads.1, extent: wp)
+                if !rows.isEmpty && !columns.isEmpty {
+                    let asPlanes = try TensorDescriptor(
+                        scratch, .f32, address: rounded + UInt64(4 * (rows.lowerBound * c.width + columns.lowerBound) * channels),
+                        dims: [channels, rows.count, columns.count], strides: [1, c.width * channels, channels])
+                    let (top, left) = (
+                        rows.lowerBound * c.inputSpacing.0 + c.pads.0, columns.lowerBound * c.inputSpacing.1 + c.pads.1
+                    )
+                    let interior = try TensorDescriptor(
+                        scratch, .f32, address: paddedAt + UInt64(4 * (top * wp + left)),
+                        dims: [channels, rows.count, columns.count],
+                        strides: [hp * wp, c.inputSpacing.0 * wp, c.inputSpacing.1])
+                    try b.emit("dma", ["dst": b.descriptor(interior), "src": b.descriptor(asPlanes)])
+                }
                 (source, pitches) = (paddedAt, (wp, 1, hp * wp))
             }
             // A 1x1 convolution of stride 1 without padding multiplies the rounded [pixels, C]

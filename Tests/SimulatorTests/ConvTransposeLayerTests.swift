@@ -1,7 +1,8 @@
 // ConvTranspose lowered as the convolution it equals (its rounded input spread out by DMA
 // into a zeroed buffer, the flipped weights packed) and run by the simulator: the
 // fake-quant interpreter's output bit for bit, over two images, with groups, strides,
-// pads, output_padding and dilation, its image in DRAM or in L3.
+// pads (cropping when beyond the kernel), output_padding and dilation, its image in DRAM or
+// in L3.
 import Backend
 import Formats
 import IR
@@ -49,6 +50,15 @@ final class ConvTransposeLayerTests: XCTestCase {
             c: 8, m: 6, group: 2, kernel: 3,
             attributes: ["strides": .ints([1, 3]), "dilations": .ints([2, 1]), "pads": .ints([2, 1, 0, 1])],
             format: .nvfp4, sparse: true)
+    }
+
+    /// Pads beyond dilation·(k − 1) crop the spread input: its first rows and last columns.
+    func testPadsBeyondTheKernelCropTheSpreadInput() throws {
+        for format in [PrecisionFormat.fp16, .nvfp4] {
+            try check(
+                c: 8, m: 4, group: 1, kernel: 3, attributes: ["strides": .ints([2, 2]), "pads": .ints([3, 1, 1, 5])],
+                format: format, sparse: false)
+        }
     }
 
     func testTheSpreadImageKeptInL3() throws {
