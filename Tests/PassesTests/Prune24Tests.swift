@@ -1,5 +1,6 @@
 // prune-2-4: at most 2 of every 4 weights along the reduction axis survive, Wanda weighs
-// them by the input norms, and layers whose reduction length is not a multiple of 4 stay.
+// them by the input norms, a ConvTranspose prunes the flipped kernel of the convolution it
+// equals, and layers whose reduction length is not a multiple of 4 stay.
 import IR
 import Passes
 import Reference
@@ -42,6 +43,42 @@ final class Prune24Tests: XCTestCase {
         var g = b.graph
         _ = try run(&g, SparsityPlan(method: .wanda, inputNorms: ["x": [0.1, 5, 0.2, 3]]))
         XCTAssertEqual(g.constants[g.nodes[0].inputs[1]]?.floats(), [0, 1, 0, 1, 0, 1, 0, 1])
+    }
+
+    /// A ConvTranspose prunes the reduction axis of the convolution it equals: each output
+    /// channel's [c, ky, kx] of the flipped kernel, where groups of 4 cross channels
+    /// differently from the stored [c, m, ky, kx] order.
+    func testConvTransposePrunesAlongTheFlippedKernel() throws {
+        var rng = SeededRandom(seed: 4)
+        var b = GraphBuilder()
+        b.input("x", .float32, [.known(1), .known(4), .known(3), .known(3)])
+        // C = 4, M = 2, kernel 1 x 3: reduction 12 per output channel.
+        b.constant("w", Tensor((0..<24).map { _ in Float.random(in: 0.1...1, using: &rng) }, shape: [4, 2, 1, 3]))
+        b.node("ConvTranspose", ["x", "w"], outputs: ["y"], name: "up")
+        b.output("y")
+        var g = b.graph
+        XCTAssertEqual(try run(&g, SparsityPlan(method: .magnitude))["pruned"], 1)
+        let matrix = try XCTUnwrap(LayerWeight(g.nodes[0], g)).matrix()
+        for row in 0..<2 {
+            for group in 0..<3 {
+                let kept = (0..<4).filter { matrix[row * 12 + group * 4 + $0] != 0 }.count
+                XCTAssertEqual(kept, 2, "output \(row) group \(group)")
+            }
+        }
+        // In the stored order (output m's [c, kx] unflipped) some group of 4 keeps 1 or 3.
+        let w = try XCTUnwrap(g.constants[g.nodes[0].inputs[1]]).floats()
+        var uneven = 0
+        for m in 0..<2 {
+            for group in 0..<3 {
+                var kept = 0
+                for k in (group * 4)..<(group * 4 + 4) {
+                    let (c, kx) = (k / 3, k % 3)
+                    if w[(c * 2 + m) * 3 + kx] != 0 { kept += 1 }
+                }
+                if kept != 2 { uneven += 1 }
+            }
+        }
+        XCTAssertGreaterThan(uneven, 0)
     }
 
     func testConvWithAReductionNotAMultipleOfFourStaysDense() throws {

@@ -25,12 +25,12 @@ def run_npucc(*args, timeout=120, env=None):
     return subprocess.run([npucc_path(), *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env)
 
 
-def simulated_and_interpreted(model, inputs, folder, precision, sparsity, calib):
-    """Compiles `model` at `precision` and `sparsity` (2:4 pruned by SparseGPT), runs the bundle
-    on the simulator and the model on the fake-quant interpreter with the same flags, both on
-    `inputs`; returns the two sets of outputs (npz files loaded)."""
-    flags = ["--precision", precision, "--calib", calib]
-    pruning = ["--prune", "sparsegpt"] if sparsity != "none" else []
+def simulated_and_interpreted(model, inputs, folder, precision, sparsity, calib, prune="sparsegpt", extra=()):
+    """Compiles `model` at `precision` and `sparsity` (2:4 pruned by `prune`, SparseGPT unless
+    told), runs the bundle on the simulator and the model on the fake-quant interpreter with the
+    same flags (and `extra`), both on `inputs`; returns the two sets of outputs (npz files loaded)."""
+    flags = ["--precision", precision, "--calib", calib, *extra]
+    pruning = ["--prune", prune] if sparsity != "none" else []
     r = run_npucc("compile", model, "-o", folder / "m.npub", *flags, *pruning, "--sparsity", sparsity)
     assert r.returncode == 0, r.stderr
     r = run_npucc("run", folder / "m.npub", "--inputs", inputs, "--outputs", folder / "sim.npz")

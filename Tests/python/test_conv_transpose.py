@@ -196,3 +196,15 @@ def test_a_one_dimensional_conv_transpose_is_refused_by_node(tmp_path):
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
     assert_compile_refuses(tmp_path / "m.onnx", tmp_path,
                            'node ConvTranspose "upsample": cannot lower a ConvTranspose over other than two spatial axes')
+
+
+@pytest.mark.parametrize("pruning", ["wanda", "magnitude"])
+def test_bias_correction_and_other_pruning_run_as_the_interpreter_runs_them(data, tmp_path, pruning):
+    sim, fq = simulated_and_interpreted(data / "decoder.onnx", data / "x.npz", tmp_path, "nvfp4", "2:4",
+                                        data / "calib.npz", prune=pruning, extra=["--bias-correction"])
+    np.testing.assert_array_equal(sim["y"], fq["y"])
+    r = run_npucc("run", data / "decoder.onnx", "--inputs", data / "x.npz", "--outputs", tmp_path / "plain.npz",
+                  "--precision", "nvfp4", "--calib", data / "calib.npz", "--prune", pruning)
+    assert r.returncode == 0, r.stderr
+    # The correction really changes the biases (of the layers whose input means it can use).
+    assert not np.array_equal(np.load(tmp_path / "plain.npz")["y"], fq["y"])
