@@ -3,8 +3,9 @@ groups, dilation, with and without bias, BatchNormalization and Relu after it, a
 output_shape): compiled at every precision and sparsity, the bundle runs on the simulator
 bit for bit as the fake-quant interpreter runs the model, at fp16 it stays within fp16
 rounding of onnxruntime, and tools/npub.py decodes each layer's weights back to the ONNX
-layout [C, M/group, kh, kw], equal to the weights quantized independently in numpy along
-the reduction axis of the convolution ConvTranspose equals."""
+layout [C, M/group, kh, kw], equal to the fake-quant IR's weights (after BatchNormalization
+folding and SparseGPT) and to the weights quantized independently in numpy along the
+reduction axis of the convolution ConvTranspose equals."""
 import sys
 
 import numpy as np
@@ -208,3 +209,52 @@ def test_bias_correction_and_other_pruning_run_as_the_interpreter_runs_them(data
     assert r.returncode == 0, r.stderr
     # The correction really changes the biases (of the layers whose input means it can use).
     assert not np.array_equal(np.load(tmp_path / "plain.npz")["y"], fq["y"])
+
+
+def tiny_model(path):
+    """Two ConvTransposes of 16 weights each (so the IR prints them whole), each followed by
+    BatchNormalization: 2 -> 2 channels (k2, stride 2, bias), Relu, then 2 groups of 1 -> 2
+    (k2, stride 2, uneven pads)."""
+    rng = np.random.default_rng(26)
+    inits = [weight(rng, "wa", 2, 2, 2, 2), weight(rng, "wb", 2, 2, 2, 2),
+             numpy_helper.from_array((0.1 * rng.standard_normal(2)).astype(F32), "ba")]
+    bn1, i1 = batch_norm(rng, "bn1", 2, "t1", "n1")
+    bn2, i2 = batch_norm(rng, "bn2", 4, "t2", "y")
+    nodes = [helper.make_node("ConvTranspose", ["x", "wa", "ba"], ["t1"], strides=[2, 2], name="up1"), bn1,
+             helper.make_node("Relu", ["n1"], ["r1"]),
+             helper.make_node("ConvTranspose", ["r1", "wb"], ["t2"], strides=[2, 2], pads=[1, 0, 0, 1], group=2,
+                              name="up2"), bn2]
+    save(path, nodes, inits + i1 + i2, "y", shape=(1, 2, 5, 5))
+
+
+def quantized_weights(ir, layer):
+    """The weight the last `quantize` IR dump gives node `layer`, in its ONNX layout."""
+    dump = ir.split("// IR after quantize")[-1].split("// IR after")[0]
+    node = next(line for line in dump.splitlines() if f'name="{layer}"' in line)
+    name = node.split("(")[1].split(",")[1].strip().lstrip("%")
+    const = next(line for line in dump.splitlines() if line.strip().startswith(f"const %{name}:"))
+    shape = [int(d) for d in const.split("f32[")[1].split("]")[0].split(",")]
+    values = const.split("=", 1)[1].replace("[", " ").replace("]", " ").split(",")
+    return np.array([float(v) for v in values], F32).reshape(shape)
+
+
+@pytest.mark.parametrize("precision,sparsity", CONFIGS)
+def test_npub_decodes_the_fake_quant_weights_after_folding_and_sparsegpt(tmp_path, precision, sparsity):
+    tiny_model(tmp_path / "tiny.onnx")
+    rng = np.random.default_rng(27)
+    np.savez(tmp_path / "calib.npz", x=rng.standard_normal((6, 2, 5, 5)).astype(F32))
+    np.savez(tmp_path / "x.npz", x=rng.standard_normal((1, 2, 5, 5)).astype(F32))
+    r = run_npucc("compile", tmp_path / "tiny.onnx", "-o", tmp_path / "m.npub", "--precision", precision,
+                  "--calib", tmp_path / "calib.npz", "--sparsity", sparsity, "--prune", "sparsegpt",
+                  "--print-ir-after-all")
+    assert r.returncode == 0, r.stderr
+    decoded = npub.decode_weights(tmp_path / "m.npub")
+    for layer in ["up1", "up2"]:
+        want = quantized_weights(r.stdout, layer)
+        assert decoded[layer].shape == want.shape == (2, 2, 2, 2)
+        np.testing.assert_array_equal(decoded[layer], want, err_msg=layer)
+        if sparsity == "2:4":
+            assert (convolution_matrix(want, 1 if layer == "up1" else 2).reshape(-1, 4) != 0).sum(1).max() <= 2
+    sim, fq = simulated_and_interpreted(tmp_path / "tiny.onnx", tmp_path / "x.npz", tmp_path, precision, sparsity,
+                                        tmp_path / "calib.npz")
+    np.testing.assert_array_equal(sim["y"], fq["y"])
