@@ -108,7 +108,7 @@ def test_the_interpreter_runs_transposed_convolutions_as_onnxruntime_does(data, 
 
 
 @pytest.mark.parametrize("model", list(MODELS))
-@pytest.mark.parametrize("precision,sparsity", CONFIGS)
+@pytest.mark.parametrize("precision,sparsity", CONFIGS + [("auto", "auto")])
 def test_transposed_convolutions_run_on_the_simulator_as_the_interpreter_runs_them(data, tmp_path, model, precision,
                                                                                    sparsity):
     sim, fq = simulated_and_interpreted(data / f"{model}.onnx", data / "x.npz", tmp_path, precision, sparsity,
