@@ -196,7 +196,7 @@ def test_a_one_dimensional_conv_transpose_is_refused_by_node(tmp_path):
                               [weight(rng, "w", 8, 4, 3)])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
     assert_compile_refuses(tmp_path / "m.onnx", tmp_path,
-                           'node ConvTranspose "upsample": cannot lower a ConvTranspose over other than two spatial axes')
+                           'node ConvTranspose "upsample" (opset 13): cannot lower a ConvTranspose over other than two spatial axes')
 
 
 @pytest.mark.parametrize("pruning", ["wanda", "magnitude"])
