@@ -1,20 +1,23 @@
-// One instruction: its definition and the raw value of each field; encoded to and decoded
-// from its 16 bytes through the table alone.
+// One instruction: its definition and its 128 bits, kept as two words; encoded to and
+// decoded from its 16 bytes through the table alone, each field read with a shift and a mask.
 
 public struct Instruction: Sendable, Equatable {
     public let spec: InstructionSpec
-    /// One raw value per field of `spec`, in table order.
-    public private(set) var values: [UInt64]
+    /// The 16 bytes as two little-endian words: the opcode in `low`'s lowest byte, then the
+    /// fields from bit 8 upward, the rest zero.
+    let low: UInt64
+    let high: UInt64
 
-    public static func == (a: Instruction, b: Instruction) -> Bool {
-        a.spec.opcode == b.spec.opcode && a.values == b.values
-    }
+    public static func == (a: Instruction, b: Instruction) -> Bool { a.low == b.low && a.high == b.high }
+
+    /// One raw value per field of `spec`, in table order.
+    public var values: [UInt64] { spec.fields.indices.map(value(at:)) }
 
     /// An instruction from its mnemonic and field values by name; every field must be given
     /// and fit.
     public init(_ mnemonic: String, _ fields: [String: UInt64] = [:]) throws {
         guard let spec = InstructionSet.spec(mnemonic: mnemonic) else { throw ISAError("unknown instruction \"\(mnemonic)\"") }
-        for name in fields.keys where !spec.fields.contains(where: { $0.name == name }) {
+        for name in fields.keys where spec.index(of: name) == nil {
             throw ISAError("\(mnemonic) has no field \"\(name)\"")
         }
         try self.init(
@@ -26,33 +29,45 @@ public struct Instruction: Sendable, Equatable {
     }
 
     init(_ spec: InstructionSpec, _ values: [UInt64]) throws {
-        for (f, v) in zip(spec.fields, values) where !f.accepts(v) {
-            throw ISAError("\(spec.mnemonic): \(v) does not fit field \"\(f.name)\" (\(f.bits) bits)")
+        precondition(values.count == spec.fields.count, "one value per field")
+        var low = UInt64(spec.opcode), high: UInt64 = 0
+        for (k, (f, v)) in zip(spec.fields, values).enumerated() {
+            guard f.accepts(v) else {
+                throw ISAError("\(spec.mnemonic): \(v) does not fit field \"\(f.name)\" (\(f.bits) bits)")
+            }
+            let start = spec.fieldStarts[k]
+            if start < 64 { low |= v << UInt64(start) }
+            if start + f.bits > 64 { high |= start >= 64 ? v << UInt64(start - 64) : v >> UInt64(64 - start) }
         }
         self.spec = spec
-        self.values = values
+        self.low = low
+        self.high = high
     }
 
     /// The raw value of field `name`.
     public subscript(_ name: String) -> UInt64 {
-        guard let i = spec.fields.firstIndex(where: { $0.name == name }) else {
-            preconditionFailure("\(spec.mnemonic) has no field \(name)")
-        }
-        return values[i]
+        guard let i = spec.index(of: name) else { preconditionFailure("\(spec.mnemonic) has no field \(name)") }
+        return value(at: i)
+    }
+
+    /// The raw value of the field at `index` in `spec.fields`.
+    @inline(__always)
+    public func value(at index: Int) -> UInt64 {
+        bits(spec.fieldStarts[index], spec.fields[index].bits)
+    }
+
+    /// `count` bits from bit `start` of the 128.
+    @inline(__always)
+    func bits(_ start: Int, _ count: Int) -> UInt64 {
+        let mask: UInt64 = count >= 64 ? ~0 : (1 << UInt64(count)) &- 1
+        if start >= 64 { return (high >> UInt64(start - 64)) & mask }
+        if start + count <= 64 || start == 0 { return (low >> UInt64(start)) & mask }
+        return ((low >> UInt64(start)) | (high << UInt64(64 - start))) & mask
     }
 
     /// The 16 bytes: opcode, then each field from bit 8 upward, the rest zero.
     public func encoded() -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: InstructionSet.width)
-        bytes[0] = spec.opcode
-        var bit = 8
-        for (f, v) in zip(spec.fields, values) {
-            for i in 0..<f.bits where (v >> UInt64(i)) & 1 == 1 {
-                bytes[(bit + i) / 8] |= 1 << UInt8((bit + i) % 8)
-            }
-            bit += f.bits
-        }
-        return bytes
+        (0..<InstructionSet.width).map { UInt8(truncatingIfNeeded: ($0 < 8 ? low : high) >> UInt64(8 * ($0 % 8))) }
     }
 
     /// Decodes 16 bytes; refuses an unknown opcode, a value a field cannot hold, and any
@@ -66,29 +81,24 @@ public struct Instruction: Sendable, Equatable {
     }
 
     /// Decodes the 128 bits given as two little-endian words (the opcode in `low`'s lowest
-    /// byte); a field is read with shifts and a mask.
+    /// byte); nothing is copied but the words.
     init(low: UInt64, high: UInt64) throws {
         guard let spec = InstructionSet.spec(opcode: UInt8(truncatingIfNeeded: low)) else {
             throw ISAError("unknown opcode 0x\(hex(low & 0xff, digits: 2))")
         }
-        func bits(_ start: Int, _ count: Int) -> UInt64 {
-            let mask: UInt64 = count >= 64 ? ~0 : (1 << UInt64(count)) - 1
-            if start >= 64 { return (high >> UInt64(start - 64)) & mask }
-            if start + count <= 64 || start == 0 { return (low >> UInt64(start)) & mask }
-            return ((low >> UInt64(start)) | (high << UInt64(64 - start))) & mask
-        }
-        var bit = 8
-        var values: [UInt64] = []
-        values.reserveCapacity(spec.fields.count)
-        for f in spec.fields {
-            values.append(bits(bit, f.bits))
-            bit += f.bits
-        }
-        let rest = bit >= 64 ? high >> UInt64(bit - 64) : (low >> UInt64(bit)) | high
-        if rest != 0, let i = (bit..<(InstructionSet.width * 8)).first(where: { bits($0, 1) == 1 }) {
+        self.spec = spec
+        self.low = low
+        self.high = high
+        let end = spec.end
+        let rest = end >= 64 ? high >> UInt64(end - 64) : (low >> UInt64(end)) | high
+        if rest != 0, let i = (end..<(InstructionSet.width * 8)).first(where: { bits($0, 1) == 1 }) {
             throw ISAError("\(spec.mnemonic): bit \(i) is past its last field and must be 0")
         }
-        try self.init(spec, values)
+        // A field's bits always fit it; a choice must also name one of its options.
+        for (k, options) in spec.choices where value(at: k) >= options {
+            throw ISAError(
+                "\(spec.mnemonic): \(value(at: k)) does not fit field \"\(spec.fields[k].name)\" (\(spec.fields[k].bits) bits)")
+        }
     }
 }
 

@@ -9,16 +9,48 @@ public enum Queue: String, Sendable, CaseIterable {
     case control, dma, matrix, vector
 }
 
-/// One instruction's definition.
-public struct InstructionSpec: Sendable {
+/// One instruction's definition (one shared object per opcode).
+public final class InstructionSpec: Sendable {
     public let mnemonic: String
     public let opcode: UInt8
     public let queue: Queue
     public let fields: [FieldSpec]
     public let summary: String
+    /// Each field's first bit in the 128-bit instruction (the first field's is 8).
+    public let fieldStarts: [Int]
+    private let fieldIndex: [String: Int]
+    /// The choice fields, by position, with how many options each has: the only fields
+    /// whose bits can hold a value they do not accept.
+    let choices: [(index: Int, options: UInt64)]
+    /// The bit after the last field.
+    let end: Int
+
+    init(mnemonic: String, opcode: UInt8, queue: Queue, fields: [FieldSpec], summary: String) {
+        self.mnemonic = mnemonic
+        self.opcode = opcode
+        self.queue = queue
+        self.fields = fields
+        self.summary = summary
+        var starts: [Int] = [], bit = 8
+        for f in fields {
+            starts.append(bit)
+            bit += f.bits
+        }
+        precondition(bit <= 8 * InstructionSet.width, "\(mnemonic)'s fields fit its \(InstructionSet.width) bytes")
+        fieldStarts = starts
+        end = bit
+        fieldIndex = Dictionary(uniqueKeysWithValues: fields.enumerated().map { ($1.name, $0) })
+        choices = fields.enumerated().compactMap { k, f in
+            if case .choice(let names) = f.kind { return (k, UInt64(names.count)) }
+            return nil
+        }
+    }
 
     /// Bits the fields use after the opcode byte.
     public var fieldBits: Int { fields.reduce(0) { $0 + $1.bits } }
+
+    /// The position of field `name` in `fields`.
+    public func index(of name: String) -> Int? { fieldIndex[name] }
 }
 
 public enum InstructionSet {
@@ -132,10 +164,10 @@ public enum InstructionSet {
             ], summary: "decodes `src` to float32: value(code) * scale"),
     ]
 
-    private static let byOpcode: [UInt8: InstructionSpec] = Dictionary(uniqueKeysWithValues: table.map { ($0.opcode, $0) })
+    private static let byOpcode: [InstructionSpec?] = (0..<256).map { code in table.first { Int($0.opcode) == code } }
     private static let byMnemonic: [String: InstructionSpec] = Dictionary(uniqueKeysWithValues: table.map { ($0.mnemonic, $0) })
 
-    public static func spec(opcode: UInt8) -> InstructionSpec? { byOpcode[opcode] }
+    public static func spec(opcode: UInt8) -> InstructionSpec? { byOpcode[Int(opcode)] }
     public static func spec(mnemonic: String) -> InstructionSpec? { byMnemonic[mnemonic] }
 
     /// The encoding table of schemas/isa.md, rendered from `table`.
