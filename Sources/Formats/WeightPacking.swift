@@ -176,57 +176,81 @@ public enum WeightPacking {
         _ bytes: ArraySlice<UInt8>, format: PrecisionFormat, sparse: Bool, rows: Int, length: Int,
         scales: [Float]
     ) throws -> [Float] {
+        var out = [Float](repeating: 0, count: rows * length)
+        try bytes.withUnsafeBytes { tile in
+            try scales.withUnsafeBufferPointer { scales in
+                try out.withUnsafeMutableBufferPointer { out in
+                    try unpackTile(
+                        tile, format: format, sparse: sparse, rows: rows, length: length, scales: scales, into: out,
+                        transposed: false)
+                }
+            }
+        }
+        return out
+    }
+
+    /// `unpackTile` into `out` (rows x length floats), as [rows, length] or, `transposed`,
+    /// as [length, rows]; every element is written.
+    public static func unpackTile(
+        _ tile: UnsafeRawBufferPointer, format: PrecisionFormat, sparse: Bool, rows: Int, length: Int,
+        scales: UnsafeBufferPointer<Float>, into out: UnsafeMutableBufferPointer<Float>, transposed: Bool
+    ) throws {
         let bits = format == .nvfp4 ? 4 : (format == .fp8 ? 8 : 16)
-        guard bytes.count == tileByteCount(format: format, sparse: sparse, rows: rows, length: length) else {
-            throw PackingError("a \(rows) x \(length) \(format.rawValue) tile is not \(bytes.count) bytes")
+        guard tile.count == tileByteCount(format: format, sparse: sparse, rows: rows, length: length) else {
+            throw PackingError("a \(rows) x \(length) \(format.rawValue) tile is not \(tile.count) bytes")
         }
         guard scales.count == (format == .fp8 ? rows : (format == .nvfp4 ? 1 : 0)) else {
             throw PackingError("\(format.rawValue) tile of \(rows) rows given \(scales.count) scales")
         }
+        precondition(out.count == rows * length, "the output holds the whole tile")
         // The tile: every row's codes, then (nvfp4) every row's block scales, then (2:4)
         // every row's index nibbles; each part row after row.
         let stored = sparse ? length / 2 : length, blocks = (length + 15) / 16
         let codeBytes = (stored * bits + 7) / 8, scaleBytes = format == .nvfp4 ? blocks : 0
         let indexBytes = sparse ? (length / 4 + 1) / 2 : 0
-        let e4m3 = Self.e4m3Values
-        var out = [Float](repeating: 0, count: rows * length)
-        var positions = [Int](repeating: 0, count: stored)
-        try bytes.withUnsafeBufferPointer { tile in
-            let codesAt = tile.baseAddress!, scalesAt = codesAt + rows * codeBytes
-            let indicesAt = scalesAt + rows * scaleBytes
-            for r in 0..<rows {
-                if sparse {
-                    let nibbles = indicesAt + r * indexBytes
-                    for j in 0..<(length / 4) {
-                        let index = (nibbles[j / 2] >> (4 * UInt8(j % 2))) & 0xF
-                        let (p0, p1) = (4 * j + Int(index & 3), 4 * j + Int(index >> 2))
-                        guard p0 < p1 else {
-                            throw PackingError(
-                                "row \(r), columns \(4 * j)...: indices \(p0 - 4 * j), \(p1 - 4 * j) are not ascending")
+        // Element (r, p) goes to r * rowStep + p * columnStep.
+        let (rowStep, columnStep) = transposed ? (1, rows) : (length, 1)
+        if sparse { out.update(repeating: 0) }
+        try e4m3Values.withUnsafeBufferPointer { e4m3 in
+            try withUnsafeTemporaryAllocation(of: Int.self, capacity: stored) { positions in
+                let codesAt = tile.baseAddress!.assumingMemoryBound(to: UInt8.self), scalesAt = codesAt + rows * codeBytes
+                let indicesAt = scalesAt + rows * scaleBytes
+                let o = out.baseAddress!
+                for r in 0..<rows {
+                    if sparse {
+                        let nibbles = indicesAt + r * indexBytes
+                        for j in 0..<(length / 4) {
+                            let index = (nibbles[j / 2] >> (4 * UInt8(j % 2))) & 0xF
+                            let (p0, p1) = (4 * j + Int(index & 3), 4 * j + Int(index >> 2))
+                            guard p0 < p1 else {
+                                throw PackingError(
+                                    "row \(r), columns \(4 * j)...: indices \(p0 - 4 * j), \(p1 - 4 * j) are not ascending")
+                            }
+                            (positions[2 * j], positions[2 * j + 1]) = (p0, p1)
                         }
-                        (positions[2 * j], positions[2 * j + 1]) = (p0, p1)
+                    } else {
+                        for j in 0..<stored { positions[j] = j }
                     }
-                } else {
-                    for j in 0..<stored { positions[j] = j }
-                }
-                let row = codesAt + r * codeBytes, o = r * length
-                switch format {
-                case .fp16:
-                    for j in 0..<stored {
-                        out[o + positions[j]] = Float16Codec.decode(UInt16(row[2 * j]) | UInt16(row[2 * j + 1]) << 8)
-                    }
-                case .fp8:
-                    for j in 0..<stored { out[o + positions[j]] = e4m3[Int(row[j])] * scales[r] }
-                default:
-                    let blockScales = scalesAt + r * scaleBytes
-                    for j in 0..<stored {
-                        let code = (row[j / 2] >> (4 * UInt8(j % 2))) & 0xF, p = positions[j]
-                        out[o + p] = E2M1.decode(code) * (e4m3[Int(blockScales[p / 16])] * scales[0])
+                    let row = codesAt + r * codeBytes, at = o + r &* rowStep
+                    switch format {
+                    case .fp16:
+                        for j in 0..<stored {
+                            at[positions[j] &* columnStep] = Float16Codec.decode(
+                                UInt16(row[2 &* j]) | UInt16(row[2 &* j &+ 1]) << 8)
+                        }
+                    case .fp8:
+                        let scale = scales[r]
+                        for j in 0..<stored { at[positions[j] &* columnStep] = e4m3[Int(row[j])] * scale }
+                    default:
+                        let blockScales = scalesAt + r * scaleBytes, tensorScale = scales[0]
+                        for j in 0..<stored {
+                            let code = (row[j / 2] >> (4 * UInt8(j % 2))) & 0xF, p = positions[j]
+                            at[p &* columnStep] = E2M1.decode(code) * (e4m3[Int(blockScales[p / 16])] * tensorScale)
+                        }
                     }
                 }
             }
         }
-        return out
     }
 
     /// Every E4M3 code's value, for decoding tiles.

@@ -39,6 +39,8 @@ public struct Machine {
     var resolved = ResolvedDescriptors(count: 0)
     /// The weight tiles `mma` decoded in this run.
     var decodedTiles = DecodedTiles()
+    /// Where operands are read to, reused by every instruction.
+    let buffers = OperandBuffers()
 
     public init(shape: MachineShape, weights: [UInt8], constants: [UInt8]) {
         self.shape = shape
@@ -87,48 +89,56 @@ public struct Machine {
 
     /// Executes one instruction; true at `halt`.
     private mutating func execute(_ i: Instruction, _ table: UnsafeBufferPointer<TensorDescriptor>) throws -> Bool {
-        func d(_ field: String) -> DescriptorRef {
-            let index = Int(i[field])
+        func d(_ field: Int) -> DescriptorRef {
+            let index = Int(i.value(at: field))
             precondition(index < table.count, "d\(index) is not in the descriptor table")
             return DescriptorRef(index: index, table: table.baseAddress!)
         }
-        func f(_ field: String) -> Float { Float(bitPattern: UInt32(truncatingIfNeeded: i[field])) }
-        func format(_ field: String) -> PrecisionFormat { PrecisionFormat(rawValue: InstructionSet.formats[Int(i[field])])! }
-        switch i.spec.mnemonic {
-        case "nop": break
-        case "halt": return true
-        case "signal": semaphores[Int(i["sem"])] += 1
-        case "wait":
-            let (sem, count) = (Int(i["sem"]), Int(i["count"]))
+        func f(_ field: Int) -> Float { Float(bitPattern: UInt32(truncatingIfNeeded: i.value(at: field))) }
+        func format(_ field: Int) -> PrecisionFormat {
+            PrecisionFormat(rawValue: InstructionSet.formats[Int(i.value(at: field))])!
+        }
+        typealias L = FieldLayout
+        switch i.spec.opcode {
+        case L.nop: break
+        case L.halt: return true
+        case L.signal.opcode: semaphores[Int(i.value(at: L.signal.sem))] += 1
+        case L.wait.opcode:
+            let (sem, count) = (Int(i.value(at: L.wait.sem)), Int(i.value(at: L.wait.count)))
             guard semaphores[sem] >= count else {
                 throw SimulatorError(
                     "waits for s\(sem) to reach \(count), but in program order it is \(semaphores[sem]): the program deadlocks")
             }
-        case "dma":
-            let (dst, src) = (d("dst"), d("src"))
+        case L.dma.opcode:
+            let (dst, src) = (d(L.dma.dst), d(L.dma.src))
             guard dst.element == src.element, dst.count == src.count else {
                 throw SimulatorError("copies \(src.count) \(src.element.rawValue) into \(dst.count) \(dst.element.rawValue)")
             }
-            try storeElements(dst, try loadElements(src))
-        case "fill":
-            let dst = d("dst")
+            try storeElements(dst, UnsafeRawBufferPointer(try readBytes(src, into: .bytes)))
+        case L.fill.opcode:
+            let dst = d(L.fill.dst)
             guard dst.element == .f32 else { throw SimulatorError("fill writes f32 only, not \(dst.element.rawValue)") }
-            try storeFloats(dst, [Float](repeating: f("value"), count: dst.count))
-        case "quant":
-            let (dst, src) = (d("dst"), d("src"))
+            try storeFloats(dst, [Float](repeating: f(L.fill.value), count: dst.count))
+        case L.quant.opcode:
+            let (dst, src) = (d(L.quant.dst), d(L.quant.src))
             guard src.dims == dst.dims, let k = src.dims.last, k > 0 else { throw SimulatorError("quant needs equal shapes") }
             let x = try loadFloats(src)
             try storeFloats(
                 dst,
                 FakeQuantization.activations(
-                    x, shape: [x.count / k, k], reductionAxis: 1, format: format("fmt"),
-                    amax: f("amax")))
-        case "mma":
-            try matrixMultiply(i, d("out"), d("act"), d("wgt"), d("scl"), format("wfmt"))
-        case "vop":
-            try vectorOp(InstructionSet.vectorOps[Int(i["op"])], d("dst"), d("a"), d("b"), f("imm"))
-        case "vopp":
-            try parameterizedOp(InstructionSet.vectorOps[Int(i["op"])], d("dst"), d("a"), d("b"), Int(i["params"]))
+                    x, shape: [x.count / k, k], reductionAxis: 1, format: format(L.quant.fmt), amax: f(L.quant.amax)))
+        case L.mma.opcode:
+            let m = L.mma
+            try matrixMultiply(
+                d(m.out), d(m.act), d(m.wgt), d(m.scl), format(m.wfmt), sparse: i.value(at: m.sparse) == 1,
+                accumulate: i.value(at: m.accumulate) == 1)
+        case L.vop.opcode:
+            let v = L.vop
+            try vectorOp(InstructionSet.vectorOps[Int(i.value(at: v.op))], d(v.dst), d(v.a), d(v.b), f(v.imm))
+        case L.vopp.opcode:
+            let v = L.vopp
+            try parameterizedOp(
+                InstructionSet.vectorOps[Int(i.value(at: v.op))], d(v.dst), d(v.a), d(v.b), Int(i.value(at: v.params)))
         default:
             throw SimulatorError("the simulator does not execute \(i.spec.mnemonic) yet")
         }
@@ -136,8 +146,8 @@ public struct Machine {
     }
 
     private mutating func matrixMultiply(
-        _ i: Instruction, _ out: DescriptorRef, _ act: DescriptorRef, _ wgt: DescriptorRef, _ scl: DescriptorRef,
-        _ wfmt: PrecisionFormat
+        _ out: DescriptorRef, _ act: DescriptorRef, _ wgt: DescriptorRef, _ scl: DescriptorRef, _ wfmt: PrecisionFormat,
+        sparse: Bool, accumulate: Bool
     ) throws {
         guard out.dims.count == 2, act.dims.count == 2, out.dims[0] == act.dims[0], out.element == .f32, act.element == .f32
         else {
@@ -145,54 +155,62 @@ public struct Machine {
         }
         let (m, n, k) = (out.dims[0], out.dims[1], act.dims[1])
         // wt[p * n + c]: reduction position p, output channel c.
-        let wt: [Float]
+        func multiply(_ wt: UnsafeBufferPointer<Float>) throws {
+            let a = try readFloats(act, into: .activation)
+            let acc: UnsafeMutableBufferPointer<Float>
+            if accumulate {
+                acc = try readFloats(out, into: .accumulator)
+            } else {
+                acc = buffers.floats(.accumulator, m * n)
+                acc.update(repeating: 0)
+            }
+            Self.orderedProduct(UnsafeBufferPointer(a), wt, into: acc, m: m, n: n, k: k)
+            try storeFloats(out, UnsafeBufferPointer(acc))
+        }
         switch wgt.element {
         case .packed:
-            let scales = wfmt == .fp16 ? [] : try loadFloats(scl)
-            let packed = try loadElements(wgt), sparse = i["sparse"] == 1
-            let key = DecodedTiles.Key(packed: packed, scales: scales, format: wfmt, sparse: sparse, rows: n, length: k)
-            // fp16 tiles decode about as fast as they are looked up, and are not kept.
-            let keep = wfmt != .fp16
-            if keep, let known = decodedTiles.tile(key) {
-                wt = known
-            } else {
-                let w: [Float]
+            let scales = wfmt == .fp16 ? UnsafeMutableBufferPointer(start: nil, count: 0) : try readFloats(scl, into: .scales)
+            let packed = try readBytes(wgt, into: .packed)
+            func decode(into w: UnsafeMutableBufferPointer<Float>) throws {
                 do {
-                    w = try WeightPacking.unpackTile(
-                        ArraySlice(packed), format: wfmt, sparse: sparse, rows: n, length: k, scales: scales)
+                    try WeightPacking.unpackTile(
+                        UnsafeRawBufferPointer(packed), format: wfmt, sparse: sparse, rows: n, length: k,
+                        scales: UnsafeBufferPointer(scales), into: w, transposed: true)
                 } catch let e as PackingError {
                     throw SimulatorError("weight tile: \(e)")
                 }
-                wt = Self.transposed(w, rows: n, columns: k)
-                if keep { decodedTiles.keep(key, wt) }
+            }
+            if wfmt == .fp16 {
+                // fp16 tiles decode about as fast as they are looked up, and are not kept.
+                let w = buffers.floats(.weight, n * k)
+                try decode(into: w)
+                try multiply(UnsafeBufferPointer(w))
+            } else {
+                let key = DecodedTiles.Key(
+                    packed: Array(packed), scales: Array(scales), format: wfmt, sparse: sparse, rows: n, length: k)
+                let kept: [Float]
+                if let known = decodedTiles.tile(key) {
+                    kept = known
+                } else {
+                    let w = buffers.floats(.weight, n * k)
+                    try decode(into: w)
+                    kept = Array(w)
+                    decodedTiles.keep(key, kept)
+                }
+                try kept.withUnsafeBufferPointer { try multiply($0) }
             }
         case .f32:
             // A computed operand [K, N], already on the `wfmt` grid.
-            guard wgt.dims == [k, n], i["sparse"] == 0, wfmt == .fp16 || wfmt == .fp32 else {
+            guard wgt.dims == [k, n], !sparse, wfmt == .fp16 || wfmt == .fp32 else {
                 throw SimulatorError("an f32 wgt must be [\(k), \(n)] (act's K, out's N), dense, fp16 or fp32")
             }
-            wt = try loadFloats(wgt)
-            if wfmt == .fp16, let v = wt.first(where: { !$0.isNaN && Float16Codec.decode(Float16Codec.encode($0)) != $0 }) {
+            let w = try readFloats(wgt, into: .weight)
+            if wfmt == .fp16, let v = w.first(where: { !$0.isNaN && Float16Codec.decode(Float16Codec.encode($0)) != $0 }) {
                 throw SimulatorError("an fp16 wgt holds \(v), which is not an fp16 value (quant it first)")
             }
+            try multiply(UnsafeBufferPointer(w))
         default:
             throw SimulatorError("mma's wgt is a packed weight tile or f32 [K, N], not \(wgt.element.rawValue)")
-        }
-        let a = try loadFloats(act)
-        var acc = i["accumulate"] == 1 ? try loadFloats(out) : [Float](repeating: 0, count: m * n)
-        Self.orderedProduct(a, wt, into: &acc, m: m, n: n, k: k)
-        try storeFloats(out, acc)
-    }
-
-    /// `w` [rows, columns] row-major, transposed to [columns, rows].
-    static func transposed(_ w: [Float], rows: Int, columns: Int) -> [Float] {
-        [Float](unsafeUninitializedCapacity: rows * columns) { t, count in
-            w.withUnsafeBufferPointer { w in
-                for r in 0..<rows {
-                    for c in 0..<columns { t[c &* rows &+ r] = w[r &* columns &+ c] }
-                }
-            }
-            count = rows * columns
         }
     }
 
@@ -200,48 +218,45 @@ public struct Machine {
     /// float32 and then added (schemas/formats.md, matrix arithmetic). Four columns of four
     /// rows are accumulated side by side; each accumulator still sees its products in
     /// increasing p.
-    static func orderedProduct(_ a: [Float], _ wt: [Float], into acc: inout [Float], m: Int, n: Int, k: Int) {
-        a.withUnsafeBufferPointer { a in
-            wt.withUnsafeBufferPointer { wt in
-                acc.withUnsafeMutableBufferPointer { acc in
-                    let wt = UnsafeRawPointer(wt.baseAddress!), rowBytes = 4 &* n
-                    var r = 0
-                    // Four rows at a time: one load of w feeds four independent chains.
-                    while r &+ 4 <= m {
-                        let row = UnsafeMutableRawPointer(acc.baseAddress! + r * n), x = a.baseAddress! + r * k
-                        var c = 0
-                        while c &+ 4 <= n {
-                            let at = 4 &* c
-                            var s0 = row.loadUnaligned(fromByteOffset: at, as: SIMD4<Float>.self)
-                            var s1 = row.loadUnaligned(fromByteOffset: at &+ rowBytes, as: SIMD4<Float>.self)
-                            var s2 = row.loadUnaligned(fromByteOffset: at &+ 2 &* rowBytes, as: SIMD4<Float>.self)
-                            var s3 = row.loadUnaligned(fromByteOffset: at &+ 3 &* rowBytes, as: SIMD4<Float>.self)
-                            var w = wt + at
-                            for p in 0..<k {
-                                let v = w.loadUnaligned(as: SIMD4<Float>.self)
-                                let p0 = SIMD4(repeating: x[p]) * v, p1 = SIMD4(repeating: x[k &+ p]) * v
-                                let p2 = SIMD4(repeating: x[2 &* k &+ p]) * v, p3 = SIMD4(repeating: x[3 &* k &+ p]) * v
-                                s0 = s0 + p0
-                                s1 = s1 + p1
-                                s2 = s2 + p2
-                                s3 = s3 + p3
-                                w += rowBytes
-                            }
-                            row.storeBytes(of: s0, toByteOffset: at, as: SIMD4<Float>.self)
-                            row.storeBytes(of: s1, toByteOffset: at &+ rowBytes, as: SIMD4<Float>.self)
-                            row.storeBytes(of: s2, toByteOffset: at &+ 2 &* rowBytes, as: SIMD4<Float>.self)
-                            row.storeBytes(of: s3, toByteOffset: at &+ 3 &* rowBytes, as: SIMD4<Float>.self)
-                            c &+= 4
-                        }
-                        for rr in r..<(r + 4) {
-                            Self.orderedColumns(x: a.baseAddress! + rr * k, wt, acc.baseAddress! + rr * n, c, n, k)
-                        }
-                        r &+= 4
-                    }
-                    for rr in r..<m { Self.orderedColumns(x: a.baseAddress! + rr * k, wt, acc.baseAddress! + rr * n, 0, n, k) }
+    static func orderedProduct(
+        _ a: UnsafeBufferPointer<Float>, _ wt: UnsafeBufferPointer<Float>, into acc: UnsafeMutableBufferPointer<Float>,
+        m: Int, n: Int, k: Int
+    ) {
+        let wt = UnsafeRawPointer(wt.baseAddress!), rowBytes = 4 &* n
+        var r = 0
+        // Four rows at a time: one load of w feeds four independent chains.
+        while r &+ 4 <= m {
+            let row = UnsafeMutableRawPointer(acc.baseAddress! + r * n), x = a.baseAddress! + r * k
+            var c = 0
+            while c &+ 4 <= n {
+                let at = 4 &* c
+                var s0 = row.loadUnaligned(fromByteOffset: at, as: SIMD4<Float>.self)
+                var s1 = row.loadUnaligned(fromByteOffset: at &+ rowBytes, as: SIMD4<Float>.self)
+                var s2 = row.loadUnaligned(fromByteOffset: at &+ 2 &* rowBytes, as: SIMD4<Float>.self)
+                var s3 = row.loadUnaligned(fromByteOffset: at &+ 3 &* rowBytes, as: SIMD4<Float>.self)
+                var w = wt + at
+                for p in 0..<k {
+                    let v = w.loadUnaligned(as: SIMD4<Float>.self)
+                    let p0 = SIMD4(repeating: x[p]) * v, p1 = SIMD4(repeating: x[k &+ p]) * v
+                    let p2 = SIMD4(repeating: x[2 &* k &+ p]) * v, p3 = SIMD4(repeating: x[3 &* k &+ p]) * v
+                    s0 = s0 + p0
+                    s1 = s1 + p1
+                    s2 = s2 + p2
+                    s3 = s3 + p3
+                    w += rowBytes
                 }
+                row.storeBytes(of: s0, toByteOffset: at, as: SIMD4<Float>.self)
+                row.storeBytes(of: s1, toByteOffset: at &+ rowBytes, as: SIMD4<Float>.self)
+                row.storeBytes(of: s2, toByteOffset: at &+ 2 &* rowBytes, as: SIMD4<Float>.self)
+                row.storeBytes(of: s3, toByteOffset: at &+ 3 &* rowBytes, as: SIMD4<Float>.self)
+                c &+= 4
             }
+            for rr in r..<(r + 4) {
+                Self.orderedColumns(x: a.baseAddress! + rr * k, wt, acc.baseAddress! + rr * n, c, n, k)
+            }
+            r &+= 4
         }
+        for rr in r..<m { Self.orderedColumns(x: a.baseAddress! + rr * k, wt, acc.baseAddress! + rr * n, 0, n, k) }
     }
 
     /// One row's columns `from..<n` of `orderedProduct`, one at a time.
@@ -294,16 +309,17 @@ public struct Machine {
     /// The runs of bytes `d` covers, after checking the whole span lies in its memory;
     /// resolved on the descriptor's first access in the run and kept (memories do not change
     /// size), errors included.
-    private func runs(_ d: DescriptorRef) throws -> (memory: Int, runs: ByteRuns) {
-        if let known = resolved.entries[d.index] { return try known.get() }
-        let result: Result<(memory: Int, runs: ByteRuns), SimulatorError>
+    private func runs(_ d: DescriptorRef) throws -> RunView {
+        if let known = resolved.views[d.index] { return known }
+        if let error = resolved.errors[d.index] { throw error }
         do {
-            result = .success(try resolve(d.descriptor))
+            let (memory, runs) = try resolve(d.descriptor)
+            let view = resolved.keep(runs, memory: memory, at: d.index)
+            return view
         } catch let e as SimulatorError {
-            result = .failure(e)
+            resolved.errors[d.index] = e
+            throw e
         }
-        resolved.entries[d.index] = result
-        return try result.get()
     }
 
     private func resolve(_ d: TensorDescriptor) throws -> (memory: Int, runs: ByteRuns) {
@@ -317,29 +333,30 @@ public struct Machine {
         return (m, runs)
     }
 
-    /// The elements of `d`, row-major, read through `body` from a buffer of their bytes.
     /// The runs of `d` after checking every byte of them has been written.
-    private func writtenRuns(_ d: DescriptorRef) throws -> (memory: Int, runs: ByteRuns) {
-        let (m, runs) = try runs(d)
-        if let byte = memories[m].firstUnwritten(runs) {
-            throw SimulatorError("reads \(memories[m].name) byte \(byte), never written")
+    private func writtenRuns(_ d: DescriptorRef) throws -> RunView {
+        let runs = try runs(d)
+        if let byte = memories[runs.memory].firstUnwritten(runs) {
+            throw SimulatorError("reads \(memories[runs.memory].name) byte \(byte), never written")
         }
-        return (m, runs)
+        return runs
     }
 
     private func loadElements(_ d: DescriptorRef) throws -> [UInt8] {
-        let (m, runs) = try writtenRuns(d)
+        let runs = try writtenRuns(d)
         return [UInt8](unsafeUninitializedCapacity: runs.count) { out, n in
-            if runs.count > 0 { memories[m].read(runs, into: out.baseAddress!) }
+            if runs.count > 0 { memories[runs.memory].read(runs, into: out.baseAddress!) }
             n = runs.count
         }
     }
 
     private mutating func storeElements(_ d: DescriptorRef, _ bytes: UnsafeRawBufferPointer) throws {
-        let (m, runs) = try runs(d)
-        guard !memories[m].readOnly else { throw SimulatorError("writes \(memories[m].name), which is read-only") }
+        let runs = try runs(d)
+        guard !memories[runs.memory].readOnly else {
+            throw SimulatorError("writes \(memories[runs.memory].name), which is read-only")
+        }
         precondition(bytes.count == runs.count, "a store's bytes match its descriptor")
-        if runs.count > 0 { memories[m].write(runs, from: bytes.baseAddress!) }
+        if runs.count > 0 { memories[runs.memory].write(runs, from: bytes.baseAddress!) }
     }
 
     private mutating func storeElements(_ d: DescriptorRef, _ bytes: [UInt8]) throws {
@@ -351,13 +368,43 @@ public struct Machine {
     func loadFloats(_ d: DescriptorRef) throws -> [Float] {
         guard d.element == .f32 else { throw SimulatorError("\(d.text) is not f32") }
         #if _endian(little)
-            let (m, runs) = try writtenRuns(d)
+            let runs = try writtenRuns(d)
             return [Float](unsafeUninitializedCapacity: runs.count / 4) { out, n in
-                if runs.count > 0 { memories[m].read(runs, into: UnsafeMutableRawPointer(out.baseAddress!)) }
+                if runs.count > 0 { memories[runs.memory].read(runs, into: UnsafeMutableRawPointer(out.baseAddress!)) }
                 n = runs.count / 4
             }
         #else
             return Float32Bytes.decode(try loadElements(d))
+        #endif
+    }
+
+    /// The f32 elements of `d`, read into `slot`'s buffer (valid until the slot is reused).
+    func readFloats(_ d: DescriptorRef, into slot: OperandBuffers.Slot) throws -> UnsafeMutableBufferPointer<Float> {
+        guard d.element == .f32 else { throw SimulatorError("\(d.text) is not f32") }
+        let runs = try writtenRuns(d)
+        let out = buffers.floats(slot, runs.count / 4)
+        #if _endian(little)
+            if runs.count > 0 { memories[runs.memory].read(runs, into: UnsafeMutableRawPointer(out.baseAddress!)) }
+        #else
+            _ = out.initialize(from: Float32Bytes.decode(try loadElements(d)))
+        #endif
+        return out
+    }
+
+    /// The bytes of `d`'s elements, read into `slot`'s buffer (valid until the slot is reused).
+    func readBytes(_ d: DescriptorRef, into slot: OperandBuffers.Slot) throws -> UnsafeMutableRawBufferPointer {
+        let runs = try writtenRuns(d)
+        let out = buffers.raw(slot, runs.count)
+        if runs.count > 0 { memories[runs.memory].read(runs, into: out.baseAddress!) }
+        return out
+    }
+
+    mutating func storeFloats(_ d: DescriptorRef, _ values: UnsafeBufferPointer<Float>) throws {
+        guard d.element == .f32 else { throw SimulatorError("\(d.text) is not f32") }
+        #if _endian(little)
+            try storeElements(d, UnsafeRawBufferPointer(values))
+        #else
+            try storeElements(d, Float32Bytes.encode(Array(values)))
         #endif
     }
 
@@ -384,10 +431,29 @@ struct DescriptorRef {
 }
 
 /// Per descriptor of the running program: the memory instance and byte runs it resolves
-/// to, or the error resolving it raised; nil until first accessed.
+/// to, or the error resolving it raised; neither until first accessed. The runs' starts
+/// are kept in storage of their own, so a view of them is a plain value.
 final class ResolvedDescriptors {
-    var entries: [Result<(memory: Int, runs: ByteRuns), SimulatorError>?]
-    init(count: Int) { entries = Array(repeating: nil, count: count) }
+    private(set) var views: [RunView?]
+    var errors: [Int: SimulatorError] = [:]
+    private var storage: [UnsafeMutablePointer<Int>] = []
+
+    init(count: Int) { views = Array(repeating: nil, count: count) }
+
+    deinit {
+        for p in storage { p.deallocate() }
+    }
+
+    /// Keeps `runs` in `memory` as descriptor `index`'s, and returns its view.
+    func keep(_ runs: ByteRuns, memory: Int, at index: Int) -> RunView {
+        let starts = UnsafeMutablePointer<Int>.allocate(capacity: max(runs.starts.count, 1))
+        starts.initialize(from: runs.starts, count: runs.starts.count)
+        storage.append(starts)
+        let view = RunView(
+            memory: memory, starts: UnsafeBufferPointer(start: starts, count: runs.starts.count), length: runs.length)
+        views[index] = view
+        return view
+    }
 }
 
 /// The weight tiles `mma` decoded, by what each was decoded from: decoding is a function of

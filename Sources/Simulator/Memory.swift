@@ -31,7 +31,7 @@ struct Memory {
     }
 
     /// The first byte of `runs` never written, if any.
-    func firstUnwritten(_ runs: ByteRuns) -> Int? {
+    func firstUnwritten(_ runs: RunView) -> Int? {
         written.withUnsafeBytes { w in
             let base = UnsafeRawPointer(w.baseAddress!)
             for start in runs.starts {
@@ -42,7 +42,7 @@ struct Memory {
     }
 
     /// Copies the bytes of `runs`, in order, to `out` (runs.count x runs.length bytes).
-    func read(_ runs: ByteRuns, into out: UnsafeMutableRawPointer) {
+    func read(_ runs: RunView, into out: UnsafeMutableRawPointer) {
         bytes.withUnsafeBytes { b in
             for (i, start) in runs.starts.enumerated() {
                 (out + i * runs.length).copyMemory(from: b.baseAddress! + start, byteCount: runs.length)
@@ -51,7 +51,7 @@ struct Memory {
     }
 
     /// Writes `data` (runs.count x runs.length bytes) over `runs`, in order.
-    mutating func write(_ runs: ByteRuns, from data: UnsafeRawPointer) {
+    mutating func write(_ runs: RunView, from data: UnsafeRawPointer) {
         bytes.withUnsafeMutableBytes { b in
             written.withUnsafeMutableBytes { w in
                 for (i, start) in runs.starts.enumerated() {
@@ -61,6 +61,16 @@ struct Memory {
             }
         }
     }
+}
+
+/// A resolved descriptor's runs as the memories read them: its memory instance and the
+/// runs' starts, kept alive by the table that resolved them (`ResolvedDescriptors`).
+struct RunView {
+    let memory: Int
+    let starts: UnsafeBufferPointer<Int>
+    let length: Int
+
+    var count: Int { starts.count * length }
 }
 
 /// The bytes a descriptor covers, as runs of equal length in the row-major order of its

@@ -1,0 +1,41 @@
+// Where the machine finds the fields it reads, per instruction: opcodes and field positions
+// looked up in the ISA's table once, so executing an instruction reads its fields by
+// position rather than by name.
+import ISA
+
+enum FieldLayout {
+    static let nop = opcode("nop")
+    static let halt = opcode("halt")
+    static let signal = (opcode: opcode("signal"), sem: at("signal", "sem"))
+    static let wait = (opcode: opcode("wait"), sem: at("wait", "sem"), count: at("wait", "count"))
+    static let dma = (opcode: opcode("dma"), dst: at("dma", "dst"), src: at("dma", "src"))
+    static let fill = (opcode: opcode("fill"), dst: at("fill", "dst"), value: at("fill", "value"))
+    static let quant = (
+        opcode: opcode("quant"), dst: at("quant", "dst"), src: at("quant", "src"), fmt: at("quant", "fmt"),
+        amax: at("quant", "amax")
+    )
+    static let mma = (
+        opcode: opcode("mma"), out: at("mma", "out"), act: at("mma", "act"), wgt: at("mma", "wgt"), scl: at("mma", "scl"),
+        wfmt: at("mma", "wfmt"), sparse: at("mma", "sparse"), accumulate: at("mma", "accumulate")
+    )
+    static let vop = (
+        opcode: opcode("vop"), op: at("vop", "op"), dst: at("vop", "dst"), a: at("vop", "a"), b: at("vop", "b"),
+        imm: at("vop", "imm")
+    )
+    static let vopp = (
+        opcode: opcode("vopp"), op: at("vopp", "op"), dst: at("vopp", "dst"), a: at("vopp", "a"), b: at("vopp", "b"),
+        params: at("vopp", "params")
+    )
+
+    private static func opcode(_ mnemonic: String) -> UInt8 {
+        guard let spec = InstructionSet.spec(mnemonic: mnemonic) else { preconditionFailure("the ISA has no \(mnemonic)") }
+        return spec.opcode
+    }
+
+    private static func at(_ mnemonic: String, _ field: String) -> Int {
+        guard let i = InstructionSet.spec(mnemonic: mnemonic)?.index(of: field) else {
+            preconditionFailure("\(mnemonic) has no field \(field)")
+        }
+        return i
+    }
+}
