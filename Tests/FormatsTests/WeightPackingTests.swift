@@ -7,8 +7,10 @@ import XCTest
 
 final class WeightPackingTests: XCTestCase {
     /// Values as the quantize pass leaves them (pruned 2:4 first when `sparse`), with its scales.
-    private func quantized(_ rows: Int, _ columns: Int, _ format: PrecisionFormat, sparse: Bool,
-                           seed: UInt64) throws -> (values: [Float], scales: [Float]) {
+    private func quantized(
+        _ rows: Int, _ columns: Int, _ format: PrecisionFormat, sparse: Bool,
+        seed: UInt64
+    ) throws -> (values: [Float], scales: [Float]) {
         var rng = SeededRandom(seed: seed)
         var w = (0..<(rows * columns)).map { _ in Float.random(in: -2...2, using: &rng) }
         if sparse {
@@ -27,8 +29,9 @@ final class WeightPackingTests: XCTestCase {
             for sparse in [false, true] {
                 for (rows, columns) in [(45, 200), (20, 80), (3, 36), (64, 576)] {
                     let (values, scales) = try quantized(rows, columns, format, sparse: sparse, seed: UInt64(rows * columns))
-                    let layout = try WeightLayout(format: format, sparse: sparse, rows: rows, columns: columns, tileRows: 20,
-                                                  tileColumns: tileColumns(format, sparse))
+                    let layout = try WeightLayout(
+                        format: format, sparse: sparse, rows: rows, columns: columns, tileRows: 20,
+                        tileColumns: tileColumns(format, sparse))
                     let bytes = try WeightPacking.pack(values, scales: scales, layout: layout)
                     XCTAssertEqual(bytes.count, layout.byteCount)
                     let back = try WeightPacking.unpack(bytes, layout: layout)
@@ -38,13 +41,52 @@ final class WeightPackingTests: XCTestCase {
         }
     }
 
+    func testATileDecodedTransposedInPlaceIsTheTransposeOfItsDecoding() throws {
+        for format in [PrecisionFormat.fp16, .fp8, .nvfp4] {
+            for sparse in [false, true] {
+                let (rows, columns) = (20, tileColumns(format, sparse))
+                let (values, scales) = try quantized(rows, columns, format, sparse: sparse, seed: 7)
+                let layout = try WeightLayout(
+                    format: format, sparse: sparse, rows: rows, columns: columns, tileRows: rows, tileColumns: columns)
+                // One tile, then its padding to the 64-byte alignment.
+                let size = WeightPacking.tileByteCount(format: format, sparse: sparse, rows: rows, length: columns)
+                let bytes = Array(try WeightPacking.pack(values, scales: scales, layout: layout).prefix(size))
+                let tileScales = format == .fp16 ? [] : scales
+                let plain = try WeightPacking.unpackTile(
+                    ArraySlice(bytes), format: format, sparse: sparse, rows: rows, length: columns, scales: tileScales)
+                XCTAssertEqual(plain, values, "\(format) sparse \(sparse)")
+                // Every element is written, the pruned ones too: start from NaNs.
+                var transposed = [Float](repeating: .nan, count: rows * columns)
+                try bytes.withUnsafeBytes { tile in
+                    try tileScales.withUnsafeBufferPointer { s in
+                        try transposed.withUnsafeMutableBufferPointer {
+                            try WeightPacking.unpackTile(
+                                tile, format: format, sparse: sparse, rows: rows, length: columns, scales: s, into: $0,
+                                transposed: true)
+                        }
+                    }
+                }
+                for r in 0..<rows {
+                    for c in 0..<columns {
+                        XCTAssertEqual(
+                            transposed[c * rows + r].bitPattern, plain[r * columns + c].bitPattern,
+                            "\(format) \(sparse) \(r),\(c)")
+                    }
+                }
+            }
+        }
+    }
+
     func testBitsPerWeightAreEachFormatsMinimum() throws {
         // A ResNet-50 3x3 layer: 256 x 2304.
-        let expected: [(PrecisionFormat, Bool, Double)] = [(.fp16, false, 16), (.fp8, false, 8), (.nvfp4, false, 4.5),
-                                                          (.fp8, true, 5), (.nvfp4, true, 3.5)]
+        let expected: [(PrecisionFormat, Bool, Double)] = [
+            (.fp16, false, 16), (.fp8, false, 8), (.nvfp4, false, 4.5),
+            (.fp8, true, 5), (.nvfp4, true, 3.5),
+        ]
         for (format, sparse, minimum) in expected {
-            let layout = try WeightLayout(format: format, sparse: sparse, rows: 256, columns: 2304, tileRows: 20,
-                                          tileColumns: tileColumns(format, sparse))
+            let layout = try WeightLayout(
+                format: format, sparse: sparse, rows: 256, columns: 2304, tileRows: 20,
+                tileColumns: tileColumns(format, sparse))
             let bits = Double(layout.byteCount * 8) / Double(256 * 2304)
             XCTAssertGreaterThanOrEqual(bits, minimum)
             XCTAssertLessThan(bits, minimum * 1.01, "\(format) sparse \(sparse)")
