@@ -66,7 +66,7 @@ public struct Machine {
     /// Reads DRAM bytes the program wrote (an output).
     public func readDRAM(_ offset: Int, count: Int) throws -> [UInt8] {
         guard offset >= 0, offset + count <= shape.dramBytes else { throw SimulatorError("output outside DRAM") }
-        guard !memories[0].written[offset..<(offset + count)].contains(0) else {
+        guard memories[0].isWritten(offset..<(offset + count)) else {
             throw SimulatorError("the output at DRAM bytes \(offset)..<\(offset + count) was never written")
         }
         return Array(memories[0].bytes[offset..<(offset + count)])
@@ -224,10 +224,48 @@ public struct Machine {
     ) {
         let wt = UnsafeRawPointer(wt.baseAddress!), rowBytes = 4 &* n
         var r = 0
-        // Four rows at a time: one load of w feeds four independent chains.
+        // Four rows at a time: one load of w feeds four independent chains; eight columns
+        // at a time where they fit, so eight chains are in flight.
         while r &+ 4 <= m {
             let row = UnsafeMutableRawPointer(acc.baseAddress! + r * n), x = a.baseAddress! + r * k
             var c = 0
+            while c &+ 8 <= n {
+                let at = 4 &* c, at2 = at &+ 16
+                var s0 = row.loadUnaligned(fromByteOffset: at, as: SIMD4<Float>.self)
+                var s1 = row.loadUnaligned(fromByteOffset: at &+ rowBytes, as: SIMD4<Float>.self)
+                var s2 = row.loadUnaligned(fromByteOffset: at &+ 2 &* rowBytes, as: SIMD4<Float>.self)
+                var s3 = row.loadUnaligned(fromByteOffset: at &+ 3 &* rowBytes, as: SIMD4<Float>.self)
+                var t0 = row.loadUnaligned(fromByteOffset: at2, as: SIMD4<Float>.self)
+                var t1 = row.loadUnaligned(fromByteOffset: at2 &+ rowBytes, as: SIMD4<Float>.self)
+                var t2 = row.loadUnaligned(fromByteOffset: at2 &+ 2 &* rowBytes, as: SIMD4<Float>.self)
+                var t3 = row.loadUnaligned(fromByteOffset: at2 &+ 3 &* rowBytes, as: SIMD4<Float>.self)
+                var w = wt + at
+                for p in 0..<k {
+                    let v = w.loadUnaligned(as: SIMD4<Float>.self), u = w.loadUnaligned(fromByteOffset: 16, as: SIMD4<Float>.self)
+                    let x0 = SIMD4(repeating: x[p]), x1 = SIMD4(repeating: x[k &+ p])
+                    let x2 = SIMD4(repeating: x[2 &* k &+ p]), x3 = SIMD4(repeating: x[3 &* k &+ p])
+                    let p0 = x0 * v, p1 = x1 * v, p2 = x2 * v, p3 = x3 * v
+                    let q0 = x0 * u, q1 = x1 * u, q2 = x2 * u, q3 = x3 * u
+                    s0 = s0 + p0
+                    s1 = s1 + p1
+                    s2 = s2 + p2
+                    s3 = s3 + p3
+                    t0 = t0 + q0
+                    t1 = t1 + q1
+                    t2 = t2 + q2
+                    t3 = t3 + q3
+                    w += rowBytes
+                }
+                row.storeBytes(of: s0, toByteOffset: at, as: SIMD4<Float>.self)
+                row.storeBytes(of: s1, toByteOffset: at &+ rowBytes, as: SIMD4<Float>.self)
+                row.storeBytes(of: s2, toByteOffset: at &+ 2 &* rowBytes, as: SIMD4<Float>.self)
+                row.storeBytes(of: s3, toByteOffset: at &+ 3 &* rowBytes, as: SIMD4<Float>.self)
+                row.storeBytes(of: t0, toByteOffset: at2, as: SIMD4<Float>.self)
+                row.storeBytes(of: t1, toByteOffset: at2 &+ rowBytes, as: SIMD4<Float>.self)
+                row.storeBytes(of: t2, toByteOffset: at2 &+ 2 &* rowBytes, as: SIMD4<Float>.self)
+                row.storeBytes(of: t3, toByteOffset: at2 &+ 3 &* rowBytes, as: SIMD4<Float>.self)
+                c &+= 8
+            }
             while c &+ 4 <= n {
                 let at = 4 &* c
                 var s0 = row.loadUnaligned(fromByteOffset: at, as: SIMD4<Float>.self)
@@ -256,7 +294,54 @@ public struct Machine {
             }
             r &+= 4
         }
-        for rr in r..<m { Self.orderedColumns(x: a.baseAddress! + rr * k, wt, acc.baseAddress! + rr * n, 0, n, k) }
+        for rr in r..<m { Self.orderedRow(x: a.baseAddress! + rr * k, wt, acc.baseAddress! + rr * n, n, k) }
+    }
+
+    /// One row of `orderedProduct`: sixteen columns at a time (four chains), then four,
+    /// then one.
+    private static func orderedRow(
+        x: UnsafePointer<Float>, _ wt: UnsafeRawPointer, _ out: UnsafeMutablePointer<Float>, _ n: Int, _ k: Int
+    ) {
+        let row = UnsafeMutableRawPointer(out), rowBytes = 4 &* n
+        var c = 0
+        while c &+ 16 <= n {
+            let at = 4 &* c
+            var s0 = row.loadUnaligned(fromByteOffset: at, as: SIMD4<Float>.self)
+            var s1 = row.loadUnaligned(fromByteOffset: at &+ 16, as: SIMD4<Float>.self)
+            var s2 = row.loadUnaligned(fromByteOffset: at &+ 32, as: SIMD4<Float>.self)
+            var s3 = row.loadUnaligned(fromByteOffset: at &+ 48, as: SIMD4<Float>.self)
+            var w = wt + at
+            for p in 0..<k {
+                let v = SIMD4(repeating: x[p])
+                let p0 = v * w.loadUnaligned(as: SIMD4<Float>.self)
+                let p1 = v * w.loadUnaligned(fromByteOffset: 16, as: SIMD4<Float>.self)
+                let p2 = v * w.loadUnaligned(fromByteOffset: 32, as: SIMD4<Float>.self)
+                let p3 = v * w.loadUnaligned(fromByteOffset: 48, as: SIMD4<Float>.self)
+                s0 = s0 + p0
+                s1 = s1 + p1
+                s2 = s2 + p2
+                s3 = s3 + p3
+                w += rowBytes
+            }
+            row.storeBytes(of: s0, toByteOffset: at, as: SIMD4<Float>.self)
+            row.storeBytes(of: s1, toByteOffset: at &+ 16, as: SIMD4<Float>.self)
+            row.storeBytes(of: s2, toByteOffset: at &+ 32, as: SIMD4<Float>.self)
+            row.storeBytes(of: s3, toByteOffset: at &+ 48, as: SIMD4<Float>.self)
+            c &+= 16
+        }
+        while c &+ 4 <= n {
+            let at = 4 &* c
+            var s0 = row.loadUnaligned(fromByteOffset: at, as: SIMD4<Float>.self)
+            var w = wt + at
+            for p in 0..<k {
+                let p0 = SIMD4(repeating: x[p]) * w.loadUnaligned(as: SIMD4<Float>.self)
+                s0 = s0 + p0
+                w += rowBytes
+            }
+            row.storeBytes(of: s0, toByteOffset: at, as: SIMD4<Float>.self)
+            c &+= 4
+        }
+        orderedColumns(x: x, wt, out, c, n, k)
     }
 
     /// One row's columns `from..<n` of `orderedProduct`, one at a time.
