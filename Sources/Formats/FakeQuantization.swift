@@ -55,22 +55,27 @@ public enum FakeQuantization {
             guard global > 0, !shape.isEmpty else { return x.map { _ in 0 } }
             let n = shape[reductionAxis], inner = shape[(reductionAxis + 1)...].reduce(1, *)
             let outer = shape[..<reductionAxis].reduce(1, *)
-            var out = x
-            for o in 0..<outer {
-                for i in 0..<inner {
-                    for start in stride(from: 0, to: n, by: 16) {
-                        let end = min(start + 16, n)
-                        var blockMax: Float = 0
-                        for k in start..<end { blockMax = max(blockMax, x[(o * n + k) * inner + i].magnitude) }
-                        let scale = e4m3Value(e4m3Saturating((blockMax / 6) / global)) * global
-                        for k in start..<end {
-                            let index = (o * n + k) * inner + i
-                            out[index] = scale > 0 ? e2m1Values[Int(e2m1Code(x[index] / scale))] * scale : 0
+            return [Float](unsafeUninitializedCapacity: x.count) { out, count in
+                count = x.count
+                x.withUnsafeBufferPointer { x in
+                    e2m1Values.withUnsafeBufferPointer { values in
+                        for o in 0..<outer {
+                            for i in 0..<inner {
+                                for start in stride(from: 0, to: n, by: 16) {
+                                    let end = min(start + 16, n)
+                                    var blockMax: Float = 0
+                                    for k in start..<end { blockMax = max(blockMax, x[(o &* n &+ k) &* inner &+ i].magnitude) }
+                                    let scale = e4m3Value(e4m3Saturating((blockMax / 6) / global)) * global
+                                    for k in start..<end {
+                                        let index = (o &* n &+ k) &* inner &+ i
+                                        out[index] = scale > 0 ? values[Int(e2m1Code(x[index] / scale))] * scale : 0
+                                    }
+                                }
+                            }
                         }
                     }
                 }
             }
-            return out
         }
     }
 }
