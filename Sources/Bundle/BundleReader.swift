@@ -6,10 +6,32 @@ import Foundation
 public enum BundleReader {
     /// Reads and checks the bundle at `path`.
     public static func read(path: String) throws -> BundleFile {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw BundleError(file: path, .file, "cannot read the file")
+        guard let bytes = contents(path) else { throw BundleError(file: path, .file, "cannot read the file") }
+        return try parse(bytes, file: path)
+    }
+
+    /// The file's bytes, read straight into the array that keeps them (a bundle's weights
+    /// can be hundreds of megabytes: no intermediate copy).
+    static func contents(_ path: String) -> [UInt8]? {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else { return nil }
+        let size = Int(status.st_size)
+        var failed = false
+        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            var done = 0
+            while done < size {
+                let n = Foundation.read(fd, buffer.baseAddress! + done, size - done)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { break }
+                done += n
+            }
+            failed = done != size
+            count = done
         }
-        return try parse([UInt8](data), file: path)
+        return failed ? nil : bytes
     }
 
     /// Whether `path` starts with the bundle magic "NPUB" (false when it cannot be read).
@@ -80,8 +102,10 @@ public enum BundleReader {
                 throw fail(.table, "entry \(i): kind \(hex) is not four upper-case ASCII letters or digits")
             }
             func sectionFail(_ what: String) -> BundleError { fail(.section(kind), what) }
-            guard bytes[(at + BundleLayout.entryReserved.lowerBound)..<(at + BundleLayout.entryReserved.upperBound)]
-                .allSatisfy({ $0 == 0 }) else { throw sectionFail("reserved table bytes are not zero") }
+            guard
+                bytes[(at + BundleLayout.entryReserved.lowerBound)..<(at + BundleLayout.entryReserved.upperBound)]
+                    .allSatisfy({ $0 == 0 })
+            else { throw sectionFail("reserved table bytes are not zero") }
             if let previous = entries.first(where: { $0.kind == kind }) {
                 let offset = bytes.le(UInt64.self, at: at + BundleLayout.offsetOffset)
                 throw sectionFail("appears twice in the section table (at offsets \(previous.offset) and \(offset))")
@@ -89,8 +113,9 @@ public enum BundleReader {
             guard i > 0 || kind == .metadata else { throw sectionFail("comes first; a bundle starts with a META section") }
             if let rank = kind.rank {
                 if let lastKnown, let lastRank = lastKnown.rank, lastRank > rank {
-                    throw sectionFail("comes after \(lastKnown); known kinds appear in the order "
-                                      + SectionKind.known.map(\.description).joined(separator: ", "))
+                    throw sectionFail(
+                        "comes after \(lastKnown); known kinds appear in the order "
+                            + SectionKind.known.map(\.description).joined(separator: ", "))
                 }
                 lastKnown = kind
             }
@@ -114,8 +139,9 @@ public enum BundleReader {
             }
             let expected = BundleLayout.aligned(end, alignment)
             guard offset == expected else {
-                throw sectionFail("starts at byte \(offset); expected \(expected), "
-                                  + "the first \(alignment)-aligned byte after byte \(end)")
+                throw sectionFail(
+                    "starts at byte \(offset); expected \(expected), "
+                        + "the first \(alignment)-aligned byte after byte \(end)")
             }
             guard offset + size <= count else {
                 throw BundleError.truncated(file: file, .section(kind), endsAt: offset + size, fileHas: count)
@@ -144,8 +170,9 @@ public enum BundleReader {
         }
         guard case .object(let object) = metadata else { throw fail(.section(.metadata), "not a JSON object") }
 
-        return BundleFile(file: file, majorVersion: major, minorVersion: minor, flags: flags, fileSize: Int(fileSize),
-                          headerCRC: storedHeaderCRC, tableCRC: storedTableCRC, entries: entries,
-                          sections: sections, metadata: object)
+        return BundleFile(
+            file: file, majorVersion: major, minorVersion: minor, flags: flags, fileSize: Int(fileSize),
+            headerCRC: storedHeaderCRC, tableCRC: storedTableCRC, entries: entries,
+            sections: sections, metadata: object)
     }
 }

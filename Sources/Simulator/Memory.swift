@@ -6,8 +6,8 @@ import Foundation
 struct Memory {
     let name: String
     var bytes: [UInt8]
-    /// One flag per byte (1: written); read-only memories (the bundle's sections) start
-    /// fully written.
+    /// One flag per byte (1: written); empty for a read-only memory (the bundle's sections),
+    /// whose every byte counts as written.
     var written: [UInt8]
     let readOnly: Bool
 
@@ -16,13 +16,35 @@ struct Memory {
         bytes = [UInt8](repeating: 0, count: size)
         written = [UInt8](repeating: 0, count: size)
         readOnly = false
+        Self.preferHugePages(&bytes)
+        Self.preferHugePages(&written)
     }
 
     init(name: String, contents: [UInt8]) {
         self.name = name
         bytes = contents
-        written = [UInt8](repeating: 1, count: contents.count)
+        written = []
         readOnly = true
+    }
+
+    /// Asks the kernel to back the large, fresh `array` with huge pages where it can: the
+    /// simulator touches most of each memory it models, and one fault per 2 MiB instead of
+    /// per 4 KiB makes that cheaper. Only an advice: nothing changes where it is not taken.
+    private static func preferHugePages(_ array: inout [UInt8]) {
+        #if os(Linux)
+            let huge = 2 << 20
+            guard array.count >= 2 * huge else { return }
+            array.withUnsafeMutableBytes { b in
+                let start = (Int(bitPattern: b.baseAddress!) + huge - 1) / huge * huge
+                let end = (Int(bitPattern: b.baseAddress!) + b.count) / huge * huge
+                if end > start { _ = madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, MADV_HUGEPAGE) }
+            }
+        #endif
+    }
+
+    /// Whether every byte of `range` has been written.
+    func isWritten(_ range: Range<Int>) -> Bool {
+        readOnly || !written[range].contains(0)
     }
 
     mutating func store(_ data: [UInt8], at offset: Int) {
@@ -32,7 +54,8 @@ struct Memory {
 
     /// The first byte of `runs` never written, if any.
     func firstUnwritten(_ runs: RunView) -> Int? {
-        written.withUnsafeBytes { w in
+        guard !readOnly else { return nil }
+        return written.withUnsafeBytes { w in
             let base = UnsafeRawPointer(w.baseAddress!)
             for start in runs.starts {
                 if let hit = memchr(base + start, 0, runs.length) { return base.distance(to: UnsafeRawPointer(hit)) }
