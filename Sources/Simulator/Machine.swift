@@ -230,63 +230,11 @@ public struct Machine {
             let row = UnsafeMutableRawPointer(acc.baseAddress! + r * n), x = a.baseAddress! + r * k
             var c = 0
             while c &+ 8 <= n {
-                let at = 4 &* c, at2 = at &+ 16
-                var s0 = row.loadUnaligned(fromByteOffset: at, as: SIMD4<Float>.self)
-                var s1 = row.loadUnaligned(fromByteOffset: at &+ rowBytes, as: SIMD4<Float>.self)
-                var s2 = row.loadUnaligned(fromByteOffset: at &+ 2 &* rowBytes, as: SIMD4<Float>.self)
-                var s3 = row.loadUnaligned(fromByteOffset: at &+ 3 &* rowBytes, as: SIMD4<Float>.self)
-                var t0 = row.loadUnaligned(fromByteOffset: at2, as: SIMD4<Float>.self)
-                var t1 = row.loadUnaligned(fromByteOffset: at2 &+ rowBytes, as: SIMD4<Float>.self)
-                var t2 = row.loadUnaligned(fromByteOffset: at2 &+ 2 &* rowBytes, as: SIMD4<Float>.self)
-                var t3 = row.loadUnaligned(fromByteOffset: at2 &+ 3 &* rowBytes, as: SIMD4<Float>.self)
-                var w = wt + at
-                for p in 0..<k {
-                    let v = w.loadUnaligned(as: SIMD4<Float>.self), u = w.loadUnaligned(fromByteOffset: 16, as: SIMD4<Float>.self)
-                    let x0 = SIMD4(repeating: x[p]), x1 = SIMD4(repeating: x[k &+ p])
-                    let x2 = SIMD4(repeating: x[2 &* k &+ p]), x3 = SIMD4(repeating: x[3 &* k &+ p])
-                    let p0 = x0 * v, p1 = x1 * v, p2 = x2 * v, p3 = x3 * v
-                    let q0 = x0 * u, q1 = x1 * u, q2 = x2 * u, q3 = x3 * u
-                    s0 = s0 + p0
-                    s1 = s1 + p1
-                    s2 = s2 + p2
-                    s3 = s3 + p3
-                    t0 = t0 + q0
-                    t1 = t1 + q1
-                    t2 = t2 + q2
-                    t3 = t3 + q3
-                    w += rowBytes
-                }
-                row.storeBytes(of: s0, toByteOffset: at, as: SIMD4<Float>.self)
-                row.storeBytes(of: s1, toByteOffset: at &+ rowBytes, as: SIMD4<Float>.self)
-                row.storeBytes(of: s2, toByteOffset: at &+ 2 &* rowBytes, as: SIMD4<Float>.self)
-                row.storeBytes(of: s3, toByteOffset: at &+ 3 &* rowBytes, as: SIMD4<Float>.self)
-                row.storeBytes(of: t0, toByteOffset: at2, as: SIMD4<Float>.self)
-                row.storeBytes(of: t1, toByteOffset: at2 &+ rowBytes, as: SIMD4<Float>.self)
-                row.storeBytes(of: t2, toByteOffset: at2 &+ 2 &* rowBytes, as: SIMD4<Float>.self)
-                row.storeBytes(of: t3, toByteOffset: at2 &+ 3 &* rowBytes, as: SIMD4<Float>.self)
+                fourRows(SIMD8<Float>.self, row: row, x: x, wt: wt, at: 4 &* c, rowBytes: rowBytes, k: k)
                 c &+= 8
             }
-            while c &+ 4 <= n {
-                let at = 4 &* c
-                var s0 = row.loadUnaligned(fromByteOffset: at, as: SIMD4<Float>.self)
-                var s1 = row.loadUnaligned(fromByteOffset: at &+ rowBytes, as: SIMD4<Float>.self)
-                var s2 = row.loadUnaligned(fromByteOffset: at &+ 2 &* rowBytes, as: SIMD4<Float>.self)
-                var s3 = row.loadUnaligned(fromByteOffset: at &+ 3 &* rowBytes, as: SIMD4<Float>.self)
-                var w = wt + at
-                for p in 0..<k {
-                    let v = w.loadUnaligned(as: SIMD4<Float>.self)
-                    let p0 = SIMD4(repeating: x[p]) * v, p1 = SIMD4(repeating: x[k &+ p]) * v
-                    let p2 = SIMD4(repeating: x[2 &* k &+ p]) * v, p3 = SIMD4(repeating: x[3 &* k &+ p]) * v
-                    s0 = s0 + p0
-                    s1 = s1 + p1
-                    s2 = s2 + p2
-                    s3 = s3 + p3
-                    w += rowBytes
-                }
-                row.storeBytes(of: s0, toByteOffset: at, as: SIMD4<Float>.self)
-                row.storeBytes(of: s1, toByteOffset: at &+ rowBytes, as: SIMD4<Float>.self)
-                row.storeBytes(of: s2, toByteOffset: at &+ 2 &* rowBytes, as: SIMD4<Float>.self)
-                row.storeBytes(of: s3, toByteOffset: at &+ 3 &* rowBytes, as: SIMD4<Float>.self)
+            if c &+ 4 <= n {
+                fourRows(SIMD4<Float>.self, row: row, x: x, wt: wt, at: 4 &* c, rowBytes: rowBytes, k: k)
                 c &+= 4
             }
             for rr in r..<(r + 4) {
@@ -295,6 +243,33 @@ public struct Machine {
             r &+= 4
         }
         for rr in r..<m { Self.orderedRow(x: a.baseAddress! + rr * k, wt, acc.baseAddress! + rr * n, n, k) }
+    }
+
+    /// Four rows' columns `at / 4 ..< at / 4 + V.scalarCount` of `orderedProduct`, each
+    /// lane of `V` a chain of its own.
+    @inline(__always)
+    private static func fourRows<V: SIMD>(
+        _: V.Type, row: UnsafeMutableRawPointer, x: UnsafePointer<Float>, wt: UnsafeRawPointer, at: Int, rowBytes: Int, k: Int
+    ) where V.Scalar == Float {
+        var s0 = row.loadUnaligned(fromByteOffset: at, as: V.self)
+        var s1 = row.loadUnaligned(fromByteOffset: at &+ rowBytes, as: V.self)
+        var s2 = row.loadUnaligned(fromByteOffset: at &+ 2 &* rowBytes, as: V.self)
+        var s3 = row.loadUnaligned(fromByteOffset: at &+ 3 &* rowBytes, as: V.self)
+        var w = wt + at
+        for p in 0..<k {
+            let v = w.loadUnaligned(as: V.self)
+            let p0 = V(repeating: x[p]) * v, p1 = V(repeating: x[k &+ p]) * v
+            let p2 = V(repeating: x[2 &* k &+ p]) * v, p3 = V(repeating: x[3 &* k &+ p]) * v
+            s0 = s0 + p0
+            s1 = s1 + p1
+            s2 = s2 + p2
+            s3 = s3 + p3
+            w += rowBytes
+        }
+        row.storeBytes(of: s0, toByteOffset: at, as: V.self)
+        row.storeBytes(of: s1, toByteOffset: at &+ rowBytes, as: V.self)
+        row.storeBytes(of: s2, toByteOffset: at &+ 2 &* rowBytes, as: V.self)
+        row.storeBytes(of: s3, toByteOffset: at &+ 3 &* rowBytes, as: V.self)
     }
 
     /// One row of `orderedProduct`: sixteen columns at a time (four chains), then four,
