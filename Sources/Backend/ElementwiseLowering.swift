@@ -69,6 +69,12 @@ extension Lowering {
             let alpha = node.float("alpha", default: 0.2), beta = node.float("beta", default: 0.5)
             let record = [alpha, beta].map { Int(Int32(bitPattern: $0.bitPattern)) } + [Int](repeating: 0, count: 14)
             return [("hard_sigmoid", 0, record)]
+        case "Selu":
+            // Record: alpha's and gamma's float32 bits, fourteen zeros.
+            let alpha = node.float("alpha", default: 1.67326319217681884765625)
+            let gamma = node.float("gamma", default: 1.05070102214813232421875)
+            let record = [alpha, gamma].map { Int(Int32(bitPattern: $0.bitPattern)) } + [Int](repeating: 0, count: 14)
+            return [("selu", 0, record)]
         case "Clip":
             // min(max(x, lo), hi); an absent bound changes nothing, so it is left out.
             let steps = [
@@ -104,14 +110,14 @@ extension Lowering {
 
     /// True for the element-wise ops `lowerElementwise` takes.
     static func isElementwise(_ op: String) -> Bool {
-        (binaryOps + variadicOps.keys + ["LeakyRelu", "Elu", "Clip", "HardSigmoid"]).contains(op)
+        (binaryOps + variadicOps.keys + ["LeakyRelu", "Elu", "Clip", "HardSigmoid", "Selu"]).contains(op)
             || VectorArithmetic.unaryName(onnx: op) != nil
     }
 
     /// Add, Sub, Mul, Div and Pow, and Sum, Mean, Max and Min of any number of operands (numpy
     /// broadcasting; an operand may be a constant, a scalar one an immediate), the vector unit's unary functions
     /// (Relu, Sigmoid, Tanh, Erf, Exp, Log, Sqrt, Reciprocal, Neg, Abs, Floor, Ceil, Sign),
-    /// LeakyRelu, Elu, HardSigmoid and Clip with constant bounds: in blocks of the output that
+    /// LeakyRelu, Elu, HardSigmoid, Selu and Clip with constant bounds: in blocks of the output that
     /// fit a buffer per operand and one for the result (split at the first axis whose
     /// trailing block fits). With `relu`, the Relu that alone reads the result runs in the
     /// same blocks and its output is written instead.

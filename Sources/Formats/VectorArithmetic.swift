@@ -108,6 +108,12 @@ public enum VectorArithmetic {
         return v.isNaN ? v : Swift.min(Swift.max(v, 0), 1)
     }
 
+    /// `vopp selu`: gamma * x for x > 0, else gamma * (alpha * expf(x) - alpha), each
+    /// product and difference rounded to float32 (onnxruntime's order).
+    public static func selu(_ x: Float, alpha: Float, gamma: Float) -> Float {
+        x > 0 ? gamma * x : gamma * (alpha * expf(x) - alpha)
+    }
+
     /// `vop max`: the larger of x and y; NaN (the quiet NaN 0x7fc00000) when either is NaN;
     /// of two equal operands (+0 and -0), y.
     public static func maximum(_ x: Float, _ y: Float) -> Float { x.isNaN || y.isNaN ? .nan : Swift.max(x, y) }

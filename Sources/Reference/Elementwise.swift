@@ -28,7 +28,7 @@ enum UnaryOp {
         case "Selu":
             let a = node.float("alpha", default: 1.67326319217681884765625)
             let g = node.float("gamma", default: 1.05070102214813232421875)
-            return { $0 > 0 ? g * $0 : g * (a * expf($0) - a) }
+            return { VectorArithmetic.selu($0, alpha: a, gamma: g) }
         default: throw IRError("\(node.op) has no float kernel", at: node)
         }
     }

@@ -58,15 +58,20 @@ extension Machine {
         case "max_pool", "average_pool": try pool(op, dst, a, r)
         case "layer_norm", "softmax", "log_softmax": try rows(op, dst, a, b, r)
         case _ where VectorArithmetic.reductionNames.contains(op): try reduceRows(op, dst, a, r[0])
-        case "hard_sigmoid":
-            // Record: alpha's and beta's float32 bits.
+        case "hard_sigmoid", "selu":
+            // Record: two float32 bit patterns (hard_sigmoid: alpha, beta; selu: alpha, gamma).
             guard dst.element == .f32, a.element == .f32, a.dims == dst.dims else {
-                throw SimulatorError("hard_sigmoid: dst and a must be f32 of one shape")
+                throw SimulatorError("\(op): dst and a must be f32 of one shape")
             }
-            let (alpha, beta) = (
+            let (p, q) = (
                 Float(bitPattern: UInt32(truncatingIfNeeded: r[0])), Float(bitPattern: UInt32(truncatingIfNeeded: r[1]))
             )
-            try storeFloats(dst, try loadFloats(a).map { VectorArithmetic.hardSigmoid($0, alpha: alpha, beta: beta) })
+            let x = try loadFloats(a)
+            try storeFloats(
+                dst,
+                op == "selu"
+                    ? x.map { VectorArithmetic.selu($0, alpha: p, gamma: q) }
+                    : x.map { VectorArithmetic.hardSigmoid($0, alpha: p, beta: q) })
         case "resize": try resize(dst, a, r)
         default: throw SimulatorError("the simulator does not execute vopp \(op) yet")
         }
