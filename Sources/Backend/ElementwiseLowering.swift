@@ -40,14 +40,24 @@ extension Lowering {
             let folds: [VectorStep] = Array(repeating: (op, 0, nil), count: inputs.count - 1)
             return (folds + (node.op == "Mean" ? [("mul_scalar", 1 / Float(inputs.count), nil)] : []), inputs)
         }
+        if node.op == "Where" {
+            guard node.inputs.count == 3 else { throw IRError("Where takes a condition, x and y", at: node) }
+            return (try unaryOrBinarySteps(node, graph), [node.inputs[2], node.inputs[0], node.inputs[1]])
+        }
         return (
             try unaryOrBinarySteps(node, graph),
-            Array(node.inputs.prefix(binaryOps.contains(node.op) ? 2 : 1))
+            Array(node.inputs.prefix(binaryOps.contains(node.op) || maskOps[node.op] != nil ? 2 : 1))
         )
     }
 
     /// The element-wise ops of two operands, each the `vop` of its lowercased name.
     private static let binaryOps = ["Add", "Sub", "Mul", "Div", "Pow"]
+
+    /// The comparisons and the logic of two masks, and their `vop`s.
+    private static let maskOps = [
+        "Equal": "equal", "Less": "less", "Greater": "greater", "LessOrEqual": "less_equal",
+        "GreaterOrEqual": "greater_equal", "And": "and", "Or": "or",
+    ]
 
     /// The ops of any number of operands and the `vop` that combines two.
     private static let variadicOps = ["Sum": "add", "Mean": "add", "Max": "max", "Min": "min"]
@@ -62,6 +72,12 @@ extension Lowering {
         }
         switch node.op {
         case _ where binaryOps.contains(node.op): return [(node.op.lowercased(), 0, nil)]
+        case _ where maskOps[node.op] != nil: return [(maskOps[node.op]!, 0, nil)]
+        case "Not": return [("not", 0, nil)]
+        case "Where":
+            // dst starts as y; `where` then takes x where the mask is true (vectorSteps
+            // orders the operands y, condition, x).
+            return [("copy", 0, nil), ("where", 0, nil)]
         case "LeakyRelu": return [("leaky_relu", node.float("alpha", default: 0.01), nil)]
         case "Elu": return [("elu", node.float("alpha", default: 1), nil)]
         case "HardSigmoid":
@@ -110,7 +126,8 @@ extension Lowering {
 
     /// True for the element-wise ops `lowerElementwise` takes.
     static func isElementwise(_ op: String) -> Bool {
-        (binaryOps + variadicOps.keys + ["LeakyRelu", "Elu", "Clip", "HardSigmoid", "Selu"]).contains(op)
+        (binaryOps + variadicOps.keys + maskOps.keys + ["LeakyRelu", "Elu", "Clip", "HardSigmoid", "Selu", "Not", "Where"])
+            .contains(op)
             || VectorArithmetic.unaryName(onnx: op) != nil
     }
 
@@ -125,10 +142,12 @@ extension Lowering {
         _ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ resources: TileResources,
         _ constants: inout ConstantSection, _ b: inout ProgramBuilder, relu: String? = nil
     ) throws {
+        // A bool (a comparison's result, a mask) is held as float32 1 and +0.
+        let held: Set<DType> = [.float32, .bool]
         guard let out = node.outputs.first, let shape = graph.type(of: out)?.shape?.dims.compactMap(\.value),
-            let y = memory.offset(of: relu ?? out), graph.type(of: out)?.dtype == .float32
+            let y = memory.offset(of: relu ?? out), let outType = graph.type(of: out)?.dtype, held.contains(outType)
         else {
-            throw IRError("cannot lower \(node.op) without a static float32 output", at: node)
+            throw IRError("cannot lower \(node.op) without a static float32 or bool output", at: node)
         }
         var (steps, inputs) = try vectorSteps(node, graph)
         if relu != nil { steps.append(("relu", 0, nil)) }
@@ -138,8 +157,8 @@ extension Lowering {
         var operands: [(MemorySpace, UInt64, [Int])] = []
         for name in inputs {
             let type = graph.type(of: name)
-            guard type?.dtype == .float32, let dims = type?.shape?.dims.compactMap(\.value) else {
-                throw IRError("cannot lower \(node.op) of \"\(name)\": not a static float32 tensor", at: node)
+            guard let dtype = type?.dtype, held.contains(dtype), let dims = type?.shape?.dims.compactMap(\.value) else {
+                throw IRError("cannot lower \(node.op) of \"\(name)\": not a static float32 or bool tensor", at: node)
             }
             let padded = Array(repeating: 1, count: full.count - dims.count) + dims
             let own = TensorDescriptor.rowMajor(padded)
@@ -196,6 +215,7 @@ extension Lowering {
                         "op": UInt64(InstructionSet.vectorOps.firstIndex(of: step.op)!), "dst": result,
                         "a": s == 0 ? tiles[0] : result, "b": s + 1 < tiles.count ? tiles[s + 1] : 0,
                     ]
+                    if step.op == "where" { (fields["a"], fields["b"]) = (tiles[1], tiles[2]) }
                     if let record = records[s] {
                         fields["params"] = UInt64(record)
                         try b.emit("vopp", fields)

@@ -117,6 +117,11 @@ public enum Lowering {
         }
         try b.emit("halt", [:])
         func placement(_ v: ValueInfo) throws -> LoweredModel.Placement {
+            guard v.type.dtype == .float32 else {
+                throw IRError(
+                    "graph \(graph.inputs.contains { $0.name == v.name } ? "input" : "output") \"\(v.name)\" is "
+                        + "\(v.type.dtype.name): bundles take and give float32 tensors only")
+            }
             let bytes = shape(v.name).reduce(v.type.dtype.byteSize, *)
             guard let o = memory.offset(of: v.name) else { throw IRError("graph value \"\(v.name)\" has no place in DRAM") }
             return LoweredModel.Placement(name: v.name, offset: o, bytes: bytes)

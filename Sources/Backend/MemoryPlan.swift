@@ -60,7 +60,8 @@ public struct MemoryPlan: Sendable, Equatable {
             guard let type = graph.type(of: r), let shape = type.shape, shape.dims.allSatisfy({ $0.value != nil }) else {
                 throw IRError("value \"\(r)\" has no static type: the NPU's buffers are sized at compile time")
             }
-            let bytes = shape.dims.reduce(type.dtype.byteSize) { $0 * $1.value! }
+            // A bool tensor is held as float32 masks (1 and +0) on the NPU.
+            let bytes = shape.dims.reduce(type.dtype == .bool ? 4 : type.dtype.byteSize) { $0 * $1.value! }
             let size = (bytes + alignment - 1) / alignment * alignment
             buffers.append(
                 Buffer(

@@ -114,6 +114,19 @@ public enum VectorArithmetic {
         x > 0 ? gamma * x : gamma * (alpha * expf(x) - alpha)
     }
 
+    /// A bool as the vector unit holds it: float32 1 for true, +0 for false.
+    @inline(__always)
+    public static func mask(_ b: Bool) -> Float { b ? 1 : 0 }
+
+    /// The mask-making `vop`s of two operands (schemas/isa.md): the float32 comparisons
+    /// (false when either is NaN; +0 equals -0) and the logic of masks, where any value
+    /// other than ±0 is true.
+    public static let maskOps: [String: @Sendable (Float, Float) -> Float] = [
+        "equal": { mask($0 == $1) }, "less": { mask($0 < $1) }, "greater": { mask($0 > $1) },
+        "less_equal": { mask($0 <= $1) }, "greater_equal": { mask($0 >= $1) },
+        "and": { mask($0 != 0 && $1 != 0) }, "or": { mask($0 != 0 || $1 != 0) },
+    ]
+
     /// `vop max`: the larger of x and y; NaN (the quiet NaN 0x7fc00000) when either is NaN;
     /// of two equal operands (+0 and -0), y.
     public static func maximum(_ x: Float, _ y: Float) -> Float { x.isNaN || y.isNaN ? .nan : Swift.max(x, y) }

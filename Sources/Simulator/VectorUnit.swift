@@ -13,12 +13,12 @@ extension Machine {
             throw SimulatorError("\(op): dst and a must be f32 of one shape")
         }
         let x = try loadFloats(a)
-        let binary: ((Float, Float) -> Float)? = [
-            "add": { $0 + $1 }, "sub": { $0 - $1 }, "mul": { $0 * $1 }, "div": { $0 / $1 }, "max": VectorArithmetic.maximum,
-            "min": VectorArithmetic.minimum, "pow": VectorArithmetic.power,
-        ][op]
         let y: [Float]
-        if let binary {
+        if op == "where" {
+            // dst = a != 0 ? b : dst, element by element: dst holds the other branch.
+            guard b.element == .f32, b.dims == dst.dims else { throw SimulatorError("where: b must be f32 of dst's shape") }
+            y = zip(x, zip(try loadFloats(b), try loadFloats(dst))).map { $0 != 0 ? $1.0 : $1.1 }
+        } else if let binary = Self.binaryOps[op] {
             guard b.element == .f32, b.dims == dst.dims else { throw SimulatorError("\(op): b must be f32 of dst's shape") }
             y = zip(x, try loadFloats(b)).map(binary)
         } else if let unary = VectorArithmetic.unary(op) {
@@ -26,6 +26,7 @@ extension Machine {
         } else {
             switch op {
             case "copy": y = x
+            case "not": y = x.map { VectorArithmetic.mask($0 == 0) }
             case "leaky_relu": y = x.map { $0 < 0 ? $0 * imm : $0 }
             case "elu": y = x.map { VectorArithmetic.elu($0, alpha: imm) }
             case "add_scalar": y = x.map { $0 + imm }
@@ -37,6 +38,19 @@ extension Machine {
         }
         try storeFloats(dst, y)
     }
+
+    /// The `vop`s of two operands, element by element.
+    static let binaryOps: [String: @Sendable (Float, Float) -> Float] = {
+        var ops = VectorArithmetic.maskOps
+        ops["add"] = { (x: Float, y: Float) -> Float in x + y }
+        ops["sub"] = { (x: Float, y: Float) -> Float in x - y }
+        ops["mul"] = { (x: Float, y: Float) -> Float in x * y }
+        ops["div"] = { (x: Float, y: Float) -> Float in x / y }
+        ops["max"] = VectorArithmetic.maximum
+        ops["min"] = VectorArithmetic.minimum
+        ops["pow"] = VectorArithmetic.power
+        return ops
+    }()
 
     /// A parameter record: 16 int32 at 4 x `index` bytes into the constant section.
     private func record(_ index: Int) throws -> [Int] {

@@ -3,14 +3,14 @@ broadcast, one a constant), Max, Sum and Mean of three and Min and Mean of one, 
 exporters write them at opsets 13 and 17: the bundle runs bit for bit as the fake-quant
 interpreter runs the model, at fp16, nvfp4 and nvfp4 with 2:4, on inputs holding NaN,
 infinities and zeros of both signs; on ordinary values the interpreter's ops equal
-onnxruntime's exactly (Selu, through expf, to 1e-6); comparisons and Where are refused by node."""
+onnxruntime's exactly (Selu, through expf, to 1e-6)."""
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from conftest import assert_compile_refuses, run_npucc, simulated_and_interpreted
+from conftest import run_npucc, simulated_and_interpreted
 
 SHAPE = (1, 3, 5, 6)
 OUTPUTS = ["hs", "hs_given", "selu", "selu_given", "max", "min", "max_row", "min_const", "max3", "sum3", "min1", "mean3", "mean1"]
@@ -88,14 +88,3 @@ def test_the_functions_run_on_the_simulator_as_the_interpreter_runs_them(data, t
     # The input's NaN reaches Max and Min: the result is the quiet NaN.
     assert sim["max"].view(np.uint32).flat[0] == 0x7fc00000
     assert sim["min"].view(np.uint32).flat[0] == 0x7fc00000
-
-
-def test_a_comparison_and_where_are_refused_by_node(tmp_path):
-    graph = helper.make_graph([helper.make_node("Greater", ["x", "y"], ["m"], name="mask"),
-                               helper.make_node("Where", ["m", "x", "y"], ["z"], name="pick")], "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4]),
-                               helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])],
-                              [helper.make_tensor_value_info("z", TensorProto.FLOAT, [2, 4])])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
-    assert_compile_refuses(tmp_path / "m.onnx", tmp_path,
-                           'node Greater "mask" (opset 13): cannot lower Greater: the NPU backend has no lowering for it yet')

@@ -1,0 +1,104 @@
+"""Comparisons, the logic of masks and Where, as exporters write them (opset 16 and 13): the
+NPU holds a bool tensor as float32 1 and +0, and the bundle runs bit for bit as the fake-quant
+interpreter runs the model, at fp16, nvfp4 and nvfp4 with 2:4, on inputs holding NaN,
+infinities and zeros of both signs; the interpreter's results equal onnxruntime's (up to the
+sign of a selected zero); a bool
+graph output is refused by name."""
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from conftest import assert_compile_refuses, run_npucc, simulated_and_interpreted
+
+SHAPE = (1, 3, 5, 6)
+OUTPUTS = ["pick", "clamp", "both", "either", "neither", "ge_pick", "le_pick", "eq_pick", "row_pick"]
+
+
+def masks_model(path, opset, conv=True):
+    """Conv 3 -> 3 channels (pads 1) gives c; masks of c against x, a constant and a broadcast
+    row, combined, and each chosen between by Where."""
+    rng = np.random.default_rng(11)
+    inits = [numpy_helper.from_array((rng.standard_normal((3, 3, 3, 3)) / 5).astype(np.float32), "w"),
+             numpy_helper.from_array(np.array(0.25, np.float32), "quarter"),
+             numpy_helper.from_array(np.array(-1.0, np.float32), "minus_one"),
+             numpy_helper.from_array(rng.standard_normal((1, 1, 1, 6)).astype(np.float32), "row"),
+             numpy_helper.from_array(np.array([[[[True, False, True, True, False, False]]]]), "row_mask")]
+    c = "c" if conv else "x"
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv")] if conv else []
+    nodes += [helper.make_node("Greater", [c, "x"], ["gt"], name="gt"),
+              helper.make_node("Where", ["gt", c, "x"], ["pick"], name="pick"),
+              helper.make_node("Less", [c, "quarter"], ["lt"], name="lt"),
+              helper.make_node("Where", ["lt", c, "quarter"], ["clamp"], name="clamp"),
+              helper.make_node("And", ["gt", "lt"], ["and"], name="and"),
+              helper.make_node("Or", ["gt", "lt"], ["or"], name="or"),
+              helper.make_node("Not", ["or"], ["nor"], name="nor"),
+              helper.make_node("Where", ["and", "x", "minus_one"], ["both"], name="both"),
+              helper.make_node("Where", ["or", c, "row"], ["either"], name="either"),
+              helper.make_node("Where", ["nor", c, "minus_one"], ["neither"], name="neither"),
+              helper.make_node("Equal", [c, "x"], ["eq"], name="eq"),
+              helper.make_node("Where", ["eq", "row", c], ["eq_pick"], name="eq_pick"),
+              helper.make_node("Where", ["row_mask", c, "x"], ["row_pick"], name="row_pick")]
+    if opset >= 12:
+        nodes += [helper.make_node("GreaterOrEqual", [c, "row"], ["ge"], name="ge"),
+                  helper.make_node("Where", ["ge", c, "row"], ["ge_pick"], name="ge_pick"),
+                  helper.make_node("LessOrEqual", ["x", c], ["le"], name="le"),
+                  helper.make_node("Where", ["le", "x", c], ["le_pick"], name="le_pick")]
+    outputs = OUTPUTS if opset >= 12 else [o for o in OUTPUTS if o not in ("ge_pick", "le_pick")]
+    graph = helper.make_graph(nodes, "masks", [helper.make_tensor_value_info("x", TensorProto.FLOAT, SHAPE)],
+                              [helper.make_tensor_value_info(o, TensorProto.FLOAT, SHAPE) for o in outputs], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return outputs
+
+
+def special_input(seed):
+    x = np.random.default_rng(seed).standard_normal(SHAPE).astype(np.float32) * 2
+    x.flat[:7] = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-40, 0.25]
+    return x
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("masks")
+    np.savez(folder / "x.npz", x=special_input(12))
+    np.savez(folder / "calib.npz", x=np.random.default_rng(13).standard_normal((4,) + SHAPE[1:]).astype(np.float32))
+    return folder
+
+
+@pytest.mark.parametrize("opset", [13, 16])
+def test_the_interpreter_computes_the_masks_as_onnxruntime_does(data, tmp_path, opset):
+    outputs = masks_model(tmp_path / "alone.onnx", opset, conv=False)
+    r = run_npucc("run", tmp_path / "alone.onnx", "--inputs", data / "x.npz", "--outputs", tmp_path / "ref.npz")
+    assert r.returncode == 0, r.stderr
+    session = ort.InferenceSession(str(tmp_path / "alone.onnx"), providers=["CPUExecutionProvider"])
+    got = np.load(tmp_path / "ref.npz")
+    for name, value in zip(outputs, session.run(None, {"x": np.load(data / "x.npz")["x"]})):
+        # Values, NaN where NaN: onnxruntime's Where gives +0 where it selects a -0, the
+        # interpreter (and the NPU) the -0 it selected, as ONNX defines Where.
+        np.testing.assert_array_equal(got[name], value, err_msg=name)
+
+
+@pytest.mark.parametrize("opset,precision,sparsity", [(16, "fp16", "none"), (13, "nvfp4", "none"),
+                                                      (16, "nvfp4", "2:4")])
+def test_the_masks_run_on_the_simulator_as_the_interpreter_runs_them(data, tmp_path, opset, precision, sparsity):
+    outputs = masks_model(tmp_path / "m.onnx", opset)
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", data / "x.npz", tmp_path, precision, sparsity,
+                                        data / "calib.npz")
+    for name in outputs:
+        np.testing.assert_array_equal(sim[name].view(np.uint32), fq[name].view(np.uint32), err_msg=name)
+    # Each Where took from both branches somewhere.
+    c_side = fq["pick"] != np.load(data / "x.npz")["x"]
+    assert c_side.any() and (~c_side).any()
+
+
+def test_a_bool_graph_output_is_refused_by_name(tmp_path):
+    graph = helper.make_graph([helper.make_node("Greater", ["x", "y"], ["m"], name="mask")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4]),
+                               helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])],
+                              [helper.make_tensor_value_info("m", TensorProto.BOOL, [2, 4])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
+    assert_compile_refuses(tmp_path / "m.onnx", tmp_path,
+                           'graph output "m" is bool: bundles take and give float32 tensors only')
