@@ -46,3 +46,14 @@ def assert_compile_refuses(model, folder, message):
     assert r.returncode == 1
     assert message in r.stderr
     assert not (folder / "m.npub").exists()
+
+
+def special_inputs(folder, shape, seed, scale, head):
+    """Writes folder/x.npz (normal values times `scale`, the first ones replaced by `head`:
+    NaN, infinities, signed zeros, denormals) and folder/calib.npz (four normal samples of
+    batch 1); returns `folder`."""
+    x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32) * scale
+    x.flat[:len(head)] = head
+    np.savez(folder / "x.npz", x=x)
+    np.savez(folder / "calib.npz", x=np.random.default_rng(seed + 1).standard_normal((4,) + tuple(shape[1:])).astype(np.float32))
+    return folder

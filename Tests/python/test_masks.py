@@ -10,7 +10,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from conftest import assert_compile_refuses, run_npucc, simulated_and_interpreted
+from conftest import special_inputs, assert_compile_refuses, run_npucc, simulated_and_interpreted
 
 SHAPE = (1, 3, 5, 6)
 OUTPUTS = ["pick", "clamp", "both", "either", "neither", "ge_pick", "le_pick", "eq_pick", "row_pick"]
@@ -54,18 +54,10 @@ def masks_model(path, opset, conv=True):
     return outputs
 
 
-def special_input(seed):
-    x = np.random.default_rng(seed).standard_normal(SHAPE).astype(np.float32) * 2
-    x.flat[:7] = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-40, 0.25]
-    return x
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("masks")
-    np.savez(folder / "x.npz", x=special_input(12))
-    np.savez(folder / "calib.npz", x=np.random.default_rng(13).standard_normal((4,) + SHAPE[1:]).astype(np.float32))
-    return folder
+    return special_inputs(tmp_path_factory.mktemp("masks"), SHAPE, 12, 2,
+                          [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-40, 0.25])
 
 
 @pytest.mark.parametrize("opset", [13, 16])

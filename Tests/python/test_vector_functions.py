@@ -10,7 +10,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from conftest import run_npucc, simulated_and_interpreted
+from conftest import special_inputs, run_npucc, simulated_and_interpreted
 
 SHAPE = (1, 3, 5, 6)
 OUTPUTS = ["hs", "hs_given", "selu", "selu_given", "max", "min", "max_row", "min_const", "max3", "sum3", "min1", "mean3", "mean1"]
@@ -44,18 +44,10 @@ def functions_model(path, opset, conv=True):
     onnx.save(model, path)
 
 
-def special_input(seed):
-    x = np.random.default_rng(seed).standard_normal(SHAPE).astype(np.float32) * 4
-    x.flat[:6] = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-40]
-    return x
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("functions")
-    np.savez(folder / "x.npz", x=special_input(7))
-    np.savez(folder / "calib.npz", x=np.random.default_rng(8).standard_normal((4,) + SHAPE[1:]).astype(np.float32))
-    return folder
+    return special_inputs(tmp_path_factory.mktemp("functions"), SHAPE, 7, 4,
+                          [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-40])
 
 
 @pytest.mark.parametrize("opset", [13, 17])
