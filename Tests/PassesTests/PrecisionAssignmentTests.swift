@@ -66,6 +66,20 @@ final class PrecisionAssignmentTests: XCTestCase {
         // The frontier runs from fast to exact, error falling at each step.
         XCTAssertEqual(plan.frontier.last?.error ?? -1, plan.predictedError, accuracy: 1e-12)
         XCTAssertTrue(zip(plan.frontier, plan.frontier.dropFirst()).allSatisfy { $0.cost < $1.cost && $0.error > $1.error })
+        // Each point carries its assignment; the last is the choice, with the same totals.
+        let chosen = try XCTUnwrap(plan.frontier.last)
+        XCTAssertEqual(chosen.choices, layers.map { plan.choices[$0.layer]! })
+        XCTAssertEqual(chosen.latency, plan.latency, accuracy: 1e-9)
+        XCTAssertEqual(chosen.weightBits, plan.weightBits, accuracy: 1e-9)
+        for point in plan.frontier {
+            let errors = zip(layers, point.choices).map { l, c in
+                l.candidates.first { $0.candidate == c }?.outputError ?? 0
+            }
+            XCTAssertEqual(errors.reduce(0, +), point.error, accuracy: 1e-12)
+            XCTAssertEqual(
+                zip(layers, point.choices).reduce(0) { $0 + Double($1.0.macs) * $1.1.relativeLatency }, point.latency,
+                accuracy: 1e-9)
+        }
         let generous = try XCTUnwrap(PrecisionAssignment.solve(layers, budget: .latency(1e9)))
         XCTAssertEqual(generous.predictedError, 0)
         XCTAssertTrue(generous.choices.values.allSatisfy { $0 == LayerCandidate(.fp16) })

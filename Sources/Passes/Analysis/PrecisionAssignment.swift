@@ -36,15 +36,30 @@ public struct PrecisionAssignment: Sendable {
     public var budget: PrecisionBudget
     /// The latency of all layers at fp16 dense, in the same units.
     public var fp16Latency: Double
-    /// The Pareto frontier the choice was taken from: (latency, error) in increasing
-    /// latency, each with less error than every faster point (weight bits for a size
-    /// budget).
-    public var frontier: [(cost: Double, error: Double)]
+    /// The Pareto frontier the choice was taken from, in increasing cost (latency, or
+    /// weight bits for a size budget), each point with less error than every cheaper one;
+    /// the last point within the budget is the choice.
+    public var frontier: [FrontierPoint]
+
+    /// One assignment on the solver's Pareto frontier.
+    public struct FrontierPoint: Sendable {
+        /// The budget's measure on the solver's grid (latency in MACs at fp16 speed, or
+        /// weight bits), and the summed predicted error.
+        public var cost: Double
+        public var error: Double
+        /// Exact latency (MACs at fp16 speed) and weight bits of the assignment.
+        public var latency: Double
+        public var weightBits: Double
+        /// The candidate per layer, in the order of the layers solved.
+        public var choices: [LayerCandidate]
+    }
 
     /// Solves for `budget`, each layer restricted to `allowed[layer]` when given (fp16
     /// dense plus its analysed candidates otherwise). nil when no assignment fits.
-    public static func solve(_ layers: [LayerSensitivity], budget: PrecisionBudget,
-                             allowed: [String: Set<LayerCandidate>] = [:]) -> PrecisionAssignment? {
+    public static func solve(
+        _ layers: [LayerSensitivity], budget: PrecisionBudget,
+        allowed: [String: Set<LayerCandidate>] = [:]
+    ) -> PrecisionAssignment? {
         let bySize: Bool
         if case .size = budget { bySize = true } else { bySize = false }
         // Costs in units of total/4000, so the solver's quarter-unit grid is fine enough.
@@ -60,9 +75,10 @@ public struct PrecisionAssignment: Sendable {
                 errors = keep.map { errors[$0] }
             }
             guard !cands.isEmpty else { return nil }
-            options.append(zip(cands, errors).map { c, e in
-                PrecisionOption(c.description, latency: quarter(cost(l, c, bySize: bySize) / unit), error: e)
-            })
+            options.append(
+                zip(cands, errors).map { c, e in
+                    PrecisionOption(c.description, latency: quarter(cost(l, c, bySize: bySize) / unit), error: e)
+                })
             candidates.append(cands)
         }
         let plans: [PrecisionPlan]
@@ -80,9 +96,17 @@ public struct PrecisionAssignment: Sendable {
         for (i, l) in layers.enumerated() { choices[l.layer] = candidates[i][plan.choices[i]] }
         let latency = layers.reduce(0) { $0 + cost($1, choices[$1.layer]!, bySize: false) }
         let bits = layers.reduce(0) { $0 + cost($1, choices[$1.layer]!, bySize: true) }
-        return PrecisionAssignment(choices: choices, latency: latency, weightBits: bits, predictedError: plan.error,
-                                   budget: budget, fp16Latency: uniformLatency(layers, LayerCandidate(.fp16)),
-                                   frontier: plans.map { ($0.latency * unit, $0.error) })
+        let frontier = plans.map { p in
+            let picks = p.choices.enumerated().map { candidates[$0.offset][$0.element] }
+            return FrontierPoint(
+                cost: p.latency * unit, error: p.error,
+                latency: zip(layers, picks).reduce(0) { $0 + cost($1.0, $1.1, bySize: false) },
+                weightBits: zip(layers, picks).reduce(0) { $0 + cost($1.0, $1.1, bySize: true) }, choices: picks)
+        }
+        return PrecisionAssignment(
+            choices: choices, latency: latency, weightBits: bits, predictedError: plan.error,
+            budget: budget, fp16Latency: uniformLatency(layers, LayerCandidate(.fp16)),
+            frontier: frontier)
     }
 
     /// The latency (MACs at fp16 speed) of running every layer as `candidate` (dense where
