@@ -53,6 +53,9 @@ let package = Package(
         .target(name: "Simulator", dependencies: ["ISA", "Formats", "Target"]),
         // The deployable bundle container (.npub): writer and checking reader.
         .target(name: "Bundle", dependencies: ["CLibZ"]),
+        // The compile report: its data, SVG charts and the self-contained HTML page; no
+        // dependency on the compiler (the driver fills the data in).
+        .target(name: "Report"),
         // The compiler driver: the pipelines the CLI runs.
         .target(name: "Driver", dependencies: [
             "IR", "ONNXImport", "Reference", "Passes", "TensorIO", "Formats", "Backend", "Target", "Bundle", "ISA", "Simulator",
@@ -80,6 +83,7 @@ let package = Package(
         .testTarget(name: "ReferenceTests", dependencies: ["Reference", "IR", "TestSupport"]),
         .testTarget(name: "PassesTests", dependencies: ["Passes", "IR", "Reference", "TestSupport"]),
         .testTarget(name: "TargetTests", dependencies: ["Target"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report"]),
         .testTarget(name: "BundleTests", dependencies: ["Bundle", "TestSupport"]),
         .testTarget(name: "DriverTests", dependencies: [
             "Driver", "Backend", "Bundle", "IR", "Passes", "Reference", "Simulator", "Target", "TensorIO", "TestSupport",
