@@ -59,10 +59,11 @@ let package = Package(
         // The compiler driver: the pipelines the CLI runs.
         .target(name: "Driver", dependencies: [
             "IR", "ONNXImport", "Reference", "Passes", "TensorIO", "Formats", "Backend", "Target", "Bundle", "ISA", "Simulator",
+            "Report",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "npucc", dependencies: [
-            "Driver", "IR", "Passes", "Formats", "Reference", "Target", "Bundle", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Driver", "IR", "Passes", "Formats", "Reference", "Target", "Bundle", "Report", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "NPUBench", dependencies: [

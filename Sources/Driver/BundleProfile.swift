@@ -84,7 +84,12 @@ public enum BundleProfile {
     /// one when the bundle names it, else `targetPath`'s; `targetPath` overrides either way
     /// (the same program on other bandwidths or clocks) when its tiles are the bundle's.
     public static func profile(bundlePath: String, targetPath: String?) throws -> Profile {
-        let (bundle, program, meta) = try BundleProgram.load(path: bundlePath, as: Metadata.self)
+        try profile(try BundleReader.read(path: bundlePath), bundlePath: bundlePath, targetPath: targetPath)
+    }
+
+    /// As above, for a bundle already read or made in memory; `bundlePath` names it in errors.
+    public static func profile(_ file: BundleFile, bundlePath: String, targetPath: String?) throws -> Profile {
+        let (bundle, program, meta) = try BundleProgram.load(file, path: bundlePath, as: Metadata.self)
         guard let layers = meta.program.layers else {
             throw DriverError(file: bundlePath, "section META: program.layers is missing: recompile the bundle to profile it")
         }

@@ -7,8 +7,14 @@ import ISA
 enum BundleProgram {
     /// The bundle at `path`, its program, and its metadata as `Metadata`; errors name the
     /// file and the section.
-    static func load<Metadata: Decodable>(path: String, as: Metadata.Type) throws -> (BundleFile, Program, Metadata) {
-        let bundle = try BundleReader.read(path: path)
+    static func load<Metadata: Decodable>(path: String, as type: Metadata.Type) throws -> (BundleFile, Program, Metadata) {
+        try load(try BundleReader.read(path: path), path: path, as: type)
+    }
+
+    /// As above, for a bundle already read (`path` names it in errors).
+    static func load<Metadata: Decodable>(_ bundle: BundleFile, path: String, as: Metadata.Type) throws -> (
+        BundleFile, Program, Metadata
+    ) {
         guard let desc = bundle[.descriptors], let inst = bundle[.instructions] else {
             throw DriverError(file: path, "the bundle holds no program (sections DESC and INST)")
         }

@@ -59,6 +59,14 @@ public struct CompiledModel: Sendable {
     public var metadata: BundleMetadata
     /// Lines for the user (the automatic assignment's summary).
     public var notes: [String]
+    /// With --precision auto: the sensitivity analysis and the assignment solved from it.
+    public var analysis: PrecisionAnalysis?
+}
+
+/// What --precision auto measured and chose, kept for reports.
+public struct PrecisionAnalysis: Sendable {
+    public var sensitivity: SensitivityReport
+    public var assignment: PrecisionAssignment
 }
 
 public enum Compilation {
@@ -126,6 +134,7 @@ public enum Compilation {
         }
         let pruning = options.pruning ?? (options.calibPath == nil ? .magnitude : .sparsegpt)
         var notes: [String] = []
+        var analysis: PrecisionAnalysis?
         if options.precision == "auto" {
             guard let calib = options.calibPath else {
                 throw DriverError(file: "--precision", "auto needs calibration samples (--calib)")
@@ -142,6 +151,7 @@ public enum Compilation {
                 assignment, report: report, pruning: pruning, biasCorrection: options.biasCorrection,
                 to: &loaded, base: options.passContext)
             notes.append(SensitivitySetup.summary(assignment, report.layers))
+            analysis = PrecisionAnalysis(sensitivity: report, assignment: assignment)
         } else {
             guard let format = PrecisionFormat(rawValue: options.precision), format != .fp32 else {
                 throw DriverError(file: "--precision", "unknown precision \"\(options.precision)\" (fp16, fp8, nvfp4, auto)")
@@ -181,7 +191,7 @@ public enum Compilation {
             program: lowered, machine: array.machine)
         return CompiledModel(
             graph: loaded.model.graph, weights: section.bytes, layers: section.layers, lowered: lowered,
-            metadata: metadata, notes: notes)
+            metadata: metadata, notes: notes, analysis: analysis)
     }
 
     /// Every input must have a known shape: the NPU's buffers are sized at compile time.

@@ -2,6 +2,7 @@
 import Bundle
 import IR
 import ONNXImport
+import Report
 import Target
 import TensorIO
 
@@ -27,6 +28,7 @@ public func renderError(_ error: Error, file: String) -> String {
     case let e as ImportError: return e.description
     case let e as TensorIOError: return e.description
     case let e as TargetError: return e.description
+    case let e as ReportWriter.WriteError: return e.description
     case let e as IRError: return "\(file): \(e.description)"
     case let e as CustomStringConvertible: return "\(file): \(e.description)"
     default: return "\(file): \(error)"

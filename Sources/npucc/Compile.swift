@@ -5,6 +5,7 @@ import Driver
 import Formats
 import Foundation
 import Passes
+import Report
 import Target
 
 struct Compile: ParsableCommand {
@@ -18,6 +19,12 @@ struct Compile: ParsableCommand {
             bundle (schemas/bundle.md) holds the metadata (model, inputs, outputs, the layer
             table, target, options) and the packed weights; it is written whole or not at all,
             and the same inputs and flags give the same bytes.
+
+            --report DIR also writes DIR/report.html (one self-contained page: the per-layer
+            table, the precision along the network, the latency per layer, and with
+            --precision auto the sensitivities, the precision search's Pareto frontier and
+            histograms of the most sensitive layers) and DIR/report.json, the same data
+            (schemas/report.md).
 
             Example:
               npucc compile samples/digits_cnn.onnx -o digits.npub --precision nvfp4 \\
@@ -50,6 +57,9 @@ struct Compile: ParsableCommand {
 
     @OptionGroup var console: ConsoleOptions
 
+    @Option(help: ArgumentHelp("Also write report.html and report.json into this directory.", valueName: "DIR"))
+    var report: String?
+
     func run() throws {
         try reportingErrors(file: options.model) {
             guard output.hasSuffix(".npub") else { throw DriverError(file: output, "the bundle's name must end in .npub") }
@@ -70,15 +80,23 @@ struct Compile: ParsableCommand {
             compile.analysisSamples = analysisSamples
             compile.outputError = try quantization.endToEnd()
             if printIRAfterAll { compile.passContext = PassContext(printIRAfter: ["all"]) }
+            // The report's directory is checked before the work, and written before the bundle.
+            if let report { try ReportWriter.prepare(report) }
             var loaded = try options.load()
+            let original = loaded
             let compiled = try Compilation.compile(&loaded, options: compile, array: try Compilation.arrayShape(description))
             compiled.notes.forEach { Console.status($0) }
+            if let report {
+                let data = try CompileReport(compiled, original: original, options: compile, targetPath: target)
+                try ReportWriter.write(data, to: report)
+            }
             try compiled.bundle().write(to: URL(fileURLWithPath: output))
             let weights = compiled.layers.reduce(0) { $0 + $1.rows * $1.columns }
             Console.status(
                 "\(output): \(compiled.layers.count) layers, \(weights) weights in \(compiled.weights.count) bytes "
                     + String(format: "(%.2f bits per weight), ", Double(compiled.weights.count * 8) / Double(max(weights, 1)))
                     + "\(compiled.lowered.program.instructions.count) instructions")
+            if let report { Console.status("\(report): report.html, report.json") }
         }
     }
 }

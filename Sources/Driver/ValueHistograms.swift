@@ -1,0 +1,114 @@
+// Histograms for the compile report: the float weights and the input activations (over the
+// calibration samples) of the most sensitive layers, each with the grid of values its
+// chosen format represents at the largest scale in use.
+import Formats
+import Foundation
+import IR
+import Passes
+import Reference
+import Report
+
+enum ValueHistograms {
+    /// Layers shown, bins per histogram, and calibration samples run for the activations.
+    static let layerCount = 3
+    static let bins = 60
+    static let sampleLimit = 64
+
+    /// The histograms of the `layerCount` layers whose worst candidate errs most, weights
+    /// then activations, in that order of sensitivity.
+    static func collect(_ a: PrecisionAnalysis, floatGraph: Graph, calibPath: String?, samples: Int) throws
+        -> [CompileReport.ValueHistogram]
+    {
+        let ranked = a.sensitivity.layers.enumerated().sorted { x, y in
+            let ex = x.element.candidates.map(\.outputError).max() ?? 0, ey = y.element.candidates.map(\.outputError).max() ?? 0
+            return ex != ey ? ex > ey : x.offset < y.offset
+        }.prefix(layerCount).map(\.element)
+        let nodes = Dictionary(
+            floatGraph.nodes.compactMap { n in n.outputs.first.map { ($0, n) } }, uniquingKeysWith: { a, _ in a })
+        // The activations each chosen layer reads, over the first samples.
+        var wanted: [String: [Float]] = [:]
+        var used = 0
+        for l in ranked { if let input = nodes[l.layer]?.inputs.first { wanted[input] = [] } }
+        if let calibPath, !wanted.isEmpty {
+            let set = try CalibrationSet.load(path: calibPath, graph: floatGraph)
+            used = min(set.count, samples)
+            do {
+                let interpreter = try Interpreter(graph: floatGraph)
+                for sample in set.prefix(samples) {
+                    for (name, t) in sample where wanted[name] != nil { wanted[name]! += t.floats() }
+                    _ = try interpreter.run(sample) { name, t in
+                        if wanted[name] != nil { wanted[name]! += t.floats() }
+                    }
+                }
+            } catch let e as IRError {
+                throw DriverError(file: calibPath, e.description)
+            }
+        }
+        var out: [CompileReport.ValueHistogram] = []
+        for l in ranked {
+            guard let node = nodes[l.layer], let weight = LayerWeight(node, floatGraph) else { continue }
+            let chosen = a.assignment.choices[l.layer] ?? LayerCandidate(.fp16)
+            let format = chosen.format
+            let w = weight.matrix()
+            let wmax = Double(w.map(\.magnitude).max() ?? 0)
+            let sparse = chosen.sparse ? "; 2:4 prunes half of them first" : ""
+            out.append(
+                histogram(
+                    w, layer: l.displayName, kind: "weights", tensor: weight.name, format: format, amax: wmax, clip: nil,
+                    note: "\(groupedNumber(w.count)) weights after BatchNormalization folding, before rounding\(sparse); "
+                        + gridNote(format, weights: true)))
+            if let input = node.inputs.first, let values = wanted[input], !values.isEmpty {
+                let amax = Double(a.sensitivity.activationAmax[input] ?? 0)
+                out.append(
+                    histogram(
+                        values, layer: l.displayName, kind: "activations", tensor: input, format: format, amax: amax,
+                        clip: amax > 0 ? amax : nil,
+                        note: "\(groupedNumber(values.count)) values of \"\(input)\" over \(used) calibration samples; "
+                            + "calibrated amax \(readableNumber(amax, digits: 4)); " + gridNote(format, weights: false)))
+            }
+        }
+        return out
+    }
+
+    private static func gridNote(_ format: PrecisionFormat, weights: Bool) -> String {
+        switch (format, weights) {
+        case (.fp8, true): return "grid: E4M3 times amax / 448 of the output channel holding the largest |w|"
+        case (.fp8, false): return "grid: E4M3 times amax / 448, the tensor's one scale"
+        case (.nvfp4, true): return "grid: E2M1 times amax / 6 of the block of 16 holding the largest |w|"
+        case (.nvfp4, false): return "grid: E2M1 times amax / 6, a block of 16 holding the amax"
+        default: return "fp16: no grid drawn (finer than the bins)"
+        }
+    }
+
+    private static func histogram(
+        _ values: [Float], layer: String, kind: String, tensor: String, format: PrecisionFormat, amax: Double, clip: Double?,
+        note: String
+    ) -> CompileReport.ValueHistogram {
+        let finite = values.filter(\.isFinite)
+        var lower = Double(finite.min() ?? 0), upper = Double(finite.max() ?? 0)
+        if upper <= lower { (lower, upper) = (lower - 1, upper + 1) }
+        var counts = [Int](repeating: 0, count: bins)
+        let width = (upper - lower) / Double(bins)
+        for v in finite { counts[min(Int((Double(v) - lower) / width), bins - 1)] += 1 }
+        let grid = representable(format, amax: amax).filter { $0 >= lower && $0 <= upper }
+        return CompileReport.ValueHistogram(
+            layer: layer, kind: kind, tensor: tensor, format: format.rawValue, lower: lower, upper: upper, counts: counts,
+            grid: grid, clip: clip, note: note)
+    }
+
+    /// The values `format` represents at the scale that maps `amax` to its largest value:
+    /// fp8 E4M3 times amax / 448, nvfp4 E2M1 times amax / 6 (the block holding amax has
+    /// exactly that scale); none for fp16 and fp32. Sorted, each once.
+    static func representable(_ format: PrecisionFormat, amax: Double) -> [Double] {
+        guard amax > 0 else { return [] }
+        let codes: [Float]
+        switch format {
+        case .fp8: codes = (0..<256).map { MiniFloatFormat.e4m3.decode(UInt8($0)) }
+        case .nvfp4: codes = (0..<16).map { MiniFloatFormat.e2m1().decode(UInt8($0)) }
+        default: return []
+        }
+        let top = format == .fp8 ? 448.0 : 6.0
+        let values = Set(codes.filter(\.isFinite).map { Double($0) * amax / top })
+        return values.sorted()
+    }
+}
