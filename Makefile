@@ -3,12 +3,13 @@ SHELL := /bin/bash
 SWIFT ?= swift
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler libopenblas-dev zlib1g-dev pkg-config python3-venv
+APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler libopenblas-dev zlib1g-dev pkg-config python3-venv \
+    chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 JOBS ?= 2
 BIN := .build/release/npucc
 
-.PHONY: all deps apt venv build build-debug demo test test-swift test-python bench proto samples lint format loc clean man completions
+.PHONY: all deps apt venv build build-debug demo report-png test test-swift test-python bench proto samples lint format loc clean man completions
 
 all: build
 
@@ -53,13 +54,21 @@ demo: deps build
 	    --labels samples/digits_test_labels.npy --precision nvfp4 --calib samples/digits_calib.npz
 	@echo "== npucc compile: per-layer precision and sparsity, packed weights, one bundle"
 	$(BIN) compile samples/digits_cnn.onnx -o .build/demo/digits.npub --input-shape input=1,1,8,8 \
-	    --precision auto --sparsity auto --calib samples/digits_calib.npz
+	    --precision auto --sparsity auto --calib samples/digits_calib.npz --report .build/demo/report
+	@echo "   the compile report: open .build/demo/report/report.html (data in report.json)"
 	$(BIN) inspect .build/demo/digits.npub
 	@echo "== npucc run on the bundle: the simulator, bit for bit as the fake-quant interpreter"
 	$(BIN) run .build/demo/digits.npub --inputs samples/digits_test.npz --outputs .build/demo/digits_npu.npz \
 	    --labels samples/digits_test_labels.npy
 	@echo "== npucc profile: the bundle's cycles per layer on the target's cycle model"
 	$(BIN) profile .build/demo/digits.npub
+
+## The README's screenshot of the digits sample's compile report (headless chromium) ---
+report-png: deps build
+	@mkdir -p .build/demo
+	$(BIN) compile samples/digits_cnn.onnx -o .build/demo/digits.npub --input-shape input=1,1,8,8 \
+	    --precision auto --sparsity auto --calib samples/digits_calib.npz --report .build/demo/report
+	$(PY) tools/report_screenshot.py .build/demo/report/report.html docs/report.png
 
 ## Tests ----------------------------------------------------------------------
 test: deps build test-swift test-python
