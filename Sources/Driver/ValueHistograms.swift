@@ -13,6 +13,9 @@ enum ValueHistograms {
     static let layerCount = 3
     static let bins = 60
     static let sampleLimit = 64
+    /// Samples stop once every activation shown has this many values (a large model's
+    /// activations would otherwise fill memory).
+    static let valueLimit = 1 << 21
 
     /// The histograms of the `layerCount` layers whose worst candidate errs most, weights
     /// then activations, in that order of sensitivity.
@@ -31,10 +34,11 @@ enum ValueHistograms {
         for l in ranked { if let input = nodes[l.layer]?.inputs.first { wanted[input] = [] } }
         if let calibPath, !wanted.isEmpty {
             let set = try CalibrationSet.load(path: calibPath, graph: floatGraph)
-            used = min(set.count, samples)
             do {
                 let interpreter = try Interpreter(graph: floatGraph)
                 for sample in set.prefix(samples) {
+                    if wanted.values.allSatisfy({ $0.count >= valueLimit }) { break }
+                    used += 1
                     for (name, t) in sample where wanted[name] != nil { wanted[name]! += t.floats() }
                     _ = try interpreter.run(sample) { name, t in
                         if wanted[name] != nil { wanted[name]! += t.floats() }

@@ -46,9 +46,12 @@ public struct Histogram: Sendable {
         let width = (upper - lower) / Double(max(counts.count, 1))
         let base = frame.top + frame.plotHeight
         // The grid behind the bars, faint across the area and solid as ticks under the axis.
-        for g in grid where g >= xs.lower && g <= xs.upper {
+        let shown = grid.filter { $0 >= xs.lower && $0 <= xs.upper }
+        // A dense grid (fp8's 253 values) would hide the bars: the fainter, the more lines.
+        let opacity = shown.count > 40 ? 0.12 : 0.35
+        for g in shown {
             let x = frame.x(g, xs)
-            body.append(SVG.line(x, frame.top, x, base, stroke: "#c0392b", width: 0.6, opacity: 0.35))
+            body.append(SVG.line(x, frame.top, x, base, stroke: "#c0392b", width: 0.6, opacity: opacity))
             body.append(SVG.line(x, base + 1, x, base + 7, stroke: "#c0392b", width: 1))
         }
         for (i, n) in counts.enumerated() where n > 0 {

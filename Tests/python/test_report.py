@@ -73,6 +73,25 @@ def test_auto_report_matches_the_profile_and_the_choice(tmp_path):
         next(l for l in doc["layers"] if l["name"] == weights[0]["layer"])["output_shapes"][0][1]
 
 
+def test_a_size_budget_traces_size_and_measured_errors_are_kept(tmp_path):
+    _, report, stdout = compile_with_report(tmp_path, SAMPLES / "digits_cnn.onnx", *AUTO, "--budget", "size=0.3",
+                                            "--output-error", "measured")
+    doc = json.loads((report / "report.json").read_text())
+    assert schema_errors(doc) == []
+    a = doc["analysis"]
+    assert a["cost_kind"] == "size" and a["output_error"] == "measured" and a["budget"] == "size=0.3"
+    # The frontier is in weight bits, the fp16 cost in bytes; the choice is the last point within 0.3 of it.
+    costs = [p["cost"] for p in a["frontier"]]
+    assert costs == sorted(costs) and a["chosen"] == len(costs) - 1
+    assert a["frontier"][-1]["weight_bytes"] <= 0.3 * a["fp16_cost"] + 1e-6
+    assert f"weights {a['frontier'][-1]['weight_bytes']:.0f} bytes" in stdout
+    for layer in doc["layers"]:
+        for c in layer.get("sensitivity", [])[1:]:
+            assert c["measured_error"] >= 0
+    html = (report / "report.html").read_text()
+    assert "weight size (KiB)" in html
+
+
 def test_same_compile_same_bytes(tmp_path):
     _, a, _ = compile_with_report(tmp_path, SAMPLES / "digits_cnn.onnx", *AUTO, name="a")
     _, b, _ = compile_with_report(tmp_path, SAMPLES / "digits_cnn.onnx", *AUTO, name="b")
