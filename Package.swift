@@ -87,7 +87,8 @@ let package = Package(
         .testTarget(name: "ReportTests", dependencies: ["Report"]),
         .testTarget(name: "BundleTests", dependencies: ["Bundle", "TestSupport"]),
         .testTarget(name: "DriverTests", dependencies: [
-            "Driver", "Backend", "Bundle", "IR", "Passes", "Reference", "Simulator", "Target", "TensorIO", "TestSupport",
+            "Driver", "Backend", "Bundle", "IR", "Passes", "Reference", "Report", "Simulator", "Target", "TensorIO",
+            "TestSupport",
         ]),
     ]
 )

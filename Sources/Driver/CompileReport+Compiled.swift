@@ -68,7 +68,8 @@ extension CompileReport {
         if let a = compiled.analysis {
             analysis = Self.analysis(a, options: options)
             histograms = try ValueHistograms.collect(
-                a, floatGraph: floatGraph, calibPath: options.calibPath, samples: ValueHistograms.sampleLimit)
+                a, floatGraph: floatGraph, compiled: graph, calibPath: options.calibPath,
+                samples: ValueHistograms.sampleLimit)
         }
         self.init(
             model: name, compiler: "npucc \(Version.string)", target: profile.target, options: options.recorded, layers: rows,

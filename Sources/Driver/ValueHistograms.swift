@@ -18,10 +18,12 @@ enum ValueHistograms {
     static let valueLimit = 1 << 21
 
     /// The histograms of the `layerCount` layers whose worst candidate errs most, weights
-    /// then activations, in that order of sensitivity.
-    static func collect(_ a: PrecisionAnalysis, floatGraph: Graph, calibPath: String?, samples: Int) throws
-        -> [CompileReport.ValueHistogram]
-    {
+    /// then activations, in that order of sensitivity. The weights are those rounded: the
+    /// float ones, or for a 2:4 layer the pruned ones; their grid's scale is the largest
+    /// magnitude of `compiled`'s rounded weights (the quantizer maps amax onto itself).
+    static func collect(
+        _ a: PrecisionAnalysis, floatGraph: Graph, compiled: Graph, calibPath: String?, samples: Int
+    ) throws -> [CompileReport.ValueHistogram] {
         let ranked = a.sensitivity.layers.enumerated().sorted { x, y in
             let ex = x.element.candidates.map(\.outputError).max() ?? 0, ey = y.element.candidates.map(\.outputError).max() ?? 0
             return ex != ey ? ex > ey : x.offset < y.offset
@@ -53,13 +55,15 @@ enum ValueHistograms {
             guard let node = nodes[l.layer], let weight = LayerWeight(node, floatGraph) else { continue }
             let chosen = a.assignment.choices[l.layer] ?? LayerCandidate(.fp16)
             let format = chosen.format
-            let w = weight.matrix()
-            let wmax = Double(w.map(\.magnitude).max() ?? 0)
-            let sparse = chosen.sparse ? "; 2:4 prunes half of them first" : ""
+            let pruned = chosen.sparse ? l.pruned : nil
+            let w = pruned ?? weight.matrix()
+            let rounded = compiled.nodes.first { $0.outputs.first == l.layer }.flatMap { LayerWeight($0, compiled) }
+            let wmax = Double((rounded?.matrix() ?? w).map(\.magnitude).max() ?? 0)
+            let which = pruned == nil ? "before rounding" : "pruned 2:4, before rounding"
             out.append(
                 histogram(
                     w, layer: l.displayName, kind: "weights", tensor: weight.name, format: format, amax: wmax, clip: nil,
-                    note: "\(groupedNumber(w.count)) weights after BatchNormalization folding, before rounding\(sparse); "
+                    note: "\(groupedNumber(w.count)) weights after BatchNormalization folding, \(which); "
                         + gridNote(format, weights: true)))
             if let input = node.inputs.first, let values = wanted[input], !values.isEmpty {
                 let amax = Double(a.sensitivity.activationAmax[input] ?? 0)
@@ -100,19 +104,23 @@ enum ValueHistograms {
             grid: grid, clip: clip, note: note)
     }
 
-    /// The values `format` represents at the scale that maps `amax` to its largest value:
-    /// fp8 E4M3 times amax / 448, nvfp4 E2M1 times amax / 6 (the block holding amax has
-    /// exactly that scale); none for fp16 and fp32. Sorted, each once.
+    /// The values `format` represents at the scale that maps `amax` to its largest value,
+    /// computed in float32 as the quantizer computes them: fp8 E4M3 times amax / 448; nvfp4
+    /// E2M1 times the block scale E4M3(448) x amax / (6 x 448), that of the block holding
+    /// amax; none for fp16 and fp32. Sorted, each once.
     static func representable(_ format: PrecisionFormat, amax: Double) -> [Double] {
-        guard amax > 0 else { return [] }
-        let codes: [Float]
+        let a = Float(amax)
+        guard a > 0 else { return [] }
+        let codes: [Float], scale: Float
         switch format {
-        case .fp8: codes = (0..<256).map { MiniFloatFormat.e4m3.decode(UInt8($0)) }
-        case .nvfp4: codes = (0..<16).map { MiniFloatFormat.e2m1().decode(UInt8($0)) }
+        case .fp8:
+            codes = (0..<256).map { MiniFloatFormat.e4m3.decode(UInt8($0)) }
+            scale = a / 448
+        case .nvfp4:
+            codes = (0..<16).map { MiniFloatFormat.e2m1().decode(UInt8($0)) }
+            scale = 448 * (a / (6 * 448))
         default: return []
         }
-        let top = format == .fp8 ? 448.0 : 6.0
-        let values = Set(codes.filter(\.isFinite).map { Double($0) * amax / top })
-        return values.sorted()
+        return Set(codes.filter(\.isFinite).map { Double($0 * scale) }).sorted()
     }
 }
