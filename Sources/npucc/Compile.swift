@@ -80,17 +80,18 @@ struct Compile: ParsableCommand {
             compile.analysisSamples = analysisSamples
             compile.outputError = try quantization.endToEnd()
             if printIRAfterAll { compile.passContext = PassContext(printIRAfter: ["all"]) }
-            // The report's directory is checked before the work, and written before the bundle.
+            // The report's directory is checked before the work; the report is made before the
+            // bundle is written and written after it (the bundle's folder is checked as it is).
             if let report { try ReportWriter.prepare(report) }
             var loaded = try options.load()
             let original = loaded
             let compiled = try Compilation.compile(&loaded, options: compile, array: try Compilation.arrayShape(description))
             compiled.notes.forEach { Console.status($0) }
-            if let report {
-                let data = try CompileReport(compiled, original: original, options: compile, targetPath: target)
-                try ReportWriter.write(data, to: report)
+            let data = try report.map { _ in
+                try CompileReport(compiled, original: original, options: compile, targetPath: target)
             }
             try compiled.bundle().write(to: URL(fileURLWithPath: output))
+            if let report, let data { try ReportWriter.write(data, to: report) }
             let weights = compiled.layers.reduce(0) { $0 + $1.rows * $1.columns }
             Console.status(
                 "\(output): \(compiled.layers.count) layers, \(weights) weights in \(compiled.weights.count) bytes "

@@ -149,6 +149,10 @@ def test_a_directory_that_cannot_be_written_is_refused_first(tmp_path):
     assert r.returncode == 1
     assert r.stderr.startswith(f"npucc: error: {tmp_path / 'file' / 'report'}: ") and "not a directory" in r.stderr
     assert not out.exists() and not (tmp_path / "file" / "report").exists()
+    # A bundle that cannot be written leaves no report.
+    r = run_npucc("compile", SAMPLES / "digits_cnn.onnx", "-o", tmp_path / "missing" / "m.npub", "--input-shape",
+                  "input=1,1,8,8", "--report", tmp_path / "r")
+    assert r.returncode == 1 and "does not exist" in r.stderr and not (tmp_path / "r").exists()
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o500)
@@ -170,8 +174,11 @@ def chromium():
 
 
 def test_report_renders_in_headless_chromium(tmp_path):
-    webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium (Tests/python/requirements.txt)")
-    from selenium.webdriver.common.by import By
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.common.by import By
+    except ImportError:
+        pytest.fail("selenium is needed for the report's browser test: pip install -r Tests/python/requirements.txt")
     _, report, _ = compile_with_report(tmp_path, SAMPLES / "digits_cnn.onnx", *AUTO)
     doc = json.loads((report / "report.json").read_text())
     html = (report / "report.html").read_text()
