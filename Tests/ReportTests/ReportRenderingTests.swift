@@ -106,3 +106,41 @@ final class ReportRenderingTests: XCTestCase {
         XCTAssertEqual(names, ["report.html", "report.json"])
     }
 }
+
+final class ChartGeometryTests: XCTestCase {
+    /// The rects of an SVG with a hover title, as (height, title).
+    private func bars(_ svg: String) -> [(Double, String)] {
+        let pattern = try! NSRegularExpression(pattern: #"<rect [^>]*height="([0-9.]+)"[^>]*><title>([^<]*)</title>"#)
+        return pattern.matches(in: svg, range: NSRange(svg.startIndex..., in: svg)).map { m in
+            (Double(svg[Range(m.range(at: 1), in: svg)!])!, String(svg[Range(m.range(at: 2), in: svg)!]))
+        }
+    }
+
+    func testLogBarsRiseOneStepPerDecade() {
+        let chart = BarChart(
+            id: "c", title: "t", categories: ["a", "b", "c"],
+            series: [BarChart.Series("s", color: "#000", values: [1, 10, 100])],
+            yLabel: "y", xLabel: "x")
+        var log = chart
+        log.scale = .logarithmic
+        let heights = bars(log.svg()).map(\.0)
+        XCTAssertEqual(heights.count, 3)
+        // 1 sits on the axis floor (10^0), each decade adds the same height.
+        XCTAssertEqual(heights[0], 0, accuracy: 0.05)
+        XCTAssertEqual(heights[2], 2 * heights[1], accuracy: 0.1)
+        let linear = bars(chart.svg()).map(\.0)
+        XCTAssertEqual(linear[2], 10 * linear[1], accuracy: 0.6)
+    }
+
+    func testHistogramDrawsEveryNonEmptyBinAndTheGridWithinRange() {
+        let h = Histogram(
+            id: "h", title: "t", lower: -1, upper: 1, counts: [3, 0, 7, 1], grid: [-2, -1, 0, 0.5, 1, 2], clip: 0.75,
+            xLabel: "x", color: "#000")
+        let svg = h.svg()
+        let drawn = bars(svg)
+        XCTAssertEqual(drawn.map(\.1), ["[-1, -0.5): 3", "[0, 0.5): 7", "[0.5, 1): 1"])
+        // Four grid values fall within [-1, 1]: a faint line and a tick each, and the legend's line.
+        XCTAssertEqual(svg.components(separatedBy: "stroke=\"#c0392b\"").count - 1, 2 * 4 + 1)
+        XCTAssertEqual(svg.components(separatedBy: "stroke-dasharray").count - 1, 2)  // ±clip
+    }
+}
