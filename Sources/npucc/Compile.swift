@@ -20,11 +20,11 @@ struct Compile: ParsableCommand {
             table, target, options) and the packed weights; it is written whole or not at all,
             and the same inputs and flags give the same bytes.
 
-            --report DIR also writes DIR/report.html (one self-contained page: the per-layer
-            table, the precision along the network, the latency per layer, and with
-            --precision auto the sensitivities, the precision search's Pareto frontier and
-            histograms of the most sensitive layers) and DIR/report.json, the same data
-            (schemas/report.md).
+            --report DIR also writes DIR/report.html (one self-contained page: the
+            per-layer table, the precision along the network, the latency per layer,
+            and with --precision auto the sensitivities, the precision search's Pareto
+            frontier and histograms of the most sensitive layers) and DIR/report.json,
+            the same data (schemas/report.md).
 
             Example:
               npucc compile samples/digits_cnn.onnx -o digits.npub --precision nvfp4 \\
