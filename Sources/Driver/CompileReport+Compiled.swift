@@ -29,7 +29,7 @@ extension CompileReport {
         for p in profile.layers {
             let node = nodes[p.name]
             let packedLayer = packed[p.name]
-            let precision = packedLayer?.format ?? (p.precision == "-" ? "-" : p.precision)
+            let precision = packedLayer?.format ?? p.precision
             var sqnr: Double?
             if let node, let float = floatNodes[p.name], let q = LayerWeight(node, graph), let w = LayerWeight(float, floatGraph),
                 packedLayer != nil
