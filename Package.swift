@@ -37,6 +37,8 @@ let package = Package(
         .target(name: "IR", dependencies: ["Formats"]),
         // ONNX protobuf -> IR.
         .target(name: "ONNXImport", dependencies: ["IR", "ONNXProto"]),
+        // IR -> ONNX: a quantized graph in standard ops, written through protobuf-c.
+        .target(name: "ONNXExport", dependencies: ["IR", "Formats", "Passes", "ONNXProto"]),
         // .npy / .npz reading and writing.
         .target(name: "TensorIO", dependencies: [
             "IR", .product(name: "ZIPFoundation", package: "ZIPFoundation"),
@@ -58,9 +60,8 @@ let package = Package(
         .target(name: "Report"),
         // The compiler driver: the pipelines the CLI runs.
         .target(name: "Driver", dependencies: [
-            "IR", "ONNXImport", "Reference", "Passes", "TensorIO", "Formats", "Backend", "Target", "Bundle", "ISA", "Simulator",
-            "Report",
-            .product(name: "Logging", package: "swift-log"),
+            "IR", "ONNXImport", "ONNXExport", "Reference", "Passes", "TensorIO", "Formats", "Backend", "Target", "Bundle", "ISA",
+            "Simulator", "Report", .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "npucc", dependencies: [
             "Driver", "IR", "Passes", "Formats", "Reference", "Target", "Bundle", "Report", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -80,6 +81,7 @@ let package = Package(
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"]),
         .testTarget(name: "IRTests", dependencies: ["IR", "TestSupport"]),
         .testTarget(name: "ONNXImportTests", dependencies: ["ONNXImport", "IR", "TestSupport"]),
+        .testTarget(name: "ONNXExportTests", dependencies: ["ONNXExport", "ONNXImport", "IR", "Formats", "Reference", "TestSupport"]),
         .testTarget(name: "TensorIOTests", dependencies: ["TensorIO", "IR", "TestSupport"]),
         .testTarget(name: "ReferenceTests", dependencies: ["Reference", "IR", "TestSupport"]),
         .testTarget(name: "PassesTests", dependencies: ["Passes", "IR", "Reference", "TestSupport"]),

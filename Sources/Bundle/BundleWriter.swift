@@ -42,9 +42,11 @@ public struct BundleWriter: Sendable {
         var seen = Set<SectionKind>([.metadata])
         for s in sections {
             guard seen.insert(s.kind).inserted else {
-                throw BundleError(file: file, .section(s.kind), s.kind == .metadata
-                                  ? "given as a section; the metadata is written from the metadata value"
-                                  : "given twice; a bundle holds each kind once")
+                throw BundleError(
+                    file: file, .section(s.kind),
+                    s.kind == .metadata
+                        ? "given as a section; the metadata is written from the metadata value"
+                        : "given twice; a bundle holds each kind once")
             }
             guard BundleLayout.isValidAlignment(s.alignment) else {
                 throw BundleError(file: file, .section(s.kind), "alignment \(s.alignment) is not a power of two from 64 to 1 MiB")
@@ -88,37 +90,10 @@ public struct BundleWriter: Sendable {
     public func write(to url: URL) throws {
         let path = url.path
         let bytes = try encoded(file: path)
-        let folder = url.deletingLastPathComponent().path
-        var isFolder: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
-            throw BundleError(file: path, .file, "folder \(folder) does not exist")
-        }
-        let temporary = (folder as NSString).appendingPathComponent(
-            ".\(url.lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).partial")
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o644)
-        guard fd >= 0 else { throw BundleError(file: path, .file, "cannot write: \(String(cString: strerror(errno)))") }
-        var failure: String?
-        bytes.withUnsafeBytes { raw in
-            var done = 0
-            while done < raw.count {
-                let n = Foundation.write(fd, raw.baseAddress! + done, raw.count - done)
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { failure = String(cString: strerror(errno)); return }
-                done += n
-            }
-        }
-        if failure == nil && fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
-        if close(fd) != 0 && failure == nil { failure = String(cString: strerror(errno)) }
-        if failure == nil && rename(temporary, path) != 0 { failure = String(cString: strerror(errno)) }
-        if let failure {
-            unlink(temporary)
-            throw BundleError(file: path, .file, "cannot write: \(failure)")
-        }
-        // Make the rename itself durable.
-        let dir = open(folder, O_RDONLY)
-        if dir >= 0 {
-            _ = fsync(dir)
-            close(dir)
+        do {
+            try AtomicFile.write(bytes, to: path)
+        } catch {
+            throw BundleError(file: path, .file, error.message)
         }
     }
 }

@@ -127,8 +127,10 @@ public enum Compilation {
             resources: resources, machine: machine)
     }
 
-    public static func compile(_ loaded: inout LoadedModel, options: CompileOptions, array: ArrayShape) throws -> CompiledModel {
-        try checkStaticShapes(loaded)
+    /// The passes before the backend, which `compile` and `export` share: BatchNormalization
+    /// folded, activations fused and calibrated, and every layer's precision and sparsity
+    /// chosen and applied. Returns lines for the user (the automatic assignment's summary).
+    public static func quantize(_ loaded: inout LoadedModel, options: CompileOptions) throws -> [String] {
         guard let method = CalibrationMethod(options.calibMethod) else {
             throw DriverError(file: "--calib-method", "unknown calibration method \"\(options.calibMethod)\"")
         }
@@ -170,6 +172,13 @@ public enum Compilation {
                 pruning: options.sparsity == .twoFour ? pruning : nil,
                 biasCorrection: options.biasCorrection, base: options.passContext)
         }
+        return notes
+    }
+
+    /// `quantize`, then the backend: packed weights, the lowered program and the metadata.
+    public static func compile(_ loaded: inout LoadedModel, options: CompileOptions, array: ArrayShape) throws -> CompiledModel {
+        try checkStaticShapes(loaded)
+        let notes = try quantize(&loaded, options: options)
         let section: (bytes: [UInt8], layers: [PackedLayer])
         do {
             section = try WeightSection.build(loaded.model.graph, arrayRows: array.rows, arrayColumns: array.columns) {

@@ -8,7 +8,7 @@ enum UnaryOp {
     static let allNames = [
         "Relu", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Elu", "Selu",
         "Softplus", "Softsign", "Erf", "Gelu", "Exp", "Log", "Sqrt", "Reciprocal", "Neg",
-        "Abs", "Floor", "Ceil", "Sign", "Not",
+        "Abs", "Floor", "Ceil", "Round", "Sign", "Not",
     ]
 
     /// The float32 function of `node`: the vector unit's (Formats/VectorArithmetic.swift)
@@ -16,6 +16,9 @@ enum UnaryOp {
     static func function(_ node: Node) throws -> (Float) -> Float {
         if let name = vectorName(node), let f = VectorArithmetic.unary(name) { return f }
         switch node.op {
+        case "Round":
+            // Half to even, as ONNX defines it (2.5 -> 2, -0.5 -> -0).
+            return { $0.rounded(.toNearestOrEven) }
         case "LeakyRelu":
             let a = node.float("alpha", default: 0.01)
             return { $0 >= 0 ? $0 : a * $0 }

@@ -39,47 +39,18 @@ struct Compile: ParsableCommand {
     @Option(help: ArgumentHelp("The target description (JSON; the built-in NPU without it).", valueName: "FILE"))
     var target: String?
 
-    @Option(help: "fp16, fp8, nvfp4, or auto (per layer, needs --calib).")
-    var precision: String = "fp16"
-
-    @Option(help: "none, 2:4 (every layer whose reduction length allows it), or auto (with --precision auto).")
-    var sparsity: String = "none"
-
-    @OptionGroup var quantization: QuantizationOptions
-
-    @Option(
-        name: .customLong("analysis-samples"),
-        help: "With --precision auto: how many calibration samples measure each candidate's end-to-end error.")
-    var analysisSamples: Int = 4
-
-    @Flag(name: .customLong("print-ir-after-all"), help: "Print the IR after every pass.")
-    var printIRAfterAll = false
-
-    @OptionGroup var console: ConsoleOptions
+    @OptionGroup var flags: CompileFlags
 
     @Option(help: ArgumentHelp("Also write report.html and report.json into this directory.", valueName: "DIR"))
     var report: String?
+
+    @OptionGroup var console: ConsoleOptions
 
     func run() throws {
         try reportingErrors(file: options.model) {
             guard output.hasSuffix(".npub") else { throw DriverError(file: output, "the bundle's name must end in .npub") }
             let description = try TargetReport.load(path: target)
-            var compile = CompileOptions()
-            compile.precision = precision
-            guard let s = CompileOptions.Sparsity(rawValue: sparsity) else {
-                throw DriverError(file: "--sparsity", "unknown sparsity \"\(sparsity)\" (none, 2:4, auto)")
-            }
-            compile.sparsity = s
-            compile.calibPath = quantization.calib
-            compile.calibMethod = quantization.calibMethod
-            compile.pruning = try quantization.prune.map(PrecisionSetup.pruningMethod)
-            compile.budget = quantization.budget
-            compile.rulesPath = quantization.rules
-            compile.biasCorrection = quantization.biasCorrection
-            guard analysisSamples > 0 else { throw DriverError(file: "--analysis-samples", "must be at least 1") }
-            compile.analysisSamples = analysisSamples
-            compile.outputError = try quantization.endToEnd()
-            if printIRAfterAll { compile.passContext = PassContext(printIRAfter: ["all"]) }
+            let compile = try flags.compileOptions()
             // The report's directory is checked before the work; the report is made before the
             // bundle is written and written after it (the bundle's folder is checked as it is).
             if let report { try ReportWriter.prepare(report) }

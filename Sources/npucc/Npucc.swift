@@ -10,7 +10,7 @@ struct Npucc: ParsableCommand {
         commandName: "npucc",
         abstract: "Compile ONNX models for an NPU with nvfp4, fp8 and 2:4 sparse fast paths.",
         subcommands: [
-            Compile.self, Disasm.self, Asm.self, Inspect.self, DumpIR.self, Run.self, Opt.self, Calibrate.self, Analyze.self,
+            Compile.self, Export.self, Disasm.self, Asm.self, Inspect.self, DumpIR.self, Run.self, Opt.self, Calibrate.self, Analyze.self,
             ShowTarget.self, ProfileCommand.self,
         ])
 

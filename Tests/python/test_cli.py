@@ -7,5 +7,5 @@ def test_completion_scripts_name_every_command():
     for shell in ["bash", "zsh", "fish"]:
         r = run_npucc("--generate-completion-script", shell)
         assert r.returncode == 0, r.stderr
-        for command in ["compile", "run", "profile", "disasm", "asm", "inspect", "analyze", "target"]:
+        for command in ["compile", "export", "run", "profile", "disasm", "asm", "inspect", "analyze", "target"]:
             assert command in r.stdout, (shell, command)

@@ -35,7 +35,7 @@ private let unaryOps: [OpSchema] = [
     ("Selu", 6, [.float("alpha", 1.67326319217681884765625), .float("gamma", 1.05070102214813232421875)]),
     ("Softplus", 1, []), ("Softsign", 1, []), ("Erf", 13, []), ("Gelu", 20, [.string("approximate", "none")]),
     ("Exp", 13, []), ("Log", 13, []), ("Sqrt", 13, []), ("Reciprocal", 13, []), ("Neg", 13, []), ("Abs", 13, []),
-    ("Floor", 13, []), ("Ceil", 13, []), ("Sign", 13, []), ("Not", 1, []),
+    ("Floor", 13, []), ("Ceil", 13, []), ("Round", 11, []), ("Sign", 13, []), ("Not", 1, []),
 ].map { (name: String, since: Int, attributes: [AttributeSchema]) in
     OpSchema(name, since: since, inputs: 1...1, attributes: attributes) { r in r.like0(r.dims(0)) }
 }

@@ -1,0 +1,62 @@
+// A quantized layer's weight in the exported graph: fp8 as its E4M3 codes and scales with
+// DequantizeLinear, fp16 as a FLOAT16 initializer cast to float, nvfp4 (which ONNX's
+// DequantizeLinear cannot scale twice) as the float32 values the interpreter uses.
+import Formats
+import IR
+
+extension GraphBuilder {
+    /// The value a layer reads for its weight `name` (the fake-quantized float32 constant)
+    /// stored in `format`; `scales` are the fp8 scales (one, or one per output channel
+    /// along `axis` of the stored tensor). Every route gives the interpreter's float32
+    /// weights exactly.
+    mutating func storedWeight(
+        _ name: String, format: PrecisionFormat, scales: [Float], axis: Int, layer: Node
+    ) throws -> String {
+        guard let w = graph.constants[name] else { throw IRError("the weight \"\(name)\" is not a constant", at: layer) }
+        switch format {
+        case .fp32, .nvfp4:
+            return name
+        case .fp16:
+            let bits = w.floats().map { Float16Codec.encode($0) }
+            guard bits.map(Float16Codec.decode).elementsEqual(w.floats(), by: { $0.bitPattern == $1.bitPattern }) else {
+                throw IRError("the fp16 weight \"\(name)\" holds values fp16 cannot represent", at: layer)
+            }
+            let half = constant("\(name)_f16", Tensor(bits, shape: w.shape).retyped(.float16))
+            return emit("Cast", [half], "\(name)_float", attributes: ["to": .int(Int(DType.float32.rawValue))])
+        case .fp8:
+            let codes = try e4m3Codes(w, scales: scales, axis: axis, name: name, layer: layer)
+            let scale = constant(
+                "\(name)_scale", scales.count == 1 ? Tensor(scalar: scales[0]) : Tensor(scales, shape: [scales.count]))
+            let attributes: [String: Attribute] = scales.count == 1 ? [:] : ["axis": .int(axis)]
+            // No zero point: ONNX's fp8 has none, and a per-axis one would need one per channel.
+            return emit(
+                "DequantizeLinear", [constant("\(name)_e4m3", codes), scale], "\(name)_dequantized",
+                attributes: attributes)
+        }
+    }
+
+    /// The E4M3 codes of `w` under its scales, checked to decode to `w` exactly.
+    private func e4m3Codes(_ w: Tensor, scales: [Float], axis: Int, name: String, layer: Node) throws -> Tensor {
+        let values = w.floats()
+        let extent = scales.count, stride = w.shape[(axis + 1)...].reduce(1, *)
+        guard extent == 1 || (axis < w.rank && w.shape[axis] == extent) else {
+            throw IRError("the fp8 weight \"\(name)\" \(w.shape) has \(extent) scales, not one per axis \(axis)", at: layer)
+        }
+        let e4m3 = MiniFloatFormat.e4m3
+        var codes = [UInt8](repeating: 0, count: values.count)
+        for i in values.indices {
+            let s = scales[extent == 1 ? 0 : (i / stride) % extent]
+            codes[i] = e4m3.encode(values[i] / s, saturating: true)
+            guard (e4m3.decode(codes[i]) * s).bitPattern == values[i].bitPattern else {
+                throw IRError(
+                    "the fp8 weight \"\(name)\" element \(i) (\(values[i])) is not an E4M3 value times its scale \(s)", at: layer)
+            }
+        }
+        return Tensor(codes, shape: w.shape).retyped(.float8e4m3fn)
+    }
+}
+
+extension Tensor {
+    /// The same bytes as another element type of the same width.
+    func retyped(_ dtype: DType) -> Tensor { Tensor(dtype: dtype, shape: shape, storage: storage) }
+}

@@ -1,0 +1,59 @@
+// `npucc export MODEL.onnx -o OUT.onnx --qdq`: the compiler's quantization as an ONNX model.
+import ArgumentParser
+import Driver
+import Foundation
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write the model as compiled, quantization and all, as an ONNX model onnxruntime runs.",
+        discussion: """
+            Runs the passes `compile` runs before the backend, with the same flags (folding
+            BatchNormalization, fusing activations, calibrating on --calib, choosing and applying
+            each layer's precision and 2:4 sparsity), then writes the quantized graph in standard
+            ONNX ops (opset 21) so the model's accuracy can be measured with any pipeline:
+
+              fp8 weights     their E4M3 codes (FLOAT8E4M3FN) and scales, per output channel,
+                              and DequantizeLinear
+              fp16 weights    a FLOAT16 initializer and Cast to float
+              nvfp4 weights   the rounded (and pruned) values as float32
+              fp8 inputs      QuantizeLinear / DequantizeLinear to FLOAT8E4M3FN, saturating,
+                              with the calibrated per-tensor scale
+              fp16 inputs     Cast to FLOAT16 and back
+              nvfp4 inputs    block scales computed at run time from blocks of 16 along the
+                              reduction axis (ReduceMax, E4M3 rounding by a Q/DQ pair), each
+                              element rounded to E2M1 with Round, Min and Where
+
+            onnxruntime running the file gives what `npucc run MODEL.onnx` gives with the same
+            flags, up to the order in which products are summed. The file is written whole or
+            not at all, and the same model and flags give the same bytes.
+
+            Example:
+              npucc export samples/digits_cnn.onnx -o digits_fp8.onnx --qdq --precision fp8 \\
+                  --calib samples/digits_calib.npz
+            """)
+
+    @OptionGroup var options: ModelOptions
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("The ONNX model to write.", valueName: "OUT.onnx"))
+    var output: String
+
+    @Flag(help: "Quantization as QuantizeLinear / DequantizeLinear pairs and casts (the only form export writes).")
+    var qdq = false
+
+    @OptionGroup var flags: CompileFlags
+
+    func run() throws {
+        try reportingErrors(file: options.model) {
+            guard qdq else { throw DriverError(file: "--qdq", "export writes QDQ models only: give --qdq") }
+            let compile = try flags.compileOptions()
+            var loaded = try options.load()
+            let exported = try QDQModelExport.export(&loaded, options: compile, to: output)
+            exported.notes.forEach { print($0) }
+            let graph = exported.model.graph
+            var ops: [String: Int] = [:]
+            for node in graph.nodes { ops[node.op, default: 0] += 1 }
+            let histogram = ops.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { "\($0.key) \($0.value)" }
+            print("\(output): \(graph.nodes.count) nodes (\(histogram.joined(separator: ", "))), \(exported.bytes) bytes")
+        }
+    }
+}
