@@ -5,11 +5,14 @@ import Bundle
 import Foundation
 import IR
 import ONNXExport
+import Passes
 
 /// What an export wrote.
 public struct ExportedModel: Sendable {
     public var model: Model
     public var bytes: Int
+    /// One row per quantized layer: name, op, how its weights and its input are stored.
+    public var layers: [[String]]
     /// Lines for the user (the automatic assignment's summary).
     public var notes: [String]
 }
@@ -30,6 +33,44 @@ public enum QDQModelExport {
         } catch {
             throw DriverError(file: path, error.message)
         }
-        return ExportedModel(model: model, bytes: bytes.count, notes: notes)
+        return ExportedModel(model: model, bytes: bytes.count, layers: layers(loaded.model.graph), notes: notes)
+    }
+
+    /// The lines `npucc export` prints: the file, then the quantized layers.
+    public static func summary(_ exported: ExportedModel, path: String) -> String {
+        var lines = ["\(path): \(exported.model.graph.nodes.count) nodes, \(exported.bytes) bytes, opset \(QDQExport.opset)"]
+        if !exported.layers.isEmpty {
+            lines += TargetReport.table([["layer", "op", "weights", "input"]] + exported.layers, leftColumns: 4)
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private static func layers(_ graph: Graph) -> [[String]] {
+        graph.nodes.compactMap { node in
+            guard let input = node.string(QuantizationAttributes.activationFormat) else { return nil }
+            let name = node.name.isEmpty ? node.outputs[0] : node.name
+            let sparse = node.string("npucc.sparsity") == "2:4" ? "+2:4" : ""
+            let weights: String
+            switch node.string(QuantizationAttributes.weightFormat) {
+            case "fp8":
+                let scales = node.floats(QuantizationAttributes.weightScale)?.count ?? 1
+                weights = "fp8\(sparse): E4M3, \(scales) scale\(scales == 1 ? "" : "s"), DequantizeLinear"
+            case "fp16": weights = "fp16\(sparse): FLOAT16, Cast"
+            case "nvfp4": weights = "nvfp4\(sparse): float32 values"
+            case let other?: weights = other
+            case nil: weights = "activation, \(node.string(QuantizationAttributes.activationFormatB) ?? "fp32"): Cast"
+            }
+            let amax = node.float(QuantizationAttributes.activationAmax) ?? 0
+            let rounding: String
+            switch input {
+            case "fp8":
+                let scale = node.float(QuantizationAttributes.activationScale) ?? (amax > 0 ? amax / 448 : 1)
+                rounding = "fp8: Q/DQ, scale \(scale)"
+            case "fp16": rounding = "fp16: Cast"
+            case "nvfp4": rounding = "nvfp4: blocks of 16, tensor scale \(amax / (6 * 448))"
+            default: rounding = input
+            }
+            return [name, node.op, weights, rounding]
+        }
     }
 }

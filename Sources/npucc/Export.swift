@@ -49,11 +49,7 @@ struct Export: ParsableCommand {
             var loaded = try options.load()
             let exported = try QDQModelExport.export(&loaded, options: compile, to: output)
             exported.notes.forEach { print($0) }
-            let graph = exported.model.graph
-            var ops: [String: Int] = [:]
-            for node in graph.nodes { ops[node.op, default: 0] += 1 }
-            let histogram = ops.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { "\($0.key) \($0.value)" }
-            print("\(output): \(graph.nodes.count) nodes (\(histogram.joined(separator: ", "))), \(exported.bytes) bytes")
+            print(QDQModelExport.summary(exported, path: output))
         }
     }
 }
