@@ -7,8 +7,25 @@ extension GraphBuilder {
     /// `x` rounded to `format` for `layer`: fp16 as Cast to FLOAT16 and back; fp8 as
     /// QuantizeLinear / DequantizeLinear to FLOAT8E4M3FN with the per-tensor `scale`
     /// (saturating, as the interpreter's E4M3 encoding: overflow and infinities become
-    /// +-448); nvfp4 by `nvfp4Activations`. Returns the rounded value.
+    /// +-448); nvfp4 by `nvfp4Activations`. Returns the rounded value, the same one for
+    /// every layer that rounds `x` alike.
     mutating func roundedActivation(
+        _ x: String, format: PrecisionFormat, scale: Float, amax: Float, axis: Int, type: TensorType, layer: Node
+    ) throws -> String {
+        let how: String
+        switch format {
+        case .fp32, .fp16: how = ""
+        case .fp8: how = "\(scale.bitPattern)"
+        case .nvfp4: how = "\(amax.bitPattern) \(axis)"
+        }
+        let key = "\(x) \(format) \(how)"
+        if let done = roundings[key] { return done }
+        let rounded = try newRounding(x, format: format, scale: scale, amax: amax, axis: axis, type: type, layer: layer)
+        roundings[key] = rounded
+        return rounded
+    }
+
+    private mutating func newRounding(
         _ x: String, format: PrecisionFormat, scale: Float, amax: Float, axis: Int, type: TensorType, layer: Node
     ) throws -> String {
         switch format {

@@ -7,6 +7,9 @@ struct GraphBuilder {
     private var taken: Set<String>
     /// Float32 scalar constants by bit pattern, shared by every use.
     private var scalars: [UInt32: String] = [:]
+    /// Rounded activations by what was rounded and how, so layers reading the same value
+    /// the same way share one rounding.
+    var roundings: [String: String] = [:]
 
     /// Starts from `source`'s inputs, outputs and constants, with no nodes.
     init(_ source: Graph) {

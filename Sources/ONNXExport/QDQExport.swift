@@ -47,6 +47,7 @@ extension GraphBuilder {
         var out = node
         out.domain = ""
         out.attributes = node.attributes.filter { !$0.key.hasPrefix("npucc.") }
+        if node.op == "QuantizeLinear" || node.op == "DequantizeLinear" { dropFP8ZeroPoint(&out, in: source) }
         if let name = node.string(QuantizationAttributes.weightFormat) {
             let format = try self.format(name, node)
             let transposed = node.op != "Conv" && !(node.op == "Gemm" && node.int("transB", default: 0) != 0)
@@ -105,6 +106,19 @@ extension GraphBuilder {
         if let t = source.constants[c] { return constant("\(c)_per_channel", t.reshaped([t.count] + perChannel.dropFirst())) }
         let channels = constant("\(c)_channels", Tensor(perChannel.map(Int64.init), shape: [perChannel.count]))
         return emit("Reshape", [c, channels], "\(c)_per_channel")
+    }
+
+    /// A Q/DQ pair the model kept (import-qdq leaves those read by other ops than layers)
+    /// loses its fp8 zero point, which ONNX requires to be zero: the QuantizeLinear names
+    /// its type with `output_dtype` instead, out of reach of onnxruntime's Relu rewrite
+    /// (see `fp8QDQ`).
+    private func dropFP8ZeroPoint(_ node: inout Node, in source: Graph) {
+        guard let name = node.input(2), let zero = source.constants[name],
+            zero.dtype == .float8e4m3fn || zero.dtype == .float8e5m2,
+            zero.bytes.allSatisfy({ $0 & 0x7F == 0 })
+        else { return }
+        node.inputs = Array(node.inputs.prefix(2))
+        if node.op == "QuantizeLinear" { node.attributes["output_dtype"] = .int(Int(zero.dtype.rawValue)) }
     }
 
     private func format(_ name: String, _ node: Node) throws -> PrecisionFormat {

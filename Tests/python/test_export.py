@@ -140,3 +140,28 @@ def test_bad_requests_fail_by_name_and_leave_no_file(tmp_path):
     assert r.returncode == 1 and "does not exist" in r.stderr
     assert not out.exists()
     assert not list(tmp_path.iterdir())
+
+
+def test_a_quantized_models_own_fp8_layers_export_with_its_scales(tmp_path):
+    """A QDQ model from quantization-aware training keeps its E4M3 weights and activation
+    scales through export, and onnxruntime runs the export as `npucc run` runs the model."""
+    from test_qdq import feeds, qdq_model
+
+    path = tmp_path / "qat.onnx"
+    qdq_model(path, "fp8")
+    np.savez(tmp_path / "in.npz", **feeds())
+    r = run_npucc("export", path, "-o", tmp_path / "out.onnx", "--qdq", "--precision", "fp16")
+    assert r.returncode == 0, r.stderr
+    r = run_npucc("run", path, "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "fq.npz", "--precision", "fp16")
+    assert r.returncode == 0, r.stderr
+    want = np.load(tmp_path / "fq.npz")["y"]
+    got = onnxruntime_outputs(tmp_path / "out.onnx", feeds(), ALL)["y"]
+    for i in range(want.shape[0]):
+        assert np.abs(got[i] - want[i]).max() <= 1e-5 * max(1.0, float(np.abs(want[i]).max()))
+    model = onnx.load(str(tmp_path / "out.onnx"))
+    scales = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
+    activation = [scales[n.input[1]] for n in model.graph.node if n.op_type == "QuantizeLinear"]
+    # The layers' own input scales, and the pair the model puts in front of its MaxPool,
+    # whose fp8 zero point gives way to output_dtype.
+    assert sorted(float(s) for s in activation) == [np.float32(0.013), np.float32(0.017), np.float32(0.021)]
+    assert all(len(n.input) == 2 for n in model.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear"))
