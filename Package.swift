@@ -81,7 +81,9 @@ let package = Package(
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"]),
         .testTarget(name: "IRTests", dependencies: ["IR", "TestSupport"]),
         .testTarget(name: "ONNXImportTests", dependencies: ["ONNXImport", "IR", "TestSupport"]),
-        .testTarget(name: "ONNXExportTests", dependencies: ["ONNXExport", "ONNXImport", "IR", "Formats", "Reference", "TestSupport"]),
+        .testTarget(name: "ONNXExportTests", dependencies: [
+            "ONNXExport", "ONNXImport", "IR", "Formats", "Passes", "Reference", "TestSupport",
+        ]),
         .testTarget(name: "TensorIOTests", dependencies: ["TensorIO", "IR", "TestSupport"]),
         .testTarget(name: "ReferenceTests", dependencies: ["Reference", "IR", "TestSupport"]),
         .testTarget(name: "PassesTests", dependencies: ["Passes", "IR", "Reference", "TestSupport"]),

@@ -3,7 +3,7 @@
 import Formats
 import IR
 
-extension GraphBuilder {
+extension QDQGraphBuilder {
     /// `x` rounded to `format` for `layer`: fp16 as Cast to FLOAT16 and back; fp8 as
     /// QuantizeLinear / DequantizeLinear to FLOAT8E4M3FN with the per-tensor `scale`
     /// (saturating, as the interpreter's E4M3 encoding: overflow and infinities become

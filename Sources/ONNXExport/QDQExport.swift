@@ -15,7 +15,7 @@ public enum QDQExport {
     /// ops of the default domain.
     public static func model(_ model: Model) throws -> Model {
         let source = model.graph
-        var builder = GraphBuilder(source)
+        var builder = QDQGraphBuilder(source)
         for node in source.nodes {
             try builder.export(node, in: source)
         }
@@ -35,7 +35,7 @@ private let understood: Set<String> = [
     "npucc.activation", "npucc.activation_alpha", "npucc.activation_min", "npucc.activation_max", "npucc.sparsity",
 ]
 
-extension GraphBuilder {
+extension QDQGraphBuilder {
     /// Appends `node` and what its npucc attributes ask for.
     mutating func export(_ node: Node, in source: Graph) throws {
         guard node.domain.isEmpty || node.domain == "ai.onnx" else {

@@ -4,7 +4,7 @@
 import Formats
 import IR
 
-extension GraphBuilder {
+extension QDQGraphBuilder {
     /// The value a layer reads for its weight `name` (the fake-quantized float32 constant)
     /// stored in `format`; `scales` are the fp8 scales (one, or one per output channel
     /// along `axis` of the stored tensor). Every route gives the interpreter's float32

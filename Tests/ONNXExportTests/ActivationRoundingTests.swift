@@ -14,7 +14,7 @@ final class ActivationRoundingTests: XCTestCase {
     private func exported(_ x: [Float], shape: [Int], axis: Int, format: PrecisionFormat, amax: Float) throws -> [Float] {
         let type = TensorType(.float32, shape)
         let source = Graph(inputs: [ValueInfo(name: "x", type: type)], outputs: [ValueInfo(name: "y", type: type)])
-        var builder = GraphBuilder(source)
+        var builder = QDQGraphBuilder(source)
         let layer = Node(op: "MatMul", name: "layer", inputs: ["x", "w"], outputs: ["y"])
         let rounded = try builder.roundedActivation(
             "x", format: format, scale: amax > 0 ? amax / 448 : 1, amax: amax, axis: axis, type: type, layer: layer)

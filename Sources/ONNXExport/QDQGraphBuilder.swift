@@ -2,7 +2,7 @@
 // nothing in the source graph, and constants named after what they hold.
 import IR
 
-struct GraphBuilder {
+struct QDQGraphBuilder {
     var graph: Graph
     private var taken: Set<String>
     /// Float32 scalar constants by bit pattern, shared by every use.
