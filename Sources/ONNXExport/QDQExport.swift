@@ -75,7 +75,8 @@ extension QDQGraphBuilder {
         var current = out.outputs[0]
         if let bias {
             let next = activation.map { fresh("\(result)_before_\($0.lowercased())") } ?? result
-            append(Node(op: "Add", name: "\(node.name)_bias", inputs: [current, bias], outputs: [next]))
+            let layer = node.name.isEmpty ? result : node.name
+            append(Node(op: "Add", name: "\(layer)_bias", inputs: [current, bias], outputs: [next]))
             current = next
         }
         if let activation { try appendActivation(activation, of: node, input: current, output: result) }
@@ -163,7 +164,8 @@ extension QDQGraphBuilder {
         }
         append(
             Node(
-                op: activation, name: "\(node.name)_\(activation.lowercased())", inputs: inputs, outputs: [output],
+                op: activation, name: "\(node.name.isEmpty ? output : node.name)_\(activation.lowercased())", inputs: inputs,
+                outputs: [output],
                 attributes: attributes))
     }
 }

@@ -1,5 +1,6 @@
 // The graph an export writes, built node by node: fresh value names that collide with
-// nothing in the source graph, and constants named after what they hold.
+// nothing in the source graph, node names that are unique (onnxruntime refuses a model
+// with two nodes of one name), and constants named after what they hold.
 import IR
 
 struct QDQGraphBuilder {
@@ -10,6 +11,7 @@ struct QDQGraphBuilder {
     /// Rounded activations by what was rounded and how, so layers reading the same value
     /// the same way share one rounding.
     var roundings: [String: String] = [:]
+    private var nodeNames: Set<String> = []
 
     /// Starts from `source`'s inputs, outputs and constants, with no nodes.
     init(_ source: Graph) {
@@ -51,13 +53,24 @@ struct QDQGraphBuilder {
         _ op: String, _ inputs: [String], _ base: String, attributes: [String: Attribute] = [:], name: String = ""
     ) -> String {
         let output = fresh(base)
-        graph.nodes.append(
-            Node(op: op, name: name.isEmpty ? output : name, inputs: inputs, outputs: [output], attributes: attributes))
+        append(Node(op: op, name: name.isEmpty ? output : name, inputs: inputs, outputs: [output], attributes: attributes))
         return output
     }
 
-    /// Appends a node as it is.
-    mutating func append(_ node: Node) { graph.nodes.append(node) }
+    /// Appends a node, renamed `NAME_1`, `NAME_2`, ... when a node already has its name.
+    mutating func append(_ node: Node) {
+        var node = node
+        if !node.name.isEmpty {
+            let base = node.name
+            var n = 1
+            while nodeNames.contains(node.name) {
+                node.name = "\(base)_\(n)"
+                n += 1
+            }
+            nodeNames.insert(node.name)
+        }
+        graph.nodes.append(node)
+    }
 
     /// Drops constants no node or graph output reads (the float weights a quantized layer
     /// replaced).

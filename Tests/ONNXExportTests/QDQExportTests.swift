@@ -64,6 +64,20 @@ final class QDQExportTests: XCTestCase {
         }
     }
 
+    func testEveryNodeHasANameOfItsOwn() throws {
+        var graph = try quantizedConv(.fp8)
+        graph.nodes[0].name = ""
+        var second = graph.nodes[0]
+        second.outputs = ["z"]
+        graph.nodes.append(second)
+        graph.outputs.append(ValueInfo(name: "z", type: TensorType(.float32, [2, 4, 4, 4])))
+        graph.types["z"] = TensorType(.float32, [2, 4, 4, 4])
+        // Unnamed layers stay unnamed (ONNX allows it); every name given is given once.
+        let names = try QDQExport.model(Model(graph: graph)).graph.nodes.map(\.name).filter { !$0.isEmpty }
+        XCTAssertEqual(Set(names).count, names.count, "\(names)")
+        XCTAssertTrue(names.contains("y_bias") && names.contains("z_bias"), "\(names)")
+    }
+
     func testWhatExportCannotWriteIsAnErrorNamingTheNode() throws {
         var graph = try quantizedConv(.nvfp4)
         graph.nodes[0].attributes["npucc.tile"] = .int(4)
