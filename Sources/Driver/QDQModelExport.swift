@@ -21,12 +21,16 @@ public enum QDQModelExport {
     /// Quantizes `loaded` as `compile` would with `options` and writes it to `path` as ONNX.
     public static func export(_ loaded: inout LoadedModel, options: CompileOptions, to path: String) throws -> ExportedModel {
         let notes = try Compilation.quantize(&loaded, options: options)
-        let model: Model
+        var model: Model
         do {
             model = try QDQExport.model(loaded.model)
         } catch let e as IRError {
             throw DriverError(file: loaded.path, e.description)
         }
+        // What made the file, as a bundle's metadata records it.
+        let flags = options.recorded.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        model.producerVersion = Version.string
+        model.metadata.append((key: "npucc_export", value: "--qdq \(flags)"))
         let bytes = ONNXWriter.encode(model)
         do {
             try AtomicFile.write(bytes, to: path)

@@ -102,10 +102,14 @@ def test_fp8_layers_store_e4m3_weights_and_quantize_their_inputs(tmp_path):
     r = run_npucc("export", SAMPLES / "digits_cnn.onnx", "-o", tmp_path / "fp8.onnx", "--qdq", *shared, *extra)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0].endswith("fp8.onnx: 20 nodes, 8887 bytes, opset 21")
+    assert lines[0].endswith("fp8.onnx: 20 nodes, 8991 bytes, opset 21")
     assert lines[2].split() == ["conv1", "Conv", "fp8:", "E4M3,", "16", "scales,", "DequantizeLinear", "fp8:", "Q/DQ,",
                                 "scale", "0.002232143"]
-    graph = onnx.load(str(tmp_path / "fp8.onnx")).graph
+    model = onnx.load(str(tmp_path / "fp8.onnx"))
+    assert model.producer_name == "npucc"
+    assert [(p.key, p.value) for p in model.metadata_props] == [
+        ("npucc_export", "--qdq bias_correction=false calib_method=percentile precision=fp8 sparsity=none")]
+    graph = model.graph
     e4m3 = [t for t in graph.initializer if t.data_type == onnx.TensorProto.FLOAT8E4M3FN and len(t.dims) >= 2]
     assert len(e4m3) == 3  # conv1, conv2, fc
     floats = [t.name for t in graph.initializer if t.data_type == onnx.TensorProto.FLOAT and np.prod(t.dims[1:]) > 1]
