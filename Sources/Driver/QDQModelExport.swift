@@ -58,7 +58,10 @@ public enum QDQModelExport {
             switch node.string(QuantizationAttributes.weightFormat) {
             case "fp8":
                 let scales = node.floats(QuantizationAttributes.weightScale)?.count ?? 1
-                weights = "fp8\(sparse): E4M3, \(scales) scale\(scales == 1 ? "" : "s"), DequantizeLinear"
+                weights =
+                    scales > 1 && QDQExport.outputChannelAxis(of: node) == nil
+                    ? "fp8\(sparse): float32 values (channels span two axes)"
+                    : "fp8\(sparse): E4M3, \(scales) scale\(scales == 1 ? "" : "s"), DequantizeLinear"
             case "fp16": weights = "fp16\(sparse): FLOAT16, Cast"
             case "nvfp4": weights = "nvfp4\(sparse): float32 values"
             case let other?: weights = other

@@ -11,6 +11,19 @@ public enum QDQExport {
     /// The ONNX IR version that opset goes with.
     public static let irVersion = 10
 
+    /// The axis of a layer's stored weight along which its output channels run, when one
+    /// axis holds them: 0 for Conv and Gemm with transB, 1 for Gemm without it and MatMul,
+    /// 1 for a ConvTranspose of one group; nil for a grouped ConvTranspose, whose output
+    /// channel g·M/G + m is stored at [g·C/G + c, m, ...].
+    public static func outputChannelAxis(of layer: Node) -> Int? {
+        switch layer.op {
+        case "Conv": return 0
+        case "ConvTranspose": return layer.int("group", default: 1) == 1 ? 1 : nil
+        case "Gemm" where layer.int("transB", default: 0) != 0: return 0
+        default: return 1
+        }
+    }
+
     /// `model` (after the quantize pass) with every npucc attribute expressed in standard
     /// ops of the default domain.
     public static func model(_ model: Model) throws -> Model {
@@ -50,10 +63,9 @@ extension QDQGraphBuilder {
         if node.op == "QuantizeLinear" || node.op == "DequantizeLinear" { dropFP8ZeroPoint(&out, in: source) }
         if let name = node.string(QuantizationAttributes.weightFormat) {
             let format = try self.format(name, node)
-            let transposed = node.op != "Conv" && !(node.op == "Gemm" && node.int("transB", default: 0) != 0)
             out.inputs[1] = try storedWeight(
                 node.inputs[1], format: format, scales: node.floats(QuantizationAttributes.weightScale) ?? [],
-                axis: transposed ? 1 : 0, layer: node)
+                axis: QDQExport.outputChannelAxis(of: node), layer: node)
         }
         var bias: String?
         if let name = node.string(QuantizationAttributes.activationFormat), let x = node.input(0) {
@@ -82,14 +94,14 @@ extension QDQGraphBuilder {
         if let activation { try appendActivation(activation, of: node, input: current, output: result) }
     }
 
-    /// Takes the bias out of an fp8 Conv or Gemm (`layer`), returning the value to add to
-    /// its result, or nil when it has none. onnxruntime rewrites a Conv or Gemm between a
+    /// Takes the bias out of an fp8 Conv, ConvTranspose or Gemm (`layer`), returning the
+    /// value to add to its result, or nil when it has none. onnxruntime rewrites such a layer between a
     /// DequantizeLinear and a QuantizeLinear to quantize its float bias to int32 on the grid
     /// of the two scales' product, an int8 idea that would change an fp8 layer's results;
     /// added afterwards, the bias is added as the interpreter adds it, to the finished sum
     /// (Gemm's beta·C rounded first).
     private mutating func separateBias(_ layer: inout Node, in source: Graph) throws -> String? {
-        guard layer.op == "Conv" || layer.op == "Gemm", let c = layer.input(2) else { return nil }
+        guard ["Conv", "ConvTranspose", "Gemm"].contains(layer.op), let c = layer.input(2) else { return nil }
         layer.inputs = Array(layer.inputs.prefix(2))
         if layer.op == "Gemm" {
             let beta = layer.float("beta", default: 1)
@@ -101,7 +113,7 @@ extension QDQGraphBuilder {
             return emit("Mul", [c, constant("\(c)_beta", Tensor(scalar: beta))], "\(c)_times_beta")
         }
         guard let rank = source.type(of: layer.outputs[0])?.shape?.rank, rank >= 2 else {
-            throw IRError("the Conv's output has no known rank", at: layer)
+            throw IRError("the \(layer.op)'s output has no known rank", at: layer)
         }
         let perChannel = [-1] + Array(repeating: 1, count: rank - 2)
         if let t = source.constants[c] { return constant("\(c)_per_channel", t.reshaped([t.count] + perChannel.dropFirst())) }
@@ -128,7 +140,7 @@ extension QDQGraphBuilder {
     }
 
     /// Input `x` of `node` rounded as the interpreter rounds it on entry to the layer: the
-    /// reduction axis is the channel axis of a Conv, axis 0 of a Gemm with transA, else the
+    /// reduction axis is the channel axis of a Conv or ConvTranspose, axis 0 of a Gemm with transA, else the
     /// last; fp8 uses the layer's own scale, or amax / 448 (1 for amax 0).
     private mutating func roundedActivation(_ x: String, format: PrecisionFormat, node: Node, in source: Graph) throws
         -> String
@@ -136,7 +148,8 @@ extension QDQGraphBuilder {
         guard let type = source.type(of: x), type.dtype == .float32, let rank = type.shape?.rank, rank >= 1 else {
             throw IRError("the quantized input \"\(x)\" needs a float32 type of known rank", at: node)
         }
-        let axis = node.op == "Conv" ? 1 : (node.op == "Gemm" && node.int("transA", default: 0) != 0 ? 0 : rank - 1)
+        let convolution = node.op == "Conv" || node.op == "ConvTranspose"
+        let axis = convolution ? 1 : (node.op == "Gemm" && node.int("transA", default: 0) != 0 ? 0 : rank - 1)
         let amax = node.float(QuantizationAttributes.activationAmax)
         if (format == .fp8 && node.float(QuantizationAttributes.activationScale) == nil || format == .nvfp4) && amax == nil {
             throw IRError("the \(format.rawValue) input \"\(x)\" has no calibrated range: give --calib", at: node)

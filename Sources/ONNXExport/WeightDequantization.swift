@@ -1,16 +1,17 @@
 // A quantized layer's weight in the exported graph: fp8 as its E4M3 codes and scales with
-// DequantizeLinear, fp16 as a FLOAT16 initializer cast to float, nvfp4 (which ONNX's
-// DequantizeLinear cannot scale twice) as the float32 values the interpreter uses.
+// DequantizeLinear, fp16 as a FLOAT16 initializer cast to float, nvfp4 (for which
+// onnxruntime 1.32 has no FLOAT4E2M1 DequantizeLinear) as the float32 values the
+// interpreter uses.
 import Formats
 import IR
 
 extension QDQGraphBuilder {
     /// The value a layer reads for its weight `name` (the fake-quantized float32 constant)
     /// stored in `format`; `scales` are the fp8 scales (one, or one per output channel
-    /// along `axis` of the stored tensor). Every route gives the interpreter's float32
-    /// weights exactly.
+    /// along `axis` of the stored tensor; with scales per channel but no such axis, the
+    /// float32 values are kept). Every route gives the interpreter's float32 weights exactly.
     mutating func storedWeight(
-        _ name: String, format: PrecisionFormat, scales: [Float], axis: Int, layer: Node
+        _ name: String, format: PrecisionFormat, scales: [Float], axis: Int?, layer: Node
     ) throws -> String {
         guard let w = graph.constants[name] else { throw IRError("the weight \"\(name)\" is not a constant", at: layer) }
         switch format {
@@ -24,6 +25,8 @@ extension QDQGraphBuilder {
             let half = constant("\(name)_f16", Tensor(bits, shape: w.shape).retyped(.float16))
             return emit("Cast", [half], "\(name)_float", attributes: ["to": .int(Int(DType.float32.rawValue))])
         case .fp8:
+            guard scales.count == 1 || axis != nil else { return name }
+            let axis = axis ?? 0
             let codes = try e4m3Codes(w, scales: scales, axis: axis, name: name, layer: layer)
             let scale = constant(
                 "\(name)_scale", scales.count == 1 ? Tensor(scalar: scales[0]) : Tensor(scales, shape: [scales.count]))

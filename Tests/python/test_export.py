@@ -169,3 +169,36 @@ def test_a_quantized_models_own_fp8_layers_export_with_its_scales(tmp_path):
     # whose fp8 zero point gives way to output_dtype.
     assert sorted(float(s) for s in activation) == [np.float32(0.013), np.float32(0.017), np.float32(0.021)]
     assert all(len(n.input) == 2 for n in model.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear"))
+
+
+@pytest.mark.parametrize("precision,sparsity", CONFIGS[:-1])
+def test_transposed_convolutions_export(tmp_path, precision, sparsity):
+    """The ConvTranspose decoder (one of its layers of two groups, whose fp8 scales per
+    output channel run along two axes of the stored weight and so stay float32 values):
+    onnxruntime runs the export as the interpreter runs the model, sample by sample."""
+    from test_conv_transpose import SHAPE, decoder_model
+
+    decoder_model(tmp_path / "decoder.onnx")
+    rng = np.random.default_rng(4)
+    np.savez(tmp_path / "calib.npz", x=rng.standard_normal((8,) + SHAPE[1:]).astype(np.float32))
+    shared = ["--precision", precision, "--calib", tmp_path / "calib.npz"]
+    if sparsity != "none":
+        shared += ["--prune", "sparsegpt"]
+    r = run_npucc("export", tmp_path / "decoder.onnx", "-o", tmp_path / "out.onnx", "--qdq", *shared,
+                  "--sparsity", sparsity)
+    assert r.returncode == 0, r.stderr
+    if precision == "fp8":
+        up2 = [line for line in r.stdout.splitlines() if line.split()[:2] == ["up2", "ConvTranspose"]]
+        assert "float32 values (channels span two axes)" in up2[0], r.stdout
+    onnx.checker.check_model(onnx.load(str(tmp_path / "out.onnx")), full_check=True)
+    for sample in range(3):
+        x = rng.standard_normal(SHAPE).astype(np.float32)
+        np.savez(tmp_path / "x.npz", x=x)
+        r = run_npucc("run", tmp_path / "decoder.onnx", "--inputs", tmp_path / "x.npz", "--outputs",
+                      tmp_path / "fq.npz", *shared)
+        assert r.returncode == 0, r.stderr
+        want = np.load(tmp_path / "fq.npz")["y"]
+        for level in (EXTENDED, ALL):
+            got = onnxruntime_outputs(tmp_path / "out.onnx", {"x": x}, level)["y"]
+            error = np.abs(got - want).max()
+            assert error <= 1e-5 * max(1.0, float(np.abs(want).max())), (sample, level, error)
