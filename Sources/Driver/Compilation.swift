@@ -129,8 +129,11 @@ public enum Compilation {
 
     /// The passes before the backend, which `compile` and `export` share: BatchNormalization
     /// folded, activations fused and calibrated, and every layer's precision and sparsity
-    /// chosen and applied. Returns lines for the user (the automatic assignment's summary).
-    public static func quantize(_ loaded: inout LoadedModel, options: CompileOptions) throws -> [String] {
+    /// chosen and applied. Returns lines for the user (the automatic assignment's summary)
+    /// and, with --precision auto, what the analysis measured and chose.
+    public static func quantize(_ loaded: inout LoadedModel, options: CompileOptions) throws
+        -> (notes: [String], analysis: PrecisionAnalysis?)
+    {
         guard let method = CalibrationMethod(options.calibMethod) else {
             throw DriverError(file: "--calib-method", "unknown calibration method \"\(options.calibMethod)\"")
         }
@@ -172,13 +175,13 @@ public enum Compilation {
                 pruning: options.sparsity == .twoFour ? pruning : nil,
                 biasCorrection: options.biasCorrection, base: options.passContext)
         }
-        return notes
+        return (notes, analysis)
     }
 
     /// `quantize`, then the backend: packed weights, the lowered program and the metadata.
     public static func compile(_ loaded: inout LoadedModel, options: CompileOptions, array: ArrayShape) throws -> CompiledModel {
         try checkStaticShapes(loaded)
-        let notes = try quantize(&loaded, options: options)
+        let (notes, analysis) = try quantize(&loaded, options: options)
         let section: (bytes: [UInt8], layers: [PackedLayer])
         do {
             section = try WeightSection.build(loaded.model.graph, arrayRows: array.rows, arrayColumns: array.columns) {

@@ -20,7 +20,7 @@ public struct ExportedModel: Sendable {
 public enum QDQModelExport {
     /// Quantizes `loaded` as `compile` would with `options` and writes it to `path` as ONNX.
     public static func export(_ loaded: inout LoadedModel, options: CompileOptions, to path: String) throws -> ExportedModel {
-        let notes = try Compilation.quantize(&loaded, options: options)
+        let notes = try Compilation.quantize(&loaded, options: options).notes
         var model: Model
         do {
             model = try QDQExport.model(loaded.model)
