@@ -62,6 +62,9 @@ demo: deps build
 	    --labels samples/digits_test_labels.npy
 	@echo "== npucc profile: the bundle's cycles per layer on the target's cycle model"
 	$(BIN) profile .build/demo/digits.npub
+	@echo "== npucc export --qdq: the same decisions as an ONNX model onnxruntime runs"
+	$(BIN) export samples/digits_cnn.onnx -o .build/demo/digits_qdq.onnx --qdq --input-shape input=1,1,8,8 \
+	    --precision auto --sparsity auto --calib samples/digits_calib.npz
 
 ## The README's screenshot of the digits sample's compile report (headless chromium) ---
 report-png: deps build
