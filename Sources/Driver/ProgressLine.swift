@@ -78,10 +78,11 @@ public final class ProgressLine: Sendable {
 }
 
 extension Console {
-    /// One more item of the work called `label` done, out of `total` (from any thread): the
-    /// bar for `label` starts at its first item and ends at its last, or when other work
-    /// starts. Passes report through `PassContext.progress`, which commands point here.
-    public static func step(_ label: String, of total: Int) {
+    /// `finished` more items (0 as the work starts, then 1 each) of the work called `label`,
+    /// out of `total` (from any thread): the bar for `label` starts with its work and ends at
+    /// its last item, or when other work starts. Passes report through
+    /// `PassContext.progress`, which commands point here.
+    public static func step(_ label: String, of total: Int, finished: Int) {
         let shown = showsProgress
         let bar = state.withLock { s -> (ProgressLine, ProgressLine?) in
             if let current = s.bar, current.label == label, current.total == total { return (current, nil) }
@@ -90,7 +91,7 @@ extension Console {
             return (fresh, s.bar)
         }
         bar.1?.finish()
-        if bar.0.advance() {
+        for _ in 0..<finished where bar.0.advance() {
             bar.0.finish()
             state.withLock { s in if s.bar === bar.0 { s.bar = nil } }
         }

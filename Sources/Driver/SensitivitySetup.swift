@@ -32,13 +32,17 @@ public enum SensitivitySetup {
             let samples = try CalibrationSet.load(path: calibPath, graph: loaded.model.graph)
             var calibrator = try Calibrator(graph: loaded.model.graph, collectHessians: true)
             try CalibrationSet.observe(samples, into: &calibrator)
+            let statistics = Date()
             let amax = Dictionary(uniqueKeysWithValues: calibrator.ranges(method).map { ($0.name, $0.amax) })
             let norms = calibrator.inputNorms(), hessians = calibrator.layerHessians()
+            let seconds = String(format: "%.2f", Date().timeIntervalSince(statistics))
+            Console.log.info("activation ranges, input norms and \(hessians.count) layer Hessians in \(seconds) s")
             let used = Array(samples.prefix(maxSamples))
             let start = Date()
             let layers = try SensitivityAnalysis.run(
                 loaded.model.graph, samples: used, activationAmax: amax,
-                inputNorms: norms, hessians: hessians, pruning: pruning, endToEnd: endToEnd, progress: Console.step)
+                inputNorms: norms, hessians: hessians, pruning: pruning, endToEnd: endToEnd,
+                progress: { Console.step($0, of: $1, finished: $2) })
             Console.log.info(
                 "analysed \(layers.count) layers on \(used.count) samples in \(String(format: "%.2f", Date().timeIntervalSince(start))) s"
             )
@@ -151,7 +155,7 @@ public enum SensitivitySetup {
         base: PassContext = PassContext()
     ) throws {
         var context = base
-        context.progress = Console.step
+        context.progress = { Console.step($0, of: $1, finished: $2) }
         context.quantization = QuantizationPlan(
             format: .fp32, perLayer: assignment.choices.mapValues(\.format),
             activationAmax: report.activationAmax,

@@ -51,9 +51,10 @@ public struct PassContext: Sendable {
     public var printIRBefore: Set<String>
     /// Where printed IR goes.
     public var emit: @Sendable (String) -> Void
-    /// Told once per finished item of long work (`label`, out of `total`; from any thread),
-    /// so a command can show progress.
-    public var progress: @Sendable (_ label: String, _ total: Int) -> Void = { _, _ in }
+    /// Told of long work (`label`, `total` items): once with `finished` 0 as it starts, then
+    /// once per finished item with `finished` 1 (from any thread), so a command can show
+    /// progress.
+    public var progress: @Sendable (_ label: String, _ total: Int, _ finished: Int) -> Void = { _, _, _ in }
     /// What `quantize` applies, when a precision was chosen.
     public var quantization: QuantizationPlan?
     /// What `prune-2-4` applies, when sparsity was chosen.

@@ -156,7 +156,7 @@ public enum SensitivityAnalysis {
         _ graph: Graph, samples: [[String: Tensor]], activationAmax: [String: Float],
         inputNorms: [String: [Float]], hessians: [String: LayerHessian] = [:],
         pruning: PruningMethod, endToEnd: EndToEndError = .measured,
-        progress: @escaping @Sendable (_ label: String, _ total: Int) -> Void = { _, _ in }
+        progress: @escaping @Sendable (_ label: String, _ total: Int, _ finished: Int) -> Void = { _, _, _ in }
     ) throws -> [LayerSensitivity] {
         // The layers to analyse: Conv, ConvTranspose, Gemm and MatMul with constant weights whose formats the
         // model did not fix (import-qdq).
@@ -177,15 +177,17 @@ public enum SensitivityAnalysis {
         let reference = try Interpreter(graph: graph)
         let outputName = graph.outputs.first?.name
         var cached: [[String: Tensor]] = [], expected: [Tensor?] = []
+        progress("reference outputs", samples.count, 0)
         for sample in samples {
             var values = sample
             let outputs = try reference.run(sample) { name, t in values[name] = t }
             cached.append(values)
             expected.append(outputName.flatMap { outputs[$0] })
-            progress("reference outputs", samples.count)
+            progress("reference outputs", samples.count, 1)
         }
 
         var layers: [LayerSensitivity] = []
+        progress("analysing layers", analysed.count, 0)
         for index in analysed {
             let node = graph.nodes[index], output = node.outputs[0]
             guard let weight = LayerWeight(node, graph) else { continue }
@@ -256,7 +258,7 @@ public enum SensitivityAnalysis {
                     c.candidate, gain: entry.gain, pruningGain: entry.pruningGain, layerOutput: layerOutput)
             }
             layers.append(entry)
-            progress("analysing layers", analysed.count)
+            progress("analysing layers", analysed.count, 1)
         }
         return layers
     }

@@ -82,10 +82,12 @@ public struct Prune24: Pass {
             let b = steps[$1].weight.map { $0.columns * $0.columns * ($0.columns + $0.rows) } ?? 0
             return (a, $1) > (b, $0)
         }
+        let label = "pruning 2:4 (\(plan.method.rawValue))"
+        context.progress(label, steps.count, 0)
         results.withUnsafeMutableBufferPointer { out in
             parallelTasks(steps.count) { t in
                 let k = order[t]
-                defer { context.progress("pruning 2:4 (\(plan.method.rawValue))", steps.count) }
+                defer { context.progress(label, steps.count, 1) }
                 guard let weight = steps[k].weight else { return }
                 out[k] = Result { try Self.pruned(nodes[steps[k].index], weight, plan) }
             }
