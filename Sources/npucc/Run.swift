@@ -9,7 +9,7 @@ import Passes
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a model on the reference interpreter (fp32).",
+        abstract: "Run a model on the reference interpreter (fp32 or fake-quantized), or a bundle on the simulator.",
         discussion: """
             The keys of the input .npz are the graph's input names; the output .npz holds one
             array per graph output, under the output's name.
