@@ -164,7 +164,7 @@ public struct Machine {
                 acc = buffers.floats(.accumulator, m * n)
                 acc.update(repeating: 0)
             }
-            Self.orderedProduct(UnsafeBufferPointer(a), wt, into: acc, m: m, n: n, k: k)
+            Self.parallelProduct(UnsafeBufferPointer(a), wt, into: acc, m: m, n: n, k: k)
             try storeFloats(out, UnsafeBufferPointer(acc))
         }
         switch wgt.element {
@@ -211,6 +211,24 @@ public struct Machine {
             try multiply(UnsafeBufferPointer(w))
         default:
             throw SimulatorError("mma's wgt is a packed weight tile or f32 [K, N], not \(wgt.element.rawValue)")
+        }
+    }
+
+    /// `orderedProduct` with the rows split between two threads when the product is large
+    /// enough to pay for it; every row is summed as before, so the result is the same.
+    static func parallelProduct(
+        _ a: UnsafeBufferPointer<Float>, _ wt: UnsafeBufferPointer<Float>, into acc: UnsafeMutableBufferPointer<Float>,
+        m: Int, n: Int, k: Int
+    ) {
+        guard m >= 8, m * n * k >= 1 << 16 else { return orderedProduct(a, wt, into: acc, m: m, n: n, k: k) }
+        let half = (m / 2 + 3) / 4 * 4
+        // The two halves touch disjoint rows of `acc` and only read `a` and `wt`.
+        nonisolated(unsafe) let (a, wt, acc) = (a, wt, acc)
+        DispatchQueue.concurrentPerform(iterations: 2) { part in
+            let (first, rows) = part == 0 ? (0, half) : (half, m - half)
+            orderedProduct(
+                UnsafeBufferPointer(rebasing: a[(first * k)..<((first + rows) * k)]), wt,
+                into: UnsafeMutableBufferPointer(rebasing: acc[(first * n)..<((first + rows) * n)]), m: rows, n: n, k: k)
         }
     }
 
