@@ -54,7 +54,8 @@ def onnxruntime_outputs(path, feeds, level):
 EXTENDED, ALL = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED, ort.GraphOptimizationLevel.ORT_ENABLE_ALL
 # Where the exported graph rounds the same values as the interpreter but the values reaching
 # a rounding differ in their last bits, a few elements round the other way and their error
-# carries to the output. These configurations show it on some samples.
+# carries to the output. These configurations show it on some samples on the machines this
+# was measured on (which ones depends on onnxruntime's CPU kernels).
 FLIPS = {
     ("digits_cnn.onnx", "fp16", "none", ALL): "NCHWc convolutions (level ALL) sum in another order than the NPU",
     ("digits_cnn.onnx", "fp16", "2:4", ALL): "NCHWc convolutions (level ALL) sum in another order than the NPU",
@@ -69,9 +70,7 @@ FLIPS = {
 @pytest.mark.parametrize("model", list(MODELS))
 @pytest.mark.parametrize("precision,sparsity", CONFIGS)
 def test_the_exported_model_runs_in_onnxruntime_as_the_interpreter_runs_it(
-        request, tmp_path, model, precision, sparsity, level):
-    if (model, precision, sparsity, level) in FLIPS:
-        request.applymarker(pytest.mark.xfail(reason=FLIPS[(model, precision, sparsity, level)], strict=True))
+        tmp_path, model, precision, sparsity, level):
     shared, extra = flags(tmp_path, model, precision, sparsity)
     out = tmp_path / "qdq.onnx"
     r = run_npucc("export", SAMPLES / model, "-o", out, "--qdq", *shared, *extra, timeout=600)
@@ -85,9 +84,18 @@ def test_the_exported_model_runs_in_onnxruntime_as_the_interpreter_runs_it(
     for name, want in interpreted.items():
         got = exported[name]
         assert got.shape == want.shape and got.dtype == want.dtype
-        for i in range(want.shape[0]):  # every sample: 1e-5 relative to its output's scale
+        # Every sample within 1e-5 relative to its output's scale; where onnxruntime sums in
+        # another order before an fp16 rounding (FLIPS), at most 5% of the samples (one of a few)
+        # may have an element rounded the other way, and none may then move by more than 1e-3.
+        flips = (model, precision, sparsity, level) in FLIPS
+        over = []
+        for i in range(want.shape[0]):
+            scale = max(1.0, float(np.abs(want[i]).max()))
             error = np.abs(got[i] - want[i]).max()
-            assert error <= 1e-5 * max(1.0, float(np.abs(want[i]).max())), (name, i, error)
+            if error > 1e-5 * scale:
+                assert flips and error <= 1e-3 * scale, (name, i, error)
+                over.append(i)
+        assert len(over) <= max(1, 0.05 * want.shape[0]), (name, len(over), FLIPS.get((model, precision, sparsity, level)))
 
     checked = onnx.load(str(out))
     onnx.checker.check_model(checked, full_check=True)
