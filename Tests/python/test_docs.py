@@ -1,0 +1,119 @@
+"""The user documentation: every relative link in README.md and docs/*.md reaches a file (and
+the heading its anchor names), and the tutorial's model script runs and its compile commands
+print what docs/tutorial.md shows."""
+import re
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, npucc_path
+
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def prose(text):
+    """The text outside fenced code blocks, where links are links."""
+    return "\n".join(part for i, part in enumerate(re.split(r"^```.*$", text, flags=re.M)) if i % 2 == 0)
+
+
+def anchors(path):
+    """GitHub's heading anchors of a Markdown file: lower case, punctuation other than - and _
+    dropped, spaces to hyphens, a repeated anchor numbered -1, -2, ..."""
+    seen, result = {}, set()
+    for line in prose(path.read_text()).splitlines():
+        m = re.match(r"#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if not m:
+            continue
+        slug = re.sub(r"[^\w\- ]", "", m.group(1).strip().lower()).replace(" ", "-")
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        result.add(slug if count == 0 else f"{slug}-{count}")
+    return result
+
+
+def test_github_anchors_follow_its_rules():
+    page = ROOT / "schemas" / "formats.md"
+    assert "nvfp4-block-16-e4m3-block-scale-fp32-tensor-scale" in anchors(page)
+    assert "24-structured-sparsity" in anchors(page)
+    assert "header-64-bytes" in anchors(ROOT / "schemas" / "bundle.md")
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_relative_links_resolve(document):
+    broken = []
+    for target in LINK.findall(prose(document.read_text())):
+        if re.match(r"[a-z]+:", target):
+            continue
+        path, _, anchor = target.partition("#")
+        file = (document.parent / path).resolve() if path else document
+        if not file.exists():
+            broken.append(f"{target}: no file {file}")
+        elif anchor and (file.suffix != ".md" or anchor not in anchors(file)):
+            broken.append(f"{target}: no heading #{anchor} in {file.relative_to(ROOT)}")
+    assert not broken, f"{document.relative_to(ROOT)}: " + "; ".join(broken)
+
+
+def shell_sessions(text):
+    """(command, output) pairs of the `$ ` lines in the fenced blocks of a page; a command
+    continues over lines ending in a backslash, its output runs to the next command or the
+    block's end."""
+    sessions = []
+    for i, block in enumerate(re.split(r"^```.*$", text, flags=re.M)):
+        if i % 2 == 0:
+            continue
+        command = None
+        lines = block.strip("\n").splitlines()
+        j = 0
+        while j < len(lines):
+            line = lines[j]
+            if line.startswith("$ "):
+                command = line[2:]
+                while command.endswith("\\"):
+                    j += 1
+                    command = command[:-1] + " " + lines[j].strip()
+                sessions.append((command, []))
+            elif command is not None:
+                sessions[-1][1].append(line)
+            j += 1
+    return sessions
+
+
+@pytest.fixture(scope="module")
+def tutorial_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("docs") / "tutorial"
+    r = subprocess.run([sys.executable, ROOT / "docs" / "examples" / "make_tutorial_model.py", folder],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    for name in ["tiny_resnet.onnx", "tiny_resnet_calib.npz", "tiny_resnet_test.npz", "tiny_resnet_test_labels.npy"]:
+        assert (folder / name).exists(), name
+    return folder, r.stdout
+
+
+def test_tutorial_model_script_prints_what_the_tutorial_shows(tutorial_folder):
+    folder, stdout = tutorial_folder
+    sessions = dict(shell_sessions((ROOT / "docs" / "tutorial.md").read_text()))
+    shown = sessions[".venv/bin/python docs/examples/make_tutorial_model.py tutorial"]
+    assert stdout.splitlines() == [line.replace("tutorial/", f"{folder}/") for line in shown]
+
+
+def test_tutorial_compile_commands_print_what_the_tutorial_shows(tutorial_folder):
+    folder, _ = tutorial_folder
+    sessions = [(c, out) for c, out in shell_sessions((ROOT / "docs" / "tutorial.md").read_text())
+                if c.startswith("npucc compile tutorial/tiny_resnet.onnx")]
+    assert len(sessions) == 3  # the symbolic-batch error, fp16, auto with the report
+    for command, shown in sessions:
+        args = [a.replace("tutorial/", f"{folder}/", 1) if a.startswith("tutorial/") else a
+                for a in shlex.split(command)[1:]]
+        r = subprocess.run([npucc_path(), *args], capture_output=True, text=True, timeout=300)
+        expected = [line.replace("tutorial/", f"{folder}/") for line in shown]
+        if shown[0].startswith("npucc: error:"):
+            assert r.returncode == 1, command
+            assert r.stderr.splitlines() == expected, command
+        else:
+            assert r.returncode == 0, (command, r.stderr)
+            assert r.stdout.splitlines() == expected, command
+    assert (folder / "report" / "report.html").exists()
+    assert (folder / "auto.npub").exists()
