@@ -8,11 +8,12 @@ struct Analyze: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure each layer's sensitivity to fp8, nvfp4 and 2:4 sparsity.",
         discussion: """
-            For every Conv, ConvTranspose, Gemm and MatMul and every candidate (fp8, nvfp4; fp16, fp8 and nvfp4
-            with 2:4 sparsity), the weight SQNR, the layer's own output error on its calibration
-            inputs (exact, from the layer Hessian X·Xᵀ), and the whole model's output error with
-            only that layer changed (KL divergence of the softmaxed outputs for a classifier,
-            relative MSE otherwise), on up to 64 calibration samples.
+            For every Conv, ConvTranspose, Gemm and MatMul and every candidate (fp8,
+            nvfp4; fp16, fp8 and nvfp4 with 2:4 sparsity), the weight SQNR, the layer's
+            own output error on its calibration inputs (exact, from the layer Hessian
+            X·Xᵀ), and the whole model's output error with only that layer changed (KL
+            divergence of the softmaxed outputs for a classifier, relative MSE otherwise),
+            on up to 64 calibration samples.
 
             Example:
               npucc analyze samples/digits_cnn.onnx --calib samples/digits_calib.npz

@@ -8,12 +8,14 @@ struct Calibrate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run calibration samples through the model and report each activation's range and scales.",
         discussion: """
-            CALIB.npz holds one array per graph input, samples stacked on a new first axis (for an
-            input whose batch is 1 or symbolic, an array of the input's own rank is split along
-            its first axis). Methods: minmax, percentile (99.99, or percentile:P), entropy, mse.
+            CALIB.npz holds one array per graph input, samples stacked on a new first axis
+            (for an input whose batch is 1 or symbolic, an array of the input's own rank
+            is split along its first axis). Methods: minmax, percentile (99.99, or
+            percentile:P), entropy, mse.
 
             Example:
-              npucc calibrate samples/digits_cnn.onnx --calib samples/digits_calib.npz --method entropy
+              npucc calibrate samples/digits_cnn.onnx --calib samples/digits_calib.npz \\
+                  --method entropy
             """)
 
     @OptionGroup var options: ModelOptions

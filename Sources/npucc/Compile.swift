@@ -12,19 +12,20 @@ struct Compile: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compile a model into a bundle (.npub) for the target NPU.",
         discussion: """
-            Folds BatchNormalization, fuses activations, calibrates on --calib, gives every
-            Conv, ConvTranspose, Gemm and MatMul with constant weights its precision (one for all, or chosen
-            per layer with --precision auto under --budget and --rules) and sparsity, and packs
-            the weights in the order the target's tiles read them (schemas/weights.md). The
-            bundle (schemas/bundle.md) holds the metadata (model, inputs, outputs, the layer
-            table, target, options) and the packed weights; it is written whole or not at all,
-            and the same inputs and flags give the same bytes.
+            Folds BatchNormalization, fuses activations, calibrates on --calib, gives
+            every Conv, ConvTranspose, Gemm and MatMul with constant weights its precision
+            (one for all, or chosen per layer with --precision auto under --budget and
+            --rules) and sparsity, and packs the weights in the order the target's tiles
+            read them (schemas/weights.md). The bundle (schemas/bundle.md) holds the
+            metadata (model, inputs, outputs, the layer table, target, options) and the
+            packed weights; it is written whole or not at all, and the same inputs and
+            flags give the same bytes.
 
             --report DIR also writes DIR/report.html (one self-contained page: the
-            per-layer table, the precision along the network, the latency per layer,
-            and with --precision auto the sensitivities, the precision search's Pareto
-            frontier and histograms of the most sensitive layers) and DIR/report.json,
-            the same data (schemas/report.md).
+            per-layer table, the precision along the network, the latency per layer, and
+            with --precision auto the sensitivities, the precision search's Pareto
+            frontier and histograms of the most sensitive layers) and DIR/report.json, the
+            same data (schemas/report.md).
 
             Example:
               npucc compile samples/digits_cnn.onnx -o digits.npub --precision nvfp4 \\

@@ -6,8 +6,8 @@ struct Disasm: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print a bundle's program as assembly (schemas/isa.md).",
         discussion: """
-            The descriptor table, then every instruction with all its fields by name. `npucc asm`
-            reads this text back to the same bytes.
+            The descriptor table, then every instruction with all its fields by name.
+            `npucc asm` reads this text back to the same bytes.
 
             Example:
               npucc disasm digits.npub > digits.s
@@ -27,9 +27,9 @@ struct Asm: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Assemble a program into a copy of a bundle.",
         discussion: """
-            Reads assembly (as `npucc disasm` prints it), checks every field, and writes the bundle
-            given with --bundle, its program replaced, to -o. Without edits the result is the same
-            bytes as the original.
+            Reads assembly (as `npucc disasm` prints it), checks every field, and writes
+            the bundle given with --bundle, its program replaced, to -o. Without edits the
+            result is the same bytes as the original.
 
             Example:
               npucc disasm digits.npub > digits.s

@@ -8,12 +8,15 @@ struct Opt: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run passes by name on a model and print the resulting IR.",
         discussion: """
-            The model is imported and canonicalized first. Passes: infer-shapes, import-qdq,
-            fold-constants, remove-identity, eliminate-dead-code, fold-batchnorm.
+            The model is imported and canonicalized first. Passes: infer-shapes,
+            fold-constants, remove-identity, eliminate-dead-code, import-qdq,
+            fold-batchnorm, fuse-activation, prune-2-4, quantize.
 
             Example:
-              npucc opt samples/digits_cnn.onnx --passes fold-batchnorm,eliminate-dead-code --stats
-              npucc opt samples/digits_cnn.onnx --passes fold-batchnorm --print-ir-before fold-batchnorm
+              npucc opt samples/digits_cnn.onnx \\
+                  --passes fold-batchnorm,eliminate-dead-code --stats
+              npucc opt samples/digits_cnn.onnx --passes fold-batchnorm \\
+                  --print-ir-before fold-batchnorm
             """)
 
     @OptionGroup var options: ModelOptions

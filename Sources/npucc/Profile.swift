@@ -8,11 +8,12 @@ struct ProfileCommand: ParsableCommand {
         commandName: "profile",
         abstract: "Estimate a compiled bundle's cycles per layer on the target's cycle model.",
         discussion: """
-            Per layer: cycles, MACs, MAC utilisation, bytes moved per memory level, the roofline
-            lower bound and whether compute or DRAM bandwidth sets it; then the latency,
-            inferences per second and effective TOPS at the target's clock. The bundle's own
-            target is used (the built-in one when the bundle names it); --target runs the same
-            program on another description with the same tiles. The model: schemas/cycles.md.
+            Per layer: cycles, MACs, MAC utilisation, bytes moved per memory level, the
+            roofline lower bound and whether compute or DRAM bandwidth sets it; then the
+            latency, inferences per second and effective TOPS at the target's clock. The
+            bundle's own target is used (the built-in one when the bundle names it);
+            --target runs the same program on another description with the same tiles. The
+            model: schemas/cycles.md.
 
             Example:
               npucc profile digits.npub

@@ -11,12 +11,12 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a model on the reference interpreter (fp32 or fake-quantized), or a bundle on the simulator.",
         discussion: """
-            The keys of the input .npz are the graph's input names; the output .npz holds one
-            array per graph output, under the output's name.
+            The keys of the input .npz are the graph's input names; the output .npz holds
+            one array per graph output, under the output's name.
 
             Example:
-              npucc run samples/digits_cnn.onnx --inputs samples/digits_test.npz --outputs out.npz \\
-                  --labels samples/digits_test_labels.npy
+              npucc run samples/digits_cnn.onnx --inputs samples/digits_test.npz \\
+                  --outputs out.npz --labels samples/digits_test_labels.npy
             """)
 
     @OptionGroup var options: ModelOptions

@@ -8,9 +8,10 @@ struct ShowTarget: ParsableCommand {
         commandName: "target",
         abstract: "Check a target description and print what it resolves to.",
         discussion: """
-            Without --target, the built-in target (the seed chapter's NPU). The summary shows peak
-            MACs and TOPS per precision, dense and 2:4 sparse, and the memory hierarchy; --json
-            prints the target as a file that --target reads back. The format is in schemas/target.md.
+            Without --target, the built-in target (the seed chapter's NPU). The summary
+            shows peak MACs and TOPS per precision, dense and 2:4 sparse, and the memory
+            hierarchy; --json prints the target as a file that --target reads back. The
+            format is in schemas/target.md.
 
             Example:
               npucc target

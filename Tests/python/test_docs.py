@@ -117,3 +117,37 @@ def test_tutorial_compile_commands_print_what_the_tutorial_shows(tutorial_folder
             assert r.stdout.splitlines() == expected, command
     assert (folder / "report" / "report.html").exists()
     assert (folder / "auto.npub").exists()
+
+
+def discussions():
+    """(file, text) of every `discussion: \"\"\"...\"\"\"` literal of the command line, indentation
+    removed, `\\` line continuations joined, `\\\\` read as one backslash."""
+    for path in sorted((ROOT / "Sources" / "npucc").glob("*.swift")):
+        for m in re.finditer(r'discussion: """\n(.*?)\n( *)"""', path.read_text(), flags=re.S):
+            lines = [line[len(m.group(2)):] for line in m.group(1).split("\n")]
+            text = re.sub(r"\\(\\|\n)", lambda e: "\\" if e.group(1) == "\\" else "", "\n".join(lines))
+            yield path.name, text
+
+
+def test_help_paragraphs_keep_their_lines_within_the_help_width():
+    # The argument parser wraps each line of a discussion at 80 columns: a longer line
+    # breaks in two and leaves a fragment, unless it is a whole paragraph of its own.
+    ragged = []
+    for name, text in discussions():
+        lines = text.split("\n")
+        for i, line in enumerate(lines):
+            alone = i + 1 == len(lines) or not lines[i + 1].strip()
+            if len(line) > 79 and not alone:
+                ragged.append(f"{name}: {line}")
+    assert not ragged, "\n".join(ragged)
+
+
+def test_opt_help_names_every_registered_pass():
+    r = subprocess.run([npucc_path(), "opt", str(ROOT / "samples" / "digits_cnn.onnx"), "--passes", "no-such-pass"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    registered = re.search(r"\(passes: (.*)\)", r.stderr).group(1).split(", ")
+    assert len(registered) >= 9, registered
+    help_text = subprocess.run([npucc_path(), "opt", "--help"], capture_output=True, text=True, timeout=60).stdout
+    described = " ".join(help_text.split("USAGE:")[0].split())
+    assert all(name in described for name in registered), (registered, described)
