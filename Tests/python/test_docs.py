@@ -119,6 +119,13 @@ def test_tutorial_commands_print_what_the_tutorial_shows(tutorial_folder):
             assert r.stdout.splitlines() == expected, command
     assert (folder / "report" / "report.html").exists()
     assert (folder / "auto.npub").exists()
+    # The onnxruntime check of the exported model, run where the tutorial's folder is.
+    text = (ROOT / "docs" / "tutorial.md").read_text()
+    snippet = re.search(r"^```python\n(.*?)^```\n+^```\n(.*?)^```", text, flags=re.S | re.M)
+    r = subprocess.run([sys.executable, "-c", snippet.group(1)], capture_output=True, text=True, timeout=300,
+                       cwd=folder.parent)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == snippet.group(2).splitlines()
 
 
 def discussions():
