@@ -160,3 +160,53 @@ def test_opt_help_names_every_registered_pass():
     help_text = subprocess.run([npucc_path(), "opt", "--help"], capture_output=True, text=True, timeout=60).stdout
     described = " ".join(help_text.split("USAGE:")[0].split())
     assert all(name in described for name in registered), (registered, described)
+
+
+def digits_bundle(folder, *flags):
+    """Compiles the digits sample with `flags`, runs the bundle on the test images and profiles
+    it; returns (compile's stdout, cycles, "top-1 accuracy" percentage text)."""
+    bundle = folder / "digits.npub"
+    r = subprocess.run([npucc_path(), "compile", "samples/digits_cnn.onnx", "-o", bundle, "--input-shape",
+                        "input=1,1,8,8", "--calib", "samples/digits_calib.npz", *flags],
+                       capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert r.returncode == 0, (flags, r.stderr)
+    run = subprocess.run([npucc_path(), "run", bundle, "--inputs", "samples/digits_test.npz", "--outputs",
+                          folder / "out.npz", "--labels", "samples/digits_test_labels.npy"],
+                         capture_output=True, text=True, timeout=120, cwd=ROOT)
+    profile = subprocess.run([npucc_path(), "profile", bundle], capture_output=True, text=True, timeout=120)
+    accuracy = re.search(r"top-1 accuracy: (\S+)", run.stdout).group(1)
+    cycles = re.search(r"latency:\s+(\S+) cycles", profile.stdout).group(1)
+    return r.stdout, cycles, accuracy
+
+
+def table_rows(text, header):
+    """The cells of the rows of the Markdown table whose header row starts with `header`."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows
+
+
+def test_budgets_page_figures_are_what_the_compiler_gives(tmp_path):
+    text = (ROOT / "docs" / "budgets-and-rules.md").read_text()
+    fixed = table_rows(text, "| `--precision` | weight bytes")
+    assert [row[0] for row in fixed] == ["fp16", "fp8", "nvfp4"]
+    for precision, weight_bytes, cycles, accuracy in fixed:
+        stdout, got_cycles, got_accuracy = digits_bundle(tmp_path, "--precision", precision)
+        assert f"in {weight_bytes.replace(',', '')} bytes" in stdout, (precision, stdout)
+        assert (got_cycles, got_accuracy) == (cycles, accuracy), precision
+    rows = table_rows(text, "| `--budget` | solver latency")
+    assert len(rows) == 11
+    for budget, macs, weights, error, choice, cycles, accuracy in rows:
+        budget = budget.split("`")[1]
+        stdout, got_cycles, got_accuracy = digits_bundle(
+            tmp_path, "--precision", "auto", "--sparsity", "auto", "--budget", budget)
+        conv1, conv2, fc = choice.split(", ")
+        assert stdout.splitlines()[0] == (
+            f"precision auto: latency {macs.replace(',', '')} MACs (fp16: 84235), weights {weights.replace(',', '')} "
+            f"bytes, predicted error {error}: conv1={conv1}, conv2={conv2}, fc={fc}"), budget
+        assert (got_cycles, got_accuracy) == (cycles, accuracy), budget
