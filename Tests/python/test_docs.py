@@ -1,6 +1,7 @@
 """The user documentation: every relative link in README.md and docs/*.md reaches a file (and
 the heading its anchor names), the tutorial's model script runs and its npucc commands print
 what docs/tutorial.md shows, and the commands' help keeps within its width."""
+import json
 import re
 import shlex
 import subprocess
@@ -210,3 +211,37 @@ def test_budgets_page_figures_are_what_the_compiler_gives(tmp_path):
             f"precision auto: latency {macs.replace(',', '')} MACs (fp16: 84235), weights {weights.replace(',', '')} "
             f"bytes, predicted error {error}: conv1={conv1}, conv2={conv2}, fc={fc}"), budget
         assert (got_cycles, got_accuracy) == (cycles, accuracy), budget
+
+
+def tutorial_accuracy(folder, *args):
+    """`npucc ARGS --inputs/--outputs/--labels` of the tutorial's test images: the top-1 text."""
+    r = subprocess.run([npucc_path(), *args, "--inputs", folder / "tiny_resnet_test.npz", "--outputs",
+                        folder / "out.npz", "--labels", folder / "tiny_resnet_test_labels.npy"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, (args, r.stderr)
+    return re.search(r"top-1 accuracy: (\S+)", r.stdout).group(1)
+
+
+def test_troubleshooting_figures_are_what_the_compiler_gives(tutorial_folder):
+    folder, _ = tutorial_folder
+    text = (ROOT / "docs" / "troubleshooting.md").read_text()
+    model, calib = folder / "tiny_resnet.onnx", folder / "tiny_resnet_calib.npz"
+    layers = ["stem", "block1.conv1", "block1.conv2", "down", "fc"]
+    for pinned, error, accuracy, corrected in table_rows(text, "| fp8 layers |"):
+        fp8 = [] if pinned.startswith("none") else pinned.split(", ")
+        rules = {"rules": [{"layers": n, "precision": "fp8" if n in fp8 else "nvfp4"} for n in layers]}
+        (folder / "pin.json").write_text(json.dumps(rules))
+        for extra, expected in (([], accuracy), (["--bias-correction"], corrected)):
+            r = subprocess.run([npucc_path(), "compile", model, "-o", folder / "pinned.npub", "--input-shape",
+                                "input=1,3,32,32", "--calib", calib, "--precision", "auto", "--budget", "0.5",
+                                "--rules", folder / "pin.json", *extra], capture_output=True, text=True, timeout=300)
+            assert r.returncode == 0, r.stderr
+            assert f"predicted error {error}:" in r.stdout, (pinned, r.stdout)
+            assert tutorial_accuracy(folder, "run", folder / "pinned.npub") == expected, (pinned, extra)
+    quantized = ["run", model, "--calib", calib]
+    methods = ["percentile", "minmax", "entropy", "mse"]
+    for method, accuracy in zip(methods, table_rows(text, "| `--calib-method` |")[0][1:], strict=True):
+        assert tutorial_accuracy(folder, *quantized, "--precision", "nvfp4", "--calib-method", method) == accuracy
+    for method, fp16, nvfp4 in table_rows(text, "| `--prune` |"):
+        assert tutorial_accuracy(folder, *quantized, "--precision", "fp16", "--prune", method) == fp16, method
+        assert tutorial_accuracy(folder, *quantized, "--precision", "nvfp4", "--prune", method) == nvfp4, method
