@@ -1,9 +1,10 @@
+import XCTest
+
 // Every code of E2M1, E4M3, E5M2 and E8M0 decodes as ml_dtypes does, and an encode sweep
 // over every float32 neighbourhood that matters (values, ties, their neighbours,
 // subnormals, saturation, signed zeros, NaN, infinities, 1M random bit patterns) gives
 // ml_dtypes' codes bit for bit; likewise bf16 (ml_dtypes) and fp16 (numpy).
 @testable import Formats
-import XCTest
 
 final class ScalarCodecTests: XCTestCase {
     private func assertDecodeTable(_ name: String, count: Int, _ decode: (UInt8) -> Float) throws {
@@ -34,9 +35,19 @@ final class ScalarCodecTests: XCTestCase {
         var failures = 0
         for (x, w) in zip(inputs, want) where encode(x) != w {
             failures += 1
-            if failures <= 5 { XCTFail("\(name): \(x) (bits \(String(x.bitPattern, radix: 16))) -> \(encode(x)), ml_dtypes \(w)") }
+            if failures <= 5 {
+                XCTFail("\(name): \(x) (bits \(String(x.bitPattern, radix: 16))) -> \(encode(x)), ml_dtypes \(w)")
+            }
         }
         XCTAssertEqual(failures, 0, "\(name): \(failures) mismatches")
+    }
+
+    func testEveryHalfPrecisionPatternDecodesAsTheConversion() {
+        // Normal numbers by shifts, the rest by table: all 65,536 patterns, NaN payloads too.
+        for bits in 0...UInt16.max {
+            XCTAssertEqual(
+                Float16Codec.decode(bits).bitPattern, Float(Float16(bitPattern: bits)).bitPattern, "0x\(String(bits, radix: 16))")
+        }
     }
 
     func testEncodeSweepsMatchMLDtypesBitForBit() throws {
