@@ -116,6 +116,16 @@ public enum InstructionSet {
                 FieldSpec("value", 32, .float32, "the value, converted to `dst`'s element type"),
             ], summary: "writes `value` to every element of `dst`"),
         InstructionSpec(
+            mnemonic: "gather", opcode: 0x12, queue: .dma,
+            fields: [
+                FieldSpec("dst", descriptor24, .descriptor, "the destination [N, D]: row i receives the row idx element i names"),
+                FieldSpec(
+                    "src", descriptor24, .descriptor, "the table [R, D] in dram, weights, constants or l3, dst's element type"),
+                FieldSpec(
+                    "idx", descriptor24, .descriptor,
+                    "N row numbers, i32 or i64, walked in row-major order; negative ones count from R"),
+            ], summary: "copies row idx[i] of `src` (idx[i] + R when negative) to row i of `dst`, for each of idx's N elements"),
+        InstructionSpec(
             mnemonic: "mma", opcode: 0x20, queue: .matrix,
             fields: [
                 FieldSpec("out", descriptor24, .descriptor, "float32 accumulators [M, N] in tile SRAM"),

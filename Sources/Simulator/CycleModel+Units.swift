@@ -1,4 +1,4 @@
-// The cycle model's three kinds of unit: DMA engines (dma, fill), the matrix unit (mma) and
+// The cycle model's three kinds of unit: DMA engines (dma, fill, gather), the matrix unit (mma) and
 // the vector unit (vop, vopp, quant, dequant). Each finds when its instruction may start,
 // pays its cost and records what it read and wrote for the hazards of later instructions.
 import ISA
@@ -13,44 +13,55 @@ extension CycleModel.SchedulerState {
     /// Queue indices, as `signal` and `wait` name them.
     static let dmaQueue = 0, matrixQueue = 1, vectorQueue = 2
 
-    /// dma (src to dst) and fill (dst): on the earliest free DMA engine of the tile whose
-    /// SRAM it touches (the destination's first), else of the cluster whose L2 it touches,
-    /// else of cluster 0. It moves its bytes at the narrowest level's bandwidth, claims them
-    /// from every memory instance it touches (twice from one it both reads and writes), and
-    /// completes after the slowest level's latency.
+    /// dma (src to dst), fill (dst) and gather (rows of src picked by idx, to dst): on the
+    /// earliest free DMA engine of the tile whose SRAM it touches (the destination's first),
+    /// else of the cluster whose L2 it touches, else of cluster 0. It moves its bytes at the
+    /// narrowest level's bandwidth, claims them from every memory instance it touches (twice
+    /// from one it both reads and writes), and completes after the slowest level's latency.
+    /// A gather's bytes are the rows it copies and the indices it reads; it fetches one row
+    /// at a time, each after the one before has arrived, so its engine is busy one latency
+    /// longer per row.
     mutating func transfer(_ i: Instruction, _ program: Program) throws {
         let space = program.descriptors[Int(i["dst"])].space
         guard space != .weights && space != .constants else {
             throw SimulatorError("writes \(space.rawValue), which is read-only")
         }
+        let mnemonic = i.spec.mnemonic
         let dst = try operand(program, i["dst"])
-        let src = i.spec.mnemonic == "dma" ? try operand(program, i["src"]) : nil
+        let src = mnemonic == "fill" ? nil : try operand(program, i["src"])
+        let idx = mnemonic == "gather" ? try operand(program, i["idx"]) : nil
         let target = model.target
+        // What it reads, and the bytes it moves through each: a gather reads dst's bytes of rows.
+        var reads: [(CycleModel.Operand, Int)] = []
+        if let src { reads.append((src, mnemonic == "gather" ? dst.bytes : src.bytes)) }
+        if let idx { reads.append((idx, idx.bytes)) }
         var ready = max(gate[Self.dmaQueue], hazards.writeReady(dst.footprint))
-        if let src { ready = max(ready, hazards.readReady(src.footprint)) }
-        let bytes = src?.bytes ?? dst.bytes
-        let levels = [dst.level] + (src.map { [$0.level] } ?? [])
+        for (r, _) in reads { ready = max(ready, hazards.readReady(r.footprint)) }
+        let moved = reads.first?.1 ?? dst.bytes
+        let bytes = reads.isEmpty ? dst.bytes : reads.reduce(0) { $0 + $1.1 }
+        let levels = [dst.level] + reads.map(\.0.level)
         let latency = levels.map { target.memories[$0].latencyCycles }.max()!
         let bandwidth = levels.map { target.memories[$0].bandwidthBytesPerCycle }.min()!
         // The engine.
-        let engineTile = dst.tile ?? src?.tile
-        let engineCluster = dst.cluster ?? src?.cluster ?? 0
+        let engineTile = dst.tile ?? reads.lazy.compactMap(\.0.tile).first
+        let engineCluster = dst.cluster ?? reads.lazy.compactMap(\.0.cluster).first ?? 0
         let engines = engineTile.map { tileDMAFree[$0] } ?? clusterDMAFree[engineCluster]
         let engine = engines.indices.min { engines[$0] < engines[$1] }!
         let start = max(ready, engines[engine])
         var busy = start + (bytes + bandwidth - 1) / bandwidth
-        if let src, src.ledger == dst.ledger {
-            busy = max(busy, ledgers[dst.ledger].claim(2 * bytes, from: start))
-        } else {
-            busy = max(busy, ledgers[dst.ledger].claim(bytes, from: start))
-            if let src { busy = max(busy, ledgers[src.ledger].claim(bytes, from: start)) }
+        // Each instance's claim: the bytes written to it and read from it, claimed at once.
+        var claims = [dst.ledger: moved]
+        for (r, n) in reads { claims[r.ledger, default: 0] += n }
+        for (ledger, n) in claims.sorted(by: { $0.key < $1.key }) {
+            busy = max(busy, ledgers[ledger].claim(n, from: start))
         }
+        if mnemonic == "gather" { busy += dst.dims.first.map { $0 * latency } ?? 0 }
         let end = busy + latency
         if let t = engineTile { tileDMAFree[t][engine] = busy } else { clusterDMAFree[engineCluster][engine] = busy }
         queueEnd[Self.dmaQueue] = max(queueEnd[Self.dmaQueue], end)
-        if let src { hazards.recordRead(src.footprint, end: end) }
+        for (r, _) in reads { hazards.recordRead(r.footprint, end: end) }
         hazards.recordWrite(dst.footprint, end: end)
-        record(start, end, bytes: bytes, from: src?.level ?? -1, to: dst.level)
+        record(start, end, bytes: moved, from: src?.level ?? -1, to: dst.level)
     }
 
     /// mma on the matrix unit of `out`'s tile: a change of mode first pays the target's

@@ -13,7 +13,7 @@ import Target
 public struct Schedule: Sendable {
     public var start: [Int]
     public var end: [Int]
-    /// Bytes each instruction moved (dma, fill), and the target memory levels it read and
+    /// Bytes each instruction moved (dma, fill, gather's rows), and the target memory levels it read and
     /// wrote (-1: none).
     public var bytes: [Int]
     public var sourceLevel: [Int8]
@@ -194,7 +194,7 @@ public struct CycleModel {
                 }
                 gate[q] = max(gate[q], at)
                 record(at, at)
-            case "dma", "fill":
+            case "dma", "fill", "gather":
                 try transfer(i, program)
             case "mma":
                 try matrix(i, program)

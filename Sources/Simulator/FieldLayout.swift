@@ -10,6 +10,7 @@ enum FieldLayout {
     static let wait = (opcode: opcode("wait"), sem: at("wait", "sem"), count: at("wait", "count"))
     static let dma = (opcode: opcode("dma"), dst: at("dma", "dst"), src: at("dma", "src"))
     static let fill = (opcode: opcode("fill"), dst: at("fill", "dst"), value: at("fill", "value"))
+    static let gather = (opcode: opcode("gather"), dst: at("gather", "dst"), src: at("gather", "src"), idx: at("gather", "idx"))
     static let quant = (
         opcode: opcode("quant"), dst: at("quant", "dst"), src: at("quant", "src"), fmt: at("quant", "fmt"),
         amax: at("quant", "amax")

@@ -119,6 +119,8 @@ public struct Machine {
             let dst = d(L.fill.dst)
             guard dst.element == .f32 else { throw SimulatorError("fill writes f32 only, not \(dst.element.rawValue)") }
             try storeFloats(dst, [Float](repeating: f(L.fill.value), count: dst.count))
+        case L.gather.opcode:
+            try gather(d(L.gather.dst), d(L.gather.src), d(L.gather.idx))
         case L.quant.opcode:
             let (dst, src) = (d(L.quant.dst), d(L.quant.src))
             guard src.dims == dst.dims, let k = src.dims.last, k > 0 else { throw SimulatorError("quant needs equal shapes") }
@@ -387,7 +389,7 @@ public struct Machine {
     /// The runs of bytes `d` covers, after checking the whole span lies in its memory;
     /// resolved on the descriptor's first access in the run and kept (memories do not change
     /// size), errors included.
-    private func runs(_ d: DescriptorRef) throws -> RunView {
+    func runs(_ d: DescriptorRef) throws -> RunView {
         if let known = resolved.views[d.index] { return known }
         if let error = resolved.errors[d.index] { throw error }
         do {
@@ -428,7 +430,7 @@ public struct Machine {
         }
     }
 
-    private mutating func storeElements(_ d: DescriptorRef, _ bytes: UnsafeRawBufferPointer) throws {
+    mutating func storeElements(_ d: DescriptorRef, _ bytes: UnsafeRawBufferPointer) throws {
         let runs = try runs(d)
         guard !memories[runs.memory].readOnly else {
             throw SimulatorError("writes \(memories[runs.memory].name), which is read-only")
@@ -437,7 +439,7 @@ public struct Machine {
         if runs.count > 0 { memories[runs.memory].write(runs, from: bytes.baseAddress!) }
     }
 
-    private mutating func storeElements(_ d: DescriptorRef, _ bytes: [UInt8]) throws {
+    mutating func storeElements(_ d: DescriptorRef, _ bytes: [UInt8]) throws {
         try bytes.withUnsafeBytes { try storeElements(d, $0) }
     }
 

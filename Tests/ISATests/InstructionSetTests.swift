@@ -83,6 +83,18 @@ final class InstructionSetTests: XCTestCase {
         XCTAssertEqual(mma.encoded(), [0x20, 1, 0, 0, 2, 0, 0, 3, 0, 0, 4, 0, 0, 0b0011_0110, 0, 0])
         let text = Program(instructions: [mma]).assembly()
         XCTAssertTrue(text.contains("mma out=d1, act=d2, wgt=d3, scl=d4, wfmt=nvfp4, afmt=fp8, sparse=1, accumulate=1"), text)
+        // gather: dst bits 8-31, src 32-55, idx 56-79, on the DMA queue.
+        let gather = try Instruction("gather", ["dst": 0x0A_0B0C, "src": 2, "idx": 0xFF_FFFF])
+        XCTAssertEqual(gather.spec.queue, .dma)
+        XCTAssertEqual(gather.encoded(), [0x12, 0x0C, 0x0B, 0x0A, 2, 0, 0, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0, 0, 0])
+        XCTAssertEqual(
+            Program(instructions: [try Instruction("gather", ["dst": 1, "src": 2, "idx": 3])]).assembly(),
+            ".descriptors\n.code\ngather dst=d1, src=d2, idx=d3\n")
+        var past = gather.encoded()
+        past[10] = 1
+        XCTAssertThrowsError(try Instruction(decoding: past)) {
+            XCTAssertEqual("\($0)", "gather: bit 80 is past its last field and must be 0")
+        }
     }
 
     func testTheDecoderRefusesWhatNoInstructionIs() throws {

@@ -168,6 +168,29 @@ final class CycleModelTests: XCTestCase {
         XCTAssertEqual(s.cycles, 405)
     }
 
+    func testAGatherIsADMAOfItsRowsAndIndicesPlusALatencyPerRow() throws {
+        // 8 rows of 64 bytes from a DRAM table into SRAM, 8 i64 indices from DRAM: 576 bytes at
+        // SRAM's 128 bytes/cycle, 5 cycles; then one DRAM latency per row, 8 x 200, and the
+        // transfer's own 200.
+        let s = try schedule(
+            ["sram c0.t0 f32 @0x0 [8,16] [16,1]", "dram f32 @0x1000 [100,16] [16,1]", "dram i64 @0x0 [8] [1]"],
+            ["gather dst=d0, src=d1, idx=d2"])
+        XCTAssertEqual(s.end[0], 5 + 8 * 200 + 200)
+        XCTAssertEqual(s.bytes[0], 512)
+        XCTAssertEqual(s.sourceLevel[0], 3)
+        XCTAssertEqual(s.destinationLevel[0], 0)
+        // One row into SRAM: 64 + 8 bytes in one cycle, one row's latency, then the transfer's.
+        // A tile's two engines take the first two; the third waits for an engine, busy until 201.
+        let three = try schedule(
+            [
+                "sram c0.t0 f32 @0x0 [1,16] [16,1]", "dram f32 @0x1000 [100,16] [16,1]", "dram i64 @0x0 [1] [1]",
+                "sram c0.t0 f32 @0x40 [1,16] [16,1]", "sram c0.t0 f32 @0x80 [1,16] [16,1]",
+            ],
+            ["gather dst=d0, src=d1, idx=d2", "gather dst=d3, src=d1, idx=d2", "gather dst=d4, src=d1, idx=d2"])
+        XCTAssertEqual(three.start, [0, 0, 201, 602])
+        XCTAssertEqual(three.end, [401, 401, 602, 602])
+    }
+
     func testVectorOpsAndQuantization() throws {
         let s = try schedule(
             ["sram c0.t0 f32 @0x0 [32,20] [20,1]", "sram c0.t1 f32 @0x0 [32,20] [20,1]", "sram c0.t2 f32 @0x0 [32,20] [20,1]"],
