@@ -65,6 +65,8 @@ public struct LoweredLayer: Sendable, Equatable, Codable {
             let constants = node.inputs.filter { graph.constants[$0] != nil }
             let readsConstants = ["Add", "Sub", "Mul", "Div"].contains(node.op)
             weightBytes = readsConstants ? constants.map(bytes).reduce(0, +) : 0
+            // A look-up in a constant table reads only the rows it copies: the output's bytes.
+            if node.op == "Gather", constants == [node.inputs[0]] { weightBytes = outputBytes }
             inputBytes = node.inputs.filter { !$0.isEmpty && graph.constants[$0] == nil }.map(bytes).reduce(0, +)
         }
     }

@@ -1,8 +1,8 @@
 // Lowering a quantized graph to one NPU program: activations placed by the memory plan,
 // matrix layers (Conv, ConvTranspose as the convolution it equals, Gemm, MatMul) through the tiling plan, products of two activations,
-// element-wise ops, normalization, softmax and pooling on the vector unit, views as nothing
-// at all. A node the backend cannot lower fails the compile by name: there
-// is no host fallback.
+// element-wise ops, normalization, softmax and pooling on the vector unit, copies and look-ups
+// (Gather of computed indices) on the DMA engines, views as nothing at all. A node the
+// backend cannot lower fails the compile by name: there is no host fallback.
 import Formats
 import IR
 import ISA
@@ -101,6 +101,8 @@ public enum Lowering {
             case "Resize":
                 scratchBytes = max(
                     scratchBytes, try lowerResize(node, graph, memory, scratch: scratch, resources, &constants, &b))
+            case _ where gathersComputedIndices(node, graph):
+                try lowerGather(node, graph, memory, &constants, &b)
             case _ where copyOps.contains(node.op):
                 scratchBytes = max(scratchBytes, try lowerCopy(node, graph, memory, scratch: scratch, &b))
             case "Slice":
@@ -116,11 +118,13 @@ public enum Lowering {
             }
         }
         try b.emit("halt", [:])
-        func placement(_ v: ValueInfo) throws -> LoweredModel.Placement {
-            guard v.type.dtype == .float32 else {
+        // Inputs are float32, or int64 and int32 indices; outputs are float32.
+        func placement(_ v: ValueInfo, input: Bool) throws -> LoweredModel.Placement {
+            let taken: Set<DType> = input ? [.float32, .int64, .int32] : [.float32]
+            guard taken.contains(v.type.dtype) else {
                 throw IRError(
-                    "graph \(graph.inputs.contains { $0.name == v.name } ? "input" : "output") \"\(v.name)\" is "
-                        + "\(v.type.dtype.name): bundles take and give float32 tensors only")
+                    "graph \(input ? "input" : "output") \"\(v.name)\" is \(v.type.dtype.name): bundles "
+                        + (input ? "take float32, int64 and int32 tensors only" : "give float32 tensors only"))
             }
             let bytes = shape(v.name).reduce(v.type.dtype.byteSize, *)
             guard let o = memory.offset(of: v.name) else { throw IRError("graph value \"\(v.name)\" has no place in DRAM") }
@@ -128,7 +132,8 @@ public enum Lowering {
         }
         return LoweredModel(
             program: b.program, constants: constants.bytes, dramBytes: Int(scratch) + scratchBytes,
-            inputs: try graph.inputs.map(placement), outputs: try graph.outputs.map(placement), layers: layers)
+            inputs: try graph.inputs.map { try placement($0, input: true) },
+            outputs: try graph.outputs.map { try placement($0, input: false) }, layers: layers)
     }
 
     /// The matrix part of a layer: weights, bias, activation format and fused activation.

@@ -1,6 +1,7 @@
 // `npucc run MODEL.npub`: a compiled bundle executed by the functional simulator. Inputs
-// come from an .npz as for an ONNX model; an array holding several samples of a batch-1
-// input (stacked along axis 0) runs the program once per sample.
+// come from an .npz as for an ONNX model (float32, or int64 and int32 indices, each of the
+// dtype the bundle records); an array holding several samples of a batch-1 input (stacked
+// along axis 0) runs the program once per sample.
 import Bundle
 import Formats
 import Foundation
@@ -29,6 +30,10 @@ public enum BundleExecution {
             guard let t = arrays.first(where: { $0.name == info.name })?.tensor else {
                 throw DriverError(
                     file: inputsPath, "no array for input \"\(info.name)\" (keys: \(arrays.map(\.name).joined(separator: ", ")))")
+            }
+            guard let dtype = DType(name: info.dtype), [.float32, .int64, .int32].contains(dtype) else {
+                throw DriverError(
+                    file: bundlePath, "input \"\(info.name)\" is \(info.dtype): bundles take f32, i64 and i32 inputs")
             }
             guard t.dtype.name == info.dtype else {
                 throw DriverError(file: inputsPath, "input \"\(info.name)\" is \(t.dtype.name), the bundle expects \(info.dtype)")
@@ -64,8 +69,7 @@ public enum BundleExecution {
                 weights: bundle[.weights] ?? [], constants: bundle[.constants] ?? [])
             do {
                 for (place, t, per) in feeds {
-                    let values = Array(t.floats()[(r * per)..<((r + 1) * per)])
-                    try machine.writeDRAM(Float32Bytes.encode(values), at: place.offset)
+                    try machine.writeDRAM(sampleBytes(t, (r * per)..<((r + 1) * per)), at: place.offset)
                 }
                 try machine.run(program)
                 for (i, place) in meta.program.outputs.enumerated() {
@@ -83,5 +87,15 @@ public enum BundleExecution {
         }
         try NPZ.write(outputs, to: URL(fileURLWithPath: outputsPath), compressed: false)
         return outputs
+    }
+
+    /// Elements `range` of `t` as the program reads them: little-endian float32, int64 or int32.
+    private static func sampleBytes(_ t: Tensor, _ range: Range<Int>) -> [UInt8] {
+        switch t.dtype {
+        case .int64: return range.flatMap { withUnsafeBytes(of: t.int64(at: $0).littleEndian, Array.init) }
+        case .int32:
+            return range.flatMap { withUnsafeBytes(of: Int32(truncatingIfNeeded: t.int64(at: $0)).littleEndian, Array.init) }
+        default: return Float32Bytes.encode(Array(t.floats()[range]))
+        }
     }
 }

@@ -124,6 +124,67 @@ final class LoweringTests: XCTestCase {
         XCTAssertEqual(try machine.readDRAM(lowered.outputs[0].offset, count: lowered.outputs[0].bytes), bytes(want))
     }
 
+    func testGatherOfComputedIndicesLooksUpRowsExactly() throws {
+        // A constant table [6, 2, 2] looked up by int64 ids [2, 3] (rows of 4 floats), and an
+        // activation table [4, 5] by int32 ids [2]; negative ids count from the end.
+        var rng = SeededRandom(seed: 29)
+        var b = GraphBuilder()
+        b.input("ids", .int64, [.known(2), .known(3)])
+        b.input("t", .float32, [.known(4), .known(5)])
+        b.input("small", .int32, [.known(2)])
+        _ = b.constant("table", Tensor((0..<24).map { _ in Float.random(in: -1...1, using: &rng) }, shape: [6, 2, 2]))
+        b.node("Gather", ["table", "ids"], outputs: ["rows"])
+        b.node("Relu", ["t"], outputs: ["r"])
+        b.node("Gather", ["r", "small"], ["axis": .int(-2)], outputs: ["picked"])
+        b.output("rows")
+        b.output("picked")
+        var g = b.graph
+        _ = try InferShapes().run(&g, PassContext())
+        let ids = Tensor([Int64(5), -1, 0, 2, -6, 3], shape: [2, 3]), small = Tensor([Int32(-4), 3], shape: [2])
+        let t = Tensor((0..<20).map { _ in Float.random(in: -1...1, using: &rng) }, shape: [4, 5])
+        let want = try Interpreter(graph: g).run(["ids": ids, "t": t, "small": small])
+        XCTAssertEqual(want["rows"]?.shape, [2, 3, 2, 2])
+        let lowered = try Lowering.lower(g, layers: [], resources: resources(try TargetDescription.default))
+        XCTAssertEqual(lowered.program.instructions.filter { $0.spec.mnemonic == "gather" }.count, 2)
+        var machine = Machine(
+            shape: MachineShape(
+                dramBytes: lowered.dramBytes, l3Bytes: 1 << 16, l2Bytes: 1 << 14, sramBytes: 32768, clusters: 4,
+                tilesPerCluster: 16),
+            weights: [], constants: lowered.constants)
+        // Integer inputs are their own little-endian bytes.
+        try machine.writeDRAM(
+            ids.int64s().flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) }, at: lowered.inputs[0].offset)
+        try machine.writeDRAM(bytes(t), at: lowered.inputs[1].offset)
+        try machine.writeDRAM([252, 255, 255, 255, 3, 0, 0, 0], at: lowered.inputs[2].offset)
+        XCTAssertEqual(lowered.inputs.map(\.bytes), [48, 80, 8])
+        try machine.run(lowered.program)
+        for (k, name) in ["rows", "picked"].enumerated() {
+            XCTAssertEqual(
+                try machine.readDRAM(lowered.outputs[k].offset, count: lowered.outputs[k].bytes), bytes(want[name]!), name)
+        }
+    }
+
+    func testAGatherTheDMAEnginesCannotDoAndAnIntegerOutputAreNamed() throws {
+        func refused(_ axis: Int, output: String, _ message: String, line: UInt = #line) throws {
+            var b = GraphBuilder()
+            b.input("x", .float32, [.known(2), .known(4)])
+            b.input("i", .int64, [.known(2)])
+            b.node("Gather", ["x", "i"], ["axis": .int(axis)], outputs: ["y"], name: "pick")
+            b.node("Identity", ["i"], outputs: ["j"])
+            b.output(output, TensorType(output == "j" ? .int64 : .float32, nil))
+            var g = b.graph
+            _ = try InferShapes().run(&g, PassContext())
+            XCTAssertThrowsError(
+                try Lowering.lower(g, layers: [], resources: resources(try TargetDescription.default)), line: line
+            ) { XCTAssertEqual("\($0)", message, line: line) }
+        }
+        try refused(
+            1, output: "y",
+            "node Gather \"pick\": cannot lower Gather of computed indices \"i\" along axis 1 of [2, 4]: "
+                + "only along axis 0 (whole rows of the table)")
+        try refused(0, output: "j", "graph output \"j\" is i64: bundles give float32 tensors only")
+    }
+
     func testANodeThatCannotLowerIsNamed() throws {
         var b = GraphBuilder()
         b.input("x", .float32, [.known(1), .known(2), .known(4), .known(4)])

@@ -1,15 +1,15 @@
 """Ops that only move data (Pad in every mode, Split, Expand, Tile, Gather with constant
 indices, Cast float to float) as exporters write them at opsets 11, 13, 17, 18 and 19, after a
 convolution: the bundle runs bit for bit as the fake-quant interpreter runs the model, at fp16,
-nvfp4 and nvfp4 with 2:4; the interpreter's ops equal onnxruntime's exactly; an op the backend
-cannot lower (Gather of computed indices) is refused by node."""
+nvfp4 and nvfp4 with 2:4; the interpreter's ops equal onnxruntime's exactly. Gather of computed
+indices is test_gather.py's."""
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from conftest import assert_compile_refuses, run_npucc, simulated_and_interpreted
+from conftest import run_npucc, simulated_and_interpreted
 
 SHAPE = (1, 3, 5, 6)
 
@@ -100,11 +100,3 @@ def test_data_movement_runs_on_the_simulator_as_the_interpreter_runs_it(data, tm
         assert sim[name].shape == fq[name].shape, name
         np.testing.assert_array_equal(sim[name], fq[name], err_msg=name)
 
-
-def test_a_gather_of_computed_indices_is_refused_by_node(tmp_path):
-    graph = helper.make_graph([helper.make_node("Gather", ["x", "i"], ["y"], axis=1, name="pick")], "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4]),
-                               helper.make_tensor_value_info("i", TensorProto.INT64, [2])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 2])])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
-    assert_compile_refuses(tmp_path / "m.onnx", tmp_path, 'node Gather "pick" (opset 13): cannot lower Gather whose indices "i" is not a constant')

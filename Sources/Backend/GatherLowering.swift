@@ -1,0 +1,59 @@
+// Gather of computed indices, as exporters write embedding look-ups: one `gather` copies the
+// rows of a float32 table (a constant, placed in the constant section, or an activation)
+// that an int64 or int32 activation names. Gather of constant indices is a copy
+// (CopyLowering).
+import IR
+import ISA
+
+extension Lowering {
+    /// True for a Gather whose indices the program computes (or reads as an input).
+    static func gathersComputedIndices(_ node: Node, _ graph: Graph) -> Bool {
+        node.op == "Gather" && node.input(1).map { graph.constants[$0] == nil } == true
+    }
+
+    /// Gather(table [R, ...], indices [...], axis 0) -> [indices..., ...]: the table read as
+    /// R rows of its trailing elements, one row per index element in row-major order.
+    static func lowerGather(
+        _ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ constants: inout ConstantSection, _ b: inout ProgramBuilder
+    ) throws {
+        guard node.inputs.count == 2, let out = node.outputs.first else {
+            throw IRError("Gather takes a table and indices", at: node)
+        }
+        let (table, indices) = (node.inputs[0], node.inputs[1])
+        func staticDims(_ v: String) -> [Int]? {
+            guard let shape = graph.type(of: v)?.shape else { return nil }
+            let d = shape.dims.compactMap(\.value)
+            return d.count == shape.rank ? d : nil
+        }
+        guard graph.type(of: table)?.dtype == .float32, let dims = staticDims(table), !dims.isEmpty else {
+            throw IRError("cannot lower Gather of table \"\(table)\": not a static float32 tensor of rank 1 or more", at: node)
+        }
+        let axis = node.int("axis", default: 0)
+        guard axis == 0 || axis == -dims.count else {
+            throw IRError(
+                "cannot lower Gather of computed indices \"\(indices)\" along axis \(axis) of \(dims): "
+                    + "only along axis 0 (whole rows of the table)", at: node)
+        }
+        let indexType = graph.type(of: indices)?.dtype
+        guard indexType == .int64 || indexType == .int32, let indexDims = staticDims(indices),
+            let at = memory.offset(of: indices)
+        else {
+            throw IRError("cannot lower Gather of indices \"\(indices)\": not a static int64 or int32 activation", at: node)
+        }
+        guard graph.type(of: out)?.dtype == .float32, let y = memory.offset(of: out) else {
+            throw IRError("cannot lower Gather into \"\(out)\": not a static float32 activation", at: node)
+        }
+        let rows = dims[0], width = dims.dropFirst().reduce(1, *), n = indexDims.reduce(1, *)
+        let src: TensorDescriptor
+        if let t = graph.constants[table] {
+            src = try TensorDescriptor(.constants, .f32, address: UInt64(constants.append(t.floats())), dims: [rows, width])
+        } else if let x = memory.offset(of: table) {
+            src = try TensorDescriptor(.dram, .f32, address: UInt64(x), dims: [rows, width])
+        } else {
+            throw IRError("Gather's table \"\(table)\" has no place in memory", at: node)
+        }
+        let idx = try TensorDescriptor(.dram, indexType == .int64 ? .i64 : .i32, address: UInt64(at), dims: [n])
+        let dst = try TensorDescriptor(.dram, .f32, address: UInt64(y), dims: [n, width])
+        try b.emit("gather", ["dst": b.descriptor(dst), "src": b.descriptor(src), "idx": b.descriptor(idx)])
+    }
+}
