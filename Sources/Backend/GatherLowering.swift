@@ -1,9 +1,41 @@
 // Gather of computed indices, as exporters write embedding look-ups: one `gather` copies the
-// rows of a float32 table (a constant, placed in the constant section, or an activation)
-// that an int64 or int32 activation names. Gather of constant indices is a copy
+// rows of a float32 table (a constant, placed at the end of the constant section, or an
+// activation) that an int64 or int32 activation names. Gather of constant indices is a copy
 // (CopyLowering).
 import IR
 import ISA
+
+/// The constant tables gathers read, laid out after every other constant: a `vopp` names its
+/// parameter record by 24 bits of words, so records must lie in the section's first 64 MiB,
+/// and one embedding table can be larger than that. Each table is placed once however many
+/// gathers read it.
+struct GatherTables {
+    private var section = ConstantSection()
+    private var offsets: [String: Int] = [:]
+    /// The descriptors that name a table, by their offset in `section` until `place` moves them.
+    private var descriptors: [UInt64] = []
+
+    /// The descriptor of constant `name` ([rows, width] float32) for a gather to read.
+    mutating func descriptor(_ name: String, _ t: Tensor, rows: Int, width: Int, _ b: inout ProgramBuilder) throws -> UInt64 {
+        let at: Int
+        if let known = offsets[name] {
+            at = known
+        } else {
+            at = section.append(t.floats())
+            offsets[name] = at
+        }
+        let d = b.unsharedDescriptor(try TensorDescriptor(.constants, .f32, address: UInt64(at), dims: [rows, width]))
+        descriptors.append(d)
+        return d
+    }
+
+    /// Appends the tables to `constants` and moves their descriptors to where they landed.
+    func place(after constants: inout ConstantSection, _ b: inout ProgramBuilder) {
+        guard !descriptors.isEmpty else { return }
+        let base = constants.append(section)
+        for d in descriptors { b.move(d, by: UInt64(base)) }
+    }
+}
 
 extension Lowering {
     /// True for a Gather whose indices the program computes (or reads as an input).
@@ -14,7 +46,7 @@ extension Lowering {
     /// Gather(table [R, ...], indices [...], axis 0) -> [indices..., ...]: the table read as
     /// R rows of its trailing elements, one row per index element in row-major order.
     static func lowerGather(
-        _ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ constants: inout ConstantSection, _ b: inout ProgramBuilder
+        _ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ tables: inout GatherTables, _ b: inout ProgramBuilder
     ) throws {
         guard node.inputs.count == 2, let out = node.outputs.first else {
             throw IRError("Gather takes a table and indices", at: node)
@@ -44,16 +76,16 @@ extension Lowering {
             throw IRError("cannot lower Gather into \"\(out)\": not a static float32 activation", at: node)
         }
         let rows = dims[0], width = dims.dropFirst().reduce(1, *), n = indexDims.reduce(1, *)
-        let src: TensorDescriptor
+        let src: UInt64
         if let t = graph.constants[table] {
-            src = try TensorDescriptor(.constants, .f32, address: UInt64(constants.append(t.floats())), dims: [rows, width])
+            src = try tables.descriptor(table, t, rows: rows, width: width, &b)
         } else if let x = memory.offset(of: table) {
-            src = try TensorDescriptor(.dram, .f32, address: UInt64(x), dims: [rows, width])
+            src = b.descriptor(try TensorDescriptor(.dram, .f32, address: UInt64(x), dims: [rows, width]))
         } else {
             throw IRError("Gather's table \"\(table)\" has no place in memory", at: node)
         }
         let idx = try TensorDescriptor(.dram, indexType == .int64 ? .i64 : .i32, address: UInt64(at), dims: [n])
         let dst = try TensorDescriptor(.dram, .f32, address: UInt64(y), dims: [n, width])
-        try b.emit("gather", ["dst": b.descriptor(dst), "src": b.descriptor(src), "idx": b.descriptor(idx)])
+        try b.emit("gather", ["dst": b.descriptor(dst), "src": src, "idx": b.descriptor(idx)])
     }
 }

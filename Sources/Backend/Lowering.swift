@@ -31,6 +31,7 @@ public enum Lowering {
     public static func lower(_ graph: Graph, layers: [PackedLayer], resources: TileResources) throws -> LoweredModel {
         let memory = try MemoryPlan.plan(graph)
         var constants = ConstantSection()
+        var tables = GatherTables()
         var b = ProgramBuilder()
         let packed = Dictionary(uniqueKeysWithValues: layers.map { ($0.output, $0) })
         // Convolution scratch goes after the activations.
@@ -102,7 +103,7 @@ public enum Lowering {
                 scratchBytes = max(
                     scratchBytes, try lowerResize(node, graph, memory, scratch: scratch, resources, &constants, &b))
             case _ where gathersComputedIndices(node, graph):
-                try lowerGather(node, graph, memory, &constants, &b)
+                try lowerGather(node, graph, memory, &tables, &b)
             case _ where copyOps.contains(node.op):
                 scratchBytes = max(scratchBytes, try lowerCopy(node, graph, memory, scratch: scratch, &b))
             case "Slice":
@@ -118,6 +119,7 @@ public enum Lowering {
             }
         }
         try b.emit("halt", [:])
+        tables.place(after: &constants, &b)
         // Inputs are float32, or int64 and int32 indices; outputs are float32.
         func placement(_ v: ValueInfo, input: Bool) throws -> LoweredModel.Placement {
             let taken: Set<DType> = input ? [.float32, .int64, .int32] : [.float32]
@@ -362,6 +364,14 @@ struct ConstantSection {
         align()
         let at = bytes.count
         bytes += Float32Bytes.encode(values)
+        return at
+    }
+
+    /// Appends `other`'s bytes; returns the byte offset its first byte lands at.
+    mutating func append(_ other: ConstantSection) -> Int {
+        align()
+        let at = bytes.count
+        bytes += other.bytes
         return at
     }
 

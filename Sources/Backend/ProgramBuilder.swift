@@ -1,5 +1,6 @@
-// Building a program: descriptors are added once (equal descriptors share an index) and
-// instructions appended in the order the lowering emits them.
+// Building a program: descriptors are added once (equal descriptors share an index, except
+// those added unshared to be moved later) and instructions appended in the order the
+// lowering emits them.
 import ISA
 
 public struct ProgramBuilder {
@@ -19,6 +20,17 @@ public struct ProgramBuilder {
         program.descriptors.append(d)
         indices[key] = program.descriptors.count - 1
         return UInt64(program.descriptors.count - 1)
+    }
+
+    /// Adds `d` as a descriptor no other shares (so that `move` changes it alone).
+    public mutating func unsharedDescriptor(_ d: TensorDescriptor) -> UInt64 {
+        program.descriptors.append(d)
+        return UInt64(program.descriptors.count - 1)
+    }
+
+    /// Moves unshared descriptor `index` `bytes` further into its memory.
+    public mutating func move(_ index: UInt64, by bytes: UInt64) {
+        program.descriptors[Int(index)].address += bytes
     }
 
     public mutating func emit(_ mnemonic: String, _ fields: [String: UInt64]) throws {

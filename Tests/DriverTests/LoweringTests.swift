@@ -125,8 +125,9 @@ final class LoweringTests: XCTestCase {
     }
 
     func testGatherOfComputedIndicesLooksUpRowsExactly() throws {
-        // A constant table [6, 2, 2] looked up by int64 ids [2, 3] (rows of 4 floats), and an
-        // activation table [4, 5] by int32 ids [2]; negative ids count from the end.
+        // A constant table [6, 2, 2] looked up by int64 ids [2, 3] (rows of 4 floats), twice, and
+        // an activation table [4, 5] by int32 ids [2]; negative ids count from the end. The
+        // softmax after the first look-up has a parameter record.
         var rng = SeededRandom(seed: 29)
         var b = GraphBuilder()
         b.input("ids", .int64, [.known(2), .known(3)])
@@ -136,8 +137,12 @@ final class LoweringTests: XCTestCase {
         b.node("Gather", ["table", "ids"], outputs: ["rows"])
         b.node("Relu", ["t"], outputs: ["r"])
         b.node("Gather", ["r", "small"], ["axis": .int(-2)], outputs: ["picked"])
+        b.node("Softmax", ["rows"], outputs: ["soft"])
+        b.node("Gather", ["table", "ids"], outputs: ["again"])
         b.output("rows")
         b.output("picked")
+        b.output("soft")
+        b.output("again")
         var g = b.graph
         _ = try InferShapes().run(&g, PassContext())
         let ids = Tensor([Int64(5), -1, 0, 2, -6, 3], shape: [2, 3]), small = Tensor([Int32(-4), 3], shape: [2])
@@ -145,7 +150,14 @@ final class LoweringTests: XCTestCase {
         let want = try Interpreter(graph: g).run(["ids": ids, "t": t, "small": small])
         XCTAssertEqual(want["rows"]?.shape, [2, 3, 2, 2])
         let lowered = try Lowering.lower(g, layers: [], resources: resources(try TargetDescription.default))
-        XCTAssertEqual(lowered.program.instructions.filter { $0.spec.mnemonic == "gather" }.count, 2)
+        let gathers = lowered.program.instructions.filter { $0.spec.mnemonic == "gather" }
+        XCTAssertEqual(gathers.count, 3)
+        // The table is placed once, after every other constant (the softmax's record).
+        let tables = gathers.map { lowered.program.descriptors[Int($0["src"])] }.filter { $0.space == .constants }
+        XCTAssertEqual(tables.map(\.address), Array(repeating: UInt64(lowered.constants.count - 96), count: 2))
+        let records = lowered.program.instructions.filter { $0.spec.mnemonic == "vopp" }.map { 4 * $0["params"] }
+        XCTAssertEqual(records.count, 1)
+        XCTAssertLessThanOrEqual(records[0] + 64, tables[0].address)
         var machine = Machine(
             shape: MachineShape(
                 dramBytes: lowered.dramBytes, l3Bytes: 1 << 16, l2Bytes: 1 << 14, sramBytes: 32768, clusters: 4,
@@ -158,7 +170,7 @@ final class LoweringTests: XCTestCase {
         try machine.writeDRAM([252, 255, 255, 255, 3, 0, 0, 0], at: lowered.inputs[2].offset)
         XCTAssertEqual(lowered.inputs.map(\.bytes), [48, 80, 8])
         try machine.run(lowered.program)
-        for (k, name) in ["rows", "picked"].enumerated() {
+        for (k, name) in ["rows", "picked", "soft", "again"].enumerated() {
             XCTAssertEqual(
                 try machine.readDRAM(lowered.outputs[k].offset, count: lowered.outputs[k].bytes), bytes(want[name]!), name)
         }
