@@ -108,6 +108,7 @@ def test_embeddings_run_on_the_simulator_as_the_interpreter_runs_them(data, tmp_
         sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", data / f"{ids}.npz", tmp_path, precision, sparsity,
                                             data / "calib.npz", extra=SHAPE)
         assert sim["probabilities"].shape == (1, SEQUENCE, CLASSES)
+        np.testing.assert_allclose(sim["probabilities"].sum(-1), 1, rtol=1e-5)
         np.testing.assert_array_equal(sim["probabilities"], fq["probabilities"], err_msg=ids)
 
 
