@@ -74,6 +74,12 @@ extension Lowering {
         case _ where binaryOps.contains(node.op): return [(node.op.lowercased(), 0, nil)]
         case _ where maskOps[node.op] != nil: return [(maskOps[node.op]!, 0, nil)]
         case "Not": return [("not", 0, nil)]
+        case "Cast":
+            // (castsOnTheVectorUnit): integers convert, a mask is already float32 1 and +0,
+            // and a float becomes the mask of x != 0 (NaN true) as `not` twice gives it.
+            let from = graph.type(of: node.inputs[0])?.dtype
+            if from == .int64 || from == .int32 { return [("cast", 0, nil)] }
+            return from == .bool ? [("copy", 0, nil)] : [("not", 0, nil), ("not", 0, nil)]
         case "Where":
             // dst starts as y; `where` then takes x where the mask is true (vectorSteps
             // orders the operands y, condition, x).
@@ -124,6 +130,16 @@ extension Lowering {
         return relu
     }
 
+    /// A Cast the vector unit does: from an int64 or int32 tensor, or to or from a bool one
+    /// (float to float is a copy, CopyLowering's).
+    static func castsOnTheVectorUnit(_ node: Node, _ graph: Graph) -> Bool {
+        guard node.op == "Cast", let from = graph.type(of: node.inputs[0])?.dtype,
+            let to = node.outputs.first.flatMap({ graph.type(of: $0)?.dtype })
+        else { return false }
+        return ([.int64, .int32].contains(from) && to == .float32) || (from == .bool && to == .float32)
+            || (from == .float32 && to == .bool)
+    }
+
     /// True for the element-wise ops `lowerElementwise` takes.
     static func isElementwise(_ op: String) -> Bool {
         (binaryOps + variadicOps.keys + maskOps.keys + ["LeakyRelu", "Elu", "Clip", "HardSigmoid", "Selu", "Not", "Where"])
@@ -154,11 +170,20 @@ extension Lowering {
         let records = steps.map { $0.record.map { constants.record($0) } }
         let full = shape.isEmpty ? [1] : shape
         // Each operand: its DRAM (or constant) address and its strides broadcast to `full`.
+        // An integer operand (a Cast's) keeps its own elements until `cast` converts them.
         var operands: [(MemorySpace, UInt64, [Int])] = []
+        var elements: [ElementType] = []
         for name in inputs {
             let type = graph.type(of: name)
-            guard let dtype = type?.dtype, held.contains(dtype), let dims = type?.shape?.dims.compactMap(\.value) else {
+            let integer: [DType: ElementType] = node.op == "Cast" ? [.int64: .i64, .int32: .i32] : [:]
+            guard let dtype = type?.dtype, held.contains(dtype) || integer[dtype] != nil,
+                let dims = type?.shape?.dims.compactMap(\.value)
+            else {
                 throw IRError("cannot lower \(node.op) of \"\(name)\": not a static float32 or bool tensor", at: node)
+            }
+            elements.append(integer[dtype] ?? .f32)
+            guard integer[dtype] == nil || graph.constants[name] == nil else {
+                throw IRError("cannot lower \(node.op) of the constant \"\(name)\": fold it first", at: node)
             }
             let padded = Array(repeating: 1, count: full.count - dims.count) + dims
             let own = TensorDescriptor.rowMajor(padded)
@@ -173,7 +198,8 @@ extension Lowering {
         }
         // Split at the first axis whose trailing block fits; walk the axes before it.
         let buffers = operands.count + 1
-        func slots(_ values: Int) -> Int { buffers * ((4 * values + 63) / 64 * 64) }
+        let widest = elements.map { $0 == .i64 ? 8 : 4 }.max() ?? 4
+        func slots(_ values: Int) -> Int { buffers * ((widest * values + 63) / 64 * 64) }
         guard let axis = full.indices.first(where: { slots(full[($0 + 1)...].reduce(1, *)) <= resources.sramBytes }) else {
             throw IRError("a row of \(full.last ?? 1) values does not fit a tile's SRAM \(buffers) times", at: node)
         }
@@ -186,7 +212,7 @@ extension Lowering {
         while inner % common != 0 { common /= 2 }
         let burstRows = 16 / common
         if rows < full[axis] && rows >= burstRows { rows = rows / burstRows * burstRows }
-        let slot = (4 * rows * inner + 63) / 64 * 64
+        let slot = (widest * rows * inner + 63) / 64 * 64
         let outer = Array(full[..<axis]), outStrides = TensorDescriptor.rowMajor(full)
         var unit = 0
         for flat in 0..<outer.reduce(1, *) {
@@ -197,16 +223,17 @@ extension Lowering {
                 unit += 1
                 let count = min(rows, full[axis] - r0)
                 let dims = [count] + Array(full[(axis + 1)...])
-                func sram(_ k: Int) throws -> UInt64 {
+                func sram(_ k: Int, _ element: ElementType = .f32) throws -> UInt64 {
                     b.descriptor(
-                        try TensorDescriptor(.sram, .f32, cluster: cluster, tile: tile, address: UInt64(k * slot), dims: dims))
+                        try TensorDescriptor(.sram, element, cluster: cluster, tile: tile, address: UInt64(k * slot), dims: dims))
                 }
                 var tiles: [UInt64] = []
                 for (k, (space, base, strides)) in operands.enumerated() {
                     let start = zip(index, strides).reduce(0) { $0 + $1.0 * $1.1 } + r0 * strides[axis]
+                    let size = elements[k] == .i64 ? 8 : 4
                     let src = try TensorDescriptor(
-                        space, .f32, address: base + UInt64(4 * start), dims: dims, strides: Array(strides[axis...]))
-                    tiles.append(try sram(k))
+                        space, elements[k], address: base + UInt64(size * start), dims: dims, strides: Array(strides[axis...]))
+                    tiles.append(try sram(k, elements[k]))
                     try b.emit("dma", ["dst": tiles[k], "src": b.descriptor(src)])
                 }
                 let result = try sram(operands.count)

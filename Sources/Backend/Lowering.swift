@@ -92,7 +92,7 @@ public enum Lowering {
                         layer, plan: try tiling(layer.m, p, matrix, resources, node), resources: resources,
                         into: &b)
                 }
-            case _ where isElementwise(node.op):
+            case _ where isElementwise(node.op) || castsOnTheVectorUnit(node, graph):
                 try lowerElementwise(
                     node, graph, memory, resources, &constants, &b, relu: node.outputs.first.flatMap { reluAfter[$0] })
             case _ where rowOps[node.op] != nil:

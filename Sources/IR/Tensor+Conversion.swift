@@ -1,8 +1,8 @@
+import Formats
 // Element conversions of tensors: to and from Double and Int64 for any dtype, and
 // Cast between dtypes (ONNX Cast semantics: floats truncate toward zero into ints, fp8
 // through the Formats codecs, saturating unless asked not to).
 import Foundation
-import Formats
 
 extension Tensor {
     /// Element `i` as a Double (exact for every dtype but 64-bit integers beyond 2^53).
@@ -65,7 +65,12 @@ extension Tensor {
         if target == .float32 {
             let out = Tensor(zeros: .float32, shape: shape)
             out.withUnsafeMutableBuffer(as: Float.self) { o in
-                for i in 0..<count { o[i] = Float(double(at: i)) }
+                // An int64 rounds to float32 once (through float64 it could round twice).
+                if dtype == .int64 {
+                    for i in 0..<count { o[i] = Float(int64(at: i)) }
+                } else {
+                    for i in 0..<count { o[i] = Float(double(at: i)) }
+                }
             }
             return out
         }

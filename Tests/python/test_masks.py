@@ -94,3 +94,48 @@ def test_a_bool_graph_output_is_refused_by_name(tmp_path):
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
     assert_compile_refuses(tmp_path / "m.onnx", tmp_path,
                            'graph output "m" is bool: bundles give float32 tensors only')
+
+
+def casts_model(path, index_type):
+    """An attention-mask pattern as exporters write it: an integer mask input cast to float,
+    1 - mask times -10000 added to x; a comparison's mask cast to float; x cast to bool
+    (x != 0, NaN true) and back."""
+    nodes = [helper.make_node("Cast", ["m"], ["mf"], to=TensorProto.FLOAT, name="mask_float"),
+             helper.make_node("Sub", ["one", "mf"], ["inv"], name="invert"),
+             helper.make_node("Mul", ["inv", "big"], ["bias"], name="scale"),
+             helper.make_node("Add", ["x", "bias"], ["masked"], name="masked"),
+             helper.make_node("Greater", ["x", "zero"], ["pos"], name="pos"),
+             helper.make_node("Cast", ["pos"], ["posf"], to=TensorProto.FLOAT, name="pos_float"),
+             helper.make_node("Cast", ["x"], ["xb"], to=TensorProto.BOOL, name="nonzero"),
+             helper.make_node("Cast", ["xb"], ["xbf"], to=TensorProto.FLOAT, name="nonzero_float")]
+    inits = [numpy_helper.from_array(np.array(1.0, np.float32), "one"),
+             numpy_helper.from_array(np.array(-10000.0, np.float32), "big"),
+             numpy_helper.from_array(np.array(0.0, np.float32), "zero")]
+    graph = helper.make_graph(nodes, "casts", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 8]),
+                                               helper.make_tensor_value_info("m", index_type, [2, 8])],
+                              [helper.make_tensor_value_info(o, TensorProto.FLOAT, [2, 8])
+                               for o in ["masked", "posf", "xbf", "mf"]], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+
+
+@pytest.mark.parametrize("index_type,dtype", [(TensorProto.INT64, np.int64), (TensorProto.INT32, np.int32)])
+def test_integer_and_mask_casts_run_on_the_simulator_as_the_interpreter_and_onnxruntime(tmp_path, index_type, dtype):
+    casts_model(tmp_path / "m.onnx", index_type)
+    x = np.random.default_rng(21).standard_normal((2, 8)).astype(np.float32)
+    x.flat[:4] = [np.nan, 0.0, -0.0, np.inf]
+    # Mask values as a tokenizer gives them, and integers float32 must round (2^24 + 1).
+    m = np.array([[1, 1, 1, 0, 0, 1, 0, 1], [0, 1, 2, -3, 16777217, -16777217, 7, 1]], dtype)
+    np.savez(tmp_path / "in.npz", x=x, m=m)
+    np.savez(tmp_path / "calib.npz", x=x[None], m=m[None])
+    r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub")
+    assert r.returncode == 0, r.stderr
+    r = run_npucc("run", tmp_path / "m.npub", "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "sim.npz")
+    assert r.returncode == 0, r.stderr
+    r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "ref.npz")
+    assert r.returncode == 0, r.stderr
+    sim, ref = np.load(tmp_path / "sim.npz"), np.load(tmp_path / "ref.npz")
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    for name, value in zip(["masked", "posf", "xbf", "mf"], session.run(None, {"x": x, "m": m})):
+        np.testing.assert_array_equal(sim[name].view(np.uint32), ref[name].view(np.uint32), err_msg=name)
+        np.testing.assert_array_equal(ref[name], value, err_msg=name)
+    assert ref["mf"][1, 4] == np.float32(16777216.0) and ref["xbf"][0, 0] == 1 and ref["xbf"][0, 1] == 0
