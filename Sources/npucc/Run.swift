@@ -39,6 +39,17 @@ struct Run: ParsableCommand {
 
     @OptionGroup var quantization: QuantizationOptions
 
+    @Option(
+        help: ArgumentHelp(
+            "With --precision auto: none, 2:4 or auto (the default here; compile's default is none).",
+            valueName: "none|2:4|auto"))
+    var sparsity: String?
+
+    @Option(
+        name: .customLong("analysis-samples"),
+        help: "With --precision auto: how many calibration samples measure each candidate (64 here; compile's default is 4).")
+    var analysisSamples: Int = 64
+
     @OptionGroup var console: ConsoleOptions
 
     func run() throws {
@@ -68,15 +79,24 @@ struct Run: ParsableCommand {
             if ruleSet != nil && precision != "auto" {
                 throw DriverError(file: "--rules", "precision rules apply to --precision auto only")
             }
+            if sparsity != nil && precision != "auto" {
+                throw DriverError(file: "--sparsity", "applies to --precision auto only (--prune prunes every layer)")
+            }
+            guard ["none", "2:4", "auto"].contains(sparsity ?? "auto") else {
+                throw DriverError(file: "--sparsity", "unknown sparsity \"\(sparsity ?? "")\" (none, 2:4, auto)")
+            }
+            guard analysisSamples > 0 else { throw DriverError(file: "--analysis-samples", "must be at least 1") }
             if precision == "auto" {
                 guard let calib = quantization.calib else {
                     throw DriverError(file: "--precision", "auto needs calibration samples (--calib)")
                 }
                 let pruning = pruning ?? .wanda
                 let report = try SensitivitySetup.analyze(
-                    &loaded, calibPath: calib, method: method, pruning: pruning, endToEnd: try quantization.endToEnd())
+                    &loaded, calibPath: calib, method: method, pruning: pruning, maxSamples: analysisSamples,
+                    endToEnd: try quantization.endToEnd())
                 let assignment = try SensitivitySetup.assign(
-                    report, budget: quantization.budget, rules: ruleSet, rulesPath: quantization.rules ?? "")
+                    report, budget: quantization.budget, rules: ruleSet, rulesPath: quantization.rules ?? "",
+                    sparsity: sparsity ?? "auto")
                 try SensitivitySetup.apply(
                     assignment, report: report, pruning: pruning, biasCorrection: quantization.biasCorrection,
                     to: &loaded)

@@ -291,3 +291,29 @@ def test_predicted_and_measured_errors_choose_alike(tmp_path):
         assert choices(runs["predicted"]) == choices(runs["measured"]), extra
     r = auto(tmp_path, "--output-error", "guessed")
     assert r.returncode == 1 and "--output-error" in r.stderr and "guessed" in r.stderr
+
+
+def test_run_with_compiles_flags_makes_the_bundles_choice_and_numbers(tmp_path):
+    """`npucc run --precision auto` given compile's flags chooses as `compile --sparsity auto`
+    does, and the fake-quant interpreter's logits equal the bundle's on the simulator."""
+    calib, test = SAMPLES / "digits_calib.npz", SAMPLES / "digits_test.npz"
+    r = run_npucc("compile", SAMPLES / "digits_cnn.onnx", "-o", tmp_path / "d.npub", "--input-shape", "input=1,1,8,8",
+                  "--precision", "auto", "--sparsity", "auto", "--calib", calib)
+    assert r.returncode == 0, r.stderr
+    chosen = r.stdout.splitlines()[0]
+    r = run_npucc("run", SAMPLES / "digits_cnn.onnx", "--inputs", test, "--outputs", tmp_path / "fq.npz",
+                  "--precision", "auto", "--calib", calib, "--sparsity", "auto", "--prune", "sparsegpt",
+                  "--analysis-samples", "4")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == chosen
+    r = run_npucc("run", tmp_path / "d.npub", "--inputs", test, "--outputs", tmp_path / "sim.npz")
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "sim.npz")["logits"], np.load(tmp_path / "fq.npz")["logits"])
+    # Dense only, and the option's refusals.
+    r = run_npucc("run", SAMPLES / "digits_cnn.onnx", "--inputs", test, "--outputs", tmp_path / "d.npz",
+                  "--precision", "auto", "--calib", calib, "--sparsity", "none")
+    assert r.returncode == 0 and "+2:4" not in r.stdout.splitlines()[0], r.stderr
+    r = run_npucc("run", SAMPLES / "digits_cnn.onnx", "--inputs", test, "--outputs", tmp_path / "x.npz",
+                  "--precision", "nvfp4", "--calib", calib, "--sparsity", "2:4")
+    assert r.returncode == 1 and "--sparsity: applies to --precision auto only" in r.stderr
+    assert not (tmp_path / "x.npz").exists()
