@@ -1,8 +1,9 @@
 // Nearest-neighbour Resize as data movement: each output index along an axis reads the source
 // slice its index names (IR's ResizeGeometry, which the interpreter also follows), copied
 // axis by axis as CopyLowering.swift's copyAlongAxes does, so the result is a copy, bit for
-// bit. Linear Resize of the last two axes of a 4-D input runs on the vector unit (`vopp
-// resize`, the interpreter's arithmetic), as many [H, W] planes at a time as a tile holds.
+// bit. Linear Resize of the last two axes (the others left as they are) runs on the vector
+// unit (`vopp resize`, the interpreter's arithmetic), as many [H, W] planes at a time as a
+// tile holds.
 import IR
 import ISA
 
@@ -26,7 +27,7 @@ extension Lowering {
         if !geometry.nearest {
             guard geometry.planes(inputShape: dims) != nil else {
                 throw IRError(
-                    "cannot lower a linear Resize of \(dims) to \(geometry.outputShape) yet (the last two axes of a 4-D input only)",
+                    "cannot lower a linear Resize of \(dims) to \(geometry.outputShape) yet (the last two axes only)",
                     at: node)
             }
             try lowerBilinear(node, dims, geometry, x: UInt64(x), y: UInt64(y), resources, &constants, &b)
@@ -41,11 +42,14 @@ extension Lowering {
         _ node: Node, _ dims: [Int], _ g: ResizeGeometry, x: UInt64, y: UInt64, _ resources: TileResources,
         _ constants: inout ConstantSection, _ b: inout ProgramBuilder
     ) throws {
-        let (n, c, h, w, oh, ow) = (dims[0], dims[1], dims[2], dims[3], g.outputShape[2], g.outputShape[3])
+        // Every axis but the last two is left as it is: the input is planes of [H, W].
+        let (r, k) = (dims.count - 2, dims.count - 1)
+        let (n, c) = (1, dims.dropLast(2).reduce(1, *))
+        let (h, w, oh, ow) = (dims[r], dims[k], g.outputShape[r], g.outputShape[k])
         func table(_ v: [Int]) -> Int { constants.words(v.map { UInt32(bitPattern: Int32($0)) }) }
         let tables = [
-            table(g.lower[2]), table(g.upper[2]), constants.words(g.weight[2].map(\.bitPattern)),
-            table(g.lower[3]), table(g.upper[3]), constants.words(g.weight[3].map(\.bitPattern)),
+            table(g.lower[r]), table(g.upper[r]), constants.words(g.weight[r].map(\.bitPattern)),
+            table(g.lower[k]), table(g.upper[k]), constants.words(g.weight[k].map(\.bitPattern)),
         ]
         let params = UInt64(constants.record([h, w, oh, ow] + tables + [Int](repeating: 0, count: 6)))
         func aligned(_ bytes: Int) -> Int { (bytes + 63) / 64 * 64 }

@@ -30,13 +30,14 @@ func resize(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     if let planes = g.planes(inputShape: x.shape) {
         // Bilinear over [H, W] planes: the vector unit's arithmetic (VectorArithmetic.resizePlane),
         // the same operations as the general loop below.
-        let xp = x.f32, (h, w) = (x.shape[2], x.shape[3])
+        let (r, c) = (rank - 2, rank - 1)
+        let xp = x.f32, (h, w) = (x.shape[r], x.shape[c])
         return makeFloat(shape) { op in
-            parallelChunks(planes, cost: shape[2] * shape[3] * 4) { range in
+            parallelChunks(planes, cost: shape[r] * shape[c] * 4) { range in
                 for plane in range {
                     VectorArithmetic.resizePlane(
-                        xp + plane * h * w, width: w, op + plane * shape[2] * shape[3],
-                        rows: (lo[2], hi[2], weight[2]), columns: (lo[3], hi[3], weight[3]))
+                        xp + plane * h * w, width: w, op + plane * shape[r] * shape[c],
+                        rows: (lo[r], hi[r], weight[r]), columns: (lo[c], hi[c], weight[c]))
                 }
             }
         }

@@ -3,8 +3,9 @@ defaults: half_pixel and round_prefer_floor; sizes instead of scales; downsampli
 fraction) lowers to copies, and the interpreter's equals onnxruntime's exactly. Bilinear over
 the last two axes (half_pixel, align_corners, pytorch_half_pixel; up and down) runs on the
 vector unit, within float32 rounding of onnxruntime. Either way the bundle runs bit for bit as
-the fake-quant interpreter runs the model; a linear Resize over the channels is refused by
-node."""
+the fake-quant interpreter runs the model, at rank 4 and at ranks 2, 3 and 5 (a 1-D signal
+upsampled along its last axis, a volume's planes); a linear Resize over the channels is
+refused by node."""
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -88,5 +89,39 @@ def test_a_linear_resize_over_the_channels_is_refused_by_node(tmp_path):
     r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub", "--precision", "fp16")
     assert r.returncode == 1
     assert ('node Resize "resize" (opset 13): cannot lower a linear Resize of [1, 6, 5, 6] to [1, 12, 5, 6] yet (the last two axes '
-            'of a 4-D input only)') in r.stderr
+            'only)') in r.stderr
     assert not (tmp_path / "m.npub").exists()
+
+
+@pytest.mark.parametrize("shape,scales,transform", [
+    ([2, 4, 10], [1, 1, 2.5], "half_pixel"),            # a 1-D signal upsampled along its last axis
+    ([2, 4, 10], [1, 2, 1], "align_corners"),           # a 3-D input's last two axes, one of them left alone
+    ([5, 7], [1.5, 0.5], "pytorch_half_pixel"),          # a bare plane
+    ([1, 2, 3, 4, 5], [1, 1, 1, 2, 1.6], "half_pixel"),  # a volume's planes
+])
+def test_linear_resize_of_the_last_two_axes_at_other_ranks(tmp_path, shape, scales, transform):
+    rank = len(shape)
+    nodes = [helper.make_node("Mul", ["x", "two"], ["m"], name="scale"),
+             helper.make_node("Resize", ["m", "roi", "scales"], ["y"], mode="linear", name="resize",
+                              coordinate_transformation_mode=transform)]
+    inits = [numpy_helper.from_array(np.array(2.0, np.float32), "two"),
+             numpy_helper.from_array(np.zeros(0, np.float32), "roi"),
+             numpy_helper.from_array(np.asarray(scales, np.float32), "scales")]
+    graph = helper.make_graph(nodes, "resize", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None] * rank)], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
+    x = np.random.default_rng(rank).standard_normal(shape).astype(np.float32)
+    np.savez(tmp_path / "x.npz", x=x)
+    np.savez(tmp_path / "calib.npz", x=x[None])
+    r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "ref.npz")
+    assert r.returncode == 0, r.stderr
+    ours = np.load(tmp_path / "ref.npz")["y"]
+    theirs = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    assert ours.shape == theirs.shape
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=16 * np.finfo(np.float32).eps * np.abs(x).max())
+    r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub", "--precision", "fp16")
+    assert r.returncode == 0, r.stderr
+    r = run_npucc("run", tmp_path / "m.npub", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "sim.npz")
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "sim.npz")["y"].view(np.uint32), ours.view(np.uint32))
+

@@ -86,15 +86,16 @@ public struct ResizeGeometry: Sendable, Equatable {
         }
     }
 
-    /// The number of [H, W] planes when a linear resize of a rank-4 input leaves its first
-    /// two axes as they are (each index reads itself, with no weight on an upper index), else nil.
+    /// The number of [H, W] planes (the last two axes) when a linear resize of an input of
+    /// rank 2 or more leaves every other axis as it is (each index reads itself, with no
+    /// weight on an upper index), else nil.
     public func planes(inputShape: [Int]) -> Int? {
-        guard !nearest, inputShape.count == 4 else { return nil }
-        for d in 0..<2 {
+        guard !nearest, inputShape.count >= 2 else { return nil }
+        for d in 0..<(inputShape.count - 2) {
             let identity = Array(0..<inputShape[d])
             // With no upper weight the upper index is never read.
             guard lower[d] == identity, weight[d].allSatisfy({ $0 == 0 }) else { return nil }
         }
-        return inputShape[0] * inputShape[1]
+        return inputShape.dropLast(2).reduce(1, *)
     }
 }
