@@ -15,8 +15,11 @@ struct GatherTables {
     /// The descriptors that name a table, by their offset in `section` until `place` moves them.
     private var descriptors: [UInt64] = []
 
-    /// The descriptor of constant `name` ([rows, width] float32) for a gather to read.
-    mutating func descriptor(_ name: String, _ t: Tensor, rows: Int, width: Int, _ b: inout ProgramBuilder) throws -> UInt64 {
+    /// The descriptor of constant `name` for a gather to read: [rows, width] float32 from its
+    /// element `first`.
+    mutating func descriptor(
+        _ name: String, _ t: Tensor, first: Int = 0, rows: Int, width: Int, _ b: inout ProgramBuilder
+    ) throws -> UInt64 {
         let at: Int
         if let known = offsets[name] {
             at = known
@@ -24,7 +27,8 @@ struct GatherTables {
             at = section.append(t.floats())
             offsets[name] = at
         }
-        let d = b.unsharedDescriptor(try TensorDescriptor(.constants, .f32, address: UInt64(at), dims: [rows, width]))
+        let d = b.unsharedDescriptor(
+            try TensorDescriptor(.constants, .f32, address: UInt64(at + 4 * first), dims: [rows, width]))
         descriptors.append(d)
         return d
     }
@@ -43,8 +47,9 @@ extension Lowering {
         node.op == "Gather" && node.input(1).map { graph.constants[$0] == nil } == true
     }
 
-    /// Gather(table [R, ...], indices [...], axis 0) -> [indices..., ...]: the table read as
-    /// R rows of its trailing elements, one row per index element in row-major order.
+    /// Gather(table [A..., R, W...], indices [...], axis) -> [A..., indices..., W...]: for each
+    /// index of the axes before `axis`, one `gather` of the table's block there read as R rows
+    /// of its trailing elements, one row per index element in row-major order.
     static func lowerGather(
         _ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ tables: inout GatherTables, _ b: inout ProgramBuilder
     ) throws {
@@ -60,11 +65,10 @@ extension Lowering {
         guard graph.type(of: table)?.dtype == .float32, let dims = staticDims(table), !dims.isEmpty else {
             throw IRError("cannot lower Gather of table \"\(table)\": not a static float32 tensor of rank 1 or more", at: node)
         }
-        let axis = node.int("axis", default: 0)
-        guard axis == 0 || axis == -dims.count else {
-            throw IRError(
-                "cannot lower Gather of computed indices \"\(indices)\" along axis \(axis) of \(dims): "
-                    + "only along axis 0 (whole rows of the table)", at: node)
+        var axis = node.int("axis", default: 0)
+        if axis < 0 { axis += dims.count }
+        guard (0..<dims.count).contains(axis) else {
+            throw IRError("Gather's axis \(node.int("axis", default: 0)) is outside the table's \(dims.count) axes", at: node)
         }
         let indexType = graph.type(of: indices)?.dtype
         guard indexType == .int64 || indexType == .int32, let indexDims = staticDims(indices),
@@ -75,17 +79,20 @@ extension Lowering {
         guard graph.type(of: out)?.dtype == .float32, let y = memory.offset(of: out) else {
             throw IRError("cannot lower Gather into \"\(out)\": not a static float32 activation", at: node)
         }
-        let rows = dims[0], width = dims.dropFirst().reduce(1, *), n = indexDims.reduce(1, *)
-        let src: UInt64
-        if let t = graph.constants[table] {
-            src = try tables.descriptor(table, t, rows: rows, width: width, &b)
-        } else if let x = memory.offset(of: table) {
-            src = b.descriptor(try TensorDescriptor(.dram, .f32, address: UInt64(x), dims: [rows, width]))
-        } else {
-            throw IRError("Gather's table \"\(table)\" has no place in memory", at: node)
+        let rows = dims[axis], width = dims[(axis + 1)...].reduce(1, *), n = indexDims.reduce(1, *)
+        let idx = b.descriptor(try TensorDescriptor(.dram, indexType == .int64 ? .i64 : .i32, address: UInt64(at), dims: [n]))
+        for block in 0..<dims[..<axis].reduce(1, *) {
+            let first = block * rows * width
+            let src: UInt64
+            if let t = graph.constants[table] {
+                src = try tables.descriptor(table, t, first: first, rows: rows, width: width, &b)
+            } else if let x = memory.offset(of: table) {
+                src = b.descriptor(try TensorDescriptor(.dram, .f32, address: UInt64(x + 4 * first), dims: [rows, width]))
+            } else {
+                throw IRError("Gather's table \"\(table)\" has no place in memory", at: node)
+            }
+            let dst = try TensorDescriptor(.dram, .f32, address: UInt64(y + 4 * block * n * width), dims: [n, width])
+            try b.emit("gather", ["dst": b.descriptor(dst), "src": src, "idx": idx])
         }
-        let idx = try TensorDescriptor(.dram, indexType == .int64 ? .i64 : .i32, address: UInt64(at), dims: [n])
-        let dst = try TensorDescriptor(.dram, .f32, address: UInt64(y), dims: [n, width])
-        try b.emit("gather", ["dst": b.descriptor(dst), "src": src, "idx": b.descriptor(idx)])
     }
 }

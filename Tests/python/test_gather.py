@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from conftest import assert_compile_refuses, run_npucc, simulated_and_interpreted
+from conftest import run_npucc, simulated_and_interpreted
 
 VOCAB, MAX_POSITIONS, WIDTH, CLASSES, SEQUENCE = 50, 16, 32, 24, 8
 SHAPE = ["--input-shape", f"input_ids=1,{SEQUENCE}"]
@@ -160,11 +160,36 @@ def test_an_input_of_the_wrong_dtype_is_refused_by_name(data, tmp_path):
     assert not (tmp_path / "out.npz").exists()
 
 
-def test_a_gather_of_computed_indices_along_another_axis_is_refused_by_node(tmp_path):
-    graph = helper.make_graph([helper.make_node("Gather", ["x", "i"], ["y"], axis=1, name="pick")], "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4]),
-                               helper.make_tensor_value_info("i", TensorProto.INT64, [2])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 2])])
+@pytest.mark.parametrize("axis,table_shape,constant_table", [(1, [2, 5, 3], False), (-1, [3, 2, 5], True),
+                                                              (1, [3, 5], True)])
+def test_a_gather_of_computed_indices_along_another_axis(tmp_path, axis, table_shape, constant_table):
+    """Per index of the axes before `axis`, one gather of the table's block there: an
+    activation table (x times 2) or a constant one, indices negative too."""
+    rng = np.random.default_rng(31)
+    table = rng.standard_normal(table_shape).astype(np.float32)
+    nodes, inits = [], []
+    if constant_table:
+        inits.append(numpy_helper.from_array(table, "t"))
+    else:
+        nodes.append(helper.make_node("Mul", ["x", "two"], ["t"], name="table"))
+        inits.append(numpy_helper.from_array(np.array(2.0, np.float32), "two"))
+    nodes.append(helper.make_node("Gather", ["t", "i"], ["y"], axis=axis, name="pick"))
+    inputs = [helper.make_tensor_value_info("i", TensorProto.INT64, [2, 2])]
+    if not constant_table:
+        inputs.insert(0, helper.make_tensor_value_info("x", TensorProto.FLOAT, table_shape))
+    graph = helper.make_graph(nodes, "g", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
-    assert_compile_refuses(tmp_path / "m.onnx", tmp_path, 'node Gather "pick" (opset 13): cannot lower Gather of computed '
-                           'indices "i" along axis 1 of [2, 4]: only along axis 0 (whole rows of the table)')
+    size = table_shape[axis]
+    feeds = {"i": np.array([[0, size - 1], [-1, 2]], np.int64)}
+    if not constant_table:
+        feeds["x"] = table
+    np.savez(tmp_path / "in.npz", **feeds)
+    r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub", "--precision", "fp16")
+    assert r.returncode == 0, r.stderr
+    r = run_npucc("run", tmp_path / "m.npub", "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "sim.npz")
+    assert r.returncode == 0, r.stderr
+    r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "ref.npz")
+    assert r.returncode == 0, r.stderr
+    want = np.take(table if constant_table else table * 2, feeds["i"], axis=axis)
+    np.testing.assert_array_equal(np.load(tmp_path / "ref.npz")["y"], want)
+    np.testing.assert_array_equal(np.load(tmp_path / "sim.npz")["y"], want)
