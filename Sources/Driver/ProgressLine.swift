@@ -34,12 +34,6 @@ public final class ProgressLine: Sendable {
         return done >= total
     }
 
-    /// `done` of the total are finished.
-    public func update(_ done: Int) {
-        state.withLock { $0.done = done - 1 }
-        advance()
-    }
-
     /// Clears the bar (once); with --verbose, logs how long the work took.
     public func finish() {
         guard
