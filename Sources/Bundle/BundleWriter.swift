@@ -88,8 +88,12 @@ public struct BundleWriter: Sendable {
     /// written, flushed to disk and renamed over `url`; on any failure it is removed and
     /// `url` is left as it was.
     public func write(to url: URL) throws {
+        try Self.write(try encoded(file: url.path), to: url)
+    }
+
+    /// Writes the bytes `encoded` gave to `url`, as `write(to:)` does.
+    public static func write(_ bytes: [UInt8], to url: URL) throws {
         let path = url.path
-        let bytes = try encoded(file: path)
         do {
             try AtomicFile.write(bytes, to: path)
         } catch {

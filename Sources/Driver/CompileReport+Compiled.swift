@@ -13,9 +13,13 @@ import Report
 extension CompileReport {
     /// The report of `compiled`, compiled from `original` (the model as loaded, before any
     /// pass) with `options`, its cycles on `targetPath`'s description (the built-in one without).
-    public init(_ compiled: CompiledModel, original: LoadedModel, options: CompileOptions, targetPath: String?) throws {
+    /// `bundle` is the compiled bundle's bytes, when the caller has encoded them already.
+    public init(
+        _ compiled: CompiledModel, original: LoadedModel, options: CompileOptions, targetPath: String?,
+        bundle: [UInt8]? = nil
+    ) throws {
         let name = URL(fileURLWithPath: original.path).lastPathComponent
-        let file = try BundleReader.parse(try compiled.bundle().encoded(file: name), file: name)
+        let file = try BundleReader.parse(try bundle ?? compiled.bundle().encoded(file: name), file: name)
         let profile = try BundleProfile.profile(file, bundlePath: name, targetPath: targetPath)
         let floatGraph = try Self.floatGraph(original)
         let graph = compiled.graph

@@ -59,10 +59,12 @@ struct Compile: ParsableCommand {
             let original = loaded
             let compiled = try Compilation.compile(&loaded, options: compile, array: try Compilation.arrayShape(description))
             compiled.notes.forEach { Console.status($0) }
+            // The bundle is encoded once, for the report's profile and for the file.
+            let bytes = try compiled.bundle().encoded(file: output)
             let data = try report.map { _ in
-                try CompileReport(compiled, original: original, options: compile, targetPath: target)
+                try CompileReport(compiled, original: original, options: compile, targetPath: target, bundle: bytes)
             }
-            try compiled.bundle().write(to: URL(fileURLWithPath: output))
+            try BundleWriter.write(bytes, to: URL(fileURLWithPath: output))
             if let report, let data { try ReportWriter.write(data, to: report) }
             let weights = compiled.layers.reduce(0) { $0 + $1.rows * $1.columns }
             Console.status(
