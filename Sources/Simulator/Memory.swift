@@ -16,8 +16,6 @@ struct Memory {
         bytes = [UInt8](repeating: 0, count: size)
         written = [UInt8](repeating: 0, count: size)
         readOnly = false
-        Self.preferHugePages(&bytes)
-        Self.preferHugePages(&written)
     }
 
     init(name: String, contents: [UInt8]) {
@@ -25,21 +23,6 @@ struct Memory {
         bytes = contents
         written = []
         readOnly = true
-    }
-
-    /// Asks the kernel to back the large, fresh `array` with huge pages where it can: the
-    /// simulator touches most of each memory it models, and one fault per 2 MiB instead of
-    /// per 4 KiB makes that cheaper. Only an advice: nothing changes where it is not taken.
-    private static func preferHugePages(_ array: inout [UInt8]) {
-        #if os(Linux)
-            let huge = 2 << 20
-            guard array.count >= 2 * huge else { return }
-            array.withUnsafeMutableBytes { b in
-                let start = (Int(bitPattern: b.baseAddress!) + huge - 1) / huge * huge
-                let end = (Int(bitPattern: b.baseAddress!) + b.count) / huge * huge
-                if end > start { _ = madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, MADV_HUGEPAGE) }
-            }
-        #endif
     }
 
     /// Whether every byte of `range` has been written.
