@@ -35,7 +35,7 @@ public enum PrecisionSetup {
                 throw DriverError(file: "--bias-correction", "bias correction needs calibration samples (--calib)")
             }
             var context = base
-            context.progress = { Console.step($0, of: $1, finished: $2) }
+            context.progress = Console.progress
             context.quantization = QuantizationPlan(
                 format: format, activationAmax: amax,
                 inputMeans: biasCorrection ? means : [:])

@@ -91,6 +91,11 @@ extension Console {
         }
     }
 
+    /// `step` as `PassContext.progress` and the analysis take it.
+    public static let progress: @Sendable (_ label: String, _ total: Int, _ finished: Int) -> Void = {
+        step($0, of: $1, finished: $2)
+    }
+
     /// Ends the bar on screen, if any.
     public static func endProgress() {
         state.withLock { s -> ProgressLine? in

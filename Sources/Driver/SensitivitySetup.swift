@@ -42,7 +42,7 @@ public enum SensitivitySetup {
             let layers = try SensitivityAnalysis.run(
                 loaded.model.graph, samples: used, activationAmax: amax,
                 inputNorms: norms, hessians: hessians, pruning: pruning, endToEnd: endToEnd,
-                progress: { Console.step($0, of: $1, finished: $2) })
+                progress: Console.progress)
             Console.log.info(
                 "analysed \(layers.count) layers on \(used.count) samples in \(String(format: "%.2f", Date().timeIntervalSince(start))) s"
             )
@@ -155,7 +155,7 @@ public enum SensitivitySetup {
         base: PassContext = PassContext()
     ) throws {
         var context = base
-        context.progress = { Console.step($0, of: $1, finished: $2) }
+        context.progress = Console.progress
         context.quantization = QuantizationPlan(
             format: .fp32, perLayer: assignment.choices.mapValues(\.format),
             activationAmax: report.activationAmax,
