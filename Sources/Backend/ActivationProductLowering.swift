@@ -18,13 +18,13 @@ extension Lowering {
         else {
             throw IRError("cannot lower a MatMul of two activations unless quantize marked both operands fp16", at: node)
         }
-        func place(_ v: String) throws -> (dims: [Int], offset: UInt64) {
+        func place(_ v: String) throws -> (dims: [Int], place: Place) {
             guard graph.type(of: v)?.dtype == .float32, let d = graph.type(of: v)?.shape?.dims.compactMap(\.value),
-                d.count == graph.type(of: v)?.shape?.rank, d.count >= 2, let o = memory.offset(of: v)
+                d.count == graph.type(of: v)?.shape?.rank, d.count >= 2, let o = memory.place(of: v)
             else {
                 throw IRError("cannot lower MatMul of \"\(v)\": not a static float32 activation of rank 2 or more", at: node)
             }
-            return (d, UInt64(o))
+            return (d, o)
         }
         let (aDims, x) = try place(node.inputs[0]), (bDims, w) = try place(node.inputs[1])
         let (outDims, y) = try place(node.outputs[0])
@@ -66,18 +66,16 @@ extension Lowering {
                         b.descriptor(
                             try TensorDescriptor(.sram, .f32, cluster: cluster, tile: tile, address: UInt64(address), dims: dims))
                     }
-                    func dram(_ base: UInt64, _ element: Int, _ dims: [Int], _ rowStride: Int) throws -> UInt64 {
-                        b.descriptor(
-                            try TensorDescriptor(
-                                .dram, .f32, address: base + UInt64(4 * element), dims: dims, strides: [rowStride, 1]))
+                    func activation(_ base: Place, _ element: Int, _ dims: [Int], _ rowStride: Int) throws -> UInt64 {
+                        b.descriptor(try base.advanced(by: 4 * element).descriptor(dims: dims, strides: [rowStride, 1]))
                     }
                     let acc = try sram(accAt, [mLen, nLen])
                     for k0 in stride(from: 0, to: k, by: tileK) {
                         let kLen = min(tileK, k - k0)
                         let (act, wgt) = (try sram(actAt, [mLen, kLen]), try sram(wgtAt, [kLen, nLen]))
-                        try b.emit("dma", ["dst": act, "src": try dram(x, (aMatrix * m + m0) * k + k0, [mLen, kLen], k)])
+                        try b.emit("dma", ["dst": act, "src": try activation(x, (aMatrix * m + m0) * k + k0, [mLen, kLen], k)])
                         try b.emit("quant", ["dst": act, "src": act, "fmt": format, "amax": 0])
-                        try b.emit("dma", ["dst": wgt, "src": try dram(w, (bMatrix * k + k0) * n + n0, [kLen, nLen], n)])
+                        try b.emit("dma", ["dst": wgt, "src": try activation(w, (bMatrix * k + k0) * n + n0, [kLen, nLen], n)])
                         try b.emit("quant", ["dst": wgt, "src": wgt, "fmt": format, "amax": 0])
                         try b.emit(
                             "mma",
@@ -86,7 +84,7 @@ extension Lowering {
                                 "accumulate": k0 > 0 ? 1 : 0,
                             ])
                     }
-                    try b.emit("dma", ["dst": try dram(y, (index * m + m0) * n + n0, [mLen, nLen], n), "src": acc])
+                    try b.emit("dma", ["dst": try activation(y, (index * m + m0) * n + n0, [mLen, nLen], n), "src": acc])
                 }
             }
         }

@@ -27,6 +27,9 @@ public struct ConvolutionLayer: Sendable {
     public var pads: (Int, Int, Int, Int)
     public var input: UInt64
     public var output: UInt64
+    /// Where the input and the output images live (DRAM, or L3 when the memory plan kept them there).
+    public var inputSpace = MemorySpace.dram
+    public var outputSpace = MemorySpace.dram
     /// The matrix part: weights, bias, formats, fused activation (its m, k, n, input and
     /// output are set per image).
     public var matrix: MatrixLayer
@@ -113,7 +116,7 @@ public enum ConvolutionLowering {
                         "dst": staged,
                         "src": b.descriptor(
                             try TensorDescriptor(
-                                .dram, .f32, address: x + UInt64(4 * p0), dims: [rows, channels], strides: [1, pixels])),
+                                c.inputSpace, .f32, address: x + UInt64(4 * p0), dims: [rows, channels], strides: [1, pixels])),
                     ])
                 if c.matrix.activationFormat != .fp32 {
                     try b.emit(
@@ -169,7 +172,7 @@ public enum ConvolutionLowering {
                         space: scratch, address: source + UInt64(4 * group * groupChannels * pitches.2), pitches: pitches,
                         outWidth: c.outWidth, kernel: c.kernel, strides: c.strides, dilations: c.dilations)
                 }
-                layer.output = c.output + UInt64(4 * image * c.outChannels * positions)
+                (layer.output, layer.outputSpace) = (c.output + UInt64(4 * image * c.outChannels * positions), c.outputSpace)
                 layer.outputStrides = (1, positions)
                 layer.quantizeInput = false
                 try MatrixLowering.lower(layer, plan: plan, resources: resources, into: &b)

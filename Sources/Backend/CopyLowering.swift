@@ -1,4 +1,4 @@
-// Ops that only move data, lowered to `dma` (and `fill`) between DRAM buffers, so each
+// Ops that only move data, lowered to `dma` (and `fill`) between activation buffers, so each
 // result is a copy of its input's elements, bit for bit: Pad, Split, Expand, Tile, Gather
 // with constant indices and Cast from float32 to float32. An op that picks, per output
 // index along each axis, one input index (Gather, Tile, Pad's edge, reflect and wrap modes,
@@ -15,13 +15,13 @@ extension Lowering {
         throws -> Int
     {
         let (dims, x, _) = try rowOperands(node, graph, memory)
-        func outputDims(_ v: String) throws -> (dims: [Int], at: UInt64) {
+        func outputDims(_ v: String) throws -> (dims: [Int], at: Place) {
             guard graph.type(of: v)?.dtype == .float32, let d = graph.type(of: v)?.shape?.dims.compactMap(\.value),
-                d.count == graph.type(of: v)?.shape?.rank, let o = memory.offset(of: v)
+                d.count == graph.type(of: v)?.shape?.rank, let o = memory.place(of: v)
             else {
                 throw IRError("cannot lower \(node.op) into \"\(v)\": not a static float32 activation", at: node)
             }
-            return (d, UInt64(o))
+            return (d, o)
         }
         func constant(_ index: Int, _ what: String) throws -> Tensor? {
             guard let name = node.input(index) else { return nil }
@@ -39,7 +39,7 @@ extension Lowering {
             var start = 0
             for out in node.outputs where !out.isEmpty {
                 let (d, y) = try outputDims(out)
-                try copy(from: UInt64(x) + UInt64(4 * start * own[axis]), d, own, to: y, &b)
+                try copy(from: x.advanced(by: 4 * start * own[axis]), d, own, to: y, &b)
                 start += d[axis]
             }
             return 0
@@ -48,16 +48,16 @@ extension Lowering {
             let (d, y) = try outputDims(node.outputs[0])
             let padded = Array(repeating: 1, count: d.count - dims.count) + dims
             let strides = zip(padded, TensorDescriptor.rowMajor(padded)).map { $0 == 1 ? 0 : $1 }
-            try copy(from: UInt64(x), d, strides, to: y, &b)
+            try copy(from: x, d, strides, to: y, &b)
             return 0
         case "Cast":
             let (d, y) = try outputDims(node.outputs[0])
-            try copy(from: UInt64(x), [d.reduce(1, *)], [1], to: y, &b)
+            try copy(from: x, [d.reduce(1, *)], [1], to: y, &b)
             return 0
         case "Tile":
             let (d, y) = try outputDims(node.outputs[0])
             let maps = zip(dims, d).map { n, m in (0..<m).map { $0 % max(n, 1) } }
-            return try copyAlongAxes(from: UInt64(x), dims, maps, to: y, scratch: scratch, &b)
+            return try copyAlongAxes(from: x, dims, maps, to: y, scratch: scratch, &b)
         case "Gather":
             guard let indices = try constant(1, "indices") else { throw IRError("Gather needs its indices", at: node) }
             var axis = node.int("axis", default: 0)
@@ -74,7 +74,7 @@ extension Lowering {
             let (_, y) = try outputDims(node.outputs[0])
             var maps = dims.map { Array(0..<$0) }
             maps[axis] = picked
-            return try copyAlongAxes(from: UInt64(x), dims, maps, to: y, scratch: scratch, &b)
+            return try copyAlongAxes(from: x, dims, maps, to: y, scratch: scratch, &b)
         default:
             return try lowerPad(node, dims, x, try outputDims(node.outputs[0]), constant, scratch: scratch, &b)
         }
@@ -84,7 +84,7 @@ extension Lowering {
     /// where a pad is negative) into its place; edge, reflect and wrap pick an input index
     /// per output index along each axis, as the interpreter does.
     private static func lowerPad(
-        _ node: Node, _ dims: [Int], _ x: Int, _ out: (dims: [Int], at: UInt64),
+        _ node: Node, _ dims: [Int], _ x: Place, _ out: (dims: [Int], at: Place),
         _ constant: (Int, String) throws -> Tensor?, scratch: UInt64, _ b: inout ProgramBuilder
     ) throws -> Int {
         let rank = dims.count
@@ -100,7 +100,7 @@ extension Lowering {
         case "constant":
             let value = try constant(2, "constant_value").flatMap { $0.count > 0 ? $0.cast(to: .float32).floats()[0] : nil } ?? 0
             if (before + after).contains(where: { $0 > 0 }) {
-                let all = try TensorDescriptor(.dram, .f32, address: out.at, dims: [out.dims.reduce(1, *)])
+                let all = try out.at.descriptor(dims: [out.dims.reduce(1, *)])
                 try b.emit("fill", ["dst": b.descriptor(all), "value": UInt64(value.bitPattern)])
             }
             let (inStrides, outStrides) = (TensorDescriptor.rowMajor(dims), TensorDescriptor.rowMajor(out.dims))
@@ -111,8 +111,8 @@ extension Lowering {
                 kept[d] = dims[d] - max(-before[d], 0) - max(-after[d], 0)
             }
             guard kept.allSatisfy({ $0 > 0 }) else { return 0 }
-            let dst = try TensorDescriptor(.dram, .f32, address: out.at + UInt64(4 * to), dims: kept, strides: outStrides)
-            let src = try TensorDescriptor(.dram, .f32, address: UInt64(x + 4 * from), dims: kept, strides: inStrides)
+            let dst = try out.at.advanced(by: 4 * to).descriptor(dims: kept, strides: outStrides)
+            let src = try x.advanced(by: 4 * from).descriptor(dims: kept, strides: inStrides)
             try b.emit("dma", ["dst": b.descriptor(dst), "src": b.descriptor(src)])
             return 0
         case "edge", "reflect", "wrap":
@@ -131,17 +131,16 @@ extension Lowering {
                 }
             }
             guard dims.allSatisfy({ $0 > 0 }) else { throw IRError("cannot pad an empty tensor in mode \(mode)", at: node) }
-            return try copyAlongAxes(from: UInt64(x), dims, maps, to: out.at, scratch: scratch, &b)
+            return try copyAlongAxes(from: x, dims, maps, to: out.at, scratch: scratch, &b)
         default:
             throw IRError("cannot lower Pad in mode \(mode)", at: node)
         }
     }
 
     /// One DMA of `dims` elements read at `strides` from `x` into contiguous `y`.
-    private static func copy(from x: UInt64, _ dims: [Int], _ strides: [Int], to y: UInt64, _ b: inout ProgramBuilder) throws {
-        let src = try TensorDescriptor(.dram, .f32, address: x, dims: dims, strides: strides)
-        try b.emit(
-            "dma", ["dst": b.descriptor(try TensorDescriptor(.dram, .f32, address: y, dims: dims)), "src": b.descriptor(src)])
+    private static func copy(from x: Place, _ dims: [Int], _ strides: [Int], to y: Place, _ b: inout ProgramBuilder) throws {
+        let src = try x.descriptor(dims: dims, strides: strides)
+        try b.emit("dma", ["dst": b.descriptor(try y.descriptor(dims: dims)), "src": b.descriptor(src)])
     }
 
     /// Copies `x` (row-major `dims`) to `y`, where output index i along axis d is input index
@@ -150,7 +149,7 @@ extension Lowering {
     /// two mapped axes the partial result alternates between two halves of DRAM scratch at
     /// `scratch`; returns the scratch bytes used.
     static func copyAlongAxes(
-        from x: UInt64, _ dims: [Int], _ maps: [[Int]], to y: UInt64, scratch: UInt64, _ b: inout ProgramBuilder
+        from x: Place, _ dims: [Int], _ maps: [[Int]], to y: Place, scratch: UInt64, _ b: inout ProgramBuilder
     ) throws -> Int {
         let axes = dims.indices.filter { maps[$0] != Array(0..<dims[$0]) }
         if axes.isEmpty {
@@ -168,7 +167,7 @@ extension Lowering {
         for (step, axis) in axes.enumerated() {
             var next = shape
             next[axis] = maps[axis].count
-            let target = step == axes.count - 1 ? y : scratch + UInt64(step % 2 * half)
+            let target = step == axes.count - 1 ? y : Place(.dram, scratch + UInt64(step % 2 * half))
             let (from, to) = (TensorDescriptor.rowMajor(shape), TensorDescriptor.rowMajor(next))
             let map = maps[axis]
             var o = 0
@@ -180,10 +179,8 @@ extension Lowering {
                 var (srcStrides, dstStrides, runDims) = (from, to, next)
                 (srcStrides[axis], runDims[axis]) = (from[axis] * delta, run)
                 dstStrides[axis] = to[axis]
-                let src = try TensorDescriptor(
-                    .dram, .f32, address: source + UInt64(4 * map[o] * from[axis]), dims: runDims, strides: srcStrides)
-                let dst = try TensorDescriptor(
-                    .dram, .f32, address: target + UInt64(4 * o * to[axis]), dims: runDims, strides: dstStrides)
+                let src = try source.advanced(by: 4 * map[o] * from[axis]).descriptor(dims: runDims, strides: srcStrides)
+                let dst = try target.advanced(by: 4 * o * to[axis]).descriptor(dims: runDims, strides: dstStrides)
                 try b.emit("dma", ["dst": b.descriptor(dst), "src": b.descriptor(src)])
                 o += run
             }

@@ -161,7 +161,7 @@ extension Lowering {
         // A bool (a comparison's result, a mask) is held as float32 1 and +0.
         let held: Set<DType> = [.float32, .bool]
         guard let out = node.outputs.first, let shape = graph.type(of: out)?.shape?.dims.compactMap(\.value),
-            let y = memory.offset(of: relu ?? out), let outType = graph.type(of: out)?.dtype, held.contains(outType)
+            let y = memory.place(of: relu ?? out), let outType = graph.type(of: out)?.dtype, held.contains(outType)
         else {
             throw IRError("cannot lower \(node.op) without a static float32 or bool output", at: node)
         }
@@ -169,7 +169,7 @@ extension Lowering {
         if relu != nil { steps.append(("relu", 0, nil)) }
         let records = steps.map { $0.record.map { constants.record($0) } }
         let full = shape.isEmpty ? [1] : shape
-        // Each operand: its DRAM (or constant) address and its strides broadcast to `full`.
+        // Each operand: its memory space and address and its strides broadcast to `full`.
         // An integer operand (a Cast's) keeps its own elements until `cast` converts them.
         var operands: [(MemorySpace, UInt64, [Int])] = []
         var elements: [ElementType] = []
@@ -190,8 +190,8 @@ extension Lowering {
             let strides = zip(padded, own).map { $0 == 1 ? 0 : $1 }
             if let t = graph.constants[name] {
                 operands.append((.constants, UInt64(constants.append(t.floats())), strides))
-            } else if let o = memory.offset(of: name) {
-                operands.append((.dram, UInt64(o), strides))
+            } else if let o = memory.place(of: name) {
+                operands.append((o.space, o.address, strides))
             } else {
                 throw IRError("\"\(name)\" has no place in memory", at: node)
             }
@@ -255,7 +255,7 @@ extension Lowering {
                 try b.emit(
                     "dma",
                     [
-                        "dst": b.descriptor(try TensorDescriptor(.dram, .f32, address: UInt64(y + 4 * at), dims: dims)),
+                        "dst": b.descriptor(try y.advanced(by: 4 * at).descriptor(dims: dims)),
                         "src": result,
                     ])
             }

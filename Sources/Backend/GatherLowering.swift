@@ -72,26 +72,26 @@ extension Lowering {
         }
         let indexType = graph.type(of: indices)?.dtype
         guard indexType == .int64 || indexType == .int32, let indexDims = staticDims(indices),
-            let at = memory.offset(of: indices)
+            let at = memory.place(of: indices)
         else {
             throw IRError("cannot lower Gather of indices \"\(indices)\": not a static int64 or int32 activation", at: node)
         }
-        guard graph.type(of: out)?.dtype == .float32, let y = memory.offset(of: out) else {
+        guard graph.type(of: out)?.dtype == .float32, let y = memory.place(of: out) else {
             throw IRError("cannot lower Gather into \"\(out)\": not a static float32 activation", at: node)
         }
         let rows = dims[axis], width = dims[(axis + 1)...].reduce(1, *), n = indexDims.reduce(1, *)
-        let idx = b.descriptor(try TensorDescriptor(.dram, indexType == .int64 ? .i64 : .i32, address: UInt64(at), dims: [n]))
+        let idx = b.descriptor(try at.descriptor(indexType == .int64 ? .i64 : .i32, dims: [n]))
         for block in 0..<dims[..<axis].reduce(1, *) {
             let first = block * rows * width
             let src: UInt64
             if let t = graph.constants[table] {
                 src = try tables.descriptor(table, t, first: first, rows: rows, width: width, &b)
-            } else if let x = memory.offset(of: table) {
-                src = b.descriptor(try TensorDescriptor(.dram, .f32, address: UInt64(x + 4 * first), dims: [rows, width]))
+            } else if let x = memory.place(of: table) {
+                src = b.descriptor(try x.advanced(by: 4 * first).descriptor(dims: [rows, width]))
             } else {
                 throw IRError("Gather's table \"\(table)\" has no place in memory", at: node)
             }
-            let dst = try TensorDescriptor(.dram, .f32, address: UInt64(y + 4 * block * n * width), dims: [n, width])
+            let dst = try y.advanced(by: 4 * block * n * width).descriptor(dims: [n, width])
             try b.emit("gather", ["dst": b.descriptor(dst), "src": src, "idx": idx])
         }
     }

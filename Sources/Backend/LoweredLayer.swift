@@ -1,6 +1,7 @@
 // What the lowering records per lowered node for the profile: its slice of the program, the
-// multiply-accumulates it does, its precision and sparsity, and the bytes that must cross
-// DRAM for it at the least (its weights and constants, its input and output activations).
+// multiply-accumulates it does, its precision and sparsity, and the bytes it must move at the
+// least (its weights and constants, its input and output activations), and how many of the
+// activations' bytes the memory plan keeps on chip (L3) rather than in DRAM.
 import IR
 import Passes
 
@@ -20,18 +21,24 @@ public struct LoweredLayer: Sendable, Equatable, Codable {
     public var weightBytes: Int
     public var inputBytes: Int
     public var outputBytes: Int
+    /// Of `inputBytes + outputBytes`, those in L3.
+    public var onChipBytes: Int
 
     enum CodingKeys: String, CodingKey {
         case name, op, first, count, macs, precision, sparse
         case activationFormat = "activation_format", weightBytes = "weight_bytes", inputBytes = "input_bytes"
-        case outputBytes = "output_bytes"
+        case outputBytes = "output_bytes", onChipBytes = "on_chip_bytes"
     }
 
-    /// `node`, lowered to `count` instructions from `first`; `packed` its weights when it is a matrix layer.
-    init(_ node: Node, _ graph: Graph, packed: PackedLayer?, first: Int, count: Int) {
+    /// `node`, lowered to `count` instructions from `first`; `packed` its weights when it is
+    /// a matrix layer; `memory` where its activations live.
+    init(_ node: Node, _ graph: Graph, packed: PackedLayer?, memory: MemoryPlan, first: Int, count: Int) {
         func bytes(_ value: String) -> Int {
             guard let t = graph.type(of: value), let dims = t.shape?.dims.compactMap(\.value) else { return 0 }
             return dims.reduce(t.dtype.byteSize, *)
+        }
+        func onChip(_ values: [String]) -> Int {
+            values.filter { !$0.isEmpty && memory.place(of: $0)?.space == .l3 }.map(bytes).reduce(0, +)
         }
         let output = node.outputs.first ?? ""
         name = node.name.isEmpty ? output : node.name
@@ -49,6 +56,7 @@ public struct LoweredLayer: Sendable, Equatable, Codable {
             let bias = node.op == "MatMul" ? 0 : node.input(2).map(bytes) ?? 0
             weightBytes = p.size + bias
             inputBytes = bytes(node.inputs[0])
+            onChipBytes = onChip([node.inputs[0]] + node.outputs)
         } else if node.op == "MatMul", let format = node.string(QuantizationAttributes.activationFormat),
             let k = graph.type(of: node.inputs[0])?.shape?.dims.last?.value
         {
@@ -59,6 +67,7 @@ public struct LoweredLayer: Sendable, Equatable, Codable {
             sparse = false
             weightBytes = 0
             inputBytes = node.inputs.map(bytes).reduce(0, +)
+            onChipBytes = onChip(node.inputs + node.outputs)
         } else {
             macs = 0
             sparse = false
@@ -67,7 +76,9 @@ public struct LoweredLayer: Sendable, Equatable, Codable {
             weightBytes = readsConstants ? constants.map(bytes).reduce(0, +) : 0
             // A look-up in a constant table reads only the rows it copies: the output's bytes.
             if node.op == "Gather", constants == [node.inputs[0]] { weightBytes = outputBytes }
-            inputBytes = node.inputs.filter { !$0.isEmpty && graph.constants[$0] == nil }.map(bytes).reduce(0, +)
+            let activations = node.inputs.filter { !$0.isEmpty && graph.constants[$0] == nil }
+            inputBytes = activations.map(bytes).reduce(0, +)
+            onChipBytes = onChip(activations + node.outputs)
         }
     }
 }

@@ -29,22 +29,27 @@ public struct LoweredModel: Sendable {
 public enum Lowering {
     /// Lowers `graph`, whose Conv, ConvTranspose, Gemm and MatMul weights are packed as `layers` describe.
     public static func lower(_ graph: Graph, layers: [PackedLayer], resources: TileResources) throws -> LoweredModel {
-        let memory = try MemoryPlan.plan(graph)
+        func shape(_ value: String) -> [Int] { graph.type(of: value)?.shape?.dims.compactMap(\.value) ?? [] }
+        let packed = Dictionary(uniqueKeysWithValues: layers.map { ($0.output, $0) })
+        // L3 keeps the largest convolution scratch that fits it; activations take the rest.
+        let reserved = try convolutionScratch(graph, packed).filter { $0 <= resources.l3Bytes }.max() ?? 0
+        let memory = try MemoryPlan.plan(graph, onChipBytes: resources.l3Bytes - reserved, l3Bytes: resources.l3Bytes)
+        // What the activations leave of L3, from address 0: convolutions' scratch.
+        var resources = resources
+        resources.l3Bytes = memory.onChipBase
         var constants = ConstantSection()
         var tables = GatherTables()
         var b = ProgramBuilder()
-        let packed = Dictionary(uniqueKeysWithValues: layers.map { ($0.output, $0) })
-        // Convolution scratch goes after the activations.
+        // DRAM scratch goes after the activations.
         let scratch = UInt64((memory.size + 63) / 64 * 64)
         var scratchBytes = 0
-        func address(_ value: String, _ node: Node) throws -> UInt64 {
-            guard let o = memory.offset(of: value) else {
+        func address(_ value: String, _ node: Node) throws -> Place {
+            guard let place = memory.place(of: value) else {
                 throw IRError(
                     "\"\(value)\" is not an activation the memory plan placed (a constant operand is not lowered yet)", at: node)
             }
-            return UInt64(o)
+            return place
         }
-        func shape(_ value: String) -> [Int] { graph.type(of: value)?.shape?.dims.compactMap(\.value) ?? [] }
 
         // A Relu that alone reads an element-wise op's result runs in that op's blocks.
         let reluAfter = reluAfterElementwise(graph)
@@ -57,7 +62,7 @@ public enum Lowering {
                 let count = b.program.instructions.count - first
                 if count > 0 {
                     let p = node.outputs.first.flatMap { packed[$0] }
-                    layers.append(LoweredLayer(node, graph, packed: p, first: first, count: count))
+                    layers.append(LoweredLayer(node, graph, packed: p, memory: memory, first: first, count: count))
                 }
             }
             switch node.op {
@@ -77,8 +82,9 @@ public enum Lowering {
                 let x = try address(node.inputs[0], node), y = try address(output, node)
                 let xShape = shape(node.inputs[0]), yShape = shape(output)
                 if node.op == "Conv" || node.op == "ConvTranspose" {
-                    let conv = try ConvolutionLayer(
-                        node, p, input: x, xShape, output: y, yShape, matrix: matrix, scratch: scratch)
+                    var conv = try ConvolutionLayer(
+                        node, p, input: x.address, xShape, output: y.address, yShape, matrix: matrix, scratch: scratch)
+                    (conv.inputSpace, conv.outputSpace) = (x.space, y.space)
                     scratchBytes = max(scratchBytes, conv.scratchBytes)
                     // A group's tiles are as wide as the packed weights' tiles (WeightSection.tileRows).
                     let plan = try tiling(yShape[2] * yShape[3], p, matrix, resources, node, n: p.rows / conv.groups)
@@ -87,7 +93,8 @@ public enum Lowering {
                     var layer = matrix
                     layer.m = xShape.dropLast().reduce(1, *)
                     (layer.k, layer.n) = (p.columns, p.rows)
-                    (layer.input, layer.inputRowStride, layer.output, layer.outputStrides) = (x, p.columns, y, (p.rows, 1))
+                    (layer.input, layer.inputSpace, layer.inputRowStride) = (x.address, x.space, p.columns)
+                    (layer.output, layer.outputSpace, layer.outputStrides) = (y.address, y.space, (p.rows, 1))
                     try MatrixLowering.lower(
                         layer, plan: try tiling(layer.m, p, matrix, resources, node), resources: resources,
                         into: &b)
@@ -129,13 +136,29 @@ public enum Lowering {
                         + (input ? "take float32, int64 and int32 tensors only" : "give float32 tensors only"))
             }
             let bytes = shape(v.name).reduce(v.type.dtype.byteSize, *)
-            guard let o = memory.offset(of: v.name) else { throw IRError("graph value \"\(v.name)\" has no place in DRAM") }
-            return LoweredModel.Placement(name: v.name, offset: o, bytes: bytes)
+            guard let place = memory.place(of: v.name), place.space == .dram else {
+                throw IRError("graph value \"\(v.name)\" has no place in DRAM")
+            }
+            return LoweredModel.Placement(name: v.name, offset: Int(place.address), bytes: bytes)
         }
         return LoweredModel(
             program: b.program, constants: constants.bytes, dramBytes: Int(scratch) + scratchBytes,
             inputs: try graph.inputs.map { try placement($0, input: true) },
             outputs: try graph.outputs.map { try placement($0, input: false) }, layers: layers)
+    }
+
+    /// The scratch bytes of each convolution (its rounded and its padded image).
+    private static func convolutionScratch(_ graph: Graph, _ packed: [String: PackedLayer]) throws -> [Int] {
+        var unused = ConstantSection()
+        return try graph.nodes.compactMap { node in
+            guard node.op == "Conv" || node.op == "ConvTranspose", let output = node.outputs.first, let p = packed[output]
+            else { return nil }
+            func shape(_ value: String) -> [Int] { graph.type(of: value)?.shape?.dims.compactMap(\.value) ?? [] }
+            let matrix = try matrixLayer(node, p, graph, &unused)
+            return try ConvolutionLayer(
+                node, p, input: 0, shape(node.inputs[0]), output: 0, shape(output), matrix: matrix, scratch: 0
+            ).scratchBytes
+        }
     }
 
     /// The matrix part of a layer: weights, bias, activation format and fused activation.
@@ -202,7 +225,7 @@ public enum Lowering {
     /// Pooling per image, as many channels at a time as a tile's SRAM holds in and out, each
     /// step on the next tile.
     private static func lowerPool(
-        _ node: Node, _ x: UInt64, _ y: UInt64, _ xShape: [Int], _ yShape: [Int],
+        _ node: Node, _ x: Place, _ y: Place, _ xShape: [Int], _ yShape: [Int],
         _ resources: TileResources, _ constants: inout ConstantSection, _ b: inout ProgramBuilder
     ) throws {
         guard xShape.count == 4, yShape.count == 4 else { throw IRError("cannot lower pooling that is not 2-D yet", at: node) }
@@ -262,19 +285,16 @@ public enum Lowering {
                         [
                             "dst": inTile,
                             "src": b.descriptor(
-                                try TensorDescriptor(
-                                    .dram, .f32, address: x + UInt64(4 * (((image * c + c0) * h + rows.lowerBound) * w)),
-                                    dims: [cs, rows.count, w], strides: [h * w, w, 1])),
+                                try x.advanced(by: 4 * (((image * c + c0) * h + rows.lowerBound) * w))
+                                    .descriptor(dims: [cs, rows.count, w], strides: [h * w, w, 1])),
                         ])
                     try b.emit("vopp", ["op": op, "dst": outTile, "a": inTile, "b": 0, "params": UInt64(params)])
                     try b.emit(
                         "dma",
                         [
                             "dst": b.descriptor(
-                                try TensorDescriptor(
-                                    .dram, .f32, address: y + UInt64(4 * (((image * c + c0) * oh + r0) * ow)),
-                                    dims: [cs, r1 - r0, ow],
-                                    strides: [oh * ow, ow, 1])), "src": outTile,
+                                try y.advanced(by: 4 * (((image * c + c0) * oh + r0) * ow))
+                                    .descriptor(dims: [cs, r1 - r0, ow], strides: [oh * ow, ow, 1])), "src": outTile,
                         ])
                 }
             }
@@ -288,22 +308,19 @@ extension Lowering {
     static func lowerDataMovement(_ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ b: inout ProgramBuilder) throws {
         func dims(_ v: String) throws -> [Int] {
             guard graph.type(of: v)?.dtype == .float32, let d = graph.type(of: v)?.shape?.dims.compactMap(\.value),
-                d.count == graph.type(of: v)?.shape?.rank, memory.offset(of: v) != nil
+                d.count == graph.type(of: v)?.shape?.rank, memory.place(of: v) != nil
             else {
                 throw IRError("cannot lower \(node.op) of \"\(v)\": not a static float32 activation", at: node)
             }
             return d
         }
-        let out = node.outputs[0], outDims = try dims(out), y = UInt64(memory.offset(of: out)!)
+        let out = node.outputs[0], outDims = try dims(out), y = memory.place(of: out)!
         if node.op == "Transpose" {
             let inDims = try dims(node.inputs[0])
             let perm = node.ints("perm") ?? Array((0..<inDims.count).reversed())
             let own = TensorDescriptor.rowMajor(inDims)
-            let src = try TensorDescriptor(
-                .dram, .f32, address: UInt64(memory.offset(of: node.inputs[0])!), dims: outDims, strides: perm.map { own[$0] })
-            try b.emit(
-                "dma",
-                ["dst": b.descriptor(try TensorDescriptor(.dram, .f32, address: y, dims: outDims)), "src": b.descriptor(src)])
+            let src = try memory.place(of: node.inputs[0])!.descriptor(dims: outDims, strides: perm.map { own[$0] })
+            try b.emit("dma", ["dst": b.descriptor(try y.descriptor(dims: outDims)), "src": b.descriptor(src)])
             return
         }
         let rank = outDims.count
@@ -313,16 +330,15 @@ extension Lowering {
         var start = 0
         for input in node.inputs {
             let inDims = try dims(input)
-            let dst = try TensorDescriptor(
-                .dram, .f32, address: y + UInt64(4 * start * outStrides[axis]), dims: inDims, strides: outStrides)
-            let src = try TensorDescriptor(.dram, .f32, address: UInt64(memory.offset(of: input)!), dims: inDims)
+            let dst = try y.advanced(by: 4 * start * outStrides[axis]).descriptor(dims: inDims, strides: outStrides)
+            let src = try memory.place(of: input)!.descriptor(dims: inDims)
             try b.emit("dma", ["dst": b.descriptor(dst), "src": b.descriptor(src)])
             start += inDims[axis]
         }
     }
 
     /// Slice with constant starts, ends, axes and steps: one strided DMA.
-    static func lowerSlice(_ node: Node, _ graph: Graph, _ x: UInt64, _ y: UInt64, _ b: inout ProgramBuilder) throws {
+    static func lowerSlice(_ node: Node, _ graph: Graph, _ x: Place, _ y: Place, _ b: inout ProgramBuilder) throws {
         guard let inShape = graph.type(of: node.inputs[0])?.shape?.dims.compactMap(\.value),
             let outShape = graph.type(of: node.outputs[0])?.shape?.dims.compactMap(\.value),
             graph.type(of: node.inputs[0])?.dtype == .float32,
@@ -349,9 +365,8 @@ extension Lowering {
             offset += start * own[axis]
             strides[axis] = own[axis] * step
         }
-        let src = try TensorDescriptor(.dram, .f32, address: x + UInt64(4 * offset), dims: outShape, strides: strides)
-        try b.emit(
-            "dma", ["dst": b.descriptor(try TensorDescriptor(.dram, .f32, address: y, dims: outShape)), "src": b.descriptor(src)])
+        let src = try x.advanced(by: 4 * offset).descriptor(dims: outShape, strides: strides)
+        try b.emit("dma", ["dst": b.descriptor(try y.descriptor(dims: outShape)), "src": b.descriptor(src)])
     }
 }
 

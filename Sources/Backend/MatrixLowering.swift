@@ -3,7 +3,7 @@
 // rows) on its MAC tile, the weight tile of each reduction step is loaded once and every
 // row tile of the chunk streams past it; activations are rounded onto their format's grid
 // on the tile as they arrive; the float32 accumulators stay in SRAM until the chunk is done,
-// then take the bias and the activation and go back to DRAM.
+// then take the bias and the activation and go back to where the output lives.
 import Formats
 import ISA
 
@@ -14,8 +14,9 @@ public struct MatrixLayer: Sendable {
     public var input: UInt64
     public var inputSpace = MemorySpace.dram
     public var inputRowStride: Int
-    /// out [M, N] in DRAM: element (r, c) at `output` + 4 * (r * outputStrides.0 + c * outputStrides.1).
+    /// out [M, N] in `outputSpace`: element (r, c) at `output` + 4 * (r * outputStrides.0 + c * outputStrides.1).
     public var output: UInt64
+    public var outputSpace = MemorySpace.dram
     public var outputStrides: (Int, Int)
     /// The packed weights at `weightOffset` in the weight section.
     public var weights: WeightLayout
@@ -201,7 +202,7 @@ public enum MatrixLowering {
         }
     }
 
-    /// A column of output tiles done, row tile by row tile: bias, activation, out to DRAM.
+    /// A column of output tiles done, row tile by row tile: bias, activation, out of the tile.
     private static func epilogue(
         _ layer: MatrixLayer, rows: Range<Int>, columns nRange: Range<Int>, tileM: Int, bias biasAt: Int,
         accumulators accAt: Int, cluster: Int, tile: Int, into b: inout ProgramBuilder
@@ -251,7 +252,7 @@ public enum MatrixLowering {
             }
             let (rs, cs) = layer.outputStrides
             let dst = try TensorDescriptor(
-                .dram, .f32, address: layer.output + UInt64(4 * (m0 * rs + nRange.lowerBound * cs)),
+                layer.outputSpace, .f32, address: layer.output + UInt64(4 * (m0 * rs + nRange.lowerBound * cs)),
                 dims: [mLen, nLen], strides: [rs, cs])
             try b.emit("dma", ["dst": b.descriptor(dst), "src": acc])
         }

@@ -1,14 +1,38 @@
-// The activation memory plan: every value the NPU computes gets a DRAM range, and values
-// whose lifetimes do not overlap share space. Views (Reshape, Flatten, Squeeze, Unsqueeze,
-// Identity) are the same bytes as their input and take none of their own.
+// The activation memory plan: every value the NPU computes gets a byte range in DRAM or,
+// when it fits, in L3 (the global on-chip buffer), and values whose lifetimes do not
+// overlap share space. The graph's inputs and outputs stay in DRAM, where the runtime
+// reads and writes them. Views (Reshape, Flatten, Squeeze, Unsqueeze, Identity) are the
+// same bytes as their input and take none of their own.
 import IR
+import ISA
 
-/// Where each activation lives in DRAM.
+/// Where an activation's bytes are: a memory space (`dram` or `l3`) and an address in it.
+public struct Place: Sendable, Equatable {
+    public var space: MemorySpace
+    public var address: UInt64
+
+    public init(_ space: MemorySpace, _ address: UInt64) {
+        self.space = space
+        self.address = address
+    }
+
+    /// The place `bytes` further on.
+    public func advanced(by bytes: Int) -> Place { Place(space, address + UInt64(bytes)) }
+
+    /// A descriptor of `dims` (row-major unless `strides` says otherwise) starting here.
+    public func descriptor(_ type: ElementType = .f32, dims: [Int], strides: [Int]? = nil) throws -> TensorDescriptor {
+        try TensorDescriptor(space, type, address: address, dims: dims, strides: strides)
+    }
+}
+
+/// Where each activation lives.
 public struct MemoryPlan: Sendable, Equatable {
-    /// One buffer: the values stored in it (a value and its views), its byte range and
-    /// the node indices between which it is live (-1: a graph input; nodes.count: an output).
+    /// One buffer: the values stored in it (a value and its views), its memory space, its
+    /// byte range there and the node indices between which it is live (-1: a graph input;
+    /// nodes.count: an output).
     public struct Buffer: Sendable, Equatable {
         public var values: [String]
+        public var space: MemorySpace
         public var offset: Int
         public var size: Int
         public var first: Int
@@ -18,19 +42,31 @@ public struct MemoryPlan: Sendable, Equatable {
     public var buffers: [Buffer]
     /// The DRAM bytes the activations need.
     public var size: Int
-    /// What they would need without reuse.
+    /// The L3 bytes the activations need, from `onChipBase` up.
+    public var onChipSize: Int
+    /// Where in L3 the activations placed there begin: below it, L3 is free for scratch.
+    public var onChipBase: Int
+    /// What the activations would need without reuse.
     public var unshared: Int
     private var bufferOf: [String: Int]
 
-    /// The byte offset of `value`, nil for constants and unknown names.
-    public func offset(of value: String) -> Int? { bufferOf[value].map { buffers[$0].offset } }
+    /// Where `value` is, nil for constants and unknown names.
+    public func place(of value: String) -> Place? {
+        bufferOf[value].map { Place(buffers[$0].space, UInt64(buffers[$0].offset)) }
+    }
 
     static let views: Set<String> = ["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"]
 
     /// Plans `graph` (every value's type known and static), aligning each buffer to
     /// `alignment` bytes. Buffers are placed largest first (then by first use, then name),
-    /// each at the lowest offset clear of every placed buffer live at the same time.
-    public static func plan(_ graph: Graph, alignment: Int = 64) throws -> MemoryPlan {
+    /// each at the lowest offset clear of every placed buffer live at the same time: in
+    /// L3 when it ends within `onChipBytes` there (and holds no graph input or output),
+    /// else in DRAM. The L3 buffers are then moved to the top of L3 (`l3Bytes`), so that
+    /// what they leave free is one range from address 0.
+    public static func plan(_ graph: Graph, alignment: Int = 64, onChipBytes: Int = 0, l3Bytes: Int = 0) throws
+        -> MemoryPlan
+    {
+        precondition(onChipBytes <= l3Bytes)
         // A value's storage root: itself, or what it is a view of.
         var root: [String: String] = [:]
         var order: [String] = graph.inputs.map(\.name)
@@ -51,7 +87,14 @@ public struct MemoryPlan: Sendable, Equatable {
         for (i, node) in graph.nodes.enumerated() {
             for v in node.inputs { if let r = root[v] { last[r] = max(last[r] ?? i, i) } }
         }
-        for v in graph.outputs { if let r = root[v.name] { last[r] = graph.nodes.count } }
+        var pinned: Set<String> = []
+        for v in graph.inputs { pinned.insert(v.name) }
+        for v in graph.outputs {
+            if let r = root[v.name] {
+                last[r] = graph.nodes.count
+                pinned.insert(r)
+            }
+        }
         var members: [String: [String]] = [:]
         for (v, r) in root { members[r, default: []].append(v) }
 
@@ -65,7 +108,7 @@ public struct MemoryPlan: Sendable, Equatable {
             let size = (bytes + alignment - 1) / alignment * alignment
             buffers.append(
                 Buffer(
-                    values: members[r]!.sorted(), offset: 0, size: size, first: first[r]!,
+                    values: members[r]!.sorted(), space: .dram, offset: 0, size: size, first: first[r]!,
                     last: last[r] ?? first[r]!))
         }
         let placing = buffers.indices.sorted {
@@ -73,21 +116,41 @@ public struct MemoryPlan: Sendable, Equatable {
             return (a.size, -a.first, a.values[0]) > (b.size, -b.first, b.values[0])
         }
         var placed: [Int] = []
-        for i in placing {
+        // The lowest offset in `space` where buffer i is clear of every placed buffer live with it.
+        func lowest(_ i: Int, in space: MemorySpace) -> Int {
             var candidate = 0
-            let live = placed.filter { buffers[$0].first <= buffers[i].last && buffers[i].first <= buffers[$0].last }
-                .sorted { buffers[$0].offset < buffers[$1].offset }
+            let live = placed.filter {
+                buffers[$0].space == space && buffers[$0].first <= buffers[i].last && buffers[i].first <= buffers[$0].last
+            }
+            .sorted { buffers[$0].offset < buffers[$1].offset }
             for j in live where candidate + buffers[i].size > buffers[j].offset && candidate < buffers[j].offset + buffers[j].size
             {
                 candidate = buffers[j].offset + buffers[j].size
             }
-            buffers[i].offset = candidate
+            return candidate
+        }
+        for i in placing {
+            if !buffers[i].values.contains(where: { pinned.contains($0) }), buffers[i].size <= onChipBytes {
+                let at = lowest(i, in: .l3)
+                if at + buffers[i].size <= onChipBytes {
+                    (buffers[i].space, buffers[i].offset) = (.l3, at)
+                    placed.append(i)
+                    continue
+                }
+            }
+            (buffers[i].space, buffers[i].offset) = (.dram, lowest(i, in: .dram))
             placed.append(i)
         }
+        func extent(_ space: MemorySpace) -> Int {
+            buffers.filter { $0.space == space }.map { $0.offset + $0.size }.max() ?? 0
+        }
+        let onChipSize = extent(.l3)
+        let onChipBase = (l3Bytes - onChipSize) / alignment * alignment
+        for i in buffers.indices where buffers[i].space == .l3 { buffers[i].offset += onChipBase }
         var bufferOf: [String: Int] = [:]
         for (i, b) in buffers.enumerated() { for v in b.values { bufferOf[v] = i } }
         return MemoryPlan(
-            buffers: buffers, size: buffers.map { $0.offset + $0.size }.max() ?? 0,
+            buffers: buffers, size: extent(.dram), onChipSize: onChipSize, onChipBase: onChipSize > 0 ? onChipBase : l3Bytes,
             unshared: buffers.reduce(0) { $0 + $1.size }, bufferOf: bufferOf)
     }
 }

@@ -53,10 +53,10 @@ extension Lowering {
                     try TensorDescriptor(.sram, .f32, cluster: cluster, tile: tile, address: UInt64(address), dims: dims))
             }
             let (inTile, outTile) = (try sram(0, [count, c]), try sram(aligned(4 * step * c), [count, 1]))
-            let src = try TensorDescriptor(.dram, .f32, address: UInt64(x + 4 * r0 * c), dims: [count, c])
+            let src = try x.advanced(by: 4 * r0 * c).descriptor(dims: [count, c])
             try b.emit("dma", ["dst": inTile, "src": b.descriptor(src)])
             try b.emit("vopp", ["op": op, "dst": outTile, "a": inTile, "b": 0, "params": params])
-            let dst = try TensorDescriptor(.dram, .f32, address: UInt64(y + 4 * r0), dims: [count, 1])
+            let dst = try y.advanced(by: 4 * r0).descriptor(dims: [count, 1])
             try b.emit("dma", ["dst": b.descriptor(dst), "src": outTile])
         }
     }

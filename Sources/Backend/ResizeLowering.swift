@@ -30,16 +30,16 @@ extension Lowering {
                     "cannot lower a linear Resize of \(dims) to \(geometry.outputShape) yet (the last two axes only)",
                     at: node)
             }
-            try lowerBilinear(node, dims, geometry, x: UInt64(x), y: UInt64(y), resources, &constants, &b)
+            try lowerBilinear(node, dims, geometry, x: x, y: y, resources, &constants, &b)
             return 0
         }
-        return try copyAlongAxes(from: UInt64(x), dims, geometry.lower, to: UInt64(y), scratch: scratch, &b)
+        return try copyAlongAxes(from: x, dims, geometry.lower, to: y, scratch: scratch, &b)
     }
 
     /// Bilinear planes: per image, as many channels as fit a tile (in and out), one `vopp
     /// resize` each, the steps dealt over the tiles.
     private static func lowerBilinear(
-        _ node: Node, _ dims: [Int], _ g: ResizeGeometry, x: UInt64, y: UInt64, _ resources: TileResources,
+        _ node: Node, _ dims: [Int], _ g: ResizeGeometry, x: Place, y: Place, _ resources: TileResources,
         _ constants: inout ConstantSection, _ b: inout ProgramBuilder
     ) throws {
         // Every axis but the last two is left as it is: the input is planes of [H, W].
@@ -72,10 +72,10 @@ extension Lowering {
                 }
                 let (inTile, outTile) = (try sram(0, [cs, h, w]), try sram(aligned(4 * cs * h * w), [cs, oh, ow]))
                 let plane0 = image * c + c0
-                let src = try TensorDescriptor(.dram, .f32, address: x + UInt64(4 * plane0 * h * w), dims: [cs, h, w])
+                let src = try x.advanced(by: 4 * plane0 * h * w).descriptor(dims: [cs, h, w])
                 try b.emit("dma", ["dst": inTile, "src": b.descriptor(src)])
                 try b.emit("vopp", ["op": op, "dst": outTile, "a": inTile, "b": 0, "params": params])
-                let dst = try TensorDescriptor(.dram, .f32, address: y + UInt64(4 * plane0 * oh * ow), dims: [cs, oh, ow])
+                let dst = try y.advanced(by: 4 * plane0 * oh * ow).descriptor(dims: [cs, oh, ow])
                 try b.emit("dma", ["dst": b.descriptor(dst), "src": outTile])
             }
         }

@@ -1,5 +1,5 @@
 // LayerNormalization, Softmax and LogSoftmax along the last axis on the vector unit: blocks
-// of whole rows go DRAM -> a tile's SRAM, through one `vopp` with a parameter record (row
+// of whole rows go from where the input lives (DRAM or L3) to a tile's SRAM, through one `vopp` with a parameter record (row
 // length; layer_norm's epsilon, its scale and bias loaded once per tile), and back; blocks
 // are spread over every tile in turn.
 import IR
@@ -10,12 +10,12 @@ extension Lowering {
         "LayerNormalization": "layer_norm", "Softmax": "softmax", "LogSoftmax": "log_softmax",
     ]
 
-    /// The input's static dimensions and the input's and output's DRAM offsets of a node
-    /// working on rows of its first input.
-    static func rowOperands(_ node: Node, _ graph: Graph, _ memory: MemoryPlan) throws -> (dims: [Int], x: Int, y: Int) {
+    /// The input's static dimensions and the input's and output's places of a node working
+    /// on rows of its first input.
+    static func rowOperands(_ node: Node, _ graph: Graph, _ memory: MemoryPlan) throws -> (dims: [Int], x: Place, y: Place) {
         guard let input = node.input(0), let out = node.outputs.first, graph.type(of: input)?.dtype == .float32,
             let dims = graph.type(of: input)?.shape?.dims.compactMap(\.value), dims.count == graph.type(of: input)?.shape?.rank,
-            let x = memory.offset(of: input), let y = memory.offset(of: out)
+            let x = memory.place(of: input), let y = memory.place(of: out)
         else {
             throw IRError("cannot lower \(node.op) of a value that is not a static float32 activation", at: node)
         }
@@ -84,14 +84,10 @@ extension Lowering {
                     try b.emit("dma", ["dst": affineTile, "src": b.descriptor(src)])
                 }
             }
-            let at = UInt64(4 * r0 * c)
-            try b.emit(
-                "dma",
-                ["dst": inTile, "src": b.descriptor(try TensorDescriptor(.dram, .f32, address: UInt64(x) + at, dims: block))])
+            let at = 4 * r0 * c
+            try b.emit("dma", ["dst": inTile, "src": b.descriptor(try x.advanced(by: at).descriptor(dims: block))])
             try b.emit("vopp", ["op": op, "dst": outTile, "a": inTile, "b": affineTile, "params": params])
-            try b.emit(
-                "dma",
-                ["dst": b.descriptor(try TensorDescriptor(.dram, .f32, address: UInt64(y) + at, dims: block)), "src": outTile])
+            try b.emit("dma", ["dst": b.descriptor(try y.advanced(by: at).descriptor(dims: block)), "src": outTile])
         }
     }
 }

@@ -78,6 +78,8 @@ public enum BundleProfile {
         var name: String, op: String, first: Int, count: Int, macs: Int
         var precision: String?, activation_format: String?, sparse: Bool
         var weight_bytes: Int, input_bytes: Int, output_bytes: Int
+        /// Absent from bundles written before the memory plan used L3: all in DRAM.
+        var on_chip_bytes: Int?
     }
 
     /// The profile of the bundle at `path`, on the target it was compiled for: the built-in
@@ -142,6 +144,9 @@ public enum BundleProfile {
     private static func summarize(_ s: Schedule, _ layers: [LoweredLayerInfo], _ target: TargetDescription) -> Profile {
         let names = target.memories.map(\.name)
         let dramBandwidth = Double(target.backingMemory.map { target.aggregateBandwidthBytesPerCycle(of: $0) } ?? 1)
+        let l3Bandwidth = CycleModel.levels(of: target)[.l3].map {
+            Double(target.aggregateBandwidthBytesPerCycle(of: target.memories[$0]))
+        }
         var frontier = 0, done = 0
         var rows: [Profile.Layer] = []
         func advance(to end: Int) -> Int {
@@ -168,7 +173,11 @@ public enum BundleProfile {
             }
             let peak = target.peakMACsPerCycle(precision ?? .fp16, sparse24: sparse)
             let compute = Double(l.macs) / peak
-            let memory = Double(l.weight_bytes + l.input_bytes + l.output_bytes) / dramBandwidth
+            // DRAM and L3 move their bytes at the same time: the slower of the two bounds the layer.
+            let onChip = l3Bandwidth == nil ? 0 : l.on_chip_bytes ?? 0
+            let memory = max(
+                Double(l.weight_bytes + l.input_bytes + l.output_bytes - onChip) / dramBandwidth,
+                Double(onChip) / (l3Bandwidth ?? 1))
             rows.append(
                 Profile.Layer(
                     name: l.name, op: l.op, precision: l.precision.map { $0 + (sparse ? "+2:4" : "") } ?? "-",

@@ -23,6 +23,10 @@ public struct Schedule: Sendable {
 }
 
 public struct CycleModel {
+    /// The target memory level (an index into `target.memories`) each ISA memory space lives
+    /// in (`schemas/cycles.md`, Memories); l3 is absent on a target without such a level.
+    public static func levels(of target: TargetDescription) -> [MemorySpace: Int] { CycleCosts.levels(of: target) }
+
     public let target: TargetDescription
     let costs: CycleCosts
     let levelOf: [MemorySpace: Int]

@@ -1,5 +1,6 @@
 // The activation memory plan: a chain reuses space as lifetimes end, views share their
-// input's bytes, and on random graphs no two buffers live at the same time overlap.
+// input's bytes, L3 holds what fits while the graph's inputs and outputs stay in DRAM, and
+// on random graphs no two buffers of one memory live at the same time overlap.
 import Backend
 import IR
 import Passes
@@ -25,10 +26,37 @@ final class MemoryPlanTests: XCTestCase {
         let plan = try MemoryPlan.plan(try typed(b))
         XCTAssertEqual(plan.unshared, 4 * 64)
         XCTAssertEqual(plan.size, 2 * 64)
-        XCTAssertEqual(plan.offset(of: "v"), plan.offset(of: "b"))  // a view takes no space
-        XCTAssertNotEqual(plan.offset(of: "a"), plan.offset(of: "b"))
-        XCTAssertEqual(plan.offset(of: "x"), plan.offset(of: "b"))  // x is dead once a exists
-        XCTAssertNil(plan.offset(of: "shape"))
+        XCTAssertEqual(plan.place(of: "v"), plan.place(of: "b"))  // a view takes no space
+        XCTAssertNotEqual(plan.place(of: "a"), plan.place(of: "b"))
+        XCTAssertEqual(plan.place(of: "x")?.address, plan.place(of: "b")?.address)  // x is dead once a exists
+        XCTAssertNil(plan.place(of: "shape"))
+    }
+
+    func testL3HoldsWhatFitsAndTheGraphsEndsStayInDRAM() throws {
+        var b = GraphBuilder()
+        b.input("x", .float32, [.known(1), .known(64)])
+        b.node("Relu", ["x"], outputs: ["a"])  // 256 bytes
+        b.constant("w", Tensor([Float](repeating: 0.5, count: 64 * 256), shape: [64, 256]))
+        b.node("MatMul", ["a", "w"], outputs: ["big"])  // 1,024 bytes
+        b.constant("v", Tensor([Float](repeating: 0.5, count: 256 * 64), shape: [256, 64]))
+        b.node("MatMul", ["big", "v"], outputs: ["c"])
+        b.node("Relu", ["c"], outputs: ["y"])
+        b.output("y")
+        let g = try typed(b)
+        // Room for everything between x and y: at the top of a 4 KiB L3.
+        let roomy = try MemoryPlan.plan(g, onChipBytes: 2048, l3Bytes: 4096)
+        XCTAssertEqual(roomy.place(of: "x"), Place(.dram, 0))
+        XCTAssertEqual(roomy.place(of: "y"), Place(.dram, 0))  // x is dead by then
+        XCTAssertEqual(roomy.place(of: "big"), Place(.l3, 4096 - 1024 - 256))
+        XCTAssertEqual(roomy.place(of: "a"), Place(.l3, 4096 - 256))
+        XCTAssertEqual(roomy.place(of: "c"), Place(.l3, 4096 - 256))  // a is dead once big exists
+        XCTAssertEqual([roomy.onChipSize, roomy.onChipBase, roomy.size], [1280, 4096 - 1280, 256])
+        // 1,024 bytes of L3: big, placed first (largest), takes it all; a and c go to DRAM.
+        let tight = try MemoryPlan.plan(g, onChipBytes: 1024, l3Bytes: 4096)
+        XCTAssertEqual(tight.place(of: "big"), Place(.l3, 3072))
+        XCTAssertEqual(tight.place(of: "a")?.space, .dram)
+        XCTAssertEqual(tight.place(of: "c")?.space, .dram)
+        XCTAssertEqual(tight.onChipBase, 3072)
     }
 
     func testRandomGraphsNeverOverlapLiveBuffers() throws {
@@ -64,15 +92,29 @@ final class MemoryPlanTests: XCTestCase {
             }
             b.output(values.last!.0)
             b.output(values[values.count / 2].0)
-            let plan = try MemoryPlan.plan(try typed(b))
-            XCTAssertLessThanOrEqual(plan.size, plan.unshared)
-            for (i, p) in plan.buffers.enumerated() {
-                for q in plan.buffers[(i + 1)...] where p.first <= q.last && q.first <= p.last {
-                    XCTAssertTrue(p.offset + p.size <= q.offset || q.offset + q.size <= p.offset,
-                                  "round \(round): \(p.values) and \(q.values) overlap while both live")
+            let graph = try typed(b)
+            // Without L3, with an L3 that holds some of the buffers, and with one that holds them all.
+            for onChip in [0, 64 * Int.random(in: 1...12, using: &rng), 1 << 20] {
+                let plan = try MemoryPlan.plan(graph, onChipBytes: onChip, l3Bytes: 1 << 20)
+                XCTAssertLessThanOrEqual(plan.size + plan.onChipSize, plan.unshared)
+                XCTAssertLessThanOrEqual(plan.onChipSize, onChip)
+                for (i, p) in plan.buffers.enumerated() {
+                    if p.space == .l3 {
+                        XCTAssertTrue(plan.onChipBase <= p.offset && p.offset + p.size <= 1 << 20, "round \(round): \(p)")
+                    }
+                    for q in plan.buffers[(i + 1)...] where p.space == q.space && p.first <= q.last && q.first <= p.last {
+                        XCTAssertTrue(
+                            p.offset + p.size <= q.offset || q.offset + q.size <= p.offset,
+                            "round \(round): \(p.values) and \(q.values) overlap while both live")
+                    }
                 }
+                // The runtime reads and writes the graph's inputs and outputs in DRAM.
+                for v in graph.inputs.map(\.name) + graph.outputs.map(\.name) {
+                    XCTAssertEqual(plan.place(of: v)?.space, .dram, "round \(round): \(v)")
+                }
+                if onChip == 0 { XCTAssertTrue(plan.buffers.allSatisfy { $0.space == .dram }) }
+                XCTAssertEqual(plan, try MemoryPlan.plan(graph, onChipBytes: onChip, l3Bytes: 1 << 20))
             }
-            XCTAssertEqual(plan, try MemoryPlan.plan(try typed(b)))
         }
     }
 }
