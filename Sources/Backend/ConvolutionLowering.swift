@@ -173,6 +173,7 @@ public enum ConvolutionLowering {
                         outWidth: c.outWidth, kernel: c.kernel, strides: c.strides, dilations: c.dilations)
                 }
                 (layer.output, layer.outputSpace) = (c.output + UInt64(4 * image * c.outChannels * positions), c.outputSpace)
+                layer.residual = c.matrix.residual.map { $0 + UInt64(4 * image * c.outChannels * positions) }
                 layer.outputStrides = (1, positions)
                 layer.quantizeInput = false
                 try MatrixLowering.lower(layer, plan: plan, resources: resources, into: &b)

@@ -31,8 +31,11 @@ public struct LoweredLayer: Sendable, Equatable, Codable {
     }
 
     /// `node`, lowered to `count` instructions from `first`; `packed` its weights when it is
-    /// a matrix layer; `memory` where its activations live.
-    init(_ node: Node, _ graph: Graph, packed: PackedLayer?, memory: MemoryPlan, first: Int, count: Int) {
+    /// a matrix layer, `epilogue` what its epilogue took over; `memory` where its activations live.
+    init(
+        _ node: Node, _ graph: Graph, packed: PackedLayer?, memory: MemoryPlan, epilogue: Epilogue? = nil, first: Int,
+        count: Int
+    ) {
         func bytes(_ value: String) -> Int {
             guard let t = graph.type(of: value), let dims = t.shape?.dims.compactMap(\.value) else { return 0 }
             return dims.reduce(t.dtype.byteSize, *)
@@ -54,9 +57,11 @@ public struct LoweredLayer: Sendable, Equatable, Codable {
             activationFormat = node.string(QuantizationAttributes.activationFormat) ?? "fp32"
             sparse = p.sparse
             let bias = node.op == "MatMul" ? 0 : node.input(2).map(bytes) ?? 0
-            weightBytes = p.size + bias
-            inputBytes = bytes(node.inputs[0])
-            onChipBytes = onChip([node.inputs[0]] + node.outputs)
+            weightBytes = p.size + bias + 4 * (epilogue?.bias?.count ?? 0)
+            // The residual an epilogue adds is an input; the value it writes its output.
+            let inputs = [node.inputs[0]] + (epilogue?.residual.map { [$0] } ?? [])
+            inputBytes = inputs.map(bytes).reduce(0, +)
+            onChipBytes = onChip(inputs + [epilogue?.result ?? output])
         } else if node.op == "MatMul", let format = node.string(QuantizationAttributes.activationFormat),
             let k = graph.type(of: node.inputs[0])?.shape?.dims.last?.value
         {

@@ -31,9 +31,30 @@ public enum Lowering {
     public static func lower(_ graph: Graph, layers: [PackedLayer], resources: TileResources) throws -> LoweredModel {
         func shape(_ value: String) -> [Int] { graph.type(of: value)?.shape?.dims.compactMap(\.value) ?? [] }
         let packed = Dictionary(uniqueKeysWithValues: layers.map { ($0.output, $0) })
+        // Nodes lowered as part of an earlier one: what a matrix layer's epilogue takes over,
+        // and a Relu that alone reads an element-wise op's result (it runs in that op's blocks).
+        let fused = epilogues(graph, packed)
+        let absorbed = Set(fused.values.flatMap(\.absorbed))
+        var producer: [String: Int] = [:]
+        for (i, node) in graph.nodes.enumerated() { for o in node.outputs { producer[o] = i } }
+        let reluAfter = reluAfterElementwise(graph).filter { !absorbed.contains(producer[$0.key]!) }
+        let fusedRelus = Set(reluAfter.values)
+        // Their results are written by the node that lowers them, and what they leave
+        // between is never stored.
+        var writtenAt: [String: Int] = [:], unstored: Set<String> = []
+        for (i, e) in fused {
+            writtenAt[e.result] = i
+            unstored.formUnion([graph.nodes[i].outputs[0]] + e.absorbed.dropLast().map { graph.nodes[$0].outputs[0] })
+        }
+        for (value, relu) in reluAfter {
+            writtenAt[relu] = producer[value]!
+            unstored.insert(value)
+        }
         // L3 keeps the largest convolution scratch that fits it; activations take the rest.
         let reserved = try convolutionScratch(graph, packed).filter { $0 <= resources.l3Bytes }.max() ?? 0
-        let memory = try MemoryPlan.plan(graph, onChipBytes: resources.l3Bytes - reserved, l3Bytes: resources.l3Bytes)
+        let memory = try MemoryPlan.plan(
+            graph, onChipBytes: resources.l3Bytes - reserved, l3Bytes: resources.l3Bytes, writtenAt: writtenAt,
+            unstored: unstored)
         // What the activations leave of L3, from address 0: convolutions' scratch.
         var resources = resources
         resources.l3Bytes = memory.onChipBase
@@ -51,18 +72,18 @@ public enum Lowering {
             return place
         }
 
-        // A Relu that alone reads an element-wise op's result runs in that op's blocks.
-        let reluAfter = reluAfterElementwise(graph)
-        let fusedRelus = Set(reluAfter.values)
         var layers: [LoweredLayer] = []
-        for node in graph.nodes {
+        for (index, node) in graph.nodes.enumerated() {
+            if absorbed.contains(index) { continue }
             if node.op == "Relu", let out = node.outputs.first, fusedRelus.contains(out) { continue }
             let first = b.program.instructions.count
             defer {
                 let count = b.program.instructions.count - first
                 if count > 0 {
                     let p = node.outputs.first.flatMap { packed[$0] }
-                    layers.append(LoweredLayer(node, graph, packed: p, memory: memory, first: first, count: count))
+                    layers.append(
+                        LoweredLayer(
+                            node, graph, packed: p, memory: memory, epilogue: fused[index], first: first, count: count))
                 }
             }
             switch node.op {
@@ -78,8 +99,16 @@ public enum Lowering {
                                 ? " (a product of two activations must be quantized first)" : ""),
                         at: node)
                 }
-                let matrix = try matrixLayer(node, p, graph, &constants)
-                let x = try address(node.inputs[0], node), y = try address(output, node)
+                var matrix = try matrixLayer(node, p, graph, &constants)
+                let epilogue = fused[index]
+                if let e = epilogue {
+                    if let bias = e.bias { matrix.bias = constants.append(bias) }
+                    if let r = e.residual {
+                        let at = try address(r, node)
+                        (matrix.residual, matrix.residualSpace, matrix.reluAfterResidual) = (at.address, at.space, e.relu)
+                    }
+                }
+                let x = try address(node.inputs[0], node), y = try address(epilogue?.result ?? output, node)
                 let xShape = shape(node.inputs[0]), yShape = shape(output)
                 if node.op == "Conv" || node.op == "ConvTranspose" {
                     var conv = try ConvolutionLayer(

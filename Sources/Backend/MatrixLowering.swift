@@ -37,6 +37,12 @@ public struct MatrixLayer: Sendable {
     /// A convolution's input as windows: activation tiles are gathered from the image, and
     /// `input` and `inputRowStride` are unused.
     public var windows: ConvolutionWindows?
+    /// An activation added to the output after the bias and the fused activation, element
+    /// for element: [M, N] in `residualSpace` at `residual`, with the output's strides.
+    public var residual: UInt64?
+    public var residualSpace = MemorySpace.dram
+    /// A Relu after the residual.
+    public var reluAfterResidual = false
 
     public init(
         m: Int, k: Int, n: Int, input: UInt64, inputRowStride: Int, output: UInt64, outputStrides: (Int, Int),
@@ -196,16 +202,19 @@ public enum MatrixLowering {
                 for c in columns {
                     try epilogue(
                         layer, rows: rows, columns: c.nRange, tileM: plan.tileM, bias: c.at + scaleBytes,
-                        accumulators: c.at + 2 * scaleBytes, cluster: cluster, tile: tile, into: &b)
+                        accumulators: c.at + 2 * scaleBytes, spare: buffers * actBytes, cluster: cluster, tile: tile,
+                        into: &b)
                 }
             }
         }
     }
 
-    /// A column of output tiles done, row tile by row tile: bias, activation, out of the tile.
+    /// A column of output tiles done, row tile by row tile: bias, activation, residual (read
+    /// in blocks into the `spare` bytes from SRAM address 0, the activation tiles' buffers),
+    /// Relu, out of the tile.
     private static func epilogue(
         _ layer: MatrixLayer, rows: Range<Int>, columns nRange: Range<Int>, tileM: Int, bias biasAt: Int,
-        accumulators accAt: Int, cluster: Int, tile: Int, into b: inout ProgramBuilder
+        accumulators accAt: Int, spare: Int, cluster: Int, tile: Int, into b: inout ProgramBuilder
     ) throws {
         func sram(_ element: ElementType, _ address: Int, _ dims: [Int], _ strides: [Int]?) throws -> UInt64 {
             b.descriptor(
@@ -251,6 +260,25 @@ public enum MatrixLowering {
             default: throw PackingError("no lowering for fused activation \(layer.fusedActivation!)")
             }
             let (rs, cs) = layer.outputStrides
+            if let residual = layer.residual {
+                let blockColumns = max(1, min(nLen, spare / 4)), blockRows = max(1, spare / (4 * blockColumns))
+                for r0 in stride(from: 0, to: mLen, by: blockRows) {
+                    for c0 in stride(from: 0, to: nLen, by: blockColumns) {
+                        let dims = [min(blockRows, mLen - r0), min(blockColumns, nLen - c0)]
+                        let block = try sram(.f32, 0, dims, nil)
+                        let src = try TensorDescriptor(
+                            layer.residualSpace, .f32,
+                            address: residual + UInt64(4 * ((m0 + r0) * rs + (nRange.lowerBound + c0) * cs)), dims: dims,
+                            strides: [rs, cs])
+                        try b.emit("dma", ["dst": block, "src": b.descriptor(src)])
+                        let sum = try sram(.f32, accAt + 4 * ((m0 - rows.lowerBound + r0) * nLen + c0), dims, [nLen, 1])
+                        try b.emit("vop", ["op": op("add"), "dst": sum, "a": sum, "b": block, "imm": none])
+                    }
+                }
+                if layer.reluAfterResidual {
+                    try b.emit("vop", ["op": op("relu"), "dst": acc, "a": acc, "b": 0, "imm": none])
+                }
+            }
             let dst = try TensorDescriptor(
                 layer.outputSpace, .f32, address: layer.output + UInt64(4 * (m0 * rs + nRange.lowerBound * cs)),
                 dims: [mLen, nLen], strides: [rs, cs])

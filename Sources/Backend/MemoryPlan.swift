@@ -62,10 +62,14 @@ public struct MemoryPlan: Sendable, Equatable {
     /// each at the lowest offset clear of every placed buffer live at the same time: in
     /// L3 when it ends within `onChipBytes` there (and holds no graph input or output),
     /// else in DRAM. The L3 buffers are then moved to the top of L3 (`l3Bytes`), so that
-    /// what they leave free is one range from address 0.
-    public static func plan(_ graph: Graph, alignment: Int = 64, onChipBytes: Int = 0, l3Bytes: Int = 0) throws
-        -> MemoryPlan
-    {
+    /// what they leave free is one range from address 0. A value in `writtenAt` is written
+    /// by that node (one that lowers the nodes up to the value's own with it) and is live
+    /// from there; a value in `unstored` is never written (such a node's intermediate
+    /// results) and gets no place.
+    public static func plan(
+        _ graph: Graph, alignment: Int = 64, onChipBytes: Int = 0, l3Bytes: Int = 0, writtenAt: [String: Int] = [:],
+        unstored: Set<String> = []
+    ) throws -> MemoryPlan {
         precondition(onChipBytes <= l3Bytes)
         // A value's storage root: itself, or what it is a view of.
         var root: [String: String] = [:]
@@ -76,9 +80,9 @@ public struct MemoryPlan: Sendable, Equatable {
             for o in node.outputs where !o.isEmpty {
                 if Self.views.contains(node.op), let x = node.input(0), let r = root[x] {
                     root[o] = r
-                } else {
+                } else if !unstored.contains(o) {
                     root[o] = o
-                    first[o] = i
+                    first[o] = min(i, writtenAt[o] ?? i)
                     order.append(o)
                 }
             }

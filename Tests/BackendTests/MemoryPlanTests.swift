@@ -59,6 +59,27 @@ final class MemoryPlanTests: XCTestCase {
         XCTAssertEqual(tight.onChipBase, 3072)
     }
 
+    func testAValueWrittenEarlyIsLiveFromItsWriterAndAnUnstoredOneHasNoPlace() throws {
+        var b = GraphBuilder()
+        b.input("x", .float32, [.known(1), .known(16)])
+        b.node("Relu", ["x"], outputs: ["a"])
+        b.node("Neg", ["a"], outputs: ["m"])  // node 1 writes r (nodes 2 and 3 run with it)
+        b.node("Add", ["m", "a"], outputs: ["s"])
+        b.node("Relu", ["s"], outputs: ["r"])
+        b.node("Neg", ["r"], outputs: ["y"])
+        b.output("y")
+        let g = try typed(b)
+        // As the graph runs, r may take a's bytes: a is dead once s exists.
+        let plain = try MemoryPlan.plan(g, onChipBytes: 1024, l3Bytes: 1024)
+        XCTAssertEqual(plain.place(of: "r"), plain.place(of: "a"))
+        // Written by node 1, r is live while a is still read.
+        let fused = try MemoryPlan.plan(g, onChipBytes: 1024, l3Bytes: 1024, writtenAt: ["r": 1], unstored: ["m", "s"])
+        XCTAssertNotEqual(fused.place(of: "r"), fused.place(of: "a"))
+        XCTAssertNil(fused.place(of: "m"))
+        XCTAssertNil(fused.place(of: "s"))
+        XCTAssertEqual(fused.onChipSize, 2 * 64)
+    }
+
     func testRandomGraphsNeverOverlapLiveBuffers() throws {
         var rng = SeededRandom(seed: 51)
         for round in 0..<40 {

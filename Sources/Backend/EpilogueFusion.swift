@@ -1,0 +1,87 @@
+// The nodes a matrix layer's epilogue takes over: while its output tiles are still in SRAM
+// they can take a bias the graph adds as a separate Add of a constant (MatMul exports do),
+// a residual Add of another activation of the same shape (the end of a ResNet block) and
+// the Relu after that Add. Each must directly follow the one before it, read only its
+// result, and the epilogue applies them in the graph's order, so the bits are the graph's.
+import IR
+import Passes
+
+/// What a matrix layer's epilogue does after its accumulation, beyond its own bias and fused activation.
+struct Epilogue: Equatable {
+    /// A constant the graph adds to the layer's output, one value per output channel (or one for all).
+    var bias: [Float]?
+    /// The activation added to the layer's output (after the bias and the fused activation).
+    var residual: String?
+    /// A Relu after the residual Add.
+    var relu = false
+    /// The value the layer writes: the last absorbed node's output.
+    var result: String
+    /// The node indices lowered as part of the layer.
+    var absorbed: [Int] = []
+}
+
+extension Lowering {
+    /// The epilogues of the matrix layers (by node index) that absorb at least one node.
+    static func epilogues(_ graph: Graph, _ packed: [String: PackedLayer]) -> [Int: Epilogue] {
+        var readers: [String: Int] = [:]
+        for n in graph.nodes { for input in Set(n.inputs) where !input.isEmpty { readers[input, default: 0] += 1 } }
+        let outputs = Set(graph.outputs.map(\.name))
+        func dims(_ v: String) -> [Int]? {
+            guard let t = graph.type(of: v), t.dtype == .float32, let shape = t.shape else { return nil }
+            let d = shape.dims.compactMap(\.value)
+            return d.count == shape.rank ? d : nil
+        }
+        var found: [Int: Epilogue] = [:]
+        for (i, node) in graph.nodes.enumerated() {
+            guard ["Conv", "ConvTranspose", "Gemm", "MatMul"].contains(node.op), let output = node.outputs.first,
+                packed[output] != nil, let outDims = dims(output), outDims.count >= 2
+            else { continue }
+            // Output channels: axis 1 of a convolution's [N, C, H, W], the last axis of a product's.
+            let channelAxis = node.op.hasPrefix("Conv") ? 1 : outDims.count - 1
+            var epilogue = Epilogue(result: output)
+            var plain = node.input(2) == nil && node.attributes[FusedActivationAttributes.activation] == nil
+            var j = i + 1
+            while j < graph.nodes.count {
+                let next = graph.nodes[j], current = epilogue.result
+                guard readers[current] == 1, !outputs.contains(current), next.inputs.contains(current),
+                    let out = next.outputs.first, next.outputs.count == 1, dims(out) == outDims,
+                    next.attributes.keys.allSatisfy({ !$0.hasPrefix("npucc.") })
+                else { break }
+                let other = next.inputs.count == 2 ? (next.inputs[0] == current ? next.inputs[1] : next.inputs[0]) : nil
+                if next.op == "Add", plain, epilogue.residual == nil, let other, let t = graph.constants[other],
+                    let values = channelVector(t, outDims, channelAxis)
+                {
+                    epilogue.bias = values
+                    plain = false
+                } else if next.op == "Add", epilogue.residual == nil, let other, other != current,
+                    graph.constants[other] == nil, dims(other) == outDims
+                {
+                    epilogue.residual = other
+                    plain = false
+                } else if next.op == "Relu", epilogue.residual != nil, !epilogue.relu {
+                    epilogue.relu = true
+                } else {
+                    break
+                }
+                epilogue.result = out
+                epilogue.absorbed.append(j)
+                j += 1
+                if epilogue.relu { break }
+            }
+            if !epilogue.absorbed.isEmpty { found[i] = epilogue }
+        }
+        return found
+    }
+
+    /// `t` as one float32 per output channel when, broadcast to `outDims`, it varies along
+    /// `axis` alone (a single value repeated for every channel); nil otherwise.
+    private static func channelVector(_ t: Tensor, _ outDims: [Int], _ axis: Int) -> [Float]? {
+        guard t.dtype == .float32, t.shape.count <= outDims.count else { return nil }
+        let padded = [Int](repeating: 1, count: outDims.count - t.shape.count) + t.shape
+        let n = outDims[axis]
+        guard padded.enumerated().allSatisfy({ $0.offset == axis ? ($0.element == n || $0.element == 1) : $0.element == 1 })
+        else { return nil }
+        let values = t.floats()
+        return values.count == n ? values : [Float](repeating: values[0], count: n)
+    }
+}

@@ -1,0 +1,135 @@
+"""A matrix layer's epilogue takes over the nodes right after it: the bias a MatMul export
+adds as a separate Add of a constant, a residual Add of another activation (a ResNet block's
+end, with or without a downsampling convolution) and the Relu after it. The bundle runs bit
+for bit as the fake-quant interpreter runs the graph as written, the absorbed nodes are no
+layers of their own in the profile, and the activations they leave between are never stored.
+What does not qualify (a Relu that does not directly follow, a constant that is not one value
+per channel, a value the graph also outputs) stays a layer of its own."""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from conftest import run_npucc, simulated_and_interpreted
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+import npub  # noqa: E402
+
+
+def save(path, nodes, inits, inputs, outputs, opset=13):
+    graph = helper.make_graph(nodes, "epilogue", inputs, outputs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+
+
+def residual_blocks(path):
+    """Two ResNet blocks on [1, 8, 6, 6]: an identity block (conv, relu, conv, add x, relu),
+    then a downsampling one (conv stride 2, relu, conv; conv 1x1 stride 2 of the block's
+    input; add; relu), then a conv whose output is both a graph output and added (no fusion),
+    and an Add whose Relu comes two nodes later (no Relu fusion)."""
+    rng = np.random.default_rng(3)
+
+    def w(name, shape):
+        return numpy_helper.from_array((rng.standard_normal(shape) / np.sqrt(np.prod(shape[1:]))).astype(np.float32),
+                                       name)
+
+    def b(name, n):
+        return numpy_helper.from_array((rng.standard_normal(n) / 10).astype(np.float32), name)
+
+    inits = [w("w1", (8, 8, 3, 3)), b("b1", 8), w("w2", (8, 8, 3, 3)), b("b2", 8), w("w3", (16, 8, 3, 3)),
+             b("b3", 16), w("w4", (16, 16, 3, 3)), b("b4", 16), w("wd", (16, 8, 1, 1)), b("bd", 16),
+             w("w5", (16, 16, 1, 1)), b("b5", 16), w("w6", (16, 16, 1, 1))]
+    conv = helper.make_node
+    nodes = [conv("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1], name="c1"),
+             conv("Relu", ["c1"], ["r1"], name="r1"),
+             conv("Conv", ["r1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1], name="c2"),
+             conv("Add", ["c2", "x"], ["a1"], name="a1"),
+             conv("Relu", ["a1"], ["block1"], name="block1"),
+             conv("Conv", ["block1", "w3", "b3"], ["c3"], pads=[1, 1, 1, 1], strides=[2, 2], name="c3"),
+             conv("Relu", ["c3"], ["r3"], name="r3"),
+             conv("Conv", ["r3", "w4", "b4"], ["c4"], pads=[1, 1, 1, 1], name="c4"),
+             conv("Conv", ["block1", "wd", "bd"], ["down"], strides=[2, 2], name="down"),
+             conv("Add", ["c4", "down"], ["a2"], name="a2"),
+             conv("Relu", ["a2"], ["block2"], name="block2"),
+             conv("Conv", ["block2", "w5", "b5"], ["c5"], name="c5"),
+             conv("Add", ["block2", "c5"], ["a3"], name="a3"),
+             conv("Conv", ["a3", "w6"], ["c6"], name="c6"),
+             conv("Add", ["c6", "block2"], ["a4"], name="a4"),
+             conv("Mul", ["a3", "a3"], ["square"], name="square"),
+             conv("Relu", ["a4"], ["late"], name="late"),
+             conv("Add", ["late", "square"], ["y"], name="y")]
+    outputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 16, 3, 3]) for n in ("y", "c5")]
+    save(path, nodes, inits, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 6, 6])], outputs)
+
+
+def projections(path):
+    """A transformer's projection as torch exports it: MatMul, Add of the bias, Add of the
+    residual; then a MatMul whose Add adds a [4, 8] constant (not one value per channel)."""
+    rng = np.random.default_rng(5)
+    inits = [numpy_helper.from_array((rng.standard_normal((8, 8)) / 3).astype(np.float32), "w"),
+             numpy_helper.from_array(rng.standard_normal(8).astype(np.float32) / 10, "bias"),
+             numpy_helper.from_array((rng.standard_normal((8, 8)) / 3).astype(np.float32), "v"),
+             numpy_helper.from_array(rng.standard_normal((4, 8)).astype(np.float32), "table")]
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["mm"], name="mm"),
+             helper.make_node("Add", ["bias", "mm"], ["biased"], name="biased"),
+             helper.make_node("Add", ["x", "biased"], ["h"], name="h"),
+             helper.make_node("MatMul", ["h", "v"], ["mm2"], name="mm2"),
+             helper.make_node("Add", ["mm2", "table"], ["y"], name="y")]
+    save(path, nodes, inits, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8])],
+         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8])])
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("epilogue")
+    residual_blocks(folder / "blocks.onnx")
+    projections(folder / "proj.onnx")
+    rng = np.random.default_rng(9)
+    np.savez(folder / "blocks.npz", x=rng.standard_normal((1, 8, 6, 6)).astype(np.float32))
+    np.savez(folder / "proj.npz", x=rng.standard_normal((1, 4, 8)).astype(np.float32))
+    return folder
+
+
+def layers(bundle):
+    """The bundle's layer table by name (in program order), each with its profile as "profile"."""
+    r = run_npucc("profile", bundle, "--json")
+    assert r.returncode == 0, r.stderr
+    profile = {layer["name"]: layer for layer in json.loads(r.stdout)["layers"]}
+    table = npub.verify(bundle).metadata["program"]["layers"]
+    assert [layer["name"] for layer in table] == list(profile)
+    return {layer["name"]: dict(layer, profile=profile[layer["name"]]) for layer in table}
+
+
+@pytest.mark.parametrize("precision,sparsity", [("fp16", "none"), ("nvfp4", "none"), ("nvfp4", "2:4")])
+def test_residual_blocks_run_bit_for_bit_with_their_adds_in_the_convolutions(models, tmp_path, precision, sparsity):
+    data = models / "blocks.npz"
+    sim, fq = simulated_and_interpreted(models / "blocks.onnx", data, tmp_path, precision, sparsity, data,
+                                        prune="magnitude")
+    for name in ("y", "c5"):
+        np.testing.assert_array_equal(sim[name].view(np.uint32), fq[name].view(np.uint32), err_msg=name)
+    table = layers(tmp_path / "m.npub")
+    # a1 and block1 run in c2's epilogue, a2 and block2 in down's (the Add's later operand);
+    # c5 is a graph output, so a3 stays; late comes two nodes after a4, so only a4 joins c6.
+    assert list(table) == ["c1", "c2", "c3", "c4", "down", "c5", "a3", "c6", "square", "late", "y"]
+    # c2 reads x beside its own input, both [1, 8, 6, 6] floats, and writes block1 in L3.
+    assert table["c2"]["input_bytes"] == 2 * 4 * 8 * 6 * 6
+    assert table["c2"]["on_chip_bytes"] == 3 * 4 * 8 * 6 * 6 - 4 * 8 * 6 * 6  # x is the graph's input, in DRAM
+    assert table["down"]["input_bytes"] == 4 * 8 * 6 * 6 + 4 * 16 * 3 * 3
+
+
+@pytest.mark.parametrize("precision", ["fp16", "nvfp4"])
+def test_a_bias_add_and_a_residual_run_in_the_products_epilogue(models, tmp_path, precision):
+    data = models / "proj.npz"
+    sim, fq = simulated_and_interpreted(models / "proj.onnx", data, tmp_path, precision, "none", data)
+    np.testing.assert_array_equal(sim["y"].view(np.uint32), fq["y"].view(np.uint32))
+    table = layers(tmp_path / "m.npub")
+    # The [4, 8] table is not a bias: y stays an Add of its own.
+    assert list(table) == ["mm", "mm2", "y"]
+    # mm's bias (8 floats) counts with its weights; it reads x twice (product and residual).
+    assert table["mm"]["weight_bytes"] == table["mm2"]["weight_bytes"] + 4 * 8
+    assert table["mm"]["input_bytes"] == 2 * 4 * 4 * 8
