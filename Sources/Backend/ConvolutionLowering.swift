@@ -83,6 +83,21 @@ public struct ConvolutionLayer: Sendable {
 }
 
 public enum ConvolutionLowering {
+    /// Per cluster, the output positions its tiles compute under `plan` (the rows of the
+    /// chunks in their work), for clusters with work.
+    static func clusterPositions(_ plan: TilingPlan, m: Int, _ resources: TileResources) -> [(Int, Range<Int>)] {
+        var spans: [Int: Range<Int>] = [:]
+        for (tileIndex, items) in plan.work.enumerated() {
+            let cluster = resources.place(tileIndex).cluster
+            for item in items {
+                let rows = (item.chunk * plan.chunkM)..<min(m, (item.chunk + 1) * plan.chunkM)
+                let span = spans[cluster] ?? rows
+                spans[cluster] = min(span.lowerBound, rows.lowerBound)..<max(span.upperBound, rows.upperBound)
+            }
+        }
+        return spans.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+
     public static func lower(
         _ c: ConvolutionLayer, plan: TilingPlan, resources: TileResources,
         into b: inout ProgramBuilder
@@ -168,9 +183,31 @@ public enum ConvolutionLowering {
                 (layer.input, layer.inputSpace, layer.inputRowStride) =
                     (rounded + UInt64(4 * group * groupChannels), scratch, channels)
                 if !pointwise {
-                    layer.windows = ConvolutionWindows(
+                    var windows = ConvolutionWindows(
                         space: scratch, address: source + UInt64(4 * group * groupChannels * pitches.2), pitches: pitches,
                         outWidth: c.outWidth, kernel: c.kernel, strides: c.strides, dilations: c.dilations)
+                    // Each cluster's band of rows in its L2 when it fits there (one group's channels).
+                    let columns = c.padded ? wp : c.width
+                    // A cluster's weights come first (they spare DRAM's latency on every reduction
+                    // step); its band only when both fit.
+                    var weightBytes: [Int: Int] = [:]
+                    for (cluster, columns) in MatrixLowering.clusterColumns(
+                        plan, firstTile: layer.firstRow / layer.weights.tileRows, resources)
+                    {
+                        weightBytes[cluster] = columns.reduce(0) { $0 + MatrixLowering.stagedBytes(layer.weights, column: $1) }
+                    }
+                    var bandBytes = 0
+                    for (cluster, positions) in clusterPositions(plan, m: positions, resources) {
+                        let rows = windows.inputRows(positions), bytes = 4 * groupChannels * rows.count * columns
+                        guard (bytes + 63) / 64 * 64 + (weightBytes[cluster] ?? 0) <= resources.l2Bytes else { continue }
+                        try windows.stage(
+                            rows: rows, channels: groupChannels, columns: columns, cluster: cluster, at: 0, into: &b)
+                        bandBytes = max(bandBytes, (bytes + 63) / 64 * 64)
+                    }
+                    layer.windows = windows
+                    layer.weightStaging = bandBytes..<resources.l2Bytes
+                } else {
+                    layer.weightStaging = 0..<resources.l2Bytes
                 }
                 (layer.output, layer.outputSpace) = (c.output + UInt64(4 * image * c.outChannels * positions), c.outputSpace)
                 layer.residual = c.matrix.residual.map { $0 + UInt64(4 * image * c.outChannels * positions) }

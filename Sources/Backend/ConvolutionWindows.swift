@@ -3,6 +3,8 @@
 // weight's [channel, ky, kx] order. An activation tile of that matrix is gathered straight
 // from the (padded) image into a tile's SRAM by a few strided DMAs, one per output row it
 // spans and per run of whole channels, whole kernel rows or kernel columns its columns cover.
+// A cluster may first stage the band of image rows its tiles read in its L2 (`stage`): its
+// tiles then gather from there, sparing the shared image's bandwidth.
 import ISA
 
 public struct ConvolutionWindows: Sendable {
@@ -15,6 +17,42 @@ public struct ConvolutionWindows: Sendable {
     public var kernel: (Int, Int)
     public var strides: (Int, Int)
     public var dilations: (Int, Int)
+    /// Per cluster, the band of image rows staged in its L2: where it starts, its first
+    /// row, and its own pitches.
+    var staged: [Int: (address: UInt64, firstRow: Int, pitches: (row: Int, column: Int, channel: Int))] = [:]
+
+    public init(
+        space: MemorySpace, address: UInt64, pitches: (row: Int, column: Int, channel: Int), outWidth: Int,
+        kernel: (Int, Int), strides: (Int, Int), dilations: (Int, Int)
+    ) {
+        (self.space, self.address, self.pitches, self.outWidth) = (space, address, pitches, outWidth)
+        (self.kernel, self.strides, self.dilations) = (kernel, strides, dilations)
+    }
+
+    /// The image rows output positions `positions` read.
+    func inputRows(_ positions: Range<Int>) -> Range<Int> {
+        let (first, last) = (positions.lowerBound / outWidth, (positions.upperBound - 1) / outWidth)
+        return (first * strides.0)..<(last * strides.0 + (kernel.0 - 1) * dilations.0 + 1)
+    }
+
+    /// Copies image rows `rows` (of `channels` channels and `columns` columns) into cluster
+    /// `cluster`'s L2 at `at`, the axes in the image's own order, and gathers that cluster's
+    /// windows from there.
+    mutating func stage(
+        rows: Range<Int>, channels: Int, columns: Int, cluster: Int, at: UInt64, into b: inout ProgramBuilder
+    ) throws {
+        // (extent, image pitch, axis: 0 channel, 1 row, 2 column), outermost first in the image.
+        let axes = [(channels, pitches.channel, 0), (rows.count, pitches.row, 1), (columns, pitches.column, 2)]
+            .sorted { ($0.1, $0.2) > ($1.1, $1.2) }
+        var own = [0, 0, 0]
+        for (axis, pitch) in zip(axes.map(\.2), TensorDescriptor.rowMajor(axes.map(\.0))) { own[axis] = pitch }
+        let src = try TensorDescriptor(
+            space, .f32, address: address + UInt64(4 * rows.lowerBound * pitches.row), dims: axes.map(\.0),
+            strides: axes.map(\.1))
+        let dst = try TensorDescriptor(.l2, .f32, cluster: cluster, address: at, dims: axes.map(\.0))
+        try b.emit("dma", ["dst": b.descriptor(dst), "src": b.descriptor(src)])
+        staged[cluster] = (at, rows.lowerBound, (own[1], own[2], own[0]))
+    }
 
     /// Emits the DMAs that fill the float32 tile [rows, columns] at `tileAddress` of SRAM
     /// `cluster`.`tile` (row-major, `columns.count` wide).
@@ -23,6 +61,10 @@ public struct ConvolutionWindows: Sendable {
     ) throws {
         let (kh, kw) = kernel, window = kernel.0 * kernel.1
         let width = columns.count
+        // From the cluster's band when it has one: its rows counted from the band's first.
+        let band = staged[cluster]
+        let (space, base, pitches) = band.map { (MemorySpace.l2, $0.address, $0.pitches) } ?? (space, address, pitches)
+        let firstRow = band?.firstRow ?? 0
         var m = rows.lowerBound
         while m < rows.upperBound {
             // Output positions of one output row.
@@ -47,11 +89,11 @@ public struct ConvolutionWindows: Sendable {
                 }
                 let length = shape.reduce(1) { $0 * $1.0 }
                 let offset =
-                    c * pitches.channel + (oy * strides.0 + ky * dilations.0) * pitches.row
+                    c * pitches.channel + (oy * strides.0 + ky * dilations.0 - firstRow) * pitches.row
                     + (ox * strides.1 + kx * dilations.1) * pitches.column
                 let dims = [count] + shape.map(\.0)
                 let src = try TensorDescriptor(
-                    space, .f32, address: address + UInt64(4 * offset), dims: dims,
+                    space, .f32, cluster: band == nil ? 0 : cluster, address: base + UInt64(4 * offset), dims: dims,
                     strides: [strides.1 * pitches.column] + shape.map(\.1))
                 let dst = try TensorDescriptor(
                     .sram, .f32, cluster: cluster, tile: tile,

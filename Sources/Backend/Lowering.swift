@@ -124,6 +124,7 @@ public enum Lowering {
                     (layer.k, layer.n) = (p.columns, p.rows)
                     (layer.input, layer.inputSpace, layer.inputRowStride) = (x.address, x.space, p.columns)
                     (layer.output, layer.outputSpace, layer.outputStrides) = (y.address, y.space, (p.rows, 1))
+                    layer.weightStaging = 0..<resources.l2Bytes
                     try MatrixLowering.lower(
                         layer, plan: try tiling(layer.m, p, matrix, resources, node), resources: resources,
                         into: &b)

@@ -43,6 +43,9 @@ public struct MatrixLayer: Sendable {
     public var residualSpace = MemorySpace.dram
     /// A Relu after the residual.
     public var reluAfterResidual = false
+    /// Bytes of each cluster's L2 free for the layer's weights: a cluster whose columns of
+    /// weight tiles fit there loads them once and its tiles read their weight tiles from it.
+    public var weightStaging = 0..<0
 
     public init(
         m: Int, k: Int, n: Int, input: UInt64, inputRowStride: Int, output: UInt64, outputStrides: (Int, Int),
@@ -95,6 +98,7 @@ public enum MatrixLowering {
             throw PackingError(
                 "the layer's tiles need \(columnAt + g * perColumn) bytes of SRAM, a tile has \(resources.sramBytes)")
         }
+        let staged = try stageWeights(layer, plan: plan, firstTile: firstTile, resources, into: &b)
         for (tileIndex, items) in plan.work.enumerated() {
             var (actTurn, weightTurn) = (0, 0)
             let (cluster, tile) = resources.place(tileIndex)
@@ -153,16 +157,20 @@ public enum MatrixLowering {
                         let (_, kRange) = w.tileRange(nTile: c.nTile, kTile: kt)
                         let tileBytes = w.tileByteCount(rows: c.nRange.count, length: kRange.count)
                         let wgt = try sram(.packed, weightAt + (weightTurn % buffers * g + j) * maxWeightTile, [tileBytes])
-                        try b.emit(
-                            "dma",
-                            [
-                                "dst": wgt,
-                                "src": b.descriptor(
-                                    try TensorDescriptor(
-                                        .weights, .packed,
-                                        address: UInt64(layer.weightOffset + w.tileOffset(nTile: c.nTile, kTile: kt)),
-                                        dims: [tileBytes])),
-                            ])
+                        let src =
+                            if let column = staged[cluster]?[c.nTile] {
+                                try TensorDescriptor(
+                                    .l2, .packed, cluster: cluster,
+                                    address: column
+                                        + UInt64(w.tileOffset(nTile: c.nTile, kTile: kt) - w.tileOffset(nTile: c.nTile, kTile: 0)),
+                                    dims: [tileBytes])
+                            } else {
+                                try TensorDescriptor(
+                                    .weights, .packed,
+                                    address: UInt64(layer.weightOffset + w.tileOffset(nTile: c.nTile, kTile: kt)),
+                                    dims: [tileBytes])
+                            }
+                        try b.emit("dma", ["dst": wgt, "src": b.descriptor(src)])
                         weights.append(wgt)
                     }
                     weightTurn += 1
@@ -207,6 +215,53 @@ public enum MatrixLowering {
                 }
             }
         }
+    }
+
+    /// Per cluster with work under `plan`, the columns of weight tiles (absolute output-tile
+    /// indices) its tiles compute, in increasing order.
+    static func clusterColumns(_ plan: TilingPlan, firstTile: Int, _ resources: TileResources) -> [(Int, [Int])] {
+        var columnsOf: [Int: Set<Int>] = [:]
+        for (tileIndex, items) in plan.work.enumerated() {
+            for item in items { columnsOf[resources.place(tileIndex).cluster, default: []].insert(firstTile + item.nTile) }
+        }
+        return columnsOf.sorted { $0.key < $1.key }.map { ($0.key, $0.value.sorted()) }
+    }
+
+    /// Bytes of a column of weight tiles (all its k-tiles), as staged: 64-byte aligned.
+    static func stagedBytes(_ w: WeightLayout, column nTile: Int) -> Int {
+        let totalTiles = (w.rows + w.tileRows - 1) / w.tileRows
+        func start(_ n: Int) -> Int { n < totalTiles ? w.tileOffset(nTile: n, kTile: 0) : w.scaleOffset }
+        return (start(nTile + 1) - start(nTile) + 63) / 64 * 64
+    }
+
+    /// Copies each cluster's columns of weight tiles (every k-tile of the output tiles its
+    /// tiles compute; a column's tiles are contiguous in the packed layout) into its L2 from
+    /// `layer.weightStaging`'s start, in increasing column order while they fit, one DMA per
+    /// column; returns, per cluster, each staged column's L2 address.
+    private static func stageWeights(
+        _ layer: MatrixLayer, plan: TilingPlan, firstTile: Int, _ resources: TileResources, into b: inout ProgramBuilder
+    ) throws -> [Int: [Int: UInt64]] {
+        guard !layer.weightStaging.isEmpty else { return [:] }
+        let w = layer.weights
+        var staged: [Int: [Int: UInt64]] = [:]
+        for (cluster, columns) in clusterColumns(plan, firstTile: firstTile, resources) {
+            var at = layer.weightStaging.lowerBound
+            for n in columns {
+                let bytes = stagedBytes(w, column: n)
+                guard at + bytes <= layer.weightStaging.upperBound else { break }
+                let size =
+                    (n + 1) * w.tileRows < w.rows
+                    ? w.tileOffset(nTile: n + 1, kTile: 0) - w.tileOffset(nTile: n, kTile: 0)
+                    : w.scaleOffset - w.tileOffset(nTile: n, kTile: 0)
+                let dst = try TensorDescriptor(.l2, .packed, cluster: cluster, address: UInt64(at), dims: [size])
+                let src = try TensorDescriptor(
+                    .weights, .packed, address: UInt64(layer.weightOffset + w.tileOffset(nTile: n, kTile: 0)), dims: [size])
+                try b.emit("dma", ["dst": b.descriptor(dst), "src": b.descriptor(src)])
+                staged[cluster, default: [:]][n] = UInt64(at)
+                at += bytes
+            }
+        }
+        return staged
     }
 
     /// A column of output tiles done, row tile by row tile: bias, activation, residual (read

@@ -15,12 +15,16 @@ public struct TileResources: Sendable, Equatable {
     public var tilesPerCluster: Int
     /// The global on-chip buffer (0: none), where a convolution keeps its image when it fits.
     public var l3Bytes: Int
+    /// Each cluster's shared buffer (0: none), where a convolution stages the rows of its
+    /// image the cluster's tiles gather windows from.
+    public var l2Bytes: Int
 
     public init(
         sramBytes: Int, arrayRows: Int, arrayColumns: Int, rates: [PrecisionFormat: Int], clusters: Int,
-        tilesPerCluster: Int, l3Bytes: Int = 0
+        tilesPerCluster: Int, l3Bytes: Int = 0, l2Bytes: Int = 0
     ) {
         self.l3Bytes = l3Bytes
+        self.l2Bytes = l2Bytes
         self.sramBytes = sramBytes
         self.arrayRows = arrayRows
         self.arrayColumns = arrayColumns

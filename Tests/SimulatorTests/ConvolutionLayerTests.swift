@@ -1,7 +1,8 @@
 // Convolutions lowered through padding, one strided DMA that unfolds the windows, and the
 // matrix layer, run by the simulator: the fake-quant interpreter's output bit for bit, for
 // a padded strided conv over two images, an unpadded dilated one, a 1x1 conv (which
-// multiplies its rounded input without unfolding), and with the image kept in L3.
+// multiplies its rounded input without unfolding), with the image kept in L3, and with each
+// cluster's band of image rows and columns of weight tiles staged in its L2.
 import Backend
 import Formats
 import IR
@@ -17,10 +18,11 @@ final class ConvolutionLayerTests: XCTestCase {
 
     private func check(
         batch: Int, c: Int, h: Int, w: Int, m: Int, kernel: Int, stride: Int, dilation: Int, pad: Int,
-        format: PrecisionFormat, sparse: Bool, l3Bytes: Int = 0
+        format: PrecisionFormat, sparse: Bool, l3Bytes: Int = 0, l2Bytes: Int = 0
     ) throws {
         var resources = resources
         resources.l3Bytes = l3Bytes
+        resources.l2Bytes = l2Bytes
         var rng = SeededRandom(seed: 71)
         var b = GraphBuilder()
         b.input("x", .float32, [.known(batch), .known(c), .known(h), .known(w)])
@@ -64,6 +66,7 @@ final class ConvolutionLayerTests: XCTestCase {
         try ConvolutionLowering.lower(conv, plan: plan, resources: resources, into: &builder)
         try builder.emit("halt", [:])
         XCTAssertEqual(builder.program.descriptors.contains { $0.space == .l3 }, l3Bytes > 0)
+        XCTAssertEqual(builder.program.descriptors.contains { $0.space == .l2 }, l2Bytes > 0)
         let bias = g.constants[g.nodes[0].inputs[2]]!.floats()
         var sim = Machine(
             shape: MachineShape(
@@ -95,6 +98,20 @@ final class ConvolutionLayerTests: XCTestCase {
         try check(
             batch: 1, c: 32, h: 5, w: 6, m: 24, kernel: 1, stride: 1, dilation: 1, pad: 0, format: .fp8, sparse: false,
             l3Bytes: 1 << 16)
+    }
+
+    func testBandsAndWeightsStagedInL2() throws {
+        // 16 KiB of L2 per cluster holds each cluster's weights and its band of rows.
+        try check(
+            batch: 2, c: 8, h: 7, w: 7, m: 24, kernel: 3, stride: 2, dilation: 1, pad: 1, format: .nvfp4, sparse: true,
+            l3Bytes: 1 << 16, l2Bytes: 1 << 14)
+        try check(
+            batch: 1, c: 4, h: 9, w: 9, m: 6, kernel: 3, stride: 1, dilation: 2, pad: 0, format: .fp16, sparse: true,
+            l2Bytes: 1 << 14)
+        // The weights alone: a 1x1 conv gathers no windows.
+        try check(
+            batch: 1, c: 32, h: 5, w: 6, m: 24, kernel: 1, stride: 1, dilation: 1, pad: 0, format: .fp8, sparse: false,
+            l2Bytes: 1024)
     }
 
     func testPointwiseConvOverTwoImages() throws {
