@@ -1,16 +1,18 @@
-// Lowering a convolution (two spatial axes, any number of groups) to the matrix layer: per image, the
-// input is rounded onto the activation format's grid along its channels (blocks of 16
-// channels at each pixel for nvfp4, as the fake-quant interpreter rounds a conv's input),
-// staged through a tile's SRAM as [pixels, channels]; copied into a zero-padded buffer when
-// the conv pads; then multiplied by the matrix layer as the [positions, C·kh·kw] matrix of
-// its windows (walked in the weight's [channel, ky, kx] order), each activation tile gathered
-// from the image by strided DMAs (ConvolutionWindows; a 1x1 convolution of stride 1 without
-// padding multiplies the rounded image as it is; the convolution a ConvTranspose equals
-// finds the rounded image spread out in the padded buffer, `inputSpacing` apart, zeros
-// between). Its output rows are positions, written
-// into the image's [channels, positions] plane. A grouped convolution rounds the whole image
-// once, then multiplies group by group: group g's input channels against weight rows (output
-// channels) g·M/G..<(g + 1)·M/G.
+// Lowering a convolution (two spatial axes, any number of groups) to the matrix layer: per
+// image, the input is rounded onto the activation format's grid along its channels (blocks
+// of 16 channels at each pixel for nvfp4, as the fake-quant interpreter rounds a conv's
+// input), staged through a tile's SRAM as [pixels, channels], and written into the
+// zero-padded image when the conv pads (or, when a pad is negative, as the convolution a
+// ConvTranspose equals may have, into a [pixels, C] buffer first, then the padded image);
+// then multiplied by the matrix layer as the [positions, C·kh·kw] matrix of its windows
+// (walked in the weight's [channel, ky, kx] order), each activation tile gathered from the
+// image by strided DMAs (ConvolutionWindows; the convolution a ConvTranspose equals finds
+// the rounded image spread out in the padded buffer, `inputSpacing` apart, zeros between).
+// A 1x1 convolution without padding (of one group) reads its input where it is, and its
+// tiles round what they read: K is channels, so its blocks are the interpreter's. Output
+// rows are positions, written into the image's [channels, positions] plane. A grouped
+// convolution rounds the whole image once, then multiplies group by group: group g's input
+// channels against weight rows (output channels) g·M/G..<(g + 1)·M/G.
 import Formats
 import ISA
 
@@ -66,8 +68,15 @@ public struct ConvolutionLayer: Sendable {
     var paddedHeight: Int { (height - 1) * inputSpacing.0 + 1 + pads.0 + pads.2 }
     var paddedWidth: Int { (width - 1) * inputSpacing.1 + 1 + pads.1 + pads.3 }
     var padded: Bool { pads != (0, 0, 0, 0) || inputSpacing != (1, 1) }
-    /// Bytes of one image rounded, as [pixels, channels].
-    var roundedBytes: Int { (4 * channels * height * width + 63) / 64 * 64 }
+    /// A 1x1 convolution without padding of one group reads its input where it is and its
+    /// tiles round what they read: along K, which is channels, as the interpreter rounds.
+    var direct: Bool { kernel == (1, 1) && !padded && groups == 1 }
+    /// A padded convolution whose pads are not negative rounds its input straight into the
+    /// padded image; one with a crop (the convolution a ConvTranspose equals) rounds it
+    /// into its own buffer first.
+    var roundsIntoPadding: Bool { padded && pads.0 >= 0 && pads.1 >= 0 && pads.2 >= 0 && pads.3 >= 0 }
+    /// Bytes of one image rounded, as [pixels, channels] (when it needs that buffer).
+    var roundedBytes: Int { direct || roundsIntoPadding ? 0 : (4 * channels * height * width + 63) / 64 * 64 }
     /// Bytes of the padded image (when the conv pads): [C, Hp, Wp].
     var paddedBytes: Int { padded ? (4 * channels * paddedHeight * paddedWidth + 63) / 64 * 64 : 0 }
     /// The input rows (or columns) of `count` that land inside a padded axis of `extent`,
@@ -117,8 +126,13 @@ public enum ConvolutionLowering {
         let rowsPerStep = max(1, resources.sramBytes / 2 / (4 * channels))
         for image in 0..<c.batch {
             let x = c.input + UInt64(4 * image * channels * pixels)
-            // Round along channels: [C, H·W] -> SRAM [rows, C] -> quant -> [pixels, C] scratch.
-            for p0 in stride(from: 0, to: pixels, by: rowsPerStep) {
+            if c.roundsIntoPadding {
+                let whole = try TensorDescriptor(scratch, .f32, address: paddedAt, dims: [channels * hp * wp])
+                try b.emit("fill", ["dst": b.descriptor(whole), "value": UInt64(Float(0).bitPattern)])
+            }
+            // Round along channels: [C, H·W] -> SRAM [rows, C] -> quant -> the [pixels, C]
+            // buffer, or the padded image's interior.
+            for p0 in stride(from: 0, to: c.direct ? 0 : pixels, by: rowsPerStep) {
                 let rows = min(rowsPerStep, pixels - p0)
                 // Each step on the next tile.
                 let (cluster, tileIndex) = resources.place(p0 / rowsPerStep)
@@ -141,18 +155,43 @@ public enum ConvolutionLowering {
                             "amax": UInt64(c.matrix.activationAmax.bitPattern),
                         ])
                 }
-                try b.emit(
-                    "dma",
-                    [
-                        "dst": b.descriptor(
-                            try TensorDescriptor(
-                                scratch, .f32, address: rounded + UInt64(4 * p0 * channels),
-                                dims: [rows, channels])), "src": staged,
-                    ])
+                if c.roundsIntoPadding {
+                    // Whole image rows at once, and the partial rows at either end.
+                    var p = p0
+                    while p < p0 + rows {
+                        let (y, x0) = (p / c.width, p % c.width)
+                        let wholeRows = x0 == 0 ? (p0 + rows - p) / c.width : 0
+                        let (count, width) = wholeRows > 0 ? (wholeRows, c.width) : (1, min(c.width - x0, p0 + rows - p))
+                        let src = try TensorDescriptor(
+                            .sram, .f32, cluster: cluster, tile: tileIndex, address: UInt64(4 * (p - p0) * channels),
+                            dims: [channels, count, width], strides: [1, c.width * channels, channels])
+                        let at = (c.pads.0 + y * c.inputSpacing.0) * wp + c.pads.1 + x0 * c.inputSpacing.1
+                        let dst = try TensorDescriptor(
+                            scratch, .f32, address: paddedAt + UInt64(4 * at), dims: [channels, count, width],
+                            strides: [hp * wp, c.inputSpacing.0 * wp, c.inputSpacing.1])
+                        try b.emit("dma", ["dst": b.descriptor(dst), "src": b.descriptor(src)])
+                        p += count * width
+                    }
+                } else {
+                    try b.emit(
+                        "dma",
+                        [
+                            "dst": b.descriptor(
+                                try TensorDescriptor(
+                                    scratch, .f32, address: rounded + UInt64(4 * p0 * channels),
+                                    dims: [rows, channels])), "src": staged,
+                        ])
+                }
             }
-            // [pixels, C] read as [C, H, W]: into the padded buffer's interior, or used as it is.
+            // [pixels, C] read as [C, H, W]: into the padded buffer's interior (a crop), or used
+            // as it is; the padded image; or the input itself.
             var source = rounded, pitches = (c.width * channels, channels, 1)  // (row, column, channel) steps
-            if c.padded {
+            var space = scratch
+            if c.roundsIntoPadding {
+                (source, pitches) = (paddedAt, (wp, 1, hp * wp))
+            } else if c.direct {
+                (space, source, pitches) = (c.inputSpace, x, (c.width, 1, pixels))
+            } else if c.padded {
                 let whole = try TensorDescriptor(scratch, .f32, address: paddedAt, dims: [channels * hp * wp])
                 try b.emit("fill", ["dst": b.descriptor(whole), "value": UInt64(Float(0).bitPattern)])
                 // The input rows and columns that land inside the buffer (a negative pad crops).
@@ -173,8 +212,9 @@ public enum ConvolutionLowering {
                 }
                 (source, pitches) = (paddedAt, (wp, 1, hp * wp))
             }
-            // A 1x1 convolution of stride 1 without padding multiplies the rounded [pixels, C]
-            // matrix as it is; any other gathers its windows tile by tile.
+            // A 1x1 convolution of stride 1 without padding multiplies its input (read as the
+            // [pixels, C] matrix) or the rounded [pixels, C] matrix as it is; any other gathers
+            // its windows tile by tile.
             let pointwise = c.kernel == (1, 1) && c.strides == (1, 1) && !c.padded
             for group in 0..<c.groups {
                 var layer = c.matrix
@@ -182,9 +222,13 @@ public enum ConvolutionLowering {
                 layer.firstRow = group * groupOutChannels
                 (layer.input, layer.inputSpace, layer.inputRowStride) =
                     (rounded + UInt64(4 * group * groupChannels), scratch, channels)
+                if c.direct && pointwise {
+                    (layer.input, layer.inputSpace, layer.inputRowStride, layer.inputColumnStride) =
+                        (x, c.inputSpace, 1, pixels)
+                }
                 if !pointwise {
                     var windows = ConvolutionWindows(
-                        space: scratch, address: source + UInt64(4 * group * groupChannels * pitches.2), pitches: pitches,
+                        space: space, address: source + UInt64(4 * group * groupChannels * pitches.2), pitches: pitches,
                         outWidth: c.outWidth, kernel: c.kernel, strides: c.strides, dilations: c.dilations)
                     // Each cluster's band of rows in its L2 when it fits there (one group's channels).
                     let columns = c.padded ? wp : c.width
@@ -212,7 +256,7 @@ public enum ConvolutionLowering {
                 (layer.output, layer.outputSpace) = (c.output + UInt64(4 * image * c.outChannels * positions), c.outputSpace)
                 layer.residual = c.matrix.residual.map { $0 + UInt64(4 * image * c.outChannels * positions) }
                 layer.outputStrides = (1, positions)
-                layer.quantizeInput = false
+                layer.quantizeInput = c.direct
                 try MatrixLowering.lower(layer, plan: plan, resources: resources, into: &b)
             }
         }

@@ -14,6 +14,8 @@ public struct MatrixLayer: Sendable {
     public var input: UInt64
     public var inputSpace = MemorySpace.dram
     public var inputRowStride: Int
+    /// Elements between neighbouring columns of act (1: rows are contiguous).
+    public var inputColumnStride = 1
     /// out [M, N] in `outputSpace`: element (r, c) at `output` + 4 * (r * outputStrides.0 + c * outputStrides.1).
     public var output: UInt64
     public var outputSpace = MemorySpace.dram
@@ -187,8 +189,9 @@ public enum MatrixLowering {
                         } else {
                             let src = try TensorDescriptor(
                                 layer.inputSpace, .f32,
-                                address: layer.input + UInt64(4 * (m0 * layer.inputRowStride + kRange.lowerBound)),
-                                dims: [mLen, kRange.count], strides: [layer.inputRowStride, 1])
+                                address: layer.input
+                                    + UInt64(4 * (m0 * layer.inputRowStride + kRange.lowerBound * layer.inputColumnStride)),
+                                dims: [mLen, kRange.count], strides: [layer.inputRowStride, layer.inputColumnStride])
                             try b.emit("dma", ["dst": act, "src": b.descriptor(src)])
                         }
                         if layer.activationFormat != .fp32 && layer.quantizeInput {

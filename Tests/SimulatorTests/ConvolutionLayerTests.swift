@@ -1,7 +1,7 @@
 // Convolutions lowered through padding, one strided DMA that unfolds the windows, and the
 // matrix layer, run by the simulator: the fake-quant interpreter's output bit for bit, for
 // a padded strided conv over two images, an unpadded dilated one, a 1x1 conv (which
-// multiplies its rounded input without unfolding), with the image kept in L3, and with each
+// multiplies its input without unfolding, its tiles rounding what they read), with the image kept in L3, and with each
 // cluster's band of image rows and columns of weight tiles staged in its L2.
 import Backend
 import Formats
@@ -65,7 +65,12 @@ final class ConvolutionLayerTests: XCTestCase {
         var builder = ProgramBuilder()
         try ConvolutionLowering.lower(conv, plan: plan, resources: resources, into: &builder)
         try builder.emit("halt", [:])
-        XCTAssertEqual(builder.program.descriptors.contains { $0.space == .l3 }, l3Bytes > 0)
+        // A 1x1 conv without padding reads its input as it is; a padded one rounds it straight
+        // into the padded image; any other into a [pixels, C] buffer first.
+        let padded = (4 * c * (h + 2 * pad) * (w + 2 * pad) + 63) / 64 * 64
+        XCTAssertEqual(
+            conv.scratchBytes, kernel == 1 && pad == 0 ? 0 : pad > 0 ? padded : (4 * c * h * w + 63) / 64 * 64)
+        XCTAssertEqual(builder.program.descriptors.contains { $0.space == .l3 }, l3Bytes > 0 && conv.scratchBytes > 0)
         XCTAssertEqual(builder.program.descriptors.contains { $0.space == .l2 }, l2Bytes > 0)
         let bias = g.constants[g.nodes[0].inputs[2]]!.floats()
         var sim = Machine(

@@ -4,6 +4,7 @@ formats' minimum on a ResNet-50-sized model, and the errors a user meets."""
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -248,14 +249,19 @@ def test_disasm_and_asm_round_trip_and_edited_programs_are_refused_by_instructio
 
     lines = text.stdout.splitlines()
     code = lines.index(".code")
-    # Without the first instruction, the input staged by it is read before anything wrote it.
-    r = edited(lines[:code + 1] + lines[code + 2:], "unwritten.npub")
-    assert r.returncode == 1 and "instruction 0 (quant): reads sram c0.t0 byte 0, never written" in r.stderr, r.stderr
+    # Without the DMA that stages the input (after the fill of the padded image), the quant
+    # after it reads what nothing wrote.
+    assert lines[code + 1].startswith("fill ") and lines[code + 2].startswith("dma ")
+    assert lines[code + 3].startswith("quant ")
+    r = edited(lines[:code + 2] + lines[code + 3:], "unwritten.npub")
+    assert r.returncode == 1 and "instruction 1 (quant): reads sram c0.t0 byte 0, never written" in r.stderr, r.stderr
     # A descriptor moved past the end of DRAM: the first instruction using it is named.
-    first = next(i for i, l in enumerate(lines) if l.startswith("d1: dram"))
+    first = next(i for i, l in enumerate(lines) if re.match(r"d\d+: dram ", l))
+    name = lines[first].split(":")[0]
+    user = next(i for i, l in enumerate(lines[code + 1:]) if re.search(rf"={name}\b", l))
     far = lines[:first] + [lines[first].replace("@0x", "@0x7fff")] + lines[first + 1:]
     r = edited(far, "far.npub")
-    assert r.returncode == 1 and "instruction 0 (dma): dram f32 @0x7fff" in r.stderr, r.stderr
+    assert r.returncode == 1 and f"instruction {user} (dma): dram f32 @0x7fff" in r.stderr, r.stderr
     assert not (tmp_path / "o.npz").exists()
     # Assembly that names an undeclared descriptor is refused with its line.
     (tmp_path / "bad.s").write_text(".code\ndma dst=d0, src=d1\n")
