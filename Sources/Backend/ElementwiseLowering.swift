@@ -19,8 +19,8 @@ extension Lowering {
             return t.floats()[0]
         }
         // x + c, c + x, x * c and c * x round as x + c and x * c do (IEEE 754 addition and
-        // multiplication commute), and x - c as x + (-c) (it is defined so): the scalar
-        // takes `imm`. c - x and x / c stay binary (x * (1 / c) rounds twice).
+        // multiplication commute), x - c as x + (-c) (it is defined so) and x / c: the
+        // scalar takes `imm`. c - x and c / x stay binary.
         if ["Add", "Mul"].contains(node.op), node.inputs.count == 2 {
             let op = node.op == "Add" ? "add_scalar" : "mul_scalar"
             if let c = scalar(node.inputs[1]) { return ([(op, c, nil)], [x]) }
@@ -28,6 +28,9 @@ extension Lowering {
         }
         if node.op == "Sub", node.inputs.count == 2, let c = scalar(node.inputs[1]) {
             return ([("add_scalar", -c, nil)], [x])
+        }
+        if node.op == "Div", node.inputs.count == 2, let c = scalar(node.inputs[1]) {
+            return ([("div_scalar", c, nil)], [x])
         }
         // Sum, Max and Min fold their inputs left to right, as the interpreter does: each step
         // combines the result so far with the next input.

@@ -80,6 +80,8 @@ public enum Lowering {
             defer {
                 let count = b.program.instructions.count - first
                 if count > 0 {
+                    // The next lowered node deals its work from the tile after this one's first.
+                    resources.firstTile = (resources.firstTile + 1) % resources.tileCount
                     let p = node.outputs.first.flatMap { packed[$0] }
                     layers.append(
                         LoweredLayer(

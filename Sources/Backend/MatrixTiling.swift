@@ -35,10 +35,14 @@ public struct TileResources: Sendable, Equatable {
 
     public var tileCount: Int { clusters * tilesPerCluster }
 
+    /// Where a layer's dealing of work starts: the tiles from this one on (cluster-major)
+    /// take its first units, so that consecutive small layers land on different tiles.
+    public var firstTile = 0
+
     /// The cluster and tile of the `index`-th unit of work dealt round-robin over every
-    /// tile, cluster-major: independent units on different tiles run concurrently.
+    /// tile, cluster-major, from `firstTile`: independent units on different tiles run concurrently.
     public func place(_ index: Int) -> (cluster: Int, tile: Int) {
-        let t = index % tileCount
+        let t = (index + firstTile) % tileCount
         return (t / tilesPerCluster, t % tilesPerCluster)
     }
 

@@ -70,7 +70,7 @@ public enum InstructionSet {
         "log_softmax", "layer_norm", "batch_norm", "max_pool", "average_pool", "resize", "im2col", "gather",
         "where", "equal", "less", "greater", "not", "and", "or", "cast",
         "hard_swish", "softplus", "softsign", "gelu", "gelu_tanh", "elu",
-        "hard_sigmoid", "selu", "less_equal", "greater_equal",
+        "hard_sigmoid", "selu", "less_equal", "greater_equal", "div_scalar",
     ]
 
     static let descriptor24 = 24

@@ -32,6 +32,7 @@ extension Machine {
             case "elu": y = x.map { VectorArithmetic.elu($0, alpha: imm) }
             case "add_scalar": y = x.map { $0 + imm }
             case "mul_scalar": y = x.map { $0 * imm }
+            case "div_scalar": y = x.map { $0 / imm }
             case "max_scalar": y = x.map { max($0, imm) }
             case "min_scalar": y = x.map { min($0, imm) }
             default: throw SimulatorError("the simulator does not execute vop \(op) yet")

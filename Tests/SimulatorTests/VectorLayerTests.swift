@@ -56,6 +56,7 @@ final class VectorLayerTests: XCTestCase {
         for op in unary { b.output(b.node(op, ["x"], outputs: ["y_" + op.lowercased()])[0]) }
         b.constant("zero", Tensor([Float(0)], shape: [1, 1]))
         b.output(b.node("Div", ["x", "three"], outputs: ["y_div"])[0])
+        b.output(b.node("Div", ["three", "x"], outputs: ["y_scalar_div"])[0])
         b.output(b.node("Add", ["x", "three"], outputs: ["y_add_scalar"])[0])
         b.output(b.node("Mul", ["three", "x"], outputs: ["y_scalar_mul"])[0])
         b.output(b.node("Sub", ["x", "zero"], outputs: ["y_sub_zero"])[0])
@@ -83,7 +84,7 @@ final class VectorLayerTests: XCTestCase {
         x.replaceSubrange(0..<6, with: [0, -0.0, .infinity, -.infinity, .nan, 1e-40])
         let g = try prepared(b.graph)
         try assertSimulatedEqualsInterpreted(g, ["x": Tensor(x, shape: [40, 33])], resources: resources)
-        // A scalar constant operand is an immediate, but for c - x and x / c.
+        // A scalar constant operand is an immediate, but for c - x and c / x.
         let program = try Lowering.lower(g, layers: [], resources: resources).program
         let ops = Set(
             program.instructions.filter { ["vop", "vopp"].contains($0.spec.mnemonic) }.map {
@@ -91,7 +92,7 @@ final class VectorLayerTests: XCTestCase {
             })
         XCTAssertTrue(
             ops.isSuperset(of: [
-                "add_scalar", "mul_scalar", "sub", "div", "mul", "max_scalar", "min_scalar", "elu", "gelu", "gelu_tanh", "pow",
+                "add_scalar", "mul_scalar", "div_scalar", "sub", "div", "mul", "max_scalar", "min_scalar", "elu", "gelu", "gelu_tanh", "pow",
                 "hard_sigmoid", "max", "min",
             ]), "\(ops)")
     }
