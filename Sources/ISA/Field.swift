@@ -14,6 +14,9 @@ public enum FieldKind: Sendable, Equatable {
     case descriptor
     /// A semaphore number; written `s3`.
     case semaphore
+    /// A unit's place, 16 bits: the cluster in the low 8, the tile in the high 8, tile 255
+    /// naming the cluster's own DMA engines; written `c2.t7`, or `c2` for those engines.
+    case place
     /// One of a fixed list of names; the value is the name's index.
     case choice([String])
     /// One bit: 0 or 1.
@@ -35,6 +38,7 @@ public struct FieldSpec: Sendable, Equatable {
         switch kind {
         case .float32: precondition(bits == 32, "\(name): a float32 field is 32 bits")
         case .flag: precondition(bits == 1, "\(name): a flag is 1 bit")
+        case .place: precondition(bits == 16, "\(name): a place is 16 bits")
         case .choice(let names): precondition(names.count <= 1 << bits, "\(name): \(names.count) names in \(bits) bits")
         default: precondition(bits > 0 && bits <= 64, "\(name): \(bits) bits")
         }
@@ -62,6 +66,7 @@ public struct FieldSpec: Sendable, Equatable {
             return value.isNaN ? "nan:0x" + hex(raw, digits: 8) : "\(value)"
         case .descriptor: return "d\(raw)"
         case .semaphore: return "s\(raw)"
+        case .place: return Place(raw: raw).text
         case .choice(let names): return raw < UInt64(names.count) ? names[Int(raw)] : "?\(raw)"
         }
     }
@@ -86,6 +91,7 @@ public struct FieldSpec: Sendable, Equatable {
             }
         case .descriptor: raw = text.hasPrefix("d") ? UInt64(text.dropFirst()) : nil
         case .semaphore: raw = text.hasPrefix("s") ? UInt64(text.dropFirst()) : nil
+        case .place: raw = Place(text: text)?.raw
         case .choice(let names): raw = names.firstIndex(of: text).map(UInt64.init)
         }
         guard let raw, accepts(raw) else { return nil }
@@ -97,4 +103,44 @@ public struct FieldSpec: Sendable, Equatable {
 func hex(_ value: UInt64, digits: Int) -> String {
     let text = String(value, radix: 16)
     return String(repeating: "0", count: max(0, digits - text.count)) + text
+}
+
+/// Where a queue is: a tile (its DMA, matrix or vector queue), or a cluster's own DMA
+/// engines (`tile` nil). A `place` field holds it in 16 bits.
+public struct Place: Sendable, Hashable {
+    public var cluster: Int
+    public var tile: Int?
+    /// The tile byte that names the cluster's own DMA engines.
+    static let clusterEngines: UInt64 = 255
+
+    public init(cluster: Int, tile: Int?) {
+        self.cluster = cluster
+        self.tile = tile
+    }
+
+    /// A `place` field's raw value.
+    public init(raw: UInt64) {
+        cluster = Int(raw & 0xff)
+        tile = raw >> 8 == Self.clusterEngines ? nil : Int(raw >> 8)
+    }
+
+    /// The raw value of a `place` field.
+    public var raw: UInt64 { UInt64(cluster) | UInt64(tile ?? Int(Self.clusterEngines)) << 8 }
+
+    /// `c2.t7` or `c2`.
+    init?(text: String) {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count), parts[0].hasPrefix("c"), let c = UInt8(parts[0].dropFirst()) else { return nil }
+        cluster = Int(c)
+        if parts.count == 2 {
+            guard parts[1].hasPrefix("t"), let t = UInt8(parts[1].dropFirst()), UInt64(t) != Self.clusterEngines else {
+                return nil
+            }
+            tile = Int(t)
+        } else {
+            tile = nil
+        }
+    }
+
+    public var text: String { tile.map { "c\(cluster).t\($0)" } ?? "c\(cluster)" }
 }

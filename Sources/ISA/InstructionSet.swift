@@ -75,6 +75,9 @@ public enum InstructionSet {
 
     static let descriptor24 = 24
 
+    /// Semaphores a program may use (the `sem` field's 16 bits), all starting at 0.
+    public static let semaphores = 1 << 16
+
     /// The operands `vop` and `vopp` share.
     static let vectorOperands = [
         FieldSpec("op", 8, .choice(vectorOps), "the operation"),
@@ -94,15 +97,17 @@ public enum InstructionSet {
             fields: [
                 FieldSpec(
                     "after", 2, .choice(["dma", "matrix", "vector"]), "the queue whose earlier instructions must finish first"),
-                FieldSpec("sem", 8, .semaphore, "the semaphore incremented"),
-            ], summary: "increments `sem` once every earlier instruction of queue `after` has completed"),
+                FieldSpec("unit", 16, .place, "where that queue is: a tile, or a cluster's own DMA engines"),
+                FieldSpec("sem", 16, .semaphore, "the semaphore incremented"),
+            ], summary: "increments `sem` once every earlier instruction of queue `after` at `unit` has completed"),
         InstructionSpec(
             mnemonic: "wait", opcode: 0x03, queue: .control,
             fields: [
                 FieldSpec("queue", 2, .choice(["dma", "matrix", "vector"]), "the queue that waits"),
-                FieldSpec("sem", 8, .semaphore, "the semaphore read"),
+                FieldSpec("unit", 16, .place, "where that queue is: a tile, or a cluster's own DMA engines"),
+                FieldSpec("sem", 16, .semaphore, "the semaphore read"),
                 FieldSpec("count", 32, .unsigned, "the value `sem` must reach"),
-            ], summary: "queue `queue` issues nothing after this until `sem` >= `count`"),
+            ], summary: "queue `queue` at `unit` issues nothing after this until `sem` >= `count`"),
         InstructionSpec(
             mnemonic: "dma", opcode: 0x10, queue: .dma,
             fields: [

@@ -10,9 +10,6 @@ private let binaryVectorOps: Set<String> = [
 ]
 
 extension CycleModel.SchedulerState {
-    /// Queue indices, as `signal` and `wait` name them.
-    static let dmaQueue = 0, matrixQueue = 1, vectorQueue = 2
-
     /// dma (src to dst), fill (dst) and gather (rows of src picked by idx, to dst): on the
     /// earliest free DMA engine of the tile whose SRAM it touches (the destination's first),
     /// else of the cluster whose L2 it touches, else of cluster 0. It moves its bytes at the
@@ -35,16 +32,17 @@ extension CycleModel.SchedulerState {
         var reads: [(CycleModel.Operand, Int)] = []
         if let src { reads.append((src, mnemonic == "gather" ? dst.bytes : src.bytes)) }
         if let idx { reads.append((idx, idx.bytes)) }
-        var ready = max(gate[Self.dmaQueue], hazards.writeReady(dst.footprint))
+        // The engine: the tile's, else the cluster's.
+        let engineTile = dst.tile ?? reads.lazy.compactMap(\.0.tile).first
+        let engineCluster = dst.cluster ?? reads.lazy.compactMap(\.0.cluster).first ?? 0
+        let queue = engineTile ?? (3 * model.tiles + engineCluster)
+        var ready = max(gate[queue], hazards.writeReady(dst.footprint))
         for (r, _) in reads { ready = max(ready, hazards.readReady(r.footprint)) }
         let moved = reads.first?.1 ?? dst.bytes
         let bytes = reads.isEmpty ? dst.bytes : reads.reduce(0) { $0 + $1.1 }
         let levels = [dst.level] + reads.map(\.0.level)
         let latency = levels.map { target.memories[$0].latencyCycles }.max()!
         let bandwidth = levels.map { target.memories[$0].bandwidthBytesPerCycle }.min()!
-        // The engine.
-        let engineTile = dst.tile ?? reads.lazy.compactMap(\.0.tile).first
-        let engineCluster = dst.cluster ?? reads.lazy.compactMap(\.0.cluster).first ?? 0
         let engines = engineTile.map { tileDMAFree[$0] } ?? clusterDMAFree[engineCluster]
         let engine = engines.indices.min { engines[$0] < engines[$1] }!
         let start = max(ready, engines[engine])
@@ -58,7 +56,7 @@ extension CycleModel.SchedulerState {
         if mnemonic == "gather" { busy += dst.dims.first.map { $0 * latency } ?? 0 }
         let end = busy + latency
         if let t = engineTile { tileDMAFree[t][engine] = busy } else { clusterDMAFree[engineCluster][engine] = busy }
-        queueEnd[Self.dmaQueue] = max(queueEnd[Self.dmaQueue], end)
+        queueEnd[queue] = max(queueEnd[queue], end)
         for (r, _) in reads { hazards.recordRead(r.footprint, end: end) }
         hazards.recordWrite(dst.footprint, end: end)
         record(start, end, bytes: moved, from: src?.level ?? -1, to: dst.level)
@@ -76,7 +74,8 @@ extension CycleModel.SchedulerState {
         }
         let (wfmt, afmt, sparse) = (Int(i["wfmt"]), Int(i["afmt"]), i["sparse"] == 1)
         let accumulate = i["accumulate"] == 1
-        var ready = max(gate[Self.matrixQueue], hazards.readReady(act.footprint), hazards.readReady(wgt.footprint))
+        let queue = model.tiles + tile
+        var ready = max(gate[queue], hazards.readReady(act.footprint), hazards.readReady(wgt.footprint))
         if InstructionSet.formats[wfmt] != "fp16" {
             ready = max(ready, hazards.readReady(try operand(program, i["scl"]).footprint))
         }
@@ -94,7 +93,7 @@ extension CycleModel.SchedulerState {
         let end = streamEnd + cost.latency
         matrixFree[tile] = streamEnd
         lastMMA[tile] = (outIndex, streamEnd, end)
-        queueEnd[Self.matrixQueue] = max(queueEnd[Self.matrixQueue], end)
+        queueEnd[queue] = max(queueEnd[queue], end)
         hazards.recordRead(act.footprint, end: end)
         hazards.recordRead(wgt.footprint, end: end)
         hazards.recordWrite(out.footprint, end: end)
@@ -129,12 +128,13 @@ extension CycleModel.SchedulerState {
             }
             cost = model.costs.vector(op: op, dst: dst.elements, a: reads[0].elements, window: window)
         }
-        var ready = max(gate[Self.vectorQueue], hazards.writeReady(dst.footprint))
+        let queue = 2 * model.tiles + tile
+        var ready = max(gate[queue], hazards.writeReady(dst.footprint))
         for r in reads { ready = max(ready, hazards.readReady(r.footprint)) }
         let start = max(ready, vectorFree[tile])
         let end = start + cost.occupancy + cost.latency
         vectorFree[tile] = start + cost.occupancy
-        queueEnd[Self.vectorQueue] = max(queueEnd[Self.vectorQueue], end)
+        queueEnd[queue] = max(queueEnd[queue], end)
         for r in reads { hazards.recordRead(r.footprint, end: end) }
         hazards.recordWrite(dst.footprint, end: end)
         record(start, end)

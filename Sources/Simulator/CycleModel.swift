@@ -42,6 +42,7 @@ public struct CycleModel {
     var clusters: Int { target.compute.clusters }
     var tilesPerCluster: Int { target.compute.tilesPerCluster }
     var tiles: Int { target.tileCount }
+    var units: Units { Units(clusters: clusters, tilesPerCluster: tilesPerCluster) }
 
     /// The precision an mma of weights in `weights` and activations in `activations` (format
     /// names) runs at: the wider of the two, fp32 counting as fp16.
@@ -120,11 +121,12 @@ public struct CycleModel {
         var matrixMode: [MatrixMode?]
         /// Per matrix unit, its last mma: out descriptor, end of its stream, completion.
         var lastMMA: [(out: UInt64, streamEnd: Int, end: Int)?]
-        /// Per queue (dma, matrix, vector): the latest completion issued so far, and the cycle
-        /// a `wait` lets it issue again.
-        var queueEnd = [Int](repeating: 0, count: 3)
-        var gate = [Int](repeating: 0, count: 3)
-        var signals = [[Int]](repeating: [], count: 256)
+        /// Per queue (`Units` numbers them): the latest completion issued to it so far, and
+        /// the cycle a `wait` lets it issue again.
+        var queueEnd: [Int]
+        var gate: [Int]
+        /// Per semaphore, the cycles of its signals so far, earliest first.
+        var signals: [Int: [Int]] = [:]
         var operands: [Operand?]
         /// Bytes of each memory space an operand may reach.
         var limits: [MemorySpace: Int] = [:]
@@ -147,6 +149,8 @@ public struct CycleModel {
             matrixMode = Array(repeating: nil, count: tiles)
             lastMMA = Array(repeating: nil, count: tiles)
             operands = Array(repeating: nil, count: descriptors)
+            queueEnd = Array(repeating: 0, count: model.units.count)
+            gate = queueEnd
         }
 
         mutating func operand(_ program: Program, _ index: UInt64) throws -> Operand {
@@ -166,6 +170,13 @@ public struct CycleModel {
             return o
         }
 
+        /// The number of the queue a `signal` or `wait` names.
+        func unit(_ queue: UInt64, _ place: UInt64) throws -> Int {
+            do { return try model.units.unit(queue: Int(queue), at: Place(raw: place)) } catch let e as ISAError {
+                throw SimulatorError(e.description)
+            }
+        }
+
         mutating func record(_ start: Int, _ end: Int, bytes: Int = 0, from: Int = -1, to: Int = -1) {
             schedule.start.append(start)
             schedule.end.append(end)
@@ -180,14 +191,18 @@ public struct CycleModel {
             case "nop", "halt":
                 record(schedule.cycles, schedule.cycles)
             case "signal":
-                let q = Int(i["after"])
-                signals[Int(i["sem"])].append(queueEnd[q])
-                record(queueEnd[q], queueEnd[q])
+                let q = try unit(i["after"], i["unit"])
+                let at = queueEnd[q]
+                let sem = Int(i["sem"])
+                var k = signals[sem]?.count ?? 0
+                while k > 0 && signals[sem]![k - 1] > at { k -= 1 }
+                signals[sem, default: []].insert(at, at: k)
+                record(at, at)
             case "wait":
-                let (q, sem, count) = (Int(i["queue"]), Int(i["sem"]), Int(i["count"]))
+                let (q, sem, count) = (try unit(i["queue"], i["unit"]), Int(i["sem"]), Int(i["count"]))
                 var at = 0
                 if count > 0 {
-                    let times = signals[sem].sorted()
+                    let times = signals[sem] ?? []
                     guard times.count >= count else {
                         throw SimulatorError(
                             "waits for s\(sem) to reach \(count), but only \(times.count) signals precede it: "

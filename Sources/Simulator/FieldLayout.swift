@@ -6,8 +6,13 @@ import ISA
 enum FieldLayout {
     static let nop = opcode("nop")
     static let halt = opcode("halt")
-    static let signal = (opcode: opcode("signal"), sem: at("signal", "sem"))
-    static let wait = (opcode: opcode("wait"), sem: at("wait", "sem"), count: at("wait", "count"))
+    static let signal = (
+        opcode: opcode("signal"), after: at("signal", "after"), unit: at("signal", "unit"), sem: at("signal", "sem")
+    )
+    static let wait = (
+        opcode: opcode("wait"), queue: at("wait", "queue"), unit: at("wait", "unit"), sem: at("wait", "sem"),
+        count: at("wait", "count")
+    )
     static let dma = (opcode: opcode("dma"), dst: at("dma", "dst"), src: at("dma", "src"))
     static let fill = (opcode: opcode("fill"), dst: at("fill", "dst"), value: at("fill", "value"))
     static let gather = (opcode: opcode("gather"), dst: at("gather", "dst"), src: at("gather", "src"), idx: at("gather", "idx"))

@@ -34,7 +34,7 @@ public struct MachineShape: Sendable {
 public struct Machine {
     var memories: [Memory]
     let shape: MachineShape
-    var semaphores = [Int](repeating: 0, count: 256)
+    var semaphores = [Int](repeating: 0, count: InstructionSet.semaphores)
     /// The running program's descriptors, each resolved on its first access.
     var resolved = ResolvedDescriptors(count: 0)
     /// The weight tiles `mma` decoded in this run.
@@ -76,6 +76,7 @@ public struct Machine {
     public mutating func run(_ program: Program) throws {
         resolved = ResolvedDescriptors(count: program.descriptors.count)
         decodedTiles = DecodedTiles()
+        semaphores = [Int](repeating: 0, count: InstructionSet.semaphores)
         try program.descriptors.withUnsafeBufferPointer { table in
             for (index, instruction) in program.instructions.enumerated() {
                 do {
@@ -102,8 +103,11 @@ public struct Machine {
         switch i.spec.opcode {
         case L.nop: break
         case L.halt: return true
-        case L.signal.opcode: semaphores[Int(i.value(at: L.signal.sem))] += 1
+        case L.signal.opcode:
+            try checkUnit(i.value(at: L.signal.after), i.value(at: L.signal.unit))
+            semaphores[Int(i.value(at: L.signal.sem))] += 1
         case L.wait.opcode:
+            try checkUnit(i.value(at: L.wait.queue), i.value(at: L.wait.unit))
             let (sem, count) = (Int(i.value(at: L.wait.sem)), Int(i.value(at: L.wait.count)))
             guard semaphores[sem] >= count else {
                 throw SimulatorError(
@@ -145,6 +149,16 @@ public struct Machine {
             throw SimulatorError("the simulator does not execute \(i.spec.mnemonic) yet")
         }
         return false
+    }
+
+    /// Refuses a `signal` or `wait` naming a queue the machine does not have.
+    private func checkUnit(_ queue: UInt64, _ place: UInt64) throws {
+        do {
+            _ = try Units(clusters: shape.clusters, tilesPerCluster: shape.tilesPerCluster).unit(
+                queue: Int(queue), at: Place(raw: place))
+        } catch let e as ISAError {
+            throw SimulatorError(e.description)
+        }
     }
 
     private mutating func matrixMultiply(

@@ -202,20 +202,72 @@ final class CycleModelTests: XCTestCase {
         XCTAssertEqual(s.end, [20, 80, 42, 80])
     }
 
-    func testAWaitHoldsItsQueueUntilTheSignal() throws {
+    func testAWaitHoldsItsQueueAtItsPlaceUntilTheSignal() throws {
+        // Tile 3's 16,384-byte load (128 cycles + 200) does not hold tile 0's signal: that
+        // waits for tile 0's DMA queue alone, whose load completes at 232. The wait holds
+        // tile 1's matrix queue only; tile 2's mma starts at 0.
         let s = try schedule(
             [
                 "sram c0.t0 f32 @0x0 [64,16] [16,1]", "dram f32 @0x0 [64,16] [16,1]", "sram c0.t1 f32 @0x7000 [32,20] [20,1]",
                 "sram c0.t1 f32 @0x0 [32,20] [20,1]", "sram c0.t1 packed @0x5000 [64] [1]",
+                "sram c0.t3 f32 @0x0 [4096] [1]", "dram f32 @0x10000 [4096] [1]",
+                "sram c0.t2 f32 @0x7000 [32,20] [20,1]", "sram c0.t2 f32 @0x0 [32,20] [20,1]",
+                "sram c0.t2 packed @0x5000 [64] [1]",
             ],
             [
-                "dma dst=d0, src=d1", "signal after=dma, sem=s0", "wait queue=matrix, sem=s0, count=1",
+                "dma dst=d5, src=d6", "dma dst=d0, src=d1", "signal after=dma, unit=c0.t0, sem=s0",
+                "wait queue=matrix, unit=c0.t1, sem=s0, count=1",
                 "mma out=d2, act=d3, wgt=d4, scl=d0, wfmt=fp16, afmt=fp16, sparse=0, accumulate=0",
+                "mma out=d7, act=d8, wgt=d9, scl=d0, wfmt=fp16, afmt=fp16, sparse=0, accumulate=0",
             ])
+        XCTAssertEqual(s.end[0], 328)
+        XCTAssertEqual(s.start[2], 232)
         XCTAssertEqual(s.start[3], 232)
-        XCTAssertEqual(s.end[3], 232 + 71)
-        XCTAssertThrowsError(try schedule(["dram f32 @0x0 [1] [1]"], ["wait queue=dma, sem=s1, count=1"])) {
+        XCTAssertEqual(s.start[4], 232)
+        XCTAssertEqual(s.end[4], 232 + 71)
+        XCTAssertEqual(s.start[5], 0)
+        // The N-th earliest signal: s1 is signalled at 328 (tile 3), then at 232 (tile 0);
+        // a wait for 1 lets tile 1's matrix queue go at 232, a wait for 2 at 328.
+        for (count, at) in [(1, 232), (2, 328)] {
+            let two = try schedule(
+                [
+                    "sram c0.t0 f32 @0x0 [64,16] [16,1]", "dram f32 @0x0 [64,16] [16,1]",
+                    "sram c0.t1 f32 @0x7000 [32,20] [20,1]", "sram c0.t1 f32 @0x0 [32,20] [20,1]",
+                    "sram c0.t1 packed @0x5000 [64] [1]", "sram c0.t3 f32 @0x0 [4096] [1]", "dram f32 @0x10000 [4096] [1]",
+                ],
+                [
+                    "dma dst=d5, src=d6", "signal after=dma, unit=c0.t3, sem=s1", "dma dst=d0, src=d1",
+                    "signal after=dma, unit=c0.t0, sem=s1", "wait queue=matrix, unit=c0.t1, sem=s1, count=\(count)",
+                    "mma out=d2, act=d3, wgt=d4, scl=d0, wfmt=fp16, afmt=fp16, sparse=0, accumulate=0",
+                ])
+            XCTAssertEqual(two.start[5], at, "count \(count)")
+        }
+    }
+
+    func testACopyBetweenGlobalMemoriesRunsOnClusterZerosEngines() throws {
+        // DRAM to DRAM, 4,096 bytes read and written: 5 cycles of DRAM's 1,000 bytes/cycle
+        // each way, claimed together (8,192 bytes, 9 cycles), then 200. The signal after
+        // c0's DMA queue is then; after tile 0's, which ran nothing, 0.
+        let s = try schedule(
+            ["dram f32 @0x0 [1024] [1]", "dram f32 @0x1000 [1024] [1]"],
+            [
+                "dma dst=d1, src=d0", "signal after=dma, unit=c0, sem=s2", "signal after=dma, unit=c0.t0, sem=s3",
+            ])
+        XCTAssertEqual(s.end[0], 209)
+        XCTAssertEqual(s.start[1], 209)
+        XCTAssertEqual(s.start[2], 0)
+    }
+
+    func testWaitsForMissingSignalsOrQueuesAreRefused() throws {
+        XCTAssertThrowsError(try schedule(["dram f32 @0x0 [1] [1]"], ["wait queue=dma, unit=c0.t0, sem=s1, count=1"])) {
             XCTAssertTrue("\($0)".contains("instruction 0 (wait)"), "\($0)")
+        }
+        XCTAssertThrowsError(try schedule(["dram f32 @0x0 [1] [1]"], ["wait queue=matrix, unit=c1, sem=s1, count=0"])) {
+            XCTAssertEqual(
+                "\($0)", "instruction 0 (wait): c1 has no matrix queue: a cluster's own engines are DMA engines")
+        }
+        XCTAssertThrowsError(try schedule(["dram f32 @0x0 [1] [1]"], ["signal after=vector, unit=c4.t0, sem=s1"])) {
+            XCTAssertEqual("\($0)", "instruction 0 (signal): c4.t0: the machine has 4 clusters")
         }
         // An operand outside its memory: SRAM is 32 KiB a tile.
         XCTAssertThrowsError(

@@ -55,4 +55,27 @@ final class MemoryAccessTests: XCTestCase {
             XCTAssertEqual("\(e)", "instruction 0 (dma): reads dram byte 8, never written")
         }
     }
+
+    func testSemaphoresCountSignalsInProgramOrderAndNameTheirQueues() throws {
+        var machine = Machine(
+            shape: MachineShape(dramBytes: 64, l3Bytes: 64, l2Bytes: 64, sramBytes: 64, clusters: 2, tilesPerCluster: 2),
+            weights: [], constants: [])
+        func run(_ code: String) throws { try machine.run(try Program(assembly: ".code\n" + code + "halt\n")) }
+        // s7 reaches 2; a wait for 2 passes, and a second run starts from 0 again.
+        let twice = "signal after=dma, unit=c1.t1, sem=s7\nsignal after=dma, unit=c1.t1, sem=s7\n"
+        try run(twice + "wait queue=vector, unit=c0.t1, sem=s7, count=2\n")
+        try run(twice + "wait queue=dma, unit=c1, sem=s7, count=2\n")
+        XCTAssertThrowsError(
+            try run("signal after=dma, unit=c1.t1, sem=s65535\nwait queue=vector, unit=c0.t1, sem=s65535, count=2\n")
+        ) {
+            XCTAssertEqual(
+                "\($0)", "instruction 1 (wait): waits for s65535 to reach 2, but in program order it is 1: the program deadlocks")
+        }
+        XCTAssertThrowsError(try run("signal after=matrix, unit=c0, sem=s1\n")) {
+            XCTAssertEqual("\($0)", "instruction 0 (signal): c0 has no matrix queue: a cluster's own engines are DMA engines")
+        }
+        XCTAssertThrowsError(try run("wait queue=dma, unit=c0.t2, sem=s1, count=0\n")) {
+            XCTAssertEqual("\($0)", "instruction 0 (wait): c0.t2: a cluster has 2 tiles")
+        }
+    }
 }
