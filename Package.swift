@@ -76,7 +76,7 @@ let package = Package(
         .testTarget(name: "SimulatorTests", dependencies: [
             "Simulator", "ISA", "Backend", "Formats", "IR", "Passes", "Reference", "Target", "TestSupport",
         ]),
-        .testTarget(name: "BackendTests", dependencies: ["Backend", "Formats", "IR", "Passes", "TestSupport"]),
+        .testTarget(name: "BackendTests", dependencies: ["Backend", "Formats", "IR", "ISA", "Passes", "TestSupport"]),
         .testTarget(name: "ISATests", dependencies: ["ISA", "TestSupport"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"]),
         .testTarget(name: "IRTests", dependencies: ["IR", "TestSupport"]),

@@ -159,6 +159,15 @@ public enum Lowering {
         }
         try b.emit("halt", [:])
         tables.place(after: &constants, &b)
+        // The queues run concurrently: a signal and a wait for every dependence between them.
+        let synchronized = try Synchronization.synchronize(
+            b.program, units: Units(clusters: resources.clusters, tilesPerCluster: resources.tilesPerCluster))
+        let starts = synchronized.starts
+        layers = layers.map { l in
+            var l = l
+            (l.first, l.count) = (starts[l.first], starts[l.first + l.count] - starts[l.first])
+            return l
+        }
         // Inputs are float32, or int64 and int32 indices; outputs are float32.
         func placement(_ v: ValueInfo, input: Bool) throws -> LoweredModel.Placement {
             let taken: Set<DType> = input ? [.float32, .int64, .int32] : [.float32]
@@ -174,7 +183,7 @@ public enum Lowering {
             return LoweredModel.Placement(name: v.name, offset: Int(place.address), bytes: bytes)
         }
         return LoweredModel(
-            program: b.program, constants: constants.bytes, dramBytes: Int(scratch) + scratchBytes,
+            program: synchronized.program, constants: constants.bytes, dramBytes: Int(scratch) + scratchBytes,
             inputs: try graph.inputs.map { try placement($0, input: true) },
             outputs: try graph.outputs.map { try placement($0, input: false) }, layers: layers)
     }

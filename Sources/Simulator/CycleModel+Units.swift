@@ -4,11 +4,6 @@
 import ISA
 import Target
 
-/// Vector ops that read their `b` operand.
-private let binaryVectorOps: Set<String> = [
-    "add", "sub", "mul", "div", "max", "min", "pow", "where", "equal", "less", "greater", "and", "or",
-]
-
 extension CycleModel.SchedulerState {
     /// dma (src to dst), fill (dst) and gather (rows of src picked by idx, to dst): on the
     /// earliest free DMA engine of the tile whose SRAM it touches (the destination's first),
@@ -112,7 +107,7 @@ extension CycleModel.SchedulerState {
             cost = model.costs.quant(count: dst.elements, format: Int(i["fmt"]), dequantize: mnemonic == "dequant")
         default:
             let op = InstructionSet.vectorOps[Int(i["op"])]
-            if binaryVectorOps.contains(op) { reads.append(try operand(program, i["b"])) }
+            if InstructionSet.vectorOpsReadingB.contains(Int(i["op"])) { reads.append(try operand(program, i["b"])) }
             var window: Int?
             if op == "max_pool" || op == "average_pool" {
                 let at = 4 * Int(i["params"])

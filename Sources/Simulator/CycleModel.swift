@@ -79,7 +79,7 @@ public struct CycleModel {
         let size = (try? Machine.elementSize(d.element)) ?? 0
         let bytes = size == 0 ? (d.count + 1) / 2 : d.count * size
         return Operand(
-            footprint: HazardTracker.footprint(d, memory: m, size: size), level: level, ledger: ledgerIndex(m), bytes: bytes,
+            footprint: HazardTracker.footprint(d, memory: m), level: level, ledger: ledgerIndex(m), bytes: bytes,
             elements: d.count, dims: d.dims, tile: d.space == .sram ? d.cluster * tilesPerCluster + d.tile : nil,
             cluster: d.space == .sram || d.space == .l2 ? d.cluster : nil)
     }

@@ -2,7 +2,7 @@
 // the bytes their descriptors touch. Every memory instance is cut into blocks of the
 // target's activation alignment; each block remembers the latest completion of the writes
 // and of the reads of its bytes so far. A descriptor touches the blocks of its contiguous
-// runs, or of its whole span when it has more than `maxRuns` runs.
+// runs, or of its whole span when it has more than `TensorDescriptor.maxRuns` runs.
 import ISA
 
 /// Where a descriptor's bytes are: the memory instance and contiguous byte runs.
@@ -14,7 +14,6 @@ struct Footprint {
 
 struct HazardTracker {
     let block: Int
-    static let maxRuns = 4096
     /// Per memory instance, per block: the latest completion of its writes, and of its reads.
     private var written: [[Int]]
     private var read: [[Int]]
@@ -25,29 +24,9 @@ struct HazardTracker {
         read = Array(repeating: [], count: memories)
     }
 
-    /// The bytes `d` touches in memory instance `memory`, elements of `size` bytes (0 for a
-    /// packed or sub-byte element, whose dims count bytes).
-    static func footprint(_ d: TensorDescriptor, memory: Int, size: Int) -> Footprint {
-        let unit = max(size, 1)
-        // Dimensions that move: size > 1 and stride != 0 (a zero stride reads one element again).
-        var dims: [(Int, Int)] = zip(d.dims, d.strides).filter { $0.0 > 1 && $0.1 != 0 }.map { ($0.0, $0.1) }
-        if d.count == 0 { return Footprint(memory: memory, runs: []) }
-        // Fold the innermost contiguous dimensions into one run.
-        var run = 1
-        while let last = dims.last, last.1 == run || (run == 1 && last.1 == 1) {
-            run *= last.0
-            dims.removeLast()
-        }
-        let base = Int(d.address)
-        let runs = dims.reduce(1) { $0 * $1.0 }
-        if runs > maxRuns {
-            var lo = 0, hi = 0
-            for (n, s) in dims { if s > 0 { hi += (n - 1) * s } else { lo += (n - 1) * s } }
-            return Footprint(memory: memory, runs: [(base + lo * unit, base + (hi + run) * unit)])
-        }
-        var offsets = [0]
-        for (n, s) in dims { offsets = offsets.flatMap { o in (0..<n).map { o + $0 * s } } }
-        return Footprint(memory: memory, runs: offsets.map { (base + $0 * unit, base + ($0 + run) * unit) })
+    /// The bytes `d` touches in memory instance `memory` (`TensorDescriptor.byteRuns`).
+    static func footprint(_ d: TensorDescriptor, memory: Int) -> Footprint {
+        Footprint(memory: memory, runs: d.byteRuns())
     }
 
     private func blocks(_ run: (Int, Int)) -> Range<Int> { (run.0 / block)..<((run.1 + block - 1) / block) }

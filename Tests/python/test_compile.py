@@ -59,8 +59,10 @@ def test_every_sample_compiles(tmp_path, model, precision, sparsity):
         assert layer["sparse"] == (sparsity == "2:4" and layer["columns"] % 4 == 0) or sparsity == "auto"
     weights = npub.decode_weights(tmp_path / "m.npub")
     assert sorted(weights) == sorted(layer["name"] for layer in layers)
-    inspect = run_npucc("inspect", tmp_path / "m.npub")
-    assert inspect.returncode == 0 and "layers:" in inspect.stdout and "INST" in inspect.stdout
+    inspect = run_npucc("inspect", tmp_path / "m.npub", "--check-sync")
+    assert inspect.returncode == 0 and "layers:" in inspect.stdout and "INST" in inspect.stdout, inspect.stderr
+    assert re.search(r"^synchronization: \d+ dependences between queues, every one ordered by the program's \d+ "
+                     r"signals and \d+ waits$", inspect.stdout, re.M), inspect.stdout
 
 
 @pytest.mark.parametrize("model", LOWERED)
@@ -249,12 +251,16 @@ def test_disasm_and_asm_round_trip_and_edited_programs_are_refused_by_instructio
 
     lines = text.stdout.splitlines()
     code = lines.index(".code")
-    # Without the DMA that stages the input (after the fill of the padded image), the quant
-    # after it reads what nothing wrote.
-    assert lines[code + 1].startswith("fill ") and lines[code + 2].startswith("dma ")
-    assert lines[code + 3].startswith("quant ")
-    r = edited(lines[:code + 2] + lines[code + 3:], "unwritten.npub")
-    assert r.returncode == 1 and "instruction 1 (quant): reads sram c0.t0 byte 0, never written" in r.stderr, r.stderr
+    # Without the DMA that stages the input into the first quant's tile, that quant reads
+    # what nothing wrote (the instructions between them, a fill and the queues' signals and
+    # waits, touch other bytes).
+    body = lines[code + 1:]
+    quant = next(i for i, l in enumerate(body) if l.startswith("quant "))
+    tile = re.search(r"dst=(d\d+)", body[quant]).group(1)
+    staging = max(i for i in range(quant) if body[i].startswith(f"dma dst={tile},"))
+    r = edited(lines[:code + 1 + staging] + lines[code + 2 + staging:], "unwritten.npub")
+    assert r.returncode == 1 and f"instruction {quant - 1} (quant): reads sram c0.t0 byte 0, never written" in r.stderr, \
+        r.stderr
     # A descriptor moved past the end of DRAM: the first instruction using it is named.
     first = next(i for i, l in enumerate(lines) if re.match(r"d\d+: dram ", l))
     name = lines[first].split(":")[0]
@@ -267,3 +273,30 @@ def test_disasm_and_asm_round_trip_and_edited_programs_are_refused_by_instructio
     (tmp_path / "bad.s").write_text(".code\ndma dst=d0, src=d1\n")
     r = run_npucc("asm", tmp_path / "bad.s", "--bundle", tmp_path / "m.npub", "-o", tmp_path / "bad.npub")
     assert r.returncode == 1 and "line 2: dma: d0 is not declared" in r.stderr and not (tmp_path / "bad.npub").exists()
+
+
+@pytest.mark.parametrize("model", LOWERED)
+def test_a_program_without_one_of_its_waits_is_refused_naming_both_instructions(tmp_path, model):
+    r = compile_bundle(tmp_path, model, "--precision", "nvfp4", "--sparsity", "2:4", "--calib", calibration(tmp_path, model))
+    assert r.returncode == 0, r.stderr
+    lines = run_npucc("disasm", tmp_path / "m.npub").stdout.splitlines()
+    code = lines.index(".code")
+    waits = [i for i in range(code + 1, len(lines)) if lines[i].startswith("wait ")]
+    assert waits, model
+    # The last wait: its instruction and the signal it waited for.
+    at = waits[-1]
+    queue, unit, sem, count = re.match(r"wait queue=(\w+), unit=(\S+), sem=(s\d+), count=(\d+)$", lines[at]).groups()
+    (tmp_path / "e.s").write_text("\n".join(lines[:at] + lines[at + 1:]) + "\n")
+    r = run_npucc("asm", tmp_path / "e.s", "--bundle", tmp_path / "m.npub", "-o", tmp_path / "e.npub")
+    assert r.returncode == 0, r.stderr
+    r = run_npucc("inspect", tmp_path / "e.npub", "--check-sync")
+    assert r.returncode == 1, r.stdout
+    # The instruction after the deleted wait (it moved up to the wait's index) and the one
+    # before the signal the wait counted: its queue's count-th.
+    consumer = at - code - 1
+    signals = [i for i in range(code + 1, len(lines)) if re.match(rf"signal after=\w+, unit=\S+, sem={sem}$", lines[i])]
+    producer = signals[int(count) - 1] - 1 - code - 1
+    mnemonic = lines[at + 1].split()[0]
+    assert re.search(rf"error: .*e\.npub: section INST: instruction {consumer} \({mnemonic}\): on {queue} {unit}, it "
+                     rf"(reads|writes) .* byte \d+, which instruction {producer} \(\w+ on .*\) (writes|reads|also writes), "
+                     rf"and no signal and wait order the two", r.stderr), r.stderr

@@ -1,0 +1,132 @@
+// What an instruction reads and writes: its operand descriptors by role, and the bytes a
+// descriptor touches (contiguous runs, or its whole span past `maxRuns` runs). The cycle
+// model's hazards and the synchronization of queues both read these.
+
+extension Instruction {
+    /// The descriptors this instruction reads and those it writes. `mma` reads `scl` for
+    /// fp8 and nvfp4 weights only and `out` when it accumulates; `vop` and `vopp` read `b`
+    /// for the ops of two operands (and layer_norm's scale and bias); `gather` reads its
+    /// whole table. Control instructions touch nothing.
+    public func operandAccess() -> (reads: [UInt64], writes: [UInt64]) {
+        let o = OperandFields.self
+        switch spec.opcode {
+        case o.dma.opcode: return ([value(at: o.dma.src)], [value(at: o.dma.dst)])
+        case o.fill.opcode: return ([], [value(at: o.fill.dst)])
+        case o.gather.opcode: return ([value(at: o.gather.src), value(at: o.gather.idx)], [value(at: o.gather.dst)])
+        case o.mma.opcode:
+            var reads = [value(at: o.mma.act), value(at: o.mma.wgt)]
+            if InstructionSet.formats[Int(value(at: o.mma.wfmt))] != "fp16" { reads.append(value(at: o.mma.scl)) }
+            if value(at: o.mma.accumulate) == 1 { reads.append(value(at: o.mma.out)) }
+            return (reads, [value(at: o.mma.out)])
+        case o.vop.opcode, o.vopp:
+            var reads = [value(at: o.vop.a)]
+            if InstructionSet.vectorOpsReadingB.contains(Int(value(at: o.vop.op))) { reads.append(value(at: o.vop.b)) }
+            return (reads, [value(at: o.vop.dst)])
+        case o.quant.opcode, o.dequant: return ([value(at: o.quant.src)], [value(at: o.quant.dst)])
+        default: return ([], [])
+        }
+    }
+}
+
+extension InstructionSet {
+    /// The vector ops (by index) that read their `b` operand: the binary element-wise ops,
+    /// the comparisons and logic of two masks, `where`, and layer_norm's and batch_norm's
+    /// parameters.
+    public static let vectorOpsReadingB: Set<Int> = Set(
+        [
+            "add", "sub", "mul", "div", "max", "min", "pow", "where", "equal", "less", "greater", "less_equal",
+            "greater_equal", "and", "or", "layer_norm", "batch_norm",
+        ].map { vectorOps.firstIndex(of: $0)! })
+}
+
+/// Field positions of the instructions that touch memory, looked up once.
+private enum OperandFields {
+    static func at(_ mnemonic: String, _ fields: String...) -> (opcode: UInt8, positions: [Int]) {
+        let spec = InstructionSet.spec(mnemonic: mnemonic)!
+        return (spec.opcode, fields.map { spec.index(of: $0)! })
+    }
+    static let dma = {
+        let f = at("dma", "dst", "src"); return (opcode: f.opcode, dst: f.positions[0], src: f.positions[1])
+    }()
+    static let fill = {
+        let f = at("fill", "dst"); return (opcode: f.opcode, dst: f.positions[0])
+    }()
+    static let gather = {
+        let f = at("gather", "dst", "src", "idx")
+        return (opcode: f.opcode, dst: f.positions[0], src: f.positions[1], idx: f.positions[2])
+    }()
+    static let mma = {
+        let f = at("mma", "out", "act", "wgt", "scl", "wfmt", "accumulate")
+        let p = f.positions
+        return (opcode: f.opcode, out: p[0], act: p[1], wgt: p[2], scl: p[3], wfmt: p[4], accumulate: p[5])
+    }()
+    static let vop = {
+        let f = at("vop", "op", "dst", "a", "b")
+        return (opcode: f.opcode, op: f.positions[0], dst: f.positions[1], a: f.positions[2], b: f.positions[3])
+    }()
+    /// vopp's fields sit where vop's do, dequant's dst and src where quant's do.
+    static let vopp = at("vopp").opcode
+    static let quant = {
+        let f = at("quant", "dst", "src"); return (opcode: f.opcode, dst: f.positions[0], src: f.positions[1])
+    }()
+    static let dequant = at("dequant").opcode
+}
+
+extension ElementType {
+    /// Bytes per element as addresses count them: a `packed` or `e2m1` descriptor's
+    /// dimensions count bytes.
+    public var addressBytes: Int {
+        switch self {
+        case .f32, .i32: return 4
+        case .f16, .bf16: return 2
+        case .i64: return 8
+        case .f8e4m3, .f8e5m2, .i8, .u8, .bool, .packed, .e2m1: return 1
+        }
+    }
+}
+
+extension TensorDescriptor {
+    /// Past this many runs a descriptor's bytes are taken as its whole span.
+    public static let maxRuns = 4096
+
+    /// The [start, end) byte ranges the descriptor touches, from its address: the innermost
+    /// dimensions whose strides make them contiguous fold into one run; a dimension of size
+    /// 1 or stride 0 adds none; more than `maxRuns` runs become the whole span.
+    public func byteRuns() -> [(Int, Int)] {
+        let unit = element.addressBytes
+        guard count > 0 else { return [] }
+        var moving: [(Int, Int)] = zip(dims, strides).filter { $0.0 > 1 && $0.1 != 0 }.map { ($0.0, $0.1) }
+        var run = 1
+        while let last = moving.last, last.1 == run || (run == 1 && last.1 == 1) {
+            run *= last.0
+            moving.removeLast()
+        }
+        let base = Int(address)
+        if moving.reduce(1, { $0 * $1.0 }) > Self.maxRuns {
+            var lo = 0, hi = 0
+            for (n, s) in moving { if s > 0 { hi += (n - 1) * s } else { lo += (n - 1) * s } }
+            return [(base + lo * unit, base + (hi + run) * unit)]
+        }
+        var offsets = [0]
+        for (n, s) in moving { offsets = offsets.flatMap { o in (0..<n).map { o + $0 * s } } }
+        return offsets.map { (base + $0 * unit, base + ($0 + run) * unit) }
+    }
+}
+
+extension Units {
+    /// The memory instance `d` lies in, numbered as the simulator numbers them (dram 0,
+    /// l3 3, each cluster's l2 from 4, each tile's sram after them), nil for the bundle's
+    /// read-only weight and constant sections; an error names a place the machine lacks.
+    public func memory(of d: TensorDescriptor) throws -> Int? {
+        switch d.space {
+        case .dram: return 0
+        case .weights, .constants: return nil
+        case .l3: return 3
+        case .l2, .sram:
+            guard d.cluster < clusters, d.space == .l2 || d.tile < tilesPerCluster else {
+                throw ISAError("\(d.text): the machine has \(clusters) clusters of \(tilesPerCluster) tiles")
+            }
+            return d.space == .l2 ? 4 + d.cluster : 4 + clusters + d.cluster * tilesPerCluster + d.tile
+        }
+    }
+}
