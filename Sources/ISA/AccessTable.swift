@@ -1,7 +1,7 @@
-// Who touched each byte last: per 64-byte block of every memory instance, the earlier
-// accesses still visible there, each with the 4-byte words it covers (a 16-bit mask): the
-// writes, and the reads since them, one entry per queue. A write hides every earlier access
-// of its words; a read by a queue with an entry in the block merges into it (its words
+// Who touched each byte last: per 4-byte word of every memory instance, its last write
+// (instruction and queue); per 64-byte block, the reads since, one entry per queue with the
+// words it covers (a 16-bit mask). A write replaces its words' writer and hides them from
+// every read entry; a read by a queue with an entry in the block merges into it (its words
 // added, under the later index). An access conflicts with the visible accesses of its words from
 // other queues that it reads after (a write) or writes after (a read or a write). Words are
 // the granularity: an access of part of a word counts as one of the whole word. Merging and
@@ -42,8 +42,10 @@ struct AccessTable {
     static let blockBytes = 64, wordBytes = 4
     private var pool: [Entry] = []
     private var free: Int32 = -1
-    /// Per block, memories end to end from `base`: the heads of its write and read lists.
-    private var writeHead: [Int32], readHead: [Int32]
+    /// Per word, memories end to end from 16 x `base`: its last write and that one's queue.
+    private var writer: [Int32], writerUnit: [Int32]
+    /// Per block, memories end to end from `base`: the head of its list of reads.
+    private var readHead: [Int32]
     private let base: [Int]
     /// Per block, the entry of the queue that read it last (-1: none, or written since).
     private var lastReader: [Int32]
@@ -59,10 +61,11 @@ struct AccessTable {
             total += (b + Self.blockBytes - 1) / Self.blockBytes
         }
         self.base = base
-        writeHead = Array(repeating: -1, count: total)
-        readHead = writeHead
+        readHead = Array(repeating: -1, count: total)
+        writer = Array(repeating: -1, count: 16 * total)
+        writerUnit = writer
         foundAt = Array(repeating: -1, count: units)
-        lastReader = writeHead
+        lastReader = readHead
     }
 
     /// Calls `body` with each block the runs touch (numbered from `base`) and the mask of
@@ -85,37 +88,40 @@ struct AccessTable {
         if pending >= 0 { body(base + pending, pendingMask) }
     }
 
-    private mutating func note(_ e: Entry, _ unit: Int, _ kind: Dependence.Kind, _ memory: Int, _ block: Int, _ mask: UInt16) {
-        guard Int(e.unit) != unit else { return }
-        let at = Int(foundAt[Int(e.unit)])
-        guard at < 0 || found[at].index < Int(e.index) else { return }
-        let address = ((block - base[memory]) * 16 + (e.mask & mask).trailingZeroBitCount) * Self.wordBytes
-        let d = Dependence(unit: Int(e.unit), index: Int(e.index), kind: kind, memory: memory, address: address)
+    /// Notes that the access depends on instruction `index` of `other` through word `word`.
+    private mutating func note(_ index: Int32, _ other: Int32, _ unit: Int, _ kind: Dependence.Kind, _ memory: Int, _ word: Int) {
+        guard Int(other) != unit else { return }
+        let at = Int(foundAt[Int(other)])
+        guard at < 0 || found[at].index < Int(index) else { return }
+        let address = (word - 16 * base[memory]) * Self.wordBytes
+        let d = Dependence(unit: Int(other), index: Int(index), kind: kind, memory: memory, address: address)
         if at < 0 {
-            foundAt[Int(e.unit)] = Int32(found.count)
+            foundAt[Int(other)] = Int32(found.count)
             found.append(d)
         } else {
             found[at] = d
         }
     }
 
+    /// Notes the writers of the words of `mask` in `block`.
+    private mutating func noteWriters(_ block: Int, _ mask: UInt16, _ unit: Int, _ kind: Dependence.Kind, _ memory: Int) {
+        var bits = mask
+        while bits != 0 {
+            let word = 16 * block + bits.trailingZeroBitCount
+            bits &= bits - 1
+            if writer[word] >= 0 { note(writer[word], writerUnit[word], unit, kind, memory, word) }
+        }
+    }
+
     /// Records instruction `index` on queue `unit` reading `reads` and writing `writes`
     /// (memory instance, byte runs); returns, per other queue, the latest earlier
     /// instruction it conflicts with, the latest first. A queue's read of words its entry in
-    /// the block holds already needs no search: no write has touched them since, and the
-    /// queue's earlier read of them met the same writes.
+    /// the block holds already needs no look at their writers: no write has touched them
+    /// since, and the queue's earlier read of them met the same writers.
     mutating func access(
         index: Int, unit: Int, reads: [(Int, [(Int, Int)])], writes: [(Int, [(Int, Int)])]
     ) -> [Dependence] {
         found.removeAll(keepingCapacity: true)
-        func scan(_ head: Int32, _ kind: Dependence.Kind, _ memory: Int, _ block: Int, _ mask: UInt16) {
-            var k = head
-            while k >= 0 {
-                let e = pool[Int(k)]
-                if e.mask & mask != 0 { note(e, unit, kind, memory, block, mask) }
-                k = e.next
-            }
-        }
         let (i, u) = (Int32(index), Int32(unit))
         for (memory, runs) in reads {
             Self.forEachBlock(base[memory], runs) { block, mask in
@@ -125,7 +131,7 @@ struct AccessTable {
                     while k >= 0 && pool[Int(k)].unit != u { k = pool[Int(k)].next }
                 }
                 let new = k >= 0 ? mask & ~pool[Int(k)].mask : mask
-                if new != 0 { scan(writeHead[block], .readAfterWrite, memory, block, new) }
+                if new != 0 { noteWriters(block, new, unit, .readAfterWrite, memory) }
                 if k >= 0 {
                     pool[Int(k)].index = i
                     pool[Int(k)].mask |= mask
@@ -138,11 +144,22 @@ struct AccessTable {
         }
         for (memory, runs) in writes {
             Self.forEachBlock(base[memory], runs) { block, mask in
-                scan(writeHead[block], .writeAfterWrite, memory, block, mask)
-                scan(readHead[block], .writeAfterRead, memory, block, mask)
-                writeHead[block] = hide(mask, from: writeHead[block])
+                noteWriters(block, mask, unit, .writeAfterWrite, memory)
+                var k = readHead[block]
+                while k >= 0 {
+                    let e = pool[Int(k)]
+                    if e.mask & mask != 0 {
+                        note(e.index, e.unit, unit, .writeAfterRead, memory, 16 * block + (e.mask & mask).trailingZeroBitCount)
+                    }
+                    k = e.next
+                }
                 readHead[block] = hide(mask, from: readHead[block])
-                writeHead[block] = push(Entry(index: i, unit: u, mask: mask, next: writeHead[block]))
+                var bits = mask
+                while bits != 0 {
+                    let word = 16 * block + bits.trailingZeroBitCount
+                    bits &= bits - 1
+                    (writer[word], writerUnit[word]) = (i, u)
+                }
                 lastReader[block] = -1
             }
         }
