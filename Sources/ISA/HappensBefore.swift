@@ -5,7 +5,8 @@
 // that a single queue's k-th signal satisfies joins that signal's clock into the waiting
 // queue's. Clocks are kept as versions (one per wait); the last `kept` versions of each
 // queue are remembered in full, an older one by its own queue's entry alone, which can only
-// know less.
+// know less. Everything here is a function of the program and the machine's queues, so the
+// backend's synchronization and the checker reach the same knowledge.
 
 public struct HappensBefore: Sendable {
     /// One signal's knowledge: its queue, that queue's last instruction before it, and the
@@ -22,7 +23,9 @@ public struct HappensBefore: Sendable {
         }
     }
 
-    static let kept = 64
+    /// Versions remembered in full per queue: 64, or fewer on a machine of so many queues
+    /// that 64 would take more than 64 MiB.
+    let kept: Int
     let units: Int
     /// clocks[u * units + v]: the latest instruction of v known complete before u's next.
     private var clocks: [Int32]
@@ -37,9 +40,10 @@ public struct HappensBefore: Sendable {
 
     public init(units: Int) {
         self.units = units
+        kept = max(2, min(64, (64 << 20) / max(1, 4 * units * units)))
         clocks = Array(repeating: -1, count: units * units)
         version = Array(repeating: 0, count: units)
-        history = Array(repeating: -1, count: units * Self.kept * units)
+        history = Array(repeating: -1, count: units * kept * units)
         last = Array(repeating: (-1, 0), count: units)
     }
 
@@ -72,13 +76,13 @@ public struct HappensBefore: Sendable {
         if let s, s.index >= 0 {
             let row = u * units
             clocks[row + s.unit] = max(clocks[row + s.unit], Int32(s.index))
-            if version[s.unit] - s.version < Self.kept {
-                let from = (s.unit * Self.kept + s.version % Self.kept) * units
+            if version[s.unit] - s.version < kept {
+                let from = (s.unit * kept + s.version % kept) * units
                 for v in 0..<units { clocks[row + v] = max(clocks[row + v], history[from + v]) }
             }
         }
         version[u] += 1
-        let to = (u * Self.kept + version[u] % Self.kept) * units
+        let to = (u * kept + version[u] % kept) * units
         for v in 0..<units { history[to + v] = clocks[u * units + v] }
     }
 }
