@@ -58,22 +58,15 @@ public enum Synchronization {
         for (index, instruction) in program.instructions.enumerated() {
             starts.append(out.instructions.count)
             while next < waits.count && waits[next].at == index {
-                let (queue, place) = units.place(of: Int(unitOf[index]))
                 let w = waits[next]
                 out.instructions.append(
-                    try Instruction(
-                        "wait",
-                        [
-                            "queue": UInt64(queue), "unit": place.raw, "sem": UInt64(w.unit),
-                            "count": UInt64(rank[w.on]),
-                        ]))
+                    try Instruction.wait(Int(unitOf[index]), of: units, sem: w.unit, count: Int(rank[w.on])))
                 next += 1
             }
             out.instructions.append(instruction)
             if needed[index] {
-                let (queue, place) = units.place(of: Int(unitOf[index]))
                 out.instructions.append(
-                    try Instruction("signal", ["after": UInt64(queue), "unit": place.raw, "sem": UInt64(unitOf[index])]))
+                    try Instruction.signal(after: Int(unitOf[index]), of: units, sem: Int(unitOf[index])))
             }
         }
         starts.append(out.instructions.count)

@@ -71,3 +71,20 @@ public struct Units: Sendable, Equatable {
         }
     }
 }
+
+extension Instruction {
+    private static let signalSpec = InstructionSet.spec(mnemonic: "signal")!
+    private static let waitSpec = InstructionSet.spec(mnemonic: "wait")!
+
+    /// `signal after=Q, unit=P, sem=S` for queue `unit` of `units`.
+    public static func signal(after unit: Int, of units: Units, sem: Int) throws -> Instruction {
+        let (queue, place) = units.place(of: unit)
+        return try Instruction(signalSpec, [UInt64(queue), place.raw, UInt64(sem)])
+    }
+
+    /// `wait queue=Q, unit=P, sem=S, count=N` holding queue `unit` of `units`.
+    public static func wait(_ unit: Int, of units: Units, sem: Int, count: Int) throws -> Instruction {
+        let (queue, place) = units.place(of: unit)
+        return try Instruction(waitSpec, [UInt64(queue), place.raw, UInt64(sem), UInt64(count)])
+    }
+}
