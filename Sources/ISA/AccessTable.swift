@@ -1,8 +1,9 @@
 // Who touched each byte last: per 4-byte word of every memory instance, its last write
-// (instruction and queue); per 64-byte block, the reads since, one entry per queue with the
-// words it covers (a 16-bit mask). A write replaces its words' writer and hides them from
-// every read entry; a read by a queue with an entry in the block merges into it (its words
-// added, under the later index). An access conflicts with the visible accesses of its words from
+// (instruction and queue); per 64-byte block, the reads since, entries of a queue and the
+// words it read (a 16-bit mask). A write replaces its words' writer and hides them from
+// every read entry; a read by a queue whose entry is the block's last reader's or among the
+// first few of its list merges into it (its words added, under the later index), else it
+// adds one. An access conflicts with the visible accesses of its words from
 // other queues that it reads after (a write) or writes after (a read or a write). Words are
 // the granularity: an access of part of a word counts as one of the whole word. Merging and
 // rounding to words can only add conflicts, never lose one.
@@ -40,6 +41,10 @@ struct AccessTable {
     }
 
     static let blockBytes = 64, wordBytes = 4
+    /// How far down a block's list of reads a read looks for its queue's entry before it
+    /// adds one: a queue may then hold two entries of a block, which finds the same
+    /// dependences (the later index wins) at less cost than a long search.
+    static let readSearch = 8
     private var pool: [Entry] = []
     private var free: Int32 = -1
     /// Per word, memories end to end from 16 x `base`: its last write and that one's queue.
@@ -127,8 +132,12 @@ struct AccessTable {
             Self.forEachBlock(base[memory], runs) { block, mask in
                 var k = lastReader[block]
                 if k < 0 || pool[Int(k)].unit != u {
+                    var steps = 0
                     k = readHead[block]
-                    while k >= 0 && pool[Int(k)].unit != u { k = pool[Int(k)].next }
+                    while k >= 0 && pool[Int(k)].unit != u {
+                        steps += 1
+                        k = steps < Self.readSearch ? pool[Int(k)].next : -1
+                    }
                 }
                 let new = k >= 0 ? mask & ~pool[Int(k)].mask : mask
                 if new != 0 { noteWriters(block, new, unit, .readAfterWrite, memory) }
