@@ -28,7 +28,7 @@ public enum PrecisionSetup {
                 for r in calibrator.ranges(method) { amax[r.name] = r.amax }
                 norms = calibrator.inputNorms()
                 means = calibrator.inputMeans()
-                hessians = calibrator.layerHessians()
+                hessians = calibrator.takeLayerHessians()
             } else if let pruning, pruning.needsCalibration {
                 throw DriverError(file: "--prune", "\(pruning.rawValue) pruning needs calibration samples (--calib)")
             } else if biasCorrection {

@@ -34,7 +34,7 @@ public enum SensitivitySetup {
             try CalibrationSet.observe(samples, into: &calibrator)
             let statistics = Date()
             let amax = Dictionary(uniqueKeysWithValues: calibrator.ranges(method).map { ($0.name, $0.amax) })
-            let norms = calibrator.inputNorms(), hessians = calibrator.layerHessians()
+            let norms = calibrator.inputNorms(), hessians = calibrator.takeLayerHessians()
             let seconds = String(format: "%.2f", Date().timeIntervalSince(statistics))
             Console.log.info("activation ranges, input norms and \(hessians.count) layer Hessians in \(seconds) s")
             let used = Array(samples.prefix(maxSamples))

@@ -18,13 +18,24 @@ public enum Parallelism {
     }
 
     public static var threadCount: Int { threads }
+
+    /// The threads a loop may use here: one on a thread running one of `parallelTasks`'s
+    /// tasks (the task is the unit of parallel work there), else `threadCount`.
+    static var loopThreads: Int { pthread_getspecific(insideTask) == nil ? threads : 1 }
 }
+
+/// Set (non-nil) on a thread while it runs a task of `parallelTasks`.
+private let insideTask: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key, nil)
+    return key
+}()
 
 /// Runs `body(range)` over `0..<count` in contiguous chunks on up to `threadCount` threads;
 /// runs inline when the work (`count * cost`) is small.
 @inline(__always)
 func parallelChunks(_ count: Int, cost: Int = 1, _ body: (Range<Int>) -> Void) {
-    let threads = Parallelism.threadCount
+    let threads = Parallelism.loopThreads
     let (work, overflow) = count.multipliedReportingOverflow(by: cost)
     if threads == 1 || count < 2 || (!overflow && work < 32_768) {
         body(0..<count)
@@ -47,9 +58,11 @@ private struct SharedBody: @unchecked Sendable {
 
 /// Runs `body(i)` once for every i in `0..<count` on up to `threadCount` threads, each
 /// thread taking the next index as it comes free: for independent tasks of uneven size (one
-/// layer each), whose results must not depend on the thread that runs them.
+/// layer each), whose results must not depend on the thread that runs them. The loops a
+/// task runs (`parallelChunks`, the interpreter's kernels) stay on its thread, and tasks
+/// started inside a task run one after another.
 public func parallelTasks(_ count: Int, _ body: (Int) -> Void) {
-    let threads = min(Parallelism.threadCount, count)
+    let threads = min(Parallelism.loopThreads, count)
     guard threads > 1 else {
         for i in 0..<count { body(i) }
         return
@@ -58,6 +71,8 @@ public func parallelTasks(_ count: Int, _ body: (Int) -> Void) {
     withoutActuallyEscaping(body) { body in
         let shared = SharedTask(run: body)
         DispatchQueue.concurrentPerform(iterations: threads) { _ in
+            pthread_setspecific(insideTask, UnsafeRawPointer(bitPattern: 1))
+            defer { pthread_setspecific(insideTask, nil) }
             while let i = next.claim(below: count) { shared.run(i) }
         }
     }

@@ -173,93 +173,123 @@ public enum SensitivityAnalysis {
             layers: Set(analysed.compactMap { graph.nodes[$0].outputs.first }))
         _ = try Prune24().run(&pruned, context)
 
-        // Each sample through the unchanged model once, every value kept.
+        // Each sample through the unchanged model once, every value kept (the samples in
+        // parallel, each on one thread).
         let reference = try Interpreter(graph: graph)
         let outputName = graph.outputs.first?.name
-        var cached: [[String: Tensor]] = [], expected: [Tensor?] = []
         progress("reference outputs", samples.count, 0)
-        for sample in samples {
-            var values = sample
-            let outputs = try reference.run(sample) { name, t in values[name] = t }
-            cached.append(values)
-            expected.append(outputName.flatMap { outputs[$0] })
+        let runs = try inParallel(samples.count) { s -> (values: [String: Tensor], expected: Tensor?) in
+            var values = samples[s]
+            let outputs = try reference.run(samples[s]) { name, t in values[name] = t }
             progress("reference outputs", samples.count, 1)
+            return (values, outputName.flatMap { outputs[$0] })
         }
+        let unchanged = UnchangedRuns(graph: graph, pruned: pruned, values: runs.map(\.values), expected: runs.map(\.expected))
 
-        var layers: [LayerSensitivity] = []
+        // The layers in parallel, each on one thread: each one's numbers do not depend on
+        // which thread measured it, nor on the others.
         progress("analysing layers", analysed.count, 0)
-        for index in analysed {
-            let node = graph.nodes[index], output = node.outputs[0]
-            guard let weight = LayerWeight(node, graph) else { continue }
-            let perSample = graph.types[output]?.shape?.dims.dropFirst().compactMap(\.value).reduce(1, *) ?? 1
-            var entry = LayerSensitivity(
-                layer: output, name: node.name, op: node.op, macs: perSample * weight.columns,
-                parameters: weight.rows * weight.columns, canPrune: weight.columns % 4 == 0, candidates: [])
-            let original = weight.matrix()
-            // Predicting, nothing reads the Hessian's layer error: it is left out (it costs a
-            // product with a K x K matrix per candidate).
-            let signal = endToEnd == .predicted ? nil : hessians[output]?.outputEnergy(original, rows: weight.rows)
-            let suffix = try ModelSuffix(graph, after: index)
-            var gainErrors: [LayerCandidate: (layer: Double, model: Double)] = [:]
-            for candidate in LayerCandidate.analyzed where !candidate.sparse || entry.canPrune {
-                var g = graph
-                if candidate.sparse, let w = pruned.nodes[index].input(1) {
-                    g.nodes[index] = pruned.nodes[index]
-                    g.constants[w] = pruned.constants[w]
-                    // Only weights prune-2-4 made 2:4 are handed on (it may leave a layer dense).
-                    if g.nodes[index].string("npucc.sparsity") == "2:4" {
-                        entry.pruned = LayerWeight(g.nodes[index], g)?.matrix()
-                    }
-                }
-                var context = PassContext(verify: false)
-                context.quantization = QuantizationPlan(
-                    format: .fp32, perLayer: [output: candidate.format], activationAmax: activationAmax)
-                _ = try QuantizeLayers().run(&g, context)
-                var changed = g.nodes[index]
-                let changedWeights = LayerWeight(changed, g)?.matrix() ?? original
-                if endToEnd == .predicted {
-                    // A prediction needs the rounded weights and activation, not the NPU's order
-                    // of additions (float32 rounding apart, the same sums): the fast product.
-                    changed.attributes[QuantizationAttributes.weightFormat] = nil
-                }
-                // The layer's output as it changes, and what it does to the model's.
-                let measure = endToEnd == .measured || gainCandidates.contains(candidate)
-                var layerOutput = RelativeError(), modelOutput = OutputError()
-                for (s, values) in cached.enumerated() {
-                    let args = changed.inputs.map { $0.isEmpty ? nil : (values[$0] ?? g.constants[$0]) }
-                    guard let y = try Kernels.evaluate(changed, args).first, let unchanged = values[output] else { continue }
-                    layerOutput.add(reference: unchanged, changed: y)
-                    if measure, let suffix, let e = expected[s] {
-                        modelOutput.add(reference: e, changed: try suffix.run(values, changing: output, to: y) ?? e)
-                    }
-                }
-                gainErrors[candidate] = (layerOutput.value, modelOutput.value)
-                entry.candidates.append(
-                    CandidateError(
-                        candidate: candidate, weightSQNR: ErrorMetrics(original: original, quantized: changedWeights).sqnr,
-                        layerError: endToEnd == .predicted
-                            ? nil
-                            : hessians[output].map {
-                                $0.relativeOutputError(
-                                    original: original, changed: changedWeights, rows: weight.rows, signal: signal!)
-                            },
-                        layerOutputError: layerOutput.value,
-                        measuredError: endToEnd == .measured ? modelOutput.value : nil))
-            }
-            func gain(_ c: LayerCandidate) -> Double {
-                guard let (layer, model) = gainErrors[c], layer > 0, layer.isFinite else { return 0 }
-                return model / layer
-            }
-            entry.gain = gain(gainCandidates[0])
-            entry.pruningGain = gain(gainCandidates[1])
-            let layerOutput = Dictionary(uniqueKeysWithValues: entry.candidates.map { ($0.candidate, $0.layerOutputError) })
-            for (k, c) in entry.candidates.enumerated() {
-                entry.candidates[k].predictedError = predict(
-                    c.candidate, gain: entry.gain, pruningGain: entry.pruningGain, layerOutput: layerOutput)
-            }
-            layers.append(entry)
-            progress("analysing layers", analysed.count, 1)
+        let layers = try inParallel(analysed.count) { k -> LayerSensitivity? in
+            defer { progress("analysing layers", analysed.count, 1) }
+            return try analyse(
+                layer: analysed[k], unchanged, activationAmax: activationAmax, hessians: hessians, endToEnd: endToEnd)
         }
-        return layers
+        return layers.compactMap { $0 }
+    }
+
+    /// The unchanged model's runs the analysis compares with: each sample's values (every
+    /// one kept) and the model's first output, and the graph with every layer pruned 2:4.
+    private struct UnchangedRuns {
+        var graph: Graph, pruned: Graph
+        var values: [[String: Tensor]]
+        var expected: [Tensor?]
+    }
+
+    /// One layer's candidates: each candidate's weights, layer output error and, where
+    /// measured, model output error, then the layer's gains and every candidate's prediction.
+    private static func analyse(
+        layer index: Int, _ unchanged: UnchangedRuns, activationAmax: [String: Float],
+        hessians: [String: LayerHessian], endToEnd: EndToEndError
+    ) throws -> LayerSensitivity? {
+        let graph = unchanged.graph, pruned = unchanged.pruned
+        let node = graph.nodes[index], output = node.outputs[0]
+        guard let weight = LayerWeight(node, graph) else { return nil }
+        let perSample = graph.types[output]?.shape?.dims.dropFirst().compactMap(\.value).reduce(1, *) ?? 1
+        var entry = LayerSensitivity(
+            layer: output, name: node.name, op: node.op, macs: perSample * weight.columns,
+            parameters: weight.rows * weight.columns, canPrune: weight.columns % 4 == 0, candidates: [])
+        let original = weight.matrix()
+        // Predicting, nothing reads the Hessian's layer error: it is left out (it costs a
+        // product with a K x K matrix per candidate).
+        let signal = endToEnd == .predicted ? nil : hessians[output]?.outputEnergy(original, rows: weight.rows)
+        let suffix = try ModelSuffix(graph, after: index)
+        var gainErrors: [LayerCandidate: (layer: Double, model: Double)] = [:]
+        for candidate in LayerCandidate.analyzed where !candidate.sparse || entry.canPrune {
+            var g = graph
+            if candidate.sparse, let w = pruned.nodes[index].input(1) {
+                g.nodes[index] = pruned.nodes[index]
+                g.constants[w] = pruned.constants[w]
+                // Only weights prune-2-4 made 2:4 are handed on (it may leave a layer dense).
+                if g.nodes[index].string("npucc.sparsity") == "2:4" {
+                    entry.pruned = LayerWeight(g.nodes[index], g)?.matrix()
+                }
+            }
+            var context = PassContext(verify: false)
+            context.quantization = QuantizationPlan(
+                format: .fp32, perLayer: [output: candidate.format], activationAmax: activationAmax)
+            _ = try QuantizeLayers().run(&g, context)
+            var changed = g.nodes[index]
+            let changedWeights = LayerWeight(changed, g)?.matrix() ?? original
+            if endToEnd == .predicted {
+                // A prediction needs the rounded weights and activation, not the NPU's order
+                // of additions (float32 rounding apart, the same sums): the fast product.
+                changed.attributes[QuantizationAttributes.weightFormat] = nil
+            }
+            // The layer's output as it changes, and what it does to the model's.
+            let measure = endToEnd == .measured || gainCandidates.contains(candidate)
+            var layerOutput = RelativeError(), modelOutput = OutputError()
+            for (s, values) in unchanged.values.enumerated() {
+                let args = changed.inputs.map { $0.isEmpty ? nil : (values[$0] ?? g.constants[$0]) }
+                guard let y = try Kernels.evaluate(changed, args).first, let before = values[output] else { continue }
+                layerOutput.add(reference: before, changed: y)
+                if measure, let suffix, let e = unchanged.expected[s] {
+                    modelOutput.add(reference: e, changed: try suffix.run(values, changing: output, to: y) ?? e)
+                }
+            }
+            gainErrors[candidate] = (layerOutput.value, modelOutput.value)
+            entry.candidates.append(
+                CandidateError(
+                    candidate: candidate, weightSQNR: ErrorMetrics(original: original, quantized: changedWeights).sqnr,
+                    layerError: endToEnd == .predicted
+                        ? nil
+                        : hessians[output].map {
+                            $0.relativeOutputError(
+                                original: original, changed: changedWeights, rows: weight.rows, signal: signal!)
+                        },
+                    layerOutputError: layerOutput.value,
+                    measuredError: endToEnd == .measured ? modelOutput.value : nil))
+        }
+        func gain(_ c: LayerCandidate) -> Double {
+            guard let (layer, model) = gainErrors[c], layer > 0, layer.isFinite else { return 0 }
+            return model / layer
+        }
+        entry.gain = gain(gainCandidates[0])
+        entry.pruningGain = gain(gainCandidates[1])
+        let layerOutput = Dictionary(uniqueKeysWithValues: entry.candidates.map { ($0.candidate, $0.layerOutputError) })
+        for (k, c) in entry.candidates.enumerated() {
+            entry.candidates[k].predictedError = predict(
+                c.candidate, gain: entry.gain, pruningGain: entry.pruningGain, layerOutput: layerOutput)
+        }
+        return entry
+    }
+
+    /// `body(i)` for every i in `0..<count` on the cores (`parallelTasks`), the results in
+    /// index order; the first error in index order is thrown.
+    private static func inParallel<T>(_ count: Int, _ body: (Int) throws -> T) throws -> [T] {
+        var results = [Result<T, Error>?](repeating: nil, count: count)
+        results.withUnsafeMutableBufferPointer { out in
+            parallelTasks(count) { k in out[k] = Result { try body(k) } }
+        }
+        return try results.map { try $0!.get() }
     }
 }

@@ -24,9 +24,7 @@ public struct Calibrator {
     private let reductionAxes: [String: Int]
     /// Sums and sums of squares per channel of that axis, and element counts per channel,
     /// over all samples (bias correction's input means, Wanda's input norms).
-    private var channelSums: [String: [Double]] = [:]
-    private var channelSquares: [String: [Double]] = [:]
-    private var channelCounts: [String: Int] = [:]
+    private var channels: [String: ChannelMoments] = [:]
     /// For each value feeding a layer whose Hessian is collected: those layers.
     private let hessianConsumers: [String: [Node]]
     /// Per layer (by output name), H = Σ x·xᵀ over the vectors its weight met; collected
@@ -63,33 +61,68 @@ public struct Calibrator {
     /// The L2 norm of each channel of `value` along its consumer's reduction axis, over
     /// every calibration sample.
     public func inputNorms() -> [String: [Float]] {
-        channelSquares.mapValues { $0.map { Float($0.squareRoot()) } }
+        channels.mapValues { $0.squares.map { Float($0.squareRoot()) } }
     }
 
     /// The mean of each channel of `value` along its consumer's reduction axis.
     public func inputMeans() -> [String: [Float]] {
-        var means: [String: [Float]] = [:]
-        for (name, sums) in channelSums {
-            let n = Double(max(channelCounts[name] ?? 1, 1))
-            means[name] = sums.map { Float($0 / n) }
+        channels.mapValues { m in
+            let n = Double(max(m.count, 1))
+            return m.sums.map { Float($0 / n) }
         }
-        return means
     }
 
     /// Runs one sample (one tensor per graph input) and folds its activations into the
-    /// statistics; nothing is kept but the histograms.
+    /// statistics; nothing is kept but the histograms. The sample's activations are kept
+    /// until its statistics are folded in: each activation's histogram and channel sums,
+    /// and each layer's Hessian, are separate work, spread over the cores (each one's sums
+    /// run in the same order whatever the thread).
     public mutating func observe(_ inputs: [String: Tensor]) throws {
-        for v in interpreter.graph.inputs where v.type.dtype == .float32 {
-            if let t = inputs[v.name] { record(v.name, t) }
+        var seen: [(name: String, tensor: Tensor)] = []
+        for v in interpreter.graph.inputs { if let t = inputs[v.name] { seen.append((v.name, t)) } }
+        _ = try interpreter.run(inputs) { name, t in seen.append((name, t)) }
+        let activations = seen.filter { $0.tensor.dtype == .float32 }
+        let layers = seen.flatMap { v in (hessianConsumers[v.name] ?? []).map { (layer: $0, input: v.tensor) } }
+        // Each piece of work takes its statistics out (so no copy is made as it adds to
+        // them), adds the sample, and they go back in below.
+        var histograms = activations.map { self.histograms.removeValue(forKey: $0.name) ?? ActivationHistogram() }
+        var moments = activations.map { channels.removeValue(forKey: $0.name) }
+        var grams = layers.map { hessians.removeValue(forKey: $0.layer.outputs[0])! }
+        // The largest Hessians first, so that no thread is left with a big one at the end.
+        let order = layers.indices.sorted { (grams[$0].gram.count, $1) > (grams[$1].gram.count, $0) }
+        var failure: [Error?] = Array(repeating: nil, count: layers.count)
+        let constants = interpreter.graph.constants, axes = reductionAxes
+        histograms.withUnsafeMutableBufferPointer { histograms in
+            moments.withUnsafeMutableBufferPointer { moments in
+                grams.withUnsafeMutableBufferPointer { grams in
+                    failure.withUnsafeMutableBufferPointer { failure in
+                        parallelTasks(layers.count + activations.count) { task in
+                            if task < layers.count {
+                                let k = order[task], layer = layers[k].layer
+                                guard let w = layer.input(1), let shape = constants[w]?.shape else { return }
+                                do {
+                                    try grams[k].accumulate {
+                                        try InputGram.accumulate(layer, input: layers[k].input, weightShape: shape, into: $0)
+                                    }
+                                } catch { failure[k] = error }
+                                return
+                            }
+                            let k = task - layers.count, t = activations[k].tensor
+                            t.withUnsafeBuffer(as: Float.self) { histograms[k].add($0) }
+                            if let axis = axes[activations[k].name] {
+                                moments[k] = ChannelMoments.adding(t, along: axis, to: moments[k])
+                            }
+                        }
+                    }
+                }
+            }
         }
-        let interpreter = self.interpreter
-        _ = try interpreter.run(inputs) { name, t in
-            if t.dtype == .float32 { record(name, t) }
-            for layer in hessianConsumers[name] ?? [] { try accumulateHessian(layer, t) }
+        for (k, v) in activations.enumerated() {
+            self.histograms[v.name] = histograms[k]
+            if let m = moments[k] { channels[v.name] = m }
         }
-        for v in interpreter.graph.inputs {
-            if let t = inputs[v.name] { for layer in hessianConsumers[v.name] ?? [] { try accumulateHessian(layer, t) } }
-        }
+        for (k, l) in layers.enumerated() { hessians[l.layer.outputs[0]] = grams[k] }
+        if let error = failure.lazy.compactMap({ $0 }).first { throw error }
         samples += 1
     }
 
@@ -100,22 +133,40 @@ public struct Calibrator {
         }
     }
 
-    private mutating func accumulateHessian(_ layer: Node, _ x: Tensor) throws {
-        guard let out = layer.outputs.first, let w = layer.input(1),
-            let shape = interpreter.graph.constants[w]?.shape
-        else { return }
-        try hessians[out]!.accumulate { try InputGram.accumulate(layer, input: x, weightShape: shape, into: $0) }
+    /// The collected Hessians, each made symmetric in place (in parallel) and handed over:
+    /// the calibrator keeps none, and no copy is made.
+    public mutating func takeLayerHessians() -> [String: LayerHessian] {
+        let names = hessians.keys.sorted()
+        var blocks = names.map { hessians.removeValue(forKey: $0)! }
+        blocks.withUnsafeMutableBufferPointer { blocks in parallelTasks(blocks.count) { blocks[$0].symmetrize() } }
+        return Dictionary(uniqueKeysWithValues: zip(names, blocks))
     }
 
-    private mutating func record(_ name: String, _ t: Tensor) {
-        t.withUnsafeBuffer(as: Float.self) { histograms[name, default: ActivationHistogram()].add($0) }
-        guard let requested = reductionAxes[name], t.rank > 0 else { return }
+    /// The ranges `method` picks, in graph order (inputs, then node outputs).
+    public func ranges(_ method: CalibrationMethod) -> [ActivationRange] {
+        let graph = interpreter.graph
+        let order = graph.inputs.map(\.name) + graph.nodes.flatMap(\.outputs)
+        return order.compactMap { name in
+            guard let h = histograms[name] else { return nil }
+            return ActivationRange(name: name, minimum: h.minimum, maximum: h.maximum, amax: method.amax(h))
+        }
+    }
+}
+
+/// Per channel of an activation's reduction axis: the sum and the sum of squares of its
+/// elements over the samples, and the elements per channel counted.
+private struct ChannelMoments {
+    var sums: [Double], squares: [Double], count = 0
+
+    /// `m` with `t` added along `requested` (negative: from the end); `m` unchanged when
+    /// the axis does not fit or the channel count differs from the one seen before.
+    static func adding(_ t: Tensor, along requested: Int, to m: ChannelMoments?) -> ChannelMoments? {
+        guard t.rank > 0 else { return m }
         let axis = requested < 0 ? t.rank - 1 : requested
-        guard axis < t.rank else { return }
+        guard axis < t.rank else { return m }
         let n = t.shape[axis], inner = t.shape[(axis + 1)...].reduce(1, *)
-        var squares = channelSquares[name] ?? [Double](repeating: 0, count: n)
-        var sums = channelSums[name] ?? [Double](repeating: 0, count: n)
-        guard squares.count == n else { return }
+        var m = m ?? ChannelMoments(sums: [Double](repeating: 0, count: n), squares: [Double](repeating: 0, count: n))
+        guard m.squares.count == n else { return m }
         t.withUnsafeBuffer(as: Float.self) { v in
             let outer = v.count / max(n * inner, 1)
             for o in 0..<outer {
@@ -128,23 +179,12 @@ public struct Calibrator {
                         sum += x
                         square += x * x
                     }
-                    sums[c] += Double(sum)
-                    squares[c] += Double(square)
+                    m.sums[c] += Double(sum)
+                    m.squares[c] += Double(square)
                 }
             }
         }
-        channelSquares[name] = squares
-        channelSums[name] = sums
-        channelCounts[name, default: 0] += t.count / n
-    }
-
-    /// The ranges `method` picks, in graph order (inputs, then node outputs).
-    public func ranges(_ method: CalibrationMethod) -> [ActivationRange] {
-        let graph = interpreter.graph
-        let order = graph.inputs.map(\.name) + graph.nodes.flatMap(\.outputs)
-        return order.compactMap { name in
-            guard let h = histograms[name] else { return nil }
-            return ActivationRange(name: name, minimum: h.minimum, maximum: h.maximum, amax: method.amax(h))
-        }
+        m.count += t.count / n
+        return m
     }
 }

@@ -25,18 +25,29 @@ public struct LayerHessian: Sendable {
         vectors += try gram.withUnsafeMutableBufferPointer { try body($0.baseAddress!) }
     }
 
-    /// Mirrors each block's upper triangle into its lower one.
+    /// Mirrors each block's upper triangle into its lower one, in tiles so that the reads
+    /// down the columns stay in cache.
     mutating func symmetrize() {
-        let k = columns
-        for g in 0..<groups {
-            let base = g * k * k
-            for i in 0..<k { for j in 0..<i { gram[base + i * k + j] = gram[base + j * k + i] } }
+        let k = columns, tile = 32
+        gram.withUnsafeMutableBufferPointer { gp in
+            for g in 0..<groups {
+                let h = gp.baseAddress! + g * k * k
+                for i0 in stride(from: 0, to: k, by: tile) {
+                    for j0 in stride(from: 0, through: i0, by: tile) {
+                        for i in i0..<min(i0 + tile, k) {
+                            for j in j0..<min(j0 + tile, i) { h[i * k + j] = h[j * k + i] }
+                        }
+                    }
+                }
+            }
         }
     }
 
-    /// Group `g`'s block as doubles, row-major.
-    func block(_ g: Int) -> [Double] {
-        gram[(g * columns * columns)..<((g + 1) * columns * columns)].map(Double.init)
+    /// Group `g`'s block, [K, K] row-major, for the length of `body`.
+    func withBlock<R>(_ g: Int, _ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+        try gram.withUnsafeBufferPointer {
+            try body(UnsafeBufferPointer(rebasing: $0[(g * columns * columns)..<((g + 1) * columns * columns)]))
+        }
     }
 
     /// The relative error of the layer's output (bias aside) on the calibration inputs when
@@ -63,9 +74,10 @@ public struct LayerHessian: Sendable {
         for g in 0..<groups {
             m.withUnsafeBufferPointer { mp in
                 gram.withUnsafeBufferPointer { hp in
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(perGroup), Int32(k), Int32(k), 1,
-                                mp.baseAddress! + g * perGroup * k, Int32(k), hp.baseAddress! + g * k * k, Int32(k), 0,
-                                &product, Int32(k))
+                    cblas_sgemm(
+                        CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(perGroup), Int32(k), Int32(k), 1,
+                        mp.baseAddress! + g * perGroup * k, Int32(k), hp.baseAddress! + g * k * k, Int32(k), 0,
+                        &product, Int32(k))
                 }
             }
             for r in 0..<perGroup {

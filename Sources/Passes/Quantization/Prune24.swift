@@ -145,7 +145,7 @@ public struct Prune24: Pass {
         for g in 0..<h.groups {
             let slice = Array(values[(g * perGroup * k)..<((g + 1) * perGroup * k)])
             do {
-                out += try SparseGPT.prune(slice, rows: perGroup, columns: k, hessian: h.block(g))
+                out += try h.withBlock(g) { try SparseGPT.prune(slice, rows: perGroup, columns: k, hessian: $0) }
             } catch {
                 throw IRError("SparseGPT: the layer's calibration Hessian is not positive definite after dampening", at: node)
             }
