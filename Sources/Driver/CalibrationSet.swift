@@ -4,6 +4,7 @@
 import Foundation
 import IR
 import Passes
+import Reference
 import TensorIO
 
 public enum CalibrationSet {
@@ -33,12 +34,14 @@ public enum CalibrationSet {
         return (0..<count).map { i in Dictionary(uniqueKeysWithValues: perInput.map { ($0.name, $0.samples[i]) }) }
     }
 
-    /// Feeds every sample to `calibrator`, with a progress bar.
+    /// Feeds every sample to `calibrator`, with a progress bar: as many samples at a time as
+    /// there are threads (`Calibrator.observe(batch:)` runs them side by side).
     public static func observe(_ samples: [[String: Tensor]], into calibrator: inout Calibrator) throws {
         let bar = ProgressLine(total: samples.count, label: "calibrating")
-        for sample in samples {
-            try calibrator.observe(sample)
-            bar.advance()
+        for start in stride(from: 0, to: samples.count, by: Parallelism.threadCount) {
+            let batch = Array(samples[start..<min(start + Parallelism.threadCount, samples.count)])
+            try calibrator.observe(batch: batch)
+            for _ in batch { bar.advance() }
         }
         bar.finish()
     }

@@ -9,9 +9,8 @@ public struct FP8Matrix: Sendable, Equatable {
     public var scales: [Float]
 
     public func dequantized() -> [Float] {
-        (0..<(rows * columns)).map { i in
-            MiniFloatFormat.e4m3.decode(codes[i]) * scales[scales.count == 1 ? 0 : i / columns]
-        }
+        let values = WeightPacking.e4m3Values
+        return (0..<(rows * columns)).map { i in values[Int(codes[i])] * scales[scales.count == 1 ? 0 : i / columns] }
     }
 }
 

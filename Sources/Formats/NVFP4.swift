@@ -23,7 +23,7 @@ public struct NVFP4Matrix: Sendable, Equatable {
         for r in 0..<rows {
             for c in 0..<columns {
                 let b = c / Self.blockSize
-                let scale = MiniFloatFormat.e4m3.decode(blockScales[r * bpr + b]) * globalScale
+                let scale = WeightPacking.e4m3Values[Int(blockScales[r * bpr + b])] * globalScale
                 let byte = codes[(r * bpr * Self.blockSize + c) / 2]
                 let code = c % 2 == 0 ? byte & 0xF : byte >> 4
                 out[r * columns + c] = e2m1Values[Int(code)] * scale
@@ -48,8 +48,10 @@ public enum NVFP4 {
 
     /// As above with the tensor scale given (a packer re-encoding values this format already
     /// produced passes the scale they were made with).
-    public static func quantize(_ x: UnsafeBufferPointer<Float>, rows: Int, columns: Int,
-                                globalScale global: Float) throws -> NVFP4Matrix {
+    public static func quantize(
+        _ x: UnsafeBufferPointer<Float>, rows: Int, columns: Int,
+        globalScale global: Float
+    ) throws -> NVFP4Matrix {
         guard rows * columns == x.count else { throw FormatError.badShape("\(x.count) values for a \(rows)x\(columns) matrix") }
         _ = try finiteMaxMagnitude(x)
         let bs = NVFP4Matrix.blockSize

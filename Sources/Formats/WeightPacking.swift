@@ -253,7 +253,7 @@ public enum WeightPacking {
         }
     }
 
-    /// Every E4M3 code's value, for decoding tiles.
+    /// Every E4M3 code's value, for decoding tiles and matrices.
     static let e4m3Values: [Float] = (0..<256).map { MiniFloatFormat.e4m3.decode(UInt8($0)) }
 
     /// Bytes of a tile of `rows` rows and `length` dense columns.

@@ -23,6 +23,17 @@ public enum Kernels {
         return results
     }
 
+    /// Input 0 of `node` as its kernel reads it: rounded as `npucc.activation_format` asks
+    /// (`evaluate` does this on entry), or as it is. A node without the attribute, or whose
+    /// kernel also rounds input 1 (`npucc.activation_format_b`), gets nil: `evaluate` it.
+    /// With the attribute removed, `evaluate` on the rounded input gives `evaluate`'s result
+    /// on the input as it was, so several changes of a layer's weights can share one rounding.
+    public static func roundedInput(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor? {
+        guard let format = node.string("npucc.activation_format"), node.string("npucc.activation_format_b") == nil
+        else { return nil }
+        return try fakeQuantizedInput(node, inputs, format: format).first ?? nil
+    }
+
     /// The activation fuse-activation recorded on `node`, applied to its float32 result:
     /// Relu max(x, 0); LeakyRelu x < 0 ? alpha·x : x; Clip min(max(x, lo), hi).
     private static func fusedActivation(_ node: Node, _ activation: String, _ t: Tensor) throws -> Tensor {

@@ -224,6 +224,9 @@ public enum SensitivityAnalysis {
         let signal = endToEnd == .predicted ? nil : hessians[output]?.outputEnergy(original, rows: weight.rows)
         let suffix = try ModelSuffix(graph, after: index)
         var gainErrors: [LayerCandidate: (layer: Double, model: Double)] = [:]
+        // Each sample's input rounded once per rounding (the dense and 2:4 candidates of a
+        // format round it alike), by the attributes that decide it.
+        var roundedInputs: [String: [Tensor?]] = [:]
         for candidate in LayerCandidate.analyzed where !candidate.sparse || entry.canPrune {
             var g = graph
             if candidate.sparse, let w = pruned.nodes[index].input(1) {
@@ -248,9 +251,22 @@ public enum SensitivityAnalysis {
             // The layer's output as it changes, and what it does to the model's.
             let measure = endToEnd == .measured || gainCandidates.contains(candidate)
             var layerOutput = RelativeError(), modelOutput = OutputError()
+            let rounding = ["npucc.activation_format", "npucc.activation_amax", "npucc.activation_scale"]
+                .map { changed.attributes[$0].map { "\($0)" } ?? "-" }.joined(separator: " ")
+            if roundedInputs[rounding] == nil {
+                roundedInputs[rounding] = try unchanged.values.map { values in
+                    try Kernels.roundedInput(changed, [changed.input(0).flatMap { values[$0] }])
+                }
+            }
+            let rounded = roundedInputs[rounding]!
+            var bare = changed
+            bare.attributes["npucc.activation_format"] = nil
             for (s, values) in unchanged.values.enumerated() {
-                let args = changed.inputs.map { $0.isEmpty ? nil : (values[$0] ?? g.constants[$0]) }
-                guard let y = try Kernels.evaluate(changed, args).first, let before = values[output] else { continue }
+                var args = changed.inputs.map { $0.isEmpty ? nil : (values[$0] ?? g.constants[$0]) }
+                if let x = rounded[s] { args[0] = x }
+                guard let y = try Kernels.evaluate(rounded[s] == nil ? changed : bare, args).first,
+                    let before = values[output]
+                else { continue }
                 layerOutput.add(reference: before, changed: y)
                 if measure, let suffix, let e = unchanged.expected[s] {
                     modelOutput.add(reference: e, changed: try suffix.run(values, changing: output, to: y) ?? e)

@@ -73,18 +73,42 @@ public struct Calibrator {
     }
 
     /// Runs one sample (one tensor per graph input) and folds its activations into the
-    /// statistics; nothing is kept but the histograms. The sample's activations are kept
-    /// until its statistics are folded in: each activation's histogram and channel sums,
-    /// and each layer's Hessian, are separate work, spread over the cores (each one's sums
-    /// run in the same order whatever the thread).
+    /// statistics; nothing is kept but the histograms.
     public mutating func observe(_ inputs: [String: Tensor]) throws {
-        var seen: [(name: String, tensor: Tensor)] = []
-        for v in interpreter.graph.inputs { if let t = inputs[v.name] { seen.append((v.name, t)) } }
-        _ = try interpreter.run(inputs) { name, t in seen.append((name, t)) }
-        let activations = seen.filter { $0.tensor.dtype == .float32 }
-        let layers = seen.flatMap { v in (hessianConsumers[v.name] ?? []).map { (layer: $0, input: v.tensor) } }
+        try observe(batch: [inputs])
+    }
+
+    /// `observe` for each sample of `batch` in turn, the same statistics to the bit, with
+    /// the work spread over the cores: the samples run through the interpreter side by side
+    /// (each on one thread) and their activations are kept until they are folded in; then
+    /// each activation's histogram and channel sums, and each layer's Hessian, are separate
+    /// pieces of work, each adding the samples in their order.
+    public mutating func observe(batch: [[String: Tensor]]) throws {
+        let interpreter = self.interpreter
+        var runs = [Result<[(name: String, tensor: Tensor)], Error>?](repeating: nil, count: batch.count)
+        runs.withUnsafeMutableBufferPointer { runs in
+            parallelTasks(batch.count) { s in
+                runs[s] = Result {
+                    var seen: [(name: String, tensor: Tensor)] = []
+                    for v in interpreter.graph.inputs { if let t = batch[s][v.name] { seen.append((v.name, t)) } }
+                    _ = try interpreter.run(batch[s]) { name, t in seen.append((name, t)) }
+                    return seen
+                }
+            }
+        }
+        // Each value's tensors, sample by sample, in the order the values came.
+        var names: [String] = [], values: [String: [Tensor]] = [:]
+        for run in runs {
+            for (name, t) in try run!.get() {
+                if values[name] == nil { names.append(name) }
+                values[name, default: []].append(t)
+            }
+        }
+        let activations = names.map { name in (name: name, tensors: values[name]!.filter { $0.dtype == .float32 }) }
+            .filter { !$0.tensors.isEmpty }
+        let layers = names.flatMap { name in (hessianConsumers[name] ?? []).map { (layer: $0, inputs: values[name]!) } }
         // Each piece of work takes its statistics out (so no copy is made as it adds to
-        // them), adds the sample, and they go back in below.
+        // them), adds the samples, and they go back in below.
         var histograms = activations.map { self.histograms.removeValue(forKey: $0.name) ?? ActivationHistogram() }
         var moments = activations.map { channels.removeValue(forKey: $0.name) }
         var grams = layers.map { hessians.removeValue(forKey: $0.layer.outputs[0])! }
@@ -101,16 +125,20 @@ public struct Calibrator {
                                 let k = order[task], layer = layers[k].layer
                                 guard let w = layer.input(1), let shape = constants[w]?.shape else { return }
                                 do {
-                                    try grams[k].accumulate {
-                                        try InputGram.accumulate(layer, input: layers[k].input, weightShape: shape, into: $0)
+                                    for x in layers[k].inputs {
+                                        try grams[k].accumulate {
+                                            try InputGram.accumulate(layer, input: x, weightShape: shape, into: $0)
+                                        }
                                     }
                                 } catch { failure[k] = error }
                                 return
                             }
-                            let k = task - layers.count, t = activations[k].tensor
-                            t.withUnsafeBuffer(as: Float.self) { histograms[k].add($0) }
-                            if let axis = axes[activations[k].name] {
-                                moments[k] = ChannelMoments.adding(t, along: axis, to: moments[k])
+                            let k = task - layers.count
+                            for t in activations[k].tensors {
+                                t.withUnsafeBuffer(as: Float.self) { histograms[k].add($0) }
+                                if let axis = axes[activations[k].name] {
+                                    moments[k] = ChannelMoments.adding(t, along: axis, to: moments[k])
+                                }
                             }
                         }
                     }
@@ -123,7 +151,7 @@ public struct Calibrator {
         }
         for (k, l) in layers.enumerated() { hessians[l.layer.outputs[0]] = grams[k] }
         if let error = failure.lazy.compactMap({ $0 }).first { throw error }
-        samples += 1
+        samples += batch.count
     }
 
     /// The collected Hessians, each made symmetric.
