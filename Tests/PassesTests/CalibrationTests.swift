@@ -26,6 +26,34 @@ final class CalibrationTests: XCTestCase {
         XCTAssertEqual(h.percentile(90), exact, accuracy: h.range / Float(ActivationHistogram.binCount) * 1.01)
     }
 
+    /// The minimum and maximum, to the bit, are those of `low = min(low, v); high = max(high,
+    /// v)` over every chunk in turn: NaNs skipped, the first of equal least values kept and
+    /// the last of equal greatest ones taken (-0 and +0 are equal but not the same bits).
+    func testExtremesAreTheLoopsToTheBit() {
+        var rng = SeededRandom(seed: 11)
+        let pool: [Float] = [0, -0.0, 0, -0.0, .nan, 1.5, -2, 3]
+        for trial in 0..<400 {
+            let chunks = (0..<3).map { _ in
+                (0..<Int.random(in: 0...37, using: &rng)).map { _ in
+                    trial % 2 == 0
+                        ? pool[Int.random(in: 0..<pool.count, using: &rng)] : [0, -0.0, -1, 1][Int.random(in: 0..<4, using: &rng)]
+                }
+            }
+            var low = Float.infinity, high = -Float.infinity
+            var h = ActivationHistogram()
+            for c in chunks {
+                for v in c where !v.isNaN {
+                    low = min(low, v)
+                    high = max(high, v)
+                }
+                c.withUnsafeBufferPointer { h.add($0) }
+                guard low <= high else { continue }
+                XCTAssertEqual(h.minimum.bitPattern, low.bitPattern, "\(chunks)")
+                XCTAssertEqual(h.maximum.bitPattern, high.bitPattern, "\(chunks)")
+            }
+        }
+    }
+
     func testMethodsOnAHeavyTailedDistribution() {
         // Most values within 1, one outlier at 100: minmax takes the outlier, the others clip it.
         var values = (0..<100_000).map { Float(($0 % 2001) - 1000) / 1000 }

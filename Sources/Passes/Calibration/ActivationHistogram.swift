@@ -17,11 +17,7 @@ public struct ActivationHistogram: Sendable {
 
     /// Adds every element of `values`; NaNs are skipped.
     public mutating func add(_ values: UnsafeBufferPointer<Float>) {
-        var low = minimum, high = maximum
-        for v in values where !v.isNaN {
-            low = min(low, v)
-            high = max(high, v)
-        }
+        let (low, high) = Self.extremes(values, low: minimum, high: maximum)
         guard low <= high else { return }
         minimum = low
         maximum = high
@@ -36,6 +32,33 @@ public struct ActivationHistogram: Sendable {
             }
         }
         count += values.count
+    }
+
+    /// What `low = min(low, v); high = max(high, v)` over the values leaves (NaNs skipped),
+    /// found in eight lanes at once. The loop keeps the first of equal least values and
+    /// takes the last of equal greatest ones, which only tells -0 from +0 apart: a zero
+    /// extreme is looked up in the values in that order.
+    static func extremes(_ values: UnsafeBufferPointer<Float>, low: Float, high: Float) -> (low: Float, high: Float) {
+        var lanesLow = SIMD8<Float>(repeating: .infinity), lanesHigh = SIMD8<Float>(repeating: -.infinity)
+        var i = 0
+        if let base = values.baseAddress {
+            // A NaN compares false: it never enters a lane.
+            while i + 8 <= values.count {
+                let v = UnsafeRawPointer(base + i).loadUnaligned(as: SIMD8<Float>.self)
+                lanesLow.replace(with: v, where: v .< lanesLow)
+                lanesHigh.replace(with: v, where: v .> lanesHigh)
+                i += 8
+            }
+        }
+        var least = lanesLow.min(), greatest = lanesHigh.max()
+        for v in values[i...] {
+            if v < least { least = v }
+            if v > greatest { greatest = v }
+        }
+        var result = (low: low, high: high)
+        if least < low { result.low = least == 0 ? values.first(where: { $0 == 0 }) ?? least : least }
+        if greatest >= high { result.high = greatest == 0 ? values.last(where: { $0 == 0 }) ?? greatest : greatest }
+        return result
     }
 
     /// Doubles the range: bin pairs merge into the lower half.
