@@ -78,6 +78,16 @@ public func parallelTasks(_ count: Int, _ body: (Int) -> Void) {
     }
 }
 
+/// `body(i)` for every i in `0..<count` as `parallelTasks` runs them, the results in index
+/// order; when some throw, the error of the first of them in index order is thrown.
+public func parallelResults<T>(_ count: Int, _ body: (Int) throws -> T) throws -> [T] {
+    var results = [Result<T, Error>?](repeating: nil, count: count)
+    results.withUnsafeMutableBufferPointer { out in
+        parallelTasks(count) { k in out[k] = Result { try body(k) } }
+    }
+    return try results.map { try $0!.get() }
+}
+
 /// The next unclaimed task index, shared by the workers of `parallelTasks`.
 private final class TaskCounter: @unchecked Sendable {
     private let lock = NSLock()

@@ -178,7 +178,7 @@ public enum SensitivityAnalysis {
         let reference = try Interpreter(graph: graph)
         let outputName = graph.outputs.first?.name
         progress("reference outputs", samples.count, 0)
-        let runs = try inParallel(samples.count) { s -> (values: [String: Tensor], expected: Tensor?) in
+        let runs = try parallelResults(samples.count) { s -> (values: [String: Tensor], expected: Tensor?) in
             var values = samples[s]
             let outputs = try reference.run(samples[s]) { name, t in values[name] = t }
             progress("reference outputs", samples.count, 1)
@@ -189,7 +189,7 @@ public enum SensitivityAnalysis {
         // The layers in parallel, each on one thread: each one's numbers do not depend on
         // which thread measured it, nor on the others.
         progress("analysing layers", analysed.count, 0)
-        let layers = try inParallel(analysed.count) { k -> LayerSensitivity? in
+        let layers = try parallelResults(analysed.count) { k -> LayerSensitivity? in
             defer { progress("analysing layers", analysed.count, 1) }
             return try analyse(
                 layer: analysed[k], unchanged, activationAmax: activationAmax, hessians: hessians, endToEnd: endToEnd)
@@ -297,15 +297,5 @@ public enum SensitivityAnalysis {
                 c.candidate, gain: entry.gain, pruningGain: entry.pruningGain, layerOutput: layerOutput)
         }
         return entry
-    }
-
-    /// `body(i)` for every i in `0..<count` on the cores (`parallelTasks`), the results in
-    /// index order; the first error in index order is thrown.
-    private static func inParallel<T>(_ count: Int, _ body: (Int) throws -> T) throws -> [T] {
-        var results = [Result<T, Error>?](repeating: nil, count: count)
-        results.withUnsafeMutableBufferPointer { out in
-            parallelTasks(count) { k in out[k] = Result { try body(k) } }
-        }
-        return try results.map { try $0!.get() }
     }
 }

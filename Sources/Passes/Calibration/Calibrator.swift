@@ -85,21 +85,16 @@ public struct Calibrator {
     /// pieces of work, each adding the samples in their order.
     public mutating func observe(batch: [[String: Tensor]]) throws {
         let interpreter = self.interpreter
-        var runs = [Result<[(name: String, tensor: Tensor)], Error>?](repeating: nil, count: batch.count)
-        runs.withUnsafeMutableBufferPointer { runs in
-            parallelTasks(batch.count) { s in
-                runs[s] = Result {
-                    var seen: [(name: String, tensor: Tensor)] = []
-                    for v in interpreter.graph.inputs { if let t = batch[s][v.name] { seen.append((v.name, t)) } }
-                    _ = try interpreter.run(batch[s]) { name, t in seen.append((name, t)) }
-                    return seen
-                }
-            }
+        let runs = try parallelResults(batch.count) { s in
+            var seen: [(name: String, tensor: Tensor)] = []
+            for v in interpreter.graph.inputs { if let t = batch[s][v.name] { seen.append((v.name, t)) } }
+            _ = try interpreter.run(batch[s]) { name, t in seen.append((name, t)) }
+            return seen
         }
         // Each value's tensors, sample by sample, in the order the values came.
         var names: [String] = [], values: [String: [Tensor]] = [:]
         for run in runs {
-            for (name, t) in try run!.get() {
+            for (name, t) in run {
                 if values[name] == nil { names.append(name) }
                 values[name, default: []].append(t)
             }
