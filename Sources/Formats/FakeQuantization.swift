@@ -55,6 +55,7 @@ public enum FakeQuantization {
             guard global > 0, !shape.isEmpty else { return x.map { _ in 0 } }
             let n = shape[reductionAxis], inner = shape[(reductionAxis + 1)...].reduce(1, *)
             let outer = shape[..<reductionAxis].reduce(1, *)
+            if inner == 1 && n % 16 == 0 { return nvfp4ContiguousBlocks(x, global: global) }
             return [Float](unsafeUninitializedCapacity: x.count) { out, count in
                 count = x.count
                 x.withUnsafeBufferPointer { x in
@@ -74,6 +75,53 @@ public enum FakeQuantization {
                             }
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// nvfp4 activations whose blocks are 16 neighbouring elements: the same values as the
+    /// general loop, sixteen lanes at a time (a block holding NaN or an infinity takes the
+    /// general rule, element by element). A code's magnitude is the sum of the grid's steps
+    /// below it, each exact, and carries x / scale's sign, as the code table does.
+    static func nvfp4ContiguousBlocks(_ x: [Float], global: Float) -> [Float] {
+        [Float](unsafeUninitializedCapacity: x.count) { out, count in
+            count = x.count
+            x.withUnsafeBufferPointer { x in
+                for start in stride(from: 0, to: x.count, by: 16) {
+                    let v = UnsafeRawPointer(x.baseAddress! + start).loadUnaligned(as: SIMD16<Float>.self)
+                    let bits = unsafeBitCast(v, to: SIMD16<UInt32>.self)
+                    let magnitude = unsafeBitCast(bits & 0x7fff_ffff, to: SIMD16<Float>.self)
+                    guard all(magnitude .< .infinity) else {
+                        var blockMax: Float = 0
+                        for k in start..<(start + 16) { blockMax = max(blockMax, x[k].magnitude) }
+                        let scale = e4m3Value(e4m3Saturating((blockMax / 6) / global)) * global
+                        for k in start..<(start + 16) {
+                            out[k] = scale > 0 ? e2m1Values[Int(e2m1Code(x[k] / scale))] * scale : 0
+                        }
+                        continue
+                    }
+                    let blockMax = max(0, magnitude.max())
+                    let scale = e4m3Value(e4m3Saturating((blockMax / 6) / global)) * global
+                    guard scale > 0 else {
+                        for k in start..<(start + 16) { out[k] = 0 }
+                        continue
+                    }
+                    let q = v / SIMD16(repeating: scale)
+                    let qBits = unsafeBitCast(q, to: SIMD16<UInt32>.self)
+                    let a = unsafeBitCast(qBits & 0x7fff_ffff, to: SIMD16<Float>.self)
+                    var m = SIMD16<Float>(repeating: 0)
+                    m.replace(with: m + 0.5, where: a .> 0.25)
+                    m.replace(with: m + 0.5, where: a .>= 0.75)
+                    m.replace(with: m + 0.5, where: a .> 1.25)
+                    m.replace(with: m + 0.5, where: a .>= 1.75)
+                    m.replace(with: m + 1, where: a .> 2.5)
+                    m.replace(with: m + 1, where: a .>= 3.5)
+                    m.replace(with: m + 2, where: a .> 5)
+                    let signed = unsafeBitCast(
+                        unsafeBitCast(m, to: SIMD16<UInt32>.self) | (qBits & 0x8000_0000), to: SIMD16<Float>.self)
+                    UnsafeMutableRawPointer(out.baseAddress! + start).storeBytes(
+                        of: signed * SIMD16(repeating: scale), as: SIMD16<Float>.self)
                 }
             }
         }
