@@ -1,12 +1,13 @@
-// Who touched each byte last: per 4-byte word of every memory instance, its last write
-// (instruction and queue); per 64-byte block, the reads since, entries of a queue and the
-// words it read (a 16-bit mask). A write replaces its words' writer and hides them from
-// every read entry; a read by a queue whose entry is the block's last reader's or among the
-// first few of its list merges into it (its words added, under the later index), else it
-// adds one. An access conflicts with the visible accesses of its words from
-// other queues that it reads after (a write) or writes after (a read or a write). Words are
-// the granularity: an access of part of a word counts as one of the whole word. Merging and
-// rounding to words can only add conflicts, never lose one.
+// Who touched each byte last: per 64-byte block of every memory instance, its accesses
+// (`BlockAccesses`: per 4-byte word the last write, and the reads since by queue). Blocks
+// that hold the same accesses share one value, so an access of many blocks costs a step per
+// block plus one per distinct value among them: a block holds the number of its value, each
+// value counts the blocks that hold it, and within an access each value's change (and the
+// conflicts it finds) is worked out once. An access conflicts with the visible accesses of
+// its words from other queues that it reads after (a write) or writes after (a read or a
+// write). Words are the granularity: an access of part of a word counts as one of the whole
+// word. Merging a queue's reads of a block into one entry and rounding to words can only add
+// conflicts, never lose one.
 
 /// An earlier instruction a later one depends on.
 public struct Dependence: Sendable, Equatable {
@@ -32,28 +33,23 @@ public struct Dependence: Sendable, Equatable {
 }
 
 struct AccessTable {
-    /// One access in a block's list: entries live in one pool, linked by `next` (-1 ends).
-    private struct Entry {
-        var index: Int32
-        var unit: Int32
-        var mask: UInt16
-        var next: Int32
-    }
-
     static let blockBytes = 64, wordBytes = 4
-    /// How far down a block's list of reads a read looks for its queue's entry before it
-    /// adds one: a queue may then hold two entries of a block, which finds the same
-    /// dependences (the later index wins) at less cost than a long search.
-    static let readSearch = 8
-    private var pool: [Entry] = []
-    private var free: Int32 = -1
-    /// Per word, memories end to end from 16 x `base`: its last write and that one's queue.
-    private var writer: [Int32], writerUnit: [Int32]
-    /// Per block, memories end to end from `base`: the head of its list of reads.
-    private var readHead: [Int32]
+    /// The distinct values blocks hold; value 0 is an untouched block's.
+    private var values = BlockAccesses()
+    /// Per value, the blocks that hold it (-1: a free number; value 0 is never freed).
+    private var holders: [Int] = [Int.max / 2]
+    /// Values that no block held at some point of the access being recorded, freed after it.
+    private var dropped: [Int32] = []
+    /// Per block, memories end to end from `base`: the number of its value.
+    private var valueOf: [Int32]
     private let base: [Int]
-    /// Per block, the entry of the queue that read it last (-1: none, or written since).
-    private var lastReader: [Int32]
+    /// Per value, its change in the current phase of an access: the phase's stamp, the mask
+    /// of words, and the value it becomes.
+    private var memo: [(stamp: Int, mask: UInt16, value: Int32)] = [(-1, 0, 0)]
+    /// The current phase (an access's reads, then its writes), numbered from 1.
+    private var stamp = 0
+    /// The value of a block written whole in the current phase, and that phase's stamp.
+    private var whole: (stamp: Int, value: Int32) = (-1, 0)
     /// The dependences of the access being recorded, and each queue's place among them.
     private var found: [Dependence] = []
     private var foundAt: [Int32]
@@ -66,31 +62,40 @@ struct AccessTable {
             total += (b + Self.blockBytes - 1) / Self.blockBytes
         }
         self.base = base
-        readHead = Array(repeating: -1, count: total)
-        writer = Array(repeating: -1, count: 16 * total)
-        writerUnit = writer
+        valueOf = Array(repeating: 0, count: total)
         foundAt = Array(repeating: -1, count: units)
-        lastReader = readHead
     }
 
-    /// Calls `body` with each block the runs touch (numbered from `base`) and the mask of
-    /// the words they touch in it; runs that follow one another in a block are one call.
-    private static func forEachBlock(_ base: Int, _ runs: [(Int, Int)], _ body: (Int, UInt16) -> Void) {
+    /// Calls `body` with spans of blocks the runs touch (the first numbered from `base`, how
+    /// many) and the mask of the words they touch in each; runs that follow one another in a
+    /// block are one call for it. The blocks come in the order the runs touch them.
+    private static func forEachSpan(_ base: Int, _ runs: [(Int, Int)], _ body: (Int, Int, UInt16) -> Void) {
         var pending = -1, pendingMask: UInt16 = 0
-        for (start, end) in runs where end > start {
-            let first = start / Self.wordBytes, last = (end + Self.wordBytes - 1) / Self.wordBytes - 1
-            for block in (first / 16)...(last / 16) {
-                let lo = max(first, block * 16) - block * 16, hi = min(last, block * 16 + 15) - block * 16
-                let mask = UInt16(truncatingIfNeeded: ((1 << (hi + 1)) - 1) ^ ((1 << lo) - 1))
-                if block == pending {
-                    pendingMask |= mask
-                } else {
-                    if pending >= 0 { body(base + pending, pendingMask) }
-                    (pending, pendingMask) = (block, mask)
-                }
+        func add(_ block: Int, _ mask: UInt16) {
+            if block == pending {
+                pendingMask |= mask
+            } else {
+                if pending >= 0 { body(base + pending, 1, pendingMask) }
+                (pending, pendingMask) = (block, mask)
             }
         }
-        if pending >= 0 { body(base + pending, pendingMask) }
+        for (start, end) in runs where end > start {
+            let first = start / Self.wordBytes, last = (end + Self.wordBytes - 1) / Self.wordBytes - 1
+            let (firstBlock, lastBlock) = (first / 16, last / 16)
+            func mask(_ lo: Int, _ hi: Int) -> UInt16 { UInt16(truncatingIfNeeded: ((1 << (hi + 1)) - 1) ^ ((1 << lo) - 1)) }
+            if firstBlock == lastBlock {
+                add(firstBlock, mask(first % 16, last % 16))
+                continue
+            }
+            add(firstBlock, mask(first % 16, 15))
+            if lastBlock - firstBlock > 1 {
+                body(base + pending, 1, pendingMask)
+                body(base + firstBlock + 1, lastBlock - firstBlock - 1, 0xFFFF)
+                pending = -1
+            }
+            add(lastBlock, mask(0, last % 16))
+        }
+        if pending >= 0 { body(base + pending, 1, pendingMask) }
     }
 
     /// Notes that the access depends on instruction `index` of `other` through word `word`.
@@ -108,100 +113,114 @@ struct AccessTable {
         }
     }
 
-    /// Notes the writers of the words of `mask` in `block`.
-    private mutating func noteWriters(_ block: Int, _ mask: UInt16, _ unit: Int, _ kind: Dependence.Kind, _ memory: Int) {
+    /// A value's number for a new value (`BlockAccesses.add`), held by no block yet.
+    private mutating func added(_ k: Int32) -> Int32 {
+        if Int(k) == holders.count {
+            holders.append(0)
+            memo.append((-1, 0, 0))
+        } else {
+            holders[Int(k)] = 0
+            memo[Int(k)] = (-1, 0, 0)
+        }
+        return k
+    }
+
+    /// Notes the writers of the words of `mask` of value `v` in block `block`.
+    private mutating func noteWriters(
+        _ v: Int32, _ mask: UInt16, _ unit: Int, _ kind: Dependence.Kind, _ memory: Int, _ block: Int
+    ) {
+        let (writer, writerUnit) = (values.writer[Int(v)], values.writerUnit[Int(v)])
         var bits = mask
         while bits != 0 {
-            let word = 16 * block + bits.trailingZeroBitCount
+            let word = bits.trailingZeroBitCount
             bits &= bits - 1
-            if writer[word] >= 0 { note(writer[word], writerUnit[word], unit, kind, memory, word) }
+            if writer[word] >= 0 { note(writer[word], writerUnit[word], unit, kind, memory, 16 * block + word) }
+        }
+    }
+
+    /// The value `old` becomes when instruction `i` of `unit` reads (or writes) the words of
+    /// `mask` of blocks holding it, the first of them `block`; notes the conflicts. When those
+    /// blocks are all that hold it (`sole`), it changes in place.
+    private mutating func change(
+        _ old: Int32, _ mask: UInt16, write: Bool, block: Int, memory: Int, _ i: Int32, _ unit: Int, sole: Bool
+    ) -> Int32 {
+        let m = memo[Int(old)]
+        if m.stamp == stamp && m.mask == mask { return m.value }
+        let u = Int32(unit)
+        var next = old
+        if write {
+            noteWriters(old, mask, unit, .writeAfterWrite, memory, block)
+            for k in values.reads(old) where values.entries[k].mask & mask != 0 {
+                let e = values.entries[k]
+                note(e.index, e.unit, unit, .writeAfterRead, memory, 16 * block + (e.mask & mask).trailingZeroBitCount)
+            }
+            if mask == 0xFFFF {
+                // Every block written whole in this phase holds the same value.
+                if whole.stamp != stamp { whole = (stamp, added(values.add(writtenBy: i, unit: u))) }
+                next = whole.value
+            } else {
+                if !sole { next = added(values.add(copying: old)) }
+                values.write(next, mask, index: i, unit: u)
+            }
+        } else {
+            // A queue's read of words its entry holds already needs no look at their writers:
+            // no write has touched them since, and its earlier read met the same writers.
+            var k = values.entry(old, of: u)
+            noteWriters(old, k.map { mask & ~values.entries[$0].mask } ?? mask, unit, .readAfterWrite, memory, block)
+            if !values.reads(old, mask, index: i, entry: k) {
+                if !sole {
+                    next = added(values.add(copying: old))
+                    if let j = k { k = j - values.reads(old).lowerBound + values.reads(next).lowerBound }
+                }
+                values.read(next, mask, index: i, unit: u, entry: k)
+            }
+        }
+        memo[Int(old)] = (stamp, mask, next)
+        return next
+    }
+
+    /// Records the access of `mask` of each of `count` blocks from `first`.
+    private mutating func record(_ first: Int, _ count: Int, _ mask: UInt16, write: Bool, memory: Int, _ i: Int32, _ unit: Int) {
+        var block = first
+        let end = first + count
+        while block < end {
+            let old = valueOf[block]
+            var next = block + 1
+            while next < end && valueOf[next] == old { next += 1 }
+            let held = next - block
+            let new = change(old, mask, write: write, block: block, memory: memory, i, unit, sole: holders[Int(old)] == held)
+            if new != old {
+                for b in block..<next { valueOf[b] = new }
+                holders[Int(new)] += held
+                holders[Int(old)] -= held
+                if holders[Int(old)] == 0 { dropped.append(old) }
+            }
+            block = next
         }
     }
 
     /// Records instruction `index` on queue `unit` reading `reads` and writing `writes`
     /// (memory instance, byte runs); returns, per other queue, the latest earlier
-    /// instruction it conflicts with, the latest first. A queue's read of words its entry in
-    /// the block holds already needs no look at their writers: no write has touched them
-    /// since, and the queue's earlier read of them met the same writers.
+    /// instruction it conflicts with, the latest first.
     mutating func access(
         index: Int, unit: Int, reads: [(Int, [(Int, Int)])], writes: [(Int, [(Int, Int)])]
     ) -> [Dependence] {
         found.removeAll(keepingCapacity: true)
-        let (i, u) = (Int32(index), Int32(unit))
+        let i = Int32(index)
+        stamp += 1
         for (memory, runs) in reads {
-            Self.forEachBlock(base[memory], runs) { block, mask in
-                var k = lastReader[block]
-                if k < 0 || pool[Int(k)].unit != u {
-                    var steps = 0
-                    k = readHead[block]
-                    while k >= 0 && pool[Int(k)].unit != u {
-                        steps += 1
-                        k = steps < Self.readSearch ? pool[Int(k)].next : -1
-                    }
-                }
-                let new = k >= 0 ? mask & ~pool[Int(k)].mask : mask
-                if new != 0 { noteWriters(block, new, unit, .readAfterWrite, memory) }
-                if k >= 0 {
-                    pool[Int(k)].index = i
-                    pool[Int(k)].mask |= mask
-                } else {
-                    k = push(Entry(index: i, unit: u, mask: mask, next: readHead[block]))
-                    readHead[block] = k
-                }
-                lastReader[block] = k
-            }
+            Self.forEachSpan(base[memory], runs) { record($0, $1, $2, write: false, memory: memory, i, unit) }
         }
+        stamp += 1
         for (memory, runs) in writes {
-            Self.forEachBlock(base[memory], runs) { block, mask in
-                noteWriters(block, mask, unit, .writeAfterWrite, memory)
-                var k = readHead[block]
-                while k >= 0 {
-                    let e = pool[Int(k)]
-                    if e.mask & mask != 0 {
-                        note(e.index, e.unit, unit, .writeAfterRead, memory, 16 * block + (e.mask & mask).trailingZeroBitCount)
-                    }
-                    k = e.next
-                }
-                readHead[block] = hide(mask, from: readHead[block])
-                var bits = mask
-                while bits != 0 {
-                    let word = 16 * block + bits.trailingZeroBitCount
-                    bits &= bits - 1
-                    (writer[word], writerUnit[word]) = (i, u)
-                }
-                lastReader[block] = -1
-            }
+            Self.forEachSpan(base[memory], runs) { record($0, $1, $2, write: true, memory: memory, i, unit) }
         }
+        for k in dropped where holders[Int(k)] == 0 {
+            holders[Int(k)] = -1
+            values.remove(k)
+        }
+        dropped.removeAll(keepingCapacity: true)
         for d in found { foundAt[d.unit] = -1 }
         return found.sorted { $0.index > $1.index }
-    }
-
-    /// Clears `mask` from the list at `head`, unlinking emptied entries; the new head.
-    private mutating func hide(_ mask: UInt16, from head: Int32) -> Int32 {
-        var head = head, previous: Int32 = -1, k = head
-        while k >= 0 {
-            let next = pool[Int(k)].next
-            pool[Int(k)].mask &= ~mask
-            if pool[Int(k)].mask == 0 {
-                if previous < 0 { head = next } else { pool[Int(previous)].next = next }
-                pool[Int(k)].next = free
-                free = k
-            } else {
-                previous = k
-            }
-            k = next
-        }
-        return head
-    }
-
-    private mutating func push(_ e: Entry) -> Int32 {
-        if free >= 0 {
-            let k = free
-            free = pool[Int(k)].next
-            pool[Int(k)] = e
-            return k
-        }
-        pool.append(e)
-        return Int32(pool.count - 1)
     }
 }

@@ -1,13 +1,16 @@
 // The dependences of a program, in program order: for each instruction on a queue, the
 // latest earlier instruction of each other queue that touches a byte it touches, one of the
 // two writing it (read after write, write after read, write after write). The bytes are
-// the descriptors' runs (`TensorDescriptor.byteRuns`), at the words `AccessTable` keeps.
+// the descriptors' runs (`TensorDescriptor.byteRuns`), at the words `AccessTable` keeps;
+// each descriptor's are worked out once, in order of address, runs that meet joined.
 
 public struct DependenceWalk {
     public let units: Units
     /// Bytes each memory space holds; an operand reaching past them is an error.
     private let limits: [MemorySpace: Int]
     private var table: AccessTable
+    /// Per descriptor, the memory instance it lies in (-1: none) and its bytes, once known.
+    private var footprint: [(memory: Int, ranges: [(Int, Int)])?]
 
     /// A walk of `program` on a machine of `units`; the table of accesses spans, per memory
     /// instance, the bytes the program's descriptors reach there (at most `limits`).
@@ -25,6 +28,7 @@ public struct DependenceWalk {
             bytes[m] = max(bytes[m], min(end, limits[d.space] ?? end))
         }
         table = AccessTable(bytes: bytes, units: units.count)
+        footprint = Array(repeating: nil, count: program.descriptors.count)
     }
 
     /// Instruction `index` of `program`: the queue it runs on and what it depends on, the
@@ -39,19 +43,74 @@ public struct DependenceWalk {
         )
     }
 
-    private func footprints(_ operands: [UInt64], _ program: Program) throws -> [(Int, [(Int, Int)])] {
-        try operands.compactMap { k in
-            let d = program.descriptors[Int(k)]
-            guard let memory = try units.memory(of: d) else { return nil }
-            let runs = d.byteRuns()
-            let low = runs.map(\.0).min() ?? 0, high = runs.map(\.1).max() ?? 0
-            guard low >= 0, high <= limits[d.space] ?? Int.max else {
-                throw ISAError(
-                    "d\(k) (\(d.text)) reaches bytes \(low)..<\(high) of \(d.space.rawValue)"
-                        + (limits[d.space].map { ", which has \($0)" } ?? ""))
-            }
-            return (memory, runs)
+    private mutating func footprints(_ operands: [UInt64], _ program: Program) throws -> [(Int, [(Int, Int)])] {
+        var out: [(Int, [(Int, Int)])] = []
+        for k in operands {
+            let f = try footprint[Int(k)] ?? footprint(of: Int(k), program)
+            if f.memory >= 0 { out.append(f) }
         }
+        return out
+    }
+
+    /// Descriptor `k`'s memory instance and bytes, kept for its next use.
+    private mutating func footprint(of k: Int, _ program: Program) throws -> (memory: Int, ranges: [(Int, Int)]) {
+        let d = program.descriptors[k]
+        guard let memory = try units.memory(of: d) else {
+            footprint[k] = (-1, [])
+            return (-1, [])
+        }
+        let ranges = Self.ranges(of: d)
+        let low = ranges.first?.0 ?? 0, high = ranges.last?.1 ?? 0
+        guard low >= 0, high <= limits[d.space] ?? Int.max else {
+            throw ISAError(
+                "d\(k) (\(d.text)) reaches bytes \(low)..<\(high) of \(d.space.rawValue)"
+                    + (limits[d.space].map { ", which has \($0)" } ?? ""))
+        }
+        footprint[k] = (memory, ranges)
+        return (memory, ranges)
+    }
+
+    /// The bytes of `d.byteRuns()` as ranges in order of address, ranges that meet joined.
+    /// The dimensions are walked by decreasing stride, so that the runs come in order and
+    /// more of them fold into one; only runs out of order then need sorting.
+    static func ranges(of d: TensorDescriptor) -> [(Int, Int)] {
+        guard d.count > 0 else { return [] }
+        let moving = zip(d.dims, d.strides).filter { $0.0 > 1 && $0.1 != 0 }
+        // Past `maxRuns` runs (counted as byteRuns counts them), byteRuns takes the whole span.
+        var inner = 1, outer = moving[...]
+        while let last = outer.last, last.1 == inner {
+            inner *= last.0
+            outer.removeLast()
+        }
+        if outer.reduce(1, { $0 * $1.0 }) > TensorDescriptor.maxRuns { return d.byteRuns() }
+        // Each dimension as (size, positive stride), the largest stride first.
+        let unit = d.element.addressBytes
+        var base = Int(d.address)
+        var dims = moving.map { n, s in
+            if s < 0 { base += (n - 1) * s * unit }
+            return (n, abs(s))
+        }
+        dims.sort { $0.1 > $1.1 }
+        var run = 1
+        while let last = dims.last, last.1 == run {
+            run *= last.0
+            dims.removeLast()
+        }
+        var offsets = [0]
+        for (n, s) in dims { offsets = offsets.flatMap { o in (0..<n).map { o + $0 * s } } }
+        var ordered = true
+        for k in offsets.indices.dropFirst() where offsets[k] < offsets[k - 1] { ordered = false }
+        if !ordered { offsets.sort() }
+        var ranges: [(Int, Int)] = []
+        for o in offsets {
+            let (start, end) = (base + o * unit, base + (o + run) * unit)
+            if let last = ranges.last, start <= last.1 {
+                ranges[ranges.count - 1].1 = max(last.1, end)
+            } else {
+                ranges.append((start, end))
+            }
+        }
+        return ranges
     }
 }
 

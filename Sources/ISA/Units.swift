@@ -54,21 +54,30 @@ public struct Units: Sendable, Equatable {
     /// touch (the destination's first, then the source's, then the indices'), else of the
     /// cluster whose L2 they touch (in the same order), else of cluster 0.
     public func unit(of i: Instruction, in program: Program) throws -> Int? {
-        func d(_ field: String) -> TensorDescriptor { program.descriptors[Int(i[field])] }
+        let operands = Self.placeOperands[Int(i.spec.opcode)]
+        func d(_ k: Int) -> TensorDescriptor { program.descriptors[Int(i.value(at: operands[k]))] }
         switch i.spec.queue {
         case .control: return nil
         case .matrix, .vector:
-            let dst = d(i.spec.queue == .matrix ? "out" : "dst")
+            let dst = d(0)
             guard dst.space == .sram else { throw ISAError("\(i.spec.mnemonic) writes a tile's SRAM, not \(dst.space.rawValue)") }
             return try unit(queue: i.spec.queue == .matrix ? 1 : 2, at: Place(cluster: dst.cluster, tile: dst.tile))
         case .dma:
-            let operands = ["dst", "src", "idx"].filter { i.spec.index(of: $0) != nil }.map(d)
-            if let t = operands.first(where: { $0.space == .sram }) {
+            if let t = operands.indices.lazy.map(d).first(where: { $0.space == .sram }) {
                 return try unit(queue: 0, at: Place(cluster: t.cluster, tile: t.tile))
             }
-            let cluster = operands.first(where: { $0.space == .l2 })?.cluster ?? 0
+            let cluster = operands.indices.lazy.map(d).first(where: { $0.space == .l2 })?.cluster ?? 0
             return try unit(queue: 0, at: Place(cluster: cluster, tile: nil))
         }
+    }
+
+    /// Per opcode, the fields that place an instruction, in the order `unit(of:in:)` looks
+    /// at them: `out` or `dst` for the matrix and vector queues, `dst`, `src` and `idx` (those
+    /// it has) for the DMA queue.
+    private static let placeOperands: [[Int]] = (0..<256).map { opcode in
+        guard let spec = InstructionSet.spec(opcode: UInt8(opcode)) else { return [] }
+        let names = spec.queue == .matrix ? ["out"] : spec.queue == .vector ? ["dst"] : ["dst", "src", "idx"]
+        return names.compactMap { spec.index(of: $0) }
     }
 }
 
