@@ -129,7 +129,7 @@ struct AccessTable {
     private mutating func noteWriters(
         _ v: Int32, _ mask: UInt16, _ unit: Int, _ kind: Dependence.Kind, _ memory: Int, _ block: Int
     ) {
-        let (writer, writerUnit) = (values.writer[Int(v)], values.writerUnit[Int(v)])
+        let (writer, writerUnit) = values.writers(v)
         var bits = mask
         while bits != 0 {
             let word = bits.trailingZeroBitCount

@@ -28,19 +28,27 @@ struct BlockAccesses {
     /// Lane w holds w: a word mask shifted right by these has bit w in lane w's lowest bit.
     private static let lanes = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
 
-    /// Per value, per word its last write and that one's queue (-1: none); value 0 is an
-    /// untouched block's.
-    private(set) var writer = [SIMD16<Int32>(repeating: -1)], writerUnit = [SIMD16<Int32>(repeating: -1)]
-    private var lists = [List()]
+    /// A value: per word its last write and that one's queue (-1: none), and its reads;
+    /// together, so that a change of it touches neighbouring memory only.
+    private struct Record {
+        var writer = SIMD16<Int32>(repeating: -1), writerUnit = SIMD16<Int32>(repeating: -1)
+        var list = List()
+    }
+
+    /// The values by number; value 0 is an untouched block's.
+    private var records = [Record()]
     /// The lists' entries, in pieces of a power of two each; free pieces by log2 of their room.
     private(set) var entries: [Read] = []
     private var freePieces: [[Int]] = []
     /// Numbers of freed values.
     private var freeValues: [Int32] = []
 
+    /// Value `v`'s words' last writes and their queues.
+    func writers(_ v: Int32) -> (SIMD16<Int32>, SIMD16<Int32>) { (records[Int(v)].writer, records[Int(v)].writerUnit) }
+
     /// Value `v`'s reads, oldest first.
     func reads(_ v: Int32) -> Range<Int> {
-        let l = lists[Int(v)]
+        let l = records[Int(v)].list
         return l.start..<(l.start + Int(l.count))
     }
 
@@ -50,40 +58,36 @@ struct BlockAccesses {
         if let f = freeValues.popLast() {
             k = f
         } else {
-            k = Int32(writer.count)
-            writer.append(SIMD16(repeating: -1))
-            writerUnit.append(SIMD16(repeating: -1))
-            lists.append(List())
+            k = Int32(records.count)
+            records.append(Record())
         }
         guard let v else { return k }
-        writer[Int(k)] = writer[Int(v)]
-        writerUnit[Int(k)] = writerUnit[Int(v)]
-        let from = lists[Int(v)]
+        records[Int(k)].writer = records[Int(v)].writer
+        records[Int(k)].writerUnit = records[Int(v)].writerUnit
+        let from = records[Int(v)].list
         var to = List(start: 0, room: 0, count: from.count, lastReader: from.lastReader)
         if from.count > 0 {
             to.room = max(4, Int32(1) << (Int32.bitWidth - (from.count).leadingZeroBitCount))
             to.start = piece(to.room)
             for j in 0..<Int(from.count) { entries[to.start + j] = entries[from.start + j] }
         }
-        lists[Int(k)] = to
+        records[Int(k)].list = to
         return k
     }
 
     /// A new value: every word written by instruction `index` of `unit`, no reads since.
     mutating func add(writtenBy index: Int32, unit: Int32) -> Int32 {
         let k = add()
-        writer[Int(k)] = SIMD16(repeating: index)
-        writerUnit[Int(k)] = SIMD16(repeating: unit)
+        records[Int(k)].writer = SIMD16(repeating: index)
+        records[Int(k)].writerUnit = SIMD16(repeating: unit)
         return k
     }
 
     /// Frees value `v`'s number and its list.
     mutating func remove(_ v: Int32) {
-        let l = lists[Int(v)]
+        let l = records[Int(v)].list
         if l.room > 0 { freePieces[l.room.trailingZeroBitCount].append(l.start) }
-        lists[Int(v)] = List()
-        writer[Int(v)] = SIMD16(repeating: -1)
-        writerUnit[Int(v)] = SIMD16(repeating: -1)
+        records[Int(v)] = Record()
         freeValues.append(v)
     }
 
@@ -100,7 +104,7 @@ struct BlockAccesses {
     /// last reader's when it is `unit`'s, else `unit`'s newest among the newest `readSearch`;
     /// nil when it adds one.
     func entry(_ v: Int32, of unit: Int32) -> Int? {
-        let l = lists[Int(v)]
+        let l = records[Int(v)].list
         if l.lastReader >= 0 && entries[l.start + Int(l.lastReader)].unit == unit { return l.start + Int(l.lastReader) }
         var k = l.start + Int(l.count) - 1
         let stop = max(l.start, k + 1 - Self.readSearch)
@@ -116,13 +120,14 @@ struct BlockAccesses {
     func reads(_ v: Int32, _ mask: UInt16, index: Int32, entry: Int?) -> Bool {
         guard let k = entry else { return false }
         let e = entries[k]
-        return e.index == index && e.mask | mask == e.mask && lists[Int(v)].start + Int(lists[Int(v)].lastReader) == k
+        return e.index == index && e.mask | mask == e.mask
+            && records[Int(v)].list.start + Int(records[Int(v)].list.lastReader) == k
     }
 
     /// Value `v` once instruction `index` of `unit` reads the words of `mask`, merging into
     /// `entry` (as `entry(_:of:)` found it) or adding one.
     mutating func read(_ v: Int32, _ mask: UInt16, index: Int32, unit: Int32, entry: Int?) {
-        var l = lists[Int(v)]
+        var l = records[Int(v)].list
         if let k = entry {
             entries[k].index = index
             entries[k].mask |= mask
@@ -138,7 +143,7 @@ struct BlockAccesses {
             l.lastReader = l.count
             l.count += 1
         }
-        lists[Int(v)] = l
+        records[Int(v)].list = l
     }
 
     /// Value `v` once instruction `index` of `unit` writes the words of `mask`: their writer
@@ -146,9 +151,9 @@ struct BlockAccesses {
     mutating func write(_ v: Int32, _ mask: UInt16, index: Int32, unit: Int32) {
         // All ones in the lanes of the words written, zeros elsewhere.
         let written = 0 &- ((SIMD16(repeating: Int32(mask)) &>> Self.lanes) & 1)
-        writer[Int(v)] = (writer[Int(v)] & ~written) | (SIMD16(repeating: index) & written)
-        writerUnit[Int(v)] = (writerUnit[Int(v)] & ~written) | (SIMD16(repeating: unit) & written)
-        var l = lists[Int(v)]
+        records[Int(v)].writer = (records[Int(v)].writer & ~written) | (SIMD16(repeating: index) & written)
+        records[Int(v)].writerUnit = (records[Int(v)].writerUnit & ~written) | (SIMD16(repeating: unit) & written)
+        var l = records[Int(v)].list
         var kept = l.start
         for k in l.start..<(l.start + Int(l.count)) where entries[k].mask & ~mask != 0 {
             entries[kept] = entries[k]
@@ -157,6 +162,6 @@ struct BlockAccesses {
         }
         l.count = Int32(kept - l.start)
         l.lastReader = -1
-        lists[Int(v)] = l
+        records[Int(v)].list = l
     }
 }
