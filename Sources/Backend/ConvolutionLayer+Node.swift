@@ -5,8 +5,8 @@ import IR
 import Reference
 
 extension ConvolutionLayer {
-    /// `node` (Conv or ConvTranspose, 2-D) with input `x` and output `y` at these DRAM
-    /// addresses and of these shapes; `p` its packed weights, `matrix` its matrix part.
+    /// `node` (Conv or ConvTranspose, 2-D) with input `x` and output `y` at these addresses
+    /// (their spaces set apart) and of these shapes; `p` its packed weights, `matrix` its matrix part.
     init(
         _ node: Node, _ p: PackedLayer, input x: UInt64, _ xShape: [Int], output y: UInt64, _ yShape: [Int],
         matrix: MatrixLayer, scratch: UInt64

@@ -1,6 +1,6 @@
-// Element-wise nodes on the vector unit: each block of the output goes DRAM -> a tile's SRAM
-// (one buffer per operand, one for the result), through one `vop` or two, and back; blocks
-// are spread over every tile in turn.
+// Element-wise nodes on the vector unit: each block of the output goes from where its operands
+// live (L3, DRAM, the constants) to a tile's SRAM (one buffer per operand, one for the
+// result), through one `vop` or two, and back; blocks are spread over every tile in turn.
 import Formats
 import IR
 import ISA

@@ -1,7 +1,8 @@
 // ReduceSum, ReduceMean, ReduceMax and ReduceMin over the trailing axes (LayerNormalization
 // as exporters before opset 17 write it, global pooling over the last axes) on the vector
-// unit: blocks of whole rows go DRAM -> a tile's SRAM, through one `vopp` reduction (record:
-// the row length) into one value per row, and back; blocks are spread over every tile.
+// unit: blocks of whole rows go from where the input lives (L3 or DRAM) to a tile's SRAM,
+// through one `vopp` reduction (record: the row length) into one value per row, and back;
+// blocks are spread over every tile.
 import IR
 import ISA
 

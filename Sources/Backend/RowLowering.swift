@@ -1,7 +1,7 @@
 // LayerNormalization, Softmax and LogSoftmax along the last axis on the vector unit: blocks
-// of whole rows go from where the input lives (DRAM or L3) to a tile's SRAM, through one `vopp` with a parameter record (row
-// length; layer_norm's epsilon, its scale and bias loaded once per tile), and back; blocks
-// are spread over every tile in turn.
+// of whole rows go from where the input lives (L3 or DRAM) to a tile's SRAM, through one
+// `vopp` with a parameter record (row length; layer_norm's epsilon, its scale and bias
+// loaded once per tile), and back; blocks are spread over every tile in turn.
 import IR
 import ISA
 
