@@ -232,9 +232,7 @@ public enum MatrixLowering {
 
     /// Bytes of a column of weight tiles (all its k-tiles), as staged: 64-byte aligned.
     static func stagedBytes(_ w: WeightLayout, column nTile: Int) -> Int {
-        let totalTiles = (w.rows + w.tileRows - 1) / w.tileRows
-        func start(_ n: Int) -> Int { n < totalTiles ? w.tileOffset(nTile: n, kTile: 0) : w.scaleOffset }
-        return (start(nTile + 1) - start(nTile) + 63) / 64 * 64
+        (w.columnByteCount(nTile: nTile) + 63) / 64 * 64
     }
 
     /// Copies each cluster's columns of weight tiles (every k-tile of the output tiles its
@@ -252,10 +250,7 @@ public enum MatrixLowering {
             for n in columns {
                 let bytes = stagedBytes(w, column: n)
                 guard at + bytes <= layer.weightStaging.upperBound else { break }
-                let size =
-                    (n + 1) * w.tileRows < w.rows
-                    ? w.tileOffset(nTile: n + 1, kTile: 0) - w.tileOffset(nTile: n, kTile: 0)
-                    : w.scaleOffset - w.tileOffset(nTile: n, kTile: 0)
+                let size = w.columnByteCount(nTile: n)
                 let dst = try TensorDescriptor(.l2, .packed, cluster: cluster, address: UInt64(at), dims: [size])
                 let src = try TensorDescriptor(
                     .weights, .packed, address: UInt64(layer.weightOffset + w.tileOffset(nTile: n, kTile: 0)), dims: [size])

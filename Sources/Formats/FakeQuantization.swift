@@ -63,20 +63,31 @@ public enum FakeQuantization {
                         for o in 0..<outer {
                             for i in 0..<inner {
                                 for start in stride(from: 0, to: n, by: 16) {
-                                    let end = min(start + 16, n)
-                                    var blockMax: Float = 0
-                                    for k in start..<end { blockMax = max(blockMax, x[(o &* n &+ k) &* inner &+ i].magnitude) }
-                                    let scale = e4m3Value(e4m3Saturating((blockMax / 6) / global)) * global
-                                    for k in start..<end {
-                                        let index = (o &* n &+ k) &* inner &+ i
-                                        out[index] = scale > 0 ? values[Int(e2m1Code(x[index] / scale))] * scale : 0
-                                    }
+                                    nvfp4Block(
+                                        x, into: out, first: (o &* n &+ start) &* inner &+ i, count: min(16, n - start),
+                                        stride: inner, global: global, values: values)
                                 }
                             }
                         }
                     }
                 }
             }
+        }
+    }
+
+    /// One nvfp4 block of activations, element by element: `count` elements `stride` apart
+    /// from `first`, scaled by their largest magnitude's E4M3 block scale over `global`.
+    @inline(__always)
+    private static func nvfp4Block(
+        _ x: UnsafeBufferPointer<Float>, into out: UnsafeMutableBufferPointer<Float>, first: Int, count: Int, stride: Int,
+        global: Float, values: UnsafeBufferPointer<Float>
+    ) {
+        var blockMax: Float = 0
+        for k in 0..<count { blockMax = max(blockMax, x[first &+ k &* stride].magnitude) }
+        let scale = e4m3Value(e4m3Saturating((blockMax / 6) / global)) * global
+        for k in 0..<count {
+            let index = first &+ k &* stride
+            out[index] = scale > 0 ? values[Int(e2m1Code(x[index] / scale))] * scale : 0
         }
     }
 
@@ -93,11 +104,8 @@ public enum FakeQuantization {
                     let bits = unsafeBitCast(v, to: SIMD16<UInt32>.self)
                     let magnitude = unsafeBitCast(bits & 0x7fff_ffff, to: SIMD16<Float>.self)
                     guard all(magnitude .< .infinity) else {
-                        var blockMax: Float = 0
-                        for k in start..<(start + 16) { blockMax = max(blockMax, x[k].magnitude) }
-                        let scale = e4m3Value(e4m3Saturating((blockMax / 6) / global)) * global
-                        for k in start..<(start + 16) {
-                            out[k] = scale > 0 ? e2m1Values[Int(e2m1Code(x[k] / scale))] * scale : 0
+                        e2m1Values.withUnsafeBufferPointer { values in
+                            nvfp4Block(x, into: out, first: start, count: 16, stride: 1, global: global, values: values)
                         }
                         continue
                     }

@@ -285,6 +285,13 @@ extension WeightLayout {
         return nTile * tileRows * rowBytes(0..<tilesAcross) + tileRange(nTile: nTile, kTile: 0).rows.count * rowBytes(0..<kTile)
     }
 
+    /// Bytes of output tile `nTile`'s tiles over the whole reduction, which lie together
+    /// from `tileOffset(nTile:kTile: 0)`.
+    public func columnByteCount(nTile: Int) -> Int {
+        let end = (nTile + 1) * tileRows < rows ? tileOffset(nTile: nTile + 1, kTile: 0) : scaleOffset
+        return end - tileOffset(nTile: nTile, kTile: 0)
+    }
+
     /// Where the scales start: after every tile.
     public var scaleOffset: Int { byteCount - 4 * scaleCount }
 }

@@ -93,6 +93,26 @@ final class WeightPackingTests: XCTestCase {
         }
     }
 
+    func testAColumnOfTilesIsItsTilesBytesAndTheColumnsTileTheWeights() throws {
+        // 50 rows: two whole output tiles of 20 and a last one of 10; 300 columns: a partial last k-tile.
+        for (format, sparse) in [(PrecisionFormat.fp16, false), (.fp8, true), (.nvfp4, false), (.nvfp4, true)] {
+            let layout = try WeightLayout(
+                format: format, sparse: sparse, rows: 50, columns: 300, tileRows: 20, tileColumns: tileColumns(format, sparse))
+            var next = 0
+            for n in 0..<3 {
+                XCTAssertEqual(layout.tileOffset(nTile: n, kTile: 0), next)
+                let across = (300 + tileColumns(format, sparse) - 1) / tileColumns(format, sparse)
+                let tiles = (0..<across).map { k -> Int in
+                    let (rows, columns) = layout.tileRange(nTile: n, kTile: k)
+                    return layout.tileByteCount(rows: rows.count, length: columns.count)
+                }
+                XCTAssertEqual(layout.columnByteCount(nTile: n), tiles.reduce(0, +), "\(format) sparse \(sparse) column \(n)")
+                next += layout.columnByteCount(nTile: n)
+            }
+            XCTAssertEqual(next, layout.scaleOffset)
+        }
+    }
+
     func testTheBytesOfASmallSparseNVFP4Tile() throws {
         // One row of 16: groups keep (0, 3), (1, 2), (2, 3) and (0, 1) (one nonzero: the
         // lowest free position joins it). Tensor scale 1 / 448: block max 6 -> scale code 0x38 (1.0) * g.
