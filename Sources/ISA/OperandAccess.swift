@@ -114,13 +114,14 @@ extension TensorDescriptor {
 }
 
 extension Units {
-    /// The memory instance `d` lies in, numbered as the simulator numbers them (dram 0,
-    /// l3 3, each cluster's l2 from 4, each tile's sram after them), nil for the bundle's
-    /// read-only weight and constant sections; an error names a place the machine lacks.
-    public func memory(of d: TensorDescriptor) throws -> Int? {
+    /// The memory instance `d` lies in, the one numbering the simulator and the cycle
+    /// model use: dram 0, the bundle's weights 1 and constants 2, l3 3, each cluster's l2
+    /// from 4, each tile's sram after them; an error names a place the machine lacks.
+    public func instance(of d: TensorDescriptor) throws -> Int {
         switch d.space {
         case .dram: return 0
-        case .weights, .constants: return nil
+        case .weights: return 1
+        case .constants: return 2
         case .l3: return 3
         case .l2, .sram:
             guard d.cluster < clusters, d.space == .l2 || d.tile < tilesPerCluster else {
@@ -128,5 +129,10 @@ extension Units {
             }
             return d.space == .l2 ? 4 + d.cluster : 4 + clusters + d.cluster * tilesPerCluster + d.tile
         }
+    }
+
+    /// `instance(of:)`, nil for the bundle's read-only weight and constant sections.
+    public func memory(of d: TensorDescriptor) throws -> Int? {
+        d.space == .weights || d.space == .constants ? nil : try instance(of: d)
     }
 }

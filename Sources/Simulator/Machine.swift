@@ -374,19 +374,8 @@ public struct Machine {
     /// The memory instance `d` is in: dram, weights, constants, l3, then one l2 per cluster,
     /// then one sram per tile, cluster-major.
     static func memoryInstance(_ d: TensorDescriptor, clusters: Int, tilesPerCluster: Int) throws -> Int {
-        switch d.space {
-        case .dram: return 0
-        case .weights: return 1
-        case .constants: return 2
-        case .l3: return 3
-        case .l2:
-            guard d.cluster < clusters else { throw SimulatorError("l2 c\(d.cluster) does not exist") }
-            return 4 + d.cluster
-        case .sram:
-            guard d.cluster < clusters, d.tile < tilesPerCluster else {
-                throw SimulatorError("sram c\(d.cluster).t\(d.tile) does not exist")
-            }
-            return 4 + clusters + d.cluster * tilesPerCluster + d.tile
+        do { return try Units(clusters: clusters, tilesPerCluster: tilesPerCluster).instance(of: d) } catch let e as ISAError {
+            throw SimulatorError(e.description)
         }
     }
 
