@@ -51,7 +51,7 @@ public enum Lowering {
             unstored.insert(value)
         }
         // L3 keeps the largest convolution scratch that fits it; activations take the rest.
-        let reserved = try convolutionScratch(graph, packed).filter { $0 <= resources.l3Bytes }.max() ?? 0
+        let reserved = try convolutionScratch(graph, packed, shape).filter { $0 <= resources.l3Bytes }.max() ?? 0
         let memory = try MemoryPlan.plan(
             graph, onChipBytes: resources.l3Bytes - reserved, l3Bytes: resources.l3Bytes, writtenAt: writtenAt,
             unstored: unstored)
@@ -189,12 +189,13 @@ public enum Lowering {
     }
 
     /// The scratch bytes of each convolution (its rounded and its padded image).
-    private static func convolutionScratch(_ graph: Graph, _ packed: [String: PackedLayer]) throws -> [Int] {
+    private static func convolutionScratch(
+        _ graph: Graph, _ packed: [String: PackedLayer], _ shape: (String) -> [Int]
+    ) throws -> [Int] {
         var unused = ConstantSection()
         return try graph.nodes.compactMap { node in
             guard node.op == "Conv" || node.op == "ConvTranspose", let output = node.outputs.first, let p = packed[output]
             else { return nil }
-            func shape(_ value: String) -> [Int] { graph.type(of: value)?.shape?.dims.compactMap(\.value) ?? [] }
             let matrix = try matrixLayer(node, p, graph, &unused)
             return try ConvolutionLayer(
                 node, p, input: 0, shape(node.inputs[0]), output: 0, shape(output), matrix: matrix, scratch: 0
