@@ -57,12 +57,22 @@ public struct Program: Sendable, Equatable {
                         throw ISAError("field \(f.name) names d\(v), the table has \(descriptors.count) descriptors")
                     }
                 }
+                try Self.checkCodedScales(instruction, descriptors)
                 instructions.append(instruction)
             } catch let e as ISAError {
                 throw ISAError("instruction \(k): \(e)")
             }
         }
         self.init(descriptors: descriptors, instructions: instructions)
+    }
+
+    /// Refuses a coded operand whose scales' descriptor (the next one) the table lacks.
+    private static func checkCodedScales(_ i: Instruction, _ descriptors: [TensorDescriptor]) throws {
+        if let scales = i.codedScales(descriptors), scales >= descriptors.count {
+            throw ISAError(
+                "\(i.spec.mnemonic): coded d\(scales - 1) takes its scales from d\(scales), "
+                    + "the table has \(descriptors.count) descriptors")
+        }
     }
 
     /// The assembly text.
@@ -101,7 +111,9 @@ public struct Program: Sendable, Equatable {
                     descriptors.append(
                         try TensorDescriptor(text: String(line[line.index(after: colon)...]).trimmingCharacters(in: " ")))
                 } else if section == ".code" {
-                    instructions.append(try Self.parseInstruction(line, descriptors: descriptors.count))
+                    let instruction = try Self.parseInstruction(line, descriptors: descriptors.count)
+                    try Self.checkCodedScales(instruction, descriptors)
+                    instructions.append(instruction)
                 } else {
                     throw ISAError("text before .descriptors or .code")
                 }
