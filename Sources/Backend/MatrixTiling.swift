@@ -172,7 +172,9 @@ public enum MatrixTiling {
     /// largest chunk that fits, smaller when too few units of work would leave tiles idle; of
     /// those that keep as many tiles working as one column at a time does, the one that reads
     /// the fewest bytes from DRAM (weights once per chunk, activations once per group of
-    /// columns), the largest row tile of those. Throws when not even one row fits.
+    /// columns), the largest row tile of those. Units of work are dealt to the tiles in turn,
+    /// a group of columns' chunks one after another, so that a cluster's tiles share their
+    /// columns of weights (which its L2 then holds once). Throws when not even one row fits.
     public static func plan(_ shape: MatrixShape, on resources: TileResources) throws -> TilingPlan {
         precondition(shape.m > 0 && shape.k > 0 && shape.n > 0)
         let tileN = min(resources.arrayColumns, shape.n)
@@ -233,8 +235,8 @@ public enum MatrixTiling {
         let chunks = (shape.m + chunkM - 1) / chunkM
         var work = [[TilingPlan.WorkItem]](repeating: [], count: resources.tileCount)
         var next = 0
-        for chunk in 0..<chunks {
-            for first in stride(from: 0, to: nTiles, by: groupN) {
+        for first in stride(from: 0, to: nTiles, by: groupN) {
+            for chunk in 0..<chunks {
                 for nTile in first..<min(nTiles, first + groupN) {
                     work[next % resources.tileCount].append(TilingPlan.WorkItem(nTile: nTile, chunk: chunk))
                 }
