@@ -10,6 +10,19 @@ public enum Float16Codec {
         values.withUnsafeBufferPointer { $0[Int(bits)] }
     }
 
+    /// `count` little-endian codes from `codes` decoded as `decode` does, to `out[0]`,
+    /// `out[step]`, `out[2 * step]`, ...
+    public static func decode(_ codes: UnsafeRawPointer, count: Int, into out: UnsafeMutablePointer<Float>, step: Int) {
+        values.withUnsafeBufferPointer { table in
+            let table = table.baseAddress!
+            var at = out
+            for j in 0..<count {
+                at.pointee = table[Int(UInt16(littleEndian: codes.loadUnaligned(fromByteOffset: 2 &* j, as: UInt16.self)))]
+                at += step
+            }
+        }
+    }
+
     /// Round to nearest even; a NaN keeps its top 10 payload bits (and stays a NaN).
     @inline(__always) public static func encode(_ value: Float) -> UInt16 {
         if value.isNaN {

@@ -228,11 +228,13 @@ public enum WeightPacking {
                             }
                             (positions[2 * j], positions[2 * j + 1]) = (p0, p1)
                         }
-                    } else {
+                    } else if format != .fp16 {
                         for j in 0..<stored { positions[j] = j }
                     }
                     let row = codesAt + r * codeBytes, at = o + r &* rowStep
                     switch format {
+                    case .fp16 where !sparse:
+                        Float16Codec.decode(row, count: stored, into: at, step: columnStep)
                     case .fp16:
                         for j in 0..<stored {
                             at[positions[j] &* columnStep] = Float16Codec.decode(

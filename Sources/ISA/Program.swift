@@ -51,10 +51,12 @@ public struct Program: Sendable, Equatable {
         for k in 0..<(i.count / InstructionSet.width) {
             do {
                 let instruction = try Instruction(low: words[2 * k], high: words[2 * k + 1])
-                for (index, f) in instruction.spec.fields.enumerated() where f.kind == .descriptor {
+                for index in instruction.spec.descriptorFields {
                     let v = instruction.value(at: index)
                     guard v < UInt64(descriptors.count) else {
-                        throw ISAError("field \(f.name) names d\(v), the table has \(descriptors.count) descriptors")
+                        throw ISAError(
+                            "field \(instruction.spec.fields[index].name) names d\(v), the table has \(descriptors.count) descriptors"
+                        )
                     }
                 }
                 instructions.append(instruction)

@@ -2,7 +2,8 @@
 // bundle's weight and constant sections, L3, each cluster's L2, each tile's SRAM) with the
 // ISA's semantics (schemas/isa.md) and the formats module's numerics. It knows the bundle
 // and the ISA only, never the IR. Queues are run in program order, which every correct
-// program allows; a `wait` that program order cannot satisfy is reported as a deadlock.
+// program allows, or split between two threads (`Machine+Threads.swift`) with the same
+// result; a `wait` that program order cannot satisfy is reported as a deadlock.
 import Formats
 import Foundation
 import ISA
@@ -40,7 +41,13 @@ public struct Machine {
     /// The weight tiles `mma` decoded in this run.
     var decodedTiles = DecodedTiles()
     /// Where operands are read to, reused by every instruction.
-    let buffers = OperandBuffers()
+    var buffers = OperandBuffers()
+    /// Whether a large product splits its rows between two threads (not when the program's
+    /// queues already run on two).
+    var splitsProducts = true
+    /// The queues (kind and place, as `signal` and `wait` name them) found to exist, one bit
+    /// each, so that each is checked once.
+    var checkedQueues = [UInt64](repeating: 0, count: (4 << 16) / 64)
 
     public init(shape: MachineShape, weights: [UInt8], constants: [UInt8]) {
         self.shape = shape
@@ -69,27 +76,37 @@ public struct Machine {
         guard memories[0].isWritten(offset..<(offset + count)) else {
             throw SimulatorError("the output at DRAM bytes \(offset)..<\(offset + count) was never written")
         }
-        return Array(memories[0].bytes[offset..<(offset + count)])
+        return memories[0].contents(offset..<(offset + count))
     }
 
-    /// Runs `program` to its `halt` (or its end). Errors name the instruction.
-    public mutating func run(_ program: Program) throws {
+    /// Runs `program` to its `halt` (or its end), in program order, or with `threads` >= 2
+    /// on two threads (`Machine+Threads.swift`), which gives the same result and the same
+    /// first error. Errors name the instruction.
+    public mutating func run(_ program: Program, threads: Int = 1) throws {
         resolved = ResolvedDescriptors(count: program.descriptors.count)
         decodedTiles = DecodedTiles()
         semaphores = [Int](repeating: 0, count: InstructionSet.semaphores)
+        checkedQueues = [UInt64](repeating: 0, count: checkedQueues.count)
+        if threads >= 2,
+            let plan = ThreadPlan(program, units: Units(clusters: shape.clusters, tilesPerCluster: shape.tilesPerCluster))
+        {
+            return try runOnTwoThreads(program, plan)
+        }
         try program.descriptors.withUnsafeBufferPointer { table in
-            for (index, instruction) in program.instructions.enumerated() {
-                do {
-                    if try execute(instruction, table) { return }
-                } catch let e as SimulatorError {
-                    throw SimulatorError("instruction \(index) (\(instruction.spec.mnemonic)): \(e)")
+            try program.instructions.withUnsafeBufferPointer { code in
+                for index in code.indices {
+                    do {
+                        if try execute(code[index], table) { return }
+                    } catch let e as SimulatorError {
+                        throw SimulatorError("instruction \(index) (\(code[index].spec.mnemonic)): \(e)")
+                    }
                 }
             }
         }
     }
 
     /// Executes one instruction; true at `halt`.
-    private mutating func execute(_ i: Instruction, _ table: UnsafeBufferPointer<TensorDescriptor>) throws -> Bool {
+    mutating func execute(_ i: Instruction, _ table: UnsafeBufferPointer<TensorDescriptor>) throws -> Bool {
         func d(_ field: Int) -> DescriptorRef {
             let index = Int(i.value(at: field))
             precondition(index < table.count, "d\(index) is not in the descriptor table")
@@ -118,7 +135,7 @@ public struct Machine {
             guard dst.element == src.element, dst.count == src.count else {
                 throw SimulatorError("copies \(src.count) \(src.element.rawValue) into \(dst.count) \(dst.element.rawValue)")
             }
-            try storeElements(dst, UnsafeRawBufferPointer(try readBytes(src, into: .bytes)))
+            try copy(dst, src)
         case L.fill.opcode:
             let dst = d(L.fill.dst)
             guard dst.element == .f32 else { throw SimulatorError("fill writes f32 only, not \(dst.element.rawValue)") }
@@ -152,13 +169,16 @@ public struct Machine {
     }
 
     /// Refuses a `signal` or `wait` naming a queue the machine does not have.
-    private func checkUnit(_ queue: UInt64, _ place: UInt64) throws {
+    private mutating func checkUnit(_ queue: UInt64, _ place: UInt64) throws {
+        let bit = Int(truncatingIfNeeded: queue << 16 | place)
+        if checkedQueues[bit >> 6] & (1 << UInt64(bit & 63)) != 0 { return }
         do {
             _ = try Units(clusters: shape.clusters, tilesPerCluster: shape.tilesPerCluster).unit(
                 queue: Int(queue), at: Place(raw: place))
         } catch let e as ISAError {
             throw SimulatorError(e.description)
         }
+        checkedQueues[bit >> 6] |= 1 << UInt64(bit & 63)
     }
 
     private mutating func matrixMultiply(
@@ -173,25 +193,34 @@ public struct Machine {
         // wt[p * n + c]: reduction position p, output channel c.
         func multiply(_ wt: UnsafeBufferPointer<Float>) throws {
             let a = try readFloats(act, into: .activation)
-            let acc: UnsafeMutableBufferPointer<Float>
+            let target = accumulate ? try writtenRuns(out) : try runs(out)
+            // In place when `out` is one run of a writable memory that no operand overlaps.
+            if let p = contiguousFloats(target), !memories[target.memory].readOnly, try !overlaps(target, act),
+                try wgt.element == .packed || !overlaps(target, wgt)
+            {
+                let acc = UnsafeMutableBufferPointer(start: p, count: m * n)
+                if !accumulate { acc.update(repeating: 0) }
+                Self.parallelProduct(a, wt, into: acc, m: m, n: n, k: k, split: splitsProducts)
+                return markWritten(out, target)
+            }
+            let acc = buffers.floats(.accumulator, m * n)
             if accumulate {
-                acc = try readFloats(out, into: .accumulator)
+                memories[target.memory].read(target, into: UnsafeMutableRawPointer(acc.baseAddress!))
             } else {
-                acc = buffers.floats(.accumulator, m * n)
                 acc.update(repeating: 0)
             }
-            Self.parallelProduct(UnsafeBufferPointer(a), wt, into: acc, m: m, n: n, k: k)
+            Self.parallelProduct(a, wt, into: acc, m: m, n: n, k: k, split: splitsProducts)
             try storeFloats(out, UnsafeBufferPointer(acc))
         }
         switch wgt.element {
         case .packed:
-            let scales = wfmt == .fp16 ? UnsafeMutableBufferPointer(start: nil, count: 0) : try readFloats(scl, into: .scales)
+            let scales = wfmt == .fp16 ? UnsafeBufferPointer(start: nil, count: 0) : try readFloats(scl, into: .scales)
             let packed = try readBytes(wgt, into: .packed)
             func decode(into w: UnsafeMutableBufferPointer<Float>) throws {
                 do {
                     try WeightPacking.unpackTile(
-                        UnsafeRawBufferPointer(packed), format: wfmt, sparse: sparse, rows: n, length: k,
-                        scales: UnsafeBufferPointer(scales), into: w, transposed: true)
+                        packed, format: wfmt, sparse: sparse, rows: n, length: k, scales: scales, into: w,
+                        transposed: true)
                 } catch let e as PackingError {
                     throw SimulatorError("weight tile: \(e)")
                 }
@@ -224,19 +253,25 @@ public struct Machine {
             if wfmt == .fp16, let v = w.first(where: { !$0.isNaN && Float16Codec.decode(Float16Codec.encode($0)) != $0 }) {
                 throw SimulatorError("an fp16 wgt holds \(v), which is not an fp16 value (quant it first)")
             }
-            try multiply(UnsafeBufferPointer(w))
+            try multiply(w)
         default:
             throw SimulatorError("mma's wgt is a packed weight tile or f32 [K, N], not \(wgt.element.rawValue)")
         }
+    }
+
+    /// Whether `runs` share a byte's memory and span with `d`'s.
+    private func overlaps(_ runs: RunView, _ d: DescriptorRef) throws -> Bool {
+        let other = try self.runs(d)
+        return other.memory == runs.memory && other.span.overlaps(runs.span)
     }
 
     /// `orderedProduct` with the rows split between two threads when the product is large
     /// enough to pay for it; every row is summed as before, so the result is the same.
     static func parallelProduct(
         _ a: UnsafeBufferPointer<Float>, _ wt: UnsafeBufferPointer<Float>, into acc: UnsafeMutableBufferPointer<Float>,
-        m: Int, n: Int, k: Int
+        m: Int, n: Int, k: Int, split: Bool = true
     ) {
-        guard m >= 8, m * n * k >= 1 << 16 else { return orderedProduct(a, wt, into: acc, m: m, n: n, k: k) }
+        guard split, m >= 8, m * n * k >= 1 << 16 else { return orderedProduct(a, wt, into: acc, m: m, n: n, k: k) }
         let half = (m / 2 + 3) / 4 * 4
         // The two halves touch disjoint rows of `acc` and only read `a` and `wt`.
         nonisolated(unsafe) let (a, wt, acc) = (a, wt, acc)
@@ -367,175 +402,6 @@ public struct Machine {
             }
             row[c] = s
         }
-    }
-
-    // Element access through descriptors -----------------------------------------------
-
-    /// The memory instance `d` is in: dram, weights, constants, l3, then one l2 per cluster,
-    /// then one sram per tile, cluster-major.
-    static func memoryInstance(_ d: TensorDescriptor, clusters: Int, tilesPerCluster: Int) throws -> Int {
-        do { return try Units(clusters: clusters, tilesPerCluster: tilesPerCluster).instance(of: d) } catch let e as ISAError {
-            throw SimulatorError(e.description)
-        }
-    }
-
-    static func elementSize(_ e: ElementType) throws -> Int {
-        switch e {
-        case .f32, .i32: return 4
-        case .f16, .bf16: return 2
-        case .i64: return 8
-        case .f8e4m3, .f8e5m2, .i8, .u8, .bool, .packed: return 1
-        case .e2m1: throw SimulatorError("e2m1 elements are not byte-addressable")
-        }
-    }
-
-    /// The runs of bytes `d` covers, after checking the whole span lies in its memory;
-    /// resolved on the descriptor's first access in the run and kept (memories do not change
-    /// size), errors included.
-    func runs(_ d: DescriptorRef) throws -> RunView {
-        if let known = resolved.views[d.index] { return known }
-        if let error = resolved.errors[d.index] { throw error }
-        do {
-            let (memory, runs) = try resolve(d.descriptor)
-            let view = resolved.keep(runs, memory: memory, at: d.index)
-            return view
-        } catch let e as SimulatorError {
-            resolved.errors[d.index] = e
-            throw e
-        }
-    }
-
-    private func resolve(_ d: TensorDescriptor) throws -> (memory: Int, runs: ByteRuns) {
-        let m = try Self.memoryInstance(d, clusters: shape.clusters, tilesPerCluster: shape.tilesPerCluster)
-        let runs = ByteRuns(base: Int(d.address), dims: d.dims, strides: d.strides, size: try Self.elementSize(d.element))
-        if let span = runs.span, span.lowerBound < 0 || span.upperBound > memories[m].bytes.count {
-            throw SimulatorError(
-                "\(d.text) reaches bytes \(span.lowerBound)..<\(span.upperBound) of \(memories[m].name), which has \(memories[m].bytes.count)"
-            )
-        }
-        return (m, runs)
-    }
-
-    /// The runs of `d` after checking every byte of them has been written.
-    private func writtenRuns(_ d: DescriptorRef) throws -> RunView {
-        let runs = try runs(d)
-        if let byte = memories[runs.memory].firstUnwritten(runs) {
-            throw SimulatorError("reads \(memories[runs.memory].name) byte \(byte), never written")
-        }
-        return runs
-    }
-
-    private func loadElements(_ d: DescriptorRef) throws -> [UInt8] {
-        let runs = try writtenRuns(d)
-        return [UInt8](unsafeUninitializedCapacity: runs.count) { out, n in
-            if runs.count > 0 { memories[runs.memory].read(runs, into: out.baseAddress!) }
-            n = runs.count
-        }
-    }
-
-    mutating func storeElements(_ d: DescriptorRef, _ bytes: UnsafeRawBufferPointer) throws {
-        let runs = try runs(d)
-        guard !memories[runs.memory].readOnly else {
-            throw SimulatorError("writes \(memories[runs.memory].name), which is read-only")
-        }
-        precondition(bytes.count == runs.count, "a store's bytes match its descriptor")
-        if runs.count > 0 { memories[runs.memory].write(runs, from: bytes.baseAddress!) }
-    }
-
-    mutating func storeElements(_ d: DescriptorRef, _ bytes: [UInt8]) throws {
-        try bytes.withUnsafeBytes { try storeElements(d, $0) }
-    }
-
-    // Memories hold float32 little-endian (Float32Bytes); on a little-endian host the
-    // bytes are the floats themselves and are copied as they are.
-    func loadFloats(_ d: DescriptorRef) throws -> [Float] {
-        guard d.element == .f32 else { throw SimulatorError("\(d.text) is not f32") }
-        #if _endian(little)
-            let runs = try writtenRuns(d)
-            return [Float](unsafeUninitializedCapacity: runs.count / 4) { out, n in
-                if runs.count > 0 { memories[runs.memory].read(runs, into: UnsafeMutableRawPointer(out.baseAddress!)) }
-                n = runs.count / 4
-            }
-        #else
-            return Float32Bytes.decode(try loadElements(d))
-        #endif
-    }
-
-    /// The f32 elements of `d`, read into `slot`'s buffer (valid until the slot is reused).
-    func readFloats(_ d: DescriptorRef, into slot: OperandBuffers.Slot) throws -> UnsafeMutableBufferPointer<Float> {
-        guard d.element == .f32 else { throw SimulatorError("\(d.text) is not f32") }
-        let runs = try writtenRuns(d)
-        let out = buffers.floats(slot, runs.count / 4)
-        #if _endian(little)
-            if runs.count > 0 { memories[runs.memory].read(runs, into: UnsafeMutableRawPointer(out.baseAddress!)) }
-        #else
-            _ = out.initialize(from: Float32Bytes.decode(try loadElements(d)))
-        #endif
-        return out
-    }
-
-    /// The bytes of `d`'s elements, read into `slot`'s buffer (valid until the slot is reused).
-    func readBytes(_ d: DescriptorRef, into slot: OperandBuffers.Slot) throws -> UnsafeMutableRawBufferPointer {
-        let runs = try writtenRuns(d)
-        let out = buffers.raw(slot, runs.count)
-        if runs.count > 0 { memories[runs.memory].read(runs, into: out.baseAddress!) }
-        return out
-    }
-
-    mutating func storeFloats(_ d: DescriptorRef, _ values: UnsafeBufferPointer<Float>) throws {
-        guard d.element == .f32 else { throw SimulatorError("\(d.text) is not f32") }
-        #if _endian(little)
-            try storeElements(d, UnsafeRawBufferPointer(values))
-        #else
-            try storeElements(d, Float32Bytes.encode(Array(values)))
-        #endif
-    }
-
-    mutating func storeFloats(_ d: DescriptorRef, _ values: [Float]) throws {
-        guard d.element == .f32 else { throw SimulatorError("\(d.text) is not f32") }
-        #if _endian(little)
-            try values.withUnsafeBytes { try storeElements(d, $0) }
-        #else
-            try storeElements(d, Float32Bytes.encode(values))
-        #endif
-    }
-}
-
-/// A descriptor of the running program: its index in the table, and the table (valid while
-/// the program runs), so that passing one copies no arrays.
-struct DescriptorRef {
-    let index: Int
-    let table: UnsafePointer<TensorDescriptor>
-    var descriptor: TensorDescriptor { table[index] }
-    var element: ElementType { descriptor.element }
-    var dims: [Int] { descriptor.dims }
-    var count: Int { descriptor.count }
-    var text: String { descriptor.text }
-}
-
-/// Per descriptor of the running program: the memory instance and byte runs it resolves
-/// to, or the error resolving it raised; neither until first accessed. The runs' starts
-/// are kept in storage of their own, so a view of them is a plain value.
-final class ResolvedDescriptors {
-    private(set) var views: [RunView?]
-    var errors: [Int: SimulatorError] = [:]
-    private var storage: [UnsafeMutablePointer<Int>] = []
-
-    init(count: Int) { views = Array(repeating: nil, count: count) }
-
-    deinit {
-        for p in storage { p.deallocate() }
-    }
-
-    /// Keeps `runs` in `memory` as descriptor `index`'s, and returns its view.
-    func keep(_ runs: ByteRuns, memory: Int, at index: Int) -> RunView {
-        let starts = UnsafeMutablePointer<Int>.allocate(capacity: max(runs.starts.count, 1))
-        starts.initialize(from: runs.starts, count: runs.starts.count)
-        storage.append(starts)
-        let view = RunView(
-            memory: memory, starts: UnsafeBufferPointer(start: starts, count: runs.starts.count), length: runs.length)
-        views[index] = view
-        return view
     }
 }
 

@@ -50,6 +50,22 @@ final class ScalarCodecTests: XCTestCase {
         }
     }
 
+    func testHalfPrecisionRunsDecodeAsTheScalarDecoder() {
+        // Every pattern, read from an odd byte and written with a stride.
+        let codes = (0...UInt16.max).map { $0 }
+        let bytes: [UInt8] = [0xAB] + codes.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }
+        let step = 3
+        var out = [Float](repeating: 0, count: codes.count * step)
+        bytes.withUnsafeBytes { raw in
+            out.withUnsafeMutableBufferPointer {
+                Float16Codec.decode(raw.baseAddress! + 1, count: codes.count, into: $0.baseAddress!, step: step)
+            }
+        }
+        for (j, bits) in codes.enumerated() {
+            XCTAssertEqual(out[j * step].bitPattern, Float16Codec.decode(bits).bitPattern, "0x\(String(bits, radix: 16))")
+        }
+    }
+
     func testEncodeSweepsMatchMLDtypesBitForBit() throws {
         try assertEncodeSweep("encode_e2m1.u8", as: UInt8.self) { MiniFloatFormat.e2m1().encode($0) }
         try assertEncodeSweep("encode_e4m3.u8", as: UInt8.self) { MiniFloatFormat.e4m3.encode($0) }
