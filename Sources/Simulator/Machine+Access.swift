@@ -217,23 +217,31 @@ struct DescriptorRef {
 
 /// Per descriptor of the running program: the memory instance and byte runs it resolves
 /// to, or the error resolving it raised, neither until first accessed; and whether all its
-/// bytes are known written. The runs' starts are kept in storage of their own, so a view
-/// of them is a plain value.
+/// bytes are known written. Each entry is storage of its own (a view's starts included), so
+/// that a view is a plain value and two threads may resolve different descriptors at once.
 final class ResolvedDescriptors {
-    private(set) var views: [RunView?]
-    var errors: [Int: SimulatorError] = [:]
+    let count: Int
+    let views: UnsafeMutablePointer<RunView?>
+    let errors: UnsafeMutablePointer<SimulatorError?>
     /// Set once every byte of the descriptor has been found written, or written through it.
     let written: UnsafeMutablePointer<Bool>
-    private var storage: [UnsafeMutablePointer<Int>] = []
 
     init(count: Int) {
-        views = Array(repeating: nil, count: count)
+        self.count = count
+        views = .allocate(capacity: max(count, 1))
+        views.initialize(repeating: nil, count: count)
+        errors = .allocate(capacity: max(count, 1))
+        errors.initialize(repeating: nil, count: count)
         written = .allocate(capacity: max(count, 1))
         written.initialize(repeating: false, count: max(count, 1))
     }
 
     deinit {
-        for p in storage { p.deallocate() }
+        for k in 0..<count { views[k]?.starts.baseAddress.map { UnsafeMutablePointer(mutating: $0).deallocate() } }
+        views.deinitialize(count: count)
+        views.deallocate()
+        errors.deinitialize(count: count)
+        errors.deallocate()
         written.deallocate()
     }
 
@@ -248,7 +256,6 @@ final class ResolvedDescriptors {
     func keep(_ runs: ByteRuns, memory: Int, at index: Int) -> RunView {
         let starts = UnsafeMutablePointer<Int>.allocate(capacity: max(runs.starts.count, 1))
         starts.initialize(from: runs.starts, count: runs.starts.count)
-        storage.append(starts)
         let view = RunView(
             memory: memory, starts: UnsafeBufferPointer(start: starts, count: runs.starts.count), length: runs.length,
             span: runs.span ?? 0..<0)

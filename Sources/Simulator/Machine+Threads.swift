@@ -25,73 +25,97 @@ struct ThreadPlan {
     /// not have (the program then runs in program order, which reports it).
     init?(_ program: Program, units: Units) {
         guard program.instructions.count < 1 << 30 else { return nil }
-        let descriptors = program.descriptors
         // Per descriptor: 1 + its tile (sram), -1 - its cluster (l2), else 0.
-        let places = descriptors.map { d in
+        let places = program.descriptors.map { d in
             d.space == .sram ? 1 + d.cluster * units.tilesPerCluster + d.tile : d.space == .l2 ? -1 - d.cluster : 0
         }
+        var steps = [Int32](repeating: 0, count: program.instructions.count)
+        var (end, deadlock) = (program.instructions.count, SimulatorError?.none)
+        let placed = program.instructions.withUnsafeBufferPointer { code in
+            places.withUnsafeBufferPointer { places in
+                steps.withUnsafeMutableBufferPointer { steps in
+                    Self.plan(code, places, units, into: steps, end: &end, deadlock: &deadlock)
+                }
+            }
+        }
+        guard placed else { return nil }
+        (self.steps, self.end, self.deadlock) = (steps, end, deadlock)
+    }
+
+    /// Fills `steps`, `end` and `deadlock` for the instructions `code`, their descriptors
+    /// being at `places`; false when an instruction names a queue the machine does not have.
+    private static func plan(
+        _ code: UnsafeBufferPointer<Instruction>, _ places: UnsafeBufferPointer<Int>, _ units: Units,
+        into steps: UnsafeMutableBufferPointer<Int32>, end: inout Int, deadlock: inout SimulatorError?
+    ) -> Bool {
         func thread(queue: UInt64, place raw: UInt64) -> Int32? {
             let place = Place(raw: raw)
             guard (try? units.unit(queue: Int(queue), at: place)) != nil else { return nil }
             return Int32((place.tile.map { place.cluster * units.tilesPerCluster + $0 } ?? place.cluster) & 1)
         }
-        func thread(ofPlace p: Int) -> Int32 { Int32((p > 0 ? p - 1 : -1 - p) & 1) }
         typealias L = FieldLayout
-        var steps = [Int32](repeating: 0, count: program.instructions.count)
+        let (nop, halt, signal, wait) = (L.nop, L.halt, L.signal, L.wait)
         // Per semaphore, per signal in program order: the index of the last signal so far
         // that each thread runs (-1 for none).
         var signals = [[SIMD2<Int32>]](repeating: [], count: InstructionSet.semaphores)
-        end = program.instructions.count
-        deadlock = nil
-        for (index, i) in program.instructions.enumerated() {
-            func place(_ field: Int) -> Int { places[Int(i.value(at: field))] }
-            switch i.spec.opcode {
-            case L.nop: continue
-            case L.halt: end = index
-            case L.signal.opcode:
-                guard let t = thread(queue: i.value(at: L.signal.after), place: i.value(at: L.signal.unit)) else { return nil }
+        for index in code.indices {
+            let i = code[index], opcode = i.spec.opcode
+            if opcode == nop { continue }
+            if opcode == halt {
+                end = index
+                return true
+            }
+            if opcode == signal.opcode {
+                guard let t = thread(queue: i.value(at: signal.after), place: i.value(at: signal.unit)) else { return false }
                 steps[index] = t
-                let sem = Int(i.value(at: L.signal.sem))
+                let sem = Int(i.value(at: signal.sem))
                 var last = signals[sem].last ?? SIMD2(-1, -1)
                 last[Int(t)] = Int32(index)
                 signals[sem].append(last)
-            case L.wait.opcode:
-                guard let t = thread(queue: i.value(at: L.wait.queue), place: i.value(at: L.wait.unit)) else { return nil }
-                let (sem, count) = (Int(i.value(at: L.wait.sem)), Int(i.value(at: L.wait.count)))
+            } else if opcode == wait.opcode {
+                guard let t = thread(queue: i.value(at: wait.queue), place: i.value(at: wait.unit)) else { return false }
+                let (sem, count) = (Int(i.value(at: wait.sem)), Int(i.value(at: wait.count)))
                 guard signals[sem].count >= count else {
                     end = index
                     deadlock = SimulatorError(
                         "instruction \(index) (wait): waits for s\(sem) to reach \(count), but in program order it is "
                             + "\(signals[sem].count): the program deadlocks")
-                    break
+                    return true
                 }
                 // 1 + the last of the first `count` signals that the other thread runs.
                 let needed = count == 0 ? 0 : signals[sem][count - 1][Int(1 - t)] + 1
                 steps[index] = t | needed << 1
-            default:
-                let operands = Self.placeOperands[Int(i.spec.opcode)]
-                guard !operands.isEmpty else { continue }  // refused when executed, by thread 0
-                if i.spec.queue == .dma {
-                    let ps = operands.map(place)
-                    steps[index] = thread(ofPlace: ps.first(where: { $0 > 0 }) ?? ps.first(where: { $0 < 0 }) ?? -1)
-                } else {
-                    let p = place(operands[0])
-                    guard p > 0 else { return nil }
-                    steps[index] = thread(ofPlace: p)
+            } else {
+                // The first tile the fields name, else the first cluster, else cluster 0
+                // (refused when executed, by thread 0, if the ISA has no such instruction).
+                let fields = placeFields[Int(opcode)]
+                var (tile, cluster) = (0, 0)
+                for k in 0..<Int(fields[3]) {
+                    let p = places[Int(i.value(at: Int(fields[k])))]
+                    if p > 0 {
+                        tile = p
+                        break
+                    }
+                    if p < 0 && cluster == 0 { cluster = p }
                 }
+                if i.spec.queue != .dma && tile == 0 && fields[3] > 0 { return false }  // mma or vector op outside SRAM
+                steps[index] = Int32((tile > 0 ? tile - 1 : cluster < 0 ? -1 - cluster : 0) & 1)
             }
-            if index == end { break }
         }
-        self.steps = steps
+        return true
     }
 
     /// Per opcode, the descriptor fields that place an instruction (schemas/isa.md,
-    /// "Placement"): `out` or `dst` for the matrix and vector queues, `dst`, `src` and `idx`
-    /// (those it has) for the DMA queue; none for control instructions.
-    private static let placeOperands: [[Int]] = (0..<256).map { opcode in
-        guard let spec = InstructionSet.spec(opcode: UInt8(opcode)), spec.queue != .control else { return [] }
+    /// "Placement"), then their number: `out` or `dst` for the matrix and vector queues,
+    /// `dst`, `src` and `idx` (those it has) for the DMA queue; none for control instructions.
+    private static let placeFields: [SIMD4<Int32>] = (0..<256).map { opcode in
+        guard let spec = InstructionSet.spec(opcode: UInt8(opcode)), spec.queue != .control else { return .zero }
         let names = spec.queue == .matrix ? ["out"] : spec.queue == .vector ? ["dst"] : ["dst", "src", "idx"]
-        return names.compactMap { spec.index(of: $0) }
+        let fields = names.compactMap { spec.index(of: $0) }.map(Int32.init)
+        var packed = SIMD4<Int32>.zero
+        for (k, f) in fields.enumerated() { packed[k] = f }
+        packed[3] = Int32(fields.count)
+        return packed
     }
 }
 
@@ -112,7 +136,14 @@ final class ThreadProgress: Sendable {
     /// The index of the earliest failing instruction so far (the plan's end at first).
     private let earliest: Counter
 
+    /// How many threads have resolved their half of the descriptors.
+    private let arrived = Counter(0)
+
     init(limit: Int) { earliest = Counter(limit) }
+
+    func arrive() { arrived.value.wrappingAdd(1, ordering: .releasing) }
+
+    var bothArrived: Bool { arrived.value.load(ordering: .acquiring) == 2 }
 
     var limit: Int { earliest.value.load(ordering: .relaxed) }
 
@@ -134,10 +165,6 @@ final class ThreadProgress: Sendable {
 extension Machine {
     /// Runs `program` as `plan` splits it; the caller has reset the run's state.
     mutating func runOnTwoThreads(_ program: Program, _ plan: ThreadPlan) throws {
-        // Every descriptor resolved first, so that the threads only read the table.
-        program.descriptors.withUnsafeBufferPointer { table in
-            for k in table.indices { _ = try? runs(DescriptorRef(index: k, table: table.baseAddress!)) }
-        }
         let progress = ThreadProgress(limit: plan.end)
         nonisolated(unsafe) var second = worker()
         nonisolated(unsafe) var secondFailure: (Int, any Error)?
@@ -169,12 +196,20 @@ extension Machine {
         return w
     }
 
-    /// Runs thread `t`'s instructions of `plan` in program order; the first failure, if any.
+    /// Runs thread `t`'s instructions of `plan` in program order, once both threads have
+    /// resolved every descriptor (each its half, so that they then only read the table);
+    /// the first failure, if any.
     private mutating func runThread(
         _ t: Int, _ program: Program, _ plan: ThreadPlan, _ progress: ThreadProgress
     ) -> (Int, any Error)? {
         program.descriptors.withUnsafeBufferPointer { table in
-            program.instructions.withUnsafeBufferPointer { code in
+            let half = (table.count + 1) / 2
+            for k in (t == 0 ? 0..<half : half..<table.count) {
+                _ = try? runs(DescriptorRef(index: k, table: table.baseAddress!))
+            }
+            progress.arrive()
+            while !progress.bothArrived { sched_yield() }
+            return program.instructions.withUnsafeBufferPointer { code in
                 plan.steps.withUnsafeBufferPointer { steps in
                     defer { progress.finish(t, upTo: Int.max) }
                     typealias L = FieldLayout
