@@ -48,7 +48,7 @@ extension Machine {
         let runs = ByteRuns(base: Int(d.address), dims: d.dims, strides: d.strides, size: try Self.elementSize(d.element))
         if let span = runs.span, span.lowerBound < 0 || span.upperBound > memories[m].size {
             throw SimulatorError(
-                "\(d.text) reaches bytes \(span.lowerBound)..<\(span.upperBound) of \(memories[m].name), which has \(memories[m].size)"
+                "\(d.text) reaches bytes \(span.lowerBound)..<\(span.upperBound) of \(memoryName(m)), which has \(memories[m].size)"
             )
         }
         return (m, runs)
@@ -60,7 +60,7 @@ extension Machine {
         let runs = try runs(d)
         if resolved.written[d.index] { return runs }
         if let byte = memories[runs.memory].firstUnwritten(runs) {
-            throw SimulatorError("reads \(memories[runs.memory].name) byte \(byte), never written")
+            throw SimulatorError("reads \(memoryName(runs.memory)) byte \(byte), never written")
         }
         resolved.setWritten(d.index)
         return runs
@@ -95,7 +95,7 @@ extension Machine {
     func writableRuns(_ d: DescriptorRef) throws -> RunView {
         let runs = try runs(d)
         guard !memories[runs.memory].readOnly else {
-            throw SimulatorError("writes \(memories[runs.memory].name), which is read-only")
+            throw SimulatorError("writes \(memoryName(runs.memory)), which is read-only")
         }
         return runs
     }

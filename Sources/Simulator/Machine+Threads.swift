@@ -208,7 +208,7 @@ extension Machine {
                 _ = try? runs(DescriptorRef(index: k, table: table.baseAddress!))
             }
             progress.arrive()
-            while !progress.bothArrived { sched_yield() }
+            while !progress.bothArrived { usleep(20) }
             return program.instructions.withUnsafeBufferPointer { code in
                 plan.steps.withUnsafeBufferPointer { steps in
                     defer { progress.finish(t, upTo: Int.max) }
@@ -219,11 +219,13 @@ extension Machine {
                         if opcode == L.wait.opcode {
                             let needed = Int(steps[index] >> 1)
                             guard needed > 0 else { continue }
+                            // Spin a little (the other thread is often just short of the
+                            // signal), then sleep in short steps, leaving the core to it.
                             var spins = 0
                             while progress.done(1 - t) < needed {
                                 guard index < progress.limit else { return nil }
                                 spins += 1
-                                if spins > 100 { sched_yield() }
+                                if spins > 1000 { usleep(20) }
                             }
                             continue
                         }

@@ -33,7 +33,9 @@ public struct MachineShape: Sendable {
 }
 
 public struct Machine {
-    var memories: [Memory]
+    /// The memories, by instance (`memoryInstance`), and their owner.
+    let memories: [Memory]
+    private let storage: MemoryStorage
     let shape: MachineShape
     var semaphores = [Int](repeating: 0, count: InstructionSet.semaphores)
     /// The running program's descriptors, each resolved on its first access.
@@ -52,14 +54,22 @@ public struct Machine {
     public init(shape: MachineShape, weights: [UInt8], constants: [UInt8]) {
         self.shape = shape
         var m = [
-            Memory(name: "dram", size: shape.dramBytes), Memory(name: "weights", contents: weights),
-            Memory(name: "constants", contents: constants), Memory(name: "l3", size: shape.l3Bytes),
+            Memory(size: shape.dramBytes), Memory(contents: weights), Memory(contents: constants), Memory(size: shape.l3Bytes),
         ]
-        for c in 0..<shape.clusters { m.append(Memory(name: "l2 c\(c)", size: shape.l2Bytes)) }
-        for c in 0..<shape.clusters {
-            for t in 0..<shape.tilesPerCluster { m.append(Memory(name: "sram c\(c).t\(t)", size: shape.sramBytes)) }
-        }
+        m += Array(repeating: (), count: shape.clusters).map { Memory(size: shape.l2Bytes) }
+        m += Array(repeating: (), count: shape.clusters * shape.tilesPerCluster).map { Memory(size: shape.sramBytes) }
         memories = m
+        storage = MemoryStorage(m)
+    }
+
+    /// Memory instance `m`'s name, as errors give it: dram, weights, constants, l3, then
+    /// `l2 c1` and `sram c1.t3`.
+    func memoryName(_ m: Int) -> String {
+        let named = ["dram", "weights", "constants", "l3"]
+        if m < named.count { return named[m] }
+        if m < named.count + shape.clusters { return "l2 c\(m - named.count)" }
+        let tile = m - named.count - shape.clusters
+        return "sram c\(tile / shape.tilesPerCluster).t\(tile % shape.tilesPerCluster)"
     }
 
     /// Writes `bytes` to DRAM at `offset` (the host placing an input).

@@ -3,11 +3,9 @@
 // the memory. Accesses go by runs of contiguous bytes, so a row-major tile is one copy.
 import Foundation
 
-/// One memory instance. Its bytes and written flags are storage of its own, allocated
-/// zeroed (pages the program never touches are never mapped), so that an access copies no
-/// arrays.
-final class Memory {
-    let name: String
+/// One memory instance: a plain view of its bytes and written flags, which a
+/// `MemoryStorage` owns, so that reaching a memory counts no references.
+struct Memory {
     let size: Int
     let bytes: UnsafeMutableRawPointer
     /// One flag per byte (1: written); nil for a read-only memory (the bundle's sections),
@@ -15,25 +13,21 @@ final class Memory {
     let written: UnsafeMutablePointer<UInt8>?
     var readOnly: Bool { written == nil }
 
-    init(name: String, size: Int) {
-        self.name = name
+    /// A writable memory of `size` bytes, allocated zeroed: pages the program never touches
+    /// are never mapped.
+    init(size: Int) {
         self.size = size
         bytes = calloc(max(size, 1), 1)!
         written = calloc(max(size, 1), 1)!.assumingMemoryBound(to: UInt8.self)
     }
 
-    init(name: String, contents: [UInt8]) {
-        self.name = name
+    /// A read-only memory holding `contents`.
+    init(contents: [UInt8]) {
         size = contents.count
         let bytes = malloc(max(size, 1))!
         contents.withUnsafeBytes { if $0.count > 0 { bytes.copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
         self.bytes = bytes
         written = nil
-    }
-
-    deinit {
-        free(bytes)
-        free(written)
     }
 
     /// Whether every byte of `range` has been written.
@@ -92,6 +86,20 @@ final class Memory {
     func mark(_ runs: RunView) {
         guard let written else { return }
         for start in runs.starts { memset(written + start, 1, runs.length) }
+    }
+}
+
+/// The memories of a machine, freed with the last machine that shares them.
+final class MemoryStorage {
+    let memories: [Memory]
+
+    init(_ memories: [Memory]) { self.memories = memories }
+
+    deinit {
+        for m in memories {
+            free(m.bytes)
+            free(m.written)
+        }
     }
 }
 
