@@ -23,6 +23,19 @@ public enum Float16Codec {
         }
     }
 
+    /// `decode(encode(value))`: `value` rounded to the nearest half-precision value, ties to
+    /// even. Where the result is a normal half-precision number (2^-14 <= |value| < 65520,
+    /// which rounds to infinity) the float32 fraction is rounded to 10 bits in place (a
+    /// carry moving into the exponent as it should); zeros are kept; the rest (subnormal
+    /// halves, overflow, infinities, NaN) go through the conversion.
+    @inline(__always) public static func round(_ value: Float) -> Float {
+        let bits = value.bitPattern, magnitude = bits & 0x7FFF_FFFF
+        if magnitude >= 0x3880_0000 && magnitude < 0x477F_F000 {
+            return Float(bitPattern: (bits &+ 0x0FFF &+ ((bits >> 13) & 1)) & 0xFFFF_E000)
+        }
+        return magnitude == 0 ? value : decode(encode(value))
+    }
+
     /// Round to nearest even; a NaN keeps its top 10 payload bits (and stays a NaN).
     @inline(__always) public static func encode(_ value: Float) -> UInt16 {
         if value.isNaN {
