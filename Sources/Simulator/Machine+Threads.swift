@@ -136,14 +136,7 @@ final class ThreadProgress: Sendable {
     /// The index of the earliest failing instruction so far (the plan's end at first).
     private let earliest: Counter
 
-    /// How many threads have resolved their half of the descriptors.
-    private let arrived = Counter(0)
-
     init(limit: Int) { earliest = Counter(limit) }
-
-    func arrive() { arrived.value.wrappingAdd(1, ordering: .releasing) }
-
-    var bothArrived: Bool { arrived.value.load(ordering: .acquiring) == 2 }
 
     var limit: Int { earliest.value.load(ordering: .relaxed) }
 
@@ -163,18 +156,34 @@ final class ThreadProgress: Sendable {
 }
 
 extension Machine {
-    /// Runs `program` as `plan` splits it; the caller has reset the run's state.
-    mutating func runOnTwoThreads(_ program: Program, _ plan: ThreadPlan) throws {
-        let progress = ThreadProgress(limit: plan.end)
+    /// Runs `program` on two threads, the second resolving every descriptor (after which
+    /// the threads only read the table) while this one makes the plan; false, having run
+    /// nothing, when the program has no plan. The caller has reset the run's state.
+    mutating func runOnTwoThreads(_ program: Program) throws -> Bool {
         nonisolated(unsafe) var second = worker()
         nonisolated(unsafe) var secondFailure: (Int, any Error)?
-        let finished = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var planned: (ThreadPlan, ThreadProgress)?
+        let (resolvedAll, planMade, finished) = (
+            DispatchSemaphore(value: 0), DispatchSemaphore(value: 0), DispatchSemaphore(value: 0)
+        )
         let thread = Thread {
-            secondFailure = second.runThread(1, program, plan, progress)
+            second.resolveAll(program)
+            resolvedAll.signal()
+            planMade.wait()
+            if let (plan, progress) = planned { secondFailure = second.runThread(1, program, plan, progress) }
             finished.signal()
         }
         thread.stackSize = 16 << 20
         thread.start()
+        let plan = ThreadPlan(program, units: Units(clusters: shape.clusters, tilesPerCluster: shape.tilesPerCluster))
+        let progress = ThreadProgress(limit: plan?.end ?? 0)
+        planned = plan.map { ($0, progress) }
+        planMade.signal()
+        resolvedAll.wait()
+        guard let plan else {
+            finished.wait()
+            return false
+        }
         var first = worker()
         let firstFailure = first.runThread(0, program, plan, progress)
         finished.wait()
@@ -184,6 +193,15 @@ extension Machine {
             throw SimulatorError("instruction \(index) (\(program.instructions[index].spec.mnemonic)): \(e)")
         }
         if let deadlock = plan.deadlock { throw deadlock }
+        return true
+    }
+
+    /// Resolves every descriptor of `program` (errors are kept for the access that meets
+    /// them, as on a first access).
+    private func resolveAll(_ program: Program) {
+        program.descriptors.withUnsafeBufferPointer { table in
+            for k in table.indices { _ = try? runs(DescriptorRef(index: k, table: table.baseAddress!)) }
+        }
     }
 
     /// A machine sharing this one's memories and resolved descriptors, with buffers and
@@ -196,20 +214,12 @@ extension Machine {
         return w
     }
 
-    /// Runs thread `t`'s instructions of `plan` in program order, once both threads have
-    /// resolved every descriptor (each its half, so that they then only read the table);
-    /// the first failure, if any.
+    /// Runs thread `t`'s instructions of `plan` in program order; the first failure, if any.
     private mutating func runThread(
         _ t: Int, _ program: Program, _ plan: ThreadPlan, _ progress: ThreadProgress
     ) -> (Int, any Error)? {
         program.descriptors.withUnsafeBufferPointer { table in
-            let half = (table.count + 1) / 2
-            for k in (t == 0 ? 0..<half : half..<table.count) {
-                _ = try? runs(DescriptorRef(index: k, table: table.baseAddress!))
-            }
-            progress.arrive()
-            while !progress.bothArrived { usleep(20) }
-            return program.instructions.withUnsafeBufferPointer { code in
+            program.instructions.withUnsafeBufferPointer { code in
                 plan.steps.withUnsafeBufferPointer { steps in
                     defer { progress.finish(t, upTo: Int.max) }
                     typealias L = FieldLayout

@@ -97,11 +97,7 @@ public struct Machine {
         decodedTiles = DecodedTiles()
         semaphores = [Int](repeating: 0, count: InstructionSet.semaphores)
         checkedQueues = [UInt64](repeating: 0, count: checkedQueues.count)
-        if threads >= 2,
-            let plan = ThreadPlan(program, units: Units(clusters: shape.clusters, tilesPerCluster: shape.tilesPerCluster))
-        {
-            return try runOnTwoThreads(program, plan)
-        }
+        if threads >= 2, try runOnTwoThreads(program) { return }
         try program.descriptors.withUnsafeBufferPointer { table in
             try program.instructions.withUnsafeBufferPointer { code in
                 for index in code.indices {
