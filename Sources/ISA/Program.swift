@@ -51,18 +51,11 @@ public struct Program: Sendable, Equatable {
         try i.withUnsafeBytes { raw in
             for k in 0..<(i.count / InstructionSet.width) {
                 do {
-                    let instruction = try Instruction(
-                        low: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 16 * k, as: UInt64.self)),
-                        high: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 16 * k + 8, as: UInt64.self)))
-                    for index in instruction.spec.descriptorFields {
-                        let v = instruction.value(at: index)
-                        guard v < UInt64(descriptors.count) else {
-                            throw ISAError(
-                                "field \(instruction.spec.fields[index].name) names d\(v), the table has \(descriptors.count) descriptors"
-                            )
-                        }
-                    }
-                    instructions.append(instruction)
+                    instructions.append(
+                        try Instruction(
+                            low: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 16 * k, as: UInt64.self)),
+                            high: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 16 * k + 8, as: UInt64.self)),
+                            descriptors: descriptors.count))
                 } catch let e as ISAError {
                     throw ISAError("instruction \(k): \(e)")
                 }

@@ -59,22 +59,22 @@ struct ThreadPlan {
         // that each thread runs (-1 for none).
         var signals = [[SIMD2<Int32>]](repeating: [], count: InstructionSet.semaphores)
         for index in code.indices {
-            let i = code[index], opcode = i.spec.opcode
+            let i = code[index], opcode = i.opcode
             if opcode == nop { continue }
             if opcode == halt {
                 end = index
                 return true
             }
             if opcode == signal.opcode {
-                guard let t = thread(queue: i.value(at: signal.after), place: i.value(at: signal.unit)) else { return false }
+                guard let t = thread(queue: i.value(signal.after), place: i.value(signal.unit)) else { return false }
                 steps[index] = t
-                let sem = Int(i.value(at: signal.sem))
+                let sem = Int(i.value(signal.sem))
                 var last = signals[sem].last ?? SIMD2(-1, -1)
                 last[Int(t)] = Int32(index)
                 signals[sem].append(last)
             } else if opcode == wait.opcode {
-                guard let t = thread(queue: i.value(at: wait.queue), place: i.value(at: wait.unit)) else { return false }
-                let (sem, count) = (Int(i.value(at: wait.sem)), Int(i.value(at: wait.count)))
+                guard let t = thread(queue: i.value(wait.queue), place: i.value(wait.unit)) else { return false }
+                let (sem, count) = (Int(i.value(wait.sem)), Int(i.value(wait.count)))
                 guard signals[sem].count >= count else {
                     end = index
                     deadlock = SimulatorError(
@@ -91,32 +91,38 @@ struct ThreadPlan {
                 let fields = placeFields[Int(opcode)]
                 var (tile, cluster) = (0, 0)
                 for k in 0..<Int(fields[3]) {
-                    let p = places[Int(i.value(at: Int(fields[k])))]
+                    let p = places[Int(i.bits(Int(fields[k]), descriptorBits))]
                     if p > 0 {
                         tile = p
                         break
                     }
                     if p < 0 && cluster == 0 { cluster = p }
                 }
-                if i.spec.queue != .dma && tile == 0 && fields[3] > 0 { return false }  // mma or vector op outside SRAM
+                if fields[4] == 0 && tile == 0 && fields[3] > 0 { return false }  // mma or vector op outside SRAM
                 steps[index] = Int32((tile > 0 ? tile - 1 : cluster < 0 ? -1 - cluster : 0) & 1)
             }
         }
         return true
     }
 
-    /// Per opcode, the descriptor fields that place an instruction (schemas/isa.md,
-    /// "Placement"), then their number: `out` or `dst` for the matrix and vector queues,
-    /// `dst`, `src` and `idx` (those it has) for the DMA queue; none for control instructions.
-    private static let placeFields: [SIMD4<Int32>] = (0..<256).map { opcode in
+    /// Per opcode, the first bits of the descriptor fields that place an instruction
+    /// (schemas/isa.md, "Placement"), their number, and 1 for the DMA queue: `out` or `dst`
+    /// for the matrix and vector queues, `dst`, `src` and `idx` (those it has) for the DMA
+    /// queue; none for control instructions.
+    private static let placeFields: [SIMD8<Int32>] = (0..<256).map { opcode in
         guard let spec = InstructionSet.spec(opcode: UInt8(opcode)), spec.queue != .control else { return .zero }
         let names = spec.queue == .matrix ? ["out"] : spec.queue == .vector ? ["dst"] : ["dst", "src", "idx"]
-        let fields = names.compactMap { spec.index(of: $0) }.map(Int32.init)
-        var packed = SIMD4<Int32>.zero
-        for (k, f) in fields.enumerated() { packed[k] = f }
+        let fields = names.compactMap { spec.index(of: $0) }
+        precondition(fields.allSatisfy { spec.fields[$0].bits == descriptorBits }, "descriptor fields are 24 bits")
+        var packed = SIMD8<Int32>.zero
+        for (k, f) in fields.enumerated() { packed[k] = Int32(spec.fieldStarts[f]) }
         packed[3] = Int32(fields.count)
+        packed[4] = spec.queue == .dma ? 1 : 0
         return packed
     }
+
+    /// The width of a descriptor field.
+    private static let descriptorBits = 24
 }
 
 /// What the two threads share while they run: how far each has come (every instruction of
@@ -225,7 +231,7 @@ extension Machine {
                     typealias L = FieldLayout
                     for index in 0..<plan.end where Int(steps[index] & 1) == t {
                         guard index < progress.limit else { return nil }
-                        let opcode = code[index].spec.opcode
+                        let opcode = code[index].opcode
                         if opcode == L.wait.opcode {
                             let needed = Int(steps[index] >> 1)
                             guard needed > 0 else { continue }

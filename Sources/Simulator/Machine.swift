@@ -113,25 +113,25 @@ public struct Machine {
 
     /// Executes one instruction; true at `halt`.
     mutating func execute(_ i: Instruction, _ table: UnsafeBufferPointer<TensorDescriptor>) throws -> Bool {
-        func d(_ field: Int) -> DescriptorRef {
-            let index = Int(i.value(at: field))
+        func d(_ field: FieldPosition) -> DescriptorRef {
+            let index = Int(i.value(field))
             precondition(index < table.count, "d\(index) is not in the descriptor table")
             return DescriptorRef(index: index, table: table.baseAddress!)
         }
-        func f(_ field: Int) -> Float { Float(bitPattern: UInt32(truncatingIfNeeded: i.value(at: field))) }
-        func format(_ field: Int) -> PrecisionFormat {
-            PrecisionFormat(rawValue: InstructionSet.formats[Int(i.value(at: field))])!
+        func f(_ field: FieldPosition) -> Float { Float(bitPattern: UInt32(truncatingIfNeeded: i.value(field))) }
+        func format(_ field: FieldPosition) -> PrecisionFormat {
+            PrecisionFormat(rawValue: InstructionSet.formats[Int(i.value(field))])!
         }
         typealias L = FieldLayout
-        switch i.spec.opcode {
+        switch i.opcode {
         case L.nop: break
         case L.halt: return true
         case L.signal.opcode:
-            try checkUnit(i.value(at: L.signal.after), i.value(at: L.signal.unit))
-            semaphores[Int(i.value(at: L.signal.sem))] += 1
+            try checkUnit(i.value(L.signal.after), i.value(L.signal.unit))
+            semaphores[Int(i.value(L.signal.sem))] += 1
         case L.wait.opcode:
-            try checkUnit(i.value(at: L.wait.queue), i.value(at: L.wait.unit))
-            let (sem, count) = (Int(i.value(at: L.wait.sem)), Int(i.value(at: L.wait.count)))
+            try checkUnit(i.value(L.wait.queue), i.value(L.wait.unit))
+            let (sem, count) = (Int(i.value(L.wait.sem)), Int(i.value(L.wait.count)))
             guard semaphores[sem] >= count else {
                 throw SimulatorError(
                     "waits for s\(sem) to reach \(count), but in program order it is \(semaphores[sem]): the program deadlocks")
@@ -159,15 +159,15 @@ public struct Machine {
         case L.mma.opcode:
             let m = L.mma
             try matrixMultiply(
-                d(m.out), d(m.act), d(m.wgt), d(m.scl), format(m.wfmt), sparse: i.value(at: m.sparse) == 1,
-                accumulate: i.value(at: m.accumulate) == 1)
+                d(m.out), d(m.act), d(m.wgt), d(m.scl), format(m.wfmt), sparse: i.value(m.sparse) == 1,
+                accumulate: i.value(m.accumulate) == 1)
         case L.vop.opcode:
             let v = L.vop
-            try vectorOp(InstructionSet.vectorOps[Int(i.value(at: v.op))], d(v.dst), d(v.a), d(v.b), f(v.imm))
+            try vectorOp(InstructionSet.vectorOps[Int(i.value(v.op))], d(v.dst), d(v.a), d(v.b), f(v.imm))
         case L.vopp.opcode:
             let v = L.vopp
             try parameterizedOp(
-                InstructionSet.vectorOps[Int(i.value(at: v.op))], d(v.dst), d(v.a), d(v.b), Int(i.value(at: v.params)))
+                InstructionSet.vectorOps[Int(i.value(v.op))], d(v.dst), d(v.a), d(v.b), Int(i.value(v.params)))
         default:
             throw SimulatorError("the simulator does not execute \(i.spec.mnemonic) yet")
         }
