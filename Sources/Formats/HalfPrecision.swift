@@ -23,6 +23,30 @@ public enum Float16Codec {
         }
     }
 
+    /// `rows` rows of `length` little-endian codes each, one after another from `codes`,
+    /// decoded as `decode` does into `out` transposed: code j of row r to out[j * rows + r].
+    /// Eight rows are decoded side by side, so each position's eight values are written
+    /// together.
+    public static func decodeTransposed(_ codes: UnsafeRawPointer, rows: Int, length: Int, into out: UnsafeMutablePointer<Float>)
+    {
+        values.withUnsafeBufferPointer { table in
+            let table = table.baseAddress!, rowBytes = 2 &* length
+            func code(_ r: Int, _ j: Int) -> Int {
+                Int(UInt16(littleEndian: codes.loadUnaligned(fromByteOffset: r &* rowBytes &+ 2 &* j, as: UInt16.self)))
+            }
+            var r = 0
+            while r &+ 8 <= rows {
+                var at = out + r
+                for j in 0..<length {
+                    for q in 0..<8 { at[q] = table[code(r &+ q, j)] }
+                    at += rows
+                }
+                r &+= 8
+            }
+            for rest in r..<rows { decode(codes + rest &* rowBytes, count: length, into: out + rest, step: rows) }
+        }
+    }
+
     /// `decode(encode(value))`: `value` rounded to the nearest half-precision value, ties to
     /// even. Where the result is a normal half-precision number (2^-14 <= |value| < 65520,
     /// which rounds to infinity) the float32 fraction is rounded to 10 bits in place (a
