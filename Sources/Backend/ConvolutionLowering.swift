@@ -14,7 +14,9 @@
 // convolution rounds the whole image once, then multiplies group by group: group g's input
 // channels against weight rows (output channels) g·M/G..<(g + 1)·M/G.
 import Formats
+import IR
 import ISA
+import Passes
 
 public struct ConvolutionLayer: Sendable {
     /// One image's input [C, H, W] and output [M, OH, OW] are `imageStride` floats apart.
@@ -75,10 +77,41 @@ public struct ConvolutionLayer: Sendable {
     /// padded image; one with a crop (the convolution a ConvTranspose equals) rounds it
     /// into its own buffer first.
     var roundsIntoPadding: Bool { padded && pads.0 >= 0 && pads.1 >= 0 && pads.2 >= 0 && pads.3 >= 0 }
+    /// The input travels coded: rounded once into an image of codes, a byte each, [C, Hp, Wp]
+    /// (padding code 0), and for nvfp4 an image of its blocks' scales, [blocks, Hp, Wp]
+    /// (padding scale 0), whose windows the matrix layer gathers and multiplies as they
+    /// are. For fp8 and nvfp4 activations of a convolution of one group that is not direct,
+    /// when (nvfp4) its channels are whole blocks (`ConvolutionLowering.codesBlocks`) and its
+    /// weight tiles hold whole blocks at every kernel position
+    /// (`ConvolutionLowering.reductionTile`).
+    public var coded: Bool {
+        guard ActivationCodes.codes(matrix.activationFormat), groups == 1, !direct, inputSpacing == (1, 1),
+            pads.0 >= 0, pads.1 >= 0, pads.2 >= 0, pads.3 >= 0
+        else { return false }
+        guard matrix.activationFormat == .nvfp4 else { return true }
+        let unit = blockChannels * kernel.0 * kernel.1, tile = matrix.weights.tileColumns
+        return ConvolutionLowering.codesBlocks(channels: channels)
+            && (tile % unit == 0 || tile >= channels * kernel.0 * kernel.1)
+    }
+    /// Channels of an nvfp4 block at a pixel: 16, or all of fewer.
+    var blockChannels: Int { min(16, channels) }
+    /// Blocks per pixel whose scales the coded image keeps (nvfp4; none for fp8).
+    var scaleChannels: Int { matrix.activationFormat == .nvfp4 ? channels / blockChannels : 0 }
     /// Bytes of one image rounded, as [pixels, channels] (when it needs that buffer).
-    var roundedBytes: Int { direct || roundsIntoPadding ? 0 : (4 * channels * height * width + 63) / 64 * 64 }
-    /// Bytes of the padded image (when the conv pads): [C, Hp, Wp].
-    var paddedBytes: Int { padded ? (4 * channels * paddedHeight * paddedWidth + 63) / 64 * 64 : 0 }
+    var roundedBytes: Int { coded || direct || roundsIntoPadding ? 0 : (4 * channels * height * width + 63) / 64 * 64 }
+    /// Where a code of the coded image is: row pitch and shift in bytes, so that each row's
+    /// first unpadded pixel starts a 4-byte word (the word is what orders the queues'
+    /// accesses: rows rounded on different tiles then share none).
+    var codeRowPitch: Int { (codeShift + paddedWidth + 3) / 4 * 4 }
+    var codeShift: Int { (4 - pads.1 % 4) % 4 }
+    /// Bytes of the codes of the coded image, [C, Hp, codeRowPitch].
+    var codeBytes: Int { (channels * paddedHeight * codeRowPitch + 63) / 64 * 64 }
+    /// Bytes of the padded image (when the conv pads): [C, Hp, Wp]; coded, its codes and
+    /// its block scales.
+    var paddedBytes: Int {
+        if coded { return codeBytes + (4 * scaleChannels * paddedHeight * paddedWidth + 63) / 64 * 64 }
+        return padded ? (4 * channels * paddedHeight * paddedWidth + 63) / 64 * 64 : 0
+    }
     /// The input rows (or columns) of `count` that land inside a padded axis of `extent`,
     /// `spacing` apart after `pad` zeros; a negative pad crops the first ones.
     func kept(_ count: Int, spacing: Int, pad: Int, extent: Int) -> Range<Int> {
@@ -92,6 +125,31 @@ public struct ConvolutionLayer: Sendable {
 }
 
 public enum ConvolutionLowering {
+    /// Reduction positions per weight tile of `node` on a MAC array `depth` positions deep:
+    /// `depth`, or for a convolution whose nvfp4 activations travel coded (one group, not a
+    /// 1x1 convolution without padding, its channels whole blocks: `codesBlocks`) `depth`
+    /// rounded down to whole units, a unit holding whole blocks at every kernel position and
+    /// whole weight blocks of 16 (at least one unit, and none past twice `depth`), so that
+    /// each activation tile holds whole blocks.
+    static func reductionTile(_ node: Node, _ weight: LayerWeight, depth: Int) -> Int {
+        let taps = weight.kernelSize, channels = weight.columns / taps, window = min(16, channels) * taps
+        // The weights' own nvfp4 blocks of 16 stay whole too.
+        var unit = window
+        while unit % 16 != 0 { unit += window }
+        let padded = (node.ints("pads") ?? []).contains(where: { $0 != 0 })
+        guard node.op == "Conv", weight.groups == 1, node.string(QuantizationAttributes.activationFormat) == "nvfp4",
+            codesBlocks(channels: channels), taps > 1 || padded, unit <= 2 * depth
+        else { return depth }
+        return max(1, depth / unit) * unit
+    }
+
+    /// True when nvfp4 activations of `channels` channels can travel coded: whole blocks,
+    /// of 16 or of all the channels, of at least 4 (a block's float32 scale then costs at
+    /// most a byte per element, and a code and its scale at most half the float32 value).
+    static func codesBlocks(channels: Int) -> Bool {
+        channels >= 4 && channels % min(16, channels) == 0
+    }
+
     /// Per cluster, the output positions its tiles compute under `plan` (the rows of the
     /// chunks in their work), for clusters with work.
     static func clusterPositions(_ plan: TilingPlan, m: Int, _ resources: TileResources) -> [(Int, Range<Int>)] {
@@ -123,10 +181,25 @@ public enum ConvolutionLowering {
         let formats = InstructionSet.formats
         let fmt = UInt64(formats.firstIndex(of: c.matrix.activationFormat.rawValue)!)
         // Rows of [pixels, channels] staged per step: half a tile's SRAM.
-        let rowsPerStep = max(1, resources.sramBytes / 2 / (4 * channels))
+        var rowsPerStep = max(1, resources.sramBytes / 2 / (4 * channels))
+        if c.coded {
+            // Steps end at a row's end, or at a word of codes, so that no two share a word.
+            rowsPerStep = rowsPerStep >= c.width ? rowsPerStep / c.width * c.width : max(1, rowsPerStep / 4 * 4)
+        }
+        // Coded: the codes at paddedAt, their block scales after them.
+        let (coded, blocks) = (c.coded, c.scaleChannels)
+        let scalesAt = paddedAt + UInt64(c.codeBytes)
         for image in 0..<c.batch {
             let x = c.input + UInt64(4 * image * channels * pixels)
-            if c.roundsIntoPadding {
+            if coded && c.padded {
+                // Code 0 with scale 0 is zero: the codes' bytes cleared as float32 words.
+                let codes = try TensorDescriptor(scratch, .f32, address: paddedAt, dims: [c.codeBytes / 4])
+                try b.emit("fill", ["dst": b.descriptor(codes), "value": UInt64(Float(0).bitPattern)])
+                if blocks > 0 {
+                    let scales = try TensorDescriptor(scratch, .f32, address: scalesAt, dims: [blocks * hp * wp])
+                    try b.emit("fill", ["dst": b.descriptor(scales), "value": UInt64(Float(0).bitPattern)])
+                }
+            } else if c.roundsIntoPadding && !coded {
                 let whole = try TensorDescriptor(scratch, .f32, address: paddedAt, dims: [channels * hp * wp])
                 try b.emit("fill", ["dst": b.descriptor(whole), "value": UInt64(Float(0).bitPattern)])
             }
@@ -147,7 +220,33 @@ public enum ConvolutionLowering {
                             try TensorDescriptor(
                                 c.inputSpace, .f32, address: x + UInt64(4 * p0), dims: [rows, channels], strides: [1, pixels])),
                     ])
-                if c.matrix.activationFormat != .fp32 {
+                // The staged rows' destinations in SRAM and in the image: the rounded values, or
+                // the codes and (nvfp4) their blocks' scales.
+                var parts: [(element: ElementType, at: Int, channels: Int, image: UInt64, rowPitch: Int)] = [
+                    (.f32, 0, channels, paddedAt, wp)
+                ]
+                if coded {
+                    let codesAt = (4 * rows * channels + 63) / 64 * 64, blockScalesAt = codesAt + (rows * channels + 63) / 64 * 64
+                    let codes = try TensorDescriptor(
+                        .sram, .u8, cluster: cluster, tile: tileIndex, address: UInt64(codesAt), dims: [rows, channels])
+                    let scales =
+                        blocks > 0
+                        ? try TensorDescriptor(
+                            .sram, .f32, cluster: cluster, tile: tileIndex, address: UInt64(blockScalesAt),
+                            dims: [rows, blocks, c.blockChannels], strides: [blocks, 1, 0])
+                        : try TensorDescriptor(
+                            .sram, .f32, cluster: cluster, tile: tileIndex, address: UInt64(blockScalesAt),
+                            dims: [rows, channels], strides: [0, 0])
+                    try b.emit(
+                        "quant",
+                        [
+                            "dst": b.codedDescriptor(codes: codes, scales: scales), "src": staged, "fmt": fmt,
+                            "amax": UInt64(c.matrix.activationAmax.bitPattern),
+                        ])
+                    parts =
+                        [(.u8, codesAt, channels, paddedAt + UInt64(c.codeShift), c.codeRowPitch)]
+                        + (blocks > 0 ? [(.f32, blockScalesAt, blocks, scalesAt, wp)] : [])
+                } else if c.matrix.activationFormat != .fp32 {
                     try b.emit(
                         "quant",
                         [
@@ -155,21 +254,26 @@ public enum ConvolutionLowering {
                             "amax": UInt64(c.matrix.activationAmax.bitPattern),
                         ])
                 }
-                if c.roundsIntoPadding {
+                if c.roundsIntoPadding || coded {
                     // Whole image rows at once, and the partial rows at either end.
                     var p = p0
                     while p < p0 + rows {
                         let (y, x0) = (p / c.width, p % c.width)
                         let wholeRows = x0 == 0 ? (p0 + rows - p) / c.width : 0
                         let (count, width) = wholeRows > 0 ? (wholeRows, c.width) : (1, min(c.width - x0, p0 + rows - p))
-                        let src = try TensorDescriptor(
-                            .sram, .f32, cluster: cluster, tile: tileIndex, address: UInt64(4 * (p - p0) * channels),
-                            dims: [channels, count, width], strides: [1, c.width * channels, channels])
-                        let at = (c.pads.0 + y * c.inputSpacing.0) * wp + c.pads.1 + x0 * c.inputSpacing.1
-                        let dst = try TensorDescriptor(
-                            scratch, .f32, address: paddedAt + UInt64(4 * at), dims: [channels, count, width],
-                            strides: [hp * wp, c.inputSpacing.0 * wp, c.inputSpacing.1])
-                        try b.emit("dma", ["dst": b.descriptor(dst), "src": b.descriptor(src)])
+                        for part in parts {
+                            let size = part.element.addressBytes, pitch = part.rowPitch
+                            let at = (c.pads.0 + y * c.inputSpacing.0) * pitch + c.pads.1 + x0 * c.inputSpacing.1
+                            let src = try TensorDescriptor(
+                                .sram, part.element, cluster: cluster, tile: tileIndex,
+                                address: UInt64(part.at + size * (p - p0) * part.channels), dims: [part.channels, count, width],
+                                strides: [1, c.width * part.channels, part.channels])
+                            let dst = try TensorDescriptor(
+                                scratch, part.element, address: part.image + UInt64(size * at),
+                                dims: [part.channels, count, width],
+                                strides: [hp * pitch, c.inputSpacing.0 * pitch, c.inputSpacing.1])
+                            try b.emit("dma", ["dst": b.descriptor(dst), "src": b.descriptor(src)])
+                        }
                         p += count * width
                     }
                 } else {
@@ -187,7 +291,7 @@ public enum ConvolutionLowering {
             // as it is; the padded image; or the input itself.
             var source = rounded, pitches = (c.width * channels, channels, 1)  // (row, column, channel) steps
             var space = scratch
-            if c.roundsIntoPadding {
+            if c.roundsIntoPadding || coded {
                 (source, pitches) = (paddedAt, (wp, 1, hp * wp))
             } else if c.direct {
                 (space, source, pitches) = (c.inputSpace, x, (c.width, 1, pixels))
@@ -230,6 +334,18 @@ public enum ConvolutionLowering {
                     var windows = ConvolutionWindows(
                         space: space, address: source + UInt64(4 * group * groupChannels * pitches.2), pitches: pitches,
                         outWidth: c.outWidth, kernel: c.kernel, strides: c.strides, dilations: c.dilations)
+                    var scaleWindows: ConvolutionWindows?
+                    layer.blockChannels = c.blockChannels
+                    if coded {
+                        // One group: the codes' and the scales' images share the padded image's pitches.
+                        (windows.element, windows.address) = (.u8, paddedAt + UInt64(c.codeShift))
+                        windows.pitches = (c.codeRowPitch, 1, hp * c.codeRowPitch)
+                        if blocks > 0 {
+                            scaleWindows = windows
+                            (scaleWindows!.element, scaleWindows!.address) = (.f32, scalesAt)
+                            scaleWindows!.pitches = (wp, 1, hp * wp)
+                        }
+                    }
                     // Each cluster's band of rows in its L2 when it fits there (one group's channels).
                     let columns = c.padded ? wp : c.width
                     // A cluster's weights come first (they spare DRAM's latency on every reduction
@@ -242,13 +358,22 @@ public enum ConvolutionLowering {
                     }
                     var bandBytes = 0
                     for (cluster, positions) in clusterPositions(plan, m: positions, resources) {
-                        let rows = windows.inputRows(positions), bytes = 4 * groupChannels * rows.count * columns
-                        guard (bytes + 63) / 64 * 64 + (weightBytes[cluster] ?? 0) <= resources.l2Bytes else { continue }
+                        let rows = windows.inputRows(positions)
+                        let bytes = windows.element.addressBytes * groupChannels * rows.count * columns
+                        let scaleBytes = 4 * blocks * rows.count * columns
+                        let band = (bytes + 63) / 64 * 64 + (scaleBytes + 63) / 64 * 64
+                        guard band + (weightBytes[cluster] ?? 0) <= resources.l2Bytes else { continue }
                         try windows.stage(
                             rows: rows, channels: groupChannels, columns: columns, cluster: cluster, at: 0, into: &b)
-                        bandBytes = max(bandBytes, (bytes + 63) / 64 * 64)
+                        if scaleBytes > 0 {
+                            try scaleWindows?.stage(
+                                rows: rows, channels: blocks, columns: columns, cluster: cluster,
+                                at: UInt64((bytes + 63) / 64 * 64), into: &b)
+                        }
+                        bandBytes = max(bandBytes, band)
                     }
                     layer.windows = windows
+                    (layer.codedInput, layer.scaleWindows) = (coded, scaleWindows)
                     layer.weightStaging = bandBytes..<resources.l2Bytes
                 } else {
                     layer.weightStaging = 0..<resources.l2Bytes

@@ -8,6 +8,9 @@
 import ISA
 
 public struct ConvolutionWindows: Sendable {
+    /// The image's elements: float32 values, or coded activations' codes (u8) or scales
+    /// (f32, one per block of 16 channels: an image of the blocks).
+    public var element = ElementType.f32
     /// Where the image is (DRAM or L3), and the steps (in elements) between neighbouring
     /// rows, columns and channels of it.
     public var space: MemorySpace
@@ -46,20 +49,21 @@ public struct ConvolutionWindows: Sendable {
             .sorted { ($0.1, $0.2) > ($1.1, $1.2) }
         var own = [0, 0, 0]
         for (axis, pitch) in zip(axes.map(\.2), TensorDescriptor.rowMajor(axes.map(\.0))) { own[axis] = pitch }
+        let size = element.addressBytes
         let src = try TensorDescriptor(
-            space, .f32, address: address + UInt64(4 * rows.lowerBound * pitches.row), dims: axes.map(\.0),
+            space, element, address: address + UInt64(size * rows.lowerBound * pitches.row), dims: axes.map(\.0),
             strides: axes.map(\.1))
-        let dst = try TensorDescriptor(.l2, .f32, cluster: cluster, address: at, dims: axes.map(\.0))
+        let dst = try TensorDescriptor(.l2, element, cluster: cluster, address: at, dims: axes.map(\.0))
         try b.emit("dma", ["dst": b.descriptor(dst), "src": b.descriptor(src)])
         staged[cluster] = (at, rows.lowerBound, (own[1], own[2], own[0]))
     }
 
-    /// Emits the DMAs that fill the float32 tile [rows, columns] at `tileAddress` of SRAM
-    /// `cluster`.`tile` (row-major, `columns.count` wide).
+    /// Emits the DMAs that fill the tile [rows, columns] of `element` at `tileAddress` of
+    /// SRAM `cluster`.`tile` (row-major, `columns.count` wide).
     func gather(
         rows: Range<Int>, columns: Range<Int>, cluster: Int, tile: Int, tileAddress: Int, into b: inout ProgramBuilder
     ) throws {
-        let (kh, kw) = kernel, window = kernel.0 * kernel.1
+        let (kh, kw) = kernel, window = kernel.0 * kernel.1, size = element.addressBytes
         let width = columns.count
         // From the cluster's band when it has one: its rows counted from the band's first.
         let band = staged[cluster]
@@ -93,12 +97,12 @@ public struct ConvolutionWindows: Sendable {
                     + (ox * strides.1 + kx * dilations.1) * pitches.column
                 let dims = [count] + shape.map(\.0)
                 let src = try TensorDescriptor(
-                    space, .f32, cluster: band == nil ? 0 : cluster, address: base + UInt64(4 * offset), dims: dims,
+                    space, element, cluster: band == nil ? 0 : cluster, address: base + UInt64(size * offset), dims: dims,
                     strides: [strides.1 * pitches.column] + shape.map(\.1))
                 let dst = try TensorDescriptor(
-                    .sram, .f32, cluster: cluster, tile: tile,
-                    address: UInt64(tileAddress + 4 * ((m - rows.lowerBound) * width + k - columns.lowerBound)), dims: dims,
-                    strides: [width] + TensorDescriptor.rowMajor(shape.map(\.0)))
+                    .sram, element, cluster: cluster, tile: tile,
+                    address: UInt64(tileAddress + size * ((m - rows.lowerBound) * width + k - columns.lowerBound)),
+                    dims: dims, strides: [width] + TensorDescriptor.rowMajor(shape.map(\.0)))
                 try b.emit("dma", ["dst": b.descriptor(dst), "src": b.descriptor(src)])
                 k += length
             }

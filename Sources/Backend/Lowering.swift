@@ -118,7 +118,9 @@ public enum Lowering {
                     (conv.inputSpace, conv.outputSpace) = (x.space, y.space)
                     scratchBytes = max(scratchBytes, conv.scratchBytes)
                     // A group's tiles are as wide as the packed weights' tiles (WeightSection.tileRows).
-                    let plan = try tiling(yShape[2] * yShape[3], p, matrix, resources, node, n: p.rows / conv.groups)
+                    let plan = try tiling(
+                        yShape[2] * yShape[3], p, matrix, resources, node, n: p.rows / conv.groups, coded: conv.coded,
+                        block: conv.blockChannels)
                     try ConvolutionLowering.lower(conv, plan: plan, resources: resources, into: &b)
                 } else {
                     var layer = matrix
@@ -254,11 +256,13 @@ public enum Lowering {
     /// tiles are as wide as the packed weights' tiles: the MAC array's columns, or a grouped
     /// convolution's narrower ones (WeightSection.tileRows).
     private static func tiling(
-        _ m: Int, _ p: PackedLayer, _ layer: MatrixLayer, _ resources: TileResources, _ node: Node, n: Int? = nil
+        _ m: Int, _ p: PackedLayer, _ layer: MatrixLayer, _ resources: TileResources, _ node: Node, n: Int? = nil,
+        coded: Bool = false, block: Int = 16
     ) throws -> TilingPlan {
-        let shape = MatrixShape(
+        var shape = MatrixShape(
             m: m, k: p.columns, n: n ?? p.rows, weightFormat: layer.weights.format, sparse: p.sparse,
-            activationFormat: layer.activationFormat)
+            activationFormat: layer.activationFormat, reductionTile: p.tileColumns, codedActivations: coded)
+        shape.activationBlock = block
         var tiles = resources
         tiles.arrayColumns = p.tileRows
         do { return try MatrixTiling.plan(shape, on: tiles) } catch let e as PackingError { throw IRError("\(e)", at: node) }

@@ -39,6 +39,12 @@ public struct MatrixLayer: Sendable {
     /// A convolution's input as windows: activation tiles are gathered from the image, and
     /// `input` and `inputRowStride` are unused.
     public var windows: ConvolutionWindows?
+    /// Coded activations (`windows` gathers their codes): for nvfp4, the windows of the
+    /// image of their block scales, whose channels are the blocks of 16 channels.
+    public var codedInput = false
+    public var scaleWindows: ConvolutionWindows?
+    /// Channels of a pixel's nvfp4 block (16, or all of fewer).
+    public var blockChannels = 16
     /// An activation added to the output after the bias and the fused activation, element
     /// for element: [M, N] in `residualSpace` at `residual`, with the output's strides.
     public var residual: UInt64?
@@ -89,7 +95,12 @@ public enum MatrixLowering {
         // the next overlaps multiplying the last; else one of each.
         func aligned(_ x: Int) -> Int { (x + 63) / 64 * 64 }
         let g = plan.groupN
-        let actBytes = aligned(plan.tileM * plan.tileK * 4)
+        // Coded activations: their codes, then their block scales (nvfp4) or the tensor scale (fp8).
+        let codesBytes = aligned(plan.tileM * plan.tileK)
+        let actBytes =
+            layer.codedInput
+            ? codesBytes + aligned(layer.activationFormat == .nvfp4 ? plan.tileM * (plan.tileK / layer.blockChannels) * 4 : 4)
+            : aligned(plan.tileM * plan.tileK * 4)
         let maxWeightTile = aligned(w.tileByteCount(rows: plan.tileN, length: plan.tileK))
         let scaleBytes = aligned(plan.tileN * 4)
         let perColumn = 2 * scaleBytes + aligned(plan.chunkM * plan.tileN * 4)
@@ -103,6 +114,7 @@ public enum MatrixLowering {
         let staged = try stageWeights(layer, plan: plan, firstTile: firstTile, resources, into: &b)
         for (tileIndex, items) in plan.work.enumerated() {
             var (actTurn, weightTurn) = (0, 0)
+            var scaleFilled = Set<Int>()
             let (cluster, tile) = resources.place(tileIndex)
             func sram(_ element: ElementType, _ address: Int, _ dims: [Int], _ strides: [Int]? = nil) throws -> UInt64 {
                 b.descriptor(
@@ -180,9 +192,14 @@ public enum MatrixLowering {
                     for m0 in stride(from: rows.lowerBound, to: rows.upperBound, by: plan.tileM) {
                         let mLen = min(plan.tileM, rows.upperBound - m0)
                         let actAddress = actTurn % buffers * actBytes
-                        let act = try sram(.f32, actAddress, [mLen, kRange.count])
+                        var act = try sram(.f32, actAddress, [mLen, kRange.count])
                         actTurn += 1
-                        if let windows = layer.windows {
+                        if layer.codedInput, let windows = layer.windows {
+                            act = try codedTile(
+                                layer, windows, rows: m0..<(m0 + mLen), columns: kRange, at: actAddress,
+                                scalesAt: actAddress + codesBytes, fillScale: scaleFilled.insert(actAddress).inserted,
+                                cluster: cluster, tile: tile, into: &b)
+                        } else if let windows = layer.windows {
                             try windows.gather(
                                 rows: m0..<(m0 + mLen), columns: kRange, cluster: cluster, tile: tile,
                                 tileAddress: actAddress, into: &b)
@@ -194,7 +211,7 @@ public enum MatrixLowering {
                                 dims: [mLen, kRange.count], strides: [layer.inputRowStride, layer.inputColumnStride])
                             try b.emit("dma", ["dst": act, "src": b.descriptor(src)])
                         }
-                        if layer.activationFormat != .fp32 && layer.quantizeInput {
+                        if layer.activationFormat != .fp32 && layer.quantizeInput && !layer.codedInput {
                             try b.emit(
                                 "quant", ["dst": act, "src": act, "fmt": afmt, "amax": UInt64(layer.activationAmax.bitPattern)])
                         }
@@ -213,11 +230,50 @@ public enum MatrixLowering {
                 for c in columns {
                     try epilogue(
                         layer, rows: rows, columns: c.nRange, tileM: plan.tileM, bias: c.at + scaleBytes,
-                        accumulators: c.at + 2 * scaleBytes, spare: buffers * actBytes, cluster: cluster, tile: tile,
+                        accumulators: c.at + 2 * scaleBytes, spare: layer.codedInput ? codesBytes : buffers * actBytes,
+                        cluster: cluster, tile: tile,
                         into: &b)
                 }
             }
         }
+    }
+
+    /// Gathers a coded activation tile (rows x columns of the windows' matrix) into SRAM:
+    /// its codes at `at`, and at `scalesAt` for nvfp4 the block scales of its windows,
+    /// [rows, blocks x kernel positions] (`columns` holds whole blocks of channels at every
+    /// kernel position), or for fp8 the tensor scale, filled once per buffer
+    /// (`fillScale`). Returns the coded operand: the codes, and the scales as the mma walks
+    /// them, each block's scale repeated over its channels.
+    private static func codedTile(
+        _ layer: MatrixLayer, _ windows: ConvolutionWindows, rows: Range<Int>, columns: Range<Int>, at: Int, scalesAt: Int,
+        fillScale: Bool, cluster: Int, tile: Int, into b: inout ProgramBuilder
+    ) throws -> UInt64 {
+        try windows.gather(rows: rows, columns: columns, cluster: cluster, tile: tile, tileAddress: at, into: &b)
+        let codes = try TensorDescriptor(
+            .sram, .u8, cluster: cluster, tile: tile, address: UInt64(at), dims: [rows.count, columns.count])
+        let scales: TensorDescriptor
+        if let scaleWindows = layer.scaleWindows {
+            let taps = windows.kernel.0 * windows.kernel.1, block = layer.blockChannels
+            precondition(columns.lowerBound % (block * taps) == 0 && columns.count % (block * taps) == 0)
+            let blocks = columns.count / (block * taps)
+            try scaleWindows.gather(
+                rows: rows, columns: (columns.lowerBound / block)..<(columns.upperBound / block), cluster: cluster,
+                tile: tile, tileAddress: scalesAt, into: &b)
+            scales = try TensorDescriptor(
+                .sram, .f32, cluster: cluster, tile: tile, address: UInt64(scalesAt), dims: [rows.count, blocks, block, taps],
+                strides: [blocks * taps, taps, 0, 1])
+        } else {
+            let word = try TensorDescriptor(.sram, .f32, cluster: cluster, tile: tile, address: UInt64(scalesAt), dims: [1])
+            if fillScale {
+                let amax = layer.activationAmax
+                let scale: Float = amax > 0 ? amax / 448 : 1
+                try b.emit("fill", ["dst": b.descriptor(word), "value": UInt64(scale.bitPattern)])
+            }
+            scales = try TensorDescriptor(
+                .sram, .f32, cluster: cluster, tile: tile, address: UInt64(scalesAt), dims: [rows.count, columns.count],
+                strides: [0, 0])
+        }
+        return b.codedDescriptor(codes: codes, scales: scales)
     }
 
     /// Per cluster with work under `plan`, the columns of weight tiles (absolute output-tile

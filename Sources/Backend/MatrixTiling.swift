@@ -58,12 +58,46 @@ public struct MatrixShape: Sendable, Equatable {
     public var weightFormat: PrecisionFormat
     public var sparse: Bool
     public var activationFormat: PrecisionFormat
+    /// Reduction positions per weight tile when the packed weights' differ from the MAC
+    /// array's depth (a convolution with coded nvfp4 activations: whole blocks of 16
+    /// channels at every kernel position).
+    public var reductionTile: Int?
+    /// The activations arrive coded (a byte per code, and for nvfp4 a float32 scale per
+    /// block of 16) instead of as float32 to be rounded on the tile.
+    public var codedActivations = false
+    /// Channels per nvfp4 block of coded activations (16, or a pixel's fewer).
+    public var activationBlock = 16
 
-    public init(m: Int, k: Int, n: Int, weightFormat: PrecisionFormat, sparse: Bool, activationFormat: PrecisionFormat) {
+    public init(
+        m: Int, k: Int, n: Int, weightFormat: PrecisionFormat, sparse: Bool, activationFormat: PrecisionFormat,
+        reductionTile: Int? = nil, codedActivations: Bool = false
+    ) {
         (self.m, self.k, self.n) = (m, k, n)
         self.weightFormat = weightFormat
         self.sparse = sparse
         self.activationFormat = activationFormat
+        self.reductionTile = reductionTile
+        self.codedActivations = codedActivations
+    }
+
+    /// SRAM bytes of a [rows, k] activation tile: coded, its codes and block scales; else
+    /// the float32 staging and the codes rounding it leaves.
+    func activationTileBytes(rows: Int, k: Int) -> Int {
+        if codedActivations { return rows * k + (activationFormat == .nvfp4 ? rows * (k / activationBlock) * 4 : 64) }
+        let codes: Int
+        switch activationFormat {
+        case .nvfp4: codes = rows * (k / 2 + (k + 15) / 16)
+        case .fp8: codes = rows * k
+        case .fp16: codes = rows * k * 2
+        default: codes = 0
+        }
+        return rows * k * 4 + codes
+    }
+
+    /// Bytes an activation element moves with: a code and its share of a block scale
+    /// (nvfp4: 1.25, counted in quarters), else its float32.
+    var activationQuarterBytes: Int {
+        codedActivations ? (activationFormat == .nvfp4 ? 4 + 16 / activationBlock : 4) : 16
     }
 }
 
@@ -100,38 +134,32 @@ public struct TilingPlan: Sendable, Equatable {
 }
 
 public enum MatrixTiling {
-    /// The SRAM a plan needs: double-buffered float32 activation staging and their codes,
-    /// and for each of the `groupN` columns computed together double-buffered weight tiles
-    /// (with their per-row scales), float32 accumulators for a chunk, and the bias.
+    /// The SRAM a plan needs: double-buffered activation tiles (float32 staging and their
+    /// codes, or coded activations), and for each of the `groupN` columns computed together
+    /// double-buffered weight tiles (with their per-row scales), float32 accumulators for a
+    /// chunk, and the bias.
     public static func footprint(
         tileM: Int, chunkM: Int, tileK: Int, tileN: Int, shape: MatrixShape, groupN: Int = 1
     ) -> Int {
-        let staging = tileM * tileK * 4
-        let codes: Int
-        switch shape.activationFormat {
-        case .nvfp4: codes = tileM * (tileK / 2 + (tileK + 15) / 16)
-        case .fp8: codes = tileM * tileK
-        case .fp16: codes = tileM * tileK * 2
-        default: codes = 0
-        }
+        let activations = shape.activationTileBytes(rows: tileM, k: tileK)
         let weights =
             (try? WeightLayout(
                 format: shape.weightFormat, sparse: shape.sparse, rows: tileN, columns: tileK,
                 tileRows: tileN, tileColumns: tileK
             ).byteCount) ?? tileN * tileK * 2
-        return 2 * (staging + codes) + groupN * (2 * weights + chunkM * tileN * 4 + tileN * 4)
+        return 2 * activations + groupN * (2 * weights + chunkM * tileN * 4 + tileN * 4)
     }
 
     /// The plan for `shape` on `resources`: the largest row tile (at most 32) that fits; then
     /// for each number of columns computed together and each row tile down to half that, the
     /// largest chunk that fits, smaller when too few units of work would leave tiles idle; of
     /// those that keep as many tiles working as one column at a time does, the one that reads
-    /// the fewest bytes from DRAM (weights once per chunk, float32 activations once per group
-    /// of columns), the largest row tile of those. Throws when not even one row fits.
+    /// the fewest bytes from DRAM (weights once per chunk, activations once per group of
+    /// columns), the largest row tile of those. Throws when not even one row fits.
     public static func plan(_ shape: MatrixShape, on resources: TileResources) throws -> TilingPlan {
         precondition(shape.m > 0 && shape.k > 0 && shape.n > 0)
         let tileN = min(resources.arrayColumns, shape.n)
-        let tileK = min(resources.tileColumns(shape.weightFormat, sparse: shape.sparse), shape.k)
+        let tileK = min(shape.reductionTile ?? resources.tileColumns(shape.weightFormat, sparse: shape.sparse), shape.k)
         func bytes(_ tileM: Int, _ chunkM: Int, _ groupN: Int = 1) -> Int {
             footprint(tileM: tileM, chunkM: chunkM, tileK: tileK, tileN: tileN, shape: shape, groupN: groupN)
         }
@@ -170,7 +198,7 @@ public enum MatrixTiling {
             (nTiles + groupN - 1) / groupN * ((shape.m + chunkM - 1) / chunkM)
         }
         func traffic(_ g: Int, _ c: Int) -> Int {
-            (shape.m + c - 1) / c * weightBytes + shape.m * shape.k * 4 * ((nTiles + g - 1) / g)
+            (shape.m + c - 1) / c * weightBytes + shape.m * shape.k * shape.activationQuarterBytes / 4 * ((nTiles + g - 1) / g)
         }
         // Row tiles from the largest down to half of it; groups of columns from one.
         var (groupN, chosen) = (1, (tileM: tileM, chunkM: chunk(1, tileM)!))

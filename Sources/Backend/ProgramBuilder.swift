@@ -6,6 +6,8 @@ import ISA
 public struct ProgramBuilder {
     public private(set) var program = Program()
     private var indices: [DescriptorKey: Int] = [:]
+    /// Coded operands (codes, then their scales), by the two descriptors' bytes.
+    private var pairs: [DescriptorKey: Int] = [:]
 
     public init() {}
 
@@ -20,6 +22,17 @@ public struct ProgramBuilder {
         program.descriptors.append(d)
         indices[key] = program.descriptors.count - 1
         return UInt64(program.descriptors.count - 1)
+    }
+
+    /// The index of a coded operand: `codes` (u8) with `scales` as the next descriptor,
+    /// as `mma` and `quant` read them; the pair is added when new.
+    public mutating func codedDescriptor(codes: TensorDescriptor, scales: TensorDescriptor) -> UInt64 {
+        precondition(codes.element == .u8 && scales.element == .f32)
+        let key = DescriptorKey(bytes: codes.encoded() + scales.encoded())
+        if let i = pairs[key] { return UInt64(i) }
+        program.descriptors += [codes, scales]
+        pairs[key] = program.descriptors.count - 2
+        return UInt64(program.descriptors.count - 2)
     }
 
     /// Adds `d` as a descriptor no other shares (so that `move` changes it alone).

@@ -60,7 +60,8 @@ public enum WeightSection {
                 layout = try WeightLayout(
                     format: format, sparse: sparse, rows: weight.rows, columns: weight.columns,
                     tileRows: tileRows(groups: weight.groups, rows: weight.rows, arrayColumns: arrayColumns),
-                    tileColumns: arrayRows * rate(format) * (sparse ? 2 : 1))
+                    tileColumns: ConvolutionLowering.reductionTile(
+                        node, weight, depth: arrayRows * rate(format) * (sparse ? 2 : 1)))
             } catch let e as PackingError {
                 throw IRError("weights: \(e)", at: node)
             }

@@ -82,13 +82,20 @@ public enum FakeQuantization {
         _ x: UnsafeBufferPointer<Float>, into out: UnsafeMutableBufferPointer<Float>, first: Int, count: Int, stride: Int,
         global: Float, values: UnsafeBufferPointer<Float>
     ) {
-        var blockMax: Float = 0
-        for k in 0..<count { blockMax = max(blockMax, x[first &+ k &* stride].magnitude) }
-        let scale = e4m3Value(e4m3Saturating((blockMax / 6) / global)) * global
+        let scale = nvfp4BlockScale(x, first: first, count: count, stride: stride, global: global)
         for k in 0..<count {
             let index = first &+ k &* stride
             out[index] = scale > 0 ? values[Int(e2m1Code(x[index] / scale))] * scale : 0
         }
+    }
+
+    /// The scale of one nvfp4 block of activations (`count` elements `stride` apart from
+    /// `first`): its largest magnitude's E4M3 block scale over 6, times `global`.
+    @inline(__always)
+    static func nvfp4BlockScale(_ x: UnsafeBufferPointer<Float>, first: Int, count: Int, stride: Int, global: Float) -> Float {
+        var blockMax: Float = 0
+        for k in 0..<count { blockMax = max(blockMax, x[first &+ k &* stride].magnitude) }
+        return e4m3Value(e4m3Saturating((blockMax / 6) / global)) * global
     }
 
     /// nvfp4 activations whose blocks are 16 neighbouring elements: the same values as the

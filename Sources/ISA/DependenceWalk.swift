@@ -36,7 +36,7 @@ public struct DependenceWalk {
     public mutating func step(_ index: Int, in program: Program) throws -> (unit: Int, dependences: [Dependence])? {
         let i = program.instructions[index]
         guard let unit = try units.unit(of: i, in: program) else { return nil }
-        let (reads, writes) = i.operandAccess()
+        let (reads, writes) = i.operandAccess(program.descriptors)
         return (
             unit,
             table.access(index: index, unit: unit, reads: try footprints(reads, program), writes: try footprints(writes, program))

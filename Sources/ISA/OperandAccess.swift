@@ -3,11 +3,13 @@
 // model's hazards and the synchronization of queues both read these.
 
 extension Instruction {
-    /// The descriptors this instruction reads and those it writes. `mma` reads `scl` for
-    /// fp8 and nvfp4 weights only and `out` when it accumulates; `vop` and `vopp` read `b`
-    /// for the ops of two operands (and layer_norm's scale and bias); `gather` reads its
-    /// whole table. Control instructions touch nothing.
-    public func operandAccess() -> (reads: [UInt64], writes: [UInt64]) {
+    /// The descriptors this instruction reads and those it writes (indices into
+    /// `descriptors`, the program's table). `mma` reads `scl` for fp8 and nvfp4 weights
+    /// only, `out` when it accumulates, and a coded `act`'s scales; `quant` into codes writes
+    /// their scales too; `vop` and `vopp` read `b` for the ops of two operands (and
+    /// layer_norm's scale and bias); `gather` reads its whole table. Control instructions
+    /// touch nothing.
+    public func operandAccess(_ descriptors: [TensorDescriptor]) -> (reads: [UInt64], writes: [UInt64]) {
         let o = OperandFields.self
         switch spec.opcode {
         case o.dma.opcode: return ([value(at: o.dma.src)], [value(at: o.dma.dst)])
@@ -17,14 +19,37 @@ extension Instruction {
             var reads = [value(at: o.mma.act), value(at: o.mma.wgt)]
             if InstructionSet.formats[Int(value(at: o.mma.wfmt))] != "fp16" { reads.append(value(at: o.mma.scl)) }
             if value(at: o.mma.accumulate) == 1 { reads.append(value(at: o.mma.out)) }
+            if let scales = codedScales(descriptors) { reads.append(UInt64(scales)) }
             return (reads, [value(at: o.mma.out)])
         case o.vop.opcode, o.vopp:
             var reads = [value(at: o.vop.a)]
             if InstructionSet.vectorOpsReadingB.contains(Int(value(at: o.vop.op))) { reads.append(value(at: o.vop.b)) }
             return (reads, [value(at: o.vop.dst)])
-        case o.quant.opcode, o.dequant: return ([value(at: o.quant.src)], [value(at: o.quant.dst)])
+        case o.quant.opcode:
+            var writes = [value(at: o.quant.dst)]
+            if let scales = codedScales(descriptors) { writes.append(UInt64(scales)) }
+            return ([value(at: o.quant.src)], writes)
+        case o.dequant: return ([value(at: o.quant.src)], [value(at: o.quant.dst)])
         default: return ([], [])
         }
+    }
+
+    /// A coded activation is two descriptors in a row: its codes (element type `u8`, one
+    /// code of the activation format per byte) and then their float32 scales. The index of
+    /// the scales' descriptor when this instruction is an `mma` whose `act` is coded, or a
+    /// `quant` writing codes; nil otherwise. It may lie past the table's end (the program
+    /// is then refused).
+    public func codedScales(_ descriptors: [TensorDescriptor]) -> Int? {
+        let o = OperandFields.self
+        let field: Int
+        switch opcode {
+        case o.mma.opcode: field = o.mma.act
+        case o.quant.opcode: field = o.quant.dst
+        default: return nil
+        }
+        let codes = Int(value(at: field))
+        guard codes < descriptors.count, descriptors[codes].element == .u8 else { return nil }
+        return codes + 1
     }
 }
 

@@ -51,17 +51,27 @@ public struct Program: Sendable, Equatable {
         try i.withUnsafeBytes { raw in
             for k in 0..<(i.count / InstructionSet.width) {
                 do {
-                    instructions.append(
-                        try Instruction(
-                            low: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 16 * k, as: UInt64.self)),
-                            high: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 16 * k + 8, as: UInt64.self)),
-                            descriptors: descriptors.count))
+                    let instruction = try Instruction(
+                        low: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 16 * k, as: UInt64.self)),
+                        high: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 16 * k + 8, as: UInt64.self)),
+                        descriptors: descriptors.count)
+                    try Self.checkCodedScales(instruction, descriptors)
+                    instructions.append(instruction)
                 } catch let e as ISAError {
                     throw ISAError("instruction \(k): \(e)")
                 }
             }
         }
         self.init(descriptors: descriptors, instructions: instructions)
+    }
+
+    /// Refuses a coded operand whose scales' descriptor (the next one) the table lacks.
+    private static func checkCodedScales(_ i: Instruction, _ descriptors: [TensorDescriptor]) throws {
+        if let scales = i.codedScales(descriptors), scales >= descriptors.count {
+            throw ISAError(
+                "\(i.spec.mnemonic): coded d\(scales - 1) takes its scales from d\(scales), "
+                    + "the table has \(descriptors.count) descriptors")
+        }
     }
 
     /// The assembly text.
@@ -100,7 +110,9 @@ public struct Program: Sendable, Equatable {
                     descriptors.append(
                         try TensorDescriptor(text: String(line[line.index(after: colon)...]).trimmingCharacters(in: " ")))
                 } else if section == ".code" {
-                    instructions.append(try Self.parseInstruction(line, descriptors: descriptors.count))
+                    let instruction = try Self.parseInstruction(line, descriptors: descriptors.count)
+                    try Self.checkCodedScales(instruction, descriptors)
+                    instructions.append(instruction)
                 } else {
                     throw ISAError("text before .descriptors or .code")
                 }

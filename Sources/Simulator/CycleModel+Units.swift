@@ -74,6 +74,9 @@ extension CycleModel.SchedulerState {
         if InstructionSet.formats[wfmt] != "fp16" {
             ready = max(ready, hazards.readReady(try operand(program, i["scl"]).footprint))
         }
+        // A coded act's scales are read with its codes.
+        let actScales = try i.codedScales(program.descriptors).map { try operand(program, UInt64($0)) }
+        if let actScales { ready = max(ready, hazards.readReady(actScales.footprint)) }
         var outReady = hazards.writeReady(out.footprint)
         if accumulate { outReady = max(outReady, hazards.readReady(out.footprint)) }
         if accumulate, let last = lastMMA[tile], last.out == outIndex, outReady == last.end { outReady = last.streamEnd }
@@ -90,6 +93,7 @@ extension CycleModel.SchedulerState {
         lastMMA[tile] = (outIndex, streamEnd, end)
         queueEnd[queue] = max(queueEnd[queue], end)
         hazards.recordRead(act.footprint, end: end)
+        if let actScales { hazards.recordRead(actScales.footprint, end: end) }
         hazards.recordRead(wgt.footprint, end: end)
         hazards.recordWrite(out.footprint, end: end)
         record(start, end)
@@ -124,14 +128,17 @@ extension CycleModel.SchedulerState {
             cost = model.costs.vector(op: op, dst: dst.elements, a: reads[0].elements, window: window)
         }
         let queue = 2 * model.tiles + tile
-        var ready = max(gate[queue], hazards.writeReady(dst.footprint))
+        // A quant into codes writes their scales too.
+        let writes = [dst] + (try i.codedScales(program.descriptors).map { [try operand(program, UInt64($0))] } ?? [])
+        var ready = gate[queue]
+        for w in writes { ready = max(ready, hazards.writeReady(w.footprint)) }
         for r in reads { ready = max(ready, hazards.readReady(r.footprint)) }
         let start = max(ready, vectorFree[tile])
         let end = start + cost.occupancy + cost.latency
         vectorFree[tile] = start + cost.occupancy
         queueEnd[queue] = max(queueEnd[queue], end)
         for r in reads { hazards.recordRead(r.footprint, end: end) }
-        hazards.recordWrite(dst.footprint, end: end)
+        for w in writes { hazards.recordWrite(w.footprint, end: end) }
         record(start, end)
     }
 }

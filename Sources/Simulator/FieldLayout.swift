@@ -22,7 +22,7 @@ enum FieldLayout {
     )
     static let mma = (
         opcode: opcode("mma"), out: at("mma", "out"), act: at("mma", "act"), wgt: at("mma", "wgt"), scl: at("mma", "scl"),
-        wfmt: at("mma", "wfmt"), sparse: at("mma", "sparse"), accumulate: at("mma", "accumulate")
+        wfmt: at("mma", "wfmt"), afmt: at("mma", "afmt"), sparse: at("mma", "sparse"), accumulate: at("mma", "accumulate")
     )
     static let vop = (
         opcode: opcode("vop"), op: at("vop", "op"), dst: at("vop", "dst"), a: at("vop", "a"), b: at("vop", "b"),

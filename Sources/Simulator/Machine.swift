@@ -152,14 +152,18 @@ public struct Machine {
             let (dst, src) = (d(L.quant.dst), d(L.quant.src))
             guard src.dims == dst.dims, let k = src.dims.last, k > 0 else { throw SimulatorError("quant needs equal shapes") }
             let x = try loadFloats(src)
-            try storeFloats(
-                dst,
-                FakeQuantization.activations(
-                    x, shape: [x.count / k, k], reductionAxis: 1, format: format(L.quant.fmt), amax: f(L.quant.amax)))
+            if dst.element == .u8 {
+                try quantizeToCodes(x, rowLength: k, dst, format(L.quant.fmt), amax: f(L.quant.amax))
+            } else {
+                try storeFloats(
+                    dst,
+                    FakeQuantization.activations(
+                        x, shape: [x.count / k, k], reductionAxis: 1, format: format(L.quant.fmt), amax: f(L.quant.amax)))
+            }
         case L.mma.opcode:
             let m = L.mma
             try matrixMultiply(
-                d(m.out), d(m.act), d(m.wgt), d(m.scl), format(m.wfmt), sparse: i.value(m.sparse) == 1,
+                d(m.out), d(m.act), d(m.wgt), d(m.scl), format(m.wfmt), afmt: format(m.afmt), sparse: i.value(m.sparse) == 1,
                 accumulate: i.value(m.accumulate) == 1)
         case L.vop.opcode:
             let v = L.vop
@@ -187,18 +191,68 @@ public struct Machine {
         checkedQueues[bit >> 6] |= 1 << UInt64(bit & 63)
     }
 
+    /// `quant` into codes: `x` (rows of `rowLength`) rounded to `fmt`, each element's code
+    /// into `dst` (u8) and the scale it multiplies into the next descriptor (f32, walked
+    /// with `dst`).
+    private mutating func quantizeToCodes(
+        _ x: [Float], rowLength: Int, _ dst: DescriptorRef, _ fmt: PrecisionFormat, amax: Float
+    ) throws {
+        guard ActivationCodes.codes(fmt) else { throw SimulatorError("quant writes codes of fp8 or nvfp4, not of \(fmt)") }
+        let scalesRef = try codedScales(of: dst)
+        var codes = [UInt8](repeating: 0, count: x.count), scales = [Float](repeating: 0, count: x.count)
+        x.withUnsafeBufferPointer { x in
+            codes.withUnsafeMutableBufferPointer { c in
+                scales.withUnsafeMutableBufferPointer { s in
+                    ActivationCodes.encode(x, rowLength: rowLength, format: fmt, amax: amax, codes: c, scales: s)
+                }
+            }
+        }
+        try storeElements(dst, codes)
+        try storeFloats(scalesRef, scales)
+    }
+
+    /// The scales of coded operand `codes`: the next descriptor, f32, as many elements.
+    private func codedScales(of codes: DescriptorRef) throws -> DescriptorRef {
+        let scales = DescriptorRef(index: codes.index + 1, table: codes.table)
+        guard scales.element == .f32, scales.count == codes.count else {
+            throw SimulatorError(
+                "the scales of coded d\(codes.index) (\(codes.count) codes) are d\(scales.index) (\(scales.text)): "
+                    + "they must be \(codes.count) f32")
+        }
+        return scales
+    }
+
+    /// A coded `act` decoded: value(code) · scale per element (ActivationCodes).
+    private func decodedActivation(_ act: DescriptorRef, _ afmt: PrecisionFormat) throws -> UnsafeMutableBufferPointer<Float> {
+        guard ActivationCodes.codes(afmt) else { throw SimulatorError("a coded act needs afmt fp8 or nvfp4, not \(afmt)") }
+        let scalesRef = try codedScales(of: act)
+        let codes = try readBytes(act, into: .activationCodes)
+        let scales = try readFloats(scalesRef, into: .activationScales)
+        let a = buffers.floats(.activation, act.count)
+        for i in 0..<act.count {
+            guard let v = ActivationCodes.value(codes[i], scale: scales[i], format: afmt) else {
+                throw SimulatorError("act element \(i) holds \(codes[i]), which is not an E2M1 code")
+            }
+            a[i] = v
+        }
+        return a
+    }
+
     private mutating func matrixMultiply(
         _ out: DescriptorRef, _ act: DescriptorRef, _ wgt: DescriptorRef, _ scl: DescriptorRef, _ wfmt: PrecisionFormat,
-        sparse: Bool, accumulate: Bool
+        afmt: PrecisionFormat, sparse: Bool, accumulate: Bool
     ) throws {
-        guard out.dims.count == 2, act.dims.count == 2, out.dims[0] == act.dims[0], out.element == .f32, act.element == .f32
+        guard out.dims.count == 2, act.dims.count == 2, out.dims[0] == act.dims[0], out.element == .f32,
+            act.element == .f32 || act.element == .u8
         else {
-            throw SimulatorError("mma needs out f32 [M, N] and act f32 [M, K]")
+            throw SimulatorError("mma needs out f32 [M, N] and act f32 or u8 codes [M, K]")
         }
         let (m, n, k) = (out.dims[0], out.dims[1], act.dims[1])
         // wt[p * n + c]: reduction position p, output channel c.
         func multiply(_ wt: UnsafeBufferPointer<Float>) throws {
-            let a = try readFloats(act, into: .activation)
+            let a =
+                act.element == .u8
+                ? UnsafeBufferPointer(try decodedActivation(act, afmt)) : try readFloats(act, into: .activation)
             let target = accumulate ? try writtenRuns(out) : try runs(out)
             // In place when `out` is one run of a writable memory that no operand overlaps.
             if let p = contiguousFloats(target), !memories[target.memory].readOnly, try !overlaps(target, act),

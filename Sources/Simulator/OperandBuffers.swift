@@ -4,7 +4,7 @@ import Foundation
 
 final class OperandBuffers {
     enum Slot: Int, CaseIterable {
-        case activation, weight, accumulator, scales, packed, bytes
+        case activation, weight, accumulator, scales, packed, bytes, activationCodes, activationScales
     }
 
     private var pointers: [UnsafeMutableRawPointer?] = Array(repeating: nil, count: Slot.allCases.count)

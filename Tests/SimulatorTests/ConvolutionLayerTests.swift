@@ -1,8 +1,9 @@
 // Convolutions lowered through padding, one strided DMA that unfolds the windows, and the
 // matrix layer, run by the simulator: the fake-quant interpreter's output bit for bit, for
 // a padded strided conv over two images, an unpadded dilated one, a 1x1 conv (which
-// multiplies its input without unfolding, its tiles rounding what they read), with the image kept in L3, and with each
-// cluster's band of image rows and columns of weight tiles staged in its L2.
+// multiplies its input without unfolding, its tiles rounding what they read), convolutions
+// whose activations travel coded (codes and block scales), with the image kept in L3, and
+// with each cluster's band of image rows and columns of weight tiles staged in its L2.
 import Backend
 import Formats
 import IR
@@ -45,13 +46,26 @@ final class ConvolutionLayerTests: XCTestCase {
         let (oh, ow) = (want.shape[2], want.shape[3])
         let k = c * kernel * kernel
         let section = try WeightSection.build(g, arrayRows: 20, arrayColumns: 20) { resources.rates[$0]! }
+        // Weight tiles as the weight section packed them: coded nvfp4 activations take whole
+        // blocks of 16 channels at every kernel position per tile.
+        let tileK = section.layers[0].tileColumns
+        // A unit of whole activation blocks at every kernel position and whole weight blocks.
+        let block = min(16, c), window = block * kernel * kernel
+        let unit = (1...16).lazy.map { $0 * window }.first { $0 % 16 == 0 }!
+        let codedBlocks = c >= 4 && c % block == 0 && unit <= 2 * resources.tileColumns(format, sparse: sparse)
+        let coded = format != .fp16 && !(kernel == 1 && pad == 0) && (format == .fp8 || codedBlocks)
+        XCTAssertEqual(
+            tileK,
+            coded && format == .nvfp4
+                ? max(1, resources.tileColumns(format, sparse: sparse) / unit) * unit
+                : resources.tileColumns(format, sparse: sparse))
         let layout = try WeightLayout(
-            format: format, sparse: sparse, rows: m, columns: k, tileRows: 20,
-            tileColumns: resources.tileColumns(format, sparse: sparse))
-        let plan = try MatrixTiling.plan(
-            MatrixShape(
-                m: oh * ow, k: k, n: m, weightFormat: format, sparse: sparse,
-                activationFormat: format), on: resources)
+            format: format, sparse: sparse, rows: m, columns: k, tileRows: 20, tileColumns: tileK)
+        var shape = MatrixShape(
+            m: oh * ow, k: k, n: m, weightFormat: format, sparse: sparse, activationFormat: format, reductionTile: tileK,
+            codedActivations: coded)
+        shape.activationBlock = block
+        let plan = try MatrixTiling.plan(shape, on: resources)
         let matrix = MatrixLayer(
             m: 0, k: 0, n: 0, input: 0, inputRowStride: 0, output: 0, outputStrides: (0, 0), weights: layout,
             weightOffset: section.layers[0].offset, bias: 0, activationFormat: format, activationAmax: amax,
@@ -65,11 +79,24 @@ final class ConvolutionLayerTests: XCTestCase {
         var builder = ProgramBuilder()
         try ConvolutionLowering.lower(conv, plan: plan, resources: resources, into: &builder)
         try builder.emit("halt", [:])
-        // A 1x1 conv without padding reads its input as it is; a padded one rounds it straight
-        // into the padded image; any other into a [pixels, C] buffer first.
-        let padded = (4 * c * (h + 2 * pad) * (w + 2 * pad) + 63) / 64 * 64
+        // A 1x1 conv without padding reads its input as it is; fp8 and nvfp4 (of whole blocks)
+        // activations are rounded into an image of codes and one of block scales (nvfp4),
+        // which the tiles gather as they are; other padded ones round it straight into the
+        // padded image; any other into a [pixels, C] buffer first.
+        XCTAssertEqual(conv.coded, coded)
+        let pixels = (h + 2 * pad) * (w + 2 * pad)
+        let padded = (4 * c * pixels + 63) / 64 * 64
+        // Rows of codes start their first unpadded pixel on a 4-byte word.
+        let codeRow = ((4 - pad % 4) % 4 + w + 2 * pad + 3) / 4 * 4
+        let codedBytes =
+            (c * (h + 2 * pad) * codeRow + 63) / 64 * 64 + (format == .nvfp4 ? (4 * (c / block) * pixels + 63) / 64 * 64 : 0)
         XCTAssertEqual(
-            conv.scratchBytes, kernel == 1 && pad == 0 ? 0 : pad > 0 ? padded : (4 * c * h * w + 63) / 64 * 64)
+            conv.scratchBytes,
+            kernel == 1 && pad == 0 ? 0 : coded ? codedBytes : pad > 0 ? padded : (4 * c * h * w + 63) / 64 * 64)
+        let codedProducts = builder.program.instructions.filter {
+            $0.spec.mnemonic == "mma" && builder.program.descriptors[Int($0["act"])].element == .u8
+        }
+        XCTAssertEqual(codedProducts.count > 0, coded)
         XCTAssertEqual(builder.program.descriptors.contains { $0.space == .l3 }, l3Bytes > 0 && conv.scratchBytes > 0)
         XCTAssertEqual(builder.program.descriptors.contains { $0.space == .l2 }, l2Bytes > 0)
         let bias = g.constants[g.nodes[0].inputs[2]]!.floats()
@@ -89,6 +116,23 @@ final class ConvolutionLayerTests: XCTestCase {
                 batch: 2, c: 8, h: 7, w: 7, m: 24, kernel: 3, stride: 2, dilation: 1, pad: 1, format: format,
                 sparse: format == .nvfp4)
         }
+    }
+
+    func testCodedActivationsOfWholeBlocks() throws {
+        // 32 channels are two nvfp4 blocks (8 channels, as testPaddedStridedConvOverTwoImages
+        // has them, one short block): codes and block scales gathered at every kernel
+        // position (tiles of 144 = 16 x 9 positions), dense and 2:4, from DRAM, L3 and L2;
+        // a first layer's 3 channels, whose 7x7 windows would need tiles of 2,352 positions
+        // to hold whole blocks of both kinds, rounded on the tiles as float32.
+        for sparse in [false, true] {
+            try check(
+                batch: 2, c: 32, h: 6, w: 5, m: 24, kernel: 3, stride: 1, dilation: 1, pad: 1, format: .nvfp4, sparse: sparse)
+        }
+        try check(
+            batch: 1, c: 16, h: 7, w: 7, m: 20, kernel: 3, stride: 2, dilation: 1, pad: 1, format: .nvfp4, sparse: true,
+            l3Bytes: 1 << 16, l2Bytes: 1 << 14)
+        try check(batch: 1, c: 16, h: 9, w: 9, m: 6, kernel: 3, stride: 1, dilation: 2, pad: 0, format: .fp8, sparse: true)
+        try check(batch: 1, c: 3, h: 12, w: 11, m: 8, kernel: 7, stride: 2, dilation: 1, pad: 3, format: .nvfp4, sparse: false)
     }
 
     func testUnpaddedDilatedConv() throws {

@@ -256,7 +256,7 @@ def test_disasm_and_asm_round_trip_and_edited_programs_are_refused_by_instructio
     # waits, touch other bytes).
     body = lines[code + 1:]
     quant = next(i for i, l in enumerate(body) if l.startswith("quant "))
-    tile = re.search(r"dst=(d\d+)", body[quant]).group(1)
+    tile = re.search(r"src=(d\d+)", body[quant]).group(1)
     staging = max(i for i in range(quant) if body[i].startswith(f"dma dst={tile},"))
     r = edited(lines[:code + 1 + staging] + lines[code + 2 + staging:], "unwritten.npub")
     assert r.returncode == 1 and f"instruction {quant - 1} (quant): reads sram c0.t0 byte 0, never written" in r.stderr, \
