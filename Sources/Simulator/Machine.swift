@@ -228,14 +228,24 @@ public struct Machine {
         let scalesRef = try codedScales(of: act)
         let codes = try readBytes(act, into: .activationCodes)
         let scales = try readFloats(scalesRef, into: .activationScales)
+        if afmt == .nvfp4, let i = codes.firstIndex(where: { $0 >= 16 }) {
+            throw SimulatorError("act element \(i) holds \(codes[i]), which is not an E2M1 code")
+        }
+        // Each code's value at scale 1 (exact), times its element's scale: the one product
+        // `ActivationCodes.value` makes.
         let a = buffers.floats(.activation, act.count)
-        for i in 0..<act.count {
-            guard let v = ActivationCodes.value(codes[i], scale: scales[i], format: afmt) else {
-                throw SimulatorError("act element \(i) holds \(codes[i]), which is not an E2M1 code")
-            }
-            a[i] = v
+        (afmt == .nvfp4 ? Self.nvfp4CodeValues : Self.fp8CodeValues).withUnsafeBufferPointer { values in
+            for i in 0..<act.count { a[i] = values[Int(codes[i])] * scales[i] }
         }
         return a
+    }
+
+    /// Every byte's value as a code at scale 1 (NaN where it is no code).
+    private static let nvfp4CodeValues = codeValues(.nvfp4)
+    private static let fp8CodeValues = codeValues(.fp8)
+
+    private static func codeValues(_ format: PrecisionFormat) -> [Float] {
+        (0..<256).map { ActivationCodes.value(UInt8($0), scale: 1, format: format) ?? .nan }
     }
 
     private mutating func matrixMultiply(
