@@ -89,22 +89,21 @@ public enum MatrixLowering {
         let formats = InstructionSet.formats
         let wfmt = UInt64(formats.firstIndex(of: w.format.rawValue)!)
         let afmt = UInt64(formats.firstIndex(of: layer.activationFormat.rawValue)!)
-        // SRAM regions, 64-byte aligned: activation tiles, weight tiles, then per column of
-        // output tiles computed together its scales, bias and accumulators. Two activation
-        // tiles and two weight tiles per column when they fit, used in turn, so that loading
-        // the next overlaps multiplying the last; else one of each.
-        func aligned(_ x: Int) -> Int { (x + 63) / 64 * 64 }
+        // Two activation tiles and two weight tiles per column when they fit (MatrixTiling's
+        // layout), used in turn, so that loading the next overlaps multiplying the last; else
+        // one of each.
         let g = plan.groupN
-        // Coded activations: their codes, then their block scales (nvfp4) or the tensor scale (fp8).
-        let codesBytes = aligned(plan.tileM * plan.tileK)
-        let actBytes =
-            layer.codedInput
-            ? codesBytes + aligned(layer.activationFormat == .nvfp4 ? plan.tileM * (plan.tileK / layer.blockChannels) * 4 : 4)
-            : aligned(plan.tileM * plan.tileK * 4)
-        let maxWeightTile = aligned(w.tileByteCount(rows: plan.tileN, length: plan.tileK))
-        let scaleBytes = aligned(plan.tileN * 4)
-        let perColumn = 2 * scaleBytes + aligned(plan.chunkM * plan.tileN * 4)
-        let buffers = 2 * (actBytes + g * maxWeightTile) + g * perColumn <= resources.sramBytes ? 2 : 1
+        var shape = MatrixShape(
+            m: layer.m, k: layer.k, n: layer.n, weightFormat: w.format, sparse: w.sparse,
+            activationFormat: layer.activationFormat, reductionTile: plan.tileK, codedActivations: layer.codedInput)
+        shape.activationBlock = layer.blockChannels
+        let regions = MatrixTiling.layout(
+            tileM: plan.tileM, chunkM: plan.chunkM, tileK: plan.tileK, tileN: plan.tileN, shape: shape)
+        let (actBytes, codesBytes, maxWeightTile, scaleBytes, perColumn) = (
+            regions.activationTile, regions.codes, regions.weightTile, regions.scales, regions.column
+        )
+        precondition(maxWeightTile >= w.tileByteCount(rows: plan.tileN, length: plan.tileK))
+        let buffers = regions.bytes(buffers: 2, columns: g) <= resources.sramBytes ? 2 : 1
         let weightAt = buffers * actBytes
         let columnAt = weightAt + buffers * g * maxWeightTile
         guard columnAt + g * perColumn <= resources.sramBytes else {

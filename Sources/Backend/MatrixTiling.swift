@@ -80,20 +80,6 @@ public struct MatrixShape: Sendable, Equatable {
         self.codedActivations = codedActivations
     }
 
-    /// SRAM bytes of a [rows, k] activation tile: coded, its codes and block scales; else
-    /// the float32 staging and the codes rounding it leaves.
-    func activationTileBytes(rows: Int, k: Int) -> Int {
-        if codedActivations { return rows * k + (activationFormat == .nvfp4 ? rows * (k / activationBlock) * 4 : 64) }
-        let codes: Int
-        switch activationFormat {
-        case .nvfp4: codes = rows * (k / 2 + (k + 15) / 16)
-        case .fp8: codes = rows * k
-        case .fp16: codes = rows * k * 2
-        default: codes = 0
-        }
-        return rows * k * 4 + codes
-    }
-
     /// Bytes an activation element moves with: a code and its share of a block scale
     /// (nvfp4: 1.25, counted in quarters), else its float32.
     var activationQuarterBytes: Int {
@@ -134,20 +120,51 @@ public struct TilingPlan: Sendable, Equatable {
 }
 
 public enum MatrixTiling {
-    /// The SRAM a plan needs: double-buffered activation tiles (float32 staging and their
-    /// codes, or coded activations), and for each of the `groupN` columns computed together
-    /// double-buffered weight tiles (with their per-row scales), float32 accumulators for a
-    /// chunk, and the bias.
-    public static func footprint(
-        tileM: Int, chunkM: Int, tileK: Int, tileN: Int, shape: MatrixShape, groupN: Int = 1
-    ) -> Int {
-        let activations = shape.activationTileBytes(rows: tileM, k: tileK)
+    /// Where a tile keeps a matrix layer's operands in its SRAM, each region 64-byte aligned:
+    /// the activation tiles (float32, rounded in place; or coded: the codes, then their
+    /// block scales, or fp8's tensor scale), the weight tiles, then per column of output
+    /// tiles computed together its weight scales, its bias and its float32 accumulators for
+    /// a chunk of `chunkM` rows.
+    public struct SRAMLayout: Sendable, Equatable {
+        /// One activation tile, and of it the codes (coded activations; their scales follow).
+        public var activationTile: Int
+        public var codes: Int
+        public var weightTile: Int
+        /// A column's weight scales (and as much again for its bias), and all its bytes.
+        public var scales: Int
+        public var column: Int
+
+        /// Bytes with `buffers` activation tiles and weight tiles per column (used in turn),
+        /// for `columns` columns.
+        public func bytes(buffers: Int, columns: Int) -> Int {
+            buffers * (activationTile + columns * weightTile) + columns * column
+        }
+    }
+
+    public static func layout(tileM: Int, chunkM: Int, tileK: Int, tileN: Int, shape: MatrixShape) -> SRAMLayout {
+        func aligned(_ x: Int) -> Int { (x + 63) / 64 * 64 }
+        let codes = shape.codedActivations ? aligned(tileM * tileK) : 0
+        let activationTile =
+            shape.codedActivations
+            ? codes + aligned(shape.activationFormat == .nvfp4 ? tileM * (tileK / shape.activationBlock) * 4 : 4)
+            : aligned(tileM * tileK * 4)
         let weights =
             (try? WeightLayout(
                 format: shape.weightFormat, sparse: shape.sparse, rows: tileN, columns: tileK,
                 tileRows: tileN, tileColumns: tileK
             ).byteCount) ?? tileN * tileK * 2
-        return 2 * activations + groupN * (2 * weights + chunkM * tileN * 4 + tileN * 4)
+        let scales = aligned(tileN * 4)
+        return SRAMLayout(
+            activationTile: activationTile, codes: codes, weightTile: aligned(weights), scales: scales,
+            column: 2 * scales + aligned(chunkM * tileN * 4))
+    }
+
+    /// The SRAM a plan needs: `layout`'s regions with two activation tiles and two weight
+    /// tiles per column, for `groupN` columns computed together.
+    public static func footprint(
+        tileM: Int, chunkM: Int, tileK: Int, tileN: Int, shape: MatrixShape, groupN: Int = 1
+    ) -> Int {
+        layout(tileM: tileM, chunkM: chunkM, tileK: tileK, tileN: tileN, shape: shape).bytes(buffers: 2, columns: groupN)
     }
 
     /// The plan for `shape` on `resources`: the largest row tile (at most 32) that fits; then

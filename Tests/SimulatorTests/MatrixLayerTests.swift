@@ -80,6 +80,41 @@ final class MatrixLayerTests: XCTestCase {
         }
     }
 
+    func testThePlansSRAMIsTheLoweringsAndHoldsTwoBuffers() throws {
+        // Chunks grown until the SRAM is full: the lowering lays out the bytes the plan counted
+        // (none reserved and left unused, past the regions' 64-byte alignment), and every tile
+        // loads its activation tiles into two buffers in turn (a load overlapping the products
+        // of the last), never falling back to one.
+        for format in [PrecisionFormat.fp16, .fp8, .nvfp4] {
+            for rows in [400, 1000] {
+                let shape = MatrixShape(m: rows, k: k, n: n, weightFormat: format, sparse: false, activationFormat: format)
+                let plan = try MatrixTiling.plan(shape, on: resources)
+                let layout = try WeightLayout(
+                    format: format, sparse: false, rows: n, columns: k, tileRows: 20,
+                    tileColumns: resources.tileColumns(format, sparse: false))
+                let layer = MatrixLayer(
+                    m: rows, k: k, n: n, input: 0, inputRowStride: k, output: UInt64(4 * rows * k), outputStrides: (n, 1),
+                    weights: layout, weightOffset: 0, bias: 0, activationFormat: format, activationAmax: 1)
+                var builder = ProgramBuilder()
+                try MatrixLowering.lower(layer, plan: plan, resources: resources, into: &builder)
+                let used = builder.program.descriptors.filter { $0.space == .sram }.map { d in
+                    Int(d.address) + zip(d.dims, d.strides).reduce(1) { $0 + ($1.0 - 1) * $1.1 } * d.element.addressBytes
+                }.max()!
+                XCTAssertLessThanOrEqual(used, plan.sramBytes, "\(format), \(rows) rows")
+                XCTAssertLessThan(plan.sramBytes - used, 64 * (1 + 3 * plan.groupN), "\(format), \(rows) rows")
+                var buffers: [Int: Set<UInt64>] = [:]
+                for i in builder.program.instructions where i.spec.mnemonic == "mma" {
+                    let act = builder.program.descriptors[Int(i["act"])]
+                    buffers[act.cluster * resources.tilesPerCluster + act.tile, default: []].insert(act.address)
+                }
+                XCTAssertEqual(buffers.count, resources.tileCount)
+                for (tile, addresses) in buffers {
+                    XCTAssertEqual(addresses.count, 2, "\(format), \(rows) rows, tile \(tile)")
+                }
+            }
+        }
+    }
+
     func testReadsOfUnwrittenOrMissingMemoryNameTheInstruction() throws {
         let (g, _, _, amax) = try reference(.fp8, sparse: false)
         let (program, weights, constants) = try lowered(g, .fp8, sparse: false, amax: amax)
