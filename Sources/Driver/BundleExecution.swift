@@ -7,6 +7,7 @@ import Formats
 import Foundation
 import IR
 import ISA
+import Reference
 import Simulator
 import TensorIO
 
@@ -71,7 +72,7 @@ public enum BundleExecution {
                 for (place, t, per) in feeds {
                     try machine.writeDRAM(sampleBytes(t, (r * per)..<((r + 1) * per)), at: place.offset)
                 }
-                try machine.run(program)
+                try machine.run(program, threads: Parallelism.threadCount)
                 for (i, place) in meta.program.outputs.enumerated() {
                     results[i] += try machine.readDRAM(place.offset, count: place.bytes)
                 }

@@ -22,7 +22,7 @@ public enum FakeQuantization {
     ) throws -> (values: [Float], scales: [Float]) {
         switch format {
         case .fp32: return (w, [])
-        case .fp16: return (w.map { Float16Codec.decode(Float16Codec.encode($0)) }, [])
+        case .fp16: return (w.map { Float16Codec.round($0) }, [])
         case .fp8:
             let m = try w.withUnsafeBufferPointer { try FP8.quantize($0, rows: rows, columns: columns, perChannel: true) }
             return (m.dequantized(), m.scales)
@@ -47,7 +47,7 @@ public enum FakeQuantization {
     {
         switch format {
         case .fp32: return x
-        case .fp16: return x.map { Float16Codec.decode(Float16Codec.encode($0)) }
+        case .fp16: return x.map { Float16Codec.round($0) }
         case .fp8:
             return fp8Activations(x, scale: amax > 0 ? amax / 448 : 1)
         case .nvfp4:

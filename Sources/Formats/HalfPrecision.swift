@@ -10,6 +10,56 @@ public enum Float16Codec {
         values.withUnsafeBufferPointer { $0[Int(bits)] }
     }
 
+    /// `count` little-endian codes from `codes` decoded as `decode` does, to `out[0]`,
+    /// `out[step]`, `out[2 * step]`, ...
+    public static func decode(_ codes: UnsafeRawPointer, count: Int, into out: UnsafeMutablePointer<Float>, step: Int) {
+        values.withUnsafeBufferPointer { table in
+            let table = table.baseAddress!
+            var at = out
+            for j in 0..<count {
+                at.pointee = table[Int(UInt16(littleEndian: codes.loadUnaligned(fromByteOffset: 2 &* j, as: UInt16.self)))]
+                at += step
+            }
+        }
+    }
+
+    /// `rows` rows of `length` little-endian codes each, one after another from `codes`,
+    /// decoded as `decode` does into `out` transposed: code j of row r to out[j * rows + r].
+    /// Eight rows are decoded side by side, so each position's eight values are written
+    /// together.
+    public static func decodeTransposed(_ codes: UnsafeRawPointer, rows: Int, length: Int, into out: UnsafeMutablePointer<Float>)
+    {
+        values.withUnsafeBufferPointer { table in
+            let table = table.baseAddress!, rowBytes = 2 &* length
+            func code(_ r: Int, _ j: Int) -> Int {
+                Int(UInt16(littleEndian: codes.loadUnaligned(fromByteOffset: r &* rowBytes &+ 2 &* j, as: UInt16.self)))
+            }
+            var r = 0
+            while r &+ 8 <= rows {
+                var at = out + r
+                for j in 0..<length {
+                    for q in 0..<8 { at[q] = table[code(r &+ q, j)] }
+                    at += rows
+                }
+                r &+= 8
+            }
+            for rest in r..<rows { decode(codes + rest &* rowBytes, count: length, into: out + rest, step: rows) }
+        }
+    }
+
+    /// `decode(encode(value))`: `value` rounded to the nearest half-precision value, ties to
+    /// even. Where the result is a normal half-precision number (2^-14 <= |value| < 65520,
+    /// which rounds to infinity) the float32 fraction is rounded to 10 bits in place (a
+    /// carry moving into the exponent as it should); zeros are kept; the rest (subnormal
+    /// halves, overflow, infinities, NaN) go through the conversion.
+    @inline(__always) public static func round(_ value: Float) -> Float {
+        let bits = value.bitPattern, magnitude = bits & 0x7FFF_FFFF
+        if magnitude >= 0x3880_0000 && magnitude < 0x477F_F000 {
+            return Float(bitPattern: (bits &+ 0x0FFF &+ ((bits >> 13) & 1)) & 0xFFFF_E000)
+        }
+        return magnitude == 0 ? value : decode(encode(value))
+    }
+
     /// Round to nearest even; a NaN keeps its top 10 payload bits (and stays a NaN).
     @inline(__always) public static func encode(_ value: Float) -> UInt16 {
         if value.isNaN {

@@ -211,6 +211,11 @@ public enum WeightPacking {
         // Element (r, p) goes to r * rowStep + p * columnStep.
         let (rowStep, columnStep) = transposed ? (1, rows) : (length, 1)
         if sparse { out.update(repeating: 0) }
+        if format == .fp16 && !sparse && transposed {
+            // Eight rows at a time, so that each position's eight values land side by side.
+            return Float16Codec.decodeTransposed(
+                tile.baseAddress!, rows: rows, length: length, into: out.baseAddress!)
+        }
         try e4m3Values.withUnsafeBufferPointer { e4m3 in
             try withUnsafeTemporaryAllocation(of: Int.self, capacity: stored) { positions in
                 let codesAt = tile.baseAddress!.assumingMemoryBound(to: UInt8.self), scalesAt = codesAt + rows * codeBytes
@@ -228,11 +233,13 @@ public enum WeightPacking {
                             }
                             (positions[2 * j], positions[2 * j + 1]) = (p0, p1)
                         }
-                    } else {
+                    } else if format != .fp16 {
                         for j in 0..<stored { positions[j] = j }
                     }
                     let row = codesAt + r * codeBytes, at = o + r &* rowStep
                     switch format {
+                    case .fp16 where !sparse:
+                        Float16Codec.decode(row, count: stored, into: at, step: columnStep)
                     case .fp16:
                         for j in 0..<stored {
                             at[positions[j] &* columnStep] = Float16Codec.decode(

@@ -2,11 +2,16 @@
 // decoded from its 16 bytes through the table alone, each field read with a shift and a mask.
 
 public struct Instruction: Sendable, Equatable {
-    public let spec: InstructionSpec
+    /// One of the instruction set's table, which lives as long as the process: held without
+    /// reference counting, so that copying an instruction counts no references.
+    public unowned(unsafe) let spec: InstructionSpec
     /// The 16 bytes as two little-endian words: the opcode in `low`'s lowest byte, then the
     /// fields from bit 8 upward, the rest zero.
-    let low: UInt64
-    let high: UInt64
+    @usableFromInline let low: UInt64
+    @usableFromInline let high: UInt64
+
+    /// The opcode, read from the first byte (the same as `spec.opcode`).
+    @inlinable public var opcode: UInt8 { UInt8(truncatingIfNeeded: low) }
 
     public static func == (a: Instruction, b: Instruction) -> Bool { a.low == b.low && a.high == b.high }
 
@@ -56,9 +61,12 @@ public struct Instruction: Sendable, Equatable {
         bits(spec.fieldStarts[index], spec.fields[index].bits)
     }
 
-    /// `count` bits from bit `start` of the 128.
-    @inline(__always)
-    func bits(_ start: Int, _ count: Int) -> UInt64 {
+    /// `count` bits from bit `start` of the 128: the value of the field the table puts there.
+    @inlinable
+    public func bits(_ start: Int, _ count: Int) -> UInt64 { Self.bits(low, high, start, count) }
+
+    @inlinable
+    static func bits(_ low: UInt64, _ high: UInt64, _ start: Int, _ count: Int) -> UInt64 {
         let mask: UInt64 = count >= 64 ? ~0 : (1 << UInt64(count)) &- 1
         if start >= 64 { return (high >> UInt64(start - 64)) & mask }
         if start + count <= 64 || start == 0 { return (low >> UInt64(start)) & mask }
@@ -82,16 +90,17 @@ public struct Instruction: Sendable, Equatable {
 
     /// Decodes the 128 bits given as two little-endian words (the opcode in `low`'s lowest
     /// byte); nothing is copied but the words.
-    init(low: UInt64, high: UInt64) throws {
+    /// With `descriptors`, a descriptor field naming d`descriptors` or past it is refused too.
+    /// Fields are read through the definition held here, not through `spec`, which would
+    /// count a reference at each read.
+    init(low: UInt64, high: UInt64, descriptors: Int? = nil) throws {
         guard let spec = InstructionSet.spec(opcode: UInt8(truncatingIfNeeded: low)) else {
             throw ISAError("unknown opcode 0x\(hex(low & 0xff, digits: 2))")
         }
-        self.spec = spec
-        self.low = low
-        self.high = high
+        func value(at k: Int) -> UInt64 { Self.bits(low, high, spec.fieldStarts[k], spec.fields[k].bits) }
         let end = spec.end
         let rest = end >= 64 ? high >> UInt64(end - 64) : (low >> UInt64(end)) | high
-        if rest != 0, let i = (end..<(InstructionSet.width * 8)).first(where: { bits($0, 1) == 1 }) {
+        if rest != 0, let i = (end..<(InstructionSet.width * 8)).first(where: { Self.bits(low, high, $0, 1) == 1 }) {
             throw ISAError("\(spec.mnemonic): bit \(i) is past its last field and must be 0")
         }
         // A field's bits always fit it; a choice must also name one of its options.
@@ -99,6 +108,14 @@ public struct Instruction: Sendable, Equatable {
             throw ISAError(
                 "\(spec.mnemonic): \(value(at: k)) does not fit field \"\(spec.fields[k].name)\" (\(spec.fields[k].bits) bits)")
         }
+        if let descriptors {
+            for k in spec.descriptorFields where value(at: k) >= UInt64(descriptors) {
+                throw ISAError("field \(spec.fields[k].name) names d\(value(at: k)), the table has \(descriptors) descriptors")
+            }
+        }
+        self.spec = spec
+        self.low = low
+        self.high = high
     }
 }
 

@@ -22,6 +22,9 @@ public final class InstructionSpec: Sendable {
     /// The choice fields, by position, with how many options each has: the only fields
     /// whose bits can hold a value they do not accept.
     let choices: [(index: Int, options: UInt64)]
+    /// The descriptor fields, by position: a decoder checks each names a descriptor the
+    /// table has.
+    let descriptorFields: [Int]
     /// The bit after the last field.
     let end: Int
 
@@ -44,6 +47,7 @@ public final class InstructionSpec: Sendable {
             if case .choice(let names) = f.kind { return (k, UInt64(names.count)) }
             return nil
         }
+        descriptorFields = fields.indices.filter { fields[$0].kind == .descriptor }
     }
 
     /// Bits the fields use after the opcode byte.

@@ -42,7 +42,7 @@ extension Instruction {
     public func codedScales(_ descriptors: [TensorDescriptor]) -> Int? {
         let o = OperandFields.self
         let field: Int
-        switch spec.opcode {
+        switch opcode {
         case o.mma.opcode: field = o.mma.act
         case o.quant.opcode: field = o.quant.dst
         default: return nil

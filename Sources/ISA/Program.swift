@@ -34,33 +34,32 @@ public struct Program: Sendable, Equatable {
             throw ISAError("the instruction stream is \(i.count) bytes, not a multiple of \(InstructionSet.width)")
         }
         var descriptors: [TensorDescriptor] = []
-        for k in 0..<(d.count / TensorDescriptor.size) {
-            do {
-                descriptors.append(
-                    try TensorDescriptor(decoding: d[(k * TensorDescriptor.size)..<((k + 1) * TensorDescriptor.size)]))
-            } catch let e as ISAError {
-                throw ISAError("descriptor d\(k): \(e)")
+        descriptors.reserveCapacity(d.count / TensorDescriptor.size)
+        try d.withUnsafeBytes { raw in
+            for k in 0..<(d.count / TensorDescriptor.size) {
+                do {
+                    descriptors.append(
+                        try TensorDescriptor.decode(UnsafeRawBufferPointer(rebasing: raw[(k * TensorDescriptor.size)...])))
+                } catch let e as ISAError {
+                    throw ISAError("descriptor d\(k): \(e)")
+                }
             }
         }
         var instructions: [Instruction] = []
         instructions.reserveCapacity(i.count / InstructionSet.width)
         // Each instruction as two little-endian words, read straight from the section.
-        let words = i.withUnsafeBytes { raw in
-            (0..<(i.count / 8)).map { UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self)) }
-        }
-        for k in 0..<(i.count / InstructionSet.width) {
-            do {
-                let instruction = try Instruction(low: words[2 * k], high: words[2 * k + 1])
-                for (index, f) in instruction.spec.fields.enumerated() where f.kind == .descriptor {
-                    let v = instruction.value(at: index)
-                    guard v < UInt64(descriptors.count) else {
-                        throw ISAError("field \(f.name) names d\(v), the table has \(descriptors.count) descriptors")
-                    }
+        try i.withUnsafeBytes { raw in
+            for k in 0..<(i.count / InstructionSet.width) {
+                do {
+                    let instruction = try Instruction(
+                        low: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 16 * k, as: UInt64.self)),
+                        high: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 16 * k + 8, as: UInt64.self)),
+                        descriptors: descriptors.count)
+                    try Self.checkCodedScales(instruction, descriptors)
+                    instructions.append(instruction)
+                } catch let e as ISAError {
+                    throw ISAError("instruction \(k): \(e)")
                 }
-                try Self.checkCodedScales(instruction, descriptors)
-                instructions.append(instruction)
-            } catch let e as ISAError {
-                throw ISAError("instruction \(k): \(e)")
             }
         }
         self.init(descriptors: descriptors, instructions: instructions)

@@ -98,19 +98,28 @@ public struct TensorDescriptor: Sendable, Equatable {
     public init(decoding bytes: some Collection<UInt8>) throws {
         let b = Array(bytes)
         guard b.count == Self.size else { throw ISAError("a descriptor is \(Self.size) bytes, not \(b.count)") }
-        guard Int(b[0]) < MemorySpace.allCases.count else { throw ISAError("unknown memory space \(b[0])") }
-        guard Int(b[1]) < ElementType.allCases.count else { throw ISAError("unknown element type \(b[1])") }
+        self = try b.withUnsafeBytes { try Self.decode($0) }
+    }
+
+    private static let spaces = MemorySpace.allCases
+    private static let elements = ElementType.allCases
+
+    /// The descriptor in the 64 bytes at `b`'s start, read in place.
+    static func decode(_ b: UnsafeRawBufferPointer) throws -> TensorDescriptor {
+        func u32(_ offset: Int) -> UInt32 { UInt32(littleEndian: b.loadUnaligned(fromByteOffset: offset, as: UInt32.self)) }
+        guard Int(b[0]) < spaces.count else { throw ISAError("unknown memory space \(b[0])") }
+        guard Int(b[1]) < elements.count else { throw ISAError("unknown element type \(b[1])") }
         let rank = Int(b[2])
         guard rank <= Self.maxRank else { throw ISAError("rank \(rank) is over \(Self.maxRank)") }
-        guard b[5..<8].allSatisfy({ $0 == 0 }),
-            (rank..<Self.maxRank).allSatisfy({ get(b, 16 + 4 * $0, 4) == 0 && get(b, 40 + 4 * $0, 4) == 0 })
+        guard b[5] == 0, b[6] == 0, b[7] == 0,
+            (rank..<Self.maxRank).allSatisfy({ u32(16 + 4 * $0) == 0 && u32(40 + 4 * $0) == 0 })
         else {
             throw ISAError("reserved bytes and unused dimensions must be 0")
         }
-        try self.init(
-            MemorySpace.allCases[Int(b[0])], ElementType.allCases[Int(b[1])], cluster: Int(b[3]), tile: Int(b[4]),
-            address: get(b, 8, 8), dims: (0..<rank).map { Int(get(b, 16 + 4 * $0, 4)) },
-            strides: (0..<rank).map { Int(Int32(bitPattern: UInt32(get(b, 40 + 4 * $0, 4)))) })
+        return try TensorDescriptor(
+            spaces[Int(b[0])], elements[Int(b[1])], cluster: Int(b[3]), tile: Int(b[4]),
+            address: UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
+            dims: (0..<rank).map { Int(u32(16 + 4 * $0)) }, strides: (0..<rank).map { Int(Int32(bitPattern: u32(40 + 4 * $0))) })
     }
 
     /// `sram c0.t3 f32 @0x100 [1,20,64] [1280,64,1]`

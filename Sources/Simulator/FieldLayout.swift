@@ -1,6 +1,6 @@
 // Where the machine finds the fields it reads, per instruction: opcodes and field positions
-// looked up in the ISA's table once, so executing an instruction reads its fields by
-// position rather than by name.
+// (first bit and width) looked up in the ISA's table once, so executing an instruction
+// reads its fields with a shift and a mask, without consulting its definition.
 import ISA
 
 enum FieldLayout {
@@ -38,10 +38,22 @@ enum FieldLayout {
         return spec.opcode
     }
 
-    private static func at(_ mnemonic: String, _ field: String) -> Int {
-        guard let i = InstructionSet.spec(mnemonic: mnemonic)?.index(of: field) else {
+    private static func at(_ mnemonic: String, _ field: String) -> FieldPosition {
+        guard let spec = InstructionSet.spec(mnemonic: mnemonic), let i = spec.index(of: field) else {
             preconditionFailure("\(mnemonic) has no field \(field)")
         }
-        return i
+        return FieldPosition(start: spec.fieldStarts[i], width: spec.fields[i].bits)
     }
+}
+
+/// Where a field lies in the 128 bits of its instruction.
+struct FieldPosition {
+    let start: Int
+    let width: Int
+}
+
+extension Instruction {
+    /// The raw value of the field at `p`.
+    @inline(__always)
+    func value(_ p: FieldPosition) -> UInt64 { bits(p.start, p.width) }
 }

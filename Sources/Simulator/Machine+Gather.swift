@@ -39,7 +39,7 @@ extension Machine {
             try row.starts.withUnsafeBufferPointer { starts in
                 let view = RunView(memory: memory, starts: starts, length: row.length)
                 if let byte = memories[memory].firstUnwritten(view) {
-                    throw SimulatorError("reads \(memories[memory].name) byte \(byte), never written")
+                    throw SimulatorError("reads \(memoryName(memory)) byte \(byte), never written")
                 }
                 out.withUnsafeMutableBytes { memories[memory].read(view, into: $0.baseAddress! + i * rowBytes) }
             }

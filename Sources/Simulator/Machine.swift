@@ -2,7 +2,8 @@
 // bundle's weight and constant sections, L3, each cluster's L2, each tile's SRAM) with the
 // ISA's semantics (schemas/isa.md) and the formats module's numerics. It knows the bundle
 // and the ISA only, never the IR. Queues are run in program order, which every correct
-// program allows; a `wait` that program order cannot satisfy is reported as a deadlock.
+// program allows, or split between two threads (`Machine+Threads.swift`) with the same
+// result; a `wait` that program order cannot satisfy is reported as a deadlock.
 import Formats
 import Foundation
 import ISA
@@ -32,7 +33,9 @@ public struct MachineShape: Sendable {
 }
 
 public struct Machine {
-    var memories: [Memory]
+    /// The memories, by instance (`memoryInstance`), and their owner.
+    let memories: [Memory]
+    private let storage: MemoryStorage
     let shape: MachineShape
     var semaphores = [Int](repeating: 0, count: InstructionSet.semaphores)
     /// The running program's descriptors, each resolved on its first access.
@@ -40,19 +43,33 @@ public struct Machine {
     /// The weight tiles `mma` decoded in this run.
     var decodedTiles = DecodedTiles()
     /// Where operands are read to, reused by every instruction.
-    let buffers = OperandBuffers()
+    var buffers = OperandBuffers()
+    /// Whether a large product splits its rows between two threads (not when the program's
+    /// queues already run on two).
+    var splitsProducts = true
+    /// The queues (kind and place, as `signal` and `wait` name them) found to exist, one bit
+    /// each, so that each is checked once.
+    var checkedQueues = [UInt64](repeating: 0, count: (4 << 16) / 64)
 
     public init(shape: MachineShape, weights: [UInt8], constants: [UInt8]) {
         self.shape = shape
         var m = [
-            Memory(name: "dram", size: shape.dramBytes), Memory(name: "weights", contents: weights),
-            Memory(name: "constants", contents: constants), Memory(name: "l3", size: shape.l3Bytes),
+            Memory(size: shape.dramBytes), Memory(contents: weights), Memory(contents: constants), Memory(size: shape.l3Bytes),
         ]
-        for c in 0..<shape.clusters { m.append(Memory(name: "l2 c\(c)", size: shape.l2Bytes)) }
-        for c in 0..<shape.clusters {
-            for t in 0..<shape.tilesPerCluster { m.append(Memory(name: "sram c\(c).t\(t)", size: shape.sramBytes)) }
-        }
+        m += Array(repeating: (), count: shape.clusters).map { Memory(size: shape.l2Bytes) }
+        m += Array(repeating: (), count: shape.clusters * shape.tilesPerCluster).map { Memory(size: shape.sramBytes) }
         memories = m
+        storage = MemoryStorage(m)
+    }
+
+    /// Memory instance `m`'s name, as errors give it: dram, weights, constants, l3, then
+    /// `l2 c1` and `sram c1.t3`.
+    func memoryName(_ m: Int) -> String {
+        let named = ["dram", "weights", "constants", "l3"]
+        if m < named.count { return named[m] }
+        if m < named.count + shape.clusters { return "l2 c\(m - named.count)" }
+        let tile = m - named.count - shape.clusters
+        return "sram c\(tile / shape.tilesPerCluster).t\(tile % shape.tilesPerCluster)"
     }
 
     /// Writes `bytes` to DRAM at `offset` (the host placing an input).
@@ -69,46 +86,52 @@ public struct Machine {
         guard memories[0].isWritten(offset..<(offset + count)) else {
             throw SimulatorError("the output at DRAM bytes \(offset)..<\(offset + count) was never written")
         }
-        return Array(memories[0].bytes[offset..<(offset + count)])
+        return memories[0].contents(offset..<(offset + count))
     }
 
-    /// Runs `program` to its `halt` (or its end). Errors name the instruction.
-    public mutating func run(_ program: Program) throws {
+    /// Runs `program` to its `halt` (or its end), in program order, or with `threads` >= 2
+    /// on two threads (`Machine+Threads.swift`), which gives the same result and the same
+    /// first error. Errors name the instruction.
+    public mutating func run(_ program: Program, threads: Int = 1) throws {
         resolved = ResolvedDescriptors(count: program.descriptors.count)
         decodedTiles = DecodedTiles()
         semaphores = [Int](repeating: 0, count: InstructionSet.semaphores)
+        checkedQueues = [UInt64](repeating: 0, count: checkedQueues.count)
+        if threads >= 2, try runOnTwoThreads(program) { return }
         try program.descriptors.withUnsafeBufferPointer { table in
-            for (index, instruction) in program.instructions.enumerated() {
-                do {
-                    if try execute(instruction, table) { return }
-                } catch let e as SimulatorError {
-                    throw SimulatorError("instruction \(index) (\(instruction.spec.mnemonic)): \(e)")
+            try program.instructions.withUnsafeBufferPointer { code in
+                for index in code.indices {
+                    do {
+                        if try execute(code[index], table) { return }
+                    } catch let e as SimulatorError {
+                        throw SimulatorError("instruction \(index) (\(code[index].spec.mnemonic)): \(e)")
+                    }
                 }
             }
         }
     }
 
     /// Executes one instruction; true at `halt`.
-    private mutating func execute(_ i: Instruction, _ table: UnsafeBufferPointer<TensorDescriptor>) throws -> Bool {
-        func d(_ field: Int) -> DescriptorRef {
-            let index = Int(i.value(at: field))
+    mutating func execute(_ i: Instruction, _ table: UnsafeBufferPointer<TensorDescriptor>) throws -> Bool {
+        func d(_ field: FieldPosition) -> DescriptorRef {
+            let index = Int(i.value(field))
             precondition(index < table.count, "d\(index) is not in the descriptor table")
             return DescriptorRef(index: index, table: table.baseAddress!)
         }
-        func f(_ field: Int) -> Float { Float(bitPattern: UInt32(truncatingIfNeeded: i.value(at: field))) }
-        func format(_ field: Int) -> PrecisionFormat {
-            PrecisionFormat(rawValue: InstructionSet.formats[Int(i.value(at: field))])!
+        func f(_ field: FieldPosition) -> Float { Float(bitPattern: UInt32(truncatingIfNeeded: i.value(field))) }
+        func format(_ field: FieldPosition) -> PrecisionFormat {
+            PrecisionFormat(rawValue: InstructionSet.formats[Int(i.value(field))])!
         }
         typealias L = FieldLayout
-        switch i.spec.opcode {
+        switch i.opcode {
         case L.nop: break
         case L.halt: return true
         case L.signal.opcode:
-            try checkUnit(i.value(at: L.signal.after), i.value(at: L.signal.unit))
-            semaphores[Int(i.value(at: L.signal.sem))] += 1
+            try checkUnit(i.value(L.signal.after), i.value(L.signal.unit))
+            semaphores[Int(i.value(L.signal.sem))] += 1
         case L.wait.opcode:
-            try checkUnit(i.value(at: L.wait.queue), i.value(at: L.wait.unit))
-            let (sem, count) = (Int(i.value(at: L.wait.sem)), Int(i.value(at: L.wait.count)))
+            try checkUnit(i.value(L.wait.queue), i.value(L.wait.unit))
+            let (sem, count) = (Int(i.value(L.wait.sem)), Int(i.value(L.wait.count)))
             guard semaphores[sem] >= count else {
                 throw SimulatorError(
                     "waits for s\(sem) to reach \(count), but in program order it is \(semaphores[sem]): the program deadlocks")
@@ -118,7 +141,7 @@ public struct Machine {
             guard dst.element == src.element, dst.count == src.count else {
                 throw SimulatorError("copies \(src.count) \(src.element.rawValue) into \(dst.count) \(dst.element.rawValue)")
             }
-            try storeElements(dst, UnsafeRawBufferPointer(try readBytes(src, into: .bytes)))
+            try copy(dst, src)
         case L.fill.opcode:
             let dst = d(L.fill.dst)
             guard dst.element == .f32 else { throw SimulatorError("fill writes f32 only, not \(dst.element.rawValue)") }
@@ -140,15 +163,15 @@ public struct Machine {
         case L.mma.opcode:
             let m = L.mma
             try matrixMultiply(
-                d(m.out), d(m.act), d(m.wgt), d(m.scl), format(m.wfmt), afmt: format(m.afmt), sparse: i.value(at: m.sparse) == 1,
-                accumulate: i.value(at: m.accumulate) == 1)
+                d(m.out), d(m.act), d(m.wgt), d(m.scl), format(m.wfmt), afmt: format(m.afmt), sparse: i.value(m.sparse) == 1,
+                accumulate: i.value(m.accumulate) == 1)
         case L.vop.opcode:
             let v = L.vop
-            try vectorOp(InstructionSet.vectorOps[Int(i.value(at: v.op))], d(v.dst), d(v.a), d(v.b), f(v.imm))
+            try vectorOp(InstructionSet.vectorOps[Int(i.value(v.op))], d(v.dst), d(v.a), d(v.b), f(v.imm))
         case L.vopp.opcode:
             let v = L.vopp
             try parameterizedOp(
-                InstructionSet.vectorOps[Int(i.value(at: v.op))], d(v.dst), d(v.a), d(v.b), Int(i.value(at: v.params)))
+                InstructionSet.vectorOps[Int(i.value(v.op))], d(v.dst), d(v.a), d(v.b), Int(i.value(v.params)))
         default:
             throw SimulatorError("the simulator does not execute \(i.spec.mnemonic) yet")
         }
@@ -156,13 +179,16 @@ public struct Machine {
     }
 
     /// Refuses a `signal` or `wait` naming a queue the machine does not have.
-    private func checkUnit(_ queue: UInt64, _ place: UInt64) throws {
+    private mutating func checkUnit(_ queue: UInt64, _ place: UInt64) throws {
+        let bit = Int(truncatingIfNeeded: queue << 16 | place)
+        if checkedQueues[bit >> 6] & (1 << UInt64(bit & 63)) != 0 { return }
         do {
             _ = try Units(clusters: shape.clusters, tilesPerCluster: shape.tilesPerCluster).unit(
                 queue: Int(queue), at: Place(raw: place))
         } catch let e as ISAError {
             throw SimulatorError(e.description)
         }
+        checkedQueues[bit >> 6] |= 1 << UInt64(bit & 63)
     }
 
     /// `quant` into codes: `x` (rows of `rowLength`) rounded to `fmt`, each element's code
@@ -202,14 +228,24 @@ public struct Machine {
         let scalesRef = try codedScales(of: act)
         let codes = try readBytes(act, into: .activationCodes)
         let scales = try readFloats(scalesRef, into: .activationScales)
+        if afmt == .nvfp4, let i = codes.firstIndex(where: { $0 >= 16 }) {
+            throw SimulatorError("act element \(i) holds \(codes[i]), which is not an E2M1 code")
+        }
+        // Each code's value at scale 1 (exact), times its element's scale: the one product
+        // `ActivationCodes.value` makes.
         let a = buffers.floats(.activation, act.count)
-        for i in 0..<act.count {
-            guard let v = ActivationCodes.value(codes[i], scale: scales[i], format: afmt) else {
-                throw SimulatorError("act element \(i) holds \(codes[i]), which is not an E2M1 code")
-            }
-            a[i] = v
+        (afmt == .nvfp4 ? Self.nvfp4CodeValues : Self.fp8CodeValues).withUnsafeBufferPointer { values in
+            for i in 0..<act.count { a[i] = values[Int(codes[i])] * scales[i] }
         }
         return a
+    }
+
+    /// Every byte's value as a code at scale 1 (NaN where it is no code).
+    private static let nvfp4CodeValues = codeValues(.nvfp4)
+    private static let fp8CodeValues = codeValues(.fp8)
+
+    private static func codeValues(_ format: PrecisionFormat) -> [Float] {
+        (0..<256).map { ActivationCodes.value(UInt8($0), scale: 1, format: format) ?? .nan }
     }
 
     private mutating func matrixMultiply(
@@ -224,26 +260,37 @@ public struct Machine {
         let (m, n, k) = (out.dims[0], out.dims[1], act.dims[1])
         // wt[p * n + c]: reduction position p, output channel c.
         func multiply(_ wt: UnsafeBufferPointer<Float>) throws {
-            let a = act.element == .u8 ? try decodedActivation(act, afmt) : try readFloats(act, into: .activation)
-            let acc: UnsafeMutableBufferPointer<Float>
+            let a =
+                act.element == .u8
+                ? UnsafeBufferPointer(try decodedActivation(act, afmt)) : try readFloats(act, into: .activation)
+            let target = accumulate ? try writtenRuns(out) : try runs(out)
+            // In place when `out` is one run of a writable memory that no operand overlaps.
+            if let p = contiguousFloats(target), !memories[target.memory].readOnly, try !overlaps(target, act),
+                try wgt.element == .packed || !overlaps(target, wgt)
+            {
+                let acc = UnsafeMutableBufferPointer(start: p, count: m * n)
+                if !accumulate { acc.update(repeating: 0) }
+                Self.parallelProduct(a, wt, into: acc, m: m, n: n, k: k, split: splitsProducts)
+                return markWritten(out, target)
+            }
+            let acc = buffers.floats(.accumulator, m * n)
             if accumulate {
-                acc = try readFloats(out, into: .accumulator)
+                memories[target.memory].read(target, into: UnsafeMutableRawPointer(acc.baseAddress!))
             } else {
-                acc = buffers.floats(.accumulator, m * n)
                 acc.update(repeating: 0)
             }
-            Self.parallelProduct(UnsafeBufferPointer(a), wt, into: acc, m: m, n: n, k: k)
+            Self.parallelProduct(a, wt, into: acc, m: m, n: n, k: k, split: splitsProducts)
             try storeFloats(out, UnsafeBufferPointer(acc))
         }
         switch wgt.element {
         case .packed:
-            let scales = wfmt == .fp16 ? UnsafeMutableBufferPointer(start: nil, count: 0) : try readFloats(scl, into: .scales)
+            let scales = wfmt == .fp16 ? UnsafeBufferPointer(start: nil, count: 0) : try readFloats(scl, into: .scales)
             let packed = try readBytes(wgt, into: .packed)
             func decode(into w: UnsafeMutableBufferPointer<Float>) throws {
                 do {
                     try WeightPacking.unpackTile(
-                        UnsafeRawBufferPointer(packed), format: wfmt, sparse: sparse, rows: n, length: k,
-                        scales: UnsafeBufferPointer(scales), into: w, transposed: true)
+                        packed, format: wfmt, sparse: sparse, rows: n, length: k, scales: scales, into: w,
+                        transposed: true)
                 } catch let e as PackingError {
                     throw SimulatorError("weight tile: \(e)")
                 }
@@ -276,19 +323,25 @@ public struct Machine {
             if wfmt == .fp16, let v = w.first(where: { !$0.isNaN && Float16Codec.decode(Float16Codec.encode($0)) != $0 }) {
                 throw SimulatorError("an fp16 wgt holds \(v), which is not an fp16 value (quant it first)")
             }
-            try multiply(UnsafeBufferPointer(w))
+            try multiply(w)
         default:
             throw SimulatorError("mma's wgt is a packed weight tile or f32 [K, N], not \(wgt.element.rawValue)")
         }
+    }
+
+    /// Whether `runs` share a byte's memory and span with `d`'s.
+    private func overlaps(_ runs: RunView, _ d: DescriptorRef) throws -> Bool {
+        let other = try self.runs(d)
+        return other.memory == runs.memory && other.span.overlaps(runs.span)
     }
 
     /// `orderedProduct` with the rows split between two threads when the product is large
     /// enough to pay for it; every row is summed as before, so the result is the same.
     static func parallelProduct(
         _ a: UnsafeBufferPointer<Float>, _ wt: UnsafeBufferPointer<Float>, into acc: UnsafeMutableBufferPointer<Float>,
-        m: Int, n: Int, k: Int
+        m: Int, n: Int, k: Int, split: Bool = true
     ) {
-        guard m >= 8, m * n * k >= 1 << 16 else { return orderedProduct(a, wt, into: acc, m: m, n: n, k: k) }
+        guard split, m >= 8, m * n * k >= 1 << 16 else { return orderedProduct(a, wt, into: acc, m: m, n: n, k: k) }
         let half = (m / 2 + 3) / 4 * 4
         // The two halves touch disjoint rows of `acc` and only read `a` and `wt`.
         nonisolated(unsafe) let (a, wt, acc) = (a, wt, acc)
@@ -419,175 +472,6 @@ public struct Machine {
             }
             row[c] = s
         }
-    }
-
-    // Element access through descriptors -----------------------------------------------
-
-    /// The memory instance `d` is in: dram, weights, constants, l3, then one l2 per cluster,
-    /// then one sram per tile, cluster-major.
-    static func memoryInstance(_ d: TensorDescriptor, clusters: Int, tilesPerCluster: Int) throws -> Int {
-        do { return try Units(clusters: clusters, tilesPerCluster: tilesPerCluster).instance(of: d) } catch let e as ISAError {
-            throw SimulatorError(e.description)
-        }
-    }
-
-    static func elementSize(_ e: ElementType) throws -> Int {
-        switch e {
-        case .f32, .i32: return 4
-        case .f16, .bf16: return 2
-        case .i64: return 8
-        case .f8e4m3, .f8e5m2, .i8, .u8, .bool, .packed: return 1
-        case .e2m1: throw SimulatorError("e2m1 elements are not byte-addressable")
-        }
-    }
-
-    /// The runs of bytes `d` covers, after checking the whole span lies in its memory;
-    /// resolved on the descriptor's first access in the run and kept (memories do not change
-    /// size), errors included.
-    func runs(_ d: DescriptorRef) throws -> RunView {
-        if let known = resolved.views[d.index] { return known }
-        if let error = resolved.errors[d.index] { throw error }
-        do {
-            let (memory, runs) = try resolve(d.descriptor)
-            let view = resolved.keep(runs, memory: memory, at: d.index)
-            return view
-        } catch let e as SimulatorError {
-            resolved.errors[d.index] = e
-            throw e
-        }
-    }
-
-    private func resolve(_ d: TensorDescriptor) throws -> (memory: Int, runs: ByteRuns) {
-        let m = try Self.memoryInstance(d, clusters: shape.clusters, tilesPerCluster: shape.tilesPerCluster)
-        let runs = ByteRuns(base: Int(d.address), dims: d.dims, strides: d.strides, size: try Self.elementSize(d.element))
-        if let span = runs.span, span.lowerBound < 0 || span.upperBound > memories[m].bytes.count {
-            throw SimulatorError(
-                "\(d.text) reaches bytes \(span.lowerBound)..<\(span.upperBound) of \(memories[m].name), which has \(memories[m].bytes.count)"
-            )
-        }
-        return (m, runs)
-    }
-
-    /// The runs of `d` after checking every byte of them has been written.
-    private func writtenRuns(_ d: DescriptorRef) throws -> RunView {
-        let runs = try runs(d)
-        if let byte = memories[runs.memory].firstUnwritten(runs) {
-            throw SimulatorError("reads \(memories[runs.memory].name) byte \(byte), never written")
-        }
-        return runs
-    }
-
-    private func loadElements(_ d: DescriptorRef) throws -> [UInt8] {
-        let runs = try writtenRuns(d)
-        return [UInt8](unsafeUninitializedCapacity: runs.count) { out, n in
-            if runs.count > 0 { memories[runs.memory].read(runs, into: out.baseAddress!) }
-            n = runs.count
-        }
-    }
-
-    mutating func storeElements(_ d: DescriptorRef, _ bytes: UnsafeRawBufferPointer) throws {
-        let runs = try runs(d)
-        guard !memories[runs.memory].readOnly else {
-            throw SimulatorError("writes \(memories[runs.memory].name), which is read-only")
-        }
-        precondition(bytes.count == runs.count, "a store's bytes match its descriptor")
-        if runs.count > 0 { memories[runs.memory].write(runs, from: bytes.baseAddress!) }
-    }
-
-    mutating func storeElements(_ d: DescriptorRef, _ bytes: [UInt8]) throws {
-        try bytes.withUnsafeBytes { try storeElements(d, $0) }
-    }
-
-    // Memories hold float32 little-endian (Float32Bytes); on a little-endian host the
-    // bytes are the floats themselves and are copied as they are.
-    func loadFloats(_ d: DescriptorRef) throws -> [Float] {
-        guard d.element == .f32 else { throw SimulatorError("\(d.text) is not f32") }
-        #if _endian(little)
-            let runs = try writtenRuns(d)
-            return [Float](unsafeUninitializedCapacity: runs.count / 4) { out, n in
-                if runs.count > 0 { memories[runs.memory].read(runs, into: UnsafeMutableRawPointer(out.baseAddress!)) }
-                n = runs.count / 4
-            }
-        #else
-            return Float32Bytes.decode(try loadElements(d))
-        #endif
-    }
-
-    /// The f32 elements of `d`, read into `slot`'s buffer (valid until the slot is reused).
-    func readFloats(_ d: DescriptorRef, into slot: OperandBuffers.Slot) throws -> UnsafeMutableBufferPointer<Float> {
-        guard d.element == .f32 else { throw SimulatorError("\(d.text) is not f32") }
-        let runs = try writtenRuns(d)
-        let out = buffers.floats(slot, runs.count / 4)
-        #if _endian(little)
-            if runs.count > 0 { memories[runs.memory].read(runs, into: UnsafeMutableRawPointer(out.baseAddress!)) }
-        #else
-            _ = out.initialize(from: Float32Bytes.decode(try loadElements(d)))
-        #endif
-        return out
-    }
-
-    /// The bytes of `d`'s elements, read into `slot`'s buffer (valid until the slot is reused).
-    func readBytes(_ d: DescriptorRef, into slot: OperandBuffers.Slot) throws -> UnsafeMutableRawBufferPointer {
-        let runs = try writtenRuns(d)
-        let out = buffers.raw(slot, runs.count)
-        if runs.count > 0 { memories[runs.memory].read(runs, into: out.baseAddress!) }
-        return out
-    }
-
-    mutating func storeFloats(_ d: DescriptorRef, _ values: UnsafeBufferPointer<Float>) throws {
-        guard d.element == .f32 else { throw SimulatorError("\(d.text) is not f32") }
-        #if _endian(little)
-            try storeElements(d, UnsafeRawBufferPointer(values))
-        #else
-            try storeElements(d, Float32Bytes.encode(Array(values)))
-        #endif
-    }
-
-    mutating func storeFloats(_ d: DescriptorRef, _ values: [Float]) throws {
-        guard d.element == .f32 else { throw SimulatorError("\(d.text) is not f32") }
-        #if _endian(little)
-            try values.withUnsafeBytes { try storeElements(d, $0) }
-        #else
-            try storeElements(d, Float32Bytes.encode(values))
-        #endif
-    }
-}
-
-/// A descriptor of the running program: its index in the table, and the table (valid while
-/// the program runs), so that passing one copies no arrays.
-struct DescriptorRef {
-    let index: Int
-    let table: UnsafePointer<TensorDescriptor>
-    var descriptor: TensorDescriptor { table[index] }
-    var element: ElementType { descriptor.element }
-    var dims: [Int] { descriptor.dims }
-    var count: Int { descriptor.count }
-    var text: String { descriptor.text }
-}
-
-/// Per descriptor of the running program: the memory instance and byte runs it resolves
-/// to, or the error resolving it raised; neither until first accessed. The runs' starts
-/// are kept in storage of their own, so a view of them is a plain value.
-final class ResolvedDescriptors {
-    private(set) var views: [RunView?]
-    var errors: [Int: SimulatorError] = [:]
-    private var storage: [UnsafeMutablePointer<Int>] = []
-
-    init(count: Int) { views = Array(repeating: nil, count: count) }
-
-    deinit {
-        for p in storage { p.deallocate() }
-    }
-
-    /// Keeps `runs` in `memory` as descriptor `index`'s, and returns its view.
-    func keep(_ runs: ByteRuns, memory: Int, at index: Int) -> RunView {
-        let starts = UnsafeMutablePointer<Int>.allocate(capacity: max(runs.starts.count, 1))
-        starts.initialize(from: runs.starts, count: runs.starts.count)
-        storage.append(starts)
-        let view = RunView(
-            memory: memory, starts: UnsafeBufferPointer(start: starts, count: runs.starts.count), length: runs.length)
-        views[index] = view
-        return view
     }
 }
 

@@ -3,68 +3,102 @@
 // the memory. Accesses go by runs of contiguous bytes, so a row-major tile is one copy.
 import Foundation
 
+/// One memory instance: a plain view of its bytes and written flags, which a
+/// `MemoryStorage` owns, so that reaching a memory counts no references.
 struct Memory {
-    let name: String
-    var bytes: [UInt8]
-    /// One flag per byte (1: written); empty for a read-only memory (the bundle's sections),
+    let size: Int
+    let bytes: UnsafeMutableRawPointer
+    /// One flag per byte (1: written); nil for a read-only memory (the bundle's sections),
     /// whose every byte counts as written.
-    var written: [UInt8]
-    let readOnly: Bool
+    let written: UnsafeMutablePointer<UInt8>?
+    var readOnly: Bool { written == nil }
 
-    init(name: String, size: Int) {
-        self.name = name
-        bytes = [UInt8](repeating: 0, count: size)
-        written = [UInt8](repeating: 0, count: size)
-        readOnly = false
+    /// A writable memory of `size` bytes, allocated zeroed: pages the program never touches
+    /// are never mapped.
+    init(size: Int) {
+        self.size = size
+        bytes = calloc(max(size, 1), 1)!
+        written = calloc(max(size, 1), 1)!.assumingMemoryBound(to: UInt8.self)
     }
 
-    init(name: String, contents: [UInt8]) {
-        self.name = name
-        bytes = contents
-        written = []
-        readOnly = true
+    /// A read-only memory holding `contents`.
+    init(contents: [UInt8]) {
+        size = contents.count
+        let bytes = malloc(max(size, 1))!
+        contents.withUnsafeBytes { if $0.count > 0 { bytes.copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
+        self.bytes = bytes
+        written = nil
     }
 
     /// Whether every byte of `range` has been written.
     func isWritten(_ range: Range<Int>) -> Bool {
-        readOnly || !written[range].contains(0)
+        guard let written, !range.isEmpty else { return true }
+        return memchr(written + range.lowerBound, 0, range.count) == nil
     }
 
-    mutating func store(_ data: [UInt8], at offset: Int) {
-        bytes.replaceSubrange(offset..<(offset + data.count), with: data)
-        written.replaceSubrange(offset..<(offset + data.count), with: repeatElement(1, count: data.count))
+    /// The bytes of `range`.
+    func contents(_ range: Range<Int>) -> [UInt8] {
+        Array(UnsafeRawBufferPointer(start: bytes + range.lowerBound, count: range.count))
+    }
+
+    func store(_ data: [UInt8], at offset: Int) {
+        data.withUnsafeBytes { d in
+            guard d.count > 0 else { return }
+            (bytes + offset).copyMemory(from: d.baseAddress!, byteCount: d.count)
+            if let written { memset(written + offset, 1, d.count) }
+        }
     }
 
     /// The first byte of `runs` never written, if any.
     func firstUnwritten(_ runs: RunView) -> Int? {
-        guard !readOnly else { return nil }
-        return written.withUnsafeBytes { w in
-            let base = UnsafeRawPointer(w.baseAddress!)
-            for start in runs.starts {
-                if let hit = memchr(base + start, 0, runs.length) { return base.distance(to: UnsafeRawPointer(hit)) }
+        guard let written else { return nil }
+        for start in runs.starts {
+            if let hit = memchr(written + start, 0, runs.length) {
+                return UnsafeRawPointer(written).distance(to: UnsafeRawPointer(hit))
             }
-            return nil
         }
+        return nil
     }
 
     /// Copies the bytes of `runs`, in order, to `out` (runs.count x runs.length bytes).
     func read(_ runs: RunView, into out: UnsafeMutableRawPointer) {
-        bytes.withUnsafeBytes { b in
-            for (i, start) in runs.starts.enumerated() {
-                (out + i * runs.length).copyMemory(from: b.baseAddress! + start, byteCount: runs.length)
-            }
+        var to = out
+        for start in runs.starts {
+            to.copyMemory(from: bytes + start, byteCount: runs.length)
+            to += runs.length
         }
     }
 
-    /// Writes `data` (runs.count x runs.length bytes) over `runs`, in order.
-    mutating func write(_ runs: RunView, from data: UnsafeRawPointer) {
-        bytes.withUnsafeMutableBytes { b in
-            written.withUnsafeMutableBytes { w in
-                for (i, start) in runs.starts.enumerated() {
-                    (b.baseAddress! + start).copyMemory(from: data + i * runs.length, byteCount: runs.length)
-                    memset(w.baseAddress! + start, 1, runs.length)
-                }
+    /// Writes `data` (runs.count x runs.length bytes) over `runs`, in order, and marks them
+    /// written unless `marked` says they already are.
+    func write(_ runs: RunView, from data: UnsafeRawPointer, marked: Bool = false) {
+        var from = data
+        for start in runs.starts {
+            if bytes + start != UnsafeMutableRawPointer(mutating: from) {
+                (bytes + start).copyMemory(from: from, byteCount: runs.length)
             }
+            if !marked, let written { memset(written + start, 1, runs.length) }
+            from += runs.length
+        }
+    }
+
+    /// Marks the bytes of `runs` written (their bytes were written in place).
+    func mark(_ runs: RunView) {
+        guard let written else { return }
+        for start in runs.starts { memset(written + start, 1, runs.length) }
+    }
+}
+
+/// The memories of a machine, freed with the last machine that shares them.
+final class MemoryStorage {
+    let memories: [Memory]
+
+    init(_ memories: [Memory]) { self.memories = memories }
+
+    deinit {
+        for m in memories {
+            free(m.bytes)
+            free(m.written)
         }
     }
 }
@@ -75,6 +109,8 @@ struct RunView {
     let memory: Int
     let starts: UnsafeBufferPointer<Int>
     let length: Int
+    /// The lowest byte to one past the highest (empty when no bytes).
+    var span: Range<Int> = 0..<0
 
     var count: Int { starts.count * length }
 }

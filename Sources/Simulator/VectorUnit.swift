@@ -70,12 +70,11 @@ extension Machine {
     /// A parameter record: 16 int32 at 4 x `index` bytes into the constant section.
     private func record(_ index: Int) throws -> [Int] {
         let at = 4 * index
-        guard at >= 0, at + 64 <= memories[2].bytes.count else {
+        guard at >= 0, at + 64 <= memories[2].size else {
             throw SimulatorError("parameter record \(index) is outside the constant section")
         }
         return (0..<16).map { j in
-            let b = memories[2].bytes[(at + 4 * j)..<(at + 4 * j + 4)].map(UInt32.init)
-            return Int(Int32(bitPattern: b[0] | b[1] << 8 | b[2] << 16 | b[3] << 24))
+            Int(Int32(littleEndian: memories[2].bytes.loadUnaligned(fromByteOffset: at + 4 * j, as: Int32.self)))
         }
     }
 
@@ -109,12 +108,11 @@ extension Machine {
     /// `count` int32 values (or float32 bit patterns) at 4 x `index` bytes into the constant section.
     private func constantWords(_ index: Int, _ count: Int) throws -> [UInt32] {
         let at = 4 * index
-        guard index >= 0, count >= 0, at + 4 * count <= memories[2].bytes.count else {
+        guard index >= 0, count >= 0, at + 4 * count <= memories[2].size else {
             throw SimulatorError("a table of \(count) values at \(index) is outside the constant section")
         }
         return (0..<count).map { j in
-            let b = memories[2].bytes[(at + 4 * j)..<(at + 4 * j + 4)].map(UInt32.init)
-            return b[0] | b[1] << 8 | b[2] << 16 | b[3] << 24
+            UInt32(littleEndian: memories[2].bytes.loadUnaligned(fromByteOffset: at + 4 * j, as: UInt32.self))
         }
     }
 

@@ -50,6 +50,37 @@ final class ScalarCodecTests: XCTestCase {
         }
     }
 
+    func testRoundingToHalfPrecisionIsEncodingThenDecoding() {
+        // Every 1021st pattern of float32, and the edges of the in-place path: the smallest
+        // normal half, the largest, the overflow tie 65520, and carries into the exponent.
+        var patterns = Array(stride(from: UInt32(0), to: UInt32.max, by: 1021))
+        for edge: Float in [0x1p-14, 65504, 65519.996, 65520, 65536, 2047.9999, 1.0009765] {
+            for bits in (edge.bitPattern - 2)...(edge.bitPattern + 2) { patterns += [bits, bits | 0x8000_0000] }
+        }
+        var mismatches = 0
+        for bits in patterns {
+            let x = Float(bitPattern: bits)
+            if Float16Codec.round(x).bitPattern != Float16Codec.decode(Float16Codec.encode(x)).bitPattern { mismatches += 1 }
+        }
+        XCTAssertEqual(mismatches, 0)
+    }
+
+    func testHalfPrecisionRunsDecodeAsTheScalarDecoder() {
+        // Every pattern, read from an odd byte and written with a stride.
+        let codes = (0...UInt16.max).map { $0 }
+        let bytes: [UInt8] = [0xAB] + codes.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }
+        let step = 3
+        var out = [Float](repeating: 0, count: codes.count * step)
+        bytes.withUnsafeBytes { raw in
+            out.withUnsafeMutableBufferPointer {
+                Float16Codec.decode(raw.baseAddress! + 1, count: codes.count, into: $0.baseAddress!, step: step)
+            }
+        }
+        for (j, bits) in codes.enumerated() {
+            XCTAssertEqual(out[j * step].bitPattern, Float16Codec.decode(bits).bitPattern, "0x\(String(bits, radix: 16))")
+        }
+    }
+
     func testEncodeSweepsMatchMLDtypesBitForBit() throws {
         try assertEncodeSweep("encode_e2m1.u8", as: UInt8.self) { MiniFloatFormat.e2m1().encode($0) }
         try assertEncodeSweep("encode_e4m3.u8", as: UInt8.self) { MiniFloatFormat.e4m3.encode($0) }

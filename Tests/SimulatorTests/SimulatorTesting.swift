@@ -35,16 +35,24 @@ func simulated(_ graph: Graph, _ inputs: [String: Tensor], resources: TileResour
     let lowered = try Lowering.lower(graph, layers: section.layers, resources: resources)
     let program = try Program(
         descriptors: lowered.program.encodedDescriptors(), instructions: lowered.program.encodedInstructions())
-    var sim = Machine(
-        shape: MachineShape(
-            dramBytes: lowered.dramBytes, l3Bytes: 1 << 16, l2Bytes: 1 << 14, sramBytes: resources.sramBytes,
-            clusters: resources.clusters, tilesPerCluster: resources.tilesPerCluster),
-        weights: section.bytes, constants: lowered.constants)
-    for p in lowered.inputs { try sim.writeDRAM(littleEndianBytes(inputs[p.name]!.floats()), at: p.offset) }
-    try sim.run(program)
-    var outputs: [String: [Float]] = [:]
-    for p in lowered.outputs { outputs[p.name] = Float32Bytes.decode(try sim.readDRAM(p.offset, count: p.bytes)) }
-    return outputs
+    // In program order, and on two threads, which must give the same bits.
+    var results: [[String: [Float]]] = []
+    for threads in [1, 2] {
+        var sim = Machine(
+            shape: MachineShape(
+                dramBytes: lowered.dramBytes, l3Bytes: 1 << 16, l2Bytes: 1 << 14, sramBytes: resources.sramBytes,
+                clusters: resources.clusters, tilesPerCluster: resources.tilesPerCluster),
+            weights: section.bytes, constants: lowered.constants)
+        for p in lowered.inputs { try sim.writeDRAM(littleEndianBytes(inputs[p.name]!.floats()), at: p.offset) }
+        try sim.run(program, threads: threads)
+        var outputs: [String: [Float]] = [:]
+        for p in lowered.outputs { outputs[p.name] = Float32Bytes.decode(try sim.readDRAM(p.offset, count: p.bytes)) }
+        results.append(outputs)
+    }
+    XCTAssertEqual(
+        results[1].mapValues { $0.map(\.bitPattern) }, results[0].mapValues { $0.map(\.bitPattern) },
+        "two threads give what program order gives")
+    return results[0]
 }
 
 /// Asserts that the simulator running `graph` lowered and the interpreter running `graph`
