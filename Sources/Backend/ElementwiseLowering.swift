@@ -39,9 +39,18 @@ extension Lowering {
         if let op = variadicOps[node.op] {
             let inputs = node.inputs.filter { !$0.isEmpty }
             guard !inputs.isEmpty else { throw IRError("cannot lower \(node.op) of no inputs", at: node) }
+            guard node.op != "Mean" || inputs.count == 1 || !isInteger(x, graph) else {
+                throw IRError("cannot lower Mean of integers (the interpreter multiplies by a reciprocal cast to 0)", at: node)
+            }
             if inputs.count == 1 { return ([("copy", 0, nil)], inputs) }
             let folds: [VectorStep] = Array(repeating: (op, 0, nil), count: inputs.count - 1)
             return (folds + (node.op == "Mean" ? [("mul_scalar", 1 / Float(inputs.count), nil)] : []), inputs)
+        }
+        if node.op == "Clip", isInteger(x, graph) {
+            // min(max(x, lo), hi) with the bounds as operands (the immediate is a float32).
+            let bounds = [node.input(1), node.input(2)]
+            let steps = zip(["max", "min"], bounds).compactMap { op, b in b.map { _ in (op, Float(0), nil) as VectorStep } }
+            return (steps.isEmpty ? [("copy", 0, nil)] : steps, [x] + bounds.compactMap { $0 })
         }
         if node.op == "Where" {
             guard node.inputs.count == 3 else { throw IRError("Where takes a condition, x and y", at: node) }
@@ -78,11 +87,17 @@ extension Lowering {
         case _ where maskOps[node.op] != nil: return [(maskOps[node.op]!, 0, nil)]
         case "Not": return [("not", 0, nil)]
         case "Cast":
-            // (castsOnTheVectorUnit): integers convert, a mask is already float32 1 and +0,
-            // and a float becomes the mask of x != 0 (NaN true) as `not` twice gives it.
-            let from = graph.type(of: node.inputs[0])?.dtype
-            if from == .int64 || from == .int32 { return [("cast", 0, nil)] }
-            return from == .bool ? [("copy", 0, nil)] : [("not", 0, nil), ("not", 0, nil)]
+            // (castsOnTheVectorUnit): numbers convert with `cast` (float32 to an integer
+            // truncates toward zero), a mask is already float32 1 and +0 (and converts as a
+            // float32), and a bool is the mask of x != 0 (NaN true) as `not` twice gives it, of
+            // an integer's float32 (which is 0 only for 0).
+            guard let from = graph.type(of: node.inputs[0])?.dtype.vectorElement,
+                let to = graph.type(of: node.outputs[0])?.dtype
+            else { throw IRError("cannot lower Cast without static types", at: node) }
+            if to == .bool {
+                return (from == .f32 ? [] : [("cast", 0, nil)]) + [("not", 0, nil), ("not", 0, nil)]
+            }
+            return [(from == to.vectorElement ? "copy" : "cast", 0, nil)]
         case "Where":
             // dst starts as y; `where` then takes x where the mask is true (vectorSteps
             // orders the operands y, condition, x).
@@ -133,14 +148,28 @@ extension Lowering {
         return relu
     }
 
-    /// A Cast the vector unit does: from an int64 or int32 tensor, or to or from a bool one
-    /// (float to float is a copy, CopyLowering's).
+    /// A Cast the vector unit does: between float32, bool, int32 and int64 but for float32
+    /// to float32 (a copy, CopyLowering's).
     static func castsOnTheVectorUnit(_ node: Node, _ graph: Graph) -> Bool {
         guard node.op == "Cast", let from = graph.type(of: node.inputs[0])?.dtype,
             let to = node.outputs.first.flatMap({ graph.type(of: $0)?.dtype })
         else { return false }
-        return ([.int64, .int32].contains(from) && to == .float32) || (from == .bool && to == .float32)
-            || (from == .float32 && to == .bool)
+        return from.vectorElement != nil && to.vectorElement != nil && !(from == .float32 && to == .float32)
+    }
+
+    /// True when `value` is an int32 or int64 tensor.
+    private static func isInteger(_ value: String, _ graph: Graph) -> Bool {
+        [.int32, .int64].contains(graph.type(of: value)?.dtype)
+    }
+
+    /// Checks that every step of an integer node is one the vector unit computes on
+    /// integers (schemas/isa.md, "Integer elements").
+    private static func checkIntegerSteps(_ steps: [VectorStep], _ node: Node, _ type: DType) throws {
+        let integerOps = Set(VectorArithmetic.integerBinary.keys).union(VectorArithmetic.integerUnary.keys)
+            .union(VectorArithmetic.integerComparisons.keys).union(["where", "cast", "not"])
+        for step in steps where !integerOps.contains(step.op) {
+            throw IRError("cannot lower \(node.op) on \(type.name): the vector unit has no integer \(step.op)", at: node)
+        }
     }
 
     /// True for the element-wise ops `lowerElementwise` takes.
@@ -161,38 +190,38 @@ extension Lowering {
         _ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ resources: TileResources,
         _ constants: inout ConstantSection, _ b: inout ProgramBuilder, relu: String? = nil
     ) throws {
-        // A bool (a comparison's result, a mask) is held as float32 1 and +0.
-        let held: Set<DType> = [.float32, .bool]
+        // A bool (a comparison's result, a mask) is held as float32 1 and +0; int32 and
+        // int64 as themselves.
         guard let out = node.outputs.first, let shape = graph.type(of: out)?.shape?.dims.compactMap(\.value),
-            let y = memory.place(of: relu ?? out), let outType = graph.type(of: out)?.dtype, held.contains(outType)
+            let y = memory.place(of: relu ?? out), let outType = graph.type(of: out)?.dtype,
+            let outElement = outType.vectorElement
         else {
-            throw IRError("cannot lower \(node.op) without a static float32 or bool output", at: node)
+            throw IRError("cannot lower \(node.op) without a static float32, bool, int32 or int64 output", at: node)
         }
         var (steps, inputs) = try vectorSteps(node, graph)
+        if let integer = ([out] + inputs).compactMap({ graph.type(of: $0)?.dtype }).first(where: { $0.isInteger }) {
+            try checkIntegerSteps(steps, node, integer)
+        }
         if relu != nil { steps.append(("relu", 0, nil)) }
         let records = steps.map { $0.record.map { constants.record($0) } }
         let full = shape.isEmpty ? [1] : shape
-        // Each operand: its memory space and address and its strides broadcast to `full`.
-        // An integer operand (a Cast's) keeps its own elements until `cast` converts them.
+        // Each operand: its memory space and address and its strides broadcast to `full`,
+        // and its element type (integers keep their own).
         var operands: [(MemorySpace, UInt64, [Int])] = []
         var elements: [ElementType] = []
         for name in inputs {
             let type = graph.type(of: name)
-            let integer: [DType: ElementType] = node.op == "Cast" ? [.int64: .i64, .int32: .i32] : [:]
-            guard let dtype = type?.dtype, held.contains(dtype) || integer[dtype] != nil,
-                let dims = type?.shape?.dims.compactMap(\.value)
-            else {
-                throw IRError("cannot lower \(node.op) of \"\(name)\": not a static float32 or bool tensor", at: node)
+            guard let element = type?.dtype.vectorElement, let dims = type?.shape?.dims.compactMap(\.value) else {
+                throw IRError(
+                    "cannot lower \(node.op) of \"\(name)\": not a static float32, bool, int32 or int64 tensor", at: node)
             }
-            elements.append(integer[dtype] ?? .f32)
-            guard integer[dtype] == nil || graph.constants[name] == nil else {
-                throw IRError("cannot lower \(node.op) of the constant \"\(name)\": fold it first", at: node)
-            }
+            elements.append(element)
             let padded = Array(repeating: 1, count: full.count - dims.count) + dims
             let own = TensorDescriptor.rowMajor(padded)
             let strides = zip(padded, own).map { $0 == 1 ? 0 : $1 }
             if let t = graph.constants[name] {
-                operands.append((.constants, UInt64(constants.append(t.floats())), strides))
+                let at = element == .f32 ? constants.append(t.floats()) : constants.append(integers: t.int64s(), element)
+                operands.append((.constants, UInt64(at), strides))
             } else if let o = memory.place(of: name) {
                 operands.append((o.space, o.address, strides))
             } else {
@@ -201,7 +230,7 @@ extension Lowering {
         }
         // Split at the first axis whose trailing block fits; walk the axes before it.
         let buffers = operands.count + 1
-        let widest = elements.map { $0 == .i64 ? 8 : 4 }.max() ?? 4
+        let widest = (elements + [outElement]).map { $0 == .i64 ? 8 : 4 }.max() ?? 4
         func slots(_ values: Int) -> Int { buffers * ((widest * values + 63) / 64 * 64) }
         guard let axis = full.indices.first(where: { slots(full[($0 + 1)...].reduce(1, *)) <= resources.sramBytes }) else {
             throw IRError("a row of \(full.last ?? 1) values does not fit a tile's SRAM \(buffers) times", at: node)
@@ -239,7 +268,7 @@ extension Lowering {
                     tiles.append(try sram(k, elements[k]))
                     try b.emit("dma", ["dst": tiles[k], "src": b.descriptor(src)])
                 }
-                let result = try sram(operands.count)
+                let result = try sram(operands.count, outElement)
                 for (s, step) in steps.enumerated() {
                     var fields = [
                         "op": UInt64(InstructionSet.vectorOps.firstIndex(of: step.op)!), "dst": result,
@@ -258,10 +287,24 @@ extension Lowering {
                 try b.emit(
                     "dma",
                     [
-                        "dst": b.descriptor(try y.advanced(by: 4 * at).descriptor(dims: dims)),
+                        "dst": b.descriptor(
+                            try y.advanced(by: (outElement == .i64 ? 8 : 4) * at).descriptor(outElement, dims: dims)),
                         "src": result,
                     ])
             }
+        }
+    }
+}
+
+extension DType {
+    /// The element type the vector unit holds this dtype in: float32 and bool (masks of
+    /// float32 1 and +0) as f32, int32 and int64 as themselves; nil for any other.
+    var vectorElement: ElementType? {
+        switch self {
+        case .float32, .bool: return .f32
+        case .int32: return .i32
+        case .int64: return .i64
+        default: return nil
         }
     }
 }

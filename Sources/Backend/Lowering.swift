@@ -436,6 +436,20 @@ struct ConstantSection {
         return at
     }
 
+    /// Appends `values` as i32 (each wrapped to 32 bits) or i64 elements; returns their byte offset.
+    mutating func append(integers values: [Int64], _ element: ElementType) -> Int {
+        align()
+        let at = bytes.count
+        for v in values {
+            if element == .i64 {
+                bytes += withUnsafeBytes(of: v.littleEndian, Array.init)
+            } else {
+                bytes += withUnsafeBytes(of: Int32(truncatingIfNeeded: v).littleEndian, Array.init)
+            }
+        }
+        return at
+    }
+
     /// Appends 32-bit words (int32 values or float32 bit patterns); returns their index
     /// (byte offset / 4).
     mutating func words(_ values: [UInt32]) -> Int {

@@ -38,10 +38,14 @@ func binary(_ op: String, _ a: Tensor, _ b: Tensor, _ node: Node) throws -> Tens
         case "GreaterOrEqual": f = { $0 >= $1 }
         default: f = { $0 <= $1 }
         }
+        // Integers compare exactly, as the vector unit compares them (through Double, two
+        // int64 beyond 2^53 could compare equal); uint64 has values past Int64's range.
+        let exact = VectorArithmetic.integerComparisons[vectorName(comparison: op)]!
+        let wide = a.dtype == .uint64 || b.dtype == .uint64
         return try combine(a, b, shape: shape, outType: .bool, node) {
             f($0, $1) ? 1 : 0
         } integer: {
-            f(Double($0), Double($1)) ? 1 : 0
+            (wide ? f(Double($0), Double($1)) : exact($0, $1)) ? 1 : 0
         }
     }
     if a.dtype == .float32 && (b.dtype == .float32 || op == "Pow") {
@@ -62,15 +66,23 @@ func binary(_ op: String, _ a: Tensor, _ b: Tensor, _ node: Node) throws -> Tens
     let fd: (Double, Double) -> Double
     let fi: (Int64, Int64) -> Int64
     switch op {
-    case "Add": fd = { $0 + $1 }; fi = { $0 &+ $1 }
-    case "Sub": fd = { $0 - $1 }; fi = { $0 &- $1 }
-    case "Mul": fd = { $0 * $1 }; fi = { $0 &* $1 }
-    case "Div": fd = { $0 / $1 }; fi = { $1 == 0 ? 0 : $0 / $1 }
+    // Integers as the vector unit computes them (VectorArithmetic.integerBinary): wrapping,
+    // and division truncated toward zero with a zero divisor giving 0.
+    case "Add": fd = { $0 + $1 }; fi = VectorArithmetic.integerBinary["add"]!
+    case "Sub": fd = { $0 - $1 }; fi = VectorArithmetic.integerBinary["sub"]!
+    case "Mul": fd = { $0 * $1 }; fi = VectorArithmetic.integerBinary["mul"]!
+    case "Div": fd = { $0 / $1 }; fi = VectorArithmetic.integerBinary["div"]!
     case "Pow": fd = { pow($0, $1) }; fi = { Int64(pow(Double($0), Double($1))) }
     case "PRelu": fd = { $0 < 0 ? $0 * $1 : $0 }; fi = { $0 < 0 ? $0 &* $1 : $0 }
     default: throw IRError("\(op) is not supported on \(a.dtype.name)", at: node)
     }
     return try combine(a, b, shape: shape, outType: a.dtype, node, float: fd, integer: fi)
+}
+
+/// The vector unit's name of comparison `op` (Equal -> equal, LessOrEqual -> less_equal).
+func vectorName(comparison op: String) -> String {
+    ["Equal": "equal", "Greater": "greater", "Less": "less", "GreaterOrEqual": "greater_equal", "LessOrEqual": "less_equal"][
+        op]!
 }
 
 /// A float32 binary function, passed as a type so that each loop is specialized and
@@ -181,7 +193,7 @@ func variadic(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
                 acc = try combine(
                     acc, t, shape: shape, outType: acc.dtype, node,
                     float: { isMax ? Swift.max($0, $1) : Swift.min($0, $1) },
-                    integer: { isMax ? Swift.max($0, $1) : Swift.min($0, $1) })
+                    integer: VectorArithmetic.integerBinary[isMax ? "max" : "min"]!)
             }
         }
     }

@@ -54,14 +54,9 @@ func unary(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
         return out
     }
     if x.dtype.isInteger {
-        let f: (Int64) -> Int64
-        switch node.op {
-        case "Neg": f = { 0 &- $0 }
-        case "Abs": f = { $0 < 0 ? 0 &- $0 : $0 }
-        case "Sign": f = { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }
-        case "Relu": f = { max($0, 0) }
-        default: throw IRError("\(node.op) on \(x.dtype.name) is not supported", at: node)
-        }
+        // The vector unit's integer functions (VectorArithmetic.integerUnary), wrapping.
+        guard ["Neg", "Abs", "Sign", "Relu"].contains(node.op), let f = VectorArithmetic.integerUnary[node.op.lowercased()]
+        else { throw IRError("\(node.op) on \(x.dtype.name) is not supported", at: node) }
         return Tensor(x.int64s().map(f), shape: x.shape).cast(to: x.dtype)
     }
     guard x.dtype.isFloatingPoint else { throw IRError("\(node.op) on \(x.dtype.name) is not supported", at: node) }

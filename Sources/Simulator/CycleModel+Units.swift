@@ -125,7 +125,9 @@ extension CycleModel.SchedulerState {
                 guard kh > 0, kw > 0 else { throw SimulatorError("\(op)'s parameter record has a \(kh) x \(kw) kernel") }
                 window = kh * kw
             }
-            cost = model.costs.vector(op: op, dst: dst.elements, a: reads[0].elements, window: window)
+            // An i64 element takes two of the vector unit's 32-bit lanes.
+            let lanes = ([dst] + reads).contains { $0.elements > 0 && $0.bytes == 8 * $0.elements } ? 2 : 1
+            cost = model.costs.vector(op: op, dst: lanes * dst.elements, a: lanes * reads[0].elements, window: window)
         }
         let queue = 2 * model.tiles + tile
         // A quant into codes writes their scales too.

@@ -10,6 +10,9 @@ extension Machine {
         throws
     {
         if op == "cast" { return try cast(dst, a) }
+        if Self.integerElements.contains(dst.element) || Self.integerElements.contains(a.element) {
+            return try integerVectorOp(op, dst, a, b)
+        }
         guard dst.element == .f32, a.element == .f32, a.dims == dst.dims else {
             throw SimulatorError("\(op): dst and a must be f32 of one shape")
         }
@@ -38,19 +41,6 @@ extension Machine {
             default: throw SimulatorError("the simulator does not execute vop \(op) yet")
             }
         }
-        try storeFloats(dst, y)
-    }
-
-    /// `vop cast`: a's i64 or i32 elements to float32, each rounded to nearest even.
-    private mutating func cast(_ dst: DescriptorRef, _ a: DescriptorRef) throws {
-        guard dst.element == .f32, a.dims == dst.dims, a.element == .i64 || a.element == .i32 else {
-            throw SimulatorError("cast: dst must be f32 and a i64 or i32, of one shape")
-        }
-        let bytes = try readBytes(a, into: .bytes)
-        let y: [Float] =
-            a.element == .i64
-            ? (0..<dst.count).map { Float(Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self))) }
-            : (0..<dst.count).map { Float(Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self))) }
         try storeFloats(dst, y)
     }
 

@@ -1,0 +1,42 @@
+// The vector unit's integer arithmetic: the `vop`s on i32 and i64 elements, computed on
+// 64-bit two's-complement values and wrapped to the element's width, and the conversions of
+// `vop cast`. The interpreter's integer kernels call these too (schemas/isa.md, "Integer
+// elements"), so a lowered integer op and the op it came from give the same values.
+
+extension VectorArithmetic {
+    /// The integer `vop`s of two operands: `add`, `sub` and `mul` wrap around; `div`
+    /// truncates toward zero, a zero divisor gives 0 and Int64.min / -1 wraps to Int64.min;
+    /// `max` and `min`. On i32 elements each takes the sign-extended values and its result
+    /// wraps to the low 32 bits (`wrapped`), which is 32-bit arithmetic's result.
+    public static let integerBinary: [String: @Sendable (Int64, Int64) -> Int64] = [
+        "add": { $0 &+ $1 }, "sub": { $0 &- $1 }, "mul": { $0 &* $1 },
+        "div": { $1 == 0 ? 0 : $0.dividedReportingOverflow(by: $1).partialValue },
+        "max": { Swift.max($0, $1) }, "min": { Swift.min($0, $1) },
+    ]
+
+    /// The integer `vop`s of one operand: `copy`; `neg` and `abs` wrap around (the most
+    /// negative value stays itself); `relu` max(x, 0); `sign` 1, -1 or 0.
+    public static let integerUnary: [String: @Sendable (Int64) -> Int64] = [
+        "copy": { $0 }, "neg": { 0 &- $0 }, "abs": { $0 < 0 ? 0 &- $0 : $0 }, "relu": { Swift.max($0, 0) },
+        "sign": { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) },
+    ]
+
+    /// The comparisons of two integers, exact (no rounding through a float).
+    public static let integerComparisons: [String: @Sendable (Int64, Int64) -> Bool] = [
+        "equal": { $0 == $1 }, "less": { $0 < $1 }, "greater": { $0 > $1 }, "less_equal": { $0 <= $1 },
+        "greater_equal": { $0 >= $1 },
+    ]
+
+    /// `v` as an element of 32 bits (its low 32 bits, sign-extended) or of 64.
+    @inline(__always)
+    public static func wrapped(_ v: Int64, bits: Int) -> Int64 { bits == 32 ? Int64(Int32(truncatingIfNeeded: v)) : v }
+
+    /// `vop cast` of a float32 to an integer, as ONNX's Cast and the interpreter take it:
+    /// truncated toward zero; NaN gives 0; beyond Int64's range (the infinities included),
+    /// Int64.min or Int64.max. An i32 destination then keeps the low 32 bits (`wrapped`):
+    /// 3e9 becomes -1294967296, 1e20 becomes -1.
+    public static func truncated(_ x: Float) -> Int64 {
+        if x.isNaN { return 0 }
+        return Int64(exactly: x.rounded(.towardZero)) ?? (x < 0 ? .min : .max)
+    }
+}

@@ -1,0 +1,79 @@
+// The vector unit on integers: `vop`s whose elements are i32 or i64 (arithmetic, the
+// comparisons, `where`) and `vop cast` between f32, i32 and i64, with the arithmetic of
+// Formats/VectorArithmetic+Integers.swift (schemas/isa.md, "Integer elements").
+import Formats
+import ISA
+
+extension Machine {
+    /// The element types the vector unit computes on as integers.
+    static let integerElements: Set<ElementType> = [.i32, .i64]
+
+    /// An integer `vop`: the comparisons (a and b of one integer type, an f32 mask into
+    /// dst), `where` (a an f32 mask, b and dst of one integer type), and the arithmetic of
+    /// `VectorArithmetic.integerBinary` and `integerUnary` (a, b and dst of one type).
+    mutating func integerVectorOp(_ op: String, _ dst: DescriptorRef, _ a: DescriptorRef, _ b: DescriptorRef) throws {
+        guard a.dims == dst.dims else { throw SimulatorError("\(op): dst and a must have one shape") }
+        if let compare = VectorArithmetic.integerComparisons[op] {
+            guard dst.element == .f32, Self.integerElements.contains(a.element), b.element == a.element, b.dims == dst.dims
+            else { throw SimulatorError("\(op): a and b must be of one integer type and shape, dst f32") }
+            try storeFloats(dst, zip(try loadIntegers(a), try loadIntegers(b)).map { VectorArithmetic.mask(compare($0, $1)) })
+            return
+        }
+        let bits = dst.element == .i32 ? 32 : 64
+        if op == "where" {
+            guard a.element == .f32, b.element == dst.element, b.dims == dst.dims, Self.integerElements.contains(dst.element)
+            else { throw SimulatorError("where: a must be an f32 mask, b and dst of one integer type and shape") }
+            let y = zip(try loadFloats(a), zip(try loadIntegers(b), try loadIntegers(dst))).map { $0 != 0 ? $1.0 : $1.1 }
+            return try storeIntegers(dst, y)
+        }
+        guard a.element == dst.element else { throw SimulatorError("\(op): dst and a must be of one integer type") }
+        let x = try loadIntegers(a)
+        if let binary = VectorArithmetic.integerBinary[op] {
+            guard b.element == dst.element, b.dims == dst.dims else {
+                throw SimulatorError("\(op): b must be of dst's integer type and shape")
+            }
+            try storeIntegers(dst, zip(x, try loadIntegers(b)).map { VectorArithmetic.wrapped(binary($0, $1), bits: bits) })
+        } else if let unary = VectorArithmetic.integerUnary[op] {
+            try storeIntegers(dst, x.map { VectorArithmetic.wrapped(unary($0), bits: bits) })
+        } else {
+            throw SimulatorError("vop \(op) does not take integer elements")
+        }
+    }
+
+    /// `vop cast`: a's elements (f32, i32 or i64) converted to dst's (f32, i32 or i64, not
+    /// a's): an integer to float32 rounded to nearest even; a float32 to an integer
+    /// truncated toward zero (`VectorArithmetic.truncated`); to i32, the low 32 bits.
+    mutating func cast(_ dst: DescriptorRef, _ a: DescriptorRef) throws {
+        let types: Set<ElementType> = [.f32, .i32, .i64]
+        guard a.dims == dst.dims, types.contains(a.element), types.contains(dst.element), a.element != dst.element else {
+            throw SimulatorError("cast: a and dst must be of one shape and two of f32, i32 and i64")
+        }
+        if dst.element == .f32 { return try storeFloats(dst, try loadIntegers(a).map { Float($0) }) }
+        let x = a.element == .f32 ? try loadFloats(a).map(VectorArithmetic.truncated) : try loadIntegers(a)
+        try storeIntegers(dst, x.map { VectorArithmetic.wrapped($0, bits: dst.element == .i32 ? 32 : 64) })
+    }
+
+    /// The i32 or i64 elements of `d`, sign-extended to 64 bits.
+    func loadIntegers(_ d: DescriptorRef) throws -> [Int64] {
+        guard Self.integerElements.contains(d.element) else { throw SimulatorError("\(d.text) is not i32 or i64") }
+        let bytes = try readBytes(d, into: .bytes)
+        return d.element == .i64
+            ? (0..<d.count).map { Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) }
+            : (0..<d.count).map { Int64(Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self))) }
+    }
+
+    /// Stores `values` as `d`'s i32 (the low 32 bits of each) or i64 elements.
+    mutating func storeIntegers(_ d: DescriptorRef, _ values: [Int64]) throws {
+        guard Self.integerElements.contains(d.element) else { throw SimulatorError("\(d.text) is not i32 or i64") }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(values.count * (d.element == .i64 ? 8 : 4))
+        for v in values {
+            if d.element == .i64 {
+                withUnsafeBytes(of: v.littleEndian) { bytes += $0 }
+            } else {
+                withUnsafeBytes(of: Int32(truncatingIfNeeded: v).littleEndian) { bytes += $0 }
+            }
+        }
+        try storeElements(d, bytes)
+    }
+}

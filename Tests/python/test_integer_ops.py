@@ -1,0 +1,207 @@
+"""Integer arithmetic on the vector unit, as exporters leave it when index math depends on the
+input and does not fold: Add, Sub, Mul, Div, Neg, Abs, Max, Min, Relu, Sign, Clip, the
+comparisons and Where on int64 and int32 tensors, and Casts between float32, bool, int32 and
+int64 (float to int truncates toward zero). The bundle runs bit for bit as the interpreter runs
+the model, on values at the types' edges (wraparound, Int64.min / -1, a zero divisor, 2^53 + 1
+against 2^53, NaN and infinities cast); the interpreter follows numpy's wrapping arithmetic and
+truncated division, and onnxruntime on a relative-position bucket model as T5 exports it."""
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from conftest import assert_compile_refuses, run_npucc
+
+I64, I32 = np.iinfo(np.int64), np.iinfo(np.int32)
+WIDTH = 12
+
+
+def edge_inputs(path):
+    """x float32, i and j int64, k and l int32, each [2, WIDTH]: the types' extremes, signs,
+    zero divisors and ordinary values."""
+    i = np.array([[I64.min, I64.min, I64.max, I64.max, -7, 7, -7, 0, 2**53 + 1, 2**40, -1, 5],
+                  [3, -3, 100, -100, 2**62, -2**62, 9, 1, 2**31, -2**31 - 1, 12, 0]], np.int64)
+    j = np.array([[-1, 1, 1, -1, 2, -2, -2, 5, 2**53, 2**23, 0, 0],
+                  [3, 4, -7, -7, 4, 4, 2, 0, -1, 3, 12, -5]], np.int64)
+    k = np.array([[I32.min, I32.min, I32.max, I32.max, -7, 7, -7, 0, 65536, 46341, -1, 5],
+                  [3, -3, 100, -100, 2**30, -2**30, 9, 1, 2**31 - 2, -2**31 + 1, 12, 0]], np.int32)
+    l = np.array([[-1, 1, 1, -1, 2, -2, -2, 5, 65536, 46341, 0, 0],
+                  [3, 4, -7, -7, 4, 4, 2, 0, -1, 3, 12, -5]], np.int32)
+    x = np.array([[np.nan, np.inf, -np.inf, 0.0, -0.0, 2.5, -2.5, 0.999, -0.999, 3e9, -3e9, 1e20],
+                  [16777217.0, -7.5, 7.5, 1e-40, 2147483520.0, -2147483648.0, 123.75, -1.5, 9.2e18, -9.3e18, 1.0, -1.0]],
+                 np.float32)
+    np.savez(path, x=x, i=i, j=j, k=k, l=l)
+    return dict(x=x, i=i, j=j, k=k, l=l)
+
+
+def edge_model(path, opset):
+    """Every integer op on (i, j) and (k, l), each result cast to float32 for the output."""
+    inits = [numpy_helper.from_array(np.array(-3, np.int64), "lo64"), numpy_helper.from_array(np.array(9, np.int64), "hi64"),
+             numpy_helper.from_array(np.array(-3, np.int32), "lo32"), numpy_helper.from_array(np.array(9, np.int32), "hi32"),
+             numpy_helper.from_array(np.array([2] * WIDTH, np.int64), "row64"),
+             numpy_helper.from_array(np.array(0.0, np.float32), "zero")]
+    nodes, outputs = [], []
+
+    def out(name, value):
+        nodes.append(helper.make_node("Cast", [value], [name], to=TensorProto.FLOAT, name=f"{name}.float"))
+        outputs.append(name)
+
+    for a, b, bits in [("i", "j", "64"), ("k", "l", "32")]:
+        for op in ["Add", "Sub", "Mul", "Div", "Max", "Min", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"]:
+            nodes.append(helper.make_node(op, [a, b], [f"{op}{bits}"], name=f"{op}{bits}"))
+            out(f"{op.lower()}{bits}", f"{op}{bits}")
+        for op in ["Neg", "Abs", "Relu", "Sign"]:
+            nodes.append(helper.make_node(op, [a], [f"{op}{bits}"], name=f"{op}{bits}"))
+            out(f"{op.lower()}{bits}", f"{op}{bits}")
+        nodes += [helper.make_node("Clip", [a, f"lo{bits}", f"hi{bits}"], [f"Clip{bits}"], name=f"Clip{bits}"),
+                  helper.make_node("Where", [f"Greater{bits}", a, f"Clip{bits}"], [f"Where{bits}"], name=f"Where{bits}"),
+                  helper.make_node("Cast", [a], [f"Bool{bits}"], to=TensorProto.BOOL, name=f"Bool{bits}"),
+                  helper.make_node("Cast", ["x"], [f"Trunc{bits}"], to=getattr(TensorProto, f"INT{bits}"),
+                                   name=f"Trunc{bits}"),
+                  helper.make_node("Sum", [a, b, a], [f"Sum{bits}"], name=f"Sum{bits}")]
+        for name in ["Clip", "Where", "Bool", "Trunc", "Sum"]:
+            out(f"{name.lower()}{bits}", f"{name}{bits}")
+    nodes += [helper.make_node("Cast", ["i"], ["Narrow"], to=TensorProto.INT32, name="narrow"),
+              helper.make_node("Cast", ["k"], ["Widen"], to=TensorProto.INT64, name="widen"),
+              helper.make_node("Greater", ["x", "zero"], ["positive"], name="positive"),
+              helper.make_node("Cast", ["positive"], ["Mask64"], to=TensorProto.INT64, name="mask64"),
+              helper.make_node("Mul", ["i", "row64"], ["Twice"], name="twice"),
+              helper.make_node("Sub", ["Widen", "i"], ["Mixed"], name="mixed")]
+    for name in ["Narrow", "Widen", "Mask64", "Twice", "Mixed"]:
+        out(name.lower(), name)
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", WIDTH])] + [
+        helper.make_tensor_value_info(n, t, ["batch", WIDTH])
+        for n, t in [("i", TensorProto.INT64), ("j", TensorProto.INT64), ("k", TensorProto.INT32), ("l", TensorProto.INT32)]]
+    graph = helper.make_graph(nodes, "integers", inputs,
+                              [helper.make_tensor_value_info(o, TensorProto.FLOAT, ["batch", WIDTH]) for o in outputs], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return outputs
+
+
+SHAPES = [a for n in "xijkl" for a in ("--input-shape", f"{n}=2,{WIDTH}")]
+
+
+def run_both(model, inputs, folder):
+    """The bundle on the simulator and the model on the interpreter, both at fp16."""
+    r = run_npucc("compile", model, "-o", folder / "m.npub", "--precision", "fp16", *SHAPES)
+    assert r.returncode == 0, r.stderr
+    r = run_npucc("run", folder / "m.npub", "--inputs", inputs, "--outputs", folder / "sim.npz")
+    assert r.returncode == 0, r.stderr
+    r = run_npucc("run", model, "--inputs", inputs, "--outputs", folder / "ref.npz", "--precision", "fp16", *SHAPES)
+    assert r.returncode == 0, r.stderr
+    return np.load(folder / "sim.npz"), np.load(folder / "ref.npz")
+
+
+@pytest.mark.parametrize("opset", [13, 17])
+def test_integer_ops_run_on_the_simulator_as_the_interpreter_runs_them(tmp_path, opset):
+    edge_inputs(tmp_path / "in.npz")
+    outputs = edge_model(tmp_path / "m.onnx", opset)
+    sim, ref = run_both(tmp_path / "m.onnx", tmp_path / "in.npz", tmp_path)
+    for name in outputs:
+        np.testing.assert_array_equal(sim[name].view(np.uint32), ref[name].view(np.uint32), err_msg=name)
+
+
+def wrapping(op, a, b):
+    """numpy's wrapping integer arithmetic; Div truncated toward zero, a zero divisor giving 0."""
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        if op == "div":
+            safe = np.where(b == 0, 1, b)
+            q = np.abs(a).astype(np.uint64) // np.abs(safe).astype(np.uint64)
+            q = np.where((a < 0) != (safe < 0), (0 - q.astype(np.uint64)), q).astype(a.dtype)
+            return np.where(b == 0, 0, q).astype(a.dtype)
+        return {"add": np.add, "sub": np.subtract, "mul": np.multiply, "max": np.maximum, "min": np.minimum}[op](a, b)
+
+
+def test_the_interpreter_wraps_and_truncates_as_numpy_does(tmp_path):
+    v = edge_inputs(tmp_path / "in.npz")
+    edge_model(tmp_path / "m.onnx", 17)
+    r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "ref.npz", *SHAPES)
+    assert r.returncode == 0, r.stderr
+    ref = np.load(tmp_path / "ref.npz")
+    for a, b, bits in [("i", "j", "64"), ("k", "l", "32")]:
+        for op in ["add", "sub", "mul", "div", "max", "min"]:
+            np.testing.assert_array_equal(ref[op + bits], wrapping(op, v[a], v[b]).astype(np.float32), err_msg=op + bits)
+        with np.errstate(over="ignore"):
+            np.testing.assert_array_equal(ref["neg" + bits], (-v[a]).astype(np.float32))
+            np.testing.assert_array_equal(ref["abs" + bits], np.abs(v[a]).astype(np.float32))
+        for op, f in [("equal", np.equal), ("less", np.less), ("greater_equal", np.greater_equal)]:
+            name = {"equal": "equal", "less": "less", "greater_equal": "greaterorequal"}[op]
+            np.testing.assert_array_equal(ref[name + bits], f(v[a], v[b]).astype(np.float32), err_msg=name + bits)
+    # 2^53 + 1 and 2^53 differ, though they are one double.
+    assert ref["equal64"][0, 8] == 0 and ref["greater64"][0, 8] == 1
+    # Int64.min / -1 wraps; 7 / -2 and -7 / 2 truncate toward zero.
+    assert ref["div64"][0, 0] == np.float32(I64.min) and ref["div64"][0, 5] == -3 and ref["div64"][0, 4] == -3
+    # Float to int truncates toward zero; NaN gives 0; past int64's range saturates, and an
+    # int32 keeps the low 32 bits of that.
+    x = v["x"]
+    expected64 = np.array([0 if np.isnan(f) else (I64.max if f >= 2.0**63 else I64.min if f < -2.0**63 else int(f))
+                           for f in x.ravel().astype(np.float64)], np.int64).reshape(x.shape)
+    np.testing.assert_array_equal(ref["trunc64"], expected64.astype(np.float32))
+    np.testing.assert_array_equal(ref["trunc32"], expected64.astype(np.int32).astype(np.float32))
+    assert ref["trunc32"][0, 9] == np.float32(-1294967296) and ref["trunc32"][0, 11] == -1
+
+
+def bucket_model(path, opset):
+    """T5's relative position bucket on input-dependent positions: rel = j - i; small
+    distances are their own bucket, larger ones log-spaced (Log of a float, cast back to
+    int64, clamped); the sign adds half the buckets; the bucket picks an embedding row."""
+    rng = np.random.default_rng(5)
+    c = lambda name, value, dtype: numpy_helper.from_array(np.asarray(value, dtype), name)
+    inits = [c("zero", 0, np.int64), c("exact", 4, np.int64), c("exact_f", 4.0, np.float32),
+             c("spread", 1.4426950, np.float32), c("top", 7, np.int64), c("half", 8, np.int64),
+             c("table", rng.standard_normal((16, 6)), np.float32)]
+    nodes = [helper.make_node("Sub", ["j", "i"], ["rel"], name="rel"),
+             helper.make_node("Less", ["rel", "zero"], ["negative"], name="negative"),
+             helper.make_node("Cast", ["negative"], ["negative_i"], to=TensorProto.INT64, name="negative_i"),
+             helper.make_node("Mul", ["negative_i", "half"], ["offset"], name="offset"),
+             helper.make_node("Abs", ["rel"], ["distance"], name="distance"),
+             helper.make_node("Less", ["distance", "exact"], ["small"], name="small"),
+             helper.make_node("Cast", ["distance"], ["distance_f"], to=TensorProto.FLOAT, name="distance_f"),
+             helper.make_node("Div", ["distance_f", "exact_f"], ["ratio"], name="ratio"),
+             helper.make_node("Log", ["ratio"], ["log"], name="log"),
+             helper.make_node("Mul", ["log", "spread"], ["scaled"], name="scaled"),
+             helper.make_node("Cast", ["scaled"], ["scaled_i"], to=TensorProto.INT64, name="scaled_i"),
+             helper.make_node("Add", ["scaled_i", "exact"], ["large"], name="large"),
+             helper.make_node("Min", ["large", "top"], ["large_clamped"], name="large_clamped"),
+             helper.make_node("Where", ["small", "distance", "large_clamped"], ["bucket0"], name="bucket0"),
+             helper.make_node("Add", ["bucket0", "offset"], ["bucket"], name="bucket"),
+             helper.make_node("Gather", ["table", "bucket"], ["y"], axis=0, name="embedding")]
+    graph = helper.make_graph(nodes, "buckets", [helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", 8]) for n in "ij"],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 8, 6])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+
+
+@pytest.mark.parametrize("opset", [12, 17])
+def test_a_relative_position_bucket_runs_as_onnxruntime_and_the_interpreter_run_it(tmp_path, opset):
+    bucket_model(tmp_path / "m.onnx", opset)
+    rng = np.random.default_rng(opset)
+    i, j = rng.integers(0, 64, (2, 3, 8)).astype(np.int64)
+    j[0, :4] = i[0, :4]  # distance 0
+    np.savez(tmp_path / "in.npz", i=i, j=j)
+    shapes = ["--input-shape", "i=3,8", "--input-shape", "j=3,8"]
+    r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub", "--precision", "fp16", *shapes)
+    assert r.returncode == 0, r.stderr
+    r = run_npucc("run", tmp_path / "m.npub", "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "sim.npz")
+    assert r.returncode == 0, r.stderr
+    r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "ref.npz", *shapes)
+    assert r.returncode == 0, r.stderr
+    sim, ref = np.load(tmp_path / "sim.npz")["y"], np.load(tmp_path / "ref.npz")["y"]
+    np.testing.assert_array_equal(sim.view(np.uint32), ref.view(np.uint32))
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    np.testing.assert_array_equal(ref, session.run(None, {"i": i, "j": j})[0])
+
+
+def test_an_integer_op_the_vector_unit_lacks_is_refused_by_name(tmp_path):
+    graph = helper.make_graph(
+        [helper.make_node("Pow", ["i", "i"], ["p"], name="power"),
+         helper.make_node("Cast", ["p"], ["y"], to=TensorProto.FLOAT, name="float")], "g",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, [2, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
+    assert_compile_refuses(tmp_path / "m.onnx", tmp_path,
+                           'node Pow "power" (opset 13): cannot lower Pow on i64: the vector unit has no integer pow')
