@@ -162,30 +162,42 @@ public enum VectorArithmetic {
         }
     }
 
-    /// Bilinear resampling of one [H, W] plane at `x` into [OH, OW] at `y`, given per output
-    /// row (column) its lower and upper source row (column) and the upper's weight f. Each
-    /// output: acc = +0, then for the corners (lower row, lower column), (upper, lower),
-    /// (lower, upper), (upper, upper) in that order, skipping a corner that takes an upper
-    /// index whose f is 0: w = a * b with a = f or 1 - f for the row and b for the column,
-    /// and when w != 0, acc = acc + w * x[corner], each step in float32.
-    public static func resizePlane(
-        _ x: UnsafePointer<Float>, width: Int, _ y: UnsafeMutablePointer<Float>,
-        rows: (lower: [Int], upper: [Int], weight: [Float]), columns: (lower: [Int], upper: [Int], weight: [Float])
+    /// One axis of a linear resampling: per output index, the lower and upper source index
+    /// and the upper's weight f.
+    public typealias ResizeAxis = (lower: [Int], upper: [Int], weight: [Float])
+
+    /// Linear resampling of one [D, H, W] volume at `x` into [OD, OH, OW] at `y` (the axes'
+    /// tables give each output index's sources). Each output: acc = +0, then for the eight
+    /// corners in order, corner k taking the upper index on the depth axis when bit 0 of k is
+    /// set, on the rows bit 1, on the columns bit 2, skipping a corner that takes an upper
+    /// index whose f is 0: w = (a * b) * c with each factor f (upper) or 1 - f (lower), and
+    /// when w != 0, acc = acc + w * x[corner], each step in float32. With one depth index of
+    /// weight 0 this is bilinear resampling of [H, W] planes (a factor of 1 changes nothing).
+    public static func resizeVolume(
+        _ x: UnsafePointer<Float>, height: Int, width: Int, _ y: UnsafeMutablePointer<Float>,
+        depth: ResizeAxis, rows: ResizeAxis, columns: ResizeAxis
     ) {
-        let outWidth = columns.lower.count
-        for i in 0..<rows.lower.count {
-            let fr = rows.weight[i]
-            for j in 0..<outWidth {
-                let fc = columns.weight[j]
-                var acc: Float = 0
-                for corner in 0..<4 {
-                    let upperRow = corner & 1 == 1, upperColumn = corner & 2 == 2
-                    if upperRow && fr == 0 || upperColumn && fc == 0 { continue }
-                    let w = (upperRow ? fr : 1 - fr) * (upperColumn ? fc : 1 - fc)
-                    let row = upperRow ? rows.upper[i] : rows.lower[i], column = upperColumn ? columns.upper[j] : columns.lower[j]
-                    if w != 0 { acc += w * x[row * width + column] }
+        let (outHeight, outWidth) = (rows.lower.count, columns.lower.count)
+        var at = 0
+        for k in 0..<depth.lower.count {
+            let fd = depth.weight[k]
+            for i in 0..<outHeight {
+                let fr = rows.weight[i]
+                for j in 0..<outWidth {
+                    let fc = columns.weight[j]
+                    var acc: Float = 0
+                    for corner in 0..<8 {
+                        let upperDepth = corner & 1 == 1, upperRow = corner & 2 == 2, upperColumn = corner & 4 == 4
+                        if upperDepth && fd == 0 || upperRow && fr == 0 || upperColumn && fc == 0 { continue }
+                        let w = (upperDepth ? fd : 1 - fd) * (upperRow ? fr : 1 - fr) * (upperColumn ? fc : 1 - fc)
+                        let plane = upperDepth ? depth.upper[k] : depth.lower[k]
+                        let row = upperRow ? rows.upper[i] : rows.lower[i]
+                        let column = upperColumn ? columns.upper[j] : columns.lower[j]
+                        if w != 0 { acc += w * x[(plane * height + row) * width + column] }
+                    }
+                    y[at] = acc
+                    at += 1
                 }
-                y[i * outWidth + j] = acc
             }
         }
     }

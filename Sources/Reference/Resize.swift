@@ -1,5 +1,5 @@
 // Resize: nearest (four rounding modes; a copy of the element each output index names) and
-// N-linear, with the coordinate transformation modes of ONNX, from scales or sizes
+// N-linear (up to three changed axes as the vector unit computes them), with the coordinate transformation modes of ONNX, from scales or sizes
 // (IR's ResizeGeometry says where each output reads).
 import Formats
 import Foundation
@@ -27,17 +27,17 @@ func resize(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
             }
         }
     }
-    if let planes = g.planes(inputShape: x.shape) {
-        // Bilinear over [H, W] planes: the vector unit's arithmetic (VectorArithmetic.resizePlane),
-        // the same operations as the general loop below.
-        let (r, c) = (rank - 2, rank - 1)
-        let xp = x.f32, (h, w) = (x.shape[r], x.shape[c])
+    if let v = g.linearVolume(inputShape: x.shape) {
+        // Volumes of up to three changed axes: the vector unit's arithmetic
+        // (VectorArithmetic.resizeVolume), the same operations as the general loop below.
+        let xp = x.f32, inCount = v.dims.reduce(1, *), outCount = v.outputDims.reduce(1, *)
+        let axes = (0..<3).map { (v.lower[$0], v.upper[$0], v.weight[$0]) }
         return makeFloat(shape) { op in
-            parallelChunks(planes, cost: shape[r] * shape[c] * 4) { range in
+            parallelChunks(v.planes, cost: outCount * 8) { range in
                 for plane in range {
-                    VectorArithmetic.resizePlane(
-                        xp + plane * h * w, width: w, op + plane * shape[r] * shape[c],
-                        rows: (lo[r], hi[r], weight[r]), columns: (lo[c], hi[c], weight[c]))
+                    VectorArithmetic.resizeVolume(
+                        xp + plane * inCount, height: v.dims[1], width: v.dims[2], op + plane * outCount, depth: axes[0],
+                        rows: axes[1], columns: axes[2])
                 }
             }
         }

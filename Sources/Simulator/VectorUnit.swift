@@ -106,32 +106,39 @@ extension Machine {
         }
     }
 
-    /// Bilinear resize of [C, H, W] planes into [C, OH, OW] (record: H, W, OH, OW, then the
-    /// constant-section indices of the lower rows, upper rows and row weights, and of the
-    /// lower columns, upper columns and column weights).
+    /// Linear resize of [C, H, W] planes into [C, OH, OW], or of [C, D, H, W] volumes into
+    /// [C, OD, OH, OW] (record: H, W, OH, OW, then the constant-section indices of the lower
+    /// rows, upper rows and row weights, and of the lower columns, upper columns and column
+    /// weights; for volumes, then D, OD and the depth axis's three tables).
     private mutating func resize(_ dst: DescriptorRef, _ a: DescriptorRef, _ r: [Int]) throws {
         let (h, w, oh, ow) = (r[0], r[1], r[2], r[3])
-        guard a.dims.count == 3, dst.dims.count == 3, a.dims[0] == dst.dims[0], a.dims[1] == h, a.dims[2] == w,
-            dst.dims[1] == oh, dst.dims[2] == ow, a.element == .f32, dst.element == .f32
+        let volume = a.dims.count == 4
+        let (d, od) = volume ? (r[10], r[11]) : (1, 1)
+        let inner = volume ? [d, h, w] : [h, w], outer = volume ? [od, oh, ow] : [oh, ow]
+        guard a.dims.count == dst.dims.count, a.dims.count == 3 || volume, a.dims[0] == dst.dims[0],
+            Array(a.dims.dropFirst()) == inner, Array(dst.dims.dropFirst()) == outer, a.element == .f32, dst.element == .f32
         else {
-            throw SimulatorError("resize needs f32 [C, \(h), \(w)] in and [C, \(oh), \(ow)] out")
+            throw SimulatorError("resize needs f32 [C, \(inner)] in and [C, \(outer)] out")
         }
-        func indices(_ at: Int, _ n: Int, _ limit: Int) throws -> [Int] {
-            let v = try constantWords(at, n).map { Int(Int32(bitPattern: $0)) }
-            guard v.allSatisfy({ (0..<limit).contains($0) }) else { throw SimulatorError("resize reads outside its plane") }
-            return v
+        func axis(_ at: Int, _ n: Int, _ limit: Int) throws -> VectorArithmetic.ResizeAxis {
+            func indices(_ at: Int) throws -> [Int] {
+                let v = try constantWords(at, n).map { Int(Int32(bitPattern: $0)) }
+                guard v.allSatisfy({ (0..<limit).contains($0) }) else { throw SimulatorError("resize reads outside its plane") }
+                return v
+            }
+            return (try indices(r[at]), try indices(r[at + 1]), try constantWords(r[at + 2], n).map(Float.init(bitPattern:)))
         }
-        let rows = (try indices(r[4], oh, h), try indices(r[5], oh, h), try constantWords(r[6], oh).map(Float.init(bitPattern:)))
-        let columns = (
-            try indices(r[7], ow, w), try indices(r[8], ow, w), try constantWords(r[9], ow).map(Float.init(bitPattern:))
-        )
+        let rows = try axis(4, oh, h), columns = try axis(7, ow, w)
+        let depth = volume ? try axis(12, od, d) : ([0], [0], [0])
         let x = try loadFloats(a)
         var y = [Float](repeating: 0, count: dst.count)
+        let (inCount, outCount) = (d * h * w, od * oh * ow)
         x.withUnsafeBufferPointer { x in
             y.withUnsafeMutableBufferPointer { y in
                 for plane in 0..<a.dims[0] {
-                    VectorArithmetic.resizePlane(
-                        x.baseAddress! + plane * h * w, width: w, y.baseAddress! + plane * oh * ow, rows: rows, columns: columns)
+                    VectorArithmetic.resizeVolume(
+                        x.baseAddress! + plane * inCount, height: h, width: w, y.baseAddress! + plane * outCount,
+                        depth: depth, rows: rows, columns: columns)
                 }
             }
         }

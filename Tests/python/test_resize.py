@@ -4,8 +4,9 @@ fraction) lowers to copies, and the interpreter's equals onnxruntime's exactly. 
 the last two axes (half_pixel, align_corners, pytorch_half_pixel; up and down) runs on the
 vector unit, within float32 rounding of onnxruntime. Either way the bundle runs bit for bit as
 the fake-quant interpreter runs the model, at rank 4 and at ranks 2, 3 and 5 (a 1-D signal
-upsampled along its last axis, a volume's planes); a linear Resize over the channels is
-refused by node."""
+upsampled along its last axis, a volume's planes), and so does a linear Resize over other
+axes (the channels, a bare signal, a volume's depth: trilinear), within float32 rounding of a
+float64 N-linear reference; one whose changed axes span more than three is refused by node."""
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -84,12 +85,81 @@ def test_resize_runs_as_the_interpreter_and_onnxruntime_run_it(tmp_path, case):
         np.testing.assert_array_equal(np.load(tmp_path / "sim.npz")["y"], np.load(tmp_path / "fq.npz")["y"])
 
 
-def test_a_linear_resize_over_the_channels_is_refused_by_node(tmp_path):
-    resize_model(tmp_path / "m.onnx", scales=[1, 2, 1, 1], mode="linear")
+def linear_resize_model(path, shape, scales, transform, opset):
+    """x times 2, then a linear Resize by `scales`: opset 11 with an roi of 2 x rank zeros, 13
+    with an empty one."""
+    rank = len(shape)
+    nodes = [helper.make_node("Mul", ["x", "two"], ["m"], name="scale"),
+             helper.make_node("Resize", ["m", "roi", "scales"], ["y"], mode="linear", name="resize",
+                              coordinate_transformation_mode=transform)]
+    inits = [numpy_helper.from_array(np.array(2.0, np.float32), "two"),
+             numpy_helper.from_array(np.zeros(2 * rank if opset < 13 else 0, np.float32), "roi"),
+             numpy_helper.from_array(np.asarray(scales, np.float32), "scales")]
+    graph = helper.make_graph(nodes, "resize", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None] * rank)], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), path)
+
+
+def linear_reference(x, scales, transform):
+    """N-linear resize in float64, one axis at a time (half_pixel or align_corners)."""
+    y = x.astype(np.float64)
+    for axis, scale in enumerate(scales):
+        n = y.shape[axis]
+        m = int(np.floor(n * scale))
+        o = np.arange(m, dtype=np.float64)
+        if n == 1 or (scale == 1 and transform != "align_corners"):
+            continue
+        if transform == "align_corners":
+            s = o * (n - 1) / (m - 1) if m > 1 else np.zeros(m)
+        else:
+            s = (o + 0.5) / np.float32(scale) - 0.5
+        s = np.clip(s, 0, n - 1)
+        i0 = np.floor(s).astype(int)
+        i1 = np.minimum(i0 + 1, n - 1)
+        f = (s - i0).reshape([-1 if d == axis else 1 for d in range(y.ndim)])
+        y = np.take(y, i0, axis=axis) * (1 - f) + np.take(y, i1, axis=axis) * f
+    return y
+
+
+@pytest.mark.parametrize("shape,scales,transform", [
+    ([1, 6, 5, 6], [1, 2, 1, 1], "half_pixel"),            # over the channels
+    ([1, 4, 5, 6], [1, 1.5, 2, 0.5], "align_corners"),     # channels and both spatial axes
+    ([7], [2.5], "half_pixel"),                            # a bare signal
+    ([2, 3, 4, 5, 2], [1, 1, 2, 1.5, 1], "half_pixel"),    # a volume's depth and rows, its last axis left alone
+    ([1, 2, 3, 4, 5], [1, 1, 2, 2, 1.6], "align_corners"),  # trilinear
+])
+def test_linear_resize_over_other_axes_runs_on_the_vector_unit(tmp_path, shape, scales, transform):
+    """Symbolic dimensions fixed by --input-shape, opset 11 (roi and scales inputs)."""
+    rank = len(shape)
+    linear_resize_model(tmp_path / "m.onnx", ["N"] + shape[1:], scales, transform, opset=11)
+    x = np.random.default_rng(rank).standard_normal(shape).astype(np.float32)
+    np.savez(tmp_path / "x.npz", x=x)
+    fixed = ["--input-shape", "x=" + ",".join(map(str, shape))]
+    r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "ref.npz", *fixed)
+    assert r.returncode == 0, r.stderr
+    ours = np.load(tmp_path / "ref.npz")["y"]
+    theirs = linear_reference(2 * x, scales, transform)
+    assert ours.shape == theirs.shape
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=32 * np.finfo(np.float32).eps * np.abs(x).max())
+    r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub", "--precision", "fp16", *fixed)
+    assert r.returncode == 0, r.stderr
+    r = run_npucc("run", tmp_path / "m.npub", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "sim.npz")
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "sim.npz")["y"].view(np.uint32), ours.view(np.uint32))
+
+
+def test_a_linear_resize_over_more_than_three_axes_is_refused_by_node(tmp_path):
+    graph = helper.make_graph(
+        [helper.make_node("Resize", ["x", "roi", "scales"], ["y"], mode="linear", name="resize")], "resize",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 1, 1, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 1, 1, 6])],
+        [numpy_helper.from_array(np.zeros(0, np.float32), "roi"),
+         numpy_helper.from_array(np.asarray([2, 1, 1, 2], np.float32), "scales")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
     r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub", "--precision", "fp16")
     assert r.returncode == 1
-    assert ('node Resize "resize" (opset 13): cannot lower a linear Resize of [1, 6, 5, 6] to [1, 12, 5, 6] yet (the last two axes '
-            'only)') in r.stderr
+    assert ('node Resize "resize" (opset 13): cannot lower a linear Resize of [2, 1, 1, 3] to [4, 1, 1, 6] yet (the axes it '
+            'changes span more than three)') in r.stderr
     assert not (tmp_path / "m.npub").exists()
 
 
@@ -101,15 +171,7 @@ def test_a_linear_resize_over_the_channels_is_refused_by_node(tmp_path):
 ])
 def test_linear_resize_of_the_last_two_axes_at_other_ranks(tmp_path, shape, scales, transform):
     rank = len(shape)
-    nodes = [helper.make_node("Mul", ["x", "two"], ["m"], name="scale"),
-             helper.make_node("Resize", ["m", "roi", "scales"], ["y"], mode="linear", name="resize",
-                              coordinate_transformation_mode=transform)]
-    inits = [numpy_helper.from_array(np.array(2.0, np.float32), "two"),
-             numpy_helper.from_array(np.zeros(0, np.float32), "roi"),
-             numpy_helper.from_array(np.asarray(scales, np.float32), "scales")]
-    graph = helper.make_graph(nodes, "resize", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None] * rank)], inits)
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
+    linear_resize_model(tmp_path / "m.onnx", shape, scales, transform, opset=13)
     x = np.random.default_rng(rank).standard_normal(shape).astype(np.float32)
     np.savez(tmp_path / "x.npz", x=x)
     np.savez(tmp_path / "calib.npz", x=x[None])

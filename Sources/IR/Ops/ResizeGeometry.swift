@@ -86,16 +86,42 @@ public struct ResizeGeometry: Sendable, Equatable {
         }
     }
 
-    /// The number of [H, W] planes (the last two axes) when a linear resize of an input of
-    /// rank 2 or more leaves every other axis as it is (each index reads itself, with no
-    /// weight on an upper index), else nil.
-    public func planes(inputShape: [Int]) -> Int? {
-        guard !nearest, inputShape.count >= 2 else { return nil }
-        for d in 0..<(inputShape.count - 2) {
-            let identity = Array(0..<inputShape[d])
-            // With no upper weight the upper index is never read.
-            guard lower[d] == identity, weight[d].allSatisfy({ $0 == 0 }) else { return nil }
+    /// A linear resize as the vector unit runs it: `planes` volumes of `dims` [D, H, W]
+    /// resampled into `outputDims`, each axis with its tables (lower and upper source index
+    /// and the upper's weight per output index).
+    public struct LinearVolume: Sendable, Equatable {
+        public var planes: Int
+        public var dims: [Int]
+        public var outputDims: [Int]
+        public var lower: [[Int]]
+        public var upper: [[Int]]
+        public var weight: [[Float]]
+    }
+
+    /// The volumes of a linear resize of an input of `inputShape` whose changed axes lie
+    /// within three: the axes from the first one it changes to the last, then every axis after
+    /// those as one (left alone), padded in front with axes of one index to make three; the
+    /// axes before the first changed one count the volumes. Nil for nearest, or when the
+    /// changed axes span more than three. An axis is left alone when each output index reads
+    /// itself with no weight on its upper index; its tables are then the identity with weight
+    /// 0, so every corner that would take its upper index is skipped and its factor in a
+    /// corner's weight is 1: the volume's sum is the general N-linear sum (the interpreter's),
+    /// term for term in the same order.
+    public func linearVolume(inputShape: [Int]) -> LinearVolume? {
+        guard !nearest, !inputShape.isEmpty else { return nil }
+        let changed = inputShape.indices.filter { d in
+            lower[d] != Array(0..<inputShape[d]) || weight[d].contains { $0 != 0 }
         }
-        return inputShape.dropLast(2).reduce(1, *)
+        let first = changed.first ?? max(inputShape.count - 1, 0), last = changed.last ?? first
+        var axes = Array(first...last).map { d in (inputShape[d], outputShape[d], lower[d], upper[d], weight[d]) }
+        let rest = inputShape[(last + 1)...].reduce(1, *)
+        if last + 1 < inputShape.count {
+            axes.append((rest, rest, Array(0..<rest), Array(0..<rest), Array(repeating: 0, count: rest)))
+        }
+        guard axes.count <= 3 else { return nil }
+        while axes.count < 3 { axes.insert((1, 1, [0], [0], [0]), at: 0) }
+        return LinearVolume(
+            planes: inputShape[..<first].reduce(1, *), dims: axes.map(\.0), outputDims: axes.map(\.1), lower: axes.map(\.2),
+            upper: axes.map(\.3), weight: axes.map(\.4))
     }
 }
