@@ -46,6 +46,10 @@ extension Lowering {
             let folds: [VectorStep] = Array(repeating: (op, 0, nil), count: inputs.count - 1)
             return (folds + (node.op == "Mean" ? [("mul_scalar", 1 / Float(inputs.count), nil)] : []), inputs)
         }
+        if node.op == "BatchNormalization" {
+            // x * scale + shift per channel (madeConstants), as the interpreter computes it.
+            return ([("mul", 0, nil), ("add", 0, nil)], [x, Self.batchNormScale, Self.batchNormShift])
+        }
         if node.op == "Clip", isInteger(x, graph) {
             // min(max(x, lo), hi) with the bounds as operands (the immediate is a float32).
             let bounds = [node.input(1), node.input(2)]
@@ -63,7 +67,7 @@ extension Lowering {
     }
 
     /// The element-wise ops of two operands, each the `vop` of its lowercased name.
-    private static let binaryOps = ["Add", "Sub", "Mul", "Div", "Pow"]
+    private static let binaryOps = ["Add", "Sub", "Mul", "Div", "Pow", "PRelu"]
 
     /// The comparisons and the logic of two masks, and their `vop`s.
     private static let maskOps = [
@@ -157,6 +161,32 @@ extension Lowering {
         return from.vectorElement != nil && to.vectorElement != nil && !(from == .float32 && to == .float32)
     }
 
+    /// The names of a BatchNormalization's per-channel constants among its operands.
+    private static let batchNormScale = " batch_norm.scale", batchNormShift = " batch_norm.shift"
+
+    /// Operands the lowering makes from a node's constants: BatchNormalization's scale and
+    /// shift (VectorArithmetic.batchNormAffine), shaped [C, 1, ...] to broadcast over x.
+    private static func madeConstants(_ node: Node, _ graph: Graph) throws -> [String: Tensor] {
+        guard node.op == "BatchNormalization" else { return [:] }
+        guard node.int("training_mode", default: 0) == 0, node.outputs.filter({ !$0.isEmpty }).count == 1 else {
+            throw IRError("cannot lower a BatchNormalization in training mode", at: node)
+        }
+        guard let rank = graph.type(of: node.inputs[0])?.shape?.rank, rank >= 2,
+            let c = graph.type(of: node.inputs[0])?.shape?.dims[1].value
+        else { throw IRError("cannot lower a BatchNormalization whose input has no static channel axis", at: node) }
+        let parameters = try (1...4).map { i -> [Float] in
+            guard let name = node.input(i), let t = graph.constants[name], t.count == c else {
+                throw IRError("cannot lower a BatchNormalization whose input \(i) is not a constant of \(c) values", at: node)
+            }
+            return t.cast(to: .float32).floats()
+        }
+        let (scale, shift) = VectorArithmetic.batchNormAffine(
+            gamma: parameters[0], beta: parameters[1], mean: parameters[2], variance: parameters[3],
+            epsilon: node.float("epsilon", default: 1e-5))
+        let shape = [c] + [Int](repeating: 1, count: rank - 2)
+        return [batchNormScale: Tensor(scale, shape: shape), batchNormShift: Tensor(shift, shape: shape)]
+    }
+
     /// True when `value` is an int32 or int64 tensor.
     private static func isInteger(_ value: String, _ graph: Graph) -> Bool {
         [.int32, .int64].contains(graph.type(of: value)?.dtype)
@@ -174,7 +204,8 @@ extension Lowering {
 
     /// True for the element-wise ops `lowerElementwise` takes.
     static func isElementwise(_ op: String) -> Bool {
-        (binaryOps + variadicOps.keys + maskOps.keys + ["LeakyRelu", "Elu", "Clip", "HardSigmoid", "Selu", "Not", "Where"])
+        (binaryOps + variadicOps.keys + maskOps.keys
+            + ["LeakyRelu", "Elu", "Clip", "HardSigmoid", "Selu", "Not", "Where", "BatchNormalization"])
             .contains(op)
             || VectorArithmetic.unaryName(onnx: op) != nil
     }
@@ -209,8 +240,9 @@ extension Lowering {
         // and its element type (integers keep their own).
         var operands: [(MemorySpace, UInt64, [Int])] = []
         var elements: [ElementType] = []
+        let made = try madeConstants(node, graph)
         for name in inputs {
-            let type = graph.type(of: name)
+            let type = made[name].map { TensorType($0.dtype, Shape($0.shape)) } ?? graph.type(of: name)
             guard let element = type?.dtype.vectorElement, let dims = type?.shape?.dims.compactMap(\.value) else {
                 throw IRError(
                     "cannot lower \(node.op) of \"\(name)\": not a static float32, bool, int32 or int64 tensor", at: node)
@@ -219,7 +251,7 @@ extension Lowering {
             let padded = Array(repeating: 1, count: full.count - dims.count) + dims
             let own = TensorDescriptor.rowMajor(padded)
             let strides = zip(padded, own).map { $0 == 1 ? 0 : $1 }
-            if let t = graph.constants[name] {
+            if let t = made[name] ?? graph.constants[name] {
                 let at = element == .f32 ? constants.append(t.floats()) : constants.append(integers: t.int64s(), element)
                 operands.append((.constants, UInt64(at), strides))
             } else if let o = memory.place(of: name) {

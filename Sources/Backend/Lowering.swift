@@ -151,7 +151,7 @@ public enum Lowering {
                 try lowerSlice(node, graph, try address(node.inputs[0], node), try address(node.outputs[0], node), &b)
             case "Transpose", "Concat":
                 try lowerDataMovement(node, graph, memory, &b)
-            case "MaxPool", "AveragePool", "GlobalAveragePool":
+            case "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool":
                 try lowerPool(
                     node, try address(node.inputs[0], node), try address(node.outputs[0], node),
                     shape(node.inputs[0]), shape(node.outputs[0]), resources, &constants, &b)
@@ -279,14 +279,14 @@ public enum Lowering {
             throw IRError("cannot lower MaxPool's Indices", at: node)
         }
         let (n, c, h, w, oh, ow) = (xShape[0], xShape[1], xShape[2], xShape[3], yShape[2], yShape[3])
-        let global = node.op == "GlobalAveragePool"
+        let global = node.op.hasPrefix("Global")
         let kernel = global ? [h, w] : (node.ints("kernel_shape") ?? [1, 1])
         let strides = global ? [1, 1] : (node.ints("strides") ?? [1, 1])
         let pads = global ? [0, 0, 0, 0] : (node.ints("pads") ?? [0, 0, 0, 0])
         let dilations = global ? [1, 1] : (node.ints("dilations") ?? [1, 1])
         guard node.string("auto_pad", default: "NOTSET") == "NOTSET" else { throw IRError("cannot lower auto_pad yet", at: node) }
         let includePad = node.int("count_include_pad", default: 0)
-        let op = UInt64(InstructionSet.vectorOps.firstIndex(of: node.op == "MaxPool" ? "max_pool" : "average_pool")!)
+        let op = UInt64(InstructionSet.vectorOps.firstIndex(of: node.op.hasSuffix("MaxPool") ? "max_pool" : "average_pool")!)
         let (sh, pt, pb) = (strides[0], pads[0], pads[2])
         /// The input rows output rows [r0, r1) read.
         func inputRows(_ r0: Int, _ r1: Int) -> Range<Int> {

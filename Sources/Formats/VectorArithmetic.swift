@@ -8,7 +8,7 @@ public enum VectorArithmetic {
     /// The unary functions of the vector unit, by their `vop` name; each is one float32
     /// function of one element.
     public static let unaryNames = [
-        "neg", "abs", "relu", "sigmoid", "tanh", "exp", "log", "sqrt", "reciprocal", "erf", "floor", "ceil", "sign",
+        "neg", "abs", "relu", "sigmoid", "tanh", "exp", "log", "sqrt", "reciprocal", "erf", "floor", "ceil", "round", "sign",
         "hard_swish", "softplus", "softsign", "gelu", "gelu_tanh",
     ]
 
@@ -37,6 +37,7 @@ public enum VectorArithmetic {
         case "erf": return { erff($0) }
         case "floor": return { $0.rounded(.down) }
         case "ceil": return { $0.rounded(.up) }
+        case "round": return { $0.rounded(.toNearestOrEven) }
         case "sign": return { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }
         case "hard_swish": return { $0 * max(0, min(1, $0 / 6 + 0.5)) }
         case "softplus": return { $0 > 20 ? $0 : log1pf(expf($0)) }
@@ -134,6 +135,19 @@ public enum VectorArithmetic {
     /// `vop min`: the smaller of x and y; NaN (the quiet NaN 0x7fc00000) when either is NaN;
     /// of two equal operands (+0 and -0), x.
     public static func minimum(_ x: Float, _ y: Float) -> Float { x.isNaN || y.isNaN ? .nan : Swift.min(x, y) }
+
+    /// `vop prelu`: x < 0 ? x * slope : x (ONNX's PRelu; -0 and NaN stay as they are).
+    public static func prelu(_ x: Float, _ slope: Float) -> Float { x < 0 ? x * slope : x }
+
+    /// BatchNormalization's per-channel affine map, y = x * scale + shift: scale = gamma /
+    /// sqrtf(variance + epsilon), shift = beta - mean * scale, each step in float32 (the
+    /// interpreter's kernel, and the constants a lowered node multiplies and adds).
+    public static func batchNormAffine(
+        gamma: [Float], beta: [Float], mean: [Float], variance: [Float], epsilon: Float
+    ) -> (scale: [Float], shift: [Float]) {
+        let scale = gamma.indices.map { gamma[$0] / sqrtf(variance[$0] + epsilon) }
+        return (scale, beta.indices.map { beta[$0] - mean[$0] * scale[$0] })
+    }
 
     /// `vop pow`: x to the power y, as C's powf computes it.
     public static func power(_ x: Float, _ y: Float) -> Float { powf(x, y) }

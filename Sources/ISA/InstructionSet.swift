@@ -74,7 +74,7 @@ public enum InstructionSet {
         "log_softmax", "layer_norm", "batch_norm", "max_pool", "average_pool", "resize", "im2col", "gather",
         "where", "equal", "less", "greater", "not", "and", "or", "cast",
         "hard_swish", "softplus", "softsign", "gelu", "gelu_tanh", "elu",
-        "hard_sigmoid", "selu", "less_equal", "greater_equal", "div_scalar",
+        "hard_sigmoid", "selu", "less_equal", "greater_equal", "div_scalar", "prelu",
     ]
 
     static let descriptor24 = 24

@@ -60,7 +60,7 @@ extension InstructionSet {
     public static let vectorOpsReadingB: Set<Int> = Set(
         [
             "add", "sub", "mul", "div", "max", "min", "pow", "where", "equal", "less", "greater", "less_equal",
-            "greater_equal", "and", "or", "layer_norm", "batch_norm",
+            "greater_equal", "and", "or", "layer_norm", "batch_norm", "prelu",
         ].map { vectorOps.firstIndex(of: $0)! })
 }
 

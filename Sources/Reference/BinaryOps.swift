@@ -98,7 +98,7 @@ enum PowFunction: FloatBinaryFunction {
     @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { VectorArithmetic.power(x, y) }
 }
 enum PReluFunction: FloatBinaryFunction {
-    @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x < 0 ? x * y : x }
+    @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { VectorArithmetic.prelu(x, y) }
 }
 enum MaxFunction: FloatBinaryFunction {
     @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { VectorArithmetic.maximum(x, y) }

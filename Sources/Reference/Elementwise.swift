@@ -16,9 +16,6 @@ enum UnaryOp {
     static func function(_ node: Node) throws -> (Float) -> Float {
         if let name = vectorName(node), let f = VectorArithmetic.unary(name) { return f }
         switch node.op {
-        case "Round":
-            // Half to even, as ONNX defines it (2.5 -> 2, -0.5 -> -0).
-            return { $0.rounded(.toNearestOrEven) }
         case "LeakyRelu":
             let a = node.float("alpha", default: 0.01)
             return { $0 >= 0 ? $0 : a * $0 }

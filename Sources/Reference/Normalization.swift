@@ -17,12 +17,9 @@ func batchNormalization(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
         throw IRError("scale, bias, mean and variance must have \(c) values, have \(params.map(\.count))", at: node)
     }
     let epsilon = node.float("epsilon", default: 1e-5)
-    var scale = [Float](repeating: 0, count: c), shift = [Float](repeating: 0, count: c)
-    for ch in 0..<c {
-        let s = params[0].f32[ch] / sqrtf(params[3].f32[ch] + epsilon)
-        scale[ch] = s
-        shift[ch] = params[1].f32[ch] - params[2].f32[ch] * s
-    }
+    let (scale, shift) = VectorArithmetic.batchNormAffine(
+        gamma: params[0].floats(), beta: params[1].floats(), mean: params[2].floats(), variance: params[3].floats(),
+        epsilon: epsilon)
     return affinePerChannel(x, scale: scale, shift: shift)
 }
 

@@ -69,7 +69,8 @@ func globalPool(_ node: Node, _ inputs: [Tensor?], max isMax: Bool) throws -> Te
             let src = xp + p * size
             if isMax {
                 var m = -Float.infinity
-                for i in 0..<size where src[i] > m { m = src[i] }
+                // As MaxPool and the vector unit's max_pool: a NaN wins.
+                for i in 0..<size where src[i] > m || src[i].isNaN { m = src[i] }
                 op[p] = m
             } else {
                 var s: Float = 0

@@ -54,6 +54,7 @@ extension Machine {
         ops["max"] = VectorArithmetic.maximum
         ops["min"] = VectorArithmetic.minimum
         ops["pow"] = VectorArithmetic.power
+        ops["prelu"] = VectorArithmetic.prelu
         return ops
     }()
 

@@ -57,3 +57,10 @@ def special_inputs(folder, shape, seed, scale, head):
     np.savez(folder / "x.npz", x=x)
     np.savez(folder / "calib.npz", x=np.random.default_rng(seed + 1).standard_normal((4,) + tuple(shape[1:])).astype(np.float32))
     return folder
+
+
+def assert_same_bits(got, expected, names):
+    """Each output in `names` of `got` has `expected`'s float32 bit patterns (NaN payloads and
+    the sign of zero count)."""
+    for name in names:
+        np.testing.assert_array_equal(got[name].view(np.uint32), expected[name].view(np.uint32), err_msg=name)

@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from conftest import assert_compile_refuses, run_npucc
+from conftest import assert_compile_refuses, assert_same_bits, run_npucc
 
 I64, I32 = np.iinfo(np.int64), np.iinfo(np.int32)
 WIDTH = 12
@@ -100,8 +100,7 @@ def test_integer_ops_run_on_the_simulator_as_the_interpreter_runs_them(tmp_path,
     edge_inputs(tmp_path / "in.npz")
     outputs = edge_model(tmp_path / "m.onnx", opset)
     sim, ref = run_both(tmp_path / "m.onnx", tmp_path / "in.npz", tmp_path)
-    for name in outputs:
-        np.testing.assert_array_equal(sim[name].view(np.uint32), ref[name].view(np.uint32), err_msg=name)
+    assert_same_bits(sim, ref, outputs)
 
 
 def wrapping(op, a, b):

@@ -1,0 +1,74 @@
+"""Per-channel ops of CNNs as exporters write them: a BatchNormalization that no layer before it
+can take (DenseNet's, after a Concat), PRelu with a slope per channel, GlobalMaxPool and Round.
+The bundle runs bit for bit as the fake-quant interpreter runs the model (at fp16, nvfp4 and
+nvfp4 with 2:4; opset 11 and 13), on inputs holding NaN, infinities and signed zeros, and the
+interpreter runs the model as onnxruntime does."""
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from conftest import assert_same_bits, run_npucc, simulated_and_interpreted, special_inputs
+
+SHAPE = (1, 4, 6, 6)
+OUTPUTS = ["normalized", "pooled", "rounded"]
+
+
+def channel_model(path, opset):
+    """Conv 4 -> 4, Concat with the input, BatchNormalization, PRelu, Conv 8 -> 8,
+    GlobalMaxPool; Round of the normalized values times 4."""
+    rng = np.random.default_rng(3)
+    c = lambda name, value: numpy_helper.from_array(np.asarray(value, np.float32), name)
+    inits = [c("w1", rng.standard_normal((4, 4, 3, 3)) / 4), c("w2", rng.standard_normal((8, 8, 3, 3)) / 6),
+             c("gamma", 1 + rng.standard_normal(8) / 4), c("beta", rng.standard_normal(8) / 4),
+             c("mean", rng.standard_normal(8) / 4), c("var", 0.5 + rng.random(8)),
+             c("slope", rng.standard_normal((8, 1, 1)) / 4), c("four", 4.0)]
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1], name="conv1"),
+             helper.make_node("Concat", ["x", "c1"], ["cat"], axis=1, name="concat"),
+             helper.make_node("BatchNormalization", ["cat", "gamma", "beta", "mean", "var"], ["normalized"],
+                              epsilon=1e-3, name="norm"),
+             helper.make_node("PRelu", ["normalized", "slope"], ["activated"], name="prelu"),
+             helper.make_node("Conv", ["activated", "w2"], ["c2"], pads=[1, 1, 1, 1], name="conv2"),
+             helper.make_node("GlobalMaxPool", ["c2"], ["pooled"], name="pool"),
+             helper.make_node("Mul", ["normalized", "four"], ["scaled"], name="scale"),
+             helper.make_node("Round", ["scaled"], ["rounded"], name="round")]
+    shapes = {"normalized": [1, 8, 6, 6], "pooled": [1, 8, 1, 1], "rounded": [1, 8, 6, 6]}
+    graph = helper.make_graph(nodes, "channels", [helper.make_tensor_value_info("x", TensorProto.FLOAT, SHAPE)],
+                              [helper.make_tensor_value_info(o, TensorProto.FLOAT, shapes[o]) for o in OUTPUTS], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return special_inputs(tmp_path_factory.mktemp("channels"), SHAPE, 4, 2, [np.nan, np.inf, -np.inf, 0.0, -0.0, 0.125])
+
+
+@pytest.mark.parametrize("opset,precision,sparsity", [(13, "fp16", "none"), (11, "nvfp4", "none"), (13, "nvfp4", "2:4")])
+def test_channel_ops_run_on_the_simulator_as_the_interpreter_runs_them(data, tmp_path, opset, precision, sparsity):
+    channel_model(tmp_path / "m.onnx", opset)
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", data / "x.npz", tmp_path, precision, sparsity,
+                                        data / "calib.npz")
+    assert_same_bits(sim, fq, OUTPUTS)
+    # At fp16 the input's NaN reaches every channel of the second convolution, and wins its
+    # maximum (the quantizers of nvfp4 take no NaN through).
+    assert np.isnan(fq["pooled"]).all() == (precision == "fp16")
+
+
+@pytest.mark.parametrize("opset", [11, 13])
+def test_the_interpreter_runs_the_channel_ops_as_onnxruntime_does(tmp_path, opset):
+    channel_model(tmp_path / "m.onnx", opset)
+    x = np.random.default_rng(8).standard_normal(SHAPE).astype(np.float32)
+    x.flat[:3] = [0.0, -0.0, 0.125]
+    np.savez(tmp_path / "x.npz", x=x)
+    r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "ref.npz")
+    assert r.returncode == 0, r.stderr
+    ours = np.load(tmp_path / "ref.npz")
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    for name, theirs in zip(OUTPUTS, session.run(None, {"x": x})):
+        # BatchNormalization's scale and shift are the same float32 steps; a convolution's
+        # sums may be ordered otherwise.
+        np.testing.assert_allclose(ours[name], theirs, rtol=1e-5, atol=1e-5, err_msg=name)
+    np.testing.assert_array_equal(ours["rounded"], np.round(ours["normalized"] * np.float32(4)))
