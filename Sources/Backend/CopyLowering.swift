@@ -1,6 +1,8 @@
 // Ops that only move data, lowered to `dma` (and `fill`) between activation buffers, so each
 // result is a copy of its input's elements, bit for bit: Pad, Split, Expand, Tile, Gather
-// with constant indices and Cast from float32 to float32. An op that picks, per output
+// with constant indices and Cast from float32 to float32, of float32, bool (float32 masks),
+// int32 and int64 tensors alike (Pad's constant mode of float32 and bool only: `fill`
+// writes f32). An op that picks, per output
 // index along each axis, one input index (Gather, Tile, Pad's edge, reflect and wrap modes,
 // nearest Resize) runs axis by axis through `copyAlongAxes`.
 import IR
@@ -14,12 +16,13 @@ extension Lowering {
     static func lowerCopy(_ node: Node, _ graph: Graph, _ memory: MemoryPlan, scratch: UInt64, _ b: inout ProgramBuilder)
         throws -> Int
     {
-        let (dims, x, _) = try rowOperands(node, graph, memory)
+        let (dims, x, element) = try movedOperand(node, graph, memory)
+        let size = element == .i64 ? 8 : 4
         func outputDims(_ v: String) throws -> (dims: [Int], at: Place) {
-            guard graph.type(of: v)?.dtype == .float32, let d = graph.type(of: v)?.shape?.dims.compactMap(\.value),
+            guard graph.type(of: v)?.dtype.vectorElement == element, let d = graph.type(of: v)?.shape?.dims.compactMap(\.value),
                 d.count == graph.type(of: v)?.shape?.rank, let o = memory.place(of: v)
             else {
-                throw IRError("cannot lower \(node.op) into \"\(v)\": not a static float32 activation", at: node)
+                throw IRError("cannot lower \(node.op) into \"\(v)\": not a static activation of its input's type", at: node)
             }
             return (d, o)
         }
@@ -39,7 +42,7 @@ extension Lowering {
             var start = 0
             for out in node.outputs where !out.isEmpty {
                 let (d, y) = try outputDims(out)
-                try copy(from: x.advanced(by: 4 * start * own[axis]), d, own, to: y, &b)
+                try copy(from: x.advanced(by: size * start * own[axis]), d, own, to: y, element, &b)
                 start += d[axis]
             }
             return 0
@@ -48,16 +51,16 @@ extension Lowering {
             let (d, y) = try outputDims(node.outputs[0])
             let padded = Array(repeating: 1, count: d.count - dims.count) + dims
             let strides = zip(padded, TensorDescriptor.rowMajor(padded)).map { $0 == 1 ? 0 : $1 }
-            try copy(from: x, d, strides, to: y, &b)
+            try copy(from: x, d, strides, to: y, element, &b)
             return 0
         case "Cast":
             let (d, y) = try outputDims(node.outputs[0])
-            try copy(from: x, [d.reduce(1, *)], [1], to: y, &b)
+            try copy(from: x, [d.reduce(1, *)], [1], to: y, element, &b)
             return 0
         case "Tile":
             let (d, y) = try outputDims(node.outputs[0])
             let maps = zip(dims, d).map { n, m in (0..<m).map { $0 % max(n, 1) } }
-            return try copyAlongAxes(from: x, dims, maps, to: y, scratch: scratch, &b)
+            return try copyAlongAxes(from: x, dims, maps, to: y, scratch: scratch, element, &b)
         case "Gather":
             guard let indices = try constant(1, "indices") else { throw IRError("Gather needs its indices", at: node) }
             var axis = node.int("axis", default: 0)
@@ -74,9 +77,9 @@ extension Lowering {
             let (_, y) = try outputDims(node.outputs[0])
             var maps = dims.map { Array(0..<$0) }
             maps[axis] = picked
-            return try copyAlongAxes(from: x, dims, maps, to: y, scratch: scratch, &b)
+            return try copyAlongAxes(from: x, dims, maps, to: y, scratch: scratch, element, &b)
         default:
-            return try lowerPad(node, dims, x, try outputDims(node.outputs[0]), constant, scratch: scratch, &b)
+            return try lowerPad(node, dims, x, element, try outputDims(node.outputs[0]), constant, scratch: scratch, &b)
         }
     }
 
@@ -84,7 +87,7 @@ extension Lowering {
     /// where a pad is negative) into its place; edge, reflect and wrap pick an input index
     /// per output index along each axis, as the interpreter does.
     private static func lowerPad(
-        _ node: Node, _ dims: [Int], _ x: Place, _ out: (dims: [Int], at: Place),
+        _ node: Node, _ dims: [Int], _ x: Place, _ element: ElementType, _ out: (dims: [Int], at: Place),
         _ constant: (Int, String) throws -> Tensor?, scratch: UInt64, _ b: inout ProgramBuilder
     ) throws -> Int {
         let rank = dims.count
@@ -100,6 +103,9 @@ extension Lowering {
         case "constant":
             let value = try constant(2, "constant_value").flatMap { $0.count > 0 ? $0.cast(to: .float32).floats()[0] : nil } ?? 0
             if (before + after).contains(where: { $0 > 0 }) {
+                guard element == .f32 else {
+                    throw IRError("cannot lower a constant Pad of integers (fill writes float32 only)", at: node)
+                }
                 let all = try out.at.descriptor(dims: [out.dims.reduce(1, *)])
                 try b.emit("fill", ["dst": b.descriptor(all), "value": UInt64(value.bitPattern)])
             }
@@ -111,8 +117,9 @@ extension Lowering {
                 kept[d] = dims[d] - max(-before[d], 0) - max(-after[d], 0)
             }
             guard kept.allSatisfy({ $0 > 0 }) else { return 0 }
-            let dst = try out.at.advanced(by: 4 * to).descriptor(dims: kept, strides: outStrides)
-            let src = try x.advanced(by: 4 * from).descriptor(dims: kept, strides: inStrides)
+            let size = element == .i64 ? 8 : 4
+            let dst = try out.at.advanced(by: size * to).descriptor(element, dims: kept, strides: outStrides)
+            let src = try x.advanced(by: size * from).descriptor(element, dims: kept, strides: inStrides)
             try b.emit("dma", ["dst": b.descriptor(dst), "src": b.descriptor(src)])
             return 0
         case "edge", "reflect", "wrap":
@@ -131,16 +138,32 @@ extension Lowering {
                 }
             }
             guard dims.allSatisfy({ $0 > 0 }) else { throw IRError("cannot pad an empty tensor in mode \(mode)", at: node) }
-            return try copyAlongAxes(from: x, dims, maps, to: out.at, scratch: scratch, &b)
+            return try copyAlongAxes(from: x, dims, maps, to: out.at, scratch: scratch, element, &b)
         default:
             throw IRError("cannot lower Pad in mode \(mode)", at: node)
         }
     }
 
     /// One DMA of `dims` elements read at `strides` from `x` into contiguous `y`.
-    private static func copy(from x: Place, _ dims: [Int], _ strides: [Int], to y: Place, _ b: inout ProgramBuilder) throws {
-        let src = try x.descriptor(dims: dims, strides: strides)
-        try b.emit("dma", ["dst": b.descriptor(try y.descriptor(dims: dims)), "src": b.descriptor(src)])
+    private static func copy(
+        from x: Place, _ dims: [Int], _ strides: [Int], to y: Place, _ element: ElementType, _ b: inout ProgramBuilder
+    ) throws {
+        let src = try x.descriptor(element, dims: dims, strides: strides)
+        try b.emit("dma", ["dst": b.descriptor(try y.descriptor(element, dims: dims)), "src": b.descriptor(src)])
+    }
+
+    /// The input of a data-movement node: its static dimensions, its place and the element
+    /// type it is held in (float32 and bool as f32, int32, int64).
+    static func movedOperand(_ node: Node, _ graph: Graph, _ memory: MemoryPlan) throws -> (
+        dims: [Int], x: Place, element: ElementType
+    ) {
+        guard let input = node.input(0), let type = graph.type(of: input), let element = type.dtype.vectorElement,
+            let dims = type.shape?.dims.compactMap(\.value), dims.count == type.shape?.rank, let x = memory.place(of: input)
+        else {
+            throw IRError(
+                "cannot lower \(node.op) of a value that is not a static float32, bool, int32 or int64 activation", at: node)
+        }
+        return (dims, x, element)
     }
 
     /// Copies `x` (row-major `dims`) to `y`, where output index i along axis d is input index
@@ -149,18 +172,20 @@ extension Lowering {
     /// two mapped axes the partial result alternates between two halves of DRAM scratch at
     /// `scratch`; returns the scratch bytes used.
     static func copyAlongAxes(
-        from x: Place, _ dims: [Int], _ maps: [[Int]], to y: Place, scratch: UInt64, _ b: inout ProgramBuilder
+        from x: Place, _ dims: [Int], _ maps: [[Int]], to y: Place, scratch: UInt64, _ element: ElementType,
+        _ b: inout ProgramBuilder
     ) throws -> Int {
+        let size = element == .i64 ? 8 : 4
         let axes = dims.indices.filter { maps[$0] != Array(0..<dims[$0]) }
         if axes.isEmpty {
-            try copy(from: x, [dims.reduce(1, *)], [1], to: y, &b)
+            try copy(from: x, [dims.reduce(1, *)], [1], to: y, element, &b)
             return 0
         }
         // Each half holds the largest partial result.
         var shape = dims, half = 0
         for axis in axes.dropLast() {
             shape[axis] = maps[axis].count
-            half = max(half, (shape.reduce(1, *) * 4 + 63) / 64 * 64)
+            half = max(half, (shape.reduce(1, *) * size + 63) / 64 * 64)
         }
         shape = dims
         var source = x
@@ -179,8 +204,9 @@ extension Lowering {
                 var (srcStrides, dstStrides, runDims) = (from, to, next)
                 (srcStrides[axis], runDims[axis]) = (from[axis] * delta, run)
                 dstStrides[axis] = to[axis]
-                let src = try source.advanced(by: 4 * map[o] * from[axis]).descriptor(dims: runDims, strides: srcStrides)
-                let dst = try target.advanced(by: 4 * o * to[axis]).descriptor(dims: runDims, strides: dstStrides)
+                let src = try source.advanced(by: size * map[o] * from[axis]).descriptor(
+                    element, dims: runDims, strides: srcStrides)
+                let dst = try target.advanced(by: size * o * to[axis]).descriptor(element, dims: runDims, strides: dstStrides)
                 try b.emit("dma", ["dst": b.descriptor(dst), "src": b.descriptor(src)])
                 o += run
             }

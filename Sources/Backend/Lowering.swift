@@ -350,23 +350,25 @@ public enum Lowering {
 
 extension Lowering {
     /// Transpose (one DMA reading the input with permuted strides) and Concat (one DMA per
-    /// input into its slab of the output); float32 activations only.
+    /// input into its slab of the output); float32, bool, int32 and int64 activations.
     static func lowerDataMovement(_ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ b: inout ProgramBuilder) throws {
+        let out = node.outputs[0], element = graph.type(of: out)?.dtype.vectorElement ?? .f32
         func dims(_ v: String) throws -> [Int] {
-            guard graph.type(of: v)?.dtype == .float32, let d = graph.type(of: v)?.shape?.dims.compactMap(\.value),
+            guard graph.type(of: v)?.dtype.vectorElement == element, let d = graph.type(of: v)?.shape?.dims.compactMap(\.value),
                 d.count == graph.type(of: v)?.shape?.rank, memory.place(of: v) != nil
             else {
-                throw IRError("cannot lower \(node.op) of \"\(v)\": not a static float32 activation", at: node)
+                throw IRError(
+                    "cannot lower \(node.op) of \"\(v)\": not a static float32, bool, int32 or int64 activation", at: node)
             }
             return d
         }
-        let out = node.outputs[0], outDims = try dims(out), y = memory.place(of: out)!
+        let outDims = try dims(out), y = memory.place(of: out)!
         if node.op == "Transpose" {
             let inDims = try dims(node.inputs[0])
             let perm = node.ints("perm") ?? Array((0..<inDims.count).reversed())
             let own = TensorDescriptor.rowMajor(inDims)
-            let src = try memory.place(of: node.inputs[0])!.descriptor(dims: outDims, strides: perm.map { own[$0] })
-            try b.emit("dma", ["dst": b.descriptor(try y.descriptor(dims: outDims)), "src": b.descriptor(src)])
+            let src = try memory.place(of: node.inputs[0])!.descriptor(element, dims: outDims, strides: perm.map { own[$0] })
+            try b.emit("dma", ["dst": b.descriptor(try y.descriptor(element, dims: outDims)), "src": b.descriptor(src)])
             return
         }
         let rank = outDims.count
@@ -376,18 +378,22 @@ extension Lowering {
         var start = 0
         for input in node.inputs {
             let inDims = try dims(input)
-            let dst = try y.advanced(by: 4 * start * outStrides[axis]).descriptor(dims: inDims, strides: outStrides)
-            let src = try memory.place(of: input)!.descriptor(dims: inDims)
+            let dst = try y.advanced(by: (element == .i64 ? 8 : 4) * start * outStrides[axis]).descriptor(
+                element, dims: inDims, strides: outStrides)
+            let src = try memory.place(of: input)!.descriptor(element, dims: inDims)
             try b.emit("dma", ["dst": b.descriptor(dst), "src": b.descriptor(src)])
             start += inDims[axis]
         }
     }
 
-    /// Slice with constant starts, ends, axes and steps: one strided DMA.
+    /// Slice with constant starts, ends, axes and steps: one strided DMA (float32, bool,
+    /// int32 and int64 activations).
     static func lowerSlice(_ node: Node, _ graph: Graph, _ x: Place, _ y: Place, _ b: inout ProgramBuilder) throws {
+        guard let element = graph.type(of: node.inputs[0])?.dtype.vectorElement else {
+            throw IRError("cannot lower a Slice of \(graph.type(of: node.inputs[0])?.dtype.name ?? "an unknown type")", at: node)
+        }
         guard let inShape = graph.type(of: node.inputs[0])?.shape?.dims.compactMap(\.value),
             let outShape = graph.type(of: node.outputs[0])?.shape?.dims.compactMap(\.value),
-            graph.type(of: node.inputs[0])?.dtype == .float32,
             let starts = node.input(1).flatMap({ graph.constants[$0] })?.int64s(),
             let ends = node.input(2).flatMap({ graph.constants[$0] })?.int64s()
         else {
@@ -411,8 +417,8 @@ extension Lowering {
             offset += start * own[axis]
             strides[axis] = own[axis] * step
         }
-        let src = try x.advanced(by: 4 * offset).descriptor(dims: outShape, strides: strides)
-        try b.emit("dma", ["dst": b.descriptor(try y.descriptor(dims: outShape)), "src": b.descriptor(src)])
+        let src = try x.advanced(by: (element == .i64 ? 8 : 4) * offset).descriptor(element, dims: outShape, strides: strides)
+        try b.emit("dma", ["dst": b.descriptor(try y.descriptor(element, dims: outShape)), "src": b.descriptor(src)])
     }
 }
 

@@ -33,7 +33,7 @@ extension Lowering {
             try lowerLinear(node, volume, x: x, y: y, resources, &constants, &b)
             return 0
         }
-        return try copyAlongAxes(from: x, dims, geometry.lower, to: y, scratch: scratch, &b)
+        return try copyAlongAxes(from: x, dims, geometry.lower, to: y, scratch: scratch, .f32, &b)
     }
 
     /// Linear volumes (IR's ResizeGeometry.linearVolume): as many as fit a tile (in and out)

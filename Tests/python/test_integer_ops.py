@@ -4,7 +4,9 @@ comparisons and Where on int64 and int32 tensors, and Casts between float32, boo
 int64 (float to int truncates toward zero). The bundle runs bit for bit as the interpreter runs
 the model, on values at the types' edges (wraparound, Int64.min / -1, a zero divisor, 2^53 + 1
 against 2^53, NaN and infinities cast); the interpreter follows numpy's wrapping arithmetic and
-truncated division, and onnxruntime on a relative-position bucket model as T5 exports it."""
+truncated division, and onnxruntime on a relative-position bucket model as T5 exports it.
+Integer and bool tensors move as float32 ones do (Slice, Concat, Transpose, Expand, Gather,
+Split, Pad, Tile: copies); a constant Pad of integers is refused by name."""
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -84,13 +86,14 @@ def edge_model(path, opset):
 SHAPES = [a for n in "xijkl" for a in ("--input-shape", f"{n}=2,{WIDTH}")]
 
 
-def run_both(model, inputs, folder):
-    """The bundle on the simulator and the model on the interpreter, both at fp16."""
-    r = run_npucc("compile", model, "-o", folder / "m.npub", "--precision", "fp16", *SHAPES)
+def run_both(model, inputs, folder, shapes=SHAPES):
+    """The bundle on the simulator and the model on the interpreter, both at fp16, with the
+    input shapes `shapes` fixes."""
+    r = run_npucc("compile", model, "-o", folder / "m.npub", "--precision", "fp16", *shapes)
     assert r.returncode == 0, r.stderr
     r = run_npucc("run", folder / "m.npub", "--inputs", inputs, "--outputs", folder / "sim.npz")
     assert r.returncode == 0, r.stderr
-    r = run_npucc("run", model, "--inputs", inputs, "--outputs", folder / "ref.npz", "--precision", "fp16", *SHAPES)
+    r = run_npucc("run", model, "--inputs", inputs, "--outputs", folder / "ref.npz", "--precision", "fp16", *shapes)
     assert r.returncode == 0, r.stderr
     return np.load(folder / "sim.npz"), np.load(folder / "ref.npz")
 
@@ -182,15 +185,10 @@ def test_a_relative_position_bucket_runs_as_onnxruntime_and_the_interpreter_run_
     i, j = rng.integers(0, 64, (2, 3, 8)).astype(np.int64)
     j[0, :4] = i[0, :4]  # distance 0
     np.savez(tmp_path / "in.npz", i=i, j=j)
-    shapes = ["--input-shape", "i=3,8", "--input-shape", "j=3,8"]
-    r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub", "--precision", "fp16", *shapes)
-    assert r.returncode == 0, r.stderr
-    r = run_npucc("run", tmp_path / "m.npub", "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "sim.npz")
-    assert r.returncode == 0, r.stderr
-    r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "ref.npz", *shapes)
-    assert r.returncode == 0, r.stderr
-    sim, ref = np.load(tmp_path / "sim.npz")["y"], np.load(tmp_path / "ref.npz")["y"]
-    np.testing.assert_array_equal(sim.view(np.uint32), ref.view(np.uint32))
+    sim, ref = run_both(tmp_path / "m.onnx", tmp_path / "in.npz", tmp_path,
+                        ["--input-shape", "i=3,8", "--input-shape", "j=3,8"])
+    assert_same_bits(sim, ref, ["y"])
+    ref = ref["y"]
     session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
     np.testing.assert_array_equal(ref, session.run(None, {"i": i, "j": j})[0])
 
@@ -204,3 +202,73 @@ def test_an_integer_op_the_vector_unit_lacks_is_refused_by_name(tmp_path):
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
     assert_compile_refuses(tmp_path / "m.onnx", tmp_path,
                            'node Pow "power" (opset 13): cannot lower Pow on i64: the vector unit has no integer pow')
+
+
+def moved_model(path, opset, index_type):
+    """Token ids moved as exporters move them before an embedding: a Slice of the last ids, a
+    Concat with a shifted copy, a Transpose, an Expand of one row, a Gather of constant
+    positions, a Split, an edge Pad and a Tile; a bool mask concatenated and transposed; each
+    result looks up a float32 table (a computed Gather) or is cast to float32."""
+    rng = np.random.default_rng(9)
+    dt = np.int64 if index_type == TensorProto.INT64 else np.int32
+    c = lambda name, value, dtype=np.int64: numpy_helper.from_array(np.asarray(value, dtype), name)
+    inits = [c("table", rng.standard_normal((64, 3)), np.float32), c("starts", [2]), c("ends", [8]), c("axis1", [1]),
+             c("positions", [0, 3, 3, 7]), c("shape", [3, 2, 8]), c("pads", [0, 1, 0, 2]), c("repeats", [2, 1]),
+             c("one", 1, dt), c("zero_f", 0.0, np.float32)]
+    if opset >= 13:
+        inits.append(c("halves", [4, 4]))
+    split = dict(inputs=["ids", "halves"]) if opset >= 13 else dict(inputs=["ids"], split=[4, 4])
+    nodes = [helper.make_node("Slice", ["ids", "starts", "ends", "axis1"], ["tail"], name="slice"),
+             helper.make_node("Add", ["ids", "one"], ["shifted"], name="shift"),
+             helper.make_node("Concat", ["ids", "shifted"], ["joined"], axis=1, name="concat"),
+             helper.make_node("Transpose", ["joined"], ["transposed"], perm=[1, 0], name="transpose"),
+             helper.make_node("Unsqueeze", ["ids", "axis1"] if opset >= 13 else ["ids"], ["rows"], name="unsqueeze",
+                              **({} if opset >= 13 else {"axes": [1]})),
+             helper.make_node("Expand", ["rows", "shape"], ["expanded"], name="expand"),
+             helper.make_node("Gather", ["ids", "positions"], ["picked"], axis=1, name="pick"),
+             helper.make_node("Split", split["inputs"], ["left", "right"], axis=1, name="split",
+                              **({k: v for k, v in split.items() if k != "inputs"})),
+             helper.make_node("Pad", ["left", "pads"], ["padded"], mode="edge", name="pad"),
+             helper.make_node("Tile", ["right", "repeats"], ["tiled"], name="tile"),
+             helper.make_node("Greater", ["x", "zero_f"], ["mask"], name="mask"),
+             helper.make_node("Concat", ["mask", "mask"], ["masks"], axis=0, name="masks"),
+             helper.make_node("Transpose", ["masks"], ["masks_t"], perm=[1, 0], name="masks_t"),
+             helper.make_node("Cast", ["masks_t"], ["mask_out"], to=TensorProto.FLOAT, name="mask_out")]
+    outputs = {"mask_out": [8, 6]}
+    for value, shape in [("tail", [3, 6]), ("transposed", [16, 3]), ("expanded", [3, 2, 8]), ("picked", [3, 4]),
+                         ("padded", [3, 7]), ("tiled", [6, 4]), ("right", [3, 4])]:
+        nodes.append(helper.make_node("Gather", ["table", value], [value + "_out"], axis=0, name=value + "_lookup"))
+        outputs[value + "_out"] = shape + [3]
+    graph = helper.make_graph(nodes, "moves", [helper.make_tensor_value_info("ids", index_type, ["batch", 8]),
+                                               helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 8])],
+                              [helper.make_tensor_value_info(o, TensorProto.FLOAT, s) for o, s in outputs.items()], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return list(outputs)
+
+
+@pytest.mark.parametrize("opset,index_type", [(11, TensorProto.INT64), (13, TensorProto.INT32), (17, TensorProto.INT64)])
+def test_integer_and_bool_tensors_move_as_copies(tmp_path, opset, index_type):
+    outputs = moved_model(tmp_path / "m.onnx", opset, index_type)
+    rng = np.random.default_rng(opset)
+    ids = rng.integers(0, 63, (3, 8)).astype(np.int64 if index_type == TensorProto.INT64 else np.int32)
+    x = rng.standard_normal((3, 8)).astype(np.float32)
+    np.savez(tmp_path / "in.npz", ids=ids, x=x)
+    sim, ref = run_both(tmp_path / "m.onnx", tmp_path / "in.npz", tmp_path, ["--input-shape", "ids=3,8"])
+    assert_same_bits(sim, ref, outputs)
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    for name, theirs in zip(outputs, session.run(None, {"ids": ids, "x": x})):
+        np.testing.assert_array_equal(ref[name], theirs, err_msg=name)
+
+
+def test_a_constant_pad_of_integers_is_refused_by_name(tmp_path):
+    graph = helper.make_graph(
+        [helper.make_node("Pad", ["i", "pads"], ["p"], name="pad"),
+         helper.make_node("Cast", ["p"], ["y"], to=TensorProto.FLOAT, name="float")], "g",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, [2, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 6])],
+        [numpy_helper.from_array(np.array([0, 1, 0, 1], np.int64), "pads")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
+    assert_compile_refuses(tmp_path / "m.onnx", tmp_path,
+                           'node Pad "pad" (opset 13): cannot lower a constant Pad of integers (fill writes float32 only)')
