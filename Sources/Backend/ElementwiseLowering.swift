@@ -67,7 +67,7 @@ extension Lowering {
     }
 
     /// The element-wise ops of two operands, each the `vop` of its lowercased name.
-    private static let binaryOps = ["Add", "Sub", "Mul", "Div", "Pow", "PRelu"]
+    private static let binaryOps = ["Add", "Sub", "Mul", "Div", "Pow", "PRelu", "Mod"]
 
     /// The comparisons and the logic of two masks, and their `vop`s.
     private static let maskOps = [
@@ -87,6 +87,13 @@ extension Lowering {
             return t.floats()[0]
         }
         switch node.op {
+        case "Mod":
+            // fmod = 1: the dividend's sign; 0 (integers only): the divisor's.
+            let fmod = node.int("fmod", default: 0) == 1
+            guard fmod || graph.type(of: node.inputs[0])?.dtype.isInteger == true else {
+                throw IRError("cannot lower a Mod of floats with fmod = 0 (ONNX defines it for integers only)", at: node)
+            }
+            return [(fmod ? "fmod" : "mod", 0, nil)]
         case _ where binaryOps.contains(node.op): return [(node.op.lowercased(), 0, nil)]
         case _ where maskOps[node.op] != nil: return [(maskOps[node.op]!, 0, nil)]
         case "Not": return [("not", 0, nil)]

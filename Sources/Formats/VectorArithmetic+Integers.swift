@@ -6,12 +6,20 @@
 extension VectorArithmetic {
     /// The integer `vop`s of two operands: `add`, `sub` and `mul` wrap around; `div`
     /// truncates toward zero, a zero divisor gives 0 and Int64.min / -1 wraps to Int64.min;
-    /// `max` and `min`. On i32 elements each takes the sign-extended values and its result
+    /// `max` and `min`; the remainders of that division, `fmod` with the dividend's sign (C's
+    /// %: -7 fmod 3 = -1) and `mod` with the divisor's (Python's %: -7 mod 3 = 2, 7 mod -3 =
+    /// -2), a zero divisor giving 0 (ONNX's Mod with fmod 1 and 0). On i32 elements each takes the sign-extended values and its result
     /// wraps to the low 32 bits (`wrapped`), which is 32-bit arithmetic's result.
     public static let integerBinary: [String: @Sendable (Int64, Int64) -> Int64] = [
         "add": { $0 &+ $1 }, "sub": { $0 &- $1 }, "mul": { $0 &* $1 },
         "div": { $1 == 0 ? 0 : $0.dividedReportingOverflow(by: $1).partialValue },
         "max": { Swift.max($0, $1) }, "min": { Swift.min($0, $1) },
+        "fmod": { $1 == 0 ? 0 : $0.remainderReportingOverflow(dividingBy: $1).partialValue },
+        "mod": { a, b in
+            guard b != 0 else { return 0 }
+            let r = a.remainderReportingOverflow(dividingBy: b).partialValue
+            return r != 0 && (r < 0) != (b < 0) ? r &+ b : r
+        },
     ]
 
     /// The integer `vop`s of one operand: `copy`; `neg` and `abs` wrap around (the most

@@ -136,6 +136,10 @@ public enum VectorArithmetic {
     /// of two equal operands (+0 and -0), x.
     public static func minimum(_ x: Float, _ y: Float) -> Float { x.isNaN || y.isNaN ? .nan : Swift.min(x, y) }
 
+    /// `vop fmod`: the remainder of x / y with x's sign, as C's fmodf computes it (exact; NaN
+    /// for a zero or NaN y, an infinite or NaN x).
+    public static func remainder(_ x: Float, _ y: Float) -> Float { fmodf(x, y) }
+
     /// `vop prelu`: x < 0 ? x * slope : x (ONNX's PRelu; -0 and NaN stay as they are).
     public static func prelu(_ x: Float, _ slope: Float) -> Float { x < 0 ? x * slope : x }
 

@@ -60,7 +60,7 @@ extension InstructionSet {
     public static let vectorOpsReadingB: Set<Int> = Set(
         [
             "add", "sub", "mul", "div", "max", "min", "pow", "where", "equal", "less", "greater", "less_equal",
-            "greater_equal", "and", "or", "layer_norm", "batch_norm", "prelu",
+            "greater_equal", "and", "or", "layer_norm", "batch_norm", "prelu", "mod", "fmod",
         ].map { vectorOps.firstIndex(of: $0)! })
 }
 

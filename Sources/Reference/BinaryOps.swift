@@ -7,7 +7,7 @@ import IR
 enum BinaryOp {
     static let allNames = [
         "Add", "Sub", "Mul", "Div", "Pow", "PRelu", "Equal", "Greater", "Less",
-        "GreaterOrEqual", "LessOrEqual", "And", "Or",
+        "GreaterOrEqual", "LessOrEqual", "And", "Or", "Mod",
     ]
     static let comparisons: Set<String> = ["Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual"]
 }
@@ -48,6 +48,11 @@ func binary(_ op: String, _ a: Tensor, _ b: Tensor, _ node: Node) throws -> Tens
             (wide ? f(Double($0), Double($1)) : exact($0, $1)) ? 1 : 0
         }
     }
+    // Mod: the vector unit's remainders; a float's only with fmod = 1 (ONNX defines no other).
+    let signOfDividend = node.int("fmod", default: 0) == 1
+    if op == "Mod" && a.dtype.isFloatingPoint && !signOfDividend {
+        throw IRError("Mod of \(a.dtype.name) needs fmod = 1", at: node)
+    }
     if a.dtype == .float32 && (b.dtype == .float32 || op == "Pow") {
         let bf = b.cast(to: .float32)
         switch op {
@@ -57,6 +62,7 @@ func binary(_ op: String, _ a: Tensor, _ b: Tensor, _ node: Node) throws -> Tens
         case "Div": return float32Binary(a, bf, shape, DivFunction.self)
         case "Pow": return float32Binary(a, bf, shape, PowFunction.self)
         case "PRelu": return float32Binary(a, bf, shape, PReluFunction.self)
+        case "Mod": return float32Binary(a, bf, shape, RemainderFunction.self)
         default: break
         }
     }
@@ -74,6 +80,7 @@ func binary(_ op: String, _ a: Tensor, _ b: Tensor, _ node: Node) throws -> Tens
     case "Div": fd = { $0 / $1 }; fi = VectorArithmetic.integerBinary["div"]!
     case "Pow": fd = { pow($0, $1) }; fi = { Int64(pow(Double($0), Double($1))) }
     case "PRelu": fd = { $0 < 0 ? $0 * $1 : $0 }; fi = { $0 < 0 ? $0 &* $1 : $0 }
+    case "Mod": fd = { fmod($0, $1) }; fi = VectorArithmetic.integerBinary[signOfDividend ? "fmod" : "mod"]!
     default: throw IRError("\(op) is not supported on \(a.dtype.name)", at: node)
     }
     return try combine(a, b, shape: shape, outType: a.dtype, node, float: fd, integer: fi)
@@ -96,6 +103,9 @@ enum MulFunction: FloatBinaryFunction { @inline(__always) static func apply(_ x:
 enum DivFunction: FloatBinaryFunction { @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x / y } }
 enum PowFunction: FloatBinaryFunction {
     @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { VectorArithmetic.power(x, y) }
+}
+enum RemainderFunction: FloatBinaryFunction {
+    @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { VectorArithmetic.remainder(x, y) }
 }
 enum PReluFunction: FloatBinaryFunction {
     @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { VectorArithmetic.prelu(x, y) }

@@ -67,7 +67,8 @@ struct CycleCosts {
     /// (reductions, normalizations) rather than `dst`'s.
     static func vectorSteps(_ op: String) -> (elementwise: Int, transcendental: Int, countsInput: Bool) {
         switch op {
-        case "div", "div_scalar", "pow", "sigmoid", "tanh", "exp", "log", "sqrt", "reciprocal", "erf": return (0, 1, false)
+        case "div", "div_scalar", "mod", "fmod", "pow", "sigmoid", "tanh", "exp", "log", "sqrt", "reciprocal", "erf":
+            return (0, 1, false)
         case "reduce_sum", "reduce_mean", "reduce_max", "reduce_min": return (1, 0, true)
         case "softmax", "log_softmax": return (3, 1, true)
         case "layer_norm": return (5, 0, true)

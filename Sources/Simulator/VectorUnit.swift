@@ -55,6 +55,7 @@ extension Machine {
         ops["min"] = VectorArithmetic.minimum
         ops["pow"] = VectorArithmetic.power
         ops["prelu"] = VectorArithmetic.prelu
+        ops["fmod"] = VectorArithmetic.remainder
         return ops
     }()
 

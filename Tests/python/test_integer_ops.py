@@ -1,5 +1,5 @@
 """Integer arithmetic on the vector unit, as exporters leave it when index math depends on the
-input and does not fold: Add, Sub, Mul, Div, Neg, Abs, Max, Min, Relu, Sign, Clip, the
+input and does not fold: Add, Sub, Mul, Div, Mod (both signs), Neg, Abs, Max, Min, Relu, Sign, Clip, the
 comparisons and Where on int64 and int32 tensors, and Casts between float32, bool, int32 and
 int64 (float to int truncates toward zero). The bundle runs bit for bit as the interpreter runs
 the model, on values at the types' edges (wraparound, Int64.min / -1, a zero divisor, 2^53 + 1
@@ -53,6 +53,9 @@ def edge_model(path, opset):
         for op in ["Add", "Sub", "Mul", "Div", "Max", "Min", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"]:
             nodes.append(helper.make_node(op, [a, b], [f"{op}{bits}"], name=f"{op}{bits}"))
             out(f"{op.lower()}{bits}", f"{op}{bits}")
+        for name, fmod in [("Mod", 0), ("Fmod", 1)]:
+            nodes.append(helper.make_node("Mod", [a, b], [f"{name}{bits}"], fmod=fmod, name=f"{name}{bits}"))
+            out(f"{name.lower()}{bits}", f"{name}{bits}")
         for op in ["Neg", "Abs", "Relu", "Sign"]:
             nodes.append(helper.make_node(op, [a], [f"{op}{bits}"], name=f"{op}{bits}"))
             out(f"{op.lower()}{bits}", f"{op}{bits}")
@@ -69,7 +72,10 @@ def edge_model(path, opset):
               helper.make_node("Greater", ["x", "zero"], ["positive"], name="positive"),
               helper.make_node("Cast", ["positive"], ["Mask64"], to=TensorProto.INT64, name="mask64"),
               helper.make_node("Mul", ["i", "row64"], ["Twice"], name="twice"),
-              helper.make_node("Sub", ["Widen", "i"], ["Mixed"], name="mixed")]
+              helper.make_node("Sub", ["Widen", "i"], ["Mixed"], name="mixed"),
+              helper.make_node("Cast", ["j"], ["j_float"], to=TensorProto.FLOAT, name="j_float"),
+              helper.make_node("Mod", ["x", "j_float"], ["remainder"], fmod=1, name="remainder")]
+    outputs.append("remainder")
     for name in ["Narrow", "Widen", "Mask64", "Twice", "Mixed"]:
         out(name.lower(), name)
     inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", WIDTH])] + [
@@ -126,12 +132,20 @@ def test_the_interpreter_wraps_and_truncates_as_numpy_does(tmp_path):
     for a, b, bits in [("i", "j", "64"), ("k", "l", "32")]:
         for op in ["add", "sub", "mul", "div", "max", "min"]:
             np.testing.assert_array_equal(ref[op + bits], wrapping(op, v[a], v[b]).astype(np.float32), err_msg=op + bits)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            safe = np.where(v[b] == 0, 1, v[b])
+            np.testing.assert_array_equal(ref["mod" + bits], np.where(v[b] == 0, 0, np.mod(v[a], safe)).astype(np.float32))
+            np.testing.assert_array_equal(ref["fmod" + bits], np.where(v[b] == 0, 0, np.fmod(v[a], safe)).astype(np.float32))
         with np.errstate(over="ignore"):
             np.testing.assert_array_equal(ref["neg" + bits], (-v[a]).astype(np.float32))
             np.testing.assert_array_equal(ref["abs" + bits], np.abs(v[a]).astype(np.float32))
         for op, f in [("equal", np.equal), ("less", np.less), ("greater_equal", np.greater_equal)]:
             name = {"equal": "equal", "less": "less", "greater_equal": "greaterorequal"}[op]
             np.testing.assert_array_equal(ref[name + bits], f(v[a], v[b]).astype(np.float32), err_msg=name + bits)
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_array_equal(ref["remainder"], np.fmod(v["x"], v["j"].astype(np.float32)))
+    # -7 mod 2 = 1 (the divisor's sign), -7 fmod 2 = -1 (the dividend's).
+    assert ref["mod64"][0, 4] == 1 and ref["fmod64"][0, 4] == -1 and ref["mod64"][0, 5] == -1
     # 2^53 + 1 and 2^53 differ, though they are one double.
     assert ref["equal64"][0, 8] == 0 and ref["greater64"][0, 8] == 1
     # Int64.min / -1 wraps; 7 / -2 and -7 / 2 truncate toward zero.

@@ -57,6 +57,11 @@ CASES = [
     ("max_variadic", "Max", [("a", r(2, 3), 0), ("b", r(3), 0), ("c", r(1, 3), 0)], {}, 13),
     ("mean_variadic", "Mean", [("a", r(2, 3), 0), ("b", r(3), 0)], {}, 13),
     ("where", "Where", [("c", rng.random((2, 3)) > 0.5, 0), ("a", r(2, 3), 0), ("b", r(3), 0)], {}, 13),
+    ("mod_int", "Mod", [("a", np.array([-7, 7, -7, 7, 0, 9], np.int64), 0), ("b", np.array([2, -2, -2, 3, 5, 4], np.int64), 0)],
+     {}, 13),
+    ("fmod_int32", "Mod", [("a", np.array([-7, 7, -7, 7, 0, 9], np.int32), 0), ("b", np.array([2, -2, -2, 3, 5, 4], np.int32), 0)],
+     dict(fmod=1), 13),
+    ("fmod_float", "Mod", [("a", r(3, 4) * 5, 0), ("b", r(4) + 2, 1)], dict(fmod=1), 13),
     ("equal_int", "Equal", [("a", np.array([1, 2, 3], np.int64), 0), ("b", np.array([1, 0, 3], np.int64), 0)], {}, 13),
     ("clip", "Clip", [("x", r(3, 4), 0), ("lo", np.array(-0.5, F), 1), ("hi", np.array(0.7, F), 1)], {}, 13),
     ("clip_v6", "Clip", [("x", r(3, 4), 0)], dict(min=-0.2, max=0.4), 6),
@@ -121,6 +126,8 @@ def build(op, inputs, attrs, opset):
     outputs = ["y", "y2"] if op == "Split" else ["y"]
     node = helper.make_node(op, [n for n, _, _ in inputs], outputs, **attrs)
     out_type = {"Equal": TensorProto.BOOL, "ArgMax": TensorProto.INT64}.get(op, attrs.get("to", TensorProto.FLOAT))
+    if op == "Mod":
+        out_type = helper.np_dtype_to_tensor_dtype(inputs[0][1].dtype)
     g = helper.make_graph([node], op.lower(), graph_inputs,
                           [helper.make_tensor_value_info(o, out_type, None) for o in outputs], inits)
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])

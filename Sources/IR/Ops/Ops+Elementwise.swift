@@ -66,9 +66,14 @@ private let broadcastingOps: [OpSchema] = {
         }
         return r.like0(r.dims(0))
     }
+    // The remainder: with fmod = 0 (integers only) it takes the divisor's sign, with 1 the dividend's.
+    let mod = OpSchema("Mod", since: 13, inputs: 2...2, attributes: [.int("fmod", 0)]) { r in
+        try r.requireSameType([0, 1])
+        return [r.result(r.dtype, try r.broadcast([r.dims(0), r.dims(1)]))]
+    }
     return [
         arithmetic("Add", 14), arithmetic("Sub", 14), arithmetic("Mul", 14), arithmetic("Div", 14),
-        arithmetic("Pow", 15, sameType: false), prelu,
+        arithmetic("Pow", 15, sameType: false), prelu, mod,
         arithmetic("Sum", 13, inputs: atLeast(1)), arithmetic("Max", 13, inputs: atLeast(1)),
         arithmetic("Min", 13, inputs: atLeast(1)), arithmetic("Mean", 13, inputs: atLeast(1)),
         comparison("Equal", 19), comparison("Greater", 13), comparison("Less", 13),
