@@ -136,6 +136,8 @@ public enum Lowering {
             case _ where isElementwise(node.op) || castsOnTheVectorUnit(node, graph):
                 try lowerElementwise(
                     node, graph, memory, resources, &constants, &b, relu: node.outputs.first.flatMap { reluAfter[$0] })
+            case "InstanceNormalization":
+                try lowerInstanceNorm(node, graph, memory, resources, &constants, &b)
             case _ where rowOps[node.op] != nil:
                 try lowerRows(node, graph, memory, resources, &constants, &b)
             case _ where reductionOps[node.op] != nil:

@@ -58,6 +58,18 @@ public enum VectorArithmetic {
         _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int, scale: UnsafePointer<Float>,
         bias: UnsafePointer<Float>?, epsilon: Float
     ) -> (mean: Float, inverseDeviation: Float) {
+        let (mean, inv) = moments(x, count: count, epsilon: epsilon)
+        for i in 0..<count {
+            let v = Float((Double(x[i]) - mean) * inv) * scale[i]
+            y[i] = bias.map { v + $0[i] } ?? v
+        }
+        return (Float(mean), Float(inv))
+    }
+
+    /// The mean of the `count` elements at `x` (the sum of Double(x[i]) in increasing i,
+    /// divided by count) and 1 / sqrt(variance + Double(epsilon)), the variance being the sum
+    /// of (Double(x[i]) - mean)^2 in increasing i divided by count, all in Double.
+    private static func moments(_ x: UnsafePointer<Float>, count: Int, epsilon: Float) -> (mean: Double, inv: Double) {
         var mean = 0.0, sq = 0.0
         for i in 0..<count { mean += Double(x[i]) }
         mean /= Double(count)
@@ -65,12 +77,19 @@ public enum VectorArithmetic {
             let d = Double(x[i]) - mean
             sq += d * d
         }
-        let inv = 1 / (sq / Double(count) + Double(epsilon)).squareRoot()
-        for i in 0..<count {
-            let v = Float((Double(x[i]) - mean) * inv) * scale[i]
-            y[i] = bias.map { v + $0[i] } ?? v
-        }
-        return (Float(mean), Float(inv))
+        return (mean, 1 / (sq / Double(count) + Double(epsilon)).squareRoot())
+    }
+
+    /// Instance normalization of the `count` elements at `x` (one channel's plane) into `y`
+    /// (which may be `x`): mean and inv as layer normalization's, in Double; then s =
+    /// Float(inv) * scale and b = bias - Float(mean * inv) * scale, and y[i] = x[i] * s + b,
+    /// each step in float32.
+    public static func instanceNorm(
+        _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int, scale: Float, bias: Float, epsilon: Float
+    ) {
+        let (mean, inv) = moments(x, count: count, epsilon: epsilon)
+        let s = Float(inv) * scale, b = bias - Float(mean * inv) * scale
+        for i in 0..<count { y[i] = x[i] * s + b }
     }
 
     /// Softmax (or, with `log`, log-softmax) of the `count` elements x[0], x[stride], ...

@@ -55,12 +55,12 @@ extension Instruction {
 
 extension InstructionSet {
     /// The vector ops (by index) that read their `b` operand: the binary element-wise ops,
-    /// the comparisons and logic of two masks, `where`, and layer_norm's and batch_norm's
+    /// the comparisons and logic of two masks, `where`, and layer_norm's, batch_norm's and instance_norm's
     /// parameters.
     public static let vectorOpsReadingB: Set<Int> = Set(
         [
             "add", "sub", "mul", "div", "max", "min", "pow", "where", "equal", "less", "greater", "less_equal",
-            "greater_equal", "and", "or", "layer_norm", "batch_norm", "prelu", "mod", "fmod",
+            "greater_equal", "and", "or", "layer_norm", "batch_norm", "prelu", "mod", "fmod", "instance_norm",
         ].map { vectorOps.firstIndex(of: $0)! })
 }
 

@@ -49,20 +49,15 @@ func instanceNormalization(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     guard x.rank >= 3, scale.count == x.shape[1], bias.count == x.shape[1] else {
         throw IRError("scale and bias must have one value per channel of \(x.shape)", at: node)
     }
-    let epsilon = Double(node.float("epsilon", default: 1e-5))
+    let epsilon = node.float("epsilon", default: 1e-5)
     let c = x.shape[1], planes = x.shape[0] * c, size = x.count / planes
     let xp = x.f32, sp = scale.f32, bp = bias.f32
     return makeFloat(x.shape) { op in
         parallelChunks(planes, cost: size) { range in
+            // The vector unit's arithmetic (`vopp instance_norm`), one plane at a time.
             for p in range {
-                let src = xp + p * size, dst = op + p * size
-                var mean = 0.0, sq = 0.0
-                for i in 0..<size { mean += Double(src[i]) }
-                mean /= Double(size)
-                for i in 0..<size { let d = Double(src[i]) - mean; sq += d * d }
-                let inv = 1 / (sq / Double(size) + epsilon).squareRoot()
-                let s = Float(inv) * sp[p % c], b = bp[p % c] - Float(mean * inv) * sp[p % c]
-                for i in 0..<size { dst[i] = src[i] * s + b }
+                VectorArithmetic.instanceNorm(
+                    xp + p * size, op + p * size, count: size, scale: sp[p % c], bias: bp[p % c], epsilon: epsilon)
             }
         }
     }

@@ -71,7 +71,7 @@ struct CycleCosts {
             return (0, 1, false)
         case "reduce_sum", "reduce_mean", "reduce_max", "reduce_min": return (1, 0, true)
         case "softmax", "log_softmax": return (3, 1, true)
-        case "layer_norm": return (5, 0, true)
+        case "layer_norm", "instance_norm": return (5, 0, true)
         case "batch_norm": return (2, 0, true)
         default: return (1, 0, false)
         }

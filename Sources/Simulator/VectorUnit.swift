@@ -93,6 +93,7 @@ extension Machine {
                     ? x.map { VectorArithmetic.selu($0, alpha: p, gamma: q) }
                     : x.map { VectorArithmetic.hardSigmoid($0, alpha: p, beta: q) })
         case "resize": try resize(dst, a, r)
+        case "instance_norm": try instanceNorm(dst, a, b, r)
         default: throw SimulatorError("the simulator does not execute vopp \(op) yet")
         }
     }
@@ -184,6 +185,32 @@ extension Machine {
                         VectorArithmetic.softmax(
                             x.baseAddress! + row * c, y.baseAddress! + row * c, count: c, log: op == "log_softmax")
                     }
+                }
+            }
+        }
+        try storeFloats(dst, y)
+    }
+
+    /// Instance normalization of a's rows of `record[0]` elements (epsilon's float32 bits in
+    /// `record[1]`) into dst of a's shape; b is f32 [2, R] for R rows: row r's scale b[0, r]
+    /// and bias b[1, r].
+    private mutating func instanceNorm(_ dst: DescriptorRef, _ a: DescriptorRef, _ b: DescriptorRef, _ record: [Int]) throws {
+        let size = record[0], epsilon = Float(bitPattern: UInt32(truncatingIfNeeded: record[1]))
+        guard a.element == .f32, dst.element == .f32, a.dims == dst.dims, size > 0, a.count % size == 0 else {
+            throw SimulatorError("instance_norm needs f32 a and dst of one shape, whole rows of \(size)")
+        }
+        let rows = a.count / size, affine = try loadFloats(b)
+        guard affine.count == 2 * rows else {
+            throw SimulatorError("instance_norm's b holds \(affine.count) values, not \(2 * rows) (a scale and a bias per row)")
+        }
+        let x = try loadFloats(a)
+        var y = [Float](repeating: 0, count: x.count)
+        x.withUnsafeBufferPointer { x in
+            y.withUnsafeMutableBufferPointer { y in
+                for row in 0..<rows {
+                    VectorArithmetic.instanceNorm(
+                        x.baseAddress! + row * size, y.baseAddress! + row * size, count: size, scale: affine[row],
+                        bias: affine[rows + row], epsilon: epsilon)
                 }
             }
         }

@@ -72,3 +72,35 @@ def test_the_interpreter_runs_the_channel_ops_as_onnxruntime_does(tmp_path, opse
         # sums may be ordered otherwise.
         np.testing.assert_allclose(ours[name], theirs, rtol=1e-5, atol=1e-5, err_msg=name)
     np.testing.assert_array_equal(ours["rounded"], np.round(ours["normalized"] * np.float32(4)))
+
+
+def instance_norm_model(path, opset, shape):
+    """Conv 3 -> 6 channels, InstanceNormalization (a style-transfer network's), Relu."""
+    rng = np.random.default_rng(6)
+    c = lambda name, value: numpy_helper.from_array(np.asarray(value, np.float32), name)
+    inits = [c("w", rng.standard_normal((6, 3, 3, 3)) / 4), c("gamma", 1 + rng.standard_normal(6) / 4),
+             c("beta", rng.standard_normal(6) / 4)]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("InstanceNormalization", ["c", "gamma", "beta"], ["n"], epsilon=1e-3, name="norm"),
+             helper.make_node("Relu", ["n"], ["y"], name="relu")]
+    graph = helper.make_graph(nodes, "instance", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3] + shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 6] + shape)], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), path)
+
+
+@pytest.mark.parametrize("opset,shape,precision", [(9, [10, 12], "fp16"), (13, [40, 40], "fp16"), (13, [10, 12], "nvfp4")])
+def test_instance_normalization_runs_as_the_interpreter_and_onnxruntime_run_it(tmp_path, opset, shape, precision):
+    """Two images; [40, 40] planes fit a tile two channels at a time."""
+    instance_norm_model(tmp_path / "m.onnx", opset, shape)
+    rng = np.random.default_rng(opset)
+    x = rng.standard_normal([2, 3] + shape).astype(np.float32)
+    np.savez(tmp_path / "x.npz", x=x)
+    np.savez(tmp_path / "calib.npz", x=rng.standard_normal([4, 2, 3] + shape).astype(np.float32))
+    fixed = ["--input-shape", "x=" + ",".join(map(str, [2, 3] + shape))]
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, precision, "none",
+                                        tmp_path / "calib.npz", extra=fixed)
+    assert_same_bits(sim, fq, ["y"])
+    r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "ref.npz", *fixed)
+    assert r.returncode == 0, r.stderr
+    theirs = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_allclose(np.load(tmp_path / "ref.npz")["y"], theirs, rtol=1e-5, atol=1e-5)
