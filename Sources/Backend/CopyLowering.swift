@@ -16,7 +16,8 @@ extension Lowering {
     static func lowerCopy(_ node: Node, _ graph: Graph, _ memory: MemoryPlan, scratch: UInt64, _ b: inout ProgramBuilder)
         throws -> Int
     {
-        let (dims, x, element) = try movedOperand(node, graph, memory)
+        let (dims, x, _) = try rowOperands(node, graph, memory, anyElement: true)
+        let element = graph.type(of: node.inputs[0])?.dtype.vectorElement ?? .f32
         let size = element == .i64 ? 8 : 4
         func outputDims(_ v: String) throws -> (dims: [Int], at: Place) {
             guard graph.type(of: v)?.dtype.vectorElement == element, let d = graph.type(of: v)?.shape?.dims.compactMap(\.value),
@@ -150,20 +151,6 @@ extension Lowering {
     ) throws {
         let src = try x.descriptor(element, dims: dims, strides: strides)
         try b.emit("dma", ["dst": b.descriptor(try y.descriptor(element, dims: dims)), "src": b.descriptor(src)])
-    }
-
-    /// The input of a data-movement node: its static dimensions, its place and the element
-    /// type it is held in (float32 and bool as f32, int32, int64).
-    static func movedOperand(_ node: Node, _ graph: Graph, _ memory: MemoryPlan) throws -> (
-        dims: [Int], x: Place, element: ElementType
-    ) {
-        guard let input = node.input(0), let type = graph.type(of: input), let element = type.dtype.vectorElement,
-            let dims = type.shape?.dims.compactMap(\.value), dims.count == type.shape?.rank, let x = memory.place(of: input)
-        else {
-            throw IRError(
-                "cannot lower \(node.op) of a value that is not a static float32, bool, int32 or int64 activation", at: node)
-        }
-        return (dims, x, element)
     }
 
     /// Copies `x` (row-major `dims`) to `y`, where output index i along axis d is input index

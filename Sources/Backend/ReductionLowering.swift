@@ -1,22 +1,27 @@
 // ReduceSum, ReduceMean, ReduceMax and ReduceMin over the trailing axes (LayerNormalization
-// as exporters before opset 17 write it, global pooling over the last axes) on the vector
-// unit: blocks of whole rows go from where the input lives (L3 or DRAM) to a tile's SRAM,
-// through one `vopp` reduction (record: the row length) into one value per row, and back;
-// blocks are spread over every tile.
+// as exporters before opset 17 write it, global pooling over the last axes), and ArgMax and
+// ArgMin over the last axis (of float32, int32 or int64 elements, into int64 indices), on the
+// vector unit: blocks of whole rows go from where the input lives (L3 or DRAM) to a tile's
+// SRAM, through one `vopp` reduction (record: the row length, and for the arg ops
+// select_last_index) into one value per row, and back; blocks are spread over every tile.
 import IR
 import ISA
 
 extension Lowering {
     static let reductionOps: [String: String] = [
         "ReduceSum": "reduce_sum", "ReduceMean": "reduce_mean", "ReduceMax": "reduce_max", "ReduceMin": "reduce_min",
+        "ArgMax": "argmax", "ArgMin": "argmin",
     ]
 
     static func lowerReduction(
         _ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ resources: TileResources,
         _ constants: inout ConstantSection, _ b: inout ProgramBuilder
     ) throws {
-        let (dims, x, y) = try rowOperands(node, graph, memory)
-        var axes = node.ints("axes") ?? []
+        let arg = node.op.hasPrefix("Arg")
+        let (dims, x, y) = try rowOperands(node, graph, memory, anyElement: arg)
+        let element = graph.type(of: node.inputs[0])?.dtype.vectorElement ?? .f32
+        let (inSize, outElement): (Int, ElementType) = (element == .i64 ? 8 : 4, arg ? .i64 : .f32)
+        var axes = arg ? [node.int("axis", default: 0)] : (node.ints("axes") ?? [])
         if let name = node.input(1) {
             guard let t = graph.constants[name] else {
                 throw IRError("cannot lower \(node.op) whose axes \"\(name)\" are not a constant", at: node)
@@ -37,9 +42,11 @@ extension Lowering {
         }
         let c = dims[(dims.count - reduced.count)...].reduce(1, *), rows = dims.reduce(1, *) / max(c, 1)
         guard c > 0, rows > 0 else { throw IRError("cannot lower \(node.op) of an empty tensor", at: node) }
-        let params = UInt64(constants.record([c] + [Int](repeating: 0, count: 15)))
+        let selectLast = arg ? node.int("select_last_index", default: 0) : 0
+        let params = UInt64(constants.record([c, selectLast] + [Int](repeating: 0, count: 14)))
+        let outSize = arg ? 8 : 4
         func aligned(_ bytes: Int) -> Int { (bytes + 63) / 64 * 64 }
-        func footprint(_ r: Int) -> Int { aligned(4 * r * c) + aligned(4 * r) }
+        func footprint(_ r: Int) -> Int { aligned(inSize * r * c) + aligned(outSize * r) }
         guard footprint(1) <= resources.sramBytes else {
             throw IRError("a row of \(c) values does not fit a tile's SRAM", at: node)
         }
@@ -49,15 +56,16 @@ extension Lowering {
         for (unit, r0) in stride(from: 0, to: rows, by: step).enumerated() {
             let (cluster, tile) = resources.place(unit)
             let count = min(step, rows - r0)
-            func sram(_ address: Int, _ dims: [Int]) throws -> UInt64 {
+            func sram(_ address: Int, _ dims: [Int], _ element: ElementType) throws -> UInt64 {
                 b.descriptor(
-                    try TensorDescriptor(.sram, .f32, cluster: cluster, tile: tile, address: UInt64(address), dims: dims))
+                    try TensorDescriptor(.sram, element, cluster: cluster, tile: tile, address: UInt64(address), dims: dims))
             }
-            let (inTile, outTile) = (try sram(0, [count, c]), try sram(aligned(4 * step * c), [count, 1]))
-            let src = try x.advanced(by: 4 * r0 * c).descriptor(dims: [count, c])
+            let inTile = try sram(0, [count, c], element)
+            let outTile = try sram(aligned(inSize * step * c), [count, 1], outElement)
+            let src = try x.advanced(by: inSize * r0 * c).descriptor(element, dims: [count, c])
             try b.emit("dma", ["dst": inTile, "src": b.descriptor(src)])
             try b.emit("vopp", ["op": op, "dst": outTile, "a": inTile, "b": 0, "params": params])
-            let dst = try y.advanced(by: 4 * r0).descriptor(dims: [count, 1])
+            let dst = try y.advanced(by: outSize * r0).descriptor(outElement, dims: [count, 1])
             try b.emit("dma", ["dst": b.descriptor(dst), "src": outTile])
         }
     }

@@ -11,13 +11,18 @@ extension Lowering {
     ]
 
     /// The input's static dimensions and the input's and output's places of a node working
-    /// on rows of its first input.
-    static func rowOperands(_ node: Node, _ graph: Graph, _ memory: MemoryPlan) throws -> (dims: [Int], x: Place, y: Place) {
-        guard let input = node.input(0), let out = node.outputs.first, graph.type(of: input)?.dtype == .float32,
+    /// on rows of its first input: a float32 one, or with `anyElement` any the vector unit holds.
+    static func rowOperands(_ node: Node, _ graph: Graph, _ memory: MemoryPlan, anyElement: Bool = false) throws -> (
+        dims: [Int], x: Place, y: Place
+    ) {
+        guard let input = node.input(0), let out = node.outputs.first,
+            graph.type(of: input)?.dtype == .float32 || anyElement && graph.type(of: input)?.dtype.vectorElement != nil,
             let dims = graph.type(of: input)?.shape?.dims.compactMap(\.value), dims.count == graph.type(of: input)?.shape?.rank,
             let x = memory.place(of: input), let y = memory.place(of: out)
         else {
-            throw IRError("cannot lower \(node.op) of a value that is not a static float32 activation", at: node)
+            throw IRError(
+                "cannot lower \(node.op) of a value that is not a static \(anyElement ? "float32, bool, int32 or int64" : "float32") "
+                    + "activation", at: node)
         }
         return (dims, x, y)
     }

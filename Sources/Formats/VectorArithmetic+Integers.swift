@@ -35,6 +35,23 @@ extension VectorArithmetic {
         "greater_equal": { $0 >= $1 },
     ]
 
+    /// `vopp argmax` / `argmin` over one row of `count` elements (`value(k)` the k-th, as a
+    /// float32 or an exact integer): the index of the first largest (smallest) element, or
+    /// with `last` of the last; an element replaces the best so far when it compares larger
+    /// (smaller), or equal with `last`. A NaN never compares so: a NaN at index 0 stays best
+    /// unless nothing later compares larger than it, which nothing does.
+    public static func argExtreme<T: Comparable>(count: Int, largest: Bool, last: Bool, _ value: (Int) -> T) -> Int64 {
+        guard count > 0 else { return 0 }
+        var best = 0, bestValue = value(0)
+        for k in 1..<count {
+            let v = value(k)
+            if largest ? (v > bestValue || (last && v == bestValue)) : (v < bestValue || (last && v == bestValue)) {
+                (best, bestValue) = (k, v)
+            }
+        }
+        return Int64(best)
+    }
+
     /// `v` as an element of 32 bits (its low 32 bits, sign-extended) or of 64.
     @inline(__always)
     public static func wrapped(_ v: Int64, bits: Int) -> Int64 { bits == 32 ? Int64(Int32(truncatingIfNeeded: v)) : v }

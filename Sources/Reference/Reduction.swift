@@ -64,16 +64,14 @@ func argExtreme(_ node: Node, _ inputs: [Tensor?], max isMax: Bool) throws -> Te
     let keep = node.int("keepdims", default: 1) != 0, last = node.int("select_last_index", default: 0) != 0
     let outer = x.shape[..<axis].reduce(1, *), n = x.shape[axis], inner = x.shape[(axis + 1)...].reduce(1, *)
     var result = [Int64](repeating: 0, count: outer * inner)
+    // The vector unit's rule (VectorArithmetic.argExtreme); integers compare exactly.
     for o in 0..<outer {
         for i in 0..<inner {
-            var best = 0
-            var bestValue = x.double(at: o * n * inner + i)
-            for k in 1..<max(n, 1) {
-                let v = x.double(at: (o * n + k) * inner + i)
-                let better = isMax ? (v > bestValue || (last && v == bestValue)) : (v < bestValue || (last && v == bestValue))
-                if better { best = k; bestValue = v }
-            }
-            result[o * inner + i] = Int64(best)
+            let at = { (k: Int) in (o * n + k) * inner + i }
+            result[o * inner + i] =
+                x.dtype.isInteger && x.dtype != .uint64
+                ? VectorArithmetic.argExtreme(count: n, largest: isMax, last: last) { x.int64(at: at($0)) }
+                : VectorArithmetic.argExtreme(count: n, largest: isMax, last: last) { x.double(at: at($0)) }
         }
     }
     var shape = x.shape

@@ -53,6 +53,25 @@ extension Machine {
         try storeIntegers(dst, x.map { VectorArithmetic.wrapped($0, bits: dst.element == .i32 ? 32 : 64) })
     }
 
+    /// `vopp argmax` / `argmin`: a's rows of `record[0]` elements (f32, i32 or i64) to the
+    /// index of each row's largest (smallest) element, the last of equal ones when
+    /// `record[1]` is 1 (VectorArithmetic.argExtreme), into i64 dst of one element per row.
+    mutating func argExtreme(_ op: String, _ dst: DescriptorRef, _ a: DescriptorRef, _ record: [Int]) throws {
+        let c = record[0], last = record[1] == 1
+        guard dst.element == .i64, [.f32, .i32, .i64].contains(a.element), c > 0, a.count % c == 0, dst.count == a.count / c
+        else { throw SimulatorError("\(op) needs a (f32, i32 or i64) of whole rows of \(c) and i64 dst of one element per row") }
+        let largest = op == "argmax"
+        let y: [Int64]
+        if a.element == .f32 {
+            let x = try loadFloats(a)
+            y = (0..<dst.count).map { r in VectorArithmetic.argExtreme(count: c, largest: largest, last: last) { x[r * c + $0] } }
+        } else {
+            let x = try loadIntegers(a)
+            y = (0..<dst.count).map { r in VectorArithmetic.argExtreme(count: c, largest: largest, last: last) { x[r * c + $0] } }
+        }
+        try storeIntegers(dst, y)
+    }
+
     /// The i32 or i64 elements of `d`, sign-extended to 64 bits.
     func loadIntegers(_ d: DescriptorRef) throws -> [Int64] {
         guard Self.integerElements.contains(d.element) else { throw SimulatorError("\(d.text) is not i32 or i64") }

@@ -94,6 +94,7 @@ extension Machine {
                     : x.map { VectorArithmetic.hardSigmoid($0, alpha: p, beta: q) })
         case "resize": try resize(dst, a, r)
         case "instance_norm": try instanceNorm(dst, a, b, r)
+        case "argmax", "argmin": try argExtreme(op, dst, a, r)
         default: throw SimulatorError("the simulator does not execute vopp \(op) yet")
         }
     }

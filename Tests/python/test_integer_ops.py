@@ -218,6 +218,17 @@ def test_an_integer_op_the_vector_unit_lacks_is_refused_by_name(tmp_path):
                            'node Pow "power" (opset 13): cannot lower Pow on i64: the vector unit has no integer pow')
 
 
+def save_model(path, nodes, inputs, outputs, inits, opset):
+    """Saves a checked model of `inputs` (name, type, shape) and float32 `outputs` (name:
+    shape); returns the output names."""
+    graph = helper.make_graph(nodes, path.stem, [helper.make_tensor_value_info(*i) for i in inputs],
+                              [helper.make_tensor_value_info(o, TensorProto.FLOAT, s) for o, s in outputs.items()], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return list(outputs)
+
+
 def moved_model(path, opset, index_type):
     """Token ids moved as exporters move them before an embedding: a Slice of the last ids, a
     Concat with a shifted copy, a Transpose, an Expand of one row, a Gather of constant
@@ -253,13 +264,20 @@ def moved_model(path, opset, index_type):
                          ("padded", [3, 7]), ("tiled", [6, 4]), ("right", [3, 4])]:
         nodes.append(helper.make_node("Gather", ["table", value], [value + "_out"], axis=0, name=value + "_lookup"))
         outputs[value + "_out"] = shape + [3]
-    graph = helper.make_graph(nodes, "moves", [helper.make_tensor_value_info("ids", index_type, ["batch", 8]),
-                                               helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 8])],
-                              [helper.make_tensor_value_info(o, TensorProto.FLOAT, s) for o, s in outputs.items()], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    onnx.checker.check_model(model)
-    onnx.save(model, path)
-    return list(outputs)
+    return save_model(path, nodes, [("ids", index_type, ["batch", 8]), ("x", TensorProto.FLOAT, [3, 8])], outputs, inits,
+                      opset)
+
+
+def check_against_both(folder, outputs, feeds):
+    """Runs folder/m.onnx (ids fixed to [3, 8]) on `feeds`: the bundle bit for bit as the
+    interpreter, and the interpreter exactly as onnxruntime; returns the interpreter's outputs."""
+    np.savez(folder / "in.npz", **feeds)
+    sim, ref = run_both(folder / "m.onnx", folder / "in.npz", folder, ["--input-shape", "ids=3,8"])
+    assert_same_bits(sim, ref, outputs)
+    session = ort.InferenceSession(str(folder / "m.onnx"), providers=["CPUExecutionProvider"])
+    for name, theirs in zip(outputs, session.run(None, feeds)):
+        np.testing.assert_array_equal(ref[name], theirs, err_msg=name)
+    return ref
 
 
 @pytest.mark.parametrize("opset,index_type", [(11, TensorProto.INT64), (13, TensorProto.INT32), (17, TensorProto.INT64)])
@@ -268,12 +286,7 @@ def test_integer_and_bool_tensors_move_as_copies(tmp_path, opset, index_type):
     rng = np.random.default_rng(opset)
     ids = rng.integers(0, 63, (3, 8)).astype(np.int64 if index_type == TensorProto.INT64 else np.int32)
     x = rng.standard_normal((3, 8)).astype(np.float32)
-    np.savez(tmp_path / "in.npz", ids=ids, x=x)
-    sim, ref = run_both(tmp_path / "m.onnx", tmp_path / "in.npz", tmp_path, ["--input-shape", "ids=3,8"])
-    assert_same_bits(sim, ref, outputs)
-    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
-    for name, theirs in zip(outputs, session.run(None, {"ids": ids, "x": x})):
-        np.testing.assert_array_equal(ref[name], theirs, err_msg=name)
+    check_against_both(tmp_path, outputs, dict(ids=ids, x=x))
 
 
 def test_a_constant_pad_of_integers_is_refused_by_name(tmp_path):
@@ -286,3 +299,34 @@ def test_a_constant_pad_of_integers_is_refused_by_name(tmp_path):
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
     assert_compile_refuses(tmp_path / "m.onnx", tmp_path,
                            'node Pad "pad" (opset 13): cannot lower a constant Pad of integers (fill writes float32 only)')
+
+
+def pooled_token_model(path, opset):
+    """CLIP's text pooling as exported: the hidden state of each sequence's end token, found
+    as the ArgMax of the ids (int64) and gathered from the flattened [N * S, H] states by
+    row * S + position; and ArgMax / ArgMin of float32 scores, the last of ties or the first."""
+    rng = np.random.default_rng(12)
+    c = lambda name, value, dtype=np.int64: numpy_helper.from_array(np.asarray(value, dtype), name)
+    inits = [c("table", rng.standard_normal((50, 5)), np.float32), c("rows", [0, 8, 16]), c("flat", [24, 5])]
+    nodes = [helper.make_node("Gather", ["table", "ids"], ["hidden"], axis=0, name="embed"),
+             helper.make_node("Reshape", ["hidden", "flat"], ["states"], name="flatten"),
+             helper.make_node("ArgMax", ["ids"], ["end"], axis=-1, keepdims=0, name="end"),
+             helper.make_node("Add", ["rows", "end"], ["index"], name="index"),
+             helper.make_node("Gather", ["states", "index"], ["pooled"], axis=0, name="pool"),
+             helper.make_node("ArgMax", ["scores"], ["top"], axis=1, keepdims=1, select_last_index=1, name="top"),
+             helper.make_node("ArgMin", ["scores"], ["bottom"], axis=-1, keepdims=0, name="bottom"),
+             helper.make_node("Cast", ["top"], ["top_f"], to=TensorProto.FLOAT, name="top_f"),
+             helper.make_node("Cast", ["bottom"], ["bottom_f"], to=TensorProto.FLOAT, name="bottom_f")]
+    outputs = {"pooled": [3, 5], "top_f": [3, 1], "bottom_f": [3]}
+    return save_model(path, nodes, [("ids", TensorProto.INT64, ["batch", 8]), ("scores", TensorProto.FLOAT, [3, 7])],
+                      outputs, inits, opset)
+
+
+@pytest.mark.parametrize("opset", [12, 13])
+def test_argmax_and_argmin_run_as_the_interpreter_and_onnxruntime_run_them(tmp_path, opset):
+    outputs = pooled_token_model(tmp_path / "m.onnx", opset)
+    ids = np.array([[3, 9, 49, 2, 0, 0, 0, 0], [5, 49, 7, 49, 1, 0, 0, 0], [1, 2, 3, 4, 5, 6, 7, 48]], np.int64)
+    scores = np.array([[1, 3, 3, 0, -1, 3, 2], [0, 0, 0, 0, 0, 0, 0], [-2, 5, 1, -2, 4, 5, -2]], np.float32)
+    ref = check_against_both(tmp_path, outputs, dict(ids=ids, scores=scores))
+    # The first of the 49s in row 1; the last of the 3s and of the 5s; the first of the -2s.
+    assert ref["top_f"].ravel().tolist() == [5, 6, 5] and ref["bottom_f"].tolist() == [4, 0, 0]
