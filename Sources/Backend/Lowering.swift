@@ -138,6 +138,8 @@ public enum Lowering {
                     node, graph, memory, resources, &constants, &b, relu: node.outputs.first.flatMap { reluAfter[$0] })
             case "InstanceNormalization":
                 try lowerInstanceNorm(node, graph, memory, resources, &constants, &b)
+            case "LRN":
+                try lowerLocalResponseNorm(node, graph, memory, resources, &constants, &b)
             case _ where rowOps[node.op] != nil:
                 try lowerRows(node, graph, memory, resources, &constants, &b)
             case _ where reductionOps[node.op] != nil:

@@ -92,6 +92,28 @@ public enum VectorArithmetic {
         for i in 0..<count { y[i] = x[i] * s + b }
     }
 
+    /// Local response normalization across `channels` channels of `positions` positions each
+    /// (x[c * stride + i], stride >= positions) into y (same layout, not x): per channel c and
+    /// position i, sq = the float32 sum of x[k, i]^2 over k from max(0, c - (size - 1) / 2)
+    /// to min(channels - 1, c + size - 1 - (size - 1) / 2) in increasing k, from +0; then
+    /// y = x / powf(bias + alpha / Float(size) * sq, beta), each step in float32.
+    public static func lrn(
+        _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, channels: Int, positions: Int, stride: Int,
+        size: Int, alpha: Float, beta: Float, bias: Float
+    ) {
+        let before = (size - 1) / 2, after = size - 1 - before
+        for c in 0..<channels {
+            for i in 0..<positions {
+                var sq: Float = 0
+                for k in Swift.max(0, c - before)...Swift.min(channels - 1, c + after) {
+                    let v = x[k * stride + i]
+                    sq += v * v
+                }
+                y[c * stride + i] = x[c * stride + i] / powf(bias + alpha / Float(size) * sq, beta)
+            }
+        }
+    }
+
     /// Softmax (or, with `log`, log-softmax) of the `count` elements x[0], x[stride], ...
     /// into y[0], y[stride], ... (y may be x): m = the largest element (a NaN never wins a
     /// comparison); e[k] = expf(x[k] - m); s = the float32 sum of e[k] in increasing k from

@@ -75,7 +75,7 @@ public enum InstructionSet {
         "where", "equal", "less", "greater", "not", "and", "or", "cast",
         "hard_swish", "softplus", "softsign", "gelu", "gelu_tanh", "elu",
         "hard_sigmoid", "selu", "less_equal", "greater_equal", "div_scalar", "prelu",
-        "mod", "fmod", "instance_norm", "argmax", "argmin",
+        "mod", "fmod", "instance_norm", "argmax", "argmin", "lrn",
     ]
 
     static let descriptor24 = 24

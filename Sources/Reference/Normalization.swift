@@ -93,21 +93,13 @@ func lrn(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     let alpha = node.float("alpha", default: 1e-4), beta = node.float("beta", default: 0.75),
         bias = node.float("bias", default: 1)
     let n = x.shape[0], c = x.shape[1], plane = x.count / max(n * c, 1)
-    let before = (size - 1) / 2, after = size - 1 - before
     let xp = x.f32
+    // The vector unit's arithmetic (`vopp lrn`), one image at a time.
     return makeFloat(x.shape) { op in
         for img in 0..<n {
-            for ch in 0..<c {
-                for i in 0..<plane {
-                    var sq: Float = 0
-                    for k in max(0, ch - before)...min(c - 1, ch + after) {
-                        let v = xp[(img * c + k) * plane + i]
-                        sq += v * v
-                    }
-                    let idx = (img * c + ch) * plane + i
-                    op[idx] = xp[idx] / powf(bias + alpha / Float(size) * sq, beta)
-                }
-            }
+            VectorArithmetic.lrn(
+                xp + img * c * plane, op + img * c * plane, channels: c, positions: plane, stride: plane, size: size,
+                alpha: alpha, beta: beta, bias: bias)
         }
     }
 }

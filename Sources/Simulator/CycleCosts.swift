@@ -72,6 +72,7 @@ struct CycleCosts {
         case "reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "argmax", "argmin": return (1, 0, true)
         case "softmax", "log_softmax": return (3, 1, true)
         case "layer_norm", "instance_norm": return (5, 0, true)
+        case "lrn": return (2, 1, false)
         case "batch_norm": return (2, 0, true)
         default: return (1, 0, false)
         }

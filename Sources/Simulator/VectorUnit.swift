@@ -95,6 +95,22 @@ extension Machine {
         case "resize": try resize(dst, a, r)
         case "instance_norm": try instanceNorm(dst, a, b, r)
         case "argmax", "argmin": try argExtreme(op, dst, a, r)
+        case "lrn":
+            // Record: size, then alpha's, beta's and bias's float32 bits; a and dst [C, P].
+            guard a.element == .f32, dst.element == .f32, a.dims == dst.dims, a.dims.count == 2, r[0] > 0 else {
+                throw SimulatorError("lrn needs f32 a and dst of one shape [C, P] and a size of at least 1")
+            }
+            func bits(_ k: Int) -> Float { Float(bitPattern: UInt32(truncatingIfNeeded: r[k])) }
+            let x = try loadFloats(a)
+            var y = [Float](repeating: 0, count: x.count)
+            x.withUnsafeBufferPointer { x in
+                y.withUnsafeMutableBufferPointer { y in
+                    VectorArithmetic.lrn(
+                        x.baseAddress!, y.baseAddress!, channels: a.dims[0], positions: a.dims[1], stride: a.dims[1],
+                        size: r[0], alpha: bits(1), beta: bits(2), bias: bits(3))
+                }
+            }
+            try storeFloats(dst, y)
         default: throw SimulatorError("the simulator does not execute vopp \(op) yet")
         }
     }

@@ -202,6 +202,17 @@ final class CycleModelTests: XCTestCase {
         XCTAssertEqual(s.end, [20, 80, 42, 80])
     }
 
+    func testAnInt64ElementTakesTwoLanes() throws {
+        let s = try schedule(
+            ["sram c0.t0 i64 @0x0 [32,20] [20,1]", "sram c0.t1 i32 @0x0 [32,20] [20,1]", "sram c0.t2 i64 @0x0 [32,20] [20,1]"],
+            [
+                "vop op=add, dst=d0, a=d0, b=d0, imm=0.0", "vop op=add, dst=d1, a=d1, b=d1, imm=0.0",
+                "vop op=div, dst=d2, a=d2, b=d2, imm=0.0",
+            ])
+        // 640 i64 elements fill 40 vectors of 32-bit lanes, 640 i32 ones 20; div costs t = 4 a vector.
+        XCTAssertEqual(s.end, [40, 20, 160, 160])
+    }
+
     func testAWaitHoldsItsQueueAtItsPlaceUntilTheSignal() throws {
         // Tile 3's 16,384-byte load (128 cycles + 200) does not hold tile 0's signal: that
         // waits for tile 0's DMA queue alone, whose load completes at 232. The wait holds

@@ -1,5 +1,6 @@
 """Per-channel ops of CNNs as exporters write them: a BatchNormalization that no layer before it
-can take (DenseNet's, after a Concat), PRelu with a slope per channel, GlobalMaxPool and Round.
+can take (DenseNet's, after a Concat), PRelu with a slope per channel, GlobalMaxPool, Round,
+InstanceNormalization and LRN across channels.
 The bundle runs bit for bit as the fake-quant interpreter runs the model (at fp16, nvfp4 and
 nvfp4 with 2:4; opset 11 and 13), on inputs holding NaN, infinities and signed zeros, and the
 interpreter runs the model as onnxruntime does."""
@@ -101,6 +102,38 @@ def test_instance_normalization_runs_as_the_interpreter_and_onnxruntime_run_it(t
                                         tmp_path / "calib.npz", extra=fixed)
     assert_same_bits(sim, fq, ["y"])
     r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "ref.npz", *fixed)
+    assert r.returncode == 0, r.stderr
+    theirs = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_allclose(np.load(tmp_path / "ref.npz")["y"], theirs, rtol=1e-5, atol=1e-5)
+
+
+def lrn_model(path, opset, channels, shape, **attributes):
+    """Conv 3 -> `channels`, LRN across channels (AlexNet's), Relu."""
+    rng = np.random.default_rng(channels)
+    inits = [numpy_helper.from_array((rng.standard_normal((channels, 3, 3, 3)) / 2).astype(np.float32), "w")]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("LRN", ["c"], ["n"], name="lrn", **attributes),
+             helper.make_node("Relu", ["n"], ["y"], name="relu")]
+    graph = helper.make_graph(nodes, "lrn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3] + shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, channels] + shape)], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), path)
+
+
+@pytest.mark.parametrize("opset,channels,shape,attributes,precision", [
+    (7, 6, [9, 11], dict(size=5, alpha=1e-4, beta=0.75, bias=1.0), "fp16"),
+    (13, 16, [32, 32], dict(size=3, alpha=2e-2, beta=0.5, bias=2.0), "fp16"),  # positions in four blocks
+    (13, 6, [9, 11], dict(size=3), "nvfp4"),
+])
+def test_lrn_runs_as_the_interpreter_and_onnxruntime_run_it(tmp_path, opset, channels, shape, attributes, precision):
+    lrn_model(tmp_path / "m.onnx", opset, channels, shape, **attributes)
+    rng = np.random.default_rng(opset)
+    x = rng.standard_normal([2, 3] + shape).astype(np.float32)
+    np.savez(tmp_path / "x.npz", x=x)
+    np.savez(tmp_path / "calib.npz", x=rng.standard_normal([4, 2, 3] + shape).astype(np.float32))
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, precision, "none",
+                                        tmp_path / "calib.npz")
+    assert_same_bits(sim, fq, ["y"])
+    r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "ref.npz")
     assert r.returncode == 0, r.stderr
     theirs = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     np.testing.assert_allclose(np.load(tmp_path / "ref.npz")["y"], theirs, rtol=1e-5, atol=1e-5)
