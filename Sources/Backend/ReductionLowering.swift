@@ -18,9 +18,15 @@ extension Lowering {
         _ constants: inout ConstantSection, _ b: inout ProgramBuilder
     ) throws {
         let arg = node.op.hasPrefix("Arg")
-        let (dims, x, y) = try rowOperands(node, graph, memory, anyElement: arg)
         let element = graph.type(of: node.inputs[0])?.dtype.vectorElement ?? .f32
-        let (inSize, outElement): (Int, ElementType) = (element == .i64 ? 8 : 4, arg ? .i64 : .f32)
+        // Integers reduce exactly (ReduceSum, ReduceMax, ReduceMin), into their own type.
+        let integer = element == .i32 || element == .i64
+        guard !integer || arg || node.op != "ReduceMean" else {
+            throw IRError(
+                "cannot lower ReduceMean of integers (the vector unit reduces integers to their sum, max or min)", at: node)
+        }
+        let (dims, x, y) = try rowOperands(node, graph, memory, anyElement: arg || integer)
+        let (inSize, outElement): (Int, ElementType) = (element == .i64 ? 8 : 4, arg ? .i64 : element)
         var axes = arg ? [node.int("axis", default: 0)] : (node.ints("axes") ?? [])
         if let name = node.input(1) {
             guard let t = graph.constants[name] else {
@@ -44,7 +50,7 @@ extension Lowering {
         guard c > 0, rows > 0 else { throw IRError("cannot lower \(node.op) of an empty tensor", at: node) }
         let selectLast = arg ? node.int("select_last_index", default: 0) : 0
         let params = UInt64(constants.record([c, selectLast] + [Int](repeating: 0, count: 14)))
-        let outSize = arg ? 8 : 4
+        let outSize = outElement == .i64 ? 8 : 4
         func aligned(_ bytes: Int) -> Int { (bytes + 63) / 64 * 64 }
         func footprint(_ r: Int) -> Int { aligned(inSize * r * c) + aligned(outSize * r) }
         guard footprint(1) <= resources.sramBytes else {

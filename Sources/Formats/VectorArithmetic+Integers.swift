@@ -35,6 +35,14 @@ extension VectorArithmetic {
         "greater_equal": { $0 >= $1 },
     ]
 
+    /// The integer `vopp` reductions: each row folded in increasing index from its start
+    /// value with the op of two integers (`reduce_sum` wraps around from 0, `reduce_max` from
+    /// Int64.min, `reduce_min` from Int64.max), the result wrapped to the element's width.
+    public static let integerReductions: [String: (start: Int64, step: @Sendable (Int64, Int64) -> Int64)] = [
+        "reduce_sum": (0, integerBinary["add"]!), "reduce_max": (.min, integerBinary["max"]!),
+        "reduce_min": (.max, integerBinary["min"]!),
+    ]
+
     /// `vopp argmax` / `argmin` over one row of `count` elements (`value(k)` the k-th, as a
     /// float32 or an exact integer): the index of the first largest (smallest) element, or
     /// with `last` of the last; an element replaces the best so far when it compares larger

@@ -29,6 +29,20 @@ func reduce(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
             for r in 0..<outCount { op[r] = VectorArithmetic.reduce(name, xp + r * row, count: row) }
         }
     }
+    // Signed integers: the vector unit's exact reductions (VectorArithmetic.integerReductions),
+    // the sum wrapping around; a wrapping sum is the same in any order.
+    if x.dtype.isInteger && x.dtype != .uint64,
+        let rule = VectorArithmetic.integerReductions["reduce_" + node.op.dropFirst("Reduce".count).lowercased()]
+    {
+        var acc = [Int64](repeating: rule.start, count: outCount)
+        let outStrides = contiguousStrides(keptShape), inStrides = contiguousStrides(x.shape)
+        for i in 0..<x.count {
+            var o = 0
+            for d in 0..<x.rank where !reduced.contains(d) { o += ((i / inStrides[d]) % x.shape[d]) * outStrides[d] }
+            acc[o] = rule.step(acc[o], x.int64(at: i))
+        }
+        return Tensor(acc, shape: outShape).cast(to: x.dtype)
+    }
     let initial: Double
     switch node.op {
     case "ReduceMax": initial = -.infinity

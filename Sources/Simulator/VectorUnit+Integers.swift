@@ -53,6 +53,20 @@ extension Machine {
         try storeIntegers(dst, x.map { VectorArithmetic.wrapped($0, bits: dst.element == .i32 ? 32 : 64) })
     }
 
+    /// An integer reduction (`VectorArithmetic.integerReductions`) of a's rows of `c` elements
+    /// into dst of a's element type, one element per row.
+    mutating func integerReduceRows(_ op: String, _ dst: DescriptorRef, _ a: DescriptorRef, _ c: Int) throws {
+        guard let rule = VectorArithmetic.integerReductions[op], dst.element == a.element, c > 0,
+            a.count % c == 0, dst.count == a.count / c
+        else { throw SimulatorError("\(op) of integers needs a of whole rows of \(c) and dst of its type, one element per row") }
+        let x = try loadIntegers(a), bits = a.element == .i32 ? 32 : 64
+        try storeIntegers(
+            dst,
+            (0..<dst.count).map { r in
+                VectorArithmetic.wrapped(x[(r * c)..<(r * c + c)].reduce(rule.start, rule.step), bits: bits)
+            })
+    }
+
     /// `vopp argmax` / `argmin`: a's rows of `record[0]` elements (f32, i32 or i64) to the
     /// index of each row's largest (smallest) element, the last of equal ones when
     /// `record[1]` is 1 (VectorArithmetic.argExtreme), into i64 dst of one element per row.

@@ -237,6 +237,7 @@ extension Machine {
     /// A reduction of every row of `record[0]` elements of `a` (row-major) to one element
     /// of `dst`, which holds one element per row.
     private mutating func reduceRows(_ op: String, _ dst: DescriptorRef, _ a: DescriptorRef, _ c: Int) throws {
+        if Self.integerElements.contains(a.element) { return try integerReduceRows(op, dst, a, c) }
         guard a.element == .f32, dst.element == .f32, c > 0, a.count % c == 0, dst.count == a.count / c else {
             throw SimulatorError("\(op) needs f32 a of whole rows of \(c) and f32 dst of one element per row")
         }

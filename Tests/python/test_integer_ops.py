@@ -330,3 +330,32 @@ def test_argmax_and_argmin_run_as_the_interpreter_and_onnxruntime_run_them(tmp_p
     ref = check_against_both(tmp_path, outputs, dict(ids=ids, scores=scores))
     # The first of the 49s in row 1; the last of the 3s and of the 5s; the first of the -2s.
     assert ref["top_f"].ravel().tolist() == [5, 6, 5] and ref["bottom_f"].tolist() == [4, 0, 0]
+
+
+def test_integer_reductions_are_exact_and_run_as_the_interpreter_runs_them(tmp_path):
+    """Sequence lengths as exporters compute them (an attention mask's ReduceSum over the last
+    axis, opset 13), and ReduceMax / ReduceMin of int64 ids past 2^53 (opset 18)."""
+    for opset in [13, 18]:
+        # ReduceSum takes its axes as an input from opset 13, ReduceMax and ReduceMin from 18.
+        axes = dict(axes=[-1]) if opset < 18 else {}
+        extra = [] if opset < 18 else ["axes"]
+        nodes = [helper.make_node("ReduceSum", ["mask", "axes"], ["lengths"], keepdims=0, name="lengths"),
+                 helper.make_node("ReduceMax", ["ids"] + extra, ["top"], keepdims=1, name="top", **axes),
+                 helper.make_node("ReduceMin", ["ids"] + extra, ["bottom"], keepdims=1, name="bottom", **axes),
+                 helper.make_node("Sub", ["top", "bottom"], ["spread"], name="spread")]
+        nodes += [helper.make_node("Cast", [v], [v + "_f"], to=TensorProto.FLOAT, name=v + "_f")
+                  for v in ["lengths", "spread"]]
+        inits = [numpy_helper.from_array(np.array([-1], np.int64), "axes")]
+        outputs = save_model(tmp_path / "m.onnx", nodes, [("mask", TensorProto.INT32, ["batch", 8]),
+                                                          ("ids", TensorProto.INT64, ["batch", 8])],
+                             {"lengths_f": [3], "spread_f": [3, 1]}, inits, opset)
+        mask = np.array([[1, 1, 1, 0, 0, 0, 0, 0], [1] * 8, [2**31 - 1, 1, 0, 0, 0, 0, 0, 0]], np.int32)
+        ids = np.array([[2**53 + 1] + [2**53] * 7, [7] * 8, [-2**62, 2**62, 1, 2, 3, 4, 5, 6]], np.int64)
+        np.savez(tmp_path / "in.npz", mask=mask, ids=ids)
+        sim, ref = run_both(tmp_path / "m.onnx", tmp_path / "in.npz", tmp_path,
+                            ["--input-shape", "mask=3,8", "--input-shape", "ids=3,8"])
+        assert_same_bits(sim, ref, outputs)
+        # 3, 8 and the wrapped 2^31; 1 (2^53 + 1 less 2^53, which one double cannot tell
+        # apart), 0 and the wrapped 2^63.
+        assert ref["lengths_f"].tolist() == [3, 8, -2**31]
+        assert ref["spread_f"].ravel().tolist() == [1, 0, -2**63]
