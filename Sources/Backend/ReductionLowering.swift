@@ -1,4 +1,4 @@
-// ReduceSum, ReduceMean, ReduceMax and ReduceMin over the trailing axes (LayerNormalization
+// ReduceSum, ReduceMean, ReduceMax, ReduceMin and ReduceProd over the trailing axes (LayerNormalization
 // as exporters before opset 17 write it, global pooling over the last axes), and ArgMax and
 // ArgMin over the last axis (of float32, int32 or int64 elements, into int64 indices), on the
 // vector unit: blocks of whole rows go from where the input lives (L3 or DRAM) to a tile's
@@ -10,7 +10,7 @@ import ISA
 extension Lowering {
     static let reductionOps: [String: String] = [
         "ReduceSum": "reduce_sum", "ReduceMean": "reduce_mean", "ReduceMax": "reduce_max", "ReduceMin": "reduce_min",
-        "ArgMax": "argmax", "ArgMin": "argmin",
+        "ReduceProd": "reduce_prod", "ArgMax": "argmax", "ArgMin": "argmin",
     ]
 
     static func lowerReduction(
@@ -21,7 +21,7 @@ extension Lowering {
         let element = graph.type(of: node.inputs[0])?.dtype.vectorElement ?? .f32
         // Integers reduce exactly (ReduceSum, ReduceMax, ReduceMin), into their own type.
         let integer = element == .i32 || element == .i64
-        guard !integer || arg || node.op != "ReduceMean" else {
+        guard !integer || arg || (node.op != "ReduceMean" && node.op != "ReduceProd") else {
             throw IRError(
                 "cannot lower ReduceMean of integers (the vector unit reduces integers to their sum, max or min)", at: node)
         }

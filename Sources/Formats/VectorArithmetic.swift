@@ -198,10 +198,10 @@ public enum VectorArithmetic {
     public static func power(_ x: Float, _ y: Float) -> Float { powf(x, y) }
 
     /// The reductions of the vector unit over one row, by their `vopp` name.
-    public static let reductionNames = ["reduce_sum", "reduce_mean", "reduce_max", "reduce_min"]
+    public static let reductionNames = ["reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "reduce_prod"]
 
     /// Reduces the `count` elements at `x` in increasing order, in Double: the sum from +0
-    /// (reduce_mean then divides it by Double(count)); the maximum or minimum from -inf or
+    /// (reduce_mean then divides it by Double(count)); the product from 1; the maximum or minimum from -inf or
     /// +inf, where an element replaces the running value when it is larger (smaller) or NaN.
     /// The result is rounded to float32 once, at the end.
     public static func reduce(_ name: String, _ x: UnsafePointer<Float>, count: Int) -> Float {
@@ -213,6 +213,10 @@ public enum VectorArithmetic {
                 let v = Double(x[i])
                 if (larger ? v > acc : v < acc) || v.isNaN { acc = v }
             }
+            return Float(acc)
+        case "reduce_prod":
+            var acc = 1.0
+            for i in 0..<count { acc *= Double(x[i]) }
             return Float(acc)
         default:
             var acc = 0.0

@@ -76,6 +76,7 @@ public enum InstructionSet {
         "hard_swish", "softplus", "softsign", "gelu", "gelu_tanh", "elu",
         "hard_sigmoid", "selu", "less_equal", "greater_equal", "div_scalar", "prelu",
         "mod", "fmod", "instance_norm", "argmax", "argmin", "lrn",
+        "reduce_prod",
     ]
 
     static let descriptor24 = 24

@@ -22,7 +22,7 @@ func reduce(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     let outCount = keptShape.reduce(1, *)
     // Reducing the trailing axes of float32 values: each output one row, through the vector
     // unit's reduction (the same Double arithmetic as the general loop below).
-    if x.dtype == .float32, node.op != "ReduceProd", reduced == Set((x.rank - reduced.count)..<x.rank), x.count > 0 {
+    if x.dtype == .float32, reduced == Set((x.rank - reduced.count)..<x.rank), x.count > 0 {
         let row = x.count / outCount, name = "reduce_" + node.op.dropFirst("Reduce".count).lowercased()
         let xp = x.f32
         return makeFloat(outShape) { op in

@@ -12,7 +12,8 @@ from conftest import run_npucc
 
 def decomposed_model(path, opset=13):
     """x [N, 8, 32] -> decomposed layer norm -> MatMul 32x48 + bias -> Softmax ->
-    ReduceSum over the last axis (keepdims) and ReduceMax over the last two axes."""
+    ReduceSum over the last axis (keepdims) and ReduceMax over the last two axes; ReduceProd of
+    the normalized rows."""
     rng = np.random.default_rng(3)
 
     def const(name, value):
@@ -36,12 +37,14 @@ def decomposed_model(path, opset=13):
         helper.make_node("Softmax", ["logits"], ["p"], axis=-1),
         helper.make_node("ReduceSum", ["p", "last"], ["total"], keepdims=1),  # axes an input from opset 13
         helper.make_node("ReduceMax", ["logits"], ["peak"], axes=[1, 2], keepdims=0),
+        helper.make_node("ReduceProd", ["normed"], ["product"], axes=[-1], keepdims=1, name="product"),
     ]
     graph = helper.make_graph(
         nodes, "decomposed", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8, 32])],
         [helper.make_tensor_value_info("p", TensorProto.FLOAT, ["N", 8, 48]),
          helper.make_tensor_value_info("total", TensorProto.FLOAT, ["N", 8, 1]),
-         helper.make_tensor_value_info("peak", TensorProto.FLOAT, ["N"])], inits)
+         helper.make_tensor_value_info("peak", TensorProto.FLOAT, ["N"]),
+         helper.make_tensor_value_info("product", TensorProto.FLOAT, ["N", 8, 1])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     onnx.checker.check_model(model)
     onnx.save(model, path)
@@ -70,7 +73,7 @@ def test_decomposed_layer_norm_and_reductions_run_as_the_interpreter_runs_them(m
                   *pruning)
     assert r.returncode == 0, r.stderr
     sim, fq = dict(np.load(tmp_path / "sim.npz")), dict(np.load(tmp_path / "fq.npz"))
-    assert sorted(sim) == sorted(fq) == ["p", "peak", "total"]
+    assert sorted(sim) == sorted(fq) == ["p", "peak", "product", "total"]
     for key in sim:
         assert sim[key].shape == fq[key].shape, key
         np.testing.assert_array_equal(sim[key], fq[key], err_msg=key)

@@ -57,6 +57,7 @@ CASES = [
     ("max_variadic", "Max", [("a", r(2, 3), 0), ("b", r(3), 0), ("c", r(1, 3), 0)], {}, 13),
     ("mean_variadic", "Mean", [("a", r(2, 3), 0), ("b", r(3), 0)], {}, 13),
     ("where", "Where", [("c", rng.random((2, 3)) > 0.5, 0), ("a", r(2, 3), 0), ("b", r(3), 0)], {}, 13),
+    ("reduceprod_last", "ReduceProd", [("x", r(2, 3, 6), 0)], dict(axes=[-1], keepdims=1), 13),
     ("mod_int", "Mod", [("a", np.array([-7, 7, -7, 7, 0, 9], np.int64), 0), ("b", np.array([2, -2, -2, 3, 5, 4], np.int64), 0)],
      {}, 13),
     ("fmod_int32", "Mod", [("a", np.array([-7, 7, -7, 7, 0, 9], np.int32), 0), ("b", np.array([2, -2, -2, 3, 5, 4], np.int32), 0)],
