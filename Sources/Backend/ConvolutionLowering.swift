@@ -178,8 +178,6 @@ public enum ConvolutionLowering {
         // DRAM's scratch.
         let scratch: MemorySpace = c.roundedBytes + c.paddedBytes <= resources.l3Bytes ? .l3 : .dram
         let rounded = scratch == .l3 ? 0 : c.scratch, paddedAt = rounded + UInt64(c.roundedBytes)
-        let formats = InstructionSet.formats
-        let fmt = UInt64(formats.firstIndex(of: c.matrix.activationFormat.rawValue)!)
         // Rows of [pixels, channels] staged per step: half a tile's SRAM.
         var rowsPerStep = max(1, resources.sramBytes / 2 / (4 * channels))
         if c.coded {
@@ -237,22 +235,13 @@ public enum ConvolutionLowering {
                         : try TensorDescriptor(
                             .sram, .f32, cluster: cluster, tile: tileIndex, address: UInt64(blockScalesAt),
                             dims: [rows, channels], strides: [0, 0])
-                    try b.emit(
-                        "quant",
-                        [
-                            "dst": b.codedDescriptor(codes: codes, scales: scales), "src": staged, "fmt": fmt,
-                            "amax": UInt64(c.matrix.activationAmax.bitPattern),
-                        ])
+                    try MatrixLowering.emitRounding(
+                        c.matrix, dst: b.codedDescriptor(codes: codes, scales: scales), src: staged, into: &b)
                     parts =
                         [(.u8, codesAt, channels, paddedAt + UInt64(c.codeShift), c.codeRowPitch)]
                         + (blocks > 0 ? [(.f32, blockScalesAt, blocks, scalesAt, wp)] : [])
                 } else if c.matrix.activationFormat != .fp32 {
-                    try b.emit(
-                        "quant",
-                        [
-                            "dst": staged, "src": staged, "fmt": fmt,
-                            "amax": UInt64(c.matrix.activationAmax.bitPattern),
-                        ])
+                    try MatrixLowering.emitRounding(c.matrix, dst: staged, src: staged, into: &b)
                 }
                 if c.roundsIntoPadding || coded {
                     // Whole image rows at once, and the partial rows at either end.

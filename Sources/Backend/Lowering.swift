@@ -37,6 +37,9 @@ public enum Lowering {
         let absorbed = Set(fused.values.flatMap(\.absorbed))
         var producer: [String: Int] = [:]
         for (i, node) in graph.nodes.enumerated() { for o in node.outputs { producer[o] = i } }
+        // fp8 QuantizeLinear / DequantizeLinear pairs: lowered at the QuantizeLinear.
+        let pairs = fp8Pairs(graph)
+        let pairedDequantize = Set(pairs.values)
         let reluAfter = reluAfterElementwise(graph).filter { !absorbed.contains(producer[$0.key]!) }
         let fusedRelus = Set(reluAfter.values)
         // Their results are written by the node that lowers them, and what they leave
@@ -45,6 +48,10 @@ public enum Lowering {
         for (i, e) in fused {
             writtenAt[e.result] = i
             unstored.formUnion([graph.nodes[i].outputs[0]] + e.absorbed.dropLast().map { graph.nodes[$0].outputs[0] })
+        }
+        for (q, dq) in pairs {
+            writtenAt[graph.nodes[dq].outputs[0]] = q
+            unstored.insert(graph.nodes[q].outputs[0])
         }
         for (value, relu) in reluAfter {
             writtenAt[relu] = producer[value]!
@@ -74,7 +81,7 @@ public enum Lowering {
 
         var layers: [LoweredLayer] = []
         for (index, node) in graph.nodes.enumerated() {
-            if absorbed.contains(index) { continue }
+            if absorbed.contains(index) || pairedDequantize.contains(index) { continue }
             if node.op == "Relu", let out = node.outputs.first, fusedRelus.contains(out) { continue }
             let first = b.program.instructions.count
             defer {
@@ -91,6 +98,8 @@ public enum Lowering {
             switch node.op {
             case _ where MemoryPlan.views.contains(node.op):
                 continue
+            case "QuantizeLinear" where pairs[index] != nil:
+                try lowerFP8Pair(node, graph.nodes[pairs[index]!], graph, memory, resources, &b)
             case "MatMul" where node.attributes[QuantizationAttributes.activationFormatB] != nil:
                 try lowerActivationProduct(node, graph, memory, resources, &b)
             case "Conv", "ConvTranspose", "Gemm", "MatMul":
@@ -219,9 +228,7 @@ public enum Lowering {
         let layout = try WeightLayout(
             format: format, sparse: p.sparse, rows: p.rows, columns: p.columns, tileRows: p.tileRows,
             tileColumns: p.tileColumns)
-        guard node.attributes[QuantizationAttributes.activationScale] == nil else {
-            throw IRError("cannot lower an activation scale imported from a QDQ model yet", at: node)
-        }
+
         if node.op == "Gemm" {
             guard node.int("transA", default: 0) == 0, node.float("alpha", default: 1) == 1,
                 node.input(2) == nil || node.float("beta", default: 1) == 1
@@ -238,6 +245,11 @@ public enum Lowering {
         }
         let activation = PrecisionFormat(rawValue: node.string(QuantizationAttributes.activationFormat) ?? "fp32") ?? .fp32
         let amax = node.float(QuantizationAttributes.activationAmax)
+        // A model's own fp8 activation scale (a QDQ pair the import folded into the layer).
+        let scale = node.float(QuantizationAttributes.activationScale)
+        guard scale == nil || (activation == .fp8 && scale! > 0 && scale!.isFinite) else {
+            throw IRError("cannot lower the \(activation.rawValue) activation scale \(scale!)", at: node)
+        }
         guard activation == .fp16 || activation == .fp32 || amax != nil else {
             throw IRError("\(activation.rawValue) activations need a calibrated range (compile with --calib)", at: node)
         }
@@ -250,10 +262,12 @@ public enum Lowering {
                 node.float(FusedActivationAttributes.maximum, default: .infinity),
             ]
         }
-        return MatrixLayer(
+        var layer = MatrixLayer(
             m: 0, k: 0, n: 0, input: 0, inputRowStride: 0, output: 0, outputStrides: (0, 0), weights: layout,
             weightOffset: p.offset, bias: bias, activationFormat: activation, activationAmax: amax ?? 0,
             fusedActivation: fused, activationParameters: parameters)
+        layer.activationScale = scale
+        return layer
     }
 
     /// The tiling of `n` output channels (all of `p`'s, or one group's) over `m` rows. Output

@@ -27,6 +27,9 @@ public struct MatrixLayer: Sendable {
     public var bias: Int?
     public var activationFormat: PrecisionFormat
     public var activationAmax: Float
+    /// A model's own fp8 activation scale (a QDQ pair the import folded into the layer),
+    /// which rounding then uses instead of `activationAmax`.
+    public var activationScale: Float?
     /// "Relu", "LeakyRelu" (alpha) or "Clip" (lo, hi).
     public var fusedActivation: String?
     public var activationParameters: [Float]
@@ -211,8 +214,7 @@ public enum MatrixLowering {
                             try b.emit("dma", ["dst": act, "src": b.descriptor(src)])
                         }
                         if layer.activationFormat != .fp32 && layer.quantizeInput && !layer.codedInput {
-                            try b.emit(
-                                "quant", ["dst": act, "src": act, "fmt": afmt, "amax": UInt64(layer.activationAmax.bitPattern)])
+                            try emitRounding(layer, dst: act, src: act, into: &b)
                         }
                         for (j, c) in columns.enumerated() {
                             let nLen = c.nRange.count
@@ -265,7 +267,7 @@ public enum MatrixLowering {
             let word = try TensorDescriptor(.sram, .f32, cluster: cluster, tile: tile, address: UInt64(scalesAt), dims: [1])
             if fillScale {
                 let amax = layer.activationAmax
-                let scale: Float = amax > 0 ? amax / 448 : 1
+                let scale: Float = layer.activationScale ?? (amax > 0 ? amax / 448 : 1)
                 try b.emit("fill", ["dst": b.descriptor(word), "value": UInt64(scale.bitPattern)])
             }
             scales = try TensorDescriptor(
@@ -273,6 +275,26 @@ public enum MatrixLowering {
                 strides: [0, 0])
         }
         return b.codedDescriptor(codes: codes, scales: scales)
+    }
+
+    /// Rounds the float32 activations `src` (in a tile's SRAM) onto `layer`'s format into
+    /// `dst`: float32 values in place, or a coded operand (its codes, its scales the next
+    /// descriptor). `quant` with the calibrated amax; with a model's own fp8 scale s, x / s
+    /// (in `src`, which it changes) rounded at scale 1 (amax 448) and, as values, times s:
+    /// the interpreter's e4m3(x / s) · s. Coded, the scale the mma multiplies is then s (the
+    /// tile's fp8 scale word), not the 1 `quant` writes.
+    static func emitRounding(_ layer: MatrixLayer, dst: UInt64, src: UInt64, into b: inout ProgramBuilder) throws {
+        let fmt = UInt64(InstructionSet.formats.firstIndex(of: layer.activationFormat.rawValue)!)
+        guard let scale = layer.activationScale else {
+            try b.emit("quant", ["dst": dst, "src": src, "fmt": fmt, "amax": UInt64(layer.activationAmax.bitPattern)])
+            return
+        }
+        precondition(layer.activationFormat == .fp8)
+        try b.emit("vop", ["op": op("div_scalar"), "dst": src, "a": src, "b": 0, "imm": UInt64(scale.bitPattern)])
+        try b.emit("quant", ["dst": dst, "src": src, "fmt": fmt, "amax": UInt64(Float(448).bitPattern)])
+        if b.program.descriptors[Int(dst)].element != .u8 {
+            try b.emit("vop", ["op": op("mul_scalar"), "dst": dst, "a": dst, "b": 0, "imm": UInt64(scale.bitPattern)])
+        }
     }
 
     /// Per cluster with work under `plan`, the columns of weight tiles (absolute output-tile

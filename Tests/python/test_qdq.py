@@ -1,7 +1,7 @@
 """QDQ models (QuantizeLinear / DequantizeLinear pairs from quantization-aware training):
 `npucc run` against onnxruntime, what import-qdq keeps in the IR (the model's fp8 scales on
-its layers) and what it warns about (int8 and the other formats the NPU lacks), and the
-Q/DQ kernels bit for bit against onnxruntime's."""
+its layers) and what it warns about (int8 and the other formats the NPU lacks), the Q/DQ
+kernels bit for bit against onnxruntime's, and fp8 models compiled for the NPU."""
 import re
 
 import ml_dtypes
@@ -239,6 +239,35 @@ def test_quantize_dequantize_kernels_match_onnxruntime_bit_for_bit(tmp_path, qty
         np.testing.assert_array_equal(codes.view(np.uint8), codes_want.view(np.uint8))
     if fp8 and saturate == 0:
         assert np.isnan(y).sum() + np.isinf(y).sum() > 1  # overflow really gave NaN / infinity
+
+
+def test_fp8_models_compile_and_their_bundles_compute_as_the_interpreter(tmp_path):
+    # A pair alone, over NaN, infinities, ties and overflow: the NPU rounds x / s at scale 1
+    # and multiplies back, puts NaN back, and never stores the codes between.
+    pair = tmp_path / "pair.onnx"
+    qdq_pair(pair, TensorProto.FLOAT8E4M3FN, 19, 1, with_codes=False)
+    r = run_npucc("compile", pair, "-o", tmp_path / "pair.npub")
+    assert r.returncode == 0, r.stderr
+    x = pair_input(True)
+    got, _ = npucc_run(tmp_path, tmp_path / "pair.npub", {"x": x})
+    want = ort_run(pair, {"x": x})[0]
+    assert np.isnan(want).sum() == 1 and np.isinf(x).sum() == 2
+    assert np.array_equal(np.isnan(got["y"]), np.isnan(want))
+    np.testing.assert_array_equal(got["y"][~np.isnan(want)].view(np.uint32), want[~np.isnan(want)].view(np.uint32))
+    # A model from fp8 quantization-aware training: its layers round their inputs with the
+    # model's own scales (the input's 0.013 is not amax / 448 in float32 for the amaxes
+    # around 448 x 0.013), and
+    # the pair before MaxPool stays a pair.
+    model = tmp_path / "fp8.onnx"
+    qdq_model(model, "fp8")
+    r = run_npucc("compile", model, "-o", tmp_path / "m.npub", "--input-shape", "x=1,3,8,8")
+    assert r.returncode == 0, r.stderr
+    s = F32(0.013)
+    assert all(F32(a / F32(448)) != s for a in [np.nextafter(F32(s * F32(448)), F32(d)) for d in (0, 1e9)] + [s * F32(448)])
+    got, _ = npucc_run(tmp_path, tmp_path / "m.npub", feeds())
+    want, _ = npucc_run(tmp_path, model, feeds())
+    np.testing.assert_array_equal(got["y"].view(np.uint32), want["y"].view(np.uint32))
+    assert_close(got["y"], ort_run(model, feeds())[0])
 
 
 def test_blocked_quantization_is_refused_naming_the_node(tmp_path):
