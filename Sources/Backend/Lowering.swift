@@ -183,13 +183,12 @@ public enum Lowering {
             (l.first, l.count) = (starts[l.first], starts[l.first + l.count] - starts[l.first])
             return l
         }
-        // Inputs are float32, or int64 and int32 indices; outputs are float32.
+        // Inputs and outputs are float32, int64 or int32 (indices, an ArgMax's result).
         func placement(_ v: ValueInfo, input: Bool) throws -> LoweredModel.Placement {
-            let taken: Set<DType> = input ? [.float32, .int64, .int32] : [.float32]
-            guard taken.contains(v.type.dtype) else {
+            guard [DType.float32, .int64, .int32].contains(v.type.dtype) else {
                 throw IRError(
                     "graph \(input ? "input" : "output") \"\(v.name)\" is \(v.type.dtype.name): bundles "
-                        + (input ? "take float32, int64 and int32 tensors only" : "give float32 tensors only"))
+                        + (input ? "take" : "give") + " float32, int64 and int32 tensors only")
             }
             let bytes = shape(v.name).reduce(v.type.dtype.byteSize, *)
             guard let place = memory.place(of: v.name), place.space == .dram else {

@@ -1,7 +1,8 @@
 // `npucc run MODEL.npub`: a compiled bundle executed by the functional simulator. Inputs
 // come from an .npz as for an ONNX model (float32, or int64 and int32 indices, each of the
-// dtype the bundle records); an array holding several samples of a batch-1 input (stacked
-// along axis 0) runs the program once per sample.
+// dtype the bundle records), and outputs go to one (float32, int64 or int32); an array
+// holding several samples of a batch-1 input (stacked along axis 0) runs the program once
+// per sample.
 import Bundle
 import Formats
 import Foundation
@@ -81,10 +82,29 @@ public enum BundleExecution {
             }
         }
         let outputs: [(String, Tensor)] = zip(meta.outputs, results).map { info, bytes in
-            let values = Float32Bytes.decode(bytes)
             var shape = info.shape
             if total > 1, !shape.isEmpty { shape[0] *= total }
-            return (info.name, Tensor(values, shape: shape))
+            // float32, or int64 and int32 (little-endian, as the program wrote them).
+            guard let dtype = DType(name: info.dtype), dtype == .int64 || dtype == .int32 else {
+                return (info.name, Tensor(Float32Bytes.decode(bytes), shape: shape))
+            }
+            let t = Tensor(zeros: dtype, shape: shape)
+            bytes.withUnsafeBytes { raw in
+                if dtype == .int64 {
+                    t.withUnsafeMutableBuffer(as: Int64.self) { o in
+                        for i in o.indices {
+                            o[i] = Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self))
+                        }
+                    }
+                } else {
+                    t.withUnsafeMutableBuffer(as: Int32.self) { o in
+                        for i in o.indices {
+                            o[i] = Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self))
+                        }
+                    }
+                }
+            }
+            return (info.name, t)
         }
         try NPZ.write(outputs, to: URL(fileURLWithPath: outputsPath), compressed: false)
         return outputs

@@ -322,6 +322,36 @@ def pooled_token_model(path, opset):
                       outputs, inits, opset)
 
 
+def test_integer_graph_outputs_come_out_as_they_are(tmp_path):
+    # An ArgMax (int64) and an int32 sum as the model's outputs: the bundle writes them, and
+    # `npucc run` gives them back as int64 and int32 arrays, exactly the interpreter's and
+    # onnxruntime's (values past float32's 2^24 included).
+    nodes = [helper.make_node("ArgMax", ["scores"], ["top"], axis=-1, keepdims=0, name="top"),
+             helper.make_node("Add", ["k", "l"], ["total"], name="total"),
+             helper.make_node("Mul", ["i", "j"], ["product"], name="product")]
+    graph = helper.make_graph(
+        nodes, "outputs",
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [3, 7]),
+         helper.make_tensor_value_info("i", TensorProto.INT64, [2, WIDTH]),
+         helper.make_tensor_value_info("j", TensorProto.INT64, [2, WIDTH]),
+         helper.make_tensor_value_info("k", TensorProto.INT32, [2, WIDTH]),
+         helper.make_tensor_value_info("l", TensorProto.INT32, [2, WIDTH])],
+        [helper.make_tensor_value_info("top", TensorProto.INT64, [3]),
+         helper.make_tensor_value_info("total", TensorProto.INT32, [2, WIDTH]),
+         helper.make_tensor_value_info("product", TensorProto.INT64, [2, WIDTH])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
+    feeds = {k: v for k, v in edge_inputs(tmp_path / "edges.npz").items() if k != "x"}
+    feeds["scores"] = np.array([[1, 3, 3, 0, -1, 3, 2], [0, 0, 0, 0, 0, 0, 0], [-2, 5, 1, -2, 4, 5, -2]], np.float32)
+    np.savez(tmp_path / "in.npz", **feeds)
+    sim, ref = run_both(tmp_path / "m.onnx", tmp_path / "in.npz", tmp_path, [])
+    theirs = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, feeds)
+    for name, want in zip(["top", "total", "product"], theirs):
+        assert sim[name].dtype == want.dtype and ref[name].dtype == want.dtype, name
+        np.testing.assert_array_equal(sim[name], want, err_msg=name)
+        np.testing.assert_array_equal(ref[name], want, err_msg=name)
+    assert np.abs(sim["product"]).max() > 2**53
+
+
 @pytest.mark.parametrize("opset", [12, 13])
 def test_argmax_and_argmin_run_as_the_interpreter_and_onnxruntime_run_them(tmp_path, opset):
     outputs = pooled_token_model(tmp_path / "m.onnx", opset)

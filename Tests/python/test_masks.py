@@ -93,7 +93,7 @@ def test_a_bool_graph_output_is_refused_by_name(tmp_path):
                               [helper.make_tensor_value_info("m", TensorProto.BOOL, [2, 4])])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
     assert_compile_refuses(tmp_path / "m.onnx", tmp_path,
-                           'graph output "m" is bool: bundles give float32 tensors only')
+                           'graph output "m" is bool: bundles give float32, int64 and int32 tensors only')
 
 
 def casts_model(path, index_type):
