@@ -172,6 +172,24 @@ public enum Lowering {
                 throw IRError("cannot lower \(node.op): the NPU backend has no lowering for it yet", at: node)
             }
         }
+        // A graph output the passes folded to a constant: copied from the constant section
+        // into DRAM after the scratch.
+        var dramEnd = Int(scratch) + scratchBytes
+        var constantOutputs: [String: Int] = [:]
+        for v in graph.outputs where memory.place(of: v.name) == nil {
+            guard let t = graph.constants[v.name], let element = t.dtype.vectorElement, t.dtype != .bool else { continue }
+            let at = element == .f32 ? constants.append(t.floats()) : constants.append(integers: t.int64s(), element)
+            let dims = [max(1, t.count)]
+            dramEnd = (dramEnd + 63) / 64 * 64
+            try b.emit(
+                "dma",
+                [
+                    "dst": b.descriptor(try TensorDescriptor(.dram, element, address: UInt64(dramEnd), dims: dims)),
+                    "src": b.descriptor(try TensorDescriptor(.constants, element, address: UInt64(at), dims: dims)),
+                ])
+            constantOutputs[v.name] = dramEnd
+            dramEnd += t.count * element.addressBytes
+        }
         try b.emit("halt", [:])
         tables.place(after: &constants, &b)
         // The queues run concurrently: a signal and a wait for every dependence between them.
@@ -191,13 +209,14 @@ public enum Lowering {
                         + (input ? "take" : "give") + " float32, int64 and int32 tensors only")
             }
             let bytes = shape(v.name).reduce(v.type.dtype.byteSize, *)
+            if !input, let at = constantOutputs[v.name] { return LoweredModel.Placement(name: v.name, offset: at, bytes: bytes) }
             guard let place = memory.place(of: v.name), place.space == .dram else {
                 throw IRError("graph value \"\(v.name)\" has no place in DRAM")
             }
             return LoweredModel.Placement(name: v.name, offset: Int(place.address), bytes: bytes)
         }
         return LoweredModel(
-            program: synchronized.program, constants: constants.bytes, dramBytes: Int(scratch) + scratchBytes,
+            program: synchronized.program, constants: constants.bytes, dramBytes: dramEnd,
             inputs: try graph.inputs.map { try placement($0, input: true) },
             outputs: try graph.outputs.map { try placement($0, input: false) }, layers: layers)
     }

@@ -352,6 +352,28 @@ def test_integer_graph_outputs_come_out_as_they_are(tmp_path):
     assert np.abs(sim["product"]).max() > 2**53
 
 
+def test_outputs_the_passes_fold_to_constants_are_written_too(tmp_path):
+    # The input's shape (int64) and twice it (float32) fold to constants; the program copies
+    # them out beside the Relu it computes.
+    nodes = [helper.make_node("Shape", ["x"], ["s"], name="shape"),
+             helper.make_node("Cast", ["s"], ["sf"], to=TensorProto.FLOAT, name="float"),
+             helper.make_node("Mul", ["sf", "two"], ["scaled"], name="scaled"),
+             helper.make_node("Relu", ["x"], ["y"], name="relu")]
+    graph = helper.make_graph(
+        nodes, "folded", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3]),
+         helper.make_tensor_value_info("s", TensorProto.INT64, [2]),
+         helper.make_tensor_value_info("scaled", TensorProto.FLOAT, [2])],
+        [numpy_helper.from_array(np.array(2, np.float32), "two")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
+    np.savez(tmp_path / "in.npz", x=np.array([[1, -2, 3], [-4, 5, -6]], np.float32))
+    sim, ref = run_both(tmp_path / "m.onnx", tmp_path / "in.npz", tmp_path, ["--input-shape", "x=2,3"])
+    for name in ["y", "s", "scaled"]:
+        assert sim[name].dtype == ref[name].dtype, name
+        np.testing.assert_array_equal(sim[name], ref[name], err_msg=name)
+    assert sim["s"].tolist() == [2, 3] and sim["scaled"].tolist() == [4, 6]
+
+
 @pytest.mark.parametrize("opset", [12, 13])
 def test_argmax_and_argmin_run_as_the_interpreter_and_onnxruntime_run_them(tmp_path, opset):
     outputs = pooled_token_model(tmp_path / "m.onnx", opset)
