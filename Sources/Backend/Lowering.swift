@@ -37,8 +37,8 @@ public enum Lowering {
         let absorbed = Set(fused.values.flatMap(\.absorbed))
         var producer: [String: Int] = [:]
         for (i, node) in graph.nodes.enumerated() { for o in node.outputs { producer[o] = i } }
-        // fp8 QuantizeLinear / DequantizeLinear pairs: lowered at the QuantizeLinear.
-        let pairs = fp8Pairs(graph)
+        // QuantizeLinear / DequantizeLinear pairs: lowered at the QuantizeLinear.
+        let pairs = quantizePairs(graph)
         let pairedDequantize = Set(pairs.values)
         let reluAfter = reluAfterElementwise(graph).filter { !absorbed.contains(producer[$0.key]!) }
         let fusedRelus = Set(reluAfter.values)
@@ -99,7 +99,7 @@ public enum Lowering {
             case _ where MemoryPlan.views.contains(node.op):
                 continue
             case "QuantizeLinear" where pairs[index] != nil:
-                try lowerFP8Pair(node, graph.nodes[pairs[index]!], graph, memory, resources, &b)
+                try lowerQuantizePair(node, graph.nodes[pairs[index]!], graph, memory, resources, &b)
             case "MatMul" where node.attributes[QuantizationAttributes.activationFormatB] != nil:
                 try lowerActivationProduct(node, graph, memory, resources, &b)
             case "Conv", "ConvTranspose", "Gemm", "MatMul":

@@ -241,19 +241,31 @@ def test_quantize_dequantize_kernels_match_onnxruntime_bit_for_bit(tmp_path, qty
         assert np.isnan(y).sum() + np.isinf(y).sum() > 1  # overflow really gave NaN / infinity
 
 
-def test_fp8_models_compile_and_their_bundles_compute_as_the_interpreter(tmp_path):
-    # A pair alone, over NaN, infinities, ties and overflow: the NPU rounds x / s at scale 1
-    # and multiplies back, puts NaN back, and never stores the codes between.
+@pytest.mark.parametrize("qtype,opset", [(TensorProto.FLOAT8E4M3FN, 19), (TensorProto.INT8, 13), (TensorProto.UINT8, 10)])
+def test_a_kept_pair_compiles_and_rounds_as_onnxruntime(tmp_path, qtype, opset):
+    # A pair alone, its result the graph's output, over NaN, infinities, signed zeros, ties
+    # and overflow: the NPU rounds as the two nodes do (fp8: x / s at scale 1, times s, NaN
+    # kept; integers: round(x / s) + z clamped, - z, times s, NaN giving 0) and never stores
+    # the codes between.
     pair = tmp_path / "pair.onnx"
-    qdq_pair(pair, TensorProto.FLOAT8E4M3FN, 19, 1, with_codes=False)
+    qdq_pair(pair, qtype, opset, 1 if qtype == TensorProto.FLOAT8E4M3FN else None, with_codes=False)
     r = run_npucc("compile", pair, "-o", tmp_path / "pair.npub")
     assert r.returncode == 0, r.stderr
-    x = pair_input(True)
+    fp8 = qtype == TensorProto.FLOAT8E4M3FN
+    # onnxruntime leaves an integer code for NaN to its cast; the interpreter's is z.
+    x = pair_input(fp8)
     got, _ = npucc_run(tmp_path, tmp_path / "pair.npub", {"x": x})
     want = ort_run(pair, {"x": x})[0]
-    assert np.isnan(want).sum() == 1 and np.isinf(x).sum() == 2
+    assert np.isnan(x).sum() == fp8 and np.isinf(x).sum() == 2
     assert np.array_equal(np.isnan(got["y"]), np.isnan(want))
     np.testing.assert_array_equal(got["y"][~np.isnan(want)].view(np.uint32), want[~np.isnan(want)].view(np.uint32))
+    x = pair_input(True)
+    got, _ = npucc_run(tmp_path, tmp_path / "pair.npub", {"x": x})
+    interpreted, _ = npucc_run(tmp_path, pair, {"x": x})
+    np.testing.assert_array_equal(got["y"].view(np.uint32), interpreted["y"].view(np.uint32))
+
+
+def test_fp8_models_compile_and_their_bundles_compute_as_the_interpreter(tmp_path):
     # A model from fp8 quantization-aware training: its layers round their inputs with the
     # model's own scales (the input's 0.013 is not amax / 448 in float32 for the amaxes
     # around 448 x 0.013), and
