@@ -362,7 +362,7 @@ public enum ConvolutionLowering {
                         bandBytes = max(bandBytes, band)
                     }
                     layer.windows = windows
-                    (layer.codedInput, layer.scaleWindows) = (coded, scaleWindows)
+                    layer.scaleWindows = scaleWindows
                     layer.weightStaging = bandBytes..<resources.l2Bytes
                 } else {
                     layer.weightStaging = 0..<resources.l2Bytes

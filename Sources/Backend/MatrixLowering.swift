@@ -42,9 +42,10 @@ public struct MatrixLayer: Sendable {
     /// A convolution's input as windows: activation tiles are gathered from the image, and
     /// `input` and `inputRowStride` are unused.
     public var windows: ConvolutionWindows?
-    /// Coded activations (`windows` gathers their codes): for nvfp4, the windows of the
-    /// image of their block scales, whose channels are the blocks of 16 channels.
-    public var codedInput = false
+    /// Coded activations: `windows` gathers their codes (u8).
+    public var codedInput: Bool { windows?.element == .u8 }
+    /// For coded nvfp4 activations, the windows of the image of their block scales, whose
+    /// channels are the blocks of `blockChannels` channels.
     public var scaleWindows: ConvolutionWindows?
     /// Channels of a pixel's nvfp4 block (16, or all of fewer).
     public var blockChannels = 16
@@ -96,12 +97,8 @@ public enum MatrixLowering {
         // layout), used in turn, so that loading the next overlaps multiplying the last; else
         // one of each.
         let g = plan.groupN
-        var shape = MatrixShape(
-            m: layer.m, k: layer.k, n: layer.n, weightFormat: w.format, sparse: w.sparse,
-            activationFormat: layer.activationFormat, reductionTile: plan.tileK, codedActivations: layer.codedInput)
-        shape.activationBlock = layer.blockChannels
-        let regions = MatrixTiling.layout(
-            tileM: plan.tileM, chunkM: plan.chunkM, tileK: plan.tileK, tileN: plan.tileN, shape: shape)
+        let regions = plan.layout
+        precondition((regions.codes > 0) == layer.codedInput, "the plan lays out the activations the layer reads")
         let (actBytes, codesBytes, maxWeightTile, scaleBytes, perColumn) = (
             regions.activationTile, regions.codes, regions.weightTile, regions.scales, regions.column
         )

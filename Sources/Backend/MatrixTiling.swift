@@ -94,8 +94,10 @@ public struct TilingPlan: Sendable, Equatable {
     public var chunkM: Int
     public var tileK: Int
     public var tileN: Int
-    /// The SRAM this plan uses on one MAC tile.
-    public var sramBytes: Int
+    /// Where a MAC tile keeps the layer's operands, and the SRAM that takes with two
+    /// activation tiles and two weight tiles per column.
+    public var layout: MatrixTiling.SRAMLayout
+    public var sramBytes: Int { layout.bytes(buffers: 2, columns: groupN) }
     /// A unit of work: one column of output tiles (`nTile`) over one chunk of rows.
     public struct WorkItem: Sendable, Equatable, Hashable {
         public var nTile: Int
@@ -245,7 +247,7 @@ public enum MatrixTiling {
         }
         return TilingPlan(
             tileM: tileM, chunkM: chunkM, tileK: tileK, tileN: tileN,
-            sramBytes: bytes(tileM, chunkM, groupN),
+            layout: layout(tileM: tileM, chunkM: chunkM, tileK: tileK, tileN: tileN, shape: shape),
             work: work, groupN: groupN, nTiles: nTiles, kTiles: kTiles, chunks: chunks)
     }
 }
