@@ -7,7 +7,9 @@
 // semaphores allow gives the program-order result. Each queue signals its own semaphore
 // (its number in `Units`), so a wait for count k means that queue's k-th signal. Leaves
 // every other instruction as it was, in its order. Deterministic.
+import Foundation
 import ISA
+import Reference
 
 public enum Synchronization {
     /// `program` with its signals and waits, and where each old instruction's block (its
@@ -22,25 +24,20 @@ public enum Synchronization {
             throw ISAError("\(units.count) queues need a semaphore each; the ISA has \(InstructionSet.semaphores)")
         }
         let n = program.instructions.count
-        var walk = DependenceWalk(units: units, program: program)
+        let (unitOf, dependences) = try dependences(of: program, units: units)
         var order = HappensBefore(units: units.count)
-        var unitOf = [Int32](repeating: -1, count: n), versionAt = [Int](repeating: 0, count: n)
+        var versionAt = [Int](repeating: 0, count: n)
         var needed = [Bool](repeating: false, count: n)
         // The waits, in order: before instruction `at`, for instruction `on` of queue `unit`.
         var waits: [(at: Int, unit: Int, on: Int)] = []
-        for index in 0..<n {
-            let mnemonic = program.instructions[index].spec.mnemonic
-            if mnemonic == "halt" { break }
-            guard mnemonic != "signal" && mnemonic != "wait" else {
-                throw ISAError("instruction \(index) (\(mnemonic)): the program synchronizes its queues already")
+        for index in 0..<n where unitOf[index] >= 0 {
+            let unit = Int(unitOf[index])
+            for d in dependences[index] where !order.ordered(Int(d.unit), Int(d.index), before: unit) {
+                order.join(
+                    unit, HappensBefore.Snapshot(unit: Int(d.unit), index: Int(d.index), version: versionAt[Int(d.index)]))
+                waits.append((index, Int(d.unit), Int(d.index)))
+                needed[Int(d.index)] = true
             }
-            guard let (unit, dependences) = try walk.step(index, in: program) else { continue }
-            for d in dependences where !order.ordered(d.unit, d.index, before: unit) {
-                order.join(unit, HappensBefore.Snapshot(unit: d.unit, index: d.index, version: versionAt[d.index]))
-                waits.append((index, d.unit, d.index))
-                needed[d.index] = true
-            }
-            unitOf[index] = Int32(unit)
             versionAt[index] = order.version[unit]
             order.issue(unit, index)
         }
@@ -72,4 +69,101 @@ public enum Synchronization {
         starts.append(out.instructions.count)
         return Synchronized(program: out, starts: starts)
     }
+
+    /// Per instruction, its queue (-1 for the control queue's and from `halt` on) and, per
+    /// other queue, the latest earlier instruction it depends on, the latest first
+    /// (`DependenceWalk`). With two threads, each walks the accesses of half of the memory
+    /// instances (`halves`); per queue the later of the two walks' is the walk of all of
+    /// them, so the result is the same either way.
+    private static func dependences(of program: Program, units: Units) throws -> Walked {
+        guard Parallelism.threadCount > 1 else { return try walk(program, units: units, memories: nil) }
+        let (firstHalf, secondHalf) = halves(program, units: units)
+        // Its own thread, not a worker of a pool the caller may be running on already.
+        let other = WalkResult()
+        let thread = Thread {
+            other.value = Result { try walk(program, units: units, memories: secondHalf) }
+            other.done.signal()
+        }
+        thread.start()
+        let first = Result { try walk(program, units: units, memories: firstHalf) }
+        other.done.wait()
+        var merged = try first.get()
+        let second = try other.value!.get().dependences
+        for index in merged.dependences.indices where !second[index].isEmpty {
+            var found = merged.dependences[index]
+            for d in second[index] {
+                if let k = found.firstIndex(where: { $0.unit == d.unit }) {
+                    found[k].index = max(found[k].index, d.index)
+                } else {
+                    found.append(d)
+                }
+            }
+            merged.dependences[index] = found.sorted { $0.index > $1.index }
+        }
+        return merged
+    }
+
+    typealias Walked = (unitOf: [Int32], dependences: [[(unit: Int32, index: Int32)]])
+
+    /// The memory instances split in two of about equal work for the walk: per instance,
+    /// over the operands there, each one's runs and 64-byte blocks (a descriptor's runs
+    /// counted as its dimensions that are not contiguous give them); dealt the costliest
+    /// first, each to the half with less so far.
+    private static func halves(_ program: Program, units: Units) -> (Set<Int>, Set<Int>) {
+        let cost = program.descriptors.map { d -> (memory: Int, work: Int) in
+            guard let memory = try? units.memory(of: d), d.count > 0 else { return (-1, 0) }
+            var contiguous = 1, runs = d.count
+            for (n, s) in zip(d.dims, d.strides).reversed() where n > 1 {
+                guard s == contiguous else { break }
+                contiguous *= n
+                runs /= n
+            }
+            return (memory, min(runs, TensorDescriptor.maxRuns) + d.count * d.element.addressBytes / 64)
+        }
+        var work = [Int](repeating: 0, count: 4 + units.clusters + units.tiles)
+        for instruction in program.instructions {
+            if instruction.spec.mnemonic == "halt" { break }
+            let (reads, writes) = instruction.operandAccess(program.descriptors)
+            for k in reads + writes where Int(k) < cost.count && cost[Int(k)].memory >= 0 {
+                work[cost[Int(k)].memory] += cost[Int(k)].work
+            }
+        }
+        var halves: (Set<Int>, Set<Int>) = ([], [])
+        var sums = (0, 0)
+        for m in work.indices.sorted(by: { (work[$0], $1) > (work[$1], $0) }) {
+            if sums.0 <= sums.1 {
+                halves.0.insert(m)
+                sums.0 += work[m]
+            } else {
+                halves.1.insert(m)
+                sums.1 += work[m]
+            }
+        }
+        return halves
+    }
+
+    /// `dependences(of:units:)` through `memories` (nil: all).
+    private static func walk(_ program: Program, units: Units, memories: Set<Int>?) throws -> Walked {
+        let n = program.instructions.count
+        var walk = DependenceWalk(units: units, program: program, memories: memories)
+        var unitOf = [Int32](repeating: -1, count: n)
+        var found = [[(unit: Int32, index: Int32)]](repeating: [], count: n)
+        for index in 0..<n {
+            let mnemonic = program.instructions[index].spec.mnemonic
+            if mnemonic == "halt" { break }
+            guard mnemonic != "signal" && mnemonic != "wait" else {
+                throw ISAError("instruction \(index) (\(mnemonic)): the program synchronizes its queues already")
+            }
+            guard let (unit, dependences) = try walk.step(index, in: program) else { continue }
+            unitOf[index] = Int32(unit)
+            if !dependences.isEmpty { found[index] = dependences.map { (Int32($0.unit), Int32($0.index)) } }
+        }
+        return (unitOf, found)
+    }
+}
+
+/// The second thread's walk, handed back.
+private final class WalkResult: @unchecked Sendable {
+    var value: Result<Synchronization.Walked, Error>?
+    let done = DispatchSemaphore(value: 0)
 }

@@ -3,6 +3,7 @@
 import Formats
 import IR
 import Passes
+import Reference
 
 /// Where one layer's packed weights are and how to read them back.
 public struct PackedLayer: Sendable, Equatable, Codable {
@@ -37,16 +38,26 @@ public struct PackedLayer: Sendable, Equatable, Codable {
 }
 
 public enum WeightSection {
-    /// Packs every Conv, ConvTranspose, Gemm and MatMul with a constant weight (`LayerWeight.matrix()`). Each must carry the quantize
-    /// pass's format (fp16, fp8 or nvfp4); `arrayRows` x `arrayColumns` is the MAC array and
-    /// `rate` gives each format's MACs per cell and cycle (fp16 1, fp8 2, nvfp4 4).
-    public static func build(
+    /// Where each layer's packed weights go and how they are laid out: the table `pack`
+    /// fills, known before any weight is packed (lowering needs only this).
+    public struct Plan: Sendable {
+        public var layers: [PackedLayer]
+        /// Per layer, its node's index in the graph and its layout.
+        var layouts: [(node: Int, layout: WeightLayout)]
+        /// The section's size: every blob, each padded to 64 bytes.
+        public var byteCount: Int
+    }
+
+    /// Plans every Conv, ConvTranspose, Gemm and MatMul with a constant weight
+    /// (`LayerWeight.matrix()`). Each must carry the quantize pass's format (fp16, fp8 or
+    /// nvfp4); `arrayRows` x `arrayColumns` is the MAC array and `rate` gives each format's
+    /// MACs per cell and cycle (fp16 1, fp8 2, nvfp4 4).
+    public static func plan(
         _ graph: Graph, arrayRows: Int, arrayColumns: Int,
         rate: (PrecisionFormat) -> Int
-    ) throws -> (bytes: [UInt8], layers: [PackedLayer]) {
-        var bytes: [UInt8] = []
-        var layers: [PackedLayer] = []
-        for node in graph.nodes {
+    ) throws -> Plan {
+        var plan = Plan(layers: [], layouts: [], byteCount: 0)
+        for (index, node) in graph.nodes.enumerated() {
             guard let weight = LayerWeight(node, graph) else { continue }
             let label = node.name.isEmpty ? (node.outputs.first ?? "") : node.name
             guard let name = node.string(QuantizationAttributes.weightFormat), let format = PrecisionFormat(rawValue: name),
@@ -65,26 +76,50 @@ public enum WeightSection {
             } catch let e as PackingError {
                 throw IRError("weights: \(e)", at: node)
             }
-            let scales = node.floats(QuantizationAttributes.weightScale) ?? []
-            let packed: [UInt8]
-            do {
-                packed = try WeightPacking.pack(weight.matrix(), scales: scales, layout: layout)
-            } catch let e as PackingError {
-                throw IRError("weights: \(e)", at: node)
-            }
-            let offset = bytes.count
-            bytes += packed
-            bytes += [UInt8](repeating: 0, count: (64 - bytes.count % 64) % 64)
+            let offset = plan.byteCount, size = layout.byteCount
+            plan.byteCount += (size + 63) / 64 * 64
             let weights = Double(weight.rows * weight.columns)
-            layers.append(
+            plan.layers.append(
                 PackedLayer(
                     name: label, op: node.op, output: node.outputs.first ?? "", weightShape: weight.tensor.shape,
                     transposed: weight.transposed, rows: weight.rows, columns: weight.columns, format: format.rawValue,
                     sparse: sparse, tileRows: layout.tileRows, tileColumns: layout.tileColumns, offset: offset,
-                    size: packed.count, bitsPerWeight: (Double(bytes.count - offset) * 8e4 / weights).rounded() / 1e4,
+                    size: size, bitsPerWeight: (Double(plan.byteCount - offset) * 8e4 / weights).rounded() / 1e4,
                     minimumBitsPerWeight: LayerCandidate(format, sparse: sparse).bitsPerWeight))
+            plan.layouts.append((index, layout))
         }
-        return (bytes, layers)
+        return plan
+    }
+
+    /// The section's bytes for `plan` (made from `graph`): each layer's weights packed with
+    /// the scales the quantize pass recorded, the layers in parallel. The first layer in
+    /// graph order that does not pack is the error.
+    public static func pack(_ graph: Graph, _ plan: Plan) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: plan.byteCount)
+        let blobs = try parallelResults(plan.layouts.count) { k -> [UInt8] in
+            let (index, layout) = plan.layouts[k]
+            let node = graph.nodes[index]
+            guard let weight = LayerWeight(node, graph) else { throw IRError("the layer's weight is gone", at: node) }
+            do {
+                return try WeightPacking.pack(
+                    weight.matrix(), scales: node.floats(QuantizationAttributes.weightScale) ?? [], layout: layout)
+            } catch let e as PackingError {
+                throw IRError("weights: \(e)", at: node)
+            }
+        }
+        for (layer, blob) in zip(plan.layers, blobs) {
+            bytes.replaceSubrange(layer.offset..<(layer.offset + blob.count), with: blob)
+        }
+        return bytes
+    }
+
+    /// `plan`, then `pack`.
+    public static func build(
+        _ graph: Graph, arrayRows: Int, arrayColumns: Int,
+        rate: (PrecisionFormat) -> Int
+    ) throws -> (bytes: [UInt8], layers: [PackedLayer]) {
+        let plan = try plan(graph, arrayRows: arrayRows, arrayColumns: arrayColumns, rate: rate)
+        return (try pack(graph, plan), plan.layers)
     }
 
     /// Output channels per weight tile: the MAC array's columns, or for a grouped

@@ -7,6 +7,7 @@ import Formats
 import Foundation
 import IR
 import Passes
+import Reference
 import Target
 
 /// What the command line asks of a compile.
@@ -182,21 +183,34 @@ public enum Compilation {
     public static func compile(_ loaded: inout LoadedModel, options: CompileOptions, array: ArrayShape) throws -> CompiledModel {
         try checkStaticShapes(loaded)
         let (notes, analysis) = try quantize(&loaded, options: options)
-        let section: (bytes: [UInt8], layers: [PackedLayer])
+        // The weight table first; then the weights are packed while the program is lowered
+        // (lowering reads only the table), each on a thread of its own. A packing error,
+        // the earlier stage, is the one reported when both fail.
+        let plan: WeightSection.Plan
         do {
-            section = try WeightSection.build(loaded.model.graph, arrayRows: array.rows, arrayColumns: array.columns) {
+            plan = try WeightSection.plan(loaded.model.graph, arrayRows: array.rows, arrayColumns: array.columns) {
                 array.rates[$0] ?? 1
             }
         } catch let e as IRError {
             throw loaded.error(e)
         }
-        Console.log.info("packed \(section.layers.count) layers' weights: \(section.bytes.count) bytes")
-        let lowered: LoweredModel
+        let graph = loaded.model.graph
+        let weights: [UInt8], lowered: LoweredModel
         do {
-            lowered = try Lowering.lower(loaded.model.graph, layers: section.layers, resources: array.resources)
+            let stages = try parallelResults(2) { stage -> BackendStage in
+                guard stage == 0 else {
+                    return .program(try Lowering.lower(graph, layers: plan.layers, resources: array.resources))
+                }
+                let bytes = try WeightSection.pack(graph, plan)
+                Console.log.info("packed \(plan.layers.count) layers' weights: \(bytes.count) bytes")
+                return .weights(bytes)
+            }
+            guard case .weights(let w) = stages[0], case .program(let p) = stages[1] else { preconditionFailure() }
+            (weights, lowered) = (w, p)
         } catch let e as IRError {
             throw loaded.error(e)
         }
+        let section = (bytes: weights, layers: plan.layers)
         Console.log.info("lowered for \(array.targetName): \(lowered.program.instructions.count) instructions")
         let metadata = BundleMetadata(
             loaded, layers: section.layers, options: options, targetName: array.targetName,
@@ -204,6 +218,12 @@ public enum Compilation {
         return CompiledModel(
             graph: loaded.model.graph, weights: section.bytes, layers: section.layers, lowered: lowered,
             metadata: metadata, notes: notes, analysis: analysis)
+    }
+
+    /// What each of the backend's two concurrent stages makes.
+    private enum BackendStage {
+        case weights([UInt8])
+        case program(LoweredModel)
     }
 
     /// Every input must have a known shape: the NPU's buffers are sized at compile time.

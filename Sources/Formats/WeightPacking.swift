@@ -97,31 +97,39 @@ public enum WeightPacking {
             )
         }
         var out = ByteWriter()
+        out.bytes.reserveCapacity(layout.byteCount)
+        // One row's kept codes, and a tile's 2:4 indices (a code per group, row after row).
+        var kept: [UInt16] = [], indices: [UInt16] = []
+        kept.reserveCapacity(layout.tileColumns)
         for nt in 0..<layout.tilesDown {
             for kt in 0..<layout.tilesAcross {
                 let start = kt * layout.tileColumns, length = min(layout.tileColumns, columns - start)
                 let tileRows = (nt * layout.tileRows)..<min(rows, (nt + 1) * layout.tileRows)
-                var metadata: [[UInt8]] = []
+                indices.removeAll(keepingCapacity: true)
                 for r in tileRows {
-                    var kept: [Int] = []
-                    var indices: [UInt8] = []
+                    let row = r * columns
+                    kept.removeAll(keepingCapacity: true)
                     if layout.sparse {
                         for g in stride(from: start, to: start + length, by: 4) {
-                            let chosen = try keptPair(values, row: r, columns: columns, group: g)
-                            kept += chosen
-                            indices.append(UInt8(chosen[0] - g) | UInt8(chosen[1] - g) << 2)
+                            let (a, b) = try keptPair(values, row: r, columns: columns, group: g)
+                            kept.append(codes[row + a])
+                            kept.append(codes[row + b])
+                            indices.append(UInt16(a - g) | UInt16(b - g) << 2)
                         }
                     } else {
-                        kept = Array(start..<(start + length))
+                        kept.append(contentsOf: codes[(row + start)..<(row + start + length)])
                     }
-                    out.codes(kept.map { codes[r * columns + $0] }, bits: layout.bitsPerCode)
-                    metadata.append(indices)
+                    out.codes(kept[...], bits: layout.bitsPerCode)
                 }
                 if layout.format == .nvfp4 {
                     let bpr = (columns + 15) / 16
                     for r in tileRows { out.bytes(blockScales[(r * bpr + start / 16)..<(r * bpr + (start + length + 15) / 16)]) }
                 }
-                for indices in metadata { out.codes(indices.map(UInt16.init), bits: 4) }
+                // Each row's indices start on a byte of their own.
+                let groups = length / 4
+                for k in stride(from: 0, to: indices.count, by: max(groups, 1)) {
+                    out.codes(indices[k..<(k + groups)], bits: 4)
+                }
             }
         }
         for s in scales.count == rows || layout.format != .fp8 ? scales : Array(repeating: scales[0], count: rows) {
@@ -133,13 +141,28 @@ public enum WeightPacking {
 
     /// The two positions of group `g` a 2:4 row keeps: its nonzero ones, then the lowest
     /// others, ascending.
-    private static func keptPair(_ v: [Float], row: Int, columns: Int, group g: Int) throws -> [Int] {
-        let nonzero = (g..<(g + 4)).filter { v[row * columns + $0] != 0 }
-        guard nonzero.count <= 2 else {
-            throw PackingError("row \(row) keeps \(nonzero.count) of the 4 weights at columns \(g)...\(g + 3) (2:4 allows 2)")
+    private static func keptPair(_ v: [Float], row: Int, columns: Int, group g: Int) throws -> (Int, Int) {
+        let base = row * columns
+        var nonzero = 0, mask = 0
+        for c in 0..<4 where v[base + g + c] != 0 {
+            nonzero += 1
+            mask |= 1 << c
         }
-        let filler = (g..<(g + 4)).filter { !nonzero.contains($0) }
-        return (nonzero + filler.prefix(2 - nonzero.count)).sorted()
+        guard nonzero <= 2 else {
+            throw PackingError("row \(row) keeps \(nonzero) of the 4 weights at columns \(g)...\(g + 3) (2:4 allows 2)")
+        }
+        // The lowest zero positions fill the pair.
+        var c = 0
+        while nonzero < 2 {
+            if mask & (1 << c) == 0 {
+                mask |= 1 << c
+                nonzero += 1
+            }
+            c += 1
+        }
+        let first = mask.trailingZeroBitCount
+        let second = (mask & (mask - 1)).trailingZeroBitCount
+        return (g + first, g + second)
     }
 
     /// The [rows, columns] float32 values of a packed blob: the inverse of `pack`.
@@ -310,13 +333,17 @@ struct ByteWriter {
 
     mutating func bytes(_ b: some Sequence<UInt8>) { bytes.append(contentsOf: b) }
 
-    mutating func codes(_ codes: [UInt16], bits: Int) {
+    mutating func codes(_ codes: ArraySlice<UInt16>, bits: Int) {
         switch bits {
-        case 16: for c in codes { bytes += [UInt8(c & 0xFF), UInt8(c >> 8)] }
+        case 16:
+            for c in codes {
+                bytes.append(UInt8(c & 0xFF))
+                bytes.append(UInt8(c >> 8))
+            }
         case 8: for c in codes { bytes.append(UInt8(c)) }
         default:
-            for pair in stride(from: 0, to: codes.count, by: 2) {
-                let high = pair + 1 < codes.count ? UInt8(codes[pair + 1]) : 0
+            for pair in stride(from: codes.startIndex, to: codes.endIndex, by: 2) {
+                let high = pair + 1 < codes.endIndex ? UInt8(codes[pair + 1]) : 0
                 bytes.append(UInt8(codes[pair]) | high << 4)
             }
         }

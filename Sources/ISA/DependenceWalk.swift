@@ -11,15 +11,21 @@ public struct DependenceWalk {
     private var table: AccessTable
     /// Per descriptor, the memory instance it lies in (-1: none) and its bytes, once known.
     private var footprint: [(memory: Int, ranges: [(Int, Int)])?]
+    /// Per memory instance, whether the walk looks at it.
+    private let watched: [Bool]
 
     /// A walk of `program` on a machine of `units`; the table of accesses spans, per memory
-    /// instance, the bytes the program's descriptors reach there (at most `limits`).
-    public init(units: Units, program: Program, limits: [MemorySpace: Int] = [:]) {
+    /// instance, the bytes the program's descriptors reach there (at most `limits`). Given
+    /// `memories`, only accesses of those instances count: the dependences found are those
+    /// through them, and per queue the latest of the walks of a partition of the instances
+    /// is the latest of a walk of all of them.
+    public init(units: Units, program: Program, limits: [MemorySpace: Int] = [:], memories: Set<Int>? = nil) {
         self.units = units
         self.limits = limits
+        watched = (0..<(4 + units.clusters + units.tiles)).map { memories?.contains($0) ?? true }
         var bytes = [Int](repeating: 0, count: 4 + units.clusters + units.tiles)
         for d in program.descriptors {
-            guard let m = try? units.memory(of: d), d.count > 0 else { continue }
+            guard let m = try? units.memory(of: d), d.count > 0, watched[m] else { continue }
             let end =
                 Int(d.address)
                 + zip(d.dims, d.strides).reduce(d.element.addressBytes) {
@@ -55,7 +61,7 @@ public struct DependenceWalk {
     /// Descriptor `k`'s memory instance and bytes, kept for its next use.
     private mutating func footprint(of k: Int, _ program: Program) throws -> (memory: Int, ranges: [(Int, Int)]) {
         let d = program.descriptors[k]
-        guard let memory = try units.memory(of: d) else {
+        guard let memory = try units.memory(of: d), watched[memory] else {
             footprint[k] = (-1, [])
             return (-1, [])
         }

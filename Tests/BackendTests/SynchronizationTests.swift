@@ -7,6 +7,7 @@
 // any one of its waits fails it, naming both instructions.
 import Backend
 import ISA
+import Reference
 import XCTest
 
 final class SynchronizationTests: XCTestCase {
@@ -120,5 +121,47 @@ final class SynchronizationTests: XCTestCase {
         XCTAssertThrowsError(try Synchronization.synchronize(program, units: units)) {
             XCTAssertEqual("\($0)", "instruction 0 (signal): the program synchronizes its queues already")
         }
+    }
+
+    /// With two threads the walk is split by memory instance; the program it gives is the
+    /// one-thread walk's, on a program whose queues meet in DRAM, L3, L2 and both tiles'
+    /// SRAM through overlapping buffers.
+    func testTheSplitWalkGivesTheOneThreadProgram() throws {
+        let descriptors = [
+            "dram f32 @0x0 [64] [1]", "dram f32 @0x80 [64] [1]", "l3 f32 @0x0 [64] [1]", "l3 f32 @0x80 [64] [1]",
+            "l3 f32 @0x400 [64] [1]", "l2 c0 f32 @0x0 [64] [1]", "sram c0.t0 f32 @0x0 [64] [1]",
+            "sram c0.t0 f32 @0x100 [64] [1]", "sram c0.t1 f32 @0x0 [64] [1]", "sram c0.t1 f32 @0x40 [64] [1]",
+        ]
+        var seed: UInt64 = 7
+        func next(_ n: Int) -> Int {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int(seed >> 33) % n
+        }
+        var code: [String] = []
+        for _ in 0..<300 {
+            if next(4) == 0 {
+                let d = 6 + next(4)
+                code.append("quant dst=d\(d), src=d\(d), fmt=fp16, amax=1.0")
+            } else {
+                let dst = next(descriptors.count)
+                var src = next(descriptors.count)
+                if src == dst { src = (src + 1) % descriptors.count }
+                code.append("dma dst=d\(dst), src=d\(src)")
+            }
+        }
+        let text =
+            ".descriptors\n" + descriptors.enumerated().map { "d\($0): \($1)" }.joined(separator: "\n") + "\n.code\n"
+            + code.joined(separator: "\n") + "\nhalt\n"
+        let program = try Program(assembly: text)
+        let threads = Parallelism.threadCount
+        defer { Parallelism.setThreadCount(threads) }
+        Parallelism.setThreadCount(1)
+        let one = try Synchronization.synchronize(program, units: units)
+        Parallelism.setThreadCount(2)
+        let two = try Synchronization.synchronize(program, units: units)
+        XCTAssertEqual(one.program.assembly(), two.program.assembly())
+        XCTAssertEqual(one.starts, two.starts)
+        XCTAssertGreaterThan(two.program.instructions.count, program.instructions.count + 100)
+        try assertEveryWaitIsNeeded(two.program)
     }
 }
