@@ -13,6 +13,11 @@ public struct ProgramBuilder {
 
     private struct DescriptorKey: Hashable {
         var bytes: [UInt8]
+
+        /// The bytes in one piece (an array hashes its elements one at a time).
+        func hash(into hasher: inout Hasher) {
+            bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+        }
     }
 
     /// The index of `d`, adding it when new.
