@@ -241,13 +241,131 @@ extension Lowering {
             try checkIntegerSteps(steps, node, integer)
         }
         if relu != nil { steps.append(("relu", 0, nil)) }
+        // Operand k in tile buffer k; step s reads the previous step's result and operand
+        // s + 1, the first step operands 0 and 1 (`where` reads operands 1 and 2).
+        let passSteps = steps.enumerated().map { s, step -> PassStep in
+            var a: Operand = s == 0 ? .input(0) : .result
+            var b: Operand? = s + 1 < inputs.count ? .input(s + 1) : nil
+            if step.op == "where" { (a, b) = (.input(1), .input(2)) }
+            return PassStep(op: step.op, imm: step.imm, record: step.record, a: a, b: b)
+        }
+        try lowerVectorPass(
+            node, inputs: inputs, made: try madeConstants(node, graph), steps: passSteps, shape: shape, output: y,
+            outElement: outElement, graph, memory, resources, &constants, &b)
+    }
+
+    /// Where a step of a vector pass reads an operand: one of the pass's inputs, in its
+    /// SRAM buffer, or the result so far.
+    enum Operand: Equatable {
+        case input(Int)
+        case result
+    }
+
+    /// One vector-unit instruction of a pass.
+    struct PassStep {
+        var op: String
+        var imm: Float
+        var record: [Int]?
+        var a: Operand
+        var b: Operand?
+    }
+
+    /// Element-wise nodes each of whose results only the next one reads, all float32 and of
+    /// one shape: lowered together, at the last, as one pass whose intermediate results stay
+    /// in the tiles' SRAM and are never stored.
+    struct ElementwiseChain {
+        /// The nodes' indices, in graph order.
+        var nodes: [Int]
+    }
+
+    /// The chains of two or more element-wise nodes (`ElementwiseChain`) among the nodes
+    /// not in `excluded`, each as long as it goes.
+    static func elementwiseChains(_ graph: Graph, excluded: Set<Int>) -> [ElementwiseChain] {
+        var readers: [String: [Int]] = [:]
+        for (i, n) in graph.nodes.enumerated() { for input in Set(n.inputs) { readers[input, default: []].append(i) } }
+        let outputs = Set(graph.outputs.map(\.name))
+        func chainable(_ i: Int) -> Bool {
+            let node = graph.nodes[i]
+            guard !excluded.contains(i), isElementwise(node.op), !["Where", "BatchNormalization"].contains(node.op),
+                let out = node.outputs.first, graph.type(of: out)?.dtype == .float32,
+                graph.type(of: out)?.shape?.dims.allSatisfy({ $0.value != nil }) == true,
+                node.inputs.allSatisfy({ $0.isEmpty || graph.type(of: $0)?.dtype == .float32 }),
+                let operands = try? vectorSteps(node, graph).operands, operands.count <= 2
+            else { return false }
+            return true
+        }
+        var chains: [ElementwiseChain] = [], taken: Set<Int> = []
+        for start in graph.nodes.indices where !taken.contains(start) && chainable(start) {
+            var chain = [start]
+            while let out = graph.nodes[chain.last!].outputs.first, !outputs.contains(out),
+                let r = readers[out], r.count == 1, !taken.contains(r[0]), chainable(r[0]),
+                graph.type(of: graph.nodes[r[0]].outputs[0])?.shape == graph.type(of: out)?.shape
+            {
+                chain.append(r[0])
+            }
+            guard chain.count > 1 else { continue }
+            taken.formUnion(chain)
+            chains.append(ElementwiseChain(nodes: chain))
+        }
+        return chains
+    }
+
+    /// An element-wise chain, lowered at its last node: its inputs (the values and constants
+    /// its nodes read that no node of it makes) each loaded once per block, every node's
+    /// steps run on them in order, the last node's result stored.
+    static func lowerElementwiseChain(
+        _ chain: ElementwiseChain, _ graph: Graph, _ memory: MemoryPlan, _ resources: TileResources,
+        _ constants: inout ConstantSection, _ b: inout ProgramBuilder
+    ) throws {
+        let last = graph.nodes[chain.nodes.last!]
+        guard let out = last.outputs.first, let shape = graph.type(of: out)?.shape?.dims.compactMap(\.value),
+            let y = memory.place(of: out)
+        else { throw IRError("cannot lower \(last.op) without a static float32 output", at: last) }
+        let (inputs, steps) = try chainPass(chain, graph)
+        try lowerVectorPass(
+            last, inputs: inputs, made: [:], steps: steps, shape: shape, output: y, outElement: .f32, graph, memory,
+            resources, &constants, &b)
+    }
+
+    /// A chain's inputs (the values and constants its nodes read that no node of it makes,
+    /// in order of first use) and its steps, every node's in order.
+    static func chainPass(_ chain: ElementwiseChain, _ graph: Graph) throws -> (inputs: [String], steps: [PassStep]) {
+        var inputs: [String] = [], steps: [PassStep] = []
+        var previous: String?
+        for index in chain.nodes {
+            let node = graph.nodes[index]
+            let (nodeSteps, operands) = try vectorSteps(node, graph)
+            func operand(_ k: Int) -> Operand? {
+                guard k < operands.count else { return nil }
+                if operands[k] == previous { return .result }
+                if let at = inputs.firstIndex(of: operands[k]) { return .input(at) }
+                inputs.append(operands[k])
+                return .input(inputs.count - 1)
+            }
+            for (s, step) in nodeSteps.enumerated() {
+                let a = s == 0 ? operand(0)! : .result
+                steps.append(PassStep(op: step.op, imm: step.imm, record: step.record, a: a, b: operand(s + 1)))
+            }
+            previous = node.outputs[0]
+        }
+        return (inputs, steps)
+    }
+
+    /// `steps` on `inputs` (numpy broadcasting to `shape`; an input may be a constant, or
+    /// one of `made`), in blocks of the output that fit a buffer per input and one for the
+    /// result (split at the first axis whose trailing block fits), written to `output`;
+    /// blocks are spread over every tile in turn. Errors name `node`.
+    private static func lowerVectorPass(
+        _ node: Node, inputs: [String], made: [String: Tensor], steps: [PassStep], shape: [Int], output y: Place,
+        outElement: ElementType, _ graph: Graph, _ memory: MemoryPlan, _ resources: TileResources,
+        _ constants: inout ConstantSection, _ b: inout ProgramBuilder
+    ) throws {
         let records = steps.map { $0.record.map { constants.record($0) } }
         let full = shape.isEmpty ? [1] : shape
         // Each operand: its memory space and address and its strides broadcast to `full`,
         // and its element type (integers keep their own).
         var operands: [(MemorySpace, UInt64, [Int])] = []
         var elements: [ElementType] = []
-        let made = try madeConstants(node, graph)
         for name in inputs {
             let type = made[name].map { TensorType($0.dtype, Shape($0.shape)) } ?? graph.type(of: name)
             guard let element = type?.dtype.vectorElement, let dims = type?.shape?.dims.compactMap(\.value) else {
@@ -308,12 +426,18 @@ extension Lowering {
                     try b.emit("dma", ["dst": tiles[k], "src": b.descriptor(src)])
                 }
                 let result = try sram(operands.count, outElement)
+                func buffer(_ o: Operand?) -> UInt64 {
+                    switch o {
+                    case .input(let k): return tiles[k]
+                    case .result: return result
+                    case nil: return 0
+                    }
+                }
                 for (s, step) in steps.enumerated() {
                     var fields = [
                         "op": UInt64(InstructionSet.vectorOps.firstIndex(of: step.op)!), "dst": result,
-                        "a": s == 0 ? tiles[0] : result, "b": s + 1 < tiles.count ? tiles[s + 1] : 0,
+                        "a": buffer(step.a), "b": buffer(step.b),
                     ]
-                    if step.op == "where" { (fields["a"], fields["b"]) = (tiles[1], tiles[2]) }
                     if let record = records[s] {
                         fields["params"] = UInt64(record)
                         try b.emit("vopp", fields)

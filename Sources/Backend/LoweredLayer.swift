@@ -31,10 +31,12 @@ public struct LoweredLayer: Sendable, Equatable, Codable {
     }
 
     /// `node`, lowered to `count` instructions from `first`; `packed` its weights when it is
-    /// a matrix layer, `epilogue` what its epilogue took over; `memory` where its activations live.
+    /// a matrix layer, `epilogue` what its epilogue took over; `memory` where its activations
+    /// live. `reads`, when given, is what the layer reads instead of the node's inputs (a
+    /// chain of element-wise nodes lowered at its last).
     init(
-        _ node: Node, _ graph: Graph, packed: PackedLayer?, memory: MemoryPlan, epilogue: Epilogue? = nil, first: Int,
-        count: Int
+        _ node: Node, _ graph: Graph, packed: PackedLayer?, memory: MemoryPlan, epilogue: Epilogue? = nil,
+        reads: [String]? = nil, first: Int, count: Int
     ) {
         func bytes(_ value: String) -> Int {
             guard let t = graph.type(of: value), let dims = t.shape?.dims.compactMap(\.value) else { return 0 }
@@ -76,12 +78,12 @@ public struct LoweredLayer: Sendable, Equatable, Codable {
         } else {
             macs = 0
             sparse = false
-            let constants = node.inputs.filter { graph.constants[$0] != nil }
-            let readsConstants = ["Add", "Sub", "Mul", "Div"].contains(node.op)
+            let constants = (reads ?? node.inputs).filter { graph.constants[$0] != nil }
+            let readsConstants = reads != nil || ["Add", "Sub", "Mul", "Div"].contains(node.op)
             weightBytes = readsConstants ? constants.map(bytes).reduce(0, +) : 0
             // A look-up in a constant table reads only the rows it copies: the output's bytes.
             if node.op == "Gather", constants == [node.inputs[0]] { weightBytes = outputBytes }
-            let activations = node.inputs.filter { !$0.isEmpty && graph.constants[$0] == nil }
+            let activations = (reads ?? node.inputs).filter { !$0.isEmpty && graph.constants[$0] == nil }
             inputBytes = activations.map(bytes).reduce(0, +)
             onChipBytes = onChip(activations + node.outputs)
         }

@@ -57,11 +57,26 @@ public enum Lowering {
             writtenAt[relu] = producer[value]!
             unstored.insert(value)
         }
+        // Runs of element-wise nodes lowered as one pass at their last node; what they
+        // read is live until there, and what they leave between is never stored.
+        let chains = elementwiseChains(
+            graph,
+            excluded: absorbed.union(pairs.keys).union(pairedDequantize)
+                .union(reluAfter.keys.map { producer[$0]! }).union(reluAfter.values.map { producer[$0]! }))
+        var chainAt: [Int: ElementwiseChain] = [:], chained: Set<Int> = [], readAt: [Int: Int] = [:]
+        for chain in chains {
+            chainAt[chain.nodes.last!] = chain
+            for i in chain.nodes.dropLast() {
+                chained.insert(i)
+                readAt[i] = chain.nodes.last!
+                unstored.insert(graph.nodes[i].outputs[0])
+            }
+        }
         // L3 keeps the largest convolution scratch that fits it; activations take the rest.
         let reserved = try convolutionScratch(graph, packed, shape).filter { $0 <= resources.l3Bytes }.max() ?? 0
         let memory = try MemoryPlan.plan(
             graph, onChipBytes: resources.l3Bytes - reserved, l3Bytes: resources.l3Bytes, writtenAt: writtenAt,
-            unstored: unstored)
+            unstored: unstored, readAt: readAt)
         // What the activations leave of L3, from address 0: convolutions' scratch.
         var resources = resources
         resources.l3Bytes = memory.onChipBase
@@ -81,7 +96,7 @@ public enum Lowering {
 
         var layers: [LoweredLayer] = []
         for (index, node) in graph.nodes.enumerated() {
-            if absorbed.contains(index) || pairedDequantize.contains(index) { continue }
+            if absorbed.contains(index) || pairedDequantize.contains(index) || chained.contains(index) { continue }
             if node.op == "Relu", let out = node.outputs.first, fusedRelus.contains(out) { continue }
             let first = b.program.instructions.count
             defer {
@@ -92,12 +107,15 @@ public enum Lowering {
                     let p = node.outputs.first.flatMap { packed[$0] }
                     layers.append(
                         LoweredLayer(
-                            node, graph, packed: p, memory: memory, epilogue: fused[index], first: first, count: count))
+                            node, graph, packed: p, memory: memory, epilogue: fused[index],
+                            reads: chainAt[index].flatMap { try? chainPass($0, graph).inputs }, first: first, count: count))
                 }
             }
             switch node.op {
             case _ where MemoryPlan.views.contains(node.op):
                 continue
+            case _ where chainAt[index] != nil:
+                try lowerElementwiseChain(chainAt[index]!, graph, memory, resources, &constants, &b)
             case "QuantizeLinear" where pairs[index] != nil:
                 try lowerQuantizePair(node, graph.nodes[pairs[index]!], graph, memory, resources, &b)
             case "MatMul" where node.attributes[QuantizationAttributes.activationFormatB] != nil:

@@ -65,10 +65,11 @@ public struct MemoryPlan: Sendable, Equatable {
     /// what they leave free is one range from address 0. A value in `writtenAt` is written
     /// by that node (one that lowers the nodes up to the value's own with it) and is live
     /// from there; a value in `unstored` is never written (such a node's intermediate
-    /// results) and gets no place.
+    /// results) and gets no place. A node in `readAt` is lowered with a later one, at that
+    /// index: what it reads is live until there.
     public static func plan(
         _ graph: Graph, alignment: Int = 64, onChipBytes: Int = 0, l3Bytes: Int = 0, writtenAt: [String: Int] = [:],
-        unstored: Set<String> = []
+        unstored: Set<String> = [], readAt: [Int: Int] = [:]
     ) throws -> MemoryPlan {
         precondition(onChipBytes <= l3Bytes)
         // A value's storage root: itself, or what it is a view of.
@@ -89,7 +90,8 @@ public struct MemoryPlan: Sendable, Equatable {
         }
         var last: [String: Int] = [:]
         for (i, node) in graph.nodes.enumerated() {
-            for v in node.inputs { if let r = root[v] { last[r] = max(last[r] ?? i, i) } }
+            let at = readAt[i] ?? i
+            for v in node.inputs { if let r = root[v] { last[r] = max(last[r] ?? at, at) } }
         }
         var pinned: Set<String> = []
         for v in graph.inputs { pinned.insert(v.name) }
