@@ -351,6 +351,9 @@ extension Lowering {
         return (inputs, steps)
     }
 
+    /// The fewest values of a vector pass's block when the output is spread over the tiles.
+    static let minimumBlock = 256
+
     /// `steps` on `inputs` (numpy broadcasting to `shape`; an input may be a constant, or
     /// one of `made`), in blocks of the output that fit a buffer per input and one for the
     /// result (split at the first axis whose trailing block fits), written to `output`;
@@ -385,16 +388,20 @@ extension Lowering {
                 throw IRError("\"\(name)\" has no place in memory", at: node)
             }
         }
-        // Split at the first axis whose trailing block fits; walk the axes before it.
+        // Blocks of as many values as spread the output over every tile, at least
+        // `minimumBlock` and at most what fits a buffer per operand and one for the result:
+        // split at the first axis whose trailing block is within that; walk the axes before it.
         let buffers = operands.count + 1
         let widest = (elements + [outElement]).map { $0 == .i64 ? 8 : 4 }.max() ?? 4
-        func slots(_ values: Int) -> Int { buffers * ((widest * values + 63) / 64 * 64) }
-        guard let axis = full.indices.first(where: { slots(full[($0 + 1)...].reduce(1, *)) <= resources.sramBytes }) else {
-            throw IRError("a row of \(full.last ?? 1) values does not fit a tile's SRAM \(buffers) times", at: node)
+        let fitting = resources.sramBytes / buffers / 64 * 64 / widest
+        guard fitting > 0 else {
+            throw IRError("\(buffers) buffers of a value each do not fit a tile's SRAM", at: node)
         }
+        let total = full.reduce(1, *)
+        let target = min(fitting, max(minimumBlock, (total + resources.tileCount - 1) / resources.tileCount))
+        let axis = full.indices.first { full[($0 + 1)...].reduce(1, *) <= target } ?? full.count - 1
         let inner = full[(axis + 1)...].reduce(1, *)
-        var rows = 1
-        while rows < full[axis] && slots((rows + 1) * inner) <= resources.sramBytes { rows += 1 }
+        var rows = min(full[axis], max(1, target / inner))
         // Blocks of whole 64-byte bursts (16 floats) when they can be, so neighbouring blocks
         // share none: rows a multiple of 16 / gcd(inner, 16).
         var common = 16

@@ -68,8 +68,12 @@ extension Lowering {
         guard footprint(1) <= resources.sramBytes else {
             throw IRError("a row of \(c) values does not fit a tile's SRAM twice", at: node)
         }
-        var step = 1
-        while step < rows && footprint(step + 1) <= resources.sramBytes { step += 1 }
+        // As many rows a block as spread them over every tile (at least a vector pass's
+        // fewest values), at most what fits.
+        var fitting = 1
+        while fitting < rows && footprint(fitting + 1) <= resources.sramBytes { fitting += 1 }
+        let spread = max((minimumBlock + c - 1) / c, (rows + resources.tileCount - 1) / resources.tileCount)
+        let step = min(fitting, spread)
         let slot = aligned(4 * step * c)
         let op = UInt64(InstructionSet.vectorOps.firstIndex(of: rowOps[node.op]!)!)
         var affineLoaded = Set<Int>()

@@ -5,6 +5,7 @@ layer's output is made before the chain ends. The bundle runs bit for bit as the
 interpreter runs the graph as written; each chain is one layer of the profile, named by its
 last node, reading only the chain's inputs; the values between its nodes are never stored."""
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -86,6 +87,21 @@ def test_chains_run_as_one_pass_bit_for_bit(model, tmp_path, precision):
     assert table["gelu"]["output_bytes"] == values
     r = run_npucc("inspect", bundle, "--check-sync")
     assert r.returncode == 0, r.stderr
+    # A small pass is spread over the tiles: GELU's 512 values, at least 256 a block, on two.
+    assert tiles_of(bundle, table["gelu"]) == 2
+
+
+def tiles_of(bundle, layer):
+    """The tiles whose SRAM the layer's instructions touch."""
+    r = run_npucc("disasm", bundle)
+    assert r.returncode == 0, r.stderr
+    head, code = r.stdout.split(".code\n")
+    place = {line.split(":")[0]: line.split()[2] for line in head.splitlines()[1:] if " sram " in line}
+    lines = code.splitlines()
+    touched = set()
+    for line in lines[layer["first"]:layer["first"] + layer["count"]]:
+        touched.update(place[d] for d in re.findall(r"=(d\d+)", line) if d in place)
+    return len(touched)
 
 
 def test_a_value_between_a_chains_nodes_that_the_graph_outputs_ends_it(model, tmp_path):
