@@ -319,7 +319,22 @@ public enum Lowering {
         shape.activationBlock = block
         var tiles = resources
         tiles.arrayColumns = p.tileRows
-        do { return try MatrixTiling.plan(shape, on: tiles) } catch let e as PackingError { throw IRError("\(e)", at: node) }
+        do {
+            let plan = try MatrixTiling.plan(shape, on: tiles)
+            // A residual the epilogue adds is loaded with its chunk's column, into SRAM of its
+            // own, when that changes nothing else of the plan; else after the products, into
+            // the activation buffers.
+            guard layer.residual != nil else { return plan }
+            shape.residual = true
+            guard let loaded = try? MatrixTiling.plan(shape, on: tiles),
+                (loaded.tileM, loaded.chunkM, loaded.groupN) == (plan.tileM, plan.chunkM, plan.groupN),
+                loaded.layout.bytes(buffers: 2, columns: loaded.groupN) <= tiles.sramBytes
+                    || plan.layout.bytes(buffers: 2, columns: plan.groupN) > tiles.sramBytes
+            else { return plan }
+            return loaded
+        } catch let e as PackingError {
+            throw IRError("\(e)", at: node)
+        }
     }
 
     /// Pooling per image, as many channels at a time as a tile's SRAM holds in and out, each

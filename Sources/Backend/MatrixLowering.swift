@@ -162,6 +162,20 @@ public enum MatrixLowering {
                                         .constants, .f32, address: UInt64(bias + 4 * nRange.lowerBound), dims: [nRange.count])),
                             ])
                     }
+                    if let residual = layer.residual, regions.residual > 0 {
+                        // The chunk's residual, [rows, columns], loaded while the products run.
+                        let (rs, cs) = layer.outputStrides
+                        let src = try TensorDescriptor(
+                            layer.residualSpace, .f32,
+                            address: residual + UInt64(4 * (rows.lowerBound * rs + nRange.lowerBound * cs)),
+                            dims: [rows.count, nRange.count], strides: [rs, cs])
+                        try b.emit(
+                            "dma",
+                            [
+                                "dst": try sram(.f32, at + perColumn - regions.residual, [rows.count, nRange.count]),
+                                "src": b.descriptor(src),
+                            ])
+                    }
                     columns.append((nTile, nRange, scl, at))
                 }
                 for kt in 0..<plan.kTiles {
@@ -228,9 +242,9 @@ public enum MatrixLowering {
                 for c in columns {
                     try epilogue(
                         layer, rows: rows, columns: c.nRange, tileM: plan.tileM, bias: c.at + scaleBytes,
-                        accumulators: c.at + 2 * scaleBytes, spare: layer.codedInput ? codesBytes : buffers * actBytes,
-                        cluster: cluster, tile: tile,
-                        into: &b)
+                        accumulators: c.at + 2 * scaleBytes,
+                        residual: regions.residual > 0 ? c.at + perColumn - regions.residual : nil,
+                        spare: layer.codedInput ? codesBytes : buffers * actBytes, cluster: cluster, tile: tile, into: &b)
                 }
             }
         }
@@ -336,12 +350,14 @@ public enum MatrixLowering {
         return staged
     }
 
-    /// A column of output tiles done, row tile by row tile: bias, activation, residual (read
-    /// in blocks into the `spare` bytes from SRAM address 0, the activation tiles' buffers),
-    /// Relu, out of the tile.
+    /// A column of output tiles done, row tile by row tile: bias, activation, residual (the
+    /// chunk's, loaded at `residual` with the column; without that region, read in blocks
+    /// into the `spare` bytes from SRAM address 0, the activation tiles' buffers), Relu, out
+    /// of the tile.
     private static func epilogue(
         _ layer: MatrixLayer, rows: Range<Int>, columns nRange: Range<Int>, tileM: Int, bias biasAt: Int,
-        accumulators accAt: Int, spare: Int, cluster: Int, tile: Int, into b: inout ProgramBuilder
+        accumulators accAt: Int, residual residualAt: Int?, spare: Int, cluster: Int, tile: Int,
+        into b: inout ProgramBuilder
     ) throws {
         func sram(_ element: ElementType, _ address: Int, _ dims: [Int], _ strides: [Int]?) throws -> UInt64 {
             b.descriptor(
@@ -387,7 +403,15 @@ public enum MatrixLowering {
             default: throw PackingError("no lowering for fused activation \(layer.fusedActivation!)")
             }
             let (rs, cs) = layer.outputStrides
-            if let residual = layer.residual {
+            if layer.residual != nil, let residualAt {
+                let offset = 4 * (m0 - rows.lowerBound) * nLen
+                try b.emit(
+                    "vop",
+                    [
+                        "op": op("add"), "dst": acc, "a": acc, "b": try sram(.f32, residualAt + offset, [mLen, nLen], nil),
+                        "imm": none,
+                    ])
+            } else if let residual = layer.residual {
                 let blockColumns = max(1, min(nLen, spare / 4)), blockRows = max(1, spare / (4 * blockColumns))
                 for r0 in stride(from: 0, to: mLen, by: blockRows) {
                     for c0 in stride(from: 0, to: nLen, by: blockColumns) {
@@ -402,9 +426,9 @@ public enum MatrixLowering {
                         try b.emit("vop", ["op": op("add"), "dst": sum, "a": sum, "b": block, "imm": none])
                     }
                 }
-                if layer.reluAfterResidual {
-                    try b.emit("vop", ["op": op("relu"), "dst": acc, "a": acc, "b": 0, "imm": none])
-                }
+            }
+            if layer.residual != nil && layer.reluAfterResidual {
+                try b.emit("vop", ["op": op("relu"), "dst": acc, "a": acc, "b": 0, "imm": none])
             }
             let dst = try TensorDescriptor(
                 layer.outputSpace, .f32, address: layer.output + UInt64(4 * (m0 * rs + nRange.lowerBound * cs)),

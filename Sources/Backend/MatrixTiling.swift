@@ -62,6 +62,9 @@ public struct MatrixShape: Sendable, Equatable {
     /// array's depth (a convolution with coded nvfp4 activations: whole blocks of 16
     /// channels at every kernel position).
     public var reductionTile: Int?
+    /// The epilogue adds a residual: each column keeps its chunk of it beside the
+    /// accumulators, loaded before the products.
+    public var residual = false
     /// The activations arrive coded (a byte per code, and for nvfp4 a float32 scale per
     /// block of 16) instead of as float32 to be rounded on the tile.
     public var codedActivations = false
@@ -126,14 +129,16 @@ public enum MatrixTiling {
     /// the activation tiles (float32, rounded in place; or coded: the codes, then their
     /// block scales, or fp8's tensor scale), the weight tiles, then per column of output
     /// tiles computed together its weight scales, its bias and its float32 accumulators for
-    /// a chunk of `chunkM` rows.
+    /// a chunk of `chunkM` rows (and as much again for the residual the epilogue adds).
     public struct SRAMLayout: Sendable, Equatable {
         /// One activation tile, and of it the codes (coded activations; their scales follow).
         public var activationTile: Int
         public var codes: Int
         public var weightTile: Int
-        /// A column's weight scales (and as much again for its bias), and all its bytes.
+        /// A column's weight scales (and as much again for its bias), its residual's chunk
+        /// (0 without one; the column's last bytes), and all its bytes.
         public var scales: Int
+        public var residual = 0
         public var column: Int
 
         /// Bytes with `buffers` activation tiles and weight tiles per column (used in turn),
@@ -155,10 +160,11 @@ public enum MatrixTiling {
                 format: shape.weightFormat, sparse: shape.sparse, rows: tileN, columns: tileK,
                 tileRows: tileN, tileColumns: tileK
             ).byteCount) ?? tileN * tileK * 2
-        let scales = aligned(tileN * 4)
+        let scales = aligned(tileN * 4), accumulators = aligned(chunkM * tileN * 4)
+        let residual = shape.residual ? accumulators : 0
         return SRAMLayout(
-            activationTile: activationTile, codes: codes, weightTile: aligned(weights), scales: scales,
-            column: 2 * scales + aligned(chunkM * tileN * 4))
+            activationTile: activationTile, codes: codes, weightTile: aligned(weights), scales: scales, residual: residual,
+            column: 2 * scales + accumulators + residual)
     }
 
     /// The SRAM a plan needs: `layout`'s regions with two activation tiles and two weight
