@@ -1,9 +1,13 @@
-// ReduceSum, ReduceMean, ReduceMax, ReduceMin and ReduceProd over the trailing axes (LayerNormalization
-// as exporters before opset 17 write it, global pooling over the last axes), and ArgMax and
-// ArgMin over the last axis (of float32, int32 or int64 elements, into int64 indices), on the
-// vector unit: blocks of whole rows go from where the input lives (L3 or DRAM) to a tile's
-// SRAM, through one `vopp` reduction (record: the row length, and for the arg ops
-// select_last_index) into one value per row, and back; blocks are spread over every tile.
+// ReduceSum, ReduceMean, ReduceMax, ReduceMin and ReduceProd over consecutive axes (the
+// trailing ones: LayerNormalization as exporters before opset 17 write it, global pooling;
+// or inner ones: a mean over channels), and ArgMax and ArgMin over any axis (a segmentation
+// network's over its classes), of float32, int32 or int64 elements (the arg ops into int64
+// indices), on the vector unit: blocks of rows go from where the input lives (L3 or DRAM)
+// to a tile's SRAM, through one `vopp` reduction (record: the row length, and for the arg
+// ops select_last_index) into one value per row, and back; blocks are spread over every
+// tile. A row is the values one output reduces, in increasing index: contiguous over
+// trailing axes, gathered by a strided DMA (one column per output position, the positions
+// after the reduced axes side by side) over inner ones.
 import IR
 import ISA
 
@@ -41,13 +45,18 @@ extension Lowering {
             axes = Array(0..<dims.count)
         }
         let reduced = Set(axes.map { $0 < 0 ? $0 + dims.count : $0 })
-        guard reduced == Set((dims.count - reduced.count)..<dims.count) else {
+        guard let first = reduced.min(), let last = reduced.max(), reduced.count == last - first + 1,
+            first >= 0, last < dims.count
+        else {
             throw IRError(
-                "cannot lower \(node.op) over axes \(axes.sorted()) of \(dims): the vector unit reduces the trailing axes",
+                "cannot lower \(node.op) over axes \(axes.sorted()) of \(dims): the vector unit reduces consecutive axes",
                 at: node)
         }
-        let c = dims[(dims.count - reduced.count)...].reduce(1, *), rows = dims.reduce(1, *) / max(c, 1)
-        guard c > 0, rows > 0 else { throw IRError("cannot lower \(node.op) of an empty tensor", at: node) }
+        // Per output position: `outer` before the reduced axes, `inner` after them; each
+        // reduces `c` values `inner` apart.
+        let c = dims[first...last].reduce(1, *), inner = dims[(last + 1)...].reduce(1, *)
+        let outer = dims[..<first].reduce(1, *)
+        guard c > 0, inner > 0, outer > 0 else { throw IRError("cannot lower \(node.op) of an empty tensor", at: node) }
         let selectLast = arg ? node.int("select_last_index", default: 0) : 0
         let params = UInt64(constants.record([c, selectLast] + [Int](repeating: 0, count: 14)))
         let outSize = outElement == .i64 ? 8 : 4
@@ -56,23 +65,34 @@ extension Lowering {
         guard footprint(1) <= resources.sramBytes else {
             throw IRError("a row of \(c) values does not fit a tile's SRAM", at: node)
         }
+        // Rows of one outer index at a time when they are gathered (inner > 1), else all
+        // rows in one run.
+        let (groups, rows) = inner == 1 ? (1, outer) : (outer, inner)
         var step = 1
         while step < rows && footprint(step + 1) <= resources.sramBytes { step += 1 }
         let op = UInt64(InstructionSet.vectorOps.firstIndex(of: reductionOps[node.op]!)!)
-        for (unit, r0) in stride(from: 0, to: rows, by: step).enumerated() {
-            let (cluster, tile) = resources.place(unit)
-            let count = min(step, rows - r0)
-            func sram(_ address: Int, _ dims: [Int], _ element: ElementType) throws -> UInt64 {
-                b.descriptor(
-                    try TensorDescriptor(.sram, element, cluster: cluster, tile: tile, address: UInt64(address), dims: dims))
+        var unit = 0
+        for o in 0..<groups {
+            for r0 in stride(from: 0, to: rows, by: step) {
+                let (cluster, tile) = resources.place(unit)
+                unit += 1
+                let count = min(step, rows - r0)
+                func sram(_ address: Int, _ dims: [Int], _ element: ElementType) throws -> UInt64 {
+                    b.descriptor(
+                        try TensorDescriptor(.sram, element, cluster: cluster, tile: tile, address: UInt64(address), dims: dims))
+                }
+                let inTile = try sram(0, [count, c], element)
+                let outTile = try sram(aligned(inSize * step * c), [count, 1], outElement)
+                let src =
+                    inner == 1
+                    ? try x.advanced(by: inSize * r0 * c).descriptor(element, dims: [count, c])
+                    : try x.advanced(by: inSize * (o * c * inner + r0)).descriptor(
+                        element, dims: [count, c], strides: [1, inner])
+                try b.emit("dma", ["dst": inTile, "src": b.descriptor(src)])
+                try b.emit("vopp", ["op": op, "dst": outTile, "a": inTile, "b": 0, "params": params])
+                let dst = try y.advanced(by: outSize * (o * rows + r0)).descriptor(outElement, dims: [count, 1])
+                try b.emit("dma", ["dst": b.descriptor(dst), "src": outTile])
             }
-            let inTile = try sram(0, [count, c], element)
-            let outTile = try sram(aligned(inSize * step * c), [count, 1], outElement)
-            let src = try x.advanced(by: inSize * r0 * c).descriptor(element, dims: [count, c])
-            try b.emit("dma", ["dst": inTile, "src": b.descriptor(src)])
-            try b.emit("vopp", ["op": op, "dst": outTile, "a": inTile, "b": 0, "params": params])
-            let dst = try y.advanced(by: outSize * r0).descriptor(outElement, dims: [count, 1])
-            try b.emit("dma", ["dst": b.descriptor(dst), "src": outTile])
         }
     }
 }

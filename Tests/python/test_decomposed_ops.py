@@ -1,7 +1,8 @@
 """Layer normalization as exporters before opset 17 write it (ReduceMean, Sub, Pow, Sqrt,
-Div), and reductions over trailing axes: compiled at every precision, the bundle runs on
-the simulator exactly as the fake-quant interpreter runs the model; a reduction the vector
-unit cannot do is refused by node."""
+Div), reductions over trailing axes and over inner ones (a mean over channels, a
+segmentation network's ArgMax over its classes): compiled at every precision, the bundle
+runs on the simulator exactly as the fake-quant interpreter runs the model; a reduction the
+vector unit cannot do (over axes that are not consecutive) is refused by node."""
 import numpy as np
 import onnx
 import pytest
@@ -80,13 +81,66 @@ def test_decomposed_layer_norm_and_reductions_run_as_the_interpreter_runs_them(m
     np.testing.assert_allclose(sim["total"], 1, rtol=1e-5)  # the softmax rows really were summed
 
 
-def test_a_reduction_over_a_leading_axis_is_refused_by_node(tmp_path):
+def inner_reductions_model(path):
+    """x [1, 6, 5, 7] (classes, height, width) -> ArgMax over the classes (keepdims 0, as a
+    segmentation network ends), ArgMin over the height with ties (select_last_index), ReduceMean
+    over the channels (keepdims), ReduceSum over channels and height, ReduceMax over the batch
+    axis, and an int64 ReduceSum over the channels of a cast."""
+    nodes = [
+        helper.make_node("ArgMax", ["x"], ["classes"], axis=1, keepdims=0, name="classes"),
+        helper.make_node("Floor", ["x"], ["steps"]),
+        helper.make_node("ArgMin", ["steps"], ["lowest"], axis=2, keepdims=1, select_last_index=1, name="lowest"),
+        helper.make_node("ReduceMean", ["x"], ["channel_mean"], axes=[1], keepdims=1, name="channel_mean"),
+        helper.make_node("ReduceSum", ["x", "axes12"], ["band"], keepdims=0, name="band"),
+        helper.make_node("ReduceMax", ["x"], ["over_batch"], axes=[0], keepdims=1, name="over_batch"),
+        helper.make_node("Cast", ["steps"], ["ints"], to=TensorProto.INT64),
+        helper.make_node("ReduceSum", ["ints", "axes1"], ["int_sum"], keepdims=1, name="int_sum"),
+    ]
+    inits = [numpy_helper.from_array(np.array([1, 2], np.int64), "axes12"),
+             numpy_helper.from_array(np.array([1], np.int64), "axes1")]
+    outputs = [("classes", TensorProto.INT64, [1, 5, 7]), ("lowest", TensorProto.INT64, [1, 6, 1, 7]),
+               ("channel_mean", TensorProto.FLOAT, [1, 1, 5, 7]), ("band", TensorProto.FLOAT, [1, 7]),
+               ("over_batch", TensorProto.FLOAT, [1, 6, 5, 7]), ("int_sum", TensorProto.INT64, [1, 1, 5, 7])]
+    graph = helper.make_graph(nodes, "inner", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 6, 5, 7])],
+                              [helper.make_tensor_value_info(n, t, s) for n, t, s in outputs], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+
+
+def test_reductions_over_inner_axes_run_as_the_interpreter_runs_them(tmp_path):
+    inner_reductions_model(tmp_path / "inner.onnx")
+    x = (np.random.default_rng(8).standard_normal((1, 6, 5, 7)) * 3).astype(np.float32)
+    np.savez(tmp_path / "x.npz", x=x)
+    r = run_npucc("compile", tmp_path / "inner.onnx", "-o", tmp_path / "inner.npub", "--precision", "fp16")
+    assert r.returncode == 0, r.stderr
+    r = run_npucc("run", tmp_path / "inner.npub", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "sim.npz")
+    assert r.returncode == 0, r.stderr
+    r = run_npucc("run", tmp_path / "inner.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "fq.npz",
+                  "--precision", "fp16")
+    assert r.returncode == 0, r.stderr
+    sim, fq = dict(np.load(tmp_path / "sim.npz")), dict(np.load(tmp_path / "fq.npz"))
+    assert sorted(sim) == sorted(fq) == ["band", "channel_mean", "classes", "int_sum", "lowest", "over_batch"]
+    for key in sim:
+        assert sim[key].dtype == fq[key].dtype and sim[key].shape == fq[key].shape, key
+        np.testing.assert_array_equal(sim[key], fq[key], err_msg=key)
+    # Against numpy: the arg ops exactly (floor makes ties; the last one is taken), the sums closely.
+    np.testing.assert_array_equal(sim["classes"], x.argmax(axis=1))
+    steps = np.floor(x)
+    np.testing.assert_array_equal(sim["lowest"][:, :, 0, :], 4 - np.flip(steps, axis=2).argmin(axis=2))
+    np.testing.assert_allclose(sim["channel_mean"], x.mean(axis=1, keepdims=True), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(sim["band"], x.sum(axis=(1, 2)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(sim["int_sum"], steps.astype(np.int64).sum(axis=1, keepdims=True))
+
+
+def test_a_reduction_over_axes_that_are_not_consecutive_is_refused_by_node(tmp_path):
     graph = helper.make_graph(
-        [helper.make_node("ReduceMean", ["x"], ["y"], axes=[1], name="over_rows")], "r",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 32])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 32])])
+        [helper.make_node("ReduceMean", ["x"], ["y"], axes=[1, 3], name="apart")], "r",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 4, 32])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 4, 1])])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "r.onnx")
     r = run_npucc("compile", tmp_path / "r.onnx", "-o", tmp_path / "r.npub", "--precision", "fp16")
     assert r.returncode == 1
-    assert 'node ReduceMean "over_rows" (opset 13): cannot lower ReduceMean over axes [1] of [1, 8, 32]' in r.stderr
+    assert ('node ReduceMean "apart" (opset 13): cannot lower ReduceMean over axes [1, 3] of [1, 8, 4, 32]: '
+            'the vector unit reduces consecutive axes') in r.stderr
     assert not (tmp_path / "r.npub").exists()
