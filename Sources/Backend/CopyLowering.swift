@@ -1,8 +1,8 @@
 // Ops that only move data, lowered to `dma` (and `fill`) between activation buffers, so each
 // result is a copy of its input's elements, bit for bit: Pad, Split, Expand, Tile, Gather
 // with constant indices and Cast from float32 to float32, of float32, bool (float32 masks),
-// int32 and int64 tensors alike (Pad's constant mode of float32 and bool only: `fill`
-// writes f32). An op that picks, per output
+// int32 and int64 tensors alike (Pad's constant mode of integers reads its pad value from
+// the constants at stride 0, since `fill` writes f32). An op that picks, per output
 // index along each axis, one input index (Gather, Tile, Pad's edge, reflect and wrap modes,
 // nearest Resize) runs axis by axis through `copyAlongAxes`.
 import IR
@@ -13,9 +13,10 @@ extension Lowering {
     static let copyOps: Set<String> = ["Pad", "Split", "Expand", "Tile", "Gather", "Cast"]
 
     /// Lowers data-movement `node`; returns the scratch bytes it used at `scratch`.
-    static func lowerCopy(_ node: Node, _ graph: Graph, _ memory: MemoryPlan, scratch: UInt64, _ b: inout ProgramBuilder)
-        throws -> Int
-    {
+    static func lowerCopy(
+        _ node: Node, _ graph: Graph, _ memory: MemoryPlan, scratch: UInt64, _ constants: inout ConstantSection,
+        _ b: inout ProgramBuilder
+    ) throws -> Int {
         let (dims, x, _) = try rowOperands(node, graph, memory, anyElement: true)
         let element = graph.type(of: node.inputs[0])?.dtype.vectorElement ?? .f32
         let size = element == .i64 ? 8 : 4
@@ -80,7 +81,8 @@ extension Lowering {
             maps[axis] = picked
             return try copyAlongAxes(from: x, dims, maps, to: y, scratch: scratch, element, &b)
         default:
-            return try lowerPad(node, dims, x, element, try outputDims(node.outputs[0]), constant, scratch: scratch, &b)
+            return try lowerPad(
+                node, dims, x, element, try outputDims(node.outputs[0]), constant, scratch: scratch, &constants, &b)
         }
     }
 
@@ -89,7 +91,8 @@ extension Lowering {
     /// per output index along each axis, as the interpreter does.
     private static func lowerPad(
         _ node: Node, _ dims: [Int], _ x: Place, _ element: ElementType, _ out: (dims: [Int], at: Place),
-        _ constant: (Int, String) throws -> Tensor?, scratch: UInt64, _ b: inout ProgramBuilder
+        _ constant: (Int, String) throws -> Tensor?, scratch: UInt64, _ constants: inout ConstantSection,
+        _ b: inout ProgramBuilder
     ) throws -> Int {
         let rank = dims.count
         guard let raw = try constant(1, "pads")?.int64s().map(Int.init) else { throw IRError("Pad needs its pads", at: node) }
@@ -102,13 +105,22 @@ extension Lowering {
         let mode = node.string("mode", default: "constant")
         switch mode {
         case "constant":
-            let value = try constant(2, "constant_value").flatMap { $0.count > 0 ? $0.cast(to: .float32).floats()[0] : nil } ?? 0
+            let padValue = try constant(2, "constant_value")
             if (before + after).contains(where: { $0 > 0 }) {
-                guard element == .f32 else {
-                    throw IRError("cannot lower a constant Pad of integers (fill writes float32 only)", at: node)
+                let count = out.dims.reduce(1, *)
+                if element == .f32 {
+                    let value = padValue.flatMap { $0.count > 0 ? $0.cast(to: .float32).floats()[0] : nil } ?? 0
+                    let all = try out.at.descriptor(dims: [count])
+                    try b.emit("fill", ["dst": b.descriptor(all), "value": UInt64(value.bitPattern)])
+                } else {
+                    // `fill` writes float32: an integer pad value is one constant, read over
+                    // the whole output at stride 0.
+                    let value = padValue.flatMap { $0.count > 0 ? $0.int64s()[0] : nil } ?? 0
+                    let at = constants.append(integers: [value], element)
+                    let src = try TensorDescriptor(.constants, element, address: UInt64(at), dims: [count], strides: [0])
+                    try b.emit(
+                        "dma", ["dst": b.descriptor(try out.at.descriptor(element, dims: [count])), "src": b.descriptor(src)])
                 }
-                let all = try out.at.descriptor(dims: [out.dims.reduce(1, *)])
-                try b.emit("fill", ["dst": b.descriptor(all), "value": UInt64(value.bitPattern)])
             }
             let (inStrides, outStrides) = (TensorDescriptor.rowMajor(dims), TensorDescriptor.rowMajor(out.dims))
             var from = 0, to = 0, kept = dims

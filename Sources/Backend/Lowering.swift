@@ -177,7 +177,7 @@ public enum Lowering {
             case _ where gathersComputedIndices(node, graph):
                 try lowerGather(node, graph, memory, &tables, &b)
             case _ where copyOps.contains(node.op):
-                scratchBytes = max(scratchBytes, try lowerCopy(node, graph, memory, scratch: scratch, &b))
+                scratchBytes = max(scratchBytes, try lowerCopy(node, graph, memory, scratch: scratch, &constants, &b))
             case "Slice":
                 try lowerSlice(node, graph, try address(node.inputs[0], node), try address(node.outputs[0], node), &b)
             case "Transpose", "Concat":

@@ -6,7 +6,7 @@ the model, on values at the types' edges (wraparound, Int64.min / -1, a zero div
 against 2^53, NaN and infinities cast); the interpreter follows numpy's wrapping arithmetic and
 truncated division, and onnxruntime on a relative-position bucket model as T5 exports it.
 Integer and bool tensors move as float32 ones do (Slice, Concat, Transpose, Expand, Gather,
-Split, Pad, Tile: copies); a constant Pad of integers is refused by name."""
+Split, Pad, Tile: copies; a constant Pad of integers reads its pad value from the constants)."""
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -289,16 +289,28 @@ def test_integer_and_bool_tensors_move_as_copies(tmp_path, opset, index_type):
     check_against_both(tmp_path, outputs, dict(ids=ids, x=x))
 
 
-def test_a_constant_pad_of_integers_is_refused_by_name(tmp_path):
-    graph = helper.make_graph(
-        [helper.make_node("Pad", ["i", "pads"], ["p"], name="pad"),
-         helper.make_node("Cast", ["p"], ["y"], to=TensorProto.FLOAT, name="float")], "g",
-        [helper.make_tensor_value_info("i", TensorProto.INT64, [2, 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 6])],
-        [numpy_helper.from_array(np.array([0, 1, 0, 1], np.int64), "pads")])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
-    assert_compile_refuses(tmp_path / "m.onnx", tmp_path,
-                           'node Pad "pad" (opset 13): cannot lower a constant Pad of integers (fill writes float32 only)')
+def test_a_constant_pad_of_integers_writes_its_exact_pad_value(tmp_path):
+    # int64 padded with 2^40 + 3 (not a float32), then 2^40 taken away: 3 exactly where padded;
+    # int32 padded with -7 on both sides of both axes.
+    big = 2**40
+    nodes = [helper.make_node("Pad", ["ids", "pads", "value64"], ["padded64"], name="pad64"),
+             helper.make_node("Sub", ["padded64", "big"], ["shifted"], name="shifted"),
+             helper.make_node("Cast", ["shifted"], ["out64"], to=TensorProto.FLOAT, name="out64"),
+             helper.make_node("Cast", ["ids"], ["ids32"], to=TensorProto.INT32, name="ids32"),
+             helper.make_node("Pad", ["ids32", "pads2", "value32"], ["padded32"], name="pad32"),
+             helper.make_node("Cast", ["padded32"], ["out32"], to=TensorProto.FLOAT, name="out32")]
+    inits = [numpy_helper.from_array(np.array([0, 1, 0, 2], np.int64), "pads"),
+             numpy_helper.from_array(np.array(big + 3, np.int64), "value64"),
+             numpy_helper.from_array(np.array(big, np.int64), "big"),
+             numpy_helper.from_array(np.array([1, 2, 1, 2], np.int64), "pads2"),
+             numpy_helper.from_array(np.array(-7, np.int32), "value32")]
+    outputs = save_model(tmp_path / "m.onnx", nodes, [("ids", TensorProto.INT64, ["batch", 8])],
+                         {"out64": [3, 11], "out32": [5, 12]}, inits, 13)
+    ids = np.random.default_rng(2).integers(0, 63, (3, 8)).astype(np.int64)
+    ref = check_against_both(tmp_path, outputs, dict(ids=ids))
+    assert (ref["out64"][:, 0] == 3).all() and (ref["out64"][:, 9:] == 3).all()
+    np.testing.assert_array_equal(ref["out64"][:, 1:9], (ids - big).astype(np.float32))
+    assert (ref["out32"][0] == -7).all() and (ref["out32"][:, :2] == -7).all()
 
 
 def pooled_token_model(path, opset):
