@@ -342,7 +342,7 @@ public enum ConvolutionLowering {
                     var weightBytes: [Int: Int] = [:]
                     for (cluster, columns) in MatrixLowering.clusterColumns(
                         plan, firstTile: layer.firstRow / layer.weights.tileRows, resources)
-                    {
+                    where layer.preloaded == nil {
                         weightBytes[cluster] = columns.reduce(0) { $0 + MatrixLowering.stagedBytes(layer.weights, column: $1) }
                     }
                     var bandBytes = 0

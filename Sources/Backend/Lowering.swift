@@ -83,6 +83,10 @@ public enum Lowering {
         var constants = ConstantSection()
         var tables = GatherTables()
         var b = ProgramBuilder()
+        // Weights that fit a quarter of L2 all told are copied into every cluster's L2 at
+        // the start, at its top: each layer then reads its weight tiles from L2 instead of
+        // staging them from DRAM when it starts. The rest of L2 is left to the layers.
+        let preloaded = try preloadWeights(layers, &resources, &b)
         // DRAM scratch goes after the activations.
         let scratch = UInt64((memory.size + 63) / 64 * 64)
         var scratchBytes = 0
@@ -129,6 +133,7 @@ public enum Lowering {
                         at: node)
                 }
                 var matrix = try matrixLayer(node, p, graph, &constants)
+                matrix.preloaded = preloaded[p.output]
                 let epilogue = fused[index]
                 if let e = epilogue {
                     if let bias = e.bias { matrix.bias = constants.append(bias) }
@@ -190,6 +195,10 @@ public enum Lowering {
                 throw IRError("cannot lower \(node.op): the NPU backend has no lowering for it yet", at: node)
             }
         }
+        // The weights' preloading counts with the first layer (it runs beside that layer's start).
+        if let head = layers.first, head.first > 0 {
+            (layers[0].first, layers[0].count) = (0, head.first + head.count)
+        }
         // A graph output the passes folded to a constant: copied from the constant section
         // into DRAM after the scratch.
         var dramEnd = Int(scratch) + scratchBytes
@@ -237,6 +246,29 @@ public enum Lowering {
             program: synchronized.program, constants: constants.bytes, dramBytes: dramEnd,
             inputs: try graph.inputs.map { try placement($0, input: true) },
             outputs: try graph.outputs.map { try placement($0, input: false) }, layers: layers)
+    }
+
+    /// The weight blobs preloaded into every cluster's L2 (all of `layers`' when they fit a
+    /// quarter of it, 64-byte aligned, from the top down in layer order), one DMA per blob
+    /// and cluster, the first layers' first; per layer output, its blob's L2 address. Lowers
+    /// `resources.l2Bytes` to what is left below them.
+    static func preloadWeights(
+        _ layers: [PackedLayer], _ resources: inout TileResources, _ b: inout ProgramBuilder
+    ) throws -> [String: UInt64] {
+        let total = layers.reduce(0) { $0 + ($1.size + 63) / 64 * 64 }
+        guard !layers.isEmpty, total <= resources.l2Bytes / 4 else { return [:] }
+        var at = resources.l2Bytes, addresses: [String: UInt64] = [:]
+        for layer in layers {
+            at -= (layer.size + 63) / 64 * 64
+            addresses[layer.output] = UInt64(at)
+            let src = try TensorDescriptor(.weights, .packed, address: UInt64(layer.offset), dims: [layer.size])
+            for cluster in 0..<resources.clusters {
+                let dst = try TensorDescriptor(.l2, .packed, cluster: cluster, address: UInt64(at), dims: [layer.size])
+                try b.emit("dma", ["dst": b.descriptor(dst), "src": b.descriptor(src)])
+            }
+        }
+        resources.l2Bytes = at
+        return addresses
     }
 
     /// The scratch bytes of each convolution (its rounded and its padded image).

@@ -58,6 +58,9 @@ public struct MatrixLayer: Sendable {
     /// Bytes of each cluster's L2 free for the layer's weights: a cluster whose columns of
     /// weight tiles fit there loads them once and its tiles read their weight tiles from it.
     public var weightStaging = 0..<0
+    /// Where the whole packed blob already lies in every cluster's L2 (weights preloaded at
+    /// the program's start), if it does: no staging then.
+    public var preloaded: UInt64?
 
     public init(
         m: Int, k: Int, n: Int, input: UInt64, inputRowStride: Int, output: UInt64, outputStrides: (Int, Int),
@@ -145,12 +148,16 @@ public enum MatrixLowering {
                             w.weightOffsetOfScales(layerOffset: layer.weightOffset)
                             + (w.format == .fp8 ? 4 * nRange.lowerBound : 0)
                         scl = try sram(.f32, at, [count])
-                        try b.emit(
-                            "dma",
-                            [
-                                "dst": scl,
-                                "src": b.descriptor(try TensorDescriptor(.weights, .f32, address: UInt64(from), dims: [count])),
-                            ])
+                        // From the blob's preloaded copy in the cluster's L2 when there is one.
+                        let src =
+                            if let base = layer.preloaded {
+                                try TensorDescriptor(
+                                    .l2, .f32, cluster: cluster, address: base + UInt64(from - layer.weightOffset),
+                                    dims: [count])
+                            } else {
+                                try TensorDescriptor(.weights, .f32, address: UInt64(from), dims: [count])
+                            }
+                        try b.emit("dma", ["dst": scl, "src": b.descriptor(src)])
                     }
                     if let bias = layer.bias {
                         try b.emit(
@@ -326,12 +333,22 @@ public enum MatrixLowering {
     /// Copies each cluster's columns of weight tiles (every k-tile of the output tiles its
     /// tiles compute; a column's tiles are contiguous in the packed layout) into its L2 from
     /// `layer.weightStaging`'s start, in increasing column order while they fit, one DMA per
-    /// column; returns, per cluster, each staged column's L2 address.
+    /// column; returns, per cluster, each staged column's L2 address. Preloaded weights are
+    /// there already: their addresses, and no copy.
     private static func stageWeights(
         _ layer: MatrixLayer, plan: TilingPlan, firstTile: Int, _ resources: TileResources, into b: inout ProgramBuilder
     ) throws -> [Int: [Int: UInt64]] {
-        guard !layer.weightStaging.isEmpty else { return [:] }
         let w = layer.weights
+        if let base = layer.preloaded {
+            return Dictionary(
+                uniqueKeysWithValues: clusterColumns(plan, firstTile: firstTile, resources).map { cluster, columns in
+                    (
+                        cluster,
+                        Dictionary(uniqueKeysWithValues: columns.map { ($0, base + UInt64(w.tileOffset(nTile: $0, kTile: 0))) })
+                    )
+                })
+        }
+        guard !layer.weightStaging.isEmpty else { return [:] }
         var staged: [Int: [Int: UInt64]] = [:]
         for (cluster, columns) in clusterColumns(plan, firstTile: firstTile, resources) {
             var at = layer.weightStaging.lowerBound

@@ -301,3 +301,22 @@ def test_a_program_without_one_of_its_waits_is_refused_naming_both_instructions(
     assert re.search(rf"error: .*e\.npub: section INST: instruction {consumer} \({mnemonic}\): on {queue} {unit}, it "
                      rf"(reads|writes) .* byte \d+, which instruction {producer} \(\w+ on .*\) (writes|reads|also writes), "
                      rf"and no signal and wait order the two", r.stderr), r.stderr
+
+
+def test_a_small_models_weights_are_preloaded_into_every_clusters_l2(tmp_path):
+    # The digits sample's 3.6 KB of weights fit a quarter of L2: the program's first DMAs copy
+    # each layer's blob into each of the 4 clusters' L2, and nothing else reads the weights.
+    r = run_npucc("compile", SAMPLES / "digits_cnn.onnx", "-o", tmp_path / "d.npub", "--precision", "nvfp4",
+                  "--calib", SAMPLES / "digits_calib.npz", "--input-shape", "input=1,1,8,8")
+    assert r.returncode == 0, r.stderr
+    r = run_npucc("disasm", tmp_path / "d.npub")
+    assert r.returncode == 0, r.stderr
+    head, code = r.stdout.split(".code\n")
+    space = {line.split(":")[0]: line.split()[1] for line in head.splitlines()[1:]}
+    reads = [(line, re.findall(r"=(d\d+)", line)) for line in code.splitlines()]
+    weight_reads = [(k, line) for k, (line, ds) in enumerate(reads) if any(space[d] == "weights" for d in ds)]
+    copies = [line for line, ds in reads if line.startswith("dma ") and space[ds[1]] == "weights"]
+    assert len(weight_reads) == len(copies) == 3 * 4
+    assert all(space[re.findall(r"dst=(d\d+)", line)[0]] == "l2" for _, line in weight_reads)
+    # They come first (with the signals that let the tiles wait for them).
+    assert max(k for k, _ in weight_reads) < 20
