@@ -79,7 +79,8 @@ let package = Package(
         .testTarget(name: "BackendTests", dependencies: ["Backend", "Formats", "IR", "ISA", "Passes", "TestSupport"]),
         .testTarget(name: "ISATests", dependencies: ["ISA", "TestSupport"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"]),
-        .testTarget(name: "IRTests", dependencies: ["IR", "TestSupport"]),
+        // Golden dumps are read from the source tree (TestSupport.goldenURL), not bundled.
+        .testTarget(name: "IRTests", dependencies: ["IR", "TestSupport"], exclude: ["Goldens"]),
         .testTarget(name: "ONNXImportTests", dependencies: ["ONNXImport", "IR", "TestSupport"]),
         .testTarget(name: "ONNXExportTests", dependencies: [
             "ONNXExport", "ONNXImport", "IR", "Formats", "Passes", "Reference", "TestSupport",
@@ -93,6 +94,6 @@ let package = Package(
         .testTarget(name: "DriverTests", dependencies: [
             "Driver", "Backend", "Bundle", "IR", "Passes", "Reference", "Report", "Simulator", "Target", "TensorIO",
             "TestSupport",
-        ]),
+        ], exclude: ["Goldens"]),
     ]
 )

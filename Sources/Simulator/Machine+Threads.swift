@@ -168,7 +168,7 @@ extension Machine {
     mutating func runOnTwoThreads(_ program: Program) throws -> Bool {
         nonisolated(unsafe) var second = worker()
         nonisolated(unsafe) var secondFailure: (Int, any Error)?
-        nonisolated(unsafe) var planned: (ThreadPlan, ThreadProgress)?
+        let planned = PlanHandoff()
         let (resolvedAll, planMade, finished) = (
             DispatchSemaphore(value: 0), DispatchSemaphore(value: 0), DispatchSemaphore(value: 0)
         )
@@ -176,14 +176,14 @@ extension Machine {
             second.resolveAll(program)
             resolvedAll.signal()
             planMade.wait()
-            if let (plan, progress) = planned { secondFailure = second.runThread(1, program, plan, progress) }
+            if let (plan, progress) = planned.value { secondFailure = second.runThread(1, program, plan, progress) }
             finished.signal()
         }
         thread.stackSize = 16 << 20
         thread.start()
         let plan = ThreadPlan(program, units: Units(clusters: shape.clusters, tilesPerCluster: shape.tilesPerCluster))
         let progress = ThreadProgress(limit: plan?.end ?? 0)
-        planned = plan.map { ($0, progress) }
+        planned.value = plan.map { ($0, progress) }
         planMade.signal()
         resolvedAll.wait()
         guard let plan else {
@@ -261,4 +261,9 @@ extension Machine {
             }
         }
     }
+}
+
+/// The plan the first thread makes, handed to the second (which reads it after `planMade`).
+private final class PlanHandoff: @unchecked Sendable {
+    var value: (ThreadPlan, ThreadProgress)?
 }
