@@ -36,7 +36,7 @@ extension Lowering {
             guard let t = graph.constants[name] else {
                 throw IRError("cannot lower \(node.op) whose axes \"\(name)\" are not a constant", at: node)
             }
-            axes = try t.int64s().map(Int.init)
+            axes = t.int64s().map(Int.init)
         }
         if axes.isEmpty {
             guard node.int("noop_with_empty_axes", default: 0) == 0 else {
