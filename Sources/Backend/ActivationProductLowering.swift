@@ -38,16 +38,17 @@ extension Lowering {
         let (aStrides, bStrides) = (batchStrides(aDims), batchStrides(bDims))
         // Tiles as the MAC array takes them: N across its columns, K down its rows, M as fits.
         let tileN = min(n, resources.arrayColumns), tileK = min(k, resources.tileColumns(.fp16, sparse: false))
-        func aligned(_ bytes: Int) -> Int { (bytes + 63) / 64 * 64 }
         func footprint(_ tileM: Int) -> Int {
-            aligned(4 * tileM * tileK) + aligned(4 * tileK * tileN) + aligned(4 * tileM * tileN)
+            burstAligned(4 * tileM * tileK) + burstAligned(4 * tileK * tileN) + burstAligned(4 * tileM * tileN)
         }
         var tileM = min(m, 32)
         while tileM > 1 && footprint(tileM) > resources.sramBytes { tileM -= 1 }
         guard footprint(tileM) <= resources.sramBytes else {
             throw IRError("a 1 x \(tileK) x \(tileN) product does not fit a tile's SRAM", at: node)
         }
-        let (actAt, wgtAt, accAt) = (0, aligned(4 * tileM * tileK), aligned(4 * tileM * tileK) + aligned(4 * tileK * tileN))
+        let (actAt, wgtAt, accAt) = (
+            0, burstAligned(4 * tileM * tileK), burstAligned(4 * tileM * tileK) + burstAligned(4 * tileK * tileN)
+        )
         let format = UInt64(InstructionSet.formats.firstIndex(of: fp16)!)
         var unit = 0
         for index in 0..<batch.reduce(1, *) {

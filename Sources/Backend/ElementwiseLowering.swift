@@ -276,6 +276,33 @@ extension Lowering {
     struct ElementwiseChain {
         /// The nodes' indices, in graph order.
         var nodes: [Int]
+        /// The values and constants its nodes read that no node of it makes, in order of
+        /// first use.
+        var inputs: [String] = []
+        /// Every node's steps, in order, on those inputs and the result so far.
+        var steps: [PassStep] = []
+
+        /// The chain of `nodes`, its pass composed from each node's vector steps.
+        init(nodes: [Int], _ graph: Graph) throws {
+            self.nodes = nodes
+            var previous: String?
+            for index in nodes {
+                let node = graph.nodes[index]
+                let (nodeSteps, operands) = try vectorSteps(node, graph)
+                func operand(_ k: Int) -> Operand? {
+                    guard k < operands.count else { return nil }
+                    if operands[k] == previous { return .result }
+                    if let at = inputs.firstIndex(of: operands[k]) { return .input(at) }
+                    inputs.append(operands[k])
+                    return .input(inputs.count - 1)
+                }
+                for (s, step) in nodeSteps.enumerated() {
+                    let a = s == 0 ? operand(0)! : .result
+                    steps.append(PassStep(op: step.op, imm: step.imm, record: step.record, a: a, b: operand(s + 1)))
+                }
+                previous = node.outputs[0]
+            }
+        }
     }
 
     /// The chains of two or more element-wise nodes (`ElementwiseChain`) among the nodes
@@ -303,9 +330,9 @@ extension Lowering {
             {
                 chain.append(r[0])
             }
-            guard chain.count > 1 else { continue }
+            guard chain.count > 1, let composed = try? ElementwiseChain(nodes: chain, graph) else { continue }
             taken.formUnion(chain)
-            chains.append(ElementwiseChain(nodes: chain))
+            chains.append(composed)
         }
         return chains
     }
@@ -321,34 +348,9 @@ extension Lowering {
         guard let out = last.outputs.first, let shape = graph.type(of: out)?.shape?.dims.compactMap(\.value),
             let y = memory.place(of: out)
         else { throw IRError("cannot lower \(last.op) without a static float32 output", at: last) }
-        let (inputs, steps) = try chainPass(chain, graph)
         try lowerVectorPass(
-            last, inputs: inputs, made: [:], steps: steps, shape: shape, output: y, outElement: .f32, graph, memory,
+            last, inputs: chain.inputs, made: [:], steps: chain.steps, shape: shape, output: y, outElement: .f32, graph, memory,
             resources, &constants, &b)
-    }
-
-    /// A chain's inputs (the values and constants its nodes read that no node of it makes,
-    /// in order of first use) and its steps, every node's in order.
-    static func chainPass(_ chain: ElementwiseChain, _ graph: Graph) throws -> (inputs: [String], steps: [PassStep]) {
-        var inputs: [String] = [], steps: [PassStep] = []
-        var previous: String?
-        for index in chain.nodes {
-            let node = graph.nodes[index]
-            let (nodeSteps, operands) = try vectorSteps(node, graph)
-            func operand(_ k: Int) -> Operand? {
-                guard k < operands.count else { return nil }
-                if operands[k] == previous { return .result }
-                if let at = inputs.firstIndex(of: operands[k]) { return .input(at) }
-                inputs.append(operands[k])
-                return .input(inputs.count - 1)
-            }
-            for (s, step) in nodeSteps.enumerated() {
-                let a = s == 0 ? operand(0)! : .result
-                steps.append(PassStep(op: step.op, imm: step.imm, record: step.record, a: a, b: operand(s + 1)))
-            }
-            previous = node.outputs[0]
-        }
-        return (inputs, steps)
     }
 
     /// The fewest values of a vector pass's block when the output is spread over the tiles.

@@ -24,14 +24,12 @@ extension Lowering {
         let affineAt = UInt64(constants.append(affine))
         let epsilon = Int(Int32(bitPattern: node.float("epsilon", default: 1e-5).bitPattern))
         let params = UInt64(constants.record([size, epsilon] + [Int](repeating: 0, count: 14)))
-        func aligned(_ bytes: Int) -> Int { (bytes + 63) / 64 * 64 }
-        func footprint(_ planes: Int) -> Int { 2 * aligned(4 * planes * size) + aligned(8 * planes) }
+        func footprint(_ planes: Int) -> Int { 2 * burstAligned(4 * planes * size) + burstAligned(8 * planes) }
         guard footprint(1) <= resources.sramBytes else {
             throw IRError("cannot lower InstanceNormalization whose plane of \(size) values does not fit a tile's SRAM", at: node)
         }
-        var step = 1
-        while step < c && footprint(step + 1) <= resources.sramBytes { step += 1 }
-        let slot = aligned(4 * step * size)
+        let step = mostFitting(c, sramBytes: resources.sramBytes, footprint)
+        let slot = burstAligned(4 * step * size)
         let op = UInt64(InstructionSet.vectorOps.firstIndex(of: "instance_norm")!)
         var unit = 0
         for image in 0..<n {

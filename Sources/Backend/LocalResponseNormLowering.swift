@@ -17,12 +17,10 @@ extension Lowering {
         func bits(_ name: String, _ value: Float) -> Int { Int(Int32(bitPattern: node.float(name, default: value).bitPattern)) }
         let record = [size, bits("alpha", 1e-4), bits("beta", 0.75), bits("bias", 1)] + [Int](repeating: 0, count: 12)
         let params = UInt64(constants.record(record))
-        func aligned(_ bytes: Int) -> Int { (bytes + 63) / 64 * 64 }
-        guard 2 * aligned(4 * c) <= resources.sramBytes else {
+        guard 2 * burstAligned(4 * c) <= resources.sramBytes else {
             throw IRError("cannot lower an LRN whose \(c) channels of one position do not fit a tile's SRAM twice", at: node)
         }
-        var step = 1
-        while step < plane && 2 * aligned(4 * c * (step + 1)) <= resources.sramBytes { step += 1 }
+        let step = mostFitting(plane, sramBytes: resources.sramBytes) { 2 * burstAligned(4 * c * $0) }
         let op = UInt64(InstructionSet.vectorOps.firstIndex(of: "lrn")!)
         var unit = 0
         for image in 0..<n {
@@ -34,7 +32,7 @@ extension Lowering {
                     b.descriptor(
                         try TensorDescriptor(.sram, .f32, cluster: cluster, tile: tile, address: UInt64(address), dims: block))
                 }
-                let (inTile, outTile) = (try sram(0), try sram(aligned(4 * c * step)))
+                let (inTile, outTile) = (try sram(0), try sram(burstAligned(4 * c * step)))
                 let at = 4 * (image * c * plane + p0)
                 let src = try x.advanced(by: at).descriptor(dims: block, strides: [plane, 1])
                 try b.emit("dma", ["dst": inTile, "src": b.descriptor(src)])

@@ -112,7 +112,7 @@ public enum Lowering {
                     layers.append(
                         LoweredLayer(
                             node, graph, packed: p, memory: memory, epilogue: fused[index],
-                            reads: chainAt[index].flatMap { try? chainPass($0, graph).inputs }, first: first, count: count))
+                            reads: chainAt[index]?.inputs, first: first, count: count))
                 }
             }
             switch node.op {

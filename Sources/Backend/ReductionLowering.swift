@@ -60,16 +60,14 @@ extension Lowering {
         let selectLast = arg ? node.int("select_last_index", default: 0) : 0
         let params = UInt64(constants.record([c, selectLast] + [Int](repeating: 0, count: 14)))
         let outSize = outElement == .i64 ? 8 : 4
-        func aligned(_ bytes: Int) -> Int { (bytes + 63) / 64 * 64 }
-        func footprint(_ r: Int) -> Int { aligned(inSize * r * c) + aligned(outSize * r) }
+        func footprint(_ r: Int) -> Int { burstAligned(inSize * r * c) + burstAligned(outSize * r) }
         guard footprint(1) <= resources.sramBytes else {
             throw IRError("a row of \(c) values does not fit a tile's SRAM", at: node)
         }
         // Rows of one outer index at a time when they are gathered (inner > 1), else all
         // rows in one run.
         let (groups, rows) = inner == 1 ? (1, outer) : (outer, inner)
-        var step = 1
-        while step < rows && footprint(step + 1) <= resources.sramBytes { step += 1 }
+        let step = mostFitting(rows, sramBytes: resources.sramBytes, footprint)
         let op = UInt64(InstructionSet.vectorOps.firstIndex(of: reductionOps[node.op]!)!)
         var unit = 0
         for o in 0..<groups {
@@ -82,7 +80,7 @@ extension Lowering {
                         try TensorDescriptor(.sram, element, cluster: cluster, tile: tile, address: UInt64(address), dims: dims))
                 }
                 let inTile = try sram(0, [count, c], element)
-                let outTile = try sram(aligned(inSize * step * c), [count, 1], outElement)
+                let outTile = try sram(burstAligned(inSize * step * c), [count, 1], outElement)
                 let src =
                     inner == 1
                     ? try x.advanced(by: inSize * r0 * c).descriptor(element, dims: [count, c])

@@ -54,15 +54,13 @@ extension Lowering {
         let params = UInt64(constants.record(record))
         let (inner, outer) = volume ? (v.dims, v.outputDims) : ([h, w], [oh, ow])
         let (inCount, outCount) = (inner.reduce(1, *), outer.reduce(1, *))
-        func aligned(_ bytes: Int) -> Int { (bytes + 63) / 64 * 64 }
-        func bytes(_ volumes: Int) -> Int { aligned(4 * volumes * inCount) + aligned(4 * volumes * outCount) }
+        func bytes(_ volumes: Int) -> Int { burstAligned(4 * volumes * inCount) + burstAligned(4 * volumes * outCount) }
         guard bytes(1) <= resources.sramBytes else {
             throw IRError(
                 "cannot lower a linear Resize whose \(inner) \(volume ? "volume" : "plane") does not fit a tile's SRAM yet",
                 at: node)
         }
-        var step = 1
-        while step < v.planes && bytes(step + 1) <= resources.sramBytes { step += 1 }
+        let step = mostFitting(v.planes, sramBytes: resources.sramBytes, bytes)
         let op = UInt64(InstructionSet.vectorOps.firstIndex(of: "resize")!)
         for (unit, p0) in stride(from: 0, to: v.planes, by: step).enumerated() {
             let count = min(step, v.planes - p0)
@@ -71,7 +69,7 @@ extension Lowering {
                 b.descriptor(
                     try TensorDescriptor(.sram, .f32, cluster: cluster, tile: tile, address: UInt64(address), dims: dims))
             }
-            let (inTile, outTile) = (try sram(0, [count] + inner), try sram(aligned(4 * count * inCount), [count] + outer))
+            let (inTile, outTile) = (try sram(0, [count] + inner), try sram(burstAligned(4 * count * inCount), [count] + outer))
             let src = try x.advanced(by: 4 * p0 * inCount).descriptor(dims: [count] + inner)
             try b.emit("dma", ["dst": inTile, "src": b.descriptor(src)])
             try b.emit("vopp", ["op": op, "dst": outTile, "a": inTile, "b": 0, "params": params])

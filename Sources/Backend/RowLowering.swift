@@ -63,18 +63,16 @@ extension Lowering {
         }
         let params = UInt64(constants.record(record))
         let affineAt = affine.isEmpty ? nil : constants.append(affine)
-        func aligned(_ bytes: Int) -> Int { (bytes + 63) / 64 * 64 }
-        func footprint(_ r: Int) -> Int { 2 * aligned(4 * r * c) + aligned(4 * affine.count) }
+        func footprint(_ r: Int) -> Int { 2 * burstAligned(4 * r * c) + burstAligned(4 * affine.count) }
         guard footprint(1) <= resources.sramBytes else {
             throw IRError("a row of \(c) values does not fit a tile's SRAM twice", at: node)
         }
         // As many rows a block as spread them over every tile (at least a vector pass's
         // fewest values), at most what fits.
-        var fitting = 1
-        while fitting < rows && footprint(fitting + 1) <= resources.sramBytes { fitting += 1 }
+        let fitting = mostFitting(rows, sramBytes: resources.sramBytes, footprint)
         let spread = max((minimumBlock + c - 1) / c, (rows + resources.tileCount - 1) / resources.tileCount)
         let step = min(fitting, spread)
-        let slot = aligned(4 * step * c)
+        let slot = burstAligned(4 * step * c)
         let op = UInt64(InstructionSet.vectorOps.firstIndex(of: rowOps[node.op]!)!)
         var affineLoaded = Set<Int>()
         for (unit, r0) in stride(from: 0, to: rows, by: step).enumerated() {
