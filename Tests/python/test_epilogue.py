@@ -134,3 +134,14 @@ def test_a_bias_add_and_a_residual_run_in_the_products_epilogue(models, tmp_path
     # mm's bias (8 floats) counts with its weights; it reads x twice (product and residual).
     assert table["mm"]["weight_bytes"] == table["mm2"]["weight_bytes"] + 4 * 8
     assert table["mm"]["input_bytes"] == 2 * 4 * 4 * 8
+    # The plan has room for the residual beside the accumulators: it is loaded before the
+    # product, not after it into the activation buffers.
+    r = run_npucc("disasm", tmp_path / "m.npub")
+    assert r.returncode == 0, r.stderr
+    code = r.stdout.split(".code\n")[1].splitlines()
+    mm = code[table["mm"]["first"]:table["mm"]["first"] + table["mm"]["count"]]
+    loads = {line.split()[1][len("dst="):-1]: k for k, line in enumerate(mm) if line.startswith("dma ")}
+    added = [loads[b] for line in mm if line.startswith("vop op=add")
+             for b in [line.split("b=")[1].split(",")[0]] if b in loads]
+    first_product = next(k for k, line in enumerate(mm) if line.startswith("mma "))
+    assert added and all(k < first_product for k in added)
