@@ -138,6 +138,12 @@ public enum Compilation {
         guard let method = CalibrationMethod(options.calibMethod) else {
             throw DriverError(file: "--calib-method", "unknown calibration method \"\(options.calibMethod)\"")
         }
+        if let chosen = options.pruning, options.sparsity == .none {
+            throw DriverError(
+                file: "--prune",
+                "\(chosen.rawValue) prunes 2:4 layers, and --sparsity none leaves every layer dense: give --sparsity 2:4"
+                    + (options.precision == "auto" ? " or auto" : ""))
+        }
         let pruning = options.pruning ?? (options.calibPath == nil ? .magnitude : .sparsegpt)
         var notes: [String] = []
         var analysis: PrecisionAnalysis?
@@ -147,7 +153,7 @@ public enum Compilation {
             }
             let rules = try options.rulesPath.map(SensitivitySetup.rules(path:))
             let report = try SensitivitySetup.analyze(
-                &loaded, calibPath: calib, method: method, pruning: pruning,
+                &loaded, calibPath: calib, method: method, pruning: pruning, sparse: options.sparsity != .none,
                 maxSamples: options.analysisSamples, endToEnd: options.outputError, base: options.passContext)
             let assignment = try SensitivitySetup.assign(
                 report, budget: options.budget, rules: rules,

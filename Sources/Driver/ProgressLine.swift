@@ -77,6 +77,8 @@ extension Console {
     /// its last item, or when other work starts. Passes report through
     /// `PassContext.progress`, which commands point here.
     public static func step(_ label: String, of total: Int, finished: Int) {
+        // No items, nothing to show (a bar for them would never end).
+        guard total > 0 else { return }
         let shown = showsProgress
         let bar = state.withLock { s -> (ProgressLine, ProgressLine?) in
             if let current = s.bar, current.label == label, current.total == total { return (current, nil) }

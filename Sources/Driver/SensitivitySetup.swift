@@ -21,27 +21,33 @@ public struct SensitivityReport: Sendable {
 
 public enum SensitivitySetup {
     /// Folds BN in `loaded`, calibrates on `calibPath`, and analyses every layer on at most
-    /// `maxSamples` of the samples.
+    /// `maxSamples` of the samples; without `sparse`, its dense candidates only (nothing is
+    /// pruned). The layer Hessians are collected when something reads them: SparseGPT for
+    /// the 2:4 candidates, and the measured analysis's layer errors.
     public static func analyze(
         _ loaded: inout LoadedModel, calibPath: String, method: CalibrationMethod,
-        pruning: PruningMethod, maxSamples: Int = 64, endToEnd: EndToEndError = .measured,
+        pruning: PruningMethod, sparse: Bool = true, maxSamples: Int = 64, endToEnd: EndToEndError = .measured,
         base: PassContext = PassContext()
     ) throws -> SensitivityReport {
         do {
             try Pipeline([FoldBatchNorm(), FuseActivation(), EliminateDeadCode()]).run(&loaded.model.graph, base)
             let samples = try CalibrationSet.load(path: calibPath, graph: loaded.model.graph)
-            var calibrator = try Calibrator(graph: loaded.model.graph, collectHessians: true)
+            var calibrator = try Calibrator(
+                graph: loaded.model.graph,
+                collectHessians: endToEnd == .measured || (sparse && pruning == .sparsegpt))
             try CalibrationSet.observe(samples, into: &calibrator)
             let statistics = Date()
             let amax = Dictionary(uniqueKeysWithValues: calibrator.ranges(method).map { ($0.name, $0.amax) })
             let norms = calibrator.inputNorms(), hessians = calibrator.takeLayerHessians()
             let seconds = String(format: "%.2f", Date().timeIntervalSince(statistics))
-            Console.log.info("activation ranges, input norms and \(hessians.count) layer Hessians in \(seconds) s")
+            Console.log.info(
+                "activation ranges, input norms\(hessians.isEmpty ? "" : " and \(hessians.count) layer Hessians") in \(seconds) s"
+            )
             let used = Array(samples.prefix(maxSamples))
             let start = Date()
             let layers = try SensitivityAnalysis.run(
                 loaded.model.graph, samples: used, activationAmax: amax,
-                inputNorms: norms, hessians: hessians, pruning: pruning, endToEnd: endToEnd,
+                inputNorms: norms, hessians: hessians, pruning: pruning, sparse: sparse, endToEnd: endToEnd,
                 progress: Console.progress)
             Console.log.info(
                 "analysed \(layers.count) layers on \(used.count) samples in \(String(format: "%.2f", Date().timeIntervalSince(start))) s"

@@ -37,6 +37,7 @@ func runCompileBenchmark() throws -> [String] {
 
     let runs: [(String, [String])] = [
         ("auto, 2:4 SparseGPT", ["--precision", "auto", "--sparsity", "2:4"]),
+        ("auto, dense", ["--precision", "auto"]),
         ("nvfp4, 2:4 magnitude", ["--precision", "nvfp4", "--sparsity", "2:4", "--prune", "magnitude"]),
     ]
     for (label, flags) in runs {

@@ -86,13 +86,19 @@ struct Run: ParsableCommand {
                 throw DriverError(file: "--sparsity", "unknown sparsity \"\(sparsity ?? "")\" (none, 2:4, auto)")
             }
             guard analysisSamples > 0 else { throw DriverError(file: "--analysis-samples", "must be at least 1") }
+            if let chosen = quantization.prune, precision == "auto" && sparsity == "none" {
+                throw DriverError(
+                    file: "--prune",
+                    "\(chosen) prunes 2:4 layers, and --sparsity none leaves every layer dense: give --sparsity 2:4 or auto")
+            }
             if precision == "auto" {
                 guard let calib = quantization.calib else {
                     throw DriverError(file: "--precision", "auto needs calibration samples (--calib)")
                 }
                 let pruning = pruning ?? .wanda
                 let report = try SensitivitySetup.analyze(
-                    &loaded, calibPath: calib, method: method, pruning: pruning, maxSamples: analysisSamples,
+                    &loaded, calibPath: calib, method: method, pruning: pruning, sparse: sparsity != "none",
+                    maxSamples: analysisSamples,
                     endToEnd: try quantization.endToEnd())
                 let assignment = try SensitivitySetup.assign(
                     report, budget: quantization.budget, rules: ruleSet, rulesPath: quantization.rules ?? "",

@@ -25,7 +25,7 @@ final class ProfileTests: XCTestCase {
         options.precision = precision
         options.sparsity = sparsity
         options.calibPath = calib
-        options.pruning = .magnitude
+        if sparsity == .twoFour { options.pruning = .magnitude }
         let compiled = try Compilation.compile(
             &loaded, options: options, array: try Compilation.arrayShape(try TargetDescription.default))
         let path = folder.appendingPathComponent("\(precision)-\(sparsity == .none ? "dense" : "24").npub").path

@@ -94,10 +94,10 @@ final class SensitivityAnalysisTests: XCTestCase {
         var norms: [String: [Float]]
         var hessians: [String: LayerHessian]
 
-        func analyse(_ endToEnd: EndToEndError = .measured) throws -> [LayerSensitivity] {
+        func analyse(_ endToEnd: EndToEndError = .measured, sparse: Bool = true) throws -> [LayerSensitivity] {
             try SensitivityAnalysis.run(
                 graph, samples: samples, activationAmax: amax, inputNorms: norms, hessians: hessians,
-                pruning: .sparsegpt, endToEnd: endToEnd)
+                pruning: .sparsegpt, sparse: sparse, endToEnd: endToEnd)
         }
     }
 
@@ -176,6 +176,29 @@ final class SensitivityAnalysisTests: XCTestCase {
                     XCTAssertEqual(pc.predictedError, measuredError, accuracy: 1e-4 * measuredError, "\(m.layer) \(mc.candidate)")
                     XCTAssertEqual(mc.predictedError, measuredError, accuracy: 1e-12 * measuredError)
                 }
+            }
+        }
+    }
+
+    /// Dense only: the 2:4 candidates are left out and nothing is pruned, and the dense
+    /// candidates' numbers are those of the whole analysis.
+    func testADenseAnalysisIsTheWholeOnesDenseCandidates() throws {
+        let c = try calibrated(seed: 35)
+        let whole = try c.analyse(.predicted), dense = try c.analyse(.predicted, sparse: false)
+        XCTAssertEqual(dense.map(\.layer), whole.map(\.layer))
+        for (d, w) in zip(dense, whole) {
+            XCTAssertEqual(d.candidates.map(\.candidate), [LayerCandidate(.fp8), LayerCandidate(.nvfp4)])
+            XCTAssertEqual(w.candidates.count, 5)
+            XCTAssertTrue(d.canPrune)
+            XCTAssertNil(d.pruned)
+            XCTAssertEqual(d.pruningGain, 0)
+            XCTAssertGreaterThan(w.pruningGain, 0)
+            XCTAssertEqual(d.gain, w.gain)
+            for dc in d.candidates {
+                let wc = try XCTUnwrap(w.candidates.first { $0.candidate == dc.candidate })
+                XCTAssertEqual(dc.layerOutputError, wc.layerOutputError)
+                XCTAssertEqual(dc.predictedError, wc.predictedError)
+                XCTAssertEqual(dc.weightSQNR, wc.weightSQNR)
             }
         }
     }

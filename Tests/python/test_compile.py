@@ -71,7 +71,7 @@ def test_a_bundle_runs_as_the_fake_quant_interpreter_runs_the_model(tmp_path, mo
     """The simulator running the bundle and the interpreter running the quantized model give
     the same bits, sample by sample."""
     calib = calibration(tmp_path, model)
-    flags = ["--precision", precision, "--calib", calib, "--prune", "sparsegpt"]
+    flags = ["--precision", precision, "--calib", calib] + (["--prune", "sparsegpt"] if sparsity != "none" else [])
     if precision == "auto":
         flags += ["--budget", "nvfp4+2:4"]
     r = compile_bundle(tmp_path, model, *flags, "--sparsity", sparsity)
@@ -85,12 +85,7 @@ def test_a_bundle_runs_as_the_fake_quant_interpreter_runs_the_model(tmp_path, mo
         np.savez(inputs, **{name: np.random.default_rng(9).standard_normal(shape).astype(np.float32)})
     r = run_npucc("run", tmp_path / "m.npub", "--inputs", inputs, "--outputs", tmp_path / "sim.npz")
     assert r.returncode == 0, r.stderr
-    interpreted = ["run", SAMPLES / model, "--inputs", inputs, "--outputs", tmp_path / "fq.npz", *flags]
-    if precision != "auto" and sparsity == "none":
-        interpreted = interpreted[:-2]  # no pruning
-    if precision == "auto" and sparsity == "auto":
-        pass
-    r = run_npucc(*interpreted)
+    r = run_npucc("run", SAMPLES / model, "--inputs", inputs, "--outputs", tmp_path / "fq.npz", *flags)
     assert r.returncode == 0, r.stderr
     sim, fq = dict(np.load(tmp_path / "sim.npz")), dict(np.load(tmp_path / "fq.npz"))
     assert sorted(sim) == sorted(fq)
@@ -203,8 +198,8 @@ def test_bits_per_weight_on_a_resnet50_sized_model(tmp_path):
     np.savez(tmp_path / "calib.npz", input=np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32))
     for sparsity in ["none", "2:4"]:
         r = run_npucc("compile", model, "-o", tmp_path / "r.npub", "--input-shape", "input=1,3,224,224",
-                      "--precision", "nvfp4", "--sparsity", sparsity, "--prune", "magnitude",
-                      "--calib", tmp_path / "calib.npz")
+                      "--precision", "nvfp4", "--sparsity", sparsity, "--calib", tmp_path / "calib.npz",
+                      *(["--prune", "magnitude"] if sparsity == "2:4" else []))
         assert r.returncode == 0, r.stderr
         layers = npub.verify(tmp_path / "r.npub").metadata["layers"]
         assert len(layers) == 54
@@ -226,6 +221,10 @@ def test_errors_name_what_is_wrong_and_leave_nothing(tmp_path):
     refused("auto needs calibration samples (--calib)", "--precision", "auto")
     refused("auto chooses per layer and needs --precision auto", "--sparsity", "auto")
     refused("unknown sparsity \"3:4\"", "--sparsity", "3:4")
+    # A pruning method where nothing is pruned is a mistake, not a no-op.
+    refused("--prune: magnitude prunes 2:4 layers, and --sparsity none leaves every layer dense: give --sparsity 2:4",
+            "--precision", "fp16", "--prune", "magnitude")
+    refused("give --sparsity 2:4 or auto", "--precision", "auto", "--prune", "wanda", "--calib", CALIB["digits_cnn.onnx"])
     refused("unknown precision \"fp32\"", "--precision", "fp32")
     refused("no assignment fits the budget", "--precision", "auto", "--budget", "0.01", "--calib", CALIB["digits_cnn.onnx"])
     (tmp_path / "t.json").write_text("{}")

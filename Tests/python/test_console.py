@@ -1,6 +1,7 @@
 """What commands say besides their results: --quiet and --verbose, progress bars on a
 terminal only, warnings summarised once at the end, and diagnostics that name the file, the
 node, its op type and opset, and what to do."""
+import json
 import os
 import pty
 import subprocess
@@ -170,3 +171,21 @@ def test_a_node_error_names_the_file_node_op_type_and_opset(tmp_path):
     r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub")
     assert r.returncode == 1
     assert f'{tmp_path / "m.onnx"}: node Conv "conv0" (opset 11): input has 3 channels but the weight expects 2' in r.stderr
+
+
+def test_a_dense_automatic_compile_prunes_nothing_and_collects_no_hessians(tmp_path):
+    """--precision auto with --sparsity none (the default) analyses the dense candidates only:
+    no layer is pruned, no layer Hessian is collected, and the report lists no 2:4 candidate."""
+    r = run_npucc("compile", DIGITS, "-o", tmp_path / "d.npub", "--input-shape", "input=1,1,8,8",
+                  "--precision", "auto", "--calib", CALIB, "--verbose", "--report", tmp_path / "report")
+    assert r.returncode == 0, r.stderr
+    stages = [line.split(" s] ", 1)[1] for line in r.stderr.splitlines()]
+    assert not [s for s in stages if s.startswith("pruning") or "Hessians" in s], stages
+    assert "activation ranges, input norms in" in " ".join(stages)
+    layers = json.loads((tmp_path / "report" / "report.json").read_text())["layers"]
+    analysed = [[c["candidate"] for c in l["sensitivity"]] for l in layers if "sensitivity" in l]
+    assert analysed == [["fp16", "fp8", "nvfp4"]] * 3
+    # With 2:4 allowed, the same flags prune and measure every candidate.
+    r = compile_digits(tmp_path, "--verbose")
+    assert r.returncode == 0, r.stderr
+    assert "pruning 2:4 (sparsegpt): 3 in" in r.stderr and "and 3 layer Hessians in" in r.stderr

@@ -152,10 +152,12 @@ public enum SensitivityAnalysis {
     /// Runs the analysis on `graph` (BatchNormalization already folded) over `samples`.
     /// Layers that already carry a weight format (fixed by a QDQ model) are left out.
     /// `hessians` (per layer output, from calibration) give the layer errors and SparseGPT.
+    /// Without `sparse`, only the dense candidates are analysed: nothing is pruned, and the
+    /// pruning gains are not measured (0).
     public static func run(
         _ graph: Graph, samples: [[String: Tensor]], activationAmax: [String: Float],
         inputNorms: [String: [Float]], hessians: [String: LayerHessian] = [:],
-        pruning: PruningMethod, endToEnd: EndToEndError = .measured,
+        pruning: PruningMethod, sparse: Bool = true, endToEnd: EndToEndError = .measured,
         progress: @escaping @Sendable (_ label: String, _ total: Int, _ finished: Int) -> Void = { _, _, _ in }
     ) throws -> [LayerSensitivity] {
         // The layers to analyse: Conv, ConvTranspose, Gemm and MatMul with constant weights whose formats the
@@ -166,12 +168,14 @@ public enum SensitivityAnalysis {
         }
         // Every layer's 2:4 weights, pruned once for all its sparse candidates (in parallel).
         var pruned = graph
-        var context = PassContext(verify: false)
-        context.progress = progress
-        context.sparsity = SparsityPlan(
-            method: pruning, inputNorms: inputNorms, hessians: hessians,
-            layers: Set(analysed.compactMap { graph.nodes[$0].outputs.first }))
-        _ = try Prune24().run(&pruned, context)
+        if sparse {
+            var context = PassContext(verify: false)
+            context.progress = progress
+            context.sparsity = SparsityPlan(
+                method: pruning, inputNorms: inputNorms, hessians: hessians,
+                layers: Set(analysed.compactMap { graph.nodes[$0].outputs.first }))
+            _ = try Prune24().run(&pruned, context)
+        }
 
         // Each sample through the unchanged model once, every value kept (the samples in
         // parallel, each on one thread).
@@ -192,7 +196,8 @@ public enum SensitivityAnalysis {
         let layers = try parallelResults(analysed.count) { k -> LayerSensitivity? in
             defer { progress("analysing layers", analysed.count, 1) }
             return try analyse(
-                layer: analysed[k], unchanged, activationAmax: activationAmax, hessians: hessians, endToEnd: endToEnd)
+                layer: analysed[k], unchanged, activationAmax: activationAmax, hessians: hessians, sparse: sparse,
+                endToEnd: endToEnd)
         }
         return layers.compactMap { $0 }
     }
@@ -209,7 +214,7 @@ public enum SensitivityAnalysis {
     /// measured, model output error, then the layer's gains and every candidate's prediction.
     private static func analyse(
         layer index: Int, _ unchanged: UnchangedRuns, activationAmax: [String: Float],
-        hessians: [String: LayerHessian], endToEnd: EndToEndError
+        hessians: [String: LayerHessian], sparse: Bool, endToEnd: EndToEndError
     ) throws -> LayerSensitivity? {
         let graph = unchanged.graph, pruned = unchanged.pruned
         let node = graph.nodes[index], output = node.outputs[0]
@@ -227,7 +232,7 @@ public enum SensitivityAnalysis {
         // Each sample's input rounded once per rounding (the dense and 2:4 candidates of a
         // format round it alike), by the attributes that decide it.
         var roundedInputs: [String: [Tensor?]] = [:]
-        for candidate in LayerCandidate.analyzed where !candidate.sparse || entry.canPrune {
+        for candidate in LayerCandidate.analyzed where !candidate.sparse || (sparse && entry.canPrune) {
             var g = graph
             if candidate.sparse, let w = pruned.nodes[index].input(1) {
                 g.nodes[index] = pruned.nodes[index]
