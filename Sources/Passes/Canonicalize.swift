@@ -20,6 +20,8 @@ extension Pipeline {
             FoldConstants(),
             // Folded shape operands (Reshape, Expand, Slice, ...) make more extents known.
             InferShapes(),
+            // With the extents known, auto_pad becomes explicit pads.
+            ExplicitPads(),
             // Last, drop what folding left unread (the chains' nodes, replaced constants).
             EliminateDeadCode(),
         ], maxRounds: 8)

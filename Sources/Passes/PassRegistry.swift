@@ -8,6 +8,7 @@ public enum PassRegistry {
         InferShapes(),
         FoldConstants(),
         RemoveIdentity(),
+        ExplicitPads(),
         EliminateDeadCode(),
         ImportQDQ(),
         FoldBatchNorm(),

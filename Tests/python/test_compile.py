@@ -319,3 +319,46 @@ def test_a_small_models_weights_are_preloaded_into_every_clusters_l2(tmp_path):
     assert all(space[re.findall(r"dst=(d\d+)", line)[0]] == "l2" for _, line in weight_reads)
     # They come first (with the signals that let the tiles wait for them).
     assert max(k for k, _ in weight_reads) < 20
+
+
+@pytest.mark.parametrize("opset", [9, 13])
+def test_auto_pad_compiles_as_its_explicit_pads(tmp_path, opset):
+    """A model as converters from NHWC frameworks write it (the input transposed, convolutions
+    and pools with auto_pad, the shapes symbolic): once --input-shape fixes the extents, each
+    auto_pad becomes its pads, the bundle runs as the interpreter does, and the interpreter
+    as onnxruntime does."""
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(5)
+    weights = [numpy_helper.from_array((rng.standard_normal((8, 3, 3, 3)) / 5).astype(np.float32), "w0"),
+               numpy_helper.from_array((rng.standard_normal((4, 8, 2, 2)) / 5).astype(np.float32), "w1")]
+    nodes = [helper.make_node("Transpose", ["x"], ["nchw"], perm=[0, 3, 1, 2]),
+             helper.make_node("Conv", ["nchw", "w0"], ["c0"], auto_pad="SAME_UPPER", strides=[2, 2], name="c0"),
+             helper.make_node("Relu", ["c0"], ["r0"]),
+             helper.make_node("MaxPool", ["r0"], ["p0"], auto_pad="SAME_LOWER", kernel_shape=[3, 3], strides=[2, 2]),
+             helper.make_node("Conv", ["p0", "w1"], ["c1"], auto_pad="SAME_LOWER", name="c1"),
+             helper.make_node("AveragePool", ["c1"], ["y"], auto_pad="VALID", kernel_shape=[2, 2])]
+    graph = helper.make_graph(nodes, "nhwc", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", "h", "w", 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], weights)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), tmp_path / "m.onnx")
+    x = rng.standard_normal((1, 15, 17, 3)).astype(np.float32)
+    np.savez(tmp_path / "x.npz", x=x)
+    np.savez(tmp_path / "calib.npz", x=rng.standard_normal((4, 1, 15, 17, 3)).astype(np.float32))
+    r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "ref.npz")
+    assert r.returncode == 0, r.stderr
+    theirs = ort.InferenceSession(str(tmp_path / "m.onnx")).run(None, {"x": x})[0]
+    np.testing.assert_allclose(np.load(tmp_path / "ref.npz")["y"], theirs, rtol=1e-5, atol=1e-6)
+    shape = ["--input-shape", "x=1,15,17,3"]
+    r = run_npucc("dump-ir", tmp_path / "m.onnx", *shape)
+    assert r.returncode == 0 and "auto_pad" not in r.stdout, r.stdout
+    # SAME_LOWER puts the odd row of padding first: 8 rows to 4 need 1, 9 columns to 5 need 2.
+    assert "MaxPool(%r0) {kernel_shape=[3, 3], pads=[1, 1, 0, 1], strides=[2, 2]}" in r.stdout, r.stdout
+    for precision in ["fp16", "nvfp4"]:
+        flags = [*shape, "--precision", precision, "--calib", tmp_path / "calib.npz"]
+        r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub", *flags)
+        assert r.returncode == 0, r.stderr
+        r = run_npucc("run", tmp_path / "m.npub", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "sim.npz")
+        assert r.returncode == 0, r.stderr
+        r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "fq.npz",
+                      *flags)
+        assert r.returncode == 0, r.stderr
+        np.testing.assert_array_equal(np.load(tmp_path / "sim.npz")["y"], np.load(tmp_path / "fq.npz")["y"])
