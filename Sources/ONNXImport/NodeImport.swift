@@ -26,6 +26,10 @@ extension ImportContext {
             try importConstant(node, what: what)
             return
         }
+        if Self.rearrangements.contains(node.op) {
+            try emitBlockRearrangement(node)
+            return
+        }
         if node.op == "Upsample" { node.op = "Resize" }
         guard let schema = OpRegistry.schema(node.op) else {
             throw TensorDecodingError(

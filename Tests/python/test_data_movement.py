@@ -1,8 +1,9 @@
 """Ops that only move data (Pad in every mode, Split, Expand, Tile, Gather with constant
 indices, Cast float to float) as exporters write them at opsets 11, 13, 17, 18 and 19, after a
 convolution: the bundle runs bit for bit as the fake-quant interpreter runs the model, at fp16,
-nvfp4 and nvfp4 with 2:4; the interpreter's ops equal onnxruntime's exactly. Gather of computed
-indices is test_gather.py's."""
+nvfp4 and nvfp4 with 2:4; the interpreter's ops equal onnxruntime's exactly. DepthToSpace and
+SpaceToDepth (imported as Reshape, Transpose, Reshape) likewise. Gather of computed indices is
+test_gather.py's."""
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -100,3 +101,60 @@ def test_data_movement_runs_on_the_simulator_as_the_interpreter_runs_it(data, tm
         assert sim[name].shape == fq[name].shape, name
         np.testing.assert_array_equal(sim[name], fq[name], err_msg=name)
 
+
+
+def block_model(path, opset, conv=True):
+    """Conv 3 -> 8 channels over [n, 3, 8, 6] (pads 1; without `conv`, an [n, 8, 8, 6] input),
+    then DepthToSpace in both modes and SpaceToDepth, each into a graph output; n symbolic."""
+    rng = np.random.default_rng(11)
+    w = numpy_helper.from_array((rng.standard_normal((8, 3, 3, 3)) / 5).astype(np.float32), "w")
+    c = "c" if conv else "x"
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv")] if conv else []
+    nodes += [helper.make_node("DepthToSpace", [c], ["dcr"], blocksize=2, name="dcr"),
+              helper.make_node("SpaceToDepth", [c], ["s2d"], blocksize=2, name="s2d")]
+    if opset >= 11:
+        nodes.append(helper.make_node("DepthToSpace", [c], ["crd"], blocksize=2, mode="CRD", name="crd"))
+    outputs = [n.output[0] for n in nodes if n.op_type != "Conv"]
+    graph = helper.make_graph(nodes, "blocks",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3 if conv else 8, 8, 6])],
+                              [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs],
+                              [w] if conv else [])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), path)
+    return outputs
+
+
+@pytest.mark.parametrize("opset", [9, 13])
+def test_depth_to_space_and_space_to_depth_move_blocks_as_onnxruntime_does(tmp_path, opset):
+    """Imported as Reshape, Transpose, Reshape: with the batch symbolic the interpreter equals
+    onnxruntime exactly (two images); compiled after a convolution, the bundle equals the
+    interpreter."""
+    outputs = block_model(tmp_path / "alone.onnx", opset, conv=False)
+    rng = np.random.default_rng(12)
+    np.savez(tmp_path / "x.npz", x=rng.standard_normal((2, 8, 8, 6)).astype(np.float32))
+    r = run_npucc("run", tmp_path / "alone.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "ref.npz")
+    assert r.returncode == 0, r.stderr
+    want = ort.InferenceSession(str(tmp_path / "alone.onnx")).run(None, {"x": np.load(tmp_path / "x.npz")["x"]})
+    got = np.load(tmp_path / "ref.npz")
+    for name, value in zip(outputs, want):
+        np.testing.assert_array_equal(got[name], value, err_msg=name)
+    assert got["dcr"].shape == (2, 2, 16, 12) and got["s2d"].shape == (2, 32, 4, 3)
+    block_model(tmp_path / "m.onnx", opset)
+    np.savez(tmp_path / "one.npz", x=rng.standard_normal((1, 3, 8, 6)).astype(np.float32))
+    np.savez(tmp_path / "calib.npz", x=rng.standard_normal((4, 1, 3, 8, 6)).astype(np.float32))
+    for precision in ["fp16", "nvfp4"]:
+        sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "one.npz", tmp_path, precision, "none",
+                                            tmp_path / "calib.npz", extra=("--input-shape", "x=1,3,8,6"))
+        for name in outputs:
+            np.testing.assert_array_equal(sim[name], fq[name], err_msg=name)
+
+
+def test_blocks_that_do_not_divide_the_input_are_refused_by_node(tmp_path):
+    block_model(tmp_path / "m.onnx", 13)
+    r = run_npucc("dump-ir", tmp_path / "m.onnx", "--input-shape", "x=1,3,8,6")
+    assert r.returncode == 0, r.stderr
+    assert "= DepthToSpace(" not in r.stdout and "= Transpose(" in r.stdout
+    model = onnx.load(tmp_path / "m.onnx")
+    model.graph.node[2].attribute[0].i = 3  # SpaceToDepth by 3 of 8 x 6
+    onnx.save(model, tmp_path / "bad.onnx")
+    r = run_npucc("dump-ir", tmp_path / "bad.onnx", "--input-shape", "x=1,3,8,6")
+    assert r.returncode == 1 and 'node Reshape "s2d/SpaceToDepth_split"' in r.stderr, r.stderr
