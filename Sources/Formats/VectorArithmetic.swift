@@ -9,7 +9,8 @@ public enum VectorArithmetic {
     /// function of one element.
     public static let unaryNames = [
         "neg", "abs", "relu", "sigmoid", "tanh", "exp", "log", "sqrt", "reciprocal", "erf", "floor", "ceil", "round", "sign",
-        "hard_swish", "softplus", "softsign", "gelu", "gelu_tanh",
+        "hard_swish", "softplus", "softsign", "gelu", "gelu_tanh", "sin", "cos", "tan", "asin", "acos", "atan",
+        "sinh", "cosh", "asinh", "acosh", "atanh",
     ]
 
     /// The unary function's name for an ONNX op (Gelu's `approximate` attribute picks its
@@ -44,6 +45,17 @@ public enum VectorArithmetic {
         case "softsign": return { $0 / (1 + abs($0)) }
         case "gelu": return { 0.5 * $0 * (1 + erff($0 * 0.70710678118654752)) }
         case "gelu_tanh": return { 0.5 * $0 * (1 + tanhf(0.7978845608028654 * ($0 + 0.044715 * $0 * $0 * $0))) }
+        case "sin": return { sinf($0) }
+        case "cos": return { cosf($0) }
+        case "tan": return { tanf($0) }
+        case "asin": return { asinf($0) }
+        case "acos": return { acosf($0) }
+        case "atan": return { atanf($0) }
+        case "sinh": return { sinhf($0) }
+        case "cosh": return { coshf($0) }
+        case "asinh": return { asinhf($0) }
+        case "acosh": return { acoshf($0) }
+        case "atanh": return { atanhf($0) }
         default: return nil
         }
     }

@@ -76,7 +76,8 @@ public enum InstructionSet {
         "hard_swish", "softplus", "softsign", "gelu", "gelu_tanh", "elu",
         "hard_sigmoid", "selu", "less_equal", "greater_equal", "div_scalar", "prelu",
         "mod", "fmod", "instance_norm", "argmax", "argmin", "lrn",
-        "reduce_prod",
+        "reduce_prod", "sin", "cos", "tan", "asin", "acos", "atan", "sinh",
+        "cosh", "asinh", "acosh", "atanh",
     ]
 
     static let descriptor24 = 24

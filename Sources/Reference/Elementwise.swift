@@ -8,7 +8,8 @@ enum UnaryOp {
     static let allNames = [
         "Relu", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Elu", "Selu",
         "Softplus", "Softsign", "Erf", "Gelu", "Exp", "Log", "Sqrt", "Reciprocal", "Neg",
-        "Abs", "Floor", "Ceil", "Round", "Sign", "Not",
+        "Abs", "Floor", "Ceil", "Round", "Sign", "Not", "Sin", "Cos", "Tan", "Asin", "Acos", "Atan",
+        "Sinh", "Cosh", "Asinh", "Acosh", "Atanh",
     ]
 
     /// The float32 function of `node`: the vector unit's (Formats/VectorArithmetic.swift)

@@ -67,7 +67,8 @@ struct CycleCosts {
     /// (reductions, normalizations) rather than `dst`'s.
     static func vectorSteps(_ op: String) -> (elementwise: Int, transcendental: Int, countsInput: Bool) {
         switch op {
-        case "div", "div_scalar", "mod", "fmod", "pow", "sigmoid", "tanh", "exp", "log", "sqrt", "reciprocal", "erf":
+        case "div", "div_scalar", "mod", "fmod", "pow", "sigmoid", "tanh", "exp", "log", "sqrt", "reciprocal", "erf",
+            "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh":
             return (0, 1, false)
         case "reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "reduce_prod", "argmax", "argmin": return (1, 0, true)
         case "softmax", "log_softmax": return (3, 1, true)

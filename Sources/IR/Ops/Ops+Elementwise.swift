@@ -36,6 +36,8 @@ private let unaryOps: [OpSchema] = [
     ("Softplus", 1, []), ("Softsign", 1, []), ("Erf", 13, []), ("Gelu", 20, [.string("approximate", "none")]),
     ("Exp", 13, []), ("Log", 13, []), ("Sqrt", 13, []), ("Reciprocal", 13, []), ("Neg", 13, []), ("Abs", 13, []),
     ("Floor", 13, []), ("Ceil", 13, []), ("Round", 11, []), ("Sign", 13, []), ("Not", 1, []),
+    ("Sin", 7, []), ("Cos", 7, []), ("Tan", 7, []), ("Asin", 7, []), ("Acos", 7, []), ("Atan", 7, []),
+    ("Sinh", 9, []), ("Cosh", 9, []), ("Asinh", 9, []), ("Acosh", 9, []), ("Atanh", 9, []),
 ].map { (name: String, since: Int, attributes: [AttributeSchema]) in
     OpSchema(name, since: since, inputs: 1...1, attributes: attributes) { r in r.like0(r.dims(0)) }
 }
