@@ -31,27 +31,22 @@ extension Lowering {
         let step = mostFitting(c, sramBytes: resources.sramBytes, footprint)
         let slot = burstAligned(4 * step * size)
         let op = UInt64(InstructionSet.vectorOps.firstIndex(of: "instance_norm")!)
-        var unit = 0
-        for image in 0..<n {
-            for c0 in stride(from: 0, to: c, by: step) {
-                let (cluster, tile) = resources.place(unit)
-                unit += 1
-                let block = [min(step, c - c0), size]
-                func sram(_ address: Int, _ dims: [Int]) throws -> UInt64 {
-                    b.descriptor(
-                        try TensorDescriptor(.sram, .f32, cluster: cluster, tile: tile, address: UInt64(address), dims: dims))
-                }
-                let (inTile, outTile, affineTile) = (
-                    try sram(0, block), try sram(slot, block), try sram(2 * slot, [2, block[0]])
-                )
-                let channels = try TensorDescriptor(
-                    .constants, .f32, address: affineAt + UInt64(4 * c0), dims: [2, block[0]], strides: [c, 1])
-                try b.emit("dma", ["dst": affineTile, "src": b.descriptor(channels)])
-                let at = 4 * (image * c + c0) * size
-                try b.emit("dma", ["dst": inTile, "src": b.descriptor(try x.advanced(by: at).descriptor(dims: block))])
-                try b.emit("vopp", ["op": op, "dst": outTile, "a": inTile, "b": affineTile, "params": params])
-                try b.emit("dma", ["dst": b.descriptor(try y.advanced(by: at).descriptor(dims: block)), "src": outTile])
+        try forEachBlock(groups: n, of: c, step: step, resources) { image, c0, planes, cluster, tile in
+            let block = [planes, size]
+            func sram(_ address: Int, _ dims: [Int]) throws -> UInt64 {
+                b.descriptor(
+                    try TensorDescriptor(.sram, .f32, cluster: cluster, tile: tile, address: UInt64(address), dims: dims))
             }
+            let (inTile, outTile, affineTile) = (
+                try sram(0, block), try sram(slot, block), try sram(2 * slot, [2, block[0]])
+            )
+            let channels = try TensorDescriptor(
+                .constants, .f32, address: affineAt + UInt64(4 * c0), dims: [2, block[0]], strides: [c, 1])
+            try b.emit("dma", ["dst": affineTile, "src": b.descriptor(channels)])
+            let at = 4 * (image * c + c0) * size
+            try b.emit("dma", ["dst": inTile, "src": b.descriptor(try x.advanced(by: at).descriptor(dims: block))])
+            try b.emit("vopp", ["op": op, "dst": outTile, "a": inTile, "b": affineTile, "params": params])
+            try b.emit("dma", ["dst": b.descriptor(try y.advanced(by: at).descriptor(dims: block)), "src": outTile])
         }
     }
 }

@@ -22,24 +22,19 @@ extension Lowering {
         }
         let step = mostFitting(plane, sramBytes: resources.sramBytes) { 2 * burstAligned(4 * c * $0) }
         let op = UInt64(InstructionSet.vectorOps.firstIndex(of: "lrn")!)
-        var unit = 0
-        for image in 0..<n {
-            for p0 in stride(from: 0, to: plane, by: step) {
-                let (cluster, tile) = resources.place(unit)
-                unit += 1
-                let block = [c, min(step, plane - p0)]
-                func sram(_ address: Int) throws -> UInt64 {
-                    b.descriptor(
-                        try TensorDescriptor(.sram, .f32, cluster: cluster, tile: tile, address: UInt64(address), dims: block))
-                }
-                let (inTile, outTile) = (try sram(0), try sram(burstAligned(4 * c * step)))
-                let at = 4 * (image * c * plane + p0)
-                let src = try x.advanced(by: at).descriptor(dims: block, strides: [plane, 1])
-                try b.emit("dma", ["dst": inTile, "src": b.descriptor(src)])
-                try b.emit("vopp", ["op": op, "dst": outTile, "a": inTile, "b": 0, "params": params])
-                let dst = try y.advanced(by: at).descriptor(dims: block, strides: [plane, 1])
-                try b.emit("dma", ["dst": b.descriptor(dst), "src": outTile])
+        try forEachBlock(groups: n, of: plane, step: step, resources) { image, p0, positions, cluster, tile in
+            let block = [c, positions]
+            func sram(_ address: Int) throws -> UInt64 {
+                b.descriptor(
+                    try TensorDescriptor(.sram, .f32, cluster: cluster, tile: tile, address: UInt64(address), dims: block))
             }
+            let (inTile, outTile) = (try sram(0), try sram(burstAligned(4 * c * step)))
+            let at = 4 * (image * c * plane + p0)
+            let src = try x.advanced(by: at).descriptor(dims: block, strides: [plane, 1])
+            try b.emit("dma", ["dst": inTile, "src": b.descriptor(src)])
+            try b.emit("vopp", ["op": op, "dst": outTile, "a": inTile, "b": 0, "params": params])
+            let dst = try y.advanced(by: at).descriptor(dims: block, strides: [plane, 1])
+            try b.emit("dma", ["dst": b.descriptor(dst), "src": outTile])
         }
     }
 }

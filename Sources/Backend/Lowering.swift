@@ -176,6 +176,8 @@ public enum Lowering {
                 try lowerRows(node, graph, memory, resources, &constants, &b)
             case _ where reductionOps[node.op] != nil:
                 try lowerReduction(node, graph, memory, resources, &constants, &b)
+            case "CumSum":
+                try lowerCumulativeSum(node, graph, memory, resources, &constants, &b)
             case "Resize":
                 scratchBytes = max(
                     scratchBytes, try lowerResize(node, graph, memory, scratch: scratch, resources, &constants, &b))

@@ -69,28 +69,22 @@ extension Lowering {
         let (groups, rows) = inner == 1 ? (1, outer) : (outer, inner)
         let step = mostFitting(rows, sramBytes: resources.sramBytes, footprint)
         let op = UInt64(InstructionSet.vectorOps.firstIndex(of: reductionOps[node.op]!)!)
-        var unit = 0
-        for o in 0..<groups {
-            for r0 in stride(from: 0, to: rows, by: step) {
-                let (cluster, tile) = resources.place(unit)
-                unit += 1
-                let count = min(step, rows - r0)
-                func sram(_ address: Int, _ dims: [Int], _ element: ElementType) throws -> UInt64 {
-                    b.descriptor(
-                        try TensorDescriptor(.sram, element, cluster: cluster, tile: tile, address: UInt64(address), dims: dims))
-                }
-                let inTile = try sram(0, [count, c], element)
-                let outTile = try sram(burstAligned(inSize * step * c), [count, 1], outElement)
-                let src =
-                    inner == 1
-                    ? try x.advanced(by: inSize * r0 * c).descriptor(element, dims: [count, c])
-                    : try x.advanced(by: inSize * (o * c * inner + r0)).descriptor(
-                        element, dims: [count, c], strides: [1, inner])
-                try b.emit("dma", ["dst": inTile, "src": b.descriptor(src)])
-                try b.emit("vopp", ["op": op, "dst": outTile, "a": inTile, "b": 0, "params": params])
-                let dst = try y.advanced(by: outSize * (o * rows + r0)).descriptor(outElement, dims: [count, 1])
-                try b.emit("dma", ["dst": b.descriptor(dst), "src": outTile])
+        try forEachBlock(groups: groups, of: rows, step: step, resources) { o, r0, count, cluster, tile in
+            func sram(_ address: Int, _ dims: [Int], _ element: ElementType) throws -> UInt64 {
+                b.descriptor(
+                    try TensorDescriptor(.sram, element, cluster: cluster, tile: tile, address: UInt64(address), dims: dims))
             }
+            let inTile = try sram(0, [count, c], element)
+            let outTile = try sram(burstAligned(inSize * step * c), [count, 1], outElement)
+            let src =
+                inner == 1
+                ? try x.advanced(by: inSize * r0 * c).descriptor(element, dims: [count, c])
+                : try x.advanced(by: inSize * (o * c * inner + r0)).descriptor(
+                    element, dims: [count, c], strides: [1, inner])
+            try b.emit("dma", ["dst": inTile, "src": b.descriptor(src)])
+            try b.emit("vopp", ["op": op, "dst": outTile, "a": inTile, "b": 0, "params": params])
+            let dst = try y.advanced(by: outSize * (o * rows + r0)).descriptor(outElement, dims: [count, 1])
+            try b.emit("dma", ["dst": b.descriptor(dst), "src": outTile])
         }
     }
 }

@@ -86,6 +86,38 @@ extension Machine {
         try storeIntegers(dst, y)
     }
 
+    /// `vopp cumsum`: a's rows of `record[0]` elements (f32, i32 or i64) to their running
+    /// sums in dst of a's type and shape, exclusive when `record[1]` is 1, from each row's end
+    /// when `record[2]` is 1 (VectorArithmetic.cumulativeSum).
+    mutating func cumulativeSum(_ dst: DescriptorRef, _ a: DescriptorRef, _ record: [Int]) throws {
+        let c = record[0], exclusive = record[1] == 1, reverse = record[2] == 1
+        guard [.f32, .i32, .i64].contains(a.element), dst.element == a.element, dst.dims == a.dims, c > 0,
+            a.count % c == 0
+        else { throw SimulatorError("cumsum needs a (f32, i32 or i64) of whole rows of \(c) and dst of its type and shape") }
+        if a.element == .f32 {
+            var x = try loadFloats(a)
+            x.withUnsafeMutableBufferPointer { x in
+                for r in 0..<(a.count / c) {
+                    let row = x.baseAddress! + r * c
+                    VectorArithmetic.cumulativeSum(
+                        row, row, count: c, exclusive: exclusive, reverse: reverse, zero: 0, add: { $0 + $1 })
+                }
+            }
+            try storeFloats(dst, x)
+        } else {
+            // Sums of the sign-extended values wrap to the element's width like the element's own sums.
+            var x = try loadIntegers(a)
+            x.withUnsafeMutableBufferPointer { x in
+                for r in 0..<(a.count / c) {
+                    let row = x.baseAddress! + r * c
+                    VectorArithmetic.cumulativeSum(
+                        row, row, count: c, exclusive: exclusive, reverse: reverse, zero: 0, add: { $0 &+ $1 })
+                }
+            }
+            try storeIntegers(dst, x)
+        }
+    }
+
     /// The i32 or i64 elements of `d`, sign-extended to 64 bits.
     func loadIntegers(_ d: DescriptorRef) throws -> [Int64] {
         guard Self.integerElements.contains(d.element) else { throw SimulatorError("\(d.text) is not i32 or i64") }

@@ -95,6 +95,7 @@ extension Machine {
         case "resize": try resize(dst, a, r)
         case "instance_norm": try instanceNorm(dst, a, b, r)
         case "argmax", "argmin": try argExtreme(op, dst, a, r)
+        case "cumsum": try cumulativeSum(dst, a, r)
         case "lrn":
             // Record: size, then alpha's, beta's and bias's float32 bits; a and dst [C, P].
             guard a.element == .f32, dst.element == .f32, a.dims == dst.dims, a.dims.count == 2, r[0] > 0 else {

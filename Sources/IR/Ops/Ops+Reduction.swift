@@ -1,5 +1,6 @@
 // Reductions: ReduceMean/Sum/Max/Min/Prod over the axes of their second input, and
-// ArgMax/ArgMin along one axis. keepdims keeps reduced axes as 1.
+// ArgMax/ArgMin along one axis. keepdims keeps reduced axes as 1. CumSum, the running sum
+// along the axis of its second input, keeps its input's shape.
 
 let reductionOps: [OpSchema] =
     [("ReduceMean", 18), ("ReduceSum", 13), ("ReduceMax", 20), ("ReduceMin", 20), ("ReduceProd", 18)]
@@ -20,6 +21,11 @@ let reductionOps: [OpSchema] =
             return [TensorType(.int64, Shape(out))]
         }
     }
+    + [
+        OpSchema("CumSum", since: 14, inputs: 2...2, attributes: [.int("exclusive", 0), .int("reverse", 0)]) { r in
+            r.like0(r.dims(0))
+        }
+    ]
 
 extension ShapeRule {
     /// Reduce*: the axes input (constant) or every axis when it is omitted or empty (unless
