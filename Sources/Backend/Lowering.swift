@@ -188,7 +188,7 @@ public enum Lowering {
             case "Slice":
                 try lowerSlice(node, graph, try address(node.inputs[0], node), try address(node.outputs[0], node), &b)
             case "Transpose", "Concat":
-                try lowerDataMovement(node, graph, memory, &b)
+                try lowerDataMovement(node, graph, memory, &constants, &b)
             case "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool":
                 try lowerPool(
                     node, try address(node.inputs[0], node), try address(node.outputs[0], node),
@@ -453,24 +453,40 @@ public enum Lowering {
 
 extension Lowering {
     /// Transpose (one DMA reading the input with permuted strides) and Concat (one DMA per
-    /// input into its slab of the output); float32, bool, int32 and int64 activations.
-    static func lowerDataMovement(_ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ b: inout ProgramBuilder) throws {
+    /// input into its slab of the output); float32, bool, int32 and int64 values. A Concat's
+    /// constant input (a class token before a transformer's patches) is copied from the
+    /// constant section.
+    static func lowerDataMovement(
+        _ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ constants: inout ConstantSection,
+        _ b: inout ProgramBuilder
+    ) throws {
         let out = node.outputs[0], element = graph.type(of: out)?.dtype.vectorElement ?? .f32
         func dims(_ v: String) throws -> [Int] {
             guard graph.type(of: v)?.dtype.vectorElement == element, let d = graph.type(of: v)?.shape?.dims.compactMap(\.value),
-                d.count == graph.type(of: v)?.shape?.rank, memory.place(of: v) != nil
+                d.count == graph.type(of: v)?.shape?.rank, memory.place(of: v) != nil || graph.constants[v] != nil
             else {
                 throw IRError(
-                    "cannot lower \(node.op) of \"\(v)\": not a static float32, bool, int32 or int64 activation", at: node)
+                    "cannot lower \(node.op) of \"\(v)\": not a static float32, bool, int32 or int64 value", at: node)
             }
             return d
+        }
+        /// Where `v` is read: its activation buffer, or its elements appended to the constants.
+        func source(_ v: String) -> Place {
+            if let p = memory.place(of: v) { return p }
+            let t = graph.constants[v]!
+            return Place(
+                .constants,
+                UInt64(element == .f32 ? constants.append(t.floats()) : constants.append(integers: t.int64s(), element)))
+        }
+        guard memory.place(of: out) != nil else {
+            throw IRError("cannot lower \(node.op) into \"\(out)\": it has no place in memory", at: node)
         }
         let outDims = try dims(out), y = memory.place(of: out)!
         if node.op == "Transpose" {
             let inDims = try dims(node.inputs[0])
             let perm = node.ints("perm") ?? Array((0..<inDims.count).reversed())
             let own = TensorDescriptor.rowMajor(inDims)
-            let src = try memory.place(of: node.inputs[0])!.descriptor(element, dims: outDims, strides: perm.map { own[$0] })
+            let src = try source(node.inputs[0]).descriptor(element, dims: outDims, strides: perm.map { own[$0] })
             try b.emit("dma", ["dst": b.descriptor(try y.descriptor(element, dims: outDims)), "src": b.descriptor(src)])
             return
         }
@@ -483,7 +499,7 @@ extension Lowering {
             let inDims = try dims(input)
             let dst = try y.advanced(by: (element == .i64 ? 8 : 4) * start * outStrides[axis]).descriptor(
                 element, dims: inDims, strides: outStrides)
-            let src = try memory.place(of: input)!.descriptor(element, dims: inDims)
+            let src = try source(input).descriptor(element, dims: inDims)
             try b.emit("dma", ["dst": b.descriptor(dst), "src": b.descriptor(src)])
             start += inDims[axis]
         }

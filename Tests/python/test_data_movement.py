@@ -158,3 +158,34 @@ def test_blocks_that_do_not_divide_the_input_are_refused_by_node(tmp_path):
     onnx.save(model, tmp_path / "bad.onnx")
     r = run_npucc("dump-ir", tmp_path / "bad.onnx", "--input-shape", "x=1,3,8,6")
     assert r.returncode == 1 and 'node Reshape "s2d/SpaceToDepth_split"' in r.stderr, r.stderr
+
+
+def test_a_concat_with_constant_inputs_copies_them_from_the_constants(tmp_path):
+    """A class token before a transformer's patch tokens (the token a constant Expand made
+    for the known batch), and a constant slab between two activations: compiled, the bundle
+    equals the interpreter, whose outputs hold the constants where they belong."""
+    rng = np.random.default_rng(13)
+    w = numpy_helper.from_array((rng.standard_normal((4, 3, 2, 2)) / 3).astype(np.float32), "w")
+    token = numpy_helper.from_array(rng.standard_normal((1, 1, 4)).astype(np.float32), "token")
+    slab = numpy_helper.from_array(rng.standard_normal((1, 2, 4)).astype(np.float32), "slab")
+    batch = numpy_helper.from_array(np.array([1, 1, 4], np.int64), "batch")
+    flat = numpy_helper.from_array(np.array([1, 4, 9], np.int64), "flat")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], strides=[2, 2], name="patches"),
+             helper.make_node("Reshape", ["c", "flat"], ["f"]), helper.make_node("Transpose", ["f"], ["t"], perm=[0, 2, 1]),
+             helper.make_node("Expand", ["token", "batch"], ["cls"]),
+             helper.make_node("Concat", ["cls", "t"], ["tokens"], axis=1, name="with_token"),
+             helper.make_node("Concat", ["t", "slab", "t"], ["sandwich"], axis=1, name="sandwich")]
+    graph = helper.make_graph(nodes, "token", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 6, 6])],
+                              [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in ["tokens", "sandwich"]],
+                              [w, token, slab, batch, flat])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
+    np.savez(tmp_path / "x.npz", x=rng.standard_normal((1, 3, 6, 6)).astype(np.float32))
+    np.savez(tmp_path / "calib.npz", x=rng.standard_normal((4, 1, 3, 6, 6)).astype(np.float32))
+    for precision in ["fp16", "nvfp4"]:
+        sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, precision, "none",
+                                            tmp_path / "calib.npz")
+        for name in ["tokens", "sandwich"]:
+            np.testing.assert_array_equal(sim[name], fq[name], err_msg=name)
+        np.testing.assert_array_equal(fq["tokens"][:, :1], numpy_helper.to_array(token))
+        np.testing.assert_array_equal(fq["sandwich"][:, 9:11], numpy_helper.to_array(slab))
+        np.testing.assert_array_equal(fq["tokens"][:, 1:], fq["sandwich"][:, :9])
