@@ -26,8 +26,13 @@ extension ImportContext {
             try importConstant(node, what: what)
             return
         }
+        // Ops imported as the ops they are made of.
         if Self.rearrangements.contains(node.op) {
             try emitBlockRearrangement(node)
+            return
+        }
+        if node.op == "GroupNormalization" {
+            try emitGroupNormalization(node)
             return
         }
         if node.op == "Upsample" { node.op = "Resize" }

@@ -1,6 +1,6 @@
 """Per-channel ops of CNNs as exporters write them: a BatchNormalization that no layer before it
 can take (DenseNet's, after a Concat), PRelu with a slope per channel, GlobalMaxPool, Round,
-InstanceNormalization and LRN across channels.
+InstanceNormalization, GroupNormalization (opsets 18 and 21) and LRN across channels.
 The bundle runs bit for bit as the fake-quant interpreter runs the model (at fp16, nvfp4 and
 nvfp4 with 2:4; opset 11 and 13), on inputs holding NaN, infinities and signed zeros, and the
 interpreter runs the model as onnxruntime does."""
@@ -137,3 +137,39 @@ def test_lrn_runs_as_the_interpreter_and_onnxruntime_run_it(tmp_path, opset, cha
     assert r.returncode == 0, r.stderr
     theirs = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     np.testing.assert_allclose(np.load(tmp_path / "ref.npz")["y"], theirs, rtol=1e-5, atol=1e-5)
+
+
+def group_norm_model(path, opset, groups, channels=8):
+    """Conv 3 -> `channels`, GroupNormalization in `groups` (scale and bias per group before
+    opset 21, per channel from it), Relu."""
+    rng = np.random.default_rng(7)
+    c = lambda name, value: numpy_helper.from_array(np.asarray(value, np.float32), name)
+    per = groups if opset < 21 else channels
+    inits = [c("w", rng.standard_normal((channels, 3, 3, 3)) / 4), c("gamma", 1 + rng.standard_normal(per) / 4),
+             c("beta", rng.standard_normal(per) / 4)]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("GroupNormalization", ["c", "gamma", "beta"], ["n"], num_groups=groups, epsilon=1e-3,
+                              name="norm"),
+             helper.make_node("Relu", ["n"], ["y"], name="relu")]
+    graph = helper.make_graph(nodes, "group", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 6, 5])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", channels, 6, 5])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), path)
+
+
+@pytest.mark.parametrize("opset,groups,precision", [(18, 2, "fp16"), (18, 4, "nvfp4"), (21, 2, "fp16"), (21, 8, "nvfp4")])
+def test_group_normalization_runs_as_the_interpreter_and_onnxruntime_run_it(tmp_path, opset, groups, precision):
+    """Imported as InstanceNormalization over [N, G, -1] (and from opset 21 a per-channel
+    Mul and Add): two images, the batch symbolic for onnxruntime and the interpreter."""
+    group_norm_model(tmp_path / "m.onnx", opset, groups)
+    rng = np.random.default_rng(opset + groups)
+    x = rng.standard_normal([2, 3, 6, 5]).astype(np.float32)
+    np.savez(tmp_path / "x.npz", x=x)
+    np.savez(tmp_path / "calib.npz", x=rng.standard_normal([4, 2, 3, 6, 5]).astype(np.float32))
+    r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "ref.npz")
+    assert r.returncode == 0, r.stderr
+    theirs = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_allclose(np.load(tmp_path / "ref.npz")["y"], theirs, rtol=1e-5, atol=1e-5)
+    fixed = ["--input-shape", "x=2,3,6,5"]
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, precision, "none",
+                                        tmp_path / "calib.npz", extra=fixed)
+    assert_same_bits(sim, fq, ["y"])
