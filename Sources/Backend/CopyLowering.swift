@@ -1,16 +1,17 @@
 // Ops that only move data, lowered to `dma` (and `fill`) between activation buffers, so each
 // result is a copy of its input's elements, bit for bit: Pad, Split, Expand, Tile, Gather
-// with constant indices and Cast from float32 to float32, of float32, bool (float32 masks),
+// with constant indices, Trilu (zeros, then each row's kept columns) and Cast from float32 to float32, of float32, bool (float32 masks),
 // int32 and int64 tensors alike (Pad's constant mode of integers reads its pad value from
 // the constants at stride 0, since `fill` writes f32). An op that picks, per output
 // index along each axis, one input index (Gather, Tile, Pad's edge, reflect and wrap modes,
 // nearest Resize) runs axis by axis through `copyAlongAxes`.
 import IR
 import ISA
+import Reference
 
 extension Lowering {
     /// The ops `lowerCopy` takes.
-    static let copyOps: Set<String> = ["Pad", "Split", "Expand", "Tile", "Gather", "Cast"]
+    static let copyOps: Set<String> = ["Pad", "Split", "Expand", "Tile", "Gather", "Cast", "Trilu"]
 
     /// Lowers data-movement `node`; returns the scratch bytes it used at `scratch`.
     static func lowerCopy(
@@ -54,6 +55,29 @@ extension Lowering {
             let padded = Array(repeating: 1, count: d.count - dims.count) + dims
             let strides = zip(padded, TensorDescriptor.rowMajor(padded)).map { $0 == 1 ? 0 : $1 }
             try copy(from: x, d, strides, to: y, element, &b)
+            return 0
+        case "Trilu":
+            // The output zeroed (as float32 words, whatever its elements), then each row
+            // index's kept columns copied in every matrix at once.
+            let (d, y) = try outputDims(node.outputs[0])
+            guard d.count >= 2 else { throw IRError("cannot lower Trilu of fewer than two axes", at: node) }
+            let k = try constant(1, "k").map { Int($0.int64(at: 0)) } ?? 0
+            let upper = node.int("upper", default: 1) != 0
+            let (m, n) = (d[d.count - 2], d[d.count - 1])
+            let matrices = m * n == 0 ? 0 : d.reduce(1, *) / (m * n)
+            let rows = (0..<m).map { keptColumns(row: $0, columns: n, k: k, upper: upper) }
+            if matrices > 0 && rows.contains(where: { $0.count < n }) {
+                let words = try y.descriptor(.f32, dims: [size / 4 * d.reduce(1, *)])
+                try b.emit("fill", ["dst": b.descriptor(words), "value": UInt64(Float(0).bitPattern)])
+            }
+            for (i, kept) in rows.enumerated() where matrices > 0 && !kept.isEmpty {
+                let at = size * (i * n + kept.lowerBound)
+                let (src, dst) = (
+                    try x.advanced(by: at).descriptor(element, dims: [matrices, kept.count], strides: [m * n, 1]),
+                    try y.advanced(by: at).descriptor(element, dims: [matrices, kept.count], strides: [m * n, 1])
+                )
+                try b.emit("dma", ["dst": b.descriptor(dst), "src": b.descriptor(src)])
+            }
             return 0
         case "Cast":
             let (d, y) = try outputDims(node.outputs[0])

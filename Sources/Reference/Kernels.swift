@@ -84,6 +84,7 @@ public enum Kernels {
         t["ArgMax"] = { n, i in [try argExtreme(n, i, max: true)] }
         t["ArgMin"] = { n, i in [try argExtreme(n, i, max: false)] }
         t["CumSum"] = { n, i in [try cumulativeSum(n, i)] }
+        t["Trilu"] = { n, i in [try triangle(n, i)] }
         t["Reshape"] = { n, i in [try reshape(n, i)] }
         t["Flatten"] = { n, i in [try flatten(n, i)] }
         t["Squeeze"] = { n, i in [try squeeze(n, i)] }

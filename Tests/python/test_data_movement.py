@@ -2,7 +2,8 @@
 indices, Cast float to float) as exporters write them at opsets 11, 13, 17, 18 and 19, after a
 convolution: the bundle runs bit for bit as the fake-quant interpreter runs the model, at fp16,
 nvfp4 and nvfp4 with 2:4; the interpreter's ops equal onnxruntime's exactly. DepthToSpace and
-SpaceToDepth (imported as Reshape, Transpose, Reshape) likewise. Gather of computed indices is
+SpaceToDepth (imported as Reshape, Transpose, Reshape), Trilu (of float32, int64 and bool) and
+a Concat with constant inputs likewise. Gather of computed indices is
 test_gather.py's."""
 import numpy as np
 import onnx
@@ -189,3 +190,56 @@ def test_a_concat_with_constant_inputs_copies_them_from_the_constants(tmp_path):
         np.testing.assert_array_equal(fq["tokens"][:, :1], numpy_helper.to_array(token))
         np.testing.assert_array_equal(fq["sandwich"][:, 9:11], numpy_helper.to_array(slab))
         np.testing.assert_array_equal(fq["tokens"][:, 1:], fq["sandwich"][:, :9])
+
+
+TRIANGLES = [(1, None), (0, None), (1, 2), (0, -1), (1, -3), (0, 9), (1, 7)]  # (upper, k)
+
+
+def trilu_model(path, conv=True, element=TensorProto.FLOAT):
+    """Trilu of the Conv's output c ([1, 4, 5, 6]; or of the input x) for every (upper, k) of
+    TRIANGLES, each into a graph output."""
+    rng = np.random.default_rng(14)
+    inits = [numpy_helper.from_array(np.array(k, np.int64), f"k{i}") for i, (_, k) in enumerate(TRIANGLES) if k is not None]
+    c = "c" if conv else "x"
+    nodes = []
+    if conv:
+        inits.append(numpy_helper.from_array((rng.standard_normal((4, 3, 3, 3)) / 3).astype(np.float32), "w"))
+        nodes.append(helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv"))
+    outputs = []
+    for i, (upper, k) in enumerate(TRIANGLES):
+        outputs.append(f"t{i}")
+        nodes.append(helper.make_node("Trilu", [c] + ([f"k{i}"] if k is not None else []), [f"t{i}"], upper=upper,
+                                      name=f"t{i}"))
+    graph = helper.make_graph(nodes, "trilu", [helper.make_tensor_value_info("x", element, [1, 3 if conv else 4, 5, 6])],
+                              [helper.make_tensor_value_info(o, element, None) for o in outputs], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)]), path)
+    return outputs
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int64, np.bool_])
+def test_trilu_keeps_the_triangles_onnxruntime_keeps(tmp_path, dtype):
+    element = {np.float32: TensorProto.FLOAT, np.int64: TensorProto.INT64, np.bool_: TensorProto.BOOL}[dtype]
+    outputs = trilu_model(tmp_path / "alone.onnx", conv=False, element=element)
+    rng = np.random.default_rng(15)
+    x = rng.standard_normal((1, 4, 5, 6))
+    x = (x > 0) if dtype == np.bool_ else (x * 100).astype(dtype)
+    np.savez(tmp_path / "x.npz", x=x)
+    r = run_npucc("run", tmp_path / "alone.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "ref.npz")
+    assert r.returncode == 0, r.stderr
+    want = ort.InferenceSession(str(tmp_path / "alone.onnx")).run(None, {"x": x})
+    got = np.load(tmp_path / "ref.npz")
+    for name, value in zip(outputs, want):
+        np.testing.assert_array_equal(got[name], value, err_msg=name)
+
+
+@pytest.mark.parametrize("precision", ["fp16", "nvfp4"])
+def test_trilu_runs_on_the_simulator_as_the_interpreter_runs_it(tmp_path, precision):
+    outputs = trilu_model(tmp_path / "m.onnx")
+    rng = np.random.default_rng(16)
+    np.savez(tmp_path / "x.npz", x=rng.standard_normal((1, 3, 5, 6)).astype(np.float32))
+    np.savez(tmp_path / "calib.npz", x=rng.standard_normal((4, 1, 3, 5, 6)).astype(np.float32))
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, precision, "none",
+                                        tmp_path / "calib.npz")
+    for name in outputs:
+        np.testing.assert_array_equal(sim[name], fq[name], err_msg=name)
+    assert (fq["t5"] != 0).all() and (fq["t6"] == 0).all()  # every column kept; none kept

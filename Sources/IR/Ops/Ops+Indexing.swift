@@ -1,5 +1,5 @@
 // Indexing ops: those that join, cut, select or grow along axes (Concat, Split, Slice,
-// Gather, Pad, Resize). Their shape operands (split, starts/ends/axes/steps, pads,
+// Gather, Pad, Resize), and Trilu, which keeps a triangle of the last two. Their shape operands (split, starts/ends/axes/steps, pads,
 // scales/sizes) are read when constant; otherwise only the axes they touch become unknown.
 
 let indexingOps: [OpSchema] = [
@@ -8,6 +8,7 @@ let indexingOps: [OpSchema] = [
         try r.split()
     },
     OpSchema("Slice", since: 13, inputs: 3...5) { r in try r.slice() },
+    OpSchema("Trilu", since: 14, inputs: 1...2, attributes: [.int("upper", 1)]) { r in r.like0(r.dims(0)) },
     OpSchema("Gather", since: 13, inputs: 2...2, attributes: [.int("axis", 0)]) { r in
         guard let x = r.dims(0), let indices = r.dims(1) else { return r.like0(nil) }
         let a = try r.axis(r.int("axis") ?? 0, rank: x.count)
