@@ -1,7 +1,9 @@
-// LayerNormalization, Softmax and LogSoftmax along the last axis on the vector unit: blocks
-// of whole rows go from where the input lives (L3 or DRAM) to a tile's SRAM, through one
-// `vopp` with a parameter record (row length; layer_norm's epsilon, its scale and bias
-// loaded once per tile), and back; blocks are spread over every tile in turn.
+// LayerNormalization (over the axes from its axis on), Softmax and LogSoftmax (along any
+// one axis) on the vector unit: blocks of whole rows go from where the input lives (L3 or
+// DRAM) to a tile's SRAM, through one `vopp` with a parameter record (row length;
+// layer_norm's epsilon, its scale and bias loaded once per tile), and back; blocks are
+// spread over every tile in turn. A Softmax row along an axis before the last is gathered
+// by a strided DMA and scattered back the same way (a detector's softmax over its bins).
 import IR
 import ISA
 
@@ -35,11 +37,15 @@ extension Lowering {
         guard !dims.isEmpty else { throw IRError("cannot lower \(node.op) of a scalar", at: node) }
         var axis = node.int("axis", default: -1)
         if axis < 0 { axis += dims.count }
-        guard axis == dims.count - 1 else {
-            throw IRError(
-                "cannot lower \(node.op) over axis \(axis) of \(dims): the vector unit works along the last axis", at: node)
+        guard (0..<dims.count).contains(axis) else {
+            throw IRError("\(node.op)'s axis \(node.int("axis", default: -1)) is out of range for \(dims)", at: node)
         }
-        let c = dims[axis], rows = dims.reduce(1, *) / max(c, 1)
+        // A row: LayerNormalization's axes from `axis` on (contiguous); Softmax's and
+        // LogSoftmax's one axis, its values `inner` apart when it is not the last.
+        let layerNorm = node.op == "LayerNormalization"
+        let c = layerNorm ? dims[axis...].reduce(1, *) : dims[axis]
+        let inner = layerNorm ? 1 : dims[(axis + 1)...].reduce(1, *)
+        let rows = dims.reduce(1, *) / max(c, 1)
         var record = [c] + [Int](repeating: 0, count: 15)
         // layer_norm's b: scale, then bias when there is one, [1 or 2, C] float32.
         var affine: [Float] = []
@@ -74,6 +80,25 @@ extension Lowering {
         let step = min(fitting, spread)
         let slot = burstAligned(4 * step * c)
         let op = UInt64(InstructionSet.vectorOps.firstIndex(of: rowOps[node.op]!)!)
+        if inner > 1 {
+            // Per index before the axis, blocks of the positions after it: each row gathered by
+            // a strided DMA (one column per position), and scattered back the same way.
+            try forEachBlock(groups: rows / inner, of: inner, step: min(step, inner), resources) {
+                o, r0, count, cluster, tile in
+                let (inTile, outTile) = (
+                    b.descriptor(try TensorDescriptor(.sram, .f32, cluster: cluster, tile: tile, address: 0, dims: [count, c])),
+                    b.descriptor(
+                        try TensorDescriptor(.sram, .f32, cluster: cluster, tile: tile, address: UInt64(slot), dims: [count, c]))
+                )
+                let at = 4 * (o * c * inner + r0)
+                let src = try x.advanced(by: at).descriptor(dims: [count, c], strides: [1, inner])
+                try b.emit("dma", ["dst": inTile, "src": b.descriptor(src)])
+                try b.emit("vopp", ["op": op, "dst": outTile, "a": inTile, "b": 0, "params": params])
+                let dst = try y.advanced(by: at).descriptor(dims: [count, c], strides: [1, inner])
+                try b.emit("dma", ["dst": b.descriptor(dst), "src": outTile])
+            }
+            return
+        }
         var affineLoaded = Set<Int>()
         for (unit, r0) in stride(from: 0, to: rows, by: step).enumerated() {
             let (cluster, tile) = resources.place(unit)

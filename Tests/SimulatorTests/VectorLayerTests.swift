@@ -1,8 +1,8 @@
 // Vector-unit nodes lowered and run by the simulator give the interpreter's bits: layer
 // normalization, softmax and log-softmax over rows split into several blocks on several
 // tiles, and every element-wise op the backend lowers, on ordinary and special values
-// (zeros of both signs, infinities, NaN). Axes the vector unit does not take are refused
-// naming the node.
+// (zeros of both signs, infinities, NaN). Rows along an axis before the last are gathered
+// with strides, split into several blocks and scattered back.
 import Backend
 import Formats
 import IR
@@ -118,17 +118,18 @@ final class VectorLayerTests: XCTestCase {
         XCTAssertEqual(VectorArithmetic.minimum(.infinity, 3), 3)
     }
 
-    func testAxesTheVectorUnitDoesNotTakeAreRefusedByNode() throws {
-        for (op, attributes) in [("LayerNormalization", ["axis": Attribute.int(1)]), ("Softmax", ["axis": .int(0)])] {
-            var b = GraphBuilder()
-            b.input("x", .float32, [.known(2), .known(4), .known(8)])
-            b.constant("scale", Tensor([Float](repeating: 1, count: 32), shape: [4, 8]))
-            b.node(op, op == "Softmax" ? ["x"] : ["x", "scale"], attributes, outputs: ["y"], name: "norm")
-            b.output("y")
-            let g = try prepared(b.graph)
-            XCTAssertThrowsError(try Lowering.lower(g, layers: [], resources: resources)) {
-                XCTAssertTrue("\($0)".contains("node \(op) \"norm\": cannot lower \(op) over axis"), "\($0)")
-            }
-        }
+    /// LayerNormalization over the last two axes; Softmax over the first and LogSoftmax over
+    /// the middle one, whose rows (of 6 and 20 values) a strided DMA gathers, 60 and 6 of
+    /// them, in blocks the small SRAM splits over every tile.
+    func testRowsAlongInnerAxesAndOverSeveralAxes() throws {
+        var b = GraphBuilder()
+        b.input("x", .float32, [.known(6), .known(20), .known(10)])
+        b.constant("scale", random([20, 10], 0.5...1.5, seed: 7))
+        b.node("LayerNormalization", ["x", "scale"], ["axis": .int(1)], outputs: ["ln"])
+        b.node("Softmax", ["x"], ["axis": .int(0)], outputs: ["sm"])
+        b.node("LogSoftmax", ["x"], ["axis": .int(-2)], outputs: ["lsm"])
+        for y in ["ln", "sm", "lsm"] { b.output(y) }
+        let g = try prepared(b.graph)
+        try assertSimulatedEqualsInterpreted(g, ["x": random([6, 20, 10], -6...6, seed: 8)], resources: resources)
     }
 }

@@ -2,13 +2,16 @@
 Div), reductions over trailing axes and over inner ones (a mean over channels, a
 segmentation network's ArgMax over its classes): compiled at every precision, the bundle
 runs on the simulator exactly as the fake-quant interpreter runs the model; a reduction the
-vector unit cannot do (over axes that are not consecutive) is refused by node."""
+vector unit cannot do (over axes that are not consecutive) is refused by node. Softmax and
+LogSoftmax along an inner axis and LayerNormalization over several axes likewise, and as
+onnxruntime computes them."""
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from conftest import run_npucc
+from conftest import run_npucc, simulated_and_interpreted
 
 
 def decomposed_model(path, opset=13):
@@ -144,3 +147,48 @@ def test_a_reduction_over_axes_that_are_not_consecutive_is_refused_by_node(tmp_p
     assert ('node ReduceMean "apart" (opset 13): cannot lower ReduceMean over axes [1, 3] of [1, 8, 4, 32]: '
             'the vector unit reduces consecutive axes') in r.stderr
     assert not (tmp_path / "r.npub").exists()
+
+
+def rows_model(path):
+    """A detector's distribution head (YOLOv8's DFL): Conv to 4 x 16 bins over 6 x 5
+    positions, Reshape [1, 4, 16, 30], Transpose [1, 16, 4, 30], Softmax over the bins (axis
+    1), Conv 1x1 with weights 0..15 (each box side's expected bin); beside it LogSoftmax over
+    axis 2 and LayerNormalization over axes 1..3 of the Conv's output."""
+    rng = np.random.default_rng(17)
+    inits = [numpy_helper.from_array((rng.standard_normal((64, 3, 3, 3)) / 3).astype(np.float32), "w"),
+             numpy_helper.from_array(np.array([1, 4, 16, 30], np.int64), "bins"),
+             numpy_helper.from_array(np.arange(16, dtype=np.float32).reshape(1, 16, 1, 1), "project"),
+             numpy_helper.from_array((1 + rng.standard_normal((64, 6, 5)) / 4).astype(np.float32), "gamma"),
+             numpy_helper.from_array((rng.standard_normal((64, 6, 5)) / 4).astype(np.float32), "beta")]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="head"),
+             helper.make_node("Reshape", ["c", "bins"], ["r"]),
+             helper.make_node("Transpose", ["r"], ["t"], perm=[0, 2, 1, 3]),
+             helper.make_node("Softmax", ["t"], ["p"], axis=1, name="bins_softmax"),
+             helper.make_node("Conv", ["p", "project"], ["sides"], name="dfl"),
+             helper.make_node("LogSoftmax", ["c"], ["log_rows"], axis=2, name="log_rows"),
+             helper.make_node("LayerNormalization", ["c", "gamma", "beta"], ["normed"], axis=1, name="norm")]
+    outputs = ["sides", "p", "log_rows", "normed"]
+    graph = helper.make_graph(nodes, "rows", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 6, 5])],
+                              [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return outputs
+
+
+@pytest.mark.parametrize("precision", ["fp16", "nvfp4"])
+def test_softmax_along_an_inner_axis_and_layer_norm_over_several_run_as_the_interpreter_runs_them(tmp_path, precision):
+    outputs = rows_model(tmp_path / "m.onnx")
+    rng = np.random.default_rng(18)
+    x = rng.standard_normal((1, 3, 6, 5)).astype(np.float32)
+    np.savez(tmp_path / "x.npz", x=x)
+    np.savez(tmp_path / "calib.npz", x=rng.standard_normal((4, 1, 3, 6, 5)).astype(np.float32))
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, precision, "none",
+                                        tmp_path / "calib.npz")
+    for name in outputs:
+        np.testing.assert_array_equal(sim[name], fq[name], err_msg=name)
+    np.testing.assert_allclose(fq["p"].sum(axis=1), 1, rtol=1e-5)  # the bins really were normalized
+    r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "ref.npz")
+    assert r.returncode == 0, r.stderr
+    want = ort.InferenceSession(str(tmp_path / "m.onnx")).run(None, {"x": x})
+    got = np.load(tmp_path / "ref.npz")
+    for name, value in zip(outputs, want):
+        np.testing.assert_allclose(got[name], value, rtol=1e-5, atol=1e-5, err_msg=name)
