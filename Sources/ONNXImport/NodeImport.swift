@@ -35,6 +35,10 @@ extension ImportContext {
             try emitGroupNormalization(node)
             return
         }
+        if Self.composedReductions.contains(node.op) {
+            try emitComposedReduction(node)
+            return
+        }
         if node.op == "Upsample" { node.op = "Resize" }
         guard let schema = OpRegistry.schema(node.op) else {
             throw TensorDecodingError(

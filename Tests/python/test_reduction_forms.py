@@ -1,0 +1,97 @@
+"""ReduceL1, ReduceL2, ReduceSumSquare, ReduceLogSum and ReduceLogSumExp, imported as element-wise
+ops around ReduceSum (and ReduceMax): at opsets 13 (axes an attribute) and 18 (an input), with
+and without keepdims, over one axis, several and all, as onnxruntime computes them; after a
+convolution the bundle runs bit for bit as the interpreter does; and an embedding normalized
+by its L2 norm, as sentence-embedding and CLIP exporters write it, compiles."""
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from conftest import run_npucc, simulated_and_interpreted
+
+OPS = ["ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp"]
+SHAPE = (1, 4, 5, 6)
+CASES = [([1], 1), ([-1], 0), ([2, 3], 1), (None, 0)]  # (axes, keepdims)
+
+
+def forms_model(path, opset, conv=True):
+    rng = np.random.default_rng(41)
+    inits, nodes, outputs = [], [], []
+    c = "c" if conv else "x"
+    if conv:
+        inits.append(numpy_helper.from_array((rng.standard_normal((4, 4, 3, 3)) / 3).astype(np.float32), "w"))
+        nodes.append(helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv"))
+    for op in OPS:
+        for k, (axes, keep) in enumerate(CASES):
+            name = f"{op.lower()}_{k}"
+            inputs, attributes = [c], {"keepdims": keep}
+            if axes is not None and opset >= 18:
+                inits.append(numpy_helper.from_array(np.array(axes, np.int64), name + "_axes"))
+                inputs.append(name + "_axes")
+            elif axes is not None:
+                attributes["axes"] = axes
+            nodes.append(helper.make_node(op, inputs, [name], name=name, **attributes))
+            outputs.append(name)
+    graph = helper.make_graph(nodes, "forms", [helper.make_tensor_value_info("x", TensorProto.FLOAT, SHAPE)],
+                              [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), path)
+    return outputs
+
+
+@pytest.mark.parametrize("opset", [13, 18])
+def test_the_reductions_compute_as_onnxruntime_does(tmp_path, opset):
+    outputs = forms_model(tmp_path / "alone.onnx", opset, conv=False)
+    rng = np.random.default_rng(42)
+    # Positive for the logs; large enough that a plain exp of the log-sum-exp's inputs overflows.
+    x = np.abs(rng.standard_normal(SHAPE)).astype(np.float32) + 0.1
+    x[0, 0, 0, :3] = [95.0, 96.0, 97.0]
+    np.savez(tmp_path / "x.npz", x=x)
+    r = run_npucc("run", tmp_path / "alone.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "ref.npz")
+    assert r.returncode == 0, r.stderr
+    want = ort.InferenceSession(str(tmp_path / "alone.onnx")).run(None, {"x": x})
+    got = np.load(tmp_path / "ref.npz")
+    for name, value in zip(outputs, want):
+        assert got[name].shape == value.shape, name
+        np.testing.assert_allclose(got[name], value, rtol=2e-6, atol=1e-6, err_msg=name)
+    assert np.isfinite(got["reducelogsumexp_3"]).all()
+
+
+@pytest.mark.parametrize("precision", ["fp16", "nvfp4"])
+def test_the_reductions_run_on_the_simulator_as_the_interpreter_runs_them(tmp_path, precision):
+    outputs = forms_model(tmp_path / "m.onnx", 18)
+    rng = np.random.default_rng(43)
+    np.savez(tmp_path / "x.npz", x=rng.standard_normal(SHAPE).astype(np.float32))
+    np.savez(tmp_path / "calib.npz", x=rng.standard_normal((4,) + SHAPE[1:]).astype(np.float32))
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, precision, "none",
+                                        tmp_path / "calib.npz")
+    for name in outputs:
+        np.testing.assert_array_equal(sim[name], fq[name], err_msg=name)
+
+
+def test_an_l2_normalized_embedding_compiles(tmp_path):
+    """Gemm to 8 features, then x / max(ReduceL2(x, -1), eps) expanded to x's shape."""
+    rng = np.random.default_rng(44)
+    inits = [numpy_helper.from_array((rng.standard_normal((8, 16)) / 4).astype(np.float32), "w"),
+             numpy_helper.from_array(np.array(1e-12, np.float32), "eps"),
+             numpy_helper.from_array(np.array([3, 8], np.int64), "shape")]
+    nodes = [helper.make_node("Gemm", ["x", "w"], ["e"], transB=1, name="project"),
+             helper.make_node("ReduceL2", ["e"], ["norm"], axes=[-1], keepdims=1, name="norm"),
+             helper.make_node("Clip", ["norm", "eps"], ["safe"]), helper.make_node("Expand", ["safe", "shape"], ["wide"]),
+             helper.make_node("Div", ["e", "wide"], ["y"])]
+    graph = helper.make_graph(nodes, "embed", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 16])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 8])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
+    x = rng.standard_normal((3, 16)).astype(np.float32)
+    np.savez(tmp_path / "x.npz", x=x)
+    r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub")
+    assert r.returncode == 0, r.stderr
+    r = run_npucc("run", tmp_path / "m.npub", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "sim.npz")
+    assert r.returncode == 0, r.stderr
+    r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "fq.npz",
+                  "--precision", "fp16")
+    assert r.returncode == 0, r.stderr
+    sim, fq = np.load(tmp_path / "sim.npz")["y"], np.load(tmp_path / "fq.npz")["y"]
+    np.testing.assert_array_equal(sim, fq)
+    np.testing.assert_allclose(np.linalg.norm(sim, axis=-1), 1, rtol=1e-5)
