@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from conftest import run_npucc, simulated_and_interpreted
+from conftest import assert_same_bits, interpreted_and_onnxruntime, run_npucc, simulated_and_interpreted
 
 SHAPE = (1, 3, 5, 6)
 VARIANTS = list(itertools.product([0, 1], [0, 1]))  # (exclusive, reverse)
@@ -51,14 +51,10 @@ def test_the_interpreter_sums_as_onnxruntime_does(tmp_path, dtype):
         # Sums that wrap around: values near the type's limits.
         x = rng.integers(np.iinfo(dtype).max // 4, np.iinfo(dtype).max // 2, SHAPE, dtype=dtype)
         x[..., ::2] *= -1
-    np.savez(tmp_path / "x.npz", x=x)
-    r = run_npucc("run", tmp_path / "alone.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "ref.npz")
-    assert r.returncode == 0, r.stderr
-    want = ort.InferenceSession(str(tmp_path / "alone.onnx")).run(None, {"x": x})
-    got = np.load(tmp_path / "ref.npz")
-    for name, value in zip(outputs, want):
-        assert got[name].dtype == value.dtype
-        np.testing.assert_array_equal(got[name], value, err_msg=name)
+    got, want = interpreted_and_onnxruntime(tmp_path / "alone.onnx", {"x": x}, tmp_path)
+    for name in outputs:
+        assert got[name].dtype == want[name].dtype
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
 
 
 @pytest.mark.parametrize("precision", ["fp16", "nvfp4"])
@@ -69,8 +65,7 @@ def test_cumsum_runs_on_the_simulator_as_the_interpreter_runs_it(tmp_path, preci
     np.savez(tmp_path / "calib.npz", x=rng.standard_normal((4,) + SHAPE[1:]).astype(np.float32))
     sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, precision, "none",
                                         tmp_path / "calib.npz")
-    for name in outputs:
-        np.testing.assert_array_equal(sim[name], fq[name], err_msg=name)
+    assert_same_bits(sim, fq, outputs)
     # Exclusive, the line's first element is 0 (its last, in reverse); the sums really run.
     assert (fq["s0_10"][:, 0] == 0).all() and (fq["s0_11"][:, -1] == 0).all()
     np.testing.assert_allclose(fq["s0_00"][:, 1], fq["s0_10"][:, 2], rtol=1e-6)

@@ -5,11 +5,10 @@ convolution the bundle runs bit for bit as the interpreter does; and an embeddin
 by its L2 norm, as sentence-embedding and CLIP exporters write it, compiles."""
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from conftest import run_npucc, simulated_and_interpreted
+from conftest import assert_same_bits, interpreted_and_onnxruntime, run_npucc, simulated_and_interpreted
 
 OPS = ["ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp"]
 SHAPE = (1, 4, 5, 6)
@@ -47,14 +46,10 @@ def test_the_reductions_compute_as_onnxruntime_does(tmp_path, opset):
     # Positive for the logs; large enough that a plain exp of the log-sum-exp's inputs overflows.
     x = np.abs(rng.standard_normal(SHAPE)).astype(np.float32) + 0.1
     x[0, 0, 0, :3] = [95.0, 96.0, 97.0]
-    np.savez(tmp_path / "x.npz", x=x)
-    r = run_npucc("run", tmp_path / "alone.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "ref.npz")
-    assert r.returncode == 0, r.stderr
-    want = ort.InferenceSession(str(tmp_path / "alone.onnx")).run(None, {"x": x})
-    got = np.load(tmp_path / "ref.npz")
-    for name, value in zip(outputs, want):
-        assert got[name].shape == value.shape, name
-        np.testing.assert_allclose(got[name], value, rtol=2e-6, atol=1e-6, err_msg=name)
+    got, want = interpreted_and_onnxruntime(tmp_path / "alone.onnx", {"x": x}, tmp_path)
+    for name in outputs:
+        assert got[name].shape == want[name].shape, name
+        np.testing.assert_allclose(got[name], want[name], rtol=2e-6, atol=1e-6, err_msg=name)
     assert np.isfinite(got["reducelogsumexp_3"]).all()
 
 
@@ -66,8 +61,7 @@ def test_the_reductions_run_on_the_simulator_as_the_interpreter_runs_them(tmp_pa
     np.savez(tmp_path / "calib.npz", x=rng.standard_normal((4,) + SHAPE[1:]).astype(np.float32))
     sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, precision, "none",
                                         tmp_path / "calib.npz")
-    for name in outputs:
-        np.testing.assert_array_equal(sim[name], fq[name], err_msg=name)
+    assert_same_bits(sim, fq, outputs)
 
 
 def test_an_l2_normalized_embedding_compiles(tmp_path):
