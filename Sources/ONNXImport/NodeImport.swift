@@ -39,6 +39,10 @@ extension ImportContext {
             try emitComposedReduction(node)
             return
         }
+        if node.op == "Einsum" {
+            try emitEinsum(node)
+            return
+        }
         if node.op == "Upsample" { node.op = "Resize" }
         guard let schema = OpRegistry.schema(node.op) else {
             throw TensorDecodingError(
