@@ -22,15 +22,10 @@ extension ImportContext {
         if let rank = rank(of: x), rank != 4 {
             throw IRError("rearranges [N, C, H, W] inputs, not rank \(rank)", at: node)
         }
-        let block = Int64(b), base = node.name.isEmpty ? node.outputs[0] : node.name
-        func ints(_ values: [Int64], _ hint: String) -> String {
-            addConstant(Tensor(values, shape: [values.count]), hint: hint)
-        }
+        let block = Int64(b)
+        func ints(_ values: [Int64], _ hint: String) -> String { int64Constant(values.map(Int.init), hint: hint) }
         func emit(_ op: String, _ step: String, _ inputs: [String], _ attributes: [String: Attribute] = [:]) -> String {
-            let out = freshName("\(base)_\(step)")
-            nodes.append(
-                Node(op: op, name: "\(base)/\(node.op)_\(step)", inputs: inputs, outputs: [out], attributes: attributes))
-            return out
+            emitStep(of: node, op, step, inputs, attributes)
         }
         let shape = emit("Shape", "shape", [x])
         func extents(_ from: Int64, _ to: Int64, _ step: String) -> String {

@@ -36,14 +36,9 @@ extension ImportContext {
         guard output.allSatisfy({ terms[0].contains($0) || terms[1].contains($0) }) else {
             throw IRError("equation \"\(equation)\": an output letter is in neither operand", at: node)
         }
-        let base = node.name.isEmpty ? node.outputs[0] : node.name
-        func ints(_ values: [Int], _ hint: String) -> String {
-            addConstant(Tensor(values.map(Int64.init), shape: [values.count]), hint: hint)
-        }
+        func ints(_ values: [Int], _ hint: String) -> String { int64Constant(values, hint: hint) }
         func emit(_ op: String, _ step: String, _ inputs: [String], _ attributes: [String: Attribute] = [:]) -> String {
-            let out = freshName("\(base)_\(step)")
-            nodes.append(Node(op: op, name: "\(base)/Einsum_\(step)", inputs: inputs, outputs: [out], attributes: attributes))
-            return out
+            emitStep(of: node, op, step, inputs, attributes)
         }
         // Sum first the letters only one operand has and the output drops.
         var (left, right) = (terms[0], terms[1])

@@ -19,18 +19,13 @@ extension ImportContext {
         guard let groups = node.int("num_groups"), groups > 0 else {
             throw IRError("needs a positive num_groups", at: node)
         }
-        let epsilon = node.float("epsilon", default: 1e-5), base = node.name.isEmpty ? node.outputs[0] : node.name
-        func ints(_ values: [Int64], _ hint: String) -> String {
-            addConstant(Tensor(values, shape: [values.count]), hint: hint)
-        }
+        let epsilon = node.float("epsilon", default: 1e-5)
+        func ints(_ values: [Int64], _ hint: String) -> String { int64Constant(values.map(Int.init), hint: hint) }
         func floats(_ value: Float, _ hint: String) -> String {
             addConstant(Tensor([Float](repeating: value, count: groups), shape: [groups]), hint: hint)
         }
         func emit(_ op: String, _ step: String, _ inputs: [String], _ attributes: [String: Attribute] = [:]) -> String {
-            let out = freshName("\(base)_\(step)")
-            nodes.append(
-                Node(op: op, name: "\(base)/GroupNormalization_\(step)", inputs: inputs, outputs: [out], attributes: attributes))
-            return out
+            emitStep(of: node, op, step, inputs, attributes)
         }
         let perChannel = opset >= 21
         let grouped = emit("Reshape", "groups", [x, ints([0, Int64(groups), -1], "group_shape")])

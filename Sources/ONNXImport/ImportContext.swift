@@ -129,6 +129,23 @@ struct ImportContext {
         return name
     }
 
+    /// An int64 vector constant of `values`.
+    mutating func int64Constant(_ values: [Int], hint: String) -> String {
+        addConstant(Tensor(values.map(Int64.init), shape: [values.count]), hint: hint)
+    }
+
+    /// One step of the ops an imported `node` becomes: `op` of `inputs` into a fresh value,
+    /// the node named `NAME/OP_STEP` after `node` (its output's name when it has none), so
+    /// an error in it names what it came from. Returns the value.
+    mutating func emitStep(
+        of node: Node, _ op: String, _ step: String, _ inputs: [String], _ attributes: [String: Attribute] = [:]
+    ) -> String {
+        let base = node.name.isEmpty ? node.outputs[0] : node.name
+        let out = freshName("\(base)_\(step)")
+        nodes.append(Node(op: op, name: "\(base)/\(node.op)_\(step)", inputs: inputs, outputs: [out], attributes: attributes))
+        return out
+    }
+
     /// The rank of a value, when the graph tells it (constant, declared type).
     func rank(of value: String) -> Int? {
         if let c = constants[value] { return c.rank }

@@ -43,6 +43,14 @@ extension ImportContext {
             try emitEinsum(node)
             return
         }
+        if node.op == "LpNormalization" {
+            try emitLpNormalization(node)
+            return
+        }
+        if node.op == "Mish" {
+            try emitMish(node)
+            return
+        }
         if node.op == "Upsample" { node.op = "Resize" }
         guard let schema = OpRegistry.schema(node.op) else {
             throw TensorDecodingError(

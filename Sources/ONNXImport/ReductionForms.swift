@@ -29,12 +29,8 @@ extension ImportContext {
             axes = addConstant(Tensor(values.map(Int64.init), shape: [values.count]), hint: "axes")
         }
         let keep = node.int("keepdims", default: 1), noop = node.int("noop_with_empty_axes", default: 0)
-        let base = node.name.isEmpty ? node.outputs[0] : node.name
         func emit(_ op: String, _ step: String, _ inputs: [String], _ attributes: [String: Attribute] = [:]) -> String {
-            let out = freshName("\(base)_\(step)")
-            nodes.append(
-                Node(op: op, name: "\(base)/\(node.op)_\(step)", inputs: inputs, outputs: [out], attributes: attributes))
-            return out
+            emitStep(of: node, op, step, inputs, attributes)
         }
         func reduce(_ op: String, _ value: String, keepdims: Int, into output: String? = nil) -> String {
             let attributes: [String: Attribute] = ["keepdims": .int(keepdims), "noop_with_empty_axes": .int(noop)]

@@ -2,7 +2,8 @@
 ops around ReduceSum (and ReduceMax): at opsets 13 (axes an attribute) and 18 (an input), with
 and without keepdims, over one axis, several and all, as onnxruntime computes them; after a
 convolution the bundle runs bit for bit as the interpreter does; and an embedding normalized
-by its L2 norm, as sentence-embedding and CLIP exporters write it, compiles."""
+by its L2 norm, as sentence-embedding and CLIP exporters write it, compiles. LpNormalization
+(imported as the division by ReduceL1's or ReduceL2's norm, 0 where the norm is 0) likewise."""
 import numpy as np
 import onnx
 import pytest
@@ -89,3 +90,42 @@ def test_an_l2_normalized_embedding_compiles(tmp_path):
     sim, fq = np.load(tmp_path / "sim.npz")["y"], np.load(tmp_path / "fq.npz")["y"]
     np.testing.assert_array_equal(sim, fq)
     np.testing.assert_allclose(np.linalg.norm(sim, axis=-1), 1, rtol=1e-5)
+
+
+def lp_model(path, conv=True):
+    """LpNormalization with p 1 and 2 along axes 1 and -1 of the Conv's output (or the input)."""
+    rng = np.random.default_rng(45)
+    inits, nodes = [], []
+    c = "c" if conv else "x"
+    if conv:
+        inits.append(numpy_helper.from_array((rng.standard_normal((4, 4, 3, 3)) / 3).astype(np.float32), "w"))
+        nodes.append(helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv"))
+    outputs = []
+    for p in (1, 2):
+        for axis in (1, -1):
+            name = f"lp{p}_{axis % 4}"
+            nodes.append(helper.make_node("LpNormalization", [c], [name], p=p, axis=axis, name=name))
+            outputs.append(name)
+    graph = helper.make_graph(nodes, "lp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, SHAPE)],
+                              [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    return outputs
+
+
+def test_lp_normalization_divides_by_the_norm_and_keeps_zero_vectors_zero(tmp_path):
+    outputs = lp_model(tmp_path / "alone.onnx", conv=False)
+    x = np.random.default_rng(46).standard_normal(SHAPE).astype(np.float32)
+    x[0, :, 0, 0] = 0  # a zero vector along axis 1
+    x[0, 1, 1, :] = 0  # and along the last axis
+    got, want = interpreted_and_onnxruntime(tmp_path / "alone.onnx", {"x": x}, tmp_path)
+    for name in outputs:
+        np.testing.assert_allclose(got[name], want[name], rtol=2e-6, atol=1e-7, err_msg=name)
+        assert not np.isnan(got[name]).any(), name
+    np.testing.assert_allclose(np.linalg.norm(got["lp2_3"][0, 0], axis=-1), 1, rtol=1e-6)
+    rng = np.random.default_rng(47)
+    outputs = lp_model(tmp_path / "m.onnx")
+    np.savez(tmp_path / "x.npz", x=rng.standard_normal(SHAPE).astype(np.float32))
+    np.savez(tmp_path / "calib.npz", x=rng.standard_normal((4,) + SHAPE[1:]).astype(np.float32))
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, "nvfp4", "none",
+                                        tmp_path / "calib.npz")
+    assert_same_bits(sim, fq, outputs)

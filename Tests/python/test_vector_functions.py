@@ -1,4 +1,4 @@
-"""HardSigmoid and Selu (default and given parameters), Max and Min of two tensors (one of them
+"""HardSigmoid and Selu (default and given parameters), Mish, Max and Min of two tensors (one of them
 broadcast, one a constant), Max, Sum and Mean of three and Min and Mean of one, after a convolution, as
 exporters write them at opsets 13 and 17: the bundle runs bit for bit as the fake-quant
 interpreter runs the model, at fp16, nvfp4 and nvfp4 with 2:4, on inputs holding NaN,
@@ -10,7 +10,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from conftest import special_inputs, run_npucc, simulated_and_interpreted
+from conftest import assert_same_bits, interpreted_and_onnxruntime, run_npucc, simulated_and_interpreted, special_inputs
 
 SHAPE = (1, 3, 5, 6)
 OUTPUTS = ["hs", "hs_given", "selu", "selu_given", "max", "min", "max_row", "min_const", "max3", "sum3", "min1", "mean3", "mean1"]
@@ -80,3 +80,24 @@ def test_the_functions_run_on_the_simulator_as_the_interpreter_runs_them(data, t
     # The input's NaN reaches Max and Min: the result is the quiet NaN.
     assert sim["max"].view(np.uint32).flat[0] == 0x7fc00000
     assert sim["min"].view(np.uint32).flat[0] == 0x7fc00000
+
+
+def test_mish_is_x_times_tanh_of_softplus(tmp_path):
+    """Mish (opset 18), imported as Softplus, Tanh and Mul: as onnxruntime's Mish to 1e-6 on
+    values from -30 to 30, and after a convolution the bundle bit for bit the interpreter."""
+    rng = np.random.default_rng(9)
+    w = numpy_helper.from_array((rng.standard_normal((3, 3, 3, 3)) / 5).astype(np.float32), "w")
+    for conv in (False, True):
+        nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv")] if conv else []
+        nodes.append(helper.make_node("Mish", ["c" if conv else "x"], ["y"], name="mish"))
+        graph = helper.make_graph(nodes, "mish", [helper.make_tensor_value_info("x", TensorProto.FLOAT, SHAPE)],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, SHAPE)], [w] if conv else [])
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), tmp_path / f"m{int(conv)}.onnx")
+    x = np.linspace(-30, 30, int(np.prod(SHAPE)), dtype=np.float32).reshape(SHAPE)
+    got, want = interpreted_and_onnxruntime(tmp_path / "m0.onnx", {"x": x}, tmp_path)
+    np.testing.assert_allclose(got["y"], want["y"], rtol=1e-6, atol=1e-7)
+    np.savez(tmp_path / "x.npz", x=x / 10)
+    np.savez(tmp_path / "calib.npz", x=rng.standard_normal((4,) + SHAPE[1:]).astype(np.float32))
+    sim, fq = simulated_and_interpreted(tmp_path / "m1.onnx", tmp_path / "x.npz", tmp_path, "nvfp4", "none",
+                                        tmp_path / "calib.npz")
+    assert_same_bits(sim, fq, ["y"])
