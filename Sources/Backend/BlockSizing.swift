@@ -1,6 +1,9 @@
 // How the vector lowerings size their blocks in a tile's SRAM and deal them to the tiles:
 // regions rounded up to whole 64-byte bursts, as many units (rows, planes, positions) a
-// block as fit, and the blocks handed to the tiles in turn.
+// block as fit, the blocks handed to the tiles in turn, and where a block of lines (rows,
+// or values one stride apart) lies.
+import ISA
+
 extension Lowering {
     /// `bytes` rounded up to a whole number of 64-byte bursts.
     static func burstAligned(_ bytes: Int) -> Int { (bytes + 63) / 64 * 64 }
@@ -11,6 +14,20 @@ extension Lowering {
         var units = 1
         while units < count && footprint(units + 1) <= sramBytes { units += 1 }
         return units
+    }
+
+    /// The block of `count` lines of `length` values starting at line `first` of group
+    /// `group` at `p`, as `[count, length]`: when `inner` is 1 the lines are consecutive rows;
+    /// else the values of a line lie `inner` apart and the lines side by side, `group` of
+    /// them `length` x `inner` values a group (the axis after the leading ones, gathered and
+    /// scattered by a strided DMA).
+    static func lineBlock(
+        _ p: Place, _ element: ElementType, group: Int, first: Int, count: Int, length: Int, inner: Int
+    ) throws -> TensorDescriptor {
+        let size = element == .i64 ? 8 : 4
+        guard inner > 1 else { return try p.advanced(by: size * first * length).descriptor(element, dims: [count, length]) }
+        return try p.advanced(by: size * (group * length * inner + first)).descriptor(
+            element, dims: [count, length], strides: [1, inner])
     }
 
     /// For each of `groups` groups in turn, `count` units in blocks of at most `step`, the

@@ -53,10 +53,7 @@ extension Lowering {
             let (inTile, outTile) = (try sram(0), try sram(burstAligned(size * step * c)))
             // The same elements of x and of y: a block of whole lines, or gathered columns.
             func place(_ p: Place) throws -> TensorDescriptor {
-                inner == 1
-                    ? try p.advanced(by: size * r0 * c).descriptor(element, dims: [count, c])
-                    : try p.advanced(by: size * (o * c * inner + r0)).descriptor(
-                        element, dims: [count, c], strides: [1, inner])
+                try lineBlock(p, element, group: o, first: r0, count: count, length: c, inner: inner)
             }
             try b.emit("dma", ["dst": inTile, "src": b.descriptor(try place(x))])
             try b.emit("vopp", ["op": op, "dst": outTile, "a": inTile, "b": 0, "params": params])

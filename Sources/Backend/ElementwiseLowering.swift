@@ -382,7 +382,7 @@ extension Lowering {
             let own = TensorDescriptor.rowMajor(padded)
             let strides = zip(padded, own).map { $0 == 1 ? 0 : $1 }
             if let t = made[name] ?? graph.constants[name] {
-                let at = element == .f32 ? constants.append(t.floats()) : constants.append(integers: t.int64s(), element)
+                let at = constants.append(t, as: element)
                 operands.append((.constants, UInt64(at), strides))
             } else if let o = memory.place(of: name) {
                 operands.append((o.space, o.address, strides))

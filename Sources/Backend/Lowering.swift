@@ -207,7 +207,7 @@ public enum Lowering {
         var constantOutputs: [String: Int] = [:]
         for v in graph.outputs where memory.place(of: v.name) == nil {
             guard let t = graph.constants[v.name], let element = t.dtype.vectorElement, t.dtype != .bool else { continue }
-            let at = element == .f32 ? constants.append(t.floats()) : constants.append(integers: t.int64s(), element)
+            let at = constants.append(t, as: element)
             let dims = [max(1, t.count)]
             dramEnd = (dramEnd + 63) / 64 * 64
             try b.emit(
@@ -476,7 +476,7 @@ extension Lowering {
             let t = graph.constants[v]!
             return Place(
                 .constants,
-                UInt64(element == .f32 ? constants.append(t.floats()) : constants.append(integers: t.int64s(), element)))
+                UInt64(constants.append(t, as: element)))
         }
         guard memory.place(of: out) != nil else {
             throw IRError("cannot lower \(node.op) into \"\(out)\": it has no place in memory", at: node)
@@ -559,6 +559,12 @@ struct ConstantSection {
         let at = bytes.count
         bytes += other.bytes
         return at
+    }
+
+    /// Appends `t`'s elements as `element` holds them: float32 (bool as 1 and +0 masks), or
+    /// i32 or i64 integers; returns their byte offset.
+    mutating func append(_ t: Tensor, as element: ElementType) -> Int {
+        element == .f32 ? append(t.floats()) : append(integers: t.int64s(), element)
     }
 
     /// Appends `values` as i32 (each wrapped to 32 bits) or i64 elements; returns their byte offset.

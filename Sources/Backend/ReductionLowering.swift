@@ -76,11 +76,7 @@ extension Lowering {
             }
             let inTile = try sram(0, [count, c], element)
             let outTile = try sram(burstAligned(inSize * step * c), [count, 1], outElement)
-            let src =
-                inner == 1
-                ? try x.advanced(by: inSize * r0 * c).descriptor(element, dims: [count, c])
-                : try x.advanced(by: inSize * (o * c * inner + r0)).descriptor(
-                    element, dims: [count, c], strides: [1, inner])
+            let src = try lineBlock(x, element, group: o, first: r0, count: count, length: c, inner: inner)
             try b.emit("dma", ["dst": inTile, "src": b.descriptor(src)])
             try b.emit("vopp", ["op": op, "dst": outTile, "a": inTile, "b": 0, "params": params])
             let dst = try y.advanced(by: outSize * (o * rows + r0)).descriptor(outElement, dims: [count, 1])

@@ -90,12 +90,12 @@ extension Lowering {
                     b.descriptor(
                         try TensorDescriptor(.sram, .f32, cluster: cluster, tile: tile, address: UInt64(slot), dims: [count, c]))
                 )
-                let at = 4 * (o * c * inner + r0)
-                let src = try x.advanced(by: at).descriptor(dims: [count, c], strides: [1, inner])
-                try b.emit("dma", ["dst": inTile, "src": b.descriptor(src)])
+                func lines(_ p: Place) throws -> UInt64 {
+                    b.descriptor(try lineBlock(p, .f32, group: o, first: r0, count: count, length: c, inner: inner))
+                }
+                try b.emit("dma", ["dst": inTile, "src": try lines(x)])
                 try b.emit("vopp", ["op": op, "dst": outTile, "a": inTile, "b": 0, "params": params])
-                let dst = try y.advanced(by: at).descriptor(dims: [count, c], strides: [1, inner])
-                try b.emit("dma", ["dst": b.descriptor(dst), "src": outTile])
+                try b.emit("dma", ["dst": try lines(y), "src": outTile])
             }
             return
         }

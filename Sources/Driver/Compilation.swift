@@ -139,10 +139,7 @@ public enum Compilation {
             throw DriverError(file: "--calib-method", "unknown calibration method \"\(options.calibMethod)\"")
         }
         if let chosen = options.pruning, options.sparsity == .none {
-            throw DriverError(
-                file: "--prune",
-                "\(chosen.rawValue) prunes 2:4 layers, and --sparsity none leaves every layer dense: give --sparsity 2:4"
-                    + (options.precision == "auto" ? " or auto" : ""))
+            throw PrecisionSetup.pruningWithoutSparsity(chosen.rawValue, auto: options.precision == "auto")
         }
         let pruning = options.pruning ?? (options.calibPath == nil ? .magnitude : .sparsegpt)
         var notes: [String] = []

@@ -6,6 +6,15 @@ import IR
 import Passes
 
 public enum PrecisionSetup {
+    /// The refusal of a pruning method (`--prune`) where `--sparsity none` leaves every
+    /// layer dense: it would prune nothing. `auto`: with `--precision auto`.
+    public static func pruningWithoutSparsity(_ method: String, auto: Bool) -> DriverError {
+        DriverError(
+            file: "--prune",
+            "\(method) prunes 2:4 layers, and --sparsity none leaves every layer dense: give --sparsity 2:4"
+                + (auto ? " or auto" : ""))
+    }
+
     /// Applies `format` to `loaded`; activation ranges come from `calibPath` with `method`
     /// (without samples, each activation is scaled by its own amax at run time).
     /// With `pruning`, weights are first pruned 2:4 by that method (Wanda and SparseGPT

@@ -11,15 +11,16 @@ extension VectorArithmetic {
         reverse: Bool, zero: T, add: (T, T) -> T
     ) {
         guard count > 0 else { return }
-        let order = reverse ? Array((0..<count).reversed()) : Array(0..<count)
-        var sum = exclusive ? zero : x[order[0] * stride]
-        var previous = x[order[0] * stride]
-        y[order[0] * stride] = sum
-        for k in order.dropFirst() {
-            let value = x[k * stride]
+        // Element offsets in the order the sum runs.
+        let (first, step) = reverse ? ((count - 1) * stride, -stride) : (0, stride)
+        var previous = x[first]
+        var sum = exclusive ? zero : previous
+        y[first] = sum
+        for at in Swift.stride(from: first + step, through: reverse ? 0 : (count - 1) * stride, by: step) {
+            let value = x[at]
             sum = add(sum, exclusive ? previous : value)
             previous = value
-            y[k * stride] = sum
+            y[at] = sum
         }
     }
 }

@@ -5,9 +5,6 @@
 import IR
 
 extension ImportContext {
-    /// The ops imported as other ops.
-    static let rearrangements: Set<String> = ["DepthToSpace", "SpaceToDepth"]
-
     /// Emits `node` (DepthToSpace or SpaceToDepth, input [N, C, H, W], `blocksize` b):
     /// - DepthToSpace DCR: [N, b, b, C/b², H, W], axes (0, 3, 4, 1, 5, 2), [N, C/b², H·b, W·b];
     /// - DepthToSpace CRD: [N, C/b², b, b, H, W], axes (0, 1, 4, 2, 5, 3), the same result shape;

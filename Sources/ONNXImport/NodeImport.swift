@@ -26,29 +26,8 @@ extension ImportContext {
             try importConstant(node, what: what)
             return
         }
-        // Ops imported as the ops they are made of.
-        if Self.rearrangements.contains(node.op) {
-            try emitBlockRearrangement(node)
-            return
-        }
-        if node.op == "GroupNormalization" {
-            try emitGroupNormalization(node)
-            return
-        }
-        if Self.composedReductions.contains(node.op) {
-            try emitComposedReduction(node)
-            return
-        }
-        if node.op == "Einsum" {
-            try emitEinsum(node)
-            return
-        }
-        if node.op == "LpNormalization" {
-            try emitLpNormalization(node)
-            return
-        }
-        if node.op == "Mish" {
-            try emitMish(node)
+        if let decompose = Self.decompositions[node.op] {
+            try decompose(&self, node)
             return
         }
         if node.op == "Upsample" { node.op = "Resize" }
@@ -60,6 +39,19 @@ extension ImportContext {
         _ = schema
         try upgrade(&node, originalOp: n.opType)
     }
+
+    /// The ops imported as the ops they are made of, each by its emitter.
+    static let decompositions: [String: @Sendable (inout ImportContext, Node) throws -> Void] = {
+        var table: [String: @Sendable (inout ImportContext, Node) throws -> Void] = [
+            "GroupNormalization": { try $0.emitGroupNormalization($1) }, "Einsum": { try $0.emitEinsum($1) },
+            "LpNormalization": { try $0.emitLpNormalization($1) }, "Mish": { try $0.emitMish($1) },
+        ]
+        for op in ["DepthToSpace", "SpaceToDepth"] { table[op] = { try $0.emitBlockRearrangement($1) } }
+        for op in ["ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp"] {
+            table[op] = { try $0.emitComposedReduction($1) }
+        }
+        return table
+    }()
 
     /// "; closest supported operators: A, B" when some are near `op`.
     static func suggestion(for op: String, among what: String) -> String {

@@ -5,11 +5,6 @@
 import IR
 
 extension ImportContext {
-    /// The reductions imported as ReduceSum and element-wise ops.
-    static let composedReductions: Set<String> = [
-        "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp",
-    ]
-
     /// Emits `node` (axes as an attribute before opset 18, an input from it; `keepdims`,
     /// `noop_with_empty_axes`):
     /// - ReduceL1: ReduceSum(Abs(x)); ReduceL2: Sqrt(ReduceSum(x * x));

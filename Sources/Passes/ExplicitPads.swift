@@ -1,6 +1,7 @@
 // explicit-pads: a windowed op's auto_pad becomes the pads it stands for once its input's
 // extents are known, so that everything after canonicalization reads one form.
 import IR
+import Reference
 
 /// Rewrites Conv, MaxPool, AveragePool and LpPool nodes with `auto_pad` SAME_UPPER,
 /// SAME_LOWER or VALID whose input has known spatial extents: they get the `pads` those
@@ -28,7 +29,7 @@ public struct ExplicitPads: Pass {
             let node = graph.nodes[i]
             guard Self.ops.contains(node.op), node.domain.isEmpty || node.domain == "ai.onnx",
                 let mode = node.string("auto_pad"), ["SAME_UPPER", "SAME_LOWER", "VALID"].contains(mode),
-                let pads = Self.pads(node, graph, mode: mode)
+                let pads = Self.pads(node, graph)
             else { continue }
             graph.nodes[i].attributes["auto_pad"] = nil
             graph.nodes[i].attributes["pads"] = .ints(pads)
@@ -37,50 +38,33 @@ public struct ExplicitPads: Pass {
         return stats
     }
 
-    /// The pads (each spatial axis's start, then each one's end) `mode` gives `node`; nil
-    /// when an extent is unknown or the explicit form would change the output's extents.
-    private static func pads(_ node: Node, _ graph: Graph, mode: String) -> [Int]? {
+    /// The pads (each spatial axis's start, then each one's end) `node`'s auto_pad stands
+    /// for, as the interpreter's window geometry gives them; nil when an extent is unknown
+    /// or the explicit form would change the output's extents.
+    private static func pads(_ node: Node, _ graph: Graph) -> [Int]? {
         guard let x = node.input(0), let dims = graph.type(of: x)?.shape?.dims, dims.count >= 3 else { return nil }
         let input = dims.dropFirst(2).compactMap(\.value)
-        let r = input.count
-        guard r == dims.count - 2 else { return nil }
+        guard input.count == dims.count - 2 else { return nil }
         let kernel: [Int]
         if node.op == "Conv" {
-            guard let w = node.input(1), let wd = graph.type(of: w)?.shape?.dims, wd.count == r + 2 else { return nil }
-            let extents = wd.dropFirst(2).compactMap(\.value)
-            guard extents.count == r else { return nil }
+            guard let w = node.input(1), let extents = graph.type(of: w)?.shape?.dims.dropFirst(2).compactMap(\.value),
+                extents.count == input.count
+            else { return nil }
             kernel = extents
         } else {
             guard let k = node.ints("kernel_shape") else { return nil }
             kernel = k
         }
-        let strides = node.ints("strides") ?? Array(repeating: 1, count: r)
-        let dilations = node.ints("dilations") ?? Array(repeating: 1, count: r)
-        guard kernel.count == r, strides.count == r, dilations.count == r,
-            (kernel + strides + dilations).allSatisfy({ $0 > 0 })
-        else { return nil }
         let ceilMode = node.op != "Conv" && node.int("ceil_mode", default: 0) != 0
-        var begin: [Int] = [], end: [Int] = []
-        for d in 0..<r {
-            let extent = (kernel[d] - 1) * dilations[d] + 1
-            let out: Int, total: Int
-            if mode == "VALID" {
-                out = (input[d] - extent) / strides[d] + 1
-                total = 0
-            } else {
-                out = (input[d] + strides[d] - 1) / strides[d]
-                total = max(0, (out - 1) * strides[d] + extent - input[d])
-            }
-            let start = mode == "SAME_LOWER" ? total - total / 2 : total / 2
-            // The extents the explicit pads give, as the interpreter computes them.
-            let span = input[d] + total - extent
-            guard out > 0, span >= 0 else { return nil }
-            var explicit = (ceilMode ? (span + strides[d] - 1) / strides[d] : span / strides[d]) + 1
-            if ceilMode && (explicit - 1) * strides[d] >= input[d] + start { explicit -= 1 }
-            guard explicit == out else { return nil }
-            begin.append(start)
-            end.append(total - start)
+        guard let given = try? WindowGeometry(node: node, input: input, kernel: kernel, ceilMode: ceilMode) else {
+            return nil
         }
-        return begin + end
+        var explicit = node
+        explicit.attributes["auto_pad"] = nil
+        explicit.attributes["pads"] = .ints(given.padBegin + given.padEnd)
+        guard let check = try? WindowGeometry(node: explicit, input: input, kernel: kernel, ceilMode: ceilMode),
+            check.output == given.output
+        else { return nil }
+        return given.padBegin + given.padEnd
     }
 }

@@ -2,14 +2,14 @@
 // from kernel, strides, dilations, explicit pads or auto_pad, and ceil_mode.
 import IR
 
-struct WindowGeometry {
-    var input: [Int]
-    var kernel: [Int]
-    var strides: [Int]
-    var dilations: [Int]
-    var padBegin: [Int]
-    var padEnd: [Int]
-    var output: [Int]
+public struct WindowGeometry {
+    public var input: [Int]
+    public var kernel: [Int]
+    public var strides: [Int]
+    public var dilations: [Int]
+    public var padBegin: [Int]
+    public var padEnd: [Int]
+    public var output: [Int]
 
     var spatialRank: Int { input.count }
 
@@ -23,7 +23,7 @@ struct WindowGeometry {
         output = (0..<input.count).map { input[$0] - (kernel[$0] - 1) * dilations[$0] }
     }
 
-    init(node: Node, input: [Int], kernel: [Int], ceilMode: Bool = false) throws {
+    public init(node: Node, input: [Int], kernel: [Int], ceilMode: Bool = false) throws {
         let r = input.count
         self.input = input
         self.kernel = kernel

@@ -94,26 +94,23 @@ extension Machine {
         guard [.f32, .i32, .i64].contains(a.element), dst.element == a.element, dst.dims == a.dims, c > 0,
             a.count % c == 0
         else { throw SimulatorError("cumsum needs a (f32, i32 or i64) of whole rows of \(c) and dst of its type and shape") }
-        if a.element == .f32 {
-            var x = try loadFloats(a)
+        /// Each row of `x` summed in place.
+        func rows<T>(_ x: inout [T], zero: T, add: (T, T) -> T) {
             x.withUnsafeMutableBufferPointer { x in
-                for r in 0..<(a.count / c) {
-                    let row = x.baseAddress! + r * c
-                    VectorArithmetic.cumulativeSum(
-                        row, row, count: c, exclusive: exclusive, reverse: reverse, zero: 0, add: { $0 + $1 })
+                for row in stride(from: 0, to: x.count, by: c) {
+                    let at = x.baseAddress! + row
+                    VectorArithmetic.cumulativeSum(at, at, count: c, exclusive: exclusive, reverse: reverse, zero: zero, add: add)
                 }
             }
+        }
+        if a.element == .f32 {
+            var x = try loadFloats(a)
+            rows(&x, zero: 0) { $0 + $1 }
             try storeFloats(dst, x)
         } else {
             // Sums of the sign-extended values wrap to the element's width like the element's own sums.
             var x = try loadIntegers(a)
-            x.withUnsafeMutableBufferPointer { x in
-                for r in 0..<(a.count / c) {
-                    let row = x.baseAddress! + r * c
-                    VectorArithmetic.cumulativeSum(
-                        row, row, count: c, exclusive: exclusive, reverse: reverse, zero: 0, add: { $0 &+ $1 })
-                }
-            }
+            rows(&x, zero: 0) { $0 &+ $1 }
             try storeIntegers(dst, x)
         }
     }

@@ -87,9 +87,7 @@ struct Run: ParsableCommand {
             }
             guard analysisSamples > 0 else { throw DriverError(file: "--analysis-samples", "must be at least 1") }
             if let chosen = quantization.prune, precision == "auto" && sparsity == "none" {
-                throw DriverError(
-                    file: "--prune",
-                    "\(chosen) prunes 2:4 layers, and --sparsity none leaves every layer dense: give --sparsity 2:4 or auto")
+                throw PrecisionSetup.pruningWithoutSparsity(chosen, auto: true)
             }
             if precision == "auto" {
                 guard let calib = quantization.calib else {
