@@ -8,7 +8,8 @@ extension ImportContext {
     /// Emits `node` (DepthToSpace or SpaceToDepth, input [N, C, H, W], `blocksize` b):
     /// - DepthToSpace DCR: [N, b, b, C/b², H, W], axes (0, 3, 4, 1, 5, 2), [N, C/b², H·b, W·b];
     /// - DepthToSpace CRD: [N, C/b², b, b, H, W], axes (0, 1, 4, 2, 5, 3), the same result shape;
-    /// - SpaceToDepth: [N, C, H/b, b, W/b, b], axes (0, 3, 5, 1, 2, 4), [N, C·b², H/b, W/b].
+    /// - SpaceToDepth DCR: [N, C, H/b, b, W/b, b], axes (0, 3, 5, 1, 2, 4), [N, C·b², H/b, W/b];
+    /// - SpaceToDepth CRD (opset 28): the same split, axes (0, 1, 3, 5, 2, 4), the same shape.
     /// The new nodes are named `NAME/OP_STEP` (`up/DepthToSpace_split`), the last Reshape as
     /// the node was. An extent the blocks do not divide makes the first Reshape fail, naming it.
     mutating func emitBlockRearrangement(_ node: Node) throws {
@@ -30,9 +31,9 @@ extension ImportContext {
         }
         let batch = extents(0, 1, "batch"), height = extents(2, 3, "height"), width = extents(3, 4, "width")
         let split: String, merged: String, perm: [Int]
+        let mode = node.string("mode", default: "DCR")
+        guard mode == "DCR" || mode == "CRD" else { throw IRError("mode \"\(mode)\" is neither DCR nor CRD", at: node) }
         if node.op == "DepthToSpace" {
-            let mode = node.string("mode", default: "DCR")
-            guard mode == "DCR" || mode == "CRD" else { throw IRError("mode \"\(mode)\" is neither DCR nor CRD", at: node) }
             let blocks = mode == "DCR" ? [block, block, -1] : [-1, block, block]
             split = emit("Concat", "split_shape", [batch, ints(blocks, "blocks"), height, width], ["axis": .int(0)])
             perm = mode == "DCR" ? [0, 3, 4, 1, 5, 2] : [0, 1, 4, 2, 5, 3]
@@ -46,7 +47,7 @@ extension ImportContext {
             let rows = emit("Div", "rows", [height, divisor]), columns = emit("Div", "columns", [width, divisor])
             split = emit(
                 "Concat", "split_shape", [batch, channels, rows, divisor, columns, divisor], ["axis": .int(0)])
-            perm = [0, 3, 5, 1, 2, 4]
+            perm = mode == "DCR" ? [0, 3, 5, 1, 2, 4] : [0, 1, 3, 5, 2, 4]
             merged = emit("Concat", "merged_shape", [batch, ints([-1], "channels"), rows, columns], ["axis": .int(0)])
         }
         let blocks = emit("Reshape", "split", [x, split])

@@ -8,6 +8,10 @@ struct ImportContext {
     let externalRoot: URL?
     var constants: [String: Tensor] = [:]
     var types: [String: TensorType] = [:]
+    /// Types of the values the nodes emitted so far make, from their shape rules, as far as
+    /// the declared types and constants tell them; only the rewrites that need an operand's
+    /// rank or element type read them (the graph's types come from shape inference later).
+    private var emittedTypes: [String: TensorType] = [:]
     var nodes: [Node] = []
     /// How often each operator appears in the file, as written (Constant included).
     var sourceOpCounts: [String: Int] = [:]
@@ -57,7 +61,9 @@ struct ImportContext {
         }
         for n in g.nodes {
             sourceOpCounts[n.opType, default: 0] += 1
+            let start = nodes.count
             try importNode(n)
+            typeEmittedNodes(from: start)
         }
         return Graph(name: g.name.isEmpty ? "main" : g.name, inputs: inputs, outputs: outputs,
                      nodes: try Verifier.topologicalOrder(nodes), constants: constants, types: types)
@@ -146,9 +152,28 @@ struct ImportContext {
         return out
     }
 
-    /// The rank of a value, when the graph tells it (constant, declared type).
-    func rank(of value: String) -> Int? {
-        if let c = constants[value] { return c.rank }
-        return types[value]?.shape?.rank
+    /// A value's type as far as import knows it: a constant's, a declared one, or the one
+    /// an emitted node's shape rule gave.
+    func knownType(of value: String) -> TensorType? {
+        if let c = constants[value] { return TensorType(c.dtype, Shape(c.shape)) }
+        return types[value] ?? emittedTypes[value]
+    }
+
+    /// The rank of a value, when import knows it (`knownType`).
+    func rank(of value: String) -> Int? { knownType(of: value)?.shape?.rank }
+
+    /// Types the outputs of `nodes[start...]` by their shape rules, where the rule gives one
+    /// and the file declared none. A rule that fails leaves the outputs untyped here: shape
+    /// inference later reports it with the whole graph known.
+    mutating func typeEmittedNodes(from start: Int) {
+        for node in nodes[start...] where OpRegistry.schema(node.op) != nil {
+            let inputTypes = node.inputs.map { $0.isEmpty ? nil : knownType(of: $0) }
+            let constantInputs = node.inputs.map { $0.isEmpty ? nil : constants[$0] }
+            guard let outputs = try? ShapeInference.infer(node, inputTypes: inputTypes, constantInputs: constantInputs)
+            else { continue }
+            for (name, type) in zip(node.outputs, outputs) where !name.isEmpty && types[name] == nil {
+                if let type { emittedTypes[name] = type }
+            }
+        }
     }
 }

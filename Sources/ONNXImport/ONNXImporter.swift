@@ -14,7 +14,7 @@ public struct ImportOptions: Sendable {
 }
 
 /// The opset range of the default ONNX domain that npucc reads.
-public let supportedOpsets: ClosedRange<Int> = 6...21
+public let supportedOpsets: ClosedRange<Int> = 1...28
 
 /// What a model file holds as written, before any rewriting.
 public struct ImportSummary: Sendable {

@@ -11,6 +11,29 @@ extension ImportContext {
     /// Emits `node` in canonical form (possibly as several nodes).
     mutating func upgrade(_ node: inout Node, originalOp: String) throws {
         switch node.op {
+        case "Cast" where opset < 6:
+            try upgradeLegacyCast(&node)
+        case "Cast" where opset >= 24:
+            // Only a cast to float8e8m0 rounds by it, and that type is refused by name.
+            node.attributes["round_mode"] = nil
+        case "Concat" where opset < 4:
+            if node.attributes["axis"] == nil { node.attributes["axis"] = .int(1) }
+        case "Reshape" where opset < 5:
+            try moveToInputs(&node, ["shape"], from: 1)
+        case "Selu" where opset < 6:
+            // Opset 1's defaults are these rounder constants, not opset 6's.
+            if node.attributes["alpha"] == nil { node.attributes["alpha"] = .float(1.6732) }
+            if node.attributes["gamma"] == nil { node.attributes["gamma"] = .float(1.0507) }
+        case "Tile" where opset < 6:
+            try upgradeLegacyTile(&node)
+        case "QuantizeLinear" where opset >= 23:
+            try requireStatedPrecision(&node, attribute: "precision")
+        case "DequantizeLinear" where opset >= 23:
+            try requireStatedPrecision(&node, attribute: "output_dtype")
+        case "Range" where opset >= 27:
+            // It sets the precision of float16 and bfloat16 ranges, which are computed in
+            // float32 anyway (its default), and does nothing for other types.
+            node.attributes["stash_type"] = nil
         case "Slice" where opset < 10:
             try moveToInputs(&node, ["starts", "ends", "axes"], from: 1)
         case "Pad" where opset < 11:
@@ -65,8 +88,10 @@ extension ImportContext {
     }
 
     /// Moves int-list attributes `keys` into int64 constant inputs starting at `index`;
-    /// an absent attribute is an omitted input.
+    /// an absent attribute is an omitted input. A node with none of them is left as it is
+    /// (opset 1's Split may already give `split` as an input).
     private mutating func moveToInputs(_ node: inout Node, _ keys: [String], from index: Int) throws {
+        guard keys.contains(where: { node.attributes[$0] != nil }) else { return }
         guard node.inputs.count <= index else {
             throw IRError("has both the attribute form and the input form of \(keys.joined(separator: "/"))", at: node)
         }
@@ -91,8 +116,8 @@ extension ImportContext {
     }
 
     /// A scalar constant of the same float type as `value` (float32 when unknown).
-    private mutating func scalarConstant(_ x: Float, like value: String, hint: String) -> String {
-        let dtype = constants[value]?.dtype ?? types[value]?.dtype ?? .float32
+    mutating func scalarConstant(_ x: Float, like value: String, hint: String) -> String {
+        let dtype = knownType(of: value)?.dtype ?? .float32
         let tensor = Tensor(scalar: x).cast(to: dtype.isFloatingPoint ? dtype : .float32)
         return addConstant(tensor, hint: hint)
     }
@@ -121,10 +146,18 @@ extension ImportContext {
                           outputs: node.outputs))
     }
 
-    /// Upsample (opsets 7-9) and Resize (opset 10): scales only, asymmetric coordinates,
-    /// nearest rounding down.
+    /// Upsample (opsets 1-9) and Resize (opset 10): scales only, asymmetric coordinates,
+    /// nearest rounding down. Opset 1's Upsample scales the last two axes of a 4-D input by
+    /// `height_scale` and `width_scale`.
     private mutating func upgradeUpsample(_ node: inout Node, fromUpsample: Bool) throws {
         var scales = node.inputs.count > 1 ? node.inputs[1] : ""
+        if let height = node.attributes.removeValue(forKey: "height_scale"),
+           let width = node.attributes.removeValue(forKey: "width_scale") {
+            guard case .float(let h) = height, case .float(let w) = width else {
+                throw IRError("height_scale and width_scale must be floats", at: node)
+            }
+            scales = addConstant(Tensor([1, 1, h, w], shape: [4]), hint: "scales")
+        }
         if let attribute = node.attributes.removeValue(forKey: "scales") {
             guard case .floats(let values) = attribute else {
                 throw IRError("attribute \"scales\" must be floats", at: node)
@@ -142,6 +175,50 @@ extension ImportContext {
         node.attributes = ["mode": .string(mode),
                            "coordinate_transformation_mode": .string("asymmetric"),
                            "nearest_mode": .string("floor")]
+    }
+
+    /// Cast before opset 6 names its target type (`to = "FLOAT"`); later opsets give its
+    /// TensorProto code.
+    private func upgradeLegacyCast(_ node: inout Node) throws {
+        guard case .string(let name)? = node.attributes["to"] else { return }
+        let codes = ["FLOAT": 1, "UINT8": 2, "INT8": 3, "UINT16": 4, "INT16": 5, "INT32": 6, "INT64": 7, "STRING": 8,
+                     "BOOL": 9, "FLOAT16": 10, "DOUBLE": 11, "UINT32": 12, "UINT64": 13]
+        guard let code = codes[name.uppercased()] else {
+            throw IRError("Cast to \"\(name)\" names no element type", at: node)
+        }
+        node.attributes["to"] = .int(code)
+    }
+
+    /// Tile before opset 6 repeats its input `tiles` times along one `axis` (both scalar
+    /// inputs); it becomes the repeats input of every axis, 1 but there. Both must be
+    /// constants and the input's rank known.
+    private mutating func upgradeLegacyTile(_ node: inout Node) throws {
+        guard node.inputs.count == 3 else { return }
+        guard let tiles = constants[node.inputs[1]]?.int64s().first,
+              let axis = constants[node.inputs[2]]?.int64s().first, let rank = rank(of: node.inputs[0]) else {
+            throw IRError("opset \(opset) Tile needs constant tiles and axis and an input of known rank", at: node)
+        }
+        guard (-Int64(rank)..<Int64(rank)).contains(axis) else {
+            throw IRError("axis \(axis) is out of range for rank \(rank)", at: node)
+        }
+        var repeats = [Int](repeating: 1, count: rank)
+        repeats[Int(axis < 0 ? axis + Int64(rank) : axis)] = Int(tiles)
+        node.inputs = [node.inputs[0], int64Constant(repeats, hint: "repeats")]
+    }
+
+    /// QuantizeLinear's `precision` and DequantizeLinear's `output_dtype` (opset 23) may
+    /// only state what the canonical form does: the scale's element type (0, or that type).
+    private func requireStatedPrecision(_ node: inout Node, attribute: String) throws {
+        guard let value = node.attributes.removeValue(forKey: attribute) else { return }
+        guard case .int(let code) = value else { throw IRError("attribute \"\(attribute)\" must be an int", at: node) }
+        guard code != 0 else { return }
+        let scale = node.inputs.count > 1 ? node.inputs[1] : ""
+        let scaleType = knownType(of: scale)?.dtype ?? .float32
+        guard Int32(truncatingIfNeeded: code) == scaleType.rawValue else {
+            let named = DType(rawValue: Int32(truncatingIfNeeded: code))?.name ?? "type \(code)"
+            throw IRError("\(attribute) \(named) differs from the scale's \(scaleType.name); only the scale's type is supported",
+                          at: node)
+        }
     }
 
     /// QuantizeLinear and DequantizeLinear before opset 13 have no axis: the scale is one

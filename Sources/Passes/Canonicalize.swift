@@ -12,6 +12,8 @@ extension Pipeline {
             RemoveIdentity(),
             // Types before folding: Shape and Size fold from fully known input shapes.
             InferShapes(),
+            // With the types known, CastLike is the Cast it stands for.
+            ResolveCastLike(),
             // QDQ models: read the fp8 scales of weights and activation pairs onto their layers
             // before folding turns the weights' DequantizeLinear into plain constants (it needs
             // types to check that a removed pair changes no value's type). No-op without Q/DQ.

@@ -1,6 +1,6 @@
 // Elementwise ops: activations and math on one tensor, arithmetic and comparisons with
-// numpy broadcasting, Where, Clip, Cast, Identity and Dropout. Outputs keep the shape of
-// the (broadcast) inputs.
+// numpy broadcasting, Where, Clip, Cast, CastLike, Identity and Dropout. Outputs keep the
+// shape of the (broadcast) inputs.
 
 let elementwiseOps: [OpSchema] =
     unaryOps + broadcastingOps + [
@@ -14,6 +14,11 @@ let elementwiseOps: [OpSchema] =
                 throw r.fail("Cast to ONNX element type \(code) is not supported")
             }
             return [TensorType(target, r.dims(0).map(Shape.init))]
+        },
+        // The resolve-cast-like pass turns it into the Cast it is once the second input's
+        // type is known.
+        OpSchema("CastLike", since: 21, inputs: 2...2, attributes: [.int("saturate", 1)]) { r in
+            [TensorType(r.type(1)?.dtype ?? .float32, r.dims(0).map(Shape.init))]
         },
         OpSchema("Where", since: 16, inputs: 3...3) { r in
             if let c = r.type(0)?.dtype, c != .bool { throw r.fail("condition is \(c.name), not bool") }

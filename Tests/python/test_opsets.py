@@ -1,0 +1,258 @@
+"""Every opset from 1 to 28 of the default domain is read. The forms of opsets 1 to 5 (names
+for Cast's type, `consumed_inputs`, Reshape's shape and Tile's axis as attributes or inputs,
+Concat's default axis, Selu's and Upsample's first forms, legacy broadcasting onto an
+activation no value_info types) compute what their later forms do in onnxruntime, and compile;
+the attributes opsets 23 to 28 added (Cast's round_mode, QuantizeLinear's precision,
+DequantizeLinear's output_dtype, Range's stash_type, SpaceToDepth's mode) are read, or refused
+by name where they ask for something else; RMSNormalization, Swish, SwiGLU, CastLike and the
+early ImageScaler are imported as the ops they are made of, computed as onnxruntime (or ONNX's
+reference evaluator, for opsets onnxruntime does not run) computes them, and a LLaMA-style
+MLP made of them runs on the simulator bit for bit as the interpreter runs it."""
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+from onnx.reference import ReferenceEvaluator
+
+from conftest import assert_same_bits, run_npucc, simulated_and_interpreted
+
+RNG = np.random.default_rng(2811)
+
+
+def const(name, value, dtype=np.float32):
+    return numpy_helper.from_array(np.asarray(value, dtype), name)
+
+
+def save(path, nodes, inputs, outputs, inits, opset, ir_version=None):
+    graph = helper.make_graph(nodes, "g", inputs, outputs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    if ir_version is not None:
+        model.ir_version = ir_version
+    onnx.save(model, path)
+    return model
+
+
+def interpreted(model_path, feeds, folder):
+    np.savez(folder / "in.npz", **feeds)
+    r = run_npucc("run", model_path, "--inputs", folder / "in.npz", "--outputs", folder / "out.npz")
+    assert r.returncode == 0, r.stderr
+    return dict(np.load(folder / "out.npz"))
+
+
+def onnxruntime_outputs(model_path, feeds):
+    session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    return dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
+
+
+def value(name, shape, dtype=TensorProto.FLOAT):
+    return helper.make_tensor_value_info(name, dtype, shape)
+
+
+# A CNN in the forms of opsets 1 to 5, and the same network in opset 13's, for onnxruntime.
+W = (RNG.standard_normal((4, 3, 3, 3)) / 3).astype(np.float32)
+BN = [(1 + 0.1 * RNG.standard_normal(4)), 0.1 * RNG.standard_normal(4), 0.1 * RNG.standard_normal(4),
+      1 + 0.1 * RNG.random(4)]
+CHANNEL = 0.1 * RNG.standard_normal(4)
+FC = RNG.standard_normal((10, 4 * 6 * 6 * 2)) / 20
+FC_BIAS = 0.1 * RNG.standard_normal(10)
+
+
+def cnn(path, opset):
+    legacy = opset < 7
+    inits = [const("w", W), *[const(n, v) for n, v in zip(["s", "b", "m", "v"], BN)], const("ch", CHANNEL),
+             const("fc", FC), const("fcb", FC_BIAS)]
+    if not legacy:
+        inits = [t for t in inits if t.name != "ch"]
+        inits += [const("ch4", CHANNEL.reshape(4, 1, 1)), const("flat_shape", [1, -1], np.int64)]
+    old = {"consumed_inputs": [0]} if opset < 6 else {}
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+        helper.make_node("BatchNormalization", ["c", "s", "b", "m", "v"], ["bn"], epsilon=1e-5,
+                         **({"consumed_inputs": [0, 0, 0, 1, 1], "is_test": 1} if opset < 6 else {})),
+        helper.make_node("Relu", ["bn"], ["r"], **old),
+        helper.make_node("Add", ["r", "ch"], ["a"], broadcast=1, axis=1, **old) if legacy
+        else helper.make_node("Add", ["r", "ch4"], ["a"]),
+        helper.make_node("Selu", ["a"], ["se"], **(old if opset < 6 else {"alpha": 1.6732, "gamma": 1.0507})),
+        helper.make_node("Concat", ["se", "r"], ["cat"], **({} if opset < 4 else {"axis": 1})),
+        helper.make_node("Reshape", ["cat"], ["flat"], shape=[1, -1]) if opset < 5
+        else helper.make_node("Reshape", ["cat", "flat_shape"] if not legacy else ["cat", "flat_shape5"], ["flat"]),
+        helper.make_node("Cast", ["flat"], ["flatf"], to="FLOAT" if opset < 6 else TensorProto.FLOAT),
+        helper.make_node("Gemm", ["flatf", "fc", "fcb"], ["y"], transB=1, **({"broadcast": 1} if legacy else {})),
+    ]
+    if legacy and opset >= 5:
+        inits.append(const("flat_shape5", [1, -1], np.int64))
+    save(path, nodes, [value("x", [1, 3, 6, 6])], [value("y", [1, 10])], inits, opset, ir_version=3 if legacy else None)
+
+
+@pytest.mark.parametrize("opset", [1, 3, 4, 5, 6])
+def test_the_forms_of_the_first_opsets_compute_what_their_later_forms_do(tmp_path, opset):
+    cnn(tmp_path / "old.onnx", opset)
+    cnn(tmp_path / "new.onnx", 13)
+    x = RNG.standard_normal((1, 3, 6, 6)).astype(np.float32)
+    got = interpreted(tmp_path / "old.onnx", {"x": x}, tmp_path)["y"]
+    want = onnxruntime_outputs(tmp_path / "new.onnx", {"x": x})["y"]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_an_opset_3_network_compiles_and_runs_as_the_interpreter_runs_it(tmp_path):
+    cnn(tmp_path / "old.onnx", 3)
+    np.savez(tmp_path / "x.npz", x=RNG.standard_normal((1, 3, 6, 6)).astype(np.float32))
+    np.savez(tmp_path / "calib.npz", x=RNG.standard_normal((4, 3, 6, 6)).astype(np.float32))
+    sim, fq = simulated_and_interpreted(tmp_path / "old.onnx", tmp_path / "x.npz", tmp_path, "nvfp4", "none",
+                                        tmp_path / "calib.npz")
+    assert_same_bits(sim, fq, ["y"])
+
+
+def test_opset_1_upsample_tile_and_split_as_numpy_computes_them(tmp_path):
+    inits = [const("tiles", 3, np.int64), const("axis", 2, np.int64), const("parts", [1, 3], np.int64)]
+    nodes = [helper.make_node("Upsample", ["x"], ["up"], height_scale=2.0, width_scale=3.0),
+             helper.make_node("Tile", ["x", "tiles", "axis"], ["tiled"]),
+             helper.make_node("Split", ["x", "parts"], ["first", "rest"], axis=1)]
+    save(tmp_path / "m.onnx", nodes, [value("x", [1, 4, 2, 3])],
+         [value("up", [1, 4, 4, 9]), value("tiled", [1, 4, 6, 3]), value("first", [1, 1, 2, 3]),
+          value("rest", [1, 3, 2, 3])], inits, 1, ir_version=3)
+    x = RNG.standard_normal((1, 4, 2, 3)).astype(np.float32)
+    got = interpreted(tmp_path / "m.onnx", {"x": x}, tmp_path)
+    np.testing.assert_array_equal(got["up"], x.repeat(2, axis=2).repeat(3, axis=3))
+    np.testing.assert_array_equal(got["tiled"], np.tile(x, (1, 1, 3, 1)))
+    np.testing.assert_array_equal(got["first"], x[:, :1])
+    np.testing.assert_array_equal(got["rest"], x[:, 1:])
+
+
+def test_an_opset_1_tile_of_a_computed_count_is_refused_by_name(tmp_path):
+    nodes = [helper.make_node("Shape", ["x"], ["shape"]),
+             helper.make_node("Tile", ["x", "shape", "shape"], ["tiled"], name="tile")]
+    save(tmp_path / "m.onnx", nodes, [value("x", [2])], [value("tiled", None)], [], 1, ir_version=3)
+    r = run_npucc("dump-ir", tmp_path / "m.onnx")
+    assert r.returncode == 1
+    assert 'node Tile "tile" (opset 1)' in r.stderr and "constant tiles and axis" in r.stderr, r.stderr
+
+
+def newest_model(path, opset):
+    """A Conv whose weights pass through a Q/DQ pair, then the attributes opsets 23 to 28
+    added, each at its default or its stated equivalent: the pair's precision and output_dtype
+    float32 (23), a Cast with round_mode (24), a Range with stash_type (27) and SpaceToDepth in
+    CRD order (28)."""
+    inits = [const("w", W), const("scale", 0.05), const("zero", 0, np.int8), const("n", 7, np.int64),
+             const("one", 1, np.int64)]
+    stated = opset >= 23
+    nodes = [helper.make_node("QuantizeLinear", ["w", "scale", "zero"], ["wq"],
+                              **({"precision": TensorProto.FLOAT} if stated else {})),
+             helper.make_node("DequantizeLinear", ["wq", "scale", "zero"], ["wdq"],
+                              **({"output_dtype": TensorProto.FLOAT} if stated else {})),
+             helper.make_node("Conv", ["x", "wdq"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("Cast", ["c"], ["y"], to=TensorProto.FLOAT, **({"round_mode": "up"} if opset >= 24 else {}))]
+    outputs = [value("y", [1, 4, 6, 6])]
+    if opset >= 27:
+        nodes += [helper.make_node("Range", ["one", "n", "one"], ["r"], stash_type=1),
+                  helper.make_node("Cast", ["r"], ["rf"], to=TensorProto.FLOAT),
+                  helper.make_node("Mul", ["y", "rf"], ["ramp"])]
+        outputs.append(value("ramp", [1, 4, 6, 6]))
+    if opset >= 28:
+        nodes.append(helper.make_node("SpaceToDepth", ["y"], ["crd"], blocksize=2, mode="CRD"))
+        nodes.append(helper.make_node("SpaceToDepth", ["y"], ["dcr"], blocksize=3))
+        outputs += [value("crd", [1, 16, 3, 3]), value("dcr", [1, 36, 2, 2])]
+    return save(path, nodes, [value("x", [1, 3, 6, 6])], outputs, inits, opset, ir_version=13)
+
+
+@pytest.mark.parametrize("opset", [22, 23, 24, 25, 27, 28])
+def test_the_newest_opsets_are_read(tmp_path, opset):
+    model = newest_model(tmp_path / "m.onnx", opset)
+    x = RNG.standard_normal((1, 3, 6, 6)).astype(np.float32)
+    got = interpreted(tmp_path / "m.onnx", {"x": x}, tmp_path)
+    if opset <= 24:
+        want = onnxruntime_outputs(tmp_path / "m.onnx", {"x": x})
+    else:
+        want = dict(zip([o.name for o in model.graph.output], ReferenceEvaluator(model).run(None, {"x": x})))
+    assert sorted(got) == sorted(want)
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-6, atol=1e-6, err_msg=name)
+
+
+@pytest.mark.parametrize("node,message", [
+    (helper.make_node("DequantizeLinear", ["q", "scale"], ["y"], output_dtype=TensorProto.FLOAT16, name="dq"),
+     "output_dtype f16 differs from the scale's f32"),
+    (helper.make_node("QuantizeLinear", ["x", "scale"], ["y"], precision=TensorProto.DOUBLE, name="dq"),
+     "precision f64 differs from the scale's f32"),
+])
+def test_a_stated_precision_other_than_the_scales_is_refused_by_name(tmp_path, node, message):
+    inits = [const("scale", 0.5), const("q", [1, 2], np.uint8)]
+    save(tmp_path / "m.onnx", [node], [value("x", [2])], [value("y", None)], inits, 23, ir_version=11)
+    r = run_npucc("dump-ir", tmp_path / "m.onnx")
+    assert r.returncode == 1
+    assert f'"dq" (opset 23)' in r.stderr and message in r.stderr, r.stderr
+
+
+def mlp(path, opset, hidden=32, inner=64):
+    """x [1, 8, hidden] -> RMSNormalization -> gate and up projections -> SwiGLU (opset 28) or
+    Swish and Mul (opset 24) -> down projection -> residual Add; a CastLike of the output to a
+    float32 constant's type."""
+    inits = [const("g", 1 + 0.1 * RNG.standard_normal(hidden)),
+             const("wg", RNG.standard_normal((hidden, inner)) / np.sqrt(hidden)),
+             const("wu", RNG.standard_normal((hidden, inner)) / np.sqrt(hidden)),
+             const("wd", RNG.standard_normal((inner, hidden)) / np.sqrt(inner)), const("like", 0.0)]
+    nodes = [helper.make_node("RMSNormalization", ["x", "g"], ["n"], epsilon=1e-6, name="norm"),
+             helper.make_node("MatMul", ["n", "wg"], ["gate"], name="gate_proj"),
+             helper.make_node("MatMul", ["n", "wu"], ["up"], name="up_proj")]
+    if opset >= 28:
+        nodes.append(helper.make_node("SwiGLU", ["gate", "up"], ["h"], name="act"))
+    else:
+        nodes += [helper.make_node("Swish", ["gate"], ["sg"], alpha=1.0, name="act"),
+                  helper.make_node("Mul", ["sg", "up"], ["h"])]
+    nodes += [helper.make_node("MatMul", ["h", "wd"], ["down"], name="down_proj"),
+              helper.make_node("Add", ["x", "down"], ["res"]),
+              helper.make_node("CastLike", ["res", "like"], ["y"])]
+    return save(path, nodes, [value("x", [1, 8, hidden])], [value("y", [1, 8, hidden])], inits, opset, ir_version=11)
+
+
+@pytest.mark.parametrize("opset", [24, 28])
+def test_rms_normalization_swish_swiglu_and_cast_like_compute_as_their_definitions(tmp_path, opset):
+    model = mlp(tmp_path / "m.onnx", opset)
+    x = RNG.standard_normal((1, 8, 32)).astype(np.float32)
+    got = interpreted(tmp_path / "m.onnx", {"x": x}, tmp_path)["y"]
+    if opset <= 24:
+        want = onnxruntime_outputs(tmp_path / "m.onnx", {"x": x})["y"]
+    else:
+        want = ReferenceEvaluator(model).run(None, {"x": x})[0]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    r = run_npucc("dump-ir", tmp_path / "m.onnx")
+    assert r.returncode == 0, r.stderr
+    ops = [line.split("=", 1)[1].split("(")[0].strip() for line in r.stdout.splitlines() if line.strip().startswith("%")]
+    assert ops == ["Mul", "ReduceMean", "Add", "Sqrt", "Div", "Mul", "MatMul", "MatMul", "Sigmoid", "Mul", "Mul",
+                   "MatMul", "Add", "Cast"], r.stdout
+
+
+@pytest.mark.parametrize("precision", ["fp16", "nvfp4"])
+def test_a_llama_style_mlp_runs_on_the_simulator_as_the_interpreter_runs_it(tmp_path, precision):
+    mlp(tmp_path / "m.onnx", 28)
+    np.savez(tmp_path / "x.npz", x=RNG.standard_normal((1, 8, 32)).astype(np.float32))
+    np.savez(tmp_path / "calib.npz", x=RNG.standard_normal((4, 8, 32)).astype(np.float32))
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, precision, "none",
+                                        tmp_path / "calib.npz", extra=["--input-shape", "x=1,8,32"])
+    assert_same_bits(sim, fq, ["y"])
+
+
+def test_rms_normalization_over_two_axes_and_of_float16_as_onnxruntime(tmp_path):
+    """axis 1 of a rank-3 input (the mean over the last two axes); a float16 input is widened
+    to float32 for the mean (stash_type 1) and narrowed back."""
+    inits = [const("g", 1 + 0.1 * RNG.standard_normal((4, 6))), const("g16", 1 + 0.1 * RNG.standard_normal(6), np.float16)]
+    nodes = [helper.make_node("RMSNormalization", ["x", "g"], ["y"], axis=1),
+             helper.make_node("RMSNormalization", ["h", "g16"], ["y16"], epsilon=1e-3)]
+    save(tmp_path / "m.onnx", nodes, [value("x", [2, 4, 6]), value("h", [2, 4, 6], TensorProto.FLOAT16)],
+         [value("y", [2, 4, 6]), value("y16", [2, 4, 6], TensorProto.FLOAT16)], inits, 23, ir_version=11)
+    feeds = {"x": RNG.standard_normal((2, 4, 6)).astype(np.float32),
+             "h": RNG.standard_normal((2, 4, 6)).astype(np.float16)}
+    got = interpreted(tmp_path / "m.onnx", feeds, tmp_path)
+    want = onnxruntime_outputs(tmp_path / "m.onnx", feeds)
+    np.testing.assert_allclose(got["y"], want["y"], rtol=1e-6, atol=1e-6)
+    assert got["y16"].dtype == np.float16
+    np.testing.assert_allclose(got["y16"].astype(np.float32), want["y16"].astype(np.float32), rtol=1e-3, atol=1e-3)
+
+
+def test_image_scaler_is_a_multiply_and_a_per_channel_add(tmp_path):
+    nodes = [helper.make_node("ImageScaler", ["x"], ["y"], scale=0.5, bias=[1.0, -2.0, 3.0], name="scaler")]
+    save(tmp_path / "m.onnx", nodes, [value("x", [1, 3, 2, 2])], [value("y", [1, 3, 2, 2])], [], 8, ir_version=3)
+    x = RNG.standard_normal((1, 3, 2, 2)).astype(np.float32)
+    got = interpreted(tmp_path / "m.onnx", {"x": x}, tmp_path)["y"]
+    np.testing.assert_array_equal(got, x * np.float32(0.5) + np.array([1, -2, 3], np.float32).reshape(1, 3, 1, 1))
