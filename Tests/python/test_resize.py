@@ -6,14 +6,17 @@ vector unit, within float32 rounding of onnxruntime. Either way the bundle runs 
 the fake-quant interpreter runs the model, at rank 4 and at ranks 2, 3 and 5 (a 1-D signal
 upsampled along its last axis, a volume's planes), and so does a linear Resize over other
 axes (the channels, a bare signal, a volume's depth: trilinear), within float32 rounding of a
-float64 N-linear reference; one whose changed axes span more than three is refused by node."""
+float64 N-linear reference; one whose changed axes span more than three is refused by node.
+Opset 18's `axes` (scales or sizes for the named axes alone) and keep_aspect_ratio_policy give
+onnxruntime's results; antialias is accepted where it changes nothing and refused by node where
+it would filter."""
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from conftest import run_npucc
+from conftest import assert_same_bits, run_npucc, simulated_and_interpreted
 
 CASES = {
     "upsample_asymmetric_floor": dict(scales=[1, 1, 2, 2], coordinate_transformation_mode="asymmetric",
@@ -187,3 +190,65 @@ def test_linear_resize_of_the_last_two_axes_at_other_ranks(tmp_path, shape, scal
     assert r.returncode == 0, r.stderr
     np.testing.assert_array_equal(np.load(tmp_path / "sim.npz")["y"].view(np.uint32), ours.view(np.uint32))
 
+
+
+AXES_CASES = {
+    "nearest_scales_last_two": dict(axes=[2, 3], scales=[2.0, 1.5]),
+    "linear_sizes_reversed": dict(axes=[3, 2], sizes=[9, 7], mode="linear"),
+    "nearest_not_larger": dict(axes=[2, 3], sizes=[10, 20], keep_aspect_ratio_policy="not_larger"),
+    "linear_not_smaller": dict(axes=[2, 3], sizes=[10, 20], mode="linear", keep_aspect_ratio_policy="not_smaller"),
+    "linear_last_axis_upsampled_antialias": dict(axes=[-1], scales=[2.0], mode="linear", antialias=1),
+}
+
+
+def axes_model(path, conv, axes, scales=None, sizes=None, **attributes):
+    """(Conv 3 -> 6 channels or none), Resize of opset 19 over `axes`, Relu."""
+    rng = np.random.default_rng(5)
+    inits = [numpy_helper.from_array((rng.standard_normal((6, 3, 3, 3)) / 5).astype(np.float32), "w")]
+    inputs = ["c" if conv else "x", "", ""]
+    if sizes is not None:
+        inits.append(numpy_helper.from_array(np.asarray(sizes, np.int64), "sizes"))
+        inputs.append("sizes")
+    else:
+        inits.append(numpy_helper.from_array(np.asarray(scales, np.float32), "scales"))
+        inputs[2] = "scales"
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv")] if conv else []
+    nodes += [helper.make_node("Resize", inputs, ["r"], axes=axes, name="resize", **attributes),
+              helper.make_node("Relu", ["r"], ["y"])]
+    graph = helper.make_graph(nodes, "resize", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 5, 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)]), path)
+
+
+@pytest.mark.parametrize("case", sorted(AXES_CASES))
+def test_resize_over_named_axes_runs_as_onnxruntime_and_the_interpreter_run_it(tmp_path, case):
+    """Opset 18's `axes` (scales and sizes for those axes alone, in their order) and
+    keep_aspect_ratio_policy; antialias where it changes nothing (upsampling)."""
+    attributes = AXES_CASES[case]
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((1, 3, 5, 6)).astype(np.float32)
+    np.savez(tmp_path / "x.npz", x=x)
+    axes_model(tmp_path / "alone.onnx", False, **attributes)
+    r = run_npucc("run", tmp_path / "alone.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "ref.npz")
+    assert r.returncode == 0, r.stderr
+    ours = np.load(tmp_path / "ref.npz")["y"]
+    theirs = ort.InferenceSession(str(tmp_path / "alone.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    assert ours.shape == theirs.shape
+    if attributes.get("mode") == "linear":
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=8 * np.finfo(np.float32).eps * np.abs(x).max())
+    else:
+        np.testing.assert_array_equal(ours, theirs)
+    axes_model(tmp_path / "m.onnx", True, **attributes)
+    np.savez(tmp_path / "calib.npz", x=rng.standard_normal((4, 3, 5, 6)).astype(np.float32))
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, "fp16", "none",
+                                        tmp_path / "calib.npz")
+    assert_same_bits(sim, fq, ["y"])
+
+
+def test_an_antialiased_downscale_is_refused_by_node(tmp_path):
+    axes_model(tmp_path / "m.onnx", False, axes=[2, 3], scales=[0.5, 0.5], mode="linear", antialias=1)
+    np.savez(tmp_path / "x.npz", x=np.ones((1, 3, 5, 6), np.float32))
+    r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "y.npz")
+    assert r.returncode == 1
+    assert 'Resize "resize"' in r.stderr and "antialias" in r.stderr, r.stderr
+    assert not (tmp_path / "y.npz").exists()

@@ -12,27 +12,67 @@ public struct ResizeGeometry: Sendable, Equatable {
     public var nearest: Bool
 
     /// The geometry of Resize `node` on an input of `inputShape`, given its roi, scales and
-    /// sizes operands' values (nil or empty when absent).
+    /// sizes operands' values (nil or empty when absent). With `axes`, those operands give
+    /// the named axes alone (the others keep their extent, scale 1 and roi [0, 1]); sizes
+    /// under `keep_aspect_ratio_policy` not_larger or not_smaller scale every named axis by
+    /// the least or greatest of their ratios, the extents rounded half up. `antialias` is
+    /// refused where it would filter (a linear resize that shrinks an axis).
     public init(_ node: Node, inputShape: [Int], roi: [Float]?, scales: [Float]?, sizes: [Int]?) throws {
         let rank = inputShape.count
         let mode = node.string("mode", default: "nearest")
         let coordinate = node.string("coordinate_transformation_mode", default: "half_pixel")
         let nearestMode = node.string("nearest_mode", default: "round_prefer_floor")
         guard mode == "nearest" || mode == "linear" else { throw IRError("mode \"\(mode)\" is not supported", at: node) }
+        var axes = Array(0..<rank)
+        if let named = node.ints("axes") {
+            axes = try named.map { a in
+                guard (-rank..<rank).contains(a) else { throw IRError("axis \(a) is out of range for rank \(rank)", at: node) }
+                return a < 0 ? a + rank : a
+            }
+            guard Set(axes).count == axes.count else { throw IRError("axes \(named) name an axis twice", at: node) }
+        }
         var factors = [Float](repeating: 1, count: rank)
         var shape = inputShape
         if let s = sizes, !s.isEmpty {
-            guard s.count == rank else { throw IRError("sizes has \(s.count) values for rank \(rank)", at: node) }
-            shape = s
-            factors = (0..<rank).map { Float(s[$0]) / Float(inputShape[$0]) }
+            guard s.count == axes.count else { throw IRError("sizes has \(s.count) values for \(axes.count) axes", at: node) }
+            let policy = node.string("keep_aspect_ratio_policy", default: "stretch")
+            let ratios = axes.indices.map { Double(s[$0]) / Double(inputShape[axes[$0]]) }
+            switch policy {
+            case "stretch":
+                for (k, a) in axes.enumerated() {
+                    shape[a] = s[k]
+                    factors[a] = Float(s[k]) / Float(inputShape[a])
+                }
+            case "not_larger", "not_smaller":
+                let scale = (policy == "not_larger" ? ratios.min() : ratios.max()) ?? 1
+                for a in axes {
+                    shape[a] = Int(scale * Double(inputShape[a]) + 0.5)
+                    factors[a] = Float(scale)
+                }
+            default:
+                throw IRError("keep_aspect_ratio_policy \"\(policy)\" is not stretch, not_larger or not_smaller", at: node)
+            }
         } else if let sc = scales, !sc.isEmpty {
-            guard sc.count == rank else { throw IRError("scales has \(sc.count) values for rank \(rank)", at: node) }
-            factors = sc
-            shape = (0..<rank).map { Int((Float(inputShape[$0]) * sc[$0]).rounded(.down)) }
+            guard sc.count == axes.count else { throw IRError("scales has \(sc.count) values for \(axes.count) axes", at: node) }
+            for (k, a) in axes.enumerated() {
+                factors[a] = sc[k]
+                shape[a] = Int((Float(inputShape[a]) * sc[k]).rounded(.down))
+            }
         } else {
             throw IRError("Resize needs scales or sizes", at: node)
         }
-        let roi = roi ?? []
+        if node.int("antialias", default: 0) != 0, mode != "linear" || factors.contains(where: { $0 < 1 }) {
+            throw IRError("antialias is supported only where it changes nothing (a linear resize that shrinks no axis)", at: node)
+        }
+        var roi = roi ?? []
+        if roi.count == 2 * axes.count, axes != Array(0..<rank) {
+            var full = [Float](repeating: 0, count: rank) + [Float](repeating: 1, count: rank)
+            for (k, a) in axes.enumerated() {
+                full[a] = roi[k]
+                full[rank + a] = roi[axes.count + k]
+            }
+            roi = full
+        }
         // Source coordinate of output index `o` on axis `d`.
         func source(_ o: Int, _ d: Int) -> Float {
             let scale = factors[d], inN = Float(inputShape[d]), outN = Float(shape[d])
