@@ -151,7 +151,7 @@ public enum Lowering {
                     scratchBytes = max(scratchBytes, conv.scratchBytes)
                     // A group's tiles are as wide as the packed weights' tiles (WeightSection.tileRows).
                     let plan = try tiling(
-                        yShape[2] * yShape[3], p, matrix, resources, node, n: p.rows / conv.groups, coded: conv.coded,
+                        yShape.dropFirst(2).reduce(1, *), p, matrix, resources, node, n: p.rows / conv.groups, coded: conv.coded,
                         block: conv.blockChannels)
                     try ConvolutionLowering.lower(conv, plan: plan, resources: resources, into: &b)
                 } else {
@@ -377,7 +377,15 @@ public enum Lowering {
         _ node: Node, _ x: Place, _ y: Place, _ xShape: [Int], _ yShape: [Int],
         _ resources: TileResources, _ constants: inout ConstantSection, _ b: inout ProgramBuilder
     ) throws {
-        guard xShape.count == 4, yShape.count == 4 else { throw IRError("cannot lower pooling that is not 2-D yet", at: node) }
+        if xShape.count == 3, yShape.count == 3 {
+            // 1-D pooling is the 2-D one over a single row.
+            try lowerPool(
+                node.liftedToTwoDimensions(), x, y, liftedShape(xShape), liftedShape(yShape), resources, &constants, &b)
+            return
+        }
+        guard xShape.count == 4, yShape.count == 4 else {
+            throw IRError("cannot lower pooling that is not 1-D or 2-D yet", at: node)
+        }
         guard node.outputs.count == 1 || node.outputs[1].isEmpty else {
             throw IRError("cannot lower MaxPool's Indices", at: node)
         }

@@ -14,7 +14,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from conftest import ROOT, assert_compile_refuses, run_npucc, simulated_and_interpreted
+from conftest import ROOT, run_npucc, simulated_and_interpreted
 from test_precision import e4m3, nvfp4_rows
 
 sys.path.insert(0, str(ROOT / "tools"))
@@ -186,17 +186,6 @@ def test_npub_decodes_the_weights_quantized_along_the_flipped_kernel(tmp_path, p
     inspect = run_npucc("inspect", tmp_path / "m.npub")
     assert inspect.returncode == 0, inspect.stderr
     assert any(line.split()[:2] == ["up", "ConvTranspose"] for line in inspect.stdout.splitlines()), inspect.stdout
-
-
-def test_a_one_dimensional_conv_transpose_is_refused_by_node(tmp_path):
-    rng = np.random.default_rng(25)
-    graph = helper.make_graph([helper.make_node("ConvTranspose", ["x", "w"], ["y"], strides=[2], name="upsample")], "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 16])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 33])],
-                              [weight(rng, "w", 8, 4, 3)])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
-    assert_compile_refuses(tmp_path / "m.onnx", tmp_path,
-                           'node ConvTranspose "upsample" (opset 13): cannot lower a ConvTranspose over other than two spatial axes')
 
 
 @pytest.mark.parametrize("pruning", ["wanda", "magnitude"])
