@@ -7,6 +7,7 @@ import Formats
 import IR
 import ISA
 import Passes
+import Reference
 
 /// A lowered model: the program, the constant section it reads, and where its inputs and
 /// outputs live in DRAM.
@@ -187,7 +188,7 @@ public enum Lowering {
                 scratchBytes = max(scratchBytes, try lowerCopy(node, graph, memory, scratch: scratch, &constants, &b))
             case "Slice":
                 try lowerSlice(node, graph, try address(node.inputs[0], node), try address(node.outputs[0], node), &b)
-            case "Transpose", "Concat":
+            case "Transpose", "Concat", "ScatterND":
                 try lowerDataMovement(node, graph, memory, &constants, &b)
             case "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool":
                 try lowerPool(
@@ -460,10 +461,10 @@ public enum Lowering {
 }
 
 extension Lowering {
-    /// Transpose (one DMA reading the input with permuted strides) and Concat (one DMA per
-    /// input into its slab of the output); float32, bool, int32 and int64 values. A Concat's
-    /// constant input (a class token before a transformer's patches) is copied from the
-    /// constant section.
+    /// Transpose (one DMA reading the input with permuted strides), Concat (one DMA per
+    /// input into its slab of the output) and ScatterND (`lowerScatter`); float32, bool,
+    /// int32 and int64 values. A constant input (a Concat's class token before a
+    /// transformer's patches) is copied from the constant section.
     static func lowerDataMovement(
         _ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ constants: inout ConstantSection,
         _ b: inout ProgramBuilder
@@ -498,6 +499,14 @@ extension Lowering {
             try b.emit("dma", ["dst": b.descriptor(try y.descriptor(element, dims: outDims)), "src": b.descriptor(src)])
             return
         }
+        if node.op == "ScatterND" {
+            guard try dims(node.inputs[0]) == outDims, node.inputs.count == 3 else {
+                throw IRError("cannot lower ScatterND: its data and output differ in shape", at: node)
+            }
+            _ = try dims(node.inputs[2])
+            try lowerScatter(node, graph, outDims, to: y, element, source, &b)
+            return
+        }
         let rank = outDims.count
         var axis = node.int("axis", default: 0)
         if axis < 0 { axis += rank }
@@ -510,6 +519,54 @@ extension Lowering {
             let src = try source(input).descriptor(element, dims: inDims)
             try b.emit("dma", ["dst": b.descriptor(dst), "src": b.descriptor(src)])
             start += inDims[axis]
+        }
+    }
+
+    /// ScatterND with constant indices, reduction none: the data copied whole, then each
+    /// index tuple's slab overwritten by its update row, in order. Tuples whose slabs follow
+    /// one another make one run; runs of one length whose starts step evenly make one DMA
+    /// (an exporter's `y[..., 0:2] = ...` is one DMA of every pixel's two values).
+    private static func lowerScatter(
+        _ node: Node, _ graph: Graph, _ dims: [Int], to y: Place, _ element: ElementType, _ source: (String) -> Place,
+        _ b: inout ProgramBuilder
+    ) throws {
+        let reduction = node.string("reduction", default: "none")
+        guard reduction == "none" else {
+            throw IRError("cannot lower ScatterND with reduction \(reduction): updates are copied, not combined", at: node)
+        }
+        guard let indices = graph.constants[node.inputs[1]] else {
+            throw IRError("cannot lower ScatterND whose indices \"\(node.inputs[1])\" are not a constant", at: node)
+        }
+        let offsets = try scatterOffsets(node, dataShape: dims, indices: indices)
+        let slab = dims[(indices.shape.last ?? 0)...].reduce(1, *), size = element == .i64 ? 8 : 4, total = dims.reduce(1, *)
+        let data = try source(node.inputs[0]).descriptor(element, dims: [total])
+        try b.emit("dma", ["dst": b.descriptor(try y.descriptor(element, dims: [total])), "src": b.descriptor(data)])
+        guard slab > 0 else { return }
+        var runs: [(start: Int, row: Int, length: Int)] = []
+        for (row, offset) in offsets.enumerated() {
+            if let last = runs.last, last.start + last.length == offset, last.row + last.length == row * slab {
+                runs[runs.count - 1].length += slab
+            } else {
+                runs.append((offset, row * slab, slab))
+            }
+        }
+        let updates = source(node.inputs[2])
+        var r = 0
+        while r < runs.count {
+            let first = runs[r], step = r + 1 < runs.count ? runs[r + 1].start - first.start : first.length
+            var count = 1
+            // Evenly stepping starts that do not overlap, each run's rows after the last's.
+            while r + count < runs.count, step >= first.length, runs[r + count].length == first.length,
+                runs[r + count].start == first.start + count * step,
+                runs[r + count].row == first.row + count * first.length
+            {
+                count += 1
+            }
+            let dst = try y.advanced(by: size * first.start).descriptor(
+                element, dims: [count, first.length], strides: [count == 1 ? first.length : step, 1])
+            let src = try updates.advanced(by: size * first.row).descriptor(element, dims: [count, first.length])
+            try b.emit("dma", ["dst": b.descriptor(dst), "src": b.descriptor(src)])
+            r += count
         }
     }
 

@@ -1,5 +1,5 @@
 // Indexing ops: those that join, cut, select or grow along axes (Concat, Split, Slice,
-// Gather, Pad, Resize), and Trilu, which keeps a triangle of the last two. Their shape operands (split, starts/ends/axes/steps, pads,
+// Gather, ScatterND, Pad, Resize), and Trilu, which keeps a triangle of the last two. Their shape operands (split, starts/ends/axes/steps, pads,
 // scales/sizes) are read when constant; otherwise only the axes they touch become unknown.
 
 let indexingOps: [OpSchema] = [
@@ -18,6 +18,19 @@ let indexingOps: [OpSchema] = [
             throw r.fail("index \(bad) is out of range for axis \(a) of \(Shape(x))")
         }
         return r.like0(Array(x[..<a]) + indices + Array(x[(a + 1)...]))
+    },
+    OpSchema("ScatterND", since: 18, inputs: 3...3, attributes: [.string("reduction", "none")]) { r in
+        // updates: the indices' extents but the last (k), then the data's from k on.
+        if let x = r.dims(0), let indices = r.dims(1), let k = indices.last?.value, let updates = r.dims(2) {
+            guard k >= 1, k <= x.count else { throw r.fail("index tuples of \(k) values address data of rank \(x.count)") }
+            let expected = Array(indices.dropLast()) + Array(x[k...])
+            guard updates.count == expected.count,
+                zip(updates, expected).allSatisfy({ $0.value == nil || $1.value == nil || $0 == $1 })
+            else { throw r.fail("updates \(Shape(updates)) are not \(Shape(expected)) for data \(Shape(x))") }
+        }
+        if let i = r.type(1)?.dtype, i != .int64 { throw r.fail("indices are \(i.name), not i64") }
+        try r.requireSameType([0, 2])
+        return r.like0(r.dims(0))
     },
     OpSchema("Pad", since: 21, inputs: 2...4, attributes: [.string("mode", "constant")]) { r in try r.pad() },
     OpSchema(

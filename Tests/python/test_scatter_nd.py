@@ -1,0 +1,108 @@
+"""ScatterND as exporters write in-place assignment: a detection head's `y[..., 0:2] = ...`
+(one index tuple per pixel, its two values rewritten), rows replaced by their index (negative
+ones counting from the end), and the reductions of opset 16 and 18. The interpreter computes
+them as onnxruntime does; with constant indices the bundle runs bit for bit as the
+fake-quant interpreter runs the model, each run of rewritten values one DMA; computed
+indices and a reduction are refused at lowering by node."""
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from conftest import assert_compile_refuses, assert_same_bits, interpreted_and_onnxruntime, run_npucc, \
+    simulated_and_interpreted
+
+RNG = np.random.default_rng(1818)
+A, H, W, O = 3, 4, 4, 6  # anchors, grid, outputs per anchor
+
+
+def head_model(path):
+    """x [1, A·O, H, W] -> 1x1 Conv -> [1, A, H, W, O] -> Sigmoid -> s; s[..., 0:2] = s[..., 0:2]
+    * 2 + grid, written as exporters write it: ScatterND with an index tuple per pixel and
+    anchor and rewritten value."""
+    grid = RNG.standard_normal((1, 1, H, W, 2)).astype(np.float32)
+    tuples = np.stack(np.meshgrid(np.arange(1), np.arange(A), np.arange(H), np.arange(W), np.arange(2), indexing="ij"), -1)
+    inits = [numpy_helper.from_array((RNG.standard_normal((A * O, A * O, 1, 1)) / 4).astype(np.float32), "w"),
+             numpy_helper.from_array(np.array([1, A, O, H, W], np.int64), "split"),
+             numpy_helper.from_array(grid, "grid"), numpy_helper.from_array(np.float32(2), "two"),
+             numpy_helper.from_array(np.array([0], np.int64), "s0"), numpy_helper.from_array(np.array([2], np.int64), "s1"),
+             numpy_helper.from_array(np.array([-1], np.int64), "last"),
+             numpy_helper.from_array(tuples.astype(np.int64), "tuples")]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="head"),
+             helper.make_node("Reshape", ["c", "split"], ["r"]),
+             helper.make_node("Transpose", ["r"], ["t"], perm=[0, 1, 3, 4, 2]),
+             helper.make_node("Sigmoid", ["t"], ["s"]),
+             helper.make_node("Slice", ["s", "s0", "s1", "last"], ["xy"]),
+             helper.make_node("Mul", ["xy", "two"], ["xy2"]),
+             helper.make_node("Add", ["xy2", "grid"], ["placed"]),
+             helper.make_node("ScatterND", ["s", "tuples", "placed"], ["y"], name="assign")]
+    graph = helper.make_graph(nodes, "head", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, A * O, H, W])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, A, H, W, O])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+
+
+def test_a_detection_head_assignment_is_computed_as_onnxruntime_computes_it(tmp_path):
+    head_model(tmp_path / "m.onnx")
+    x = RNG.standard_normal((1, A * O, H, W)).astype(np.float32)
+    got, want = interpreted_and_onnxruntime(tmp_path / "m.onnx", {"x": x}, tmp_path)
+    np.testing.assert_allclose(got["y"], want["y"], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("precision", ["fp16", "nvfp4"])
+def test_a_detection_head_assignment_runs_on_the_simulator_as_the_interpreter_runs_it(tmp_path, precision):
+    head_model(tmp_path / "m.onnx")
+    np.savez(tmp_path / "x.npz", x=RNG.standard_normal((1, A * O, H, W)).astype(np.float32))
+    np.savez(tmp_path / "calib.npz", x=RNG.standard_normal((4, 1, A * O, H, W)).astype(np.float32))
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, precision, "none",
+                                        tmp_path / "calib.npz")
+    assert_same_bits(sim, fq, ["y"])
+    # One DMA writes the 48 pairs of rewritten values, each pixel's first two of six.
+    r = run_npucc("disasm", tmp_path / "m.npub")
+    assert r.returncode == 0, r.stderr
+    pairs = [line.split(":")[0] for line in r.stdout.splitlines() if line.endswith(f"[{A * H * W},2] [{O},1]")]
+    assert len(pairs) == 1 and sum(f"dma dst={pairs[0]}," in line for line in r.stdout.splitlines()) == 1, r.stdout
+
+
+def rows_model(path, reduction=None, computed=False):
+    """data [5, 4] = x + 1, rows 1 and -1 (the last) replaced by (or combined with) u."""
+    inits = [numpy_helper.from_array(np.float32(1), "one")]
+    nodes = [helper.make_node("Add", ["x", "one"], ["data"])]
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [5, 4]),
+              helper.make_tensor_value_info("u", TensorProto.FLOAT, [2, 4])]
+    if computed:
+        inputs.append(helper.make_tensor_value_info("i", TensorProto.INT64, [2, 1]))
+    else:
+        inits.append(numpy_helper.from_array(np.array([[1], [-1]], np.int64), "i"))
+    nodes.append(helper.make_node("ScatterND", ["data", "i", "u"], ["y"], name="rows",
+                                  **({"reduction": reduction} if reduction else {})))
+    graph = helper.make_graph(nodes, "rows", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, [5, 4])],
+                              inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), path)
+
+
+@pytest.mark.parametrize("reduction", [None, "add", "mul", "max", "min"])
+def test_rows_and_reductions_are_computed_as_onnxruntime_computes_them(tmp_path, reduction):
+    rows_model(tmp_path / "m.onnx", reduction)
+    feeds = {"x": RNG.standard_normal((5, 4)).astype(np.float32), "u": RNG.standard_normal((2, 4)).astype(np.float32)}
+    got, want = interpreted_and_onnxruntime(tmp_path / "m.onnx", feeds, tmp_path)
+    np.testing.assert_array_equal(got["y"], want["y"])
+
+
+def test_replaced_rows_run_on_the_simulator_as_the_interpreter_runs_them(tmp_path):
+    rows_model(tmp_path / "m.onnx")
+    np.savez(tmp_path / "x.npz", x=RNG.standard_normal((5, 4)).astype(np.float32),
+             u=RNG.standard_normal((2, 4)).astype(np.float32))
+    np.savez(tmp_path / "calib.npz", x=RNG.standard_normal((2, 5, 4)).astype(np.float32),
+             u=RNG.standard_normal((2, 2, 4)).astype(np.float32))
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, "fp16", "none",
+                                        tmp_path / "calib.npz")
+    assert_same_bits(sim, fq, ["y"])
+
+
+@pytest.mark.parametrize("reduction,computed,message", [
+    ("add", False, "cannot lower ScatterND with reduction add"),
+    (None, True, "cannot lower ScatterND whose indices \"i\" are not a constant"),
+])
+def test_a_reduction_and_computed_indices_are_refused_by_node(tmp_path, reduction, computed, message):
+    rows_model(tmp_path / "m.onnx", reduction, computed)
+    assert_compile_refuses(tmp_path / "m.onnx", tmp_path, f'node ScatterND "rows" (opset 18): {message}')
