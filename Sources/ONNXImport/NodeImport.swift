@@ -47,7 +47,7 @@ extension ImportContext {
             "LpNormalization": { try $0.emitLpNormalization($1) }, "Mish": { try $0.emitMish($1) },
             "RMSNormalization": { try $0.emitRMSNormalization($1) }, "ImageScaler": { try $0.emitImageScaler($1) },
             "Attention": { try $0.emitAttention($1) }, "GatherND": { try $0.emitGatherND($1) },
-            "GatherElements": { try $0.emitGatherElements($1) },
+            "GatherElements": { try $0.emitGatherElements($1) }, "TopK": { try $0.emitTopK($1) },
         ]
         for op in ["Swish", "SwiGLU"] { table[op] = { try $0.emitSwish($1) } }
         for op in ["DepthToSpace", "SpaceToDepth"] { table[op] = { try $0.emitBlockRearrangement($1) } }

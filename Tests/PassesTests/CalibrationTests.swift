@@ -27,22 +27,24 @@ final class CalibrationTests: XCTestCase {
     }
 
     /// The minimum and maximum, to the bit, are those of `low = min(low, v); high = max(high,
-    /// v)` over every chunk in turn: NaNs skipped, the first of equal least values kept and
-    /// the last of equal greatest ones taken (-0 and +0 are equal but not the same bits).
+    /// v)` over every chunk in turn: NaNs and infinities skipped, the first of equal least
+    /// values kept and the last of equal greatest ones taken (-0 and +0 are equal but not the
+    /// same bits).
     func testExtremesAreTheLoopsToTheBit() {
         var rng = SeededRandom(seed: 11)
-        let pool: [Float] = [0, -0.0, 0, -0.0, .nan, 1.5, -2, 3]
+        let pool: [Float] = [0, -0.0, 0, -0.0, .nan, 1.5, -2, 3, -.infinity, .infinity]
         for trial in 0..<400 {
             let chunks = (0..<3).map { _ in
                 (0..<Int.random(in: 0...37, using: &rng)).map { _ in
                     trial % 2 == 0
-                        ? pool[Int.random(in: 0..<pool.count, using: &rng)] : [0, -0.0, -1, 1][Int.random(in: 0..<4, using: &rng)]
+                        ? pool[Int.random(in: 0..<pool.count, using: &rng)]
+                        : [0, -0.0, -1, 1][Int.random(in: 0..<4, using: &rng)]
                 }
             }
             var low = Float.infinity, high = -Float.infinity
             var h = ActivationHistogram()
             for c in chunks {
-                for v in c where !v.isNaN {
+                for v in c where v.isFinite {
                     low = min(low, v)
                     high = max(high, v)
                 }
@@ -51,6 +53,21 @@ final class CalibrationTests: XCTestCase {
                 XCTAssertEqual(h.minimum.bitPattern, low.bitPattern, "\(chunks)")
                 XCTAssertEqual(h.maximum.bitPattern, high.bitPattern, "\(chunks)")
             }
+        }
+    }
+
+    /// A masked score's -inf (an attention mask, a selection's masked element) neither
+    /// stretches the range nor counts: every method gives the finite values' amax.
+    func testInfinitiesAreLeftOutOfTheRangeAndTheCounts() {
+        let h = histogram([[-.infinity, 0.5, -1.5], [.infinity, 2, .nan, -.infinity]])
+        XCTAssertEqual(h.minimum, -1.5)
+        XCTAssertEqual(h.maximum, 2)
+        XCTAssertEqual(h.count, 3)
+        XCTAssertEqual(h.bins.reduce(0, +), 3)
+        XCTAssertTrue(h.range.isFinite)
+        for method in [CalibrationMethod.minmax, .percentile(99.99), .entropy, .mse] {
+            XCTAssertLessThanOrEqual(method.amax(h), 2, "\(method)")
+            XCTAssertGreaterThan(method.amax(h), 0, "\(method)")
         }
     }
 

@@ -139,3 +139,39 @@ def test_integer_and_mask_casts_run_on_the_simulator_as_the_interpreter_and_onnx
         np.testing.assert_array_equal(sim[name].view(np.uint32), ref[name].view(np.uint32), err_msg=name)
         np.testing.assert_array_equal(ref[name], value, err_msg=name)
     assert ref["mf"][1, 4] == np.float32(16777216.0) and ref["xbf"][0, 0] == 1 and ref["xbf"][0, 1] == 0
+
+
+def causal_model(path, s=6, d=16):
+    """Causal self-attention whose mask is -inf above the diagonal, as torch's
+    generate_square_subsequent_mask writes it: the masked scores hold -inf."""
+    rng = np.random.default_rng(61)
+    mask = np.triu(np.full((s, s), -np.inf, np.float32), 1)
+    inits = [numpy_helper.from_array((rng.standard_normal((d, d)) / 4).astype(np.float32), n) for n in ["wq", "wk", "wv"]]
+    inits.append(numpy_helper.from_array(mask, "mask"))
+    nodes = [helper.make_node("MatMul", ["x", w], [w[1]], name=w) for w in ["wq", "wk", "wv"]]
+    nodes += [helper.make_node("Transpose", ["k"], ["kt"], perm=[0, 2, 1]),
+              helper.make_node("MatMul", ["q", "kt"], ["scores"]),
+              helper.make_node("Add", ["scores", "mask"], ["masked"]),
+              helper.make_node("Softmax", ["masked"], ["p"], axis=-1),
+              helper.make_node("MatMul", ["p", "v"], ["y"])]
+    graph = helper.make_graph(nodes, "causal", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, s, d])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, s, d])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+
+
+@pytest.mark.parametrize("precision", ["fp8", "nvfp4"])
+def test_calibration_leaves_a_masks_infinities_out_of_the_ranges(tmp_path, precision):
+    """The masked scores' -inf once crashed calibration; now the ranges are the finite
+    values', and the bundle runs bit for bit as the interpreter runs the model."""
+    causal_model(tmp_path / "m.onnx")
+    rng = np.random.default_rng(62)
+    np.savez(tmp_path / "x.npz", x=rng.standard_normal((1, 6, 16)).astype(np.float32))
+    np.savez(tmp_path / "calib.npz", x=rng.standard_normal((4, 1, 6, 16)).astype(np.float32))
+    r = run_npucc("calibrate", tmp_path / "m.onnx", "--calib", tmp_path / "calib.npz", "--method", "minmax")
+    assert r.returncode == 0, r.stderr
+    masked = next(line for line in r.stdout.splitlines() if line.split()[:1] == ["masked"])
+    assert "inf" not in masked, masked
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, precision, "none",
+                                        tmp_path / "calib.npz")
+    assert np.isfinite(fq["y"]).all()
+    np.testing.assert_array_equal(sim["y"].view(np.uint32), fq["y"].view(np.uint32))

@@ -15,9 +15,18 @@ public struct ActivationHistogram: Sendable {
 
     public var absMax: Float { max(maximum.magnitude, minimum.magnitude) }
 
-    /// Adds every element of `values`; NaNs are skipped.
+    /// Adds every element of `values`; NaNs and infinities (a mask's -inf) are skipped, so
+    /// they neither stretch the range nor count.
     public mutating func add(_ values: UnsafeBufferPointer<Float>) {
-        let (low, high) = Self.extremes(values, low: minimum, high: maximum)
+        var (low, high) = Self.extremes(values, low: minimum, high: maximum)
+        if !low.isFinite || !high.isFinite {
+            // Rare: an infinity among the values. The same rule over the finite ones alone.
+            (low, high) = (minimum, maximum)
+            for v in values where v.isFinite {
+                if v < low { low = v }
+                if v >= high { high = v }
+            }
+        }
         guard low <= high else { return }
         minimum = low
         maximum = high
@@ -26,12 +35,14 @@ public struct ActivationHistogram: Sendable {
         while top >= range && range.isFinite { grow() }
         let scale = Float(Self.binCount) / range
         let last = Self.binCount - 1
+        var counted = 0
         bins.withUnsafeMutableBufferPointer { counts in
-            for v in values where !v.isNaN {
+            for v in values where v.isFinite {
                 counts[min(Int(v.magnitude * scale), last)] += 1
+                counted += 1
             }
         }
-        count += values.count
+        count += counted
     }
 
     /// What `low = min(low, v); high = max(high, v)` over the values leaves (NaNs skipped),
