@@ -44,7 +44,17 @@ extension Lowering {
             }
             axes = Array(0..<dims.count)
         }
-        let reduced = Set(axes.map { $0 < 0 ? $0 + dims.count : $0 })
+        var reduced = Set(axes.map { $0 < 0 ? $0 + dims.count : $0 })
+        // Axes of extent 1 reduce nothing: left out, and bridged where they part reduced
+        // ones (a batch of one under MeanVarianceNormalization's axes [0, 2, 3]).
+        if reduced.allSatisfy({ (0..<dims.count).contains($0) }) {
+            let real = reduced.filter { dims[$0] != 1 }
+            if let low = real.min(), let high = real.max() {
+                if (low...high).allSatisfy({ real.contains($0) || dims[$0] == 1 }) { reduced = Set(low...high) }
+            } else if let any = reduced.min() {
+                reduced = [any]
+            }
+        }
         guard let first = reduced.min(), let last = reduced.max(), reduced.count == last - first + 1,
             first >= 0, last < dims.count
         else {

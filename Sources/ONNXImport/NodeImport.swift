@@ -50,6 +50,9 @@ extension ImportContext {
             "GatherElements": { try $0.emitGatherElements($1) }, "TopK": { try $0.emitTopK($1) },
         ]
         for op in ["Swish", "SwiGLU"] { table[op] = { try $0.emitSwish($1) } }
+        for op in ["Celu", "ThresholdedRelu", "Shrink", "IsNaN", "IsInf", "Hardmax", "MeanVarianceNormalization"] {
+            table[op] = { try $0.emitFunctionOp($1) }
+        }
         for op in ["DepthToSpace", "SpaceToDepth"] { table[op] = { try $0.emitBlockRearrangement($1) } }
         for op in ["ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp"] {
             table[op] = { try $0.emitComposedReduction($1) }

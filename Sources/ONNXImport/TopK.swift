@@ -44,24 +44,7 @@ extension ImportContext {
         }
         let axisAttribute: [String: Attribute] = ["axis": .int(given), "keepdims": .int(1)]
         let axes = int64Constant([given], hint: "axes")
-        // Positions along the axis, shaped to broadcast against X (needs X's rank unless the
-        // axis is the last).
-        var positionsShape: [Int] = [-1]
-        if given != -1 {
-            guard let rank = rank(of: x) else { throw IRError("axis \(given) needs X's rank to be known", at: node) }
-            guard (-rank..<rank).contains(given) else {
-                throw IRError("axis \(given) is out of range for rank \(rank)", at: node)
-            }
-            let axis = given < 0 ? given + rank : given
-            positionsShape = (0..<rank).map { $0 == axis ? -1 : 1 }
-        }
-        let extent = emit(
-            "Gather", "extent", [emit("Shape", "shape", [x]), addConstant(Tensor(scalar: Int64(given)), hint: "axis")],
-            ["axis": .int(0)])
-        let range = emit(
-            "Range", "range",
-            [addConstant(Tensor(scalar: Int64(0)), hint: "zero"), extent, addConstant(Tensor(scalar: Int64(1)), hint: "one")])
-        let positions = emit("Reshape", "positions", [range, int64Constant(positionsShape, hint: "shape")])
+        let indexed = try positions(along: given, of: x, node)
         let masked = scalarConstant(largest ? -Float.infinity : Float.infinity, like: x, hint: "masked")
         var remaining = x, values: [String] = [], indices: [String] = []
         for round in 0..<k {
@@ -70,7 +53,7 @@ extension ImportContext {
             indices.append(index)
             if round + 1 < k {
                 remaining = emit(
-                    "Where", "rest\(round)", [emit("Equal", "taken\(round)", [positions, index]), masked, remaining])
+                    "Where", "rest\(round)", [emit("Equal", "taken\(round)", [indexed, index]), masked, remaining])
             }
         }
         let base = node.name.isEmpty ? node.outputs[0] : node.name

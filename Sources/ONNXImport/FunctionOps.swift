@@ -1,0 +1,97 @@
+// Operators ONNX defines as functions of others, imported as those: Celu, ThresholdedRelu,
+// Shrink, IsNaN, IsInf, Hardmax and MeanVarianceNormalization. Each runs on the vector unit
+// as the ops it is made of.
+import IR
+
+extension ImportContext {
+    /// Emits `node` as the ops its ONNX function body names (new nodes `NAME/OP_STEP`):
+    /// - Celu: Max(x, 0) + Min(alpha · (Exp(x / alpha) − 1), 0);
+    /// - ThresholdedRelu: Where(x > alpha, x, 0);
+    /// - Shrink: Where(x < −lambd, x + bias, Where(x > lambd, x − bias, 0));
+    /// - IsNaN: Not(Equal(x, x)); IsInf: Equal(x, +inf) and/or Equal(x, −inf) as its flags say;
+    /// - Hardmax (opset 13): Cast(Equal(positions along the axis, ArgMax(x, keepdims)), x's type);
+    /// - MeanVarianceNormalization: (x − ReduceMean(x)) / (Sqrt(ReduceMean(x²) − ReduceMean(x)²)
+    ///   + 1e-9) over `axes` (default [0, 2, 3]).
+    mutating func emitFunctionOp(_ node: Node) throws {
+        guard node.inputs.count == 1, let x = node.input(0), node.outputs.count == 1, !node.outputs[0].isEmpty else {
+            throw IRError("takes one input and gives one output", at: node)
+        }
+        func emit(_ op: String, _ step: String, _ inputs: [String], _ attributes: [String: Attribute] = [:]) -> String {
+            emitStep(of: node, op, step, inputs, attributes)
+        }
+        func constant(_ v: Float, _ hint: String) -> String { scalarConstant(v, like: x, hint: hint) }
+        func finish(_ op: String, _ inputs: [String], _ attributes: [String: Attribute] = [:]) {
+            nodes.append(Node(op: op, name: node.name, inputs: inputs, outputs: node.outputs, attributes: attributes))
+        }
+        switch node.op {
+        case "Celu":
+            let alpha = constant(node.float("alpha", default: 1), "alpha"), zero = constant(0, "zero")
+            let exp = emit("Exp", "exp", [emit("Div", "scaled", [x, alpha])])
+            let negative = emit("Mul", "negative", [alpha, emit("Sub", "expm1", [exp, constant(1, "one")])])
+            finish("Add", [emit("Max", "positive", [x, zero]), emit("Min", "clipped", [negative, zero])])
+        case "ThresholdedRelu":
+            let above = emit("Greater", "above", [x, constant(node.float("alpha", default: 1), "alpha")])
+            finish("Where", [above, x, constant(0, "zero")])
+        case "Shrink":
+            let lambd = node.float("lambd", default: 0.5), bias = constant(node.float("bias", default: 0), "bias")
+            let upper = emit(
+                "Where", "upper",
+                [
+                    emit("Greater", "above", [x, constant(lambd, "lambd")]), emit("Sub", "lowered", [x, bias]),
+                    constant(0, "zero"),
+                ])
+            finish(
+                "Where", [emit("Less", "below", [x, constant(-lambd, "minus_lambd")]), emit("Add", "raised", [x, bias]), upper])
+        case "IsNaN":
+            finish("Not", [emit("Equal", "ordered", [x, x])])
+        case "IsInf":
+            let positive = node.int("detect_positive", default: 1) != 0, negative = node.int("detect_negative", default: 1) != 0
+            let up = positive ? emit("Equal", "positive", [x, constant(.infinity, "inf")]) : nil
+            let down = negative ? emit("Equal", "negative", [x, constant(-.infinity, "minus_inf")]) : nil
+            switch (up, down) {
+            case let (u?, d?): finish("Or", [u, d])
+            case let (u?, nil): finish("Identity", [u])
+            case let (nil, d?): finish("Identity", [d])
+            case (nil, nil): finish("Equal", [x, constant(.nan, "nan")])  // detects nothing: all false
+            }
+        case "Hardmax":
+            guard opset >= 13 else {
+                throw IRError("Hardmax before opset 13 (over the flattened axes from axis) is not supported", at: node)
+            }
+            let axis = node.int("axis", default: -1)
+            let index = emit("ArgMax", "index", [x], ["axis": .int(axis), "keepdims": .int(1)])
+            let taken = emit("Equal", "taken", [try positions(along: axis, of: x, node), index])
+            finish("Cast", [taken], ["to": .int(Int((knownType(of: x)?.dtype ?? .float32).rawValue))])
+        case "MeanVarianceNormalization":
+            let axes = int64Constant(node.ints("axes") ?? [0, 2, 3], hint: "axes")
+            let mean = emit("ReduceMean", "mean", [x, axes], ["keepdims": .int(1)])
+            let meanOfSquares = emit(
+                "ReduceMean", "mean_of_squares", [emit("Mul", "square", [x, x]), axes], ["keepdims": .int(1)])
+            let variance = emit("Sub", "variance", [meanOfSquares, emit("Mul", "mean_squared", [mean, mean])])
+            let deviation = emit("Add", "deviation", [emit("Sqrt", "root", [variance]), constant(1e-9, "epsilon")])
+            finish("Div", [emit("Sub", "centred", [x, mean]), deviation])
+        default:
+            throw IRError("\(node.op) is not a function op npucc imports", at: node)
+        }
+    }
+
+    /// Each index along `axis` of `x`, as an int64 tensor shaped to broadcast against `x`
+    /// (a Range over the axis's extent; `x`'s rank must be known unless the axis is the last).
+    mutating func positions(along axis: Int, of x: String, _ node: Node) throws -> String {
+        var shape: [Int] = [-1]
+        if axis != -1 {
+            guard let rank = rank(of: x) else { throw IRError("axis \(axis) needs the input's rank to be known", at: node) }
+            guard (-rank..<rank).contains(axis) else { throw IRError("axis \(axis) is out of range for rank \(rank)", at: node) }
+            let a = axis < 0 ? axis + rank : axis
+            shape = (0..<rank).map { $0 == a ? -1 : 1 }
+        }
+        let extent = emitStep(
+            of: node, "Gather", "extent",
+            [emitStep(of: node, "Shape", "shape", [x]), addConstant(Tensor(scalar: Int64(axis)), hint: "axis")],
+            ["axis": .int(0)])
+        let range = emitStep(
+            of: node, "Range", "range",
+            [addConstant(Tensor(scalar: Int64(0)), hint: "zero"), extent, addConstant(Tensor(scalar: Int64(1)), hint: "one")])
+        return emitStep(of: node, "Reshape", "positions", [range, int64Constant(shape, hint: "shape")])
+    }
+}
