@@ -1,6 +1,7 @@
-"""Einsum of two operands, imported as Transpose, Unsqueeze, MatMul, Squeeze and Transpose (and
-ReduceSum for letters only one operand has): the equations attention, linear layers and outer
-products are written with, as onnxruntime computes them; with a constant operand the product
+"""Einsum of one or two operands, imported as Transpose, Unsqueeze, MatMul, Squeeze and
+Transpose (and ReduceSum for letters only one operand has, Reshape to merge several letters
+multiplied over): the equations attention, linear layers and outer products are written with,
+with an ellipsis and with an implicit output, as onnxruntime computes them; with a constant operand the product
 is a MatMul layer with constant weights, quantized and compiled, the bundle equal to the
 interpreter; and equations outside that form refused by name."""
 import numpy as np
@@ -25,6 +26,19 @@ EQUATIONS = [
     ("xbd,bd->bx", (3, 2, 4), (1, 4)),                 # a batch letter broadcast from 1
     ("k,ijk->ij", (4,), (2, 3, 4)),                    # neither row letter on the left
     ("ijk,k->ij", (2, 3, 4), (4,)),                    # nor column letter on the right
+    ("...qd,...kd->...qk", (2, 3, 4, 5), (2, 1, 6, 5)),  # an ellipsis, one of its axes broadcast
+    ("bhqd,bhkd", (2, 3, 4, 5), (2, 3, 6, 5)),         # implicit output: the letters once, sorted
+    ("...d,de", (2, 3, 4), (4, 5)),                    # both
+    ("ijk,jkl->il", (2, 3, 4), (3, 4, 5)),             # two letters multiplied over
+    ("bhij,bhj->bi", (2, 3, 4, 5), (2, 3, 5)),         # two, one of them a batch letter of the inputs
+    ("cab,abd->cd", (2, 3, 4), (3, 4, 5)),             # two, the left's ahead of its rows
+]
+ONE_OPERAND = [
+    ("ij->ji", (3, 4)),                                # a transpose
+    ("bij->bj", (2, 3, 4)),                            # a sum over an axis
+    ("ijk", (2, 3, 4)),                                # implicit: unchanged
+    ("...ij->...ji", (2, 3, 4, 5)),                    # an ellipsis
+    ("ij->", (3, 4)),                                  # everything summed
 ]
 
 
@@ -52,6 +66,19 @@ def test_einsum_computes_as_onnxruntime_does(tmp_path, equation, a_shape, b_shap
     np.testing.assert_allclose(got["y"], np.einsum(equation, feeds["a"], feeds["b"]), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("equation,shape", ONE_OPERAND, ids=[e[0] for e in ONE_OPERAND])
+def test_einsum_of_one_operand_computes_as_onnxruntime_does(tmp_path, equation, shape):
+    graph = helper.make_graph([helper.make_node("Einsum", ["a"], ["y"], equation=equation, name="product")], "e",
+                              [helper.make_tensor_value_info("a", TensorProto.FLOAT, list(shape))],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)]), tmp_path / "m.onnx")
+    a = np.random.default_rng(54).standard_normal(shape).astype(np.float32)
+    got, want = interpreted_and_onnxruntime(tmp_path / "m.onnx", {"a": a}, tmp_path)
+    assert got["y"].shape == want["y"].shape
+    np.testing.assert_allclose(got["y"], want["y"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got["y"], np.einsum(equation, a), rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("precision", ["fp16", "nvfp4"])
 def test_an_einsum_with_constant_weights_is_a_layer(tmp_path, precision):
     einsum_model(tmp_path / "m.onnx", "bld,hd->blh", (1, 8, 32), (16, 32), constant_b=True)
@@ -67,10 +94,9 @@ def test_an_einsum_with_constant_weights_is_a_layer(tmp_path, precision):
 
 
 @pytest.mark.parametrize("equation,a_shape,b_shape,message", [
-    ("...ij,...jk->...ik", (2, 3, 3), (2, 3, 3), "needs an explicit output and no ellipsis"),
-    ("ij,jk", (3, 3), (3, 3), "needs an explicit output"),
-    ("ijk,jkl->il", (3, 3, 3), (3, 3, 3), "multiplies over 2 letters; one is supported"),
     ("ii,ij->ij", (3, 3), (3, 3), "each letter at most once per term"),
+    ("ij,jk,kl->il", (3, 3), (3, 3), "has 3 terms for 2 operands"),
+    ("...ijk,kl->il", (3, 3), (3, 3), "an ellipsis stands for more axes than its operand has"),
     ("ij,jk->ik", (3, 3, 3), (3, 3), 'operand "a" has rank 3, its term "ij" 2 letters'),
 ])
 def test_other_equations_are_refused_by_name(tmp_path, equation, a_shape, b_shape, message):
