@@ -51,6 +51,7 @@ extension ImportContext {
             "RotaryEmbedding": { try $0.emitRotaryEmbedding($1) },
         ]
         for op in ["Swish", "SwiGLU"] { table[op] = { try $0.emitSwish($1) } }
+        for op in ["LSTM", "GRU", "RNN"] { table[op] = { try $0.emitRecurrent($1) } }
         for op in ["Celu", "ThresholdedRelu", "Shrink", "IsNaN", "IsInf", "Hardmax", "MeanVarianceNormalization"] {
             table[op] = { try $0.emitFunctionOp($1) }
         }

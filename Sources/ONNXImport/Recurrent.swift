@@ -1,0 +1,197 @@
+// LSTM, GRU and RNN, imported unrolled over their known sequence length as the ops their
+// equations name: the input's projection for every step at once (a MatMul with constant
+// weights and the biases, one layer), then per step the hidden state's projection (a MatMul
+// with the constant recurrent weights, a layer per step), the gates' activations and the
+// state updates, each direction in its own order; the outputs concatenated from the steps.
+import IR
+
+extension ImportContext {
+    /// Emits LSTM, GRU or RNN `node` unrolled (new nodes `NAME/OP_STEP`). Supported: W and R
+    /// constants; B, initial_h (and initial_c) optional; `direction` forward, reverse or
+    /// bidirectional; `layout` 0 or 1; `clip`; `linear_before_reset` (GRU); activations
+    /// Sigmoid, Tanh and Relu. Refused by name: sequence_lens, peepholes (P), input_forget,
+    /// activations with alpha or beta, and an unknown sequence length.
+    mutating func emitRecurrent(_ node: Node) throws {
+        let op = node.op
+        let gateCount = op == "LSTM" ? 4 : (op == "GRU" ? 3 : 1)
+        guard node.inputs.count >= 3, let x = node.input(0), let wName = node.input(1), let rName = node.input(2) else {
+            throw IRError("needs X, W and R", at: node)
+        }
+        guard let w = constants[wName], let r = constants[rName], w.rank == 3, r.rank == 3 else {
+            throw IRError("W and R must be constants [directions, gates·hidden, size]", at: node)
+        }
+        if node.input(4) != nil {
+            throw IRError("sequence_lens is not supported (every sequence runs its full length)", at: node)
+        }
+        if op == "LSTM", node.input(7) != nil { throw IRError("peepholes (P) are not supported", at: node) }
+        if node.int("input_forget", default: 0) != 0 { throw IRError("input_forget is not supported", at: node) }
+        if node.attributes["activation_alpha"] != nil || node.attributes["activation_beta"] != nil {
+            throw IRError("activation_alpha and activation_beta are not supported", at: node)
+        }
+        let direction = node.string("direction", default: "forward")
+        guard ["forward", "reverse", "bidirectional"].contains(direction) else {
+            throw IRError("direction \"\(direction)\" is not forward, reverse or bidirectional", at: node)
+        }
+        let directions = direction == "bidirectional" ? 2 : 1
+        let hidden = node.int("hidden_size") ?? r.shape[2]
+        guard w.shape[0] == directions, r.shape[0] == directions, w.shape[1] == gateCount * hidden,
+            r.shape == [directions, gateCount * hidden, hidden]
+        else {
+            throw IRError(
+                "W \(w.shape) and R \(r.shape) do not fit \(directions) directions of \(gateCount) gates of \(hidden)", at: node)
+        }
+        let batchFirst = node.int("layout", default: 0) != 0
+        guard let steps = knownType(of: x)?.shape?.dims[batchFirst ? 1 : 0].value else {
+            throw IRError("the sequence length must be known to unroll \(op); give the input's shape (--input-shape)", at: node)
+        }
+        let defaults = op == "LSTM" ? ["Sigmoid", "Tanh", "Tanh"] : (op == "GRU" ? ["Sigmoid", "Tanh"] : ["Tanh"])
+        var activations = Array(repeating: defaults, count: directions).flatMap { $0 }
+        if case .strings(let named)? = node.attributes["activations"] { activations = named }
+        guard activations.count == defaults.count * directions,
+            activations.allSatisfy({ ["Sigmoid", "Tanh", "Relu"].contains($0) })
+        else {
+            throw IRError("activations \(activations) are not \(defaults.count * directions) of Sigmoid, Tanh and Relu", at: node)
+        }
+        let clip = node.float("clip")
+        let linearBeforeReset = node.int("linear_before_reset", default: 0) != 0
+
+        func emit(_ op: String, _ step: String, _ inputs: [String], _ attributes: [String: Attribute] = [:]) -> String {
+            emitStep(of: node, op, step, inputs, attributes)
+        }
+        func ints(_ values: [Int], _ hint: String) -> String { int64Constant(values, hint: hint) }
+        func index(_ i: Int) -> String { addConstant(Tensor(scalar: Int64(i)), hint: "index") }
+        func rows(_ t: Tensor, _ d: Int, _ from: Int, _ count: Int, _ hint: String) -> String {
+            // Rows [from, from + count) of direction d of a constant, transposed: [size, count].
+            let size = t.shape[2], values = t.floats()
+            var out = [Float](repeating: 0, count: size * count)
+            for i in 0..<count {
+                for j in 0..<size { out[j * count + i] = values[(d * t.shape[1] + from + i) * size + j] }
+            }
+            return addConstant(Tensor(out, shape: [size, count]), hint: hint)
+        }
+        /// `v` split into `count` equal parts along its last axis.
+        func split(_ v: String, _ count: Int, _ step: String) -> [String] {
+            let base = node.name.isEmpty ? node.outputs.first ?? op : node.name
+            let parts = (0..<count).map { freshName("\(base)_\(step)\($0)") }
+            nodes.append(
+                Node(
+                    op: "Split", name: "\(base)/\(op)_\(step)", inputs: [v], outputs: parts,
+                    attributes: ["axis": .int(-1), "num_outputs": .int(count)]))
+            return parts
+        }
+        func activate(_ v: String, _ name: String, _ step: String) -> String {
+            let clipped =
+                clip.map { c in
+                    emit(
+                        "Clip", "\(step)_clip",
+                        [v, scalarConstant(-c, like: x, hint: "clip_min"), scalarConstant(c, like: x, hint: "clip_max")])
+                } ?? v
+            return emit(name, step, [clipped])
+        }
+        // X as [S, B, I].
+        let sequence = batchFirst ? emit("Transpose", "steps_first", [x], ["perm": .ints([1, 0, 2])]) : x
+        var ys: [String] = [], lastH: [String] = [], lastC: [String] = []
+        for d in 0..<directions {
+            let tag = directions == 2 ? "d\(d)_" : ""
+            let acts = Array(activations[(d * defaults.count)..<((d + 1) * defaults.count)])
+            // The input's projection for every step, with the biases it can take.
+            let bias = node.input(3).flatMap { constants[$0] }?.floats()
+            var inputBias = [Float](repeating: 0, count: gateCount * hidden)
+            var hiddenBias: [Float]?  // GRU with linear_before_reset: Rbh, added inside the reset
+            if let bias {
+                let base = d * 2 * gateCount * hidden
+                for i in 0..<(gateCount * hidden) {
+                    let wb = bias[base + i], rb = bias[base + gateCount * hidden + i]
+                    let inner = op == "GRU" && linearBeforeReset && i >= 2 * hidden
+                    inputBias[i] = inner ? wb : wb + rb
+                }
+                if op == "GRU" && linearBeforeReset {
+                    hiddenBias = Array(bias[(base + gateCount * hidden + 2 * hidden)..<(base + 2 * gateCount * hidden)])
+                }
+            } else if node.input(3) != nil {
+                throw IRError("B must be a constant", at: node)
+            }
+            let projected = emit(
+                "Add", "\(tag)input_projection",
+                [
+                    emit("MatMul", "\(tag)input_product", [sequence, rows(w, d, 0, gateCount * hidden, "w")]),
+                    addConstant(Tensor(inputBias, shape: [gateCount * hidden]), hint: "bias"),
+                ])
+            var h = node.input(5).map { emit("Gather", "\(tag)initial_h", [$0, index(d)], ["axis": .int(batchFirst ? 1 : 0)]) }
+            var c =
+                op == "LSTM"
+                ? node.input(6).map { emit("Gather", "\(tag)initial_c", [$0, index(d)], ["axis": .int(batchFirst ? 1 : 0)]) }
+                : nil
+            // The recurrent weights, transposed once for every step: all gates' (LSTM, RNN), or
+            // the update and reset gates' and the hidden gate's apart (GRU), and GRU's Rbh.
+            let recurrent = rows(r, d, 0, (op == "GRU" ? 2 : gateCount) * hidden, "r")
+            let hiddenWeights = op == "GRU" ? rows(r, d, 2 * hidden, hidden, "r_h") : ""
+            let rbh = hiddenBias.map { addConstant(Tensor($0, shape: [hidden]), hint: "rbh") }
+            let order = d == 1 || direction == "reverse" ? Array((0..<steps).reversed()) : Array(0..<steps)
+            var outputs = [String](repeating: "", count: steps)
+            for t in order {
+                let s = "\(tag)t\(t)"
+                let xt = emit("Gather", "\(s)_input", [projected, index(t)], ["axis": .int(0)])
+                // The hidden state's projection, none before the first state.
+                let product = h.map { emit("MatMul", "\(s)_recurrent", [$0, recurrent]) }
+                switch op {
+                case "LSTM":
+                    let parts = split(product.map { emit("Add", "\(s)_gates", [xt, $0]) } ?? xt, 4, "\(s)_gate")
+                    let i = activate(parts[0], acts[0], "\(s)_i"), o = activate(parts[1], acts[0], "\(s)_o")
+                    let f = activate(parts[2], acts[0], "\(s)_f"), g = activate(parts[3], acts[1], "\(s)_g")
+                    let ig = emit("Mul", "\(s)_ig", [i, g])
+                    let cell = c.map { emit("Add", "\(s)_cell", [emit("Mul", "\(s)_fc", [f, $0]), ig]) } ?? ig
+                    c = cell
+                    h = emit("Mul", "\(s)_hidden", [o, activate(cell, acts[2], "\(s)_h")])
+                case "GRU":
+                    let parts = split(xt, 3, "\(s)_input")
+                    var zr = [parts[0], parts[1]]
+                    if let product {
+                        let halves = split(product, 2, "\(s)_recurrent")
+                        zr = [emit("Add", "\(s)_z_in", [parts[0], halves[0]]), emit("Add", "\(s)_r_in", [parts[1], halves[1]])]
+                    }
+                    let z = activate(zr[0], acts[0], "\(s)_z"), reset = activate(zr[1], acts[0], "\(s)_r")
+                    // The hidden gate's recurrent part: (r ⊙ H)·Rhᵀ, or r ⊙ (H·Rhᵀ + Rbh).
+                    var inner: String?
+                    if linearBeforeReset {
+                        let linear = h.map { emit("MatMul", "\(s)_h_product", [$0, hiddenWeights]) }
+                        inner = linear.map { l in rbh.map { emit("Add", "\(s)_h_linear", [l, $0]) } ?? l } ?? rbh
+                        inner = inner.map { emit("Mul", "\(s)_reset", [reset, $0]) }
+                    } else if let h {
+                        inner = emit("MatMul", "\(s)_h_product", [emit("Mul", "\(s)_reset", [reset, h]), hiddenWeights])
+                    }
+                    let candidate = activate(
+                        inner.map { emit("Add", "\(s)_h_in", [parts[2], $0]) } ?? parts[2], acts[1], "\(s)_h")
+                    let one = scalarConstant(1, like: x, hint: "one")
+                    let kept = emit("Mul", "\(s)_new", [emit("Sub", "\(s)_update", [one, z]), candidate])
+                    h = h.map { emit("Add", "\(s)_hidden", [kept, emit("Mul", "\(s)_old", [z, $0])]) } ?? kept
+                default:
+                    h = activate(product.map { emit("Add", "\(s)_pre", [xt, $0]) } ?? xt, acts[0], "\(s)_hidden")
+                }
+                outputs[t] = emit("Unsqueeze", "\(s)_step", [h!, ints([0], "axis")])
+            }
+            ys.append(
+                emit(
+                    "Unsqueeze", "\(tag)direction",
+                    [emit("Concat", "\(tag)steps", outputs, ["axis": .int(0)]), ints([1], "axis")]))
+            lastH.append(emit("Unsqueeze", "\(tag)last_h", [h!, ints([0], "axis")]))
+            if let c { lastC.append(emit("Unsqueeze", "\(tag)last_c", [c, ints([0], "axis")])) }
+        }
+        // Y [S, dirs, B, H] (layout 1: [B, S, dirs, H]); Y_h and Y_c [dirs, B, H] ([B, dirs, H]).
+        func finish(_ index: Int, _ parts: [String], _ perm: [Int]) {
+            guard index < node.outputs.count, !node.outputs[index].isEmpty else { return }
+            let joined = parts.count == 1 ? parts[0] : emit("Concat", "output\(index)", parts, ["axis": .int(index == 0 ? 1 : 0)])
+            nodes.append(
+                batchFirst
+                    ? Node(
+                        op: "Transpose", name: "\(node.name)/\(op)_output\(index)", inputs: [joined],
+                        outputs: [node.outputs[index]], attributes: ["perm": .ints(perm)])
+                    : Node(
+                        op: "Identity", name: "\(node.name)/\(op)_output\(index)", inputs: [joined],
+                        outputs: [node.outputs[index]]))
+        }
+        finish(0, ys, [2, 0, 1, 3])
+        finish(1, lastH, [1, 0, 2])
+        finish(2, lastC, [1, 0, 2])
+    }
+}

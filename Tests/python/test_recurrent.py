@@ -1,0 +1,122 @@
+"""LSTM, GRU and RNN, imported unrolled over their known sequence length: forward, reverse
+and bidirectional, layout 0 and 1, with and without biases and initial states, clip, GRU's
+linear_before_reset: the interpreter computes Y, Y_h and Y_c as onnxruntime does; a
+bidirectional LSTM classifier runs on the simulator bit for bit as the fake-quant interpreter
+runs it; what is not supported is refused by node."""
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from conftest import assert_same_bits, interpreted_and_onnxruntime, run_npucc, simulated_and_interpreted
+
+RNG = np.random.default_rng(4242)
+S, B, I, H = 5, 2, 6, 4
+GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+
+
+def recurrent_model(path, op, direction="forward", layout=0, bias=True, initial=False, **attributes):
+    dirs = 2 if direction == "bidirectional" else 1
+    g = GATES[op]
+    inits = [numpy_helper.from_array((RNG.standard_normal((dirs, g * H, I)) / 2).astype(np.float32), "w"),
+             numpy_helper.from_array((RNG.standard_normal((dirs, g * H, H)) / 2).astype(np.float32), "r")]
+    inputs = ["x", "w", "r"]
+    if bias:
+        inits.append(numpy_helper.from_array((RNG.standard_normal((dirs, 2 * g * H)) / 2).astype(np.float32), "b"))
+    inputs.append("b" if bias else "")
+    feeds_shapes = {"x": [B, S, I] if layout else [S, B, I]}
+    if initial:
+        state = [B, dirs, H] if layout else [dirs, B, H]
+        inputs += ["", "h0"] + (["c0"] if op == "LSTM" else [])
+        feeds_shapes["h0"] = state
+        if op == "LSTM":
+            feeds_shapes["c0"] = state
+    outputs = ["y", "y_h"] + (["y_c"] if op == "LSTM" else [])
+    node = helper.make_node(op, inputs, outputs, hidden_size=H, direction=direction, layout=layout, name="rnn",
+                            **attributes)
+    graph = helper.make_graph([node], "rnn", [helper.make_tensor_value_info(n, TensorProto.FLOAT, s)
+                                              for n, s in feeds_shapes.items()],
+                              [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)]), path)
+    return {n: RNG.standard_normal(s).astype(np.float32) for n, s in feeds_shapes.items()}
+
+
+CASES = [
+    ("LSTM", dict()), ("LSTM", dict(direction="reverse", initial=True)),
+    ("LSTM", dict(direction="bidirectional", layout=1, initial=True)), ("LSTM", dict(bias=False, clip=0.5)),
+    ("GRU", dict()), ("GRU", dict(linear_before_reset=1, initial=True)),
+    ("GRU", dict(direction="bidirectional", linear_before_reset=1)), ("GRU", dict(layout=1, bias=False)),
+    ("RNN", dict()), ("RNN", dict(direction="bidirectional", initial=True, activations=["Relu", "Tanh"])),
+]
+
+
+@pytest.mark.parametrize("op,attributes", CASES, ids=[f"{op}-{'-'.join(f'{k}={v}' for k, v in a.items())}" for op, a in CASES])
+def test_the_unrolled_recurrence_computes_as_onnxruntime(tmp_path, op, attributes):
+    feeds = recurrent_model(tmp_path / "m.onnx", op, **attributes)
+    if attributes.get("layout"):
+        # onnxruntime runs layout 0 only: the same node and weights in layout 0, on the inputs
+        # with their first two axes swapped, and its outputs swapped back.
+        model = onnx.load(str(tmp_path / "m.onnx"))
+        next(a for a in model.graph.node[0].attribute if a.name == "layout").i = 0
+        for value in model.graph.input:
+            dims = value.type.tensor_type.shape.dim
+            dims[0].dim_value, dims[1].dim_value = dims[1].dim_value, dims[0].dim_value
+        onnx.save(model, str(tmp_path / "m0.onnx"))
+        swapped = {n: np.ascontiguousarray(v.swapaxes(0, 1)) for n, v in feeds.items()}
+        _, theirs = interpreted_and_onnxruntime(tmp_path / "m0.onnx", swapped, tmp_path)
+        want = {n: v.transpose(2, 0, 1, 3) if n == "y" else v.swapaxes(0, 1) for n, v in theirs.items()}
+        np.savez(tmp_path / "batch_first.npz", **feeds)
+        r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "batch_first.npz", "--outputs",
+                      tmp_path / "got.npz")
+        assert r.returncode == 0, r.stderr
+        got = dict(np.load(tmp_path / "got.npz"))
+    else:
+        got, want = interpreted_and_onnxruntime(tmp_path / "m.onnx", feeds, tmp_path)
+    assert sorted(got) == sorted(want)
+    for name in want:
+        assert got[name].shape == want[name].shape, name
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+def classifier(path):
+    """x [1, S, I] -> bidirectional LSTM (layout 1) -> both directions' last hidden states ->
+    a classifier Gemm."""
+    inits = [numpy_helper.from_array((RNG.standard_normal((2, 4 * H, I)) / 2).astype(np.float32), "w"),
+             numpy_helper.from_array((RNG.standard_normal((2, 4 * H, H)) / 2).astype(np.float32), "r"),
+             numpy_helper.from_array((RNG.standard_normal((2, 8 * H)) / 2).astype(np.float32), "b"),
+             numpy_helper.from_array((RNG.standard_normal((2 * H, 3)) / 2).astype(np.float32), "fc"),
+             numpy_helper.from_array(np.array([1, -1], np.int64), "flat")]
+    nodes = [helper.make_node("LSTM", ["x", "w", "r", "b"], ["", "h"], hidden_size=H, direction="bidirectional",
+                              layout=1, name="lstm"),
+             helper.make_node("Reshape", ["h", "flat"], ["hf"]),
+             helper.make_node("MatMul", ["hf", "fc"], ["y"], name="fc")]
+    graph = helper.make_graph(nodes, "classifier", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, S, I])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)]), path)
+
+
+@pytest.mark.parametrize("precision", ["fp16", "nvfp4"])
+def test_a_bidirectional_lstm_runs_on_the_simulator_as_the_interpreter_runs_it(tmp_path, precision):
+    classifier(tmp_path / "m.onnx")
+    np.savez(tmp_path / "x.npz", x=RNG.standard_normal((1, S, I)).astype(np.float32))
+    np.savez(tmp_path / "calib.npz", x=RNG.standard_normal((4, 1, S, I)).astype(np.float32))
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, precision, "none",
+                                        tmp_path / "calib.npz")
+    assert_same_bits(sim, fq, ["y"])
+
+
+@pytest.mark.parametrize("attributes,extra,message", [
+    (dict(input_forget=1), None, "input_forget is not supported"),
+    (dict(activations=["HardSigmoid", "Tanh", "Tanh"]), None, "are not 3 of Sigmoid, Tanh and Relu"),
+    (dict(), "lens", "sequence_lens is not supported"),
+])
+def test_what_is_not_supported_is_refused_by_node(tmp_path, attributes, extra, message):
+    recurrent_model(tmp_path / "m.onnx", "LSTM", **attributes)
+    if extra:
+        model = onnx.load(str(tmp_path / "m.onnx"))
+        model.graph.initializer.append(numpy_helper.from_array(np.full(B, S, np.int32), "lens"))
+        model.graph.node[0].input.append("lens")
+        onnx.save(model, str(tmp_path / "m.onnx"))
+    r = run_npucc("dump-ir", tmp_path / "m.onnx")
+    assert r.returncode == 1
+    assert 'node LSTM "rnn" (opset 14)' in r.stderr and message in r.stderr, r.stderr
