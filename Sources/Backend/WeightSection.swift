@@ -1,5 +1,6 @@
 // The weight section of a bundle: every quantized layer's weights packed (schemas/weights.md),
-// each blob 64-byte aligned, in graph order, with the table that says where each one is.
+// each blob 64-byte aligned, in graph order (layers with the same weights sharing one), with
+// the table that says where each one is.
 import Formats
 import IR
 import Passes
@@ -51,12 +52,15 @@ public enum WeightSection {
     /// Plans every Conv, ConvTranspose, Gemm and MatMul with a constant weight
     /// (`LayerWeight.matrix()`). Each must carry the quantize pass's format (fp16, fp8 or
     /// nvfp4); `arrayRows` x `arrayColumns` is the MAC array and `rate` gives each format's
-    /// MACs per cell and cycle (fp16 1, fp8 2, nvfp4 4).
+    /// MACs per cell and cycle (fp16 1, fp8 2, nvfp4 4). Layers that read the same weight
+    /// constant in the same format, layout and scales (an unrolled recurrence's steps) share
+    /// one blob: the later ones get the first one's offset.
     public static func plan(
         _ graph: Graph, arrayRows: Int, arrayColumns: Int,
         rate: (PrecisionFormat) -> Int
     ) throws -> Plan {
         var plan = Plan(layers: [], layouts: [], byteCount: 0)
+        var blobs: [String: (offset: Int, bytesPerWeight: Double)] = [:]
         for (index, node) in graph.nodes.enumerated() {
             guard let weight = LayerWeight(node, graph) else { continue }
             let label = node.name.isEmpty ? (node.outputs.first ?? "") : node.name
@@ -76,15 +80,22 @@ public enum WeightSection {
             } catch let e as PackingError {
                 throw IRError("weights: \(e)", at: node)
             }
-            let offset = plan.byteCount, size = layout.byteCount
-            plan.byteCount += (size + 63) / 64 * 64
-            let weights = Double(weight.rows * weight.columns)
+            let size = layout.byteCount, weights = Double(weight.rows * weight.columns)
+            let blob = [
+                weight.name, format.rawValue, "\(sparse)", "\(layout.tileRows)x\(layout.tileColumns)x\(size)",
+                "\(node.floats(QuantizationAttributes.weightScale) ?? [])",
+            ].joined(separator: "|")
+            let offset = blobs[blob]?.offset ?? plan.byteCount
+            if blobs[blob] == nil {
+                plan.byteCount += (size + 63) / 64 * 64
+                blobs[blob] = (offset, Double(plan.byteCount - offset))
+            }
             plan.layers.append(
                 PackedLayer(
                     name: label, op: node.op, output: node.outputs.first ?? "", weightShape: weight.tensor.shape,
                     transposed: weight.transposed, rows: weight.rows, columns: weight.columns, format: format.rawValue,
                     sparse: sparse, tileRows: layout.tileRows, tileColumns: layout.tileColumns, offset: offset,
-                    size: size, bitsPerWeight: (Double(plan.byteCount - offset) * 8e4 / weights).rounded() / 1e4,
+                    size: size, bitsPerWeight: (blobs[blob]!.bytesPerWeight * 8e4 / weights).rounded() / 1e4,
                     minimumBitsPerWeight: LayerCandidate(format, sparse: sparse).bitsPerWeight))
             plan.layouts.append((index, layout))
         }
@@ -96,8 +107,11 @@ public enum WeightSection {
     /// graph order that does not pack is the error.
     public static func pack(_ graph: Graph, _ plan: Plan) throws -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: plan.byteCount)
-        let blobs = try parallelResults(plan.layouts.count) { k -> [UInt8] in
-            let (index, layout) = plan.layouts[k]
+        // A blob layers share is packed once, for the first of them.
+        var seen = Set<Int>()
+        let first = plan.layers.indices.filter { seen.insert(plan.layers[$0].offset).inserted }
+        let blobs = try parallelResults(first.count) { j -> [UInt8] in
+            let (index, layout) = plan.layouts[first[j]]
             let node = graph.nodes[index]
             guard let weight = LayerWeight(node, graph) else { throw IRError("the layer's weight is gone", at: node) }
             do {
@@ -107,8 +121,8 @@ public enum WeightSection {
                 throw IRError("weights: \(e)", at: node)
             }
         }
-        for (layer, blob) in zip(plan.layers, blobs) {
-            bytes.replaceSubrange(layer.offset..<(layer.offset + blob.count), with: blob)
+        for (k, blob) in zip(first, blobs) {
+            bytes.replaceSubrange(plan.layers[k].offset..<(plan.layers[k].offset + blob.count), with: blob)
         }
         return bytes
     }

@@ -66,9 +66,12 @@ struct Compile: ParsableCommand {
             }
             try BundleWriter.write(bytes, to: URL(fileURLWithPath: output))
             if let report, let data { try ReportWriter.write(data, to: report) }
-            let weights = compiled.layers.reduce(0) { $0 + $1.rows * $1.columns }
+            // Weights stored: a blob layers share counts once.
+            let blobs = Dictionary(compiled.layers.map { ($0.offset, $0.rows * $0.columns) }, uniquingKeysWith: { a, _ in a })
+            let weights = blobs.values.reduce(0, +), sharing = compiled.layers.count - blobs.count
             Console.status(
-                "\(output): \(compiled.layers.count) layers, \(weights) weights in \(compiled.weights.count) bytes "
+                "\(output): \(compiled.layers.count) layers\(sharing > 0 ? " (\(sharing) sharing another's weights)" : ""), "
+                    + "\(weights) weights in \(compiled.weights.count) bytes "
                     + String(format: "(%.2f bits per weight), ", Double(compiled.weights.count * 8) / Double(max(weights, 1)))
                     + "\(compiled.lowered.program.instructions.count) instructions")
             if let report { Console.status("\(report): report.html, report.json") }

@@ -2,13 +2,19 @@
 and bidirectional, layout 0 and 1, with and without biases and initial states, clip, GRU's
 linear_before_reset: the interpreter computes Y, Y_h and Y_c as onnxruntime does; a
 bidirectional LSTM classifier runs on the simulator bit for bit as the fake-quant interpreter
-runs it; what is not supported is refused by node."""
+runs it, its steps sharing one packed blob of recurrent weights per direction; what is not
+supported is refused by node."""
+import sys
+
 import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from conftest import assert_same_bits, interpreted_and_onnxruntime, run_npucc, simulated_and_interpreted
+from conftest import ROOT, assert_same_bits, interpreted_and_onnxruntime, run_npucc, simulated_and_interpreted
+
+sys.path.insert(0, str(ROOT / "tools"))
+import npub  # noqa: E402
 
 RNG = np.random.default_rng(4242)
 S, B, I, H = 5, 2, 6, 4
@@ -103,6 +109,17 @@ def test_a_bidirectional_lstm_runs_on_the_simulator_as_the_interpreter_runs_it(t
     sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, precision, "none",
                                         tmp_path / "calib.npz")
     assert_same_bits(sim, fq, ["y"])
+    # Each direction's steps share one packed blob of their recurrent weights, decoded alike.
+    r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub", "--precision", precision,
+                  "--calib", tmp_path / "calib.npz")
+    assert r.returncode == 0, r.stderr
+    steps = 2 * (S - 1)
+    assert f"{steps + 3} layers ({steps - 2} sharing another's weights)" in r.stdout, r.stdout
+    decoded = npub.decode_weights(tmp_path / "m.npub")
+    for direction in ["d0", "d1"]:
+        shared = [v for k, v in decoded.items() if k.startswith(f"lstm/LSTM_{direction}_t") and k.endswith("_recurrent")]
+        assert len(shared) == S - 1 and all(np.array_equal(shared[0], v) for v in shared), direction
+        assert shared[0].shape == (H, 4 * H)
 
 
 @pytest.mark.parametrize("attributes,extra,message", [
