@@ -48,7 +48,7 @@ extension ImportContext {
             "RMSNormalization": { try $0.emitRMSNormalization($1) }, "ImageScaler": { try $0.emitImageScaler($1) },
             "Attention": { try $0.emitAttention($1) }, "GatherND": { try $0.emitGatherND($1) },
             "GatherElements": { try $0.emitGatherElements($1) }, "TopK": { try $0.emitTopK($1) },
-            "RotaryEmbedding": { try $0.emitRotaryEmbedding($1) },
+            "RotaryEmbedding": { try $0.emitRotaryEmbedding($1) }, "Conv": { try $0.emitConvolution($1) },
         ]
         for op in ["Swish", "SwiGLU"] { table[op] = { try $0.emitSwish($1) } }
         for op in ["LSTM", "GRU", "RNN"] { table[op] = { try $0.emitRecurrent($1) } }

@@ -4,7 +4,7 @@ signal, 1-D max, average and global pooling): the interpreter computes them as o
 does; compiled at every precision, dense and 2:4, the bundle runs bit for bit as the
 fake-quant interpreter runs the model and as the same network written in 2-D over one row
 runs, and tools/npub.py decodes each layer's weights in their 1-D ONNX layout as that twin's.
-A 3-D convolution is refused by node."""
+A convolution over four spatial axes is refused by node."""
 import sys
 
 import numpy as np
@@ -89,11 +89,11 @@ def test_one_dimensional_layers_run_on_the_simulator_as_the_interpreter_runs_the
         np.testing.assert_array_equal(signal_weights[layer], twin_weights[layer].reshape(weight_shape), err_msg=layer)
 
 
-def test_a_three_dimensional_convolution_is_refused_by_node(tmp_path):
-    w = numpy_helper.from_array(np.ones((4, 2, 3, 3, 3), np.float32), "w")
+def test_a_four_dimensional_convolution_is_refused_by_node(tmp_path):
+    w = numpy_helper.from_array(np.ones((4, 2, 3, 3, 3, 3), np.float32), "w")
     graph = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"], name="volume")], "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 5, 5, 5])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 3, 3, 3])], [w])
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 5, 5, 5, 5])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 3, 3, 3, 3])], [w])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
     assert_compile_refuses(tmp_path / "m.onnx", tmp_path,
                            'node Conv "volume" (opset 13): cannot lower a Conv over other than one or two spatial axes')

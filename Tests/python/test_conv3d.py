@@ -1,0 +1,61 @@
+"""3-D convolutions (video, volumes), imported as the 2-D convolutions they sum over the
+kernel's depth: with depth padding, strides, dilations, groups and a bias, the interpreter
+computes them as onnxruntime does, and a small volume network runs on the simulator bit for
+bit as the fake-quant interpreter runs it; an unknown depth is refused by node."""
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from conftest import assert_same_bits, interpreted_and_onnxruntime, run_npucc, simulated_and_interpreted
+
+RNG = np.random.default_rng(3333)
+CASES = {
+    "plain": dict(kernel=(3, 3, 3), pads=[1, 1, 1, 1, 1, 1]),
+    "strided": dict(kernel=(3, 3, 3), strides=[2, 1, 2], pads=[1, 0, 1, 1, 0, 1]),
+    "dilated": dict(kernel=(2, 3, 3), dilations=[2, 1, 1], pads=[0, 1, 1, 1, 1, 1]),
+    "grouped_bias": dict(kernel=(3, 1, 1), group=2, bias=True, pads=[2, 0, 0, 0, 0, 0]),
+    "pointwise": dict(kernel=(1, 1, 1)),
+}
+
+
+def volume_model(path, shape, out_channels, kernel, group=1, bias=False, symbolic=False, **attributes):
+    c = shape[1]
+    inits = [numpy_helper.from_array((RNG.standard_normal((out_channels, c // group) + kernel) / 4).astype(np.float32), "w")]
+    inputs = ["x", "w"]
+    if bias:
+        inits.append(numpy_helper.from_array(RNG.standard_normal(out_channels).astype(np.float32), "b"))
+        inputs.append("b")
+    node = helper.make_node("Conv", inputs, ["y"], group=group, name="volume", **attributes)
+    dims = list(shape) if not symbolic else [shape[0], shape[1], "D", shape[3], shape[4]]
+    graph = helper.make_graph([node], "v", [helper.make_tensor_value_info("x", TensorProto.FLOAT, dims)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_volume_convolution_computes_as_onnxruntime(tmp_path, case):
+    shape = (2, 4, 6, 5, 7)
+    volume_model(tmp_path / "m.onnx", shape, 6, **CASES[case])
+    got, want = interpreted_and_onnxruntime(tmp_path / "m.onnx", {"x": RNG.standard_normal(shape).astype(np.float32)},
+                                            tmp_path)
+    assert got["y"].shape == want["y"].shape
+    np.testing.assert_allclose(got["y"], want["y"], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("precision", ["fp16", "nvfp4"])
+def test_a_volume_convolution_runs_on_the_simulator_as_the_interpreter_runs_it(tmp_path, precision):
+    shape = (1, 4, 5, 6, 6)
+    volume_model(tmp_path / "m.onnx", shape, 8, (3, 3, 3), bias=True, pads=[1, 1, 1, 1, 1, 1], strides=[1, 2, 2])
+    np.savez(tmp_path / "x.npz", x=RNG.standard_normal(shape).astype(np.float32))
+    np.savez(tmp_path / "calib.npz", x=RNG.standard_normal((4,) + shape).astype(np.float32))
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, precision, "none",
+                                        tmp_path / "calib.npz")
+    assert_same_bits(sim, fq, ["y"])
+
+
+def test_an_unknown_depth_is_refused_by_node(tmp_path):
+    volume_model(tmp_path / "m.onnx", (1, 4, 5, 6, 6), 8, (3, 3, 3), symbolic=True)
+    r = run_npucc("dump-ir", tmp_path / "m.onnx")
+    assert r.returncode == 1
+    assert 'node Conv "volume" (opset 13)' in r.stderr and "needs its input's depth known" in r.stderr, r.stderr
