@@ -38,7 +38,7 @@ extension ImportContext {
         }
         func ints(_ values: [Int], _ hint: String) -> String { int64Constant(values, hint: hint) }
         func extents(_ x: String, _ from: Int, _ to: Int, _ step: String) -> String {
-            emit("Slice", step, [emit("Shape", "\(step)_shape", [x]), ints([from], "start"), ints([to], "end")])
+            self.extents(of: x, from, to, in: node, step: step)
         }
 
         // The heads: 3-D inputs split as the attributes say, 4-D ones as they are.
@@ -127,7 +127,7 @@ extension ImportContext {
                 "ConstantOfShape", "plane", [extents(scores, 2, 4, "scores")],
                 ["value": .tensor(Tensor([Self.maskedBias], shape: [1]))])
             let above = emit(
-                "Trilu", "causal", [plane, addConstant(Tensor(scalar: Int64(1)), hint: "diagonal")], ["upper": .int(1)])
+                "Trilu", "causal", [plane, int64Scalar(1, hint: "diagonal")], ["upper": .int(1)])
             scores = emit("Add", "causal_masked", [scores, above])
         }
         var weights = emit("Softmax", "weights", [scores], ["axis": .int(-1)])

@@ -74,24 +74,4 @@ extension ImportContext {
             throw IRError("\(node.op) is not a function op npucc imports", at: node)
         }
     }
-
-    /// Each index along `axis` of `x`, as an int64 tensor shaped to broadcast against `x`
-    /// (a Range over the axis's extent; `x`'s rank must be known unless the axis is the last).
-    mutating func positions(along axis: Int, of x: String, _ node: Node) throws -> String {
-        var shape: [Int] = [-1]
-        if axis != -1 {
-            guard let rank = rank(of: x) else { throw IRError("axis \(axis) needs the input's rank to be known", at: node) }
-            guard (-rank..<rank).contains(axis) else { throw IRError("axis \(axis) is out of range for rank \(rank)", at: node) }
-            let a = axis < 0 ? axis + rank : axis
-            shape = (0..<rank).map { $0 == a ? -1 : 1 }
-        }
-        let extent = emitStep(
-            of: node, "Gather", "extent",
-            [emitStep(of: node, "Shape", "shape", [x]), addConstant(Tensor(scalar: Int64(axis)), hint: "axis")],
-            ["axis": .int(0)])
-        let range = emitStep(
-            of: node, "Range", "range",
-            [addConstant(Tensor(scalar: Int64(0)), hint: "zero"), extent, addConstant(Tensor(scalar: Int64(1)), hint: "one")])
-        return emitStep(of: node, "Reshape", "positions", [range, int64Constant(shape, hint: "shape")])
-    }
 }

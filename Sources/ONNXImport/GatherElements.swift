@@ -27,26 +27,17 @@ extension ImportContext {
         func emit(_ op: String, _ step: String, _ inputs: [String], _ attributes: [String: Attribute] = [:]) -> String {
             emitStep(of: node, op, step, inputs, attributes)
         }
-        func scalar(_ v: Int) -> String { addConstant(Tensor(scalar: Int64(v)), hint: "scalar") }
-        let dataShape = emit("Shape", "data_shape", [data]), indexShape = emit("Shape", "index_shape", [indices])
-        func dataExtent(_ a: Int) -> String {
-            emit("Slice", "extent\(a)", [dataShape, int64Constant([a], hint: "start"), int64Constant([a + 1], hint: "end")])
-        }
-        // stride_(rank-1) = 1, stride_a = stride_(a+1) · extent_(a+1), each a [1] tensor.
-        var strides = [int64Constant([1], hint: "stride")]
-        for a in stride(from: rank - 2, through: 0, by: -1) {
-            strides.insert(emit("Mul", "stride\(a)", [strides[0], dataExtent(a + 1)]), at: 0)
-        }
+        let strides = strides(of: data, over: rank, in: node)
         let wrapped = emit(
             "Where", "wrapped",
-            [emit("Less", "negative", [indices, scalar(0)]), emit("Add", "from_end", [indices, dataExtent(axis)]), indices])
+            [
+                emit("Less", "negative", [indices, int64Scalar(0, hint: "zero")]),
+                emit("Add", "from_end", [indices, extents(of: data, axis, axis + 1, in: node, step: "extent\(axis)")]),
+                indices,
+            ])
         var flat = emit("Mul", "along_axis", [wrapped, strides[axis]])
         for a in 0..<rank where a != axis {
-            let count = emit("Gather", "count\(a)", [indexShape, scalar(a)], ["axis": .int(0)])
-            let positions = emit("Range", "positions\(a)", [scalar(0), count, scalar(1)])
-            var shape = [Int](repeating: 1, count: rank)
-            shape[a] = -1
-            let shaped = emit("Reshape", "positions\(a)_shaped", [positions, int64Constant(shape, hint: "shape")])
+            let shaped = try positions(along: a, of: indices, node)
             flat = emit("Add", "at\(a)", [flat, emit("Mul", "offset\(a)", [shaped, strides[a]])])
         }
         let column = emit("Reshape", "column", [data, int64Constant([-1], hint: "column")])

@@ -22,26 +22,20 @@ extension ImportContext {
         func emit(_ op: String, _ step: String, _ inputs: [String], _ attributes: [String: Attribute] = [:]) -> String {
             emitStep(of: node, op, step, inputs, attributes)
         }
-        let shape = emit("Shape", "shape", [data])
-        func extents(_ from: Int, _ to: Int, _ step: String) -> String {
-            emit("Slice", step, [shape, int64Constant([from], hint: "start"), int64Constant([to], hint: "end")])
-        }
-        let addressed = extents(0, k, "addressed")
-        let zero = addConstant(Tensor(scalar: Int64(0)), hint: "zero")
+        let addressed = extents(of: data, 0, k, in: node, step: "addressed")
         let wrapped = emit(
             "Where", "wrapped",
-            [emit("Less", "negative", [indices, zero]), emit("Add", "from_end", [indices, addressed]), indices])
-        // stride_(k-1) = 1, stride_j = stride_(j+1) · extent_(j+1).
-        var strides = [int64Constant([1], hint: "stride")]
-        for j in stride(from: k - 2, through: 0, by: -1) {
-            strides.insert(emit("Mul", "stride\(j)", [strides[0], extents(j + 1, j + 2, "extent\(j + 1)")]), at: 0)
-        }
+            [
+                emit("Less", "negative", [indices, int64Scalar(0, hint: "zero")]),
+                emit("Add", "from_end", [indices, addressed]), indices,
+            ])
+        let strides = strides(of: data, over: k, in: node)
         let strideVector = k == 1 ? strides[0] : emit("Concat", "strides", strides, ["axis": .int(0)])
         let flat = emit(
             "ReduceSum", "flat", [emit("Mul", "offsets", [wrapped, strideVector]), int64Constant([-1], hint: "last")],
             ["keepdims": .int(0)])
         let rows = emit(
-            "Concat", "rows_shape", [int64Constant([-1], hint: "rows"), extents(k, Int(Int32.max), "row")], ["axis": .int(0)])
+            "Concat", "rows_shape", [int64Constant([-1], hint: "rows"), extents(of: data, k, Int(Int32.max), in: node, step: "row")], ["axis": .int(0)])
         let table = emit("Reshape", "table", [data, rows])
         nodes.append(
             Node(op: "Gather", name: node.name, inputs: [table, flat], outputs: node.outputs, attributes: ["axis": .int(0)]))

@@ -159,6 +159,64 @@ struct ImportContext {
         return types[value] ?? emittedTypes[value]
     }
 
+    /// A scalar int64 constant of `value`.
+    mutating func int64Scalar(_ value: Int, hint: String) -> String {
+        addConstant(Tensor(scalar: Int64(value)), hint: hint)
+    }
+
+    /// Extents `from..<to` of `value`'s shape as an int64 vector (a Slice of its Shape), as
+    /// steps of `node` named after `step`; folded once the extents are known.
+    mutating func extents(of value: String, _ from: Int, _ to: Int, in node: Node, step: String) -> String {
+        let shape = emitStep(of: node, "Shape", "\(step)_shape", [value])
+        return emitStep(
+            of: node, "Slice", step, [shape, int64Constant([from], hint: "start"), int64Constant([to], hint: "end")])
+    }
+
+    /// The row-major strides of `value`'s first `count` axes taken alone, each a [1] int64
+    /// vector: the last 1, each other the next one times the next axis's extent.
+    mutating func strides(of value: String, over count: Int, in node: Node) -> [String] {
+        var strides = [int64Constant([1], hint: "stride")]
+        for j in stride(from: count - 2, through: 0, by: -1) {
+            strides.insert(
+                emitStep(
+                    of: node, "Mul", "stride\(j)",
+                    [strides[0], extents(of: value, j + 1, j + 2, in: node, step: "extent\(j + 1)")]),
+                at: 0)
+        }
+        return strides
+    }
+
+    /// `value` split into `count` equal parts along its last axis, by a Split node of `node`
+    /// named `NAME/OP_STEP`; returns the parts.
+    mutating func emitSplit(of node: Node, _ value: String, into count: Int, step: String) -> [String] {
+        let base = node.name.isEmpty ? node.outputs[0] : node.name
+        let parts = (0..<count).map { freshName("\(base)_\(step)\($0)") }
+        nodes.append(
+            Node(
+                op: "Split", name: "\(base)/\(node.op)_\(step)", inputs: [value], outputs: parts,
+                attributes: ["axis": .int(-1), "num_outputs": .int(count)]))
+        return parts
+    }
+
+    /// Each index along `axis` of `value`, as an int64 tensor shaped to broadcast against it
+    /// (a Range over the axis's extent; the rank must be known unless the axis is the last).
+    mutating func positions(along axis: Int, of value: String, _ node: Node) throws -> String {
+        var shape: [Int] = [-1]
+        if axis != -1 {
+            guard let rank = rank(of: value) else {
+                throw IRError("axis \(axis) needs the input's rank to be known", at: node)
+            }
+            guard (-rank..<rank).contains(axis) else { throw IRError("axis \(axis) is out of range for rank \(rank)", at: node) }
+            let a = axis < 0 ? axis + rank : axis
+            shape = (0..<rank).map { $0 == a ? -1 : 1 }
+        }
+        let extent = emitStep(
+            of: node, "Gather", "extent", [emitStep(of: node, "Shape", "shape", [value]), int64Scalar(axis, hint: "axis")],
+            ["axis": .int(0)])
+        let range = emitStep(of: node, "Range", "range", [int64Scalar(0, hint: "zero"), extent, int64Scalar(1, hint: "one")])
+        return emitStep(of: node, "Reshape", "positions", [range, int64Constant(shape, hint: "shape")])
+    }
+
     /// The rank of a value, when import knows it (`knownType`).
     func rank(of value: String) -> Int? { knownType(of: value)?.shape?.rank }
 

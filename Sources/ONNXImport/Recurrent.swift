@@ -59,7 +59,7 @@ extension ImportContext {
             emitStep(of: node, op, step, inputs, attributes)
         }
         func ints(_ values: [Int], _ hint: String) -> String { int64Constant(values, hint: hint) }
-        func index(_ i: Int) -> String { addConstant(Tensor(scalar: Int64(i)), hint: "index") }
+        func index(_ i: Int) -> String { int64Scalar(i, hint: "index") }
         func rows(_ t: Tensor, _ d: Int, _ from: Int, _ count: Int, _ hint: String) -> String {
             // Rows [from, from + count) of direction d of a constant, transposed: [size, count].
             let size = t.shape[2], values = t.floats()
@@ -69,15 +69,8 @@ extension ImportContext {
             }
             return addConstant(Tensor(out, shape: [size, count]), hint: hint)
         }
-        /// `v` split into `count` equal parts along its last axis.
         func split(_ v: String, _ count: Int, _ step: String) -> [String] {
-            let base = node.name.isEmpty ? node.outputs.first ?? op : node.name
-            let parts = (0..<count).map { freshName("\(base)_\(step)\($0)") }
-            nodes.append(
-                Node(
-                    op: "Split", name: "\(base)/\(op)_\(step)", inputs: [v], outputs: parts,
-                    attributes: ["axis": .int(-1), "num_outputs": .int(count)]))
-            return parts
+            emitSplit(of: node, v, into: count, step: step)
         }
         func activate(_ v: String, _ name: String, _ step: String) -> String {
             let clipped =

@@ -50,14 +50,7 @@ extension ImportContext {
         if interleaved {
             (x1, x2) = (last(rotated, from: 0, to: end, step: 2, "even"), last(rotated, from: 1, to: end, step: 2, "odd"))
         } else {
-            let halves = [
-                freshName("\(node.name.isEmpty ? node.outputs[0] : node.name)_first_half"),
-                freshName("\(node.name.isEmpty ? node.outputs[0] : node.name)_second_half"),
-            ]
-            nodes.append(
-                Node(
-                    op: "Split", name: "\(node.name)/RotaryEmbedding_halves", inputs: [rotated], outputs: halves,
-                    attributes: ["axis": .int(-1), "num_outputs": .int(2)]))
+            let halves = emitSplit(of: node, rotated, into: 2, step: "halves")
             (x1, x2) = (halves[0], halves[1])
         }
         let real = emit("Sub", "real", [emit("Mul", "cos_x1", [cos, x1]), emit("Mul", "sin_x2", [sin, x2])])

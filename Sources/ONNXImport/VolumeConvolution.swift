@@ -36,7 +36,7 @@ extension ImportContext {
         }
         func ints(_ values: [Int], _ hint: String) -> String { int64Constant(values, hint: hint) }
         func extents(_ v: String, _ from: Int, _ to: Int, _ step: String) -> String {
-            emit("Slice", step, [emit("Shape", "\(step)_shape", [v]), ints([from], "start"), ints([to], "end")])
+            self.extents(of: v, from, to, in: node, step: step)
         }
         var volume = x
         if pads[0] > 0 || pads[3] > 0 {

@@ -9,7 +9,8 @@ public struct ActivationHistogram: Sendable {
     /// Bins over [0, range): bin i counts |x| in [i, i+1) * range / binCount.
     public private(set) var bins = [Double](repeating: 0, count: binCount)
     public private(set) var range: Float = 0
-    public private(set) var count = 0
+    /// The values counted (NaNs and infinities left out).
+    public var count: Int { Int(bins.reduce(0, +)) }
 
     public init() {}
 
@@ -35,14 +36,11 @@ public struct ActivationHistogram: Sendable {
         while top >= range && range.isFinite { grow() }
         let scale = Float(Self.binCount) / range
         let last = Self.binCount - 1
-        var counted = 0
         bins.withUnsafeMutableBufferPointer { counts in
             for v in values where v.isFinite {
                 counts[min(Int(v.magnitude * scale), last)] += 1
-                counted += 1
             }
         }
-        count += counted
     }
 
     /// What `low = min(low, v); high = max(high, v)` over the values leaves (NaNs skipped),
