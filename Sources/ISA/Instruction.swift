@@ -97,20 +97,26 @@ public struct Instruction: Sendable, Equatable {
         guard let spec = InstructionSet.spec(opcode: UInt8(truncatingIfNeeded: low)) else {
             throw ISAError("unknown opcode 0x\(hex(low & 0xff, digits: 2))")
         }
-        func value(at k: Int) -> UInt64 { Self.bits(low, high, spec.fieldStarts[k], spec.fields[k].bits) }
         let end = spec.end
         let rest = end >= 64 ? high >> UInt64(end - 64) : (low >> UInt64(end)) | high
         if rest != 0, let i = (end..<(InstructionSet.width * 8)).first(where: { Self.bits(low, high, $0, 1) == 1 }) {
             throw ISAError("\(spec.mnemonic): bit \(i) is past its last field and must be 0")
         }
-        // A field's bits always fit it; a choice must also name one of its options.
-        for (k, options) in spec.choices where value(at: k) >= options {
-            throw ISAError(
-                "\(spec.mnemonic): \(value(at: k)) does not fit field \"\(spec.fields[k].name)\" (\(spec.fields[k].bits) bits)")
+        // A field's bits always fit it; a choice must also name one of its options. The
+        // checks read each field's bits from the definition's plain tables.
+        for c in spec.choices {
+            let value = Self.bits(low, high, c.start, c.bits)
+            if value >= c.options {
+                throw ISAError(
+                    "\(spec.mnemonic): \(value) does not fit field \"\(spec.fields[c.index].name)\" (\(c.bits) bits)")
+            }
         }
         if let descriptors {
-            for k in spec.descriptorFields where value(at: k) >= UInt64(descriptors) {
-                throw ISAError("field \(spec.fields[k].name) names d\(value(at: k)), the table has \(descriptors) descriptors")
+            for d in spec.descriptorFields {
+                let value = Self.bits(low, high, d.start, d.bits)
+                if value >= UInt64(descriptors) {
+                    throw ISAError("field \(spec.fields[d.index].name) names d\(value), the table has \(descriptors) descriptors")
+                }
             }
         }
         self.spec = spec

@@ -19,12 +19,12 @@ public final class InstructionSpec: Sendable {
     /// Each field's first bit in the 128-bit instruction (the first field's is 8).
     public let fieldStarts: [Int]
     private let fieldIndex: [String: Int]
-    /// The choice fields, by position, with how many options each has: the only fields
-    /// whose bits can hold a value they do not accept.
-    let choices: [(index: Int, options: UInt64)]
-    /// The descriptor fields, by position: a decoder checks each names a descriptor the
-    /// table has.
-    let descriptorFields: [Int]
+    /// The choice fields, by position and bits, with how many options each has: the only
+    /// fields whose bits can hold a value they do not accept.
+    let choices: [(index: Int, start: Int, bits: Int, options: UInt64)]
+    /// The descriptor fields, by position and bits: a decoder checks each names a
+    /// descriptor the table has.
+    let descriptorFields: [(index: Int, start: Int, bits: Int)]
     /// The bit after the last field.
     let end: Int
 
@@ -44,10 +44,10 @@ public final class InstructionSpec: Sendable {
         end = bit
         fieldIndex = Dictionary(uniqueKeysWithValues: fields.enumerated().map { ($1.name, $0) })
         choices = fields.enumerated().compactMap { k, f in
-            if case .choice(let names) = f.kind { return (k, UInt64(names.count)) }
+            if case .choice(let names) = f.kind { return (k, starts[k], f.bits, UInt64(names.count)) }
             return nil
         }
-        descriptorFields = fields.indices.filter { fields[$0].kind == .descriptor }
+        descriptorFields = fields.indices.filter { fields[$0].kind == .descriptor }.map { ($0, starts[$0], fields[$0].bits) }
     }
 
     /// Bits the fields use after the opcode byte.

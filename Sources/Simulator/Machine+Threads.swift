@@ -162,9 +162,10 @@ final class ThreadProgress: Sendable {
 }
 
 extension Machine {
-    /// Runs `program` on two threads, the second resolving every descriptor (after which
-    /// the threads only read the table) while this one makes the plan; false, having run
-    /// nothing, when the program has no plan. The caller has reset the run's state.
+    /// Runs `program` on two threads. Both resolve every descriptor first, in chunks taken
+    /// in turn (after which the threads only read the table), this one once it has made the
+    /// plan; false, having run nothing, when the program has no plan. The caller has reset
+    /// the run's state.
     mutating func runOnTwoThreads(_ program: Program) throws -> Bool {
         nonisolated(unsafe) var second = worker()
         nonisolated(unsafe) var secondFailure: (Int, any Error)?
@@ -172,8 +173,9 @@ extension Machine {
         let (resolvedAll, planMade, finished) = (
             DispatchSemaphore(value: 0), DispatchSemaphore(value: 0), DispatchSemaphore(value: 0)
         )
+        let chunks = ThreadProgress.Counter(0)
         let thread = Thread {
-            second.resolveAll(program)
+            second.resolveAll(program, taking: chunks)
             resolvedAll.signal()
             planMade.wait()
             if let (plan, progress) = planned.value { secondFailure = second.runThread(1, program, plan, progress) }
@@ -184,6 +186,9 @@ extension Machine {
         let plan = ThreadPlan(program, units: Units(clusters: shape.clusters, tilesPerCluster: shape.tilesPerCluster))
         let progress = ThreadProgress(limit: plan?.end ?? 0)
         planned.value = plan.map { ($0, progress) }
+        // Each thread resolves its chunks before it lets the other run (`planMade`,
+        // `resolvedAll`), so that neither reads a view the other is still writing.
+        resolveAll(program, taking: chunks)
         planMade.signal()
         resolvedAll.wait()
         guard let plan else {
@@ -202,11 +207,19 @@ extension Machine {
         return true
     }
 
-    /// Resolves every descriptor of `program` (errors are kept for the access that meets
-    /// them, as on a first access).
-    private func resolveAll(_ program: Program) {
+    /// Resolves the descriptors of `program` in chunks of consecutive ones, each taken from
+    /// `next` (shared by the threads, so each chunk is resolved once), until none is left.
+    /// Errors are kept for the access that meets them, as on a first access.
+    private func resolveAll(_ program: Program, taking next: ThreadProgress.Counter) {
+        let chunk = 2048
         program.descriptors.withUnsafeBufferPointer { table in
-            for k in table.indices { _ = try? runs(DescriptorRef(index: k, table: table.baseAddress!)) }
+            while true {
+                let first = next.value.add(chunk, ordering: .relaxed).oldValue
+                guard first < table.count else { return }
+                for k in first..<min(first + chunk, table.count) {
+                    _ = try? runs(DescriptorRef(index: k, table: table.baseAddress!))
+                }
+            }
         }
     }
 

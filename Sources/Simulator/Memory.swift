@@ -120,39 +120,55 @@ struct RunView {
 struct ByteRuns {
     var starts: [Int]
     var length: Int
+    /// The lowest byte touched and one past the highest, or nil when empty.
+    let span: Range<Int>?
 
     var count: Int { starts.count * length }
 
     /// The runs of `dims`/`strides` (in elements of `size` bytes) from byte `base`, and
-    /// the lowest and highest byte touched (an empty span when an extent is 0).
+    /// the lowest and highest byte touched (none when an extent is 0).
     init(base: Int, dims: [Int], strides: [Int], size: Int) {
         guard !dims.contains(0) else {
             starts = []
             length = 0
+            span = nil
             return
         }
-        var outer = Array(zip(dims, strides).filter { $0.0 != 1 })
+        // The axes that step, outermost first; the trailing ones laid out contiguously
+        // merge into the run.
+        var outer = dims.indices.filter { dims[$0] != 1 }
         var run = 1
-        while let (d, s) = outer.last, s == run {
-            run *= d
+        while let axis = outer.last, strides[axis] == run {
+            run *= dims[axis]
             outer.removeLast()
         }
         length = run * size
-        var offsets = [base]
-        for (d, s) in outer {
-            var next = [Int]()
-            next.reserveCapacity(offsets.count * d)
-            for o in offsets {
-                for j in 0..<d { next.append(o + j * s * size) }
-            }
-            offsets = next
+        // Each axis reaches (extent - 1) steps below or above the base.
+        var (count, low, high) = (1, base, base)
+        for axis in outer {
+            count *= dims[axis]
+            let reach = (dims[axis] - 1) * strides[axis] * size
+            if reach < 0 { low += reach } else { high += reach }
         }
-        starts = offsets
-    }
-
-    /// The bytes from the lowest to one past the highest touched, or nil when empty.
-    var span: Range<Int>? {
-        guard let lo = starts.min(), let hi = starts.max(), length > 0 else { return nil }
-        return lo..<(hi + length)
+        span = low..<(high + length)
+        let extents = outer.map { dims[$0] }, steps = outer.map { strides[$0] * size }
+        starts = [Int](unsafeUninitializedCapacity: count) { out, filled in
+            // An odometer over the outer axes, the last one turning fastest.
+            var position = [Int](repeating: 0, count: extents.count)
+            var offset = base
+            for k in 0..<count {
+                out[k] = offset
+                var axis = extents.count - 1
+                while axis >= 0 {
+                    position[axis] += 1
+                    offset += steps[axis]
+                    if position[axis] < extents[axis] { break }
+                    offset -= steps[axis] * extents[axis]
+                    position[axis] = 0
+                    axis -= 1
+                }
+            }
+            filled = count
+        }
     }
 }

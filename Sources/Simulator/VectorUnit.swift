@@ -16,7 +16,7 @@ extension Machine {
         guard dst.element == .f32, a.element == .f32, a.dims == dst.dims else {
             throw SimulatorError("\(op): dst and a must be f32 of one shape")
         }
-        let x = try loadFloats(a)
+        var x = try loadFloats(a)
         let y: [Float]
         if op == "where" {
             // dst = a != 0 ? b : dst, element by element: dst holds the other branch.
@@ -24,7 +24,20 @@ extension Machine {
             y = zip(x, zip(try loadFloats(b), try loadFloats(dst))).map { $0 != 0 ? $1.0 : $1.1 }
         } else if let binary = Self.binaryOps[op] {
             guard b.element == .f32, b.dims == dst.dims else { throw SimulatorError("\(op): b must be f32 of dst's shape") }
-            y = zip(x, try loadFloats(b)).map(binary)
+            // In place over a's values; the four arithmetic operations inline, the rest
+            // through their functions.
+            let other = try loadFloats(b)
+            x.withUnsafeMutableBufferPointer { x in
+                other.withUnsafeBufferPointer { b in
+                    switch op {
+                    case "add": for k in x.indices { x[k] = x[k] + b[k] }
+                    case "sub": for k in x.indices { x[k] = x[k] - b[k] }
+                    case "mul": for k in x.indices { x[k] = x[k] * b[k] }
+                    default: for k in x.indices { x[k] = binary(x[k], b[k]) }
+                    }
+                }
+            }
+            y = x
         } else if let unary = VectorArithmetic.unary(op) {
             y = x.map(unary)
         } else {

@@ -1,5 +1,6 @@
 // How descriptors become runs of bytes, and what the machine does at their edges.
 import ISA
+import TestSupport
 import XCTest
 
 @testable import Simulator
@@ -39,6 +40,35 @@ final class MemoryAccessTests: XCTestCase {
         let empty = ByteRuns(base: 0, dims: [3, 0], strides: [0, 1], size: 4)
         XCTAssertEqual(empty.count, 0)
         XCTAssertNil(empty.span)
+    }
+
+    func testRunsAndSpanAreTheElementsWalkedOneByOne() {
+        // Random shapes, strides (negative, zero, overlapping) and element sizes: the runs,
+        // cut into elements, are every element's first byte in row-major order, and the
+        // span is the lowest to one past the highest byte.
+        var random = SeededRandom(seed: 24)
+        for _ in 0..<2000 {
+            let rank = Int.random(in: 1...4, using: &random)
+            let dims = (0..<rank).map { _ in Int.random(in: 1...4, using: &random) }
+            let strides = (0..<rank).map { _ in Int.random(in: -6...6, using: &random) }
+            let size = [1, 2, 4, 8].randomElement(using: &random)!
+            var elements: [Int] = []
+            var position = [Int](repeating: 0, count: rank)
+            for _ in 0..<dims.reduce(1, *) {
+                elements.append(1000 + zip(position, strides).map { $0 * $1 * size }.reduce(0, +))
+                var axis = rank - 1
+                while axis >= 0 {
+                    position[axis] += 1
+                    if position[axis] < dims[axis] { break }
+                    position[axis] = 0
+                    axis -= 1
+                }
+            }
+            let runs = ByteRuns(base: 1000, dims: dims, strides: strides, size: size)
+            let walked = runs.starts.flatMap { stride(from: $0, to: $0 + runs.length, by: size) }
+            XCTAssertEqual(walked, elements, "dims \(dims) strides \(strides) size \(size)")
+            XCTAssertEqual(runs.span, elements.min()!..<(elements.max()! + size), "dims \(dims) strides \(strides)")
+        }
     }
 
     func testReadBeforeWriteNamesTheFirstUnwrittenByte() throws {
