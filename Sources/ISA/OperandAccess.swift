@@ -17,7 +17,7 @@ extension Instruction {
         case o.gather.opcode: return ([value(at: o.gather.src), value(at: o.gather.idx)], [value(at: o.gather.dst)])
         case o.mma.opcode:
             var reads = [value(at: o.mma.act), value(at: o.mma.wgt)]
-            if InstructionSet.formats[Int(value(at: o.mma.wfmt))] != "fp16" { reads.append(value(at: o.mma.scl)) }
+            if Int(value(at: o.mma.wfmt)) != InstructionSet.fp16Format { reads.append(value(at: o.mma.scl)) }
             if value(at: o.mma.accumulate) == 1 { reads.append(value(at: o.mma.out)) }
             if let scales = codedScales(descriptors) { reads.append(UInt64(scales)) }
             return (reads, [value(at: o.mma.out)])
@@ -54,6 +54,9 @@ extension Instruction {
 }
 
 extension InstructionSet {
+    /// The index of fp16 in `formats` (the weight format whose `mma` reads no scales).
+    static let fp16Format = formats.firstIndex(of: "fp16")!
+
     /// The vector ops (by index) that read their `b` operand: the binary element-wise ops,
     /// the comparisons and logic of two masks, `where`, and layer_norm's, batch_norm's and instance_norm's
     /// parameters.

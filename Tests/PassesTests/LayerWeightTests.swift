@@ -59,4 +59,25 @@ final class LayerWeightTests: XCTestCase {
         XCTAssertEqual(gemm.matrix(), [0, 2, 4, 1, 3, 5])
         XCTAssertEqual(gemm.tensor(from: gemm.matrix()).floats(), gemm.tensor.floats())
     }
+
+    func testMatMulWeightsOfEveryShapeTransposeElementByElement() throws {
+        // [K, N] stored, [N, K] seen: shapes below, at and past the 32 x 32 blocks, ragged too.
+        for (k, n) in [(1, 1), (3, 70), (32, 32), (33, 65), (100, 7), (64, 1)] {
+            var b = GraphBuilder()
+            b.input("x", .float32, [.known(2), .known(k)])
+            b.constant("w", Tensor((0..<(k * n)).map { Float($0) }, shape: [k, n]))
+            b.node("MatMul", ["x", "w"], outputs: ["y"], name: "layer")
+            b.output("y")
+            let g = b.graph
+            let w = try XCTUnwrap(LayerWeight(g.nodes[0], g))
+            XCTAssertEqual([w.rows, w.columns], [n, k])
+            let m = w.matrix()
+            for row in 0..<n {
+                for column in 0..<k where m[row * k + column] != Float(column * n + row) {
+                    return XCTFail("[\(k), \(n)]: element [\(row), \(column)] is \(m[row * k + column])")
+                }
+            }
+            XCTAssertEqual(w.tensor(from: m).floats(), w.tensor.floats(), "[\(k), \(n)] back")
+        }
+    }
 }

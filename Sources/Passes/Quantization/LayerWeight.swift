@@ -80,9 +80,23 @@ public struct LayerWeight: Sendable {
         }
     }
 
-    private static func transpose(_ x: [Float], rows: Int, columns: Int) -> [Float] {
-        var out = [Float](repeating: 0, count: x.count)
-        for r in 0..<rows { for c in 0..<columns { out[c * rows + r] = x[r * columns + c] } }
-        return out
+    /// `x` [rows, columns] as [columns, rows], in 32 x 32 blocks (each block's rows and
+    /// columns stay in cache).
+    static func transpose(_ x: [Float], rows: Int, columns: Int) -> [Float] {
+        precondition(x.count == rows * columns, "a transposed matrix keeps its elements")
+        guard !x.isEmpty else { return [] }
+        return [Float](unsafeUninitializedCapacity: x.count) { out, count in
+            x.withUnsafeBufferPointer { x in
+                let (x, out) = (x.baseAddress!, out.baseAddress!)
+                for r0 in stride(from: 0, to: rows, by: 32) {
+                    for c0 in stride(from: 0, to: columns, by: 32) {
+                        for r in r0..<min(r0 + 32, rows) {
+                            for c in c0..<min(c0 + 32, columns) { out[c &* rows &+ r] = x[r &* columns &+ c] }
+                        }
+                    }
+                }
+            }
+            count = x.count
+        }
     }
 }
