@@ -24,8 +24,8 @@ extension Machine {
             y = zip(x, zip(try loadFloats(b), try loadFloats(dst))).map { $0 != 0 ? $1.0 : $1.1 }
         } else if let binary = Self.binaryOps[op] {
             guard b.element == .f32, b.dims == dst.dims else { throw SimulatorError("\(op): b must be f32 of dst's shape") }
-            // In place over a's values; the four arithmetic operations inline, the rest
-            // through their functions.
+            // In place over a's values: add, sub and mul inline, the rest through their
+            // functions.
             let other = try loadFloats(b)
             x.withUnsafeMutableBufferPointer { x in
                 other.withUnsafeBufferPointer { b in
