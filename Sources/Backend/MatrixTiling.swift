@@ -204,15 +204,21 @@ public enum MatrixTiling {
                 format: shape.weightFormat, sparse: shape.sparse, rows: shape.n, columns: shape.k, tileRows: tileN,
                 tileColumns: tileK
             ).byteCount) ?? shape.n * shape.k * 2
-        /// The chunk for `groupN` columns at a time on row tiles of `t` (nil when one does not
-        /// fit): the largest that fits, smaller when too few units of work would leave tiles
-        /// idle (enough chunks for every tile to have work, when the rows allow it).
-        func chunk(_ groupN: Int, _ t: Int) -> Int? {
+        /// The largest chunk (whole row tiles of `t`, or all the rows) that fits with `groupN`
+        /// columns at a time; nil when one row tile does not.
+        func largestChunk(_ groupN: Int, _ t: Int) -> Int? {
             guard bytes(t, t, groupN) <= resources.sramBytes else { return nil }
             var chunkM = t
             while chunkM < shape.m && bytes(t, min(chunkM + t, shape.m), groupN) <= resources.sramBytes {
                 chunkM = min(chunkM + t, shape.m)
             }
+            return chunkM
+        }
+        /// The chunk for `groupN` columns at a time on row tiles of `t` (nil when one does not
+        /// fit): the largest that fits, smaller when too few units of work would leave tiles
+        /// idle (enough chunks for every tile to have work, when the rows allow it).
+        func chunk(_ groupN: Int, _ t: Int) -> Int? {
+            guard var chunkM = largestChunk(groupN, t) else { return nil }
             let groups = (nTiles + groupN - 1) / groupN
             let chunksWanted = (resources.tileCount + groups - 1) / groups
             if chunksWanted > 1 {
@@ -236,6 +242,37 @@ public enum MatrixTiling {
                     continue
                 }
                 (groupN, chosen) = (g, (t, c))
+            }
+        }
+        // Units are dealt in rounds: a tile given one more unit than most sets the layer's
+        // time. When the busiest tile has a quarter more rows to compute than the average,
+        // of every grouping of columns, row tile (down to half the largest that fits) and
+        // chunk that fits, the plan whose busiest tile has the fewest, reading no more bytes.
+        func busiest(_ g: Int, _ c: Int) -> Int {
+            var rows = [Int](repeating: 0, count: resources.tileCount), next = 0
+            for first in stride(from: 0, to: nTiles, by: g) {
+                let columns = min(nTiles, first + g) - first
+                for chunk in 0..<((shape.m + c - 1) / c) {
+                    rows[next % resources.tileCount] += columns * min(c, shape.m - chunk * c)
+                    next += 1
+                }
+            }
+            return rows.max() ?? 0
+        }
+        let average = (shape.m * nTiles + resources.tileCount - 1) / resources.tileCount
+        var fewest = busiest(groupN, chosen.chunkM)
+        if 4 * fewest >= 5 * average {
+            let limit = traffic(groupN, chosen.chunkM)
+            for g in 1...nTiles {
+                var largest = min(32, shape.m)
+                while largest > 1 && bytes(largest, largest, g) > resources.sramBytes { largest -= 1 }
+                for t in stride(from: largest, through: (largest + 1) / 2, by: -1) {
+                    guard let c = largestChunk(g, t) else { continue }
+                    for size in [c] + stride(from: (c - 1) / t * t, through: t, by: -t) where traffic(g, size) <= limit {
+                        let rows = busiest(g, size)
+                        if rows < fewest { (fewest, groupN, chosen) = (rows, g, (t, size)) }
+                    }
+                }
             }
         }
         tileM = chosen.tileM

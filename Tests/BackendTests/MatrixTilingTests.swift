@@ -63,6 +63,22 @@ final class MatrixTilingTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(plan.chunks, npu.tileCount)
     }
 
+    func testTheBusiestTileIsEvenedOutWithoutReadingMore() throws {
+        // 196 x 1024 x 256 at nvfp4 with 2:4 (a stage-4 1x1 convolution): the plan that reads
+        // the fewest bytes while keeping every tile at work deals 17 chunks of 12 rows in
+        // groups of four columns, and its busiest tile computes 60 rows of output tiles, half
+        // as many again as the average (39.8). Of the plans reading no more bytes, the one
+        // with the least on its busiest tile (10-row chunks, five columns) has 50.
+        let shape = MatrixShape(m: 196, k: 1024, n: 256, weightFormat: .nvfp4, sparse: true, activationFormat: .nvfp4)
+        let plan = try MatrixTiling.plan(shape, on: npu)
+        let rows = plan.work.map { $0.reduce(0) { $0 + min(plan.chunkM, shape.m - $1.chunk * plan.chunkM) } }
+        let average = Double(shape.m * plan.nTiles) / Double(npu.tileCount)
+        XCTAssertEqual(rows.reduce(0, +), shape.m * plan.nTiles)
+        XCTAssertEqual(average, 39.8125)
+        XCTAssertLessThanOrEqual(rows.max()!, 50, "\(plan.tileM) x \(plan.chunkM), \(plan.groupN) columns")
+        XCTAssertLessThanOrEqual(plan.sramBytes, npu.sramBytes)
+    }
+
     func testChunksShrinkSoThatEveryTileWorks() throws {
         // 13 columns of output tiles: as large as the SRAM allows, 196 rows would be one chunk
         // and leave 51 tiles idle; smaller chunks keep at least 52 at work.
