@@ -190,8 +190,13 @@ public enum MatrixTiling {
         func bytes(_ tileM: Int, _ chunkM: Int, _ groupN: Int = 1) -> Int {
             footprint(tileM: tileM, chunkM: chunkM, tileK: tileK, tileN: tileN, shape: shape, groupN: groupN)
         }
-        var tileM = min(32, shape.m)
-        while tileM > 1 && bytes(tileM, tileM) > resources.sramBytes { tileM -= 1 }
+        /// The largest row tile (at most 32) one chunk of which fits with `groupN` columns.
+        func largestRowTile(_ groupN: Int) -> Int {
+            var t = min(32, shape.m)
+            while t > 1 && bytes(t, t, groupN) > resources.sramBytes { t -= 1 }
+            return t
+        }
+        var tileM = largestRowTile(1)
         guard bytes(tileM, tileM) <= resources.sramBytes else {
             throw PackingError(
                 "a \(tileM) x \(tileK) x \(tileN) tile needs \(bytes(tileM, tileM)) bytes of SRAM, "
@@ -227,6 +232,21 @@ public enum MatrixTiling {
             }
             return chunkM
         }
+        /// The units of `groupN` columns over chunks of `chunkM` rows, dealt to the tiles in
+        /// turn: a group's chunks one after another, each unit's columns on one tile.
+        func deal(_ groupN: Int, _ chunkM: Int) -> [[TilingPlan.WorkItem]] {
+            var work = [[TilingPlan.WorkItem]](repeating: [], count: resources.tileCount)
+            var next = 0
+            for first in stride(from: 0, to: nTiles, by: groupN) {
+                for chunk in 0..<((shape.m + chunkM - 1) / chunkM) {
+                    for nTile in first..<min(nTiles, first + groupN) {
+                        work[next % resources.tileCount].append(TilingPlan.WorkItem(nTile: nTile, chunk: chunk))
+                    }
+                    next += 1
+                }
+            }
+            return work
+        }
         func units(_ groupN: Int, _ chunkM: Int) -> Int {
             (nTiles + groupN - 1) / groupN * ((shape.m + chunkM - 1) / chunkM)
         }
@@ -249,23 +269,14 @@ public enum MatrixTiling {
         // of every grouping of columns, row tile (down to half the largest that fits) and
         // chunk that fits, the plan whose busiest tile has the fewest, reading no more bytes.
         func busiest(_ g: Int, _ c: Int) -> Int {
-            var rows = [Int](repeating: 0, count: resources.tileCount), next = 0
-            for first in stride(from: 0, to: nTiles, by: g) {
-                let columns = min(nTiles, first + g) - first
-                for chunk in 0..<((shape.m + c - 1) / c) {
-                    rows[next % resources.tileCount] += columns * min(c, shape.m - chunk * c)
-                    next += 1
-                }
-            }
-            return rows.max() ?? 0
+            deal(g, c).map { $0.reduce(0) { $0 + min(c, shape.m - $1.chunk * c) } }.max() ?? 0
         }
         let average = (shape.m * nTiles + resources.tileCount - 1) / resources.tileCount
         var fewest = busiest(groupN, chosen.chunkM)
         if 4 * fewest >= 5 * average {
             let limit = traffic(groupN, chosen.chunkM)
             for g in 1...nTiles {
-                var largest = min(32, shape.m)
-                while largest > 1 && bytes(largest, largest, g) > resources.sramBytes { largest -= 1 }
+                let largest = largestRowTile(g)
                 for t in stride(from: largest, through: (largest + 1) / 2, by: -1) {
                     guard let c = largestChunk(g, t) else { continue }
                     for size in [c] + stride(from: (c - 1) / t * t, through: t, by: -t) where traffic(g, size) <= limit {
@@ -278,19 +289,9 @@ public enum MatrixTiling {
         tileM = chosen.tileM
         let chunkM = chosen.chunkM
         let chunks = (shape.m + chunkM - 1) / chunkM
-        var work = [[TilingPlan.WorkItem]](repeating: [], count: resources.tileCount)
-        var next = 0
-        for first in stride(from: 0, to: nTiles, by: groupN) {
-            for chunk in 0..<chunks {
-                for nTile in first..<min(nTiles, first + groupN) {
-                    work[next % resources.tileCount].append(TilingPlan.WorkItem(nTile: nTile, chunk: chunk))
-                }
-                next += 1
-            }
-        }
         return TilingPlan(
             tileM: tileM, chunkM: chunkM, tileK: tileK, tileN: tileN,
             layout: layout(tileM: tileM, chunkM: chunkM, tileK: tileK, tileN: tileN, shape: shape),
-            work: work, groupN: groupN, nTiles: nTiles, kTiles: kTiles, chunks: chunks)
+            work: deal(groupN, chunkM), groupN: groupN, nTiles: nTiles, kTiles: kTiles, chunks: chunks)
     }
 }
