@@ -70,6 +70,10 @@ public struct ConvolutionLayer: Sendable {
     var paddedHeight: Int { (height - 1) * inputSpacing.0 + 1 + pads.0 + pads.2 }
     var paddedWidth: Int { (width - 1) * inputSpacing.1 + 1 + pads.1 + pads.3 }
     var padded: Bool { pads != (0, 0, 0, 0) || inputSpacing != (1, 1) }
+    /// A 1x1 convolution of stride 1 without padding multiplies its input (read as the
+    /// [pixels, C] matrix) or the rounded [pixels, C] matrix as it is; any other gathers
+    /// its windows tile by tile.
+    public var pointwise: Bool { kernel == (1, 1) && strides == (1, 1) && !padded }
     /// A 1x1 convolution without padding of one group reads its input where it is and its
     /// tiles round what they read: along K, which is channels, as the interpreter rounds.
     var direct: Bool { kernel == (1, 1) && !padded && groups == 1 }
@@ -305,10 +309,7 @@ public enum ConvolutionLowering {
                 }
                 (source, pitches) = (paddedAt, (wp, 1, hp * wp))
             }
-            // A 1x1 convolution of stride 1 without padding multiplies its input (read as the
-            // [pixels, C] matrix) or the rounded [pixels, C] matrix as it is; any other gathers
-            // its windows tile by tile.
-            let pointwise = c.kernel == (1, 1) && c.strides == (1, 1) && !c.padded
+            let pointwise = c.pointwise
             for group in 0..<c.groups {
                 var layer = c.matrix
                 (layer.m, layer.k, layer.n) = (positions, k, groupOutChannels)

@@ -153,7 +153,7 @@ public enum Lowering {
                     // A group's tiles are as wide as the packed weights' tiles (WeightSection.tileRows).
                     let plan = try tiling(
                         yShape.dropFirst(2).reduce(1, *), p, matrix, resources, node, n: p.rows / conv.groups, coded: conv.coded,
-                        block: conv.blockChannels)
+                        block: conv.blockChannels, windowed: !conv.pointwise)
                     try ConvolutionLowering.lower(conv, plan: plan, resources: resources, into: &b)
                 } else {
                     var layer = matrix
@@ -346,12 +346,13 @@ public enum Lowering {
     /// convolution's narrower ones (WeightSection.tileRows).
     private static func tiling(
         _ m: Int, _ p: PackedLayer, _ layer: MatrixLayer, _ resources: TileResources, _ node: Node, n: Int? = nil,
-        coded: Bool = false, block: Int = 16
+        coded: Bool = false, block: Int = 16, windowed: Bool = false
     ) throws -> TilingPlan {
         var shape = MatrixShape(
             m: m, k: p.columns, n: n ?? p.rows, weightFormat: layer.weights.format, sparse: p.sparse,
             activationFormat: layer.activationFormat, reductionTile: p.tileColumns, codedActivations: coded)
         shape.activationBlock = block
+        shape.windowed = windowed
         var tiles = resources
         tiles.arrayColumns = p.tileRows
         do {

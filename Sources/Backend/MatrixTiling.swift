@@ -35,15 +35,18 @@ public struct TileResources: Sendable, Equatable {
 
     public var tileCount: Int { clusters * tilesPerCluster }
 
-    /// Where a layer's dealing of work starts: the tiles from this one on (cluster-major)
-    /// take its first units, so that consecutive small layers land on different tiles.
+    /// Where a layer's dealing of work starts: its first unit goes to cluster `firstTile`
+    /// and tile `firstTile` of it (each modulo their count), so that consecutive small
+    /// layers land on different tiles of different clusters.
     public var firstTile = 0
 
     /// The cluster and tile of the `index`-th unit of work dealt round-robin over every
-    /// tile, cluster-major, from `firstTile`: independent units on different tiles run concurrently.
+    /// tile, cluster-major, both counted from `firstTile`: independent units on different
+    /// tiles run concurrently, and units `tilesPerCluster` x c ..< `tilesPerCluster` x (c + 1)
+    /// share a cluster.
     public func place(_ index: Int) -> (cluster: Int, tile: Int) {
-        let t = (index + firstTile) % tileCount
-        return (t / tilesPerCluster, t % tilesPerCluster)
+        let t = index % tileCount
+        return ((t / tilesPerCluster + firstTile) % clusters, (t % tilesPerCluster + firstTile) % tilesPerCluster)
     }
 
     /// Dense reduction positions per tile for `format` (as the packed weights are cut).
@@ -70,6 +73,9 @@ public struct MatrixShape: Sendable, Equatable {
     public var codedActivations = false
     /// Channels per nvfp4 block of coded activations (16, or a pixel's fewer).
     public var activationBlock = 16
+    /// The rows are windows a convolution gathers from its image, which each cluster
+    /// stages a band of in its L2 when the band fits.
+    public var windowed = false
 
     public init(
         m: Int, k: Int, n: Int, weightFormat: PrecisionFormat, sparse: Bool, activationFormat: PrecisionFormat,
@@ -232,16 +238,29 @@ public enum MatrixTiling {
             }
             return chunkM
         }
-        /// The units of `groupN` columns over chunks of `chunkM` rows, dealt to the tiles in
-        /// turn: a group's chunks one after another, each unit's columns on one tile.
+        /// The units of `groupN` columns over chunks of `chunkM` rows, a group's chunks one
+        /// after another, each unit's columns on one tile, dealt to the tiles in turn. Rows
+        /// that are windows of an image (`MatrixShape.windowed`) go to the clusters in
+        /// consecutive runs, as many units to each as to the next (to one), each run dealt in
+        /// turn to its cluster's tiles: a cluster then gathers from a band of the image that
+        /// its L2 can hold.
         func deal(_ groupN: Int, _ chunkM: Int) -> [[TilingPlan.WorkItem]] {
-            var work = [[TilingPlan.WorkItem]](repeating: [], count: resources.tileCount)
-            var next = 0
+            var units: [[TilingPlan.WorkItem]] = []
             for first in stride(from: 0, to: nTiles, by: groupN) {
                 for chunk in 0..<((shape.m + chunkM - 1) / chunkM) {
-                    for nTile in first..<min(nTiles, first + groupN) {
-                        work[next % resources.tileCount].append(TilingPlan.WorkItem(nTile: nTile, chunk: chunk))
-                    }
+                    units.append((first..<min(nTiles, first + groupN)).map { TilingPlan.WorkItem(nTile: $0, chunk: chunk) })
+                }
+            }
+            var work = [[TilingPlan.WorkItem]](repeating: [], count: resources.tileCount)
+            guard shape.windowed else {
+                for (index, unit) in units.enumerated() { work[index % resources.tileCount] += unit }
+                return work
+            }
+            let (clusters, perCluster) = (resources.clusters, resources.tilesPerCluster)
+            var next = 0
+            for cluster in 0..<clusters {
+                for index in 0..<(units.count / clusters + (cluster < units.count % clusters ? 1 : 0)) {
+                    work[cluster * perCluster + index % perCluster] += units[next]
                     next += 1
                 }
             }

@@ -1,6 +1,7 @@
 // Matrix tiling: every ResNet-50 layer at every format fits a tile's SRAM double-buffered,
 // every output tile is computed exactly once, the work is spread evenly over the 64 tiles,
-// and columns are grouped to read activations fewer times without idling tiles.
+// columns are grouped to read activations fewer times without idling tiles, a convolution's
+// windows go to each cluster in one run, and consecutive layers start on different tiles.
 import Backend
 import Formats
 import XCTest
@@ -23,29 +24,95 @@ final class MatrixTilingTests: XCTestCase {
         for (m, k, n) in layers {
             for format in [PrecisionFormat.fp16, .fp8, .nvfp4] {
                 for sparse in [false, true] where !sparse || k % 4 == 0 {
-                    let shape = MatrixShape(m: m, k: k, n: n, weightFormat: format, sparse: sparse, activationFormat: format)
-                    let plan = try MatrixTiling.plan(shape, on: npu)
-                    let label = "\(m)x\(k)x\(n) \(format) sparse \(sparse)"
-                    XCTAssertLessThanOrEqual(plan.sramBytes, npu.sramBytes, label)
-                    XCTAssertTrue(plan.chunkM % plan.tileM == 0 || plan.chunkM == m, label)
-                    XCTAssertEqual(plan.tileK, min(k, npu.tileColumns(format, sparse: sparse)), label)
-                    let items = plan.work.flatMap { $0 }
-                    XCTAssertEqual(items.count, Set(items).count, label)
-                    XCTAssertEqual(
-                        Set(items),
-                        Set(
-                            (0..<plan.chunks).flatMap { c in
-                                (0..<plan.nTiles).map {
-                                    TilingPlan.WorkItem(nTile: $0, chunk: c)
-                                }
-                            }), label)
-                    // Units of work (one chunk, one group of columns) per tile differ by one at most.
-                    let counts = plan.work.map { Set($0.map { [$0.chunk, $0.nTile / plan.groupN] }).count }
-                    XCTAssertLessThanOrEqual(counts.max()! - counts.min()!, 1, label)
-                    XCTAssertGreaterThanOrEqual(plan.chunkM * plan.chunks, m, label)
+                    for windowed in [false, true] {
+                        var shape = MatrixShape(m: m, k: k, n: n, weightFormat: format, sparse: sparse, activationFormat: format)
+                        shape.windowed = windowed
+                        let plan = try MatrixTiling.plan(shape, on: npu)
+                        let label = "\(m)x\(k)x\(n) \(format) sparse \(sparse) windowed \(windowed)"
+                        XCTAssertLessThanOrEqual(plan.sramBytes, npu.sramBytes, label)
+                        XCTAssertTrue(plan.chunkM % plan.tileM == 0 || plan.chunkM == m, label)
+                        XCTAssertEqual(plan.tileK, min(k, npu.tileColumns(format, sparse: sparse)), label)
+                        let items = plan.work.flatMap { $0 }
+                        XCTAssertEqual(items.count, Set(items).count, label)
+                        XCTAssertEqual(
+                            Set(items),
+                            Set(
+                                (0..<plan.chunks).flatMap { c in
+                                    (0..<plan.nTiles).map {
+                                        TilingPlan.WorkItem(nTile: $0, chunk: c)
+                                    }
+                                }), label)
+                        // Units of work (one chunk, one group of columns) per tile differ by one at most.
+                        let counts = plan.work.map { Set($0.map { [$0.chunk, $0.nTile / plan.groupN] }).count }
+                        XCTAssertLessThanOrEqual(counts.max()! - counts.min()!, 1, label)
+                        XCTAssertGreaterThanOrEqual(plan.chunkM * plan.chunks, m, label)
+                    }
                 }
             }
         }
+    }
+
+    /// The units of `plan` in the order they are dealt: a group of columns' chunks one
+    /// after another, each unit its group's columns over one chunk.
+    private func units(_ plan: TilingPlan) -> [[TilingPlan.WorkItem]] {
+        stride(from: 0, to: plan.nTiles, by: plan.groupN).flatMap { first in
+            (0..<plan.chunks).map { chunk in
+                (first..<min(plan.nTiles, first + plan.groupN)).map { TilingPlan.WorkItem(nTile: $0, chunk: chunk) }
+            }
+        }
+    }
+
+    func testWindowsGoToEachClusterInOneRunAndOtherRowsInTurn() throws {
+        // Stage-1 and stage-3 3x3 convolutions (3136 x 576 x 64, 196 x 2304 x 256) and a 7x7
+        // stem (12544 x 147 x 64).
+        for (m, k, n) in [(3136, 576, 64), (12544, 147, 64), (196, 2304, 256)] {
+            var shape = MatrixShape(m: m, k: k, n: n, weightFormat: .nvfp4, sparse: true, activationFormat: .nvfp4)
+            let label = "\(m)x\(k)x\(n)"
+            // Rows that are not windows: unit u on tile u modulo 64, cluster-major.
+            let inTurn = try MatrixTiling.plan(shape, on: npu)
+            var expected = [[TilingPlan.WorkItem]](repeating: [], count: npu.tileCount)
+            for (u, unit) in units(inTurn).enumerated() { expected[u % npu.tileCount] += unit }
+            XCTAssertEqual(inTurn.work, expected, label)
+            // Windows: each cluster one run of consecutive units, as many as the next to one,
+            // the run's i-th unit on the cluster's tile i modulo 16.
+            shape.windowed = true
+            let windowed = try MatrixTiling.plan(shape, on: npu)
+            var tileOf: [Int: Int] = [:]
+            for (tile, items) in windowed.work.enumerated() {
+                for item in items { tileOf[item.nTile / windowed.groupN * windowed.chunks + item.chunk] = tile }
+            }
+            let count = units(windowed).count
+            XCTAssertEqual(tileOf.count, count, label)
+            var next = 0
+            for cluster in 0..<npu.clusters {
+                let run = tileOf.keys.filter { tileOf[$0]! / 16 == cluster }.sorted()
+                XCTAssertLessThanOrEqual(abs(run.count * npu.clusters - count), npu.clusters, label)
+                XCTAssertEqual(run, Array(next..<(next + run.count)), "\(label) cluster \(cluster)")
+                for (i, u) in run.enumerated() { XCTAssertEqual(tileOf[u], cluster * 16 + i % 16, label) }
+                next += run.count
+            }
+            XCTAssertEqual(next, count, label)
+        }
+    }
+
+    func testConsecutiveLayersStartOnDifferentTilesOfDifferentClusters() {
+        var resources = npu
+        var firsts: Set<[Int]> = []
+        for first in 0..<npu.tileCount {
+            resources.firstTile = first
+            // Every unit of a round lands on its own tile, and cluster-major runs of 16 share one.
+            let places = (0..<npu.tileCount).map { resources.place($0) }
+            XCTAssertEqual(Set(places.map { [$0.cluster, $0.tile] }).count, npu.tileCount)
+            for run in 0..<npu.clusters {
+                XCTAssertEqual(Set(places[(run * 16)..<(run * 16 + 16)].map(\.cluster)).count, 1)
+            }
+            let (cluster, tile) = resources.place(0)
+            XCTAssertEqual(cluster, first % npu.clusters)
+            XCTAssertEqual(tile, first % 16)
+            firsts.insert([cluster, tile])
+        }
+        // Sixteen layers in a row start on sixteen different tiles.
+        XCTAssertEqual(firsts.count, 16)
     }
 
     func testAChunkHoldsAsManyRowsAsTheSRAMAllows() throws {

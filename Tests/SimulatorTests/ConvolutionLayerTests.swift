@@ -65,6 +65,8 @@ final class ConvolutionLayerTests: XCTestCase {
             m: oh * ow, k: k, n: m, weightFormat: format, sparse: sparse, activationFormat: format, reductionTile: tileK,
             codedActivations: coded)
         shape.activationBlock = block
+        // Windows gathered from the image go to the clusters in runs, as the lowering deals them.
+        shape.windowed = !(kernel == 1 && stride == 1 && pad == 0)
         let plan = try MatrixTiling.plan(shape, on: resources)
         let matrix = MatrixLayer(
             m: 0, k: 0, n: 0, input: 0, inputRowStride: 0, output: 0, outputStrides: (0, 0), weights: layout,
