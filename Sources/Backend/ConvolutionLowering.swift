@@ -134,7 +134,8 @@ public enum ConvolutionLowering {
     /// 1x1 convolution without padding, its channels whole blocks: `codesBlocks`) `depth`
     /// rounded down to whole units, a unit holding whole blocks at every kernel position and
     /// whole weight blocks of 16 (at least one unit, and none past twice `depth`), so that
-    /// each activation tile holds whole blocks.
+    /// each activation tile holds whole blocks; when a unit is longer than that but the
+    /// whole reduction is not (a 7x7 stem over 3 channels: 147), the whole reduction.
     static func reductionTile(_ node: Node, _ weight: LayerWeight, depth: Int) -> Int {
         let taps = weight.kernelSize, channels = weight.columns / taps, window = min(16, channels) * taps
         // The weights' own nvfp4 blocks of 16 stay whole too.
@@ -142,16 +143,18 @@ public enum ConvolutionLowering {
         while unit % 16 != 0 { unit += window }
         let padded = (node.ints("pads") ?? []).contains(where: { $0 != 0 })
         guard node.op == "Conv", weight.groups == 1, node.string(QuantizationAttributes.activationFormat) == "nvfp4",
-            codesBlocks(channels: channels), taps > 1 || padded, unit <= 2 * depth
+            codesBlocks(channels: channels), taps > 1 || padded
         else { return depth }
-        return max(1, depth / unit) * unit
+        if unit <= 2 * depth { return max(1, depth / unit) * unit }
+        return weight.columns <= 2 * depth ? weight.columns : depth
     }
 
     /// True when nvfp4 activations of `channels` channels can travel coded: whole blocks,
-    /// of 16 or of all the channels, of at least 4 (a block's float32 scale then costs at
-    /// most a byte per element, and a code and its scale at most half the float32 value).
+    /// of 16 or of all the channels, of at least 2 (a code and its share of the block's
+    /// float32 scale then cost at most 3 bytes an element, less than the float32 value; an
+    /// image's 3 channels 2.33).
     static func codesBlocks(channels: Int) -> Bool {
-        channels >= 4 && channels % min(16, channels) == 0
+        channels >= 2 && channels % min(16, channels) == 0
     }
 
     /// Per cluster, the output positions its tiles compute under `plan` (the rows of the

@@ -28,7 +28,8 @@ public struct WeightLayout: Sendable, Equatable {
         guard !sparse || columns % 4 == 0 else {
             throw PackingError("2:4 needs a reduction length divisible by 4, not \(columns)")
         }
-        guard tileColumns % (format == .nvfp4 ? 16 : 4) == 0 else {
+        // One tile across the whole reduction splits nothing, whatever its length.
+        guard tileColumns % (format == .nvfp4 ? 16 : 4) == 0 || tileColumns >= columns else {
             throw PackingError(
                 "tiles of \(tileColumns) reduction positions split \(format == .nvfp4 ? "nvfp4 blocks of 16" : "groups of 4")")
         }

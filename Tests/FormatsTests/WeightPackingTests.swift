@@ -139,6 +139,22 @@ final class WeightPackingTests: XCTestCase {
         XCTAssertThrowsError(try WeightPacking.pack([1, 2, 3, 0], scales: [], layout: sparse)) {
             XCTAssertEqual("\($0)", "row 0 keeps 3 of the 4 weights at columns 0...3 (2:4 allows 2)")
         }
-        XCTAssertThrowsError(try WeightLayout(format: .nvfp4, sparse: false, rows: 1, columns: 4, tileRows: 20, tileColumns: 40))
+        // Tiles of 40 columns split the nvfp4 block at 32 ..< 48; one tile across all 44 would not.
+        XCTAssertThrowsError(try WeightLayout(format: .nvfp4, sparse: false, rows: 1, columns: 44, tileRows: 20, tileColumns: 40))
+        {
+            XCTAssertEqual("\($0)", "tiles of 40 reduction positions split nvfp4 blocks of 16")
+        }
+        XCTAssertNoThrow(try WeightLayout(format: .nvfp4, sparse: false, rows: 1, columns: 44, tileRows: 20, tileColumns: 44))
+    }
+
+    func testOneTileAcrossAReductionOfAnyLength() throws {
+        // A 7x7 convolution over 3 channels: 147 columns in one tile, its last nvfp4 block 3 long.
+        for format in [PrecisionFormat.fp8, .nvfp4] {
+            let (values, scales) = try quantized(64, 147, format, sparse: false, seed: 147)
+            let layout = try WeightLayout(format: format, sparse: false, rows: 64, columns: 147, tileRows: 20, tileColumns: 147)
+            let bytes = try WeightPacking.pack(values, scales: scales, layout: layout)
+            XCTAssertEqual(bytes.count, layout.byteCount)
+            XCTAssertEqual(try WeightPacking.unpack(bytes, layout: layout), values, "\(format)")
+        }
     }
 }

@@ -52,13 +52,13 @@ final class ConvolutionLayerTests: XCTestCase {
         // A unit of whole activation blocks at every kernel position and whole weight blocks.
         let block = min(16, c), window = block * kernel * kernel
         let unit = (1...16).lazy.map { $0 * window }.first { $0 % 16 == 0 }!
-        let codedBlocks = c >= 4 && c % block == 0 && unit <= 2 * resources.tileColumns(format, sparse: sparse)
+        // Tiles of whole units, or of the whole reduction when a unit is too long for a tile
+        // but the reduction is not.
+        let depth = resources.tileColumns(format, sparse: sparse)
+        let codedBlocks = c >= 2 && c % block == 0 && (unit <= 2 * depth || k <= 2 * depth)
         let coded = format != .fp16 && !(kernel == 1 && pad == 0) && (format == .fp8 || codedBlocks)
         XCTAssertEqual(
-            tileK,
-            coded && format == .nvfp4
-                ? max(1, resources.tileColumns(format, sparse: sparse) / unit) * unit
-                : resources.tileColumns(format, sparse: sparse))
+            tileK, coded && format == .nvfp4 ? (unit <= 2 * depth ? max(1, depth / unit) * unit : k) : depth)
         let layout = try WeightLayout(
             format: format, sparse: sparse, rows: m, columns: k, tileRows: 20, tileColumns: tileK)
         var shape = MatrixShape(
@@ -125,7 +125,8 @@ final class ConvolutionLayerTests: XCTestCase {
         // has them, one short block): codes and block scales gathered at every kernel
         // position (tiles of 144 = 16 x 9 positions), dense and 2:4, from DRAM, L3 and L2;
         // a first layer's 3 channels, whose 7x7 windows would need tiles of 2,352 positions
-        // to hold whole blocks of both kinds, rounded on the tiles as float32.
+        // to hold whole blocks of both kinds, in one tile of all 147 (no block split), coded
+        // too: blocks of 3 channels, a code and a third of a scale per element.
         for sparse in [false, true] {
             try check(
                 batch: 2, c: 32, h: 6, w: 5, m: 24, kernel: 3, stride: 1, dilation: 1, pad: 1, format: .nvfp4, sparse: sparse)
