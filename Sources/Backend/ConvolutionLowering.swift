@@ -73,10 +73,14 @@ public struct ConvolutionLayer: Sendable {
     /// A 1x1 convolution of stride 1 without padding multiplies its input (read as the
     /// [pixels, C] matrix) or the rounded [pixels, C] matrix as it is; any other gathers
     /// its windows tile by tile.
-    public var pointwise: Bool { kernel == (1, 1) && strides == (1, 1) && !padded }
+    public var pointwise: Bool { kernel == (1, 1) && strides == (1, 1) && !padded && !coded }
     /// A 1x1 convolution without padding of one group reads its input where it is and its
     /// tiles round what they read: along K, which is channels, as the interpreter rounds.
-    var direct: Bool { kernel == (1, 1) && !padded && groups == 1 }
+    var direct: Bool { kernel == (1, 1) && !padded && groups == 1 && !(codesPointwise && codable) }
+    /// A 1x1 convolution without padding rounds its input once into an image of codes (when
+    /// its activations can travel coded) instead of on every tile that reads it: chosen
+    /// when the tiles would read the input many times (`ConvolutionLowering.codesPointwise`).
+    public var codesPointwise = false
     /// A padded convolution whose pads are not negative rounds its input straight into the
     /// padded image; one with a crop (the convolution a ConvTranspose equals) rounds it
     /// into its own buffer first.
@@ -88,8 +92,9 @@ public struct ConvolutionLayer: Sendable {
     /// when (nvfp4) its channels are whole blocks (`ConvolutionLowering.codesBlocks`) and its
     /// weight tiles hold whole blocks at every kernel position
     /// (`ConvolutionLowering.reductionTile`).
-    public var coded: Bool {
-        guard ActivationCodes.codes(matrix.activationFormat), groups == 1, !direct, inputSpacing == (1, 1),
+    public var coded: Bool { !direct && codable }
+    var codable: Bool {
+        guard ActivationCodes.codes(matrix.activationFormat), groups == 1, inputSpacing == (1, 1),
             pads.0 >= 0, pads.1 >= 0, pads.2 >= 0, pads.3 >= 0
         else { return false }
         guard matrix.activationFormat == .nvfp4 else { return true }
@@ -147,6 +152,22 @@ public enum ConvolutionLowering {
         else { return depth }
         if unit <= 2 * depth { return max(1, depth / unit) * unit }
         return weight.columns <= 2 * depth ? weight.columns : depth
+    }
+
+    /// Groups of output columns whose tiles each read a direct 1x1 convolution's input, from
+    /// which on it is rounded once into an image of codes instead: every group re-reads its
+    /// float32 rows and re-rounds them on its tiles, where the image costs one pass and a
+    /// code and a scale per element read.
+    static let codedPointwiseGroups = 4
+
+    /// Whether `c`, a 1x1 convolution without padding whose nvfp4 activations can travel
+    /// coded, should round its input once into an image of codes: when `plan`, its tiling
+    /// reading the input directly, has at least `codedPointwiseGroups` groups of columns.
+    /// (fp8 activations are not: a tile rounds them against one tensor scale, with no block
+    /// maxima to find, and the image of codes measured slower.)
+    public static func codesPointwise(_ c: ConvolutionLayer, directPlan plan: TilingPlan) -> Bool {
+        c.kernel == (1, 1) && !c.padded && c.groups == 1 && c.matrix.activationFormat == .nvfp4 && c.codable
+            && (plan.nTiles + plan.groupN - 1) / plan.groupN >= codedPointwiseGroups
     }
 
     /// True when nvfp4 activations of `channels` channels can travel coded: whole blocks,

@@ -19,7 +19,7 @@ final class ConvolutionLayerTests: XCTestCase {
 
     private func check(
         batch: Int, c: Int, h: Int, w: Int, m: Int, kernel: Int, stride: Int, dilation: Int, pad: Int,
-        format: PrecisionFormat, sparse: Bool, l3Bytes: Int = 0, l2Bytes: Int = 0
+        format: PrecisionFormat, sparse: Bool, l3Bytes: Int = 0, l2Bytes: Int = 0, codesPointwise: Bool = false
     ) throws {
         var resources = resources
         resources.l3Bytes = l3Bytes
@@ -56,7 +56,7 @@ final class ConvolutionLayerTests: XCTestCase {
         // but the reduction is not.
         let depth = resources.tileColumns(format, sparse: sparse)
         let codedBlocks = c >= 2 && c % block == 0 && (unit <= 2 * depth || k <= 2 * depth)
-        let coded = format != .fp16 && !(kernel == 1 && pad == 0) && (format == .fp8 || codedBlocks)
+        let coded = format != .fp16 && !(kernel == 1 && pad == 0 && !codesPointwise) && (format == .fp8 || codedBlocks)
         XCTAssertEqual(
             tileK, coded && format == .nvfp4 ? (unit <= 2 * depth ? max(1, depth / unit) * unit : k) : depth)
         let layout = try WeightLayout(
@@ -66,18 +66,19 @@ final class ConvolutionLayerTests: XCTestCase {
             codedActivations: coded)
         shape.activationBlock = block
         // Windows gathered from the image go to the clusters in runs, as the lowering deals them.
-        shape.windowed = !(kernel == 1 && stride == 1 && pad == 0)
+        shape.windowed = !(kernel == 1 && stride == 1 && pad == 0) || coded
         let plan = try MatrixTiling.plan(shape, on: resources)
         let matrix = MatrixLayer(
             m: 0, k: 0, n: 0, input: 0, inputRowStride: 0, output: 0, outputStrides: (0, 0), weights: layout,
             weightOffset: section.layers[0].offset, bias: 0, activationFormat: format, activationAmax: amax,
             fusedActivation: "Relu")
         let (inBytes, outBytes) = (4 * x.count, 4 * want.count)
-        let conv = ConvolutionLayer(
+        var conv = ConvolutionLayer(
             batch: batch, channels: c, height: h, width: w, outChannels: m, outHeight: oh, outWidth: ow,
             kernel: (kernel, kernel), strides: (stride, stride), dilations: (dilation, dilation),
             pads: (pad, pad, pad, pad), input: 0, output: UInt64(inBytes), matrix: matrix,
             scratch: UInt64(inBytes + outBytes))
+        conv.codesPointwise = codesPointwise
         var builder = ProgramBuilder()
         try ConvolutionLowering.lower(conv, plan: plan, resources: resources, into: &builder)
         try builder.emit("halt", [:])
@@ -94,7 +95,7 @@ final class ConvolutionLayerTests: XCTestCase {
             (c * (h + 2 * pad) * codeRow + 63) / 64 * 64 + (format == .nvfp4 ? (4 * (c / block) * pixels + 63) / 64 * 64 : 0)
         XCTAssertEqual(
             conv.scratchBytes,
-            kernel == 1 && pad == 0 ? 0 : coded ? codedBytes : pad > 0 ? padded : (4 * c * h * w + 63) / 64 * 64)
+            kernel == 1 && pad == 0 && !coded ? 0 : coded ? codedBytes : pad > 0 ? padded : (4 * c * h * w + 63) / 64 * 64)
         let codedProducts = builder.program.instructions.filter {
             $0.spec.mnemonic == "mma" && builder.program.descriptors[Int($0["act"])].element == .u8
         }
@@ -164,6 +165,50 @@ final class ConvolutionLayerTests: XCTestCase {
         try check(
             batch: 1, c: 32, h: 5, w: 6, m: 24, kernel: 1, stride: 1, dilation: 1, pad: 0, format: .fp8, sparse: false,
             l2Bytes: 1024)
+    }
+
+    func testPointwiseConvRoundingItsInputOnceIntoCodes() throws {
+        // A 1x1 convolution whose tiles would read its input many times rounds it once into an
+        // image of codes and block scales, which they read as a 3x3 one's windows; stride 1 and
+        // 2, from DRAM, L3 and L2.
+        try check(
+            batch: 2, c: 32, h: 5, w: 6, m: 24, kernel: 1, stride: 1, dilation: 1, pad: 0, format: .nvfp4, sparse: true,
+            codesPointwise: true)
+        try check(
+            batch: 1, c: 16, h: 7, w: 7, m: 44, kernel: 1, stride: 2, dilation: 1, pad: 0, format: .nvfp4, sparse: false,
+            l3Bytes: 1 << 16, l2Bytes: 1 << 14, codesPointwise: true)
+    }
+
+    func testOnlyAPointwiseConvWhoseTilesReadItsInputManyTimesRoundsItIntoCodes() throws {
+        let npu = TileResources(
+            sramBytes: 32768, arrayRows: 20, arrayColumns: 20, rates: [.fp16: 1, .fp8: 2, .nvfp4: 4], clusters: 4,
+            tilesPerCluster: 16)
+        func codes(_ c: Int, _ side: Int, _ m: Int, _ format: PrecisionFormat, kernel: Int = 1) throws -> Bool {
+            let layout = try WeightLayout(
+                format: format, sparse: false, rows: m, columns: c * kernel * kernel, tileRows: 20,
+                tileColumns: npu.tileColumns(format, sparse: false))
+            let matrix = MatrixLayer(
+                m: 0, k: 0, n: 0, input: 0, inputRowStride: 0, output: 0, outputStrides: (0, 0), weights: layout,
+                weightOffset: 0, bias: nil, activationFormat: format, activationAmax: 1)
+            let conv = ConvolutionLayer(
+                batch: 1, channels: c, height: side, width: side, outChannels: m, outHeight: side, outWidth: side,
+                kernel: (kernel, kernel), strides: (1, 1), dilations: (1, 1), pads: (0, 0, 0, 0), input: 0, output: 0,
+                matrix: matrix, scratch: 0)
+            let plan = try MatrixTiling.plan(
+                MatrixShape(
+                    m: side * side, k: c * kernel * kernel, n: m, weightFormat: format, sparse: false, activationFormat: format),
+                on: npu)
+            return ConvolutionLowering.codesPointwise(conv, directPlan: plan)
+        }
+        // 26 columns of output tiles, read in groups of a few: the input would be read and
+        // rounded at least four times.
+        XCTAssertTrue(try codes(1024, 14, 512, .nvfp4))
+        // Four columns of output tiles, one group: the input is read once.
+        XCTAssertFalse(try codes(64, 56, 64, .nvfp4))
+        // fp8 activations, channels that are not whole nvfp4 blocks, and a 3x3 kernel.
+        XCTAssertFalse(try codes(1024, 14, 512, .fp8))
+        XCTAssertFalse(try codes(40, 14, 512, .nvfp4))
+        XCTAssertFalse(try codes(64, 14, 512, .nvfp4, kernel: 3))
     }
 
     func testPointwiseConvOverTwoImages() throws {
