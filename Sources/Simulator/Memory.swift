@@ -62,10 +62,23 @@ struct Memory {
 
     /// Copies the bytes of `runs`, in order, to `out` (runs.count x runs.length bytes).
     func read(_ runs: RunView, into out: UnsafeMutableRawPointer) {
-        var to = out
-        for start in runs.starts {
-            to.copyMemory(from: bytes + start, byteCount: runs.length)
-            to += runs.length
+        // Runs of a byte (a code gathered across channels) or a word (a float32) are moved
+        // by plain loads and stores: a call per run would cost more than the move.
+        switch runs.length {
+        case 1:
+            let to = out.assumingMemoryBound(to: UInt8.self)
+            for (i, start) in runs.starts.enumerated() { to[i] = bytes.load(fromByteOffset: start, as: UInt8.self) }
+        case 4:
+            for (i, start) in runs.starts.enumerated() {
+                let word = bytes.loadUnaligned(fromByteOffset: start, as: UInt32.self)
+                out.storeBytes(of: word, toByteOffset: 4 &* i, as: UInt32.self)
+            }
+        default:
+            var to = out
+            for start in runs.starts {
+                to.copyMemory(from: bytes + start, byteCount: runs.length)
+                to += runs.length
+            }
         }
     }
 
