@@ -208,6 +208,9 @@ public enum ConvolutionLowering {
         let rounded = scratch == .l3 ? 0 : c.scratch, paddedAt = rounded + UInt64(c.roundedBytes)
         // Rows of [pixels, channels] staged per step: half a tile's SRAM.
         var rowsPerStep = max(1, resources.sramBytes / 2 / (4 * channels))
+        // No more than an even share of the image per tile, so that the tiles round it at once,
+        // nor less than 4 KiB of it, which moves in about a memory's latency.
+        rowsPerStep = min(rowsPerStep, max(4, 1024 / channels, (pixels + resources.tileCount - 1) / resources.tileCount))
         if c.coded {
             // Steps end at a row's end, or at a word of codes, so that no two share a word.
             rowsPerStep = rowsPerStep >= c.width ? rowsPerStep / c.width * c.width : max(1, rowsPerStep / 4 * 4)
