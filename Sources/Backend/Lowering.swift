@@ -374,14 +374,13 @@ public enum Lowering {
         do {
             let plan = try MatrixTiling.plan(shape, on: tiles)
             // A residual the epilogue adds is loaded with its chunk's column, into SRAM of its
-            // own, when that changes nothing else of the plan; else after the products, into
-            // the activation buffers.
+            // own, while the products run, whenever a plan with that region fits (with smaller
+            // chunks or fewer columns at a time than without it, if need be); else after the
+            // products, into the activation buffers, where its loads wait on the sums.
             guard layer.residual != nil else { return plan }
             shape.residual = true
             guard let loaded = try? MatrixTiling.plan(shape, on: tiles),
-                (loaded.tileM, loaded.chunkM, loaded.groupN) == (plan.tileM, plan.chunkM, plan.groupN),
                 loaded.layout.bytes(buffers: 2, columns: loaded.groupN) <= tiles.sramBytes
-                    || plan.layout.bytes(buffers: 2, columns: plan.groupN) > tiles.sramBytes
             else { return plan }
             return loaded
         } catch let e as PackingError {
