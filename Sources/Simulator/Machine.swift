@@ -226,16 +226,22 @@ public struct Machine {
     private func decodedActivation(_ act: DescriptorRef, _ afmt: PrecisionFormat) throws -> UnsafeMutableBufferPointer<Float> {
         guard ActivationCodes.codes(afmt) else { throw SimulatorError("a coded act needs afmt fp8 or nvfp4, not \(afmt)") }
         let scalesRef = try codedScales(of: act)
-        let codes = try readBytes(act, into: .activationCodes)
+        let codes = try readBytes(act, into: .activationCodes).bindMemory(to: UInt8.self)
         let scales = try readFloats(scalesRef, into: .activationScales)
-        if afmt == .nvfp4, let i = codes.firstIndex(where: { $0 >= 16 }) {
-            throw SimulatorError("act element \(i) holds \(codes[i]), which is not an E2M1 code")
-        }
         // Each code's value at scale 1 (exact), times its element's scale: the one product
-        // `ActivationCodes.value` makes.
+        // `ActivationCodes.value` makes. The codes' bits are or-ed together on the way: an
+        // E2M1 code is below 16.
         let a = buffers.floats(.activation, act.count)
+        var bits: UInt8 = 0
         (afmt == .nvfp4 ? Self.nvfp4CodeValues : Self.fp8CodeValues).withUnsafeBufferPointer { values in
-            for i in 0..<act.count { a[i] = values[Int(codes[i])] * scales[i] }
+            for i in 0..<act.count {
+                let code = codes[i]
+                bits |= code
+                a[i] = values[Int(code)] * scales[i]
+            }
+        }
+        if afmt == .nvfp4, bits >= 16, let i = codes.firstIndex(where: { $0 >= 16 }) {
+            throw SimulatorError("act element \(i) holds \(codes[i]), which is not an E2M1 code")
         }
         return a
     }
