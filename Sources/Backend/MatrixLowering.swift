@@ -117,6 +117,9 @@ public enum MatrixLowering {
         for (tileIndex, items) in plan.work.enumerated() {
             var (actTurn, weightTurn) = (0, 0)
             var scaleFilled = Set<Int>()
+            // Per column slot, the column of output tiles whose scales and bias it holds: a
+            // tile's next chunk of the same column reads them where they are.
+            var held: [Int: Int] = [:]
             let (cluster, tile) = resources.place(tileIndex)
             func sram(_ element: ElementType, _ address: Int, _ dims: [Int], _ strides: [Int]? = nil) throws -> UInt64 {
                 b.descriptor(
@@ -142,6 +145,7 @@ public enum MatrixLowering {
                     let (nRange, _) = w.tileRange(nTile: nTile, kTile: 0)
                     let at = columnAt + j * perColumn
                     var scl: UInt64 = 0
+                    let loaded = held.updateValue(nTile, forKey: j) == nTile
                     if w.format != .fp16 {
                         let count = w.format == .fp8 ? nRange.count : 1
                         let from =
@@ -157,9 +161,9 @@ public enum MatrixLowering {
                             } else {
                                 try TensorDescriptor(.weights, .f32, address: UInt64(from), dims: [count])
                             }
-                        try b.emit("dma", ["dst": scl, "src": b.descriptor(src)])
+                        if !loaded { try b.emit("dma", ["dst": scl, "src": b.descriptor(src)]) }
                     }
-                    if let bias = layer.bias {
+                    if let bias = layer.bias, !loaded {
                         try b.emit(
                             "dma",
                             [
