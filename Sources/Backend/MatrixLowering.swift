@@ -120,6 +120,9 @@ public enum MatrixLowering {
             // Per column slot, the column of output tiles whose scales and bias it holds: a
             // tile's next chunk of the same column reads them where they are.
             var held: [Int: Int] = [:]
+            // With one reduction tile, the weight tiles of the tile's last group of columns:
+            // a next chunk of the same columns multiplies them where they are.
+            var heldWeights: (columns: [Int], tiles: [UInt64])?
             let (cluster, tile) = resources.place(tileIndex)
             func sram(_ element: ElementType, _ address: Int, _ dims: [Int], _ strides: [Int]? = nil) throws -> UInt64 {
                 b.descriptor(
@@ -191,7 +194,8 @@ public enum MatrixLowering {
                 }
                 for kt in 0..<plan.kTiles {
                     var weights: [UInt64] = []
-                    for (j, c) in columns.enumerated() {
+                    if plan.kTiles == 1, let h = heldWeights, h.columns == columns.map(\.nTile) { weights = h.tiles }
+                    for (j, c) in columns.enumerated() where weights.count < columns.count {
                         let (_, kRange) = w.tileRange(nTile: c.nTile, kTile: kt)
                         let tileBytes = w.tileByteCount(rows: c.nRange.count, length: kRange.count)
                         let wgt = try sram(.packed, weightAt + (weightTurn % buffers * g + j) * maxWeightTile, [tileBytes])
@@ -210,8 +214,11 @@ public enum MatrixLowering {
                             }
                         try b.emit("dma", ["dst": wgt, "src": b.descriptor(src)])
                         weights.append(wgt)
+                        if j == columns.count - 1 {
+                            weightTurn += 1
+                            heldWeights = (columns.map(\.nTile), weights)
+                        }
                     }
-                    weightTurn += 1
                     let (_, kRange) = w.tileRange(nTile: columns[0].nTile, kTile: kt)
                     for m0 in stride(from: rows.lowerBound, to: rows.upperBound, by: plan.tileM) {
                         let mLen = min(plan.tileM, rows.upperBound - m0)
