@@ -226,7 +226,7 @@ public struct Machine {
     private func decodedActivation(_ act: DescriptorRef, _ afmt: PrecisionFormat) throws -> UnsafeMutableBufferPointer<Float> {
         guard ActivationCodes.codes(afmt) else { throw SimulatorError("a coded act needs afmt fp8 or nvfp4, not \(afmt)") }
         let scalesRef = try codedScales(of: act)
-        let codes = try readBytes(act, into: .activationCodes).bindMemory(to: UInt8.self)
+        let codes = try readBytes(act, into: .activationCodes)
         let scales = try readFloats(scalesRef, into: .activationScales)
         // Each code's value at scale 1 (exact), times its element's scale: the one product
         // `ActivationCodes.value` makes. The codes' bits are or-ed together on the way: an
