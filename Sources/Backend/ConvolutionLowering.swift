@@ -81,6 +81,11 @@ public struct ConvolutionLayer: Sendable {
     /// its activations can travel coded) instead of on every tile that reads it: chosen
     /// when the tiles would read the input many times (`ConvolutionLowering.codesPointwise`).
     public var codesPointwise = false
+    /// A 1x1 convolution without padding, of one group, whose nvfp4 activations can travel
+    /// coded: one that may round its input into an image of codes.
+    var pointwiseCodable: Bool {
+        kernel == (1, 1) && !padded && groups == 1 && matrix.activationFormat == .nvfp4 && codable
+    }
     /// A padded convolution whose pads are not negative rounds its input straight into the
     /// padded image; one with a crop (the convolution a ConvTranspose equals) rounds it
     /// into its own buffer first.
@@ -166,8 +171,7 @@ public enum ConvolutionLowering {
     /// (fp8 activations are not: a tile rounds them against one tensor scale, with no block
     /// maxima to find, and the image of codes measured slower.)
     public static func codesPointwise(_ c: ConvolutionLayer, directPlan plan: TilingPlan) -> Bool {
-        c.kernel == (1, 1) && !c.padded && c.groups == 1 && c.matrix.activationFormat == .nvfp4 && c.codable
-            && (plan.nTiles + plan.groupN - 1) / plan.groupN >= codedPointwiseGroups
+        c.pointwiseCodable && (plan.nTiles + plan.groupN - 1) / plan.groupN >= codedPointwiseGroups
     }
 
     /// True when nvfp4 activations of `channels` channels can travel coded: whole blocks,

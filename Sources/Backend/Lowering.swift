@@ -74,7 +74,8 @@ public enum Lowering {
             }
         }
         // L3 keeps the largest convolution scratch that fits it; activations take the rest.
-        let reserved = try convolutionScratch(graph, packed, resources, shape).filter { $0 <= resources.l3Bytes }.max() ?? 0
+        let convolutions = try convolutionScratch(graph, packed, resources, shape)
+        let reserved = convolutions.values.map(\.scratch).filter { $0 <= resources.l3Bytes }.max() ?? 0
         let memory = try MemoryPlan.plan(
             graph, onChipBytes: resources.l3Bytes - reserved, l3Bytes: resources.l3Bytes, writtenAt: writtenAt,
             unstored: unstored, readAt: readAt)
@@ -146,9 +147,9 @@ public enum Lowering {
                 let x = try address(node.inputs[0], node), y = try address(epilogue?.result ?? output, node)
                 let xShape = shape(node.inputs[0]), yShape = shape(output)
                 if node.op == "Conv" || node.op == "ConvTranspose" {
-                    var conv = try convolution(
-                        node, p, input: x.address, xShape, output: y.address, yShape, matrix: matrix, scratch: scratch,
-                        resources)
+                    var conv = try ConvolutionLayer(
+                        node, p, input: x.address, xShape, output: y.address, yShape, matrix: matrix, scratch: scratch)
+                    conv.codesPointwise = convolutions[output]?.codesPointwise ?? false
                     (conv.inputSpace, conv.outputSpace) = (x.space, y.space)
                     scratchBytes = max(scratchBytes, conv.scratchBytes)
                     // A group's tiles are as wide as the packed weights' tiles (WeightSection.tileRows).
@@ -275,34 +276,28 @@ public enum Lowering {
         return addresses
     }
 
-    /// The scratch bytes of each convolution (its rounded and its padded image).
+    /// Per convolution (by output), its scratch bytes (its rounded and its padded image) and
+    /// whether, a 1x1 one, it rounds its input into an image of codes: decided here, once, for
+    /// the memory plan and the lowering alike (`ConvolutionLowering.codesPointwise`, on its
+    /// tiling reading the input directly).
     private static func convolutionScratch(
         _ graph: Graph, _ packed: [String: PackedLayer], _ resources: TileResources, _ shape: (String) -> [Int]
-    ) throws -> [Int] {
+    ) throws -> [String: (scratch: Int, codesPointwise: Bool)] {
         var unused = ConstantSection()
-        return try graph.nodes.compactMap { node in
-            guard node.op == "Conv" || node.op == "ConvTranspose", let output = node.outputs.first, let p = packed[output]
-            else { return nil }
+        var convolutions: [String: (scratch: Int, codesPointwise: Bool)] = [:]
+        for node in graph.nodes where node.op == "Conv" || node.op == "ConvTranspose" {
+            guard let output = node.outputs.first, let p = packed[output] else { continue }
             let matrix = try matrixLayer(node, p, graph, &unused)
-            return try convolution(
-                node, p, input: 0, shape(node.inputs[0]), output: 0, shape(output), matrix: matrix, scratch: 0, resources
-            ).scratchBytes
+            var conv = try ConvolutionLayer(
+                node, p, input: 0, shape(node.inputs[0]), output: 0, shape(output), matrix: matrix, scratch: 0)
+            if conv.pointwiseCodable {
+                let direct = try tiling(
+                    conv.outHeight * conv.outWidth, p, matrix, resources, node, n: p.rows, block: conv.blockChannels)
+                conv.codesPointwise = ConvolutionLowering.codesPointwise(conv, directPlan: direct)
+            }
+            convolutions[output] = (conv.scratchBytes, conv.codesPointwise)
         }
-    }
-
-    /// `node` as the convolution layer it lowers to, a 1x1 one rounding its input into an
-    /// image of codes when its tiles would read it many times (`ConvolutionLowering.codesPointwise`).
-    private static func convolution(
-        _ node: Node, _ p: PackedLayer, input x: UInt64, _ xShape: [Int], output y: UInt64, _ yShape: [Int],
-        matrix: MatrixLayer, scratch: UInt64, _ resources: TileResources
-    ) throws -> ConvolutionLayer {
-        var conv = try ConvolutionLayer(node, p, input: x, xShape, output: y, yShape, matrix: matrix, scratch: scratch)
-        if conv.kernel == (1, 1) && conv.matrix.activationFormat == .nvfp4 && conv.codable {
-            let direct = try tiling(
-                conv.outHeight * conv.outWidth, p, matrix, resources, node, n: p.rows / conv.groups, block: conv.blockChannels)
-            conv.codesPointwise = ConvolutionLowering.codesPointwise(conv, directPlan: direct)
-        }
-        return conv
+        return convolutions
     }
 
     /// The matrix part of a layer: weights, bias, activation format and fused activation.
