@@ -211,6 +211,33 @@ final class ConvolutionLayerTests: XCTestCase {
         XCTAssertFalse(try codes(64, 14, 512, .nvfp4, kernel: 3))
     }
 
+    func testTheLoweringRoundsAWidePointwiseConvsInputOnce() throws {
+        // Through the whole lowering: 256 output channels are 13 columns of output tiles,
+        // read in four or more groups on these small tiles, so the 1x1 convolution rounds its
+        // input once into codes; 20 are one column, and its tiles round what they read.
+        var resources = resources
+        (resources.l3Bytes, resources.l2Bytes) = (1 << 16, 1 << 14)
+        for (m, codes) in [(256, true), (20, false)] {
+            var rng = SeededRandom(seed: 29)
+            var b = GraphBuilder()
+            b.input("x", .float32, [.known(1), .known(32), .known(6), .known(6)])
+            b.constant(
+                "w", Tensor((0..<(m * 32)).map { _ in Float.random(in: -1...1, using: &rng) }, shape: [m, 32, 1, 1]))
+            b.node("Conv", ["x", "w"], [:], outputs: ["y"], name: "conv")
+            b.output("y")
+            let x = Tensor((0..<(32 * 36)).map { _ in Float.random(in: -2...2, using: &rng) }, shape: [1, 32, 6, 6])
+            let (g, want, _) = try quantizedReference(b.graph, x: x, format: .nvfp4, sparse: false)
+            let section = try WeightSection.build(g, arrayRows: 20, arrayColumns: 20) { resources.rates[$0]! }
+            let program = try Lowering.lower(g, layers: section.layers, resources: resources).program
+            let codedProducts = program.instructions.filter {
+                $0.spec.mnemonic == "mma" && program.descriptors[Int($0["act"])].element == .u8
+            }
+            XCTAssertEqual(codedProducts.isEmpty, !codes, "\(m) output channels")
+            let got = try simulated(g, ["x": x], resources: resources)
+            XCTAssertEqual(got["y"]?.map(\.bitPattern), want.floats().map(\.bitPattern), "\(m) output channels")
+        }
+    }
+
     func testPointwiseConvOverTwoImages() throws {
         for format in [PrecisionFormat.fp16, .nvfp4] {
             try check(
