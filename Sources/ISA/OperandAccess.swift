@@ -164,3 +164,22 @@ extension Units {
         d.space == .weights || d.space == .constants ? nil : try instance(of: d)
     }
 }
+
+extension TensorDescriptor {
+    /// K of an `mma` whose `act` this is, for `rows` (out's M) rows: float32 `act` is
+    /// [M, K]; coded (`u8`) codes are [M, K] or a view of any rank whose leading dimensions
+    /// make M and the rest K, its elements in row-major order [M, K]'s row by row (a
+    /// convolution's windows read in place). nil for any other shape.
+    public func matrixColumns(rows m: Int) -> Int? {
+        guard m > 0, dims.count >= 2, element == .f32 || element == .u8 else { return nil }
+        if dims.count == 2 { return dims[0] == m ? dims[1] : nil }
+        guard element == .u8 else { return nil }
+        var leading = 1
+        for (j, n) in dims.enumerated() where j < dims.count - 1 {
+            leading *= n
+            if leading == m { return dims[(j + 1)...].reduce(1, *) }
+            if leading > m { break }
+        }
+        return nil
+    }
+}

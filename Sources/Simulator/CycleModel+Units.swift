@@ -64,8 +64,10 @@ extension CycleModel.SchedulerState {
         let outIndex = i["out"]
         let out = try operand(program, outIndex), act = try operand(program, i["act"])
         let wgt = try operand(program, i["wgt"])
-        guard let tile = out.tile, act.tile == tile, wgt.tile == tile, out.dims.count == 2, act.dims.count == 2 else {
-            throw SimulatorError("mma needs out [M, N], act [M, K] and its weights in one tile's SRAM")
+        guard let tile = out.tile, act.tile == tile, wgt.tile == tile, out.dims.count == 2,
+            let k = program.descriptors[Int(i["act"])].matrixColumns(rows: out.dims[0])
+        else {
+            throw SimulatorError("mma needs out [M, N], act [M, K] (or codes of M x K) and its weights in one tile's SRAM")
         }
         let (wfmt, afmt, sparse) = (Int(i["wfmt"]), Int(i["afmt"]), i["sparse"] == 1)
         let accumulate = i["accumulate"] == 1
@@ -85,7 +87,7 @@ extension CycleModel.SchedulerState {
         let switchCycles = matrixMode[tile].map { $0 == mode ? 0 : model.target.modeCosts.switchTotalCycles } ?? 0
         matrixMode[tile] = mode
         let cost = model.costs.mma(
-            m: out.dims[0], k: act.dims[1], n: out.dims[1], weights: wfmt, activations: afmt, sparse: sparse)
+            m: out.dims[0], k: k, n: out.dims[1], weights: wfmt, activations: afmt, sparse: sparse)
         let start = max(ready, matrixFree[tile])
         let streamEnd = start + switchCycles + cost.occupancy
         let end = streamEnd + cost.latency

@@ -223,12 +223,13 @@ extension Machine {
         }
     }
 
-    /// A machine sharing this one's memories and resolved descriptors, with buffers and
-    /// decoded tiles of its own.
+    /// A machine sharing this one's memories and resolved descriptors, with buffers,
+    /// decoded tiles and a decoded view of its own.
     private func worker() -> Machine {
         var w = self
         w.buffers = OperandBuffers()
         w.decodedTiles = DecodedTiles()
+        w.decodedView = DecodedView()
         w.splitsProducts = false
         return w
     }

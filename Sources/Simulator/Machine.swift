@@ -44,6 +44,8 @@ public struct Machine {
     var decodedTiles = DecodedTiles()
     /// Where operands are read to, reused by every instruction.
     var buffers = OperandBuffers()
+    /// The last coded activation decoded through a view of higher rank.
+    var decodedView = DecodedView()
     /// Whether a large product splits its rows between two threads (not when the program's
     /// queues already run on two).
     var splitsProducts = true
@@ -95,6 +97,7 @@ public struct Machine {
     public mutating func run(_ program: Program, threads: Int = 1) throws {
         resolved = ResolvedDescriptors(count: program.descriptors.count)
         decodedTiles = DecodedTiles()
+        decodedView = DecodedView()
         semaphores = [Int](repeating: 0, count: InstructionSet.semaphores)
         checkedQueues = [UInt64](repeating: 0, count: checkedQueues.count)
         if threads >= 2, try runOnTwoThreads(program) { return }
@@ -222,16 +225,30 @@ public struct Machine {
         return scales
     }
 
-    /// A coded `act` decoded: value(code) · scale per element (ActivationCodes).
+    /// A coded `act` decoded: value(code) · scale per element (ActivationCodes). One read
+    /// through a view of higher rank (a band's windows, which each column of a group
+    /// multiplies in turn) is kept, with its codes' and scales' bytes, and taken as it is
+    /// while those bytes stay the same.
     private func decodedActivation(_ act: DescriptorRef, _ afmt: PrecisionFormat) throws -> UnsafeMutableBufferPointer<Float> {
         guard ActivationCodes.codes(afmt) else { throw SimulatorError("a coded act needs afmt fp8 or nvfp4, not \(afmt)") }
         let scalesRef = try codedScales(of: act)
+        var spans: (codes: UnsafeRawBufferPointer, scales: UnsafeRawBufferPointer)?
+        if act.dims.count > 2 {
+            let (codeRuns, scaleRuns) = (try writtenRuns(act), try writtenRuns(scalesRef))
+            func bytes(_ runs: RunView) -> UnsafeRawBufferPointer {
+                UnsafeRawBufferPointer(start: memories[runs.memory].bytes + runs.span.lowerBound, count: runs.span.count)
+            }
+            spans = (bytes(codeRuns), bytes(scaleRuns))
+            if let kept = decodedView.values(act.index, afmt, codes: spans!.codes, scales: spans!.scales) { return kept }
+        }
         let codes = try readBytes(act, into: .activationCodes)
         let scales = try readFloats(scalesRef, into: .activationScales)
         // Each code's value at scale 1 (exact), times its element's scale: the one product
         // `ActivationCodes.value` makes. The codes' bits are or-ed together on the way: an
         // E2M1 code is below 16.
-        let a = buffers.floats(.activation, act.count)
+        let a =
+            spans.map { decodedView.keep(act.index, afmt, codes: $0.codes, scales: $0.scales, count: act.count) }
+            ?? buffers.floats(.activation, act.count)
         var bits: UInt8 = 0
         (afmt == .nvfp4 ? Self.nvfp4CodeValues : Self.fp8CodeValues).withUnsafeBufferPointer { values in
             for i in 0..<act.count {
@@ -241,6 +258,7 @@ public struct Machine {
             }
         }
         if afmt == .nvfp4, bits >= 16, let i = codes.firstIndex(where: { $0 >= 16 }) {
+            decodedView.forget()
             throw SimulatorError("act element \(i) holds \(codes[i]), which is not an E2M1 code")
         }
         return a
@@ -258,12 +276,11 @@ public struct Machine {
         _ out: DescriptorRef, _ act: DescriptorRef, _ wgt: DescriptorRef, _ scl: DescriptorRef, _ wfmt: PrecisionFormat,
         afmt: PrecisionFormat, sparse: Bool, accumulate: Bool
     ) throws {
-        guard out.dims.count == 2, act.dims.count == 2, out.dims[0] == act.dims[0], out.element == .f32,
-            act.element == .f32 || act.element == .u8
-        else {
-            throw SimulatorError("mma needs out f32 [M, N] and act f32 or u8 codes [M, K]")
+        // A coded act may be a view of any rank: its elements in row-major order are [M, K]'s.
+        guard out.dims.count == 2, out.element == .f32, let k = act.descriptor.matrixColumns(rows: out.dims[0]) else {
+            throw SimulatorError("mma needs out f32 [M, N] and act f32 [M, K] or u8 codes of M x K elements")
         }
-        let (m, n, k) = (out.dims[0], out.dims[1], act.dims[1])
+        let (m, n) = (out.dims[0], out.dims[1])
         // wt[p * n + c]: reduction position p, output channel c.
         func multiply(_ wt: UnsafeBufferPointer<Float>) throws {
             let a =
@@ -479,6 +496,46 @@ public struct Machine {
             row[c] = s
         }
     }
+}
+
+/// The last coded activation a machine decoded through a view of higher rank: its
+/// descriptor, format, the bytes its codes' and scales' views span when it was decoded, and
+/// its values. A view's values follow from those bytes alone.
+final class DecodedView {
+    private var act = -1, format = PrecisionFormat.fp32
+    private var codes: [UInt8] = [], scales: [UInt8] = []
+    private var storage = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
+    private var count = 0
+
+    deinit { storage.deallocate() }
+
+    /// The values kept for descriptor `act` in `format` when the bytes its views span are
+    /// still `codes` and `scales`; nil otherwise.
+    func values(_ act: Int, _ format: PrecisionFormat, codes: UnsafeRawBufferPointer, scales: UnsafeRawBufferPointer)
+        -> UnsafeMutableBufferPointer<Float>?
+    {
+        guard act == self.act, format == self.format, codes.elementsEqual(self.codes), scales.elementsEqual(self.scales)
+        else { return nil }
+        return UnsafeMutableBufferPointer(rebasing: storage[0..<count])
+    }
+
+    /// Room for `count` values of descriptor `act` in `format`, kept with the bytes its
+    /// views span (the caller fills it).
+    func keep(_ act: Int, _ format: PrecisionFormat, codes: UnsafeRawBufferPointer, scales: UnsafeRawBufferPointer, count: Int)
+        -> UnsafeMutableBufferPointer<Float>
+    {
+        (self.act, self.format, self.count) = (act, format, count)
+        self.codes = Array(codes)
+        self.scales = Array(scales)
+        if storage.count < count {
+            storage.deallocate()
+            storage = .allocate(capacity: count)
+        }
+        return UnsafeMutableBufferPointer(rebasing: storage[0..<count])
+    }
+
+    /// Forgets the kept values (a failed decode leaves them unfilled).
+    func forget() { act = -1 }
 }
 
 /// The weight tiles `mma` decoded, by what each was decoded from: decoding is a function of

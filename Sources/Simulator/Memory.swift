@@ -62,9 +62,11 @@ struct Memory {
 
     /// Copies the bytes of `runs`, in order, to `out` (runs.count x runs.length bytes).
     func read(_ runs: RunView, into out: UnsafeMutableRawPointer) {
-        // Runs of a byte (a code gathered across channels) or a word (a float32) are moved
-        // by plain loads and stores: a call per run would cost more than the move.
-        switch runs.length {
+        // Runs of a byte (a code gathered across channels), a word (a float32) or a few of
+        // either (a window's row of codes or of their scales, read in place) are moved by
+        // plain loads and stores: a call per run would cost more than the move.
+        let length = runs.length
+        switch length {
         case 1:
             let to = out.assumingMemoryBound(to: UInt8.self)
             for (i, start) in runs.starts.enumerated() { to[i] = bytes.load(fromByteOffset: start, as: UInt8.self) }
@@ -72,6 +74,21 @@ struct Memory {
             for (i, start) in runs.starts.enumerated() {
                 let word = bytes.loadUnaligned(fromByteOffset: start, as: UInt32.self)
                 out.storeBytes(of: word, toByteOffset: 4 &* i, as: UInt32.self)
+            }
+        case 2...16 where length % 4 == 0:
+            var to = out
+            for start in runs.starts {
+                for w in stride(from: 0, to: length, by: 4) {
+                    to.storeBytes(
+                        of: bytes.loadUnaligned(fromByteOffset: start &+ w, as: UInt32.self), toByteOffset: w, as: UInt32.self)
+                }
+                to += length
+            }
+        case 2...16:
+            var to = out.assumingMemoryBound(to: UInt8.self)
+            for start in runs.starts {
+                for b in 0..<length { to[b] = bytes.load(fromByteOffset: start &+ b, as: UInt8.self) }
+                to += length
             }
         default:
             var to = out

@@ -1,7 +1,8 @@
 // Coded activations on hand-written programs: a `quant` into codes and their scales, then
 // an `mma` on them, gives the bits of the `mma` on the float32 rounded values; the scales
 // are an operand of both for the cycle model's hazards and for the synchronization check;
-// and a coded operand without proper scales is refused by name.
+// codes may be read through a view of higher rank; and a coded operand without proper
+// scales, or of a shape that is no [M, K], is refused by name.
 import Formats
 import ISA
 import Simulator
@@ -70,6 +71,33 @@ final class CodedActivationTests: XCTestCase {
             let (float, coded) = try run(program(format))
             XCTAssertEqual(coded.map(\.bitPattern), float.map(\.bitPattern), format)
             XCTAssertTrue(float.contains { $0 != 0 }, format)
+        }
+    }
+
+    func testCodesReadThroughAViewOfHigherRank() throws {
+        // The same codes as [2, 4, 3, 16]: rows 2 x 4 = M, columns 3 x 16 = K, in row-major
+        // order the [M, K] matrix's elements: the same product (and the same cycles: the cycle model takes K = 48).
+        let view = program("nvfp4").replacingOccurrences(
+            of: "mma out=d8, act=d3", with: "mma out=d8, act=d11"
+        )
+        .replacingOccurrences(
+            of: "d10: dram f32 @0x1100 [\(m),\(n)] [\(n),1]",
+            with: """
+                d10: dram f32 @0x1100 [\(m),\(n)] [\(n),1]
+                d11: sram c0.t0 u8 @0x1000 [2,4,3,16] [192,48,16,1]
+                d12: sram c0.t0 f32 @0x1400 [2,4,3,16] [12,3,1,0]
+                """)
+        let (float, coded) = try run(view)
+        XCTAssertEqual(coded.map(\.bitPattern), float.map(\.bitPattern))
+        let schedule = try CycleModel(target: try TargetDescription.default).schedule(try Program(assembly: view))
+        let costs = try CycleModel(target: try TargetDescription.default).schedule(try Program(assembly: program("nvfp4")))
+        XCTAssertEqual(schedule.start, costs.start)
+        XCTAssertEqual(schedule.end, costs.end)
+        // Leading dimensions that never make M rows are refused by name.
+        let ragged = view.replacingOccurrences(of: "[2,4,3,16] [192,48,16,1]", with: "[3,2,64] [128,64,1]")
+            .replacingOccurrences(of: "[2,4,3,16] [12,3,1,0]", with: "[3,2,64] [8,4,0]")
+        XCTAssertThrowsError(try run(ragged)) {
+            XCTAssertTrue("\($0)".hasPrefix("instruction 6 (mma): mma needs out f32 [M, N]"), "\($0)")
         }
     }
 
