@@ -58,6 +58,65 @@ public struct ConvolutionWindows: Sendable {
         staged[cluster] = (at, rows.lowerBound, (own[1], own[2], own[0]))
     }
 
+    /// The band of the image the windows of output positions `positions` read, when those
+    /// positions are a rectangle of the output (part of one output row, or whole rows): the
+    /// image rows and columns it starts at and spans, and the rectangle's output rows and
+    /// positions per row. A tile copies the band into its SRAM ([channels, rows, columns],
+    /// row-major) and reads the windows there in place (`view`).
+    struct Band: Equatable {
+        var firstRow: Int, rows: Int, firstColumn: Int, columns: Int
+        var outRows: Int, width: Int
+    }
+
+    /// nil when `positions` are no rectangle of the output.
+    func band(_ positions: Range<Int>) -> Band? {
+        let (top, left, count) = (positions.lowerBound / outWidth, positions.lowerBound % outWidth, positions.count)
+        let (outRows, width): (Int, Int)
+        if left + count <= outWidth {
+            (outRows, width) = (1, count)
+        } else if left == 0 && count % outWidth == 0 {
+            (outRows, width) = (count / outWidth, outWidth)
+        } else {
+            return nil
+        }
+        return Band(
+            firstRow: top * strides.0, rows: (outRows - 1) * strides.0 + (kernel.0 - 1) * dilations.0 + 1,
+            firstColumn: left * strides.1, columns: (width - 1) * strides.1 + (kernel.1 - 1) * dilations.1 + 1,
+            outRows: outRows, width: width)
+    }
+
+    /// Copies `band`'s image channels `channels` into SRAM `cluster`.`tile` at `at` (from the
+    /// cluster's staged rows when it has them).
+    func copy(
+        _ band: Band, channels: Range<Int>, cluster: Int, tile: Int, at: Int, into b: inout ProgramBuilder
+    ) throws {
+        let staged = self.staged[cluster]
+        let (space, base, pitches) = staged.map { (MemorySpace.l2, $0.address, $0.pitches) } ?? (space, address, pitches)
+        let offset =
+            channels.lowerBound * pitches.channel + (band.firstRow - (staged?.firstRow ?? 0)) * pitches.row
+            + band.firstColumn * pitches.column
+        let dims = [channels.count, band.rows, band.columns]
+        let src = try TensorDescriptor(
+            space, element, cluster: staged == nil ? 0 : cluster, address: base + UInt64(element.addressBytes * offset),
+            dims: dims, strides: [pitches.channel, pitches.row, pitches.column])
+        let dst = try TensorDescriptor(.sram, element, cluster: cluster, tile: tile, address: UInt64(at), dims: dims)
+        try b.emit("dma", ["dst": b.descriptor(dst), "src": b.descriptor(src)])
+    }
+
+    /// The windows of `band` over `channels` channels, the band copied at `at`: [rows,
+    /// width, channels, kh, kw], the matrix's rows and columns in their order; with
+    /// `repeating` > 1 (the block scales of a band of blocks) each channel read that many
+    /// times in turn.
+    func view(_ band: Band, channels: Int, repeating: Int = 1, cluster: Int, tile: Int, at: Int) throws -> TensorDescriptor {
+        let plane = band.rows * band.columns
+        let channelAxes = repeating > 1 ? [(channels, plane), (repeating, 0)] : [(channels, plane)]
+        let axes =
+            [(band.outRows, strides.0 * band.columns), (band.width, strides.1)] + channelAxes
+            + [(kernel.0, dilations.0 * band.columns), (kernel.1, dilations.1)]
+        return try TensorDescriptor(
+            .sram, element, cluster: cluster, tile: tile, address: UInt64(at), dims: axes.map(\.0), strides: axes.map(\.1))
+    }
+
     /// Emits the DMAs that fill the tile [rows, columns] of `element` at `tileAddress` of
     /// SRAM `cluster`.`tile` (row-major, `columns.count` wide).
     func gather(

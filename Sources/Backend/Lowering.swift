@@ -155,7 +155,11 @@ public enum Lowering {
                     // A group's tiles are as wide as the packed weights' tiles (WeightSection.tileRows).
                     let plan = try tiling(
                         yShape.dropFirst(2).reduce(1, *), p, matrix, resources, node, n: p.rows / conv.groups, coded: conv.coded,
-                        block: conv.blockChannels, windowed: !conv.pointwise)
+                        block: conv.blockChannels, windowed: !conv.pointwise,
+                        bands: conv.coded && conv.kernel != (1, 1)
+                            ? MatrixShape.Bands(
+                                outWidth: conv.outWidth, kernel: conv.kernel, strides: conv.strides, dilations: conv.dilations)
+                            : nil)
                     try ConvolutionLowering.lower(conv, plan: plan, resources: resources, into: &b)
                 } else {
                     var layer = matrix
@@ -357,13 +361,14 @@ public enum Lowering {
     /// convolution's narrower ones (WeightSection.tileRows).
     private static func tiling(
         _ m: Int, _ p: PackedLayer, _ layer: MatrixLayer, _ resources: TileResources, _ node: Node, n: Int? = nil,
-        coded: Bool = false, block: Int = 16, windowed: Bool = false
+        coded: Bool = false, block: Int = 16, windowed: Bool = false, bands: MatrixShape.Bands? = nil
     ) throws -> TilingPlan {
         var shape = MatrixShape(
             m: m, k: p.columns, n: n ?? p.rows, weightFormat: layer.weights.format, sparse: p.sparse,
             activationFormat: layer.activationFormat, reductionTile: p.tileColumns, codedActivations: coded)
         shape.activationBlock = block
         shape.windowed = windowed
+        shape.bands = bands
         var tiles = resources
         tiles.arrayColumns = p.tileRows
         do {

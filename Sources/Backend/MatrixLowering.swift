@@ -228,8 +228,8 @@ public enum MatrixLowering {
                         if layer.codedInput, let windows = layer.windows {
                             act = try codedTile(
                                 layer, windows, rows: m0..<(m0 + mLen), columns: kRange, at: actAddress,
-                                scalesAt: actAddress + codesBytes, fillScale: scaleFilled.insert(actAddress).inserted,
-                                cluster: cluster, tile: tile, into: &b)
+                                scalesAt: actAddress + codesBytes, capacity: (codesBytes, actBytes - codesBytes),
+                                fillScale: scaleFilled.insert(actAddress).inserted, cluster: cluster, tile: tile, into: &b)
                         } else if let windows = layer.windows {
                             try windows.gather(
                                 rows: m0..<(m0 + mLen), columns: kRange, cluster: cluster, tile: tile,
@@ -268,22 +268,55 @@ public enum MatrixLowering {
         }
     }
 
-    /// Gathers a coded activation tile (rows x columns of the windows' matrix) into SRAM:
-    /// its codes at `at`, and at `scalesAt` for nvfp4 the block scales of its windows,
-    /// [rows, blocks x kernel positions] (`columns` holds whole blocks of channels at every
-    /// kernel position), or for fp8 the tensor scale, filled once per buffer
-    /// (`fillScale`). Returns the coded operand: the codes, and the scales as the mma walks
-    /// them, each block's scale repeated over its channels.
+    /// A coded activation tile (rows x columns of the windows' matrix) in SRAM: its codes at
+    /// `at`, and at `scalesAt` for nvfp4 the block scales of its windows (`columns` holds
+    /// whole blocks of channels at every kernel position), or for fp8 the tensor scale,
+    /// filled once per buffer (`fillScale`). When the rows are a rectangle of the output,
+    /// the columns whole channels' windows and the band of the image those windows read
+    /// fits `capacity` (bytes for the codes, for the scales), the band is copied and its
+    /// windows read in place (`ConvolutionWindows.band`); else the windows are gathered.
+    /// Returns the coded operand: the codes, and the scales as the mma walks them, each
+    /// block's scale repeated over its channels.
     private static func codedTile(
         _ layer: MatrixLayer, _ windows: ConvolutionWindows, rows: Range<Int>, columns: Range<Int>, at: Int, scalesAt: Int,
-        fillScale: Bool, cluster: Int, tile: Int, into b: inout ProgramBuilder
+        capacity: (codes: Int, scales: Int), fillScale: Bool, cluster: Int, tile: Int, into b: inout ProgramBuilder
     ) throws -> UInt64 {
+        let taps = windows.kernel.0 * windows.kernel.1, block = layer.blockChannels
+        if fillScale && layer.scaleWindows == nil {
+            let word = try TensorDescriptor(.sram, .f32, cluster: cluster, tile: tile, address: UInt64(scalesAt), dims: [1])
+            let amax = layer.activationAmax
+            let scale: Float = layer.activationScale ?? (amax > 0 ? amax / 448 : 1)
+            try b.emit("fill", ["dst": b.descriptor(word), "value": UInt64(scale.bitPattern)])
+        }
+        /// fp8's scales: the tensor scale's word, read for every element.
+        func tensorScale(_ count: Int) throws -> TensorDescriptor {
+            try TensorDescriptor(
+                .sram, .f32, cluster: cluster, tile: tile, address: UInt64(scalesAt), dims: [count, columns.count],
+                strides: [0, 0])
+        }
+        let unit = taps * (layer.scaleWindows == nil ? 1 : block)
+        if columns.lowerBound % unit == 0 && columns.count % unit == 0, let band = windows.band(rows) {
+            let channels = (columns.lowerBound / taps)..<(columns.upperBound / taps), blocks = channels.count / block
+            let codeBytes = channels.count * band.rows * band.columns
+            let scaleBytes = layer.scaleWindows == nil ? 0 : 4 * blocks * band.rows * band.columns
+            if codeBytes <= capacity.codes && scaleBytes <= capacity.scales {
+                try windows.copy(band, channels: channels, cluster: cluster, tile: tile, at: at, into: &b)
+                try layer.scaleWindows?.copy(
+                    band, channels: (channels.lowerBound / block)..<(channels.upperBound / block), cluster: cluster,
+                    tile: tile, at: scalesAt, into: &b)
+                let codes = try windows.view(band, channels: channels.count, cluster: cluster, tile: tile, at: at)
+                let scales =
+                    try layer.scaleWindows?.view(
+                        band, channels: blocks, repeating: block, cluster: cluster, tile: tile, at: scalesAt)
+                    ?? tensorScale(rows.count)
+                return b.codedDescriptor(codes: codes, scales: scales)
+            }
+        }
         try windows.gather(rows: rows, columns: columns, cluster: cluster, tile: tile, tileAddress: at, into: &b)
         let codes = try TensorDescriptor(
             .sram, .u8, cluster: cluster, tile: tile, address: UInt64(at), dims: [rows.count, columns.count])
         let scales: TensorDescriptor
         if let scaleWindows = layer.scaleWindows {
-            let taps = windows.kernel.0 * windows.kernel.1, block = layer.blockChannels
             precondition(columns.lowerBound % (block * taps) == 0 && columns.count % (block * taps) == 0)
             let blocks = columns.count / (block * taps)
             try scaleWindows.gather(
@@ -293,15 +326,7 @@ public enum MatrixLowering {
                 .sram, .f32, cluster: cluster, tile: tile, address: UInt64(scalesAt), dims: [rows.count, blocks, block, taps],
                 strides: [blocks * taps, taps, 0, 1])
         } else {
-            let word = try TensorDescriptor(.sram, .f32, cluster: cluster, tile: tile, address: UInt64(scalesAt), dims: [1])
-            if fillScale {
-                let amax = layer.activationAmax
-                let scale: Float = layer.activationScale ?? (amax > 0 ? amax / 448 : 1)
-                try b.emit("fill", ["dst": b.descriptor(word), "value": UInt64(scale.bitPattern)])
-            }
-            scales = try TensorDescriptor(
-                .sram, .f32, cluster: cluster, tile: tile, address: UInt64(scalesAt), dims: [rows.count, columns.count],
-                strides: [0, 0])
+            scales = try tensorScale(rows.count)
         }
         return b.codedDescriptor(codes: codes, scales: scales)
     }

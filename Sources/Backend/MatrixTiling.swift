@@ -76,6 +76,35 @@ public struct MatrixShape: Sendable, Equatable {
     /// The rows are windows a convolution gathers from its image, which each cluster
     /// stages a band of in its L2 when the band fits.
     public var windowed = false
+    /// A convolution whose tiles read the windows of a rectangle of output positions (part
+    /// of an output row, or whole rows) in place from the band of its image they cover
+    /// (coded activations, a kernel larger than 1x1): row tiles that are such rectangles are
+    /// then preferred, and the activation bytes a plan moves are its bands'.
+    public var bands: Bands?
+
+    public struct Bands: Sendable, Equatable {
+        public var outWidth: Int
+        public var kernel: (Int, Int), strides: (Int, Int), dilations: (Int, Int)
+
+        public init(outWidth: Int, kernel: (Int, Int), strides: (Int, Int), dilations: (Int, Int)) {
+            self.outWidth = outWidth
+            (self.kernel, self.strides, self.dilations) = (kernel, strides, dilations)
+        }
+
+        public static func == (a: Bands, b: Bands) -> Bool {
+            a.outWidth == b.outWidth && a.kernel == b.kernel && a.strides == b.strides && a.dilations == b.dilations
+        }
+
+        /// Whether row tiles of `rows` output positions are rectangles of the output.
+        func rectangular(_ rows: Int) -> Bool { outWidth % rows == 0 || rows % outWidth == 0 }
+
+        /// Image pixels (per channel) the band of a rectangular row tile of `rows` covers.
+        func pixels(_ rows: Int) -> Int {
+            let (outRows, width) = rows >= outWidth ? (rows / outWidth, outWidth) : (1, rows)
+            return ((outRows - 1) * strides.0 + (kernel.0 - 1) * dilations.0 + 1)
+                * ((width - 1) * strides.1 + (kernel.1 - 1) * dilations.1 + 1)
+        }
+    }
 
     public init(
         m: Int, k: Int, n: Int, weightFormat: PrecisionFormat, sparse: Bool, activationFormat: PrecisionFormat,
@@ -202,6 +231,19 @@ public enum MatrixTiling {
             while t > 1 && bytes(t, t, groupN) > resources.sramBytes { t -= 1 }
             return t
         }
+        // Bands are read when each reduction tile holds whole windows (of whole nvfp4 blocks).
+        let bands = shape.bands.flatMap { bands -> MatrixShape.Bands? in
+            let unit = bands.kernel.0 * bands.kernel.1 * (shape.activationFormat == .nvfp4 ? shape.activationBlock : 1)
+            return tileK % unit == 0 ? bands : nil
+        }
+        /// The row tiles from `largest` down to half of it; those whose tiles are rectangles
+        /// of the image's rows (`MatrixShape.rowWidth`) when there are any.
+        func rowTiles(_ largest: Int) -> [Int] {
+            let all = Array(stride(from: largest, through: (largest + 1) / 2, by: -1))
+            guard let bands else { return all }
+            let rectangles = all.filter(bands.rectangular)
+            return rectangles.isEmpty ? all : rectangles
+        }
         var tileM = largestRowTile(1)
         guard bytes(tileM, tileM) <= resources.sramBytes else {
             throw PackingError(
@@ -269,15 +311,26 @@ public enum MatrixTiling {
         func units(_ groupN: Int, _ chunkM: Int) -> Int {
             (nTiles + groupN - 1) / groupN * ((shape.m + chunkM - 1) / chunkM)
         }
-        func traffic(_ g: Int, _ c: Int) -> Int {
-            (shape.m + c - 1) / c * weightBytes + shape.m * shape.k * shape.activationQuarterBytes / 4 * ((nTiles + g - 1) / g)
+        /// Bytes read with `g` columns at a time over chunks of `c` rows in row tiles of `t`:
+        /// the weights once per chunk, the activations once per group of columns (the
+        /// windows, or the bands they are read from).
+        func traffic(_ g: Int, _ t: Int, _ c: Int) -> Int {
+            var activations = shape.m * shape.k
+            if let bands, bands.rectangular(t) {
+                let channels = shape.k / (bands.kernel.0 * bands.kernel.1)
+                activations = (shape.m + t - 1) / t * channels * bands.pixels(t)
+            }
+            return (shape.m + c - 1) / c * weightBytes
+                + activations * shape.activationQuarterBytes / 4 * ((nTiles + g - 1) / g)
         }
         // Row tiles from the largest down to half of it; groups of columns from one.
-        var (groupN, chosen) = (1, (tileM: tileM, chunkM: chunk(1, tileM)!))
+        let first = rowTiles(tileM)[0]
+        var (groupN, chosen) = (1, (tileM: first, chunkM: chunk(1, first)!))
         let busy = min(resources.tileCount, units(1, chosen.chunkM))
         for g in 1...nTiles {
-            for t in stride(from: tileM, through: (tileM + 1) / 2, by: -1) {
-                guard let c = chunk(g, t), units(g, c) >= busy, traffic(g, c) < traffic(groupN, chosen.chunkM) else {
+            for t in rowTiles(tileM) {
+                guard let c = chunk(g, t), units(g, c) >= busy, traffic(g, t, c) < traffic(groupN, chosen.tileM, chosen.chunkM)
+                else {
                     continue
                 }
                 (groupN, chosen) = (g, (t, c))
@@ -293,12 +346,11 @@ public enum MatrixTiling {
         let average = (shape.m * nTiles + resources.tileCount - 1) / resources.tileCount
         var fewest = busiest(groupN, chosen.chunkM)
         if 4 * fewest >= 5 * average {
-            let limit = traffic(groupN, chosen.chunkM)
+            let limit = traffic(groupN, chosen.tileM, chosen.chunkM)
             for g in 1...nTiles {
-                let largest = largestRowTile(g)
-                for t in stride(from: largest, through: (largest + 1) / 2, by: -1) {
+                for t in rowTiles(largestRowTile(g)) {
                     guard let c = largestChunk(g, t) else { continue }
-                    for size in [c] + stride(from: (c - 1) / t * t, through: t, by: -t) where traffic(g, size) <= limit {
+                    for size in [c] + stride(from: (c - 1) / t * t, through: t, by: -t) where traffic(g, t, size) <= limit {
                         let rows = busiest(g, size)
                         if rows < fewest { (fewest, groupN, chosen) = (rows, g, (t, size)) }
                     }

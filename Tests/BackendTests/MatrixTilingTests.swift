@@ -1,7 +1,8 @@
 // Matrix tiling: every ResNet-50 layer at every format fits a tile's SRAM double-buffered,
 // every output tile is computed exactly once, the work is spread evenly over the 64 tiles,
 // columns are grouped to read activations fewer times without idling tiles, a convolution's
-// windows go to each cluster in one run, and consecutive layers start on different tiles.
+// windows go to each cluster in one run, consecutive layers start on different tiles, and
+// tiles that read their windows from bands of the image take rectangles of the output.
 import Backend
 import Formats
 import XCTest
@@ -158,6 +159,41 @@ final class MatrixTilingTests: XCTestCase {
             MatrixShape(m: 64, k: 64, n: 10, weightFormat: .fp8, sparse: false, activationFormat: .fp8), on: npu)
         XCTAssertEqual(narrow.chunkM, narrow.tileM)
         XCTAssertEqual(narrow.chunks, 2)
+    }
+
+    func testRowTilesAreRectanglesOfTheOutputWhenTilesReadBands() throws {
+        // ResNet-50's 3x3 convolutions with coded nvfp4 activations (reduction tiles of 144 =
+        // 16 channels x 9 positions): with bands, every row tile is part of one output row or
+        // whole rows, so that each reads its windows from one band of the image. (Output width,
+        // stride, M, K, N.)
+        let convolutions = [
+            (56, 1, 3136, 576, 64), (28, 2, 784, 1152, 128), (28, 1, 784, 1152, 128), (14, 2, 196, 2304, 256),
+            (14, 1, 196, 2304, 256), (7, 2, 49, 4608, 512), (7, 1, 49, 4608, 512),
+        ]
+        for (width, stride, m, k, n) in convolutions {
+            for sparse in [false, true] {
+                var shape = MatrixShape(
+                    m: m, k: k, n: n, weightFormat: .nvfp4, sparse: sparse, activationFormat: .nvfp4, reductionTile: 144,
+                    codedActivations: true)
+                shape.windowed = true
+                let gathered = try MatrixTiling.plan(shape, on: npu)
+                shape.bands = MatrixShape.Bands(outWidth: width, kernel: (3, 3), strides: (stride, stride), dilations: (1, 1))
+                let plan = try MatrixTiling.plan(shape, on: npu)
+                let label = "\(m)x\(k)x\(n) sparse \(sparse): \(plan.tileM) rows of \(width)"
+                XCTAssertTrue(width % plan.tileM == 0 || plan.tileM % width == 0, label)
+                XCTAssertTrue(plan.chunkM % plan.tileM == 0 || plan.chunkM == m, label)
+                XCTAssertLessThanOrEqual(plan.sramBytes, npu.sramBytes, label)
+                XCTAssertEqual(Set(plan.work.flatMap { $0 }).count, plan.chunks * plan.nTiles, label)
+                // A 14-wide output's windows were gathered 20 rows at a time.
+                if width == 14 { XCTAssertFalse(width % gathered.tileM == 0 || gathered.tileM % width == 0, label) }
+            }
+        }
+        // fp8's reduction tiles (40 positions) hold no whole windows: no bands, the same plan.
+        var fp8 = MatrixShape(m: 196, k: 2304, n: 256, weightFormat: .fp8, sparse: false, activationFormat: .fp8)
+        (fp8.codedActivations, fp8.windowed) = (true, true)
+        let plain = try MatrixTiling.plan(fp8, on: npu)
+        fp8.bands = MatrixShape.Bands(outWidth: 14, kernel: (3, 3), strides: (1, 1), dilations: (1, 1))
+        XCTAssertEqual(try MatrixTiling.plan(fp8, on: npu), plain)
     }
 
     func testATileTooSmallForOneRowIsAnError() {

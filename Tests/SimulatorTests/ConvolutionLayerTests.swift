@@ -3,7 +3,8 @@
 // a padded strided conv over two images, an unpadded dilated one, a 1x1 conv (which
 // multiplies its input without unfolding, its tiles rounding what they read), convolutions
 // whose activations travel coded (codes and block scales), with the image kept in L3, and
-// with each cluster's band of image rows and columns of weight tiles staged in its L2.
+// with each cluster's band of image rows and columns of weight tiles staged in its L2, and
+// with each tile reading its windows in place from a band of the image in its SRAM.
 import Backend
 import Formats
 import IR
@@ -19,7 +20,8 @@ final class ConvolutionLayerTests: XCTestCase {
 
     private func check(
         batch: Int, c: Int, h: Int, w: Int, m: Int, kernel: Int, stride: Int, dilation: Int, pad: Int,
-        format: PrecisionFormat, sparse: Bool, l3Bytes: Int = 0, l2Bytes: Int = 0, codesPointwise: Bool = false
+        format: PrecisionFormat, sparse: Bool, l3Bytes: Int = 0, l2Bytes: Int = 0, codesPointwise: Bool = false,
+        bands: Bool? = nil
     ) throws {
         var resources = resources
         resources.l3Bytes = l3Bytes
@@ -67,6 +69,12 @@ final class ConvolutionLayerTests: XCTestCase {
         shape.activationBlock = block
         // Windows gathered from the image go to the clusters in runs, as the lowering deals them.
         shape.windowed = !(kernel == 1 && stride == 1 && pad == 0) || coded
+        // With `bands` (as the lowering plans a coded convolution whose kernel is larger than
+        // 1x1), the plan prefers row tiles that are rectangles of the output.
+        if bands != nil {
+            shape.bands = MatrixShape.Bands(
+                outWidth: ow, kernel: (kernel, kernel), strides: (stride, stride), dilations: (dilation, dilation))
+        }
         let plan = try MatrixTiling.plan(shape, on: resources)
         let matrix = MatrixLayer(
             m: 0, k: 0, n: 0, input: 0, inputRowStride: 0, output: 0, outputStrides: (0, 0), weights: layout,
@@ -100,6 +108,12 @@ final class ConvolutionLayerTests: XCTestCase {
             $0.spec.mnemonic == "mma" && builder.program.descriptors[Int($0["act"])].element == .u8
         }
         XCTAssertEqual(codedProducts.count > 0, coded)
+        // Products that read their windows in place from a band of the image: their codes a
+        // view of rank 5, [rows, width, channels, kh, kw].
+        let fromBands = codedProducts.filter { builder.program.descriptors[Int($0["act"])].dims.count == 5 }
+        if let bands {
+            XCTAssertEqual(fromBands.count, bands ? codedProducts.count : 0, "\(format) sparse \(sparse): products reading bands")
+        }
         XCTAssertEqual(builder.program.descriptors.contains { $0.space == .l3 }, l3Bytes > 0 && conv.scratchBytes > 0)
         XCTAssertEqual(builder.program.descriptors.contains { $0.space == .l2 }, l2Bytes > 0)
         let bias = g.constants[g.nodes[0].inputs[2]]!.floats()
@@ -137,6 +151,26 @@ final class ConvolutionLayerTests: XCTestCase {
             l3Bytes: 1 << 16, l2Bytes: 1 << 14)
         try check(batch: 1, c: 16, h: 9, w: 9, m: 6, kernel: 3, stride: 1, dilation: 2, pad: 0, format: .fp8, sparse: true)
         try check(batch: 1, c: 3, h: 12, w: 11, m: 8, kernel: 7, stride: 2, dilation: 1, pad: 3, format: .nvfp4, sparse: false)
+    }
+
+    func testWindowsReadInPlaceFromBandsOfTheImage() throws {
+        // Row tiles of whole output rows or parts of one, each activation tile a band of the
+        // coded image (its reduction tile's channels, the rows and columns its windows
+        // cover) read in place as [rows, width, channels, kh, kw]: every coded product here,
+        // padded, strided and dilated, from DRAM and from the cluster's band in L2.
+        try check(
+            batch: 1, c: 32, h: 14, w: 14, m: 24, kernel: 3, stride: 1, dilation: 1, pad: 1, format: .nvfp4, sparse: true,
+            bands: true)
+        try check(
+            batch: 2, c: 16, h: 13, w: 13, m: 20, kernel: 3, stride: 2, dilation: 1, pad: 1, format: .nvfp4, sparse: false,
+            l3Bytes: 1 << 16, l2Bytes: 1 << 14, bands: true)
+        try check(
+            batch: 1, c: 16, h: 11, w: 11, m: 8, kernel: 3, stride: 1, dilation: 2, pad: 0, format: .nvfp4, sparse: true,
+            bands: true)
+        // fp8's reduction tiles (40 positions) are no whole windows of 9: gathered.
+        try check(
+            batch: 1, c: 16, h: 9, w: 9, m: 6, kernel: 3, stride: 1, dilation: 2, pad: 0, format: .fp8, sparse: true,
+            bands: false)
     }
 
     func testUnpaddedDilatedConv() throws {
