@@ -343,6 +343,8 @@ public enum ConvolutionLowering {
             let pointwise = c.pointwise
             for group in 0..<c.groups {
                 var layer = c.matrix
+                // Where the weights were staged, when staged before the band.
+                var staged: [Int: [Int: UInt64]]?
                 (layer.m, layer.k, layer.n) = (positions, k, groupOutChannels)
                 layer.firstRow = group * groupOutChannels
                 (layer.input, layer.inputSpace, layer.inputRowStride) =
@@ -377,25 +379,32 @@ public enum ConvolutionLowering {
                     where layer.preloaded == nil {
                         weightBytes[cluster] = columns.reduce(0) { $0 + MatrixLowering.stagedBytes(layer.weights, column: $1) }
                     }
-                    var bandBytes = 0
+                    // Per cluster whose band fits: its image rows, and the bytes of its codes (or
+                    // values) and of its scales, each 64-byte aligned.
+                    var bands: [(cluster: Int, rows: Range<Int>, codes: Int, scales: Int)] = []
                     for (cluster, positions) in clusterPositions(plan, m: positions, resources) {
                         let rows = windows.inputRows(positions)
                         let bytes = windows.element.addressBytes * groupChannels * rows.count * columns
-                        let scaleBytes = 4 * blocks * rows.count * columns
-                        let band = (bytes + 63) / 64 * 64 + (scaleBytes + 63) / 64 * 64
-                        guard band + (weightBytes[cluster] ?? 0) <= resources.l2Bytes else { continue }
+                        let (codes, scales) = ((bytes + 63) / 64 * 64, (4 * blocks * rows.count * columns + 63) / 64 * 64)
+                        guard codes + scales + (weightBytes[cluster] ?? 0) <= resources.l2Bytes else { continue }
+                        bands.append((cluster, rows, codes, scales))
+                    }
+                    layer.weightStaging = (bands.map { $0.codes + $0.scales }.max() ?? 0)..<resources.l2Bytes
+                    // The weights first: they wait for nothing of this layer, the bands for its
+                    // input's rounding, and a cluster's queue keeps their order.
+                    staged = try MatrixLowering.stageWeights(layer, plan: plan, resources, into: &b)
+                    for band in bands {
                         try windows.stage(
-                            rows: rows, channels: groupChannels, columns: columns, cluster: cluster, at: 0, into: &b)
-                        if scaleBytes > 0 {
+                            rows: band.rows, channels: groupChannels, columns: columns, cluster: band.cluster,
+                            at: layer.l2Address(0, size: band.codes, l2Bytes: resources.l2Bytes), into: &b)
+                        if band.scales > 0 {
                             try scaleWindows?.stage(
-                                rows: rows, channels: blocks, columns: columns, cluster: cluster,
-                                at: UInt64((bytes + 63) / 64 * 64), into: &b)
+                                rows: band.rows, channels: blocks, columns: columns, cluster: band.cluster,
+                                at: layer.l2Address(band.codes, size: band.scales, l2Bytes: resources.l2Bytes), into: &b)
                         }
-                        bandBytes = max(bandBytes, band)
                     }
                     layer.windows = windows
                     layer.scaleWindows = scaleWindows
-                    layer.weightStaging = bandBytes..<resources.l2Bytes
                 } else {
                     layer.weightStaging = 0..<resources.l2Bytes
                 }
@@ -403,7 +412,7 @@ public enum ConvolutionLowering {
                 layer.residual = c.matrix.residual.map { $0 + UInt64(4 * image * c.outChannels * positions) }
                 layer.outputStrides = (1, positions)
                 layer.quantizeInput = c.direct
-                try MatrixLowering.lower(layer, plan: plan, resources: resources, into: &b)
+                try MatrixLowering.lower(layer, plan: plan, resources: resources, staged: staged, into: &b)
             }
         }
     }

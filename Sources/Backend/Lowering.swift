@@ -101,6 +101,8 @@ public enum Lowering {
         }
 
         var layers: [LoweredLayer] = []
+        // Matrix layers lay out the L2 they stage from the bottom and from the top in turn.
+        var matrixLayers = 0
         for (index, node) in graph.nodes.enumerated() {
             if absorbed.contains(index) || pairedDequantize.contains(index) || chained.contains(index) { continue }
             if node.op == "Relu", let out = node.outputs.first, fusedRelus.contains(out) { continue }
@@ -136,6 +138,8 @@ public enum Lowering {
                 }
                 var matrix = try matrixLayer(node, p, graph, &constants)
                 matrix.preloaded = preloaded[p.output]
+                matrix.l2FromTop = matrixLayers % 2 == 1
+                matrixLayers += 1
                 let epilogue = fused[index]
                 if let e = epilogue {
                     if let bias = e.bias { matrix.bias = constants.append(bias) }

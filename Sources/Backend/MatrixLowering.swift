@@ -61,6 +61,17 @@ public struct MatrixLayer: Sendable {
     /// Where the whole packed blob already lies in every cluster's L2 (weights preloaded at
     /// the program's start), if it does: no staging then.
     public var preloaded: UInt64?
+    /// The regions the layer stages in L2 (its weights, a convolution's band) are laid out
+    /// from its top down instead of from address 0 up: consecutive matrix layers take
+    /// opposite ends, so that a layer's staging need not wait for the last one's tiles to
+    /// finish reading theirs, unless the two together fill the L2.
+    public var l2FromTop = false
+
+    /// The L2 address of a region of `size` bytes `offset` bytes into the layout of an L2 of
+    /// `l2Bytes` (`l2FromTop` mirrors it).
+    func l2Address(_ offset: Int, size: Int, l2Bytes: Int) -> UInt64 {
+        UInt64(l2FromTop ? l2Bytes - offset - size : offset)
+    }
 
     public init(
         m: Int, k: Int, n: Int, input: UInt64, inputRowStride: Int, output: UInt64, outputStrides: (Int, Int),
@@ -83,9 +94,10 @@ public struct MatrixLayer: Sendable {
 }
 
 public enum MatrixLowering {
-    /// Appends `layer`'s instructions to `builder` following `plan` on `resources`.
+    /// Appends `layer`'s instructions to `builder` following `plan` on `resources`; its
+    /// weights staged first, unless `staged` says where `stageWeights` put them already.
     public static func lower(
-        _ layer: MatrixLayer, plan: TilingPlan, resources: TileResources,
+        _ layer: MatrixLayer, plan: TilingPlan, resources: TileResources, staged: [Int: [Int: UInt64]]? = nil,
         into b: inout ProgramBuilder
     ) throws {
         let w = layer.weights
@@ -113,7 +125,7 @@ public enum MatrixLowering {
             throw PackingError(
                 "the layer's tiles need \(columnAt + g * perColumn) bytes of SRAM, a tile has \(resources.sramBytes)")
         }
-        let staged = try stageWeights(layer, plan: plan, firstTile: firstTile, resources, into: &b)
+        let staged = try staged ?? stageWeights(layer, plan: plan, resources, into: &b)
         for (tileIndex, items) in plan.work.enumerated() {
             var (actTurn, weightTurn) = (0, 0)
             var scaleFilled = Set<Int>()
@@ -371,10 +383,10 @@ public enum MatrixLowering {
     /// `layer.weightStaging`'s start, in increasing column order while they fit, one DMA per
     /// column; returns, per cluster, each staged column's L2 address. Preloaded weights are
     /// there already: their addresses, and no copy.
-    private static func stageWeights(
-        _ layer: MatrixLayer, plan: TilingPlan, firstTile: Int, _ resources: TileResources, into b: inout ProgramBuilder
+    static func stageWeights(
+        _ layer: MatrixLayer, plan: TilingPlan, _ resources: TileResources, into b: inout ProgramBuilder
     ) throws -> [Int: [Int: UInt64]] {
-        let w = layer.weights
+        let w = layer.weights, firstTile = layer.firstRow / w.tileRows
         if let base = layer.preloaded {
             return Dictionary(
                 uniqueKeysWithValues: clusterColumns(plan, firstTile: firstTile, resources).map { cluster, columns in
@@ -391,12 +403,12 @@ public enum MatrixLowering {
             for n in columns {
                 let bytes = stagedBytes(w, column: n)
                 guard at + bytes <= layer.weightStaging.upperBound else { break }
-                let size = w.columnByteCount(nTile: n)
-                let dst = try TensorDescriptor(.l2, .packed, cluster: cluster, address: UInt64(at), dims: [size])
+                let size = w.columnByteCount(nTile: n), address = layer.l2Address(at, size: bytes, l2Bytes: resources.l2Bytes)
+                let dst = try TensorDescriptor(.l2, .packed, cluster: cluster, address: address, dims: [size])
                 let src = try TensorDescriptor(
                     .weights, .packed, address: UInt64(layer.weightOffset + w.tileOffset(nTile: n, kTile: 0)), dims: [size])
                 try b.emit("dma", ["dst": b.descriptor(dst), "src": b.descriptor(src)])
-                staged[cluster, default: [:]][n] = UInt64(at)
+                staged[cluster, default: [:]][n] = address
                 at += bytes
             }
         }

@@ -21,7 +21,7 @@ final class ConvolutionLayerTests: XCTestCase {
     private func check(
         batch: Int, c: Int, h: Int, w: Int, m: Int, kernel: Int, stride: Int, dilation: Int, pad: Int,
         format: PrecisionFormat, sparse: Bool, l3Bytes: Int = 0, l2Bytes: Int = 0, codesPointwise: Bool = false,
-        bands: Bool? = nil
+        bands: Bool? = nil, l2FromTop: Bool = false
     ) throws {
         var resources = resources
         resources.l3Bytes = l3Bytes
@@ -76,10 +76,11 @@ final class ConvolutionLayerTests: XCTestCase {
                 outWidth: ow, kernel: (kernel, kernel), strides: (stride, stride), dilations: (dilation, dilation))
         }
         let plan = try MatrixTiling.plan(shape, on: resources)
-        let matrix = MatrixLayer(
+        var matrix = MatrixLayer(
             m: 0, k: 0, n: 0, input: 0, inputRowStride: 0, output: 0, outputStrides: (0, 0), weights: layout,
             weightOffset: section.layers[0].offset, bias: 0, activationFormat: format, activationAmax: amax,
             fusedActivation: "Relu")
+        matrix.l2FromTop = l2FromTop
         let (inBytes, outBytes) = (4 * x.count, 4 * want.count)
         var conv = ConvolutionLayer(
             batch: batch, channels: c, height: h, width: w, outChannels: m, outHeight: oh, outWidth: ow,
@@ -116,6 +117,22 @@ final class ConvolutionLayerTests: XCTestCase {
         }
         XCTAssertEqual(builder.program.descriptors.contains { $0.space == .l3 }, l3Bytes > 0 && conv.scratchBytes > 0)
         XCTAssertEqual(builder.program.descriptors.contains { $0.space == .l2 }, l2Bytes > 0)
+        // What a layer stages in L2 lies from address 0 up, or from the top down; its weights
+        // are staged before its band (which waits for the input's rounding).
+        let staging = builder.program.instructions.filter { $0.spec.mnemonic == "dma" }.map {
+            builder.program.descriptors[Int($0["dst"])]
+        }.filter { $0.space == .l2 }
+        if !staging.isEmpty {
+            // Where a layer stages less than half of the L2, all of it in one half.
+            let staged = staging.reduce(0) { $0 + ($1.count * $1.element.addressBytes + 63) / 64 * 64 }
+            XCTAssertTrue(
+                staged > l2Bytes / 2 || staging.allSatisfy { (Int($0.address) >= l2Bytes / 2) == l2FromTop },
+                "\(staging.map(\.text))")
+            if let band = staging.firstIndex(where: { $0.element != .packed }), staging.contains(where: { $0.element == .packed })
+            {
+                XCTAssertTrue(staging[..<band].contains { $0.element == .packed })
+            }
+        }
         let bias = g.constants[g.nodes[0].inputs[2]]!.floats()
         var sim = Machine(
             shape: MachineShape(
@@ -195,6 +212,10 @@ final class ConvolutionLayerTests: XCTestCase {
         try check(
             batch: 1, c: 4, h: 9, w: 9, m: 6, kernel: 3, stride: 1, dilation: 2, pad: 0, format: .fp16, sparse: true,
             l2Bytes: 1 << 14)
+        // The same from the top of the L2 down, as every other matrix layer lays it out.
+        try check(
+            batch: 2, c: 8, h: 7, w: 7, m: 24, kernel: 3, stride: 2, dilation: 1, pad: 1, format: .nvfp4, sparse: true,
+            l3Bytes: 1 << 16, l2Bytes: 1 << 14, l2FromTop: true)
         // The weights alone: a 1x1 conv gathers no windows.
         try check(
             batch: 1, c: 32, h: 5, w: 6, m: 24, kernel: 1, stride: 1, dilation: 1, pad: 0, format: .fp8, sparse: false,
