@@ -45,6 +45,13 @@ public struct ConvolutionLayer: Sendable {
     /// ConvTranspose's strides for the convolution it equals, its input spread out with
     /// zeros between neighbours (`pads` then being its zero borders).
     public var inputSpacing: (Int, Int)
+    /// Steps between the input pixels that make the image the layer rounds and convolves:
+    /// (1, 1), or for a strided 1x1 convolution that rounds its input into an image of codes
+    /// (`setCodesPointwise`) its strides, the image then the pixels it reads.
+    public private(set) var inputStep = (1, 1)
+    /// The input's own row pitch and plane, in elements (the image's, unless `inputStep`
+    /// subsamples it).
+    public private(set) var inputWidth: Int, inputPlane: Int
 
     public init(
         batch: Int, channels: Int, height: Int, width: Int, outChannels: Int, outHeight: Int, outWidth: Int,
@@ -65,6 +72,18 @@ public struct ConvolutionLayer: Sendable {
         self.output = output
         self.matrix = matrix
         self.scratch = scratch
+        (inputWidth, inputPlane) = (width, height * width)
+    }
+
+    /// Sets `codesPointwise`. A strided 1x1 convolution that rounds its input into an image
+    /// of codes then rounds only the pixels it reads: it becomes the stride-1 convolution
+    /// over its input subsampled by its strides (`inputStep`), an image of the output's
+    /// extents.
+    public mutating func setCodesPointwise(_ codes: Bool) {
+        codesPointwise = codes
+        guard codes, pointwiseCodable, strides != (1, 1), inputStep == (1, 1) else { return }
+        inputStep = strides
+        (height, width, strides) = (outHeight, outWidth, (1, 1))
     }
 
     var paddedHeight: Int { (height - 1) * inputSpacing.0 + 1 + pads.0 + pads.2 }
@@ -80,7 +99,7 @@ public struct ConvolutionLayer: Sendable {
     /// A 1x1 convolution without padding rounds its input once into an image of codes (when
     /// its activations can travel coded) instead of on every tile that reads it: chosen
     /// when the tiles would read the input many times (`ConvolutionLowering.codesPointwise`).
-    public var codesPointwise = false
+    public private(set) var codesPointwise = false
     /// A 1x1 convolution without padding, of one group, whose nvfp4 activations can travel
     /// coded: one that may round its input into an image of codes.
     var pointwiseCodable: Bool {
@@ -223,7 +242,7 @@ public enum ConvolutionLowering {
         let (coded, blocks) = (c.coded, c.scaleChannels)
         let scalesAt = paddedAt + UInt64(c.codeBytes)
         for image in 0..<c.batch {
-            let x = c.input + UInt64(4 * image * channels * pixels)
+            let x = c.input + UInt64(4 * image * channels * c.inputPlane)
             if coded && c.padded {
                 // Code 0 with scale 0 is zero: the codes' bytes cleared as float32 words.
                 let codes = try TensorDescriptor(scratch, .f32, address: paddedAt, dims: [c.codeBytes / 4])
@@ -245,14 +264,32 @@ public enum ConvolutionLowering {
                 let tile = try TensorDescriptor(
                     .sram, .f32, cluster: cluster, tile: tileIndex, address: 0, dims: [rows, channels])
                 let staged = b.descriptor(tile)
-                try b.emit(
-                    "dma",
-                    [
-                        "dst": staged,
-                        "src": b.descriptor(
-                            try TensorDescriptor(
-                                c.inputSpace, .f32, address: x + UInt64(4 * p0), dims: [rows, channels], strides: [1, pixels])),
-                    ])
+                if c.inputStep == (1, 1) {
+                    try b.emit(
+                        "dma",
+                        [
+                            "dst": staged,
+                            "src": b.descriptor(
+                                try TensorDescriptor(
+                                    c.inputSpace, .f32, address: x + UInt64(4 * p0), dims: [rows, channels],
+                                    strides: [1, pixels])),
+                        ])
+                } else {
+                    // The pixels a strided 1x1 convolution reads, a DMA per row of the image.
+                    var p = p0
+                    while p < p0 + rows {
+                        let (y, x0) = (p / c.width, p % c.width), count = min(c.width - x0, p0 + rows - p)
+                        let at = y * c.inputStep.0 * c.inputWidth + x0 * c.inputStep.1
+                        let src = try TensorDescriptor(
+                            c.inputSpace, .f32, address: x + UInt64(4 * at), dims: [count, channels],
+                            strides: [c.inputStep.1, c.inputPlane])
+                        let dst = try TensorDescriptor(
+                            .sram, .f32, cluster: cluster, tile: tileIndex, address: UInt64(4 * (p - p0) * channels),
+                            dims: [count, channels])
+                        try b.emit("dma", ["dst": b.descriptor(dst), "src": b.descriptor(src)])
+                        p += count
+                    }
+                }
                 // The staged rows' destinations in SRAM and in the image: the rounded values, or
                 // the codes and (nvfp4) their blocks' scales.
                 var parts: [(element: ElementType, at: Int, channels: Int, image: UInt64, rowPitch: Int)] = [

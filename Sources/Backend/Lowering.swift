@@ -153,7 +153,7 @@ public enum Lowering {
                 if node.op == "Conv" || node.op == "ConvTranspose" {
                     var conv = try ConvolutionLayer(
                         node, p, input: x.address, xShape, output: y.address, yShape, matrix: matrix, scratch: scratch)
-                    conv.codesPointwise = convolutions[output]?.codesPointwise ?? false
+                    conv.setCodesPointwise(convolutions[output]?.codesPointwise ?? false)
                     (conv.inputSpace, conv.outputSpace) = (x.space, y.space)
                     scratchBytes = max(scratchBytes, conv.scratchBytes)
                     // A group's tiles are as wide as the packed weights' tiles (WeightSection.tileRows).
@@ -301,7 +301,7 @@ public enum Lowering {
             if conv.pointwiseCodable {
                 let direct = try tiling(
                     conv.outHeight * conv.outWidth, p, matrix, resources, node, n: p.rows, block: conv.blockChannels)
-                conv.codesPointwise = ConvolutionLowering.codesPointwise(conv, directPlan: direct)
+                conv.setCodesPointwise(ConvolutionLowering.codesPointwise(conv, directPlan: direct))
             }
             convolutions[output] = (conv.scratchBytes, conv.codesPointwise)
         }

@@ -87,7 +87,7 @@ final class ConvolutionLayerTests: XCTestCase {
             kernel: (kernel, kernel), strides: (stride, stride), dilations: (dilation, dilation),
             pads: (pad, pad, pad, pad), input: 0, output: UInt64(inBytes), matrix: matrix,
             scratch: UInt64(inBytes + outBytes))
-        conv.codesPointwise = codesPointwise
+        conv.setCodesPointwise(codesPointwise)
         var builder = ProgramBuilder()
         try ConvolutionLowering.lower(conv, plan: plan, resources: resources, into: &builder)
         try builder.emit("halt", [:])
@@ -98,10 +98,13 @@ final class ConvolutionLayerTests: XCTestCase {
         XCTAssertEqual(conv.coded, coded)
         let pixels = (h + 2 * pad) * (w + 2 * pad)
         let padded = (4 * c * pixels + 63) / 64 * 64
-        // Rows of codes start their first unpadded pixel on a 4-byte word.
-        let codeRow = ((4 - pad % 4) % 4 + w + 2 * pad + 3) / 4 * 4
+        // Rows of codes start their first unpadded pixel on a 4-byte word. A strided 1x1
+        // conv rounds only the pixels it reads: an image of the output's extents.
+        let (ih, iw) = codesPointwise && stride > 1 ? (oh, ow) : (h + 2 * pad, w + 2 * pad)
+        XCTAssertEqual(conv.inputStep == (stride, stride), codesPointwise && stride > 1 || stride == 1)
+        let codeRow = ((4 - pad % 4) % 4 + iw + 3) / 4 * 4
         let codedBytes =
-            (c * (h + 2 * pad) * codeRow + 63) / 64 * 64 + (format == .nvfp4 ? (4 * (c / block) * pixels + 63) / 64 * 64 : 0)
+            (c * ih * codeRow + 63) / 64 * 64 + (format == .nvfp4 ? (4 * (c / block) * ih * iw + 63) / 64 * 64 : 0)
         XCTAssertEqual(
             conv.scratchBytes,
             kernel == 1 && pad == 0 && !coded ? 0 : coded ? codedBytes : pad > 0 ? padded : (4 * c * h * w + 63) / 64 * 64)
