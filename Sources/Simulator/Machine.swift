@@ -503,18 +503,25 @@ public struct Machine {
 /// its values. A view's values follow from those bytes alone.
 final class DecodedView {
     private var act = -1, format = PrecisionFormat.fp32
-    private var codes: [UInt8] = [], scales: [UInt8] = []
+    /// The bytes the codes' and the scales' views spanned, one after the other.
+    private var bytes = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    private var spans = (codes: 0, scales: 0)
     private var storage = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
     private var count = 0
 
-    deinit { storage.deallocate() }
+    deinit {
+        bytes.deallocate()
+        storage.deallocate()
+    }
 
     /// The values kept for descriptor `act` in `format` when the bytes its views span are
     /// still `codes` and `scales`; nil otherwise.
     func values(_ act: Int, _ format: PrecisionFormat, codes: UnsafeRawBufferPointer, scales: UnsafeRawBufferPointer)
         -> UnsafeMutableBufferPointer<Float>?
     {
-        guard act == self.act, format == self.format, codes.elementsEqual(self.codes), scales.elementsEqual(self.scales)
+        guard act == self.act, format == self.format, spans == (codes.count, scales.count),
+            codes.isEmpty || memcmp(bytes.baseAddress!, codes.baseAddress!, codes.count) == 0,
+            scales.isEmpty || memcmp(bytes.baseAddress! + codes.count, scales.baseAddress!, scales.count) == 0
         else { return nil }
         return UnsafeMutableBufferPointer(rebasing: storage[0..<count])
     }
@@ -524,9 +531,13 @@ final class DecodedView {
     func keep(_ act: Int, _ format: PrecisionFormat, codes: UnsafeRawBufferPointer, scales: UnsafeRawBufferPointer, count: Int)
         -> UnsafeMutableBufferPointer<Float>
     {
-        (self.act, self.format, self.count) = (act, format, count)
-        self.codes = Array(codes)
-        self.scales = Array(scales)
+        (self.act, self.format, self.count, spans) = (act, format, count, (codes.count, scales.count))
+        if bytes.count < codes.count + scales.count {
+            bytes.deallocate()
+            bytes = .allocate(byteCount: max(codes.count + scales.count, 2 * bytes.count), alignment: 64)
+        }
+        if !codes.isEmpty { bytes.baseAddress!.copyMemory(from: codes.baseAddress!, byteCount: codes.count) }
+        if !scales.isEmpty { (bytes.baseAddress! + codes.count).copyMemory(from: scales.baseAddress!, byteCount: scales.count) }
         if storage.count < count {
             storage.deallocate()
             storage = .allocate(capacity: count)
