@@ -75,13 +75,14 @@ public struct ConvolutionLayer: Sendable {
         (inputWidth, inputPlane) = (width, height * width)
     }
 
-    /// Sets `codesPointwise`. A strided 1x1 convolution that rounds its input into an image
+    /// Sets `codesPointwise` (once). A strided 1x1 convolution that rounds its input into an image
     /// of codes then rounds only the pixels it reads: it becomes the stride-1 convolution
     /// over its input subsampled by its strides (`inputStep`), an image of the output's
     /// extents.
     public mutating func setCodesPointwise(_ codes: Bool) {
+        precondition(inputStep == (1, 1), "a convolution whose input is subsampled already")
         codesPointwise = codes
-        guard codes, pointwiseCodable, strides != (1, 1), inputStep == (1, 1) else { return }
+        guard codes, pointwiseCodable, strides != (1, 1) else { return }
         inputStep = strides
         (height, width, strides) = (outHeight, outWidth, (1, 1))
     }

@@ -215,9 +215,12 @@ public enum MatrixTiling {
     /// largest chunk that fits, smaller when too few units of work would leave tiles idle; of
     /// those that keep as many tiles working as one column at a time does, the one that reads
     /// the fewest bytes from DRAM (weights once per chunk, activations once per group of
-    /// columns), the largest row tile of those. Units of work are dealt to the tiles in turn,
-    /// a group of columns' chunks one after another, so that a cluster's tiles share their
-    /// columns of weights (which its L2 then holds once). Throws when not even one row fits.
+    /// columns: a convolution's windows, or with `MatrixShape.bands` the bands they are read
+    /// from), the largest row tile of those. With bands, only row tiles that are rectangles
+    /// of the output are considered, when one lies in that range. Units of work are dealt to
+    /// the tiles in turn, a group of columns' chunks one after another, so that a cluster's
+    /// tiles share their columns of weights (which its L2 then holds once). Throws when not
+    /// even one row fits.
     public static func plan(_ shape: MatrixShape, on resources: TileResources) throws -> TilingPlan {
         precondition(shape.m > 0 && shape.k > 0 && shape.n > 0)
         let tileN = min(resources.arrayColumns, shape.n)
@@ -237,7 +240,7 @@ public enum MatrixTiling {
             return tileK % unit == 0 ? bands : nil
         }
         /// The row tiles from `largest` down to half of it; those whose tiles are rectangles
-        /// of the image's rows (`MatrixShape.rowWidth`) when there are any.
+        /// of the output (`MatrixShape.Bands.rectangular`) when there are any.
         func rowTiles(_ largest: Int) -> [Int] {
             let all = Array(stride(from: largest, through: (largest + 1) / 2, by: -1))
             guard let bands else { return all }
