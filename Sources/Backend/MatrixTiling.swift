@@ -283,17 +283,34 @@ public enum MatrixTiling {
             }
             return chunkM
         }
+        // A coded convolution whose image outweighs its weights deals each cluster a run of
+        // rows over every column: its band, staged into the cluster's L2, is then a part of
+        // the image, and each cluster stages every column of the (smaller) weights.
+        let rowsFirst =
+            shape.windowed && shape.codedActivations
+            && shape.m * (shape.k / (shape.bands.map { $0.kernel.0 * $0.kernel.1 } ?? 1)) * shape.activationQuarterBytes / 4
+                > weightBytes
         /// The units of `groupN` columns over chunks of `chunkM` rows, a group's chunks one
-        /// after another, each unit's columns on one tile, dealt to the tiles in turn. Rows
+        /// after another (with `rowsFirst`, a chunk's groups), each unit's columns on one
+        /// tile, dealt to the tiles in turn. Rows
         /// that are windows of an image (`MatrixShape.windowed`) go to the clusters in
         /// consecutive runs, as many units to each as to the next (to one), each run dealt in
         /// turn to its cluster's tiles: a cluster then gathers from a band of the image that
         /// its L2 can hold.
         func deal(_ groupN: Int, _ chunkM: Int) -> [[TilingPlan.WorkItem]] {
             var units: [[TilingPlan.WorkItem]] = []
-            for first in stride(from: 0, to: nTiles, by: groupN) {
-                for chunk in 0..<((shape.m + chunkM - 1) / chunkM) {
-                    units.append((first..<min(nTiles, first + groupN)).map { TilingPlan.WorkItem(nTile: $0, chunk: chunk) })
+            let chunks = (shape.m + chunkM - 1) / chunkM
+            if rowsFirst {
+                for chunk in 0..<chunks {
+                    for first in stride(from: 0, to: nTiles, by: groupN) {
+                        units.append((first..<min(nTiles, first + groupN)).map { TilingPlan.WorkItem(nTile: $0, chunk: chunk) })
+                    }
+                }
+            } else {
+                for first in stride(from: 0, to: nTiles, by: groupN) {
+                    for chunk in 0..<chunks {
+                        units.append((first..<min(nTiles, first + groupN)).map { TilingPlan.WorkItem(nTile: $0, chunk: chunk) })
+                    }
                 }
             }
             var work = [[TilingPlan.WorkItem]](repeating: [], count: resources.tileCount)

@@ -96,6 +96,43 @@ final class MatrixTilingTests: XCTestCase {
         }
     }
 
+    func testACodedConvolutionWhoseImageOutweighsItsWeightsDealsEachClusterRows() throws {
+        // Coded nvfp4 with 2:4 (codes and block scales, 1.25 bytes a value): a 3x3 conv over
+        // 64 channels (3136 x 576 x 64: a 0.25 MB image against 12 KB of weights) and a 1x1
+        // over 512 (784 x 512 x 256: 0.49 MB against 0.05 MB) deal each cluster a run of
+        // chunks over every column, its band a part of the image; a 3x3 conv over 256
+        // channels (196 x 2304 x 256: 0.06 MB against 0.19 MB) deals each cluster a run of
+        // columns over every chunk, as before.
+        for (m, k, n, taps, rowsFirst) in [(3136, 576, 64, 3, true), (784, 512, 256, 1, true), (196, 2304, 256, 3, false)] {
+            var shape = MatrixShape(
+                m: m, k: k, n: n, weightFormat: .nvfp4, sparse: true, activationFormat: .nvfp4,
+                reductionTile: taps == 3 ? 144 : nil, codedActivations: true)
+            shape.windowed = true
+            if taps == 3 {
+                shape.bands = MatrixShape.Bands(outWidth: 56, kernel: (3, 3), strides: (1, 1), dilations: (1, 1))
+            }
+            let plan = try MatrixTiling.plan(shape, on: npu)
+            let label = "\(m)x\(k)x\(n)"
+            var chunks = [Set<Int>](repeating: [], count: npu.clusters), columns = chunks
+            for (tile, items) in plan.work.enumerated() {
+                for item in items {
+                    chunks[tile / npu.tilesPerCluster].insert(item.chunk)
+                    columns[tile / npu.tilesPerCluster].insert(item.nTile)
+                }
+            }
+            let (split, whole) = rowsFirst ? (chunks, columns) : (columns, chunks)
+            let (splitCount, wholeCount) = rowsFirst ? (plan.chunks, plan.nTiles) : (plan.nTiles, plan.chunks)
+            for cluster in 0..<npu.clusters {
+                // Every one of the whole axis; a run of the split one, after the last cluster's.
+                XCTAssertEqual(whole[cluster].count, wholeCount, "\(label) cluster \(cluster)")
+                let run = split[cluster].sorted()
+                XCTAssertEqual(run, Array(run.first!...run.last!), "\(label) cluster \(cluster)")
+                if cluster > 0 { XCTAssertLessThanOrEqual(split[cluster - 1].max()!, run.first!, label) }
+            }
+            XCTAssertEqual(split.reduce(Set<Int>()) { $0.union($1) }.count, splitCount, label)
+        }
+    }
+
     func testConsecutiveLayersStartOnDifferentTilesOfDifferentClusters() {
         var resources = npu
         var firsts: Set<[Int]> = []
