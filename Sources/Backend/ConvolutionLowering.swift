@@ -127,6 +127,12 @@ public struct ConvolutionLayer: Sendable {
         return ConvolutionLowering.codesBlocks(channels: channels)
             && (tile % unit == 0 || tile >= channels * kernel.0 * kernel.1)
     }
+    /// A coded convolution whose kernel is larger than 1x1 reads its windows from bands of
+    /// its image when its tiles allow (`MatrixShape.bands`); nil for any other.
+    var bands: MatrixShape.Bands? {
+        guard coded && kernel != (1, 1) else { return nil }
+        return MatrixShape.Bands(outWidth: outWidth, kernel: kernel, strides: strides, dilations: dilations)
+    }
     /// Channels of an nvfp4 block at a pixel: 16, or all of fewer.
     var blockChannels: Int { min(16, channels) }
     /// Blocks per pixel whose scales the coded image keeps (nvfp4; none for fp8).

@@ -159,11 +159,7 @@ public enum Lowering {
                     // A group's tiles are as wide as the packed weights' tiles (WeightSection.tileRows).
                     let plan = try tiling(
                         yShape.dropFirst(2).reduce(1, *), p, matrix, resources, node, n: p.rows / conv.groups, coded: conv.coded,
-                        block: conv.blockChannels, windowed: !conv.pointwise,
-                        bands: conv.coded && conv.kernel != (1, 1)
-                            ? MatrixShape.Bands(
-                                outWidth: conv.outWidth, kernel: conv.kernel, strides: conv.strides, dilations: conv.dilations)
-                            : nil)
+                        block: conv.blockChannels, windowed: !conv.pointwise, bands: conv.bands)
                     try ConvolutionLowering.lower(conv, plan: plan, resources: resources, into: &b)
                 } else {
                     var layer = matrix
