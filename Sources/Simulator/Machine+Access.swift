@@ -68,8 +68,8 @@ extension Machine {
 
     /// Where `runs` lie when they are one run of whole floats (4-byte aligned), else nil.
     func contiguousFloats(_ runs: RunView) -> UnsafeMutablePointer<Float>? {
-        guard runs.starts.count == 1, runs.starts[0] % 4 == 0, runs.length % 4 == 0 else { return nil }
-        return (memories[runs.memory].bytes + runs.starts[0]).assumingMemoryBound(to: Float.self)
+        guard runs.starts.count == 1, runs.starts.base % 4 == 0, runs.length % 4 == 0 else { return nil }
+        return (memories[runs.memory].bytes + runs.starts.base).assumingMemoryBound(to: Float.self)
     }
 
     private func loadElements(_ d: DescriptorRef) throws -> [UInt8] {
@@ -142,7 +142,7 @@ extension Machine {
     func readBytes(_ d: DescriptorRef, into slot: OperandBuffers.Slot) throws -> UnsafeRawBufferPointer {
         let runs = try writtenRuns(d)
         if runs.starts.count == 1 {
-            return UnsafeRawBufferPointer(start: memories[runs.memory].bytes + runs.starts[0], count: runs.count)
+            return UnsafeRawBufferPointer(start: memories[runs.memory].bytes + runs.starts.base, count: runs.count)
         }
         let out = buffers.raw(slot, runs.count)
         if runs.count > 0 { memories[runs.memory].read(runs, into: out.baseAddress!) }
@@ -182,20 +182,22 @@ extension Machine {
         let (source, target) = (memories[from.memory].bytes, memories[to.memory].bytes)
         let marked = resolved.written[dst.index]
         if from.starts.count == 1 {
-            memories[to.memory].write(to, from: source + from.starts[0], marked: marked)
+            memories[to.memory].write(to, from: source + from.starts.base, marked: marked)
         } else if to.starts.count == 1 {
-            memories[from.memory].read(from, into: target + to.starts[0])
+            memories[from.memory].read(from, into: target + to.starts.base)
             if !marked { memories[to.memory].mark(to) }
         } else {
             // Both cut into runs: walk them side by side, a piece at a time.
-            var (i, j, atI, atJ) = (0, 0, 0, 0)
-            while i < from.starts.count {
+            var (i, j) = (from.starts.makeIterator(), to.starts.makeIterator())
+            var (fromStart, toStart) = (i.next(), j.next())
+            var (atI, atJ) = (0, 0)
+            while let f = fromStart, let t = toStart {
                 let piece = min(from.length - atI, to.length - atJ)
-                (target + to.starts[j] + atJ).copyMemory(from: source + from.starts[i] + atI, byteCount: piece)
+                (target + t + atJ).copyMemory(from: source + f + atI, byteCount: piece)
                 atI += piece
                 atJ += piece
-                if atI == from.length { (i, atI) = (i + 1, 0) }
-                if atJ == to.length { (j, atJ) = (j + 1, 0) }
+                if atI == from.length { (fromStart, atI) = (i.next(), 0) }
+                if atJ == to.length { (toStart, atJ) = (j.next(), 0) }
             }
             if !marked { memories[to.memory].mark(to) }
         }
@@ -217,8 +219,8 @@ struct DescriptorRef {
 
 /// Per descriptor of the running program: the memory instance and byte runs it resolves
 /// to, or the error resolving it raised, neither until first accessed; and whether all its
-/// bytes are known written. Each entry is storage of its own (a view's starts included), so
-/// that a view is a plain value and two threads may resolve different descriptors at once.
+/// bytes are known written. Each entry is storage of its own, so that a view is a plain
+/// value and two threads may resolve different descriptors at once.
 final class ResolvedDescriptors {
     let count: Int
     let views: UnsafeMutablePointer<RunView?>
@@ -237,7 +239,6 @@ final class ResolvedDescriptors {
     }
 
     deinit {
-        for k in 0..<count { views[k]?.starts.baseAddress.map { UnsafeMutablePointer(mutating: $0).deallocate() } }
         views.deinitialize(count: count)
         views.deallocate()
         errors.deinitialize(count: count)
@@ -254,11 +255,7 @@ final class ResolvedDescriptors {
 
     /// Keeps `runs` in `memory` as descriptor `index`'s, and returns its view.
     func keep(_ runs: ByteRuns, memory: Int, at index: Int) -> RunView {
-        let starts = UnsafeMutablePointer<Int>.allocate(capacity: max(runs.starts.count, 1))
-        starts.initialize(from: runs.starts, count: runs.starts.count)
-        let view = RunView(
-            memory: memory, starts: UnsafeBufferPointer(start: starts, count: runs.starts.count), length: runs.length,
-            span: runs.span ?? 0..<0)
+        let view = RunView(memory: memory, runs: runs)
         views[index] = view
         return view
     }

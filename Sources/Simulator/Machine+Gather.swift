@@ -36,13 +36,11 @@ extension Machine {
             let row = ByteRuns(
                 base: Int(table.address) + Int(r) * table.strides[0] * size, dims: [width], strides: [table.strides[1]],
                 size: size)
-            try row.starts.withUnsafeBufferPointer { starts in
-                let view = RunView(memory: memory, starts: starts, length: row.length)
-                if let byte = memories[memory].firstUnwritten(view) {
-                    throw SimulatorError("reads \(memoryName(memory)) byte \(byte), never written")
-                }
-                out.withUnsafeMutableBytes { memories[memory].read(view, into: $0.baseAddress! + i * rowBytes) }
+            let view = RunView(memory: memory, runs: row)
+            if let byte = memories[memory].firstUnwritten(view) {
+                throw SimulatorError("reads \(memoryName(memory)) byte \(byte), never written")
             }
+            out.withUnsafeMutableBytes { memories[memory].read(view, into: $0.baseAddress! + i * rowBytes) }
         }
         try storeElements(dst, out)
     }

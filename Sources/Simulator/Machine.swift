@@ -551,8 +551,10 @@ final class DecodedView {
 
 /// The weight tiles `mma` decoded, by what each was decoded from: decoding is a function of
 /// the packed bytes, the scales (bit for bit), the format, sparsity and shape alone, so a
-/// tile whose inputs all match one decoded before is reused as it is. Tiles are kept until
-/// they hold `capacity` floats in all.
+/// tile whose inputs all match one decoded before is reused as it is. A tile that would take
+/// the kept ones past `capacity` floats drops them all first: the tiles used again are the
+/// running layer's, and 16 MiB of them stay in cache where a larger store would be fresh
+/// pages, touched once.
 final class DecodedTiles {
     struct Key: Hashable {
         var packed: [UInt8]
@@ -605,7 +607,7 @@ final class DecodedTiles {
         }
     }
 
-    static let capacity = 64 << 20
+    static let capacity = 4 << 20
     private var tiles: [Key: [Float]] = [:]
     private var floats = 0
 
@@ -613,7 +615,10 @@ final class DecodedTiles {
     func tile(_ key: Key) -> [Float]? { tiles[key] }
 
     func keep(_ key: Key, _ transposed: [Float]) {
-        guard floats + transposed.count <= Self.capacity else { return }
+        if floats + transposed.count > Self.capacity {
+            tiles.removeAll(keepingCapacity: true)
+            floats = 0
+        }
         tiles[key] = transposed
         floats += transposed.count
     }

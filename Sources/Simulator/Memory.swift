@@ -52,12 +52,26 @@ struct Memory {
     /// The first byte of `runs` never written, if any.
     func firstUnwritten(_ runs: RunView) -> Int? {
         guard let written else { return nil }
-        for start in runs.starts {
-            if let hit = memchr(written + start, 0, runs.length) {
-                return UnsafeRawPointer(written).distance(to: UnsafeRawPointer(hit))
+        // Short runs (a gathered code, a float, a window's row) are checked byte by byte: a
+        // call per run would cost more than the check.
+        var first: Int?
+        let length = runs.length
+        if length <= 16 {
+            runs.starts.forEachStart { start in
+                guard first == nil else { return }
+                for b in 0..<length where written[start &+ b] == 0 {
+                    first = start &+ b
+                    return
+                }
+            }
+        } else {
+            runs.starts.forEachStart { start in
+                if first == nil, let hit = memchr(written + start, 0, length) {
+                    first = UnsafeRawPointer(written).distance(to: UnsafeRawPointer(hit))
+                }
             }
         }
-        return nil
+        return first
     }
 
     /// Copies the bytes of `runs`, in order, to `out` (runs.count x runs.length bytes).
@@ -68,16 +82,20 @@ struct Memory {
         let length = runs.length
         switch length {
         case 1:
-            let to = out.assumingMemoryBound(to: UInt8.self)
-            for (i, start) in runs.starts.enumerated() { to[i] = bytes.load(fromByteOffset: start, as: UInt8.self) }
+            var to = out.assumingMemoryBound(to: UInt8.self)
+            runs.starts.forEachStart { start in
+                to.pointee = bytes.load(fromByteOffset: start, as: UInt8.self)
+                to += 1
+            }
         case 4:
-            for (i, start) in runs.starts.enumerated() {
-                let word = bytes.loadUnaligned(fromByteOffset: start, as: UInt32.self)
-                out.storeBytes(of: word, toByteOffset: 4 &* i, as: UInt32.self)
+            var to = out
+            runs.starts.forEachStart { start in
+                to.storeBytes(of: bytes.loadUnaligned(fromByteOffset: start, as: UInt32.self), as: UInt32.self)
+                to += 4
             }
         case 2...16 where length % 4 == 0:
             var to = out
-            for start in runs.starts {
+            runs.starts.forEachStart { start in
                 for w in stride(from: 0, to: length, by: 4) {
                     to.storeBytes(
                         of: bytes.loadUnaligned(fromByteOffset: start &+ w, as: UInt32.self), toByteOffset: w, as: UInt32.self)
@@ -86,15 +104,15 @@ struct Memory {
             }
         case 2...16:
             var to = out.assumingMemoryBound(to: UInt8.self)
-            for start in runs.starts {
+            runs.starts.forEachStart { start in
                 for b in 0..<length { to[b] = bytes.load(fromByteOffset: start &+ b, as: UInt8.self) }
                 to += length
             }
         default:
             var to = out
-            for start in runs.starts {
-                to.copyMemory(from: bytes + start, byteCount: runs.length)
-                to += runs.length
+            runs.starts.forEachStart { start in
+                to.copyMemory(from: bytes + start, byteCount: length)
+                to += length
             }
         }
     }
@@ -103,19 +121,20 @@ struct Memory {
     /// written unless `marked` says they already are.
     func write(_ runs: RunView, from data: UnsafeRawPointer, marked: Bool = false) {
         var from = data
-        for start in runs.starts {
+        let length = runs.length
+        runs.starts.forEachStart { start in
             if bytes + start != UnsafeMutableRawPointer(mutating: from) {
-                (bytes + start).copyMemory(from: from, byteCount: runs.length)
+                (bytes + start).copyMemory(from: from, byteCount: length)
             }
-            if !marked, let written { memset(written + start, 1, runs.length) }
-            from += runs.length
+            if !marked, let written { memset(written + start, 1, length) }
+            from += length
         }
     }
 
     /// Marks the bytes of `runs` written (their bytes were written in place).
     func mark(_ runs: RunView) {
         guard let written else { return }
-        for start in runs.starts { memset(written + start, 1, runs.length) }
+        runs.starts.forEachStart { memset(written + $0, 1, runs.length) }
     }
 }
 
@@ -133,23 +152,29 @@ final class MemoryStorage {
     }
 }
 
-/// A resolved descriptor's runs as the memories read them: its memory instance and the
-/// runs' starts, kept alive by the table that resolved them (`ResolvedDescriptors`).
+/// A resolved descriptor's runs as the memories read them: its memory instance and runs.
 struct RunView {
     let memory: Int
-    let starts: UnsafeBufferPointer<Int>
+    let starts: RunStarts
     let length: Int
     /// The lowest byte to one past the highest (empty when no bytes).
     var span: Range<Int> = 0..<0
 
     var count: Int { starts.count * length }
+
+    init(memory: Int, runs: ByteRuns) {
+        self.memory = memory
+        starts = runs.starts
+        length = runs.length
+        span = runs.span ?? 0..<0
+    }
 }
 
 /// The bytes a descriptor covers, as runs of equal length in the row-major order of its
 /// elements: trailing dimensions laid out contiguously merge into one run.
 struct ByteRuns {
-    var starts: [Int]
-    var length: Int
+    let starts: RunStarts
+    let length: Int
     /// The lowest byte touched and one past the highest, or nil when empty.
     let span: Range<Int>?
 
@@ -159,7 +184,7 @@ struct ByteRuns {
     /// the lowest and highest byte touched (none when an extent is 0).
     init(base: Int, dims: [Int], strides: [Int], size: Int) {
         guard !dims.contains(0) else {
-            starts = []
+            starts = RunStarts(base: base, extents: [], steps: [], count: 0)
             length = 0
             span = nil
             return
@@ -181,24 +206,115 @@ struct ByteRuns {
             if reach < 0 { low += reach } else { high += reach }
         }
         span = low..<(high + length)
-        let extents = outer.map { dims[$0] }, steps = outer.map { strides[$0] * size }
-        starts = [Int](unsafeUninitializedCapacity: count) { out, filled in
-            // An odometer over the outer axes, the last one turning fastest.
-            var position = [Int](repeating: 0, count: extents.count)
+        starts = RunStarts(base: base, extents: outer.map { dims[$0] }, steps: outer.map { strides[$0] * size }, count: count)
+    }
+}
+
+/// Where runs start: `base`, moved by an odometer over at most `maxAxes` outer axes (the
+/// last turning fastest). The starts are walked, never stored: a gather of single bytes
+/// would otherwise keep eight bytes of start for each.
+struct RunStarts: Sequence {
+    static let maxAxes = 8
+    let base: Int
+    let count: Int
+    /// The outer axes but the last, outermost first; unused lanes are extent 1, step 0.
+    private var extents = SIMD8<Int>(repeating: 1)
+    private var steps = SIMD8<Int>(repeating: 0)
+    private let outerAxes: Int
+    /// The last (fastest) axis: its extent and step. Extent `count`, step 0 when there is
+    /// no axis (one run).
+    private let innerExtent: Int
+    private let innerStep: Int
+
+    init(base: Int, extents: [Int], steps: [Int], count: Int) {
+        precondition(extents.count <= Self.maxAxes && extents.count == steps.count, "at most eight axes, a step each")
+        self.base = base
+        self.count = count
+        outerAxes = Swift.max(extents.count - 1, 0)
+        for a in 0..<outerAxes {
+            self.extents[a] = extents[a]
+            self.steps[a] = steps[a]
+        }
+        innerExtent = extents.last ?? count
+        innerStep = steps.last ?? 0
+    }
+
+    /// Calls `body` with each start, in order: one tight loop per turn of the last axis.
+    @inline(__always)
+    func forEachStart(_ body: (Int) -> Void) {
+        guard count > 0 else { return }
+        @inline(__always) func turn(from offset: Int) {
+            var start = offset
+            for _ in 0..<innerExtent {
+                body(start)
+                start &+= innerStep
+            }
+        }
+        switch outerAxes {
+        case 0: turn(from: base)
+        case 1:
+            let (extent, step) = (extents[0], steps[0])
             var offset = base
-            for k in 0..<count {
-                out[k] = offset
-                var axis = extents.count - 1
-                while axis >= 0 {
-                    position[axis] += 1
-                    offset += steps[axis]
-                    if position[axis] < extents[axis] { break }
-                    offset -= steps[axis] * extents[axis]
-                    position[axis] = 0
-                    axis -= 1
+            for _ in 0..<extent {
+                turn(from: offset)
+                offset &+= step
+            }
+        default:
+            // The odometer's positions in scalars of their own: a lane written into a
+            // vector and the vector read back stalls on every turn.
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: Self.maxAxes) { position in
+                position.initialize(repeating: 0)
+                var offset = base
+                while true {
+                    turn(from: offset)
+                    var axis = outerAxes - 1
+                    while axis >= 0 {
+                        position[axis] &+= 1
+                        offset &+= steps[axis]
+                        if position[axis] < extents[axis] { break }
+                        offset &-= steps[axis] &* extents[axis]
+                        position[axis] = 0
+                        axis &-= 1
+                    }
+                    if axis < 0 { return }
                 }
             }
-            filled = count
+        }
+    }
+
+    func makeIterator() -> Iterator { Iterator(starts: self) }
+
+    struct Iterator: IteratorProtocol {
+        let starts: RunStarts
+        private var position = SIMD8<Int>(repeating: 0)
+        private var inner = 0
+        private var offset: Int
+        private var left: Int
+
+        init(starts: RunStarts) {
+            self.starts = starts
+            offset = starts.base
+            left = starts.count
+        }
+
+        mutating func next() -> Int? {
+            guard left > 0 else { return nil }
+            left &-= 1
+            let start = offset &+ inner &* starts.innerStep
+            inner &+= 1
+            if inner == starts.innerExtent {
+                inner = 0
+                var axis = starts.outerAxes - 1
+                while axis >= 0 {
+                    position[axis] &+= 1
+                    offset &+= starts.steps[axis]
+                    if position[axis] < starts.extents[axis] { break }
+                    offset &-= starts.steps[axis] &* starts.extents[axis]
+                    position[axis] = 0
+                    axis &-= 1
+                }
+            }
+            return start
         }
     }
 }
