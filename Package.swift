@@ -52,7 +52,9 @@ let package = Package(
         .target(name: "Backend", dependencies: ["Formats", "ISA", "IR", "Passes", "Reference"]),
         // The functional simulator: runs a program over modelled memories, knowing the ISA
         // and the bundle, never the IR.
-        .target(name: "Simulator", dependencies: ["ISA", "Formats", "Target"]),
+        .target(name: "Simulator", dependencies: ["ISA", "Formats", "Target", "SimulatorKernels"]),
+        // The simulator's inner loops at the host's vector width (C, dispatched at run time).
+        .target(name: "SimulatorKernels", cSettings: [.unsafeFlags(["-O2"])]),
         // The deployable bundle container (.npub): writer and checking reader.
         .target(name: "Bundle", dependencies: ["CLibZ"]),
         // The compile report: its data, SVG charts and the self-contained HTML page; no

@@ -7,6 +7,7 @@
 import Formats
 import Foundation
 import ISA
+import SimulatorKernels
 
 public struct SimulatorError: Error, CustomStringConvertible, Equatable {
     public var description: String
@@ -377,13 +378,25 @@ public struct Machine {
     }
 
     /// acc[r, c] += a[r, p] * wt[p, c] for p in increasing order, each product rounded to
-    /// float32 and then added (schemas/formats.md, matrix arithmetic). Four columns of four
-    /// rows are accumulated side by side; each accumulator still sees its products in
-    /// increasing p.
+    /// float32 and then added (schemas/formats.md, matrix arithmetic). Blocks of rows and
+    /// columns are accumulated side by side; each accumulator still sees its products in
+    /// increasing p. With AVX when the host has it (SimulatorKernels), else in Swift.
     static func orderedProduct(
         _ a: UnsafeBufferPointer<Float>, _ wt: UnsafeBufferPointer<Float>, into acc: UnsafeMutableBufferPointer<Float>,
         m: Int, n: Int, k: Int
     ) {
+        guard m > 0, n > 0, k > 0 else { return }
+        if npucc_ordered_product(a.baseAddress!, wt.baseAddress!, acc.baseAddress!, m, n, k) { return }
+        portableProduct(a, wt, into: acc, m: m, n: n, k: k)
+    }
+
+    /// `orderedProduct` in Swift, for hosts without AVX: Swift's SIMD8<Float> is two SSE
+    /// halves on baseline x86-64.
+    static func portableProduct(
+        _ a: UnsafeBufferPointer<Float>, _ wt: UnsafeBufferPointer<Float>, into acc: UnsafeMutableBufferPointer<Float>,
+        m: Int, n: Int, k: Int
+    ) {
+        guard m > 0, n > 0, k > 0 else { return }
         let wt = UnsafeRawPointer(wt.baseAddress!), rowBytes = 4 &* n
         var r = 0
         // Four rows at a time: one load of w feeds four independent chains; eight columns
