@@ -91,37 +91,84 @@ public struct Instruction: Sendable, Equatable {
     /// Decodes the 128 bits given as two little-endian words (the opcode in `low`'s lowest
     /// byte); nothing is copied but the words.
     /// With `descriptors`, a descriptor field naming d`descriptors` or past it is refused too.
-    /// Fields are read through the definition held here, not through `spec`, which would
-    /// count a reference at each read.
     init(low: UInt64, high: UInt64, descriptors: Int? = nil) throws {
-        guard let spec = InstructionSet.spec(opcode: UInt8(truncatingIfNeeded: low)) else {
-            throw ISAError("unknown opcode 0x\(hex(low & 0xff, digits: 2))")
+        self = try DecodeRule.all.withUnsafeBufferPointer { rules in
+            try Self(low: low, high: high, descriptors: descriptors ?? Int.max, rules: rules)
         }
-        let end = spec.end
-        let rest = end >= 64 ? high >> UInt64(end - 64) : (low >> UInt64(end)) | high
-        if rest != 0, let i = (end..<(InstructionSet.width * 8)).first(where: { Self.bits(low, high, $0, 1) == 1 }) {
+    }
+
+    /// As above, the checks read from `rules` (`DecodeRule.all`), which a caller decoding
+    /// many instructions holds once: no reference is counted per instruction.
+    @inline(__always)
+    init(low: UInt64, high: UInt64, descriptors: Int, rules: UnsafeBufferPointer<DecodeRule>) throws {
+        let rule = rules[Int(UInt8(truncatingIfNeeded: low))]
+        guard rule.known else { throw ISAError("unknown opcode 0x\(hex(low & 0xff, digits: 2))") }
+        if low & rule.unusedLow | high & rule.unusedHigh != 0 {
+            let spec = rule.spec.takeUnretainedValue()
+            let i = (spec.end..<(InstructionSet.width * 8)).first(where: { Self.bits(low, high, $0, 1) == 1 })!
             throw ISAError("\(spec.mnemonic): bit \(i) is past its last field and must be 0")
         }
-        // A field's bits always fit it; a choice must also name one of its options. The
-        // checks read each field's bits from the definition's plain tables.
-        for c in spec.choices {
-            let value = Self.bits(low, high, c.start, c.bits)
-            if value >= c.options {
-                throw ISAError(
-                    "\(spec.mnemonic): \(value) does not fit field \"\(spec.fields[c.index].name)\" (\(c.bits) bits)")
+        // A field's bits always fit it; a choice must also name one of its options, and a
+        // descriptor field a descriptor of the table.
+        for k in 0..<rule.checked {
+            let value = Self.bits(low, high, Int(rule.starts[k]), Int(rule.widths[k]))
+            let bound = k < rule.choices ? UInt64(rule.bounds[k]) : UInt64(descriptors)
+            guard value >= bound else { continue }
+            let spec = rule.spec.takeUnretainedValue()
+            let field = spec.fields[Int(rule.fields[k])]
+            if k < rule.choices {
+                throw ISAError("\(spec.mnemonic): \(value) does not fit field \"\(field.name)\" (\(field.bits) bits)")
             }
+            throw ISAError("field \(field.name) names d\(value), the table has \(descriptors) descriptors")
         }
-        if let descriptors {
-            for d in spec.descriptorFields {
-                let value = Self.bits(low, high, d.start, d.bits)
-                if value >= UInt64(descriptors) {
-                    throw ISAError("field \(spec.fields[d.index].name) names d\(value), the table has \(descriptors) descriptors")
-                }
-            }
-        }
-        self.spec = spec
+        spec = rule.spec.takeUnretainedValue()
         self.low = low
         self.high = high
+    }
+}
+
+/// What decoding checks in one opcode's 128 bits, as plain values: the bits past its last
+/// field, which must be 0; its choice fields, each below its number of options; then its
+/// descriptor fields, each below the table's count. Fields are read through these rather
+/// than through the definition, which would count references at each read.
+struct DecodeRule {
+    let known: Bool
+    let spec: Unmanaged<InstructionSpec>
+    let unusedLow: UInt64
+    let unusedHigh: UInt64
+    /// How many fields are checked (the lanes below), and how many of them are choices.
+    let checked: Int
+    let choices: Int
+    let starts: SIMD8<UInt8>
+    let widths: SIMD8<UInt8>
+    let fields: SIMD8<UInt8>
+    let bounds: SIMD8<UInt32>
+
+    /// The rule of every opcode, by opcode; unknown opcodes' rules are not `known`.
+    static let all: [DecodeRule] = (0..<256).map { DecodeRule(InstructionSet.spec(opcode: UInt8($0))) }
+
+    private init(_ spec: InstructionSpec?) {
+        guard let spec else {
+            let none = InstructionSet.table[0]
+            (known, self.spec, unusedLow, unusedHigh, checked, choices) = (false, Unmanaged.passUnretained(none), 0, 0, 0, 0)
+            (starts, widths, fields, bounds) = (.zero, .zero, .zero, .zero)
+            return
+        }
+        known = true
+        self.spec = Unmanaged.passUnretained(spec)  // the table lives as long as the process
+        let end = spec.end
+        unusedLow = end >= 64 ? 0 : ~0 << UInt64(end)
+        unusedHigh = end <= 64 ? ~0 : end >= 128 ? 0 : ~0 << UInt64(end - 64)
+        let checks =
+            spec.choices.map { ($0.index, $0.start, $0.bits, UInt32($0.options)) }
+            + spec.descriptorFields.map { ($0.index, $0.start, $0.bits, UInt32(0)) }
+        precondition(checks.count <= 8, "\(spec.mnemonic): at most eight checked fields")
+        (checked, choices) = (checks.count, spec.choices.count)
+        var (starts, widths, fields, bounds) = (SIMD8<UInt8>.zero, SIMD8<UInt8>.zero, SIMD8<UInt8>.zero, SIMD8<UInt32>.zero)
+        for (k, c) in checks.enumerated() {
+            (fields[k], starts[k], widths[k], bounds[k]) = (UInt8(c.0), UInt8(c.1), UInt8(c.2), c.3)
+        }
+        (self.starts, self.widths, self.fields, self.bounds) = (starts, widths, fields, bounds)
     }
 }
 

@@ -49,16 +49,18 @@ public struct Program: Sendable, Equatable {
         instructions.reserveCapacity(i.count / InstructionSet.width)
         // Each instruction as two little-endian words, read straight from the section.
         try i.withUnsafeBytes { raw in
-            for k in 0..<(i.count / InstructionSet.width) {
-                do {
-                    let instruction = try Instruction(
-                        low: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 16 * k, as: UInt64.self)),
-                        high: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 16 * k + 8, as: UInt64.self)),
-                        descriptors: descriptors.count)
-                    try Self.checkCodedScales(instruction, descriptors)
-                    instructions.append(instruction)
-                } catch let e as ISAError {
-                    throw ISAError("instruction \(k): \(e)")
+            try DecodeRule.all.withUnsafeBufferPointer { rules in
+                for k in 0..<(i.count / InstructionSet.width) {
+                    do {
+                        let instruction = try Instruction(
+                            low: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 16 * k, as: UInt64.self)),
+                            high: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 16 * k + 8, as: UInt64.self)),
+                            descriptors: descriptors.count, rules: rules)
+                        try Self.checkCodedScales(instruction, descriptors)
+                        instructions.append(instruction)
+                    } catch let e as ISAError {
+                        throw ISAError("instruction \(k): \(e)")
+                    }
                 }
             }
         }

@@ -117,6 +117,58 @@ final class InstructionSetTests: XCTestCase {
         }
     }
 
+    func testTheDecoderAcceptsExactlyWhatTheTableAllows() throws {
+        // Random words for every opcode, fields often out of range: the decoder accepts a
+        // word exactly when every bit past the last field is 0, every choice names one of
+        // its options and every descriptor field one of the table's 40 descriptors, and
+        // refuses the first field in table order that does not.
+        var rng = SeededRandom(seed: 11)
+        let descriptors = 40
+        let table = try (0..<descriptors).flatMap { _ in try TensorDescriptor(.dram, .f32, address: 0, dims: [1]).encoded() }
+        for spec in InstructionSet.table {
+            let end = spec.fieldStarts.last.map { $0 + spec.fields.last!.bits } ?? 8
+            for _ in 0..<300 {
+                var bytes = [spec.opcode] + (1..<16).map { _ in UInt8.random(in: 0...255, using: &rng) }
+                // Mostly words whose unused bits are clear, so that the field checks run.
+                if Int.random(in: 0..<4, using: &rng) > 0 {
+                    for bit in end..<128 { bytes[bit / 8] &= ~(1 << UInt8(bit % 8)) }
+                }
+                let word = bytes.enumerated().reduce((UInt64(0), UInt64(0))) { w, b in
+                    b.offset < 8
+                        ? (w.0 | UInt64(b.element) << UInt64(8 * b.offset), w.1)
+                        : (w.0, w.1 | UInt64(b.element) << UInt64(8 * (b.offset - 8)))
+                }
+                func field(_ k: Int) -> UInt64 {
+                    (spec.fieldStarts[k]..<(spec.fieldStarts[k] + spec.fields[k].bits)).reduce(UInt64(0)) { v, bit in
+                        let set = (bit < 64 ? word.0 >> UInt64(bit) : word.1 >> UInt64(bit - 64)) & 1
+                        return v | set << UInt64(bit - spec.fieldStarts[k])
+                    }
+                }
+                var expected: String?
+                if let bit = (end..<128).first(where: { ($0 < 64 ? word.0 >> UInt64($0) : word.1 >> UInt64($0 - 64)) & 1 == 1 }) {
+                    expected = "\(spec.mnemonic): bit \(bit) is past its last field and must be 0"
+                } else if let k = spec.fields.indices.first(where: {
+                    if case .choice(let names) = spec.fields[$0].kind { return field($0) >= names.count }
+                    return false
+                }) {
+                    expected =
+                        "\(spec.mnemonic): \(field(k)) does not fit field \"\(spec.fields[k].name)\" (\(spec.fields[k].bits) bits)"
+                } else if let k = spec.fields.indices.first(where: {
+                    spec.fields[$0].kind == .descriptor && field($0) >= descriptors
+                }) {
+                    expected = "field \(spec.fields[k].name) names d\(field(k)), the table has \(descriptors) descriptors"
+                }
+                // No descriptor of the table is coded (u8), so no operand takes scales.
+                do {
+                    _ = try Program(descriptors: table, instructions: bytes)
+                    XCTAssertNil(expected, "\(spec.mnemonic) \(bytes)")
+                } catch {
+                    XCTAssertEqual("\(error)", "instruction 0: \(expected ?? "accepted")")
+                }
+            }
+        }
+    }
+
     func testDescriptorsRoundTripAndRefuseWhatTheyCannotSay() throws {
         let d = try TensorDescriptor(
             .sram, .f8e4m3, cluster: 2, tile: 7, address: 0x1F40, dims: [3, 20, 64], strides: [2560, 128, 1])
