@@ -30,10 +30,14 @@ public enum BundleLayout {
     }
 }
 
-extension Array where Element == UInt8 {
+extension RandomAccessCollection where Element == UInt8, Index == Int {
+    /// The little-endian integer at `offset` (from the collection's start).
     func le<T: FixedWidthInteger & UnsignedInteger>(_: T.Type, at offset: Int) -> T {
-        (0..<MemoryLayout<T>.size).reduce(T(0)) { $0 | T(self[offset + $1]) << (8 * $1) }
+        (0..<MemoryLayout<T>.size).reduce(T(0)) { $0 | T(self[startIndex + offset + $1]) << (8 * $1) }
     }
+}
+
+extension Array where Element == UInt8 {
 
     mutating func putLE<T: FixedWidthInteger & UnsignedInteger>(_ value: T, at offset: Int) {
         for i in 0..<MemoryLayout<T>.size { self[offset + i] = UInt8(truncatingIfNeeded: value >> (8 * i)) }

@@ -4,10 +4,27 @@
 import Foundation
 
 public enum BundleReader {
-    /// Reads and checks the bundle at `path`.
+    /// Reads and checks the bundle at `path`. The file is mapped, not read into memory of
+    /// its own: the sections are copied out of the page cache once. Where it cannot be
+    /// mapped, it is read.
     public static func read(path: String) throws -> BundleFile {
+        if let parsed = try withMapping(path, { try parse(raw: $0, file: path) }) { return parsed }
         guard let bytes = contents(path) else { throw BundleError(file: path, .file, "cannot read the file") }
         return try parse(bytes, file: path)
+    }
+
+    /// `body` over the bytes of the regular, non-empty file at `path`, mapped read-only;
+    /// nil when it cannot be mapped.
+    private static func withMapping<T>(_ path: String, _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T? {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG, status.st_size > 0 else { return nil }
+        let size = Int(status.st_size)
+        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else { return nil }
+        defer { munmap(base, size) }
+        return try body(UnsafeRawBufferPointer(start: base, count: size))
     }
 
     /// The file's bytes, read straight into the array that keeps them (a bundle's weights
@@ -43,6 +60,10 @@ public enum BundleReader {
 
     /// Checks `bytes` as a bundle; `file` names it in errors.
     public static func parse(_ bytes: [UInt8], file: String) throws -> BundleFile {
+        try bytes.withUnsafeBytes { try parse(raw: $0, file: file) }
+    }
+
+    private static func parse(raw bytes: UnsafeRawBufferPointer, file: String) throws -> BundleFile {
         let count = bytes.count
         func fail(_ part: BundleError.Part, _ what: String) -> BundleError { BundleError(file: file, part, what) }
         func mismatch(_ part: BundleError.Part, stored: UInt32, computed: UInt32) -> BundleError {

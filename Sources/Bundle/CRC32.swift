@@ -23,6 +23,11 @@ public enum CRC32 {
         bytes.withUnsafeBytes { checksum(UnsafeRawBufferPointer(rebasing: $0[range])) }
     }
 
+    /// The CRC32 of `bytes[range]`.
+    public static func checksum(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> UInt32 {
+        checksum(UnsafeRawBufferPointer(rebasing: bytes[range]))
+    }
+
     /// The CRC32 of all of `bytes`.
     public static func checksum(_ bytes: [UInt8]) -> UInt32 { checksum(bytes, 0..<bytes.count) }
 }
