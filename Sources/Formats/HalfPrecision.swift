@@ -60,6 +60,12 @@ public enum Float16Codec {
         return magnitude == 0 ? value : decode(encode(value))
     }
 
+    /// `round` of each of `values`, to `out` (which may be where `values` are): one call
+    /// for a whole operand, with `round` inlined in the loop.
+    public static func round(_ values: UnsafeBufferPointer<Float>, into out: UnsafeMutablePointer<Float>) {
+        for i in 0..<values.count { out[i] = round(values[i]) }
+    }
+
     /// Round to nearest even; a NaN keeps its top 10 payload bits (and stays a NaN).
     @inline(__always) public static func encode(_ value: Float) -> UInt16 {
         if value.isNaN {

@@ -115,6 +115,9 @@ public struct Machine {
         }
     }
 
+    /// `InstructionSet.formats` as values, by their index in an instruction's field.
+    private static let precisionFormats = InstructionSet.formats.map { PrecisionFormat(rawValue: $0)! }
+
     /// Executes one instruction; true at `halt`.
     mutating func execute(_ i: Instruction, _ table: UnsafeBufferPointer<TensorDescriptor>) throws -> Bool {
         func d(_ field: FieldPosition) -> DescriptorRef {
@@ -123,9 +126,7 @@ public struct Machine {
             return DescriptorRef(index: index, table: table.baseAddress!)
         }
         func f(_ field: FieldPosition) -> Float { Float(bitPattern: UInt32(truncatingIfNeeded: i.value(field))) }
-        func format(_ field: FieldPosition) -> PrecisionFormat {
-            PrecisionFormat(rawValue: InstructionSet.formats[Int(i.value(field))])!
-        }
+        func format(_ field: FieldPosition) -> PrecisionFormat { Self.precisionFormats[Int(i.value(field))] }
         typealias L = FieldLayout
         switch i.opcode {
         case L.nop: break
@@ -155,6 +156,10 @@ public struct Machine {
         case L.quant.opcode:
             let (dst, src) = (d(L.quant.dst), d(L.quant.src))
             guard src.dims == dst.dims, let k = src.dims.last, k > 0 else { throw SimulatorError("quant needs equal shapes") }
+            if dst.element == .f32, format(L.quant.fmt) == .fp16 {
+                try roundToHalf(dst, src)
+                return false
+            }
             let x = try loadFloats(src)
             if dst.element == .u8 {
                 try quantizeToCodes(x, rowLength: k, dst, format(L.quant.fmt), amax: f(L.quant.amax))
@@ -198,6 +203,20 @@ public struct Machine {
     /// `quant` into codes: `x` (rows of `rowLength`) rounded to `fmt`, each element's code
     /// into `dst` (u8) and the scale it multiplies into the next descriptor (f32, walked
     /// with `dst`).
+    /// `quant fmt=fp16` into f32: each value rounded by itself, read where it lies (or
+    /// gathered) and written straight to `dst` when that is one run of floats.
+    private mutating func roundToHalf(_ dst: DescriptorRef, _ src: DescriptorRef) throws {
+        let x = try readFloats(src, into: .activation)
+        let target = try writableRuns(dst)
+        if let p = contiguousFloats(target), !(try overlaps(target, src)) || p == UnsafeMutablePointer(mutating: x.baseAddress) {
+            Float16Codec.round(x, into: p)
+            return markWritten(dst, target)
+        }
+        let rounded = buffers.floats(.accumulator, x.count)
+        if let out = rounded.baseAddress { Float16Codec.round(x, into: out) }
+        try storeFloats(dst, UnsafeBufferPointer(rounded))
+    }
+
     private mutating func quantizeToCodes(
         _ x: [Float], rowLength: Int, _ dst: DescriptorRef, _ fmt: PrecisionFormat, amax: Float
     ) throws {

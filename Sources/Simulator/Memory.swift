@@ -265,28 +265,34 @@ struct RunStarts: Sequence {
             withUnsafeTemporaryAllocation(of: Int.self, capacity: Self.maxAxes) { position in
                 position.initialize(repeating: 0)
                 var offset = base
-                while true {
-                    turn(from: offset)
-                    var axis = outerAxes - 1
-                    while axis >= 0 {
-                        position[axis] &+= 1
-                        offset &+= steps[axis]
-                        if position[axis] < extents[axis] { break }
-                        offset &-= steps[axis] &* extents[axis]
-                        position[axis] = 0
-                        axis &-= 1
-                    }
-                    if axis < 0 { return }
-                }
+                repeat { turn(from: offset) } while advance(position, &offset)
             }
         }
+    }
+
+    /// Turns the outer axes (all but the last) one step, moving `offset` with them; false
+    /// once they have gone all the way round.
+    @inline(__always)
+    private func advance(_ position: UnsafeMutableBufferPointer<Int>, _ offset: inout Int) -> Bool {
+        var axis = outerAxes - 1
+        while axis >= 0 {
+            position[axis] &+= 1
+            offset &+= steps[axis]
+            if position[axis] < extents[axis] { return true }
+            offset &-= steps[axis] &* extents[axis]
+            position[axis] = 0
+            axis &-= 1
+        }
+        return false
     }
 
     func makeIterator() -> Iterator { Iterator(starts: self) }
 
     struct Iterator: IteratorProtocol {
         let starts: RunStarts
-        private var position = SIMD8<Int>(repeating: 0)
+        /// The odometer's positions, as scalars: a lane written into a vector and the
+        /// vector read back would stall at every turn.
+        private var position: (Int, Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0, 0)
         private var inner = 0
         private var offset: Int
         private var left: Int
@@ -304,15 +310,7 @@ struct RunStarts: Sequence {
             inner &+= 1
             if inner == starts.innerExtent {
                 inner = 0
-                var axis = starts.outerAxes - 1
-                while axis >= 0 {
-                    position[axis] &+= 1
-                    offset &+= starts.steps[axis]
-                    if position[axis] < starts.extents[axis] { break }
-                    offset &-= starts.steps[axis] &* starts.extents[axis]
-                    position[axis] = 0
-                    axis &-= 1
-                }
+                withUnsafeMutableBytes(of: &position) { _ = starts.advance($0.bindMemory(to: Int.self), &offset) }
             }
             return start
         }

@@ -48,7 +48,7 @@ final class MemoryAccessTests: XCTestCase {
         // span is the lowest to one past the highest byte.
         var random = SeededRandom(seed: 24)
         for _ in 0..<2000 {
-            let rank = Int.random(in: 1...4, using: &random)
+            let rank = Int.random(in: 1...6, using: &random)
             let dims = (0..<rank).map { _ in Int.random(in: 1...4, using: &random) }
             let strides = (0..<rank).map { _ in Int.random(in: -6...6, using: &random) }
             let size = [1, 2, 4, 8].randomElement(using: &random)!
@@ -67,6 +67,10 @@ final class MemoryAccessTests: XCTestCase {
             let runs = ByteRuns(base: 1000, dims: dims, strides: strides, size: size)
             let walked = runs.starts.flatMap { stride(from: $0, to: $0 + runs.length, by: size) }
             XCTAssertEqual(walked, elements, "dims \(dims) strides \(strides) size \(size)")
+            // The tight walk the memories use gives the iterator's starts.
+            var starts: [Int] = []
+            runs.starts.forEachStart { starts.append($0) }
+            XCTAssertEqual(starts, Array(runs.starts), "dims \(dims) strides \(strides)")
             XCTAssertEqual(runs.span, elements.min()!..<(elements.max()! + size), "dims \(dims) strides \(strides)")
         }
     }
