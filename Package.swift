@@ -1,6 +1,6 @@
 // swift-tools-version:6.0
 // npucc: an ONNX compiler for an NPU with nvfp4, fp8 and 2:4 sparse fast paths.
-// Modules follow the stages of the compiler; dependencies run one way (see docs/ARCHITECTURE.md).
+// Modules follow the stages of the compiler; dependencies run one way (README.md, "Layout").
 import PackageDescription
 
 let package = Package(
