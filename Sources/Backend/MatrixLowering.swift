@@ -119,7 +119,16 @@ public enum MatrixLowering {
         )
         precondition(maxWeightTile >= w.tileByteCount(rows: plan.tileN, length: plan.tileK))
         let buffers = regions.bytes(buffers: 2, columns: g) <= resources.sramBytes ? 2 : 1
-        let weightAt = buffers * actBytes
+        // A chunk of several row tiles takes an activation buffer for each at every
+        // reduction tile: with two, the next reduction tile's first load would wait for this
+        // one's first product. Twice as many as the row tiles where they fit (else one more),
+        // so that each reduction tile's loads overlap the last one's products; the plan
+        // counts two, and the SRAM past its bytes takes the rest.
+        let rowTiles = (plan.chunkM + plan.tileM - 1) / plan.tileM
+        let besides = regions.bytes(buffers: buffers, columns: g) - buffers * actBytes
+        let actBuffers =
+            [2 * rowTiles, rowTiles + 1].first { $0 > buffers && $0 * actBytes + besides <= resources.sramBytes } ?? buffers
+        let weightAt = actBuffers * actBytes
         let columnAt = weightAt + buffers * g * maxWeightTile
         guard columnAt + g * perColumn <= resources.sramBytes else {
             throw PackingError(
@@ -234,7 +243,7 @@ public enum MatrixLowering {
                     let (_, kRange) = w.tileRange(nTile: columns[0].nTile, kTile: kt)
                     for m0 in stride(from: rows.lowerBound, to: rows.upperBound, by: plan.tileM) {
                         let mLen = min(plan.tileM, rows.upperBound - m0)
-                        let actAddress = actTurn % buffers * actBytes
+                        let actAddress = actTurn % actBuffers * actBytes
                         var act = try sram(.f32, actAddress, [mLen, kRange.count])
                         actTurn += 1
                         if layer.codedInput, let windows = layer.windows {
@@ -274,7 +283,7 @@ public enum MatrixLowering {
                         layer, rows: rows, columns: c.nRange, tileM: plan.tileM, bias: c.at + scaleBytes,
                         accumulators: c.at + 2 * scaleBytes,
                         residual: regions.residual > 0 ? c.at + perColumn - regions.residual : nil,
-                        spare: layer.codedInput ? codesBytes : buffers * actBytes, cluster: cluster, tile: tile, into: &b)
+                        spare: layer.codedInput ? codesBytes : actBuffers * actBytes, cluster: cluster, tile: tile, into: &b)
                 }
             }
         }

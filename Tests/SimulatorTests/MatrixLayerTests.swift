@@ -18,8 +18,9 @@ final class MatrixLayerTests: XCTestCase {
         sramBytes: 8192, arrayRows: 20, arrayColumns: 20,
         rates: [.fp16: 1, .fp8: 2, .nvfp4: 4], clusters: 2, tilesPerCluster: 2)
 
-    /// The quantized graph, the input, and the interpreter's output.
-    private func reference(_ format: PrecisionFormat, sparse: Bool) throws -> (Graph, Tensor, Tensor, Float) {
+    /// The quantized graph, the input, and the interpreter's output (`m` rows, or `rows`).
+    private func reference(_ format: PrecisionFormat, sparse: Bool, rows: Int? = nil) throws -> (Graph, Tensor, Tensor, Float) {
+        let m = rows ?? m
         var rng = SeededRandom(seed: 61)
         var b = GraphBuilder()
         b.input("x", .float32, [.known(m), .known(k)])
@@ -33,7 +34,14 @@ final class MatrixLayerTests: XCTestCase {
         return (g, x, y, amax)
     }
 
-    private func lowered(_ g: Graph, _ format: PrecisionFormat, sparse: Bool, amax: Float) throws -> (Program, [UInt8], [UInt8]) {
+    /// The layer lowered with its plan on `on` (the tests' resources unless given), `rows`
+    /// rows (`m` unless given); the plan is checked by `check` when given, else required to
+    /// have several chunks and reduction tiles.
+    private func lowered(
+        _ g: Graph, _ format: PrecisionFormat, sparse: Bool, amax: Float, rows: Int? = nil, on: TileResources? = nil,
+        check: ((TilingPlan) throws -> Void)? = nil
+    ) throws -> (Program, [UInt8], [UInt8]) {
+        let (m, resources) = (rows ?? m, on ?? resources)
         let section = try WeightSection.build(g, arrayRows: 20, arrayColumns: 20) { resources.rates[$0]! }
         let layout = try WeightLayout(
             format: format, sparse: sparse, rows: n, columns: k, tileRows: 20,
@@ -42,8 +50,12 @@ final class MatrixLayerTests: XCTestCase {
             MatrixShape(
                 m: m, k: k, n: n, weightFormat: format, sparse: sparse,
                 activationFormat: format), on: resources)
-        XCTAssertGreaterThan(plan.chunks, 1)
-        XCTAssertGreaterThan(plan.kTiles, 1)
+        if let check {
+            try check(plan)
+        } else {
+            XCTAssertGreaterThan(plan.chunks, 1)
+            XCTAssertGreaterThan(plan.kTiles, 1)
+        }
         let layer = MatrixLayer(
             m: m, k: k, n: n, input: 0, inputRowStride: k, output: UInt64(4 * m * k), outputStrides: (n, 1),
             weights: layout, weightOffset: section.layers[0].offset, bias: 0, activationFormat: format,
@@ -58,8 +70,9 @@ final class MatrixLayerTests: XCTestCase {
         return (program, section.bytes, littleEndianBytes(bias))
     }
 
-    private func machine(_ weights: [UInt8], _ constants: [UInt8]) -> Machine {
-        Machine(
+    private func machine(_ weights: [UInt8], _ constants: [UInt8], rows: Int? = nil, on: TileResources? = nil) -> Machine {
+        let (m, resources) = (rows ?? m, on ?? resources)
+        return Machine(
             shape: MachineShape(
                 dramBytes: 4 * (m * k + m * n), l3Bytes: 1 << 16, l2Bytes: 1 << 14, sramBytes: resources.sramBytes,
                 clusters: resources.clusters, tilesPerCluster: resources.tilesPerCluster),
@@ -113,6 +126,43 @@ final class MatrixLayerTests: XCTestCase {
                 }
             }
         }
+    }
+
+    func testRowTilesOfAChunkTakeBuffersOfTheirOwnAtEachReductionTile() throws {
+        // With room in SRAM, a chunk of two row tiles loads the next reduction tile's first
+        // activation tile into a buffer the row tiles of this one do not read, so that the
+        // load overlaps their products: a buffer is loaded again only after loads into more
+        // buffers than the chunk has row tiles. The result is the interpreter's, bit for bit.
+        let roomy = TileResources(
+            sramBytes: 32768, arrayRows: 20, arrayColumns: 20, rates: [.fp16: 1, .fp8: 2, .nvfp4: 4], clusters: 1,
+            tilesPerCluster: 1)
+        let rows = 40
+        var rowTiles = 0
+        let (g, x, want, amax) = try reference(.fp8, sparse: false, rows: rows)
+        let (program, weights, constants) = try lowered(g, .fp8, sparse: false, amax: amax, rows: rows, on: roomy) { plan in
+            rowTiles = (plan.chunkM + plan.tileM - 1) / plan.tileM
+            XCTAssertEqual(rowTiles, 2, "\(plan)")
+            XCTAssertGreaterThan(plan.kTiles, 1)
+            // Room for one more activation tile than the two buffers the plan counts.
+            XCTAssertLessThanOrEqual(plan.sramBytes + plan.layout.activationTile, roomy.sramBytes)
+        }
+        // The activation buffers in the order they are loaded: an mma reading another buffer
+        // than the one before reads a new load (the columns of a group read the same one).
+        var loads: [UInt64] = []
+        for i in program.instructions where i.spec.mnemonic == "mma" {
+            let act = program.descriptors[Int(i["act"])].address
+            if loads.last != act { loads.append(act) }
+        }
+        XCTAssertGreaterThan(loads.count, 2 * rowTiles)
+        for (k, address) in loads.enumerated() {
+            if let again = loads[(k + 1)...].firstIndex(of: address) {
+                XCTAssertGreaterThan(again - k, rowTiles, "load \(k) at \(address) is reloaded at load \(again)")
+            }
+        }
+        var sim = machine(weights, constants, rows: rows, on: roomy)
+        try sim.writeDRAM(littleEndianBytes(x.floats()), at: 0)
+        try sim.run(program)
+        XCTAssertEqual(try sim.readDRAM(4 * rows * k, count: 4 * rows * n), littleEndianBytes(want.floats()))
     }
 
     func testReadsOfUnwrittenOrMissingMemoryNameTheInstruction() throws {
