@@ -120,14 +120,15 @@ public enum MatrixLowering {
         precondition(maxWeightTile >= w.tileByteCount(rows: plan.tileN, length: plan.tileK))
         let buffers = regions.bytes(buffers: 2, columns: g) <= resources.sramBytes ? 2 : 1
         // A chunk of several row tiles takes an activation buffer for each at every
-        // reduction tile: with two, the next reduction tile's first load would wait for this
-        // one's first product. Twice as many as the row tiles where they fit (else one more),
-        // so that each reduction tile's loads overlap the last one's products; the plan
-        // counts two, and the SRAM past its bytes takes the rest.
+        // reduction tile. The plan counts one more (`activationBuffers`), so that the next
+        // reduction tile's first load does not wait for this one's products; twice as many
+        // as the row tiles where the SRAM past the plan's bytes has room, so that all of
+        // them overlap the last reduction tile's products.
         let rowTiles = (plan.chunkM + plan.tileM - 1) / plan.tileM
-        let besides = regions.bytes(buffers: buffers, columns: g) - buffers * actBytes
+        let counted = buffers == 2 ? regions.activationBuffers : 1
+        let besides = regions.bytes(buffers: buffers, columns: g) - counted * actBytes
         let actBuffers =
-            [2 * rowTiles, rowTiles + 1].first { $0 > buffers && $0 * actBytes + besides <= resources.sramBytes } ?? buffers
+            [2 * rowTiles].first { $0 > counted && $0 * actBytes + besides <= resources.sramBytes } ?? counted
         let weightAt = actBuffers * actBytes
         let columnAt = weightAt + buffers * g * maxWeightTile
         guard columnAt + g * perColumn <= resources.sramBytes else {

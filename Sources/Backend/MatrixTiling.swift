@@ -132,8 +132,8 @@ public struct TilingPlan: Sendable, Equatable {
     public var chunkM: Int
     public var tileK: Int
     public var tileN: Int
-    /// Where a MAC tile keeps the layer's operands, and the SRAM that takes with two
-    /// activation tiles and two weight tiles per column.
+    /// Where a MAC tile keeps the layer's operands, and the SRAM that takes with its
+    /// activation buffers and two weight tiles per column.
     public var layout: MatrixTiling.SRAMLayout
     public var sramBytes: Int { layout.bytes(buffers: 2, columns: groupN) }
     /// A unit of work: one column of output tiles (`nTile`) over one chunk of rows.
@@ -175,11 +175,15 @@ public enum MatrixTiling {
         public var scales: Int
         public var residual = 0
         public var column: Int
+        /// Activation tiles loaded in turn: one more than a chunk has row tiles, and at least
+        /// two, so that a reduction tile's first load need not wait for the last one's
+        /// products.
+        public var activationBuffers = 2
 
-        /// Bytes with `buffers` activation tiles and weight tiles per column (used in turn),
-        /// for `columns` columns.
+        /// Bytes with `buffers` weight tiles per column (used in turn), for `columns` columns,
+        /// and `activationBuffers` activation tiles (one when `buffers` is one).
         public func bytes(buffers: Int, columns: Int) -> Int {
-            buffers * (activationTile + columns * weightTile) + columns * column
+            (buffers == 1 ? 1 : activationBuffers) * activationTile + buffers * columns * weightTile + columns * column
         }
     }
 
@@ -199,10 +203,10 @@ public enum MatrixTiling {
         let residual = shape.residual ? accumulators : 0
         return SRAMLayout(
             activationTile: activationTile, codes: codes, weightTile: aligned(weights), scales: scales, residual: residual,
-            column: 2 * scales + accumulators + residual)
+            column: 2 * scales + accumulators + residual, activationBuffers: max(2, (chunkM + tileM - 1) / tileM + 1))
     }
 
-    /// The SRAM a plan needs: `layout`'s regions with two activation tiles and two weight
+    /// The SRAM a plan needs: `layout`'s regions with its activation buffers and two weight
     /// tiles per column, for `groupN` columns computed together.
     public static func footprint(
         tileM: Int, chunkM: Int, tileK: Int, tileN: Int, shape: MatrixShape, groupN: Int = 1

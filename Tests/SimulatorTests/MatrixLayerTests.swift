@@ -93,11 +93,12 @@ final class MatrixLayerTests: XCTestCase {
         }
     }
 
-    func testThePlansSRAMIsTheLoweringsAndHoldsTwoBuffers() throws {
+    func testThePlansSRAMIsTheLoweringsAndHoldsItsBuffers() throws {
         // Chunks grown until the SRAM is full: the lowering lays out the bytes the plan counted
         // (none reserved and left unused, past the regions' 64-byte alignment), and every tile
-        // loads its activation tiles into two buffers in turn (a load overlapping the products
-        // of the last), never falling back to one.
+        // loads its activation tiles into the plan's buffers in turn (two, or one more than a
+        // chunk's row tiles: a load overlapping the products of the last), never falling back
+        // to one.
         for format in [PrecisionFormat.fp16, .fp8, .nvfp4] {
             for rows in [400, 1000] {
                 let shape = MatrixShape(m: rows, k: k, n: n, weightFormat: format, sparse: false, activationFormat: format)
@@ -121,20 +122,23 @@ final class MatrixLayerTests: XCTestCase {
                     buffers[act.cluster * resources.tilesPerCluster + act.tile, default: []].insert(act.address)
                 }
                 XCTAssertEqual(buffers.count, resources.tileCount)
+                let rowTiles = (plan.chunkM + plan.tileM - 1) / plan.tileM
+                XCTAssertEqual(plan.layout.activationBuffers, max(2, rowTiles + 1))
                 for (tile, addresses) in buffers {
-                    XCTAssertEqual(addresses.count, 2, "\(format), \(rows) rows, tile \(tile)")
+                    XCTAssertEqual(addresses.count, plan.layout.activationBuffers, "\(format), \(rows) rows, tile \(tile)")
                 }
             }
         }
     }
 
     func testRowTilesOfAChunkTakeBuffersOfTheirOwnAtEachReductionTile() throws {
-        // With room in SRAM, a chunk of two row tiles loads the next reduction tile's first
-        // activation tile into a buffer the row tiles of this one do not read, so that the
-        // load overlaps their products: a buffer is loaded again only after loads into more
-        // buffers than the chunk has row tiles. The result is the interpreter's, bit for bit.
+        // A chunk of two row tiles loads the next reduction tile's first activation tile into
+        // a buffer the row tiles of this one do not read, so that the load overlaps their
+        // products: a buffer is loaded again only after loads into more buffers than the
+        // chunk has row tiles; with room in SRAM past the plan's bytes, twice as many as its
+        // row tiles. The result is the interpreter's, bit for bit.
         let roomy = TileResources(
-            sramBytes: 32768, arrayRows: 20, arrayColumns: 20, rates: [.fp16: 1, .fp8: 2, .nvfp4: 4], clusters: 1,
+            sramBytes: 65536, arrayRows: 20, arrayColumns: 20, rates: [.fp16: 1, .fp8: 2, .nvfp4: 4], clusters: 1,
             tilesPerCluster: 1)
         let rows = 40
         var rowTiles = 0
@@ -143,7 +147,8 @@ final class MatrixLayerTests: XCTestCase {
             rowTiles = (plan.chunkM + plan.tileM - 1) / plan.tileM
             XCTAssertEqual(rowTiles, 2, "\(plan)")
             XCTAssertGreaterThan(plan.kTiles, 1)
-            // Room for one more activation tile than the two buffers the plan counts.
+            // The plan counts three activation buffers; there is room for a fourth.
+            XCTAssertEqual(plan.layout.activationBuffers, 3)
             XCTAssertLessThanOrEqual(plan.sramBytes + plan.layout.activationTile, roomy.sramBytes)
         }
         // The activation buffers in the order they are loaded: an mma reading another buffer
@@ -154,6 +159,7 @@ final class MatrixLayerTests: XCTestCase {
             if loads.last != act { loads.append(act) }
         }
         XCTAssertGreaterThan(loads.count, 2 * rowTiles)
+        XCTAssertEqual(Set(loads).count, 2 * rowTiles)
         for (k, address) in loads.enumerated() {
             if let again = loads[(k + 1)...].firstIndex(of: address) {
                 XCTAssertGreaterThan(again - k, rowTiles, "load \(k) at \(address) is reloaded at load \(again)")
