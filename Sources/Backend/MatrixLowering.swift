@@ -161,13 +161,90 @@ public enum MatrixLowering {
                     groups.append([item])
                 }
             }
-            for group in groups {
-                let rows = (group[0].chunk * plan.chunkM)..<min(layer.m, (group[0].chunk + 1) * plan.chunkM)
+            /// The weight tiles of reduction tile `kt` for `columns`, loaded into the next
+            /// buffer (or, with one reduction tile, those of the same columns held already).
+            func loadWeights(_ columns: [(nTile: Int, nRange: Range<Int>)], _ kt: Int) throws -> [UInt64] {
+                if plan.kTiles == 1, let h = heldWeights, h.columns == columns.map(\.nTile) { return h.tiles }
+                var weights: [UInt64] = []
+                for (j, c) in columns.enumerated() {
+                    let (_, kRange) = w.tileRange(nTile: c.nTile, kTile: kt)
+                    let tileBytes = w.tileByteCount(rows: c.nRange.count, length: kRange.count)
+                    let wgt = try sram(.packed, weightAt + (weightTurn % buffers * g + j) * maxWeightTile, [tileBytes])
+                    let src =
+                        if let column = staged[cluster]?[c.nTile] {
+                            try TensorDescriptor(
+                                .l2, .packed, cluster: cluster,
+                                address: column
+                                    + UInt64(w.tileOffset(nTile: c.nTile, kTile: kt) - w.tileOffset(nTile: c.nTile, kTile: 0)),
+                                dims: [tileBytes])
+                        } else {
+                            try TensorDescriptor(
+                                .weights, .packed,
+                                address: UInt64(layer.weightOffset + w.tileOffset(nTile: c.nTile, kTile: kt)),
+                                dims: [tileBytes])
+                        }
+                    try b.emit("dma", ["dst": wgt, "src": b.descriptor(src)])
+                    weights.append(wgt)
+                }
+                weightTurn += 1
+                heldWeights = (columns.map(\.nTile), weights)
+                return weights
+            }
+            /// The activation tile of rows `m0 ..< m0 + mLen` and reduction positions `kRange`,
+            /// loaded (and rounded, or read coded) into the next buffer.
+            func loadActivations(_ m0: Int, _ mLen: Int, _ kRange: Range<Int>) throws -> UInt64 {
+                let actAddress = actTurn % actBuffers * actBytes
+                var act = try sram(.f32, actAddress, [mLen, kRange.count])
+                actTurn += 1
+                if layer.codedInput, let windows = layer.windows {
+                    act = try codedTile(
+                        layer, windows, rows: m0..<(m0 + mLen), columns: kRange, at: actAddress,
+                        scalesAt: actAddress + codesBytes, capacity: (codesBytes, actBytes - codesBytes),
+                        fillScale: scaleFilled.insert(actAddress).inserted, cluster: cluster, tile: tile, into: &b)
+                } else if let windows = layer.windows {
+                    try windows.gather(
+                        rows: m0..<(m0 + mLen), columns: kRange, cluster: cluster, tile: tile, tileAddress: actAddress,
+                        into: &b)
+                } else {
+                    let src = try TensorDescriptor(
+                        layer.inputSpace, .f32,
+                        address: layer.input
+                            + UInt64(4 * (m0 * layer.inputRowStride + kRange.lowerBound * layer.inputColumnStride)),
+                        dims: [mLen, kRange.count], strides: [layer.inputRowStride, layer.inputColumnStride])
+                    try b.emit("dma", ["dst": act, "src": b.descriptor(src)])
+                }
+                if layer.activationFormat != .fp32 && layer.quantizeInput && !layer.codedInput {
+                    try emitRounding(layer, dst: act, src: act, into: &b)
+                }
+                return act
+            }
+            func rowRange(of group: [TilingPlan.WorkItem]) -> Range<Int> {
+                (group[0].chunk * plan.chunkM)..<min(layer.m, (group[0].chunk + 1) * plan.chunkM)
+            }
+            func columnRanges(of group: [TilingPlan.WorkItem]) -> [(nTile: Int, nRange: Range<Int>)] {
+                group.map { item in (firstTile + item.nTile, w.tileRange(nTile: firstTile + item.nTile, kTile: 0).0) }
+            }
+            /// A group's first reduction tile's weights and activation tiles, one per row tile.
+            func loadFirst(_ group: [TilingPlan.WorkItem]) throws -> (weights: [UInt64], acts: [UInt64]) {
+                let columns = columnRanges(of: group), rows = rowRange(of: group)
+                let weights = try loadWeights(columns, 0)
+                let (_, kRange) = w.tileRange(nTile: columns[0].nTile, kTile: 0)
+                let acts = try stride(from: rows.lowerBound, to: rows.upperBound, by: plan.tileM).map {
+                    try loadActivations($0, min(plan.tileM, rows.upperBound - $0), kRange)
+                }
+                return (weights, acts)
+            }
+            // The next group's first reduction tile is loaded before this group's epilogue,
+            // so that the epilogue's stores (and the waits before them, which hold the tile's
+            // DMA queue) do not delay it. Not when the epilogue stages a residual through the
+            // activation buffers.
+            let prefetches = !(layer.residual != nil && regions.residual == 0)
+            var prefetched: (weights: [UInt64], acts: [UInt64])?
+            for (groupIndex, group) in groups.enumerated() {
+                let rows = rowRange(of: group)
                 // Each column's output channels, scales (at `at`), bias (after them) and accumulators.
                 var columns: [(nTile: Int, nRange: Range<Int>, scl: UInt64, at: Int)] = []
-                for (j, item) in group.enumerated() {
-                    let nTile = firstTile + item.nTile
-                    let (nRange, _) = w.tileRange(nTile: nTile, kTile: 0)
+                for (j, (nTile, nRange)) in columnRanges(of: group).enumerated() {
                     let at = columnAt + j * perColumn
                     var scl: UInt64 = 0
                     let loaded = held.updateValue(nTile, forKey: j) == nTile
@@ -215,58 +292,12 @@ public enum MatrixLowering {
                     columns.append((nTile, nRange, scl, at))
                 }
                 for kt in 0..<plan.kTiles {
-                    var weights: [UInt64] = []
-                    if plan.kTiles == 1, let h = heldWeights, h.columns == columns.map(\.nTile) { weights = h.tiles }
-                    for (j, c) in columns.enumerated() where weights.count < columns.count {
-                        let (_, kRange) = w.tileRange(nTile: c.nTile, kTile: kt)
-                        let tileBytes = w.tileByteCount(rows: c.nRange.count, length: kRange.count)
-                        let wgt = try sram(.packed, weightAt + (weightTurn % buffers * g + j) * maxWeightTile, [tileBytes])
-                        let src =
-                            if let column = staged[cluster]?[c.nTile] {
-                                try TensorDescriptor(
-                                    .l2, .packed, cluster: cluster,
-                                    address: column
-                                        + UInt64(w.tileOffset(nTile: c.nTile, kTile: kt) - w.tileOffset(nTile: c.nTile, kTile: 0)),
-                                    dims: [tileBytes])
-                            } else {
-                                try TensorDescriptor(
-                                    .weights, .packed,
-                                    address: UInt64(layer.weightOffset + w.tileOffset(nTile: c.nTile, kTile: kt)),
-                                    dims: [tileBytes])
-                            }
-                        try b.emit("dma", ["dst": wgt, "src": b.descriptor(src)])
-                        weights.append(wgt)
-                        if j == columns.count - 1 {
-                            weightTurn += 1
-                            heldWeights = (columns.map(\.nTile), weights)
-                        }
-                    }
+                    let first = kt == 0 ? prefetched : nil
+                    let weights = try first?.weights ?? loadWeights(columns.map { ($0.nTile, $0.nRange) }, kt)
                     let (_, kRange) = w.tileRange(nTile: columns[0].nTile, kTile: kt)
-                    for m0 in stride(from: rows.lowerBound, to: rows.upperBound, by: plan.tileM) {
+                    for (r, m0) in stride(from: rows.lowerBound, to: rows.upperBound, by: plan.tileM).enumerated() {
                         let mLen = min(plan.tileM, rows.upperBound - m0)
-                        let actAddress = actTurn % actBuffers * actBytes
-                        var act = try sram(.f32, actAddress, [mLen, kRange.count])
-                        actTurn += 1
-                        if layer.codedInput, let windows = layer.windows {
-                            act = try codedTile(
-                                layer, windows, rows: m0..<(m0 + mLen), columns: kRange, at: actAddress,
-                                scalesAt: actAddress + codesBytes, capacity: (codesBytes, actBytes - codesBytes),
-                                fillScale: scaleFilled.insert(actAddress).inserted, cluster: cluster, tile: tile, into: &b)
-                        } else if let windows = layer.windows {
-                            try windows.gather(
-                                rows: m0..<(m0 + mLen), columns: kRange, cluster: cluster, tile: tile,
-                                tileAddress: actAddress, into: &b)
-                        } else {
-                            let src = try TensorDescriptor(
-                                layer.inputSpace, .f32,
-                                address: layer.input
-                                    + UInt64(4 * (m0 * layer.inputRowStride + kRange.lowerBound * layer.inputColumnStride)),
-                                dims: [mLen, kRange.count], strides: [layer.inputRowStride, layer.inputColumnStride])
-                            try b.emit("dma", ["dst": act, "src": b.descriptor(src)])
-                        }
-                        if layer.activationFormat != .fp32 && layer.quantizeInput && !layer.codedInput {
-                            try emitRounding(layer, dst: act, src: act, into: &b)
-                        }
+                        let act = try first?.acts[r] ?? loadActivations(m0, mLen, kRange)
                         for (j, c) in columns.enumerated() {
                             let nLen = c.nRange.count
                             let out = try sram(.f32, c.at + 2 * scaleBytes + 4 * (m0 - rows.lowerBound) * nLen, [mLen, nLen])
@@ -279,6 +310,7 @@ public enum MatrixLowering {
                         }
                     }
                 }
+                prefetched = prefetches && groupIndex + 1 < groups.count ? try loadFirst(groups[groupIndex + 1]) : nil
                 for c in columns {
                     try epilogue(
                         layer, rows: rows, columns: c.nRange, tileM: plan.tileM, bias: c.at + scaleBytes,

@@ -171,6 +171,37 @@ final class MatrixLayerTests: XCTestCase {
         XCTAssertEqual(try sim.readDRAM(4 * rows * k, count: 4 * rows * n), littleEndianBytes(want.floats()))
     }
 
+    func testTheNextChunksFirstLoadsComeBeforeThisChunksStores() throws {
+        // Each tile loads the first activation and weight tiles of its next group of rows
+        // and columns before it stores this group's outputs: the stores (and the waits
+        // before them, which hold the tile's DMA queue) do not delay those loads. In program
+        // order, no load of the input lies between a tile's store and its next product.
+        let (g, _, _, amax) = try reference(.fp8, sparse: false)
+        let (program, _, _) = try lowered(g, .fp8, sparse: false, amax: amax)
+        var storedSinceProduct: [Int: Bool] = [:]
+        var (stores, prefetched) = (0, 0)
+        func place(_ d: TensorDescriptor) -> Int { d.cluster * resources.tilesPerCluster + d.tile }
+        for i in program.instructions {
+            switch i.spec.mnemonic {
+            case "mma":
+                storedSinceProduct[place(program.descriptors[Int(i["out"])])] = false
+            case "dma":
+                let (dst, src) = (program.descriptors[Int(i["dst"])], program.descriptors[Int(i["src"])])
+                if dst.space == .dram && dst.address >= UInt64(4 * m * k) {
+                    storedSinceProduct[place(src)] = true
+                    stores += 1
+                } else if src.space == .dram && src.address < UInt64(4 * m * k) {
+                    XCTAssertNotEqual(storedSinceProduct[place(dst)], true, "\(dst.text) loaded after a store")
+                    if storedSinceProduct[place(dst)] == nil { continue }
+                    prefetched += 1
+                }
+            default: break
+            }
+        }
+        XCTAssertGreaterThan(stores, 0)
+        XCTAssertGreaterThan(prefetched, 0)
+    }
+
     func testReadsOfUnwrittenOrMissingMemoryNameTheInstruction() throws {
         let (g, _, _, amax) = try reference(.fp8, sparse: false)
         let (program, weights, constants) = try lowered(g, .fp8, sparse: false, amax: amax)
