@@ -419,7 +419,7 @@ public enum ConvolutionLowering {
                     // step); its band only when both fit.
                     var weightBytes: [Int: Int] = [:]
                     for (cluster, columns) in MatrixLowering.clusterColumns(
-                        plan, firstTile: layer.firstRow / layer.weights.tileRows, resources)
+                        plan, firstTile: layer.firstTile, resources)
                     where layer.preloaded == nil {
                         weightBytes[cluster] = columns.reduce(0) { $0 + MatrixLowering.stagedBytes(layer.weights, column: $1) }
                     }

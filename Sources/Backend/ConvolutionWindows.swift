@@ -32,10 +32,15 @@ public struct ConvolutionWindows: Sendable {
         (self.kernel, self.strides, self.dilations) = (kernel, strides, dilations)
     }
 
+    /// The windows' geometry, as the tiling plans bands with it.
+    var geometry: MatrixShape.Bands {
+        MatrixShape.Bands(outWidth: outWidth, kernel: kernel, strides: strides, dilations: dilations)
+    }
+
     /// The image rows output positions `positions` read.
     func inputRows(_ positions: Range<Int>) -> Range<Int> {
         let (first, last) = (positions.lowerBound / outWidth, (positions.upperBound - 1) / outWidth)
-        return (first * strides.0)..<(last * strides.0 + (kernel.0 - 1) * dilations.0 + 1)
+        return (first * strides.0)..<(first * strides.0 + geometry.extent(outRows: last - first + 1, width: 1).rows)
     }
 
     /// Copies image rows `rows` (of `channels` channels and `columns` columns) into cluster
@@ -79,9 +84,9 @@ public struct ConvolutionWindows: Sendable {
         } else {
             return nil
         }
+        let extent = geometry.extent(outRows: outRows, width: width)
         return Band(
-            firstRow: top * strides.0, rows: (outRows - 1) * strides.0 + (kernel.0 - 1) * dilations.0 + 1,
-            firstColumn: left * strides.1, columns: (width - 1) * strides.1 + (kernel.1 - 1) * dilations.1 + 1,
+            firstRow: top * strides.0, rows: extent.rows, firstColumn: left * strides.1, columns: extent.columns,
             outRows: outRows, width: width)
     }
 

@@ -39,6 +39,8 @@ public struct MatrixLayer: Sendable {
     /// The first weight row (output channel) of the layer's N: one group of a grouped
     /// convolution is rows firstRow..<firstRow + N of its weights, a whole number of tiles.
     public var firstRow = 0
+    /// The weight tile of `firstRow`: the layer's columns of output tiles start there.
+    var firstTile: Int { firstRow / weights.tileRows }
     /// A convolution's input as windows: activation tiles are gathered from the image, and
     /// `input` and `inputRowStride` are unused.
     public var windows: ConvolutionWindows?
@@ -104,7 +106,7 @@ public enum MatrixLowering {
         precondition(
             layer.firstRow % w.tileRows == 0 && layer.firstRow + layer.n <= w.rows && w.columns == layer.k
                 && plan.tileK == min(w.tileColumns, layer.k) && plan.tileN == min(w.tileRows, layer.n))
-        let firstTile = layer.firstRow / w.tileRows
+        let firstTile = layer.firstTile
         let formats = InstructionSet.formats
         let wfmt = UInt64(formats.firstIndex(of: w.format.rawValue)!)
         let afmt = UInt64(formats.firstIndex(of: layer.activationFormat.rawValue)!)
@@ -428,7 +430,7 @@ public enum MatrixLowering {
     static func stageWeights(
         _ layer: MatrixLayer, plan: TilingPlan, _ resources: TileResources, into b: inout ProgramBuilder
     ) throws -> [Int: [Int: UInt64]] {
-        let w = layer.weights, firstTile = layer.firstRow / w.tileRows
+        let w = layer.weights, firstTile = layer.firstTile
         if let base = layer.preloaded {
             return Dictionary(
                 uniqueKeysWithValues: clusterColumns(plan, firstTile: firstTile, resources).map { cluster, columns in

@@ -98,11 +98,19 @@ public struct MatrixShape: Sendable, Equatable {
         /// Whether row tiles of `rows` output positions are rectangles of the output.
         func rectangular(_ rows: Int) -> Bool { outWidth % rows == 0 || rows % outWidth == 0 }
 
+        /// The image rows and columns the windows of `outRows` output rows of `width`
+        /// positions each cover.
+        func extent(outRows: Int, width: Int) -> (rows: Int, columns: Int) {
+            (
+                (outRows - 1) * strides.0 + (kernel.0 - 1) * dilations.0 + 1,
+                (width - 1) * strides.1 + (kernel.1 - 1) * dilations.1 + 1
+            )
+        }
+
         /// Image pixels (per channel) the band of a rectangular row tile of `rows` covers.
         func pixels(_ rows: Int) -> Int {
-            let (outRows, width) = rows >= outWidth ? (rows / outWidth, outWidth) : (1, rows)
-            return ((outRows - 1) * strides.0 + (kernel.0 - 1) * dilations.0 + 1)
-                * ((width - 1) * strides.1 + (kernel.1 - 1) * dilations.1 + 1)
+            let band = rows >= outWidth ? extent(outRows: rows / outWidth, width: outWidth) : extent(outRows: 1, width: rows)
+            return band.rows * band.columns
         }
     }
 
@@ -302,20 +310,12 @@ public enum MatrixTiling {
         /// turn to its cluster's tiles: a cluster then gathers from a band of the image that
         /// its L2 can hold.
         func deal(_ groupN: Int, _ chunkM: Int) -> [[TilingPlan.WorkItem]] {
-            var units: [[TilingPlan.WorkItem]] = []
-            let chunks = (shape.m + chunkM - 1) / chunkM
-            if rowsFirst {
-                for chunk in 0..<chunks {
-                    for first in stride(from: 0, to: nTiles, by: groupN) {
-                        units.append((first..<min(nTiles, first + groupN)).map { TilingPlan.WorkItem(nTile: $0, chunk: chunk) })
-                    }
-                }
-            } else {
-                for first in stride(from: 0, to: nTiles, by: groupN) {
-                    for chunk in 0..<chunks {
-                        units.append((first..<min(nTiles, first + groupN)).map { TilingPlan.WorkItem(nTile: $0, chunk: chunk) })
-                    }
-                }
+            let (chunks, firsts) = (0..<((shape.m + chunkM - 1) / chunkM), stride(from: 0, to: nTiles, by: groupN))
+            let order =
+                rowsFirst
+                ? chunks.flatMap { chunk in firsts.map { (chunk, $0) } } : firsts.flatMap { first in chunks.map { ($0, first) } }
+            let units = order.map { chunk, first in
+                (first..<min(nTiles, first + groupN)).map { TilingPlan.WorkItem(nTile: $0, chunk: chunk) }
             }
             var work = [[TilingPlan.WorkItem]](repeating: [], count: resources.tileCount)
             guard shape.windowed else {

@@ -200,9 +200,6 @@ public struct Machine {
         checkedQueues[bit >> 6] |= 1 << UInt64(bit & 63)
     }
 
-    /// `quant` into codes: `x` (rows of `rowLength`) rounded to `fmt`, each element's code
-    /// into `dst` (u8) and the scale it multiplies into the next descriptor (f32, walked
-    /// with `dst`).
     /// `quant fmt=fp16` into f32: each value rounded by itself, read where it lies (or
     /// gathered) and written straight to `dst` when that is one run of floats.
     private mutating func roundToHalf(_ dst: DescriptorRef, _ src: DescriptorRef) throws {
@@ -217,6 +214,9 @@ public struct Machine {
         try storeFloats(dst, UnsafeBufferPointer(rounded))
     }
 
+    /// `quant` into codes: `x` (rows of `rowLength`) rounded to `fmt`, each element's code
+    /// into `dst` (u8) and the scale it multiplies into the next descriptor (f32, walked
+    /// with `dst`).
     private mutating func quantizeToCodes(
         _ x: [Float], rowLength: Int, _ dst: DescriptorRef, _ fmt: PrecisionFormat, amax: Float
     ) throws {
