@@ -164,6 +164,13 @@ public struct ConvolutionLayer: Sendable {
     public var scratchBytes: Int { roundedBytes + paddedBytes }
 }
 
+/// One step of rounding a convolution's input, staged on one tile: `pixels` of the image's
+/// row-major H·W, and of them `channels`.
+struct RoundingStep: Equatable {
+    var pixels: Range<Int>
+    var channels: Range<Int>
+}
+
 public enum ConvolutionLowering {
     /// Reduction positions per weight tile of `node` on a MAC array `depth` positions deep:
     /// `depth`, or for a convolution whose nvfp4 activations travel coded (one group, not a
@@ -223,6 +230,40 @@ public enum ConvolutionLowering {
         return spans.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 
+    /// The steps that round `c`'s input, `rowsPerStep` pixels of every channel each, in
+    /// order. Coded, no two steps write one 4-byte word of the image of codes (the word is
+    /// what orders the queues' accesses, so steps sharing one would wait on each other): a
+    /// step is whole image rows, or a multiple of 4 pixels from a multiple of 4 (within one
+    /// row, unless rows are a multiple of 4 pixels wide); and when fewer
+    /// than 4 pixels of every channel fit the `capacity` (float32 values a step stages), 4
+    /// pixels of a share of the channels, whole nvfp4 blocks each.
+    static func roundingSteps(_ c: ConvolutionLayer, rowsPerStep: Int, capacity: Int) -> [RoundingStep] {
+        let (pixels, width, every) = (c.height * c.width, c.width, 0..<c.channels)
+        func flat(_ size: Int) -> [RoundingStep] {
+            stride(from: 0, to: pixels, by: size).map { RoundingStep(pixels: $0..<min(pixels, $0 + size), channels: every) }
+        }
+        guard c.coded else { return flat(rowsPerStep) }
+        if rowsPerStep >= width { return flat(rowsPerStep / width * width) }
+        let run = max(4, rowsPerStep / 4 * 4)
+        // Rows of a multiple of 4 pixels start words: steps may then run on past a row's end.
+        if width % 4 == 0 && run * c.channels <= capacity { return flat(run) }
+        // Channels per step: whole blocks (nvfp4), as many as fit, spread evenly.
+        let unit = c.scaleChannels > 0 ? c.blockChannels : 1
+        let fitting = max(unit, capacity / run / unit * unit)
+        let shares = (c.channels + fitting - 1) / fitting
+        let share = (c.channels / shares + unit - 1) / unit * unit
+        var steps: [RoundingStep] = []
+        for y in 0..<c.height {
+            for x0 in stride(from: 0, to: width, by: run) {
+                let row = (y * width + x0)..<(y * width + min(width, x0 + run))
+                for c0 in stride(from: 0, to: c.channels, by: share) {
+                    steps.append(RoundingStep(pixels: row, channels: c0..<min(c.channels, c0 + share)))
+                }
+            }
+        }
+        return steps
+    }
+
     public static func lower(
         _ c: ConvolutionLayer, plan: TilingPlan, resources: TileResources,
         into b: inout ProgramBuilder
@@ -241,10 +282,7 @@ public enum ConvolutionLowering {
         // No more than an even share of the image per tile, so that the tiles round it at once,
         // nor less than 4 KiB of it, which moves in about a memory's latency.
         rowsPerStep = min(rowsPerStep, max(4, 1024 / channels, (pixels + resources.tileCount - 1) / resources.tileCount))
-        if c.coded {
-            // Steps end at a row's end, or at a word of codes, so that no two share a word.
-            rowsPerStep = rowsPerStep >= c.width ? rowsPerStep / c.width * c.width : max(1, rowsPerStep / 4 * 4)
-        }
+        let steps = roundingSteps(c, rowsPerStep: rowsPerStep, capacity: resources.sramBytes / 2 / 4)
         // Coded: the codes at paddedAt, their block scales after them.
         let (coded, blocks) = (c.coded, c.scaleChannels)
         let scalesAt = paddedAt + UInt64(c.codeBytes)
@@ -264,12 +302,13 @@ public enum ConvolutionLowering {
             }
             // Round along channels: [C, H·W] -> SRAM [rows, C] -> quant -> the [pixels, C]
             // buffer, or the padded image's interior.
-            for p0 in stride(from: 0, to: c.direct ? 0 : pixels, by: rowsPerStep) {
-                let rows = min(rowsPerStep, pixels - p0)
+            for (index, step) in (c.direct ? [] : steps).enumerated() {
+                let (p0, rows) = (step.pixels.lowerBound, step.pixels.count)
+                let (c0, sliced) = (step.channels.lowerBound, step.channels.count)
                 // Each step on the next tile.
-                let (cluster, tileIndex) = resources.place(p0 / rowsPerStep)
+                let (cluster, tileIndex) = resources.place(index)
                 let tile = try TensorDescriptor(
-                    .sram, .f32, cluster: cluster, tile: tileIndex, address: 0, dims: [rows, channels])
+                    .sram, .f32, cluster: cluster, tile: tileIndex, address: 0, dims: [rows, sliced])
                 let staged = b.descriptor(tile)
                 if c.inputStep == (1, 1) {
                     try b.emit(
@@ -278,7 +317,7 @@ public enum ConvolutionLowering {
                             "dst": staged,
                             "src": b.descriptor(
                                 try TensorDescriptor(
-                                    c.inputSpace, .f32, address: x + UInt64(4 * p0), dims: [rows, channels],
+                                    c.inputSpace, .f32, address: x + UInt64(4 * (p0 + c0 * pixels)), dims: [rows, sliced],
                                     strides: [1, pixels])),
                         ])
                 } else {
@@ -288,11 +327,11 @@ public enum ConvolutionLowering {
                         let (y, x0) = (p / c.width, p % c.width), count = min(c.width - x0, p0 + rows - p)
                         let at = y * c.inputStep.0 * c.inputWidth + x0 * c.inputStep.1
                         let src = try TensorDescriptor(
-                            c.inputSpace, .f32, address: x + UInt64(4 * at), dims: [count, channels],
+                            c.inputSpace, .f32, address: x + UInt64(4 * (at + c0 * c.inputPlane)), dims: [count, sliced],
                             strides: [c.inputStep.1, c.inputPlane])
                         let dst = try TensorDescriptor(
-                            .sram, .f32, cluster: cluster, tile: tileIndex, address: UInt64(4 * (p - p0) * channels),
-                            dims: [count, channels])
+                            .sram, .f32, cluster: cluster, tile: tileIndex, address: UInt64(4 * (p - p0) * sliced),
+                            dims: [count, sliced])
                         try b.emit("dma", ["dst": b.descriptor(dst), "src": b.descriptor(src)])
                         p += count
                     }
@@ -303,22 +342,25 @@ public enum ConvolutionLowering {
                     (.f32, 0, channels, paddedAt, wp)
                 ]
                 if coded {
-                    let codesAt = (4 * rows * channels + 63) / 64 * 64, blockScalesAt = codesAt + (rows * channels + 63) / 64 * 64
+                    let codesAt = (4 * rows * sliced + 63) / 64 * 64, blockScalesAt = codesAt + (rows * sliced + 63) / 64 * 64
+                    let (stepBlocks, firstBlock) = blocks > 0 ? (sliced / c.blockChannels, c0 / c.blockChannels) : (0, 0)
                     let codes = try TensorDescriptor(
-                        .sram, .u8, cluster: cluster, tile: tileIndex, address: UInt64(codesAt), dims: [rows, channels])
+                        .sram, .u8, cluster: cluster, tile: tileIndex, address: UInt64(codesAt), dims: [rows, sliced])
                     let scales =
                         blocks > 0
                         ? try TensorDescriptor(
                             .sram, .f32, cluster: cluster, tile: tileIndex, address: UInt64(blockScalesAt),
-                            dims: [rows, blocks, c.blockChannels], strides: [blocks, 1, 0])
+                            dims: [rows, stepBlocks, c.blockChannels], strides: [stepBlocks, 1, 0])
                         : try TensorDescriptor(
                             .sram, .f32, cluster: cluster, tile: tileIndex, address: UInt64(blockScalesAt),
-                            dims: [rows, channels], strides: [0, 0])
+                            dims: [rows, sliced], strides: [0, 0])
                     try MatrixLowering.emitRounding(
                         c.matrix, dst: b.codedDescriptor(codes: codes, scales: scales), src: staged, into: &b)
+                    let codePlane = hp * c.codeRowPitch, scalePlane = 4 * hp * wp
                     parts =
-                        [(.u8, codesAt, channels, paddedAt + UInt64(c.codeShift), c.codeRowPitch)]
-                        + (blocks > 0 ? [(.f32, blockScalesAt, blocks, scalesAt, wp)] : [])
+                        [(.u8, codesAt, sliced, paddedAt + UInt64(c.codeShift + c0 * codePlane), c.codeRowPitch)]
+                        + (blocks > 0
+                            ? [(.f32, blockScalesAt, stepBlocks, scalesAt + UInt64(firstBlock * scalePlane), wp)] : [])
                 } else if c.matrix.activationFormat != .fp32 {
                     try MatrixLowering.emitRounding(c.matrix, dst: staged, src: staged, into: &b)
                 }

@@ -118,6 +118,7 @@ final class ConvolutionLayerTests: XCTestCase {
         if let bands {
             XCTAssertEqual(fromBands.count, bands ? codedProducts.count : 0, "\(format) sparse \(sparse): products reading bands")
         }
+        if coded { assertNoTwoTilesWriteOneWord(builder.program) }
         XCTAssertEqual(builder.program.descriptors.contains { $0.space == .l3 }, l3Bytes > 0 && conv.scratchBytes > 0)
         XCTAssertEqual(builder.program.descriptors.contains { $0.space == .l2 }, l2Bytes > 0)
         // What a layer stages in L2 lies from address 0 up, or from the top down; its weights
@@ -145,6 +146,34 @@ final class ConvolutionLayerTests: XCTestCase {
         try sim.writeDRAM(littleEndianBytes(x.floats()), at: 0)
         try sim.run(builder.program)
         XCTAssertEqual(try sim.readDRAM(inBytes, count: outBytes), littleEndianBytes(want.floats()), "\(format) sparse \(sparse)")
+    }
+
+    /// The rounding's stores into the image of codes and of scales: no 4-byte word written
+    /// from two tiles (synchronization orders words, so two such stores would wait on each
+    /// other).
+    private func assertNoTwoTilesWriteOneWord(
+        _ program: Program, file: StaticString = #filePath, line: UInt = #line
+    ) {
+        var writer: [UInt64: Int] = [:]
+        for instruction in program.instructions where instruction.spec.mnemonic == "dma" {
+            let (dst, src) = (program.descriptors[Int(instruction["dst"])], program.descriptors[Int(instruction["src"])])
+            guard src.space == .sram, dst.space == .dram || dst.space == .l3 else { continue }
+            let tile = src.cluster * 1000 + src.tile
+            var index = [Int](repeating: 0, count: dst.dims.count)
+            for _ in 0..<dst.count {
+                let offset = zip(index, dst.strides).reduce(0) { $0 + $1.0 * $1.1 }
+                let word = (dst.address + UInt64(offset * dst.element.addressBytes)) / 4
+                if let other = writer[word], other != tile {
+                    return XCTFail("word \(word) written from tiles \(other) and \(tile)", file: file, line: line)
+                }
+                writer[word] = tile
+                for axis in index.indices.reversed() {
+                    index[axis] += 1
+                    if index[axis] < dst.dims[axis] { break }
+                    index[axis] = 0
+                }
+            }
+        }
     }
 
     func testPaddedStridedConvOverTwoImages() throws {
@@ -235,6 +264,19 @@ final class ConvolutionLayerTests: XCTestCase {
         try check(
             batch: 1, c: 16, h: 7, w: 7, m: 44, kernel: 1, stride: 2, dilation: 1, pad: 0, format: .nvfp4, sparse: false,
             l3Bytes: 1 << 16, l2Bytes: 1 << 14, codesPointwise: true)
+        // 8 pixels of 256 channels per step, within a row of 13 (8, then 5): steps that ran on
+        // into the next row would share its first word of codes with the next step.
+        try check(
+            batch: 1, c: 256, h: 3, w: 13, m: 20, kernel: 1, stride: 1, dilation: 1, pad: 0, format: .nvfp4, sparse: true,
+            codesPointwise: true)
+        // Fewer than 4 pixels of 1,024 channels fit half a tile's SRAM (8 KiB here): each
+        // step rounds 4 pixels of a row (or its last 3) and half of the channels, so that
+        // no two steps write one word of codes; strided too.
+        for stride in [1, 2] {
+            try check(
+                batch: 1, c: 1024, h: 3, w: 7, m: 20, kernel: 1, stride: stride, dilation: 1, pad: 0, format: .nvfp4,
+                sparse: stride == 1, l3Bytes: 1 << 16, codesPointwise: true)
+        }
     }
 
     func testOnlyAPointwiseConvWhoseTilesReadItsInputManyTimesRoundsItIntoCodes() throws {
