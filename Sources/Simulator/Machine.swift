@@ -206,12 +206,28 @@ public struct Machine {
         let x = try readFloats(src, into: .activation)
         let target = try writableRuns(dst)
         if let p = contiguousFloats(target), !(try overlaps(target, src)) || p == UnsafeMutablePointer(mutating: x.baseAddress) {
-            Float16Codec.round(x, into: p)
+            Self.roundToHalf(x, into: p)
             return markWritten(dst, target)
         }
         let rounded = buffers.floats(.accumulator, x.count)
-        if let out = rounded.baseAddress { Float16Codec.round(x, into: out) }
+        if let out = rounded.baseAddress { Self.roundToHalf(x, into: out) }
         try storeFloats(dst, UnsafeBufferPointer(rounded))
+    }
+
+    /// `Float16Codec.round(_:into:)`: blocks of eight that round in place with AVX2 where the
+    /// host has it, the values past them one at a time.
+    static func roundToHalf(_ x: UnsafeBufferPointer<Float>, into out: UnsafeMutablePointer<Float>) {
+        guard let source = x.baseAddress else { return }
+        var i = 0
+        while i < x.count {
+            let done = npucc_round_half_blocks(source + i, out + i, x.count - i)
+            guard done >= 0 else { return Float16Codec.round(UnsafeBufferPointer(rebasing: x[i...]), into: out + i) }
+            i += done
+            if i < x.count {
+                out[i] = Float16Codec.round(x[i])
+                i += 1
+            }
+        }
     }
 
     /// `quant` into codes: `x` (rows of `rowLength`) rounded to `fmt`, each element's code

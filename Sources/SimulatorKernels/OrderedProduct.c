@@ -3,12 +3,12 @@
 // the vectors only run several elements side by side, so the bits are those of the scalar
 // loop. Contraction into fused multiply-adds is off: a product is rounded before its add.
 #include "SimulatorKernels.h"
+#include "HostFeatures.h"
 
 #pragma clang fp contract(off)
 
 #if defined(__x86_64__) && defined(__clang__)
 #include <immintrin.h>
-#include <stdatomic.h>
 
 #define AVX __attribute__((target("avx")))
 #define INLINE __attribute__((always_inline)) inline
@@ -72,15 +72,7 @@ AVX static void product_avx(const float *a, const float *wt, float *acc, ptrdiff
 }
 
 bool npucc_ordered_product(const float *a, const float *wt, float *acc, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k) {
-    // -1 until first asked; threads that ask at once all store the same answer.
-    static _Atomic int avx = -1;
-    int known = atomic_load_explicit(&avx, memory_order_relaxed);
-    if (known < 0) {
-        __builtin_cpu_init();
-        known = __builtin_cpu_supports("avx") ? 1 : 0;
-        atomic_store_explicit(&avx, known, memory_order_relaxed);
-    }
-    if (!known) return false;
+    if (!(npucc_host_features() & NPUCC_HOST_AVX)) return false;
     product_avx(a, wt, acc, m, n, k);
     return true;
 }

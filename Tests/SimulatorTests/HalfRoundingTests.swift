@@ -4,8 +4,11 @@
 // before any is written), or written from a transposed view.
 import Formats
 import ISA
-import Simulator
+import SimulatorKernels
+import TestSupport
 import XCTest
+
+@testable import Simulator
 
 final class HalfRoundingTests: XCTestCase {
     /// 64 values: ties between halves, half subnormals, values past the largest half
@@ -78,5 +81,39 @@ final class HalfRoundingTests: XCTestCase {
                 d5: sram c0.t0 f32 @0x400 [64] [1]
                 """)
         assertRounded(transposed, (0..<64).map { x[($0 % 8) * 8 + $0 / 8] }, "transposed")
+    }
+
+    func testBlocksRoundedWithVectorsAreEachValueRounded() {
+        // Blocks of eight that all round in place (normal halves and zeros, both signs),
+        // blocks with one value that does not (subnormal halves, overflow, infinities,
+        // NaNs), every 4093rd float32 pattern, and a tail shorter than a block; into a
+        // buffer of its own and in place, as Float16Codec.round rounds each value.
+        var rng = SeededRandom(seed: 5)
+        var values: [Float] = []
+        for _ in 0..<512 { values += (0..<8).map { _ in Float.random(in: -60000...60000, using: &rng) } }
+        values += [0, -0.0, 0x1p-14, -65504, 1, 65519.996, 2047.9999, 1.0009765]
+        for odd: Float in [0x1p-15, 1e-30, 65520, .infinity, -.infinity, .nan, Float(bitPattern: 0x7F80_0001), 0x1p-149] {
+            var block = (0..<8).map { _ in Float.random(in: -100...100, using: &rng) }
+            block[Int.random(in: 0..<8, using: &rng)] = odd
+            values += block
+        }
+        values += stride(from: UInt32(0), to: UInt32.max, by: 4093).map { Float(bitPattern: $0) } + [3, 0x1p-20, 7]
+        let want = values.map { Float16Codec.round($0).bitPattern }
+        var apart = [Float](repeating: 0, count: values.count), inPlace = values
+        values.withUnsafeBufferPointer { x in
+            apart.withUnsafeMutableBufferPointer { Machine.roundToHalf(x, into: $0.baseAddress!) }
+        }
+        inPlace.withUnsafeMutableBufferPointer { Machine.roundToHalf(UnsafeBufferPointer($0), into: $0.baseAddress!) }
+        for (what, got) in [("apart", apart), ("in place", inPlace)] {
+            let wrong = got.indices.filter { got[$0].bitPattern != want[$0] }
+            XCTAssertEqual(wrong.count, 0, "\(what): \(wrong.prefix(4).map { "\(values[$0]) -> \(got[$0])" })")
+        }
+        #if arch(x86_64)
+            // Every x86-64 machine npucc is built and tested on has AVX2: the blocks must
+            // have gone through the vectors, or the test checked the scalar rounding alone.
+            var out = [Float](repeating: 0, count: 8)
+            XCTAssertEqual(npucc_round_half_blocks([1, 2, 3, 4, 5, 6, 7, 8], &out, 8), 8)
+            XCTAssertEqual(npucc_round_half_blocks([1, 2, 3, 4, 5, 6, 7, .nan], &out, 8), 0)
+        #endif
     }
 }

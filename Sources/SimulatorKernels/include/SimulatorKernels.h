@@ -12,4 +12,11 @@
 /// returns false, touching nothing, when it has not (the caller then runs its own loop).
 bool npucc_ordered_product(const float *a, const float *wt, float *acc, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k);
 
+/// Rounds x[0], x[1], ... to half precision into out (which may be x), eight at a time,
+/// while every value of the next eight is a zero or rounds to a normal half (the float32
+/// fraction rounded to 10 bits in place, ties to even). Returns how many it rounded, a
+/// multiple of 8: the caller rounds the next value itself and calls again past it. Returns
+/// -1, touching nothing, when the host has no AVX2.
+ptrdiff_t npucc_round_half_blocks(const float *x, float *out, ptrdiff_t n);
+
 #endif
