@@ -8,6 +8,7 @@
 //   .code
 //   dma dst=d1, src=d0
 //   halt
+import Dispatch
 
 public struct Program: Sendable, Equatable {
     public var descriptors: [TensorDescriptor]
@@ -45,21 +46,37 @@ public struct Program: Sendable, Equatable {
                 }
             }
         }
-        var instructions: [Instruction] = []
-        instructions.reserveCapacity(i.count / InstructionSet.width)
-        // Each instruction as two little-endian words, read straight from the section.
-        try i.withUnsafeBytes { raw in
-            try DecodeRule.all.withUnsafeBufferPointer { rules in
-                for k in 0..<(i.count / InstructionSet.width) {
-                    do {
-                        let instruction = try Instruction(
-                            low: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 16 * k, as: UInt64.self)),
-                            high: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 16 * k + 8, as: UInt64.self)),
-                            descriptors: descriptors.count, rules: rules)
-                        try Self.checkCodedScales(instruction, descriptors)
-                        instructions.append(instruction)
-                    } catch let e as ISAError {
-                        throw ISAError("instruction \(k): \(e)")
+        // Each instruction as two little-endian words, read straight from the section; a
+        // long stream in two halves on two threads.
+        let count = i.count / InstructionSet.width, parts = count >= 1 << 16 ? 2 : 1
+        let rules = DecodeRule.all, table = descriptors
+        var failures = [ISAError?](repeating: nil, count: parts)
+        let instructions = try i.withUnsafeBytes { raw in
+            try rules.withUnsafeBufferPointer { rules in
+                try failures.withUnsafeMutableBufferPointer { failures in
+                    try [Instruction](unsafeUninitializedCapacity: count) { out, initialized in
+                        let shared = DecodingParts(raw: raw, rules: rules, out: out, failures: failures)
+                        DispatchQueue.concurrentPerform(iterations: parts) { part in
+                            let range = (part * count / parts)..<((part + 1) * count / parts)
+                            for k in range {
+                                do {
+                                    let instruction = try Instruction(
+                                        low: UInt64(
+                                            littleEndian: shared.raw.loadUnaligned(fromByteOffset: 16 * k, as: UInt64.self)),
+                                        high: UInt64(
+                                            littleEndian: shared.raw.loadUnaligned(fromByteOffset: 16 * k + 8, as: UInt64.self)),
+                                        descriptors: table.count, rules: shared.rules)
+                                    try Self.checkCodedScales(instruction, table)
+                                    (shared.out.baseAddress! + k).initialize(to: instruction)
+                                } catch {
+                                    shared.failures[part] = ISAError("instruction \(k): \(error)")
+                                    return
+                                }
+                            }
+                        }
+                        // Instructions are plain words: the initialized ones need no cleanup.
+                        if let failure = failures.lazy.compactMap({ $0 }).first { throw failure }
+                        initialized = count
                     }
                 }
             }
@@ -156,4 +173,13 @@ extension Substring {
 
 extension String {
     func trimmingCharacters(in set: String) -> String { self[...].trimmingCharacters(in: set) }
+}
+
+/// What the threads decoding an instruction stream share: each writes only its own half
+/// of `out` and its own element of `failures`.
+private struct DecodingParts: @unchecked Sendable {
+    let raw: UnsafeRawBufferPointer
+    let rules: UnsafeBufferPointer<DecodeRule>
+    let out: UnsafeMutableBufferPointer<Instruction>
+    let failures: UnsafeMutableBufferPointer<ISAError?>
 }

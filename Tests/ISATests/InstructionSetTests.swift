@@ -115,6 +115,23 @@ final class InstructionSetTests: XCTestCase {
         XCTAssertThrowsError(try Program(descriptors: table, instructions: halt + [0])) {
             XCTAssertEqual("\($0)", "the instruction stream is 17 bytes, not a multiple of 16")
         }
+        // A stream long enough to decode in two halves: every instruction in its place, and
+        // the error the first bad one's, whichever half it is in.
+        let nop = try Instruction("nop").encoded(), count = 100_000
+        var stream = [UInt8]()
+        for k in 0..<count {
+            stream += k % 3 == 0 ? halt : k % 3 == 1 ? nop : try Instruction("dma", ["dst": 0, "src": 0]).encoded()
+        }
+        let long = try Program(descriptors: table, instructions: stream)
+        XCTAssertEqual(long.instructions.count, count)
+        XCTAssertEqual(long.encodedInstructions(), stream)
+        for bad in [[count - 2], [70_000, count - 1], [3, 90_000]] {
+            var damaged = stream
+            for k in bad { damaged.replaceSubrange((16 * k)..<(16 * k + 16), with: dma) }
+            XCTAssertThrowsError(try Program(descriptors: table, instructions: damaged)) {
+                XCTAssertEqual("\($0)", "instruction \(bad[0]): field src names d5, the table has 1 descriptors")
+            }
+        }
     }
 
     func testTheDecoderAcceptsExactlyWhatTheTableAllows() throws {
