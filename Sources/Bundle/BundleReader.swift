@@ -8,9 +8,28 @@ public enum BundleReader {
     /// its own: the sections are copied out of the page cache once. Where it cannot be
     /// mapped, it is read.
     public static func read(path: String) throws -> BundleFile {
-        if let parsed = try withMapping(path, { try parse(raw: $0, file: path) }) { return parsed }
+        if let parsed = try withMapping(path, { try parse(raw: $0, file: path).bundle }) { return parsed }
         guard let bytes = contents(path) else { throw BundleError(file: path, .file, "cannot read the file") }
         return try parse(bytes, file: path)
+    }
+
+    /// Reads and checks the bundle at `path` as `read` does, copying out only the sections
+    /// of `copying` (and META): `body` gets the bundle and every section's bytes where they
+    /// lie, in the file's mapping (or, where it cannot be mapped, in the bytes read), valid
+    /// until `body` returns. For a command that uses a large bundle once. The file is
+    /// checked once, when mapped: it must not change while `body` runs (npucc writes a
+    /// bundle whole, as a new file renamed into place, never into an existing one).
+    public static func withSections<T>(
+        path: String, copying: Set<SectionKind> = [],
+        _ body: (BundleFile, [SectionKind: UnsafeRawBufferPointer]) throws -> T
+    ) throws -> T {
+        func run(_ raw: UnsafeRawBufferPointer) throws -> T {
+            let (bundle, places) = try parse(raw: raw, file: path, copying: copying.union([.metadata]))
+            return try body(bundle, places.mapValues { UnsafeRawBufferPointer(rebasing: raw[$0]) })
+        }
+        if let result = try withMapping(path, run) { return result }
+        guard let bytes = contents(path) else { throw BundleError(file: path, .file, "cannot read the file") }
+        return try bytes.withUnsafeBytes(run)
     }
 
     /// `body` over the bytes of the regular, non-empty file at `path`, mapped read-only;
@@ -60,10 +79,14 @@ public enum BundleReader {
 
     /// Checks `bytes` as a bundle; `file` names it in errors.
     public static func parse(_ bytes: [UInt8], file: String) throws -> BundleFile {
-        try bytes.withUnsafeBytes { try parse(raw: $0, file: file) }
+        try bytes.withUnsafeBytes { try parse(raw: $0, file: file).bundle }
     }
 
-    private static func parse(raw bytes: UnsafeRawBufferPointer, file: String) throws -> BundleFile {
+    /// The checked bundle, its sections copied (those of `copying`, or all), and where each
+    /// section lies in `bytes`.
+    private static func parse(raw bytes: UnsafeRawBufferPointer, file: String, copying: Set<SectionKind>? = nil) throws -> (
+        bundle: BundleFile, places: [SectionKind: Range<Int>]
+    ) {
         let count = bytes.count
         func fail(_ part: BundleError.Part, _ what: String) -> BundleError { BundleError(file: file, part, what) }
         func mismatch(_ part: BundleError.Part, stored: UInt32, computed: UInt32) -> BundleError {
@@ -113,6 +136,7 @@ public enum BundleReader {
         // Sections, in table order.
         var entries: [BundleEntry] = []
         var sections: [SectionKind: [UInt8]] = [:]
+        var places: [SectionKind: Range<Int>] = [:]
         var end = tableEnd
         var lastKnown: SectionKind?
         for i in 0..<sectionCount {
@@ -174,7 +198,8 @@ public enum BundleReader {
             let computed = CRC32.checksum(bytes, offset..<(offset + size))
             guard stored == computed else { throw mismatch(.section(kind), stored: stored, computed: computed) }
             entries.append(BundleEntry(kind: kind, alignment: alignment, offset: offset, size: size, crc32: stored))
-            sections[kind] = Array(bytes[offset..<(offset + size)])
+            places[kind] = offset..<(offset + size)
+            if copying?.contains(kind) ?? true { sections[kind] = Array(bytes[offset..<(offset + size)]) }
             end = offset + size
         }
 
@@ -191,9 +216,10 @@ public enum BundleReader {
         }
         guard case .object(let object) = metadata else { throw fail(.section(.metadata), "not a JSON object") }
 
-        return BundleFile(
+        let bundle = BundleFile(
             file: file, majorVersion: major, minorVersion: minor, flags: flags, fileSize: Int(fileSize),
             headerCRC: storedHeaderCRC, tableCRC: storedTableCRC, entries: entries,
             sections: sections, metadata: object)
+        return (bundle, places)
     }
 }

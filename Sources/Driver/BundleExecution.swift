@@ -24,7 +24,20 @@ public enum BundleExecution {
     }
 
     public static func run(bundlePath: String, inputsPath: String, outputsPath: String) throws -> [(String, Tensor)] {
-        let (bundle, program, meta) = try BundleProgram.load(path: bundlePath, as: Metadata.self)
+        // The bundle's sections stay in the file's mapping: the program decodes from there,
+        // and the machine reads the weights and constants there, uncopied.
+        try BundleReader.withSections(path: bundlePath) { bundle, sections in
+            let (program, meta) = try BundleProgram.load(bundle, sections: sections, path: bundlePath, as: Metadata.self)
+            return try run(
+                program, meta, weights: sections[.weights], constants: sections[.constants], bundlePath: bundlePath,
+                inputsPath: inputsPath, outputsPath: outputsPath)
+        }
+    }
+
+    private static func run(
+        _ program: Program, _ meta: Metadata, weights: UnsafeRawBufferPointer?, constants: UnsafeRawBufferPointer?,
+        bundlePath: String, inputsPath: String, outputsPath: String
+    ) throws -> [(String, Tensor)] {
         let arrays = try NPZ.read(url: URL(fileURLWithPath: inputsPath))
         var runs: Int?
         var feeds: [(Placement, Tensor, Int)] = []  // where, the array, elements per run
@@ -68,7 +81,8 @@ public enum BundleExecution {
                 shape: MachineShape(
                     dramBytes: meta.program.dram_bytes, l3Bytes: m.l3_bytes, l2Bytes: m.l2_bytes,
                     sramBytes: m.sram_bytes, clusters: m.clusters, tilesPerCluster: m.tiles_per_cluster),
-                weights: bundle[.weights] ?? [], constants: bundle[.constants] ?? [])
+                borrowingWeights: weights ?? UnsafeRawBufferPointer(start: nil, count: 0),
+                constants: constants ?? UnsafeRawBufferPointer(start: nil, count: 0))
             do {
                 for (place, t, per) in feeds {
                     try machine.writeDRAM(sampleBytes(t, (r * per)..<((r + 1) * per)), at: place.offset)

@@ -12,14 +12,34 @@ enum BundleProgram {
     }
 
     /// As above, for a bundle already read (`path` names it in errors).
-    static func load<Metadata: Decodable>(_ bundle: BundleFile, path: String, as: Metadata.Type) throws -> (
+    static func load<Metadata: Decodable>(_ bundle: BundleFile, path: String, as type: Metadata.Type) throws -> (
         BundleFile, Program, Metadata
     ) {
-        guard let desc = bundle[.descriptors], let inst = bundle[.instructions] else {
-            throw DriverError(file: path, "the bundle holds no program (sections DESC and INST)")
+        guard let desc = bundle[.descriptors], let inst = bundle[.instructions] else { throw noProgram(path) }
+        let (program, meta) = try desc.withUnsafeBytes { d in
+            try inst.withUnsafeBytes { i in try decode(bundle, descriptors: d, instructions: i, path: path, as: type) }
         }
+        return (bundle, program, meta)
+    }
+
+    /// As above, from the sections where they lie (`BundleReader.withSections`).
+    static func load<Metadata: Decodable>(
+        _ bundle: BundleFile, sections: [SectionKind: UnsafeRawBufferPointer], path: String, as type: Metadata.Type
+    ) throws -> (Program, Metadata) {
+        guard let desc = sections[.descriptors], let inst = sections[.instructions] else { throw noProgram(path) }
+        return try decode(bundle, descriptors: desc, instructions: inst, path: path, as: type)
+    }
+
+    private static func noProgram(_ path: String) -> DriverError {
+        DriverError(file: path, "the bundle holds no program (sections DESC and INST)")
+    }
+
+    private static func decode<Metadata: Decodable>(
+        _ bundle: BundleFile, descriptors: UnsafeRawBufferPointer, instructions: UnsafeRawBufferPointer, path: String,
+        as: Metadata.Type
+    ) throws -> (Program, Metadata) {
         let program: Program
-        do { program = try Program(descriptors: desc, instructions: inst) } catch let e as ISAError {
+        do { program = try Program(descriptors: descriptors, instructions: instructions) } catch let e as ISAError {
             throw DriverError(file: path, "section INST: \(e)")
         }
         let meta: Metadata
@@ -28,6 +48,6 @@ enum BundleProgram {
         } catch {
             throw DriverError(file: path, "section META: not the metadata of a compiled model (\(error))")
         }
-        return (bundle, program, meta)
+        return (program, meta)
     }
 }

@@ -28,60 +28,91 @@ public struct Program: Sendable, Equatable {
     /// Decodes both sections; errors name the descriptor or instruction index, and an
     /// instruction naming a descriptor the table does not have is refused.
     public init(descriptors d: [UInt8], instructions i: [UInt8]) throws {
+        self = try d.withUnsafeBytes { d in try i.withUnsafeBytes { i in try Program(descriptors: d, instructions: i) } }
+    }
+
+    /// As above, from the two sections' bytes where they lie.
+    public init(descriptors d: UnsafeRawBufferPointer, instructions i: UnsafeRawBufferPointer) throws {
         guard d.count % TensorDescriptor.size == 0 else {
             throw ISAError("the descriptor table is \(d.count) bytes, not a multiple of \(TensorDescriptor.size)")
         }
         guard i.count % InstructionSet.width == 0 else {
             throw ISAError("the instruction stream is \(i.count) bytes, not a multiple of \(InstructionSet.width)")
         }
-        var descriptors: [TensorDescriptor] = []
-        descriptors.reserveCapacity(d.count / TensorDescriptor.size)
-        try d.withUnsafeBytes { raw in
-            for k in 0..<(d.count / TensorDescriptor.size) {
-                do {
-                    descriptors.append(
-                        try TensorDescriptor.decode(UnsafeRawBufferPointer(rebasing: raw[(k * TensorDescriptor.size)...])))
-                } catch let e as ISAError {
-                    throw ISAError("descriptor d\(k): \(e)")
+        let descriptors = try Self.decodeInHalves(count: d.count / TensorDescriptor.size) { k in
+            do {
+                return try TensorDescriptor.decode(UnsafeRawBufferPointer(rebasing: d[(k * TensorDescriptor.size)...]))
+            } catch let e as ISAError {
+                throw ISAError("descriptor d\(k): \(e)")
+            }
+        }
+        // Each instruction as two little-endian words, read straight from the section; a long
+        // stream in two halves on two threads (the loop written out, not through
+        // `decodeInHalves`'s closure: a call per instruction would double its time).
+        let count = i.count / InstructionSet.width, parts = count >= 1 << 16 ? 2 : 1
+        var failures = [ISAError?](repeating: nil, count: parts)
+        let instructions = try DecodeRule.all.withUnsafeBufferPointer { rules in
+            try failures.withUnsafeMutableBufferPointer { failures in
+                try [Instruction](unsafeUninitializedCapacity: count) { out, initialized in
+                    let shared = InstructionHalves(raw: i, rules: rules, out: out, failures: failures)
+                    DispatchQueue.concurrentPerform(iterations: parts) { part in
+                        for k in (part * count / parts)..<((part + 1) * count / parts) {
+                            do {
+                                let instruction = try Instruction(
+                                    low: UInt64(littleEndian: shared.raw.loadUnaligned(fromByteOffset: 16 * k, as: UInt64.self)),
+                                    high: UInt64(
+                                        littleEndian: shared.raw.loadUnaligned(fromByteOffset: 16 * k + 8, as: UInt64.self)),
+                                    descriptors: descriptors.count, rules: shared.rules)
+                                try Self.checkCodedScales(instruction, descriptors)
+                                (shared.out.baseAddress! + k).initialize(to: instruction)
+                            } catch {
+                                shared.failures[part] = ISAError("instruction \(k): \(error)")
+                                return
+                            }
+                        }
+                    }
+                    // Instructions are plain words: the initialized ones need no cleanup.
+                    if let failure = failures.lazy.compactMap({ $0 }).first { throw failure }
+                    initialized = count
                 }
             }
         }
-        // Each instruction as two little-endian words, read straight from the section; a
-        // long stream in two halves on two threads.
-        let count = i.count / InstructionSet.width, parts = count >= 1 << 16 ? 2 : 1
-        let rules = DecodeRule.all, table = descriptors
-        var failures = [ISAError?](repeating: nil, count: parts)
-        let instructions = try i.withUnsafeBytes { raw in
-            try rules.withUnsafeBufferPointer { rules in
-                try failures.withUnsafeMutableBufferPointer { failures in
-                    try [Instruction](unsafeUninitializedCapacity: count) { out, initialized in
-                        let shared = DecodingParts(raw: raw, rules: rules, out: out, failures: failures)
+        self.init(descriptors: descriptors, instructions: instructions)
+    }
+
+    /// `[decode(0), decode(1), ...]` for `count` elements (descriptors: each costs far more
+    /// than the call): a long table in two halves on two threads, each writing its own
+    /// part of the array. The error is the first failing
+    /// element's, whichever half it is in.
+    private static func decodeInHalves<T>(count: Int, _ decode: (Int) throws -> T) throws -> [T] {
+        let parts = count >= 1 << 14 ? 2 : 1
+        var failures = [Error?](repeating: nil, count: parts), done = [Int](repeating: 0, count: parts)
+        return try withoutActuallyEscaping(decode) { decode in
+            try failures.withUnsafeMutableBufferPointer { failures in
+                try done.withUnsafeMutableBufferPointer { done in
+                    try [T](unsafeUninitializedCapacity: count) { out, initialized in
+                        let shared = DecodingHalves(out: out, failures: failures, done: done, decode: decode)
+                        @Sendable func first(_ part: Int) -> Int { part * count / parts }
                         DispatchQueue.concurrentPerform(iterations: parts) { part in
-                            let range = (part * count / parts)..<((part + 1) * count / parts)
-                            for k in range {
+                            for k in first(part)..<first(part + 1) {
                                 do {
-                                    let instruction = try Instruction(
-                                        low: UInt64(
-                                            littleEndian: shared.raw.loadUnaligned(fromByteOffset: 16 * k, as: UInt64.self)),
-                                        high: UInt64(
-                                            littleEndian: shared.raw.loadUnaligned(fromByteOffset: 16 * k + 8, as: UInt64.self)),
-                                        descriptors: table.count, rules: shared.rules)
-                                    try Self.checkCodedScales(instruction, table)
-                                    (shared.out.baseAddress! + k).initialize(to: instruction)
+                                    (shared.out.baseAddress! + k).initialize(to: try shared.decode(k))
+                                    shared.done[part] += 1
                                 } catch {
-                                    shared.failures[part] = ISAError("instruction \(k): \(error)")
+                                    shared.failures[part] = error
                                     return
                                 }
                             }
                         }
-                        // Instructions are plain words: the initialized ones need no cleanup.
-                        if let failure = failures.lazy.compactMap({ $0 }).first { throw failure }
+                        if let failure = failures.lazy.compactMap({ $0 }).first {
+                            for part in 0..<parts { (out.baseAddress! + first(part)).deinitialize(count: done[part]) }
+                            throw failure
+                        }
                         initialized = count
                     }
                 }
             }
         }
-        self.init(descriptors: descriptors, instructions: instructions)
     }
 
     /// Refuses a coded operand whose scales' descriptor (the next one) the table lacks.
@@ -175,9 +206,18 @@ extension String {
     func trimmingCharacters(in set: String) -> String { self[...].trimmingCharacters(in: set) }
 }
 
-/// What the threads decoding an instruction stream share: each writes only its own half
-/// of `out` and its own element of `failures`.
-private struct DecodingParts: @unchecked Sendable {
+/// What the threads of `Program.decodeInHalves` share: each writes only its own part of
+/// `out` and its own element of `failures` and `done`.
+private struct DecodingHalves<T>: @unchecked Sendable {
+    let out: UnsafeMutableBufferPointer<T>
+    let failures: UnsafeMutableBufferPointer<Error?>
+    let done: UnsafeMutableBufferPointer<Int>
+    let decode: (Int) throws -> T
+}
+
+/// What the threads decoding an instruction stream share: each writes only its own half of
+/// `out` and its own element of `failures`.
+private struct InstructionHalves: @unchecked Sendable {
     let raw: UnsafeRawBufferPointer
     let rules: UnsafeBufferPointer<DecodeRule>
     let out: UnsafeMutableBufferPointer<Instruction>

@@ -55,10 +55,19 @@ public struct Machine {
     var checkedQueues = [UInt64](repeating: 0, count: (4 << 16) / 64)
 
     public init(shape: MachineShape, weights: [UInt8], constants: [UInt8]) {
+        self.init(shape: shape, weightsMemory: Memory(contents: weights), constantsMemory: Memory(contents: constants))
+    }
+
+    /// A machine reading `weights` and `constants` where they lie (a bundle's mapped
+    /// sections, say), not from copies: the caller keeps them alive and unchanged as long
+    /// as the machine and every copy of it.
+    public init(shape: MachineShape, borrowingWeights weights: UnsafeRawBufferPointer, constants: UnsafeRawBufferPointer) {
+        self.init(shape: shape, weightsMemory: Memory(borrowing: weights), constantsMemory: Memory(borrowing: constants))
+    }
+
+    private init(shape: MachineShape, weightsMemory: Memory, constantsMemory: Memory) {
         self.shape = shape
-        var m = [
-            Memory(size: shape.dramBytes), Memory(contents: weights), Memory(contents: constants), Memory(size: shape.l3Bytes),
-        ]
+        var m = [Memory(size: shape.dramBytes), weightsMemory, constantsMemory, Memory(size: shape.l3Bytes)]
         m += Array(repeating: (), count: shape.clusters).map { Memory(size: shape.l2Bytes) }
         m += Array(repeating: (), count: shape.clusters * shape.tilesPerCluster).map { Memory(size: shape.sramBytes) }
         memories = m

@@ -12,6 +12,8 @@ struct Memory {
     /// whose every byte counts as written.
     let written: UnsafeMutablePointer<UInt8>?
     var readOnly: Bool { written == nil }
+    /// Whether `bytes` were allocated here (and are freed with the memory), or lent.
+    let owned: Bool
 
     /// A writable memory of `size` bytes, allocated zeroed: pages the program never touches
     /// are never mapped.
@@ -19,6 +21,7 @@ struct Memory {
         self.size = size
         bytes = calloc(max(size, 1), 1)!
         written = calloc(max(size, 1), 1)!.assumingMemoryBound(to: UInt8.self)
+        owned = true
     }
 
     /// A read-only memory holding `contents`.
@@ -28,6 +31,19 @@ struct Memory {
         contents.withUnsafeBytes { if $0.count > 0 { bytes.copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
         self.bytes = bytes
         written = nil
+        owned = true
+    }
+
+    /// A read-only memory over `contents`, which stay where they are: whoever lends them
+    /// keeps them alive, unchanged, as long as the memory.
+    init(borrowing contents: UnsafeRawBufferPointer) {
+        size = contents.count
+        written = nil
+        if let base = contents.baseAddress, size > 0 {
+            (bytes, owned) = (UnsafeMutableRawPointer(mutating: base), false)
+        } else {
+            (bytes, owned) = (malloc(1)!, true)
+        }
     }
 
     /// Whether every byte of `range` has been written.
@@ -145,7 +161,7 @@ final class MemoryStorage {
     init(_ memories: [Memory]) { self.memories = memories }
 
     deinit {
-        for m in memories {
+        for m in memories where m.owned {
             free(m.bytes)
             free(m.written)
         }

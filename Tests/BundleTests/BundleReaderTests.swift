@@ -185,4 +185,30 @@ final class BundleReaderTests: XCTestCase {
         XCTAssertTrue(BundleReader.hasMagic(path: path))
         XCTAssertEqual(try BundleReader.read(path: path).entries.count, 6)
     }
+
+    func testSectionsLeftWhereTheyLieAreTheSectionsRead() throws {
+        // Every section's bytes in the mapping equal those `read` copies out; the bundle
+        // handed over holds only the sections asked for (and META); a damaged file is refused
+        // with `read`'s error, before the body runs.
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("npucc-\(UUID().uuidString).npub").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Data(try Fixture.bytes()).write(to: URL(fileURLWithPath: path))
+        let read = try BundleReader.read(path: path)
+        try BundleReader.withSections(path: path, copying: [.constants]) { bundle, sections in
+            XCTAssertEqual(Set(sections.keys), Set(read.entries.map(\.kind)))
+            for (kind, bytes) in sections { XCTAssertEqual(Array(bytes), read[kind], "\(kind)") }
+            XCTAssertEqual(Set(bundle.sections.keys), [.metadata, .constants])
+            XCTAssertEqual(bundle.entries, read.entries)
+            XCTAssertEqual(bundle.metadata, read.metadata)
+        }
+        var damaged = try Fixture.bytes()
+        damaged[damaged.count - 1] ^= 1
+        try Data(damaged).write(to: URL(fileURLWithPath: path))
+        var (ran, refusal, readRefusal) = (false, "", "")
+        do { try BundleReader.withSections(path: path) { _, _ in ran = true } } catch { refusal = "\(error)" }
+        do { _ = try BundleReader.read(path: path) } catch { readRefusal = "\(error)" }
+        XCTAssertFalse(ran)
+        XCTAssertEqual(refusal, readRefusal)
+        XCTAssertTrue(refusal.contains("checksum mismatch"), refusal)
+    }
 }

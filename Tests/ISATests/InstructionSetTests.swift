@@ -203,6 +203,22 @@ final class InstructionSetTests: XCTestCase {
         bytes[2] = 7
         XCTAssertThrowsError(try TensorDescriptor(decoding: bytes)) { XCTAssertEqual("\($0)", "rank 7 is over 6") }
         XCTAssertThrowsError(try TensorDescriptor(text: "sram f32 @0x0 [1] [1]"))
+        // A table long enough to decode in two halves: every descriptor in its place, and the
+        // error the first bad one's, whichever half it is in.
+        let count = 40_000
+        let table = (0..<count).flatMap {
+            (try? TensorDescriptor(.dram, .f32, address: UInt64(64 * $0), dims: [$0 % 7 + 1, 4], strides: [4, 1]))!.encoded()
+        }
+        let decoded = try Program(descriptors: table, instructions: [])
+        XCTAssertEqual(decoded.descriptors.count, count)
+        XCTAssertEqual(decoded.encodedDescriptors(), table)
+        for bad in [[count - 3], [25_000, count - 1], [11, 30_000]] {
+            var damaged = table
+            for k in bad { damaged[64 * k + 2] = 7 }
+            XCTAssertThrowsError(try Program(descriptors: damaged, instructions: [])) {
+                XCTAssertEqual("\($0)", "descriptor d\(bad[0]): rank 7 is over 6")
+            }
+        }
     }
 
     func testTheAssemblerNamesTheLine() {
