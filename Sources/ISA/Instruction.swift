@@ -58,7 +58,8 @@ public struct Instruction: Sendable, Equatable {
     /// The raw value of the field at `index` in `spec.fields`.
     @inline(__always)
     public func value(at index: Int) -> UInt64 {
-        bits(spec.fieldStarts[index], spec.fields[index].bits)
+        let field = spec.layout[index]
+        return bits(field.start, field.bits)
     }
 
     /// `count` bits from bit `start` of the 128: the value of the field the table puts there.

@@ -27,6 +27,9 @@ public final class InstructionSpec: Sendable {
     let descriptorFields: [(index: Int, start: Int, bits: Int)]
     /// The bit after the last field.
     let end: Int
+    /// Each field's first bit and bits, where reading them counts no references (a spec
+    /// lives as long as the process: never freed).
+    nonisolated(unsafe) let layout: UnsafePointer<(start: Int, bits: Int)>
 
     init(mnemonic: String, opcode: UInt8, queue: Queue, fields: [FieldSpec], summary: String) {
         self.mnemonic = mnemonic
@@ -42,6 +45,9 @@ public final class InstructionSpec: Sendable {
         precondition(bit <= 8 * InstructionSet.width, "\(mnemonic)'s fields fit its \(InstructionSet.width) bytes")
         fieldStarts = starts
         end = bit
+        let layout = UnsafeMutablePointer<(start: Int, bits: Int)>.allocate(capacity: max(fields.count, 1))
+        for (k, f) in fields.enumerated() { (layout + k).initialize(to: (starts[k], f.bits)) }
+        self.layout = UnsafePointer(layout)
         fieldIndex = Dictionary(uniqueKeysWithValues: fields.enumerated().map { ($1.name, $0) })
         choices = fields.enumerated().compactMap { k, f in
             if case .choice(let names) = f.kind { return (k, starts[k], f.bits, UInt64(names.count)) }

@@ -40,16 +40,19 @@ extension Instruction {
     /// `quant` writing codes; nil otherwise. It may lie past the table's end (the program
     /// is then refused).
     public func codedScales(_ descriptors: [TensorDescriptor]) -> Int? {
+        guard let codes = mayReadCodes, codes < descriptors.count, descriptors[codes].element == .u8 else { return nil }
+        return codes + 1
+    }
+
+    /// The descriptor that may hold codes: an `mma`'s `act`, a `quant`'s `dst`; nil for any
+    /// other instruction.
+    public var mayReadCodes: Int? {
         let o = OperandFields.self
-        let field: Int
         switch opcode {
-        case o.mma.opcode: field = o.mma.act
-        case o.quant.opcode: field = o.quant.dst
+        case o.mma.opcode: return Int(value(at: o.mma.act))
+        case o.quant.opcode: return Int(value(at: o.quant.dst))
         default: return nil
         }
-        let codes = Int(value(at: field))
-        guard codes < descriptors.count, descriptors[codes].element == .u8 else { return nil }
-        return codes + 1
     }
 }
 

@@ -51,29 +51,37 @@ public struct Program: Sendable, Equatable {
         // `decodeInHalves`'s closure: a call per instruction would double its time).
         let count = i.count / InstructionSet.width, parts = count >= 1 << 16 ? 2 : 1
         var failures = [ISAError?](repeating: nil, count: parts)
+        // Which descriptors are codes (u8), looked up without copying a descriptor.
+        let isCodes = descriptors.map { $0.element == .u8 }
         let instructions = try DecodeRule.all.withUnsafeBufferPointer { rules in
-            try failures.withUnsafeMutableBufferPointer { failures in
-                try [Instruction](unsafeUninitializedCapacity: count) { out, initialized in
-                    let shared = InstructionHalves(raw: i, rules: rules, out: out, failures: failures)
-                    DispatchQueue.concurrentPerform(iterations: parts) { part in
-                        for k in (part * count / parts)..<((part + 1) * count / parts) {
-                            do {
-                                let instruction = try Instruction(
-                                    low: UInt64(littleEndian: shared.raw.loadUnaligned(fromByteOffset: 16 * k, as: UInt64.self)),
-                                    high: UInt64(
-                                        littleEndian: shared.raw.loadUnaligned(fromByteOffset: 16 * k + 8, as: UInt64.self)),
-                                    descriptors: descriptors.count, rules: shared.rules)
-                                try Self.checkCodedScales(instruction, descriptors)
-                                (shared.out.baseAddress! + k).initialize(to: instruction)
-                            } catch {
-                                shared.failures[part] = ISAError("instruction \(k): \(error)")
-                                return
+            try isCodes.withUnsafeBufferPointer { codes in
+                try failures.withUnsafeMutableBufferPointer { failures in
+                    try [Instruction](unsafeUninitializedCapacity: count) { out, initialized in
+                        let shared = InstructionHalves(
+                            raw: i, rules: rules, codes: codes, out: out, failures: failures)
+                        DispatchQueue.concurrentPerform(iterations: parts) { part in
+                            for k in (part * count / parts)..<((part + 1) * count / parts) {
+                                do {
+                                    let instruction = try Instruction(
+                                        low: UInt64(
+                                            littleEndian: shared.raw.loadUnaligned(fromByteOffset: 16 * k, as: UInt64.self)),
+                                        high: UInt64(
+                                            littleEndian: shared.raw.loadUnaligned(fromByteOffset: 16 * k + 8, as: UInt64.self)),
+                                        descriptors: shared.codes.count, rules: shared.rules)
+                                    if let codes = instruction.mayReadCodes, codes < shared.codes.count, shared.codes[codes] {
+                                        try Self.checkCodedScales(instruction, descriptors)
+                                    }
+                                    (shared.out.baseAddress! + k).initialize(to: instruction)
+                                } catch {
+                                    shared.failures[part] = ISAError("instruction \(k): \(error)")
+                                    return
+                                }
                             }
                         }
+                        // Instructions are plain words: the initialized ones need no cleanup.
+                        if let failure = failures.lazy.compactMap({ $0 }).first { throw failure }
+                        initialized = count
                     }
-                    // Instructions are plain words: the initialized ones need no cleanup.
-                    if let failure = failures.lazy.compactMap({ $0 }).first { throw failure }
-                    initialized = count
                 }
             }
         }
@@ -220,6 +228,8 @@ private struct DecodingHalves<T>: @unchecked Sendable {
 private struct InstructionHalves: @unchecked Sendable {
     let raw: UnsafeRawBufferPointer
     let rules: UnsafeBufferPointer<DecodeRule>
+    /// Per descriptor: whether it holds codes.
+    let codes: UnsafeBufferPointer<Bool>
     let out: UnsafeMutableBufferPointer<Instruction>
     let failures: UnsafeMutableBufferPointer<ISAError?>
 }
