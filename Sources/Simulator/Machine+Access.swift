@@ -227,9 +227,13 @@ final class ResolvedDescriptors {
     let errors: UnsafeMutablePointer<SimulatorError?>
     /// Set once every byte of the descriptor has been found written, or written through it.
     let written: UnsafeMutablePointer<Bool>
+    /// Each descriptor's element count (`TensorDescriptor.count`), found once.
+    let elements: UnsafeMutablePointer<Int>
 
-    init(count: Int) {
-        self.count = count
+    init(_ descriptors: [TensorDescriptor]) {
+        count = descriptors.count
+        elements = .allocate(capacity: max(count, 1))
+        for (k, d) in descriptors.enumerated() { (elements + k).initialize(to: d.count) }
         views = .allocate(capacity: max(count, 1))
         views.initialize(repeating: nil, count: count)
         errors = .allocate(capacity: max(count, 1))
@@ -244,6 +248,7 @@ final class ResolvedDescriptors {
         errors.deinitialize(count: count)
         errors.deallocate()
         written.deallocate()
+        elements.deallocate()
     }
 
     /// Records that every byte of descriptor `index` is written (stored only when new, so

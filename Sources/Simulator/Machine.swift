@@ -40,7 +40,7 @@ public struct Machine {
     let shape: MachineShape
     var semaphores = [Int](repeating: 0, count: InstructionSet.semaphores)
     /// The running program's descriptors, each resolved on its first access.
-    var resolved = ResolvedDescriptors(count: 0)
+    var resolved = ResolvedDescriptors([])
     /// The weight tiles `mma` decoded in this run.
     var decodedTiles = DecodedTiles()
     /// Where operands are read to, reused by every instruction.
@@ -105,7 +105,7 @@ public struct Machine {
     /// on two threads (`Machine+Threads.swift`), which gives the same result and the same
     /// first error. Errors name the instruction.
     public mutating func run(_ program: Program, threads: Int = 1) throws {
-        resolved = ResolvedDescriptors(count: program.descriptors.count)
+        resolved = ResolvedDescriptors(program.descriptors)
         decodedTiles = DecodedTiles()
         decodedView = DecodedView()
         semaphores = [Int](repeating: 0, count: InstructionSet.semaphores)
@@ -152,14 +152,14 @@ public struct Machine {
             }
         case L.dma.opcode:
             let (dst, src) = (d(L.dma.dst), d(L.dma.src))
-            guard dst.element == src.element, dst.count == src.count else {
+            guard dst.element == src.element, resolved.elements[dst.index] == resolved.elements[src.index] else {
                 throw SimulatorError("copies \(src.count) \(src.element.rawValue) into \(dst.count) \(dst.element.rawValue)")
             }
             try copy(dst, src)
         case L.fill.opcode:
             let dst = d(L.fill.dst)
             guard dst.element == .f32 else { throw SimulatorError("fill writes f32 only, not \(dst.element.rawValue)") }
-            try storeFloats(dst, [Float](repeating: f(L.fill.value), count: dst.count))
+            try storeFloats(dst, [Float](repeating: f(L.fill.value), count: resolved.elements[dst.index]))
         case L.gather.opcode:
             try gather(d(L.gather.dst), d(L.gather.src), d(L.gather.idx))
         case L.quant.opcode:
