@@ -89,9 +89,8 @@ public struct Program: Sendable, Equatable {
     }
 
     /// `[decode(0), decode(1), ...]` for `count` elements (descriptors: each costs far more
-    /// than the call): a long table in two halves on two threads, each writing its own
-    /// part of the array. The error is the first failing
-    /// element's, whichever half it is in.
+    /// than the call): a long table in two halves on two threads, each writing its own part
+    /// of the array. The error is the first failing element's, whichever half it is in.
     private static func decodeInHalves<T>(count: Int, _ decode: (Int) throws -> T) throws -> [T] {
         let parts = count >= 1 << 14 ? 2 : 1
         var failures = [Error?](repeating: nil, count: parts), done = [Int](repeating: 0, count: parts)
