@@ -197,14 +197,22 @@ public enum ConvolutionLowering {
     /// float32 rows and re-rounds them on its tiles, where the image costs one pass and a
     /// code and a scale per element read.
     static let codedPointwiseGroups = 4
+    /// An input of at most this many channels is rounded into codes from two groups on: its
+    /// rounding steps (4 pixels of every channel at least) are short. With more channels a
+    /// step takes long enough (about 430 cycles for 4 pixels of 1,024) that the pass, which
+    /// comes before any product, costs more than two or three groups' re-reads.
+    static let codedPointwiseChannels = 512
 
     /// Whether `c`, a 1x1 convolution without padding whose nvfp4 activations can travel
     /// coded, should round its input once into an image of codes: when `plan`, its tiling
-    /// reading the input directly, has at least `codedPointwiseGroups` groups of columns.
+    /// reading the input directly, has at least `codedPointwiseGroups` groups of columns,
+    /// or two when the input has at most `codedPointwiseChannels` channels.
     /// (fp8 activations are not: a tile rounds them against one tensor scale, with no block
     /// maxima to find, and the image of codes measured slower.)
     public static func codesPointwise(_ c: ConvolutionLayer, directPlan plan: TilingPlan) -> Bool {
-        c.pointwiseCodable && (plan.nTiles + plan.groupN - 1) / plan.groupN >= codedPointwiseGroups
+        let groups = (plan.nTiles + plan.groupN - 1) / plan.groupN
+        return c.pointwiseCodable
+            && (groups >= codedPointwiseGroups || groups >= 2 && c.channels <= codedPointwiseChannels)
     }
 
     /// True when nvfp4 activations of `channels` channels can travel coded: whole blocks,

@@ -284,6 +284,11 @@ final class ConvolutionLayerTests: XCTestCase {
             sramBytes: 32768, arrayRows: 20, arrayColumns: 20, rates: [.fp16: 1, .fp8: 2, .nvfp4: 4], clusters: 4,
             tilesPerCluster: 16)
         func codes(_ c: Int, _ side: Int, _ m: Int, _ format: PrecisionFormat, kernel: Int = 1) throws -> Bool {
+            try decide(c, side, m, format, kernel: kernel).codes
+        }
+        func decide(_ c: Int, _ side: Int, _ m: Int, _ format: PrecisionFormat, kernel: Int = 1) throws -> (
+            codes: Bool, groups: Int
+        ) {
             let layout = try WeightLayout(
                 format: format, sparse: false, rows: m, columns: c * kernel * kernel, tileRows: 20,
                 tileColumns: npu.tileColumns(format, sparse: false))
@@ -298,7 +303,7 @@ final class ConvolutionLayerTests: XCTestCase {
                 MatrixShape(
                     m: side * side, k: c * kernel * kernel, n: m, weightFormat: format, sparse: false, activationFormat: format),
                 on: npu)
-            return ConvolutionLowering.codesPointwise(conv, directPlan: plan)
+            return (ConvolutionLowering.codesPointwise(conv, directPlan: plan), (plan.nTiles + plan.groupN - 1) / plan.groupN)
         }
         // 26 columns of output tiles, read in groups of a few: the input would be read and
         // rounded at least four times.
@@ -309,6 +314,17 @@ final class ConvolutionLayerTests: XCTestCase {
         XCTAssertFalse(try codes(1024, 14, 512, .fp8))
         XCTAssertFalse(try codes(40, 14, 512, .nvfp4))
         XCTAssertFalse(try codes(64, 14, 512, .nvfp4, kernel: 3))
+        // Two or three groups: rounded into codes for an input of 512 channels or fewer, whose
+        // rounding steps are short, not for one of 1,024.
+        var seen: Set<[Int]> = []
+        for c in [256, 512, 1024] {
+            for m in stride(from: 40, through: 400, by: 20) {
+                let (coded, groups) = try decide(c, 14, m, .nvfp4)
+                XCTAssertEqual(coded, groups >= 4 || groups >= 2 && c <= 512, "\(c) channels, \(m) outputs: \(groups) groups")
+                if (2...3).contains(groups) { seen.insert([c <= 512 ? 1 : 0, coded ? 1 : 0]) }
+            }
+        }
+        XCTAssertEqual(seen, [[1, 1], [0, 0]])
     }
 
     func testTheLoweringRoundsAWidePointwiseConvsInputOnce() throws {
