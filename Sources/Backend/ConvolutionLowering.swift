@@ -238,13 +238,19 @@ public enum ConvolutionLowering {
         return spans.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 
+    /// Float32 values a step that rounds a convolution's input moves at least (4 KiB, which
+    /// moves in about a memory's latency); a step cut from a row by channels moves about
+    /// this many, so that the tiles take the row's channels side by side.
+    static let roundingStepValues = 1024
+
     /// The steps that round `c`'s input, `rowsPerStep` pixels of every channel each, in
     /// order. Coded, no two steps write one 4-byte word of the image of codes (the word is
     /// what orders the queues' accesses, so steps sharing one would wait on each other): a
     /// step is whole image rows, or a multiple of 4 pixels from a multiple of 4 (within one
-    /// row, unless rows are a multiple of 4 pixels wide); and when fewer
-    /// than 4 pixels of every channel fit the `capacity` (float32 values a step stages), 4
-    /// pixels of a share of the channels, whole nvfp4 blocks each.
+    /// row, unless rows are a multiple of 4 pixels wide); and when more than
+    /// `roundingStepValues` of a row's pixels' values do not fit the `capacity` (float32
+    /// values a step stages) or the row is cut, 4 or more pixels of a share of the channels,
+    /// whole nvfp4 blocks each, about `roundingStepValues` values in all.
     static func roundingSteps(_ c: ConvolutionLayer, rowsPerStep: Int, capacity: Int) -> [RoundingStep] {
         let (pixels, width, every) = (c.height * c.width, c.width, 0..<c.channels)
         func flat(_ size: Int) -> [RoundingStep] {
@@ -255,9 +261,10 @@ public enum ConvolutionLowering {
         let run = max(4, rowsPerStep / 4 * 4)
         // Rows of a multiple of 4 pixels start words: steps may then run on past a row's end.
         if width % 4 == 0 && run * c.channels <= capacity { return flat(run) }
-        // Channels per step: whole blocks (nvfp4), as many as fit, spread evenly.
+        // Channels per step: whole blocks (nvfp4), about `roundingStepValues` values' worth
+        // (1,024 channels of 4 pixels in steps of 4 pixels of 256), spread evenly.
         let unit = c.scaleChannels > 0 ? c.blockChannels : 1
-        let fitting = max(unit, capacity / run / unit * unit)
+        let fitting = max(unit, min(capacity, roundingStepValues) / run / unit * unit)
         let shares = (c.channels + fitting - 1) / fitting
         let share = (c.channels / shares + unit - 1) / unit * unit
         var steps: [RoundingStep] = []
@@ -289,7 +296,8 @@ public enum ConvolutionLowering {
         var rowsPerStep = max(1, resources.sramBytes / 2 / (4 * channels))
         // No more than an even share of the image per tile, so that the tiles round it at once,
         // nor less than 4 KiB of it, which moves in about a memory's latency.
-        rowsPerStep = min(rowsPerStep, max(4, 1024 / channels, (pixels + resources.tileCount - 1) / resources.tileCount))
+        rowsPerStep = min(
+            rowsPerStep, max(4, roundingStepValues / channels, (pixels + resources.tileCount - 1) / resources.tileCount))
         let steps = roundingSteps(c, rowsPerStep: rowsPerStep, capacity: resources.sramBytes / 2 / 4)
         // Coded: the codes at paddedAt, their block scales after them.
         let (coded, blocks) = (c.coded, c.scaleChannels)

@@ -270,8 +270,8 @@ final class ConvolutionLayerTests: XCTestCase {
             batch: 1, c: 256, h: 3, w: 13, m: 20, kernel: 1, stride: 1, dilation: 1, pad: 0, format: .nvfp4, sparse: true,
             codesPointwise: true)
         // Fewer than 4 pixels of 1,024 channels fit half a tile's SRAM (8 KiB here): each
-        // step rounds 4 pixels of a row (or its last 3) and half of the channels, so that
-        // no two steps write one word of codes; strided too.
+        // step rounds 4 pixels of a row (or its last 3) and a quarter of the channels (about
+        // 1,024 values), so that no two steps write one word of codes; strided too.
         for stride in [1, 2] {
             try check(
                 batch: 1, c: 1024, h: 3, w: 7, m: 20, kernel: 1, stride: stride, dilation: 1, pad: 0, format: .nvfp4,
