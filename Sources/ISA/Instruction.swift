@@ -40,7 +40,7 @@ public struct Instruction: Sendable, Equatable {
             guard f.accepts(v) else {
                 throw ISAError("\(spec.mnemonic): \(v) does not fit field \"\(f.name)\" (\(f.bits) bits)")
             }
-            let start = spec.fieldStarts[k]
+            let start = spec.layout[k].start
             if start < 64 { low |= v << UInt64(start) }
             if start + f.bits > 64 { high |= start >= 64 ? v << UInt64(start - 64) : v >> UInt64(64 - start) }
         }

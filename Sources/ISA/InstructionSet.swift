@@ -17,7 +17,7 @@ public final class InstructionSpec: Sendable {
     public let fields: [FieldSpec]
     public let summary: String
     /// Each field's first bit in the 128-bit instruction (the first field's is 8).
-    public let fieldStarts: [Int]
+    public var fieldStarts: [Int] { fields.indices.map { layout[$0].start } }
     private let fieldIndex: [String: Int]
     /// The choice fields, by position and bits, with how many options each has: the only
     /// fields whose bits can hold a value they do not accept.
@@ -43,7 +43,6 @@ public final class InstructionSpec: Sendable {
             bit += f.bits
         }
         precondition(bit <= 8 * InstructionSet.width, "\(mnemonic)'s fields fit its \(InstructionSet.width) bytes")
-        fieldStarts = starts
         end = bit
         let layout = UnsafeMutablePointer<(start: Int, bits: Int)>.allocate(capacity: max(fields.count, 1))
         for (k, f) in fields.enumerated() { (layout + k).initialize(to: (starts[k], f.bits)) }

@@ -39,48 +39,38 @@ public struct Program: Sendable, Equatable {
         guard i.count % InstructionSet.width == 0 else {
             throw ISAError("the instruction stream is \(i.count) bytes, not a multiple of \(InstructionSet.width)")
         }
-        let descriptors = try Self.decodeInHalves(count: d.count / TensorDescriptor.size) { k in
-            do {
-                return try TensorDescriptor.decode(UnsafeRawBufferPointer(rebasing: d[(k * TensorDescriptor.size)...]))
-            } catch let e as ISAError {
-                throw ISAError("descriptor d\(k): \(e)")
+        let descriptors = try Self.decodeInHalves(count: d.count / TensorDescriptor.size, halvingFrom: 1 << 14) {
+            range, out, done in
+            for k in range {
+                do {
+                    (out + k).initialize(
+                        to: try TensorDescriptor.decode(UnsafeRawBufferPointer(rebasing: d[(k * TensorDescriptor.size)...])))
+                } catch let e as ISAError {
+                    throw ISAError("descriptor d\(k): \(e)")
+                }
+                done += 1
             }
         }
-        // Each instruction as two little-endian words, read straight from the section; a long
-        // stream in two halves on two threads (the loop written out, not through
-        // `decodeInHalves`'s closure: a call per instruction would double its time).
-        let count = i.count / InstructionSet.width, parts = count >= 1 << 16 ? 2 : 1
-        var failures = [ISAError?](repeating: nil, count: parts)
-        // Which descriptors are codes (u8), looked up without copying a descriptor.
+        // Each instruction as two little-endian words, read straight from the section; which
+        // descriptors hold codes (u8) looked up in a table, not through a copy of each.
         let isCodes = descriptors.map { $0.element == .u8 }
         let instructions = try DecodeRule.all.withUnsafeBufferPointer { rules in
             try isCodes.withUnsafeBufferPointer { codes in
-                try failures.withUnsafeMutableBufferPointer { failures in
-                    try [Instruction](unsafeUninitializedCapacity: count) { out, initialized in
-                        let shared = InstructionHalves(
-                            raw: i, rules: rules, codes: codes, out: out, failures: failures)
-                        DispatchQueue.concurrentPerform(iterations: parts) { part in
-                            for k in (part * count / parts)..<((part + 1) * count / parts) {
-                                do {
-                                    let instruction = try Instruction(
-                                        low: UInt64(
-                                            littleEndian: shared.raw.loadUnaligned(fromByteOffset: 16 * k, as: UInt64.self)),
-                                        high: UInt64(
-                                            littleEndian: shared.raw.loadUnaligned(fromByteOffset: 16 * k + 8, as: UInt64.self)),
-                                        descriptors: shared.codes.count, rules: shared.rules)
-                                    if let codes = instruction.mayReadCodes, codes < shared.codes.count, shared.codes[codes] {
-                                        try Self.checkCodedScales(instruction, descriptors)
-                                    }
-                                    (shared.out.baseAddress! + k).initialize(to: instruction)
-                                } catch {
-                                    shared.failures[part] = ISAError("instruction \(k): \(error)")
-                                    return
-                                }
+                try Self.decodeInHalves(count: i.count / InstructionSet.width, halvingFrom: 1 << 16) { range, out, done in
+                    for k in range {
+                        do {
+                            let instruction = try Instruction(
+                                low: UInt64(littleEndian: i.loadUnaligned(fromByteOffset: 16 * k, as: UInt64.self)),
+                                high: UInt64(littleEndian: i.loadUnaligned(fromByteOffset: 16 * k + 8, as: UInt64.self)),
+                                descriptors: codes.count, rules: rules)
+                            if let c = instruction.mayReadCodes, c < codes.count, codes[c] {
+                                try Self.checkCodedScales(instruction, descriptors)
                             }
+                            (out + k).initialize(to: instruction)
+                        } catch let e as ISAError {
+                            throw ISAError("instruction \(k): \(e)")
                         }
-                        // Instructions are plain words: the initialized ones need no cleanup.
-                        if let failure = failures.lazy.compactMap({ $0 }).first { throw failure }
-                        initialized = count
+                        done += 1
                     }
                 }
             }
@@ -88,27 +78,25 @@ public struct Program: Sendable, Equatable {
         self.init(descriptors: descriptors, instructions: instructions)
     }
 
-    /// `[decode(0), decode(1), ...]` for `count` elements (descriptors: each costs far more
-    /// than the call): a long table in two halves on two threads, each writing its own part
-    /// of the array. The error is the first failing element's, whichever half it is in.
-    private static func decodeInHalves<T>(count: Int, _ decode: (Int) throws -> T) throws -> [T] {
-        let parts = count >= 1 << 14 ? 2 : 1
+    /// An array of `count` elements that `decode` initializes range by range: `decode(range,
+    /// out, &done)` initializes `out[k]` for k in `range`, in order, counting them in `done`.
+    /// From `halvingFrom` elements on, the two halves on two threads (the loop over each is
+    /// the caller's, so that no call is paid per element). The error is the first failing
+    /// element's, whichever half it is in; the elements initialized are then released.
+    private static func decodeInHalves<T>(
+        count: Int, halvingFrom: Int, _ decode: (Range<Int>, UnsafeMutablePointer<T>, inout Int) throws -> Void
+    ) throws -> [T] {
+        let parts = count >= halvingFrom ? 2 : 1
         var failures = [Error?](repeating: nil, count: parts), done = [Int](repeating: 0, count: parts)
         return try withoutActuallyEscaping(decode) { decode in
             try failures.withUnsafeMutableBufferPointer { failures in
                 try done.withUnsafeMutableBufferPointer { done in
                     try [T](unsafeUninitializedCapacity: count) { out, initialized in
-                        let shared = DecodingHalves(out: out, failures: failures, done: done, decode: decode)
+                        let shared = DecodingHalves(out: out.baseAddress!, failures: failures, done: done, decode: decode)
                         @Sendable func first(_ part: Int) -> Int { part * count / parts }
                         DispatchQueue.concurrentPerform(iterations: parts) { part in
-                            for k in first(part)..<first(part + 1) {
-                                do {
-                                    (shared.out.baseAddress! + k).initialize(to: try shared.decode(k))
-                                    shared.done[part] += 1
-                                } catch {
-                                    shared.failures[part] = error
-                                    return
-                                }
+                            do { try shared.decode(first(part)..<first(part + 1), shared.out, &shared.done[part]) } catch {
+                                shared.failures[part] = error
                             }
                         }
                         if let failure = failures.lazy.compactMap({ $0 }).first {
@@ -213,22 +201,11 @@ extension String {
     func trimmingCharacters(in set: String) -> String { self[...].trimmingCharacters(in: set) }
 }
 
-/// What the threads of `Program.decodeInHalves` share: each writes only its own part of
+/// What the threads of `Program.decodeInHalves` share: each writes only its own half of
 /// `out` and its own element of `failures` and `done`.
 private struct DecodingHalves<T>: @unchecked Sendable {
-    let out: UnsafeMutableBufferPointer<T>
+    let out: UnsafeMutablePointer<T>
     let failures: UnsafeMutableBufferPointer<Error?>
     let done: UnsafeMutableBufferPointer<Int>
-    let decode: (Int) throws -> T
-}
-
-/// What the threads decoding an instruction stream share: each writes only its own half of
-/// `out` and its own element of `failures`.
-private struct InstructionHalves: @unchecked Sendable {
-    let raw: UnsafeRawBufferPointer
-    let rules: UnsafeBufferPointer<DecodeRule>
-    /// Per descriptor: whether it holds codes.
-    let codes: UnsafeBufferPointer<Bool>
-    let out: UnsafeMutableBufferPointer<Instruction>
-    let failures: UnsafeMutableBufferPointer<ISAError?>
+    let decode: (Range<Int>, UnsafeMutablePointer<T>, inout Int) throws -> Void
 }
