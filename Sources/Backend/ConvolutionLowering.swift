@@ -243,16 +243,22 @@ public enum ConvolutionLowering {
     /// this many, so that the tiles take the row's channels side by side.
     static let roundingStepValues = 1024
 
-    /// The steps that round `c`'s input, `rowsPerStep` pixels of every channel each, in
-    /// order. Coded, no two steps write one 4-byte word of the image of codes (the word is
-    /// what orders the queues' accesses, so steps sharing one would wait on each other): a
-    /// step is whole image rows, or a multiple of 4 pixels from a multiple of 4 (within one
-    /// row, unless rows are a multiple of 4 pixels wide); and when more than
-    /// `roundingStepValues` of a row's pixels' values do not fit the `capacity` (float32
-    /// values a step stages) or the row is cut, 4 or more pixels of a share of the channels,
-    /// whole nvfp4 blocks each, about `roundingStepValues` values in all.
-    static func roundingSteps(_ c: ConvolutionLayer, rowsPerStep: Int, capacity: Int) -> [RoundingStep] {
+    /// The steps that round `c`'s input on `resources`' tiles, in order: `rowsPerStep`
+    /// pixels of every channel each (half a tile's SRAM of float32, `capacity`, but no more
+    /// than an even share of the image per tile, so that the tiles round it at once, nor
+    /// less than `roundingStepValues`). Coded, no two steps write one 4-byte word of the
+    /// image of codes (the word is what orders the queues' accesses, so steps sharing one
+    /// would wait on each other): a step is whole image rows, or a multiple of 4 pixels from
+    /// a multiple of 4 (within one row, unless rows are a multiple of 4 pixels wide); and
+    /// when a row's pixels' values do not fit `capacity`, or the row is cut, 4 or more pixels
+    /// of a share of the channels, whole nvfp4 blocks each, about `roundingStepValues`
+    /// values in all.
+    static func roundingSteps(_ c: ConvolutionLayer, _ resources: TileResources) -> [RoundingStep] {
         let (pixels, width, every) = (c.height * c.width, c.width, 0..<c.channels)
+        let capacity = resources.sramBytes / 2 / 4
+        let rowsPerStep = min(
+            max(1, capacity / c.channels),
+            max(4, roundingStepValues / c.channels, (pixels + resources.tileCount - 1) / resources.tileCount))
         func flat(_ size: Int) -> [RoundingStep] {
             stride(from: 0, to: pixels, by: size).map { RoundingStep(pixels: $0..<min(pixels, $0 + size), channels: every) }
         }
@@ -292,13 +298,7 @@ public enum ConvolutionLowering {
         // DRAM's scratch.
         let scratch: MemorySpace = c.roundedBytes + c.paddedBytes <= resources.l3Bytes ? .l3 : .dram
         let rounded = scratch == .l3 ? 0 : c.scratch, paddedAt = rounded + UInt64(c.roundedBytes)
-        // Rows of [pixels, channels] staged per step: half a tile's SRAM.
-        var rowsPerStep = max(1, resources.sramBytes / 2 / (4 * channels))
-        // No more than an even share of the image per tile, so that the tiles round it at once,
-        // nor less than 4 KiB of it, which moves in about a memory's latency.
-        rowsPerStep = min(
-            rowsPerStep, max(4, roundingStepValues / channels, (pixels + resources.tileCount - 1) / resources.tileCount))
-        let steps = roundingSteps(c, rowsPerStep: rowsPerStep, capacity: resources.sramBytes / 2 / 4)
+        let steps = roundingSteps(c, resources)
         // Coded: the codes at paddedAt, their block scales after them.
         let (coded, blocks) = (c.coded, c.scaleChannels)
         let scalesAt = paddedAt + UInt64(c.codeBytes)
