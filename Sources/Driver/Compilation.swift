@@ -29,7 +29,7 @@ public struct CompileOptions: Sendable {
     public var analysisSamples = 4
     /// With --precision auto: each candidate's end-to-end error measured, or predicted from
     /// its layer output error and the layer's gains.
-    public var outputError = EndToEndError.predicted
+    public var outputError = EndToEndError.estimated
     /// Prints the IR between passes (`--print-ir-after-all`).
     public var passContext = PassContext()
 

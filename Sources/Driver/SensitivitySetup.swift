@@ -52,6 +52,15 @@ public enum SensitivitySetup {
             Console.log.info(
                 "analysed \(layers.count) layers on \(used.count) samples in \(String(format: "%.2f", Date().timeIntervalSince(start))) s"
             )
+            // Gains re-run instead of estimated: each blocking op once, with the layers it blocked.
+            var blocked: [String: [String]] = [:]
+            for l in layers { if let op = l.notEstimatedBecauseOf { blocked[op, default: []].append(l.displayName) } }
+            for (op, names) in blocked.sorted(by: { $0.key < $1.key }) {
+                Console.warn(
+                    "\(op) has no derivative rule: the gains of \(names.count) layer\(names.count == 1 ? "" : "s") before it "
+                        + "(\(names.prefix(3).joined(separator: ", "))\(names.count > 3 ? ", ..." : "")) are re-run, not estimated",
+                    file: loaded.path)
+            }
             return SensitivityReport(
                 layers: layers, activationAmax: amax, inputNorms: norms,
                 inputMeans: calibrator.inputMeans(), hessians: hessians, pruning: pruning, samples: used.count,
@@ -222,6 +231,8 @@ public enum SensitivitySetup {
         }
         struct Layer: Encodable {
             var layer: String, name: String, op: String, macs: Int, prunable: Bool, gain: Double, pruning_gain: Double
+            /// With --output-error estimated: the op that kept the gains from being estimated.
+            var gains_rerun_because_of: String?
             var candidates: [Row]
         }
         struct Document: Encodable { var samples: Int; var layers: [Layer] }
@@ -230,7 +241,7 @@ public enum SensitivitySetup {
             layers: report.layers.map { l in
                 Layer(
                     layer: l.layer, name: l.name, op: l.op, macs: l.macs, prunable: l.canPrune, gain: l.gain,
-                    pruning_gain: l.pruningGain,
+                    pruning_gain: l.pruningGain, gains_rerun_because_of: l.notEstimatedBecauseOf,
                     candidates: l.candidates.map {
                         Row(
                             candidate: "\($0.candidate)", weight_sqnr_db: $0.weightSQNR.isFinite ? $0.weightSQNR : nil,

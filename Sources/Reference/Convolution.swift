@@ -60,48 +60,98 @@ func convolution(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     return out
 }
 
+/// The input lines a convolution's windows read, shared by im2col and its adjoint: for one
+/// kernel offset, each run of output positions along the last axis (`outer` numbers the
+/// runs) reads one line of the input plane, or lies in the padding.
+struct WindowLines {
+    let g: WindowGeometry
+    let kSize, outPlane, inPlane, outLast, inLast, outerCount: Int
+    private let inStrides: [Int]
+
+    init(_ g: WindowGeometry) {
+        let r = g.spatialRank
+        self.g = g
+        kSize = g.kernel.reduce(1, *)
+        outPlane = g.output.reduce(1, *)
+        inPlane = g.input.reduce(1, *)
+        outLast = g.output[r - 1]
+        inLast = g.input[r - 1]
+        outerCount = outPlane / outLast
+        inStrides = contiguousStrides(g.input)
+    }
+
+    /// Calls `body(outer, line, first, step)` for every run of kernel offset `k`: `line`, the
+    /// offset of the input line the run reads (nil in the padding); output position j of
+    /// the run reads the line's element first + j·step, which may fall outside it.
+    func forEach(kernelOffset k: Int, _ body: (Int, Int?, Int, Int) -> Void) {
+        let r = g.spatialRank
+        var kIndex = [Int](repeating: 0, count: r), oIndex = [Int](repeating: 0, count: r)
+        var rest = k
+        for d in stride(from: r - 1, through: 0, by: -1) {
+            kIndex[d] = rest % g.kernel[d]
+            rest /= g.kernel[d]
+        }
+        let first = kIndex[r - 1] * g.dilations[r - 1] - g.padBegin[r - 1]
+        for outer in 0..<outerCount {
+            var o = outer, base = 0, inside = true
+            for d in stride(from: r - 2, through: 0, by: -1) {
+                oIndex[d] = o % g.output[d]
+                o /= g.output[d]
+                let i = oIndex[d] * g.strides[d] - g.padBegin[d] + kIndex[d] * g.dilations[d]
+                if i < 0 || i >= g.input[d] { inside = false }
+                base += i * inStrides[d]
+            }
+            body(outer, inside ? base : nil, first, g.strides[r - 1])
+        }
+    }
+}
+
 /// Unfolds `channels` planes of `src` into `col` rows (channel, kernel offset) by output
 /// positions; positions in the padding read zero.
 func im2col(_ src: UnsafePointer<Float>, channels: Int, _ g: WindowGeometry, into col: UnsafeMutablePointer<Float>) {
-    let r = g.spatialRank
-    let kSize = g.kernel.reduce(1, *), outPlane = g.output.reduce(1, *), inPlane = g.input.reduce(1, *)
-    let inStrides = contiguousStrides(g.input)
-    let outLast = g.output[r - 1], inLast = g.input[r - 1]
-    let sLast = g.strides[r - 1], dLast = g.dilations[r - 1], pLast = g.padBegin[r - 1]
-    let outerCount = outPlane / outLast
+    let lines = WindowLines(g)
+    let (kSize, outPlane, inPlane, outLast, inLast) = (lines.kSize, lines.outPlane, lines.inPlane, lines.outLast, lines.inLast)
     parallelChunks(channels * kSize, cost: outPlane) { rowRange in
-        var kIndex = [Int](repeating: 0, count: r)
-        var oIndex = [Int](repeating: 0, count: r)
         for row in rowRange {
-            let ch = row / kSize
-            var k = row % kSize
-            for d in stride(from: r - 1, through: 0, by: -1) { kIndex[d] = k % g.kernel[d]; k /= g.kernel[d] }
-            let plane = src + ch * inPlane
+            let plane = src + (row / kSize) * inPlane
             let dstRow = col + row * outPlane
-            let kLast = kIndex[r - 1] * dLast - pLast
-            for outer in 0..<outerCount {
-                var o = outer
-                var base = 0
-                var inside = true
-                for d in stride(from: r - 2, through: 0, by: -1) {
-                    oIndex[d] = o % g.output[d]
-                    o /= g.output[d]
-                    let i = oIndex[d] * g.strides[d] - g.padBegin[d] + kIndex[d] * g.dilations[d]
-                    if i < 0 || i >= g.input[d] { inside = false }
-                    base += i * inStrides[d]
-                }
+            lines.forEach(kernelOffset: row % kSize) { outer, line, first, step in
                 let dst = dstRow + outer * outLast
-                if !inside {
+                guard let line else {
                     for j in 0..<outLast { dst[j] = 0 }
-                    continue
+                    return
                 }
-                let line = plane + base
-                if sLast == 1 && kLast >= 0 && kLast + outLast <= inLast {
-                    for j in 0..<outLast { dst[j] = line[kLast + j] }
+                let source = plane + line
+                if step == 1 && first >= 0 && first + outLast <= inLast {
+                    for j in 0..<outLast { dst[j] = source[first + j] }
                 } else {
                     for j in 0..<outLast {
-                        let i = j * sLast + kLast
-                        dst[j] = (i >= 0 && i < inLast) ? line[i] : 0
+                        let i = j * step + first
+                        dst[j] = (i >= 0 && i < inLast) ? source[i] : 0
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds the rows of `col` (channel, kernel offset) by output positions back into the
+/// `channels` planes at `dst`: the adjoint of `im2col`.
+func col2im(_ col: UnsafePointer<Float>, channels: Int, _ g: WindowGeometry, into dst: UnsafeMutablePointer<Float>) {
+    let lines = WindowLines(g)
+    let (kSize, outPlane, inPlane, outLast, inLast) = (lines.kSize, lines.outPlane, lines.inPlane, lines.outLast, lines.inLast)
+    // By channel: each channel's rows add into its own plane only.
+    parallelChunks(channels, cost: kSize * outPlane) { channelRange in
+        for ch in channelRange {
+            let plane = dst + ch * inPlane
+            for k in 0..<kSize {
+                let srcRow = col + (ch * kSize + k) * outPlane
+                lines.forEach(kernelOffset: k) { outer, line, first, step in
+                    guard let line else { return }
+                    let target = plane + line, src = srcRow + outer * outLast
+                    for j in 0..<outLast {
+                        let i = j * step + first
+                        if i >= 0 && i < inLast { target[i] += src[j] }
                     }
                 }
             }

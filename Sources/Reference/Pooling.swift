@@ -13,45 +13,26 @@ func pool(_ node: Node, _ inputs: [Tensor?], max isMax: Bool) throws -> [Tensor]
     let g = try WindowGeometry(node: node, input: Array(x.shape[2...]), kernel: kernel,
                                ceilMode: node.int("ceil_mode", default: 0) != 0)
     let includePad = node.int("count_include_pad", default: 0) != 0
-    let pad = 3 - g.spatialRank
-    func lift(_ v: [Int], _ fill: Int) -> [Int] { Array(repeating: fill, count: pad) + v }
-    let inp = lift(g.input, 1), out = lift(g.output, 1), k = lift(g.kernel, 1), s = lift(g.strides, 1)
-    let dl = lift(g.dilations, 1), pb = lift(g.padBegin, 0), pe = lift(g.padEnd, 0)
-    let planes = x.shape[0] * x.shape[1]
-    let inPlane = inp.reduce(1, *), outPlane = out.reduce(1, *)
     let result = Tensor(zeros: .float32, shape: Array(x.shape[0..<2]) + g.output)
     let xp = x.f32, op = result.f32
     if isMax && g.spatialRank == 2 && g.dilations == [1, 1] {
-        maxPool2D(xp, op, planes: planes, g)
+        maxPool2D(xp, op, planes: x.shape[0] * x.shape[1], g)
         return [result]
     }
-    parallelChunks(planes, cost: outPlane * k.reduce(1, *)) { range in
+    let windows = PoolWindows(g)
+    parallelChunks(x.shape[0] * x.shape[1], cost: windows.outPlane * windows.kernelSize) { range in
         for plane in range {
-            let src = xp + plane * inPlane, dst = op + plane * outPlane
-            var o = 0
-            for od in 0..<out[0] { for oh in 0..<out[1] { for ow in 0..<out[2] {
-                var best = -Float.infinity, sum: Float = 0, count = 0, padded = 0
-                for kd in 0..<k[0] {
-                    let id = od * s[0] - pb[0] + kd * dl[0]
-                    if id >= inp[0] + pe[0] { continue }
-                    for kh in 0..<k[1] {
-                        let ih = oh * s[1] - pb[1] + kh * dl[1]
-                        if ih >= inp[1] + pe[1] { continue }
-                        for kw in 0..<k[2] {
-                            let iw = ow * s[2] - pb[2] + kw * dl[2]
-                            if iw >= inp[2] + pe[2] { continue }
-                            padded += 1
-                            if id < 0 || ih < 0 || iw < 0 || id >= inp[0] || ih >= inp[1] || iw >= inp[2] { continue }
-                            let v = src[(id * inp[1] + ih) * inp[2] + iw]
-                            if v > best || v.isNaN { best = v }
-                            sum += v
-                            count += 1
-                        }
-                    }
+            let src = xp + plane * windows.inPlane, dst = op + plane * windows.outPlane
+            windows.forEach { o, window, padded in
+                var best = -Float.infinity, sum: Float = 0
+                for i in window {
+                    let v = src[i]
+                    if v > best || v.isNaN { best = v }
+                    sum += v
                 }
+                let count = window.count
                 dst[o] = isMax ? best : (includePad ? sum / Float(padded) : (count > 0 ? sum / Float(count) : 0))
-                o += 1
-            } } }
+            }
         }
     }
     return [result]
@@ -80,6 +61,54 @@ func globalPool(_ node: Node, _ inputs: [Tensor?], max isMax: Bool) throws -> Te
         }
     }
     return result
+}
+
+/// A pooling's windows, spatial axes lifted to three with leading unit axes.
+struct PoolWindows {
+    private let inp, out, k, s, dl, pb, pe: [Int]
+    let inPlane, outPlane, kernelSize: Int
+
+    init(_ g: WindowGeometry) {
+        let pad = 3 - g.spatialRank
+        func lift(_ v: [Int], _ fill: Int) -> [Int] { Array(repeating: fill, count: pad) + v }
+        (inp, out, k, s) = (lift(g.input, 1), lift(g.output, 1), lift(g.kernel, 1), lift(g.strides, 1))
+        (dl, pb, pe) = (lift(g.dilations, 1), lift(g.padBegin, 0), lift(g.padEnd, 0))
+        (inPlane, outPlane, kernelSize) = (inp.reduce(1, *), out.reduce(1, *), k.reduce(1, *))
+    }
+
+    /// Calls `body(o, window, padded)` for every output position o of a plane, in order:
+    /// the window's positions inside the input plane, in scan order, and how many of its
+    /// positions lie within the input or its padding (what count_include_pad divides by).
+    func forEach(_ body: (Int, [Int], Int) -> Void) {
+        var window: [Int] = []
+        window.reserveCapacity(kernelSize)
+        var o = 0
+        for od in 0..<out[0] {
+            for oh in 0..<out[1] {
+                for ow in 0..<out[2] {
+                    window.removeAll(keepingCapacity: true)
+                    var padded = 0
+                    for kd in 0..<k[0] {
+                        let id = od * s[0] - pb[0] + kd * dl[0]
+                        if id >= inp[0] + pe[0] { continue }
+                        for kh in 0..<k[1] {
+                            let ih = oh * s[1] - pb[1] + kh * dl[1]
+                            if ih >= inp[1] + pe[1] { continue }
+                            for kw in 0..<k[2] {
+                                let iw = ow * s[2] - pb[2] + kw * dl[2]
+                                if iw >= inp[2] + pe[2] { continue }
+                                padded += 1
+                                if id < 0 || ih < 0 || iw < 0 || id >= inp[0] || ih >= inp[1] || iw >= inp[2] { continue }
+                                window.append((id * inp[1] + ih) * inp[2] + iw)
+                            }
+                        }
+                    }
+                    body(o, window, padded)
+                    o += 1
+                }
+            }
+        }
+    }
 }
 
 /// MaxPool over 2-D planes without dilation: each window is clipped to the input once, so

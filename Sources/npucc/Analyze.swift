@@ -33,6 +33,13 @@ struct Analyze: ParsableCommand {
     @Option(help: "At most this many calibration samples for the end-to-end errors (all of them calibrate).")
     var samples: Int = 64
 
+    @Option(
+        name: .customLong("output-error"),
+        help: ArgumentHelp(
+            "How each candidate's model output error is found: measured (re-runs), predicted (gains) or estimated (cotangents).",
+            valueName: "measured|predicted|estimated"))
+    var outputError: String = "measured"
+
     @Flag(help: "Print the table as JSON.")
     var json = false
 
@@ -45,10 +52,13 @@ struct Analyze: ParsableCommand {
             }
             let pruning = try PrecisionSetup.pruningMethod(prune)
             guard samples > 0 else { throw DriverError(file: "--samples", "must be at least 1") }
+            guard let endToEnd = EndToEndError(rawValue: outputError) else {
+                throw DriverError(file: "--output-error", "unknown way \"\(outputError)\" (measured, predicted, estimated)")
+            }
             var loaded = try options.load()
             let report = try SensitivitySetup.analyze(
                 &loaded, calibPath: calib, method: method, pruning: pruning,
-                maxSamples: samples)
+                maxSamples: samples, endToEnd: endToEnd)
             print(json ? try SensitivitySetup.json(report) : SensitivitySetup.table(report))
         }
     }

@@ -35,14 +35,16 @@ struct QuantizationOptions: ParsableArguments {
         help: ArgumentHelp(
             "With --precision auto: how each candidate's model output error is found.",
             discussion: """
-                predicted (the default): the layer's own output error times the layer's gain, two re-runs \
-                of the model's rest per layer; measured: one re-run per candidate.
-                """, valueName: "predicted|measured"))
-    var outputError: String = "predicted"
+                estimated (the default): to second order, from the model output's cotangents \
+                backpropagated to every layer, no re-runs; predicted: the layer's own output error times \
+                the layer's gain, two re-runs of the model's rest per layer; measured: one re-run per \
+                candidate.
+                """, valueName: "estimated|predicted|measured"))
+    var outputError: String = "estimated"
 
     func endToEnd() throws -> EndToEndError {
         guard let e = EndToEndError(rawValue: outputError) else {
-            throw DriverError(file: "--output-error", "unknown way \"\(outputError)\" (predicted, measured)")
+            throw DriverError(file: "--output-error", "unknown way \"\(outputError)\" (estimated, predicted, measured)")
         }
         return e
     }

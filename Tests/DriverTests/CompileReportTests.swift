@@ -43,14 +43,30 @@ final class CompileReportTests: XCTestCase {
         for l in report.layers where l.sensitivity != nil {
             let chosen = try XCTUnwrap(l.sensitivity?.first { $0.chosen })
             XCTAssertEqual(l.candidate, chosen.candidate)
+            // fp16 is the reference the analysis measures against: its row has no SQNR.
+            if chosen.candidate == "fp16" {
+                XCTAssertNil(chosen.weightSQNR)
+                continue
+            }
             XCTAssertEqual(try XCTUnwrap(l.weightSQNR), try XCTUnwrap(chosen.weightSQNR), accuracy: 1e-9, l.name)
         }
     }
 
     func testGridsAreTheQuantizersValues() throws {
-        let (compiled, report) = try compile("auto", budget: "nvfp4")
-        let weights = report.histograms.filter { $0.kind == "weights" }
-        XCTAssertEqual(weights.count, 3)
+        var formats: Set<String> = []
+        for budget in ["nvfp4", "fp8"] {
+            let (compiled, report) = try compile("auto", budget: budget)
+            let weights = report.histograms.filter { $0.kind == "weights" }
+            XCTAssertEqual(weights.count, 3)
+            // fp16's grid is finer than the bins: none is drawn.
+            for h in weights where h.format == "fp16" { XCTAssertEqual(h.grid, []) }
+            formats.formUnion(weights.map(\.format))
+            try checkGrids(compiled, weights.filter { $0.format != "fp16" })
+        }
+        XCTAssertTrue(formats.isSuperset(of: ["fp8", "nvfp4"]), "\(formats)")
+    }
+
+    private func checkGrids(_ compiled: CompiledModel, _ weights: [CompileReport.ValueHistogram]) throws {
         for h in weights {
             let node = try XCTUnwrap(compiled.graph.nodes.first { $0.name == h.layer })
             let q = try XCTUnwrap(LayerWeight(node, compiled.graph))

@@ -30,7 +30,7 @@ struct OutputError {
 
     var value: Double { rows > 0 ? divergence / Double(rows) : (signal > 0 ? noise / signal : noise) }
 
-    private static func softmax(_ x: ArraySlice<Float>) -> [Double] {
+    static func softmax(_ x: ArraySlice<Float>) -> [Double] {
         let m = Double(x.max() ?? 0)
         let e = x.map { exp(Double($0) - m) }
         let s = e.reduce(0, +)

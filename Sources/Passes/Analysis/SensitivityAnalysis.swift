@@ -10,6 +10,8 @@
 // (nvfp4) and for pruning's (fp16+2:4); every candidate's error is then predicted from its
 // own layer output error, which costs one run of the layer alone: rounding's and pruning's
 // errors are independent, their squares add, and each passes on through its own gain.
+// Estimated, the gains come without re-runs: cotangents of the model's output error,
+// backpropagated once per sample and output vector, reach every layer at once.
 import Formats
 import Foundation
 import IR
@@ -54,6 +56,12 @@ public enum EndToEndError: String, Sendable, CaseIterable {
     /// candidate's error is predicted from its layer output error. Two fifths of the
     /// measured re-runs.
     case predicted
+    /// As predicted, with the gains' model output errors estimated instead of re-run:
+    /// cotangents of the model's output error, backpropagated once per sample and output
+    /// vector to every layer at once, give a gain candidate's error to second order from
+    /// its layer output change δ as Σ w·(vᵀ·J·δ)² (OutputCotangents.swift). A layer
+    /// upstream of an op without a derivative rule has its gains re-run.
+    case estimated
 }
 
 /// What one candidate costs one layer.
@@ -110,6 +118,9 @@ public struct LayerSensitivity: Sendable {
     /// with the gain candidates: for rounding's error (nvfp4) and for pruning's (fp16+2:4).
     /// 0 when the layer does not reach the model's first output, or has no 2:4 candidate.
     public var gain = 0.0, pruningGain = 0.0
+    /// The op without a derivative rule that kept an estimated analysis from this layer (its
+    /// errors are then predicted); nil otherwise.
+    public var notEstimatedBecauseOf: String?
     /// The weights the 2:4 candidates were made from ([rows, columns], pruned, before
     /// rounding), for applying a 2:4 choice without pruning again; nil when prune-2-4 left
     /// the layer dense.
@@ -188,7 +199,12 @@ public enum SensitivityAnalysis {
             progress("reference outputs", samples.count, 1)
             return (values, outputName.flatMap { outputs[$0] })
         }
-        let unchanged = UnchangedRuns(graph: graph, pruned: pruned, values: runs.map(\.values), expected: runs.map(\.expected))
+        var unchanged = UnchangedRuns(graph: graph, pruned: pruned, values: runs.map(\.values), expected: runs.map(\.expected))
+        if endToEnd == .estimated, let outputName {
+            unchanged.cotangents = try LayerCotangents(
+                graph, runs: unchanged, output: outputName, layers: Set(analysed.map { graph.nodes[$0].outputs[0] }),
+                progress: progress)
+        }
 
         // The layers in parallel, each on one thread: each one's numbers do not depend on
         // which thread measured it, nor on the others.
@@ -204,10 +220,88 @@ public enum SensitivityAnalysis {
 
     /// The unchanged model's runs the analysis compares with: each sample's values (every
     /// one kept) and the model's first output, and the graph with every layer pruned 2:4.
-    private struct UnchangedRuns {
+    fileprivate struct UnchangedRuns {
         var graph: Graph, pruned: Graph
         var values: [[String: Tensor]]
         var expected: [Tensor?]
+        /// The estimated analysis's cotangents at every layer's output.
+        var cotangents: LayerCotangents?
+    }
+
+    /// Each analysed layer's output cotangents, per sample and output vector (bfloat16: they
+    /// only weigh an error estimate), and what turns their products into output errors.
+    fileprivate struct LayerCotangents {
+        /// Random output vectors per sample, where the output is too large for every direction.
+        static let randomVectors = 4
+
+        /// Per layer output: per sample, per vector, the cotangent's bfloat16 bits.
+        var cotangents: [String: [[[UInt16]]]] = [:]
+        /// Per sample: the weight of each vector's squared product.
+        var weights: [Double] = []
+        /// What the weighted sum over samples is divided by: the samples for a classifier's
+        /// KL divergence, Σ‖z‖² for a relative squared error.
+        var denominator = 0.0
+        /// Layers some path from which to the output runs through an op without a rule.
+        var blocked: [String: String] = [:]
+
+        init(
+            _ graph: Graph, runs: UnchangedRuns, output: String, layers: Set<String>,
+            progress: @escaping @Sendable (String, Int, Int) -> Void
+        ) throws {
+            let seeds = runs.expected.enumerated().map { s, z in
+                z.map { OutputCotangents.make(for: $0, random: Self.randomVectors, seed: UInt64(s)) }
+            }
+            let tasks = seeds.enumerated().flatMap { s, c in (0..<(c?.vectors.count ?? 0)).map { (s, $0) } }
+            progress("output cotangents", tasks.count, 0)
+            let results = try parallelResults(tasks.count) { k -> (cotangents: [String: [UInt16]], blocked: [String: String]) in
+                defer { progress("output cotangents", tasks.count, 1) }
+                let (s, j) = tasks[k]
+                let result = try Backpropagation.run(
+                    graph, values: runs.values[s], output: output, cotangent: seeds[s]!.vectors[j], wanted: layers)
+                return (
+                    result.cotangents.mapValues { $0.withUnsafeBuffer(as: Float.self) { $0.map(floatToBfloat16) } },
+                    result.blocked
+                )
+            }
+            for layer in layers { cotangents[layer] = seeds.map { _ in [] } }
+            for ((s, _), result) in zip(tasks, results) {
+                for (layer, op) in result.blocked { blocked[layer] = op }
+                for (layer, bits) in result.cotangents { cotangents[layer]![s].append(bits) }
+            }
+            weights = seeds.map { $0?.weight ?? 0 }
+            let classifier = runs.expected.contains { $0?.rank == 2 }
+            denominator = runs.expected.reduce(0.0) { sum, z in
+                guard let z else { return sum }
+                return sum + (classifier ? 1 : z.floats().reduce(0) { $0 + Double($1) * Double($1) })
+            }
+        }
+
+        /// Σ over vectors of weight·(vᵀ·J·δ)² for one sample's change δ = changed − reference
+        /// of `layer`'s output.
+        func weightedSquares(_ layer: String, sample s: Int, reference: Tensor, changed: Tensor) -> Double {
+            guard let vectors = cotangents[layer]?[s] else { return 0 }
+            return reference.withUnsafeBuffer(as: Float.self) { a in
+                changed.withUnsafeBuffer(as: Float.self) { b in
+                    var total = 0.0
+                    for v in vectors {
+                        var dot = 0.0
+                        v.withUnsafeBufferPointer { v in
+                            var partial: Float = 0
+                            for i in 0..<min(v.count, a.count, b.count) {
+                                partial += bfloat16ToFloat(v[i]) * (b[i] - a[i])
+                                if i & 4095 == 4095 {
+                                    dot += Double(partial)
+                                    partial = 0
+                                }
+                            }
+                            dot += Double(partial)
+                        }
+                        total += dot * dot
+                    }
+                    return total * weights[s]
+                }
+            }
+        }
     }
 
     /// One layer's candidates: each candidate's weights, layer output error and, where
@@ -226,9 +320,12 @@ public enum SensitivityAnalysis {
         let original = weight.matrix()
         // Predicting, nothing reads the Hessian's layer error: it is left out (it costs a
         // product with a K x K matrix per candidate).
-        let signal = endToEnd == .predicted ? nil : hessians[output]?.outputEnergy(original, rows: weight.rows)
+        let signal = endToEnd != .measured ? nil : hessians[output]?.outputEnergy(original, rows: weight.rows)
         let suffix = try ModelSuffix(graph, after: index)
         var gainErrors: [LayerCandidate: (layer: Double, model: Double)] = [:]
+        // Estimated: from the cotangents, unless an op without a rule blocked them.
+        let estimates = unchanged.cotangents.flatMap { $0.blocked[output] == nil ? $0 : nil }
+        entry.notEstimatedBecauseOf = unchanged.cotangents?.blocked[output]
         // Each sample's input rounded once per rounding (the dense and 2:4 candidates of a
         // format round it alike), by the attributes that decide it.
         var roundedInputs: [String: [Tensor?]] = [:]
@@ -248,14 +345,15 @@ public enum SensitivityAnalysis {
             _ = try QuantizeLayers().run(&g, context)
             var changed = g.nodes[index]
             let changedWeights = LayerWeight(changed, g)?.matrix() ?? original
-            if endToEnd == .predicted {
+            if endToEnd != .measured {
                 // A prediction needs the rounded weights and activation, not the NPU's order
                 // of additions (float32 rounding apart, the same sums): the fast product.
                 changed.attributes[QuantizationAttributes.weightFormat] = nil
             }
             // The layer's output as it changes, and what it does to the model's.
-            let measure = endToEnd == .measured || gainCandidates.contains(candidate)
+            let measure = endToEnd == .measured || (estimates == nil && gainCandidates.contains(candidate))
             var layerOutput = RelativeError(), modelOutput = OutputError()
+            var estimate = 0.0
             let rounding = ["npucc.activation_format", "npucc.activation_amax", "npucc.activation_scale"]
                 .map { changed.attributes[$0].map { "\($0)" } ?? "-" }.joined(separator: " ")
             if roundedInputs[rounding] == nil {
@@ -273,15 +371,21 @@ public enum SensitivityAnalysis {
                     let before = values[output]
                 else { continue }
                 layerOutput.add(reference: before, changed: y)
+                if gainCandidates.contains(candidate), let estimates {
+                    estimate += estimates.weightedSquares(output, sample: s, reference: before, changed: y)
+                }
                 if measure, let suffix, let e = unchanged.expected[s] {
                     modelOutput.add(reference: e, changed: try suffix.run(values, changing: output, to: y) ?? e)
                 }
             }
-            gainErrors[candidate] = (layerOutput.value, modelOutput.value)
+            let denominator = estimates?.denominator ?? 0
+            gainErrors[candidate] =
+                estimates == nil
+                ? (layerOutput.value, modelOutput.value) : (layerOutput.value, denominator > 0 ? estimate / denominator : 0)
             entry.candidates.append(
                 CandidateError(
                     candidate: candidate, weightSQNR: ErrorMetrics(original: original, quantized: changedWeights).sqnr,
-                    layerError: endToEnd == .predicted
+                    layerError: endToEnd != .measured
                         ? nil
                         : hessians[output].map {
                             $0.relativeOutputError(

@@ -1,0 +1,471 @@
+// Reverse-mode derivatives of single nodes: from the cotangents of a node's outputs (how a
+// scalar function of the model's output changes with each output element) to those of its
+// inputs, given the forward run's values. Rounding attributes (npucc.activation_format) are
+// passed through as the identity. Ops without a rule return nil.
+import Foundation
+import IR
+
+public enum VectorJacobian {
+    /// The cotangents of `node`'s inputs where `needed` asks (float inputs that are not
+    /// constants), from the forward `inputs` and `outputs` and the outputs' `cotangents`
+    /// (nil: zero). nil when the op has no rule.
+    public static func inputCotangents(
+        _ node: Node, inputs: [Tensor?], outputs: [Tensor], cotangents: [Tensor?], needed: [Bool]
+    ) throws -> [Tensor?]? {
+        guard let y = outputs.first else { return nil }
+        var g = cotangents.first.flatMap { $0 } ?? Tensor(zeros: .float32, shape: y.shape)
+        if let activation = node.string("npucc.activation") {
+            g = try fusedActivation(node, activation, output: y, g)
+        }
+        func need(_ i: Int) -> Bool { i < needed.count && needed[i] }
+        func input(_ i: Int) throws -> Tensor { try operand(node, inputs, i).cast(to: .float32) }
+        switch node.op {
+        case "Conv":
+            return [need(0) ? try convolutionInput(node, input(0), input(1), g) : nil]
+        case "ConvTranspose":
+            return [need(0) ? try convTransposeInput(node, input(0), input(1), g) : nil]
+        case "Gemm":
+            return try gemm(node, input(0), input(1), optionalOperand(inputs, 2), g, need)
+        case "MatMul":
+            return try matMul(node, input(0), input(1), g, need)
+        case "Add", "Sub", "Mul", "Div", "Pow":
+            return try arithmetic(node, input(0), input(1), y, g, need)
+        case "Sum", "Mean":
+            let scale = node.op == "Mean" ? 1 / Float(inputs.count) : 1
+            return try inputs.indices.map { need($0) ? unbroadcast(try scaled(g, scale), to: try input($0).shape) : nil }
+        case "Clip":
+            let lo = optionalOperand(inputs, 1).map { Float($0.double(at: 0)) } ?? -.infinity
+            let hi = optionalOperand(inputs, 2).map { Float($0.double(at: 0)) } ?? .infinity
+            return [try elementwise(input(0), g) { x, _ in x >= lo && x <= hi ? 1 : 0 }]
+        case "MaxPool", "AveragePool":
+            return [try poolInput(node, input(0), g, max: node.op == "MaxPool")]
+        case "GlobalAveragePool", "GlobalMaxPool":
+            return [try globalPoolInput(input(0), y, g, max: node.op == "GlobalMaxPool")]
+        case "BatchNormalization":
+            let p = try (1...4).map { try input($0).floats() }
+            let epsilon = node.float("epsilon", default: 1e-5)
+            let scale = (0..<p[0].count).map { p[0][$0] / (p[3][$0] + epsilon).squareRoot() }
+            return [affinePerChannel(g, scale: scale, shift: [Float](repeating: 0, count: scale.count))]
+        case "LayerNormalization":
+            return [try layerNormInput(node, input(0), input(1), g)]
+        case "Softmax", "LogSoftmax":
+            return [try softmaxInput(node, y, g, log: node.op == "LogSoftmax")]
+        case "ReduceMean", "ReduceSum":
+            return [try reductionInput(node, input(0), optionalOperand(inputs, 1), g)]
+        case "Cast":
+            guard try operand(node, inputs, 0).dtype.isFloatingPoint else { return nil }
+            return [g]
+        default:
+            if let data = Self.movedInputs(node, inputCount: inputs.count) {
+                return try moved(node, inputs, data: data, outputs: outputs, cotangents: [g] + cotangents.dropFirst())
+            }
+            guard UnaryOp.allNames.contains(node.op), let d = derivative(node) else { return nil }
+            return [try elementwise(input(0), g, outputs: y, d)]
+        }
+    }
+
+    /// The cotangent through a fused activation, from the activation's output.
+    private static func fusedActivation(_ node: Node, _ activation: String, output y: Tensor, _ g: Tensor) throws -> Tensor {
+        switch activation {
+        case "Relu": return try elementwise(y, g) { v, _ in v > 0 ? 1 : 0 }
+        case "LeakyRelu":
+            let alpha = node.float("npucc.activation_alpha", default: 0.01)
+            return try elementwise(y, g) { v, _ in v < 0 ? alpha : 1 }
+        case "Clip":
+            let lo = node.float("npucc.activation_min", default: -.infinity)
+            let hi = node.float("npucc.activation_max", default: .infinity)
+            return try elementwise(y, g) { v, _ in v > lo && v < hi ? 1 : 0 }
+        default: throw IRError("unknown fused activation \"\(activation)\"", at: node)
+        }
+    }
+
+    /// d output / d input of a unary op, from the input x and output y.
+    private static func derivative(_ node: Node) -> ((Float, Float) -> Float)? {
+        switch node.op {
+        case "Relu": return { x, _ in x > 0 ? 1 : 0 }
+        case "LeakyRelu":
+            let a = node.float("alpha", default: 0.01)
+            return { x, _ in x >= 0 ? 1 : a }
+        case "Sigmoid": return { _, y in y * (1 - y) }
+        case "Tanh": return { _, y in 1 - y * y }
+        case "Exp": return { _, y in y }
+        case "Log": return { x, _ in 1 / x }
+        case "Sqrt": return { _, y in 0.5 / y }
+        case "Reciprocal": return { _, y in -y * y }
+        case "Neg": return { _, _ in -1 }
+        case "Abs": return { x, _ in x > 0 ? 1 : (x < 0 ? -1 : 0) }
+        case "Floor", "Ceil", "Round", "Sign": return { _, _ in 0 }
+        case "Sin": return { x, _ in Foundation.cos(x) }
+        case "Cos": return { x, _ in -Foundation.sin(x) }
+        case "Erf": return { x, _ in 2 / Float.pi.squareRoot() * Foundation.exp(-x * x) }
+        case "Softplus": return { x, _ in 1 / (1 + Foundation.exp(-x)) }
+        case "Softsign": return { x, _ in 1 / ((1 + abs(x)) * (1 + abs(x))) }
+        case "Elu":
+            let a = node.float("alpha", default: 1)
+            return { x, y in x > 0 ? 1 : y + a }
+        case "Selu":
+            let a = node.float("alpha", default: 1.67326319217681884765625)
+            let s = node.float("gamma", default: 1.05070102214813232421875)
+            return { x, y in x > 0 ? s : y + s * a }
+        case "HardSigmoid":
+            let a = node.float("alpha", default: 0.2), b = node.float("beta", default: 0.5)
+            return { x, _ in a * x + b > 0 && a * x + b < 1 ? a : 0 }
+        case "HardSwish": return { x, _ in x < -3 ? 0 : (x > 3 ? 1 : (2 * x + 3) / 6) }
+        case "Gelu":
+            if node.string("approximate", default: "none") == "tanh" {
+                let c = (2 / Float.pi).squareRoot()
+                return { x, _ in
+                    let cube: Float = 0.044715 * x * x * x
+                    let t: Float = Foundation.tanh(c * (x + cube))
+                    let slope: Float = c * (1 + 3 * 0.044715 * x * x)
+                    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * slope
+                }
+            }
+            let root2 = Float(2).squareRoot(), root2pi: Float = (2 * Float.pi).squareRoot()
+            return { x, _ in
+                let cumulative: Float = 0.5 * (1 + Foundation.erf(x / root2))
+                let density: Float = Foundation.exp(-x * x / 2) / root2pi
+                return cumulative + x * density
+            }
+        default: return nil
+        }
+    }
+
+    /// g · f(x, y) element by element (`outputs` defaults to x).
+    private static func elementwise(
+        _ x: Tensor, _ g: Tensor, outputs y: Tensor? = nil, _ f: @escaping (Float, Float) -> Float
+    ) throws -> Tensor {
+        guard x.count == g.count else { throw IRError("a cotangent of \(g.shape) for a value of \(x.shape)") }
+        let y = y?.cast(to: .float32) ?? x
+        let xp = x.f32, yp = y.f32, gp = g.f32
+        return makeFloat(x.shape) { d in
+            parallelChunks(x.count, cost: 4) { r in for i in r { d[i] = gp[i] * f(xp[i], yp[i]) } }
+        }
+    }
+
+    private static func scaled(_ g: Tensor, _ s: Float) throws -> Tensor {
+        s == 1 ? g : try elementwise(g, g) { _, _ in s }
+    }
+
+    // MARK: matrix ops
+
+    /// Conv's input cotangent: Wᵀ·g per image and group, scattered back over the windows.
+    private static func convolutionInput(_ node: Node, _ x: Tensor, _ w: Tensor, _ g: Tensor) throws -> Tensor {
+        let group = node.int("group", default: 1)
+        let n = x.shape[0], c = x.shape[1], m = w.shape[0]
+        let kernel = Array(w.shape[2...])
+        let geometry = try WindowGeometry(node: node, input: Array(x.shape[2...]), kernel: kernel)
+        let cg = c / group, mg = m / group
+        let kSize = kernel.reduce(1, *), inPlane = geometry.input.reduce(1, *), outPlane = geometry.output.reduce(1, *)
+        let rows = cg * kSize
+        let direct =
+            kSize == 1 && geometry.strides.allSatisfy { $0 == 1 } && geometry.padBegin.allSatisfy { $0 == 0 }
+            && geometry.padEnd.allSatisfy { $0 == 0 }
+        let out = Tensor(zeros: .float32, shape: x.shape)
+        var columns = direct ? [] : [Float](repeating: 0, count: rows * outPlane)
+        let gp = g.f32, wp = w.f32, op = out.f32
+        for image in 0..<n {
+            for gi in 0..<group {
+                let cotangent = gp + (image * m + gi * mg) * outPlane
+                let weights = wp + gi * mg * rows
+                let dst = op + (image * c + gi * cg) * inPlane
+                if direct {
+                    sgemm(
+                        transA: true, m: rows, n: outPlane, k: mg, a: weights, lda: rows, b: cotangent, ldb: outPlane,
+                        c: dst, ldc: inPlane)
+                } else {
+                    columns.withUnsafeMutableBufferPointer { col in
+                        sgemm(
+                            transA: true, m: rows, n: outPlane, k: mg, a: weights, lda: rows, b: cotangent,
+                            ldb: outPlane, c: col.baseAddress!, ldc: outPlane)
+                        col2im(col.baseAddress!, channels: cg, geometry, into: dst)
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// ConvTranspose's input cotangent: the convolution of g with the same weights.
+    private static func convTransposeInput(_ node: Node, _ x: Tensor, _ w: Tensor, _ g: Tensor) throws -> Tensor {
+        let geometry = try ConvTransposeGeometry(node: node, input: Array(x.shape[2...]), kernel: Array(w.shape[2...]))
+        var conv = Node(op: "Conv", name: node.name, inputs: ["g", "w"], outputs: ["x"])
+        conv.attributes = [
+            "strides": .ints(geometry.strides), "dilations": .ints(geometry.dilations),
+            "pads": .ints(geometry.padBegin + geometry.padEnd), "group": .int(node.int("group", default: 1)),
+        ]
+        return try convolution(conv, [g, w])
+    }
+
+    private static func gemm(
+        _ node: Node, _ a: Tensor, _ b: Tensor, _ c: Tensor?, _ g: Tensor, _ need: (Int) -> Bool
+    ) throws -> [Tensor?] {
+        let transA = node.int("transA", default: 0), transB = node.int("transB", default: 0)
+        let alpha = node.float("alpha", default: 1), beta = node.float("beta", default: 1)
+        func product(_ x: Tensor, _ y: Tensor, _ tx: Int, _ ty: Int) throws -> Tensor {
+            var n = Node(op: "Gemm", name: node.name, inputs: ["x", "y"], outputs: ["z"])
+            n.attributes = ["transA": .int(tx), "transB": .int(ty), "alpha": .float(alpha)]
+            return try Reference.gemm(n, [x, y])
+        }
+        // op(A)·op(B) = Y: dA' = g·op(B)ᵀ, dB' = op(A)ᵀ·g, transposed back where A or B were.
+        let da = need(0) ? (transA == 0 ? try product(g, b, 0, 1 - transB) : try product(b, g, transB, 1)) : nil
+        let db = need(1) ? (transB == 0 ? try product(a, g, 1 - transA, 0) : try product(g, a, 1, transA)) : nil
+        let dc = need(2) && c != nil ? unbroadcast(try scaled(g, beta), to: c!.shape) : nil
+        return [da, db, dc]
+    }
+
+    private static func matMul(_ node: Node, _ a: Tensor, _ b: Tensor, _ g: Tensor, _ need: (Int) -> Bool) throws
+        -> [Tensor?]
+    {
+        // Operands of rank 1 as the kernel reads them: [1, K] and [K, 1].
+        let a2 = a.rank == 1 ? a.reshaped([1, a.count]) : a, b2 = b.rank == 1 ? b.reshaped([b.count, 1]) : b
+        let batch = broadcastShape([Array(a2.shape.dropLast(2)), Array(b2.shape.dropLast(2))]) ?? []
+        let gShape = batch + [a2.shape[a2.rank - 2], b2.shape[b2.rank - 1]]
+        let g2 = g.reshaped(gShape)
+        func lastTwoSwapped(_ t: Tensor) throws -> Tensor {
+            var perm = Array(0..<t.rank)
+            perm.swapAt(t.rank - 1, t.rank - 2)
+            var n = Node(op: "Transpose", name: node.name, inputs: ["t"], outputs: ["u"])
+            n.attributes = ["perm": .ints(perm)]
+            return try transpose(n, [t])
+        }
+        let plain = Node(op: "MatMul", name: node.name, inputs: ["x", "y"], outputs: ["z"])
+        let da =
+            need(0)
+            ? unbroadcast(try Reference.matMul(plain, [g2, try lastTwoSwapped(b2)]), to: a2.shape).reshaped(a.shape) : nil
+        let db =
+            need(1)
+            ? unbroadcast(try Reference.matMul(plain, [try lastTwoSwapped(a2), g2]), to: b2.shape).reshaped(b.shape) : nil
+        return [da, db]
+    }
+
+    // MARK: elementwise arithmetic
+
+    private static func arithmetic(
+        _ node: Node, _ a: Tensor, _ b: Tensor, _ y: Tensor, _ g: Tensor, _ need: (Int) -> Bool
+    ) throws -> [Tensor?] {
+        func op(_ name: String, _ x: Tensor, _ z: Tensor) throws -> Tensor { try binary(name, x, z, node) }
+        var da: Tensor?, db: Tensor?
+        switch node.op {
+        case "Add":
+            da = need(0) ? g : nil
+            db = need(1) ? g : nil
+        case "Sub":
+            da = need(0) ? g : nil
+            db = need(1) ? try scaled(g, -1) : nil
+        case "Mul":
+            da = need(0) ? try op("Mul", g, b) : nil
+            db = need(1) ? try op("Mul", g, a) : nil
+        case "Div":
+            da = need(0) ? try op("Div", g, b) : nil
+            db = need(1) ? try scaled(try op("Div", try op("Mul", g, y.cast(to: .float32)), b), -1) : nil
+        default:  // Pow: d/da = b·a^(b−1), d/db = y·ln a
+            if need(0) {
+                let lowered = try op("Pow", a, try op("Sub", b, Tensor(scalar: Float(1))))
+                da = try op("Mul", g, try op("Mul", b, lowered))
+            }
+            if need(1) {
+                // elementwise multiplies its second argument by f: a · log(a) / a.
+                let logA = try elementwise(a, a) { x, _ in Foundation.log(x) / x }
+                db = try op("Mul", g, try op("Mul", y.cast(to: .float32), logA))
+            }
+        }
+        return [da.map { unbroadcast($0, to: a.shape) }, db.map { unbroadcast($0, to: b.shape) }]
+    }
+
+    // MARK: pooling, normalization, reductions
+
+    private static func poolInput(_ node: Node, _ x: Tensor, _ g: Tensor, max isMax: Bool) throws -> Tensor {
+        guard let kernel = node.ints("kernel_shape") else { throw IRError("kernel_shape is required", at: node) }
+        let geometry = try WindowGeometry(
+            node: node, input: Array(x.shape[2...]), kernel: kernel, ceilMode: node.int("ceil_mode", default: 0) != 0)
+        let includePad = node.int("count_include_pad", default: 0) != 0
+        let windows = PoolWindows(geometry)
+        let result = Tensor(zeros: .float32, shape: x.shape)
+        let xp = x.f32, gp = g.f32, rp = result.f32
+        parallelChunks(x.shape[0] * x.shape[1], cost: windows.outPlane * windows.kernelSize) { range in
+            for plane in range {
+                let src = xp + plane * windows.inPlane, dst = rp + plane * windows.inPlane
+                let cot = gp + plane * windows.outPlane
+                windows.forEach { o, window, padded in
+                    if isMax {
+                        // The forward pass's maximum: the first largest, or the first NaN.
+                        var best = -Float.infinity, at = -1
+                        for i in window where src[i] > best || (at < 0 && src[i].isNaN) {
+                            best = src[i]
+                            at = i
+                        }
+                        if at >= 0 { dst[at] += cot[o] }
+                    } else if !window.isEmpty {
+                        let share = cot[o] / Float(includePad ? padded : window.count)
+                        for i in window { dst[i] += share }
+                    }
+                }
+            }
+        }
+        return result
+    }
+
+    private static func globalPoolInput(_ x: Tensor, _ y: Tensor, _ g: Tensor, max isMax: Bool) throws -> Tensor {
+        let planes = x.shape[0] * x.shape[1], size = x.count / Swift.max(planes, 1)
+        let xp = x.f32, yp = y.f32, gp = g.f32
+        return makeFloat(x.shape) { d in
+            for p in 0..<planes {
+                if isMax {
+                    if let i = (0..<size).first(where: { xp[p * size + $0] == yp[p] || xp[p * size + $0].isNaN }) {
+                        d[p * size + i] = gp[p]
+                    }
+                } else {
+                    for i in 0..<size { d[p * size + i] = gp[p] / Float(size) }
+                }
+            }
+        }
+    }
+
+    /// dx = (ĝ − mean ĝ − x̂·mean(ĝ·x̂)) / σ per row, ĝ = g·scale.
+    private static func layerNormInput(_ node: Node, _ x: Tensor, _ scale: Tensor, _ g: Tensor) throws -> Tensor {
+        let axis = try normalizedAxis(node.int("axis", default: -1), rank: x.rank, node)
+        let epsilon = Double(node.float("epsilon", default: 1e-5))
+        let rows = x.shape[..<axis].reduce(1, *), size = x.shape[axis...].reduce(1, *)
+        let sp = try expandTo(scale, Array(x.shape[axis...]), node).floats()
+        let xp = x.f32, gp = g.f32
+        return makeFloat(x.shape) { d in
+            parallelChunks(rows, cost: size * 4) { range in
+                for r in range {
+                    let row = xp + r * size, cot = gp + r * size, out = d + r * size
+                    var mean = 0.0, variance = 0.0
+                    for i in 0..<size { mean += Double(row[i]) }
+                    mean /= Double(size)
+                    for i in 0..<size { variance += (Double(row[i]) - mean) * (Double(row[i]) - mean) }
+                    let inverse = 1 / (variance / Double(size) + epsilon).squareRoot()
+                    var gMean = 0.0, gxMean = 0.0
+                    for i in 0..<size {
+                        let gh = Double(cot[i]) * Double(sp[i]), xh = (Double(row[i]) - mean) * inverse
+                        gMean += gh
+                        gxMean += gh * xh
+                    }
+                    gMean /= Double(size)
+                    gxMean /= Double(size)
+                    for i in 0..<size {
+                        let gh = Double(cot[i]) * Double(sp[i]), xh = (Double(row[i]) - mean) * inverse
+                        out[i] = Float((gh - gMean - xh * gxMean) * inverse)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Softmax: dx = y·(g − Σ g·y); LogSoftmax: dx = g − softmax·Σ g, along the axis.
+    private static func softmaxInput(_ node: Node, _ y: Tensor, _ g: Tensor, log: Bool) throws -> Tensor {
+        if y.rank == 0 { return Tensor(zeros: .float32, shape: []) }
+        let axis = try normalizedAxis(node.int("axis", default: -1), rank: y.rank, node)
+        let outer = y.shape[..<axis].reduce(1, *), n = y.shape[axis], inner = y.shape[(axis + 1)...].reduce(1, *)
+        let yp = y.f32, gp = g.f32
+        return makeFloat(y.shape) { d in
+            for row in 0..<(outer * inner) {
+                let base = (row / inner) * n * inner + row % inner
+                var total = 0.0
+                for k in 0..<n {
+                    let i = base + k * inner
+                    total += log ? Double(gp[i]) : Double(gp[i]) * Double(yp[i])
+                }
+                for k in 0..<n {
+                    let i = base + k * inner
+                    d[i] = log ? gp[i] - Foundation.exp(yp[i]) * Float(total) : yp[i] * (gp[i] - Float(total))
+                }
+            }
+        }
+    }
+
+    private static func reductionInput(_ node: Node, _ x: Tensor, _ axesInput: Tensor?, _ g: Tensor) throws -> Tensor {
+        var axes = try axesInput.map { try $0.int64s().map { try normalizedAxis(Int($0), rank: x.rank, node) } } ?? []
+        if let attr = node.ints("axes") { axes = try attr.map { try normalizedAxis($0, rank: x.rank, node) } }
+        if axes.isEmpty {
+            if node.int("noop_with_empty_axes", default: 0) != 0 { return g }
+            axes = Array(0..<x.rank)
+        }
+        let kept = x.shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
+        let spread = try expandTo(g.reshaped(kept), x.shape, node)
+        let count = x.count / Swift.max(kept.reduce(1, *), 1)
+        return node.op == "ReduceMean" ? try scaled(spread, 1 / Float(count)) : spread
+    }
+
+    // MARK: data movement
+
+    /// The inputs an op only moves (every output element is a copy of one of theirs, or a
+    /// fill), by op; nil for other ops.
+    static func movedInputs(_ node: Node, inputCount: Int) -> [Int]? {
+        switch node.op {
+        case "Concat": return Array(0..<inputCount)
+        case "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Split", "Slice", "Gather", "Pad", "Tile",
+            "Expand", "Identity", "Dropout":
+            return [0]
+        default: return nil
+        }
+    }
+
+    /// A moving op's cotangents: the op runs once on the positions of its `data` inputs
+    /// (numbered from 1 across them; 0 is a fill), and each output element's cotangent is
+    /// added where its position came from.
+    private static func moved(
+        _ node: Node, _ inputs: [Tensor?], data: [Int], outputs: [Tensor], cotangents: [Tensor?]
+    ) throws -> [Tensor?] {
+        var positions = inputs
+        var starts: [Int: Int] = [:]
+        var next: Int64 = 1
+        for i in data {
+            guard let t = inputs[i] else { continue }
+            starts[i] = Int(next)
+            positions[i] = Tensor((0..<Int64(t.count)).map { $0 + next }, shape: t.shape)
+            next += Int64(t.count)
+        }
+        if node.op == "Pad", positions.count > 2, positions[2] != nil { positions[2] = Tensor(scalar: Int64(0)) }
+        var plain = node
+        plain.attributes = plain.attributes.filter { !$0.key.hasPrefix("npucc.") }
+        let moved = try Kernels.evaluate(plain, positions)
+        var result = [Tensor?](repeating: nil, count: inputs.count)
+        var sinks: [Int: Tensor] = [:]
+        for i in data { if let t = inputs[i] { sinks[i] = Tensor(zeros: .float32, shape: t.shape) } }
+        let order = data.filter { starts[$0] != nil }.sorted { starts[$0]! < starts[$1]! }
+        for (k, ids) in moved.enumerated() where k < cotangents.count {
+            guard let g = cotangents[k] else { continue }
+            let gp = g.f32
+            ids.withUnsafeBuffer(as: Int64.self) { ids in
+                for j in 0..<Swift.min(ids.count, g.count) where ids[j] > 0 {
+                    let id = Int(ids[j])
+                    guard let i = order.last(where: { starts[$0]! <= id }) else { continue }
+                    sinks[i]!.f32[id - starts[i]!] += gp[j]
+                }
+            }
+        }
+        for (i, t) in sinks { result[i] = t }
+        return result
+    }
+}
+
+/// `t` summed over the axes along which `shape` was broadcast to reach t's shape.
+func unbroadcast(_ t: Tensor, to shape: [Int]) -> Tensor {
+    if t.shape == shape { return t }
+    let r = t.rank
+    let padded = Array(repeating: 1, count: Swift.max(r - shape.count, 0)) + shape
+    let out = Tensor(zeros: .float32, shape: shape)
+    let target = contiguousStrides(padded)
+    let strides = (0..<r).map { padded[$0] == 1 ? 0 : target[$0] }
+    let tp = t.f32, op = out.f32
+    var index = [Int](repeating: 0, count: r)
+    var o = 0
+    for i in 0..<t.count {
+        op[o] += tp[i]
+        // The odometer over t's shape, with the target offset alongside.
+        var d = r - 1
+        while d >= 0 {
+            index[d] += 1
+            o += strides[d]
+            if index[d] < t.shape[d] { break }
+            o -= strides[d] * index[d]
+            index[d] = 0
+            d -= 1
+        }
+    }
+    return out
+}
