@@ -287,16 +287,16 @@ final class SensitivityAnalysisTests: XCTestCase {
         XCTAssertEqual(estimated[1].pruningGain, 1, accuracy: 1e-2)
     }
 
-    /// An output of 80 values draws four random directions per sample: the same numbers on
-    /// every run, and unbiased, so near the measured gains.
+    /// An output of 80 values draws random directions, 32 in all (11 for each of the 3
+    /// samples): the same numbers on every run, and unbiased, so near the measured gains.
     func testRandomOutputDirectionsAreReproducible() throws {
         let c = try linearModel(columns: 20, seed: 42)
         let first = try c.analyse(.estimated), second = try c.analyse(.estimated), measured = try c.analyse(.measured)
         for (m, (a, b)) in zip(measured, zip(first, second)) {
             XCTAssertEqual(a.candidates.map(\.predictedError), b.candidates.map(\.predictedError))
             for (estimate, truth) in [(a.gain, m.gain), (a.pruningGain, m.pruningGain)] {
-                XCTAssertGreaterThan(estimate, truth / 3, "\(m.layer)")
-                XCTAssertLessThan(estimate, truth * 3, "\(m.layer)")
+                XCTAssertGreaterThan(estimate, truth / 2, "\(m.layer)")
+                XCTAssertLessThan(estimate, truth * 2, "\(m.layer)")
             }
         }
     }

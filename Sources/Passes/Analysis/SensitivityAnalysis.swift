@@ -199,23 +199,44 @@ public enum SensitivityAnalysis {
             progress("reference outputs", samples.count, 1)
             return (values, outputName.flatMap { outputs[$0] })
         }
-        var unchanged = UnchangedRuns(graph: graph, pruned: pruned, values: runs.map(\.values), expected: runs.map(\.expected))
-        if endToEnd == .estimated, let outputName {
-            unchanged.cotangents = try LayerCotangents(
-                graph, runs: unchanged, output: outputName, layers: Set(analysed.map { graph.nodes[$0].outputs[0] }),
-                progress: progress)
-        }
+        let unchanged = UnchangedRuns(graph: graph, pruned: pruned, values: runs.map(\.values), expected: runs.map(\.expected))
 
         // The layers in parallel, each on one thread: each one's numbers do not depend on
         // which thread measured it, nor on the others.
         progress("analysing layers", analysed.count, 0)
-        let layers = try parallelResults(analysed.count) { k -> LayerSensitivity? in
+        var layers = try parallelResults(analysed.count) { k -> AnalysedLayer? in
             defer { progress("analysing layers", analysed.count, 1) }
             return try analyse(
                 layer: analysed[k], unchanged, activationAmax: activationAmax, hessians: hessians, sparse: sparse,
                 endToEnd: endToEnd)
         }
-        return layers.compactMap { $0 }
+        if endToEnd == .estimated, let outputName {
+            // The gain candidates' model output errors from the output's cotangents; a layer
+            // they cannot reach through derivative rules has its gains re-run instead.
+            let estimates = try OutputErrorEstimates(
+                graph, runs: unchanged, output: outputName, changes: layers.map { $0.map { ($0.entry.layer, $0.changes) } },
+                progress: progress)
+            for (k, layer) in layers.enumerated() {
+                guard var entry = layer?.entry else { continue }
+                if let op = estimates.blocked[entry.layer] {
+                    entry = try analyse(
+                        layer: analysed[k], unchanged, activationAmax: activationAmax, hessians: hessians, sparse: sparse,
+                        endToEnd: .predicted)!.entry
+                    entry.notEstimatedBecauseOf = op
+                } else {
+                    estimates.setGains(of: &entry)
+                }
+                layers[k] = AnalysedLayer(entry: entry)
+            }
+        }
+        return layers.compactMap { $0?.entry }
+    }
+
+    /// One layer's analysis and, estimated, each gain candidate's change of the layer's
+    /// output per sample (bfloat16), for the cotangents to weigh.
+    private struct AnalysedLayer {
+        var entry: LayerSensitivity
+        var changes: [LayerCandidate: [[UInt16]]] = [:]
     }
 
     /// The unchanged model's runs the analysis compares with: each sample's values (every
@@ -224,51 +245,61 @@ public enum SensitivityAnalysis {
         var graph: Graph, pruned: Graph
         var values: [[String: Tensor]]
         var expected: [Tensor?]
-        /// The estimated analysis's cotangents at every layer's output.
-        var cotangents: LayerCotangents?
     }
 
-    /// Each analysed layer's output cotangents, per sample and output vector (bfloat16: they
-    /// only weigh an error estimate), and what turns their products into output errors.
-    fileprivate struct LayerCotangents {
-        /// Random output vectors per sample, where the output is too large for every direction.
-        static let randomVectors = 4
+    /// The gain candidates' model output errors to second order: the output's cotangent
+    /// vectors backpropagated to every layer at once, one pass per sample and vector, each
+    /// weighing the changes of the layers' outputs as it reaches them.
+    fileprivate struct OutputErrorEstimates {
+        /// Random output vectors in all, spread over the samples (at least 4 per sample),
+        /// where an output is too large for every direction: the estimates' relative
+        /// standard error is then about √(2/32) = 0.25.
+        static let randomDraws = 32
 
-        /// Per layer output: per sample, per vector, the cotangent's bfloat16 bits.
-        var cotangents: [String: [[[UInt16]]]] = [:]
-        /// Per sample: the weight of each vector's squared product.
-        var weights: [Double] = []
-        /// What the weighted sum over samples is divided by: the samples for a classifier's
-        /// KL divergence, Σ‖z‖² for a relative squared error.
+        /// Per layer output and gain candidate: Σ over samples and vectors of w·(vᵀ·δ)².
+        var sums: [String: [LayerCandidate: Double]] = [:]
+        /// What the sums are divided by: the samples for a classifier's KL divergence,
+        /// Σ‖z‖² for a relative squared error.
         var denominator = 0.0
         /// Layers some path from which to the output runs through an op without a rule.
         var blocked: [String: String] = [:]
 
         init(
-            _ graph: Graph, runs: UnchangedRuns, output: String, layers: Set<String>,
+            _ graph: Graph, runs: UnchangedRuns, output: String, changes: [(String, [LayerCandidate: [[UInt16]]])?],
             progress: @escaping @Sendable (String, Int, Int) -> Void
         ) throws {
+            let samples = runs.expected.filter { $0 != nil }.count
+            let perSample = max(4, (Self.randomDraws + samples - 1) / max(samples, 1))
             let seeds = runs.expected.enumerated().map { s, z in
-                z.map { OutputCotangents.make(for: $0, random: Self.randomVectors, seed: UInt64(s)) }
+                z.map { OutputCotangents.make(for: $0, random: perSample, seed: UInt64(s)) }
             }
+            let changed = changes.compactMap { $0 }
+            let layers = Set(changed.map(\.0))
             let tasks = seeds.enumerated().flatMap { s, c in (0..<(c?.vectors.count ?? 0)).map { (s, $0) } }
             progress("output cotangents", tasks.count, 0)
-            let results = try parallelResults(tasks.count) { k -> (cotangents: [String: [UInt16]], blocked: [String: String]) in
+            // Each pass's products with every layer's changes; the cotangents themselves are
+            // dropped as soon as they are weighed.
+            let results = try parallelResults(tasks.count) {
+                k -> (dots: [String: [LayerCandidate: Double]], blocked: [String: String]) in
                 defer { progress("output cotangents", tasks.count, 1) }
                 let (s, j) = tasks[k]
                 let result = try Backpropagation.run(
                     graph, values: runs.values[s], output: output, cotangent: seeds[s]!.vectors[j], wanted: layers)
-                return (
-                    result.cotangents.mapValues { $0.withUnsafeBuffer(as: Float.self) { $0.map(floatToBfloat16) } },
-                    result.blocked
-                )
+                var dots: [String: [LayerCandidate: Double]] = [:]
+                for (layer, candidates) in changed {
+                    guard let g = result.cotangents[layer] else { continue }
+                    for (candidate, perSample) in candidates { dots[layer, default: [:]][candidate] = Self.dot(g, perSample[s]) }
+                }
+                return (dots, result.blocked)
             }
-            for layer in layers { cotangents[layer] = seeds.map { _ in [] } }
             for ((s, _), result) in zip(tasks, results) {
                 for (layer, op) in result.blocked { blocked[layer] = op }
-                for (layer, bits) in result.cotangents { cotangents[layer]![s].append(bits) }
+                for (layer, dots) in result.dots {
+                    for (candidate, dot) in dots {
+                        sums[layer, default: [:]][candidate, default: 0] += seeds[s]!.weight * dot * dot
+                    }
+                }
             }
-            weights = seeds.map { $0?.weight ?? 0 }
             let classifier = runs.expected.contains { $0?.rank == 2 }
             denominator = runs.expected.reduce(0.0) { sum, z in
                 guard let z else { return sum }
@@ -276,40 +307,45 @@ public enum SensitivityAnalysis {
             }
         }
 
-        /// Σ over vectors of weight·(vᵀ·J·δ)² for one sample's change δ = changed − reference
-        /// of `layer`'s output.
-        func weightedSquares(_ layer: String, sample s: Int, reference: Tensor, changed: Tensor) -> Double {
-            guard let vectors = cotangents[layer]?[s] else { return 0 }
-            return reference.withUnsafeBuffer(as: Float.self) { a in
-                changed.withUnsafeBuffer(as: Float.self) { b in
-                    var total = 0.0
-                    for v in vectors {
-                        var dot = 0.0
-                        v.withUnsafeBufferPointer { v in
-                            var partial: Float = 0
-                            for i in 0..<min(v.count, a.count, b.count) {
-                                partial += bfloat16ToFloat(v[i]) * (b[i] - a[i])
-                                if i & 4095 == 4095 {
-                                    dot += Double(partial)
-                                    partial = 0
-                                }
-                            }
-                            dot += Double(partial)
-                        }
-                        total += dot * dot
+        /// vᵀ·δ for a cotangent and a change stored as bfloat16.
+        private static func dot(_ g: Tensor, _ change: [UInt16]) -> Double {
+            g.withUnsafeBuffer(as: Float.self) { v in
+                var total = 0.0, partial: Float = 0
+                for i in 0..<min(v.count, change.count) {
+                    partial += v[i] * bfloat16ToFloat(change[i])
+                    // Partial sums in float, folded into a double every 4096 terms.
+                    if i & 4095 == 4095 {
+                        total += Double(partial)
+                        partial = 0
                     }
-                    return total * weights[s]
                 }
+                return total + Double(partial)
             }
+        }
+
+        /// The layer's gains (estimated model output error per unit of layer output error)
+        /// and every candidate's prediction from them.
+        func setGains(of entry: inout LayerSensitivity) {
+            func gain(_ c: LayerCandidate) -> Double {
+                guard let own = entry.candidates.first(where: { $0.candidate == c })?.layerOutputError, own > 0,
+                    own.isFinite, denominator > 0
+                else { return 0 }
+                return (sums[entry.layer]?[c] ?? 0) / denominator / own
+            }
+            entry.gain = gain(gainCandidates[0])
+            entry.pruningGain = gain(gainCandidates[1])
+            setPredictions(of: &entry)
         }
     }
 
     /// One layer's candidates: each candidate's weights, layer output error and, where
     /// measured, model output error, then the layer's gains and every candidate's prediction.
+    /// Estimated, the gain candidates' changes of the layer's output are handed back and the
+    /// gains are left to `OutputErrorEstimates`.
     private static func analyse(
         layer index: Int, _ unchanged: UnchangedRuns, activationAmax: [String: Float],
         hessians: [String: LayerHessian], sparse: Bool, endToEnd: EndToEndError
-    ) throws -> LayerSensitivity? {
+    ) throws -> AnalysedLayer? {
         let graph = unchanged.graph, pruned = unchanged.pruned
         let node = graph.nodes[index], output = node.outputs[0]
         guard let weight = LayerWeight(node, graph) else { return nil }
@@ -321,11 +357,10 @@ public enum SensitivityAnalysis {
         // Predicting, nothing reads the Hessian's layer error: it is left out (it costs a
         // product with a K x K matrix per candidate).
         let signal = endToEnd != .measured ? nil : hessians[output]?.outputEnergy(original, rows: weight.rows)
-        let suffix = try ModelSuffix(graph, after: index)
+        // Estimated, nothing re-runs the rest of the model.
+        let suffix = endToEnd == .estimated ? nil : try ModelSuffix(graph, after: index)
         var gainErrors: [LayerCandidate: (layer: Double, model: Double)] = [:]
-        // Estimated: from the cotangents, unless an op without a rule blocked them.
-        let estimates = unchanged.cotangents.flatMap { $0.blocked[output] == nil ? $0 : nil }
-        entry.notEstimatedBecauseOf = unchanged.cotangents?.blocked[output]
+        var changes: [LayerCandidate: [[UInt16]]] = [:]
         // Each sample's input rounded once per rounding (the dense and 2:4 candidates of a
         // format round it alike), by the attributes that decide it.
         var roundedInputs: [String: [Tensor?]] = [:]
@@ -351,9 +386,9 @@ public enum SensitivityAnalysis {
                 changed.attributes[QuantizationAttributes.weightFormat] = nil
             }
             // The layer's output as it changes, and what it does to the model's.
-            let measure = endToEnd == .measured || (estimates == nil && gainCandidates.contains(candidate))
+            let measure = endToEnd == .measured || (endToEnd == .predicted && gainCandidates.contains(candidate))
+            let keep = endToEnd == .estimated && gainCandidates.contains(candidate)
             var layerOutput = RelativeError(), modelOutput = OutputError()
-            var estimate = 0.0
             let rounding = ["npucc.activation_format", "npucc.activation_amax", "npucc.activation_scale"]
                 .map { changed.attributes[$0].map { "\($0)" } ?? "-" }.joined(separator: " ")
             if roundedInputs[rounding] == nil {
@@ -371,17 +406,19 @@ public enum SensitivityAnalysis {
                     let before = values[output]
                 else { continue }
                 layerOutput.add(reference: before, changed: y)
-                if gainCandidates.contains(candidate), let estimates {
-                    estimate += estimates.weightedSquares(output, sample: s, reference: before, changed: y)
+                if keep {
+                    changes[candidate, default: []].append(
+                        y.withUnsafeBuffer(as: Float.self) { b in
+                            before.withUnsafeBuffer(as: Float.self) { a in
+                                (0..<min(a.count, b.count)).map { floatToBfloat16(b[$0] - a[$0]) }
+                            }
+                        })
                 }
                 if measure, let suffix, let e = unchanged.expected[s] {
                     modelOutput.add(reference: e, changed: try suffix.run(values, changing: output, to: y) ?? e)
                 }
             }
-            let denominator = estimates?.denominator ?? 0
-            gainErrors[candidate] =
-                estimates == nil
-                ? (layerOutput.value, modelOutput.value) : (layerOutput.value, denominator > 0 ? estimate / denominator : 0)
+            gainErrors[candidate] = (layerOutput.value, modelOutput.value)
             entry.candidates.append(
                 CandidateError(
                     candidate: candidate, weightSQNR: ErrorMetrics(original: original, quantized: changedWeights).sqnr,
@@ -400,11 +437,16 @@ public enum SensitivityAnalysis {
         }
         entry.gain = gain(gainCandidates[0])
         entry.pruningGain = gain(gainCandidates[1])
+        setPredictions(of: &entry)
+        return AnalysedLayer(entry: entry, changes: changes)
+    }
+
+    /// Every candidate's prediction from the layer's gains (`predict`).
+    private static func setPredictions(of entry: inout LayerSensitivity) {
         let layerOutput = Dictionary(uniqueKeysWithValues: entry.candidates.map { ($0.candidate, $0.layerOutputError) })
         for (k, c) in entry.candidates.enumerated() {
             entry.candidates[k].predictedError = predict(
                 c.candidate, gain: entry.gain, pruningGain: entry.pruningGain, layerOutput: layerOutput)
         }
-        return entry
     }
 }
