@@ -31,12 +31,12 @@ public enum Backpropagation {
             }
             guard needed.contains(true) else { continue }
             var results: [Tensor?]? = nil
-            if blocker == nil {
-                let outputs = node.outputs.compactMap { value($0) }
-                if outputs.count == node.outputs.count {
-                    results = try VectorJacobian.inputCotangents(
-                        node, inputs: node.inputs.map(value), outputs: outputs, cotangents: reached, needed: needed)
-                }
+            // The rules read the first output's value; an omitted optional output (an empty
+            // name) has none and no cotangent.
+            if blocker == nil, let first = node.outputs.first.flatMap(value) {
+                let outputs = node.outputs.map { value($0) ?? first }
+                results = try VectorJacobian.inputCotangents(
+                    node, inputs: node.inputs.map(value), outputs: outputs, cotangents: reached, needed: needed)
             }
             for (i, name) in node.inputs.enumerated() where needed[i] {
                 guard let results, i < results.count, let d = results[i] else {

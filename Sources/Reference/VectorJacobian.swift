@@ -410,35 +410,37 @@ public enum VectorJacobian {
     private static func moved(
         _ node: Node, _ inputs: [Tensor?], data: [Int], outputs: [Tensor], cotangents: [Tensor?]
     ) throws -> [Tensor?] {
+        // The data inputs' positions, numbered on from one input to the next.
         var positions = inputs
-        var starts: [Int: Int] = [:]
-        var next: Int64 = 1
+        var starts: [(input: Int, start: Int)] = []
+        var next = 1
         for i in data {
             guard let t = inputs[i] else { continue }
-            starts[i] = Int(next)
-            positions[i] = Tensor((0..<Int64(t.count)).map { $0 + next }, shape: t.shape)
-            next += Int64(t.count)
+            starts.append((i, next))
+            positions[i] = Tensor((0..<t.count).map { Int64($0 + next) }, shape: t.shape)
+            next += t.count
         }
         if node.op == "Pad", positions.count > 2, positions[2] != nil { positions[2] = Tensor(scalar: Int64(0)) }
         var plain = node
         plain.attributes = plain.attributes.filter { !$0.key.hasPrefix("npucc.") }
         let moved = try Kernels.evaluate(plain, positions)
-        var result = [Tensor?](repeating: nil, count: inputs.count)
-        var sinks: [Int: Tensor] = [:]
-        for i in data { if let t = inputs[i] { sinks[i] = Tensor(zeros: .float32, shape: t.shape) } }
-        let order = data.filter { starts[$0] != nil }.sorted { starts[$0]! < starts[$1]! }
-        for (k, ids) in moved.enumerated() where k < cotangents.count {
-            guard let g = cotangents[k] else { continue }
-            let gp = g.f32
-            ids.withUnsafeBuffer(as: Int64.self) { ids in
-                for j in 0..<Swift.min(ids.count, g.count) where ids[j] > 0 {
-                    let id = Int(ids[j])
-                    guard let i = order.last(where: { starts[$0]! <= id }) else { continue }
-                    sinks[i]!.f32[id - starts[i]!] += gp[j]
+        // Every output element's cotangent added at the position it came from, all data
+        // inputs in one buffer (position p at p − 1).
+        var sums = [Float](repeating: 0, count: next - 1)
+        sums.withUnsafeMutableBufferPointer { sums in
+            for (k, ids) in moved.enumerated() where k < cotangents.count {
+                guard let g = cotangents[k] else { continue }
+                let gp = g.f32
+                ids.withUnsafeBuffer(as: Int64.self) { ids in
+                    for j in 0..<Swift.min(ids.count, g.count) where ids[j] > 0 { sums[Int(ids[j]) - 1] += gp[j] }
                 }
             }
         }
-        for (i, t) in sinks { result[i] = t }
+        var result = [Tensor?](repeating: nil, count: inputs.count)
+        for (input, start) in starts {
+            let shape = inputs[input]!.shape
+            result[input] = Tensor(Array(sums[(start - 1)..<(start - 1 + shape.reduce(1, *))]), shape: shape)
+        }
         return result
     }
 }

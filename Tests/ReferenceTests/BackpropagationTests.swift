@@ -178,6 +178,11 @@ final class BackpropagationTests: XCTestCase {
             b.constant("reps", Tensor([Int64(1), 2, 1], shape: [3]))
             return b.node("Tile", [e, "reps"])[0]
         }
+        try check("dropout with its mask output omitted", ["x": [2, 3]]) { b in
+            b.constant("one", Tensor([Float(1), 2, 0.5], shape: [3]))
+            let d = b.node("Dropout", ["x"], outputs: ["d", ""])[0]
+            return b.node("LayerNormalization", [d, "one"], outputs: ["n", "", ""])[0]
+        }
         try check("pad constant", ["x": [2, 3]]) { b in
             b.constant("pads", Tensor([Int64(1), 0, 0, 2], shape: [4]))
             b.constant("value", Tensor(scalar: Float(0.5)))

@@ -216,17 +216,22 @@ public enum SensitivityAnalysis {
             let estimates = try OutputErrorEstimates(
                 graph, runs: unchanged, output: outputName, changes: layers.map { $0.map { ($0.entry.layer, $0.changes) } },
                 progress: progress)
-            for (k, layer) in layers.enumerated() {
-                guard var entry = layer?.entry else { continue }
-                if let op = estimates.blocked[entry.layer] {
-                    entry = try analyse(
-                        layer: analysed[k], unchanged, activationAmax: activationAmax, hessians: hessians, sparse: sparse,
-                        endToEnd: .predicted)!.entry
-                    entry.notEstimatedBecauseOf = op
-                } else {
-                    estimates.setGains(of: &entry)
-                }
-                layers[k] = AnalysedLayer(entry: entry)
+            let blocked = layers.indices.filter { layers[$0].map { estimates.blocked[$0.entry.layer] != nil } ?? false }
+            let again = try parallelResults(blocked.count) { b in
+                try analyse(
+                    layer: analysed[blocked[b]], unchanged, activationAmax: activationAmax, hessians: hessians,
+                    sparse: sparse, endToEnd: .predicted)
+            }
+            for (k, layer) in zip(blocked, again) {
+                guard var layer else { continue }
+                layer.entry.notEstimatedBecauseOf = estimates.blocked[layer.entry.layer]
+                layers[k] = layer
+            }
+            for k in layers.indices {
+                guard var layer = layers[k], layer.entry.notEstimatedBecauseOf == nil else { continue }
+                estimates.setGains(of: &layer.entry)
+                layer.changes = [:]
+                layers[k] = layer
             }
         }
         return layers.compactMap { $0?.entry }
