@@ -52,6 +52,8 @@ public enum VectorJacobian {
             return [try softmaxInput(node, y, g, log: node.op == "LogSoftmax")]
         case "ReduceMean", "ReduceSum":
             return [try reductionInput(node, input(0), optionalOperand(inputs, 1), g)]
+        case "Resize":
+            return [need(0) ? try resizeInput(node, inputs, g) : nil]
         case "Cast":
             guard try operand(node, inputs, 0).dtype.isFloatingPoint else { return nil }
             return [g]
@@ -388,6 +390,43 @@ public enum VectorJacobian {
         let spread = try expandTo(g.reshaped(kept), x.shape, node)
         let count = x.count / Swift.max(kept.reduce(1, *), 1)
         return node.op == "ReduceMean" ? try scaled(spread, 1 / Float(count)) : spread
+    }
+
+    /// Resize's input cotangent: each output's cotangent added where the output read, by
+    /// the same weights (nearest: the one element it copied; linear: its corners).
+    private static func resizeInput(_ node: Node, _ inputs: [Tensor?], _ g: Tensor) throws -> Tensor {
+        let x = try operand(node, inputs, 0)
+        let geometry = try ResizeGeometry(
+            node, inputShape: x.shape, roi: optionalOperand(inputs, 1)?.floats(),
+            scales: optionalOperand(inputs, 2)?.floats(), sizes: optionalOperand(inputs, 3).map { $0.int64s().map(Int.init) })
+        let shape = geometry.outputShape, rank = x.rank
+        let inStrides = contiguousStrides(x.shape), outStrides = contiguousStrides(shape)
+        let corners = geometry.nearest ? 1 : 1 << rank
+        let out = Tensor(zeros: .float32, shape: x.shape)
+        let gp = g.f32, op = out.f32
+        var index = [Int](repeating: 0, count: rank)
+        for i in 0..<shape.reduce(1, *) {
+            for d in 0..<rank { index[d] = (i / outStrides[d]) % shape[d] }
+            for corner in 0..<corners {
+                var w: Float = 1, offset = 0
+                for d in 0..<rank {
+                    let upper = (corner >> d) & 1 == 1
+                    if geometry.nearest {
+                        offset += geometry.lower[d][index[d]] * inStrides[d]
+                        continue
+                    }
+                    let f = geometry.weight[d][index[d]]
+                    if upper && f == 0 {
+                        w = 0
+                        break
+                    }
+                    w *= upper ? f : 1 - f
+                    offset += (upper ? geometry.upper[d][index[d]] : geometry.lower[d][index[d]]) * inStrides[d]
+                }
+                if w != 0 { op[offset] += w * gp[i] }
+            }
+        }
+        return out
     }
 
     // MARK: data movement

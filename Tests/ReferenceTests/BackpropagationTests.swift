@@ -183,6 +183,18 @@ final class BackpropagationTests: XCTestCase {
             let d = b.node("Dropout", ["x"], outputs: ["d", ""])[0]
             return b.node("LayerNormalization", [d, "one"], outputs: ["n", "", ""])[0]
         }
+        try check("resize nearest, twice as large", ["x": [1, 2, 3, 4]]) { b in
+            b.constant("scales", Tensor([Float(1), 1, 2, 2], shape: [4]))
+            return b.node("Resize", ["x", "", "scales"], ["mode": .string("nearest")])[0]
+        }
+        try check("resize linear, half pixel, to 5 x 7", ["x": [1, 2, 3, 4]]) { b in
+            b.constant("sizes", Tensor([Int64(1), 2, 5, 7], shape: [4]))
+            return b.node(
+                "Resize", ["x", "", "", "sizes"],
+                [
+                    "mode": .string("linear"), "coordinate_transformation_mode": .string("half_pixel"),
+                ])[0]
+        }
         try check("pad constant", ["x": [2, 3]]) { b in
             b.constant("pads", Tensor([Int64(1), 0, 0, 2], shape: [4]))
             b.constant("value", Tensor(scalar: Float(0.5)))
