@@ -11,14 +11,15 @@ public enum E8M0 {
 
     /// The nearest power of two, ties rounding up (as ml_dtypes converts: the float32
     /// exponent plus one when the mantissa's top bit is set). NaN, infinities, zero and
-    /// negative values give NaN (0xFF); float32 subnormals give 2^-127, or 2^-126 when
-    /// above 2^-127; values that round above 2^127 give NaN.
+    /// negative values give NaN (0xFF); float32 subnormals give 2^-127 below 1.5·2^-127
+    /// and 2^-126 from there, the same rule; values that round above 2^127 give NaN.
     public static func encode(_ value: Float) -> UInt8 {
         guard value.isFinite, value > 0 else { return nanCode }
         let bits = value.bitPattern
         let exponent = Int(bits >> 23)
         let mantissa = bits & 0x7F_FFFF
-        if exponent == 0 { return mantissa > 0x40_0000 ? 1 : 0 }
+        // A subnormal is mantissa·2^-149: 2^-127 is 0x40_0000, the midpoint to 2^-126 0x60_0000.
+        if exponent == 0 { return mantissa >= 0x60_0000 ? 1 : 0 }
         let code = exponent + (mantissa & 0x40_0000 != 0 ? 1 : 0)
         return code > 254 ? nanCode : UInt8(code)
     }
