@@ -1,7 +1,8 @@
 // Reverse mode over a whole graph: from a cotangent of one output and a forward run's values,
 // the cotangents of the values that output depends on, node by node in reverse order
 // (VectorJacobian.swift). A value some path from which runs through a node without a rule
-// is blocked: its cotangent would be incomplete, so none is given.
+// (for the op, or for the input the path enters by) is blocked: its cotangent would be
+// incomplete, so none is given.
 import IR
 
 public enum Backpropagation {
@@ -39,8 +40,10 @@ public enum Backpropagation {
                     node, inputs: node.inputs.map(value), outputs: outputs, cotangents: reached, needed: needed)
             }
             for (i, name) in node.inputs.enumerated() where needed[i] {
+                // No rule for the op, or none for this input (a Conv's computed weights, a
+                // Clip's computed bounds): the input's cotangent would be incomplete.
                 guard let results, i < results.count, let d = results[i] else {
-                    if results == nil { blocked[name] = blocker ?? node.op }
+                    blocked[name] = blocker ?? node.op
                     continue
                 }
                 if let sum = cotangents[name] {

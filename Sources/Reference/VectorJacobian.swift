@@ -52,6 +52,15 @@ public enum VectorJacobian {
             return [try softmaxInput(node, y, g, log: node.op == "LogSoftmax")]
         case "ReduceMean", "ReduceSum":
             return [try reductionInput(node, input(0), optionalOperand(inputs, 1), g)]
+        case "PRelu":
+            // x ≥ 0 passes the cotangent; below, the slope (broadcast to x) scales it.
+            let x = try input(0), slope = try expandTo(try input(1), x.shape, node)
+            let xp = x.f32, sp = slope.f32, gp = g.f32
+            return [
+                makeFloat(x.shape) { d in
+                    parallelChunks(x.count, cost: 2) { r in for i in r { d[i] = xp[i] < 0 ? sp[i] * gp[i] : gp[i] } }
+                }
+            ]
         case "Resize":
             return [need(0) ? try resizeInput(node, inputs, g) : nil]
         case "Cast":
@@ -436,6 +445,7 @@ public enum VectorJacobian {
     static func movedInputs(_ node: Node, inputCount: Int) -> [Int]? {
         switch node.op {
         case "Concat": return Array(0..<inputCount)
+        case "Where": return [1, 2]
         case "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Split", "Slice", "Gather", "Pad", "Tile",
             "Expand", "Identity", "Dropout":
             return [0]

@@ -21,10 +21,10 @@ final class BackpropagationTests: XCTestCase {
         func draw(_ n: Int) -> [Float] {
             (0..<n).map { _ in positive ? Float.random(in: 0.5...2, using: &random) : Float.random(in: -2...2, using: &random) }
         }
-        // Distinct inputs lie on a shuffled grid 0.1 apart: a step of h·u (at most 0.02) never
-        // changes which one of them is largest.
+        // Distinct inputs lie on a shuffled grid 0.1 apart, off zero by half a step: a step of
+        // h·u (at most 0.02) never changes which one of them is largest, nor any one's sign.
         func inputValues(_ n: Int) -> [Float] {
-            distinct ? (0..<n).map { Float($0) * 0.1 - Float(n) * 0.05 }.shuffled(using: &random) : draw(n)
+            distinct ? (0..<n).map { (Float($0) + 0.5) * 0.1 - Float(n) * 0.05 }.shuffled(using: &random) : draw(n)
         }
         let inputs = Dictionary(
             uniqueKeysWithValues: shapes.keys.sorted().map {
@@ -195,6 +195,14 @@ final class BackpropagationTests: XCTestCase {
                     "mode": .string("linear"), "coordinate_transformation_mode": .string("half_pixel"),
                 ])[0]
         }
+        try check("where, both branches broadcast", ["a": [2, 3], "b": [3]]) { b in
+            b.constant("c", Tensor(bools: [true, false, false, true, true, false], shape: [2, 3]))
+            return b.node("Where", ["c", "a", "b"])[0]
+        }
+        try check("prelu, a slope per channel", ["x": [2, 3, 2]], distinct: true) { b in
+            b.constant("slope", Tensor([Float(0.1), -0.5, 2], shape: [3, 1]))
+            return b.node("PRelu", ["x", "slope"])[0]
+        }
         try check("pad constant", ["x": [2, 3]]) { b in
             b.constant("pads", Tensor([Int64(1), 0, 0, 2], shape: [4]))
             b.constant("value", Tensor(scalar: Float(0.5)))
@@ -234,5 +242,26 @@ final class BackpropagationTests: XCTestCase {
             wanted: ["x", a, d])
         XCTAssertEqual(result.blocked, ["x": "CumSum", a: "CumSum"])
         XCTAssertEqual(try XCTUnwrap(result.cotangents[d]).floats(), [1, 1, 1, 1])
+    }
+
+    /// A rule that gives no cotangent for an input the path enters by (here a Conv's
+    /// weights, computed from an input) blocks it as a missing rule does.
+    func testAnInputTheRuleLeavesOutIsBlocked() throws {
+        var b = GraphBuilder()
+        b.input("x", .float32, [.known(1), .known(1), .known(3), .known(3)])
+        b.input("v", .float32, [.known(1), .known(1), .known(2), .known(2)])
+        let w = b.node("Tanh", ["v"])[0]
+        let y = b.node("Conv", ["x", w])[0]
+        b.output(y)
+        var values = [
+            "x": Tensor((0..<9).map { Float($0) / 9 }, shape: [1, 1, 3, 3]),
+            "v": Tensor([Float(0.5), -0.5, 0.25, 1], shape: [1, 1, 2, 2]),
+        ]
+        _ = try Interpreter(graph: b.graph).run(values) { values[$0] = $1 }
+        let result = try Backpropagation.run(
+            b.graph, values: values, output: y, cotangent: Tensor([Float](repeating: 1, count: 4), shape: [1, 1, 2, 2]),
+            wanted: ["x", "v", w])
+        XCTAssertEqual(result.blocked, ["v": "Conv", w: "Conv"])
+        XCTAssertNotNil(result.cotangents["x"])
     }
 }
