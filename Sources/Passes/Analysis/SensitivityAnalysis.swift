@@ -293,7 +293,9 @@ public enum SensitivityAnalysis {
                 var dots: [String: [LayerCandidate: Double]] = [:]
                 for (layer, candidates) in changed {
                     guard let g = result.cotangents[layer] else { continue }
-                    for (candidate, perSample) in candidates { dots[layer, default: [:]][candidate] = Self.dot(g, perSample[s]) }
+                    for (candidate, perSample) in candidates where s < perSample.count {
+                        dots[layer, default: [:]][candidate] = Self.dot(g, perSample[s])
+                    }
                 }
                 return (dots, result.blocked)
             }
@@ -412,12 +414,13 @@ public enum SensitivityAnalysis {
                 else { continue }
                 layerOutput.add(reference: before, changed: y)
                 if keep {
-                    changes[candidate, default: []].append(
+                    // By sample index: a sample without the layer's output keeps an empty change.
+                    changes[candidate, default: Array(repeating: [], count: unchanged.values.count)][s] =
                         y.withUnsafeBuffer(as: Float.self) { b in
                             before.withUnsafeBuffer(as: Float.self) { a in
                                 (0..<min(a.count, b.count)).map { floatToBfloat16(b[$0] - a[$0]) }
                             }
-                        })
+                        }
                 }
                 if measure, let suffix, let e = unchanged.expected[s] {
                     modelOutput.add(reference: e, changed: try suffix.run(values, changing: output, to: y) ?? e)
