@@ -26,8 +26,7 @@ func convolution(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     let kSize = kernel.reduce(1, *), inPlane = g.input.reduce(1, *), outPlane = g.output.reduce(1, *)
     let rows = cg * kSize
     let out = Tensor(zeros: .float32, shape: [n, m] + g.output)
-    let direct =
-        kSize == 1 && g.strides.allSatisfy { $0 == 1 } && g.padBegin.allSatisfy { $0 == 0 } && g.padEnd.allSatisfy { $0 == 0 }
+    let direct = g.isPointwise
     var columns = direct ? [] : [Float](repeating: 0, count: rows * outPlane)
     let xp = x.f32, wp = w.f32, op = out.f32
     for image in 0..<n {

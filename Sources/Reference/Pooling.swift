@@ -5,13 +5,16 @@ import IR
 func pool(_ node: Node, _ inputs: [Tensor?], max isMax: Bool) throws -> [Tensor] {
     let x = try operand(node, inputs, 0)
     try requireFloat32(node, x)
-    guard x.rank >= 3, x.rank <= 5 else { throw IRError("pooling supports 1 to 3 spatial dimensions, got input \(x.shape)", at: node) }
+    guard x.rank >= 3, x.rank <= 5 else {
+        throw IRError("pooling supports 1 to 3 spatial dimensions, got input \(x.shape)", at: node)
+    }
     if node.outputs.count > 1 && !node.outputs[1].isEmpty {
         throw IRError("the Indices output of MaxPool is not supported", at: node)
     }
     guard let kernel = node.ints("kernel_shape") else { throw IRError("kernel_shape is required", at: node) }
-    let g = try WindowGeometry(node: node, input: Array(x.shape[2...]), kernel: kernel,
-                               ceilMode: node.int("ceil_mode", default: 0) != 0)
+    let g = try WindowGeometry(
+        node: node, input: Array(x.shape[2...]), kernel: kernel,
+        ceilMode: node.int("ceil_mode", default: 0) != 0)
     let includePad = node.int("count_include_pad", default: 0) != 0
     let result = Tensor(zeros: .float32, shape: Array(x.shape[0..<2]) + g.output)
     let xp = x.f32, op = result.f32
@@ -23,15 +26,15 @@ func pool(_ node: Node, _ inputs: [Tensor?], max isMax: Bool) throws -> [Tensor]
     parallelChunks(x.shape[0] * x.shape[1], cost: windows.outPlane * windows.kernelSize) { range in
         for plane in range {
             let src = xp + plane * windows.inPlane, dst = op + plane * windows.outPlane
-            windows.forEach { o, window, padded in
+            windows.forEach { o, window in
                 var best = -Float.infinity, sum: Float = 0
-                for i in window {
+                window.forEachPosition { i in
                     let v = src[i]
                     if v > best || v.isNaN { best = v }
                     sum += v
                 }
                 let count = window.count
-                dst[o] = isMax ? best : (includePad ? sum / Float(padded) : (count > 0 ? sum / Float(count) : 0))
+                dst[o] = isMax ? best : (includePad ? sum / Float(window.padded) : (count > 0 ? sum / Float(count) : 0))
             }
         }
     }
@@ -63,47 +66,61 @@ func globalPool(_ node: Node, _ inputs: [Tensor?], max isMax: Bool) throws -> Te
     return result
 }
 
-/// A pooling's windows, spatial axes lifted to three with leading unit axes.
+/// A pooling's windows, spatial axes lifted to three with leading unit axes. A window is
+/// the product of one run of input indices per axis, so each axis's runs are found once.
 struct PoolWindows {
-    private let inp, out, k, s, dl, pb, pe: [Int]
+    /// Per axis, per output index: the input indices the window reads (inside the input),
+    /// and how many of its positions lie within the input or its padding.
+    private let taps: [[[Int]]], padded: [[Int]]
+    private let inp, out: [Int]
     let inPlane, outPlane, kernelSize: Int
+
+    /// One window: its input positions, in scan order, and how many of its positions lie
+    /// within the input or its padding (what count_include_pad divides by).
+    struct Window {
+        let depth, rows, columns: ArraySlice<Int>
+        let rowLength, planeLength: Int
+        let padded: Int
+        var count: Int { depth.count * rows.count * columns.count }
+
+        @inline(__always) func forEachPosition(_ body: (Int) -> Void) {
+            for d in depth {
+                for r in rows {
+                    let line = d * planeLength + r * rowLength
+                    for c in columns { body(line + c) }
+                }
+            }
+        }
+    }
 
     init(_ g: WindowGeometry) {
         let pad = 3 - g.spatialRank
         func lift(_ v: [Int], _ fill: Int) -> [Int] { Array(repeating: fill, count: pad) + v }
-        (inp, out, k, s) = (lift(g.input, 1), lift(g.output, 1), lift(g.kernel, 1), lift(g.strides, 1))
-        (dl, pb, pe) = (lift(g.dilations, 1), lift(g.padBegin, 0), lift(g.padEnd, 0))
+        let (inp, out, k, s) = (lift(g.input, 1), lift(g.output, 1), lift(g.kernel, 1), lift(g.strides, 1))
+        let (dl, pb, pe) = (lift(g.dilations, 1), lift(g.padBegin, 0), lift(g.padEnd, 0))
+        var taps: [[[Int]]] = [], padded: [[Int]] = []
+        for d in 0..<3 {
+            let reach = (0..<out[d]).map { o in
+                (0..<k[d]).map { o * s[d] - pb[d] + $0 * dl[d] }.filter { $0 < inp[d] + pe[d] }
+            }
+            taps.append(reach.map { $0.filter { $0 >= 0 && $0 < inp[d] } })
+            padded.append(reach.map(\.count))
+        }
+        (self.taps, self.padded, self.inp, self.out) = (taps, padded, inp, out)
         (inPlane, outPlane, kernelSize) = (inp.reduce(1, *), out.reduce(1, *), k.reduce(1, *))
     }
 
-    /// Calls `body(o, window, padded)` for every output position o of a plane, in order:
-    /// the window's positions inside the input plane, in scan order, and how many of its
-    /// positions lie within the input or its padding (what count_include_pad divides by).
-    func forEach(_ body: (Int, [Int], Int) -> Void) {
-        var window: [Int] = []
-        window.reserveCapacity(kernelSize)
+    /// Calls `body(o, window)` for every output position o of a plane, in order.
+    func forEach(_ body: (Int, Window) -> Void) {
         var o = 0
         for od in 0..<out[0] {
             for oh in 0..<out[1] {
                 for ow in 0..<out[2] {
-                    window.removeAll(keepingCapacity: true)
-                    var padded = 0
-                    for kd in 0..<k[0] {
-                        let id = od * s[0] - pb[0] + kd * dl[0]
-                        if id >= inp[0] + pe[0] { continue }
-                        for kh in 0..<k[1] {
-                            let ih = oh * s[1] - pb[1] + kh * dl[1]
-                            if ih >= inp[1] + pe[1] { continue }
-                            for kw in 0..<k[2] {
-                                let iw = ow * s[2] - pb[2] + kw * dl[2]
-                                if iw >= inp[2] + pe[2] { continue }
-                                padded += 1
-                                if id < 0 || ih < 0 || iw < 0 || id >= inp[0] || ih >= inp[1] || iw >= inp[2] { continue }
-                                window.append((id * inp[1] + ih) * inp[2] + iw)
-                            }
-                        }
-                    }
-                    body(o, window, padded)
+                    body(
+                        o,
+                        Window(
+                            depth: taps[0][od][...], rows: taps[1][oh][...], columns: taps[2][ow][...], rowLength: inp[2],
+                            planeLength: inp[1] * inp[2], padded: padded[0][od] * padded[1][oh] * padded[2][ow]))
                     o += 1
                 }
             }

@@ -8,11 +8,8 @@ import IR
 func resize(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     let x = try operand(node, inputs, 0)
     try requireFloat32(node, x)
-    let sizes = optionalOperand(inputs, 3).map { $0.int64s().map(Int.init) }
-    let g = try ResizeGeometry(
-        node, inputShape: x.shape, roi: optionalOperand(inputs, 1)?.floats(), scales: optionalOperand(inputs, 2)?.floats(),
-        sizes: sizes)
-    let (shape, lo, hi, weight, rank) = (g.outputShape, g.lower, g.upper, g.weight, x.rank)
+    let g = try resizeGeometry(node, inputs, x.shape)
+    let (shape, lo, rank) = (g.outputShape, g.lower, x.rank)
     let inStrides = contiguousStrides(x.shape), outStrides = contiguousStrides(shape)
     if g.nearest {
         // A copy of the element each output index names.
@@ -43,27 +40,64 @@ func resize(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
         }
     }
     let xp = x.f32
-    let corners = 1 << rank
+    let taps = ResizeTaps(g, inputShape: x.shape)
     return makeFloat(shape) { op in
-        let total = shape.reduce(1, *)
-        parallelChunks(total, cost: corners) { range in
+        parallelChunks(shape.reduce(1, *), cost: 1 << rank) { range in
             var index = [Int](repeating: 0, count: rank)
             for i in range {
-                for d in 0..<rank { index[d] = (i / outStrides[d]) % shape[d] }
                 var acc: Float = 0
-                for corner in 0..<corners {
-                    var w: Float = 1, offset = 0
-                    for d in 0..<rank {
-                        let upper = (corner >> d) & 1 == 1
-                        let f = weight[d][index[d]]
-                        if upper && f == 0 { w = 0; break }
-                        w *= upper ? f : 1 - f
-                        offset += (upper ? hi[d][index[d]] : lo[d][index[d]]) * inStrides[d]
-                    }
-                    if w != 0 { acc += w * xp[offset] }
-                }
+                taps.forEach(output: i, &index) { offset, w in acc += w * xp[offset] }
                 op[i] = acc
             }
+        }
+    }
+}
+
+/// Where a Resize node's outputs read in an input of `shape`, from its roi, scales and sizes.
+func resizeGeometry(_ node: Node, _ inputs: [Tensor?], _ shape: [Int]) throws -> ResizeGeometry {
+    try ResizeGeometry(
+        node, inputShape: shape, roi: optionalOperand(inputs, 1)?.floats(), scales: optionalOperand(inputs, 2)?.floats(),
+        sizes: optionalOperand(inputs, 3).map { $0.int64s().map(Int.init) })
+}
+
+/// Where each output element of a Resize reads: the element a nearest resize copies
+/// (weight 1), or a linear one's corners with their weights, those of weight zero left out.
+/// The interpreter sums them; the reverse mode adds back along them.
+struct ResizeTaps {
+    private let g: ResizeGeometry
+    private let inStrides, outStrides, shape: [Int]
+
+    init(_ g: ResizeGeometry, inputShape: [Int]) {
+        self.g = g
+        shape = g.outputShape
+        inStrides = contiguousStrides(inputShape)
+        outStrides = contiguousStrides(g.outputShape)
+    }
+
+    /// `body(input offset, weight)` for each tap of output element `i`; `index` is scratch
+    /// of the tensor's rank.
+    @inline(__always) func forEach(output i: Int, _ index: inout [Int], _ body: (Int, Float) -> Void) {
+        let rank = shape.count
+        for d in 0..<rank { index[d] = (i / outStrides[d]) % shape[d] }
+        if g.nearest {
+            var offset = 0
+            for d in 0..<rank { offset += g.lower[d][index[d]] * inStrides[d] }
+            body(offset, 1)
+            return
+        }
+        for corner in 0..<(1 << rank) {
+            var w: Float = 1, offset = 0
+            for d in 0..<rank {
+                let upper = (corner >> d) & 1 == 1
+                let f = g.weight[d][index[d]]
+                if upper && f == 0 {
+                    w = 0
+                    break
+                }
+                w *= upper ? f : 1 - f
+                offset += (upper ? g.upper[d][index[d]] : g.lower[d][index[d]]) * inStrides[d]
+            }
+            if w != 0 { body(offset, w) }
         }
     }
 }

@@ -54,13 +54,8 @@ public enum VectorJacobian {
             return [try reductionInput(node, input(0), optionalOperand(inputs, 1), g)]
         case "PRelu":
             // x ≥ 0 passes the cotangent; below, the slope (broadcast to x) scales it.
-            let x = try input(0), slope = try expandTo(try input(1), x.shape, node)
-            let xp = x.f32, sp = slope.f32, gp = g.f32
-            return [
-                makeFloat(x.shape) { d in
-                    parallelChunks(x.count, cost: 2) { r in for i in r { d[i] = xp[i] < 0 ? sp[i] * gp[i] : gp[i] } }
-                }
-            ]
+            let x = try input(0)
+            return [try elementwise(x, g, and: try expandTo(try input(1), x.shape, node)) { x, slope in x < 0 ? slope : 1 }]
         case "Resize":
             return [need(0) ? try resizeInput(node, inputs, g) : nil]
         case "Cast":
@@ -71,7 +66,7 @@ public enum VectorJacobian {
                 return try moved(node, inputs, data: data, outputs: outputs, cotangents: [g] + cotangents.dropFirst())
             }
             guard UnaryOp.allNames.contains(node.op), let d = derivative(node) else { return nil }
-            return [try elementwise(input(0), g, outputs: y, d)]
+            return [try elementwise(input(0), g, and: y, d)]
         }
     }
 
@@ -142,9 +137,10 @@ public enum VectorJacobian {
         }
     }
 
-    /// g · f(x, y) element by element (`outputs` defaults to x).
+    /// g · f(x, y) element by element, y a second tensor of x's shape (the op's output, a
+    /// PRelu's slopes; x itself by default).
     private static func elementwise(
-        _ x: Tensor, _ g: Tensor, outputs y: Tensor? = nil, _ f: @escaping (Float, Float) -> Float
+        _ x: Tensor, _ g: Tensor, and y: Tensor? = nil, _ f: @escaping (Float, Float) -> Float
     ) throws -> Tensor {
         guard x.count == g.count else { throw IRError("a cotangent of \(g.shape) for a value of \(x.shape)") }
         let y = y?.cast(to: .float32) ?? x
@@ -169,9 +165,7 @@ public enum VectorJacobian {
         let cg = c / group, mg = m / group
         let kSize = kernel.reduce(1, *), inPlane = geometry.input.reduce(1, *), outPlane = geometry.output.reduce(1, *)
         let rows = cg * kSize
-        let direct =
-            kSize == 1 && geometry.strides.allSatisfy { $0 == 1 } && geometry.padBegin.allSatisfy { $0 == 0 }
-            && geometry.padEnd.allSatisfy { $0 == 0 }
+        let direct = geometry.isPointwise
         let out = Tensor(zeros: .float32, shape: x.shape)
         var columns = direct ? [] : [Float](repeating: 0, count: rows * outPlane)
         let gp = g.f32, wp = w.f32, op = out.f32
@@ -276,8 +270,7 @@ public enum VectorJacobian {
                 da = try op("Mul", g, try op("Mul", b, lowered))
             }
             if need(1) {
-                // elementwise multiplies its second argument by f: a · log(a) / a.
-                let logA = try elementwise(a, a) { x, _ in Foundation.log(x) / x }
+                let logA = try unary(Node(op: "Log", name: node.name, inputs: ["a"], outputs: ["log"]), [a])
                 db = try op("Mul", g, try op("Mul", y.cast(to: .float32), logA))
             }
         }
@@ -298,18 +291,20 @@ public enum VectorJacobian {
             for plane in range {
                 let src = xp + plane * windows.inPlane, dst = rp + plane * windows.inPlane
                 let cot = gp + plane * windows.outPlane
-                windows.forEach { o, window, padded in
+                windows.forEach { o, window in
                     if isMax {
                         // The forward pass's maximum: the first largest, or the first NaN.
                         var best = -Float.infinity, at = -1
-                        for i in window where src[i] > best || (at < 0 && src[i].isNaN) {
-                            best = src[i]
-                            at = i
+                        window.forEachPosition { i in
+                            if src[i] > best || (at < 0 && src[i].isNaN) {
+                                best = src[i]
+                                at = i
+                            }
                         }
                         if at >= 0 { dst[at] += cot[o] }
-                    } else if !window.isEmpty {
-                        let share = cot[o] / Float(includePad ? padded : window.count)
-                        for i in window { dst[i] += share }
+                    } else if window.count > 0 {
+                        let share = cot[o] / Float(includePad ? window.padded : window.count)
+                        window.forEachPosition { i in dst[i] += share }
                     }
                 }
             }
@@ -405,35 +400,13 @@ public enum VectorJacobian {
     /// the same weights (nearest: the one element it copied; linear: its corners).
     private static func resizeInput(_ node: Node, _ inputs: [Tensor?], _ g: Tensor) throws -> Tensor {
         let x = try operand(node, inputs, 0)
-        let geometry = try ResizeGeometry(
-            node, inputShape: x.shape, roi: optionalOperand(inputs, 1)?.floats(),
-            scales: optionalOperand(inputs, 2)?.floats(), sizes: optionalOperand(inputs, 3).map { $0.int64s().map(Int.init) })
-        let shape = geometry.outputShape, rank = x.rank
-        let inStrides = contiguousStrides(x.shape), outStrides = contiguousStrides(shape)
-        let corners = geometry.nearest ? 1 : 1 << rank
+        let geometry = try resizeGeometry(node, inputs, x.shape)
+        let taps = ResizeTaps(geometry, inputShape: x.shape)
         let out = Tensor(zeros: .float32, shape: x.shape)
         let gp = g.f32, op = out.f32
-        var index = [Int](repeating: 0, count: rank)
-        for i in 0..<shape.reduce(1, *) {
-            for d in 0..<rank { index[d] = (i / outStrides[d]) % shape[d] }
-            for corner in 0..<corners {
-                var w: Float = 1, offset = 0
-                for d in 0..<rank {
-                    let upper = (corner >> d) & 1 == 1
-                    if geometry.nearest {
-                        offset += geometry.lower[d][index[d]] * inStrides[d]
-                        continue
-                    }
-                    let f = geometry.weight[d][index[d]]
-                    if upper && f == 0 {
-                        w = 0
-                        break
-                    }
-                    w *= upper ? f : 1 - f
-                    offset += (upper ? geometry.upper[d][index[d]] : geometry.lower[d][index[d]]) * inStrides[d]
-                }
-                if w != 0 { op[offset] += w * gp[i] }
-            }
+        var index = [Int](repeating: 0, count: x.rank)
+        for i in 0..<geometry.outputShape.reduce(1, *) {
+            taps.forEach(output: i, &index) { offset, w in op[offset] += w * gp[i] }
         }
         return out
     }

@@ -12,6 +12,11 @@ public struct WindowGeometry {
     public var output: [Int]
 
     var spatialRank: Int { input.count }
+    /// A 1x1 window at stride 1 without padding: each output reads the input where it lies.
+    var isPointwise: Bool {
+        kernel.allSatisfy { $0 == 1 } && strides.allSatisfy { $0 == 1 } && padBegin.allSatisfy { $0 == 0 }
+            && padEnd.allSatisfy { $0 == 0 }
+    }
 
     /// A window of stride 1 over an unpadded input.
     init(input: [Int], kernel: [Int], dilations: [Int]) {

@@ -22,7 +22,7 @@ struct OutputCotangents {
     static func make(for z: Tensor, random count: Int, seed: UInt64) -> OutputCotangents {
         var random = SeededRandom(seed: seed)
         let values = z.floats()
-        if z.rank == 2 {
+        if OutputError.isClassifier(z) {
             let (rows, classes) = (z.shape[0], z.shape[1])
             let p = (0..<rows).map { OutputError.softmax(values[($0 * classes)..<(($0 + 1) * classes)]) }
             func vector(_ fill: (Int, inout ArraySlice<Float>) -> Void) -> Tensor {

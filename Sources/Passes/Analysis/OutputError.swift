@@ -10,9 +10,12 @@ struct OutputError {
     private var divergence = 0.0, rows = 0
     private var signal = 0.0, noise = 0.0
 
+    /// A classifier's output: [N, classes] logits, whose error is the KL divergence of their softmax.
+    static func isClassifier(_ output: Tensor) -> Bool { output.rank == 2 }
+
     mutating func add(reference r: Tensor, changed q: Tensor) {
         let a = r.floats(), b = q.floats()
-        if r.rank == 2 {
+        if Self.isClassifier(r) {
             let classes = r.shape[1]
             for row in 0..<r.shape[0] {
                 let p = Self.softmax(a[(row * classes)..<((row + 1) * classes)])

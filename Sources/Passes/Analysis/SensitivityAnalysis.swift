@@ -307,7 +307,7 @@ public enum SensitivityAnalysis {
                     }
                 }
             }
-            let classifier = runs.expected.contains { $0?.rank == 2 }
+            let classifier = runs.expected.contains { $0.map(OutputError.isClassifier) ?? false }
             denominator = runs.expected.reduce(0.0) { sum, z in
                 guard let z else { return sum }
                 return sum + (classifier ? 1 : z.floats().reduce(0) { $0 + Double($1) * Double($1) })
