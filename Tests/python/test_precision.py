@@ -355,3 +355,5 @@ def test_estimated_gains_behind_an_op_without_a_derivative_rule_are_re_run(tmp_p
         assert 0.5 < estimated["conv2"][key] < 2
     # conv1's gains were re-run, as the measured analysis runs them.
     assert estimated["conv1"]["gain"] == pytest.approx(measured["conv1"]["gain"], rel=1e-4)
+    r = run_npucc("analyze", model, "--calib", calib, "--output-error", "guessed")
+    assert r.returncode == 1 and "--output-error" in r.stderr and "guessed" in r.stderr and not r.stdout
