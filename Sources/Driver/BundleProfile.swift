@@ -91,6 +91,13 @@ public enum BundleProfile {
 
     /// As above, for a bundle already read or made in memory; `bundlePath` names it in errors.
     public static func profile(_ file: BundleFile, bundlePath: String, targetPath: String?) throws -> Profile {
+        try scheduled(file, bundlePath: bundlePath, targetPath: targetPath).profile
+    }
+
+    /// The profile, with the schedule it sums up.
+    static func scheduled(_ file: BundleFile, bundlePath: String, targetPath: String?) throws -> (
+        profile: Profile, schedule: Schedule, target: TargetDescription, program: Program, instructions: [Range<Int>]
+    ) {
         let (bundle, program, meta) = try BundleProgram.load(file, path: bundlePath, as: Metadata.self)
         guard let layers = meta.program.layers else {
             throw DriverError(file: bundlePath, "section META: program.layers is missing: recompile the bundle to profile it")
@@ -114,7 +121,10 @@ public enum BundleProfile {
         } catch let e as SimulatorError {
             throw DriverError(file: bundlePath, "\(e)")
         }
-        return summarize(schedule, layers, target)
+        return (
+            summarize(schedule, layers, target), schedule, target, program,
+            layers.map { $0.first..<min($0.first + $0.count, schedule.end.count) }
+        )
     }
 
     private static func target(for meta: Metadata, bundlePath: String, targetPath: String?) throws -> TargetDescription {

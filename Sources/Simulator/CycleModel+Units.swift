@@ -54,7 +54,7 @@ extension CycleModel.SchedulerState {
         queueEnd[queue] = max(queueEnd[queue], end)
         for (r, _) in reads { hazards.recordRead(r.footprint, end: end) }
         hazards.recordWrite(dst.footprint, end: end)
-        record(start, end, bytes: moved, from: src?.level ?? -1, to: dst.level)
+        record(start, end, unit: queue, released: busy, engine: engine, bytes: moved, from: src?.level ?? -1, to: dst.level)
     }
 
     /// mma on the matrix unit of `out`'s tile: a change of mode first pays the target's
@@ -98,7 +98,7 @@ extension CycleModel.SchedulerState {
         if let actScales { hazards.recordRead(actScales.footprint, end: end) }
         hazards.recordRead(wgt.footprint, end: end)
         hazards.recordWrite(out.footprint, end: end)
-        record(start, end)
+        record(start, end, unit: queue, released: streamEnd)
     }
 
     /// vop, vopp, quant and dequant on the vector unit of `dst`'s tile.
@@ -143,6 +143,6 @@ extension CycleModel.SchedulerState {
         queueEnd[queue] = max(queueEnd[queue], end)
         for r in reads { hazards.recordRead(r.footprint, end: end) }
         for w in writes { hazards.recordWrite(w.footprint, end: end) }
-        record(start, end)
+        record(start, end, unit: queue, released: start + cost.occupancy)
     }
 }

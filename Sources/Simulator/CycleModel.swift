@@ -18,6 +18,13 @@ public struct Schedule: Sendable {
     public var bytes: [Int]
     public var sourceLevel: [Int8]
     public var destinationLevel: [Int8]
+    /// The unit each instruction ran on, as `Units` numbers them (-1: none, for nop and halt),
+    /// and which of that queue's DMA engines took a transfer (0 for the other units).
+    public var unit: [Int32]
+    public var engine: [Int8]
+    /// The cycle each instruction frees its unit: its completion less the latency during
+    /// which the unit already takes the next one.
+    public var released: [Int]
     /// Cycles until the last instruction completes.
     public var cycles: Int
 }
@@ -113,7 +120,8 @@ public struct CycleModel {
     /// Everything the scheduler remembers while it walks the program.
     struct SchedulerState {
         let model: CycleModel
-        var schedule = Schedule(start: [], end: [], bytes: [], sourceLevel: [], destinationLevel: [], cycles: 0)
+        var schedule = Schedule(
+            start: [], end: [], bytes: [], sourceLevel: [], destinationLevel: [], unit: [], engine: [], released: [], cycles: 0)
         var hazards: HazardTracker
         var ledgers: [BandwidthLedger]
         /// When each unit is free: per tile matrix, vector; DMA engines per tile, then per cluster.
@@ -177,7 +185,13 @@ public struct CycleModel {
             }
         }
 
-        mutating func record(_ start: Int, _ end: Int, bytes: Int = 0, from: Int = -1, to: Int = -1) {
+        mutating func record(
+            _ start: Int, _ end: Int, unit: Int, released: Int? = nil, engine: Int = 0, bytes: Int = 0,
+            from: Int = -1, to: Int = -1
+        ) {
+            schedule.released.append(released ?? end)
+            schedule.unit.append(Int32(unit))
+            schedule.engine.append(Int8(engine))
             schedule.start.append(start)
             schedule.end.append(end)
             schedule.bytes.append(bytes)
@@ -189,7 +203,7 @@ public struct CycleModel {
         mutating func issue(_ i: Instruction, _ program: Program, _ constants: [UInt8]) throws {
             switch i.spec.mnemonic {
             case "nop", "halt":
-                record(schedule.cycles, schedule.cycles)
+                record(schedule.cycles, schedule.cycles, unit: -1)
             case "signal":
                 let q = try unit(i["after"], i["unit"])
                 let at = queueEnd[q]
@@ -197,7 +211,7 @@ public struct CycleModel {
                 var k = signals[sem]?.count ?? 0
                 while k > 0 && signals[sem]![k - 1] > at { k -= 1 }
                 signals[sem, default: []].insert(at, at: k)
-                record(at, at)
+                record(at, at, unit: q)
             case "wait":
                 let (q, sem, count) = (try unit(i["queue"], i["unit"]), Int(i["sem"]), Int(i["count"]))
                 var at = 0
@@ -212,7 +226,7 @@ public struct CycleModel {
                     at = times[count - 1]
                 }
                 gate[q] = max(gate[q], at)
-                record(at, at)
+                record(at, at, unit: q)
             case "dma", "fill", "gather":
                 try transfer(i, program)
             case "mma":

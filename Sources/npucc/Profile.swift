@@ -18,6 +18,7 @@ struct ProfileCommand: ParsableCommand {
             Example:
               npucc profile digits.npub
               npucc profile digits.npub --json
+              npucc profile digits.npub --trace digits-trace.json
             """)
 
     @Argument(help: "The compiled bundle (.npub).")
@@ -29,6 +30,12 @@ struct ProfileCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The target description (JSON) to run the program on.", valueName: "FILE"))
     var target: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Also write the schedule, every instruction on its unit, as a trace for ui.perfetto.dev or chrome://tracing.",
+            valueName: "FILE"))
+    var trace: String?
+
     @OptionGroup var console: ConsoleOptions
 
     func run() throws {
@@ -36,7 +43,9 @@ struct ProfileCommand: ParsableCommand {
             guard BundleInspection.isBundle(path: bundle) else {
                 throw DriverError(file: bundle, "not a bundle (no NPUB magic): profile takes what npucc compile writes")
             }
-            let profile = try BundleProfile.profile(bundlePath: bundle, targetPath: target)
+            let profile =
+                try trace.map { try ScheduleTrace.profile(bundlePath: bundle, targetPath: target, tracePath: $0) }
+                ?? BundleProfile.profile(bundlePath: bundle, targetPath: target)
             print(json ? try BundleProfile.json(profile) : BundleProfile.text(profile))
         }
     }

@@ -42,6 +42,20 @@ final class CycleModelTests: XCTestCase {
         XCTAssertEqual(s.bytes[0], 4096)
         XCTAssertEqual(s.sourceLevel[0], 3)
         XCTAssertEqual(s.destinationLevel[0], 0)
+        // Tile c0.t0's DMA queue (unit 0), its first engine, free again once the bytes moved.
+        XCTAssertEqual(s.unit[0], 0)
+        XCTAssertEqual(s.engine[0], 0)
+        XCTAssertEqual(s.released[0], 32)
+        XCTAssertEqual(s.unit[1], -1, "halt runs on no unit")
+    }
+
+    func testTwoTransfersOnOneTileTakeItsTwoEngines() throws {
+        let s = try schedule(
+            ["sram c0.t0 f32 @0x0 [64,16] [16,1]", "dram f32 @0x0 [64,16] [16,1]", "sram c0.t0 f32 @0x1000 [64,16] [16,1]"],
+            ["dma dst=d0, src=d1", "dma dst=d2, src=d1"])
+        XCTAssertEqual(s.engine[0], 0)
+        XCTAssertEqual(s.engine[1], 1)
+        XCTAssertEqual(s.start[1], 0)
     }
 
     func testOneMMAPerFormatAndSparsity() throws {
@@ -52,6 +66,9 @@ final class CycleModelTests: XCTestCase {
         ] {
             let s = try mma(m: 32, k: 160, n: 20, wfmt: wfmt, sparse: sparse)
             XCTAssertEqual(s.end[0], 32 * blocks + 39, "\(wfmt) sparse=\(sparse)")
+            // The matrix unit (units 64 ..< 128 on 64 tiles) takes the next mma once the rows streamed.
+            XCTAssertEqual(s.released[0], 32 * blocks, "\(wfmt) sparse=\(sparse)")
+            XCTAssertEqual(s.unit[0], 64)
         }
         // 40 output channels are two column blocks; 21 reduction positions at fp16 two passes.
         XCTAssertEqual(try mma(m: 32, k: 160, n: 40, wfmt: "nvfp4", sparse: true).end[0], 64 + 39)

@@ -85,3 +85,59 @@ def test_layers_outside_the_program_are_refused(tmp_path):
     r = run_npucc("profile", tmp_path / "edited.npub")
     assert r.returncode == 1 and 'program.layers[1] ("pool1")' in r.stderr, r.stderr
     assert len(r.stderr.splitlines()) == 1
+
+
+def test_trace_holds_the_schedule_the_table_sums(tmp_path):
+    bundle = compile_digits(tmp_path, "--precision", "nvfp4", "--sparsity", "2:4", "--prune", "magnitude")
+    trace = tmp_path / "trace.json"
+    r = run_npucc("profile", bundle, "--json", "--trace", trace)
+    assert r.returncode == 0, r.stderr
+    p = json.loads(r.stdout)
+    assert r.stdout == run_npucc("profile", bundle, "--json").stdout
+    events = json.loads(trace.read_text())["traceEvents"]
+    threads = {(e["pid"], e["tid"]): e["args"]["name"] for e in events if e["name"] == "thread_name"}
+    spans = [e for e in events if e["ph"] == "X"]
+    layers = [e for e in spans if e["pid"] == 0]
+    instructions = [e for e in spans if e["pid"] > 0]
+    # The layer row: the profile's layers, end to end, in its cycles (1 GHz: a cycle is 0.001 us).
+    assert [e["name"] for e in layers] == [l["name"] for l in p["layers"]]
+    at = 0
+    for e, l in zip(layers, p["layers"]):
+        assert round(e["ts"] * 1000) == at and round(e["dur"] * 1000) == l["cycles"], (e, l)
+        at += l["cycles"]
+    assert at == p["total"]["cycles"]
+    # Every instruction on a named unit; a unit holds one instruction at a time; results
+    # complete no earlier than the unit is released, and the last at the latency.
+    by_thread = {}
+    for e in instructions:
+        assert (e["pid"], e["tid"]) in threads, e
+        by_thread.setdefault((e["pid"], e["tid"]), []).append(e)
+    names = {threads[k].split(" ", 1)[-1] for k in by_thread}
+    assert {"matrix", "vector", "dma 0"} <= names, names
+    for k, run in by_thread.items():
+        cycles = sorted((round(e["ts"] * 1000), round((e["ts"] + e["dur"]) * 1000)) for e in run)
+        assert all(a[1] <= b[0] for a, b in zip(cycles, cycles[1:])), threads[k]
+        for e in run:
+            assert e["dur"] > 0 and e["args"]["complete"] >= e["ts"] + e["dur"] - 1e-9, e
+    assert max(round(e["args"]["complete"] * 1000) for e in instructions) == p["total"]["cycles"]
+    # Each matrix unit's instructions are the program's mma, all of them.
+    program = run_npucc("disasm", bundle).stdout.split(".code", 1)[1]
+    mma = [e for e in instructions if threads[(e["pid"], e["tid"])].endswith("matrix")]
+    assert {e["name"] for e in mma} == {"mma"} and len(mma) == program.count("\nmma ")
+    # Bytes per layer and memory level add up to the table's.
+    for l in p["layers"]:
+        moved = dict.fromkeys(p["memories"], 0)
+        for e in instructions:
+            if e["args"]["layer"] == l["name"] and "bytes" in e["args"]:
+                for side in ("from", "to"):
+                    if side in e["args"]:
+                        moved[e["args"][side]] += e["args"]["bytes"]
+        assert moved == l["bytes"], (l["name"], moved, l["bytes"])
+    # The same bundle gives the same trace; a trace that cannot be written fails by its name
+    # and leaves nothing behind.
+    again = tmp_path / "again.json"
+    assert run_npucc("profile", bundle, "--trace", again).returncode == 0
+    assert again.read_bytes() == trace.read_bytes()
+    r = run_npucc("profile", bundle, "--trace", tmp_path / "missing" / "t.json")
+    assert r.returncode == 1 and "missing/t.json" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
+    assert not (tmp_path / "missing").exists()
