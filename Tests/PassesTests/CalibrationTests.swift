@@ -26,6 +26,31 @@ final class CalibrationTests: XCTestCase {
         XCTAssertEqual(h.percentile(90), exact, accuracy: h.range / Float(ActivationHistogram.binCount) * 1.01)
     }
 
+    /// Each finite value counts once, in bin ⌊|v| · binCount / range⌋ (the last for |v| at the
+    /// range's top), whatever its place among the eight values binned at once: runs of one
+    /// value, zeros of either sign, NaNs and infinities anywhere, lengths not a multiple of 8.
+    func testEveryValueLandsInItsBin() {
+        var rng = SeededRandom(seed: 23)
+        let special: [Float] = [0, -0.0, .nan, .infinity, -.infinity, 4, -4, 3.9999998, 1e-30]
+        for trial in 0..<200 {
+            let values = (0..<Int.random(in: 1...300, using: &rng)).map { _ -> Float in
+                switch Int.random(in: 0..<10, using: &rng) {
+                case 0: return special[Int.random(in: 0..<special.count, using: &rng)]
+                case 1...3: return 0
+                default: return Float.random(in: -4...4, using: &rng)
+                }
+            }
+            let h = histogram([values])
+            guard h.range > 0 else { continue }
+            var expected = [Double](repeating: 0, count: ActivationHistogram.binCount)
+            let scale = Float(ActivationHistogram.binCount) / h.range
+            for v in values where v.isFinite {
+                expected[min(Int(v.magnitude * scale), ActivationHistogram.binCount - 1)] += 1
+            }
+            XCTAssertEqual(h.bins, expected, "trial \(trial): \(values)")
+        }
+    }
+
     /// The minimum and maximum, to the bit, are those of `low = min(low, v); high = max(high,
     /// v)` over every chunk in turn: NaNs and infinities skipped, the first of equal least
     /// values kept and the last of equal greatest ones taken (-0 and +0 are equal but not the
