@@ -12,7 +12,10 @@
 // tiles round what they read: K is channels, so its blocks are the interpreter's. Output
 // rows are positions, written into the image's [channels, positions] plane. A grouped
 // convolution rounds the whole image once, then multiplies group by group: group g's input
-// channels against weight rows (output channels) g·M/G..<(g + 1)·M/G.
+// channels against weight rows (output channels) g·M/G..<(g + 1)·M/G. A coded convolution
+// whose every cluster's band of image rows fits its L2 (beside its weights) makes no image
+// at all: each rounding step writes its codes and scales into the bands that hold its rows,
+// whose padding is zeroed there first, and the tiles gather their windows from the bands.
 import Formats
 import IR
 import ISA
@@ -172,6 +175,13 @@ struct RoundingStep: Equatable {
 }
 
 public enum ConvolutionLowering {
+    /// The rounding writes its codes straight into the clusters' bands only when the bands
+    /// together hold at most this many times the image's rows. When the clusters share out
+    /// the output's columns, each holds the whole image, and the direct stores would be one
+    /// per cluster: on the ResNet-50-sized model those layers gained 1,069 cycles in all
+    /// (0.9%) for 78,400 more instructions and a quarter more time to synchronize them, so
+    /// the image is rounded once into L3 there and each cluster copies it.
+    static let bandsRowsPerImageRow = 2
     /// Reduction positions per weight tile of `node` on a MAC array `depth` positions deep:
     /// `depth`, or for a convolution whose nvfp4 activations travel coded (one group, not a
     /// 1x1 convolution without padding, its channels whole blocks: `codesBlocks`) `depth`
@@ -285,15 +295,143 @@ public enum ConvolutionLowering {
         return steps
     }
 
+    /// A band of image rows staged in (or written into) a cluster's L2: its rows of the
+    /// padded image, the bytes of its codes (or values) and of its scales, each 64-byte
+    /// aligned, and the row pitch of its codes.
+    struct L2Band {
+        var cluster: Int
+        var rows: Range<Int>
+        var codes: Int
+        var scales: Int
+        var codePitch: Int
+    }
+
+    /// What one group of a convolution multiplies, before anything is emitted: its matrix
+    /// layer, the windows it gathers (nil for a pointwise one) and the bands of its image
+    /// each cluster keeps in its L2, their rows `codePitch` elements apart (the image's
+    /// columns when nil: the copy `ConvolutionWindows.stage` makes).
+    static func group(
+        _ c: ConvolutionLayer, _ group: Int, image: Int, plan: TilingPlan, resources: TileResources,
+        source: (space: MemorySpace, address: UInt64, pitches: (Int, Int, Int)), scratch: MemorySpace,
+        codePitch: Int? = nil
+    ) -> (layer: MatrixLayer, windows: ConvolutionWindows?, scaleWindows: ConvolutionWindows?, bands: [L2Band]) {
+        let (groupChannels, groupOutChannels) = (c.channels / c.groups, c.outChannels / c.groups)
+        let positions = c.outHeight * c.outWidth, k = groupChannels * c.kernel.0 * c.kernel.1
+        let (hp, wp) = (c.paddedHeight, c.paddedWidth)
+        let rounded = scratch == .l3 ? 0 : c.scratch, paddedAt = rounded + UInt64(c.roundedBytes)
+        let scalesAt = paddedAt + UInt64(c.codeBytes), blocks = c.scaleChannels
+        let x = c.input + UInt64(4 * image * c.channels * c.inputPlane)
+        var layer = c.matrix
+        (layer.m, layer.k, layer.n) = (positions, k, groupOutChannels)
+        layer.firstRow = group * groupOutChannels
+        (layer.input, layer.inputSpace, layer.inputRowStride) =
+            (rounded + UInt64(4 * group * groupChannels), scratch, c.channels)
+        (layer.output, layer.outputSpace) = (c.output + UInt64(4 * image * c.outChannels * positions), c.outputSpace)
+        layer.residual = c.matrix.residual.map { $0 + UInt64(4 * image * c.outChannels * positions) }
+        layer.outputStrides = (1, positions)
+        layer.quantizeInput = c.direct
+        if c.direct && c.pointwise {
+            (layer.input, layer.inputSpace, layer.inputRowStride, layer.inputColumnStride) =
+                (x, c.inputSpace, 1, c.height * c.width)
+        }
+        guard !c.pointwise else {
+            layer.weightStaging = 0..<resources.l2Bytes
+            return (layer, nil, nil, [])
+        }
+        var windows = ConvolutionWindows(
+            space: source.space, address: source.address + UInt64(4 * group * groupChannels * source.pitches.2),
+            pitches: source.pitches, outWidth: c.outWidth, kernel: c.kernel, strides: c.strides,
+            dilations: c.dilations)
+        var scaleWindows: ConvolutionWindows?
+        layer.blockChannels = c.blockChannels
+        if c.coded {
+            // One group: the codes' and the scales' images share the padded image's pitches.
+            (windows.element, windows.address) = (.u8, paddedAt + UInt64(c.codeShift))
+            windows.pitches = (c.codeRowPitch, 1, hp * c.codeRowPitch)
+            if blocks > 0 {
+                scaleWindows = windows
+                (scaleWindows!.element, scaleWindows!.address) = (.f32, scalesAt)
+                scaleWindows!.pitches = (wp, 1, hp * wp)
+            }
+        }
+        // Each cluster's band of rows in its L2 when it fits there (one group's channels).
+        let columns = c.padded ? wp : c.width
+        // A cluster's weights come first (they spare DRAM's latency on every reduction
+        // step); its band only when both fit.
+        var weightBytes: [Int: Int] = [:]
+        for (cluster, columns) in MatrixLowering.clusterColumns(plan, firstTile: layer.firstTile, resources)
+        where layer.preloaded == nil {
+            weightBytes[cluster] = columns.reduce(0) { $0 + MatrixLowering.stagedBytes(layer.weights, column: $1) }
+        }
+        var bands: [L2Band] = []
+        for (cluster, positions) in clusterPositions(plan, m: positions, resources) {
+            let rows = windows.inputRows(positions)
+            let pitch = codePitch ?? columns
+            let bytes = windows.element.addressBytes * groupChannels * rows.count * pitch
+            let (codes, scales) = ((bytes + 63) / 64 * 64, (4 * blocks * rows.count * columns + 63) / 64 * 64)
+            guard codes + scales + (weightBytes[cluster] ?? 0) <= resources.l2Bytes else { continue }
+            bands.append(L2Band(cluster: cluster, rows: rows, codes: codes, scales: scales, codePitch: pitch))
+        }
+        layer.weightStaging = (bands.map { $0.codes + $0.scales }.max() ?? 0)..<resources.l2Bytes
+        return (layer, windows, scaleWindows, bands)
+    }
+
+    /// Zeroes the padding of each of `bands` (coded, in its cluster's L2 at its place in
+    /// `layer`'s layout): the codes as float32 words (the codes' rows are whole words) and
+    /// the block scales. Code 0 with scale 0 is zero.
+    static func fillPadding(
+        _ c: ConvolutionLayer, _ bands: [L2Band], layer: MatrixLayer, resources: TileResources,
+        into b: inout ProgramBuilder
+    ) throws {
+        let (top, left, _, right) = c.pads
+        let interior = top..<(top + c.height)
+        let (wp, blocks) = (c.paddedWidth, c.scaleChannels)
+        for band in bands {
+            let rows = band.rows.count
+            let codesAt = layer.l2Address(0, size: band.codes, l2Bytes: resources.l2Bytes)
+            let scalesAt = layer.l2Address(band.codes, size: band.scales, l2Bytes: resources.l2Bytes)
+            // Per part (codes as words, scales as elements): where it starts, its planes, its row
+            // pitch, and the run of a row left of the image and the run right of it.
+            let codeWords = band.codePitch / 4
+            let interiorStart = (c.codeShift + left) / 4, interiorEnd = (c.codeShift + left + c.width) / 4
+            let parts: [(at: UInt64, planes: Int, pitch: Int, leftRun: Int, rightFrom: Int, rightRun: Int)] =
+                [
+                    (
+                        codesAt, c.channels, codeWords, left > 0 ? interiorStart : 0, interiorEnd,
+                        right > 0 ? (c.codeShift + wp + 3) / 4 - interiorEnd : 0
+                    )
+                ] + (blocks > 0 ? [(scalesAt, blocks, wp, left, left + c.width, right)] : [])
+            for part in parts {
+                let plane = rows * part.pitch
+                func fill(rows r: Range<Int>, from column: Int, count: Int) throws {
+                    guard !r.isEmpty, count > 0 else { return }
+                    let d = try TensorDescriptor(
+                        .l2, .f32, cluster: band.cluster,
+                        address: part.at + UInt64(4 * ((r.lowerBound - band.rows.lowerBound) * part.pitch + column)),
+                        dims: [part.planes, r.count, count], strides: [plane, part.pitch, 1])
+                    try b.emit("fill", ["dst": b.descriptor(d), "value": UInt64(Float(0).bitPattern)])
+                }
+                let inside = max(band.rows.lowerBound, interior.lowerBound)..<min(band.rows.upperBound, interior.upperBound)
+                if inside.isEmpty {
+                    try fill(rows: band.rows, from: 0, count: part.pitch)
+                    continue
+                }
+                try fill(rows: band.rows.lowerBound..<inside.lowerBound, from: 0, count: part.pitch)
+                try fill(rows: inside.upperBound..<band.rows.upperBound, from: 0, count: part.pitch)
+                try fill(rows: inside, from: 0, count: part.leftRun)
+                try fill(rows: inside, from: part.rightFrom, count: part.rightRun)
+            }
+        }
+    }
+
     public static func lower(
         _ c: ConvolutionLayer, plan: TilingPlan, resources: TileResources,
         into b: inout ProgramBuilder
     ) throws {
         precondition(c.groups > 0 && c.channels % c.groups == 0 && c.outChannels % c.groups == 0)
-        let (groupChannels, groupOutChannels) = (c.channels / c.groups, c.outChannels / c.groups)
-        let positions = c.outHeight * c.outWidth, k = groupChannels * c.kernel.0 * c.kernel.1
+        let (groupChannels, channels) = (c.channels / c.groups, c.channels)
         let (hp, wp) = (c.paddedHeight, c.paddedWidth)
-        let (pixels, channels) = (c.height * c.width, c.channels)
+        let pixels = c.height * c.width
         // The rounded and padded image in L3 when they fit (read there by every gather), else in
         // DRAM's scratch.
         let scratch: MemorySpace = c.roundedBytes + c.paddedBytes <= resources.l3Bytes ? .l3 : .dram
@@ -302,9 +440,40 @@ public enum ConvolutionLowering {
         // Coded: the codes at paddedAt, their block scales after them.
         let (coded, blocks) = (c.coded, c.scaleChannels)
         let scalesAt = paddedAt + UInt64(c.codeBytes)
+        // What the windows of image `x` read, as [C, H, W]: the padded image (also coded), the
+        // input itself, or the rounded [pixels, C] buffer as it is.
+        func source(_ x: UInt64) -> (space: MemorySpace, address: UInt64, pitches: (Int, Int, Int)) {
+            if c.padded || coded { return (scratch, paddedAt, (wp, 1, hp * wp)) }
+            if c.direct { return (c.inputSpace, x, (c.width, 1, pixels)) }
+            return (scratch, rounded, (c.width * channels, channels, 1))
+        }
+        // Coded, when every cluster's band of the image fits its L2 (rows a whole number of
+        // words apart, as in the image) and the bands are parts of the image
+        // (`bandsRowsPerImageRow`): the rounding writes its codes straight into the bands
+        // that hold their rows, and no image is made in L3 or DRAM to stage them from.
+        let inBands =
+            coded
+            && {
+                let first = group(
+                    c, 0, image: 0, plan: plan, resources: resources, source: source(c.input), scratch: scratch,
+                    codePitch: c.codeRowPitch)
+                let rows = first.bands.reduce(0) { $0 + $1.rows.count }
+                return !first.bands.isEmpty && first.bands.count == clusterPositions(plan, m: first.layer.m, resources).count
+                    && rows <= bandsRowsPerImageRow * c.paddedHeight
+            }()
         for image in 0..<c.batch {
             let x = c.input + UInt64(4 * image * channels * c.inputPlane)
-            if coded && c.padded {
+            var prepared: (layer: MatrixLayer, windows: ConvolutionWindows?, scaleWindows: ConvolutionWindows?, bands: [L2Band])?
+            var staged: [Int: [Int: UInt64]]?
+            if inBands {
+                // The weights first, then the bands' padding, then the rounding into them.
+                let p = group(
+                    c, 0, image: image, plan: plan, resources: resources, source: source(x), scratch: scratch,
+                    codePitch: c.codeRowPitch)
+                staged = try MatrixLowering.stageWeights(p.layer, plan: plan, resources, into: &b)
+                if c.padded { try fillPadding(c, p.bands, layer: p.layer, resources: resources, into: &b) }
+                prepared = p
+            } else if coded && c.padded {
                 // Code 0 with scale 0 is zero: the codes' bytes cleared as float32 words.
                 let codes = try TensorDescriptor(scratch, .f32, address: paddedAt, dims: [c.codeBytes / 4])
                 try b.emit("fill", ["dst": b.descriptor(codes), "value": UInt64(Float(0).bitPattern)])
@@ -387,18 +556,44 @@ public enum ConvolutionLowering {
                         let (y, x0) = (p / c.width, p % c.width)
                         let wholeRows = x0 == 0 ? (p0 + rows - p) / c.width : 0
                         let (count, width) = wholeRows > 0 ? (wholeRows, c.width) : (1, min(c.width - x0, p0 + rows - p))
-                        for part in parts {
+                        for (index, part) in parts.enumerated() {
                             let size = part.element.addressBytes, pitch = part.rowPitch
-                            let at = (c.pads.0 + y * c.inputSpacing.0) * pitch + c.pads.1 + x0 * c.inputSpacing.1
-                            let src = try TensorDescriptor(
-                                .sram, part.element, cluster: cluster, tile: tileIndex,
-                                address: UInt64(part.at + size * (p - p0) * part.channels), dims: [part.channels, count, width],
-                                strides: [1, c.width * part.channels, part.channels])
-                            let dst = try TensorDescriptor(
-                                scratch, part.element, address: part.image + UInt64(size * at),
-                                dims: [part.channels, count, width],
-                                strides: [hp * pitch, c.inputSpacing.0 * pitch, c.inputSpacing.1])
-                            try b.emit("dma", ["dst": b.descriptor(dst), "src": b.descriptor(src)])
+                            func src(_ rows: Range<Int>) throws -> UInt64 {
+                                b.descriptor(
+                                    try TensorDescriptor(
+                                        .sram, part.element, cluster: cluster, tile: tileIndex,
+                                        address: UInt64(
+                                            part.at + size * (p - p0 + (rows.lowerBound - y) * width) * part.channels),
+                                        dims: [part.channels, rows.count, width],
+                                        strides: [1, c.width * part.channels, part.channels]))
+                            }
+                            guard let bands = prepared?.bands, let layer = prepared?.layer else {
+                                let at = (c.pads.0 + y * c.inputSpacing.0) * pitch + c.pads.1 + x0 * c.inputSpacing.1
+                                let dst = try TensorDescriptor(
+                                    scratch, part.element, address: part.image + UInt64(size * at),
+                                    dims: [part.channels, count, width],
+                                    strides: [hp * pitch, c.inputSpacing.0 * pitch, c.inputSpacing.1])
+                                try b.emit("dma", ["dst": b.descriptor(dst), "src": src(y..<(y + count))])
+                                continue
+                            }
+                            // Into every band that holds some of these rows, at its own place.
+                            for band in bands {
+                                let first = max(band.rows.lowerBound, c.pads.0 + y) - c.pads.0
+                                let end = min(band.rows.upperBound, c.pads.0 + y + count) - c.pads.0
+                                guard first < end else { continue }
+                                let plane = band.rows.count * pitch
+                                let base =
+                                    index == 0
+                                    ? layer.l2Address(0, size: band.codes, l2Bytes: resources.l2Bytes)
+                                        + UInt64(c.codeShift + c0 * plane)
+                                    : layer.l2Address(band.codes, size: band.scales, l2Bytes: resources.l2Bytes)
+                                        + UInt64(4 * (c0 / c.blockChannels) * plane)
+                                let at = (c.pads.0 + first - band.rows.lowerBound) * pitch + c.pads.1 + x0
+                                let dst = try TensorDescriptor(
+                                    .l2, part.element, cluster: band.cluster, address: base + UInt64(size * at),
+                                    dims: [part.channels, end - first, width], strides: [plane, pitch, 1])
+                                try b.emit("dma", ["dst": b.descriptor(dst), "src": src(first..<end)])
+                            }
                         }
                         p += count * width
                     }
@@ -413,15 +608,8 @@ public enum ConvolutionLowering {
                         ])
                 }
             }
-            // [pixels, C] read as [C, H, W]: into the padded buffer's interior (a crop), or used
-            // as it is; the padded image; or the input itself.
-            var source = rounded, pitches = (c.width * channels, channels, 1)  // (row, column, channel) steps
-            var space = scratch
-            if c.roundsIntoPadding || coded {
-                (source, pitches) = (paddedAt, (wp, 1, hp * wp))
-            } else if c.direct {
-                (space, source, pitches) = (c.inputSpace, x, (c.width, 1, pixels))
-            } else if c.padded {
+            if !(c.roundsIntoPadding || coded) && !c.direct && c.padded {
+                // [pixels, C] into the padded buffer's interior (a crop).
                 let whole = try TensorDescriptor(scratch, .f32, address: paddedAt, dims: [channels * hp * wp])
                 try b.emit("fill", ["dst": b.descriptor(whole), "value": UInt64(Float(0).bitPattern)])
                 // The input rows and columns that land inside the buffer (a negative pad crops).
@@ -440,63 +628,19 @@ public enum ConvolutionLowering {
                         strides: [hp * wp, c.inputSpacing.0 * wp, c.inputSpacing.1])
                     try b.emit("dma", ["dst": b.descriptor(interior), "src": b.descriptor(asPlanes)])
                 }
-                (source, pitches) = (paddedAt, (wp, 1, hp * wp))
             }
-            let pointwise = c.pointwise
             for group in 0..<c.groups {
-                var layer = c.matrix
-                // Where the weights were staged, when staged before the band.
-                var staged: [Int: [Int: UInt64]]?
-                (layer.m, layer.k, layer.n) = (positions, k, groupOutChannels)
-                layer.firstRow = group * groupOutChannels
-                (layer.input, layer.inputSpace, layer.inputRowStride) =
-                    (rounded + UInt64(4 * group * groupChannels), scratch, channels)
-                if c.direct && pointwise {
-                    (layer.input, layer.inputSpace, layer.inputRowStride, layer.inputColumnStride) =
-                        (x, c.inputSpace, 1, pixels)
-                }
-                if !pointwise {
-                    var windows = ConvolutionWindows(
-                        space: space, address: source + UInt64(4 * group * groupChannels * pitches.2), pitches: pitches,
-                        outWidth: c.outWidth, kernel: c.kernel, strides: c.strides, dilations: c.dilations)
-                    var scaleWindows: ConvolutionWindows?
-                    layer.blockChannels = c.blockChannels
-                    if coded {
-                        // One group: the codes' and the scales' images share the padded image's pitches.
-                        (windows.element, windows.address) = (.u8, paddedAt + UInt64(c.codeShift))
-                        windows.pitches = (c.codeRowPitch, 1, hp * c.codeRowPitch)
-                        if blocks > 0 {
-                            scaleWindows = windows
-                            (scaleWindows!.element, scaleWindows!.address) = (.f32, scalesAt)
-                            scaleWindows!.pitches = (wp, 1, hp * wp)
-                        }
-                    }
-                    // Each cluster's band of rows in its L2 when it fits there (one group's channels).
-                    let columns = c.padded ? wp : c.width
-                    // A cluster's weights come first (they spare DRAM's latency on every reduction
-                    // step); its band only when both fit.
-                    var weightBytes: [Int: Int] = [:]
-                    for (cluster, columns) in MatrixLowering.clusterColumns(
-                        plan, firstTile: layer.firstTile, resources)
-                    where layer.preloaded == nil {
-                        weightBytes[cluster] = columns.reduce(0) { $0 + MatrixLowering.stagedBytes(layer.weights, column: $1) }
-                    }
-                    // Per cluster whose band fits: its image rows, and the bytes of its codes (or
-                    // values) and of its scales, each 64-byte aligned.
-                    var bands: [(cluster: Int, rows: Range<Int>, codes: Int, scales: Int)] = []
-                    for (cluster, positions) in clusterPositions(plan, m: positions, resources) {
-                        let rows = windows.inputRows(positions)
-                        let bytes = windows.element.addressBytes * groupChannels * rows.count * columns
-                        let (codes, scales) = ((bytes + 63) / 64 * 64, (4 * blocks * rows.count * columns + 63) / 64 * 64)
-                        guard codes + scales + (weightBytes[cluster] ?? 0) <= resources.l2Bytes else { continue }
-                        bands.append((cluster, rows, codes, scales))
-                    }
-                    layer.weightStaging = (bands.map { $0.codes + $0.scales }.max() ?? 0)..<resources.l2Bytes
+                var (layer, windows, scaleWindows, bands) =
+                    prepared
+                    ?? Self.group(
+                        c, group, image: image, plan: plan, resources: resources, source: source(x), scratch: scratch)
+                if prepared == nil, windows != nil {
                     // The weights first: they wait for nothing of this layer, the bands for its
                     // input's rounding, and a cluster's queue keeps their order.
                     staged = try MatrixLowering.stageWeights(layer, plan: plan, resources, into: &b)
+                    let columns = c.padded ? wp : c.width
                     for band in bands {
-                        try windows.stage(
+                        try windows!.stage(
                             rows: band.rows, channels: groupChannels, columns: columns, cluster: band.cluster,
                             at: layer.l2Address(0, size: band.codes, l2Bytes: resources.l2Bytes), into: &b)
                         if band.scales > 0 {
@@ -505,15 +649,21 @@ public enum ConvolutionLowering {
                                 at: layer.l2Address(band.codes, size: band.scales, l2Bytes: resources.l2Bytes), into: &b)
                         }
                     }
-                    layer.windows = windows
-                    layer.scaleWindows = scaleWindows
-                } else {
-                    layer.weightStaging = 0..<resources.l2Bytes
+                } else if prepared != nil {
+                    // The bands the rounding wrote, rows a code pitch apart.
+                    for band in bands {
+                        let rows = band.rows.count
+                        windows!.adopt(
+                            cluster: band.cluster,
+                            at: layer.l2Address(0, size: band.codes, l2Bytes: resources.l2Bytes) + UInt64(c.codeShift),
+                            firstRow: band.rows.lowerBound, pitches: (band.codePitch, 1, rows * band.codePitch))
+                        scaleWindows?.adopt(
+                            cluster: band.cluster,
+                            at: layer.l2Address(band.codes, size: band.scales, l2Bytes: resources.l2Bytes),
+                            firstRow: band.rows.lowerBound, pitches: (wp, 1, rows * wp))
+                    }
                 }
-                (layer.output, layer.outputSpace) = (c.output + UInt64(4 * image * c.outChannels * positions), c.outputSpace)
-                layer.residual = c.matrix.residual.map { $0 + UInt64(4 * image * c.outChannels * positions) }
-                layer.outputStrides = (1, positions)
-                layer.quantizeInput = c.direct
+                (layer.windows, layer.scaleWindows) = (windows, scaleWindows)
                 try MatrixLowering.lower(layer, plan: plan, resources: resources, staged: staged, into: &b)
             }
         }

@@ -63,6 +63,14 @@ public struct ConvolutionWindows: Sendable {
         staged[cluster] = (at, rows.lowerBound, (own[1], own[2], own[0]))
     }
 
+    /// Gathers cluster `cluster`'s windows from the band of image rows from `firstRow` that
+    /// the program writes into its L2 at `at` itself, with the given pitches.
+    mutating func adopt(
+        cluster: Int, at: UInt64, firstRow: Int, pitches: (row: Int, column: Int, channel: Int)
+    ) {
+        staged[cluster] = (at, firstRow, pitches)
+    }
+
     /// The band of the image the windows of output positions `positions` read, when those
     /// positions are a rectangle of the output (part of one output row, or whole rows): the
     /// image rows and columns it starts at and spans, and the rectangle's output rows and

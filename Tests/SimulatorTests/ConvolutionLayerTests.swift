@@ -21,9 +21,10 @@ final class ConvolutionLayerTests: XCTestCase {
     private func check(
         batch: Int, c: Int, h: Int, w: Int, m: Int, kernel: Int, stride: Int, dilation: Int, pad: Int,
         format: PrecisionFormat, sparse: Bool, l3Bytes: Int = 0, l2Bytes: Int = 0, codesPointwise: Bool = false,
-        bands: Bool? = nil, l2FromTop: Bool = false
+        bands: Bool? = nil, l2FromTop: Bool = false, roundsIntoBands: Bool? = nil, clusters: Int = 2
     ) throws {
         var resources = resources
+        resources.clusters = clusters
         resources.l3Bytes = l3Bytes
         resources.l2Bytes = l2Bytes
         var rng = SeededRandom(seed: 71)
@@ -119,7 +120,21 @@ final class ConvolutionLayerTests: XCTestCase {
             XCTAssertEqual(fromBands.count, bands ? codedProducts.count : 0, "\(format) sparse \(sparse): products reading bands")
         }
         if coded { assertNoTwoTilesWriteOneWord(builder.program) }
-        XCTAssertEqual(builder.program.descriptors.contains { $0.space == .l3 }, l3Bytes > 0 && conv.scratchBytes > 0)
+        // Coded, when every cluster's band fits its L2, the rounding writes its codes straight
+        // into the bands (tile SRAM to L2), and makes no image in L3 or DRAM.
+        let intoBands = builder.program.instructions.contains {
+            $0.spec.mnemonic == "dma" && builder.program.descriptors[Int($0["dst"])].space == .l2
+                && builder.program.descriptors[Int($0["src"])].space == .sram
+        }
+        if let roundsIntoBands { XCTAssertEqual(intoBands, roundsIntoBands, "rounding into the clusters' bands") }
+
+        XCTAssertTrue(!intoBands || coded && l2Bytes > 0)
+        XCTAssertEqual(
+            builder.program.descriptors.contains { $0.space == .l3 }, l3Bytes > 0 && conv.scratchBytes > 0 && !intoBands)
+        if intoBands {
+            let scratch = UInt64(inBytes + outBytes)
+            XCTAssertFalse(builder.program.descriptors.contains { $0.space == .dram && $0.address >= scratch })
+        }
         XCTAssertEqual(builder.program.descriptors.contains { $0.space == .l2 }, l2Bytes > 0)
         // What a layer stages in L2 lies from address 0 up, or from the top down; its weights
         // are staged before its band (which waits for the input's rounding).
@@ -141,14 +156,15 @@ final class ConvolutionLayerTests: XCTestCase {
         var sim = Machine(
             shape: MachineShape(
                 dramBytes: inBytes + outBytes + conv.scratchBytes, l3Bytes: 1 << 16, l2Bytes: 1 << 14,
-                sramBytes: resources.sramBytes, clusters: 2, tilesPerCluster: 2),
+                sramBytes: resources.sramBytes, clusters: clusters, tilesPerCluster: 2),
             weights: section.bytes, constants: littleEndianBytes(bias))
         try sim.writeDRAM(littleEndianBytes(x.floats()), at: 0)
         try sim.run(builder.program)
         XCTAssertEqual(try sim.readDRAM(inBytes, count: outBytes), littleEndianBytes(want.floats()), "\(format) sparse \(sparse)")
     }
 
-    /// The rounding's stores into the image of codes and of scales: no 4-byte word written
+    /// The rounding's stores into the image of codes and of scales (or the clusters' bands of
+    /// it): no 4-byte word written
     /// from two tiles (synchronization orders words, so two such stores would wait on each
     /// other).
     private func assertNoTwoTilesWriteOneWord(
@@ -157,12 +173,14 @@ final class ConvolutionLayerTests: XCTestCase {
         var writer: [UInt64: Int] = [:]
         for instruction in program.instructions where instruction.spec.mnemonic == "dma" {
             let (dst, src) = (program.descriptors[Int(instruction["dst"])], program.descriptors[Int(instruction["src"])])
-            guard src.space == .sram, dst.space == .dram || dst.space == .l3 else { continue }
+            guard src.space == .sram, dst.space == .dram || dst.space == .l3 || dst.space == .l2 else { continue }
             let tile = src.cluster * 1000 + src.tile
+            // A cluster's L2 words apart from every other memory's.
+            let memory = dst.space == .l2 ? UInt64(1 + dst.cluster) << 48 : 0
             var index = [Int](repeating: 0, count: dst.dims.count)
             for _ in 0..<dst.count {
                 let offset = zip(index, dst.strides).reduce(0) { $0 + $1.0 * $1.1 }
-                let word = (dst.address + UInt64(offset * dst.element.addressBytes)) / 4
+                let word = memory + (dst.address + UInt64(offset * dst.element.addressBytes)) / 4
                 if let other = writer[word], other != tile {
                     return XCTFail("word \(word) written from tiles \(other) and \(tile)", file: file, line: line)
                 }
@@ -237,10 +255,26 @@ final class ConvolutionLayerTests: XCTestCase {
     }
 
     func testBandsAndWeightsStagedInL2() throws {
-        // 16 KiB of L2 per cluster holds each cluster's weights and its band of rows.
+        // 16 KiB of L2 per cluster holds each cluster's weights and its band of rows, which the
+        // rounding writes there.
         try check(
             batch: 2, c: 8, h: 7, w: 7, m: 24, kernel: 3, stride: 2, dilation: 1, pad: 1, format: .nvfp4, sparse: true,
-            l3Bytes: 1 << 16, l2Bytes: 1 << 14)
+            l3Bytes: 1 << 16, l2Bytes: 1 << 14, roundsIntoBands: true)
+        // Two blocks of channels over 9 x 6 pixels, each cluster's band 7 of the 11 padded rows:
+        // in 6 KiB the bands fit only as the image's rows are, 8 bytes of codes apart, and
+        // are staged from the image in L3; in 8 KiB they fit as the rounding writes them, a
+        // whole number of words apart (12 bytes), and it writes them there.
+        for (l2, intoBands) in [(6144, false), (8192, true)] {
+            try check(
+                batch: 1, c: 32, h: 9, w: 6, m: 24, kernel: 3, stride: 1, dilation: 1, pad: 1, format: .nvfp4, sparse: true,
+                l3Bytes: 1 << 16, l2Bytes: l2, roundsIntoBands: intoBands)
+        }
+        // Weights that outweigh the image: the four clusters share out the output's columns
+        // and each one's band is the whole image, which is rounded once into L3 and copied
+        // into every L2 (ConvolutionLowering.bandsRowsPerImageRow).
+        try check(
+            batch: 1, c: 16, h: 3, w: 3, m: 160, kernel: 3, stride: 1, dilation: 1, pad: 1, format: .nvfp4, sparse: true,
+            l3Bytes: 1 << 16, l2Bytes: 1 << 15, roundsIntoBands: false, clusters: 4)
         try check(
             batch: 1, c: 4, h: 9, w: 9, m: 6, kernel: 3, stride: 1, dilation: 2, pad: 0, format: .fp16, sparse: true,
             l2Bytes: 1 << 14)
