@@ -302,7 +302,9 @@ public enum MatrixLowering {
                         let act = try first?.acts[r] ?? loadActivations(m0, mLen, kRange)
                         for (j, c) in columns.enumerated() {
                             let nLen = c.nRange.count
-                            let out = try sram(.f32, c.at + 2 * scaleBytes + 4 * (m0 - rows.lowerBound) * nLen, [mLen, nLen])
+                            let out = try sram(
+                                .f32, c.at + 2 * scaleBytes + (m0 - rows.lowerBound) / plan.tileM * regions.accumulatorRowTile,
+                                [mLen, nLen])
                             try b.emit(
                                 "mma",
                                 [
@@ -316,7 +318,7 @@ public enum MatrixLowering {
                 for c in columns {
                     try epilogue(
                         layer, rows: rows, columns: c.nRange, tileM: plan.tileM, bias: c.at + scaleBytes,
-                        accumulators: c.at + 2 * scaleBytes,
+                        accumulators: c.at + 2 * scaleBytes, accumulatorRowTile: regions.accumulatorRowTile,
                         residual: regions.residual > 0 ? c.at + perColumn - regions.residual : nil,
                         spare: layer.codedInput ? codesBytes : actBuffers * actBytes, cluster: cluster, tile: tile, into: &b)
                 }
@@ -459,14 +461,15 @@ public enum MatrixLowering {
         return staged
     }
 
-    /// A column of output tiles done, row tile by row tile: bias, activation, residual (the
+    /// A column of output tiles done, row tile by row tile (the accumulators of each
+    /// `accumulatorRowTile` bytes after the last's): bias, activation, residual (the
     /// chunk's, loaded at `residual` with the column; without that region, read in blocks
     /// into the `spare` bytes from SRAM address 0, the activation tiles' buffers), Relu, out
     /// of the tile.
     private static func epilogue(
         _ layer: MatrixLayer, rows: Range<Int>, columns nRange: Range<Int>, tileM: Int, bias biasAt: Int,
-        accumulators accAt: Int, residual residualAt: Int?, spare: Int, cluster: Int, tile: Int,
-        into b: inout ProgramBuilder
+        accumulators accumulatorsAt: Int, accumulatorRowTile: Int, residual residualAt: Int?, spare: Int, cluster: Int,
+        tile: Int, into b: inout ProgramBuilder
     ) throws {
         func sram(_ element: ElementType, _ address: Int, _ dims: [Int], _ strides: [Int]?) throws -> UInt64 {
             b.descriptor(
@@ -476,7 +479,8 @@ public enum MatrixLowering {
         let nLen = nRange.count
         for m0 in stride(from: rows.lowerBound, to: rows.upperBound, by: tileM) {
             let mLen = min(tileM, rows.upperBound - m0)
-            let acc = try sram(.f32, accAt + 4 * (m0 - rows.lowerBound) * nLen, [mLen, nLen], nil)
+            let accAt = accumulatorsAt + (m0 - rows.lowerBound) / tileM * accumulatorRowTile
+            let acc = try sram(.f32, accAt, [mLen, nLen], nil)
             let none = UInt64(Float(0).bitPattern)
             if layer.bias != nil {
                 try b.emit(
@@ -531,7 +535,7 @@ public enum MatrixLowering {
                             address: residual + UInt64(4 * ((m0 + r0) * rs + (nRange.lowerBound + c0) * cs)), dims: dims,
                             strides: [rs, cs])
                         try b.emit("dma", ["dst": block, "src": b.descriptor(src)])
-                        let sum = try sram(.f32, accAt + 4 * ((m0 - rows.lowerBound + r0) * nLen + c0), dims, [nLen, 1])
+                        let sum = try sram(.f32, accAt + 4 * (r0 * nLen + c0), dims, [nLen, 1])
                         try b.emit("vop", ["op": op("add"), "dst": sum, "a": sum, "b": block, "imm": none])
                     }
                 }

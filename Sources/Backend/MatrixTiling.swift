@@ -172,7 +172,8 @@ public enum MatrixTiling {
     /// the activation tiles (float32, rounded in place; or coded: the codes, then their
     /// block scales, or fp8's tensor scale), the weight tiles, then per column of output
     /// tiles computed together its weight scales, its bias and its float32 accumulators for
-    /// a chunk of `chunkM` rows (and as much again for the residual the epilogue adds).
+    /// a chunk of `chunkM` rows, each row tile's from a 64-byte boundary (and the chunk's
+    /// residual the epilogue adds).
     public struct SRAMLayout: Sendable, Equatable {
         /// One activation tile, and of it the codes (coded activations; their scales follow).
         public var activationTile: Int
@@ -183,6 +184,11 @@ public enum MatrixTiling {
         public var scales: Int
         public var residual = 0
         public var column: Int
+        /// Bytes from one row tile's accumulators to the next's: whole 64-byte blocks, so
+        /// that a row tile's products and epilogue never share a block with the stores of
+        /// the row tile before (the cycle model orders accesses to a block as if they
+        /// overlapped, `schemas/cycles.md`).
+        public var accumulatorRowTile = 0
         /// Activation tiles loaded in turn: one more than a chunk has row tiles, and at least
         /// two, so that a reduction tile's first load need not wait for the last one's
         /// products.
@@ -207,11 +213,13 @@ public enum MatrixTiling {
                 format: shape.weightFormat, sparse: shape.sparse, rows: tileN, columns: tileK,
                 tileRows: tileN, tileColumns: tileK
             ).byteCount) ?? tileN * tileK * 2
-        let scales = aligned(tileN * 4), accumulators = aligned(chunkM * tileN * 4)
-        let residual = shape.residual ? accumulators : 0
+        let rowTile = aligned(tileM * tileN * 4), rowTiles = (chunkM + tileM - 1) / tileM
+        let scales = aligned(tileN * 4), accumulators = rowTiles * rowTile
+        let residual = shape.residual ? aligned(chunkM * tileN * 4) : 0
         return SRAMLayout(
             activationTile: activationTile, codes: codes, weightTile: aligned(weights), scales: scales, residual: residual,
-            column: 2 * scales + accumulators + residual, activationBuffers: max(2, (chunkM + tileM - 1) / tileM + 1))
+            column: 2 * scales + accumulators + residual, accumulatorRowTile: rowTile,
+            activationBuffers: max(2, rowTiles + 1))
     }
 
     /// The SRAM a plan needs: `layout`'s regions with its activation buffers and two weight

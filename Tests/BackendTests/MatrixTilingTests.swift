@@ -238,6 +238,19 @@ final class MatrixTilingTests: XCTestCase {
         XCTAssertEqual(try MatrixTiling.plan(fp8, on: npu), plain)
     }
 
+    func testEachRowTilesAccumulatorsTakeWholeBlocks() {
+        // Row tiles of 14 rows by 20 columns of float32 (1,120 bytes) take 18 blocks of 64
+        // bytes each: a chunk of 42 rows 3,456 bytes per column, and its residual (read
+        // only) the 3,392 bytes of the chunk's rows.
+        var shape = MatrixShape(m: 196, k: 160, n: 40, weightFormat: .nvfp4, sparse: true, activationFormat: .nvfp4)
+        shape.residual = true
+        let layout = MatrixTiling.layout(tileM: 14, chunkM: 42, tileK: 160, tileN: 20, shape: shape)
+        XCTAssertEqual(layout.accumulatorRowTile, 1152)
+        XCTAssertEqual(layout.residual, 3392)
+        XCTAssertEqual(layout.column, 2 * layout.scales + 3 * 1152 + 3392)
+        XCTAssertEqual(layout.activationBuffers, 4)
+    }
+
     func testATileTooSmallForOneRowIsAnError() {
         var tiny = npu
         tiny.sramBytes = 512

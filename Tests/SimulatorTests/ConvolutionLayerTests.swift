@@ -113,6 +113,13 @@ final class ConvolutionLayerTests: XCTestCase {
             $0.spec.mnemonic == "mma" && builder.program.descriptors[Int($0["act"])].element == .u8
         }
         XCTAssertEqual(codedProducts.count > 0, coded)
+        // Each row tile's accumulators start a 64-byte block (rows of 7 or 14 output positions
+        // by 20 channels are 560 or 1,120 bytes): the cycle model orders the accesses to a
+        // block as if they overlapped.
+        for i in builder.program.instructions where i.spec.mnemonic == "mma" {
+            let out = builder.program.descriptors[Int(i["out"])]
+            XCTAssertEqual(out.address % 64, 0, out.text)
+        }
         // Products that read their windows in place from a band of the image: their codes a
         // view of rank 5, [rows, width, channels, kh, kw].
         let fromBands = codedProducts.filter { builder.program.descriptors[Int($0["act"])].dims.count == 5 }
