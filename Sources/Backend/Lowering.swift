@@ -85,10 +85,19 @@ public enum Lowering {
         var constants = ConstantSection()
         var tables = GatherTables()
         var b = ProgramBuilder()
-        // Weights that fit a quarter of L2 all told are copied into every cluster's L2 at
-        // the start, at its top: each layer then reads its weight tiles from L2 instead of
-        // staging them from DRAM when it starts. The rest of L2 is left to the layers.
-        let preloaded = try preloadWeights(layers, &resources, &b)
+        // Weights that fit a quarter of L2 all told are copied into every cluster's L2, at its
+        // top: the first matrix layer's when it starts, the others' right after it (the
+        // nodes before it, and its own small loads, claim DRAM's bandwidth ahead of them).
+        // Each layer then reads its weight tiles from L2 instead of staging them from DRAM
+        // when it starts. The rest of L2 is left to the layers.
+        let (preloaded, copies) = try preloadWeights(layers, &resources)
+        var preloads = copies
+        func emitPreloads(of output: String? = nil) throws {
+            for (blob, dst, src) in preloads where output == nil || blob == output {
+                try b.emit("dma", ["dst": b.descriptor(dst), "src": b.descriptor(src)])
+            }
+            preloads.removeAll { output == nil || $0.blob == output }
+        }
         // DRAM scratch goes after the activations.
         let scratch = UInt64((memory.size + 63) / 64 * 64)
         var scratchBytes = 0
@@ -136,6 +145,7 @@ public enum Lowering {
                                 ? " (a product of two activations must be quantized first)" : ""),
                         at: node)
                 }
+                try emitPreloads(of: p.output)
                 var matrix = try matrixLayer(node, p, graph, &constants)
                 matrix.preloaded = preloaded[p.output]
                 matrix.l2FromTop = matrixLayers % 2 == 1
@@ -172,6 +182,7 @@ public enum Lowering {
                         layer, plan: try tiling(layer.m, p, matrix, resources, node), resources: resources,
                         into: &b)
                 }
+                try emitPreloads()
             case _ where isElementwise(node.op) || castsOnTheVectorUnit(node, graph):
                 try lowerElementwise(
                     node, graph, memory, resources, &constants, &b, relu: node.outputs.first.flatMap { reluAfter[$0] })
@@ -204,7 +215,7 @@ public enum Lowering {
                 throw IRError("cannot lower \(node.op): the NPU backend has no lowering for it yet", at: node)
             }
         }
-        // The weights' preloading counts with the first layer (it runs beside that layer's start).
+        // Instructions before the first layer's (none in a compiled program) count as its own.
         if let head = layers.first, head.first > 0 {
             (layers[0].first, layers[0].count) = (0, head.first + head.count)
         }
@@ -258,26 +269,31 @@ public enum Lowering {
     }
 
     /// The weight blobs preloaded into every cluster's L2 (all of `layers`' when they fit a
-    /// quarter of it, 64-byte aligned, from the top down in layer order), one DMA per blob
-    /// and cluster, the first layers' first; per layer output, its blob's L2 address. Lowers
-    /// `resources.l2Bytes` to what is left below them.
+    /// quarter of it, 64-byte aligned, from the top down in layer order): per layer output,
+    /// its blob's L2 address, and the copies (the blob's layer output, destination, source),
+    /// one per blob and cluster, the first layers' first. Lowers `resources.l2Bytes` to what is left below
+    /// them.
     static func preloadWeights(
-        _ layers: [PackedLayer], _ resources: inout TileResources, _ b: inout ProgramBuilder
-    ) throws -> [String: UInt64] {
+        _ layers: [PackedLayer], _ resources: inout TileResources
+    ) throws -> (addresses: [String: UInt64], copies: [(blob: String, dst: TensorDescriptor, src: TensorDescriptor)]) {
         let total = layers.reduce(0) { $0 + ($1.size + 63) / 64 * 64 }
-        guard !layers.isEmpty, total <= resources.l2Bytes / 4 else { return [:] }
+        guard !layers.isEmpty, total <= resources.l2Bytes / 4 else { return ([:], []) }
         var at = resources.l2Bytes, addresses: [String: UInt64] = [:]
+        var copies: [(blob: String, dst: TensorDescriptor, src: TensorDescriptor)] = []
         for layer in layers {
             at -= (layer.size + 63) / 64 * 64
             addresses[layer.output] = UInt64(at)
             let src = try TensorDescriptor(.weights, .packed, address: UInt64(layer.offset), dims: [layer.size])
             for cluster in 0..<resources.clusters {
-                let dst = try TensorDescriptor(.l2, .packed, cluster: cluster, address: UInt64(at), dims: [layer.size])
-                try b.emit("dma", ["dst": b.descriptor(dst), "src": b.descriptor(src)])
+                copies.append(
+                    (
+                        layer.output,
+                        try TensorDescriptor(.l2, .packed, cluster: cluster, address: UInt64(at), dims: [layer.size]), src
+                    ))
             }
         }
         resources.l2Bytes = at
-        return addresses
+        return (addresses, copies)
     }
 
     /// Per convolution (by output), its scratch bytes (its rounded and its padded image) and

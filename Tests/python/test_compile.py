@@ -303,23 +303,44 @@ def test_a_program_without_one_of_its_waits_is_refused_naming_both_instructions(
                      rf"and no signal and wait order the two", r.stderr), r.stderr
 
 
-def test_a_small_models_weights_are_preloaded_into_every_clusters_l2(tmp_path):
-    # The digits sample's 3.6 KB of weights fit a quarter of L2: the program's first DMAs copy
-    # each layer's blob into each of the 4 clusters' L2, and nothing else reads the weights.
-    r = run_npucc("compile", SAMPLES / "digits_cnn.onnx", "-o", tmp_path / "d.npub", "--precision", "nvfp4",
-                  "--calib", SAMPLES / "digits_calib.npz", "--input-shape", "input=1,1,8,8")
-    assert r.returncode == 0, r.stderr
-    r = run_npucc("disasm", tmp_path / "d.npub")
+def disassembled(path):
+    r = run_npucc("disasm", path)
     assert r.returncode == 0, r.stderr
     head, code = r.stdout.split(".code\n")
     space = {line.split(":")[0]: line.split()[1] for line in head.splitlines()[1:]}
-    reads = [(line, re.findall(r"=(d\d+)", line)) for line in code.splitlines()]
+    return space, [(line, re.findall(r"=(d\d+)", line)) for line in code.splitlines()]
+
+
+def test_a_small_models_weights_are_preloaded_into_every_clusters_l2(tmp_path):
+    # The digits sample's 3.6 KB of weights fit a quarter of L2: DMAs copy each layer's blob
+    # into each of the 4 clusters' L2, and nothing else reads the weights. The first layer's
+    # copies come first (with the signals that let its tiles wait for them), the others
+    # right after the first layer's instructions, before the MaxPool after it.
+    r = run_npucc("compile", SAMPLES / "digits_cnn.onnx", "-o", tmp_path / "d.npub", "--precision", "nvfp4",
+                  "--calib", SAMPLES / "digits_calib.npz", "--input-shape", "input=1,1,8,8")
+    assert r.returncode == 0, r.stderr
+    space, reads = disassembled(tmp_path / "d.npub")
     weight_reads = [(k, line) for k, (line, ds) in enumerate(reads) if any(space[d] == "weights" for d in ds)]
     copies = [line for line, ds in reads if line.startswith("dma ") and space[ds[1]] == "weights"]
     assert len(weight_reads) == len(copies) == 3 * 4
     assert all(space[re.findall(r"dst=(d\d+)", line)[0]] == "l2" for _, line in weight_reads)
-    # They come first (with the signals that let the tiles wait for them).
-    assert max(k for k, _ in weight_reads) < 20
+    at = [k for k, _ in weight_reads]
+    products = [k for k, (line, _) in enumerate(reads) if line.startswith("mma ")]
+    pooling = min(k for k, (line, _) in enumerate(reads) if line.startswith("vopp op=max_pool"))
+    assert max(at[:4]) < 8 and products[0] > max(at[:4])
+    assert all(products[0] < k < pooling for k in at[4:]), (at, products[0], pooling)
+
+
+def test_the_nodes_before_the_first_matrix_layer_load_ahead_of_the_weight_copies(tmp_path):
+    # The transformer block's weights are preloaded too; its first node, a LayerNormalization,
+    # loads its input from DRAM before any copy claims DRAM's bandwidth.
+    r = run_npucc("compile", SAMPLES / "transformer_block.onnx", "-o", tmp_path / "t.npub", "--precision", "fp16",
+                  "--input-shape", "x=1,16,64")
+    assert r.returncode == 0, r.stderr
+    space, reads = disassembled(tmp_path / "t.npub")
+    copies = [k for k, (line, ds) in enumerate(reads) if line.startswith("dma ") and space[ds[1]] == "weights"]
+    loads = [k for k, (line, ds) in enumerate(reads) if line.startswith("dma ") and space[ds[1]] == "dram"]
+    assert copies and loads and max(loads[:4]) < min(copies)
 
 
 @pytest.mark.parametrize("opset", [9, 13])
