@@ -96,6 +96,10 @@ public struct MatrixLayer: Sendable {
 }
 
 public enum MatrixLowering {
+    /// The most weight tiles per column a tile keeps in turn (two when its SRAM has room for
+    /// no more; `lower`).
+    static let weightBuffers = 4
+
     /// Appends `layer`'s instructions to `builder` following `plan` on `resources`; its
     /// weights staged first, unless `staged` says where `stageWeights` put them already.
     public static func lower(
@@ -120,17 +124,28 @@ public enum MatrixLowering {
             regions.activationTile, regions.codes, regions.weightTile, regions.scales, regions.column
         )
         precondition(maxWeightTile >= w.tileByteCount(rows: plan.tileN, length: plan.tileK))
-        let buffers = regions.bytes(buffers: 2, columns: g) <= resources.sramBytes ? 2 : 1
+        let planned = regions.bytes(buffers: 2, columns: g) <= resources.sramBytes ? 2 : 1
         // A chunk of several row tiles takes an activation buffer for each at every
         // reduction tile. The plan counts one more (`activationBuffers`), so that the next
         // reduction tile's first load does not wait for this one's products; twice as many
-        // as the row tiles where the SRAM past the plan's bytes has room, so that all of
-        // them overlap the last reduction tile's products.
+        // as the row tiles, and at least four, where the SRAM past the plan's bytes has
+        // room, so that all of them overlap the last reduction tile's products (and a chunk
+        // of one row tile loads three reduction tiles ahead).
         let rowTiles = (plan.chunkM + plan.tileM - 1) / plan.tileM
-        let counted = buffers == 2 ? regions.activationBuffers : 1
-        let besides = regions.bytes(buffers: buffers, columns: g) - counted * actBytes
+        let counted = planned == 2 ? regions.activationBuffers : 1
+        let besides = regions.bytes(buffers: planned, columns: g) - counted * actBytes
         let actBuffers =
-            [2 * rowTiles].first { $0 > counted && $0 * actBytes + besides <= resources.sramBytes } ?? counted
+            [max(4, 2 * rowTiles), 2 * rowTiles].first { $0 > counted && $0 * actBytes + besides <= resources.sramBytes }
+            ?? counted
+        // Up to `weightBuffers` weight tiles per column where the SRAM left has room: a
+        // column's loads then run that many reduction tiles ahead of its products, instead of
+        // waiting for the products two tiles back to complete before reusing their buffer.
+        var buffers = planned
+        while planned == 2 && buffers < weightBuffers
+            && actBuffers * actBytes + (buffers + 1) * g * maxWeightTile + g * perColumn <= resources.sramBytes
+        {
+            buffers += 1
+        }
         let weightAt = actBuffers * actBytes
         let columnAt = weightAt + buffers * g * maxWeightTile
         guard columnAt + g * perColumn <= resources.sramBytes else {

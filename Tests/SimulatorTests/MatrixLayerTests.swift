@@ -171,6 +171,40 @@ final class MatrixLayerTests: XCTestCase {
         XCTAssertEqual(try sim.readDRAM(4 * rows * k, count: 4 * rows * n), littleEndianBytes(want.floats()))
     }
 
+    func testLoadsRunThreeReductionTilesAheadWhereTheSRAMHasRoom() throws {
+        // 16 rows (one row tile) over 200 reduction positions at fp16: ten reduction tiles of
+        // 20. With room past the plan's bytes, each column takes four weight buffers and the
+        // row tile four activation buffers in turn, so that a load need not wait for the
+        // products two reduction tiles back; on the tests' 8 KiB tiles there is room for the
+        // weights' (tiles of 800 bytes) but not the activations' (1,280): two of those. Both
+        // give the interpreter's result bit for bit.
+        let roomy = TileResources(
+            sramBytes: 65536, arrayRows: 20, arrayColumns: 20, rates: [.fp16: 1, .fp8: 2, .nvfp4: 4], clusters: 1,
+            tilesPerCluster: 1)
+        let rows = 16
+        let (g, x, want, amax) = try reference(.fp16, sparse: false, rows: rows)
+        for (on, activationBuffers, weightBuffers) in [(roomy, 4, 4), (resources, 2, 4)] {
+            let (program, weights, constants) = try lowered(g, .fp16, sparse: false, amax: amax, rows: rows, on: on) {
+                plan in
+                XCTAssertEqual(plan.kTiles, 10)
+                XCTAssertEqual((plan.chunkM + plan.tileM - 1) / plan.tileM, 1)
+            }
+            var (acts, wgts): ([Int: Set<UInt64>], [Int: Set<UInt64>]) = ([:], [:])
+            for i in program.instructions where i.spec.mnemonic == "mma" {
+                let out = program.descriptors[Int(i["out"])].address
+                acts[Int(out), default: []].insert(program.descriptors[Int(i["act"])].address)
+                wgts[Int(out), default: []].insert(program.descriptors[Int(i["wgt"])].address)
+            }
+            XCTAssertFalse(acts.isEmpty)
+            for (out, addresses) in acts { XCTAssertEqual(addresses.count, activationBuffers, "activations of \(out)") }
+            for (out, addresses) in wgts { XCTAssertEqual(addresses.count, weightBuffers, "weights of \(out)") }
+            var sim = machine(weights, constants, rows: rows, on: on)
+            try sim.writeDRAM(littleEndianBytes(x.floats()), at: 0)
+            try sim.run(program)
+            XCTAssertEqual(try sim.readDRAM(4 * rows * k, count: 4 * rows * n), littleEndianBytes(want.floats()))
+        }
+    }
+
     func testTheNextChunksFirstLoadsComeBeforeThisChunksStores() throws {
         // Each tile loads the first activation and weight tiles of its next group of rows
         // and columns before it stores this group's outputs: the stores (and the waits
