@@ -271,8 +271,8 @@ public enum Lowering {
     /// The weight blobs preloaded into every cluster's L2 (all of `layers`' when they fit a
     /// quarter of it, 64-byte aligned, from the top down in layer order): per layer output,
     /// its blob's L2 address, and the copies (the blob's layer output, destination, source),
-    /// one per blob and cluster, the first layers' first. Lowers `resources.l2Bytes` to what is left below
-    /// them.
+    /// one per blob and cluster, the first layers' first. Lowers `resources.l2Bytes` to what
+    /// is left below them.
     static func preloadWeights(
         _ layers: [PackedLayer], _ resources: inout TileResources
     ) throws -> (addresses: [String: UInt64], copies: [(blob: String, dst: TensorDescriptor, src: TensorDescriptor)]) {
