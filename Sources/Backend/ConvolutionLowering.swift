@@ -464,7 +464,7 @@ public enum ConvolutionLowering {
         for image in 0..<c.batch {
             let x = c.input + UInt64(4 * image * channels * c.inputPlane)
             var prepared: (layer: MatrixLayer, windows: ConvolutionWindows?, scaleWindows: ConvolutionWindows?, bands: [L2Band])?
-            var staged: [Int: [Int: UInt64]]?
+            var staged: StagedWeights?
             if inBands {
                 // The weights first, then the bands' padding, then the rounding into them.
                 let p = group(

@@ -95,6 +95,16 @@ public struct MatrixLayer: Sendable {
     }
 }
 
+/// Where `MatrixLowering.stageWeights` put a layer's weights in each cluster's L2: per
+/// cluster, each staged column's address, and the addresses of the layer's weight scales
+/// and bias when they were staged too (read from there instead of from DRAM, whose latency
+/// a column's first products would otherwise wait out).
+public struct StagedWeights: Sendable {
+    public var columns: [Int: [Int: UInt64]] = [:]
+    public var scales: [Int: UInt64] = [:]
+    public var bias: [Int: UInt64] = [:]
+}
+
 public enum MatrixLowering {
     /// The most weight tiles per column a tile keeps in turn (two when its SRAM has room for
     /// no more; `lower`).
@@ -103,7 +113,7 @@ public enum MatrixLowering {
     /// Appends `layer`'s instructions to `builder` following `plan` on `resources`; its
     /// weights staged first, unless `staged` says where `stageWeights` put them already.
     public static func lower(
-        _ layer: MatrixLayer, plan: TilingPlan, resources: TileResources, staged: [Int: [Int: UInt64]]? = nil,
+        _ layer: MatrixLayer, plan: TilingPlan, resources: TileResources, staged: StagedWeights? = nil,
         into b: inout ProgramBuilder
     ) throws {
         let w = layer.weights
@@ -188,7 +198,7 @@ public enum MatrixLowering {
                     let tileBytes = w.tileByteCount(rows: c.nRange.count, length: kRange.count)
                     let wgt = try sram(.packed, weightAt + (weightTurn % buffers * g + j) * maxWeightTile, [tileBytes])
                     let src =
-                        if let column = staged[cluster]?[c.nTile] {
+                        if let column = staged.columns[cluster]?[c.nTile] {
                             try TensorDescriptor(
                                 .l2, .packed, cluster: cluster,
                                 address: column
@@ -271,11 +281,17 @@ public enum MatrixLowering {
                             w.weightOffsetOfScales(layerOffset: layer.weightOffset)
                             + (w.format == .fp8 ? 4 * nRange.lowerBound : 0)
                         scl = try sram(.f32, at, [count])
-                        // From the blob's preloaded copy in the cluster's L2 when there is one.
+                        // From the blob's preloaded copy in the cluster's L2 when there is one, or
+                        // the table staged there.
                         let src =
                             if let base = layer.preloaded {
                                 try TensorDescriptor(
                                     .l2, .f32, cluster: cluster, address: base + UInt64(from - layer.weightOffset),
+                                    dims: [count])
+                            } else if let table = staged.scales[cluster] {
+                                try TensorDescriptor(
+                                    .l2, .f32, cluster: cluster,
+                                    address: table + UInt64(from - w.weightOffsetOfScales(layerOffset: layer.weightOffset)),
                                     dims: [count])
                             } else {
                                 try TensorDescriptor(.weights, .f32, address: UInt64(from), dims: [count])
@@ -288,8 +304,14 @@ public enum MatrixLowering {
                             [
                                 "dst": try sram(.f32, at + scaleBytes, [nRange.count]),
                                 "src": b.descriptor(
-                                    try TensorDescriptor(
-                                        .constants, .f32, address: UInt64(bias + 4 * nRange.lowerBound), dims: [nRange.count])),
+                                    try staged.bias[cluster].map {
+                                        try TensorDescriptor(
+                                            .l2, .f32, cluster: cluster, address: $0 + UInt64(4 * nRange.lowerBound),
+                                            dims: [nRange.count])
+                                    }
+                                        ?? TensorDescriptor(
+                                            .constants, .f32, address: UInt64(bias + 4 * nRange.lowerBound),
+                                            dims: [nRange.count])),
                             ])
                     }
                     if let residual = layer.residual, regions.residual > 0 {
@@ -442,23 +464,28 @@ public enum MatrixLowering {
     /// Copies each cluster's columns of weight tiles (every k-tile of the output tiles its
     /// tiles compute; a column's tiles are contiguous in the packed layout) into its L2 from
     /// `layer.weightStaging`'s start, in increasing column order while they fit, one DMA per
-    /// column; returns, per cluster, each staged column's L2 address. Preloaded weights are
-    /// there already: their addresses, and no copy.
+    /// column; then, when every column fitted, the layer's weight scales and its bias after
+    /// them, while they fit. Preloaded weights are there already: their addresses, and no
+    /// copy (their scales are in the blob; their bias is read from DRAM).
     static func stageWeights(
         _ layer: MatrixLayer, plan: TilingPlan, _ resources: TileResources, into b: inout ProgramBuilder
-    ) throws -> [Int: [Int: UInt64]] {
+    ) throws -> StagedWeights {
         let w = layer.weights, firstTile = layer.firstTile
+        var staged = StagedWeights()
         if let base = layer.preloaded {
-            return Dictionary(
-                uniqueKeysWithValues: clusterColumns(plan, firstTile: firstTile, resources).map { cluster, columns in
-                    (
-                        cluster,
-                        Dictionary(uniqueKeysWithValues: columns.map { ($0, base + UInt64(w.tileOffset(nTile: $0, kTile: 0))) })
-                    )
-                })
+            for (cluster, columns) in clusterColumns(plan, firstTile: firstTile, resources) {
+                staged.columns[cluster] = Dictionary(
+                    uniqueKeysWithValues: columns.map { ($0, base + UInt64(w.tileOffset(nTile: $0, kTile: 0))) })
+            }
+            return staged
         }
-        guard !layer.weightStaging.isEmpty else { return [:] }
-        var staged: [Int: [Int: UInt64]] = [:]
+        guard !layer.weightStaging.isEmpty else { return staged }
+        // The scale table (fp8: a float32 per output channel; nvfp4: the tensor scale) and the
+        // bias (a float32 per output channel), from the weight and constant sections.
+        let scaleCount = w.format == .fp8 ? w.rows : w.format == .nvfp4 ? 1 : 0
+        let tables: [(space: MemorySpace, from: Int, count: Int, isScales: Bool)] =
+            (scaleCount > 0 ? [(.weights, w.weightOffsetOfScales(layerOffset: layer.weightOffset), scaleCount, true)] : [])
+            + (layer.bias.map { [(.constants, $0, w.rows, false)] } ?? [])
         for (cluster, columns) in clusterColumns(plan, firstTile: firstTile, resources) {
             var at = layer.weightStaging.lowerBound
             for n in columns {
@@ -469,7 +496,18 @@ public enum MatrixLowering {
                 let src = try TensorDescriptor(
                     .weights, .packed, address: UInt64(layer.weightOffset + w.tileOffset(nTile: n, kTile: 0)), dims: [size])
                 try b.emit("dma", ["dst": b.descriptor(dst), "src": b.descriptor(src)])
-                staged[cluster, default: [:]][n] = address
+                staged.columns[cluster, default: [:]][n] = address
+                at += bytes
+            }
+            guard staged.columns[cluster]?.count == columns.count else { continue }
+            for table in tables {
+                let bytes = (4 * table.count + 63) / 64 * 64
+                guard at + bytes <= layer.weightStaging.upperBound else { break }
+                let address = layer.l2Address(at, size: bytes, l2Bytes: resources.l2Bytes)
+                let dst = try TensorDescriptor(.l2, .f32, cluster: cluster, address: address, dims: [table.count])
+                let src = try TensorDescriptor(table.space, .f32, address: UInt64(table.from), dims: [table.count])
+                try b.emit("dma", ["dst": b.descriptor(dst), "src": b.descriptor(src)])
+                if table.isScales { staged.scales[cluster] = address } else { staged.bias[cluster] = address }
                 at += bytes
             }
         }

@@ -39,7 +39,7 @@ final class MatrixLayerTests: XCTestCase {
     /// have several chunks and reduction tiles.
     private func lowered(
         _ g: Graph, _ format: PrecisionFormat, sparse: Bool, amax: Float, rows: Int? = nil, on: TileResources? = nil,
-        check: ((TilingPlan) throws -> Void)? = nil
+        staging: Range<Int> = 0..<0, check: ((TilingPlan) throws -> Void)? = nil
     ) throws -> (Program, [UInt8], [UInt8]) {
         let (m, resources) = (rows ?? m, on ?? resources)
         let section = try WeightSection.build(g, arrayRows: 20, arrayColumns: 20) { resources.rates[$0]! }
@@ -56,10 +56,11 @@ final class MatrixLayerTests: XCTestCase {
             XCTAssertGreaterThan(plan.chunks, 1)
             XCTAssertGreaterThan(plan.kTiles, 1)
         }
-        let layer = MatrixLayer(
+        var layer = MatrixLayer(
             m: m, k: k, n: n, input: 0, inputRowStride: k, output: UInt64(4 * m * k), outputStrides: (n, 1),
             weights: layout, weightOffset: section.layers[0].offset, bias: 0, activationFormat: format,
             activationAmax: amax, fusedActivation: "Relu")
+        layer.weightStaging = staging
         var builder = ProgramBuilder()
         try MatrixLowering.lower(layer, plan: plan, resources: resources, into: &builder)
         try builder.emit("halt", [:])
@@ -89,6 +90,42 @@ final class MatrixLayerTests: XCTestCase {
                 try sim.run(program)
                 let got = try sim.readDRAM(4 * m * k, count: 4 * m * n)
                 XCTAssertEqual(got, littleEndianBytes(want.floats()), "\(format) sparse \(sparse)")
+            }
+        }
+    }
+
+    func testWeightsScalesAndBiasStagedInL2() throws {
+        // Each cluster's columns of weight tiles, then the layer's weight scales (fp8: one
+        // per output channel; nvfp4: the tensor scale) and its bias, copied into its L2:
+        // the tiles read all three there and nothing from the bundle's sections, and the
+        // result is the interpreter's bit for bit. In too small a staging area the columns
+        // alone fit, and the tiles read the scales and the bias from the sections.
+        for format in [PrecisionFormat.fp8, .nvfp4] {
+            let (g, x, want, amax) = try reference(format, sparse: false)
+            // Staging areas that hold the columns and not the scale table after them (fp8:
+            // two columns of 20 rows and one of 5, by 200 positions, are 9,088 bytes).
+            for (staging, tables) in [(0..<16384, true), (0..<(format == .fp8 ? 9216 : 5184), false)] {
+                let (program, weights, constants) = try lowered(g, format, sparse: false, amax: amax, staging: staging)
+                var (fromL2, fromSections, weightTiles) = (Set<Bool>(), 0, [MemorySpace]())
+                for i in program.instructions where i.spec.mnemonic == "dma" {
+                    let dst: TensorDescriptor = program.descriptors[Int(i["dst"])]
+                    let src: TensorDescriptor = program.descriptors[Int(i["src"])]
+                    if dst.space == .sram && dst.element == .packed { weightTiles.append(src.space) }
+                    guard dst.space == .sram, dst.element == .f32 else { continue }
+                    if src.space == .l2 { fromL2.insert(dst.count == 1) }
+                    if src.space == .weights || src.space == .constants { fromSections += 1 }
+                }
+                // nvfp4 reads its one tensor scale and the bias; fp8 a scale and a bias per channel.
+                let expected: Set<Bool> = format == .nvfp4 ? [true, false] : [false]
+                XCTAssertEqual(fromL2, tables ? expected : [], "\(format), staging \(staging)")
+                XCTAssertEqual(fromSections == 0, tables, "\(format), staging \(staging)")
+                // Every weight tile comes from the staged columns, in either case.
+                XCTAssertEqual(Set(weightTiles), [.l2], "\(format), staging \(staging)")
+                var sim = machine(weights, constants)
+                try sim.writeDRAM(littleEndianBytes(x.floats()), at: 0)
+                try sim.run(program)
+                XCTAssertEqual(
+                    try sim.readDRAM(4 * m * k, count: 4 * m * n), littleEndianBytes(want.floats()), "\(format)")
             }
         }
     }
