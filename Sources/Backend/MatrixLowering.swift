@@ -482,9 +482,9 @@ public enum MatrixLowering {
         guard !layer.weightStaging.isEmpty else { return staged }
         // The scale table (fp8: a float32 per output channel; nvfp4: the tensor scale) and the
         // bias (a float32 per output channel), from the weight and constant sections.
-        let scaleCount = w.format == .fp8 ? w.rows : w.format == .nvfp4 ? 1 : 0
         let tables: [(space: MemorySpace, from: Int, count: Int, isScales: Bool)] =
-            (scaleCount > 0 ? [(.weights, w.weightOffsetOfScales(layerOffset: layer.weightOffset), scaleCount, true)] : [])
+            (w.scaleCount > 0
+                ? [(.weights, w.weightOffsetOfScales(layerOffset: layer.weightOffset), w.scaleCount, true)] : [])
             + (layer.bias.map { [(.constants, $0, w.rows, false)] } ?? [])
         for (cluster, columns) in clusterColumns(plan, firstTile: firstTile, resources) {
             var at = layer.weightStaging.lowerBound

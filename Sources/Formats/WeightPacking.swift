@@ -39,7 +39,7 @@ public struct WeightLayout: Sendable, Equatable {
     var tilesAcross: Int { (columns + tileColumns - 1) / tileColumns }
     var bitsPerCode: Int { format == .nvfp4 ? 4 : (format == .fp8 ? 8 : 16) }
     /// The tensor-level scales after the tiles: one per row (fp8), one (nvfp4), none (fp16).
-    var scaleCount: Int { format == .fp8 ? rows : (format == .nvfp4 ? 1 : 0) }
+    public var scaleCount: Int { format == .fp8 ? rows : (format == .nvfp4 ? 1 : 0) }
 
     /// The packed size: every tile, then the scales (float32).
     public var byteCount: Int {
