@@ -451,25 +451,28 @@ public enum ConvolutionLowering {
         // words apart, as in the image) and the bands are parts of the image
         // (`bandsRowsPerImageRow`): the rounding writes its codes straight into the bands
         // that hold their rows, and no image is made in L3 or DRAM to stage them from.
-        let inBands =
+        let firstImage =
             coded
-            && {
-                let first = group(
-                    c, 0, image: 0, plan: plan, resources: resources, source: source(c.input), scratch: scratch,
-                    codePitch: c.codeRowPitch)
+            ? group(
+                c, 0, image: 0, plan: plan, resources: resources, source: source(c.input), scratch: scratch,
+                codePitch: c.codeRowPitch) : nil
+        let inBands =
+            firstImage.map { first in
                 let rows = first.bands.reduce(0) { $0 + $1.rows.count }
                 return !first.bands.isEmpty && first.bands.count == clusterPositions(plan, m: first.layer.m, resources).count
                     && rows <= bandsRowsPerImageRow * c.paddedHeight
-            }()
+            } ?? false
         for image in 0..<c.batch {
             let x = c.input + UInt64(4 * image * channels * c.inputPlane)
             var prepared: (layer: MatrixLayer, windows: ConvolutionWindows?, scaleWindows: ConvolutionWindows?, bands: [L2Band])?
             var staged: StagedWeights?
             if inBands {
                 // The weights first, then the bands' padding, then the rounding into them.
-                let p = group(
-                    c, 0, image: image, plan: plan, resources: resources, source: source(x), scratch: scratch,
-                    codePitch: c.codeRowPitch)
+                let p =
+                    firstImage.flatMap { image == 0 ? $0 : nil }
+                    ?? group(
+                        c, 0, image: image, plan: plan, resources: resources, source: source(x), scratch: scratch,
+                        codePitch: c.codeRowPitch)
                 staged = try MatrixLowering.stageWeights(p.layer, plan: plan, resources, into: &b)
                 if c.padded { try fillPadding(c, p.bands, layer: p.layer, resources: resources, into: &b) }
                 prepared = p
