@@ -79,37 +79,116 @@ final class SparseGPTTests: XCTestCase {
 }
 
 final class SparseGPTFactorTests: XCTestCase {
-    /// The factor SparseGPT walks: U upper triangular, positive diagonal, UᵀU·H = I.
-    func testUpperCholeskyOfInverseInvertsH() throws {
-        var rng = SeededRandom(seed: 23)
-        let k = 37
-        // H = AᵀA + I, symmetric positive definite.
-        let a = (0..<(k * k)).map { _ in Double.random(in: -1...1, using: &rng) }
+    /// H = AᵀA + I ([k, k] row-major) for A [m, k]: symmetric positive definite, its
+    /// columns correlated when m < k.
+    private func spd(_ k: Int, m: Int, seed: UInt64) -> [Double] {
+        var rng = SeededRandom(seed: seed)
+        let a = (0..<(m * k)).map { _ in Double.random(in: -1...1, using: &rng) }
         var h = [Double](repeating: 0, count: k * k)
         for i in 0..<k {
             for j in 0..<k {
-                h[i * k + j] = (0..<k).reduce(0) { $0 + a[$1 * k + i] * a[$1 * k + j] } + (i == j ? 1 : 0)
+                h[i * k + j] = (0..<m).reduce(0) { $0 + a[$1 * k + i] * a[$1 * k + j] } + (i == j ? 1 : 0)
             }
         }
-        let u = try SparseGPT.upperCholeskyOfInverse(h, k)
+        return h
+    }
+
+    /// The factor SparseGPT walks: Rᵀ lower triangular with a positive diagonal, R·Rᵀ = H.
+    func testTransposedUpperFactorRebuildsH() throws {
+        let k = 37
+        let h = spd(k, m: k, seed: 23)
+        let hf = h.map { Float($0) }
+        let rt = try hf.withUnsafeBufferPointer { try SparseGPT.transposedUpperFactor($0, k) }
         for i in 0..<k {
-            XCTAssertGreaterThan(u[i * k + i], 0)
-            for j in 0..<i { XCTAssertEqual(u[i * k + j], 0) }
+            XCTAssertGreaterThan(rt[i * k + i], 0)
+            for j in (i + 1)..<k { XCTAssertEqual(rt[i * k + j], 0) }
         }
         for i in 0..<k {
             for j in 0..<k {
-                // (UᵀU·H)[i][j] = Σ_p Σ_q U[p][i]·U[p][q]·H[q][j]
-                var sum = 0.0
-                for p in 0..<k {
-                    let upi = u[p * k + i]
-                    guard upi != 0 else { continue }
-                    sum += upi * (0..<k).reduce(0) { $0 + u[p * k + $1] * h[$1 * k + j] }
-                }
-                XCTAssertEqual(sum, i == j ? 1 : 0, accuracy: 1e-9, "(\(i), \(j))")
+                // (R·Rᵀ)[i][j] = Σ_p R[i][p]·R[j][p] = Σ_p Rᵀ[p][i]·Rᵀ[p][j]
+                let sum = (0..<k).reduce(0.0) { $0 + Double(rt[$1 * k + i]) * Double(rt[$1 * k + j]) }
+                XCTAssertEqual(sum, h[i * k + j], accuracy: 1e-4 * h[i * k + i], "(\(i), \(j))")
             }
         }
-        var notDefinite = h
+        var notDefinite = hf
         notDefinite[0] = -1
-        XCTAssertThrowsError(try SparseGPT.upperCholeskyOfInverse(notDefinite, k))
+        XCTAssertThrowsError(try notDefinite.withUnsafeBufferPointer { try SparseGPT.transposedUpperFactor($0, k) })
+    }
+
+    /// The blocked walk prunes as optimal brain surgeon does one column at a time with U, the
+    /// upper Cholesky factor of H⁻¹, worked out here in double the long way: H⁻¹ by
+    /// Gauss-Jordan, then U from it. Two blocks of columns, the second one short.
+    func testBlockedWalkMatchesTheColumnByColumnSurgeon() throws {
+        let (rows, k) = (6, SparseGPT.blockSize + 44)
+        var h = spd(k, m: 48, seed: 24)
+        var rng = SeededRandom(seed: 25)
+        let weights = (0..<(rows * k)).map { _ in Float.random(in: -1...1, using: &rng) }
+        let hf = h.map { Float($0) }
+        let got = try hf.withUnsafeBufferPointer { try SparseGPT.prune(weights, rows: rows, columns: k, hessian: $0) }
+
+        let mean = (0..<k).reduce(0.0) { $0 + Double(hf[$1 * k + $1]) } / Double(k)
+        for j in 0..<k { h[j * k + j] = Double(hf[j * k + j]) + Double(Float(SparseGPT.dampening * mean)) }
+        let u = upperCholesky(inverse(h, k), k)
+        var w = weights.map { Double($0) }
+        for c in stride(from: 0, to: k, by: 4) {
+            for r in 0..<rows {
+                let scores = (0..<4).map {
+                    w[r * k + c + $0] * w[r * k + c + $0] / (u[(c + $0) * k + c + $0] * u[(c + $0) * k + c + $0])
+                }
+                let order = (0..<4).sorted { (scores[$0], $0) < (scores[$1], $1) }
+                // The walk visits the group's columns in order: prune, spread, go on.
+                for column in c..<(c + 4) where order.prefix(2).contains(column - c) {
+                    let err = w[r * k + column] / u[column * k + column]
+                    for j in column..<k { w[r * k + j] -= err * u[column * k + j] }
+                    w[r * k + column] = 0
+                }
+            }
+        }
+        var differing = 0.0
+        for i in 0..<(rows * k) {
+            XCTAssertEqual(got[i] == 0, w[i] == 0, "weight \(i): \(got[i]) against \(w[i])")
+            differing = max(differing, abs(Double(got[i]) - w[i]))
+        }
+        XCTAssertLessThan(differing, 1e-3, "largest difference from the double-precision walk")
+    }
+
+    /// A⁻¹ by Gauss-Jordan elimination with partial pivoting.
+    private func inverse(_ a: [Double], _ k: Int) -> [Double] {
+        var m = a, out = [Double](repeating: 0, count: k * k)
+        for i in 0..<k { out[i * k + i] = 1 }
+        for c in 0..<k {
+            let p = (c..<k).max { abs(m[$0 * k + c]) < abs(m[$1 * k + c]) }!
+            for j in 0..<k {
+                m.swapAt(c * k + j, p * k + j)
+                out.swapAt(c * k + j, p * k + j)
+            }
+            let pivot = m[c * k + c]
+            for j in 0..<k {
+                m[c * k + j] /= pivot
+                out[c * k + j] /= pivot
+            }
+            for r in 0..<k where r != c {
+                let f = m[r * k + c]
+                guard f != 0 else { continue }
+                for j in 0..<k {
+                    m[r * k + j] -= f * m[c * k + j]
+                    out[r * k + j] -= f * out[c * k + j]
+                }
+            }
+        }
+        return out
+    }
+
+    /// U upper with UᵀU = `a` (symmetric positive definite), row-major.
+    private func upperCholesky(_ a: [Double], _ k: Int) -> [Double] {
+        var u = [Double](repeating: 0, count: k * k)
+        for i in 0..<k {
+            let d = a[i * k + i] - (0..<i).reduce(0) { $0 + u[$1 * k + i] * u[$1 * k + i] }
+            u[i * k + i] = d.squareRoot()
+            for j in (i + 1)..<k {
+                u[i * k + j] = (a[i * k + j] - (0..<i).reduce(0) { $0 + u[$1 * k + i] * u[$1 * k + j] }) / u[i * k + i]
+            }
+        }
+        return u
     }
 }

@@ -61,6 +61,8 @@ FLIPS = {
     ("digits_cnn.onnx", "fp16", "2:4", ALL): "NCHWc convolutions (level ALL) sum in another order than the NPU",
     ("digits_cnn.onnx", "auto", "auto", EXTENDED): "conv2 (nvfp4+2:4) sums in another order than the NPU before fc's fp16",
     ("digits_cnn.onnx", "auto", "auto", ALL): "conv2 (nvfp4+2:4) sums in another order than the NPU before fc's fp16",
+    ("digits_cnn.onnx", "fp8", "2:4", EXTENDED): "conv2 (fp8+2:4) and the pool sum in another order than the NPU before fc's fp8",
+    ("digits_cnn.onnx", "fp8", "2:4", ALL): "conv2 (fp8+2:4) and the pool sum in another order than the NPU before fc's fp8",
     ("transformer_block.onnx", "fp16", "none", EXTENDED): "onnxruntime's Softmax differs in the last bit before fp16",
     ("transformer_block.onnx", "fp16", "none", ALL): "onnxruntime's Softmax differs in the last bit before fp16",
 }

@@ -6,7 +6,7 @@
 import CBLAS
 
 enum SparseGPT {
-    /// Columns processed together before their error is pushed to the rest with one gemm.
+    /// Columns fixed together: a block's states are brought up to date with one gemm.
     static let blockSize = 128
     /// Added to H's diagonal, as a fraction of its mean, so the inverse exists.
     static let dampening = 0.01
@@ -19,46 +19,67 @@ enum SparseGPT {
     static func prune(_ weights: [Float], rows: Int, columns k: Int, hessian: UnsafeBufferPointer<Float>) throws -> [Float] {
         precondition(k % 4 == 0 && weights.count == rows * k && hessian.count == k * k)
         var w = weights
-        // J·H·J in LAPACK's column-major order (`upperCholeskyOfInverse`), in double.
         var a = reversedLower(hessian, k)
         // A column no sample ever reached carries no information: prune it to zero freely.
         // H's diagonal element j is J·H·J's element k − 1 − j.
-        let meanDiagonal = (0..<k).reduce(0.0) { $0 + a[(k - 1 - $1) * (k + 1)] } / Double(k)
+        let meanDiagonal = (0..<k).reduce(0.0) { $0 + Double(a[(k - 1 - $1) * (k + 1)]) } / Double(k)
         for j in 0..<k where a[(k - 1 - j) * (k + 1)] == 0 {
             a[(k - 1 - j) * (k + 1)] = 1
             for r in 0..<rows { w[r * k + j] = 0 }
         }
-        let damp = dampening * (meanDiagonal > 0 ? meanDiagonal : 1)
+        let damp = Float(dampening * (meanDiagonal > 0 ? meanDiagonal : 1))
         for j in 0..<k { a[j * (k + 1)] += damp }
-        try invertReversedFactor(&a, k)
-        let uf = upperFactor(a, k, as: Float.self)
+        let rt = try factorReversed(&a, k)
         w.withUnsafeMutableBufferPointer { wp in
-            uf.withUnsafeBufferPointer { up in pruneColumns(wp.baseAddress!, rows: rows, columns: k, u: up.baseAddress!) }
+            rt.withUnsafeBufferPointer { rp in pruneColumns(wp.baseAddress!, rows: rows, columns: k, rt: rp.baseAddress!) }
         }
-        // Exact zeros where pruned: later updates never touch finished columns.
+        // Exact zeros where pruned: later columns' states never touch finished ones.
         return w
     }
 
-    /// The column walk on `w` ([rows, k]) with U (`upperCholeskyOfInverse`, float32).
-    private static func pruneColumns(_ w: UnsafeMutablePointer<Float>, rows: Int, columns k: Int, u: UnsafePointer<Float>) {
-        var block = [Float](repeating: 0, count: rows * blockSize), errors = block
+    /// The column walk on `w` ([rows, k]) with `rt` (Rᵀ, `transposedUpperFactor`).
+    ///
+    /// With U = R⁻¹ (upper, UᵀU = H⁻¹), optimal brain surgeon takes column j's state, prunes
+    /// some of its rows (err = w / Uⱼⱼ) and subtracts err · Uⱼ,ⱼ₊₁… from the later columns:
+    /// the weights end as V = W − E·U. Then V·R = W·R − E (R upper, so column c of either
+    /// side sums over columns m ≤ c only), and a block B of columns starting at s has, before
+    /// any of its own columns is fixed, the state W_B + (D·R[..<s, B])·R_BB⁻¹ with D = W − V
+    /// over the finished columns. Only R and each block's diagonal inverse are needed, not
+    /// U whole, whose triangular inverse would cost k³/3 operations more.
+    private static func pruneColumns(_ w: UnsafeMutablePointer<Float>, rows: Int, columns k: Int, rt: UnsafePointer<Float>) {
+        let original = Array(UnsafeBufferPointer(start: w, count: rows * k))
+        var change = [Float](repeating: 0, count: rows * k)
+        var block = [Float](repeating: 0, count: rows * blockSize), product = block
+        var inverse = [Float](repeating: 0, count: blockSize * blockSize)
         var pruned = [Bool](repeating: false, count: rows * 4)
         for start in stride(from: 0, to: k, by: blockSize) {
             let end = min(start + blockSize, k), n = end - start
+            blockInverse(rt, k, start, n, into: &inverse)
             block.withUnsafeMutableBufferPointer { bp in
-                errors.withUnsafeMutableBufferPointer { ep in
-                    let b = bp.baseAddress!, e = ep.baseAddress!
-                    e.update(repeating: 0, count: rows * n)
+                inverse.withUnsafeBufferPointer { up in
+                    let b = bp.baseAddress!, u = up.baseAddress!
                     for r in 0..<rows { (b + r * n).update(from: w + r * k + start, count: n) }
+                    if start > 0 {
+                        change.withUnsafeBufferPointer { dp in
+                            product.withUnsafeMutableBufferPointer { pp in
+                                // P = D[:, ..<start] · R[..<start, B], then the block += P · R_BB⁻¹.
+                                cblas_sgemm(
+                                    CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(n), Int32(start), 1,
+                                    dp.baseAddress!, Int32(k), rt + start * k, Int32(k), 0, pp.baseAddress!, Int32(n))
+                                cblas_sgemm(
+                                    CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(n), Int32(n), 1,
+                                    pp.baseAddress!, Int32(n), u, Int32(n), 1, b, Int32(n))
+                            }
+                        }
+                    }
                     for i in 0..<n {
-                        let column = start + i
                         if i % 4 == 0 {
                             // Choose each row's 2 of these 4 columns to prune, by w² / d².
                             // The two least by (score, column): a column whose rank among the four is 0 or 1.
                             for r in 0..<rows {
                                 var scores: SIMD4<Float> = .zero
                                 for j in 0..<4 {
-                                    let d = u[(column + j) * k + column + j]
+                                    let d = u[(i + j) * n + i + j]
                                     scores[j] = b[r * n + i + j] * b[r * n + i + j] / (d * d)
                                 }
                                 for j in 0..<4 {
@@ -68,80 +89,70 @@ enum SparseGPT {
                                 }
                             }
                         }
-                        let d = u[column * k + column], uRow = u + column * k + start
+                        let d = u[i * n + i], uRow = u + i * n
                         for r in 0..<rows where pruned[r * 4 + i % 4] {
                             let row = b + r * n
                             let err = row[i] / d
                             row[i] = 0
-                            e[r * n + i] = err
                             for j in (i + 1)..<n { row[j] -= err * uRow[j] }
                         }
                     }
-                    for r in 0..<rows { (w + r * k + start).update(from: b + r * n, count: n) }
-                    if end < k {
-                        // W[:, end...] -= E · U[start..<end, end...]
-                        cblas_sgemm(
-                            CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(k - end), Int32(n), -1,
-                            e, Int32(n), u + start * k + end, Int32(k), 1, w + end, Int32(k))
+                    for r in 0..<rows {
+                        (w + r * k + start).update(from: b + r * n, count: n)
+                        for j in 0..<n { change[r * k + start + j] = original[r * k + start + j] - b[r * n + j] }
                     }
                 }
             }
         }
     }
 
-    /// U upper triangular with UᵀU = H⁻¹, row-major. With J the reversal of the index order,
-    /// J·H·J = L·Lᵀ (L lower) makes H = R·Rᵀ with R = J·L·J upper, so H⁻¹ = (R⁻¹)ᵀ·R⁻¹ and
-    /// U = R⁻¹ = J·L⁻¹·J: one factorisation and one triangular inverse, where inverting H
-    /// and factorising H⁻¹ again would take twice the work. J·H·J is H's elements in
-    /// reverse order; LAPACK works column-major, where that symmetric matrix is the same.
-    static func upperCholeskyOfInverse(_ h: [Double], _ k: Int) throws -> [Double] {
-        var a = Array(h.reversed())
-        try invertReversedFactor(&a, k)
-        return upperFactor(a, k, as: Double.self)
+    /// R_BB⁻¹ row-major ([n, n], upper) for the diagonal block of R at columns start..<start+n:
+    /// the diagonal block of U = R⁻¹. Row-major R_BB read column-major is R_BBᵀ, lower, whose
+    /// inverse read row-major again is R_BB⁻¹.
+    private static func blockInverse(_ rt: UnsafePointer<Float>, _ k: Int, _ start: Int, _ n: Int, into out: inout [Float]) {
+        out.withUnsafeMutableBufferPointer { op in
+            let o = op.baseAddress!
+            o.update(repeating: 0, count: n * n)
+            // R[start + i][start + j] = Rᵀ[start + j][start + i].
+            for i in 0..<n { for j in i..<n { o[i * n + j] = rt[(start + j) * k + start + i] } }
+        }
+        var size = Int32(n), lda = Int32(n), info: Int32 = 0
+        var lower = Int8(UInt8(ascii: "L")), nonUnit = Int8(UInt8(ascii: "N"))
+        strtri_(&lower, &nonUnit, &size, &out, &lda, &info)
+        // A factor with a positive diagonal is invertible.
+        precondition(info == 0, "strtri: \(info)")
     }
 
-    /// J·H·J's lower triangle in LAPACK's column-major order, in double, from the float32
-    /// symmetric `h` ([k, k] row-major): column c, row r ≥ c is H[k−1−c][k−1−r], read along
-    /// H's row k−1−c. The strict upper triangle is left zero (LAPACK reads the lower one).
-    private static func reversedLower(_ h: UnsafeBufferPointer<Float>, _ k: Int) -> [Double] {
-        var a = [Double](repeating: 0, count: k * k)
+    /// Rᵀ row-major ([k, k], lower) for R upper with a positive diagonal and R·Rᵀ = H (`h`,
+    /// [k, k] row-major, symmetric positive definite). With J the reversal of the index
+    /// order, J·H·J = L·Lᵀ (L lower) gives R = J·L·J; J·H·J is H's elements in reverse order,
+    /// and LAPACK's column-major L read backwards is R column-major, Rᵀ row-major.
+    static func transposedUpperFactor(_ h: UnsafeBufferPointer<Float>, _ k: Int) throws -> [Float] {
+        var a = reversedLower(h, k)
+        return try factorReversed(&a, k)
+    }
+
+    /// J·H·J's lower triangle in LAPACK's column-major order from the symmetric `h` ([k, k]
+    /// row-major): column c, row r ≥ c is H[k−1−c][k−1−r], read along H's row k−1−c. The
+    /// strict upper triangle is left zero (LAPACK reads the lower one).
+    private static func reversedLower(_ h: UnsafeBufferPointer<Float>, _ k: Int) -> [Float] {
+        var a = [Float](repeating: 0, count: k * k)
         a.withUnsafeMutableBufferPointer { ap in
             for c in 0..<k {
                 let column = ap.baseAddress! + c * k, row = h.baseAddress! + (k - 1 - c) * k
-                for r in c..<k { column[r] = Double(row[k - 1 - r]) }
+                for r in c..<k { column[r] = row[k - 1 - r] }
             }
         }
         return a
     }
 
-    /// Factorises J·H·J = L·Lᵀ (its lower triangle, column-major, in `a`) and inverts L in place.
-    private static func invertReversedFactor(_ a: inout [Double], _ k: Int) throws {
+    /// Factorises J·H·J = L·Lᵀ (its lower triangle, column-major, in `a`); returns Rᵀ row-major.
+    private static func factorReversed(_ a: inout [Float], _ k: Int) throws -> [Float] {
         var n = Int32(k), lda = Int32(k), info: Int32 = 0
-        var lower = Int8(UInt8(ascii: "L")), nonUnit = Int8(UInt8(ascii: "N"))
-        dpotrf_(&lower, &n, &a, &lda, &info)
+        var lower = Int8(UInt8(ascii: "L"))
+        spotrf_(&lower, &n, &a, &lda, &info)
         guard info == 0 else { throw Failure.notPositiveDefinite }
-        dtrtri_(&lower, &nonUnit, &n, &a, &lda, &info)
-        guard info == 0 else { throw Failure.notPositiveDefinite }
-    }
-
-    /// U = J·L⁻¹·J row-major from L⁻¹ (lower, column-major, in `a`): U[i][j] = L⁻¹[k−1−i][k−1−j]
-    /// = a[(k−1−j)·k + k−1−i] for i ≤ j, zero below the diagonal. Copied in tiles, so reads
-    /// and writes both stay in cache.
-    private static func upperFactor<T: BinaryFloatingPoint>(_ a: [Double], _ k: Int, as: T.Type) -> [T] {
-        var u = [T](repeating: 0, count: k * k)
-        let tile = 32
-        u.withUnsafeMutableBufferPointer { up in
-            a.withUnsafeBufferPointer { ap in
-                for i0 in stride(from: 0, to: k, by: tile) {
-                    for j0 in stride(from: i0, to: k, by: tile) {
-                        for i in i0..<min(i0 + tile, k) {
-                            let row = up.baseAddress! + i * k, column = ap.baseAddress! + (k - 1 - i)
-                            for j in max(j0, i)..<min(j0 + tile, k) { row[j] = T(column[(k - 1 - j) * k]) }
-                        }
-                    }
-                }
-            }
-        }
-        return u
+        a.reverse()
+        return a
     }
 }
