@@ -24,15 +24,17 @@ public enum Synchronization {
             throw ISAError("\(units.count) queues need a semaphore each; the ISA has \(InstructionSet.semaphores)")
         }
         let n = program.instructions.count
-        let (unitOf, dependences) = try dependences(of: program, units: units)
+        let (unitOf, walks) = try dependences(of: program, units: units)
         var order = HappensBefore(units: units.count)
         var versionAt = [Int](repeating: 0, count: n)
         var needed = [Bool](repeating: false, count: n)
+        var taken = [Int32](repeating: -1, count: units.count)
         // The waits, in order: before instruction `at`, for instruction `on` of queue `unit`.
         var waits: [(at: Int, unit: Int, on: Int)] = []
         for index in 0..<n where unitOf[index] >= 0 {
             let unit = Int(unitOf[index])
-            for d in dependences[index] where !order.ordered(Int(d.unit), Int(d.index), before: unit) {
+            forEachLatest(walks, index, &taken) { d in
+                guard !order.ordered(Int(d.unit), Int(d.index), before: unit) else { return }
                 order.join(
                     unit, HappensBefore.Snapshot(unit: Int(d.unit), index: Int(d.index), version: versionAt[Int(d.index)]))
                 waits.append((index, Int(d.unit), Int(d.index)))
@@ -72,44 +74,98 @@ public enum Synchronization {
 
     /// Per instruction, its queue (-1 for the control queue's and from `halt` on) and, per
     /// other queue, the latest earlier instruction it depends on, the latest first
-    /// (`DependenceWalk`). With two threads, each walks the accesses of half of the memory
-    /// instances (`halves`); per queue the later of the two walks' is the walk of all of
-    /// them, so the result is the same either way.
+    /// (`DependenceWalk`): one walk of every memory instance, or with two threads two walks,
+    /// each of the accesses of half of them (`halves`); per queue the later of the two
+    /// walks' is the walk of all of them (`forEachLatest`), so the result is the same either way.
     private static func dependences(of program: Program, units: Units) throws -> Walked {
-        guard Parallelism.threadCount > 1 else { return try walk(program, units: units, memories: nil) }
-        let (firstHalf, secondHalf) = halves(program, units: units)
+        let operands = try Operands(program, units: units)
+        guard Parallelism.threadCount > 1 else {
+            return (operands.unit, [try walk(program, units: units, operands: operands, memories: nil)])
+        }
+        let (firstHalf, secondHalf) = halves(program, units: units, operands: operands)
         // Its own thread, not a worker of a pool the caller may be running on already.
         let other = WalkResult()
         let thread = Thread {
-            other.value = Result { try walk(program, units: units, memories: secondHalf) }
+            other.value = Result { try walk(program, units: units, operands: operands, memories: secondHalf) }
             other.done.signal()
         }
         thread.start()
-        let first = Result { try walk(program, units: units, memories: firstHalf) }
+        let first = Result { try walk(program, units: units, operands: operands, memories: firstHalf) }
         other.done.wait()
-        var merged = try first.get()
-        let second = try other.value!.get().dependences
-        for index in merged.dependences.indices where !second[index].isEmpty {
-            var found = merged.dependences[index]
-            for d in second[index] {
-                if let k = found.firstIndex(where: { $0.unit == d.unit }) {
-                    found[k].index = max(found[k].index, d.index)
-                } else {
-                    found.append(d)
-                }
-            }
-            merged.dependences[index] = found.sorted { $0.index > $1.index }
-        }
-        return merged
+        return (operands.unit, [try first.get(), try other.value!.get()])
     }
 
-    typealias Walked = (unitOf: [Int32], dependences: [[(unit: Int32, index: Int32)]])
+    /// Instruction `index`'s dependences as one walk of every memory instance finds them,
+    /// from `walks` of a partition of them: per queue the latest of the walks', the latest
+    /// first. `taken` (per queue, the last index it was taken for) keeps a queue found by
+    /// both walks to its later one.
+    private static func forEachLatest(
+        _ walks: [[[(unit: Int32, index: Int32)]]], _ index: Int, _ taken: inout [Int32],
+        _ body: ((unit: Int32, index: Int32)) -> Void
+    ) {
+        guard walks.count == 2 else {
+            for d in walks[0][index] { body(d) }
+            return
+        }
+        let (a, b) = (walks[0][index], walks[1][index])
+        var (i, j) = (0, 0)
+        while i < a.count || j < b.count {
+            let d: (unit: Int32, index: Int32)
+            if j == b.count || (i < a.count && a[i].index > b[j].index) {
+                d = a[i]
+                i += 1
+            } else {
+                d = b[j]
+                j += 1
+            }
+            guard taken[Int(d.unit)] != Int32(index) else { continue }
+            taken[Int(d.unit)] = Int32(index)
+            body(d)
+        }
+    }
+
+    /// Per instruction its queue, and the dependences of one walk or of two (`halves`).
+    typealias Walked = (unitOf: [Int32], walks: [[[(unit: Int32, index: Int32)]]])
+
+    /// Per instruction before `halt`, its queue (-1: the control queue) and the descriptors it
+    /// reads and writes (`Instruction.operandAccess`), worked out once for both walks:
+    /// instruction i's are `reads[readStart[i]..<readStart[i + 1]]`, and so for writes.
+    struct Operands {
+        var unit: [Int32]
+        var reads: [UInt64] = [], writes: [UInt64] = []
+        var readStart: [Int32] = [0], writeStart: [Int32] = [0]
+        /// The instructions before `halt`.
+        var count = 0
+
+        init(_ program: Program, units: Units) throws {
+            let n = program.instructions.count
+            unit = [Int32](repeating: -1, count: n)
+            readStart.reserveCapacity(n + 1)
+            writeStart.reserveCapacity(n + 1)
+            for (index, instruction) in program.instructions.enumerated() {
+                let mnemonic = instruction.spec.mnemonic
+                if mnemonic == "halt" { break }
+                guard mnemonic != "signal" && mnemonic != "wait" else {
+                    throw ISAError("instruction \(index) (\(mnemonic)): the program synchronizes its queues already")
+                }
+                if let u = try units.unit(of: instruction, in: program) {
+                    unit[index] = Int32(u)
+                    let (r, w) = instruction.operandAccess(program.descriptors)
+                    reads += r
+                    writes += w
+                }
+                readStart.append(Int32(reads.count))
+                writeStart.append(Int32(writes.count))
+                count += 1
+            }
+        }
+    }
 
     /// The memory instances split in two of about equal work for the walk: per instance,
     /// over the operands there, each one's runs and 64-byte blocks (a descriptor's runs
     /// counted as its dimensions that are not contiguous give them); dealt the costliest
     /// first, each to the half with less so far.
-    private static func halves(_ program: Program, units: Units) -> (Set<Int>, Set<Int>) {
+    private static func halves(_ program: Program, units: Units, operands: Operands) -> (Set<Int>, Set<Int>) {
         let cost = program.descriptors.map { d -> (memory: Int, work: Int) in
             guard let memory = try? units.memory(of: d), d.count > 0 else { return (-1, 0) }
             var contiguous = 1, runs = d.count
@@ -121,12 +177,8 @@ public enum Synchronization {
             return (memory, min(runs, TensorDescriptor.maxRuns) + d.count * d.element.addressBytes / 64)
         }
         var work = [Int](repeating: 0, count: 4 + units.clusters + units.tiles)
-        for instruction in program.instructions {
-            if instruction.spec.mnemonic == "halt" { break }
-            let (reads, writes) = instruction.operandAccess(program.descriptors)
-            for k in reads + writes where Int(k) < cost.count && cost[Int(k)].memory >= 0 {
-                work[cost[Int(k)].memory] += cost[Int(k)].work
-            }
+        for k in operands.reads + operands.writes where Int(k) < cost.count && cost[Int(k)].memory >= 0 {
+            work[cost[Int(k)].memory] += cost[Int(k)].work
         }
         var halves: (Set<Int>, Set<Int>) = ([], [])
         var sums = (0, 0)
@@ -142,28 +194,30 @@ public enum Synchronization {
         return halves
     }
 
-    /// `dependences(of:units:)` through `memories` (nil: all).
-    private static func walk(_ program: Program, units: Units, memories: Set<Int>?) throws -> Walked {
-        let n = program.instructions.count
+    /// The dependences `dependences(of:units:)` finds through `memories` (nil: all).
+    private static func walk(
+        _ program: Program, units: Units, operands: Operands, memories: Set<Int>?
+    ) throws -> [[(unit: Int32, index: Int32)]] {
         var walk = DependenceWalk(units: units, program: program, memories: memories)
-        var unitOf = [Int32](repeating: -1, count: n)
-        var found = [[(unit: Int32, index: Int32)]](repeating: [], count: n)
-        for index in 0..<n {
-            let mnemonic = program.instructions[index].spec.mnemonic
-            if mnemonic == "halt" { break }
-            guard mnemonic != "signal" && mnemonic != "wait" else {
-                throw ISAError("instruction \(index) (\(mnemonic)): the program synchronizes its queues already")
+        var found = [[(unit: Int32, index: Int32)]](repeating: [], count: program.instructions.count)
+        try operands.reads.withUnsafeBufferPointer { reads in
+            try operands.writes.withUnsafeBufferPointer { writes in
+                for index in 0..<operands.count where operands.unit[index] >= 0 {
+                    let r = UnsafeBufferPointer(
+                        rebasing: reads[Int(operands.readStart[index])..<Int(operands.readStart[index + 1])])
+                    let w = UnsafeBufferPointer(
+                        rebasing: writes[Int(operands.writeStart[index])..<Int(operands.writeStart[index + 1])])
+                    let dependences = try walk.step(index, unit: Int(operands.unit[index]), reads: r, writes: w, in: program)
+                    if !dependences.isEmpty { found[index] = dependences.map { (Int32($0.unit), Int32($0.index)) } }
+                }
             }
-            guard let (unit, dependences) = try walk.step(index, in: program) else { continue }
-            unitOf[index] = Int32(unit)
-            if !dependences.isEmpty { found[index] = dependences.map { (Int32($0.unit), Int32($0.index)) } }
         }
-        return (unitOf, found)
+        return found
     }
 }
 
 /// The second thread's walk, handed back.
 private final class WalkResult: @unchecked Sendable {
-    var value: Result<Synchronization.Walked, Error>?
+    var value: Result<[[(unit: Int32, index: Int32)]], Error>?
     let done = DispatchSemaphore(value: 0)
 }

@@ -49,7 +49,15 @@ public struct DependenceWalk {
         )
     }
 
-    private mutating func footprints(_ operands: [UInt64], _ program: Program) throws -> [(Int, [(Int, Int)])] {
+    /// `step(_:in:)` for an instruction whose queue and operands are known already: `unit`
+    /// (it runs on one), `reads` and `writes` as `Instruction.operandAccess` gives them.
+    public mutating func step(
+        _ index: Int, unit: Int, reads: UnsafeBufferPointer<UInt64>, writes: UnsafeBufferPointer<UInt64>, in program: Program
+    ) throws -> [Dependence] {
+        table.access(index: index, unit: unit, reads: try footprints(reads, program), writes: try footprints(writes, program))
+    }
+
+    private mutating func footprints<C: Collection<UInt64>>(_ operands: C, _ program: Program) throws -> [(Int, [(Int, Int)])] {
         var out: [(Int, [(Int, Int)])] = []
         for k in operands {
             let f = try footprint[Int(k)] ?? footprint(of: Int(k), program)
