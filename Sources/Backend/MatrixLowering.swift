@@ -330,25 +330,43 @@ public enum MatrixLowering {
                     }
                     columns.append((nTile, nRange, scl, at))
                 }
+                // Each reduction tile's products, output tile by output tile (row tiles, then the
+                // columns of each). With two output tiles whose products pass through the array
+                // faster than its pipeline drains, every other reduction tile takes them in
+                // reverse: each tile's products then follow one another across the turn (the
+                // array keeps the partial sums), and the other's are three products apart
+                // instead of two, where two in turn would each wait for the other's to complete.
+                let rowStarts = Array(stride(from: rows.lowerBound, to: rows.upperBound, by: plan.tileM))
+                let outputs = rowStarts.indices.flatMap { r in columns.indices.map { (r, $0) } }
+                let turns =
+                    outputs.count == 2
+                    && passCycles(
+                        rows: min(plan.tileM, rows.count), columns: columns[0].nRange.count,
+                        reduction: w.tileRange(nTile: columns[0].nTile, kTile: 0).1.count, layer, resources)
+                        < resources.arrayRows + resources.arrayColumns - 1
                 for kt in 0..<plan.kTiles {
                     let first = kt == 0 ? prefetched : nil
                     let weights = try first?.weights ?? loadWeights(columns.map { ($0.nTile, $0.nRange) }, kt)
                     let (_, kRange) = w.tileRange(nTile: columns[0].nTile, kTile: kt)
-                    for (r, m0) in stride(from: rows.lowerBound, to: rows.upperBound, by: plan.tileM).enumerated() {
-                        let mLen = min(plan.tileM, rows.upperBound - m0)
-                        let act = try first?.acts[r] ?? loadActivations(m0, mLen, kRange)
-                        for (j, c) in columns.enumerated() {
-                            let nLen = c.nRange.count
-                            let out = try sram(
-                                .f32, c.at + 2 * scaleBytes + (m0 - rows.lowerBound) / plan.tileM * regions.accumulatorRowTile,
-                                [mLen, nLen])
-                            try b.emit(
-                                "mma",
-                                [
-                                    "out": out, "act": act, "wgt": weights[j], "scl": c.scl, "wfmt": wfmt, "afmt": afmt,
-                                    "sparse": w.sparse ? 1 : 0, "accumulate": kt > 0 ? 1 : 0,
-                                ])
+                    var acts: [Int: UInt64] = [:]
+                    for (r, j) in turns && kt % 2 == 1 ? outputs.reversed() : outputs {
+                        let m0 = rowStarts[r], mLen = min(plan.tileM, rows.upperBound - rowStarts[r])
+                        let act: UInt64
+                        if let loaded = acts[r] {
+                            act = loaded
+                        } else {
+                            act = try first?.acts[r] ?? loadActivations(m0, mLen, kRange)
+                            acts[r] = act
                         }
+                        let c = columns[j]
+                        let out = try sram(
+                            .f32, c.at + 2 * scaleBytes + r * regions.accumulatorRowTile, [mLen, c.nRange.count])
+                        try b.emit(
+                            "mma",
+                            [
+                                "out": out, "act": act, "wgt": weights[j], "scl": c.scl, "wfmt": wfmt, "afmt": afmt,
+                                "sparse": w.sparse ? 1 : 0, "accumulate": kt > 0 ? 1 : 0,
+                            ])
                     }
                 }
                 prefetched = prefetches && groupIndex + 1 < groups.count ? try loadFirst(groups[groupIndex + 1]) : nil
@@ -601,6 +619,18 @@ public enum MatrixLowering {
                 dims: [mLen, nLen], strides: [rs, cs])
             try b.emit("dma", ["dst": b.descriptor(dst), "src": acc])
         }
+    }
+
+    /// The cycles a product of `rows` x `reduction` by `reduction` x `columns` holds the
+    /// array (`schemas/cycles.md`): the rows stream past each block of the array's columns
+    /// by its depth of reduction positions at the wider format's rate.
+    private static func passCycles(
+        rows: Int, columns: Int, reduction: Int, _ layer: MatrixLayer, _ resources: TileResources
+    ) -> Int {
+        let rate = [layer.weights.format, layer.activationFormat].map { resources.rates[$0 == .fp32 ? .fp16 : $0] ?? 1 }
+            .min()!
+        let depth = resources.arrayRows * rate * (layer.weights.sparse ? 2 : 1)
+        return rows * ((columns + resources.arrayColumns - 1) / resources.arrayColumns) * ((reduction + depth - 1) / depth)
     }
 
     private static func op(_ name: String) -> UInt64 { UInt64(InstructionSet.vectorOps.firstIndex(of: name)!) }

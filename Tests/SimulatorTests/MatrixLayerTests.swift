@@ -242,6 +242,41 @@ final class MatrixLayerTests: XCTestCase {
         }
     }
 
+    func testTwoOutputTilesTakeTurnsInReverseEveryOtherReductionTile() throws {
+        // A group of two output tiles whose products pass through the array faster than its
+        // pipeline drains (here all: passes of at most 20 cycles on a 20 x 20 array, whose
+        // drain is 39) takes them A, B at one reduction tile and B, A at the next: each
+        // tile's products then follow one another across the turn, so no product accumulates
+        // onto the tile two products back with the other's between (A, B, A), which would
+        // wait for the first to complete. The sums' order per tile is unchanged: the result
+        // is the interpreter's bit for bit.
+        var turns = 0
+        for (format, rows) in [(PrecisionFormat.fp16, 40), (.fp8, 40), (.nvfp4, 30), (.fp16, 100)] {
+            let (g, x, want, amax) = try reference(format, sparse: false, rows: rows)
+            let (program, weights, constants) = try lowered(g, format, sparse: false, amax: amax, rows: rows) { _ in }
+            var recent: [Int: [(out: UInt64, accumulate: Bool)]] = [:]
+            for i in program.instructions where i.spec.mnemonic == "mma" {
+                let out = program.descriptors[Int(i["out"])]
+                let tile = out.cluster * resources.tilesPerCluster + out.tile
+                let mma = (out: out.address, accumulate: i["accumulate"] == 1)
+                let last = recent[tile, default: []].suffix(2)
+                if mma.accumulate, last.count == 2 {
+                    XCTAssertFalse(
+                        last.first!.out == mma.out && last.last!.out != mma.out,
+                        "\(format), \(rows) rows: \(out.text) accumulated two products after its last")
+                    if last.last!.out == mma.out && last.first!.out != mma.out { turns += 1 }
+                }
+                recent[tile, default: []].append(mma)
+            }
+            var sim = machine(weights, constants, rows: rows)
+            try sim.writeDRAM(littleEndianBytes(x.floats()), at: 0)
+            try sim.run(program)
+            XCTAssertEqual(
+                try sim.readDRAM(4 * rows * k, count: 4 * rows * n), littleEndianBytes(want.floats()), "\(format), \(rows)")
+        }
+        XCTAssertGreaterThan(turns, 0, "no group of two output tiles")
+    }
+
     func testTheNextChunksFirstLoadsComeBeforeThisChunksStores() throws {
         // Each tile loads the first activation and weight tiles of its next group of rows
         // and columns before it stores this group's outputs: the stores (and the waits
