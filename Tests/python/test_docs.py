@@ -1,6 +1,7 @@
 """The user documentation: every relative link in README.md and docs/*.md reaches a file (and
-the heading its anchor names), the tutorial's model script runs and its npucc commands print
-what docs/tutorial.md shows, and the commands' help keeps within its width."""
+the heading its anchor names), the tutorial's model script runs, its npucc commands print what
+docs/tutorial.md shows and those of docs/troubleshooting.md what that page shows, and the
+commands' help keeps within its width."""
 import json
 import re
 import shlex
@@ -245,3 +246,38 @@ def test_troubleshooting_figures_are_what_the_compiler_gives(tutorial_folder):
     for method, fp16, nvfp4 in table_rows(text, "| `--prune` |"):
         assert tutorial_accuracy(folder, *quantized, "--precision", "fp16", "--prune", method) == fp16, method
         assert tutorial_accuracy(folder, *quantized, "--precision", "nvfp4", "--prune", method) == nvfp4, method
+
+
+def timeless(lines):
+    """Results without the times in them: `--verbose`'s stage lines dropped, and the elapsed
+    time that ends analyze's last line."""
+    return [re.sub(r"(samples), [0-9.]+ s$", r"\1", line) for line in lines if not line.startswith("npucc: [")]
+
+
+def test_troubleshooting_commands_print_what_the_page_shows(tutorial_folder):
+    # The page's commands, in its order, beside the tutorial's folder, `RUN` as the page
+    # defines it and `pin.json` as the page shows it. The stage lines of `--verbose` carry
+    # times: its results are compared, as is analyze's last line but for its time. The
+    # files the page makes by hand (a model with a misspelt operator, one with a contrib
+    # operator, a damaged and a cut bundle) are not made here: their commands are left out.
+    folder, _ = tutorial_folder
+    text = (ROOT / "docs" / "troubleshooting.md").read_text()
+    run = shlex.split(re.search(r"`RUN` stands for\s+`([^`]*)`", text).group(1))
+    pin = re.search(r"`pin\.json`:\s*```json\n(.*?)^```", text, flags=re.S | re.M).group(1)
+    (folder.parent / "pin.json").write_text(pin)
+    by_hand = {"typo.onnx", "contrib.onnx", "damaged.npub", "cut.npub"}
+    checked = 0
+    for command, shown in shell_sessions(text):
+        args = shlex.split(command)[1:]
+        if args[0] not in {"compile", "run", "analyze"} or args[1] in by_hand:
+            continue
+        args = [a for arg in args for a in (run if arg == "$RUN" else [arg])]
+        r = subprocess.run([npucc_path(), *args], capture_output=True, text=True, timeout=300, cwd=folder.parent)
+        if shown[0].startswith("npucc: error:"):
+            assert r.returncode == 1, command
+            assert r.stderr.splitlines() == shown, command
+        else:
+            assert r.returncode == 0, (command, r.stderr)
+            assert timeless(r.stdout.splitlines()) == timeless(shown), command
+        checked += 1
+    assert checked == 7
