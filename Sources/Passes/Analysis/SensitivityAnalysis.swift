@@ -314,19 +314,33 @@ public enum SensitivityAnalysis {
             }
         }
 
-        /// vᵀ·δ for a cotangent and a change stored as bfloat16.
+        /// vᵀ·δ for a cotangent and a change stored as bfloat16: partial sums in 16 float
+        /// lanes (element i in lane i mod 16), folded into a double every 4096 terms.
         private static func dot(_ g: Tensor, _ change: [UInt16]) -> Double {
             g.withUnsafeBuffer(as: Float.self) { v in
-                var total = 0.0, partial: Float = 0
-                for i in 0..<min(v.count, change.count) {
-                    partial += v[i] * bfloat16ToFloat(change[i])
-                    // Partial sums in float, folded into a double every 4096 terms.
-                    if i & 4095 == 4095 {
-                        total += Double(partial)
-                        partial = 0
+                change.withUnsafeBufferPointer { c in
+                    let n = min(v.count, c.count)
+                    var total = 0.0
+                    for chunk in stride(from: 0, to: n, by: 4096) {
+                        let end = min(n, chunk + 4096)
+                        var lanes = SIMD16<Float>.zero
+                        var i = chunk
+                        while i + 16 <= end {
+                            let x = UnsafeRawPointer(v.baseAddress! + i).loadUnaligned(as: SIMD16<Float>.self)
+                            let bits = UnsafeRawPointer(c.baseAddress! + i).loadUnaligned(as: SIMD16<UInt16>.self)
+                            // bfloat16 is float32's upper half.
+                            let y = unsafeBitCast(SIMD16<UInt32>(truncatingIfNeeded: bits) &<< 16, to: SIMD16<Float>.self)
+                            lanes += x * y
+                            i += 16
+                        }
+                        while i < end {
+                            lanes[i & 15] += v[i] * bfloat16ToFloat(c[i])
+                            i += 1
+                        }
+                        total += Double(lanes.sum())
                     }
+                    return total
                 }
-                return total + Double(partial)
             }
         }
 
