@@ -348,16 +348,11 @@ public enum MatrixLowering {
                     let first = kt == 0 ? prefetched : nil
                     let weights = try first?.weights ?? loadWeights(columns.map { ($0.nTile, $0.nRange) }, kt)
                     let (_, kRange) = w.tileRange(nTile: columns[0].nTile, kTile: kt)
-                    var acts: [Int: UInt64] = [:]
+                    var acts = [UInt64?](repeating: nil, count: rowStarts.count)
                     for (r, j) in turns && kt % 2 == 1 ? outputs.reversed() : outputs {
                         let m0 = rowStarts[r], mLen = min(plan.tileM, rows.upperBound - rowStarts[r])
-                        let act: UInt64
-                        if let loaded = acts[r] {
-                            act = loaded
-                        } else {
-                            act = try first?.acts[r] ?? loadActivations(m0, mLen, kRange)
-                            acts[r] = act
-                        }
+                        let act = try acts[r] ?? first?.acts[r] ?? loadActivations(m0, mLen, kRange)
+                        acts[r] = act
                         let c = columns[j]
                         let out = try sram(
                             .f32, c.at + 2 * scaleBytes + r * regions.accumulatorRowTile, [mLen, c.nRange.count])
@@ -627,9 +622,9 @@ public enum MatrixLowering {
     private static func passCycles(
         rows: Int, columns: Int, reduction: Int, _ layer: MatrixLayer, _ resources: TileResources
     ) -> Int {
-        let rate = [layer.weights.format, layer.activationFormat].map { resources.rates[$0 == .fp32 ? .fp16 : $0] ?? 1 }
-            .min()!
-        let depth = resources.arrayRows * rate * (layer.weights.sparse ? 2 : 1)
+        let formats = [layer.weights.format, layer.activationFormat].map { $0 == .fp32 ? .fp16 : $0 }
+        let wider = formats.min { resources.rates[$0] ?? 1 < resources.rates[$1] ?? 1 }!
+        let depth = resources.tileColumns(wider, sparse: layer.weights.sparse)
         return rows * ((columns + resources.arrayColumns - 1) / resources.arrayColumns) * ((reduction + depth - 1) / depth)
     }
 
