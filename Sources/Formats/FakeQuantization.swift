@@ -56,17 +56,24 @@ public enum FakeQuantization {
             let n = shape[reductionAxis], inner = shape[(reductionAxis + 1)...].reduce(1, *)
             let outer = shape[..<reductionAxis].reduce(1, *)
             if inner == 1 && n % 16 == 0 { return nvfp4ContiguousBlocks(x, global: global) }
-            return [Float](unsafeUninitializedCapacity: x.count) { out, count in
-                count = x.count
-                x.withUnsafeBufferPointer { x in
-                    e2m1Values.withUnsafeBufferPointer { values in
-                        for o in 0..<outer {
-                            for i in 0..<inner {
-                                for start in stride(from: 0, to: n, by: 16) {
-                                    nvfp4Block(
-                                        x, into: out, first: (o &* n &+ start) &* inner &+ i, count: min(16, n - start),
-                                        stride: inner, global: global, values: values)
-                                }
+            if inner >= 16 { return nvfp4StridedBlocks(x, outer: outer, n: n, inner: inner, global: global) }
+            return nvfp4Elementwise(x, outer: outer, n: n, inner: inner, global: global)
+        }
+    }
+
+    /// nvfp4 activations, block by block and element by element: `x` is [outer, n, inner]
+    /// with blocks of 16 along n (the last one shorter when n is not a multiple of 16).
+    static func nvfp4Elementwise(_ x: [Float], outer: Int, n: Int, inner: Int, global: Float) -> [Float] {
+        [Float](unsafeUninitializedCapacity: x.count) { out, count in
+            count = x.count
+            x.withUnsafeBufferPointer { x in
+                e2m1Values.withUnsafeBufferPointer { values in
+                    for o in 0..<outer {
+                        for i in 0..<inner {
+                            for start in stride(from: 0, to: n, by: 16) {
+                                nvfp4Block(
+                                    x, into: out, first: (o &* n &+ start) &* inner &+ i, count: min(16, n - start),
+                                    stride: inner, global: global, values: values)
                             }
                         }
                     }
@@ -99,9 +106,8 @@ public enum FakeQuantization {
     }
 
     /// nvfp4 activations whose blocks are 16 neighbouring elements: the same values as the
-    /// general loop, sixteen lanes at a time (a block holding NaN or an infinity takes the
-    /// general rule, element by element). A code's magnitude is the sum of the grid's steps
-    /// below it, each exact, and carries x / scale's sign, as the code table does.
+    /// element-by-element rule, sixteen lanes at a time (a block holding NaN or an infinity
+    /// takes that rule).
     static func nvfp4ContiguousBlocks(_ x: [Float], global: Float) -> [Float] {
         [Float](unsafeUninitializedCapacity: x.count) { out, count in
             count = x.count
@@ -122,23 +128,88 @@ public enum FakeQuantization {
                         for k in start..<(start + 16) { out[k] = 0 }
                         continue
                     }
-                    let q = v / SIMD16(repeating: scale)
-                    let qBits = unsafeBitCast(q, to: SIMD16<UInt32>.self)
-                    let a = unsafeBitCast(qBits & 0x7fff_ffff, to: SIMD16<Float>.self)
-                    var m = SIMD16<Float>(repeating: 0)
-                    m.replace(with: m + 0.5, where: a .> 0.25)
-                    m.replace(with: m + 0.5, where: a .>= 0.75)
-                    m.replace(with: m + 0.5, where: a .> 1.25)
-                    m.replace(with: m + 0.5, where: a .>= 1.75)
-                    m.replace(with: m + 1, where: a .> 2.5)
-                    m.replace(with: m + 1, where: a .>= 3.5)
-                    m.replace(with: m + 2, where: a .> 5)
-                    let signed = unsafeBitCast(
-                        unsafeBitCast(m, to: SIMD16<UInt32>.self) | (qBits & 0x8000_0000), to: SIMD16<Float>.self)
+                    let signed = e2m1Rounded(v / SIMD16(repeating: scale))
                     UnsafeMutableRawPointer(out.baseAddress! + start).storeBytes(
                         of: signed * SIMD16(repeating: scale), as: SIMD16<Float>.self)
                 }
             }
         }
+    }
+
+    /// nvfp4 activations whose blocks run across `n` rows of `inner` neighbouring elements
+    /// ([outer, n, inner], blocks of 16 along n): the same values as `nvfp4Elementwise`,
+    /// sixteen neighbouring blocks at a time, one lane each. Sixteen lanes holding NaN or an
+    /// infinity, and the last `inner` mod 16 positions, take the element-by-element rule.
+    static func nvfp4StridedBlocks(_ x: [Float], outer: Int, n: Int, inner: Int, global: Float) -> [Float] {
+        [Float](unsafeUninitializedCapacity: x.count) { out, count in
+            count = x.count
+            x.withUnsafeBufferPointer { x in
+                e2m1Values.withUnsafeBufferPointer { values in
+                    let (source, target) = (UnsafeRawPointer(x.baseAddress!), UnsafeMutableRawPointer(out.baseAddress!))
+                    for o in 0..<outer {
+                        for start in stride(from: 0, to: n, by: 16) {
+                            let rows = min(16, n - start), first = (o &* n &+ start) &* inner
+                            var i = 0
+                            while i + 16 <= inner {
+                                var blockMax = SIMD16<Float>.zero
+                                var finite = true
+                                for k in 0..<rows {
+                                    let m = magnitudes(
+                                        source.loadUnaligned(
+                                            fromByteOffset: (first &+ k &* inner &+ i) &* 4, as: SIMD16<Float>.self))
+                                    finite = finite && all(m .< .infinity)
+                                    blockMax = pointwiseMax(blockMax, m)
+                                }
+                                guard finite else {
+                                    for lane in 0..<16 {
+                                        nvfp4Block(
+                                            x, into: out, first: first &+ i &+ lane, count: rows, stride: inner,
+                                            global: global, values: values)
+                                    }
+                                    i += 16
+                                    continue
+                                }
+                                var scale = SIMD16<Float>.zero
+                                for lane in 0..<16 {
+                                    scale[lane] = e4m3Value(e4m3Saturating((blockMax[lane] / 6) / global)) * global
+                                }
+                                let empty = scale .<= 0
+                                for k in 0..<rows {
+                                    let offset = (first &+ k &* inner &+ i) &* 4
+                                    let v = source.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+                                    var y = e2m1Rounded(v / scale) * scale
+                                    y.replace(with: 0, where: empty)
+                                    target.storeBytes(of: y, toByteOffset: offset, as: SIMD16<Float>.self)
+                                }
+                                i += 16
+                            }
+                            for position in i..<inner {
+                                nvfp4Block(
+                                    x, into: out, first: first &+ position, count: rows, stride: inner, global: global,
+                                    values: values)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The E2M1 grid value nearest each lane of `q` (ties to even, saturating at 6), with
+    /// q's sign: a code's magnitude is the sum of the grid's steps below it, each exact, as
+    /// the code table gives it.
+    @inline(__always)
+    static func e2m1Rounded(_ q: SIMD16<Float>) -> SIMD16<Float> {
+        let qBits = unsafeBitCast(q, to: SIMD16<UInt32>.self)
+        let a = unsafeBitCast(qBits & 0x7fff_ffff, to: SIMD16<Float>.self)
+        var m = SIMD16<Float>(repeating: 0)
+        m.replace(with: m + 0.5, where: a .> 0.25)
+        m.replace(with: m + 0.5, where: a .>= 0.75)
+        m.replace(with: m + 0.5, where: a .> 1.25)
+        m.replace(with: m + 0.5, where: a .>= 1.75)
+        m.replace(with: m + 1, where: a .> 2.5)
+        m.replace(with: m + 1, where: a .>= 3.5)
+        m.replace(with: m + 2, where: a .> 5)
+        return unsafeBitCast(unsafeBitCast(m, to: SIMD16<UInt32>.self) | (qBits & 0x8000_0000), to: SIMD16<Float>.self)
     }
 }

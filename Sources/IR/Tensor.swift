@@ -18,9 +18,19 @@ public final class TensorStorage: @unchecked Sendable {
         release = { $0.deallocate() }
     }
 
+    /// Storage of `byteCount` bytes left uninitialized, for a caller that writes every byte
+    /// before the storage is read.
+    init(uninitializedByteCount byteCount: Int) {
+        base = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
+        self.byteCount = byteCount
+        release = { $0.deallocate() }
+    }
+
     /// Takes ownership of `pointer`; `release` frees it when the last tensor goes.
-    public init(adopting pointer: UnsafeMutableRawPointer, byteCount: Int,
-                release: @escaping @Sendable (UnsafeMutableRawPointer) -> Void) {
+    public init(
+        adopting pointer: UnsafeMutableRawPointer, byteCount: Int,
+        release: @escaping @Sendable (UnsafeMutableRawPointer) -> Void
+    ) {
         base = pointer
         self.byteCount = byteCount
         self.release = release
@@ -65,8 +75,9 @@ public struct Tensor: @unchecked Sendable {
 
     /// A tensor over existing storage, which must hold at least `count` elements.
     public init(dtype: DType, shape: [Int], storage: TensorStorage) {
-        precondition(storage.byteCount >= shape.reduce(1, *) * dtype.byteSize,
-                     "tensor storage smaller than its shape")
+        precondition(
+            storage.byteCount >= shape.reduce(1, *) * dtype.byteSize,
+            "tensor storage smaller than its shape")
         self.dtype = dtype
         self.shape = shape
         self.storage = storage
@@ -75,12 +86,14 @@ public struct Tensor: @unchecked Sendable {
     /// A tensor holding `values`, of the element's own dtype.
     public init<T: TensorElement>(_ values: [T], shape: [Int]) {
         precondition(values.count == shape.reduce(1, *), "value count does not match shape")
-        self.init(zeros: T.dtype, shape: shape)
+        // Every byte is copied over: the storage is not zeroed first.
+        let storage = TensorStorage(uninitializedByteCount: values.count * MemoryLayout<T>.stride)
         values.withUnsafeBufferPointer { src in
             if let b = src.baseAddress {
                 storage.base.copyMemory(from: b, byteCount: src.count * MemoryLayout<T>.stride)
             }
         }
+        self.init(dtype: T.dtype, shape: shape, storage: storage)
     }
 
     /// A rank-0 tensor.

@@ -1,5 +1,5 @@
-// nvfp4 activation rounding of contiguous blocks (sixteen lanes at a time) gives the bits of
-// the element-by-element rule, on blocks of every kind: zeros of both signs, subnormals,
+// nvfp4 activation rounding of contiguous blocks (sixteen lanes at a time) and of blocks
+// across rows (sixteen neighbouring blocks at a time) gives the bits of the element-by-element rule, on blocks of every kind: zeros of both signs, subnormals,
 // values on and beside the grid's midpoints (exact ties among them), saturating ones, NaN
 // and infinities.
 import Foundation
@@ -37,19 +37,41 @@ final class NVFP4ActivationBlockTests: XCTestCase {
                 x[r * columns + c] = v
             }
         }
+        // The same blocks along axis 0 of the transpose: sixteen neighbouring blocks at a time.
+        var t = [Float](repeating: 0, count: x.count)
+        for r in 0..<rows { for c in 0..<columns { t[c * rows + r] = x[r * columns + c] } }
         for amax: Float in [1e-3, 1, 448, 2688, 3e5] {
-            let fast = FakeQuantization.activations(x, shape: [rows, columns], reductionAxis: 1, format: .nvfp4, amax: amax)
-            // The same blocks along axis 0 of the transpose take the element-by-element loop.
-            var t = [Float](repeating: 0, count: x.count)
-            for r in 0..<rows { for c in 0..<columns { t[c * rows + r] = x[r * columns + c] } }
-            let slow = FakeQuantization.activations(t, shape: [columns, rows], reductionAxis: 0, format: .nvfp4, amax: amax)
-            var mismatches = 0
-            for r in 0..<rows {
-                for c in 0..<columns where fast[r * columns + c].bitPattern != slow[c * rows + r].bitPattern {
-                    mismatches += 1
-                }
-            }
-            XCTAssertEqual(mismatches, 0, "amax \(amax)")
+            let global = amax / (6 * 448)
+            let contiguous = FakeQuantization.activations(
+                x, shape: [rows, columns], reductionAxis: 1, format: .nvfp4, amax: amax)
+            let want = FakeQuantization.nvfp4Elementwise(x, outer: rows, n: columns, inner: 1, global: global)
+            XCTAssertEqual(mismatches(contiguous, want), 0, "contiguous, amax \(amax)")
+            let across = FakeQuantization.activations(t, shape: [columns, rows], reductionAxis: 0, format: .nvfp4, amax: amax)
+            let wantAcross = FakeQuantization.nvfp4Elementwise(t, outer: 1, n: columns, inner: rows, global: global)
+            XCTAssertEqual(mismatches(across, wantAcross), 0, "across rows, amax \(amax)")
+            XCTAssertEqual(mismatches(across.indices.map { across[($0 % columns) * rows + $0 / columns] }, want), 0)
         }
+    }
+
+    /// Blocks across rows where neither the rows nor the positions fill whole groups of 16:
+    /// [2, 21, 37] with its blocks along axis 1 (one of 16 rows and one of 5, 37 = 2·16 + 5
+    /// positions, the last 5 element by element), NaN and an infinity among them.
+    func testBlocksAcrossRowsWithShortBlocksAndPositionsLeftOver() {
+        var g = SeededRandom(seed: 84)
+        let shape = [2, 21, 37]
+        var x = (0..<shape.reduce(1, *)).map { _ in Float.random(in: -3...3, using: &g) }
+        x[5 * 37 + 3] = .nan
+        x[37 * 21 + 18 * 37 + 20] = -.infinity
+        x[17 * 37 + 36] = 1e-40
+        for amax: Float in [0.5, 6, 448] {
+            let fast = FakeQuantization.activations(x, shape: shape, reductionAxis: 1, format: .nvfp4, amax: amax)
+            let want = FakeQuantization.nvfp4Elementwise(x, outer: 2, n: 21, inner: 37, global: amax / (6 * 448))
+            XCTAssertEqual(mismatches(fast, want), 0, "amax \(amax)")
+        }
+    }
+
+    private func mismatches(_ a: [Float], _ b: [Float]) -> Int {
+        XCTAssertEqual(a.count, b.count)
+        return zip(a, b).filter { $0.bitPattern != $1.bitPattern }.count
     }
 }
