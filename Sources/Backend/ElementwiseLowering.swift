@@ -443,16 +443,18 @@ extension Lowering {
                     }
                 }
                 for (s, step) in steps.enumerated() {
-                    var fields = [
-                        "op": UInt64(InstructionSet.vectorOps.firstIndex(of: step.op)!), "dst": result,
-                        "a": buffer(step.a), "b": buffer(step.b),
-                    ]
+                    let op = UInt64(InstructionSet.vectorOps.firstIndex(of: step.op)!)
                     if let record = records[s] {
-                        fields["params"] = UInt64(record)
-                        try b.emit("vopp", fields)
+                        try b.emit(
+                            "vopp",
+                            ["op": op, "dst": result, "a": buffer(step.a), "b": buffer(step.b), "params": UInt64(record)])
                     } else {
-                        fields["imm"] = UInt64(step.imm.bitPattern)
-                        try b.emit("vop", fields)
+                        try b.emit(
+                            "vop",
+                            [
+                                "op": op, "dst": result, "a": buffer(step.a), "b": buffer(step.b),
+                                "imm": UInt64(step.imm.bitPattern),
+                            ])
                     }
                 }
                 let at = zip(index, outStrides).reduce(0) { $0 + $1.0 * $1.1 } + r0 * outStrides[axis]

@@ -33,6 +33,27 @@ public struct Instruction: Sendable, Equatable {
             })
     }
 
+    /// An instruction of `spec` from its field values by name, as a literal lists them
+    /// (`["dst": d, "src": s]`, matched by name without hashing); every field must be given
+    /// once and fit.
+    public init(_ spec: InstructionSpec, _ fields: KeyValuePairs<String, UInt64>) throws {
+        var values = [UInt64](repeating: 0, count: spec.fields.count), given = 0
+        for (k, f) in spec.fields.enumerated() {
+            var found = false
+            for (name, value) in fields where name == f.name {
+                guard !found else { throw ISAError("\(spec.mnemonic): field \"\(name)\" is given twice") }
+                values[k] = value
+                found = true
+            }
+            guard found else { throw ISAError("\(spec.mnemonic): field \"\(f.name)\" is missing") }
+            given += 1
+        }
+        if given < fields.count, let name = fields.first(where: { spec.index(of: $0.key) == nil })?.key {
+            throw ISAError("\(spec.mnemonic) has no field \"\(name)\"")
+        }
+        try self.init(spec, values)
+    }
+
     init(_ spec: InstructionSpec, _ values: [UInt64]) throws {
         precondition(values.count == spec.fields.count, "one value per field")
         var low = UInt64(spec.opcode), high: UInt64 = 0

@@ -83,16 +83,27 @@ public struct TensorDescriptor: Sendable, Equatable {
     /// The 64 bytes: space, element type, rank, cluster, tile, 3 zero bytes, the address
     /// (u64), 6 dims (u32) and 6 strides (i32), unused ones 0; little-endian.
     public func encoded() -> [UInt8] {
-        var b = [UInt8](repeating: 0, count: Self.size)
-        b[0] = UInt8(MemorySpace.allCases.firstIndex(of: space)!)
-        b[1] = UInt8(ElementType.allCases.firstIndex(of: element)!)
+        [UInt8](unsafeUninitializedCapacity: Self.size) { b, count in
+            encode(into: UnsafeMutableRawBufferPointer(b))
+            count = Self.size
+        }
+    }
+
+    /// Writes the 64 bytes of `encoded()` to the start of `b`, which holds at least 64.
+    public func encode(into buffer: UnsafeMutableRawBufferPointer) {
+        precondition(buffer.count >= Self.size)
+        let b = UnsafeMutableRawBufferPointer(rebasing: buffer[..<Self.size])
+        b.initializeMemory(as: UInt8.self, repeating: 0)
+        b[0] = UInt8(Self.spaces.firstIndex(of: space)!)
+        b[1] = UInt8(Self.elements.firstIndex(of: element)!)
         b[2] = UInt8(dims.count)
         b[3] = UInt8(cluster)
         b[4] = UInt8(tile)
-        put(&b, 8, address, 8)
-        for (i, d) in dims.enumerated() { put(&b, 16 + 4 * i, UInt64(d), 4) }
-        for (i, s) in strides.enumerated() { put(&b, 40 + 4 * i, UInt64(UInt32(bitPattern: Int32(s))), 4) }
-        return b
+        b.storeBytes(of: address.littleEndian, toByteOffset: 8, as: UInt64.self)
+        for (i, d) in dims.enumerated() { b.storeBytes(of: UInt32(d).littleEndian, toByteOffset: 16 + 4 * i, as: UInt32.self) }
+        for (i, s) in strides.enumerated() {
+            b.storeBytes(of: UInt32(bitPattern: Int32(s)).littleEndian, toByteOffset: 40 + 4 * i, as: UInt32.self)
+        }
     }
 
     public init(decoding bytes: some Collection<UInt8>) throws {

@@ -233,6 +233,18 @@ final class InstructionSetTests: XCTestCase {
         refused(".descriptors\nd1: dram f32 @0x0 [4] [1]\n", "line 2: expected \"d0: ...\" (descriptors are numbered in order)")
     }
 
+    func testFieldsListedByNameEncodeAsTheNamedOnesDo() throws {
+        let dma = try XCTUnwrap(InstructionSet.spec(mnemonic: "dma"))
+        XCTAssertEqual(try Instruction(dma, ["src": 7, "dst": 3]), try Instruction("dma", ["dst": 3, "src": 7]))
+        func refused(_ fields: KeyValuePairs<String, UInt64>, _ message: String, line: UInt = #line) {
+            XCTAssertThrowsError(try Instruction(dma, fields), line: line) { XCTAssertEqual("\($0)", message, line: line) }
+        }
+        refused(["dst": 3], "dma: field \"src\" is missing")
+        refused(["dst": 3, "src": 7, "dst": 4], "dma: field \"dst\" is given twice")
+        refused(["dst": 3, "src": 7, "now": 1], "dma has no field \"now\"")
+        refused(["dst": 3, "src": 1 << 40], "dma: 1099511627776 does not fit field \"src\" (24 bits)")
+    }
+
     func testTheSpecificationShowsTheTable() throws {
         let spec = try String(contentsOf: packageRoot().appendingPathComponent("schemas/isa.md"), encoding: .utf8)
         XCTAssertTrue(
