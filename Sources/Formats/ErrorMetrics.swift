@@ -24,9 +24,30 @@ public struct ErrorMetrics: Sendable, Equatable {
             if a != 0 { maxRel = max(maxRel, d.magnitude / a.magnitude) }
         }
         mse = x.isEmpty ? 0 : noise / Double(x.count)
-        sqnr = noise == 0 ? .infinity : (signal == 0 ? -.infinity : 10 * (signal / noise).log10)
+        sqnr = Self.sqnr(signal: signal, noise: noise)
         maxAbsolute = maxAbs
         maxRelative = maxRel
+    }
+
+    /// Σ x², summed in double in element order (as `init` sums the signal).
+    public static func energy(_ x: [Float]) -> Double {
+        x.reduce(0.0) { $0 + Double($1) * Double($1) }
+    }
+
+    /// `ErrorMetrics(original: x, quantized: q).sqnr`, with `signal` = `energy(x)`: the noise
+    /// summed in the same order, and nothing else worked out.
+    public static func sqnr(signal: Double, original x: [Float], quantized q: [Float]) -> Double {
+        precondition(x.count == q.count, "metrics of tensors of different sizes")
+        var noise = 0.0
+        for i in 0..<x.count {
+            let d = Double(x[i]) - Double(q[i])
+            noise += d * d
+        }
+        return sqnr(signal: signal, noise: noise)
+    }
+
+    private static func sqnr(signal: Double, noise: Double) -> Double {
+        noise == 0 ? .infinity : (signal == 0 ? -.infinity : 10 * (signal / noise).log10)
     }
 }
 

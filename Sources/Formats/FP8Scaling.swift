@@ -34,6 +34,34 @@ public enum FP8 {
         return FP8Matrix(rows: rows, columns: columns, codes: codes, scales: scales)
     }
 
+    /// `quantize(x, rows:, columns:, perChannel: true)`'s values, decoded and scaled back,
+    /// and its scales, without the codes: the same bits, sixteen at a time.
+    public static func fakeQuantized(_ x: UnsafeBufferPointer<Float>, rows: Int, columns: Int) throws -> (
+        values: [Float], scales: [Float]
+    ) {
+        guard rows * columns == x.count else { throw FormatError.badShape("\(x.count) values for a \(rows)x\(columns) matrix") }
+        _ = try finiteMaxMagnitude(x)
+        var scales = [Float](repeating: 1, count: rows)
+        let values = [Float](unsafeUninitializedCapacity: x.count) { out, count in
+            for r in 0..<rows {
+                let row = UnsafeBufferPointer(rebasing: x[(r * columns)..<((r + 1) * columns)])
+                let amax = (try? finiteMaxMagnitude(row)) ?? 0
+                let scale = amax > 0 ? amax / 448 : 1
+                scales[r] = scale
+                var i = 0
+                while i + 16 <= columns {
+                    let v = UnsafeRawPointer(row.baseAddress! + i).loadUnaligned(as: SIMD16<Float>.self)
+                    UnsafeMutableRawPointer(out.baseAddress! + r * columns + i).storeBytes(
+                        of: e4m3Rounded(v / SIMD16(repeating: scale)) * scale, as: SIMD16<Float>.self)
+                    i += 16
+                }
+                for k in i..<columns { out[r * columns + k] = e4m3Value(e4m3Saturating(row[k] / scale)) * scale }
+            }
+            count = x.count
+        }
+        return (values, scales)
+    }
+
     /// Codes for `x` with the scales given (one, or one per row): code = E4M3(saturating)(x / scale).
     public static func quantize(_ x: UnsafeBufferPointer<Float>, rows: Int, columns: Int, scales: [Float]) throws -> FP8Matrix {
         guard rows * columns == x.count, scales.count == 1 || scales.count == rows else {

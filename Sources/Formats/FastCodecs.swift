@@ -29,6 +29,22 @@ func e4m3Value(_ code: UInt8) -> Float {
     return Float(bitPattern: sign | (e + 120) << 23 | m << 20)
 }
 
+/// The E4M3 value nearest each lane of `v` (ties to even, saturating at ±448, sign kept):
+/// `e4m3Value(e4m3Saturating(v))` lane by lane for finite lanes. A normal value keeps the
+/// top 3 bits of its mantissa, rounded in its bit pattern; one below 2^-6 is a multiple of
+/// 2^-9, rounded by adding and taking away 2^23 (exact below 2^22, ties to even).
+@inline(__always)
+func e4m3Rounded(_ v: SIMD16<Float>) -> SIMD16<Float> {
+    let bits = unsafeBitCast(v, to: SIMD16<UInt32>.self)
+    let m = bits & 0x7FFF_FFFF
+    let a = unsafeBitCast(m, to: SIMD16<Float>.self)
+    let rounded = (m &+ 0x7FFFF &+ ((m &>> 20) & 1)) & 0xFFF0_0000
+    var y = pointwiseMin(unsafeBitCast(rounded, to: SIMD16<Float>.self), SIMD16(repeating: 448))
+    let steps = (a * 512 + 8_388_608) - 8_388_608
+    y.replace(with: steps * 0.001953125, where: a .< 0.015625)
+    return unsafeBitCast(unsafeBitCast(y, to: SIMD16<UInt32>.self) | (bits & 0x8000_0000), to: SIMD16<Float>.self)
+}
+
 /// E2M1 codes of 16 already-scaled values, packed two per byte (low nibble first) into
 /// `out[0..<8]`. Ties to even, saturating at 6.
 @inline(__always)

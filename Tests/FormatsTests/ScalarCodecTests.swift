@@ -98,6 +98,48 @@ final class ScalarCodecTests: XCTestCase {
         }
     }
 
+    /// Sixteen lanes rounded to E4M3 at once give the generic codec's saturating code,
+    /// decoded: on the sweep's neighbourhoods (and the sweep scaled into the subnormal steps)
+    /// and every 4093rd float32 pattern, in every lane.
+    func testSixteenLanesRoundToE4M3AsTheGenericCodec() throws {
+        let sweep = try ReferenceVectors.load("sweep.f32", as: Float.self)
+        var inputs = sweep + sweep.map { $0 * 0x1p-12 } + sweep.map { $0 * 0x1p-20 }
+        inputs += stride(from: UInt32(0), to: UInt32.max, by: 4093).map { Float(bitPattern: $0) }
+        inputs = inputs.filter(\.isFinite)
+        let e4m3 = MiniFloatFormat.e4m3
+        var mismatches = 0
+        for start in stride(from: 0, to: inputs.count - 16, by: 13) {
+            var v = SIMD16<Float>()
+            for k in 0..<16 { v[k] = inputs[start + k] }
+            let y = e4m3Rounded(v)
+            for k in 0..<16 where y[k].bitPattern != e4m3.decode(e4m3.encode(v[k], saturating: true)).bitPattern {
+                mismatches += 1
+            }
+        }
+        XCTAssertEqual(mismatches, 0)
+    }
+
+    /// fp8 fake quantization without codes, of weights per row and of activations with a
+    /// scale, gives the bits of encoding and decoding.
+    func testFP8FakeQuantizationWithoutCodesIsEncodingThenDecoding() throws {
+        let sweep = try ReferenceVectors.load("sweep.f32", as: Float.self).filter(\.isFinite)
+        let columns = 37, rows = sweep.count / columns
+        let x = Array(sweep.prefix(rows * columns))
+        let (values, scales) = try x.withUnsafeBufferPointer { try FP8.fakeQuantized($0, rows: rows, columns: columns) }
+        let m = try x.withUnsafeBufferPointer { try FP8.quantize($0, rows: rows, columns: columns, perChannel: true) }
+        XCTAssertEqual(scales, m.scales)
+        XCTAssertEqual(values.map(\.bitPattern), m.dequantized().map(\.bitPattern))
+        let activations = sweep + [.nan, .infinity, -.infinity, 3e38, -3e38] + sweep.prefix(20)
+        for scale: Float in [1, 3e-20, 448] {
+            let want = activations.map {
+                e4m3Value(e4m3Saturating($0.isFinite ? $0 / scale : ($0 < 0 ? -448 : 448))) * scale
+            }
+            XCTAssertEqual(
+                FakeQuantization.fp8Activations(activations, scale: scale).map(\.bitPattern), want.map(\.bitPattern),
+                "scale \(scale)")
+        }
+    }
+
     func testBiasOneGridAndBiasTwoExercise() {
         let real = MiniFloatFormat.e2m1(bias: 1)
         XCTAssertEqual((0..<8).map { real.decode(UInt8($0)) }, [0, 0.5, 1, 1.5, 2, 3, 4, 6])

@@ -374,7 +374,7 @@ public enum SensitivityAnalysis {
         var entry = LayerSensitivity(
             layer: output, name: node.name, op: node.op, macs: perSample * weight.columns,
             parameters: weight.rows * weight.columns, canPrune: weight.columns % 4 == 0, candidates: [])
-        let original = weight.matrix()
+        let original = weight.matrix(), weightEnergy = ErrorMetrics.energy(original)
         // Predicting, nothing reads the Hessian's layer error: it is left out (it costs a
         // product with a K x K matrix per candidate).
         let signal = endToEnd != .measured ? nil : hessians[output]?.outputEnergy(original, rows: weight.rows)
@@ -391,7 +391,7 @@ public enum SensitivityAnalysis {
                 g.nodes[index] = pruned.nodes[index]
                 g.constants[w] = pruned.constants[w]
                 // Only weights prune-2-4 made 2:4 are handed on (it may leave a layer dense).
-                if g.nodes[index].string("npucc.sparsity") == "2:4" {
+                if entry.pruned == nil && g.nodes[index].string("npucc.sparsity") == "2:4" {
                     entry.pruned = LayerWeight(g.nodes[index], g)?.matrix()
                 }
             }
@@ -443,7 +443,8 @@ public enum SensitivityAnalysis {
             gainErrors[candidate] = (layerOutput.value, modelOutput.value)
             entry.candidates.append(
                 CandidateError(
-                    candidate: candidate, weightSQNR: ErrorMetrics(original: original, quantized: changedWeights).sqnr,
+                    candidate: candidate,
+                    weightSQNR: ErrorMetrics.sqnr(signal: weightEnergy, original: original, quantized: changedWeights),
                     layerError: endToEnd != .measured
                         ? nil
                         : hessians[output].map {
