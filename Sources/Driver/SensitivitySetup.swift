@@ -32,9 +32,11 @@ public enum SensitivitySetup {
         do {
             try Pipeline([FoldBatchNorm(), FuseActivation(), EliminateDeadCode()]).run(&loaded.model.graph, base)
             let samples = try CalibrationSet.load(path: calibPath, graph: loaded.model.graph)
+            // The analysed samples' values come from calibration, which runs them first.
             var calibrator = try Calibrator(
                 graph: loaded.model.graph,
-                collectHessians: endToEnd == .measured || (sparse && pruning == .sparsegpt))
+                collectHessians: endToEnd == .measured || (sparse && pruning == .sparsegpt),
+                keepingValuesOf: min(maxSamples, samples.count))
             try CalibrationSet.observe(samples, into: &calibrator)
             let statistics = Date()
             let amax = Dictionary(uniqueKeysWithValues: calibrator.ranges(method).map { ($0.name, $0.amax) })
@@ -48,7 +50,7 @@ public enum SensitivitySetup {
             let layers = try SensitivityAnalysis.run(
                 loaded.model.graph, samples: used, activationAmax: amax,
                 inputNorms: norms, hessians: hessians, pruning: pruning, sparse: sparse, endToEnd: endToEnd,
-                progress: Console.progress)
+                values: calibrator.kept, progress: Console.progress)
             Console.log.info(
                 "analysed \(layers.count) layers on \(used.count) samples in \(String(format: "%.2f", Date().timeIntervalSince(start))) s"
             )

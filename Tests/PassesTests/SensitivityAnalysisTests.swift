@@ -93,11 +93,14 @@ final class SensitivityAnalysisTests: XCTestCase {
         var amax: [String: Float]
         var norms: [String: [Float]]
         var hessians: [String: LayerHessian]
+        /// The values of the first two samples, kept by calibration.
+        var kept: [[String: Tensor]]
 
         /// `graph` calibrated (minmax) on `samples`, with every layer's Hessian.
         init(_ graph: Graph, _ samples: [[String: Tensor]]) throws {
-            var calibrator = try Calibrator(graph: graph, collectHessians: true)
+            var calibrator = try Calibrator(graph: graph, collectHessians: true, keepingValuesOf: 2)
             for s in samples { try calibrator.observe(s) }
+            kept = calibrator.kept
             self.graph = graph
             self.samples = samples
             amax = Dictionary(uniqueKeysWithValues: calibrator.ranges(.minmax).map { ($0.name, $0.amax) })
@@ -105,10 +108,37 @@ final class SensitivityAnalysisTests: XCTestCase {
             hessians = calibrator.layerHessians()
         }
 
-        func analyse(_ endToEnd: EndToEndError = .measured, sparse: Bool = true) throws -> [LayerSensitivity] {
+        func analyse(
+            _ endToEnd: EndToEndError = .measured, sparse: Bool = true, values: [[String: Tensor]]? = nil
+        ) throws -> [LayerSensitivity] {
             try SensitivityAnalysis.run(
                 graph, samples: samples, activationAmax: amax, inputNorms: norms, hessians: hessians,
-                pruning: .sparsegpt, sparse: sparse, endToEnd: endToEnd)
+                pruning: .sparsegpt, sparse: sparse, endToEnd: endToEnd, values: values)
+        }
+    }
+
+    /// Calibration keeps the first samples' values as the interpreter gives them; an analysis
+    /// handed them (for two of its three samples) gives every number of one that runs them.
+    func testValuesKeptByCalibrationGiveTheSameAnalysis() throws {
+        let c = try calibrated(seed: 36)
+        XCTAssertEqual(c.kept.count, 2)
+        for (s, kept) in c.kept.enumerated() {
+            var values = c.samples[s]
+            _ = try Interpreter(graph: c.graph).run(c.samples[s]) { name, t in values[name] = t }
+            XCTAssertEqual(Set(kept.keys), Set(values.keys))
+            for (name, t) in values { XCTAssertTrue(kept[name]!.bitwiseEqual(t), name) }
+        }
+        for endToEnd in EndToEndError.allCases {
+            let computed = try c.analyse(endToEnd), handed = try c.analyse(endToEnd, values: c.kept)
+            for (a, b) in zip(computed, handed) {
+                XCTAssertEqual(a.gain, b.gain)
+                XCTAssertEqual(a.pruningGain, b.pruningGain)
+                for (x, y) in zip(a.candidates, b.candidates) {
+                    XCTAssertEqual(x.layerOutputError, y.layerOutputError)
+                    XCTAssertEqual(x.predictedError, y.predictedError)
+                    XCTAssertEqual(x.measuredError, y.measuredError)
+                }
+            }
         }
     }
 

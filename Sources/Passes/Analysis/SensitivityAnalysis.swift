@@ -160,7 +160,9 @@ public enum SensitivityAnalysis {
         return pruningGain * min(pruning, own) + gain * max(own - pruning, 0)
     }
 
-    /// Runs the analysis on `graph` (BatchNormalization already folded) over `samples`.
+    /// Runs the analysis on `graph` (BatchNormalization already folded) over `samples`;
+    /// `values`, when given, are every value of each sample as the interpreter computes it
+    /// on `graph` (calibration's, kept), which the analysis then does not compute again.
     /// Layers that already carry a weight format (fixed by a QDQ model) are left out.
     /// `hessians` (per layer output, from calibration) give the layer errors and SparseGPT.
     /// Without `sparse`, only the dense candidates are analysed: nothing is pruned, and the
@@ -169,6 +171,7 @@ public enum SensitivityAnalysis {
         _ graph: Graph, samples: [[String: Tensor]], activationAmax: [String: Float],
         inputNorms: [String: [Float]], hessians: [String: LayerHessian] = [:],
         pruning: PruningMethod, sparse: Bool = true, endToEnd: EndToEndError = .measured,
+        values known: [[String: Tensor]]? = nil,
         progress: @escaping @Sendable (_ label: String, _ total: Int, _ finished: Int) -> Void = { _, _, _ in }
     ) throws -> [LayerSensitivity] {
         // The layers to analyse: Conv, ConvTranspose, Gemm and MatMul with constant weights whose formats the
@@ -194,6 +197,10 @@ public enum SensitivityAnalysis {
         let outputName = graph.outputs.first?.name
         progress("reference outputs", samples.count, 0)
         let runs = try parallelResults(samples.count) { s -> (values: [String: Tensor], expected: Tensor?) in
+            if let known, s < known.count, let name = outputName, let expected = known[s][name] {
+                progress("reference outputs", samples.count, 1)
+                return (samples[s].merging(known[s]) { _, computed in computed }, expected)
+            }
             var values = samples[s]
             let outputs = try reference.run(samples[s]) { name, t in values[name] = t }
             progress("reference outputs", samples.count, 1)

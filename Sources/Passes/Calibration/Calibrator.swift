@@ -30,11 +30,17 @@ public struct Calibrator {
     /// Per layer (by output name), H = Σ x·xᵀ over the vectors its weight met; collected
     /// only when asked, since a layer with reduction length K holds K² floats.
     public private(set) var hessians: [String: LayerHessian] = [:]
+    /// Every value of the first `keptSamples` samples observed (inputs included), as
+    /// `Interpreter.run` gives them: what a later pass over those samples would compute again.
+    public private(set) var kept: [[String: Tensor]] = []
+    private let keptSamples: Int
 
     /// `collectHessians` adds each Conv, ConvTranspose, Gemm and MatMul layer's Hessian to the statistics
     /// (SparseGPT and the layer-wise error need them).
-    public init(graph: Graph, collectHessians: Bool = false) throws {
+    /// `keepingValuesOf` samples, the first observed, keep every value (`kept`).
+    public init(graph: Graph, collectHessians: Bool = false, keepingValuesOf keptSamples: Int = 0) throws {
         interpreter = try Interpreter(graph: graph)
+        self.keptSamples = keptSamples
         var consumers: [String: [Node]] = [:]
         if collectHessians {
             for n in graph.nodes {
@@ -90,6 +96,9 @@ public struct Calibrator {
             for v in interpreter.graph.inputs { if let t = batch[s][v.name] { seen.append((v.name, t)) } }
             _ = try interpreter.run(batch[s]) { name, t in seen.append((name, t)) }
             return seen
+        }
+        for run in runs where kept.count < keptSamples {
+            kept.append(Dictionary(run.map { ($0.name, $0.tensor) }, uniquingKeysWith: { _, last in last }))
         }
         // Each value's tensors, sample by sample, in the order the values came.
         var names: [String] = [], values: [String: [Tensor]] = [:]
