@@ -100,6 +100,13 @@ public struct Instruction: Sendable, Equatable {
         (0..<InstructionSet.width).map { UInt8(truncatingIfNeeded: ($0 < 8 ? low : high) >> UInt64(8 * ($0 % 8))) }
     }
 
+    /// Writes the 16 bytes of `encoded()` at `offset` of `b`.
+    func encode(into b: UnsafeMutableRawBufferPointer, at offset: Int) {
+        precondition(offset >= 0 && offset + InstructionSet.width <= b.count)
+        b.storeBytes(of: low.littleEndian, toByteOffset: offset, as: UInt64.self)
+        b.storeBytes(of: high.littleEndian, toByteOffset: offset + 8, as: UInt64.self)
+    }
+
     /// Decodes 16 bytes; refuses an unknown opcode, a value a field cannot hold, and any
     /// set bit past the last field.
     public init(decoding bytes: some Collection<UInt8>) throws {

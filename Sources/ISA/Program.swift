@@ -20,10 +20,23 @@ public struct Program: Sendable, Equatable {
     }
 
     /// The descriptor table section: 64 bytes per descriptor.
-    public func encodedDescriptors() -> [UInt8] { descriptors.flatMap { $0.encoded() } }
+    public func encodedDescriptors() -> [UInt8] {
+        let size = TensorDescriptor.size
+        return [UInt8](unsafeUninitializedCapacity: descriptors.count * size) { b, count in
+            let raw = UnsafeMutableRawBufferPointer(b)
+            for (k, d) in descriptors.enumerated() { d.encode(into: UnsafeMutableRawBufferPointer(rebasing: raw[(k * size)...])) }
+            count = descriptors.count * size
+        }
+    }
 
     /// The instruction section: 16 bytes per instruction.
-    public func encodedInstructions() -> [UInt8] { instructions.flatMap { $0.encoded() } }
+    public func encodedInstructions() -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: instructions.count * InstructionSet.width) { b, count in
+            let raw = UnsafeMutableRawBufferPointer(b)
+            for (k, i) in instructions.enumerated() { i.encode(into: raw, at: k * InstructionSet.width) }
+            count = instructions.count * InstructionSet.width
+        }
+    }
 
     /// Decodes both sections; errors name the descriptor or instruction index, and an
     /// instruction naming a descriptor the table does not have is refused.

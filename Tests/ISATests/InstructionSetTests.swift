@@ -62,6 +62,9 @@ final class InstructionSetTests: XCTestCase {
         for program in try programs() {
             let bytes = program.encodedInstructions(), table = program.encodedDescriptors()
             XCTAssertEqual(bytes.count, 16 * InstructionSet.table.count)
+            // The sections are each instruction's and descriptor's bytes end to end.
+            XCTAssertEqual(bytes, program.instructions.flatMap { $0.encoded() })
+            XCTAssertEqual(table, program.descriptors.flatMap { $0.encoded() })
             let decoded = try Program(descriptors: table, instructions: bytes)
             XCTAssertEqual(decoded, program)
             let text = program.assembly()
