@@ -35,29 +35,10 @@ public struct ActivationHistogram: Sendable {
         if range == 0 { range = top > 0 ? top : 1 }
         while top >= range && range.isFinite { grow() }
         let scale = Float(Self.binCount) / range
-        let n = Self.binCount, last = n - 1
-        // Four sets of counts, element i in set i mod 4, so that a run of values in one bin (a
-        // Relu's zeros) is not one chain of increments of one counter; summed at the end,
-        // the counts are the same integers.
-        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 4 * n) { local in
-            bins.withUnsafeMutableBufferPointer { counts in
-                // Fewer than 2^32 per set between sums.
-                for chunk in stride(from: 0, to: values.count, by: 1 << 30) {
-                    local.initialize(repeating: 0)
-                    let end = min(values.count, chunk + (1 << 30))
-                    var i = chunk
-                    while i + 4 <= end {
-                        for lane in 0..<4 where values[i + lane].isFinite {
-                            local[lane * n + min(Int(values[i + lane].magnitude * scale), last)] += 1
-                        }
-                        i += 4
-                    }
-                    for k in i..<end where values[k].isFinite { local[min(Int(values[k].magnitude * scale), last)] += 1 }
-                    for b in 0..<n {
-                        counts[b] += Double(
-                            UInt64(local[b]) + UInt64(local[n + b]) + UInt64(local[2 * n + b]) + UInt64(local[3 * n + b]))
-                    }
-                }
+        let last = Self.binCount - 1
+        bins.withUnsafeMutableBufferPointer { counts in
+            for v in values where v.isFinite {
+                counts[min(Int(v.magnitude * scale), last)] += 1
             }
         }
     }
