@@ -76,7 +76,7 @@ public struct FoldBatchNorm: Pass {
             guard outChannels == channels, bias.map({ $0.count == channels }) ?? true else { return nil }
             let newW =
                 producer.op == "Conv"
-                ? scaled(w, channelOf: { $0 / (w.count / channels) }, params.scale)
+                ? scaledRows(w, params.scale)
                 : scaled(
                     w,
                     channelOf: { i in
@@ -123,8 +123,30 @@ public struct FoldBatchNorm: Pass {
 
     /// `w` with element i multiplied by scale[channelOf(i)], in float32.
     private func scaled(_ w: Tensor, channelOf: (Int) -> Int, _ scale: [Double]) -> Tensor {
-        let values = w.floats()
-        return Tensor((0..<values.count).map { values[$0] * Float(scale[channelOf($0)]) }, shape: w.shape)
+        let factors = scale.map { Float($0) }
+        return Tensor(
+            w.withUnsafeBuffer(as: Float.self) { v in
+                [Float](unsafeUninitializedCapacity: v.count) { out, count in
+                    for i in 0..<v.count { out[i] = v[i] * factors[channelOf(i)] }
+                    count = v.count
+                }
+            }, shape: w.shape)
+    }
+
+    /// `scaled` where channel c is the c-th of `scale.count` equal runs of `w` (a Conv's
+    /// weight, output channels first): each run times its one factor.
+    private func scaledRows(_ w: Tensor, _ scale: [Double]) -> Tensor {
+        let run = w.count / scale.count
+        return Tensor(
+            w.withUnsafeBuffer(as: Float.self) { v in
+                [Float](unsafeUninitializedCapacity: v.count) { out, count in
+                    for (c, s) in scale.enumerated() {
+                        let factor = Float(s)
+                        for i in (c * run)..<((c + 1) * run) { out[i] = v[i] * factor }
+                    }
+                    count = v.count
+                }
+            }, shape: w.shape)
     }
 
     private func newBias(_ bias: Tensor?, _ params: (scale: [Double], shift: [Double])) -> Tensor {

@@ -117,7 +117,7 @@ public struct Calibrator {
         var moments = activations.map { channels.removeValue(forKey: $0.name) }
         var grams = layers.map { hessians.removeValue(forKey: $0.layer.outputs[0])! }
         // The largest Hessians first, so that no thread is left with a big one at the end.
-        let order = layers.indices.sorted { (grams[$0].gram.count, $1) > (grams[$1].gram.count, $0) }
+        let order = layers.indices.sorted { (grams[$0].size, $1) > (grams[$1].size, $0) }
         var failure: [Error?] = Array(repeating: nil, count: layers.count)
         let constants = interpreter.graph.constants, axes = reductionAxes
         histograms.withUnsafeMutableBufferPointer { histograms in

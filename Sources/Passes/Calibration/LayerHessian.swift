@@ -9,25 +9,29 @@ public struct LayerHessian: Sendable {
     public let columns: Int
     /// One K x K block per convolution group.
     public let groups: Int
-    /// [groups, K, K] row-major; symmetric.
-    public private(set) var gram: [Float]
+    /// [groups, K, K] row-major; symmetric. Zeroed when first summed into (or made
+    /// symmetric), so that calibration's threads zero the layers' blocks side by side.
+    public private(set) var gram: [Float] = []
     /// The vectors summed into each group's block.
     public private(set) var vectors = 0
+    /// Floats in `gram`: K x K per group.
+    var size: Int { groups * columns * columns }
 
     init(columns: Int, groups: Int) {
         self.columns = columns
         self.groups = groups
-        gram = [Float](repeating: 0, count: groups * columns * columns)
     }
 
     /// Adds one batch of vectors through `body`, which fills the upper triangle of each block.
     mutating func accumulate(_ body: (UnsafeMutablePointer<Float>) throws -> Int) rethrows {
+        if gram.isEmpty { gram = [Float](repeating: 0, count: size) }
         vectors += try gram.withUnsafeMutableBufferPointer { try body($0.baseAddress!) }
     }
 
     /// Mirrors each block's upper triangle into its lower one, in tiles so that the reads
     /// down the columns stay in cache.
     mutating func symmetrize() {
+        if gram.isEmpty { gram = [Float](repeating: 0, count: size) }
         let k = columns, tile = 32
         gram.withUnsafeMutableBufferPointer { gp in
             for g in 0..<groups {
