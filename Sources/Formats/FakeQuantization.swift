@@ -175,7 +175,9 @@ public enum FakeQuantization {
                                         source.loadUnaligned(
                                             fromByteOffset: (first &+ k &* inner &+ i) &* 4, as: SIMD16<Float>.self))
                                     finite = finite && all(m .< .infinity)
-                                    blockMax = pointwiseMax(blockMax, m)
+                                    // A comparison and a select, which stay in vector registers
+                                    // (pointwiseMax goes lane by lane).
+                                    blockMax.replace(with: m, where: m .> blockMax)
                                 }
                                 guard finite else {
                                     for lane in 0..<16 {

@@ -39,7 +39,10 @@ func e4m3Rounded(_ v: SIMD16<Float>) -> SIMD16<Float> {
     let m = bits & 0x7FFF_FFFF
     let a = unsafeBitCast(m, to: SIMD16<Float>.self)
     let rounded = (m &+ 0x7FFFF &+ ((m &>> 20) & 1)) & 0xFFF0_0000
-    var y = pointwiseMin(unsafeBitCast(rounded, to: SIMD16<Float>.self), SIMD16(repeating: 448))
+    // Saturated by a comparison and a select, which stay in vector registers (pointwiseMin
+    // goes lane by lane).
+    var y = unsafeBitCast(rounded, to: SIMD16<Float>.self)
+    y.replace(with: 448, where: y .> 448)
     let steps = (a * 512 + 8_388_608) - 8_388_608
     y.replace(with: steps * 0.001953125, where: a .< 0.015625)
     return unsafeBitCast(unsafeBitCast(y, to: SIMD16<UInt32>.self) | (bits & 0x8000_0000), to: SIMD16<Float>.self)

@@ -330,16 +330,20 @@ public enum SensitivityAnalysis {
                     var total = 0.0
                     for chunk in stride(from: 0, to: n, by: 4096) {
                         let end = min(n, chunk + 4096)
-                        var lanes = SIMD16<Float>.zero
+                        // The even lanes and the odd ones apart: a 32-bit word of the change
+                        // holds an even element (its low half) and the odd one after it, each
+                        // made float32 by a shift or a mask (bfloat16 is float32's upper half).
+                        var even = SIMD8<Float>.zero, odd = SIMD8<Float>.zero
                         var i = chunk
                         while i + 16 <= end {
                             let x = UnsafeRawPointer(v.baseAddress! + i).loadUnaligned(as: SIMD16<Float>.self)
-                            let bits = UnsafeRawPointer(c.baseAddress! + i).loadUnaligned(as: SIMD16<UInt16>.self)
-                            // bfloat16 is float32's upper half.
-                            let y = unsafeBitCast(SIMD16<UInt32>(truncatingIfNeeded: bits) &<< 16, to: SIMD16<Float>.self)
-                            lanes += x * y
+                            let words = UnsafeRawPointer(c.baseAddress! + i).loadUnaligned(as: SIMD8<UInt32>.self)
+                            even += x.evenHalf * unsafeBitCast(words &<< 16, to: SIMD8<Float>.self)
+                            odd += x.oddHalf * unsafeBitCast(words & 0xFFFF_0000, to: SIMD8<Float>.self)
                             i += 16
                         }
+                        var lanes = SIMD16<Float>.zero
+                        for j in 0..<8 { (lanes[2 * j], lanes[2 * j + 1]) = (even[j], odd[j]) }
                         while i < end {
                             lanes[i & 15] += v[i] * bfloat16ToFloat(c[i])
                             i += 1
