@@ -100,23 +100,22 @@ public enum Synchronization {
     /// first. `taken` (per queue, the last index it was taken for) keeps a queue found by
     /// both walks to its later one.
     private static func forEachLatest(
-        _ walks: [[[(unit: Int32, index: Int32)]]], _ index: Int, _ taken: inout [Int32],
-        _ body: ((unit: Int32, index: Int32)) -> Void
+        _ walks: [Found], _ index: Int, _ taken: inout [Int32], _ body: ((unit: Int32, index: Int32)) -> Void
     ) {
         guard walks.count == 2 else {
-            for d in walks[0][index] { body(d) }
+            for k in walks[0].range(of: index) { body(walks[0].dependences[k]) }
             return
         }
-        let (a, b) = (walks[0][index], walks[1][index])
-        var (i, j) = (0, 0)
-        while i < a.count || j < b.count {
+        let (a, b) = (walks[0], walks[1])
+        var (i, j) = (a.range(of: index), b.range(of: index))
+        while !i.isEmpty || !j.isEmpty {
             let d: (unit: Int32, index: Int32)
-            if j == b.count || (i < a.count && a[i].index > b[j].index) {
-                d = a[i]
-                i += 1
+            if j.isEmpty || (!i.isEmpty && a.dependences[i.lowerBound].index > b.dependences[j.lowerBound].index) {
+                d = a.dependences[i.lowerBound]
+                i = i.dropFirst()
             } else {
-                d = b[j]
-                j += 1
+                d = b.dependences[j.lowerBound]
+                j = j.dropFirst()
             }
             guard taken[Int(d.unit)] != Int32(index) else { continue }
             taken[Int(d.unit)] = Int32(index)
@@ -124,8 +123,19 @@ public enum Synchronization {
         }
     }
 
+    /// One walk's findings: instruction i's dependences, the latest first, are
+    /// `dependences[start[i]..<start[i + 1]]` (every instruction before `halt` has its range).
+    struct Found {
+        var start: [Int32] = [0]
+        var dependences: [(unit: Int32, index: Int32)] = []
+
+        func range(of index: Int) -> Range<Int> {
+            index + 1 < start.count ? Int(start[index])..<Int(start[index + 1]) : 0..<0
+        }
+    }
+
     /// Per instruction its queue, and the dependences of one walk or of two (`halves`).
-    typealias Walked = (unitOf: [Int32], walks: [[[(unit: Int32, index: Int32)]]])
+    typealias Walked = (unitOf: [Int32], walks: [Found])
 
     /// Per instruction before `halt`, its queue (-1: the control queue) and the descriptors it
     /// reads and writes (`Instruction.operandAccess`), worked out once for both walks:
@@ -197,18 +207,23 @@ public enum Synchronization {
     /// The dependences `dependences(of:units:)` finds through `memories` (nil: all).
     private static func walk(
         _ program: Program, units: Units, operands: Operands, memories: Set<Int>?
-    ) throws -> [[(unit: Int32, index: Int32)]] {
+    ) throws -> Found {
         var walk = DependenceWalk(units: units, program: program, memories: memories)
-        var found = [[(unit: Int32, index: Int32)]](repeating: [], count: program.instructions.count)
+        var found = Found()
+        found.start.reserveCapacity(operands.count + 1)
         try operands.reads.withUnsafeBufferPointer { reads in
             try operands.writes.withUnsafeBufferPointer { writes in
-                for index in 0..<operands.count where operands.unit[index] >= 0 {
-                    let r = UnsafeBufferPointer(
-                        rebasing: reads[Int(operands.readStart[index])..<Int(operands.readStart[index + 1])])
-                    let w = UnsafeBufferPointer(
-                        rebasing: writes[Int(operands.writeStart[index])..<Int(operands.writeStart[index + 1])])
-                    let dependences = try walk.step(index, unit: Int(operands.unit[index]), reads: r, writes: w, in: program)
-                    if !dependences.isEmpty { found[index] = dependences.map { (Int32($0.unit), Int32($0.index)) } }
+                for index in 0..<operands.count {
+                    if operands.unit[index] >= 0 {
+                        let r = UnsafeBufferPointer(
+                            rebasing: reads[Int(operands.readStart[index])..<Int(operands.readStart[index + 1])])
+                        let w = UnsafeBufferPointer(
+                            rebasing: writes[Int(operands.writeStart[index])..<Int(operands.writeStart[index + 1])])
+                        for d in try walk.step(index, unit: Int(operands.unit[index]), reads: r, writes: w, in: program) {
+                            found.dependences.append((Int32(d.unit), Int32(d.index)))
+                        }
+                    }
+                    found.start.append(Int32(found.dependences.count))
                 }
             }
         }
@@ -218,6 +233,6 @@ public enum Synchronization {
 
 /// The second thread's walk, handed back.
 private final class WalkResult: @unchecked Sendable {
-    var value: Result<[[(unit: Int32, index: Int32)]], Error>?
+    var value: Result<Synchronization.Found, Error>?
     let done = DispatchSemaphore(value: 0)
 }

@@ -221,6 +221,9 @@ struct AccessTable {
         }
         dropped.removeAll(keepingCapacity: true)
         for d in found { foundAt[d.unit] = -1 }
-        return found.sorted { $0.index > $1.index }
+        // Sorted in place and handed out: the caller's copy is gone by the next access, which
+        // then reuses the storage.
+        if found.count > 1 { found.sort { $0.index > $1.index } }
+        return found
     }
 }

@@ -13,6 +13,8 @@ public struct DependenceWalk {
     private var footprint: [(memory: Int, ranges: [(Int, Int)])?]
     /// Per memory instance, whether the walk looks at it.
     private let watched: [Bool]
+    /// The current instruction's watched operands, kept between steps (no arrays per step).
+    private var readFootprints: [(Int, [(Int, Int)])] = [], writeFootprints: [(Int, [(Int, Int)])] = []
 
     /// A walk of `program` on a machine of `units`; the table of accesses spans, per memory
     /// instance, the bytes the program's descriptors reach there (at most `limits`). Given
@@ -43,10 +45,7 @@ public struct DependenceWalk {
         let i = program.instructions[index]
         guard let unit = try units.unit(of: i, in: program) else { return nil }
         let (reads, writes) = i.operandAccess(program.descriptors)
-        return (
-            unit,
-            table.access(index: index, unit: unit, reads: try footprints(reads, program), writes: try footprints(writes, program))
-        )
+        return (unit, try access(index, unit, reads, writes, program))
     }
 
     /// `step(_:in:)` for an instruction whose queue and operands are known already: `unit`
@@ -54,16 +53,26 @@ public struct DependenceWalk {
     public mutating func step(
         _ index: Int, unit: Int, reads: UnsafeBufferPointer<UInt64>, writes: UnsafeBufferPointer<UInt64>, in program: Program
     ) throws -> [Dependence] {
-        table.access(index: index, unit: unit, reads: try footprints(reads, program), writes: try footprints(writes, program))
+        try access(index, unit, reads, writes, program)
     }
 
-    private mutating func footprints<C: Collection<UInt64>>(_ operands: C, _ program: Program) throws -> [(Int, [(Int, Int)])] {
-        var out: [(Int, [(Int, Int)])] = []
-        for k in operands {
+    /// Records the access of the operands' watched bytes; an instruction with none is not
+    /// looked up at all.
+    private mutating func access<C: Collection<UInt64>>(
+        _ index: Int, _ unit: Int, _ reads: C, _ writes: C, _ program: Program
+    ) throws -> [Dependence] {
+        readFootprints.removeAll(keepingCapacity: true)
+        writeFootprints.removeAll(keepingCapacity: true)
+        for k in reads {
             let f = try footprint[Int(k)] ?? footprint(of: Int(k), program)
-            if f.memory >= 0 { out.append(f) }
+            if f.memory >= 0 { readFootprints.append(f) }
         }
-        return out
+        for k in writes {
+            let f = try footprint[Int(k)] ?? footprint(of: Int(k), program)
+            if f.memory >= 0 { writeFootprints.append(f) }
+        }
+        guard !readFootprints.isEmpty || !writeFootprints.isEmpty else { return [] }
+        return table.access(index: index, unit: unit, reads: readFootprints, writes: writeFootprints)
     }
 
     /// Descriptor `k`'s memory instance and bytes, kept for its next use.
