@@ -160,9 +160,7 @@ public enum Synchronization {
                 }
                 if let u = try units.unit(of: instruction, in: program) {
                     unit[index] = Int32(u)
-                    let (r, w) = instruction.operandAccess(program.descriptors)
-                    reads += r
-                    writes += w
+                    instruction.appendOperands(program.descriptors, reads: &reads, writes: &writes)
                 }
                 readStart.append(Int32(reads.count))
                 writeStart.append(Int32(writes.count))

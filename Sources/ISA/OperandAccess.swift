@@ -10,27 +10,43 @@ extension Instruction {
     /// layer_norm's scale and bias); `gather` reads its whole table. Control instructions
     /// touch nothing.
     public func operandAccess(_ descriptors: [TensorDescriptor]) -> (reads: [UInt64], writes: [UInt64]) {
+        var reads: [UInt64] = [], writes: [UInt64] = []
+        appendOperands(descriptors, reads: &reads, writes: &writes)
+        return (reads, writes)
+    }
+
+    /// `operandAccess`'s reads and writes, in its order, appended to `reads` and `writes`
+    /// (a walk over many instructions keeps them in two arrays, not two per instruction).
+    public func appendOperands(_ descriptors: [TensorDescriptor], reads: inout [UInt64], writes: inout [UInt64]) {
         let o = OperandFields.self
         switch spec.opcode {
-        case o.dma.opcode: return ([value(at: o.dma.src)], [value(at: o.dma.dst)])
-        case o.fill.opcode: return ([], [value(at: o.fill.dst)])
-        case o.gather.opcode: return ([value(at: o.gather.src), value(at: o.gather.idx)], [value(at: o.gather.dst)])
+        case o.dma.opcode:
+            reads.append(value(at: o.dma.src))
+            writes.append(value(at: o.dma.dst))
+        case o.fill.opcode: writes.append(value(at: o.fill.dst))
+        case o.gather.opcode:
+            reads.append(value(at: o.gather.src))
+            reads.append(value(at: o.gather.idx))
+            writes.append(value(at: o.gather.dst))
         case o.mma.opcode:
-            var reads = [value(at: o.mma.act), value(at: o.mma.wgt)]
+            reads.append(value(at: o.mma.act))
+            reads.append(value(at: o.mma.wgt))
             if Int(value(at: o.mma.wfmt)) != InstructionSet.fp16Format { reads.append(value(at: o.mma.scl)) }
             if value(at: o.mma.accumulate) == 1 { reads.append(value(at: o.mma.out)) }
             if let scales = codedScales(descriptors) { reads.append(UInt64(scales)) }
-            return (reads, [value(at: o.mma.out)])
+            writes.append(value(at: o.mma.out))
         case o.vop.opcode, o.vopp:
-            var reads = [value(at: o.vop.a)]
+            reads.append(value(at: o.vop.a))
             if InstructionSet.vectorOpsReadingB.contains(Int(value(at: o.vop.op))) { reads.append(value(at: o.vop.b)) }
-            return (reads, [value(at: o.vop.dst)])
+            writes.append(value(at: o.vop.dst))
         case o.quant.opcode:
-            var writes = [value(at: o.quant.dst)]
+            reads.append(value(at: o.quant.src))
+            writes.append(value(at: o.quant.dst))
             if let scales = codedScales(descriptors) { writes.append(UInt64(scales)) }
-            return ([value(at: o.quant.src)], writes)
-        case o.dequant: return ([value(at: o.quant.src)], [value(at: o.quant.dst)])
-        default: return ([], [])
+        case o.dequant:
+            reads.append(value(at: o.quant.src))
+            writes.append(value(at: o.quant.dst))
+        default: break
         }
     }
 
