@@ -82,6 +82,14 @@ struct WindowLines {
     /// Calls `body(outer, line, first, step)` for every run of kernel offset `k`: `line`, the
     /// offset of the input line the run reads (nil in the padding); output position j of
     /// the run reads the line's element first + j·step, which may fall outside it.
+    /// The positions j of a line whose input index j·step + first lies in 0..<inLast.
+    @inline(__always)
+    func inside(first: Int, step: Int) -> Range<Int> {
+        let low = first >= 0 ? 0 : (step - 1 - first) / step
+        let high = first >= inLast ? 0 : min(outLast, (inLast - first + step - 1) / step)
+        return min(low, high)..<high
+    }
+
     func forEach(kernelOffset k: Int, _ body: (Int, Int?, Int, Int) -> Void) {
         let r = g.spatialRank
         var kIndex = [Int](repeating: 0, count: r), oIndex = [Int](repeating: 0, count: r)
@@ -121,14 +129,14 @@ func im2col(_ src: UnsafePointer<Float>, channels: Int, _ g: WindowGeometry, int
                     return
                 }
                 let source = plane + line
-                if step == 1 && first >= 0 && first + outLast <= inLast {
-                    for j in 0..<outLast { dst[j] = source[first + j] }
+                let inside = lines.inside(first: first, step: step)
+                for j in 0..<inside.lowerBound { dst[j] = 0 }
+                if step == 1 {
+                    for j in inside { dst[j] = source[first + j] }
                 } else {
-                    for j in 0..<outLast {
-                        let i = j * step + first
-                        dst[j] = (i >= 0 && i < inLast) ? source[i] : 0
-                    }
+                    for j in inside { dst[j] = source[j * step + first] }
                 }
+                for j in inside.upperBound..<outLast { dst[j] = 0 }
             }
         }
     }
@@ -148,10 +156,7 @@ func col2im(_ col: UnsafePointer<Float>, channels: Int, _ g: WindowGeometry, int
                 lines.forEach(kernelOffset: k) { outer, line, first, step in
                     guard let line else { return }
                     let target = plane + line, src = srcRow + outer * outLast
-                    for j in 0..<outLast {
-                        let i = j * step + first
-                        if i >= 0 && i < inLast { target[i] += src[j] }
-                    }
+                    for j in lines.inside(first: first, step: step) { target[j * step + first] += src[j] }
                 }
             }
         }
