@@ -393,7 +393,7 @@ public enum MatrixLowering {
         if fillScale && layer.scaleWindows == nil {
             let word = try TensorDescriptor(.sram, .f32, cluster: cluster, tile: tile, address: UInt64(scalesAt), dims: [1])
             let amax = layer.activationAmax
-            let scale: Float = layer.activationScale ?? (amax > 0 ? amax / 448 : 1)
+            let scale: Float = layer.activationScale ?? FP8.scale(amax: amax)
             try b.emit("fill", ["dst": b.descriptor(word), "value": UInt64(scale.bitPattern)])
         }
         /// fp8's scales: the tensor scale's word, read for every element.

@@ -185,7 +185,7 @@ public enum Synchronization {
             return (memory, min(runs, TensorDescriptor.maxRuns) + d.count * d.element.addressBytes / 64)
         }
         var work = [Int](repeating: 0, count: 4 + units.clusters + units.tiles)
-        for k in operands.reads + operands.writes where Int(k) < cost.count && cost[Int(k)].memory >= 0 {
+        for k in [operands.reads, operands.writes].joined() where Int(k) < cost.count && cost[Int(k)].memory >= 0 {
             work[cost[Int(k)].memory] += cost[Int(k)].work
         }
         var halves: (Set<Int>, Set<Int>) = ([], [])

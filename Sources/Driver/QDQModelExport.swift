@@ -2,6 +2,7 @@
 // runs. The same passes as `compile` up to the backend, then the quantized graph in
 // standard ops (Q/DQ pairs, casts, the nvfp4 rounding) written whole or not at all.
 import Bundle
+import Formats
 import Foundation
 import IR
 import ONNXExport
@@ -71,7 +72,7 @@ public enum QDQModelExport {
             let rounding: String
             switch input {
             case "fp8":
-                let scale = node.float(QuantizationAttributes.activationScale) ?? (amax > 0 ? amax / 448 : 1)
+                let scale = node.float(QuantizationAttributes.activationScale) ?? FP8.scale(amax: amax)
                 rounding = "fp8: Q/DQ, scale \(scale)"
             case "fp16": rounding = "fp16: Cast"
             case "nvfp4": rounding = "nvfp4: blocks of 16, tensor scale \(amax / (6 * 448))"

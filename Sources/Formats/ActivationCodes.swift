@@ -19,7 +19,7 @@ public enum ActivationCodes {
         precondition(rowLength > 0 && x.count % rowLength == 0 && codes.count == x.count && scales.count == x.count)
         switch format {
         case .fp8:
-            let scale = amax > 0 ? amax / 448 : 1
+            let scale = FP8.scale(amax: amax)
             for (i, v) in x.enumerated() {
                 codes[i] = e4m3Saturating(v.isFinite ? v / scale : (v < 0 ? -448 : 448))
                 scales[i] = scale

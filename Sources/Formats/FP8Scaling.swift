@@ -15,6 +15,10 @@ public struct FP8Matrix: Sendable, Equatable {
 }
 
 public enum FP8 {
+    /// The per-tensor (or per-row) scale for a largest magnitude `amax`: amax / 448, or 1
+    /// when amax is 0.
+    public static func scale(amax: Float) -> Float { amax > 0 ? amax / 448 : 1 }
+
     /// scale = amax / 448 (1 when amax is 0); code = E4M3(saturating)(x / scale).
     public static func quantize(_ x: UnsafeBufferPointer<Float>, rows: Int, columns: Int, perChannel: Bool) throws -> FP8Matrix {
         guard rows * columns == x.count else { throw FormatError.badShape("\(x.count) values for a \(rows)x\(columns) matrix") }
@@ -26,7 +30,7 @@ public enum FP8 {
             for g in 0..<groups {
                 let slice = UnsafeBufferPointer(rebasing: x[(g * size)..<((g + 1) * size)])
                 let amax = (try? finiteMaxMagnitude(slice)) ?? 0
-                let scale = amax > 0 ? amax / 448 : 1
+                let scale = Self.scale(amax: amax)
                 scales[g] = scale
                 for i in 0..<size { out[g * size + i] = e4m3Saturating(slice[i] / scale) }
             }
@@ -46,7 +50,7 @@ public enum FP8 {
             for r in 0..<rows {
                 let row = UnsafeBufferPointer(rebasing: x[(r * columns)..<((r + 1) * columns)])
                 let amax = (try? finiteMaxMagnitude(row)) ?? 0
-                let scale = amax > 0 ? amax / 448 : 1
+                let scale = Self.scale(amax: amax)
                 scales[r] = scale
                 var i = 0
                 while i + 16 <= columns {

@@ -66,7 +66,7 @@ public enum FakeQuantization {
         case .fp32: return x
         case .fp16: return x.map { Float16Codec.round($0) }
         case .fp8:
-            return fp8Activations(x, scale: amax > 0 ? amax / 448 : 1)
+            return fp8Activations(x, scale: FP8.scale(amax: amax))
         case .nvfp4:
             let global = amax / (6 * 448)
             guard global > 0, !shape.isEmpty else { return x.map { _ in 0 } }
@@ -119,7 +119,14 @@ public enum FakeQuantization {
     static func nvfp4BlockScale(_ x: UnsafeBufferPointer<Float>, first: Int, count: Int, stride: Int, global: Float) -> Float {
         var blockMax: Float = 0
         for k in 0..<count { blockMax = max(blockMax, x[first &+ k &* stride].magnitude) }
-        return e4m3Value(e4m3Saturating((blockMax / 6) / global)) * global
+        return nvfp4BlockScale(largest: blockMax, global: global)
+    }
+
+    /// The scale of an nvfp4 block of activations whose largest magnitude is `largest`: its
+    /// E4M3 block scale over 6, times the tensor scale `global`.
+    @inline(__always)
+    static func nvfp4BlockScale(largest: Float, global: Float) -> Float {
+        e4m3Value(e4m3Saturating((largest / 6) / global)) * global
     }
 
     /// nvfp4 activations whose blocks are 16 neighbouring elements: the same values as the
@@ -140,7 +147,7 @@ public enum FakeQuantization {
                         continue
                     }
                     let blockMax = max(0, magnitude.max())
-                    let scale = e4m3Value(e4m3Saturating((blockMax / 6) / global)) * global
+                    let scale = nvfp4BlockScale(largest: blockMax, global: global)
                     guard scale > 0 else {
                         for k in start..<(start + 16) { out[k] = 0 }
                         continue
@@ -190,7 +197,7 @@ public enum FakeQuantization {
                                 }
                                 var scale = SIMD16<Float>.zero
                                 for lane in 0..<16 {
-                                    scale[lane] = e4m3Value(e4m3Saturating((blockMax[lane] / 6) / global)) * global
+                                    scale[lane] = nvfp4BlockScale(largest: blockMax[lane], global: global)
                                 }
                                 let empty = scale .<= 0
                                 for k in 0..<rows {

@@ -63,16 +63,16 @@ public struct DependenceWalk {
     ) throws -> [Dependence] {
         readFootprints.removeAll(keepingCapacity: true)
         writeFootprints.removeAll(keepingCapacity: true)
-        for k in reads {
-            let f = try footprint[Int(k)] ?? footprint(of: Int(k), program)
-            if f.memory >= 0 { readFootprints.append(f) }
-        }
-        for k in writes {
-            let f = try footprint[Int(k)] ?? footprint(of: Int(k), program)
-            if f.memory >= 0 { writeFootprints.append(f) }
-        }
+        for k in reads { if let f = try watchedFootprint(Int(k), program) { readFootprints.append(f) } }
+        for k in writes { if let f = try watchedFootprint(Int(k), program) { writeFootprints.append(f) } }
         guard !readFootprints.isEmpty || !writeFootprints.isEmpty else { return [] }
         return table.access(index: index, unit: unit, reads: readFootprints, writes: writeFootprints)
+    }
+
+    /// Descriptor `k`'s memory instance and bytes when the walk watches that memory.
+    private mutating func watchedFootprint(_ k: Int, _ program: Program) throws -> (Int, [(Int, Int)])? {
+        let f = try footprint[k] ?? footprint(of: k, program)
+        return f.memory >= 0 ? f : nil
     }
 
     /// Descriptor `k`'s memory instance and bytes, kept for its next use.

@@ -188,11 +188,3 @@ public struct TensorDescriptor: Sendable, Equatable {
             strides: list(words[3]))
     }
 }
-
-func put(_ b: inout [UInt8], _ offset: Int, _ value: UInt64, _ bytes: Int) {
-    for i in 0..<bytes { b[offset + i] = UInt8(truncatingIfNeeded: value >> UInt64(8 * i)) }
-}
-
-func get(_ b: [UInt8], _ offset: Int, _ bytes: Int) -> UInt64 {
-    (0..<bytes).reduce(UInt64(0)) { $0 | UInt64(b[offset + $1]) << UInt64(8 * $1) }
-}

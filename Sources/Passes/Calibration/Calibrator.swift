@@ -1,5 +1,6 @@
 // PTQ calibration: calibration samples through the reference interpreter, one streaming
 // histogram per activation, and per-tensor scales for fp8 and nvfp4 activations.
+import Formats
 import IR
 import Reference
 
@@ -11,7 +12,7 @@ public struct ActivationRange: Sendable, Equatable {
     /// The clipping range the method chose.
     public var amax: Float
     /// E4M3 per-tensor scale: amax / 448.
-    public var fp8Scale: Float { amax > 0 ? amax / 448 : 1 }
+    public var fp8Scale: Float { FP8.scale(amax: amax) }
     /// NVFP4 per-tensor scale: amax / (6 * 448); block scales are computed on the device.
     public var nvfp4GlobalScale: Float { amax / (6 * 448) }
 }
