@@ -32,7 +32,8 @@ public enum PrecisionSetup {
             var hessians: [String: LayerHessian] = [:]
             if let calibPath {
                 let samples = try CalibrationSet.load(path: calibPath, graph: loaded.model.graph)
-                var calibrator = try Calibrator(graph: loaded.model.graph, collectHessians: pruning == .sparsegpt)
+                var calibrator = try Calibrator(
+                    graph: loaded.model.graph, ranges: .layerInputs, collectHessians: pruning == .sparsegpt)
                 try CalibrationSet.observe(samples, into: &calibrator)
                 for r in calibrator.ranges(method) { amax[r.name] = r.amax }
                 norms = calibrator.inputNorms()

@@ -34,7 +34,7 @@ public enum SensitivitySetup {
             let samples = try CalibrationSet.load(path: calibPath, graph: loaded.model.graph)
             // The analysed samples' values come from calibration, which runs them first.
             var calibrator = try Calibrator(
-                graph: loaded.model.graph,
+                graph: loaded.model.graph, ranges: .layerInputs,
                 collectHessians: endToEnd == .measured || (sparse && pruning == .sparsegpt),
                 keepingValuesOf: min(maxSamples, samples.count))
             try CalibrationSet.observe(samples, into: &calibrator)

@@ -37,9 +37,23 @@ public enum Sparsity24 {
         return mask
     }
 
+    /// `x` with the elements `mask` leaves out set to zero.
+    public static func masked(_ x: [Float], _ mask: [Bool]) -> [Float] {
+        precondition(x.count == mask.count, "a mask of \(mask.count) for \(x.count) values")
+        return [Float](unsafeUninitializedCapacity: x.count) { out, count in
+            x.withUnsafeBufferPointer { x in
+                mask.withUnsafeBufferPointer { mask in
+                    for i in 0..<x.count { out[i] = mask[i] ? x[i] : 0 }
+                }
+            }
+            count = x.count
+        }
+    }
+
     /// Keeps the elements `mask` selects. Throws naming the first group that does not keep
     /// exactly 2 of 4.
-    public static func compress<Element>(_ x: [Element], mask: [Bool], rows: Int, columns: Int) throws -> Sparse24Matrix<Element> {
+    public static func compress<Element>(_ x: [Element], mask: [Bool], rows: Int, columns: Int) throws -> Sparse24Matrix<Element>
+    {
         try checkShape(x.count, rows, columns)
         guard mask.count == x.count else { throw FormatError.badShape("mask has \(mask.count) entries for \(x.count) values") }
         let groups = columns / 4, bytesPerRow = (groups + 1) / 2
@@ -74,7 +88,9 @@ public enum Sparsity24 {
                 let byte = m.metadata[r * bytesPerRow + g / 2]
                 let nibble = g % 2 == 0 ? byte & 0xF : byte >> 4
                 let first = Int(nibble & 3), second = Int(nibble >> 2)
-                guard first < second else { throw FormatError.badShape("row \(r), group \(g): metadata \(nibble) is not two increasing indices") }
+                guard first < second else {
+                    throw FormatError.badShape("row \(r), group \(g): metadata \(nibble) is not two increasing indices")
+                }
                 let k = (r * groups + g) * 2
                 out[r * m.columns + g * 4 + first] = m.values[k]
                 out[r * m.columns + g * 4 + second] = m.values[k + 1]

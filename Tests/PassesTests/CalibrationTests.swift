@@ -1,5 +1,6 @@
 // Calibration statistics: the streaming histogram against direct computation, and each
 // method on distributions where the right answer is known.
+import IR
 import Passes
 import TestSupport
 import XCTest
@@ -48,6 +49,29 @@ final class CalibrationTests: XCTestCase {
                 expected[min(Int(v.magnitude * scale), ActivationHistogram.binCount - 1)] += 1
             }
             XCTAssertEqual(h.bins, expected, "trial \(trial): \(values)")
+        }
+    }
+
+    /// Values at each bin's edges and one float either side, eight at a time or left over,
+    /// count where the scalar rule ⌊|v| · scale⌋ puts them, for a scale that is a power of two
+    /// and for ones that are not.
+    func testValuesAtTheBinEdgesLandWhereTheScalarRulePutsThem() {
+        for top: Float in [1024, 3, 0.7, 1e-20] {
+            // The first values set the range to twice their largest magnitude.
+            var values: [Float] = [top]
+            let scale = Float(ActivationHistogram.binCount) / (2 * top)
+            for k in stride(from: 0, through: ActivationHistogram.binCount / 2, by: 1) {
+                let edge = Float(k) / scale
+                values += [edge, edge.nextDown, edge.nextUp, -edge.nextUp]
+            }
+            values = values.filter { $0.magnitude <= top }
+            for n in [values.count, values.count - 3] {
+                let h = histogram([Array(values.prefix(n))])
+                XCTAssertEqual(h.range, 2 * top)
+                var expected = [Double](repeating: 0, count: ActivationHistogram.binCount)
+                for v in values.prefix(n) { expected[min(Int(v.magnitude * scale), ActivationHistogram.binCount - 1)] += 1 }
+                XCTAssertEqual(h.bins, expected, "top \(top), \(n) values")
+            }
         }
     }
 
@@ -117,5 +141,70 @@ final class CalibrationTests: XCTestCase {
     func testAllZeroActivationHasZeroRange() {
         let h = histogram([[0, 0, 0]])
         for method in [CalibrationMethod.minmax, .percentile(99.99), .entropy, .mse] { XCTAssertEqual(method.amax(h), 0) }
+    }
+
+    /// x -> Conv(w) -> Relu -> Add(x): a layer whose input is the graph input, and values no
+    /// layer reads.
+    private func convolutionGraph(channels: Int) -> Graph {
+        var b = GraphBuilder()
+        let x = b.input("x", .float32, [.known(2), .known(channels), .known(3), .known(5)])
+        var rng = SeededRandom(seed: 3)
+        let w = b.constant(
+            "w",
+            Tensor(
+                (0..<channels * channels).map { _ in Float.random(in: -1...1, using: &rng) }, shape: [channels, channels, 1, 1]))
+        let y = b.node("Conv", [x, w], outputs: ["y"])[0]
+        let r = b.node("Relu", [y], outputs: ["r"])[0]
+        b.output(b.node("Add", [r, x], outputs: ["z"])[0])
+        return b.graph
+    }
+
+    /// Each channel's sum and sum of squares are float32 sums in element order, one per image,
+    /// added in double image by image, sample by sample: the same to the bit for the channels
+    /// summed four at a time and for those left over (six channels: four, then two).
+    func testChannelMomentsAreEachChannelsSumsInOrder() throws {
+        let channels = 6, inner = 15
+        let graph = convolutionGraph(channels: channels)
+        var rng = SeededRandom(seed: 9)
+        let samples = (0..<3).map { _ in
+            Tensor((0..<2 * channels * inner).map { _ in Float.random(in: -3...3, using: &rng) }, shape: [2, channels, 3, 5])
+        }
+        var calibrator = try Calibrator(graph: graph, ranges: .layerInputs)
+        try calibrator.observe(batch: samples.map { ["x": $0] })
+        var sums = [Double](repeating: 0, count: channels), squares = sums
+        for t in samples {
+            let v = t.floats()
+            for image in 0..<2 {
+                for c in 0..<channels {
+                    var sum: Float = 0, square: Float = 0
+                    for j in 0..<inner {
+                        let x = v[(image * channels + c) * inner + j]
+                        sum += x
+                        square += x * x
+                    }
+                    sums[c] += Double(sum)
+                    squares[c] += Double(square)
+                }
+            }
+        }
+        let count = Double(3 * 2 * inner)
+        XCTAssertEqual(calibrator.inputMeans()["x"], sums.map { Float($0 / count) })
+        XCTAssertEqual(calibrator.inputNorms()["x"], squares.map { Float($0.squareRoot()) })
+    }
+
+    /// Layer inputs only: the Conv's input gets its range, the values no layer reads none; every
+    /// value: all of them, the layer input's range the same.
+    func testLayerInputsAloneGetRangesWhenAsked() throws {
+        let graph = convolutionGraph(channels: 4)
+        var rng = SeededRandom(seed: 4)
+        let sample = ["x": Tensor((0..<2 * 4 * 15).map { _ in Float.random(in: -2...2, using: &rng) }, shape: [2, 4, 3, 5])]
+        var inputs = try Calibrator(graph: graph, ranges: .layerInputs)
+        var every = try Calibrator(graph: graph)
+        try inputs.observe(sample)
+        try every.observe(sample)
+        XCTAssertEqual(inputs.ranges(.minmax).map(\.name), ["x"])
+        XCTAssertEqual(every.ranges(.minmax).map(\.name), ["x", "y", "r", "z"])
+        XCTAssertEqual(inputs.ranges(.minmax)[0], every.ranges(.minmax)[0])
+        XCTAssertEqual(inputs.histograms["x"]?.bins, every.histograms["x"]?.bins)
     }
 }

@@ -35,11 +35,54 @@ public struct ActivationHistogram: Sendable {
         if range == 0 { range = top > 0 ? top : 1 }
         while top >= range && range.isFinite { grow() }
         let scale = Float(Self.binCount) / range
-        let last = Self.binCount - 1
-        bins.withUnsafeMutableBufferPointer { counts in
-            for v in values where v.isFinite {
-                counts[min(Int(v.magnitude * scale), last)] += 1
+        // Counted in 32-bit integers, a chunk of values at a time, then added to the bins.
+        var counts = [UInt32](repeating: 0, count: Self.binCount + 1)
+        counts.withUnsafeMutableBufferPointer { counts in
+            for start in stride(from: 0, to: values.count, by: Self.chunk) {
+                let chunk = UnsafeBufferPointer(rebasing: values[start..<min(values.count, start + Self.chunk)])
+                Self.count(chunk, scale: scale, into: counts.baseAddress!)
+                for i in 0..<Self.binCount {
+                    bins[i] += Double(counts[i])
+                    counts[i] = 0
+                }
             }
+        }
+    }
+
+    /// Values counted between two additions to the bins: fewer than a 32-bit count holds.
+    static let chunk = 1 << 30
+
+    /// Adds one to `counts[i]` for each finite value, i = min(⌊|v| · scale⌋, binCount - 1),
+    /// and one to `counts[binCount]` for each NaN or infinity. Eight values at a time: the
+    /// bin is found in vector lanes (its floor from the float's bits: x + 2²³ has x rounded
+    /// to an integer in its low bits, one less when that rounded up), then counted.
+    static func count(_ values: UnsafeBufferPointer<Float>, scale: Float, into counts: UnsafeMutablePointer<UInt32>) {
+        var i = 0
+        if let base = values.baseAddress, values.count >= 8 {
+            let last = SIMD8<Float>(repeating: Float(binCount - 1)), magic = SIMD8<Float>(repeating: 0x1p23)
+            let skipped = SIMD8<Int32>(repeating: Int32(binCount))
+            let lanes = UnsafeMutablePointer<Int32>.allocate(capacity: 8)
+            defer { lanes.deallocate() }
+            while i + 8 <= values.count {
+                let bits = UnsafeRawPointer(base + i).loadUnaligned(as: SIMD8<UInt32>.self)
+                let magnitude = unsafeBitCast(bits & 0x7FFF_FFFF, to: SIMD8<Float>.self)
+                var x = magnitude * SIMD8(repeating: scale)
+                x.replace(with: last, where: x .> last)
+                let rounded = x + magic
+                var bin = unsafeBitCast(rounded, to: SIMD8<Int32>.self) &- 0x4B00_0000
+                bin.replace(with: bin &- 1, where: rounded - magic .> x)
+                // A NaN or infinity (all exponent bits set: adding one to the exponent carries
+                // into the sign bit) counts in the last slot. Masks, not comparisons: these
+                // stay in vector registers on every x86-64.
+                let nonFinite = unsafeBitCast(0 &- (((bits & 0x7F80_0000) &+ 0x0080_0000) &>> 31), to: SIMD8<Int32>.self)
+                let slot = (bin & ~nonFinite) | (skipped & nonFinite)
+                UnsafeMutableRawPointer(lanes).storeBytes(of: slot, as: SIMD8<Int32>.self)
+                for k in 0..<8 { counts[Int(lanes[k])] &+= 1 }
+                i += 8
+            }
+        }
+        for v in values[i...] {
+            counts[v.isFinite ? min(Int(v.magnitude * scale), binCount - 1) : binCount] &+= 1
         }
     }
 

@@ -126,12 +126,12 @@ public struct Prune24: Pass {
             for k in scores.indices { scores[k] *= norms[(k % columns) / perChannel] }
         }
         let mask = try Sparsity24.magnitudeMask(scores, rows: rows, columns: columns)
-        return (zip(values, mask).map { $1 ? $0 : 0 }, "pruned")
+        return (Sparsity24.masked(values, mask), "pruned")
     }
 
     private static func magnitude(_ values: [Float], _ rows: Int, _ columns: Int) throws -> [Float] {
         let mask = try Sparsity24.magnitudeMask(values.map(\.magnitude), rows: rows, columns: columns)
-        return zip(values, mask).map { $1 ? $0 : 0 }
+        return Sparsity24.masked(values, mask)
     }
 
     /// Each group's rows pruned with that group's Hessian block.
