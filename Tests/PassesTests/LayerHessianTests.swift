@@ -110,6 +110,38 @@ final class LayerHessianTests: XCTestCase {
 
     /// The Hessian of the convolution ConvTranspose equals, in its flipped weight's order
     /// (`LayerWeight`), predicts the error of the ConvTranspose run as ONNX defines it.
+    /// A 3x3 "same" convolution wide enough for the shifted products (`ShiftedGram`): its
+    /// calibrated Hessian, made symmetric, is Σ over its windows of u·uᵀ (InputGram's), over
+    /// samples observed one by one and two at a time.
+    func testSameConvHessianFromShiftedProductsIsTheSumOverWindows() throws {
+        var rng = SeededRandom(seed: 14)
+        let c = ShiftedGram.minimumChannels, k = 9 * c
+        var b = GraphBuilder()
+        b.input("x", .float32, [.known(1), .known(c), .known(4), .known(3)])
+        b.constant("w", randomTensor([2, c, 3, 3], &rng))
+        b.node("Conv", ["x", "w"], ["pads": .ints([1, 1, 1, 1])], outputs: ["y"], name: "conv")
+        b.output("y")
+        let samples = (0..<3).map { _ in randomTensor([1, c, 4, 3], &rng) }
+        var calibrator = try Calibrator(graph: b.graph, collectHessians: true)
+        try calibrator.observe(["x": samples[0]])
+        try calibrator.observe(batch: samples[1...].map { ["x": $0] })
+        let h = try XCTUnwrap(calibrator.layerHessians()["y"])
+        XCTAssertEqual(h.vectors, 3 * 12)
+        var expected = [Float](repeating: 0, count: k * k)
+        for x in samples {
+            _ = try expected.withUnsafeMutableBufferPointer {
+                try InputGram.accumulate(b.graph.nodes[0], input: x, weightShape: [2, c, 3, 3], into: $0.baseAddress!)
+            }
+        }
+        let scale = expected.map(\.magnitude).max()!
+        for i in 0..<k {
+            for j in 0..<k {
+                // InputGram fills the upper triangle; the Hessian is symmetric.
+                XCTAssertEqual(h.gram[i * k + j], expected[min(i, j) * k + max(i, j)], accuracy: 1e-5 * scale, "H[\(i), \(j)]")
+            }
+        }
+    }
+
     func testConvTransposeHessianPredictsTheErrorOfItsFlippedWeight() throws {
         var rng = SeededRandom(seed: 14)
         let shape = [4, 3, 3, 3]

@@ -160,11 +160,7 @@ public struct Calibrator {
                                 let k = order[task], layer = layers[k].layer
                                 guard let w = layer.input(1), let shape = constants[w]?.shape else { return }
                                 do {
-                                    for x in layers[k].inputs {
-                                        try grams[k].accumulate {
-                                            try InputGram.accumulate(layer, input: x, weightShape: shape, into: $0)
-                                        }
-                                    }
+                                    for x in layers[k].inputs { try grams[k].add(layer, input: x, weightShape: shape) }
                                 } catch { failure[k] = error }
                                 return
                             }

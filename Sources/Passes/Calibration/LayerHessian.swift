@@ -3,6 +3,8 @@
 // causes on those inputs is exact without running the layer again: ‖(W − Ŵ)X‖² =
 // Σ_rows δ·H·δᵀ. SparseGPT prunes with it; sensitivity analysis reports it per candidate.
 import CBLAS
+import IR
+import Reference
 
 public struct LayerHessian: Sendable {
     /// The weight's reduction length K.
@@ -22,6 +24,21 @@ public struct LayerHessian: Sendable {
         self.groups = groups
     }
 
+    /// For a 3x3 convolution whose Hessian is built from its input's shifted products
+    /// (`ShiftedGram`): their sums, added to `gram` when it is made symmetric.
+    private var shifted: [Float] = []
+
+    /// Adds the vectors layer `node` (weight `weightShape`) meets in its input `x`: through
+    /// the shifted products where `ShiftedGram` applies, else through `InputGram`.
+    mutating func add(_ node: Node, input x: Tensor, weightShape: [Int]) throws {
+        guard x.dtype == .float32, ShiftedGram.applies(node, input: x.shape, weightShape: weightShape) else {
+            try accumulate { try InputGram.accumulate(node, input: x, weightShape: weightShape, into: $0) }
+            return
+        }
+        if shifted.isEmpty { shifted = [Float](repeating: 0, count: ShiftedGram.accumulatorSize(channels: x.shape[1])) }
+        vectors += shifted.withUnsafeMutableBufferPointer { ShiftedGram.accumulate(x, into: $0.baseAddress!) }
+    }
+
     /// Adds one batch of vectors through `body`, which fills the upper triangle of each block.
     mutating func accumulate(_ body: (UnsafeMutablePointer<Float>) throws -> Int) rethrows {
         if gram.isEmpty { gram = [Float](repeating: 0, count: size) }
@@ -29,9 +46,18 @@ public struct LayerHessian: Sendable {
     }
 
     /// Mirrors each block's upper triangle into its lower one, in tiles so that the reads
-    /// down the columns stay in cache.
+    /// down the columns stay in cache (the shifted products' sums added first).
     mutating func symmetrize() {
         if gram.isEmpty { gram = [Float](repeating: 0, count: size) }
+        if !shifted.isEmpty {
+            let channels = columns / 9
+            shifted.withUnsafeBufferPointer { acc in
+                gram.withUnsafeMutableBufferPointer {
+                    ShiftedGram.assemble(acc.baseAddress!, channels: channels, into: $0.baseAddress!)
+                }
+            }
+            shifted = []
+        }
         let k = columns, tile = 32
         gram.withUnsafeMutableBufferPointer { gp in
             for g in 0..<groups {
