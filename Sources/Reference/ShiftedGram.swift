@@ -117,16 +117,21 @@ public enum ShiftedGram {
         for ci in 0..<c {
             for a in 0..<9 {
                 let row = gram + (ci * 9 + a) * k
-                // The upper triangle: column cj·9 + b at or right of the diagonal.
-                for cj in ci..<c {
-                    for b in (cj == ci ? a : 0)..<9 {
-                        let pair = a * 9 + b
-                        var v: Float = 0
-                        for t in terms[(pair * 4)..<(pair * 4 + counts[pair])] {
-                            let m = acc + t.slot * cc
-                            v += t.sign * (t.transposed ? m[cj * c + ci] : m[ci * c + cj])
+                // The upper triangle: columns cj·9 + b at or right of the diagonal, each
+                // term a run over cj (a row of its block, or a column when transposed).
+                for b in 0..<9 {
+                    let pair = a * 9 + b, first = b >= a ? ci : ci + 1
+                    guard first < c else { continue }
+                    let out = row + b
+                    for t in (pair * 4)..<(pair * 4 + counts[pair]) {
+                        let (slot, transposed, sign) = terms[t]
+                        let m = acc + slot * cc
+                        if transposed {
+                            for cj in first..<c { out[cj * 9] += sign * m[cj * c + ci] }
+                        } else {
+                            let r = m + ci * c
+                            for cj in first..<c { out[cj * 9] += sign * r[cj] }
                         }
-                        row[cj * 9 + b] += v
                     }
                 }
             }
