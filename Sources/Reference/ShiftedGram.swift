@@ -16,7 +16,8 @@ public enum ShiftedGram {
     /// the products to be worth their setup (smaller layers take im2col).
     public static func applies(_ node: Node, input shape: [Int], weightShape: [Int]) -> Bool {
         guard node.op == "Conv", shape.count == 4, weightShape.count == 4, weightShape[2] == 3, weightShape[3] == 3,
-            node.int("group", default: 1) == 1, weightShape[1] == shape[1], shape[1] >= minimumChannels,
+            node.int("group", default: 1) == 1, weightShape[1] == shape[1], shape[1] >= minimumChannels, shape[2] > 0,
+            shape[3] > 0,
             node.string("auto_pad", default: "NOTSET") == "NOTSET",
             (node.ints("strides") ?? [1, 1]) == [1, 1], (node.ints("dilations") ?? [1, 1]) == [1, 1],
             (node.ints("pads") ?? [0, 0, 0, 0]) == [1, 1, 1, 1]

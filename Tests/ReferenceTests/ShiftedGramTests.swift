@@ -65,5 +65,6 @@ final class ShiftedGramTests: XCTestCase {
         }
         XCTAssertFalse(ShiftedGram.applies(conv(same), input: shape, weightShape: [4, c, 5, 5]))
         XCTAssertFalse(ShiftedGram.applies(conv(same), input: [1, c - 1, 6, 6], weightShape: [4, c - 1, 3, 3]))
+        XCTAssertFalse(ShiftedGram.applies(conv(same), input: [1, c, 0, 6], weightShape: weight))
     }
 }
