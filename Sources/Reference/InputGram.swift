@@ -25,11 +25,19 @@ public enum InputGram {
             let cg = weightShape[1], kernel = Array(weightShape[2...])
             let g = try WindowGeometry(node: node, input: Array(x.shape[2...]), kernel: kernel)
             let rows = cg * kernel.reduce(1, *), positions = g.output.reduce(1, *), plane = g.input.reduce(1, *)
-            var columns = [Float](repeating: 0, count: rows * positions)
+            // A 1x1 convolution of stride 1 without padding reads the image as it is.
+            var columns = [Float](repeating: 0, count: g.isPointwise ? 0 : rows * positions)
             for image in 0..<x.shape[0] {
                 for gi in 0..<group {
+                    let src = x.f32 + (image * x.shape[1] + gi * cg) * plane
+                    guard !g.isPointwise else {
+                        cblas_ssyrk(
+                            CblasRowMajor, CblasUpper, CblasNoTrans, Int32(rows), Int32(positions), 1, src,
+                            Int32(positions), 1, gram + gi * rows * rows, Int32(rows))
+                        continue
+                    }
                     columns.withUnsafeMutableBufferPointer { col in
-                        im2col(x.f32 + (image * x.shape[1] + gi * cg) * plane, channels: cg, g, into: col.baseAddress!)
+                        im2col(src, channels: cg, g, into: col.baseAddress!)
                         cblas_ssyrk(
                             CblasRowMajor, CblasUpper, CblasNoTrans, Int32(rows), Int32(positions), 1,
                             col.baseAddress!, Int32(positions), 1, gram + gi * rows * rows, Int32(rows))
