@@ -51,7 +51,6 @@ enum SparseGPT {
         var change = [Float](repeating: 0, count: rows * k)
         var block = [Float](repeating: 0, count: rows * blockSize), product = block
         var inverse = [Float](repeating: 0, count: blockSize * blockSize)
-        var pruned = [Bool](repeating: false, count: rows * 4)
         for start in stride(from: 0, to: k, by: blockSize) {
             let end = min(start + blockSize, k), n = end - start
             blockInverse(rt, k, start, n, into: &inverse)
@@ -72,29 +71,27 @@ enum SparseGPT {
                             }
                         }
                     }
-                    for i in 0..<n {
-                        if i % 4 == 0 {
-                            // Choose each row's 2 of these 4 columns to prune, by w² / d².
-                            // The two least by (score, column): a column whose rank among the four is 0 or 1.
-                            for r in 0..<rows {
-                                var scores: SIMD4<Float> = .zero
-                                for j in 0..<4 {
-                                    let d = u[(i + j) * n + i + j]
-                                    scores[j] = b[r * n + i + j] * b[r * n + i + j] / (d * d)
-                                }
-                                for j in 0..<4 {
-                                    var rank = 0
-                                    for m in 0..<4 where scores[m] < scores[j] || (scores[m] == scores[j] && m < j) { rank += 1 }
-                                    pruned[r * 4 + j] = rank < 2
-                                }
+                    // Rows are independent: each is walked through the block's columns in turn,
+                    // in cache, with the block's inverse shared.
+                    for r in 0..<rows {
+                        let row = b + r * n
+                        for i in stride(from: 0, to: n, by: 4) {
+                            // Choose the row's 2 of these 4 columns to prune, by w² / d²: the two
+                            // least by (score, column), a column whose rank among the four is 0 or 1.
+                            var scores: SIMD4<Float> = .zero
+                            for j in 0..<4 {
+                                let d = u[(i + j) * n + i + j]
+                                scores[j] = row[i + j] * row[i + j] / (d * d)
                             }
-                        }
-                        let d = u[i * n + i], uRow = u + i * n
-                        for r in 0..<rows where pruned[r * 4 + i % 4] {
-                            let row = b + r * n
-                            let err = row[i] / d
-                            row[i] = 0
-                            for j in (i + 1)..<n { row[j] -= err * uRow[j] }
+                            for j in 0..<4 {
+                                var rank = 0
+                                for m in 0..<4 where scores[m] < scores[j] || (scores[m] == scores[j] && m < j) { rank += 1 }
+                                guard rank < 2 else { continue }
+                                let c = i + j, uRow = u + c * n
+                                let err = row[c] / u[c * n + c]
+                                row[c] = 0
+                                for m in (c + 1)..<n { row[m] -= err * uRow[m] }
+                            }
                         }
                     }
                     for r in 0..<rows {
