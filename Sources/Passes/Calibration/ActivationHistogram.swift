@@ -72,8 +72,8 @@ public struct ActivationHistogram: Sendable {
                 var bin = unsafeBitCast(rounded, to: SIMD8<Int32>.self) &- 0x4B00_0000
                 bin.replace(with: bin &- 1, where: rounded - magic .> x)
                 // A NaN or infinity (all exponent bits set: adding one to the exponent carries
-                // into the sign bit) counts in the last slot. Masks, not comparisons: these
-                // stay in vector registers on every x86-64.
+                // into the sign bit) counts in the last slot. Found from the bits: a comparison
+                // with infinity compiled into a loop through the stack on baseline x86-64.
                 let nonFinite = unsafeBitCast(0 &- (((bits & 0x7F80_0000) &+ 0x0080_0000) &>> 31), to: SIMD8<Int32>.self)
                 let slot = (bin & ~nonFinite) | (skipped & nonFinite)
                 UnsafeMutableRawPointer(lanes).storeBytes(of: slot, as: SIMD8<Int32>.self)

@@ -1,5 +1,6 @@
 // PTQ calibration: calibration samples through the reference interpreter, one streaming
-// histogram per activation, and per-tensor scales for fp8 and nvfp4 activations.
+// histogram per activation (every value, or the layers' inputs alone), and per-tensor
+// scales for fp8 and nvfp4 activations.
 import Formats
 import IR
 import Reference
