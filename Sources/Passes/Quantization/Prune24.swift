@@ -130,7 +130,8 @@ public struct Prune24: Pass {
     }
 
     private static func magnitude(_ values: [Float], _ rows: Int, _ columns: Int) throws -> [Float] {
-        let mask = try Sparsity24.magnitudeMask(values.map(\.magnitude), rows: rows, columns: columns)
+        // The mask compares magnitudes itself.
+        let mask = try Sparsity24.magnitudeMask(values, rows: rows, columns: columns)
         return Sparsity24.masked(values, mask)
     }
 
