@@ -97,7 +97,10 @@ public struct Instruction: Sendable, Equatable {
 
     /// The 16 bytes: opcode, then each field from bit 8 upward, the rest zero.
     public func encoded() -> [UInt8] {
-        (0..<InstructionSet.width).map { UInt8(truncatingIfNeeded: ($0 < 8 ? low : high) >> UInt64(8 * ($0 % 8))) }
+        [UInt8](unsafeUninitializedCapacity: InstructionSet.width) { b, count in
+            encode(into: UnsafeMutableRawBufferPointer(b), at: 0)
+            count = InstructionSet.width
+        }
     }
 
     /// Writes the 16 bytes of `encoded()` at `offset` of `b`.

@@ -94,7 +94,7 @@ public struct FoldBatchNorm: Pass {
             guard w.rank == 2 else { return nil }
             let transB = producer.int("transB", default: 0) != 0
             guard (transB ? w.shape[0] : w.shape[1]) == channels else { return nil }
-            let newW = scaled(w, channelOf: { transB ? $0 / w.shape[1] : $0 % w.shape[1] }, params.scale)
+            let newW = transB ? scaledRows(w, params.scale) : scaled(w, channelOf: { $0 % w.shape[1] }, params.scale)
             let beta = Double(producer.float("beta", default: 1))
             if let b = bias {
                 guard beta != 0, b.count == channels, b.rank == 1 || b.shape == [1, channels] else { return nil }
@@ -134,7 +134,7 @@ public struct FoldBatchNorm: Pass {
     }
 
     /// `scaled` where channel c is the c-th of `scale.count` equal runs of `w` (a Conv's
-    /// weight, output channels first): each run times its one factor.
+    /// weight or a transposed Gemm's, output channels first): each run times its one factor.
     private func scaledRows(_ w: Tensor, _ scale: [Double]) -> Tensor {
         let run = w.count / scale.count
         return Tensor(

@@ -79,9 +79,6 @@ struct WindowLines {
         inStrides = contiguousStrides(g.input)
     }
 
-    /// Calls `body(outer, line, first, step)` for every run of kernel offset `k`: `line`, the
-    /// offset of the input line the run reads (nil in the padding); output position j of
-    /// the run reads the line's element first + j·step, which may fall outside it.
     /// The positions j of a line whose input index j·step + first lies in 0..<inLast.
     @inline(__always)
     func inside(first: Int, step: Int) -> Range<Int> {
@@ -90,6 +87,9 @@ struct WindowLines {
         return min(low, high)..<high
     }
 
+    /// Calls `body(outer, line, first, step)` for every run of kernel offset `k`: `line`, the
+    /// offset of the input line the run reads (nil in the padding); output position j of
+    /// the run reads the line's element first + j·step, which may fall outside it.
     func forEach(kernelOffset k: Int, _ body: (Int, Int?, Int, Int) -> Void) {
         let r = g.spatialRank
         var kIndex = [Int](repeating: 0, count: r), oIndex = [Int](repeating: 0, count: r)

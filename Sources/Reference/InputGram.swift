@@ -30,17 +30,12 @@ public enum InputGram {
             for image in 0..<x.shape[0] {
                 for gi in 0..<group {
                     let src = x.f32 + (image * x.shape[1] + gi * cg) * plane
-                    guard !g.isPointwise else {
-                        cblas_ssyrk(
-                            CblasRowMajor, CblasUpper, CblasNoTrans, Int32(rows), Int32(positions), 1, src,
-                            Int32(positions), 1, gram + gi * rows * rows, Int32(rows))
-                        continue
-                    }
                     columns.withUnsafeMutableBufferPointer { col in
-                        im2col(src, channels: cg, g, into: col.baseAddress!)
+                        let windows = UnsafePointer(g.isPointwise ? src : col.baseAddress!)
+                        if !g.isPointwise { im2col(src, channels: cg, g, into: col.baseAddress!) }
                         cblas_ssyrk(
-                            CblasRowMajor, CblasUpper, CblasNoTrans, Int32(rows), Int32(positions), 1,
-                            col.baseAddress!, Int32(positions), 1, gram + gi * rows * rows, Int32(rows))
+                            CblasRowMajor, CblasUpper, CblasNoTrans, Int32(rows), Int32(positions), 1, windows,
+                            Int32(positions), 1, gram + gi * rows * rows, Int32(rows))
                     }
                 }
             }
