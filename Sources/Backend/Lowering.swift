@@ -31,6 +31,7 @@ public enum Lowering {
     /// Lowers `graph`, whose Conv, ConvTranspose, Gemm and MatMul weights are packed as `layers` describe.
     public static func lower(_ graph: Graph, layers: [PackedLayer], resources: TileResources) throws -> LoweredModel {
         func shape(_ value: String) -> [Int] { graph.type(of: value)?.shape?.dims.compactMap(\.value) ?? [] }
+        for node in graph.nodes { try checkElementTypes(node, graph) }
         let packed = Dictionary(uniqueKeysWithValues: layers.map { ($0.output, $0) })
         // Nodes lowered as part of an earlier one: what a matrix layer's epilogue takes over,
         // and a Relu that alone reads an element-wise op's result (it runs in that op's blocks).
@@ -139,11 +140,7 @@ public enum Lowering {
                 try lowerActivationProduct(node, graph, memory, resources, &b)
             case "Conv", "ConvTranspose", "Gemm", "MatMul":
                 guard let output = node.outputs.first, let p = packed[output] else {
-                    throw IRError(
-                        "cannot lower \(node.op) without constant weights yet"
-                            + (node.op == "MatMul" && node.inputs.allSatisfy { graph.constants[$0] == nil }
-                                ? " (a product of two activations must be quantized first)" : ""),
-                        at: node)
+                    throw IRError(missingWeights(node, graph), at: node)
                 }
                 try emitPreloads(of: p.output)
                 var matrix = try matrixLayer(node, p, graph, &constants)
@@ -320,6 +317,33 @@ public enum Lowering {
         return convolutions
     }
 
+    /// Refuses activations of a floating-point type other than float32 (a model exported in
+    /// half or double precision): the NPU holds activations as float32, bool, int32 or int64.
+    static func checkElementTypes(_ node: Node, _ graph: Graph) throws {
+        for v in node.inputs + node.outputs where !v.isEmpty && graph.constants[v] == nil {
+            guard let dtype = graph.type(of: v)?.dtype, [.float16, .bfloat16, .float64].contains(dtype) else { continue }
+            throw IRError(
+                "cannot lower \(node.op): \"\(v)\" is \(dtype.name), and the NPU's activations are float32 "
+                    + "(bool, int32 and int64 aside); export the model in float32", at: node)
+        }
+    }
+
+    /// Why `node` has no packed weights: what the matrix unit cannot take.
+    private static func missingWeights(_ node: Node, _ graph: Graph) -> String {
+        let (a, w) = (node.input(0), node.input(1))
+        if let w, let t = graph.constants[w] {
+            if t.dtype != .float32 { return "cannot lower \(node.op): its weight \"\(w)\" is \(t.dtype.name), not float32" }
+            if node.op == "MatMul" && t.rank != 2 {
+                return "cannot lower \(node.op): its weight \"\(w)\" has \(t.rank) dimensions, not 2"
+            }
+        } else if ["MatMul", "Gemm"].contains(node.op), let a, graph.constants[a] != nil {
+            return "cannot lower \(node.op) whose constant operand \"\(a)\" is on the left: the matrix unit takes x·W, W constant"
+        }
+        return "cannot lower \(node.op) without constant weights yet"
+            + (node.op == "MatMul" && node.inputs.allSatisfy { graph.constants[$0] == nil }
+                ? " (a product of two activations must be quantized first)" : "")
+    }
+
     /// The matrix part of a layer: weights, bias, activation format and fused activation.
     private static func matrixLayer(_ node: Node, _ p: PackedLayer, _ graph: Graph, _ constants: inout ConstantSection) throws
         -> MatrixLayer
@@ -379,6 +403,7 @@ public enum Lowering {
         _ m: Int, _ p: PackedLayer, _ layer: MatrixLayer, _ resources: TileResources, _ node: Node, n: Int? = nil,
         coded: Bool = false, block: Int = 16, windowed: Bool = false, bands: MatrixShape.Bands? = nil
     ) throws -> TilingPlan {
+        guard m > 0 else { throw IRError("cannot lower \(node.op) of an empty input (no rows to multiply)", at: node) }
         var shape = MatrixShape(
             m: m, k: p.columns, n: n ?? p.rows, weightFormat: layer.weights.format, sparse: p.sparse,
             activationFormat: layer.activationFormat, reductionTile: p.tileColumns, codedActivations: coded)

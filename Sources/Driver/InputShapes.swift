@@ -10,9 +10,15 @@ public func parseInputShapes(_ specs: [String]) throws -> [String: [Int]] {
         }
         let name = String(spec[..<eq])
         let dimsText = spec[spec.index(after: eq)...]
-        let dims = dimsText.isEmpty ? [] : dimsText.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard dims.allSatisfy({ $0 != nil && $0! >= 0 }) else {
-            throw DriverError(file: "--input-shape", "\"\(spec)\": dimensions must be non-negative integers")
+        let dims =
+            dimsText.isEmpty
+            ? []
+            : dimsText.split(separator: ",", omittingEmptySubsequences: false).map {
+                Int($0.trimmingCharacters(in: .whitespaces))
+            }
+        // An empty tensor has nothing to compute: an extent of 0 is refused with the rest.
+        guard dims.allSatisfy({ $0 != nil && $0! > 0 }) else {
+            throw DriverError(file: "--input-shape", "\"\(spec)\": dimensions must be positive integers")
         }
         guard shapes[name] == nil else { throw DriverError(file: "--input-shape", "\"\(name)\" is given twice") }
         shapes[name] = dims.map { $0! }

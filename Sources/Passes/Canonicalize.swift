@@ -24,6 +24,12 @@ extension Pipeline {
             InferShapes(),
             // With the extents known, auto_pad becomes explicit pads.
             ExplicitPads(),
+            // Operands in the forms the matrix unit and the vector unit take: a Gemm's alpha,
+            // beta and transA folded, 1-D MatMul operands lifted, Pow's integer exponent made
+            // float32 (the next round types what they add).
+            SimplifyGemm(),
+            LiftVectorMatMul(),
+            FloatExponent(),
             // Last, drop what folding left unread (the chains' nodes, replaced constants).
             EliminateDeadCode(),
         ], maxRounds: 8)

@@ -1,17 +1,20 @@
-// remove-identity: Identity and inference-mode Dropout disappear; their readers read the
-// input directly, and a graph output they fed is renamed onto its producer.
+// remove-identity: Identity, inference-mode Dropout and reductions over no axis disappear;
+// their readers read the input directly, and a graph output they fed is renamed onto its
+// producer.
 import IR
 
-/// Removes Identity nodes and Dropout nodes (at inference Dropout passes its data through;
-/// ratio and training_mode are ignored). Readers of the output read the input instead.
+/// Removes Identity nodes, Dropout nodes (at inference Dropout passes its data through;
+/// ratio and training_mode are ignored) and ReduceMean/Sum/Max/Min/Prod nodes with
+/// `noop_with_empty_axes` and no axes (an empty constant or none: the input unchanged).
+/// Readers of the output read the input instead.
 /// Where the output is a graph output, whose name must not change, the node producing the
 /// input is renamed to produce the graph output directly, and its other readers follow.
 ///
 /// Requires: a verified graph.
-/// Guarantees: no Identity or Dropout remains, except (a) a Dropout whose mask output is
-/// read, and (b) one feeding a graph output from a value that cannot take the output's
-/// name: a graph input, a constant, another graph output, or a value already renamed to
-/// another output. Graph output names never change.
+/// Guarantees: no Identity, Dropout or reduction over no axis remains, except (a) a
+/// Dropout whose mask output is read, and (b) one feeding a graph output from a value that
+/// cannot take the output's name: a graph input, a constant, another graph output, or a
+/// value already renamed to another output. Graph output names never change.
 /// Leaves alone: every other node, constants and types of surviving values.
 public struct RemoveIdentity: Pass {
     public let tag = "remove-identity"
@@ -34,7 +37,8 @@ public struct RemoveIdentity: Pass {
         // rename[x] = y: the value x is renamed to the graph output y everywhere.
         var rename: [String: String] = [:]
         var removed = Set<Int>()
-        for (i, node) in graph.nodes.enumerated() where node.op == "Identity" || node.op == "Dropout" {
+        for (i, node) in graph.nodes.enumerated()
+        where node.op == "Identity" || node.op == "Dropout" || Self.reducesNothing(node, graph) {
             guard node.domain.isEmpty || node.domain == "ai.onnx", let x = node.input(0),
                 let y = node.outputs.first, !y.isEmpty
             else { continue }
@@ -73,5 +77,14 @@ public struct RemoveIdentity: Pass {
         }
         for name in alias.keys { graph.types[name] = nil }
         return stats
+    }
+
+    /// A reduction with `noop_with_empty_axes` whose axes are absent or an empty constant.
+    static func reducesNothing(_ node: Node, _ graph: Graph) -> Bool {
+        guard ["ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd"].contains(node.op),
+            node.int("noop_with_empty_axes", default: 0) != 0, node.ints("axes") == nil
+        else { return false }
+        guard let axes = node.input(1) else { return true }
+        return graph.constants[axes]?.count == 0
     }
 }

@@ -45,4 +45,41 @@ final class EliminateDeadCodeTests: XCTestCase {
         XCTAssertEqual(after, before)
         XCTAssertTrue(statistics.isEmpty, "\(statistics)")
     }
+
+    func testOptionalOutputsNothingReadsGoButSplitKeepsItsOutputs() throws {
+        let (after, statistics) = try apply(
+            EliminateDeadCode(),
+            to: """
+                graph main(%x: f32[1,4,4,8], %g: f32[8], %b: f32[8]) -> (%y: f32[*], %p: f32[*], %s0: f32[*]) {
+                  %y, %mean, %inv = LayerNormalization(%x, %g, %b) {axis=-1}
+                  %p, %indices = MaxPool(%x) {kernel_shape=[2, 2]}
+                  %s0, %s1 = Split(%x) {axis=3, num_outputs=2}
+                  return %y, %p, %s0
+                }
+                """)
+        XCTAssertEqual(
+            after,
+            """
+            graph main(%x: f32[1,4,4,8], %g: f32[8], %b: f32[8]) -> (%y: f32[*], %p: f32[*], %s0: f32[*]) {
+              %y = LayerNormalization(%x, %g, %b) {axis=-1}
+              %p = MaxPool(%x) {kernel_shape=[2, 2]}
+              %s0, %s1 = Split(%x) {axis=3, num_outputs=2}
+              return %y, %p, %s0
+            }
+            """)
+        XCTAssertEqual(statistics["outputs"], 3)
+    }
+
+    func testAnOptionalOutputThatIsReadStays() throws {
+        let before = """
+            graph main(%x: f32[1,4,8], %g: f32[8], %b: f32[8]) -> (%y: f32[*], %z: f32[*]) {
+              %y, _, %inv = LayerNormalization(%x, %g, %b) {axis=-1}
+              %z = Neg(%inv)
+              return %y, %z
+            }
+            """
+        let (after, statistics) = try apply(EliminateDeadCode(), to: before)
+        XCTAssertEqual(after, before)
+        XCTAssertTrue(statistics.isEmpty)
+    }
 }

@@ -95,4 +95,35 @@ final class RemoveIdentityTests: XCTestCase {
         XCTAssertEqual(after, before)
         XCTAssertEqual(statistics["removed"], 0)
     }
+
+    func testAReductionOverNoAxisWithNoopIsTheInput() throws {
+        let (after, statistics) = try apply(
+            RemoveIdentity(),
+            to: """
+                graph main(%x: f32[2,3]) -> (%y: f32[*], %z: f32[*], %w: f32[*]) {
+                  const %none: i64[0] = []
+                  const %one: i64[1] = [1]
+                  %a = ReduceMean(%x, %none) {noop_with_empty_axes=1}
+                  %b = ReduceMax(%x) {noop_with_empty_axes=1}
+                  %y = Relu(%a)
+                  %z = Neg(%b)
+                  %w = ReduceSum(%x, %one) {noop_with_empty_axes=1}
+                  return %y, %z, %w
+                }
+                """)
+        // Without noop, or with axes, a reduction reduces: only the first two go.
+        XCTAssertEqual(
+            after,
+            """
+            graph main(%x: f32[2,3]) -> (%y: f32[*], %z: f32[*], %w: f32[*]) {
+              const %none: i64[0] = []
+              const %one: i64[1] = [1]
+              %y = Relu(%x)
+              %z = Neg(%x)
+              %w = ReduceSum(%x, %one) {noop_with_empty_axes=1}
+              return %y, %z, %w
+            }
+            """)
+        XCTAssertEqual(statistics["removed"], 2)
+    }
 }

@@ -1,0 +1,159 @@
+"""Forms exporters write that the NPU takes once canonicalized: a Gemm with alpha, beta or
+transA (a constant or an activation A), a 1-D MatMul operand beside a constant weight on
+either side, LayerNormalization listing Mean and InvStdDev and MaxPool listing Indices that
+nothing reads, a ReduceMean over no axis with noop_with_empty_axes, and Pow with an int64
+exponent. Each compiles and runs on the simulator as onnxruntime computes it (fp16) and as
+the fake-quant interpreter does (fp8, bit for bit). What the NPU cannot take is refused by
+name: half-precision activations, a constant on the left of a matrix, an empty input."""
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from conftest import assert_same_bits, run_npucc, simulated_and_interpreted
+
+RNG = np.random.default_rng(4242)
+
+
+def const(name, value, dtype=np.float32):
+    return numpy_helper.from_array(np.asarray(value, dtype), name)
+
+
+def value(name, shape, dtype=TensorProto.FLOAT):
+    return helper.make_tensor_value_info(name, dtype, shape)
+
+
+def save(path, nodes, x_shape, inits, opset=13, x_type=TensorProto.FLOAT, outputs=("y",)):
+    graph = helper.make_graph(nodes, "g", [value("x", x_shape, x_type)], [value(o, None, x_type) for o in outputs], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    onnx.save(model, path)
+    return path
+
+
+def weights(*shape):
+    return (RNG.standard_normal(shape) / np.sqrt(shape[0])).astype(np.float32)
+
+
+def gemm_alpha_beta(path):
+    # alpha and beta on constant weights and bias, as a Linear exported with a scale.
+    return save(path, [helper.make_node("Gemm", ["x", "w", "b"], ["y"], alpha=0.5, beta=2.0, transB=1)],
+                [2, 32], [const("w", weights(24, 32)), const("b", weights(24))])
+
+
+def gemm_beta_zero(path):
+    return save(path, [helper.make_node("Gemm", ["x", "w", "b"], ["y"], beta=0.0)],
+                [2, 32], [const("w", weights(32, 24)), const("b", np.full(24, np.nan))])
+
+
+def gemm_trans_a(path):
+    # op(A) = Aᵀ of an activation: read through a Transpose.
+    return save(path, [helper.make_node("Gemm", ["x", "w", "b"], ["y"], transA=1, alpha=2.0)],
+                [32, 3], [const("w", weights(32, 16)), const("b", weights(16))])
+
+
+def matmul_vector_left(path):
+    return save(path, [helper.make_node("MatMul", ["x", "w"], ["y"])], [32], [const("w", weights(32, 12))])
+
+
+def matmul_weight_left(path):
+    return save(path, [helper.make_node("MatMul", ["w", "x"], ["y"])], [32], [const("w", weights(12, 32))])
+
+
+def matmul_vector_right(path):
+    return save(path, [helper.make_node("MatMul", ["x", "v"], ["y"])], [1, 4, 32], [const("v", weights(32))])
+
+
+def layer_norm_unused_outputs(path):
+    node = helper.make_node("LayerNormalization", ["x", "g", "b"], ["y", "mean", "inv_std"], axis=-1)
+    return save(path, [node], [1, 6, 32], [const("g", 1 + 0.1 * weights(32)), const("b", weights(32))], opset=17)
+
+
+def max_pool_unused_indices(path):
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("MaxPool", ["c"], ["y", "indices"], kernel_shape=[2, 2], strides=[2, 2])]
+    return save(path, nodes, [1, 8, 8, 8], [const("w", weights(16, 8, 3, 3))])
+
+
+def reduce_noop(path):
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["m"]),
+             helper.make_node("ReduceMean", ["m", "axes"], ["y"], noop_with_empty_axes=1)]
+    return save(path, nodes, [2, 32], [const("w", weights(32, 16)), const("axes", [], np.int64)], opset=18)
+
+
+def pow_int_exponent(path):
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["m"]), helper.make_node("Pow", ["m", "two"], ["y"])]
+    return save(path, nodes, [2, 32], [const("w", weights(32, 16)), const("two", 2, np.int64)])
+
+
+FORMS = [gemm_alpha_beta, gemm_beta_zero, gemm_trans_a, matmul_vector_left, matmul_weight_left, matmul_vector_right,
+         layer_norm_unused_outputs, max_pool_unused_indices, reduce_noop, pow_int_exponent]
+
+
+def inputs(model_path, folder, samples=4):
+    model = onnx.load(model_path)
+    shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    x = RNG.standard_normal(shape).astype(np.float32)
+    np.savez(folder / "x.npz", x=x)
+    np.savez(folder / "calib.npz", x=RNG.standard_normal([samples] + shape).astype(np.float32))
+    return x
+
+
+@pytest.mark.parametrize("form", FORMS, ids=lambda f: f.__name__)
+def test_an_exporter_form_runs_on_the_simulator_as_onnxruntime_computes_it(tmp_path, form):
+    model = form(tmp_path / "m.onnx")
+    x = inputs(model, tmp_path)
+    expected = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"]).run(["y"], {"x": x})[0]
+    r = run_npucc("compile", model, "-o", tmp_path / "fp16.npub", "--precision", "fp16")
+    assert r.returncode == 0, r.stderr
+    r = run_npucc("run", tmp_path / "fp16.npub", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "fp16.npz")
+    assert r.returncode == 0, r.stderr
+    got = np.load(tmp_path / "fp16.npz")["y"]
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=0, atol=4e-3 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("form", FORMS, ids=lambda f: f.__name__)
+def test_an_exporter_form_runs_on_the_simulator_as_the_fake_quant_interpreter(tmp_path, form):
+    model = form(tmp_path / "m.onnx")
+    inputs(model, tmp_path)
+    simulated, interpreted = simulated_and_interpreted(
+        model, tmp_path / "x.npz", tmp_path, "fp8", "none", tmp_path / "calib.npz")
+    assert_same_bits(simulated, interpreted, ["y"])
+
+
+def test_the_forms_are_canonicalized_away(tmp_path):
+    """The IR every command starts from holds none of the forms the lowering cannot take."""
+    for form in FORMS:
+        r = run_npucc("dump-ir", form(tmp_path / f"{form.__name__}.onnx"))
+        assert r.returncode == 0, r.stderr
+        assert "alpha=" not in r.stdout and "beta=" not in r.stdout and "transA" not in r.stdout, form.__name__
+        assert "noop_with_empty_axes" not in r.stdout and "%mean" not in r.stdout and "%indices" not in r.stdout
+        assert "%two:" not in r.stdout.replace("const %two", ""), form.__name__
+
+
+def test_half_precision_activations_are_refused_by_name(tmp_path):
+    model = save(tmp_path / "m.onnx", [helper.make_node("MatMul", ["x", "w"], ["y"])], [2, 32],
+                 [const("w", weights(32, 8), np.float16)], x_type=TensorProto.FLOAT16)
+    r = run_npucc("compile", model, "-o", tmp_path / "m.npub", "--precision", "fp16")
+    assert r.returncode == 1
+    assert 'node MatMul (output "y")' in r.stderr and '"x" is f16' in r.stderr and "export the model in float32" in r.stderr
+    assert not (tmp_path / "m.npub").exists()
+
+
+def test_a_constant_on_the_left_of_a_matrix_product_is_refused_by_name(tmp_path):
+    model = save(tmp_path / "m.onnx", [helper.make_node("MatMul", ["w", "x"], ["y"])], [32, 4],
+                 [const("w", weights(12, 32))])
+    r = run_npucc("compile", model, "-o", tmp_path / "m.npub", "--precision", "fp16")
+    assert r.returncode == 1
+    assert 'cannot lower MatMul whose constant operand "w" is on the left' in r.stderr
+    assert not (tmp_path / "m.npub").exists()
+
+
+def test_an_empty_input_shape_is_refused(tmp_path):
+    model = save(tmp_path / "m.onnx", [helper.make_node("MatMul", ["x", "w"], ["y"])], ["N", 32],
+                 [const("w", weights(32, 8))])
+    r = run_npucc("compile", model, "-o", tmp_path / "m.npub", "--input-shape", "x=0,32")
+    assert r.returncode == 1
+    assert '"x=0,32": dimensions must be positive integers' in r.stderr
+    assert not (tmp_path / "m.npub").exists()
