@@ -57,6 +57,11 @@ public enum CalibrationSet {
             sampleShape = Array(array.shape.dropFirst())
         } else if array.rank == shape.rank, shape.rank > 0, shape.dims[0].value == nil || shape.dims[0].value == 1 {
             sampleShape = [1] + Array(array.shape.dropFirst())
+        } else if array.rank == shape.rank, shape.rank > 0, let batch = shape.dims[0].value, batch > 1,
+            array.shape[0] % batch == 0
+        {
+            // A fixed batch of B: the array's first axis holds whole batches, B rows each.
+            sampleShape = [batch] + Array(array.shape.dropFirst())
         } else {
             throw DriverError(
                 file: path,
@@ -70,7 +75,7 @@ public enum CalibrationSet {
             }
         }
         let size = sampleShape.reduce(1, *) * array.dtype.byteSize
-        let count = array.shape.first ?? 0
+        let count = (array.shape.first ?? 0) / (array.rank == shape.rank ? max(sampleShape.first ?? 1, 1) : 1)
         return (0..<count).map { i in
             let t = Tensor(zeros: array.dtype, shape: sampleShape)
             t.storage.base.copyMemory(from: array.storage.base + i * size, byteCount: size)

@@ -10,8 +10,8 @@ struct Calibrate: ParsableCommand {
         discussion: """
             CALIB.npz holds one array per graph input, samples stacked on a new first axis
             (for an input whose batch is 1 or symbolic, an array of the input's own rank
-            is split along its first axis). Methods: minmax, percentile (99.99, or
-            percentile:P), entropy, mse.
+            is split along its first axis; for a fixed batch of B, into batches of B
+            rows). Methods: minmax, percentile (99.99, or percentile:P), entropy, mse.
 
             Example:
               npucc calibrate samples/digits_cnn.onnx --calib samples/digits_calib.npz \\

@@ -68,3 +68,17 @@ def test_bad_calibration_data(tmp_path):
     expect_error(tmp_path, {"input": np.zeros((4, 8, 8), np.float32)}, "stacked on a new first axis")
     expect_error(tmp_path, {"input": np.zeros((4, 1, 8, 8), np.float64)}, "f64")
     expect_error(tmp_path, {"input": np.zeros((4, 1, 8, 8), np.float32)}, "unknown calibration method", method="kl")
+
+
+def test_an_own_rank_array_for_a_fixed_batch_is_split_into_whole_batches(tmp_path):
+    x = np.load(SAMPLES / "digits_calib.npz")["input"][:8]
+    np.savez(tmp_path / "rows.npz", input=x)
+    np.savez(tmp_path / "stacked.npz", input=x.reshape(4, 2, *x.shape[1:]))
+    fixed = ["--input-shape", "input=2," + ",".join(map(str, x.shape[1:])), "--method", "minmax", "--json"]
+    rows = json.loads(calibrate(SAMPLES / "digits_cnn.onnx", "--calib", tmp_path / "rows.npz", *fixed))
+    stacked = json.loads(calibrate(SAMPLES / "digits_cnn.onnx", "--calib", tmp_path / "stacked.npz", *fixed))
+    assert rows["samples"] == stacked["samples"] == 4
+    assert rows["activations"] == stacked["activations"]
+    np.savez(tmp_path / "odd.npz", input=x[:7])
+    r = run_npucc("calibrate", SAMPLES / "digits_cnn.onnx", "--calib", tmp_path / "odd.npz", *fixed)
+    assert r.returncode == 1 and "stacked on a new first axis" in r.stderr, r.stderr
