@@ -24,6 +24,9 @@ extension Lowering {
         let geometry = try ResizeGeometry(
             node, inputShape: dims, roi: try constant(1)?.cast(to: .float32).floats(),
             scales: try constant(2)?.floats(), sizes: try constant(3)?.int64s().map(Int.init))
+        if geometry.cubic {
+            throw IRError("cannot lower a cubic Resize yet (the vector unit resizes by nearest neighbour or linearly)", at: node)
+        }
         if !geometry.nearest {
             guard let volume = geometry.linearVolume(inputShape: dims) else {
                 throw IRError(

@@ -1,5 +1,6 @@
-// Resize: nearest (four rounding modes; a copy of the element each output index names) and
-// N-linear (up to three changed axes as the vector unit computes them), with the coordinate transformation modes of ONNX, from scales or sizes
+// Resize: nearest (four rounding modes; a copy of the element each output index names),
+// N-linear (up to three changed axes as the vector unit computes them) and N-cubic (the
+// axes' taps combined), with the coordinate transformation modes of ONNX, from scales or sizes
 // (IR's ResizeGeometry says where each output reads).
 import Formats
 import Foundation
@@ -84,6 +85,27 @@ struct ResizeTaps {
             for d in 0..<rank { offset += g.lower[d][index[d]] * inStrides[d] }
             body(offset, 1)
             return
+        }
+        if g.cubic {
+            // Every combination of the axes' taps, the last axis's fastest.
+            for d in 0..<rank where g.cubicIndex[d][index[d]].isEmpty { return }
+            var tap = [Int](repeating: 0, count: rank)
+            while true {
+                var w: Float = 1, offset = 0
+                for d in 0..<rank {
+                    w *= g.cubicWeight[d][index[d]][tap[d]]
+                    offset += g.cubicIndex[d][index[d]][tap[d]] * inStrides[d]
+                }
+                body(offset, w)
+                var d = rank - 1
+                while d >= 0 {
+                    tap[d] += 1
+                    if tap[d] < g.cubicIndex[d][index[d]].count { break }
+                    tap[d] = 0
+                    d -= 1
+                }
+                if d < 0 { return }
+            }
         }
         for corner in 0..<(1 << rank) {
             var w: Float = 1, offset = 0

@@ -9,7 +9,8 @@ axes (the channels, a bare signal, a volume's depth: trilinear), within float32 
 float64 N-linear reference; one whose changed axes span more than three is refused by node.
 Opset 18's `axes` (scales or sizes for the named axes alone) and keep_aspect_ratio_policy give
 onnxruntime's results; antialias is accepted where it changes nothing and refused by node where
-it would filter."""
+it would filter. Bicubic (every coordinate mode, cubic_coeff_a, exclude_outside) is interpreted
+as onnxruntime computes it and folds on constants; on an activation it is refused by node."""
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -252,3 +253,55 @@ def test_an_antialiased_downscale_is_refused_by_node(tmp_path):
     assert r.returncode == 1
     assert 'Resize "resize"' in r.stderr and "antialias" in r.stderr, r.stderr
     assert not (tmp_path / "y.npz").exists()
+
+
+CUBIC = {
+    "half_pixel_up": dict(scales=[1, 1, 2, 2]),
+    "align_corners_sizes": dict(sizes=[1, 3, 9, 13], coordinate_transformation_mode="align_corners"),
+    "pytorch_half_pixel_down": dict(scales=[1, 1, 0.6, 0.75], coordinate_transformation_mode="pytorch_half_pixel"),
+    "asymmetric_a_minus_half": dict(scales=[1, 1, 3, 2], coordinate_transformation_mode="asymmetric",
+                                    cubic_coeff_a=-0.5),
+    "exclude_outside": dict(scales=[1, 1, 2, 3], exclude_outside=1),
+    "exclude_outside_down": dict(scales=[1, 1, 0.5, 0.8], exclude_outside=1, cubic_coeff_a=-0.5),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CUBIC))
+def test_cubic_resize_is_interpreted_as_onnxruntime_computes_it(tmp_path, case):
+    """Bicubic (PyTorch's `interpolate(mode="bicubic")`, and a ViT's positional embedding
+    resampled at export): up to sixteen products per output, so it agrees to a few float32
+    roundings of the largest input."""
+    resize_model(tmp_path / "m.onnx", conv=False, mode="cubic", **CUBIC[case])
+    x = np.random.default_rng(11).standard_normal((1, 3, 5, 6)).astype(np.float32)
+    np.savez(tmp_path / "x.npz", x=x)
+    r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "y.npz")
+    assert r.returncode == 0, r.stderr
+    ours = np.load(tmp_path / "y.npz")["y"]
+    theirs = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    assert ours.shape == theirs.shape
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=32 * np.finfo(np.float32).eps * np.abs(x).max())
+
+
+def test_a_cubic_resize_of_a_constant_folds_and_one_of_an_activation_is_refused_by_node(tmp_path):
+    rng = np.random.default_rng(12)
+    table = numpy_helper.from_array(rng.standard_normal((1, 4, 3, 3)).astype(np.float32), "table")
+    scales = numpy_helper.from_array(np.asarray([1, 1, 2, 2], np.float32), "scales")
+    nodes = [helper.make_node("Resize", ["table", "", "scales"], ["pos"], mode="cubic"),
+             helper.make_node("Add", ["x", "pos"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 6, 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [table, scales])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "pos.onnx")
+    x = rng.standard_normal((1, 4, 6, 6)).astype(np.float32)
+    np.savez(tmp_path / "x.npz", x=x)
+    r = run_npucc("compile", tmp_path / "pos.onnx", "-o", tmp_path / "pos.npub", "--precision", "fp16")
+    assert r.returncode == 0, r.stderr
+    r = run_npucc("run", tmp_path / "pos.npub", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "y.npz")
+    assert r.returncode == 0, r.stderr
+    theirs = ort.InferenceSession(str(tmp_path / "pos.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_allclose(np.load(tmp_path / "y.npz")["y"], theirs, rtol=0, atol=1e-5 * np.abs(theirs).max())
+
+    resize_model(tmp_path / "m.onnx", mode="cubic", scales=[1, 1, 2, 2])
+    r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub", "--precision", "fp16")
+    assert r.returncode == 1
+    assert 'node Resize "resize"' in r.stderr and "cannot lower a cubic Resize yet" in r.stderr, r.stderr
+    assert not (tmp_path / "m.npub").exists()

@@ -1,7 +1,8 @@
 // Where Resize reads: per axis and output index, the source indices (two for linear, equal
-// for nearest) and the weight of the second, from the node's modes, scales or sizes and roi.
-// The interpreter computes Resize through it, and the backend lowers nearest Resize to the
-// copies it names, so both read the same elements.
+// for nearest) and the weight of the second, or for cubic up to four source indices and
+// their weights, from the node's modes, scales or sizes and roi. The interpreter computes
+// Resize through it, and the backend lowers nearest Resize to the copies it names, so both
+// read the same elements.
 
 public struct ResizeGeometry: Sendable, Equatable {
     public var outputShape: [Int]
@@ -10,6 +11,13 @@ public struct ResizeGeometry: Sendable, Equatable {
     public var upper: [[Int]]
     public var weight: [[Float]]
     public var nearest: Bool
+    /// Cubic: per axis, per output index, the source indices with a nonzero weight (Keys'
+    /// cubic convolution with `cubic_coeff_a`, indices beyond the edge clamped to it, or with
+    /// `exclude_outside` dropped and the rest scaled to sum to 1) and those weights. Empty
+    /// for nearest and linear.
+    public var cubicIndex: [[[Int]]] = []
+    public var cubicWeight: [[[Float]]] = []
+    public var cubic: Bool { !cubicIndex.isEmpty }
 
     /// The geometry of Resize `node` on an input of `inputShape`, given its roi, scales and
     /// sizes operands' values (nil or empty when absent). With `axes`, those operands give
@@ -22,7 +30,9 @@ public struct ResizeGeometry: Sendable, Equatable {
         let mode = node.string("mode", default: "nearest")
         let coordinate = node.string("coordinate_transformation_mode", default: "half_pixel")
         let nearestMode = node.string("nearest_mode", default: "round_prefer_floor")
-        guard mode == "nearest" || mode == "linear" else { throw IRError("mode \"\(mode)\" is not supported", at: node) }
+        guard ["nearest", "linear", "cubic"].contains(mode) else {
+            throw IRError("mode \"\(mode)\" is not nearest, linear or cubic", at: node)
+        }
         var axes = Array(0..<rank)
         if let named = node.ints("axes") {
             axes = try named.map { a in
@@ -61,8 +71,9 @@ public struct ResizeGeometry: Sendable, Equatable {
         } else {
             throw IRError("Resize needs scales or sizes", at: node)
         }
-        if node.int("antialias", default: 0) != 0, mode != "linear" || factors.contains(where: { $0 < 1 }) {
-            throw IRError("antialias is supported only where it changes nothing (a linear resize that shrinks no axis)", at: node)
+        if node.int("antialias", default: 0) != 0, mode == "nearest" || factors.contains(where: { $0 < 1 }) {
+            throw IRError(
+                "antialias is supported only where it changes nothing (a linear or cubic resize that shrinks no axis)", at: node)
         }
         var roi = roi ?? []
         if roi.count == 2 * axes.count, axes != Array(0..<rank) {
@@ -124,6 +135,38 @@ public struct ResizeGeometry: Sendable, Equatable {
             upper.append(h)
             weight.append(w)
         }
+        guard mode == "cubic" else { return }
+        let a = node.float("cubic_coeff_a", default: -0.75), exclude = node.int("exclude_outside", default: 0) != 0
+        for d in 0..<rank {
+            var indices: [[Int]] = [], weights: [[Float]] = []
+            for o in 0..<shape[d] {
+                let s = source(o, d), n = inputShape[d]
+                let base = s.rounded(.down), t = s - base
+                var taps: [(Int, Float)] = []
+                for (k, w) in Self.cubicCoefficients(t, a).enumerated() {
+                    let i = Int(base) - 1 + k
+                    if exclude && !(0..<n).contains(i) { continue }
+                    taps.append((min(max(i, 0), n - 1), w))
+                }
+                if exclude {
+                    let total = taps.reduce(Float(0)) { $0 + $1.1 }
+                    taps = taps.map { ($0.0, total != 0 ? $0.1 / total : 0) }
+                }
+                taps = taps.filter { $0.1 != 0 }
+                indices.append(taps.map(\.0))
+                weights.append(taps.map(\.1))
+            }
+            cubicIndex.append(indices)
+            cubicWeight.append(weights)
+        }
+    }
+
+    /// Keys' cubic convolution weights of the four source indices around a coordinate
+    /// `t` (0 ≤ t < 1) past the first one's successor: at distances 1 + t, t, 1 − t and 2 − t.
+    static func cubicCoefficients(_ t: Float, _ a: Float) -> [Float] {
+        func near(_ x: Float) -> Float { ((a + 2) * x - (a + 3)) * x * x + 1 }
+        func far(_ x: Float) -> Float { ((a * x - 5 * a) * x + 8 * a) * x - 4 * a }
+        return [far(1 + t), near(t), near(1 - t), far(2 - t)]
     }
 
     /// A linear resize as the vector unit runs it: `planes` volumes of `dims` [D, H, W]
@@ -148,7 +191,7 @@ public struct ResizeGeometry: Sendable, Equatable {
     /// corner's weight is 1: the volume's sum is the general N-linear sum (the interpreter's),
     /// term for term in the same order.
     public func linearVolume(inputShape: [Int]) -> LinearVolume? {
-        guard !nearest, !inputShape.isEmpty else { return nil }
+        guard !nearest, !cubic, !inputShape.isEmpty else { return nil }
         let changed = inputShape.indices.filter { d in
             lower[d] != Array(0..<inputShape[d]) || weight[d].contains { $0 != 0 }
         }
