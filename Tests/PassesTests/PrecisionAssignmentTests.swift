@@ -128,4 +128,31 @@ final class PrecisionAssignmentTests: XCTestCase {
             XCTAssertEqual("\($0)", "rule 1 (\"z*\") matches no layer")
         }
     }
+
+    /// Three steps of a recurrence reading one weight and a layer of its own: the steps take
+    /// one candidate, their weight counts once against a size budget, and the choice is the
+    /// best of every assignment that gives the steps one candidate (by enumeration).
+    func testLayersStoringOneWeightTakeOneCandidateAndCountItOnce() throws {
+        var steps = (0..<3).map { t in
+            layer("step\(t)", macs: 800, parameters: 256, errors: [0.01, 0.05 * Double(t + 1), 0.2, 0.3, 0.6])
+        }
+        for t in steps.indices { steps[t].weightKey = "w 16x16 rows" }
+        let layers = steps + [layer("own", macs: 1200, parameters: 512, errors: [0.002, 0.02, 0.05, 0.06, 0.1])]
+        // All at nvfp4: the shared weight once (256) and the other layer (512), 4.5 bits each.
+        XCTAssertEqual(PrecisionAssignment.uniformSize(layers, LayerCandidate(.nvfp4)), 4.5 * 768, accuracy: 1)
+        for fraction in [0.3, 0.45, 0.6, 0.8] {
+            let limit = fraction * PrecisionAssignment.uniformSize(layers, LayerCandidate(.fp16))
+            let a = try XCTUnwrap(PrecisionAssignment.solve(layers, budget: .size(limit)))
+            let picks = layers.map { a.choices[$0.layer]! }
+            XCTAssertEqual(Set(picks[0..<3]).count, 1, "the steps share one candidate")
+            XCTAssertEqual(a.weightBits, picks[0].bitsPerWeight * 256 + picks[3].bitsPerWeight * 512, accuracy: 1e-9)
+            XCTAssertLessThanOrEqual(a.weightBits, limit + 1)
+            // The best error among assignments whose steps agree and that fit.
+            let fitting = everyAssignment(layers).filter { Set($0.3[0..<3]).count == 1 }.map { option -> (Double, Double) in
+                (option.3[0].bitsPerWeight * 256 + option.3[3].bitsPerWeight * 512, option.2)
+            }.filter { $0.0 <= limit * (1 - 1e-3) }
+            let best = try XCTUnwrap(fitting.map(\.1).min())
+            XCTAssertLessThanOrEqual(a.predictedError, best + 1e-12)
+        }
+    }
 }

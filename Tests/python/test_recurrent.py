@@ -122,6 +122,27 @@ def test_a_bidirectional_lstm_runs_on_the_simulator_as_the_interpreter_runs_it(t
         assert shared[0].shape == (H, 4 * H)
 
 
+def test_automatic_precision_counts_the_steps_shared_weights_once(tmp_path):
+    """The unrolled steps read one recurrent weight per direction: a size budget counts it once
+    (the bundle stays within it), and the steps take one precision, so they still share it."""
+    import re
+    classifier(tmp_path / "m.onnx")
+    np.savez(tmp_path / "calib.npz", x=RNG.standard_normal((4, 1, S, I)).astype(np.float32))
+    r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "fp16.npub", "--precision", "fp16")
+    assert r.returncode == 0, r.stderr
+    fp16_bytes = int(re.search(r"weights in (\d+) bytes", r.stdout).group(1))
+    r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub", "--precision", "auto",
+                  "--calib", tmp_path / "calib.npz", "--budget", "size=0.4")
+    assert r.returncode == 0, r.stderr
+    predicted = int(re.search(r"weights (\d+) bytes, predicted", r.stdout).group(1))
+    stored = int(re.search(r"weights in (\d+) bytes", r.stdout).group(1))
+    assert predicted <= 0.4 * fp16_bytes
+    # Packed blobs are 64-byte aligned and carry their block scales: a little over the prediction.
+    assert predicted <= stored <= predicted + 64 * 5 + 0.05 * predicted, r.stdout
+    steps = 2 * (S - 1)
+    assert f"{steps + 3} layers ({steps - 2} sharing another's weights)" in r.stdout, r.stdout
+
+
 @pytest.mark.parametrize("attributes,extra,message", [
     (dict(input_forget=1), None, "input_forget is not supported"),
     (dict(activations=["HardSigmoid", "Tanh", "Tanh"]), None, "are not 3 of Sigmoid, Tanh and Relu"),

@@ -55,7 +55,10 @@ public struct PrecisionAssignment: Sendable {
     }
 
     /// Solves for `budget`, each layer restricted to `allowed[layer]` when given (fp16
-    /// dense plus its analysed candidates otherwise). nil when no assignment fits.
+    /// dense plus its analysed candidates otherwise). Layers that store one weight (the
+    /// steps of an unrolled recurrence: the same `weightKey`) are one choice: they take the
+    /// same candidate, their latencies and errors add up, and their weights count once. nil
+    /// when no assignment fits.
     public static func solve(
         _ layers: [LayerSensitivity], budget: PrecisionBudget,
         allowed: [String: Set<LayerCandidate>] = [:]
@@ -64,20 +67,25 @@ public struct PrecisionAssignment: Sendable {
         if case .size = budget { bySize = true } else { bySize = false }
         // Costs in units of total/4000, so the solver's quarter-unit grid is fine enough.
         let unit = unitSize(layers, bySize: bySize)
+        let groups = sharing(layers)
         var options: [[PrecisionOption]] = []
         var candidates: [[LayerCandidate]] = []
-        for l in layers {
-            var cands = [LayerCandidate(.fp16)] + l.candidates.map(\.candidate)
-            var errors = [0.0] + l.candidates.map(\.outputError)
-            if let permitted = allowed[l.layer] {
-                let keep = cands.indices.filter { permitted.contains(cands[$0]) }
-                cands = keep.map { cands[$0] }
-                errors = keep.map { errors[$0] }
+        for members in groups {
+            let first = layers[members[0]]
+            var cands = [LayerCandidate(.fp16)] + first.candidates.map(\.candidate)
+            cands = cands.filter { c in
+                members.allSatisfy { m in
+                    (c == LayerCandidate(.fp16) || layers[m].candidates.contains { $0.candidate == c })
+                        && allowed[layers[m].layer].map { $0.contains(c) } ?? true
+                }
             }
             guard !cands.isEmpty else { return nil }
             options.append(
-                zip(cands, errors).map { c, e in
-                    PrecisionOption(c.description, latency: quarter(cost(l, c, bySize: bySize) / unit), error: e)
+                cands.map { c in
+                    let error = members.reduce(0.0) { sum, m in
+                        sum + (layers[m].candidates.first { $0.candidate == c }?.outputError ?? 0)
+                    }
+                    return PrecisionOption(c.description, latency: quarter(cost(members, c, layers, bySize) / unit), error: error)
                 })
             candidates.append(cands)
         }
@@ -92,21 +100,45 @@ public struct PrecisionAssignment: Sendable {
             chosen = plans.first { $0.error <= limit + 1e-12 }
         }
         guard let plan = chosen else { return nil }
+        /// A plan's candidate per layer, in the layers' order.
+        func picks(_ p: PrecisionPlan) -> [LayerCandidate] {
+            var picked = [LayerCandidate](repeating: LayerCandidate(.fp16), count: layers.count)
+            for (g, members) in groups.enumerated() { for m in members { picked[m] = candidates[g][p.choices[g]] } }
+            return picked
+        }
+        func totals(_ p: PrecisionPlan) -> (latency: Double, bits: Double) {
+            groups.enumerated().reduce((0.0, 0.0)) { sum, group in
+                let c = candidates[group.offset][p.choices[group.offset]]
+                return (sum.0 + cost(group.element, c, layers, false), sum.1 + cost(group.element, c, layers, true))
+            }
+        }
+        let picked = picks(plan)
         var choices: [String: LayerCandidate] = [:]
-        for (i, l) in layers.enumerated() { choices[l.layer] = candidates[i][plan.choices[i]] }
-        let latency = layers.reduce(0) { $0 + cost($1, choices[$1.layer]!, bySize: false) }
-        let bits = layers.reduce(0) { $0 + cost($1, choices[$1.layer]!, bySize: true) }
+        for (i, l) in layers.enumerated() { choices[l.layer] = picked[i] }
+        let (latency, bits) = totals(plan)
         let frontier = plans.map { p in
-            let picks = p.choices.enumerated().map { candidates[$0.offset][$0.element] }
-            return FrontierPoint(
-                cost: p.latency * unit, error: p.error,
-                latency: zip(layers, picks).reduce(0) { $0 + cost($1.0, $1.1, bySize: false) },
-                weightBits: zip(layers, picks).reduce(0) { $0 + cost($1.0, $1.1, bySize: true) }, choices: picks)
+            let (latency, bits) = totals(p)
+            return FrontierPoint(cost: p.latency * unit, error: p.error, latency: latency, weightBits: bits, choices: picks(p))
         }
         return PrecisionAssignment(
             choices: choices, latency: latency, weightBits: bits, predictedError: plan.error,
             budget: budget, fp16Latency: uniformLatency(layers, LayerCandidate(.fp16)),
             frontier: frontier)
+    }
+
+    /// The layers (indices, in order of first appearance) grouped by the weight they store:
+    /// a layer with no `weightKey` alone.
+    static func sharing(_ layers: [LayerSensitivity]) -> [[Int]] {
+        var groups: [[Int]] = [], at: [String: Int] = [:]
+        for (i, l) in layers.enumerated() {
+            if !l.weightKey.isEmpty, let g = at[l.weightKey] {
+                groups[g].append(i)
+            } else {
+                if !l.weightKey.isEmpty { at[l.weightKey] = groups.count }
+                groups.append([i])
+            }
+        }
+        return groups
     }
 
     /// The latency (MACs at fp16 speed) of running every layer as `candidate` (dense where
@@ -123,15 +155,21 @@ public struct PrecisionAssignment: Sendable {
 
     private static func uniform(_ layers: [LayerSensitivity], _ candidate: LayerCandidate, bySize: Bool) -> Double {
         let unit = unitSize(layers, bySize: bySize)
-        return layers.reduce(0) { $0 + quarter(cost($1, candidate.fitting($1), bySize: bySize) / unit) * unit }
+        return sharing(layers).reduce(0) { sum, members in
+            sum + quarter(cost(members, candidate.fitting(layers[members[0]]), layers, bySize) / unit) * unit
+        }
     }
 
-    private static func cost(_ l: LayerSensitivity, _ c: LayerCandidate, bySize: Bool) -> Double {
-        bySize ? Double(l.parameters) * c.bitsPerWeight : Double(l.macs) * c.relativeLatency
+    /// A group's latency (every member's MACs) or weight bits (its weight once).
+    private static func cost(_ members: [Int], _ c: LayerCandidate, _ layers: [LayerSensitivity], _ bySize: Bool) -> Double {
+        bySize
+            ? Double(layers[members[0]].parameters) * c.bitsPerWeight
+            : members.reduce(0) { $0 + Double(layers[$1].macs) * c.relativeLatency }
     }
 
     private static func unitSize(_ layers: [LayerSensitivity], bySize: Bool) -> Double {
-        max(layers.reduce(0) { $0 + cost($1, LayerCandidate(.fp16), bySize: bySize) } / 4000, 1)
+        let total = sharing(layers).reduce(0) { $0 + cost($1, LayerCandidate(.fp16), layers, bySize) }
+        return max(total / 4000, 1)
     }
 
     private static func quarter(_ x: Double) -> Double { (x * 4).rounded(.up) / 4 }

@@ -113,6 +113,10 @@ public struct LayerSensitivity: Sendable {
     public var parameters: Int
     /// False when the reduction length is not a multiple of 4: 2:4 candidates are absent.
     public var canPrune: Bool
+    /// The stored weight: its constant's name and layout. Layers with the same key (an
+    /// unrolled recurrence's steps) store one weight, so they take one precision; empty for
+    /// a weight of its own.
+    public var weightKey = ""
     public var candidates: [CandidateError]
     /// The model's output error per unit of this layer's relative output error, measured
     /// with the gain candidates: for rounding's error (nvfp4) and for pruning's (fp16+2:4).
@@ -385,6 +389,7 @@ public enum SensitivityAnalysis {
         var entry = LayerSensitivity(
             layer: output, name: node.name, op: node.op, macs: perSample * weight.columns,
             parameters: weight.rows * weight.columns, canPrune: weight.columns % 4 == 0, candidates: [])
+        entry.weightKey = "\(weight.name) \(weight.rows)x\(weight.columns) \(weight.layout)"
         let original = weight.matrix(), weightEnergy = ErrorMetrics.energy(original)
         // Predicting, nothing reads the Hessian's layer error: it is left out (it costs a
         // product with a K x K matrix per candidate).
