@@ -14,7 +14,8 @@ extension ONNXAttribute {
     /// The attribute as IR; `what` names the node for messages.
     func decode(what: String, externalRoot: URL?) throws -> Attribute {
         if !refAttrName.isEmpty {
-            throw TensorDecodingError("\(what): attribute \"\(name)\" refers to a function attribute; functions are not supported")
+            throw TensorDecodingError(
+                "\(what): attribute \"\(name)\" refers to function attribute \"\(refAttrName)\" outside a local function")
         }
         let code = type != 0 ? Code(rawValue: type) : inferredCode
         switch code {

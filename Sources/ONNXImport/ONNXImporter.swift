@@ -63,6 +63,7 @@ public enum ONNXImporter {
     static func build(_ proto: ONNXModel, externalRoot: URL?, options: ImportOptions) throws
         -> (model: Model, summary: ImportSummary)
     {
+        let proto = try proto.inliningLocalFunctions()
         var opsets: [String: Int] = [:]
         for (domain, version) in proto.opsets {
             opsets[domain == "ai.onnx" ? "" : domain] = Int(clamping: version)

@@ -13,6 +13,21 @@ struct ONNXModel {
     var docString = ""
     var graph: ONNXGraph?
     var metadata: [(key: String, value: String)] = []
+    var functions: [ONNXFunction] = []
+}
+
+/// FunctionProto: a model-local function.
+struct ONNXFunction {
+    var name = ""
+    var domain = ""
+    var overload = ""
+    var inputs: [String] = []
+    var outputs: [String] = []
+    /// Attributes a call may give, and the defaults of some of them.
+    var attributes: [String] = []
+    var attributeDefaults: [ONNXAttribute] = []
+    var nodes: [ONNXNode] = []
+    var opsets: [(domain: String, version: Int64)] = []
 }
 
 /// GraphProto.
@@ -31,6 +46,7 @@ struct ONNXNode {
     var name = ""
     var opType = ""
     var domain = ""
+    var overload = ""
     var inputs: [String] = []
     var outputs: [String] = []
     var attributes: [ONNXAttribute] = []

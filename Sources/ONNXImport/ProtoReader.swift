@@ -39,8 +39,10 @@ enum ProtoReader {
         return UnsafeBufferPointer(start: p, count: n).map(f)
     }
 
-    private static func entries(_ p: UnsafeMutablePointer<UnsafeMutablePointer<Onnx__StringStringEntryProto>?>?,
-                                _ n: Int) -> [(key: String, value: String)] {
+    private static func entries(
+        _ p: UnsafeMutablePointer<UnsafeMutablePointer<Onnx__StringStringEntryProto>?>?,
+        _ n: Int
+    ) -> [(key: String, value: String)] {
         array(p, n) { e in
             guard let e else { return (key: "", value: "") }
             return (key: string(e.pointee.key), value: string(e.pointee.value))
@@ -61,6 +63,26 @@ enum ProtoReader {
         out.docString = string(m.doc_string)
         out.metadata = entries(m.metadata_props, m.n_metadata_props)
         if let g = m.graph { out.graph = graph(g.pointee) }
+        out.functions = array(m.functions, m.n_functions) { f in f.map { function($0.pointee) } ?? ONNXFunction() }
+        return out
+    }
+
+    private static func function(_ f: Onnx__FunctionProto) -> ONNXFunction {
+        var out = ONNXFunction()
+        out.name = string(f.name)
+        out.domain = string(f.domain)
+        out.overload = string(f.overload)
+        out.inputs = array(f.input, f.n_input) { string($0) }
+        out.outputs = array(f.output, f.n_output) { string($0) }
+        out.attributes = array(f.attribute, f.n_attribute) { string($0) }
+        out.attributeDefaults = array(f.attribute_proto, f.n_attribute_proto) { a in
+            a.map { attribute($0.pointee) } ?? ONNXAttribute()
+        }
+        out.nodes = array(f.node, f.n_node) { n in n.map { node($0.pointee) } ?? ONNXNode() }
+        out.opsets = array(f.opset_import, f.n_opset_import) { o in
+            guard let o else { return (domain: "", version: 0) }
+            return (domain: string(o.pointee.domain), version: o.pointee.version)
+        }
         return out
     }
 
@@ -84,6 +106,7 @@ enum ProtoReader {
         out.name = string(n.name)
         out.opType = string(n.op_type)
         out.domain = string(n.domain)
+        out.overload = string(n.overload)
         out.inputs = array(n.input, n.n_input) { string($0) }
         out.outputs = array(n.output, n.n_output) { string($0) }
         out.attributes = array(n.attribute, n.n_attribute) { a in a.map { attribute($0.pointee) } ?? ONNXAttribute() }
@@ -135,8 +158,9 @@ enum ProtoReader {
         } else if t.has_raw_data != 0 {
             let count = t.raw_data.len
             if count > 0, let raw = npucc_onnx_take_bytes(&p.pointee.raw_data) {
-                out.data = .raw(TensorStorage(adopting: raw, byteCount: count) { npucc_onnx_free_bytes($0) },
-                                byteCount: count)
+                out.data = .raw(
+                    TensorStorage(adopting: raw, byteCount: count) { npucc_onnx_free_bytes($0) },
+                    byteCount: count)
             } else {
                 out.data = .raw(TensorStorage(byteCount: 0), byteCount: 0)
             }

@@ -112,7 +112,7 @@ typedef struct { size_t start, end; } Range;
 static int model_wire(uint32_t number) {
     switch (number) {
     case 1: case 5: return WIRE_VARINT;
-    case 2: case 3: case 4: case 6: case 7: case 8: case 14: return WIRE_LENGTH;
+    case 2: case 3: case 4: case 6: case 7: case 8: case 14: case 25: return WIRE_LENGTH;
     default: return -1;
     }
 }

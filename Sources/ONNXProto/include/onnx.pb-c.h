@@ -18,6 +18,7 @@ PROTOBUF_C__BEGIN_DECLS
 typedef struct Onnx__StringStringEntryProto Onnx__StringStringEntryProto;
 typedef struct Onnx__OperatorSetIdProto Onnx__OperatorSetIdProto;
 typedef struct Onnx__ModelProto Onnx__ModelProto;
+typedef struct Onnx__FunctionProto Onnx__FunctionProto;
 typedef struct Onnx__GraphProto Onnx__GraphProto;
 typedef struct Onnx__NodeProto Onnx__NodeProto;
 typedef struct Onnx__AttributeProto Onnx__AttributeProto;
@@ -111,10 +112,51 @@ struct  Onnx__ModelProto
   Onnx__GraphProto *graph;
   size_t n_metadata_props;
   Onnx__StringStringEntryProto **metadata_props;
+  /*
+   * Model-local functions: the importer inlines each call of one into its body.
+   */
+  size_t n_functions;
+  Onnx__FunctionProto **functions;
 };
 #define ONNX__MODEL_PROTO__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&onnx__model_proto__descriptor) \
-    , 0, 0, 0,NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, 0,NULL }
+    , 0, 0, 0,NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, 0,NULL, 0,NULL }
+
+
+/*
+ * A model-local function: nodes over formal inputs and outputs, called by a node whose
+ * domain and op_type (and overload) are the function's domain and name (and overload).
+ */
+struct  Onnx__FunctionProto
+{
+  ProtobufCMessage base;
+  char *name;
+  size_t n_input;
+  char **input;
+  size_t n_output;
+  char **output;
+  /*
+   * Attributes a call may give; `attribute_proto` those with a default value.
+   */
+  size_t n_attribute;
+  char **attribute;
+  size_t n_attribute_proto;
+  Onnx__AttributeProto **attribute_proto;
+  size_t n_node;
+  Onnx__NodeProto **node;
+  char *doc_string;
+  size_t n_opset_import;
+  Onnx__OperatorSetIdProto **opset_import;
+  char *domain;
+  char *overload;
+  size_t n_value_info;
+  Onnx__ValueInfoProto **value_info;
+  size_t n_metadata_props;
+  Onnx__StringStringEntryProto **metadata_props;
+};
+#define ONNX__FUNCTION_PROTO__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&onnx__function_proto__descriptor) \
+    , NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, NULL, 0,NULL, NULL, NULL, 0,NULL, 0,NULL }
 
 
 struct  Onnx__GraphProto
@@ -455,6 +497,25 @@ Onnx__ModelProto *
 void   onnx__model_proto__free_unpacked
                      (Onnx__ModelProto *message,
                       ProtobufCAllocator *allocator);
+/* Onnx__FunctionProto methods */
+void   onnx__function_proto__init
+                     (Onnx__FunctionProto         *message);
+size_t onnx__function_proto__get_packed_size
+                     (const Onnx__FunctionProto   *message);
+size_t onnx__function_proto__pack
+                     (const Onnx__FunctionProto   *message,
+                      uint8_t             *out);
+size_t onnx__function_proto__pack_to_buffer
+                     (const Onnx__FunctionProto   *message,
+                      ProtobufCBuffer     *buffer);
+Onnx__FunctionProto *
+       onnx__function_proto__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   onnx__function_proto__free_unpacked
+                     (Onnx__FunctionProto *message,
+                      ProtobufCAllocator *allocator);
 /* Onnx__GraphProto methods */
 void   onnx__graph_proto__init
                      (Onnx__GraphProto         *message);
@@ -639,6 +700,9 @@ typedef void (*Onnx__OperatorSetIdProto_Closure)
 typedef void (*Onnx__ModelProto_Closure)
                  (const Onnx__ModelProto *message,
                   void *closure_data);
+typedef void (*Onnx__FunctionProto_Closure)
+                 (const Onnx__FunctionProto *message,
+                  void *closure_data);
 typedef void (*Onnx__GraphProto_Closure)
                  (const Onnx__GraphProto *message,
                   void *closure_data);
@@ -693,6 +757,7 @@ typedef void (*Onnx__TypeProto_Closure)
 extern const ProtobufCMessageDescriptor onnx__string_string_entry_proto__descriptor;
 extern const ProtobufCMessageDescriptor onnx__operator_set_id_proto__descriptor;
 extern const ProtobufCMessageDescriptor onnx__model_proto__descriptor;
+extern const ProtobufCMessageDescriptor onnx__function_proto__descriptor;
 extern const ProtobufCMessageDescriptor onnx__graph_proto__descriptor;
 extern const ProtobufCMessageDescriptor onnx__node_proto__descriptor;
 extern const ProtobufCMessageDescriptor onnx__attribute_proto__descriptor;
