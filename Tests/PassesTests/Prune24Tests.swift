@@ -137,4 +137,40 @@ final class Prune24Tests: XCTestCase {
         XCTAssertEqual(results[0], results[1])
         XCTAssertNotEqual(results[0][0], graph.constants["w0"]!.floats())
     }
+
+    /// Two layers reading one weight (a recurrence's steps) prune it once: both read the same
+    /// pruned constant, and with their Hessians summed the error over both layers' inputs is
+    /// below what either layer's Hessian alone gives.
+    func testASharedWeightIsPrunedOnceForEveryLayerThatReadsIt() throws {
+        var rng = SeededRandom(seed: 9)
+        var b = GraphBuilder()
+        b.input("x", .float32, [.known(64), .known(16)])
+        b.constant("w", Tensor((0..<256).map { _ in Float.random(in: -1...1, using: &rng) }, shape: [16, 16]))
+        b.constant("shift", Tensor((0..<16).map { _ in Float.random(in: -2...2, using: &rng) }, shape: [16]))
+        b.node("Gemm", ["x", "w"], ["transB": .int(1)], outputs: ["y1"], name: "step1")
+        b.node("Mul", ["y1", "shift"], outputs: ["z"])
+        b.node("Gemm", ["z", "w"], ["transB": .int(1)], outputs: ["y2"], name: "step2")
+        b.output("y2")
+        let graph = b.graph
+        var calibrator = try Calibrator(graph: graph, collectHessians: true)
+        for _ in 0..<2 {
+            try calibrator.observe(["x": Tensor((0..<1024).map { _ in Float.random(in: -1...1, using: &rng) }, shape: [64, 16])])
+        }
+        let hessians = calibrator.layerHessians()
+        let original = graph.constants["w"]!.floats()
+        func pruned(_ layers: [String]) throws -> (names: [String], values: [Float]) {
+            var g = graph
+            _ = try run(&g, SparsityPlan(method: .sparsegpt, hessians: hessians.filter { layers.contains($0.key) }))
+            return (g.nodes.filter { $0.op == "Gemm" }.map { $0.inputs[1] }, g.constants[g.nodes[0].inputs[1]]!.floats())
+        }
+        func error(_ values: [Float]) -> Double {
+            ["y1", "y2"].reduce(0) { $0 + hessians[$1]!.relativeOutputError(original: original, changed: values, rows: 16) }
+        }
+        let both = try pruned(["y1", "y2"])
+        XCTAssertEqual(Set(both.names).count, 1, "the layers read one pruned constant")
+        let (first, second) = (try pruned(["y1"]).values, try pruned(["y2"]).values)
+        XCTAssertNotEqual(both.values, first)
+        XCTAssertNotEqual(both.values, second)
+        XCTAssertLessThan(error(both.values), min(error(first), error(second)))
+    }
 }

@@ -73,6 +73,20 @@ public struct LayerHessian: Sendable {
         }
     }
 
+    /// The Hessian of one weight that several layers read (an unrolled recurrence's steps):
+    /// the layers' Hessians summed, in order, element by element. Nil when they differ in
+    /// shape or one is not yet made symmetric.
+    static func sum(_ hessians: [LayerHessian]) -> LayerHessian? {
+        guard var total = hessians.first, !total.gram.isEmpty, total.shifted.isEmpty else { return nil }
+        for h in hessians.dropFirst() {
+            guard h.columns == total.columns, h.groups == total.groups, h.gram.count == total.gram.count, h.shifted.isEmpty
+            else { return nil }
+            for i in total.gram.indices { total.gram[i] += h.gram[i] }
+            total.vectors += h.vectors
+        }
+        return total
+    }
+
     /// Group `g`'s block, [K, K] row-major, for the length of `body`.
     func withBlock<R>(_ g: Int, _ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
         try gram.withUnsafeBufferPointer {

@@ -52,7 +52,9 @@ public struct SparsityPlan: Sendable {
 /// it equals, the kernel flipped: `LayerWeight`), and Wanda uses the norm of input channel c
 /// for all its kernel positions. SparseGPT also changes the kept weights; a layer without a
 /// Hessian (a Gemm with transA) is pruned by magnitude and counted so. A layer whose weight
-/// format a QDQ model fixed keeps its weights ("kept-imported").
+/// format a QDQ model fixed keeps its weights ("kept-imported"). Layers that read one weight
+/// in one layout (an unrolled recurrence's steps) prune it once and all read the result:
+/// SparseGPT with their Hessians summed, Wanda with their input norms combined.
 public struct Prune24: Pass {
     public let tag = "prune-2-4"
     public let summary = "Keep 2 of every 4 weights along the reduction axis"
@@ -74,7 +76,25 @@ public struct Prune24: Pass {
             }
             steps.append(weight.columns % 4 == 0 ? (i, weight, "") : (i, nil, "dense"))
         }
+        // Layers that read one weight in one layout (an unrolled recurrence's steps) prune it
+        // once, for all of them: SparseGPT with their Hessians summed, Wanda with their input
+        // norms combined (the norm over every input the weight meets). The first computes.
+        var leader: [Int] = Array(steps.indices), members: [[Int]] = steps.indices.map { [$0] }
+        var first: [String: Int] = [:]
+        for (k, step) in steps.enumerated() {
+            guard let w = step.weight else { continue }
+            let key = "\(w.name) \(w.rows)x\(w.columns) \(w.layout)"
+            if let f = first[key] {
+                leader[k] = f
+                members[f].append(k)
+                members[k] = []
+            } else {
+                first[key] = k
+            }
+        }
         let nodes = graph.nodes
+        let outputs = steps.map { nodes[$0.index].outputs.first ?? "" }
+        let inputs = steps.map { nodes[$0.index].input(0) ?? "" }
         var results = [Result<(values: [Float]?, stat: String), Error>](repeating: .success((nil, "")), count: steps.count)
         // Largest first (SparseGPT's cost grows as columns³), so no thread is left with a big one at the end.
         let order = steps.indices.sorted {
@@ -88,12 +108,25 @@ public struct Prune24: Pass {
             parallelTasks(steps.count) { t in
                 let k = order[t]
                 defer { context.progress(label, steps.count, 1) }
-                guard let weight = steps[k].weight else { return }
-                out[k] = Result { try Self.pruned(nodes[steps[k].index], weight, plan) }
+                guard let weight = steps[k].weight, leader[k] == k else { return }
+                let group = members[k]
+                let hessian =
+                    group.count == 1
+                    ? plan.hessians[outputs[k]] : LayerHessian.sum(group.compactMap { plan.hessians[outputs[$0]] })
+                let norms: [Float]?
+                if group.count == 1 {
+                    norms = plan.inputNorms[inputs[k]]
+                } else {
+                    let all = group.compactMap { plan.inputNorms[inputs[$0]] }
+                    norms =
+                        all.count == group.count && Set(all.map(\.count)).count == 1
+                        ? (0..<all[0].count).map { c in all.reduce(Float(0)) { $0 + $1[c] * $1[c] }.squareRoot() } : nil
+                }
+                out[k] = Result { try Self.pruned(nodes[steps[k].index], weight, plan, hessian: hessian, norms: norms) }
             }
         }
-        for (step, result) in zip(steps, results) {
-            let (values, stat) = try result.get()
+        for (k, step) in steps.enumerated() {
+            let (values, stat) = try results[leader[k]].get()
             stats.add(step.weight == nil ? step.stat : stat)
             if let values, let weight = step.weight {
                 let name = "\(weight.name)_2of4"
@@ -107,20 +140,22 @@ public struct Prune24: Pass {
 
     /// One layer's weights as `plan` prunes them ([rows, columns]), and the statistic it
     /// counts under; nil values leave the layer dense.
-    private static func pruned(_ node: Node, _ weight: LayerWeight, _ plan: SparsityPlan) throws -> (
-        values: [Float]?, stat: String
-    ) {
+    /// `hessian` and `norms` are the layer's (or its weight's, summed over the layers that
+    /// read it) calibration statistics.
+    private static func pruned(
+        _ node: Node, _ weight: LayerWeight, _ plan: SparsityPlan, hessian: LayerHessian?, norms: [Float]?
+    ) throws -> (values: [Float]?, stat: String) {
         let (rows, columns) = (weight.rows, weight.columns)
         if let done = plan.pruned[node.outputs.first ?? ""], done.count == rows * columns { return (done, "pruned") }
         let values = weight.matrix()
         if plan.method == .sparsegpt {
-            guard let h = plan.hessians[node.outputs.first ?? ""] else {
+            guard let h = hessian else {
                 return (try magnitude(values, rows, columns), "magnitude, no Hessian")
             }
             return (try sparseGPT(values, rows, h, node), "pruned")
         }
         var scores = values.map(\.magnitude)
-        if plan.method == .wanda, let x = node.input(0), let norms = plan.inputNorms[x] {
+        if plan.method == .wanda, let norms {
             let perChannel = weight.kernelSize
             guard norms.count * perChannel == columns else { return (nil, "dense") }
             for k in scores.indices { scores[k] *= norms[(k % columns) / perChannel] }
