@@ -276,4 +276,36 @@ public enum VectorArithmetic {
             }
         }
     }
+
+    /// One axis of a cubic resampling: per output index, four source indices and their
+    /// weights, `4 * o + k` for tap k of output index o; a weight of 0 is no tap.
+    public typealias CubicAxis = (index: [Int], weight: [Float])
+
+    /// Cubic resampling of one [H, W] plane at `x` into [OH, OW] at `y`. Each output (i, j):
+    /// acc = +0, then for the row taps k and, within each, the column taps l (each skipped
+    /// when its weight is 0), acc = acc + (wr_k * wc_l) * x[row_k, column_l], each step in
+    /// float32: ONNX's cubic Resize of the last two axes, term by term in the interpreter's
+    /// order.
+    public static func resizeCubicPlane(
+        _ x: UnsafePointer<Float>, height: Int, width: Int, _ y: UnsafeMutablePointer<Float>,
+        rows: CubicAxis, columns: CubicAxis
+    ) {
+        let (outHeight, outWidth) = (rows.index.count / 4, columns.index.count / 4)
+        for i in 0..<outHeight {
+            for j in 0..<outWidth {
+                var acc: Float = 0
+                for k in 0..<4 {
+                    let wr = rows.weight[4 * i + k]
+                    if wr == 0 { continue }
+                    let row = x + rows.index[4 * i + k] * width
+                    for l in 0..<4 {
+                        let wc = columns.weight[4 * j + l]
+                        if wc == 0 { continue }
+                        acc += (wr * wc) * row[columns.index[4 * j + l]]
+                    }
+                }
+                y[i * outWidth + j] = acc
+            }
+        }
+    }
 }

@@ -40,6 +40,21 @@ func resize(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
             }
         }
     }
+    if let c = g.cubicPlanes(inputShape: x.shape) {
+        // Planes of the last two axes: the vector unit's arithmetic
+        // (VectorArithmetic.resizeCubicPlane), the general loop's terms in its order.
+        let xp = x.f32, (inCount, outCount) = (c.height * c.width, c.outputHeight * c.outputWidth)
+        let (rows, columns) = ((c.rowIndex, c.rowWeight), (c.columnIndex, c.columnWeight))
+        return makeFloat(shape) { op in
+            parallelChunks(c.planes, cost: outCount * 16) { range in
+                for plane in range {
+                    VectorArithmetic.resizeCubicPlane(
+                        xp + plane * inCount, height: c.height, width: c.width, op + plane * outCount, rows: rows,
+                        columns: columns)
+                }
+            }
+        }
+    }
     let xp = x.f32
     let taps = ResizeTaps(g, inputShape: x.shape)
     return makeFloat(shape) { op in

@@ -106,6 +106,7 @@ extension Machine {
                     ? x.map { VectorArithmetic.selu($0, alpha: p, gamma: q) }
                     : x.map { VectorArithmetic.hardSigmoid($0, alpha: p, beta: q) })
         case "resize": try resize(dst, a, r)
+        case "resize_cubic": try resizeCubic(dst, a, r)
         case "instance_norm": try instanceNorm(dst, a, b, r)
         case "argmax", "argmin": try argExtreme(op, dst, a, r)
         case "cumsum": try cumulativeSum(dst, a, r)
@@ -173,6 +174,38 @@ extension Machine {
                     VectorArithmetic.resizeVolume(
                         x.baseAddress! + plane * inCount, height: h, width: w, y.baseAddress! + plane * outCount,
                         depth: depth, rows: rows, columns: columns)
+                }
+            }
+        }
+        try storeFloats(dst, y)
+    }
+
+    /// Cubic resize of [C, H, W] planes into [C, OH, OW] (record: H, W, OH, OW, then the
+    /// constant-section indices of the row taps' indices and weights, 4 x OH each, and of
+    /// the column taps' indices and weights, 4 x OW each).
+    private mutating func resizeCubic(_ dst: DescriptorRef, _ a: DescriptorRef, _ r: [Int]) throws {
+        let (h, w, oh, ow) = (r[0], r[1], r[2], r[3])
+        guard a.dims.count == 3, dst.dims.count == 3, a.dims[0] == dst.dims[0], Array(a.dims.dropFirst()) == [h, w],
+            Array(dst.dims.dropFirst()) == [oh, ow], a.element == .f32, dst.element == .f32
+        else {
+            throw SimulatorError("resize_cubic needs f32 [C, \(h), \(w)] in and [C, \(oh), \(ow)] out")
+        }
+        func axis(_ at: Int, _ n: Int, _ limit: Int) throws -> VectorArithmetic.CubicAxis {
+            let index = try constantWords(r[at], 4 * n).map { Int(Int32(bitPattern: $0)) }
+            guard index.allSatisfy({ (0..<limit).contains($0) }) else {
+                throw SimulatorError("resize_cubic reads outside its plane")
+            }
+            return (index, try constantWords(r[at + 1], 4 * n).map(Float.init(bitPattern:)))
+        }
+        let rows = try axis(4, oh, h), columns = try axis(6, ow, w)
+        let x = try loadFloats(a)
+        var y = [Float](repeating: 0, count: dst.count)
+        x.withUnsafeBufferPointer { x in
+            y.withUnsafeMutableBufferPointer { y in
+                for plane in 0..<a.dims[0] {
+                    VectorArithmetic.resizeCubicPlane(
+                        x.baseAddress! + plane * h * w, height: h, width: w, y.baseAddress! + plane * oh * ow, rows: rows,
+                        columns: columns)
                 }
             }
         }

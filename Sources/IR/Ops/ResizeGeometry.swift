@@ -207,4 +207,41 @@ public struct ResizeGeometry: Sendable, Equatable {
             planes: inputShape[..<first].reduce(1, *), dims: axes.map(\.0), outputDims: axes.map(\.1), lower: axes.map(\.2),
             upper: axes.map(\.3), weight: axes.map(\.4))
     }
+
+    /// A cubic resize of the last two axes as the vector unit runs it: `planes` [H, W]
+    /// planes into [OH, OW], each axis with four taps per output index (`index`, `weight`,
+    /// `4 * o + k`; a weight of 0 is no tap), the taps in the interpreter's order.
+    public struct CubicPlanes: Sendable, Equatable {
+        public var planes: Int
+        public var height, width, outputHeight, outputWidth: Int
+        public var rowIndex: [Int], rowWeight: [Float]
+        public var columnIndex: [Int], columnWeight: [Float]
+    }
+
+    /// The planes of a cubic resize of an input of `inputShape` (rank 2 or more) that leaves
+    /// every axis but the last two as it is (each output index reads itself alone, weight 1);
+    /// nil otherwise.
+    public func cubicPlanes(inputShape: [Int]) -> CubicPlanes? {
+        let rank = inputShape.count
+        guard cubic, rank >= 2 else { return nil }
+        for d in 0..<(rank - 2) {
+            guard outputShape[d] == inputShape[d],
+                (0..<inputShape[d]).allSatisfy({ cubicIndex[d][$0] == [$0] && cubicWeight[d][$0] == [1] })
+            else { return nil }
+        }
+        func padded(_ d: Int) -> (index: [Int], weight: [Float]) {
+            var index: [Int] = [], weight: [Float] = []
+            for o in 0..<outputShape[d] {
+                let taps = cubicIndex[d][o].count
+                index += cubicIndex[d][o] + [Int](repeating: 0, count: 4 - taps)
+                weight += cubicWeight[d][o] + [Float](repeating: 0, count: 4 - taps)
+            }
+            return (index, weight)
+        }
+        let (rows, columns) = (padded(rank - 2), padded(rank - 1))
+        return CubicPlanes(
+            planes: inputShape[..<(rank - 2)].reduce(1, *), height: inputShape[rank - 2], width: inputShape[rank - 1],
+            outputHeight: outputShape[rank - 2], outputWidth: outputShape[rank - 1], rowIndex: rows.index,
+            rowWeight: rows.weight, columnIndex: columns.index, columnWeight: columns.weight)
+    }
 }
