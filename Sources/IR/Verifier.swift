@@ -85,12 +85,12 @@ public enum Verifier {
                               + "but its type \(tensor.type) needs \(needed)")
             }
             if let declared = graph.types[name], declared != tensor.type {
-                throw IRError("constant \"\(name)\" has data of type \(tensor.type) but graph.types says \(declared)")
+                throw IRError("constant \"\(name)\" has data of type \(tensor.type) but is typed \(declared) in the graph")
             }
         }
         for input in graph.inputs {
             if let declared = graph.types[input.name], declared != input.type {
-                throw IRError("graph input \"\(input.name)\" is declared \(input.type) but graph.types says \(declared)")
+                throw IRError("graph input \"\(input.name)\" is declared \(input.type) but typed \(declared) in the graph")
             }
         }
     }

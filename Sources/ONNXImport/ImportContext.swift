@@ -45,9 +45,13 @@ struct ImportContext {
         }
         let names = Set(inputs.map(\.name))
         for name in options.inputShapes.keys.sorted() where !names.contains(name) {
-            throw TensorDecodingError("--input-shape names \"\(name)\", which is not a graph input (inputs: \(inputs.map(\.name).joined(separator: ", ")))")
+            throw TensorDecodingError(
+                "--input-shape names \"\(name)\", which is not a graph input (inputs: \(inputs.map(\.name).joined(separator: ", ")))"
+            )
         }
-        for v in g.valueInfo {
+        // A graph input's own declaration (with --input-shape applied) wins over a value_info
+        // entry for it, which tools that cut models write.
+        for v in g.valueInfo where !names.contains(v.name) {
             if case .tensor = v.type, let t = try? declaredType(v, role: "value"), constants[v.name] == nil {
                 types[v.name] = t
             }
@@ -65,8 +69,9 @@ struct ImportContext {
             try importNode(n)
             typeEmittedNodes(from: start)
         }
-        return Graph(name: g.name.isEmpty ? "main" : g.name, inputs: inputs, outputs: outputs,
-                     nodes: try Verifier.topologicalOrder(nodes), constants: constants, types: types)
+        return Graph(
+            name: g.name.isEmpty ? "main" : g.name, inputs: inputs, outputs: outputs,
+            nodes: try Verifier.topologicalOrder(nodes), constants: constants, types: types)
     }
 
     /// A value's declared tensor type. Graph outputs may leave the element type unset.
@@ -81,16 +86,21 @@ struct ImportContext {
                 dtype = .float32
             }
             let shape = try dims.map { ds in
-                Shape(try ds.enumerated().map { (axis, d) -> Dim in
-                    switch d {
-                    case .value(let x):
-                        guard x >= 0 else { throw TensorDecodingError("\(role) \"\(v.name)\" has negative dimension \(x) at axis \(axis)") }
-                        guard x <= Int64(Int32.max) else { throw TensorDecodingError("\(role) \"\(v.name)\" has dimension \(x) at axis \(axis), too large") }
-                        return .known(Int(x))
-                    case .param(let p): return p.isEmpty ? .unknown : .symbol(p)
-                    case .unknown: return .unknown
-                    }
-                })
+                Shape(
+                    try ds.enumerated().map { (axis, d) -> Dim in
+                        switch d {
+                        case .value(let x):
+                            guard x >= 0 else {
+                                throw TensorDecodingError("\(role) \"\(v.name)\" has negative dimension \(x) at axis \(axis)")
+                            }
+                            guard x <= Int64(Int32.max) else {
+                                throw TensorDecodingError("\(role) \"\(v.name)\" has dimension \(x) at axis \(axis), too large")
+                            }
+                            return .known(Int(x))
+                        case .param(let p): return p.isEmpty ? .unknown : .symbol(p)
+                        case .unknown: return .unknown
+                        }
+                    })
             }
             return TensorType(dtype ?? .float32, shape)
         case .other(let kind):
@@ -105,11 +115,13 @@ struct ImportContext {
     private func override(_ type: TensorType, with dims: [Int], input: String) throws -> TensorType {
         if let shape = type.shape {
             guard shape.rank == dims.count else {
-                throw TensorDecodingError("--input-shape gives \(dims.count) dimensions for \"\(input)\", whose rank is \(shape.rank) \(shape)")
+                throw TensorDecodingError(
+                    "--input-shape gives \(dims.count) dimensions for \"\(input)\", whose rank is \(shape.rank) \(shape)")
             }
             for (axis, (d, new)) in zip(shape.dims, dims).enumerated() {
                 if let known = d.value, known != new {
-                    throw TensorDecodingError("--input-shape sets axis \(axis) of \"\(input)\" to \(new), but the model fixes it to \(known)")
+                    throw TensorDecodingError(
+                        "--input-shape sets axis \(axis) of \"\(input)\" to \(new), but the model fixes it to \(known)")
                 }
             }
         }

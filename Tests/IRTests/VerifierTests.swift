@@ -80,10 +80,10 @@ final class VerifierTests: XCTestCase {
     func testConstantsAndInputsAgreeWithGraphTypes() {
         var b = valid()
         b.type("b", TensorType(.float32, [3]))
-        assertInvalid(b.graph, "constant \"b\" has data of type f32[2] but graph.types says f32[3]")
+        assertInvalid(b.graph, "constant \"b\" has data of type f32[2] but is typed f32[3] in the graph")
         b = valid()
         b.type("x", TensorType(.float32, [4, 2]))
-        assertInvalid(b.graph, "graph input \"x\" is declared f32[N,2] but graph.types says f32[4,2]")
+        assertInvalid(b.graph, "graph input \"x\" is declared f32[N,2] but typed f32[4,2] in the graph")
         b = valid()
         b.constant("negative", Tensor(zeros: .float32, shape: [-1, -1]))
         assertInvalid(b.graph, "constant \"negative\" has a negative dimension in its shape [-1, -1]")

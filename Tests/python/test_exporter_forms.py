@@ -157,3 +157,16 @@ def test_an_empty_input_shape_is_refused(tmp_path):
     assert r.returncode == 1
     assert '"x=0,32": dimensions must be positive integers' in r.stderr
     assert not (tmp_path / "m.npub").exists()
+
+
+def test_a_graph_input_listed_in_value_info_takes_its_input_shape(tmp_path):
+    """onnx.utils.extract_model lists the cut model's inputs in value_info too, symbolic batch
+    and all: --input-shape fixes the input, and the value_info entry does not undo it."""
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g", [value("x", ["N", 32])],
+                              [value("y", None)], [const("w", weights(32, 8))], value_info=[value("x", ["N", 32])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
+    r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub", "--precision", "fp16",
+                  "--input-shape", "x=2,32")
+    assert r.returncode == 0, r.stderr
+    r = run_npucc("dump-ir", tmp_path / "m.onnx", "--input-shape", "x=2,32")
+    assert r.returncode == 0 and "%x: f32[2,32]" in r.stdout, r.stdout + r.stderr
