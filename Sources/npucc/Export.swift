@@ -44,14 +44,18 @@ struct Export: ParsableCommand {
 
     @OptionGroup var flags: CompileFlags
 
+    @OptionGroup var console: ConsoleOptions
+
     func run() throws {
         try reportingErrors(file: options.model) {
             guard qdq else { throw DriverError(file: "--qdq", "export writes QDQ models only: give --qdq") }
             let compile = try flags.compileOptions()
             var loaded = try options.load()
             let exported = try QDQModelExport.export(&loaded, options: compile, to: output)
-            exported.notes.forEach { print($0) }
-            print(QDQModelExport.summary(exported, path: output))
+            exported.notes.forEach { Console.status($0) }
+            Console.status(QDQModelExport.summary(exported, path: output))
         }
     }
 }
+
+extension Export: ConsoleCommand {}
