@@ -60,9 +60,8 @@ public enum QDQModelExport {
             case "fp8":
                 let scales = node.floats(QuantizationAttributes.weightScale)?.count ?? 1
                 weights =
-                    scales > 1 && QDQExport.outputChannelAxis(of: node) == nil
-                    ? "fp8\(sparse): float32 values (channels span two axes)"
-                    : "fp8\(sparse): E4M3, \(scales) scale\(scales == 1 ? "" : "s"), DequantizeLinear"
+                    "fp8\(sparse): E4M3, \(scales) scale\(scales == 1 ? "" : "s"), DequantizeLinear"
+                    + (scales > 1 && QDQExport.outputChannelAxis(of: node) == nil ? " and Mul (channels span two axes)" : "")
             case "fp16": weights = "fp16\(sparse): FLOAT16, Cast"
             case "nvfp4": weights = "nvfp4\(sparse): float32 values"
             case let other?: weights = other

@@ -1,5 +1,6 @@
 // A quantized layer's weight in the exported graph: fp8 as its E4M3 codes and scales with
-// DequantizeLinear, fp16 as a FLOAT16 initializer cast to float, nvfp4 (for which
+// DequantizeLinear (a grouped ConvTranspose's scales, on no one axis, by a Mul after it),
+// fp16 as a FLOAT16 initializer cast to float, nvfp4 (for which
 // onnxruntime 1.32 has no FLOAT4E2M1 DequantizeLinear) as the float32 values the
 // interpreter uses.
 import Formats
@@ -8,8 +9,8 @@ import IR
 extension QDQGraphBuilder {
     /// The value a layer reads for its weight `name` (the fake-quantized float32 constant)
     /// stored in `format`; `scales` are the fp8 scales (one, or one per output channel
-    /// along `axis` of the stored tensor; with scales per channel but no such axis, the
-    /// float32 values are kept). Every route gives the interpreter's float32 weights exactly.
+    /// along `axis` of the stored tensor, or with no such axis a grouped ConvTranspose's).
+    /// Every route gives the interpreter's float32 weights exactly.
     mutating func storedWeight(
         _ name: String, format: PrecisionFormat, scales: [Float], axis: Int?, layer: Node
     ) throws -> String {
@@ -25,9 +26,15 @@ extension QDQGraphBuilder {
             let half = constant("\(name)_f16", Tensor(bits, shape: w.shape).retyped(.float16))
             return emit("Cast", [half], "\(name)_float", attributes: ["to": .int(Int(DType.float32.rawValue))])
         case .fp8:
-            guard scales.count == 1 || axis != nil else { return name }
+            guard scales.count == 1 || axis != nil else {
+                return try groupedFP8Weight(name, w, scales: scales, layer: layer)
+            }
             let axis = axis ?? 0
-            let codes = try e4m3Codes(w, scales: scales, axis: axis, name: name, layer: layer)
+            let extent = scales.count, stride = w.shape[(axis + 1)...].reduce(1, *)
+            guard extent == 1 || (axis < w.rank && w.shape[axis] == extent) else {
+                throw IRError("the fp8 weight \"\(name)\" \(w.shape) has \(extent) scales, not one per axis \(axis)", at: layer)
+            }
+            let codes = try e4m3Codes(w, name: name, layer: layer) { scales[extent == 1 ? 0 : ($0 / stride) % extent] }
             let scale = constant(
                 "\(name)_scale", scales.count == 1 ? Tensor(scalar: scales[0]) : Tensor(scales, shape: [scales.count]))
             let attributes: [String: Attribute] = scales.count == 1 ? [:] : ["axis": .int(axis)]
@@ -38,17 +45,36 @@ extension QDQGraphBuilder {
         }
     }
 
-    /// The E4M3 codes of `w` under its scales, checked to decode to `w` exactly.
-    private func e4m3Codes(_ w: Tensor, scales: [Float], axis: Int, name: String, layer: Node) throws -> Tensor {
-        let values = w.floats()
-        let extent = scales.count, stride = w.shape[(axis + 1)...].reduce(1, *)
-        guard extent == 1 || (axis < w.rank && w.shape[axis] == extent) else {
-            throw IRError("the fp8 weight \"\(name)\" \(w.shape) has \(extent) scales, not one per axis \(axis)", at: layer)
+    /// A grouped ConvTranspose's fp8 weight [C, M/G, k...], whose output channel g·M/G + m
+    /// (g = c / (C/G)) has its own scale, which no single axis carries: its E4M3 codes
+    /// dequantized with scale 1, times a [C, M/G, 1, ...] tensor of each element's scale.
+    /// The weight is then no float initializer, which onnxruntime's QDQ rewrites would
+    /// requantize (to int8) between the layer's DequantizeLinear and the next QuantizeLinear.
+    private mutating func groupedFP8Weight(_ name: String, _ w: Tensor, scales: [Float], layer: Node) throws -> String {
+        let groups = layer.int("group", default: 1)
+        guard layer.op == "ConvTranspose", w.rank >= 3, groups > 0, w.shape[0] % groups == 0,
+            scales.count == groups * w.shape[1]
+        else {
+            throw IRError("the fp8 weight \"\(name)\" \(w.shape) has \(scales.count) scales on no axis", at: layer)
         }
+        let (channels, perGroup) = (w.shape[0], w.shape[1]), kernel = w.shape[2...].reduce(1, *)
+        func scale(_ c: Int, _ m: Int) -> Float { scales[(c / (channels / groups)) * perGroup + m] }
+        let codes = try e4m3Codes(w, name: name, layer: layer) { i in scale(i / (perGroup * kernel), (i / kernel) % perGroup) }
+        let map = (0..<(channels * perGroup)).map { scale($0 / perGroup, $0 % perGroup) }
+        let unit = scalar(1)
+        let decoded = emit("DequantizeLinear", [constant("\(name)_e4m3", codes), unit], "\(name)_codes")
+        let shape = [channels, perGroup] + [Int](repeating: 1, count: w.rank - 2)
+        return emit("Mul", [decoded, constant("\(name)_scale", Tensor(map, shape: shape))], "\(name)_dequantized")
+    }
+
+    /// The E4M3 codes of `w`, element i under scale `scale(i)`, checked to decode (times
+    /// that scale, one float32 product) to `w` exactly.
+    private func e4m3Codes(_ w: Tensor, name: String, layer: Node, scale: (Int) -> Float) throws -> Tensor {
+        let values = w.floats()
         let e4m3 = MiniFloatFormat.e4m3
         var codes = [UInt8](repeating: 0, count: values.count)
         for i in values.indices {
-            let s = scales[extent == 1 ? 0 : (i / stride) % extent]
+            let s = scale(i)
             codes[i] = e4m3.encode(values[i] / s, saturating: true)
             guard (e4m3.decode(codes[i]) * s).bitPattern == values[i].bitPattern else {
                 throw IRError(

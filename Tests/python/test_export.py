@@ -184,8 +184,10 @@ def test_a_quantized_models_own_fp8_layers_export_with_its_scales(tmp_path):
 @pytest.mark.parametrize("precision,sparsity", CONFIGS[:-1])
 def test_transposed_convolutions_export(tmp_path, precision, sparsity):
     """The ConvTranspose decoder (one of its layers of two groups, whose fp8 scales per
-    output channel run along two axes of the stored weight and so stay float32 values):
-    onnxruntime runs the export as the interpreter runs the model, sample by sample."""
+    output channel run along two axes of the stored weight: its codes are dequantized with
+    scale 1, then multiplied by each element's scale, so that no float weight is left for
+    onnxruntime to requantize): onnxruntime runs the export as the interpreter runs the
+    model, sample by sample."""
     from test_conv_transpose import SHAPE, decoder_model
 
     decoder_model(tmp_path / "decoder.onnx")
@@ -199,7 +201,11 @@ def test_transposed_convolutions_export(tmp_path, precision, sparsity):
     assert r.returncode == 0, r.stderr
     if precision == "fp8":
         up2 = [line for line in r.stdout.splitlines() if line.split()[:2] == ["up2", "ConvTranspose"]]
-        assert "float32 values (channels span two axes)" in up2[0], r.stdout
+        assert "E4M3, 8 scales, DequantizeLinear and Mul (channels span two axes)" in up2[0], r.stdout
+        exported = onnx.load(str(tmp_path / "out.onnx")).graph
+        producers = {o: n.op_type for n in exported.node for o in n.output}
+        up2_weight = next(n.input[1] for n in exported.node if n.op_type == "ConvTranspose" and n.name.startswith("up2"))
+        assert producers.get(up2_weight) == "Mul", up2_weight
     onnx.checker.check_model(onnx.load(str(tmp_path / "out.onnx")), full_check=True)
     for sample in range(3):
         x = rng.standard_normal(SHAPE).astype(np.float32)
@@ -212,3 +218,37 @@ def test_transposed_convolutions_export(tmp_path, precision, sparsity):
             got = onnxruntime_outputs(tmp_path / "out.onnx", {"x": x}, level)["y"]
             error = np.abs(got - want).max()
             assert error <= 1e-5 * max(1.0, float(np.abs(want).max())), (sample, level, error)
+
+
+def test_a_depthwise_transposed_convolution_between_fp8_layers_keeps_its_weights(tmp_path):
+    """A depthwise ConvTranspose read through a DequantizeLinear and read by the next fp8
+    Conv's QuantizeLinear: a float32 weight there, onnxruntime would requantize to int8 with
+    one scale; the export gives it none, and onnxruntime computes what the interpreter does."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(17)
+    inits = [numpy_helper.from_array((rng.standard_normal(shape) / 3).astype(np.float32), name)
+             for name, shape in [("w1", (8, 3, 3, 3)), ("w2", (8, 1, 4, 4)), ("w3", (3, 8, 3, 3))]]
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1], name="enc"),
+             helper.make_node("ConvTranspose", ["c1", "w2"], ["u"], strides=[2, 2], pads=[1, 1, 1, 1], group=8,
+                              name="up"),
+             helper.make_node("Conv", ["u", "w3"], ["y"], pads=[1, 1, 1, 1], name="out")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
+    np.savez(tmp_path / "calib.npz", x=rng.standard_normal((4, 1, 3, 8, 8)).astype(np.float32))
+    shared = ["--precision", "fp8", "--calib", tmp_path / "calib.npz"]
+    r = run_npucc("export", tmp_path / "m.onnx", "-o", tmp_path / "out.onnx", "--qdq", *shared)
+    assert r.returncode == 0, r.stderr
+    exported = onnx.load(str(tmp_path / "out.onnx")).graph
+    initializers = {i.name for i in exported.initializer}
+    weights = [n.input[1] for n in exported.node if n.op_type in ("Conv", "ConvTranspose")]
+    assert len(weights) == 3 and not initializers.intersection(weights), weights
+    x = rng.standard_normal((1, 3, 8, 8)).astype(np.float32)
+    np.savez(tmp_path / "x.npz", x=x)
+    r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "fq.npz", *shared)
+    assert r.returncode == 0, r.stderr
+    want = np.load(tmp_path / "fq.npz")["y"]
+    for level in (EXTENDED, ALL):
+        got = onnxruntime_outputs(tmp_path / "out.onnx", {"x": x}, level)["y"]
+        assert np.abs(got - want).max() <= 1e-5 * float(np.abs(want).max()), level
