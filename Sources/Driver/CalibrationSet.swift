@@ -62,6 +62,11 @@ public enum CalibrationSet {
         {
             // A fixed batch of B: the array's first axis holds whole batches, B rows each.
             sampleShape = [batch] + Array(array.shape.dropFirst())
+        } else if array.rank == shape.rank, shape.rank > 0, let batch = shape.dims[0].value, batch > 1 {
+            throw DriverError(
+                file: path,
+                "array \"\(v.name)\" has \(array.shape[0]) rows, not whole batches of \(batch); calibration wants \(v.type) "
+                    + "samples stacked on a new first axis, or rows in whole batches")
         } else {
             throw DriverError(
                 file: path,
