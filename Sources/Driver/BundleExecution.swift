@@ -70,6 +70,13 @@ public enum BundleExecution {
             runs = count
             feeds.append((place, t, info.shape.reduce(1, *)))
         }
+        let known = Set(meta.inputs.map(\.name))
+        if let extra = arrays.first(where: { !known.contains($0.name) }) {
+            throw DriverError(
+                file: inputsPath,
+                "array \"\(extra.name)\" is not an input of the bundle (inputs: \(meta.inputs.map(\.name).joined(separator: ", ")))"
+            )
+        }
         let total = runs ?? 1
         var results = meta.program.outputs.map { _ in [UInt8]() }
         let bar = ProgressLine(total: total, label: "simulating")
@@ -97,7 +104,8 @@ public enum BundleExecution {
         }
         let outputs: [(String, Tensor)] = zip(meta.outputs, results).map { info, bytes in
             var shape = info.shape
-            if total > 1, !shape.isEmpty { shape[0] *= total }
+            // Samples along the first axis (none: an empty batch, as the interpreter gives).
+            if total != 1, !shape.isEmpty { shape[0] *= total }
             // float32, or int64 and int32 (little-endian, as the program wrote them).
             guard let dtype = DType(name: info.dtype), dtype == .int64 || dtype == .int32 else {
                 return (info.name, Tensor(Float32Bytes.decode(bytes), shape: shape))

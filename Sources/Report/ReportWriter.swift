@@ -38,12 +38,35 @@ public enum ReportWriter {
         }
     }
 
+    /// What `write` put in place, for `remove` to take away.
+    public struct Written: Sendable {
+        public var files: [String]
+        /// Folders it made, the deepest first.
+        public var folders: [String]
+    }
+
     /// Writes report.html and report.json into `directory` (made if missing). Both files
-    /// go to temporaries first; only when both are written are they renamed into place.
-    public static func write(_ report: CompileReport, to directory: String) throws {
+    /// go to temporaries first; only when both are written, and neither name is taken by a
+    /// directory, are they renamed into place.
+    @discardableResult
+    public static func write(_ report: CompileReport, to directory: String) throws -> Written {
         try prepare(directory)
+        var made: [String] = []
+        var folder = URL(fileURLWithPath: directory).standardizedFileURL
+        while !FileManager.default.fileExists(atPath: folder.path) {
+            made.append(folder.path)
+            folder = folder.deletingLastPathComponent()
+        }
         do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
             throw WriteError(path: directory, reason: "cannot create the report directory")
+        }
+        var isDirectory: ObjCBool = false
+        for name in ["report.html", "report.json"] {
+            let target = URL(fileURLWithPath: directory).appendingPathComponent(name).path
+            if FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory), isDirectory.boolValue {
+                remove(Written(files: [], folders: made))
+                throw WriteError(path: target, reason: "is a directory")
+            }
         }
         let files = [("report.html", Data(ReportPage.html(report).utf8)), ("report.json", try json(report))]
         let dir = URL(fileURLWithPath: directory)
@@ -63,6 +86,15 @@ public enum ReportWriter {
                     path: target.path, reason: "cannot move the report into place (\(String(cString: strerror(errno))))")
             }
         }
+        let written = Written(files: temporaries.map(\.1.path), folders: made)
         temporaries = []
+        return written
+    }
+
+    /// Takes away what `write` put in place (when what the report belongs to could not be
+    /// written after all).
+    public static func remove(_ written: Written) {
+        for file in written.files { unlink(file) }
+        for folder in written.folders { rmdir(folder) }
     }
 }

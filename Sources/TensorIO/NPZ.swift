@@ -35,6 +35,12 @@ public enum NPZ {
         guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isFolder), isFolder.boolValue else {
             throw TensorIOError(file: path, "folder \(folder.path) does not exist")
         }
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+            throw TensorIOError(file: path, "is a directory")
+        }
+        guard access(folder.path, W_OK) == 0 else {
+            throw TensorIOError(file: path, "cannot write in \(folder.path): \(String(cString: strerror(errno)))")
+        }
         let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).\(getpid()).partial")
         try? FileManager.default.removeItem(at: temporary)
         do {
@@ -42,14 +48,18 @@ public enum NPZ {
             let date = Date(timeIntervalSince1970: 315_532_800)  // 1980-01-01, the zip epoch
             for (name, tensor) in arrays {
                 let data = NPY.encode(tensor)
-                try archive.addEntry(with: name + ".npy", type: .file, uncompressedSize: Int64(data.count),
-                                     modificationDate: date, permissions: 0o644,
-                                     compressionMethod: compressed ? .deflate : .none) { position, size in
+                try archive.addEntry(
+                    with: name + ".npy", type: .file, uncompressedSize: Int64(data.count),
+                    modificationDate: date, permissions: 0o644,
+                    compressionMethod: compressed ? .deflate : .none
+                ) { position, size in
                     data.subdata(in: Int(position)..<(Int(position) + size))
                 }
             }
-            if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(at: url) }
-            try FileManager.default.moveItem(at: temporary, to: url)
+            // rename(2) replaces a file in one step and refuses a directory.
+            guard rename(temporary.path, path) == 0 else {
+                throw TensorIOError(file: path, "cannot write: \(String(cString: strerror(errno)))")
+            }
         } catch let e as TensorIOError {
             try? FileManager.default.removeItem(at: temporary)
             throw e

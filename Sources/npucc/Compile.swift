@@ -52,8 +52,8 @@ struct Compile: ParsableCommand {
             guard output.hasSuffix(".npub") else { throw DriverError(file: output, "the bundle's name must end in .npub") }
             let description = try TargetReport.load(path: target)
             let compile = try flags.compileOptions()
-            // The report's directory is checked before the work; the report is made before the
-            // bundle is written and written after it (the bundle's folder is checked as it is).
+            // The report's directory is checked before the work; the report is written before
+            // the bundle, and taken away again if the bundle cannot be written.
             if let report { try ReportWriter.prepare(report) }
             var loaded = try options.load()
             let original = loaded
@@ -64,8 +64,11 @@ struct Compile: ParsableCommand {
             let data = try report.map { _ in
                 try CompileReport(compiled, original: original, options: compile, targetPath: target, bundle: bytes)
             }
-            try BundleWriter.write(bytes, to: URL(fileURLWithPath: output))
-            if let report, let data { try ReportWriter.write(data, to: report) }
+            let written = try report.flatMap { dir in try data.map { try ReportWriter.write($0, to: dir) } }
+            do { try BundleWriter.write(bytes, to: URL(fileURLWithPath: output)) } catch {
+                if let written { ReportWriter.remove(written) }
+                throw error
+            }
             // Weights stored: a blob layers share counts once.
             let blobs = Dictionary(compiled.layers.map { ($0.offset, $0.rows * $0.columns) }, uniquingKeysWith: { a, _ in a })
             let weights = blobs.values.reduce(0, +), sharing = compiled.layers.count - blobs.count

@@ -49,6 +49,7 @@ struct Export: ParsableCommand {
     func run() throws {
         try reportingErrors(file: options.model) {
             guard qdq else { throw DriverError(file: "--qdq", "export writes QDQ models only: give --qdq") }
+            try OutputPaths.refuseOverwriting(output, inputs: [options.model] + (flags.quantization.calib.map { [$0] } ?? []))
             let compile = try flags.compileOptions()
             var loaded = try options.load()
             let exported = try QDQModelExport.export(&loaded, options: compile, to: output)

@@ -54,6 +54,8 @@ struct Run: ParsableCommand {
 
     func run() throws {
         try reportingErrors(file: options.model) {
+            try OutputPaths.refuseOverwriting(
+                outputs, inputs: [options.model, inputs] + (quantization.calib.map { [$0] } ?? []) + (labels.map { [$0] } ?? []))
             if BundleInspection.isBundle(path: options.model) {
                 // A compiled bundle runs on the simulator, as compiled.
                 guard passes.isEmpty, precision == "fp32", quantization.calib == nil, quantization.prune == nil,
