@@ -80,6 +80,11 @@ public enum Lowering {
         let memory = try MemoryPlan.plan(
             graph, onChipBytes: resources.l3Bytes - reserved, l3Bytes: resources.l3Bytes, writtenAt: writtenAt,
             unstored: unstored, readAt: readAt)
+        guard memory.size <= resources.dramBytes else {
+            throw IRError(
+                "the model's activations need \(memory.size) bytes of DRAM; the target has \(resources.dramBytes) "
+                    + "(a smaller --input-shape fits)")
+        }
         // What the activations leave of L3, from address 0: convolutions' scratch.
         var resources = resources
         resources.l3Bytes = memory.onChipBase

@@ -18,6 +18,8 @@ public struct TileResources: Sendable, Equatable {
     /// Each cluster's shared buffer (0: none), where a convolution stages the rows of its
     /// image the cluster's tiles gather windows from.
     public var l2Bytes: Int
+    /// Bytes of DRAM, the last memory: what the activations, scratch and all may use.
+    public var dramBytes = Int.max
 
     public init(
         sramBytes: Int, arrayRows: Int, arrayColumns: Int, rates: [PrecisionFormat: Int], clusters: Int,

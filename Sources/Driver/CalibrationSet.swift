@@ -36,6 +36,25 @@ public enum CalibrationSet {
 
     /// Feeds every sample to `calibrator`, with a progress bar: as many samples at a time as
     /// there are threads (`Calibrator.observe(batch:)` runs them side by side).
+    /// The ranges a compile quantizes with, checked: a layer input the samples never gave a
+    /// finite value is refused (its scale would be meaningless); one that was 0 throughout is
+    /// warned about (its scale falls back to 1).
+    public static func checkedRanges(
+        _ calibrator: Calibrator, _ method: CalibrationMethod, file: String
+    ) throws -> [ActivationRange] {
+        let ranges = calibrator.ranges(method)
+        for r in ranges {
+            guard r.minimum <= r.maximum, r.amax.isFinite else {
+                throw DriverError(
+                    file: file, "calibration gave \"\(r.name)\" no finite value (every sample NaN or infinite there)")
+            }
+            if r.amax == 0 {
+                Console.warn("calibration gave \"\(r.name)\" only zeros: its scale falls back to 1", file: file)
+            }
+        }
+        return ranges
+    }
+
     public static func observe(_ samples: [[String: Tensor]], into calibrator: inout Calibrator) throws {
         let bar = ProgressLine(total: samples.count, label: "calibrating")
         for start in stride(from: 0, to: samples.count, by: Parallelism.threadCount) {

@@ -116,10 +116,11 @@ public enum Compilation {
             rates[format] = Int(rate)
         }
         let sizes = Dictionary(target.memories.map { ($0.name, $0.sizeBytes) }, uniquingKeysWith: { a, _ in a })
-        let resources = TileResources(
+        var resources = TileResources(
             sramBytes: target.tileMemoryBytes, arrayRows: c.macArray.rows,
             arrayColumns: c.macArray.columns, rates: rates, clusters: c.clusters,
             tilesPerCluster: c.tilesPerCluster, l3Bytes: sizes["l3"] ?? 0, l2Bytes: sizes["l2"] ?? 0)
+        resources.dramBytes = target.memories.last?.sizeBytes ?? Int.max
         let machine = MachineMemories(
             sram_bytes: target.tileMemoryBytes, l2_bytes: sizes["l2"] ?? 0, l3_bytes: sizes["l3"] ?? 0,
             clusters: c.clusters, tiles_per_cluster: c.tilesPerCluster)

@@ -20,8 +20,19 @@ public func parseInputShapes(_ specs: [String]) throws -> [String: [Int]] {
         guard dims.allSatisfy({ $0 != nil && $0! > 0 }) else {
             throw DriverError(file: "--input-shape", "\"\(spec)\": dimensions must be positive integers")
         }
+        // Far beyond any input a model takes, and within 64-bit byte counts.
+        let elements = dims.reduce((1, false)) { p, d in
+            let (v, overflow) = p.0.multipliedReportingOverflow(by: d!)
+            return (v, p.1 || overflow || v > maximumInputElements)
+        }
+        guard !elements.1 else {
+            throw DriverError(file: "--input-shape", "\"\(spec)\": more than \(maximumInputElements) elements")
+        }
         guard shapes[name] == nil else { throw DriverError(file: "--input-shape", "\"\(name)\" is given twice") }
         shapes[name] = dims.map { $0! }
     }
     return shapes
 }
+
+/// The most elements `--input-shape` gives one input: 2^36 (256 GiB of float32).
+public let maximumInputElements = 1 << 36

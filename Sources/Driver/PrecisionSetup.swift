@@ -35,7 +35,7 @@ public enum PrecisionSetup {
                 var calibrator = try Calibrator(
                     graph: loaded.model.graph, ranges: .layerInputs, collectHessians: pruning == .sparsegpt)
                 try CalibrationSet.observe(samples, into: &calibrator)
-                for r in calibrator.ranges(method) { amax[r.name] = r.amax }
+                for r in try CalibrationSet.checkedRanges(calibrator, method, file: calibPath) { amax[r.name] = r.amax }
                 norms = calibrator.inputNorms()
                 means = calibrator.inputMeans()
                 hessians = calibrator.takeLayerHessians()

@@ -39,7 +39,10 @@ public enum SensitivitySetup {
                 keepingValuesOf: min(maxSamples, samples.count))
             try CalibrationSet.observe(samples, into: &calibrator)
             let statistics = Date()
-            let amax = Dictionary(uniqueKeysWithValues: calibrator.ranges(method).map { ($0.name, $0.amax) })
+            let amax = Dictionary(
+                uniqueKeysWithValues: try CalibrationSet.checkedRanges(calibrator, method, file: calibPath).map {
+                    ($0.name, $0.amax)
+                })
             let norms = calibrator.inputNorms(), hessians = calibrator.takeLayerHessians()
             let seconds = String(format: "%.2f", Date().timeIntervalSince(statistics))
             Console.log.info(

@@ -65,6 +65,9 @@ public struct TensorDescriptor: Sendable, Equatable {
 
     public var count: Int { dims.reduce(1, *) }
 
+    /// Addresses, and the bytes a descriptor reaches, stay below this.
+    public static let addressLimit: UInt64 = 1 << 48
+
     private func validate() throws {
         guard dims.count <= Self.maxRank, strides.count == dims.count else {
             throw ISAError("a descriptor has at most \(Self.maxRank) dimensions, one stride each")
@@ -75,6 +78,18 @@ public struct TensorDescriptor: Sendable, Equatable {
             throw ISAError("dimensions must fit 32 bits unsigned and strides 32 bits signed")
         }
         guard (0..<256).contains(cluster), (0..<256).contains(tile) else { throw ISAError("cluster and tile are 0...255") }
+        // The bytes it reaches stay within 2^48, so that every footprint fits 64-bit arithmetic.
+        guard address < Self.addressLimit else { throw ISAError("the address must be below 2^48") }
+        var elements = 1, reach = Int(address)
+        for (d, s) in zip(dims, strides) {
+            let (e, o1) = elements.multipliedReportingOverflow(by: d)
+            let (step, o2) = (max(d - 1, 0) * Int(s.magnitude)).multipliedReportingOverflow(by: element.addressBytes)
+            let (r, o3) = reach.addingReportingOverflow(step)
+            guard !o1, !o2, !o3, e <= Int(Self.addressLimit), r < Int(Self.addressLimit) else {
+                throw ISAError("its elements reach past 2^48 bytes")
+            }
+            (elements, reach) = (e, r)
+        }
         if !space.isPerCluster && (cluster != 0 || tile != 0) || space == .l2 && tile != 0 {
             throw ISAError("\(space.rawValue) names no \(space == .l2 ? "tile" : "cluster or tile")")
         }

@@ -124,7 +124,9 @@ extension CycleModel.SchedulerState {
                     Int(Int32(bitPattern: (0..<4).reduce(UInt32(0)) { $0 | UInt32(constants[o + $1]) << (8 * $1) }))
                 }
                 let (kh, kw) = (int32(at), int32(at + 4))
-                guard kh > 0, kw > 0 else { throw SimulatorError("\(op)'s parameter record has a \(kh) x \(kw) kernel") }
+                guard (1...(1 << 20)).contains(kh), (1...(1 << 20)).contains(kw) else {
+                    throw SimulatorError("\(op)'s parameter record is not a window (kernel, strides, pads, dilations)")
+                }
                 window = kh * kw
             }
             // An i64 element takes two of the vector unit's 32-bit lanes.

@@ -304,6 +304,13 @@ extension Machine {
             throw SimulatorError("\(op) needs f32 [C, H, W] in and [C, OH, OW] out")
         }
         let (kh, kw, sh, sw, pt, pl, pb, pr, dh, dw) = (r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9])
+        // A record that is not a window's (a params index naming other constants) is refused.
+        let limit = 1 << 20
+        guard [kh, kw, sh, sw, dh, dw].allSatisfy({ (1...limit).contains($0) }),
+            [pt, pl, pb, pr].allSatisfy({ (-limit...limit).contains($0) })
+        else {
+            throw SimulatorError("\(op)'s parameter record is not a window (kernel, strides, pads, dilations)")
+        }
         let includePad = r[10] != 0
         let (c, h, w) = (a.dims[0], a.dims[1], a.dims[2]), (oh, ow) = (dst.dims[1], dst.dims[2])
         let x = try loadFloats(a)

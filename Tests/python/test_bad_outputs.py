@@ -1,0 +1,141 @@
+"""Where output goes, and what a command must not destroy or leave behind: a directory given as
+an output file is refused and kept; an output that names one of the command's inputs is
+refused before any work; a report that cannot be written takes no bundle with it, and a bundle
+that cannot be written takes its report away; a bundle run on an empty batch gives empty
+outputs; an array that is no input of a bundle, an input shape of absurd size, a target of
+absurd numbers, an edited bundle's descriptor or window record out of range, and calibration
+samples that are NaN throughout are each refused with one line naming the file."""
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, run_npucc
+
+SAMPLES = ROOT / "samples"
+SHAPE = ["--input-shape", "input=1,1,8,8"]
+
+
+def refused(r, *phrases):
+    assert r.returncode == 1, f"exit {r.returncode}: {r.stderr}"
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("npucc: error: "), r.stderr
+    for phrase in phrases:
+        assert phrase in lines[0], lines[0]
+
+
+@pytest.fixture
+def digits(tmp_path):
+    for name in ["digits_cnn.onnx", "digits_test.npz", "digits_calib.npz"]:
+        shutil.copy(SAMPLES / name, tmp_path / name)
+    return tmp_path
+
+
+def test_a_directory_given_as_the_outputs_is_refused_and_kept(digits):
+    (digits / "full" / "sub").mkdir(parents=True)
+    (digits / "full" / "a.txt").write_text("keep")
+    r = run_npucc("run", digits / "digits_cnn.onnx", "--inputs", digits / "digits_test.npz", "--outputs", digits / "full")
+    refused(r, "full: is a directory")
+    assert (digits / "full" / "a.txt").read_text() == "keep" and (digits / "full" / "sub").is_dir()
+
+
+def test_an_output_that_is_an_input_is_refused_and_the_input_kept(digits):
+    model = (digits / "digits_cnn.onnx").read_bytes()
+    r = run_npucc("export", digits / "digits_cnn.onnx", "-o", digits / "digits_cnn.onnx", "--qdq", "--precision", "fp16")
+    refused(r, "is also an input of the command")
+    assert (digits / "digits_cnn.onnx").read_bytes() == model
+    data = (digits / "digits_test.npz").read_bytes()
+    r = run_npucc("run", digits / "digits_cnn.onnx", "--inputs", digits / "digits_test.npz",
+                  "--outputs", digits / "." / "digits_test.npz")
+    refused(r, "is also an input of the command")
+    assert (digits / "digits_test.npz").read_bytes() == data
+
+
+def test_a_report_that_cannot_be_written_leaves_no_bundle(digits):
+    (digits / "rep" / "report.json").mkdir(parents=True)
+    r = run_npucc("compile", digits / "digits_cnn.onnx", "-o", digits / "m.npub", *SHAPE, "--report", digits / "rep")
+    refused(r, "report.json: is a directory")
+    assert not (digits / "m.npub").exists() and os.listdir(digits / "rep") == ["report.json"]
+
+
+def test_a_bundle_that_cannot_be_written_takes_its_report_away(digits):
+    r = run_npucc("compile", digits / "digits_cnn.onnx", "-o", digits / "missing" / "m.npub", *SHAPE,
+                  "--report", digits / "new" / "report")
+    refused(r, "folder", "does not exist")
+    assert not (digits / "new").exists()
+
+
+def test_a_bundle_runs_an_empty_batch_and_refuses_an_unknown_array(digits):
+    r = run_npucc("compile", digits / "digits_cnn.onnx", "-o", digits / "m.npub", *SHAPE)
+    assert r.returncode == 0, r.stderr
+    np.savez(digits / "empty.npz", input=np.zeros((0, 1, 8, 8), np.float32))
+    r = run_npucc("run", digits / "m.npub", "--inputs", digits / "empty.npz", "--outputs", digits / "y.npz")
+    assert r.returncode == 0, r.stderr
+    assert np.load(digits / "y.npz")["logits"].shape == (0, 10)
+    np.savez(digits / "extra.npz", input=np.zeros((2, 1, 8, 8), np.float32), mask=np.zeros(3, np.float32))
+    r = run_npucc("run", digits / "m.npub", "--inputs", digits / "extra.npz", "--outputs", digits / "z.npz")
+    refused(r, 'array "mask" is not an input of the bundle')
+    assert not (digits / "z.npz").exists()
+
+
+@pytest.mark.parametrize("shape,phrase", [
+    ("input=9223372036854775807,1,8,8", "more than 68719476736 elements"),
+    ("input=100000000,1,8,8", "bytes of DRAM; the target has 34359738368"),
+])
+def test_an_absurd_input_shape_is_refused_at_once(digits, shape, phrase):
+    r = run_npucc("compile", digits / "digits_cnn.onnx", "-o", digits / "m.npub", "--input-shape", shape, timeout=30)
+    refused(r, phrase)
+    assert not (digits / "m.npub").exists()
+
+
+@pytest.mark.parametrize("path,value", [
+    (["compute", "mac_rate", "fp8"], 1e308),
+    (["compute", "tiles_per_cluster"], 2 ** 40),
+    (["compute", "mac_array", "rows"], 2 ** 40),
+    (["memories", 3, "latency_cycles"], 2 ** 62),
+    (["dma", "queues_per_tile"], 2 ** 40),
+    (["vector", "elementwise_cycles"], 2 ** 62),
+])
+def test_a_target_of_absurd_numbers_is_refused_by_field(digits, path, value):
+    target = json.loads(run_npucc("target", "--json").stdout)
+    node = target
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    (digits / "t.json").write_text(json.dumps(target))
+    field = ".".join(str(k) for k in path).replace(".3.", "[3].")
+    r = run_npucc("target", "--target", digits / "t.json")
+    refused(r, "t.json", field.replace("memories.3", "memories[3]"))
+
+
+def test_an_edited_bundle_out_of_range_is_refused_by_instruction(digits):
+    r = run_npucc("compile", digits / "digits_cnn.onnx", "-o", digits / "m.npub", *SHAPE)
+    assert r.returncode == 0, r.stderr
+    program = run_npucc("disasm", digits / "m.npub").stdout
+    lines = program.splitlines()
+    # A descriptor far past any memory.
+    first = next(i for i, line in enumerate(lines) if line.startswith("d0:"))
+    far = lines[:first] + [lines[first].split("@")[0] + "@0xffffffffffffffff " + " ".join(lines[first].split()[-2:])]
+    (digits / "far.s").write_text("\n".join(far + lines[first + 1:]) + "\n")
+    r = run_npucc("asm", digits / "far.s", "--bundle", digits / "m.npub", "-o", digits / "far.npub")
+    refused(r, "the address must be below 2^48")
+    # A pooling instruction whose parameter record is some other constants.
+    pool = next(i for i, line in enumerate(lines) if "op=max_pool" in line)
+    edited = lines[:pool] + [lines[pool].rsplit("params=", 1)[0] + "params=0"] + lines[pool + 1:]
+    (digits / "pool.s").write_text("\n".join(edited) + "\n")
+    r = run_npucc("asm", digits / "pool.s", "--bundle", digits / "m.npub", "-o", digits / "pool.npub")
+    assert r.returncode == 0, r.stderr
+    for command in [["run", digits / "pool.npub", "--inputs", digits / "digits_test.npz", "--outputs", digits / "y.npz"],
+                    ["profile", digits / "pool.npub"]]:
+        refused(run_npucc(*command), "(vopp): max_pool's parameter record is not a window")
+    assert not (digits / "y.npz").exists()
+
+
+def test_calibration_that_is_nan_throughout_is_refused(digits):
+    np.savez(digits / "nan.npz", input=np.full((4, 1, 1, 8, 8), np.nan, np.float32))
+    r = run_npucc("compile", digits / "digits_cnn.onnx", "-o", digits / "m.npub", *SHAPE, "--precision", "nvfp4",
+                  "--calib", digits / "nan.npz")
+    refused(r, "nan.npz", 'calibration gave "input" no finite value')
+    assert not (digits / "m.npub").exists()
