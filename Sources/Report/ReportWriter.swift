@@ -57,6 +57,9 @@ public enum ReportWriter {
             made.append(folder.path)
             folder = folder.deletingLastPathComponent()
         }
+        // On any failure the folders made for the report go again (the temporaries first).
+        var succeeded = false
+        defer { if !succeeded { remove(Written(files: [], folders: made)) } }
         do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
             throw WriteError(path: directory, reason: "cannot create the report directory")
         }
@@ -64,7 +67,6 @@ public enum ReportWriter {
         for name in ["report.html", "report.json"] {
             let target = URL(fileURLWithPath: directory).appendingPathComponent(name).path
             if FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory), isDirectory.boolValue {
-                remove(Written(files: [], folders: made))
                 throw WriteError(path: target, reason: "is a directory")
             }
         }
@@ -88,6 +90,7 @@ public enum ReportWriter {
         }
         let written = Written(files: temporaries.map(\.1.path), folders: made)
         temporaries = []
+        succeeded = true
         return written
     }
 
