@@ -41,6 +41,13 @@ public enum Execution {
             throw DriverError(file: labelsPath, "labels of shape \(labels.shape) do not match outputs of shape \(logits.shape)")
         }
         let n = logits.shape[0], classes = logits.shape[1]
+        guard labels.dtype.isInteger else {
+            throw DriverError(file: labelsPath, "labels are \(labels.dtype.name): class indices must be integers")
+        }
+        if let bad = (0..<n).first(where: { !(0..<Int64(classes)).contains(labels.int64(at: $0)) }) {
+            throw DriverError(
+                file: labelsPath, "label \(bad) is \(labels.int64(at: bad)), not a class index of 0 to \(classes - 1)")
+        }
         let values = logits.floats()
         var correct = 0
         for i in 0..<n {

@@ -81,24 +81,30 @@ public enum SensitivitySetup {
     /// error ("error=0.01": the fastest assignment within it).
     public static func budget(_ text: String, _ layers: [LayerSensitivity]) throws -> PrecisionBudget {
         let usage = "\"\(text)\" is not a budget (nvfp4, fp8+2:4, 0.3, size=nvfp4, size=0.3, size=2MB, error=0.01)"
+        // A number as a person writes one: decimal, finite ("inf", "nan" and hexadecimal,
+        // which Double(_:) also reads, are not budgets).
+        func number(_ s: String) -> Double? {
+            guard s.allSatisfy({ $0.isNumber || ".eE+-".contains($0) }), let v = Double(s), v.isFinite else { return nil }
+            return v
+        }
         let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
         let (kind, value) = parts.count == 2 ? (parts[0], parts[1]) : ("latency", text)
         switch kind {
         case "latency":
-            if let fraction = Double(value), fraction > 0 {
+            if let fraction = number(value), fraction > 0 {
                 return .latency(fraction * PrecisionAssignment.uniformLatency(layers, LayerCandidate(.fp16)))
             }
             if let c = LayerCandidate(value) { return .latency(PrecisionAssignment.uniformLatency(layers, c)) }
         case "size":
-            if let fraction = Double(value), fraction > 0 {
+            if let fraction = number(value), fraction > 0 {
                 return .size(fraction * PrecisionAssignment.uniformSize(layers, LayerCandidate(.fp16)))
             }
             if let c = LayerCandidate(value) { return .size(PrecisionAssignment.uniformSize(layers, c)) }
             for (suffix, scale) in [("KB", 1e3), ("MB", 1e6), ("GB", 1e9), ("B", 1.0)] where value.hasSuffix(suffix) {
-                if let n = Double(value.dropLast(suffix.count)), n > 0 { return .size(n * scale * 8) }
+                if let n = number(String(value.dropLast(suffix.count))), n > 0 { return .size(n * scale * 8) }
             }
         case "error":
-            if let e = Double(value), e >= 0 { return .error(e) }
+            if let e = number(value), e >= 0 { return .error(e) }
         default:
             break
         }

@@ -4,7 +4,9 @@ refused before any work; a report that cannot be written takes no bundle with it
 that cannot be written takes its report away; a bundle run on an empty batch gives empty
 outputs; an array that is no input of a bundle, an input shape of absurd size, a target of
 absurd numbers, an edited bundle's descriptor or window record out of range, and calibration
-samples that are NaN throughout are each refused with one line naming the file."""
+samples that are NaN throughout, a budget that is no decimal number, labels that are no class
+indices and a rules file with an unknown field are each refused with one line naming the
+file."""
 import json
 import os
 import shutil
@@ -138,4 +140,33 @@ def test_calibration_that_is_nan_throughout_is_refused(digits):
     r = run_npucc("compile", digits / "digits_cnn.onnx", "-o", digits / "m.npub", *SHAPE, "--precision", "nvfp4",
                   "--calib", digits / "nan.npz")
     refused(r, "nan.npz", 'calibration gave "input" no finite value')
+    assert not (digits / "m.npub").exists()
+
+
+@pytest.mark.parametrize("budget", ["inf", "nan", "0x10", "size=infKB", "error=inf"])
+def test_a_budget_that_is_no_decimal_number_is_refused(digits, budget):
+    r = run_npucc("compile", digits / "digits_cnn.onnx", "-o", digits / "m.npub", *SHAPE, "--precision", "auto",
+                  "--calib", digits / "digits_calib.npz", "--budget", budget)
+    refused(r, "--budget", f'"{budget}" is not a budget')
+    assert not (digits / "m.npub").exists()
+
+
+@pytest.mark.parametrize("labels,phrase", [
+    (np.array([-1] * 360), "label 0 is -1, not a class index of 0 to 9"),
+    (np.array([3] * 359 + [10]), "label 359 is 10, not a class index of 0 to 9"),
+    (np.zeros(360, np.float32), "labels are f32: class indices must be integers"),
+])
+def test_labels_that_are_no_class_indices_are_refused(digits, labels, phrase):
+    np.save(digits / "labels.npy", labels)
+    r = run_npucc("run", digits / "digits_cnn.onnx", "--inputs", digits / "digits_test.npz", "--outputs",
+                  digits / "y.npz", "--labels", digits / "labels.npy")
+    refused(r, "labels.npy", phrase)
+    assert not (digits / "y.npz").exists()
+
+
+def test_a_rules_file_with_an_unknown_field_is_refused(digits):
+    (digits / "rules.json").write_text(json.dumps({"rules": [{"layers": "conv1", "precision": "fp16"}], "extra": 1}))
+    r = run_npucc("compile", digits / "digits_cnn.onnx", "-o", digits / "m.npub", *SHAPE, "--precision", "auto",
+                  "--calib", digits / "digits_calib.npz", "--rules", digits / "rules.json")
+    refused(r, "rules.json", 'unknown field "extra"')
     assert not (digits / "m.npub").exists()

@@ -90,6 +90,17 @@ public struct PrecisionRules: Sendable, Equatable, Decodable {
 
     public init(rules: [PrecisionRule]) { self.rules = rules }
 
+    private enum Keys: String, CodingKey { case rules }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: AnyKey.self)
+        for key in c.allKeys where key.stringValue != Keys.rules.rawValue {
+            throw DecodingError.dataCorruptedError(
+                forKey: key, in: c, debugDescription: "unknown field \"\(key.stringValue)\" (the file holds \"rules\" alone)")
+        }
+        rules = try decoder.container(keyedBy: Keys.self).decode([PrecisionRule].self, forKey: .rules)
+    }
+
     /// Parses the JSON form; errors say which rule and field is wrong.
     public static func parse(_ data: Data) throws -> PrecisionRules {
         let parsed: PrecisionRules
