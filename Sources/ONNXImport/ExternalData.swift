@@ -5,8 +5,10 @@ import IR
 
 enum ExternalData {
     /// Reads `byteCount` bytes at the entries' location/offset/length.
-    static func load(_ entries: [(key: String, value: String)], root: URL, byteCount: Int,
-                     what: String) throws -> TensorStorage {
+    static func load(
+        _ entries: [(key: String, value: String)], root: URL, byteCount: Int,
+        what: String
+    ) throws -> TensorStorage {
         var location: String?
         var offset = 0
         var length: Int?
@@ -14,10 +16,14 @@ enum ExternalData {
             switch key {
             case "location": location = value
             case "offset":
-                guard let v = Int(value), v >= 0 else { throw TensorDecodingError("\(what): external data offset \"\(value)\" is not a non-negative integer") }
+                guard let v = Int(value), v >= 0 else {
+                    throw TensorDecodingError("\(what): external data offset \"\(value)\" is not a non-negative integer")
+                }
                 offset = v
             case "length":
-                guard let v = Int(value), v >= 0 else { throw TensorDecodingError("\(what): external data length \"\(value)\" is not a non-negative integer") }
+                guard let v = Int(value), v >= 0 else {
+                    throw TensorDecodingError("\(what): external data length \"\(value)\" is not a non-negative integer")
+                }
                 length = v
             default: break
             }
@@ -33,7 +39,9 @@ enum ExternalData {
         defer { try? handle.close() }
         let size = (try? handle.seekToEnd()).map(Int.init) ?? 0
         guard offset <= size, byteCount <= size - offset else {
-            throw TensorDecodingError("\(what): external data file \"\(location)\" has \(size) bytes, too short for \(byteCount) bytes at offset \(offset)")
+            throw TensorDecodingError(
+                "\(what): external data file \"\(location)\" has \(size) bytes, too short for \(byteCount) bytes at offset \(offset)"
+            )
         }
         let storage = TensorStorage(byteCount: byteCount)
         try handle.seek(toOffset: UInt64(offset))
@@ -51,11 +59,14 @@ enum ExternalData {
     /// every symlink.
     static func resolve(_ location: String, root: URL, what: String) throws -> URL {
         if location.hasPrefix("/") || location.hasPrefix("\\") || location.contains(":") {
-            throw TensorDecodingError("\(what): external data location \"\(location)\" is absolute; it must be relative to the model's folder")
+            throw TensorDecodingError(
+                "\(what): external data location \"\(location)\" is absolute; it must be relative to the model's folder")
         }
         let parts = location.split(whereSeparator: { $0 == "/" || $0 == "\\" })
         if parts.contains("..") {
-            throw TensorDecodingError("\(what): external data location \"\(location)\" escapes the model's folder")
+            throw TensorDecodingError(
+                "\(what): external data location \"\(location)\" has a \"..\" component, which ONNX does not allow "
+                    + "(it could leave the model's folder)")
         }
         let realRoot = root.resolvingSymlinksInPath().standardizedFileURL.path
         let file = root.appendingPathComponent(location).resolvingSymlinksInPath().standardizedFileURL

@@ -22,6 +22,9 @@ public enum NPZ {
             } catch {
                 throw TensorIOError(file: path, key: name, "cannot extract the entry (\(error))")
             }
+            guard !arrays.contains(where: { $0.0 == name }) else {
+                throw TensorIOError(file: path, key: name, "the archive holds this array twice")
+            }
             arrays.append((name, try NPY.decode(data, file: path, key: name)))
         }
         return arrays

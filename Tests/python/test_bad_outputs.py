@@ -5,8 +5,8 @@ that cannot be written takes its report away; a bundle run on an empty batch giv
 outputs; an array that is no input of a bundle, an input shape of absurd size, a target of
 absurd numbers, an edited bundle's descriptor or window record out of range, and calibration
 samples that are NaN throughout, a budget that is no decimal number, labels that are no class
-indices and a rules file with an unknown field are each refused with one line naming the
-file."""
+indices, a rules file with an unknown field or a rule that contradicts itself, and an npz that
+holds an array twice are each refused with one line naming the file."""
 import json
 import os
 import shutil
@@ -170,3 +170,30 @@ def test_a_rules_file_with_an_unknown_field_is_refused(digits):
                   "--calib", digits / "digits_calib.npz", "--rules", digits / "rules.json")
     refused(r, "rules.json", 'unknown field "extra"')
     assert not (digits / "m.npub").exists()
+
+
+@pytest.mark.parametrize("rule,phrase", [
+    ({"layers": "conv1", "min": "fp16", "precision": "nvfp4"}, '"precision": "nvfp4" is below its own "min": "fp16"'),
+    ({"layers": "conv1", "precision": "fp8+2:4", "sparsity": "dense"}, 'contradicts its own "sparsity": "dense"'),
+])
+def test_a_rule_that_contradicts_itself_is_refused(digits, rule, phrase):
+    (digits / "rules.json").write_text(json.dumps({"rules": [rule]}))
+    r = run_npucc("compile", digits / "digits_cnn.onnx", "-o", digits / "m.npub", *SHAPE, "--precision", "auto",
+                  "--calib", digits / "digits_calib.npz", "--rules", digits / "rules.json")
+    refused(r, "rule 1", phrase)
+
+
+def test_an_npz_holding_an_array_twice_is_refused(digits):
+    import io
+    import warnings
+    import zipfile
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros((2, 1, 8, 8), np.float32))
+    with warnings.catch_warnings(), zipfile.ZipFile(digits / "twice.npz", "w") as archive:
+        warnings.simplefilter("ignore")
+        archive.writestr("input.npy", buffer.getvalue())
+        archive.writestr("input.npy", buffer.getvalue())
+    r = run_npucc("run", digits / "digits_cnn.onnx", "--inputs", digits / "twice.npz", "--outputs", digits / "y.npz")
+    refused(r, "twice.npz", "holds this array twice")
+    assert not (digits / "y.npz").exists()

@@ -65,6 +65,14 @@ public struct PrecisionRule: Sendable, Equatable, Decodable {
         if let sparsity, sparsity != "dense" && sparsity != "2:4" {
             throw PrecisionRuleError("\"sparsity\": \"\(sparsity)\" is neither dense nor 2:4")
         }
+        if let precision, let candidate = LayerCandidate(precision), let min, let floor = PrecisionFormat(rawValue: min),
+            Self.bits(candidate.format) < Self.bits(floor)
+        {
+            throw PrecisionRuleError("\"precision\": \"\(precision)\" is below its own \"min\": \"\(min)\"")
+        }
+        if let precision, let candidate = LayerCandidate(precision), let sparsity, (sparsity == "2:4") != candidate.sparse {
+            throw PrecisionRuleError("\"precision\": \"\(precision)\" contradicts its own \"sparsity\": \"\(sparsity)\"")
+        }
     }
 
     func matches(_ layer: LayerSensitivity) -> Bool {
