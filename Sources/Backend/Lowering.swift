@@ -408,7 +408,6 @@ public enum Lowering {
         _ m: Int, _ p: PackedLayer, _ layer: MatrixLayer, _ resources: TileResources, _ node: Node, n: Int? = nil,
         coded: Bool = false, block: Int = 16, windowed: Bool = false, bands: MatrixShape.Bands? = nil
     ) throws -> TilingPlan {
-        guard m > 0 else { throw IRError("cannot lower \(node.op) of an empty input (no rows to multiply)", at: node) }
         var shape = MatrixShape(
             m: m, k: p.columns, n: n ?? p.rows, weightFormat: layer.weights.format, sparse: p.sparse,
             activationFormat: layer.activationFormat, reductionTile: p.tileColumns, codedActivations: coded)

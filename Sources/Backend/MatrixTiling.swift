@@ -244,7 +244,9 @@ public enum MatrixTiling {
     /// tiles share their columns of weights (which its L2 then holds once). Throws when not
     /// even one row fits.
     public static func plan(_ shape: MatrixShape, on resources: TileResources) throws -> TilingPlan {
-        precondition(shape.m > 0 && shape.k > 0 && shape.n > 0)
+        guard shape.m > 0, shape.k > 0, shape.n > 0 else {
+            throw PackingError("cannot tile an empty product (\(shape.m) x \(shape.k) x \(shape.n))")
+        }
         let tileN = min(resources.arrayColumns, shape.n)
         let tileK = min(shape.reductionTile ?? resources.tileColumns(shape.weightFormat, sparse: shape.sparse), shape.k)
         func bytes(_ tileM: Int, _ chunkM: Int, _ groupN: Int = 1) -> Int {

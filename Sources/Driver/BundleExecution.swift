@@ -70,13 +70,8 @@ public enum BundleExecution {
             runs = count
             feeds.append((place, t, info.shape.reduce(1, *)))
         }
-        let known = Set(meta.inputs.map(\.name))
-        if let extra = arrays.first(where: { !known.contains($0.name) }) {
-            throw DriverError(
-                file: inputsPath,
-                "array \"\(extra.name)\" is not an input of the bundle (inputs: \(meta.inputs.map(\.name).joined(separator: ", ")))"
-            )
-        }
+        try Execution.refuseUnknownArrays(
+            arrays.map(\.name), inputs: meta.inputs.map(\.name), as: "an input of the bundle", file: inputsPath)
         let total = runs ?? 1
         var results = meta.program.outputs.map { _ in [UInt8]() }
         let bar = ProgressLine(total: total, label: "simulating")

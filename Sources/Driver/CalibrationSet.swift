@@ -71,21 +71,19 @@ public enum CalibrationSet {
                 file: path, "array \"\(v.name)\" has type \(array.dtype.name), the model expects \(v.type.dtype.name)")
         }
         guard let shape = v.type.shape else { return [array] }
-        let sampleShape: [Int]
+        let sampleShape: [Int], count: Int
         if array.rank == shape.rank + 1 {
-            sampleShape = Array(array.shape.dropFirst())
-        } else if array.rank == shape.rank, shape.rank > 0, shape.dims[0].value == nil || shape.dims[0].value == 1 {
-            sampleShape = [1] + Array(array.shape.dropFirst())
-        } else if array.rank == shape.rank, shape.rank > 0, let batch = shape.dims[0].value, batch > 1,
-            array.shape[0] % batch == 0
-        {
-            // A fixed batch of B: the array's first axis holds whole batches, B rows each.
-            sampleShape = [batch] + Array(array.shape.dropFirst())
-        } else if array.rank == shape.rank, shape.rank > 0, let batch = shape.dims[0].value, batch > 1 {
-            throw DriverError(
-                file: path,
-                "array \"\(v.name)\" has \(array.shape[0]) rows, not whole batches of \(batch); calibration wants \(v.type) "
-                    + "samples stacked on a new first axis, or rows in whole batches")
+            (sampleShape, count) = (Array(array.shape.dropFirst()), array.shape[0])
+        } else if array.rank == shape.rank, shape.rank > 0, (shape.dims[0].value ?? 1) > 0 {
+            // Rows of the input's own rank: whole batches of its first extent (1 when symbolic).
+            let batch = shape.dims[0].value ?? 1
+            guard array.shape[0] % batch == 0 else {
+                throw DriverError(
+                    file: path,
+                    "array \"\(v.name)\" has \(array.shape[0]) rows, not whole batches of \(batch); calibration wants "
+                        + "\(v.type) samples stacked on a new first axis, or rows in whole batches")
+            }
+            (sampleShape, count) = ([batch] + Array(array.shape.dropFirst()), array.shape[0] / batch)
         } else {
             throw DriverError(
                 file: path,
@@ -99,7 +97,6 @@ public enum CalibrationSet {
             }
         }
         let size = sampleShape.reduce(1, *) * array.dtype.byteSize
-        let count = (array.shape.first ?? 0) / (array.rank == shape.rank ? max(sampleShape.first ?? 1, 1) : 1)
         return (0..<count).map { i in
             let t = Tensor(zeros: array.dtype, shape: sampleShape)
             t.storage.base.copyMemory(from: array.storage.base + i * size, byteCount: size)

@@ -17,12 +17,7 @@ public enum Execution {
             throw DriverError(
                 file: inputsPath, "no array for graph input \"\(v.name)\" (keys: \(arrays.map(\.name).joined(separator: ", ")))")
         }
-        let known = Set(graph.inputs.map(\.name))
-        if let extra = arrays.first(where: { !known.contains($0.name) }) {
-            throw DriverError(
-                file: inputsPath,
-                "array \"\(extra.name)\" is not a graph input (inputs: \(graph.inputs.map(\.name).joined(separator: ", ")))")
-        }
+        try refuseUnknownArrays(arrays.map(\.name), inputs: graph.inputs.map(\.name), as: "a graph input", file: inputsPath)
         let results: [String: Tensor]
         do {
             results = try Interpreter(graph: graph).run(inputs)
@@ -35,6 +30,14 @@ public enum Execution {
     }
 
     /// Top-1 accuracy of `logits` ([N, classes]) against integer `labels` ([N]).
+    /// Refuses an array of `names` that is none of `inputs` (`role`: what each input is).
+    static func refuseUnknownArrays(_ names: [String], inputs: [String], as role: String, file: String) throws {
+        let known = Set(inputs)
+        if let extra = names.first(where: { !known.contains($0) }) {
+            throw DriverError(file: file, "array \"\(extra)\" is not \(role) (inputs: \(inputs.joined(separator: ", ")))")
+        }
+    }
+
     public static func accuracy(logits: Tensor, labelsPath: String) throws -> (correct: Int, total: Int) {
         let labels = try NPY.read(url: URL(fileURLWithPath: labelsPath))
         guard logits.rank == 2, labels.rank == 1, labels.shape[0] == logits.shape[0] else {

@@ -5,6 +5,7 @@
 // interpreter uses.
 import Formats
 import IR
+import Passes
 
 extension QDQGraphBuilder {
     /// The value a layer reads for its weight `name` (the fake-quantized float32 constant)
@@ -45,25 +46,25 @@ extension QDQGraphBuilder {
         }
     }
 
-    /// A grouped ConvTranspose's fp8 weight [C, M/G, k...], whose output channel g·M/G + m
-    /// (g = c / (C/G)) has its own scale, which no single axis carries: its E4M3 codes
-    /// dequantized with scale 1, times a [C, M/G, 1, ...] tensor of each element's scale.
-    /// The weight is then no float initializer, which onnxruntime's QDQ rewrites would
-    /// requantize (to int8) between the layer's DequantizeLinear and the next QuantizeLinear.
+    /// A grouped ConvTranspose's fp8 weight [C, M/G, k...], whose output channels' scales
+    /// no single axis carries: its E4M3 codes dequantized with scale 1, times a
+    /// [C, M/G, 1, ...] tensor of each element's scale (`LayerWeight` places each output
+    /// channel's scale as it places the channel's weights). The weight is then no float
+    /// initializer, which onnxruntime's QDQ rewrites would requantize (to int8) between the
+    /// layer's DequantizeLinear and the next QuantizeLinear.
     private mutating func groupedFP8Weight(_ name: String, _ w: Tensor, scales: [Float], layer: Node) throws -> String {
-        let groups = layer.int("group", default: 1)
-        guard layer.op == "ConvTranspose", w.rank >= 3, groups > 0, w.shape[0] % groups == 0,
-            scales.count == groups * w.shape[1]
+        guard layer.op == "ConvTranspose", let weight = LayerWeight(layer, graph), weight.name == name,
+            scales.count == weight.rows
         else {
             throw IRError("the fp8 weight \"\(name)\" \(w.shape) has \(scales.count) scales on no axis", at: layer)
         }
-        let (channels, perGroup) = (w.shape[0], w.shape[1]), kernel = w.shape[2...].reduce(1, *)
-        func scale(_ c: Int, _ m: Int) -> Float { scales[(c / (channels / groups)) * perGroup + m] }
-        let codes = try e4m3Codes(w, name: name, layer: layer) { i in scale(i / (perGroup * kernel), (i / kernel) % perGroup) }
-        let map = (0..<(channels * perGroup)).map { scale($0 / perGroup, $0 % perGroup) }
-        let unit = scalar(1)
-        let decoded = emit("DequantizeLinear", [constant("\(name)_e4m3", codes), unit], "\(name)_codes")
-        let shape = [channels, perGroup] + [Int](repeating: 1, count: w.rank - 2)
+        let perElement = weight.tensor(from: scales.flatMap { [Float](repeating: $0, count: weight.columns) }).floats()
+        let codes = try e4m3Codes(w, name: name, layer: layer) { perElement[$0] }
+        // Each (c, m) has one scale across its kernel positions.
+        let kernel = w.shape[2...].reduce(1, *)
+        let map = stride(from: 0, to: perElement.count, by: kernel).map { perElement[$0] }
+        let decoded = emit("DequantizeLinear", [constant("\(name)_e4m3", codes), scalar(1)], "\(name)_codes")
+        let shape = Array(w.shape[..<2]) + [Int](repeating: 1, count: w.rank - 2)
         return emit("Mul", [decoded, constant("\(name)_scale", Tensor(map, shape: shape))], "\(name)_dequantized")
     }
 

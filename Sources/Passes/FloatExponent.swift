@@ -26,9 +26,8 @@ public struct FloatExponent: Pass {
             else { continue }
             let values = e.int64s()
             guard values.allSatisfy({ $0.magnitude <= 1 << 24 }) else { continue }
-            let name = graph.unusedName(node.inputs[1] + "_float")
-            graph.constants[name] = Tensor(values.map { Float($0) }, shape: e.shape)
-            graph.nodes[i].inputs[1] = name
+            graph.nodes[i].inputs[1] = graph.addConstant(
+                node.inputs[1] + "_float", Tensor(values.map { Float($0) }, shape: e.shape))
             stats.add("exponents")
         }
         return stats

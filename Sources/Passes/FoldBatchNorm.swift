@@ -85,8 +85,8 @@ public struct FoldBatchNorm: Pass {
                         return (c / (w.shape[0] / group)) * w.shape[1] + j
                     }, params.scale)
             producer.inputs = [
-                producer.inputs[0], replace(wName, newW, &graph),
-                replace(producer.input(2) ?? "\(wName)_bias", newBias(bias, params), &graph),
+                producer.inputs[0], graph.addConstant(wName + "_folded", newW),
+                graph.addConstant((producer.input(2) ?? "\(wName)_bias") + "_folded", newBias(bias, params)),
             ]
             producer.outputs = [bnOutput]
             return .some(nil)
@@ -105,16 +105,16 @@ public struct FoldBatchNorm: Pass {
             }
             if bias == nil { producer.attributes["beta"] = .float(1) }
             producer.inputs = [
-                producer.inputs[0], replace(wName, newW, &graph),
-                replace(producer.input(2) ?? "\(wName)_bias", Tensor(newC, shape: [channels]), &graph),
+                producer.inputs[0], graph.addConstant(wName + "_folded", newW),
+                graph.addConstant((producer.input(2) ?? "\(wName)_bias") + "_folded", Tensor(newC, shape: [channels])),
             ]
             producer.outputs = [bnOutput]
             return .some(nil)
         case "MatMul":
             guard w.rank == 2, w.shape[1] == channels, graph.type(of: producer.outputs[0])?.shape?.rank == 2 else { return nil }
             let newW = scaled(w, channelOf: { $0 % w.shape[1] }, params.scale)
-            producer.inputs[1] = replace(wName, newW, &graph)
-            let shift = replace("\(wName)_bn_bias", Tensor(params.shift.map { Float($0) }, shape: [channels]), &graph)
+            producer.inputs[1] = graph.addConstant(wName + "_folded", newW)
+            let shift = graph.addConstant("\(wName)_bn_bias_folded", Tensor(params.shift.map { Float($0) }, shape: [channels]))
             return .some(Node(op: "Add", name: producer.name + "_bn", inputs: [producer.outputs[0], shift], outputs: [bnOutput]))
         default:
             return nil
@@ -152,14 +152,5 @@ public struct FoldBatchNorm: Pass {
     private func newBias(_ bias: Tensor?, _ params: (scale: [Double], shift: [Double])) -> Tensor {
         let b = bias?.doubles() ?? Array(repeating: 0, count: params.scale.count)
         return Tensor((0..<b.count).map { Float(b[$0] * params.scale[$0] + params.shift[$0]) }, shape: [b.count])
-    }
-
-    /// Stores `tensor` as a constant under a name derived from `name` that no value uses.
-    private func replace(_ name: String, _ tensor: Tensor, _ graph: inout Graph) -> String {
-        var candidate = name + "_folded"
-        var k = 1
-        while graph.constants[candidate] != nil || graph.types[candidate] != nil { k += 1; candidate = "\(name)_folded\(k)" }
-        graph.constants[candidate] = tensor
-        return candidate
     }
 }

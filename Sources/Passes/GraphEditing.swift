@@ -14,6 +14,14 @@ extension Graph {
         }
         return candidate
     }
+
+    /// Stores `tensor` as a constant under `name`, or a name made from it that nothing uses;
+    /// returns the name.
+    mutating func addConstant(_ name: String, _ tensor: Tensor) -> String {
+        let unique = unusedName(name)
+        constants[unique] = tensor
+        return unique
+    }
 }
 
 extension Tensor {

@@ -37,7 +37,7 @@ public struct SimplifyGemm: Pass {
                 node.attributes["beta"] = nil
                 stats.add("C dropped")
             } else if beta != 1, let c = node.input(2), let t = Self.floatConstant(c, graph) {
-                node.inputs[2] = Self.store(Self.scaled(t, beta), as: c + "_beta", &graph)
+                node.inputs[2] = graph.addConstant(c + "_beta", Self.scaled(t, beta))
                 node.attributes["beta"] = nil
                 stats.add("beta")
             }
@@ -45,14 +45,14 @@ public struct SimplifyGemm: Pass {
             let alpha = node.float("alpha", default: 1)
             if alpha != 1, let k = [1, 0].first(where: { Self.floatConstant(node.inputs[$0], graph) != nil }) {
                 let t = Self.floatConstant(node.inputs[k], graph)!
-                node.inputs[k] = Self.store(Self.scaled(t, alpha), as: node.inputs[k] + "_alpha", &graph)
+                node.inputs[k] = graph.addConstant(node.inputs[k] + "_alpha", Self.scaled(t, alpha))
                 node.attributes["alpha"] = nil
                 stats.add("alpha")
             }
             if node.int("transA", default: 0) != 0 {
                 let a = node.inputs[0]
                 if let t = Self.floatConstant(a, graph), t.rank == 2 {
-                    node.inputs[0] = Self.store(t.transposedMatrix(), as: a + "_transposed", &graph)
+                    node.inputs[0] = graph.addConstant(a + "_transposed", t.transposedMatrix())
                 } else {
                     let name = graph.unusedName(a + "_transposed")
                     let type = graph.type(of: a)
@@ -89,12 +89,5 @@ public struct SimplifyGemm: Pass {
 
     private static func scaled(_ t: Tensor, _ factor: Float) -> Tensor {
         Tensor(t.floats().map { $0 * factor }, shape: t.shape)
-    }
-
-    /// Stores `tensor` as a constant under `name`, or a name made from it that nothing uses.
-    private static func store(_ tensor: Tensor, as name: String, _ graph: inout Graph) -> String {
-        let candidate = graph.unusedName(name)
-        graph.constants[candidate] = tensor
-        return candidate
     }
 }

@@ -49,12 +49,10 @@ public struct LiftVectorMatMul: Pass {
         if ra == 1, ca == nil, rb == 2, cb != nil {
             (x, weight, squeezed) = (a, b, 0)
         } else if ra == 2, let w = ca, w.dtype == .float32, rb == 1, cb == nil {
-            weight = graph.unusedName(a + "_transposed")
-            graph.constants[weight] = w.transposedMatrix()
+            weight = graph.addConstant(a + "_transposed", w.transposedMatrix())
             (x, squeezed) = (b, 0)
         } else if ra >= 2, ca == nil, rb == 1, let v = cb {
-            weight = graph.unusedName(b + "_column")
-            graph.constants[weight] = Tensor(dtype: v.dtype, shape: [v.count, 1], storage: v.storage)
+            weight = graph.addConstant(b + "_column", Tensor(dtype: v.dtype, shape: [v.count, 1], storage: v.storage))
             let product = lifted(y, &graph)
             return [
                 Node(op: "MatMul", name: node.name, inputs: [a, weight], outputs: [product], attributes: node.attributes),
@@ -66,8 +64,7 @@ public struct LiftVectorMatMul: Pass {
         let row = graph.unusedName(x + "_row")
         let rowType = graph.type(of: x)
         graph.types[row] = TensorType(rowType?.dtype ?? .float32, rowType?.shape.map { Shape([.known(1)] + $0.dims) })
-        let axes = graph.unusedName(label + "_axes")
-        graph.constants[axes] = Tensor([Int64(squeezed)], shape: [1])
+        let axes = graph.addConstant(label + "_axes", Tensor([Int64(squeezed)], shape: [1]))
         let product = lifted(y, &graph)
         return [
             Node(op: "Unsqueeze", name: graph.unusedName(label + "_unsqueeze"), inputs: [x, axes], outputs: [row]),
@@ -84,8 +81,7 @@ public struct LiftVectorMatMul: Pass {
     }
 
     private func squeeze(_ product: String, into y: String, axis: Int, _ label: String, _ graph: inout Graph) -> Node {
-        let axes = graph.unusedName(label + "_squeeze_axes")
-        graph.constants[axes] = Tensor([Int64(axis)], shape: [1])
+        let axes = graph.addConstant(label + "_squeeze_axes", Tensor([Int64(axis)], shape: [1]))
         return Node(op: "Squeeze", name: graph.unusedName(label + "_squeeze"), inputs: [product, axes], outputs: [y])
     }
 }
