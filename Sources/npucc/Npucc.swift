@@ -9,8 +9,10 @@ struct Npucc: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "npucc",
         abstract: "Compile ONNX models for an NPU with nvfp4, fp8 and 2:4 sparse fast paths.",
+        version: Version.string,
         subcommands: [
-            Compile.self, Export.self, Disasm.self, Asm.self, Inspect.self, DumpIR.self, Run.self, Opt.self, Calibrate.self, Analyze.self,
+            Compile.self, Export.self, Disasm.self, Asm.self, Inspect.self, DumpIR.self, Run.self, Opt.self, Calibrate.self,
+            Analyze.self,
             ShowTarget.self, ProfileCommand.self,
         ])
 
@@ -19,6 +21,7 @@ struct Npucc: ParsableCommand {
         do {
             var command = try parseAsRoot()
             Console.configure((command as? ConsoleCommand)?.console.verbosity ?? .normal)
+            Console.log.info("OpenBLAS kernels: \(NativeKernels.current)")
             try command.run()
             Console.finish()
         } catch {

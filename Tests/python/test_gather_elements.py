@@ -30,22 +30,34 @@ def test_gather_elements_along_each_axis_as_onnxruntime(tmp_path, axis):
     np.testing.assert_array_equal(got["y"], want["y"])
 
 
-def argmax_model(path):
-    """x [2, 6, 8] -> MatMul 8x8 -> the value at each row's ArgMax, by GatherElements."""
+def argmax_model(path, product=False):
+    """x [2, 6, 8] -> MatMul 8x8 -> the value at each row's ArgMax, by GatherElements (and,
+    with `product`, the product itself as a second output)."""
     w = numpy_helper.from_array((RNG.standard_normal((8, 8)) / 3).astype(np.float32), "w")
     nodes = [helper.make_node("MatMul", ["x", "w"], ["m"], name="proj"),
              helper.make_node("ArgMax", ["m"], ["at"], axis=-1, keepdims=1),
              helper.make_node("GatherElements", ["m", "at"], ["y"], axis=-1, name="pick")]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 6, 1])]
+    if product:
+        outputs.append(helper.make_tensor_value_info("m", TensorProto.FLOAT, [2, 6, 8]))
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 6, 8])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 6, 1])], [w])
+                              outputs, [w])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
 
 
 def test_the_values_at_an_argmax_as_onnxruntime(tmp_path):
-    argmax_model(tmp_path / "m.onnx")
+    # Each picks the largest of its own row of products; the products agree with onnxruntime's
+    # to float32 rounding (their last bit depends on the BLAS kernels' order of summation).
+    argmax_model(tmp_path / "m.onnx", product=True)
     got, want = interpreted_and_onnxruntime(tmp_path / "m.onnx", {"x": RNG.standard_normal((2, 6, 8)).astype(np.float32)},
                                             tmp_path)
-    np.testing.assert_array_equal(got["y"], want["y"])
+    np.testing.assert_allclose(got["m"], want["m"], rtol=1e-6, atol=1e-6)
+    for outputs in (got, want):
+        m = outputs["m"]
+        np.testing.assert_array_equal(outputs["y"], np.take_along_axis(m, m.argmax(-1)[..., None], -1))
+    gaps = np.sort(want["m"], -1)
+    assert (gaps[..., -1] - gaps[..., -2]).min() > 1e-4  # one clear largest, so both pick it
+    np.testing.assert_array_equal(got["m"].argmax(-1), want["m"].argmax(-1))
 
 
 @pytest.mark.parametrize("precision", ["fp16", "nvfp4"])
