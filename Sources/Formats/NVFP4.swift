@@ -80,4 +80,43 @@ public enum NVFP4 {
         }
         return NVFP4Matrix(rows: rows, columns: columns, codes: codes, blockScales: scales, globalScale: global)
     }
+
+    /// Codes for values this format already produced (a layer's fake-quantized weights) with
+    /// their tensor scale: `quantize`, then every block whose values those codes do not give
+    /// back takes the smallest E4M3 scale on whose grid all of them lie. A block's scale found
+    /// again from its rounded values is not always the one they were made with: at the
+    /// smallest E4M3 step (2^-9) a block whose largest code is 3 gives back half that step,
+    /// which rounds to zero. A block on no scale's grid keeps `quantize`'s codes (the packer
+    /// then names the value that is not).
+    public static func encodeExactly(
+        _ x: UnsafeBufferPointer<Float>, rows: Int, columns: Int, globalScale global: Float
+    ) throws -> NVFP4Matrix {
+        var m = try quantize(x, rows: rows, columns: columns, globalScale: global)
+        guard global > 0 else { return m }
+        let bs = NVFP4Matrix.blockSize, bpr = m.blocksPerRow
+        func fits(_ r: Int, _ b: Int, _ scaleCode: UInt8, write: Bool) -> Bool {
+            let scale = e4m3Value(scaleCode) * global
+            for c in (b * bs)..<min(columns, (b + 1) * bs) {
+                let v = x[r * columns + c]
+                let code = scale > 0 ? e2m1Code(v / scale) : 0
+                guard e2m1Values[Int(code)] * scale == v else { return false }
+                guard write else { continue }
+                let at = (r * bpr * bs + c) / 2
+                m.codes[at] = c % 2 == 0 ? (m.codes[at] & 0xF0) | code : (m.codes[at] & 0x0F) | (code << 4)
+            }
+            return true
+        }
+        for r in 0..<rows {
+            // Only a zero or subnormal scale (exponent field 0) rounds coarsely enough to move:
+            // a normal one is within 1/16 of amax / 6, so the largest code is 6 again.
+            for b in 0..<bpr where m.blockScales[r * bpr + b] & 0x78 == 0 && !fits(r, b, m.blockScales[r * bpr + b], write: false)
+            {
+                // The positive finite E4M3 codes run 0x01 ... 0x7E in increasing value.
+                guard let code = (UInt8(1)...UInt8(0x7E)).first(where: { fits(r, b, $0, write: false) }) else { continue }
+                m.blockScales[r * bpr + b] = code
+                _ = fits(r, b, code, write: true)
+            }
+        }
+        return m
+    }
 }

@@ -81,7 +81,7 @@ public enum WeightPacking {
             decoded = m.dequantized()
         default:
             let m = try values.withUnsafeBufferPointer {
-                try NVFP4.quantize($0, rows: rows, columns: columns, globalScale: scales[0])
+                try NVFP4.encodeExactly($0, rows: rows, columns: columns, globalScale: scales[0])
             }
             let bpr = m.blocksPerRow
             codes = (0..<(rows * columns)).map { i in

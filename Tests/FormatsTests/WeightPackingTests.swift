@@ -41,6 +41,34 @@ final class WeightPackingTests: XCTestCase {
         }
     }
 
+    /// A block far below the tensor's largest value gets a zero or subnormal E4M3 scale, whose
+    /// steps (2^-9) are coarse: its largest code may be 4, 3 or less instead of 6, and the
+    /// scale found again from its rounded values can differ from the one they were made with
+    /// (at 2^-9 with a largest code of 3, half the step: a tie that rounds to zero). Every
+    /// such block, swept over 12 binades below the smallest step, packs and decodes exactly.
+    func testBlocksWithTinyScalesDecodeToTheirQuantizedValues() throws {
+        let g: Float = 1 / (6 * 448)
+        var moved = 0
+        for step in 0..<(12 * 64) {
+            // The second block's largest value, in units of the tensor scale times 2^-9.
+            let t = Float(pow(2.0, Double(step) / 64 - 9))
+            var w = [Float](repeating: 0.3, count: 32)
+            w[0] = 1
+            for i in 16..<32 { w[i] = 0 }
+            (w[16], w[17], w[18]) = (6 * t * g * 0x1p-9, -3 * t * g * 0x1p-9, 0.7 * t * g * 0x1p-9)
+            let (values, scales) = try FakeQuantization.scaledWeights(w, rows: 1, columns: 32, format: .nvfp4)
+            let layout = try WeightLayout(format: .nvfp4, sparse: false, rows: 1, columns: 32, tileRows: 20, tileColumns: 80)
+            let bytes = try WeightPacking.pack(values, scales: scales, layout: layout)
+            XCTAssertEqual(try WeightPacking.unpack(bytes, layout: layout), values, "t = \(t)")
+            // The blocks whose scale, found again from their rounded values, is another.
+            let again = try values.withUnsafeBufferPointer {
+                try NVFP4.quantize($0, rows: 1, columns: 32, globalScale: scales[0])
+            }
+            moved += again.dequantized() == values ? 0 : 1
+        }
+        XCTAssertGreaterThan(moved, 0)
+    }
+
     func testATileDecodedTransposedInPlaceIsTheTransposeOfItsDecoding() throws {
         for format in [PrecisionFormat.fp16, .fp8, .nvfp4] {
             for sparse in [false, true] {

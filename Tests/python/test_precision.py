@@ -71,6 +71,33 @@ def test_one_gemm_matches_numpy(tmp_path, precision):
     assert np.abs(got - (x @ w.T + b)).max() > 0  # it really is quantized
 
 
+def test_a_block_with_the_smallest_scale_compiles_to_its_fake_quantized_weights(tmp_path):
+    # Row 0's first block sets the tensor scale g = 1 / (6 * 448); its second block's largest
+    # value wants a block scale just above 2^-10 · g, which E4M3 rounds up to its smallest
+    # step 2^-9, so that block's largest code is 3, not 6 (a depthwise 7x7 convolution's lone
+    # 49th weight does this). The bundle holds exactly the weights the interpreter rounds to.
+    g = F32(1 / (6 * 448))
+    w = np.full((2, 32), 0.3, F32)
+    w[0, 0] = 1
+    w[0, 16:] = 0
+    w[0, 16], w[0, 17] = 6 * 0.55 * 2 ** -9 * g, -3 * 0.55 * 2 ** -9 * g
+    b = np.zeros(2, F32)
+    model = gemm_model(tmp_path, w, b)
+    x = np.random.default_rng(4).standard_normal((4, 32)).astype(F32)
+    np.savez(tmp_path / "x.npz", x=x)
+    flags = ["--precision", "nvfp4", "--calib", tmp_path / "x.npz"]
+    r = run_npucc("compile", model, "-o", tmp_path / "m.npub", "--input-shape", "x=4,32", *flags)
+    assert r.returncode == 0, r.stderr
+    r = run_npucc("run", tmp_path / "m.npub", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "sim.npz")
+    assert r.returncode == 0, r.stderr
+    r = run_npucc("run", model, "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "fq.npz", "--input-shape",
+                  "x=4,32", *flags)
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "sim.npz")["y"], np.load(tmp_path / "fq.npz")["y"])
+    wq = nvfp4_rows(w, np.abs(w).max() / F32(6 * 448))
+    assert wq[0, 16] == 3 * 2 ** -9 * g  # the case itself: a largest code of 3 at the smallest scale
+
+
 def test_pruned_fp8_conv_follows_the_npu_order(tmp_path):
     rng = np.random.default_rng(5)
     w = rng.standard_normal((6, 8, 3, 3)).astype(F32)
