@@ -12,7 +12,8 @@ onnxruntime's results; antialias is accepted where it changes nothing and refuse
 it would filter. Bicubic of the last two axes (every coordinate mode, cubic_coeff_a,
 exclude_outside) is interpreted as onnxruntime computes it, folds on constants, and runs on the
 vector unit bit for bit as the interpreter runs it; one that changes another axis is refused by
-node."""
+node. A plane too large for a tile (28x28 to 224x224, a 6,000-sample signal) runs in windows,
+bit for bit as whole planes run."""
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -322,3 +323,47 @@ def test_a_cubic_resize_of_a_constant_folds_and_one_over_the_channels_is_refused
     assert 'node Resize "resize"' in r.stderr and "cannot lower a cubic Resize of [1, 6, 5, 6]" in r.stderr, r.stderr
     assert "it changes an axis before the last two" in r.stderr
     assert not (tmp_path / "m.npub").exists()
+
+
+LARGE = {
+    # A segmentation head's upsampling to the image: 28x28 to 224x224, bilinear and bicubic.
+    "bilinear_to_224": ([1, 2, 28, 28], dict(sizes=[1, 2, 224, 224], mode="linear")),
+    "bilinear_align_corners_to_224": ([1, 2, 28, 28], dict(sizes=[1, 2, 224, 224], mode="linear",
+                                                           coordinate_transformation_mode="align_corners")),
+    "bicubic_112_to_224": ([1, 1, 112, 112], dict(scales=[1, 1, 2, 2], mode="cubic")),
+    "bicubic_down_exclude_outside": ([1, 1, 150, 140], dict(scales=[1, 1, 0.6, 0.7], mode="cubic",
+                                                            exclude_outside=1)),
+    # A 1-D signal of 6,000 samples upsampled 2x: even one output row is wider than a tile.
+    "linear_signal_6000": ([1, 1, 6000], dict(scales=[1, 1, 2], mode="linear")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LARGE))
+def test_a_plane_larger_than_a_tile_resizes_window_by_window(tmp_path, case):
+    """A plane whose input and output do not fit a tile's SRAM together runs in windows of
+    output rows and columns: bit for bit as the interpreter runs it, which agrees with
+    onnxruntime to float32 rounding."""
+    shape, attributes = LARGE[case]
+    rank = len(shape)
+    inputs = ["x", "roi", "scales"] + (["sizes"] if "sizes" in attributes else [])
+    inits = [numpy_helper.from_array(np.zeros(0, np.float32), "roi"),
+             numpy_helper.from_array(np.asarray(attributes.pop("scales", []), np.float32), "scales")]
+    if "sizes" in attributes:
+        inits.append(numpy_helper.from_array(np.asarray(attributes.pop("sizes"), np.int64), "sizes"))
+    graph = helper.make_graph([helper.make_node("Resize", inputs, ["y"], name="resize", **attributes)], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None] * rank)], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
+    rng = np.random.default_rng(17)
+    x = rng.standard_normal(shape).astype(np.float32)
+    np.savez(tmp_path / "x.npz", x=x)
+    np.savez(tmp_path / "calib.npz", x=rng.standard_normal([4] + shape).astype(np.float32))
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, "fp16", "none",
+                                        tmp_path / "calib.npz")
+    assert_same_bits(sim, fq, ["y"])
+    theirs = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    assert fq["y"].shape == theirs.shape
+    np.testing.assert_allclose(fq["y"], theirs, rtol=0, atol=32 * np.finfo(np.float32).eps * np.abs(x).max())
+    r = run_npucc("disasm", tmp_path / "m.npub")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("vopp ") > shape[1]  # more than one step a plane
