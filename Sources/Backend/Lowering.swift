@@ -433,6 +433,60 @@ public enum Lowering {
         }
     }
 
+    /// A global pooling whose plane does not fit a tile's SRAM (an EfficientNet's
+    /// squeeze-and-excitation over a 112x112 image): each plane on a tile of its own, chunk
+    /// after chunk, the running result carried in front of the next chunk. The interpreter
+    /// runs one float32 sum from +0 (or maximum from -inf, a NaN winning) over the plane in
+    /// order, so the chunks do exactly that: GlobalAveragePool's `vopp cumsum` over [sum so
+    /// far, chunk] (its first slot filled with +0), whose last element the next chunk's slot
+    /// takes, then `div_scalar` by the plane's size; GlobalMaxPool's `vopp reduce_max` over
+    /// the first chunk, then over [maximum so far, chunk].
+    private static func lowerLargeGlobalPool(
+        _ node: Node, _ x: Place, _ y: Place, planes: Int, size: Int, _ resources: TileResources,
+        _ constants: inout ConstantSection, _ b: inout ProgramBuilder
+    ) throws {
+        let average = node.op == "GlobalAveragePool"
+        let chunk = (resources.sramBytes - 64) / 4 - 1
+        guard chunk > 0 else { throw IRError("cannot lower \(node.op): a tile's SRAM holds no chunk of its plane", at: node) }
+        func code(_ name: String) -> UInt64 { UInt64(InstructionSet.vectorOps.firstIndex(of: name)!) }
+        for plane in 0..<planes {
+            let (cluster, tile) = resources.place(plane)
+            func sram(_ element: Int, _ count: Int) throws -> UInt64 {
+                b.descriptor(
+                    try TensorDescriptor(
+                        .sram, .f32, cluster: cluster, tile: tile, address: UInt64(4 * element), dims: [1, count]))
+            }
+            let slot = try sram(0, 1)
+            if average { try b.emit("fill", ["dst": slot, "value": UInt64(Float(0).bitPattern)]) }
+            var last = slot
+            for start in stride(from: 0, to: size, by: chunk) {
+                let count = min(chunk, size - start)
+                let src = try x.advanced(by: 4 * (plane * size + start)).descriptor(dims: [1, count])
+                try b.emit("dma", ["dst": try sram(1, count), "src": b.descriptor(src)])
+                // The max's first chunk stands alone (its running value starts at -inf).
+                let carried = average || start > 0
+                let line = try sram(carried ? 0 : 1, count + (carried ? 1 : 0))
+                if average {
+                    let record = constants.record([count + 1, 0, 0] + [Int](repeating: 0, count: 13))
+                    try b.emit("vopp", ["op": code("cumsum"), "dst": line, "a": line, "b": 0, "params": UInt64(record)])
+                    last = try sram(count, 1)
+                    if start + count < size {
+                        try b.emit("vop", ["op": code("copy"), "dst": slot, "a": last, "b": 0, "imm": 0])
+                    }
+                } else {
+                    let record = constants.record([count + (carried ? 1 : 0), 0] + [Int](repeating: 0, count: 14))
+                    try b.emit("vopp", ["op": code("reduce_max"), "dst": slot, "a": line, "b": 0, "params": UInt64(record)])
+                }
+            }
+            if average {
+                try b.emit(
+                    "vop", ["op": code("div_scalar"), "dst": last, "a": last, "b": 0, "imm": UInt64(Float(size).bitPattern)])
+            }
+            let dst = try y.advanced(by: 4 * plane).descriptor(dims: [1, 1])
+            try b.emit("dma", ["dst": b.descriptor(dst), "src": last])
+        }
+    }
+
     /// Pooling per image, as many channels at a time as a tile's SRAM holds in and out, each
     /// step on the next tile.
     private static func lowerPool(
@@ -453,6 +507,10 @@ public enum Lowering {
         }
         let (n, c, h, w, oh, ow) = (xShape[0], xShape[1], xShape[2], xShape[3], yShape[2], yShape[3])
         let global = node.op.hasPrefix("Global")
+        if global && 4 * (h * w + 1) + 64 > resources.sramBytes {
+            try lowerLargeGlobalPool(node, x, y, planes: n * c, size: h * w, resources, &constants, &b)
+            return
+        }
         let kernel = global ? [h, w] : (node.ints("kernel_shape") ?? [1, 1])
         let strides = global ? [1, 1] : (node.ints("strides") ?? [1, 1])
         let pads = global ? [0, 0, 0, 0] : (node.ints("pads") ?? [0, 0, 0, 0])
@@ -476,7 +534,9 @@ public enum Lowering {
             rowsPerStep = 0
             while rowsPerStep < oh && bytes(1, 0, rowsPerStep + 1) <= resources.sramBytes { rowsPerStep += 1 }
             guard rowsPerStep > 0 else {
-                throw IRError("one output row of one channel (\(w) wide) does not fit a tile's SRAM", at: node)
+                throw IRError(
+                    "the \(inputRows(0, 1).count) x \(w) input values one output row of one channel reads do not fit a tile's SRAM",
+                    at: node)
             }
         }
         var step = 0  // each step on the next tile

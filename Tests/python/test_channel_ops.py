@@ -1,5 +1,6 @@
 """Per-channel ops of CNNs as exporters write them: a BatchNormalization that no layer before it
-can take (DenseNet's, after a Concat), PRelu with a slope per channel, GlobalMaxPool, Round,
+can take (DenseNet's, after a Concat), PRelu with a slope per channel, GlobalMaxPool (and global
+pools over planes larger than a tile's SRAM, an EfficientNet's 112x112), Round,
 InstanceNormalization, GroupNormalization (opsets 18 and 21) and LRN across channels.
 The bundle runs bit for bit as the fake-quant interpreter runs the model (at fp16, nvfp4 and
 nvfp4 with 2:4; opset 11 and 13), on inputs holding NaN, infinities and signed zeros, and the
@@ -173,3 +174,36 @@ def test_group_normalization_runs_as_the_interpreter_and_onnxruntime_run_it(tmp_
     sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, precision, "none",
                                         tmp_path / "calib.npz", extra=fixed)
     assert_same_bits(sim, fq, ["y"])
+
+
+@pytest.mark.parametrize("op", ["GlobalAveragePool", "GlobalMaxPool"])
+def test_a_global_pool_over_a_plane_larger_than_a_tile(tmp_path, op):
+    """An EfficientNet's squeeze-and-excitation pools 112x112 planes (49 KiB each, more than a
+    tile's SRAM): each plane runs chunk after chunk with the running sum (or maximum) carried,
+    bit for bit as the interpreter's one pass, which agrees with onnxruntime; a plane of
+    negative zeros averages to +0 as the interpreter's sum from +0 does, and a NaN wins the
+    maximum."""
+    rng = np.random.default_rng(23)
+    w = numpy_helper.from_array((rng.standard_normal((4, 3, 3, 3)) / 4).astype(np.float32), "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node(op, ["r"], ["y"], name="pool"),
+             helper.make_node(op, ["x"], ["z"], name="pool_input")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 112, 112])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 1, 1]),
+                               helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 3, 1, 1])], [w])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
+    x = rng.standard_normal((1, 3, 112, 112)).astype(np.float32) * 3
+    x[0, 1] = -0.0
+    x[0, 2, 100, 7] = np.nan
+    np.savez(tmp_path / "x.npz", x=x)
+    np.savez(tmp_path / "calib.npz", x=rng.standard_normal((4, 1, 3, 112, 112)).astype(np.float32))
+    for precision in ["fp16", "nvfp4"]:
+        sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, precision, "none",
+                                            tmp_path / "calib.npz")
+        assert_same_bits(sim, fq, ["y", "z"])
+    z = fq["z"].reshape(3)
+    assert np.signbit(z[1]) == (op == "GlobalMaxPool") and z[1] == 0 and np.isnan(z[2])
+    theirs = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x})[1].reshape(3)
+    np.testing.assert_allclose(z[0], theirs[0], rtol=1e-5)
