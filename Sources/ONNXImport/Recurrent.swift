@@ -7,7 +7,8 @@ import IR
 
 extension ImportContext {
     /// Emits LSTM, GRU or RNN `node` unrolled (new nodes `NAME/OP_STEP`). Supported: W and R
-    /// constants; B, initial_h (and initial_c) optional; `direction` forward, reverse or
+    /// constants or computed from constants (fold-constants then makes the slices the steps
+    /// take constants); B, initial_h (and initial_c) optional; `direction` forward, reverse or
     /// bidirectional; `layout` 0 or 1; `clip`; `linear_before_reset` (GRU); activations
     /// Sigmoid, Tanh and Relu. Refused by name: sequence_lens, peepholes (P), input_forget,
     /// activations with alpha or beta, and an unknown sequence length.
@@ -17,8 +18,15 @@ extension ImportContext {
         guard node.inputs.count >= 3, let x = node.input(0), let wName = node.input(1), let rName = node.input(2) else {
             throw IRError("needs X, W and R", at: node)
         }
-        guard let w = constants[wName], let r = constants[rName], w.rank == 3, r.rank == 3 else {
-            throw IRError("W and R must be constants [directions, gates·hidden, size]", at: node)
+        // W and R as constants, or as values computed from constants (the torch.export-based
+        // exporter writes R as Unsqueeze(Concat(Slice(weight_hh)))), which the nodes below
+        // slice and fold-constants makes constant.
+        guard let wShape = knownType(of: wName)?.shape?.concrete, let rShape = knownType(of: rName)?.shape?.concrete,
+            wShape.count == 3, rShape.count == 3
+        else {
+            throw IRError(
+                "W and R must be constants, or computed from constants, of a known shape [directions, gates·hidden, size]",
+                at: node)
         }
         if node.input(4) != nil {
             throw IRError("sequence_lens is not supported (every sequence runs its full length)", at: node)
@@ -33,12 +41,12 @@ extension ImportContext {
             throw IRError("direction \"\(direction)\" is not forward, reverse or bidirectional", at: node)
         }
         let directions = direction == "bidirectional" ? 2 : 1
-        let hidden = node.int("hidden_size") ?? r.shape[2]
-        guard w.shape[0] == directions, r.shape[0] == directions, w.shape[1] == gateCount * hidden,
-            r.shape == [directions, gateCount * hidden, hidden]
+        let hidden = node.int("hidden_size") ?? rShape[2]
+        guard wShape[0] == directions, rShape[0] == directions, wShape[1] == gateCount * hidden,
+            rShape == [directions, gateCount * hidden, hidden]
         else {
             throw IRError(
-                "W \(w.shape) and R \(r.shape) do not fit \(directions) directions of \(gateCount) gates of \(hidden)", at: node)
+                "W \(wShape) and R \(rShape) do not fit \(directions) directions of \(gateCount) gates of \(hidden)", at: node)
         }
         let batchFirst = node.int("layout", default: 0) != 0
         guard let steps = knownType(of: x)?.shape?.dims[batchFirst ? 1 : 0].value else {
@@ -60,8 +68,17 @@ extension ImportContext {
         }
         func ints(_ values: [Int], _ hint: String) -> String { int64Constant(values, hint: hint) }
         func index(_ i: Int) -> String { int64Scalar(i, hint: "index") }
-        func rows(_ t: Tensor, _ d: Int, _ from: Int, _ count: Int, _ hint: String) -> String {
-            // Rows [from, from + count) of direction d of a constant, transposed: [size, count].
+        func slice(_ v: String, _ from: Int, _ to: Int, _ step: String) -> String {
+            emit("Slice", step, [v, ints([from], "starts"), ints([to], "ends"), ints([0], "axes")])
+        }
+        func rows(_ name: String, _ d: Int, _ from: Int, _ count: Int, _ hint: String) -> String {
+            // Rows [from, from + count) of direction d, transposed: [size, count]; of a value
+            // computed from constants, as the nodes that take them.
+            guard let t = constants[name] else {
+                let direction = emit("Gather", "\(hint)_d\(d)", [name, index(d)], ["axis": .int(0)])
+                let taken = slice(direction, from, from + count, "\(hint)_d\(d)_rows")
+                return emit("Transpose", "\(hint)_d\(d)_transposed", [taken], ["perm": .ints([1, 0])])
+            }
             let size = t.shape[2], values = t.floats()
             var out = [Float](repeating: 0, count: size * count)
             for i in 0..<count {
@@ -91,6 +108,24 @@ extension ImportContext {
             let bias = node.input(3).flatMap { constants[$0] }?.floats()
             var inputBias = [Float](repeating: 0, count: gateCount * hidden)
             var hiddenBias: [Float]?  // GRU with linear_before_reset: Rbh, added inside the reset
+            // A bias computed from constants, as the nodes that add its halves.
+            var computedBias: (input: String, hidden: String?)?
+            if bias == nil, let b = node.input(3) {
+                guard knownType(of: b)?.shape?.concrete == [directions, 2 * gateCount * hidden] else {
+                    throw IRError("B must be a constant, or computed from constants, [directions, 2·gates·hidden]", at: node)
+                }
+                let g = gateCount * hidden
+                let both = emit("Gather", "\(tag)bias", [b, index(d)], ["axis": .int(0)])
+                let (wb, rb) = (slice(both, 0, g, "\(tag)bias_w"), slice(both, g, 2 * g, "\(tag)bias_r"))
+                if op == "GRU" && linearBeforeReset {
+                    let zeros = addConstant(Tensor([Float](repeating: 0, count: hidden), shape: [hidden]), hint: "zeros")
+                    let outer = emit(
+                        "Concat", "\(tag)bias_r_outer", [slice(rb, 0, 2 * hidden, "\(tag)bias_r_zr"), zeros], ["axis": .int(0)])
+                    computedBias = (emit("Add", "\(tag)bias_input", [wb, outer]), slice(rb, 2 * hidden, g, "\(tag)bias_r_h"))
+                } else {
+                    computedBias = (emit("Add", "\(tag)bias_input", [wb, rb]), nil)
+                }
+            }
             if let bias {
                 let base = d * 2 * gateCount * hidden
                 for i in 0..<(gateCount * hidden) {
@@ -101,14 +136,12 @@ extension ImportContext {
                 if op == "GRU" && linearBeforeReset {
                     hiddenBias = Array(bias[(base + gateCount * hidden + 2 * hidden)..<(base + 2 * gateCount * hidden)])
                 }
-            } else if node.input(3) != nil {
-                throw IRError("B must be a constant", at: node)
             }
             let projected = emit(
                 "Add", "\(tag)input_projection",
                 [
-                    emit("MatMul", "\(tag)input_product", [sequence, rows(w, d, 0, gateCount * hidden, "w")]),
-                    addConstant(Tensor(inputBias, shape: [gateCount * hidden]), hint: "bias"),
+                    emit("MatMul", "\(tag)input_product", [sequence, rows(wName, d, 0, gateCount * hidden, "w")]),
+                    computedBias?.input ?? addConstant(Tensor(inputBias, shape: [gateCount * hidden]), hint: "bias"),
                 ])
             var h = node.input(5).map { emit("Gather", "\(tag)initial_h", [$0, index(d)], ["axis": .int(batchFirst ? 1 : 0)]) }
             var c =
@@ -117,9 +150,9 @@ extension ImportContext {
                 : nil
             // The recurrent weights, transposed once for every step: all gates' (LSTM, RNN), or
             // the update and reset gates' and the hidden gate's apart (GRU), and GRU's Rbh.
-            let recurrent = rows(r, d, 0, (op == "GRU" ? 2 : gateCount) * hidden, "r")
-            let hiddenWeights = op == "GRU" ? rows(r, d, 2 * hidden, hidden, "r_h") : ""
-            let rbh = hiddenBias.map { addConstant(Tensor($0, shape: [hidden]), hint: "rbh") }
+            let recurrent = rows(rName, d, 0, (op == "GRU" ? 2 : gateCount) * hidden, "r")
+            let hiddenWeights = op == "GRU" ? rows(rName, d, 2 * hidden, hidden, "r_h") : ""
+            let rbh = computedBias?.hidden ?? hiddenBias.map { addConstant(Tensor($0, shape: [hidden]), hint: "rbh") }
             let order = d == 1 || direction == "reverse" ? Array((0..<steps).reversed()) : Array(0..<steps)
             var outputs = [String](repeating: "", count: steps)
             for t in order {

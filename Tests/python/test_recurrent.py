@@ -2,8 +2,9 @@
 and bidirectional, layout 0 and 1, with and without biases and initial states, clip, GRU's
 linear_before_reset: the interpreter computes Y, Y_h and Y_c as onnxruntime does; a
 bidirectional LSTM classifier runs on the simulator bit for bit as the fake-quant interpreter
-runs it, its steps sharing one packed blob of recurrent weights per direction; what is not
-supported is refused by node."""
+runs it, its steps sharing one packed blob of recurrent weights per direction, also when W, R
+and B are computed from stored tensors (the torch.export-based exporter's Unsqueeze of a Concat
+of Slices); what is not supported is refused by node."""
 import sys
 
 import numpy as np
@@ -82,6 +83,61 @@ def test_the_unrolled_recurrence_computes_as_onnxruntime(tmp_path, op, attribute
     for name in want:
         assert got[name].shape == want[name].shape, name
         np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+def computed_weights_model(path, op, direction="forward", **attributes):
+    """The weights as the torch.export-based exporter writes them for a large enough layer:
+    W, R and B computed from the module's own tensors (R as Unsqueeze(Concat(Slice(weight_hh)))),
+    not stored as initializers of the node's layout; x [S, 1, I] in a [1, S, 3] classifier."""
+    dirs = 2 if direction == "bidirectional" else 1
+    g = GATES[op]
+    inits, nodes, parts = [], [], {"w": [], "r": [], "b": []}
+    for d in range(dirs):
+        for name, shape in [("w", (g * H, I)), ("r", (g * H, H)), ("b", (2 * g * H,))]:
+            raw = f"{name}{d}_raw"
+            inits.append(numpy_helper.from_array((RNG.standard_normal(shape) / 2).astype(np.float32), raw))
+            halves = [f"{raw}_lo", f"{raw}_hi"]
+            cut = shape[0] // 2
+            for half, (start, end) in zip(halves, [(0, cut), (cut, shape[0])]):
+                nodes.append(helper.make_node("Slice", [raw, f"s{start}", f"e{end}", "axis0"], [half]))
+            nodes.append(helper.make_node("Concat", halves, [f"{name}{d}"], axis=0))
+            nodes.append(helper.make_node("Unsqueeze", [f"{name}{d}", "axis0"], [f"{name}{d}_3d"]))
+            parts[name].append(f"{name}{d}_3d")
+    for name, values in parts.items():
+        nodes.append(helper.make_node("Concat", values, [name], axis=0) if dirs == 2 else
+                     helper.make_node("Identity", values, [name]))
+    bounds = {v for n in nodes if n.op_type == "Slice" for v in n.input[1:3]}
+    inits += [numpy_helper.from_array(np.array([int(v[1:])], np.int64), v) for v in sorted(bounds)]
+    inits.append(numpy_helper.from_array(np.array([0], np.int64), "axis0"))
+    inits.append(numpy_helper.from_array((RNG.standard_normal((dirs * H, 3)) / 2).astype(np.float32), "fc"))
+    inits.append(numpy_helper.from_array(np.array([1, -1], np.int64), "flat"))
+    nodes += [helper.make_node(op, ["x", "w", "r", "b"], ["", "h"], hidden_size=H, direction=direction, name="rnn",
+                               **attributes),
+              helper.make_node("Reshape", ["h", "flat"], ["hf"]),
+              helper.make_node("MatMul", ["hf", "fc"], ["y"], name="fc")]
+    graph = helper.make_graph(nodes, "computed", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [S, 1, I])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)]), path)
+
+
+@pytest.mark.parametrize("op,attributes", [("LSTM", {}), ("LSTM", dict(direction="bidirectional")),
+                                           ("GRU", dict(linear_before_reset=1)), ("RNN", {})])
+def test_weights_computed_from_constants_unroll_as_stored_ones(tmp_path, op, attributes):
+    computed_weights_model(tmp_path / "m.onnx", op, **attributes)
+    x = RNG.standard_normal((S, 1, I)).astype(np.float32)
+    got, want = interpreted_and_onnxruntime(tmp_path / "m.onnx", {"x": x}, tmp_path)
+    np.testing.assert_allclose(got["y"], want["y"], rtol=1e-5, atol=1e-5)
+    np.savez(tmp_path / "x.npz", x=x)
+    np.savez(tmp_path / "calib.npz", x=RNG.standard_normal((4, S, 1, I)).astype(np.float32))
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, "nvfp4", "none",
+                                        tmp_path / "calib.npz")
+    assert_same_bits(sim, fq, ["y"])
+    # The steps' recurrent weights are folded into one constant a direction, which they share.
+    r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub", "--precision", "fp16")
+    assert r.returncode == 0, r.stderr
+    dirs = 2 if attributes.get("direction") == "bidirectional" else 1
+    products = (2 if op == "GRU" else 1) * (S - 1)  # GRU: its gates' and its hidden gate's
+    assert f"({dirs * (products - (2 if op == 'GRU' else 1))} sharing another's weights)" in r.stdout, r.stdout
 
 
 def classifier(path):
