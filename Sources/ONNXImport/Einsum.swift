@@ -72,6 +72,15 @@ extension ImportContext {
         func emit(_ op: String, _ step: String, _ inputs: [String], _ attributes: [String: Attribute] = [:]) -> String {
             emitStep(of: node, op, step, inputs, attributes)
         }
+        // The last node, named as the Einsum was: `value`'s axes put in the output's order.
+        func finish(_ value: String, _ perm: [Int]) {
+            nodes.append(
+                perm == Array(perm.indices)
+                    ? Node(op: "Identity", name: node.name, inputs: [value], outputs: node.outputs)
+                    : Node(
+                        op: "Transpose", name: node.name, inputs: [value], outputs: node.outputs,
+                        attributes: ["perm": .ints(perm)]))
+        }
         if letters.count == 1 {
             // One operand: the letters the output drops summed, then the output's order.
             var term = letters[0]
@@ -82,12 +91,7 @@ extension ImportContext {
                 term = term.enumerated().filter { !gone.contains($0.offset) }.map(\.element)
             }
             let perm = output.map { term.firstIndex(of: $0)! }
-            nodes.append(
-                perm == Array(perm.indices)
-                    ? Node(op: "Identity", name: node.name, inputs: [value], outputs: node.outputs)
-                    : Node(
-                        op: "Transpose", name: node.name, inputs: [value], outputs: node.outputs,
-                        attributes: ["perm": .ints(perm)]))
+            finish(value, perm)
             return
         }
         // Sum first the letters only one operand has and the output drops.
@@ -134,6 +138,37 @@ extension ImportContext {
             let shape = Array(repeating: 0, count: order.count - contracted.count) + [-1]
             return (emit("Reshape", "\(step)_merged", [v, ints(shape, "\(step)_merged_shape")]), shape.count)
         }
+        // A constant right operand with letters of its own besides its columns and none
+        // shared with the left but those multiplied over (a multi-head projection,
+        // `btd,dhe->bhte`): those letters join its columns, so the weight is one matrix
+        // [multiplied over, own letters · columns] and the product a layer, reshaped after.
+        if batch.isEmpty, !rightExtra.isEmpty, let rows, let columns, constants[y] != nil,
+            let shape = knownType(of: y)?.shape?.concrete
+        {
+            func extent(_ c: Character) -> Int { shape[right.firstIndex(of: c)!] }
+            let weightOrder = contracted + rightExtra + [columns]
+            let weightPerm = weightOrder.map { right.firstIndex(of: $0)! }
+            let ordered =
+                weightPerm == Array(right.indices)
+                ? y : emit("Transpose", "weight_order", [y], ["perm": .ints(weightPerm)])
+            let weight = emit(
+                "Reshape", "weight_matrix",
+                [ordered, ints([contracted.map(extent).reduce(1, *), -1], "weight_matrix_shape")])
+            let inputOrder = leftExtra + [rows] + contracted
+            let inputPerm = inputOrder.map { left.firstIndex(of: $0)! }
+            var a = inputPerm == Array(left.indices) ? x : emit("Transpose", "a_order", [x], ["perm": .ints(inputPerm)])
+            if merged {
+                let merge = Array(repeating: 0, count: leftExtra.count + 1) + [-1]
+                a = emit("Reshape", "a_merged", [a, ints(merge, "a_merged_shape")])
+            }
+            let flat = emit("MatMul", "product", [a, weight])
+            let split = Array(repeating: 0, count: leftExtra.count + 1) + rightExtra.map(extent) + [-1]
+            let product = emit("Reshape", "product_split", [flat, ints(split, "product_split_shape")])
+            let axes = leftExtra + [rows] + rightExtra + [columns]
+            let perm = output.map { letter in axes.firstIndex(of: letter)! }
+            finish(product, perm)
+            return
+        }
         var (b, rank) = arranged(y, right, rightOrder, "b")
         if merged {
             b = emit("Transpose", "b_columns", [b], ["perm": .ints(Array(0..<(rank - 2)) + [rank - 1, rank - 2])])
@@ -147,13 +182,6 @@ extension ImportContext {
             axes = axes.filter { $0 != nil }
         }
         let perm = output.map { letter in axes.firstIndex(of: letter)! }
-        if perm == Array(perm.indices) {
-            nodes.append(Node(op: "Identity", name: node.name, inputs: [product], outputs: node.outputs))
-        } else {
-            nodes.append(
-                Node(
-                    op: "Transpose", name: node.name, inputs: [product], outputs: node.outputs, attributes: ["perm": .ints(perm)])
-            )
-        }
+        finish(product, perm)
     }
 }

@@ -3,7 +3,9 @@ Transpose (and ReduceSum for letters only one operand has, Reshape to merge seve
 multiplied over): the equations attention, linear layers and outer products are written with,
 with an ellipsis and with an implicit output, as onnxruntime computes them; with a constant operand the product
 is a MatMul layer with constant weights, quantized and compiled, the bundle equal to the
-interpreter; and equations outside that form refused by name."""
+interpreter (also a multi-head projection whose weight has a head letter of its own,
+`btd,dhe->bhte`: the letter joins the weight's columns); and equations outside that form
+refused by name."""
 import numpy as np
 import onnx
 import pytest
@@ -79,12 +81,34 @@ def test_einsum_of_one_operand_computes_as_onnxruntime_does(tmp_path, equation, 
     np.testing.assert_allclose(got["y"], np.einsum(equation, a), rtol=1e-5, atol=1e-5)
 
 
+# (equation, shape of the activation, shape of the constant weight)
+LAYERS = [
+    ("bld,hd->blh", (1, 8, 32), (16, 32)),
+    # Multi-head projections: the weight's head letter joins its columns.
+    ("btd,dhe->bhte", (1, 8, 32), (32, 4, 8)),
+    ("btd,dhe->bthe", (1, 8, 32), (32, 4, 8)),
+    ("btd,hde->tbeh", (2, 8, 32), (4, 32, 8)),
+    ("btcd,cdhe->bthe", (1, 8, 4, 8), (4, 8, 2, 8)),  # two letters multiplied over
+]
+
+
+@pytest.mark.parametrize("equation,a_shape,b_shape", LAYERS[1:], ids=[e[0] for e in LAYERS[1:]])
+def test_einsum_with_a_constant_weight_of_its_own_letters_computes_as_onnxruntime_does(tmp_path, equation, a_shape,
+                                                                                      b_shape):
+    einsum_model(tmp_path / "m.onnx", equation, a_shape, b_shape, constant_b=True)
+    a = np.random.default_rng(55).standard_normal(a_shape).astype(np.float32)
+    got, want = interpreted_and_onnxruntime(tmp_path / "m.onnx", {"a": a}, tmp_path)
+    assert got["y"].shape == want["y"].shape
+    np.testing.assert_allclose(got["y"], want["y"], rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("precision", ["fp16", "nvfp4"])
-def test_an_einsum_with_constant_weights_is_a_layer(tmp_path, precision):
-    einsum_model(tmp_path / "m.onnx", "bld,hd->blh", (1, 8, 32), (16, 32), constant_b=True)
+@pytest.mark.parametrize("equation,a_shape,b_shape", LAYERS, ids=[e[0] for e in LAYERS])
+def test_an_einsum_with_constant_weights_is_a_layer(tmp_path, precision, equation, a_shape, b_shape):
+    einsum_model(tmp_path / "m.onnx", equation, a_shape, b_shape, constant_b=True)
     rng = np.random.default_rng(53)
-    np.savez(tmp_path / "x.npz", a=rng.standard_normal((1, 8, 32)).astype(np.float32))
-    np.savez(tmp_path / "calib.npz", a=rng.standard_normal((4, 1, 8, 32)).astype(np.float32))
+    np.savez(tmp_path / "x.npz", a=rng.standard_normal(a_shape).astype(np.float32))
+    np.savez(tmp_path / "calib.npz", a=rng.standard_normal((4,) + a_shape).astype(np.float32))
     sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, precision, "none",
                                         tmp_path / "calib.npz")
     assert_same_bits(sim, fq, ["y"])
