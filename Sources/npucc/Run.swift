@@ -113,6 +113,11 @@ struct Run: ParsableCommand {
             guard let format = PrecisionFormat(rawValue: precision) else {
                 throw DriverError(file: "--precision", "unknown precision \"\(precision)\" (fp32, fp16, fp8, nvfp4, auto)")
             }
+            if (format == .fp8 || format == .nvfp4) && quantization.calib == nil {
+                Console.warn(
+                    "\(format.rawValue) without --calib: each activation is scaled by its own range as it runs, not by the fixed scales of calibration a compiled bundle uses",
+                    file: "--precision")
+            }
             if format != .fp32 || pruning != nil {
                 _ = try PrecisionSetup.apply(
                     format, to: &loaded, calibPath: quantization.calib, method: method, pruning: pruning,

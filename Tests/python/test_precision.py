@@ -148,6 +148,19 @@ def test_digits_accuracy_per_precision():
     assert accuracy("nvfp4") >= fp32 - 1.0
 
 
+def test_a_run_without_calibration_says_its_scales_are_not_a_bundles(tmp_path):
+    # Without --calib the interpreter scales each fp8 or nvfp4 activation by its own range as
+    # it runs; a compiled bundle's scales are fixed by calibration (compile refuses without).
+    for precision in ["fp8", "nvfp4"]:
+        r = run_npucc("run", SAMPLES / "digits_cnn.onnx", "--inputs", SAMPLES / "digits_test.npz", "--outputs",
+                      tmp_path / "y.npz", "--precision", precision)
+        assert r.returncode == 0, r.stderr
+        assert f"--precision: {precision} without --calib: each activation is scaled by its own range" in r.stderr
+        r = run_npucc("run", SAMPLES / "digits_cnn.onnx", "--inputs", SAMPLES / "digits_test.npz", "--outputs",
+                      tmp_path / "y.npz", "--precision", precision, "--calib", SAMPLES / "digits_calib.npz")
+        assert r.returncode == 0 and "without --calib" not in r.stderr, r.stderr
+
+
 def test_unknown_precision_is_an_error(tmp_path):
     r = run_npucc("run", SAMPLES / "digits_cnn.onnx", "--inputs", SAMPLES / "digits_test.npz",
                   "--outputs", tmp_path / "o.npz", "--precision", "int3")
