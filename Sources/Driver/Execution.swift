@@ -1,5 +1,6 @@
 // `npucc run`: the reference interpreter on npz inputs, writing npz outputs, with an
-// optional top-1 accuracy against labels.
+// optional top-1 accuracy against labels. Samples stacked on an input that --input-shape
+// fixes to a batch of 1 run one by one, as a bundle runs them.
 import Foundation
 import IR
 import Reference
@@ -18,15 +19,59 @@ public enum Execution {
                 file: inputsPath, "no array for graph input \"\(v.name)\" (keys: \(arrays.map(\.name).joined(separator: ", ")))")
         }
         try refuseUnknownArrays(arrays.map(\.name), inputs: graph.inputs.map(\.name), as: "a graph input", file: inputsPath)
-        let results: [String: Tensor]
+        let runs = try samples(inputs, graph, file: inputsPath)
+        var perRun: [[Tensor]] = []
         do {
-            results = try Interpreter(graph: graph).run(inputs)
+            let interpreter = try Interpreter(graph: graph)
+            for r in 0..<runs {
+                let feeds = runs == 1 ? inputs : inputs.mapValues { sample($0, r, of: runs) }
+                let results = try interpreter.run(feeds)
+                perRun.append(graph.outputs.map { results[$0.name]! })
+            }
         } catch let e as IRError {
             throw loaded.error(e)
         }
-        let outputs = graph.outputs.map { ($0.name, results[$0.name]!) }
+        let outputs = graph.outputs.enumerated().map { i, v in (v.name, stacked(perRun.map { $0[i] })) }
         try NPZ.write(outputs, to: URL(fileURLWithPath: outputsPath), compressed: false)
         return outputs
+    }
+
+    /// How many times the model runs on `inputs`: once, or, as a bundle runs, once per sample
+    /// when every input's shape is fixed with a first axis of 1 (`--input-shape`) and its
+    /// array stacks N > 1 such samples along that axis (the same N for every input).
+    static func samples(_ inputs: [String: Tensor], _ graph: Graph, file: String) throws -> Int {
+        var runs: Int?
+        for v in graph.inputs {
+            guard let t = inputs[v.name], let shape = v.type.shape?.concrete, shape.first == 1, t.rank == shape.count,
+                t.shape[0] > 1, Array(t.shape.dropFirst()) == Array(shape.dropFirst())
+            else { return 1 }
+            guard runs == nil || runs == t.shape[0] else {
+                throw DriverError(file: file, "the inputs hold different numbers of samples")
+            }
+            runs = t.shape[0]
+        }
+        return runs ?? 1
+    }
+
+    /// Sample `r` of the `runs` stacked along `t`'s first axis.
+    static func sample(_ t: Tensor, _ r: Int, of runs: Int) -> Tensor {
+        let size = t.byteCount / runs, storage = TensorStorage(byteCount: size)
+        storage.base.copyMemory(from: t.bytes.baseAddress! + r * size, byteCount: size)
+        return Tensor(dtype: t.dtype, shape: [1] + t.shape.dropFirst(), storage: storage)
+    }
+
+    /// The runs' tensors one after another along the first axis (a scalar's become a vector).
+    static func stacked(_ parts: [Tensor]) -> Tensor {
+        guard parts.count > 1, let first = parts.first else { return parts[0] }
+        var shape = first.shape
+        if shape.isEmpty { shape = [parts.count] } else { shape[0] *= parts.count }
+        let storage = TensorStorage(byteCount: parts.reduce(0) { $0 + $1.byteCount })
+        var at = 0
+        for part in parts where part.byteCount > 0 {
+            (storage.base + at).copyMemory(from: part.bytes.baseAddress!, byteCount: part.byteCount)
+            at += part.byteCount
+        }
+        return Tensor(dtype: first.dtype, shape: shape, storage: storage)
     }
 
     /// Top-1 accuracy of `logits` ([N, classes]) against integer `labels` ([N]).

@@ -384,3 +384,30 @@ def test_auto_pad_compiles_as_its_explicit_pads(tmp_path, opset):
                       *flags)
         assert r.returncode == 0, r.stderr
         np.testing.assert_array_equal(np.load(tmp_path / "sim.npz")["y"], np.load(tmp_path / "fq.npz")["y"])
+
+
+def test_stacked_samples_run_one_by_one_in_the_interpreter_as_in_a_bundle(tmp_path):
+    # The digits model's batch is symbolic; fixed to 1, the interpreter and the bundle each run
+    # a file of 4 stacked samples once per sample, bit for bit alike, sample by sample as files
+    # of one sample each.
+    model, calib = ROOT / "samples" / "digits_cnn.onnx", ROOT / "samples" / "digits_calib.npz"
+    x = np.load(ROOT / "samples" / "digits_test.npz")["input"][:4]
+    np.savez(tmp_path / "x.npz", input=x)
+    flags = ["--precision", "nvfp4", "--calib", calib]
+    r = run_npucc("compile", model, "-o", tmp_path / "m.npub", "--input-shape", "input=1,1,8,8", *flags)
+    assert r.returncode == 0, r.stderr
+    outputs = {}
+    for name, args in [("bundle", [tmp_path / "m.npub"]),
+                       ("one_by_one", [model, "--input-shape", "input=1,1,8,8", *flags])]:
+        r = run_npucc("run", *args, "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / f"{name}.npz")
+        assert r.returncode == 0, (name, r.stderr)
+        outputs[name] = np.load(tmp_path / f"{name}.npz")["logits"]
+    assert outputs["bundle"].shape == (4, 10)
+    np.testing.assert_array_equal(outputs["one_by_one"].view(np.uint32), outputs["bundle"].view(np.uint32))
+    for i in range(4):
+        np.savez(tmp_path / "one.npz", input=x[i:i + 1])
+        r = run_npucc("run", model, "--input-shape", "input=1,1,8,8", *flags, "--inputs", tmp_path / "one.npz",
+                      "--outputs", tmp_path / "one_out.npz")
+        assert r.returncode == 0, r.stderr
+        np.testing.assert_array_equal(np.load(tmp_path / "one_out.npz")["logits"].view(np.uint32),
+                                      outputs["one_by_one"][i:i + 1].view(np.uint32))
