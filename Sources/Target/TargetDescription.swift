@@ -27,9 +27,11 @@ public struct TargetDescription: Encodable, Equatable, Sendable {
     public var conversionCosts: ConversionCosts
     public var alignment: Alignment
 
-    public init(version: Int = TargetDescription.formatVersion, name: String, description: String? = nil, clockHz: Int,
-                compute: Compute, memories: [MemoryLevel], dma: DMAQueues, vector: VectorUnit, modeCosts: ModeCosts,
-                conversionCosts: ConversionCosts, alignment: Alignment) {
+    public init(
+        version: Int = TargetDescription.formatVersion, name: String, description: String? = nil, clockHz: Int,
+        compute: Compute, memories: [MemoryLevel], dma: DMAQueues, vector: VectorUnit, modeCosts: ModeCosts,
+        conversionCosts: ConversionCosts, alignment: Alignment
+    ) {
         self.version = version
         self.name = name
         self.description = description
@@ -54,17 +56,23 @@ extension TargetDescription: Decodable {
         let c = try decoder.strictContainer(CodingKeys.self)
         let version = try c.integer(.version)
         guard version == Self.formatVersion else {
-            throw FieldError(c.codingPath + [CodingKeys.version],
-                             "format version \(version) is not supported (this npucc reads version \(Self.formatVersion))")
+            throw FieldError(
+                c.codingPath + [CodingKeys.version],
+                "format version \(version) is not supported (this npucc reads version \(Self.formatVersion))")
         }
-        self.init(version: version, name: try c.decode(String.self, forKey: .name),
-                  description: try c.decodeIfPresent(String.self, forKey: .description),
-                  clockHz: try c.integer(.clockHz), compute: try c.decode(Compute.self, forKey: .compute),
-                  memories: try c.decode([MemoryLevel].self, forKey: .memories),
-                  dma: try c.decode(DMAQueues.self, forKey: .dma), vector: try c.decode(VectorUnit.self, forKey: .vector),
-                  modeCosts: try c.decode(ModeCosts.self, forKey: .modeCosts),
-                  conversionCosts: try c.decode(ConversionCosts.self, forKey: .conversionCosts),
-                  alignment: try c.decode(Alignment.self, forKey: .alignment))
+        // Optional, but a string when present (the schema's type): null is no description.
+        if c.contains(.description), try c.decodeNil(forKey: .description) {
+            throw FieldError(c.codingPath + [CodingKeys.description], "must be a string, not null")
+        }
+        self.init(
+            version: version, name: try c.decode(String.self, forKey: .name),
+            description: try c.decodeIfPresent(String.self, forKey: .description),
+            clockHz: try c.integer(.clockHz), compute: try c.decode(Compute.self, forKey: .compute),
+            memories: try c.decode([MemoryLevel].self, forKey: .memories),
+            dma: try c.decode(DMAQueues.self, forKey: .dma), vector: try c.decode(VectorUnit.self, forKey: .vector),
+            modeCosts: try c.decode(ModeCosts.self, forKey: .modeCosts),
+            conversionCosts: try c.decode(ConversionCosts.self, forKey: .conversionCosts),
+            alignment: try c.decode(Alignment.self, forKey: .alignment))
     }
 }
 
@@ -106,7 +114,7 @@ extension TargetDescription {
         } catch {
             let detail = ((error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String) ?? "\(error)"
             guard let match = detail.firstMatch(of: /around (?:character|line \d+, column) (\d+)/),
-                  let offset = Int(match.1), offset <= data.count
+                let offset = Int(match.1), offset <= data.count
             else { throw FieldError("", "not valid JSON: \(detail)") }
             let before = data.prefix(offset)
             let line = before.filter { $0 == UInt8(ascii: "\n") }.count + 1
@@ -119,8 +127,9 @@ extension TargetDescription {
     public static var `default`: TargetDescription {
         get throws {
             guard let url = Bundle.module.url(forResource: "npu-seed", withExtension: "json") else {
-                throw TargetError(file: defaultFileName, field: "",
-                                  "the built-in target is missing from \(Bundle.module.bundlePath)")
+                throw TargetError(
+                    file: defaultFileName, field: "",
+                    "the built-in target is missing from \(Bundle.module.bundlePath)")
             }
             let data: Data
             do { data = try Data(contentsOf: url) } catch { throw TargetError(file: url.path, field: "", "cannot be read") }

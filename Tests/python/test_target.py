@@ -111,6 +111,7 @@ BOTH = [
     (_set(["compute", "accumulation", "format"], "int32"), "compute.accumulation.format", "unknown value"),
     (_set(["version"], 2), "version", "not supported"),
     (_set(["name"], "  "), "name", "must not be empty"),
+    (_set(["description"], None), "description", "must be a string, not null"),
     (_set(["clock_hz"], 0), "clock_hz", "must be positive (got 0)"),
     (_set(["compute", "mac_array", "columns"], -20), "compute.mac_array.columns", "must be positive"),
     (_set(["compute", "mac_rate", "nvfp4"], 0), "compute.mac_rate.nvfp4", "must be positive"),
