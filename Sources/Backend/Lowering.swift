@@ -507,10 +507,6 @@ public enum Lowering {
         }
         let (n, c, h, w, oh, ow) = (xShape[0], xShape[1], xShape[2], xShape[3], yShape[2], yShape[3])
         let global = node.op.hasPrefix("Global")
-        if global && 4 * (h * w + 1) + 64 > resources.sramBytes {
-            try lowerLargeGlobalPool(node, x, y, planes: n * c, size: h * w, resources, &constants, &b)
-            return
-        }
         let kernel = global ? [h, w] : (node.ints("kernel_shape") ?? [1, 1])
         let strides = global ? [1, 1] : (node.ints("strides") ?? [1, 1])
         let pads = global ? [0, 0, 0, 0] : (node.ints("pads") ?? [0, 0, 0, 0])
@@ -533,6 +529,10 @@ public enum Lowering {
         } else {
             rowsPerStep = 0
             while rowsPerStep < oh && bytes(1, 0, rowsPerStep + 1) <= resources.sramBytes { rowsPerStep += 1 }
+            if rowsPerStep == 0 && global {
+                try lowerLargeGlobalPool(node, x, y, planes: n * c, size: h * w, resources, &constants, &b)
+                return
+            }
             guard rowsPerStep > 0 else {
                 throw IRError(
                     "the \(inputRows(0, 1).count) x \(w) input values one output row of one channel reads do not fit a tile's SRAM",

@@ -212,22 +212,15 @@ extension Lowering {
         var unit = 0
         for plane in 0..<planes {
             for (window, params) in zip(windows, records) {
-                let (cluster, tile) = resources.place(unit)
-                unit += 1
                 let (ih, iw, oh, ow) = (window.inRows.count, window.inColumns.count, window.rows.count, window.columns.count)
-                func sram(_ address: Int, _ dims: [Int]) throws -> UInt64 {
-                    b.descriptor(
-                        try TensorDescriptor(.sram, .f32, cluster: cluster, tile: tile, address: UInt64(address), dims: dims))
-                }
-                let (inTile, outTile) = (try sram(0, [1, ih, iw]), try sram(burstAligned(4 * ih * iw), [1, oh, ow]))
                 let source = x.advanced(
                     by: 4 * (plane * inCount + window.inRows.lowerBound * inner.1 + window.inColumns.lowerBound))
-                let src = try source.descriptor(dims: [1, ih, iw], strides: [inCount, inner.1, 1])
-                try b.emit("dma", ["dst": inTile, "src": b.descriptor(src)])
-                try b.emit("vopp", ["op": code, "dst": outTile, "a": inTile, "b": 0, "params": params])
                 let target = y.advanced(by: 4 * (plane * outCount + window.rows.lowerBound * outer.1 + window.columns.lowerBound))
-                let dst = try target.descriptor(dims: [1, oh, ow], strides: [outCount, outer.1, 1])
-                try b.emit("dma", ["dst": b.descriptor(dst), "src": outTile])
+                try resampleStep(
+                    code, params: params, on: resources.place(unit),
+                    from: try source.descriptor(dims: [1, ih, iw], strides: [inCount, inner.1, 1]),
+                    to: try target.descriptor(dims: [1, oh, ow], strides: [outCount, outer.1, 1]), &b)
+                unit += 1
             }
         }
     }
@@ -248,17 +241,28 @@ extension Lowering {
         let code = UInt64(InstructionSet.vectorOps.firstIndex(of: op)!)
         for (unit, p0) in stride(from: 0, to: planes, by: step).enumerated() {
             let count = min(step, planes - p0)
-            let (cluster, tile) = resources.place(unit)
-            func sram(_ address: Int, _ dims: [Int]) throws -> UInt64 {
-                b.descriptor(
-                    try TensorDescriptor(.sram, .f32, cluster: cluster, tile: tile, address: UInt64(address), dims: dims))
-            }
-            let (inTile, outTile) = (try sram(0, [count] + inner), try sram(burstAligned(4 * count * inCount), [count] + outer))
-            let src = try x.advanced(by: 4 * p0 * inCount).descriptor(dims: [count] + inner)
-            try b.emit("dma", ["dst": inTile, "src": b.descriptor(src)])
-            try b.emit("vopp", ["op": code, "dst": outTile, "a": inTile, "b": 0, "params": params])
-            let dst = try y.advanced(by: 4 * p0 * outCount).descriptor(dims: [count] + outer)
-            try b.emit("dma", ["dst": b.descriptor(dst), "src": outTile])
+            try resampleStep(
+                code, params: params, on: resources.place(unit),
+                from: try x.advanced(by: 4 * p0 * inCount).descriptor(dims: [count] + inner),
+                to: try y.advanced(by: 4 * p0 * outCount).descriptor(dims: [count] + outer), &b)
         }
+    }
+
+    /// One resampling step on the tile at `place`: `source` loaded into its SRAM, resampled by
+    /// vector op `code` with record `params`, and stored to `target`.
+    private static func resampleStep(
+        _ code: UInt64, params: UInt64, on place: (cluster: Int, tile: Int), from source: TensorDescriptor,
+        to target: TensorDescriptor, _ b: inout ProgramBuilder
+    ) throws {
+        func sram(_ address: Int, _ dims: [Int]) throws -> UInt64 {
+            b.descriptor(
+                try TensorDescriptor(
+                    .sram, .f32, cluster: place.cluster, tile: place.tile, address: UInt64(address), dims: dims))
+        }
+        let inTile = try sram(0, source.dims)
+        let outTile = try sram(burstAligned(4 * source.dims.reduce(1, *)), target.dims)
+        try b.emit("dma", ["dst": inTile, "src": b.descriptor(source)])
+        try b.emit("vopp", ["op": code, "dst": outTile, "a": inTile, "b": 0, "params": params])
+        try b.emit("dma", ["dst": b.descriptor(target), "src": outTile])
     }
 }

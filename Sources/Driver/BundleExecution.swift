@@ -53,14 +53,7 @@ public enum BundleExecution {
             guard t.dtype.name == info.dtype else {
                 throw DriverError(file: inputsPath, "input \"\(info.name)\" is \(t.dtype.name), the bundle expects \(info.dtype)")
             }
-            let count: Int
-            if t.shape == info.shape {
-                count = 1
-            } else if info.shape.first == 1, t.rank == info.shape.count,
-                Array(t.shape.dropFirst()) == Array(info.shape.dropFirst())
-            {
-                count = t.shape[0]
-            } else {
+            guard let count = Execution.stackedSamples(t.shape, of: info.shape) else {
                 throw DriverError(
                     file: inputsPath, "input \"\(info.name)\" has shape \(t.shape); the bundle was compiled for \(info.shape)")
             }

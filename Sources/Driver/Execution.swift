@@ -42,15 +42,24 @@ public enum Execution {
     static func samples(_ inputs: [String: Tensor], _ graph: Graph, file: String) throws -> Int {
         var runs: Int?
         for v in graph.inputs {
-            guard let t = inputs[v.name], let shape = v.type.shape?.concrete, shape.first == 1, t.rank == shape.count,
-                t.shape[0] > 1, Array(t.shape.dropFirst()) == Array(shape.dropFirst())
+            guard let t = inputs[v.name], let shape = v.type.shape?.concrete,
+                let count = stackedSamples(t.shape, of: shape), count > 1
             else { return 1 }
-            guard runs == nil || runs == t.shape[0] else {
+            guard runs == nil || runs == count else {
                 throw DriverError(file: file, "the inputs hold different numbers of samples")
             }
-            runs = t.shape[0]
+            runs = count
         }
         return runs ?? 1
+    }
+
+    /// How many samples of `fixed` an array of `shape` holds: 1 when it is `fixed`, N when it
+    /// stacks N along a first axis that `fixed` has as 1; nil otherwise. Bundle runs and
+    /// interpreter runs split their inputs by it alike.
+    static func stackedSamples(_ shape: [Int], of fixed: [Int]) -> Int? {
+        if shape == fixed { return 1 }
+        guard fixed.first == 1, shape.count == fixed.count, shape.dropFirst() == fixed.dropFirst() else { return nil }
+        return shape[0]
     }
 
     /// Sample `r` of the `runs` stacked along `t`'s first axis.
