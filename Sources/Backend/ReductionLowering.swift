@@ -7,7 +7,9 @@
 // ops select_last_index) into one value per row, and back; blocks are spread over every
 // tile. A row is the values one output reduces, in increasing index: contiguous over
 // trailing axes, gathered by a strided DMA (one column per output position, the positions
-// after the reduced axes side by side) over inner ones.
+// after the reduced axes side by side) over inner ones. A float32 row too long for a tile
+// reduces in pieces, its running value carried between them (`lowerLongRows`).
+import Formats
 import IR
 import ISA
 
@@ -72,7 +74,14 @@ extension Lowering {
         let outSize = outElement == .i64 ? 8 : 4
         func footprint(_ r: Int) -> Int { burstAligned(inSize * r * c) + burstAligned(outSize * r) }
         guard footprint(1) <= resources.sramBytes else {
-            throw IRError("a row of \(c) values does not fit a tile's SRAM", at: node)
+            guard !arg && !integer else {
+                throw IRError(
+                    "cannot lower \(node.op): a row of \(c) \(arg ? "values" : "integers") does not fit a tile's SRAM "
+                        + "(rows that long reduce in pieces only for float32 ReduceSum, ReduceMean, ReduceMax, ReduceMin "
+                        + "and ReduceProd)", at: node)
+            }
+            try lowerLongRows(node, x, y, rows: outer * inner, length: c, inner: inner, resources, &constants, &b)
+            return
         }
         // Rows of one outer index at a time when they are gathered (inner > 1), else all
         // rows in one run.
@@ -91,6 +100,52 @@ extension Lowering {
             try b.emit("vopp", ["op": op, "dst": outTile, "a": inTile, "b": 0, "params": params])
             let dst = try y.advanced(by: outSize * (o * rows + r0)).descriptor(outElement, dims: [count, 1])
             try b.emit("dma", ["dst": b.descriptor(dst), "src": outTile])
+        }
+    }
+
+    /// A float32 reduction whose rows are too long for a tile's SRAM: each row on the next
+    /// tile, in pieces that alternate between two buffers, through `vopp reduce_carry`
+    /// carrying the running Double from piece to piece in an 8-byte slot; the last piece
+    /// rounds it (a mean divided by the whole row's length), as the one-pass reduction does.
+    /// Row r's elements are `inner` apart, from (r / inner) · length · inner + r % inner.
+    private static func lowerLongRows(
+        _ node: Node, _ x: Place, _ y: Place, rows: Int, length: Int, inner: Int, _ resources: TileResources,
+        _ constants: inout ConstantSection, _ b: inout ProgramBuilder
+    ) throws {
+        let kind = VectorArithmetic.ReductionKind(reduction: reductionOps[node.op]!)!
+        let mean = node.op == "ReduceMean"
+        // Two buffers of whole bursts, then the running value's slot, then the result's.
+        let most = (resources.sramBytes - 128) / 2 / 64 * 16
+        guard most > 0 else { throw IRError("cannot lower \(node.op): a tile's SRAM holds no piece of a row", at: node) }
+        let pieces = (length + most - 1) / most, piece = (length + pieces - 1) / pieces
+        let (buffer, slot, result) = (burstAligned(4 * piece), 2 * burstAligned(4 * piece), 2 * burstAligned(4 * piece) + 64)
+        let op = UInt64(InstructionSet.vectorOps.firstIndex(of: "reduce_carry")!)
+        for row in 0..<rows {
+            let (cluster, tile) = resources.place(row)
+            func sram(_ address: Int, _ count: Int, _ element: ElementType) throws -> UInt64 {
+                b.descriptor(
+                    try TensorDescriptor(
+                        .sram, element, cluster: cluster, tile: tile, address: UInt64(address), dims: [1, count]))
+            }
+            let running = try sram(slot, 1, .i64), first = (row / inner) * length * inner + row % inner
+            for (index, start) in stride(from: 0, to: length, by: piece).enumerated() {
+                let count = min(piece, length - start), last = start + count == length
+                let chunk = try sram(index % 2 * buffer, count, .f32)
+                let src = try x.advanced(by: 4 * (first + start * inner)).descriptor(
+                    dims: [1, count], strides: [count * inner, inner])
+                try b.emit("dma", ["dst": chunk, "src": b.descriptor(src)])
+                let finish = last ? (mean ? 2 : 1) : 0
+                let record = constants.record(
+                    [count, kind.rawValue, start == 0 ? 1 : 0, finish, mean ? length : 0] + [Int](repeating: 0, count: 11))
+                try b.emit(
+                    "vopp",
+                    [
+                        "op": op, "dst": last ? try sram(result, 1, .f32) : running, "a": chunk, "b": running,
+                        "params": UInt64(record),
+                    ])
+            }
+            let dst = try y.advanced(by: 4 * row).descriptor(dims: [1, 1])
+            try b.emit("dma", ["dst": b.descriptor(dst), "src": try sram(result, 1, .f32)])
         }
     }
 }

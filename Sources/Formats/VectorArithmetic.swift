@@ -217,24 +217,57 @@ public enum VectorArithmetic {
     /// +inf, where an element replaces the running value when it is larger (smaller) or NaN.
     /// The result is rounded to float32 once, at the end.
     public static func reduce(_ name: String, _ x: UnsafePointer<Float>, count: Int) -> Float {
-        switch name {
-        case "reduce_max", "reduce_min":
-            let larger = name == "reduce_max"
-            var acc: Double = larger ? -.infinity : .infinity
+        let kind = ReductionKind(reduction: name)!
+        let acc = accumulate(kind, x, count: count, from: kind.start)
+        return Float(name == "reduce_mean" ? acc / Double(count) : acc)
+    }
+
+    /// What a running reduction combines: the kinds of `vopp reduce_carry`, by their record code.
+    public enum ReductionKind: Int, CaseIterable, Sendable {
+        case sum = 0, product, maximum, minimum
+
+        /// The kind a `vopp` reduction (reduce_mean a sum) runs; nil for other names.
+        public init?(reduction name: String) {
+            switch name {
+            case "reduce_sum", "reduce_mean": self = .sum
+            case "reduce_prod": self = .product
+            case "reduce_max": self = .maximum
+            case "reduce_min": self = .minimum
+            default: return nil
+            }
+        }
+
+        /// The running value before any element: +0, 1, -inf or +inf.
+        public var start: Double {
+            switch self {
+            case .sum: return 0
+            case .product: return 1
+            case .maximum: return -.infinity
+            case .minimum: return .infinity
+            }
+        }
+    }
+
+    /// The running value of a reduction of `kind` after the `count` elements at `x`, taken
+    /// in increasing order in Double from `start` (`reduce`'s arithmetic; a row reduced in
+    /// pieces, each piece's result the next one's start, gives the whole row's value).
+    public static func accumulate(_ kind: ReductionKind, _ x: UnsafePointer<Float>, count: Int, from start: Double)
+        -> Double
+    {
+        var acc = start
+        switch kind {
+        case .maximum, .minimum:
+            let larger = kind == .maximum
             for i in 0..<count {
                 let v = Double(x[i])
                 if (larger ? v > acc : v < acc) || v.isNaN { acc = v }
             }
-            return Float(acc)
-        case "reduce_prod":
-            var acc = 1.0
+        case .product:
             for i in 0..<count { acc *= Double(x[i]) }
-            return Float(acc)
-        default:
-            var acc = 0.0
+        case .sum:
             for i in 0..<count { acc += Double(x[i]) }
-            return Float(name == "reduce_mean" ? acc / Double(count) : acc)
         }
+        return acc
     }
 
     /// One axis of a linear resampling: per output index, the lower and upper source index

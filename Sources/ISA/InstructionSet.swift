@@ -82,7 +82,7 @@ public enum InstructionSet {
         "hard_sigmoid", "selu", "less_equal", "greater_equal", "div_scalar", "prelu",
         "mod", "fmod", "instance_norm", "argmax", "argmin", "lrn",
         "reduce_prod", "sin", "cos", "tan", "asin", "acos", "atan", "sinh",
-        "cosh", "asinh", "acosh", "atanh", "cumsum", "resize_cubic",
+        "cosh", "asinh", "acosh", "atanh", "cumsum", "resize_cubic", "reduce_carry",
     ]
 
     static let descriptor24 = 24

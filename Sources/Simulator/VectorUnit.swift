@@ -91,6 +91,7 @@ extension Machine {
         case "max_pool", "average_pool": try pool(op, dst, a, r)
         case "layer_norm", "softmax", "log_softmax": try rows(op, dst, a, b, r)
         case _ where VectorArithmetic.reductionNames.contains(op): try reduceRows(op, dst, a, r[0])
+        case "reduce_carry": try reduceCarry(dst, a, b, r)
         case "hard_sigmoid", "selu":
             // Record: two float32 bit patterns (hard_sigmoid: alpha, beta; selu: alpha, gamma).
             guard dst.element == .f32, a.element == .f32, a.dims == dst.dims else {
@@ -293,6 +294,45 @@ extension Machine {
             (0..<(x.count / c)).map { row in VectorArithmetic.reduce(op, x.baseAddress! + row * c, count: c) }
         }
         try storeFloats(dst, y)
+    }
+
+    /// `vopp reduce_carry`: a's rows of `record[0]` f32 elements, each a piece of a longer
+    /// row, reduced (kind `record[1]`: `VectorArithmetic.ReductionKind`) from the kind's own
+    /// start (`record[2]` 1) or from the running value in b (0: one i64 per row, a Double's
+    /// bits); into dst the running value after the piece (`record[3]` 0: i64, the Double's
+    /// bits), or it rounded to float32 (1), or a sum divided by `record[4]` then rounded (2).
+    private mutating func reduceCarry(_ dst: DescriptorRef, _ a: DescriptorRef, _ b: DescriptorRef, _ r: [Int]) throws {
+        let (c, start, finish, divisor) = (r[0], r[2], r[3], r[4])
+        guard let kind = VectorArithmetic.ReductionKind(rawValue: r[1]), (0...1).contains(start), (0...2).contains(finish),
+            finish != 2 || kind == .sum && divisor > 0
+        else {
+            throw SimulatorError(
+                "reduce_carry's parameter record (kind \(r[1]), start \(start), finish \(finish), divisor \(divisor)) "
+                    + "is not one of the op's")
+        }
+        let rows = c > 0 && a.count % c == 0 ? a.count / c : 0
+        guard a.element == .f32, rows > 0, dst.count == rows, dst.element == (finish == 0 ? .i64 : .f32) else {
+            throw SimulatorError(
+                "reduce_carry needs f32 a of whole rows of \(c) and dst of one \(finish == 0 ? "i64" : "f32") per row")
+        }
+        var running = [Double](repeating: kind.start, count: rows)
+        if start == 0 {
+            guard b.element == .i64, b.count == rows else {
+                throw SimulatorError("reduce_carry's running values b must be one i64 per row (\(rows))")
+            }
+            running = try loadIntegers(b).map { Double(bitPattern: UInt64(bitPattern: $0)) }
+        }
+        let x = try loadFloats(a)
+        x.withUnsafeBufferPointer { x in
+            for row in 0..<rows {
+                running[row] = VectorArithmetic.accumulate(kind, x.baseAddress! + row * c, count: c, from: running[row])
+            }
+        }
+        switch finish {
+        case 0: try storeIntegers(dst, running.map { Int64(bitPattern: $0.bitPattern) })
+        case 1: try storeFloats(dst, running.map { Float($0) })
+        default: try storeFloats(dst, running.map { Float($0 / Double(divisor)) })
+        }
     }
 
     /// Pooling over [C, H, W] planes (record: kernel h, w; strides h, w; pads top, left,

@@ -2,7 +2,8 @@
 // normalization, softmax and log-softmax over rows split into several blocks on several
 // tiles, and every element-wise op the backend lowers, on ordinary and special values
 // (zeros of both signs, infinities, NaN). Rows along an axis before the last are gathered
-// with strides, split into several blocks and scattered back.
+// with strides, split into several blocks and scattered back. Reductions of rows longer
+// than a tile's SRAM run in pieces, their running value carried.
 import Backend
 import Formats
 import IR
@@ -131,5 +132,42 @@ final class VectorLayerTests: XCTestCase {
         for y in ["ln", "sm", "lsm"] { b.output(y) }
         let g = try prepared(b.graph)
         try assertSimulatedEqualsInterpreted(g, ["x": random([6, 20, 10], -6...6, seed: 8)], resources: resources)
+    }
+
+    /// Rows of 1,100 values, more than the small SRAM's buffers hold (496 each): every
+    /// reduction runs in three pieces per row carrying its running Double, over trailing axes
+    /// and over an inner axis whose rows are gathered 3 apart, and gives the interpreter's
+    /// one-pass bits, on ordinary values and on rows holding NaN, an infinity or only
+    /// negative zeros.
+    func testReductionsOfRowsLongerThanATile() throws {
+        var b = GraphBuilder()
+        b.input("x", .float32, [.known(2), .known(3), .known(1100)])
+        b.input("t", .float32, [.known(2), .known(1100), .known(3)])
+        b.input("p", .float32, [.known(4), .known(1100)])
+        let cases: [(String, String, [Int])] = [
+            ("ReduceSum", "x", [2]), ("ReduceMean", "x", [-1]), ("ReduceMax", "x", [2]), ("ReduceMin", "t", [1]),
+            ("ReduceMean", "t", [1]), ("ReduceProd", "p", [1]), ("ReduceSum", "x", [1, 2]),
+        ]
+        for (index, (op, input, axes)) in cases.enumerated() {
+            b.constant("axes\(index)", Tensor(axes.map(Int64.init), shape: [axes.count]))
+            b.node(op, [input, "axes\(index)"], ["keepdims": .int(index % 2)], outputs: ["y\(index)"])
+            b.output("y\(index)")
+        }
+        let g = try prepared(b.graph)
+        var x = random([2, 3, 1100], -6...6, seed: 11).floats(), t = random([2, 1100, 3], -6...6, seed: 12).floats()
+        x[1 * 1100 + 700] = .nan
+        x[2 * 1100 + 5] = .infinity
+        for i in 0..<1100 { x[4 * 1100 + i] = -0.0 }
+        t[3 * 500 + 2] = -.infinity
+        let p = random([4, 1100], 0.999...1.001, seed: 13)
+        try assertSimulatedEqualsInterpreted(
+            g, ["x": Tensor(x, shape: [2, 3, 1100]), "t": Tensor(t, shape: [2, 1100, 3]), "p": p], resources: resources)
+        let lowered = try Lowering.lower(
+            g, layers: try WeightSection.build(g, arrayRows: 20, arrayColumns: 20) { resources.rates[$0]! }.layers,
+            resources: resources)
+        let carry = UInt64(InstructionSet.vectorOps.firstIndex(of: "reduce_carry")!)
+        XCTAssertEqual(
+            lowered.program.instructions.filter { $0.spec.mnemonic == "vopp" && $0["op"] == carry }.count,
+            3 * (6 + 6 + 6 + 6 + 6 + 4) + 7 * 2, "three pieces a row, seven for the rows of 3,300")
     }
 }

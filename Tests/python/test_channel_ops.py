@@ -176,6 +176,22 @@ def test_group_normalization_runs_as_the_interpreter_and_onnxruntime_run_it(tmp_
     assert_same_bits(sim, fq, ["y"])
 
 
+def large_planes_run(tmp_path, rng, outputs):
+    """Runs m.onnx (input x, [1, 3, 112, 112]: channel 1 all -0, one NaN in channel 2) on the
+    simulator and the interpreter at fp16 and nvfp4, asserting the same bits for `outputs`;
+    returns x and the interpreter's nvfp4 outputs."""
+    x = rng.standard_normal((1, 3, 112, 112)).astype(np.float32) * 3
+    x[0, 1] = -0.0
+    x[0, 2, 100, 7] = np.nan
+    np.savez(tmp_path / "x.npz", x=x)
+    np.savez(tmp_path / "calib.npz", x=rng.standard_normal((4, 1, 3, 112, 112)).astype(np.float32))
+    for precision in ["fp16", "nvfp4"]:
+        sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, precision, "none",
+                                            tmp_path / "calib.npz")
+        assert_same_bits(sim, fq, outputs)
+    return x, fq
+
+
 @pytest.mark.parametrize("op", ["GlobalAveragePool", "GlobalMaxPool"])
 def test_a_global_pool_over_a_plane_larger_than_a_tile(tmp_path, op):
     """An EfficientNet's squeeze-and-excitation pools 112x112 planes (49 KiB each, more than a
@@ -193,17 +209,51 @@ def test_a_global_pool_over_a_plane_larger_than_a_tile(tmp_path, op):
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 1, 1]),
                                helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 3, 1, 1])], [w])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
-    x = rng.standard_normal((1, 3, 112, 112)).astype(np.float32) * 3
-    x[0, 1] = -0.0
-    x[0, 2, 100, 7] = np.nan
-    np.savez(tmp_path / "x.npz", x=x)
-    np.savez(tmp_path / "calib.npz", x=rng.standard_normal((4, 1, 3, 112, 112)).astype(np.float32))
-    for precision in ["fp16", "nvfp4"]:
-        sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, precision, "none",
-                                            tmp_path / "calib.npz")
-        assert_same_bits(sim, fq, ["y", "z"])
+    x, fq = large_planes_run(tmp_path, rng, ["y", "z"])
     z = fq["z"].reshape(3)
     assert np.signbit(z[1]) == (op == "GlobalMaxPool") and z[1] == 0 and np.isnan(z[2])
     theirs = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(
         None, {"x": x})[1].reshape(3)
     np.testing.assert_allclose(z[0], theirs[0], rtol=1e-5)
+
+
+def test_reductions_over_rows_longer_than_a_tile(tmp_path):
+    """timm's squeeze-and-excitation means a 112x112 plane with ReduceMean (49 KiB, more than a
+    tile's SRAM); so do sums, maxima, minima and products over whole planes, and a minimum over
+    a long axis whose elements are not contiguous (rows gathered 3 apart). Each row reduces in
+    pieces with the running Double carried between them, bit for bit as the interpreter's one
+    pass, which agrees with onnxruntime; a plane of negative zeros sums to +0 and a NaN wins
+    the maximum."""
+    rng = np.random.default_rng(29)
+    inits = [numpy_helper.from_array((rng.standard_normal((4, 3, 3, 3)) / 4).astype(np.float32), "w"),
+             numpy_helper.from_array(np.array([2, 3], np.int64), "plane"),
+             numpy_helper.from_array(np.array([1], np.int64), "long"),
+             numpy_helper.from_array(np.array([1, 3, 112 * 112], np.int64), "flat"),
+             numpy_helper.from_array(np.array(1e-3, np.float32), "small"),
+             numpy_helper.from_array(np.array(1, np.float32), "one")]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("ReduceMean", ["r", "plane"], ["mean"], keepdims=1, name="mean"),
+             helper.make_node("ReduceSum", ["x", "plane"], ["sum"], keepdims=0, name="sum"),
+             helper.make_node("ReduceMax", ["x", "plane"], ["max"], keepdims=1, name="max"),
+             helper.make_node("Mul", ["x", "small"], ["xs"]), helper.make_node("Add", ["xs", "one"], ["near_one"]),
+             helper.make_node("ReduceProd", ["near_one", "plane"], ["prod"], keepdims=1, name="prod"),
+             helper.make_node("Reshape", ["x", "flat"], ["xf"]),
+             helper.make_node("Transpose", ["xf"], ["xt"], perm=[0, 2, 1]),
+             helper.make_node("ReduceMin", ["xt", "long"], ["min"], keepdims=0, name="min")]
+    outputs = {"mean": [1, 4, 1, 1], "sum": [1, 3], "max": [1, 3, 1, 1], "prod": [1, 3, 1, 1], "min": [1, 3]}
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 112, 112])],
+                              [helper.make_tensor_value_info(k, TensorProto.FLOAT, v) for k, v in outputs.items()], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), tmp_path / "m.onnx")
+    x, fq = large_planes_run(tmp_path, rng, list(outputs))
+    assert fq["sum"][0, 1] == 0 and not np.signbit(fq["sum"][0, 1]) and np.isnan(fq["max"][0, 2, 0, 0])
+    clean = x.copy()
+    clean[0, 2, 100, 7] = 0
+    np.savez(tmp_path / "clean.npz", x=clean)
+    r = run_npucc("run", str(tmp_path / "m.onnx"), "--inputs", str(tmp_path / "clean.npz"), "--outputs",
+                  str(tmp_path / "ref.npz"))
+    assert r.returncode == 0, r.stderr
+    ours = np.load(tmp_path / "ref.npz")
+    theirs = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": clean})
+    for name, value in zip(outputs, theirs):
+        np.testing.assert_allclose(ours[name], value, rtol=1e-5, atol=1e-5, err_msg=name)
