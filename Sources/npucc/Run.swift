@@ -41,7 +41,9 @@ struct Run: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "With --precision auto: none, 2:4 or auto (the default here; compile's default is none).",
+            "none, 2:4 or auto. With --precision auto, the candidates (auto, the default here; compile's is none); "
+                + "with fp16, fp8 or nvfp4, 2:4 prunes every layer as compile does (--prune's method; SparseGPT "
+                + "with --calib, else magnitude).",
             valueName: "none|2:4|auto"))
     var sparsity: String?
 
@@ -59,12 +61,12 @@ struct Run: ParsableCommand {
             if BundleInspection.isBundle(path: options.model) {
                 // A compiled bundle runs on the simulator, as compiled.
                 guard passes.isEmpty, precision == "fp32", quantization.calib == nil, quantization.prune == nil,
-                    options.inputShapes.isEmpty
+                    sparsity == nil, quantization.rules == nil, !quantization.biasCorrection, options.inputShapes.isEmpty
                 else {
                     throw DriverError(
                         file: options.model,
-                        "a bundle runs as it was compiled: --passes, --precision, --calib, "
-                            + "--prune and --input-shape apply to ONNX models")
+                        "a bundle runs as it was compiled: --passes, --precision, --calib, --prune, --sparsity, "
+                            + "--rules, --bias-correction and --input-shape apply to ONNX models")
                 }
                 try printResults(try BundleExecution.run(bundlePath: options.model, inputsPath: inputs, outputsPath: outputs))
                 return
@@ -76,20 +78,24 @@ struct Run: ParsableCommand {
             guard let method = CalibrationMethod(quantization.calibMethod) else {
                 throw DriverError(file: "--calib-method", "unknown calibration method \"\(quantization.calibMethod)\"")
             }
-            let pruning = try quantization.prune.map(PrecisionSetup.pruningMethod)
+            var pruning = try quantization.prune.map(PrecisionSetup.pruningMethod)
             let ruleSet = try quantization.rules.map(SensitivitySetup.rules(path:))
             if ruleSet != nil && precision != "auto" {
                 throw DriverError(file: "--rules", "precision rules apply to --precision auto only")
-            }
-            if sparsity != nil && precision != "auto" {
-                throw DriverError(file: "--sparsity", "applies to --precision auto only (--prune prunes every layer)")
             }
             guard ["none", "2:4", "auto"].contains(sparsity ?? "auto") else {
                 throw DriverError(file: "--sparsity", "unknown sparsity \"\(sparsity ?? "")\" (none, 2:4, auto)")
             }
             guard analysisSamples > 0 else { throw DriverError(file: "--analysis-samples", "must be at least 1") }
-            if let chosen = quantization.prune, precision == "auto" && sparsity == "none" {
-                throw PrecisionSetup.pruningWithoutSparsity(chosen, auto: true)
+            if let chosen = quantization.prune, sparsity == "none" {
+                throw PrecisionSetup.pruningWithoutSparsity(chosen, auto: precision == "auto")
+            }
+            if let sparsity, precision != "auto" {
+                // Compile's fixed-precision flags: 2:4 prunes every layer, by compile's default method.
+                guard sparsity != "auto" else {
+                    throw DriverError(file: "--sparsity", "auto chooses per layer and needs --precision auto")
+                }
+                if sparsity == "2:4" { pruning = pruning ?? (quantization.calib == nil ? .magnitude : .sparsegpt) }
             }
             if precision == "auto" {
                 guard let calib = quantization.calib else {

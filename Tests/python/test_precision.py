@@ -354,10 +354,39 @@ def test_run_with_compiles_flags_makes_the_bundles_choice_and_numbers(tmp_path):
     r = run_npucc("run", SAMPLES / "digits_cnn.onnx", "--inputs", test, "--outputs", tmp_path / "d.npz",
                   "--precision", "auto", "--calib", calib, "--sparsity", "none")
     assert r.returncode == 0 and "+2:4" not in r.stdout.splitlines()[0], r.stderr
-    r = run_npucc("run", SAMPLES / "digits_cnn.onnx", "--inputs", test, "--outputs", tmp_path / "x.npz",
-                  "--precision", "nvfp4", "--calib", calib, "--sparsity", "2:4")
-    assert r.returncode == 1 and "--sparsity: applies to --precision auto only" in r.stderr
-    assert not (tmp_path / "x.npz").exists()
+    for flags, message in [(["--precision", "nvfp4", "--sparsity", "auto"], "--sparsity: auto chooses per layer"),
+                           (["--precision", "nvfp4", "--sparsity", "none", "--prune", "wanda"], "--prune: wanda prunes"),
+                           (["--precision", "nvfp4", "--sparsity", "4:8"], "unknown sparsity")]:
+        r = run_npucc("run", SAMPLES / "digits_cnn.onnx", "--inputs", test, "--outputs", tmp_path / "x.npz",
+                      "--calib", calib, *flags)
+        assert r.returncode == 1 and message in r.stderr, (flags, r.stderr)
+        assert not (tmp_path / "x.npz").exists()
+
+
+@pytest.mark.parametrize("flags", [["--precision", "nvfp4", "--sparsity", "2:4", "--calib", str(SAMPLES / "digits_calib.npz")],
+                                   ["--precision", "fp16", "--sparsity", "2:4"]],
+                         ids=["nvfp4-sparsegpt", "fp16-magnitude"])
+def test_run_with_compiles_fixed_precision_flags_gives_the_bundles_numbers(tmp_path, flags):
+    """`--sparsity 2:4` at a fixed precision prunes every layer in `run` as in `compile`, by the
+    same default method (SparseGPT with --calib, magnitude without), so one set of flags gives
+    the bundle and its reference."""
+    test = SAMPLES / "digits_test.npz"
+    r = run_npucc("compile", SAMPLES / "digits_cnn.onnx", "-o", tmp_path / "d.npub", "--input-shape", "input=1,1,8,8",
+                  *flags)
+    assert r.returncode == 0, r.stderr
+    r = run_npucc("run", SAMPLES / "digits_cnn.onnx", "--inputs", test, "--outputs", tmp_path / "fq.npz", *flags)
+    assert r.returncode == 0, r.stderr
+    r = run_npucc("run", tmp_path / "d.npub", "--inputs", test, "--outputs", tmp_path / "sim.npz")
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "sim.npz")["logits"], np.load(tmp_path / "fq.npz")["logits"])
+    dense = run_npucc("run", SAMPLES / "digits_cnn.onnx", "--inputs", test, "--outputs", tmp_path / "dense.npz",
+                      *flags[:2], *flags[4:])
+    assert dense.returncode == 0, dense.stderr
+    assert not np.array_equal(np.load(tmp_path / "dense.npz")["logits"], np.load(tmp_path / "fq.npz")["logits"])
+    # A bundle runs as compiled: the flags that choose how are refused by name.
+    r = run_npucc("run", tmp_path / "d.npub", "--inputs", test, "--outputs", tmp_path / "again.npz", *flags[2:4])
+    assert r.returncode == 1 and "a bundle runs as it was compiled" in r.stderr and "--sparsity" in r.stderr
+    assert not (tmp_path / "again.npz").exists()
 
 
 def test_estimated_gains_behind_an_op_without_a_derivative_rule_are_re_run(tmp_path):
