@@ -74,7 +74,7 @@ public enum Kernels {
         t["AveragePool"] = { n, i in try pool(n, i, max: false) }
         t["GlobalAveragePool"] = { n, i in [try globalPool(n, i, max: false)] }
         t["GlobalMaxPool"] = { n, i in [try globalPool(n, i, max: true)] }
-        t["BatchNormalization"] = { n, i in [try batchNormalization(n, i)] }
+        t["BatchNormalization"] = { n, i in try batchNormalization(n, i) }
         t["InstanceNormalization"] = { n, i in [try instanceNormalization(n, i)] }
         t["LayerNormalization"] = { n, i in try layerNormalization(n, i) }
         t["LRN"] = { n, i in [try lrn(n, i)] }

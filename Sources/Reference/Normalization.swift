@@ -1,15 +1,17 @@
-// BatchNormalization (inference), InstanceNormalization, LayerNormalization (the vector
+// BatchNormalization (inference, and training mode's own statistics), InstanceNormalization, LayerNormalization (the vector
 // unit's row kernel, Formats/VectorArithmetic.swift) and LRN.
 import Formats
 import Foundation
 import IR
 
-func batchNormalization(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
+/// BatchNormalization. In training mode (training_mode = 1: the weight standardization of
+/// NF-ResNets' and BiT's convolutions, which `F.batch_norm(w, training=True)` exports) x is
+/// normalized by its own statistics per channel (the mean, and the variance over the count,
+/// each in Double and rounded to float32), the rest as in inference; outputs 2 and 3 are the
+/// running mean and variance, input · momentum + the batch's · (1 - momentum) in float32.
+func batchNormalization(_ node: Node, _ inputs: [Tensor?]) throws -> [Tensor] {
     let x = try operand(node, inputs, 0)
     try requireFloat32(node, x)
-    if node.int("training_mode", default: 0) != 0 {
-        throw IRError("training_mode = 1 is not supported (inference only)", at: node)
-    }
     let params = try (1...4).map { try operand(node, inputs, $0).cast(to: .float32) }
     guard x.rank >= 2 else { throw IRError("input must have rank >= 2", at: node) }
     let c = x.shape[1]
@@ -17,10 +19,46 @@ func batchNormalization(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
         throw IRError("scale, bias, mean and variance must have \(c) values, have \(params.map(\.count))", at: node)
     }
     let epsilon = node.float("epsilon", default: 1e-5)
+    var (mean, variance) = (params[2].floats(), params[3].floats())
+    let training = node.int("training_mode", default: 0) != 0
+    if training {
+        (mean, variance) = channelMoments(x)
+    } else if node.outputs.count > 1 && node.outputs[1...].contains(where: { !$0.isEmpty }) {
+        throw IRError("running mean and variance outputs exist in training mode only (training_mode = 1)", at: node)
+    }
     let (scale, shift) = VectorArithmetic.batchNormAffine(
-        gamma: params[0].floats(), beta: params[1].floats(), mean: params[2].floats(), variance: params[3].floats(),
-        epsilon: epsilon)
-    return affinePerChannel(x, scale: scale, shift: shift)
+        gamma: params[0].floats(), beta: params[1].floats(), mean: mean, variance: variance, epsilon: epsilon)
+    let y = affinePerChannel(x, scale: scale, shift: shift)
+    guard training else { return [y] }
+    let momentum = node.float("momentum", default: 0.9)
+    func running(_ old: [Float], _ batch: [Float]) -> Tensor {
+        Tensor(zip(old, batch).map { $0 * momentum + $1 * (1 - momentum) }, shape: [c])
+    }
+    return [y, running(params[2].floats(), mean), running(params[3].floats(), variance)]
+}
+
+/// Per channel of an [N, C, ...] tensor, the mean and the variance over the count (both in
+/// Double over every image and position, rounded to float32 once).
+private func channelMoments(_ x: Tensor) -> (mean: [Float], variance: [Float]) {
+    let c = x.shape[1], size = x.count / max(x.shape[0] * c, 1), values = x.floats()
+    let n = Double(x.shape[0] * size)
+    var mean = [Float](repeating: 0, count: c), variance = [Float](repeating: 0, count: c)
+    for channel in 0..<c {
+        var sum = 0.0
+        for image in 0..<x.shape[0] {
+            for i in 0..<size { sum += Double(values[(image * c + channel) * size + i]) }
+        }
+        let m = sum / n
+        var squares = 0.0
+        for image in 0..<x.shape[0] {
+            for i in 0..<size {
+                let d = Double(values[(image * c + channel) * size + i]) - m
+                squares += d * d
+            }
+        }
+        (mean[channel], variance[channel]) = (Float(m), Float(squares / n))
+    }
+    return (mean, variance)
 }
 
 /// y = x * scale[c] + shift[c] over an [N, C, ...] tensor.
