@@ -10,6 +10,9 @@ import Reference
 /// how an exporter's Shape -> Gather -> Unsqueeze -> Concat -> Reshape chain folds once
 /// `--input-shape` fixes the input shapes.
 ///
+/// Each node's output types are refined (infer-shapes' rule) just before it is tried, so
+/// types follow what the walk has folded so far.
+///
 /// Requires: a verified graph; types from infer-shapes (for Shape/Size and size checks).
 /// Guarantees: no node of the default domain that the interpreter runs has only constant
 /// inputs, unless its result would hold more than `sizeLimit` elements and more than all
@@ -32,7 +35,12 @@ public struct FoldConstants: Pass {
     public func run(_ graph: inout Graph, _ context: PassContext) throws -> PassStatistics {
         var stats = PassStatistics()
         var kept: [Node] = []
+        var shapeValues: [String: [Dim]] = [:]
         for node in graph.nodes {
+            // Types first, from what this walk folded before the node: a Shape downstream of a
+            // value whose extents only a folded shape chain gives (a Resize to a computed size)
+            // folds in the same walk.
+            if try InferShapes.refine(node, &graph, shapeValues: &shapeValues) { stats.add("refined") }
             guard let results = try fold(node, graph) else {
                 kept.append(node)
                 continue

@@ -25,33 +25,44 @@ public struct InferShapes: Pass {
     public func run(_ graph: inout Graph, _ context: PassContext) throws -> PassStatistics {
         var stats = PassStatistics()
         var shapeValues: [String: [Dim]] = [:]
-        for node in graph.nodes where node.domain.isEmpty || node.domain == "ai.onnx" {
-            let types = node.inputs.map { $0.isEmpty ? nil : graph.type(of: $0) }
-            let constants = node.inputs.map { $0.isEmpty ? nil : graph.constants[$0] }
-            let values = node.inputs.map { name -> [Dim]? in
-                if let c = graph.constants[name] { return ShapeValues.of(c) }
-                return shapeValues[name]
-            }
-            if let first = node.outputs.first, !first.isEmpty,
-                let value = ShapeValues.propagate(node, values: values, types: types)
-            {
-                shapeValues[first] = value
-            }
-            let inferred = try ShapeInference.infer(node, inputTypes: types, constantInputs: constants, shapeValues: values)
-            for (name, type) in zip(node.outputs, inferred) where !name.isEmpty {
-                guard let type else { continue }
-                let merged = try reconcile(declared: graph.types[name], inferred: type, value: name, node: node)
-                if merged != graph.types[name] {
-                    graph.types[name] = merged
-                    stats.add("refined")
-                }
-            }
+        for node in graph.nodes where try Self.refine(node, &graph, shapeValues: &shapeValues) {
+            stats.add("refined")
         }
         return stats
     }
 
+    /// Infers the types of `node`'s outputs from its inputs' current types, constants and
+    /// shape values (`shapeValues`, which it extends), merging each into `graph.types`;
+    /// true when a type changed. A walk in node order calls it for each node in turn (as
+    /// `run` and fold-constants do).
+    static func refine(_ node: Node, _ graph: inout Graph, shapeValues: inout [String: [Dim]]) throws -> Bool {
+        guard node.domain.isEmpty || node.domain == "ai.onnx" else { return false }
+        let types = node.inputs.map { $0.isEmpty ? nil : graph.type(of: $0) }
+        let constants = node.inputs.map { $0.isEmpty ? nil : graph.constants[$0] }
+        let values = node.inputs.map { name -> [Dim]? in
+            if let c = graph.constants[name] { return ShapeValues.of(c) }
+            return shapeValues[name]
+        }
+        if let first = node.outputs.first, !first.isEmpty,
+            let value = ShapeValues.propagate(node, values: values, types: types)
+        {
+            shapeValues[first] = value
+        }
+        var changed = false
+        let inferred = try ShapeInference.infer(node, inputTypes: types, constantInputs: constants, shapeValues: values)
+        for (name, type) in zip(node.outputs, inferred) where !name.isEmpty {
+            guard let type else { continue }
+            let merged = try reconcile(declared: graph.types[name], inferred: type, value: name, node: node)
+            if merged != graph.types[name] {
+                graph.types[name] = merged
+                changed = true
+            }
+        }
+        return changed
+    }
+
     /// The more precise of a declared and an inferred type; a contradiction is an error.
-    private func reconcile(declared: TensorType?, inferred: TensorType, value: String, node: Node) throws -> TensorType {
+    private static func reconcile(declared: TensorType?, inferred: TensorType, value: String, node: Node) throws -> TensorType {
         guard let declared else { return inferred }
         func contradiction() -> IRError {
             IRError("value \"\(value)\" is declared \(declared) but inferred \(inferred)", at: node)

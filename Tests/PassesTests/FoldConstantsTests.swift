@@ -43,7 +43,7 @@ final class FoldConstantsTests: XCTestCase {
                   %r: f32[2,3,4] = Relu(%x)
                   %s = Shape(%r) {start=1}
                   %n = Size(%r)
-                  %y = Reshape(%r, %s)
+                  %y = Expand(%r, %s)
                   return %s, %n, %y
                 }
                 """)
@@ -54,7 +54,7 @@ final class FoldConstantsTests: XCTestCase {
               const %n: i64[] = [24]
               const %s: i64[2] = [3, 4]
               %r: f32[2,3,4] = Relu(%x)
-              %y = Reshape(%r, %s)
+              %y: f32[2,3,4] = Expand(%r, %s)
               return %s, %n, %y
             }
             """)
@@ -111,7 +111,7 @@ final class FoldConstantsTests: XCTestCase {
               const %table: f32[12] = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0]
               const %w: f32[2,3] = [0.5, 0.5, 0.5, 0.5, 0.5, 0.5]
               const %w_shape: i64[2] = [2, 3]
-              %big = Expand(%one, %big_shape)
+              %big: f32[20,20] = Expand(%one, %big_shape)
               return %big, %w, %same
             }
             """)
@@ -130,7 +130,36 @@ final class FoldConstantsTests: XCTestCase {
             }
             """
         let (after, statistics) = try apply(FoldConstants(), to: before)
-        XCTAssertEqual(after, before)
+        // Types refined, nothing folded.
+        XCTAssertEqual(
+            after,
+            before.replacingOccurrences(of: "%y = Add", with: "%y: f32[N,3] = Add")
+                .replacingOccurrences(of: "%z = Reshape", with: "%z: f32[N,3] = Reshape"))
         XCTAssertEqual(statistics["folded"], 0)
+    }
+
+    /// A Shape whose input's extents come from a shape chain folded earlier in the same walk
+    /// (a Resize to its input's own size, by Shape, Slice, Cast and Concat) folds in that walk:
+    /// types follow what the walk folds.
+    func testShapesFoldThroughValuesTheWalkGaveExtents() throws {
+        let (after, statistics) = try apply(
+            FoldConstants(),
+            to: """
+                graph main(%x: f32[1,2,4,4]) -> (%n: i64[*]) {
+                  const %lo: i64[1] = [2]
+                  const %hi: i64[1] = [4]
+                  const %nc: i64[2] = [1, 2]
+                  %s = Shape(%x)
+                  %hw = Slice(%s, %lo, %hi)
+                  %hwc = Cast(%hw) {to=7}
+                  %sizes = Concat(%nc, %hwc) {axis=0}
+                  %r = Resize(%x, _, _, %sizes) {mode="nearest"}
+                  %m = Mul(%x, %r)
+                  %n = Shape(%m)
+                  return %n
+                }
+                """)
+        XCTAssertTrue(after.contains("const %n: i64[4] = [1, 2, 4, 4]"), after)
+        XCTAssertEqual(statistics["folded"], 5)
     }
 }

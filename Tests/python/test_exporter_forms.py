@@ -1,8 +1,8 @@
 """Forms exporters write that the NPU takes once canonicalized: a Gemm with alpha, beta or
 transA (a constant or an activation A), a 1-D MatMul operand beside a constant weight on
 either side, LayerNormalization listing Mean and InvStdDev and MaxPool listing Indices that
-nothing reads, a ReduceMean over no axis with noop_with_empty_axes, and Pow with an int64
-exponent. Each compiles and runs on the simulator as onnxruntime computes it (fp16) and as
+nothing reads, a ReduceMean over no axis with noop_with_empty_axes, Pow with an int64
+exponent, and gates resized to extents a shape chain reads from the block before. Each compiles and runs on the simulator as onnxruntime computes it (fp16) and as
 the fake-quant interpreter does (fp8, bit for bit). What the NPU cannot take is refused by
 name: half-precision activations, a constant on the left of a matrix, an empty input."""
 import numpy as np
@@ -86,8 +86,31 @@ def pow_int_exponent(path):
     return save(path, nodes, [2, 32], [const("w", weights(32, 16)), const("two", 2, np.int64)])
 
 
+def gates_resized_to_their_input(path, blocks=12):
+    """GhostNetV2's gates: each block multiplies x by Sigmoid(AveragePool(x)) resized back to
+    x's own extents, read by Shape -> Slice -> Concat. Each block's Resize takes its extents
+    from the block before's, so the chain folds through all twelve blocks, more than the
+    canonicalization's rounds, only when types follow what folding makes as it goes."""
+    nodes, inits = [], [const("lo", [0], np.int64), const("mid", [2], np.int64), const("hi", [4], np.int64),
+                        const("w", weights(4, 4, 1, 1))]
+    x = "x"
+    for b in range(blocks):
+        nodes += [helper.make_node("Shape", [x], [f"s{b}"]),
+                  helper.make_node("Slice", [f"s{b}", "lo", "mid"], [f"nc{b}"]),
+                  helper.make_node("Slice", [f"s{b}", "mid", "hi"], [f"hw{b}"]),
+                  helper.make_node("Cast", [f"hw{b}"], [f"hwc{b}"], to=TensorProto.INT64),
+                  helper.make_node("Concat", [f"nc{b}", f"hwc{b}"], [f"sizes{b}"], axis=0),
+                  helper.make_node("AveragePool", [x], [f"p{b}"], kernel_shape=[2, 2], strides=[2, 2]),
+                  helper.make_node("Sigmoid", [f"p{b}"], [f"g{b}"]),
+                  helper.make_node("Resize", [f"g{b}", "", "", f"sizes{b}"], [f"r{b}"], mode="nearest"),
+                  helper.make_node("Mul", [x, f"r{b}"], [f"x{b}"])]
+        x = f"x{b}"
+    nodes.append(helper.make_node("Conv", [x, "w"], ["y"]))
+    return save(path, nodes, [1, 4, 6, 6], inits)
+
+
 FORMS = [gemm_alpha_beta, gemm_beta_zero, gemm_trans_a, matmul_vector_left, matmul_weight_left, matmul_vector_right,
-         layer_norm_unused_outputs, max_pool_unused_indices, reduce_noop, pow_int_exponent]
+         layer_norm_unused_outputs, max_pool_unused_indices, reduce_noop, pow_int_exponent, gates_resized_to_their_input]
 
 
 def inputs(model_path, folder, samples=4):
