@@ -12,6 +12,9 @@ struct ImportContext {
     /// the declared types and constants tell them; only the rewrites that need an operand's
     /// rank or element type read them (the graph's types come from shape inference later).
     private var emittedTypes: [String: TensorType] = [:]
+    /// The symbolic elements of small int64 values the emitted nodes make (`ShapeValues`):
+    /// an exporter's Shape -> Gather -> Concat chain gives a Reshape its extents here.
+    private var shapeValues: [String: [Dim]] = [:]
     var nodes: [Node] = []
     /// How often each operator appears in the file, as written (Constant included).
     var sourceOpCounts: [String: Int] = [:]
@@ -168,7 +171,13 @@ struct ImportContext {
     /// an emitted node's shape rule gave.
     func knownType(of value: String) -> TensorType? {
         if let c = constants[value] { return TensorType(c.dtype, Shape(c.shape)) }
-        return types[value] ?? emittedTypes[value]
+        guard let declared = types[value] else { return emittedTypes[value] }
+        // An extent the declaration leaves unknown or symbolic is the shape rules' when they
+        // know it (a dynamic-batch export fixed by --input-shape).
+        guard let inferred = emittedTypes[value], inferred.dtype == declared.dtype, let old = declared.shape,
+            let new = inferred.shape, old.rank == new.rank
+        else { return declared }
+        return TensorType(declared.dtype, Shape(zip(old.dims, new.dims).map { $1.value != nil ? $1 : $0 }))
     }
 
     /// A scalar int64 constant of `value`.
@@ -232,16 +241,28 @@ struct ImportContext {
     /// The rank of a value, when import knows it (`knownType`).
     func rank(of value: String) -> Int? { knownType(of: value)?.shape?.rank }
 
-    /// Types the outputs of `nodes[start...]` by their shape rules, where the rule gives one
-    /// and the file declared none. A rule that fails leaves the outputs untyped here: shape
-    /// inference later reports it with the whole graph known.
+    /// Types the outputs of `nodes[start...]` by their shape rules (following exporter shape
+    /// chains symbolically), where the rule gives one; `knownType` prefers a declared type's
+    /// known extents. A rule that fails leaves the outputs untyped here: shape inference
+    /// later reports it with the whole graph known.
     mutating func typeEmittedNodes(from start: Int) {
         for node in nodes[start...] where OpRegistry.schema(node.op) != nil {
             let inputTypes = node.inputs.map { $0.isEmpty ? nil : knownType(of: $0) }
             let constantInputs = node.inputs.map { $0.isEmpty ? nil : constants[$0] }
-            guard let outputs = try? ShapeInference.infer(node, inputTypes: inputTypes, constantInputs: constantInputs)
+            let values = node.inputs.map { name -> [Dim]? in
+                if let c = constants[name] { return ShapeValues.of(c) }
+                return shapeValues[name]
+            }
+            if let first = node.outputs.first, !first.isEmpty,
+                let value = ShapeValues.propagate(node, values: values, types: inputTypes)
+            {
+                shapeValues[first] = value
+            }
+            guard
+                let outputs = try? ShapeInference.infer(
+                    node, inputTypes: inputTypes, constantInputs: constantInputs, shapeValues: values)
             else { continue }
-            for (name, type) in zip(node.outputs, outputs) where !name.isEmpty && types[name] == nil {
+            for (name, type) in zip(node.outputs, outputs) where !name.isEmpty {
                 if let type { emittedTypes[name] = type }
             }
         }

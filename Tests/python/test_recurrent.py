@@ -4,7 +4,8 @@ linear_before_reset: the interpreter computes Y, Y_h and Y_c as onnxruntime does
 bidirectional LSTM classifier runs on the simulator bit for bit as the fake-quant interpreter
 runs it, its steps sharing one packed blob of recurrent weights per direction, also when W, R
 and B are computed from stored tensors (the torch.export-based exporter's Unsqueeze of a Concat
-of Slices); what is not supported is refused by node."""
+of Slices); a sequence length that a dynamic-batch export's shape chain gives unrolls; what is
+not supported is refused by node."""
 import sys
 
 import numpy as np
@@ -155,6 +156,52 @@ def classifier(path):
     graph = helper.make_graph(nodes, "classifier", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, S, I])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])], inits)
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)]), path)
+
+
+def rows_of_a_dynamic_batch(path):
+    """timm's Sequencer2D, exported with a dynamic batch: x [N, 3, S, I] is read row by row,
+    Reshape(x, [-1, S, I]) with S and I taken from Shape(x) by Gather, Unsqueeze and Concat,
+    made steps-first by a Transpose, into a bidirectional LSTM; the declared types leave every
+    extent but the last symbolic. `--input-shape` fixes N, and the chain then gives the sequence length."""
+    inits = [numpy_helper.from_array((RNG.standard_normal((2, 4 * H, I)) / 2).astype(np.float32), "w"),
+             numpy_helper.from_array((RNG.standard_normal((2, 4 * H, H)) / 2).astype(np.float32), "r"),
+             numpy_helper.from_array(np.array([-1], np.int64), "minus_one"),
+             numpy_helper.from_array(np.array(2, np.int64), "two"), numpy_helper.from_array(np.array(3, np.int64), "three"),
+             numpy_helper.from_array(np.array([0], np.int64), "zero")]
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("Gather", ["s", "two"], ["steps"], axis=0),
+             helper.make_node("Gather", ["s", "three"], ["features"], axis=0),
+             helper.make_node("Unsqueeze", ["steps", "zero"], ["steps1"]),
+             helper.make_node("Unsqueeze", ["features", "zero"], ["features1"]),
+             helper.make_node("Concat", ["minus_one", "steps1", "features1"], ["rows_shape"], axis=0),
+             helper.make_node("Reshape", ["x", "rows_shape"], ["rows"]),
+             helper.make_node("Transpose", ["rows"], ["steps_first"], perm=[1, 0, 2]),
+             helper.make_node("LSTM", ["steps_first", "w", "r"], ["y4"], hidden_size=H, direction="bidirectional",
+                              name="lstm"),
+             helper.make_node("Reshape", ["y4", "minus_one"], ["y"])]
+    graph = helper.make_graph(nodes, "rows", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, S, I])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["M"])], inits,
+                              value_info=[helper.make_tensor_value_info("rows", TensorProto.FLOAT, ["a", "b", I])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)]), path)
+
+
+def test_a_sequence_length_a_shape_chain_gives_unrolls(tmp_path):
+    rows_of_a_dynamic_batch(tmp_path / "m.onnx")
+    x = RNG.standard_normal((1, 3, S, I)).astype(np.float32)
+    fixed = ["--input-shape", f"x=1,3,{S},{I}"]
+    np.savez(tmp_path / "x.npz", x=x)
+    r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "ours.npz", *fixed)
+    assert r.returncode == 0, r.stderr
+    import onnxruntime as ort
+    theirs = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_allclose(np.load(tmp_path / "ours.npz")["y"], theirs, rtol=1e-5, atol=1e-5)
+    np.savez(tmp_path / "calib.npz", x=RNG.standard_normal((4, 1, 3, S, I)).astype(np.float32))
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, "nvfp4", "none",
+                                        tmp_path / "calib.npz", extra=fixed)
+    assert_same_bits(sim, fq, ["y"])
+    # Without the batch fixed, the sequence length is still known from the declared extent.
+    r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "free.npz")
+    assert r.returncode == 0, r.stderr
 
 
 @pytest.mark.parametrize("precision", ["fp16", "nvfp4"])
