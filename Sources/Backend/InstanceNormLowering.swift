@@ -1,6 +1,8 @@
 // InstanceNormalization on the vector unit: each (image, channel) plane is one row of H·W
 // that `vopp instance_norm` normalizes with its channel's scale and bias, as many planes of
-// one image at a time as a tile holds (in, out, and their scales and biases).
+// one image at a time as a tile holds (in, out, and their scales and biases). A plane too
+// large for a tile (GroupNormalization of one group: the whole image) runs in pieces over
+// three passes (`lowerLongPlanes`).
 import IR
 import ISA
 
@@ -26,7 +28,10 @@ extension Lowering {
         let params = UInt64(constants.record([size, epsilon] + [Int](repeating: 0, count: 14)))
         func footprint(_ planes: Int) -> Int { 2 * burstAligned(4 * planes * size) + burstAligned(8 * planes) }
         guard footprint(1) <= resources.sramBytes else {
-            throw IRError("cannot lower InstanceNormalization whose plane of \(size) values does not fit a tile's SRAM", at: node)
+            try lowerLongPlanes(
+                node, x, y, planes: n * c, channels: c, size: size, affineAt: affineAt, epsilon: epsilon, resources,
+                &constants, &b)
+            return
         }
         let step = mostFitting(c, sramBytes: resources.sramBytes, footprint)
         let slot = burstAligned(4 * step * size)
@@ -47,6 +52,87 @@ extension Lowering {
             try b.emit("dma", ["dst": inTile, "src": b.descriptor(try x.advanced(by: at).descriptor(dims: block))])
             try b.emit("vopp", ["op": op, "dst": outTile, "a": inTile, "b": affineTile, "params": params])
             try b.emit("dma", ["dst": b.descriptor(try y.advanced(by: at).descriptor(dims: block)), "src": outTile])
+        }
+    }
+
+    /// Planes too large for a tile's SRAM, each on the next tile, in pieces alternating
+    /// between two buffers, in three passes over the plane with the interpreter's arithmetic
+    /// (`VectorArithmetic.instanceNorm`): the sum, carried as a Double by `vopp reduce_carry`
+    /// into the mean (kept a Double); the squared deviations from it, carried likewise, into
+    /// the factors Float(inv) and Float(mean · inv); then, with s = Float(inv) · scale and
+    /// shift = bias - Float(mean · inv) · scale, each piece's x · s + shift (vop mul and add
+    /// against s and shift repeated), written back.
+    private static func lowerLongPlanes(
+        _ node: Node, _ x: Place, _ y: Place, planes: Int, channels: Int, size: Int, affineAt: UInt64, epsilon: Int,
+        _ resources: TileResources, _ constants: inout ConstantSection, _ b: inout ProgramBuilder
+    ) throws {
+        // Two buffers, then five slots of one burst each: the running values (i64: the sum or
+        // squared deviations, the mean), the factors, the scale and bias, s and shift.
+        let most = (resources.sramBytes - 5 * 64) / 2 / 64 * 16
+        guard most > 0 else {
+            throw IRError("cannot lower InstanceNormalization: a tile's SRAM holds no piece of a plane", at: node)
+        }
+        let pieces = (size + most - 1) / most, piece = (size + pieces - 1) / pieces
+        let buffer = burstAligned(4 * piece)
+        let (state, factors, affine, scaleSlot, shiftSlot) = (
+            2 * buffer, 2 * buffer + 64, 2 * buffer + 128, 2 * buffer + 192, 2 * buffer + 256
+        )
+        func code(_ name: String) -> UInt64 { UInt64(InstructionSet.vectorOps.firstIndex(of: name)!) }
+        let carry = code("reduce_carry")
+        for plane in 0..<planes {
+            let (cluster, tile) = resources.place(plane)
+            func sram(_ address: Int, _ dims: [Int], _ element: ElementType = .f32, strides: [Int]? = nil) throws -> UInt64 {
+                b.descriptor(
+                    try TensorDescriptor(
+                        .sram, element, cluster: cluster, tile: tile, address: UInt64(address), dims: dims, strides: strides))
+            }
+            let channel = plane % channels
+            let parameters = try TensorDescriptor(
+                .constants, .f32, address: affineAt + UInt64(4 * channel), dims: [2], strides: [channels])
+            try b.emit("dma", ["dst": try sram(affine, [2]), "src": b.descriptor(parameters)])
+            // Each pass over the plane's pieces: `body(index, start, count, buffer, last)`.
+            func pass(_ body: (Int, Int, Int, UInt64, Bool) throws -> Void) throws {
+                for (index, start) in stride(from: 0, to: size, by: piece).enumerated() {
+                    let count = min(piece, size - start)
+                    let chunk = try sram(index % 2 * buffer, [count])
+                    let src = try x.advanced(by: 4 * (plane * size + start)).descriptor(dims: [count])
+                    try b.emit("dma", ["dst": chunk, "src": b.descriptor(src)])
+                    try body(index, start, count, chunk, start + count == size)
+                }
+            }
+            func reduce(_ count: Int, _ kind: Int, first: Bool, finish: Int, dst: UInt64, a: UInt64, b carried: UInt64)
+                throws
+            {
+                let record = constants.record(
+                    [count, kind, first ? 1 : 0, finish, size, epsilon] + [Int](repeating: 0, count: 10))
+                try b.emit("vopp", ["op": carry, "dst": dst, "a": a, "b": carried, "params": UInt64(record)])
+            }
+            // The mean: the sum carried in the first slot, the last piece's mean into the second.
+            let (sum, mean, both) = (try sram(state, [1], .i64), try sram(state + 8, [1], .i64), try sram(state, [2], .i64))
+            try pass { index, _, count, chunk, last in
+                try reduce(count, 0, first: index == 0, finish: last ? 3 : 0, dst: last ? mean : sum, a: chunk, b: sum)
+            }
+            // The squared deviations from it, carried beside it, into the factors.
+            try pass { index, _, count, chunk, last in
+                try reduce(
+                    count, 4, first: index == 0, finish: last ? 4 : 0, dst: last ? try sram(factors, [2]) : both, a: chunk,
+                    b: both)
+            }
+            let (inv, meanInv) = (try sram(factors, [1]), try sram(factors + 4, [1]))
+            let (scale, bias) = (try sram(affine, [1]), try sram(affine + 4, [1]))
+            let (s, shift) = (try sram(scaleSlot, [1]), try sram(shiftSlot, [1]))
+            try b.emit("vop", ["op": code("mul"), "dst": s, "a": inv, "b": scale, "imm": 0])
+            try b.emit("vop", ["op": code("mul"), "dst": shift, "a": meanInv, "b": scale, "imm": 0])
+            try b.emit("vop", ["op": code("sub"), "dst": shift, "a": bias, "b": shift, "imm": 0])
+            try pass { _, start, count, chunk, _ in
+                let (repeatedS, repeatedShift) = (
+                    try sram(scaleSlot, [count], strides: [0]), try sram(shiftSlot, [count], strides: [0])
+                )
+                try b.emit("vop", ["op": code("mul"), "dst": chunk, "a": chunk, "b": repeatedS, "imm": 0])
+                try b.emit("vop", ["op": code("add"), "dst": chunk, "a": chunk, "b": repeatedShift, "imm": 0])
+                let dst = try y.advanced(by: 4 * (plane * size + start)).descriptor(dims: [count])
+                try b.emit("dma", ["dst": b.descriptor(dst), "src": chunk])
+            }
         }
     }
 }

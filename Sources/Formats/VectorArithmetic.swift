@@ -82,14 +82,14 @@ public enum VectorArithmetic {
     /// divided by count) and 1 / sqrt(variance + Double(epsilon)), the variance being the sum
     /// of (Double(x[i]) - mean)^2 in increasing i divided by count, all in Double.
     private static func moments(_ x: UnsafePointer<Float>, count: Int, epsilon: Float) -> (mean: Double, inv: Double) {
-        var mean = 0.0, sq = 0.0
-        for i in 0..<count { mean += Double(x[i]) }
-        mean /= Double(count)
-        for i in 0..<count {
-            let d = Double(x[i]) - mean
-            sq += d * d
-        }
-        return (mean, 1 / (sq / Double(count) + Double(epsilon)).squareRoot())
+        let mean = accumulate(.sum, x, count: count, from: 0) / Double(count)
+        let sq = accumulate(.squaredDeviation, x, count: count, from: 0, center: mean)
+        return (mean, inverseDeviation(squaredDeviations: sq, count: count, epsilon: epsilon))
+    }
+
+    /// 1 / sqrt(squaredDeviations / count + Double(epsilon)), in Double.
+    public static func inverseDeviation(squaredDeviations: Double, count: Int, epsilon: Float) -> Double {
+        1 / (squaredDeviations / Double(count) + Double(epsilon)).squareRoot()
     }
 
     /// Instance normalization of the `count` elements at `x` (one channel's plane) into `y`
@@ -224,7 +224,9 @@ public enum VectorArithmetic {
 
     /// What a running reduction combines: the kinds of `vopp reduce_carry`, by their record code.
     public enum ReductionKind: Int, CaseIterable, Sendable {
-        case sum = 0, product, maximum, minimum
+        /// The sum, product, maximum and minimum of the elements; the sum of their squared
+        /// deviations from a center (normalizations' second pass).
+        case sum = 0, product, maximum, minimum, squaredDeviation
 
         /// The kind a `vopp` reduction (reduce_mean a sum) runs; nil for other names.
         public init?(reduction name: String) {
@@ -240,7 +242,7 @@ public enum VectorArithmetic {
         /// The running value before any element: +0, 1, -inf or +inf.
         public var start: Double {
             switch self {
-            case .sum: return 0
+            case .sum, .squaredDeviation: return 0
             case .product: return 1
             case .maximum: return -.infinity
             case .minimum: return .infinity
@@ -251,9 +253,10 @@ public enum VectorArithmetic {
     /// The running value of a reduction of `kind` after the `count` elements at `x`, taken
     /// in increasing order in Double from `start` (`reduce`'s arithmetic; a row reduced in
     /// pieces, each piece's result the next one's start, gives the whole row's value).
-    public static func accumulate(_ kind: ReductionKind, _ x: UnsafePointer<Float>, count: Int, from start: Double)
-        -> Double
-    {
+    /// Squared deviations add (Double(x[i]) - center)^2.
+    public static func accumulate(
+        _ kind: ReductionKind, _ x: UnsafePointer<Float>, count: Int, from start: Double, center: Double = 0
+    ) -> Double {
         var acc = start
         switch kind {
         case .maximum, .minimum:
@@ -266,6 +269,11 @@ public enum VectorArithmetic {
             for i in 0..<count { acc *= Double(x[i]) }
         case .sum:
             for i in 0..<count { acc += Double(x[i]) }
+        case .squaredDeviation:
+            for i in 0..<count {
+                let d = Double(x[i]) - center
+                acc += d * d
+            }
         }
         return acc
     }

@@ -296,42 +296,79 @@ extension Machine {
         try storeFloats(dst, y)
     }
 
-    /// `vopp reduce_carry`: a's rows of `record[0]` f32 elements, each a piece of a longer
-    /// row, reduced (kind `record[1]`: `VectorArithmetic.ReductionKind`) from the kind's own
-    /// start (`record[2]` 1) or from the running value in b (0: one i64 per row, a Double's
-    /// bits); into dst the running value after the piece (`record[3]` 0: i64, the Double's
-    /// bits), or it rounded to float32 (1), or a sum divided by `record[4]` then rounded (2).
+    /// `vopp reduce_carry` (record: C, kind, start, finish, divisor, epsilon's bits): a's
+    /// rows of C f32 elements, each a piece of a longer row, reduced (kind:
+    /// `VectorArithmetic.ReductionKind`) from the kind's own start (start 1) or from the
+    /// running value in b (start 0: one i64 per row, a Double's bits). Squared deviations
+    /// (kind 4) carry two i64 per row, the running value and the center the deviations are
+    /// from, b always read for the center. Into dst: the running value (finish 0: i64, as
+    /// carried), it rounded to float32 (1), a sum divided by the divisor and rounded (2) or
+    /// kept a Double (3: one i64 per row), or the normalization factors of squared
+    /// deviations, Float(inv) and Float(center · inv) (4: two f32 per row), inv = 1 /
+    /// sqrt(running / divisor + epsilon).
     private mutating func reduceCarry(_ dst: DescriptorRef, _ a: DescriptorRef, _ b: DescriptorRef, _ r: [Int]) throws {
         let (c, start, finish, divisor) = (r[0], r[2], r[3], r[4])
-        guard let kind = VectorArithmetic.ReductionKind(rawValue: r[1]), (0...1).contains(start), (0...2).contains(finish),
-            finish != 2 || kind == .sum && divisor > 0
+        let epsilon = Float(bitPattern: UInt32(truncatingIfNeeded: r[5]))
+        guard let kind = VectorArithmetic.ReductionKind(rawValue: r[1]), (0...1).contains(start), (0...4).contains(finish)
         else {
             throw SimulatorError(
-                "reduce_carry's parameter record (kind \(r[1]), start \(start), finish \(finish), divisor \(divisor)) "
-                    + "is not one of the op's")
+                "reduce_carry's parameter record (kind \(r[1]), start \(start), finish \(finish)) is not one of the op's")
+        }
+        let deviations = kind == .squaredDeviation
+        let applies: Bool
+        switch finish {
+        case 0: applies = true
+        case 1: applies = !deviations
+        case 2, 3: applies = kind == .sum && divisor > 0
+        default: applies = deviations && divisor > 0
+        }
+        guard applies else {
+            throw SimulatorError(
+                "reduce_carry's finish \(finish) does not apply to kind \(r[1]) (divisor \(divisor))")
         }
         let rows = c > 0 && a.count % c == 0 ? a.count / c : 0
-        guard a.element == .f32, rows > 0, dst.count == rows, dst.element == (finish == 0 ? .i64 : .f32) else {
+        // Elements per row of the running values and of dst.
+        let carried = deviations ? 2 : 1
+        let out = finish == 0 ? carried : (finish == 4 ? 2 : 1)
+        let outElement: ElementType = finish == 0 || finish == 3 ? .i64 : .f32
+        guard a.element == .f32, rows > 0, dst.count == rows * out, dst.element == outElement else {
             throw SimulatorError(
-                "reduce_carry needs f32 a of whole rows of \(c) and dst of one \(finish == 0 ? "i64" : "f32") per row")
+                "reduce_carry needs f32 a of whole rows of \(c) and dst of \(out) \(outElement) per row")
         }
-        var running = [Double](repeating: kind.start, count: rows)
-        if start == 0 {
-            guard b.element == .i64, b.count == rows else {
-                throw SimulatorError("reduce_carry's running values b must be one i64 per row (\(rows))")
+        var running = [Double](repeating: kind.start, count: rows), center = [Double](repeating: 0, count: rows)
+        if start == 0 || deviations {
+            guard b.element == .i64, b.count == rows * carried else {
+                throw SimulatorError("reduce_carry's running values b must be \(carried) i64 per row (\(rows) rows)")
             }
-            running = try loadIntegers(b).map { Double(bitPattern: UInt64(bitPattern: $0)) }
+            let values = try loadIntegers(b).map { Double(bitPattern: UInt64(bitPattern: $0)) }
+            for row in 0..<rows {
+                if start == 0 { running[row] = values[carried * row] }
+                if deviations { center[row] = values[carried * row + 1] }
+            }
         }
         let x = try loadFloats(a)
         x.withUnsafeBufferPointer { x in
             for row in 0..<rows {
-                running[row] = VectorArithmetic.accumulate(kind, x.baseAddress! + row * c, count: c, from: running[row])
+                running[row] = VectorArithmetic.accumulate(
+                    kind, x.baseAddress! + row * c, count: c, from: running[row], center: center[row])
             }
         }
+        func bits(_ v: Double) -> Int64 { Int64(bitPattern: v.bitPattern) }
         switch finish {
-        case 0: try storeIntegers(dst, running.map { Int64(bitPattern: $0.bitPattern) })
+        case 0:
+            try storeIntegers(
+                dst, (0..<rows).flatMap { deviations ? [bits(running[$0]), bits(center[$0])] : [bits(running[$0])] })
         case 1: try storeFloats(dst, running.map { Float($0) })
-        default: try storeFloats(dst, running.map { Float($0 / Double(divisor)) })
+        case 2: try storeFloats(dst, running.map { Float($0 / Double(divisor)) })
+        case 3: try storeIntegers(dst, running.map { bits($0 / Double(divisor)) })
+        default:
+            try storeFloats(
+                dst,
+                (0..<rows).flatMap { row -> [Float] in
+                    let inv = VectorArithmetic.inverseDeviation(
+                        squaredDeviations: running[row], count: divisor, epsilon: epsilon)
+                    return [Float(inv), Float(center[row] * inv)]
+                })
         }
     }
 

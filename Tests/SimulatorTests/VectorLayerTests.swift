@@ -170,4 +170,34 @@ final class VectorLayerTests: XCTestCase {
             lowered.program.instructions.filter { $0.spec.mnemonic == "vopp" && $0["op"] == carry }.count,
             3 * (6 + 6 + 6 + 6 + 6 + 4) + 7 * 2, "three pieces a row, seven for the rows of 3,300")
     }
+
+    /// Instance normalization of planes of 1,100 values, more than the small SRAM holds: three
+    /// passes of three pieces each (the mean and the squared deviations carried as Doubles,
+    /// then x · s + shift), giving the interpreter's one-pass bits on ordinary planes, a
+    /// constant plane (no deviation: inv = 1 / sqrt(epsilon)), a plane of negative zeros,
+    /// and planes holding a NaN or an infinity.
+    func testInstanceNormalizationOfPlanesLongerThanATile() throws {
+        var b = GraphBuilder()
+        b.input("x", .float32, [.known(2), .known(3), .known(1100)])
+        b.constant("scale", random([3], 0.5...1.5, seed: 21))
+        b.constant("bias", random([3], -1...1, seed: 22))
+        b.node("InstanceNormalization", ["x", "scale", "bias"], ["epsilon": .float(1e-3)], outputs: ["y"])
+        b.output("y")
+        let g = try prepared(b.graph)
+        var x = random([2, 3, 1100], -6...6, seed: 23).floats()
+        for i in 0..<1100 {
+            x[1 * 1100 + i] = 2.5
+            x[2 * 1100 + i] = -0.0
+        }
+        x[3 * 1100 + 640] = .nan
+        x[4 * 1100 + 3] = -.infinity
+        try assertSimulatedEqualsInterpreted(g, ["x": Tensor(x, shape: [2, 3, 1100])], resources: resources)
+        let lowered = try Lowering.lower(
+            g, layers: try WeightSection.build(g, arrayRows: 20, arrayColumns: 20) { resources.rates[$0]! }.layers,
+            resources: resources)
+        let carry = UInt64(InstructionSet.vectorOps.firstIndex(of: "reduce_carry")!)
+        XCTAssertEqual(
+            lowered.program.instructions.filter { $0.spec.mnemonic == "vopp" && $0["op"] == carry }.count, 6 * 2 * 3,
+            "two passes of three pieces per plane carry their running values")
+    }
 }
