@@ -1,7 +1,9 @@
 // How the vector lowerings size their blocks in a tile's SRAM and deal them to the tiles:
 // regions rounded up to whole 64-byte bursts, as many units (rows, planes, positions) a
 // block as fit, the blocks handed to the tiles in turn, and where a block of lines (rows,
-// or values one stride apart) lies.
+// or values one stride apart) lies; and for a line too long for a tile, the pieces it is
+// taken in and the `vopp reduce_carry` each piece runs.
+import Formats
 import ISA
 
 extension Lowering {
@@ -45,5 +47,33 @@ extension Lowering {
                 try body(group, first, min(step, count - first), cluster, tile)
             }
         }
+    }
+
+    /// A line of `length` float32 values too long for a tile's SRAM, taken in pieces that
+    /// alternate between two buffers of `buffer` bytes at 0 and `buffer`, `slots` bursts
+    /// after them for what the pieces carry: the pieces' starts and sizes (even, at most
+    /// what two buffers hold), nil when not even a burst fits.
+    static func pieces(ofLength length: Int, sramBytes: Int, slots: Int) -> (starts: [Int], size: Int, buffer: Int)? {
+        let most = (sramBytes - 64 * slots) / 2 / 64 * 16
+        guard most > 0 else { return nil }
+        let count = (length + most - 1) / most, size = (length + count - 1) / count
+        return (Array(stride(from: 0, to: length, by: size)), size, burstAligned(4 * size))
+    }
+
+    /// Emits `vopp reduce_carry` over the `count` values at `a` (schemas/isa.md): `kind`,
+    /// from its own start when `first` or from the running values at `running`, finished as
+    /// `finish` says into `dst`; `divisor` the whole line's length, `epsilon` a float32's bits.
+    static func emitCarry(
+        _ kind: VectorArithmetic.ReductionKind, count: Int, first: Bool, finish: Int, divisor: Int, epsilon: Int = 0,
+        dst: UInt64, a: UInt64, running: UInt64, _ constants: inout ConstantSection, _ b: inout ProgramBuilder
+    ) throws {
+        let record = constants.record(
+            [count, kind.rawValue, first ? 1 : 0, finish, divisor, epsilon] + [Int](repeating: 0, count: 10))
+        try b.emit(
+            "vopp",
+            [
+                "op": UInt64(InstructionSet.vectorOps.firstIndex(of: "reduce_carry")!), "dst": dst, "a": a, "b": running,
+                "params": UInt64(record),
+            ])
     }
 }

@@ -68,17 +68,14 @@ extension Lowering {
     ) throws {
         // Two buffers, then five slots of one burst each: the running values (i64: the sum or
         // squared deviations, the mean), the factors, the scale and bias, s and shift.
-        let most = (resources.sramBytes - 5 * 64) / 2 / 64 * 16
-        guard most > 0 else {
+        guard let pieces = pieces(ofLength: size, sramBytes: resources.sramBytes, slots: 5) else {
             throw IRError("cannot lower InstanceNormalization: a tile's SRAM holds no piece of a plane", at: node)
         }
-        let pieces = (size + most - 1) / most, piece = (size + pieces - 1) / pieces
-        let buffer = burstAligned(4 * piece)
+        let buffer = pieces.buffer
         let (state, factors, affine, scaleSlot, shiftSlot) = (
             2 * buffer, 2 * buffer + 64, 2 * buffer + 128, 2 * buffer + 192, 2 * buffer + 256
         )
         func code(_ name: String) -> UInt64 { UInt64(InstructionSet.vectorOps.firstIndex(of: name)!) }
-        let carry = code("reduce_carry")
         for plane in 0..<planes {
             let (cluster, tile) = resources.place(plane)
             func sram(_ address: Int, _ dims: [Int], _ element: ElementType = .f32, strides: [Int]? = nil) throws -> UInt64 {
@@ -92,31 +89,26 @@ extension Lowering {
             try b.emit("dma", ["dst": try sram(affine, [2]), "src": b.descriptor(parameters)])
             // Each pass over the plane's pieces: `body(index, start, count, buffer, last)`.
             func pass(_ body: (Int, Int, Int, UInt64, Bool) throws -> Void) throws {
-                for (index, start) in stride(from: 0, to: size, by: piece).enumerated() {
-                    let count = min(piece, size - start)
+                for (index, start) in pieces.starts.enumerated() {
+                    let count = min(pieces.size, size - start)
                     let chunk = try sram(index % 2 * buffer, [count])
                     let src = try x.advanced(by: 4 * (plane * size + start)).descriptor(dims: [count])
                     try b.emit("dma", ["dst": chunk, "src": b.descriptor(src)])
                     try body(index, start, count, chunk, start + count == size)
                 }
             }
-            func reduce(_ count: Int, _ kind: Int, first: Bool, finish: Int, dst: UInt64, a: UInt64, b carried: UInt64)
-                throws
-            {
-                let record = constants.record(
-                    [count, kind, first ? 1 : 0, finish, size, epsilon] + [Int](repeating: 0, count: 10))
-                try b.emit("vopp", ["op": carry, "dst": dst, "a": a, "b": carried, "params": UInt64(record)])
-            }
             // The mean: the sum carried in the first slot, the last piece's mean into the second.
             let (sum, mean, both) = (try sram(state, [1], .i64), try sram(state + 8, [1], .i64), try sram(state, [2], .i64))
             try pass { index, _, count, chunk, last in
-                try reduce(count, 0, first: index == 0, finish: last ? 3 : 0, dst: last ? mean : sum, a: chunk, b: sum)
+                try emitCarry(
+                    .sum, count: count, first: index == 0, finish: last ? 3 : 0, divisor: size, dst: last ? mean : sum,
+                    a: chunk, running: sum, &constants, &b)
             }
             // The squared deviations from it, carried beside it, into the factors.
             try pass { index, _, count, chunk, last in
-                try reduce(
-                    count, 4, first: index == 0, finish: last ? 4 : 0, dst: last ? try sram(factors, [2]) : both, a: chunk,
-                    b: both)
+                try emitCarry(
+                    .squaredDeviation, count: count, first: index == 0, finish: last ? 4 : 0, divisor: size,
+                    epsilon: epsilon, dst: last ? try sram(factors, [2]) : both, a: chunk, running: both, &constants, &b)
             }
             let (inv, meanInv) = (try sram(factors, [1]), try sram(factors + 4, [1]))
             let (scale, bias) = (try sram(affine, [1]), try sram(affine + 4, [1]))

@@ -114,12 +114,11 @@ extension Lowering {
     ) throws {
         let kind = VectorArithmetic.ReductionKind(reduction: reductionOps[node.op]!)!
         let mean = node.op == "ReduceMean"
-        // Two buffers of whole bursts, then the running value's slot, then the result's.
-        let most = (resources.sramBytes - 128) / 2 / 64 * 16
-        guard most > 0 else { throw IRError("cannot lower \(node.op): a tile's SRAM holds no piece of a row", at: node) }
-        let pieces = (length + most - 1) / most, piece = (length + pieces - 1) / pieces
-        let (buffer, slot, result) = (burstAligned(4 * piece), 2 * burstAligned(4 * piece), 2 * burstAligned(4 * piece) + 64)
-        let op = UInt64(InstructionSet.vectorOps.firstIndex(of: "reduce_carry")!)
+        // Two buffers, then the running value's slot and the result's.
+        guard let pieces = pieces(ofLength: length, sramBytes: resources.sramBytes, slots: 2) else {
+            throw IRError("cannot lower \(node.op): a tile's SRAM holds no piece of a row", at: node)
+        }
+        let (slot, result) = (2 * pieces.buffer, 2 * pieces.buffer + 64)
         for row in 0..<rows {
             let (cluster, tile) = resources.place(row)
             func sram(_ address: Int, _ count: Int, _ element: ElementType) throws -> UInt64 {
@@ -128,21 +127,15 @@ extension Lowering {
                         .sram, element, cluster: cluster, tile: tile, address: UInt64(address), dims: [1, count]))
             }
             let running = try sram(slot, 1, .i64), first = (row / inner) * length * inner + row % inner
-            for (index, start) in stride(from: 0, to: length, by: piece).enumerated() {
-                let count = min(piece, length - start), last = start + count == length
-                let chunk = try sram(index % 2 * buffer, count, .f32)
+            for (index, start) in pieces.starts.enumerated() {
+                let count = min(pieces.size, length - start), last = start + count == length
+                let chunk = try sram(index % 2 * pieces.buffer, count, .f32)
                 let src = try x.advanced(by: 4 * (first + start * inner)).descriptor(
                     dims: [1, count], strides: [count * inner, inner])
                 try b.emit("dma", ["dst": chunk, "src": b.descriptor(src)])
-                let finish = last ? (mean ? 2 : 1) : 0
-                let record = constants.record(
-                    [count, kind.rawValue, start == 0 ? 1 : 0, finish, mean ? length : 0] + [Int](repeating: 0, count: 11))
-                try b.emit(
-                    "vopp",
-                    [
-                        "op": op, "dst": last ? try sram(result, 1, .f32) : running, "a": chunk, "b": running,
-                        "params": UInt64(record),
-                    ])
+                try emitCarry(
+                    kind, count: count, first: index == 0, finish: last ? (mean ? 2 : 1) : 0, divisor: mean ? length : 0,
+                    dst: last ? try sram(result, 1, .f32) : running, a: chunk, running: running, &constants, &b)
             }
             let dst = try y.advanced(by: 4 * row).descriptor(dims: [1, 1])
             try b.emit("dma", ["dst": b.descriptor(dst), "src": try sram(result, 1, .f32)])
