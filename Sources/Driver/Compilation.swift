@@ -142,7 +142,7 @@ public enum Compilation {
         if let chosen = options.pruning, options.sparsity == .none {
             throw PrecisionSetup.pruningWithoutSparsity(chosen.rawValue, auto: options.precision == "auto")
         }
-        let pruning = options.pruning ?? (options.calibPath == nil ? .magnitude : .sparsegpt)
+        let pruning = options.pruning ?? PrecisionSetup.defaultPruning(calibrated: options.calibPath != nil)
         var notes: [String] = []
         var analysis: PrecisionAnalysis?
         if options.precision == "auto" {

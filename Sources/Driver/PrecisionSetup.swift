@@ -60,6 +60,10 @@ public enum PrecisionSetup {
         }
     }
 
+    /// How compile prunes 2:4 when --prune says nothing: SparseGPT with calibration samples
+    /// (its Hessians come from them), magnitude without.
+    public static func defaultPruning(calibrated: Bool) -> PruningMethod { calibrated ? .sparsegpt : .magnitude }
+
     /// The pruning method named `name` on the command line.
     public static func pruningMethod(_ name: String) throws -> PruningMethod {
         guard let method = PruningMethod(rawValue: name) else {

@@ -95,7 +95,9 @@ struct Run: ParsableCommand {
                 guard sparsity != "auto" else {
                     throw DriverError(file: "--sparsity", "auto chooses per layer and needs --precision auto")
                 }
-                if sparsity == "2:4" { pruning = pruning ?? (quantization.calib == nil ? .magnitude : .sparsegpt) }
+                if sparsity == "2:4" {
+                    pruning = pruning ?? PrecisionSetup.defaultPruning(calibrated: quantization.calib != nil)
+                }
             }
             if precision == "auto" {
                 guard let calib = quantization.calib else {
