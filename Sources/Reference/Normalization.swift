@@ -1,5 +1,5 @@
-// BatchNormalization (inference, and training mode's own statistics), InstanceNormalization, LayerNormalization (the vector
-// unit's row kernel, Formats/VectorArithmetic.swift) and LRN.
+// BatchNormalization (inference, and training mode's own statistics), InstanceNormalization,
+// LayerNormalization (the vector unit's row kernel, Formats/VectorArithmetic.swift) and LRN.
 import Formats
 import Foundation
 import IR
