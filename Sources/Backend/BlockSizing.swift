@@ -7,6 +7,9 @@ import Formats
 import ISA
 
 extension Lowering {
+    /// The `op` field of the vector op `name` (`InstructionSet.vectorOps`).
+    static func vectorOp(_ name: String) -> UInt64 { UInt64(InstructionSet.vectorOps.firstIndex(of: name)!) }
+
     /// `bytes` rounded up to a whole number of 64-byte bursts.
     static func burstAligned(_ bytes: Int) -> Int { (bytes + 63) / 64 * 64 }
 
@@ -72,7 +75,7 @@ extension Lowering {
         try b.emit(
             "vopp",
             [
-                "op": UInt64(InstructionSet.vectorOps.firstIndex(of: "reduce_carry")!), "dst": dst, "a": a, "b": running,
+                "op": vectorOp("reduce_carry"), "dst": dst, "a": a, "b": running,
                 "params": UInt64(record),
             ])
     }

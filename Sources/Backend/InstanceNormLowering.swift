@@ -75,7 +75,6 @@ extension Lowering {
         let (state, factors, affine, scaleSlot, shiftSlot) = (
             2 * buffer, 2 * buffer + 64, 2 * buffer + 128, 2 * buffer + 192, 2 * buffer + 256
         )
-        func code(_ name: String) -> UInt64 { UInt64(InstructionSet.vectorOps.firstIndex(of: name)!) }
         for plane in 0..<planes {
             let (cluster, tile) = resources.place(plane)
             func sram(_ address: Int, _ dims: [Int], _ element: ElementType = .f32, strides: [Int]? = nil) throws -> UInt64 {
@@ -113,15 +112,15 @@ extension Lowering {
             let (inv, meanInv) = (try sram(factors, [1]), try sram(factors + 4, [1]))
             let (scale, bias) = (try sram(affine, [1]), try sram(affine + 4, [1]))
             let (s, shift) = (try sram(scaleSlot, [1]), try sram(shiftSlot, [1]))
-            try b.emit("vop", ["op": code("mul"), "dst": s, "a": inv, "b": scale, "imm": 0])
-            try b.emit("vop", ["op": code("mul"), "dst": shift, "a": meanInv, "b": scale, "imm": 0])
-            try b.emit("vop", ["op": code("sub"), "dst": shift, "a": bias, "b": shift, "imm": 0])
+            try b.emit("vop", ["op": vectorOp("mul"), "dst": s, "a": inv, "b": scale, "imm": 0])
+            try b.emit("vop", ["op": vectorOp("mul"), "dst": shift, "a": meanInv, "b": scale, "imm": 0])
+            try b.emit("vop", ["op": vectorOp("sub"), "dst": shift, "a": bias, "b": shift, "imm": 0])
             try pass { _, start, count, chunk, _ in
                 let (repeatedS, repeatedShift) = (
                     try sram(scaleSlot, [count], strides: [0]), try sram(shiftSlot, [count], strides: [0])
                 )
-                try b.emit("vop", ["op": code("mul"), "dst": chunk, "a": chunk, "b": repeatedS, "imm": 0])
-                try b.emit("vop", ["op": code("add"), "dst": chunk, "a": chunk, "b": repeatedShift, "imm": 0])
+                try b.emit("vop", ["op": vectorOp("mul"), "dst": chunk, "a": chunk, "b": repeatedS, "imm": 0])
+                try b.emit("vop", ["op": vectorOp("add"), "dst": chunk, "a": chunk, "b": repeatedShift, "imm": 0])
                 let dst = try y.advanced(by: 4 * (plane * size + start)).descriptor(dims: [count])
                 try b.emit("dma", ["dst": b.descriptor(dst), "src": chunk])
             }

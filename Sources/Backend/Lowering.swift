@@ -448,7 +448,6 @@ public enum Lowering {
         let average = node.op == "GlobalAveragePool"
         let chunk = (resources.sramBytes - 64) / 4 - 1
         guard chunk > 0 else { throw IRError("cannot lower \(node.op): a tile's SRAM holds no chunk of its plane", at: node) }
-        func code(_ name: String) -> UInt64 { UInt64(InstructionSet.vectorOps.firstIndex(of: name)!) }
         for plane in 0..<planes {
             let (cluster, tile) = resources.place(plane)
             func sram(_ element: Int, _ count: Int) throws -> UInt64 {
@@ -468,19 +467,19 @@ public enum Lowering {
                 let line = try sram(carried ? 0 : 1, count + (carried ? 1 : 0))
                 if average {
                     let record = constants.record([count + 1, 0, 0] + [Int](repeating: 0, count: 13))
-                    try b.emit("vopp", ["op": code("cumsum"), "dst": line, "a": line, "b": 0, "params": UInt64(record)])
+                    try b.emit("vopp", ["op": vectorOp("cumsum"), "dst": line, "a": line, "b": 0, "params": UInt64(record)])
                     last = try sram(count, 1)
                     if start + count < size {
-                        try b.emit("vop", ["op": code("copy"), "dst": slot, "a": last, "b": 0, "imm": 0])
+                        try b.emit("vop", ["op": vectorOp("copy"), "dst": slot, "a": last, "b": 0, "imm": 0])
                     }
                 } else {
                     let record = constants.record([count + (carried ? 1 : 0), 0] + [Int](repeating: 0, count: 14))
-                    try b.emit("vopp", ["op": code("reduce_max"), "dst": slot, "a": line, "b": 0, "params": UInt64(record)])
+                    try b.emit("vopp", ["op": vectorOp("reduce_max"), "dst": slot, "a": line, "b": 0, "params": UInt64(record)])
                 }
             }
             if average {
                 try b.emit(
-                    "vop", ["op": code("div_scalar"), "dst": last, "a": last, "b": 0, "imm": UInt64(Float(size).bitPattern)])
+                    "vop", ["op": vectorOp("div_scalar"), "dst": last, "a": last, "b": 0, "imm": UInt64(Float(size).bitPattern)])
             }
             let dst = try y.advanced(by: 4 * plane).descriptor(dims: [1, 1])
             try b.emit("dma", ["dst": b.descriptor(dst), "src": last])

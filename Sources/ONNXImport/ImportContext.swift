@@ -248,19 +248,9 @@ struct ImportContext {
     mutating func typeEmittedNodes(from start: Int) {
         for node in nodes[start...] where OpRegistry.schema(node.op) != nil {
             let inputTypes = node.inputs.map { $0.isEmpty ? nil : knownType(of: $0) }
-            let constantInputs = node.inputs.map { $0.isEmpty ? nil : constants[$0] }
-            let values = node.inputs.map { name -> [Dim]? in
-                if let c = constants[name] { return ShapeValues.of(c) }
-                return shapeValues[name]
-            }
-            if let first = node.outputs.first, !first.isEmpty,
-                let value = ShapeValues.propagate(node, values: values, types: inputTypes)
-            {
-                shapeValues[first] = value
-            }
             guard
                 let outputs = try? ShapeInference.infer(
-                    node, inputTypes: inputTypes, constantInputs: constantInputs, shapeValues: values)
+                    node, inputTypes: inputTypes, constants: constants, tracking: &shapeValues)
             else { continue }
             for (name, type) in zip(node.outputs, outputs) where !name.isEmpty {
                 if let type { emittedTypes[name] = type }

@@ -38,18 +38,9 @@ public struct InferShapes: Pass {
     static func refine(_ node: Node, _ graph: inout Graph, shapeValues: inout [String: [Dim]]) throws -> Bool {
         guard node.domain.isEmpty || node.domain == "ai.onnx" else { return false }
         let types = node.inputs.map { $0.isEmpty ? nil : graph.type(of: $0) }
-        let constants = node.inputs.map { $0.isEmpty ? nil : graph.constants[$0] }
-        let values = node.inputs.map { name -> [Dim]? in
-            if let c = graph.constants[name] { return ShapeValues.of(c) }
-            return shapeValues[name]
-        }
-        if let first = node.outputs.first, !first.isEmpty,
-            let value = ShapeValues.propagate(node, values: values, types: types)
-        {
-            shapeValues[first] = value
-        }
+        let inferred = try ShapeInference.infer(
+            node, inputTypes: types, constants: graph.constants, tracking: &shapeValues)
         var changed = false
-        let inferred = try ShapeInference.infer(node, inputTypes: types, constantInputs: constants, shapeValues: values)
         for (name, type) in zip(node.outputs, inferred) where !name.isEmpty {
             guard let type else { continue }
             let merged = try reconcile(declared: graph.types[name], inferred: type, value: name, node: node)

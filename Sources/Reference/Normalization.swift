@@ -37,26 +37,19 @@ func batchNormalization(_ node: Node, _ inputs: [Tensor?]) throws -> [Tensor] {
     return [y, running(params[2].floats(), mean), running(params[3].floats(), variance)]
 }
 
-/// Per channel of an [N, C, ...] tensor, the mean and the variance over the count (both in
-/// Double over every image and position, rounded to float32 once).
+/// Per channel of an [N, C, ...] tensor, the mean and the variance over the count: the
+/// vector unit's running sums (`VectorArithmetic.accumulate`) in Double over every image's
+/// plane in turn, rounded to float32 once.
 private func channelMoments(_ x: Tensor) -> (mean: [Float], variance: [Float]) {
-    let c = x.shape[1], size = x.count / max(x.shape[0] * c, 1), values = x.floats()
-    let n = Double(x.shape[0] * size)
+    let (n, c) = (x.shape[0], x.shape[1]), size = x.count / max(n * c, 1), xp = x.f32
     var mean = [Float](repeating: 0, count: c), variance = [Float](repeating: 0, count: c)
     for channel in 0..<c {
-        var sum = 0.0
-        for image in 0..<x.shape[0] {
-            for i in 0..<size { sum += Double(values[(image * c + channel) * size + i]) }
+        let planes = (0..<n).map { xp + ($0 * c + channel) * size }
+        let m = planes.reduce(0.0) { VectorArithmetic.accumulate(.sum, $1, count: size, from: $0) } / Double(n * size)
+        let squares = planes.reduce(0.0) {
+            VectorArithmetic.accumulate(.squaredDeviation, $1, count: size, from: $0, center: m)
         }
-        let m = sum / n
-        var squares = 0.0
-        for image in 0..<x.shape[0] {
-            for i in 0..<size {
-                let d = Double(values[(image * c + channel) * size + i]) - m
-                squares += d * d
-            }
-        }
-        (mean[channel], variance[channel]) = (Float(m), Float(squares / n))
+        (mean[channel], variance[channel]) = (Float(m), Float(squares / Double(n * size)))
     }
     return (mean, variance)
 }

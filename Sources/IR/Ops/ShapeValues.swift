@@ -60,3 +60,25 @@ public enum ShapeValues {
         }
     }
 }
+
+extension ShapeInference {
+    /// `node`'s output types by its shape rule, following exporter shape chains: its inputs'
+    /// symbolic elements come from `constants` (small integer tensors) or from `values`,
+    /// which gains its own first output's (`ShapeValues.propagate`). A walk in node order
+    /// (infer-shapes, fold-constants, import) calls it for each node in turn.
+    public static func infer(
+        _ node: Node, inputTypes: [TensorType?], constants: [String: Tensor], tracking values: inout [String: [Dim]]
+    ) throws -> [TensorType?] {
+        let constantInputs = node.inputs.map { $0.isEmpty ? nil : constants[$0] }
+        let elements = node.inputs.map { name -> [Dim]? in
+            if let c = constants[name] { return ShapeValues.of(c) }
+            return values[name]
+        }
+        if let first = node.outputs.first, !first.isEmpty,
+            let value = ShapeValues.propagate(node, values: elements, types: inputTypes)
+        {
+            values[first] = value
+        }
+        return try infer(node, inputTypes: inputTypes, constantInputs: constantInputs, shapeValues: elements)
+    }
+}
