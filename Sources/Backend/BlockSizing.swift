@@ -53,11 +53,14 @@ extension Lowering {
     }
 
     /// A line of `length` float32 values too long for a tile's SRAM, taken in pieces that
-    /// alternate between two buffers of `buffer` bytes at 0 and `buffer`, `slots` bursts
-    /// after them for what the pieces carry: the pieces' starts and sizes (even, at most
-    /// what two buffers hold), nil when not even a burst fits.
-    static func pieces(ofLength length: Int, sramBytes: Int, slots: Int) -> (starts: [Int], size: Int, buffer: Int)? {
-        let most = (sramBytes - 64 * slots) / 2 / 64 * 16
+    /// alternate between two buffers of `buffer` bytes at 0 and `buffer` (of `buffers` in
+    /// all, the others for values beside each piece), `slots` bursts after them for what
+    /// the pieces carry: the pieces' starts and sizes (even, at most what a buffer holds),
+    /// nil when not even a burst fits.
+    static func pieces(
+        ofLength length: Int, sramBytes: Int, buffers: Int = 2, slots: Int
+    ) -> (starts: [Int], size: Int, buffer: Int)? {
+        let most = (sramBytes - 64 * slots) / buffers / 64 * 16
         guard most > 0 else { return nil }
         let count = (length + most - 1) / most, size = (length + count - 1) / count
         return (Array(stride(from: 0, to: length, by: size)), size, burstAligned(4 * size))

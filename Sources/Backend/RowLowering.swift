@@ -4,6 +4,7 @@
 // layer_norm's epsilon, its scale and bias loaded once per tile), and back; blocks are
 // spread over every tile in turn. A Softmax row along an axis before the last is gathered
 // by a strided DMA and scattered back the same way (a detector's softmax over its bins).
+// A row too long for a tile runs in pieces (`lowerRowsInPieces`).
 import IR
 import ISA
 
@@ -67,12 +68,15 @@ extension Lowering {
             }
             record[1] = Int(Int32(bitPattern: node.float("epsilon", default: 1e-5).bitPattern))
         }
-        let params = UInt64(constants.record(record))
-        let affineAt = affine.isEmpty ? nil : constants.append(affine)
         func footprint(_ r: Int) -> Int { 2 * burstAligned(4 * r * c) + burstAligned(4 * affine.count) }
         guard footprint(1) <= resources.sramBytes else {
-            throw IRError("a row of \(c) values does not fit a tile's SRAM twice", at: node)
+            try lowerRowsInPieces(
+                node, x, y, rows: rows, length: c, inner: inner, affine: affine, epsilon: record[1], resources,
+                &constants, &b)
+            return
         }
+        let params = UInt64(constants.record(record))
+        let affineAt = affine.isEmpty ? nil : constants.append(affine)
         // As many rows a block as spread them over every tile (at least a vector pass's
         // fewest values), at most what fits.
         let fitting = mostFitting(rows, sramBytes: resources.sramBytes, footprint)

@@ -72,10 +72,17 @@ public enum VectorArithmetic {
     ) -> (mean: Float, inverseDeviation: Float) {
         let (mean, inv) = moments(x, count: count, epsilon: epsilon)
         for i in 0..<count {
-            let v = Float((Double(x[i]) - mean) * inv) * scale[i]
+            let v = standardized(x[i], mean: mean, inverseDeviation: inv) * scale[i]
             y[i] = bias.map { v + $0[i] } ?? v
         }
         return (Float(mean), Float(inv))
+    }
+
+    /// Float((Double(x) - mean) * inverseDeviation): an element of a layer normalization
+    /// before its scale (`vopp standardize`).
+    @inline(__always)
+    public static func standardized(_ x: Float, mean: Double, inverseDeviation: Double) -> Float {
+        Float((Double(x) - mean) * inverseDeviation)
     }
 
     /// The mean of the `count` elements at `x` (the sum of Double(x[i]) in increasing i,
@@ -128,28 +135,33 @@ public enum VectorArithmetic {
 
     /// Softmax (or, with `log`, log-softmax) of the `count` elements x[0], x[stride], ...
     /// into y[0], y[stride], ... (y may be x): m = the largest element (a NaN never wins a
-    /// comparison); e[k] = expf(x[k] - m); s = the float32 sum of e[k] in increasing k from
-    /// +0; then y[k] = e[k] * (1 / s), or for log-softmax y[k] = (x[k] - m) - logf(s).
+    /// comparison); e[k] = expf(x[k] - m); s = the Double sum of e[k] in increasing k from
+    /// +0, rounded to float32 (a float32 sum over 20,000 classes strays by 3e-5); then y[k] =
+    /// e[k] * (1 / s), or for log-softmax y[k] = (x[k] - m) - logf(s).
     public static func softmax(
         _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int, stride: Int = 1, log: Bool = false
     ) {
         var m = -Float.infinity
-        for k in 0..<count { m = max(m, x[k * stride]) }
-        var sum: Float = 0
+        for k in 0..<count { m = orderedMaximum(m, x[k * stride]) }
+        var sum: Double = 0
         if log {
-            for k in 0..<count { sum += expf(x[k * stride] - m) }
-            let l = logf(sum)
+            for k in 0..<count { sum += Double(expf(x[k * stride] - m)) }
+            let l = logf(Float(sum))
             for k in 0..<count { y[k * stride] = x[k * stride] - m - l }
             return
         }
         for k in 0..<count {
             let e = expf(x[k * stride] - m)
             y[k * stride] = e
-            sum += e
+            sum += Double(e)
         }
-        let inv = 1 / sum
+        let inv = 1 / Float(sum)
         for k in 0..<count { y[k * stride] *= inv }
     }
+
+    /// y when y >= m, else m (`Swift.max`): a NaN y never replaces m (softmax's maximum).
+    @inline(__always)
+    public static func orderedMaximum(_ m: Float, _ y: Float) -> Float { Swift.max(m, y) }
 
     /// `vop elu`: x for x >= 0, else alpha * (expf(x) - 1).
     public static func elu(_ x: Float, alpha: Float) -> Float { x >= 0 ? x : alpha * (expf(x) - 1) }
@@ -225,8 +237,9 @@ public enum VectorArithmetic {
     /// What a running reduction combines: the kinds of `vopp reduce_carry`, by their record code.
     public enum ReductionKind: Int, CaseIterable, Sendable {
         /// The sum, product, maximum and minimum of the elements; the sum of their squared
-        /// deviations from a center (normalizations' second pass).
-        case sum = 0, product, maximum, minimum, squaredDeviation
+        /// deviations from a center (normalizations' second pass); their maximum by ordered
+        /// comparison, a NaN never replacing it (softmax's, a float32 carried exactly).
+        case sum = 0, product, maximum, minimum, squaredDeviation, orderedMaximum
 
         /// The kind a `vopp` reduction (reduce_mean a sum) runs; nil for other names.
         public init?(reduction name: String) {
@@ -244,7 +257,7 @@ public enum VectorArithmetic {
             switch self {
             case .sum, .squaredDeviation: return 0
             case .product: return 1
-            case .maximum: return -.infinity
+            case .maximum, .orderedMaximum: return -.infinity
             case .minimum: return .infinity
             }
         }
@@ -253,7 +266,8 @@ public enum VectorArithmetic {
     /// The running value of a reduction of `kind` after the `count` elements at `x`, taken
     /// in increasing order in Double from `start` (`reduce`'s arithmetic; a row reduced in
     /// pieces, each piece's result the next one's start, gives the whole row's value).
-    /// Squared deviations add (Double(x[i]) - center)^2.
+    /// Squared deviations add (Double(x[i]) - center)^2; the ordered maximum runs in float32
+    /// from the running value, which it keeps exact as a Double.
     public static func accumulate(
         _ kind: ReductionKind, _ x: UnsafePointer<Float>, count: Int, from start: Double, center: Double = 0
     ) -> Double {
@@ -274,6 +288,10 @@ public enum VectorArithmetic {
                 let d = Double(x[i]) - center
                 acc += d * d
             }
+        case .orderedMaximum:
+            var m = Float(acc)
+            for i in 0..<count { m = orderedMaximum(m, x[i]) }
+            acc = Double(m)
         }
         return acc
     }

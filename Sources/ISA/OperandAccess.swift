@@ -78,13 +78,14 @@ extension InstructionSet {
 
     /// The vector ops (by index) that read their `b` operand: the binary element-wise ops,
     /// the comparisons and logic of two masks, `where`, layer_norm's, batch_norm's and instance_norm's
-    /// parameters, and reduce_carry's running values (counted read even by a record that
-    /// starts afresh, which the program's order then treats as a read it is not).
+    /// parameters, reduce_carry's running values (counted read even by a record that
+    /// starts afresh, which the program's order then treats as a read it is not) and
+    /// standardize's moments.
     public static let vectorOpsReadingB: Set<Int> = Set(
         [
             "add", "sub", "mul", "div", "max", "min", "pow", "where", "equal", "less", "greater", "less_equal",
             "greater_equal", "and", "or", "layer_norm", "batch_norm", "prelu", "mod", "fmod", "instance_norm",
-            "reduce_carry",
+            "reduce_carry", "standardize",
         ].map { vectorOps.firstIndex(of: $0)! })
 }
 

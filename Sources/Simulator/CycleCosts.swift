@@ -77,7 +77,7 @@ struct CycleCosts {
         case "layer_norm", "instance_norm": return (5, 0, true)
         case "lrn": return (2, 1, false)
         case "resize_cubic": return (4, 0, false)
-        case "batch_norm": return (2, 0, true)
+        case "batch_norm", "standardize": return (2, 0, true)
         default: return (1, 0, false)
         }
     }

@@ -92,6 +92,7 @@ extension Machine {
         case "layer_norm", "softmax", "log_softmax": try rows(op, dst, a, b, r)
         case _ where VectorArithmetic.reductionNames.contains(op): try reduceRows(op, dst, a, r[0])
         case "reduce_carry": try reduceCarry(dst, a, b, r)
+        case "standardize": try standardize(dst, a, b, r[0])
         case "hard_sigmoid", "selu":
             // Record: two float32 bit patterns (hard_sigmoid: alpha, beta; selu: alpha, gamma).
             guard dst.element == .f32, a.element == .f32, a.dims == dst.dims else {
@@ -303,13 +304,14 @@ extension Machine {
     /// (kind 4) carry two i64 per row, the running value and the center the deviations are
     /// from, b always read for the center. Into dst: the running value (finish 0: i64, as
     /// carried), it rounded to float32 (1), a sum divided by the divisor and rounded (2) or
-    /// kept a Double (3: one i64 per row), or the normalization factors of squared
-    /// deviations, Float(inv) and Float(center · inv) (4: two f32 per row), inv = 1 /
-    /// sqrt(running / divisor + epsilon).
+    /// kept a Double (3: one i64 per row), or from squared deviations, with inv = 1 /
+    /// sqrt(running / divisor + epsilon), the normalization factors Float(inv) and
+    /// Float(center · inv) (4: two f32 per row) or the center and inv kept Doubles (5: two
+    /// i64 per row, what `standardize` reads).
     private mutating func reduceCarry(_ dst: DescriptorRef, _ a: DescriptorRef, _ b: DescriptorRef, _ r: [Int]) throws {
         let (c, start, finish, divisor) = (r[0], r[2], r[3], r[4])
         let epsilon = Float(bitPattern: UInt32(truncatingIfNeeded: r[5]))
-        guard let kind = VectorArithmetic.ReductionKind(rawValue: r[1]), (0...1).contains(start), (0...4).contains(finish)
+        guard let kind = VectorArithmetic.ReductionKind(rawValue: r[1]), (0...1).contains(start), (0...5).contains(finish)
         else {
             throw SimulatorError(
                 "reduce_carry's parameter record (kind \(r[1]), start \(start), finish \(finish)) is not one of the op's")
@@ -329,8 +331,8 @@ extension Machine {
         let rows = c > 0 && a.count % c == 0 ? a.count / c : 0
         // Elements per row of the running values and of dst.
         let carried = deviations ? 2 : 1
-        let out = finish == 0 ? carried : (finish == 4 ? 2 : 1)
-        let outElement: ElementType = finish == 0 || finish == 3 ? .i64 : .f32
+        let out = finish == 0 ? carried : (finish >= 4 ? 2 : 1)
+        let outElement: ElementType = [0, 3, 5].contains(finish) ? .i64 : .f32
         guard a.element == .f32, rows > 0, dst.count == rows * out, dst.element == outElement else {
             throw SimulatorError(
                 "reduce_carry needs f32 a of whole rows of \(c) and dst of \(out) \(outElement) per row")
@@ -362,14 +364,35 @@ extension Machine {
         case 2: try storeFloats(dst, running.map { Float($0 / Double(divisor)) })
         case 3: try storeIntegers(dst, running.map { bits($0 / Double(divisor)) })
         default:
-            try storeFloats(
-                dst,
-                (0..<rows).flatMap { row -> [Float] in
-                    let inv = VectorArithmetic.inverseDeviation(
-                        squaredDeviations: running[row], count: divisor, epsilon: epsilon)
-                    return [Float(inv), Float(center[row] * inv)]
-                })
+            let inv = (0..<rows).map {
+                VectorArithmetic.inverseDeviation(squaredDeviations: running[$0], count: divisor, epsilon: epsilon)
+            }
+            if finish == 5 {
+                try storeIntegers(dst, (0..<rows).flatMap { [bits(center[$0]), bits(inv[$0])] })
+            } else {
+                try storeFloats(dst, (0..<rows).flatMap { [Float(inv[$0]), Float(center[$0] * inv[$0])] })
+            }
         }
+    }
+
+    /// `vopp standardize` (record: C): a's rows of C f32 elements, each x into
+    /// Float((Double(x) - mean) · inv) in dst of a's shape; b holds two i64 per row, the
+    /// Doubles' bits of the row's mean and inverse deviation (reduce_carry's finish 5).
+    private mutating func standardize(_ dst: DescriptorRef, _ a: DescriptorRef, _ b: DescriptorRef, _ c: Int) throws {
+        let rows = c > 0 && a.count % c == 0 ? a.count / c : 0
+        guard a.element == .f32, dst.element == .f32, a.dims == dst.dims, rows > 0 else {
+            throw SimulatorError("standardize needs f32 a and dst of one shape, whole rows of \(c)")
+        }
+        guard b.element == .i64, b.count == 2 * rows else {
+            throw SimulatorError("standardize's moments b must be 2 i64 per row (\(rows) rows)")
+        }
+        let moments = try loadIntegers(b).map { Double(bitPattern: UInt64(bitPattern: $0)) }
+        var y = try loadFloats(a)
+        for i in y.indices {
+            let row = i / c
+            y[i] = VectorArithmetic.standardized(y[i], mean: moments[2 * row], inverseDeviation: moments[2 * row + 1])
+        }
+        try storeFloats(dst, y)
     }
 
     /// Pooling over [C, H, W] planes (record: kernel h, w; strides h, w; pads top, left,
