@@ -52,6 +52,7 @@ public enum PrecisionSetup {
             context.sparsity = pruning.map { SparsityPlan(method: $0, inputNorms: norms, hessians: hessians) }
             let passes: [any Pass] = (pruning == nil ? [] : [Prune24()]) + [QuantizeLayers()]
             let statistics = try Pipeline(passes).run(&loaded.model.graph, context).last!.statistics
+            for warning in statistics.warnings { Console.warn(warning, file: loaded.path) }
             Console.log.info(
                 "quantized to \(format.rawValue)\(pruning.map { " with 2:4 by \($0.rawValue)" } ?? ""): \(statistics)")
             return statistics

@@ -194,7 +194,8 @@ public enum SensitivitySetup {
             for l in report.layers where sparseLayers.contains(l.layer) { context.sparsity?.pruned[l.layer] = l.pruned }
         }
         do {
-            try Pipeline([Prune24(), QuantizeLayers()]).run(&loaded.model.graph, context)
+            let passes = try Pipeline([Prune24(), QuantizeLayers()]).run(&loaded.model.graph, context)
+            for warning in passes.flatMap(\.statistics.warnings) { Console.warn(warning, file: loaded.path) }
         } catch let e as IRError {
             throw loaded.error(e)
         }

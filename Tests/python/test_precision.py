@@ -426,3 +426,42 @@ def test_estimated_gains_behind_an_op_without_a_derivative_rule_are_re_run(tmp_p
     assert estimated["conv1"]["gain"] == pytest.approx(measured["conv1"]["gain"], rel=1e-4)
     r = run_npucc("analyze", model, "--calib", calib, "--output-error", "guessed")
     assert r.returncode == 1 and "--output-error" in r.stderr and "guessed" in r.stderr and not r.stdout
+
+
+def test_fp16_layers_whose_range_fp16_cannot_hold_are_warned_about(tmp_path):
+    """fp16 has no scale: a weight beyond 65504, an input calibration saw beyond it, and an
+    input calibration saw only below fp16's smallest normal (2^-14) are each warned about by
+    layer at fp16, and the compile still succeeds; at nvfp4, whose scales follow the range,
+    nothing is said."""
+    rng = np.random.default_rng(5)
+    w1 = (rng.standard_normal((8, 8)) / 4).astype(F32)
+    w1[2, 3] = 1e5
+    w2 = (rng.standard_normal((8, 8)) / 4).astype(F32)
+    w3 = (rng.standard_normal((8, 8)) / 4).astype(F32)
+    tiny, huge = (numpy_helper.from_array(np.array(v, F32), n) for v, n in [(1e-7, "tiny"), (1e5, "huge")])
+    nodes = [helper.make_node("Gemm", ["x", "w1"], ["a"], transB=1, name="big_weight"),
+             helper.make_node("Mul", ["x", "huge"], ["xh"]),
+             helper.make_node("Gemm", ["xh", "w2"], ["b"], transB=1, name="big_input"),
+             helper.make_node("Mul", ["x", "tiny"], ["xt"]),
+             helper.make_node("Gemm", ["xt", "w3"], ["c"], transB=1, name="tiny_input")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+                          [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 8]) for n in "abc"],
+                          [numpy_helper.from_array(w, n) for w, n in [(w1, "w1"), (w2, "w2"), (w3, "w3")]]
+                          + [tiny, huge])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
+    np.savez(tmp_path / "calib.npz", x=rng.standard_normal((4, 1, 8)).astype(F32))
+    for precision in ["fp16", "nvfp4"]:
+        r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / f"{precision}.npub", "--precision", precision,
+                      "--calib", tmp_path / "calib.npz")
+        assert r.returncode == 0, r.stderr
+        warnings = [line for line in r.stderr.splitlines() if line.startswith("npucc: warning:")]
+        if precision == "nvfp4":
+            assert not [w for w in warnings if "fp16" in w], warnings
+            continue
+        assert any('Gemm "big_weight": 1 weight of "w1" beyond fp16\'s largest finite value 65504' in w
+                   for w in warnings), warnings
+        assert any('Gemm "big_input" reads "xh", which reached' in w and "round to infinity at fp16" in w
+                   for w in warnings), warnings
+        assert any('Gemm "tiny_input" reads "xt", which reached at most' in w and "subnormal" in w
+                   for w in warnings), warnings
+        assert not [w for w in warnings if "w2" in w or "w3" in w or '"a"' in w], warnings

@@ -52,8 +52,9 @@ public enum QuantizationAttributes {
 /// to fp16, the product in the NPU's order). Leaves alone biases (fp32, as the NPU
 /// accumulates). What a QDQ model fixed (import-qdq) wins over the plan: a layer that
 /// already carries `npucc.weight_format` keeps its weights, scales and format, and an
-/// existing activation format and amax are not replaced by calibration's. Does nothing
-/// without a plan.
+/// existing activation format and amax are not replaced by calibration's. Warns about
+/// each fp16 layer whose weights or calibrated input fp16 cannot hold (beyond its largest
+/// finite value, or all below its smallest normal). Does nothing without a plan.
 public struct QuantizeLayers: Pass {
     public let tag = "quantize"
     public let summary = "Round weights to the chosen format and mark activations for fake quantization"
@@ -77,8 +78,9 @@ public struct QuantizeLayers: Pass {
             if node.attributes[QuantizationAttributes.weightFormat] != nil {
                 stats.add("kept-imported")
             } else {
+                let original = weight.matrix()
                 let (rounded, scales) = try FakeQuantization.scaledWeights(
-                    weight.matrix(), rows: weight.rows,
+                    original, rows: weight.rows,
                     columns: weight.columns, format: format)
                 if !scales.isEmpty { q.attributes[QuantizationAttributes.weightScale] = .floats(scales) }
                 let name = "\(weight.name)_\(format.rawValue)"
@@ -95,14 +97,47 @@ public struct QuantizeLayers: Pass {
                 }
                 q.attributes[QuantizationAttributes.weightFormat] = .string(format.rawValue)
                 stats.add("quantized")
+                if format == .fp16 {
+                    let overflowing = zip(original, rounded).count { $0.isFinite && !$1.isFinite }
+                    if overflowing > 0 {
+                        stats.warn(
+                            "\(node.op) \"\(node.name)\": \(overflowing) weight\(overflowing == 1 ? "" : "s") of \"\(weight.name)\" "
+                                + "beyond fp16's largest finite value 65504 \(overflowing == 1 ? "rounds" : "round") to "
+                                + "infinity at fp16 (fp8 and nvfp4 scale each output channel's weights)")
+                    }
+                }
             }
             if q.attributes[QuantizationAttributes.activationFormat] == nil {
                 q.attributes[QuantizationAttributes.activationFormat] = .string(format.rawValue)
-                if let amax = plan.activationAmax[x] { q.attributes[QuantizationAttributes.activationAmax] = .float(amax) }
+                if let amax = plan.activationAmax[x] {
+                    q.attributes[QuantizationAttributes.activationAmax] = .float(amax)
+                    if format == .fp16, let problem = Self.fp16RangeProblem(amax: amax) {
+                        stats.warn("\(node.op) \"\(node.name)\" reads \"\(x)\", which \(problem)")
+                    }
+                }
             }
             graph.nodes[i] = q
         }
         return stats
+    }
+
+    /// What goes wrong when an activation whose calibrated largest magnitude is `amax` is
+    /// rounded to fp16, which has no scale: values beyond 65504 become infinities, and values
+    /// below 2^-14 (fp16's smallest normal) are subnormal, with fewer significant bits the
+    /// smaller they are; nil when neither happens (or calibration saw only zeros).
+    static func fp16RangeProblem(amax: Float) -> String? {
+        // From 65520, halfway between 65504 and the next step, values round to infinity.
+        let (overflow, smallestNormal): (Float, Float) = (65520, 0x1p-14)
+        let value = "\(amax)"
+        if amax >= overflow {
+            return "reached \(value) in calibration: beyond fp16's largest finite value 65504, such values round to "
+                + "infinity at fp16 (choose fp8 or nvfp4 for this layer, whose scales follow the range)"
+        }
+        if amax > 0 && amax < smallestNormal {
+            return "reached at most \(value) in calibration: at fp16 all its values are subnormal (below 6.1e-05) "
+                + "and keep fewer significant bits (choose fp8 or nvfp4 for this layer, whose scales follow the range)"
+        }
+        return nil
     }
 
     /// A MatMul of two computed values (neither a constant): it runs on the matrix unit with
