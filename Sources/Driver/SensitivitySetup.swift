@@ -163,10 +163,16 @@ public enum SensitivitySetup {
         return assignment
     }
 
-    /// One line: the assignment's totals and each layer's choice.
+    /// One line: the assignment's totals and each layer's choice; layers that read one
+    /// weight (an unrolled recurrence's steps), which take one choice, as one entry.
     public static func summary(_ assignment: PrecisionAssignment, _ layers: [LayerSensitivity]) -> String {
         guard !layers.isEmpty else { return "precision auto: no layer to assign (the model fixed every layer's formats)" }
-        let choices = layers.map { "\($0.displayName)=\(assignment.choices[$0.layer].map { "\($0)" } ?? "fp16")" }
+        let choices = PrecisionAssignment.sharing(layers).map { group in
+            let (first, last) = (layers[group[0]], layers[group[group.count - 1]])
+            let choice = assignment.choices[first.layer].map { "\($0)" } ?? "fp16"
+            guard group.count > 1 else { return "\(first.displayName)=\(choice)" }
+            return "\(first.displayName)..\(last.displayName) (\(group.count) layers of one weight)=\(choice)"
+        }
         return String(
             format: "precision auto: latency %.0f MACs (fp16: %.0f), weights %.0f bytes, predicted error %.4g: ",
             assignment.latency, assignment.fp16Latency, assignment.weightBits / 8, assignment.predictedError)

@@ -227,7 +227,8 @@ def test_a_bidirectional_lstm_runs_on_the_simulator_as_the_interpreter_runs_it(t
 
 def test_automatic_precision_counts_the_steps_shared_weights_once(tmp_path):
     """The unrolled steps read one recurrent weight per direction: a size budget counts it once
-    (the bundle stays within it), and the steps take one precision, so they still share it."""
+    (the bundle stays within it), and the steps take one precision, so they still share it and
+    the status line names them once."""
     import re
     classifier(tmp_path / "m.onnx")
     np.savez(tmp_path / "calib.npz", x=RNG.standard_normal((4, 1, S, I)).astype(np.float32))
@@ -244,6 +245,11 @@ def test_automatic_precision_counts_the_steps_shared_weights_once(tmp_path):
     assert predicted <= stored <= predicted + 64 * 5 + 0.05 * predicted, r.stdout
     steps = 2 * (S - 1)
     assert f"{steps + 3} layers ({steps - 2} sharing another's weights)" in r.stdout, r.stdout
+    # The status line lists each direction's steps as one entry with their one choice.
+    line = next(l for l in r.stdout.splitlines() if l.startswith("precision auto:"))
+    entries = re.sub(r"^.*predicted error [^:]*: ", "", line).split(", ")
+    shared = [e for e in entries if f"({S - 1} layers of one weight)=" in e]
+    assert len(shared) == 2 and len(entries) == 5, line
 
 
 @pytest.mark.parametrize("attributes,extra,message", [

@@ -128,7 +128,7 @@ public struct PrecisionAssignment: Sendable {
 
     /// The layers (indices, in order of first appearance) grouped by the weight they store:
     /// a layer with no `weightKey` alone.
-    static func sharing(_ layers: [LayerSensitivity]) -> [[Int]] {
+    public static func sharing(_ layers: [LayerSensitivity]) -> [[Int]] {
         var groups: [[Int]] = [], at: [String: Int] = [:]
         for (i, l) in layers.enumerated() {
             if !l.weightKey.isEmpty, let g = at[l.weightKey] {
