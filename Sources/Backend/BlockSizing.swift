@@ -66,6 +66,25 @@ extension Lowering {
         return (Array(stride(from: 0, to: length, by: size)), size, burstAligned(4 * size))
     }
 
+    /// The last pass over `rows` rows of `length` values taken in `pieces`, once what it
+    /// needs of each row is stored at the end of the row's output: each piece on the next
+    /// of every tile in turn (`buffer` 0 or 1, alternating on each tile), rows in order and
+    /// each row's last piece, which overwrites that end, after every other piece of the row.
+    static func spread(
+        rows: Int, length: Int, pieces: (starts: [Int], size: Int, buffer: Int), _ resources: TileResources
+    ) -> [(row: Int, start: Int, count: Int, cluster: Int, tile: Int, buffer: Int)] {
+        var out: [(row: Int, start: Int, count: Int, cluster: Int, tile: Int, buffer: Int)] = []
+        var unit = 0
+        for row in 0..<rows {
+            for start in pieces.starts {
+                let (cluster, tile) = resources.place(unit)
+                out.append((row, start, min(pieces.size, length - start), cluster, tile, unit / resources.tileCount % 2))
+                unit += 1
+            }
+        }
+        return out
+    }
+
     /// Emits `vopp reduce_carry` over the `count` values at `a` (schemas/isa.md): `kind`,
     /// from its own start when `first` or from the running values at `running`, finished as
     /// `finish` says into `dst`; `divisor` the whole line's length, `epsilon` a float32's bits.

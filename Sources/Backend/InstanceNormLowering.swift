@@ -61,69 +61,78 @@ extension Lowering {
     /// into the mean (kept a Double); the squared deviations from it, carried likewise, into
     /// the factors Float(inv) and Float(mean · inv); then, with s = Float(inv) · scale and
     /// shift = bias - Float(mean · inv) · scale, each piece's x · s + shift (vop mul and add
-    /// against s and shift repeated), written back.
+    /// against s and shift repeated), written back. The third pass's pieces, each on its own
+    /// of every tile (`spreadPieces`), read s and shift where the plane's last piece goes.
     private static func lowerLongPlanes(
         _ node: Node, _ x: Place, _ y: Place, planes: Int, channels: Int, size: Int, affineAt: UInt64, epsilon: Int,
         _ resources: TileResources, _ constants: inout ConstantSection, _ b: inout ProgramBuilder
     ) throws {
-        // Two buffers, then five slots of one burst each: the running values (i64: the sum or
+        // Two buffers, then four slots of one burst each: the running values (i64: the sum or
         // squared deviations, the mean), the factors, the scale and bias, s and shift.
-        guard let pieces = pieces(ofLength: size, sramBytes: resources.sramBytes, slots: 5) else {
+        guard let pieces = pieces(ofLength: size, sramBytes: resources.sramBytes, slots: 4) else {
             throw IRError("cannot lower InstanceNormalization: a tile's SRAM holds no piece of a plane", at: node)
         }
         let buffer = pieces.buffer
-        let (state, factors, affine, scaleSlot, shiftSlot) = (
-            2 * buffer, 2 * buffer + 64, 2 * buffer + 128, 2 * buffer + 192, 2 * buffer + 256
-        )
+        let (state, factors, affine, applied) = (2 * buffer, 2 * buffer + 64, 2 * buffer + 128, 2 * buffer + 192)
         for plane in 0..<planes {
             let (cluster, tile) = resources.place(plane)
-            func sram(_ address: Int, _ dims: [Int], _ element: ElementType = .f32, strides: [Int]? = nil) throws -> UInt64 {
+            func sram(_ address: Int, _ dims: [Int], _ element: ElementType = .f32) throws -> UInt64 {
                 b.descriptor(
-                    try TensorDescriptor(
-                        .sram, element, cluster: cluster, tile: tile, address: UInt64(address), dims: dims, strides: strides))
+                    try TensorDescriptor(.sram, element, cluster: cluster, tile: tile, address: UInt64(address), dims: dims))
             }
             let channel = plane % channels
             let parameters = try TensorDescriptor(
                 .constants, .f32, address: affineAt + UInt64(4 * channel), dims: [2], strides: [channels])
             try b.emit("dma", ["dst": try sram(affine, [2]), "src": b.descriptor(parameters)])
-            // Each pass over the plane's pieces: `body(index, start, count, buffer, last)`.
-            func pass(_ body: (Int, Int, Int, UInt64, Bool) throws -> Void) throws {
+            // Each pass over the plane's pieces: `body(index, count, buffer, last)`.
+            func pass(_ body: (Int, Int, UInt64, Bool) throws -> Void) throws {
                 for (index, start) in pieces.starts.enumerated() {
                     let count = min(pieces.size, size - start)
                     let chunk = try sram(index % 2 * buffer, [count])
                     let src = try x.advanced(by: 4 * (plane * size + start)).descriptor(dims: [count])
                     try b.emit("dma", ["dst": chunk, "src": b.descriptor(src)])
-                    try body(index, start, count, chunk, start + count == size)
+                    try body(index, count, chunk, start + count == size)
                 }
             }
             // The mean: the sum carried in the first slot, the last piece's mean into the second.
             let (sum, mean, both) = (try sram(state, [1], .i64), try sram(state + 8, [1], .i64), try sram(state, [2], .i64))
-            try pass { index, _, count, chunk, last in
+            try pass { index, count, chunk, last in
                 try emitCarry(
                     .sum, count: count, first: index == 0, finish: last ? 3 : 0, divisor: size, dst: last ? mean : sum,
                     a: chunk, running: sum, &constants, &b)
             }
             // The squared deviations from it, carried beside it, into the factors.
-            try pass { index, _, count, chunk, last in
+            try pass { index, count, chunk, last in
                 try emitCarry(
                     .squaredDeviation, count: count, first: index == 0, finish: last ? 4 : 0, divisor: size,
                     epsilon: epsilon, dst: last ? try sram(factors, [2]) : both, a: chunk, running: both, &constants, &b)
             }
             let (inv, meanInv) = (try sram(factors, [1]), try sram(factors + 4, [1]))
             let (scale, bias) = (try sram(affine, [1]), try sram(affine + 4, [1]))
-            let (s, shift) = (try sram(scaleSlot, [1]), try sram(shiftSlot, [1]))
+            let (s, shift) = (try sram(applied, [1]), try sram(applied + 4, [1]))
             try b.emit("vop", ["op": vectorOp("mul"), "dst": s, "a": inv, "b": scale, "imm": 0])
             try b.emit("vop", ["op": vectorOp("mul"), "dst": shift, "a": meanInv, "b": scale, "imm": 0])
             try b.emit("vop", ["op": vectorOp("sub"), "dst": shift, "a": bias, "b": shift, "imm": 0])
-            try pass { _, start, count, chunk, _ in
-                let (repeatedS, repeatedShift) = (
-                    try sram(scaleSlot, [count], strides: [0]), try sram(shiftSlot, [count], strides: [0])
-                )
-                try b.emit("vop", ["op": vectorOp("mul"), "dst": chunk, "a": chunk, "b": repeatedS, "imm": 0])
-                try b.emit("vop", ["op": vectorOp("add"), "dst": chunk, "a": chunk, "b": repeatedShift, "imm": 0])
-                let dst = try y.advanced(by: 4 * (plane * size + start)).descriptor(dims: [count])
-                try b.emit("dma", ["dst": b.descriptor(dst), "src": chunk])
+            let end = try y.advanced(by: 4 * ((plane + 1) * size - 2)).descriptor(dims: [2])
+            try b.emit("dma", ["dst": b.descriptor(end), "src": try sram(applied, [2])])
+        }
+        // Each piece: s and shift, then the piece, x · s + shift, written back.
+        for piece in spread(rows: planes, length: size, pieces: pieces, resources) {
+            func sram(_ address: Int, _ count: Int, repeated: Bool = false) throws -> UInt64 {
+                b.descriptor(
+                    try TensorDescriptor(
+                        .sram, .f32, cluster: piece.cluster, tile: piece.tile, address: UInt64(address), dims: [count],
+                        strides: repeated ? [0] : nil))
             }
+            let end = try y.advanced(by: 4 * ((piece.row + 1) * size - 2)).descriptor(dims: [2])
+            try b.emit("dma", ["dst": try sram(applied, 2), "src": b.descriptor(end)])
+            let chunk = try sram(piece.buffer * buffer, piece.count)
+            let at = 4 * (piece.row * size + piece.start)
+            try b.emit("dma", ["dst": chunk, "src": b.descriptor(try x.advanced(by: at).descriptor(dims: [piece.count]))])
+            let (s, shift) = (try sram(applied, piece.count, repeated: true), try sram(applied + 4, piece.count, repeated: true))
+            try b.emit("vop", ["op": vectorOp("mul"), "dst": chunk, "a": chunk, "b": s, "imm": 0])
+            try b.emit("vop", ["op": vectorOp("add"), "dst": chunk, "a": chunk, "b": shift, "imm": 0])
+            try b.emit("dma", ["dst": b.descriptor(try y.advanced(by: at).descriptor(dims: [piece.count])), "src": chunk])
         }
     }
 }

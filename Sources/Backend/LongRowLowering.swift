@@ -6,7 +6,9 @@
 // deviations from it into the mean and inverse deviation as Doubles, then each piece
 // standardized (`vopp standardize`), times its scale, plus its bias. Softmax: the maximum,
 // then the Double sum of each piece's expf(x - max) rounded to float32, then each piece's
-// expf(x - max) times 1 / sum, or for LogSoftmax (x - max) - logf(sum).
+// expf(x - max) times 1 / sum, or for LogSoftmax (x - max) - logf(sum). The third pass's
+// pieces are independent: they are spread over every tile, each reading what the first two
+// passes left from the end of the row's output, which the row's last piece then overwrites.
 import Formats
 import IR
 import ISA
@@ -19,17 +21,65 @@ extension Lowering {
         _ node: Node, _ x: Place, _ y: Place, rows: Int, length: Int, inner: Int, affine: [Float], epsilon: Int,
         _ resources: TileResources, _ constants: inout ConstantSection, _ b: inout ProgramBuilder
     ) throws {
-        let layerNorm = node.op == "LayerNormalization"
+        let layerNorm = node.op == "LayerNormalization", log = node.op == "LogSoftmax"
         // Two buffers for the pieces and, for LayerNormalization, one each for the pieces'
-        // scale and bias; then three slots of one burst each: the running values, and what
-        // the first and the second pass finish into.
+        // scale and bias; then three slots of one burst each: the running values, what the
+        // first pass finishes into, and what the third pass reads (LayerNormalization's
+        // mean and inverse deviation as Doubles; Softmax's maximum, then 1 / sum or logf(sum)).
         let buffers = 2 + (layerNorm ? affine.count / length : 0)
         guard let pieces = pieces(ofLength: length, sramBytes: resources.sramBytes, buffers: buffers, slots: 3) else {
             throw IRError("cannot lower \(node.op): a tile's SRAM holds no piece of a row", at: node)
         }
         let buffer = pieces.buffer
-        let (state, first, second) = (buffers * buffer, buffers * buffer + 64, buffers * buffer + 128)
-        let affineAt = affine.isEmpty ? nil : constants.append(affine)
+        let (state, first, carried) = (buffers * buffer, buffers * buffer + 64, buffers * buffer + 128)
+        let carriedBytes = layerNorm ? 16 : 8
+        let affineAt = affine.isEmpty ? 0 : constants.append(affine)
+        // A row's values at `p` from `start`; its elements lie `inner` apart.
+        func values(_ p: Place, row: Int, start: Int, count: Int) throws -> UInt64 {
+            let origin = (row / inner) * length * inner + row % inner
+            return b.descriptor(try p.advanced(by: 4 * (origin + start * inner)).descriptor(dims: [count], strides: [inner]))
+        }
+        // The third pass over one piece, in `chunk` on (cluster, tile), with what it reads at
+        // `carried` there.
+        func third(_ row: Int, start: Int, count: Int, chunk: UInt64, cluster: Int, tile: Int) throws {
+            func sram(_ address: Int, _ count: Int, _ element: ElementType = .f32, repeated: Bool = false) throws -> UInt64 {
+                b.descriptor(
+                    try TensorDescriptor(
+                        .sram, element, cluster: cluster, tile: tile, address: UInt64(address), dims: [count],
+                        strides: repeated ? [0] : nil))
+            }
+            func vop(_ name: String, _ other: UInt64 = 0) throws {
+                try b.emit("vop", ["op": vectorOp(name), "dst": chunk, "a": chunk, "b": other, "imm": 0])
+            }
+            if layerNorm {
+                let params = UInt64(constants.record([count] + [Int](repeating: 0, count: 15)))
+                try b.emit(
+                    "vopp",
+                    [
+                        "op": vectorOp("standardize"), "dst": chunk, "a": chunk, "b": try sram(carried, 2, .i64),
+                        "params": params,
+                    ])
+                for (index, operation) in ["mul", "add"].prefix(affine.count / length).enumerated() {
+                    let piece = try sram((2 + index) * buffer, count)
+                    let src = try TensorDescriptor(
+                        .constants, .f32, address: UInt64(affineAt + 4 * (index * length + start)), dims: [count])
+                    try b.emit("dma", ["dst": piece, "src": b.descriptor(src)])
+                    try vop(operation, piece)
+                }
+            } else {
+                try vop("sub", try sram(carried, count, repeated: true))
+                if log {
+                    try vop("sub", try sram(carried + 4, count, repeated: true))
+                } else {
+                    try vop("exp")
+                    try vop("mul", try sram(carried + 4, count, repeated: true))
+                }
+            }
+            try b.emit("dma", ["dst": try values(y, row: row, start: start, count: count), "src": chunk])
+        }
+        // Spread over the tiles, the third pass reads what it needs from the end of the row's
+        // output (its last values, bytes as they are): where the row is contiguous there.
+        let spreading = inner == 1
         for row in 0..<rows {
             let (cluster, tile) = resources.place(row)
             func sram(_ address: Int, _ count: Int, _ element: ElementType = .f32, repeated: Bool = false) throws -> UInt64 {
@@ -38,79 +88,84 @@ extension Lowering {
                         .sram, element, cluster: cluster, tile: tile, address: UInt64(address), dims: [count],
                         strides: repeated ? [0] : nil))
             }
-            let origin = (row / inner) * length * inner + row % inner
-            func values(_ p: Place, start: Int, count: Int) throws -> UInt64 {
-                b.descriptor(try p.advanced(by: 4 * (origin + start * inner)).descriptor(dims: [count], strides: [inner]))
-            }
-            // Each pass over the row's pieces: `body(index, start, count, buffer, last)`.
-            func pass(_ body: (Int, Int, Int, UInt64, Bool) throws -> Void) throws {
+            // Each pass over the row's pieces: `body(index, count, buffer, last)`.
+            func pass(_ body: (Int, Int, UInt64, Bool) throws -> Void) throws {
                 for (index, start) in pieces.starts.enumerated() {
                     let count = min(pieces.size, length - start)
                     let chunk = try sram(index % 2 * buffer, count)
-                    try b.emit("dma", ["dst": chunk, "src": try values(x, start: start, count: count)])
-                    try body(index, start, count, chunk, start + count == length)
+                    try b.emit("dma", ["dst": chunk, "src": try values(x, row: row, start: start, count: count)])
+                    try body(index, count, chunk, start + count == length)
                 }
             }
-            func vop(_ name: String, _ dst: UInt64, _ a: UInt64, _ other: UInt64 = 0) throws {
-                try b.emit("vop", ["op": vectorOp(name), "dst": dst, "a": a, "b": other, "imm": 0])
-            }
-            if layerNorm, let affineAt {
-                // The mean, kept a Double beside the running sum.
+            if layerNorm {
+                // The mean, kept a Double beside the running sum; the squared deviations from
+                // it into the mean and inverse deviation.
                 let (sum, both) = (try sram(state, 1, .i64), try sram(state, 2, .i64))
-                try pass { index, _, count, chunk, last in
+                try pass { index, count, chunk, last in
                     try emitCarry(
                         .sum, count: count, first: index == 0, finish: last ? 3 : 0, divisor: length,
                         dst: last ? try sram(state + 8, 1, .i64) : sum, a: chunk, running: sum, &constants, &b)
                 }
-                // The squared deviations from it, into the mean and inverse deviation.
-                let moments = try sram(first, 2, .i64)
-                try pass { index, _, count, chunk, last in
+                try pass { index, count, chunk, last in
                     try emitCarry(
                         .squaredDeviation, count: count, first: index == 0, finish: last ? 5 : 0, divisor: length,
-                        epsilon: epsilon, dst: last ? moments : both, a: chunk, running: both, &constants, &b)
+                        epsilon: epsilon, dst: last ? try sram(carried, 2, .i64) : both, a: chunk, running: both,
+                        &constants, &b)
                 }
-                let standardize = vectorOp("standardize")
-                try pass { _, start, count, chunk, _ in
-                    let params = UInt64(constants.record([count] + [Int](repeating: 0, count: 15)))
-                    try b.emit("vopp", ["op": standardize, "dst": chunk, "a": chunk, "b": moments, "params": params])
-                    for (index, operation) in ["mul", "add"].prefix(affine.count / length).enumerated() {
-                        let piece = try sram((2 + index) * buffer, count)
-                        let src = try TensorDescriptor(
-                            .constants, .f32, address: UInt64(affineAt + 4 * (index * length + start)), dims: [count])
-                        try b.emit("dma", ["dst": piece, "src": b.descriptor(src)])
-                        try vop(operation, chunk, chunk, piece)
-                    }
-                    try b.emit("dma", ["dst": try values(y, start: start, count: count), "src": chunk])
+            } else {
+                // The maximum, then the sum of the exponentials into 1 / sum or logf(sum).
+                let running = try sram(state, 1, .i64)
+                try pass { index, count, chunk, last in
+                    try emitCarry(
+                        .orderedMaximum, count: count, first: index == 0, finish: last ? 1 : 0, divisor: 0,
+                        dst: last ? try sram(carried, 1) : running, a: chunk, running: running, &constants, &b)
                 }
-                continue
-            }
-            // Softmax: the maximum, then the sum of the exponentials.
-            let running = try sram(state, 1, .i64)
-            let (maximum, sum) = (try sram(first, 1), try sram(second, 1))
-            try pass { index, _, count, chunk, last in
-                try emitCarry(
-                    .orderedMaximum, count: count, first: index == 0, finish: last ? 1 : 0, divisor: 0,
-                    dst: last ? maximum : running, a: chunk, running: running, &constants, &b)
-            }
-            try pass { index, _, count, chunk, last in
-                try vop("sub", chunk, chunk, try sram(first, count, repeated: true))
-                try vop("exp", chunk, chunk)
-                try emitCarry(
-                    .sum, count: count, first: index == 0, finish: last ? 1 : 0, divisor: 0,
-                    dst: last ? sum : running, a: chunk, running: running, &constants, &b)
-            }
-            let log = node.op == "LogSoftmax"
-            try vop(log ? "log" : "reciprocal", sum, sum)
-            try pass { _, start, count, chunk, _ in
-                try vop("sub", chunk, chunk, try sram(first, count, repeated: true))
-                if log {
-                    try vop("sub", chunk, chunk, try sram(second, count, repeated: true))
-                } else {
-                    try vop("exp", chunk, chunk)
-                    try vop("mul", chunk, chunk, try sram(second, count, repeated: true))
+                try pass { index, count, chunk, last in
+                    try b.emit(
+                        "vop",
+                        [
+                            "op": vectorOp("sub"), "dst": chunk, "a": chunk, "b": try sram(carried, count, repeated: true),
+                            "imm": 0,
+                        ])
+                    try b.emit("vop", ["op": vectorOp("exp"), "dst": chunk, "a": chunk, "b": 0, "imm": 0])
+                    try emitCarry(
+                        .sum, count: count, first: index == 0, finish: last ? 1 : 0, divisor: 0,
+                        dst: last ? try sram(first, 1) : running, a: chunk, running: running, &constants, &b)
                 }
-                try b.emit("dma", ["dst": try values(y, start: start, count: count), "src": chunk])
+                let total = try sram(first, 1)
+                try b.emit(
+                    "vop",
+                    ["op": vectorOp(log ? "log" : "reciprocal"), "dst": try sram(carried + 4, 1), "a": total, "b": 0, "imm": 0])
             }
+            if spreading {
+                let end = try y.advanced(by: 4 * (row + 1) * length - carriedBytes).descriptor(dims: [carriedBytes / 4])
+                try b.emit("dma", ["dst": b.descriptor(end), "src": try sram(carried, carriedBytes / 4)])
+            } else {
+                for (index, start) in pieces.starts.enumerated() {
+                    let count = min(pieces.size, length - start)
+                    let chunk = try sram(index % 2 * buffer, count)
+                    try b.emit("dma", ["dst": chunk, "src": try values(x, row: row, start: start, count: count)])
+                    try third(row, start: start, count: count, chunk: chunk, cluster: cluster, tile: tile)
+                }
+            }
+        }
+        guard spreading else { return }
+        for piece in spread(rows: rows, length: length, pieces: pieces, resources) {
+            let (cluster, tile) = (piece.cluster, piece.tile)
+            let end = try y.advanced(by: 4 * (piece.row + 1) * length - carriedBytes).descriptor(dims: [carriedBytes / 4])
+            try b.emit(
+                "dma",
+                [
+                    "dst": b.descriptor(
+                        try TensorDescriptor(
+                            .sram, .f32, cluster: cluster, tile: tile, address: UInt64(carried), dims: [carriedBytes / 4])),
+                    "src": b.descriptor(end),
+                ])
+            let chunk = b.descriptor(
+                try TensorDescriptor(
+                    .sram, .f32, cluster: cluster, tile: tile, address: UInt64(piece.buffer * buffer), dims: [piece.count]))
+            try b.emit("dma", ["dst": chunk, "src": try values(x, row: piece.row, start: piece.start, count: piece.count)])
+            try third(piece.row, start: piece.start, count: piece.count, chunk: chunk, cluster: cluster, tile: tile)
         }
     }
 }

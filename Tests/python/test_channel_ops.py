@@ -164,7 +164,9 @@ def test_group_normalization_runs_as_the_interpreter_and_onnxruntime_run_it(tmp_
     """Imported as InstanceNormalization over [N, G, -1] (and from opset 21 a per-channel
     Mul and Add): two images, the batch symbolic for onnxruntime and the interpreter. One
     group over 40x40 images (PoolFormer's normalization: 12,800 values a group) and two
-    over 48x32 are more than a tile holds: they run in pieces over three passes."""
+    over 48x32 are more than a tile holds: they run in pieces over three passes, the last
+    spread over the tiles, its reads of each plane's factors ordered before the plane's last
+    piece overwrites them (`inspect --check-sync`)."""
     group_norm_model(tmp_path / "m.onnx", opset, groups, size=size)
     rng = np.random.default_rng(opset + groups)
     x = rng.standard_normal([2, 3, *size]).astype(np.float32)
@@ -179,6 +181,8 @@ def test_group_normalization_runs_as_the_interpreter_and_onnxruntime_run_it(tmp_
     sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, precision, "none",
                                         tmp_path / "calib.npz", extra=fixed)
     assert_same_bits(sim, fq, ["y"])
+    r = run_npucc("inspect", tmp_path / "m.npub", "--check-sync")
+    assert r.returncode == 0, r.stderr
 
 
 def large_planes_run(tmp_path, rng, outputs):

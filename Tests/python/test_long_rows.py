@@ -1,9 +1,9 @@
 """LayerNormalization, Softmax and LogSoftmax over rows longer than a tile's SRAM holds (a
 language model's hidden size of 6,144, a classifier's 21,843 classes, a softmax over an axis
 before the last): each row runs in pieces over three passes with what the one-pass op
-computes carried between them, bit for bit as the interpreter's one pass, which agrees with
-onnxruntime; a row holding a NaN or an infinity gives the interpreter's NaNs, and a row of
-one repeated value normalizes to the bias."""
+computes carried between them (the third spread over the tiles), bit for bit as the
+interpreter's one pass, which agrees with onnxruntime; a row holding a NaN or an infinity
+gives the interpreter's NaNs, and a row of one repeated value normalizes to the bias."""
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -75,6 +75,10 @@ def test_long_rows_run_on_the_simulator_as_the_interpreter_runs_them(model, tmp_
     sim, fq = simulated_and_interpreted(model / "m.onnx", model / "x.npz", tmp_path, precision, "none",
                                         model / "calib.npz")
     assert_same_bits(sim, fq, OUTPUTS)
+    # The third pass, spread over the tiles, reads each row's carried values from the end of
+    # its output before the row's last piece overwrites them: the program orders both.
+    r = run_npucc("inspect", tmp_path / "m.npub", "--check-sync")
+    assert r.returncode == 0, r.stderr
     unbiased = fq["unbiased"]
     assert np.isnan(unbiased[1]).all() and np.isnan(unbiased[3]).all() and not np.isnan(unbiased[0]).any()
     assert (unbiased[2] == 0).all()
