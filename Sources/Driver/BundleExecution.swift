@@ -14,7 +14,14 @@ import TensorIO
 
 public enum BundleExecution {
     private struct Placement: Decodable { var name: String; var offset: Int; var bytes: Int }
-    private struct ProgramInfo: Decodable { var dram_bytes: Int; var inputs: [Placement]; var outputs: [Placement] }
+    private struct ProgramInfo: Decodable {
+        var dram_bytes: Int
+        var inputs: [Placement]
+        var outputs: [Placement]
+        /// Each lowered node's instructions (absent from the oldest bundles).
+        var layers: [LayerRange]?
+    }
+    private struct LayerRange: Decodable { var name: String; var op: String; var first: Int; var count: Int }
     private struct ValueInfo: Decodable { var name: String; var dtype: String; var shape: [Int] }
     private struct Metadata: Decodable {
         var program: ProgramInfo
@@ -87,6 +94,12 @@ public enum BundleExecution {
                     results[i] += try machine.readDRAM(place.offset, count: place.bytes)
                 }
             } catch let e as SimulatorError {
+                // The node the failing instruction was lowered from, when the bundle says.
+                if let i = e.instruction,
+                    let layer = meta.program.layers?.first(where: { ($0.first..<($0.first + $0.count)).contains(i) })
+                {
+                    throw DriverError(file: bundlePath, "node \(layer.op) \"\(layer.name)\": \(e)")
+                }
                 throw DriverError(file: bundlePath, "\(e)")
             }
         }

@@ -201,7 +201,7 @@ extension Machine {
         let failures = [firstFailure, secondFailure].compactMap { $0 }
         if let (index, error) = failures.min(by: { $0.0 < $1.0 }) {
             guard let e = error as? SimulatorError else { throw error }
-            throw SimulatorError("instruction \(index) (\(program.instructions[index].spec.mnemonic)): \(e)")
+            throw SimulatorError(at: index, of: program, e)
         }
         if let deadlock = plan.deadlock { throw deadlock }
         return true

@@ -11,7 +11,15 @@ import SimulatorKernels
 
 public struct SimulatorError: Error, CustomStringConvertible, Equatable {
     public var description: String
+    /// The instruction that failed, when the error names one.
+    public var instruction: Int?
     init(_ description: String) { self.description = description }
+
+    /// `error` as the failure of instruction `index` of `program`, named in its message.
+    init(at index: Int, of program: Program, _ error: SimulatorError) {
+        self.description = "instruction \(index) (\(program.instructions[index].spec.mnemonic)): \(error)"
+        self.instruction = index
+    }
 }
 
 /// The memories' sizes: DRAM for the activations, and the on-chip levels.
@@ -117,7 +125,7 @@ public struct Machine {
                     do {
                         if try execute(code[index], table) { return }
                     } catch let e as SimulatorError {
-                        throw SimulatorError("instruction \(index) (\(code[index].spec.mnemonic)): \(e)")
+                        throw SimulatorError(at: index, of: program, e)
                     }
                 }
             }
