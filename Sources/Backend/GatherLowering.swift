@@ -1,7 +1,8 @@
 // Gather of computed indices, as exporters write embedding look-ups: one `gather` copies the
-// rows of a float32 table (a constant, placed at the end of the constant section, or an
-// activation) that an int64 or int32 activation names. Gather of constant indices is a copy
-// (CopyLowering).
+// rows of a table (a constant, placed at the end of the constant section, or an activation)
+// that an int64 or int32 activation names. The table is float32 (an embedding), bool (as the
+// vector unit's masks) or int32 or int64 (token type ids gathered at computed positions).
+// Gather of constant indices is a copy (CopyLowering).
 import IR
 import ISA
 
@@ -15,20 +16,22 @@ struct GatherTables {
     /// The descriptors that name a table, by their offset in `section` until `place` moves them.
     private var descriptors: [UInt64] = []
 
-    /// The descriptor of constant `name` for a gather to read: [rows, width] float32 from its
-    /// element `first`.
+    /// The descriptor of constant `name` for a gather to read: [rows, width] of `element` (as
+    /// the vector unit holds `t`'s type) from its element `first`.
     mutating func descriptor(
-        _ name: String, _ t: Tensor, first: Int = 0, rows: Int, width: Int, _ b: inout ProgramBuilder
+        _ name: String, _ t: Tensor, _ element: ElementType, first: Int = 0, rows: Int, width: Int,
+        _ b: inout ProgramBuilder
     ) throws -> UInt64 {
         let at: Int
         if let known = offsets[name] {
             at = known
         } else {
-            at = section.append(t.floats())
+            at = section.append(t, as: element)
             offsets[name] = at
         }
+        let size = element == .i64 ? 8 : 4
         let d = b.unsharedDescriptor(
-            try TensorDescriptor(.constants, .f32, address: UInt64(at + 4 * first), dims: [rows, width]))
+            try TensorDescriptor(.constants, element, address: UInt64(at + size * first), dims: [rows, width]))
         descriptors.append(d)
         return d
     }
@@ -62,8 +65,12 @@ extension Lowering {
             let d = shape.dims.compactMap(\.value)
             return d.count == shape.rank ? d : nil
         }
-        guard graph.type(of: table)?.dtype == .float32, let dims = staticDims(table), !dims.isEmpty else {
-            throw IRError("cannot lower Gather of table \"\(table)\": not a static float32 tensor of rank 1 or more", at: node)
+        guard let type = graph.type(of: table)?.dtype, let element = type.vectorElement, let dims = staticDims(table),
+            !dims.isEmpty
+        else {
+            throw IRError(
+                "cannot lower Gather of table \"\(table)\": not a static float32, bool, int32 or int64 tensor of rank 1 or "
+                    + "more", at: node)
         }
         var axis = node.int("axis", default: 0)
         if axis < 0 { axis += dims.count }
@@ -76,22 +83,23 @@ extension Lowering {
         else {
             throw IRError("cannot lower Gather of indices \"\(indices)\": not a static int64 or int32 activation", at: node)
         }
-        guard graph.type(of: out)?.dtype == .float32, let y = memory.place(of: out) else {
-            throw IRError("cannot lower Gather into \"\(out)\": not a static float32 activation", at: node)
+        guard graph.type(of: out)?.dtype == type, let y = memory.place(of: out) else {
+            throw IRError("cannot lower Gather into \"\(out)\": not a static \(type.name) activation", at: node)
         }
         let rows = dims[axis], width = dims[(axis + 1)...].reduce(1, *), n = indexDims.reduce(1, *)
+        let size = element == .i64 ? 8 : 4
         let idx = b.descriptor(try at.descriptor(indexType == .int64 ? .i64 : .i32, dims: [n]))
         for block in 0..<dims[..<axis].reduce(1, *) {
             let first = block * rows * width
             let src: UInt64
             if let t = graph.constants[table] {
-                src = try tables.descriptor(table, t, first: first, rows: rows, width: width, &b)
+                src = try tables.descriptor(table, t, element, first: first, rows: rows, width: width, &b)
             } else if let x = memory.place(of: table) {
-                src = b.descriptor(try x.advanced(by: 4 * first).descriptor(dims: [rows, width]))
+                src = b.descriptor(try x.advanced(by: size * first).descriptor(element, dims: [rows, width]))
             } else {
                 throw IRError("Gather's table \"\(table)\" has no place in memory", at: node)
             }
-            let dst = try y.advanced(by: 4 * block * n * width).descriptor(dims: [n, width])
+            let dst = try y.advanced(by: size * block * n * width).descriptor(element, dims: [n, width])
             try b.emit("gather", ["dst": b.descriptor(dst), "src": src, "idx": idx])
         }
     }

@@ -7,7 +7,8 @@ import IR
 extension ImportContext {
     /// Emits GatherElements `node` (data and indices of one rank, `axis`) as
     /// Gather(Reshape(data, [-1]), index · stride_axis + Σ_(a ≠ axis) position_a · stride_a),
-    /// a negative index first moved up by the axis's extent; the positions are Ranges over
+    /// a negative index first moved up by the axis's extent and one still outside the axis
+    /// replaced by the data's size (out of the column's range); the positions are Ranges over
     /// the indices' extents, shaped to broadcast along their axes. New nodes are named
     /// `NAME/GatherElements_STEP`.
     mutating func emitGatherElements(_ node: Node) throws {
@@ -28,14 +29,17 @@ extension ImportContext {
             emitStep(of: node, op, step, inputs, attributes)
         }
         let strides = strides(of: data, over: rank, in: node)
+        let zero = int64Scalar(0, hint: "zero"), extent = extents(of: data, axis, axis + 1, in: node, step: "extent\(axis)")
         let wrapped = emit(
             "Where", "wrapped",
-            [
-                emit("Less", "negative", [indices, int64Scalar(0, hint: "zero")]),
-                emit("Add", "from_end", [indices, extents(of: data, axis, axis + 1, in: node, step: "extent\(axis)")]),
-                indices,
-            ])
-        var flat = emit("Mul", "along_axis", [wrapped, strides[axis]])
+            [emit("Less", "negative", [indices, zero]), emit("Add", "from_end", [indices, extent]), indices])
+        // An index outside [-extent, extent) would land on another element of the column: it
+        // becomes the data's size instead, past the column's end, which the Gather refuses.
+        let inside = emit(
+            "And", "inside",
+            [emit("GreaterOrEqual", "not_below", [wrapped, zero]), emit("Less", "not_beyond", [wrapped, extent])])
+        let checked = emit("Where", "checked", [inside, wrapped, emit("Size", "size", [data])])
+        var flat = emit("Mul", "along_axis", [checked, strides[axis]])
         for a in 0..<rank where a != axis {
             let shaped = try positions(along: a, of: indices, node)
             flat = emit("Add", "at\(a)", [flat, emit("Mul", "offset\(a)", [shaped, strides[a]])])

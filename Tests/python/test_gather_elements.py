@@ -8,7 +8,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from conftest import assert_same_bits, interpreted_and_onnxruntime, simulated_and_interpreted
+from conftest import assert_same_bits, interpreted_and_onnxruntime, run_npucc, simulated_and_interpreted
 
 RNG = np.random.default_rng(1919)
 
@@ -68,3 +68,75 @@ def test_the_values_at_an_argmax_run_on_the_simulator_as_the_interpreter_runs_th
     sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, precision, "none",
                                         tmp_path / "calib.npz")
     assert_same_bits(sim, fq, ["y"])
+
+
+@pytest.mark.parametrize("table_type", [TensorProto.INT64, TensorProto.INT32, TensorProto.BOOL])
+def test_a_table_of_integers_or_bools_gathered_at_computed_positions(tmp_path, table_type):
+    """RoBERTa's embeddings as transformers exports them: the token type ids, a constant int64
+    buffer, gathered (GatherElements) at position ids the model counts from the input ids
+    (CumSum of the mask), then looked up in their own embedding; the same with an int32 table
+    (cast before its look-up) and a bool table (a mask picked by Where). The bundle gives the
+    interpreter's bits, and both onnxruntime's values."""
+    numpy_type = {TensorProto.INT64: np.int64, TensorProto.INT32: np.int32, TensorProto.BOOL: np.bool_}[table_type]
+    vocab, length, width, positions = 30, 8, 16, 20
+    c = lambda name, value: numpy_helper.from_array(np.asarray(value), name)
+    table = (np.arange(positions) % 3 == 1).astype(numpy_type)[None]
+    inits = [c("pad", np.int64(1)), c("axis", np.int64(1)), c("axes", np.array([1], np.int64)),
+             c("start", np.array([0], np.int64)), c("stop", np.array([positions], np.int64)),
+             c("shape", np.array([2, positions], np.int64)), c("buffer", table),
+             c("word", RNG.standard_normal((vocab, width)).astype(np.float32)),
+             c("types", RNG.standard_normal((3, width)).astype(np.float32))]
+    nodes = [helper.make_node("Equal", ["ids", "pad"], ["is_pad"]), helper.make_node("Not", ["is_pad"], ["kept"]),
+             helper.make_node("Cast", ["kept"], ["mask"], to=TensorProto.INT64),
+             helper.make_node("CumSum", ["mask", "axis"], ["counted"]),
+             helper.make_node("Mul", ["counted", "mask"], ["positions"]),
+             helper.make_node("Slice", ["buffer", "start", "stop", "axes"], ["sliced"]),
+             helper.make_node("Expand", ["sliced", "shape"], ["expanded"]),
+             helper.make_node("GatherElements", ["expanded", "positions"], ["picked"], axis=1, name="pick"),
+             helper.make_node("Gather", ["word", "ids"], ["words"])]
+    if table_type == TensorProto.BOOL:
+        nodes += [helper.make_node("Unsqueeze", ["picked", "axes_last"], ["picked3"]),
+                  helper.make_node("Where", ["picked3", "words", "zero"], ["y"])]
+        inits += [c("axes_last", np.array([2], np.int64)), c("zero", np.float32(0))]
+    else:
+        if table_type == TensorProto.INT32:
+            nodes.append(helper.make_node("Cast", ["picked"], ["type_ids"], to=TensorProto.INT64))
+        nodes += [helper.make_node("Gather", ["types", "type_ids" if table_type == TensorProto.INT32 else "picked"],
+                                   ["type_vectors"]),
+                  helper.make_node("Add", ["words", "type_vectors"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("ids", TensorProto.INT64, [2, length])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, length, width])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)]), tmp_path / "m.onnx")
+    ids = RNG.integers(2, vocab, (2, length)).astype(np.int64)
+    ids[1, 5:] = 1
+    got, want = interpreted_and_onnxruntime(tmp_path / "m.onnx", {"ids": ids}, tmp_path)
+    np.testing.assert_array_equal(got["y"], want["y"])
+    np.savez(tmp_path / "x.npz", ids=ids)
+    np.savez(tmp_path / "calib.npz", ids=ids[None])
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, "fp16", "none",
+                                        tmp_path / "calib.npz")
+    assert_same_bits(sim, fq, ["y"])
+
+
+@pytest.mark.parametrize("bad", [4, -5])
+def test_an_index_outside_its_axis_is_refused_by_the_interpreter_and_the_bundle(tmp_path, bad):
+    """An index past the axis (or before its start from the end) names no element, even
+    though another row's element lies at that flat position: both runs stop, naming the node,
+    as onnxruntime does, instead of reading the neighbour."""
+    graph = helper.make_graph([helper.make_node("GatherElements", ["x", "i"], ["y"], axis=1, name="pick")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 4]),
+                               helper.make_tensor_value_info("i", TensorProto.INT64, [3, 2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 2])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
+    indices = np.array([[0, 1], [2, bad], [3, -4]], np.int64)
+    np.savez(tmp_path / "x.npz", x=RNG.standard_normal((3, 4)).astype(np.float32), i=indices)
+    r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub", "--precision", "fp16")
+    assert r.returncode == 0, r.stderr
+    for runnable in ["m.onnx", "m.npub"]:
+        r = run_npucc("run", tmp_path / runnable, "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "y.npz")
+        assert r.returncode == 1 and "pick" in r.stderr and "out of range" in r.stderr, (runnable, r.stderr)
+        assert not (tmp_path / "y.npz").exists()
+    indices[1, 1] = 3
+    np.savez(tmp_path / "x.npz", x=RNG.standard_normal((3, 4)).astype(np.float32), i=indices)
+    r = run_npucc("run", tmp_path / "m.npub", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "y.npz")
+    assert r.returncode == 0, r.stderr
