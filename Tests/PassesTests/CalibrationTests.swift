@@ -138,6 +138,23 @@ final class CalibrationTests: XCTestCase {
         XCTAssertNil(CalibrationMethod("kl"))
     }
 
+    /// An activation all below 1e-36 (a model whose values die away layer after layer),
+    /// zeros among them, eight at a time and one by one: every value counts in a bin, and the
+    /// methods give amaxes within the values' range.
+    func testValuesTooSmallForTheBinsScaleStillLandInBins() {
+        for tiny: Float in [1e-37, 1e-41, .leastNonzeroMagnitude] {
+            let values = (0..<19).map { $0 % 3 == 0 ? 0 : Float($0) * tiny }
+            let h = histogram([values, [0, tiny]])
+            XCTAssertEqual(h.count, 21, "\(tiny)")
+            XCTAssertEqual(h.maximum, 17 * tiny)
+            XCTAssertTrue(h.range.isFinite && h.range > 0)
+            for method in [CalibrationMethod.minmax, .percentile(99.99), .entropy, .mse] {
+                XCTAssertLessThanOrEqual(method.amax(h), 17 * tiny, "\(method) at \(tiny)")
+                XCTAssertGreaterThan(method.amax(h), 0, "\(method) at \(tiny)")
+            }
+        }
+    }
+
     func testAllZeroActivationHasZeroRange() {
         let h = histogram([[0, 0, 0]])
         for method in [CalibrationMethod.minmax, .percentile(99.99), .entropy, .mse] { XCTAssertEqual(method.amax(h), 0) }

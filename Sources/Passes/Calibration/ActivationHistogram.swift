@@ -32,7 +32,9 @@ public struct ActivationHistogram: Sendable {
         minimum = low
         maximum = high
         let top = max(low.magnitude, high.magnitude)
-        if range == 0 { range = top > 0 ? top : 1 }
+        // At least 2^-100, so that binCount / range stays finite: a range of 1e-37 made
+        // it infinity, and a zero times it a NaN with no bin.
+        if range == 0 { range = top > 0 ? max(top, Self.leastRange) : 1 }
         while top >= range && range.isFinite { grow() }
         let scale = Float(Self.binCount) / range
         // Counted in 32-bit integers, a chunk of values at a time, then added to the bins.
@@ -48,6 +50,9 @@ public struct ActivationHistogram: Sendable {
             }
         }
     }
+
+    /// The smallest range the bins cover.
+    static let leastRange: Float = 0x1p-100
 
     /// Values counted between two additions to the bins: fewer than a 32-bit count holds.
     static let chunk = 1 << 30

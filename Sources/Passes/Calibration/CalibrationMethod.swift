@@ -1,8 +1,8 @@
+import Formats
 // How an activation's clipping range (amax) is chosen from its histogram: minmax,
 // percentile, entropy (KL divergence, as TensorRT's calibrator) or mse (the range with the
 // least expected quantization error in the target format).
 import Foundation
-import Formats
 
 public enum CalibrationMethod: Sendable, Equatable {
     case minmax
@@ -41,7 +41,9 @@ public enum CalibrationMethod: Sendable, Equatable {
     private func entropyThreshold(_ h: ActivationHistogram) -> Float {
         let bins = h.bins, levels = 128
         let used = (bins.lastIndex { $0 > 0 } ?? 0) + 1
-        guard used > levels else { return Float(used) * h.range / Float(bins.count) }
+        // Few bins in use (values far below the bins' least range): the top of the last
+        // one, but no more than the values reach.
+        guard used > levels else { return min(Float(used) * h.range / Float(bins.count), h.absMax) }
         var bestKL = Double.infinity, best = used
         for edge in stride(from: levels, through: used, by: max(1, (used - levels) / 256)) {
             var p = Array(bins[0..<edge])
