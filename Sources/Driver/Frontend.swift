@@ -20,9 +20,12 @@ extension LoadedModel {
     public var opset: Int { model.opsets[""] ?? model.opsets["ai.onnx"] ?? 0 }
 
     /// `e` as the user reads it: the model file, and a node's op type with the opset it is
-    /// read at.
+    /// read at; a node imported as another op by the file's op, and the op it became.
     public func error(_ e: IRError) -> DriverError {
         guard let node = e.node else { return DriverError(file: path, e.message) }
+        if let original = summary.importedAs[node], let op = node.split(separator: " ").first {
+            return DriverError(file: path, "node \(original) (opset \(opset), imported as \(op)): \(e.message)")
+        }
         return DriverError(file: path, "node \(node) (opset \(opset)): \(e.message)")
     }
 }

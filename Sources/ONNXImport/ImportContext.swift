@@ -18,6 +18,9 @@ struct ImportContext {
     var nodes: [Node] = []
     /// How often each operator appears in the file, as written (Constant included).
     var sourceOpCounts: [String: Int] = [:]
+    /// The label of each node that stands for a file's node of another op (the last node
+    /// of a decomposition, which writes its output): that node's label as the file spells it.
+    var importedAs: [String: String] = [:]
     private var taken: Set<String> = []
     private var counter = 0
 

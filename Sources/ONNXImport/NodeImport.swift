@@ -27,7 +27,11 @@ extension ImportContext {
             return
         }
         if let decompose = Self.decompositions[node.op] {
+            let before = nodes.count
             try decompose(&self, node)
+            for emitted in nodes[before...] where emitted.op != node.op && emitted.outputs.first == node.outputs.first {
+                importedAs[emitted.label] = label
+            }
             return
         }
         if node.op == "Upsample" { node.op = "Resize" }

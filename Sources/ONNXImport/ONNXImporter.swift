@@ -23,6 +23,9 @@ public struct ImportSummary: Sendable {
     public var initializerCount: Int
     /// Initializers that the file also lists as graph inputs (old IR versions).
     public var initializerInputCount: Int
+    /// The IR label of each node that stands for a file's node of another op (the last node
+    /// of its decomposition), and that node's label as the file spells it.
+    public var importedAs: [String: String] = [:]
 }
 
 public enum ONNXImporter {
@@ -87,7 +90,8 @@ public enum ONNXImporter {
         let summary = ImportSummary(
             opCounts: context.sourceOpCounts,
             initializerCount: g.initializers.count,
-            initializerInputCount: g.inputs.filter { context.constants[$0.name] != nil }.count)
+            initializerInputCount: g.inputs.filter { context.constants[$0.name] != nil }.count,
+            importedAs: context.importedAs)
         return (model, summary)
     }
 }
