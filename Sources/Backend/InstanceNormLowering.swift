@@ -62,7 +62,7 @@ extension Lowering {
     /// the factors Float(inv) and Float(mean · inv); then, with s = Float(inv) · scale and
     /// shift = bias - Float(mean · inv) · scale, each piece's x · s + shift (vop mul and add
     /// against s and shift repeated), written back. The third pass's pieces, each on its own
-    /// of every tile (`spreadPieces`), read s and shift where the plane's last piece goes.
+    /// of every tile (`spread`), read s and shift where the plane's last piece goes.
     private static func lowerLongPlanes(
         _ node: Node, _ x: Place, _ y: Place, planes: Int, channels: Int, size: Int, affineAt: UInt64, epsilon: Int,
         _ resources: TileResources, _ constants: inout ConstantSection, _ b: inout ProgramBuilder

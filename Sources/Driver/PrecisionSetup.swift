@@ -1,6 +1,7 @@
-import Formats
 // Preparing a model to run at a precision: fold BatchNormalization (before anything is
 // quantized), calibrate activations when samples are given, then quantize every layer.
+
+import Formats
 import Foundation
 import IR
 import Passes

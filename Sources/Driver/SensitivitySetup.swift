@@ -1,6 +1,7 @@
-import Formats
 // Sensitivity analysis and automatic precision for the commands: fold BatchNormalization,
 // calibrate, measure each layer's candidates, and solve for a budget.
+
+import Formats
 import Foundation
 import IR
 import Passes

@@ -1,7 +1,8 @@
-import Formats
 // Element conversions of tensors: to and from Double and Int64 for any dtype, and
 // Cast between dtypes (ONNX Cast semantics: floats truncate toward zero into ints, fp8
 // through the Formats codecs, saturating unless asked not to).
+
+import Formats
 import Foundation
 
 extension Tensor {

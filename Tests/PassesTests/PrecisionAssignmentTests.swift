@@ -1,7 +1,8 @@
-import Formats
 // Automatic precision from sensitivities: each kind of budget is respected, a generous one
 // keeps everything exact, the choice is the best one (checked by enumeration), and rules
 // narrow each layer's candidates.
+
+import Formats
 import Foundation
 import Passes
 import XCTest

@@ -1,6 +1,7 @@
-import Formats
 // Sensitivity analysis re-runs only what a changed layer reaches: its numbers equal those
 // of quantizing the layer in the whole graph and running all of it.
+
+import Formats
 import Foundation
 import IR
 import Passes

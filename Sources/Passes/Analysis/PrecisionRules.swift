@@ -1,4 +1,3 @@
-import Formats
 // User rules for automatic precision: by layer-name pattern, which candidates a layer may
 // take ("the first and last layers at least fp8", "no 2:4 in the attention projections").
 // Read from a JSON file:
@@ -10,6 +9,8 @@ import Formats
 //
 // Every rule matching a layer applies (their intersection). A rule that matches no layer,
 // or leaves a layer nothing to choose, is an error naming it.
+
+import Formats
 import Foundation
 
 public struct PrecisionRule: Sendable, Equatable, Decodable {

@@ -1,7 +1,8 @@
-import Formats
 // How an activation's clipping range (amax) is chosen from its histogram: minmax,
 // percentile, entropy (KL divergence, as TensorRT's calibrator) or mse (the range with the
 // least expected quantization error in the target format).
+
+import Formats
 import Foundation
 
 public enum CalibrationMethod: Sendable, Equatable {
