@@ -2,7 +2,9 @@
 // numpy does (attention's q·kᵀ and weights·v), on the matrix unit: per output tile, each
 // reduction step stages both operands in the tile's SRAM, rounds them to fp16 there
 // (`quant`) and multiplies them with `mma` reading the second as an f32 [K, N] operand, in
-// the NPU's order; output tiles are spread over every tile in turn.
+// the NPU's order; output tiles are spread over every tile in turn. A constant operand that
+// is no layer's weight (DeBERTa's relative position keys, [H, K, N] per head; DETR's
+// constant queries on the left) is read from the constant section the same way.
 import Formats
 import IR
 import ISA
@@ -10,7 +12,8 @@ import Passes
 
 extension Lowering {
     static func lowerActivationProduct(
-        _ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ resources: TileResources, _ b: inout ProgramBuilder
+        _ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ resources: TileResources, _ tables: inout GatherTables,
+        _ b: inout ProgramBuilder
     ) throws {
         let fp16 = PrecisionFormat.fp16.rawValue
         guard node.string(QuantizationAttributes.activationFormat) == fp16,
@@ -18,16 +21,20 @@ extension Lowering {
         else {
             throw IRError("cannot lower a MatMul of two activations unless quantize marked both operands fp16", at: node)
         }
-        func place(_ v: String) throws -> (dims: [Int], place: Place) {
+        // An operand's dims, and where it lies: a place, or (nil) the constant of its name.
+        func place(_ v: String) throws -> (dims: [Int], place: Place?) {
             guard graph.type(of: v)?.dtype == .float32, let d = graph.type(of: v)?.shape?.dims.compactMap(\.value),
-                d.count == graph.type(of: v)?.shape?.rank, d.count >= 2, let o = memory.place(of: v)
+                d.count == graph.type(of: v)?.shape?.rank, d.count >= 2
             else {
-                throw IRError("cannot lower MatMul of \"\(v)\": not a static float32 activation of rank 2 or more", at: node)
+                throw IRError("cannot lower MatMul of \"\(v)\": not a static float32 tensor of rank 2 or more", at: node)
             }
+            if graph.constants[v] != nil { return (d, nil) }
+            guard let o = memory.place(of: v) else { throw IRError("MatMul's \"\(v)\" has no place in memory", at: node) }
             return (d, o)
         }
         let (aDims, x) = try place(node.inputs[0]), (bDims, w) = try place(node.inputs[1])
-        let (outDims, y) = try place(node.outputs[0])
+        let (outDims, output) = try place(node.outputs[0])
+        guard let y = output else { throw IRError("MatMul's output has no place in memory", at: node) }
         let (m, k, n) = (aDims[aDims.count - 2], aDims[aDims.count - 1], bDims[bDims.count - 1])
         let batch = Array(outDims.dropLast(2))
         // Each operand's matrix index along the output's batch axes (0 where it broadcasts).
@@ -70,13 +77,23 @@ extension Lowering {
                     func activation(_ base: Place, _ element: Int, _ dims: [Int], _ rowStride: Int) throws -> UInt64 {
                         b.descriptor(try base.advanced(by: 4 * element).descriptor(dims: dims, strides: [rowStride, 1]))
                     }
+                    // Operand `input` (at `base`, or a constant) from `element` on.
+                    func operand(_ input: Int, _ base: Place?, _ element: Int, _ dims: [Int], _ rowStride: Int) throws
+                        -> UInt64
+                    {
+                        if let base { return try activation(base, element, dims, rowStride) }
+                        let name = node.inputs[input]
+                        return try tables.descriptor(
+                            name, graph.constants[name]!, .f32, first: element, rows: dims[0], width: dims[1],
+                            rowStride: rowStride, &b)
+                    }
                     let acc = try sram(accAt, [mLen, nLen])
                     for k0 in stride(from: 0, to: k, by: tileK) {
                         let kLen = min(tileK, k - k0)
                         let (act, wgt) = (try sram(actAt, [mLen, kLen]), try sram(wgtAt, [kLen, nLen]))
-                        try b.emit("dma", ["dst": act, "src": try activation(x, (aMatrix * m + m0) * k + k0, [mLen, kLen], k)])
+                        try b.emit("dma", ["dst": act, "src": try operand(0, x, (aMatrix * m + m0) * k + k0, [mLen, kLen], k)])
                         try b.emit("quant", ["dst": act, "src": act, "fmt": format, "amax": 0])
-                        try b.emit("dma", ["dst": wgt, "src": try activation(w, (bMatrix * k + k0) * n + n0, [kLen, nLen], n)])
+                        try b.emit("dma", ["dst": wgt, "src": try operand(1, w, (bMatrix * k + k0) * n + n0, [kLen, nLen], n)])
                         try b.emit("quant", ["dst": wgt, "src": wgt, "fmt": format, "amax": 0])
                         try b.emit(
                             "mma",

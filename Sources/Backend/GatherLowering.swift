@@ -6,10 +6,10 @@
 import IR
 import ISA
 
-/// The constant tables gathers read, laid out after every other constant: a `vopp` names its
-/// parameter record by 24 bits of words, so records must lie in the section's first 64 MiB,
-/// and one embedding table can be larger than that. Each table is placed once however many
-/// gathers read it.
+/// The constant tables gathers read (and the constant operands of products run as products
+/// of activations), laid out after every other constant: a `vopp` names its parameter record
+/// by 24 bits of words, so records must lie in the section's first 64 MiB, and one embedding
+/// table can be larger than that. Each table is placed once however many instructions read it.
 struct GatherTables {
     private var section = ConstantSection()
     private var offsets: [String: Int] = [:]
@@ -20,7 +20,7 @@ struct GatherTables {
     /// the vector unit holds `t`'s type) from its element `first`.
     mutating func descriptor(
         _ name: String, _ t: Tensor, _ element: ElementType, first: Int = 0, rows: Int, width: Int,
-        _ b: inout ProgramBuilder
+        rowStride: Int? = nil, _ b: inout ProgramBuilder
     ) throws -> UInt64 {
         let at: Int
         if let known = offsets[name] {
@@ -31,7 +31,9 @@ struct GatherTables {
         }
         let size = element == .i64 ? 8 : 4
         let d = b.unsharedDescriptor(
-            try TensorDescriptor(.constants, element, address: UInt64(at + size * first), dims: [rows, width]))
+            try TensorDescriptor(
+                .constants, element, address: UInt64(at + size * first), dims: [rows, width],
+                strides: rowStride.map { [$0, 1] }))
         descriptors.append(d)
         return d
     }

@@ -142,7 +142,7 @@ public enum Lowering {
             case "QuantizeLinear" where pairs[index] != nil:
                 try lowerQuantizePair(node, graph.nodes[pairs[index]!], graph, memory, resources, &b)
             case "MatMul" where node.attributes[QuantizationAttributes.activationFormatB] != nil:
-                try lowerActivationProduct(node, graph, memory, resources, &b)
+                try lowerActivationProduct(node, graph, memory, resources, &tables, &b)
             case "Conv", "ConvTranspose", "Gemm", "MatMul":
                 guard let output = node.outputs.first, let p = packed[output] else {
                     throw IRError(missingWeights(node, graph), at: node)

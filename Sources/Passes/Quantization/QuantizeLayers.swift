@@ -47,7 +47,8 @@ public enum QuantizationAttributes {
 /// every Conv, ConvTranspose, Gemm and MatMul with a constant weight has its weight replaced by the
 /// format's fake-quantized values (per output channel along the reduction axis) and carries
 /// `npucc.weight_format`, `npucc.activation_format` and `npucc.activation_amax` for the
-/// interpreter; when the plan quantizes any layer, every MatMul of two activations carries
+/// interpreter; when the plan quantizes any layer, every MatMul of two activations (or of
+/// an activation and a constant that is no [K, N] right operand) carries
 /// `npucc.activation_format` and `npucc.activation_format_b` = fp16 (both operands rounded
 /// to fp16, the product in the NPU's order). Leaves alone biases (fp32, as the NPU
 /// accumulates). What a QDQ model fixed (import-qdq) wins over the plan: a layer that
@@ -140,11 +141,13 @@ public struct QuantizeLayers: Pass {
         return nil
     }
 
-    /// A MatMul of two computed values (neither a constant): it runs on the matrix unit with
-    /// both operands at fp16, the widest operand format, since neither has a calibrated scale.
+    /// A MatMul with no layer weight: of two computed values, or with a constant that is no
+    /// [K, N] right operand (per-head keys [H, K, N], constant queries on the left). It runs
+    /// on the matrix unit with both operands at fp16, the widest operand format, since
+    /// neither has a calibrated scale.
     private func isProductOfActivations(_ node: Node, _ graph: Graph) -> Bool {
-        node.op == "MatMul" && node.inputs.count == 2 && node.inputs.allSatisfy { graph.constants[$0] == nil }
-            && node.attributes[QuantizationAttributes.weightFormat] == nil
+        node.op == "MatMul" && node.inputs.count == 2 && !node.inputs.allSatisfy { graph.constants[$0] != nil }
+            && LayerWeight(node, graph) == nil && node.attributes[QuantizationAttributes.weightFormat] == nil
     }
 
     /// b + (W - Wq) E[x] per output channel, with E[x] the calibration mean of each input
