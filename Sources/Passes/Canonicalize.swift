@@ -24,6 +24,8 @@ extension Pipeline {
             InferShapes(),
             // With the extents known, auto_pad becomes explicit pads.
             ExplicitPads(),
+            // A pool whose one window covers its input is the global pool it computes.
+            GlobalPools(),
             // Operands in the forms the matrix unit and the vector unit take: a Gemm's alpha,
             // beta and transA folded, 1-D MatMul operands lifted, Pow's integer exponent made
             // float32 (the next round types what they add).

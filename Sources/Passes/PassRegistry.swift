@@ -9,6 +9,7 @@ public enum PassRegistry {
         FoldConstants(),
         RemoveIdentity(),
         ExplicitPads(),
+        GlobalPools(),
         SimplifyGemm(),
         LiftVectorMatMul(),
         FloatExponent(),

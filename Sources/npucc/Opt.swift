@@ -9,8 +9,8 @@ struct Opt: ParsableCommand {
         abstract: "Run passes by name on a model and print the resulting IR.",
         discussion: """
             The model is imported and canonicalized first. Passes: infer-shapes,
-            fold-constants, remove-identity, explicit-pads, simplify-gemm,
-            lift-vector-matmul, float-exponent, resolve-cast-like,
+            fold-constants, remove-identity, explicit-pads, global-pools,
+            simplify-gemm, lift-vector-matmul, float-exponent, resolve-cast-like,
             eliminate-dead-code, import-qdq, fold-batchnorm, fuse-activation,
             prune-2-4, quantize.
 

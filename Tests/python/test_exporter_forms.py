@@ -2,7 +2,8 @@
 transA (a constant or an activation A), a 1-D MatMul operand beside a constant weight on
 either side, a constant that is no layer's weight (on the left, as DETR's queries; one
 matrix per head, as DeBERTa's relative-position keys and Funnel's Einsum: products of
-activations at fp16), LayerNormalization listing Mean and InvStdDev and MaxPool listing
+activations at fp16), a pool whose one window reaches past its whole input (global pools),
+LayerNormalization listing Mean and InvStdDev and MaxPool listing
 Indices that nothing reads, a ReduceMean over no axis with noop_with_empty_axes, Pow with an
 int64 exponent, and gates resized to extents a shape chain reads from the block before. Each
 compiles and runs on the simulator as onnxruntime computes it (fp16) and as the fake-quant
@@ -79,6 +80,17 @@ def einsum_constant_heads(path):
                 [const("r", weights(5, 4, 16))], opset=17)
 
 
+def pools_past_their_input(path):
+    # HF EfficientNet's pooler, AvgPool2d(hidden_dim, ceil_mode=True): one window larger than
+    # the image, the mean of the whole plane; and a MaxPool of the same kind.
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"]),
+             helper.make_node("AveragePool", ["c"], ["a"], kernel_shape=[20, 20], strides=[20, 20], ceil_mode=1,
+                              count_include_pad=1),
+             helper.make_node("MaxPool", ["c"], ["m"], kernel_shape=[9, 9], strides=[9, 9], ceil_mode=1),
+             helper.make_node("Add", ["a", "m"], ["y"])]
+    return save(path, nodes, [1, 4, 3, 5], [const("w", weights(8, 4, 1, 1))], opset=17)
+
+
 def matmul_vector_right(path):
     return save(path, [helper.make_node("MatMul", ["x", "v"], ["y"])], [1, 4, 32], [const("v", weights(32))])
 
@@ -129,7 +141,8 @@ def gates_resized_to_their_input(path, blocks=12):
 
 
 FORMS = [gemm_alpha_beta, gemm_beta_zero, gemm_trans_a, matmul_vector_left, matmul_weight_left, matmul_constant_left,
-         matmul_keys_per_head, einsum_constant_heads, matmul_vector_right, layer_norm_unused_outputs,
+         matmul_keys_per_head, einsum_constant_heads, pools_past_their_input, matmul_vector_right,
+         layer_norm_unused_outputs,
          max_pool_unused_indices, reduce_noop, pow_int_exponent, gates_resized_to_their_input]
 
 
@@ -173,6 +186,8 @@ def test_the_forms_are_canonicalized_away(tmp_path):
         assert "alpha=" not in r.stdout and "beta=" not in r.stdout and "transA" not in r.stdout, form.__name__
         assert "noop_with_empty_axes" not in r.stdout and "%mean" not in r.stdout and "%indices" not in r.stdout
         assert "%two:" not in r.stdout.replace("const %two", ""), form.__name__
+        if form is pools_past_their_input:
+            assert "= GlobalAveragePool(" in r.stdout and "= GlobalMaxPool(" in r.stdout, r.stdout
 
 
 def test_half_precision_activations_are_refused_by_name(tmp_path):

@@ -123,7 +123,13 @@ extension ShapeRule {
             case .valid: o = n >= extent ? (n - extent) / s + 1 : 0
             case .notSet:
                 let span = try sum([n, begin, end, -extent])
-                o = span < 0 ? 0 : (ceilMode ? ceilingDivide(span, s) : span / s) + 1
+                // With ceil_mode, a window reaching past the input still counts while it
+                // starts inside it: ceil(span / s) + 1, also for a negative span.
+                if span < 0 {
+                    o = ceilMode ? 1 - (-span) / s : 0
+                } else {
+                    o = (ceilMode ? ceilingDivide(span, s) : span / s) + 1
+                }
                 // With ceil_mode, no window may start inside the end padding.
                 if ceilMode && o > 0 {
                     let (start, overflow) = (o - 1).multipliedReportingOverflow(by: s)
