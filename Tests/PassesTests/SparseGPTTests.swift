@@ -51,6 +51,22 @@ final class SparseGPTTests: XCTestCase {
         XCTAssertEqual(try prune(graph, .sparsegpt, samples), try prune(graph, .magnitude, samples))
     }
 
+    /// Inputs of about 1e-22 (a randomly initialized network whose activations die away)
+    /// square to float32 subnormals: SparseGPT refuses the layer by name and says which
+    /// methods still prune it, instead of failing on the factorisation or zeroing it.
+    func testAHessianTooSmallForFloat32IsRefusedNamingTheOtherMethods() throws {
+        var rng = SeededRandom(seed: 23)
+        let w = Tensor((0..<96).map { _ in Float.random(in: -1...1, using: &rng) }, shape: [6, 16])
+        let samples = [Tensor((0..<(32 * 16)).map { _ in Float.random(in: -1...1, using: &rng) * 1e-22 }, shape: [32, 16])]
+        let graph = layer(w, rows: 32)
+        XCTAssertThrowsError(try prune(graph, .sparsegpt, samples)) { error in
+            let message = "\(error)"
+            XCTAssertTrue(message.contains("node Gemm \"fc\"") && message.contains("too small for float32"), message)
+            XCTAssertTrue(message.contains("--prune wanda or magnitude"), message)
+        }
+        XCTAssertNoThrow(try prune(graph, .wanda, samples))
+    }
+
     func testCorrelatedInputsPruneWithLessOutputErrorThanMagnitudeAndWanda() throws {
         var rng = SeededRandom(seed: 22)
         let w = Tensor((0..<96).map { _ in Float.random(in: -1...1, using: &rng) }, shape: [6, 16])

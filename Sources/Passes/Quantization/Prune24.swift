@@ -182,8 +182,15 @@ public struct Prune24: Pass {
             let slice = Array(values[(g * perGroup * k)..<((g + 1) * perGroup * k)])
             do {
                 out += try h.withBlock(g) { try SparseGPT.prune(slice, rows: perGroup, columns: k, hessian: $0) }
+            } catch SparseGPT.Failure.underflow(let mean) {
+                throw IRError(
+                    "SparseGPT: the layer's calibration Hessian is too small for float32 (mean diagonal "
+                        + "\(Float(mean)): its inputs reach about \(Float(mean.squareRoot()))); prune with --prune wanda or "
+                        + "magnitude", at: node)
             } catch {
-                throw IRError("SparseGPT: the layer's calibration Hessian is not positive definite after dampening", at: node)
+                throw IRError(
+                    "SparseGPT: the layer's calibration Hessian is not positive definite after dampening; prune with "
+                        + "--prune wanda or magnitude", at: node)
             }
         }
         return out

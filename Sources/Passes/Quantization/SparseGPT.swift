@@ -11,7 +11,16 @@ enum SparseGPT {
     /// Added to H's diagonal, as a fraction of its mean, so the inverse exists.
     static let dampening = 0.01
 
-    enum Failure: Error { case notPositiveDefinite }
+    enum Failure: Error {
+        case notPositiveDefinite
+        /// H's mean diagonal, too small for float32 to hold its products: inputs of about
+        /// 1e-15 or less, whose squares are subnormal.
+        case underflow(meanDiagonal: Double)
+    }
+
+    /// The least mean diagonal a Hessian may have: below it, its entries are within a few
+    /// bits of float32's subnormals and its factorisation means nothing.
+    static let leastMeanDiagonal = 1e-30
 
     /// `weights` [rows, K] row-major pruned 2:4 along K with `hessian` ([K, K], symmetric,
     /// float32), the kept weights updated. Every group of 4 columns keeps 2 weights per row,
@@ -23,6 +32,7 @@ enum SparseGPT {
         // A column no sample ever reached carries no information: prune it to zero freely.
         // H's diagonal element j is J·H·J's element k − 1 − j.
         let meanDiagonal = (0..<k).reduce(0.0) { $0 + Double(a[(k - 1 - $1) * (k + 1)]) } / Double(k)
+        if meanDiagonal > 0 && meanDiagonal < leastMeanDiagonal { throw Failure.underflow(meanDiagonal: meanDiagonal) }
         for j in 0..<k where a[(k - 1 - j) * (k + 1)] == 0 {
             a[(k - 1 - j) * (k + 1)] = 1
             for r in 0..<rows { w[r * k + j] = 0 }
