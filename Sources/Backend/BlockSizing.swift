@@ -4,6 +4,7 @@
 // or values one stride apart) lies; and for a line too long for a tile, the pieces it is
 // taken in and the `vopp reduce_carry` each piece runs.
 import Formats
+import IR
 import ISA
 
 extension Lowering {
@@ -70,9 +71,18 @@ extension Lowering {
     /// needs of each row is stored at the end of the row's output: each piece on the next
     /// of every tile in turn (`buffer` 0 or 1, alternating on each tile), rows in order and
     /// each row's last piece, which overwrites that end, after every other piece of the row.
+    /// The last piece must hold those `carried` values whole (a row of more than about
+    /// 16 million values may end in a piece of one): refused by `node`'s name otherwise.
     static func spread(
-        rows: Int, length: Int, pieces: (starts: [Int], size: Int, buffer: Int), _ resources: TileResources
-    ) -> [(row: Int, start: Int, count: Int, cluster: Int, tile: Int, buffer: Int)] {
+        rows: Int, length: Int, pieces: (starts: [Int], size: Int, buffer: Int), carried: Int, _ node: Node,
+        _ resources: TileResources
+    ) throws -> [(row: Int, start: Int, count: Int, cluster: Int, tile: Int, buffer: Int)] {
+        let last = length - (pieces.starts.last ?? 0)
+        guard last >= carried else {
+            throw IRError(
+                "cannot lower \(node.op): a row of \(length) values ends in a piece of \(last), too few to hold the "
+                    + "\(carried) values its last pass reads", at: node)
+        }
         var out: [(row: Int, start: Int, count: Int, cluster: Int, tile: Int, buffer: Int)] = []
         var unit = 0
         for row in 0..<rows {

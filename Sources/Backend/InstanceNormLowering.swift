@@ -117,7 +117,7 @@ extension Lowering {
             try b.emit("dma", ["dst": b.descriptor(end), "src": try sram(applied, [2])])
         }
         // Each piece: s and shift, then the piece, x · s + shift, written back.
-        for piece in spread(rows: planes, length: size, pieces: pieces, resources) {
+        for piece in try spread(rows: planes, length: size, pieces: pieces, carried: 2, node, resources) {
             func sram(_ address: Int, _ count: Int, repeated: Bool = false) throws -> UInt64 {
                 b.descriptor(
                     try TensorDescriptor(

@@ -150,7 +150,7 @@ extension Lowering {
             }
         }
         guard spreading else { return }
-        for piece in spread(rows: rows, length: length, pieces: pieces, resources) {
+        for piece in try spread(rows: rows, length: length, pieces: pieces, carried: carriedBytes / 4, node, resources) {
             let (cluster, tile) = (piece.cluster, piece.tile)
             let end = try y.advanced(by: 4 * (piece.row + 1) * length - carriedBytes).descriptor(dims: [carriedBytes / 4])
             try b.emit(
