@@ -498,8 +498,17 @@ public enum Lowering {
                 node.liftedToTwoDimensions(), x, y, liftedShape(xShape), liftedShape(yShape), resources, &constants, &b)
             return
         }
+        if node.op.hasPrefix("Global"), xShape.count > 4 {
+            // A global pool over D, H and W (a video network's last pool) is the global pool
+            // of the one row they make, its values in the same order.
+            let plane = xShape[2...].reduce(1, *)
+            try lowerPool(node, x, y, [xShape[0], xShape[1], 1, plane], [yShape[0], yShape[1], 1, 1], resources, &constants, &b)
+            return
+        }
         guard xShape.count == 4, yShape.count == 4 else {
-            throw IRError("cannot lower pooling that is not 1-D or 2-D yet", at: node)
+            throw IRError(
+                "cannot lower \(node.op) over \(xShape.count - 2) spatial axes: windows slide over one or two (global "
+                    + "pools over any number)", at: node)
         }
         guard node.outputs.count == 1 || node.outputs[1].isEmpty else {
             throw IRError("cannot lower MaxPool's Indices", at: node)

@@ -59,3 +59,38 @@ def test_an_unknown_depth_is_refused_by_node(tmp_path):
     r = run_npucc("dump-ir", tmp_path / "m.onnx")
     assert r.returncode == 1
     assert 'node Conv "volume" (opset 13)' in r.stderr and "needs its input's depth known" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("size", [(4, 6, 6), (4, 48, 48)])
+def test_a_video_networks_global_pools_run_as_the_interpreter_and_onnxruntime_run_them(tmp_path, size):
+    """r3d_18, mc3_18 and r(2+1)d end in AdaptiveAvgPool3d(1): a GlobalAveragePool over the
+    depth, rows and columns, here with a GlobalMaxPool beside it, after a 3-D convolution. Each
+    is the global pool of the one row those axes make (4x48x48 is more than a tile holds: it
+    runs chunk by chunk); the bundle gives the interpreter's bits, the interpreter
+    onnxruntime's values. Windows that slide over three axes are refused by name."""
+    w = numpy_helper.from_array((RNG.standard_normal((4, 3, 3, 3, 3)) / 4).astype(np.float32), "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1] * 6, name="volume"),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("GlobalAveragePool", ["r"], ["mean"], name="mean"),
+             helper.make_node("GlobalMaxPool", ["c"], ["max"], name="max")]
+    shape = [1, 3, *size]
+    graph = helper.make_graph(nodes, "video", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info(o, TensorProto.FLOAT, [1, 4, 1, 1, 1]) for o in ["mean", "max"]],
+                              [w])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "m.onnx")
+    x = RNG.standard_normal(shape).astype(np.float32)
+    got, want = interpreted_and_onnxruntime(tmp_path / "m.onnx", {"x": x}, tmp_path)
+    for name in ["mean", "max"]:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-6, err_msg=name)
+    np.savez(tmp_path / "x.npz", x=x)
+    np.savez(tmp_path / "calib.npz", x=RNG.standard_normal([4] + shape).astype(np.float32))
+    for precision in ["fp16", "nvfp4"]:
+        sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, precision, "none",
+                                            tmp_path / "calib.npz")
+        assert_same_bits(sim, fq, ["mean", "max"])
+    pooled = helper.make_graph([helper.make_node("AveragePool", ["x"], ["y"], kernel_shape=[2, 2, 2], name="pool")],
+                               "p", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    onnx.save(helper.make_model(pooled, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "p.onnx")
+    r = run_npucc("compile", tmp_path / "p.onnx", "-o", tmp_path / "p.npub", "--precision", "fp16")
+    assert r.returncode == 1 and 'node AveragePool "pool"' in r.stderr and "over 3 spatial axes" in r.stderr, r.stderr
