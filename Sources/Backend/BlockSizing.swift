@@ -67,32 +67,68 @@ extension Lowering {
         return (Array(stride(from: 0, to: length, by: size)), size, burstAligned(4 * size))
     }
 
+    /// A piece of a row's last pass, dealt to a tile: the row, its first value and count,
+    /// and the buffer (0 or 1) it alternates into on that tile.
+    struct SpreadPiece {
+        let row: Int, start: Int, count: Int, cluster: Int, tile: Int, buffer: Int
+        var unit: (cluster: Int, tile: Int) { (cluster, tile) }
+    }
+
     /// The last pass over `rows` rows of `length` values taken in `pieces`, once what it
-    /// needs of each row is stored at the end of the row's output: each piece on the next
-    /// of every tile in turn (`buffer` 0 or 1, alternating on each tile), rows in order and
-    /// each row's last piece, which overwrites that end, after every other piece of the row.
-    /// The last piece must hold those `carried` values whole (a row of more than about
-    /// 16 million values may end in a piece of one): refused by `node`'s name otherwise.
+    /// needs of each row is stored at the end of the row's output (`rowEnd`): each piece on
+    /// the next of every tile in turn (`buffer` 0 or 1, alternating on each tile), rows in
+    /// order and each row's last piece, which overwrites that end, after every other piece
+    /// of the row. The last piece must hold those `carried` values whole (a row of more than
+    /// about 16 million values may end in a piece of one): refused by `node`'s name otherwise.
     static func spread(
         rows: Int, length: Int, pieces: (starts: [Int], size: Int, buffer: Int), carried: Int, _ node: Node,
         _ resources: TileResources
-    ) throws -> [(row: Int, start: Int, count: Int, cluster: Int, tile: Int, buffer: Int)] {
+    ) throws -> [SpreadPiece] {
         let last = length - (pieces.starts.last ?? 0)
         guard last >= carried else {
             throw IRError(
                 "cannot lower \(node.op): a row of \(length) values ends in a piece of \(last), too few to hold the "
                     + "\(carried) values its last pass reads", at: node)
         }
-        var out: [(row: Int, start: Int, count: Int, cluster: Int, tile: Int, buffer: Int)] = []
+        var out: [SpreadPiece] = []
         var unit = 0
         for row in 0..<rows {
             for start in pieces.starts {
                 let (cluster, tile) = resources.place(unit)
-                out.append((row, start, min(pieces.size, length - start), cluster, tile, unit / resources.tileCount % 2))
+                out.append(
+                    SpreadPiece(
+                        row: row, start: start, count: min(pieces.size, length - start), cluster: cluster, tile: tile,
+                        buffer: unit / resources.tileCount % 2))
                 unit += 1
             }
         }
         return out
+    }
+
+    /// The last `count` float32 values of row `row` of `length` at `p`, where a spread last
+    /// pass finds what the first passes left.
+    static func rowEnd(_ p: Place, row: Int, length: Int, count: Int) throws -> TensorDescriptor {
+        try p.advanced(by: 4 * ((row + 1) * length - count)).descriptor(dims: [count])
+    }
+
+    /// Loads what `piece`'s row carries (`carried` float32 values at its end in `y`) into
+    /// `slot` on the piece's tile, and the piece of `x` (contiguous rows of `length`) into its
+    /// buffer of `bufferBytes`; returns that buffer's descriptor.
+    static func loadSpreadPiece(
+        _ piece: SpreadPiece, x: Place, y: Place, length: Int, carried: Int, slot: Int, bufferBytes: Int,
+        _ b: inout ProgramBuilder
+    ) throws -> UInt64 {
+        func sram(_ address: Int, _ count: Int) throws -> UInt64 {
+            b.descriptor(
+                try TensorDescriptor(
+                    .sram, .f32, cluster: piece.cluster, tile: piece.tile, address: UInt64(address), dims: [count]))
+        }
+        let end = try rowEnd(y, row: piece.row, length: length, count: carried)
+        try b.emit("dma", ["dst": try sram(slot, carried), "src": b.descriptor(end)])
+        let chunk = try sram(piece.buffer * bufferBytes, piece.count)
+        let src = try x.advanced(by: 4 * (piece.row * length + piece.start)).descriptor(dims: [piece.count])
+        try b.emit("dma", ["dst": chunk, "src": b.descriptor(src)])
+        return chunk
     }
 
     /// Emits `vopp reduce_carry` over the `count` values at `a` (schemas/isa.md): `kind`,

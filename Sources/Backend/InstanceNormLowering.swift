@@ -113,26 +113,22 @@ extension Lowering {
             try b.emit("vop", ["op": vectorOp("mul"), "dst": s, "a": inv, "b": scale, "imm": 0])
             try b.emit("vop", ["op": vectorOp("mul"), "dst": shift, "a": meanInv, "b": scale, "imm": 0])
             try b.emit("vop", ["op": vectorOp("sub"), "dst": shift, "a": bias, "b": shift, "imm": 0])
-            let end = try y.advanced(by: 4 * ((plane + 1) * size - 2)).descriptor(dims: [2])
+            let end = try rowEnd(y, row: plane, length: size, count: 2)
             try b.emit("dma", ["dst": b.descriptor(end), "src": try sram(applied, [2])])
         }
         // Each piece: s and shift, then the piece, x · s + shift, written back.
         for piece in try spread(rows: planes, length: size, pieces: pieces, carried: 2, node, resources) {
-            func sram(_ address: Int, _ count: Int, repeated: Bool = false) throws -> UInt64 {
-                b.descriptor(
-                    try TensorDescriptor(
-                        .sram, .f32, cluster: piece.cluster, tile: piece.tile, address: UInt64(address), dims: [count],
-                        strides: repeated ? [0] : nil))
+            let chunk = try loadSpreadPiece(
+                piece, x: x, y: y, length: size, carried: 2, slot: applied, bufferBytes: buffer, &b)
+            for (operation, at) in [("mul", applied), ("add", applied + 4)] {
+                let repeated = try TensorDescriptor(
+                    .sram, .f32, cluster: piece.cluster, tile: piece.tile, address: UInt64(at), dims: [piece.count],
+                    strides: [0])
+                try b.emit(
+                    "vop", ["op": vectorOp(operation), "dst": chunk, "a": chunk, "b": b.descriptor(repeated), "imm": 0])
             }
-            let end = try y.advanced(by: 4 * ((piece.row + 1) * size - 2)).descriptor(dims: [2])
-            try b.emit("dma", ["dst": try sram(applied, 2), "src": b.descriptor(end)])
-            let chunk = try sram(piece.buffer * buffer, piece.count)
-            let at = 4 * (piece.row * size + piece.start)
-            try b.emit("dma", ["dst": chunk, "src": b.descriptor(try x.advanced(by: at).descriptor(dims: [piece.count]))])
-            let (s, shift) = (try sram(applied, piece.count, repeated: true), try sram(applied + 4, piece.count, repeated: true))
-            try b.emit("vop", ["op": vectorOp("mul"), "dst": chunk, "a": chunk, "b": s, "imm": 0])
-            try b.emit("vop", ["op": vectorOp("add"), "dst": chunk, "a": chunk, "b": shift, "imm": 0])
-            try b.emit("dma", ["dst": b.descriptor(try y.advanced(by: at).descriptor(dims: [piece.count])), "src": chunk])
+            let dst = try y.advanced(by: 4 * (piece.row * size + piece.start)).descriptor(dims: [piece.count])
+            try b.emit("dma", ["dst": b.descriptor(dst), "src": chunk])
         }
     }
 }

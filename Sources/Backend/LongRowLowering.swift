@@ -32,21 +32,28 @@ extension Lowering {
         }
         let buffer = pieces.buffer
         let (state, first, carried) = (buffers * buffer, buffers * buffer + 64, buffers * buffer + 128)
-        let carriedBytes = layerNorm ? 16 : 8
+        let carriedValues = layerNorm ? 4 : 2
         let affineAt = affine.isEmpty ? 0 : constants.append(affine)
         // A row's values at `p` from `start`; its elements lie `inner` apart.
         func values(_ p: Place, row: Int, start: Int, count: Int) throws -> UInt64 {
             let origin = (row / inner) * length * inner + row % inner
             return b.descriptor(try p.advanced(by: 4 * (origin + start * inner)).descriptor(dims: [count], strides: [inner]))
         }
-        // The third pass over one piece, in `chunk` on (cluster, tile), with what it reads at
-        // `carried` there.
-        func third(_ row: Int, start: Int, count: Int, chunk: UInt64, cluster: Int, tile: Int) throws {
+        // `count` elements at `address` in the SRAM of `unit`'s tile (one element repeated).
+        func sramOf(
+            _ unit: (cluster: Int, tile: Int), _ address: Int, _ count: Int, _ element: ElementType = .f32,
+            repeated: Bool = false
+        ) throws -> UInt64 {
+            b.descriptor(
+                try TensorDescriptor(
+                    .sram, element, cluster: unit.cluster, tile: unit.tile, address: UInt64(address), dims: [count],
+                    strides: repeated ? [0] : nil))
+        }
+        // The third pass over one piece, in `chunk` on `unit`, with what it reads at `carried`
+        // there.
+        func third(_ row: Int, start: Int, count: Int, chunk: UInt64, _ unit: (cluster: Int, tile: Int)) throws {
             func sram(_ address: Int, _ count: Int, _ element: ElementType = .f32, repeated: Bool = false) throws -> UInt64 {
-                b.descriptor(
-                    try TensorDescriptor(
-                        .sram, element, cluster: cluster, tile: tile, address: UInt64(address), dims: [count],
-                        strides: repeated ? [0] : nil))
+                try sramOf(unit, address, count, element, repeated: repeated)
             }
             func vop(_ name: String, _ other: UInt64 = 0) throws {
                 try b.emit("vop", ["op": vectorOp(name), "dst": chunk, "a": chunk, "b": other, "imm": 0])
@@ -81,12 +88,9 @@ extension Lowering {
         // output (its last values, bytes as they are): where the row is contiguous there.
         let spreading = inner == 1
         for row in 0..<rows {
-            let (cluster, tile) = resources.place(row)
+            let unit = resources.place(row)
             func sram(_ address: Int, _ count: Int, _ element: ElementType = .f32, repeated: Bool = false) throws -> UInt64 {
-                b.descriptor(
-                    try TensorDescriptor(
-                        .sram, element, cluster: cluster, tile: tile, address: UInt64(address), dims: [count],
-                        strides: repeated ? [0] : nil))
+                try sramOf(unit, address, count, element, repeated: repeated)
             }
             // Each pass over the row's pieces: `body(index, count, buffer, last)`.
             func pass(_ body: (Int, Int, UInt64, Bool) throws -> Void) throws {
@@ -138,34 +142,22 @@ extension Lowering {
                     ["op": vectorOp(log ? "log" : "reciprocal"), "dst": try sram(carried + 4, 1), "a": total, "b": 0, "imm": 0])
             }
             if spreading {
-                let end = try y.advanced(by: 4 * (row + 1) * length - carriedBytes).descriptor(dims: [carriedBytes / 4])
-                try b.emit("dma", ["dst": b.descriptor(end), "src": try sram(carried, carriedBytes / 4)])
+                let end = try rowEnd(y, row: row, length: length, count: carriedValues)
+                try b.emit("dma", ["dst": b.descriptor(end), "src": try sram(carried, carriedValues)])
             } else {
                 for (index, start) in pieces.starts.enumerated() {
                     let count = min(pieces.size, length - start)
                     let chunk = try sram(index % 2 * buffer, count)
                     try b.emit("dma", ["dst": chunk, "src": try values(x, row: row, start: start, count: count)])
-                    try third(row, start: start, count: count, chunk: chunk, cluster: cluster, tile: tile)
+                    try third(row, start: start, count: count, chunk: chunk, unit)
                 }
             }
         }
         guard spreading else { return }
-        for piece in try spread(rows: rows, length: length, pieces: pieces, carried: carriedBytes / 4, node, resources) {
-            let (cluster, tile) = (piece.cluster, piece.tile)
-            let end = try y.advanced(by: 4 * (piece.row + 1) * length - carriedBytes).descriptor(dims: [carriedBytes / 4])
-            try b.emit(
-                "dma",
-                [
-                    "dst": b.descriptor(
-                        try TensorDescriptor(
-                            .sram, .f32, cluster: cluster, tile: tile, address: UInt64(carried), dims: [carriedBytes / 4])),
-                    "src": b.descriptor(end),
-                ])
-            let chunk = b.descriptor(
-                try TensorDescriptor(
-                    .sram, .f32, cluster: cluster, tile: tile, address: UInt64(piece.buffer * buffer), dims: [piece.count]))
-            try b.emit("dma", ["dst": chunk, "src": try values(x, row: piece.row, start: piece.start, count: piece.count)])
-            try third(piece.row, start: piece.start, count: piece.count, chunk: chunk, cluster: cluster, tile: tile)
+        for piece in try spread(rows: rows, length: length, pieces: pieces, carried: carriedValues, node, resources) {
+            let chunk = try loadSpreadPiece(
+                piece, x: x, y: y, length: length, carried: carriedValues, slot: carried, bufferBytes: buffer, &b)
+            try third(piece.row, start: piece.start, count: piece.count, chunk: chunk, piece.unit)
         }
     }
 }

@@ -19,9 +19,8 @@ public enum BundleExecution {
         var inputs: [Placement]
         var outputs: [Placement]
         /// Each lowered node's instructions (absent from the oldest bundles).
-        var layers: [LayerRange]?
+        var layers: [BundleProfile.LoweredLayerInfo]?
     }
-    private struct LayerRange: Decodable { var name: String; var op: String; var first: Int; var count: Int }
     private struct ValueInfo: Decodable { var name: String; var dtype: String; var shape: [Int] }
     private struct Metadata: Decodable {
         var program: ProgramInfo

@@ -74,7 +74,7 @@ public enum BundleProfile {
     }
 
     /// The metadata's record of one lowered node.
-    private struct LoweredLayerInfo: Decodable {
+    struct LoweredLayerInfo: Decodable {
         var name: String, op: String, first: Int, count: Int, macs: Int
         var precision: String?, activation_format: String?, sparse: Bool
         var weight_bytes: Int, input_bytes: Int, output_bytes: Int
