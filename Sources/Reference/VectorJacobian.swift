@@ -37,6 +37,8 @@ public enum VectorJacobian {
             let lo = optionalOperand(inputs, 1).map { Float($0.double(at: 0)) } ?? -.infinity
             let hi = optionalOperand(inputs, 2).map { Float($0.double(at: 0)) } ?? .infinity
             return [try elementwise(input(0), g) { x, _ in x >= lo && x <= hi ? 1 : 0 }]
+        case "Max", "Min":
+            return try extremumInputs(node, try inputs.indices.map { try input($0) }, y.cast(to: .float32), g, need)
         case "MaxPool", "AveragePool":
             return [try poolInput(node, input(0), g, max: node.op == "MaxPool")]
         case "GlobalAveragePool", "GlobalMaxPool":
@@ -275,6 +277,28 @@ public enum VectorJacobian {
             }
         }
         return [da.map { unbroadcast($0, to: a.shape) }, db.map { unbroadcast($0, to: b.shape) }]
+    }
+
+    /// Max and Min pass each output element's cotangent to the first input (broadcast)
+    /// holding the value chosen, NaN for NaN: a subgradient where inputs tie.
+    private static func extremumInputs(
+        _ node: Node, _ xs: [Tensor], _ y: Tensor, _ g: Tensor, _ need: (Int) -> Bool
+    ) throws -> [Tensor?] {
+        let yp = y.f32, count = y.count
+        var owner = [Int](repeating: -1, count: count)
+        for (k, x) in xs.enumerated() {
+            let expanded = try expandTo(x, y.shape, node)
+            let xp = expanded.f32
+            for j in 0..<count where owner[j] < 0 && (xp[j] == yp[j] || (xp[j].isNaN && yp[j].isNaN)) { owner[j] = k }
+        }
+        let gp = g.f32
+        return xs.indices.map { k in
+            guard need(k) else { return nil }
+            let d = Tensor(zeros: .float32, shape: y.shape)
+            let dp = d.f32
+            for j in 0..<count where owner[j] == k { dp[j] = gp[j] }
+            return unbroadcast(d, to: xs[k].shape)
+        }
     }
 
     // MARK: pooling, normalization, reductions

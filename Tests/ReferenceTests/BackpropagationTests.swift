@@ -99,6 +99,15 @@ final class BackpropagationTests: XCTestCase {
             try check(op, ["a": [2, 3, 4], "b": [3, 1]], positive: op == "Div") { b in b.node(op, ["a", "b"])[0] }
         }
         try check("Pow", ["a": [3, 4], "b": [4]], positive: true) { b in b.node("Pow", ["a", "b"])[0] }
+        // Distinct values, a's and b's on grids half a step apart, and a constant off both:
+        // no two inputs tie, so each output element has one input to follow.
+        for op in ["Max", "Min"] {
+            try check(op, ["a": [2, 3, 4], "b": [3, 1]], distinct: true) { b in b.node(op, ["a", "b"])[0] }
+            try check("\(op) of three", ["a": [2, 3, 4], "b": [3, 1]], distinct: true) { b in
+                b.constant("c", Tensor([Float(0.025), -0.375, 0.425, -0.975], shape: [4]))
+                return b.node(op, ["a", "c", "b"])[0]
+            }
+        }
         for op in ["Relu", "LeakyRelu", "Sigmoid", "Tanh", "Exp", "Erf", "Gelu", "Softplus", "Softsign", "Elu", "Neg", "Abs"] {
             try check(op, ["x": [3, 5]]) { b in b.node(op, ["x"])[0] }
         }
