@@ -9,9 +9,9 @@ extension ImportContext {
     /// Emits LSTM, GRU or RNN `node` unrolled (new nodes `NAME/OP_STEP`). Supported: W and R
     /// constants or computed from constants (fold-constants then makes the slices the steps
     /// take constants); B, initial_h (and initial_c) optional; `direction` forward, reverse or
-    /// bidirectional; `layout` 0 or 1; `clip`; `linear_before_reset` (GRU); activations
-    /// Sigmoid, Tanh and Relu. Refused by name: sequence_lens, peepholes (P), input_forget,
-    /// activations with alpha or beta, and an unknown sequence length.
+    /// bidirectional; `layout` 0 or 1; `clip`; `linear_before_reset` (GRU); every activation
+    /// ONNX names for them, with `activation_alpha` and `activation_beta`. Refused by name:
+    /// sequence_lens, peepholes (P), input_forget, and an unknown sequence length.
     mutating func emitRecurrent(_ node: Node) throws {
         let op = node.op
         let gateCount = op == "LSTM" ? 4 : (op == "GRU" ? 3 : 1)
@@ -33,9 +33,6 @@ extension ImportContext {
         }
         if op == "LSTM", node.input(7) != nil { throw IRError("peepholes (P) are not supported", at: node) }
         if node.int("input_forget", default: 0) != 0 { throw IRError("input_forget is not supported", at: node) }
-        if node.attributes["activation_alpha"] != nil || node.attributes["activation_beta"] != nil {
-            throw IRError("activation_alpha and activation_beta are not supported", at: node)
-        }
         let direction = node.string("direction", default: "forward")
         guard ["forward", "reverse", "bidirectional"].contains(direction) else {
             throw IRError("direction \"\(direction)\" is not forward, reverse or bidirectional", at: node)
@@ -53,13 +50,14 @@ extension ImportContext {
             throw IRError("the sequence length must be known to unroll \(op); give the input's shape (--input-shape)", at: node)
         }
         let defaults = op == "LSTM" ? ["Sigmoid", "Tanh", "Tanh"] : (op == "GRU" ? ["Sigmoid", "Tanh"] : ["Tanh"])
-        var activations = Array(repeating: defaults, count: directions).flatMap { $0 }
-        if case .strings(let named)? = node.attributes["activations"] { activations = named }
-        guard activations.count == defaults.count * directions,
-            activations.allSatisfy({ ["Sigmoid", "Tanh", "Relu"].contains($0) })
-        else {
-            throw IRError("activations \(activations) are not \(defaults.count * directions) of Sigmoid, Tanh and Relu", at: node)
+        var names = Array(repeating: defaults, count: directions).flatMap { $0 }
+        if case .strings(let named)? = node.attributes["activations"] { names = named }
+        guard names.count == defaults.count * directions else {
+            throw IRError(
+                "activations \(names) are not \(defaults.count * directions) (\(defaults.count) per direction)", at: node)
         }
+        let activations = try RecurrentActivation.parse(
+            names, alphas: node.floats("activation_alpha") ?? [], betas: node.floats("activation_beta") ?? [], at: node)
         let clip = node.float("clip")
         let linearBeforeReset = node.int("linear_before_reset", default: 0) != 0
 
@@ -89,14 +87,31 @@ extension ImportContext {
         func split(_ v: String, _ count: Int, _ step: String) -> [String] {
             emitSplit(of: node, v, into: count, step: step)
         }
-        func activate(_ v: String, _ name: String, _ step: String) -> String {
+        func activate(_ v: String, _ f: RecurrentActivation, _ step: String) -> String {
             let clipped =
                 clip.map { c in
                     emit(
                         "Clip", "\(step)_clip",
                         [v, scalarConstant(-c, like: x, hint: "clip_min"), scalarConstant(c, like: x, hint: "clip_max")])
                 } ?? v
-            return emit(name, step, [clipped])
+            func constant(_ value: Float) -> String { scalarConstant(value, like: x, hint: "activation_\(f.name)") }
+            switch f.name {
+            case "Affine":
+                return emit("Add", step, [emit("Mul", "\(step)_scaled", [clipped, constant(f.alpha)]), constant(f.beta)])
+            case "ScaledTanh":
+                return emit(
+                    "Mul", step,
+                    [
+                        emit("Tanh", "\(step)_tanh", [emit("Mul", "\(step)_scaled", [clipped, constant(f.beta)])]),
+                        constant(f.alpha),
+                    ])
+            case "ThresholdedRelu":
+                let above = emit("Greater", "\(step)_above", [clipped, constant(f.alpha)])
+                return emit("Where", step, [above, clipped, constant(0)])
+            case "LeakyRelu", "Elu": return emit(f.name, step, [clipped], ["alpha": .float(f.alpha)])
+            case "HardSigmoid": return emit(f.name, step, [clipped], ["alpha": .float(f.alpha), "beta": .float(f.beta)])
+            default: return emit(f.name, step, [clipped])
+            }
         }
         // X as [S, B, I].
         let sequence = batchFirst ? emit("Transpose", "steps_first", [x], ["perm": .ints([1, 0, 2])]) : x
@@ -219,5 +234,42 @@ extension ImportContext {
         finish(0, ys, [2, 0, 1, 3])
         finish(1, lastH, [1, 0, 2])
         finish(2, lastC, [1, 0, 2])
+    }
+}
+
+/// One of the activations ONNX's recurrent ops name, with the alpha and beta it takes.
+struct RecurrentActivation {
+    var name: String
+    var alpha: Float = 0
+    var beta: Float = 0
+
+    /// The activations by name (in any case) and their defaults, alpha then beta; nil where
+    /// the function takes none.
+    static let known: [String: (alpha: Float?, beta: Float?)] = [
+        "Relu": (nil, nil), "Tanh": (nil, nil), "Sigmoid": (nil, nil), "Softsign": (nil, nil), "Softplus": (nil, nil),
+        "Affine": (1, 0), "LeakyRelu": (0.01, nil), "ThresholdedRelu": (1, nil), "ScaledTanh": (1, 1),
+        "HardSigmoid": (0.2, 0.5), "Elu": (1, nil),
+    ]
+
+    /// `names` with their parameters: `alphas` and `betas` are taken in order by the
+    /// functions that have such a parameter; past the end of a list, the default applies.
+    static func parse(_ names: [String], alphas: [Float], betas: [Float], at node: Node) throws -> [RecurrentActivation] {
+        var nextAlpha = 0, nextBeta = 0
+        return try names.map { given in
+            guard let (name, defaults) = known.first(where: { $0.key.lowercased() == given.lowercased() }) else {
+                throw IRError(
+                    "activation \"\(given)\" is not one of \(known.keys.sorted().joined(separator: ", "))", at: node)
+            }
+            var f = RecurrentActivation(name: name)
+            if let alpha = defaults.alpha {
+                f.alpha = nextAlpha < alphas.count ? alphas[nextAlpha] : alpha
+                nextAlpha += 1
+            }
+            if let beta = defaults.beta {
+                f.beta = nextBeta < betas.count ? betas[nextBeta] : beta
+                nextBeta += 1
+            }
+            return f
+        }
     }
 }

@@ -55,6 +55,14 @@ CASES = [
     ("GRU", dict()), ("GRU", dict(linear_before_reset=1, initial=True)),
     ("GRU", dict(direction="bidirectional", linear_before_reset=1)), ("GRU", dict(layout=1, bias=False)),
     ("RNN", dict()), ("RNN", dict(direction="bidirectional", initial=True, activations=["Relu", "Tanh"])),
+    # Activations with parameters, taken in order by the functions that have them (Keras's
+    # hard sigmoid gates; the defaults where the lists run out), names in any case.
+    ("LSTM", dict(activations=["HardSigmoid", "Tanh", "Tanh"])),
+    ("LSTM", dict(direction="bidirectional", activations=["hardsigmoid", "tanh", "tanh", "Sigmoid", "Affine", "ScaledTanh"],
+                  activation_alpha=[0.25, 2.0, 0.5, 1.5], activation_beta=[0.45, 0.2, 0.7])),
+    ("GRU", dict(activations=["LeakyRelu", "Elu"], activation_alpha=[0.2, 0.9])),
+    ("GRU", dict(activations=["Softsign", "Softplus"])),
+    ("RNN", dict(activations=["ThresholdedRelu"], activation_alpha=[0.1])),
 ]
 
 
@@ -141,16 +149,16 @@ def test_weights_computed_from_constants_unroll_as_stored_ones(tmp_path, op, att
     assert f"({dirs * (products - (2 if op == 'GRU' else 1))} sharing another's weights)" in r.stdout, r.stdout
 
 
-def classifier(path):
-    """x [1, S, I] -> bidirectional LSTM (layout 1) -> both directions' last hidden states ->
-    a classifier Gemm."""
+def classifier(path, **lstm_attributes):
+    """x [1, S, I] -> bidirectional LSTM (layout 1, `lstm_attributes`) -> both directions'
+    last hidden states -> a classifier Gemm."""
     inits = [numpy_helper.from_array((RNG.standard_normal((2, 4 * H, I)) / 2).astype(np.float32), "w"),
              numpy_helper.from_array((RNG.standard_normal((2, 4 * H, H)) / 2).astype(np.float32), "r"),
              numpy_helper.from_array((RNG.standard_normal((2, 8 * H)) / 2).astype(np.float32), "b"),
              numpy_helper.from_array((RNG.standard_normal((2 * H, 3)) / 2).astype(np.float32), "fc"),
              numpy_helper.from_array(np.array([1, -1], np.int64), "flat")]
     nodes = [helper.make_node("LSTM", ["x", "w", "r", "b"], ["", "h"], hidden_size=H, direction="bidirectional",
-                              layout=1, name="lstm"),
+                              layout=1, name="lstm", **lstm_attributes),
              helper.make_node("Reshape", ["h", "flat"], ["hf"]),
              helper.make_node("MatMul", ["hf", "fc"], ["y"], name="fc")]
     graph = helper.make_graph(nodes, "classifier", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, S, I])],
@@ -205,8 +213,11 @@ def test_a_sequence_length_a_shape_chain_gives_unrolls(tmp_path):
 
 
 @pytest.mark.parametrize("precision", ["fp16", "nvfp4"])
-def test_a_bidirectional_lstm_runs_on_the_simulator_as_the_interpreter_runs_it(tmp_path, precision):
-    classifier(tmp_path / "m.onnx")
+@pytest.mark.parametrize("gates", ["sigmoid", "hard sigmoid"])
+def test_a_bidirectional_lstm_runs_on_the_simulator_as_the_interpreter_runs_it(tmp_path, precision, gates):
+    keras = dict(activations=["HardSigmoid", "Tanh", "Tanh"] * 2, activation_alpha=[1 / 6, 1 / 6],
+                 activation_beta=[0.5, 0.5])
+    classifier(tmp_path / "m.onnx", **(keras if gates == "hard sigmoid" else {}))
     np.savez(tmp_path / "x.npz", x=RNG.standard_normal((1, S, I)).astype(np.float32))
     np.savez(tmp_path / "calib.npz", x=RNG.standard_normal((4, 1, S, I)).astype(np.float32))
     sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, precision, "none",
@@ -254,7 +265,8 @@ def test_automatic_precision_counts_the_steps_shared_weights_once(tmp_path):
 
 @pytest.mark.parametrize("attributes,extra,message", [
     (dict(input_forget=1), None, "input_forget is not supported"),
-    (dict(activations=["HardSigmoid", "Tanh", "Tanh"]), None, "are not 3 of Sigmoid, Tanh and Relu"),
+    (dict(activations=["Sigmoid", "Mish", "Tanh"]), None, 'activation "Mish" is not one of Affine, Elu, HardSigmoid'),
+    (dict(activations=["Sigmoid", "Tanh"]), None, "are not 3 (3 per direction)"),
     (dict(), "lens", "sequence_lens is not supported"),
 ])
 def test_what_is_not_supported_is_refused_by_node(tmp_path, attributes, extra, message):
