@@ -96,7 +96,8 @@ private struct QuantizationGrid {
         }
         scales = scale.floats()
         if let zeroPoint {
-            guard zeroPoint.shape == scale.shape else {
+            let perTensor = zeroPoint.count == 1 && scale.count == 1 && zeroPoint.rank <= 1 && scale.rank <= 1
+            guard zeroPoint.shape == scale.shape || perTensor else {
                 throw IRError("the zero point \(zeroPoint.shape) and the scale \(scale.shape) differ in shape", at: node)
             }
         }
@@ -112,8 +113,9 @@ private struct QuantizationGrid {
         }
         let axis = try normalizedAxis(node.int("axis", default: 1), rank: x.rank, node)
         guard x.shape[axis] == scales.count else {
-            throw IRError("the scale has \(scales.count) values but axis \(axis) of the input \(x.shape) has \(x.shape[axis])",
-                          at: node)
+            throw IRError(
+                "the scale has \(scales.count) values but axis \(axis) of the input \(x.shape) has \(x.shape[axis])",
+                at: node)
         }
         extent = scales.count
         stride = x.shape[(axis + 1)...].reduce(1, *)

@@ -108,8 +108,9 @@ final class ImportQDQTests: XCTestCase {
         XCTAssertEqual(statistics["fp8-activations"], 1)
     }
 
-    /// int8 weights and uint8 pairs: dequantized for every reader, with a warning each; the
-    /// int32 bias silently (biases stay float32 on the NPU).
+    /// int8 weights and uint8 pairs: dequantized for every reader, with a warning each, the
+    /// pair leaving a Clip to the values its codes give ((0 − 128) · 0.1 to (255 − 128) · 0.1);
+    /// the int32 bias silently (biases stay float32 on the NPU).
     func testOtherFormatsAreDequantizedWithAWarning() throws {
         let (after, statistics) = try importQDQ(
             """
@@ -136,8 +137,11 @@ final class ImportQDQTests: XCTestCase {
             graph main(%x: f32[1,2]) -> (%y: f32[*]) {
               const %b: f32[2] = [1.0, -0.04]
               const %w: f32[2,2] = [5.0, -10.0, 31.5, 0.0]
-              %g: f32[1,2] = Gemm(%x, %w, %b) {transB=1} name="fc"
-              %y: f32[1,2] = Add(%g, %x) name="residual"
+              const %x_q_range_max: f32[] = [12.7]
+              const %x_q_range_min: f32[] = [-12.8]
+              %x_q_range = Clip(%x, %x_q_range_min, %x_q_range_max) name="x_quant/range"
+              %g: f32[1,2] = Gemm(%x_q_range, %w, %b) {transB=1} name="fc"
+              %y: f32[1,2] = Add(%g, %x_q_range) name="residual"
               return %y
             }
             """)

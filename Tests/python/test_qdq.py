@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from conftest import run_npucc
+from conftest import assert_same_bits, run_npucc, simulated_and_interpreted
 
 F32 = np.float32
 E4M3 = ml_dtypes.float8_e4m3fn
@@ -45,7 +45,8 @@ def qdq_model(path, kind, activations=True):
     kind "fp8": E4M3 everywhere, opset 19 (the Gemm weight stored in int32_data, the Conv
     weight in raw_data). kind "int8": int8 per-channel Conv weight with an int32 bias, a
     uint8 Gemm weight with zero point 128, uint8 activations; opset 13. Without
-    `activations`, the same model with the activation pairs left out."""
+    `activations`, the same model with the activation pairs left out; with "clip", each
+    pair replaced by a Clip to the values it can give."""
     rng = np.random.default_rng(7)
     w1 = rng.standard_normal((4, 3, 3, 3)).astype(F32)
     w2 = rng.standard_normal((5, 64)).astype(F32)
@@ -93,6 +94,12 @@ def qdq_model(path, kind, activations=True):
     def fake_quant(value):
         if not activations:
             return value
+        if activations == "clip":
+            low, high = -128, 127  # the uint8 pairs' codes 0 to 255 at zero point 128
+            inits.extend([numpy_helper.from_array(F32(low * scales[value]), f"{value}_low"),
+                          numpy_helper.from_array(F32(high * scales[value]), f"{value}_high")])
+            nodes.append(helper.make_node("Clip", [value, f"{value}_low", f"{value}_high"], [f"{value}_clipped"]))
+            return f"{value}_clipped"
         nodes.append(helper.make_node("QuantizeLinear", [value, f"{value}_s", zero], [f"{value}_q"], name=f"{value}_quant"))
         nodes.append(helper.make_node("DequantizeLinear", [f"{value}_q", f"{value}_s", zero], [f"{value}_dq"],
                                       name=f"{value}_dequant"))
@@ -178,14 +185,51 @@ def test_int8_model_is_dequantized_with_one_warning_per_tensor(tmp_path):
 
 
 def test_int8_weights_dequantize_exactly_and_the_activation_pairs_go(tmp_path):
-    path, plain = tmp_path / "int8.onnx", tmp_path / "int8_plain.onnx"
+    path, clipped = tmp_path / "int8.onnx", tmp_path / "int8_clipped.onnx"
     qdq_model(path, "int8")
-    qdq_model(plain, "int8", activations=False)
+    qdq_model(clipped, "int8", activations="clip")
     got, stderr = npucc_run(tmp_path, path, feeds())
     assert stderr.count("npucc: warning:") == 5
-    # The weights are onnxruntime's dequantized weights; the activations are no longer rounded.
-    assert_close(got["y"], ort_run(plain, feeds())[0])
+    # The weights are onnxruntime's dequantized weights; the activations are no longer
+    # rounded, but stay within what their pairs could give (uint8 at zero point 128: -128 to
+    # 127 steps; x reaches past both ends).
+    assert np.abs(feeds()["x"]).max() > 128 * 0.013
+    assert_close(got["y"], ort_run(clipped, feeds())[0])
     assert np.abs(got["y"] - ort_run(path, feeds())[0]).max() > 1e-3
+
+
+@pytest.mark.parametrize("qtype,zero_point,scale_shape", [
+    (np.int8, -128, [1]), (np.uint8, 0, []), (np.int8, 0, []), (np.int16, -7, [])])
+def test_a_removed_pair_keeps_the_range_of_its_codes(tmp_path, qtype, zero_point, scale_shape):
+    # onnxruntime's quantize_static drops a Relu in front of an int8 pair of zero point -128:
+    # the pair gives nothing below 0. Without its rounding, npucc still clamps to what the
+    # pair can give, so its output is onnxruntime's within half a step. (That quantizer also
+    # writes a scale of shape [1] beside a scalar zero point: one value each, per tensor.)
+    s = F32(0.01)
+    info = np.iinfo(qtype)
+    inits = [numpy_helper.from_array((np.random.default_rng(5).standard_normal((4, 3, 3, 3)) * 0.5).astype(F32), "w"),
+             numpy_helper.from_array(np.full(scale_shape, s, F32), "s"),
+             numpy_helper.from_array(np.array(zero_point, qtype), "z")]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("QuantizeLinear", ["c", "s", "z"], ["q"], name="c_quant"),
+             helper.make_node("DequantizeLinear", ["q", "s", "z"], ["dq"], name="c_dequant"),
+             helper.make_node("MaxPool", ["dq"], ["y"], name="pool", kernel_shape=[2, 2], strides=[2, 2])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 4, 4])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)]), tmp_path / "m.onnx")
+    x = {"x": (np.random.default_rng(6).standard_normal((1, 3, 8, 8)) * 2).astype(F32)}
+    got, stderr = npucc_run(tmp_path, tmp_path / "m.onnx", x)
+    assert "QuantizeLinear \"c_quant\"" in stderr and "this tensor will be recalibrated" in stderr
+    want = ort_run(tmp_path / "m.onnx", x)[0]
+    low, high = F32(info.min - zero_point) * s, F32(info.max - zero_point) * s
+    assert got["y"].min() >= low and got["y"].max() <= high
+    assert want.min() < 0 or zero_point == info.min  # the clamp at 0 matters where it is one
+    np.testing.assert_allclose(got["y"], want, rtol=0, atol=s / 2 + 1e-6)
+    # The clamp lowers with the rest: the bundle computes as the interpreter.
+    np.savez(tmp_path / "x.npz", **x)
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, "fp16", "none",
+                                        tmp_path / "x.npz")
+    assert_same_bits(sim, fq, ["y"])
 
 
 def qdq_pair(path, qtype, opset, saturate=None, per_axis=False, with_codes=True):

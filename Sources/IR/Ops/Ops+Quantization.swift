@@ -61,14 +61,19 @@ public enum QuantizedTypes {
 extension ShapeRule {
     /// The scale (input 1) and zero point (input 2) of QuantizeLinear / DequantizeLinear:
     /// one value (a scalar, or 1-D of one element: per tensor) or a 1-D tensor of one value
-    /// per slice of x along `axis` (per axis); the zero point has the scale's shape.
+    /// per slice of x along `axis` (per axis); the zero point has the scale's shape, or is
+    /// one value (either form) beside one scale.
     func quantizationParameters() throws {
         let block = int("block_size") ?? 0
         guard block == 0 else {
             throw fail("blocked quantization (block_size \(block)) is not supported; npucc reads per-tensor and per-axis scales")
         }
         guard let scale = dims(1) else { return }
-        if let zero = dims(2), let s = Shape(scale).concrete, let z = Shape(zero).concrete, s != z {
+        // One value each is per tensor however it is shaped (onnxruntime's quantizer writes a
+        // scalar zero point beside a scale of shape [1]).
+        if let zero = dims(2), let s = Shape(scale).concrete, let z = Shape(zero).concrete, s != z,
+            s.reduce(1, *) != 1 || z.reduce(1, *) != 1 || s.count > 1 || z.count > 1
+        {
             throw fail("the zero point \(Shape(zero)) and the scale \(Shape(scale)) differ in shape")
         }
         if scale.isEmpty || scale == [.known(1)] { return }

@@ -25,7 +25,9 @@ import Reference
 /// `npucc.activation_amax = 448 * scale` and `npucc.activation_scale = scale`, with which
 /// the interpreter rounds exactly as the pair did; other readers keep the pair. A pair of
 /// any other format (or a per-axis or non-saturating E4M3 one) is removed for every
-/// reader, with a warning.
+/// reader, with a warning; a per-tensor one (but fp8 without saturation) leaves a Clip to
+/// the values it can give, (least code − zero point) · scale to (greatest − zero point) ·
+/// scale, in its QuantizeLinear's place: the Relu a quantizer folds into an int8 zero point.
 ///
 /// Requires: a verified graph with types (infer-shapes). Guarantees: no DequantizeLinear
 /// reads a constant, and no Conv, Gemm or MatMul reads a fake-quantization pair as input
@@ -96,10 +98,12 @@ private struct QDQRewrite {
         var quantizers = Set<Int>()
         for (i, dq) in graph.nodes.enumerated() where dq.op == "DequantizeLinear" && dq.isDefaultDomain {
             guard dq.outputs.count == 1, let out = dq.outputs.first, !out.isEmpty, let x = dq.input(0),
-                  let parameters = constantOperands(dq, from: 1) else { continue }
+                let parameters = constantOperands(dq, from: 1)
+            else { continue }
             var codes = graph.constants[x]
             if codes == nil, let p = producers[x], graph.nodes[p].op == "QuantizeLinear", graph.nodes[p].isDefaultDomain,
-               let inputs = constantOperands(graph.nodes[p], from: 0) {
+                let inputs = constantOperands(graph.nodes[p], from: 0)
+            {
                 codes = try Kernels.evaluate(graph.nodes[p], inputs).first
                 quantizers.insert(p)
             }
@@ -117,8 +121,10 @@ private struct QDQRewrite {
     }
 
     /// Marks the layers an fp8 E4M3 weight feeds, or warns that the tensor was dequantized.
-    private mutating func classify(_ dq: Node, codes: Tensor, scale: Tensor, readers: [Node],
-                                   _ stats: inout PassStatistics) {
+    private mutating func classify(
+        _ dq: Node, codes: Tensor, scale: Tensor, readers: [Node],
+        _ stats: inout PassStatistics
+    ) {
         let out = dq.outputs[0]
         let layers = readers.filter { layerOps.contains($0.op) && $0.isDefaultDomain && $0.input(1) == out && $0.input(0) != out }
         let isBias = { (n: Node) in
@@ -130,21 +136,24 @@ private struct QDQRewrite {
         }
         guard codes.dtype == .float8e4m3fn else {
             stats.add("dequantized")
-            stats.warn("\(dq.label): \(formatName(codes.dtype)) \(layers.isEmpty ? "tensor" : "weight") "
-                       + "\(recalibrated(codes.dtype))")
+            stats.warn(
+                "\(dq.label): \(formatName(codes.dtype)) \(layers.isEmpty ? "tensor" : "weight") "
+                    + "\(recalibrated(codes.dtype))")
             return
         }
         guard !layers.isEmpty else {
             stats.add("dequantized")
-            stats.warn("\(dq.label): fp8 e4m3 tensor dequantized: it is not the weight of a Conv, Gemm or MatMul, "
-                       + "so it stays float32")
+            stats.warn(
+                "\(dq.label): fp8 e4m3 tensor dequantized: it is not the weight of a Conv, Gemm or MatMul, "
+                    + "so it stays float32")
             return
         }
         for layer in layers {
             guard let scales = weightScales(dq, codes: codes, scale: scale, layer: layer) else {
                 stats.add("dequantized")
-                stats.warn("\(dq.label): fp8 e4m3 weight dequantized: its scales are not per output channel of \(layer.label); "
-                           + "this tensor will be recalibrated")
+                stats.warn(
+                    "\(dq.label): fp8 e4m3 weight dequantized: its scales are not per output channel of \(layer.label); "
+                        + "this tensor will be recalibrated")
                 continue
             }
             mark(layer) { node in
@@ -171,7 +180,7 @@ private struct QDQRewrite {
         let users = graph.users()
         for (qi, q) in graph.nodes.enumerated() where q.op == "QuantizeLinear" && q.isDefaultDomain && !removed.contains(qi) {
             guard let x = q.input(0), graph.constants[x] == nil, q.outputs.count == 1, let qOut = q.outputs.first,
-                  !graphOutputs.contains(qOut), let parameters = constantOperands(q, from: 1), let scale = parameters[0]
+                !graphOutputs.contains(qOut), let parameters = constantOperands(q, from: 1), let scale = parameters[0]
             else { continue }
             let readers = users[qOut] ?? []
             guard !readers.isEmpty, readers.allSatisfy({ pairs(q, parameters, graph.nodes[$0], x: x) }) else { continue }
@@ -181,16 +190,30 @@ private struct QDQRewrite {
             if format != .float8e4m3fn {
                 reason = "\(what): the NPU has no \(formatName(format)); this tensor will be recalibrated"
             } else if scale.count != 1 {
-                reason = "\(what): its scale is per axis, the NPU's activation scales are per tensor; "
+                reason =
+                    "\(what): its scale is per axis, the NPU's activation scales are per tensor; "
                     + "this tensor will be recalibrated"
             } else if q.int("saturate", default: 1) == 0 {
-                reason = "\(what): saturate = 0 gives NaN beyond 448 * scale, the NPU saturates; "
+                reason =
+                    "\(what): saturate = 0 gives NaN beyond 448 * scale, the NPU saturates; "
                     + "this tensor will be recalibrated"
             }
             let s = scale.floats()[0]
+            // A removed pair still clamps to its type's range, which a quantizer uses for the
+            // activation it folds into a zero point (a Relu before an int8 pair of zero point
+            // -128): readers read that Clip of x in its place.
+            var source = x
+            if reason != nil, let range = clampRange(q, format: format, scale: scale, zeroPoint: parameters[1]) {
+                let lo = graph.addConstant("\(qOut)_range_min", Tensor(scalar: range.lo))
+                let hi = graph.addConstant("\(qOut)_range_max", Tensor(scalar: range.hi))
+                source = graph.unusedName("\(qOut)_range")
+                graph.nodes[qi] = Node(
+                    op: "Clip", name: graph.unusedName("\(q.name.isEmpty ? qOut : q.name)/range"), inputs: [x, lo, hi],
+                    outputs: [source])
+            }
             var rewired = 0
             for d in readers {
-                let changed = rewire(graph.nodes[d].outputs[0], to: x, layersOnly: reason == nil) { node in
+                let changed = rewire(graph.nodes[d].outputs[0], to: source, layersOnly: reason == nil) { node in
                     node.attributes[QuantizationAttributes.activationFormat] = .string(PrecisionFormat.fp8.rawValue)
                     node.attributes[QuantizationAttributes.activationAmax] = .float(s * 448)
                     node.attributes[QuantizationAttributes.activationScale] = .float(s)
@@ -199,7 +222,7 @@ private struct QDQRewrite {
                 rewired += changed
             }
             guard rewired > 0 else { continue }
-            if readers.allSatisfy(removed.contains) { removed.insert(qi) }
+            if source == x, readers.allSatisfy(removed.contains) { removed.insert(qi) }
             if let reason {
                 stats.add("removed-pairs")
                 stats.warn(reason)
@@ -209,13 +232,36 @@ private struct QDQRewrite {
         }
     }
 
+    /// The values a per-tensor pair of `format` can give, (code − zero point) · scale for
+    /// the type's least and greatest codes, as DequantizeLinear computes them; nil for a
+    /// per-axis pair and for fp8 without saturation (it gives NaN past its range).
+    private func clampRange(_ q: Node, format: DType, scale: Tensor, zeroPoint: Tensor?) -> (lo: Float, hi: Float)? {
+        guard scale.count == 1 else { return nil }
+        let s = scale.floats()[0]
+        if let fp8 = format.miniFloatFormat {
+            guard q.int("saturate", default: 1) != 0 else { return nil }
+            return (-fp8.maxFinite * s, fp8.maxFinite * s)
+        }
+        let codes: (Int64, Int64)
+        switch format {
+        case .int8: codes = (-128, 127)
+        case .uint8: codes = (0, 255)
+        case .int16: codes = (-32768, 32767)
+        case .uint16: codes = (0, 65535)
+        default: return nil
+        }
+        let zero = zeroPoint?.int64s().first ?? 0
+        return (Float(codes.0 - zero) * s, Float(codes.1 - zero) * s)
+    }
+
     /// True when `dq` dequantizes QuantizeLinear `q`'s output with q's own scale, zero point
     /// and axis, into x's element type, and is not a graph output.
     private func pairs(_ q: Node, _ parameters: [Tensor?], _ dq: Node, x: String) -> Bool {
         guard dq.op == "DequantizeLinear", dq.isDefaultDomain, dq.input(0) == q.outputs[0], dq.outputs.count == 1,
-              !graphOutputs.contains(dq.outputs[0]), let own = constantOperands(dq, from: 1),
-              own.count == parameters.count, let scale = own[0], let qScale = parameters[0],
-              scale.bitwiseEqual(qScale), scale.dtype == graph.type(of: x)?.dtype else { return false }
+            !graphOutputs.contains(dq.outputs[0]), let own = constantOperands(dq, from: 1),
+            own.count == parameters.count, let scale = own[0], let qScale = parameters[0],
+            scale.bitwiseEqual(qScale), scale.dtype == graph.type(of: x)?.dtype
+        else { return false }
         if let zero = own[1] { guard let qZero = parameters[1], zero.bitwiseEqual(qZero) else { return false } }
         guard scale.count > 1 else { return true }
         let rank = graph.type(of: x)?.shape?.rank ?? 0
@@ -231,7 +277,8 @@ private struct QDQRewrite {
         for (k, node) in graph.nodes.enumerated() where !removed.contains(k) && node.inputs.contains(value) {
             if layersOnly {
                 guard layerOps.contains(node.op), node.isDefaultDomain, node.inputs[0] == value,
-                      !node.inputs.dropFirst().contains(value) else { continue }
+                    !node.inputs.dropFirst().contains(value)
+                else { continue }
                 graph.nodes[k].inputs[0] = source
                 mark(&graph.nodes[k])
             } else {
