@@ -48,7 +48,8 @@ public enum BundleExecution {
         var runs: Int?
         var feeds: [(Placement, Tensor, Int)] = []  // where, the array, elements per run
         for (info, place) in zip(meta.inputs, meta.program.inputs) {
-            guard let t = arrays.first(where: { $0.name == info.name })?.tensor else {
+            guard let t = arrays.first(where: { $0.name == info.name })?.tensor.widened(for: DType(name: info.dtype) ?? .float32)
+            else {
                 throw DriverError(
                     file: inputsPath, "no array for input \"\(info.name)\" (keys: \(arrays.map(\.name).joined(separator: ", ")))")
             }

@@ -21,7 +21,7 @@ public enum CalibrationSet {
             guard let array = arrays[v.name] else {
                 throw DriverError(file: path, "no calibration array for graph input \"\(v.name)\"")
             }
-            perInput.append((v.name, try split(array, for: v, path: path)))
+            perInput.append((v.name, try split(array.widened(for: v.type.dtype), for: v, path: path)))
         }
         let counts = Set(perInput.map(\.samples.count))
         guard counts.count <= 1 else {

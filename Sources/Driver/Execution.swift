@@ -12,8 +12,10 @@ public enum Execution {
     public static func run(_ loaded: LoadedModel, inputsPath: String, outputsPath: String) throws -> [(String, Tensor)] {
         let arrays = try NPZ.read(url: URL(fileURLWithPath: inputsPath))
         var inputs: [String: Tensor] = [:]
-        for (name, tensor) in arrays { inputs[name] = tensor }
         let graph = loaded.model.graph
+        for (name, tensor) in arrays {
+            inputs[name] = graph.inputs.first { $0.name == name }.map { tensor.widened(for: $0.type.dtype) } ?? tensor
+        }
         for v in graph.inputs where inputs[v.name] == nil {
             throw DriverError(
                 file: inputsPath, "no array for graph input \"\(v.name)\" (keys: \(arrays.map(\.name).joined(separator: ", ")))")

@@ -35,12 +35,20 @@ public enum Frontend {
     public static func load(path: String, inputShapes: [String: [Int]] = [:], raw: Bool = false) throws -> LoadedModel {
         let (model, summary) = try ONNXImporter.loadWithSummary(path: path, options: ImportOptions(inputShapes: inputShapes))
         var loaded = LoadedModel(path: path, model: model, summary: summary)
+        if let half = summary.half {
+            let io = [("inputs", half.inputs), ("outputs", half.outputs)].filter { !$0.1.isEmpty }
+                .map { "\($0.0) \($0.1.joined(separator: ", "))" }.joined(separator: " and ")
+            loaded.warnings.append(
+                "the model computes in float16 (or bfloat16): npucc reads its weights and values as float32, exactly, "
+                    + "and runs its layers at the precision asked for"
+                    + (io.isEmpty ? "" : "; \(io) are float32 (float16 input arrays are widened)"))
+        }
         let nodes = summary.opCounts.values.reduce(0, +)
         Console.log.info("imported \(path): \(nodes) nodes, \(summary.initializerCount) initializers, opset \(loaded.opset)")
         do {
             try Verifier.verify(loaded.model.graph)
             if !raw {
-                loaded.warnings = try canonicalize(&loaded.model.graph)
+                loaded.warnings += try canonicalize(&loaded.model.graph)
                 try Verifier.verify(loaded.model.graph)
                 Console.log.info("canonicalized: \(loaded.model.graph.nodes.count) nodes")
             }

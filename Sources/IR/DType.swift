@@ -66,6 +66,9 @@ public enum DType: Int32, Sendable, CaseIterable, Hashable {
 
     public var isInteger: Bool { !isFloatingPoint && self != .bool }
 
+    /// float16 or bfloat16: what a half-precision model holds, float32 exactly widened.
+    public var isHalf: Bool { self == .float16 || self == .bfloat16 }
+
     /// The ONNX spelling, for messages that quote the model ("FLOAT", "INT64").
     public var onnxName: String {
         switch self {

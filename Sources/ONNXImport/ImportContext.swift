@@ -21,6 +21,12 @@ struct ImportContext {
     /// The label of each node that stands for a file's node of another op (the last node
     /// of a decomposition, which writes its output): that node's label as the file spells it.
     var importedAs: [String: String] = [:]
+    /// Whether the model computes in half precision (a float16 or bfloat16 graph input, or
+    /// such a weight or Constant read by an op other than Cast): its half tensors and types
+    /// are imported as float32 (exactly), its casts to half as casts to float32.
+    var widensHalf = false
+    /// The graph inputs and outputs the file declares half.
+    var halfInputs: [String] = [], halfOutputs: [String] = []
     private var taken: Set<String> = []
     private var counter = 0
 
@@ -40,6 +46,23 @@ struct ImportContext {
             guard constants[t.name] == nil else { throw TensorDecodingError("initializer \"\(t.name)\" is defined twice") }
             constants[t.name] = try t.decode(what: "initializer \"\(t.name)\"", externalRoot: externalRoot)
             taken.insert(t.name)
+        }
+        // Half values that are computed with, not only cast (a float32 model may store a
+        // weight as float16 and cast it, or round a value to float16 and back).
+        var readers: [String: [String]] = [:]
+        for n in g.nodes { for i in n.inputs where !i.isEmpty { readers[i, default: []].append(n.opType) } }
+        func computedWith(_ value: String) -> Bool { readers[value]?.contains { $0 != "Cast" } ?? false }
+        widensHalf =
+            g.inputs.contains { constants[$0.name] == nil && Self.isHalf($0) }
+            || constants.contains { $0.value.dtype.isHalf && computedWith($0.key) }
+            || g.nodes.contains { n in
+                n.opType == "Constant" && n.attributes.contains { $0.t.map(Self.isHalf) ?? false }
+                    && n.outputs.contains(where: computedWith)
+            }
+        if widensHalf {
+            for (name, t) in constants where t.dtype.isHalf { constants[name] = t.cast(to: .float32) }
+            halfInputs = g.inputs.filter { constants[$0.name] == nil && Self.isHalf($0) }.map(\.name)
+            halfOutputs = g.outputs.filter(Self.isHalf).map(\.name)
         }
         // Old IR versions list initializers among the inputs: those are constants.
         var inputs: [ValueInfo] = []
@@ -85,6 +108,7 @@ struct ImportContext {
         switch v.type {
         case .tensor(let code, let dims):
             var dtype = DType(rawValue: code)
+            if widensHalf, dtype?.isHalf == true { dtype = .float32 }
             if dtype == nil {
                 guard allowUnknownType, code == 0 else {
                     throw TensorDecodingError("\(role) \"\(v.name)\" has unsupported element type \(ONNXDataTypeName(code))")
@@ -133,6 +157,13 @@ struct ImportContext {
         }
         return TensorType(type.dtype, Shape(dims))
     }
+
+    /// Whether a declared value or a tensor is float16 or bfloat16.
+    static func isHalf(_ v: ONNXValueInfo) -> Bool {
+        if case .tensor(let code, _) = v.type { return DType(rawValue: code)?.isHalf == true }
+        return false
+    }
+    static func isHalf(_ t: ONNXTensor) -> Bool { DType(rawValue: t.dataType)?.isHalf == true }
 
     /// A name no value of the graph uses, built from `hint`.
     mutating func freshName(_ hint: String) -> String {

@@ -21,6 +21,18 @@ extension ImportContext {
             attributes[a.name] = try a.decode(what: what, externalRoot: externalRoot)
         }
         attributes["consumed_inputs"] = nil
+        if widensHalf {
+            // A half model's tensors (a Constant's value, ConstantOfShape's fill) and casts to
+            // half, in float32.
+            for (key, value) in attributes {
+                if case .tensor(let t) = value, t.dtype.isHalf { attributes[key] = .tensor(t.cast(to: .float32)) }
+            }
+            if ["Cast", "CastLike"].contains(n.opType), let to = attributes["to"], case .int(let code) = to,
+                DType(rawValue: Int32(code))?.isHalf == true
+            {
+                attributes["to"] = .int(Int(DType.float32.rawValue))
+            }
+        }
         var node = Node(op: n.opType, name: n.name, inputs: n.inputs, outputs: n.outputs, attributes: attributes)
         if node.op == "Constant" {
             try importConstant(node, what: what)

@@ -26,6 +26,9 @@ public struct ImportSummary: Sendable {
     /// The IR label of each node that stands for a file's node of another op (the last node
     /// of its decomposition), and that node's label as the file spells it.
     public var importedAs: [String: String] = [:]
+    /// For a model that computes in float16 or bfloat16 (imported in float32): the graph
+    /// inputs and outputs the file declares half; nil for any other model.
+    public var half: (inputs: [String], outputs: [String])?
 }
 
 public enum ONNXImporter {
@@ -91,7 +94,8 @@ public enum ONNXImporter {
             opCounts: context.sourceOpCounts,
             initializerCount: g.initializers.count,
             initializerInputCount: g.inputs.filter { context.constants[$0.name] != nil }.count,
-            importedAs: context.importedAs)
+            importedAs: context.importedAs,
+            half: context.widensHalf ? (context.halfInputs, context.halfOutputs) : nil)
         return (model, summary)
     }
 }

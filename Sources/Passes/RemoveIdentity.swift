@@ -1,17 +1,20 @@
-// remove-identity: Identity, inference-mode Dropout and reductions over no axis disappear;
+// remove-identity: Identity, inference-mode Dropout, reductions over no axis and casts to
+// the type a value already has disappear;
 // their readers read the input directly, and a graph output they fed is renamed onto its
 // producer.
 import IR
 
 /// Removes Identity nodes, Dropout nodes (at inference Dropout passes its data through;
 /// ratio and training_mode are ignored) and ReduceMean/Sum/Max/Min/Prod nodes with
-/// `noop_with_empty_axes` and no axes (an empty constant or none: the input unchanged).
+/// `noop_with_empty_axes` and no axes (an empty constant or none: the input unchanged), and
+/// Cast nodes to their input's own type (a float16 model's casts once read as float32).
 /// Readers of the output read the input instead.
 /// Where the output is a graph output, whose name must not change, the node producing the
 /// input is renamed to produce the graph output directly, and its other readers follow.
 ///
 /// Requires: a verified graph.
-/// Guarantees: no Identity, Dropout or reduction over no axis remains, except (a) a
+/// Guarantees: no Identity, Dropout, reduction over no axis or cast to the input's known
+/// type remains, except (a) a
 /// Dropout whose mask output is read, and (b) one feeding a graph output from a value that
 /// cannot take the output's name: a graph input, a constant, another graph output, or a
 /// value already renamed to another output. Graph output names never change.
@@ -38,7 +41,9 @@ public struct RemoveIdentity: Pass {
         var rename: [String: String] = [:]
         var removed = Set<Int>()
         for (i, node) in graph.nodes.enumerated()
-        where node.op == "Identity" || node.op == "Dropout" || Self.reducesNothing(node, graph) {
+        where node.op == "Identity" || node.op == "Dropout" || Self.reducesNothing(node, graph)
+            || Self.castsToItsOwnType(node, graph)
+        {
             guard node.domain.isEmpty || node.domain == "ai.onnx", let x = node.input(0),
                 let y = node.outputs.first, !y.isEmpty
             else { continue }
@@ -80,6 +85,12 @@ public struct RemoveIdentity: Pass {
     }
 
     /// A reduction with `noop_with_empty_axes` whose axes are absent or an empty constant.
+    /// A Cast to the type its input already has.
+    static func castsToItsOwnType(_ node: Node, _ graph: Graph) -> Bool {
+        guard node.op == "Cast", let x = node.input(0), let dtype = graph.type(of: x)?.dtype else { return false }
+        return node.int("to") == Int(dtype.rawValue)
+    }
+
     static func reducesNothing(_ node: Node, _ graph: Graph) -> Bool {
         guard ["ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd"].contains(node.op),
             node.int("noop_with_empty_axes", default: 0) != 0, node.ints("axes") == nil

@@ -29,6 +29,37 @@ final class RemoveIdentityTests: XCTestCase {
         XCTAssertEqual(statistics["removed"], 2)
     }
 
+    func testACastToTheTypeItsInputHasGoesAndOthersStay() throws {
+        // A float16 model's casts, read as float32; a cast of unknown input type stays.
+        let (after, statistics) = try apply(
+            RemoveIdentity(),
+            to: """
+                graph main(%x: f32[2], %k: i64[2]) -> (%y: f32[*], %w: f32[*]) {
+                  %h: f32[2] = Cast(%x) {to=1}
+                  %r = Relu(%h)
+                  %f = Cast(%k) {to=1}
+                  %u: f32[2] = Cast(%r) {to=1}
+                  %v = Cast(%u) {to=1}
+                  %y = Add(%v, %f)
+                  %w = Cast(%r) {to=7}
+                  return %y, %w
+                }
+                """)
+        XCTAssertEqual(
+            after,
+            """
+            graph main(%x: f32[2], %k: i64[2]) -> (%y: f32[*], %w: f32[*]) {
+              %r = Relu(%x)
+              %f = Cast(%k) {to=1}
+              %u: f32[2] = Cast(%r) {to=1}
+              %y = Add(%u, %f)
+              %w = Cast(%r) {to=7}
+              return %y, %w
+            }
+            """)
+        XCTAssertEqual(statistics["removed"], 2)
+    }
+
     func testAGraphOutputKeepsItsNameAndTheProducerTakesIt() throws {
         let (after, statistics) = try apply(
             RemoveIdentity(),
