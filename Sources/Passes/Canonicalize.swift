@@ -26,6 +26,9 @@ extension Pipeline {
             ExplicitPads(),
             // A pool whose one window covers its input is the global pool it computes.
             GlobalPools(),
+            // A BatchNormalization of statistics computed in the graph (Keras's layer
+            // normalization through tf2onnx) as the element-wise arithmetic it is.
+            BatchNormArithmetic(),
             // Operands in the forms the matrix unit and the vector unit take: a Gemm's alpha,
             // beta and transA folded, 1-D MatMul operands lifted, Pow's integer exponent made
             // float32 (the next round types what they add).

@@ -7,8 +7,9 @@ LayerNormalization listing Mean and InvStdDev and MaxPool listing
 Indices that nothing reads, a ReduceMean over no axis with noop_with_empty_axes, Pow with an
 int64 exponent, and gates resized to extents a shape chain reads from the block before. Each
 compiles and runs on the simulator as onnxruntime computes it (fp16) and as the fake-quant
-interpreter does (fp8, bit for bit). What the NPU cannot take is refused by name: an
-empty input."""
+interpreter does (fp8, bit for bit); so does Keras's layer normalization as tf2onnx writes
+it (a BatchNormalization of statistics the graph computes). What the NPU cannot take is
+refused by name: an empty input."""
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -140,10 +141,31 @@ def gates_resized_to_their_input(path, blocks=12):
     return save(path, nodes, [1, 4, 6, 6], inits)
 
 
+def keras_layer_norm(path, rows=12, channels=16):
+    """Keras's LayerNormalization at its default epsilon as tf2onnx writes it: a batch
+    normalization over x reshaped to [1, rows, channels, 1], its statistics computed
+    (ReduceMean, ReduceSumSquare of the deviations) and its scale and bias Expanded from
+    constants; then a Conv, so something quantizes."""
+    nodes = [helper.make_node("Expand", ["one", "rows"], ["scale"]),
+             helper.make_node("Expand", ["zero", "rows"], ["bias"]),
+             helper.make_node("ReduceMean", ["x"], ["mu4"], axes=[0, 2, 3], keepdims=1),
+             helper.make_node("Squeeze", ["mu4", "squeezed"], ["mu"]),
+             helper.make_node("Sub", ["x", "mu4"], ["d"]),
+             helper.make_node("ReduceSumSquare", ["d"], ["ss"], axes=[0, 2, 3], keepdims=0),
+             helper.make_node("Div", ["ss", "count"], ["var"]),
+             helper.make_node("BatchNormalization", ["x", "scale", "bias", "mu", "var"], ["n"], epsilon=1e-3,
+                              name="layer_normalization/FusedBatchNormV3"),
+             helper.make_node("Conv", ["n", "w"], ["y"])]
+    inits = [const("one", 1.0), const("zero", 0.0), const("rows", [rows], np.int64),
+             const("squeezed", [0, 2, 3], np.int64), const("count", float(channels)),
+             const("w", weights(8, rows, 1, 1))]
+    return save(path, nodes, [1, rows, channels, 1], inits)
+
+
 FORMS = [gemm_alpha_beta, gemm_beta_zero, gemm_trans_a, matmul_vector_left, matmul_weight_left, matmul_constant_left,
          matmul_keys_per_head, einsum_constant_heads, pools_past_their_input, matmul_vector_right,
          layer_norm_unused_outputs,
-         max_pool_unused_indices, reduce_noop, pow_int_exponent, gates_resized_to_their_input]
+         max_pool_unused_indices, reduce_noop, pow_int_exponent, gates_resized_to_their_input, keras_layer_norm]
 
 
 def inputs(model_path, folder, samples=4):
@@ -184,10 +206,12 @@ def test_the_forms_are_canonicalized_away(tmp_path):
         r = run_npucc("dump-ir", form(tmp_path / f"{form.__name__}.onnx"))
         assert r.returncode == 0, r.stderr
         assert "alpha=" not in r.stdout and "beta=" not in r.stdout and "transA" not in r.stdout, form.__name__
-        assert "noop_with_empty_axes" not in r.stdout and "%mean" not in r.stdout and "%indices" not in r.stdout
+        assert "noop_with_empty_axes=1" not in r.stdout and "%mean" not in r.stdout and "%indices" not in r.stdout
         assert "%two:" not in r.stdout.replace("const %two", ""), form.__name__
         if form is pools_past_their_input:
             assert "= GlobalAveragePool(" in r.stdout and "= GlobalMaxPool(" in r.stdout, r.stdout
+        if form is keras_layer_norm:
+            assert "BatchNormalization(" not in r.stdout and "= Sqrt(" in r.stdout, r.stdout
 
 
 def test_an_empty_input_shape_is_refused(tmp_path):
