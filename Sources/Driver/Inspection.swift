@@ -1,6 +1,6 @@
+import Foundation
 // `npucc inspect`: what a model file holds, as a short human-readable report.
 import IR
-import Foundation
 import ONNXImport
 
 public enum Inspection {
@@ -32,7 +32,33 @@ public enum Inspection {
         }
         lines.append("parameters: \(grouped(elements)) (\(byteSize(bytes)))")
         if loaded.summary.initializerInputCount > 0 {
-            lines.append("note:       \(loaded.summary.initializerInputCount) initializers are also listed as graph inputs; they are read as constants")
+            lines.append(
+                "note:       \(loaded.summary.initializerInputCount) initializers are also listed as graph inputs; they are read as constants"
+            )
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// The report for a model that does not import: its header, operators and weights as
+    /// the file writes them, and the operators npucc has no rule for; nil when the file does
+    /// not parse.
+    public static func outlineReport(path: String) -> String? {
+        guard let outline = try? ONNXImporter.outline(path: path) else { return nil }
+        var lines: [String] = []
+        lines.append("model:      \(path)")
+        lines.append("producer:   \(outline.producer.isEmpty ? "(not recorded)" : outline.producer)")
+        lines.append("ir version: \(outline.irVersion)")
+        lines.append("opsets:     \(outline.opsets.map { "\($0.domain) \($0.version)" }.joined(separator: ", "))")
+        let counts = outline.opCounts
+        lines.append("operators:  \(counts.values.reduce(0, +)) nodes in the file (not imported: see the error)")
+        let width = counts.keys.map(\.count).max() ?? 0
+        for (op, n) in counts.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }) {
+            let mark = outline.unsupported.contains(op) ? "  (not supported)" : ""
+            lines.append("  " + op.padding(toLength: width, withPad: " ", startingAt: 0) + "  \(n)\(mark)")
+        }
+        lines.append("parameters: \(grouped(outline.initializerElements)) in \(outline.initializerCount) initializers")
+        if !outline.unsupported.isEmpty {
+            lines.append("unsupported: \(outline.unsupported.joined(separator: ", "))")
         }
         return lines.joined(separator: "\n")
     }

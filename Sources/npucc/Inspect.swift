@@ -43,7 +43,14 @@ struct Inspect: ParsableCommand {
             guard !checkSync else {
                 throw DriverError(file: options.model, "--check-sync applies to a bundle, not to an ONNX model")
             }
-            let loaded = try options.load()
+            let loaded: LoadedModel
+            do {
+                loaded = try options.load()
+            } catch {
+                // What the file holds, as far as it parses, before the reason it does not import.
+                if let outline = Inspection.outlineReport(path: options.model) { print(outline) }
+                throw error
+            }
             print(Inspection.report(loaded))
         }
     }

@@ -141,6 +141,26 @@ def test_an_unsupported_operator_gets_the_closest_supported_ones(tmp_path):
     assert not (tmp_path / "m.npub").exists()
 
 
+def test_inspect_lists_what_a_model_it_cannot_import_holds(tmp_path):
+    # Every operator, those npucc has no rule for marked, then the first one's error.
+    nodes = [helper.make_node("Relu", ["x"], ["a"]), helper.make_node("Sigmod", ["a"], ["b"], name="n0"),
+             helper.make_node("FastGelu", ["b"], ["c"], domain="com.microsoft"),
+             helper.make_node("GridSample", ["c", "g"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 2, 2]),
+                                           helper.make_tensor_value_info("g", TensorProto.FLOAT, [1, 2, 2, 2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+    onnx.save(model, tmp_path / "m.onnx")
+    r = run_npucc("inspect", tmp_path / "m.onnx")
+    assert r.returncode == 1
+    lines = r.stdout.splitlines()
+    assert "operators:  4 nodes in the file (not imported: see the error)" in lines
+    assert "  com.microsoft:FastGelu  1  (not supported)" in lines and "  Sigmod                  1  (not supported)" in lines
+    assert "  GridSample              1" in lines and "  Relu                    1" in lines
+    assert lines[-1] == "unsupported: Sigmod, com.microsoft:FastGelu"
+    assert 'node Sigmod "n0": unsupported operator Sigmod' in r.stderr
+
+
 def test_a_vendor_operator_gets_the_default_domain_ones_it_names(tmp_path):
     single_node_model(tmp_path / "m.onnx", "FastGelu", domain="com.microsoft")
     r = run_npucc("inspect", tmp_path / "m.onnx")
