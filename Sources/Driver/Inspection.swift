@@ -1,5 +1,6 @@
-import Foundation
 // `npucc inspect`: what a model file holds, as a short human-readable report.
+
+import Foundation
 import IR
 import ONNXImport
 

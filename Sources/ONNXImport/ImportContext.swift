@@ -22,8 +22,8 @@ struct ImportContext {
     /// of a decomposition, which writes its output): that node's label as the file spells it.
     var importedAs: [String: String] = [:]
     /// Whether the model computes in half precision (a float16 or bfloat16 graph input, or
-    /// such a weight or Constant read by an op other than Cast): its half tensors and types
-    /// are imported as float32 (exactly), its casts to half as casts to float32.
+    /// such a weight, Constant or cast read by an op other than Cast): its half tensors and
+    /// types are imported as float32 (exactly), its casts to half as casts to float32.
     var widensHalf = false
     /// The graph inputs and outputs the file declares half.
     var halfInputs: [String] = [], halfOutputs: [String] = []
@@ -48,7 +48,7 @@ struct ImportContext {
             taken.insert(t.name)
         }
         // Half values that are computed with, not only cast (a float32 model may store a
-        // weight as float16 and cast it, or round a value to float16 and back).
+        // weight as float16 and cast it, or round a value to float16 and back: it stays as it is).
         var readers: [String: [String]] = [:]
         for n in g.nodes { for i in n.inputs where !i.isEmpty { readers[i, default: []].append(n.opType) } }
         func computedWith(_ value: String) -> Bool { readers[value]?.contains { $0 != "Cast" } ?? false }
@@ -56,8 +56,13 @@ struct ImportContext {
             g.inputs.contains { constants[$0.name] == nil && Self.isHalf($0) }
             || constants.contains { $0.value.dtype.isHalf && computedWith($0.key) }
             || g.nodes.contains { n in
-                n.opType == "Constant" && n.attributes.contains { $0.t.map(Self.isHalf) ?? false }
-                    && n.outputs.contains(where: computedWith)
+                let makesHalf =
+                    n.opType == "Constant" && n.attributes.contains { $0.t.map(Self.isHalf) ?? false }
+                    || n.opType == "Cast"
+                        && n.attributes.contains {
+                            $0.name == "to" && $0.i.map { DType(rawValue: Int32($0))?.isHalf == true } ?? false
+                        }
+                return makesHalf && n.outputs.contains(where: computedWith)
             }
         if widensHalf {
             for (name, t) in constants where t.dtype.isHalf { constants[name] = t.cast(to: .float32) }

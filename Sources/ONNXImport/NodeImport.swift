@@ -27,7 +27,7 @@ extension ImportContext {
             for (key, value) in attributes {
                 if case .tensor(let t) = value, t.dtype.isHalf { attributes[key] = .tensor(t.cast(to: .float32)) }
             }
-            if ["Cast", "CastLike"].contains(n.opType), let to = attributes["to"], case .int(let code) = to,
+            if n.opType == "Cast", let to = attributes["to"], case .int(let code) = to,
                 DType(rawValue: Int32(code))?.isHalf == true
             {
                 attributes["to"] = .int(Int(DType.float32.rawValue))

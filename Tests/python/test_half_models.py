@@ -59,6 +59,26 @@ def test_a_float16_model_runs_in_float32_and_compiles(tmp_path, keep_io_types):
         assert_same_bits(sim, fq, ["y"])
 
 
+def test_a_model_that_casts_its_activations_to_float16_computes_in_float32(tmp_path):
+    # A mixed-precision export: float32 weights and input, the input cast to float16 and
+    # multiplied there (the weight cast too), the result cast back.
+    w = (RNG.standard_normal((6, 5)) * 0.5).astype(np.float32)
+    nodes = [helper.make_node("Cast", ["x"], ["x16"], to=F16), helper.make_node("Cast", ["w"], ["w16"], to=F16),
+             helper.make_node("MatMul", ["x16", "w16"], ["y16"], name="mm"),
+             helper.make_node("Cast", ["y16"], ["y"], to=TensorProto.FLOAT)]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 5])],
+                              [numpy_helper.from_array(w, "w")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "m.onnx")
+    x = RNG.standard_normal((2, 6)).astype(np.float32)
+    np.savez(tmp_path / "x.npz", x=x)
+    r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub", "--precision", "fp16")
+    assert r.returncode == 0 and "computes in float16 (or bfloat16)" in r.stderr, r.stderr
+    r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "y.npz")
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_allclose(np.load(tmp_path / "y.npz")["y"], x @ w, rtol=1e-5, atol=1e-5)
+
+
 def test_a_bfloat16_weight_is_widened_exactly(tmp_path):
     w = (RNG.standard_normal((6, 5)) * 0.5).astype(ml_dtypes.bfloat16)
     graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")], "g",
