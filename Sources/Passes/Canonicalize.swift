@@ -29,6 +29,9 @@ extension Pipeline {
             // A BatchNormalization of statistics computed in the graph (Keras's layer
             // normalization through tf2onnx) as the element-wise arithmetic it is.
             BatchNormArithmetic(),
+            // A reduction over axes apart (a channels-last group normalization) reads them
+            // transposed to the end, one row each.
+            ConsecutiveReductions(),
             // Operands in the forms the matrix unit and the vector unit take: a Gemm's alpha,
             // beta and transA folded, 1-D MatMul operands lifted, Pow's integer exponent made
             // float32 (the next round types what they add).

@@ -11,6 +11,7 @@ public enum PassRegistry {
         ExplicitPads(),
         GlobalPools(),
         BatchNormArithmetic(),
+        ConsecutiveReductions(),
         SimplifyGemm(),
         LiftVectorMatMul(),
         FloatExponent(),

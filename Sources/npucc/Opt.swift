@@ -10,9 +10,10 @@ struct Opt: ParsableCommand {
         discussion: """
             The model is imported and canonicalized first. Passes: infer-shapes,
             fold-constants, remove-identity, explicit-pads, global-pools,
-            batchnorm-arithmetic, simplify-gemm, lift-vector-matmul,
-            float-exponent, resolve-cast-like, eliminate-dead-code, import-qdq,
-            fold-batchnorm, fuse-activation, prune-2-4, quantize.
+            batchnorm-arithmetic, consecutive-reductions, simplify-gemm,
+            lift-vector-matmul, float-exponent, resolve-cast-like,
+            eliminate-dead-code, import-qdq, fold-batchnorm, fuse-activation,
+            prune-2-4, quantize.
 
             Example:
               npucc opt samples/digits_cnn.onnx \\

@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from conftest import run_npucc, simulated_and_interpreted
+from conftest import assert_same_bits, run_npucc, simulated_and_interpreted
 
 
 def decomposed_model(path, opset=13):
@@ -136,17 +136,33 @@ def test_reductions_over_inner_axes_run_as_the_interpreter_runs_them(tmp_path):
     np.testing.assert_array_equal(sim["int_sum"], steps.astype(np.int64).sum(axis=1, keepdims=True))
 
 
-def test_a_reduction_over_axes_that_are_not_consecutive_is_refused_by_node(tmp_path):
+@pytest.mark.parametrize("op,opset,keepdims", [("ReduceMean", 13, 1), ("ReduceSum", 18, 0), ("ReduceMax", 18, 1)])
+def test_a_reduction_over_axes_apart_reads_them_transposed(tmp_path, op, opset, keepdims):
+    # Keras's GroupNormalization over channels-last input: the mean over rows, columns and the
+    # channels of each group, axes [1, 2, 4] of [N, H, W, G, C/G].
+    shape = [2, 5, 6, 3, 4]
+    attributes = {"keepdims": keepdims}
+    inputs, inits = ["x"], []
+    if opset >= 18 or op == "ReduceSum":
+        inputs.append("axes")
+        inits.append(onnx.numpy_helper.from_array(np.array([1, 2, -1], np.int64), "axes"))
+    else:
+        attributes["axes"] = [1, 2, -1]
     graph = helper.make_graph(
-        [helper.make_node("ReduceMean", ["x"], ["y"], axes=[1, 3], name="apart")], "r",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 4, 32])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 4, 1])])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "r.onnx")
-    r = run_npucc("compile", tmp_path / "r.onnx", "-o", tmp_path / "r.npub", "--precision", "fp16")
-    assert r.returncode == 1
-    assert ('node ReduceMean "apart" (opset 13): cannot lower ReduceMean over axes [1, 3] of [1, 8, 4, 32]: '
-            'the vector unit reduces consecutive axes') in r.stderr
-    assert not (tmp_path / "r.npub").exists()
+        [helper.make_node(op, inputs, ["y"], name="apart", **attributes)], "r",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), tmp_path / "r.onnx")
+    x = np.random.default_rng(11).standard_normal(shape).astype(np.float32)
+    np.savez(tmp_path / "x.npz", x=x)
+    want = ort.InferenceSession(str(tmp_path / "r.onnx")).run(None, {"x": x})[0]
+    sim, fq = simulated_and_interpreted(tmp_path / "r.onnx", tmp_path / "x.npz", tmp_path, "fp16", "none",
+                                        tmp_path / "x.npz")
+    assert_same_bits(sim, fq, ["y"])
+    assert sim["y"].shape == want.shape
+    np.testing.assert_allclose(sim["y"], want, rtol=1e-6, atol=1e-6)
+    r = run_npucc("dump-ir", tmp_path / "r.onnx")
+    assert "= Transpose(%x) {perm=[0, 3, 1, 2, 4]}" in r.stdout, r.stdout
 
 
 def rows_model(path):
