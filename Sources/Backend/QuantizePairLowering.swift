@@ -57,9 +57,7 @@ extension Lowering {
         let type = graph.type(of: q.outputs[0])!.dtype
         let zero = q.inputs.count >= 3 && !q.inputs[2].isEmpty ? Float(graph.constants[q.inputs[2]]!.int64s()[0]) : 0
         // The integer types' ranges (exact in float32).
-        let range: (Float, Float)? = [
-            .int8: (-128, 127), .uint8: (0, 255), .int16: (-32768, 32767), .uint16: (0, 65535),
-        ][type]
+        let range = type.quantizedCodeRange.map { (Float($0.0), Float($0.1)) }
         guard let x = memory.place(of: q.inputs[0]), let y = memory.place(of: dq.outputs[0]),
             let dims = graph.type(of: q.inputs[0])?.shape?.dims.compactMap(\.value),
             dims.count == graph.type(of: q.inputs[0])?.shape?.rank

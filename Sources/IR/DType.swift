@@ -69,6 +69,18 @@ public enum DType: Int32, Sendable, CaseIterable, Hashable {
     /// float16 or bfloat16: what a half-precision model holds, float32 exactly widened.
     public var isHalf: Bool { self == .float16 || self == .bfloat16 }
 
+    /// The least and greatest code of an integer type QuantizeLinear writes (int8, uint8,
+    /// int16, uint16); nil for any other.
+    public var quantizedCodeRange: (Int64, Int64)? {
+        switch self {
+        case .int8: return (-128, 127)
+        case .uint8: return (0, 255)
+        case .int16: return (-32768, 32767)
+        case .uint16: return (0, 65535)
+        default: return nil
+        }
+    }
+
     /// The ONNX spelling, for messages that quote the model ("FLOAT", "INT64").
     public var onnxName: String {
         switch self {

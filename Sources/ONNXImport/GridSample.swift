@@ -114,17 +114,20 @@ private struct GridSampler {
             "Range", "sample", [context.int64Scalar(0, hint: "zero"), samples, context.int64Scalar(1, hint: "one")])
         let batch = emit("Reshape", "sample_index", [sample, context.int64Constant([-1, 1, 1, 1], hint: "shape")])
         let first = emit("Mul", "first_row", [batch, plane])
-        let lookup = Lookup(rows: rows, first: first, height: height, width: width)
+        let lookup = Lookup(rows: rows, first: first, width: width)
         switch interpolation {
         case .nearest:
-            return tap(row, column, lookup, "nearest")
+            return tap(pad(row, height, "row"), pad(column, width, "column"), lookup, "nearest")
         case .linear, .cubic:
             let offsets = interpolation == .linear ? [0, 1] : [-1, 0, 1, 2]
             let (xTaps, xWeights) = taps(of: column, offsets, "x")
             let (yTaps, yWeights) = taps(of: row, offsets, "y")
+            // Each tap position padded once along its axis, then combined with the other's.
+            let columns = xTaps.enumerated().map { j, x in pad(x, width, "column\(j)") }
+            let rows = yTaps.enumerated().map { i, y in pad(y, height, "row\(i)") }
             var across: [String] = []
-            for (i, y) in yTaps.enumerated() {
-                let values = xTaps.enumerated().map { j, x in tap(y, x, lookup, "tap\(i)_\(j)") }
+            for (i, y) in rows.enumerated() {
+                let values = columns.enumerated().map { j, x in tap(y, x, lookup, "tap\(i)_\(j)") }
                 across.append(weigh(values, by: xWeights, "row\(i)"))
             }
             return weigh(across, by: yWeights, "sum")
@@ -255,45 +258,52 @@ private struct GridSampler {
     struct Lookup {
         var rows: String
         var first: String
-        var height: Axis
         var width: Axis
     }
 
-    /// The pixels at integer positions (`y`, `x`), [N, Ho, Wo, 1] each, as [N, Ho, Wo, C]:
-    /// outside the image 0 (zeros), the nearest edge pixel (border) or the reflected one.
-    mutating func tap(_ y: String, _ x: String, _ lookup: Lookup, _ name: String) -> String {
+    /// An integer tap position along `axis`, [N, Ho, Wo, 1], as the int64 index a look-up
+    /// reads and, for zeros padding, whether it lies inside the image (its value 0 where not);
+    /// border clamps it, reflection reflects it.
+    struct PaddedTap {
+        var index: String
         var inside: String?
-        var (row, column) = (y, x)
+    }
+
+    mutating func pad(_ position: String, _ axis: Axis, _ name: String) -> PaddedTap {
+        let int64 = ["to": Attribute.int(Int(DType.int64.rawValue))]
         switch padding {
         case "zeros":
-            func within(_ v: String, _ axis: Axis, _ step: String) -> String {
-                emit(
-                    "And", step,
-                    [emit("GreaterOrEqual", "\(step)_from", [v, float(0, "zero")]), emit("Less", "\(step)_to", [v, axis.size])])
-            }
-            inside = emit(
-                "And", "\(name)_inside",
-                [within(y, lookup.height, "\(name)_row_in"), within(x, lookup.width, "\(name)_column_in")])
+            let inside = emit(
+                "And", "\(name)_in",
+                [
+                    emit("GreaterOrEqual", "\(name)_in_from", [position, float(0, "zero")]),
+                    emit("Less", "\(name)_in_to", [position, axis.size]),
+                ])
+            return PaddedTap(index: emit("Cast", "\(name)_index", [position], int64), inside: inside)
         case "border":
-            row = clamp(y, lookup.height, "\(name)_row")
-            column = clamp(x, lookup.width, "\(name)_column")
+            return PaddedTap(index: emit("Cast", "\(name)_index", [clamp(position, axis, name)], int64))
         default:
             // Reflected, then clamped: only a coordinate beyond float32's integers (or NaN)
             // could leave the image, and a look-up must stay inside it.
-            row = clamp(reflect(y, lookup.height, "\(name)_row"), lookup.height, "\(name)_row_kept")
-            column = clamp(reflect(x, lookup.width, "\(name)_column"), lookup.width, "\(name)_column_kept")
+            let kept = clamp(reflect(position, axis, name), axis, "\(name)_kept")
+            return PaddedTap(index: emit("Cast", "\(name)_index", [kept], int64))
         }
-        let int64 = ["to": Attribute.int(Int(DType.int64.rawValue))]
+    }
+
+    /// The pixels at the padded taps `row` and `column` as [N, Ho, Wo, C]: 0 where zeros
+    /// padding finds either outside the image.
+    mutating func tap(_ row: PaddedTap, _ column: PaddedTap, _ lookup: Lookup, _ name: String) -> String {
         var index = emit(
             "Add", "\(name)_index",
             [
                 emit(
-                    "Add", "\(name)_in_plane",
-                    [
-                        emit("Mul", "\(name)_row_start", [emit("Cast", "\(name)_row_index", [row], int64), lookup.width.count]),
-                        emit("Cast", "\(name)_column_index", [column], int64),
-                    ]), lookup.first,
+                    "Add", "\(name)_in_plane", [emit("Mul", "\(name)_row_start", [row.index, lookup.width.count]), column.index]),
+                lookup.first,
             ])
+        var inside: String?
+        if let rowInside = row.inside, let columnInside = column.inside {
+            inside = emit("And", "\(name)_inside", [rowInside, columnInside])
+        }
         if let inside { index = emit("Where", "\(name)_index_kept", [inside, index, context.int64Scalar(0, hint: "zero")]) }
         let flat = emit("Squeeze", "\(name)_flat", [index, context.int64Constant([-1], hint: "last")])
         let pixels = emit("Gather", "\(name)_pixels", [lookup.rows, flat], ["axis": .int(0)])

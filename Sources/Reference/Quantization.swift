@@ -25,7 +25,9 @@ func quantizeLinear(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
         out.withUnsafeMutableBuffer(as: UInt8.self) { o in for i in codes.indices { o[i] = codes[i] } }
         return out
     }
-    let (low, high) = integerRange(target)
+    guard let (low, high) = target.quantizedCodeRange else {
+        throw IRError("QuantizeLinear to \(target.name) is not supported", at: node)
+    }
     let base = out.storage.base
     for i in scaled.indices {
         let q = scaled[i].isNaN ? 0 : Double(scaled[i].rounded(.toNearestOrEven))
@@ -63,16 +65,6 @@ func dequantizeLinear(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     }
     let out = Tensor(values, shape: x.shape)
     return scale.dtype == .float32 ? out : out.cast(to: scale.dtype)
-}
-
-/// The smallest and largest value of an integer quantized type.
-private func integerRange(_ dtype: DType) -> (Int64, Int64) {
-    switch dtype {
-    case .int8: return (-128, 127)
-    case .uint8: return (0, 255)
-    case .int16: return (-32768, 32767)
-    default: return (0, 65535)
-    }
 }
 
 /// The scale and zero point of each element: one pair for the tensor, or one per slice

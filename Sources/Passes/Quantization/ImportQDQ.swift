@@ -242,14 +242,7 @@ private struct QDQRewrite {
             guard q.int("saturate", default: 1) != 0 else { return nil }
             return (-fp8.maxFinite * s, fp8.maxFinite * s)
         }
-        let codes: (Int64, Int64)
-        switch format {
-        case .int8: codes = (-128, 127)
-        case .uint8: codes = (0, 255)
-        case .int16: codes = (-32768, 32767)
-        case .uint16: codes = (0, 65535)
-        default: return nil
-        }
+        guard let codes = format.quantizedCodeRange else { return nil }
         let zero = zeroPoint?.int64s().first ?? 0
         return (Float(codes.0 - zero) * s, Float(codes.1 - zero) * s)
     }
