@@ -36,6 +36,16 @@ extension Lowering {
             element, dims: [count, length], strides: [1, inner])
     }
 
+    /// The descriptor of one row of `count` `element`s at `address` in the SRAM of `unit`
+    /// (a long row's piece and what it carries).
+    static func sramRow(
+        _ b: inout ProgramBuilder, _ unit: (cluster: Int, tile: Int), _ address: Int, _ element: ElementType, _ count: Int
+    ) throws -> UInt64 {
+        b.descriptor(
+            try TensorDescriptor(
+                .sram, element, cluster: unit.cluster, tile: unit.tile, address: UInt64(address), dims: [1, count]))
+    }
+
     /// For each of `groups` groups in turn, `count` units in blocks of at most `step`, the
     /// blocks dealt to the tiles in order (`resources.place`): `body(group, first, units,
     /// cluster, tile)`.

@@ -198,6 +198,8 @@ public enum Lowering {
                 try lowerReduction(node, graph, memory, resources, &constants, &b)
             case "CumSum":
                 try lowerCumulativeSum(node, graph, memory, resources, &constants, &b)
+            case "TopK":
+                try lowerTopK(node, graph, memory, resources, &constants, &b)
             case "Resize":
                 scratchBytes = max(
                     scratchBytes, try lowerResize(node, graph, memory, scratch: scratch, resources, &constants, &b))

@@ -107,7 +107,10 @@ public struct MemoryPlan: Sendable, Equatable {
         var buffers: [Buffer] = []
         for r in order {
             guard let type = graph.type(of: r), let shape = type.shape, shape.dims.allSatisfy({ $0.value != nil }) else {
-                throw IRError("value \"\(r)\" has no static type: the NPU's buffers are sized at compile time")
+                // Named after the node that computes it (a TopK whose K comes from the data, say).
+                let message = "value \"\(r)\" has no static type: the NPU's buffers are sized at compile time"
+                if let producer = graph.nodes.first(where: { $0.outputs.contains(r) }) { throw IRError(message, at: producer) }
+                throw IRError(message)
             }
             // A bool tensor is held as float32 masks (1 and +0) on the NPU.
             let bytes = shape.dims.reduce(type.dtype == .bool ? 4 : type.dtype.byteSize) { $0 * $1.value! }

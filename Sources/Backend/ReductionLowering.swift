@@ -120,11 +120,9 @@ extension Lowering {
         }
         let (slot, result) = (2 * pieces.buffer, 2 * pieces.buffer + 64)
         for row in 0..<rows {
-            let (cluster, tile) = resources.place(row)
+            let unit = resources.place(row)
             func sram(_ address: Int, _ count: Int, _ element: ElementType) throws -> UInt64 {
-                b.descriptor(
-                    try TensorDescriptor(
-                        .sram, element, cluster: cluster, tile: tile, address: UInt64(address), dims: [1, count]))
+                try sramRow(&b, unit, address, element, count)
             }
             let running = try sram(slot, 1, .i64), first = (row / inner) * length * inner + row % inner
             for (index, start) in pieces.starts.enumerated() {

@@ -79,13 +79,13 @@ extension InstructionSet {
     /// The vector ops (by index) that read their `b` operand: the binary element-wise ops,
     /// the comparisons and logic of two masks, `where`, layer_norm's, batch_norm's and instance_norm's
     /// parameters, reduce_carry's running values (counted read even by a record that
-    /// starts afresh, which the program's order then treats as a read it is not) and
-    /// standardize's moments.
+    /// starts afresh, which the program's order then treats as a read it is not),
+    /// standardize's moments and topk_index's indices.
     public static let vectorOpsReadingB: Set<Int> = Set(
         [
             "add", "sub", "mul", "div", "max", "min", "pow", "where", "equal", "less", "greater", "less_equal",
             "greater_equal", "and", "or", "layer_norm", "batch_norm", "prelu", "mod", "fmod", "instance_norm",
-            "reduce_carry", "standardize",
+            "reduce_carry", "standardize", "topk_index",
         ].map { vectorOps.firstIndex(of: $0)! })
 }
 

@@ -1,5 +1,5 @@
 // Operators ONNX defines as functions of others, imported as those: Celu, ThresholdedRelu,
-// Shrink, IsNaN, IsInf, Hardmax and MeanVarianceNormalization. Each runs on the vector unit
+// Shrink, IsNaN, IsInf, Hardmax, MeanVarianceNormalization, and Xor as the And, Or and Not it is. Each runs on the vector unit
 // as the ops it is made of.
 import IR
 
@@ -8,13 +8,15 @@ extension ImportContext {
     /// - Celu: Max(x, 0) + Min(alpha · (Exp(x / alpha) − 1), 0);
     /// - ThresholdedRelu: Where(x > alpha, x, 0);
     /// - Shrink: Where(x < −lambd, x + bias, Where(x > lambd, x − bias, 0));
+    /// - Xor: And(Or(x, y), Not(And(x, y)));
     /// - IsNaN: Not(Equal(x, x)); IsInf: Equal(x, +inf) and/or Equal(x, −inf) as its flags say;
     /// - Hardmax (opset 13): Cast(Equal(positions along the axis, ArgMax(x, keepdims)), x's type);
     /// - MeanVarianceNormalization: (x − ReduceMean(x)) / (Sqrt(ReduceMean(x²) − ReduceMean(x)²)
     ///   + 1e-9) over `axes` (default [0, 2, 3]).
     mutating func emitFunctionOp(_ node: Node) throws {
-        guard node.inputs.count == 1, let x = node.input(0), node.outputs.count == 1, !node.outputs[0].isEmpty else {
-            throw IRError("takes one input and gives one output", at: node)
+        let operands = node.op == "Xor" ? 2 : 1
+        guard node.inputs.count == operands, let x = node.input(0), node.outputs.count == 1, !node.outputs[0].isEmpty else {
+            throw IRError("takes \(operands == 1 ? "one input" : "two inputs") and gives one output", at: node)
         }
         func emit(_ op: String, _ step: String, _ inputs: [String], _ attributes: [String: Attribute] = [:]) -> String {
             emitStep(of: node, op, step, inputs, attributes)
@@ -42,6 +44,13 @@ extension ImportContext {
                 ])
             finish(
                 "Where", [emit("Less", "below", [x, constant(-lambd, "minus_lambd")]), emit("Add", "raised", [x, bias]), upper])
+        case "Xor":
+            // Before opset 7 a broadcast along `axis` aligns y elsewhere than numpy does.
+            guard node.attributes["axis"] == nil else {
+                throw IRError("Xor with a legacy broadcast axis is not supported", at: node)
+            }
+            let y = node.inputs[1]
+            finish("And", [emit("Or", "either", [x, y]), emit("Not", "not_both", [emit("And", "both", [x, y])])])
         case "IsNaN":
             finish("Not", [emit("Equal", "ordered", [x, x])])
         case "IsInf":

@@ -63,14 +63,14 @@ extension ImportContext {
             "LpNormalization": { try $0.emitLpNormalization($1) }, "Mish": { try $0.emitMish($1) },
             "RMSNormalization": { try $0.emitRMSNormalization($1) }, "ImageScaler": { try $0.emitImageScaler($1) },
             "Attention": { try $0.emitAttention($1) }, "GatherND": { try $0.emitGatherND($1) },
-            "GatherElements": { try $0.emitGatherElements($1) }, "TopK": { try $0.emitTopK($1) },
+            "GatherElements": { try $0.emitGatherElements($1) },
             "GridSample": { try $0.emitGridSample($1) },
             "AffineGrid": { try $0.emitAffineGrid($1) },
             "RotaryEmbedding": { try $0.emitRotaryEmbedding($1) }, "Conv": { try $0.emitConvolution($1) },
         ]
         for op in ["Swish", "SwiGLU"] { table[op] = { try $0.emitSwish($1) } }
         for op in ["LSTM", "GRU", "RNN"] { table[op] = { try $0.emitRecurrent($1) } }
-        for op in ["Celu", "ThresholdedRelu", "Shrink", "IsNaN", "IsInf", "Hardmax", "MeanVarianceNormalization"] {
+        for op in ["Celu", "ThresholdedRelu", "Shrink", "IsNaN", "IsInf", "Hardmax", "MeanVarianceNormalization", "Xor"] {
             table[op] = { try $0.emitFunctionOp($1) }
         }
         for op in ["DepthToSpace", "SpaceToDepth"] { table[op] = { try $0.emitBlockRearrangement($1) } }

@@ -1,10 +1,13 @@
 // Rewrites of older operator forms into the canonical (opset 21) form of schemas/ops.md:
 // attributes that later opsets turned into inputs, legacy broadcasting, old Softmax
-// semantics, Upsample and opset-10 Resize, and the per-tensor-only quantization of opset 10.
+// semantics, Upsample and opset-10 Resize, the per-tensor-only quantization of opset 10, and
+// TopK's K as an attribute before opset 10.
 import IR
 
-private let legacyBroadcastOps: Set<String> = ["Add", "Sub", "Mul", "Div", "Pow", "And", "Or", "Xor",
-                                               "Equal", "Greater", "Less"]
+private let legacyBroadcastOps: Set<String> = [
+    "Add", "Sub", "Mul", "Div", "Pow", "And", "Or", "Xor",
+    "Equal", "Greater", "Less",
+]
 private let reduceOps: Set<String> = ["ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd"]
 
 extension ImportContext {
@@ -46,12 +49,25 @@ extension ImportContext {
             let low = node.float("min"), high = node.float("max")
             node.attributes["min"] = nil
             node.attributes["max"] = nil
-            node.inputs = [node.inputs[0],
-                           low.map { scalarConstant($0, like: node.inputs[0], hint: "clip_min") } ?? "",
-                           high.map { scalarConstant($0, like: node.inputs[0], hint: "clip_max") } ?? ""]
+            node.inputs = [
+                node.inputs[0],
+                low.map { scalarConstant($0, like: node.inputs[0], hint: "clip_min") } ?? "",
+                high.map { scalarConstant($0, like: node.inputs[0], hint: "clip_max") } ?? "",
+            ]
             trimOmittedInputs(&node)
         case "Split" where opset < 13:
             try moveToInputs(&node, ["split"], from: 1)
+        case "TopK":
+            if opset < 10 {
+                guard node.attributes["k"] != nil else { throw IRError("needs attribute k", at: node) }
+                try moveToInputs(&node, ["k"], from: 1)
+            }
+            guard node.inputs.count == 2, node.outputs.count == 2 else {
+                throw IRError("takes X and K and gives Values and Indices", at: node)
+            }
+            if let dtype = knownType(of: node.inputs[0])?.dtype, dtype != .float32 {
+                throw IRError("TopK of \(dtype.name) is not supported (float32 only)", at: node)
+            }
         case "Squeeze" where opset < 13, "Unsqueeze" where opset < 13, "ReduceSum" where opset < 13:
             try moveToInputs(&node, ["axes"], from: 1)
         case let op where reduceOps.contains(op) && opset < 18:
@@ -137,13 +153,19 @@ extension ImportContext {
         let flat = freshName("\(x)_flat")
         let normalized = freshName("\(x)_normalized")
         let shape = freshName("\(x)_shape")
-        nodes.append(Node(op: "Flatten", name: node.name + "_flatten", inputs: [x], outputs: [flat],
-                          attributes: ["axis": .int(axis)]))
-        nodes.append(Node(op: node.op, name: node.name, inputs: [flat], outputs: [normalized],
-                          attributes: ["axis": .int(1)]))
+        nodes.append(
+            Node(
+                op: "Flatten", name: node.name + "_flatten", inputs: [x], outputs: [flat],
+                attributes: ["axis": .int(axis)]))
+        nodes.append(
+            Node(
+                op: node.op, name: node.name, inputs: [flat], outputs: [normalized],
+                attributes: ["axis": .int(1)]))
         nodes.append(Node(op: "Shape", name: node.name + "_shape", inputs: [x], outputs: [shape]))
-        nodes.append(Node(op: "Reshape", name: node.name + "_reshape", inputs: [normalized, shape],
-                          outputs: node.outputs))
+        nodes.append(
+            Node(
+                op: "Reshape", name: node.name + "_reshape", inputs: [normalized, shape],
+                outputs: node.outputs))
     }
 
     /// Upsample (opsets 1-9) and Resize (opset 10): scales only, asymmetric coordinates,
@@ -152,7 +174,8 @@ extension ImportContext {
     private mutating func upgradeUpsample(_ node: inout Node, fromUpsample: Bool) throws {
         var scales = node.inputs.count > 1 ? node.inputs[1] : ""
         if let height = node.attributes.removeValue(forKey: "height_scale"),
-           let width = node.attributes.removeValue(forKey: "width_scale") {
+            let width = node.attributes.removeValue(forKey: "width_scale")
+        {
             guard case .float(let h) = height, case .float(let w) = width else {
                 throw IRError("height_scale and width_scale must be floats", at: node)
             }
@@ -172,17 +195,21 @@ extension ImportContext {
         }
         node.op = "Resize"
         node.inputs = [node.inputs[0], "", scales]
-        node.attributes = ["mode": .string(mode),
-                           "coordinate_transformation_mode": .string("asymmetric"),
-                           "nearest_mode": .string("floor")]
+        node.attributes = [
+            "mode": .string(mode),
+            "coordinate_transformation_mode": .string("asymmetric"),
+            "nearest_mode": .string("floor"),
+        ]
     }
 
     /// Cast before opset 6 names its target type (`to = "FLOAT"`); later opsets give its
     /// TensorProto code.
     private func upgradeLegacyCast(_ node: inout Node) throws {
         guard case .string(let name)? = node.attributes["to"] else { return }
-        let codes = ["FLOAT": 1, "UINT8": 2, "INT8": 3, "UINT16": 4, "INT16": 5, "INT32": 6, "INT64": 7, "STRING": 8,
-                     "BOOL": 9, "FLOAT16": 10, "DOUBLE": 11, "UINT32": 12, "UINT64": 13]
+        let codes = [
+            "FLOAT": 1, "UINT8": 2, "INT8": 3, "UINT16": 4, "INT16": 5, "INT32": 6, "INT64": 7, "STRING": 8,
+            "BOOL": 9, "FLOAT16": 10, "DOUBLE": 11, "UINT32": 12, "UINT64": 13,
+        ]
         guard let code = codes[name.uppercased()] else {
             throw IRError("Cast to \"\(name)\" names no element type", at: node)
         }
@@ -195,7 +222,8 @@ extension ImportContext {
     private mutating func upgradeLegacyTile(_ node: inout Node) throws {
         guard node.inputs.count == 3 else { return }
         guard let tiles = constants[node.inputs[1]]?.int64s().first,
-              let axis = constants[node.inputs[2]]?.int64s().first, let rank = rank(of: node.inputs[0]) else {
+            let axis = constants[node.inputs[2]]?.int64s().first, let rank = rank(of: node.inputs[0])
+        else {
             throw IRError("opset \(opset) Tile needs constant tiles and axis and an input of known rank", at: node)
         }
         guard (-Int64(rank)..<Int64(rank)).contains(axis) else {
@@ -216,8 +244,9 @@ extension ImportContext {
         let scaleType = knownType(of: scale)?.dtype ?? .float32
         guard Int32(truncatingIfNeeded: code) == scaleType.rawValue else {
             let named = DType(rawValue: Int32(truncatingIfNeeded: code))?.name ?? "type \(code)"
-            throw IRError("\(attribute) \(named) differs from the scale's \(scaleType.name); only the scale's type is supported",
-                          at: node)
+            throw IRError(
+                "\(attribute) \(named) differs from the scale's \(scaleType.name); only the scale's type is supported",
+                at: node)
         }
     }
 
@@ -229,8 +258,9 @@ extension ImportContext {
         let scale = node.inputs[1]
         let count = constants[scale]?.count ?? types[scale]?.shape?.concrete?.reduce(1, *)
         if let count, count != 1 {
-            throw IRError("\(node.op) before opset 13 quantizes per tensor: the scale must hold one value, not \(count)",
-                          at: node)
+            throw IRError(
+                "\(node.op) before opset 13 quantizes per tensor: the scale must hold one value, not \(count)",
+                at: node)
         }
     }
 
@@ -238,7 +268,8 @@ extension ImportContext {
     /// broadcasting needs it shaped [C, 1, ...].
     private mutating func upgradeLegacyPRelu(_ node: inout Node) {
         guard node.inputs.count == 2, let slope = constants[node.inputs[1]], slope.rank == 1, slope.count > 1,
-              let rank = rank(of: node.inputs[0]), rank > 2 else { return }
+            let rank = rank(of: node.inputs[0]), rank > 2
+        else { return }
         let shape = [slope.count] + Array(repeating: 1, count: rank - 2)
         node.inputs[1] = addConstant(slope.reshaped(shape), hint: node.inputs[1])
     }

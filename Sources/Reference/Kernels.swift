@@ -83,6 +83,7 @@ public enum Kernels {
         for op in ["ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd"] { t[op] = { n, i in [try reduce(n, i)] } }
         t["ArgMax"] = { n, i in [try argExtreme(n, i, max: true)] }
         t["ArgMin"] = { n, i in [try argExtreme(n, i, max: false)] }
+        t["TopK"] = { n, i in try topK(n, i) }
         t["CumSum"] = { n, i in [try cumulativeSum(n, i)] }
         t["Trilu"] = { n, i in [try triangle(n, i)] }
         t["Reshape"] = { n, i in [try reshape(n, i)] }

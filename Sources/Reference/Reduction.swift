@@ -1,5 +1,5 @@
 // ReduceMean/Sum/Max/Min/Prod over an axes input (keepdims, noop_with_empty_axes) and
-// ArgMax/ArgMin. Reductions accumulate in Double.
+// ArgMax/ArgMin, and TopK. Reductions accumulate in Double.
 import Formats
 import IR
 
@@ -91,4 +91,31 @@ func argExtreme(_ node: Node, _ inputs: [Tensor?], max isMax: Bool) throws -> Te
     var shape = x.shape
     if keep { shape[axis] = 1 } else { shape.remove(at: axis) }
     return Tensor(result, shape: shape)
+}
+
+/// TopK: the K first elements along `axis` in `VectorArithmetic.topK`'s order (largest or
+/// smallest first, ties by position), their values and their int64 positions.
+func topK(_ node: Node, _ inputs: [Tensor?]) throws -> [Tensor] {
+    let x = try operand(node, inputs, 0), kTensor = try operand(node, inputs, 1)
+    guard x.dtype == .float32 else { throw IRError("TopK of \(x.dtype.name) is not supported (float32 only)", at: node) }
+    let axis = try normalizedAxis(node.int("axis", default: -1), rank: x.rank, node)
+    let outer = x.shape[..<axis].reduce(1, *), n = x.shape[axis], inner = x.shape[(axis + 1)...].reduce(1, *)
+    guard kTensor.count == 1, case let k = Int(kTensor.int64(at: 0)), (0...n).contains(k) else {
+        throw IRError("K \(kTensor.int64s()) is out of range for axis \(axis) of \(x.shape)", at: node)
+    }
+    let largest = node.int("largest", default: 1) != 0
+    let values = x.floats()
+    var chosen = [Float](repeating: 0, count: outer * k * inner), indices = [Int64](repeating: 0, count: chosen.count)
+    for o in 0..<outer {
+        for i in 0..<inner {
+            let at = { (j: Int) in (o * n + j) * inner + i }
+            for (rank, j) in VectorArithmetic.topK(count: n, k: k, largest: largest, { values[at($0)] }).enumerated() {
+                let out = (o * k + rank) * inner + i
+                (chosen[out], indices[out]) = (values[at(j)], Int64(j))
+            }
+        }
+    }
+    var shape = x.shape
+    shape[axis] = k
+    return [Tensor(chosen, shape: shape), Tensor(indices, shape: shape)]
 }

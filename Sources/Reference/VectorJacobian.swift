@@ -63,6 +63,10 @@ public enum VectorJacobian {
         case "Cast":
             guard try operand(node, inputs, 0).dtype.isFloatingPoint else { return nil }
             return [g]
+        case "TopK":
+            // The indices' value is needed (absent from `outputs`, the values stand in for it).
+            guard outputs.count > 1, outputs[1].dtype == .int64 else { return nil }
+            return [need(0) ? try topKInput(node, input(0), chosen: outputs[1], g) : nil, nil]
         default:
             if let data = Self.movedInputs(node, inputCount: inputs.count) {
                 return try moved(node, inputs, data: data, outputs: outputs, cotangents: [g] + cotangents.dropFirst())
@@ -431,6 +435,20 @@ public enum VectorJacobian {
         var index = [Int](repeating: 0, count: x.rank)
         for i in 0..<geometry.outputShape.reduce(1, *) {
             taps.forEach(output: i, &index) { offset, w in op[offset] += w * gp[i] }
+        }
+        return out
+    }
+
+    /// TopK's values are copies of x's elements: each value's cotangent goes to the position
+    /// its index names along the axis.
+    private static func topKInput(_ node: Node, _ x: Tensor, chosen: Tensor, _ g: Tensor) throws -> Tensor {
+        let axis = try normalizedAxis(node.int("axis", default: -1), rank: x.rank, node)
+        let n = x.shape[axis], k = chosen.shape[axis], inner = x.shape[(axis + 1)...].reduce(1, *)
+        let out = Tensor(zeros: .float32, shape: x.shape)
+        let gp = g.f32, op = out.f32, indices = chosen.int64s()
+        for e in 0..<chosen.count {
+            let (o, i) = (e / (k * inner), e % inner)
+            op[(o * n + Int(indices[e])) * inner + i] += gp[e]
         }
         return out
     }

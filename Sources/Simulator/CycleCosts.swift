@@ -84,12 +84,18 @@ struct CycleCosts {
 
     /// A vop or vopp: vectors of the counted operand times the op's steps; pooling costs
     /// one elementwise step per window position (kernel h x w from its parameter record)
-    /// per output element, plus one for average's division.
-    func vector(op: String, dst: Int, a: Int, window: Int?) -> UnitCost {
+    /// per output element, plus one for average's division; a selection of K (topk,
+    /// topk_index) passes each input element through a sorted buffer of K, 1 + ⌈log2 K⌉
+    /// elementwise steps.
+    func vector(op: String, dst: Int, a: Int, window: Int?, selected: Int? = nil) -> UnitCost {
         let v = target.vector
         if let window {
             let steps = window + (op == "average_pool" ? 1 : 0)
             return UnitCost(occupancy: vectors(dst) * steps * v.elementwiseCycles, latency: 0)
+        }
+        if let selected {
+            let depth = Int.bitWidth - (max(selected, 1) - 1).leadingZeroBitCount
+            return UnitCost(occupancy: vectors(a) * (1 + depth) * v.elementwiseCycles, latency: 0)
         }
         let s = Self.vectorSteps(op)
         let n = vectors(s.countsInput ? a : dst)

@@ -114,8 +114,8 @@ extension CycleModel.SchedulerState {
         default:
             let op = InstructionSet.vectorOps[Int(i["op"])]
             if InstructionSet.vectorOpsReadingB.contains(Int(i["op"])) { reads.append(try operand(program, i["b"])) }
-            var window: Int?
-            if op == "max_pool" || op == "average_pool" {
+            var window: Int?, selected: Int?
+            if ["max_pool", "average_pool", "topk", "topk_index"].contains(op) {
                 let at = 4 * Int(i["params"])
                 guard mnemonic == "vopp", at + 8 <= constants.count else {
                     throw SimulatorError("\(op)'s parameter record is outside the constant section")
@@ -123,15 +123,19 @@ extension CycleModel.SchedulerState {
                 func int32(_ o: Int) -> Int {
                     Int(Int32(bitPattern: (0..<4).reduce(UInt32(0)) { $0 | UInt32(constants[o + $1]) << (8 * $1) }))
                 }
-                let (kh, kw) = (int32(at), int32(at + 4))
-                guard (1...(1 << 20)).contains(kh), (1...(1 << 20)).contains(kw) else {
-                    throw SimulatorError("\(op)'s parameter record is not a window (kernel, strides, pads, dilations)")
+                let (first, second) = (int32(at), int32(at + 4))
+                guard (1...(1 << 20)).contains(first), (1...(1 << 20)).contains(second) else {
+                    throw SimulatorError(
+                        op.hasPrefix("topk")
+                            ? "\(op)'s parameter record is not a selection (row length, K, largest)"
+                            : "\(op)'s parameter record is not a window (kernel, strides, pads, dilations)")
                 }
-                window = kh * kw
+                if op.hasPrefix("topk") { selected = second } else { window = first * second }
             }
             // An i64 element takes two of the vector unit's 32-bit lanes.
             let lanes = ([dst] + reads).contains { $0.elements > 0 && $0.bytes == 8 * $0.elements } ? 2 : 1
-            cost = model.costs.vector(op: op, dst: lanes * dst.elements, a: lanes * reads[0].elements, window: window)
+            cost = model.costs.vector(
+                op: op, dst: lanes * dst.elements, a: lanes * reads[0].elements, window: window, selected: selected)
         }
         let queue = 2 * model.tiles + tile
         // A quant into codes writes their scales too.

@@ -1,5 +1,6 @@
 // The vector unit on integers: `vop`s whose elements are i32 or i64 (arithmetic, the
-// comparisons, `where`) and `vop cast` between f32, i32 and i64, with the arithmetic of
+// comparisons, `where`), `vop cast` between f32, i32 and i64, and the selections that give
+// int64 positions (`vopp argmax`, `argmin`, `topk`, `topk_index`), with the arithmetic of
 // Formats/VectorArithmetic+Integers.swift (schemas/isa.md, "Integer elements").
 import Formats
 import ISA
@@ -84,6 +85,34 @@ extension Machine {
             y = (0..<dst.count).map { r in VectorArithmetic.argExtreme(count: c, largest: largest, last: last) { x[r * c + $0] } }
         }
         try storeIntegers(dst, y)
+    }
+
+    /// `vopp topk` / `topk_index`: a's f32 rows of `record[0]` elements, the `record[1]`
+    /// first of each in TopK's order (`VectorArithmetic.topK`: largest first when `record[2]`
+    /// is 1, else smallest; ties by position): their values into f32 dst (`topk`), or the
+    /// elements of i64 b (a's shape: each value's index) at their positions into i64 dst
+    /// (`topk_index`), `record[1]` elements per row. Every operand is read before dst is
+    /// written, so dst may overlap them.
+    mutating func topK(
+        _ op: String, _ dst: DescriptorRef, _ a: DescriptorRef, _ b: DescriptorRef, _ record: [Int]
+    ) throws {
+        let (c, k, largest) = (record[0], record[1], record[2] == 1)
+        let index = op == "topk_index"
+        guard a.element == .f32, dst.element == (index ? .i64 : .f32), c > 0, (1...c).contains(k), a.count % c == 0,
+            dst.count == a.count / c * k, !index || (b.element == .i64 && b.count == a.count)
+        else {
+            throw SimulatorError(
+                "\(op) needs f32 a of whole rows of \(c)\(index ? ", i64 b of as many elements" : "") and "
+                    + "\(index ? "i64" : "f32") dst of \(k) elements per row")
+        }
+        let x = try loadFloats(a), given = index ? try loadIntegers(b) : []
+        var values: [Float] = [], picked: [Int64] = []
+        for r in 0..<(a.count / c) {
+            for j in VectorArithmetic.topK(count: c, k: k, largest: largest, { x[r * c + $0] }) {
+                if index { picked.append(given[r * c + j]) } else { values.append(x[r * c + j]) }
+            }
+        }
+        try index ? storeIntegers(dst, picked) : storeFloats(dst, values)
     }
 
     /// `vopp cumsum`: a's rows of `record[0]` elements (f32, i32 or i64) to their running

@@ -111,6 +111,7 @@ extension Machine {
         case "resize_cubic": try resizeCubic(dst, a, r)
         case "instance_norm": try instanceNorm(dst, a, b, r)
         case "argmax", "argmin": try argExtreme(op, dst, a, r)
+        case "topk", "topk_index": try topK(op, dst, a, b, r)
         case "cumsum": try cumulativeSum(dst, a, r)
         case "lrn":
             // Record: size, then alpha's, beta's and bias's float32 bits; a and dst [C, P].

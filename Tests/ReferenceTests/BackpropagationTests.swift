@@ -157,6 +157,11 @@ final class BackpropagationTests: XCTestCase {
         try check("average pool, ceil mode", ["x": [1, 1, 6, 6]]) { b in
             b.node("AveragePool", ["x"], ["kernel_shape": .ints([3, 3]), "strides": .ints([2, 2]), "ceil_mode": .int(1)])[0]
         }
+        try check("top 3 along an inner axis, and its values times their indices", ["x": [2, 6, 3]], distinct: true) { b in
+            b.constant("k", Tensor([Int64(3)], shape: [1]))
+            let chosen = b.node("TopK", ["x", "k"], ["axis": .int(1)], outputs: ["values", "indices"])
+            return b.node("Mul", [chosen[0], b.node("Cast", [chosen[1]], ["to": .int(Int(DType.float32.rawValue))])[0]])[0]
+        }
         try check("global pools", ["x": [2, 3, 4, 4]], distinct: true) { b in
             let a = b.node("GlobalAveragePool", ["x"])[0], m = b.node("GlobalMaxPool", ["x"])[0]
             return b.node("Mul", [a, m])[0]

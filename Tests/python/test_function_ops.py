@@ -1,5 +1,5 @@
 """Operators ONNX defines as functions of others (Celu, ThresholdedRelu, Shrink, IsNaN,
-IsInf, Hardmax, MeanVarianceNormalization), imported as the ops their function bodies name:
+IsInf, Hardmax, MeanVarianceNormalization, and Xor), imported as the ops their function bodies name:
 the interpreter computes them as onnxruntime does, on inputs holding NaN and infinities, and
 after a convolution the bundle runs bit for bit as the fake-quant interpreter runs the model
 (MeanVarianceNormalization's axes [0, 2, 3] reduce as [2, 3] for a batch of one)."""
@@ -75,3 +75,29 @@ def test_after_a_convolution_they_run_on_the_simulator_as_the_interpreter_runs_t
     sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, precision, "none",
                                         tmp_path / "calib.npz")
     assert_same_bits(sim, fq, names)
+
+
+def test_xor_of_two_masks_as_onnxruntime_and_on_the_simulator(tmp_path):
+    """Xor(x > 0, y < 0.5) broadcast against a [5] mask, selecting between x and 0, as RT-DETR's
+    mask logic writes it."""
+    nodes = [helper.make_node("Greater", ["x", "zero"], ["p"]), helper.make_node("Less", ["y", "half"], ["q"]),
+             helper.make_node("Xor", ["p", "q"], ["r"], name="xor"),
+             helper.make_node("Where", ["r", "x", "zero"], ["out"]),
+             helper.make_node("Cast", ["r"], ["flags"], to=TensorProto.FLOAT)]
+    inits = [numpy_helper.from_array(np.float32(0), "zero"), numpy_helper.from_array(np.float32(0.5), "half")]
+    graph = helper.make_graph(nodes, "xor", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 5]),
+                                             helper.make_tensor_value_info("y", TensorProto.FLOAT, [5])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, [2, 3, 5]),
+                               helper.make_tensor_value_info("flags", TensorProto.FLOAT, [2, 3, 5])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
+    x, y = RNG.standard_normal((2, 3, 5)).astype(np.float32), np.array([0, 1, 0.25, 0.75, 0.5], np.float32)
+    got, want = interpreted_and_onnxruntime(tmp_path / "m.onnx", {"x": x, "y": y}, tmp_path)
+    np.testing.assert_array_equal(got["flags"], want["flags"])
+    np.testing.assert_array_equal(got["flags"], np.logical_xor(x > 0, y < 0.5))
+    assert 0 < got["flags"].sum() < got["flags"].size
+    np.savez(tmp_path / "in.npz", x=x, y=y)
+    np.savez(tmp_path / "calib.npz", x=RNG.standard_normal((2, 2, 3, 5)).astype(np.float32),
+             y=RNG.standard_normal((2, 5)).astype(np.float32))
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "in.npz", tmp_path, "fp16", "none",
+                                        tmp_path / "calib.npz")
+    assert_same_bits(sim, fq, ["out", "flags"])

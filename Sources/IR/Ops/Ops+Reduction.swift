@@ -1,6 +1,7 @@
 // Reductions: ReduceMean/Sum/Max/Min/Prod over the axes of their second input, and
-// ArgMax/ArgMin along one axis. keepdims keeps reduced axes as 1. CumSum, the running sum
-// along the axis of its second input, keeps its input's shape.
+// ArgMax/ArgMin along one axis. keepdims keeps reduced axes as 1. TopK, the K largest (or
+// smallest) values along one axis and their indices: that axis becomes K. CumSum, the running
+// sum along the axis of its second input, keeps its input's shape.
 
 let reductionOps: [OpSchema] =
     [("ReduceMean", 18), ("ReduceSum", 13), ("ReduceMax", 20), ("ReduceMin", 20), ("ReduceProd", 18)]
@@ -22,9 +23,26 @@ let reductionOps: [OpSchema] =
         }
     }
     + [
+        OpSchema(
+            "TopK", since: 11, inputs: 2...2, outputs: 2...2,
+            attributes: [.int("axis", -1), .int("largest", 1), .int("sorted", 1)]
+        ) { r in
+            guard let x = r.dims(0) else { return r.like0(nil) + [TensorType(.int64, nil)] }
+            let a = try r.axis(r.int("axis") ?? -1, rank: x.count)
+            var out = x
+            out[a] = .unknown
+            if let k = r.constantInts(1) {
+                guard k.count == 1 else { throw r.fail("K must be one value, not \(k.count)") }
+                guard k[0] >= 0, x[a].value.map({ k[0] <= $0 }) ?? true else {
+                    throw r.fail("K \(k[0]) is out of range for axis \(a) of \(Shape(x))")
+                }
+                out[a] = .known(k[0])
+            }
+            return r.like0(out) + [TensorType(.int64, Shape(out))]
+        },
         OpSchema("CumSum", since: 14, inputs: 2...2, attributes: [.int("exclusive", 0), .int("reverse", 0)]) { r in
             r.like0(r.dims(0))
-        }
+        },
     ]
 
 extension ShapeRule {
