@@ -26,6 +26,8 @@ extension Pipeline {
             ExplicitPads(),
             // A pool whose one window covers its input is the global pool it computes.
             GlobalPools(),
+            // A pool over three axes as the pool over each depth's plane, then along depth.
+            SeparablePools(),
             // A BatchNormalization of statistics computed in the graph (Keras's layer
             // normalization through tf2onnx) as the element-wise arithmetic it is.
             BatchNormArithmetic(),

@@ -10,6 +10,7 @@ public enum PassRegistry {
         RemoveIdentity(),
         ExplicitPads(),
         GlobalPools(),
+        SeparablePools(),
         BatchNormArithmetic(),
         ConsecutiveReductions(),
         SimplifyGemm(),

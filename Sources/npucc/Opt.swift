@@ -10,7 +10,7 @@ struct Opt: ParsableCommand {
         discussion: """
             The model is imported and canonicalized first. Passes: infer-shapes,
             fold-constants, remove-identity, explicit-pads, global-pools,
-            batchnorm-arithmetic, consecutive-reductions, simplify-gemm,
+            separable-pools, batchnorm-arithmetic, consecutive-reductions, simplify-gemm,
             lift-vector-matmul, float-exponent, resolve-cast-like,
             eliminate-dead-code, import-qdq, fold-batchnorm, fuse-activation,
             prune-2-4, quantize.

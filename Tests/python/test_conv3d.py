@@ -1,7 +1,10 @@
 """3-D convolutions (video, volumes), imported as the 2-D convolutions they sum over the
 kernel's depth: with depth padding, strides, dilations, groups and a bias, the interpreter
 computes them as onnxruntime does, and a small volume network runs on the simulator bit for
-bit as the fake-quant interpreter runs it; an unknown depth is refused by node."""
+bit as the fake-quant interpreter runs it; an unknown depth is refused by node. Pools whose
+windows slide over depth, rows and columns (S3D's and R(2+1)D's MaxPool3d, AvgPool3d) run as
+the pool over each depth's plane, then along depth: as onnxruntime computes them, and bit for
+bit on the simulator."""
 import numpy as np
 import onnx
 import pytest
@@ -67,7 +70,7 @@ def test_a_video_networks_global_pools_run_as_the_interpreter_and_onnxruntime_ru
     depth, rows and columns, here with a GlobalMaxPool beside it, after a 3-D convolution. Each
     is the global pool of the one row those axes make (4x48x48 is more than a tile holds: it
     runs chunk by chunk); the bundle gives the interpreter's bits, the interpreter
-    onnxruntime's values. Windows that slide over three axes are refused by name."""
+    onnxruntime's values."""
     w = numpy_helper.from_array((RNG.standard_normal((4, 3, 3, 3, 3)) / 4).astype(np.float32), "w")
     nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1] * 6, name="volume"),
              helper.make_node("Relu", ["c"], ["r"]),
@@ -88,9 +91,40 @@ def test_a_video_networks_global_pools_run_as_the_interpreter_and_onnxruntime_ru
         sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, precision, "none",
                                             tmp_path / "calib.npz")
         assert_same_bits(sim, fq, ["mean", "max"])
-    pooled = helper.make_graph([helper.make_node("AveragePool", ["x"], ["y"], kernel_shape=[2, 2, 2], name="pool")],
-                               "p", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
-                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
-    onnx.save(helper.make_model(pooled, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "p.onnx")
-    r = run_npucc("compile", tmp_path / "p.onnx", "-o", tmp_path / "p.npub", "--precision", "fp16")
-    assert r.returncode == 1 and 'node AveragePool "pool"' in r.stderr and "over 3 spatial axes" in r.stderr, r.stderr
+
+
+POOLS = {
+    "max_k133": ("MaxPool", dict(kernel_shape=[1, 3, 3], strides=[1, 2, 2], pads=[0, 1, 1, 0, 1, 1])),
+    "max_ceil_dilated": ("MaxPool", dict(kernel_shape=[2, 3, 3], strides=[2, 2, 2], dilations=[2, 1, 1],
+                                         pads=[1, 1, 0, 0, 1, 1], ceil_mode=1)),
+    "average": ("AveragePool", dict(kernel_shape=[3, 3, 3], strides=[1, 2, 2], pads=[1, 1, 1, 1, 1, 1])),
+    "average_counting_pads": ("AveragePool", dict(kernel_shape=[2, 2, 2], strides=[2, 2, 2], pads=[1, 0, 1, 1, 0, 1],
+                                                  count_include_pad=1)),
+    "average_ceil": ("AveragePool", dict(kernel_shape=[3, 2, 2], strides=[2, 2, 2], ceil_mode=1)),
+}
+
+
+def pool_model(path, shape):
+    """x -> 3-D Conv -> each case's pool, each a graph output."""
+    w = numpy_helper.from_array((RNG.standard_normal((4, shape[1], 3, 3, 3)) / 4).astype(np.float32), "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1] * 6, name="volume")]
+    nodes += [helper.make_node(op, ["c"], [name], name=name, **attributes) for name, (op, attributes) in POOLS.items()]
+    graph = helper.make_graph(nodes, "pools", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in POOLS], [w])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
+def test_pools_sliding_over_three_axes_run_as_onnxruntime_and_on_the_simulator(tmp_path):
+    shape = [1, 3, 5, 9, 10]
+    pool_model(tmp_path / "m.onnx", shape)
+    x = RNG.standard_normal(shape).astype(np.float32)
+    got, want = interpreted_and_onnxruntime(tmp_path / "m.onnx", {"x": x}, tmp_path)
+    for name in POOLS:
+        assert got[name].shape == want[name].shape, name
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-6, atol=1e-6, err_msg=name)
+    np.savez(tmp_path / "x.npz", x=x)
+    np.savez(tmp_path / "calib.npz", x=RNG.standard_normal([4] + shape).astype(np.float32))
+    for precision in ["fp16", "nvfp4"]:
+        sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, precision, "none",
+                                            tmp_path / "calib.npz")
+        assert_same_bits(sim, fq, list(POOLS))
