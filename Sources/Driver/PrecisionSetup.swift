@@ -16,6 +16,27 @@ public enum PrecisionSetup {
                 + (auto ? " or auto" : ""))
     }
 
+    /// Refuses a matrix layer whose constant weights (a Conv's, ConvTranspose's, Gemm's or
+    /// MatMul's constant operand; after BatchNormalization folding, `NAME_folded`) hold a NaN or an
+    /// infinity, naming the node, the weight and the element's index: fp8 and nvfp4 hold
+    /// neither, and such a weight makes the layer's outputs NaN or infinite at any precision.
+    static func checkFiniteWeights(_ graph: Graph) throws {
+        for node in graph.nodes where ["Conv", "ConvTranspose", "Gemm", "MatMul"].contains(node.op) {
+            for name in node.inputs.prefix(2) {
+                guard let w = graph.constants[name], w.dtype == .float32 else { continue }
+                let values = w.floats()
+                guard let i = values.firstIndex(where: { !$0.isFinite }) else { continue }
+                var index: [Int] = [], rest = i
+                for extent in w.shape.reversed() {
+                    index.insert(rest % extent, at: 0)
+                    rest /= extent
+                }
+                throw IRError(
+                    "weight \"\(name)\" holds \(values[i]) at \(index): a layer's weights must be finite numbers", at: node)
+            }
+        }
+    }
+
     /// Applies `format` to `loaded`; activation ranges come from `calibPath` with `method`
     /// (without samples, each activation is scaled by its own amax at run time).
     /// With `pruning`, weights are first pruned 2:4 by that method (Wanda and SparseGPT
@@ -26,7 +47,10 @@ public enum PrecisionSetup {
         biasCorrection: Bool = false, base: PassContext = PassContext()
     ) throws -> PassStatistics {
         do {
+            // The weights as the file names them, then as BatchNormalization folding made them.
+            try checkFiniteWeights(loaded.model.graph)
             try Pipeline([FoldBatchNorm(), FuseActivation(), EliminateDeadCode()]).run(&loaded.model.graph, base)
+            try checkFiniteWeights(loaded.model.graph)
             var amax: [String: Float] = [:]
             var norms: [String: [Float]] = [:]
             var means: [String: [Float]] = [:]

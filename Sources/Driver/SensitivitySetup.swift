@@ -31,7 +31,10 @@ public enum SensitivitySetup {
         base: PassContext = PassContext()
     ) throws -> SensitivityReport {
         do {
+            // The weights as the file names them, then as BatchNormalization folding made them.
+            try PrecisionSetup.checkFiniteWeights(loaded.model.graph)
             try Pipeline([FoldBatchNorm(), FuseActivation(), EliminateDeadCode()]).run(&loaded.model.graph, base)
+            try PrecisionSetup.checkFiniteWeights(loaded.model.graph)
             let samples = try CalibrationSet.load(path: calibPath, graph: loaded.model.graph)
             // The analysed samples' values come from calibration, which runs them first.
             var calibrator = try Calibrator(

@@ -3,8 +3,8 @@ an output file is refused and kept; an output that names one of the command's in
 refused before any work; a report that cannot be written takes no bundle with it, and a bundle
 that cannot be written takes its report away; a bundle run on an empty batch gives empty
 outputs; an array that is no input of a bundle, an input shape of absurd size, a target of
-absurd numbers, an edited bundle's descriptor or window record out of range, and calibration
-samples that are NaN throughout, a budget that is no decimal number, labels that are no class
+absurd numbers, an edited bundle's descriptor or window record out of range, a weight holding
+NaN or infinity, calibration samples that are NaN throughout, a budget that is no decimal number, labels that are no class
 indices, a rules file with an unknown field or a rule that contradicts itself, and an npz that
 holds an array twice are each refused with one line naming the file."""
 import json
@@ -133,6 +133,24 @@ def test_an_edited_bundle_out_of_range_is_refused_by_instruction(digits):
                     ["profile", digits / "pool.npub"]]:
         refused(run_npucc(*command), "(vopp): max_pool's parameter record is not a window")
     assert not (digits / "y.npz").exists()
+
+
+@pytest.mark.parametrize("value,precision", [(np.nan, "fp16"), (np.nan, "nvfp4"), (np.inf, "fp8"), (-np.inf, "auto")])
+def test_a_weight_that_is_not_a_number_is_refused_by_node_and_index(digits, value, precision):
+    import onnx
+    from onnx import numpy_helper
+    model = onnx.load(digits / "digits_cnn.onnx")
+    conv = next(n for n in model.graph.node if n.op_type == "Conv")
+    init = next(i for i in model.graph.initializer if i.name == conv.input[1])
+    w = numpy_helper.to_array(init).copy()
+    w[1, 0, 2, 1] = value
+    init.CopyFrom(numpy_helper.from_array(w, init.name))
+    onnx.save(model, digits / "bad.onnx")
+    r = run_npucc("compile", digits / "bad.onnx", "-o", digits / "m.npub", *SHAPE, "--precision", precision,
+                  "--calib", digits / "digits_calib.npz")
+    refused(r, "bad.onnx", f'node Conv "{conv.name}"', f'weight "{init.name}" holds {value} at [1, 0, 2, 1]',
+            "must be finite")
+    assert not (digits / "m.npub").exists()
 
 
 def test_calibration_that_is_nan_throughout_is_refused(digits):
