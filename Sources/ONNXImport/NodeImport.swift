@@ -64,6 +64,7 @@ extension ImportContext {
             "RMSNormalization": { try $0.emitRMSNormalization($1) }, "ImageScaler": { try $0.emitImageScaler($1) },
             "Attention": { try $0.emitAttention($1) }, "GatherND": { try $0.emitGatherND($1) },
             "GatherElements": { try $0.emitGatherElements($1) },
+            "ReverseSequence": { try $0.emitReverseSequence($1) },
             "GridSample": { try $0.emitGridSample($1) },
             "AffineGrid": { try $0.emitAffineGrid($1) },
             "RotaryEmbedding": { try $0.emitRotaryEmbedding($1) }, "Conv": { try $0.emitConvolution($1) },
