@@ -76,8 +76,9 @@ public enum PrecisionSetup {
                 inputMeans: biasCorrection ? means : [:])
             context.sparsity = pruning.map { SparsityPlan(method: $0, inputNorms: norms, hessians: hessians) }
             let passes: [any Pass] = (pruning == nil ? [] : [Prune24()]) + [QuantizeLayers()]
-            let statistics = try Pipeline(passes).run(&loaded.model.graph, context).last!.statistics
-            for warning in statistics.warnings { Console.warn(warning, file: loaded.path) }
+            let results = try Pipeline(passes).run(&loaded.model.graph, context)
+            let statistics = results.last!.statistics
+            for warning in results.flatMap(\.statistics.warnings) { Console.warn(warning, file: loaded.path) }
             Console.log.info(
                 "quantized to \(format.rawValue)\(pruning.map { " with 2:4 by \($0.rawValue)" } ?? ""): \(statistics)")
             return statistics

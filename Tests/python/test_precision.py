@@ -465,3 +465,18 @@ def test_fp16_layers_whose_range_fp16_cannot_hold_are_warned_about(tmp_path):
         assert any('Gemm "tiny_input" reads "xt", which reached at most' in w and "subnormal" in w
                    for w in warnings), warnings
         assert not [w for w in warnings if "w2" in w or "w3" in w or '"a"' in w], warnings
+
+
+@pytest.mark.parametrize("samples,warned", [(8, True), (80, False)])
+def test_sparsegpt_from_fewer_vectors_than_the_reduction_warns(tmp_path, samples, warned):
+    """A Gemm of K = 64 pruned by SparseGPT from 8 calibration vectors fits them (its Hessian is
+    singular): a warning names the layer; from 80 there is none."""
+    rng = np.random.default_rng(77)
+    path = gemm_model(tmp_path, rng.standard_normal((8, 64)).astype(F32), np.zeros(8, F32))
+    np.savez(tmp_path / "x.npz", x=rng.standard_normal((2, 64)).astype(F32))
+    np.savez(tmp_path / "calib.npz", x=rng.standard_normal((samples, 1, 64)).astype(F32))
+    r = run_npucc("run", path, "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "y.npz", "--precision", "fp16",
+                  "--sparsity", "2:4", "--calib", tmp_path / "calib.npz", "--input-shape", "x=1,64")
+    assert r.returncode == 0, r.stderr
+    message = f"SparseGPT pruned it from {samples} calibration vectors for a reduction of 64"
+    assert (message in r.stderr) == warned, r.stderr

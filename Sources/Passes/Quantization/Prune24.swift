@@ -128,6 +128,17 @@ public struct Prune24: Pass {
         for (k, step) in steps.enumerated() {
             let (values, stat) = try results[leader[k]].get()
             stats.add(step.weight == nil ? step.stat : stat)
+            // Fewer calibration vectors than the reduction is long: the Hessian is singular,
+            // and SparseGPT fits the samples (its predicted error is far below the real one).
+            let vectors = members[k].compactMap { plan.hessians[outputs[$0]]?.vectors }.reduce(0, +)
+            if plan.method == .sparsegpt, values != nil, leader[k] == k, let columns = plan.hessians[outputs[k]]?.columns,
+                vectors < columns
+            {
+                stats.warn(
+                    "\(nodes[step.index].label): SparseGPT pruned it from \(vectors) calibration vectors for a "
+                        + "reduction of \(columns); with fewer vectors than that it fits the samples given: give more "
+                        + "calibration samples or prune it with --prune wanda")
+            }
             if let values, let weight = step.weight {
                 let name = "\(weight.name)_2of4"
                 graph.constants[name] = weight.tensor(from: values)
