@@ -171,12 +171,17 @@ final class ImportQDQTests: XCTestCase {
             }
             """)
         // MatMul's output channels are the weight's last axis; these scales run along axis 0.
+        // The removed per-axis pair clamps each channel to ±448 times its scale.
         XCTAssertEqual(
             after,
             """
             graph main(%x: f32[2,2]) -> (%y: f32[*]) {
               const %w: f32[2,2] = [0.5, 1.0, 0.75, 1.0]
-              %y: f32[2,2] = MatMul(%x, %w) name="mm"
+              const %x_q_range_max: f32[1,2] = [224.0, 112.0]
+              const %x_q_range_min: f32[1,2] = [-224.0, -112.0]
+              %x_q_range_low = Max(%x, %x_q_range_min) name="x_quant/range_low"
+              %x_q_range = Min(%x_q_range_low, %x_q_range_max) name="x_quant/range"
+              %y: f32[2,2] = MatMul(%x_q_range, %w) name="mm"
               return %y
             }
             """)

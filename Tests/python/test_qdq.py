@@ -198,6 +198,31 @@ def test_int8_weights_dequantize_exactly_and_the_activation_pairs_go(tmp_path):
     assert np.abs(got["y"] - ort_run(path, feeds())[0]).max() > 1e-3
 
 
+def removed_pair_outputs(tmp_path, s, z, tail, seed, **axis):
+    """x [1, 3, 8, 8] -> 3x3 Conv to 4 channels -> a QuantizeLinear / DequantizeLinear pair of
+    scale `s` and zero point `z` (`axis` when per channel) -> `tail` ("pool": a 2x2 MaxPool,
+    "relu"): npucc's and onnxruntime's outputs "y", after checking the pair's warning; then the
+    bundle's and the fake-quant interpreter's bits are compared (the clamp lowers too)."""
+    inits = [numpy_helper.from_array((np.random.default_rng(seed).standard_normal((4, 3, 3, 3)) * 0.5).astype(F32), "w"),
+             numpy_helper.from_array(s, "s"), numpy_helper.from_array(z, "z")]
+    last = (helper.make_node("MaxPool", ["dq"], ["y"], name="pool", kernel_shape=[2, 2], strides=[2, 2])
+            if tail == "pool" else helper.make_node("Relu", ["dq"], ["y"]))
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("QuantizeLinear", ["c", "s", "z"], ["q"], name="c_quant", **axis),
+             helper.make_node("DequantizeLinear", ["q", "s", "z"], ["dq"], name="c_dequant", **axis), last]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)]), tmp_path / "m.onnx")
+    x = {"x": (np.random.default_rng(seed + 1).standard_normal((1, 3, 8, 8)) * 2).astype(F32)}
+    got, stderr = npucc_run(tmp_path, tmp_path / "m.onnx", x)
+    assert "QuantizeLinear \"c_quant\"" in stderr and "this tensor will be recalibrated" in stderr
+    np.savez(tmp_path / "x.npz", **x)
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, "fp16", "none",
+                                        tmp_path / "x.npz")
+    assert_same_bits(sim, fq, ["y"])
+    return got["y"], ort_run(tmp_path / "m.onnx", x)[0]
+
+
 @pytest.mark.parametrize("qtype,zero_point,scale_shape", [
     (np.int8, -128, [1]), (np.uint8, 0, []), (np.int8, 0, []), (np.int16, -7, [])])
 def test_a_removed_pair_keeps_the_range_of_its_codes(tmp_path, qtype, zero_point, scale_shape):
@@ -207,29 +232,24 @@ def test_a_removed_pair_keeps_the_range_of_its_codes(tmp_path, qtype, zero_point
     # writes a scale of shape [1] beside a scalar zero point: one value each, per tensor.)
     s = F32(0.01)
     info = np.iinfo(qtype)
-    inits = [numpy_helper.from_array((np.random.default_rng(5).standard_normal((4, 3, 3, 3)) * 0.5).astype(F32), "w"),
-             numpy_helper.from_array(np.full(scale_shape, s, F32), "s"),
-             numpy_helper.from_array(np.array(zero_point, qtype), "z")]
-    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
-             helper.make_node("QuantizeLinear", ["c", "s", "z"], ["q"], name="c_quant"),
-             helper.make_node("DequantizeLinear", ["q", "s", "z"], ["dq"], name="c_dequant"),
-             helper.make_node("MaxPool", ["dq"], ["y"], name="pool", kernel_shape=[2, 2], strides=[2, 2])]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 4, 4])], inits)
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)]), tmp_path / "m.onnx")
-    x = {"x": (np.random.default_rng(6).standard_normal((1, 3, 8, 8)) * 2).astype(F32)}
-    got, stderr = npucc_run(tmp_path, tmp_path / "m.onnx", x)
-    assert "QuantizeLinear \"c_quant\"" in stderr and "this tensor will be recalibrated" in stderr
-    want = ort_run(tmp_path / "m.onnx", x)[0]
+    got, want = removed_pair_outputs(tmp_path, np.full(scale_shape, s, F32), np.array(zero_point, qtype), "pool", 5)
     low, high = F32(info.min - zero_point) * s, F32(info.max - zero_point) * s
-    assert got["y"].min() >= low and got["y"].max() <= high
+    assert got.min() >= low and got.max() <= high
     assert want.min() < 0 or zero_point == info.min  # the clamp at 0 matters where it is one
-    np.testing.assert_allclose(got["y"], want, rtol=0, atol=s / 2 + 1e-6)
-    # The clamp lowers with the rest: the bundle computes as the interpreter.
-    np.savez(tmp_path / "x.npz", **x)
-    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, "fp16", "none",
-                                        tmp_path / "x.npz")
-    assert_same_bits(sim, fq, ["y"])
+    np.testing.assert_allclose(got, want, rtol=0, atol=s / 2 + 1e-6)
+
+
+def test_a_removed_per_axis_pair_keeps_each_channels_range(tmp_path):
+    """An int8 pair with a scale and zero point per channel (axis 1): each channel is clamped
+    to what its codes give, within half its step of onnxruntime."""
+    s = np.array([0.01, 0.02, 0.005, 0.03], F32)
+    z = np.array([-128, 0, -20, 100], np.int8)
+    got, want = removed_pair_outputs(tmp_path, s, z, "relu", 7, axis=1)
+    low = ((-128 - z.astype(np.int32)).astype(F32) * s).reshape(1, 4, 1, 1)
+    high = ((127 - z.astype(np.int32)).astype(F32) * s).reshape(1, 4, 1, 1)
+    assert (got <= np.maximum(high, 0)).all() and (want >= np.maximum(low, 0) - 1e-6).all()
+    assert (want == np.maximum(high, 0)).any()  # some channel's clamp matters
+    np.testing.assert_allclose(got, want, rtol=0, atol=float(s.max()) / 2 + 1e-6)
 
 
 def qdq_pair(path, qtype, opset, saturate=None, per_axis=False, with_codes=True):

@@ -25,9 +25,10 @@ import Reference
 /// `npucc.activation_amax = 448 * scale` and `npucc.activation_scale = scale`, with which
 /// the interpreter rounds exactly as the pair did; other readers keep the pair. A pair of
 /// any other format (or a per-axis or non-saturating E4M3 one) is removed for every
-/// reader, with a warning; a per-tensor one (but fp8 without saturation) leaves a Clip to
-/// the values it can give, (least code − zero point) · scale to (greatest − zero point) ·
-/// scale, in its QuantizeLinear's place: the Relu a quantizer folds into an int8 zero point.
+/// reader, with a warning, and (but fp8 without saturation) leaves a clamp to the values it
+/// can give, (least code − zero point) · scale to (greatest − zero point) · scale, in its
+/// QuantizeLinear's place: the Relu a quantizer folds into an int8 zero point. Per tensor
+/// the clamp is a Clip; per axis a Max and a Min by channel, the bounds shaped along the axis.
 ///
 /// Requires: a verified graph with types (infer-shapes). Guarantees: no DequantizeLinear
 /// reads a constant, and no Conv, Gemm or MatMul reads a fake-quantization pair as input
@@ -73,10 +74,12 @@ private func recalibrated(_ dtype: DType) -> String {
     "dequantized: the NPU has no \(formatName(dtype)); this tensor will be recalibrated"
 }
 
-/// The graph being rewritten: nodes are removed at the end, so indices stay valid.
+/// The graph being rewritten: nodes are removed and inserted at the end, so indices stay valid.
 private struct QDQRewrite {
     var graph: Graph
     var removed = Set<Int>()
+    /// Nodes to place right after the node at an index (a per-axis clamp's second half).
+    var insertions: [(after: Int, node: Node)] = []
     let graphOutputs: Set<String>
 
     init(graph: Graph) {
@@ -86,7 +89,9 @@ private struct QDQRewrite {
 
     func finished() -> Graph {
         var g = graph
-        g.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+        g.nodes = graph.nodes.enumerated().flatMap { i, node in
+            (removed.contains(i) ? [] : [node]) + insertions.filter { $0.after == i }.map(\.node)
+        }
         for i in removed { for o in graph.nodes[i].outputs where g.constants[o] == nil { g.types[o] = nil } }
         return g
     }
@@ -203,13 +208,19 @@ private struct QDQRewrite {
             // activation it folds into a zero point (a Relu before an int8 pair of zero point
             // -128): readers read that Clip of x in its place.
             var source = x
-            if reason != nil, let range = clampRange(q, format: format, scale: scale, zeroPoint: parameters[1]) {
-                let lo = graph.addConstant("\(qOut)_range_min", Tensor(scalar: range.lo))
-                let hi = graph.addConstant("\(qOut)_range_max", Tensor(scalar: range.hi))
+            if reason != nil, let range = clampRange(q, x: x, format: format, scale: scale, zeroPoint: parameters[1]) {
+                let lo = graph.addConstant("\(qOut)_range_min", range.lo)
+                let hi = graph.addConstant("\(qOut)_range_max", range.hi)
                 source = graph.unusedName("\(qOut)_range")
-                graph.nodes[qi] = Node(
-                    op: "Clip", name: graph.unusedName("\(q.name.isEmpty ? qOut : q.name)/range"), inputs: [x, lo, hi],
-                    outputs: [source])
+                let name = graph.unusedName("\(q.name.isEmpty ? qOut : q.name)/range")
+                if range.lo.count == 1 {
+                    graph.nodes[qi] = Node(op: "Clip", name: name, inputs: [x, lo, hi], outputs: [source])
+                } else {
+                    // Per axis: Clip takes one bound, so a Max and a Min by channel.
+                    let raised = graph.unusedName("\(qOut)_range_low")
+                    graph.nodes[qi] = Node(op: "Max", name: name + "_low", inputs: [x, lo], outputs: [raised])
+                    insertions.append((qi, Node(op: "Min", name: name, inputs: [raised, hi], outputs: [source])))
+                }
             }
             var rewired = 0
             for d in readers {
@@ -232,19 +243,32 @@ private struct QDQRewrite {
         }
     }
 
-    /// The values a per-tensor pair of `format` can give, (code − zero point) · scale for
-    /// the type's least and greatest codes, as DequantizeLinear computes them; nil for a
-    /// per-axis pair and for fp8 without saturation (it gives NaN past its range).
-    private func clampRange(_ q: Node, format: DType, scale: Tensor, zeroPoint: Tensor?) -> (lo: Float, hi: Float)? {
-        guard scale.count == 1 else { return nil }
-        let s = scale.floats()[0]
+    /// The values a pair of `format` can give, (code − zero point) · scale for the type's
+    /// least and greatest codes, as DequantizeLinear computes them: scalars for a per-tensor
+    /// pair, for a per-axis one a value per channel shaped to broadcast along `axis` of `x`
+    /// (nil when x's rank is unknown); nil for fp8 without saturation (it gives NaN past its
+    /// range).
+    private func clampRange(
+        _ q: Node, x: String, format: DType, scale: Tensor, zeroPoint: Tensor?
+    ) -> (lo: Tensor, hi: Tensor)? {
+        let scales = scale.floats()
+        var lo: [Float], hi: [Float]
         if let fp8 = format.miniFloatFormat {
             guard q.int("saturate", default: 1) != 0 else { return nil }
-            return (-fp8.maxFinite * s, fp8.maxFinite * s)
+            (lo, hi) = (scales.map { -fp8.maxFinite * $0 }, scales.map { fp8.maxFinite * $0 })
+        } else {
+            guard let codes = format.quantizedCodeRange else { return nil }
+            let zeros = zeroPoint?.int64s() ?? [Int64](repeating: 0, count: scales.count)
+            guard zeros.count == scales.count else { return nil }
+            lo = zip(scales, zeros).map { Float(codes.0 - $1) * $0 }
+            hi = zip(scales, zeros).map { Float(codes.1 - $1) * $0 }
         }
-        guard let codes = format.quantizedCodeRange else { return nil }
-        let zero = zeroPoint?.int64s().first ?? 0
-        return (Float(codes.0 - zero) * s, Float(codes.1 - zero) * s)
+        guard scales.count > 1 else { return (Tensor(scalar: lo[0]), Tensor(scalar: hi[0])) }
+        guard let rank = graph.type(of: x)?.shape?.rank, rank > 0 else { return nil }
+        let given = q.int("axis", default: 1), axis = given < 0 ? given + rank : given
+        guard (0..<rank).contains(axis) else { return nil }
+        let shape = (0..<rank).map { $0 == axis ? scales.count : 1 }
+        return (Tensor(lo, shape: shape), Tensor(hi, shape: shape))
     }
 
     /// True when `dq` dequantizes QuantizeLinear `q`'s output with q's own scale, zero point
