@@ -14,6 +14,9 @@ extension Pipeline {
             InferShapes(),
             // With the types known, CastLike is the Cast it stands for.
             ResolveCastLike(),
+            // onnxruntime's dynamic quantization: each int8 product as the float32 layer of
+            // its dequantized weight (before folding, which would fold the weight's codes).
+            DynamicQuantization(),
             // QDQ models: read the fp8 scales of weights and activation pairs onto their layers
             // before folding turns the weights' DequantizeLinear into plain constants (it needs
             // types to check that a removed pair changes no value's type). No-op without Q/DQ.

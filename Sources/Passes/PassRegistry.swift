@@ -19,6 +19,7 @@ public enum PassRegistry {
         ResolveCastLike(),
         EliminateDeadCode(),
         ImportQDQ(),
+        DynamicQuantization(),
         FoldBatchNorm(),
         FuseActivation(),
         Prune24(),

@@ -109,6 +109,9 @@ public enum Kernels {
             [try operand(n, i, 0).cast(to: try operand(n, i, 1).dtype, saturate: n.int("saturate", default: 1) != 0)]
         }
         t["QuantizeLinear"] = { n, i in [try quantizeLinear(n, i)] }
+        t["DynamicQuantizeLinear"] = { n, i in try dynamicQuantizeLinear(n, i) }
+        t["MatMulInteger"] = { n, i in [try integerProduct(n, i, convolution: false)] }
+        t["ConvInteger"] = { n, i in [try integerProduct(n, i, convolution: true)] }
         t["DequantizeLinear"] = { n, i in [try dequantizeLinear(n, i)] }
         t["Identity"] = { n, i in [try operand(n, i, 0)] }
         t["Dropout"] = { n, i in

@@ -12,7 +12,8 @@ struct Opt: ParsableCommand {
             fold-constants, remove-identity, explicit-pads, global-pools,
             separable-pools, batchnorm-arithmetic, consecutive-reductions, simplify-gemm,
             lift-vector-matmul, float-exponent, resolve-cast-like,
-            eliminate-dead-code, import-qdq, fold-batchnorm, fuse-activation,
+            eliminate-dead-code, import-qdq, dynamic-quantization, fold-batchnorm,
+            fuse-activation,
             prune-2-4, quantize.
 
             Example:

@@ -113,8 +113,10 @@ extension ShapeRule {
     }
 
     /// MatMul with numpy semantics: 1-D operands gain and lose an axis, batch axes broadcast.
-    func matMul() throws -> [TensorType?] {
-        try requireSameType([0, 1])
+    /// MatMulInteger's (`integer`) operands may be of two types, its output int32.
+    func matMul(integer: Bool = false) throws -> [TensorType?] {
+        if !integer { try requireSameType([0, 1]) }
+        func like0(_ dims: [Dim]?) -> [TensorType?] { integer ? [TensorType(.int32, dims.map(Shape.init))] : self.like0(dims) }
         guard var a = dims(0), var b = dims(1) else { return like0(nil) }
         guard !a.isEmpty, !b.isEmpty else { throw fail("operands \(Shape(a)) and \(Shape(b)) must not be scalars") }
         let (shapeA, shapeB) = (Shape(a), Shape(b))

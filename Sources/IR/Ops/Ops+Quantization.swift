@@ -1,5 +1,8 @@
 // Quantization ops: QuantizeLinear and DequantizeLinear, per tensor or per axis. Blocked
 // quantization (block_size > 0) is refused; the element types are those in QuantizedTypes.
+// Dynamic quantization as onnxruntime's quantize_dynamic writes it: DynamicQuantizeLinear
+// (uint8 codes of a tensor, with the scale and zero point its range gives), MatMulInteger and
+// ConvInteger (products of 8-bit codes less their zero points, summed into int32).
 
 let quantizationOps: [OpSchema] = [
     OpSchema(
@@ -9,6 +12,27 @@ let quantizationOps: [OpSchema] = [
         try r.quantizationParameters()
         if r.isPresent(2) && r.type(2) == nil { return [r.result(nil, r.dims(0))] }
         return [r.result(try QuantizedTypes.quantizeLinearOutput(r.node, zeroPoint: r.type(2)?.dtype), r.dims(0))]
+    },
+    OpSchema("DynamicQuantizeLinear", since: 11, inputs: 1...1, outputs: 3...3) { r in
+        if let x = r.dtype, x != .float32 { throw r.fail("DynamicQuantizeLinear reads f32, not \(x.name)") }
+        return [
+            TensorType(.uint8, r.dims(0).map(Shape.init)), TensorType(.float32, Shape([Dim]())),
+            TensorType(.uint8, Shape([Dim]())),
+        ]
+    },
+    OpSchema("MatMulInteger", since: 10, inputs: 2...4) { r in
+        try r.eightBitOperands()
+        return try r.matMul(integer: true)
+    },
+    OpSchema(
+        "ConvInteger", since: 10, inputs: 2...4,
+        attributes: [
+            .string("auto_pad", "NOTSET"), .ints("dilations"), .int("group", 1), .ints("kernel_shape"), .ints("pads"),
+            .ints("strides"),
+        ]
+    ) { r in
+        try r.eightBitOperands()
+        return try r.convolution(integer: true)
     },
     OpSchema("DequantizeLinear", since: 21, inputs: 2...3, attributes: [.int("axis", 1), .int("block_size", 0)]) { r in
         try r.requireSameType([0, 2])
@@ -84,6 +108,20 @@ extension ShapeRule {
         let a = try axis(int("axis") ?? 1, rank: x.count)
         if let n = scale[0].value, let c = x[a].value, n != c {
             throw fail("the scale has \(n) values but axis \(a) of the input \(Shape(x)) has \(c)")
+        }
+    }
+}
+
+extension ShapeRule {
+    /// MatMulInteger's and ConvInteger's operands: int8 or uint8 each, a zero point (inputs 2
+    /// and 3) of its operand's type.
+    func eightBitOperands() throws {
+        for (operand, zero) in [(0, 2), (1, 3)] {
+            guard let t = type(operand)?.dtype else { continue }
+            guard t == .int8 || t == .uint8 else { throw fail("\(node.op) multiplies int8 or uint8, not \(t.name)") }
+            if let z = type(zero)?.dtype, z != t {
+                throw fail("zero point \(node.inputs[zero]) is \(z.name), its operand \(t.name)")
+            }
         }
     }
 }

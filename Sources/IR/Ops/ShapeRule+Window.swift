@@ -3,9 +3,11 @@
 // a symbolic extent survives only a window that maps every position to itself.
 
 extension ShapeRule {
-    /// Conv: X [N, C, D1...] and W [M, C/group, k1...] give [N, M, O1...].
-    func convolution() throws -> [TensorType?] {
-        try requireSameType([0, 1, 2])
+    /// Conv: X [N, C, D1...] and W [M, C/group, k1...] give [N, M, O1...]; ConvInteger's
+    /// (`integer`) operands may be of two types, its input 2 a zero point, its output int32.
+    func convolution(integer: Bool = false) throws -> [TensorType?] {
+        if !integer { try requireSameType([0, 1, 2]) }
+        func like0(_ dims: [Dim]?) -> [TensorType?] { integer ? [TensorType(.int32, dims.map(Shape.init))] : self.like0(dims) }
         guard let x = dims(0) else { return like0(nil) }
         guard x.count >= 3 else { throw fail("input \(Shape(x)) needs a batch, a channel and a spatial axis") }
         let group = int("group") ?? 1
@@ -27,7 +29,7 @@ extension ShapeRule {
             channels = w[0]
             kernel = try kernelFromWeight(Array(w[2...]), declared: kernel)
         }
-        if let b = dims(2) {
+        if !integer, let b = dims(2) {
             guard b.count == 1 else { throw fail("bias \(Shape(b)) is not 1-D") }
             if let m = channels.value, let n = b[0].value, m != n {
                 throw fail("bias has \(n) elements but the weight has \(m) output channels")
