@@ -87,9 +87,11 @@ extension ImportContext {
         func split(_ v: String, _ count: Int, _ step: String) -> [String] {
             emitSplit(of: node, v, into: count, step: step)
         }
-        func activate(_ v: String, _ f: RecurrentActivation, _ step: String) -> String {
+        /// `f` of `v`, `clip` applied first unless `clipping` is false (the LSTM cell's
+        /// activation: onnxruntime clips the gates' inputs alone).
+        func activate(_ v: String, _ f: RecurrentActivation, _ step: String, clipping: Bool = true) -> String {
             let clipped =
-                clip.map { c in
+                clip.flatMap { c in clipping ? c : nil }.map { c in
                     emit(
                         "Clip", "\(step)_clip",
                         [v, scalarConstant(-c, like: x, hint: "clip_min"), scalarConstant(c, like: x, hint: "clip_max")])
@@ -183,7 +185,7 @@ extension ImportContext {
                     let ig = emit("Mul", "\(s)_ig", [i, g])
                     let cell = c.map { emit("Add", "\(s)_cell", [emit("Mul", "\(s)_fc", [f, $0]), ig]) } ?? ig
                     c = cell
-                    h = emit("Mul", "\(s)_hidden", [o, activate(cell, acts[2], "\(s)_h")])
+                    h = emit("Mul", "\(s)_hidden", [o, activate(cell, acts[2], "\(s)_h", clipping: false)])
                 case "GRU":
                     let parts = split(xt, 3, "\(s)_input")
                     var zr = [parts[0], parts[1]]

@@ -52,6 +52,8 @@ def recurrent_model(path, op, direction="forward", layout=0, bias=True, initial=
 CASES = [
     ("LSTM", dict()), ("LSTM", dict(direction="reverse", initial=True)),
     ("LSTM", dict(direction="bidirectional", layout=1, initial=True)), ("LSTM", dict(bias=False, clip=0.5)),
+    # A clip the cell state outgrows: onnxruntime clips the gates' inputs, not the cell's.
+    ("LSTM", dict(clip=0.2, direction="bidirectional")), ("GRU", dict(clip=0.2)),
     ("GRU", dict()), ("GRU", dict(linear_before_reset=1, initial=True)),
     ("GRU", dict(direction="bidirectional", linear_before_reset=1)), ("GRU", dict(layout=1, bias=False)),
     ("RNN", dict()), ("RNN", dict(direction="bidirectional", initial=True, activations=["Relu", "Tanh"])),
