@@ -68,6 +68,7 @@ extension ImportContext {
             "GridSample": { try $0.emitGridSample($1) },
             "AffineGrid": { try $0.emitAffineGrid($1) },
             "RotaryEmbedding": { try $0.emitRotaryEmbedding($1) }, "Conv": { try $0.emitConvolution($1) },
+            "ConvTranspose": { try $0.emitTransposedConvolution($1) },
         ]
         for op in ["Swish", "SwiGLU"] { table[op] = { try $0.emitSwish($1) } }
         for op in ["LSTM", "GRU", "RNN"] { table[op] = { try $0.emitRecurrent($1) } }

@@ -35,48 +35,19 @@ extension ImportContext {
             emitStep(of: node, op, step, inputs, attributes)
         }
         func ints(_ values: [Int], _ hint: String) -> String { int64Constant(values, hint: hint) }
-        func extents(_ v: String, _ from: Int, _ to: Int, _ step: String) -> String {
-            self.extents(of: v, from, to, in: node, step: step)
-        }
         var volume = x
         if pads[0] > 0 || pads[3] > 0 {
             volume = emit("Pad", "depth_padded", [x, ints([0, 0, pads[0], 0, 0, 0, 0, pads[3], 0, 0], "depth_pads")])
         }
-        // [N, Dp, C, H, W], then the depths as images.
-        let depthFirst = emit("Transpose", "depth_first", [volume], ["perm": .ints([0, 2, 1, 3, 4])])
-        let images = emit(
-            "Reshape", "images",
-            [
-                depthFirst,
-                emit("Concat", "images_shape", [ints([-1], "all"), extents(depthFirst, 2, 5, "image")], ["axis": .int(0)]),
-            ])
-        let outer = extents(depthFirst, 0, 2, "volume")
+        let (images, outer) = depthsAsImages(volume, of: node)
         var attributes = node.attributes
         attributes["pads"] = .ints([pads[1], pads[2], pads[4], pads[5]])
         attributes["strides"] = .ints([strides[1], strides[2]])
         attributes["dilations"] = .ints([dilations[1], dilations[2]])
         attributes["kernel_shape"] = .ints([kh, kw])
         var sum: String?
-        let values = w.floats(), plane = kh * kw, (m, c) = (w.shape[0], w.shape[1])
         for z in 0..<kd {
-            // The weights of kernel depth z: [M, C/g, kh, kw].
-            var slice = [Float](repeating: 0, count: m * c * plane)
-            for o in 0..<(m * c) {
-                for p in 0..<plane { slice[o * plane + p] = values[(o * kd + z) * plane + p] }
-            }
-            let weights = addConstant(Tensor(slice, shape: [m, c, kh, kw]), hint: "w_depth\(z)")
-            let base = node.name.isEmpty ? node.outputs[0] : node.name
-            let product = freshName("\(base)_depth\(z)")
-            nodes.append(
-                Node(
-                    op: "Conv", name: "\(base)/Conv_depth\(z)", inputs: [images, weights], outputs: [product],
-                    attributes: attributes))
-            let rows = emit(
-                "Reshape", "depth\(z)_volume",
-                [
-                    product,
-                    emit("Concat", "depth\(z)_shape", [outer, extents(product, 1, 4, "depth\(z)_image")], ["axis": .int(0)]),
-                ])
+            let rows = imagesProduct(of: node, depth: z, images, w, attributes, outer: outer)
             let start = z * dilations[0]
             let picked = emit(
                 "Slice", "depth\(z)_picked",
@@ -86,9 +57,53 @@ extension ImportContext {
                 ])
             sum = sum.map { emit("Add", "sum\(z)", [$0, picked]) } ?? picked
         }
-        var result = sum!
+        finishVolume(of: node, sum!)
+    }
+
+    // MARK: shared with the 3-D transposed convolution
+
+    /// `volume` [N, D, ...] as [N·D, C, H, W] (its depths as images) and the extents [N, D].
+    mutating func depthsAsImages(_ volume: String, of node: Node) -> (images: String, outer: String) {
+        let depthFirst = emitStep(of: node, "Transpose", "depth_first", [volume], ["perm": .ints([0, 2, 1, 3, 4])])
+        let all = int64Constant([-1], hint: "all"), image = extents(of: depthFirst, 2, 5, in: node, step: "image")
+        let shape = emitStep(of: node, "Concat", "images_shape", [all, image], ["axis": .int(0)])
+        return (
+            emitStep(of: node, "Reshape", "images", [depthFirst, shape]),
+            extents(of: depthFirst, 0, 2, in: node, step: "volume")
+        )
+    }
+
+    /// The node's 2-D op over `images` with the weights of kernel depth `z` (w [A, B, kd, kh,
+    /// kw] sliced to [A, B, kh, kw]), named `NAME/OP_depthZ`, its result as [N, D, M, H', W'].
+    mutating func imagesProduct(
+        of node: Node, depth z: Int, _ images: String, _ w: Tensor, _ attributes: [String: Attribute], outer: String
+    ) -> String {
+        let (kd, plane) = (w.shape[2], w.shape[3] * w.shape[4]), rows = w.shape[0] * w.shape[1]
+        let values = w.floats()
+        var slice = [Float](repeating: 0, count: rows * plane)
+        for o in 0..<rows {
+            for p in 0..<plane { slice[o * plane + p] = values[(o * kd + z) * plane + p] }
+        }
+        let weights = addConstant(
+            Tensor(slice, shape: [w.shape[0], w.shape[1], w.shape[3], w.shape[4]]), hint: "w_depth\(z)")
+        let base = node.name.isEmpty ? node.outputs[0] : node.name
+        let product = freshName("\(base)_depth\(z)")
+        nodes.append(
+            Node(
+                op: node.op, name: "\(base)/\(node.op)_depth\(z)", inputs: [images, weights], outputs: [product],
+                attributes: attributes))
+        let image = extents(of: product, 1, 4, in: node, step: "depth\(z)_image")
+        let shape = emitStep(of: node, "Concat", "depth\(z)_shape", [outer, image], ["axis": .int(0)])
+        return emitStep(of: node, "Reshape", "depth\(z)_volume", [product, shape])
+    }
+
+    /// `result` [N, D', M, H', W'] plus the node's bias, transposed into its output.
+    mutating func finishVolume(of node: Node, _ result: String) {
+        var result = result
         if let bias = node.input(2) {
-            result = emit("Add", "bias", [result, emit("Reshape", "bias_shape", [bias, ints([-1, 1, 1], "per_channel")])])
+            let perChannel = emitStep(
+                of: node, "Reshape", "bias_shape", [bias, int64Constant([-1, 1, 1], hint: "per_channel")])
+            result = emitStep(of: node, "Add", "bias", [result, perChannel])
         }
         nodes.append(
             Node(

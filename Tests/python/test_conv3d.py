@@ -21,35 +21,49 @@ CASES = {
     "pointwise": dict(kernel=(1, 1, 1)),
 }
 
+TRANSPOSED = {
+    "stride2_pads_output_padding": dict(kernel=(3, 3, 3), strides=[2, 2, 2], pads=[1, 1, 1, 1, 1, 1],
+                                        output_padding=[1, 0, 1]),
+    "dilated": dict(kernel=(2, 3, 2), dilations=[2, 1, 1], pads=[0, 1, 0, 1, 0, 0]),
+    "grouped_bias_stride3": dict(kernel=(2, 1, 1), strides=[3, 1, 1], group=2, bias=True),
+    "depth_pads_crop_all_but_one": dict(kernel=(3, 2, 2), strides=[1, 2, 2], pads=[2, 0, 0, 2, 0, 0]),
+}
 
-def volume_model(path, shape, out_channels, kernel, group=1, bias=False, symbolic=False, **attributes):
+
+def volume_model(path, shape, out_channels, kernel, group=1, bias=False, symbolic=False, op="Conv", **attributes):
+    """x of `shape` -> `op` (Conv, weight [M, C/g, k...]; ConvTranspose, [C, M/g, k...]) -> y."""
     c = shape[1]
-    inits = [numpy_helper.from_array((RNG.standard_normal((out_channels, c // group) + kernel) / 4).astype(np.float32), "w")]
+    weight = (out_channels, c // group) if op == "Conv" else (c, out_channels // group)
+    inits = [numpy_helper.from_array((RNG.standard_normal(weight + kernel) / 4).astype(np.float32), "w")]
     inputs = ["x", "w"]
     if bias:
         inits.append(numpy_helper.from_array(RNG.standard_normal(out_channels).astype(np.float32), "b"))
         inputs.append("b")
-    node = helper.make_node("Conv", inputs, ["y"], group=group, name="volume", **attributes)
+    node = helper.make_node(op, inputs, ["y"], group=group, name="volume", **attributes)
     dims = list(shape) if not symbolic else [shape[0], shape[1], "D", shape[3], shape[4]]
     graph = helper.make_graph([node], "v", [helper.make_tensor_value_info("x", TensorProto.FLOAT, dims)],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_a_volume_convolution_computes_as_onnxruntime(tmp_path, case):
-    shape = (2, 4, 6, 5, 7)
-    volume_model(tmp_path / "m.onnx", shape, 6, **CASES[case])
+@pytest.mark.parametrize("op,case", [("Conv", c) for c in sorted(CASES)] + [("ConvTranspose", c) for c in sorted(TRANSPOSED)])
+def test_a_volume_convolution_computes_as_onnxruntime(tmp_path, op, case):
+    shape = (2, 4, 6, 5, 7) if op == "Conv" else (2, 4, 3, 5, 4)
+    volume_model(tmp_path / "m.onnx", shape, 6, op=op, **(CASES if op == "Conv" else TRANSPOSED)[case])
     got, want = interpreted_and_onnxruntime(tmp_path / "m.onnx", {"x": RNG.standard_normal(shape).astype(np.float32)},
                                             tmp_path)
     assert got["y"].shape == want["y"].shape
     np.testing.assert_allclose(got["y"], want["y"], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("op", ["Conv", "ConvTranspose"])
 @pytest.mark.parametrize("precision", ["fp16", "nvfp4"])
-def test_a_volume_convolution_runs_on_the_simulator_as_the_interpreter_runs_it(tmp_path, precision):
-    shape = (1, 4, 5, 6, 6)
-    volume_model(tmp_path / "m.onnx", shape, 8, (3, 3, 3), bias=True, pads=[1, 1, 1, 1, 1, 1], strides=[1, 2, 2])
+def test_a_volume_convolution_runs_on_the_simulator_as_the_interpreter_runs_it(tmp_path, precision, op):
+    if op == "Conv":
+        shape, attributes = (1, 4, 5, 6, 6), dict(kernel=(3, 3, 3), pads=[1, 1, 1, 1, 1, 1], strides=[1, 2, 2])
+    else:
+        shape, attributes = (1, 4, 3, 4, 4), TRANSPOSED["stride2_pads_output_padding"]
+    volume_model(tmp_path / "m.onnx", shape, 8, op=op, bias=True, **attributes)
     np.savez(tmp_path / "x.npz", x=RNG.standard_normal(shape).astype(np.float32))
     np.savez(tmp_path / "calib.npz", x=RNG.standard_normal((4,) + shape).astype(np.float32))
     sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, precision, "none",
