@@ -18,7 +18,7 @@ extension ImportContext {
             guard attributes[a.name] == nil else {
                 throw TensorDecodingError("\(what): attribute \"\(a.name)\" is given twice")
             }
-            attributes[a.name] = try a.decode(what: what, externalRoot: externalRoot)
+            attributes[a.name] = try a.decode(what: "\(what) (opset \(opset))", externalRoot: externalRoot)
         }
         attributes["consumed_inputs"] = nil
         if widensHalf {

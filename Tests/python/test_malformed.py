@@ -94,6 +94,19 @@ def test_unsupported_op_and_domain(tmp_path):
     expect_error(save(tmp_path, m), "com.example", tmp_path=tmp_path)
 
 
+def test_control_flow_names_the_node_and_opset(tmp_path):
+    body = helper.make_graph([helper.make_node("Identity", ["c_in"], ["c_out"]), helper.make_node("Neg", ["v_in"], ["v_out"])],
+                             "body", [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+                                      helper.make_tensor_value_info("c_in", TensorProto.BOOL, []),
+                                      helper.make_tensor_value_info("v_in", TensorProto.FLOAT, None)],
+                             [helper.make_tensor_value_info("c_out", TensorProto.BOOL, []),
+                              helper.make_tensor_value_info("v_out", TensorProto.FLOAT, None)])
+    trips = [numpy_helper.from_array(np.array(3, np.int64), "m"), numpy_helper.from_array(np.array(True), "c")]
+    loop = helper.make_node("Loop", ["m", "c", "input"], ["y"], name="steps", body=body)
+    expect_error(save(tmp_path, model([loop], [X], [Y], trips)), 'node Loop "steps" (opset 13): attribute "body" holds a '
+                 "subgraph; control flow (If, Loop, Scan) is not supported", tmp_path=tmp_path)
+
+
 def external(tmp_path, location):
     t = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[8])
     t.data_location = TensorProto.EXTERNAL
