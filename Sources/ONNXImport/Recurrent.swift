@@ -10,8 +10,9 @@ extension ImportContext {
     /// constants or computed from constants (fold-constants then makes the slices the steps
     /// take constants); B, initial_h (and initial_c) optional; `direction` forward, reverse or
     /// bidirectional; `layout` 0 or 1; `clip`; `linear_before_reset` (GRU); every activation
-    /// ONNX names for them, with `activation_alpha` and `activation_beta`. Refused by name:
-    /// sequence_lens, peepholes (P), input_forget, and an unknown sequence length.
+    /// ONNX names for them, with `activation_alpha` and `activation_beta`; LSTM's peepholes
+    /// (P, a constant). Refused by name: sequence_lens, input_forget, and an unknown
+    /// sequence length.
     mutating func emitRecurrent(_ node: Node) throws {
         let op = node.op
         let gateCount = op == "LSTM" ? 4 : (op == "GRU" ? 3 : 1)
@@ -31,7 +32,11 @@ extension ImportContext {
         if node.input(4) != nil {
             throw IRError("sequence_lens is not supported (every sequence runs its full length)", at: node)
         }
-        if op == "LSTM", node.input(7) != nil { throw IRError("peepholes (P) are not supported", at: node) }
+        // LSTM's peepholes, [directions, 3·hidden] (input, output, forget), a constant.
+        let peepholes = op == "LSTM" ? node.input(7) : nil
+        if let p = peepholes, constants[p] == nil {
+            throw IRError("peepholes (P) must be a constant", at: node)
+        }
         if node.int("input_forget", default: 0) != 0 { throw IRError("input_forget is not supported", at: node) }
         let direction = node.string("direction", default: "forward")
         guard ["forward", "reverse", "bidirectional"].contains(direction) else {
@@ -44,6 +49,9 @@ extension ImportContext {
         else {
             throw IRError(
                 "W \(wShape) and R \(rShape) do not fit \(directions) directions of \(gateCount) gates of \(hidden)", at: node)
+        }
+        if let p = peepholes.flatMap({ constants[$0] }), p.shape != [directions, 3 * hidden] {
+            throw IRError("peepholes (P) \(p.shape) are not [\(directions), \(3 * hidden)]", at: node)
         }
         let batchFirst = node.int("layout", default: 0) != 0
         guard let steps = knownType(of: x)?.shape?.dims[batchFirst ? 1 : 0].value else {
@@ -170,6 +178,13 @@ extension ImportContext {
             let recurrent = rows(rName, d, 0, (op == "GRU" ? 2 : gateCount) * hidden, "r")
             let hiddenWeights = op == "GRU" ? rows(rName, d, 2 * hidden, hidden, "r_h") : ""
             let rbh = computedBias?.hidden ?? hiddenBias.map { addConstant(Tensor($0, shape: [hidden]), hint: "rbh") }
+            // The peepholes of this direction: input, output and forget, [hidden] each.
+            let peephole = peepholes.flatMap { constants[$0] }.map { p in
+                (0..<3).map { k in
+                    let values = Array(p.floats()[((d * 3 + k) * hidden)..<((d * 3 + k + 1) * hidden)])
+                    return addConstant(Tensor(values, shape: [hidden]), hint: "\(tag)peephole\(k)")
+                }
+            }
             let order = d == 1 || direction == "reverse" ? Array((0..<steps).reversed()) : Array(0..<steps)
             var outputs = [String](repeating: "", count: steps)
             for t in order {
@@ -180,11 +195,18 @@ extension ImportContext {
                 switch op {
                 case "LSTM":
                     let parts = split(product.map { emit("Add", "\(s)_gates", [xt, $0]) } ?? xt, 4, "\(s)_gate")
-                    let i = activate(parts[0], acts[0], "\(s)_i"), o = activate(parts[1], acts[0], "\(s)_o")
-                    let f = activate(parts[2], acts[0], "\(s)_f"), g = activate(parts[3], acts[1], "\(s)_g")
+                    /// Gate `k`'s input (0 input, 1 output, 2 forget: P's order, and W's) plus its
+                    /// peephole times `state`; as it is without peepholes or a state.
+                    func peeped(_ k: Int, _ state: String?, _ gate: String) -> String {
+                        guard let p = peephole?[k], let state else { return parts[k] }
+                        return emit("Add", "\(s)_\(gate)_peeped", [parts[k], emit("Mul", "\(s)_\(gate)_peephole", [p, state])])
+                    }
+                    let i = activate(peeped(0, c, "i"), acts[0], "\(s)_i")
+                    let f = activate(peeped(2, c, "f"), acts[0], "\(s)_f"), g = activate(parts[3], acts[1], "\(s)_g")
                     let ig = emit("Mul", "\(s)_ig", [i, g])
                     let cell = c.map { emit("Add", "\(s)_cell", [emit("Mul", "\(s)_fc", [f, $0]), ig]) } ?? ig
                     c = cell
+                    let o = activate(peeped(1, cell, "o"), acts[0], "\(s)_o")
                     h = emit("Mul", "\(s)_hidden", [o, activate(cell, acts[2], "\(s)_h", clipping: false)])
                 case "GRU":
                     let parts = split(xt, 3, "\(s)_input")

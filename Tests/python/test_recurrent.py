@@ -1,6 +1,6 @@
 """LSTM, GRU and RNN, imported unrolled over their known sequence length: forward, reverse
 and bidirectional, layout 0 and 1, with and without biases and initial states, clip, GRU's
-linear_before_reset: the interpreter computes Y, Y_h and Y_c as onnxruntime does; a
+linear_before_reset, LSTM's peepholes: the interpreter computes Y, Y_h and Y_c as onnxruntime does; a
 bidirectional LSTM classifier runs on the simulator bit for bit as the fake-quant interpreter
 runs it, its steps sharing one packed blob of recurrent weights per direction, also when W, R
 and B are computed from stored tensors (the torch.export-based exporter's Unsqueeze of a Concat
@@ -23,7 +23,7 @@ S, B, I, H = 5, 2, 6, 4
 GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 
 
-def recurrent_model(path, op, direction="forward", layout=0, bias=True, initial=False, **attributes):
+def recurrent_model(path, op, direction="forward", layout=0, bias=True, initial=False, peepholes=False, **attributes):
     dirs = 2 if direction == "bidirectional" else 1
     g = GATES[op]
     inits = [numpy_helper.from_array((RNG.standard_normal((dirs, g * H, I)) / 2).astype(np.float32), "w"),
@@ -39,6 +39,9 @@ def recurrent_model(path, op, direction="forward", layout=0, bias=True, initial=
         feeds_shapes["h0"] = state
         if op == "LSTM":
             feeds_shapes["c0"] = state
+    if peepholes:
+        inputs += [""] * (7 - len(inputs)) + ["p"]
+        inits.append(numpy_helper.from_array(RNG.standard_normal((dirs, 3 * H)).astype(np.float32), "p"))
     outputs = ["y", "y_h"] + (["y_c"] if op == "LSTM" else [])
     node = helper.make_node(op, inputs, outputs, hidden_size=H, direction=direction, layout=layout, name="rnn",
                             **attributes)
@@ -54,6 +57,8 @@ CASES = [
     ("LSTM", dict(direction="bidirectional", layout=1, initial=True)), ("LSTM", dict(bias=False, clip=0.5)),
     # A clip the cell state outgrows: onnxruntime clips the gates' inputs, not the cell's.
     ("LSTM", dict(clip=0.2, direction="bidirectional")), ("GRU", dict(clip=0.2)),
+    # Peepholes: the input and forget gates see the last cell state, the output gate the new one.
+    ("LSTM", dict(peepholes=True)), ("LSTM", dict(peepholes=True, direction="bidirectional", initial=True, clip=0.5)),
     ("GRU", dict()), ("GRU", dict(linear_before_reset=1, initial=True)),
     ("GRU", dict(direction="bidirectional", linear_before_reset=1)), ("GRU", dict(layout=1, bias=False)),
     ("RNN", dict()), ("RNN", dict(direction="bidirectional", initial=True, activations=["Relu", "Tanh"])),
