@@ -11,8 +11,8 @@ extension ImportContext {
     /// take constants); B, initial_h (and initial_c) optional; `direction` forward, reverse or
     /// bidirectional; `layout` 0 or 1; `clip`; `linear_before_reset` (GRU); every activation
     /// ONNX names for them, with `activation_alpha` and `activation_beta`; LSTM's peepholes
-    /// (P, a constant). Refused by name: sequence_lens, input_forget, and an unknown
-    /// sequence length.
+    /// (P, a constant) and input_forget (the forget gate 1 − the input gate). Refused by
+    /// name: sequence_lens and an unknown sequence length.
     mutating func emitRecurrent(_ node: Node) throws {
         let op = node.op
         let gateCount = op == "LSTM" ? 4 : (op == "GRU" ? 3 : 1)
@@ -37,7 +37,8 @@ extension ImportContext {
         if let p = peepholes, constants[p] == nil {
             throw IRError("peepholes (P) must be a constant", at: node)
         }
-        if node.int("input_forget", default: 0) != 0 { throw IRError("input_forget is not supported", at: node) }
+        // LSTM's input_forget couples the forget gate to the input gate: f = 1 − i.
+        let coupled = op == "LSTM" && node.int("input_forget", default: 0) != 0
         let direction = node.string("direction", default: "forward")
         guard ["forward", "reverse", "bidirectional"].contains(direction) else {
             throw IRError("direction \"\(direction)\" is not forward, reverse or bidirectional", at: node)
@@ -202,7 +203,11 @@ extension ImportContext {
                         return emit("Add", "\(s)_\(gate)_peeped", [parts[k], emit("Mul", "\(s)_\(gate)_peephole", [p, state])])
                     }
                     let i = activate(peeped(0, c, "i"), acts[0], "\(s)_i")
-                    let f = activate(peeped(2, c, "f"), acts[0], "\(s)_f"), g = activate(parts[3], acts[1], "\(s)_g")
+                    let f =
+                        coupled
+                        ? emit("Sub", "\(s)_f", [scalarConstant(1, like: x, hint: "one"), i])
+                        : activate(peeped(2, c, "f"), acts[0], "\(s)_f")
+                    let g = activate(parts[3], acts[1], "\(s)_g")
                     let ig = emit("Mul", "\(s)_ig", [i, g])
                     let cell = c.map { emit("Add", "\(s)_cell", [emit("Mul", "\(s)_fc", [f, $0]), ig]) } ?? ig
                     c = cell

@@ -1,6 +1,6 @@
 """LSTM, GRU and RNN, imported unrolled over their known sequence length: forward, reverse
 and bidirectional, layout 0 and 1, with and without biases and initial states, clip, GRU's
-linear_before_reset, LSTM's peepholes: the interpreter computes Y, Y_h and Y_c as onnxruntime does; a
+linear_before_reset, LSTM's peepholes and input_forget: the interpreter computes Y, Y_h and Y_c as onnxruntime does; a
 bidirectional LSTM classifier runs on the simulator bit for bit as the fake-quant interpreter
 runs it, its steps sharing one packed blob of recurrent weights per direction, also when W, R
 and B are computed from stored tensors (the torch.export-based exporter's Unsqueeze of a Concat
@@ -55,10 +55,6 @@ def recurrent_model(path, op, direction="forward", layout=0, bias=True, initial=
 CASES = [
     ("LSTM", dict()), ("LSTM", dict(direction="reverse", initial=True)),
     ("LSTM", dict(direction="bidirectional", layout=1, initial=True)), ("LSTM", dict(bias=False, clip=0.5)),
-    # A clip the cell state outgrows: onnxruntime clips the gates' inputs, not the cell's.
-    ("LSTM", dict(clip=0.2, direction="bidirectional")), ("GRU", dict(clip=0.2)),
-    # Peepholes: the input and forget gates see the last cell state, the output gate the new one.
-    ("LSTM", dict(peepholes=True)), ("LSTM", dict(peepholes=True, direction="bidirectional", initial=True, clip=0.5)),
     ("GRU", dict()), ("GRU", dict(linear_before_reset=1, initial=True)),
     ("GRU", dict(direction="bidirectional", linear_before_reset=1)), ("GRU", dict(layout=1, bias=False)),
     ("RNN", dict()), ("RNN", dict(direction="bidirectional", initial=True, activations=["Relu", "Tanh"])),
@@ -70,6 +66,12 @@ CASES = [
     ("GRU", dict(activations=["LeakyRelu", "Elu"], activation_alpha=[0.2, 0.9])),
     ("GRU", dict(activations=["Softsign", "Softplus"])),
     ("RNN", dict(activations=["ThresholdedRelu"], activation_alpha=[0.1])),
+    # A clip the cell state outgrows: onnxruntime clips the gates' inputs, not the cell's.
+    ("LSTM", dict(clip=0.2, direction="bidirectional")), ("GRU", dict(clip=0.2)),
+    # Peepholes: the input and forget gates see the last cell state, the output gate the new one.
+    ("LSTM", dict(peepholes=True)), ("LSTM", dict(peepholes=True, direction="bidirectional", initial=True, clip=0.5)),
+    # input_forget: the forget gate is one less the input gate.
+    ("LSTM", dict(input_forget=1, initial=True)),
 ]
 
 
@@ -271,7 +273,6 @@ def test_automatic_precision_counts_the_steps_shared_weights_once(tmp_path):
 
 
 @pytest.mark.parametrize("attributes,extra,message", [
-    (dict(input_forget=1), None, "input_forget is not supported"),
     (dict(activations=["Sigmoid", "Mish", "Tanh"]), None, 'activation "Mish" is not one of Affine, Elu, HardSigmoid'),
     (dict(activations=["Sigmoid", "Tanh"]), None, "are not 3 (3 per direction)"),
     (dict(), "lens", "sequence_lens is not supported"),
