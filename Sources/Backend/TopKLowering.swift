@@ -16,7 +16,10 @@ extension Lowering {
         _ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ resources: TileResources,
         _ constants: inout ConstantSection, _ b: inout ProgramBuilder
     ) throws {
-        let (dims, x, _) = try rowOperands(node, graph, memory)
+        // Its Values output may be omitted (""): only the input's place is required here.
+        guard let input = node.input(0), graph.type(of: input)?.dtype == .float32,
+            let dims = graph.type(of: input)?.shape?.concrete, let x = memory.place(of: input)
+        else { throw IRError("cannot lower TopK of a value that is not a static float32 activation", at: node) }
         guard let name = node.input(1), let kTensor = graph.constants[name], kTensor.count == 1 else {
             throw IRError("cannot lower TopK whose K \"\(node.inputs[1])\" is not a constant", at: node)
         }
@@ -36,7 +39,10 @@ extension Lowering {
         let outputs = TopKOutputs(node, memory)
         // The table of positions, 0 to c - 1, that topk_index picks from.
         let positions = constants.append(integers: (0..<Int64(c)).map { $0 }, .i64)
-        func footprint(_ r: Int) -> Int { burstAligned(12 * r * c) + burstAligned(12 * r * k) }
+        // A block's rows of values, their positions, the chosen values and the chosen indices.
+        func footprint(_ r: Int) -> Int {
+            burstAligned(4 * r * c) + burstAligned(8 * r * c) + burstAligned(4 * r * k) + burstAligned(8 * r * k)
+        }
         guard footprint(1) <= resources.sramBytes else {
             try lowerLongTopK(
                 node, x, outputs, rows: outer * inner, length: c, inner: inner, k: k, largest: largest,
@@ -61,7 +67,7 @@ extension Lowering {
                     .constants, .i64, address: UInt64(positions), dims: [count, c], strides: [0, 1])
                 try b.emit("dma", ["dst": indices, "src": b.descriptor(table)])
             }
-            let chosen = burstAligned(12 * step * c)
+            let chosen = burstAligned(4 * step * c) + burstAligned(8 * step * c)
             try outputs.emit(
                 a: values, b: indices, valuesAt: try sram(chosen, .f32, k),
                 indicesAt: try sram(chosen + burstAligned(4 * step * k), .i64, k), params: params, &b
@@ -109,9 +115,10 @@ extension Lowering {
                 let n = at + count
                 if records[n] == nil { records[n] = UInt64(constants.record([n, k, largest] + [Int](repeating: 0, count: 13))) }
                 let params = records[n]!
+                // The chosen values are the next piece's running ones, used output or not.
                 try outputs.emit(
                     a: try sram(0, .f32, n), b: try sram(indicesAt, .i64, n), valuesAt: try sram(0, .f32, k),
-                    indicesAt: try sram(indicesAt, .i64, k), params: params, &b, store: nil)
+                    indicesAt: try sram(indicesAt, .i64, k), params: params, &b, keepingValues: true, store: nil)
                 start += count
             }
             try outputs.store(
@@ -137,16 +144,17 @@ private struct TopKOutputs {
     }
 
     /// The selection over rows `a` (values) and `b` (their indices), topk_index first (into
-    /// `indicesAt`), then topk (into `valuesAt`), each for an output that is used; with
-    /// `store`, each result then goes to its output's block (`store(place, element)`).
+    /// `indicesAt`), then topk (into `valuesAt`), each for an output that is used (topk also
+    /// when `keepingValues`); with `store`, each result then goes to its output's block
+    /// (`store(place, element)`).
     func emit(
         a: UInt64, b indices: UInt64, valuesAt: UInt64, indicesAt: UInt64, params: UInt64, _ b: inout ProgramBuilder,
-        store: ((Place, ElementType) throws -> TensorDescriptor)?
+        keepingValues: Bool = false, store: ((Place, ElementType) throws -> TensorDescriptor)?
     ) throws {
         if self.indices != nil {
             try b.emit("vopp", ["op": Self.op("topk_index"), "dst": indicesAt, "a": a, "b": indices, "params": params])
         }
-        if values != nil {
+        if values != nil || keepingValues {
             try b.emit("vopp", ["op": Self.op("topk"), "dst": valuesAt, "a": a, "b": 0, "params": params])
         }
         if let store { try self.store(values: valuesAt, indices: indicesAt, &b, store) }

@@ -187,3 +187,19 @@ def test_rows_longer_than_a_tile_keep_ties_in_index_order_on_the_simulator(tmp_p
     finite = np.where(np.isnan(x), -np.inf if attributes.get("largest", 1) else np.inf, x)
     got, want = interpreted_and_onnxruntime(tmp_path / "m.onnx", {"x": finite}, tmp_path)
     np.testing.assert_array_equal(got["i"], want["i"])
+
+
+def test_indices_alone_of_a_long_row_on_the_simulator(tmp_path):
+    """TopK whose Values output is omitted (""), over rows longer than a tile: the pieces still
+    carry the chosen values from one to the next, and the indices are numpy's stable order."""
+    inits = [numpy_helper.from_array(np.array([40], np.int64), "k")]
+    graph = helper.make_graph([helper.make_node("TopK", ["x", "k"], ["", "i"], name="top")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 9000])],
+                              [helper.make_tensor_value_info("i", TensorProto.INT64, [2, 40])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
+    x = (np.round(RNG.standard_normal((2, 9000)) * 8) / 2).astype(np.float32)
+    np.savez(tmp_path / "x.npz", x=x)
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, "fp16", "none",
+                                        tmp_path / "x.npz")
+    np.testing.assert_array_equal(sim["i"], fq["i"])
+    np.testing.assert_array_equal(fq["i"], np.argsort(-x, axis=1, kind="stable")[:, :40])
