@@ -116,3 +116,35 @@ def test_the_ops_in_another_form_run_as_onnxruntime_and_are_refused_by_the_backe
     r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub", "--precision", "fp16")
     assert r.returncode == 1 and "DynamicQuantizeLinear" in r.stderr, r.stderr
     assert not (tmp_path / "m.npub").exists()
+
+
+def test_an_embedding_table_it_quantized_is_gathered_dequantized(tmp_path):
+    """quantize_dynamic stores a Gather's table as uint8 codes, gathered then dequantized (one
+    scale), as a transformer's embeddings before their sum: npucc gathers the dequantized
+    table, so the model compiles like its float one."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    inits = [numpy_helper.from_array(RNG.standard_normal((50, 16)).astype(np.float32), "table"),
+             numpy_helper.from_array(RNG.standard_normal((6, 16)).astype(np.float32), "positions"),
+             numpy_helper.from_array(RNG.standard_normal((16, 8)).astype(np.float32), "w")]
+    nodes = [helper.make_node("Gather", ["table", "ids"], ["e"], name="embed"),
+             helper.make_node("Add", ["e", "positions"], ["p"]), helper.make_node("MatMul", ["p", "w"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("ids", TensorProto.INT64, [1, 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 6, 8])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)]), tmp_path / "f.onnx")
+    quantize_dynamic(str(tmp_path / "f.onnx"), str(tmp_path / "q.onnx"), weight_type=QuantType.QUInt8)
+    quantized = onnx.load(tmp_path / "q.onnx")
+    gathered = [i.name for i in quantized.graph.initializer if i.data_type == TensorProto.UINT8 and len(i.dims) == 2]
+    assert any(n.op_type == "Gather" and n.input[0] in gathered for n in quantized.graph.node)
+    assert "DequantizeLinear" in {n.op_type for n in quantized.graph.node}
+    dequantized_reference(tmp_path / "q.onnx", tmp_path / "d.onnx")
+    feeds = {"ids": np.array([[3, 0, 49, 7, 7, 21]], np.int64)}
+    got, _ = interpreted_and_onnxruntime(tmp_path / "q.onnx", feeds, tmp_path)
+    _, reference = interpreted_and_onnxruntime(tmp_path / "d.onnx", feeds, tmp_path)
+    np.testing.assert_allclose(got["y"], reference["y"], rtol=1e-5, atol=1e-5 * np.abs(reference["y"]).max())
+    r = run_npucc("run", tmp_path / "q.onnx", "--inputs", tmp_path / "inputs.npz", "--outputs", tmp_path / "o.npz")
+    assert "1 product of dynamic quantization" in r.stderr and "1 8-bit table gathered dequantized" in r.stderr, r.stderr
+    assert "recalibrated" in r.stderr and r.stderr.count("warning:") == 1, r.stderr
+    np.savez(tmp_path / "calib.npz", ids=RNG.integers(0, 50, (4, 1, 6)).astype(np.int64))
+    sim, fq = simulated_and_interpreted(tmp_path / "q.onnx", tmp_path / "inputs.npz", tmp_path, "fp16", "none",
+                                        tmp_path / "calib.npz")
+    assert_same_bits(sim, fq, ["y"])

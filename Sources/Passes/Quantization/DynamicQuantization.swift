@@ -5,7 +5,8 @@
 // dequantized weight, (codes − zero point) · scale, applied to x quantized to uint8 at run
 // time. npucc chooses each layer's formats itself: the layer becomes the float32 MatMul or
 // Conv of x and the dequantized weight, and its activation is calibrated like a float
-// model's (as import-qdq does for integer pairs).
+// model's (as import-qdq does for integer pairs). Its embedding tables, uint8 codes gathered
+// and then dequantized with one scale, become the gather of the dequantized table.
 import IR
 
 /// Rewrites each Mul that closes that pattern (the Cast's output times a Mul of the
@@ -13,7 +14,9 @@ import IR
 /// output column or channel) into MatMul(x, W) or Conv(x, W) (ConvInteger's attributes),
 /// W = (B − b_zero_point) · scale as DequantizeLinear computes it, a constant. The product
 /// must read the DynamicQuantizeLinear's zero point as a_zero_point and a constant weight
-/// and b_zero_point. With one warning for the pass.
+/// and b_zero_point. Also rewrites DequantizeLinear(Gather(T, ids)) of a constant int8 or
+/// uint8 table T with one scale and zero point into Gather((T − zero) · scale, ids). With one
+/// warning for the pass.
 ///
 /// Requires: a verified graph. Guarantees: each rewritten Mul's output is the float32 product
 /// of x and the dequantized weight; it differs from the original by the rounding of x to
@@ -57,12 +60,31 @@ public struct DynamicQuantization: Pass {
                 inputs: [x, w], outputs: mul.outputs, attributes: product.attributes)
             stats.add(product.op)
         }
-        let count = stats["MatMulInteger"] + stats["ConvInteger"]
-        if count > 0 {
+        // Its embedding tables: DequantizeLinear(Gather(codes, ids)) with one scale is
+        // Gather(the dequantized table, ids).
+        for (i, dq) in graph.nodes.enumerated() where dq.op == "DequantizeLinear" {
+            guard let looked = dq.input(0), let g = producers[looked], graph.nodes[g].op == "Gather",
+                case let gather = graph.nodes[g], users[looked]?.count == 1, let table = graph.constants[gather.inputs[0]],
+                table.dtype == .int8 || table.dtype == .uint8, let scale = dq.input(1).flatMap({ graph.constants[$0] }),
+                scale.dtype == .float32, scale.count == 1
+            else { continue }
+            let zeroName = dq.input(2), zero = zeroName.flatMap { graph.constants[$0] }
+            guard zeroName == nil || zero?.count == 1,
+                let values = Self.dequantized(table, zero: zero, scale: scale, convolution: false)
+            else { continue }
+            let w = graph.addConstant("\(gather.inputs[0])_dequantized", values)
+            graph.nodes[i] = Node(
+                op: "Gather", name: gather.name, inputs: [w, gather.inputs[1]], outputs: dq.outputs,
+                attributes: gather.attributes)
+            stats.add("tables")
+        }
+        let count = stats["MatMulInteger"] + stats["ConvInteger"], tables = stats["tables"]
+        if count + tables > 0 {
             stats.warn(
                 "\(count) product\(count == 1 ? "" : "s") of dynamic quantization (DynamicQuantizeLinear, MatMulInteger, "
-                    + "ConvInteger) read as float32 layers: their 8-bit weights dequantized, their activations "
-                    + "(quantized at run time) recalibrated")
+                    + "ConvInteger) read as float32 layers"
+                    + (tables > 0 ? " and \(tables) 8-bit table\(tables == 1 ? "" : "s") gathered dequantized" : "")
+                    + ": their 8-bit weights dequantized, their activations (quantized at run time) recalibrated")
         }
         return stats
     }
