@@ -79,12 +79,17 @@ public struct DynamicQuantization: Pass {
             stats.add("tables")
         }
         let count = stats["MatMulInteger"] + stats["ConvInteger"], tables = stats["tables"]
-        if count + tables > 0 {
+        var read: [String] = []
+        if count > 0 {
+            read.append(
+                "\(count) product\(count == 1 ? "" : "s") of dynamic quantization (DynamicQuantizeLinear, "
+                    + "MatMulInteger, ConvInteger) read as float32 layers")
+        }
+        if tables > 0 { read.append("\(tables) 8-bit table\(tables == 1 ? "" : "s") gathered dequantized") }
+        if !read.isEmpty {
             stats.warn(
-                "\(count) product\(count == 1 ? "" : "s") of dynamic quantization (DynamicQuantizeLinear, MatMulInteger, "
-                    + "ConvInteger) read as float32 layers"
-                    + (tables > 0 ? " and \(tables) 8-bit table\(tables == 1 ? "" : "s") gathered dequantized" : "")
-                    + ": their 8-bit weights dequantized, their activations (quantized at run time) recalibrated")
+                read.joined(separator: " and ") + ": their 8-bit weights dequantized, their activations "
+                    + "(quantized at run time) recalibrated")
         }
         return stats
     }
