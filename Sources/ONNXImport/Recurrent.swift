@@ -11,8 +11,10 @@ extension ImportContext {
     /// take constants); B, initial_h (and initial_c) optional; `direction` forward, reverse or
     /// bidirectional; `layout` 0 or 1; `clip`; `linear_before_reset` (GRU); every activation
     /// ONNX names for them, with `activation_alpha` and `activation_beta`; LSTM's peepholes
-    /// (P, a constant) and input_forget (the forget gate 1 − the input gate). Refused by
-    /// name: sequence_lens and an unknown sequence length.
+    /// (P, a constant) and input_forget (the forget gate 1 − the input gate); sequence_lens,
+    /// a constant (past its length an entry's outputs are 0 and its states held; an empty
+    /// sequence's last states are 0, as onnxruntime gives them). Refused by
+    /// name: a computed sequence_lens and an unknown sequence length.
     mutating func emitRecurrent(_ node: Node) throws {
         let op = node.op
         let gateCount = op == "LSTM" ? 4 : (op == "GRU" ? 3 : 1)
@@ -29,8 +31,13 @@ extension ImportContext {
                 "W and R must be constants, or computed from constants, of a known shape [directions, gates·hidden, size]",
                 at: node)
         }
-        if node.input(4) != nil {
-            throw IRError("sequence_lens is not supported (every sequence runs its full length)", at: node)
+        // sequence_lens: a constant length per batch entry.
+        var lengths: [Int]?
+        if let name = node.input(4) {
+            guard let t = constants[name] else {
+                throw IRError("sequence_lens \"\(name)\" must be a constant to unroll \(op)", at: node)
+            }
+            lengths = t.int64s().map(Int.init)
         }
         // LSTM's peepholes, [directions, 3·hidden] (input, output, forget), a constant.
         let peepholes = op == "LSTM" ? node.input(7) : nil
@@ -57,6 +64,14 @@ extension ImportContext {
         let batchFirst = node.int("layout", default: 0) != 0
         guard let steps = knownType(of: x)?.shape?.dims[batchFirst ? 1 : 0].value else {
             throw IRError("the sequence length must be known to unroll \(op); give the input's shape (--input-shape)", at: node)
+        }
+        if let lengths {
+            if let batch = knownType(of: x)?.shape?.dims[batchFirst ? 0 : 1].value, batch != lengths.count {
+                throw IRError("sequence_lens has \(lengths.count) lengths for a batch of \(batch)", at: node)
+            }
+            if let bad = lengths.first(where: { !(0...steps).contains($0) }) {
+                throw IRError("sequence_lens holds \(bad), outside 0 to the sequence's \(steps) steps", at: node)
+            }
         }
         let defaults = op == "LSTM" ? ["Sigmoid", "Tanh", "Tanh"] : (op == "GRU" ? ["Sigmoid", "Tanh"] : ["Tanh"])
         var names = Array(repeating: defaults, count: directions).flatMap { $0 }
@@ -186,6 +201,14 @@ extension ImportContext {
                     return addConstant(Tensor(values, shape: [hidden]), hint: "\(tag)peephole\(k)")
                 }
             }
+            // Per step, where some batch entry's sequence has ended: which entries it holds, [B, 1].
+            let valid: [Int: String] =
+                lengths.map { lengths in
+                    Dictionary(
+                        uniqueKeysWithValues: (0..<steps).filter { t in lengths.contains { t >= $0 } }.map { t in
+                            (t, addConstant(Tensor(bools: lengths.map { t < $0 }, shape: [lengths.count, 1]), hint: "valid"))
+                        })
+                } ?? [:]
             let order = d == 1 || direction == "reverse" ? Array((0..<steps).reversed()) : Array(0..<steps)
             var outputs = [String](repeating: "", count: steps)
             for t in order {
@@ -193,6 +216,7 @@ extension ImportContext {
                 let xt = emit("Gather", "\(s)_input", [projected, index(t)], ["axis": .int(0)])
                 // The hidden state's projection, none before the first state.
                 let product = h.map { emit("MatMul", "\(s)_recurrent", [$0, recurrent]) }
+                let (previousH, previousC) = (h, c)
                 switch op {
                 case "LSTM":
                     let parts = split(product.map { emit("Add", "\(s)_gates", [xt, $0]) } ?? xt, 4, "\(s)_gate")
@@ -238,12 +262,27 @@ extension ImportContext {
                 default:
                     h = activate(product.map { emit("Add", "\(s)_pre", [xt, $0]) } ?? xt, acts[0], "\(s)_hidden")
                 }
-                outputs[t] = emit("Unsqueeze", "\(s)_step", [h!, ints([0], "axis")])
+                var output = h!
+                if let valid = valid[t] {
+                    // Past its length an entry's output is 0 and its states stay as they were.
+                    let zero = scalarConstant(0, like: x, hint: "zero")
+                    output = emit("Where", "\(s)_output", [valid, h!, zero])
+                    h = emit("Where", "\(s)_hidden_held", [valid, h!, previousH ?? zero])
+                    if op == "LSTM" { c = emit("Where", "\(s)_cell_held", [valid, c!, previousC ?? zero]) }
+                }
+                outputs[t] = emit("Unsqueeze", "\(s)_step", [output, ints([0], "axis")])
             }
             ys.append(
                 emit(
                     "Unsqueeze", "\(tag)direction",
                     [emit("Concat", "\(tag)steps", outputs, ["axis": .int(0)]), ints([1], "axis")]))
+            // An empty sequence's last states are 0, as onnxruntime gives them (not the initial ones).
+            if let lengths, lengths.contains(0) {
+                let ran = addConstant(Tensor(bools: lengths.map { $0 > 0 }, shape: [lengths.count, 1]), hint: "ran")
+                let zero = scalarConstant(0, like: x, hint: "zero")
+                h = emit("Where", "\(tag)last_h_ran", [ran, h!, zero])
+                c = c.map { emit("Where", "\(tag)last_c_ran", [ran, $0, zero]) }
+            }
             lastH.append(emit("Unsqueeze", "\(tag)last_h", [h!, ints([0], "axis")]))
             if let c { lastC.append(emit("Unsqueeze", "\(tag)last_c", [c, ints([0], "axis")])) }
         }

@@ -23,7 +23,8 @@ S, B, I, H = 5, 2, 6, 4
 GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 
 
-def recurrent_model(path, op, direction="forward", layout=0, bias=True, initial=False, peepholes=False, **attributes):
+def recurrent_model(path, op, direction="forward", layout=0, bias=True, initial=False, peepholes=False, lengths=None,
+                    **attributes):
     dirs = 2 if direction == "bidirectional" else 1
     g = GATES[op]
     inits = [numpy_helper.from_array((RNG.standard_normal((dirs, g * H, I)) / 2).astype(np.float32), "w"),
@@ -39,6 +40,10 @@ def recurrent_model(path, op, direction="forward", layout=0, bias=True, initial=
         feeds_shapes["h0"] = state
         if op == "LSTM":
             feeds_shapes["c0"] = state
+    if lengths is not None:
+        inputs += [""] * (5 - len(inputs))
+        inputs[4] = "lens"
+        inits.append(numpy_helper.from_array(np.array(lengths, np.int32), "lens"))
     if peepholes:
         inputs += [""] * (7 - len(inputs)) + ["p"]
         inits.append(numpy_helper.from_array(RNG.standard_normal((dirs, 3 * H)).astype(np.float32), "p"))
@@ -72,6 +77,10 @@ CASES = [
     ("LSTM", dict(peepholes=True)), ("LSTM", dict(peepholes=True, direction="bidirectional", initial=True, clip=0.5)),
     # input_forget: the forget gate is one less the input gate.
     ("LSTM", dict(input_forget=1, initial=True)),
+    # sequence_lens: past its length an entry's outputs are 0 and its states are held.
+    ("LSTM", dict(lengths=[5, 3], initial=True)), ("GRU", dict(lengths=[2, 5], direction="bidirectional")),
+    ("RNN", dict(lengths=[0, 4], direction="reverse", initial=True)),
+    ("LSTM", dict(lengths=[1, 4], direction="bidirectional", layout=1)),
 ]
 
 
@@ -275,15 +284,28 @@ def test_automatic_precision_counts_the_steps_shared_weights_once(tmp_path):
 @pytest.mark.parametrize("attributes,extra,message", [
     (dict(activations=["Sigmoid", "Mish", "Tanh"]), None, 'activation "Mish" is not one of Affine, Elu, HardSigmoid'),
     (dict(activations=["Sigmoid", "Tanh"]), None, "are not 3 (3 per direction)"),
-    (dict(), "lens", "sequence_lens is not supported"),
+    (dict(), "lens", 'sequence_lens "lens" must be a constant'),
 ])
 def test_what_is_not_supported_is_refused_by_node(tmp_path, attributes, extra, message):
     recurrent_model(tmp_path / "m.onnx", "LSTM", **attributes)
     if extra:
         model = onnx.load(str(tmp_path / "m.onnx"))
-        model.graph.initializer.append(numpy_helper.from_array(np.full(B, S, np.int32), "lens"))
+        # Lengths the model is given when it runs, not constants.
+        model.graph.input.append(helper.make_tensor_value_info("lens", TensorProto.INT32, [B]))
         model.graph.node[0].input.append("lens")
         onnx.save(model, str(tmp_path / "m.onnx"))
     r = run_npucc("dump-ir", tmp_path / "m.onnx")
     assert r.returncode == 1
     assert 'node LSTM "rnn" (opset 14)' in r.stderr and message in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("op", ["LSTM", "GRU"])
+def test_sequences_of_their_own_lengths_run_on_the_simulator_as_the_interpreter_runs_them(tmp_path, op):
+    """sequence_lens [5, 2]: the held states and zeroed outputs lower as the rest does."""
+    feeds = recurrent_model(tmp_path / "m.onnx", op, direction="bidirectional", initial=True, lengths=[S, 2])
+    np.savez(tmp_path / "x.npz", **feeds)
+    np.savez(tmp_path / "calib.npz", **{n: RNG.standard_normal((4, *v.shape)).astype(np.float32) for n, v in feeds.items()})
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, "fp16", "none",
+                                        tmp_path / "calib.npz")
+    assert_same_bits(sim, fq, sorted(fq.files))
+    assert (fq["y"][2:, :, 1] == 0).all() and (fq["y"][:2, :, 1] != 0).any()
