@@ -117,7 +117,7 @@ struct WindowLines {
 /// positions; positions in the padding read zero.
 func im2col(_ src: UnsafePointer<Float>, channels: Int, _ g: WindowGeometry, into col: UnsafeMutablePointer<Float>) {
     let lines = WindowLines(g)
-    let (kSize, outPlane, inPlane, outLast, inLast) = (lines.kSize, lines.outPlane, lines.inPlane, lines.outLast, lines.inLast)
+    let (kSize, outPlane, inPlane, outLast) = (lines.kSize, lines.outPlane, lines.inPlane, lines.outLast)
     parallelChunks(channels * kSize, cost: outPlane) { rowRange in
         for row in rowRange {
             let plane = src + (row / kSize) * inPlane
@@ -146,7 +146,7 @@ func im2col(_ src: UnsafePointer<Float>, channels: Int, _ g: WindowGeometry, int
 /// `channels` planes at `dst`: the adjoint of `im2col`.
 func col2im(_ col: UnsafePointer<Float>, channels: Int, _ g: WindowGeometry, into dst: UnsafeMutablePointer<Float>) {
     let lines = WindowLines(g)
-    let (kSize, outPlane, inPlane, outLast, inLast) = (lines.kSize, lines.outPlane, lines.inPlane, lines.outLast, lines.inLast)
+    let (kSize, outPlane, inPlane, outLast) = (lines.kSize, lines.outPlane, lines.inPlane, lines.outLast)
     // By channel: each channel's rows add into its own plane only.
     parallelChunks(channels, cost: kSize * outPlane) { channelRange in
         for ch in channelRange {
