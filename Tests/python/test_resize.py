@@ -30,6 +30,13 @@ CASES = {
                                 nearest_mode="round_prefer_ceil"),
     "downsample_fraction": dict(scales=[1, 1, 0.6, 0.75], coordinate_transformation_mode="pytorch_half_pixel",
                                 nearest_mode="ceil"),
+    # tf2onnx's half-pixel nearest rounding up: the channels (scale 1) keep their indices, as
+    # onnxruntime keeps them, though (c + 0.5) rounds up to c + 1.
+    "tf_half_pixel_for_nn_ceil": dict(scales=[1, 1, 2, 0.5], coordinate_transformation_mode="tf_half_pixel_for_nn",
+                                      nearest_mode="ceil"),
+    "tf_half_pixel_for_nn_round_prefer_ceil": dict(scales=[1, 1, 1.5, 2],
+                                                   coordinate_transformation_mode="tf_half_pixel_for_nn",
+                                                   nearest_mode="round_prefer_ceil"),
     "bilinear_half_pixel": dict(scales=[1, 1, 2, 2], mode="linear"),
     "bilinear_align_corners": dict(sizes=[1, 6, 9, 13], mode="linear", coordinate_transformation_mode="align_corners"),
     "bilinear_down_pytorch": dict(scales=[1, 1, 0.6, 0.75], mode="linear",

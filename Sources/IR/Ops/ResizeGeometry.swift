@@ -119,7 +119,12 @@ public struct ResizeGeometry: Sendable, Equatable {
                 if mode == "nearest" || inputShape[d] == 1
                     || factors[d] == 1 && coordinate != "align_corners" && coordinate != "tf_crop_and_resize"
                 {
-                    let i = mode == "nearest" ? rounded(s, inputShape[d]) : min(max(Int(s.rounded(.down)), 0), inputShape[d] - 1)
+                    // An axis nearest resizing leaves as it is (scale 1, no crop) keeps each index,
+                    // as onnxruntime keeps it: tf_half_pixel_for_nn's o + 0.5 would round up to o + 1.
+                    let kept = factors[d] == 1 && shape[d] == inputShape[d] && coordinate != "tf_crop_and_resize"
+                    let i =
+                        mode == "nearest"
+                        ? (kept ? o : rounded(s, inputShape[d])) : min(max(Int(s.rounded(.down)), 0), inputShape[d] - 1)
                     l.append(i)
                     h.append(i)
                     w.append(0)
