@@ -371,10 +371,14 @@ public enum Lowering {
         }
         var bias: Int?
         if node.op != "MatMul", let name = node.input(2) {
-            guard let t = graph.constants[name], t.dtype == .float32, t.count == p.rows else {
-                throw IRError("cannot lower a bias that is not a float32 constant of \(p.rows) values yet", at: node)
+            // One value per output column ([N] or [1, N]), or one for all (Gemm's C broadcast).
+            guard let t = graph.constants[name], t.dtype == .float32,
+                t.count == 1 || (t.count == p.rows && t.shape.dropLast().allSatisfy { $0 == 1 })
+            else {
+                throw IRError(
+                    "cannot lower a bias that is not a float32 constant of one value or \(p.rows) (one per column)", at: node)
             }
-            bias = constants.append(t.floats())
+            bias = constants.append(t.count == 1 ? [Float](repeating: t.floats()[0], count: p.rows) : t.floats())
         }
         let activation = PrecisionFormat(rawValue: node.string(QuantizationAttributes.activationFormat) ?? "fp32") ?? .fp32
         let amax = node.float(QuantizationAttributes.activationAmax)

@@ -6,7 +6,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from conftest import run_npucc
+from conftest import assert_same_bits, interpreted_and_onnxruntime, run_npucc, simulated_and_interpreted
 
 F = np.float32
 rng = np.random.default_rng(0)
@@ -154,3 +154,24 @@ def test_operator_matches_reference(tmp_path, case):
         have = got[output.name]
         assert have.shape == want.shape and have.dtype == want.dtype
         np.testing.assert_allclose(have, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("bias_shape", [[1], [1, 10], [10]])
+def test_a_gemm_bias_broadcast_from_one_value_or_a_row_compiles(tmp_path, bias_shape):
+    """Gemm's C as older exporters write it: one value for every output, or a row of one per
+    column; the bundle computes as the fake-quant interpreter, the interpreter as onnxruntime."""
+    rng = np.random.default_rng(99)
+    inits = [numpy_helper.from_array(rng.standard_normal((10, 8)).astype(np.float32), "w"),
+             numpy_helper.from_array(rng.standard_normal(bias_shape).astype(np.float32), "c")]
+    graph = helper.make_graph([helper.make_node("Gemm", ["x", "w", "c"], ["y"], transB=1, name="fc")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 10])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 9)]), tmp_path / "m.onnx")
+    x = rng.standard_normal((2, 8)).astype(np.float32)
+    got, want = interpreted_and_onnxruntime(tmp_path / "m.onnx", {"x": x}, tmp_path)
+    np.testing.assert_allclose(got["y"], want["y"], rtol=1e-5, atol=1e-5)
+    np.savez(tmp_path / "x.npz", x=x)
+    np.savez(tmp_path / "calib.npz", x=rng.standard_normal((4, 2, 8)).astype(np.float32))
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, "fp16", "none",
+                                        tmp_path / "calib.npz")
+    assert_same_bits(sim, fq, ["y"])
