@@ -374,3 +374,31 @@ def test_a_plane_larger_than_a_tile_resizes_window_by_window(tmp_path, case):
     r = run_npucc("disasm", tmp_path / "m.npub")
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("vopp ") > shape[1]  # more than one step a plane
+
+
+def test_tf_crop_and_resize_gives_onnxruntimes_extent_and_lowers(tmp_path):
+    """tf_crop_and_resize with a roi: the output is floor(extent x scale) as onnxruntime and
+    ONNX's reference give it (not the roi's share of it), its samples onnxruntime's, and the
+    bundle, sized by that extent, runs as the fake-quant interpreter."""
+    rng = np.random.default_rng(12)
+    inits = [numpy_helper.from_array((rng.standard_normal((4, 3, 3, 3)) / 5).astype(np.float32), "w"),
+             numpy_helper.from_array(np.array([0, 0, 0.1, 0.2, 1, 1, 0.9, 0.8], np.float32), "roi"),
+             numpy_helper.from_array(np.array([1, 1, 2, 1.5], np.float32), "scales")]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Resize", ["c", "roi", "scales"], ["y"], mode="linear", name="crop",
+                              coordinate_transformation_mode="tf_crop_and_resize")]
+    graph = helper.make_graph(nodes, "crop", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)]), tmp_path / "m.onnx")
+    x = rng.standard_normal((1, 3, 8, 8)).astype(np.float32)
+    np.savez(tmp_path / "x.npz", x=x)
+    np.savez(tmp_path / "calib.npz", x=rng.standard_normal((4, 1, 3, 8, 8)).astype(np.float32))
+    r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "ref.npz")
+    assert r.returncode == 0, r.stderr
+    theirs = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    ours = np.load(tmp_path / "ref.npz")["y"]
+    assert ours.shape == theirs.shape == (1, 4, 16, 12)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, "fp16", "none",
+                                        tmp_path / "calib.npz")
+    assert_same_bits(sim, fq, ["y"])

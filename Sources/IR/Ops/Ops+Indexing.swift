@@ -204,11 +204,10 @@ extension ShapeRule {
         guard isPresent(2) else { throw fail("Resize needs scales or sizes") }
         guard let scales = constant(2)?.floats() else { return like0(x.indices.map { resized.contains($0) ? .unknown : x[$0] }) }
         guard scales.count == resized.count else { throw fail("scales has \(scales.count) values for \(resized.count) axes") }
-        let roi = string("coordinate_transformation_mode") == "tf_crop_and_resize" ? constant(1)?.floats() : nil
-        for (k, a) in resized.enumerated() {
-            let crop = roi.flatMap { $0.count == 2 * resized.count ? $0[k + resized.count] - $0[k] : nil } ?? 1
-            if scales[k] == 1 && crop == 1 { continue }
-            out[a] = try x[a].value.map { .known(try extent(roundingDown: Double(Float($0) * crop * scales[k]))) } ?? .unknown
+        // floor(extent · scale), tf_crop_and_resize's too: onnxruntime and ONNX's reference
+        // give that extent, not the roi's share of it that the operator's text describes.
+        for (k, a) in resized.enumerated() where scales[k] != 1 {
+            out[a] = try x[a].value.map { .known(try extent(roundingDown: Double(Float($0) * scales[k]))) } ?? .unknown
         }
         return like0(out)
     }
