@@ -169,7 +169,7 @@ extension ImportContext {
     }
 
     /// Upsample (opsets 1-9) and Resize (opset 10): scales only, asymmetric coordinates,
-    /// nearest rounding down. Opset 1's Upsample scales the last two axes of a 4-D input by
+    /// nearest rounding down (up where it shrinks). Opset 1's Upsample scales the last two axes of a 4-D input by
     /// `height_scale` and `width_scale`.
     private mutating func upgradeUpsample(_ node: inout Node, fromUpsample: Bool) throws {
         var scales = node.inputs.count > 1 ? node.inputs[1] : ""
@@ -193,12 +193,26 @@ extension ImportContext {
         guard mode == "nearest" || mode == "linear" else {
             throw IRError("\(fromUpsample ? "Upsample" : "Resize") mode \"\(mode)\" is not supported", at: node)
         }
+        // Nearest picks floor(o / scale) on an axis it enlarges and ceil(o / scale) on one it
+        // shrinks, as onnxruntime runs these opsets; one mode for every axis then: ceil where
+        // every changed axis shrinks (an axis of scale 1 maps to itself either way).
+        var rounding = "floor"
+        if mode == "nearest", let values = constants[scales]?.floats() {
+            if values.contains(where: { $0 < 1 }) {
+                guard !values.contains(where: { $0 > 1 }) else {
+                    throw IRError(
+                        "nearest \(fromUpsample ? "Upsample" : "Resize") that shrinks some axes and enlarges others "
+                            + "(scales \(values)) is not supported", at: node)
+                }
+                rounding = "ceil"
+            }
+        }
         node.op = "Resize"
         node.inputs = [node.inputs[0], "", scales]
         node.attributes = [
             "mode": .string(mode),
             "coordinate_transformation_mode": .string("asymmetric"),
-            "nearest_mode": .string("floor"),
+            "nearest_mode": .string(rounding),
         ]
     }
 

@@ -2,7 +2,7 @@
 for Cast's type, `consumed_inputs`, Reshape's shape and Tile's axis as attributes or inputs,
 Concat's default axis, Selu's and Upsample's first forms, legacy broadcasting onto an
 activation no value_info types) compute what their later forms do in onnxruntime, and compile;
-the attributes opsets 23 to 28 added (Cast's round_mode, QuantizeLinear's precision,
+nearest Upsample and Resize of opsets 9 and 10 pick onnxruntime's pixels, up or down; the attributes opsets 23 to 28 added (Cast's round_mode, QuantizeLinear's precision,
 DequantizeLinear's output_dtype, Range's stash_type, SpaceToDepth's mode) are read, or refused
 by name where they ask for something else; RMSNormalization, Swish, SwiGLU, CastLike and the
 early ImageScaler are imported as the ops they are made of, computed as onnxruntime (or ONNX's
@@ -257,3 +257,26 @@ def test_image_scaler_is_a_multiply_and_a_per_channel_add(tmp_path):
     x = RNG.standard_normal((1, 3, 2, 2)).astype(np.float32)
     got = interpreted(tmp_path / "m.onnx", {"x": x}, tmp_path)["y"]
     np.testing.assert_array_equal(got, x * np.float32(0.5) + np.array([1, -2, 3], np.float32).reshape(1, 3, 1, 1))
+
+
+@pytest.mark.parametrize("opset,scales", [(10, [1, 1, 0.6, 0.75]), (10, [1, 1, 0.5, 0.5]), (10, [1, 1, 2, 1.5]),
+                                          (9, [1, 1, 2, 3]), (10, [1, 1, 0.5, 2])])
+def test_nearest_resize_of_opsets_9_and_10_picks_onnxruntimes_pixels(tmp_path, opset, scales):
+    """Upsample (9) and Resize (10) with nearest: floor(o / scale) on an axis they enlarge and,
+    as onnxruntime runs them, ceil(o / scale) on one they shrink; shrinking one axis while
+    enlarging another is refused by node."""
+    op = "Upsample" if opset == 9 else "Resize"
+    inits = [numpy_helper.from_array(np.array(scales, np.float32), "scales")]
+    graph = helper.make_graph([helper.make_node(op, ["x", "scales"], ["y"], mode="nearest", name="resize")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 7, 9])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), tmp_path / "m.onnx")
+    x = np.arange(2 * 7 * 9, dtype=np.float32).reshape(1, 2, 7, 9)
+    np.savez(tmp_path / "x.npz", x=x)
+    r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "y.npz")
+    if min(scales) < 1 < max(scales):
+        assert r.returncode == 1 and 'node Resize "resize" (opset 10)' in r.stderr and "shrinks some axes" in r.stderr
+        return
+    assert r.returncode == 0, r.stderr
+    theirs = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npz")["y"], theirs)
