@@ -11,6 +11,7 @@ extension ImportContext {
     /// - Xor: And(Or(x, y), Not(And(x, y)));
     /// - IsNaN: Not(Equal(x, x)); IsInf: Equal(x, +inf) and/or Equal(x, −inf) as its flags say;
     /// - Hardmax (opset 13): Cast(Equal(positions along the axis, ArgMax(x, keepdims)), x's type);
+    ///   before 13 the same over Flatten(x, axis)'s rows, then Reshape to x's shape;
     /// - MeanVarianceNormalization: (x − ReduceMean(x)) / (Sqrt(ReduceMean(x²) − ReduceMean(x)²)
     ///   + 1e-9) over `axes` (default [0, 2, 3]).
     mutating func emitFunctionOp(_ node: Node) throws {
@@ -64,13 +65,18 @@ extension ImportContext {
             case (nil, nil): finish("Equal", [x, constant(.nan, "nan")])  // detects nothing: all false
             }
         case "Hardmax":
-            guard opset >= 13 else {
-                throw IRError("Hardmax before opset 13 (over the flattened axes from axis) is not supported", at: node)
+            // Before opset 13, over the axes from `axis` (default 1) flattened into one.
+            let legacy = opset < 13
+            let axis = legacy ? -1 : node.int("axis", default: -1)
+            let rows = legacy ? emit("Flatten", "rows", [x], ["axis": .int(node.int("axis", default: 1))]) : x
+            let index = emit("ArgMax", "index", [rows], ["axis": .int(axis), "keepdims": .int(1)])
+            let taken = emit("Equal", "taken", [try positions(along: axis, of: rows, node), index])
+            let to: [String: Attribute] = ["to": .int(Int((knownType(of: x)?.dtype ?? .float32).rawValue))]
+            if legacy {
+                finish("Reshape", [emit("Cast", "chosen", [taken], to), emit("Shape", "shape", [x])])
+            } else {
+                finish("Cast", [taken], to)
             }
-            let axis = node.int("axis", default: -1)
-            let index = emit("ArgMax", "index", [x], ["axis": .int(axis), "keepdims": .int(1)])
-            let taken = emit("Equal", "taken", [try positions(along: axis, of: x, node), index])
-            finish("Cast", [taken], ["to": .int(Int((knownType(of: x)?.dtype ?? .float32).rawValue))])
         case "MeanVarianceNormalization":
             let axes = int64Constant(node.ints("axes") ?? [0, 2, 3], hint: "axes")
             let mean = emit("ReduceMean", "mean", [x, axes], ["keepdims": .int(1)])

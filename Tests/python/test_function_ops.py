@@ -101,3 +101,18 @@ def test_xor_of_two_masks_as_onnxruntime_and_on_the_simulator(tmp_path):
     sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "in.npz", tmp_path, "fp16", "none",
                                         tmp_path / "calib.npz")
     assert_same_bits(sim, fq, ["out", "flags"])
+
+
+@pytest.mark.parametrize("axis", [None, 1, 2, -1, 0])
+def test_hardmax_before_opset_13_takes_the_flattened_axes_from_axis(tmp_path, axis):
+    """Opset 11's Hardmax: one 1 per row of the input flattened at `axis` (default 1)."""
+    attributes = {} if axis is None else {"axis": axis}
+    graph = helper.make_graph([helper.make_node("Hardmax", ["x"], ["y"], name="hard", **attributes)], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)]), tmp_path / "m.onnx")
+    x = RNG.standard_normal((2, 3, 4)).astype(np.float32)
+    got, want = interpreted_and_onnxruntime(tmp_path / "m.onnx", {"x": x}, tmp_path)
+    np.testing.assert_array_equal(got["y"], want["y"])
+    start = 1 if axis is None else axis % 3
+    assert got["y"].reshape(int(np.prod(x.shape[:start])), -1).sum(axis=1).tolist() == [1] * int(np.prod(x.shape[:start]))
