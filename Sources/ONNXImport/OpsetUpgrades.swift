@@ -169,8 +169,8 @@ extension ImportContext {
     }
 
     /// Upsample (opsets 1-9) and Resize (opset 10): scales only, asymmetric coordinates,
-    /// nearest rounding down (up where it shrinks). Opset 1's Upsample scales the last two axes of a 4-D input by
-    /// `height_scale` and `width_scale`.
+    /// nearest rounding down (up where it shrinks). Opset 1's Upsample scales the last two
+    /// axes of a 4-D input by `height_scale` and `width_scale`.
     private mutating func upgradeUpsample(_ node: inout Node, fromUpsample: Bool) throws {
         var scales = node.inputs.count > 1 ? node.inputs[1] : ""
         if let height = node.attributes.removeValue(forKey: "height_scale"),
