@@ -3,6 +3,7 @@ the heading its anchor names), the tutorial's model script runs, its npucc comma
 docs/tutorial.md shows and those of docs/troubleshooting.md what that page shows, and the
 commands' help keeps within its width."""
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -83,11 +84,26 @@ def shell_sessions(text):
     return sessions
 
 
+def avx2_numpy():
+    """The environment in which the tutorial's script computes what the docs show: numpy's
+    OpenBLAS and its own loops, which pick AVX-512 kernels where the CPU has them and then sum
+    in another order, held to the AVX2 ones (the model's weights would differ in their last
+    bits, and with them the figures the pages print)."""
+    env = dict(os.environ)
+    with open("/proc/cpuinfo") as info:
+        flags = next((l.split() for l in info if l.startswith("flags")), [])
+    if "avx512f" in flags:
+        env.setdefault("OPENBLAS_CORETYPE", "Haswell")
+        env.setdefault("NPY_DISABLE_CPU_FEATURES", " ".join(
+            f"AVX512{s}" for s in ["F", "CD", "_SKX", "_CLX", "_CNL", "_ICL", "_SPR", "_KNL", "_KNM"]))
+    return env
+
+
 @pytest.fixture(scope="module")
 def tutorial_folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("docs") / "tutorial"
     r = subprocess.run([sys.executable, ROOT / "docs" / "examples" / "make_tutorial_model.py", folder],
-                       capture_output=True, text=True, timeout=300)
+                       capture_output=True, text=True, timeout=300, env=avx2_numpy())
     assert r.returncode == 0, r.stderr
     for name in ["tiny_resnet.onnx", "tiny_resnet_calib.npz", "tiny_resnet_test.npz", "tiny_resnet_test_labels.npy"]:
         assert (folder / name).exists(), name
