@@ -27,6 +27,10 @@ struct ImportContext {
     var widensHalf = false
     /// The graph inputs and outputs the file declares half.
     var halfInputs: [String] = [], halfOutputs: [String] = []
+    /// Tensors of 8-bit codes (operator-form quantized models) with their scale and zero point.
+    var codeParameters: [String: CodeParameters] = [:]
+    /// The DequantizeLinear output of each code tensor read with given parameters.
+    var dequantized: [String: String] = [:]
     private var taken: Set<String> = []
     private var counter = 0
 
@@ -97,6 +101,8 @@ struct ImportContext {
             outputs.append(ValueInfo(name: v.name, type: t))
             if t.shape != nil || constants[v.name] == nil { types[v.name] = types[v.name] ?? t }
         }
+        codeParameters = QOperators.codeTensors(g.nodes)
+        recordDequantizedCodes(g.nodes)
         for n in g.nodes {
             sourceOpCounts[n.opType, default: 0] += 1
             let start = nodes.count
@@ -180,6 +186,15 @@ struct ImportContext {
                 return name
             }
         }
+    }
+
+    /// `preferred` when no value of the graph uses it, else a fresh name built from it.
+    mutating func name(preferring preferred: String) -> String {
+        guard taken.contains(preferred) || constants[preferred] != nil else {
+            taken.insert(preferred)
+            return preferred
+        }
+        return freshName(preferred)
     }
 
     /// Adds a constant under a fresh name and returns the name.

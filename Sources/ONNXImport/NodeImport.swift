@@ -7,9 +7,9 @@ extension ImportContext {
     mutating func importNode(_ n: ONNXNode) throws {
         let label = n.name.isEmpty ? "\(n.opType) (output \"\(n.outputs.first ?? "")\")" : "\(n.opType) \"\(n.name)\""
         let what = "node \(label)"
-        guard n.domain.isEmpty || n.domain == "ai.onnx" else {
+        guard n.domain.isEmpty || n.domain == "ai.onnx" || QOperators.isImported(n) else {
             throw TensorDecodingError(
-                "\(what): operator domain \"\(n.domain)\" is not supported (only the default ONNX domain is)"
+                "\(what): operator domain \"\(n.domain)\" is not supported (only the default ONNX domain is, and com.microsoft's QLinear ops)"
                     + Self.suggestion(for: n.opType, among: "default-domain operators"))
         }
         guard !n.opType.isEmpty else { throw TensorDecodingError("\(what) has no op_type") }
@@ -33,11 +33,25 @@ extension ImportContext {
                 attributes["to"] = .int(Int(DType.float32.rawValue))
             }
         }
-        var node = Node(op: n.opType, name: n.name, inputs: n.inputs, outputs: n.outputs, attributes: attributes)
+        let node = Node(op: n.opType, name: n.name, inputs: n.inputs, outputs: n.outputs, attributes: attributes)
         if node.op == "Constant" {
             try importConstant(node, what: what)
             return
         }
+        if QOperators.isImported(n) {
+            try emitQOperator(node, label: label)
+            return
+        }
+        if try importCodeMovingOp(node, label: label, importOp: { try $0.importDecoded($1, label: label, what: what) }) {
+            return
+        }
+        try importDecoded(node, label: label, what: what)
+    }
+
+    /// Imports a default-domain node with its attributes decoded: by its decomposition, or
+    /// as the op it is in its current opset's form.
+    mutating func importDecoded(_ node: Node, label: String, what: String) throws {
+        var node = node
         if let decompose = Self.decompositions[node.op] {
             let before = nodes.count
             try decompose(&self, node)
@@ -46,14 +60,14 @@ extension ImportContext {
             }
             return
         }
+        let originalOp = node.op
         if node.op == "Upsample" { node.op = "Resize" }
-        guard let schema = OpRegistry.schema(node.op) else {
+        guard OpRegistry.schema(node.op) != nil else {
             throw TensorDecodingError(
-                "\(what): unsupported operator \(n.opType) (default domain, opset \(opset))"
-                    + Self.suggestion(for: n.opType, among: "supported operators"))
+                "\(what): unsupported operator \(originalOp) (default domain, opset \(opset))"
+                    + Self.suggestion(for: originalOp, among: "supported operators"))
         }
-        _ = schema
-        try upgrade(&node, originalOp: n.opType)
+        try upgrade(&node, originalOp: originalOp)
     }
 
     /// The ops imported as the ops they are made of, each by its emitter.
