@@ -139,9 +139,9 @@ extension ImportContext {
     /// Imports a code-moving op that reads codes (`QOperators.codeMovingOps`): its float
     /// form over the dequantized codes (through the usual import of the op, `importOp`),
     /// then each output quantized with the codes' own parameters (an ArgMax or ArgMin of
-    /// codes is the same op of their float values, with no codes after it). Concat's inputs must share
-    /// their scale and zero point (by value); a constant input of codes is read with them.
-    /// Returns false when `node` reads no codes.
+    /// codes is the same op of their float values, with no codes after it). Concat's inputs
+    /// must share their scale and zero point (by value); a constant input of codes is read
+    /// with them. Returns false when `node` reads no codes.
     mutating func importCodeMovingOp(_ node: Node, label: String, importOp: (inout ImportContext, Node) throws -> Void)
         throws -> Bool
     {
@@ -173,7 +173,7 @@ extension ImportContext {
         typeEmittedNodes(from: start)
         let before = nodes.count
         try importOp(&self, float)
-        for emitted in nodes[before...] where emitted.outputs.first == float.outputs.first {
+        for emitted in nodes[before...] where emitted.op != node.op && emitted.outputs.first == float.outputs.first {
             importedAs[emitted.label] = label
         }
         for (value, codes) in zip(float.outputs, node.outputs) where !codes.isEmpty && !reads {
