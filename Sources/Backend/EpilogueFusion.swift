@@ -1,7 +1,7 @@
 // The nodes a matrix layer's epilogue takes over: while its output tiles are still in SRAM
 // they can take a bias the graph adds as a separate Add of a constant (MatMul exports do),
 // a residual Add of another activation of the same shape (the end of a ResNet block) and
-// the Relu after that Add. Each must directly follow the one before it, read only its
+// the Relu, or the Clip of constant bounds (an int8 model's removed pair), after that Add. Each must directly follow the one before it, read only its
 // result, and the epilogue applies them in the graph's order, so the bits are the graph's.
 import IR
 import Passes
@@ -14,6 +14,8 @@ struct Epilogue: Equatable {
     var residual: String?
     /// A Relu after the residual Add.
     var relu = false
+    /// Or a Clip of constant bounds after it: [low, high], infinite where the Clip has none.
+    var clip: [Float]?
     /// The value the layer writes: the last absorbed node's output.
     var result: String
     /// The node indices lowered as part of the layer.
@@ -60,17 +62,33 @@ extension Lowering {
                     plain = false
                 } else if next.op == "Relu", epilogue.residual != nil, !epilogue.relu {
                     epilogue.relu = true
+                } else if next.op == "Clip", epilogue.residual != nil, !epilogue.relu, next.inputs.first == current,
+                    let bounds = clipBounds(next, graph)
+                {
+                    epilogue.clip = bounds
                 } else {
                     break
                 }
                 epilogue.result = out
                 epilogue.absorbed.append(j)
                 j += 1
-                if epilogue.relu { break }
+                if epilogue.relu || epilogue.clip != nil { break }
             }
             if !epilogue.absorbed.isEmpty { found[i] = epilogue }
         }
         return found
+    }
+
+    /// A float32 Clip's bounds when each is absent or a constant of one value: [low, high],
+    /// infinite where absent (as the interpreter reads them).
+    private static func clipBounds(_ clip: Node, _ graph: Graph) -> [Float]? {
+        var bounds: [Float] = [-.infinity, .infinity]
+        for k in 1..<3 {
+            guard let name = clip.input(k) else { continue }
+            guard let t = graph.constants[name], t.count == 1, t.dtype == .float32 else { return nil }
+            bounds[k - 1] = t.floats()[0]
+        }
+        return bounds
     }
 
     /// `t` as one float32 per output channel when, broadcast to `outDims`, it varies along

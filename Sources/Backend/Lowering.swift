@@ -158,6 +158,7 @@ public enum Lowering {
                     if let r = e.residual {
                         let at = try address(r, node)
                         (matrix.residual, matrix.residualSpace, matrix.reluAfterResidual) = (at.address, at.space, e.relu)
+                        matrix.clipAfterResidual = e.clip
                     }
                 }
                 let x = try address(node.inputs[0], node), y = try address(epilogue?.result ?? output, node)

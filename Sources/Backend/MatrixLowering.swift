@@ -57,6 +57,8 @@ public struct MatrixLayer: Sendable {
     public var residualSpace = MemorySpace.dram
     /// A Relu after the residual.
     public var reluAfterResidual = false
+    /// Or a Clip after it, [low, high] (infinite where the Clip has no bound).
+    public var clipAfterResidual: [Float]?
     /// Bytes of each cluster's L2 free for the layer's weights: a cluster whose columns of
     /// weight tiles fit there loads them once and its tiles read their weight tiles from it.
     public var weightStaging = 0..<0
@@ -608,6 +610,12 @@ public enum MatrixLowering {
             }
             if layer.residual != nil && layer.reluAfterResidual {
                 try b.emit("vop", ["op": op("relu"), "dst": acc, "a": acc, "b": 0, "imm": none])
+            }
+            if layer.residual != nil, let bounds = layer.clipAfterResidual {
+                // As the interpreter's Clip: min(max(x, low), high).
+                for (name, bound) in zip(["max_scalar", "min_scalar"], bounds) {
+                    try b.emit("vop", ["op": op(name), "dst": acc, "a": acc, "b": 0, "imm": UInt64(bound.bitPattern)])
+                }
             }
             let dst = try TensorDescriptor(
                 layer.outputSpace, .f32, address: layer.output + UInt64(4 * (m0 * rs + nRange.lowerBound * cs)),

@@ -145,3 +145,51 @@ def test_a_bias_add_and_a_residual_run_in_the_products_epilogue(models, tmp_path
              for b in [line.split("b=")[1].split(",")[0]] if b in loads]
     first_product = next(k for k, line in enumerate(mm) if line.startswith("mma "))
     assert added and all(k < first_product for k in added)
+
+
+def clipped_blocks(path):
+    """Residual blocks ending in a Clip, as an int8 model's removed pair leaves them, on
+    [1, 8, 6, 6]: conv(x) + r clipped to both bounds, a block clipped only from above (the
+    lower bound omitted), both results graph outputs, and one whose Add the graph also outputs (so
+    its Clip stays a layer of its own)."""
+    rng = np.random.default_rng(11)
+    inits = [numpy_helper.from_array((rng.standard_normal((8, 8, 3, 3)) / 8).astype(np.float32), f"w{k}")
+             for k in range(3)]
+    inits += [numpy_helper.from_array(np.array(v, np.float32), n) for n, v in [("lo", 0.0), ("hi", 1.5), ("top", 0.7)]]
+    node = helper.make_node
+    nodes = [node("Conv", ["x", "w0"], ["c0"], pads=[1, 1, 1, 1], name="c0"), node("Add", ["c0", "r"], ["a0"], name="a0"),
+             node("Clip", ["a0", "lo", "hi"], ["b0"], name="b0"),
+             node("Conv", ["b0", "w1"], ["c1"], pads=[1, 1, 1, 1], name="c1"), node("Add", ["b0", "c1"], ["a1"], name="a1"),
+             node("Clip", ["a1", "", "top"], ["b1"], name="b1"),
+             node("Conv", ["b1", "w2"], ["c2"], pads=[1, 1, 1, 1], name="c2"), node("Add", ["c2", "b1"], ["a2"], name="a2"),
+             node("Clip", ["a2", "lo", "hi"], ["y"], name="y")]
+    value = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 8, 6, 6]) for n in ("x", "r", "y", "a2", "b0", "b1")]
+    save(path, nodes, inits, value[:2], value[2:])
+
+
+@pytest.mark.parametrize("precision", ["fp16", "nvfp4"])
+def test_a_clip_after_the_residual_runs_in_the_epilogue(tmp_path, precision):
+    clipped_blocks(tmp_path / "clip.onnx")
+    rng = np.random.default_rng(12)
+    x, r = (rng.standard_normal((2, 1, 8, 6, 6)) * 2).astype(np.float32)
+    r.flat[:2] = [-0.0, 1e-40]
+    np.savez(tmp_path / "x.npz", x=x, r=r)
+    np.savez(tmp_path / "calib.npz", **{k: rng.standard_normal((4, 8, 6, 6)).astype(np.float32) for k in "xr"})
+    sim, fq = simulated_and_interpreted(tmp_path / "clip.onnx", tmp_path / "x.npz", tmp_path, precision, "none",
+                                        tmp_path / "calib.npz")
+    for name in ("y", "a2", "b0", "b1"):
+        np.testing.assert_array_equal(sim[name].view(np.uint32), fq[name].view(np.uint32), err_msg=name)
+    assert (fq["b0"] == 0).any() and (fq["b0"] == 1.5).any() and (fq["b1"] == 0.7).any() and (fq["b1"] < 0).any()
+    # b0 and b1 join their convolutions with their Adds; a2 is a graph output, so it joins c2
+    # and y stays a layer.
+    table = layers(tmp_path / "m.npub")
+    assert list(table) == ["c0", "c1", "c2", "y"]
+    # NaN and infinities in the residual go through the Clip as the interpreter's do.
+    r.flat[:3] = [np.nan, np.inf, -np.inf]
+    np.savez(tmp_path / "x.npz", x=x, r=r)
+    assert run_npucc("run", tmp_path / "m.npub", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "sim.npz").returncode == 0
+    assert run_npucc("run", tmp_path / "clip.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "fq.npz",
+                     "--precision", precision, "--calib", tmp_path / "calib.npz").returncode == 0
+    sim, fq = np.load(tmp_path / "sim.npz"), np.load(tmp_path / "fq.npz")
+    assert np.isnan(fq["b0"].flat[0]) and fq["b0"].flat[1] == 1.5 and fq["b0"].flat[2] == 0
+    np.testing.assert_array_equal(sim["b0"].view(np.uint32), fq["b0"].view(np.uint32))
