@@ -29,11 +29,14 @@ extension ONNXAttribute {
         case .ints?: return .ints(ints.map { Int($0) })
         case .strings?: return .strings(strings.map { String(decoding: $0, as: UTF8.self) })
         case .tensors?:
-            return .tensors(try tensors.enumerated().map { (k, t) in
-                try t.decode(what: "\(what) attribute \"\(name)\"[\(k)]", externalRoot: externalRoot)
-            })
+            return .tensors(
+                try tensors.enumerated().map { (k, t) in
+                    try t.decode(what: "\(what) attribute \"\(name)\"[\(k)]", externalRoot: externalRoot)
+                })
         case .graph?, .graphs?:
-            throw TensorDecodingError("\(what): attribute \"\(name)\" holds a subgraph; control flow (If, Loop, Scan) is not supported")
+            throw TensorDecodingError(
+                "\(what): attribute \"\(name)\" holds a subgraph; Scan is not supported (Loop and If are, in the forms README.md lists)"
+            )
         case .sparseTensor?, .sparseTensors?, .typeProto?, .typeProtos?:
             throw TensorDecodingError("\(what): attribute \"\(name)\" has a kind npucc does not support (sparse tensor or type)")
         case nil:

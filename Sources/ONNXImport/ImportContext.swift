@@ -292,6 +292,13 @@ struct ImportContext {
         return emitStep(of: node, "Reshape", "positions", [range, int64Constant(shape, hint: "shape")])
     }
 
+    /// A one-element integer value an exporter's shape chain computes (a trip count from
+    /// Shape -> Gather), when the shapes it comes from are known.
+    func shapeValue(of value: String) -> Int? {
+        guard let dims = shapeValues[value], dims.count == 1 else { return nil }
+        return dims[0].value
+    }
+
     /// The rank of a value, when import knows it (`knownType`).
     func rank(of value: String) -> Int? { knownType(of: value)?.shape?.rank }
 

@@ -13,6 +13,11 @@ extension ImportContext {
                     + Self.suggestion(for: n.opType, among: "default-domain operators"))
         }
         guard !n.opType.isEmpty else { throw TensorDecodingError("\(what) has no op_type") }
+        if n.opType == "Loop" || n.opType == "If", QOperators.isDefault(n.domain) {
+            // Their subgraphs are imported as nodes of this graph, not decoded as attributes.
+            try emitControlFlow(n)
+            return
+        }
         var attributes: [String: Attribute] = [:]
         for a in n.attributes {
             guard attributes[a.name] == nil else {

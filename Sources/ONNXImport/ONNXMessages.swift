@@ -65,6 +65,8 @@ struct ONNXAttribute {
     var strings: [[UInt8]] = []
     var tensors: [ONNXTensor] = []
     var graphCount = 0
+    /// The subgraph of a graph attribute (If's branches, Loop's body), when it holds one.
+    var graph: [ONNXGraph] = []
     var otherCount = 0
     var refAttrName = ""
 }

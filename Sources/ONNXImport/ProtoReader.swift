@@ -132,6 +132,7 @@ enum ProtoReader {
         out.strings = array(a.strings, a.n_strings) { bytes($0) }
         out.tensors = array(a.tensors, a.n_tensors) { t in t.map { tensor($0) } ?? ONNXTensor() }
         out.graphCount = a.n_graphs + (a.g == nil ? 0 : 1)
+        if let g = a.g { out.graph = [graph(g.pointee)] }
         out.otherCount = a.n_sparse_tensors + a.n_type_protos + (a.sparse_tensor == nil ? 0 : 1) + (a.tp == nil ? 0 : 1)
         return out
     }

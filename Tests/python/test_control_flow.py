@@ -1,0 +1,168 @@
+"""Loop and If as exporters write them for work of a fixed extent: a Loop whose trip count is a
+constant or comes from the input's shape is unrolled (a recurrent cell stepped over the
+sequence, with its hidden state carried and every step's output scanned; a nested Loop reading
+the outer body's values), an If of a constant condition is its branch. npucc runs them as
+onnxruntime does, and compiles them; a trip count or condition only known at run time, and a
+body that decides when to stop, are refused by name."""
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from conftest import assert_same_bits, run_npucc, simulated_and_interpreted
+
+F32 = np.float32
+N = helper.make_node
+T, B, I, H = 5, 2, 4, 6
+
+
+def value(name, elem=TensorProto.FLOAT, shape=None):
+    return helper.make_tensor_value_info(name, elem, shape)
+
+
+def cell_body(condition_out="c_in"):
+    """h' = tanh(x[:, t] W + h U + b); scans h'. Reads x, W, U and b from the outer graph."""
+    nodes = [N("Gather", ["x", "t"], ["xt"], axis=1), N("MatMul", ["xt", "W"], ["xw"]), N("MatMul", ["h", "U"], ["hu"]),
+             N("Add", ["xw", "hu"], ["s"]), N("Add", ["s", "b"], ["sb"]), N("Tanh", ["sb"], ["h_next"], name="cell"),
+             N("Identity", ["h_next"], ["h_scan"])]
+    if condition_out != "c_in":
+        nodes.append(N("Less", ["t", "limit"], [condition_out]))
+    return helper.make_graph(nodes, "cell", [value("t", TensorProto.INT64, []), value("c_in", TensorProto.BOOL, []),
+                                             value("h")],
+                             [value(condition_out, TensorProto.BOOL, []), value("h_next"), value("h_scan")])
+
+
+def recurrent_model(path, trip="shape", condition_out="c_in", opset=13):
+    """x [B, T, I] -> Loop over T steps of the cell from h0 = 0 -> (last h [B, H], all h [T, B, H]).
+    `trip`: "shape" (Shape(x)[1] squeezed, as TorchScript writes it), "constant" (an
+    initializer), "computed" (the ArgMax of x: only known at run time)."""
+    rng = np.random.default_rng(1)
+    inits = [numpy_helper.from_array((rng.standard_normal(s) * 0.5).astype(F32), n)
+             for n, s in [("W", (I, H)), ("U", (H, H)), ("b", (H,))]]
+    inits += [numpy_helper.from_array(np.zeros((B, H), F32), "h0"), numpy_helper.from_array(np.array(True), "go"),
+              numpy_helper.from_array(np.array([1], np.int64), "one"), numpy_helper.from_array(np.array(3, np.int64), "limit"),
+              numpy_helper.from_array(np.array(T, np.int64), "steps")]
+    nodes = []
+    if trip == "shape":
+        nodes += [N("Shape", ["x"], ["shape"]), N("Gather", ["shape", "one"], ["t1"], axis=0),
+                  N("Squeeze", ["t1"], ["trip"])]
+    elif trip == "computed":
+        nodes += [N("ArgMax", ["x"], ["arg"], axis=1, keepdims=0), N("ReduceMax", ["arg"], ["trip"], keepdims=0)]
+    nodes.append(N("Loop", ["steps" if trip == "constant" else "trip", "go", "h0"], ["h_last", "h_all"], name="rnn",
+                   body=cell_body(condition_out)))
+    graph = helper.make_graph(nodes, "recurrent", [value("x", shape=[B, T, I])],
+                              [value("h_last", shape=[B, H]), value("h_all", shape=[T, B, H])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), path)
+
+
+def onnxruntime_outputs(path, feeds):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
+
+
+def npucc_outputs(folder, path, feeds, *flags):
+    np.savez(folder / "in.npz", **feeds)
+    r = run_npucc("run", path, "--inputs", folder / "in.npz", "--outputs", folder / "out.npz", *flags)
+    assert r.returncode == 0, r.stderr
+    return dict(np.load(folder / "out.npz"))
+
+
+def feeds(seed=2):
+    return {"x": np.random.default_rng(seed).standard_normal((B, T, I)).astype(F32)}
+
+
+@pytest.mark.parametrize("trip", ["shape", "constant"])
+def test_a_recurrent_loop_unrolls_and_runs_as_onnxruntime(tmp_path, trip):
+    recurrent_model(tmp_path / "m.onnx", trip)
+    want = onnxruntime_outputs(tmp_path / "m.onnx", feeds())
+    got = npucc_outputs(tmp_path, tmp_path / "m.onnx", feeds())
+    for name in ("h_last", "h_all"):
+        assert got[name].shape == want[name].shape
+        np.testing.assert_allclose(got[name], want[name], rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(got["h_all"][-1], got["h_last"])
+    r = run_npucc("dump-ir", tmp_path / "m.onnx")
+    assert r.returncode == 0, r.stderr
+    assert "= Loop(" not in r.stdout and r.stdout.count("= Tanh(") == T
+    assert 'name="rnn/4/cell"' in r.stdout
+
+
+@pytest.mark.parametrize("precision", ["fp16", "nvfp4"])
+def test_an_unrolled_loop_compiles_and_runs_as_the_fake_quant_interpreter(tmp_path, precision):
+    recurrent_model(tmp_path / "m.onnx")
+    np.savez(tmp_path / "x.npz", **feeds())
+    np.savez(tmp_path / "calib.npz", x=np.random.default_rng(3).standard_normal((4, T, I)).astype(F32))
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, precision, "none",
+                                        tmp_path / "calib.npz")
+    assert_same_bits(sim, fq, ["h_last", "h_all"])
+
+
+def nested_model(path):
+    """An outer Loop of 3 steps whose body runs an inner Loop of 2 steps that adds the outer
+    body's own value d (computed in the outer body) to its carried value; outer carries y."""
+    inner = helper.make_graph(
+        [N("Add", ["a", "d"], ["a_next"]), N("Identity", ["ci"], ["co"])], "inner",
+        [value("j", TensorProto.INT64, []), value("ci", TensorProto.BOOL, []), value("a")],
+        [value("co", TensorProto.BOOL, []), value("a_next")])
+    outer = helper.make_graph(
+        [N("Cast", ["i"], ["fi"], to=TensorProto.FLOAT), N("Mul", ["fi", "x"], ["d"]),
+         N("Loop", ["two", "", "y"], ["y_next"], name="inner", body=inner), N("Identity", ["c"], ["c_out"])],
+        "outer", [value("i", TensorProto.INT64, []), value("c", TensorProto.BOOL, []), value("y")],
+        [value("c_out", TensorProto.BOOL, []), value("y_next")])
+    inits = [numpy_helper.from_array(np.array(3, np.int64), "three"), numpy_helper.from_array(np.array(2, np.int64), "two")]
+    graph = helper.make_graph([N("Loop", ["three", "", "x"], ["y"], name="outer", body=outer)], "nested",
+                              [value("x", shape=[2, 3])], [value("y", shape=[2, 3])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+
+
+def test_a_nested_loop_reads_the_outer_bodys_values(tmp_path):
+    nested_model(tmp_path / "m.onnx")
+    x = {"x": np.random.default_rng(4).standard_normal((2, 3)).astype(F32)}
+    want = onnxruntime_outputs(tmp_path / "m.onnx", x)["y"]
+    got = npucc_outputs(tmp_path, tmp_path / "m.onnx", x)["y"]
+    # y = x + 2 * (0 + 1 + 2) * x
+    np.testing.assert_allclose(want, 7 * x["x"], rtol=1e-6)
+    np.testing.assert_array_equal(got, want)
+
+
+def if_model(path, condition):
+    """y = If(condition, then: x * 2 (with an initializer of its own), else: Neg(x))."""
+    then = helper.make_graph([N("Mul", ["x", "two"], ["doubled"], name="double")], "then", [], [value("doubled")],
+                             [numpy_helper.from_array(np.array(2, F32), "two")])
+    other = helper.make_graph([N("Neg", ["x"], ["negated"])], "else", [], [value("negated")])
+    inits = [numpy_helper.from_array(np.array(condition), "flag")] if condition is not None else []
+    nodes = [] if condition is not None else [N("ReduceMax", ["x"], ["m"], keepdims=0), N("Greater", ["m", "zero"], ["flag"])]
+    inits.append(numpy_helper.from_array(np.array(0, F32), "zero"))
+    nodes.append(N("If", ["flag"], ["y"], name="choose", then_branch=then, else_branch=other))
+    graph = helper.make_graph(nodes, "branch", [value("x", shape=[2, 3])], [value("y", shape=[2, 3])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+
+
+@pytest.mark.parametrize("condition", [True, False])
+def test_an_if_of_a_constant_condition_is_its_branch(tmp_path, condition):
+    if_model(tmp_path / "m.onnx", condition)
+    x = {"x": np.random.default_rng(5).standard_normal((2, 3)).astype(F32)}
+    got = npucc_outputs(tmp_path, tmp_path / "m.onnx", x)["y"]
+    np.testing.assert_array_equal(got, onnxruntime_outputs(tmp_path / "m.onnx", x)["y"])
+    np.testing.assert_array_equal(got, x["x"] * 2 if condition else -x["x"])
+
+
+def refused(tmp_path, message):
+    r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub", "--precision", "fp16")
+    assert r.returncode == 1 and message in r.stderr, r.stderr
+    assert not (tmp_path / "m.npub").exists()
+
+
+def test_a_trip_count_known_at_run_time_is_refused(tmp_path):
+    recurrent_model(tmp_path / "m.onnx", trip="computed")
+    refused(tmp_path, 'node Loop "rnn" (opset 13): its trip count "trip" is only known at run time')
+
+
+def test_a_body_that_decides_when_to_stop_is_refused(tmp_path):
+    recurrent_model(tmp_path / "m.onnx", condition_out="go_on")
+    refused(tmp_path, 'node Loop "rnn" (opset 13): its body computes whether to go on ("go_on")')
+
+
+def test_an_if_of_a_computed_condition_is_refused(tmp_path):
+    if_model(tmp_path / "m.onnx", None)
+    refused(tmp_path, 'node If "choose" (opset 13): its condition "flag" is only known at run time')
