@@ -149,6 +149,10 @@ public enum Lowering {
                 }
                 try emitPreloads(of: p.output)
                 var matrix = try matrixLayer(node, p, graph, &constants)
+                if matrix.fusedActivation == "Clip" {
+                    matrix.clampRecord = constants.clampRecord(
+                        matrix.activationParameters[0], matrix.activationParameters[1])
+                }
                 matrix.preloaded = preloaded[p.output]
                 matrix.l2FromTop = matrixLayers % 2 == 1
                 matrixLayers += 1
@@ -158,7 +162,7 @@ public enum Lowering {
                     if let r = e.residual {
                         let at = try address(r, node)
                         (matrix.residual, matrix.residualSpace, matrix.reluAfterResidual) = (at.address, at.space, e.relu)
-                        matrix.clipAfterResidual = e.clip
+                        matrix.clampAfterResidual = e.clip.map { constants.clampRecord($0[0], $0[1]) }
                     }
                 }
                 let x = try address(node.inputs[0], node), y = try address(epilogue?.result ?? output, node)
@@ -789,6 +793,11 @@ struct ConstantSection {
         let at = bytes.count
         for v in values { bytes += withUnsafeBytes(of: v.littleEndian, Array.init) }
         return at / 4
+    }
+
+    /// The parameter record of `clamp` to [low, high]: their float32 bit patterns.
+    mutating func clampRecord(_ low: Float, _ high: Float) -> Int {
+        record([low, high].map { Int(Int32(bitPattern: $0.bitPattern)) } + [Int](repeating: 0, count: 14))
     }
 
     /// Appends a 16-int32 parameter record; returns its index (byte offset / 4).

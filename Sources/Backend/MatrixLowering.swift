@@ -57,8 +57,10 @@ public struct MatrixLayer: Sendable {
     public var residualSpace = MemorySpace.dram
     /// A Relu after the residual.
     public var reluAfterResidual = false
-    /// Or a Clip after it, [low, high] (infinite where the Clip has no bound).
-    public var clipAfterResidual: [Float]?
+    /// Or a Clip after it: the constants' parameter record of its bounds (`clamp`).
+    public var clampAfterResidual: Int?
+    /// The parameter record of a fused Clip's bounds (`clamp`).
+    public var clampRecord: Int?
     /// Bytes of each cluster's L2 free for the layer's weights: a cluster whose columns of
     /// weight tiles fit there loads them once and its tiles read their weight tiles from it.
     public var weightStaging = 0..<0
@@ -569,18 +571,8 @@ public enum MatrixLowering {
                         "imm": UInt64(layer.activationParameters[0].bitPattern),
                     ])
             case "Clip":
-                try b.emit(
-                    "vop",
-                    [
-                        "op": op("max_scalar"), "dst": acc, "a": acc, "b": 0,
-                        "imm": UInt64(layer.activationParameters[0].bitPattern),
-                    ])
-                try b.emit(
-                    "vop",
-                    [
-                        "op": op("min_scalar"), "dst": acc, "a": acc, "b": 0,
-                        "imm": UInt64(layer.activationParameters[1].bitPattern),
-                    ])
+                guard let record = layer.clampRecord else { throw PackingError("a fused Clip has no bounds record") }
+                try b.emit("vopp", ["op": op("clamp"), "dst": acc, "a": acc, "b": 0, "params": UInt64(record)])
             default: throw PackingError("no lowering for fused activation \(layer.fusedActivation!)")
             }
             let (rs, cs) = layer.outputStrides
@@ -611,11 +603,9 @@ public enum MatrixLowering {
             if layer.residual != nil && layer.reluAfterResidual {
                 try b.emit("vop", ["op": op("relu"), "dst": acc, "a": acc, "b": 0, "imm": none])
             }
-            if layer.residual != nil, let bounds = layer.clipAfterResidual {
+            if layer.residual != nil, let record = layer.clampAfterResidual {
                 // As the interpreter's Clip: min(max(x, low), high).
-                for (name, bound) in zip(["max_scalar", "min_scalar"], bounds) {
-                    try b.emit("vop", ["op": op(name), "dst": acc, "a": acc, "b": 0, "imm": UInt64(bound.bitPattern)])
-                }
+                try b.emit("vopp", ["op": op("clamp"), "dst": acc, "a": acc, "b": 0, "params": UInt64(record)])
             }
             let dst = try TensorDescriptor(
                 layer.outputSpace, .f32, address: layer.output + UInt64(4 * (m0 * rs + nRange.lowerBound * cs)),

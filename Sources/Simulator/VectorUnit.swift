@@ -93,6 +93,15 @@ extension Machine {
         case _ where VectorArithmetic.reductionNames.contains(op): try reduceRows(op, dst, a, r[0])
         case "reduce_carry": try reduceCarry(dst, a, b, r)
         case "standardize": try standardize(dst, a, b, r[0])
+        case "clamp":
+            // Record: the low and high bounds' float32 bit patterns.
+            guard dst.element == .f32, a.element == .f32, a.dims == dst.dims else {
+                throw SimulatorError("clamp: dst and a must be f32 of one shape")
+            }
+            let (low, high) = (
+                Float(bitPattern: UInt32(truncatingIfNeeded: r[0])), Float(bitPattern: UInt32(truncatingIfNeeded: r[1]))
+            )
+            try storeFloats(dst, try loadFloats(a).map { min(max($0, low), high) })
         case "hard_sigmoid", "selu":
             // Record: two float32 bit patterns (hard_sigmoid: alpha, beta; selu: alpha, gamma).
             guard dst.element == .f32, a.element == .f32, a.dims == dst.dims else {
