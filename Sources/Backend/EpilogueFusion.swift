@@ -1,8 +1,9 @@
 // The nodes a matrix layer's epilogue takes over: while its output tiles are still in SRAM
 // they can take a bias the graph adds as a separate Add of a constant (MatMul exports do),
 // a residual Add of another activation of the same shape (the end of a ResNet block) and
-// the Relu, or the Clip of constant bounds (an int8 model's removed pair), after that Add. Each must directly follow the one before it, read only its
-// result, and the epilogue applies them in the graph's order, so the bits are the graph's.
+// the Relu, or the Clip of constant bounds (an int8 model's removed pair), after that Add.
+// Each must directly follow the one before it, read only its result, and the epilogue
+// applies them in the graph's order, so the bits are the graph's.
 import IR
 import Passes
 
