@@ -36,7 +36,7 @@ let package = Package(
         // The IR: values, nodes, graphs, constants, text form and verifier.
         .target(name: "IR", dependencies: ["Formats"]),
         // ONNX protobuf -> IR.
-        .target(name: "ONNXImport", dependencies: ["IR", "ONNXProto"]),
+        .target(name: "ONNXImport", dependencies: ["IR", "ONNXProto", "Reference"]),
         // IR -> ONNX: a quantized graph in standard ops, written through protobuf-c.
         .target(name: "ONNXExport", dependencies: ["IR", "Formats", "Passes", "ONNXProto"]),
         // .npy / .npz reading and writing.

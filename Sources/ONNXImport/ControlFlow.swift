@@ -1,10 +1,12 @@
 // Control flow as exporters write it for work whose extent is fixed once the input shapes
-// are: a Loop of a trip count known at import (TorchScript's `for i in range(n)`, an RNN
-// cell stepped over a sequence of known length) is unrolled, each iteration's body imported
-// as nodes of the main graph; an If of a constant condition is the branch it takes. The NPU
-// runs one static program, so a trip count or a condition only known at run time, or a loop
-// whose body decides when to stop, is refused by name.
+// are: a Loop whose trip count and conditions import can compute (TorchScript's `for i in
+// range(n)`, tf2onnx's while loops counting to a sequence length) is unrolled, each
+// iteration's body imported as nodes of the main graph; an If whose condition import can
+// compute is the branch it takes. Import computes a value from constants and known shapes
+// with the interpreter's kernels (`evaluated`). The NPU runs one static program, so a trip
+// count or a condition only known at run time is refused by name.
 import IR
+import Reference
 
 extension ImportContext {
     /// The most body nodes an unrolled Loop may add, over all its iterations.
@@ -21,10 +23,10 @@ extension ImportContext {
         }
         if n.opType == "If" {
             guard let cond = owner.input(0) else { throw IRError("has no condition", at: owner) }
-            guard let flag = constants[cond], flag.count == 1, flag.dtype == .bool else {
+            guard let flag = evaluated(cond), flag.count == 1, flag.dtype == .bool else {
                 throw IRError(
                     "its condition \"\(cond)\" is only known at run time; npucc takes an If's branch only when its"
-                        + " condition is a constant", at: owner)
+                        + " condition follows from constants and the input shapes", at: owner)
             }
             let taken = flag.int64(at: 0) != 0
             let branch = try subgraph(taken ? "then_branch" : "else_branch")
@@ -42,11 +44,11 @@ extension ImportContext {
 
     private func base(_ node: Node) -> String { node.name.isEmpty ? node.outputs.first ?? node.op : node.name }
 
-    /// Loop `owner` unrolled: M iterations (a constant or a shape value known at import) of
-    /// `body`, the loop-carried values threaded from one to the next, each scan output the
-    /// Concat of the iterations' values along a new first axis. The condition, when given,
-    /// must be a constant, and the body must pass its condition on unchanged (or give a
-    /// constant true).
+    /// Loop `owner` unrolled: its iterations of `body` while the iteration is below the trip
+    /// count M and the condition holds, both computed at import (`evaluated`; M may be
+    /// absent when the condition ends the loop), the loop-carried values threaded from one
+    /// to the next, each scan output the Concat of the iterations' values along a new first
+    /// axis.
     private mutating func emitLoop(_ owner: Node, body: ONNXGraph) throws {
         let carried = max(0, owner.inputs.count - 2)
         guard body.inputs.count == carried + 2, body.outputs.count >= carried + 1 else {
@@ -59,47 +61,41 @@ extension ImportContext {
         guard owner.outputs.count <= carried + scans else {
             throw IRError("gives \(owner.outputs.count) outputs; its body gives \(carried + scans)", at: owner)
         }
-        guard let m = owner.input(0) else {
-            throw IRError("has no trip count M; npucc unrolls only loops whose trip count is known", at: owner)
-        }
-        guard let count = constants[m].map({ $0.count == 1 ? Int($0.int64(at: 0)) : -1 }) ?? shapeValue(of: m) else {
-            throw IRError(
-                "its trip count \"\(m)\" is only known at run time; npucc unrolls a Loop whose trip count is fixed once"
-                    + " the input shapes are (fix them with --input-shape)", at: owner)
-        }
-        guard count >= 0 else { throw IRError("its trip count \"\(m)\" must be one value, at least 0", at: owner) }
-        var trips = count
-        if let cond = owner.input(1) {
-            guard let flag = constants[cond], flag.count == 1, flag.dtype == .bool else {
+        var trips = Int.max
+        if let m = owner.input(0) {
+            guard let count = evaluated(m), count.count == 1, count.dtype.isInteger else {
                 throw IRError(
-                    "its condition \"\(cond)\" is only known at run time; npucc unrolls only loops"
-                        + " that run their whole trip count", at: owner)
+                    "its trip count \"\(m)\" is only known at run time; npucc unrolls a Loop whose trip count follows"
+                        + " from constants and the input shapes (fix them with --input-shape)", at: owner)
             }
-            if flag.int64(at: 0) == 0 { trips = 0 }
+            trips = max(0, Int(count.int64(at: 0)))
         }
-        guard trips * max(1, body.nodes.count) <= Self.unrolledNodeLimit else {
-            throw IRError(
-                "unrolled, its \(trips) iterations of \(body.nodes.count) nodes would add more than"
-                    + " \(Self.unrolledNodeLimit) nodes", at: owner)
+        var going = true
+        if let cond = owner.input(1) { going = try condition(cond, owner) }
+        guard owner.input(0) != nil || owner.input(1) != nil else {
+            throw IRError("has neither a trip count nor a condition: it would not end", at: owner)
         }
-        guard trips > 0 || scans == 0 else {
-            throw IRError("runs no iteration, so its scan outputs have no shape", at: owner)
-        }
+        let most = Self.unrolledNodeLimit / max(1, body.nodes.count)
         var current = Array(owner.inputs.dropFirst(2))
         var scanned = [[String]](repeating: [], count: scans)
-        let yes = addConstant(Tensor(bools: [true], shape: []), hint: "\(base(owner))_continue")
-        for k in 0..<trips {
+        var k = 0
+        while k < trips && going {
+            guard k < most else {
+                throw IRError(
+                    "unrolled, more than \(most) iterations of its \(body.nodes.count) nodes would add more than"
+                        + " \(Self.unrolledNodeLimit) nodes", at: owner)
+            }
             var bindings = [body.inputs[0].name: addConstant(Tensor(scalar: Int64(k)), hint: "\(base(owner))_iteration")]
-            bindings[body.inputs[1].name] = yes
+            bindings[body.inputs[1].name] = addConstant(Tensor(bools: [true], shape: []), hint: "\(base(owner))_going")
             for (input, value) in zip(body.inputs.dropFirst(2), current) { bindings[input.name] = value }
             let results = try inline(body, bindings: bindings, tag: "\(k)", owner: owner)
-            guard holdsTrue(results[0], yes) else {
-                throw IRError(
-                    "its body computes whether to go on (\"\(body.outputs[0].name)\"); npucc unrolls only loops that"
-                        + " run their whole trip count", at: owner)
-            }
+            going = try condition(results[0], owner, body: body.outputs[0].name)
             current = Array(results[1...carried])
             for j in 0..<scans { scanned[j].append(results[1 + carried + j]) }
+            k += 1
+        }
+        guard k > 0 || scans == 0 else {
+            throw IRError("runs no iteration, so its scan outputs have no shape", at: owner)
         }
         for (k, out) in owner.outputs.prefix(carried).enumerated() where !out.isEmpty {
             nodes.append(Node(op: "Identity", name: "\(base(owner))/final\(k)", inputs: [current[k]], outputs: [out]))
@@ -116,14 +112,57 @@ extension ImportContext {
         }
     }
 
-    /// True when `value` is the constant true `yes`, another constant true, or an Identity of one.
-    private func holdsTrue(_ value: String, _ yes: String) -> Bool {
-        if value == yes { return true }
-        if let t = constants[value] { return t.dtype == .bool && t.count == 1 && t.int64(at: 0) != 0 }
-        guard let producer = nodes.last(where: { $0.outputs.contains(value) }), producer.op == "Identity",
-            let input = producer.input(0)
-        else { return false }
-        return holdsTrue(input, yes)
+    /// A Loop's condition `value` (its input, or `body`'s output of that name) as computed
+    /// at import.
+    private mutating func condition(_ value: String, _ owner: Node, body: String? = nil) throws -> Bool {
+        guard let flag = evaluated(value), flag.count == 1, flag.dtype == .bool else {
+            let what = body.map { "its body's condition \"\($0)\"" } ?? "its condition \"\(value)\""
+            throw IRError(
+                "\(what) is only known at run time; npucc unrolls a Loop whose conditions follow from constants, the"
+                    + " iteration count and the input shapes", at: owner)
+        }
+        return flag.int64(at: 0) != 0
+    }
+
+    /// `value` when import can compute it: a constant, or a tensor of at most 4,096 elements
+    /// that the nodes imported so far compute from constants and from the shapes of values
+    /// whose shape is known (Shape, Size), by the interpreter's kernels. nil otherwise.
+    mutating func evaluated(_ value: String, depth: Int = 0) -> Tensor? {
+        if let t = constants[value] { return t }
+        if let t = evaluatedValues[value] { return t }
+        guard depth < 64, let node = nodes.last(where: { $0.outputs.contains(value) }) else { return nil }
+        var result: [Tensor]?
+        switch node.op {
+        case "Shape", "Size":
+            guard let dims = node.input(0).flatMap({ knownType(of: $0)?.shape?.dims }) else { return nil }
+            let extents = dims.compactMap(\.value)
+            guard extents.count == dims.count else { return nil }
+            if node.op == "Size" {
+                result = [Tensor(scalar: Int64(extents.reduce(1, *)))]
+            } else {
+                func clamp(_ v: Int) -> Int { min(max(v < 0 ? v + extents.count : v, 0), extents.count) }
+                let start = clamp(node.int("start", default: 0)), end = clamp(node.int("end", default: extents.count))
+                let kept = start < end ? Array(extents[start..<end]) : []
+                result = [Tensor(kept.map(Int64.init), shape: [kept.count])]
+            }
+        default:
+            guard Kernels.supports(node.op) else { return nil }
+            var inputs: [Tensor?] = []
+            for input in node.inputs {
+                if input.isEmpty {
+                    inputs.append(nil)
+                    continue
+                }
+                guard let t = evaluated(input, depth: depth + 1), t.count <= 4096 else { return nil }
+                inputs.append(t)
+            }
+            result = try? Kernels.evaluate(node, inputs)
+        }
+        guard let result, let k = node.outputs.firstIndex(of: value), k < result.count, result[k].count <= 4096 else {
+            return nil
+        }
+        evaluatedValues[value] = result[k]
+        return result[k]
     }
 
     /// Imports `graph`'s initializers and nodes into the main graph: its inputs read

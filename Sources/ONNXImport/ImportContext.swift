@@ -31,6 +31,8 @@ struct ImportContext {
     var codeParameters: [String: CodeParameters] = [:]
     /// The DequantizeLinear output of each code tensor read with given parameters.
     var dequantized: [String: String] = [:]
+    /// Values import computed to unroll loops and take branches (`evaluated`).
+    var evaluatedValues: [String: Tensor] = [:]
     private var taken: Set<String> = []
     private var counter = 0
 
@@ -290,13 +292,6 @@ struct ImportContext {
             ["axis": .int(0)])
         let range = emitStep(of: node, "Range", "range", [int64Scalar(0, hint: "zero"), extent, int64Scalar(1, hint: "one")])
         return emitStep(of: node, "Reshape", "positions", [range, int64Constant(shape, hint: "shape")])
-    }
-
-    /// A one-element integer value an exporter's shape chain computes (a trip count from
-    /// Shape -> Gather), when the shapes it comes from are known.
-    func shapeValue(of value: String) -> Int? {
-        guard let dims = shapeValues[value], dims.count == 1 else { return nil }
-        return dims[0].value
     }
 
     /// The rank of a value, when import knows it (`knownType`).

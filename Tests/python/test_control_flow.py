@@ -1,9 +1,10 @@
-"""Loop and If as exporters write them for work of a fixed extent: a Loop whose trip count is a
-constant or comes from the input's shape is unrolled (a recurrent cell stepped over the
-sequence, with its hidden state carried and every step's output scanned; a nested Loop reading
-the outer body's values), an If of a constant condition is its branch. npucc runs them as
-onnxruntime does, and compiles them; a trip count or condition only known at run time, and a
-body that decides when to stop, are refused by name."""
+"""Loop and If as exporters write them for work of a fixed extent: a Loop whose trip count and
+conditions follow from constants, the iteration count and the input's shape is unrolled (a
+recurrent cell stepped over the sequence, with its hidden state carried and every step's
+output scanned, counted by its trip count or by its condition as tf2onnx writes while loops;
+a nested Loop reading the outer body's values), an If of such a condition is its branch.
+npucc runs them as onnxruntime does, and compiles them; a trip count or condition only known
+at run time is refused by name."""
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -21,38 +22,49 @@ def value(name, elem=TensorProto.FLOAT, shape=None):
     return helper.make_tensor_value_info(name, elem, shape)
 
 
-def cell_body(condition_out="c_in"):
-    """h' = tanh(x[:, t] W + h U + b); scans h'. Reads x, W, U and b from the outer graph."""
+def cell_body(condition="pass"):
+    """h' = tanh(x[:, t] W + h U + b); scans h'. Reads x, W, U, b (and seq_len, limit) from the
+    outer graph. Its condition out: "pass" the one it got, "counted" t + 1 < seq_len (as
+    tf2onnx writes a while loop), "limit" t < 3 (four iterations), "data" max(h') > 0.5."""
     nodes = [N("Gather", ["x", "t"], ["xt"], axis=1), N("MatMul", ["xt", "W"], ["xw"]), N("MatMul", ["h", "U"], ["hu"]),
              N("Add", ["xw", "hu"], ["s"]), N("Add", ["s", "b"], ["sb"]), N("Tanh", ["sb"], ["h_next"], name="cell"),
              N("Identity", ["h_next"], ["h_scan"])]
-    if condition_out != "c_in":
-        nodes.append(N("Less", ["t", "limit"], [condition_out]))
+    out = "c_in" if condition == "pass" else "go_on"
+    if condition == "counted":
+        nodes += [N("Add", ["t", "one_step"], ["t_next"]), N("Less", ["t_next", "seq_len"], ["go_on"])]
+    elif condition == "limit":
+        nodes.append(N("Less", ["t", "limit"], ["go_on"]))
+    elif condition == "data":
+        nodes += [N("ReduceMax", ["h_next"], ["top"], keepdims=0), N("Greater", ["top", "half"], ["go_on"])]
     return helper.make_graph(nodes, "cell", [value("t", TensorProto.INT64, []), value("c_in", TensorProto.BOOL, []),
                                              value("h")],
-                             [value(condition_out, TensorProto.BOOL, []), value("h_next"), value("h_scan")])
+                             [value(out, TensorProto.BOOL, []), value("h_next"), value("h_scan")])
 
 
-def recurrent_model(path, trip="shape", condition_out="c_in", opset=13):
-    """x [B, T, I] -> Loop over T steps of the cell from h0 = 0 -> (last h [B, H], all h [T, B, H]).
+def recurrent_model(path, trip="shape", condition="pass", opset=13):
+    """x [B, T, I] -> Loop of the cell from h0 = 0 -> (last h [B, H], all h [steps, B, H]).
     `trip`: "shape" (Shape(x)[1] squeezed, as TorchScript writes it), "constant" (an
-    initializer), "computed" (the ArgMax of x: only known at run time)."""
+    initializer), "computed" (the ArgMax of x: only known at run time), "unbounded" (the
+    largest int64, as tf2onnx writes a while loop, its condition 0 < seq_len)."""
     rng = np.random.default_rng(1)
     inits = [numpy_helper.from_array((rng.standard_normal(s) * 0.5).astype(F32), n)
              for n, s in [("W", (I, H)), ("U", (H, H)), ("b", (H,))]]
     inits += [numpy_helper.from_array(np.zeros((B, H), F32), "h0"), numpy_helper.from_array(np.array(True), "go"),
               numpy_helper.from_array(np.array([1], np.int64), "one"), numpy_helper.from_array(np.array(3, np.int64), "limit"),
-              numpy_helper.from_array(np.array(T, np.int64), "steps")]
-    nodes = []
-    if trip == "shape":
-        nodes += [N("Shape", ["x"], ["shape"]), N("Gather", ["shape", "one"], ["t1"], axis=0),
-                  N("Squeeze", ["t1"], ["trip"])]
-    elif trip == "computed":
+              numpy_helper.from_array(np.array(T, np.int64), "steps"), numpy_helper.from_array(np.array(1, np.int64), "one_step"),
+              numpy_helper.from_array(np.array(0, np.int64), "zero"), numpy_helper.from_array(np.array(0.5, F32), "half"),
+              numpy_helper.from_array(np.array(np.iinfo(np.int64).max, np.int64), "forever")]
+    nodes = [N("Shape", ["x"], ["shape"]), N("Gather", ["shape", "one"], ["t1"], axis=0), N("Squeeze", ["t1"], ["seq_len"])]
+    if trip == "computed":
         nodes += [N("ArgMax", ["x"], ["arg"], axis=1, keepdims=0), N("ReduceMax", ["arg"], ["trip"], keepdims=0)]
-    nodes.append(N("Loop", ["steps" if trip == "constant" else "trip", "go", "h0"], ["h_last", "h_all"], name="rnn",
-                   body=cell_body(condition_out)))
+    go = "go"
+    if trip == "unbounded":
+        nodes.append(N("Less", ["zero", "seq_len"], ["started"]))
+        go = "started"
+    count = {"shape": "seq_len", "constant": "steps", "computed": "trip", "unbounded": "forever"}[trip]
+    nodes.append(N("Loop", [count, go, "h0"], ["h_last", "h_all"], name="rnn", body=cell_body(condition)))
     graph = helper.make_graph(nodes, "recurrent", [value("x", shape=[B, T, I])],
-                              [value("h_last", shape=[B, H]), value("h_all", shape=[T, B, H])], inits)
+                              [value("h_last", shape=[B, H]), value("h_all")], inits)
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), path)
 
 
@@ -72,9 +84,10 @@ def feeds(seed=2):
     return {"x": np.random.default_rng(seed).standard_normal((B, T, I)).astype(F32)}
 
 
-@pytest.mark.parametrize("trip", ["shape", "constant"])
-def test_a_recurrent_loop_unrolls_and_runs_as_onnxruntime(tmp_path, trip):
-    recurrent_model(tmp_path / "m.onnx", trip)
+@pytest.mark.parametrize("trip,condition,steps", [
+    ("shape", "pass", T), ("constant", "pass", T), ("unbounded", "counted", T), ("shape", "limit", 4)])
+def test_a_recurrent_loop_unrolls_and_runs_as_onnxruntime(tmp_path, trip, condition, steps):
+    recurrent_model(tmp_path / "m.onnx", trip, condition)
     want = onnxruntime_outputs(tmp_path / "m.onnx", feeds())
     got = npucc_outputs(tmp_path, tmp_path / "m.onnx", feeds())
     for name in ("h_last", "h_all"):
@@ -83,8 +96,9 @@ def test_a_recurrent_loop_unrolls_and_runs_as_onnxruntime(tmp_path, trip):
     np.testing.assert_array_equal(got["h_all"][-1], got["h_last"])
     r = run_npucc("dump-ir", tmp_path / "m.onnx")
     assert r.returncode == 0, r.stderr
-    assert "= Loop(" not in r.stdout and r.stdout.count("= Tanh(") == T
-    assert 'name="rnn/4/cell"' in r.stdout
+    assert got["h_all"].shape[0] == steps
+    assert "= Loop(" not in r.stdout and r.stdout.count("= Tanh(") == steps
+    assert f'name="rnn/{steps - 1}/cell"' in r.stdout
 
 
 @pytest.mark.parametrize("precision", ["fp16", "nvfp4"])
@@ -126,25 +140,36 @@ def test_a_nested_loop_reads_the_outer_bodys_values(tmp_path):
 
 
 def if_model(path, condition):
-    """y = If(condition, then: x * 2 (with an initializer of its own), else: Neg(x))."""
+    """y = If(condition, then: x * 2 (with an initializer of its own), else: Neg(x)). The
+    condition: True or False (a constant), "shape" (x's first extent equals 2, from its
+    shape) or None (max(x) > 0: only known at run time)."""
     then = helper.make_graph([N("Mul", ["x", "two"], ["doubled"], name="double")], "then", [], [value("doubled")],
                              [numpy_helper.from_array(np.array(2, F32), "two")])
     other = helper.make_graph([N("Neg", ["x"], ["negated"])], "else", [], [value("negated")])
-    inits = [numpy_helper.from_array(np.array(condition), "flag")] if condition is not None else []
-    nodes = [] if condition is not None else [N("ReduceMax", ["x"], ["m"], keepdims=0), N("Greater", ["m", "zero"], ["flag"])]
-    inits.append(numpy_helper.from_array(np.array(0, F32), "zero"))
+    inits = [numpy_helper.from_array(np.array(0, F32), "zero"), numpy_helper.from_array(np.array(0, np.int64), "first"),
+             numpy_helper.from_array(np.array(2, np.int64), "two_rows")]
+    if condition is None:
+        nodes = [N("ReduceMax", ["x"], ["m"], keepdims=0), N("Greater", ["m", "zero"], ["flag"])]
+    elif condition == "shape":
+        nodes = [N("Shape", ["x"], ["s"]), N("Gather", ["s", "first"], ["rows"], axis=0),
+                 N("Equal", ["rows", "two_rows"], ["flag"])]
+    else:
+        nodes = []
+        inits.append(numpy_helper.from_array(np.array(condition), "flag"))
     nodes.append(N("If", ["flag"], ["y"], name="choose", then_branch=then, else_branch=other))
     graph = helper.make_graph(nodes, "branch", [value("x", shape=[2, 3])], [value("y", shape=[2, 3])], inits)
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
 
 
-@pytest.mark.parametrize("condition", [True, False])
-def test_an_if_of_a_constant_condition_is_its_branch(tmp_path, condition):
+@pytest.mark.parametrize("condition", [True, False, "shape"])
+def test_an_if_of_a_known_condition_is_its_branch(tmp_path, condition):
     if_model(tmp_path / "m.onnx", condition)
     x = {"x": np.random.default_rng(5).standard_normal((2, 3)).astype(F32)}
     got = npucc_outputs(tmp_path, tmp_path / "m.onnx", x)["y"]
     np.testing.assert_array_equal(got, onnxruntime_outputs(tmp_path / "m.onnx", x)["y"])
     np.testing.assert_array_equal(got, x["x"] * 2 if condition else -x["x"])
+    r = run_npucc("dump-ir", tmp_path / "m.onnx")
+    assert "= If(" not in r.stdout and ("= Mul(" in r.stdout) == bool(condition), r.stdout
 
 
 def refused(tmp_path, message):
@@ -158,9 +183,9 @@ def test_a_trip_count_known_at_run_time_is_refused(tmp_path):
     refused(tmp_path, 'node Loop "rnn" (opset 13): its trip count "trip" is only known at run time')
 
 
-def test_a_body_that_decides_when_to_stop_is_refused(tmp_path):
-    recurrent_model(tmp_path / "m.onnx", condition_out="go_on")
-    refused(tmp_path, 'node Loop "rnn" (opset 13): its body computes whether to go on ("go_on")')
+def test_a_condition_on_the_data_is_refused(tmp_path):
+    recurrent_model(tmp_path / "m.onnx", condition="data")
+    refused(tmp_path, 'node Loop "rnn" (opset 13): its body\'s condition "go_on" is only known at run time')
 
 
 def test_an_if_of_a_computed_condition_is_refused(tmp_path):
