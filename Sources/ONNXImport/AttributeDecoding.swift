@@ -35,7 +35,7 @@ extension ONNXAttribute {
                 })
         case .graph?, .graphs?:
             throw TensorDecodingError(
-                "\(what): attribute \"\(name)\" holds a subgraph; Scan is not supported (Loop and If are, in the forms README.md lists)"
+                "\(what): attribute \"\(name)\" holds a subgraph, which only Loop, Scan and If may hold"
             )
         case .sparseTensor?, .sparseTensors?, .typeProto?, .typeProtos?:
             throw TensorDecodingError("\(what): attribute \"\(name)\" has a kind npucc does not support (sparse tensor or type)")

@@ -1,8 +1,8 @@
 // Control flow as exporters write it for work whose extent is fixed once the input shapes
 // are: a Loop whose trip count and conditions import can compute (TorchScript's `for i in
 // range(n)`, tf2onnx's while loops counting to a sequence length) is unrolled, each
-// iteration's body imported as nodes of the main graph; an If whose condition import can
-// compute is the branch it takes. Import computes a value from constants and known shapes
+// iteration's body imported as nodes of the main graph, as is a Scan over axes of known
+// extent; an If whose condition import can compute is the branch it takes. Import computes a value from constants and known shapes
 // with the interpreter's kernels (`evaluated`). The NPU runs one static program, so a trip
 // count or a condition only known at run time is refused by name.
 import IR
@@ -12,7 +12,7 @@ extension ImportContext {
     /// The most body nodes an unrolled Loop may add, over all its iterations.
     static let unrolledNodeLimit = 200_000
 
-    /// Imports Loop or If `n` (its subgraph attributes undecoded) as the nodes it runs.
+    /// Imports Loop, Scan or If `n` (its subgraph attributes undecoded) as the nodes it runs.
     mutating func emitControlFlow(_ n: ONNXNode) throws {
         let owner = Node(op: n.opType, name: n.name, inputs: n.inputs, outputs: n.outputs)
         func subgraph(_ name: String) throws -> ONNXGraph {
@@ -37,8 +37,102 @@ extension ImportContext {
             for (k, (value, out)) in zip(results, n.outputs).enumerated() where !out.isEmpty {
                 nodes.append(Node(op: "Identity", name: "\(base(owner))/output\(k)", inputs: [value], outputs: [out]))
             }
+        } else if n.opType == "Scan" {
+            try emitScan(owner, n.attributes, body: try subgraph("body"))
         } else {
             try emitLoop(owner, body: try subgraph("body"))
+        }
+    }
+
+    /// Scan `owner` (opset 9's form) unrolled: one iteration per element of its scan inputs'
+    /// scan axes (their extents known at import), the body reading each input's slice at
+    /// that iteration (from the end for reverse directions), the states threaded, and each
+    /// scan output its iterations' values stacked along its output axis (in reverse order
+    /// for reverse directions).
+    private mutating func emitScan(_ owner: Node, _ attributes: [ONNXAttribute], body: ONNXGraph) throws {
+        guard opset >= 9 else {
+            throw IRError("the Scan of opset \(opset) (with sequence_lens) is not supported; opset 9's is", at: owner)
+        }
+        func ints(_ name: String, _ count: Int) -> [Int] {
+            let given = attributes.first { $0.name == name }?.ints.map { Int($0) } ?? []
+            return given.isEmpty ? [Int](repeating: 0, count: count) : given
+        }
+        guard let m = attributes.first(where: { $0.name == "num_scan_inputs" })?.i.map(Int.init), m >= 1,
+            m <= owner.inputs.count
+        else {
+            throw IRError("needs num_scan_inputs between 1 and its \(owner.inputs.count) inputs", at: owner)
+        }
+        let states = owner.inputs.count - m, scans = body.outputs.count - states
+        guard body.inputs.count == states + m, scans >= 0, owner.outputs.count <= states + scans else {
+            throw IRError(
+                "its body takes \(body.inputs.count) inputs and gives \(body.outputs.count) outputs, which do not fit"
+                    + " \(states) states and \(m) scan inputs", at: owner)
+        }
+        let inputAxes = ints("scan_input_axes", m), inputReversed = ints("scan_input_directions", m)
+        let outputAxes = ints("scan_output_axes", scans), outputReversed = ints("scan_output_directions", scans)
+        guard inputAxes.count == m, inputReversed.count == m, outputAxes.count == scans, outputReversed.count == scans
+        else {
+            throw IRError("its axes and directions attributes must have one value per scan input or output", at: owner)
+        }
+        var length: Int?
+        var axes: [Int] = []
+        for (j, input) in owner.inputs.suffix(m).enumerated() {
+            guard let dims = knownType(of: input)?.shape?.dims else {
+                throw IRError("scan input \"\(input)\" needs a known rank", at: owner)
+            }
+            let axis = inputAxes[j] < 0 ? inputAxes[j] + dims.count : inputAxes[j]
+            guard (0..<dims.count).contains(axis), let extent = dims[axis].value else {
+                throw IRError(
+                    "scan input \"\(input)\"'s scan axis \(inputAxes[j]) has no extent known at import (fix the input"
+                        + " shapes with --input-shape)", at: owner)
+            }
+            guard length == nil || length == extent else {
+                throw IRError("its scan inputs' scan axes differ in length (\(length!) and \(extent))", at: owner)
+            }
+            length = extent
+            axes.append(axis)
+        }
+        let steps = length ?? 0
+        guard steps > 0 || scans == 0 else { throw IRError("scans no element, so its outputs have no shape", at: owner) }
+        guard steps * max(1, body.nodes.count) <= Self.unrolledNodeLimit else {
+            throw IRError(
+                "unrolled, its \(steps) iterations of \(body.nodes.count) nodes would add more than"
+                    + " \(Self.unrolledNodeLimit) nodes", at: owner)
+        }
+        var current = Array(owner.inputs.prefix(states))
+        var scanned = [[String]](repeating: [], count: scans)
+        for k in 0..<steps {
+            var bindings: [String: String] = [:]
+            for (input, value) in zip(body.inputs, current) { bindings[input.name] = value }
+            let start = nodes.count
+            for (j, input) in owner.inputs.suffix(m).enumerated() {
+                let index = int64Scalar(inputReversed[j] != 0 ? steps - 1 - k : k, hint: "\(base(owner))_index")
+                bindings[body.inputs[states + j].name] = emitStep(
+                    of: owner, "Gather", "slice\(j)_\(k)", [input, index], ["axis": .int(axes[j])])
+            }
+            typeEmittedNodes(from: start)
+            let results = try inline(body, bindings: bindings, tag: "\(k)", owner: owner)
+            current = Array(results.prefix(states))
+            for j in 0..<scans { scanned[j].append(results[states + j]) }
+        }
+        for (k, out) in owner.outputs.prefix(states).enumerated() where !out.isEmpty {
+            nodes.append(Node(op: "Identity", name: "\(base(owner))/final\(k)", inputs: [current[k]], outputs: [out]))
+        }
+        for (j, out) in owner.outputs.dropFirst(states).enumerated() where !out.isEmpty {
+            guard let rank = rank(of: scanned[j][0]) else {
+                throw IRError("scan output \(j) needs a known rank", at: owner)
+            }
+            let axis = outputAxes[j] < 0 ? outputAxes[j] + rank + 1 : outputAxes[j]
+            guard (0...rank).contains(axis) else { throw IRError("scan output axis \(outputAxes[j]) is out of range", at: owner) }
+            let ordered = outputReversed[j] != 0 ? Array(scanned[j].reversed()) : scanned[j]
+            let axisConstant = int64Constant([axis], hint: "axes")
+            let parts = ordered.enumerated().map { k, value in
+                emitStep(of: owner, "Unsqueeze", "scan\(j)_\(k)", [value, axisConstant])
+            }
+            nodes.append(
+                Node(
+                    op: "Concat", name: "\(base(owner))/scan\(j)", inputs: parts, outputs: [out],
+                    attributes: ["axis": .int(axis)]))
         }
     }
 

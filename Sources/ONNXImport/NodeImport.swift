@@ -13,7 +13,7 @@ extension ImportContext {
                     + Self.suggestion(for: n.opType, among: "default-domain operators"))
         }
         guard !n.opType.isEmpty else { throw TensorDecodingError("\(what) has no op_type") }
-        if n.opType == "Loop" || n.opType == "If", QOperators.isDefault(n.domain) {
+        if ["Loop", "Scan", "If"].contains(n.opType), QOperators.isDefault(n.domain) {
             // Their subgraphs are imported as nodes of this graph, not decoded as attributes.
             try emitControlFlow(n)
             return

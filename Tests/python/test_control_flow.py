@@ -2,7 +2,8 @@
 conditions follow from constants, the iteration count and the input's shape is unrolled (a
 recurrent cell stepped over the sequence, with its hidden state carried and every step's
 output scanned, counted by its trip count or by its condition as tf2onnx writes while loops;
-a nested Loop reading the outer body's values), an If of such a condition is its branch.
+a nested Loop reading the outer body's values), a Scan over a known axis in either direction
+is unrolled, an If of such a condition is its branch.
 npucc runs them as onnxruntime does, and compiles them; a trip count or condition only known
 at run time is refused by name."""
 import numpy as np
@@ -191,3 +192,31 @@ def test_a_condition_on_the_data_is_refused(tmp_path):
 def test_an_if_of_a_computed_condition_is_refused(tmp_path):
     if_model(tmp_path / "m.onnx", None)
     refused(tmp_path, 'node If "choose" (opset 13): its condition "flag" is only known at run time')
+
+
+def scan_model(path, input_reversed, output_axis, output_reversed):
+    """Scan over x [B, T, I] along axis 1 (from the end when `input_reversed`): the state s
+    [B, I] accumulates s + x_t * w, and each step's s is scanned out along `output_axis`
+    (stacked from the end when `output_reversed`)."""
+    body = helper.make_graph(
+        [N("Mul", ["xt", "w"], ["scaled"]), N("Add", ["s", "scaled"], ["s_next"]), N("Identity", ["s_next"], ["out"])],
+        "step", [value("s", shape=[B, I]), value("xt", shape=[B, I])], [value("s_next", shape=[B, I]), value("out")])
+    scan = N("Scan", ["s0", "x"], ["s_last", "all"], name="sums", body=body, num_scan_inputs=1, scan_input_axes=[1],
+             scan_input_directions=[input_reversed], scan_output_axes=[output_axis],
+             scan_output_directions=[output_reversed])
+    inits = [numpy_helper.from_array(np.full((B, I), 0.5, F32), "s0"),
+             numpy_helper.from_array(np.linspace(0.5, 2, I).astype(F32), "w")]
+    graph = helper.make_graph([scan], "scan", [value("x", shape=[B, T, I])], [value("s_last"), value("all")], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+
+
+@pytest.mark.parametrize("input_reversed,output_axis,output_reversed", [(0, 0, 0), (1, 1, 0), (0, -1, 1)])
+def test_a_scan_unrolls_and_runs_as_onnxruntime(tmp_path, input_reversed, output_axis, output_reversed):
+    scan_model(tmp_path / "m.onnx", input_reversed, output_axis, output_reversed)
+    want = onnxruntime_outputs(tmp_path / "m.onnx", feeds())
+    got = npucc_outputs(tmp_path, tmp_path / "m.onnx", feeds())
+    for name in ("s_last", "all"):
+        assert got[name].shape == want[name].shape
+        np.testing.assert_array_equal(got[name], want[name])
+    r = run_npucc("dump-ir", tmp_path / "m.onnx")
+    assert "= Scan(" not in r.stdout and r.stdout.count("= Mul(") == T

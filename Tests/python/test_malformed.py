@@ -102,9 +102,9 @@ def test_control_flow_names_the_node_and_opset(tmp_path):
                              [helper.make_tensor_value_info("c_out", TensorProto.BOOL, []),
                               helper.make_tensor_value_info("v_out", TensorProto.FLOAT, None)])
     trips = [numpy_helper.from_array(np.array(3, np.int64), "m"), numpy_helper.from_array(np.array(True), "c")]
-    scan = helper.make_node("Scan", ["input"], ["y"], name="steps", body=body, num_scan_inputs=1)
-    expect_error(save(tmp_path, model([scan], [X], [Y], trips)), 'node Scan "steps" (opset 13): attribute "body" holds a '
-                 "subgraph; Scan is not supported", tmp_path=tmp_path)
+    relu = helper.make_node("Relu", ["input"], ["y"], name="steps", body=body)
+    expect_error(save(tmp_path, model([relu], [X], [Y], trips)), 'node Relu "steps" (opset 13): attribute "body" holds a '
+                 "subgraph, which only Loop, Scan and If may hold", tmp_path=tmp_path)
 
 
 def external(tmp_path, location):
