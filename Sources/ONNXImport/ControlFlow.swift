@@ -115,16 +115,29 @@ extension ImportContext {
             current = Array(results.prefix(states))
             for j in 0..<scans { scanned[j].append(results[states + j]) }
         }
-        for (k, out) in owner.outputs.prefix(states).enumerated() where !out.isEmpty {
-            nodes.append(Node(op: "Identity", name: "\(base(owner))/final\(k)", inputs: [current[k]], outputs: [out]))
+        try finishUnrolled(
+            owner, final: current, scanned: scanned,
+            axes: outputAxes, reversed: outputReversed.map { $0 != 0 })
+    }
+
+    /// The outputs of unrolled Loop or Scan `owner`: its first outputs the `final` states
+    /// (Identity), then each scan output its iterations' values (`scanned[j]`, in iteration
+    /// order; the other way when `reversed[j]`) stacked along `axes[j]` of the result (one
+    /// more than the values' rank; negative from the end) by Unsqueeze and Concat.
+    private mutating func finishUnrolled(
+        _ owner: Node, final: [String], scanned: [[String]], axes: [Int], reversed: [Bool]
+    ) throws {
+        for (k, out) in owner.outputs.prefix(final.count).enumerated() where !out.isEmpty {
+            nodes.append(Node(op: "Identity", name: "\(base(owner))/final\(k)", inputs: [final[k]], outputs: [out]))
         }
-        for (j, out) in owner.outputs.dropFirst(states).enumerated() where !out.isEmpty {
-            guard let rank = rank(of: scanned[j][0]) else {
-                throw IRError("scan output \(j) needs a known rank", at: owner)
+        for (j, out) in owner.outputs.dropFirst(final.count).enumerated() where !out.isEmpty {
+            let rank = rank(of: scanned[j][0]), given = axes[j]
+            guard let axis = given < 0 ? rank.map({ given + $0 + 1 }) : given, axis >= 0,
+                rank.map({ axis <= $0 }) ?? true
+            else {
+                throw IRError("scan output \(j)'s axis \(given) is out of range (or its values' rank unknown)", at: owner)
             }
-            let axis = outputAxes[j] < 0 ? outputAxes[j] + rank + 1 : outputAxes[j]
-            guard (0...rank).contains(axis) else { throw IRError("scan output axis \(outputAxes[j]) is out of range", at: owner) }
-            let ordered = outputReversed[j] != 0 ? Array(scanned[j].reversed()) : scanned[j]
+            let ordered = reversed[j] ? Array(scanned[j].reversed()) : scanned[j]
             let axisConstant = int64Constant([axis], hint: "axes")
             let parts = ordered.enumerated().map { k, value in
                 emitStep(of: owner, "Unsqueeze", "scan\(j)_\(k)", [value, axisConstant])
@@ -172,6 +185,7 @@ extension ImportContext {
         let most = Self.unrolledNodeLimit / max(1, body.nodes.count)
         var current = Array(owner.inputs.dropFirst(2))
         var scanned = [[String]](repeating: [], count: scans)
+        let yes = addConstant(Tensor(bools: [true], shape: []), hint: "\(base(owner))_going")
         var k = 0
         while k < trips && going {
             guard k < most else {
@@ -180,7 +194,7 @@ extension ImportContext {
                         + " \(Self.unrolledNodeLimit) nodes", at: owner)
             }
             var bindings = [body.inputs[0].name: addConstant(Tensor(scalar: Int64(k)), hint: "\(base(owner))_iteration")]
-            bindings[body.inputs[1].name] = addConstant(Tensor(bools: [true], shape: []), hint: "\(base(owner))_going")
+            bindings[body.inputs[1].name] = yes
             for (input, value) in zip(body.inputs.dropFirst(2), current) { bindings[input.name] = value }
             let results = try inline(body, bindings: bindings, tag: "\(k)", owner: owner)
             going = try condition(results[0], owner, body: body.outputs[0].name)
@@ -191,19 +205,9 @@ extension ImportContext {
         guard k > 0 || scans == 0 else {
             throw IRError("runs no iteration, so its scan outputs have no shape", at: owner)
         }
-        for (k, out) in owner.outputs.prefix(carried).enumerated() where !out.isEmpty {
-            nodes.append(Node(op: "Identity", name: "\(base(owner))/final\(k)", inputs: [current[k]], outputs: [out]))
-        }
-        let axes = int64Constant([0], hint: "axes")
-        for (j, out) in owner.outputs.dropFirst(carried).enumerated() where !out.isEmpty {
-            let steps = scanned[j].enumerated().map { k, value in
-                emitStep(of: owner, "Unsqueeze", "scan\(j)_\(k)", [value, axes])
-            }
-            nodes.append(
-                Node(
-                    op: "Concat", name: "\(base(owner))/scan\(j)", inputs: steps, outputs: [out],
-                    attributes: ["axis": .int(0)]))
-        }
+        try finishUnrolled(
+            owner, final: current, scanned: scanned, axes: [Int](repeating: 0, count: scans),
+            reversed: [Bool](repeating: false, count: scans))
     }
 
     /// A Loop's condition `value` (its input, or `body`'s output of that name) as computed
@@ -228,17 +232,13 @@ extension ImportContext {
         var result: [Tensor]?
         switch node.op {
         case "Shape", "Size":
-            guard let dims = node.input(0).flatMap({ knownType(of: $0)?.shape?.dims }) else { return nil }
-            let extents = dims.compactMap(\.value)
-            guard extents.count == dims.count else { return nil }
-            if node.op == "Size" {
-                result = [Tensor(scalar: Int64(extents.reduce(1, *)))]
-            } else {
-                func clamp(_ v: Int) -> Int { min(max(v < 0 ? v + extents.count : v, 0), extents.count) }
-                let start = clamp(node.int("start", default: 0)), end = clamp(node.int("end", default: extents.count))
-                let kept = start < end ? Array(extents[start..<end]) : []
-                result = [Tensor(kept.map(Int64.init), shape: [kept.count])]
-            }
+            let input = node.input(0).flatMap { knownType(of: $0) }
+            let dims = node.op == "Size" ? input?.shape?.dims : ShapeValues.propagate(node, values: [], types: [input])
+            guard let extents = dims?.compactMap(\.value), extents.count == dims?.count else { return nil }
+            result = [
+                node.op == "Size"
+                    ? Tensor(scalar: Int64(extents.reduce(1, *))) : Tensor(extents.map(Int64.init), shape: [extents.count])
+            ]
         default:
             guard Kernels.supports(node.op) else { return nil }
             var inputs: [Tensor?] = []

@@ -87,9 +87,14 @@ enum QOperators {
 
     /// The names of `n`'s inputs that carry elements, when it is a code-moving op.
     static func dataInputs(of n: ONNXNode) -> [String]? {
-        guard let indices = codeMovingOps[n.opType] else { return nil }
-        let all = n.opType == "Concat" ? Array(n.inputs.indices) : indices
-        return all.filter { $0 < n.inputs.count && !n.inputs[$0].isEmpty }.map { n.inputs[$0] }
+        dataIndices(op: n.opType, inputs: n.inputs).map { $0.map { n.inputs[$0] } }
+    }
+
+    /// The positions of the given inputs of `op` that carry elements (`codeReadingOps`: the
+    /// first), when it moves or reads codes.
+    static func dataIndices(op: String, inputs: [String]) -> [Int]? {
+        guard let indices = codeReadingOps.contains(op) ? [0] : codeMovingOps[op] else { return nil }
+        return (op == "Concat" ? Array(inputs.indices) : indices).filter { $0 < inputs.count && !inputs[$0].isEmpty }
     }
 }
 
@@ -146,10 +151,7 @@ extension ImportContext {
         throws -> Bool
     {
         let reads = QOperators.codeReadingOps.contains(node.op)
-        guard let indices = reads ? [0] : QOperators.codeMovingOps[node.op] else { return false }
-        let data = (node.op == "Concat" ? Array(node.inputs.indices) : indices).filter {
-            $0 < node.inputs.count && !node.inputs[$0].isEmpty
-        }
+        guard let data = QOperators.dataIndices(op: node.op, inputs: node.inputs) else { return false }
         let known = codeParameters
         guard let first = data.lazy.compactMap({ known[node.inputs[$0]] }).first else { return false }
         for k in data {
