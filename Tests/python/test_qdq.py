@@ -373,3 +373,63 @@ def test_layers_the_model_fixed_are_not_reassigned_or_pruned(tmp_path):
         np.testing.assert_array_equal(np.load(tmp_path / "q.npz")["y"], plain["y"])
         if extra[1] == "auto":
             assert "conv=" not in r.stdout and "fc=" not in r.stdout, r.stdout
+
+
+def shared_codes_model(path, qtype, outputs):
+    """x -> Conv -> Relu -> QuantizeLinear -> three DequantizeLinears of the same codes (the
+    scale and zero point stored twice under other names for one of them) -> `outputs` of
+    them graph outputs, the others read by a second Conv -> y."""
+    rng = np.random.default_rng(11)
+    inits = [
+        numpy_helper.from_array(rng.standard_normal((8, 3, 3, 3)).astype(F32), "w1"),
+        numpy_helper.from_array(rng.standard_normal((8, 8, 3, 3)).astype(F32), "w2"),
+        numpy_helper.from_array(np.array(0.05, F32), "s"),
+        numpy_helper.from_array(np.array(0.05, F32), "s_again"),
+    ]
+    inits += [helper.make_tensor("z", qtype, [], [0]), helper.make_tensor("z_again", qtype, [], [0])]
+    names = ["feat", "feat_b", "d"]
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("QuantizeLinear", ["r1", "s", "z"], ["q1"]),
+        helper.make_node("DequantizeLinear", ["q1", "s", "z"], [names[0]]),
+        helper.make_node("DequantizeLinear", ["q1", "s_again", "z_again"], [names[1]]),
+        helper.make_node("DequantizeLinear", ["q1", "s", "z"], [names[2]]),
+    ]
+    read = names[outputs:] or [names[0]]
+    summed = read[0]
+    if len(read) > 1:
+        nodes.append(helper.make_node("Sum", read, ["summed"]))
+        summed = "summed"
+    nodes.append(helper.make_node("Conv", [summed, "w2"], ["y"], pads=[1, 1, 1, 1]))
+    value = lambda n: helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 8, 16, 16])
+    graph = helper.make_graph(
+        nodes, "shared_codes", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+        [value("y")] + [value(n) for n in names[:outputs]], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+
+
+@pytest.mark.parametrize("qtype", [TensorProto.FLOAT8E4M3FN, TensorProto.INT8])
+@pytest.mark.parametrize("outputs", [0, 1, 2])
+def test_codes_dequantized_twice_are_one_tensor_to_every_reader(tmp_path, qtype, outputs):
+    # A rounded feature map returned as a graph output and read again: the dequantizations
+    # of the same codes are one value, which the NPU rounds once, whichever are outputs.
+    model = tmp_path / "shared.onnx"
+    shared_codes_model(model, qtype, outputs)
+    x = np.random.default_rng(3).standard_normal((1, 3, 16, 16)).astype(F32)
+    got, stderr = npucc_run(tmp_path, model, {"x": x})
+    want = ort_run(model, {"x": x})
+    assert len(got) == 1 + outputs
+    if qtype == TensorProto.INT8 and outputs == 0:
+        # Read by the layer alone, an int8 pair goes (the NPU has no int8), once for the three.
+        assert stderr.count("activation \"r1\" dequantized") == 1, stderr
+    else:
+        for name, w in zip(["y", "feat", "feat_b"], want):
+            assert_close(got[name], w)
+    np.savez(tmp_path / "calib.npz", x=np.random.default_rng(4).standard_normal((4, 3, 16, 16)).astype(F32))
+    for precision in ["fp16", "nvfp4"]:
+        sim, fq = simulated_and_interpreted(model, tmp_path / "in.npz", tmp_path, precision, "none", tmp_path / "calib.npz")
+        assert sorted(sim.files) == sorted(fq.files) == sorted(["y", "feat", "feat_b"][: 1 + outputs])
+        assert_same_bits(sim, fq, sim.files)

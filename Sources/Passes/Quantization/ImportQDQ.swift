@@ -30,6 +30,9 @@ import Reference
 /// QuantizeLinear's place: the Relu a quantizer folds into an int8 zero point. Per tensor
 /// the clamp is a Clip; per axis a Max and a Min by channel, the bounds shaped along the axis.
 ///
+/// DequantizeLinears of one QuantizeLinear with the same scale, zero point and axis are
+/// merged first into one (under the graph output's name when one of them is a graph output).
+///
 /// Requires: a verified graph with types (infer-shapes). Guarantees: no DequantizeLinear
 /// reads a constant, and no Conv, Gemm or MatMul reads a fake-quantization pair as input
 /// 0; every value is computed as before except where a warning says otherwise.
@@ -46,6 +49,7 @@ public struct ImportQDQ: Pass {
         var stats = PassStatistics()
         guard graph.nodes.contains(where: { $0.isQuantizationOp }) else { return stats }
         var rewrite = QDQRewrite(graph: graph)
+        rewrite.mergeDuplicateDequantizers(&stats)
         try rewrite.importWeights(&stats)
         try rewrite.importActivations(&stats)
         graph = rewrite.finished()
@@ -92,7 +96,10 @@ private struct QDQRewrite {
         g.nodes = graph.nodes.enumerated().flatMap { i, node in
             (removed.contains(i) ? [] : [node]) + insertions.filter { $0.after == i }.map(\.node)
         }
-        for i in removed { for o in graph.nodes[i].outputs where g.constants[o] == nil { g.types[o] = nil } }
+        let given = Set(g.nodes.flatMap(\.outputs))
+        for i in removed {
+            for o in graph.nodes[i].outputs where g.constants[o] == nil && !given.contains(o) { g.types[o] = nil }
+        }
         return g
     }
 
@@ -180,6 +187,77 @@ private struct QDQRewrite {
     }
 
     // MARK: Activations
+
+    /// Makes each QuantizeLinear read by at most one DequantizeLinear of each scale, zero
+    /// point and axis: a model that keeps a rounded tensor as a graph output and reads it again
+    /// (a feature map returned beside the head that uses it) dequantizes the same codes twice.
+    /// The first such DequantizeLinear stays, under the graph output's name when one of them
+    /// gives one; the others' readers read it, and a second graph output is an Identity of it.
+    mutating func mergeDuplicateDequantizers(_ stats: inout PassStatistics) {
+        let users = graph.users()
+        for q in graph.nodes where q.op == "QuantizeLinear" && q.isDefaultDomain {
+            guard let x = q.input(0), graph.constants[x] == nil, q.outputs.count == 1, let codes = q.outputs.first,
+                !graphOutputs.contains(codes)
+            else { continue }
+            var groups: [[Int]] = []
+            for d in Set(users[codes] ?? []).sorted() {
+                let dq = graph.nodes[d]
+                guard dq.op == "DequantizeLinear", dq.isDefaultDomain, dq.input(0) == codes, dq.outputs.count == 1,
+                    let own = constantOperands(dq, from: 1)
+                else { continue }
+                let k = groups.firstIndex { group in
+                    let other = graph.nodes[group[0]]
+                    guard let theirs = constantOperands(other, from: 1), theirs.count == own.count,
+                        other.int("axis", default: 1) == dq.int("axis", default: 1),
+                        other.int("block_size", default: 0) == dq.int("block_size", default: 0)
+                    else { return false }
+                    return zip(own, theirs).allSatisfy { a, b in
+                        switch (a, b) {
+                        case (nil, nil): return true
+                        case (let a?, let b?): return a.dtype == b.dtype && a.shape == b.shape && a.bitwiseEqual(b)
+                        default: return false
+                        }
+                    }
+                }
+                if let k { groups[k].append(d) } else { groups.append([d]) }
+            }
+            for group in groups where group.count > 1 {
+                let keeper = group[0]
+                let outputs = group.map { graph.nodes[$0].outputs[0] }.filter(graphOutputs.contains)
+                var kept = graph.nodes[keeper].outputs[0]
+                if let first = outputs.first, first != kept {
+                    // The kept node takes the graph output's name; the node that gave it goes.
+                    rename(kept, to: first)
+                    kept = first
+                }
+                for d in group.dropFirst() {
+                    let out = graph.nodes[d].outputs[0]
+                    if out == kept {
+                        removed.insert(d)
+                    } else if graphOutputs.contains(out) {
+                        let dq = graph.nodes[d]
+                        graph.nodes[d] = Node(op: "Identity", name: dq.name, inputs: [kept], outputs: [out])
+                    } else {
+                        for k in graph.nodes.indices where !removed.contains(k) && graph.nodes[k].inputs.contains(out) {
+                            graph.nodes[k].inputs = graph.nodes[k].inputs.map { $0 == out ? kept : $0 }
+                        }
+                        graph.types[out] = nil
+                        removed.insert(d)
+                    }
+                    stats.add("merged-dequantizers")
+                }
+            }
+        }
+    }
+
+    /// Renames the value `old` (a node output, not a graph output) to `new` everywhere.
+    private mutating func rename(_ old: String, to new: String) {
+        for k in graph.nodes.indices {
+            graph.nodes[k].inputs = graph.nodes[k].inputs.map { $0 == old ? new : $0 }
+            graph.nodes[k].outputs = graph.nodes[k].outputs.map { $0 == old ? new : $0 }
+        }
+        graph.types[old] = nil
+    }
 
     mutating func importActivations(_ stats: inout PassStatistics) throws {
         let users = graph.users()
