@@ -20,11 +20,17 @@ public enum DType: Int32, Sendable, CaseIterable, Hashable {
     case float8e4m3fn = 17
     /// FP8 E5M2: IEEE-style infinities and NaNs, largest finite 57344 (ONNX FLOAT8E5M2).
     case float8e5m2 = 19
+    /// The 4-bit types, one element per byte in the IR's storage (ONNX packs two per byte):
+    /// UINT4 0 to 15, INT4 -8 to 7 (sign-extended), FLOAT4E2M1 the code in the low four
+    /// bits (E2M1: magnitudes 0, 0.5, 1, 1.5, 2, 3, 4, 6; no infinities or NaN).
+    case uint4 = 21
+    case int4 = 22
+    case float4e2m1 = 23
 
     /// Bytes per element in the IR's dense storage (bool is one byte, 0 or 1).
     public var byteSize: Int {
         switch self {
-        case .uint8, .int8, .bool, .float8e4m3fn, .float8e5m2: return 1
+        case .uint8, .int8, .bool, .float8e4m3fn, .float8e5m2, .uint4, .int4, .float4e2m1: return 1
         case .uint16, .int16, .float16, .bfloat16: return 2
         case .int32, .uint32, .float32: return 4
         case .int64, .uint64, .float64: return 8
@@ -39,6 +45,9 @@ public enum DType: Int32, Sendable, CaseIterable, Hashable {
         case .bfloat16: return "bf16"
         case .float8e4m3fn: return "f8e4m3"
         case .float8e5m2: return "f8e5m2"
+        case .float4e2m1: return "f4e2m1"
+        case .int4: return "i4"
+        case .uint4: return "u4"
         case .float64: return "f64"
         case .int8: return "i8"
         case .int16: return "i16"
@@ -59,12 +68,16 @@ public enum DType: Int32, Sendable, CaseIterable, Hashable {
 
     public var isFloatingPoint: Bool {
         switch self {
-        case .float32, .float16, .bfloat16, .float64, .float8e4m3fn, .float8e5m2: return true
+        case .float32, .float16, .bfloat16, .float64, .float8e4m3fn, .float8e5m2, .float4e2m1: return true
         default: return false
         }
     }
 
     public var isInteger: Bool { !isFloatingPoint && self != .bool }
+
+    /// UINT4, INT4 or FLOAT4E2M1: two elements per byte in ONNX's raw data and in each entry
+    /// of int32_data, the first in the low four bits.
+    public var isPackedFourBit: Bool { self == .uint4 || self == .int4 || self == .float4e2m1 }
 
     /// float16 or bfloat16: what a half-precision model holds, float32 exactly widened.
     public var isHalf: Bool { self == .float16 || self == .bfloat16 }
@@ -89,6 +102,9 @@ public enum DType: Int32, Sendable, CaseIterable, Hashable {
         case .bfloat16: return "BFLOAT16"
         case .float8e4m3fn: return "FLOAT8E4M3FN"
         case .float8e5m2: return "FLOAT8E5M2"
+        case .float4e2m1: return "FLOAT4E2M1"
+        case .int4: return "INT4"
+        case .uint4: return "UINT4"
         case .float64: return "DOUBLE"
         case .int8: return "INT8"
         case .int16: return "INT16"

@@ -16,11 +16,12 @@ extension Tensor {
         case .bfloat16: return Double(bfloat16ToFloat(b.load(fromByteOffset: i * 2, as: UInt16.self)))
         case .float8e4m3fn: return Double(MiniFloatFormat.e4m3.decode(b.load(fromByteOffset: i, as: UInt8.self)))
         case .float8e5m2: return Double(MiniFloatFormat.e5m2.decode(b.load(fromByteOffset: i, as: UInt8.self)))
-        case .int8: return Double(b.load(fromByteOffset: i, as: Int8.self))
+        case .float4e2m1: return Double(MiniFloatFormat.e2m1().decode(b.load(fromByteOffset: i, as: UInt8.self) & 0xF))
+        case .int8, .int4: return Double(b.load(fromByteOffset: i, as: Int8.self))
         case .int16: return Double(b.load(fromByteOffset: i * 2, as: Int16.self))
         case .int32: return Double(b.load(fromByteOffset: i * 4, as: Int32.self))
         case .int64: return Double(b.load(fromByteOffset: i * 8, as: Int64.self))
-        case .uint8, .bool: return Double(b.load(fromByteOffset: i, as: UInt8.self))
+        case .uint8, .bool, .uint4: return Double(b.load(fromByteOffset: i, as: UInt8.self))
         case .uint16: return Double(b.load(fromByteOffset: i * 2, as: UInt16.self))
         case .uint32: return Double(b.load(fromByteOffset: i * 4, as: UInt32.self))
         case .uint64: return Double(b.load(fromByteOffset: i * 8, as: UInt64.self))
@@ -34,8 +35,8 @@ extension Tensor {
         case .int64: return b.load(fromByteOffset: i * 8, as: Int64.self)
         case .int32: return Int64(b.load(fromByteOffset: i * 4, as: Int32.self))
         case .int16: return Int64(b.load(fromByteOffset: i * 2, as: Int16.self))
-        case .int8: return Int64(b.load(fromByteOffset: i, as: Int8.self))
-        case .uint8, .bool: return Int64(b.load(fromByteOffset: i, as: UInt8.self))
+        case .int8, .int4: return Int64(b.load(fromByteOffset: i, as: Int8.self))
+        case .uint8, .bool, .uint4: return Int64(b.load(fromByteOffset: i, as: UInt8.self))
         case .uint16: return Int64(b.load(fromByteOffset: i * 2, as: UInt16.self))
         case .uint32: return Int64(b.load(fromByteOffset: i * 4, as: UInt32.self))
         case .uint64: return Int64(truncatingIfNeeded: b.load(fromByteOffset: i * 8, as: UInt64.self))
@@ -84,7 +85,7 @@ extension Tensor {
             case .float64: b.storeBytes(of: double(at: i), toByteOffset: i * 8, as: Double.self)
             case .float16: b.storeBytes(of: floatToHalf(Float(double(at: i))), toByteOffset: i * 2, as: UInt16.self)
             case .bfloat16: b.storeBytes(of: floatToBfloat16(Float(double(at: i))), toByteOffset: i * 2, as: UInt16.self)
-            case .float8e4m3fn, .float8e5m2:
+            case .float8e4m3fn, .float8e5m2, .float4e2m1:
                 let code = target.miniFloatFormat?.encode(Float(double(at: i)), saturating: saturate) ?? 0
                 b.storeBytes(of: code, toByteOffset: i, as: UInt8.self)
             case .bool:
@@ -110,11 +111,12 @@ extension Tensor {
 }
 
 extension DType {
-    /// The codec of an fp8 dtype (E4M3 "fn" or E5M2), nil for every other dtype.
+    /// The codec of an fp8 dtype (E4M3 "fn" or E5M2) or of FLOAT4E2M1, nil for every other dtype.
     public var miniFloatFormat: MiniFloatFormat? {
         switch self {
         case .float8e4m3fn: return .e4m3
         case .float8e5m2: return .e5m2
+        case .float4e2m1: return .e2m1()
         default: return nil
         }
     }

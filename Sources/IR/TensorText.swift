@@ -51,6 +51,9 @@ enum TensorText {
             return spellFloat(bits: UInt64(base.load(fromByteOffset: i * 2, as: UInt16.self)), t.dtype)
         case .float8e4m3fn, .float8e5m2:
             return spellFloat(bits: UInt64(base.load(fromByteOffset: i, as: UInt8.self)), t.dtype)
+        case .float4e2m1:
+            let code = base.load(fromByteOffset: i, as: UInt8.self)
+            return code < 16 ? spellFloat(bits: UInt64(code), t.dtype) : nil
         case .bool:
             switch base.load(fromByteOffset: i, as: UInt8.self) {
             case 0: return "false"
@@ -58,6 +61,9 @@ enum TensorText {
             default: return nil
             }
         case .uint64: return String(base.load(fromByteOffset: i * 8, as: UInt64.self))
+        // A byte outside the 4-bit type's values has no literal (the tensor prints as hex).
+        case .int4: return (-8...7).contains(t.int64(at: i)) ? String(t.int64(at: i)) : nil
+        case .uint4: return (0...15).contains(t.int64(at: i)) ? String(t.int64(at: i)) : nil
         default: return String(t.int64(at: i))
         }
     }
@@ -72,7 +78,7 @@ enum TensorText {
         case .float32: value = Double(Float(bitPattern: UInt32(truncatingIfNeeded: bits)))
         case .float16: value = Double(halfToFloat(UInt16(truncatingIfNeeded: bits)))
         case .bfloat16: value = Double(bfloat16ToFloat(UInt16(truncatingIfNeeded: bits)))
-        case .float8e4m3fn, .float8e5m2:
+        case .float8e4m3fn, .float8e5m2, .float4e2m1:
             guard let format = dtype.miniFloatFormat else { return nil }
             value = Double(format.decode(UInt8(truncatingIfNeeded: bits)))
         default: return nil
@@ -84,7 +90,7 @@ enum TensorText {
         case .float32: return Float(value).description
         // Every fp8 value is a float32 with a short spelling: printed as that value itself
         // (448.0, not the shortest decimal that rounds to it, 450.0).
-        case .float8e4m3fn, .float8e5m2: return Float(value).description
+        case .float8e4m3fn, .float8e5m2, .float4e2m1: return Float(value).description
         default: return shortestNarrowFloat(Float(value), bits: bits, dtype)
         }
     }
@@ -101,7 +107,8 @@ enum TensorText {
             let scientific = String(format: "%.\(digits - 1)e", Double(value.magnitude))
             let parts = scientific.split(separator: "e")
             guard parts.count == 2, let mantissa = Int(parts[0].replacingOccurrences(of: ".", with: "")),
-                  let exponent = Int(parts[1]) else { continue }
+                let exponent = Int(parts[1])
+            else { continue }
             for candidate in [mantissa, mantissa - 1, mantissa + 1] where candidate >= 0 {
                 if let f = Float("\(sign)\(candidate)e\(exponent - (digits - 1))"), narrowBits(f, dtype) == bits {
                     return f.description
@@ -126,7 +133,7 @@ enum TensorText {
         guard let f = Float(literal) else { return nil }
         switch dtype {
         case .float32: return UInt64(f.bitPattern)
-        case .float16, .bfloat16, .float8e4m3fn, .float8e5m2: return narrowBits(f, dtype)
+        case .float16, .bfloat16, .float8e4m3fn, .float8e5m2, .float4e2m1: return narrowBits(f, dtype)
         default: return nil
         }
     }
@@ -177,7 +184,7 @@ struct TensorLiteralReader {
         let base = tensor.storage.base
         let i = filled
         switch tensor.dtype {
-        case .float32, .float64, .float16, .bfloat16, .float8e4m3fn, .float8e5m2:
+        case .float32, .float64, .float16, .bfloat16, .float8e4m3fn, .float8e5m2, .float4e2m1:
             guard let bits = TensorText.floatBits(literal, tensor.dtype) else { return false }
             switch tensor.dtype.byteSize {
             case 8: base.storeBytes(of: bits, toByteOffset: i * 8, as: UInt64.self)
@@ -198,6 +205,11 @@ struct TensorLiteralReader {
         case .uint32: guard store(literal, as: UInt32.self, at: i) else { return false }
         case .uint16: guard store(literal, as: UInt16.self, at: i) else { return false }
         case .uint8: guard store(literal, as: UInt8.self, at: i) else { return false }
+        case .int4, .uint4:
+            guard let v = Int(literal), tensor.dtype == .int4 ? (-8...7).contains(v) : (0...15).contains(v) else {
+                return false
+            }
+            base.storeBytes(of: UInt8(truncatingIfNeeded: v), toByteOffset: i, as: UInt8.self)
         }
         filled += 1
         return true

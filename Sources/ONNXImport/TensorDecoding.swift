@@ -26,7 +26,8 @@ extension ONNXTensor {
             }
             count = product
         }
-        let byteCount = count * dtype.byteSize
+        // The 4-bit types pack two elements per byte in the file; the IR holds one per byte.
+        let byteCount = dtype.isPackedFourBit ? (count + 1) / 2 : count * dtype.byteSize
         func mismatch(_ field: String, _ got: Int) -> TensorDecodingError {
             TensorDecodingError("\(what): \(field) holds \(got) elements but shape \(shape) needs \(count)")
         }
@@ -39,7 +40,9 @@ extension ONNXTensor {
                 throw TensorDecodingError(
                     "\(what): raw_data has \(rawCount) bytes but \(dtype.onnxName) \(shape) needs \(byteCount)")
             }
-            return count == 0 ? Tensor(zeros: dtype, shape: shape) : Tensor(dtype: dtype, shape: shape, storage: storage)
+            if count == 0 { return Tensor(zeros: dtype, shape: shape) }
+            guard dtype.isPackedFourBit else { return Tensor(dtype: dtype, shape: shape, storage: storage) }
+            return Self.unpackFourBit(Tensor(dtype: .uint8, shape: [byteCount], storage: storage), dtype: dtype, shape: shape)
         case .floats(let v):
             guard dtype == .float32 else { throw TensorDecodingError("\(what): float_data used for \(dtype.onnxName)") }
             guard v.count == count else { throw mismatch("float_data", v.count) }
@@ -58,6 +61,14 @@ extension ONNXTensor {
             }
             guard v.count == count else { throw mismatch("uint64_data", v.count) }
             return dtype == .uint64 ? Tensor(v, shape: shape) : Tensor(v.map { UInt32(truncatingIfNeeded: $0) }, shape: shape)
+        case .int32s(let v) where dtype.isPackedFourBit:
+            guard v.count == byteCount else {
+                throw TensorDecodingError(
+                    "\(what): int32_data holds \(v.count) entries but \(dtype.onnxName) \(shape) needs \(byteCount) (two elements each)"
+                )
+            }
+            return Self.unpackFourBit(
+                Tensor(v.map { UInt8(truncatingIfNeeded: $0) }, shape: [v.count]), dtype: dtype, shape: shape)
         case .int32s(let v):
             guard v.count == count else { throw mismatch("int32_data", v.count) }
             return try Self.fromInt32Field(v, dtype: dtype, shape: shape, what: what)
@@ -68,8 +79,26 @@ extension ONNXTensor {
                 throw TensorDecodingError("\(what) uses external data, which needs the model's folder")
             }
             let storage = try ExternalData.load(entries, root: externalRoot, byteCount: byteCount, what: what)
-            return Tensor(dtype: dtype, shape: shape, storage: storage)
+            guard dtype.isPackedFourBit else { return Tensor(dtype: dtype, shape: shape, storage: storage) }
+            return Self.unpackFourBit(Tensor(dtype: .uint8, shape: [byteCount], storage: storage), dtype: dtype, shape: shape)
         }
+    }
+
+    /// `packed` (bytes of two elements each, the first in the low four bits) as a tensor of
+    /// `dtype` holding one element per byte: INT4 sign-extended, UINT4 and FLOAT4E2M1 as
+    /// their four bits. The last byte's high half is padding when the count is odd.
+    private static func unpackFourBit(_ packed: Tensor, dtype: DType, shape: [Int]) -> Tensor {
+        let out = Tensor(zeros: dtype, shape: shape)
+        let count = out.count
+        packed.withUnsafeBuffer(as: UInt8.self) { bytes in
+            out.withUnsafeMutableBuffer(as: UInt8.self) { o in
+                for i in 0..<count {
+                    let nibble = (bytes[i / 2] >> (4 * UInt8(i % 2))) & 0xF
+                    o[i] = dtype == .int4 && nibble >= 8 ? nibble | 0xF0 : nibble
+                }
+            }
+        }
+        return out
     }
 
     /// int32_data carries int32, and (one value per element, low bits) int8/int16/uint8/
@@ -105,7 +134,7 @@ func ONNXDataTypeName(_ code: Int32) -> String {
     if let t = DType(rawValue: code) { return t.onnxName }
     let others: [Int32: String] = [
         0: "UNDEFINED", 8: "STRING", 14: "COMPLEX64", 15: "COMPLEX128",
-        18: "FLOAT8E4M3FNUZ", 20: "FLOAT8E5M2FNUZ", 21: "UINT4", 22: "INT4", 23: "FLOAT4E2M1",
+        18: "FLOAT8E4M3FNUZ", 20: "FLOAT8E5M2FNUZ",
     ]
     return others[code] ?? "code \(code)"
 }

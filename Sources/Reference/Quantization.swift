@@ -1,5 +1,6 @@
-// QuantizeLinear and DequantizeLinear as ONNX defines them (opset 21), per tensor or per
-// axis, for int8, uint8, int16, uint16 and the fp8 types (DequantizeLinear also int32).
+// QuantizeLinear and DequantizeLinear as ONNX defines them (opset 21), per tensor, per
+// axis or per block along an axis, for int8, uint8, int16, uint16 and the fp8 types
+// (DequantizeLinear also int32 and the 4-bit types).
 import Formats
 import IR
 
@@ -67,8 +68,8 @@ func dequantizeLinear(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     return scale.dtype == .float32 ? out : out.cast(to: scale.dtype)
 }
 
-/// The scale and zero point of each element: one pair for the tensor, or one per slice
-/// along the axis.
+/// The scale and zero point of each element: one pair for the tensor, one per slice along
+/// the axis, or one per block of the axis (blocked quantization).
 private struct QuantizationGrid {
     let node: Node
     let scales: [Float]
@@ -77,15 +78,12 @@ private struct QuantizationGrid {
     /// Per axis: the extent of the axis and the element count of one step along it.
     let extent: Int
     let stride: Int
+    /// Blocked quantization's block length along the axis; 0 per tensor or per axis.
+    var block = 0
 
     init(_ node: Node, x: Tensor, scale: Tensor, zeroPoint: Tensor?) throws {
         self.node = node
         let block = node.int("block_size", default: 0)
-        guard block == 0 else {
-            throw IRError(
-                "blocked quantization (block_size \(block)) is not supported; npucc reads per-tensor and per-axis scales",
-                at: node)
-        }
         scales = scale.floats()
         if let zeroPoint {
             let perTensor = zeroPoint.count == 1 && scale.count == 1 && zeroPoint.rank <= 1 && scale.rank <= 1
@@ -96,6 +94,20 @@ private struct QuantizationGrid {
         let isFP8 = zeroPoint?.dtype.miniFloatFormat != nil
         zeroPoints = zeroPoint.map { isFP8 ? [] : $0.int64s() } ?? []
         fp8ZeroPoints = zeroPoint.map { isFP8 ? $0.floats() : [] } ?? []
+        if block > 0 {
+            // Blocked: the scale has x's shape but along the axis, where it has one value per
+            // block of `block` elements (the last block may be short).
+            let axis = try normalizedAxis(node.int("axis", default: 1), rank: x.rank, node)
+            var expected = x.shape
+            expected[axis] = (x.shape[axis] + block - 1) / block
+            guard scale.shape == expected else {
+                throw IRError(
+                    "the scale \(scale.shape) does not give one value per block of \(block) along axis \(axis) of the input \(x.shape) (\(expected))",
+                    at: node)
+            }
+            (extent, stride, self.block) = (x.shape[axis], x.shape[(axis + 1)...].reduce(1, *), block)
+            return
+        }
         if scales.count == 1 && scale.rank <= 1 {
             (extent, stride) = (1, 1)
             return
@@ -113,7 +125,15 @@ private struct QuantizationGrid {
         stride = x.shape[(axis + 1)...].reduce(1, *)
     }
 
-    @inline(__always) private func slot(_ i: Int) -> Int { extent == 1 ? 0 : (i / stride) % extent }
+    @inline(__always) private func slot(_ i: Int) -> Int {
+        if block > 0 {
+            // The same position with the axis index divided by the block.
+            let along = (i / stride) % extent, outer = i / (stride * extent)
+            let blocks = (extent + block - 1) / block
+            return (outer * blocks + along / block) * stride + i % stride
+        }
+        return extent == 1 ? 0 : (i / stride) % extent
+    }
     @inline(__always) func scale(_ i: Int) -> Float { scales[slot(i)] }
     @inline(__always) func zeroPoint(_ i: Int) -> Int64 { zeroPoints.isEmpty ? 0 : zeroPoints[slot(i)] }
 

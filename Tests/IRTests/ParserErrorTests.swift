@@ -49,7 +49,7 @@ final class ParserErrorTests: XCTestCase {
     func testTypeErrors() {
         assertError(
             header + "graph g(%x: f99[1]) -> () {\n  return\n}",
-            "line 2, column 13: unknown element type 'f99'; expected one of f32, u8, i8, u16, i16, i32, i64, bool, f16, f64, u32, u64, bf16, f8e4m3, f8e5m2"
+            "line 2, column 13: unknown element type 'f99'; expected one of f32, u8, i8, u16, i16, i32, i64, bool, f16, f64, u32, u64, bf16, f8e4m3, f8e5m2, u4, i4, f4e2m1"
         )
         assertError(
             header + "graph g(%x: f32[1,,2]) -> () {\n  return\n}",

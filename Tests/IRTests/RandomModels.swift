@@ -12,9 +12,11 @@ struct RandomModels {
     init(seed: UInt64) { rng = SeededRandom(seed: seed) }
 
     /// Names an ONNX file may hold, and some that only test the quoting.
-    static let names = ["x", "input.1", "onnx::Conv_12", "/layer1/Conv_output_0", "with space", "quote\"d",
-                        "back\\slash", "ünïcode", "tab\there", "new\nline", "0", "-", "a:", ":", "nan", "inf", "_",
-                        "%", "->", "//comment", "🙂", "\u{1}ctl", "del\u{7f}", "a,b", "[x]", "f32"]
+    static let names = [
+        "x", "input.1", "onnx::Conv_12", "/layer1/Conv_output_0", "with space", "quote\"d",
+        "back\\slash", "ünïcode", "tab\there", "new\nline", "0", "-", "a:", ":", "nan", "inf", "_",
+        "%", "->", "//comment", "🙂", "\u{1}ctl", "del\u{7f}", "a,b", "[x]", "f32",
+    ]
     static let words = ["N", "batch size", "", "nan", "inf", "_", "2x", "seq.len", "f32", "true", "graph", "é", "\""]
     static let ops = ["Conv", "Relu", "My-Op", "op with space", "_", "nan", "f32", "const", "return", "Split"]
     static let keys = ["axis", "alpha", "nan", "f32", "with space", "floats", "_", "domain", "value"]
@@ -72,11 +74,18 @@ struct RandomModels {
         switch dtype {
         case .bool: return Double(int(0...1))
         case .float32, .float64, .float16, .bfloat16:
-            return pick([0, -0.0, .infinity, -.infinity, .nan, 1e-40, 6e-8, 1e-300, 0.1, 1 / 3, -65504,
-                         Double(Float.greatestFiniteMagnitude), Double.random(in: -1e4...1e4, using: &rng)])
+            return pick([
+                0, -0.0, .infinity, -.infinity, .nan, 1e-40, 6e-8, 1e-300, 0.1, 1 / 3, -65504,
+                Double(Float.greatestFiniteMagnitude), Double.random(in: -1e4...1e4, using: &rng),
+            ])
         case .float8e4m3fn, .float8e5m2:
-            return pick([0, -0.0, .infinity, -.infinity, .nan, 448, -57344, 0.001953125, 1.52587890625e-05, 0.1,
-                         Double.random(in: -500...500, using: &rng)])
+            return pick([
+                0, -0.0, .infinity, -.infinity, .nan, 448, -57344, 0.001953125, 1.52587890625e-05, 0.1,
+                Double.random(in: -500...500, using: &rng),
+            ])
+        case .float4e2m1: return pick([0, -0.0, 0.5, 1.5, -3, 6, -6])
+        case .int4: return Double(int(-8...7))
+        case .uint4: return Double(int(0...15))
         default: return Double(int(-128...127))
         }
     }
@@ -89,7 +98,8 @@ struct RandomModels {
 
     mutating func attribute() -> Attribute {
         let float = { (r: inout RandomModels) -> Float in
-            r.chance(0.3) ? r.pick([Float.nan, -0.0, .infinity, -.infinity, .leastNonzeroMagnitude, 1e20, 1])
+            r.chance(0.3)
+                ? r.pick([Float.nan, -0.0, .infinity, -.infinity, .leastNonzeroMagnitude, 1e20, 1])
                 : Float(bitPattern: UInt32.random(in: 0...UInt32.max, using: &r.rng))
         }
         switch int(0...7) {
@@ -137,10 +147,11 @@ struct RandomModels {
         for _ in 0..<int(0...2) where !values.isEmpty {
             g.outputs.append(ValueInfo(name: pick(values), type: type()))
         }
-        var model = Model(irVersion: int(0...10), producerName: chance(0.5) ? string() : "",
-                          producerVersion: chance(0.5) ? string() : "", domain: chance(0.3) ? string() : "",
-                          modelVersion: chance(0.3) ? int(-3...3) : 0, docString: chance(0.3) ? string() : "",
-                          opsets: [:], graph: g)
+        var model = Model(
+            irVersion: int(0...10), producerName: chance(0.5) ? string() : "",
+            producerVersion: chance(0.5) ? string() : "", domain: chance(0.3) ? string() : "",
+            modelVersion: chance(0.3) ? int(-3...3) : 0, docString: chance(0.3) ? string() : "",
+            opsets: [:], graph: g)
         for _ in 0..<int(0...2) { model.opsets[string()] = int(1...21) }
         model.metadata = (0..<int(0...2)).map { _ in (string(), string()) }
         return model

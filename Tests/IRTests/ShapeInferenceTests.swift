@@ -335,22 +335,45 @@ final class ShapeInferenceTests: XCTestCase {
         XCTAssertEqual(try infer("DequantizeLinear", [q(.int8), f([3]), q(.int8, [3])])[0], x)
         XCTAssertEqual(try infer("DequantizeLinear", [q(.float8e5m2), TensorType(.float16, [])])[0], q(.float16))
         XCTAssertEqual(try infer("DequantizeLinear", [q(.int32), f([])])[0], x)
+        // Blocked: one scale per block of 2 along axis 2 of [2, 3, 4]; the last of 3 blocks of
+        // 5 short.
+        XCTAssertEqual(
+            try infer("DequantizeLinear", [q(.int4), f([2, 3, 2])], [], ["axis": .int(2), "block_size": .int(2)])[0], x)
+        XCTAssertEqual(
+            try infer("DequantizeLinear", [q(.float4e2m1, [2, 5]), f([2, 3])], [], ["axis": .int(1), "block_size": .int(2)])[0],
+            f([2, 5]))
     }
 
     func testQuantizationOpErrorsNameTheNode() {
         let x = f([2, 3, 4])
         let cases: [(String, [TensorType?], [String: Attribute], String)] = [
-            ("QuantizeLinear", [x, f([2, 3, 2])], ["axis": .int(2), "block_size": .int(2)],
-             "blocked quantization (block_size 2) is not supported; npucc reads per-tensor and per-axis scales"),
+            (
+                "QuantizeLinear", [x, f([2, 3, 3])], ["axis": .int(2), "block_size": .int(2)],
+                "the scale [2,3,3] does not give one value per block of 2 along axis 2 of the input [2,3,4]"
+            ),
+            (
+                "QuantizeLinear", [x, f([2, 2])], ["axis": .int(1), "block_size": .int(2)],
+                "a blocked scale has the input's rank 3, not 2"
+            ),
             ("QuantizeLinear", [x, f([4])], [:], "the scale has 4 values but axis 1 of the input [2,3,4] has 3"),
             ("QuantizeLinear", [x, f([3]), TensorType(.int8, [2])], [:], "the zero point [2] and the scale [3] differ in shape"),
             ("QuantizeLinear", [x, f([3, 1])], [:], "the scale [3,1] is neither a scalar (per tensor) nor 1-D (per axis)"),
-            ("QuantizeLinear", [x, f([]), TensorType(.uint8, [])], ["output_dtype": .int(3)],
-             "output_dtype i8 differs from the zero point's type u8"),
-            ("QuantizeLinear", [x, f([])], ["output_dtype": .int(22)],
-             "output_dtype 22 is not one of i8, u8, i16, u16, f8e4m3, f8e5m2"),
-            ("DequantizeLinear", [x, f([])], [:], "DequantizeLinear reads i8, u8, i16, u16, f8e4m3, f8e5m2, i32, not f32"),
-            ("DequantizeLinear", [TensorType(.int8, [2]), f([]), TensorType(.uint8, [])], [:], "input 2 is u8 but input 0 is i8"),
+            (
+                "QuantizeLinear", [x, f([]), TensorType(.uint8, [])], ["output_dtype": .int(3)],
+                "output_dtype i8 differs from the zero point's type u8"
+            ),
+            (
+                "QuantizeLinear", [x, f([])], ["output_dtype": .int(22)],
+                "output_dtype 22 is not one of i8, u8, i16, u16, f8e4m3, f8e5m2"
+            ),
+            (
+                "DequantizeLinear", [x, f([])], [:],
+                "DequantizeLinear reads i8, u8, i16, u16, f8e4m3, f8e5m2, i32, i4, u4, f4e2m1, not f32"
+            ),
+            (
+                "DequantizeLinear", [TensorType(.int8, [2]), f([]), TensorType(.uint8, [])], [:],
+                "input 2 is u8 but input 0 is i8"
+            ),
         ]
         for (op, types, attributes, message) in cases {
             XCTAssertEqual(error { try self.infer(op, types, [], attributes) }, "node \(op) \"n\": \(message)")

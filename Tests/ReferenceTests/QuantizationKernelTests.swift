@@ -67,8 +67,25 @@ final class QuantizationKernelTests: XCTestCase {
                 x, scale: Tensor([Float](repeating: 1, count: 2), shape: [2, 1]),
                 ["axis": .int(1), "block_size": .int(2)])
         ) { error in
-            XCTAssertTrue("\(error)".contains("blocked quantization (block_size 2) is not supported"), "\(error)")
+            XCTAssertEqual(
+                "\(error)",
+                "node QuantizeLinear \"q\": the scale [2, 1] does not give one value per block of 2 along axis 1 of the input [2, 3] ([2, 2])"
+            )
         }
+    }
+
+    /// Blocked: each element takes the scale and zero point of its block along the axis, the
+    /// last block short (3 elements in blocks of 2).
+    func testBlockedScalesAndZeroPointsPickTheirBlock() throws {
+        let x = Tensor([Float(4), 4, 4, -6, 7, 10], shape: [2, 3])
+        let scales = Tensor([Float(1), 2, 4, 0.5], shape: [2, 2]), zeros = Tensor([Int8(0), 1, -1, 2], shape: [2, 2])
+        // Blocks [x00 x01 | x02] and [x10 x11 | x12]: x / s = [[4, 4, 2], [-1.5, 1.75, 20]],
+        // rounded [[4, 4, 2], [-2, 2, 20]], plus the zero points [[0, 0, 1], [-1, -1, 2]].
+        let q = try quantize(x, scale: scales, zero: zeros, ["axis": .int(1), "block_size": .int(2)])
+        XCTAssertEqual(q.scalars(as: Int8.self), [4, 4, 3, -3, 1, 22])
+        XCTAssertEqual(
+            try dequantize(q, scale: scales, zero: zeros, ["axis": .int(1), "block_size": .int(2)]).floats(),
+            [4, 4, 4, -8, 8, 10])
     }
 
     /// E4M3: ties to even (1.0625 -> 1.0, 1.1875 -> 1.25, 464 -> 448, 2^-10 -> 0); saturate 1

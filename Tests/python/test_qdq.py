@@ -346,19 +346,127 @@ def test_fp8_models_compile_and_their_bundles_compute_as_the_interpreter(tmp_pat
     assert_close(got["y"], ort_run(model, feeds())[0])
 
 
-def test_blocked_quantization_is_refused_naming_the_node(tmp_path):
-    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"], name="blocked", axis=1, block_size=2),
-             helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"], name="dq", axis=1, block_size=2)]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])],
-                              [numpy_helper.from_array(np.full((2, 2), 0.5, F32), "s"),
-                               numpy_helper.from_array(np.zeros((2, 2), np.int8), "z")])
-    path = tmp_path / "blocked.onnx"
+def blocked_pair_model(path):
+    """x [2, 6] -> QuantizeLinear / DequantizeLinear to int8, scales and zero points per block
+    of 4 along axis 1 (the last block short) -> y."""
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"], name="blocked", axis=1, block_size=4),
+             helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"], name="dq", axis=1, block_size=4)]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 6])],
+                              [numpy_helper.from_array(np.array([[0.5, 0.25], [0.125, 2.0]], F32), "s"),
+                               numpy_helper.from_array(np.array([[0, 3], [-2, 1]], np.int8), "z")])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)]), path)
-    r = run_npucc("dump-ir", path)
+
+
+def test_a_blocked_activation_pair_runs_as_onnxruntime_and_the_compile_names_it(tmp_path):
+    path = tmp_path / "blocked.onnx"
+    blocked_pair_model(path)
+    x = np.array([[0.3, -1.7, 2.5, 300.0, -0.6, 0.2], [1.1, -0.07, 0.1875, -400.0, 3.3, -5.0]], F32)
+    got, _ = npucc_run(tmp_path, path, {"x": x})
+    np.testing.assert_array_equal(got["y"].view(np.uint32), ort_run(path, {"x": x})[0].view(np.uint32))
+    r = run_npucc("compile", path, "-o", tmp_path / "m.npub")
     assert r.returncode == 1
-    assert r.stderr == (f'npucc: error: {path}: node QuantizeLinear "blocked" (opset 21): blocked quantization (block_size 2) '
-                        "is not supported; npucc reads per-tensor and per-axis scales\n")
+    assert 'QuantizeLinear "blocked"' in r.stderr, r.stderr
+    assert not (tmp_path / "m.npub").exists()
+
+
+FOUR_BIT = {"int4": ml_dtypes.int4, "uint4": ml_dtypes.uint4}
+
+
+def blocked_weight_model(path, kind, axis, block, raw=True):
+    """x [2, 40] -> MatMul by a [40, 8] weight stored as `kind` codes and dequantized per
+    block of `block` along `axis` -> y; the dequantized weight is output "w" too. fp4: E2M1
+    codes with E4M3 block scales, themselves dequantized by a float32 scale (NVFP4's two
+    levels); int4 and uint4 with zero points per block; int8 and fp8 without."""
+    rng = np.random.default_rng(17)
+    shape = (40, 8)
+    blocks = list(shape)
+    blocks[axis] = -(-shape[axis] // block)
+    if kind == "fp4":
+        values = rng.choice(np.array([0, 0.5, 1, 1.5, 2, 3, 4, 6], F32), size=shape) * rng.choice([-1, 1], size=shape)
+        codes = values.astype(ml_dtypes.float4_e2m1fn)
+    elif kind == "fp8":
+        codes = (rng.standard_normal(shape) * 40).astype(E4M3)
+    elif kind == "int8":
+        codes = rng.integers(-128, 128, size=shape).astype(np.int8)
+    else:
+        low, high = (-8, 8) if kind == "int4" else (0, 16)
+        codes = rng.integers(low, high, size=shape).astype(FOUR_BIT[kind])
+    if raw:
+        weight = numpy_helper.from_array(codes, "codes")
+    else:
+        # int32_data: a byte of two 4-bit codes per entry (onnx's own packing).
+        weight = helper.make_tensor("codes", TensorProto.FLOAT4E2M1 if kind == "fp4" else
+                                    {"int4": TensorProto.INT4, "uint4": TensorProto.UINT4}[kind],
+                                    list(shape), codes.astype(F32).flatten().tolist())
+        assert len(weight.int32_data) == 160 and not weight.raw_data
+    inits, nodes, dq = [weight], [], ["codes", "scale"]
+    if kind == "fp4":
+        inits += [numpy_helper.from_array(rng.uniform(0.5, 3, blocks).astype(E4M3), "block_scale"),
+                  numpy_helper.from_array(np.array(0.0123, F32), "tensor_scale")]
+        nodes.append(helper.make_node("DequantizeLinear", ["block_scale", "tensor_scale"], ["scale"]))
+    else:
+        inits.append(numpy_helper.from_array(rng.uniform(0.01, 0.03, blocks).astype(F32), "scale"))
+    if kind in FOUR_BIT:
+        low, high = (-8, 8) if kind == "int4" else (0, 16)
+        inits.append(numpy_helper.from_array(rng.integers(low, high, size=blocks).astype(FOUR_BIT[kind]), "zero"))
+        dq.append("zero")
+    nodes += [helper.make_node("DequantizeLinear", dq, ["w"], name="weight", axis=axis, block_size=block),
+              helper.make_node("MatMul", ["x", "w"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 40])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 8]),
+                               helper.make_tensor_value_info("w", TensorProto.FLOAT, list(shape))], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 23)])
+    model.ir_version = 11
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return model
+
+
+@pytest.mark.parametrize("kind", ["fp4", "int4", "uint4", "int8", "fp8"])
+@pytest.mark.parametrize("axis,block", [(0, 16), (1, 4), (0, 32)])
+def test_blocked_weights_dequantize_bit_for_bit(tmp_path, kind, axis, block):
+    # 4-bit codes (two per byte in the file, the last block of 40 along axis 0 short) and
+    # blocked scales: the interpreter's weights are the ONNX reference's bit for bit
+    # (onnxruntime's too, for the integer types it runs), its product within float32 sums.
+    from onnx.reference import ReferenceEvaluator
+    path = tmp_path / "blocked.onnx"
+    model = blocked_weight_model(path, kind, axis, block)
+    x = np.random.default_rng(2).standard_normal((2, 40)).astype(F32)
+    y, w = ReferenceEvaluator(model).run(None, {"x": x})
+    got, _ = npucc_run(tmp_path, path, {"x": x})
+    np.testing.assert_array_equal(got["w"].view(np.uint32), w.view(np.uint32))
+    assert_close(got["y"], y)
+    if kind in ("int4", "uint4", "int8"):
+        np.testing.assert_array_equal(got["w"].view(np.uint32), ort_run(path, {"x": x})[1].view(np.uint32))
+
+
+@pytest.mark.parametrize("kind", ["fp4", "int4", "uint4"])
+def test_four_bit_codes_in_int32_data_read_as_in_raw_data(tmp_path, kind):
+    x = np.random.default_rng(3).standard_normal((2, 40)).astype(F32)
+    outputs = []
+    for raw in (True, False):
+        blocked_weight_model(tmp_path / "m.onnx", kind, 0, 16, raw=raw)
+        got, _ = npucc_run(tmp_path, tmp_path / "m.onnx", {"x": x})
+        outputs.append(got["w"])
+    np.testing.assert_array_equal(outputs[0].view(np.uint32), outputs[1].view(np.uint32))
+
+
+@pytest.mark.parametrize("kind", ["fp4", "int4"])
+def test_blocked_weights_compile_requantized_with_one_warning(tmp_path, kind):
+    path = tmp_path / "blocked.onnx"
+    blocked_weight_model(path, kind, 0, 16)
+    np.savez(tmp_path / "calib.npz", x=np.random.default_rng(4).standard_normal((4, 2, 40)).astype(F32))
+    np.savez(tmp_path / "x.npz", x=np.random.default_rng(5).standard_normal((2, 40)).astype(F32))
+    sim, fq = simulated_and_interpreted(path, tmp_path / "x.npz", tmp_path, "nvfp4", "none", tmp_path / "calib.npz")
+    assert_same_bits(sim, fq, ["y"])
+    r = run_npucc("compile", path, "-o", tmp_path / "w.npub", "--precision", "fp16")
+    assert r.returncode == 0, r.stderr
+    # One warning, for the weight; none for the fp8 block scales it reads.
+    name = "fp4 e2m1" if kind == "fp4" else "int4"
+    assert r.stderr.count("warning:") == 1 and "npucc: 1 warning" in r.stderr, r.stderr
+    assert (f'DequantizeLinear "weight": {name} weight in blocks of 16 along axis 0 dequantized exactly; '
+            "npucc rounds it again with scales of its own, not the model's") in r.stderr
 
 
 def test_layers_the_model_fixed_are_not_reassigned_or_pruned(tmp_path):

@@ -13,6 +13,7 @@ let elementwiseOps: [OpSchema] =
             guard let target = DType(rawValue: Int32(truncatingIfNeeded: code)) else {
                 throw r.fail("Cast to ONNX element type \(code) is not supported")
             }
+            if target.isPackedFourBit { throw r.fail("Cast to \(target.onnxName) is not supported") }
             return [TensorType(target, r.dims(0).map(Shape.init))]
         },
         // The resolve-cast-like pass turns it into the Cast it is once the second input's

@@ -1,5 +1,5 @@
-// Quantization ops: QuantizeLinear and DequantizeLinear, per tensor or per axis. Blocked
-// quantization (block_size > 0) is refused; the element types are those in QuantizedTypes.
+// Quantization ops: QuantizeLinear and DequantizeLinear, per tensor, per axis or per block
+// along an axis (block_size > 0); the element types are those in QuantizedTypes.
 // Dynamic quantization as onnxruntime's quantize_dynamic writes it: DynamicQuantizeLinear
 // (uint8 codes of a tensor, with the scale and zero point its range gives), MatMulInteger and
 // ConvInteger (products of 8-bit codes less their zero points, summed into int32).
@@ -52,8 +52,9 @@ let quantizationOps: [OpSchema] = [
 public enum QuantizedTypes {
     /// What QuantizeLinear produces (and DequantizeLinear reads).
     public static let quantized: [DType] = [.int8, .uint8, .int16, .uint16, .float8e4m3fn, .float8e5m2]
-    /// What DequantizeLinear reads: the quantized types and int32 (a quantized bias).
-    public static let dequantizable: [DType] = quantized + [.int32]
+    /// What DequantizeLinear reads: the quantized types, int32 (a quantized bias) and the
+    /// 4-bit types (weights stored as INT4, UINT4 or FLOAT4E2M1 codes).
+    public static let dequantizable: [DType] = quantized + [.int32, .int4, .uint4, .float4e2m1]
 
     /// The element type QuantizeLinear `node` produces: its zero point's (`zeroPoint`, nil
     /// when the node has none), else `output_dtype`, else uint8. A zero point and an
@@ -89,10 +90,30 @@ extension ShapeRule {
     /// one value (either form) beside one scale.
     func quantizationParameters() throws {
         let block = int("block_size") ?? 0
-        guard block == 0 else {
-            throw fail("blocked quantization (block_size \(block)) is not supported; npucc reads per-tensor and per-axis scales")
-        }
+        guard block >= 0 else { throw fail("block_size \(block) is negative") }
         guard let scale = dims(1) else { return }
+        if block > 0 {
+            // Blocked: the scale (and zero point) has x's shape but along the axis, where it
+            // has one value per block.
+            if let zero = dims(2), let s = Shape(scale).concrete, let z = Shape(zero).concrete, s != z {
+                throw fail("the zero point \(Shape(zero)) and the scale \(Shape(scale)) differ in shape")
+            }
+            guard let x = dims(0) else { return }
+            guard scale.count == x.count else {
+                throw fail("a blocked scale has the input's rank \(x.count), not \(scale.count)")
+            }
+            let a = try axis(int("axis") ?? 1, rank: x.count)
+            for (d, (n, c)) in zip(scale, x).enumerated() {
+                guard let n = n.value, let c = c.value else { continue }
+                let want = d == a ? (c + block - 1) / block : c
+                if n != want {
+                    throw fail(
+                        "the scale \(Shape(scale)) does not give one value per block of \(block) along axis \(a) of the input \(Shape(x))"
+                    )
+                }
+            }
+            return
+        }
         // One value each is per tensor however it is shaped (onnxruntime's quantizer writes a
         // scalar zero point beside a scale of shape [1]).
         if let zero = dims(2), let s = Shape(scale).concrete, let z = Shape(zero).concrete, s != z,

@@ -15,8 +15,12 @@ import Reference
 /// `npucc.weight_scale` (the model's scales), which `quantize` keeps. Any other tensor is
 /// dequantized with a warning: int8, uint8, int16, uint16, fp8 E5M2 (the NPU has none of
 /// them), E4M3 scales along the reduction axis, E4M3 constants no layer reads as its
-/// weight. An int32 tensor read only as the bias of Conv or Gemm (how int8 exporters store
-/// biases) is dequantized without one: biases stay float32 on the NPU.
+/// weight; INT4, UINT4 and FLOAT4E2M1 codes and blocked scales (block_size: a weight-only
+/// 4-bit export, or NVFP4 weights with fp8 block scales, themselves a DequantizeLinear of
+/// fp8 codes by a float32 scale, which goes without a warning of its own) are dequantized
+/// exactly and quantized again by npucc with its own scales. An int32 tensor read only as the
+/// bias of Conv or Gemm (how int8 exporters store biases) is dequantized without one: biases
+/// stay float32 on the NPU.
 ///
 /// Activations: a QuantizeLinear read only by DequantizeLinears with its own scale and
 /// zero point is a fake-quantization pair. When it is fp8 E4M3 (zero point or
@@ -37,7 +41,8 @@ import Reference
 /// reads a constant, and no Conv, Gemm or MatMul reads a fake-quantization pair as input
 /// 0; every value is computed as before except where a warning says otherwise.
 /// Leaves alone: graphs without QuantizeLinear or DequantizeLinear; E4M3 pairs read by
-/// other ops; a QuantizeLinear that anything but a matching DequantizeLinear reads, or
+/// other ops; blocked activation pairs (the interpreter runs them; the NPU has no lowering
+/// for them); a QuantizeLinear that anything but a matching DequantizeLinear reads, or
 /// whose scale or zero point is not constant; pairs whose output is a graph output.
 public struct ImportQDQ: Pass {
     public let tag = "import-qdq"
@@ -70,6 +75,7 @@ private func formatName(_ dtype: DType) -> String {
     switch dtype {
     case .float8e4m3fn: return "fp8 e4m3"
     case .float8e5m2: return "fp8 e5m2"
+    case .float4e2m1: return "fp4 e2m1"
     default: return dtype.onnxName.lowercased()
     }
 }
@@ -144,6 +150,22 @@ private struct QDQRewrite {
         }
         if codes.dtype == .int32, !readers.isEmpty, readers.allSatisfy(isBias) {
             stats.add("dequantized")
+            return
+        }
+        // The scales of another DequantizeLinear (two-level scaling: fp8 block scales times
+        // a float32 one): that one's warning says what became of them.
+        let isScale = { (n: Node) in n.op == "DequantizeLinear" && n.isDefaultDomain && n.input(1) == out && n.input(0) != out }
+        if !readers.isEmpty, readers.allSatisfy(isScale) {
+            stats.add("dequantized")
+            return
+        }
+        let block = dq.int("block_size", default: 0)
+        if codes.dtype.isPackedFourBit || block > 0 {
+            stats.add("dequantized")
+            let blocks = block > 0 ? " in blocks of \(block) along axis \(dq.int("axis", default: 1))" : ""
+            stats.warn(
+                "\(dq.label): \(formatName(codes.dtype)) \(layers.isEmpty ? "tensor" : "weight")\(blocks) dequantized exactly; "
+                    + "npucc rounds it again with scales of its own, not the model's")
             return
         }
         guard codes.dtype == .float8e4m3fn else {
@@ -266,7 +288,10 @@ private struct QDQRewrite {
                 !graphOutputs.contains(qOut), let parameters = constantOperands(q, from: 1), let scale = parameters[0]
             else { continue }
             let readers = users[qOut] ?? []
-            guard !readers.isEmpty, readers.allSatisfy({ pairs(q, parameters, graph.nodes[$0], x: x) }) else { continue }
+            // A blocked pair stays as it is: the interpreter runs it, the compile names it.
+            guard q.int("block_size", default: 0) == 0, !readers.isEmpty,
+                readers.allSatisfy({ pairs(q, parameters, graph.nodes[$0], x: x) })
+            else { continue }
             let format = try QuantizedTypes.quantizeLinearOutput(q, zeroPoint: parameters[1]?.dtype)
             let what = "\(q.label): \(formatName(format)) activation \"\(x)\" dequantized"
             var reason: String?
@@ -353,6 +378,7 @@ private struct QDQRewrite {
     /// and axis, into x's element type, and is not a graph output.
     private func pairs(_ q: Node, _ parameters: [Tensor?], _ dq: Node, x: String) -> Bool {
         guard dq.op == "DequantizeLinear", dq.isDefaultDomain, dq.input(0) == q.outputs[0], dq.outputs.count == 1,
+            dq.int("block_size", default: 0) == 0,
             !graphOutputs.contains(dq.outputs[0]), let own = constantOperands(dq, from: 1),
             own.count == parameters.count, let scale = own[0], let qScale = parameters[0],
             scale.bitwiseEqual(qScale), scale.dtype == graph.type(of: x)?.dtype
