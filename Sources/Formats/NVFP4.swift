@@ -81,13 +81,15 @@ public enum NVFP4 {
         return NVFP4Matrix(rows: rows, columns: columns, codes: codes, blockScales: scales, globalScale: global)
     }
 
-    /// Codes for values this format already produced (a layer's fake-quantized weights) with
-    /// their tensor scale: `quantize`, then every block whose values those codes do not give
-    /// back takes the smallest E4M3 scale on whose grid all of them lie. A block's scale found
-    /// again from its rounded values is not always the one they were made with: at the
-    /// smallest E4M3 step (2^-9) a block whose largest code is 3 gives back half that step,
-    /// which rounds to zero. A block on no scale's grid keeps `quantize`'s codes (the packer
-    /// then names the value that is not).
+    /// Codes for values this format already produced (a layer's fake-quantized weights, or
+    /// an NVFP4 model's own) with their tensor scale: `quantize`, then every block whose
+    /// values those codes do not give back takes a scale on whose grid all of them lie: the
+    /// E4M3 scale that puts its largest magnitude at code 4, 3, 2, 1.5, 1 or 0.5 (another
+    /// encoder may not have put it at 6), else, for scales of E4M3's smallest steps, the
+    /// smallest E4M3 scale that fits. A block's scale found again from its rounded values is
+    /// not always the one they were made with: at the smallest E4M3 step (2^-9) a block whose
+    /// largest code is 3 gives back half that step, which rounds to zero. A block on no
+    /// scale's grid keeps `quantize`'s codes (the packer then names the value that is not).
     public static func encodeExactly(
         _ x: UnsafeBufferPointer<Float>, rows: Int, columns: Int, globalScale global: Float
     ) throws -> NVFP4Matrix {
@@ -107,12 +109,21 @@ public enum NVFP4 {
             return true
         }
         for r in 0..<rows {
-            // Only a zero or subnormal scale (exponent field 0) rounds coarsely enough to move:
-            // a normal one is within 1/16 of amax / 6, so the largest code is 6 again.
-            for b in 0..<bpr where m.blockScales[r * bpr + b] & 0x78 == 0 && !fits(r, b, m.blockScales[r * bpr + b], write: false)
-            {
-                // The positive finite E4M3 codes run 0x01 ... 0x7E in increasing value.
-                guard let code = (UInt8(1)...UInt8(0x7E)).first(where: { fits(r, b, $0, write: false) }) else { continue }
+            for b in 0..<bpr {
+                let start = b * bs, count = min(bs, columns - start)
+                if blockOnGrid(
+                    x.baseAddress! + r * columns + start, count: count, scale: e4m3Value(m.blockScales[r * bpr + b]) * global)
+                {
+                    continue
+                }
+                let blockMax = (b * bs..<min(columns, (b + 1) * bs)).reduce(Float(0)) { max($0, abs(x[r * columns + $1])) }
+                let placed = [Float(4), 3, 2, 1.5, 1, 0.5].lazy.map { e4m3Saturating((blockMax / $0) / global) }
+                // Else only a zero or subnormal scale (exponent field 0) rounds coarsely enough
+                // to move; the positive finite E4M3 codes run 0x01 ... 0x7E in increasing value.
+                let smallest = m.blockScales[r * bpr + b] & 0x78 == 0 ? Array(UInt8(1)...UInt8(0x7E)) : []
+                guard let code = (placed + smallest).first(where: { $0 != 0 && fits(r, b, $0, write: false) }) else {
+                    continue
+                }
                 m.blockScales[r * bpr + b] = code
                 _ = fits(r, b, code, write: true)
             }

@@ -7,9 +7,9 @@ extension ImportContext {
     mutating func importNode(_ n: ONNXNode) throws {
         let label = n.name.isEmpty ? "\(n.opType) (output \"\(n.outputs.first ?? "")\")" : "\(n.opType) \"\(n.name)\""
         let what = "node \(label)"
-        guard n.domain.isEmpty || n.domain == "ai.onnx" || QOperators.isImported(n) else {
+        guard n.domain.isEmpty || n.domain == "ai.onnx" || QOperators.isImported(n) || Self.isTensorRTOp(n) else {
             throw TensorDecodingError(
-                "\(what): operator domain \"\(n.domain)\" is not supported (only the default ONNX domain is, and com.microsoft's QLinear ops)"
+                "\(what): operator domain \"\(n.domain)\" is not supported (only the default ONNX domain is, com.microsoft's QLinear ops and trt's TRT_FP4DynamicQuantize)"
                     + Self.suggestion(for: n.opType, among: "default-domain operators"))
         }
         guard !n.opType.isEmpty else { throw TensorDecodingError("\(what) has no op_type") }
@@ -38,7 +38,9 @@ extension ImportContext {
                 attributes["to"] = .int(Int(DType.float32.rawValue))
             }
         }
-        let node = Node(op: n.opType, name: n.name, inputs: n.inputs, outputs: n.outputs, attributes: attributes)
+        let node = Node(
+            op: n.opType, domain: Self.isTensorRTOp(n) ? n.domain : "", name: n.name, inputs: n.inputs, outputs: n.outputs,
+            attributes: attributes)
         if node.op == "Constant" {
             try importConstant(node, what: what)
             return
@@ -52,6 +54,9 @@ extension ImportContext {
         }
         try importDecoded(node, label: label, what: what)
     }
+
+    /// TensorRT's own ops that NVIDIA's quantization tools export and npucc reads.
+    static func isTensorRTOp(_ n: ONNXNode) -> Bool { n.domain == "trt" && n.opType == "TRT_FP4DynamicQuantize" }
 
     /// Imports a default-domain node with its attributes decoded: by its decomposition, or
     /// as the op it is in its current opset's form.
@@ -67,7 +72,7 @@ extension ImportContext {
         }
         let originalOp = node.op
         if node.op == "Upsample" { node.op = "Resize" }
-        guard OpRegistry.schema(node.op) != nil else {
+        guard OpRegistry.schema(node.op)?.domain == node.domain else {
             throw TensorDecodingError(
                 "\(what): unsupported operator \(originalOp) (default domain, opset \(opset))"
                     + Self.suggestion(for: originalOp, among: "supported operators"))

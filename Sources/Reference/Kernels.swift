@@ -113,6 +113,7 @@ public enum Kernels {
         t["MatMulInteger"] = { n, i in [try integerProduct(n, i, convolution: false)] }
         t["ConvInteger"] = { n, i in [try integerProduct(n, i, convolution: true)] }
         t["DequantizeLinear"] = { n, i in [try dequantizeLinear(n, i)] }
+        t["TRT_FP4DynamicQuantize"] = { n, i in try fp4DynamicQuantize(n, i) }
         t["Identity"] = { n, i in [try operand(n, i, 0)] }
         t["Dropout"] = { n, i in
             let x = try operand(n, i, 0)

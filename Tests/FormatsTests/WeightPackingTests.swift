@@ -69,6 +69,35 @@ final class WeightPackingTests: XCTestCase {
         XCTAssertGreaterThan(moved, 0)
     }
 
+    /// Another encoder's NVFP4 blocks (an exported model's): each block's largest code is
+    /// any of the grid's magnitudes, not 6, under any normal E4M3 scale. Values decoded as
+    /// code times (scale times tensor scale) pack and decode exactly, every block keeping
+    /// its scale where its largest code is 6.
+    func testBlocksOfAnotherEncoderPackAndDecodeExactly() throws {
+        var rng = SeededRandom(seed: 41)
+        let grid: [Float] = [0.5, 1, 1.5, 2, 3, 4, 6]
+        let g: Float = 0.0071, columns = 16 * 7 + 5
+        var scaleCodes: [UInt8] = [], values: [Float] = []
+        for b in 0..<8 {
+            // Block b's largest magnitude is grid[b % 7]; the last block is short.
+            let count = min(16, columns - 16 * b), largest = grid[b % 7]
+            let block = (0..<count).map { i in
+                (i == 0 ? largest : grid.filter { $0 <= largest }.randomElement(using: &rng)!)
+                    * (Bool.random(using: &rng) ? -1 : 1)
+            }
+            let scaleCode = UInt8.random(in: 0x08...0x7E, using: &rng)
+            scaleCodes.append(scaleCode)
+            let scale = MiniFloatFormat.e4m3.decode(scaleCode) * g
+            values += block.map { $0 * scale }
+        }
+        let m = try values.withUnsafeBufferPointer { try NVFP4.encodeExactly($0, rows: 1, columns: columns, globalScale: g) }
+        XCTAssertEqual(m.dequantized(), values)
+        for b in 0..<8 where grid[b % 7] == 6 { XCTAssertEqual(m.blockScales[b], scaleCodes[b], "block \(b)") }
+        let layout = try WeightLayout(format: .nvfp4, sparse: false, rows: 1, columns: columns, tileRows: 20, tileColumns: 80)
+        let bytes = try WeightPacking.pack(values, scales: [g], layout: layout)
+        XCTAssertEqual(try WeightPacking.unpack(bytes, layout: layout), values)
+    }
+
     func testATileDecodedTransposedInPlaceIsTheTransposeOfItsDecoding() throws {
         for format in [PrecisionFormat.fp16, .fp8, .nvfp4] {
             for sparse in [false, true] {

@@ -24,7 +24,8 @@ final class OpSchemaTests: XCTestCase {
         XCTAssertNil(OpRegistry.schema("Upsample"))
     }
 
-    /// Each schema's signature equals onnx.defs.get_schema(op, 21).
+    /// Each schema's signature equals onnx.defs.get_schema(op, 21) (ONNX's own ops; the
+    /// others, TensorRT's, are tested against their definition where they are run).
     func testSignaturesMatchONNXDefinitions() throws {
         let script = """
             import json, sys, onnx.defs
@@ -42,14 +43,16 @@ final class OpSchemaTests: XCTestCase {
                            'outputs': [s.min_output, s.max_output], 'attributes': attrs}
             print(json.dumps(out))
             """
-        let run = try runPython(script: script, arguments: OpRegistry.all.map(\.name))
+        let onnxOps = OpRegistry.all.filter { $0.domain.isEmpty }
+        XCTAssertEqual(OpRegistry.all.count - onnxOps.count, 1)
+        let run = try runPython(script: script, arguments: onnxOps.map(\.name))
         XCTAssertEqual(run.status, 0, run.stderr)
         let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: [String: Any]])
         func range(_ v: Any?) -> ClosedRange<Int>? {
             guard let pair = v as? [Int], pair.count == 2 else { return nil }
             return pair[0]...(pair[1] == Int(Int32.max) ? Int.max : pair[1])
         }
-        for schema in OpRegistry.all {
+        for schema in onnxOps {
             let op = schema.name
             guard let reference = json[op] else { XCTFail("onnx.defs has no \(op)"); continue }
             XCTAssertEqual(schema.since, reference["since"] as? Int, "\(op) since")

@@ -3,6 +3,8 @@
 its layers) and what it warns about (int8 and the other formats the NPU lacks), the Q/DQ
 kernels bit for bit against onnxruntime's, and fp8 models compiled for the NPU."""
 import re
+import sys
+from pathlib import Path
 
 import ml_dtypes
 import numpy as np
@@ -452,10 +454,11 @@ def test_four_bit_codes_in_int32_data_read_as_in_raw_data(tmp_path, kind):
     np.testing.assert_array_equal(outputs[0].view(np.uint32), outputs[1].view(np.uint32))
 
 
-@pytest.mark.parametrize("kind", ["fp4", "int4"])
-def test_blocked_weights_compile_requantized_with_one_warning(tmp_path, kind):
+@pytest.mark.parametrize("kind,axis,block", [("fp4", 1, 4), ("int4", 0, 16)])
+def test_blocked_weights_compile_requantized_with_one_warning(tmp_path, kind, axis, block):
+    # fp4 codes in blocks of 4 along N, not NVFP4's 16 along the reduction.
     path = tmp_path / "blocked.onnx"
-    blocked_weight_model(path, kind, 0, 16)
+    blocked_weight_model(path, kind, axis, block)
     np.savez(tmp_path / "calib.npz", x=np.random.default_rng(4).standard_normal((4, 2, 40)).astype(F32))
     np.savez(tmp_path / "x.npz", x=np.random.default_rng(5).standard_normal((2, 40)).astype(F32))
     sim, fq = simulated_and_interpreted(path, tmp_path / "x.npz", tmp_path, "nvfp4", "none", tmp_path / "calib.npz")
@@ -465,8 +468,76 @@ def test_blocked_weights_compile_requantized_with_one_warning(tmp_path, kind):
     # One warning, for the weight; none for the fp8 block scales it reads.
     name = "fp4 e2m1" if kind == "fp4" else "int4"
     assert r.stderr.count("warning:") == 1 and "npucc: 1 warning" in r.stderr, r.stderr
-    assert (f'DequantizeLinear "weight": {name} weight in blocks of 16 along axis 0 dequantized exactly; '
+    assert (f'DequantizeLinear "weight": {name} weight in blocks of {block} along axis {axis} dequantized exactly; '
             "npucc rounds it again with scales of its own, not the model's") in r.stderr
+
+
+def nvfp4_weight_model(path, op):
+    """An NVFP4 weight as quantization tools export it: FLOAT4E2M1 codes, E4M3 block scales
+    dequantized by a float32 tensor scale, the codes dequantized in blocks of 16 along the
+    reduction (40 long: the last block short), read by `op`: MatMul [40, 8] (axis 0), Gemm
+    with transB [8, 40] (axis -1) or a 1x1 Conv [8, 40, 1, 1] (axis 1). Some blocks' largest
+    code is not 6, one block is all zeros. Returns the model and the dequantized weight."""
+    rng = np.random.default_rng(23)
+    rows, k = 8, 40
+    codes = rng.choice(np.array([0, 0.5, 1, 1.5, 2, 3, 4, 6], F32), size=(rows, k)) * rng.choice([-1, 1], size=(rows, k))
+    codes[1, 16:32] = 0
+    codes[2, :16] = np.minimum(np.abs(codes[2, :16]), 0.5)
+    scales = rng.uniform(0.01, 3, (rows, 3)).astype(E4M3)
+    if op == "MatMul":
+        codes, scales, axis, shape = codes.T, scales.T, 0, [k, rows]
+    elif op == "Gemm":
+        axis, shape = -1, [rows, k]
+    else:
+        axis, shape = 1, [rows, k, 1, 1]
+        codes, scales = codes.reshape(shape), scales.reshape(rows, 3, 1, 1)
+    inits = [numpy_helper.from_array(codes.astype(ml_dtypes.float4_e2m1fn), "codes"),
+             numpy_helper.from_array(scales, "block_scale"),
+             numpy_helper.from_array(np.array(0.0071, F32), "tensor_scale")]
+    nodes = [helper.make_node("DequantizeLinear", ["block_scale", "tensor_scale"], ["scale"]),
+             helper.make_node("DequantizeLinear", ["codes", "scale"], ["w"], name="weight", axis=axis, block_size=16)]
+    if op == "Conv":
+        nodes.append(helper.make_node("Conv", ["x", "w"], ["y"], name="layer"))
+        x_shape, y_shape = [1, k, 2, 2], [1, rows, 2, 2]
+    else:
+        nodes.append(helper.make_node(op, ["x", "w"], ["y"], name="layer", **({"transB": 1} if op == "Gemm" else {})))
+        x_shape, y_shape = [2, k], [2, rows]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, y_shape)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 23)])
+    model.ir_version = 11
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    from onnx.reference import ReferenceEvaluator
+    weight = ReferenceEvaluator(helper.make_model(
+        helper.make_graph(nodes[:2], "w", [], [helper.make_tensor_value_info("w", TensorProto.FLOAT, shape)], inits),
+        opset_imports=[helper.make_opsetid("", 23)])).run(None, {})[0]
+    return model, weight, x_shape
+
+
+@pytest.mark.parametrize("op", ["MatMul", "Gemm", "Conv"])
+def test_nvfp4_weights_are_kept_exactly_at_every_precision(tmp_path, op):
+    # NVFP4's own two levels map onto npucc's nvfp4 weights: the layer keeps the model's
+    # values (the packed codes and scales give them back bit for bit) whatever --precision
+    # says, with no warning; the bundle computes what the interpreter does.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+    import npub
+    path = tmp_path / "nvfp4.onnx"
+    _, weight, x_shape = nvfp4_weight_model(path, op)
+    assert np.abs(weight).max() > 0 and (weight == 0).sum() >= 16
+    r = run_npucc("dump-ir", path)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert 'npucc.weight_format="nvfp4", npucc.weight_scale=[0.0071]' in r.stdout, r.stdout
+    rng = np.random.default_rng(6)
+    np.savez(tmp_path / "calib.npz", x=rng.standard_normal([4] + x_shape).astype(F32))
+    np.savez(tmp_path / "x.npz", x=rng.standard_normal(x_shape).astype(F32))
+    for precision in ["fp16", "fp8", "nvfp4"]:
+        sim, fq = simulated_and_interpreted(path, tmp_path / "x.npz", tmp_path, precision, "none", tmp_path / "calib.npz")
+        assert_same_bits(sim, fq, ["y"])
+        r = run_npucc("inspect", tmp_path / "m.npub")
+        assert re.search(r"layer\s+" + op + r"\s+nvfp4\s+dense", r.stdout), r.stdout
+        decoded = npub.decode_weights(str(tmp_path / "m.npub"))["layer"]
+        np.testing.assert_array_equal(decoded.view(np.uint32), weight.view(np.uint32))
 
 
 def test_layers_the_model_fixed_are_not_reassigned_or_pruned(tmp_path):
@@ -541,3 +612,104 @@ def test_codes_dequantized_twice_are_one_tensor_to_every_reader(tmp_path, qtype,
         sim, fq = simulated_and_interpreted(model, tmp_path / "in.npz", tmp_path, precision, "none", tmp_path / "calib.npz")
         assert sorted(sim.files) == sorted(fq.files) == sorted(["y", "feat", "feat_b"][: 1 + outputs])
         assert_same_bits(sim, fq, sim.files)
+
+
+def fp4_activation_chain(x, g):
+    """TRT_FP4DynamicQuantize (domain trt) of x by g, blocks of 16 along the last axis, and
+    the two DequantizeLinears back, in numpy and ml_dtypes: the values the chain computes."""
+    *lead, n = x.shape
+    blocks = x.reshape(*lead, n // 16, 16)
+    scale_codes = ((np.abs(blocks).max(axis=-1, keepdims=True) / F32(6)) / g).astype(E4M3)
+    scales = scale_codes.astype(F32) * g
+    with np.errstate(divide="ignore", invalid="ignore"):
+        codes = np.where(scales > 0, blocks / scales, 0).astype(ml_dtypes.float4_e2m1fn)
+    return (codes.astype(F32) * scales).reshape(x.shape)
+
+
+def fp4_activation_model(path, g, head):
+    """x [2, 48] -> TRT_FP4DynamicQuantize by g -> DequantizeLinear of the scale codes by g
+    -> DequantizeLinear of the codes in blocks of 16 -> `head`: "matmul" (MatMul by an
+    NVFP4 weight [48, 8], as NVIDIA's tools export NVFP4 layers) or "output" (the values
+    themselves the graph's output) -> y."""
+    rng = np.random.default_rng(29)
+    inits = [numpy_helper.from_array(np.array(g, F32), "g")]
+    nodes = [
+        helper.make_node("TRT_FP4DynamicQuantize", ["x", "g"], ["x_codes", "x_scale_codes"], name="quantize",
+                         domain="trt", axis=-1, block_size=16, scale_type=17),
+        helper.make_node("DequantizeLinear", ["x_scale_codes", "g"], ["x_scales"]),
+        helper.make_node("DequantizeLinear", ["x_codes", "x_scales"], ["xq"], axis=-1, block_size=16),
+    ]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 8 if head == "matmul" else 48])]
+    if head == "matmul":
+        codes = rng.choice(np.array([0, 0.5, 1, 1.5, 2, 3, 4, 6], F32), size=(48, 8)) * rng.choice([-1, 1], size=(48, 8))
+        inits += [numpy_helper.from_array(codes.astype(ml_dtypes.float4_e2m1fn), "w_codes"),
+                  numpy_helper.from_array(rng.uniform(0.5, 3, (3, 8)).astype(E4M3), "w_scale_codes"),
+                  numpy_helper.from_array(np.array(0.0125, F32), "w_g")]
+        nodes += [helper.make_node("DequantizeLinear", ["w_scale_codes", "w_g"], ["w_scales"]),
+                  helper.make_node("DequantizeLinear", ["w_codes", "w_scales"], ["w"], axis=0, block_size=16),
+                  helper.make_node("MatMul", ["xq", "w"], ["y"], name="layer")]
+    else:
+        nodes.append(helper.make_node("Identity", ["xq"], ["y"]))
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 48])], outputs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 23), helper.make_opsetid("trt", 1)])
+    model.ir_version = 11
+    onnx.save(model, path)
+
+
+def fp4_input():
+    x = np.random.default_rng(31).standard_normal((2, 48)).astype(F32) * 3
+    x[0, 16:32] = 0  # a block of zeros: scale code 0
+    x[1, :16] *= 1e-4  # a block whose scale is subnormal in E4M3
+    return x
+
+
+def test_tensorrt_fp4_activation_quantizer_runs_as_nvidia_defines_it(tmp_path):
+    path = tmp_path / "fp4_act.onnx"
+    g = F32(0.0031)
+    fp4_activation_model(path, g, "output")
+    x = fp4_input()
+    got, _ = npucc_run(tmp_path, path, {"x": x})
+    np.testing.assert_array_equal(got["y"].view(np.uint32), fp4_activation_chain(x, g).view(np.uint32))
+    # Not read by a layer, the chain stays, and the NPU has no lowering for the op.
+    r = run_npucc("compile", path, "-o", tmp_path / "m.npub")
+    assert r.returncode == 1 and 'TRT_FP4DynamicQuantize "quantize"' in r.stderr, r.stderr
+    assert not (tmp_path / "m.npub").exists()
+
+
+@pytest.mark.parametrize("g,exact", [(0.0029296875, True), (0.0031, False)])
+def test_tensorrt_nvfp4_layers_become_npucc_nvfp4_layers(tmp_path, g, exact):
+    # NVFP4 weights and activations as NVIDIA's quantization tools export a layer: the layer
+    # carries nvfp4 with the model's tensor scales, computes what the exported chain
+    # computes, and compiles to a bundle that computes what the interpreter does. A tensor
+    # scale that no float32 amax gives as amax / 2688 (0.0031) takes the nearest, with a
+    # warning; the interpreter and the bundle then round with that one.
+    path = tmp_path / "nvfp4_layer.onnx"
+    g = F32(g)
+    fp4_activation_model(path, g, "matmul")
+    r = run_npucc("dump-ir", path)
+    assert r.returncode == 0, r.stderr
+    if exact:
+        assert r.stderr == "", r.stderr
+    else:
+        assert ('TRT_FP4DynamicQuantize "quantize": its tensor scale 0.0031 is amax / (6 * 448) of no float32 amax; '
+                "the layers reading it round with") in r.stderr, r.stderr
+    layer = node_line(r.stdout, "MatMul").strip()
+    assert "TRT_FP4DynamicQuantize" not in r.stdout and "DequantizeLinear" not in r.stdout, r.stdout
+    assert layer.startswith("%y: f32[2,8] = MatMul(%x, "), layer
+    assert 'npucc.activation_format="nvfp4"' in layer
+    taken = attribute(layer, "npucc.activation_amax")[0] / F32(6 * 448)
+    assert taken == g if exact else 0 < abs(float(taken) - float(g)) <= 4 * float(np.spacing(g))
+    x = fp4_input()
+    got, _ = npucc_run(tmp_path, path, {"x": x})
+    from onnx.reference import ReferenceEvaluator
+    model = onnx.load(path)
+    w = ReferenceEvaluator(helper.make_model(
+        helper.make_graph(list(model.graph.node)[3:5], "w", [], [helper.make_tensor_value_info("w", TensorProto.FLOAT, [48, 8])],
+                          list(model.graph.initializer)), opset_imports=[helper.make_opsetid("", 23)])).run(None, {})[0]
+    assert_close(got["y"], fp4_activation_chain(x, taken) @ w)
+    np.savez(tmp_path / "x.npz", x=x)
+    np.savez(tmp_path / "calib.npz", x=np.random.default_rng(8).standard_normal((4, 2, 48)).astype(F32))
+    for precision in ["fp16", "nvfp4"]:
+        sim, fq = simulated_and_interpreted(path, tmp_path / "x.npz", tmp_path, precision, "none", tmp_path / "calib.npz")
+        assert_same_bits(sim, fq, ["y"])
+        np.testing.assert_array_equal(fq["y"].view(np.uint32), got["y"].view(np.uint32))

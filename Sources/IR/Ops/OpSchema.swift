@@ -42,13 +42,16 @@ public struct OpSchema: Sendable {
     public var outputs: ClosedRange<Int>
     /// Every attribute the op accepts, in ONNX's alphabetical order.
     public var attributes: [AttributeSchema]
+    /// The operator's domain: "" for ONNX's own, "trt" for TensorRT's.
+    public var domain: String
     let rule: ShapeRuleBody
 
     init(
-        _ name: String, since: Int, inputs: ClosedRange<Int>, outputs: ClosedRange<Int> = 1...1,
+        _ name: String, domain: String = "", since: Int, inputs: ClosedRange<Int>, outputs: ClosedRange<Int> = 1...1,
         attributes: [AttributeSchema] = [], rule: @escaping ShapeRuleBody
     ) {
         self.name = name
+        self.domain = domain
         self.since = since
         self.inputs = inputs
         self.outputs = outputs

@@ -9,10 +9,11 @@ extension OpRegistry {
         let lowered = op.lowercased(), wanted = Array(lowered)
         let reach = max(1, wanted.count / 3)
         // The longest names inside `op` ("FastGelu" holds Gelu and, within it, Elu: Gelu).
-        let inside = all.map { $0.name.lowercased() }.filter { $0.count >= 4 && lowered.contains($0) }
+        let onnx = all.filter { $0.domain.isEmpty }
+        let inside = onnx.map { $0.name.lowercased() }.filter { $0.count >= 4 && lowered.contains($0) }
         let outermost = Set(inside.filter { name in !inside.contains { $0 != name && $0.contains(name) } })
         var scored: [(distance: Int, name: String)] = []
-        for schema in all {
+        for schema in onnx {
             let name = schema.name.lowercased()
             if outermost.contains(name) {
                 scored.append((wanted.count - name.count, schema.name))

@@ -34,6 +34,23 @@ let quantizationOps: [OpSchema] = [
         try r.eightBitOperands()
         return try r.convolution(integer: true)
     },
+    // TensorRT's NVFP4 activation quantizer (domain "trt"): E2M1 codes and E4M3 block scales.
+    OpSchema(
+        "TRT_FP4DynamicQuantize", domain: "trt", since: 1, inputs: 2...2, outputs: 2...2,
+        attributes: [.int("axis", -1), .int("block_size", 16), .int("scale_type", 17)]
+    ) { r in
+        if let x = r.dtype, x != .float32 { throw r.fail("TRT_FP4DynamicQuantize reads f32, not \(x.name)") }
+        guard r.int("scale_type") ?? 17 == Int(DType.float8e4m3fn.rawValue) else {
+            throw r.fail("scale_type \(r.int("scale_type")!) is not 17 (FLOAT8E4M3FN), the only block scale it writes")
+        }
+        let block = r.int("block_size") ?? 16
+        guard block > 0 else { throw r.fail("block_size \(block) is not positive") }
+        guard let x = r.dims(0) else { return [TensorType(.float4e2m1, nil), TensorType(.float8e4m3fn, nil)] }
+        let a = try r.axis(r.int("axis") ?? -1, rank: x.count)
+        var scales = x
+        scales[a] = x[a].value.map { .known(($0 + block - 1) / block) } ?? .unknown
+        return [TensorType(.float4e2m1, Shape(x)), TensorType(.float8e4m3fn, Shape(scales))]
+    },
     OpSchema("DequantizeLinear", since: 21, inputs: 2...3, attributes: [.int("axis", 1), .int("block_size", 0)]) { r in
         try r.requireSameType([0, 2])
         if let x = r.type(0)?.dtype, !QuantizedTypes.dequantizable.contains(x) {

@@ -12,7 +12,10 @@ import Reference
 /// a float32 constant of its dequantized values, exactly what the nodes computed. When the
 /// codes are fp8 E4M3 and the value is input 1 of a Conv, Gemm or MatMul, with one scale or
 /// one per output channel, that layer carries `npucc.weight_format = "fp8"` and
-/// `npucc.weight_scale` (the model's scales), which `quantize` keeps. Any other tensor is
+/// `npucc.weight_scale` (the model's scales), which `quantize` keeps. So for NVFP4: FLOAT4E2M1
+/// codes dequantized in blocks of 16 along the layer's reduction by a DequantizeLinear of
+/// E4M3 block-scale codes by one float32 scale g give `npucc.weight_format = "nvfp4"` and
+/// `npucc.weight_scale = [g]` (the packer finds the block scales again). Any other tensor is
 /// dequantized with a warning: int8, uint8, int16, uint16, fp8 E5M2 (the NPU has none of
 /// them), E4M3 scales along the reduction axis, E4M3 constants no layer reads as its
 /// weight; INT4, UINT4 and FLOAT4E2M1 codes and blocked scales (block_size: a weight-only
@@ -52,10 +55,11 @@ public struct ImportQDQ: Pass {
 
     public func run(_ graph: inout Graph, _ context: PassContext) throws -> PassStatistics {
         var stats = PassStatistics()
-        guard graph.nodes.contains(where: { $0.isQuantizationOp }) else { return stats }
+        guard graph.nodes.contains(where: { $0.isQuantizationOp || $0.isFP4DynamicQuantize }) else { return stats }
         var rewrite = QDQRewrite(graph: graph)
         rewrite.mergeDuplicateDequantizers(&stats)
         try rewrite.importWeights(&stats)
+        rewrite.importFP4Activations(&stats)
         try rewrite.importActivations(&stats)
         graph = rewrite.finished()
         return stats
@@ -68,6 +72,7 @@ private let layerOps: Set<String> = ["Conv", "Gemm", "MatMul"]
 private extension Node {
     var isDefaultDomain: Bool { domain.isEmpty || domain == "ai.onnx" }
     var isQuantizationOp: Bool { isDefaultDomain && (op == "QuantizeLinear" || op == "DequantizeLinear") }
+    var isFP4DynamicQuantize: Bool { domain == "trt" && op == "TRT_FP4DynamicQuantize" }
 }
 
 /// How warnings name a quantized element type.
@@ -91,6 +96,9 @@ private struct QDQRewrite {
     /// Nodes to place right after the node at an index (a per-axis clamp's second half).
     var insertions: [(after: Int, node: Node)] = []
     let graphOutputs: Set<String>
+    /// Values that are E4M3 codes dequantized by one float32 scale (that scale): the block
+    /// scales of an NVFP4 weight when a FLOAT4E2M1 DequantizeLinear reads them.
+    var blockScaleSources: [String: Float] = [:]
 
     init(graph: Graph) {
         self.graph = graph
@@ -129,12 +137,33 @@ private struct QDQRewrite {
             graph.constants[out] = try Kernels.evaluate(dq, [codes] + parameters)[0]
             graph.types[out] = nil
             removed.insert(i)
+            // E4M3 codes times one float32 scale: an NVFP4 weight's block scales, perhaps.
+            if codes.dtype == .float8e4m3fn, dq.int("block_size", default: 0) == 0, scale.count == 1,
+                scale.dtype == .float32, parameters[1].map({ $0.floats().allSatisfy { $0 == 0 } }) ?? true
+            {
+                blockScaleSources[out] = scale.floats()[0]
+            }
             classify(dq, codes: codes, scale: scale, readers: (users[out] ?? []).map { graph.nodes[$0] }, &stats)
         }
         // A QuantizeLinear of constants goes when the weights it fed are all constants now.
         for p in quantizers {
             let out = graph.nodes[p].outputs[0]
             if !graphOutputs.contains(out), (users[out] ?? []).allSatisfy(removed.contains) { removed.insert(p) }
+        }
+    }
+
+    /// Whether FLOAT4E2M1 weight codes `codes` that `dq` dequantizes in blocks go into
+    /// `layer` as NVFP4 blocks: 16 along the reduction axis (K of a MatMul's [K, N], of a
+    /// Gemm's B as transB lays it out, or the input channels of a 1x1 Conv), so that each
+    /// output channel's reduction is cut into blocks as NVFP4 cuts it.
+    private static func blocksRunAlongReduction(_ dq: Node, codes: Tensor, layer: Node) -> Bool {
+        guard dq.int("block_size", default: 0) == NVFP4Matrix.blockSize else { return false }
+        let rank = codes.rank, given = dq.int("axis", default: 1), axis = given < 0 ? given + rank : given
+        switch layer.op {
+        case "MatMul": return rank == 2 && axis == 0
+        case "Gemm": return rank == 2 && axis == (layer.int("transB", default: 0) != 0 ? 1 : 0)
+        case "Conv": return rank >= 3 && axis == 1 && codes.shape[2...].allSatisfy { $0 == 1 }
+        default: return false
         }
     }
 
@@ -160,6 +189,18 @@ private struct QDQRewrite {
             return
         }
         let block = dq.int("block_size", default: 0)
+        if codes.dtype == .float4e2m1, !layers.isEmpty, let global = dq.input(1).flatMap({ blockScaleSources[$0] }) {
+            var marked = 0
+            for layer in layers where Self.blocksRunAlongReduction(dq, codes: codes, layer: layer) {
+                mark(layer) { node in
+                    node.attributes[QuantizationAttributes.weightFormat] = .string(PrecisionFormat.nvfp4.rawValue)
+                    node.attributes[QuantizationAttributes.weightScale] = .floats([global])
+                }
+                stats.add("nvfp4-weights")
+                marked += 1
+            }
+            if marked == layers.count { return }
+        }
         if codes.dtype.isPackedFourBit || block > 0 {
             stats.add("dequantized")
             let blocks = block > 0 ? " in blocks of \(block) along axis \(dq.int("axis", default: 1))" : ""
@@ -209,6 +250,81 @@ private struct QDQRewrite {
     }
 
     // MARK: Activations
+
+    /// NVFP4 activations as NVIDIA's quantization tools export them: TRT_FP4DynamicQuantize
+    /// of x by a constant tensor scale g (blocks of 16 along the reduction axis: the last
+    /// of a MatMul's or Gemm's input, a Conv's channels), its scale codes dequantized by the
+    /// same g, and its codes dequantized in blocks by those scales. Each layer reading the
+    /// result as input 0 reads x instead and carries `npucc.activation_format = "nvfp4"` with
+    /// the `npucc.activation_amax` whose tensor scale amax / (6 · 448) is g: the rounding
+    /// npucc's nvfp4 activations do is the op's. The chain goes once nothing else reads it.
+    /// For about one g in six no float32 amax gives g back: the nearest is taken, with a
+    /// warning.
+    mutating func importFP4Activations(_ stats: inout PassStatistics) {
+        let users = graph.users(), producers = graph.producers()
+        for (ti, t) in graph.nodes.enumerated() where t.isFP4DynamicQuantize && !removed.contains(ti) {
+            guard t.outputs.count == 2, let x = t.input(0), let rank = graph.type(of: x)?.shape?.rank, rank > 0,
+                let g = t.input(1).flatMap({ graph.constants[$0] }), g.dtype == .float32, g.count == 1,
+                t.int("block_size", default: 16) == NVFP4Matrix.blockSize,
+                let (amax, exact) = Self.amax(givingTensorScale: g.floats()[0])
+            else { continue }
+            let given = t.int("axis", default: -1), axis = given < 0 ? given + rank : given
+            let (codes, scaleCodes) = (t.outputs[0], t.outputs[1])
+            // The one DequantizeLinear of the scale codes, by g, and the one of the codes by those.
+            guard let d1 = users[scaleCodes], d1.count == 1, let d2 = users[codes], d2.count == 1 else { continue }
+            let (scales, values) = (graph.nodes[d1[0]], graph.nodes[d2[0]])
+            guard scales.op == "DequantizeLinear", scales.isDefaultDomain, scales.input(0) == scaleCodes,
+                scales.int("block_size", default: 0) == 0, scales.input(2) == nil,
+                let g2 = scales.input(1).flatMap({ graph.constants[$0] }), g2.count == 1, g2.bitwiseEqual(g),
+                let scaleUsers = users[scales.outputs[0]], scaleUsers == d2,
+                values.op == "DequantizeLinear", values.isDefaultDomain, values.input(0) == codes,
+                values.input(1) == scales.outputs[0], values.input(2) == nil,
+                values.int("block_size", default: 0) == NVFP4Matrix.blockSize,
+                (values.int("axis", default: 1) + rank) % rank == axis, producers[x] != d2[0]
+            else { continue }
+            let out = values.outputs[0]
+            var rewired = 0
+            for k in users[out] ?? [] where !removed.contains(k) {
+                let layer = graph.nodes[k]
+                guard layer.isDefaultDomain, layer.input(0) == out, !layer.inputs.dropFirst().contains(out),
+                    layer.attributes[QuantizationAttributes.activationFormat] == nil
+                else { continue }
+                let reduction: Int
+                switch layer.op {
+                case "MatMul": reduction = rank - 1
+                case "Gemm" where layer.int("transA", default: 0) == 0: reduction = rank - 1
+                case "Conv": reduction = 1
+                default: continue
+                }
+                guard reduction == axis else { continue }
+                graph.nodes[k].inputs[0] = x
+                graph.nodes[k].attributes[QuantizationAttributes.activationFormat] = .string(PrecisionFormat.nvfp4.rawValue)
+                graph.nodes[k].attributes[QuantizationAttributes.activationAmax] = .float(amax)
+                rewired += 1
+            }
+            guard rewired > 0 else { continue }
+            stats.add("nvfp4-activations", rewired)
+            if !exact {
+                stats.warn(
+                    "\(t.label): its tensor scale \(g.floats()[0]) is amax / (6 * 448) of no float32 amax; "
+                        + "the layers reading it round with \(amax / (6 * 448)), the nearest")
+            }
+            if !isRead(out) { removed.formUnion([ti, d1[0], d2[0]]) }
+        }
+    }
+
+    /// The calibrated range whose nvfp4 tensor scale, amax / (6 · 448) in float32, is
+    /// `global`: g · 2688 or one of its three neighbours either side, exactly when one gives
+    /// g back (about five in six values of g), else the one giving the nearest; nil for g
+    /// not positive and finite.
+    static func amax(givingTensorScale global: Float) -> (Float, exact: Bool)? {
+        guard global > 0, global.isFinite else { return nil }
+        var candidates = [global * (6 * 448)]
+        for _ in 0..<3 { candidates = [candidates.first!.nextDown] + candidates + [candidates.last!.nextUp] }
+        let finite = candidates.filter { $0.isFinite && $0 > 0 }
+        if let exact = finite.first(where: { $0 / (6 * 448) == global }) { return (exact, true) }
+        return finite.min { abs($0 / (6 * 448) - global) < abs($1 / (6 * 448) - global) }.map { ($0, false) }
+    }
 
     /// Makes each QuantizeLinear read by at most one DequantizeLinear of each scale, zero
     /// point and axis: a model that keeps a rounded tensor as a graph output and reads it again
