@@ -92,9 +92,9 @@ extension Lowering {
                         let kLen = min(tileK, k - k0)
                         let (act, wgt) = (try sram(actAt, [mLen, kLen]), try sram(wgtAt, [kLen, nLen]))
                         try b.emit("dma", ["dst": act, "src": try operand(0, x, (aMatrix * m + m0) * k + k0, [mLen, kLen], k)])
-                        try b.emit("quant", ["dst": act, "src": act, "fmt": format, "amax": 0])
+                        try b.emit("quant", ["dst": act, "src": act, "fmt": format, "amax": 0, "scale": 0])
                         try b.emit("dma", ["dst": wgt, "src": try operand(1, w, (bMatrix * k + k0) * n + n0, [kLen, nLen], n)])
-                        try b.emit("quant", ["dst": wgt, "src": wgt, "fmt": format, "amax": 0])
+                        try b.emit("quant", ["dst": wgt, "src": wgt, "fmt": format, "amax": 0, "scale": 0])
                         try b.emit(
                             "mma",
                             [

@@ -387,9 +387,10 @@ public enum Lowering {
         }
         let activation = PrecisionFormat(rawValue: node.string(QuantizationAttributes.activationFormat) ?? "fp32") ?? .fp32
         let amax = node.float(QuantizationAttributes.activationAmax)
-        // A model's own fp8 activation scale (a QDQ pair the import folded into the layer).
+        // A model's own fp8 activation scale or nvfp4 tensor scale (the import folded the
+        // model's rounding into the layer).
         let scale = node.float(QuantizationAttributes.activationScale)
-        guard scale == nil || (activation == .fp8 && scale! > 0 && scale!.isFinite) else {
+        guard scale == nil || ((activation == .fp8 || activation == .nvfp4) && scale! > 0 && scale!.isFinite) else {
             throw IRError("cannot lower the \(activation.rawValue) activation scale \(scale!)", at: node)
         }
         guard activation == .fp16 || activation == .fp32 || amax != nil else {

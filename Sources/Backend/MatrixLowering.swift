@@ -27,8 +27,8 @@ public struct MatrixLayer: Sendable {
     public var bias: Int?
     public var activationFormat: PrecisionFormat
     public var activationAmax: Float
-    /// A model's own fp8 activation scale (a QDQ pair the import folded into the layer),
-    /// which rounding then uses instead of `activationAmax`.
+    /// A model's own fp8 activation scale or nvfp4 tensor scale (the model's rounding the
+    /// import folded into the layer), which rounding then uses instead of `activationAmax`.
     public var activationScale: Float?
     /// "Relu", "LeakyRelu" (alpha) or "Clip" (lo, hi).
     public var fusedActivation: String?
@@ -445,19 +445,26 @@ public enum MatrixLowering {
 
     /// Rounds the float32 activations `src` (in a tile's SRAM) onto `layer`'s format into
     /// `dst`: float32 values in place, or a coded operand (its codes, its scales the next
-    /// descriptor). `quant` with the calibrated amax; with a model's own fp8 scale s, x / s
+    /// descriptor). `quant` with the calibrated amax; with a model's own nvfp4 tensor scale,
+    /// `quant` with that scale (its scale flag); with a model's own fp8 scale s, x / s
     /// (in `src`, which it changes) rounded at scale 1 (amax 448) and, as values, times s:
     /// the interpreter's e4m3(x / s) · s. Coded, the scale the mma multiplies is then s (the
     /// tile's fp8 scale word), not the 1 `quant` writes.
     static func emitRounding(_ layer: MatrixLayer, dst: UInt64, src: UInt64, into b: inout ProgramBuilder) throws {
         let fmt = UInt64(InstructionSet.formats.firstIndex(of: layer.activationFormat.rawValue)!)
         guard let scale = layer.activationScale else {
-            try b.emit("quant", ["dst": dst, "src": src, "fmt": fmt, "amax": UInt64(layer.activationAmax.bitPattern)])
+            try b.emit(
+                "quant", ["dst": dst, "src": src, "fmt": fmt, "amax": UInt64(layer.activationAmax.bitPattern), "scale": 0])
+            return
+        }
+        if layer.activationFormat == .nvfp4 {
+            // The model's tensor scale, as it is.
+            try b.emit("quant", ["dst": dst, "src": src, "fmt": fmt, "amax": UInt64(scale.bitPattern), "scale": 1])
             return
         }
         precondition(layer.activationFormat == .fp8)
         try b.emit("vop", ["op": op("div_scalar"), "dst": src, "a": src, "b": 0, "imm": UInt64(scale.bitPattern)])
-        try b.emit("quant", ["dst": dst, "src": src, "fmt": fmt, "amax": UInt64(Float(448).bitPattern)])
+        try b.emit("quant", ["dst": dst, "src": src, "fmt": fmt, "amax": UInt64(Float(448).bitPattern), "scale": 0])
         if b.program.descriptors[Int(dst)].element != .u8 {
             try b.emit("vop", ["op": op("mul_scalar"), "dst": dst, "a": dst, "b": 0, "imm": UInt64(scale.bitPattern)])
         }

@@ -99,7 +99,8 @@ extension Lowering {
                 try b.emit("vop", ["op": op("sub"), "dst": zeros, "a": mask, "b": mask, "imm": none])
                 try b.emit("vop", ["op": op("where"), "dst": rounded, "a": mask, "b": zeros, "imm": none])
             } else {
-                try b.emit("quant", ["dst": rounded, "src": input, "fmt": fmt, "amax": UInt64(Float(448).bitPattern)])
+                try b.emit(
+                    "quant", ["dst": rounded, "src": input, "fmt": fmt, "amax": UInt64(Float(448).bitPattern), "scale": 0])
                 try scalar("mul_scalar", rounded, rounded, scale)
                 // Where x is NaN, x / s: NaN.
                 try b.emit("vop", ["op": op("where"), "dst": rounded, "a": mask, "b": input, "imm": none])

@@ -74,7 +74,9 @@ public enum QDQModelExport {
                 let scale = node.float(QuantizationAttributes.activationScale) ?? FP8.scale(amax: amax)
                 rounding = "fp8: Q/DQ, scale \(scale)"
             case "fp16": rounding = "fp16: Cast"
-            case "nvfp4": rounding = "nvfp4: blocks of 16, tensor scale \(amax / (6 * 448))"
+            case "nvfp4":
+                let global = node.float(QuantizationAttributes.activationScale) ?? amax / (6 * 448)
+                rounding = "nvfp4: blocks of 16, tensor scale \(global)"
             default: rounding = input
             }
             return [name, node.op, weights, rounding]

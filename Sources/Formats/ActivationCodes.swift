@@ -8,24 +8,25 @@
 
 public enum ActivationCodes {
     /// `x`, rows of `rowLength` with nvfp4's blocks of 16 along each row, rounded to
-    /// `format` with the tensor's `amax` (as `FakeQuantization.activations` rounds it):
+    /// `format` with the tensor's `amax`, or the `scale` given (fp8's scale, nvfp4's tensor
+    /// scale), as `FakeQuantization.activations` rounds it:
     /// each element's code into `codes` and the scale it multiplies into `scales`. An
     /// element whose scale is not positive (an all-zero block, a zero tensor scale) gets
     /// code 0 and scale 0.
     public static func encode(
-        _ x: UnsafeBufferPointer<Float>, rowLength: Int, format: PrecisionFormat, amax: Float,
+        _ x: UnsafeBufferPointer<Float>, rowLength: Int, format: PrecisionFormat, amax: Float, scale given: Float? = nil,
         codes: UnsafeMutableBufferPointer<UInt8>, scales: UnsafeMutableBufferPointer<Float>
     ) {
         precondition(rowLength > 0 && x.count % rowLength == 0 && codes.count == x.count && scales.count == x.count)
         switch format {
         case .fp8:
-            let scale = FP8.scale(amax: amax)
+            let scale = given ?? FP8.scale(amax: amax)
             for (i, v) in x.enumerated() {
                 codes[i] = e4m3Saturating(v.isFinite ? v / scale : (v < 0 ? -448 : 448))
                 scales[i] = scale
             }
         case .nvfp4:
-            let global = amax / (6 * 448)
+            let global = given ?? amax / (6 * 448)
             guard global > 0 else {
                 codes.update(repeating: 0)
                 scales.update(repeating: 0)

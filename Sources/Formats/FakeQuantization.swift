@@ -58,17 +58,18 @@ public enum FakeQuantization {
 
     /// Activations rounded to `format`: fp8 with scale amax / 448 (saturating); nvfp4 with
     /// the per-tensor scale amax / (6 * 448) and E4M3 block scales over blocks of 16 along
-    /// `reductionAxis` of `shape`, computed from the values themselves.
-    public static func activations(_ x: [Float], shape: [Int], reductionAxis: Int, format: PrecisionFormat, amax: Float)
-        -> [Float]
-    {
+    /// `reductionAxis` of `shape`, computed from the values themselves. A `scale` given is
+    /// fp8's scale or nvfp4's tensor scale itself, and `amax` is then not read.
+    public static func activations(
+        _ x: [Float], shape: [Int], reductionAxis: Int, format: PrecisionFormat, amax: Float, scale: Float? = nil
+    ) -> [Float] {
         switch format {
         case .fp32: return x
         case .fp16: return x.map { Float16Codec.round($0) }
         case .fp8:
-            return fp8Activations(x, scale: FP8.scale(amax: amax))
+            return fp8Activations(x, scale: scale ?? FP8.scale(amax: amax))
         case .nvfp4:
-            let global = amax / (6 * 448)
+            let global = scale ?? amax / (6 * 448)
             guard global > 0, !shape.isEmpty else { return x.map { _ in 0 } }
             let n = shape[reductionAxis], inner = shape[(reductionAxis + 1)...].reduce(1, *)
             let outer = shape[..<reductionAxis].reduce(1, *)

@@ -182,6 +182,7 @@ public enum InstructionSet {
                 FieldSpec("src", descriptor24, .descriptor, "float32 values"),
                 FieldSpec("fmt", 2, .choice(formats), "the format"),
                 FieldSpec("amax", 32, .float32, "the calibrated range: scale amax / 448 (fp8), amax / (6 * 448) (nvfp4)"),
+                FieldSpec("scale", 1, .flag, "1: `amax` holds the scale itself (fp8's scale, nvfp4's tensor scale)"),
             ], summary: "rounds `src` along its last axis onto `fmt`'s grid (schemas/formats.md): what the MAC array multiplies"),
         InstructionSpec(
             mnemonic: "dequant", opcode: 0x33, queue: .vector,

@@ -7,26 +7,26 @@ extension QDQGraphBuilder {
     /// `x` rounded to `format` for `layer`: fp16 as Cast to FLOAT16 and back; fp8 as
     /// QuantizeLinear / DequantizeLinear to FLOAT8E4M3FN with the per-tensor `scale`
     /// (saturating, as the interpreter's E4M3 encoding: overflow and infinities become
-    /// +-448); nvfp4 by `nvfp4Activations`. Returns the rounded value, the same one for
-    /// every layer that rounds `x` alike.
+    /// +-448); nvfp4 by `nvfp4Activations` with `scale` as its tensor scale. Returns the
+    /// rounded value, the same one for every layer that rounds `x` alike.
     mutating func roundedActivation(
-        _ x: String, format: PrecisionFormat, scale: Float, amax: Float, axis: Int, type: TensorType, layer: Node
+        _ x: String, format: PrecisionFormat, scale: Float, axis: Int, type: TensorType, layer: Node
     ) throws -> String {
         let how: String
         switch format {
         case .fp32, .fp16: how = ""
         case .fp8: how = "\(scale.bitPattern)"
-        case .nvfp4: how = "\(amax.bitPattern) \(axis)"
+        case .nvfp4: how = "\(scale.bitPattern) \(axis)"
         }
         let key = "\(x) \(format) \(how)"
         if let done = roundings[key] { return done }
-        let rounded = try newRounding(x, format: format, scale: scale, amax: amax, axis: axis, type: type, layer: layer)
+        let rounded = try newRounding(x, format: format, scale: scale, axis: axis, type: type, layer: layer)
         roundings[key] = rounded
         return rounded
     }
 
     private mutating func newRounding(
-        _ x: String, format: PrecisionFormat, scale: Float, amax: Float, axis: Int, type: TensorType, layer: Node
+        _ x: String, format: PrecisionFormat, scale: Float, axis: Int, type: TensorType, layer: Node
     ) throws -> String {
         switch format {
         case .fp32:
@@ -37,7 +37,7 @@ extension QDQGraphBuilder {
         case .fp8:
             return fp8QDQ(x, scale: constant("\(x)_scale", Tensor(scalar: scale)), base: "\(x)_fp8")
         case .nvfp4:
-            return try nvfp4Activations(x, amax: amax, axis: axis, type: type, layer: layer)
+            return try nvfp4Activations(x, global: scale, axis: axis, type: type, layer: layer)
         }
     }
 
@@ -52,19 +52,18 @@ extension QDQGraphBuilder {
         return emit("DequantizeLinear", [q, scale], base)
     }
 
-    /// nvfp4 activations as the interpreter rounds them: the tensor scale g = amax / 2688
-    /// (6 x 448); blocks of 16 along `axis` (the last one shorter, as padding with zeros
+    /// nvfp4 activations as the interpreter rounds them with the tensor scale `global` (g:
+    /// amax / 2688, 6 x 448, or the layer's own); blocks of 16 along `axis` (the last one shorter, as padding with zeros
     /// leaves each block's maximum alone); each block's scale s = E4M3(max|x| / 6 / g) x g,
     /// the E4M3 rounding done by QuantizeLinear with scale 1 and DequantizeLinear with
     /// scale g; every element x / s rounded to E2M1 ({0, 0.5, 1, 1.5, 2, 3, 4, 6}, ties
     /// to even, saturating at 6) with Round (half to even) on the grid's three spacings,
     /// times s; a block whose scale is 0 gives zeros.
-    mutating func nvfp4Activations(_ x: String, amax: Float, axis: Int, type: TensorType, layer: Node) throws -> String {
+    mutating func nvfp4Activations(_ x: String, global: Float, axis: Int, type: TensorType, layer: Node) throws -> String {
         guard let shape = type.shape, axis < shape.rank, let n = shape.dims[axis].value else {
             throw IRError("nvfp4 activation \"\(x)\" of type \(type) needs a known extent along axis \(axis)", at: layer)
         }
         let rank = shape.rank
-        let global = amax / (6 * 448)
         guard global > 0 else {
             let shapeOf = emit("Shape", [x], "\(x)_shape")
             return emit(

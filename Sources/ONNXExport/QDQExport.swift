@@ -141,7 +141,8 @@ extension QDQGraphBuilder {
 
     /// Input `x` of `node` rounded as the interpreter rounds it on entry to the layer: the
     /// reduction axis is the channel axis of a Conv or ConvTranspose, axis 0 of a Gemm with transA, else the
-    /// last; fp8 uses the layer's own scale, or amax / 448 (1 for amax 0).
+    /// last; fp8 uses the layer's own scale, or amax / 448 (1 for amax 0); nvfp4 the layer's
+    /// own tensor scale, or amax / (6 · 448).
     private mutating func roundedActivation(_ x: String, format: PrecisionFormat, node: Node, in source: Graph) throws
         -> String
     {
@@ -154,8 +155,13 @@ extension QDQGraphBuilder {
         if (format == .fp8 && node.float(QuantizationAttributes.activationScale) == nil || format == .nvfp4) && amax == nil {
             throw IRError("the \(format.rawValue) input \"\(x)\" has no calibrated range: give --calib", at: node)
         }
-        let scale = node.float(QuantizationAttributes.activationScale) ?? ((amax ?? 0) > 0 ? amax! / 448 : 1)
-        return try roundedActivation(x, format: format, scale: scale, amax: amax ?? 0, axis: axis, type: type, layer: node)
+        let own = node.float(QuantizationAttributes.activationScale)
+        let scale: Float
+        switch format {
+        case .nvfp4: scale = own ?? (amax ?? 0) / (6 * 448)
+        default: scale = own ?? ((amax ?? 0) > 0 ? amax! / 448 : 1)
+        }
+        return try roundedActivation(x, format: format, scale: scale, axis: axis, type: type, layer: node)
     }
 
     /// The activation fuse-activation folded into `node`, as its own node again.

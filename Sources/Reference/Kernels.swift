@@ -178,7 +178,8 @@ extension Tensor {
 /// reduction axis is the channel axis for Conv and ConvTranspose and the last axis for Gemm and MatMul. Input 1
 /// of a MatMul of two activations is rounded to fp16 (`npucc.activation_format_b`). An
 /// fp8 layer with `npucc.activation_scale` (a QDQ model's own scale) uses that scale
-/// exactly; otherwise the scale follows from `npucc.activation_amax`.
+/// exactly, an nvfp4 one it as the tensor scale; otherwise the scale follows from
+/// `npucc.activation_amax`.
 private func fakeQuantizedInput(_ node: Node, _ inputs: [Tensor?], format name: String) throws -> [Tensor?] {
     guard let format = PrecisionFormat(rawValue: name) else {
         throw IRError("unknown activation format \"\(name)\"", at: node)
@@ -204,8 +205,10 @@ private func fakeQuantizedInput(_ node: Node, _ inputs: [Tensor?], format name: 
         return out
     }
     let amax = node.float("npucc.activation_amax") ?? x.floats().map(\.magnitude).max() ?? 0
+    // An nvfp4 layer's own tensor scale (an exported model's), used as it is.
+    let scale = format == .nvfp4 ? node.float("npucc.activation_scale") : nil
     out[0] = Tensor(
-        FakeQuantization.activations(x.floats(), shape: x.shape, reductionAxis: axis, format: format, amax: amax),
+        FakeQuantization.activations(x.floats(), shape: x.shape, reductionAxis: axis, format: format, amax: amax, scale: scale),
         shape: x.shape)
     return out
 }

@@ -18,7 +18,7 @@ enum FieldLayout {
     static let gather = (opcode: opcode("gather"), dst: at("gather", "dst"), src: at("gather", "src"), idx: at("gather", "idx"))
     static let quant = (
         opcode: opcode("quant"), dst: at("quant", "dst"), src: at("quant", "src"), fmt: at("quant", "fmt"),
-        amax: at("quant", "amax")
+        amax: at("quant", "amax"), scale: at("quant", "scale")
     )
     static let mma = (
         opcode: opcode("mma"), out: at("mma", "out"), act: at("mma", "act"), wgt: at("mma", "wgt"), scl: at("mma", "scl"),

@@ -178,13 +178,16 @@ public struct Machine {
                 return false
             }
             let x = try loadFloats(src)
+            // The field is the range, or with the scale flag the scale itself.
+            let given = i.value(L.quant.scale) == 1
+            let (amax, scale) = given ? (Float(0), Optional(f(L.quant.amax))) : (f(L.quant.amax), nil)
             if dst.element == .u8 {
-                try quantizeToCodes(x, rowLength: k, dst, format(L.quant.fmt), amax: f(L.quant.amax))
+                try quantizeToCodes(x, rowLength: k, dst, format(L.quant.fmt), amax: amax, scale: scale)
             } else {
                 try storeFloats(
                     dst,
                     FakeQuantization.activations(
-                        x, shape: [x.count / k, k], reductionAxis: 1, format: format(L.quant.fmt), amax: f(L.quant.amax)))
+                        x, shape: [x.count / k, k], reductionAxis: 1, format: format(L.quant.fmt), amax: amax, scale: scale))
             }
         case L.mma.opcode:
             let m = L.mma
@@ -251,7 +254,7 @@ public struct Machine {
     /// into `dst` (u8) and the scale it multiplies into the next descriptor (f32, walked
     /// with `dst`).
     private mutating func quantizeToCodes(
-        _ x: [Float], rowLength: Int, _ dst: DescriptorRef, _ fmt: PrecisionFormat, amax: Float
+        _ x: [Float], rowLength: Int, _ dst: DescriptorRef, _ fmt: PrecisionFormat, amax: Float, scale: Float?
     ) throws {
         guard ActivationCodes.codes(fmt) else { throw SimulatorError("quant writes codes of fp8 or nvfp4, not of \(fmt)") }
         let scalesRef = try codedScales(of: dst)
@@ -259,7 +262,7 @@ public struct Machine {
         x.withUnsafeBufferPointer { x in
             codes.withUnsafeMutableBufferPointer { c in
                 scales.withUnsafeMutableBufferPointer { s in
-                    ActivationCodes.encode(x, rowLength: rowLength, format: fmt, amax: amax, codes: c, scales: s)
+                    ActivationCodes.encode(x, rowLength: rowLength, format: fmt, amax: amax, scale: scale, codes: c, scales: s)
                 }
             }
         }

@@ -48,7 +48,7 @@ final class SynchronizationTests: XCTestCase {
                 "weights packed @0x0 [64] [1]", "sram c0.t0 f32 @0x800 [4,4] [4,1]", "dram f32 @0x1000 [4,4] [4,1]",
             ],
             [
-                "dma dst=d1, src=d0", "dma dst=d2, src=d3", "quant dst=d1, src=d1, fmt=fp16, amax=1.0",
+                "dma dst=d1, src=d0", "dma dst=d2, src=d3", "quant dst=d1, src=d1, fmt=fp16, amax=1.0, scale=0",
                 "mma out=d4, act=d1, wgt=d2, scl=d0, wfmt=fp16, afmt=fp16, sparse=0, accumulate=0", "dma dst=d5, src=d4",
             ])
         // The mma waits for the rounding (vector), then for the weights' load, which the
@@ -58,7 +58,7 @@ final class SynchronizationTests: XCTestCase {
             [
                 "dma dst=d1, src=d0", "signal after=dma, unit=c0.t0, sem=s0", "dma dst=d2, src=d3",
                 "signal after=dma, unit=c0.t0, sem=s0", "wait queue=vector, unit=c0.t0, sem=s0, count=1",
-                "quant dst=d1, src=d1, fmt=fp16, amax=1.0", "signal after=vector, unit=c0.t0, sem=s4",
+                "quant dst=d1, src=d1, fmt=fp16, amax=1.0, scale=0", "signal after=vector, unit=c0.t0, sem=s4",
                 "wait queue=matrix, unit=c0.t0, sem=s4, count=1", "wait queue=matrix, unit=c0.t0, sem=s0, count=2",
                 "mma out=d4, act=d1, wgt=d2, scl=d0, wfmt=fp16, afmt=fp16, sparse=0, accumulate=0",
                 "signal after=matrix, unit=c0.t0, sem=s2", "wait queue=dma, unit=c0.t0, sem=s2, count=1",
@@ -77,7 +77,7 @@ final class SynchronizationTests: XCTestCase {
                 "sram c0.t0 f32 @0x400 [16,4] [4,1]", "dram f32 @0x1000 [16,4] [4,1]",
             ],
             [
-                "dma dst=d3, src=d4", "dma dst=d1, src=d0", "quant dst=d1, src=d1, fmt=fp16, amax=1.0",
+                "dma dst=d3, src=d4", "dma dst=d1, src=d0", "quant dst=d1, src=d1, fmt=fp16, amax=1.0, scale=0",
                 "mma out=d2, act=d1, wgt=d3, scl=d0, wfmt=fp16, afmt=fp16, sparse=0, accumulate=0", "dma dst=d1, src=d0",
             ])
         XCTAssertEqual(
@@ -85,7 +85,7 @@ final class SynchronizationTests: XCTestCase {
             [
                 "dma dst=d3, src=d4", "dma dst=d1, src=d0", "signal after=dma, unit=c0.t0, sem=s0",
                 "wait queue=vector, unit=c0.t0, sem=s0, count=1",
-                "quant dst=d1, src=d1, fmt=fp16, amax=1.0", "signal after=vector, unit=c0.t0, sem=s4",
+                "quant dst=d1, src=d1, fmt=fp16, amax=1.0, scale=0", "signal after=vector, unit=c0.t0, sem=s4",
                 "wait queue=matrix, unit=c0.t0, sem=s4, count=1",
                 "mma out=d2, act=d1, wgt=d3, scl=d0, wfmt=fp16, afmt=fp16, sparse=0, accumulate=0",
                 "signal after=matrix, unit=c0.t0, sem=s2", "wait queue=dma, unit=c0.t0, sem=s2, count=1",
@@ -141,7 +141,7 @@ final class SynchronizationTests: XCTestCase {
         for _ in 0..<300 {
             if next(4) == 0 {
                 let d = 6 + next(4)
-                code.append("quant dst=d\(d), src=d\(d), fmt=fp16, amax=1.0")
+                code.append("quant dst=d\(d), src=d\(d), fmt=fp16, amax=1.0, scale=0")
             } else {
                 let dst = next(descriptors.count)
                 var src = next(descriptors.count)

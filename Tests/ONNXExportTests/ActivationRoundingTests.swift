@@ -16,8 +16,9 @@ final class ActivationRoundingTests: XCTestCase {
         let source = Graph(inputs: [ValueInfo(name: "x", type: type)], outputs: [ValueInfo(name: "y", type: type)])
         var builder = QDQGraphBuilder(source)
         let layer = Node(op: "MatMul", name: "layer", inputs: ["x", "w"], outputs: ["y"])
-        let rounded = try builder.roundedActivation(
-            "x", format: format, scale: amax > 0 ? amax / 448 : 1, amax: amax, axis: axis, type: type, layer: layer)
+        // fp8's scale, or nvfp4's tensor scale, as the exporter gives them.
+        let scale = format == .nvfp4 ? amax / (6 * 448) : (amax > 0 ? amax / 448 : 1)
+        let rounded = try builder.roundedActivation("x", format: format, scale: scale, axis: axis, type: type, layer: layer)
         builder.append(Node(op: "Identity", name: "out", inputs: [rounded], outputs: ["y"]))
         let outputs = try Interpreter(graph: builder.graph).run(["x": Tensor(x, shape: shape)])
         return outputs["y"]!.floats()

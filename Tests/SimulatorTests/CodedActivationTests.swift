@@ -35,8 +35,8 @@ final class CodedActivationTests: XCTestCase {
             dma dst=d1, src=d0
             dma dst=d2, src=d0
             dma dst=d6, src=d5
-            quant dst=d1, src=d1, fmt=\(format), amax=6.5
-            quant dst=d3, src=d2, fmt=\(format), amax=6.5
+            quant dst=d1, src=d1, fmt=\(format), amax=6.5, scale=0
+            quant dst=d3, src=d2, fmt=\(format), amax=6.5, scale=0
             mma out=d7, act=d1, wgt=d6, scl=d0, wfmt=fp16, afmt=\(format), sparse=0, accumulate=0
             mma out=d8, act=d3, wgt=d6, scl=d0, wfmt=fp16, afmt=\(format), sparse=0, accumulate=0
             dma dst=d9, src=d7
@@ -105,7 +105,7 @@ final class CodedActivationTests: XCTestCase {
         // The scales' descriptor must follow the codes'.
         let last = program("nvfp4").replacingOccurrences(of: "d3: sram c0.t0 u8", with: "d3: sram c0.t0 f32")
             .replacingOccurrences(of: "d10: dram f32", with: "d10: sram c0.t0 u8")
-            .replacingOccurrences(of: "dma dst=d10, src=d8", with: "quant dst=d10, src=d8, fmt=nvfp4, amax=1.0")
+            .replacingOccurrences(of: "dma dst=d10, src=d8", with: "quant dst=d10, src=d8, fmt=nvfp4, amax=1.0, scale=0")
         XCTAssertThrowsError(try Program(assembly: last)) {
             XCTAssertTrue("\($0)".contains("coded d10 takes its scales from d11, the table has 11 descriptors"), "\($0)")
         }

@@ -213,7 +213,7 @@ final class CycleModelTests: XCTestCase {
             ["sram c0.t0 f32 @0x0 [32,20] [20,1]", "sram c0.t1 f32 @0x0 [32,20] [20,1]", "sram c0.t2 f32 @0x0 [32,20] [20,1]"],
             [
                 "vop op=relu, dst=d0, a=d0, b=d0, imm=0.0", "vop op=exp, dst=d1, a=d1, b=d0, imm=0.0",
-                "quant dst=d2, src=d2, fmt=nvfp4, amax=1.0",
+                "quant dst=d2, src=d2, fmt=nvfp4, amax=1.0, scale=0",
             ])
         // 640 elements are 20 vectors: relu 20, exp 4 x 20, nvfp4 two passes and 2 cycles' conversion.
         XCTAssertEqual(s.end, [20, 80, 42, 80])

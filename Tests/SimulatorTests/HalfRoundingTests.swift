@@ -53,18 +53,18 @@ final class HalfRoundingTests: XCTestCase {
 
     func testEachElementIsItsSourceRoundedToHalf() throws {
         // In place, then out.
-        assertRounded(try run("quant dst=d1, src=d1, fmt=fp16, amax=0\ndma dst=d2, src=d1", descriptors: ""), x, "in place")
+        assertRounded(try run("quant dst=d1, src=d1, fmt=fp16, amax=0, scale=0\ndma dst=d2, src=d1", descriptors: ""), x, "in place")
         // To a region of its own.
         assertRounded(
             try run(
-                "quant dst=d3, src=d1, fmt=fp16, amax=0\ndma dst=d2, src=d3", descriptors: "d3: sram c0.t0 f32 @0x400 [64] [1]"),
+                "quant dst=d3, src=d1, fmt=fp16, amax=0, scale=0\ndma dst=d2, src=d3", descriptors: "d3: sram c0.t0 f32 @0x400 [64] [1]"),
             x, "apart")
         // Onto the source shifted by one float, either way: element i of the result is
         // source element i rounded, though writing it in order would overwrite source
         // element i + 1 (or i - 1) first.
         for (to, from) in [(4, 0), (0, 4)] {
             let shifted = try run(
-                "quant dst=d3, src=d4, fmt=fp16, amax=0\ndma dst=d5, src=d3",
+                "quant dst=d3, src=d4, fmt=fp16, amax=0, scale=0\ndma dst=d5, src=d3",
                 descriptors: """
                     d3: sram c0.t0 f32 @0x\(to) [63] [1]
                     d4: sram c0.t0 f32 @0x\(from) [63] [1]
@@ -74,7 +74,7 @@ final class HalfRoundingTests: XCTestCase {
         }
         // From a transposed view [8, 8] into a row-major region: the transpose, rounded.
         let transposed = try run(
-            "quant dst=d3, src=d4, fmt=fp16, amax=0\ndma dst=d2, src=d5",
+            "quant dst=d3, src=d4, fmt=fp16, amax=0, scale=0\ndma dst=d2, src=d5",
             descriptors: """
                 d3: sram c0.t0 f32 @0x400 [8,8] [8,1]
                 d4: sram c0.t0 f32 @0x0 [8,8] [1,8]

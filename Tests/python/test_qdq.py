@@ -640,7 +640,15 @@ def fp4_activation_model(path, g, head):
         helper.make_node("DequantizeLinear", ["x_codes", "x_scales"], ["xq"], axis=-1, block_size=16),
     ]
     outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 8 if head == "matmul" else 48])]
-    if head == "matmul":
+    if head == "identity":
+        # The identity as an NVFP4 weight: codes 1, block scales 128, tensor scale 2^-7.
+        inits += [numpy_helper.from_array(np.eye(48, dtype=F32).astype(ml_dtypes.float4_e2m1fn), "w_codes"),
+                  numpy_helper.from_array(np.full((3, 48), 128, F32).astype(E4M3), "w_scale_codes"),
+                  numpy_helper.from_array(np.array(2 ** -7, F32), "w_g")]
+        nodes += [helper.make_node("DequantizeLinear", ["w_scale_codes", "w_g"], ["w_scales"]),
+                  helper.make_node("DequantizeLinear", ["w_codes", "w_scales"], ["w"], axis=0, block_size=16),
+                  helper.make_node("MatMul", ["xq", "w"], ["y"], name="layer")]
+    elif head == "matmul":
         codes = rng.choice(np.array([0, 0.5, 1, 1.5, 2, 3, 4, 6], F32), size=(48, 8)) * rng.choice([-1, 1], size=(48, 8))
         inits += [numpy_helper.from_array(codes.astype(ml_dtypes.float4_e2m1fn), "w_codes"),
                   numpy_helper.from_array(rng.uniform(0.5, 3, (3, 8)).astype(E4M3), "w_scale_codes"),
@@ -676,29 +684,41 @@ def test_tensorrt_fp4_activation_quantizer_runs_as_nvidia_defines_it(tmp_path):
     assert not (tmp_path / "m.npub").exists()
 
 
-@pytest.mark.parametrize("g,exact", [(0.0029296875, True), (0.0031, False)])
-def test_tensorrt_nvfp4_layers_become_npucc_nvfp4_layers(tmp_path, g, exact):
+@pytest.mark.parametrize("g", [0.0029296875, 0.0031])
+def test_tensorrt_nvfp4_activations_round_exactly_as_the_op(tmp_path, g):
+    # Through an NVFP4 identity (every product exact), the layer's output is its rounded
+    # input: the interpreter's and the bundle's equal the op's bit for bit, with the
+    # model's tensor scale (which for 0.0031 no range gives as amax / 2688).
+    path = tmp_path / "identity.onnx"
+    g = F32(g)
+    fp4_activation_model(path, g, "identity")
+    x = fp4_input()
+    want = fp4_activation_chain(x, g) + F32(0)  # a sum of products gives +0 for the op's -0
+    got, _ = npucc_run(tmp_path, path, {"x": x})
+    np.testing.assert_array_equal(got["y"].view(np.uint32), want.view(np.uint32))
+    np.savez(tmp_path / "x.npz", x=x)
+    np.savez(tmp_path / "calib.npz", x=np.random.default_rng(8).standard_normal((4, 2, 48)).astype(F32))
+    sim, _ = simulated_and_interpreted(path, tmp_path / "x.npz", tmp_path, "fp16", "none", tmp_path / "calib.npz")
+    np.testing.assert_array_equal(sim["y"].view(np.uint32), want.view(np.uint32))
+
+
+@pytest.mark.parametrize("g", [0.0029296875, 0.0031])
+def test_tensorrt_nvfp4_layers_become_npucc_nvfp4_layers(tmp_path, g):
     # NVFP4 weights and activations as NVIDIA's quantization tools export a layer: the layer
     # carries nvfp4 with the model's tensor scales, computes what the exported chain
-    # computes, and compiles to a bundle that computes what the interpreter does. A tensor
-    # scale that no float32 amax gives as amax / 2688 (0.0031) takes the nearest, with a
-    # warning; the interpreter and the bundle then round with that one.
+    # computes, and compiles to a bundle that computes what the interpreter does. 0.0031 is
+    # amax / 2688 of no float32 amax: the layer keeps g itself (`quant`'s scale flag on the
+    # NPU), not a range.
     path = tmp_path / "nvfp4_layer.onnx"
     g = F32(g)
     fp4_activation_model(path, g, "matmul")
     r = run_npucc("dump-ir", path)
-    assert r.returncode == 0, r.stderr
-    if exact:
-        assert r.stderr == "", r.stderr
-    else:
-        assert ('TRT_FP4DynamicQuantize "quantize": its tensor scale 0.0031 is amax / (6 * 448) of no float32 amax; '
-                "the layers reading it round with") in r.stderr, r.stderr
+    assert r.returncode == 0 and r.stderr == "", r.stderr
     layer = node_line(r.stdout, "MatMul").strip()
     assert "TRT_FP4DynamicQuantize" not in r.stdout and "DequantizeLinear" not in r.stdout, r.stdout
     assert layer.startswith("%y: f32[2,8] = MatMul(%x, "), layer
     assert 'npucc.activation_format="nvfp4"' in layer
-    taken = attribute(layer, "npucc.activation_amax")[0] / F32(6 * 448)
-    assert taken == g if exact else 0 < abs(float(taken) - float(g)) <= 4 * float(np.spacing(g))
+    assert attribute(layer, "npucc.activation_scale")[0] == g
     x = fp4_input()
     got, _ = npucc_run(tmp_path, path, {"x": x})
     from onnx.reference import ReferenceEvaluator
@@ -706,10 +726,100 @@ def test_tensorrt_nvfp4_layers_become_npucc_nvfp4_layers(tmp_path, g, exact):
     w = ReferenceEvaluator(helper.make_model(
         helper.make_graph(list(model.graph.node)[3:5], "w", [], [helper.make_tensor_value_info("w", TensorProto.FLOAT, [48, 8])],
                           list(model.graph.initializer)), opset_imports=[helper.make_opsetid("", 23)])).run(None, {})[0]
-    assert_close(got["y"], fp4_activation_chain(x, taken) @ w)
+    assert_close(got["y"], fp4_activation_chain(x, g) @ w)
     np.savez(tmp_path / "x.npz", x=x)
     np.savez(tmp_path / "calib.npz", x=np.random.default_rng(8).standard_normal((4, 2, 48)).astype(F32))
     for precision in ["fp16", "nvfp4"]:
         sim, fq = simulated_and_interpreted(path, tmp_path / "x.npz", tmp_path, precision, "none", tmp_path / "calib.npz")
         assert_same_bits(sim, fq, ["y"])
         np.testing.assert_array_equal(fq["y"].view(np.uint32), got["y"].view(np.uint32))
+    # Exported as a QDQ model, onnxruntime rounds with the same tensor scale.
+    r = run_npucc("export", path, "-o", tmp_path / "qdq.onnx", "--qdq", "--precision", "nvfp4", "--calib",
+                  tmp_path / "calib.npz")
+    assert r.returncode == 0, r.stderr
+    assert_close(ort_run(tmp_path / "qdq.onnx", {"x": x})[0], got["y"])
+
+
+@pytest.mark.parametrize("op", ["Gemm", "Conv"])
+def test_tensorrt_nvfp4_activations_of_gemm_and_conv(tmp_path, op):
+    # The same chain before a Gemm (blocks along its input's last axis) and a Conv (blocks
+    # along the channels, axis 1): the layer rounds as the chain does.
+    rng = np.random.default_rng(37)
+    g = F32(0.0029296875)
+    if op == "Gemm":
+        x_shape, axis, w = [2, 48], -1, rng.standard_normal((8, 48)).astype(F32)
+        layer = helper.make_node("Gemm", ["xq", "w"], ["y"], name="layer", transB=1)
+        y_shape = [2, 8]
+    else:
+        x_shape, axis, w = [1, 32, 3, 3], 1, rng.standard_normal((4, 32, 3, 3)).astype(F32)
+        layer = helper.make_node("Conv", ["xq", "w"], ["y"], name="layer", pads=[1, 1, 1, 1])
+        y_shape = [1, 4, 3, 3]
+    nodes = [
+        helper.make_node("TRT_FP4DynamicQuantize", ["x", "g"], ["x_codes", "x_scale_codes"], name="quantize",
+                         domain="trt", axis=axis, block_size=16, scale_type=17),
+        helper.make_node("DequantizeLinear", ["x_scale_codes", "g"], ["x_scales"]),
+        helper.make_node("DequantizeLinear", ["x_codes", "x_scales"], ["xq"], axis=axis, block_size=16),
+        layer,
+    ]
+    inits = [numpy_helper.from_array(np.array(g, F32), "g"), numpy_helper.from_array(w, "w")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, y_shape)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 23), helper.make_opsetid("trt", 1)])
+    model.ir_version = 11
+    path = tmp_path / "layer.onnx"
+    onnx.save(model, path)
+    r = run_npucc("dump-ir", path)
+    assert r.returncode == 0 and "TRT_FP4DynamicQuantize" not in r.stdout, r.stdout + r.stderr
+    assert 'npucc.activation_format="nvfp4"' in node_line(r.stdout, op)
+    x = (rng.standard_normal(x_shape) * 2).astype(F32)
+    got, _ = npucc_run(tmp_path, path, {"x": x})
+    # What the chain gives, through the float layer alone (onnxruntime).
+    moved = np.moveaxis(x, 1, -1) if op == "Conv" else x
+    rounded = fp4_activation_chain(moved, g)
+    rounded = np.moveaxis(rounded, -1, 1) if op == "Conv" else rounded
+    plain = helper.make_model(helper.make_graph(
+        [layer], "plain", [helper.make_tensor_value_info("xq", TensorProto.FLOAT, x_shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, y_shape)], [inits[1]]),
+        opset_imports=[helper.make_opsetid("", 21)])
+    onnx.save(plain, tmp_path / "plain.onnx")
+    assert_close(got["y"], ort_run(tmp_path / "plain.onnx", {"xq": rounded})[0])
+    np.savez(tmp_path / "x.npz", x=x)
+    np.savez(tmp_path / "calib.npz", x=rng.standard_normal([4] + x_shape).astype(F32))
+    sim, fq = simulated_and_interpreted(path, tmp_path / "x.npz", tmp_path, "nvfp4", "none", tmp_path / "calib.npz")
+    assert_same_bits(sim, fq, ["y"])
+
+
+def four_bit_weight_model(path, weight, scale, **attributes):
+    """x [2, 4] -> MatMul by DequantizeLinear(weight, scale) -> y [2, 3]."""
+    graph = helper.make_graph(
+        [helper.make_node("DequantizeLinear", ["w", "s"], ["wd"], **attributes), helper.make_node("MatMul", ["x", "wd"], ["y"])],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])], [weight, numpy_helper.from_array(scale, "s")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 23)]), path)
+
+
+def short_raw_int4():
+    w = numpy_helper.from_array(np.zeros((4, 3), ml_dtypes.int4), "w")
+    w.raw_data = w.raw_data[:-1]
+    return w
+
+
+def short_int32_fp4():
+    w = helper.make_tensor("w", TensorProto.FLOAT4E2M1, [4, 3], [0.5] * 12)
+    del w.int32_data[-1]
+    return w
+
+
+@pytest.mark.parametrize("weight,scale,attributes,message", [
+    (short_raw_int4, np.array(0.1, F32), {}, 'initializer "w": raw_data has 5 bytes but INT4 [4, 3] needs 6'),
+    (short_int32_fp4, np.array(0.1, F32), {},
+     'initializer "w": int32_data holds 5 entries but FLOAT4E2M1 [4, 3] needs 6 (two elements each)'),
+    (lambda: numpy_helper.from_array(np.zeros((4, 3), np.int8), "w"), np.ones((3, 3), F32), {"axis": 0, "block_size": 2},
+     "the scale [3,3] does not give one value per block of 2 along axis 0 of the input [4,3]"),
+])
+def test_bad_four_bit_and_blocked_weights_are_refused_by_name(tmp_path, weight, scale, attributes, message):
+    path = tmp_path / "bad.onnx"
+    four_bit_weight_model(path, weight(), scale, **attributes)
+    r = run_npucc("compile", path, "-o", tmp_path / "m.npub")
+    assert r.returncode == 1 and message in r.stderr, r.stderr
+    assert not (tmp_path / "m.npub").exists()

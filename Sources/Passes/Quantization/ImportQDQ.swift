@@ -255,18 +255,17 @@ private struct QDQRewrite {
     /// of x by a constant tensor scale g (blocks of 16 along the reduction axis: the last
     /// of a MatMul's or Gemm's input, a Conv's channels), its scale codes dequantized by the
     /// same g, and its codes dequantized in blocks by those scales. Each layer reading the
-    /// result as input 0 reads x instead and carries `npucc.activation_format = "nvfp4"` with
-    /// the `npucc.activation_amax` whose tensor scale amax / (6 · 448) is g: the rounding
-    /// npucc's nvfp4 activations do is the op's. The chain goes once nothing else reads it.
-    /// For about one g in six no float32 amax gives g back: the nearest is taken, with a
-    /// warning.
+    /// result as input 0 reads x instead and carries `npucc.activation_format = "nvfp4"`,
+    /// `npucc.activation_scale = g` (the tensor scale its rounding uses as it is: the
+    /// rounding npucc's nvfp4 activations do is then the op's) and the range that scale
+    /// stands for as `npucc.activation_amax`. The chain goes once nothing else reads it.
     mutating func importFP4Activations(_ stats: inout PassStatistics) {
-        let users = graph.users(), producers = graph.producers()
+        let users = graph.users()
         for (ti, t) in graph.nodes.enumerated() where t.isFP4DynamicQuantize && !removed.contains(ti) {
             guard t.outputs.count == 2, let x = t.input(0), let rank = graph.type(of: x)?.shape?.rank, rank > 0,
                 let g = t.input(1).flatMap({ graph.constants[$0] }), g.dtype == .float32, g.count == 1,
                 t.int("block_size", default: 16) == NVFP4Matrix.blockSize,
-                let (amax, exact) = Self.amax(givingTensorScale: g.floats()[0])
+                let amax = Self.amax(givingTensorScale: g.floats()[0])
             else { continue }
             let given = t.int("axis", default: -1), axis = given < 0 ? given + rank : given
             let (codes, scaleCodes) = (t.outputs[0], t.outputs[1])
@@ -280,7 +279,7 @@ private struct QDQRewrite {
                 values.op == "DequantizeLinear", values.isDefaultDomain, values.input(0) == codes,
                 values.input(1) == scales.outputs[0], values.input(2) == nil,
                 values.int("block_size", default: 0) == NVFP4Matrix.blockSize,
-                (values.int("axis", default: 1) + rank) % rank == axis, producers[x] != d2[0]
+                (values.int("axis", default: 1) + rank) % rank == axis
             else { continue }
             let out = values.outputs[0]
             var rewired = 0
@@ -300,30 +299,20 @@ private struct QDQRewrite {
                 graph.nodes[k].inputs[0] = x
                 graph.nodes[k].attributes[QuantizationAttributes.activationFormat] = .string(PrecisionFormat.nvfp4.rawValue)
                 graph.nodes[k].attributes[QuantizationAttributes.activationAmax] = .float(amax)
+                graph.nodes[k].attributes[QuantizationAttributes.activationScale] = .float(g.floats()[0])
                 rewired += 1
             }
             guard rewired > 0 else { continue }
             stats.add("nvfp4-activations", rewired)
-            if !exact {
-                stats.warn(
-                    "\(t.label): its tensor scale \(g.floats()[0]) is amax / (6 * 448) of no float32 amax; "
-                        + "the layers reading it round with \(amax / (6 * 448)), the nearest")
-            }
             if !isRead(out) { removed.formUnion([ti, d1[0], d2[0]]) }
         }
     }
 
-    /// The calibrated range whose nvfp4 tensor scale, amax / (6 · 448) in float32, is
-    /// `global`: g · 2688 or one of its three neighbours either side, exactly when one gives
-    /// g back (about five in six values of g), else the one giving the nearest; nil for g
-    /// not positive and finite.
-    static func amax(givingTensorScale global: Float) -> (Float, exact: Bool)? {
-        guard global > 0, global.isFinite else { return nil }
-        var candidates = [global * (6 * 448)]
-        for _ in 0..<3 { candidates = [candidates.first!.nextDown] + candidates + [candidates.last!.nextUp] }
-        let finite = candidates.filter { $0.isFinite && $0 > 0 }
-        if let exact = finite.first(where: { $0 / (6 * 448) == global }) { return (exact, true) }
-        return finite.min { abs($0 / (6 * 448) - global) < abs($1 / (6 * 448) - global) }.map { ($0, false) }
+    /// The range an nvfp4 tensor scale stands for, 6 · 448 · g (what reports and the
+    /// analysis read; rounding uses g itself); nil for g not positive and finite.
+    static func amax(givingTensorScale global: Float) -> Float? {
+        guard global > 0, global.isFinite, (global * (6 * 448)).isFinite else { return nil }
+        return global * (6 * 448)
     }
 
     /// Makes each QuantizeLinear read by at most one DequantizeLinear of each scale, zero

@@ -32,8 +32,10 @@ public struct QuantizationPlan: Sendable {
 public enum QuantizationAttributes {
     public static let activationFormat = "npucc.activation_format"
     public static let activationAmax = "npucc.activation_amax"
-    /// The exact per-tensor fp8 activation scale a QDQ model carried (import-qdq), which the
-    /// interpreter uses instead of amax / 448: that quotient is not always the scale again.
+    /// The exact per-tensor fp8 activation scale a QDQ model carried, or the nvfp4 tensor
+    /// scale an NVFP4 model's activation quantizer used (import-qdq), which the interpreter
+    /// uses instead of amax / 448 or amax / (6 · 448): that quotient is not always the
+    /// scale again.
     public static let activationScale = "npucc.activation_scale"
     /// On a MatMul whose B is itself an activation (no constant weight): input 1 is rounded
     /// to this format on entry, as `activationFormat` rounds input 0 (fp16, by value).
