@@ -476,7 +476,8 @@ def nvfp4_weight_model(path, op):
     """An NVFP4 weight as quantization tools export it: FLOAT4E2M1 codes, E4M3 block scales
     dequantized by a float32 tensor scale, the codes dequantized in blocks of 16 along the
     reduction (40 long: the last block short), read by `op`: MatMul [40, 8] (axis 0), Gemm
-    with transB [8, 40] (axis -1) or a 1x1 Conv [8, 40, 1, 1] (axis 1). Some blocks' largest
+    with transB [8, 40] (axis -1), a 1x1 Conv [8, 40, 1, 1] (axis 1), or "Linear": a
+    Linear layer's [8, 40] weight (axis -1) through a Transpose into a MatMul. Some blocks' largest
     code is not 6, one block is all zeros. Returns the model and the dequantized weight."""
     rng = np.random.default_rng(23)
     rows, k = 8, 40
@@ -486,7 +487,7 @@ def nvfp4_weight_model(path, op):
     scales = rng.uniform(0.01, 3, (rows, 3)).astype(E4M3)
     if op == "MatMul":
         codes, scales, axis, shape = codes.T, scales.T, 0, [k, rows]
-    elif op == "Gemm":
+    elif op in ("Gemm", "Linear"):
         axis, shape = -1, [rows, k]
     else:
         axis, shape = 1, [rows, k, 1, 1]
@@ -499,6 +500,10 @@ def nvfp4_weight_model(path, op):
     if op == "Conv":
         nodes.append(helper.make_node("Conv", ["x", "w"], ["y"], name="layer"))
         x_shape, y_shape = [1, k, 2, 2], [1, rows, 2, 2]
+    elif op == "Linear":
+        nodes += [helper.make_node("Transpose", ["w"], ["w_t"], perm=[1, 0]),
+                  helper.make_node("MatMul", ["x", "w_t"], ["y"], name="layer")]
+        x_shape, y_shape = [2, k], [2, rows]
     else:
         nodes.append(helper.make_node(op, ["x", "w"], ["y"], name="layer", **({"transB": 1} if op == "Gemm" else {})))
         x_shape, y_shape = [2, k], [2, rows]
@@ -515,7 +520,7 @@ def nvfp4_weight_model(path, op):
     return model, weight, x_shape
 
 
-@pytest.mark.parametrize("op", ["MatMul", "Gemm", "Conv"])
+@pytest.mark.parametrize("op", ["MatMul", "Gemm", "Conv", "Linear"])
 def test_nvfp4_weights_are_kept_exactly_at_every_precision(tmp_path, op):
     # NVFP4's own two levels map onto npucc's nvfp4 weights: the layer keeps the model's
     # values (the packed codes and scales give them back bit for bit) whatever --precision
@@ -535,9 +540,11 @@ def test_nvfp4_weights_are_kept_exactly_at_every_precision(tmp_path, op):
         sim, fq = simulated_and_interpreted(path, tmp_path / "x.npz", tmp_path, precision, "none", tmp_path / "calib.npz")
         assert_same_bits(sim, fq, ["y"])
         r = run_npucc("inspect", tmp_path / "m.npub")
-        assert re.search(r"layer\s+" + op + r"\s+nvfp4\s+dense", r.stdout), r.stdout
+        kind = "MatMul" if op == "Linear" else op
+        assert re.search(r"layer\s+" + kind + r"\s+nvfp4\s+dense", r.stdout), r.stdout
         decoded = npub.decode_weights(str(tmp_path / "m.npub"))["layer"]
-        np.testing.assert_array_equal(decoded.view(np.uint32), weight.view(np.uint32))
+        want = weight.T if op == "Linear" else weight
+        np.testing.assert_array_equal(decoded.view(np.uint32), want.view(np.uint32))
 
 
 def test_layers_the_model_fixed_are_not_reassigned_or_pruned(tmp_path):

@@ -15,7 +15,8 @@ import Reference
 /// `npucc.weight_scale` (the model's scales), which `quantize` keeps. So for NVFP4: FLOAT4E2M1
 /// codes dequantized in blocks of 16 along the layer's reduction by a DequantizeLinear of
 /// E4M3 block-scale codes by one float32 scale g give `npucc.weight_format = "nvfp4"` and
-/// `npucc.weight_scale = [g]` (the packer finds the block scales again). Any other tensor is
+/// `npucc.weight_scale = [g]` (the packer finds the block scales again), also for a layer
+/// reading them through a Transpose of their two axes. Any other tensor is
 /// dequantized with a warning: int8, uint8, int16, uint16, fp8 E5M2 (the NPU has none of
 /// them), E4M3 scales along the reduction axis, E4M3 constants no layer reads as its
 /// weight; INT4, UINT4 and FLOAT4E2M1 codes and blocked scales (block_size: a weight-only
@@ -153,12 +154,18 @@ private struct QDQRewrite {
     }
 
     /// Whether FLOAT4E2M1 weight codes `codes` that `dq` dequantizes in blocks go into
-    /// `layer` as NVFP4 blocks: 16 along the reduction axis (K of a MatMul's [K, N], of a
-    /// Gemm's B as transB lays it out, or the input channels of a 1x1 Conv), so that each
-    /// output channel's reduction is cut into blocks as NVFP4 cuts it.
-    private static func blocksRunAlongReduction(_ dq: Node, codes: Tensor, layer: Node) -> Bool {
+    /// `layer` (`transposed`: through a Transpose of their two axes) as NVFP4 blocks: 16
+    /// along the reduction axis (K of a MatMul's [K, N], of a Gemm's B as transB lays it
+    /// out, or the input channels of a 1x1 Conv), so that each output channel's reduction
+    /// is cut into blocks as NVFP4 cuts it.
+    private static func blocksRunAlongReduction(_ dq: Node, codes: Tensor, layer: Node, transposed: Bool) -> Bool {
         guard dq.int("block_size", default: 0) == NVFP4Matrix.blockSize else { return false }
-        let rank = codes.rank, given = dq.int("axis", default: 1), axis = given < 0 ? given + rank : given
+        let rank = codes.rank, given = dq.int("axis", default: 1)
+        var axis = given < 0 ? given + rank : given
+        if transposed {
+            guard rank == 2, layer.op != "Conv" else { return false }
+            axis = 1 - axis
+        }
         switch layer.op {
         case "MatMul": return rank == 2 && axis == 0
         case "Gemm": return rank == 2 && axis == (layer.int("transB", default: 0) != 0 ? 1 : 0)
@@ -189,9 +196,21 @@ private struct QDQRewrite {
             return
         }
         let block = dq.int("block_size", default: 0)
-        if codes.dtype == .float4e2m1, !layers.isEmpty, let global = dq.input(1).flatMap({ blockScaleSources[$0] }) {
+        if codes.dtype == .float4e2m1, let global = dq.input(1).flatMap({ blockScaleSources[$0] }) {
+            // The layers reading the weight, and those reading it through a Transpose of its
+            // two axes (how an exporter writes a Linear layer's [out, in] weight into a MatMul).
+            let transposes = readers.filter {
+                $0.op == "Transpose" && $0.isDefaultDomain && codes.rank == 2 && $0.outputs.count == 1
+                    && ($0.ints("perm") ?? [1, 0]) == [1, 0]
+            }
+            let transposed = transposes.flatMap { t in
+                graph.nodes.filter { n in
+                    layerOps.contains(n.op) && n.isDefaultDomain && n.input(1) == t.outputs[0] && n.input(0) != t.outputs[0]
+                }
+            }
             var marked = 0
-            for layer in layers where Self.blocksRunAlongReduction(dq, codes: codes, layer: layer) {
+            for (layer, swapped) in layers.map({ ($0, false) }) + transposed.map({ ($0, true) })
+            where Self.blocksRunAlongReduction(dq, codes: codes, layer: layer, transposed: swapped) {
                 mark(layer) { node in
                     node.attributes[QuantizationAttributes.weightFormat] = .string(PrecisionFormat.nvfp4.rawValue)
                     node.attributes[QuantizationAttributes.weightScale] = .floats([global])
@@ -199,7 +218,9 @@ private struct QDQRewrite {
                 stats.add("nvfp4-weights")
                 marked += 1
             }
-            if marked == layers.count { return }
+            if marked > 0 && marked == layers.count + transposed.count && readers.count == layers.count + transposes.count {
+                return
+            }
         }
         if codes.dtype.isPackedFourBit || block > 0 {
             stats.add("dequantized")
