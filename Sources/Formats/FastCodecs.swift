@@ -75,20 +75,8 @@ func packE2M1(_ v: SIMD16<Float>, into out: UnsafeMutablePointer<UInt8>) {
 func blockOnGrid(_ p: UnsafePointer<Float>, count: Int, scale: Float) -> Bool {
     let v = loadBlock(p, count: count)
     guard scale > 0 else { return all(v .== 0) }
-    let q = v / SIMD16(repeating: scale), a = magnitudes(q)
-    // The nearest grid magnitude, as packE2M1 picks its code (ties to even, saturating at 6).
-    var g = SIMD16<Float>(repeating: 0)
-    g.replace(with: 0.5, where: a .> 0.25)
-    g.replace(with: 1, where: a .>= 0.75)
-    g.replace(with: 1.5, where: a .> 1.25)
-    g.replace(with: 2, where: a .>= 1.75)
-    g.replace(with: 3, where: a .> 2.5)
-    g.replace(with: 4, where: a .>= 3.5)
-    g.replace(with: 6, where: a .> 5)
-    let signed = unsafeBitCast(
-        unsafeBitCast(g, to: SIMD16<UInt32>.self) | (unsafeBitCast(v, to: SIMD16<UInt32>.self) & 0x8000_0000),
-        to: SIMD16<Float>.self)
-    return all(signed * SIMD16(repeating: scale) .== v)
+    let scales = SIMD16(repeating: scale)
+    return all(FakeQuantization.e2m1Rounded(v / scales) * scales .== v)
 }
 
 /// Lane-wise |v| (clears the sign bits).

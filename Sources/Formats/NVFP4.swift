@@ -110,13 +110,9 @@ public enum NVFP4 {
         }
         for r in 0..<rows {
             for b in 0..<bpr {
-                let start = b * bs, count = min(bs, columns - start)
-                if blockOnGrid(
-                    x.baseAddress! + r * columns + start, count: count, scale: e4m3Value(m.blockScales[r * bpr + b]) * global)
-                {
-                    continue
-                }
-                let blockMax = (b * bs..<min(columns, (b + 1) * bs)).reduce(Float(0)) { max($0, abs(x[r * columns + $1])) }
+                let first = x.baseAddress! + r * columns + b * bs, count = min(bs, columns - b * bs)
+                if blockOnGrid(first, count: count, scale: e4m3Value(m.blockScales[r * bpr + b]) * global) { continue }
+                let blockMax = blockMaxMagnitude(first, count: count)
                 let placed = [Float(4), 3, 2, 1.5, 1, 0.5].lazy.map { e4m3Saturating((blockMax / $0) / global) }
                 // Else only a zero or subnormal scale (exponent field 0) rounds coarsely enough
                 // to move; the positive finite E4M3 codes run 0x01 ... 0x7E in increasing value.

@@ -36,7 +36,9 @@ func fp4DynamicQuantize(_ node: Node, _ inputs: [Tensor?]) throws -> [Tensor] {
             for o in 0..<outer {
                 for b in 0..<blocks {
                     for i in 0..<inner {
-                        let positions = (b * block..<min(n, (b + 1) * block)).map { (o * n + $0) * inner + i }
+                        // The block's elements, `inner` apart.
+                        let positions = stride(
+                            from: (o * n + b * block) * inner + i, to: (o * n + min(n, (b + 1) * block)) * inner, by: inner)
                         let largest = positions.reduce(Float(0)) { max($0, values[$1].magnitude) }
                         let code = MiniFloatFormat.e4m3.encode((largest / 6) / global, saturating: true)
                         s[(o * blocks + b) * inner + i] = code

@@ -78,8 +78,9 @@ private struct QuantizationGrid {
     /// Per axis: the extent of the axis and the element count of one step along it.
     let extent: Int
     let stride: Int
-    /// Blocked quantization's block length along the axis; 0 per tensor or per axis.
-    var block = 0
+    /// Blocked quantization's block length along the axis and the blocks the axis holds; 0
+    /// per tensor or per axis.
+    var block = 0, blocks = 0
 
     init(_ node: Node, x: Tensor, scale: Tensor, zeroPoint: Tensor?) throws {
         self.node = node
@@ -105,7 +106,7 @@ private struct QuantizationGrid {
                     "the scale \(scale.shape) does not give one value per block of \(block) along axis \(axis) of the input \(x.shape) (\(expected))",
                     at: node)
             }
-            (extent, stride, self.block) = (x.shape[axis], x.shape[(axis + 1)...].reduce(1, *), block)
+            (extent, stride, self.block, blocks) = (x.shape[axis], x.shape[(axis + 1)...].reduce(1, *), block, expected[axis])
             return
         }
         if scales.count == 1 && scale.rank <= 1 {
@@ -129,7 +130,6 @@ private struct QuantizationGrid {
         if block > 0 {
             // The same position with the axis index divided by the block.
             let along = (i / stride) % extent, outer = i / (stride * extent)
-            let blocks = (extent + block - 1) / block
             return (outer * blocks + along / block) * stride + i % stride
         }
         return extent == 1 ? 0 : (i / stride) % extent

@@ -278,15 +278,16 @@ private struct QDQRewrite {
     /// same g, and its codes dequantized in blocks by those scales. Each layer reading the
     /// result as input 0 reads x instead and carries `npucc.activation_format = "nvfp4"`,
     /// `npucc.activation_scale = g` (the tensor scale its rounding uses as it is: the
-    /// rounding npucc's nvfp4 activations do is then the op's) and the range that scale
-    /// stands for as `npucc.activation_amax`. The chain goes once nothing else reads it.
+    /// rounding npucc's nvfp4 activations do is then the op's) and the range it stands for,
+    /// 6 · 448 · g, as `npucc.activation_amax` (what reports and the analysis read). The
+    /// chain goes once nothing else reads it.
     mutating func importFP4Activations(_ stats: inout PassStatistics) {
         let users = graph.users()
         for (ti, t) in graph.nodes.enumerated() where t.isFP4DynamicQuantize && !removed.contains(ti) {
             guard t.outputs.count == 2, let x = t.input(0), let rank = graph.type(of: x)?.shape?.rank, rank > 0,
                 let g = t.input(1).flatMap({ graph.constants[$0] }), g.dtype == .float32, g.count == 1,
                 t.int("block_size", default: 16) == NVFP4Matrix.blockSize,
-                let amax = Self.amax(givingTensorScale: g.floats()[0])
+                case let amax = g.floats()[0] * (6 * 448), amax > 0, amax.isFinite
             else { continue }
             let given = t.int("axis", default: -1), axis = given < 0 ? given + rank : given
             let (codes, scaleCodes) = (t.outputs[0], t.outputs[1])
@@ -329,13 +330,6 @@ private struct QDQRewrite {
         }
     }
 
-    /// The range an nvfp4 tensor scale stands for, 6 · 448 · g (what reports and the
-    /// analysis read; rounding uses g itself); nil for g not positive and finite.
-    static func amax(givingTensorScale global: Float) -> Float? {
-        guard global > 0, global.isFinite, (global * (6 * 448)).isFinite else { return nil }
-        return global * (6 * 448)
-    }
-
     /// Makes each QuantizeLinear read by at most one DequantizeLinear of each scale, zero
     /// point and axis: a model that keeps a rounded tensor as a graph output and reads it again
     /// (a feature map returned beside the head that uses it) dequantizes the same codes twice.
@@ -359,13 +353,7 @@ private struct QDQRewrite {
                         other.int("axis", default: 1) == dq.int("axis", default: 1),
                         other.int("block_size", default: 0) == dq.int("block_size", default: 0)
                     else { return false }
-                    return zip(own, theirs).allSatisfy { a, b in
-                        switch (a, b) {
-                        case (nil, nil): return true
-                        case (let a?, let b?): return a.dtype == b.dtype && a.shape == b.shape && a.bitwiseEqual(b)
-                        default: return false
-                        }
-                    }
+                    return zip(own, theirs).allSatisfy { a, b in a.map { b?.bitwiseEqual($0) ?? false } ?? (b == nil) }
                 }
                 if let k { groups[k].append(d) } else { groups.append([d]) }
             }
