@@ -6,7 +6,9 @@
 //
 // Zero products never change the sum (it starts at +0 and round-to-nearest never makes
 // -0 from a sum of finite values unless both are -0), so hardware that skips the pruned
-// weights of a 2:4 layer computes the same bits.
+// weights of a 2:4 layer computes the same bits. A sum that is NaN is the matrix unit's one
+// NaN (MatrixArithmetic), whichever NaN its additions ended in.
+import Formats
 import IR
 
 extension Node {
@@ -56,7 +58,8 @@ func orderedGemm(
                     for r in 0..<count {
                         let out = c + (first + r) * ldc, sr = s + r * n
                         for j in 0..<n {
-                            let scaled = alpha == 1 ? sr[j] : alpha * sr[j]
+                            let sum = sr[j].isNaN ? MatrixArithmetic.canonicalNaN : sr[j]
+                            let scaled = alpha == 1 ? sum : alpha * sum
                             out[j] = beta == 0 ? scaled : scaled + (beta == 1 ? out[j] : beta * out[j])
                         }
                     }

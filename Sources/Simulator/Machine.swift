@@ -350,6 +350,7 @@ public struct Machine {
                 let acc = UnsafeMutableBufferPointer(start: p, count: m * n)
                 if !accumulate { acc.update(repeating: 0) }
                 Self.parallelProduct(a, wt, into: acc, m: m, n: n, k: k, split: splitsProducts)
+                MatrixArithmetic.canonicalizeNaNs(acc)
                 return markWritten(out, target)
             }
             let acc = buffers.floats(.accumulator, m * n)
@@ -359,6 +360,7 @@ public struct Machine {
                 acc.update(repeating: 0)
             }
             Self.parallelProduct(a, wt, into: acc, m: m, n: n, k: k, split: splitsProducts)
+            MatrixArithmetic.canonicalizeNaNs(acc)
             try storeFloats(out, UnsafeBufferPointer(acc))
         }
         switch wgt.element {
