@@ -108,7 +108,9 @@ public struct MemoryPlan: Sendable, Equatable {
         for r in order {
             guard let type = graph.type(of: r), let shape = type.shape, shape.dims.allSatisfy({ $0.value != nil }) else {
                 // Named after the node that computes it (a TopK whose K comes from the data, say).
-                let message = "value \"\(r)\" has no static type: the NPU's buffers are sized at compile time"
+                let message =
+                    "value \"\(r)\" has no static type: the NPU's buffers are sized at compile time "
+                    + "(to compile the model up to the values before it, name them with --graph-outputs)"
                 if let producer = graph.nodes.first(where: { $0.outputs.contains(r) }) { throw IRError(message, at: producer) }
                 throw IRError(message)
             }

@@ -32,8 +32,11 @@ extension LoadedModel {
 
 public enum Frontend {
     /// Imports `path`; unless `raw`, runs the canonicalize pipeline and the verifier.
-    public static func load(path: String, inputShapes: [String: [Int]] = [:], raw: Bool = false) throws -> LoadedModel {
-        let (model, summary) = try ONNXImporter.loadWithSummary(path: path, options: ImportOptions(inputShapes: inputShapes))
+    public static func load(
+        path: String, inputShapes: [String: [Int]] = [:], graphOutputs: [String] = [], raw: Bool = false
+    ) throws -> LoadedModel {
+        let (model, summary) = try ONNXImporter.loadWithSummary(
+            path: path, options: ImportOptions(inputShapes: inputShapes, graphOutputs: graphOutputs))
         var loaded = LoadedModel(path: path, model: model, summary: summary)
         if let half = summary.half {
             let io = [("inputs", half.inputs), ("outputs", half.outputs)].filter { !$0.1.isEmpty }
@@ -42,6 +45,12 @@ public enum Frontend {
                 "the model computes in float16 (or bfloat16): npucc reads its weights and values as float32, exactly, "
                     + "and runs its layers at the precision asked for"
                     + (io.isEmpty ? "" : "; \(io) are float32 (float16 input arrays are widened)"))
+        }
+        if !summary.droppedInputs.isEmpty {
+            let names = summary.droppedInputs.map { "\"\($0)\"" }.joined(separator: ", ")
+            loaded.warnings.append(
+                "--graph-outputs leaves out every node that reads graph input\(summary.droppedInputs.count == 1 ? "" : "s") "
+                    + "\(names): the model no longer takes \(summary.droppedInputs.count == 1 ? "it" : "them")")
         }
         let nodes = summary.opCounts.values.reduce(0, +)
         Console.log.info("imported \(path): \(nodes) nodes, \(summary.initializerCount) initializers, opset \(loaded.opset)")

@@ -27,6 +27,9 @@ struct ImportContext {
     var widensHalf = false
     /// The graph inputs and outputs the file declares half.
     var halfInputs: [String] = [], halfOutputs: [String] = []
+    /// The values the file's top-level nodes compute: those `--graph-outputs` can end the
+    /// model at.
+    var fileValues: Set<String> = []
     /// Tensors of 8-bit codes (operator-form quantized models) with their scale and zero point.
     var codeParameters: [String: CodeParameters] = [:]
     /// The DequantizeLinear output of each code tensor read with given parameters.
@@ -43,6 +46,7 @@ struct ImportContext {
 
     mutating func buildGraph(_ g: ONNXGraph, options: ImportOptions) throws -> Graph {
         for n in g.nodes { taken.formUnion(n.outputs) }
+        fileValues = taken
         for v in g.inputs { taken.insert(v.name) }
         if let sparse = g.sparseInitializers.first {
             throw TensorDecodingError("sparse initializer \"\(sparse)\" is not supported")
@@ -101,6 +105,9 @@ struct ImportContext {
             guard !v.name.isEmpty else { throw TensorDecodingError("a graph output has no name") }
             let t = try declaredType(v, role: "graph output", allowUnknownType: true)
             outputs.append(ValueInfo(name: v.name, type: t))
+            // An output declared without an element type (or without any type: a value
+            // `--graph-outputs` names) is typed by inference alone.
+            guard case .tensor(let code, _) = v.type, code != 0 else { continue }
             if t.shape != nil || constants[v.name] == nil { types[v.name] = types[v.name] ?? t }
         }
         codeParameters = QOperators.codeTensors(g.nodes)

@@ -10,7 +10,7 @@ extension ImportContext {
         guard n.domain.isEmpty || n.domain == "ai.onnx" || QOperators.isImported(n) || Self.isTensorRTOp(n) else {
             throw TensorDecodingError(
                 "\(what): operator domain \"\(n.domain)\" is not supported (only the default ONNX domain is, com.microsoft's QLinear ops and trt's TRT_FP4DynamicQuantize)"
-                    + Self.suggestion(for: n.opType, among: "default-domain operators"))
+                    + Self.suggestion(for: n.opType, among: "default-domain operators") + cutHint(reading: n.inputs))
         }
         guard !n.opType.isEmpty else { throw TensorDecodingError("\(what) has no op_type") }
         if ["Loop", "Scan", "If"].contains(n.opType), QOperators.isDefault(n.domain) {
@@ -75,7 +75,7 @@ extension ImportContext {
         guard OpRegistry.schema(node.op)?.domain == node.domain else {
             throw TensorDecodingError(
                 "\(what): unsupported operator \(originalOp) (default domain, opset \(opset))"
-                    + Self.suggestion(for: originalOp, among: "supported operators"))
+                    + Self.suggestion(for: originalOp, among: "supported operators") + cutHint(reading: node.inputs))
         }
         try upgrade(&node, originalOp: originalOp)
     }
@@ -105,6 +105,14 @@ extension ImportContext {
         }
         return table
     }()
+
+    /// How to leave out an unsupported op that ends the model (post-processing): the values
+    /// of the file it reads, where `--graph-outputs` can end the model.
+    func cutHint(reading inputs: [String]) -> String {
+        let values = inputs.filter { !$0.isEmpty && constants[$0] == nil && fileValues.contains($0) }
+        let named = values.isEmpty ? "" : " (it reads " + values.map { "\"\($0)\"" }.joined(separator: ", ") + ")"
+        return "; to compile the model up to the values before it\(named), name them with --graph-outputs"
+    }
 
     /// "; closest supported operators: A, B" when some are near `op`.
     static func suggestion(for op: String, among what: String) -> String {

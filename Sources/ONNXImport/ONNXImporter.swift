@@ -7,9 +7,13 @@ import IR
 public struct ImportOptions: Sendable {
     /// Replacement shapes for graph inputs (`--input-shape NAME=1,3,320,320`).
     public var inputShapes: [String: [Int]]
+    /// Values to end the model at (`--graph-outputs`): they become the graph outputs, and
+    /// only the nodes they need are read. Empty: the model's own outputs.
+    public var graphOutputs: [String]
 
-    public init(inputShapes: [String: [Int]] = [:]) {
+    public init(inputShapes: [String: [Int]] = [:], graphOutputs: [String] = []) {
         self.inputShapes = inputShapes
+        self.graphOutputs = graphOutputs
     }
 }
 
@@ -29,6 +33,8 @@ public struct ImportSummary: Sendable {
     /// For a model that computes in float16 or bfloat16 (imported in float32): the graph
     /// inputs and outputs the file declares half; nil for any other model.
     public var half: (inputs: [String], outputs: [String])?
+    /// The graph inputs that only nodes `--graph-outputs` left out read.
+    public var droppedInputs: [String] = []
 }
 
 public enum ONNXImporter {
@@ -82,7 +88,15 @@ public enum ONNXImporter {
                 "default-domain opset \(opset) is not supported (npucc reads opsets \(supportedOpsets.lowerBound) to \(supportedOpsets.upperBound))"
             )
         }
-        guard let g = proto.graph else { throw TensorDecodingError("the model has no graph") }
+        guard var g = proto.graph else { throw TensorDecodingError("the model has no graph") }
+        var dropped: [String] = []
+        if !options.graphOutputs.isEmpty {
+            (g, dropped) = try g.cut(to: options.graphOutputs)
+            if let name = options.inputShapes.keys.sorted().first(where: dropped.contains) {
+                throw TensorDecodingError(
+                    "--input-shape names \"\(name)\", a graph input that the values --graph-outputs names do not read")
+            }
+        }
         var context = ImportContext(opset: opset, externalRoot: externalRoot)
         let graph = try context.buildGraph(g, options: options)
         let model = Model(
@@ -95,7 +109,7 @@ public enum ONNXImporter {
             initializerCount: g.initializers.count,
             initializerInputCount: g.inputs.filter { context.constants[$0.name] != nil }.count,
             importedAs: context.importedAs,
-            half: context.widensHalf ? (context.halfInputs, context.halfOutputs) : nil)
+            half: context.widensHalf ? (context.halfInputs, context.halfOutputs) : nil, droppedInputs: dropped)
         return (model, summary)
     }
 }

@@ -32,8 +32,8 @@ struct Inspect: ParsableCommand {
     func run() throws {
         try reportingErrors(file: options.model) {
             if BundleInspection.isBundle(path: options.model) {
-                guard options.inputShapes.isEmpty else {
-                    throw DriverError(file: options.model, "--input-shape applies to ONNX models, not to a bundle")
+                if let option = options.givenModelOnlyOption {
+                    throw DriverError(file: options.model, "\(option) applies to ONNX models, not to a bundle")
                 }
                 let bundle = try BundleReader.read(path: options.model)
                 print(BundleInspection.report(bundle))

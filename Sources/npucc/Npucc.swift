@@ -60,13 +60,32 @@ struct ModelOptions: ParsableArguments {
         name: .customLong("input-shape"),
         help: ArgumentHelp("Fix an input's shape, e.g. input=1,3,320,320 (repeatable).", valueName: "NAME=DIMS"))
     var inputShapes: [String] = []
+
+    @Option(
+        name: .customLong("graph-outputs"),
+        help: ArgumentHelp(
+            "End the model at these values (comma-separated or repeated): they become its outputs, and only the "
+                + "nodes they need are read, e.g. a detector's scores and boxes before its post-processing.",
+            valueName: "NAME,..."))
+    var graphOutputs: [String] = []
+
+    /// `--graph-outputs`' names, each option split at its commas.
+    var graphOutputNames: [String] {
+        graphOutputs.flatMap { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+    }
+
+    /// The options that only apply to an ONNX model, when any is given (for a bundle's refusal).
+    var givenModelOnlyOption: String? {
+        !inputShapes.isEmpty ? "--input-shape" : !graphOutputs.isEmpty ? "--graph-outputs" : nil
+    }
 }
 
 extension ModelOptions {
     /// The model imported and canonicalized (`raw`: as imported), with canonicalization's
     /// warnings printed on stderr.
     func load(raw: Bool = false) throws -> LoadedModel {
-        let loaded = try Frontend.load(path: model, inputShapes: try parseInputShapes(inputShapes), raw: raw)
+        let loaded = try Frontend.load(
+            path: model, inputShapes: try parseInputShapes(inputShapes), graphOutputs: graphOutputNames, raw: raw)
         collectWarnings(loaded.warnings, file: model)
         return loaded
     }

@@ -61,12 +61,13 @@ struct Run: ParsableCommand {
             if BundleInspection.isBundle(path: options.model) {
                 // A compiled bundle runs on the simulator, as compiled.
                 guard passes.isEmpty, precision == "fp32", quantization.calib == nil, quantization.prune == nil,
-                    sparsity == nil, quantization.rules == nil, !quantization.biasCorrection, options.inputShapes.isEmpty
+                    sparsity == nil, quantization.rules == nil, !quantization.biasCorrection,
+                    options.givenModelOnlyOption == nil
                 else {
                     throw DriverError(
                         file: options.model,
                         "a bundle runs as it was compiled: --passes, --precision, --calib, --prune, --sparsity, "
-                            + "--rules, --bias-correction and --input-shape apply to ONNX models")
+                            + "--rules, --bias-correction, --input-shape and --graph-outputs apply to ONNX models")
                 }
                 try printResults(try BundleExecution.run(bundlePath: options.model, inputsPath: inputs, outputsPath: outputs))
                 return

@@ -137,7 +137,8 @@ def test_an_unsupported_operator_gets_the_closest_supported_ones(tmp_path):
     assert r.returncode == 1
     assert r.stderr.strip() == (
         f'npucc: error: {tmp_path / "m.onnx"}: node Sigmod "n0": unsupported operator Sigmod (default domain, '
-        "opset 17); closest supported operators: Sigmoid")
+        "opset 17); closest supported operators: Sigmoid; to compile the model up to the values before it, name them "
+        "with --graph-outputs")
     assert not (tmp_path / "m.npub").exists()
 
 
@@ -166,7 +167,8 @@ def test_a_vendor_operator_gets_the_default_domain_ones_it_names(tmp_path):
     r = run_npucc("inspect", tmp_path / "m.onnx")
     assert r.returncode == 1
     assert 'operator domain "com.microsoft" is not supported' in r.stderr
-    assert r.stderr.rstrip().endswith("closest default-domain operators: Gelu")
+    assert r.stderr.rstrip().endswith("closest default-domain operators: Gelu; to compile the model up to the values "
+                                      "before it, name them with --graph-outputs")
 
 
 def test_a_symbolic_input_points_to_input_shape_with_an_example(tmp_path):

@@ -25,7 +25,7 @@ extension OpRegistry {
     }
 
     /// Levenshtein distance: insertions, deletions and substitutions, one each.
-    static func editDistance(_ a: [Character], _ b: [Character]) -> Int {
+    public static func editDistance(_ a: [Character], _ b: [Character]) -> Int {
         if a.isEmpty { return b.count }
         var previous = Array(0...b.count), current = [Int](repeating: 0, count: b.count + 1)
         for i in 1...a.count {
