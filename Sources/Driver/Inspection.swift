@@ -21,7 +21,10 @@ public enum Inspection {
         for v in m.graph.outputs { lines.append("  \(v.name)  \(v.type)") }
         let counts = loaded.summary.opCounts
         let total = counts.values.reduce(0, +)
-        lines.append("operators:  \(total) nodes in the file, \(m.graph.nodes.count) after canonicalization")
+        let read =
+            total == loaded.summary.fileNodeCount
+            ? "\(total) nodes in the file" : "\(total) of the file's \(loaded.summary.fileNodeCount) nodes (--graph-outputs)"
+        lines.append("operators:  \(read), \(m.graph.nodes.count) after canonicalization")
         let width = counts.keys.map(\.count).max() ?? 0
         for (op, n) in counts.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }) {
             lines.append("  " + op.padding(toLength: width, withPad: " ", startingAt: 0) + "  \(n)")

@@ -35,6 +35,8 @@ public struct ImportSummary: Sendable {
     public var half: (inputs: [String], outputs: [String])?
     /// The graph inputs that only nodes `--graph-outputs` left out read.
     public var droppedInputs: [String] = []
+    /// The nodes of the file's graph, those `--graph-outputs` left out included.
+    public var fileNodeCount = 0
 }
 
 public enum ONNXImporter {
@@ -89,6 +91,7 @@ public enum ONNXImporter {
             )
         }
         guard var g = proto.graph else { throw TensorDecodingError("the model has no graph") }
+        let fileNodeCount = g.nodes.count
         var dropped: [String] = []
         if !options.graphOutputs.isEmpty {
             (g, dropped) = try g.cut(to: options.graphOutputs)
@@ -109,7 +112,8 @@ public enum ONNXImporter {
             initializerCount: g.initializers.count,
             initializerInputCount: g.inputs.filter { context.constants[$0.name] != nil }.count,
             importedAs: context.importedAs,
-            half: context.widensHalf ? (context.halfInputs, context.halfOutputs) : nil, droppedInputs: dropped)
+            half: context.widensHalf ? (context.halfInputs, context.halfOutputs) : nil, droppedInputs: dropped,
+            fileNodeCount: fileNodeCount)
         return (model, summary)
     }
 }

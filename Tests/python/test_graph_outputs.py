@@ -181,3 +181,11 @@ def test_a_named_value_without_a_declared_type_takes_the_inferred_one(tmp_path):
     assert r.stdout.splitlines() == ["s: i64[2]", "y: f32[1, 4]"]
     out = np.load(tmp_path / "y.npz")
     assert out["s"].tolist() == [1, 4] and out["y"].tolist() == [[1, 0, 3, 0]]
+
+
+def test_inspect_counts_the_nodes_the_named_values_need(folder):
+    r = run_npucc("inspect", folder / "det.onnx", "--graph-outputs", "boxes")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[lines.index("outputs:") + 1].split() == ["boxes", "f32[1,4,64]"]
+    assert "operators:  4 of the file's 14 nodes (--graph-outputs), 4 after canonicalization" in lines, lines
