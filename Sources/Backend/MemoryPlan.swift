@@ -110,7 +110,7 @@ public struct MemoryPlan: Sendable, Equatable {
                 // Named after the node that computes it (a TopK whose K comes from the data, say).
                 let message =
                     "value \"\(r)\" has no static type: the NPU's buffers are sized at compile time "
-                    + "(to compile the model up to the values before it, name them with --graph-outputs)"
+                    + "(\(OpRegistry.graphOutputsHint()))"
                 if let producer = graph.nodes.first(where: { $0.outputs.contains(r) }) { throw IRError(message, at: producer) }
                 throw IRError(message)
             }

@@ -31,15 +31,15 @@ extension ONNXGraph {
                     + (near.isEmpty ? "" : "; closest values: \(near.joined(separator: ", "))"))
         }
         // Walk back from the named values to everything they read.
-        var kept = Set<Int>(), pending = names
+        var kept = Set<Int>(), read = Set<String>(), pending = names
         while let value = pending.popLast() {
             guard let i = producer[value], kept.insert(i).inserted else { continue }
-            pending += nodes[i].inputs.filter { !$0.isEmpty }
-            pending += nodes[i].attributes.flatMap(\.graph).flatMap(\.valuesRead)
+            let reads = nodes[i].inputs.filter { !$0.isEmpty } + nodes[i].attributes.flatMap(\.graph).flatMap(\.valuesRead)
+            read.formUnion(reads)
+            pending += reads
         }
         var graph = self
         graph.nodes = nodes.indices.filter(kept.contains).map { nodes[$0] }
-        let read = Set(graph.nodes.flatMap { $0.inputs + $0.attributes.flatMap(\.graph).flatMap(\.valuesRead) })
         graph.inputs = inputs.filter { read.contains($0.name) || initializerNames.contains($0.name) }
         let declared = Dictionary((valueInfo + outputs).map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
         graph.outputs = names.map { declared[$0] ?? ONNXValueInfo(name: $0) }

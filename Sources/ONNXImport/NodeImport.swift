@@ -109,9 +109,9 @@ extension ImportContext {
     /// How to leave out an unsupported op that ends the model (post-processing): the values
     /// of the file it reads, where `--graph-outputs` can end the model.
     func cutHint(reading inputs: [String]) -> String {
-        let values = inputs.filter { !$0.isEmpty && constants[$0] == nil && fileValues.contains($0) }
-        let named = values.isEmpty ? "" : " (it reads " + values.map { "\"\($0)\"" }.joined(separator: ", ") + ")"
-        return "; to compile the model up to the values before it\(named), name them with --graph-outputs"
+        "; "
+            + OpRegistry.graphOutputsHint(
+                reading: inputs.filter { !$0.isEmpty && constants[$0] == nil && fileValues.contains($0) })
     }
 
     /// "; closest supported operators: A, B" when some are near `op`.

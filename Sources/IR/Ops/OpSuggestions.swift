@@ -24,6 +24,13 @@ extension OpRegistry {
         return scored.sorted { ($0.distance, $0.name) < ($1.distance, $1.name) }.prefix(limit).map(\.name)
     }
 
+    /// How to leave out an op that ends the model (post-processing) and cannot run on the
+    /// NPU: end the model before it, at `values` (the ones it reads, when known).
+    public static func graphOutputsHint(reading values: [String] = []) -> String {
+        let named = values.isEmpty ? "" : " (it reads " + values.map { "\"\($0)\"" }.joined(separator: ", ") + ")"
+        return "to compile the model up to the values before it\(named), name them with --graph-outputs"
+    }
+
     /// Levenshtein distance: insertions, deletions and substitutions, one each.
     public static func editDistance(_ a: [Character], _ b: [Character]) -> Int {
         if a.isEmpty { return b.count }
