@@ -18,8 +18,11 @@ import Reference
 /// inputs, unless its result would hold more than `sizeLimit` elements and more than all
 /// its inputs together: such a broadcast (Expand, Tile, ConstantOfShape of a huge shape)
 /// stays a node rather than bloat the model, while a weight built from small constants
-/// (ConstantOfShape, a constant Add) becomes one constant. A folded value that is a graph
-/// output becomes a constant of the same name, so output names never change.
+/// (ConstantOfShape, a constant Add) becomes one constant. A value a Conv, ConvTranspose,
+/// Gemm or MatMul reads as its weight (input 1), or that such a weight is computed from,
+/// folds whatever its size: the backend packs weights from constants alone. A folded value
+/// that is a graph output becomes a constant of the same name, so output names never
+/// change.
 /// Leaves alone: nodes with any non-constant input (Shape/Size excepted), nodes of other
 /// domains and ops the interpreter has no kernel for.
 public struct FoldConstants: Pass {
@@ -36,12 +39,14 @@ public struct FoldConstants: Pass {
         var stats = PassStatistics()
         var kept: [Node] = []
         var shapeValues: [String: [Dim]] = [:]
+        let weights = Self.weightSources(graph)
         for node in graph.nodes {
             // Types first, from what this walk folded before the node: a Shape downstream of a
             // value whose extents only a folded shape chain gives (a Resize to a computed size)
             // folds in the same walk.
             if try InferShapes.refine(node, &graph, shapeValues: &shapeValues) { stats.add("refined") }
-            guard let results = try fold(node, graph) else {
+            let limited = !node.outputs.contains { weights.contains($0) }
+            guard let results = try fold(node, graph, limited: limited) else {
                 kept.append(node)
                 continue
             }
@@ -55,8 +60,21 @@ public struct FoldConstants: Pass {
         return stats
     }
 
-    /// The node's results when it folds, nil when it stays.
-    private func fold(_ node: Node, _ graph: Graph) throws -> [Tensor]? {
+    /// The values read as a matrix layer's weight, and every value they are computed from.
+    static func weightSources(_ graph: Graph) -> Set<String> {
+        var sources = Set<String>()
+        for node in graph.nodes where ["Conv", "ConvTranspose", "Gemm", "MatMul"].contains(node.op) {
+            if let w = node.input(1) { sources.insert(w) }
+        }
+        for node in graph.nodes.reversed() where node.outputs.contains(where: sources.contains) {
+            sources.formUnion(node.inputs.filter { !$0.isEmpty })
+        }
+        return sources
+    }
+
+    /// The node's results when it folds, nil when it stays; with `limited`, a result over
+    /// `sizeLimit` elements and larger than the inputs stays.
+    private func fold(_ node: Node, _ graph: Graph, limited: Bool) throws -> [Tensor]? {
         guard node.domain.isEmpty || node.domain == "ai.onnx" else { return nil }
         if let results = foldFromType(node, graph) { return results }
         let inputs = node.inputs.map { $0.isEmpty ? nil : graph.constants[$0] }
@@ -67,7 +85,7 @@ public struct FoldConstants: Pass {
         for type in types {
             guard let dims = type?.shape?.concrete else { continue }
             let elements = elementCount(dims) ?? Int.max
-            if elements > sizeLimit && elements > inputElements { return nil }
+            if limited && elements > sizeLimit && elements > inputElements { return nil }
         }
         return try Kernels.evaluate(node, inputs)
     }

@@ -118,6 +118,45 @@ final class FoldConstantsTests: XCTestCase {
         XCTAssertEqual(statistics["folded"], 2)
     }
 
+    /// A result over the limit that a layer reads as its weight folds all the same, and so
+    /// does one such a weight is computed from (the ConstantOfShape before the Transpose);
+    /// the same broadcast read by an Add stays a node.
+    func testWeightsFoldWhateverTheirSize() throws {
+        let (after, statistics) = try apply(
+            FoldConstants(sizeLimit: 4),
+            to: """
+                graph main(%x: f32[2,3]) -> (%y: f32[*], %z: f32[*], %s: f32[*]) {
+                  const %w_shape: i64[2] = [3, 2]
+                  const %t_shape: i64[2] = [2, 3]
+                  %w = ConstantOfShape(%w_shape) {value=f32[1] [0.5]}
+                  %y = MatMul(%x, %w)
+                  %t = ConstantOfShape(%t_shape) {value=f32[1] [0.25]}
+                  %tt = Transpose(%t) {perm=[1, 0]}
+                  %z = Gemm(%x, %tt)
+                  %b = ConstantOfShape(%t_shape) {value=f32[1] [1.0]}
+                  %s = Add(%x, %b)
+                  return %y, %z, %s
+                }
+                """)
+        XCTAssertEqual(
+            after,
+            """
+            graph main(%x: f32[2,3]) -> (%y: f32[*], %z: f32[*], %s: f32[*]) {
+              const %t: f32[2,3] = [0.25, 0.25, 0.25, 0.25, 0.25, 0.25]
+              const %t_shape: i64[2] = [2, 3]
+              const %tt: f32[3,2] = [0.25, 0.25, 0.25, 0.25, 0.25, 0.25]
+              const %w: f32[3,2] = [0.5, 0.5, 0.5, 0.5, 0.5, 0.5]
+              const %w_shape: i64[2] = [3, 2]
+              %y: f32[2,2] = MatMul(%x, %w)
+              %z: f32[2,2] = Gemm(%x, %tt)
+              %b: f32[2,3] = ConstantOfShape(%t_shape) {value=f32[1] [1.0]}
+              %s: f32[2,3] = Add(%x, %b)
+              return %y, %z, %s
+            }
+            """)
+        XCTAssertEqual(statistics["folded"], 3)
+    }
+
     func testDoesNotFireWithoutConstantInputs() throws {
         let before = """
             graph main(%x: f32[N,3]) -> (%y: f32[*], %z: f32[*]) {
