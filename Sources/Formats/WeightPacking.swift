@@ -310,10 +310,15 @@ extension WeightLayout {
     /// A tile's bytes are its row count times one row's, so the offset is the full rows of
     /// tiles before it plus this row's earlier tiles.
     public func tileOffset(nTile: Int, kTile: Int) -> Int {
-        func rowBytes(_ kTiles: Range<Int>) -> Int {
-            kTiles.reduce(0) { $0 + tileByteCount(rows: 1, length: tileRange(nTile: 0, kTile: $1).columns.count) }
-        }
-        return nTile * tileRows * rowBytes(0..<tilesAcross) + tileRange(nTile: nTile, kTile: 0).rows.count * rowBytes(0..<kTile)
+        nTile * tileRows * rowBytes(tiles: tilesAcross) + tileRange(nTile: nTile, kTile: 0).rows.count * rowBytes(tiles: kTile)
+    }
+
+    /// Bytes of one row of the first `tiles` tiles of a row of tiles: every tile but the
+    /// last is `tileColumns` wide.
+    func rowBytes(tiles: Int) -> Int {
+        let whole = min(tiles, columns / tileColumns)
+        let full = whole * tileByteCount(rows: 1, length: tileColumns)
+        return tiles > whole ? full + tileByteCount(rows: 1, length: columns - whole * tileColumns) : full
     }
 
     /// Bytes of output tile `nTile`'s tiles over the whole reduction, which lie together

@@ -151,22 +151,28 @@ final class WeightPackingTests: XCTestCase {
     }
 
     func testAColumnOfTilesIsItsTilesBytesAndTheColumnsTileTheWeights() throws {
-        // 50 rows: two whole output tiles of 20 and a last one of 10; 300 columns: a partial last k-tile.
-        for (format, sparse) in [(PrecisionFormat.fp16, false), (.fp8, true), (.nvfp4, false), (.nvfp4, true)] {
-            let layout = try WeightLayout(
-                format: format, sparse: sparse, rows: 50, columns: 300, tileRows: 20, tileColumns: tileColumns(format, sparse))
-            var next = 0
-            for n in 0..<3 {
-                XCTAssertEqual(layout.tileOffset(nTile: n, kTile: 0), next)
-                let across = (300 + tileColumns(format, sparse) - 1) / tileColumns(format, sparse)
-                let tiles = (0..<across).map { k -> Int in
-                    let (rows, columns) = layout.tileRange(nTile: n, kTile: k)
-                    return layout.tileByteCount(rows: rows.count, length: columns.count)
+        // 50 rows: two whole output tiles of 20 and a last one of 10; 308 columns: a partial
+        // last k-tile for every format (tiles of 20 to 160 columns), 320: none.
+        let cases = [(PrecisionFormat.fp16, false), (.fp8, true), (.fp8, false), (.nvfp4, false), (.nvfp4, true)]
+        for (format, sparse) in cases {
+            for columnCount in [300, 308, 320] {
+                let width = tileColumns(format, sparse)
+                let layout = try WeightLayout(
+                    format: format, sparse: sparse, rows: 50, columns: columnCount, tileRows: 20, tileColumns: width)
+                var next = 0
+                for n in 0..<3 {
+                    // Every tile starts where the one before it (in row-of-tiles order) ends.
+                    for k in 0..<((columnCount + width - 1) / width) {
+                        XCTAssertEqual(layout.tileOffset(nTile: n, kTile: k), next, "\(format) tile (\(n), \(k))")
+                        let (rows, columns) = layout.tileRange(nTile: n, kTile: k)
+                        next += layout.tileByteCount(rows: rows.count, length: columns.count)
+                    }
+                    XCTAssertEqual(
+                        layout.columnByteCount(nTile: n), next - layout.tileOffset(nTile: n, kTile: 0),
+                        "\(format) sparse \(sparse) column \(n)")
                 }
-                XCTAssertEqual(layout.columnByteCount(nTile: n), tiles.reduce(0, +), "\(format) sparse \(sparse) column \(n)")
-                next += layout.columnByteCount(nTile: n)
+                XCTAssertEqual(next, layout.scaleOffset)
             }
-            XCTAssertEqual(next, layout.scaleOffset)
         }
     }
 
