@@ -22,7 +22,7 @@ public enum ActivationCodes {
         case .fp8:
             let scale = given ?? FP8.scale(amax: amax)
             for (i, v) in x.enumerated() {
-                codes[i] = e4m3Saturating(v.isFinite ? v / scale : (v < 0 ? -448 : 448))
+                codes[i] = fp8Code(v, scale: scale)
                 scales[i] = scale
             }
         case .nvfp4:
@@ -47,13 +47,27 @@ public enum ActivationCodes {
         }
     }
 
+    /// The E4M3 code of fp8 activation `v` at `scale`: v / scale rounded, saturating at
+    /// +-448 (infinities too); NaN is s.1111.111, its sign kept.
+    @inline(__always)
+    public static func fp8Code(_ v: Float, scale: Float) -> UInt8 {
+        if v.isNaN { return UInt8(truncatingIfNeeded: v.bitPattern >> 24) & 0x80 | 0x7F }
+        return e4m3Saturating(v.isFinite ? v / scale : (v < 0 ? -448 : 448))
+    }
+
+    /// The value of an E4M3 code at scale 1: s.1111.111 is the quiet NaN with its sign.
+    @inline(__always)
+    public static func fp8Value(_ code: UInt8) -> Float {
+        code & 0x7F == 0x7F ? Float(bitPattern: UInt32(code & 0x80) << 24 | 0x7FC0_0000) : e4m3Value(code)
+    }
+
     /// The value a code of `format` stands for, times its scale; nil for a byte that is not
     /// a code of the format (an E2M1 code is 0 to 15).
     @inline(__always)
     public static func value(_ code: UInt8, scale: Float, format: PrecisionFormat) -> Float? {
         switch format {
         case .nvfp4: return code < 16 ? e2m1Values[Int(code)] * scale : nil
-        case .fp8: return e4m3Value(code) * scale
+        case .fp8: return fp8Value(code) * scale
         case .fp16, .fp32: return nil
         }
     }

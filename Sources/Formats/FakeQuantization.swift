@@ -32,10 +32,11 @@ public enum FakeQuantization {
     }
 
     /// Activations rounded to fp8 E4M3 with a per-tensor `scale`: x / scale encoded
-    /// saturating, decoded and multiplied back. Non-finite inputs (NaN included) become
-    /// +-448 * scale.
+    /// saturating, decoded and multiplied back. Infinities become +-448 * scale; NaN stays
+    /// NaN (E4M3's s.1111.111, as ONNX's saturating QuantizeLinear keeps it), the quiet NaN
+    /// with its sign.
     public static func fp8Activations(_ x: [Float], scale: Float) -> [Float] {
-        func one(_ v: Float) -> Float { e4m3Value(e4m3Saturating(v.isFinite ? v / scale : (v < 0 ? -448 : 448))) * scale }
+        func one(_ v: Float) -> Float { ActivationCodes.fp8Value(ActivationCodes.fp8Code(v, scale: scale)) * scale }
         return [Float](unsafeUninitializedCapacity: x.count) { out, count in
             x.withUnsafeBufferPointer { x in
                 var i = 0

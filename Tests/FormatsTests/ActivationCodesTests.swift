@@ -65,6 +65,15 @@ final class ActivationCodesTests: XCTestCase {
         XCTAssertNil(ActivationCodes.value(16, scale: 1, format: .nvfp4))
         XCTAssertEqual(ActivationCodes.value(15, scale: 2, format: .nvfp4), -12)
         XCTAssertEqual(ActivationCodes.value(0x7e, scale: 0.5, format: .fp8), 224)
+        // E4M3's NaN codes decode to the quiet NaN with their sign; NaN rounds to them,
+        // infinities to +-448.
+        XCTAssertEqual(ActivationCodes.value(0x7f, scale: 2, format: .fp8)?.bitPattern, 0x7FC0_0000)
+        XCTAssertEqual(ActivationCodes.value(0xff, scale: 2, format: .fp8)?.bitPattern, 0xFFC0_0000)
+        XCTAssertEqual(ActivationCodes.fp8Code(.nan, scale: 3), 0x7f)
+        XCTAssertEqual(ActivationCodes.fp8Code(-.nan, scale: 3), 0xff)
+        XCTAssertEqual(ActivationCodes.fp8Code(Float(bitPattern: 0x7FA0_0001), scale: 3), 0x7f)
+        XCTAssertEqual(ActivationCodes.fp8Code(.infinity, scale: 3), 0x7e)
+        XCTAssertEqual(ActivationCodes.fp8Code(-.infinity, scale: 3), 0xfe)
         XCTAssertNil(ActivationCodes.value(1, scale: 1, format: .fp16))
         XCTAssertTrue(ActivationCodes.codes(.nvfp4) && ActivationCodes.codes(.fp8))
         XCTAssertFalse(ActivationCodes.codes(.fp16) || ActivationCodes.codes(.fp32))

@@ -129,10 +129,12 @@ final class ScalarCodecTests: XCTestCase {
         let m = try x.withUnsafeBufferPointer { try FP8.quantize($0, rows: rows, columns: columns, perChannel: true) }
         XCTAssertEqual(scales, m.scales)
         XCTAssertEqual(values.map(\.bitPattern), m.dequantized().map(\.bitPattern))
-        let activations = sweep + [.nan, .infinity, -.infinity, 3e38, -3e38] + sweep.prefix(20)
+        let activations = sweep + [.nan, -.nan, .infinity, -.infinity, 3e38, -3e38] + sweep.prefix(20)
         for scale: Float in [1, 3e-20, 448] {
-            let want = activations.map {
-                e4m3Value(e4m3Saturating($0.isFinite ? $0 / scale : ($0 < 0 ? -448 : 448))) * scale
+            // Infinities saturate; NaN is E4M3's NaN, decoded as the quiet NaN with its sign.
+            let want = activations.map { v -> Float in
+                if v.isNaN { return Float(bitPattern: v.bitPattern & 0x8000_0000 | 0x7FC0_0000) }
+                return e4m3Value(e4m3Saturating(v.isFinite ? v / scale : (v < 0 ? -448 : 448))) * scale
             }
             XCTAssertEqual(
                 FakeQuantization.fp8Activations(activations, scale: scale).map(\.bitPattern), want.map(\.bitPattern),

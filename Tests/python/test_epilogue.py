@@ -123,16 +123,18 @@ def test_residual_blocks_run_bit_for_bit_with_their_adds_in_the_convolutions(mod
     assert table["down"]["input_bytes"] == 4 * 8 * 6 * 6 + 4 * 16 * 3 * 3
 
 
-def test_nan_and_infinities_through_the_products_give_the_interpreters_bits(models, tmp_path):
+@pytest.mark.parametrize("precision", ["fp16", "fp8"])
+def test_nan_and_infinities_through_the_products_give_the_interpreters_bits(models, tmp_path, precision):
     """NaN of both signs and infinities in the input: products of infinity and zero, sums of
     infinities of both signs and NaN operands meet in the convolutions' sums and the residual
-    Adds; every NaN element carries the interpreter's sign and payload."""
+    Adds; every NaN element carries the interpreter's sign and payload. fp8 rounds NaN to
+    NaN (infinities to +-448 times the scale), so it spreads as at fp16."""
     x = np.load(models / "blocks.npz")["x"].copy()
     x.flat[[0, 5, 40, 77, 100, 200]] = [np.nan, np.inf, -np.inf, np.inf, -np.nan, -np.inf]
     np.savez(tmp_path / "x.npz", x=x)
     calib = tmp_path / "calib.npz"
     np.savez(calib, x=np.random.default_rng(4).standard_normal((4, 8, 6, 6)).astype(np.float32))
-    sim, fq = simulated_and_interpreted(models / "blocks.onnx", tmp_path / "x.npz", tmp_path, "fp16", "none", calib)
+    sim, fq = simulated_and_interpreted(models / "blocks.onnx", tmp_path / "x.npz", tmp_path, precision, "none", calib)
     for name in ("y", "c5"):
         assert np.isnan(fq[name]).all(), name  # two blocks of 3x3 windows spread them everywhere
         np.testing.assert_array_equal(sim[name].view(np.uint32), fq[name].view(np.uint32), err_msg=name)

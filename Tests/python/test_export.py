@@ -107,6 +107,27 @@ def test_the_exported_model_runs_in_onnxruntime_as_the_interpreter_runs_it(
         assert not [a.name for a in node.attribute if a.name.startswith("npucc")], node.name
 
 
+def test_nan_in_an_fp8_layers_input_stays_nan_as_in_onnxruntime(tmp_path):
+    """The NPU rounds a NaN activation to E4M3's NaN, as the export's saturating
+    QuantizeLinear does: the samples holding NaN give NaN where onnxruntime's do, and an
+    infinity (rounded to 448 times the scale by both) gives the same finite outputs."""
+    shared, extra = flags(tmp_path, "digits_cnn.onnx", "fp8", "none")
+    out = tmp_path / "qdq.onnx"
+    r = run_npucc("export", SAMPLES / "digits_cnn.onnx", "-o", out, "--qdq", *shared, *extra)
+    assert r.returncode == 0, r.stderr
+    x = np.load(SAMPLES / "digits_test.npz")["input"][:6].copy()
+    x[0, 0, 3, 4], x[1, 0, 0, 0], x[2, 0, 5, 5], x[3, 0, 2, 2] = np.nan, -np.nan, np.inf, -np.inf
+    np.savez(tmp_path / "x.npz", input=x)
+    r = run_npucc("run", SAMPLES / "digits_cnn.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "fq.npz",
+                  *shared)
+    assert r.returncode == 0, r.stderr
+    (want,) = np.load(tmp_path / "fq.npz").values()
+    (got,) = onnxruntime_outputs(out, {"input": x}, EXTENDED).values()
+    assert np.isnan(want[:2]).all() and np.isfinite(want[2:]).all()
+    assert np.array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got[2:], want[2:], rtol=0, atol=1e-5 * max(1.0, float(np.abs(want[2:]).max())))
+
+
 def test_fp8_layers_store_e4m3_weights_and_quantize_their_inputs(tmp_path):
     shared, extra = flags(tmp_path, "digits_cnn.onnx", "fp8", "none")
     r = run_npucc("export", SAMPLES / "digits_cnn.onnx", "-o", tmp_path / "fp8.onnx", "--qdq", *shared, *extra)
