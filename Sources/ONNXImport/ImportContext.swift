@@ -36,6 +36,8 @@ struct ImportContext {
     var dequantized: [String: String] = [:]
     /// Values import computed to unroll loops and take branches (`evaluated`).
     var evaluatedValues: [String: Tensor] = [:]
+    /// The sequences the model builds, each as its elements' values (Sequences.swift).
+    var sequences: [String: [String]] = [:]
     private var taken: Set<String> = []
     private var counter = 0
 
@@ -117,6 +119,11 @@ struct ImportContext {
             let start = nodes.count
             try importNode(n)
             typeEmittedNodes(from: start)
+        }
+        if let v = outputs.first(where: { sequences[$0.name] != nil }) {
+            throw TensorDecodingError(
+                "graph output \"\(v.name)\" is a sequence; only tensors are supported (SequenceAt or ConcatFromSequence makes one of it)"
+            )
         }
         return Graph(
             name: g.name.isEmpty ? "main" : g.name, inputs: inputs, outputs: outputs,

@@ -13,6 +13,11 @@ extension ImportContext {
                     + Self.suggestion(for: n.opType, among: "default-domain operators") + cutHint(reading: n.inputs))
         }
         guard !n.opType.isEmpty else { throw TensorDecodingError("\(what) has no op_type") }
+        if !Self.sequenceOps.contains(n.opType), let s = n.inputs.first(where: { sequences[$0] != nil }) {
+            throw TensorDecodingError(
+                "\(what) reads sequence \"\(s)\": npucc keeps a sequence only as a list of values known at import, "
+                    + "which SequenceAt, SequenceLength, ConcatFromSequence, SequenceInsert and SequenceErase read")
+        }
         if ["Loop", "Scan", "If"].contains(n.opType), QOperators.isDefault(n.domain) {
             // Their subgraphs are imported as nodes of this graph, not decoded as attributes.
             try emitControlFlow(n)
@@ -95,6 +100,7 @@ extension ImportContext {
             "ConvTranspose": { try $0.emitTransposedConvolution($1) },
         ]
         for op in ["Swish", "SwiGLU"] { table[op] = { try $0.emitSwish($1) } }
+        for op in sequenceOps { table[op] = { try $0.emitSequenceOp($1) } }
         for op in ["LSTM", "GRU", "RNN"] { table[op] = { try $0.emitRecurrent($1) } }
         for op in ["Celu", "ThresholdedRelu", "Shrink", "IsNaN", "IsInf", "Hardmax", "MeanVarianceNormalization", "Xor"] {
             table[op] = { try $0.emitFunctionOp($1) }
