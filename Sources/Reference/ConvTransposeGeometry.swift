@@ -56,8 +56,15 @@ public struct ConvTransposeGeometry: Sendable, Equatable {
             }
             if let target {
                 let total = full - target
-                padBegin[d] = autoPad == "SAME_UPPER" ? total / 2 : total - total / 2
-                padEnd[d] = total - padBegin[d]
+                if total < 0 {
+                    // An output longer than the products reach (by less than a stride, as a
+                    // convolution of that stride would read it back): onnxruntime pads
+                    // nothing and leaves the positions past the end zero (the bias alone).
+                    (padBegin[d], padEnd[d]) = (0, total)
+                } else {
+                    padBegin[d] = autoPad == "SAME_UPPER" ? total / 2 : total - total / 2
+                    padEnd[d] = total - padBegin[d]
+                }
             }
             output.append(full - padBegin[d] - padEnd[d])
             guard output[d] > 0 else {
