@@ -8,14 +8,16 @@ import IR
 extension ImportContext {
     /// The bias of a masked-out position. Finite, so that a row every position of which is
     /// masked stays a number through Softmax (its guard then zeroes it), and small enough
-    /// that two of them (a boolean mask and the causal triangle) add without overflowing;
+    /// that four of them (a boolean mask, the causal triangle and both sides of a window)
+    /// add without overflowing;
     /// exp of it is 0, so a partly masked row is as with -inf.
     static let maskedBias: Float = -1e30
 
     /// Emits Attention `node` (Q, K, V, optional attn_mask; `q_num_heads` and `kv_num_heads`
     /// with 3-D inputs [B, S, heads·D], else 4-D [B, heads, S, D]; `scale` default
-    /// 1/√D, `softcap`, `is_causal`). A boolean mask's masked positions and the causal
-    /// triangle's upper part get `maskedBias`; a row a boolean mask masks entirely is zero,
+    /// 1/√D, `softcap`, `is_causal`, `left_window_size` and `right_window_size`). A boolean
+    /// mask's masked positions, the causal triangle's upper part and the keys outside the
+    /// window get `maskedBias`; a row a boolean mask masks entirely is zero,
     /// as the operator defines. Refused by name: past_key and past_value (a key-value cache),
     /// nonpad_kv_seqlen, the outputs after Y, and a softmax_precision other than float32.
     /// New nodes are named `NAME/Attention_STEP`.
@@ -29,6 +31,17 @@ extension ImportContext {
         if node.input(6) != nil { throw IRError("nonpad_kv_seqlen is not supported", at: node) }
         if node.outputs.dropFirst().contains(where: { !$0.isEmpty }) {
             throw IRError("only output Y is supported, not present_key, present_value or qk_matmul_output", at: node)
+        }
+        let known: Set<String> = [
+            "is_causal", "kv_num_heads", "q_num_heads", "qk_matmul_output_mode", "scale", "softcap", "softmax_precision",
+            "left_window_size", "right_window_size",
+        ]
+        if let unknown = node.attributes.keys.sorted().first(where: { !known.contains($0) }) {
+            throw IRError("attribute \(unknown) is not supported", at: node)
+        }
+        let (left, right) = (node.int("left_window_size", default: -1), node.int("right_window_size", default: -1))
+        guard left >= -1, right >= -1 else {
+            throw IRError("left_window_size \(left) and right_window_size \(right) must each be -1 or at least 0", at: node)
         }
         if let precision = node.int("softmax_precision"), precision != Int(DType.float32.rawValue) {
             throw IRError("softmax_precision \(precision) is not supported (Softmax runs in float32)", at: node)
@@ -122,14 +135,22 @@ extension ImportContext {
                 scores = emit("Add", "masked", [scores, mask])
             }
         }
-        if node.int("is_causal", default: 0) != 0 {
-            let plane = emit(
-                "ConstantOfShape", "plane", [extents(scores, 2, 4, "scores")],
-                ["value": .tensor(Tensor([Self.maskedBias], shape: [1]))])
-            let above = emit(
-                "Trilu", "causal", [plane, int64Scalar(1, hint: "diagonal")], ["upper": .int(1)])
-            scores = emit("Add", "causal_masked", [scores, above])
+        // The causal triangle and the sliding window: a plane of masked biases, the part of
+        // it above diagonal k (upper, key j >= query i + k) or below it (j <= i + k) added.
+        var plane: String?
+        func maskBeyond(_ step: String, diagonal k: Int, upper: Bool) {
+            plane =
+                plane
+                ?? emit(
+                    "ConstantOfShape", "plane", [extents(scores, 2, 4, "scores")],
+                    ["value": .tensor(Tensor([Self.maskedBias], shape: [1]))])
+            let part = emit("Trilu", step, [plane!, int64Scalar(k, hint: "diagonal")], ["upper": .int(upper ? 1 : 0)])
+            scores = emit("Add", "\(step)_masked", [scores, part])
         }
+        if node.int("is_causal", default: 0) != 0 { maskBeyond("causal", diagonal: 1, upper: true) }
+        // A query at i sees keys i - left ... i + right (a bound of -1 leaves its side open).
+        if right >= 0 { maskBeyond("window_right", diagonal: right + 1, upper: true) }
+        if left >= 0 { maskBeyond("window_left", diagonal: -(left + 1), upper: false) }
         var weights = emit("Softmax", "weights", [scores], ["axis": .int(-1)])
         if let guardRows { weights = emit("Mul", "guarded", [weights, guardRows]) }
 

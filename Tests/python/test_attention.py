@@ -3,7 +3,8 @@ split into heads, grouped-query K and V, the default and a given scale, a softca
 and float masks and the causal triangle compute as onnxruntime computes them; a row a
 boolean mask masks entirely is zero, as the operator defines; a projection block around it
 runs on the simulator bit for bit as the interpreter runs it; a key-value cache and the
-outputs after Y are refused by node."""
+outputs after Y are refused by node, as is an attribute the import does not know; sliding
+windows (opset 25) compute as onnxruntime computes them."""
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -121,13 +122,42 @@ def test_an_attention_block_runs_on_the_simulator_as_the_interpreter_runs_it(tmp
     assert_same_bits(sim, fq, ["y"])
 
 
+@pytest.mark.parametrize("window", [
+    dict(is_causal=1, left_window_size=2),                    # a causal window: the key and the 2 before it
+    dict(left_window_size=1, right_window_size=2),            # a bidirectional band
+    dict(right_window_size=0),                                # no key after the query: causal by the window
+    dict(left_window_size=0, right_window_size=0, mask=True),  # the diagonal alone, and a float mask
+])
+def test_a_sliding_window_computes_as_onnxruntime(tmp_path, window):
+    """Attention (opset 25) restricts each query at i to the keys i - left ... i + right."""
+    window = dict(window)
+    with_mask = window.pop("mask", False)
+    shapes = {"q": [B, 2, S, D], "k": [B, 2, S, D], "v": [B, 2, S, D]}
+    feeds = {n: RNG.standard_normal(s).astype(np.float32) for n, s in shapes.items()}
+    names = ["q", "k", "v"]
+    if with_mask:
+        feeds["m"] = RNG.standard_normal((B, 1, S, S)).astype(np.float32)
+        shapes["m"] = [B, 1, S, S]
+        names.append("m")
+    save(tmp_path / "a.onnx", [helper.make_node("Attention", names, ["y"], name="attn", **window)],
+         [value(n, s) for n, s in shapes.items()], [value("y", [B, 2, S, D])], opset=25)
+    got = compare(tmp_path / "a.onnx", feeds, tmp_path)
+    # Without the window the result differs: the window is not left out.
+    window = {k: v for k, v in window.items() if not k.endswith("_window_size")}
+    save(tmp_path / "full.onnx", [helper.make_node("Attention", names, ["y"], name="attn", **window)],
+         [value(n, s) for n, s in shapes.items()], [value("y", [B, 2, S, D])], opset=25)
+    assert np.abs(compare(tmp_path / "full.onnx", feeds, tmp_path) - got).max() > 1e-3
+
+
 @pytest.mark.parametrize("inputs,outputs,message", [
     (["q", "k", "v", "", "pk", "pv"], ["y"], "past_key and past_value"),
     (["q", "k", "v"], ["y", "", "", "qk"], "only output Y is supported"),
+    (["q", "k", "v"], ["y"], "attribute chunk_size is not supported"),
 ])
-def test_a_cache_and_the_extra_outputs_are_refused_by_node(tmp_path, inputs, outputs, message):
+def test_a_cache_the_extra_outputs_and_unknown_attributes_are_refused_by_node(tmp_path, inputs, outputs, message):
     shapes = {"q": [1, 2, 4, D], "k": [1, 2, 4, D], "v": [1, 2, 4, D], "pk": [1, 2, 3, D], "pv": [1, 2, 3, D]}
-    save(tmp_path / "a.onnx", [helper.make_node("Attention", inputs, outputs, name="attn")],
+    extra = {"chunk_size": 2} if "chunk_size" in message else {}
+    save(tmp_path / "a.onnx", [helper.make_node("Attention", inputs, outputs, name="attn", **extra)],
          [value(n, shapes[n]) for n in inputs if n], [value(o, None) for o in outputs if o])
     r = run_npucc("dump-ir", tmp_path / "a.onnx")
     assert r.returncode == 1
