@@ -1,7 +1,8 @@
 """Resize as exporters write it. Nearest (PyTorch's Upsample: asymmetric and floor; ONNX's
 defaults: half_pixel and round_prefer_floor; sizes instead of scales; downsampling by a
 fraction) lowers to copies, and the interpreter's equals onnxruntime's exactly. Bilinear over
-the last two axes (half_pixel, align_corners, pytorch_half_pixel; up and down) runs on the
+the last two axes (half_pixel, align_corners, pytorch_half_pixel, half_pixel_symmetric; up and
+down) runs on the
 vector unit, within float32 rounding of onnxruntime. Either way the bundle runs bit for bit as
 the fake-quant interpreter runs the model, at rank 4 and at ranks 2, 3 and 5 (a 1-D signal
 upsampled along its last axis, a volume's planes), and so does a linear Resize over other
@@ -13,7 +14,8 @@ it would filter. Bicubic of the last two axes (every coordinate mode, cubic_coef
 exclude_outside) is interpreted as onnxruntime computes it, folds on constants, and runs on the
 vector unit bit for bit as the interpreter runs it; one that changes another axis is refused by
 node. A plane too large for a tile (28x28 to 224x224, a 6,000-sample signal) runs in windows,
-bit for bit as whole planes run."""
+bit for bit as whole planes run. A coordinate mode that is misspelt, or a crop without its roi
+or sampling outside the input, is refused by node."""
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -41,12 +43,18 @@ CASES = {
     "bilinear_align_corners": dict(sizes=[1, 6, 9, 13], mode="linear", coordinate_transformation_mode="align_corners"),
     "bilinear_down_pytorch": dict(scales=[1, 1, 0.6, 0.75], mode="linear",
                                   coordinate_transformation_mode="pytorch_half_pixel"),
+    # Opset 19's half_pixel_symmetric: extents that round down (3.5 -> 3, 4.2 -> 4, 8.5 -> 8)
+    # move the sampling towards the centre.
+    "bilinear_half_pixel_symmetric_down": dict(scales=[1, 1, 0.7, 0.7], mode="linear", opset=19,
+                                               coordinate_transformation_mode="half_pixel_symmetric"),
+    "bilinear_half_pixel_symmetric_up": dict(scales=[1, 1, 1.7, 2.5], mode="linear", opset=19,
+                                             coordinate_transformation_mode="half_pixel_symmetric"),
 }
 
 
-def resize_model(path, scales=None, sizes=None, mode="nearest", conv=True, **attributes):
-    """Conv 3 -> 6 channels (or none), Resize, Relu; opset 13 with the roi and scales inputs
-    present."""
+def resize_model(path, scales=None, sizes=None, mode="nearest", conv=True, opset=13, **attributes):
+    """Conv 3 -> 6 channels (or none), Resize, Relu; opset 13 (unless told) with the roi and
+    scales inputs present."""
     rng = np.random.default_rng(2)
     inits = [numpy_helper.from_array((rng.standard_normal((6, 3, 3, 3)) / 5).astype(np.float32), "w"),
              numpy_helper.from_array(np.zeros(0, np.float32), "roi"),
@@ -64,9 +72,34 @@ def resize_model(path, scales=None, sizes=None, mode="nearest", conv=True, **att
              helper.make_node("Relu", ["r"], ["y"])]
     graph = helper.make_graph(nodes, "resize", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 5, 6])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", "C", "H", "W"])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     onnx.checker.check_model(model)
     onnx.save(model, path)
+
+
+@pytest.mark.parametrize("attributes,roi,message", [
+    (dict(coordinate_transformation_mode="half_pixel_symetric"), [],
+     'coordinate_transformation_mode "half_pixel_symetric" is not one of'),
+    (dict(coordinate_transformation_mode="tf_crop_and_resize"), [],
+     "tf_crop_and_resize needs a roi of 8 values"),
+    (dict(coordinate_transformation_mode="tf_crop_and_resize", extrapolation_value=10.0),
+     [0, 0, 0.4, 0.6, 1, 1, 1.2, 0.8], "extrapolation_value is not supported"),
+])
+def test_a_coordinate_mode_that_is_not_computed_is_refused_by_node(tmp_path, attributes, roi, message):
+    """A misspelt mode, a crop without its roi and samples outside the input fail by node
+    rather than fall back to another transformation."""
+    inits = [numpy_helper.from_array(np.asarray(roi, np.float32), "roi"),
+             numpy_helper.from_array(np.asarray([1, 1, 2, 2], np.float32), "scales")]
+    graph = helper.make_graph(
+        [helper.make_node("Resize", ["x", "roi", "scales"], ["y"], mode="linear", name="resize", **attributes)],
+        "resize", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 5, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)]), tmp_path / "m.onnx")
+    np.savez(tmp_path / "x.npz", x=np.ones((1, 3, 5, 6), np.float32))
+    r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "y.npz")
+    assert r.returncode == 1
+    assert 'node Resize "resize" (opset 19)' in r.stderr and message in r.stderr, r.stderr
+    assert not (tmp_path / "y.npz").exists()
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -33,6 +33,15 @@ public struct ResizeGeometry: Sendable, Equatable {
         guard ["nearest", "linear", "cubic"].contains(mode) else {
             throw IRError("mode \"\(mode)\" is not nearest, linear or cubic", at: node)
         }
+        let coordinates = [
+            "half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners", "asymmetric",
+            "tf_half_pixel_for_nn", "tf_crop_and_resize",
+        ]
+        guard coordinates.contains(coordinate) else {
+            throw IRError(
+                "coordinate_transformation_mode \"\(coordinate)\" is not one of \(coordinates.joined(separator: ", "))",
+                at: node)
+        }
         var axes = Array(0..<rank)
         if let named = node.ints("axes") {
             axes = try named.map { a in
@@ -76,6 +85,11 @@ public struct ResizeGeometry: Sendable, Equatable {
                 "antialias is supported only where it changes nothing (a linear or cubic resize that shrinks no axis)", at: node)
         }
         var roi = roi ?? []
+        if coordinate == "tf_crop_and_resize" && roi.count != 2 * axes.count {
+            throw IRError(
+                "tf_crop_and_resize needs a roi of \(2 * axes.count) values (a start and an end per axis), not \(roi.count)",
+                at: node)
+        }
         if roi.count == 2 * axes.count, axes != Array(0..<rank) {
             var full = [Float](repeating: 0, count: rank) + [Float](repeating: 1, count: rank)
             for (k, a) in axes.enumerated() {
@@ -92,10 +106,14 @@ public struct ResizeGeometry: Sendable, Equatable {
             case "align_corners": return outN == 1 ? 0 : Float(o) * (inN - 1) / (outN - 1)
             case "pytorch_half_pixel": return outN > 1 ? (Float(o) + 0.5) / scale - 0.5 : 0
             case "tf_half_pixel_for_nn": return (Float(o) + 0.5) / scale
-            case "tf_crop_and_resize" where roi.count == 2 * rank:
+            case "tf_crop_and_resize":
                 let start = roi[d], end = roi[d + rank]
                 return outN > 1
                     ? start * (inN - 1) + Float(o) * (end - start) * (inN - 1) / (outN - 1) : 0.5 * (start + end) * (inN - 1)
+            case "half_pixel_symmetric":
+                // The output's extent as scaled (before rounding down) centres the sampling.
+                let adjustment = outN / (scale * inN), offset = inN / 2 * (1 - adjustment)
+                return offset + (Float(o) + 0.5) / scale - 0.5
             default: return (Float(o) + 0.5) / scale - 0.5
             }
         }
@@ -116,6 +134,11 @@ public struct ResizeGeometry: Sendable, Equatable {
             var l = [Int](), h = [Int](), w = [Float]()
             for o in 0..<shape[d] {
                 let s = source(o, d)
+                if coordinate == "tf_crop_and_resize" && !(0...Float(inputShape[d] - 1)).contains(s) {
+                    throw IRError(
+                        "tf_crop_and_resize samples axis \(d) at \(s), outside the input (0 to \(inputShape[d] - 1)): "
+                            + "extrapolation_value is not supported (keep the roi within [0, 1])", at: node)
+                }
                 if mode == "nearest" || inputShape[d] == 1
                     || factors[d] == 1 && coordinate != "align_corners" && coordinate != "tf_crop_and_resize"
                 {
