@@ -32,13 +32,6 @@ extension ImportContext {
         if node.outputs.dropFirst().contains(where: { !$0.isEmpty }) {
             throw IRError("only output Y is supported, not present_key, present_value or qk_matmul_output", at: node)
         }
-        let known: Set<String> = [
-            "is_causal", "kv_num_heads", "q_num_heads", "qk_matmul_output_mode", "scale", "softcap", "softmax_precision",
-            "left_window_size", "right_window_size",
-        ]
-        if let unknown = node.attributes.keys.sorted().first(where: { !known.contains($0) }) {
-            throw IRError("attribute \(unknown) is not supported", at: node)
-        }
         let (left, right) = (node.int("left_window_size", default: -1), node.int("right_window_size", default: -1))
         guard left >= -1, right >= -1 else {
             throw IRError("left_window_size \(left) and right_window_size \(right) must each be -1 or at least 0", at: node)

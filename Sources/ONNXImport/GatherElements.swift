@@ -22,6 +22,18 @@ extension ImportContext {
         if let dataRank, dataRank != rank {
             throw IRError("data of rank \(dataRank) and indices of rank \(rank) differ", at: node)
         }
+        let flat = try flatIndices(data, indices, rank: rank, node)
+        let column = emitStep(of: node, "Reshape", "column", [data, int64Constant([-1], hint: "column")])
+        nodes.append(
+            Node(op: "Gather", name: node.name, inputs: [column, flat], outputs: node.outputs, attributes: ["axis": .int(0)]))
+    }
+
+    /// The flat index into `data` (read as one column) of each element `indices` names along
+    /// `node`'s `axis` (its other coordinates the index's own position): index · stride_axis
+    /// + Σ_(a ≠ axis) position_a · stride_a, a negative index first moved up by the axis's
+    /// extent and one still outside the axis replaced by the data's size (out of the
+    /// column's range, which the Gather or ScatterND reading it refuses).
+    mutating func flatIndices(_ data: String, _ indices: String, rank: Int, _ node: Node) throws -> String {
         let given = node.int("axis", default: 0)
         guard (-rank..<rank).contains(given) else { throw IRError("axis \(given) is out of range for rank \(rank)", at: node) }
         let axis = given < 0 ? given + rank : given
@@ -44,8 +56,6 @@ extension ImportContext {
             let shaped = try positions(along: a, of: indices, node)
             flat = emit("Add", "at\(a)", [flat, emit("Mul", "offset\(a)", [shaped, strides[a]])])
         }
-        let column = emit("Reshape", "column", [data, int64Constant([-1], hint: "column")])
-        nodes.append(
-            Node(op: "Gather", name: node.name, inputs: [column, flat], outputs: node.outputs, attributes: ["axis": .int(0)]))
+        return flat
     }
 }

@@ -68,6 +68,11 @@ extension ImportContext {
     mutating func importDecoded(_ node: Node, label: String, what: String) throws {
         var node = node
         if let decompose = Self.decompositions[node.op] {
+            if let known = Self.decomposedAttributes[node.op],
+                let unknown = node.attributes.keys.sorted().first(where: { !known.contains($0) })
+            {
+                throw IRError("\(node.op) has no attribute \"\(unknown)\"", at: node)
+            }
             let before = nodes.count
             try decompose(&self, node)
             for emitted in nodes[before...] where emitted.op != node.op && emitted.outputs.first == node.outputs.first {
@@ -93,6 +98,7 @@ extension ImportContext {
             "RMSNormalization": { try $0.emitRMSNormalization($1) }, "ImageScaler": { try $0.emitImageScaler($1) },
             "Attention": { try $0.emitAttention($1) }, "GatherND": { try $0.emitGatherND($1) },
             "GatherElements": { try $0.emitGatherElements($1) },
+            "ScatterElements": { try $0.emitScatterElements($1) }, "Scatter": { try $0.emitScatterElements($1) },
             "ReverseSequence": { try $0.emitReverseSequence($1) },
             "GridSample": { try $0.emitGridSample($1) },
             "AffineGrid": { try $0.emitAffineGrid($1) },
@@ -108,6 +114,43 @@ extension ImportContext {
         for op in ["DepthToSpace", "SpaceToDepth"] { table[op] = { try $0.emitBlockRearrangement($1) } }
         for op in ["ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp"] {
             table[op] = { try $0.emitComposedReduction($1) }
+        }
+        return table
+    }()
+
+    /// The attributes ONNX defines for the ops imported by decomposition (at any opset; Conv
+    /// and ConvTranspose are checked as the ops they stay): one it does not define is
+    /// refused rather than left out.
+    static let decomposedAttributes: [String: Set<String>] = {
+        var table: [String: Set<String>] = [
+            "GroupNormalization": ["epsilon", "num_groups", "stash_type"], "Einsum": ["equation"],
+            "LpNormalization": ["axis", "p"], "Mish": [], "RMSNormalization": ["axis", "epsilon", "stash_type"],
+            "ImageScaler": ["scale", "bias"],
+            "Attention": [
+                "is_causal", "kv_num_heads", "left_window_size", "q_num_heads", "qk_matmul_output_mode",
+                "right_window_size", "scale", "softcap", "softmax_precision",
+            ],
+            "GatherND": ["batch_dims"], "GatherElements": ["axis"], "ScatterElements": ["axis", "reduction"],
+            "Scatter": ["axis"], "ReverseSequence": ["batch_axis", "time_axis"],
+            "GridSample": ["align_corners", "mode", "padding_mode"], "AffineGrid": ["align_corners"],
+            "RotaryEmbedding": ["interleaved", "num_heads", "rotary_embedding_dim"],
+            "Swish": ["alpha"], "SwiGLU": ["alpha"], "Celu": ["alpha"], "ThresholdedRelu": ["alpha"],
+            "Shrink": ["bias", "lambd"], "IsNaN": [], "IsInf": ["detect_negative", "detect_positive"],
+            "Hardmax": ["axis"], "MeanVarianceNormalization": ["axes"], "Xor": ["axis", "broadcast"],
+            "DepthToSpace": ["blocksize", "mode"], "SpaceToDepth": ["blocksize", "mode"],
+            "SequenceEmpty": ["dtype"], "SequenceConstruct": [], "SequenceInsert": [], "SequenceErase": [],
+            "SequenceAt": [], "SequenceLength": [], "SplitToSequence": ["axis", "keepdims"],
+            "ConcatFromSequence": ["axis", "new_axis"],
+        ]
+        let recurrent: Set<String> = [
+            "activation_alpha", "activation_beta", "activations", "clip", "direction", "hidden_size", "layout",
+            "output_sequence",
+        ]
+        table["RNN"] = recurrent
+        table["LSTM"] = recurrent.union(["input_forget"])
+        table["GRU"] = recurrent.union(["linear_before_reset"])
+        for op in ["ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp"] {
+            table[op] = ["axes", "keepdims", "noop_with_empty_axes"]
         }
         return table
     }()

@@ -152,7 +152,7 @@ def test_a_sliding_window_computes_as_onnxruntime(tmp_path, window):
 @pytest.mark.parametrize("inputs,outputs,message", [
     (["q", "k", "v", "", "pk", "pv"], ["y"], "past_key and past_value"),
     (["q", "k", "v"], ["y", "", "", "qk"], "only output Y is supported"),
-    (["q", "k", "v"], ["y"], "attribute chunk_size is not supported"),
+    (["q", "k", "v"], ["y"], 'Attention has no attribute "chunk_size"'),
 ])
 def test_a_cache_the_extra_outputs_and_unknown_attributes_are_refused_by_node(tmp_path, inputs, outputs, message):
     shapes = {"q": [1, 2, 4, D], "k": [1, 2, 4, D], "v": [1, 2, 4, D], "pk": [1, 2, 3, D], "pv": [1, 2, 3, D]}

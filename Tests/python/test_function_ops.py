@@ -8,7 +8,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from conftest import assert_same_bits, interpreted_and_onnxruntime, simulated_and_interpreted
+from conftest import assert_same_bits, interpreted_and_onnxruntime, run_npucc, simulated_and_interpreted
 
 RNG = np.random.default_rng(3131)
 SHAPE = [2, 3, 4, 5]
@@ -116,3 +116,26 @@ def test_hardmax_before_opset_13_takes_the_flattened_axes_from_axis(tmp_path, ax
     np.testing.assert_array_equal(got["y"], want["y"])
     start = 1 if axis is None else axis % 3
     assert got["y"].reshape(int(np.prod(x.shape[:start])), -1).sum(axis=1).tolist() == [1] * int(np.prod(x.shape[:start]))
+
+
+@pytest.mark.parametrize("op,inputs,attributes", [
+    ("Celu", ["x"], dict(alpha=0.5, beta=2.0)),
+    ("GroupNormalization", ["x", "s", "b"], dict(num_groups=3, groups=3)),
+    ("Einsum", ["x"], dict(equation="abcd->abdc", mode=1)),
+    ("LSTM", ["x", "w", "r"], dict(hidden_size=2, peepholes=1)),
+])
+def test_an_attribute_the_operator_does_not_define_is_refused_by_node(tmp_path, op, inputs, attributes):
+    """Ops imported as the ops they are made of would otherwise leave such an attribute out."""
+    inits = [numpy_helper.from_array(np.ones(3, np.float32), "s"), numpy_helper.from_array(np.zeros(3, np.float32), "b"),
+             numpy_helper.from_array(np.ones((1, 8, 5), np.float32), "w"),
+             numpy_helper.from_array(np.ones((1, 8, 2), np.float32), "r")]
+    graph = helper.make_graph([helper.make_node(op, inputs, ["y"], name="n", **attributes)], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 4, 5] if op != "LSTM"
+                                                             else [2, 3, 5])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [i for i in inits if i.name in inputs])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), tmp_path / "m.onnx")
+    r = run_npucc("dump-ir", tmp_path / "m.onnx")
+    unknown = [k for k in attributes if k in ("beta", "groups", "mode", "peepholes")][0]
+    assert r.returncode == 1
+    assert f'node {op} "n" (opset 18): {op} has no attribute "{unknown}"' in r.stderr, r.stderr
