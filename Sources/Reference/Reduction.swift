@@ -44,9 +44,11 @@ func reduce(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
         return Tensor(acc, shape: outShape).cast(to: x.dtype)
     }
     let initial: Double
+    // A bool's maximum over no elements is false and its minimum true (the identities of or
+    // and and), not the infinities cast.
     switch node.op {
-    case "ReduceMax": initial = -.infinity
-    case "ReduceMin": initial = .infinity
+    case "ReduceMax": initial = x.dtype == .bool ? 0 : -.infinity
+    case "ReduceMin": initial = x.dtype == .bool ? 1 : .infinity
     case "ReduceProd": initial = 1
     default: initial = 0
     }

@@ -37,10 +37,16 @@ final class InterpreterTests: XCTestCase {
         let interpreter = try Interpreter(graph: mlp())
         let cases: [([String: Tensor], String)] = [
             ([:], "no value for graph input \"x\""),
-            (["x": Tensor([Float](repeating: 0, count: 4), shape: [2, 2])], "input \"x\" has shape [2, 2], the model expects f32[N,3]"),
+            (
+                ["x": Tensor([Float](repeating: 0, count: 4), shape: [2, 2])],
+                "input \"x\" has shape [2, 2], the model expects f32[N,3]"
+            ),
             (["x": Tensor([Double](repeating: 0, count: 3), shape: [1, 3])], "input \"x\" has type f64"),
             (["x": Tensor([Float](repeating: 0, count: 3), shape: [3])], "rank 2"),
-            (["x": Tensor([Float](repeating: 0, count: 3), shape: [1, 3]), "z": Tensor(scalar: Float(1))], "\"z\" is not a graph input"),
+            (
+                ["x": Tensor([Float](repeating: 0, count: 3), shape: [1, 3]), "z": Tensor(scalar: Float(1))],
+                "\"z\" is not a graph input"
+            ),
         ]
         for (inputs, phrase) in cases {
             XCTAssertThrowsError(try interpreter.run(inputs)) { error in
@@ -56,6 +62,20 @@ final class InterpreterTests: XCTestCase {
         b.output("y")
         XCTAssertThrowsError(try Interpreter(graph: b.graph)) { error in
             XCTAssertTrue("\(error)".contains("NonMaxSuppression \"nms\""), "\(error)")
+        }
+    }
+
+    /// A bool's maximum over no elements is false and its minimum true; over some, any and all.
+    func testBoolReductionsOverNoElementsGiveTheIdentities() throws {
+        let empty = Tensor(bools: [], shape: [2, 0, 3]), some = Tensor(bools: [true, false, false, false], shape: [2, 2])
+        for (op, identity, reduced) in [("ReduceMax", false, [true, false]), ("ReduceMin", true, [false, false])] {
+            let node = Node(op: op, inputs: ["x", "axes"], outputs: ["y"])
+            let y = try Kernels.evaluate(node, [empty, Tensor([Int64(1)], shape: [1])])[0]
+            XCTAssertEqual(y.dtype, .bool)
+            XCTAssertEqual(y.shape, [2, 1, 3])
+            XCTAssertEqual(y.int64s(), [Int64](repeating: identity ? 1 : 0, count: 6), op)
+            let z = try Kernels.evaluate(node, [some, Tensor([Int64(1)], shape: [1])])[0]
+            XCTAssertEqual(z.int64s(), reduced.map { $0 ? 1 : 0 }, op)
         }
     }
 
