@@ -161,7 +161,8 @@ struct ImportContext {
             }
             return TensorType(dtype ?? .float32, shape)
         case .other(let kind):
-            throw TensorDecodingError("\(role) \"\(v.name)\" is a \(kind); only tensors are supported")
+            let article = kind.first.map { "aeiou".contains($0) } == true ? "an" : "a"
+            throw TensorDecodingError("\(role) \"\(v.name)\" is \(article) \(kind); only tensors are supported")
         case .missing:
             if allowUnknownType { return TensorType(.float32, nil) }
             throw TensorDecodingError("\(role) \"\(v.name)\" has no type")

@@ -243,6 +243,14 @@ final class ShapeInferenceTests: XCTestCase {
                 "Range", [TensorType(.int64, []), TensorType(.int64, []), TensorType(.int64, [])],
                 [Tensor(scalar: Int64(10)), Tensor(scalar: Int64(1)), Tensor(scalar: Int64(-4))])[0],
             TensorType(.int64, [3]))
+        // Operands of one element, as onnxruntime takes them; two elements are refused.
+        XCTAssertEqual(
+            try infer(
+                "Range", [TensorType(.int64, [1]), TensorType(.int64, []), TensorType(.int64, [1])],
+                [Tensor([Int64(0)], shape: [1]), Tensor(scalar: Int64(5)), Tensor([Int64(2)], shape: [1])])[0],
+            TensorType(.int64, [3]))
+        XCTAssertThrowsError(
+            try infer("Range", [TensorType(.int64, [2]), TensorType(.int64, []), TensorType(.int64, [])]))
         XCTAssertEqual(
             try infer(
                 "ConstantOfShape", [TensorType(.int64, [2])], [i64([2, 3])],

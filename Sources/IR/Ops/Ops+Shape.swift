@@ -172,12 +172,16 @@ extension ShapeRule {
         return (clamp(int("start") ?? 0), clamp(int("end") ?? rank))
     }
 
-    /// Range: max(ceil((limit - start) / delta), 0) elements of start's type.
+    /// Range: max(ceil((limit - start) / delta), 0) elements of start's type. Its operands
+    /// are scalars, or (as onnxruntime takes them, and ONNX's function bodies write them)
+    /// vectors of one element.
     func range() throws -> [TensorType?] {
         try requireSameType([0, 1, 2])
         let dtype = type(0)?.dtype ?? type(1)?.dtype ?? type(2)?.dtype
         for i in 0...2 {
-            if let d = dims(i), !d.isEmpty { throw fail("input \(i) has shape \(Shape(d)), not a scalar") }
+            if let d = dims(i), !d.isEmpty, !(d.count == 1 && d[0].value == 1) {
+                throw fail("input \(i) has shape \(Shape(d)), not a scalar")
+            }
         }
         guard let start = constant(0), let limit = constant(1), let delta = constant(2) else {
             return [result(dtype, [.unknown])]
