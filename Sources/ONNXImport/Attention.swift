@@ -1,8 +1,9 @@
-// Attention (opset 23), imported as the scaled dot-product attention it defines, from ops the
-// NPU already runs: Q and K each scaled by the root of the scale, their product (a MatMul of
-// two activations), the softcap, the mask and the causal triangle added as biases, Softmax
-// over the keys, and its product with V. 3-D inputs are split into heads and merged back;
-// grouped-query K and V are repeated over the query heads they serve.
+// Attention (opsets 23 and 25), imported as the scaled dot-product attention it defines, from
+// ops the NPU already runs: Q and K each scaled by the root of the scale, their product (a
+// MatMul of two activations), the softcap, the mask, the causal triangle and the sliding
+// window added as biases, Softmax over the keys, and its product with V. 3-D inputs are split
+// into heads and merged back; grouped-query K and V are repeated over the query heads they
+// serve.
 import IR
 
 extension ImportContext {
