@@ -1,6 +1,7 @@
 // CenterCropPad (opset 18), imported as the Pad it is: each named axis cropped (a negative
 // pad) or padded with zeros to its target extent, centred, the odd element at the end.
 import IR
+import Reference
 
 extension ImportContext {
     /// Emits CenterCropPad `node` (input_data, a constant `shape` of one target extent per
@@ -12,14 +13,11 @@ extension ImportContext {
         guard node.inputs.count == 2, let x = node.input(0), let target = node.input(1), node.outputs.count == 1,
             !node.outputs[0].isEmpty
         else { throw IRError("takes input_data and shape and gives one output", at: node) }
-        guard let dims = knownType(of: x)?.shape?.dims else {
-            throw IRError("needs an input of known rank (fix symbolic dimensions with --input-shape)", at: node)
+        guard let dims = knownType(of: x)?.shape?.dims, !dims.isEmpty else {
+            throw IRError("needs an input of known rank, at least 1 (fix symbolic dimensions with --input-shape)", at: node)
         }
         let rank = dims.count
-        let axes = try (node.ints("axes") ?? Array(0..<rank)).map { a -> Int in
-            guard (-rank..<rank).contains(a) else { throw IRError("axis \(a) is out of range for rank \(rank)", at: node) }
-            return a < 0 ? a + rank : a
-        }
+        let axes = try (node.ints("axes") ?? Array(0..<rank)).map { try normalizedAxis($0, rank: rank, node) }
         guard Set(axes).count == axes.count else { throw IRError("axes \(axes) name an axis twice", at: node) }
         guard let given = constants[target], axes.allSatisfy({ dims[$0].value != nil }) else {
             return try emitRunTimeCenterCropPad(node, x, target, rank: rank, axes: axes)

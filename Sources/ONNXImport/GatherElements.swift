@@ -3,6 +3,7 @@
 // is a flat index into the data read as one column, and a Gather along axis 0 reads the
 // elements (the NPU's look-ups, one element per index).
 import IR
+import Reference
 
 extension ImportContext {
     /// Emits GatherElements `node` (data and indices of one rank, `axis`) as
@@ -34,9 +35,7 @@ extension ImportContext {
     /// extent and one still outside the axis replaced by the data's size (out of the
     /// column's range, which the Gather or ScatterND reading it refuses).
     mutating func flatIndices(_ data: String, _ indices: String, rank: Int, _ node: Node) throws -> String {
-        let given = node.int("axis", default: 0)
-        guard (-rank..<rank).contains(given) else { throw IRError("axis \(given) is out of range for rank \(rank)", at: node) }
-        let axis = given < 0 ? given + rank : given
+        let axis = try normalizedAxis(node.int("axis", default: 0), rank: rank, node)
         func emit(_ op: String, _ step: String, _ inputs: [String], _ attributes: [String: Attribute] = [:]) -> String {
             emitStep(of: node, op, step, inputs, attributes)
         }

@@ -51,12 +51,9 @@ extension ImportContext {
             let average = emit("AveragePool", "average", [powered], attributes)
             sum = emit("Mul", "sum", [average, scalarConstant(Float(kernel.reduce(1, *)), like: x, hint: "window")])
         }
-        let root =
-            p == 1 ? nil : p == 2 ? ("Sqrt", [sum]) : ("Pow", [sum, scalarConstant(1 / p, like: x, hint: "root")])
-        guard let (op, inputs) = root else {
-            nodes.append(Node(op: "Identity", name: node.name, inputs: [sum], outputs: node.outputs))
-            return
-        }
+        let (op, inputs) =
+            p == 1
+            ? ("Identity", [sum]) : p == 2 ? ("Sqrt", [sum]) : ("Pow", [sum, scalarConstant(1 / p, like: x, hint: "root")])
         nodes.append(Node(op: op, name: node.name, inputs: inputs, outputs: node.outputs))
     }
 }

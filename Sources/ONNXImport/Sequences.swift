@@ -5,6 +5,7 @@
 // constant, ConcatFromSequence a Concat, SplitToSequence a Split. No sequence value reaches
 // the IR.
 import IR
+import Reference
 
 extension ImportContext {
     /// The ops on sequences.
@@ -28,23 +29,15 @@ extension ImportContext {
             }
             return list
         }
-        /// The constant position input `index` (nil when absent), within `range` once
-        /// negative positions are counted from the end (`count` elements).
-        func position(_ index: Int, count: Int, range: ClosedRange<Int>, what: String) throws -> Int? {
+        /// The constant position input `index` (nil when absent).
+        func position(_ index: Int, count: Int, range: ClosedRange<Int>) throws -> Int? {
             guard let name = node.input(index) else { return nil }
             guard let tensor = constants[name] else {
                 throw IRError(
                     "its position \"\(name)\" is only known at run time; npucc keeps a sequence as a list of values known at import",
                     at: node)
             }
-            guard tensor.count == 1, let p = tensor.int64s().first.map(Int.init) else {
-                throw IRError("its position must be one integer", at: node)
-            }
-            let at = p < 0 ? p + count : p
-            guard range.contains(at) else {
-                throw IRError("\(what) \(p) is outside a sequence of \(count) elements", at: node)
-            }
-            return at
+            return try Self.sequencePosition(tensor, count: count, range: range, node)
         }
         switch node.op {
         case "SequenceEmpty":
@@ -57,13 +50,13 @@ extension ImportContext {
         case "SequenceInsert":
             var list = try elements(0)
             guard let tensor = node.input(1) else { throw IRError("needs the tensor to insert", at: node) }
-            let at = try position(2, count: list.count, range: 0...list.count, what: "position") ?? list.count
+            let at = try position(2, count: list.count, range: 0...list.count) ?? list.count
             list.insert(tensor, at: at)
             sequences[out] = list
         case "SequenceErase":
             var list = try elements(0)
             guard !list.isEmpty else { throw IRError("erases from an empty sequence", at: node) }
-            let at = try position(1, count: list.count, range: 0...(list.count - 1), what: "position") ?? list.count - 1
+            let at = try position(1, count: list.count, range: 0...(list.count - 1)) ?? list.count - 1
             list.remove(at: at)
             sequences[out] = list
         case "SequenceLength":
@@ -76,11 +69,7 @@ extension ImportContext {
             guard let axis = node.attributes["axis"], case .int(let a) = axis else {
                 throw IRError("needs its axis attribute", at: node)
             }
-            var parts = list
-            if node.int("new_axis", default: 0) == 1 {
-                let axes = int64Constant([a], hint: "axes")
-                parts = list.enumerated().map { emitStep(of: node, "Unsqueeze", "element\($0.offset)", [$0.element, axes]) }
-            }
+            let parts = node.int("new_axis", default: 0) == 1 ? unsqueezed(list, axis: a, node) : list
             nodes.append(
                 Node(op: "Concat", name: node.name, inputs: parts, outputs: [out], attributes: ["axis": .int(a)]))
         default:
@@ -95,21 +84,11 @@ extension ImportContext {
         guard !list.isEmpty else { throw IRError("reads from an empty sequence", at: node) }
         guard let p = node.input(1) else { throw IRError("needs its position", at: node) }
         if let tensor = constants[p] {
-            guard tensor.count == 1, let given = tensor.int64s().first.map(Int.init) else {
-                throw IRError("its position must be one integer", at: node)
-            }
-            let at = given < 0 ? given + list.count : given
-            guard (0..<list.count).contains(at) else {
-                throw IRError("position \(given) is outside a sequence of \(list.count) elements", at: node)
-            }
+            let at = try Self.sequencePosition(tensor, count: list.count, range: 0...(list.count - 1), node)
             nodes.append(Node(op: "Identity", name: node.name, inputs: [list[at]], outputs: node.outputs))
             return
         }
-        let axes = int64Constant([0], hint: "axes")
-        let stacked = emitStep(
-            of: node, "Concat", "stacked",
-            list.enumerated().map { emitStep(of: node, "Unsqueeze", "element\($0.offset)", [$0.element, axes]) },
-            ["axis": .int(0)])
+        let stacked = emitStep(of: node, "Concat", "stacked", unsqueezed(list, axis: 0, node), ["axis": .int(0)])
         let index = emitStep(of: node, "Reshape", "position", [p, int64Constant([], hint: "scalar")])
         nodes.append(
             Node(op: "Gather", name: node.name, inputs: [stacked, index], outputs: node.outputs, attributes: ["axis": .int(0)]))
@@ -121,13 +100,17 @@ extension ImportContext {
     /// a list of sizes the axis's extent (`--input-shape`).
     private mutating func emitSplitToSequence(_ node: Node) throws {
         guard let x = node.input(0), let out = node.outputs.first else { throw IRError("needs its input", at: node) }
-        guard let rank = rank(of: x) else {
-            throw IRError("needs an input of known rank (fix symbolic dimensions with --input-shape)", at: node)
+        guard let rank = rank(of: x), rank >= 1 else {
+            throw IRError("needs an input of known rank, at least 1 (fix symbolic dimensions with --input-shape)", at: node)
         }
-        let given = node.int("axis", default: 0)
-        guard (-rank..<rank).contains(given) else { throw IRError("axis \(given) is out of range for rank \(rank)", at: node) }
-        let axis = given < 0 ? given + rank : given
-        let extent = knownType(of: x)?.shape?.dims[axis].value
+        let axis = try normalizedAxis(node.int("axis", default: 0), rank: rank, node)
+        /// The split axis's extent, which parts of one size (or of 1) need.
+        func extent() throws -> Int {
+            guard let e = knownType(of: x)?.shape?.dims[axis].value else {
+                throw IRError("needs the extent of axis \(axis) of its input (fix it with --input-shape)", at: node)
+            }
+            return e
+        }
         var sizes: [Int]
         var squeeze = false
         if let split = node.input(1) {
@@ -137,19 +120,14 @@ extension ImportContext {
             }
             let values = tensor.int64s().map(Int.init)
             if tensor.shape.isEmpty {
-                guard let extent else {
-                    throw IRError("needs the extent of axis \(axis) of its input (fix it with --input-shape)", at: node)
-                }
                 guard let size = values.first, size > 0 else { throw IRError("split must be positive", at: node) }
-                sizes = Array(repeating: size, count: extent / size) + (extent % size > 0 ? [extent % size] : [])
+                let e = try extent()
+                sizes = Array(repeating: size, count: e / size) + (e % size > 0 ? [e % size] : [])
             } else {
                 sizes = values
             }
         } else {
-            guard let extent else {
-                throw IRError("needs the extent of axis \(axis) of its input (fix it with --input-shape)", at: node)
-            }
-            sizes = Array(repeating: 1, count: extent)
+            sizes = Array(repeating: 1, count: try extent())
             squeeze = node.int("keepdims", default: 1) == 0
         }
         guard !sizes.isEmpty else { throw IRError("splits an empty axis", at: node) }
@@ -164,5 +142,24 @@ extension ImportContext {
             parts = parts.enumerated().map { emitStep(of: node, "Squeeze", "element\($0.offset)", [$0.element, axes]) }
         }
         sequences[out] = parts
+    }
+
+    /// A constant position of a sequence of `count` elements, negative ones counted from the
+    /// end, within `range`.
+    private static func sequencePosition(_ tensor: Tensor, count: Int, range: ClosedRange<Int>, _ node: Node) throws
+        -> Int
+    {
+        guard tensor.count == 1, let p = tensor.int64s().first.map(Int.init) else {
+            throw IRError("its position must be one integer", at: node)
+        }
+        let at = p < 0 ? p + count : p
+        guard range.contains(at) else { throw IRError("position \(p) is outside a sequence of \(count) elements", at: node) }
+        return at
+    }
+
+    /// Each of `list` with a new axis `axis` (Unsqueeze steps of `node`).
+    private mutating func unsqueezed(_ list: [String], axis: Int, _ node: Node) -> [String] {
+        let axes = int64Constant([axis], hint: "axes")
+        return list.enumerated().map { emitStep(of: node, "Unsqueeze", "element\($0.offset)", [$0.element, axes]) }
     }
 }
