@@ -23,6 +23,6 @@ extension ImportContext {
         let k = node.int("k", default: 0)
         var values = [Float](repeating: 0, count: rows * columns)
         for r in 0..<rows where (0..<columns).contains(r + k) { values[r * columns + r + k] = 1 }
-        constants[out] = Tensor(values, shape: [rows, columns]).cast(to: dtype)
+        defineConstant(out, Tensor(values, shape: [rows, columns]).cast(to: dtype))
     }
 }

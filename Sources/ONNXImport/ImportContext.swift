@@ -221,6 +221,13 @@ struct ImportContext {
         return name
     }
 
+    /// A node's output that import computes, as a constant of that name: its type is its
+    /// data's, whatever the file declared for it (a graph output's `f32[*]`).
+    mutating func defineConstant(_ name: String, _ tensor: Tensor) {
+        constants[name] = tensor
+        types[name] = nil
+    }
+
     /// An int64 vector constant of `values`.
     mutating func int64Constant(_ values: [Int], hint: String) -> String {
         addConstant(Tensor(values.map(Int64.init), shape: [values.count]), hint: hint)

@@ -192,7 +192,6 @@ extension ImportContext {
         default:
             throw TensorDecodingError("\(what): Constant attribute \"\(key)\" (\(value.kind)) is not supported")
         }
-        constants[name] = tensor
-        types[name] = nil
+        defineConstant(name, tensor)
     }
 }

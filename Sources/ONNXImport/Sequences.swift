@@ -60,7 +60,7 @@ extension ImportContext {
             list.remove(at: at)
             sequences[out] = list
         case "SequenceLength":
-            constants[out] = Tensor(scalar: Int64(try elements(0).count))
+            defineConstant(out, Tensor(scalar: Int64(try elements(0).count)))
         case "SequenceAt":
             try emitSequenceAt(node, elements(0))
         case "ConcatFromSequence":

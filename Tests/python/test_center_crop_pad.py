@@ -71,3 +71,20 @@ def test_eye_like_as_onnxruntime(tmp_path, k, dtype):
     assert got["y"].sum() == (4 if k == 0 else 4 if k == 2 else 3)
     r = run_npucc("dump-ir", tmp_path / "m.onnx")
     assert r.returncode == 0 and "EyeLike" not in r.stdout, r.stdout
+
+
+def test_what_cannot_be_imported_is_refused_by_node(tmp_path):
+    """An axis named twice; an EyeLike whose extents are symbolic (fixed by --input-shape)."""
+    crop_model(tmp_path / "crop.onnx", target=[3, 5], axes=[2, -2])
+    r = run_npucc("dump-ir", tmp_path / "crop.onnx")
+    assert r.returncode == 1
+    assert 'node CenterCropPad "crop" (opset 18): axes [2, 2] name an axis twice' in r.stderr, r.stderr
+    graph = helper.make_graph([helper.make_node("EyeLike", ["x"], ["y"], name="eye")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), tmp_path / "eye.onnx")
+    r = run_npucc("dump-ir", tmp_path / "eye.onnx")
+    assert r.returncode == 1
+    assert 'node EyeLike "eye" (opset 18): needs a rank-2 input whose extents are known' in r.stderr, r.stderr
+    r = run_npucc("dump-ir", tmp_path / "eye.onnx", "--input-shape", "x=3,6")
+    assert r.returncode == 0, r.stderr

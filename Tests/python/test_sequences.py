@@ -122,6 +122,18 @@ X = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])
 Y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
 
 
+def test_a_length_that_is_a_graph_output_is_its_constant(tmp_path):
+    """SequenceLength declared as an output of unknown shape becomes the scalar it is."""
+    sequence_model(tmp_path / "m.onnx", [helper.make_node("SequenceConstruct", ["x", "x", "x"], ["q"]),
+                                         helper.make_node("SequenceLength", ["q"], ["n"])],
+                   [X], [helper.make_tensor_value_info("n", TensorProto.INT64, None)])
+    np.savez(tmp_path / "in.npz", x=np.ones((2, 3), np.float32))
+    r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "out.npz")
+    assert r.returncode == 0, r.stderr
+    n = np.load(tmp_path / "out.npz")["n"]
+    assert n.dtype == np.int64 and n.shape == () and n == 3
+
+
 def test_a_sequence_named_as_a_graph_output_is_refused(tmp_path):
     split_and_stack(tmp_path / "m.onnx")
     np.savez(tmp_path / "x.npz", x=np.ones((1, 4, 6, 6), np.float32))
