@@ -3,7 +3,9 @@
 // MatMul of two activations), the softcap, the mask, the causal triangle and the sliding
 // window added as biases, Softmax over the keys, and its product with V. 3-D inputs are split
 // into heads and merged back; grouped-query K and V are repeated over the query heads they
-// serve.
+// serve. A key-value cache (past_key, past_value) is concatenated ahead of K and V, which
+// gives present_key and present_value, and moves the causal triangle and the window on by
+// its length, as the operator defines.
 import IR
 
 extension ImportContext {
@@ -14,24 +16,35 @@ extension ImportContext {
     /// exp of it is 0, so a partly masked row is as with -inf.
     static let maskedBias: Float = -1e30
 
-    /// Emits Attention `node` (Q, K, V, optional attn_mask; `q_num_heads` and `kv_num_heads`
-    /// with 3-D inputs [B, S, heads·D], else 4-D [B, heads, S, D]; `scale` default
-    /// 1/√D, `softcap`, `is_causal`, `left_window_size` and `right_window_size`). A boolean
-    /// mask's masked positions, the causal triangle's upper part and the keys outside the
-    /// window get `maskedBias`; a row a boolean mask masks entirely is zero,
-    /// as the operator defines. Refused by name: past_key and past_value (a key-value cache),
-    /// nonpad_kv_seqlen, the outputs after Y, and a softmax_precision other than float32.
+    /// Emits Attention `node` (Q, K, V, optional attn_mask, past_key and past_value;
+    /// `q_num_heads` and `kv_num_heads` with 3-D inputs [B, S, heads·D], else 4-D
+    /// [B, heads, S, D]; `scale` default 1/√D, `softcap`, `is_causal`, `left_window_size`,
+    /// `right_window_size` and `qk_matmul_output_mode`). The cache, always 4-D, goes ahead
+    /// of K and V along the sequence; present_key and present_value are the keys and values
+    /// then (K and V without a cache). A query at i sees the keys up to i + P (causal) and
+    /// i + P - left ... i + P + right (window), P the cache's length. A boolean mask's
+    /// masked positions, the causal triangle's upper part and the keys outside the window get
+    /// `maskedBias`; a mask shorter than the keys is padded at the end with false or -inf,
+    /// and a row masked entirely (by those, or by -inf in a float mask) is zero, as the
+    /// operator defines. qk_matmul_output is the scaled product (mode 0), after the softcap
+    /// (1), with the biases added (2), or the guarded Softmax (3). Refused by name:
+    /// nonpad_kv_seqlen and a softmax_precision other than float32.
     /// New nodes are named `NAME/Attention_STEP`.
     mutating func emitAttention(_ node: Node) throws {
         guard let q = node.input(0), let k = node.input(1), let v = node.input(2), let out = node.outputs.first,
             !out.isEmpty
         else { throw IRError("needs Q, K and V and gives Y", at: node) }
-        if node.input(4) != nil || node.input(5) != nil {
-            throw IRError("past_key and past_value (a key-value cache) are not supported; export without the cache", at: node)
+        let (pastKey, pastValue) = (node.input(4), node.input(5))
+        guard (pastKey == nil) == (pastValue == nil) else {
+            throw IRError("past_key and past_value come together: give both or neither", at: node)
         }
         if node.input(6) != nil { throw IRError("nonpad_kv_seqlen is not supported", at: node) }
-        if node.outputs.dropFirst().contains(where: { !$0.isEmpty }) {
-            throw IRError("only output Y is supported, not present_key, present_value or qk_matmul_output", at: node)
+        func output(_ index: Int) -> String? {
+            index < node.outputs.count && !node.outputs[index].isEmpty ? node.outputs[index] : nil
+        }
+        let mode = node.int("qk_matmul_output_mode", default: 0)
+        guard (0...3).contains(mode) else {
+            throw IRError("qk_matmul_output_mode \(mode) is not one of 0, 1, 2 and 3", at: node)
         }
         let (left, right) = (node.int("left_window_size", default: -1), node.int("right_window_size", default: -1))
         guard left >= -1, right >= -1 else {
@@ -42,6 +55,15 @@ extension ImportContext {
         }
         func emit(_ op: String, _ step: String, _ inputs: [String], _ attributes: [String: Attribute] = [:]) -> String {
             emitStep(of: node, op, step, inputs, attributes)
+        }
+        /// `op` of `inputs` into the node's output `index` when it has one, else into a fresh value.
+        func emit(_ op: String, _ step: String, _ inputs: [String], into index: Int, _ attributes: [String: Attribute] = [:])
+            -> String
+        {
+            guard let name = output(index) else { return emit(op, step, inputs, attributes) }
+            let base = node.name.isEmpty ? out : node.name
+            nodes.append(Node(op: op, name: "\(base)/Attention_\(step)", inputs: inputs, outputs: [name], attributes: attributes))
+            return name
         }
         func ints(_ values: [Int], _ hint: String) -> String { int64Constant(values, hint: hint) }
         func extents(_ x: String, _ from: Int, _ to: Int, _ step: String) -> String {
@@ -63,13 +85,21 @@ extension ImportContext {
                 throw IRError("\(name) is of rank \(r); with q_num_heads and kv_num_heads it is 3-D, else 4-D", at: node)
             }
         }
+        for (name, x) in [("past_key", pastKey), ("past_value", pastValue)] {
+            if let x, let r = rank(of: x), r != 4 { throw IRError("\(name) is of rank \(r); a cache is 4-D", at: node) }
+        }
         func heads(_ x: String, _ count: Int, _ step: String) -> String {
             let split = emit("Reshape", "\(step)_split", [x, ints([0, 0, count, -1], "heads")])
             return emit("Transpose", "\(step)_heads", [split], ["perm": .ints([0, 2, 1, 3])])
         }
-        let (q4, k4, v4) =
-            threeD
-            ? (heads(q, qHeads!, "q"), heads(k, kvHeads!, "k"), heads(v, kvHeads!, "v")) : (q, k, v)
+        let q4 = threeD ? heads(q, qHeads!, "q") : q
+        // The keys and values: the cache's first, then this step's.
+        func present(_ x: String, _ past: String?, _ index: Int, _ step: String) -> String {
+            guard let past else { return output(index) == nil ? x : emit("Identity", step, [x], into: index) }
+            return emit("Concat", step, [past, x], into: index, ["axis": .int(2)])
+        }
+        let k4 = present(threeD ? heads(k, kvHeads!, "k") : k, pastKey, 1, "present_key")
+        let v4 = present(threeD ? heads(v, kvHeads!, "v") : v, pastValue, 2, "present_value")
         if !threeD, let hq = knownType(of: q)?.shape?.dims[1].value, let hkv = knownType(of: k)?.shape?.dims[1].value {
             guard hkv > 0, hq % hkv == 0 else {
                 throw IRError("Q's \(hq) heads are not a multiple of K's \(hkv)", at: node)
@@ -107,55 +137,120 @@ extension ImportContext {
         }
         let kt = emit("Transpose", "k_transposed", [repeated(ks, "k")], ["perm": .ints([0, 1, 3, 2])])
         var scores = emit("MatMul", "scores", [qs, kt])
+        let product = scores
         let softcap = node.float("softcap", default: 0)
         if softcap > 0 {
             let cap = scalarConstant(softcap, like: q, hint: "softcap")
             scores = emit("Mul", "capped", [emit("Tanh", "tanh", [emit("Div", "uncapped", [scores, cap])]), cap])
         }
+        let capped = scores
 
-        // The mask and the causal triangle, as biases.
-        let masked = scalarConstant(Self.maskedBias, like: q, hint: "masked")
-        var guardRows: String?
-        if let mask = node.input(3) {
+        // The cache's length, and the keys', when known here.
+        let cached: Int?, cachedLength: String?
+        if let pastKey {
+            cached = knownType(of: pastKey)?.shape.flatMap { $0.rank == 4 ? $0.dims[2].value : nil }
+            cachedLength =
+                cached == nil ? emit("Squeeze", "cached_length", [extents(pastKey, 2, 3, "cached"), ints([0], "axis")]) : nil
+        } else {
+            (cached, cachedLength) = (0, nil)
+        }
+        let keyCount = knownType(of: k)?.shape.flatMap { $0.dims[threeD ? 1 : 2].value }.flatMap { n in cached.map { n + $0 } }
+
+        // The biases: the mask's, the causal triangle's and the window's, added together,
+        // then to the scores. `masks` is what decides a row masked entirely: each masked
+        // position of it at most `maskedBias`, each other 0.
+        var constants: [Float: String] = [:]
+        /// A scalar of Q's type, added once.
+        func scalar(_ x: Float, _ hint: String) -> String {
+            if let name = constants[x] { return name }
+            let name = scalarConstant(x, like: q, hint: hint)
+            constants[x] = name
+            return name
+        }
+        let (masked, zero) = (scalar(Self.maskedBias, "masked"), scalar(0, "zero"))
+        var masks: String?
+        func addMask(_ part: String, _ step: String) {
+            masks = masks.map { emit("Add", step, [$0, part]) } ?? part
+        }
+        var floatMask: String?
+        if var mask = node.input(3) {
             guard let dtype = knownType(of: mask)?.dtype else {
                 throw IRError("attn_mask's element type is not known here; it must be bool or Q's", at: node)
             }
+            // A mask of fewer keys than there are: the ones past its end masked.
+            if let maskShape = knownType(of: mask)?.shape, let given = maskShape.dims.last?.value, let all = keyCount,
+                given < all
+            {
+                var pads = [Int](repeating: 0, count: 2 * maskShape.rank)
+                pads[2 * maskShape.rank - 1] = all - given
+                let fill =
+                    dtype == .bool
+                    ? addConstant(Tensor(bools: [false], shape: []), hint: "unmasked")
+                    : scalar(-.infinity, "minus_infinity")
+                mask = emit("Pad", "mask_padded", [mask, ints(pads, "mask_pads"), fill])
+            }
             if dtype == .bool {
-                let zero = scalarConstant(0, like: q, hint: "zero")
-                scores = emit("Add", "masked", [scores, emit("Where", "mask_bias", [mask, zero, masked])])
-                let allowed = emit("Cast", "allowed", [mask], ["to": .int(Int(DType.float32.rawValue))])
-                guardRows = emit("ReduceMax", "any_allowed", [allowed, ints([-1], "last")], ["keepdims": .int(1)])
+                addMask(emit("Where", "mask_bias", [mask, zero, masked]), "mask_added")
             } else {
-                scores = emit("Add", "masked", [scores, mask])
+                floatMask = mask
             }
         }
         // The causal triangle and the sliding window: a plane of masked biases, the part of
-        // it above diagonal k (upper, key j >= query i + k) or below it (j <= i + k) added.
+        // it above diagonal d (upper, key j >= query i + d) or below it (j <= i + d), d moved
+        // on by the cache's length.
         var plane: String?
-        func maskBeyond(_ step: String, diagonal k: Int, upper: Bool) {
+        func maskBeyond(_ step: String, diagonal d: Int, upper: Bool) {
             plane =
                 plane
                 ?? emit(
                     "ConstantOfShape", "plane", [extents(scores, 2, 4, "scores")],
                     ["value": .tensor(Tensor([Self.maskedBias], shape: [1]))])
-            let part = emit("Trilu", step, [plane!, int64Scalar(k, hint: "diagonal")], ["upper": .int(upper ? 1 : 0)])
-            scores = emit("Add", "\(step)_masked", [scores, part])
+            let diagonal =
+                cached.map { int64Scalar(d + $0, hint: "diagonal") }
+                ?? emit("Add", "\(step)_diagonal", [cachedLength!, int64Scalar(d, hint: "diagonal")])
+            addMask(emit("Trilu", step, [plane!, diagonal], ["upper": .int(upper ? 1 : 0)]), "\(step)_added")
         }
         if node.int("is_causal", default: 0) != 0 { maskBeyond("causal", diagonal: 1, upper: true) }
         // A query at i sees keys i - left ... i + right (a bound of -1 leaves its side open).
         if right >= 0 { maskBeyond("window_right", diagonal: right + 1, upper: true) }
         if left >= 0 { maskBeyond("window_left", diagonal: -(left + 1), upper: false) }
+        if let masks { scores = emit("Add", "masked", [scores, masks]) }
+        if let floatMask { scores = emit("Add", "float_masked", [scores, floatMask]) }
+        let biased = scores
         var weights = emit("Softmax", "weights", [scores], ["axis": .int(-1)])
-        if let guardRows { weights = emit("Mul", "guarded", [weights, guardRows]) }
+
+        // A row masked entirely is zero. The causal triangle alone masks none: a query sees
+        // at least the first key. A float mask's -inf masks a position too.
+        if floatMask != nil || masks != nil && (node.input(3) != nil || left >= 0 || right >= 0) {
+            if let floatMask {
+                let infinite = emit(
+                    "Equal", "mask_infinite", [floatMask, scalar(-.infinity, "minus_infinity")])
+                addMask(emit("Where", "mask_infinite_bias", [infinite, masked, zero]), "infinite_added")
+            }
+            let most = emit("ReduceMax", "most_open", [masks!, ints([-1], "last")], ["keepdims": .int(1)])
+            let open = emit("Greater", "open", [most, scalar(Self.maskedBias / 2, "half_masked")])
+            weights = emit("Where", "guarded", [open, weights, zero])
+        }
+        if output(3) != nil {
+            var chosen = [product, capped, biased, weights][mode]
+            if mode == 2, let masks {
+                // Masked positions as the operator's -inf biases leave them.
+                let closed = emit(
+                    "Less", "closed", [masks, scalar(Self.maskedBias / 2, "half_masked")])
+                chosen = emit(
+                    "Where", "qk_closed", [closed, scalar(-.infinity, "minus_infinity"), biased])
+            }
+            _ = emit("Identity", "qk_matmul_output", [chosen], into: 3)
+        }
 
         // The product with V, merged back into [B, S, heads·D] for 3-D inputs.
         let values = repeated(v4, "v")
         guard threeD else {
-            nodes.append(Node(op: "MatMul", name: node.name, inputs: [weights, values], outputs: node.outputs))
+            nodes.append(Node(op: "MatMul", name: node.name, inputs: [weights, values], outputs: [out]))
             return
         }
         let y4 = emit("MatMul", "y_heads", [weights, values])
         let y = emit("Transpose", "y_rows", [y4], ["perm": .ints([0, 2, 1, 3])])
-        nodes.append(Node(op: "Reshape", name: node.name, inputs: [y, ints([0, 0, -1], "merged")], outputs: node.outputs))
+        nodes.append(Node(op: "Reshape", name: node.name, inputs: [y, ints([0, 0, -1], "merged")], outputs: [out]))
     }
 }

@@ -1,10 +1,12 @@
 """Attention (opset 23) as exporters write it for scaled_dot_product_attention: 3-D inputs
 split into heads, grouped-query K and V, the default and a given scale, a softcap, boolean
-and float masks and the causal triangle compute as onnxruntime computes them; a row a
-boolean mask masks entirely is zero, as the operator defines; a projection block around it
-runs on the simulator bit for bit as the interpreter runs it; a key-value cache and the
-outputs after Y are refused by node, as is an attribute the import does not know; sliding
-windows (opset 25) compute as onnxruntime computes them."""
+and float masks and the causal triangle compute as onnxruntime computes them; a row masked
+entirely is zero, as the operator defines; a projection block around it runs on the simulator
+bit for bit as the interpreter runs it; a key-value cache gives present_key and present_value
+and moves the causal triangle on, and qk_matmul_output gives each of its four modes, as
+onnxruntime computes them, a decoding step compiling bit for bit; nonpad_kv_seqlen, half a
+cache and an attribute the import does not know are refused by node; sliding windows
+(opset 25) compute as onnxruntime computes them."""
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -149,16 +151,138 @@ def test_a_sliding_window_computes_as_onnxruntime(tmp_path, window):
     assert np.abs(compare(tmp_path / "full.onnx", feeds, tmp_path) - got).max() > 1e-3
 
 
-@pytest.mark.parametrize("inputs,outputs,message", [
-    (["q", "k", "v", "", "pk", "pv"], ["y"], "past_key and past_value"),
-    (["q", "k", "v"], ["y", "", "", "qk"], "only output Y is supported"),
-    (["q", "k", "v"], ["y"], 'Attention has no attribute "chunk_size"'),
+@pytest.mark.parametrize("inputs,outputs,attributes,message", [
+    (["q", "k", "v", "", "pk"], ["y"], {}, "past_key and past_value come together"),
+    (["q", "k", "v", "", "", "", "n"], ["y"], {}, "nonpad_kv_seqlen is not supported"),
+    (["q", "k", "v"], ["y", "", "", "qk"], {"qk_matmul_output_mode": 4}, "qk_matmul_output_mode 4 is not one of"),
+    (["q", "k", "v"], ["y"], {"chunk_size": 2}, 'Attention has no attribute "chunk_size"'),
 ])
-def test_a_cache_the_extra_outputs_and_unknown_attributes_are_refused_by_node(tmp_path, inputs, outputs, message):
-    shapes = {"q": [1, 2, 4, D], "k": [1, 2, 4, D], "v": [1, 2, 4, D], "pk": [1, 2, 3, D], "pv": [1, 2, 3, D]}
-    extra = {"chunk_size": 2} if "chunk_size" in message else {}
-    save(tmp_path / "a.onnx", [helper.make_node("Attention", inputs, outputs, name="attn", **extra)],
-         [value(n, shapes[n]) for n in inputs if n], [value(o, None) for o in outputs if o])
+def test_half_a_cache_nonpad_lengths_a_wrong_mode_and_unknown_attributes_are_refused_by_node(
+        tmp_path, inputs, outputs, attributes, message):
+    shapes = {"q": [1, 2, 4, D], "k": [1, 2, 4, D], "v": [1, 2, 4, D], "pk": [1, 2, 3, D], "n": [1]}
+    types = {"n": TensorProto.INT64}
+    save(tmp_path / "a.onnx", [helper.make_node("Attention", inputs, outputs, name="attn", **attributes)],
+         [value(n, shapes[n], types.get(n, TensorProto.FLOAT)) for n in inputs if n],
+         [value(o, None) for o in outputs if o], opset=24)
     r = run_npucc("dump-ir", tmp_path / "a.onnx")
     assert r.returncode == 1
-    assert 'node Attention "attn" (opset 23)' in r.stderr and message in r.stderr, r.stderr
+    assert 'node Attention "attn" (opset 24)' in r.stderr and message in r.stderr, r.stderr
+
+
+CACHE_OUTPUTS = ["y", "present_key", "present_value", "qk"]
+
+
+def cached(path, three_d, causal, mode, mask=None, softcap=0.0, past=5, step=3):
+    """Attention with a cache of `past` positions and `step` new ones: 3-D Q, K, V (4 query
+    heads over 2 key-value heads) or 4-D, all four outputs; returns the feeds."""
+    hq, hkv = 4, 2
+    if three_d:
+        shapes = {"q": [B, step, hq * D], "k": [B, step, hkv * D], "v": [B, step, hkv * D]}
+        attributes = dict(q_num_heads=hq, kv_num_heads=hkv)
+    else:
+        shapes = {"q": [B, hq, step, D], "k": [B, hkv, step, D], "v": [B, hkv, step, D]}
+        attributes = {}
+    shapes.update(pk=[B, hkv, past, D], pv=[B, hkv, past, D])
+    feeds = {n: RNG.standard_normal(s).astype(np.float32) for n, s in shapes.items()}
+    names = ["q", "k", "v", "", "pk", "pv"]
+    if mask is not None:
+        feeds["m"], shapes["m"], names[3] = mask, list(mask.shape), "m"
+    types = {"m": TensorProto.BOOL if mask is not None and mask.dtype == bool else TensorProto.FLOAT}
+    attributes.update(is_causal=causal, qk_matmul_output_mode=mode)
+    if softcap:
+        attributes["softcap"] = softcap
+    save(path, [helper.make_node("Attention", names, CACHE_OUTPUTS, name="attn", **attributes)],
+         [value(n, s, types.get(n, TensorProto.FLOAT)) for n, s in shapes.items()],
+         [value(o, None) for o in CACHE_OUTPUTS])
+    return feeds
+
+
+def run_all(path, feeds, folder):
+    np.savez(folder / "in.npz", **feeds)
+    r = run_npucc("run", path, "--inputs", folder / "in.npz", "--outputs", folder / "out.npz")
+    assert r.returncode == 0, r.stderr
+    got = np.load(folder / "out.npz")
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feeds)
+    return [got[o] for o in CACHE_OUTPUTS], want
+
+
+@pytest.mark.parametrize("three_d", [True, False], ids=["3d", "4d"])
+@pytest.mark.parametrize("causal", [0, 1])
+@pytest.mark.parametrize("mode", [0, 1, 3])
+def test_a_key_value_cache_and_qk_matmul_output_compute_as_onnxruntime(tmp_path, three_d, causal, mode):
+    feeds = cached(tmp_path / "a.onnx", three_d, causal, mode, softcap=2.0 if mode == 1 else 0.0)
+    got, want = run_all(tmp_path / "a.onnx", feeds, tmp_path)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=2e-6)
+    # The cache is ahead of the new keys, as they came.
+    np.testing.assert_array_equal(got[1][:, :, :5], feeds["pk"])
+    if causal:
+        # The last query sees every key; the first the cache and itself (8 - 2 masked).
+        weights = got[3] if mode == 3 else None
+        if weights is not None:
+            assert (weights[:, :, 0, 6:] == 0).all() and (weights[:, :, 0, :6] > 0).all()
+            assert (weights[:, :, -1] > 0).all()
+
+
+def test_qk_matmul_output_with_biases_has_minus_infinity_where_masked(tmp_path):
+    """Mode 2: the scores with the mask and the causal triangle added; masked positions are
+    -inf, as the operator's biases leave them (onnxruntime writes the lowest float there)."""
+    keep = RNG.random((B, 1, 3, 8)) < 0.8
+    keep[..., 0] = True
+    feeds = cached(tmp_path / "a.onnx", False, 1, 2, mask=keep)
+    got, want = run_all(tmp_path / "a.onnx", feeds, tmp_path)
+    causal = np.arange(8)[None, :] <= np.arange(3)[:, None] + 5
+    open_ = np.broadcast_to(keep & causal, got[3].shape)
+    assert (got[3][~open_] == -np.inf).all() and (want[3][~open_] == np.finfo(np.float32).min).all()
+    np.testing.assert_allclose(got[3][open_], want[3][open_], rtol=1e-5, atol=2e-6)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=2e-6)
+
+
+def test_a_mask_shorter_than_the_keys_masks_the_rest_and_a_minus_infinity_row_is_zero(tmp_path):
+    """As the operator defines (onnxruntime refuses a short mask): keys past the mask's end
+    are masked; a float mask's row of -inf is a zero row of Y and of the probabilities."""
+    mask = RNG.standard_normal((B, 1, 3, 6)).astype(np.float32)
+    mask[:, :, 1] = -np.inf
+    feeds = cached(tmp_path / "a.onnx", False, 0, 3, mask=mask)
+    np.savez(tmp_path / "in.npz", **feeds)
+    r = run_npucc("run", tmp_path / "a.onnx", "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "out.npz")
+    assert r.returncode == 0, r.stderr
+    got = np.load(tmp_path / "out.npz")
+    assert (got["y"][:, :, 1] == 0).all() and (got["qk"][:, :, 1] == 0).all()
+    assert (got["qk"][:, :, [0, 2], 6:] == 0).all()
+    # The other rows: the mask padded to the 8 keys with -inf, as onnxruntime computes it.
+    padded = np.concatenate([mask, np.full((B, 1, 3, 2), -np.inf, np.float32)], axis=-1)
+    cached(tmp_path / "full.onnx", False, 0, 3, mask=padded)
+    want = ort.InferenceSession(str(tmp_path / "full.onnx"), providers=["CPUExecutionProvider"]).run(
+        None, {**feeds, "m": padded})
+    np.testing.assert_allclose(got["y"][:, :, [0, 2]], want[0][:, :, [0, 2]], rtol=1e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize("precision", ["fp16", "nvfp4"])
+def test_a_decoding_step_with_a_cache_runs_on_the_simulator_as_the_interpreter_runs_it(tmp_path, precision):
+    """x [1, 1, 32] -> projections -> causal Attention over a cache of 7 -> output projection,
+    the present key and value graph outputs too."""
+    hidden, heads, kv_heads, size, past = 32, 4, 2, 8, 7
+    inits = [numpy_helper.from_array((RNG.standard_normal((hidden, n)) / np.sqrt(hidden)).astype(np.float32), w)
+             for w, n in [("wq", hidden), ("wk", kv_heads * size), ("wv", kv_heads * size), ("wo", hidden)]]
+    nodes = [helper.make_node("MatMul", ["x", "wq"], ["q"], name="q_proj"),
+             helper.make_node("MatMul", ["x", "wk"], ["k"], name="k_proj"),
+             helper.make_node("MatMul", ["x", "wv"], ["v"], name="v_proj"),
+             helper.make_node("Attention", ["q", "k", "v", "", "pk", "pv"], ["a", "present_key", "present_value"],
+                              q_num_heads=heads, kv_num_heads=kv_heads, is_causal=1, name="attn"),
+             helper.make_node("MatMul", ["a", "wo"], ["y"], name="o_proj")]
+    cache = [kv_heads, "past", size]
+    save(tmp_path / "d.onnx", nodes,
+         [value("x", [1, 1, hidden]), value("pk", [1] + cache), value("pv", [1] + cache)],
+         [value("y", [1, 1, hidden]), value("present_key", None), value("present_value", None)], inits)
+    feeds = {"x": RNG.standard_normal((1, 1, hidden)), "pk": RNG.standard_normal((1, kv_heads, past, size)),
+             "pv": RNG.standard_normal((1, kv_heads, past, size))}
+    np.savez(tmp_path / "x.npz", **{n: a.astype(np.float32) for n, a in feeds.items()})
+    np.savez(tmp_path / "calib.npz", **{n: RNG.standard_normal((4,) + a.shape[1:]).astype(np.float32)
+                                        for n, a in feeds.items()})
+    sim, fq = simulated_and_interpreted(
+        tmp_path / "d.onnx", tmp_path / "x.npz", tmp_path, precision, "none", tmp_path / "calib.npz",
+        extra=["--input-shape", f"pk=1,{kv_heads},{past},{size}", "--input-shape", f"pv=1,{kv_heads},{past},{size}"])
+    assert_same_bits(sim, fq, ["y", "present_key", "present_value"])
+    assert sim["present_key"].shape == (1, kv_heads, past + 1, size)
