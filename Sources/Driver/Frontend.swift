@@ -44,7 +44,7 @@ public enum Frontend {
             loaded.warnings.append(
                 "the model computes in float16 (or bfloat16): npucc reads its weights and values as float32, exactly, "
                     + "and runs its layers at the precision asked for"
-                    + (io.isEmpty ? "" : "; \(io) are float32 (float16 input arrays are widened)"))
+                    + (io.isEmpty ? "" : "; \(io) are float32 (float16 and bfloat16 input arrays are widened)"))
         }
         if !summary.droppedInputs.isEmpty {
             let names = summary.droppedInputs.map { "\"\($0)\"" }.joined(separator: ", ")

@@ -112,9 +112,11 @@ public enum NPY {
             "f4": .float32, "f8": .float64, "f2": .float16, "i1": .int8, "i2": .int16,
             "i4": .int32, "i8": .int64, "u1": .uint8, "u2": .uint16, "u4": .uint32,
             "u8": .uint64, "b1": .bool,
+            // Two raw bytes: how numpy saves ml_dtypes' bfloat16 (and how `encode` writes it).
+            "V2": .bfloat16,
         ]
         guard "<>|=".contains(order), let dtype = table[code] else {
-            throw fail("unsupported dtype '\(descr)' (numeric and bool arrays only)")
+            throw fail("unsupported dtype '\(descr)' (numeric, bool and bfloat16 arrays only)")
         }
         return (dtype, order == ">")
     }

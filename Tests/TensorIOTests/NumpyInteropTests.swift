@@ -1,5 +1,5 @@
 // .npy/.npz against numpy itself: files numpy writes read back exactly (every dtype,
-// Fortran order, big-endian, compressed archives), files npucc writes are byte-identical
+// ml_dtypes' bfloat16, Fortran order, big-endian, compressed archives), files npucc writes are byte-identical
 // to np.save and load in numpy; writes are deterministic and atomic; damage is an error.
 import Foundation
 import IR
@@ -25,7 +25,7 @@ final class NumpyInteropTests: XCTestCase {
 
     func testReadsWhatNumpyWrites() throws {
         _ = try python("""
-            import sys, numpy as np
+            import sys, ml_dtypes, numpy as np
             d = sys.argv[1]
             arrays = {k: np.arange(-3, 9).reshape(3, 4).astype(k) for k in
                       ['float32', 'float64', 'float16', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64']}
@@ -34,12 +34,13 @@ final class NumpyInteropTests: XCTestCase {
             arrays['empty'] = np.zeros((0, 3), np.float32)
             arrays['fortran'] = np.asfortranarray(np.arange(6, dtype=np.float32).reshape(2, 3))
             arrays['bigendian'] = np.arange(4, dtype='>i4')
+            arrays['bfloat16'] = (np.arange(-3, 9).reshape(3, 4) / 4).astype(ml_dtypes.bfloat16)  # saved as '<V2'
             np.savez(d + '/plain.npz', **arrays)
             np.savez_compressed(d + '/compressed.npz', **arrays)
             """)
         for file in ["plain.npz", "compressed.npz"] {
             let arrays = Dictionary(uniqueKeysWithValues: try NPZ.read(url: folder.appendingPathComponent(file)).map { ($0.name, $0.tensor) })
-            XCTAssertEqual(arrays.count, 16, file)
+            XCTAssertEqual(arrays.count, 17, file)
             for (name, dtype) in [("float32", DType.float32), ("float64", .float64), ("float16", .float16), ("int8", .int8),
                                   ("int16", .int16), ("int32", .int32), ("int64", .int64), ("uint8", .uint8),
                                   ("uint16", .uint16), ("uint32", .uint32), ("uint64", .uint64)] {
@@ -56,6 +57,8 @@ final class NumpyInteropTests: XCTestCase {
             XCTAssertEqual(arrays["empty"]?.shape, [0, 3])
             XCTAssertEqual(arrays["fortran"]?.floats(), [0, 1, 2, 3, 4, 5])
             XCTAssertEqual(arrays["bigendian"]?.int64s(), [0, 1, 2, 3])
+            XCTAssertEqual(arrays["bfloat16"]?.dtype, .bfloat16)
+            XCTAssertEqual(arrays["bfloat16"]?.doubles(), (-3..<9).map { Double($0) / 4 })
         }
     }
 

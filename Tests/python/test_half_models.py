@@ -1,9 +1,12 @@
 """Models that compute in float16 or bfloat16, as onnxconverter-common's
 convert_float_to_float16 writes them (with and without float32 inputs and outputs) and as
 mixed-precision training leaves them: npucc reads their weights and values as float32,
-exactly, says so once, takes float16 input arrays, and compiles them like float32 models.
+exactly, says so once, takes float16 and bfloat16 input arrays (ml_dtypes' bfloat16, which
+numpy saves as two raw bytes), and compiles them like float32 models.
 A float32 model that only stores a weight as float16, or rounds a value to float16 and
 back, is left as it is."""
+import zipfile
+
 import ml_dtypes
 import numpy as np
 import onnx
@@ -92,6 +95,35 @@ def test_a_bfloat16_weight_is_widened_exactly(tmp_path):
     r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "y.npz")
     assert r.returncode == 0 and "computes in float16 (or bfloat16)" in r.stderr, r.stderr
     np.testing.assert_allclose(np.load(tmp_path / "y.npz")["y"], x @ w.astype(np.float32), rtol=1e-6, atol=1e-6)
+
+
+def test_a_bfloat16_model_takes_bfloat16_arrays_to_run_calibrate_and_simulate(tmp_path):
+    """A bfloat16 model's input arrays as ml_dtypes writes them ('<V2' in the .npz): read as
+    bfloat16, widened exactly; calibration and the bundle take them too."""
+    bf16 = TensorProto.BFLOAT16
+    w = (RNG.standard_normal((8, 4)) * 0.5).astype(ml_dtypes.bfloat16)
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")], "g",
+                              [helper.make_tensor_value_info("x", bf16, [2, 8])],
+                              [helper.make_tensor_value_info("y", bf16, [2, 4])],
+                              [helper.make_tensor("w", bf16, w.shape, w.view(np.uint16).tobytes(), raw=True)])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "m.onnx")
+    x = RNG.standard_normal((2, 8)).astype(ml_dtypes.bfloat16)
+    np.savez(tmp_path / "x.npz", x=x)
+    with zipfile.ZipFile(tmp_path / "x.npz") as z:
+        assert b"'descr': '<V2'" in z.read("x.npy")[:128]
+    r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "y.npz")
+    assert r.returncode == 0 and "inputs x and outputs y are float32" in r.stderr, r.stderr
+    want = x.astype(np.float32) @ w.astype(np.float32)
+    np.testing.assert_allclose(np.load(tmp_path / "y.npz")["y"], want, rtol=1e-6, atol=1e-6)
+    np.savez(tmp_path / "calib.npz", x=RNG.standard_normal((4, 2, 8)).astype(ml_dtypes.bfloat16))
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, "fp16", "none",
+                                        tmp_path / "calib.npz")
+    assert_same_bits(sim, fq, ["y"])
+    # Two raw bytes are all such an array says: one of another width is still refused.
+    np.savez(tmp_path / "bad.npz", x=np.zeros((2, 2), "V4"))
+    r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "bad.npz", "--outputs", tmp_path / "o.npz")
+    assert r.returncode == 1 and "unsupported dtype '|V4' (numeric, bool and bfloat16 arrays only)" in r.stderr, r.stderr
+    assert not (tmp_path / "o.npz").exists()
 
 
 def test_a_float32_model_that_stores_or_rounds_to_float16_is_left_as_it_is(tmp_path):
