@@ -89,6 +89,8 @@ extension ImportContext {
         case "Dropout" where opset < 12:
             node.attributes["ratio"] = nil
             node.attributes["is_test"] = nil
+        case "Dropout":
+            try requireInference(node)
         case "QuantizeLinear" where opset < 13, "DequantizeLinear" where opset < 13:
             try requirePerTensorScale(node)
         case "Resize" where originalOp == "Upsample" || opset < 11:
@@ -171,6 +173,24 @@ extension ImportContext {
     /// Upsample (opsets 1-9) and Resize (opset 10): scales only, asymmetric coordinates,
     /// nearest rounding down (up where it shrinks). Opset 1's Upsample scales the last two
     /// axes of a 4-D input by `height_scale` and `width_scale`.
+    /// Dropout from opset 12 drops values only when its `training_mode` input is true: npucc
+    /// runs it as inference does (the identity), so a training mode that is true, or known
+    /// only at run time, is refused, unless the ratio is a constant 0.
+    private func requireInference(_ node: Node) throws {
+        guard let mode = node.input(2) else { return }
+        if let ratio = node.input(1).flatMap({ constants[$0] }), ratio.count == 1, ratio.double(at: 0) == 0 { return }
+        guard let known = constants[mode], known.count == 1 else {
+            throw IRError(
+                "training_mode \"\(mode)\" is only known at run time; npucc runs Dropout as inference does "
+                    + "(export the model in eval mode, or make training_mode a constant false)", at: node)
+        }
+        if known.double(at: 0) != 0 {
+            throw IRError(
+                "training_mode is true: Dropout would drop values at random; npucc runs models as inference does "
+                    + "(export the model in eval mode)", at: node)
+        }
+    }
+
     private mutating func upgradeUpsample(_ node: inout Node, fromUpsample: Bool) throws {
         var scales = node.inputs.count > 1 ? node.inputs[1] : ""
         if let height = node.attributes.removeValue(forKey: "height_scale"),

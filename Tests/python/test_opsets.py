@@ -7,7 +7,8 @@ DequantizeLinear's output_dtype, Range's stash_type, SpaceToDepth's mode) are re
 by name where they ask for something else; RMSNormalization, Swish, SwiGLU, CastLike and the
 early ImageScaler are imported as the ops they are made of, computed as onnxruntime (or ONNX's
 reference evaluator, for opsets onnxruntime does not run) computes them, and a LLaMA-style
-MLP made of them runs on the simulator bit for bit as the interpreter runs it."""
+MLP made of them runs on the simulator bit for bit as the interpreter runs it. Dropout whose
+training_mode is true, or known only at run time, is refused by node."""
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -280,3 +281,37 @@ def test_nearest_resize_of_opsets_9_and_10_picks_onnxruntimes_pixels(tmp_path, o
     assert r.returncode == 0, r.stderr
     theirs = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     np.testing.assert_array_equal(np.load(tmp_path / "y.npz")["y"], theirs)
+
+
+@pytest.mark.parametrize("mode,ratio,message", [
+    (None, None, None),                      # no training_mode: inference
+    (False, 0.5, None),                      # a constant false
+    (True, 0.0, None),                       # training, but nothing dropped
+    (True, 0.5, "training_mode is true: Dropout would drop values at random"),
+    ("input", 0.5, 'training_mode "t" is only known at run time'),
+])
+def test_dropout_in_training_mode_is_refused_by_node(tmp_path, mode, ratio, message):
+    """Dropout from opset 12 drops values when its training_mode is true: npucc runs models
+    as inference does, so a true or run-time training_mode is refused, never ignored."""
+    inputs, inits, names = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])], [], ["x", "", ""]
+    if ratio is not None:
+        inits.append(const("r", ratio))
+        names[1] = "r"
+    if mode == "input":
+        inputs.append(helper.make_tensor_value_info("t", TensorProto.BOOL, []))
+        names[2] = "t"
+    elif mode is not None:
+        inits.append(const("t", mode, np.bool_))
+        names[2] = "t"
+    while names[-1] == "":
+        names.pop()
+    save(tmp_path / "m.onnx", [helper.make_node("Dropout", names, ["y"], name="drop")], inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])], inits, 13)
+    x = RNG.standard_normal((2, 3)).astype(np.float32)
+    np.savez(tmp_path / "x.npz", x=x, **({"t": np.array(True)} if mode == "input" else {}))
+    r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "y.npz")
+    if message is None:
+        assert r.returncode == 0, r.stderr
+        np.testing.assert_array_equal(np.load(tmp_path / "y.npz")["y"], x)
+    else:
+        assert r.returncode == 1 and 'node Dropout "drop" (opset 13)' in r.stderr and message in r.stderr, r.stderr
+        assert not (tmp_path / "y.npz").exists()
