@@ -4,7 +4,8 @@
 // bit. Linear Resize whose changed axes lie within three (the others left as they are) runs
 // on the vector unit (`vopp resize`, the interpreter's arithmetic), as many [H, W] planes or
 // [D, H, W] volumes at a time as a tile holds; cubic Resize of the last two axes likewise
-// (`vopp resize_cubic`), plane by plane. A plane too large for a tile, in and out together
+// (`vopp resize_cubic`), plane by plane, and so an antialiased one whose outputs read at most
+// 4 inputs along each axis (a linear one shrinking by 1/2 or less). A plane too large for a tile, in and out together
 // (a segmentation head's upsampling to the image), is cut into windows of output rows and
 // columns, each with the input rows and columns its taps read and its tables rebased onto
 // them: every output value is the same sum of the same values.
@@ -28,10 +29,17 @@ extension Lowering {
         let geometry = try ResizeGeometry(
             node, inputShape: dims, roi: try constant(1)?.cast(to: .float32).floats(),
             scales: try constant(2)?.floats(), sizes: try constant(3)?.int64s().map(Int.init))
-        if geometry.cubic {
-            guard let planes = geometry.cubicPlanes(inputShape: dims) else {
+        if geometry.tapped {
+            guard geometry.mostTaps <= 4 else {
                 throw IRError(
-                    "cannot lower a cubic Resize of \(dims) to \(geometry.outputShape) yet (it changes an axis before the last two)",
+                    "cannot lower an antialiased Resize of \(dims) to \(geometry.outputShape) whose outputs each read up to "
+                        + "\(geometry.mostTaps) inputs along an axis (the vector unit's resize reads 4; give the scales or "
+                        + "sizes as constants, and the input's extents, so that npucc imports it as products)", at: node)
+            }
+            guard let planes = geometry.cubicPlanes(inputShape: dims) else {
+                let kind = node.int("antialias", default: 0) != 0 ? "an antialiased" : "a cubic"
+                throw IRError(
+                    "cannot lower \(kind) Resize of \(dims) to \(geometry.outputShape) yet (it changes an axis before the last two)",
                     at: node)
             }
             try lowerCubic(node, planes, x: x, y: y, resources, &constants, &b)

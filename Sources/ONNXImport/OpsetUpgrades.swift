@@ -95,6 +95,8 @@ extension ImportContext {
             try requirePerTensorScale(node)
         case "Resize" where originalOp == "Upsample" || opset < 11:
             try upgradeUpsample(&node, fromUpsample: originalOp == "Upsample")
+        case "Resize" where node.int("antialias", default: 0) != 0:
+            if try emitAntialiasedResize(node) { return }
         case "PRelu" where opset < 7:
             upgradeLegacyPRelu(&node)
         case let op where legacyBroadcastOps.contains(op) && opset < 7:

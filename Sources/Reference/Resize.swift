@@ -101,21 +101,21 @@ struct ResizeTaps {
             body(offset, 1)
             return
         }
-        if g.cubic {
+        if g.tapped {
             // Every combination of the axes' taps, the last axis's fastest.
-            for d in 0..<rank where g.cubicIndex[d][index[d]].isEmpty { return }
+            for d in 0..<rank where g.tapIndex[d][index[d]].isEmpty { return }
             var tap = [Int](repeating: 0, count: rank)
             while true {
                 var w: Float = 1, offset = 0
                 for d in 0..<rank {
-                    w *= g.cubicWeight[d][index[d]][tap[d]]
-                    offset += g.cubicIndex[d][index[d]][tap[d]] * inStrides[d]
+                    w *= g.tapWeight[d][index[d]][tap[d]]
+                    offset += g.tapIndex[d][index[d]][tap[d]] * inStrides[d]
                 }
                 body(offset, w)
                 var d = rank - 1
                 while d >= 0 {
                     tap[d] += 1
-                    if tap[d] < g.cubicIndex[d][index[d]].count { break }
+                    if tap[d] < g.tapIndex[d][index[d]].count { break }
                     tap[d] = 0
                     d -= 1
                 }

@@ -9,8 +9,10 @@ upsampled along its last axis, a volume's planes), and so does a linear Resize o
 axes (the channels, a bare signal, a volume's depth: trilinear), within float32 rounding of a
 float64 N-linear reference; one whose changed axes span more than three is refused by node.
 Opset 18's `axes` (scales or sizes for the named axes alone) and keep_aspect_ratio_policy give
-onnxruntime's results; antialias is accepted where it changes nothing and refused by node where
-it would filter. Bicubic of the last two axes (every coordinate mode, cubic_coeff_a,
+onnxruntime's results; antialias (linear and cubic) stretches the filter as onnxruntime does,
+runs on the vector unit where each output reads at most 4 inputs along an axis and is
+imported as products otherwise, bit for bit on the simulator either way; nearest antialias is
+refused by node. Bicubic of the last two axes (every coordinate mode, cubic_coeff_a,
 exclude_outside) is interpreted as onnxruntime computes it, folds on constants, and runs on the
 vector unit bit for bit as the interpreter runs it; one that changes another axis is refused by
 node. A plane too large for a tile (28x28 to 224x224, a 6,000-sample signal) runs in windows,
@@ -22,7 +24,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from conftest import assert_same_bits, run_npucc, simulated_and_interpreted
+from conftest import assert_compile_refuses, assert_same_bits, run_npucc, simulated_and_interpreted
 
 CASES = {
     "upsample_asymmetric_floor": dict(scales=[1, 1, 2, 2], coordinate_transformation_mode="asymmetric",
@@ -289,12 +291,113 @@ def test_resize_over_named_axes_runs_as_onnxruntime_and_the_interpreter_run_it(t
     assert_same_bits(sim, fq, ["y"])
 
 
-def test_an_antialiased_downscale_is_refused_by_node(tmp_path):
-    axes_model(tmp_path / "m.onnx", False, axes=[2, 3], scales=[0.5, 0.5], mode="linear", antialias=1)
-    np.savez(tmp_path / "x.npz", x=np.ones((1, 3, 5, 6), np.float32))
+ANTIALIAS = {
+    # A linear shrink by 1/2 or less reads at most 4 inputs per output along an axis: the
+    # vector unit's resize, as a Resize.
+    "linear_0.6": dict(mode="linear", scales=[0.6, 0.6]),
+    "linear_half_pytorch": dict(mode="linear", scales=[0.5, 0.75], coordinate_transformation_mode="pytorch_half_pixel"),
+    # More: imported as a product per axis.
+    "linear_sizes_quarter": dict(mode="linear", sizes=[3, 4]),
+    "cubic_0.8": dict(mode="cubic", scales=[0.8, 0.7]),
+    "cubic_exclude_align_corners": dict(mode="cubic", sizes=[5, 4], exclude_outside=1,
+                                        coordinate_transformation_mode="align_corners"),
+}
+IMAGE = (1, 3, 12, 15)
+
+
+def antialias_model(path, conv, scales=None, sizes=None, given=False, **attributes):
+    """(Conv 3 -> 6 channels or none), an antialiased Resize of the last two axes (opset 19),
+    Relu; the scales or sizes a constant, or (`given`) a graph input."""
+    rng = np.random.default_rng(21)
+    inits = [numpy_helper.from_array((rng.standard_normal((6, 3, 3, 3)) / 5).astype(np.float32), "w")]
+    name, value = ("sizes", np.asarray(sizes, np.int64)) if sizes is not None else ("scales", np.asarray(scales, np.float32))
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(IMAGE))]
+    if given:
+        inputs.append(helper.make_tensor_value_info(name, TensorProto.INT64 if sizes else TensorProto.FLOAT, [2]))
+    else:
+        inits.append(numpy_helper.from_array(value, name))
+    operands = ["c" if conv else "x", "", "", ""]
+    operands[3 if sizes is not None else 2] = name
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv")] if conv else []
+    nodes += [helper.make_node("Resize", operands, ["r"], axes=[2, 3], antialias=1, name="resize", **attributes),
+              helper.make_node("Relu", ["r"], ["y"])]
+    graph = helper.make_graph(nodes, "resize", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)]), path)
+    return {name: value} if given else {}
+
+
+@pytest.mark.parametrize("given", [False, True], ids=["constant", "given"])
+@pytest.mark.parametrize("case", sorted(ANTIALIAS))
+def test_an_antialiased_downscale_computes_as_onnxruntime(tmp_path, case, given):
+    """Antialias (torchvision's resize of a tensor) stretches the filter by 1 / scale: each
+    output reads up to 14 inputs along an axis here, weighted as onnxruntime weighs them;
+    the same whether the scales are constants (products, for more than 4 taps) or given."""
+    x = np.random.default_rng(22).standard_normal(IMAGE).astype(np.float32)
+    feeds = {"x": x, **antialias_model(tmp_path / "m.onnx", False, given=given, **ANTIALIAS[case])}
+    np.savez(tmp_path / "x.npz", **feeds)
+    r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "y.npz")
+    assert r.returncode == 0, r.stderr
+    ours = np.load(tmp_path / "y.npz")["y"]
+    theirs = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    assert ours.shape == theirs.shape
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=32 * np.finfo(np.float32).eps * np.abs(x).max())
+    # Not the plain resize: the filter is wider.
+    plain = {k: v for k, v in ANTIALIAS[case].items()}
+    antialias_model(tmp_path / "plain.onnx", False, given=given, **plain)
+    model = onnx.load(tmp_path / "plain.onnx")
+    model.graph.node[0].attribute.pop([a.name for a in model.graph.node[0].attribute].index("antialias"))
+    onnx.save(model, tmp_path / "plain.onnx")
+    unfiltered = ort.InferenceSession(str(tmp_path / "plain.onnx"), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    assert np.abs(unfiltered - ours).max() > 1e-2
+
+
+@pytest.mark.parametrize("case", sorted(ANTIALIAS))
+def test_an_antialiased_downscale_runs_on_the_simulator_as_the_interpreter_runs_it(tmp_path, case):
+    """At most 4 taps: the vector unit's resize; more: products of activations. Either way
+    the bundle gives the interpreter's bits."""
+    antialias_model(tmp_path / "m.onnx", True, **ANTIALIAS[case])
+    r = run_npucc("dump-ir", tmp_path / "m.onnx")
+    assert r.returncode == 0, r.stderr
+    products = "resize/Resize_axis" in r.stdout
+    assert products == (case not in ("linear_0.6", "linear_half_pytorch")), r.stdout
+    rng = np.random.default_rng(23)
+    np.savez(tmp_path / "x.npz", x=rng.standard_normal(IMAGE).astype(np.float32))
+    np.savez(tmp_path / "calib.npz", x=rng.standard_normal((4,) + IMAGE).astype(np.float32))
+    for precision in ["fp16", "nvfp4"]:
+        sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, precision, "none",
+                                            tmp_path / "calib.npz")
+        assert_same_bits(sim, fq, ["y"])
+
+
+def test_an_antialiased_downscale_of_more_taps_than_the_vector_unit_reads_and_scales_computed_is_refused_by_compile(
+        tmp_path):
+    """Scales computed by a node (a Concat of constants) are not known as the model is read,
+    so the Resize stays one: it runs, and compile refuses it by node, saying how to help."""
+    nodes = [helper.make_node("Concat", ["a", "b"], ["scales"], axis=0),
+             helper.make_node("Resize", ["x", "", "scales"], ["y"], mode="linear", antialias=1, axes=[2, 3],
+                              name="resize")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(IMAGE))],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(np.array([0.3], np.float32), n) for n in "ab"])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)]), tmp_path / "m.onnx")
+    x = np.random.default_rng(24).standard_normal(IMAGE).astype(np.float32)
+    np.savez(tmp_path / "x.npz", x=x)
+    r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "y.npz")
+    assert r.returncode == 0, r.stderr
+    theirs = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_allclose(np.load(tmp_path / "y.npz")["y"], theirs, rtol=0,
+                               atol=32 * np.finfo(np.float32).eps * np.abs(x).max())
+    assert_compile_refuses(tmp_path / "m.onnx", tmp_path, 'node Resize "resize" (opset 19): cannot lower an antialiased '
+                           "Resize of [1, 3, 12, 15] to [1, 3, 3, 4] whose outputs each read up to 7 inputs")
+
+
+def test_an_antialiased_nearest_resize_is_refused_by_node(tmp_path):
+    antialias_model(tmp_path / "m.onnx", False, scales=[0.5, 0.5], mode="nearest")
+    np.savez(tmp_path / "x.npz", x=np.ones(IMAGE, np.float32))
     r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "y.npz")
     assert r.returncode == 1
-    assert 'Resize "resize"' in r.stderr and "antialias" in r.stderr, r.stderr
+    assert 'Resize "resize"' in r.stderr and "antialias applies to linear and cubic resizes, not nearest" in r.stderr
     assert not (tmp_path / "y.npz").exists()
 
 

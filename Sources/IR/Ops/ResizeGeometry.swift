@@ -11,20 +11,29 @@ public struct ResizeGeometry: Sendable, Equatable {
     public var upper: [[Int]]
     public var weight: [[Float]]
     public var nearest: Bool
-    /// Cubic: per axis, per output index, the source indices with a nonzero weight (Keys'
-    /// cubic convolution with `cubic_coeff_a`, indices beyond the edge clamped to it, or with
-    /// `exclude_outside` dropped and the rest scaled to sum to 1) and those weights. Empty
-    /// for nearest and linear.
-    public var cubicIndex: [[[Int]]] = []
-    public var cubicWeight: [[[Float]]] = []
-    public var cubic: Bool { !cubicIndex.isEmpty }
+    /// Cubic, or linear with `antialias` where it filters: per axis, per output index, the
+    /// source indices with a nonzero weight (Keys' cubic convolution with `cubic_coeff_a`, or
+    /// the filter stretched by 1 / scale where an axis shrinks; indices beyond the edge
+    /// clamped to it, or with `exclude_outside` dropped and the rest scaled to sum to 1) and
+    /// those weights. Empty for nearest and for linear without antialias.
+    public var tapIndex: [[[Int]]] = []
+    public var tapWeight: [[[Float]]] = []
+    public var tapped: Bool { !tapIndex.isEmpty }
+    /// The most taps an output index of any axis reads (cubic: at most 4).
+    public var mostTaps: Int { tapIndex.lazy.flatMap { $0 }.map(\.count).max() ?? 0 }
+    /// Per axis, the scale: output extent over input extent (or the given scale).
+    public var factors: [Float]
+    var coordinate: String
+    var roi: [Float]
+    var inputShape: [Int]
 
     /// The geometry of Resize `node` on an input of `inputShape`, given its roi, scales and
     /// sizes operands' values (nil or empty when absent). With `axes`, those operands give
     /// the named axes alone (the others keep their extent, scale 1 and roi [0, 1]); sizes
     /// under `keep_aspect_ratio_policy` not_larger or not_smaller scale every named axis by
-    /// the least or greatest of their ratios, the extents rounded half up. `antialias` is
-    /// refused where it would filter (a linear resize that shrinks an axis).
+    /// the least or greatest of their ratios, the extents rounded half up. `antialias`
+    /// (linear and cubic) stretches each axis's filter by max(1, 1 / scale), as ONNX's
+    /// reference and onnxruntime do; with nearest it is refused.
     public init(_ node: Node, inputShape: [Int], roi: [Float]?, scales: [Float]?, sizes: [Int]?) throws {
         let rank = inputShape.count
         let mode = node.string("mode", default: "nearest")
@@ -80,9 +89,9 @@ public struct ResizeGeometry: Sendable, Equatable {
         } else {
             throw IRError("Resize needs scales or sizes", at: node)
         }
-        if node.int("antialias", default: 0) != 0, mode == "nearest" || factors.contains(where: { $0 < 1 }) {
-            throw IRError(
-                "antialias is supported only where it changes nothing (a linear or cubic resize that shrinks no axis)", at: node)
+        let antialias = node.int("antialias", default: 0) != 0 && factors.contains(where: { $0 < 1 })
+        if node.int("antialias", default: 0) != 0 && mode == "nearest" {
+            throw IRError("antialias applies to linear and cubic resizes, not nearest", at: node)
         }
         var roi = roi ?? []
         if coordinate == "tf_crop_and_resize" && roi.count != 2 * axes.count {
@@ -98,25 +107,9 @@ public struct ResizeGeometry: Sendable, Equatable {
             }
             roi = full
         }
-        // Source coordinate of output index `o` on axis `d`.
-        func source(_ o: Int, _ d: Int) -> Float {
-            let scale = factors[d], inN = Float(inputShape[d]), outN = Float(shape[d])
-            switch coordinate {
-            case "asymmetric": return Float(o) / scale
-            case "align_corners": return outN == 1 ? 0 : Float(o) * (inN - 1) / (outN - 1)
-            case "pytorch_half_pixel": return outN > 1 ? (Float(o) + 0.5) / scale - 0.5 : 0
-            case "tf_half_pixel_for_nn": return (Float(o) + 0.5) / scale
-            case "tf_crop_and_resize":
-                let start = roi[d], end = roi[d + rank]
-                return outN > 1
-                    ? start * (inN - 1) + Float(o) * (end - start) * (inN - 1) / (outN - 1) : 0.5 * (start + end) * (inN - 1)
-            case "half_pixel_symmetric":
-                // The output's extent as scaled (before rounding down) centres the sampling.
-                let adjustment = outN / (scale * inN), offset = inN / 2 * (1 - adjustment)
-                return offset + (Float(o) + 0.5) / scale - 0.5
-            default: return (Float(o) + 0.5) / scale - 0.5
-            }
-        }
+        (self.factors, self.coordinate, self.roi, self.inputShape) = (factors, coordinate, roi, inputShape)
+        outputShape = shape
+        func source(_ o: Int, _ d: Int) -> Float { self.source(o, axis: d) }
         func rounded(_ v: Float, _ n: Int) -> Int {
             let r: Float
             switch nearestMode {
@@ -127,7 +120,6 @@ public struct ResizeGeometry: Sendable, Equatable {
             }
             return min(max(Int(r), 0), n - 1)
         }
-        outputShape = shape
         self.nearest = mode == "nearest"
         (lower, upper, weight) = ([], [], [])
         for d in 0..<rank {
@@ -163,8 +155,20 @@ public struct ResizeGeometry: Sendable, Equatable {
             upper.append(h)
             weight.append(w)
         }
-        guard mode == "cubic" else { return }
         let a = node.float("cubic_coeff_a", default: -0.75), exclude = node.int("exclude_outside", default: 0) != 0
+        if antialias {
+            for d in 0..<rank {
+                let taps = (0..<shape[d]).map { o in
+                    Self.antialiasTaps(
+                        at: Double(source(o, d)), scale: Double(factors[d]), extent: inputShape[d], cubic: mode == "cubic",
+                        a: Double(a), exclude: exclude)
+                }
+                tapIndex.append(taps.map(\.index))
+                tapWeight.append(taps.map(\.weight))
+            }
+            return
+        }
+        guard mode == "cubic" else { return }
         for d in 0..<rank {
             var indices: [[Int]] = [], weights: [[Float]] = []
             for o in 0..<shape[d] {
@@ -184,9 +188,76 @@ public struct ResizeGeometry: Sendable, Equatable {
                 indices.append(taps.map(\.0))
                 weights.append(taps.map(\.1))
             }
-            cubicIndex.append(indices)
-            cubicWeight.append(weights)
+            tapIndex.append(indices)
+            tapWeight.append(weights)
         }
+    }
+
+    /// The source coordinate of output index `o` on axis `d`, by the coordinate
+    /// transformation mode.
+    public func source(_ o: Int, axis d: Int) -> Float {
+        let rank = inputShape.count
+        let scale = factors[d], inN = Float(inputShape[d]), outN = Float(outputShape[d])
+        switch coordinate {
+        case "asymmetric": return Float(o) / scale
+        case "align_corners": return outN == 1 ? 0 : Float(o) * (inN - 1) / (outN - 1)
+        case "pytorch_half_pixel": return outN > 1 ? (Float(o) + 0.5) / scale - 0.5 : 0
+        case "tf_half_pixel_for_nn": return (Float(o) + 0.5) / scale
+        case "tf_crop_and_resize":
+            let start = roi[d], end = roi[d + rank]
+            return outN > 1
+                ? start * (inN - 1) + Float(o) * (end - start) * (inN - 1) / (outN - 1) : 0.5 * (start + end) * (inN - 1)
+        case "half_pixel_symmetric":
+            // The output's extent as scaled (before rounding down) centres the sampling.
+            let adjustment = outN / (scale * inN), offset = inN / 2 * (1 - adjustment)
+            return offset + (Float(o) + 0.5) / scale - 0.5
+        default: return (Float(o) + 0.5) / scale - 0.5
+        }
+    }
+
+    /// The taps of an antialiased resize at source coordinate `x` on an axis of `extent`
+    /// shrunk by `scale` (ONNX's reference): the filter (the triangle, or Keys' cubic with
+    /// `a`) at min(scale, 1) times the distances, normalized to sum to 1; the window of taps
+    /// nearest `x`, ties to the smaller index; indices past an edge clamped to it (or, with
+    /// `exclude`, dropped and the rest normalized again). Taps of one index are merged, in
+    /// order of index; those of weight 0 are left out.
+    static func antialiasTaps(at x: Double, scale: Double, extent n: Int, cubic: Bool, a: Double, exclude: Bool)
+        -> (index: [Int], weight: [Float])
+    {
+        let scale = min(scale, 1), floor = x.rounded(.down)
+        // At an integer coordinate the window prefers the pixel on its left.
+        let ratio = x == floor ? 1 : x - floor
+        var coefficients: [Double]
+        if cubic {
+            func filter(_ t: Double) -> Double {
+                let t = abs(t)
+                if t <= 1 { return ((a + 2) * t - (a + 3)) * t * t + 1 }
+                return t < 2 ? ((a * t - 5 * a) * t + 8 * a) * t - 4 * a : 0
+            }
+            let first = Int((-2 / scale).rounded(.down)) + 1
+            coefficients = (first..<(2 - first)).map { filter(scale * (Double($0) - ratio)) }
+        } else {
+            let first = Int((-1 / scale).rounded(.down)) + 1
+            coefficients = (first..<(2 - first)).map { min(max(1 - abs((Double($0) - ratio) * scale), 0), 1) }
+        }
+        let total = coefficients.reduce(0, +)
+        coefficients = coefficients.map { $0 / total }
+        let taps = coefficients.count, pad = (taps + 1) / 2
+        let shifted = x + Double(pad), p = shifted.rounded(.down), fraction = shifted - p
+        let offset =
+            taps % 2 == 0
+            ? (fraction == 0 ? -(taps / 2) : -(taps / 2) + 1)
+            : (fraction <= 0.5 ? -((taps - 1) / 2) : -((taps - 1) / 2) + 1)
+        let start = Int(p) + offset - pad
+        if exclude {
+            for k in 0..<taps where !(0..<n).contains(start + k) { coefficients[k] = 0 }
+            let kept = coefficients.reduce(0, +)
+            if kept != 0 { coefficients = coefficients.map { $0 / kept } }
+        }
+        var merged: [Int: Double] = [:]
+        for k in 0..<taps { merged[min(max(start + k, 0), n - 1), default: 0] += coefficients[k] }
+        let kept = merged.filter { $0.value != 0 }.sorted { $0.key < $1.key }
+        return (kept.map(\.key), kept.map { Float($0.value) })
     }
 
     /// Keys' cubic convolution weights of the four source indices around a coordinate
@@ -219,7 +290,7 @@ public struct ResizeGeometry: Sendable, Equatable {
     /// corner's weight is 1: the volume's sum is the general N-linear sum (the interpreter's),
     /// term for term in the same order.
     public func linearVolume(inputShape: [Int]) -> LinearVolume? {
-        guard !nearest, !cubic, !inputShape.isEmpty else { return nil }
+        guard !nearest, !tapped, !inputShape.isEmpty else { return nil }
         let changed = inputShape.indices.filter { d in
             lower[d] != Array(0..<inputShape[d]) || weight[d].contains { $0 != 0 }
         }
@@ -251,18 +322,18 @@ public struct ResizeGeometry: Sendable, Equatable {
     /// nil otherwise.
     public func cubicPlanes(inputShape: [Int]) -> CubicPlanes? {
         let rank = inputShape.count
-        guard cubic, rank >= 2 else { return nil }
+        guard tapped, rank >= 2, mostTaps <= 4 else { return nil }
         for d in 0..<(rank - 2) {
             guard outputShape[d] == inputShape[d],
-                (0..<inputShape[d]).allSatisfy({ cubicIndex[d][$0] == [$0] && cubicWeight[d][$0] == [1] })
+                (0..<inputShape[d]).allSatisfy({ tapIndex[d][$0] == [$0] && tapWeight[d][$0] == [1] })
             else { return nil }
         }
         func padded(_ d: Int) -> (index: [Int], weight: [Float]) {
             var index: [Int] = [], weight: [Float] = []
             for o in 0..<outputShape[d] {
-                let taps = cubicIndex[d][o].count
-                index += cubicIndex[d][o] + [Int](repeating: 0, count: 4 - taps)
-                weight += cubicWeight[d][o] + [Float](repeating: 0, count: 4 - taps)
+                let taps = tapIndex[d][o].count
+                index += tapIndex[d][o] + [Int](repeating: 0, count: 4 - taps)
+                weight += tapWeight[d][o] + [Float](repeating: 0, count: 4 - taps)
             }
             return (index, weight)
         }
