@@ -19,10 +19,10 @@ extension ImportContext {
             throw IRError("axis \(axis) is outside [\(-(rank + 1)), \(rank)] for indices of rank \(rank)", at: node)
         }
         let at = axis < 0 ? axis + rank + 1 : axis
-        if let n = knownType(of: values)?.shape?.concrete.map { $0.reduce(1, *) }, n != 2 {
+        if let n = knownType(of: values)?.shape?.concrete.map({ $0.reduce(1, *) }), n != 2 {
             throw IRError("values has \(n) elements; it is [off, on]", at: node)
         }
-        if let n = knownType(of: depth)?.shape?.concrete.map { $0.reduce(1, *) }, n != 1 {
+        if let n = knownType(of: depth)?.shape?.concrete.map({ $0.reduce(1, *) }), n != 1 {
             throw IRError("depth has \(n) elements; it is a scalar", at: node)
         }
         func emit(_ op: String, _ step: String, _ inputs: [String], _ attributes: [String: Attribute] = [:]) -> String {

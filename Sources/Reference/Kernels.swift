@@ -63,6 +63,7 @@ public enum Kernels {
         var t: [String: Kernel] = [:]
         for op in UnaryOp.allNames { t[op] = { n, i in [try unary(n, i)] } }
         for op in BinaryOp.allNames { t[op] = { n, i in [try binary(n, i)] } }
+        for op in BitwiseOp.binaryNames + ["BitwiseNot"] { t[op] = { n, i in [try bitwise(n, i)] } }
         for op in ["Sum", "Max", "Min", "Mean"] { t[op] = { n, i in [try variadic(n, i)] } }
         t["Where"] = { n, i in [try whereOp(n, i)] }
         t["Clip"] = { n, i in [try clip(n, i)] }

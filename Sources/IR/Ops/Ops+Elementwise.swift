@@ -43,7 +43,7 @@ private let unaryOps: [OpSchema] = [
     ("Exp", 13, []), ("Log", 13, []), ("Sqrt", 13, []), ("Reciprocal", 13, []), ("Neg", 13, []), ("Abs", 13, []),
     ("Floor", 13, []), ("Ceil", 13, []), ("Round", 11, []), ("Sign", 13, []), ("Not", 1, []),
     ("Sin", 7, []), ("Cos", 7, []), ("Tan", 7, []), ("Asin", 7, []), ("Acos", 7, []), ("Atan", 7, []),
-    ("Sinh", 9, []), ("Cosh", 9, []), ("Asinh", 9, []), ("Acosh", 9, []), ("Atanh", 9, []),
+    ("Sinh", 9, []), ("Cosh", 9, []), ("Asinh", 9, []), ("Acosh", 9, []), ("Atanh", 9, []), ("BitwiseNot", 18, []),
 ].map { (name: String, since: Int, attributes: [AttributeSchema]) in
     OpSchema(name, since: since, inputs: 1...1, attributes: attributes) { r in r.like0(r.dims(0)) }
 }
@@ -79,6 +79,10 @@ private let broadcastingOps: [OpSchema] = {
         try r.requireSameType([0, 1])
         return [r.result(r.dtype, try r.broadcast([r.dims(0), r.dims(1)]))]
     }
+    let bitShift = OpSchema("BitShift", since: 11, inputs: 2...2, attributes: [.required(.string, "direction")]) { r in
+        try r.requireSameType([0, 1])
+        return [r.result(r.dtype, try r.broadcast([r.dims(0), r.dims(1)]))]
+    }
     return [
         arithmetic("Add", 14), arithmetic("Sub", 14), arithmetic("Mul", 14), arithmetic("Div", 14),
         arithmetic("Pow", 15, sameType: false), prelu, mod,
@@ -86,5 +90,6 @@ private let broadcastingOps: [OpSchema] = {
         arithmetic("Min", 13, inputs: atLeast(1)), arithmetic("Mean", 13, inputs: atLeast(1)),
         comparison("Equal", 19), comparison("Greater", 13), comparison("Less", 13),
         comparison("GreaterOrEqual", 16), comparison("LessOrEqual", 16), comparison("And", 7), comparison("Or", 7),
+        arithmetic("BitwiseAnd", 18), arithmetic("BitwiseOr", 18), arithmetic("BitwiseXor", 18), bitShift,
     ]
 }()
