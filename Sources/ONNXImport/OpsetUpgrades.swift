@@ -65,8 +65,8 @@ extension ImportContext {
             guard node.inputs.count == 2, node.outputs.count == 2 else {
                 throw IRError("takes X and K and gives Values and Indices", at: node)
             }
-            if let dtype = knownType(of: node.inputs[0])?.dtype, dtype != .float32 {
-                throw IRError("TopK of \(dtype.name) is not supported (float32 only)", at: node)
+            if let dtype = knownType(of: node.inputs[0])?.dtype, dtype != .float32, !dtype.isInteger || dtype.isPackedFourBit {
+                throw IRError("TopK of \(dtype.name) is not supported (float32 and integers only)", at: node)
             }
         case "Squeeze" where opset < 13, "Unsqueeze" where opset < 13, "ReduceSum" where opset < 13:
             try moveToInputs(&node, ["axes"], from: 1)

@@ -96,16 +96,20 @@ func argExtreme(_ node: Node, _ inputs: [Tensor?], max isMax: Bool) throws -> Te
 }
 
 /// TopK: the K first elements along `axis` in `VectorArithmetic.topK`'s order (largest or
-/// smallest first, ties by position), their values and their int64 positions.
+/// smallest first, ties by position), their values and their int64 positions. Integers
+/// (which the vector unit does not select) are ordered as integers, ties by position.
 func topK(_ node: Node, _ inputs: [Tensor?]) throws -> [Tensor] {
     let x = try operand(node, inputs, 0), kTensor = try operand(node, inputs, 1)
-    guard x.dtype == .float32 else { throw IRError("TopK of \(x.dtype.name) is not supported (float32 only)", at: node) }
+    guard x.dtype == .float32 || x.dtype.isInteger && !x.dtype.isPackedFourBit else {
+        throw IRError("TopK of \(x.dtype.name) is not supported (float32 and integers only)", at: node)
+    }
     let axis = try normalizedAxis(node.int("axis", default: -1), rank: x.rank, node)
     let outer = x.shape[..<axis].reduce(1, *), n = x.shape[axis], inner = x.shape[(axis + 1)...].reduce(1, *)
     guard kTensor.count == 1, case let k = Int(kTensor.int64(at: 0)), (0...n).contains(k) else {
         throw IRError("K \(kTensor.int64s()) is out of range for axis \(axis) of \(x.shape)", at: node)
     }
     let largest = node.int("largest", default: 1) != 0
+    if x.dtype.isInteger { return try integerTopK(x, k: k, axis: axis, largest: largest) }
     let values = x.floats()
     var chosen = [Float](repeating: 0, count: outer * k * inner), indices = [Int64](repeating: 0, count: chosen.count)
     for o in 0..<outer {
@@ -120,4 +124,30 @@ func topK(_ node: Node, _ inputs: [Tensor?]) throws -> [Tensor] {
     var shape = x.shape
     shape[axis] = k
     return [Tensor(chosen, shape: shape), Tensor(indices, shape: shape)]
+}
+
+/// TopK of integers: the K first along `axis`, largest or smallest first, ties by position
+/// (uint64 compared as unsigned).
+private func integerTopK(_ x: Tensor, k: Int, axis: Int, largest: Bool) throws -> [Tensor] {
+    let outer = x.shape[..<axis].reduce(1, *), n = x.shape[axis], inner = x.shape[(axis + 1)...].reduce(1, *)
+    let values = x.int64s(), unsigned = x.dtype == .uint64
+    func less(_ a: Int64, _ b: Int64) -> Bool { unsigned ? UInt64(bitPattern: a) < UInt64(bitPattern: b) : a < b }
+    var chosen = [Int64](repeating: 0, count: outer * k * inner), indices = [Int64](repeating: 0, count: chosen.count)
+    for o in 0..<outer {
+        for i in 0..<inner {
+            let at = { (j: Int) in (o * n + j) * inner + i }
+            let order = (0..<n).sorted { p, q in
+                let (a, b) = (values[at(p)], values[at(q)])
+                if a != b { return largest ? less(b, a) : less(a, b) }
+                return p < q
+            }
+            for (rank, j) in order.prefix(k).enumerated() {
+                let out = (o * k + rank) * inner + i
+                (chosen[out], indices[out]) = (values[at(j)], Int64(j))
+            }
+        }
+    }
+    var shape = x.shape
+    shape[axis] = k
+    return [Tensor(chosen, shape: shape).cast(to: x.dtype), Tensor(indices, shape: shape)]
 }

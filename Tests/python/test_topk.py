@@ -5,7 +5,10 @@ onnxruntime does; a router (MatMul, TopK, Softmax over the chosen logits) and a 
 selection (TopK of 300 over 8,000 scores, boxes gathered by its indices) run on the
 simulator bit for bit as the fake-quant interpreter runs them; NaN ranks above every number;
 a K from a shape chain folds; a K only known when the model runs is refused by the compiler,
-by node."""
+by node. TopK of integers (ties to the lower index, uint64 as unsigned) runs in the
+interpreter as onnxruntime computes it (uint64, which onnxruntime does not run, by its
+definition), and is refused by the compiler, by node: the vector
+unit selects float32 alone."""
 import numpy as np
 import onnx
 import pytest
@@ -205,3 +208,35 @@ def test_indices_alone_of_a_long_row_on_the_simulator(tmp_path):
                                         tmp_path / "x.npz")
     np.testing.assert_array_equal(sim["i"], fq["i"])
     np.testing.assert_array_equal(fq["i"], np.argsort(-x, axis=1, kind="stable")[:, :40])
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64", "uint64"])
+@pytest.mark.parametrize("largest", [1, 0])
+def test_top_k_of_integers_as_onnxruntime_and_refused_by_the_compiler(tmp_path, dtype, largest):
+    kind = {"int32": TensorProto.INT32, "int64": TensorProto.INT64, "uint64": TensorProto.UINT64}[dtype]
+    node = helper.make_node("TopK", ["x", "k"], ["values", "indices"], axis=1, largest=largest, name="topk")
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", kind, [3, 9])],
+                              [helper.make_tensor_value_info("values", kind, [3, 4]),
+                               helper.make_tensor_value_info("indices", TensorProto.INT64, [3, 4])],
+                              [numpy_helper.from_array(np.array([4], np.int64), "k")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
+    rng = np.random.default_rng(31)
+    x = rng.integers(-3, 4, (3, 9)).astype(dtype)  # many ties
+    if dtype == "uint64":
+        x[0, 2] = np.uint64(2**63 + 5)  # above every int64
+    np.savez(tmp_path / "x.npz", x=x)
+    r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "y.npz")
+    assert r.returncode == 0, r.stderr
+    ours = np.load(tmp_path / "y.npz")
+    # Each row's order: by value (Python's integers, exact for uint64), ties by position.
+    order = np.array([sorted(range(9), key=lambda j: (-int(row[j]) if largest else int(row[j]), j))[:4] for row in x])
+    np.testing.assert_array_equal(ours["indices"], order)
+    np.testing.assert_array_equal(ours["values"], np.take_along_axis(x, order, axis=1))
+    assert ours["values"].dtype == x.dtype
+    if dtype != "uint64":  # onnxruntime has no uint64 TopK
+        _, theirs = interpreted_and_onnxruntime(tmp_path / "m.onnx", {"x": x}, tmp_path)
+        np.testing.assert_array_equal(ours["values"], theirs["values"])
+        np.testing.assert_array_equal(ours["indices"], theirs["indices"])
+    r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub", "--precision", "fp16")
+    assert r.returncode == 1 and 'node TopK "topk"' in r.stderr and "cannot lower TopK" in r.stderr, r.stderr
+    assert not (tmp_path / "m.npub").exists()
