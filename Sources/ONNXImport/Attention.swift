@@ -26,9 +26,11 @@ extension ImportContext {
     /// masked positions, the causal triangle's upper part and the keys outside the window get
     /// `maskedBias`; a mask shorter than the keys is padded at the end with false or -inf,
     /// and a row masked entirely (by those, or by -inf in a float mask) is zero, as the
-    /// operator defines. qk_matmul_output is the scaled product (mode 0), after the softcap
+    /// operator defines. With nonpad_kv_seqlen (a cache kept outside the op), batch b's keys
+    /// from nonpad[b] on are masked, and the causal triangle and the window move on by
+    /// nonpad[b] - Sq. qk_matmul_output is the scaled product (mode 0), after the softcap
     /// (1), with the biases added (2), or the guarded Softmax (3). Refused by name:
-    /// nonpad_kv_seqlen and a softmax_precision other than float32.
+    /// nonpad_kv_seqlen with past_key, and a softmax_precision other than float32.
     /// New nodes are named `NAME/Attention_STEP`.
     mutating func emitAttention(_ node: Node) throws {
         guard let q = node.input(0), let k = node.input(1), let v = node.input(2), let out = node.outputs.first,
@@ -38,7 +40,10 @@ extension ImportContext {
         guard (pastKey == nil) == (pastValue == nil) else {
             throw IRError("past_key and past_value come together: give both or neither", at: node)
         }
-        if node.input(6) != nil { throw IRError("nonpad_kv_seqlen is not supported", at: node) }
+        let nonpad = node.input(6)
+        if nonpad != nil && pastKey != nil {
+            throw IRError("nonpad_kv_seqlen (a cache outside the op) and past_key (one inside it) exclude each other", at: node)
+        }
         func output(_ index: Int) -> String? {
             index < node.outputs.count && !node.outputs[index].isEmpty ? node.outputs[index] : nil
         }
@@ -210,18 +215,47 @@ extension ImportContext {
                 ?? emit("Add", "\(step)_diagonal", [cachedLength!, int64Scalar(d, hint: "diagonal")])
             addMask(emit("Trilu", step, [plane!, diagonal], ["upper": .int(upper ? 1 : 0)]), "\(step)_added")
         }
-        if node.int("is_causal", default: 0) != 0 { maskBeyond("causal", diagonal: 1, upper: true) }
-        // A query at i sees keys i - left ... i + right (a bound of -1 leaves its side open).
-        if right >= 0 { maskBeyond("window_right", diagonal: right + 1, upper: true) }
-        if left >= 0 { maskBeyond("window_left", diagonal: -(left + 1), upper: false) }
+        let causal = node.int("is_causal", default: 0) != 0
+        if let nonpad {
+            // A cache outside the op: batch b's keys from nonpad[b] on are padding, and its
+            // queries sit after its nonpad[b] - Sq first keys. E = j - i - that offset, per
+            // batch [B, 1, Sq, Skv]: the causal triangle is E <= 0, the window -left <= E <= right.
+            func length(_ x: String, _ step: String) -> String {
+                emit("Squeeze", step, [extents(x, 2, 3, "\(step)_extent"), ints([0], "axis")])
+            }
+            let (zero64, one64) = (int64Scalar(0, hint: "zero"), int64Scalar(1, hint: "one"))
+            let keys = emit("Range", "keys", [zero64, length(k4, "key_count"), one64])
+            let queries = emit(
+                "Reshape", "queries",
+                [emit("Range", "query_range", [zero64, length(q4, "query_count"), one64]), ints([-1, 1], "column")])
+            let perBatch = ints([-1, 1, 1, 1], "per_batch")
+            let lengths = emit("Reshape", "nonpad", [nonpad, perBatch])
+            let offset = emit("Sub", "offset", [lengths, length(q4, "query_total")])
+            let e = emit("Sub", "frontier", [emit("Sub", "distance", [keys, queries]), offset])
+            func allowed(_ open: String, _ step: String) {
+                addMask(emit("Where", "\(step)_bias", [open, zero, masked]), "\(step)_added")
+            }
+            allowed(emit("Less", "unpadded", [keys, lengths]), "padding")
+            if causal { allowed(emit("LessOrEqual", "causal", [e, zero64]), "causal") }
+            if right >= 0 {
+                allowed(emit("LessOrEqual", "window_right", [e, int64Scalar(right, hint: "right")]), "window_right")
+            }
+            if left >= 0 { allowed(emit("GreaterOrEqual", "window_left", [e, int64Scalar(-left, hint: "left")]), "window_left") }
+        } else {
+            if causal { maskBeyond("causal", diagonal: 1, upper: true) }
+            // A query at i sees keys i - left ... i + right (a bound of -1 leaves its side open).
+            if right >= 0 { maskBeyond("window_right", diagonal: right + 1, upper: true) }
+            if left >= 0 { maskBeyond("window_left", diagonal: -(left + 1), upper: false) }
+        }
         if let masks { scores = emit("Add", "masked", [scores, masks]) }
         if let floatMask { scores = emit("Add", "float_masked", [scores, floatMask]) }
         let biased = scores
         var weights = emit("Softmax", "weights", [scores], ["axis": .int(-1)])
 
-        // A row masked entirely is zero. The causal triangle alone masks none: a query sees
-        // at least the first key. A float mask's -inf masks a position too.
-        if floatMask != nil || masks != nil && (node.input(3) != nil || left >= 0 || right >= 0) {
+        // A row masked entirely is zero. The causal triangle alone masks none (without
+        // nonpad_kv_seqlen): a query sees at least the first key. A float mask's -inf masks a
+        // position too.
+        if floatMask != nil || masks != nil && (node.input(3) != nil || left >= 0 || right >= 0 || nonpad != nil) {
             if let floatMask {
                 let infinite = emit(
                     "Equal", "mask_infinite", [floatMask, scalar(-.infinity, "minus_infinity")])

@@ -4,8 +4,11 @@ and float masks and the causal triangle compute as onnxruntime computes them; a 
 entirely is zero, as the operator defines; a projection block around it runs on the simulator
 bit for bit as the interpreter runs it; a key-value cache gives present_key and present_value
 and moves the causal triangle on, and qk_matmul_output gives each of its four modes, as
-onnxruntime computes them, a decoding step compiling bit for bit; nonpad_kv_seqlen, half a
-cache and an attribute the import does not know are refused by node; sliding windows
+onnxruntime computes them, a decoding step compiling bit for bit; a static cache (opset 24's
+TensorScatter writing each batch's new keys at its write index, linear or circular, and
+Attention's nonpad_kv_seqlen masking the padding and moving the causal triangle and the
+window on per batch) computes as onnxruntime computes it and compiles bit for bit; both
+caches at once, half a cache and an attribute the import does not know are refused by node; sliding windows
 (opset 25) compute as onnxruntime computes them."""
 import numpy as np
 import onnx
@@ -153,13 +156,13 @@ def test_a_sliding_window_computes_as_onnxruntime(tmp_path, window):
 
 @pytest.mark.parametrize("inputs,outputs,attributes,message", [
     (["q", "k", "v", "", "pk"], ["y"], {}, "past_key and past_value come together"),
-    (["q", "k", "v", "", "", "", "n"], ["y"], {}, "nonpad_kv_seqlen is not supported"),
+    (["q", "k", "v", "", "pk", "pv", "n"], ["y"], {}, "nonpad_kv_seqlen (a cache outside the op) and past_key"),
     (["q", "k", "v"], ["y", "", "", "qk"], {"qk_matmul_output_mode": 4}, "qk_matmul_output_mode 4 is not one of"),
     (["q", "k", "v"], ["y"], {"chunk_size": 2}, 'Attention has no attribute "chunk_size"'),
 ])
-def test_half_a_cache_nonpad_lengths_a_wrong_mode_and_unknown_attributes_are_refused_by_node(
+def test_half_a_cache_both_caches_a_wrong_mode_and_unknown_attributes_are_refused_by_node(
         tmp_path, inputs, outputs, attributes, message):
-    shapes = {"q": [1, 2, 4, D], "k": [1, 2, 4, D], "v": [1, 2, 4, D], "pk": [1, 2, 3, D], "n": [1]}
+    shapes = {"q": [1, 2, 4, D], "k": [1, 2, 4, D], "v": [1, 2, 4, D], "pk": [1, 2, 3, D], "pv": [1, 2, 3, D], "n": [1]}
     types = {"n": TensorProto.INT64}
     save(tmp_path / "a.onnx", [helper.make_node("Attention", inputs, outputs, name="attn", **attributes)],
          [value(n, shapes[n], types.get(n, TensorProto.FLOAT)) for n in inputs if n],
@@ -286,3 +289,64 @@ def test_a_decoding_step_with_a_cache_runs_on_the_simulator_as_the_interpreter_r
         extra=["--input-shape", f"pk=1,{kv_heads},{past},{size}", "--input-shape", f"pv=1,{kv_heads},{past},{size}"])
     assert_same_bits(sim, fq, ["y", "present_key", "present_value"])
     assert sim["present_key"].shape == (1, kv_heads, past + 1, size)
+
+
+def static_cache_step(path, mode, window, hidden=16, heads=2, size=8, length=8):
+    """x [B, 1, hidden] -> Q, K, V projections (4-D heads) -> TensorScatter of K and V into
+    caches of `length` at write_indices -> Attention with nonpad_kv_seqlen = write_indices + 1
+    (at most `length`),
+    causal (or a window) -> y."""
+    inits = [numpy_helper.from_array((RNG.standard_normal((hidden, hidden)) / 4).astype(np.float32), w)
+             for w in ("wq", "wk", "wv")]
+    inits += [numpy_helper.from_array(np.array([B, 1, heads, size]), "split"),
+              numpy_helper.from_array(np.array(1, np.int64), "one"),
+              numpy_helper.from_array(np.array(length, np.int64), "length")]
+    nodes = []
+    for p in "qkv":
+        nodes += [helper.make_node("MatMul", ["x", f"w{p}"], [f"{p}_rows"], name=f"{p}_proj"),
+                  helper.make_node("Reshape", [f"{p}_rows", "split"], [f"{p}_split"]),
+                  helper.make_node("Transpose", [f"{p}_split"], [p], perm=[0, 2, 1, 3])]
+    nodes += [helper.make_node("TensorScatter", ["past_k", "k", "write"], ["present_k"], mode=mode, name="k_write"),
+              helper.make_node("TensorScatter", ["past_v", "v", "write"], ["present_v"], mode=mode, name="v_write"),
+              helper.make_node("Add", ["write", "one"], ["written"]),
+              # A full circular cache holds `length` valid keys.
+              helper.make_node("Min", ["written", "length"], ["lengths"]),
+              helper.make_node("Attention", ["q", "present_k", "present_v", "", "", "", "lengths"], ["y"], name="attn",
+                               **({"left_window_size": 2, "right_window_size": 0} if window else {"is_causal": 1}))]
+    cache = [B, heads, length, size]
+    save(path, nodes, [value("x", [B, 1, hidden]), value("past_k", cache), value("past_v", cache),
+                       value("write", [B], TensorProto.INT64)],
+         [value("y", [B, heads, 1, size]), value("present_k", cache), value("present_v", cache)], inits,
+         opset=25 if window else 24)
+    return {"x": RNG.standard_normal((B, 1, hidden)).astype(np.float32),
+            "past_k": RNG.standard_normal(cache).astype(np.float32),
+            "past_v": RNG.standard_normal(cache).astype(np.float32),
+            "write": np.array([3, 7 if mode == "linear" else 9], np.int64)}
+
+
+@pytest.mark.parametrize("mode,window", [("linear", False), ("circular", False), ("linear", True)])
+def test_a_static_cache_step_computes_as_onnxruntime(tmp_path, mode, window):
+    feeds = static_cache_step(tmp_path / "s.onnx", mode, window)
+    np.savez(tmp_path / "in.npz", **feeds)
+    r = run_npucc("run", tmp_path / "s.onnx", "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "out.npz")
+    assert r.returncode == 0, r.stderr
+    got = np.load(tmp_path / "out.npz")
+    want = ort.InferenceSession(str(tmp_path / "s.onnx"), providers=["CPUExecutionProvider"]).run(None, feeds)
+    for name, w in zip(["y", "present_k", "present_v"], want):
+        np.testing.assert_allclose(got[name], w, rtol=1e-5, atol=2e-6)
+    # The new key went in at each batch's write index (modulo the length when circular);
+    # nothing else changed.
+    written = [3, 7] if mode == "linear" else [3, 1]
+    changed = np.argwhere((got["present_k"] != feeds["past_k"]).any(axis=(1, 3)))
+    assert changed.tolist() == [[0, written[0]], [1, written[1]]]
+
+
+@pytest.mark.parametrize("precision", ["fp16", "nvfp4"])
+def test_a_static_cache_step_runs_on_the_simulator_as_the_interpreter_runs_it(tmp_path, precision):
+    feeds = static_cache_step(tmp_path / "s.onnx", "linear", False)
+    np.savez(tmp_path / "x.npz", **feeds)
+    calib = {n: RNG.standard_normal((4,) + a.shape).astype(np.float32) for n, a in feeds.items() if n != "write"}
+    np.savez(tmp_path / "calib.npz", write=np.tile(feeds["write"], (4, 1)), **calib)
+    sim, fq = simulated_and_interpreted(tmp_path / "s.onnx", tmp_path / "x.npz", tmp_path, precision, "none",
+                                        tmp_path / "calib.npz")
+    assert_same_bits(sim, fq, ["y", "present_k", "present_v"])
