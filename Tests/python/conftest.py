@@ -40,6 +40,14 @@ def simulated_and_interpreted(model, inputs, folder, precision, sparsity, calib,
     return np.load(folder / "sim.npz"), np.load(folder / "fq.npz")
 
 
+def simulated_and_interpreted_on_normal_values(model, shape, folder, precision, rng, name="x"):
+    """`simulated_and_interpreted` at `precision`, dense, on one standard normal input of
+    `shape` named `name`, calibrated on four more."""
+    np.savez(folder / "x.npz", **{name: rng.standard_normal(shape).astype(np.float32)})
+    np.savez(folder / "calib.npz", **{name: rng.standard_normal([4] + list(shape)).astype(np.float32)})
+    return simulated_and_interpreted(model, folder / "x.npz", folder, precision, "none", folder / "calib.npz")
+
+
 def assert_compile_refuses(model, folder, message):
     """Compiling `model` at fp16 fails with `message` on stderr and writes no bundle."""
     r = run_npucc("compile", model, "-o", folder / "m.npub", "--precision", "fp16")
