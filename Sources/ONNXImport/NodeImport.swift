@@ -102,7 +102,7 @@ extension ImportContext {
             "LpPool": { try $0.emitLpPool($1) }, "GlobalLpPool": { try $0.emitLpPool($1) },
             "CenterCropPad": { try $0.emitCenterCropPad($1) }, "EyeLike": { try $0.emitEyeLike($1) },
             "OneHot": { try $0.emitOneHot($1) }, "TensorScatter": { try $0.emitTensorScatter($1) },
-            "Col2Im": { try $0.emitCol2Im($1) },
+            "Col2Im": { try $0.emitCol2Im($1) }, "DFT": { try $0.emitDFT($1) }, "STFT": { try $0.emitSTFT($1) },
             "ReverseSequence": { try $0.emitReverseSequence($1) },
             "GridSample": { try $0.emitGridSample($1) },
             "AffineGrid": { try $0.emitAffineGrid($1) },
@@ -116,6 +116,7 @@ extension ImportContext {
             table[op] = { try $0.emitFunctionOp($1) }
         }
         for op in ["DepthToSpace", "SpaceToDepth"] { table[op] = { try $0.emitBlockRearrangement($1) } }
+        for op in ["HannWindow", "HammingWindow", "BlackmanWindow"] { table[op] = { try $0.emitWindow($1) } }
         for op in ["ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp"] {
             table[op] = { try $0.emitComposedReduction($1) }
         }
@@ -139,6 +140,8 @@ extension ImportContext {
             "LpPool": ["auto_pad", "ceil_mode", "dilations", "kernel_shape", "p", "pads", "strides"],
             "GlobalLpPool": ["p"], "CenterCropPad": ["axes"], "EyeLike": ["dtype", "k"],
             "OneHot": ["axis"], "TensorScatter": ["axis", "mode"], "Col2Im": ["dilations", "pads", "strides"],
+            "DFT": ["axis", "inverse", "onesided"], "STFT": ["onesided"], "HannWindow": ["output_datatype", "periodic"],
+            "HammingWindow": ["output_datatype", "periodic"], "BlackmanWindow": ["output_datatype", "periodic"],
             "GridSample": ["align_corners", "mode", "padding_mode"], "AffineGrid": ["align_corners"],
             "RotaryEmbedding": ["interleaved", "num_heads", "rotary_embedding_dim"],
             "Swish": ["alpha"], "SwiGLU": ["alpha"], "Celu": ["alpha"], "ThresholdedRelu": ["alpha"],
