@@ -35,6 +35,58 @@ extension ImportContext {
         defineConstant(out, Tensor(values, shape: [count]).cast(to: dtype))
     }
 
+    /// Emits MelWeightMatrix `node` (constant num_mel_bins, dft_length, sample_rate,
+    /// lower_edge_hertz and upper_edge_hertz; `output_datatype` default float) as the
+    /// [dft_length / 2 + 1, num_mel_bins] constant of triangles it defines: the band's edges
+    /// evenly spaced in mels (2595·log10(1 + f/700)), over num_mel_bins + 2 steps as ONNX's
+    /// reference spaces them, each taken to the spectrogram bin ⌊(dft_length + 1)·f / rate⌋.
+    mutating func emitMelWeightMatrix(_ node: Node) throws {
+        guard node.inputs.count == 5, let out = node.outputs.first, !out.isEmpty else {
+            throw IRError("takes num_mel_bins, dft_length, sample_rate, lower_edge_hertz and upper_edge_hertz", at: node)
+        }
+        let names = ["num_mel_bins", "dft_length", "sample_rate", "lower_edge_hertz", "upper_edge_hertz"]
+        var values: [Double] = []
+        for (index, name) in names.enumerated() {
+            guard let t = node.input(index).flatMap({ constants[$0] }), t.count == 1 else {
+                throw IRError("needs \(name) known when the model is read (a constant scalar)", at: node)
+            }
+            values.append(t.double(at: 0))
+        }
+        let (mels, length, rate) = (Int(values[0]), Int(values[1]), values[2])
+        guard mels > 0, length > 0, rate > 0 else {
+            throw IRError("num_mel_bins \(mels), dft_length \(length) and sample_rate \(rate) must be positive", at: node)
+        }
+        let dtype = DType(rawValue: Int32(node.int("output_datatype", default: Int(DType.float32.rawValue))))
+        guard let dtype, dtype.isFloatingPoint || dtype.isInteger else {
+            throw IRError("output_datatype \(node.int("output_datatype", default: 1)) is not supported", at: node)
+        }
+        func mel(_ hertz: Double) -> Double { 2595 * log1p(hertz / 700) / log(10) }
+        let (low, high) = (mel(values[3]), mel(values[4]))
+        let step = (high - low) / Double(mels + 2)
+        let edges: [Int] = (0..<(mels + 2)).map { i in
+            let hertz = 700 * expm1((Double(i) * step + low) / 2595 * log(10))
+            return Int((Double(length + 1) * hertz / rate).rounded(.down))
+        }
+        let bins = length / 2 + 1
+        var matrix = [Double](repeating: 0, count: bins * mels)
+        func set(_ j: Int, _ i: Int, _ v: Double) throws {
+            guard (0..<bins).contains(j) else {
+                throw IRError("the band's edge reaches bin \(j), past the spectrogram's \(bins)", at: node)
+            }
+            matrix[j * mels + i] = v
+        }
+        for i in 0..<mels {
+            let (left, center, right) = (edges[i], edges[i + 1], edges[i + 2])
+            if center == left {
+                try set(center, i, 1)
+            } else {
+                for j in left...center { try set(j, i, Double(j - left) / Double(center - left)) }
+            }
+            if right > center { for j in center..<right { try set(j, i, Double(right - j) / Double(right - center)) } }
+        }
+        defineConstant(out, Tensor(matrix, shape: [bins, mels]).cast(to: dtype))
+    }
+
     /// Emits DFT `node` (opset 17: `axis` an attribute, default 1; from 20: an input, default
     /// -2; `dft_length`, `inverse`, `onesided`).
     mutating func emitDFT(_ node: Node) throws {

@@ -1,8 +1,8 @@
-"""DFT (opsets 17 and 20), STFT and the window functions (HannWindow, HammingWindow,
-BlackmanWindow) as an audio front end exports them, their sizes known when the model is
+"""DFT (opsets 17 and 20), STFT, the window functions (HannWindow, HammingWindow,
+BlackmanWindow) and MelWeightMatrix as an audio front end exports them, their sizes known when the model is
 read: the DFT of real and complex signals, forward and inverse, one-sided (RFFT and IRFFT),
-cut or padded to dft_length, along an inner or the last signal axis, and the STFT of a
-windowed signal compute as onnxruntime computes them; a spectrogram front end (STFT, power,
+cut or padded to dft_length, along an inner or the last signal axis, the STFT of a windowed
+signal, the windows and the mel weights compute as onnxruntime computes them; a spectrogram front end (STFT, power,
 mel projection, log) compiles and its bundle runs bit for bit as the interpreter runs it; a
 size known only at run time is refused by node."""
 import numpy as np
@@ -90,6 +90,17 @@ def test_windows_are_the_constants_onnxruntime_computes(tmp_path, op, periodic):
          [], [numpy_helper.from_array(np.array(10, np.int64), "size")], 17)
     got = compare(tmp_path / "m.onnx", {}, tmp_path, rtol=1e-6)
     assert got.shape == (10,)
+
+
+@pytest.mark.parametrize("bins,length,rate,low,high", [(8, 64, 16000, 0, 8000), (10, 400, 16000, 20, 7600),
+                                                        (5, 255, 8000, 100, 3000)])
+def test_a_mel_weight_matrix_is_the_constant_onnxruntime_computes(tmp_path, bins, length, rate, low, high):
+    names = ["bins", "length", "rate", "low", "high"]
+    inits = [numpy_helper.from_array(np.array(v, np.int64 if i < 3 else np.float32), n)
+             for i, (v, n) in enumerate(zip([bins, length, rate, low, high], names))]
+    save(tmp_path / "m.onnx", [helper.make_node("MelWeightMatrix", names, ["y"])], [], inits, 17)
+    got = compare(tmp_path / "m.onnx", {}, tmp_path, rtol=1e-6)
+    assert got.shape == (length // 2 + 1, bins)
 
 
 @pytest.mark.parametrize("precision", ["fp16", "nvfp4"])
