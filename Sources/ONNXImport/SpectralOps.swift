@@ -101,7 +101,8 @@ extension ImportContext {
             return Int(t.int64(at: 0))
         }
         let length = try constantInt(1, "dft_length")
-        let axis = node.attributes["axis"] != nil ? node.int("axis", default: 1) : try constantInt(2, "axis") ?? -2
+        // Opset 17 names the axis by an attribute (default 1), 20 by an input (default -2).
+        let axis = opset < 20 ? node.int("axis", default: 1) : try constantInt(2, "axis") ?? -2
         try emitTransform(
             node, x, axis: axis, length: length, inverse: node.int("inverse", default: 0) != 0,
             onesided: node.int("onesided", default: 0) != 0, into: out)

@@ -32,6 +32,7 @@ def compare(path, feeds, folder, rtol=2e-5):
 DFT_CASES = {
     "real": dict(shape=[2, 16, 1]),
     "complex_inner_axis": dict(shape=[2, 12, 3, 2], axis=1),
+    "default_axis": dict(shape=[2, 12, 3, 1], axis=None),
     "inverse_complex": dict(shape=[2, 10, 2], inverse=1),
     "rfft_padded": dict(shape=[3, 20, 1], onesided=1, length=24),
     "rfft_cut_odd": dict(shape=[3, 20, 1], onesided=1, length=15),
@@ -45,12 +46,15 @@ DFT_CASES = {
 def test_dft_computes_as_onnxruntime(tmp_path, case, opset):
     c = DFT_CASES[case]
     shape, axis = c["shape"], c.get("axis", len(c["shape"]) - 2)
+    # None: no axis given, opset 17's default 1 or opset 20's -2.
     inits, names = [], ["x", "", ""]
     if "length" in c:
         inits.append(numpy_helper.from_array(np.array(c["length"], np.int64), "length"))
         names[1] = "length"
     attributes = {k: c[k] for k in ("inverse", "onesided") if k in c}
-    if opset == 17:
+    if axis is None:
+        pass
+    elif opset == 17:
         attributes["axis"] = axis
     else:
         inits.append(numpy_helper.from_array(np.array(axis, np.int64), "axis"))
