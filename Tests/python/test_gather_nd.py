@@ -1,7 +1,9 @@
 """GatherND as exporters write advanced indexing: a text encoder's pooled token
 (`x[arange(B), ids.argmax(-1)]`), index tuples as long as the data's rank, negative indices.
 The interpreter computes it as onnxruntime does, the pooling block runs on the simulator bit
-for bit as the interpreter runs it, and batch_dims other than 0 is refused by node."""
+for bit as the interpreter runs it; batch_dims (tf.gather_nd's, through tf2onnx) gathers each
+batch position from its own part of the data as onnxruntime does, and one as deep as the
+indices is refused by node."""
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -73,12 +75,33 @@ def test_full_tuples_and_negative_indices_as_onnxruntime(tmp_path):
         np.testing.assert_array_equal(got[name], want[name])
 
 
-def test_batch_dims_is_refused_by_node(tmp_path):
-    node = helper.make_node("GatherND", ["x", "i"], ["y"], batch_dims=1, name="pick")
+@pytest.mark.parametrize("data_shape,index_shape,batch_dims", [
+    ([2, 3], [2, 1], 1),              # each batch's own element
+    ([2, 5, 4], [2, 3, 1], 1),        # three rows per batch (tf.gather_nd with batch_dims=1)
+    ([2, 3, 4, 5], [2, 3, 2, 1], 2),  # two batch axes
+    ([2, 3, 4, 5], [2, 6, 2], 1),     # tuples of two after the batch
+])
+def test_batch_dims_gather_as_onnxruntime(tmp_path, data_shape, index_shape, batch_dims):
+    """Each batch position gathers from its own part of the data; negative indices too."""
+    node = helper.make_node("GatherND", ["x", "i"], ["y"], batch_dims=batch_dims, name="pick")
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, data_shape),
+                                            helper.make_tensor_value_info("i", TensorProto.INT64, index_shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
+    addressed = data_shape[batch_dims:batch_dims + index_shape[-1]]
+    indices = np.stack([RNG.integers(-n, n, index_shape[:-1]) for n in addressed], axis=-1)
+    x = RNG.standard_normal(data_shape).astype(np.float32)
+    got, want = interpreted_and_onnxruntime(tmp_path / "m.onnx", {"x": x, "i": indices}, tmp_path)
+    assert got["y"].shape == want["y"].shape
+    np.testing.assert_array_equal(got["y"], want["y"])
+
+
+def test_batch_dims_as_deep_as_the_indices_is_refused_by_node(tmp_path):
+    node = helper.make_node("GatherND", ["x", "i"], ["y"], batch_dims=2, name="pick")
     graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3]),
                                             helper.make_tensor_value_info("i", TensorProto.INT64, [2, 1])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
     r = run_npucc("dump-ir", tmp_path / "m.onnx")
     assert r.returncode == 1
-    assert 'node GatherND "pick" (opset 13)' in r.stderr and "batch_dims 1" in r.stderr, r.stderr
+    assert 'node GatherND "pick" (opset 13)' in r.stderr and "batch_dims 2 is not below the indices' rank 2" in r.stderr
