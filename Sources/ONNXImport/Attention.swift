@@ -164,12 +164,12 @@ extension ImportContext {
         // The biases: the mask's, the causal triangle's and the window's, added together,
         // then to the scores. `masks` is what decides a row masked entirely: each masked
         // position of it at most `maskedBias`, each other 0.
-        var constants: [Float: String] = [:]
+        var scalars: [Float: String] = [:]
         /// A scalar of Q's type, added once.
         func scalar(_ x: Float, _ hint: String) -> String {
-            if let name = constants[x] { return name }
+            if let name = scalars[x] { return name }
             let name = scalarConstant(x, like: q, hint: hint)
-            constants[x] = name
+            scalars[x] = name
             return name
         }
         let (masked, zero) = (scalar(Self.maskedBias, "masked"), scalar(0, "zero"))
@@ -190,7 +190,7 @@ extension ImportContext {
                 pads[2 * maskShape.rank - 1] = all - given
                 let fill =
                     dtype == .bool
-                    ? addConstant(Tensor(bools: [false], shape: []), hint: "unmasked")
+                    ? addConstant(Tensor(bools: [false], shape: []), hint: "masked_out")
                     : scalar(-.infinity, "minus_infinity")
                 mask = emit("Pad", "mask_padded", [mask, ints(pads, "mask_pads"), fill])
             }

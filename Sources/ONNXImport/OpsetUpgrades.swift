@@ -91,6 +91,10 @@ extension ImportContext {
             node.attributes["is_test"] = nil
         case "Dropout":
             try requireInference(node)
+        case "Mod"
+        where node.int("fmod", default: 0) == 0 && knownType(of: node.inputs.first ?? "")?.dtype.isFloatingPoint == true:
+            emitFloorRemainder(node)
+            return
         case "QuantizeLinear" where opset < 13, "DequantizeLinear" where opset < 13:
             try requirePerTensorScale(node)
         case "Resize" where originalOp == "Upsample" || opset < 11:
@@ -175,6 +179,32 @@ extension ImportContext {
     /// Upsample (opsets 1-9) and Resize (opset 10): scales only, asymmetric coordinates,
     /// nearest rounding down (up where it shrinks). Opset 1's Upsample scales the last two
     /// axes of a 4-D input by `height_scale` and `width_scale`.
+    /// Mod with fmod 0 of floats (opset 28), A - floor(A / B) · B with B's sign, imported as
+    /// the remainder with A's sign (fmod 1) moved by B where the two signs differ and it is
+    /// not 0, a zero taking B's sign: ±∞ and NaN come out as the operator defines them.
+    private mutating func emitFloorRemainder(_ node: Node) {
+        let (a, b) = (node.inputs[0], node.inputs[1])
+        func emit(_ op: String, _ step: String, _ inputs: [String], _ attributes: [String: Attribute] = [:]) -> String {
+            emitStep(of: node, op, step, inputs, attributes)
+        }
+        let zero = scalarConstant(0, like: a, hint: "zero")
+        let truncated = emit("Mod", "truncated", [a, b], ["fmod": .int(1)])
+        let (isZero, negative) = (emit("Equal", "is_zero", [truncated, zero]), emit("Less", "divisor_negative", [b, zero]))
+        let differ = emit(
+            "Not", "same_sign_not",
+            [emit("Equal", "same_sign", [emit("Less", "negative", [truncated, zero]), negative])])
+        let moved = emit(
+            "Where", "moved",
+            [
+                emit("And", "moves", [differ, emit("Not", "nonzero", [isZero])]), emit("Add", "plus_divisor", [truncated, b]),
+                truncated,
+            ])
+        let signedZero = emit("Where", "signed_zero", [negative, scalarConstant(-0.0, like: a, hint: "minus_zero"), zero])
+        let base = node.name.isEmpty ? node.outputs[0] : node.name
+        nodes.append(
+            Node(op: "Where", name: "\(base)/Mod_floor", inputs: [isZero, signedZero, moved], outputs: node.outputs))
+    }
+
     /// Dropout from opset 12 drops values only when its `training_mode` input is true: npucc
     /// runs it as inference does (the identity), so a training mode that is true, or known
     /// only at run time, is refused, unless the ratio is a constant 0.

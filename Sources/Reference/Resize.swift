@@ -1,6 +1,6 @@
 // Resize: nearest (four rounding modes; a copy of the element each output index names),
-// N-linear (up to three changed axes as the vector unit computes them) and N-cubic (the
-// axes' taps combined), with the coordinate transformation modes of ONNX, from scales or sizes
+// N-linear (up to three changed axes as the vector unit computes them), N-cubic and
+// antialiased (the axes' taps combined), with the coordinate transformation modes of ONNX, from scales or sizes
 // (IR's ResizeGeometry says where each output reads).
 import Formats
 import Foundation

@@ -8,7 +8,8 @@ by name where they ask for something else; RMSNormalization, Swish, SwiGLU, Cast
 early ImageScaler are imported as the ops they are made of, computed as onnxruntime (or ONNX's
 reference evaluator, for opsets onnxruntime does not run) computes them, and a LLaMA-style
 MLP made of them runs on the simulator bit for bit as the interpreter runs it. Dropout whose
-training_mode is true, or known only at run time, is refused by node."""
+training_mode is true, or known only at run time, is refused by node. Opset 28's Mod of floats
+with fmod 0 gives numpy's floor remainder, signed zeros and special cases included."""
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -16,7 +17,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
-from conftest import assert_same_bits, run_npucc, simulated_and_interpreted
+from conftest import assert_same_bits, run_npucc, simulated_and_interpreted, simulated_and_interpreted_on_normal_values
 
 RNG = np.random.default_rng(2811)
 
@@ -315,3 +316,30 @@ def test_dropout_in_training_mode_is_refused_by_node(tmp_path, mode, ratio, mess
     else:
         assert r.returncode == 1 and 'node Dropout "drop" (opset 13)' in r.stderr and message in r.stderr, r.stderr
         assert not (tmp_path / "y.npz").exists()
+
+
+def test_mod_of_floats_with_fmod_0_is_numpys_floor_remainder(tmp_path):
+    """Opset 28's Mod of floats with fmod 0, A - floor(A / B) · B: B's sign, a zero with B's
+    sign, and the special cases as numpy's mod gives them; after a convolution it compiles."""
+    a = np.array([5.5, -5.5, 5.5, -5.5, 0.0, -0.0, 0.0, np.inf, 3.0, 3.0, -3.0, np.nan, 2.0, 6.0], np.float32)
+    b = np.array([2.0, 2.0, -2.0, -2.0, 3.0, 3.0, -3.0, 2.0, 0.0, np.inf, np.inf, 1.0, np.nan, 3.0], np.float32)
+    save(tmp_path / "m.onnx", [helper.make_node("Mod", ["a", "b"], ["y"], fmod=0)],
+         [helper.make_tensor_value_info(n, TensorProto.FLOAT, [len(a)]) for n in "ab"],
+         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [len(a)])], [], 28)
+    np.savez(tmp_path / "x.npz", a=a, b=b)
+    r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "y.npz")
+    assert r.returncode == 0, r.stderr
+    got = np.load(tmp_path / "y.npz")["y"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        want = np.mod(a, b)
+    np.testing.assert_array_equal(got.view(np.uint32)[~np.isnan(want)], want.view(np.uint32)[~np.isnan(want)])
+    assert np.isnan(got[np.isnan(want)]).all()
+    # After a convolution, the bundle's bits are the interpreter's.
+    w = numpy_helper.from_array((RNG.standard_normal((4, 3, 3, 3)) / 3).astype(np.float32), "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("Mod", ["c", "divisor"], ["y"], fmod=0)]
+    save(tmp_path / "c.onnx", nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 6, 6])],
+         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 6, 6])],
+         [w, numpy_helper.from_array(np.array([[[0.7]], [[-0.4]], [[1.3]], [[-2.0]]], np.float32), "divisor")], 28)
+    sim, fq = simulated_and_interpreted_on_normal_values(tmp_path / "c.onnx", [1, 3, 6, 6], tmp_path, "fp16", RNG)
+    assert_same_bits(sim, fq, ["y"])

@@ -1,6 +1,7 @@
 // Where Resize reads: per axis and output index, the source indices (two for linear, equal
 // for nearest) and the weight of the second, or for cubic up to four source indices and
-// their weights, from the node's modes, scales or sizes and roi. The interpreter computes
+// their weights (an antialiased resize that shrinks: as many as its stretched filter
+// reaches), from the node's modes, scales or sizes and roi. The interpreter computes
 // Resize through it, and the backend lowers nearest Resize to the copies it names, so both
 // read the same elements.
 
