@@ -176,9 +176,6 @@ extension ImportContext {
                 outputs: node.outputs))
     }
 
-    /// Upsample (opsets 1-9) and Resize (opset 10): scales only, asymmetric coordinates,
-    /// nearest rounding down (up where it shrinks). Opset 1's Upsample scales the last two
-    /// axes of a 4-D input by `height_scale` and `width_scale`.
     /// Mod with fmod 0 of floats (opset 28), A - floor(A / B) · B with B's sign, imported as
     /// the remainder with A's sign (fmod 1) moved by B where the two signs differ and it is
     /// not 0, a zero taking B's sign: ±∞ and NaN come out as the operator defines them.
@@ -223,6 +220,9 @@ extension ImportContext {
         }
     }
 
+    /// Upsample (opsets 1-9) and Resize (opset 10): scales only, asymmetric coordinates,
+    /// nearest rounding down (up where it shrinks). Opset 1's Upsample scales the last two
+    /// axes of a 4-D input by `height_scale` and `width_scale`.
     private mutating func upgradeUpsample(_ node: inout Node, fromUpsample: Bool) throws {
         var scales = node.inputs.count > 1 ? node.inputs[1] : ""
         if let height = node.attributes.removeValue(forKey: "height_scale"),

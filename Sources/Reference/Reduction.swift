@@ -109,7 +109,7 @@ func topK(_ node: Node, _ inputs: [Tensor?]) throws -> [Tensor] {
         throw IRError("K \(kTensor.int64s()) is out of range for axis \(axis) of \(x.shape)", at: node)
     }
     let largest = node.int("largest", default: 1) != 0
-    if x.dtype.isInteger { return try integerTopK(x, k: k, axis: axis, largest: largest) }
+    if x.dtype.isInteger { return integerTopK(x, k: k, axis: axis, largest: largest) }
     let values = x.floats()
     var chosen = [Float](repeating: 0, count: outer * k * inner), indices = [Int64](repeating: 0, count: chosen.count)
     for o in 0..<outer {
@@ -128,7 +128,7 @@ func topK(_ node: Node, _ inputs: [Tensor?]) throws -> [Tensor] {
 
 /// TopK of integers: the K first along `axis`, largest or smallest first, ties by position
 /// (uint64 compared as unsigned).
-private func integerTopK(_ x: Tensor, k: Int, axis: Int, largest: Bool) throws -> [Tensor] {
+private func integerTopK(_ x: Tensor, k: Int, axis: Int, largest: Bool) -> [Tensor] {
     let outer = x.shape[..<axis].reduce(1, *), n = x.shape[axis], inner = x.shape[(axis + 1)...].reduce(1, *)
     let values = x.int64s(), unsigned = x.dtype == .uint64
     func less(_ a: Int64, _ b: Int64) -> Bool { unsigned ? UInt64(bitPattern: a) < UInt64(bitPattern: b) : a < b }
