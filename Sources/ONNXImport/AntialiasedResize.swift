@@ -41,16 +41,9 @@ extension ImportContext {
             }
             let m = addConstant(Tensor(matrix, shape: [outputs, n]), hint: "resize_matrix")
             // Axis d second to last, the product, then back.
-            var perm = (0..<rank).filter { $0 != d }
-            perm.insert(d, at: rank - 2)
-            let moved = perm == Array(0..<rank)
-            let operand = moved ? result : emitStep(of: node, "Transpose", "axis\(d)_moved", [result], ["perm": .ints(perm)])
-            result = emitStep(of: node, "MatMul", "axis\(d)", [m, operand])
-            if !moved {
-                var inverse = [Int](repeating: 0, count: rank)
-                for (i, p) in perm.enumerated() { inverse[p] = i }
-                result = emitStep(of: node, "Transpose", "axis\(d)_back", [result], ["perm": .ints(inverse)])
-            }
+            let operand = movedSecondToLast(result, d, rank: rank, in: node, step: "axis\(d)")
+            let product = emitStep(of: node, "MatMul", "axis\(d)", [m, operand])
+            result = movedBack(product, to: d, rank: rank, in: node, step: "axis\(d)")
         }
         let base = node.name.isEmpty ? out : node.name
         nodes.append(Node(op: "Identity", name: "\(base)/Resize_output", inputs: [result], outputs: [out]))

@@ -155,7 +155,7 @@ extension ImportContext {
         if let pastKey {
             cached = knownType(of: pastKey)?.shape.flatMap { $0.rank == 4 ? $0.dims[2].value : nil }
             cachedLength =
-                cached == nil ? emit("Squeeze", "cached_length", [extents(pastKey, 2, 3, "cached"), ints([0], "axis")]) : nil
+                cached == nil ? extent(of: pastKey, 2, in: node, step: "cached_length") : nil
         } else {
             (cached, cachedLength) = (0, nil)
         }
@@ -220,9 +220,7 @@ extension ImportContext {
             // A cache outside the op: batch b's keys from nonpad[b] on are padding, and its
             // queries sit after its nonpad[b] - Sq first keys. E = j - i - that offset, per
             // batch [B, 1, Sq, Skv]: the causal triangle is E <= 0, the window -left <= E <= right.
-            func length(_ x: String, _ step: String) -> String {
-                emit("Squeeze", step, [extents(x, 2, 3, "\(step)_extent"), ints([0], "axis")])
-            }
+            func length(_ x: String, _ step: String) -> String { extent(of: x, 2, in: node, step: step) }
             let (zero64, one64) = (int64Scalar(0, hint: "zero"), int64Scalar(1, hint: "one"))
             let keys = emit("Range", "keys", [zero64, length(k4, "key_count"), one64])
             let queries = emit(

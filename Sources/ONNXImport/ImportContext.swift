@@ -271,6 +271,39 @@ struct ImportContext {
             of: node, "Slice", step, [shape, int64Constant([from], hint: "start"), int64Constant([to], hint: "end")])
     }
 
+    /// Extent `axis` of `value`'s shape as an int64 scalar (a Squeeze of the Slice of its
+    /// Shape), as steps of `node` named after `step`; folded once the extent is known.
+    mutating func extent(of value: String, _ axis: Int, in node: Node, step: String) -> String {
+        emitStep(
+            of: node, "Squeeze", step,
+            [extents(of: value, axis, axis + 1, in: node, step: "\(step)_extent"), int64Constant([0], hint: "axis")])
+    }
+
+    /// `value` (of rank `rank`) with its axis `axis` moved second to last, the others in
+    /// order: a Transpose step of `node` named `STEP_moved`, or `value` itself when the axis
+    /// is there already. `movedBack` undoes it.
+    mutating func movedSecondToLast(_ value: String, _ axis: Int, rank: Int, in node: Node, step: String) -> String {
+        let perm = Self.secondToLast(axis, rank: rank)
+        if perm == Array(0..<rank) { return value }
+        return emitStep(of: node, "Transpose", "\(step)_moved", [value], ["perm": .ints(perm)])
+    }
+
+    /// `value`, whose second to last axis `movedSecondToLast` moved there from `axis`, with
+    /// that axis put back (a Transpose step named `STEP_back`, or `value` itself).
+    mutating func movedBack(_ value: String, to axis: Int, rank: Int, in node: Node, step: String) -> String {
+        let perm = Self.secondToLast(axis, rank: rank)
+        if perm == Array(0..<rank) { return value }
+        var inverse = [Int](repeating: 0, count: rank)
+        for (i, p) in perm.enumerated() { inverse[p] = i }
+        return emitStep(of: node, "Transpose", "\(step)_back", [value], ["perm": .ints(inverse)])
+    }
+
+    private static func secondToLast(_ axis: Int, rank: Int) -> [Int] {
+        var perm = (0..<rank).filter { $0 != axis }
+        perm.insert(axis, at: rank - 2)
+        return perm
+    }
+
     /// The row-major strides of `value`'s first `count` axes taken alone, each a [1] int64
     /// vector: the last 1, each other the next one times the next axis's extent.
     mutating func strides(of value: String, over count: Int, in node: Node) -> [String] {

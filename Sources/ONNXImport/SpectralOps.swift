@@ -212,19 +212,14 @@ extension ImportContext {
         }
         // The parts [..] of rank r - 1 with the axis second to last (a trailing 1 added when
         // the axis is the last), the products, then the axis put back.
-        var perm = (0..<(rank - 1)).filter { $0 != a }
         let trailing = a == rank - 2
-        if trailing { perm.append(a) } else { perm.insert(a, at: rank - 3) }
         func moved(_ v: String, _ step: String) -> String {
             if trailing { return emit("Unsqueeze", "\(step)_column", [v, int64Constant([-1], hint: "axis")]) }
-            return perm == Array(0..<(rank - 1)) ? v : emit("Transpose", "\(step)_moved", [v], ["perm": .ints(perm)])
+            return movedSecondToLast(v, a, rank: rank - 1, in: node, step: step)
         }
         func back(_ v: String, _ step: String) -> String {
             if trailing { return emit("Squeeze", "\(step)_row", [v, int64Constant([-1], hint: "axis")]) }
-            if perm == Array(0..<(rank - 1)) { return v }
-            var inverse = [Int](repeating: 0, count: rank - 1)
-            for (i, p) in perm.enumerated() { inverse[p] = i }
-            return emit("Transpose", "\(step)_back", [v], ["perm": .ints(inverse)])
+            return movedBack(v, to: a, rank: rank - 1, in: node, step: step)
         }
         let real = moved(part(0, "real"), "real"), imaginary = complex ? moved(part(1, "imaginary"), "imaginary") : nil
         func product(_ fromReal: [Float], _ fromImaginary: [Float], _ step: String) -> String {

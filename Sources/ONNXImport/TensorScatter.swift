@@ -27,11 +27,9 @@ extension ImportContext {
         func emit(_ op: String, _ step: String, _ inputs: [String], _ attributes: [String: Attribute] = [:]) -> String {
             emitStep(of: node, op, step, inputs, attributes)
         }
-        func scalar(_ x: String, _ step: String) -> String {
-            emit(
-                "Squeeze", step, [extents(of: x, at, at + 1, in: node, step: "\(step)_extent"), int64Constant([0], hint: "axis")])
-        }
-        let (length, written) = (scalar(cache, "cache_length"), scalar(update, "update_length"))
+        let (length, written) = (
+            extent(of: cache, at, in: node, step: "cache_length"), extent(of: update, at, in: node, step: "update_length")
+        )
         // Positions along the axis, [1, .., M, .., 1]; write indices, [B, 1, .., 1].
         var shape = [Int](repeating: 1, count: rank)
         shape[at] = -1
