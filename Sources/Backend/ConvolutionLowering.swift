@@ -207,11 +207,13 @@ public enum ConvolutionLowering {
     /// float32 rows and re-rounds them on its tiles, where the image costs one pass and a
     /// code and a scale per element read.
     static let codedPointwiseGroups = 4
-    /// An input of at most this many channels is rounded into codes from two groups on: its
-    /// rounding steps (4 pixels of every channel at least) are short. With more channels a
-    /// step takes long enough (about 430 cycles for 4 pixels of 1,024) that the pass, which
-    /// comes before any product, costs more than two or three groups' re-reads.
-    static let codedPointwiseChannels = 512
+    /// An input of at most this many channels is rounded into codes from two groups on. With
+    /// more channels a rounding step (4 pixels of every channel at least) takes long enough
+    /// that the pass, which comes before any product, may cost more than two or three groups'
+    /// re-reads. At 1,024 channels the pass still pays: the ResNet-50-sized model's 1x1
+    /// convolutions over 1,024 channels of 14x14 read their float32 input three times
+    /// without it, and nvfp4+2:4 took 1,360 cycles more in all with a limit of 512.
+    static let codedPointwiseChannels = 1024
 
     /// Whether `c`, a 1x1 convolution without padding whose nvfp4 activations can travel
     /// coded, should round its input once into an image of codes: when `plan`, its tiling

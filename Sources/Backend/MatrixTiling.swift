@@ -20,6 +20,12 @@ public struct TileResources: Sendable, Equatable {
     public var l2Bytes: Int
     /// Bytes of DRAM, the last memory: what the activations, scratch and all may use.
     public var dramBytes = Int.max
+    /// Bytes a cycle each cluster's shared buffer moves (0: not known), which its tiles'
+    /// loads of activations and weights share.
+    public var l2BytesPerCycle = 0
+    /// Cycles from a product's start to its results in the array's accumulators (the
+    /// pipeline fill: rows + columns - 1).
+    public var drain: Int { arrayRows + arrayColumns - 1 }
 
     public init(
         sramBytes: Int, arrayRows: Int, arrayColumns: Int, rates: [PrecisionFormat: Int], clusters: Int,
@@ -241,8 +247,10 @@ public enum MatrixTiling {
     /// from), the largest row tile of those. With bands, only row tiles that are rectangles
     /// of the output are considered, when one lies in that range. Units of work are dealt to
     /// the tiles in turn, a group of columns' chunks one after another, so that a cluster's
-    /// tiles share their columns of weights (which its L2 then holds once). Throws when not
-    /// even one row fits.
+    /// tiles share their columns of weights (which its L2 then holds once). With the L2's
+    /// bandwidth known (`TileResources.l2BytesPerCycle`), a plan whose loads through it take
+    /// longer than its products may give way to one with fewer tiles busy (below). Throws
+    /// when not even one row fits.
     public static func plan(_ shape: MatrixShape, on resources: TileResources) throws -> TilingPlan {
         guard shape.m > 0, shape.k > 0, shape.n > 0 else {
             throw PackingError("cannot tile an empty product (\(shape.m) x \(shape.k) x \(shape.n))")
@@ -307,13 +315,16 @@ public enum MatrixTiling {
             }
             return chunkM
         }
-        // A coded convolution whose image outweighs its weights deals each cluster a run of
-        // rows over every column: its band, staged into the cluster's L2, is then a part of
-        // the image, and each cluster stages every column of the (smaller) weights.
+        // A coded convolution whose image outweighs its weights, or whose weights take at most
+        // half a cluster's L2, deals each cluster a run of rows over every column: its band,
+        // staged into the cluster's L2, is then a part of the image, and each cluster stages
+        // every column of the weights. Weights are staged from DRAM ahead of the layer, while
+        // the layer before runs; the image is there only once that layer is done, and a copy
+        // of all of it into every cluster's L2 then delays the first products.
         let rowsFirst =
             shape.windowed && shape.codedActivations
-            && shape.m * (shape.k / (shape.bands.map { $0.kernel.0 * $0.kernel.1 } ?? 1)) * shape.activationQuarterBytes / 4
-                > weightBytes
+            && (shape.m * (shape.k / (shape.bands.map { $0.kernel.0 * $0.kernel.1 } ?? 1)) * shape.activationQuarterBytes / 4
+                > weightBytes || 2 * weightBytes <= resources.l2Bytes)
         /// The units of `groupN` columns over chunks of `chunkM` rows, a group's chunks one
         /// after another (with `rowsFirst`, a chunk's groups), each unit's columns on one
         /// tile, dealt to the tiles in turn. Rows
@@ -389,6 +400,44 @@ public enum MatrixTiling {
                     for size in [c] + stride(from: (c - 1) / t * t, through: t, by: -t) where traffic(g, t, size) <= limit {
                         let rows = busiest(g, size)
                         if rows < fewest { (fewest, groupN, chosen) = (rows, g, (t, size)) }
+                    }
+                }
+            }
+        }
+        // A product whose tiles' loads outrun their products: with every tile busy, the bytes
+        // the plan reads, shared by each cluster's tiles through its L2, take longer than the
+        // busiest tile's products. Of every grouping of columns, row tile and chunk that fits
+        // and reads a twentieth fewer bytes, the one whose estimate (the longer of the two)
+        // is a twentieth shorter, if any: fewer tiles busy, each reading its activations once
+        // for more columns. A product takes its rows' cycles, or when it accumulates onto a
+        // column `g` products back, at least a `g`th of the array's drain (`TileResources.drain`);
+        // the busiest cluster's share of the bytes is its share of the units of work.
+        if resources.l2BytesPerCycle > 0 {
+            func estimate(_ g: Int, _ t: Int, _ c: Int) -> Int {
+                let work = deal(g, c), least = g > 1 ? (resources.drain + g - 1) / g : 0
+                let products =
+                    work.map { items in
+                        items.reduce(0) { sum, item in
+                            let rows = min(c, shape.m - item.chunk * c)
+                            return sum + (0..<((rows + t - 1) / t)).reduce(0) { $0 + max(min(t, rows - $1 * t), least) }
+                        }
+                    }.max() ?? 0
+                let perCluster = resources.tilesPerCluster
+                let items = (0..<resources.clusters).map { cluster in
+                    work[(cluster * perCluster)..<((cluster + 1) * perCluster)].reduce(0) { $0 + $1.count }
+                }
+                let share = Double(items.max() ?? 0) / Double(max(1, items.reduce(0, +)))
+                return max(products * kTiles, Int(Double(traffic(g, t, c)) * share) / resources.l2BytesPerCycle)
+            }
+            let (current, bytes) = (estimate(groupN, chosen.tileM, chosen.chunkM), traffic(groupN, chosen.tileM, chosen.chunkM))
+            var best = current
+            for g in 1...nTiles {
+                for t in rowTiles(largestRowTile(g)) {
+                    guard let c = largestChunk(g, t) else { continue }
+                    for size in [c] + stride(from: (c - 1) / t * t, through: t, by: -t)
+                    where 20 * traffic(g, t, size) <= 19 * bytes {
+                        let e = estimate(g, t, size)
+                        if 20 * e < 19 * current && e < best { (best, groupN, chosen) = (e, g, (t, size)) }
                     }
                 }
             }

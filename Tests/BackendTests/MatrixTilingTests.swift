@@ -1,8 +1,9 @@
 // Matrix tiling: every ResNet-50 layer at every format fits a tile's SRAM double-buffered,
 // every output tile is computed exactly once, the work is spread evenly over the 64 tiles,
 // columns are grouped to read activations fewer times without idling tiles, a convolution's
-// windows go to each cluster in one run, consecutive layers start on different tiles, and
-// tiles that read their windows from bands of the image take rectangles of the output.
+// windows go to each cluster in one run, consecutive layers start on different tiles,
+// tiles that read their windows from bands of the image take rectangles of the output, and
+// where the L2's bandwidth limits the loads, fewer tiles read each activation for more columns.
 import Backend
 import Formats
 import XCTest
@@ -131,6 +132,64 @@ final class MatrixTilingTests: XCTestCase {
             }
             XCTAssertEqual(split.reduce(Set<Int>()) { $0.union($1) }.count, splitCount, label)
         }
+    }
+
+    func testACodedConvolutionWhoseWeightsFitHalfAnL2DealsEachClusterRows() throws {
+        // With 512 KB of L2 per cluster, the 3x3 conv over 256 channels (0.19 MB of weights)
+        // deals each cluster a run of chunks over every column, as one whose image outweighs
+        // its weights does: the weights are staged ahead of the layer, the image is not. The
+        // one over 512 channels (196 x 4608 x 512: 0.7 MB of weights) still deals columns.
+        var resources = npu
+        resources.l2Bytes = 512 * 1024
+        for (m, k, n, rowsFirst) in [(196, 2304, 256, true), (49, 4608, 512, false)] {
+            var shape = MatrixShape(
+                m: m, k: k, n: n, weightFormat: .nvfp4, sparse: true, activationFormat: .nvfp4,
+                reductionTile: 144, codedActivations: true)
+            shape.windowed = true
+            shape.bands = MatrixShape.Bands(outWidth: m == 196 ? 14 : 7, kernel: (3, 3), strides: (1, 1), dilations: (1, 1))
+            let plan = try MatrixTiling.plan(shape, on: resources)
+            var columns = [Set<Int>](repeating: [], count: npu.clusters)
+            for (tile, items) in plan.work.enumerated() {
+                for item in items { columns[tile / npu.tilesPerCluster].insert(item.nTile) }
+            }
+            let everyColumn = columns.filter { !$0.isEmpty }.allSatisfy { $0.count == plan.nTiles }
+            XCTAssertEqual(everyColumn, rowsFirst, "\(m)x\(k)x\(n)")
+        }
+    }
+
+    func testWhenLoadsOutrunProductsFewerTilesEachReadActivationsOnceForMoreColumns() throws {
+        // 49 x 2048 x 512 at nvfp4 with 2:4, coded (a stage-5 1x1 convolution): with every
+        // tile at work, each reads its rows' 2,048 activations for one or two columns, and
+        // the tiles of a cluster together read 0.9 MB through its L2 (1,024 bytes a cycle) for
+        // products of about 260 cycles each. Knowing the L2's bandwidth, the plan computes
+        // more columns per activation tile on fewer tiles: fewer activation bytes in all.
+        var shape = MatrixShape(
+            m: 49, k: 2048, n: 512, weightFormat: .nvfp4, sparse: true, activationFormat: .nvfp4,
+            codedActivations: true)
+        shape.windowed = true
+        var resources = npu
+        let blind = try MatrixTiling.plan(shape, on: resources)
+        resources.l2BytesPerCycle = 1024
+        let plan = try MatrixTiling.plan(shape, on: resources)
+        /// Activation rows read: each unit's chunk once per group of columns.
+        func rowsRead(_ plan: TilingPlan) -> Int {
+            plan.work.reduce(0) { sum, items in
+                sum
+                    + Set(items.map { [$0.chunk, $0.nTile / plan.groupN] }).reduce(0) { rows, unit in
+                        rows + min(plan.chunkM, shape.m - unit[0] * plan.chunkM)
+                    }
+            }
+        }
+        XCTAssertLessThan(rowsRead(plan), rowsRead(blind))
+        XCTAssertLessThan(plan.work.filter { !$0.isEmpty }.count, blind.work.filter { !$0.isEmpty }.count)
+        // Every output tile once.
+        let items = plan.work.flatMap { $0 }
+        XCTAssertEqual(items.count, plan.nTiles * plan.chunks)
+        XCTAssertEqual(Set(items).count, items.count)
+        XCTAssertLessThanOrEqual(plan.sramBytes, npu.sramBytes)
+        // A product of one row (the classifier) is latency-bound: the same plan either way.
+        let row = MatrixShape(m: 1, k: 2048, n: 1000, weightFormat: .nvfp4, sparse: true, activationFormat: .nvfp4)
+        XCTAssertEqual(try MatrixTiling.plan(row, on: resources), try MatrixTiling.plan(row, on: npu))
     }
 
     func testConsecutiveLayersStartOnDifferentTilesOfDifferentClusters() {

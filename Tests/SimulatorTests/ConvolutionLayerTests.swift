@@ -355,14 +355,14 @@ final class ConvolutionLayerTests: XCTestCase {
         XCTAssertFalse(try codes(1024, 14, 512, .fp8))
         XCTAssertFalse(try codes(40, 14, 512, .nvfp4))
         XCTAssertFalse(try codes(64, 14, 512, .nvfp4, kernel: 3))
-        // Two or three groups: rounded into codes for an input of 512 channels or fewer, whose
-        // rounding steps are short, not for one of 1,024.
+        // Two or three groups: rounded into codes for an input of 1,024 channels or fewer, not
+        // for one of 2,048, whose rounding steps are long.
         var seen: Set<[Int]> = []
-        for c in [256, 512, 1024] {
+        for c in [256, 512, 1024, 2048] {
             for m in stride(from: 40, through: 400, by: 20) {
                 let (coded, groups) = try decide(c, 14, m, .nvfp4)
-                XCTAssertEqual(coded, groups >= 4 || groups >= 2 && c <= 512, "\(c) channels, \(m) outputs: \(groups) groups")
-                if (2...3).contains(groups) { seen.insert([c <= 512 ? 1 : 0, coded ? 1 : 0]) }
+                XCTAssertEqual(coded, groups >= 4 || groups >= 2 && c <= 1024, "\(c) channels, \(m) outputs: \(groups) groups")
+                if (2...3).contains(groups) { seen.insert([c <= 1024 ? 1 : 0, coded ? 1 : 0]) }
             }
         }
         XCTAssertEqual(seen, [[1, 1], [0, 0]])
