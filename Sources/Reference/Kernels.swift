@@ -73,6 +73,7 @@ public enum Kernels {
         t["Gemm"] = { n, i in [try gemm(n, i)] }
         t["MaxPool"] = { n, i in try pool(n, i, max: true) }
         t["AveragePool"] = { n, i in try pool(n, i, max: false) }
+        t["MaxUnpool"] = { n, i in [try maxUnpool(n, i)] }
         t["GlobalAveragePool"] = { n, i in [try globalPool(n, i, max: false)] }
         t["GlobalMaxPool"] = { n, i in [try globalPool(n, i, max: true)] }
         t["BatchNormalization"] = { n, i in try batchNormalization(n, i) }

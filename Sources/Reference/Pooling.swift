@@ -8,9 +8,6 @@ func pool(_ node: Node, _ inputs: [Tensor?], max isMax: Bool) throws -> [Tensor]
     guard x.rank >= 3, x.rank <= 5 else {
         throw IRError("pooling supports 1 to 3 spatial dimensions, got input \(x.shape)", at: node)
     }
-    if node.outputs.count > 1 && !node.outputs[1].isEmpty {
-        throw IRError("the Indices output of MaxPool is not supported", at: node)
-    }
     guard let kernel = node.ints("kernel_shape") else { throw IRError("kernel_shape is required", at: node) }
     let g = try WindowGeometry(
         node: node, input: Array(x.shape[2...]), kernel: kernel,
@@ -18,6 +15,9 @@ func pool(_ node: Node, _ inputs: [Tensor?], max isMax: Bool) throws -> [Tensor]
     let includePad = node.int("count_include_pad", default: 0) != 0
     let result = Tensor(zeros: .float32, shape: Array(x.shape[0..<2]) + g.output)
     let xp = x.f32, op = result.f32
+    if isMax && node.outputs.count > 1 && !node.outputs[1].isEmpty {
+        return [result, try maxPoolIndices(node, xp, op, shape: Array(x.shape[0..<2]) + g.output, g)]
+    }
     if isMax && g.spatialRank == 2 && g.dilations == [1, 1] {
         maxPool2D(xp, op, planes: x.shape[0] * x.shape[1], g)
         return [result]
@@ -39,6 +39,77 @@ func pool(_ node: Node, _ inputs: [Tensor?], max isMax: Bool) throws -> [Tensor]
         }
     }
     return [result]
+}
+
+/// MaxPool with its Indices output: each window's maximum into `op`, as the other paths
+/// choose it (the first largest value; a NaN wins), and where it is in the input, flattened
+/// over all of it ([0, N·C·D1···Dn)): row-major, or with `storage_order` 1 column-major over
+/// the spatial axes (1 or 2 of them).
+private func maxPoolIndices(
+    _ node: Node, _ xp: UnsafeMutablePointer<Float>, _ op: UnsafeMutablePointer<Float>, shape: [Int], _ g: WindowGeometry
+) throws -> Tensor {
+    let columnMajor = node.int("storage_order", default: 0) == 1
+    guard node.int("storage_order", default: 0) == 0 || columnMajor else {
+        throw IRError("storage_order \(node.int("storage_order", default: 0)) is neither 0 nor 1", at: node)
+    }
+    guard !columnMajor || g.spatialRank <= 2 else {
+        throw IRError("storage_order 1 (column-major indices) over 3 spatial axes is not supported", at: node)
+    }
+    let windows = PoolWindows(g)
+    let indices = Tensor(zeros: .int64, shape: shape), planes = shape[0] * shape[1]
+    let ip = indices.storage.base.assumingMemoryBound(to: Int64.self)
+    let (height, width) = g.spatialRank == 2 ? (g.input[0], g.input[1]) : (1, g.input.last!)
+    parallelChunks(planes, cost: windows.outPlane * windows.kernelSize) { range in
+        for plane in range {
+            let src = xp + plane * windows.inPlane
+            windows.forEach { o, window in
+                var best = -Float.infinity, at = -1
+                window.forEachPosition { i in
+                    if at < 0 { at = i }
+                    let v = src[i]
+                    if v > best || v.isNaN { (best, at) = (v, i) }
+                }
+                op[plane * windows.outPlane + o] = best
+                let spatial = columnMajor ? at / width + at % width * height : at
+                ip[plane * windows.outPlane + o] = at < 0 ? -1 : Int64(plane * windows.inPlane + spatial)
+            }
+        }
+    }
+    return indices
+}
+
+/// MaxUnpool: zeros of `output_shape` (or of the shape the attributes give), each input
+/// value written where its index (flattened over the whole output) points; of two at one
+/// place, the later one.
+func maxUnpool(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
+    let x = try operand(node, inputs, 0), indices = try operand(node, inputs, 1)
+    try requireFloat32(node, x)
+    guard let kernel = node.ints("kernel_shape"), x.rank == kernel.count + 2 else {
+        throw IRError("kernel_shape must give one extent per spatial axis of the input \(x.shape)", at: node)
+    }
+    let r = kernel.count
+    let strides = node.ints("strides") ?? Array(repeating: 1, count: r)
+    let pads = node.ints("pads") ?? Array(repeating: 0, count: 2 * r)
+    guard strides.count == r, pads.count == 2 * r else {
+        throw IRError("strides \(strides) and pads \(pads) must give \(r) and \(2 * r) values", at: node)
+    }
+    var shape = Array(x.shape[0..<2]) + (0..<r).map { (x.shape[$0 + 2] - 1) * strides[$0] + kernel[$0] - pads[$0] - pads[$0 + r] }
+    if inputs.count > 2, let given = inputs[2] { shape = given.int64s().map(Int.init) }
+    guard shape.count == x.rank, shape.allSatisfy({ $0 >= 0 }) else {
+        throw IRError("the output shape \(shape) is not a shape of rank \(x.rank)", at: node)
+    }
+    guard indices.dtype == .int64, indices.shape == x.shape else {
+        throw IRError("Indices (\(indices.dtype) \(indices.shape)) must be int64 of the input's shape \(x.shape)", at: node)
+    }
+    let result = Tensor(zeros: .float32, shape: shape)
+    let (xp, op) = (x.f32, result.f32)
+    for (j, index) in indices.int64s().enumerated() {
+        guard index >= 0 && Int(index) < result.count else {
+            throw IRError("index \(index) is outside the output of \(result.count) elements \(shape)", at: node)
+        }
+        op[Int(index)] = xp[j]
+    }
+    return result
 }
 
 func globalPool(_ node: Node, _ inputs: [Tensor?], max isMax: Bool) throws -> Tensor {

@@ -22,6 +22,10 @@ let neuralNetworkOps: [OpSchema] = [
         ]
     ) { r in try r.pooling() },
     OpSchema(
+        "MaxUnpool", since: 11, inputs: 2...3,
+        attributes: [.required(.ints, "kernel_shape"), .ints("pads"), .ints("strides")]
+    ) { r in try r.maxUnpool() },
+    OpSchema(
         "AveragePool", since: 19, inputs: 1...1,
         attributes: [
             autoPad, .int("ceil_mode", 0), .int("count_include_pad", 0), .ints("dilations"),

@@ -51,6 +51,35 @@ extension ShapeRule {
         return like0(out) + [TensorType(.int64, Shape(out))]
     }
 
+    /// MaxUnpool: X [N, C, D1...] and its Indices (the same shape) give `output_shape` when
+    /// given, else [N, C, O1...] with O = (D - 1) stride + kernel - pads.
+    func maxUnpool() throws -> [TensorType?] {
+        guard let kernel = ints("kernel_shape") else { throw fail("MaxUnpool requires attribute \"kernel_shape\"") }
+        if let x = dims(0), let i = dims(1), x.count == i.count {
+            for (a, b) in zip(x, i) where a.value != nil && b.value != nil && a.value != b.value {
+                throw fail("Indices \(Shape(i)) do not have the input's shape \(Shape(x))")
+            }
+        }
+        if isPresent(2) {
+            if let shape = shapeValue(2) { return like0(shape) }
+            return like0(length(2).map { Array(repeating: Dim.unknown, count: $0) })
+        }
+        guard let x = dims(0) else { return like0(nil) }
+        let r = kernel.count
+        guard x.count == r + 2 else {
+            throw fail("kernel_shape \(kernel) has \(r) axes but the input \(Shape(x)) has \(x.count - 2) spatial axes")
+        }
+        let strides = try spatial("strides", r, 1), pads = try spatial("pads", 2 * r, 0)
+        var out = [x[0], x[1]]
+        for d in 0..<r {
+            guard let n = x[d + 2].value else { out.append(.unknown); continue }
+            let o = (n - 1) * strides[d] + kernel[d] - pads[d] - pads[d + r]
+            guard o >= 0 else { throw fail("the output's spatial axis \(d) would have \(o) elements") }
+            out.append(.known(o))
+        }
+        return like0(out)
+    }
+
     /// ConvTranspose: X [N, C, D1...] and W [C, M/group, k1...] give [N, M, O1...] with
     /// O = stride (D - 1) + output_padding + (k - 1) dilation + 1 - pads, or `output_shape`,
     /// or D * stride under auto_pad SAME_*.

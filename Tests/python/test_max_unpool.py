@@ -1,0 +1,157 @@
+"""MaxPool's Indices and MaxUnpool in the interpreter: indices flattened over the whole input
+(row-major, or column-major with storage_order 1), windows with pads, strides, dilations and
+ties, 1-D and 3-D pools, MaxUnpool with and without output_shape, and a SegNet-style
+encoder-decoder in both forms PyTorch exports (MaxUnpool, and the dynamo exporter's ScatterND
+of the Indices), each as onnxruntime computes it; compile refuses the Indices by node, and
+compiles the network before them with --graph-outputs; bad indices are refused by node."""
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from conftest import assert_same_bits, run_npucc, simulated_and_interpreted
+
+RNG = np.random.default_rng(2024)
+F, I64 = TensorProto.FLOAT, TensorProto.INT64
+
+
+def save(path, nodes, inputs, outputs, initializers=(), opset=17):
+    graph = helper.make_graph(nodes, "g", inputs, outputs, list(initializers))
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), path)
+
+
+def both(path, folder, feeds):
+    """npucc run's and onnxruntime's outputs of the model at `path`, by name."""
+    np.savez(folder / "in.npz", **feeds)
+    r = run_npucc("run", path, "--inputs", folder / "in.npz", "--outputs", folder / "out.npz")
+    assert r.returncode == 0, r.stderr
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    theirs = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
+    return dict(np.load(folder / "out.npz")), theirs
+
+
+@pytest.mark.parametrize("shape,attributes", [
+    ([2, 3, 9, 8], {"kernel_shape": [2, 2], "strides": [2, 2]}),
+    ([1, 2, 7, 7], {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}),
+    ([1, 2, 8, 9], {"kernel_shape": [3, 2], "strides": [1, 2], "dilations": [2, 1]}),
+    ([1, 2, 7, 6], {"kernel_shape": [2, 2], "strides": [2, 2], "ceil_mode": 1}),
+    ([2, 3, 6, 5], {"kernel_shape": [2, 3], "strides": [2, 1], "storage_order": 1}),
+    ([2, 3, 11], {"kernel_shape": [3], "strides": [2]}),
+    ([1, 2, 4, 6, 5], {"kernel_shape": [2, 2, 2], "strides": [2, 2, 2]}),
+])
+def test_max_pool_indices_are_onnxruntimes(tmp_path, shape, attributes):
+    node = helper.make_node("MaxPool", ["x"], ["y", "i"], name="pool", **attributes)
+    save(tmp_path / "m.onnx", [node], [helper.make_tensor_value_info("x", F, shape)],
+         [helper.make_tensor_value_info("y", F, None), helper.make_tensor_value_info("i", I64, None)])
+    x = RNG.standard_normal(shape).astype(np.float32)
+    x.flat[::7] = 0.5  # ties: the first of equal maxima
+    ours, theirs = both(tmp_path / "m.onnx", tmp_path, {"x": x})
+    assert ours["i"].dtype == np.int64
+    np.testing.assert_array_equal(ours["i"], theirs["i"])
+    assert_same_bits(ours, theirs, ["y"])
+
+
+def unpool_model(path, output_shape=None):
+    inputs = ["y", "i"] + (["shape"] if output_shape is not None else [])
+    node = helper.make_node("MaxUnpool", inputs, ["z"], name="unpool", kernel_shape=[2, 2], strides=[2, 2])
+    initializers = [numpy_helper.from_array(np.array(output_shape, np.int64), "shape")] if output_shape else []
+    save(path, [node], [helper.make_tensor_value_info("y", F, [1, 2, 2, 3]),
+                        helper.make_tensor_value_info("i", I64, [1, 2, 2, 3])],
+         [helper.make_tensor_value_info("z", F, None)], initializers)
+
+
+@pytest.mark.parametrize("output_shape", [None, [1, 2, 5, 7]])
+def test_max_unpool_writes_each_value_where_its_index_points(tmp_path, output_shape):
+    # The indices a MaxPool of a [1, 2, 4, 6] input (or, with the output shape, of a
+    # [1, 2, 5, 7] one) gives, one per window, and values to put there.
+    h, w = (5, 7) if output_shape else (4, 6)
+    indices = np.array([[[[(2 * r + (c % 2)) * w + 2 * c + (r % 2) + p * h * w for c in range(3)]
+                          for r in range(2)] for p in range(2)]], np.int64)
+    y = RNG.standard_normal([1, 2, 2, 3]).astype(np.float32)
+    unpool_model(tmp_path / "m.onnx", output_shape)
+    ours, theirs = both(tmp_path / "m.onnx", tmp_path, {"y": y, "i": indices})
+    assert ours["z"].shape == (1, 2, h, w)
+    assert_same_bits(ours, theirs, ["z"])
+    assert np.count_nonzero(ours["z"]) == y.size
+
+
+def test_an_index_outside_the_output_or_an_output_shape_of_another_rank_is_refused_by_node(tmp_path):
+    unpool_model(tmp_path / "m.onnx")
+    np.savez(tmp_path / "in.npz", y=np.ones([1, 2, 2, 3], np.float32), i=np.full([1, 2, 2, 3], 48, np.int64))
+    r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "out.npz")
+    assert r.returncode == 1
+    assert 'MaxUnpool "unpool"' in r.stderr and "index 48 is outside the output of 48 elements" in r.stderr
+    assert not (tmp_path / "out.npz").exists()
+    unpool_model(tmp_path / "m.onnx", output_shape=[1, 2, 48])
+    r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "out.npz")
+    assert r.returncode == 1
+    assert 'MaxUnpool "unpool"' in r.stderr and "[1, 2, 48] is not a shape of rank 4" in r.stderr, r.stderr
+    assert not (tmp_path / "out.npz").exists()
+
+
+def segnet(path, dynamo):
+    """Conv, Relu, MaxPool with Indices, a Conv on the pooled map, its unpooling at the
+    Indices into the pool's input shape, a last Conv: with MaxUnpool, or as torch's dynamo
+    exporter writes max_unpool2d (the Indices made per plane by subtracting a kernel-1 pool's
+    first index, scattered with ScatterND into a flat zero plane per channel)."""
+    w1 = RNG.standard_normal([8, 3, 3, 3]).astype(np.float32) * 0.3
+    w2 = RNG.standard_normal([8, 8, 3, 3]).astype(np.float32) * 0.2
+    w3 = RNG.standard_normal([4, 8, 3, 3]).astype(np.float32) * 0.2
+    conv = {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]}
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["c1"], name="conv1", **conv),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+        helper.make_node("MaxPool", ["r1"], ["p", "idx"], name="pool", kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Conv", ["p", "w2"], ["c2"], name="conv2", **conv),
+    ]
+    initializers = [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(w2, "w2"),
+                    numpy_helper.from_array(w3, "w3")]
+    if not dynamo:
+        nodes += [helper.make_node("Shape", ["r1"], ["size"], name="size"),
+                  helper.make_node("MaxUnpool", ["c2", "idx", "size"], ["u"], name="unpool",
+                                   kernel_shape=[2, 2], strides=[2, 2])]
+    else:
+        def const(name, values):
+            initializers.append(numpy_helper.from_array(np.array(values, np.int64), name))
+        const("start", [0, 0]), const("end", [1, 1]), const("spatial", [2, 3]), const("flat", [1, 8, -1])
+        const("last", [-1]), const("plane", [1, 8, 16 * 16]), const("image", [1, 8, 16, 16])
+        # ScatterND's index tuples (0, channel, place) into [1, 8, 256]: [1, 8, 64, 3].
+        channel = np.broadcast_to(np.arange(8, dtype=np.int64).reshape(1, 8, 1, 1), [1, 8, 64, 1])
+        initializers.append(numpy_helper.from_array(np.zeros([1, 8, 64, 1], np.int64), "batch"))
+        initializers.append(numpy_helper.from_array(np.ascontiguousarray(channel), "channel"))
+        nodes += [
+            helper.make_node("MaxPool", ["r1"], ["same", "base"], name="base", kernel_shape=[1, 1]),
+            helper.make_node("Slice", ["base", "start", "end", "spatial"], ["first"], name="first"),
+            helper.make_node("Sub", ["idx", "first"], ["local"], name="local"),
+            helper.make_node("Reshape", ["local", "flat"], ["where"], name="where"),
+            helper.make_node("Unsqueeze", ["where", "last"], ["place"], name="place"),
+            helper.make_node("Concat", ["batch", "channel", "place"], ["tuples"], name="tuples", axis=-1),
+            helper.make_node("ConstantOfShape", ["plane"], ["zeros"], name="zeros",
+                             value=numpy_helper.from_array(np.zeros(1, np.float32))),
+            helper.make_node("Reshape", ["c2", "flat"], ["updates"], name="updates"),
+            helper.make_node("ScatterND", ["zeros", "tuples", "updates"], ["scattered"], name="scatter"),
+            helper.make_node("Reshape", ["scattered", "image"], ["u"], name="unflat"),
+        ]
+    nodes.append(helper.make_node("Conv", ["u", "w3"], ["out"], name="conv3", **conv))
+    save(path, nodes, [helper.make_tensor_value_info("x", F, [1, 3, 16, 16])],
+         [helper.make_tensor_value_info("out", F, None)], initializers)
+
+
+@pytest.mark.parametrize("dynamo", [False, True], ids=["max_unpool", "scatter_nd"])
+def test_a_segnet_decoder_runs_as_in_onnxruntime_and_compiles_up_to_its_pool(tmp_path, dynamo):
+    segnet(tmp_path / "m.onnx", dynamo)
+    x = RNG.standard_normal([1, 3, 16, 16]).astype(np.float32)
+    ours, theirs = both(tmp_path / "m.onnx", tmp_path, {"x": x})
+    scale = float(np.abs(theirs["out"]).max())
+    assert np.abs(ours["out"] - theirs["out"]).max() <= 1e-5 * scale
+    r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub", "--precision", "fp16")
+    assert r.returncode == 1
+    assert 'MaxPool "pool"' in r.stderr and "cannot lower MaxPool's Indices" in r.stderr
+    assert not (tmp_path / "m.npub").exists()
+    # The encoder before the Indices compiles, and runs as the interpreter runs it.
+    np.savez(tmp_path / "x.npz", x=x)
+    np.savez(tmp_path / "calib.npz", x=RNG.standard_normal([4, 1, 3, 16, 16]).astype(np.float32))
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, "nvfp4", "none",
+                                        tmp_path / "calib.npz", extra=["--graph-outputs", "c2"])
+    assert_same_bits(sim, fq, ["c2"])
