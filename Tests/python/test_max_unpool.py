@@ -6,11 +6,10 @@ of the Indices), each as onnxruntime computes it; compile refuses the Indices by
 compiles the network before them with --graph-outputs; bad indices are refused by node."""
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from conftest import assert_same_bits, run_npucc, simulated_and_interpreted
+from conftest import assert_same_bits, interpreted_and_onnxruntime, run_npucc, simulated_and_interpreted
 
 RNG = np.random.default_rng(2024)
 F, I64 = TensorProto.FLOAT, TensorProto.INT64
@@ -19,16 +18,6 @@ F, I64 = TensorProto.FLOAT, TensorProto.INT64
 def save(path, nodes, inputs, outputs, initializers=(), opset=17):
     graph = helper.make_graph(nodes, "g", inputs, outputs, list(initializers))
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), path)
-
-
-def both(path, folder, feeds):
-    """npucc run's and onnxruntime's outputs of the model at `path`, by name."""
-    np.savez(folder / "in.npz", **feeds)
-    r = run_npucc("run", path, "--inputs", folder / "in.npz", "--outputs", folder / "out.npz")
-    assert r.returncode == 0, r.stderr
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    theirs = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
-    return dict(np.load(folder / "out.npz")), theirs
 
 
 @pytest.mark.parametrize("shape,attributes", [
@@ -46,7 +35,7 @@ def test_max_pool_indices_are_onnxruntimes(tmp_path, shape, attributes):
          [helper.make_tensor_value_info("y", F, None), helper.make_tensor_value_info("i", I64, None)])
     x = RNG.standard_normal(shape).astype(np.float32)
     x.flat[::7] = 0.5  # ties: the first of equal maxima
-    ours, theirs = both(tmp_path / "m.onnx", tmp_path, {"x": x})
+    ours, theirs = interpreted_and_onnxruntime(tmp_path / "m.onnx", {"x": x}, tmp_path)
     assert ours["i"].dtype == np.int64
     np.testing.assert_array_equal(ours["i"], theirs["i"])
     assert_same_bits(ours, theirs, ["y"])
@@ -70,7 +59,7 @@ def test_max_unpool_writes_each_value_where_its_index_points(tmp_path, output_sh
                           for r in range(2)] for p in range(2)]], np.int64)
     y = RNG.standard_normal([1, 2, 2, 3]).astype(np.float32)
     unpool_model(tmp_path / "m.onnx", output_shape)
-    ours, theirs = both(tmp_path / "m.onnx", tmp_path, {"y": y, "i": indices})
+    ours, theirs = interpreted_and_onnxruntime(tmp_path / "m.onnx", {"y": y, "i": indices}, tmp_path)
     assert ours["z"].shape == (1, 2, h, w)
     assert_same_bits(ours, theirs, ["z"])
     assert np.count_nonzero(ours["z"]) == y.size
@@ -142,7 +131,7 @@ def segnet(path, dynamo):
 def test_a_segnet_decoder_runs_as_in_onnxruntime_and_compiles_up_to_its_pool(tmp_path, dynamo):
     segnet(tmp_path / "m.onnx", dynamo)
     x = RNG.standard_normal([1, 3, 16, 16]).astype(np.float32)
-    ours, theirs = both(tmp_path / "m.onnx", tmp_path, {"x": x})
+    ours, theirs = interpreted_and_onnxruntime(tmp_path / "m.onnx", {"x": x}, tmp_path)
     scale = float(np.abs(theirs["out"]).max())
     assert np.abs(ours["out"] - theirs["out"]).max() <= 1e-5 * scale
     r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub", "--precision", "fp16")
