@@ -27,14 +27,14 @@ func pool(_ node: Node, _ inputs: [Tensor?], max isMax: Bool) throws -> [Tensor]
         for plane in range {
             let src = xp + plane * windows.inPlane, dst = op + plane * windows.outPlane
             windows.forEach { o, window in
-                var best = -Float.infinity, sum: Float = 0
-                window.forEachPosition { i in
-                    let v = src[i]
-                    if v > best || v.isNaN { best = v }
-                    sum += v
+                if isMax {
+                    dst[o] = window.maximum(in: src).value
+                    return
                 }
+                var sum: Float = 0
+                window.forEachPosition { sum += src[$0] }
                 let count = window.count
-                dst[o] = isMax ? best : (includePad ? sum / Float(window.padded) : (count > 0 ? sum / Float(count) : 0))
+                dst[o] = includePad ? sum / Float(window.padded) : (count > 0 ? sum / Float(count) : 0)
             }
         }
     }
@@ -48,10 +48,8 @@ func pool(_ node: Node, _ inputs: [Tensor?], max isMax: Bool) throws -> [Tensor]
 private func maxPoolIndices(
     _ node: Node, _ xp: UnsafeMutablePointer<Float>, _ op: UnsafeMutablePointer<Float>, shape: [Int], _ g: WindowGeometry
 ) throws -> Tensor {
-    let columnMajor = node.int("storage_order", default: 0) == 1
-    guard node.int("storage_order", default: 0) == 0 || columnMajor else {
-        throw IRError("storage_order \(node.int("storage_order", default: 0)) is neither 0 nor 1", at: node)
-    }
+    let order = node.int("storage_order", default: 0), columnMajor = order == 1
+    guard order == 0 || columnMajor else { throw IRError("storage_order \(order) is neither 0 nor 1", at: node) }
     guard !columnMajor || g.spatialRank <= 2 else {
         throw IRError("storage_order 1 (column-major indices) over 3 spatial axes is not supported", at: node)
     }
@@ -63,12 +61,7 @@ private func maxPoolIndices(
         for plane in range {
             let src = xp + plane * windows.inPlane
             windows.forEach { o, window in
-                var best = -Float.infinity, at = -1
-                window.forEachPosition { i in
-                    if at < 0 { at = i }
-                    let v = src[i]
-                    if v > best || v.isNaN { (best, at) = (v, i) }
-                }
+                let (best, at) = window.maximum(in: src)
                 op[plane * windows.outPlane + o] = best
                 let spatial = columnMajor ? at / width + at % width * height : at
                 ip[plane * windows.outPlane + o] = at < 0 ? -1 : Int64(plane * windows.inPlane + spatial)
@@ -153,6 +146,19 @@ struct PoolWindows {
         let rowLength, planeLength: Int
         let padded: Int
         var count: Int { depth.count * rows.count * columns.count }
+
+        /// The window's maximum in the plane at `src` and its position: the first largest
+        /// value, a NaN winning (the last NaN); the first position when every value is -inf,
+        /// -1 when the window holds none.
+        @inline(__always) func maximum(in src: UnsafeMutablePointer<Float>) -> (value: Float, at: Int) {
+            var best = -Float.infinity, at = -1
+            forEachPosition { i in
+                if at < 0 { at = i }
+                let v = src[i]
+                if v > best || v.isNaN { (best, at) = (v, i) }
+            }
+            return (best, at)
+        }
 
         @inline(__always) func forEachPosition(_ body: (Int) -> Void) {
             for d in depth {
