@@ -395,6 +395,48 @@ final class ConvolutionLayerTests: XCTestCase {
         }
     }
 
+    func testEachTileLoadsItsNextRoundingStepsWhileItRoundsOne() throws {
+        // 1,024 channels of 3x7 pixels round in 24 steps of 4 pixels (or 3) by 256 channels
+        // on 4 tiles: six steps each, in three SRAM buffers in turn, each step's load two of
+        // the tile's steps ahead of its rounding; the result is the interpreter's.
+        var resources = resources
+        (resources.l3Bytes, resources.l2Bytes) = (1 << 16, 1 << 14)
+        var rng = SeededRandom(seed: 31)
+        var b = GraphBuilder()
+        b.input("x", .float32, [.known(1), .known(1024), .known(3), .known(7)])
+        b.constant(
+            "w", Tensor((0..<(256 * 1024)).map { _ in Float.random(in: -1...1, using: &rng) }, shape: [256, 1024, 1, 1]))
+        b.node("Conv", ["x", "w"], [:], outputs: ["y"], name: "conv")
+        b.output("y")
+        let x = Tensor((0..<(1024 * 21)).map { _ in Float.random(in: -2...2, using: &rng) }, shape: [1, 1024, 3, 7])
+        let (g, want, _) = try quantizedReference(b.graph, x: x, format: .nvfp4, sparse: false)
+        let section = try WeightSection.build(g, arrayRows: 20, arrayColumns: 20) { resources.rates[$0]! }
+        let program = try Lowering.lower(g, layers: section.layers, resources: resources).program
+        // Per tile, in program order: the SRAM addresses its float32 input is loaded to, and
+        // how many loads precede each of its roundings.
+        var loads: [[UInt64]] = Array(repeating: [], count: 4), loadsBefore: [[Int]] = Array(repeating: [], count: 4)
+        for i in program.instructions {
+            if i.spec.mnemonic == "dma" {
+                let (dst, src) = (program.descriptors[Int(i["dst"])], program.descriptors[Int(i["src"])])
+                // A step's pixels of its channels: [pixels, channels] of the [C, H·W] input.
+                if dst.space == .sram, src.dims.count == 2, src.strides == [1, 21] {
+                    loads[dst.cluster * 2 + dst.tile].append(dst.address)
+                }
+            } else if i.spec.mnemonic == "quant" {
+                let dst = program.descriptors[Int(i["dst"])]
+                loadsBefore[dst.cluster * 2 + dst.tile].append(loads[dst.cluster * 2 + dst.tile].count)
+            }
+        }
+        for tile in 0..<4 {
+            XCTAssertEqual(loads[tile].count, 6, "tile \(tile)")
+            XCTAssertEqual(Set(loads[tile]).count, 3, "tile \(tile): \(loads[tile])")
+            XCTAssertEqual(loads[tile], Array(loads[tile].prefix(3)) + Array(loads[tile].prefix(3)), "tile \(tile)")
+            XCTAssertEqual(loadsBefore[tile], [3, 4, 5, 6, 6, 6], "tile \(tile)")
+        }
+        let got = try simulated(g, ["x": x], resources: resources)
+        XCTAssertEqual(got["y"]?.map(\.bitPattern), want.floats().map(\.bitPattern))
+    }
+
     func testPointwiseConvOverTwoImages() throws {
         for format in [PrecisionFormat.fp16, .nvfp4] {
             try check(
