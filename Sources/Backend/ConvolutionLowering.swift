@@ -298,9 +298,9 @@ public enum ConvolutionLowering {
     }
 
     /// SRAM buffers a tile's steps of rounding into nvfp4 codes take in turn (at most; as
-    /// many as fit): each step's load is emitted two steps ahead on its tile, so that it need
-    /// not wait for the last step's stores, and the image streams from L3 while the tiles
-    /// round. On the ResNet-50-sized model nvfp4+2:4 took 1,344 cycles less in all (two
+    /// many as fit): each step's load is emitted one of the tile's steps ahead per buffer
+    /// beyond the first (two with three), so that it need not wait for the last step's
+    /// stores, and the image streams from L3 while the tiles round. On the ResNet-50-sized model nvfp4+2:4 took 1,344 cycles less in all (two
     /// buffers: 1,024), its 14x14 1x1 convolutions over 1,024 channels about 200 each.
     /// fp8's coded steps keep one buffer: they round in half the time, and ran ahead they
     /// took 438 cycles more in all.
