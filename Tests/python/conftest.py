@@ -2,6 +2,7 @@
 import os
 import pathlib
 import subprocess
+import zlib
 
 import numpy as np
 import pytest
@@ -14,6 +15,16 @@ def npucc_path():
     if not os.path.exists(path):
         pytest.fail(f"npucc binary not found at {path}: run `make build` or set NPUCC")
     return path
+
+
+@pytest.fixture(autouse=True)
+def own_random_values(request):
+    """A test module's shared generator (`RNG`), reseeded for each test from the test's own
+    name: what a test draws does not depend on which tests ran before it (a -k selection, a
+    single test or another order draws the same values)."""
+    module = request.module
+    if isinstance(getattr(module, "RNG", None), np.random.Generator):
+        module.RNG = np.random.default_rng(zlib.crc32(f"{module.__name__}::{request.node.name}".encode()))
 
 
 @pytest.fixture(scope="session")
