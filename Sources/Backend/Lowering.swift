@@ -201,8 +201,8 @@ public enum Lowering {
                 try lowerRows(node, graph, memory, resources, &constants, &b)
             case _ where reductionOps[node.op] != nil:
                 try lowerReduction(node, graph, memory, resources, &constants, &b)
-            case "CumSum":
-                try lowerCumulativeSum(node, graph, memory, resources, &constants, &b)
+            case "CumSum", "CumProd":
+                try lowerCumulative(node, graph, memory, resources, &constants, &b)
             case "TopK":
                 try lowerTopK(node, graph, memory, resources, &constants, &b)
             case "Resize":

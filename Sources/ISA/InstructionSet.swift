@@ -83,7 +83,7 @@ public enum InstructionSet {
         "mod", "fmod", "instance_norm", "argmax", "argmin", "lrn",
         "reduce_prod", "sin", "cos", "tan", "asin", "acos", "atan", "sinh",
         "cosh", "asinh", "acosh", "atanh", "cumsum", "resize_cubic", "reduce_carry",
-        "standardize", "topk", "topk_index", "clamp",
+        "standardize", "topk", "topk_index", "clamp", "cumprod",
     ]
 
     static let descriptor24 = 24

@@ -86,7 +86,8 @@ public enum Kernels {
         t["ArgMax"] = { n, i in [try argExtreme(n, i, max: true)] }
         t["ArgMin"] = { n, i in [try argExtreme(n, i, max: false)] }
         t["TopK"] = { n, i in try topK(n, i) }
-        t["CumSum"] = { n, i in [try cumulativeSum(n, i)] }
+        t["CumSum"] = { n, i in [try cumulative(n, i, product: false)] }
+        t["CumProd"] = { n, i in [try cumulative(n, i, product: true)] }
         t["Trilu"] = { n, i in [try triangle(n, i)] }
         t["Reshape"] = { n, i in [try reshape(n, i)] }
         t["Flatten"] = { n, i in [try flatten(n, i)] }

@@ -71,7 +71,7 @@ struct CycleCosts {
             "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh":
             return (0, 1, false)
         case "reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "reduce_prod", "reduce_carry", "argmax", "argmin",
-            "cumsum":
+            "cumsum", "cumprod":
             return (1, 0, true)
         case "softmax", "log_softmax": return (3, 1, true)
         case "layer_norm", "instance_norm": return (5, 0, true)

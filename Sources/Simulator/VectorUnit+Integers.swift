@@ -115,31 +115,34 @@ extension Machine {
         try index ? storeIntegers(dst, picked) : storeFloats(dst, values)
     }
 
-    /// `vopp cumsum`: a's rows of `record[0]` elements (f32, i32 or i64) to their running
-    /// sums in dst of a's type and shape, exclusive when `record[1]` is 1, from each row's end
-    /// when `record[2]` is 1 (VectorArithmetic.cumulativeSum).
-    mutating func cumulativeSum(_ dst: DescriptorRef, _ a: DescriptorRef, _ record: [Int]) throws {
+    /// `vopp cumsum` (or `cumprod`, `product`): a's rows of `record[0]` elements (f32, i32 or
+    /// i64) to their running sums (products) in dst of a's type and shape, exclusive when
+    /// `record[1]` is 1, from each row's end when `record[2]` is 1 (VectorArithmetic.scan).
+    mutating func scan(_ dst: DescriptorRef, _ a: DescriptorRef, _ record: [Int], product: Bool) throws {
         let c = record[0], exclusive = record[1] == 1, reverse = record[2] == 1
+        let name = product ? "cumprod" : "cumsum"
         guard [.f32, .i32, .i64].contains(a.element), dst.element == a.element, dst.dims == a.dims, c > 0,
             a.count % c == 0
-        else { throw SimulatorError("cumsum needs a (f32, i32 or i64) of whole rows of \(c) and dst of its type and shape") }
-        /// Each row of `x` summed in place.
-        func rows<T>(_ x: inout [T], zero: T, add: (T, T) -> T) {
+        else { throw SimulatorError("\(name) needs a (f32, i32 or i64) of whole rows of \(c) and dst of its type and shape") }
+        /// Each row of `x` combined in place.
+        func rows<T>(_ x: inout [T], identity: T, combine: (T, T) -> T) {
             x.withUnsafeMutableBufferPointer { x in
                 for row in stride(from: 0, to: x.count, by: c) {
                     let at = x.baseAddress! + row
-                    VectorArithmetic.cumulativeSum(at, at, count: c, exclusive: exclusive, reverse: reverse, zero: zero, add: add)
+                    VectorArithmetic.scan(
+                        at, at, count: c, exclusive: exclusive, reverse: reverse, identity: identity, combine: combine)
                 }
             }
         }
         if a.element == .f32 {
             var x = try loadFloats(a)
-            rows(&x, zero: 0) { $0 + $1 }
+            if product { rows(&x, identity: 1) { $0 * $1 } } else { rows(&x, identity: 0) { $0 + $1 } }
             try storeFloats(dst, x)
         } else {
-            // Sums of the sign-extended values wrap to the element's width like the element's own sums.
+            // Sums and products of the sign-extended values wrap to the element's width like
+            // the element's own.
             var x = try loadIntegers(a)
-            rows(&x, zero: 0) { $0 &+ $1 }
+            if product { rows(&x, identity: 1) { $0 &* $1 } } else { rows(&x, identity: 0) { $0 &+ $1 } }
             try storeIntegers(dst, x)
         }
     }

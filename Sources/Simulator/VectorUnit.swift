@@ -121,7 +121,7 @@ extension Machine {
         case "instance_norm": try instanceNorm(dst, a, b, r)
         case "argmax", "argmin": try argExtreme(op, dst, a, r)
         case "topk", "topk_index": try topK(op, dst, a, b, r)
-        case "cumsum": try cumulativeSum(dst, a, r)
+        case "cumsum", "cumprod": try scan(dst, a, r, product: op == "cumprod")
         case "lrn":
             // Record: size, then alpha's, beta's and bias's float32 bits; a and dst [C, P].
             guard a.element == .f32, dst.element == .f32, a.dims == dst.dims, a.dims.count == 2, r[0] > 0 else {

@@ -43,6 +43,9 @@ let reductionOps: [OpSchema] =
         OpSchema("CumSum", since: 14, inputs: 2...2, attributes: [.int("exclusive", 0), .int("reverse", 0)]) { r in
             r.like0(r.dims(0))
         },
+        OpSchema("CumProd", since: 26, inputs: 2...2, attributes: [.int("exclusive", 0), .int("reverse", 0)]) { r in
+            r.like0(r.dims(0))
+        },
     ]
 
 extension ShapeRule {

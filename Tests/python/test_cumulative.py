@@ -1,8 +1,8 @@
-"""CumSum along every axis, exclusive and reverse, of float32, int32 and int64: the interpreter
-sums as onnxruntime does (the same order of additions, so the same bits); after a convolution
-the bundle runs bit for bit as the fake-quant interpreter runs the model; and position ids
-made from an attention mask, as RoBERTa-style exporters write them, compile and look up the
-embeddings the interpreter does."""
+"""CumSum and opset 26's CumProd along every axis, exclusive and reverse, of float32, int32 and
+int64: the interpreter sums and multiplies as onnxruntime does (the same order of operations,
+so the same bits; integers wrapping around); after a convolution the bundle runs bit for bit
+as the fake-quant interpreter runs the model; and position ids made from an attention mask, as
+RoBERTa-style exporters write them, compile and look up the embeddings the interpreter does."""
 import itertools
 
 import numpy as np
@@ -17,9 +17,9 @@ SHAPE = (1, 3, 5, 6)
 VARIANTS = list(itertools.product([0, 1], [0, 1]))  # (exclusive, reverse)
 
 
-def cumsum_model(path, axes, element=TensorProto.FLOAT, conv=True):
-    """CumSum of the Conv's output c (or of the input x) along each of `axes`, in every
-    exclusive/reverse combination, each into a graph output."""
+def cumsum_model(path, axes, element=TensorProto.FLOAT, conv=True, op="CumSum"):
+    """`op` (CumSum or CumProd) of the Conv's output c (or of the input x) along each of
+    `axes`, in every exclusive/reverse combination, each into a graph output."""
     rng = np.random.default_rng(31)
     inits = [numpy_helper.from_array(np.array(a, np.int64 if k % 2 else np.int32), f"axis{k}") for k, a in enumerate(axes)]
     c = "c" if conv else "x"
@@ -31,44 +31,61 @@ def cumsum_model(path, axes, element=TensorProto.FLOAT, conv=True):
     for k, _ in enumerate(axes):
         for exclusive, reverse in VARIANTS:
             name = f"s{k}_{exclusive}{reverse}"
-            nodes.append(helper.make_node("CumSum", [c, f"axis{k}"], [name], exclusive=exclusive, reverse=reverse,
-                                          name=name))
+            nodes.append(helper.make_node(op, [c, f"axis{k}"], [name], exclusive=exclusive, reverse=reverse, name=name))
             outputs.append(name)
     graph = helper.make_graph(nodes, "cumsum", [helper.make_tensor_value_info("x", element, SHAPE)],
                               [helper.make_tensor_value_info(o, element, SHAPE) for o in outputs], inits)
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)]), path)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 26 if op == "CumProd" else 14)]), path)
     return outputs
 
 
+@pytest.mark.parametrize("op", ["CumSum", "CumProd"])
 @pytest.mark.parametrize("dtype", [np.float32, np.int32, np.int64])
-def test_the_interpreter_sums_as_onnxruntime_does(tmp_path, dtype):
+def test_the_interpreter_sums_and_multiplies_as_onnxruntime_does(tmp_path, dtype, op):
     element = {np.float32: TensorProto.FLOAT, np.int32: TensorProto.INT32, np.int64: TensorProto.INT64}[dtype]
-    outputs = cumsum_model(tmp_path / "alone.onnx", [0, 1, 2, -1], element, conv=False)
+    outputs = cumsum_model(tmp_path / "alone.onnx", [0, 1, 2, -1], element, conv=False, op=op)
     rng = np.random.default_rng(32)
-    if dtype == np.float32:
+    if dtype == np.float32 and op == "CumSum":
         x = (rng.standard_normal(SHAPE) * 10 ** rng.uniform(-3, 3, SHAPE)).astype(dtype)
-    else:
+    elif dtype == np.float32:
+        # Factors about 1 either side of it, so that products of six stay finite.
+        x = (rng.choice([-1, 1], SHAPE) * np.exp(rng.standard_normal(SHAPE))).astype(dtype)
+    elif op == "CumSum":
         # Sums that wrap around: values near the type's limits.
         x = rng.integers(np.iinfo(dtype).max // 4, np.iinfo(dtype).max // 2, SHAPE, dtype=dtype)
         x[..., ::2] *= -1
+    else:
+        # Products that wrap around within a few steps.
+        x = rng.integers(-(2 ** 20), 2 ** 20, SHAPE, dtype=dtype)
     got, want = interpreted_and_onnxruntime(tmp_path / "alone.onnx", {"x": x}, tmp_path)
     for name in outputs:
         assert got[name].dtype == want[name].dtype
         np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+    if op == "CumProd" and dtype != np.float32:
+        # Wrapped: the exact product of the first four along the last axis does not fit, and
+        # the output is it modulo 2 to the type's width.
+        exact = int(np.prod([int(v) for v in x[0, 0, 0, :4]], dtype=object))
+        bits = 8 * np.dtype(dtype).itemsize
+        assert abs(exact) > np.iinfo(dtype).max
+        assert int(got["s3_00"][0, 0, 0, 3]) == (exact + 2 ** (bits - 1)) % 2 ** bits - 2 ** (bits - 1)
 
 
+@pytest.mark.parametrize("op", ["CumSum", "CumProd"])
 @pytest.mark.parametrize("precision", ["fp16", "nvfp4"])
-def test_cumsum_runs_on_the_simulator_as_the_interpreter_runs_it(tmp_path, precision):
-    outputs = cumsum_model(tmp_path / "m.onnx", [1, -1, 2])
+def test_the_running_op_runs_on_the_simulator_as_the_interpreter_runs_it(tmp_path, precision, op):
+    outputs = cumsum_model(tmp_path / "m.onnx", [1, -1, 2], op=op)
     rng = np.random.default_rng(33)
     np.savez(tmp_path / "x.npz", x=rng.standard_normal(SHAPE).astype(np.float32))
     np.savez(tmp_path / "calib.npz", x=rng.standard_normal((4,) + SHAPE[1:]).astype(np.float32))
     sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, precision, "none",
                                         tmp_path / "calib.npz")
     assert_same_bits(sim, fq, outputs)
-    # Exclusive, the line's first element is 0 (its last, in reverse); the sums really run.
-    assert (fq["s0_10"][:, 0] == 0).all() and (fq["s0_11"][:, -1] == 0).all()
+    # Exclusive, the line's first element is the identity (its last, in reverse); the sums
+    # and products really run.
+    identity = 1 if op == "CumProd" else 0
+    assert (fq["s0_10"][:, 0] == identity).all() and (fq["s0_11"][:, -1] == identity).all()
     np.testing.assert_allclose(fq["s0_00"][:, 1], fq["s0_10"][:, 2], rtol=1e-6)
+    assert not np.array_equal(fq["s0_00"][:, 1], fq["s0_00"][:, 0])
 
 
 def test_position_ids_from_an_attention_mask_compile(tmp_path):
