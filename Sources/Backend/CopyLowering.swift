@@ -1,6 +1,7 @@
 // Ops that only move data, lowered to `dma` (and `fill`) between activation buffers, so each
 // result is a copy of its input's elements, bit for bit: Pad, Split, Expand, Tile, Gather
-// with constant indices, Trilu (zeros, then each row's kept columns) and Cast from float32 to float32, of float32, bool (float32 masks),
+// with constant indices, Trilu (zeros, then each row's kept columns), Cast from float32 to float32
+// and BitCast between float32 and int32, of float32, bool (float32 masks),
 // int32 and int64 tensors alike (Pad's constant mode of integers reads its pad value from
 // the constants at stride 0, since `fill` writes f32). An op that picks, per output
 // index along each axis, one input index (Gather, Tile, Pad's edge, reflect and wrap modes,
@@ -11,7 +12,7 @@ import Reference
 
 extension Lowering {
     /// The ops `lowerCopy` takes.
-    static let copyOps: Set<String> = ["Pad", "Split", "Expand", "Tile", "Gather", "Cast", "Trilu"]
+    static let copyOps: Set<String> = ["Pad", "Split", "Expand", "Tile", "Gather", "Cast", "Trilu", "BitCast"]
 
     /// Lowers data-movement `node`; returns the scratch bytes it used at `scratch`.
     static func lowerCopy(
@@ -82,6 +83,20 @@ extension Lowering {
         case "Cast":
             let (d, y) = try outputDims(node.outputs[0])
             try copy(from: x, [d.reduce(1, *)], [1], to: y, element, &b)
+            return 0
+        case "BitCast":
+            // The same bytes under another type: float32 and int32 words (a bool is a float32
+            // mask on the NPU, not a byte), or int64 as int64.
+            let types = [node.inputs[0], node.outputs[0]].map { graph.type(of: $0)?.dtype }
+            let words: Set<DType?> = [.float32, .int32]
+            guard types.allSatisfy(words.contains) || types.allSatisfy({ $0 == .int64 }),
+                let y = memory.place(of: node.outputs[0])
+            else {
+                throw IRError(
+                    "cannot lower BitCast of \(types[0]?.name ?? "?") to \(types[1]?.name ?? "?"): the NPU bit-casts "
+                        + "between float32 and int32", at: node)
+            }
+            try copy(from: x, [dims.reduce(1, *)], [1], to: y, element, &b)
             return 0
         case "Tile":
             let (d, y) = try outputDims(node.outputs[0])

@@ -108,6 +108,7 @@ public enum Kernels {
         t["Range"] = { n, i in [try range(n, i)] }
         t["ConstantOfShape"] = { n, i in [try constantOfShape(n, i)] }
         t["Cast"] = { n, i in [try cast(n, i)] }
+        t["BitCast"] = { n, i in [try bitCast(n, i)] }
         t["CastLike"] = { n, i in
             [try operand(n, i, 0).cast(to: try operand(n, i, 1).dtype, saturate: n.int("saturate", default: 1) != 0)]
         }

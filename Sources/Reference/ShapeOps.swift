@@ -225,3 +225,23 @@ func cast(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     }
     return x.cast(to: target, saturate: node.int("saturate", default: 1) != 0)
 }
+
+/// BitCast (opset 26): the input's bytes read as another element type of the same width
+/// (ONNX's shape rule checks the widths). A bool must come out 0 or 1.
+func bitCast(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
+    let x = try operand(node, inputs, 0)
+    guard let code = node.int("to"), let target = DType(rawValue: Int32(truncatingIfNeeded: code)),
+        target.byteSize == x.dtype.byteSize, !target.isPackedFourBit, !x.dtype.isPackedFourBit
+    else {
+        throw IRError("BitCast of \(x.dtype.name) to ONNX element type \(node.int("to") ?? -1) is not supported", at: node)
+    }
+    let out = Tensor(zeros: target, shape: x.shape)
+    out.storage.base.copyMemory(from: x.storage.base, byteCount: x.count * x.dtype.byteSize)
+    if target == .bool {
+        let bytes = UnsafeBufferPointer(start: out.storage.base.assumingMemoryBound(to: UInt8.self), count: x.count)
+        if let i = bytes.firstIndex(where: { $0 > 1 }) {
+            throw IRError("BitCast to bool of a byte \(bytes[i]) (at \(i)): a bool is 0 or 1", at: node)
+        }
+    }
+    return out
+}

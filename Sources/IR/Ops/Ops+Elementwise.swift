@@ -16,6 +16,17 @@ let elementwiseOps: [OpSchema] =
             if target.isPackedFourBit { throw r.fail("Cast to \(target.onnxName) is not supported") }
             return [TensorType(target, r.dims(0).map(Shape.init))]
         },
+        OpSchema("BitCast", since: 26, inputs: 1...1, attributes: [.required(.int, "to")]) { r in
+            guard let code = r.int("to"), let target = DType(rawValue: Int32(truncatingIfNeeded: code)) else {
+                throw r.fail("BitCast to ONNX element type \(r.int("to") ?? -1) is not supported")
+            }
+            if let from = r.type(0)?.dtype {
+                guard from.byteSize == target.byteSize, !from.isPackedFourBit, !target.isPackedFourBit else {
+                    throw r.fail("BitCast of \(from.name) to \(target.name): the widths must be equal whole bytes")
+                }
+            }
+            return [TensorType(target, r.dims(0).map(Shape.init))]
+        },
         // The resolve-cast-like pass turns it into the Cast it is once the second input's
         // type is known.
         OpSchema("CastLike", since: 21, inputs: 2...2, attributes: [.int("saturate", 1)]) { r in
