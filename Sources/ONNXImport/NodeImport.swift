@@ -109,6 +109,7 @@ extension ImportContext {
             "AffineGrid": { try $0.emitAffineGrid($1) },
             "RotaryEmbedding": { try $0.emitRotaryEmbedding($1) }, "Conv": { try $0.emitConvolution($1) },
             "ConvTranspose": { try $0.emitTransposedConvolution($1) },
+            "CausalConvWithState": { try $0.emitCausalConvWithState($1) },
         ]
         for op in ["Swish", "SwiGLU"] { table[op] = { try $0.emitSwish($1) } }
         for op in sequenceOps { table[op] = { try $0.emitSequenceOp($1) } }
@@ -146,6 +147,7 @@ extension ImportContext {
             "MelWeightMatrix": ["output_datatype"],
             "GridSample": ["align_corners", "mode", "padding_mode"], "AffineGrid": ["align_corners"],
             "RotaryEmbedding": ["interleaved", "num_heads", "rotary_embedding_dim"],
+            "CausalConvWithState": ["activation"],
             "Swish": ["alpha"], "SwiGLU": ["alpha"], "Celu": ["alpha"], "ThresholdedRelu": ["alpha"],
             "Shrink": ["bias", "lambd"], "IsNaN": [], "IsInf": ["detect_negative", "detect_positive"],
             "Hardmax": ["axis"], "MeanVarianceNormalization": ["axes"], "Xor": ["axis", "broadcast"],
