@@ -511,10 +511,10 @@ public enum ConvolutionLowering {
             }
             // Round along channels: [C, H·W] -> SRAM [rows, C] -> quant -> the [pixels, C]
             // buffer, or the padded image's interior.
-            let stepBytes =
-                steps.map { stagingBytes($0, coded: coded, blocks: blocks > 0, blockChannels: c.blockChannels) }.max() ?? 0
-            let buffers = blocks > 0 ? max(1, min(roundingBuffers, resources.sramBytes / max(1, stepBytes))) : 1
             let rounding = c.direct ? [] : steps
+            let stepBytes =
+                rounding.map { stagingBytes($0, coded: coded, blocks: blocks > 0, blockChannels: c.blockChannels) }.max() ?? 0
+            let buffers = blocks > 0 ? max(1, min(roundingBuffers, resources.sramBytes / max(1, stepBytes))) : 1
             // Each step on the next tile, a tile's steps in turn in its buffers: the staged
             // values of step `index`, at the start of its buffer.
             func buffer(_ index: Int) throws -> (cluster: Int, tile: Int, base: Int, staged: UInt64) {

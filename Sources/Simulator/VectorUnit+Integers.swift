@@ -125,24 +125,25 @@ extension Machine {
             a.count % c == 0
         else { throw SimulatorError("\(name) needs a (f32, i32 or i64) of whole rows of \(c) and dst of its type and shape") }
         /// Each row of `x` combined in place.
-        func rows<T>(_ x: inout [T], identity: T, combine: (T, T) -> T) {
+        func rows<T: Numeric>(_ x: inout [T], _ combine: (T, T) -> T) {
             x.withUnsafeMutableBufferPointer { x in
                 for row in stride(from: 0, to: x.count, by: c) {
                     let at = x.baseAddress! + row
                     VectorArithmetic.scan(
-                        at, at, count: c, exclusive: exclusive, reverse: reverse, identity: identity, combine: combine)
+                        at, at, count: c, exclusive: exclusive, reverse: reverse, identity: product ? 1 : 0,
+                        combine: combine)
                 }
             }
         }
         if a.element == .f32 {
             var x = try loadFloats(a)
-            if product { rows(&x, identity: 1) { $0 * $1 } } else { rows(&x, identity: 0) { $0 + $1 } }
+            product ? rows(&x, *) : rows(&x, +)
             try storeFloats(dst, x)
         } else {
             // Sums and products of the sign-extended values wrap to the element's width like
             // the element's own.
             var x = try loadIntegers(a)
-            if product { rows(&x, identity: 1) { $0 &* $1 } } else { rows(&x, identity: 0) { $0 &+ $1 } }
+            product ? rows(&x, &*) : rows(&x, &+)
             try storeIntegers(dst, x)
         }
     }

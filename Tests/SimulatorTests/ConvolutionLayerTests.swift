@@ -372,25 +372,13 @@ final class ConvolutionLayerTests: XCTestCase {
         // Through the whole lowering: 256 output channels are 13 columns of output tiles,
         // read in four or more groups on these small tiles, so the 1x1 convolution rounds its
         // input once into codes; 20 are one column, and its tiles round what they read.
-        var resources = resources
-        (resources.l3Bytes, resources.l2Bytes) = (1 << 16, 1 << 14)
         for (m, codes) in [(256, true), (20, false)] {
-            var rng = SeededRandom(seed: 29)
-            var b = GraphBuilder()
-            b.input("x", .float32, [.known(1), .known(32), .known(6), .known(6)])
-            b.constant(
-                "w", Tensor((0..<(m * 32)).map { _ in Float.random(in: -1...1, using: &rng) }, shape: [m, 32, 1, 1]))
-            b.node("Conv", ["x", "w"], [:], outputs: ["y"], name: "conv")
-            b.output("y")
-            let x = Tensor((0..<(32 * 36)).map { _ in Float.random(in: -2...2, using: &rng) }, shape: [1, 32, 6, 6])
-            let (g, want, _) = try quantizedReference(b.graph, x: x, format: .nvfp4, sparse: false)
-            let section = try WeightSection.build(g, arrayRows: 20, arrayColumns: 20) { resources.rates[$0]! }
-            let program = try Lowering.lower(g, layers: section.layers, resources: resources).program
+            let (g, x, want, program) = try loweredPointwise(channels: 32, height: 6, width: 6, outChannels: m, seed: 29)
             let codedProducts = program.instructions.filter {
                 $0.spec.mnemonic == "mma" && program.descriptors[Int($0["act"])].element == .u8
             }
             XCTAssertEqual(codedProducts.isEmpty, !codes, "\(m) output channels")
-            let got = try simulated(g, ["x": x], resources: resources)
+            let got = try simulated(g, ["x": x], resources: withCaches)
             XCTAssertEqual(got["y"]?.map(\.bitPattern), want.floats().map(\.bitPattern), "\(m) output channels")
         }
     }
@@ -399,19 +387,7 @@ final class ConvolutionLayerTests: XCTestCase {
         // 1,024 channels of 3x7 pixels round in 24 steps of 4 pixels (or 3) by 256 channels
         // on 4 tiles: six steps each, in three SRAM buffers in turn, each step's load two of
         // the tile's steps ahead of its rounding; the result is the interpreter's.
-        var resources = resources
-        (resources.l3Bytes, resources.l2Bytes) = (1 << 16, 1 << 14)
-        var rng = SeededRandom(seed: 31)
-        var b = GraphBuilder()
-        b.input("x", .float32, [.known(1), .known(1024), .known(3), .known(7)])
-        b.constant(
-            "w", Tensor((0..<(256 * 1024)).map { _ in Float.random(in: -1...1, using: &rng) }, shape: [256, 1024, 1, 1]))
-        b.node("Conv", ["x", "w"], [:], outputs: ["y"], name: "conv")
-        b.output("y")
-        let x = Tensor((0..<(1024 * 21)).map { _ in Float.random(in: -2...2, using: &rng) }, shape: [1, 1024, 3, 7])
-        let (g, want, _) = try quantizedReference(b.graph, x: x, format: .nvfp4, sparse: false)
-        let section = try WeightSection.build(g, arrayRows: 20, arrayColumns: 20) { resources.rates[$0]! }
-        let program = try Lowering.lower(g, layers: section.layers, resources: resources).program
+        let (g, x, want, program) = try loweredPointwise(channels: 1024, height: 3, width: 7, outChannels: 256, seed: 31)
         // Per tile, in program order: the SRAM addresses its float32 input is loaded to, and
         // how many loads precede each of its roundings.
         var loads: [[UInt64]] = Array(repeating: [], count: 4), loadsBefore: [[Int]] = Array(repeating: [], count: 4)
@@ -433,8 +409,32 @@ final class ConvolutionLayerTests: XCTestCase {
             XCTAssertEqual(loads[tile], Array(loads[tile].prefix(3)) + Array(loads[tile].prefix(3)), "tile \(tile)")
             XCTAssertEqual(loadsBefore[tile], [3, 4, 5, 6, 6, 6], "tile \(tile)")
         }
-        let got = try simulated(g, ["x": x], resources: resources)
+        let got = try simulated(g, ["x": x], resources: withCaches)
         XCTAssertEqual(got["y"]?.map(\.bitPattern), want.floats().map(\.bitPattern))
+    }
+
+    /// The tiles with an L3 and an L2, for the whole lowering.
+    private var withCaches: TileResources {
+        var r = resources
+        (r.l3Bytes, r.l2Bytes) = (1 << 16, 1 << 14)
+        return r
+    }
+
+    /// A seeded 1x1 convolution of `channels` x `height` x `width` to `outChannels`, its
+    /// input, its nvfp4 fake-quant output and its whole program on `withCaches`.
+    private func loweredPointwise(channels c: Int, height h: Int, width w: Int, outChannels m: Int, seed: UInt64)
+        throws -> (graph: Graph, x: Tensor, want: Tensor, program: Program)
+    {
+        var rng = SeededRandom(seed: seed)
+        var b = GraphBuilder()
+        b.input("x", .float32, [.known(1), .known(c), .known(h), .known(w)])
+        b.constant("w", Tensor((0..<(m * c)).map { _ in Float.random(in: -1...1, using: &rng) }, shape: [m, c, 1, 1]))
+        b.node("Conv", ["x", "w"], [:], outputs: ["y"], name: "conv")
+        b.output("y")
+        let x = Tensor((0..<(c * h * w)).map { _ in Float.random(in: -2...2, using: &rng) }, shape: [1, c, h, w])
+        let (g, want, _) = try quantizedReference(b.graph, x: x, format: .nvfp4, sparse: false)
+        let section = try WeightSection.build(g, arrayRows: 20, arrayColumns: 20) { withCaches.rates[$0]! }
+        return (g, x, want, try Lowering.lower(g, layers: section.layers, resources: withCaches).program)
     }
 
     func testPointwiseConvOverTwoImages() throws {
