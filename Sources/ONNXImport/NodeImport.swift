@@ -110,6 +110,7 @@ extension ImportContext {
             "RotaryEmbedding": { try $0.emitRotaryEmbedding($1) }, "Conv": { try $0.emitConvolution($1) },
             "ConvTranspose": { try $0.emitTransposedConvolution($1) },
             "CausalConvWithState": { try $0.emitCausalConvWithState($1) },
+            "LinearAttention": { try $0.emitLinearAttention($1) },
         ]
         for op in ["Swish", "SwiGLU"] { table[op] = { try $0.emitSwish($1) } }
         for op in sequenceOps { table[op] = { try $0.emitSequenceOp($1) } }
@@ -148,6 +149,7 @@ extension ImportContext {
             "GridSample": ["align_corners", "mode", "padding_mode"], "AffineGrid": ["align_corners"],
             "RotaryEmbedding": ["interleaved", "num_heads", "rotary_embedding_dim"],
             "CausalConvWithState": ["activation"],
+            "LinearAttention": ["chunk_size", "kv_num_heads", "q_num_heads", "scale", "update_rule"],
             "Swish": ["alpha"], "SwiGLU": ["alpha"], "Celu": ["alpha"], "ThresholdedRelu": ["alpha"],
             "Shrink": ["bias", "lambd"], "IsNaN": [], "IsInf": ["detect_negative", "detect_positive"],
             "Hardmax": ["axis"], "MeanVarianceNormalization": ["axes"], "Xor": ["axis", "broadcast"],

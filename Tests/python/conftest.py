@@ -78,16 +78,22 @@ def special_inputs(folder, shape, seed, scale, head):
     return folder
 
 
+def interpreted(model, inputs, folder):
+    """Runs `model` on `inputs` (arrays by input name) with `npucc run`; returns its outputs by
+    name."""
+    np.savez(folder / "inputs.npz", **inputs)
+    r = run_npucc("run", model, "--inputs", folder / "inputs.npz", "--outputs", folder / "interpreted.npz")
+    assert r.returncode == 0, r.stderr
+    return dict(np.load(folder / "interpreted.npz"))
+
+
 def interpreted_and_onnxruntime(model, inputs, folder):
     """Runs `model` on `inputs` (arrays by input name) with `npucc run` and with onnxruntime;
     returns the two sets of outputs, each by output name."""
     import onnxruntime as ort
-    np.savez(folder / "inputs.npz", **inputs)
-    r = run_npucc("run", model, "--inputs", folder / "inputs.npz", "--outputs", folder / "interpreted.npz")
-    assert r.returncode == 0, r.stderr
     session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     theirs = dict(zip([o.name for o in session.get_outputs()], session.run(None, inputs)))
-    return dict(np.load(folder / "interpreted.npz")), theirs
+    return interpreted(model, inputs, folder), theirs
 
 
 def assert_same_bits(got, expected, names):

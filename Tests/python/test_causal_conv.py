@@ -10,7 +10,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
-from conftest import assert_same_bits, run_npucc, simulated_and_interpreted
+from conftest import assert_same_bits, interpreted, run_npucc, simulated_and_interpreted
 
 RNG = np.random.default_rng(2727)
 B, C, K = 2, 6, 4
@@ -32,13 +32,6 @@ def causal_model(path, length, past=True, bias=True, activation="none"):
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 27)]), path)
 
 
-def npucc_outputs(tmp_path, model, feeds):
-    np.savez(tmp_path / "in.npz", **feeds)
-    r = run_npucc("run", model, "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "out.npz")
-    assert r.returncode == 0, r.stderr
-    return dict(np.load(tmp_path / "out.npz"))
-
-
 @pytest.mark.parametrize("past,bias,activation", [(False, False, "none"), (True, True, "none"), (False, True, "silu"),
                                                   (True, False, "swish")])
 def test_it_computes_what_the_reference_computes(tmp_path, past, bias, activation):
@@ -46,7 +39,7 @@ def test_it_computes_what_the_reference_computes(tmp_path, past, bias, activatio
     feeds = {"x": RNG.standard_normal((B, C, 9)).astype(np.float32)}
     if past:
         feeds["past"] = RNG.standard_normal((B, C, K - 1)).astype(np.float32)
-    got = npucc_outputs(tmp_path, tmp_path / "m.onnx", feeds)
+    got = interpreted(tmp_path / "m.onnx", feeds, tmp_path)
     want = dict(zip(["y", "present"], ReferenceEvaluator(str(tmp_path / "m.onnx")).run(None, feeds)))
     np.testing.assert_allclose(got["y"], want["y"], rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(got["present"], want["present"])
@@ -63,9 +56,9 @@ def test_a_decode_step_continues_the_prefill(tmp_path):
         onnx.save(model, str(tmp_path / f"{name}.onnx"))
     x = RNG.standard_normal((B, C, 9)).astype(np.float32)
     past = np.zeros((B, C, K - 1), np.float32)
-    prefill = npucc_outputs(tmp_path, tmp_path / "prefill.onnx", {"x": x[:, :, :8], "past": past})
-    decoded = npucc_outputs(tmp_path, tmp_path / "step.onnx", {"x": x[:, :, 8:], "past": prefill["present"]})
-    all_at_once = npucc_outputs(tmp_path, tmp_path / "whole.onnx", {"x": x, "past": past})
+    prefill = interpreted(tmp_path / "prefill.onnx", {"x": x[:, :, :8], "past": past}, tmp_path)
+    decoded = interpreted(tmp_path / "step.onnx", {"x": x[:, :, 8:], "past": prefill["present"]}, tmp_path)
+    all_at_once = interpreted(tmp_path / "whole.onnx", {"x": x, "past": past}, tmp_path)
     np.testing.assert_array_equal(decoded["y"][:, :, 0], all_at_once["y"][:, :, 8])
     np.testing.assert_array_equal(decoded["present"], all_at_once["present"])
     np.testing.assert_array_equal(prefill["y"], all_at_once["y"][:, :, :8])

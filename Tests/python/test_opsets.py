@@ -17,7 +17,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
-from conftest import assert_same_bits, run_npucc, simulated_and_interpreted, simulated_and_interpreted_on_normal_values
+from conftest import (assert_same_bits, interpreted, run_npucc, simulated_and_interpreted,
+                      simulated_and_interpreted_on_normal_values)
 
 RNG = np.random.default_rng(2811)
 
@@ -33,13 +34,6 @@ def save(path, nodes, inputs, outputs, inits, opset, ir_version=None):
         model.ir_version = ir_version
     onnx.save(model, path)
     return model
-
-
-def interpreted(model_path, feeds, folder):
-    np.savez(folder / "in.npz", **feeds)
-    r = run_npucc("run", model_path, "--inputs", folder / "in.npz", "--outputs", folder / "out.npz")
-    assert r.returncode == 0, r.stderr
-    return dict(np.load(folder / "out.npz"))
 
 
 def onnxruntime_outputs(model_path, feeds):
