@@ -111,8 +111,11 @@ public struct StagedWeights: Sendable {
 
 public enum MatrixLowering {
     /// The most weight tiles per column a tile keeps in turn (two when its SRAM has room for
-    /// no more; `lower`).
-    static let weightBuffers = 4
+    /// no more; `lower`), and as many activation tiles at least: so many reduction tiles are
+    /// loaded ahead of the products. Dense fp16 and fp8 tiles are the shortest to multiply
+    /// (20 and 40 reduction positions against nvfp4's 80 and a 2:4 tile's twice as many), so
+    /// more of them cover a load's latency from DRAM.
+    static func weightBuffers(_ w: WeightLayout) -> Int { w.format == .nvfp4 || w.sparse ? 4 : 6 }
 
     /// Appends `layer`'s instructions to `builder` following `plan` on `resources`; its
     /// weights staged first, unless `staged` says where `stageWeights` put them already.
@@ -149,13 +152,15 @@ public enum MatrixLowering {
         let counted = planned == 2 ? regions.activationBuffers : 1
         let besides = regions.bytes(buffers: planned, columns: g) - counted * actBytes
         let actBuffers =
-            [max(4, 2 * rowTiles), 2 * rowTiles].first { $0 > counted && $0 * actBytes + besides <= resources.sramBytes }
+            [max(weightBuffers(w), 2 * rowTiles), 2 * rowTiles].first {
+                $0 > counted && $0 * actBytes + besides <= resources.sramBytes
+            }
             ?? counted
         // Up to `weightBuffers` weight tiles per column where the SRAM left has room: a
         // column's loads then run that many reduction tiles ahead of its products, instead of
         // waiting for the products two tiles back to complete before reusing their buffer.
         var buffers = planned
-        while planned == 2 && buffers < weightBuffers
+        while planned == 2 && buffers < weightBuffers(w)
             && actBuffers * actBytes + (buffers + 1) * g * maxWeightTile + g * perColumn <= resources.sramBytes
         {
             buffers += 1
