@@ -9,8 +9,7 @@ public enum BundleReader {
     /// mapped, it is read.
     public static func read(path: String) throws -> BundleFile {
         if let parsed = try withMapping(path, { try parse(raw: $0, file: path).bundle }) { return parsed }
-        guard let bytes = contents(path) else { throw BundleError(file: path, .file, "cannot read the file") }
-        return try parse(bytes, file: path)
+        return try parse(try contents(path), file: path)
     }
 
     /// Reads and checks the bundle at `path` as `read` does, copying out only the sections
@@ -28,8 +27,7 @@ public enum BundleReader {
             return try body(bundle, places.mapValues { UnsafeRawBufferPointer(rebasing: raw[$0]) })
         }
         if let result = try withMapping(path, run) { return result }
-        guard let bytes = contents(path) else { throw BundleError(file: path, .file, "cannot read the file") }
-        return try bytes.withUnsafeBytes(run)
+        return try contents(path).withUnsafeBytes(run)
     }
 
     /// `body` over the bytes of the regular, non-empty file at `path`, mapped read-only;
@@ -47,13 +45,16 @@ public enum BundleReader {
     }
 
     /// The file's bytes, read straight into the array that keeps them (a bundle's weights
-    /// can be hundreds of megabytes: no intermediate copy).
-    static func contents(_ path: String) -> [UInt8]? {
+    /// can be hundreds of megabytes: no intermediate copy). Throws, saying why, when the
+    /// file cannot be opened, is not a regular file or cannot be read whole.
+    static func contents(_ path: String) throws -> [UInt8] {
         let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { return nil }
+        guard fd >= 0 else { throw BundleError(file: path, .file, "cannot open: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var status = stat()
-        guard fstat(fd, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else { return nil }
+        guard fstat(fd, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else {
+            throw BundleError(file: path, .file, "not a regular file")
+        }
         let size = Int(status.st_size)
         var failed = false
         let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
@@ -67,7 +68,8 @@ public enum BundleReader {
             failed = done != size
             count = done
         }
-        return failed ? nil : bytes
+        guard !failed else { throw BundleError(file: path, .file, "cannot read the file") }
+        return bytes
     }
 
     /// Whether `path` starts with the bundle magic "NPUB" (false when it cannot be read).

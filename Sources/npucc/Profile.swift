@@ -40,7 +40,12 @@ struct ProfileCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors(file: bundle) {
-            guard BundleInspection.isBundle(path: bundle) else {
+            // What is not a readable file gets the reader's reason, not a word on its magic.
+            var folder: ObjCBool = false
+            let file =
+                FileManager.default.fileExists(atPath: bundle, isDirectory: &folder) && !folder.boolValue
+                && FileManager.default.isReadableFile(atPath: bundle)
+            guard BundleInspection.isBundle(path: bundle) || !file else {
                 throw DriverError(file: bundle, "not a bundle (no NPUB magic): profile takes what npucc compile writes")
             }
             let profile =

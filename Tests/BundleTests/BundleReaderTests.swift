@@ -179,7 +179,11 @@ final class BundleReaderTests: XCTestCase {
     func testReadsFromDisk() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("npucc-\(UUID().uuidString).npub").path
         defer { try? FileManager.default.removeItem(atPath: path) }
-        XCTAssertThrowsError(try BundleReader.read(path: path)) { XCTAssertEqual("\($0)", "\(path): cannot read the file") }
+        XCTAssertThrowsError(try BundleReader.read(path: path)) {
+            XCTAssertEqual("\($0)", "\(path): cannot open: No such file or directory")
+        }
+        let folder = FileManager.default.temporaryDirectory.path
+        XCTAssertThrowsError(try BundleReader.read(path: folder)) { XCTAssertEqual("\($0)", "\(folder): not a regular file") }
         XCTAssertFalse(BundleReader.hasMagic(path: path))
         try Data(try Fixture.bytes()).write(to: URL(fileURLWithPath: path))
         XCTAssertTrue(BundleReader.hasMagic(path: path))

@@ -128,6 +128,17 @@ def test_checksum_message_names_both_values(bundle):
                                f"(stored 0x{stored:08x}, computed 0x{zlib.crc32(bytes(data[-300:])):08x})")
 
 
+@pytest.mark.parametrize("command", ["inspect", "disasm", "profile", "run"])
+def test_a_missing_bundle_is_named_with_the_reason(tmp_path, command):
+    missing = tmp_path / "missing.npub"
+    extra = ["--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "out.npz"] if command == "run" else []
+    r = run_npucc(command, missing, *extra)
+    assert r.returncode == 1 and r.stderr.strip() == f"npucc: error: {missing}: cannot open: No such file or directory"
+    r = run_npucc(command, tmp_path, *extra)
+    assert r.returncode == 1 and f"npucc: error: {tmp_path}: " in r.stderr and "magic" not in r.stderr, r.stderr
+    assert not (tmp_path / "out.npz").exists()
+
+
 def test_bundle_with_input_shape_is_refused(bundle):
     r = run_npucc("inspect", bundle, "--input-shape", "input=1,2")
     assert r.returncode == 1 and "--input-shape applies to ONNX models" in r.stderr
