@@ -37,6 +37,9 @@ extension Pipeline {
             // A reduction over axes apart (a channels-last group normalization) reads them
             // transposed to the end, one row each.
             ConsecutiveReductions(),
+            // A Transpose of a Transpose as one; one that moves nothing, or only axes of
+            // extent 1, as the Identity or Reshape it is.
+            ComposeTransposes(),
             // Operands in the forms the matrix unit and the vector unit take: a Gemm's alpha,
             // beta and transA folded, 1-D MatMul operands lifted, Pow's integer exponent made
             // float32 (the next round types what they add).

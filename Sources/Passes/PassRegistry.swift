@@ -13,6 +13,7 @@ public enum PassRegistry {
         SeparablePools(),
         BatchNormArithmetic(),
         ConsecutiveReductions(),
+        ComposeTransposes(),
         SimplifyGemm(),
         LiftVectorMatMul(),
         FloatExponent(),

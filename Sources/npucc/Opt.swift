@@ -10,8 +10,9 @@ struct Opt: ParsableCommand {
         discussion: """
             The model is imported and canonicalized first. Passes: infer-shapes,
             fold-constants, remove-identity, explicit-pads, global-pools,
-            separable-pools, batchnorm-arithmetic, consecutive-reductions, simplify-gemm,
-            lift-vector-matmul, float-exponent, resolve-cast-like,
+            separable-pools, batchnorm-arithmetic, consecutive-reductions,
+            compose-transposes, simplify-gemm, lift-vector-matmul, float-exponent,
+            resolve-cast-like,
             eliminate-dead-code, import-qdq, dynamic-quantization, fold-batchnorm,
             fuse-activation,
             prune-2-4, quantize.
