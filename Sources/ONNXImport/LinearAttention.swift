@@ -90,9 +90,15 @@ extension ImportContext {
         let scaleConstant = addConstant(Tensor(scalar: scale), hint: "scale")
         let axes = int64Constant([1], hint: "axes")
         func shape(_ dims: [Int], _ hint: String) -> String { int64Constant([0] + dims, hint: hint) }
-        let (qShape, kColumn, kRow, vShape) = (
+        // The shapes each position's slices are read in: the query's heads by kv head, the key
+        // as a column (for the outer product) and as a row (for the delta rule's Sᵀk), the
+        // value as a row, the decay per head or per key dimension, beta per head or shared.
+        let perKeyDecay = given(4).map { knownType(of: $0)?.shape?.dims[2].value != kvHeads } ?? false
+        let betaHeads = given(5).map { knownType(of: $0)?.shape?.dims[2].value == kvHeads ? kvHeads : 1 } ?? 1
+        let (qShape, kColumn, kRow, vShape, decayShape, betaShape, outputShape) = (
             shape([kvHeads, group, dk], "q_heads"), shape([kvHeads, dk, 1], "k_column"), shape([kvHeads, 1, dk], "k_row"),
-            shape([kvHeads, 1, dv], "v_row")
+            shape([kvHeads, 1, dv], "v_row"), shape([kvHeads, perKeyDecay ? dk : 1, 1], "decay_heads"),
+            shape([betaHeads, 1, 1], "beta_heads"), shape([1, qHeads * dv], "output_position")
         )
         var outputs: [String] = []
         for t in 0..<length {
@@ -101,10 +107,8 @@ extension ImportContext {
             func at(_ x: String, _ dims: String, _ step: String) -> String {
                 emit("Reshape", "\(step)_\(t)", [emit("Slice", "\(step)_slice_\(t)", [x, starts, ends, axes]), dims])
             }
-            if var s = state, let decay {
-                let last = knownType(of: given(4)!)?.shape?.dims[2].value == kvHeads ? 1 : dk
-                s = emit("Mul", "decayed_\(t)", [s, at(decay, shape([kvHeads, last, 1], "decay_heads"), "decay")])
-                state = s
+            if let s = state, let decay {
+                state = emit("Mul", "decayed_\(t)", [s, at(decay, decayShape, "decay")])
             }
             var update = at(v, vShape, "v")
             if let beta {
@@ -112,14 +116,13 @@ extension ImportContext {
                     let retrieved = emit("MatMul", "retrieved_\(t)", [at(k, kRow, "k_row"), s])
                     update = emit("Sub", "residual_\(t)", [update, retrieved])
                 }
-                let heads = knownType(of: given(5)!)?.shape?.dims[2].value == kvHeads ? kvHeads : 1
-                update = emit("Mul", "update_\(t)", [at(beta, shape([heads, 1, 1], "beta_heads"), "beta"), update])
+                update = emit("Mul", "update_\(t)", [at(beta, betaShape, "beta"), update])
             }
             let written = emit("Mul", "written_\(t)", [at(k, kColumn, "k_column"), update])
             state = state.map { emit("Add", "state_\(t)", [$0, written]) } ?? written
             let read = emit("MatMul", "read_\(t)", [at(q, qShape, "q"), state!])
             let scaled = emit("Mul", "scaled_\(t)", [scaleConstant, read])
-            outputs.append(emit("Reshape", "output_\(t)", [scaled, shape([1, qHeads * dv], "output_position")]))
+            outputs.append(emit("Reshape", "output_\(t)", [scaled, outputShape]))
         }
         let all = outputs.count == 1 ? outputs[0] : emit("Concat", "output", outputs, ["axis": .int(1)])
         func finish(_ x: String, into name: String, like original: String, step: String) {
