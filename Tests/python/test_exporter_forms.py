@@ -5,7 +5,8 @@ matrix per head, as DeBERTa's relative-position keys and Funnel's Einsum: produc
 activations at fp16), a pool whose one window reaches past its whole input (global pools),
 LayerNormalization listing Mean and InvStdDev and MaxPool listing
 Indices that nothing reads, a ReduceMean over no axis with noop_with_empty_axes, Pow with an
-int64 exponent, and gates resized to extents a shape chain reads from the block before. Each
+int64 exponent, gates resized to extents a shape chain reads from the block before, and
+attention's heads transposed as PyTorch exports them (K twice; one position). Each
 compiles and runs on the simulator as onnxruntime computes it (fp16) and as the fake-quant
 interpreter does (fp8, bit for bit); so does Keras's layer normalization as tf2onnx writes
 it (a BatchNormalization of statistics the graph computes). What the NPU cannot take is
@@ -162,10 +163,43 @@ def keras_layer_norm(path, rows=12, channels=16):
     return save(path, nodes, [1, rows, channels, 1], inits)
 
 
+def attention_heads(path, length):
+    """Self-attention as PyTorch exports `view(B, T, h, d).transpose(1, 2)` for Q, K and V,
+    `q @ k.transpose(-2, -1)` (a second Transpose of K) and the heads merged back: the two of
+    K compose into one; with one position every Transpose moves only axes of extent 1."""
+    heads, size = 4, 8
+    width = heads * size
+    split = const("split", [1, length, heads, size], np.int64)
+    nodes = []
+    for name in "qkv":
+        nodes += [helper.make_node("MatMul", ["x", f"w{name}"], [f"{name}_mm"]),
+                  helper.make_node("Reshape", [f"{name}_mm", "split"], [f"{name}_heads"]),
+                  helper.make_node("Transpose", [f"{name}_heads"], [f"{name}_t"], perm=[0, 2, 1, 3])]
+    nodes += [helper.make_node("Transpose", ["k_t"], ["k_tt"], perm=[0, 1, 3, 2]),
+              helper.make_node("MatMul", ["q_t", "k_tt"], ["scores"]),
+              helper.make_node("Softmax", ["scores"], ["attention"], axis=-1),
+              helper.make_node("MatMul", ["attention", "v_t"], ["context"]),
+              helper.make_node("Transpose", ["context"], ["context_t"], perm=[0, 2, 1, 3]),
+              helper.make_node("Reshape", ["context_t", "merge"], ["merged"]),
+              helper.make_node("MatMul", ["merged", "wo"], ["y"])]
+    inits = [split, const("merge", [1, length, width], np.int64)] + [
+        const(f"w{name}", weights(width, width)) for name in "qkvo"]
+    return save(path, nodes, [1, length, width], inits, opset=17)
+
+
+def attention_keys_transposed_twice(path):
+    return attention_heads(path, 6)
+
+
+def attention_one_position(path):
+    return attention_heads(path, 1)
+
+
 FORMS = [gemm_alpha_beta, gemm_beta_zero, gemm_trans_a, matmul_vector_left, matmul_weight_left, matmul_constant_left,
          matmul_keys_per_head, einsum_constant_heads, pools_past_their_input, matmul_vector_right,
          layer_norm_unused_outputs,
-         max_pool_unused_indices, reduce_noop, pow_int_exponent, gates_resized_to_their_input, keras_layer_norm]
+         max_pool_unused_indices, reduce_noop, pow_int_exponent, gates_resized_to_their_input, keras_layer_norm,
+         attention_keys_transposed_twice, attention_one_position]
 
 
 def inputs(model_path, folder, samples=4):
@@ -212,6 +246,10 @@ def test_the_forms_are_canonicalized_away(tmp_path):
             assert "= GlobalAveragePool(" in r.stdout and "= GlobalMaxPool(" in r.stdout, r.stdout
         if form is keras_layer_norm:
             assert "BatchNormalization(" not in r.stdout and "= Sqrt(" in r.stdout, r.stdout
+        if form is attention_keys_transposed_twice:
+            assert r.stdout.count("= Transpose(") == 4 and "perm=[0, 2, 3, 1]" in r.stdout, r.stdout
+        if form is attention_one_position:
+            assert "= Transpose(" not in r.stdout, r.stdout
 
 
 def test_an_empty_input_shape_is_refused(tmp_path):
