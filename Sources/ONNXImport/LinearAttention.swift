@@ -51,7 +51,10 @@ extension ImportContext {
             return (t, last)
         }
         let (length, qLast) = try extents("query", query)
-        let (kLast, vLast) = (try extents("key", key).last, try extents("value", value).last)
+        let ((kLength, kLast), (vLength, vLast)) = (try extents("key", key), try extents("value", value))
+        guard kLength == length, vLength == length else {
+            throw IRError("query, key and value have \(length), \(kLength) and \(vLength) positions: they need as many", at: node)
+        }
         guard length > 0, qLast % qHeads == 0, vLast % kvHeads == 0, kLast == kvHeads * (qLast / qHeads) else {
             throw IRError(
                 "query's \(qLast) values per position are not \(qHeads) heads of the key's \(kLast) / \(kvHeads), "

@@ -126,6 +126,15 @@ def test_an_unknown_sequence_length_is_refused_by_node(tmp_path):
     refused(tmp_path, node, inputs, feeds, "known sequence length")
 
 
+def test_keys_of_another_length_are_refused_by_node(tmp_path):
+    node = helper.make_node("LinearAttention", ["query", "key", "value"], ["output"], name="attention",
+                            update_rule="linear", q_num_heads=1, kv_num_heads=1)
+    inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, t, 4])
+              for n, t in [("query", 3), ("key", 2), ("value", 3)]]
+    feeds = {n: np.ones((1, t, 4), np.float32) for n, t in [("query", 3), ("key", 2), ("value", 3)]}
+    refused(tmp_path, node, inputs, feeds, "have 3, 2 and 3 positions")
+
+
 def test_a_gated_rule_without_its_decay_is_refused_by_node(tmp_path):
     node = helper.make_node("LinearAttention", ["query", "key", "value"], ["output"], name="attention",
                             update_rule="gated", q_num_heads=1, kv_num_heads=1)
