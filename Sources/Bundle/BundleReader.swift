@@ -73,10 +73,19 @@ public enum BundleReader {
     }
 
     /// Whether `path` starts with the bundle magic "NPUB" (false when it cannot be read).
-    public static func hasMagic(path: String) -> Bool {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+    public static func hasMagic(path: String) -> Bool { leadingBytes(path: path) == BundleLayout.magic }
+
+    /// Whether `path` is a file that can be read and does not start with the bundle magic
+    /// (false when it cannot be read: `read` then says why).
+    public static func lacksMagic(path: String) -> Bool {
+        leadingBytes(path: path).map { $0 != BundleLayout.magic } ?? false
+    }
+
+    /// Up to the first four bytes of the file at `path`; nil when it cannot be read.
+    private static func leadingBytes(path: String) -> [UInt8]? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
         defer { try? handle.close() }
-        return (try? handle.read(upToCount: 4)).flatMap { $0 }.map { [UInt8]($0) } == BundleLayout.magic
+        return (try? handle.read(upToCount: 4)).map { $0.map { [UInt8]($0) } ?? [] }
     }
 
     /// Checks `bytes` as a bundle; `file` names it in errors.

@@ -1,5 +1,6 @@
 // `npucc profile MODEL.npub [--json] [--target FILE]`: cycles per layer on the cycle model.
 import ArgumentParser
+import Bundle
 import Driver
 import Foundation
 
@@ -40,12 +41,8 @@ struct ProfileCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors(file: bundle) {
-            // What is not a readable file gets the reader's reason, not a word on its magic.
-            var folder: ObjCBool = false
-            let file =
-                FileManager.default.fileExists(atPath: bundle, isDirectory: &folder) && !folder.boolValue
-                && FileManager.default.isReadableFile(atPath: bundle)
-            guard BundleInspection.isBundle(path: bundle) || !file else {
+            // A file that cannot be read gets the reader's reason instead.
+            guard !BundleReader.lacksMagic(path: bundle) else {
                 throw DriverError(file: bundle, "not a bundle (no NPUB magic): profile takes what npucc compile writes")
             }
             let profile =

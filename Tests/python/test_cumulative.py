@@ -11,7 +11,8 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from conftest import assert_same_bits, interpreted_and_onnxruntime, run_npucc, simulated_and_interpreted
+from conftest import (assert_same_bits, interpreted_and_onnxruntime, run_npucc,
+                      simulated_and_interpreted_on_normal_values)
 
 SHAPE = (1, 3, 5, 6)
 VARIANTS = list(itertools.product([0, 1], [0, 1]))  # (exclusive, reverse)
@@ -75,10 +76,7 @@ def test_the_interpreter_sums_and_multiplies_as_onnxruntime_does(tmp_path, dtype
 def test_the_running_op_runs_on_the_simulator_as_the_interpreter_runs_it(tmp_path, precision, op):
     outputs = cumsum_model(tmp_path / "m.onnx", [1, -1, 2], op=op)
     rng = np.random.default_rng(33)
-    np.savez(tmp_path / "x.npz", x=rng.standard_normal(SHAPE).astype(np.float32))
-    np.savez(tmp_path / "calib.npz", x=rng.standard_normal((4,) + SHAPE[1:]).astype(np.float32))
-    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, precision, "none",
-                                        tmp_path / "calib.npz")
+    sim, fq = simulated_and_interpreted_on_normal_values(tmp_path / "m.onnx", SHAPE, tmp_path, precision, rng)
     assert_same_bits(sim, fq, outputs)
     # Exclusive, the line's first element is the identity (its last, in reverse); the sums
     # and products really run.

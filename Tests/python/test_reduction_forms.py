@@ -9,7 +9,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from conftest import assert_same_bits, interpreted_and_onnxruntime, run_npucc, simulated_and_interpreted
+from conftest import (assert_same_bits, interpreted_and_onnxruntime, run_npucc,
+                      simulated_and_interpreted_on_normal_values)
 
 OPS = ["ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp"]
 SHAPE = (1, 4, 5, 6)
@@ -58,10 +59,7 @@ def test_the_reductions_compute_as_onnxruntime_does(tmp_path, opset):
 def test_the_reductions_run_on_the_simulator_as_the_interpreter_runs_them(tmp_path, precision):
     outputs = forms_model(tmp_path / "m.onnx", 18)
     rng = np.random.default_rng(43)
-    np.savez(tmp_path / "x.npz", x=rng.standard_normal(SHAPE).astype(np.float32))
-    np.savez(tmp_path / "calib.npz", x=rng.standard_normal((4,) + SHAPE[1:]).astype(np.float32))
-    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, precision, "none",
-                                        tmp_path / "calib.npz")
+    sim, fq = simulated_and_interpreted_on_normal_values(tmp_path / "m.onnx", SHAPE, tmp_path, precision, rng)
     assert_same_bits(sim, fq, outputs)
 
 
@@ -124,8 +122,5 @@ def test_lp_normalization_divides_by_the_norm_and_keeps_zero_vectors_zero(tmp_pa
     np.testing.assert_allclose(np.linalg.norm(got["lp2_3"][0, 0], axis=-1), 1, rtol=1e-6)
     rng = np.random.default_rng(47)
     outputs = lp_model(tmp_path / "m.onnx")
-    np.savez(tmp_path / "x.npz", x=rng.standard_normal(SHAPE).astype(np.float32))
-    np.savez(tmp_path / "calib.npz", x=rng.standard_normal((4,) + SHAPE[1:]).astype(np.float32))
-    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, "nvfp4", "none",
-                                        tmp_path / "calib.npz")
+    sim, fq = simulated_and_interpreted_on_normal_values(tmp_path / "m.onnx", SHAPE, tmp_path, "nvfp4", rng)
     assert_same_bits(sim, fq, outputs)
