@@ -23,6 +23,11 @@ public struct TileResources: Sendable, Equatable {
     /// Bytes a cycle each cluster's shared buffer moves (0: not known), which its tiles'
     /// loads of activations and weights share.
     public var l2BytesPerCycle = 0
+    /// Bytes a cycle DRAM moves (0: not known), which every cluster's weight loads share.
+    public var dramBytesPerCycle = 0
+    /// Bytes a cycle the global buffer moves (0: not known), which every tile's loads of a
+    /// convolution's float32 windows share.
+    public var l3BytesPerCycle = 0
     /// Cycles from a product's start to its results in the array's accumulators (the
     /// pipeline fill: rows + columns - 1).
     public var drain: Int { arrayRows + arrayColumns - 1 }
@@ -248,8 +253,9 @@ public enum MatrixTiling {
     /// of the output are considered, when one lies in that range. Units of work are dealt to
     /// the tiles in turn, a group of columns' chunks one after another, so that a cluster's
     /// tiles share their columns of weights (which its L2 then holds once). With the L2's
-    /// bandwidth known (`TileResources.l2BytesPerCycle`), a plan whose loads through it take
-    /// longer than its products may give way to one with fewer tiles busy (below). Throws
+    /// bandwidth known (`TileResources.l2BytesPerCycle`), a plan whose loads (through the
+    /// L2, and from DRAM and the global buffer when their bandwidths are known) take longer
+    /// than its products may give way to one with fewer tiles busy (below). Throws
     /// when not even one row fits.
     public static func plan(_ shape: MatrixShape, on resources: TileResources) throws -> TilingPlan {
         guard shape.m > 0, shape.k > 0, shape.n > 0 else {
@@ -362,13 +368,40 @@ public enum MatrixTiling {
         /// the weights once per chunk, the activations once per group of columns (the
         /// windows, or the bands they are read from).
         func traffic(_ g: Int, _ t: Int, _ c: Int) -> Int {
+            return (shape.m + c - 1) / c * weightBytes + activationTraffic(g, t)
+        }
+        /// The activation bytes of `traffic`: read once per group of `g` columns.
+        func activationTraffic(_ g: Int, _ t: Int) -> Int {
             var activations = shape.m * shape.k
             if let bands, bands.rectangular(t) {
                 let channels = shape.k / (bands.kernel.0 * bands.kernel.1)
                 activations = (shape.m + t - 1) / t * channels * bands.pixels(t)
             }
-            return (shape.m + c - 1) / c * weightBytes
-                + activations * shape.activationQuarterBytes / 4 * ((nTiles + g - 1) / g)
+            return activations * shape.activationQuarterBytes / 4 * ((nTiles + g - 1) / g)
+        }
+        /// Weight bytes DRAM sends for `work`, as `MatrixLowering.stageWeights` stages them:
+        /// each cluster's columns, in increasing order while they fit its L2, once; the
+        /// others once per unit of work that reads them.
+        func dramWeightBytes(_ work: [[TilingPlan.WorkItem]]) -> Int {
+            let column = weightBytes / nTiles, perCluster = resources.tilesPerCluster
+            var total = 0
+            for cluster in 0..<resources.clusters {
+                var reads: [Int: Int] = [:]
+                for items in work[(cluster * perCluster)..<((cluster + 1) * perCluster)] {
+                    for item in items { reads[item.nTile, default: 0] += 1 }
+                }
+                var room = resources.l2Bytes
+                for n in reads.keys.sorted() {
+                    if room >= column {
+                        room -= column
+                        total += column
+                    } else {
+                        room = 0
+                        total += column * reads[n]!
+                    }
+                }
+            }
+            return total
         }
         // Row tiles from the largest down to half of it; groups of columns from one.
         let first = rowTiles(tileM)[0]
@@ -405,13 +438,18 @@ public enum MatrixTiling {
             }
         }
         // A product whose tiles' loads outrun their products: with every tile busy, the bytes
-        // the plan reads, shared by each cluster's tiles through its L2, take longer than the
-        // busiest tile's products. Of every grouping of columns, row tile and chunk that fits
-        // and reads a twentieth fewer bytes, the one whose estimate (the longer of the two)
-        // is a twentieth shorter, if any: fewer tiles busy, each reading its activations once
-        // for more columns. A product takes its rows' cycles, or when it accumulates onto a
-        // column `g` products back, at least a `g`th of the array's drain (`TileResources.drain`);
-        // the busiest cluster's share of the bytes is its share of the units of work.
+        // the plan reads take longer than the busiest tile's products: shared by each
+        // cluster's tiles through its L2; the weights DRAM sends (`dramWeightBytes`: a column
+        // that does not fit the cluster's L2 once per chunk, when a chunk of few rows leaves
+        // many); a convolution's float32 windows, which every tile gathers from the global
+        // buffer. Of every grouping of columns, row tile and chunk that fits and reads a
+        // twentieth fewer bytes, the one whose estimate (the longest of those) is a twentieth
+        // shorter, if any: fewer tiles busy, each reading its activations once for more
+        // columns, or its weights for more rows. Of estimates within a twentieth of each
+        // other, which the estimate cannot tell apart, the plan reading fewer bytes. A product
+        // takes its rows' cycles, or when it accumulates onto a column `g` products back, at
+        // least a `g`th of the array's drain (`TileResources.drain`); the busiest cluster's
+        // share of the bytes is its share of the units of work.
         if resources.l2BytesPerCycle > 0 {
             func estimate(_ g: Int, _ t: Int, _ c: Int) -> Int {
                 let work = deal(g, c), least = g > 1 ? (resources.drain + g - 1) / g : 0
@@ -427,17 +465,24 @@ public enum MatrixTiling {
                     work[(cluster * perCluster)..<((cluster + 1) * perCluster)].reduce(0) { $0 + $1.count }
                 }
                 let share = Double(items.max() ?? 0) / Double(max(1, items.reduce(0, +)))
-                return max(products * kTiles, Int(Double(traffic(g, t, c)) * share) / resources.l2BytesPerCycle)
+                let dram = resources.dramBytesPerCycle > 0 ? dramWeightBytes(work) / resources.dramBytesPerCycle : 0
+                let l3 =
+                    resources.l3BytesPerCycle > 0 && shape.windowed && !shape.codedActivations
+                    ? activationTraffic(g, t) / resources.l3BytesPerCycle : 0
+                return max(products * kTiles, Int(Double(traffic(g, t, c)) * share) / resources.l2BytesPerCycle, dram, l3)
             }
             let (current, bytes) = (estimate(groupN, chosen.tileM, chosen.chunkM), traffic(groupN, chosen.tileM, chosen.chunkM))
-            var best = current
+            var best = current, bestBytes = bytes
             for g in 1...nTiles {
                 for t in rowTiles(largestRowTile(g)) {
                     guard let c = largestChunk(g, t) else { continue }
                     for size in [c] + stride(from: (c - 1) / t * t, through: t, by: -t)
                     where 20 * traffic(g, t, size) <= 19 * bytes {
-                        let e = estimate(g, t, size)
-                        if 20 * e < 19 * current && e < best { (best, groupN, chosen) = (e, g, (t, size)) }
+                        let e = estimate(g, t, size), moved = traffic(g, t, size)
+                        guard 20 * e < 19 * current else { continue }
+                        if 20 * e < 19 * best || (19 * e <= 20 * best && moved < bestBytes) {
+                            (best, bestBytes, groupN, chosen) = (e, moved, g, (t, size))
+                        }
                     }
                 }
             }

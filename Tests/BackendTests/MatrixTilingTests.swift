@@ -3,7 +3,8 @@
 // columns are grouped to read activations fewer times without idling tiles, a convolution's
 // windows go to each cluster in one run, consecutive layers start on different tiles,
 // tiles that read their windows from bands of the image take rectangles of the output, and
-// where the L2's bandwidth limits the loads, fewer tiles read each activation for more columns.
+// where the L2's bandwidth limits the loads, fewer tiles read each activation for more columns,
+// and where DRAM's does, each weight for more rows.
 import Backend
 import Formats
 import XCTest
@@ -190,6 +191,38 @@ final class MatrixTilingTests: XCTestCase {
         // A product of one row (the classifier) is latency-bound: the same plan either way.
         let row = MatrixShape(m: 1, k: 2048, n: 1000, weightFormat: .nvfp4, sparse: true, activationFormat: .nvfp4)
         XCTAssertEqual(try MatrixTiling.plan(row, on: resources), try MatrixTiling.plan(row, on: npu))
+    }
+
+    func testWhereDRAMOutrunsProductsAPlanReadsItsWeightsForMoreRows() throws {
+        // 49 x 4608 x 512 at dense fp16, float32 windows (a stage-5 3x3 convolution): 4.7 MB
+        // of weights. With every tile at work, chunks of 16 rows read each column's weights
+        // four times, and no cluster's L2 holds the eight columns its tiles read: 18.9 MB
+        // from DRAM at 1,000 bytes a cycle against about 7,400 cycles of products per tile.
+        // Knowing DRAM's and the global buffer's bandwidths, the plan takes chunks of more
+        // rows on fewer tiles, keeping the columns computed together.
+        var shape = MatrixShape(m: 49, k: 4608, n: 512, weightFormat: .fp16, sparse: false, activationFormat: .fp16)
+        shape.windowed = true
+        var resources = npu
+        resources.l2Bytes = 512 * 1024
+        resources.l2BytesPerCycle = 1024
+        let blind = try MatrixTiling.plan(shape, on: resources)
+        (resources.dramBytesPerCycle, resources.l3BytesPerCycle) = (1000, 2048)
+        let plan = try MatrixTiling.plan(shape, on: resources)
+        XCTAssertEqual(blind.chunks, 4)
+        XCTAssertLessThanOrEqual(plan.chunks, 2)
+        XCTAssertGreaterThanOrEqual(plan.groupN, blind.groupN)
+        XCTAssertLessThan(plan.weightTileLoads, blind.weightTileLoads)
+        XCTAssertLessThanOrEqual(plan.sramBytes, npu.sramBytes)
+        let items = plan.work.flatMap { $0 }
+        XCTAssertEqual(items.count, plan.nTiles * plan.chunks)
+        XCTAssertEqual(Set(items).count, items.count)
+        // A layer whose weights each cluster's L2 holds reads them once whatever the chunks:
+        // DRAM does not change its plan.
+        var small = MatrixShape(m: 49, k: 2048, n: 512, weightFormat: .fp16, sparse: false, activationFormat: .fp16)
+        small.windowed = false
+        var known = resources
+        (known.dramBytesPerCycle, known.l3BytesPerCycle) = (0, 0)
+        XCTAssertEqual(try MatrixTiling.plan(small, on: resources), try MatrixTiling.plan(small, on: known))
     }
 
     func testConsecutiveLayersStartOnDifferentTilesOfDifferentClusters() {
