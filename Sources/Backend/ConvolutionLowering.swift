@@ -42,6 +42,9 @@ public struct ConvolutionLayer: Sendable {
     public var matrix: MatrixLayer
     /// DRAM scratch for the rounded and the padded image (when L3 cannot hold them), and its size.
     public var scratch: UInt64
+    /// Where in L3 the memory plan keeps them while the convolution runs, if it does; else
+    /// L3's free bytes from address 0 when they fit there.
+    public var l3Scratch: UInt64?
     /// Channel groups: each group's C/G input channels make its M/G output channels.
     public var groups: Int
     /// Steps between neighbouring input pixels in the padded buffer: 1 for a convolution; a
@@ -339,7 +342,7 @@ public enum ConvolutionLowering {
         let (groupChannels, groupOutChannels) = (c.channels / c.groups, c.outChannels / c.groups)
         let positions = c.outHeight * c.outWidth, k = groupChannels * c.kernel.0 * c.kernel.1
         let (hp, wp) = (c.paddedHeight, c.paddedWidth)
-        let rounded = scratch == .l3 ? 0 : c.scratch, paddedAt = rounded + UInt64(c.roundedBytes)
+        let rounded = scratch == .l3 ? c.l3Scratch ?? 0 : c.scratch, paddedAt = rounded + UInt64(c.roundedBytes)
         let scalesAt = paddedAt + UInt64(c.codeBytes), blocks = c.scaleChannels
         let x = c.input + UInt64(4 * image * c.channels * c.inputPlane)
         var layer = c.matrix
@@ -455,8 +458,8 @@ public enum ConvolutionLowering {
         let pixels = c.height * c.width
         // The rounded and padded image in L3 when they fit (read there by every gather), else in
         // DRAM's scratch.
-        let scratch: MemorySpace = c.roundedBytes + c.paddedBytes <= resources.l3Bytes ? .l3 : .dram
-        let rounded = scratch == .l3 ? 0 : c.scratch, paddedAt = rounded + UInt64(c.roundedBytes)
+        let scratch: MemorySpace = c.l3Scratch != nil || c.roundedBytes + c.paddedBytes <= resources.l3Bytes ? .l3 : .dram
+        let rounded = scratch == .l3 ? c.l3Scratch ?? 0 : c.scratch, paddedAt = rounded + UInt64(c.roundedBytes)
         let steps = roundingSteps(c, resources)
         // Coded: the codes at paddedAt, their block scales after them.
         let (coded, blocks) = (c.coded, c.scaleChannels)

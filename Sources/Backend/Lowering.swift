@@ -74,18 +74,36 @@ public enum Lowering {
                 unstored.insert(graph.nodes[i].outputs[0])
             }
         }
-        // L3 keeps the largest convolution scratch that fits it; activations take the rest.
+        // L3 keeps the largest convolution scratch that fits it, and activations take the
+        // rest. When some then go to DRAM, each convolution's scratch is instead given L3
+        // only around its own node, if that spills fewer bytes.
         let convolutions = try convolutionScratch(graph, packed, resources, shape)
         let reserved = convolutions.values.map(\.scratch).filter { $0 <= resources.l3Bytes }.max() ?? 0
-        let memory = try MemoryPlan.plan(
+        let lowered = graph.nodes.indices.filter {
+            !absorbed.contains($0) && !pairedDequantize.contains($0) && !chained.contains($0)
+                && !(graph.nodes[$0].op == "Relu" && fusedRelus.contains(graph.nodes[$0].outputs.first ?? ""))
+        }
+        var scratchOf: [Int: (bytes: Int, live: ClosedRange<Int>)] = [:]
+        for (k, i) in lowered.enumerated() {
+            guard let output = graph.nodes[i].outputs.first, let c = convolutions[output], c.scratch > 0 else { continue }
+            scratchOf[i] = (c.scratch, lowered[max(k - 1, 0)]...lowered[min(k + 1, lowered.count - 1)])
+        }
+        var memory = try MemoryPlan.plan(
             graph, onChipBytes: resources.l3Bytes - reserved, l3Bytes: resources.l3Bytes, writtenAt: writtenAt,
             unstored: unstored, readAt: readAt)
+        if memory.spilled > 0 && !scratchOf.isEmpty {
+            let scoped = try MemoryPlan.plan(
+                graph, onChipBytes: resources.l3Bytes, l3Bytes: resources.l3Bytes, writtenAt: writtenAt,
+                unstored: unstored, readAt: readAt, scratch: scratchOf)
+            if scoped.spilled < memory.spilled { memory = scoped }
+        }
         guard memory.size <= resources.dramBytes else {
             throw IRError(
                 "the model's activations need \(memory.size) bytes of DRAM; the target has \(resources.dramBytes) "
                     + "(a smaller --input-shape fits)")
         }
-        // What the activations leave of L3, from address 0: convolutions' scratch.
+        // What the activations and the scratch ranges leave of L3, from address 0: the
+        // scratch of a convolution that had none placed, when it fits there.
         var resources = resources
         resources.l3Bytes = memory.onChipBase
         var constants = ConstantSection()
@@ -171,6 +189,7 @@ public enum Lowering {
                     var conv = try ConvolutionLayer(
                         node, p, input: x.address, xShape, output: y.address, yShape, matrix: matrix, scratch: scratch)
                     conv.setCodesPointwise(convolutions[output]?.codesPointwise ?? false)
+                    conv.l3Scratch = memory.scratchAt[index]
                     (conv.inputSpace, conv.outputSpace) = (x.space, y.space)
                     scratchBytes = max(scratchBytes, conv.scratchBytes)
                     // A group's tiles are as wide as the packed weights' tiles (WeightSection.tileRows).

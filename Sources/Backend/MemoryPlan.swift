@@ -48,6 +48,12 @@ public struct MemoryPlan: Sendable, Equatable {
     public var onChipBase: Int
     /// What the activations would need without reuse.
     public var unshared: Int
+    /// Per node index, the L3 address of the scratch it asked for (`plan`'s `scratch`),
+    /// where L3 had room for it.
+    public var scratchAt: [Int: UInt64] = [:]
+    /// Bytes of the activations L3 could have held (neither a graph input nor an output)
+    /// that went to DRAM.
+    public var spilled = 0
     private var bufferOf: [String: Int]
 
     /// Where `value` is, nil for constants and unknown names.
@@ -66,10 +72,15 @@ public struct MemoryPlan: Sendable, Equatable {
     /// by that node (one that lowers the nodes up to the value's own with it) and is live
     /// from there; a value in `unstored` is never written (such a node's intermediate
     /// results) and gets no place. A node in `readAt` is lowered with a later one, at that
-    /// index: what it reads is live until there.
+    /// index: what it reads is live until there. A node in `scratch` needs that many bytes
+    /// of L3 while it runs (a convolution's rounded and padded image), live over the node
+    /// indices given (from the node lowered before it to the one after, so that neither
+    /// waits for the other to reuse its bytes): each such range is placed first, where it
+    /// fits within `onChipBytes` clear of the others (`scratchAt`); the activations then fit
+    /// around them.
     public static func plan(
         _ graph: Graph, alignment: Int = 64, onChipBytes: Int = 0, l3Bytes: Int = 0, writtenAt: [String: Int] = [:],
-        unstored: Set<String> = [], readAt: [Int: Int] = [:]
+        unstored: Set<String> = [], readAt: [Int: Int] = [:], scratch: [Int: (bytes: Int, live: ClosedRange<Int>)] = [:]
     ) throws -> MemoryPlan {
         precondition(onChipBytes <= l3Bytes)
         // A value's storage root: itself, or what it is a view of.
@@ -126,7 +137,7 @@ public struct MemoryPlan: Sendable, Equatable {
             let (a, b) = (buffers[$0], buffers[$1])
             return (a.size, -a.first, a.values[0]) > (b.size, -b.first, b.values[0])
         }
-        var placed: [Int] = []
+        var placed: [Int] = [], spilled = 0
         // The lowest offset in `space` where buffer i is clear of every placed buffer live with it.
         func lowest(_ i: Int, in space: MemorySpace) -> Int {
             var candidate = 0
@@ -140,6 +151,24 @@ public struct MemoryPlan: Sendable, Equatable {
             }
             return candidate
         }
+        // The scratch ranges, in node order, each at the lowest offset clear of the others.
+        var scratchBuffer: [Int: Int] = [:]
+        for (node, s) in scratch.sorted(by: { $0.key < $1.key }) {
+            let size = (s.bytes + alignment - 1) / alignment * alignment
+            guard size > 0 else { continue }
+            buffers.append(
+                Buffer(
+                    values: ["scratch of node \(node)"], space: .l3, offset: 0, size: size, first: s.live.lowerBound,
+                    last: s.live.upperBound))
+            let at = lowest(buffers.count - 1, in: .l3)
+            guard at + size <= onChipBytes else {
+                buffers.removeLast()
+                continue
+            }
+            buffers[buffers.count - 1].offset = at
+            scratchBuffer[node] = buffers.count - 1
+            placed.append(buffers.count - 1)
+        }
         for i in placing {
             if !buffers[i].values.contains(where: { pinned.contains($0) }), buffers[i].size <= onChipBytes {
                 let at = lowest(i, in: .l3)
@@ -150,6 +179,7 @@ public struct MemoryPlan: Sendable, Equatable {
                 }
             }
             (buffers[i].space, buffers[i].offset) = (.dram, lowest(i, in: .dram))
+            if !buffers[i].values.contains(where: { pinned.contains($0) }) { spilled += buffers[i].size }
             placed.append(i)
         }
         func extent(_ space: MemorySpace) -> Int {
@@ -158,10 +188,13 @@ public struct MemoryPlan: Sendable, Equatable {
         let onChipSize = extent(.l3)
         let onChipBase = (l3Bytes - onChipSize) / alignment * alignment
         for i in buffers.indices where buffers[i].space == .l3 { buffers[i].offset += onChipBase }
+        // The scratch ranges came last: the plan's buffers are the activations'.
+        let scratchAt = scratchBuffer.mapValues { UInt64(buffers[$0].offset) }
+        buffers.removeLast(scratchBuffer.count)
         var bufferOf: [String: Int] = [:]
         for (i, b) in buffers.enumerated() { for v in b.values { bufferOf[v] = i } }
         return MemoryPlan(
             buffers: buffers, size: extent(.dram), onChipSize: onChipSize, onChipBase: onChipSize > 0 ? onChipBase : l3Bytes,
-            unshared: buffers.reduce(0) { $0 + $1.size }, bufferOf: bufferOf)
+            unshared: buffers.reduce(0) { $0 + $1.size }, scratchAt: scratchAt, spilled: spilled, bufferOf: bufferOf)
     }
 }

@@ -1,6 +1,7 @@
 // The activation memory plan: a chain reuses space as lifetimes end, views share their
 // input's bytes, L3 holds what fits while the graph's inputs and outputs stay in DRAM, and
-// on random graphs no two buffers of one memory live at the same time overlap.
+// on random graphs no two buffers of one memory live at the same time overlap; a
+// convolution's scratch takes L3 only around its own node.
 import Backend
 import IR
 import Passes
@@ -12,6 +13,22 @@ final class MemoryPlanTests: XCTestCase {
         var g = b.graph
         _ = try InferShapes().run(&g, PassContext())
         return g
+    }
+
+    /// x -> Relu a (256 bytes) -> MatMul big (1,024) -> MatMul c (256) -> Relu y (256), then
+    /// Relu z when `z`; the last one is the graph's output.
+    private func widening(z: Bool = false) throws -> Graph {
+        var b = GraphBuilder()
+        b.input("x", .float32, [.known(1), .known(64)])
+        b.node("Relu", ["x"], outputs: ["a"])
+        b.constant("w", Tensor([Float](repeating: 0.5, count: 64 * 256), shape: [64, 256]))
+        b.node("MatMul", ["a", "w"], outputs: ["big"])
+        b.constant("v", Tensor([Float](repeating: 0.5, count: 256 * 64), shape: [256, 64]))
+        b.node("MatMul", ["big", "v"], outputs: ["c"])
+        b.node("Relu", ["c"], outputs: ["y"])
+        if z { b.node("Relu", ["y"], outputs: ["z"]) }
+        b.output(z ? "z" : "y")
+        return try typed(b)
     }
 
     func testAChainReusesWhatIsNoLongerLive() throws {
@@ -32,17 +49,46 @@ final class MemoryPlanTests: XCTestCase {
         XCTAssertNil(plan.place(of: "shape"))
     }
 
+    func testScratchTakesL3AroundItsNodeAndActivationsFitAroundIt() throws {
+        // Node 1 (the MatMul writing big) asks for 1,024 bytes of scratch.
+        let g = try widening(z: true)
+        // Reserved for the whole program, 1,024 bytes of scratch leave 1,024 of a 2 KiB L3
+        // to the activations: big takes them; a and c, live with it, go to DRAM.
+        let reserved = try MemoryPlan.plan(g, onChipBytes: 1024, l3Bytes: 2048)
+        XCTAssertEqual(reserved.spilled, 2 * 256)
+        XCTAssertEqual(reserved.scratchAt, [:])
+        // Scoped to node 1, the scratch shares L3 with big; c, live once node 1 is done,
+        // takes the scratch's bytes; a, live at node 1 with both, goes to DRAM.
+        let scoped = try MemoryPlan.plan(g, onChipBytes: 2048, l3Bytes: 2048, scratch: [1: (1000, 1...1)])
+        let scratch = try XCTUnwrap(scoped.scratchAt[1])
+        XCTAssertEqual(scoped.spilled, 256)
+        XCTAssertEqual(scoped.place(of: "a")?.space, .dram)
+        XCTAssertEqual(scoped.place(of: "big")?.space, .l3)
+        XCTAssertEqual(scoped.place(of: "c")?.space, .l3)
+        XCTAssertEqual(scoped.place(of: "c")?.address, scratch)
+        // The scratch and the L3 buffers live with it (at node 1) do not overlap.
+        var live: [(String, UInt64, Int)] = [("scratch", scratch, 1024)]
+        for v in ["a", "big"] {
+            if let p = scoped.place(of: v), p.space == .l3, let n = scoped.buffers.first(where: { $0.values.contains(v) }) {
+                live.append((v, p.address, n.size))
+            }
+        }
+        for i in live.indices {
+            for j in live.indices where j > i {
+                let (p, q) = (live[i], live[j])
+                XCTAssertTrue(p.1 + UInt64(p.2) <= q.1 || q.1 + UInt64(q.2) <= p.1, "\(p.0) and \(q.0) overlap")
+            }
+        }
+        XCTAssertLessThanOrEqual(scratch + 1024, 2048)
+        // The plan's buffers are the activations' alone.
+        XCTAssertFalse(scoped.buffers.contains { $0.values.contains { $0.hasPrefix("scratch") } })
+        // A scratch range L3 cannot hold is left out: the node falls back to DRAM's.
+        let tooBig = try MemoryPlan.plan(g, onChipBytes: 2048, l3Bytes: 2048, scratch: [1: (4096, 1...1)])
+        XCTAssertNil(tooBig.scratchAt[1])
+    }
+
     func testL3HoldsWhatFitsAndTheGraphsEndsStayInDRAM() throws {
-        var b = GraphBuilder()
-        b.input("x", .float32, [.known(1), .known(64)])
-        b.node("Relu", ["x"], outputs: ["a"])  // 256 bytes
-        b.constant("w", Tensor([Float](repeating: 0.5, count: 64 * 256), shape: [64, 256]))
-        b.node("MatMul", ["a", "w"], outputs: ["big"])  // 1,024 bytes
-        b.constant("v", Tensor([Float](repeating: 0.5, count: 256 * 64), shape: [256, 64]))
-        b.node("MatMul", ["big", "v"], outputs: ["c"])
-        b.node("Relu", ["c"], outputs: ["y"])
-        b.output("y")
-        let g = try typed(b)
+        let g = try widening()
         // Room for everything between x and y: at the top of a 4 KiB L3.
         let roomy = try MemoryPlan.plan(g, onChipBytes: 2048, l3Bytes: 4096)
         XCTAssertEqual(roomy.place(of: "x"), Place(.dram, 0))
