@@ -59,12 +59,14 @@ public enum Lowering {
             writtenAt[relu] = producer[value]!
             unstored.insert(value)
         }
+        // A scalar scale that only a Softmax reads is lowered with it (`rowScales`).
+        let taken = absorbed.union(pairs.keys).union(pairedDequantize)
+            .union(reluAfter.keys.map { producer[$0]! }).union(reluAfter.values.map { producer[$0]! })
+        let scales = rowScales(graph, excluded: taken, resources)
+        let scaling = Set(scales.values.map(\.node))
         // Runs of element-wise nodes lowered as one pass at their last node; what they
         // read is live until there, and what they leave between is never stored.
-        let chains = elementwiseChains(
-            graph,
-            excluded: absorbed.union(pairs.keys).union(pairedDequantize)
-                .union(reluAfter.keys.map { producer[$0]! }).union(reluAfter.values.map { producer[$0]! }))
+        let chains = elementwiseChains(graph, excluded: taken.union(scaling))
         var chainAt: [Int: ElementwiseChain] = [:], chained: Set<Int> = [], readAt: [Int: Int] = [:]
         for chain in chains {
             chainAt[chain.nodes.last!] = chain
@@ -74,13 +76,17 @@ public enum Lowering {
                 unstored.insert(graph.nodes[i].outputs[0])
             }
         }
+        for (rowOp, scale) in scales {
+            readAt[scale.node] = rowOp
+            unstored.insert(graph.nodes[scale.node].outputs[0])
+        }
         // L3 keeps the largest convolution scratch that fits it, and activations take the
         // rest. When some then go to DRAM, each convolution's scratch is instead given L3
         // only around its own node, if that spills fewer bytes.
         let convolutions = try convolutionScratch(graph, packed, resources, shape)
         let reserved = convolutions.values.map(\.scratch).filter { $0 <= resources.l3Bytes }.max() ?? 0
         let lowered = graph.nodes.indices.filter {
-            !absorbed.contains($0) && !pairedDequantize.contains($0) && !chained.contains($0)
+            !absorbed.contains($0) && !pairedDequantize.contains($0) && !chained.contains($0) && !scaling.contains($0)
                 && !(graph.nodes[$0].op == "Relu" && fusedRelus.contains(graph.nodes[$0].outputs.first ?? ""))
         }
         var scratchOf: [Int: (bytes: Int, live: ClosedRange<Int>)] = [:]
@@ -137,7 +143,11 @@ public enum Lowering {
         // Matrix layers lay out the L2 they stage from the bottom and from the top in turn.
         var matrixLayers = 0
         for (index, node) in graph.nodes.enumerated() {
-            if absorbed.contains(index) || pairedDequantize.contains(index) || chained.contains(index) { continue }
+            if absorbed.contains(index) || pairedDequantize.contains(index) || chained.contains(index)
+                || scaling.contains(index)
+            {
+                continue
+            }
             if node.op == "Relu", let out = node.outputs.first, fusedRelus.contains(out) { continue }
             let first = b.program.instructions.count
             defer {
@@ -217,7 +227,7 @@ public enum Lowering {
             case "LRN":
                 try lowerLocalResponseNorm(node, graph, memory, resources, &constants, &b)
             case _ where rowOps[node.op] != nil:
-                try lowerRows(node, graph, memory, resources, &constants, &b)
+                try lowerRows(node, graph, memory, resources, &constants, &b, scale: scales[index])
             case _ where reductionOps[node.op] != nil:
                 try lowerReduction(node, graph, memory, resources, &constants, &b)
             case "CumSum", "CumProd":

@@ -15,10 +15,10 @@ extension Lowering {
 
     /// The input's static dimensions and the input's and output's places of a node working
     /// on rows of its first input: a float32 one, or with `anyElement` any the vector unit holds.
-    static func rowOperands(_ node: Node, _ graph: Graph, _ memory: MemoryPlan, anyElement: Bool = false) throws -> (
-        dims: [Int], x: Place, y: Place
-    ) {
-        guard let input = node.input(0), let out = node.outputs.first,
+    static func rowOperands(
+        _ node: Node, _ graph: Graph, _ memory: MemoryPlan, anyElement: Bool = false, scaled: Node? = nil
+    ) throws -> (dims: [Int], x: Place, y: Place) {
+        guard let input = (scaled ?? node).input(0), let out = node.outputs.first,
             graph.type(of: input)?.dtype == .float32 || anyElement && graph.type(of: input)?.dtype.vectorElement != nil,
             let dims = graph.type(of: input)?.shape?.dims.compactMap(\.value), dims.count == graph.type(of: input)?.shape?.rank,
             let x = memory.place(of: input), let y = memory.place(of: out)
@@ -30,11 +30,47 @@ extension Lowering {
         return (dims, x, y)
     }
 
+    /// A Div or Mul of a value by a float32 scalar constant that only a Softmax or LogSoftmax
+    /// over the last axis reads (attention's scores over the square root of the head size),
+    /// when its rows fit a tile: the row op's node index, the scaling node's index and its
+    /// vector step. The row op scales each block in SRAM before it, as `div_scalar` or
+    /// `mul_scalar` computes the node (the same float32 operation), and the scaled values are
+    /// never stored.
+    struct RowScale: Equatable {
+        var node: Int
+        var op: String
+        var imm: Float
+    }
+
+    static func rowScales(_ graph: Graph, excluded: Set<Int>, _ resources: TileResources) -> [Int: RowScale] {
+        var readers: [String: [Int]] = [:]
+        for (i, n) in graph.nodes.enumerated() { for input in Set(n.inputs) { readers[input, default: []].append(i) } }
+        var producer: [String: Int] = [:]
+        for (i, n) in graph.nodes.enumerated() { for o in n.outputs { producer[o] = i } }
+        let outputs = Set(graph.outputs.map(\.name))
+        var found: [Int: RowScale] = [:]
+        for (i, node) in graph.nodes.enumerated() where ["Softmax", "LogSoftmax"].contains(node.op) && !excluded.contains(i) {
+            guard let input = node.input(0), let p = producer[input], !excluded.contains(p), readers[input] == [i],
+                !outputs.contains(input), let dims = graph.type(of: input)?.shape?.dims.compactMap(\.value),
+                !dims.isEmpty, dims.count == graph.type(of: input)?.shape?.rank,
+                [-1, dims.count - 1].contains(node.int("axis", default: -1)),
+                2 * burstAligned(4 * dims[dims.count - 1]) <= resources.sramBytes
+            else { continue }
+            let scale = graph.nodes[p]
+            guard ["Div", "Mul"].contains(scale.op), scale.inputs.count == 2, let x = scale.input(0),
+                graph.type(of: x)?.dtype == .float32, graph.constants[x] == nil, let c = scale.input(1),
+                let t = graph.constants[c], t.dtype == .float32, t.count == 1, !t.floats()[0].isNaN
+            else { continue }
+            found[i] = RowScale(node: p, op: scale.op == "Div" ? "div_scalar" : "mul_scalar", imm: t.floats()[0])
+        }
+        return found
+    }
+
     static func lowerRows(
         _ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ resources: TileResources,
-        _ constants: inout ConstantSection, _ b: inout ProgramBuilder
+        _ constants: inout ConstantSection, _ b: inout ProgramBuilder, scale: RowScale? = nil
     ) throws {
-        let (dims, x, y) = try rowOperands(node, graph, memory)
+        let (dims, x, y) = try rowOperands(node, graph, memory, scaled: scale.map { graph.nodes[$0.node] })
         guard !dims.isEmpty else { throw IRError("cannot lower \(node.op) of a scalar", at: node) }
         var axis = node.int("axis", default: -1)
         if axis < 0 { axis += dims.count }
@@ -69,6 +105,7 @@ extension Lowering {
             record[1] = Int(Int32(bitPattern: node.float("epsilon", default: 1e-5).bitPattern))
         }
         func footprint(_ r: Int) -> Int { 2 * burstAligned(4 * r * c) + burstAligned(4 * affine.count) }
+        precondition(scale == nil || (inner == 1 && footprint(1) <= resources.sramBytes), "rowScales checks both")
         guard footprint(1) <= resources.sramBytes else {
             try lowerRowsInPieces(
                 node, x, y, rows: rows, length: c, inner: inner, affine: affine, epsilon: record[1], resources,
@@ -122,6 +159,10 @@ extension Lowering {
             }
             let at = 4 * r0 * c
             try b.emit("dma", ["dst": inTile, "src": b.descriptor(try x.advanced(by: at).descriptor(dims: block))])
+            if let scale {
+                let scaleOp = UInt64(InstructionSet.vectorOps.firstIndex(of: scale.op)!)
+                try b.emit("vop", ["op": scaleOp, "dst": inTile, "a": inTile, "b": 0, "imm": UInt64(scale.imm.bitPattern)])
+            }
             try b.emit("vopp", ["op": op, "dst": outTile, "a": inTile, "b": affineTile, "params": params])
             try b.emit("dma", ["dst": b.descriptor(try y.advanced(by: at).descriptor(dims: block)), "src": outTile])
         }
