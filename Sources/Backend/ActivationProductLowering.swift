@@ -4,16 +4,47 @@
 // (`quant`) and multiplies them with `mma` reading the second as an f32 [K, N] operand, in
 // the NPU's order; output tiles are spread over every tile in turn. A constant operand that
 // is no layer's weight (DeBERTa's relative position keys, [H, K, N] per head; DETR's
-// constant queries on the left) is read from the constant section the same way.
+// constant queries on the left) is read from the constant section the same way. An operand
+// that is a Transpose no other node reads (attention's heads split out of [.., T, H, D]) is
+// read in place: its input with the permuted strides.
 import Formats
 import IR
 import ISA
 import Passes
 
 extension Lowering {
+    /// Transposes (by node index) whose result only products of two activations read, and not
+    /// as a graph output: each reader reads the Transpose's input in place, with the
+    /// permuted strides (`TransposedView`), and the Transpose is not lowered.
+    struct TransposedView: Equatable {
+        var input: String
+        var perm: [Int]
+    }
+
+    static func transposedViews(_ graph: Graph, excluded: Set<Int>) -> [Int: TransposedView] {
+        var readers: [String: [Int]] = [:]
+        for (i, n) in graph.nodes.enumerated() { for input in Set(n.inputs) { readers[input, default: []].append(i) } }
+        let outputs = Set(graph.outputs.map(\.name))
+        var found: [Int: TransposedView] = [:]
+        for (i, node) in graph.nodes.enumerated() where node.op == "Transpose" && !excluded.contains(i) {
+            guard let x = node.input(0), let y = node.outputs.first, !outputs.contains(y), graph.constants[x] == nil,
+                graph.type(of: x)?.dtype == .float32, let rank = graph.type(of: x)?.shape?.rank,
+                let r = readers[y], !r.isEmpty,
+                r.allSatisfy({
+                    graph.nodes[$0].op == "MatMul"
+                        && graph.nodes[$0].attributes[QuantizationAttributes.activationFormatB] != nil
+                })
+            else { continue }
+            let perm = node.ints("perm") ?? Array((0..<rank).reversed())
+            guard perm.count == rank else { continue }
+            found[i] = TransposedView(input: x, perm: perm)
+        }
+        return found
+    }
+
     static func lowerActivationProduct(
         _ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ resources: TileResources, _ tables: inout GatherTables,
-        _ b: inout ProgramBuilder
+        _ b: inout ProgramBuilder, views: [String: TransposedView] = [:]
     ) throws {
         let fp16 = PrecisionFormat.fp16.rawValue
         guard node.string(QuantizationAttributes.activationFormat) == fp16,
@@ -21,28 +52,39 @@ extension Lowering {
         else {
             throw IRError("cannot lower a MatMul of two activations unless quantize marked both operands fp16", at: node)
         }
-        // An operand's dims, and where it lies: a place, or (nil) the constant of its name.
-        func place(_ v: String) throws -> (dims: [Int], place: Place?) {
+        // An operand's dims, where it lies (a place, or nil: the constant of its name) and its
+        // elements' strides there: row-major, or a Transpose's input's permuted.
+        func place(_ v: String) throws -> (dims: [Int], place: Place?, strides: [Int]) {
             guard graph.type(of: v)?.dtype == .float32, let d = graph.type(of: v)?.shape?.dims.compactMap(\.value),
                 d.count == graph.type(of: v)?.shape?.rank, d.count >= 2
             else {
                 throw IRError("cannot lower MatMul of \"\(v)\": not a static float32 tensor of rank 2 or more", at: node)
             }
-            if graph.constants[v] != nil { return (d, nil) }
+            if graph.constants[v] != nil { return (d, nil, TensorDescriptor.rowMajor(d)) }
+            if let view = views[v], let o = memory.place(of: view.input),
+                let inDims = graph.type(of: view.input)?.shape?.dims.compactMap(\.value)
+            {
+                let own = TensorDescriptor.rowMajor(inDims)
+                return (d, o, view.perm.map { own[$0] })
+            }
             guard let o = memory.place(of: v) else { throw IRError("MatMul's \"\(v)\" has no place in memory", at: node) }
-            return (d, o)
+            return (d, o, TensorDescriptor.rowMajor(d))
         }
-        let (aDims, x) = try place(node.inputs[0]), (bDims, w) = try place(node.inputs[1])
-        let (outDims, output) = try place(node.outputs[0])
+        let (aDims, x, aOwn) = try place(node.inputs[0]), (bDims, w, bOwn) = try place(node.inputs[1])
+        let (outDims, output, _) = try place(node.outputs[0])
         guard let y = output else { throw IRError("MatMul's output has no place in memory", at: node) }
         let (m, k, n) = (aDims[aDims.count - 2], aDims[aDims.count - 1], bDims[bDims.count - 1])
         let batch = Array(outDims.dropLast(2))
-        // Each operand's matrix index along the output's batch axes (0 where it broadcasts).
-        func batchStrides(_ dims: [Int]) -> [Int] {
-            let padded = Array(repeating: 1, count: batch.count - (dims.count - 2)) + dims.dropLast(2)
-            return zip(padded, TensorDescriptor.rowMajor(padded)).map { $0 == 1 ? 0 : $1 }
+        // Each operand's element offset per step along the output's batch axes (0 where it
+        // broadcasts).
+        func batchStrides(_ dims: [Int], _ own: [Int]) -> [Int] {
+            let pad = batch.count - (dims.count - 2)
+            return (0..<batch.count).map { d in d < pad || dims[d - pad] == 1 ? 0 : own[d - pad] }
         }
-        let (aStrides, bStrides) = (batchStrides(aDims), batchStrides(bDims))
+        let (aStrides, bStrides) = (batchStrides(aDims, aOwn), batchStrides(bDims, bOwn))
+        // Each operand's rows and columns apart.
+        let (aRow, aColumn) = (aOwn[aOwn.count - 2], aOwn[aOwn.count - 1])
+        let (bRow, bColumn) = (bOwn[bOwn.count - 2], bOwn[bOwn.count - 1])
         // Tiles as the MAC array takes them: N across its columns, K down its rows, M as fits.
         let tileN = min(n, resources.arrayColumns), tileK = min(k, resources.tileColumns(.fp16, sparse: false))
         func footprint(_ tileM: Int) -> Int {
@@ -59,10 +101,10 @@ extension Lowering {
         let format = UInt64(InstructionSet.formats.firstIndex(of: fp16)!)
         var unit = 0
         for index in 0..<batch.reduce(1, *) {
-            var rest = index, aMatrix = 0, bMatrix = 0
+            var rest = index, aFirst = 0, bFirst = 0
             for d in stride(from: batch.count - 1, through: 0, by: -1) {
-                aMatrix += rest % batch[d] * aStrides[d]
-                bMatrix += rest % batch[d] * bStrides[d]
+                aFirst += rest % batch[d] * aStrides[d]
+                bFirst += rest % batch[d] * bStrides[d]
                 rest /= batch[d]
             }
             for m0 in stride(from: 0, to: m, by: tileM) {
@@ -74,14 +116,17 @@ extension Lowering {
                         b.descriptor(
                             try TensorDescriptor(.sram, .f32, cluster: cluster, tile: tile, address: UInt64(address), dims: dims))
                     }
-                    func activation(_ base: Place, _ element: Int, _ dims: [Int], _ rowStride: Int) throws -> UInt64 {
-                        b.descriptor(try base.advanced(by: 4 * element).descriptor(dims: dims, strides: [rowStride, 1]))
+                    func activation(_ base: Place, _ element: Int, _ dims: [Int], _ rowStride: Int, _ columnStride: Int = 1)
+                        throws -> UInt64
+                    {
+                        b.descriptor(
+                            try base.advanced(by: 4 * element).descriptor(dims: dims, strides: [rowStride, columnStride]))
                     }
                     // Operand `input` (at `base`, or a constant) from `element` on.
-                    func operand(_ input: Int, _ base: Place?, _ element: Int, _ dims: [Int], _ rowStride: Int) throws
-                        -> UInt64
-                    {
-                        if let base { return try activation(base, element, dims, rowStride) }
+                    func operand(
+                        _ input: Int, _ base: Place?, _ element: Int, _ dims: [Int], _ rowStride: Int, _ columnStride: Int
+                    ) throws -> UInt64 {
+                        if let base { return try activation(base, element, dims, rowStride, columnStride) }
                         let name = node.inputs[input]
                         return try tables.descriptor(
                             name, graph.constants[name]!, .f32, first: element, rows: dims[0], width: dims[1],
@@ -91,9 +136,19 @@ extension Lowering {
                     for k0 in stride(from: 0, to: k, by: tileK) {
                         let kLen = min(tileK, k - k0)
                         let (act, wgt) = (try sram(actAt, [mLen, kLen]), try sram(wgtAt, [kLen, nLen]))
-                        try b.emit("dma", ["dst": act, "src": try operand(0, x, (aMatrix * m + m0) * k + k0, [mLen, kLen], k)])
+                        try b.emit(
+                            "dma",
+                            [
+                                "dst": act,
+                                "src": try operand(0, x, aFirst + m0 * aRow + k0 * aColumn, [mLen, kLen], aRow, aColumn),
+                            ])
                         try b.emit("quant", ["dst": act, "src": act, "fmt": format, "amax": 0, "scale": 0])
-                        try b.emit("dma", ["dst": wgt, "src": try operand(1, w, (bMatrix * k + k0) * n + n0, [kLen, nLen], n)])
+                        try b.emit(
+                            "dma",
+                            [
+                                "dst": wgt,
+                                "src": try operand(1, w, bFirst + k0 * bRow + n0 * bColumn, [kLen, nLen], bRow, bColumn),
+                            ])
                         try b.emit("quant", ["dst": wgt, "src": wgt, "fmt": format, "amax": 0, "scale": 0])
                         try b.emit(
                             "mma",

@@ -64,6 +64,9 @@ public enum Lowering {
             .union(reluAfter.keys.map { producer[$0]! }).union(reluAfter.values.map { producer[$0]! })
         let scales = rowScales(graph, excluded: taken, resources)
         let scaling = Set(scales.values.map(\.node))
+        // A Transpose that only products of two activations read is read in place by them.
+        let transposed = transposedViews(graph, excluded: taken)
+        let views = Dictionary(uniqueKeysWithValues: transposed.map { (graph.nodes[$0.key].outputs[0], $0.value) })
         // Runs of element-wise nodes lowered as one pass at their last node; what they
         // read is live until there, and what they leave between is never stored.
         let chains = elementwiseChains(graph, excluded: taken.union(scaling))
@@ -80,6 +83,11 @@ public enum Lowering {
             readAt[scale.node] = rowOp
             unstored.insert(graph.nodes[scale.node].outputs[0])
         }
+        for (t, _) in transposed {
+            let out = graph.nodes[t].outputs[0]
+            readAt[t] = graph.nodes.indices.filter { graph.nodes[$0].inputs.contains(out) }.max()!
+            unstored.insert(out)
+        }
         // L3 keeps the largest convolution scratch that fits it, and activations take the
         // rest. When some then go to DRAM, each convolution's scratch is instead given L3
         // only around its own node, if that spills fewer bytes.
@@ -87,6 +95,7 @@ public enum Lowering {
         let reserved = convolutions.values.map(\.scratch).filter { $0 <= resources.l3Bytes }.max() ?? 0
         let lowered = graph.nodes.indices.filter {
             !absorbed.contains($0) && !pairedDequantize.contains($0) && !chained.contains($0) && !scaling.contains($0)
+                && transposed[$0] == nil
                 && !(graph.nodes[$0].op == "Relu" && fusedRelus.contains(graph.nodes[$0].outputs.first ?? ""))
         }
         var scratchOf: [Int: (bytes: Int, live: ClosedRange<Int>)] = [:]
@@ -144,7 +153,7 @@ public enum Lowering {
         var matrixLayers = 0
         for (index, node) in graph.nodes.enumerated() {
             if absorbed.contains(index) || pairedDequantize.contains(index) || chained.contains(index)
-                || scaling.contains(index)
+                || scaling.contains(index) || transposed[index] != nil
             {
                 continue
             }
@@ -170,7 +179,7 @@ public enum Lowering {
             case "QuantizeLinear" where pairs[index] != nil:
                 try lowerQuantizePair(node, graph.nodes[pairs[index]!], graph, memory, resources, &b)
             case "MatMul" where node.attributes[QuantizationAttributes.activationFormatB] != nil:
-                try lowerActivationProduct(node, graph, memory, resources, &tables, &b)
+                try lowerActivationProduct(node, graph, memory, resources, &tables, &b, views: views)
             case "Conv", "ConvTranspose", "Gemm", "MatMul":
                 guard let output = node.outputs.first, let p = packed[output] else {
                     throw IRError(missingWeights(node, graph), at: node)

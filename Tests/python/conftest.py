@@ -39,8 +39,9 @@ def run_npucc(*args, timeout=120, env=None):
 def simulated_and_interpreted(model, inputs, folder, precision, sparsity, calib, prune="sparsegpt", extra=()):
     """Compiles `model` at `precision` and `sparsity` (2:4 pruned by `prune`, SparseGPT unless
     told), runs the bundle on the simulator and the model on the fake-quant interpreter with the
-    same flags (and `extra`), both on `inputs`; returns the two sets of outputs (npz files loaded)."""
-    flags = ["--precision", precision, "--calib", calib, *extra]
+    same flags (and `extra`), both on `inputs`; returns the two sets of outputs (npz files loaded).
+    Without `calib`, no calibration is given (enough at fp16)."""
+    flags = ["--precision", precision, *(["--calib", calib] if calib else []), *extra]
     pruning = ["--prune", prune] if sparsity != "none" else []
     r = run_npucc("compile", model, "-o", folder / "m.npub", *flags, *pruning, "--sparsity", sparsity)
     assert r.returncode == 0, r.stderr

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from conftest import assert_same_bits, run_npucc
+from conftest import assert_same_bits, run_npucc, simulated_and_interpreted
 
 SHAPE = [2, 4, 16, 16]
 
@@ -30,16 +30,10 @@ def compiled(tmp_path, model):
     x[0, 0, 1, 5] = np.nan
     x[1, 3, 2, :] = -np.inf
     np.savez(tmp_path / "x.npz", x=x)
-    r = run_npucc("compile", model, "-o", tmp_path / "m.npub", "--precision", "fp16")
-    assert r.returncode == 0, r.stderr
-    r = run_npucc("run", tmp_path / "m.npub", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "sim.npz")
-    assert r.returncode == 0, r.stderr
-    r = run_npucc("run", model, "--precision", "fp16", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "fq.npz")
-    assert r.returncode == 0, r.stderr
+    simulated, interpreted = simulated_and_interpreted(model, tmp_path / "x.npz", tmp_path, "fp16", "none", None)
     r = run_npucc("profile", tmp_path / "m.npub", "--json")
     assert r.returncode == 0, r.stderr
-    layers = {layer["name"]: layer for layer in json.loads(r.stdout)["layers"]}
-    return np.load(tmp_path / "sim.npz"), np.load(tmp_path / "fq.npz"), layers
+    return simulated, interpreted, {layer["name"]: layer for layer in json.loads(r.stdout)["layers"]}
 
 
 @pytest.mark.parametrize("scale_op,row_op", [("Div", "Softmax"), ("Mul", "LogSoftmax")])
