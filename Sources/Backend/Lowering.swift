@@ -93,11 +93,13 @@ public enum Lowering {
         // only around its own node, if that spills fewer bytes.
         let convolutions = try convolutionScratch(graph, packed, resources, shape)
         let reserved = convolutions.values.map(\.scratch).filter { $0 <= resources.l3Bytes }.max() ?? 0
-        let lowered = graph.nodes.indices.filter {
-            !absorbed.contains($0) && !pairedDequantize.contains($0) && !chained.contains($0) && !scaling.contains($0)
-                && transposed[$0] == nil
-                && !(graph.nodes[$0].op == "Relu" && fusedRelus.contains(graph.nodes[$0].outputs.first ?? ""))
+        // Nodes lowered with another one, which emit nothing of their own.
+        func loweredElsewhere(_ i: Int) -> Bool {
+            absorbed.contains(i) || pairedDequantize.contains(i) || chained.contains(i) || scaling.contains(i)
+                || transposed[i] != nil
+                || graph.nodes[i].op == "Relu" && fusedRelus.contains(graph.nodes[i].outputs.first ?? "")
         }
+        let lowered = graph.nodes.indices.filter { !loweredElsewhere($0) }
         var scratchOf: [Int: (bytes: Int, live: ClosedRange<Int>)] = [:]
         for (k, i) in lowered.enumerated() {
             guard let output = graph.nodes[i].outputs.first, let c = convolutions[output], c.scratch > 0 else { continue }
@@ -152,12 +154,7 @@ public enum Lowering {
         // Matrix layers lay out the L2 they stage from the bottom and from the top in turn.
         var matrixLayers = 0
         for (index, node) in graph.nodes.enumerated() {
-            if absorbed.contains(index) || pairedDequantize.contains(index) || chained.contains(index)
-                || scaling.contains(index) || transposed[index] != nil
-            {
-                continue
-            }
-            if node.op == "Relu", let out = node.outputs.first, fusedRelus.contains(out) { continue }
+            if loweredElsewhere(index) { continue }
             let first = b.program.instructions.count
             defer {
                 let count = b.program.instructions.count - first

@@ -74,8 +74,8 @@ public struct MemoryPlan: Sendable, Equatable {
     /// results) and gets no place. A node in `readAt` is lowered with a later one, at that
     /// index: what it reads is live until there. A node in `scratch` needs that many bytes
     /// of L3 while it runs (a convolution's rounded and padded image), live over the node
-    /// indices given (from the node lowered before it to the one after, so that neither
-    /// waits for the other to reuse its bytes): each such range is placed first, where it
+    /// indices given (the lowering gives those of the nodes lowered before and after it, so
+    /// that neither waits for the other to reuse its bytes): each such range is placed first, where it
     /// fits within `onChipBytes` clear of the others (`scratchAt`); the activations then fit
     /// around them.
     public static func plan(
