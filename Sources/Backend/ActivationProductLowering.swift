@@ -15,10 +15,12 @@ import Passes
 extension Lowering {
     /// Transposes (by node index) whose result only products of two activations read, and not
     /// as a graph output: each reader reads the Transpose's input in place, with the
-    /// permuted strides (`TransposedView`), and the Transpose is not lowered.
+    /// permuted strides (`TransposedView`), and the Transpose is not lowered; its input is
+    /// live until its last reader.
     struct TransposedView: Equatable {
         var input: String
         var perm: [Int]
+        var lastReader: Int
     }
 
     static func transposedViews(_ graph: Graph, excluded: Set<Int>) -> [Int: TransposedView] {
@@ -37,7 +39,7 @@ extension Lowering {
             else { continue }
             let perm = node.ints("perm") ?? Array((0..<rank).reversed())
             guard perm.count == rank else { continue }
-            found[i] = TransposedView(input: x, perm: perm)
+            found[i] = TransposedView(input: x, perm: perm, lastReader: r.max()!)
         }
         return found
     }

@@ -168,6 +168,9 @@ public struct ConvolutionLayer: Sendable {
 
     /// Bytes of scratch the lowering uses: the rounded image, then the padded image.
     public var scratchBytes: Int { roundedBytes + paddedBytes }
+
+    /// Where the rounded image starts in `space`'s scratch (the padded image follows it).
+    func scratchStart(in space: MemorySpace) -> UInt64 { space == .l3 ? l3Scratch ?? 0 : scratch }
 }
 
 /// One step of rounding a convolution's input, staged on one tile: `pixels` of the image's
@@ -342,7 +345,7 @@ public enum ConvolutionLowering {
         let (groupChannels, groupOutChannels) = (c.channels / c.groups, c.outChannels / c.groups)
         let positions = c.outHeight * c.outWidth, k = groupChannels * c.kernel.0 * c.kernel.1
         let (hp, wp) = (c.paddedHeight, c.paddedWidth)
-        let rounded = scratch == .l3 ? c.l3Scratch ?? 0 : c.scratch, paddedAt = rounded + UInt64(c.roundedBytes)
+        let rounded = c.scratchStart(in: scratch), paddedAt = rounded + UInt64(c.roundedBytes)
         let scalesAt = paddedAt + UInt64(c.codeBytes), blocks = c.scaleChannels
         let x = c.input + UInt64(4 * image * c.channels * c.inputPlane)
         var layer = c.matrix
@@ -459,7 +462,7 @@ public enum ConvolutionLowering {
         // The rounded and padded image in L3 when they fit (read there by every gather), else in
         // DRAM's scratch.
         let scratch: MemorySpace = c.l3Scratch != nil || c.roundedBytes + c.paddedBytes <= resources.l3Bytes ? .l3 : .dram
-        let rounded = scratch == .l3 ? c.l3Scratch ?? 0 : c.scratch, paddedAt = rounded + UInt64(c.roundedBytes)
+        let rounded = c.scratchStart(in: scratch), paddedAt = rounded + UInt64(c.roundedBytes)
         let steps = roundingSteps(c, resources)
         // Coded: the codes at paddedAt, their block scales after them.
         let (coded, blocks) = (c.coded, c.scaleChannels)

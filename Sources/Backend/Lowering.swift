@@ -83,10 +83,9 @@ public enum Lowering {
             readAt[scale.node] = rowOp
             unstored.insert(graph.nodes[scale.node].outputs[0])
         }
-        for (t, _) in transposed {
-            let out = graph.nodes[t].outputs[0]
-            readAt[t] = graph.nodes.indices.filter { graph.nodes[$0].inputs.contains(out) }.max()!
-            unstored.insert(out)
+        for (t, view) in transposed {
+            readAt[t] = view.lastReader
+            unstored.insert(graph.nodes[t].outputs[0])
         }
         // L3 keeps the largest convolution scratch that fits it, and activations take the
         // rest. When some then go to DRAM, each convolution's scratch is instead given L3

@@ -368,7 +368,7 @@ public enum MatrixTiling {
         /// the weights once per chunk, the activations once per group of columns (the
         /// windows, or the bands they are read from).
         func traffic(_ g: Int, _ t: Int, _ c: Int) -> Int {
-            return (shape.m + c - 1) / c * weightBytes + activationTraffic(g, t)
+            (shape.m + c - 1) / c * weightBytes + activationTraffic(g, t)
         }
         /// The activation bytes of `traffic`: read once per group of `g` columns.
         func activationTraffic(_ g: Int, _ t: Int) -> Int {

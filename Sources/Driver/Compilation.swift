@@ -121,9 +121,10 @@ public enum Compilation {
             arrayColumns: c.macArray.columns, rates: rates, clusters: c.clusters,
             tilesPerCluster: c.tilesPerCluster, l3Bytes: sizes["l3"] ?? 0, l2Bytes: sizes["l2"] ?? 0)
         resources.dramBytes = target.memories.last?.sizeBytes ?? Int.max
-        resources.l2BytesPerCycle = target.memories.first { $0.name == "l2" }?.bandwidthBytesPerCycle ?? 0
-        resources.dramBytesPerCycle = target.memories.first { $0.name == "dram" }?.bandwidthBytesPerCycle ?? 0
-        resources.l3BytesPerCycle = target.memories.first { $0.name == "l3" }?.bandwidthBytesPerCycle ?? 0
+        let bandwidths = Dictionary(
+            target.memories.map { ($0.name, $0.bandwidthBytesPerCycle) }, uniquingKeysWith: { a, _ in a })
+        (resources.l2BytesPerCycle, resources.l3BytesPerCycle, resources.dramBytesPerCycle) =
+            (bandwidths["l2"] ?? 0, bandwidths["l3"] ?? 0, bandwidths["dram"] ?? 0)
         let machine = MachineMemories(
             sram_bytes: target.tileMemoryBytes, l2_bytes: sizes["l2"] ?? 0, l3_bytes: sizes["l3"] ?? 0,
             clusters: c.clusters, tiles_per_cluster: c.tilesPerCluster)
