@@ -262,7 +262,7 @@ extension Lowering {
     }
 
     /// One vector-unit instruction of a pass.
-    struct PassStep {
+    struct PassStep: Equatable {
         var op: String
         var imm: Float
         var record: [Int]?
@@ -305,22 +305,26 @@ extension Lowering {
         }
     }
 
+    /// True for an element-wise node a chain may take: float32 operands and a static float32
+    /// result, of at most two operands but scalars.
+    static func isChainable(_ i: Int, _ graph: Graph) -> Bool {
+        let node = graph.nodes[i]
+        guard isElementwise(node.op), !["Where", "BatchNormalization"].contains(node.op),
+            let out = node.outputs.first, graph.type(of: out)?.dtype == .float32,
+            graph.type(of: out)?.shape?.dims.allSatisfy({ $0.value != nil }) == true,
+            node.inputs.allSatisfy({ $0.isEmpty || graph.type(of: $0)?.dtype == .float32 }),
+            let operands = try? vectorSteps(node, graph).operands, operands.count <= 2
+        else { return false }
+        return true
+    }
+
     /// The chains of two or more element-wise nodes (`ElementwiseChain`) among the nodes
     /// not in `excluded`, each as long as it goes.
     static func elementwiseChains(_ graph: Graph, excluded: Set<Int>) -> [ElementwiseChain] {
         var readers: [String: [Int]] = [:]
         for (i, n) in graph.nodes.enumerated() { for input in Set(n.inputs) { readers[input, default: []].append(i) } }
         let outputs = Set(graph.outputs.map(\.name))
-        func chainable(_ i: Int) -> Bool {
-            let node = graph.nodes[i]
-            guard !excluded.contains(i), isElementwise(node.op), !["Where", "BatchNormalization"].contains(node.op),
-                let out = node.outputs.first, graph.type(of: out)?.dtype == .float32,
-                graph.type(of: out)?.shape?.dims.allSatisfy({ $0.value != nil }) == true,
-                node.inputs.allSatisfy({ $0.isEmpty || graph.type(of: $0)?.dtype == .float32 }),
-                let operands = try? vectorSteps(node, graph).operands, operands.count <= 2
-            else { return false }
-            return true
-        }
+        func chainable(_ i: Int) -> Bool { !excluded.contains(i) && isChainable(i, graph) }
         var chains: [ElementwiseChain] = [], taken: Set<Int> = []
         for start in graph.nodes.indices where !taken.contains(start) && chainable(start) {
             var chain = [start]

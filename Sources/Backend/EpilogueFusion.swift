@@ -3,7 +3,9 @@
 // a residual Add of another activation of the same shape (the end of a ResNet block) and
 // the Relu, or the Clip of constant bounds (an int8 model's removed pair), after that Add.
 // Each must directly follow the one before it, read only its result, and the epilogue
-// applies them in the graph's order, so the bits are the graph's.
+// applies them in the graph's order, so the bits are the graph's. Last, element-wise nodes
+// that read nothing but that result and scalars (a GELU's Div, Erf, Add and two Muls, a
+// SiLU's Sigmoid and Mul): the vector steps their own pass would run, on the same values.
 import IR
 import Passes
 
@@ -17,6 +19,9 @@ struct Epilogue: Equatable {
     var relu = false
     /// Or a Clip of constant bounds after it: [low, high], infinite where the Clip has none.
     var clip: [Float]?
+    /// The vector steps of element-wise nodes after those (`tail(after:)`), on the result so
+    /// far (`input(0)`) and their own results.
+    var tail: [Lowering.PassStep] = []
     /// The value the layer writes: the last absorbed node's output.
     var result: String
     /// The node indices lowered as part of the layer.
@@ -34,6 +39,7 @@ extension Lowering {
             let d = shape.dims.compactMap(\.value)
             return d.count == shape.rank ? d : nil
         }
+        let chains = elementwiseChains(graph, excluded: [])
         var found: [Int: Epilogue] = [:]
         for (i, node) in graph.nodes.enumerated() {
             guard ["Conv", "ConvTranspose", "Gemm", "MatMul"].contains(node.op), let output = node.outputs.first,
@@ -75,9 +81,35 @@ extension Lowering {
                 j += 1
                 if epilogue.relu || epilogue.clip != nil { break }
             }
+            if let tail = tail(after: epilogue.result, graph, chains: chains, readers: readers, outputs: outputs) {
+                epilogue.tail = tail.steps
+                epilogue.absorbed += tail.nodes
+                epilogue.result = graph.nodes[tail.nodes.last!].outputs[0]
+            }
             if !epilogue.absorbed.isEmpty { found[i] = epilogue }
         }
         return found
+    }
+
+    /// The element-wise nodes an epilogue runs after writing `value`: a chain of them
+    /// (`elementwiseChains`), or one, whose only operand but scalars is `value`, that reads
+    /// all of it (no other node does, and it is no graph output), and whose result has its
+    /// shape.
+    private static func tail(
+        after value: String, _ graph: Graph, chains: [ElementwiseChain], readers: [String: Int], outputs: Set<String>
+    ) -> ElementwiseChain? {
+        guard !outputs.contains(value), let count = readers[value], count > 0 else { return nil }
+        let users = graph.nodes.indices.filter { graph.nodes[$0].inputs.contains(value) }
+        // The chain from the first reader on (a chain may start with the nodes the epilogue
+        // took already), or that reader alone.
+        let nodes =
+            chains.lazy.compactMap { chain in chain.nodes.firstIndex(of: users[0]).map { Array(chain.nodes[$0...]) } }
+            .first ?? (users.count == 1 && isChainable(users[0], graph) ? users : [])
+        guard !nodes.isEmpty, let chain = try? ElementwiseChain(nodes: nodes, graph), chain.inputs == [value],
+            Set(users).isSubset(of: chain.nodes),
+            graph.type(of: graph.nodes[chain.nodes.last!].outputs[0])?.shape == graph.type(of: value)?.shape
+        else { return nil }
+        return chain
     }
 
     /// A float32 Clip's bounds when each is absent or a constant of one value: [low, high],

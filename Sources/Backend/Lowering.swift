@@ -192,6 +192,9 @@ public enum Lowering {
                 let epilogue = fused[index]
                 if let e = epilogue {
                     if let bias = e.bias { matrix.bias = constants.append(bias) }
+                    matrix.tail = e.tail.map {
+                        TailStep(op: $0.op, imm: $0.imm, record: $0.record.map { constants.record($0) }, a: $0.a, b: $0.b)
+                    }
                     if let r = e.residual {
                         let at = try address(r, node)
                         (matrix.residual, matrix.residualSpace, matrix.reluAfterResidual) = (at.address, at.space, e.relu)
@@ -460,6 +463,7 @@ public enum Lowering {
         shape.activationBlock = block
         shape.windowed = windowed
         shape.bands = bands
+        shape.tail = !layer.tail.isEmpty
         var tiles = resources
         tiles.arrayColumns = p.tileRows
         do {

@@ -72,6 +72,8 @@ public struct MatrixLayer: Sendable {
     /// opposite ends, so that a layer's staging need not wait for the last one's tiles to
     /// finish reading theirs, unless the two together fill the L2.
     public var l2FromTop = false
+    /// Element-wise steps the epilogue runs last, on each row tile of the result.
+    var tail: [TailStep] = []
 
     /// The L2 address of a region of `size` bytes `offset` bytes into the layout of an L2 of
     /// `l2Bytes` (`l2FromTop` mirrors it).
@@ -97,6 +99,17 @@ public struct MatrixLayer: Sendable {
         self.fusedActivation = fusedActivation
         self.activationParameters = activationParameters
     }
+}
+
+/// An element-wise step a matrix layer's epilogue runs last (`Epilogue.tail`): `vop` `op`
+/// with `imm`, or with a parameter record of the constants `vopp`, on the layer's result
+/// (`input(0)`) and the steps' result so far.
+struct TailStep: Sendable {
+    var op: String
+    var imm: Float
+    var record: Int?
+    var a: Lowering.Operand
+    var b: Lowering.Operand?
 }
 
 /// Where `MatrixLowering.stageWeights` put a layer's weights in each cluster's L2: per
@@ -161,16 +174,19 @@ public enum MatrixLowering {
         // waiting for the products two tiles back to complete before reusing their buffer.
         var buffers = planned
         while planned == 2 && buffers < weightBuffers(w)
-            && actBuffers * actBytes + (buffers + 1) * g * maxWeightTile + g * perColumn <= resources.sramBytes
+            && actBuffers * actBytes + (buffers + 1) * g * maxWeightTile + g * perColumn + regions.tail
+                <= resources.sramBytes
         {
             buffers += 1
         }
         let weightAt = actBuffers * actBytes
         let columnAt = weightAt + buffers * g * maxWeightTile
-        guard columnAt + g * perColumn <= resources.sramBytes else {
+        let tailAt = columnAt + g * perColumn
+        guard tailAt + regions.tail <= resources.sramBytes else {
             throw PackingError(
-                "the layer's tiles need \(columnAt + g * perColumn) bytes of SRAM, a tile has \(resources.sramBytes)")
+                "the layer's tiles need \(tailAt + regions.tail) bytes of SRAM, a tile has \(resources.sramBytes)")
         }
+        precondition(layer.tail.isEmpty || regions.tail > 0, "the plan lays out the epilogue's element-wise steps")
         let staged = try staged ?? stageWeights(layer, plan: plan, resources, into: &b)
         for (tileIndex, items) in plan.work.enumerated() {
             var (actTurn, weightTurn) = (0, 0)
@@ -379,7 +395,8 @@ public enum MatrixLowering {
                         layer, rows: rows, columns: c.nRange, tileM: plan.tileM, bias: c.at + scaleBytes,
                         accumulators: c.at + 2 * scaleBytes, accumulatorRowTile: regions.accumulatorRowTile,
                         residual: regions.residual > 0 ? c.at + perColumn - regions.residual : nil,
-                        spare: layer.codedInput ? codesBytes : actBuffers * actBytes, cluster: cluster, tile: tile, into: &b)
+                        spare: layer.codedInput ? codesBytes : actBuffers * actBytes, tail: tailAt, cluster: cluster,
+                        tile: tile, into: &b)
                 }
             }
         }
@@ -546,12 +563,13 @@ public enum MatrixLowering {
     /// A column of output tiles done, row tile by row tile (the accumulators of each
     /// `accumulatorRowTile` bytes after the last's): bias, activation, residual (the
     /// chunk's, loaded at `residual` with the column; without that region, read in blocks
-    /// into the `spare` bytes from SRAM address 0, the activation tiles' buffers), Relu, out
-    /// of the tile.
+    /// into the `spare` bytes from SRAM address 0, the activation tiles' buffers), Relu,
+    /// the element-wise tail (its results at `tail`, the last step's over the
+    /// accumulators), out of the tile.
     private static func epilogue(
         _ layer: MatrixLayer, rows: Range<Int>, columns nRange: Range<Int>, tileM: Int, bias biasAt: Int,
-        accumulators accumulatorsAt: Int, accumulatorRowTile: Int, residual residualAt: Int?, spare: Int, cluster: Int,
-        tile: Int, into b: inout ProgramBuilder
+        accumulators accumulatorsAt: Int, accumulatorRowTile: Int, residual residualAt: Int?, spare: Int, tail tailAt: Int,
+        cluster: Int, tile: Int, into b: inout ProgramBuilder
     ) throws {
         func sram(_ element: ElementType, _ address: Int, _ dims: [Int], _ strides: [Int]?) throws -> UInt64 {
             b.descriptor(
@@ -618,6 +636,34 @@ public enum MatrixLowering {
             if layer.residual != nil, let record = layer.clampAfterResidual {
                 // As the interpreter's Clip: min(max(x, low), high).
                 try b.emit("vopp", ["op": op("clamp"), "dst": acc, "a": acc, "b": 0, "params": UInt64(record)])
+            }
+            if !layer.tail.isEmpty {
+                let result = try sram(.f32, tailAt, [mLen, nLen], nil)
+                func operand(_ o: Lowering.Operand?) -> UInt64 {
+                    switch o {
+                    case .input: return acc
+                    case .result: return result
+                    case nil: return 0
+                    }
+                }
+                for (s, step) in layer.tail.enumerated() {
+                    let dst = s == layer.tail.count - 1 ? acc : result
+                    if let record = step.record {
+                        try b.emit(
+                            "vopp",
+                            [
+                                "op": op(step.op), "dst": dst, "a": operand(step.a), "b": operand(step.b),
+                                "params": UInt64(record),
+                            ])
+                    } else {
+                        try b.emit(
+                            "vop",
+                            [
+                                "op": op(step.op), "dst": dst, "a": operand(step.a), "b": operand(step.b),
+                                "imm": UInt64(step.imm.bitPattern),
+                            ])
+                    }
+                }
             }
             let dst = try TensorDescriptor(
                 layer.outputSpace, .f32, address: layer.output + UInt64(4 * (m0 * rs + nRange.lowerBound * cs)),

@@ -81,6 +81,9 @@ public struct MatrixShape: Sendable, Equatable {
     /// The epilogue adds a residual: each column keeps its chunk of it beside the
     /// accumulators, loaded before the products.
     public var residual = false
+    /// The epilogue runs element-wise steps last, keeping their results in a row tile of
+    /// accumulators' bytes of its own.
+    public var tail = false
     /// The activations arrive coded (a byte per code, and for nvfp4 a float32 scale per
     /// block of 16) instead of as float32 to be rounded on the tile.
     public var codedActivations = false
@@ -206,11 +209,14 @@ public enum MatrixTiling {
         /// two, so that a reduction tile's first load need not wait for the last one's
         /// products.
         public var activationBuffers = 2
+        /// Where the epilogue's element-wise steps keep their results (`MatrixShape.tail`; 0:
+        /// none), after the columns: one row tile's accumulators.
+        public var tail = 0
 
         /// Bytes with `buffers` weight tiles per column (used in turn), for `columns` columns,
         /// and `activationBuffers` activation tiles (one when `buffers` is one).
         public func bytes(buffers: Int, columns: Int) -> Int {
-            (buffers == 1 ? 1 : activationBuffers) * activationTile + buffers * columns * weightTile + columns * column
+            (buffers == 1 ? 1 : activationBuffers) * activationTile + buffers * columns * weightTile + columns * column + tail
         }
     }
 
@@ -232,7 +238,7 @@ public enum MatrixTiling {
         return SRAMLayout(
             activationTile: activationTile, codes: codes, weightTile: aligned(weights), scales: scales, residual: residual,
             column: 2 * scales + accumulators + residual, accumulatorRowTile: rowTile,
-            activationBuffers: max(2, rowTiles + 1))
+            activationBuffers: max(2, rowTiles + 1), tail: shape.tail ? rowTile : 0)
     }
 
     /// The SRAM a plan needs: `layout`'s regions with its activation buffers and two weight

@@ -118,7 +118,8 @@ HOSTILE = "<img src=x onerror=alert(1)>&'\""
 
 
 def hostile_model(path):
-    """One Gemm named with markup, then a Sigmoid: a model whose names must be escaped."""
+    """One Gemm named with markup, then a Sigmoid: a model whose names must be escaped. The
+    Gemm's output is a graph output too, so that the Sigmoid stays a layer of its own."""
     rng = np.random.default_rng(0)
     w = numpy_helper.from_array(rng.standard_normal((16, 64)).astype(np.float32), "w")
     b = numpy_helper.from_array(np.zeros(16, np.float32), "b")
@@ -126,7 +127,8 @@ def hostile_model(path):
              helper.make_node("Gemm", ["flat", "w", "b"], ["y"], name=HOSTILE, transB=1),
              helper.make_node("Sigmoid", ["y"], ["z"], name="</table><script>alert(2)</script>")]
     g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 1, 8, 8])],
-                          [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 16])], [w, b])
+                          [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 16]),
+                           helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16])], [w, b])
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), path)
 
 
