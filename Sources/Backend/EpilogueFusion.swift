@@ -81,7 +81,7 @@ extension Lowering {
                 j += 1
                 if epilogue.relu || epilogue.clip != nil { break }
             }
-            if let tail = tail(after: epilogue.result, graph, chains: chains, readers: readers, outputs: outputs) {
+            if let tail = tail(after: epilogue.result, graph, chains: chains, outputs: outputs) {
                 epilogue.tail = tail.steps
                 epilogue.absorbed += tail.nodes
                 epilogue.result = graph.nodes[tail.nodes.last!].outputs[0]
@@ -96,15 +96,15 @@ extension Lowering {
     /// all of it (no other node does, and it is no graph output), and whose result has its
     /// shape.
     private static func tail(
-        after value: String, _ graph: Graph, chains: [ElementwiseChain], readers: [String: Int], outputs: Set<String>
+        after value: String, _ graph: Graph, chains: [ElementwiseChain], outputs: Set<String>
     ) -> ElementwiseChain? {
-        guard !outputs.contains(value), let count = readers[value], count > 0 else { return nil }
         let users = graph.nodes.indices.filter { graph.nodes[$0].inputs.contains(value) }
+        guard !outputs.contains(value), let first = users.first else { return nil }
         // The chain from the first reader on (a chain may start with the nodes the epilogue
         // took already), or that reader alone.
         let nodes =
-            chains.lazy.compactMap { chain in chain.nodes.firstIndex(of: users[0]).map { Array(chain.nodes[$0...]) } }
-            .first ?? (users.count == 1 && isChainable(users[0], graph) ? users : [])
+            chains.lazy.compactMap { chain in chain.nodes.firstIndex(of: first).map { Array(chain.nodes[$0...]) } }.first
+            ?? (users.count == 1 && isChainable(first, graph) ? users : [])
         guard !nodes.isEmpty, let chain = try? ElementwiseChain(nodes: nodes, graph), chain.inputs == [value],
             Set(users).isSubset(of: chain.nodes),
             graph.type(of: graph.nodes[chain.nodes.last!].outputs[0])?.shape == graph.type(of: value)?.shape
