@@ -357,6 +357,19 @@ extension Lowering {
             resources, &constants, &b)
     }
 
+    /// One step of a vector pass: `vop` `op` with its immediate, or with a parameter record
+    /// of the constants `vopp`, from operands `a` and `b` (descriptors; 0 for none) to `dst`.
+    static func emitStep(
+        _ op: String, imm: Float, record: Int?, dst: UInt64, a: UInt64, b: UInt64, into builder: inout ProgramBuilder
+    ) throws {
+        let code = UInt64(InstructionSet.vectorOps.firstIndex(of: op)!)
+        if let record {
+            try builder.emit("vopp", ["op": code, "dst": dst, "a": a, "b": b, "params": UInt64(record)])
+        } else {
+            try builder.emit("vop", ["op": code, "dst": dst, "a": a, "b": b, "imm": UInt64(imm.bitPattern)])
+        }
+    }
+
     /// The fewest values of a vector pass's block when the output is spread over the tiles.
     static let minimumBlock = 256
 
@@ -447,19 +460,9 @@ extension Lowering {
                     }
                 }
                 for (s, step) in steps.enumerated() {
-                    let op = UInt64(InstructionSet.vectorOps.firstIndex(of: step.op)!)
-                    if let record = records[s] {
-                        try b.emit(
-                            "vopp",
-                            ["op": op, "dst": result, "a": buffer(step.a), "b": buffer(step.b), "params": UInt64(record)])
-                    } else {
-                        try b.emit(
-                            "vop",
-                            [
-                                "op": op, "dst": result, "a": buffer(step.a), "b": buffer(step.b),
-                                "imm": UInt64(step.imm.bitPattern),
-                            ])
-                    }
+                    try emitStep(
+                        step.op, imm: step.imm, record: records[s], dst: result, a: buffer(step.a), b: buffer(step.b),
+                        into: &b)
                 }
                 let at = zip(index, outStrides).reduce(0) { $0 + $1.0 * $1.1 } + r0 * outStrides[axis]
                 try b.emit(

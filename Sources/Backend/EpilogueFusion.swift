@@ -31,8 +31,10 @@ struct Epilogue: Equatable {
 extension Lowering {
     /// The epilogues of the matrix layers (by node index) that absorb at least one node.
     static func epilogues(_ graph: Graph, _ packed: [String: PackedLayer]) -> [Int: Epilogue] {
-        var readers: [String: Int] = [:]
-        for n in graph.nodes { for input in Set(n.inputs) where !input.isEmpty { readers[input, default: 0] += 1 } }
+        var readers: [String: [Int]] = [:]
+        for (i, n) in graph.nodes.enumerated() {
+            for input in Set(n.inputs) where !input.isEmpty { readers[input, default: []].append(i) }
+        }
         let outputs = Set(graph.outputs.map(\.name))
         func dims(_ v: String) -> [Int]? {
             guard let t = graph.type(of: v), t.dtype == .float32, let shape = t.shape else { return nil }
@@ -52,7 +54,7 @@ extension Lowering {
             var j = i + 1
             while j < graph.nodes.count {
                 let next = graph.nodes[j], current = epilogue.result
-                guard readers[current] == 1, !outputs.contains(current), next.inputs.contains(current),
+                guard readers[current]?.count == 1, !outputs.contains(current), next.inputs.contains(current),
                     let out = next.outputs.first, next.outputs.count == 1, dims(out) == outDims,
                     next.attributes.keys.allSatisfy({ !$0.hasPrefix("npucc.") })
                 else { break }
@@ -81,7 +83,7 @@ extension Lowering {
                 j += 1
                 if epilogue.relu || epilogue.clip != nil { break }
             }
-            if let tail = tail(after: epilogue.result, graph, chains: chains, outputs: outputs) {
+            if let tail = tail(after: epilogue.result, readers[epilogue.result] ?? [], graph, chains: chains, outputs: outputs) {
                 epilogue.tail = tail.steps
                 epilogue.absorbed += tail.nodes
                 epilogue.result = graph.nodes[tail.nodes.last!].outputs[0]
@@ -91,14 +93,13 @@ extension Lowering {
         return found
     }
 
-    /// The element-wise nodes an epilogue runs after writing `value`: a chain of them
-    /// (`elementwiseChains`), or one, whose only operand but scalars is `value`, that reads
-    /// all of it (no other node does, and it is no graph output), and whose result has its
-    /// shape.
+    /// The element-wise nodes an epilogue runs after writing `value`, which the nodes `users`
+    /// read (in graph order): a chain of them (`elementwiseChains`), or one, whose only
+    /// operand but scalars is `value`, that reads all of it (no other node does, and it is no
+    /// graph output), and whose result has its shape.
     private static func tail(
-        after value: String, _ graph: Graph, chains: [ElementwiseChain], outputs: Set<String>
+        after value: String, _ users: [Int], _ graph: Graph, chains: [ElementwiseChain], outputs: Set<String>
     ) -> ElementwiseChain? {
-        let users = graph.nodes.indices.filter { graph.nodes[$0].inputs.contains(value) }
         guard !outputs.contains(value), let first = users.first else { return nil }
         // The chain from the first reader on (a chain may start with the nodes the epilogue
         // took already), or that reader alone.

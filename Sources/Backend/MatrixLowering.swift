@@ -647,22 +647,9 @@ public enum MatrixLowering {
                     }
                 }
                 for (s, step) in layer.tail.enumerated() {
-                    let dst = s == layer.tail.count - 1 ? acc : result
-                    if let record = step.record {
-                        try b.emit(
-                            "vopp",
-                            [
-                                "op": op(step.op), "dst": dst, "a": operand(step.a), "b": operand(step.b),
-                                "params": UInt64(record),
-                            ])
-                    } else {
-                        try b.emit(
-                            "vop",
-                            [
-                                "op": op(step.op), "dst": dst, "a": operand(step.a), "b": operand(step.b),
-                                "imm": UInt64(step.imm.bitPattern),
-                            ])
-                    }
+                    try Lowering.emitStep(
+                        step.op, imm: step.imm, record: step.record, dst: s == layer.tail.count - 1 ? acc : result,
+                        a: operand(step.a), b: operand(step.b), into: &b)
                 }
             }
             let dst = try TensorDescriptor(
