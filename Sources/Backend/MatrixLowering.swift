@@ -123,13 +123,6 @@ public struct StagedWeights: Sendable {
 }
 
 public enum MatrixLowering {
-    /// The most weight tiles per column a tile keeps in turn (two when its SRAM has room for
-    /// no more; `lower`), and as many activation tiles at least: so many reduction tiles are
-    /// loaded ahead of the products. Dense fp16 and fp8 tiles are the shortest to multiply
-    /// (20 and 40 reduction positions against nvfp4's 80 and a 2:4 tile's twice as many), so
-    /// more of them cover a load's latency from DRAM.
-    static func weightBuffers(_ w: WeightLayout) -> Int { w.format == .nvfp4 || w.sparse ? 4 : 6 }
-
     /// Appends `layer`'s instructions to `builder` following `plan` on `resources`; its
     /// weights staged first, unless `staged` says where `stageWeights` put them already.
     public static func lower(
@@ -144,9 +137,7 @@ public enum MatrixLowering {
         let formats = InstructionSet.formats
         let wfmt = UInt64(formats.firstIndex(of: w.format.rawValue)!)
         let afmt = UInt64(formats.firstIndex(of: layer.activationFormat.rawValue)!)
-        // Two activation tiles and two weight tiles per column when they fit (MatrixTiling's
-        // layout), used in turn, so that loading the next overlaps multiplying the last; else
-        // one of each.
+        // The activation and weight tiles used in turn (`MatrixTiling.buffers`).
         let g = plan.groupN
         let regions = plan.layout
         precondition((regions.codes > 0) == layer.codedInput, "the plan lays out the activations the layer reads")
@@ -154,31 +145,9 @@ public enum MatrixLowering {
             regions.activationTile, regions.codes, regions.weightTile, regions.scales, regions.column
         )
         precondition(maxWeightTile >= w.tileByteCount(rows: plan.tileN, length: plan.tileK))
-        let planned = regions.bytes(buffers: 2, columns: g) <= resources.sramBytes ? 2 : 1
-        // A chunk of several row tiles takes an activation buffer for each at every
-        // reduction tile. The plan counts one more (`activationBuffers`), so that the next
-        // reduction tile's first load does not wait for this one's products; twice as many
-        // as the row tiles, and at least four, where the SRAM past the plan's bytes has
-        // room, so that all of them overlap the last reduction tile's products (and a chunk
-        // of one row tile loads three reduction tiles ahead).
-        let rowTiles = (plan.chunkM + plan.tileM - 1) / plan.tileM
-        let counted = planned == 2 ? regions.activationBuffers : 1
-        let besides = regions.bytes(buffers: planned, columns: g) - counted * actBytes
-        let actBuffers =
-            [max(weightBuffers(w), 2 * rowTiles), 2 * rowTiles].first {
-                $0 > counted && $0 * actBytes + besides <= resources.sramBytes
-            }
-            ?? counted
-        // Up to `weightBuffers` weight tiles per column where the SRAM left has room: a
-        // column's loads then run that many reduction tiles ahead of its products, instead of
-        // waiting for the products two tiles back to complete before reusing their buffer.
-        var buffers = planned
-        while planned == 2 && buffers < weightBuffers(w)
-            && actBuffers * actBytes + (buffers + 1) * g * maxWeightTile + g * perColumn + regions.tail
-                <= resources.sramBytes
-        {
-            buffers += 1
-        }
+        let (actBuffers, buffers) = MatrixTiling.buffers(
+            regions, rowTiles: (plan.chunkM + plan.tileM - 1) / plan.tileM, groupN: g,
+            deepest: MatrixTiling.weightBuffers(format: w.format, sparse: w.sparse), sramBytes: resources.sramBytes)
         let weightAt = actBuffers * actBytes
         let columnAt = weightAt + buffers * g * maxWeightTile
         let tailAt = columnAt + g * perColumn

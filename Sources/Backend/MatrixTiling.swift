@@ -28,6 +28,9 @@ public struct TileResources: Sendable, Equatable {
     /// Bytes a cycle the global buffer moves (0: not known), which every tile's loads of a
     /// convolution's float32 windows share.
     public var l3BytesPerCycle = 0
+    /// Cycles from a load from DRAM to its bytes (0: not known): a weight tile loaded from
+    /// there into a buffer the products free only as they complete arrives that late.
+    public var dramLatency = 0
     /// Cycles from a product's start to its results in the array's accumulators (the
     /// pipeline fill: rows + columns - 1).
     public var drain: Int { arrayRows + arrayColumns - 1 }
@@ -241,6 +244,46 @@ public enum MatrixTiling {
             activationBuffers: max(2, rowTiles + 1), tail: shape.tail ? rowTile : 0)
     }
 
+    /// The most weight tiles per column a tile keeps in turn (two when its SRAM has room for
+    /// no more; `buffers`), and as many activation tiles at least: so many reduction tiles
+    /// are loaded ahead of the products. Dense fp16 and fp8 tiles are the shortest to
+    /// multiply (20 and 40 reduction positions against nvfp4's 80 and a 2:4 tile's twice as
+    /// many), so more of them cover a load's latency from DRAM.
+    public static func weightBuffers(format: PrecisionFormat, sparse: Bool) -> Int { format == .nvfp4 || sparse ? 4 : 6 }
+
+    /// The activation tiles and the weight tiles per column a tile keeps in turn with
+    /// `regions` for `groupN` columns of chunks of `rowTiles` row tiles: two activation
+    /// tiles and two weight tiles per column when they fit (`regions`' own count of
+    /// activation buffers), used in turn, so that loading the next overlaps multiplying the
+    /// last; else one of each. A chunk of several row tiles takes an activation buffer for
+    /// each at every reduction tile. The layout counts one more, so that the next reduction
+    /// tile's first load does not wait for this one's products; twice as many as the row
+    /// tiles, and at least `deepest`, where the SRAM past the layout's bytes has room, so
+    /// that all of them overlap the last reduction tile's products (and a chunk of one row
+    /// tile loads several reduction tiles ahead). Then up to `deepest` weight tiles per
+    /// column where the SRAM left has room: a column's loads then run that many reduction
+    /// tiles ahead of its products, instead of waiting for the products two tiles back to
+    /// complete before reusing their buffer.
+    public static func buffers(_ regions: SRAMLayout, rowTiles: Int, groupN g: Int, deepest: Int, sramBytes: Int) -> (
+        activations: Int, weights: Int
+    ) {
+        let planned = regions.bytes(buffers: 2, columns: g) <= sramBytes ? 2 : 1
+        let counted = planned == 2 ? regions.activationBuffers : 1
+        let besides = regions.bytes(buffers: planned, columns: g) - counted * regions.activationTile
+        let activations =
+            [max(deepest, 2 * rowTiles), 2 * rowTiles].first {
+                $0 > counted && $0 * regions.activationTile + besides <= sramBytes
+            } ?? counted
+        var weights = planned
+        while planned == 2 && weights < deepest
+            && activations * regions.activationTile + (weights + 1) * g * regions.weightTile + g * regions.column
+                + regions.tail <= sramBytes
+        {
+            weights += 1
+        }
+        return (activations, weights)
+    }
+
     /// The SRAM a plan needs: `layout`'s regions with its activation buffers and two weight
     /// tiles per column, for `groupN` columns computed together.
     public static func footprint(
@@ -389,25 +432,23 @@ public enum MatrixTiling {
         /// each cluster's columns, in increasing order while they fit its L2, once; the
         /// others once per unit of work that reads them.
         func dramWeightBytes(_ work: [[TilingPlan.WorkItem]]) -> Int {
+            let column = weightBytes / nTiles
+            return stagedColumns(work).reduce(0) { total, cluster in
+                total + cluster.reads.reduce(0) { $0 + column * (cluster.staged.contains($1.key) ? 1 : $1.value) }
+            }
+        }
+        /// Per cluster, how many units of `work` read each column, and the columns its L2
+        /// holds: in increasing order while they fit.
+        func stagedColumns(_ work: [[TilingPlan.WorkItem]]) -> [(reads: [Int: Int], staged: Set<Int>)] {
             let column = weightBytes / nTiles, perCluster = resources.tilesPerCluster
-            var total = 0
-            for cluster in 0..<resources.clusters {
+            return (0..<resources.clusters).map { cluster in
                 var reads: [Int: Int] = [:]
                 for items in work[(cluster * perCluster)..<((cluster + 1) * perCluster)] {
                     for item in items { reads[item.nTile, default: 0] += 1 }
                 }
-                var room = resources.l2Bytes
-                for n in reads.keys.sorted() {
-                    if room >= column {
-                        room -= column
-                        total += column
-                    } else {
-                        room = 0
-                        total += column * reads[n]!
-                    }
-                }
+                let fit = resources.l2Bytes / max(column, 1)
+                return (reads, Set(reads.keys.sorted().prefix(fit)))
             }
-            return total
         }
         // Row tiles from the largest down to half of it; groups of columns from one.
         let first = rowTiles(tileM)[0]
@@ -448,23 +489,54 @@ public enum MatrixTiling {
         // cluster's tiles through its L2; the weights DRAM sends (`dramWeightBytes`: a column
         // that does not fit the cluster's L2 once per chunk, when a chunk of few rows leaves
         // many); a convolution's float32 windows, which every tile gathers from the global
-        // buffer. Of every grouping of columns, row tile and chunk that fits and reads a
-        // twentieth fewer bytes, the one whose estimate (the longest of those) is a twentieth
-        // shorter, if any: fewer tiles busy, each reading its activations once for more
-        // columns, or its weights for more rows. Of estimates within a twentieth of each
-        // other, which the estimate cannot tell apart, the plan reading fewer bytes. A product
-        // takes its rows' cycles, or when it accumulates onto a column `g` products back, at
-        // least a `g`th of the array's drain (`TileResources.drain`); the busiest cluster's
-        // share of the bytes is its share of the units of work.
+        // buffer. Or whose products wait for their weights: a column that comes from DRAM
+        // into a few buffers (`buffers`) arrives a load's latency after the products free
+        // one. Of every grouping of columns, row tile and chunk that fits and reads a
+        // twentieth fewer bytes (any, for a product of activations that are not windows whose
+        // products wait for their weights; their float32 reads from the global buffer then
+        // count too), the one whose estimate (the longest of those) is a twentieth shorter,
+        // if any: fewer tiles busy, each reading its activations once for more columns, or
+        // its weights for more rows; or fewer columns at a time, each with more weight
+        // buffers. Of estimates within a twentieth of each other, which the estimate cannot
+        // tell apart, the plan reading fewer bytes. A product takes its rows' cycles, or when
+        // it accumulates onto a column `g` products back, at least a `g`th of the array's
+        // drain (`TileResources.drain`), and a reduction tile of a group of columns from
+        // DRAM at least the load's latency and the drain over its buffers but one; the
+        // busiest cluster's share of the bytes is its share of the units of work.
         if resources.l2BytesPerCycle > 0 {
-            func estimate(_ g: Int, _ t: Int, _ c: Int) -> Int {
+            func estimate(_ g: Int, _ t: Int, _ c: Int, globalReads: Bool) -> (cycles: Int, waits: Bool) {
                 let work = deal(g, c), least = g > 1 ? (resources.drain + g - 1) / g : 0
+                // A group's reduction tile takes its products' cycles, or when its weights come
+                // from DRAM into `depth` buffers per column, at least the load's latency and
+                // the array's drain over the reduction tiles that may run meanwhile.
+                let depth = buffers(
+                    layout(tileM: t, chunkM: c, tileK: tileK, tileN: tileN, shape: shape),
+                    rowTiles: (c + t - 1) / t, groupN: g,
+                    deepest: weightBuffers(format: shape.weightFormat, sparse: shape.sparse),
+                    sramBytes: resources.sramBytes
+                ).weights
+                let wait =
+                    resources.dramLatency > 0 && depth > 1
+                    ? (resources.dramLatency + resources.drain + depth - 2) / (depth - 1) : 0
+                let staged = stagedColumns(work).map(\.staged)
+                var waits = false
                 let products =
-                    work.map { items in
-                        items.reduce(0) { sum, item in
+                    work.enumerated().map { index, items in
+                        var steps: [Int] = [], fromDRAM: [Bool] = []
+                        for (i, item) in items.enumerated() {
                             let rows = min(c, shape.m - item.chunk * c)
-                            return sum + (0..<((rows + t - 1) / t)).reduce(0) { $0 + max(min(t, rows - $1 * t), least) }
+                            let cycles = (0..<((rows + t - 1) / t)).reduce(0) { $0 + max(min(t, rows - $1 * t), least) }
+                            let unstaged = !staged[index / resources.tilesPerCluster].contains(item.nTile)
+                            if i > 0, items[i - 1].chunk == item.chunk, items[i - 1].nTile / g == item.nTile / g {
+                                steps[steps.count - 1] += cycles
+                                fromDRAM[fromDRAM.count - 1] = fromDRAM[fromDRAM.count - 1] || unstaged
+                            } else {
+                                steps.append(cycles)
+                                fromDRAM.append(unstaged)
+                            }
                         }
+                        if zip(steps, fromDRAM).contains(where: { $0.1 && $0.0 < wait }) { waits = true }
+                        return zip(steps, fromDRAM).reduce(0) { $0 + ($1.1 ? max($1.0, wait) : $1.0) }
                     }.max() ?? 0
                 let perCluster = resources.tilesPerCluster
                 let items = (0..<resources.clusters).map { cluster in
@@ -473,18 +545,25 @@ public enum MatrixTiling {
                 let share = Double(items.max() ?? 0) / Double(max(1, items.reduce(0, +)))
                 let dram = resources.dramBytesPerCycle > 0 ? dramWeightBytes(work) / resources.dramBytesPerCycle : 0
                 let l3 =
-                    resources.l3BytesPerCycle > 0 && shape.windowed && !shape.codedActivations
+                    resources.l3BytesPerCycle > 0 && globalReads && !shape.codedActivations
                     ? activationTraffic(g, t) / resources.l3BytesPerCycle : 0
-                return max(products * kTiles, Int(Double(traffic(g, t, c)) * share) / resources.l2BytesPerCycle, dram, l3)
+                return (
+                    max(products * kTiles, Int(Double(traffic(g, t, c)) * share) / resources.l2BytesPerCycle, dram, l3), waits
+                )
             }
-            let (current, bytes) = (estimate(groupN, chosen.tileM, chosen.chunkM), traffic(groupN, chosen.tileM, chosen.chunkM))
+            let bytes = traffic(groupN, chosen.tileM, chosen.chunkM)
+            // A product whose weights' loads hold up its products may read more bytes: then
+            // every tile's reads of its float32 activations from the global buffer count.
+            let more = !shape.windowed && estimate(groupN, chosen.tileM, chosen.chunkM, globalReads: false).waits
+            let activations = shape.windowed || more
+            let current = estimate(groupN, chosen.tileM, chosen.chunkM, globalReads: activations).cycles
             var best = current, bestBytes = bytes
             for g in 1...nTiles {
                 for t in rowTiles(largestRowTile(g)) {
                     guard let c = largestChunk(g, t) else { continue }
                     for size in [c] + stride(from: (c - 1) / t * t, through: t, by: -t)
-                    where 20 * traffic(g, t, size) <= 19 * bytes {
-                        let e = estimate(g, t, size), moved = traffic(g, t, size)
+                    where more || 20 * traffic(g, t, size) <= 19 * bytes {
+                        let e = estimate(g, t, size, globalReads: activations).cycles, moved = traffic(g, t, size)
                         guard 20 * e < 19 * current else { continue }
                         if 20 * e < 19 * best || (19 * e <= 20 * best && moved < bestBytes) {
                             (best, bestBytes, groupN, chosen) = (e, moved, g, (t, size))

@@ -125,6 +125,7 @@ public enum Compilation {
             target.memories.map { ($0.name, $0.bandwidthBytesPerCycle) }, uniquingKeysWith: { a, _ in a })
         (resources.l2BytesPerCycle, resources.l3BytesPerCycle, resources.dramBytesPerCycle) =
             (bandwidths["l2"] ?? 0, bandwidths["l3"] ?? 0, bandwidths["dram"] ?? 0)
+        resources.dramLatency = target.memories.first { $0.name == "dram" }?.latencyCycles ?? 0
         let machine = MachineMemories(
             sram_bytes: target.tileMemoryBytes, l2_bytes: sizes["l2"] ?? 0, l3_bytes: sizes["l3"] ?? 0,
             clusters: c.clusters, tiles_per_cluster: c.tilesPerCluster)

@@ -225,6 +225,45 @@ final class MatrixTilingTests: XCTestCase {
         XCTAssertEqual(try MatrixTiling.plan(small, on: resources), try MatrixTiling.plan(small, on: known))
     }
 
+    func testWhereWeightsFromDRAMKeepProductsWaitingAPlanTakesFewerColumnsWithDeeperBuffers() throws {
+        // 128 x 768 x 3072 at dense fp16 (a BERT-base feed-forward product): 4.7 MB of
+        // weights, more than the clusters' L2s hold, each weight tile loaded from DRAM 200
+        // cycles ahead of its products. Reading the fewest bytes, six columns share each
+        // activation tile, and the SRAM left holds two weight tiles per column: a reduction
+        // tile's 192 cycles of products then wait for loads that take longer. Knowing DRAM's
+        // latency, the plan computes fewer columns together, each with more buffers, though
+        // it reads more bytes.
+        let shape = MatrixShape(m: 128, k: 768, n: 3072, weightFormat: .fp16, sparse: false, activationFormat: .fp16)
+        var resources = npu
+        resources.l2Bytes = 512 * 1024
+        (resources.l2BytesPerCycle, resources.dramBytesPerCycle, resources.l3BytesPerCycle) = (1024, 1000, 2048)
+        let blind = try MatrixTiling.plan(shape, on: resources)
+        resources.dramLatency = 200
+        let plan = try MatrixTiling.plan(shape, on: resources)
+        func weightBuffers(_ plan: TilingPlan) -> Int {
+            MatrixTiling.buffers(
+                plan.layout, rowTiles: (plan.chunkM + plan.tileM - 1) / plan.tileM, groupN: plan.groupN,
+                deepest: MatrixTiling.weightBuffers(format: .fp16, sparse: false), sramBytes: npu.sramBytes
+            ).weights
+        }
+        XCTAssertEqual(weightBuffers(blind), 2)
+        XCTAssertLessThan(plan.groupN, blind.groupN)
+        XCTAssertGreaterThan(weightBuffers(plan), 2)
+        // Each reduction tile's products cover the loads the buffers keep in flight.
+        let rows = min(plan.chunkM, shape.m)
+        XCTAssertGreaterThanOrEqual(
+            (weightBuffers(plan) - 1) * rows * plan.groupN, resources.dramLatency + resources.drain)
+        XCTAssertLessThanOrEqual(plan.sramBytes, npu.sramBytes)
+        let items = plan.work.flatMap { $0 }
+        XCTAssertEqual(items.count, plan.nTiles * plan.chunks)
+        XCTAssertEqual(Set(items).count, items.count)
+        // Weights the clusters' L2s hold never wait on DRAM: the latency changes nothing.
+        let small = MatrixShape(m: 128, k: 768, n: 768, weightFormat: .fp16, sparse: false, activationFormat: .fp16)
+        var blindToLatency = resources
+        blindToLatency.dramLatency = 0
+        XCTAssertEqual(try MatrixTiling.plan(small, on: resources), try MatrixTiling.plan(small, on: blindToLatency))
+    }
+
     func testConsecutiveLayersStartOnDifferentTilesOfDifferentClusters() {
         var resources = npu
         var firsts: Set<[Int]> = []
