@@ -1,8 +1,9 @@
-// Gather of computed indices, as exporters write embedding look-ups: one `gather` copies the
-// rows of a table (a constant, placed at the end of the constant section, or an activation)
-// that an int64 or int32 activation names. The table is float32 (an embedding), bool (as the
-// vector unit's masks) or int32 or int64 (token type ids gathered at computed positions).
-// Gather of constant indices is a copy (CopyLowering).
+// Gather of computed indices, as exporters write embedding look-ups: `gather`s copy the rows
+// of a table (a constant, placed at the end of the constant section, or an activation) that
+// an int64 or int32 activation names, each tile a run of the indices into its SRAM and on to
+// the output. The table is float32 (an embedding), bool (as the vector unit's masks) or
+// int32 or int64 (token type ids gathered at computed positions). Gather of constant indices
+// is a copy (CopyLowering).
 import IR
 import ISA
 
@@ -53,10 +54,15 @@ extension Lowering {
     }
 
     /// Gather(table [A..., R, W...], indices [...], axis) -> [A..., indices..., W...]: for each
-    /// index of the axes before `axis`, one `gather` of the table's block there read as R rows
-    /// of its trailing elements, one row per index element in row-major order.
+    /// index of the axes before `axis`, the table's block there read as R rows of its trailing
+    /// elements, one row per index element in row-major order. A gather's engine fetches one
+    /// row at a time, each a memory's latency (`schemas/cycles.md`), so the indices are shared
+    /// out: each tile gathers its run of them into its SRAM, then stores the rows where they
+    /// go, the tiles' DMA engines all fetching at once. Rows too long for a tile's SRAM, and
+    /// a single index, are gathered straight into the output.
     static func lowerGather(
-        _ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ tables: inout GatherTables, _ b: inout ProgramBuilder
+        _ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ resources: TileResources, _ tables: inout GatherTables,
+        _ b: inout ProgramBuilder
     ) throws {
         guard node.inputs.count == 2, let out = node.outputs.first else {
             throw IRError("Gather takes a table and indices", at: node)
@@ -90,7 +96,11 @@ extension Lowering {
         }
         let rows = dims[axis], width = dims[(axis + 1)...].reduce(1, *), n = indexDims.reduce(1, *)
         let size = element == .i64 ? 8 : 4
-        let idx = b.descriptor(try at.descriptor(indexType == .int64 ? .i64 : .i32, dims: [n]))
+        let indexElement: ElementType = indexType == .int64 ? .i64 : .i32
+        let idx = b.descriptor(try at.descriptor(indexElement, dims: [n]))
+        // Indices per tile: an even share over every tile, as many rows as its SRAM holds.
+        let share = min((n + resources.tileCount - 1) / resources.tileCount, resources.sramBytes / (size * width))
+        var unit = 0
         for block in 0..<dims[..<axis].reduce(1, *) {
             let first = block * rows * width
             let src: UInt64
@@ -101,8 +111,23 @@ extension Lowering {
             } else {
                 throw IRError("Gather's table \"\(table)\" has no place in memory", at: node)
             }
-            let dst = try y.advanced(by: size * block * n * width).descriptor(element, dims: [n, width])
-            try b.emit("gather", ["dst": b.descriptor(dst), "src": src, "idx": idx])
+            guard n > 1, share > 0 else {
+                let dst = try y.advanced(by: size * block * n * width).descriptor(element, dims: [n, width])
+                try b.emit("gather", ["dst": b.descriptor(dst), "src": src, "idx": idx])
+                continue
+            }
+            for first in stride(from: 0, to: n, by: share) {
+                let (cluster, tile) = resources.place(unit)
+                unit += 1
+                let count = min(share, n - first)
+                let rows = b.descriptor(
+                    try TensorDescriptor(.sram, element, cluster: cluster, tile: tile, address: 0, dims: [count, width]))
+                let part = b.descriptor(
+                    try at.advanced(by: indexElement.addressBytes * first).descriptor(indexElement, dims: [count]))
+                try b.emit("gather", ["dst": rows, "src": src, "idx": part])
+                let dst = try y.advanced(by: size * (block * n + first) * width).descriptor(element, dims: [count, width])
+                try b.emit("dma", ["dst": b.descriptor(dst), "src": rows])
+            }
         }
     }
 }

@@ -246,7 +246,7 @@ public enum Lowering {
                 scratchBytes = max(
                     scratchBytes, try lowerResize(node, graph, memory, scratch: scratch, resources, &constants, &b))
             case _ where gathersComputedIndices(node, graph):
-                try lowerGather(node, graph, memory, &tables, &b)
+                try lowerGather(node, graph, memory, resources, &tables, &b)
             case _ where copyOps.contains(node.op):
                 scratchBytes = max(scratchBytes, try lowerCopy(node, graph, memory, scratch: scratch, &constants, &b))
             case "Slice":

@@ -150,11 +150,19 @@ final class LoweringTests: XCTestCase {
         let want = try Interpreter(graph: g).run(["ids": ids, "t": t, "small": small])
         XCTAssertEqual(want["rows"]?.shape, [2, 3, 2, 2])
         let lowered = try Lowering.lower(g, layers: [], resources: resources(try TargetDescription.default))
+        // The ids are shared out over the tiles: with 64 tiles, one id each, gathered into the
+        // tile's SRAM and stored on.
         let gathers = lowered.program.instructions.filter { $0.spec.mnemonic == "gather" }
-        XCTAssertEqual(gathers.count, 3)
+        XCTAssertEqual(gathers.count, 6 + 2 + 6)
+        for gather in gathers {
+            XCTAssertEqual(lowered.program.descriptors[Int(gather["idx"])].dims, [1])
+            XCTAssertEqual(lowered.program.descriptors[Int(gather["dst"])].space, .sram)
+        }
+        let places = gathers.map { g in lowered.program.descriptors[Int(g["dst"])] }.map { [$0.cluster, $0.tile] }
+        XCTAssertEqual(Set(places[0..<6]).count, 6)
         // The table is placed once, after every other constant (the softmax's record).
         let tables = gathers.map { lowered.program.descriptors[Int($0["src"])] }.filter { $0.space == .constants }
-        XCTAssertEqual(tables.map(\.address), Array(repeating: UInt64(lowered.constants.count - 96), count: 2))
+        XCTAssertEqual(tables.map(\.address), Array(repeating: UInt64(lowered.constants.count - 96), count: 12))
         let records = lowered.program.instructions.filter { $0.spec.mnemonic == "vopp" }.map { 4 * $0["params"] }
         XCTAssertEqual(records.count, 1)
         XCTAssertLessThanOrEqual(records[0] + 64, tables[0].address)

@@ -5,6 +5,8 @@ opset 17), a layer norm (decomposed at opset 13, LayerNormalization at 17), a Ma
 Softmax. The bundle runs bit for bit as the fake-quant interpreter runs the model at fp16,
 nvfp4 and nvfp4 with 2:4, and close to onnxruntime at fp16; negative ids count from the end;
 an id out of range stops the run with the simulator naming the gather instruction."""
+import json
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -142,12 +144,40 @@ def test_an_id_out_of_range_stops_the_run_naming_the_gather(data, tmp_path):
         write_ids(tmp_path / "bad.npz", [[0, 1, 2, bad, 4, 5, 6, 7]])
         r = run_npucc("run", tmp_path / "m.npub", "--inputs", tmp_path / "bad.npz", "--outputs", tmp_path / "out.npz")
         assert r.returncode == 1
-        message = f"(gather): index {bad} (idx element 3) is out of range for the table's {VOCAB} rows"
-        assert message in r.stderr, r.stderr
-        # The instruction it names is the token look-up's gather.
+        message = f"(gather): index {bad} (idx element "
+        assert message in r.stderr and f"is out of range for the table's {VOCAB} rows" in r.stderr, r.stderr
+        # The instruction it names is one of the token look-up's gathers, the one whose
+        # indices hold id 3: the tiles share the ids out, each gathering a run of them.
         index = int(r.stderr.split(message)[0].split("instruction ")[-1])
+        element = int(r.stderr.split(message)[1].split(")")[0])
         assert code[index].startswith("gather "), code[index]
+        first = min(ids_address(tmp_path / "m.npub", line) for line in code if line.startswith("gather "))
+        assert ids_address(tmp_path / "m.npub", code[index]) + 8 * element == first + 8 * 3
         assert not (tmp_path / "out.npz").exists()
+
+
+def ids_address(bundle, gather):
+    """The address of the first id a `gather` line of `npucc disasm` reads."""
+    idx = gather.split("idx=")[1].split(",")[0].strip()
+    listing = run_npucc("disasm", bundle).stdout
+    line = next(l for l in listing.splitlines() if l.startswith(f"{idx}: "))
+    return int(line.split("@")[1].split()[0], 16)
+
+
+def test_the_tiles_share_the_look_up_out(data, tmp_path):
+    """A gather's engine fetches one row at a time, each waiting out DRAM's latency (200
+    cycles on npu-seed): the look-up's ids go to several tiles, whose engines fetch at once,
+    and the whole look-up takes less than half the time one engine would."""
+    embedding_model(tmp_path / "m.onnx", 17)
+    r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub", "--precision", "fp16", *SHAPE)
+    assert r.returncode == 0, r.stderr
+    code = run_npucc("disasm", tmp_path / "m.npub").stdout.split(".code\n")[1].splitlines()
+    gathers = [line for line in code if line.startswith("gather ")]
+    assert len(gathers) == SEQUENCE, gathers
+    r = run_npucc("profile", tmp_path / "m.npub", "--json")
+    assert r.returncode == 0, r.stderr
+    (layer,) = [l for l in json.loads(r.stdout)["layers"] if l["op"] == "Gather"]
+    assert 200 < layer["cycles"] < SEQUENCE * 200 / 2, layer
 
 
 def test_an_input_of_the_wrong_dtype_is_refused_by_name(data, tmp_path):
