@@ -99,7 +99,7 @@ extension Lowering {
         let indexElement: ElementType = indexType == .int64 ? .i64 : .i32
         let idx = b.descriptor(try at.descriptor(indexElement, dims: [n]))
         // Indices per tile: an even share over every tile, as many rows as its SRAM holds.
-        let share = min((n + resources.tileCount - 1) / resources.tileCount, resources.sramBytes / (size * width))
+        let share = min((n + resources.tileCount - 1) / resources.tileCount, resources.sramBytes / max(1, size * width))
         var unit = 0
         for block in 0..<dims[..<axis].reduce(1, *) {
             let first = block * rows * width

@@ -223,3 +223,18 @@ def test_a_gather_of_computed_indices_along_another_axis(tmp_path, axis, table_s
     want = np.take(table if constant_table else table * 2, feeds["i"], axis=axis)
     np.testing.assert_array_equal(np.load(tmp_path / "ref.npz")["y"], want)
     np.testing.assert_array_equal(np.load(tmp_path / "sim.npz")["y"], want)
+
+
+def test_a_look_up_of_empty_rows(tmp_path):
+    """A table of rows with no elements: the look-up still lowers and gives rows of none."""
+    table = numpy_helper.from_array(np.zeros((5, 0), np.float32), "t")
+    graph = helper.make_graph([helper.make_node("Gather", ["t", "i"], ["y"], axis=0, name="pick")], "g",
+                              [helper.make_tensor_value_info("i", TensorProto.INT64, [3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [table])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
+    np.savez(tmp_path / "in.npz", i=np.array([0, 4, -1], np.int64))
+    r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub", "--precision", "fp16")
+    assert r.returncode == 0, r.stderr
+    r = run_npucc("run", tmp_path / "m.npub", "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "sim.npz")
+    assert r.returncode == 0, r.stderr
+    assert np.load(tmp_path / "sim.npz")["y"].shape == (3, 0)
