@@ -173,15 +173,7 @@ public enum MatrixLowering {
                         .sram, element, cluster: cluster, tile: tile, address: UInt64(address),
                         dims: dims, strides: strides))
             }
-            // The tile's items in groups: one chunk, columns of one group of `groupN`.
-            var groups: [[TilingPlan.WorkItem]] = []
-            for item in items {
-                if let last = groups.last?.last, last.chunk == item.chunk, last.nTile / g == item.nTile / g {
-                    groups[groups.count - 1].append(item)
-                } else {
-                    groups.append([item])
-                }
-            }
+            let groups = MatrixTiling.groups(items, groupN: g)
             /// The weight tiles of reduction tile `kt` for `columns`, loaded into the next
             /// buffer (or, with one reduction tile, those of the same columns held already).
             func loadWeights(_ columns: [(nTile: Int, nRange: Range<Int>)], _ kt: Int) throws -> [UInt64] {

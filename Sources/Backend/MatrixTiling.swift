@@ -284,6 +284,20 @@ public enum MatrixTiling {
         return (activations, weights)
     }
 
+    /// A tile's units of work in the groups it computes together: consecutive items of one
+    /// chunk whose columns are of one group of `groupN`.
+    public static func groups(_ items: [TilingPlan.WorkItem], groupN: Int) -> [[TilingPlan.WorkItem]] {
+        var groups: [[TilingPlan.WorkItem]] = []
+        for item in items {
+            if let last = groups.last?.last, last.chunk == item.chunk, last.nTile / groupN == item.nTile / groupN {
+                groups[groups.count - 1].append(item)
+            } else {
+                groups.append([item])
+            }
+        }
+        return groups
+    }
+
     /// The SRAM a plan needs: `layout`'s regions with its activation buffers and two weight
     /// tiles per column, for `groupN` columns computed together.
     public static func footprint(
@@ -428,12 +442,13 @@ public enum MatrixTiling {
             }
             return activations * shape.activationQuarterBytes / 4 * ((nTiles + g - 1) / g)
         }
-        /// Weight bytes DRAM sends for `work`, as `MatrixLowering.stageWeights` stages them:
+        /// Weight bytes DRAM sends for a plan's work (`stagedColumns`), as
+        /// `MatrixLowering.stageWeights` stages them:
         /// each cluster's columns, in increasing order while they fit its L2, once; the
         /// others once per unit of work that reads them.
-        func dramWeightBytes(_ work: [[TilingPlan.WorkItem]]) -> Int {
+        func dramWeightBytes(_ clusters: [(reads: [Int: Int], staged: Set<Int>)]) -> Int {
             let column = weightBytes / nTiles
-            return stagedColumns(work).reduce(0) { total, cluster in
+            return clusters.reduce(0) { total, cluster in
                 total + cluster.reads.reduce(0) { $0 + column * (cluster.staged.contains($1.key) ? 1 : $1.value) }
             }
         }
@@ -518,32 +533,27 @@ public enum MatrixTiling {
                 let wait =
                     resources.dramLatency > 0 && depth > 1
                     ? (resources.dramLatency + resources.drain + depth - 2) / (depth - 1) : 0
-                let staged = stagedColumns(work).map(\.staged)
+                let clusters = stagedColumns(work)
                 var waits = false
                 let products =
                     work.enumerated().map { index, items in
-                        var steps: [Int] = [], fromDRAM: [Bool] = []
-                        for (i, item) in items.enumerated() {
-                            let rows = min(c, shape.m - item.chunk * c)
-                            let cycles = (0..<((rows + t - 1) / t)).reduce(0) { $0 + max(min(t, rows - $1 * t), least) }
-                            let unstaged = !staged[index / resources.tilesPerCluster].contains(item.nTile)
-                            if i > 0, items[i - 1].chunk == item.chunk, items[i - 1].nTile / g == item.nTile / g {
-                                steps[steps.count - 1] += cycles
-                                fromDRAM[fromDRAM.count - 1] = fromDRAM[fromDRAM.count - 1] || unstaged
-                            } else {
-                                steps.append(cycles)
-                                fromDRAM.append(unstaged)
+                        let staged = clusters[index / resources.tilesPerCluster].staged
+                        return groups(items, groupN: g).reduce(0) { sum, group in
+                            let step = group.reduce(0) { cycles, item in
+                                let rows = min(c, shape.m - item.chunk * c)
+                                return cycles + (0..<((rows + t - 1) / t)).reduce(0) { $0 + max(min(t, rows - $1 * t), least) }
                             }
+                            guard group.contains(where: { !staged.contains($0.nTile) }) else { return sum + step }
+                            if step < wait { waits = true }
+                            return sum + max(step, wait)
                         }
-                        if zip(steps, fromDRAM).contains(where: { $0.1 && $0.0 < wait }) { waits = true }
-                        return zip(steps, fromDRAM).reduce(0) { $0 + ($1.1 ? max($1.0, wait) : $1.0) }
                     }.max() ?? 0
                 let perCluster = resources.tilesPerCluster
                 let items = (0..<resources.clusters).map { cluster in
                     work[(cluster * perCluster)..<((cluster + 1) * perCluster)].reduce(0) { $0 + $1.count }
                 }
                 let share = Double(items.max() ?? 0) / Double(max(1, items.reduce(0, +)))
-                let dram = resources.dramBytesPerCycle > 0 ? dramWeightBytes(work) / resources.dramBytesPerCycle : 0
+                let dram = resources.dramBytesPerCycle > 0 ? dramWeightBytes(clusters) / resources.dramBytesPerCycle : 0
                 let l3 =
                     resources.l3BytesPerCycle > 0 && globalReads && !shape.codedActivations
                     ? activationTraffic(g, t) / resources.l3BytesPerCycle : 0
