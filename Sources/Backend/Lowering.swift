@@ -87,11 +87,12 @@ public enum Lowering {
             readAt[t] = view.lastReader
             unstored.insert(graph.nodes[t].outputs[0])
         }
-        // L3 keeps the largest convolution scratch that fits it, and activations take the
-        // rest. When some then go to DRAM, each convolution's scratch is instead given L3
-        // only around its own node, if that spills fewer bytes.
-        let convolutions = try convolutionScratch(graph, packed, resources, shape)
-        let reserved = convolutions.values.map(\.scratch).filter { $0 <= resources.l3Bytes }.max() ?? 0
+        // L3 keeps the largest scratch of a matrix layer (a convolution's rounded or padded
+        // image, a product's image of codes) that fits it, and activations take the rest.
+        // When some then go to DRAM, each layer's scratch is instead given L3 only around its
+        // own node, if that spills fewer bytes.
+        let matrixScratch = try matrixScratch(graph, packed, resources, shape)
+        let reserved = matrixScratch.values.map(\.bytes).filter { $0 <= resources.l3Bytes }.max() ?? 0
         // Nodes lowered with another one, which emit nothing of their own.
         func loweredElsewhere(_ i: Int) -> Bool {
             absorbed.contains(i) || pairedDequantize.contains(i) || chained.contains(i) || scaling.contains(i)
@@ -99,10 +100,18 @@ public enum Lowering {
                 || graph.nodes[i].op == "Relu" && fusedRelus.contains(graph.nodes[i].outputs.first ?? "")
         }
         let lowered = graph.nodes.indices.filter { !loweredElsewhere($0) }
+        // A layer's scratch is live around it; an image of codes, until after its last reader.
         var scratchOf: [Int: (bytes: Int, live: ClosedRange<Int>)] = [:]
+        var owners: [String: Int] = [:]
         for (k, i) in lowered.enumerated() {
-            guard let output = graph.nodes[i].outputs.first, let c = convolutions[output], c.scratch > 0 else { continue }
-            scratchOf[i] = (c.scratch, lowered[max(k - 1, 0)]...lowered[min(k + 1, lowered.count - 1)])
+            guard let output = graph.nodes[i].outputs.first, let c = matrixScratch[output] else { continue }
+            let after = lowered[min(k + 1, lowered.count - 1)]
+            if let owner = c.imageOf.flatMap({ owners[$0] }), let live = scratchOf[owner]?.live {
+                scratchOf[owner]?.live = live.lowerBound...max(live.upperBound, after)
+            } else if c.bytes > 0 {
+                scratchOf[i] = (c.bytes, lowered[max(k - 1, 0)]...after)
+                owners[output] = i
+            }
         }
         var memory = try MemoryPlan.plan(
             graph, onChipBytes: resources.l3Bytes - reserved, l3Bytes: resources.l3Bytes, writtenAt: writtenAt,
@@ -152,6 +161,8 @@ public enum Lowering {
         var layers: [LoweredLayer] = []
         // Matrix layers lay out the L2 they stage from the bottom and from the top in turn.
         var matrixLayers = 0
+        // The images of codes products made of their inputs, by product.
+        var images: [String: CodedRows] = [:]
         for (index, node) in graph.nodes.enumerated() {
             if loweredElsewhere(index) { continue }
             let first = b.program.instructions.count
@@ -206,7 +217,7 @@ public enum Lowering {
                 if node.op == "Conv" || node.op == "ConvTranspose" {
                     var conv = try ConvolutionLayer(
                         node, p, input: x.address, xShape, output: y.address, yShape, matrix: matrix, scratch: scratch)
-                    conv.setCodesPointwise(convolutions[output]?.codesPointwise ?? false)
+                    conv.setCodesPointwise(matrixScratch[output]?.codes ?? false)
                     conv.l3Scratch = memory.scratchAt[index]
                     (conv.inputSpace, conv.outputSpace) = (x.space, y.space)
                     scratchBytes = max(scratchBytes, conv.scratchBytes)
@@ -222,9 +233,25 @@ public enum Lowering {
                     (layer.input, layer.inputSpace, layer.inputRowStride) = (x.address, x.space, p.columns)
                     (layer.output, layer.outputSpace, layer.outputStrides) = (y.address, y.space, (p.rows, 1))
                     layer.weightStaging = 0..<resources.l2Bytes
-                    try MatrixLowering.lower(
-                        layer, plan: try tiling(layer.m, p, matrix, resources, node), resources: resources,
-                        into: &b)
+                    if let s = matrixScratch[output], s.codes {
+                        if let owner = s.imageOf {
+                            // The image an earlier product made of the same input.
+                            layer.codedRows = images[owner]
+                        } else {
+                            // The input rounded into an image of codes first, in L3 where it has room.
+                            let at = memory.scratchAt[index]
+                            let space: MemorySpace = at != nil || s.bytes <= resources.l3Bytes ? .l3 : .dram
+                            if space == .dram { scratchBytes = max(scratchBytes, s.bytes) }
+                            let image = CodedRows(
+                                space: space, codes: space == .l3 ? at ?? 0 : scratch, m: layer.m, k: layer.k,
+                                format: layer.activationFormat)
+                            try image.round(layer, resources, into: &b)
+                            (layer.codedRows, images[output]) = (image, image)
+                        }
+                        precondition(layer.codedRows != nil, "a product reads an image of codes made before it")
+                    }
+                    let plan = try tiling(layer.m, p, matrix, resources, node, coded: layer.codedInput)
+                    try MatrixLowering.lower(layer, plan: plan, resources: resources, into: &b)
                 }
                 try emitPreloads()
             case _ where isElementwise(node.op) || castsOnTheVectorUnit(node, graph):
@@ -342,18 +369,58 @@ public enum Lowering {
         return (addresses, copies)
     }
 
-    /// Per convolution (by output), its scratch bytes (its rounded and its padded image) and
-    /// whether, a 1x1 one, it rounds its input into an image of codes: decided here, once, for
-    /// the memory plan and the lowering alike (`ConvolutionLowering.codesPointwise`, on its
-    /// tiling reading the input directly).
-    private static func convolutionScratch(
+    /// A matrix layer's scratch: its bytes, whether it rounds its input into codes first, and
+    /// for a product that reads the image of codes an earlier one made of the same input,
+    /// rounded alike, that product's output (and no bytes of its own).
+    struct MatrixScratch {
+        var bytes: Int
+        var codes: Bool
+        var imageOf: String? = nil
+    }
+
+    /// Per matrix layer with scratch (by output): a convolution's rounded and padded images,
+    /// and whether, a 1x1 one, it rounds its input into an image of codes
+    /// (`ConvolutionLowering.codesPointwise`); a MatMul's or Gemm's image of codes, when it
+    /// has one (`CodedRows.pays`), or the image an earlier product made of the same input
+    /// with the same format and scale (a transformer's projections of one normalized input),
+    /// when nothing between them writes scratch. Decided here, once, for the memory plan and
+    /// the lowering alike, on tilings that read the float32 input directly.
+    private static func matrixScratch(
         _ graph: Graph, _ packed: [String: PackedLayer], _ resources: TileResources, _ shape: (String) -> [Int]
-    ) throws -> [String: (scratch: Int, codesPointwise: Bool)] {
+    ) throws -> [String: MatrixScratch] {
+        struct Rounding: Hashable {
+            var input: String
+            var format: PrecisionFormat
+            var amax: UInt32
+            var scale: UInt32?
+        }
         var unused = ConstantSection()
-        var convolutions: [String: (scratch: Int, codesPointwise: Bool)] = [:]
-        for node in graph.nodes where node.op == "Conv" || node.op == "ConvTranspose" {
-            guard let output = node.outputs.first, let p = packed[output] else { continue }
+        var layers: [String: MatrixScratch] = [:]
+        // The image of codes still in scratch, by the rounding that made it.
+        var image: (rounding: Rounding, owner: String)?
+        for node in graph.nodes {
+            if node.op == "Resize" || copyOps.contains(node.op) { image = nil }
+            guard ["Conv", "ConvTranspose", "MatMul", "Gemm"].contains(node.op), let output = node.outputs.first,
+                let p = packed[output]
+            else { continue }
             let matrix = try matrixLayer(node, p, graph, &unused)
+            guard node.op == "Conv" || node.op == "ConvTranspose" else {
+                let m = shape(node.inputs[0]).dropLast().reduce(1, *), format = matrix.activationFormat
+                guard CodedRows.codable(format, k: p.columns) else { continue }
+                let rounding = Rounding(
+                    input: node.inputs[0], format: format, amax: matrix.activationAmax.bitPattern,
+                    scale: matrix.activationScale?.bitPattern)
+                if let image, image.rounding == rounding {
+                    layers[output] = MatrixScratch(bytes: 0, codes: true, imageOf: image.owner)
+                } else if CodedRows.pays(
+                    try tiling(m, p, matrix, resources, node), m: m, k: p.columns, format: format,
+                    inputFromDRAM: graph.inputs.contains { $0.name == node.inputs[0] }, resources)
+                {
+                    layers[output] = MatrixScratch(bytes: CodedRows.bytes(m: m, k: p.columns, format: format), codes: true)
+                    image = (rounding, output)
+                }
+                continue
+            }
             var conv = try ConvolutionLayer(
                 node, p, input: 0, shape(node.inputs[0]), output: 0, shape(output), matrix: matrix, scratch: 0)
             if conv.pointwiseCodable {
@@ -361,9 +428,10 @@ public enum Lowering {
                     conv.outHeight * conv.outWidth, p, matrix, resources, node, n: p.rows, block: conv.blockChannels)
                 conv.setCodesPointwise(ConvolutionLowering.codesPointwise(conv, directPlan: direct))
             }
-            convolutions[output] = (conv.scratchBytes, conv.codesPointwise)
+            layers[output] = MatrixScratch(bytes: conv.scratchBytes, codes: conv.codesPointwise)
+            if conv.scratchBytes > 0 { image = nil }
         }
-        return convolutions
+        return layers
     }
 
     /// Refuses activations of a floating-point type other than float32 (a model exported in

@@ -44,8 +44,12 @@ public struct MatrixLayer: Sendable {
     /// A convolution's input as windows: activation tiles are gathered from the image, and
     /// `input` and `inputRowStride` are unused.
     public var windows: ConvolutionWindows?
-    /// Coded activations: `windows` gathers their codes (u8).
-    public var codedInput: Bool { windows?.element == .u8 }
+    /// Or the input rounded into an image of codes first (`CodedRows`), which the tiles
+    /// load coded.
+    public var codedRows: CodedRows?
+    /// Coded activations: `windows` gathers their codes (u8), or the tiles load them from
+    /// `codedRows`.
+    public var codedInput: Bool { windows?.element == .u8 || codedRows != nil }
     /// For coded nvfp4 activations, the windows of the image of their block scales, whose
     /// channels are the blocks of `blockChannels` channels.
     public var scaleWindows: ConvolutionWindows?
@@ -213,6 +217,10 @@ public enum MatrixLowering {
                     act = try codedTile(
                         layer, windows, rows: m0..<(m0 + mLen), columns: kRange, at: actAddress,
                         scalesAt: actAddress + codesBytes, capacity: (codesBytes, actBytes - codesBytes),
+                        fillScale: scaleFilled.insert(actAddress).inserted, cluster: cluster, tile: tile, into: &b)
+                } else if let image = layer.codedRows {
+                    act = try image.load(
+                        layer, rows: m0..<(m0 + mLen), columns: kRange, at: actAddress, scalesAt: actAddress + codesBytes,
                         fillScale: scaleFilled.insert(actAddress).inserted, cluster: cluster, tile: tile, into: &b)
                 } else if let windows = layer.windows {
                     try windows.gather(

@@ -31,6 +31,12 @@ public struct TileResources: Sendable, Equatable {
     /// Cycles from a load from DRAM to its bytes (0: not known): a weight tile loaded from
     /// there into a buffer the products free only as they complete arrives that late.
     public var dramLatency = 0
+    /// Cycles from a load from the global buffer to its bytes (0: not known).
+    public var l3Latency = 0
+    /// Elements a tile's vector unit takes a step (0: not known), and cycles a step of an
+    /// element-wise op takes (`quant` into nvfp4 takes two).
+    public var vectorLanes = 0
+    public var elementwiseCycles = 1
     /// Cycles from a product's start to its results in the array's accumulators (the
     /// pipeline fill: rows + columns - 1).
     public var drain: Int { arrayRows + arrayColumns - 1 }

@@ -126,6 +126,8 @@ public enum Compilation {
         (resources.l2BytesPerCycle, resources.l3BytesPerCycle, resources.dramBytesPerCycle) =
             (bandwidths["l2"] ?? 0, bandwidths["l3"] ?? 0, bandwidths["dram"] ?? 0)
         resources.dramLatency = target.memories.first { $0.name == "dram" }?.latencyCycles ?? 0
+        resources.l3Latency = target.memories.first { $0.name == "l3" }?.latencyCycles ?? 0
+        (resources.vectorLanes, resources.elementwiseCycles) = (target.vector.lanesPerTile, target.vector.elementwiseCycles)
         let machine = MachineMemories(
             sram_bytes: target.tileMemoryBytes, l2_bytes: sizes["l2"] ?? 0, l3_bytes: sizes["l3"] ?? 0,
             clusters: c.clusters, tiles_per_cluster: c.tilesPerCluster)
