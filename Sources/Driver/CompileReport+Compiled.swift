@@ -112,7 +112,7 @@ extension CompileReport {
     private static func floatGraph(_ original: LoadedModel) throws -> Graph {
         var graph = original.model.graph
         do {
-            try Pipeline([FoldBatchNorm(), FuseActivation(), EliminateDeadCode()]).run(&graph, PassContext(verify: false))
+            try Pipeline.fuseLayers.run(&graph, PassContext(verify: false))
         } catch let e as IRError {
             throw DriverError(file: original.path, e.description)
         }

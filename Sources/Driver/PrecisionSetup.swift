@@ -49,7 +49,7 @@ public enum PrecisionSetup {
         do {
             // The weights as the file names them, then as BatchNormalization folding made them.
             try checkFiniteWeights(loaded.model.graph)
-            try Pipeline([FoldBatchNorm(), FuseActivation(), EliminateDeadCode()]).run(&loaded.model.graph, base)
+            try Pipeline.fuseLayers.run(&loaded.model.graph, base)
             try checkFiniteWeights(loaded.model.graph)
             var amax: [String: Float] = [:]
             var norms: [String: [Float]] = [:]

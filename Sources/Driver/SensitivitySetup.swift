@@ -33,7 +33,7 @@ public enum SensitivitySetup {
         do {
             // The weights as the file names them, then as BatchNormalization folding made them.
             try PrecisionSetup.checkFiniteWeights(loaded.model.graph)
-            try Pipeline([FoldBatchNorm(), FuseActivation(), EliminateDeadCode()]).run(&loaded.model.graph, base)
+            try Pipeline.fuseLayers.run(&loaded.model.graph, base)
             try PrecisionSetup.checkFiniteWeights(loaded.model.graph)
             let samples = try CalibrationSet.load(path: calibPath, graph: loaded.model.graph)
             // The analysed samples' values come from calibration, which runs them first.

@@ -22,6 +22,7 @@ public enum PassRegistry {
         ImportQDQ(),
         DynamicQuantization(),
         FoldBatchNorm(),
+        FuseLayerNorm(),
         FuseActivation(),
         Prune24(),
         QuantizeLayers(),

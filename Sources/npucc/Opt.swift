@@ -14,7 +14,7 @@ struct Opt: ParsableCommand {
             compose-transposes, simplify-gemm, lift-vector-matmul, float-exponent,
             resolve-cast-like,
             eliminate-dead-code, import-qdq, dynamic-quantization, fold-batchnorm,
-            fuse-activation,
+            fuse-layernorm, fuse-activation,
             prune-2-4, quantize.
 
             Example:
