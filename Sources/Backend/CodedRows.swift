@@ -105,7 +105,8 @@ public struct CodedRows: Sendable {
         let half = resources.sramBytes / 2
         var columns = k
         if stagingBytes(rows: 1, columns: k) > half {
-            let unit = format == .nvfp4 ? CodedRows.block : 16
+            // Runs of whole nvfp4 blocks (fp8's, as long: no two steps write one word of codes).
+            let unit = CodedRows.block
             columns = max(unit, half / 6 / unit * unit)
             while columns > unit && stagingBytes(rows: 1, columns: columns) > half { columns -= unit }
         }

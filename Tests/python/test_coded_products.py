@@ -177,3 +177,32 @@ def test_an_image_the_global_buffer_cannot_hold_goes_to_dram(tmp_path):
     assert coded_products(tmp_path / "m.npub")["fc1"]
     listing = run_npucc("disasm", tmp_path / "m.npub").stdout
     assert any(" dram u8 " in line for line in listing.split(".code\n")[0].splitlines()), "no image of codes in DRAM"
+
+
+def test_a_models_own_fp8_scale_multiplies_the_codes(tmp_path):
+    """An fp8 QDQ model's activation pair (scale 0.013, not amax / 448) before a large product:
+    the pass rounds x / 0.013 at scale 1 and the tiles multiply the codes by 0.013, as the
+    interpreter's e4m3(x / s) · s."""
+    e4m3 = onnx.helper.tensor_dtype_to_np_dtype(TensorProto.FLOAT8E4M3FN)
+    rng = np.random.default_rng(35)
+    w = rng.standard_normal((256, 512)).astype(np.float32) / 16
+    s_w = np.float32(np.abs(w).max() / 448)
+    n = helper.make_node
+    nodes = [n("QuantizeLinear", ["x", "x_s", "z"], ["x_q"], name="x_quant"),
+             n("DequantizeLinear", ["x_q", "x_s", "z"], ["x_dq"], name="x_dequant"),
+             n("DequantizeLinear", ["w_q", "w_s"], ["w"], name="w_dequant"),
+             n("MatMul", ["x_dq", "w"], ["y"], name="fc")]
+    inits = [numpy_helper.from_array(np.array(0, e4m3), "z"), numpy_helper.from_array(np.float32(0.013), "x_s"),
+             numpy_helper.from_array((w / s_w).astype(e4m3), "w_q"), numpy_helper.from_array(np.array(s_w), "w_s")]
+    graph = helper.make_graph(nodes, "qdq", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 128, 256])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 128, 512])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)]), tmp_path / "m.onnx")
+    np.savez(tmp_path / "x.npz", x=(rng.standard_normal((1, 128, 256)) * 2).astype(np.float32))
+    r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub")
+    assert r.returncode == 0, r.stderr
+    for source, out in [(tmp_path / "m.npub", "sim.npz"), (tmp_path / "m.onnx", "fq.npz")]:
+        r = run_npucc("run", source, "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / out)
+        assert r.returncode == 0, r.stderr
+    sim, fq = np.load(tmp_path / "sim.npz"), np.load(tmp_path / "fq.npz")
+    np.testing.assert_array_equal(sim["y"].view(np.uint32), fq["y"].view(np.uint32))
+    assert coded_products(tmp_path / "m.npub") == {"fc": True}
