@@ -195,10 +195,7 @@ public struct CodedRows: Sendable {
             dims: [rows.count, columns.count], strides: [k, 1])
         try b.emit("dma", ["dst": b.descriptor(codes), "src": b.descriptor(src)])
         guard format == .nvfp4 else {
-            if fillScale {
-                let scale = layer.activationScale ?? FP8.scale(amax: layer.activationAmax)
-                try b.emit("fill", ["dst": b.descriptor(try sram(.f32, scalesAt, [1])), "value": UInt64(scale.bitPattern)])
-            }
+            if fillScale { try MatrixLowering.fillFP8Scale(layer, at: scalesAt, cluster: cluster, tile: tile, into: &b) }
             return b.codedDescriptor(codes: codes, scales: try sram(.f32, scalesAt, [rows.count, columns.count], [0, 0]))
         }
         precondition(columns.lowerBound % CodedRows.block == 0 && columns.count % CodedRows.block == 0)

@@ -386,10 +386,7 @@ public enum MatrixLowering {
     ) throws -> UInt64 {
         let taps = windows.kernel.0 * windows.kernel.1, block = layer.blockChannels
         if fillScale && layer.scaleWindows == nil {
-            let word = try TensorDescriptor(.sram, .f32, cluster: cluster, tile: tile, address: UInt64(scalesAt), dims: [1])
-            let amax = layer.activationAmax
-            let scale: Float = layer.activationScale ?? FP8.scale(amax: amax)
-            try b.emit("fill", ["dst": b.descriptor(word), "value": UInt64(scale.bitPattern)])
+            try fillFP8Scale(layer, at: scalesAt, cluster: cluster, tile: tile, into: &b)
         }
         /// fp8's scales: the tensor scale's word, read for every element.
         func tensorScale(_ count: Int) throws -> TensorDescriptor {
@@ -432,6 +429,15 @@ public enum MatrixLowering {
             scales = try tensorScale(rows.count)
         }
         return b.codedDescriptor(codes: codes, scales: scales)
+    }
+
+    /// Writes the scale coded fp8 activations multiply their codes by (the model's own, or
+    /// amax / 448) into the word at `at` of a tile's SRAM, which their scales descriptor reads
+    /// for every element.
+    static func fillFP8Scale(_ layer: MatrixLayer, at: Int, cluster: Int, tile: Int, into b: inout ProgramBuilder) throws {
+        let word = try TensorDescriptor(.sram, .f32, cluster: cluster, tile: tile, address: UInt64(at), dims: [1])
+        let scale = layer.activationScale ?? FP8.scale(amax: layer.activationAmax)
+        try b.emit("fill", ["dst": b.descriptor(word), "value": UInt64(scale.bitPattern)])
     }
 
     /// Rounds the float32 activations `src` (in a tile's SRAM) onto `layer`'s format into

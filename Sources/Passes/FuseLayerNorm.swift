@@ -32,8 +32,13 @@ public struct FuseLayerNorm: Pass {
 
     public func run(_ graph: inout Graph, _ context: PassContext) throws -> PassStatistics {
         var stats = PassStatistics()
-        var readers: [String: Int] = [:]
-        for node in graph.nodes { for input in node.inputs where !input.isEmpty { readers[input, default: 0] += 1 } }
+        var readers: [String: Int] = [:], firstReader: [String: Int] = [:]
+        for (i, node) in graph.nodes.enumerated() {
+            for input in node.inputs where !input.isEmpty {
+                readers[input, default: 0] += 1
+                if firstReader[input] == nil { firstReader[input] = i }
+            }
+        }
         for output in graph.outputs { readers[output.name, default: 0] += 1 }
         var producer: [String: Int] = [:]
         for (i, node) in graph.nodes.enumerated() { for output in node.outputs where !output.isEmpty { producer[output] = i } }
@@ -43,10 +48,7 @@ public struct FuseLayerNorm: Pass {
             guard let chain = Chain(division: i, graph, producer: producer, readers: readers) else { continue }
             // The scale and shift after the quotient, when they are the normalized axes' constants.
             var steps = [i], scale: String?, bias: String?
-            func onlyReader(of value: String) -> Int? {
-                guard readers[value] == 1 else { return nil }
-                return graph.nodes.indices.first { graph.nodes[$0].inputs.contains(value) }
-            }
+            func onlyReader(of value: String) -> Int? { readers[value] == 1 ? firstReader[value] : nil }
             /// The other operand of `node`, a Mul or Add of `value` and a constant of the
             /// normalized axes.
             func constantOperand(_ op: String, after value: String) -> (Int, String)? {

@@ -7,6 +7,18 @@ import Passes
 import XCTest
 
 final class FuseLayerNormTests: XCTestCase {
+    /// A layer normalization of %x over %axes into %n, as torch.onnx writes it before opset
+    /// 17 (its constants %two and %eps the graph's).
+    private let spelledOut = """
+          %m = ReduceMean(%x, %axes)
+          %d = Sub(%x, %m)
+          %p = Pow(%d, %two)
+          %v = ReduceMean(%p, %axes)
+          %e = Add(%v, %eps)
+          %s = Sqrt(%e)
+          %n = Div(%d, %s)
+        """
+
     func testASpelledOutLayerNormalizationBecomesOne() throws {
         let before = """
             graph main(%x: f32[1,4,8]) -> (%y: f32[1,4,8], %z: f32[1,4,8]) {
@@ -16,13 +28,7 @@ final class FuseLayerNormTests: XCTestCase {
               const %gamma: f32[8] = [1, 2, 3, 4, 5, 6, 7, 8]
               const %beta: f32[8] = [0, 0, 0, 0, 1, 1, 1, 1]
               const %half: f32[] = [0.5]
-              %m = ReduceMean(%x, %axes) name="mean"
-              %d = Sub(%x, %m)
-              %p = Pow(%d, %two)
-              %v = ReduceMean(%p, %axes)
-              %e = Add(%v, %eps)
-              %s = Sqrt(%e)
-              %n = Div(%d, %s)
+            \(spelledOut)
               %g = Mul(%n, %gamma)
               %y = Add(%g, %beta) name="norm"
               %m2 = ReduceMean(%y, %axes)
@@ -58,13 +64,7 @@ final class FuseLayerNormTests: XCTestCase {
               const %first: i64[1] = [0]
               const %two: f32[] = [2]
               const %eps: f32[] = [1e-05]
-              %m = ReduceMean(%x, %axes)
-              %d = Sub(%x, %m)
-              %p = Pow(%d, %two)
-              %v = ReduceMean(%p, %axes)
-              %e = Add(%v, %eps)
-              %s = Sqrt(%e)
-              %n = Div(%d, %s)
+            \(spelledOut)
               return %n
             }
             """
