@@ -115,6 +115,37 @@ final class InferShapesTests: XCTestCase {
         XCTAssertTrue(after.contains("%flat_shape: i64[2] = Concat(%batch1, %minus_one) {axis=0}"), after)
     }
 
+    /// Arithmetic on the chain's elements: a head's width divided out of a known extent, and
+    /// a symbolic batch times a known extent, which is unknown (its length still is not).
+    func testArithmeticOnAShapeChainsElements() throws {
+        let (after, _) = try apply(
+            InferShapes(),
+            to: """
+                graph main(%x: f32[N,6,8]) -> (%y: f32[*], %z: f32[*]) {
+                  const %zero: i64[] = [0]
+                  const %two: i64[] = [2]
+                  const %axes: i64[1] = [0]
+                  const %heads: i64[1] = [2]
+                  const %six: i64[1] = [6]
+                  const %minus_one: i64[1] = [-1]
+                  %shape = Shape(%x)
+                  %batch = Gather(%shape, %zero) {axis=0}
+                  %width = Gather(%shape, %two) {axis=0}
+                  %head = Div(%width, %two)
+                  %batch1 = Unsqueeze(%batch, %axes)
+                  %head1 = Unsqueeze(%head, %axes)
+                  %split = Concat(%batch1, %six, %heads, %head1) {axis=0}
+                  %y = Reshape(%x, %split)
+                  %rows = Mul(%batch1, %six)
+                  %flat = Concat(%rows, %minus_one) {axis=0}
+                  %z = Reshape(%x, %flat)
+                  return %y, %z
+                }
+                """)
+        XCTAssertTrue(after.contains("%y: f32[N,6,2,4] = Reshape(%x, %split)"), after)
+        XCTAssertTrue(after.contains("%z: f32[?,?] = Reshape(%x, %flat)"), after)
+    }
+
     /// Outputs of nodes in other domains keep what was declared.
     func testDoesNotFireOnOtherDomains() throws {
         let before = """

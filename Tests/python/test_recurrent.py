@@ -4,7 +4,8 @@ linear_before_reset, LSTM's peepholes and input_forget: the interpreter computes
 bidirectional LSTM classifier runs on the simulator bit for bit as the fake-quant interpreter
 runs it, its steps sharing one packed blob of recurrent weights per direction, also when W, R
 and B are computed from stored tensors (the torch.export-based exporter's Unsqueeze of a Concat
-of Slices); a sequence length that a dynamic-batch export's shape chain gives unrolls; what is
+of Slices); a sequence length that a dynamic-batch export's shape chain gives unrolls, also
+through a chain that multiplies extents (a stacked LSTM's input); what is
 not supported is refused by node."""
 import sys
 
@@ -231,6 +232,50 @@ def test_a_sequence_length_a_shape_chain_gives_unrolls(tmp_path):
     # Without the batch fixed, the sequence length is still known from the declared extent.
     r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "free.npz")
     assert r.returncode == 0, r.stderr
+
+
+def stacked_lstms(path):
+    """Two LSTMs as the torch.export-based exporter writes a 2-layer nn.LSTM: the second's
+    input is the first's Y [S, 1, N, H] transposed to [S, N, 1, H] and reshaped to
+    [S, N, H] by a shape chain that multiplies the last two extents (Shape, Slices, Mul,
+    Reshape to [-1], Concat), declared with every extent unknown."""
+    ints = lambda name, v: numpy_helper.from_array(np.array(v, np.int64), name)
+    weights = lambda name, shape: numpy_helper.from_array((RNG.standard_normal(shape) * 0.5).astype(np.float32), name)
+    inits = [weights("w0", (1, 4 * H, I)), weights("r0", (1, 4 * H, H)), weights("b0", (1, 8 * H)),
+             weights("w1", (1, 4 * H, H)), weights("r1", (1, 4 * H, H)), weights("b1", (1, 8 * H)),
+             ints("k0", [0]), ints("k1", [1]), ints("k2", [2]), ints("k3", [3]), ints("k4", [4]), ints("minus_one", [-1])]
+    nodes = [helper.make_node("LSTM", ["x", "w0", "r0", "b0"], ["y0"], hidden_size=H),
+             helper.make_node("Transpose", ["y0"], ["t0"], perm=[0, 2, 1, 3]),
+             helper.make_node("Shape", ["t0"], ["shape"]),
+             helper.make_node("Slice", ["shape", "k0", "k1", "k0"], ["steps"]),
+             helper.make_node("Slice", ["shape", "k1", "k2", "k0"], ["batch"]),
+             helper.make_node("Slice", ["shape", "k2", "k3", "k0"], ["dirs"]),
+             helper.make_node("Slice", ["shape", "k3", "k4", "k0"], ["hidden"]),
+             helper.make_node("Mul", ["dirs", "hidden"], ["width_"]),
+             helper.make_node("Reshape", ["width_", "minus_one"], ["width"]),
+             helper.make_node("Concat", ["steps", "batch", "width"], ["flat_shape"], axis=0),
+             helper.make_node("Reshape", ["t0", "flat_shape"], ["x1"]),
+             helper.make_node("LSTM", ["x1", "w1", "r1", "b1"], ["y1"], hidden_size=H)]
+    graph = helper.make_graph(nodes, "stacked", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [S, "N", I])],
+                              [helper.make_tensor_value_info("y1", TensorProto.FLOAT, None)], inits,
+                              value_info=[helper.make_tensor_value_info("x1", TensorProto.FLOAT, [None, None, None])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), path)
+
+
+def test_a_layer_fed_by_a_shape_chain_that_multiplies_extents_unrolls(tmp_path):
+    stacked_lstms(tmp_path / "m.onnx")
+    x = RNG.standard_normal((S, B, I)).astype(np.float32)
+    np.savez(tmp_path / "x.npz", x=x)
+    # The batch left symbolic: the chain still gives the second LSTM its S steps.
+    r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "ours.npz")
+    assert r.returncode == 0, r.stderr
+    import onnxruntime as ort
+    theirs = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_allclose(np.load(tmp_path / "ours.npz")["y1"], theirs, rtol=1e-5, atol=1e-5)
+    np.savez(tmp_path / "calib.npz", x=RNG.standard_normal((4, S, B, I)).astype(np.float32))
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, "fp8", "none",
+                                        tmp_path / "calib.npz", extra=["--input-shape", f"x={S},{B},{I}"])
+    assert_same_bits(sim, fq, ["y1"])
 
 
 @pytest.mark.parametrize("precision", ["fp16", "nvfp4"])

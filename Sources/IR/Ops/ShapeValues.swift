@@ -55,8 +55,46 @@ public enum ShapeValues {
             let b = min(max(starts[0] < 0 ? starts[0] + n : starts[0], 0), n)
             let e = min(max(ends[0] < 0 ? ends[0] + n : ends[0], 0), n)
             return b < e ? Array(data[b..<e]) : []
+        case "Reshape", "Flatten":
+            // A shape vector reshaped to a vector or a scalar ([-1], [n], []) keeps its elements.
+            guard let data = value(0) else { return nil }
+            if node.op == "Reshape" {
+                guard let target = ints(1), target.count <= 1, target.allSatisfy({ $0 == -1 || $0 == data.count })
+                else { return nil }
+            }
+            return data
+        case "Mul", "Add", "Sub", "Div":
+            // Arithmetic on extents (a flattened extent, a head's width): element by element,
+            // a one-element operand broadcast; a result of a symbolic extent is unknown unless
+            // the other operand leaves it as it is.
+            guard types.count == 2, types.allSatisfy({ $0?.dtype.isInteger ?? false }), let a = value(0),
+                let b = value(1), a.count == b.count || a.count == 1 || b.count == 1
+            else { return nil }
+            let n = max(a.count, b.count)
+            return (0..<n).map { i in
+                arithmetic(node.op, a[a.count == 1 ? 0 : i], b[b.count == 1 ? 0 : i])
+            }
         default:
             return nil
+        }
+    }
+
+    /// `op` of two extents: computed when both are known (Div truncating, as integer division
+    /// does); the symbolic one when the other leaves it unchanged (× 1, + 0, − 0, ÷ 1); else
+    /// unknown.
+    private static func arithmetic(_ op: String, _ x: Dim, _ y: Dim) -> Dim {
+        if let p = x.value, let q = y.value {
+            switch op {
+            case "Mul": return .known(p * q)
+            case "Add": return .known(p + q)
+            case "Sub": return .known(p - q)
+            default: return q == 0 ? .unknown : .known(p / q)
+            }
+        }
+        switch (op, x.value, y.value) {
+        case ("Mul", 1?, _), ("Add", 0?, _): return y
+        case ("Mul", _, 1?), ("Add", _, 0?), ("Sub", _, 0?), ("Div", _, 1?): return x
+        default: return .unknown
         }
     }
 }
