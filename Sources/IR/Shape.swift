@@ -11,6 +11,12 @@ public enum Dim: Hashable, Sendable, CustomStringConvertible {
         return nil
     }
 
+    /// The symbol's name, for a named symbol.
+    public var symbolName: String? {
+        if case .symbol(let s) = self { return s }
+        return nil
+    }
+
     public var description: String {
         switch self {
         case .known(let v): return String(v)

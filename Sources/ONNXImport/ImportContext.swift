@@ -83,9 +83,17 @@ struct ImportContext {
         }
         // Old IR versions list initializers among the inputs: those are constants.
         var inputs: [ValueInfo] = []
-        for v in g.inputs where constants[v.name] == nil {
-            var type = try declaredType(v, role: "graph input")
-            if let fixed = options.inputShapes[v.name] { type = try override(type, with: fixed, input: v.name) }
+        var declared: [(ONNXValueInfo, TensorType)] = []
+        for v in g.inputs where constants[v.name] == nil { declared.append((v, try declaredType(v, role: "graph input"))) }
+        let bound = Self.boundSymbols(declared.map { ($0.0.name, $0.1) }, options.inputShapes)
+        for (v, declaredAs) in declared {
+            var type = declaredAs
+            if let fixed = options.inputShapes[v.name] {
+                type = try override(type, with: fixed, input: v.name)
+            } else if let shape = type.shape {
+                type = TensorType(
+                    type.dtype, Shape(shape.dims.map { d in d.symbolName.flatMap { bound[$0] }.map(Dim.known) ?? d }))
+            }
             inputs.append(ValueInfo(name: v.name, type: type))
             types[v.name] = type
         }
@@ -170,6 +178,23 @@ struct ImportContext {
     }
 
     /// Applies `--input-shape`: the rank must match and known dims may not change.
+    /// What `--input-shape` fixes of each named dimension: a symbol an input given a shape
+    /// declares (`batch`, `sequence`) takes that extent in every input that shares it (one
+    /// name, one extent, as ONNX's dim_param means); a symbol given two extents is left open.
+    static func boundSymbols(_ inputs: [(String, TensorType)], _ fixed: [String: [Int]]) -> [String: Int] {
+        var bound: [String: Int] = [:], clashing: Set<String> = []
+        for (name, type) in inputs {
+            guard let dims = fixed[name], let shape = type.shape, shape.rank == dims.count else { continue }
+            for (d, extent) in zip(shape.dims, dims) {
+                guard let symbol = d.symbolName else { continue }
+                if let other = bound[symbol], other != extent { clashing.insert(symbol) }
+                bound[symbol] = extent
+            }
+        }
+        for symbol in clashing { bound[symbol] = nil }
+        return bound
+    }
+
     private func override(_ type: TensorType, with dims: [Int], input: String) throws -> TensorType {
         if let shape = type.shape {
             guard shape.rank == dims.count else {

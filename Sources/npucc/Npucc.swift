@@ -58,7 +58,9 @@ struct ModelOptions: ParsableArguments {
 
     @Option(
         name: .customLong("input-shape"),
-        help: ArgumentHelp("Fix an input's shape, e.g. input=1,3,320,320 (repeatable).", valueName: "NAME=DIMS"))
+        help: ArgumentHelp(
+            "Fix an input's shape, e.g. input=1,3,320,320 (repeatable); its named dimensions (batch, sequence) take those extents in every input.",
+            valueName: "NAME=DIMS"))
     var inputShapes: [String] = []
 
     @Option(

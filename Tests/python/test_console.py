@@ -183,6 +183,29 @@ def test_a_symbolic_input_points_to_input_shape_with_an_example(tmp_path):
     assert r.returncode == 0, r.stderr
 
 
+def test_a_named_dimension_fixed_on_one_input_fixes_it_on_the_others(tmp_path):
+    """ONNX's dim_param names one extent wherever it appears: --input-shape on the token ids
+    fixes batch and sequence on the attention mask too; given two extents, the name stays
+    open and the shapes that meet are refused by node."""
+    ids = helper.make_tensor_value_info("ids", TensorProto.FLOAT, ["batch", "sequence"])
+    mask = helper.make_tensor_value_info("mask", TensorProto.FLOAT, ["batch", "sequence"])
+    graph = helper.make_graph([helper.make_node("Mul", ["ids", "mask"], ["y"], name="masked")], "g", [ids, mask],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "m.onnx")
+    r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub", "--input-shape", "ids=2,24")
+    assert r.returncode == 0, r.stderr
+    x = np.arange(48, dtype=np.float32).reshape(2, 24)
+    np.savez(tmp_path / "x.npz", ids=x, mask=x + 1)
+    r = run_npucc("run", tmp_path / "m.npub", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "y.npz")
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npz")["y"], x * (x + 1))
+    r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "n.npub", "--input-shape", "ids=2,24",
+                  "--input-shape", "mask=2,16")
+    assert r.returncode == 1
+    assert 'node Mul "masked"' in r.stderr and "do not broadcast" in r.stderr, r.stderr
+    assert not (tmp_path / "n.npub").exists()
+
+
 def test_a_node_error_names_the_file_node_op_type_and_opset(tmp_path):
     conv = helper.make_node("Conv", ["x", "w"], ["y"], name="conv0", kernel_shape=[3, 3])
     graph = helper.make_graph(
