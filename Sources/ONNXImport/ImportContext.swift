@@ -177,7 +177,6 @@ struct ImportContext {
         }
     }
 
-    /// Applies `--input-shape`: the rank must match and known dims may not change.
     /// What `--input-shape` fixes of each named dimension: a symbol an input given a shape
     /// declares (`batch`, `sequence`) takes that extent in every input that shares it (one
     /// name, one extent, as ONNX's dim_param means); a symbol given two extents is left open.
@@ -195,6 +194,7 @@ struct ImportContext {
         return bound
     }
 
+    /// Applies `--input-shape`: the rank must match and known dims may not change.
     private func override(_ type: TensorType, with dims: [Int], input: String) throws -> TensorType {
         if let shape = type.shape {
             guard shape.rank == dims.count else {

@@ -80,16 +80,21 @@ public enum ShapeValues {
     }
 
     /// `op` of two extents: computed when both are known (Div truncating, as integer division
-    /// does); the symbolic one when the other leaves it unchanged (× 1, + 0, − 0, ÷ 1); else
-    /// unknown.
+    /// does; unknown when it overflows); the symbolic one when the other leaves it unchanged
+    /// (× 1, + 0, − 0, ÷ 1); else unknown.
     private static func arithmetic(_ op: String, _ x: Dim, _ y: Dim) -> Dim {
         if let p = x.value, let q = y.value {
+            // Sentinels such as INT64_MAX (a Slice's open end) may overflow: unknown then.
+            let (r, overflow): (Int, Bool)
             switch op {
-            case "Mul": return .known(p * q)
-            case "Add": return .known(p + q)
-            case "Sub": return .known(p - q)
-            default: return q == 0 ? .unknown : .known(p / q)
+            case "Mul": (r, overflow) = p.multipliedReportingOverflow(by: q)
+            case "Add": (r, overflow) = p.addingReportingOverflow(q)
+            case "Sub": (r, overflow) = p.subtractingReportingOverflow(q)
+            default:
+                guard q != 0 else { return .unknown }
+                (r, overflow) = p.dividedReportingOverflow(by: q)
             }
+            return overflow ? .unknown : .known(r)
         }
         switch (op, x.value, y.value) {
         case ("Mul", 1?, _), ("Add", 0?, _): return y
