@@ -16,9 +16,15 @@ public func parseInputShapes(_ specs: [String]) throws -> [String: [Int]] {
             : dimsText.split(separator: ",", omittingEmptySubsequences: false).map {
                 Int($0.trimmingCharacters(in: .whitespaces))
             }
-        // An empty tensor has nothing to compute: an extent of 0 is refused with the rest.
-        guard dims.allSatisfy({ $0 != nil && $0! > 0 }) else {
+        guard dims.allSatisfy({ $0 != nil && $0! >= 0 }) else {
             throw DriverError(file: "--input-shape", "\"\(spec)\": dimensions must be positive integers")
+        }
+        // An empty tensor has nothing to compute: an extent of 0 is refused, saying where.
+        if let axis = dims.firstIndex(of: 0) {
+            throw DriverError(
+                file: "--input-shape",
+                "\"\(spec)\": extent 0 at axis \(axis): an empty input (such as a decoder's key-value cache before its first step) is not supported; give it at least 1, or export the step without it"
+            )
         }
         // Far beyond any input a model takes, and within 64-bit byte counts.
         let elements = dims.reduce((1, false)) { p, d in

@@ -55,7 +55,7 @@ final class SampleModelTests: XCTestCase {
 
     func testInputShapeParsing() throws {
         XCTAssertEqual(try parseInputShapes(["input=1,3,320,320", "a=b=2"]), ["input": [1, 3, 320, 320], "a=b": [2]])
-        for bad in ["nodims", "x=1,,2", "x=-1", "=3"] {
+        for bad in ["nodims", "x=1,,2", "x=-1", "=3", "x=1,0,4"] {
             XCTAssertThrowsError(try parseInputShapes([bad]), bad)
         }
     }
