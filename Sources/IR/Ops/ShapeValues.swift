@@ -55,13 +55,12 @@ public enum ShapeValues {
             let b = min(max(starts[0] < 0 ? starts[0] + n : starts[0], 0), n)
             let e = min(max(ends[0] < 0 ? ends[0] + n : ends[0], 0), n)
             return b < e ? Array(data[b..<e]) : []
-        case "Reshape", "Flatten":
-            // A shape vector reshaped to a vector or a scalar ([-1], [n], []) keeps its elements.
-            guard let data = value(0) else { return nil }
-            if node.op == "Reshape" {
-                guard let target = ints(1), target.count <= 1, target.allSatisfy({ $0 == -1 || $0 == data.count })
-                else { return nil }
-            }
+        case "Reshape":
+            // A shape vector reshaped to a vector ([-1], [n]), or one element to a scalar,
+            // keeps its elements.
+            guard let data = value(0), let target = ints(1),
+                target.count == 1 ? target[0] == -1 || target[0] == data.count : target.isEmpty && data.count == 1
+            else { return nil }
             return data
         case "Mul", "Add", "Sub", "Div":
             // Arithmetic on extents (a flattened extent, a head's width): element by element,
