@@ -116,7 +116,8 @@ final class InferShapesTests: XCTestCase {
     }
 
     /// Arithmetic on the chain's elements: a head's width divided out of a known extent, and
-    /// a symbolic batch times a known extent, which is unknown (its length still is not).
+    /// a symbolic batch times a known extent, an unknown element of a value whose length is
+    /// still known.
     func testArithmeticOnAShapeChainsElements() throws {
         let (after, _) = try apply(
             InferShapes(),
