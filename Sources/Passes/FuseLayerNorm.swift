@@ -32,23 +32,17 @@ public struct FuseLayerNorm: Pass {
 
     public func run(_ graph: inout Graph, _ context: PassContext) throws -> PassStatistics {
         var stats = PassStatistics()
-        var readers: [String: Int] = [:], firstReader: [String: Int] = [:]
-        for (i, node) in graph.nodes.enumerated() {
-            for input in node.inputs where !input.isEmpty {
-                readers[input, default: 0] += 1
-                if firstReader[input] == nil { firstReader[input] = i }
-            }
-        }
+        // Readers count each input a node reads a value by, and a graph output as one.
+        let producer = graph.producers(), users = graph.users()
+        var readers = users.mapValues(\.count)
         for output in graph.outputs { readers[output.name, default: 0] += 1 }
-        var producer: [String: Int] = [:]
-        for (i, node) in graph.nodes.enumerated() { for output in node.outputs where !output.isEmpty { producer[output] = i } }
         var removed = Set<Int>()
         var replaced: [Int: Node] = [:]
         for (i, node) in graph.nodes.enumerated() where node.op == "Div" && !removed.contains(i) {
             guard let chain = Chain(division: i, graph, producer: producer, readers: readers) else { continue }
             // The scale and shift after the quotient, when they are the normalized axes' constants.
             var steps = [i], scale: String?, bias: String?
-            func onlyReader(of value: String) -> Int? { readers[value] == 1 ? firstReader[value] : nil }
+            func onlyReader(of value: String) -> Int? { readers[value] == 1 ? users[value]?.first : nil }
             /// The other operand of `node`, a Mul or Add of `value` and a constant of the
             /// normalized axes.
             func constantOperand(_ op: String, after value: String) -> (Int, String)? {
