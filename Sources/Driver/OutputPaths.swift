@@ -1,5 +1,6 @@
-// An output path that names one of the command's own inputs would destroy what the command
-// reads: refused before any work.
+// Where outputs go: an output path that names one of the command's own inputs would destroy
+// what the command reads, and is refused before any work; a bundle not named is the model's
+// name with .npub, in the current directory.
 import Foundation
 
 public enum OutputPaths {
@@ -17,5 +18,12 @@ public enum OutputPaths {
                     && inputStat.st_ino == outputStat.st_ino)
             if same { throw DriverError(file: output, "is also an input of the command (\(input)); write elsewhere") }
         }
+    }
+
+    /// The bundle `compile` writes for `model` when not told where: the model's file name
+    /// with its extension replaced by .npub (model.onnx: model.npub), in the current
+    /// directory, as a C compiler writes its objects.
+    public static func bundle(for model: String) -> String {
+        URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent + ".npub"
     }
 }

@@ -1,4 +1,4 @@
-// `npucc compile MODEL.onnx -o OUT.npub`: the deployable bundle.
+// `npucc compile MODEL.onnx [-o OUT.npub]`: the deployable bundle.
 import ArgumentParser
 import Bundle
 import Driver
@@ -19,7 +19,8 @@ struct Compile: ParsableCommand {
             read them (schemas/weights.md). The bundle (schemas/bundle.md) holds the
             metadata (model, inputs, outputs, the layer table, target, options) and the
             packed weights; it is written whole or not at all, and the same inputs and
-            flags give the same bytes.
+            flags give the same bytes. Without -o the bundle is the model's name with
+            .npub in the current directory (model.onnx: model.npub).
 
             --report DIR also writes DIR/report.html (one self-contained page: the
             per-layer table, the precision along the network, the latency per layer, and
@@ -34,8 +35,12 @@ struct Compile: ParsableCommand {
 
     @OptionGroup var options: ModelOptions
 
-    @Option(name: .shortAndLong, help: ArgumentHelp("The bundle to write.", valueName: "OUT.npub"))
-    var output: String
+    @Option(
+        name: .shortAndLong,
+        help: ArgumentHelp(
+            "The bundle to write (default: the model's name with .npub, in the current directory).",
+            valueName: "OUT.npub"))
+    var output: String?
 
     @Option(help: ArgumentHelp("The target description (JSON; the built-in NPU without it).", valueName: "FILE"))
     var target: String?
@@ -49,6 +54,7 @@ struct Compile: ParsableCommand {
 
     func run() throws {
         try reportingErrors(file: options.model) {
+            let output = self.output ?? OutputPaths.bundle(for: options.model)
             guard output.hasSuffix(".npub") else { throw DriverError(file: output, "the bundle's name must end in .npub") }
             let description = try TargetReport.load(path: target)
             let compile = try flags.compileOptions()

@@ -14,7 +14,7 @@ import onnx.numpy_helper
 import onnxruntime as ort
 import pytest
 
-from conftest import ROOT, run_npucc
+from conftest import ROOT, npucc_path, run_npucc
 
 SAMPLES = ROOT / "samples"
 sys.path.insert(0, str(ROOT / "tools"))
@@ -171,6 +171,25 @@ def test_same_bytes_across_runs_and_thread_counts(tmp_path):
         assert r.returncode == 0, r.stderr
         digests.add(sha(tmp_path / f"{i}.npub"))
     assert len(digests) == 1
+
+
+def test_without_an_output_the_bundle_is_the_models_name_in_the_current_directory(tmp_path):
+    """`npucc compile model.onnx` writes model.npub where it runs (not beside the model),
+    the same bytes as with -o; another extension is replaced as .onnx is."""
+    run_here = tmp_path / "here"
+    run_here.mkdir()
+    for name in ["digits_cnn.onnx", "digits.v2"]:
+        (tmp_path / name).write_bytes((SAMPLES / "digits_cnn.onnx").read_bytes())
+        r = subprocess.run([npucc_path(), "compile", str(tmp_path / name), "--input-shape", SHAPES["digits_cnn.onnx"],
+                            "--precision", "fp8", "--calib", str(CALIB["digits_cnn.onnx"])],
+                           cwd=run_here, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in run_here.iterdir()) == ["digits.npub", "digits_cnn.npub"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["digits.v2", "digits_cnn.onnx", "here"]
+    r = run_npucc("compile", tmp_path / "digits_cnn.onnx", "-o", tmp_path / "m.npub", "--input-shape",
+                  SHAPES["digits_cnn.onnx"], "--precision", "fp8", "--calib", CALIB["digits_cnn.onnx"])
+    assert r.returncode == 0, r.stderr
+    assert sha(run_here / "digits_cnn.npub") == sha(tmp_path / "m.npub")
 
 
 def test_a_damaged_bundle_is_refused_by_section(tmp_path):
