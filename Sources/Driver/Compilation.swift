@@ -159,7 +159,8 @@ public enum Compilation {
             let rules = try options.rulesPath.map(SensitivitySetup.rules(path:))
             let report = try SensitivitySetup.analyze(
                 &loaded, calibPath: calib, method: method, pruning: pruning, sparse: options.sparsity != .none,
-                maxSamples: options.analysisSamples, endToEnd: options.outputError, base: options.passContext)
+                dense: options.sparsity != .twoFour, maxSamples: options.analysisSamples, endToEnd: options.outputError,
+                base: options.passContext)
             let assignment = try SensitivitySetup.assign(
                 report, budget: options.budget, rules: rules,
                 rulesPath: options.rulesPath ?? "--rules",

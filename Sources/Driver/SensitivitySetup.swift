@@ -23,11 +23,13 @@ public struct SensitivityReport: Sendable {
 public enum SensitivitySetup {
     /// Folds BN in `loaded`, calibrates on `calibPath`, and analyses every layer on at most
     /// `maxSamples` of the samples; without `sparse`, its dense candidates only (nothing is
-    /// pruned). The layer Hessians are collected when something reads them: SparseGPT for
+    /// pruned); without `dense`, a layer that can be 2:4 its 2:4 candidates only, and nvfp4
+    /// for rounding's gain. The layer Hessians are collected when something reads them: SparseGPT for
     /// the 2:4 candidates, and the measured analysis's layer errors.
     public static func analyze(
         _ loaded: inout LoadedModel, calibPath: String, method: CalibrationMethod,
-        pruning: PruningMethod, sparse: Bool = true, maxSamples: Int = 64, endToEnd: EndToEndError = .measured,
+        pruning: PruningMethod, sparse: Bool = true, dense: Bool = true, maxSamples: Int = 64,
+        endToEnd: EndToEndError = .measured,
         base: PassContext = PassContext()
     ) throws -> SensitivityReport {
         do {
@@ -56,7 +58,8 @@ public enum SensitivitySetup {
             let start = Date()
             let layers = try SensitivityAnalysis.run(
                 loaded.model.graph, samples: used, activationAmax: amax,
-                inputNorms: norms, hessians: hessians, pruning: pruning, sparse: sparse, endToEnd: endToEnd,
+                inputNorms: norms, hessians: hessians, pruning: pruning, sparse: sparse, dense: dense,
+                endToEnd: endToEnd,
                 values: calibrator.kept, progress: Console.progress)
             Console.log.info(
                 "analysed \(layers.count) layers on \(used.count) samples in \(String(format: "%.2f", Date().timeIntervalSince(start))) s"

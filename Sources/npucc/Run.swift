@@ -107,7 +107,7 @@ struct Run: ParsableCommand {
                 let pruning = pruning ?? .wanda
                 let report = try SensitivitySetup.analyze(
                     &loaded, calibPath: calib, method: method, pruning: pruning, sparse: sparsity != "none",
-                    maxSamples: analysisSamples,
+                    dense: sparsity != "2:4", maxSamples: analysisSamples,
                     endToEnd: try quantization.endToEnd())
                 let assignment = try SensitivitySetup.assign(
                     report, budget: quantization.budget, rules: ruleSet, rulesPath: quantization.rules ?? "",

@@ -234,3 +234,31 @@ def test_a_dense_automatic_compile_prunes_nothing_and_collects_no_hessians(tmp_p
     r = compile_digits(tmp_path, "--verbose")
     assert r.returncode == 0, r.stderr
     assert "pruning 2:4 (sparsegpt): 3 in" in r.stderr and "and 3 layer Hessians in" in r.stderr
+
+
+def test_an_automatic_compile_that_must_prune_measures_no_dense_choice_it_cannot_make(tmp_path):
+    """--sparsity 2:4 leaves a layer whose reduction length is a multiple of 4 no dense
+    choice: of its dense candidates only nvfp4, whose error is rounding's gain, is measured.
+    A layer that cannot be 2:4 (conv1, 9 weights per output) keeps its dense ones. Every
+    number measured is the one an analysis of every candidate gives."""
+    flags = ["--input-shape", "input=1,1,8,8", "--precision", "auto", "--calib", CALIB, "--sparsity", "2:4"]
+    r = run_npucc("compile", DIGITS, "-o", tmp_path / "d.npub", *flags, "--report", tmp_path / "report")
+    assert r.returncode == 0, r.stderr
+    layers = json.loads((tmp_path / "report" / "report.json").read_text())["layers"]
+    analysed = {l["name"]: {c["candidate"]: c["predicted_error"] for c in l["sensitivity"]}
+                for l in layers if l.get("sensitivity")}
+    assert {name: list(c) for name, c in analysed.items()} == {
+        "conv1": ["fp16", "fp8", "nvfp4"],
+        "conv2": ["fp16", "nvfp4", "fp16+2:4", "fp8+2:4", "nvfp4+2:4"],
+        "fc": ["fp16", "nvfp4", "fp16+2:4", "fp8+2:4", "nvfp4+2:4"]}
+    # compile's analysis: SparseGPT, 4 samples, estimated output errors.
+    r = run_npucc("analyze", DIGITS, "--calib", CALIB, "--prune", "sparsegpt", "--samples", "4",
+                  "--output-error", "estimated", "--json")
+    assert r.returncode == 0, r.stderr
+    every = {l["name"]: {c["candidate"]: c["predicted_error"] for c in l["candidates"]}
+             for l in json.loads(r.stdout)["layers"]}
+    assert all("fp8" in c and "nvfp4+2:4" in c for name, c in every.items() if name != "conv1"), every
+    for name, candidates in analysed.items():
+        for candidate, error in candidates.items():
+            if candidate != "fp16":
+                assert error == every[name][candidate], (name, candidate)

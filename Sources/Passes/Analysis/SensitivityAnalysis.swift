@@ -170,11 +170,13 @@ public enum SensitivityAnalysis {
     /// Layers that already carry a weight format (fixed by a QDQ model) are left out.
     /// `hessians` (per layer output, from calibration) give the layer errors and SparseGPT.
     /// Without `sparse`, only the dense candidates are analysed: nothing is pruned, and the
-    /// pruning gains are not measured (0).
+    /// pruning gains are not measured (0). Without `dense`, a layer that can be 2:4 is
+    /// analysed in its 2:4 candidates and in nvfp4, whose error gives rounding's gain: no
+    /// dense choice is open to it (`--sparsity 2:4`).
     public static func run(
         _ graph: Graph, samples: [[String: Tensor]], activationAmax: [String: Float],
         inputNorms: [String: [Float]], hessians: [String: LayerHessian] = [:],
-        pruning: PruningMethod, sparse: Bool = true, endToEnd: EndToEndError = .measured,
+        pruning: PruningMethod, sparse: Bool = true, dense: Bool = true, endToEnd: EndToEndError = .measured,
         values known: [[String: Tensor]]? = nil,
         progress: @escaping @Sendable (_ label: String, _ total: Int, _ finished: Int) -> Void = { _, _, _ in }
     ) throws -> [LayerSensitivity] {
@@ -219,7 +221,7 @@ public enum SensitivityAnalysis {
             defer { progress("analysing layers", analysed.count, 1) }
             return try analyse(
                 layer: analysed[k], unchanged, activationAmax: activationAmax, hessians: hessians, sparse: sparse,
-                endToEnd: endToEnd)
+                dense: dense || !sparse, endToEnd: endToEnd)
         }
         if endToEnd == .estimated, let outputName {
             // The gain candidates' model output errors from the output's cotangents; a layer
@@ -231,7 +233,7 @@ public enum SensitivityAnalysis {
             let again = try parallelResults(blocked.count) { b in
                 try analyse(
                     layer: analysed[blocked[b]], unchanged, activationAmax: activationAmax, hessians: hessians,
-                    sparse: sparse, endToEnd: .predicted)
+                    sparse: sparse, dense: dense || !sparse, endToEnd: .predicted)
             }
             for (k, layer) in zip(blocked, again) {
                 guard var layer else { continue }
@@ -380,7 +382,7 @@ public enum SensitivityAnalysis {
     /// gains are left to `OutputErrorEstimates`.
     private static func analyse(
         layer index: Int, _ unchanged: UnchangedRuns, activationAmax: [String: Float],
-        hessians: [String: LayerHessian], sparse: Bool, endToEnd: EndToEndError
+        hessians: [String: LayerHessian], sparse: Bool, dense: Bool, endToEnd: EndToEndError
     ) throws -> AnalysedLayer? {
         let graph = unchanged.graph, pruned = unchanged.pruned
         let node = graph.nodes[index], output = node.outputs[0]
@@ -401,7 +403,10 @@ public enum SensitivityAnalysis {
         // Each sample's input rounded once per rounding (the dense and 2:4 candidates of a
         // format round it alike), by the attributes that decide it.
         var roundedInputs: [String: [Tensor?]] = [:]
-        for candidate in LayerCandidate.analyzed where !candidate.sparse || (sparse && entry.canPrune) {
+        // A layer that must be 2:4 keeps, of its dense candidates, the gain's.
+        let denseOnes = dense || !entry.canPrune
+        for candidate in LayerCandidate.analyzed
+        where candidate.sparse ? sparse && entry.canPrune : denseOnes || gainCandidates.contains(candidate) {
             var g = graph
             if candidate.sparse, let w = pruned.nodes[index].input(1) {
                 g.nodes[index] = pruned.nodes[index]
