@@ -23,9 +23,9 @@ public struct SensitivityReport: Sendable {
 public enum SensitivitySetup {
     /// Folds BN in `loaded`, calibrates on `calibPath`, and analyses every layer on at most
     /// `maxSamples` of the samples; without `sparse`, its dense candidates only (nothing is
-    /// pruned); without `dense`, a layer that can be 2:4 its 2:4 candidates only, and nvfp4
-    /// for rounding's gain. The layer Hessians are collected when something reads them: SparseGPT for
-    /// the 2:4 candidates, and the measured analysis's layer errors.
+    /// pruned); without `dense`, a layer that can be 2:4 in its 2:4 candidates only, and in
+    /// nvfp4 for rounding's gain. The layer Hessians are collected when something reads
+    /// them: SparseGPT for the 2:4 candidates, and the measured analysis's layer errors.
     public static func analyze(
         _ loaded: inout LoadedModel, calibPath: String, method: CalibrationMethod,
         pruning: PruningMethod, sparse: Bool = true, dense: Bool = true, maxSamples: Int = 64,
