@@ -221,7 +221,7 @@ public enum SensitivityAnalysis {
             defer { progress("analysing layers", analysed.count, 1) }
             return try analyse(
                 layer: analysed[k], unchanged, activationAmax: activationAmax, hessians: hessians, sparse: sparse,
-                dense: dense || !sparse, endToEnd: endToEnd)
+                dense: dense, endToEnd: endToEnd)
         }
         if endToEnd == .estimated, let outputName {
             // The gain candidates' model output errors from the output's cotangents; a layer
@@ -233,7 +233,7 @@ public enum SensitivityAnalysis {
             let again = try parallelResults(blocked.count) { b in
                 try analyse(
                     layer: analysed[blocked[b]], unchanged, activationAmax: activationAmax, hessians: hessians,
-                    sparse: sparse, dense: dense || !sparse, endToEnd: .predicted)
+                    sparse: sparse, dense: dense, endToEnd: .predicted)
             }
             for (k, layer) in zip(blocked, again) {
                 guard var layer else { continue }
@@ -404,9 +404,9 @@ public enum SensitivityAnalysis {
         // format round it alike), by the attributes that decide it.
         var roundedInputs: [String: [Tensor?]] = [:]
         // A layer that must be 2:4 keeps, of its dense candidates, the gain's.
-        let denseOnes = dense || !entry.canPrune
+        let mustPrune = sparse && !dense && entry.canPrune
         for candidate in LayerCandidate.analyzed
-        where candidate.sparse ? sparse && entry.canPrune : denseOnes || gainCandidates.contains(candidate) {
+        where candidate.sparse ? sparse && entry.canPrune : !mustPrune || gainCandidates.contains(candidate) {
             var g = graph
             if candidate.sparse, let w = pruned.nodes[index].input(1) {
                 g.nodes[index] = pruned.nodes[index]
