@@ -350,7 +350,6 @@ public struct Machine {
                 let acc = UnsafeMutableBufferPointer(start: p, count: m * n)
                 if !accumulate { acc.update(repeating: 0) }
                 Self.parallelProduct(a, wt, into: acc, m: m, n: n, k: k, split: splitsProducts)
-                MatrixArithmetic.canonicalizeNaNs(acc)
                 return markWritten(out, target)
             }
             let acc = buffers.floats(.accumulator, m * n)
@@ -360,7 +359,6 @@ public struct Machine {
                 acc.update(repeating: 0)
             }
             Self.parallelProduct(a, wt, into: acc, m: m, n: n, k: k, split: splitsProducts)
-            MatrixArithmetic.canonicalizeNaNs(acc)
             try storeFloats(out, UnsafeBufferPointer(acc))
         }
         switch wgt.element {
@@ -435,14 +433,15 @@ public struct Machine {
     }
 
     /// acc[r, c] += a[r, p] * wt[p, c] for p in increasing order, each product rounded to
-    /// float32 and then added (schemas/formats.md, matrix arithmetic). Blocks of rows and
-    /// columns are accumulated side by side; each accumulator still sees its products in
-    /// increasing p. With AVX when the host has it (SimulatorKernels), else in Swift.
+    /// float32 and then added, and every NaN among the sums made the canonical one
+    /// (schemas/formats.md, matrix arithmetic). Blocks of rows and columns are accumulated
+    /// side by side; each accumulator still sees its products in increasing p. With AVX
+    /// when the host has it (SimulatorKernels, which canonicalizes as it stores), else in Swift.
     static func orderedProduct(
         _ a: UnsafeBufferPointer<Float>, _ wt: UnsafeBufferPointer<Float>, into acc: UnsafeMutableBufferPointer<Float>,
         m: Int, n: Int, k: Int
     ) {
-        guard m > 0, n > 0, k > 0 else { return }
+        guard m > 0, n > 0, k > 0 else { return MatrixArithmetic.canonicalizeNaNs(acc) }
         if npucc_ordered_product(a.baseAddress!, wt.baseAddress!, acc.baseAddress!, m, n, k) { return }
         portableProduct(a, wt, into: acc, m: m, n: n, k: k)
     }
@@ -453,6 +452,7 @@ public struct Machine {
         _ a: UnsafeBufferPointer<Float>, _ wt: UnsafeBufferPointer<Float>, into acc: UnsafeMutableBufferPointer<Float>,
         m: Int, n: Int, k: Int
     ) {
+        defer { MatrixArithmetic.canonicalizeNaNs(acc) }
         guard m > 0, n > 0, k > 0 else { return }
         let wt = UnsafeRawPointer(wt.baseAddress!), rowBytes = 4 &* n
         var r = 0

@@ -2,6 +2,8 @@
 // it. Each accumulator lane is one output element and sees its products in increasing p;
 // the vectors only run several elements side by side, so the bits are those of the scalar
 // loop. Contraction into fused multiply-adds is off: a product is rounded before its add.
+// Each output is stored once, after its last product, with any NaN made the canonical one
+// (positive, quiet, payload 0: 0x7FC00000), as `mma` leaves its results.
 #include "SimulatorKernels.h"
 #include "HostFeatures.h"
 
@@ -12,6 +14,15 @@
 
 #define AVX __attribute__((target("avx")))
 #define INLINE __attribute__((always_inline)) inline
+
+// Every NaN lane, of either sign and any payload, becomes 0x7FC00000.
+AVX static INLINE __m256 canonical8(__m256 v) {
+    return _mm256_blendv_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(0x7FC00000)), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+}
+AVX static INLINE __m128 canonical4(__m128 v) {
+    return _mm_blendv_ps(v, _mm_castsi128_ps(_mm_set1_epi32(0x7FC00000)), _mm_cmp_ps(v, v, _CMP_UNORD_Q));
+}
+static INLINE float canonical1(float v) { return v != v ? __builtin_nanf("") : v; }
 
 // Rows 0..rows-1 (at most 4) by columns 0..15: two accumulators a row, each load of wt
 // feeding every row. Called with a constant `rows`, so the arrays live in registers.
@@ -26,11 +37,12 @@ AVX static INLINE void block16(const float *a, const float *wt, float *acc, int 
             s1[r] = _mm256_add_ps(s1[r], _mm256_mul_ps(v, w1));
         }
     }
-    for (int r = 0; r < rows; r++) _mm256_storeu_ps(acc + r * n, s0[r]), _mm256_storeu_ps(acc + r * n + 8, s1[r]);
+    for (int r = 0; r < rows; r++)
+        _mm256_storeu_ps(acc + r * n, canonical8(s0[r])), _mm256_storeu_ps(acc + r * n + 8, canonical8(s1[r]));
 }
 
 // Columns 0..7 (block8, 256-bit vectors) or 0..3 (block4, 128-bit): one accumulator a row.
-#define ONE_VECTOR_BLOCK(name, vector, load, store, add, mul, broadcast)                                  \
+#define ONE_VECTOR_BLOCK(name, vector, load, store, add, mul, broadcast, canonical)                       \
     AVX static INLINE void name(const float *a, const float *wt, float *acc, int rows, ptrdiff_t n, ptrdiff_t k) { \
         vector s[4];                                                                                         \
         for (int r = 0; r < rows; r++) s[r] = load(acc + r * n);                                             \
@@ -38,10 +50,11 @@ AVX static INLINE void block16(const float *a, const float *wt, float *acc, int 
             vector w = load(wt + p * n);                                                                     \
             for (int r = 0; r < rows; r++) s[r] = add(s[r], mul(broadcast(a + r * k + p), w));             \
         }                                                                                                    \
-        for (int r = 0; r < rows; r++) store(acc + r * n, s[r]);                                             \
+        for (int r = 0; r < rows; r++) store(acc + r * n, canonical(s[r]));                                  \
     }
-ONE_VECTOR_BLOCK(block8, __m256, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_add_ps, _mm256_mul_ps, _mm256_broadcast_ss)
-ONE_VECTOR_BLOCK(block4, __m128, _mm_loadu_ps, _mm_storeu_ps, _mm_add_ps, _mm_mul_ps, _mm_broadcast_ss)
+ONE_VECTOR_BLOCK(
+    block8, __m256, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_add_ps, _mm256_mul_ps, _mm256_broadcast_ss, canonical8)
+ONE_VECTOR_BLOCK(block4, __m128, _mm_loadu_ps, _mm_storeu_ps, _mm_add_ps, _mm_mul_ps, _mm_broadcast_ss, canonical4)
 
 // Rows 0..rows-1 over every column: sixteen, eight, four, then one at a time.
 AVX static INLINE void row_block(const float *a, const float *wt, float *acc, int rows, ptrdiff_t n, ptrdiff_t k) {
@@ -56,7 +69,7 @@ AVX static INLINE void row_block(const float *a, const float *wt, float *acc, in
                 float product = a[r * k + p] * wt[p * n + cc];
                 s = s + product;
             }
-            acc[r * n + cc] = s;
+            acc[r * n + cc] = canonical1(s);
         }
 }
 

@@ -7,8 +7,8 @@
 #include <stddef.h>
 
 /// acc[r * n + c] += a[r * k + p] * wt[p * n + c] for p = 0, 1, ..., k - 1 in turn, each
-/// product rounded to float32 and then added (never fused): the `mma` arithmetic of
-/// schemas/formats.md. Runs with 256-bit vectors when the host has AVX and returns true;
+/// product rounded to float32 and then added (never fused), and any NaN among the sums made
+/// 0x7FC00000: the `mma` arithmetic of schemas/formats.md. Runs with 256-bit vectors when the host has AVX and returns true;
 /// returns false, touching nothing, when it has not (the caller then runs its own loop).
 bool npucc_ordered_product(const float *a, const float *wt, float *acc, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k);
 
