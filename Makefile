@@ -79,8 +79,9 @@ test: deps build test-swift test-python
 test-swift:
 	NPUCC_PYTHON=$(abspath $(PY)) $(SWIFT) test -j $(JOBS) --disable-swift-testing
 
+# The test files shared out over $(JOBS) workers, each file whole on one (its fixtures made once).
 test-python: build
-	NPUCC=$(abspath $(BIN)) $(PY) -m pytest -q Tests/python
+	NPUCC=$(abspath $(BIN)) $(PY) -m pytest -q -n $(JOBS) --dist loadfile Tests/python
 
 ## Benchmarks (not tests) -------------------------------------------------------
 bench: deps
