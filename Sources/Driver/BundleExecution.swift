@@ -105,8 +105,9 @@ public enum BundleExecution {
         }
         let outputs: [(String, Tensor)] = zip(meta.outputs, results).map { info, bytes in
             var shape = info.shape
-            // Samples along the first axis (none: an empty batch, as the interpreter gives).
-            if total != 1, !shape.isEmpty { shape[0] *= total }
+            // Samples along the first axis (none: an empty batch); a scalar's become a vector,
+            // as the interpreter stacks them (`Execution.stacked`).
+            if total != 1 { shape = shape.isEmpty ? [total] : [shape[0] * total] + shape.dropFirst() }
             // float32, or int64 and int32 (little-endian, as the program wrote them).
             guard let dtype = DType(name: info.dtype), dtype == .int64 || dtype == .int32 else {
                 return (info.name, Tensor(Float32Bytes.decode(bytes), shape: shape))

@@ -13,8 +13,9 @@ import onnx
 import onnx.numpy_helper
 import onnxruntime as ort
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 
-from conftest import ROOT, npucc_path, run_npucc
+from conftest import ROOT, assert_same_bits, npucc_path, run_npucc, simulated_and_interpreted
 
 SAMPLES = ROOT / "samples"
 sys.path.insert(0, str(ROOT / "tools"))
@@ -404,6 +405,30 @@ def test_auto_pad_compiles_as_its_explicit_pads(tmp_path, opset):
                       *flags)
         assert r.returncode == 0, r.stderr
         np.testing.assert_array_equal(np.load(tmp_path / "sim.npz")["y"], np.load(tmp_path / "fq.npz")["y"])
+
+
+def test_a_scalar_output_of_stacked_samples_is_a_vector_in_a_bundle_as_in_the_interpreter(tmp_path):
+    # A convolution's mean (a 0-d output, as torch's x.mean() exports) beside its map: run on
+    # 3 stacked samples, the scalar becomes [3] and the map [3, 4, 6, 6], bundle and
+    # interpreter alike, bit for bit.
+    rng = np.random.default_rng(5)
+    w = numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["map"], name="conv"),
+             helper.make_node("ReduceMean", ["map"], ["mean"], keepdims=0, name="mean")]
+    graph = helper.make_graph(nodes, "scalar_out", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("mean", TensorProto.FLOAT, []),
+                               helper.make_tensor_value_info("map", TensorProto.FLOAT, [1, 4, 6, 6])], [w])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "m.onnx")
+    x = rng.standard_normal((3, 1, 3, 8, 8)).astype(np.float32)
+    np.savez(tmp_path / "x.npz", x=x.reshape(3, 3, 8, 8))
+    np.savez(tmp_path / "calib.npz", x=rng.standard_normal((4, 1, 3, 8, 8)).astype(np.float32))
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, "fp8", "none",
+                                        tmp_path / "calib.npz")
+    assert sim["mean"].shape == (3,) and sim["map"].shape == (3, 4, 6, 6)
+    assert_same_bits(sim, fq, ["mean", "map"])
+    expected = ort.InferenceSession(str(tmp_path / "m.onnx")).run(None, {"x": x[1]})
+    # Sample 1's mean, within fp8's rounding of the 144 values it averages.
+    np.testing.assert_allclose(sim["mean"][1], expected[0], atol=0.02 * np.sqrt(np.mean(expected[1] ** 2)))
 
 
 def test_stacked_samples_run_one_by_one_in_the_interpreter_as_in_a_bundle(tmp_path):
