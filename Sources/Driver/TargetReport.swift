@@ -19,7 +19,7 @@ public enum TargetReport {
         lines.append("compute:      \(t.compute.clusters) clusters x \(t.compute.tilesPerCluster) tiles"
                      + " x \(a.rows)x\(a.columns) MACs = \(Inspection.grouped(t.totalMACs)) MACs")
         let acc = t.compute.accumulation
-        lines.append("accumulation: \(acc.format.rawValue), blocks of \(acc.blockProducts) products")
+        lines.append("accumulation: \(acc.format.rawValue), one product at a time in increasing reduction index")
         lines.append("peak (2:4 counts skipped products as done):")
         var peak = [["precision", "rate", "MACs/cycle", "TOPS", "2:4 MACs/cycle", "2:4 TOPS"]]
         for p in MACPrecision.allCases {

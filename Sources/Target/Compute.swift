@@ -108,7 +108,8 @@ extension MACRates: Decodable {
 }
 
 /// Products are summed in `format`, `blockProducts` at a time, before each block's sum is
-/// added to the running partial sum.
+/// added to the running partial sum. Validation takes only what bundles compute: fp32, one
+/// product at a time.
 public struct Accumulation: Encodable, Equatable, Sendable {
     public var format: AccumulatorFormat
     public var blockProducts: Int

@@ -48,7 +48,22 @@ extension TargetDescription {
                 "compute.sparse_2_4_speedup",
                 "must be between 1 and 2: 2:4 sparsity skips at most half the products (got \(number(s)))")
         }
-        try positive(compute.accumulation.blockProducts, "compute.accumulation.block_products", atMost: Self.largestCount)
+        // What the simulator and the fake-quantized interpreter compute: float32 sums, each
+        // product added on its own in increasing reduction index (schemas/formats.md). A
+        // target that states another order is refused, not run as if it had not.
+        guard compute.accumulation.format == .fp32 else {
+            throw FieldError(
+                "compute.accumulation.format",
+                "must be fp32: bundles and the fake-quantized interpreter accumulate in float32 (schemas/formats.md, "
+                    + "matrix arithmetic); \(compute.accumulation.format.rawValue) accumulation is not implemented")
+        }
+        guard compute.accumulation.blockProducts == 1 else {
+            throw FieldError(
+                "compute.accumulation.block_products",
+                "must be 1: each product joins the running sum on its own, in increasing reduction index "
+                    + "(schemas/formats.md, matrix arithmetic); sums of blocks are not implemented "
+                    + "(got \(compute.accumulation.blockProducts))")
+        }
     }
 
     private func validateMemories() throws {

@@ -14,7 +14,7 @@ final class TargetDescriptionTests: XCTestCase {
         XCTAssertEqual(t.compute.macArray, MACArray(rows: 20, columns: 20))
         XCTAssertEqual(t.compute.macRate, MACRates(fp16: 1, fp8: 2, nvfp4: 4))
         XCTAssertEqual(t.compute.sparse24Speedup, 2)
-        XCTAssertEqual(t.compute.accumulation, Accumulation(format: .fp32, blockProducts: 16))
+        XCTAssertEqual(t.compute.accumulation, Accumulation(format: .fp32, blockProducts: 1))
         XCTAssertEqual(t.memories.map(\.name), ["sram", "l2", "l3", "dram"])
         XCTAssertEqual(t.memories.map(\.scope), [.tile, .cluster, .global, .global])
         XCTAssertEqual(t.memory(named: "sram")?.sizeBytes, 32 << 10)

@@ -80,13 +80,23 @@ final class TargetValidationTests: XCTestCase {
         assertRefused(text: "[1, 2]", field: "", "expected an object")
     }
 
+    /// The simulator and the interpreter add each product in turn in float32: a target asking
+    /// for another accumulation is refused, not run as the default one.
+    func testAccumulationOtherThanTheOneImplemented() {
+        assertRefused("\"format\": \"fp32\"", "\"format\": \"fp16\"", field: "compute.accumulation.format",
+                      "must be fp32: bundles and the fake-quantized interpreter accumulate in float32")
+        for blocks in [0, 16, 32] {
+            assertRefused("\"block_products\": 1", "\"block_products\": \(blocks)",
+                          field: "compute.accumulation.block_products",
+                          "must be 1: each product joins the running sum on its own, in increasing reduction index")
+        }
+    }
+
     func testNonPositiveSizesAndRates() {
         assertRefused("\"clock_hz\": 1000000000", "\"clock_hz\": 0", field: "clock_hz", "must be positive (got 0)")
         assertRefused("\"clusters\": 4", "\"clusters\": 0", field: "compute.clusters", "must be positive")
         assertRefused("\"columns\": 20", "\"columns\": -20", field: "compute.mac_array.columns", "must be positive (got -20)")
         assertRefused("\"nvfp4\": 4", "\"nvfp4\": 0", field: "compute.mac_rate.nvfp4", "must be positive (got 0)")
-        assertRefused("\"block_products\": 16", "\"block_products\": 0", field: "compute.accumulation.block_products",
-                      "must be positive")
         assertRefused("\"size_bytes\": 8388608", "\"size_bytes\": 0", field: "memories[2].size_bytes", "must be positive")
         assertRefused("\"bandwidth_bytes_per_cycle\": 1000", "\"bandwidth_bytes_per_cycle\": -1",
                       field: "memories[3].bandwidth_bytes_per_cycle", "must be positive")

@@ -109,6 +109,8 @@ BOTH = [
     (_set(["compute", "tiles_per_cluster"], 16.5), "compute.tiles_per_cluster", "expected an integer"),
     (_set(["memories", 1, "scope"], "board"), "memories[1].scope", "expected one of tile, cluster, global"),
     (_set(["compute", "accumulation", "format"], "int32"), "compute.accumulation.format", "unknown value"),
+    (_set(["compute", "accumulation", "format"], "fp16"), "compute.accumulation.format", "must be fp32"),
+    (_set(["compute", "accumulation", "block_products"], 16), "compute.accumulation.block_products", "must be 1"),
     (_set(["version"], 2), "version", "not supported"),
     (_set(["name"], "  "), "name", "must not be empty"),
     (_set(["description"], None), "description", "must be a string, not null"),
