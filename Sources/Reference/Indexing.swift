@@ -17,7 +17,8 @@ func gather(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     let chunk = inner * x.dtype.byteSize
     for o in 0..<outer {
         for (k, j) in idx.enumerated() {
-            (out.storage.base + (o * idx.count + k) * chunk).copyMemory(from: x.storage.base + (o * n + j) * chunk, byteCount: chunk)
+            (out.storage.base + (o * idx.count + k) * chunk).copyMemory(
+                from: x.storage.base + (o * n + j) * chunk, byteCount: chunk)
         }
     }
     return out
@@ -26,7 +27,8 @@ func gather(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
 func slice(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     let x = try operand(node, inputs, 0)
     let starts = try operand(node, inputs, 1).int64s(), ends = try operand(node, inputs, 2).int64s()
-    let axes = try optionalOperand(inputs, 3).map { try $0.int64s().map { try normalizedAxis(Int($0), rank: x.rank, node) } }
+    let axes =
+        try optionalOperand(inputs, 3).map { try $0.int64s().map { try normalizedAxis(Int($0), rank: x.rank, node) } }
         ?? Array(0..<starts.count)
     let steps = optionalOperand(inputs, 4)?.int64s() ?? Array(repeating: 1, count: starts.count)
     guard starts.count == ends.count, axes.count == starts.count, steps.count == starts.count else {
@@ -61,7 +63,8 @@ func slice(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
 func pad(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     let x = try operand(node, inputs, 0)
     let raw = try operand(node, inputs, 1).int64s().map(Int.init)
-    let axes = try optionalOperand(inputs, 3).map { try $0.int64s().map { try normalizedAxis(Int($0), rank: x.rank, node) } }
+    let axes =
+        try optionalOperand(inputs, 3).map { try $0.int64s().map { try normalizedAxis(Int($0), rank: x.rank, node) } }
         ?? Array(0..<x.rank)
     guard raw.count == 2 * axes.count else { throw IRError("pads has \(raw.count) values for \(axes.count) axes", at: node) }
     var before = [Int](repeating: 0, count: x.rank), after = before
@@ -99,6 +102,24 @@ func pad(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
             src += j * inStrides[d]
         }
         if inside { (out.storage.base + i * size).copyMemory(from: x.storage.base + src * size, byteCount: size) }
+    }
+    return out
+}
+
+/// NonZero: [rank, count] int64, column j the index of the j-th element (row-major) that is
+/// not zero; a scalar counts as one axis of one element, as onnxruntime takes it.
+func nonZero(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
+    let x = try operand(node, inputs, 0)
+    let positions = x.nonZeroPositions(), extents = x.shape.isEmpty ? [1] : x.shape
+    let out = Tensor(zeros: .int64, shape: [extents.count, positions.count])
+    out.withUnsafeMutableBuffer(as: Int64.self) { o in
+        for (j, flat) in positions.enumerated() {
+            var rest = flat
+            for axis in extents.indices.reversed() {
+                o[axis * positions.count + j] = Int64(rest % extents[axis])
+                rest /= extents[axis]
+            }
+        }
     }
     return out
 }

@@ -98,6 +98,7 @@ public enum Kernels {
         t["Split"] = { n, i in try split(n, i) }
         t["Slice"] = { n, i in [try slice(n, i)] }
         t["Gather"] = { n, i in [try gather(n, i)] }
+        t["NonZero"] = { n, i in [try nonZero(n, i)] }
         t["ScatterND"] = { n, i in [try scatterND(n, i)] }
         t["Pad"] = { n, i in [try pad(n, i)] }
         t["Tile"] = { n, i in [try tile(n, i)] }

@@ -9,7 +9,10 @@ early ImageScaler are imported as the ops they are made of, computed as onnxrunt
 reference evaluator, for opsets onnxruntime does not run) computes them, and a LLaMA-style
 MLP made of them runs on the simulator bit for bit as the interpreter runs it. Dropout whose
 training_mode is true, or known only at run time, is refused by node. Opset 28's Mod of floats
-with fmod 0 gives numpy's floor remainder, signed zeros and special cases included."""
+with fmod 0 gives numpy's floor remainder, signed zeros and special cases included. arange as
+exporters write it before opset 11 (ConstantOfShape, NonZero, Transpose, Squeeze) folds to a
+constant and compiles; NonZero of computed values runs as onnxruntime runs it, and compiling
+it is refused by node."""
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -17,8 +20,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
-from conftest import (assert_same_bits, interpreted, run_npucc, simulated_and_interpreted,
-                      simulated_and_interpreted_on_normal_values)
+from conftest import (assert_same_bits, interpreted, interpreted_and_onnxruntime, run_npucc,
+                      simulated_and_interpreted, simulated_and_interpreted_on_normal_values)
 
 RNG = np.random.default_rng(2811)
 
@@ -337,3 +340,51 @@ def test_mod_of_floats_with_fmod_0_is_numpys_floor_remainder(tmp_path):
          [w, numpy_helper.from_array(np.array([[[0.7]], [[-0.4]], [[1.3]], [[-2.0]]], np.float32), "divisor")], 28)
     sim, fq = simulated_and_interpreted_on_normal_values(tmp_path / "c.onnx", [1, 3, 6, 6], tmp_path, "fp16", RNG)
     assert_same_bits(sim, fq, ["y"])
+
+
+@pytest.mark.parametrize("opset", [9, 10])
+def test_arange_before_opset_11_folds_to_a_constant_and_compiles(tmp_path, opset):
+    # torch.arange(8) at opsets 9 and 10: NonZero of ones of shape [8] gives [[0..7]], moved
+    # to [8, 1] and squeezed; added to the input's last axis as a detector's grid is.
+    inits = [const("extent", [8], np.int64)]
+    nodes = [helper.make_node("ConstantOfShape", ["extent"], ["ones"],
+                              value=helper.make_tensor("v", TensorProto.INT64, [1], [1])),
+             helper.make_node("NonZero", ["ones"], ["where"], name="where"),
+             helper.make_node("Transpose", ["where"], ["column"], perm=[1, 0]),
+             helper.make_node("Squeeze", ["column"], ["steps"], axes=[1]),
+             helper.make_node("Cast", ["steps"], ["grid"], to=TensorProto.FLOAT),
+             helper.make_node("Add", ["x", "grid"], ["y"])]
+    save(tmp_path / "m.onnx", nodes, [value("x", [1, 3, 4, 8])], [value("y", [1, 3, 4, 8])], inits, opset)
+    x = RNG.standard_normal((1, 3, 4, 8)).astype(np.float32)
+    ours, theirs = interpreted_and_onnxruntime(tmp_path / "m.onnx", {"x": x}, tmp_path)
+    np.testing.assert_array_equal(ours["y"], theirs["y"])
+    np.testing.assert_array_equal(ours["y"], x + np.arange(8, dtype=np.float32))
+    r = run_npucc("dump-ir", tmp_path / "m.onnx")
+    assert r.returncode == 0, r.stderr
+    assert "NonZero" not in r.stdout and "Add(" in r.stdout, r.stdout
+    np.savez(tmp_path / "x.npz", x=x)
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, "fp16", "none", None)
+    assert_same_bits(sim, fq, ["y"])
+
+
+@pytest.mark.parametrize("dtype, values", [
+    (np.float32, [[0, 1, np.nan], [-0.0, 2, -np.inf]]),
+    (np.int64, [[0, 5, 0], [-1, 0, 7]]),
+    (np.bool_, [[True, False, False], [False, True, True]]),
+    (np.float32, [[0, 0, 0], [0, 0, 0]]),
+])
+def test_nonzero_of_computed_values_as_onnxruntime_and_refused_by_the_compiler(tmp_path, dtype, values):
+    # A NaN is not zero, -0 is; none at all gives [2, 0]. Its output's extent is known only
+    # once the values are, so the NPU's buffers cannot be sized: compiling names the node.
+    kind = {np.float32: TensorProto.FLOAT, np.int64: TensorProto.INT64, np.bool_: TensorProto.BOOL}[dtype]
+    nodes = [helper.make_node("Identity", ["x"], ["same"]), helper.make_node("NonZero", ["same"], ["y"], name="where")]
+    save(tmp_path / "m.onnx", nodes, [helper.make_tensor_value_info("x", kind, [2, 3])],
+         [helper.make_tensor_value_info("y", TensorProto.INT64, [2, "k"])], [], 13)
+    ours, theirs = interpreted_and_onnxruntime(tmp_path / "m.onnx", {"x": np.array(values, dtype)}, tmp_path)
+    assert ours["y"].dtype == np.int64 and ours["y"].shape == theirs["y"].shape
+    np.testing.assert_array_equal(ours["y"], theirs["y"])
+    r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub", "--precision", "fp16")
+    assert r.returncode == 1
+    assert 'node NonZero "where" (opset 13): value "y" has no static type' in r.stderr, r.stderr
+    assert "--graph-outputs" in r.stderr and not (tmp_path / "m.npub").exists()
+

@@ -1,5 +1,6 @@
 // Indexing ops: those that join, cut, select or grow along axes (Concat, Split, Slice,
-// Gather, ScatterND, Pad, Resize), and Trilu, which keeps a triangle of the last two. Their shape operands (split, starts/ends/axes/steps, pads,
+// Gather, ScatterND, Pad, Resize), Trilu, which keeps a triangle of the last two, and NonZero,
+// which lists where the elements are. Their shape operands (split, starts/ends/axes/steps, pads,
 // scales/sizes) are read when constant; otherwise only the axes they touch become unknown.
 
 let indexingOps: [OpSchema] = [
@@ -8,6 +9,14 @@ let indexingOps: [OpSchema] = [
         try r.split()
     },
     OpSchema("Slice", since: 13, inputs: 3...5) { r in try r.slice() },
+    // One row of indices per axis (a scalar as one axis of one element, as onnxruntime takes
+    // it), one column per element that is not zero: how many only a constant input tells.
+    // Exporters before opset 11 write arange as ConstantOfShape -> NonZero, which folds.
+    OpSchema("NonZero", since: 13, inputs: 1...1) { r in
+        let rows: Dim = r.dims(0).map { .known(max($0.count, 1)) } ?? .unknown
+        guard let x = r.constant(0) else { return [TensorType(.int64, Shape([rows, .unknown]))] }
+        return [TensorType(.int64, Shape([rows, .known(x.nonZeroPositions().count)]))]
+    },
     OpSchema("Trilu", since: 14, inputs: 1...2, attributes: [.int("upper", 1)]) { r in r.like0(r.dims(0)) },
     OpSchema("Gather", since: 13, inputs: 2...2, attributes: [.int("axis", 0)]) { r in
         guard let x = r.dims(0), let indices = r.dims(1) else { return r.like0(nil) }
