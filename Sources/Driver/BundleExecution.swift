@@ -46,7 +46,7 @@ public enum BundleExecution {
     ) throws -> [(String, Tensor)] {
         let arrays = try NPZ.read(url: URL(fileURLWithPath: inputsPath))
         var runs: Int?
-        var feeds: [(Placement, Tensor, Int)] = []  // where, the array, elements per run
+        var feeds: [(Placement, Tensor, Int?)] = []  // where, the array, elements per run (nil: all, every run)
         for (info, place) in zip(meta.inputs, meta.program.inputs) {
             guard let t = arrays.first(where: { $0.name == info.name })?.tensor.widened(for: DType(name: info.dtype) ?? .float32)
             else {
@@ -59,6 +59,10 @@ public enum BundleExecution {
             }
             guard t.dtype.name == info.dtype else {
                 throw DriverError(file: inputsPath, "input \"\(info.name)\" is \(t.dtype.name), the bundle expects \(info.dtype)")
+            }
+            if Execution.sharedInput(t.shape, of: info.shape) {
+                feeds.append((place, t, nil))
+                continue
             }
             guard let count = Execution.stackedSamples(t.shape, of: info.shape) else {
                 throw DriverError(
@@ -87,7 +91,8 @@ public enum BundleExecution {
                 constants: constants ?? UnsafeRawBufferPointer(start: nil, count: 0))
             do {
                 for (place, t, per) in feeds {
-                    try machine.writeDRAM(sampleBytes(t, (r * per)..<((r + 1) * per)), at: place.offset)
+                    try machine.writeDRAM(
+                        sampleBytes(t, per.map { (r * $0)..<((r + 1) * $0) } ?? 0..<t.count), at: place.offset)
                 }
                 try machine.run(program, threads: Parallelism.threadCount)
                 for (i, place) in meta.program.outputs.enumerated() {

@@ -21,12 +21,15 @@ public enum Execution {
                 file: inputsPath, "no array for graph input \"\(v.name)\" (keys: \(arrays.map(\.name).joined(separator: ", ")))")
         }
         try refuseUnknownArrays(arrays.map(\.name), inputs: graph.inputs.map(\.name), as: "a graph input", file: inputsPath)
-        let runs = try samples(inputs, graph, file: inputsPath)
+        let (runs, shared) = try samples(inputs, graph, file: inputsPath)
         var perRun: [[Tensor]] = []
         do {
             let interpreter = try Interpreter(graph: graph)
             for r in 0..<runs {
-                let feeds = runs == 1 ? inputs : inputs.mapValues { sample($0, r, of: runs) }
+                let feeds =
+                    runs == 1
+                    ? inputs
+                    : Dictionary(uniqueKeysWithValues: inputs.map { ($0, shared.contains($0) ? $1 : sample($1, r, of: runs)) })
                 let results = try interpreter.run(feeds)
                 perRun.append(graph.outputs.map { results[$0.name]! })
             }
@@ -40,20 +43,37 @@ public enum Execution {
 
     /// How many times the model runs on `inputs`: once, or, as a bundle runs, once per sample
     /// when every input's shape is fixed with a first axis of 1 (`--input-shape`) and its
-    /// array stacks N > 1 such samples along that axis (the same N for every input).
-    static func samples(_ inputs: [String: Tensor], _ graph: Graph, file: String) throws -> Int {
-        var runs: Int?
+    /// array stacks N > 1 such samples along that axis (the same N for every input). An input
+    /// with no first axis of 1 (`sharedInput`) takes its one array in every run (`shared`).
+    static func samples(_ inputs: [String: Tensor], _ graph: Graph, file: String) throws -> (
+        runs: Int, shared: Set<String>
+    ) {
+        var runs: Int?, shared: Set<String> = []
         for v in graph.inputs {
-            guard let t = inputs[v.name], let shape = v.type.shape?.concrete,
-                let count = stackedSamples(t.shape, of: shape), count > 1
-            else { return 1 }
+            guard let t = inputs[v.name], let shape = v.type.shape?.concrete else { return (1, []) }
+            if sharedInput(t.shape, of: shape) {
+                shared.insert(v.name)
+                continue
+            }
+            // Neither its shape nor samples of it: named here, not as whichever input the
+            // interpreter would check first.
+            guard let count = stackedSamples(t.shape, of: shape) else {
+                throw DriverError(file: file, "input \"\(v.name)\" has shape \(t.shape); the model takes \(shape)")
+            }
+            guard count > 1 else { return (1, []) }
             guard runs == nil || runs == count else {
                 throw DriverError(file: file, "the inputs hold different numbers of samples")
             }
             runs = count
         }
-        return runs ?? 1
+        return (runs ?? 1, runs == nil ? [] : shared)
     }
+
+    /// Whether an array of `shape` for an input fixed to `fixed` is one the input takes in
+    /// every run: the input has no first axis of 1 to stack samples on (a scalar, a mask or
+    /// table of its own extents) and the array is its shape. Bundle runs and interpreter runs
+    /// share such inputs alike.
+    static func sharedInput(_ shape: [Int], of fixed: [Int]) -> Bool { fixed.first != 1 && shape == fixed }
 
     /// How many samples of `fixed` an array of `shape` holds: 1 when it is `fixed`, N when it
     /// stacks N along a first axis that `fixed` has as 1; nil otherwise. Bundle runs and

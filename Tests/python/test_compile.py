@@ -431,6 +431,36 @@ def test_a_scalar_output_of_stacked_samples_is_a_vector_in_a_bundle_as_in_the_in
     np.testing.assert_allclose(sim["mean"][1], expected[0], atol=0.02 * np.sqrt(np.mean(expected[1] ** 2)))
 
 
+def test_an_input_without_a_batch_axis_is_shared_by_every_stacked_sample(tmp_path):
+    # y = (x + p) · W · s: x is [1, 8], p a vector [8] and s a scalar, neither with a first
+    # axis of 1 to stack samples on. Three samples of x run with the one p and s, bundle and
+    # interpreter alike, each as onnxruntime runs it; a p that is not [8] is refused by name.
+    rng = np.random.default_rng(8)
+    w = numpy_helper.from_array(rng.standard_normal((8, 4)).astype(np.float32), "w")
+    nodes = [helper.make_node("Add", ["x", "p"], ["shifted"]), helper.make_node("MatMul", ["shifted", "w"], ["z"]),
+             helper.make_node("Mul", ["z", "s"], ["y"])]
+    graph = helper.make_graph(nodes, "shared", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8]),
+                                                helper.make_tensor_value_info("p", TensorProto.FLOAT, [8]),
+                                                helper.make_tensor_value_info("s", TensorProto.FLOAT, [])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], [w])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "m.onnx")
+    x, p, s = (rng.standard_normal((3, 8)).astype(np.float32), rng.standard_normal(8).astype(np.float32),
+               np.array(0.5, np.float32))
+    np.savez(tmp_path / "x.npz", x=x, p=p, s=s)
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, "fp16", "none", None)
+    assert sim["y"].shape == (3, 4)
+    assert_same_bits(sim, fq, ["y"])
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"))
+    expected = np.concatenate([session.run(None, {"x": x[i:i + 1], "p": p, "s": s})[0] for i in range(3)])
+    np.testing.assert_allclose(sim["y"], expected, rtol=1e-2, atol=1e-2 * np.abs(expected).max())
+    np.savez(tmp_path / "bad.npz", x=x, p=np.stack([p, p]), s=s)
+    for model, message in [(tmp_path / "m.npub", 'input "p" has shape [2, 8]; the bundle was compiled for [8]'),
+                           (tmp_path / "m.onnx", 'input "p" has shape [2, 8]; the model takes [8]')]:
+        r = run_npucc("run", model, "--inputs", tmp_path / "bad.npz", "--outputs", tmp_path / "bad_out.npz")
+        assert r.returncode == 1 and message in r.stderr, r.stderr
+        assert not (tmp_path / "bad_out.npz").exists()
+
+
 def test_stacked_samples_run_one_by_one_in_the_interpreter_as_in_a_bundle(tmp_path):
     # The digits model's batch is symbolic; fixed to 1, the interpreter and the bundle each run
     # a file of 4 stacked samples once per sample, bit for bit alike, sample by sample as files
