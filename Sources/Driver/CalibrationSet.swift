@@ -8,9 +8,22 @@ import Reference
 import TensorIO
 
 public enum CalibrationSet {
-    /// The samples of `path` for `graph`, each one tensor per graph input.
-    public static func load(path: String, graph: Graph) throws -> [[String: Tensor]] {
+    /// The samples of `path` for `graph`, each one tensor per graph input. A floating-point
+    /// array holding NaNs is warned about (unless `quiet`: a second read of the same file):
+    /// calibration's ranges leave them out, which is seldom what data with NaNs means (and
+    /// what needs layer statistics refuses them, `requireFiniteLayerInputs`). Infinities
+    /// are not: a mask's -inf is a value a model is given on purpose.
+    public static func load(path: String, graph: Graph, quiet: Bool = false) throws -> [[String: Tensor]] {
         let arrays = Dictionary(try NPZ.read(url: URL(fileURLWithPath: path)).map { ($0.name, $0.tensor) }) { a, _ in a }
+        for name in arrays.keys.sorted() where !quiet && arrays[name]!.dtype.isFloatingPoint {
+            let array = arrays[name]!
+            let nans = (0..<array.count).reduce(0) { $0 + (array.double(at: $1).isNaN ? 1 : 0) }
+            if nans > 0 {
+                Console.warn(
+                    "array \"\(name)\" holds \(nans) NaN of its \(array.count) values: calibration's ranges leave "
+                        + "them out", file: path)
+            }
+        }
         for name in arrays.keys.sorted() where !graph.inputs.contains(where: { $0.name == name }) {
             throw DriverError(
                 file: path, "array \"\(name)\" is not a graph input (inputs: \(graph.inputs.map(\.name).joined(separator: ", ")))"
@@ -53,6 +66,20 @@ public enum CalibrationSet {
             }
         }
         return ranges
+    }
+
+    /// Refuses samples that gave a layer's input a NaN or an infinity (`Calibrator.
+    /// nonFiniteLayerInput`) when `purpose` needs that layer's statistics: its Hessian, its
+    /// input norms or means, or errors measured through it would be NaN.
+    public static func requireFiniteLayerInputs(_ calibrator: Calibrator, file: String, for purpose: String) throws {
+        guard let bad = calibrator.nonFiniteLayerInput else { return }
+        let readers = calibrator.interpreter.graph.nodes.filter { $0.input(0) == bad.value }.map {
+            "\"\($0.name.isEmpty ? $0.outputs.first ?? $0.op : $0.name)\""
+        }
+        throw DriverError(
+            file: file,
+            "sample \(bad.sample) gives \"\(bad.value)\" (the input of \(readers.joined(separator: ", "))) \(bad.count) NaN or "
+                + "infinite values: \(purpose) cannot use them; drop that sample or replace those values")
     }
 
     public static func observe(_ samples: [[String: Tensor]], into calibrator: inout Calibrator) throws {

@@ -60,6 +60,13 @@ public enum PrecisionSetup {
                 var calibrator = try Calibrator(
                     graph: loaded.model.graph, ranges: .layerInputs, collectHessians: pruning == .sparsegpt)
                 try CalibrationSet.observe(samples, into: &calibrator)
+                if let pruning, pruning.needsCalibration {
+                    try CalibrationSet.requireFiniteLayerInputs(
+                        calibrator, file: calibPath, for: "\(pruning.rawValue) pruning (Hessians, input norms)")
+                }
+                if biasCorrection {
+                    try CalibrationSet.requireFiniteLayerInputs(calibrator, file: calibPath, for: "bias correction (input means)")
+                }
                 for r in try CalibrationSet.checkedRanges(calibrator, method, file: calibPath) { amax[r.name] = r.amax }
                 norms = calibrator.inputNorms()
                 means = calibrator.inputMeans()

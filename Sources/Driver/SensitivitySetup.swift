@@ -44,6 +44,8 @@ public enum SensitivitySetup {
                 collectHessians: endToEnd == .measured || (sparse && pruning == .sparsegpt),
                 keepingValuesOf: min(maxSamples, samples.count))
             try CalibrationSet.observe(samples, into: &calibrator)
+            try CalibrationSet.requireFiniteLayerInputs(
+                calibrator, file: calibPath, for: "the sensitivity analysis (errors, Hessians, input norms)")
             let statistics = Date()
             let amax = Dictionary(
                 uniqueKeysWithValues: try CalibrationSet.checkedRanges(calibrator, method, file: calibPath).map {

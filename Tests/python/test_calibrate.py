@@ -1,12 +1,16 @@
 """`npucc calibrate`: minmax ranges equal what onnxruntime's activations span over the
 calibration set, every method gives a range within it, and bad calibration data is a
-clear error."""
+clear error. NaNs in the data are warned about; where they reach a layer's input, what needs
+that layer's statistics (the sensitivity analysis, SparseGPT, Wanda, bias correction) refuses
+the sample by number, and fixed-precision rounding, which needs only ranges, goes on."""
 import json
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+
+from onnx import TensorProto, helper, numpy_helper
 
 from conftest import ROOT, run_npucc
 
@@ -82,3 +86,68 @@ def test_an_own_rank_array_for_a_fixed_batch_is_split_into_whole_batches(tmp_pat
     np.savez(tmp_path / "odd.npz", input=x[:7])
     r = run_npucc("calibrate", SAMPLES / "digits_cnn.onnx", "--calib", tmp_path / "odd.npz", *fixed)
     assert r.returncode == 1 and '"input" has 7 rows, not whole batches of 2' in r.stderr, r.stderr
+
+
+
+def nan_calibration(tmp_path):
+    """The digits samples with three NaNs in sample 2 and an infinity in sample 5."""
+    x = np.load(SAMPLES / "digits_calib.npz")["input"][:8].copy()
+    x[2, 0, 0, :3] = np.nan
+    x[5, 0, 1, 1] = np.inf
+    np.savez(tmp_path / "nan.npz", input=x)
+    return tmp_path / "nan.npz"
+
+
+@pytest.mark.parametrize("flags, purpose", [
+    (["--precision", "auto"], "the sensitivity analysis"),
+    (["--precision", "nvfp4", "--sparsity", "2:4"], "sparsegpt pruning"),
+    (["--precision", "fp8", "--sparsity", "2:4", "--prune", "wanda"], "wanda pruning"),
+    (["--precision", "fp8", "--bias-correction"], "bias correction"),
+])
+def test_nans_that_reach_a_layer_are_refused_where_its_statistics_are_needed(tmp_path, flags, purpose):
+    calib = nan_calibration(tmp_path)
+    r = run_npucc("compile", SAMPLES / "digits_cnn.onnx", "-o", tmp_path / "m.npub", "--input-shape", "input=1,1,8,8",
+                  "--calib", calib, *flags)
+    assert r.returncode == 1
+    assert 'array "input" holds 3 NaN of its 512 values' in r.stderr, r.stderr
+    assert (f'nan.npz: sample 2 gives "input" (the input of "conv1") 3 NaN or infinite values: {purpose}'
+            in r.stderr), r.stderr
+    assert not (tmp_path / "m.npub").exists()
+
+
+def test_nans_are_left_out_of_the_ranges_of_a_fixed_precision(tmp_path):
+    # fp8 alone needs only each layer input's range: the NaN and the infinity are left out, as
+    # the same samples without them give the same bundle.
+    calib = nan_calibration(tmp_path)
+    clean = np.load(calib)["input"].copy()
+    clean[2, 0, 0, :3] = 0
+    clean[5, 0, 1, 1] = 0
+    np.savez(tmp_path / "clean.npz", input=clean)
+    for name, data in [("nan", calib), ("clean", tmp_path / "clean.npz")]:
+        r = run_npucc("compile", SAMPLES / "digits_cnn.onnx", "-o", tmp_path / f"{name}.npub", "--input-shape",
+                      "input=1,1,8,8", "--calib", data, "--precision", "fp8")
+        assert r.returncode == 0, r.stderr
+        assert ("holds 3 NaN" in r.stderr) == (name == "nan"), r.stderr
+    assert (tmp_path / "nan.npub").read_bytes().replace(b"nan.npz", b"cln.npz") == \
+        (tmp_path / "clean.npub").read_bytes().replace(b"clean.npz", b"cln.npz")
+
+
+def test_nans_a_model_replaces_before_its_layers_are_no_obstacle(tmp_path):
+    # x -> Where(IsNaN(x), 0, x) -> Conv: the layer never sees them, so the analysis runs.
+    rng = np.random.default_rng(3)
+    w = numpy_helper.from_array(rng.standard_normal((4, 1, 3, 3)).astype(np.float32), "w")
+    zero = numpy_helper.from_array(np.zeros((), np.float32), "zero")
+    nodes = [helper.make_node("IsNaN", ["input"], ["missing"]),
+             helper.make_node("Where", ["missing", "zero", "input"], ["filled"]),
+             helper.make_node("Conv", ["filled", "w"], ["y"], name="conv")]
+    graph = helper.make_graph(nodes, "fill", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 1, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 6, 6])], [w, zero])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "fill.onnx")
+    x = np.load(SAMPLES / "digits_calib.npz")["input"][:8].copy()
+    x[2, 0, 0, :3] = np.nan
+    np.savez(tmp_path / "nan.npz", input=x)
+    r = run_npucc("compile", tmp_path / "fill.onnx", "-o", tmp_path / "m.npub", "--calib", tmp_path / "nan.npz",
+                  "--precision", "auto", "--sparsity", "2:4")
+    assert r.returncode == 0, r.stderr
+    assert "holds 3 NaN" in r.stderr and "cannot use them" not in r.stderr, r.stderr
+

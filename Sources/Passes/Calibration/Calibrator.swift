@@ -47,6 +47,11 @@ public struct Calibrator {
     private let keptSamples: Int
     /// The values given a histogram; nil: every one.
     private let ranged: Set<String>?
+    /// The first sample (in the order observed) that gave a layer's input a NaN or an
+    /// infinity, that input, and how many such values it held. Ranges leave those values
+    /// out; a Hessian, input norms and means, and every error measured on such a sample
+    /// would be NaN, so what needs them refuses the samples (the driver says so).
+    public private(set) var nonFiniteLayerInput: (sample: Int, value: String, count: Int)?
 
     /// `collectHessians` adds each Conv, ConvTranspose, Gemm and MatMul layer's Hessian to the statistics
     /// (SparseGPT and the layer-wise error need them).
@@ -148,6 +153,9 @@ public struct Calibrator {
             ranged?.contains($0.name) == false ? nil : self.histograms.removeValue(forKey: $0.name) ?? ActivationHistogram()
         }
         var moments = activations.map { channels.removeValue(forKey: $0.name) }
+        // Per activation that a layer reads, its first sample of the batch holding a value
+        // that is not finite, and how many it held.
+        var nonFinite = [(sample: Int, count: Int)?](repeating: nil, count: activations.count)
         var grams = layers.map { hessians.removeValue(forKey: $0.layer.outputs[0])! }
         // The largest Hessians first, so that no thread is left with a big one at the end.
         let order = layers.indices.sorted { (grams[$0].size, $1) > (grams[$1].size, $0) }
@@ -156,20 +164,28 @@ public struct Calibrator {
             moments.withUnsafeMutableBufferPointer { moments in
                 grams.withUnsafeMutableBufferPointer { grams in
                     failure.withUnsafeMutableBufferPointer { failure in
-                        parallelTasks(layers.count + activations.count) { task in
-                            if task < layers.count {
-                                let k = order[task], layer = layers[k].layer
-                                guard let w = layer.input(1), let shape = constants[w]?.shape else { return }
-                                do {
-                                    for x in layers[k].inputs { try grams[k].add(layer, input: x, weightShape: shape) }
-                                } catch { failure[k] = error }
-                                return
-                            }
-                            let k = task - layers.count
-                            for t in activations[k].tensors {
-                                if histograms[k] != nil { t.withUnsafeBuffer(as: Float.self) { histograms[k]?.add($0) } }
-                                if let axis = axes[activations[k].name] {
-                                    moments[k] = ChannelMoments.adding(t, along: axis, to: moments[k])
+                        nonFinite.withUnsafeMutableBufferPointer { nonFinite in
+                            parallelTasks(layers.count + activations.count) { task in
+                                if task < layers.count {
+                                    let k = order[task], layer = layers[k].layer
+                                    guard let w = layer.input(1), let shape = constants[w]?.shape else { return }
+                                    do {
+                                        for x in layers[k].inputs { try grams[k].add(layer, input: x, weightShape: shape) }
+                                    } catch { failure[k] = error }
+                                    return
+                                }
+                                let k = task - layers.count
+                                for (j, t) in activations[k].tensors.enumerated() {
+                                    if histograms[k] != nil { t.withUnsafeBuffer(as: Float.self) { histograms[k]?.add($0) } }
+                                    if let axis = axes[activations[k].name] {
+                                        moments[k] = ChannelMoments.adding(t, along: axis, to: moments[k])
+                                        if nonFinite[k] == nil {
+                                            let count = t.withUnsafeBuffer(as: Float.self) { v in
+                                                v.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
+                                            }
+                                            if count > 0 { nonFinite[k] = (j, count) }
+                                        }
+                                    }
                                 }
                             }
                         }
@@ -180,6 +196,12 @@ public struct Calibrator {
         for (k, v) in activations.enumerated() {
             if let h = histograms[k] { self.histograms[v.name] = h }
             if let m = moments[k] { channels[v.name] = m }
+        }
+        if nonFiniteLayerInput == nil,
+            let k = activations.indices.filter({ nonFinite[$0] != nil }).min(by: { nonFinite[$0]!.sample < nonFinite[$1]!.sample }
+            )
+        {
+            nonFiniteLayerInput = (samples + nonFinite[k]!.sample, activations[k].name, nonFinite[k]!.count)
         }
         for (k, l) in layers.enumerated() { hessians[l.layer.outputs[0]] = grams[k] }
         if let error = failure.lazy.compactMap({ $0 }).first { throw error }
