@@ -181,7 +181,7 @@ public struct Calibrator {
                                         moments[k] = ChannelMoments.adding(t, along: axis, to: moments[k])
                                         if nonFinite[k] == nil {
                                             let count = t.withUnsafeBuffer(as: Float.self) { v in
-                                                v.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
+                                                Self.nonFiniteCount(v)
                                             }
                                             if count > 0 { nonFinite[k] = (j, count) }
                                         }
@@ -206,6 +206,14 @@ public struct Calibrator {
         for (k, l) in layers.enumerated() { hessians[l.layer.outputs[0]] = grams[k] }
         if let error = failure.lazy.compactMap({ $0 }).first { throw error }
         samples += batch.count
+    }
+
+    /// How many of `values` are NaN or infinite: every exponent bit set, counted without a
+    /// branch so that the loop runs in vectors.
+    static func nonFiniteCount(_ values: UnsafeBufferPointer<Float>) -> Int {
+        var count = 0
+        for v in values { count &+= v.bitPattern & 0x7F80_0000 == 0x7F80_0000 ? 1 : 0 }
+        return count
     }
 
     /// The collected Hessians, each made symmetric.
