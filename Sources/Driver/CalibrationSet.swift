@@ -8,22 +8,9 @@ import Reference
 import TensorIO
 
 public enum CalibrationSet {
-    /// The samples of `path` for `graph`, each one tensor per graph input. A floating-point
-    /// array holding NaNs is warned about (unless `quiet`: a second read of the same file):
-    /// calibration's ranges leave them out, which is seldom what data with NaNs means (and
-    /// what needs layer statistics refuses them, `requireFiniteLayerInputs`). Infinities
-    /// are not: a mask's -inf is a value a model is given on purpose.
-    public static func load(path: String, graph: Graph, quiet: Bool = false) throws -> [[String: Tensor]] {
+    /// The samples of `path` for `graph`, each one tensor per graph input.
+    public static func load(path: String, graph: Graph) throws -> [[String: Tensor]] {
         let arrays = Dictionary(try NPZ.read(url: URL(fileURLWithPath: path)).map { ($0.name, $0.tensor) }) { a, _ in a }
-        for name in arrays.keys.sorted() where !quiet && arrays[name]!.dtype.isFloatingPoint {
-            let array = arrays[name]!
-            let nans = (0..<array.count).reduce(0) { $0 + (array.double(at: $1).isNaN ? 1 : 0) }
-            if nans > 0 {
-                Console.warn(
-                    "array \"\(name)\" holds \(nans) NaN of its \(array.count) values: calibration's ranges leave "
-                        + "them out", file: path)
-            }
-        }
         for name in arrays.keys.sorted() where !graph.inputs.contains(where: { $0.name == name }) {
             throw DriverError(
                 file: path, "array \"\(name)\" is not a graph input (inputs: \(graph.inputs.map(\.name).joined(separator: ", ")))"
@@ -66,6 +53,30 @@ public enum CalibrationSet {
             }
         }
         return ranges
+    }
+
+    /// Warns about each input whose samples hold NaNs: calibration's ranges leave them out,
+    /// which is seldom what data with NaNs means (what needs layer statistics refuses them,
+    /// `requireFiniteLayerInputs`). Called once calibration has succeeded, so that a refusal
+    /// stands alone. Infinities are not warned about: a mask's -inf is a value a model is
+    /// given on purpose.
+    public static func warnAboutNaNs(_ samples: [[String: Tensor]], file: String) {
+        var nans: [String: (found: Int, of: Int)] = [:]
+        for sample in samples {
+            for (name, t) in sample where t.dtype.isFloatingPoint {
+                let found =
+                    t.dtype == .float32
+                    ? t.withUnsafeBuffer(as: Float.self) { v in v.reduce(0) { $0 + ($1.isNaN ? 1 : 0) } }
+                    : (0..<t.count).reduce(0) { $0 + (t.double(at: $1).isNaN ? 1 : 0) }
+                nans[name, default: (0, 0)].found += found
+                nans[name, default: (0, 0)].of += t.count
+            }
+        }
+        for (name, n) in nans.sorted(by: { $0.key < $1.key }) where n.found > 0 {
+            Console.warn(
+                "array \"\(name)\" holds \(n.found) NaN of its \(n.of) values: calibration's ranges leave them out",
+                file: file)
+        }
     }
 
     /// Refuses samples that gave a layer's input a NaN or an infinity (`Calibrator.

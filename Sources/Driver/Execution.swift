@@ -36,15 +36,19 @@ public enum Execution {
         } catch let e as IRError {
             throw loaded.error(e)
         }
-        let outputs = graph.outputs.enumerated().map { i, v in (v.name, stacked(perRun.map { $0[i] })) }
+        let outputs =
+            runs == 0
+            ? try graph.outputs.map { v in (v.name, try noSamples(of: v, file: inputsPath)) }
+            : graph.outputs.enumerated().map { i, v in (v.name, stacked(perRun.map { $0[i] })) }
         try NPZ.write(outputs, to: URL(fileURLWithPath: outputsPath), compressed: false)
         return outputs
     }
 
     /// How many times the model runs on `inputs`: once, or, as a bundle runs, once per sample
     /// when every input's shape is fixed with a first axis of 1 (`--input-shape`) and its
-    /// array stacks N > 1 such samples along that axis (the same N for every input). An input
-    /// with no first axis of 1 (`sharedInput`) takes its one array in every run (`shared`).
+    /// array stacks N > 1 such samples along that axis (the same N for every input), or never
+    /// when it stacks none (an empty batch, as a bundle takes it). An input with no first
+    /// axis of 1 (`sharedInput`) takes its one array in every run (`shared`).
     static func samples(_ inputs: [String: Tensor], _ graph: Graph, file: String) throws -> (
         runs: Int, shared: Set<String>
     ) {
@@ -60,13 +64,23 @@ public enum Execution {
             guard let count = stackedSamples(t.shape, of: shape) else {
                 throw DriverError(file: file, "input \"\(v.name)\" has shape \(t.shape); the model takes \(shape)")
             }
-            guard count > 1 else { return (1, []) }
+            guard count != 1 else { return (1, []) }
             guard runs == nil || runs == count else {
                 throw DriverError(file: file, "the inputs hold different numbers of samples")
             }
             runs = count
         }
         return (runs ?? 1, runs == nil ? [] : shared)
+    }
+
+    /// Output `v` of no samples at all (an empty batch): its shape with a first extent of 0,
+    /// as a bundle gives it (a scalar's an empty vector).
+    static func noSamples(of v: ValueInfo, file: String) throws -> Tensor {
+        guard let shape = v.type.shape?.concrete else {
+            throw DriverError(
+                file: file, "the inputs hold no samples, and output \"\(v.name)\" has no fixed shape to give none of")
+        }
+        return Tensor(zeros: v.type.dtype, shape: shape.isEmpty ? [0] : [0] + shape.dropFirst())
     }
 
     /// Whether an array of `shape` for an input fixed to `fixed` is one the input takes in

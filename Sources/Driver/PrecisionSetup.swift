@@ -68,6 +68,7 @@ public enum PrecisionSetup {
                     try CalibrationSet.requireFiniteLayerInputs(calibrator, file: calibPath, for: "bias correction (input means)")
                 }
                 for r in try CalibrationSet.checkedRanges(calibrator, method, file: calibPath) { amax[r.name] = r.amax }
+                CalibrationSet.warnAboutNaNs(samples, file: calibPath)
                 norms = calibrator.inputNorms()
                 means = calibrator.inputMeans()
                 hessians = calibrator.takeLayerHessians()

@@ -51,6 +51,7 @@ public enum SensitivitySetup {
                 uniqueKeysWithValues: try CalibrationSet.checkedRanges(calibrator, method, file: calibPath).map {
                     ($0.name, $0.amax)
                 })
+            CalibrationSet.warnAboutNaNs(samples, file: calibPath)
             let norms = calibrator.inputNorms(), hessians = calibrator.takeLayerHessians()
             let seconds = String(format: "%.2f", Date().timeIntervalSince(statistics))
             Console.log.info(

@@ -35,7 +35,7 @@ enum ValueHistograms {
         var used = 0
         for l in ranked { if let input = nodes[l.layer]?.inputs.first { wanted[input] = [] } }
         if let calibPath, !wanted.isEmpty {
-            let set = try CalibrationSet.load(path: calibPath, graph: floatGraph, quiet: true)
+            let set = try CalibrationSet.load(path: calibPath, graph: floatGraph)
             do {
                 let interpreter = try Interpreter(graph: floatGraph)
                 for sample in set.prefix(samples) {

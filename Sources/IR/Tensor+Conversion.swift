@@ -28,13 +28,13 @@ extension Tensor {
         }
     }
 
-    /// Element `i` as an Int64 (floats truncate toward zero; out-of-range saturates).
     /// The flat indices, in increasing order, of the elements that are not zero (a NaN is
     /// not zero; −0 is): where NonZero finds them.
     public func nonZeroPositions() -> [Int] {
         dtype.isFloatingPoint ? (0..<count).filter { double(at: $0) != 0 } : (0..<count).filter { int64(at: $0) != 0 }
     }
 
+    /// Element `i` as an Int64 (floats truncate toward zero; out-of-range saturates).
     public func int64(at i: Int) -> Int64 {
         let b = storage.base
         switch dtype {

@@ -42,6 +42,7 @@ struct Calibrate: ParsableCommand {
             var calibrator = try Calibrator(graph: loaded.model.graph)
             try CalibrationSet.observe(samples, into: &calibrator)
             let ranges = calibrator.ranges(chosen)
+            CalibrationSet.warnAboutNaNs(samples, file: calib)
             print(
                 json
                     ? CalibrationReport.json(ranges, method: method, samples: samples.count)

@@ -1,7 +1,7 @@
 """Where output goes, and what a command must not destroy or leave behind: a directory given as
 an output file is refused and kept; an output that names one of the command's inputs is
 refused before any work; a report that cannot be written takes no bundle with it, and a bundle
-that cannot be written takes its report away; a bundle run on an empty batch gives empty
+that cannot be written takes its report away; a bundle and the interpreter run on an empty batch give empty
 outputs; an array that is no input of a bundle, an input shape of absurd size, a target of
 absurd numbers, an edited bundle's descriptor or window record out of range, a weight holding
 NaN or infinity, calibration samples that are NaN throughout, a budget that is no decimal number, labels that are no class
@@ -76,6 +76,12 @@ def test_a_bundle_runs_an_empty_batch_and_refuses_an_unknown_array(digits):
     r = run_npucc("run", digits / "m.npub", "--inputs", digits / "empty.npz", "--outputs", digits / "y.npz")
     assert r.returncode == 0, r.stderr
     assert np.load(digits / "y.npz")["logits"].shape == (0, 10)
+    # The interpreter on the model fixed to the bundle's batch of 1 takes it alike.
+    r = run_npucc("run", digits / "digits_cnn.onnx", *SHAPE, "--inputs", digits / "empty.npz", "--outputs",
+                  digits / "y_model.npz")
+    assert r.returncode == 0, r.stderr
+    empty = np.load(digits / "y_model.npz")["logits"]
+    assert empty.shape == (0, 10) and empty.dtype == np.float32
     np.savez(digits / "extra.npz", input=np.zeros((2, 1, 8, 8), np.float32), mask=np.zeros(3, np.float32))
     r = run_npucc("run", digits / "m.npub", "--inputs", digits / "extra.npz", "--outputs", digits / "z.npz")
     refused(r, 'array "mask" is not an input of the bundle')

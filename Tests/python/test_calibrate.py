@@ -108,8 +108,8 @@ def test_nans_that_reach_a_layer_are_refused_where_its_statistics_are_needed(tmp
     calib = nan_calibration(tmp_path)
     r = run_npucc("compile", SAMPLES / "digits_cnn.onnx", "-o", tmp_path / "m.npub", "--input-shape", "input=1,1,8,8",
                   "--calib", calib, *flags)
-    assert r.returncode == 1
-    assert 'array "input" holds 3 NaN of its 512 values' in r.stderr, r.stderr
+    # The refusal alone: the warning about the NaNs comes only when calibration goes on.
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert (f'nan.npz: sample 2 gives "input" (the input of "conv1") 3 NaN or infinite values: {purpose}'
             in r.stderr), r.stderr
     assert not (tmp_path / "m.npub").exists()
@@ -127,7 +127,7 @@ def test_nans_are_left_out_of_the_ranges_of_a_fixed_precision(tmp_path):
         r = run_npucc("compile", SAMPLES / "digits_cnn.onnx", "-o", tmp_path / f"{name}.npub", "--input-shape",
                       "input=1,1,8,8", "--calib", data, "--precision", "fp8")
         assert r.returncode == 0, r.stderr
-        assert ("holds 3 NaN" in r.stderr) == (name == "nan"), r.stderr
+        assert ('array "input" holds 3 NaN of its 512 values' in r.stderr) == (name == "nan"), r.stderr
     assert (tmp_path / "nan.npub").read_bytes().replace(b"nan.npz", b"cln.npz") == \
         (tmp_path / "clean.npub").read_bytes().replace(b"clean.npz", b"cln.npz")
 

@@ -197,11 +197,10 @@ public struct Calibrator {
             if let h = histograms[k] { self.histograms[v.name] = h }
             if let m = moments[k] { channels[v.name] = m }
         }
-        if nonFiniteLayerInput == nil,
-            let k = activations.indices.filter({ nonFinite[$0] != nil }).min(by: { nonFinite[$0]!.sample < nonFinite[$1]!.sample }
-            )
-        {
-            nonFiniteLayerInput = (samples + nonFinite[k]!.sample, activations[k].name, nonFinite[k]!.count)
+        // The batch's first sample with one, and of its inputs the first in graph order.
+        let found = activations.indices.compactMap { k in nonFinite[k].map { (k: k, sample: $0.sample, count: $0.count) } }
+        if nonFiniteLayerInput == nil, let first = found.min(by: { ($0.sample, $0.k) < ($1.sample, $1.k) }) {
+            nonFiniteLayerInput = (samples + first.sample, activations[first.k].name, first.count)
         }
         for (k, l) in layers.enumerated() { hessians[l.layer.outputs[0]] = grams[k] }
         if let error = failure.lazy.compactMap({ $0 }).first { throw error }
