@@ -241,9 +241,10 @@ final class SensitivityAnalysisTests: XCTestCase {
         }
     }
 
-    /// A layer prune-2-4 leaves dense (Wanda's input norms do not fit a grouped convolution)
-    /// hands on no 2:4 weights, so applying a 2:4 choice cannot mark dense weights 2:4.
-    func testALayerLeftDenseHandsOnNoPrunedWeights() throws {
+    /// A grouped convolution is pruned by every method: Wanda weighs each row's weights by the
+    /// norms of its own group's input channels (the norms cover all 8), and the analysis
+    /// hands on the 2:4 weights its candidates were made from.
+    func testAGroupedConvolutionHandsOnPrunedWeightsByEveryMethod() throws {
         var rng = SeededRandom(seed: 34)
         var b = GraphBuilder()
         b.input("x", .float32, [.known(1), .known(8), .known(6), .known(6)])
@@ -257,12 +258,16 @@ final class SensitivityAnalysisTests: XCTestCase {
         var calibrator = try Calibrator(graph: graph, collectHessians: true)
         try calibrator.observe(sample)
         let amax = Dictionary(uniqueKeysWithValues: calibrator.ranges(.minmax).map { ($0.name, $0.amax) })
-        for (method, handsOn) in [(PruningMethod.wanda, false), (.magnitude, true)] {
+        for method in [PruningMethod.wanda, .magnitude, .sparsegpt] {
             let layers = try SensitivityAnalysis.run(
                 graph, samples: [sample], activationAmax: amax, inputNorms: calibrator.inputNorms(),
                 hessians: calibrator.layerHessians(), pruning: method, endToEnd: .predicted)
             XCTAssertTrue(layers[0].canPrune)
-            XCTAssertEqual(layers[0].pruned != nil, handsOn, "\(method)")
+            let pruned = try XCTUnwrap(layers[0].pruned, "\(method)")
+            // Two of every four consecutive reduction weights are zero.
+            for start in stride(from: 0, to: pruned.count, by: 4) {
+                XCTAssertGreaterThanOrEqual(pruned[start..<(start + 4)].filter { $0 == 0 }.count, 2, "\(method)")
+            }
         }
     }
 

@@ -27,6 +27,16 @@ public struct LayerWeight: Sendable {
     /// Reduction elements per input channel: a convolution's kernel size, else 1.
     public let kernelSize: Int
 
+    /// The channels of the layer's input, over all its groups: what a per-channel statistic
+    /// of that input (Wanda's norms, bias correction's means) holds.
+    public var inputChannels: Int { groups * (columns / kernelSize) }
+
+    /// The input channel (of `inputChannels`) that reduction element `column` of output row
+    /// `row` reads: row block g reads input channel block g.
+    public func inputChannel(row: Int, column: Int) -> Int {
+        (row / (rows / groups)) * (columns / kernelSize) + column / kernelSize
+    }
+
     /// True when the stored tensor is [reduction, output] (Gemm without transB, MatMul).
     public var transposed: Bool { layout == .transposed }
 

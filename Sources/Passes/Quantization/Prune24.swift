@@ -49,7 +49,7 @@ public struct SparsityPlan: Sendable {
 /// group of 4 consecutive reduction elements and carries `npucc.sparsity = "2:4"`. Layers whose reduction length is not a
 /// multiple of 4 stay dense and are counted as "dense". For Conv the reduction axis is the
 /// flattened [C, kh, kw] of each output channel (for ConvTranspose that of the convolution
-/// it equals, the kernel flipped: `LayerWeight`), and Wanda uses the norm of input channel c
+/// it equals, the kernel flipped: `LayerWeight`), and Wanda uses the norm of input channel c (of the row's group)
 /// for all its kernel positions. SparseGPT also changes the kept weights; a layer without a
 /// Hessian (a Gemm with transA) is pruned by magnitude and counted so. A layer whose weight
 /// format a QDQ model fixed keeps its weights ("kept-imported"). Layers that read one weight
@@ -167,9 +167,11 @@ public struct Prune24: Pass {
         }
         var scores = values.map(\.magnitude)
         if plan.method == .wanda, let norms {
-            let perChannel = weight.kernelSize
-            guard norms.count * perChannel == columns else { return (nil, "dense") }
-            for k in scores.indices { scores[k] *= norms[(k % columns) / perChannel] }
+            guard norms.count == weight.inputChannels, rows % weight.groups == 0 else {
+                throw IRError(
+                    "Wanda's input norms have \(norms.count) channels; the weight reads \(weight.inputChannels)", at: node)
+            }
+            for k in scores.indices { scores[k] *= norms[weight.inputChannel(row: k / columns, column: k % columns)] }
         }
         let mask = try Sparsity24.magnitudeMask(scores, rows: rows, columns: columns)
         return (Sparsity24.masked(values, mask), "pruned")

@@ -158,8 +158,7 @@ public struct QuantizeLayers: Pass {
         _ node: Node, _ weight: LayerWeight, _ rounded: [Float], _ means: [Float],
         _ graph: Graph
     ) -> Tensor? {
-        let perChannel = weight.kernelSize
-        guard means.count * perChannel == weight.columns else { return nil }
+        guard means.count == weight.inputChannels, weight.rows % weight.groups == 0 else { return nil }
         if node.op == "Gemm" && (node.int("transA", default: 0) != 0 || node.float("beta", default: 1) != 1) { return nil }
         var bias = [Float](repeating: 0, count: weight.rows)
         if let b = node.input(2) {
@@ -171,7 +170,8 @@ public struct QuantizeLayers: Pass {
             var shift = 0.0
             for k in 0..<weight.columns {
                 shift +=
-                    Double(original[r * weight.columns + k] - rounded[r * weight.columns + k]) * Double(means[k / perChannel])
+                    Double(original[r * weight.columns + k] - rounded[r * weight.columns + k])
+                    * Double(means[weight.inputChannel(row: r, column: k)])
             }
             bias[r] += Float(shift)
         }
