@@ -7,14 +7,9 @@ public enum MatrixArithmetic {
     /// The NaN of every product that is NaN: positive, quiet, payload 0 (0x7FC00000).
     public static let canonicalNaN = Float(bitPattern: 0x7FC0_0000)
 
-    /// Replaces every NaN among `values` by `canonicalNaN`. Every value is stored back, a
-    /// select rather than a branch, so that the loop runs in vectors.
+    /// Replaces every NaN among `values` by `canonicalNaN`.
     @inlinable
     public static func canonicalizeNaNs(_ values: UnsafeMutableBufferPointer<Float>) {
-        guard let p = values.baseAddress else { return }
-        for i in 0..<values.count {
-            let v = p[i]
-            p[i] = v.isNaN ? canonicalNaN : v
-        }
+        for i in values.indices where values[i].isNaN { values[i] = canonicalNaN }
     }
 }

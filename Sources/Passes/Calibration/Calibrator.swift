@@ -208,7 +208,7 @@ public struct Calibrator {
     }
 
     /// How many of `values` are NaN or infinite: every exponent bit set, counted without a
-    /// branch so that the loop runs in vectors.
+    /// branch per value.
     static func nonFiniteCount(_ values: UnsafeBufferPointer<Float>) -> Int {
         var count = 0
         for v in values { count &+= v.bitPattern & 0x7F80_0000 == 0x7F80_0000 ? 1 : 0 }
