@@ -50,6 +50,8 @@ public enum VectorJacobian {
             return [affinePerChannel(g, scale: scale, shift: [Float](repeating: 0, count: scale.count))]
         case "LayerNormalization":
             return [try layerNormInput(node, input(0), input(1), g)]
+        case "InstanceNormalization":
+            return [try instanceNormInput(node, input(0), input(1), g)]
         case "Softmax", "LogSoftmax":
             return [try softmaxInput(node, y, g, log: node.op == "LogSoftmax")]
         case "ReduceMean", "ReduceSum":
@@ -366,26 +368,56 @@ public enum VectorJacobian {
         return makeFloat(x.shape) { d in
             parallelChunks(rows, cost: size * 4) { range in
                 for r in range {
-                    let row = xp + r * size, cot = gp + r * size, out = d + r * size
-                    var mean = 0.0, variance = 0.0
-                    for i in 0..<size { mean += Double(row[i]) }
-                    mean /= Double(size)
-                    for i in 0..<size { variance += (Double(row[i]) - mean) * (Double(row[i]) - mean) }
-                    let inverse = 1 / (variance / Double(size) + epsilon).squareRoot()
-                    var gMean = 0.0, gxMean = 0.0
-                    for i in 0..<size {
-                        let gh = Double(cot[i]) * Double(sp[i]), xh = (Double(row[i]) - mean) * inverse
-                        gMean += gh
-                        gxMean += gh * xh
-                    }
-                    gMean /= Double(size)
-                    gxMean /= Double(size)
-                    for i in 0..<size {
-                        let gh = Double(cot[i]) * Double(sp[i]), xh = (Double(row[i]) - mean) * inverse
-                        out[i] = Float((gh - gMean - xh * gxMean) * inverse)
+                    normalizedRowInput(xp + r * size, gp + r * size, d + r * size, size: size, epsilon: epsilon) {
+                        Double(sp[$0])
                     }
                 }
             }
+        }
+    }
+
+    /// InstanceNormalization: layer normalization's rule over each plane (n, c) of [N, C, ...],
+    /// ĝ = g·scale[c].
+    private static func instanceNormInput(_ node: Node, _ x: Tensor, _ scale: Tensor, _ g: Tensor) throws -> Tensor {
+        guard x.rank >= 3, scale.count == x.shape[1] else {
+            throw IRError("scale must have one value per channel of \(x.shape)", at: node)
+        }
+        let epsilon = Double(node.float("epsilon", default: 1e-5))
+        let c = x.shape[1], planes = x.shape[0] * c, size = x.count / max(planes, 1)
+        let sp = scale.floats(), xp = x.f32, gp = g.f32
+        return makeFloat(x.shape) { d in
+            parallelChunks(planes, cost: size * 4) { range in
+                for p in range {
+                    let s = Double(sp[p % c])
+                    normalizedRowInput(xp + p * size, gp + p * size, d + p * size, size: size, epsilon: epsilon) { _ in s }
+                }
+            }
+        }
+    }
+
+    /// One normalized row's input cotangent: (ĝ − mean ĝ − x̂·mean(ĝ·x̂)) / σ, ĝ_i = g_i·scale(i),
+    /// x̂ the row standardized with its own mean and variance (plus `epsilon`), in Double.
+    @inline(__always)
+    private static func normalizedRowInput(
+        _ row: UnsafePointer<Float>, _ cot: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, size: Int,
+        epsilon: Double, scale: (Int) -> Double
+    ) {
+        var mean = 0.0, variance = 0.0
+        for i in 0..<size { mean += Double(row[i]) }
+        mean /= Double(size)
+        for i in 0..<size { variance += (Double(row[i]) - mean) * (Double(row[i]) - mean) }
+        let inverse = 1 / (variance / Double(size) + epsilon).squareRoot()
+        var gMean = 0.0, gxMean = 0.0
+        for i in 0..<size {
+            let gh = Double(cot[i]) * scale(i), xh = (Double(row[i]) - mean) * inverse
+            gMean += gh
+            gxMean += gh * xh
+        }
+        gMean /= Double(size)
+        gxMean /= Double(size)
+        for i in 0..<size {
+            let gh = Double(cot[i]) * scale(i), xh = (Double(row[i]) - mean) * inverse
+            out[i] = Float((gh - gMean - xh * gxMean) * inverse)
         }
     }
 

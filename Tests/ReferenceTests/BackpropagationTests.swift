@@ -125,6 +125,11 @@ final class BackpropagationTests: XCTestCase {
             b.constant("bias", Tensor((0..<12).map { Float($0) / 8 }, shape: [3, 4]))
             return b.node("LayerNormalization", ["x", "s", "bias"], ["axis": .int(1)])[0]
         }
+        try check("instance norm", ["x": [2, 3, 2, 3]]) { b in
+            b.constant("s", Tensor([Float(1.5), -0.5, 0.25], shape: [3]))
+            b.constant("bias", Tensor([Float(0), 1, -2], shape: [3]))
+            return b.node("InstanceNormalization", ["x", "s", "bias"], ["epsilon": .float(1e-3)])[0]
+        }
         try check("batch norm", ["x": [2, 3, 2, 2]]) { b in
             for (name, values) in [("g", [1, -0.5, 2]), ("bb", [0, 1, 2]), ("m", [0.5, 0, -1]), ("v", [1, 4, 0.25])] {
                 b.constant(name, Tensor(values.map { Float($0) }, shape: [3]))

@@ -428,6 +428,38 @@ def test_estimated_gains_behind_an_op_without_a_derivative_rule_are_re_run(tmp_p
     assert r.returncode == 1 and "--output-error" in r.stderr and "guessed" in r.stderr and not r.stdout
 
 
+def test_gains_through_a_group_normalization_are_estimated(tmp_path):
+    """Conv, GroupNormalization (imported as InstanceNormalization over the groups), Relu,
+    Conv: the cotangents pass the normalization, so conv1's gains are estimated, without a
+    warning, and near the measured ones (random directions: within sampling error)."""
+    rng = np.random.default_rng(6)
+    w1 = rng.standard_normal((8, 4, 3, 3)).astype(F32) / 6
+    w2 = rng.standard_normal((8, 8, 1, 1)).astype(F32) / 3
+    inits = [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(w2, "w2"),
+             numpy_helper.from_array(np.array([1.5, 0.5], F32), "gamma"),
+             numpy_helper.from_array(np.array([0.1, -0.2], F32), "beta")]
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["a"], pads=[1, 1, 1, 1], name="conv1"),
+             helper.make_node("GroupNormalization", ["a", "gamma", "beta"], ["n"], num_groups=2, name="gn"),
+             helper.make_node("Relu", ["n"], ["r"]),
+             helper.make_node("Conv", ["r", "w2"], ["y"], name="conv2")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 6, 6])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 6, 6])], inits)
+    model = tmp_path / "gn.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)]), model)
+    calib = tmp_path / "calib.npz"
+    np.savez(calib, x=rng.standard_normal((8, 1, 4, 6, 6)).astype(F32))
+    layers = {}
+    for way in ["estimated", "measured"]:
+        r = run_npucc("analyze", model, "--calib", calib, "--json", "--output-error", way)
+        assert r.returncode == 0, r.stderr
+        assert "derivative rule" not in r.stderr, r.stderr
+        layers[way] = {l["name"]: l for l in json.loads(r.stdout)["layers"]}
+    assert layers["estimated"]["conv1"].get("gains_rerun_because_of") is None
+    for key in ["gain", "pruning_gain"]:
+        measured, estimated = layers["measured"]["conv1"][key], layers["estimated"]["conv1"][key]
+        assert measured > 0 and 0.5 * measured < estimated < 2 * measured, (key, measured, estimated)
+
+
 def test_fp16_layers_whose_range_fp16_cannot_hold_are_warned_about(tmp_path):
     """fp16 has no scale: a weight beyond 65504, an input calibration saw beyond it, and an
     input calibration saw only below fp16's smallest normal (2^-14) are each warned about by
