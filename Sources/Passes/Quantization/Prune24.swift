@@ -49,8 +49,8 @@ public struct SparsityPlan: Sendable {
 /// group of 4 consecutive reduction elements and carries `npucc.sparsity = "2:4"`. Layers whose reduction length is not a
 /// multiple of 4 stay dense and are counted as "dense". For Conv the reduction axis is the
 /// flattened [C, kh, kw] of each output channel (for ConvTranspose that of the convolution
-/// it equals, the kernel flipped: `LayerWeight`), and Wanda uses the norm of input channel c (of the row's group)
-/// for all its kernel positions. SparseGPT also changes the kept weights; a layer without a
+/// it equals, the kernel flipped: `LayerWeight`), and Wanda uses the norm of input channel c
+/// (of the row's group) for all its kernel positions. SparseGPT also changes the kept weights; a layer without a
 /// Hessian (a Gemm with transA) is pruned by magnitude and counted so. A layer whose weight
 /// format a QDQ model fixed keeps its weights ("kept-imported"). Layers that read one weight
 /// in one layout (an unrolled recurrence's steps) prune it once and all read the result:
