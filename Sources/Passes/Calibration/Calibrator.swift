@@ -149,62 +149,70 @@ public struct Calibrator {
         let layers = names.flatMap { name in (hessianConsumers[name] ?? []).map { (layer: $0, inputs: values[name]!) } }
         // Each piece of work takes its statistics out (so no copy is made as it adds to
         // them), adds the samples, and they go back in below.
-        var histograms = activations.map {
-            ranged?.contains($0.name) == false ? nil : self.histograms.removeValue(forKey: $0.name) ?? ActivationHistogram()
+        var tallies = activations.map {
+            Tally(
+                histogram: ranged?.contains($0.name) == false
+                    ? nil : self.histograms.removeValue(forKey: $0.name) ?? ActivationHistogram(),
+                moments: channels.removeValue(forKey: $0.name))
         }
-        var moments = activations.map { channels.removeValue(forKey: $0.name) }
-        // Per activation that a layer reads, its first sample of the batch holding a value
-        // that is not finite, and how many it held.
-        var nonFinite = [(sample: Int, count: Int)?](repeating: nil, count: activations.count)
         var grams = layers.map { hessians.removeValue(forKey: $0.layer.outputs[0])! }
         // The largest Hessians first, so that no thread is left with a big one at the end.
         let order = layers.indices.sorted { (grams[$0].size, $1) > (grams[$1].size, $0) }
         var failure: [Error?] = Array(repeating: nil, count: layers.count)
-        histograms.withUnsafeMutableBufferPointer { histograms in
-            moments.withUnsafeMutableBufferPointer { moments in
-                grams.withUnsafeMutableBufferPointer { grams in
-                    failure.withUnsafeMutableBufferPointer { failure in
-                        nonFinite.withUnsafeMutableBufferPointer { nonFinite in
-                            parallelTasks(layers.count + activations.count) { task in
-                                if task < layers.count {
-                                    let k = order[task], layer = layers[k].layer
-                                    guard let w = layer.input(1), let shape = constants[w]?.shape else { return }
-                                    do {
-                                        for x in layers[k].inputs { try grams[k].add(layer, input: x, weightShape: shape) }
-                                    } catch { failure[k] = error }
-                                    return
-                                }
-                                let k = task - layers.count
-                                for (j, t) in activations[k].tensors.enumerated() {
-                                    if histograms[k] != nil { t.withUnsafeBuffer(as: Float.self) { histograms[k]?.add($0) } }
-                                    if let axis = axes[activations[k].name] {
-                                        moments[k] = ChannelMoments.adding(t, along: axis, to: moments[k])
-                                        if nonFinite[k] == nil {
-                                            let count = t.withUnsafeBuffer(as: Float.self) { v in
-                                                Self.nonFiniteCount(v)
-                                            }
-                                            if count > 0 { nonFinite[k] = (j, count) }
-                                        }
-                                    }
-                                }
-                            }
+        tallies.withUnsafeMutableBufferPointer { tallies in
+            grams.withUnsafeMutableBufferPointer { grams in
+                failure.withUnsafeMutableBufferPointer { failure in
+                    parallelTasks(layers.count + activations.count) { task in
+                        if task < layers.count {
+                            let k = order[task], layer = layers[k].layer
+                            guard let w = layer.input(1), let shape = constants[w]?.shape else { return }
+                            do {
+                                for x in layers[k].inputs { try grams[k].add(layer, input: x, weightShape: shape) }
+                            } catch { failure[k] = error }
+                            return
+                        }
+                        let k = task - layers.count
+                        for (j, t) in activations[k].tensors.enumerated() {
+                            tallies[k].add(t, sample: j, channelAxis: axes[activations[k].name])
                         }
                     }
                 }
             }
         }
         for (k, v) in activations.enumerated() {
-            if let h = histograms[k] { self.histograms[v.name] = h }
-            if let m = moments[k] { channels[v.name] = m }
+            if let h = tallies[k].histogram { self.histograms[v.name] = h }
+            if let m = tallies[k].moments { channels[v.name] = m }
         }
         // The batch's first sample with one, and of its inputs the first in graph order.
-        let found = activations.indices.compactMap { k in nonFinite[k].map { (k: k, sample: $0.sample, count: $0.count) } }
+        let found = activations.indices.compactMap { k in
+            tallies[k].nonFinite.map { (k: k, sample: $0.sample, count: $0.count) }
+        }
         if nonFiniteLayerInput == nil, let first = found.min(by: { ($0.sample, $0.k) < ($1.sample, $1.k) }) {
             nonFiniteLayerInput = (samples + first.sample, activations[first.k].name, first.count)
         }
         for (k, l) in layers.enumerated() { hessians[l.layer.outputs[0]] = grams[k] }
         if let error = failure.lazy.compactMap({ $0 }).first { throw error }
         samples += batch.count
+    }
+
+    /// What a batch adds to one activation's statistics: its histogram (when its range is
+    /// wanted), and for a layer's input its per-channel moments and its first sample holding a
+    /// value that is not finite, with how many it held.
+    private struct Tally {
+        var histogram: ActivationHistogram?
+        var moments: ChannelMoments?
+        var nonFinite: (sample: Int, count: Int)?
+
+        /// Adds sample `sample` of the batch, `t`, a layer's input when `channelAxis` is given.
+        mutating func add(_ t: Tensor, sample: Int, channelAxis: Int?) {
+            if histogram != nil { t.withUnsafeBuffer(as: Float.self) { histogram?.add($0) } }
+            guard let axis = channelAxis else { return }
+            moments = ChannelMoments.adding(t, along: axis, to: moments)
+            if nonFinite == nil {
+                let count = t.withUnsafeBuffer(as: Float.self) { Calibrator.nonFiniteCount($0) }
+                if count > 0 { nonFinite = (sample, count) }
+            }
+        }
     }
 
     /// How many of `values` are NaN or infinite: every exponent bit set, counted without a
