@@ -55,8 +55,13 @@ extension ImportContext {
                 high.map { scalarConstant($0, like: node.inputs[0], hint: "clip_max") } ?? "",
             ]
             trimOmittedInputs(&node)
-        case "Split" where opset < 13:
-            try moveToInputs(&node, ["split"], from: 1)
+        case "Split":
+            if opset < 13 { try moveToInputs(&node, ["split"], from: 1) }
+            // Before opset 18 an equal split names no count: the canonical form states it, so
+            // that an exported model is a valid opset-21 Split.
+            if node.inputs.count < 2 || node.inputs[1].isEmpty, node.attributes["num_outputs"] == nil {
+                node.attributes["num_outputs"] = .int(node.outputs.count)
+            }
         case "TopK":
             if opset < 10 {
                 guard node.attributes["k"] != nil else { throw IRError("needs attribute k", at: node) }

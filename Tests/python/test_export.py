@@ -273,3 +273,35 @@ def test_a_depthwise_transposed_convolution_between_fp8_layers_keeps_its_weights
     for level in (EXTENDED, ALL):
         got = onnxruntime_outputs(tmp_path / "out.onnx", {"x": x}, level)["y"]
         assert np.abs(got - want).max() <= 1e-5 * float(np.abs(want).max()), level
+
+
+@pytest.mark.parametrize("opset", [11, 13, 17])
+def test_an_equal_split_before_opset_18_exports_as_a_valid_split(tmp_path, opset):
+    """An equal Split names no count before opset 18 (tf2onnx writes one for every tf.split
+    of a recurrent cell): the export states it, so onnxruntime loads the opset-21 model and
+    runs it as the interpreter runs the original."""
+    from onnx import TensorProto, helper
+
+    rng = np.random.default_rng(0)
+    weights = onnx.numpy_helper.from_array(rng.standard_normal((8, 16)).astype(np.float32), "W")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["y"]), helper.make_node("Split", ["y"], ["a", "b"], axis=1),
+         helper.make_node("Mul", ["a", "b"], ["out"])],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 8])], [weights])
+    path = tmp_path / "split.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), path)
+    x = rng.standard_normal((4, 8)).astype(np.float32)
+    np.savez(tmp_path / "calib.npz", x=x)
+    flags = ["--precision", "fp8", "--calib", tmp_path / "calib.npz"]
+    r = run_npucc("export", path, "-o", tmp_path / "q.onnx", "--qdq", *flags)
+    assert r.returncode == 0, r.stderr
+    exported = onnx.load(str(tmp_path / "q.onnx"))
+    onnx.checker.check_model(exported, full_check=True)
+    [split] = [n for n in exported.graph.node if n.op_type == "Split"]
+    assert [(a.name, a.i) for a in split.attribute if a.name == "num_outputs"] == [("num_outputs", 2)]
+    r = run_npucc("run", path, "--inputs", tmp_path / "calib.npz", "--outputs", tmp_path / "fq.npz", *flags)
+    assert r.returncode == 0, r.stderr
+    want = np.load(tmp_path / "fq.npz")["out"]
+    got = np.concatenate([onnxruntime_outputs(tmp_path / "q.onnx", {"x": row[None]}, ALL)["out"] for row in x])
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
