@@ -257,6 +257,44 @@ final class ShapeInferenceTests: XCTestCase {
                 ["value": .tensor(Tensor([Int64(7)], shape: [1]))])[0], TensorType(.int64, [2, 3]))
     }
 
+    /// A Range over an extent of a shape (`torch.arange(x.size(1))`, tf2onnx's positions
+    /// over a sequence, cast to int32): as long as that extent, known or symbolic; a Range
+    /// that does not count it from 0 by 1 has a symbolic extent's length unknown.
+    func testARangeOverAnExtentOfAShapeIsAsLongAsTheExtent() throws {
+        let steps = Dim.symbol("T")
+        let constants = ["zero": Tensor(scalar: Int64(0)), "one": Tensor(scalar: Int64(1)), "two": Tensor(scalar: Int64(2))]
+        func walk(_ x: TensorType, cast: Bool, start: String = "zero", delta: String = "one") throws -> TensorType? {
+            var nodes = [
+                Node(op: "Shape", name: "s", inputs: ["x"], outputs: ["shape"]),
+                Node(op: "Gather", name: "g", inputs: ["shape", "one"], outputs: ["len"], attributes: ["axis": .int(0)]),
+            ]
+            if cast {
+                nodes.append(Node(op: "Cast", name: "c", inputs: ["len"], outputs: ["len32"], attributes: ["to": .int(6)]))
+                nodes.append(Node(op: "Cast", name: "c0", inputs: [start], outputs: ["start32"], attributes: ["to": .int(6)]))
+                nodes.append(Node(op: "Cast", name: "c1", inputs: [delta], outputs: ["delta32"], attributes: ["to": .int(6)]))
+            }
+            nodes.append(
+                Node(
+                    op: "Range", name: "r", inputs: cast ? ["start32", "len32", "delta32"] : [start, "len", delta],
+                    outputs: ["r"]))
+            var types: [String: TensorType] = ["x": x]
+            for (name, t) in constants { types[name] = TensorType(t.dtype, t.shape) }
+            var values: [String: [Dim]] = [:]
+            for node in nodes {
+                let inputTypes = node.inputs.map { types[$0] }
+                let outputs = try ShapeInference.infer(node, inputTypes: inputTypes, constants: constants, tracking: &values)
+                for (name, t) in zip(node.outputs, outputs) { types[name] = t }
+            }
+            return types["r"]
+        }
+        XCTAssertEqual(try walk(t([n, steps, .known(4)]), cast: false), t([steps], .int64))
+        XCTAssertEqual(try walk(t([n, steps, .known(4)]), cast: true), t([steps], .int32))
+        XCTAssertEqual(try walk(f([2, 5, 4]), cast: true), t([.known(5)], .int32))
+        XCTAssertEqual(try walk(f([2, 5, 4]), cast: false, start: "one", delta: "two"), t([.known(2)], .int64))
+        XCTAssertEqual(try walk(t([n, steps, .known(4)]), cast: false, start: "one"), t([.unknown], .int64))
+        XCTAssertEqual(try walk(t([n, steps, .known(4)]), cast: false, delta: "two"), t([.unknown], .int64))
+    }
+
     func testLayoutOps() throws {
         XCTAssertEqual(try infer("Flatten", [t([n, .known(3), .known(4)])])[0], t([n, .known(12)]))
         XCTAssertEqual(try infer("Flatten", [t([n, .known(3), .known(4)])], [], ["axis": .int(0)])[0], t([.known(1), .unknown]))

@@ -46,7 +46,9 @@ def recurrent_model(path, trip="shape", condition="pass", opset=13):
     """x [B, T, I] -> Loop of the cell from h0 = 0 -> (last h [B, H], all h [steps, B, H]).
     `trip`: "shape" (Shape(x)[1] squeezed, as TorchScript writes it), "constant" (an
     initializer), "computed" (the ArgMax of x: only known at run time), "unbounded" (the
-    largest int64, as tf2onnx writes a while loop, its condition 0 < seq_len)."""
+    largest int64, as tf2onnx writes a while loop, its condition 0 < seq_len), "range" (as
+    "unbounded", the condition 0 < the length of an int32 Range over seq_len, as tf2onnx
+    writes a Keras masked recurrent layer)."""
     rng = np.random.default_rng(1)
     inits = [numpy_helper.from_array((rng.standard_normal(s) * 0.5).astype(F32), n)
              for n, s in [("W", (I, H)), ("U", (H, H)), ("b", (H,))]]
@@ -54,7 +56,8 @@ def recurrent_model(path, trip="shape", condition="pass", opset=13):
               numpy_helper.from_array(np.array([1], np.int64), "one"), numpy_helper.from_array(np.array(3, np.int64), "limit"),
               numpy_helper.from_array(np.array(T, np.int64), "steps"), numpy_helper.from_array(np.array(1, np.int64), "one_step"),
               numpy_helper.from_array(np.array(0, np.int64), "zero"), numpy_helper.from_array(np.array(0.5, F32), "half"),
-              numpy_helper.from_array(np.array(np.iinfo(np.int64).max, np.int64), "forever")]
+              numpy_helper.from_array(np.array(np.iinfo(np.int64).max, np.int64), "forever"),
+              numpy_helper.from_array(np.array(0, np.int32), "zero32"), numpy_helper.from_array(np.array(1, np.int32), "one32")]
     nodes = [N("Shape", ["x"], ["shape"]), N("Gather", ["shape", "one"], ["t1"], axis=0), N("Squeeze", ["t1"], ["seq_len"])]
     if trip == "computed":
         nodes += [N("ArgMax", ["x"], ["arg"], axis=1, keepdims=0), N("ReduceMax", ["arg"], ["trip"], keepdims=0)]
@@ -62,7 +65,12 @@ def recurrent_model(path, trip="shape", condition="pass", opset=13):
     if trip == "unbounded":
         nodes.append(N("Less", ["zero", "seq_len"], ["started"]))
         go = "started"
-    count = {"shape": "seq_len", "constant": "steps", "computed": "trip", "unbounded": "forever"}[trip]
+    if trip == "range":
+        nodes += [N("Cast", ["seq_len"], ["len32"], to=TensorProto.INT32), N("Range", ["zero32", "len32", "one32"], ["r"]),
+                  N("Shape", ["r"], ["r_shape"]), N("Gather", ["r_shape", "zero"], ["r_len"], axis=0),
+                  N("Less", ["zero", "r_len"], ["started"])]
+        go = "started"
+    count = {"shape": "seq_len", "constant": "steps", "computed": "trip", "unbounded": "forever", "range": "forever"}[trip]
     nodes.append(N("Loop", [count, go, "h0"], ["h_last", "h_all"], name="rnn", body=cell_body(condition)))
     graph = helper.make_graph(nodes, "recurrent", [value("x", shape=[B, T, I])],
                               [value("h_last", shape=[B, H]), value("h_all")], inits)
@@ -86,7 +94,8 @@ def feeds(seed=2):
 
 
 @pytest.mark.parametrize("trip,condition,steps", [
-    ("shape", "pass", T), ("constant", "pass", T), ("unbounded", "counted", T), ("shape", "limit", 4)])
+    ("shape", "pass", T), ("constant", "pass", T), ("unbounded", "counted", T), ("range", "counted", T),
+    ("shape", "limit", 4)])
 def test_a_recurrent_loop_unrolls_and_runs_as_onnxruntime(tmp_path, trip, condition, steps):
     recurrent_model(tmp_path / "m.onnx", trip, condition)
     want = onnxruntime_outputs(tmp_path / "m.onnx", feeds())

@@ -184,21 +184,34 @@ extension ShapeRule {
             }
         }
         guard let start = constant(0), let limit = constant(1), let delta = constant(2) else {
-            return [result(dtype, [.unknown])]
+            // Integer operands that are extents of shapes (`torch.arange(x.size(1))`, a Gather
+            // of a Shape): the count when all three are known, and the limit itself when it is
+            // symbolic and the range counts it from 0 by 1.
+            guard dtype?.isInteger == true, let s = shapeValue(0), let l = shapeValue(1), let d = shapeValue(2),
+                s.count == 1, l.count == 1, d.count == 1
+            else { return [result(dtype, [.unknown])] }
+            if let s = s[0].value, let l = l[0].value, let d = d[0].value {
+                return [result(dtype, [.known(try integerCount(Int64(s), Int64(l), Int64(d)))])]
+            }
+            return [result(dtype, [s[0].value == 0 && d[0].value == 1 ? l[0] : .unknown])]
         }
         let count: Int
         if start.dtype.isInteger {
-            let (s, l, d) = (start.int64(at: 0), limit.int64(at: 0), delta.int64(at: 0))
-            guard d != 0 else { throw fail("delta is 0") }
-            let (span, overflow) = l.subtractingReportingOverflow(s)
-            guard !overflow, !(span == .min && d == -1) else { throw fail("the range from \(s) to \(l) is out of range") }
-            // ceil(span / d), where division truncates toward zero.
-            count = Int(max(0, span / d + (span % d != 0 && (span < 0) == (d < 0) ? 1 : 0)))
+            count = try integerCount(start.int64(at: 0), limit.int64(at: 0), delta.int64(at: 0))
         } else {
             let (s, l, d) = (start.double(at: 0), limit.double(at: 0), delta.double(at: 0))
             guard d != 0 else { throw fail("delta is 0") }
             count = try extent(roundingDown: max(0, -((s - l) / d).rounded(.down)))
         }
         return [result(dtype, [.known(count)])]
+    }
+
+    /// The elements of an integer Range from `s` to `l` by `d`: ceil((l - s) / d), at least 0.
+    private func integerCount(_ s: Int64, _ l: Int64, _ d: Int64) throws -> Int {
+        guard d != 0 else { throw fail("delta is 0") }
+        let (span, overflow) = l.subtractingReportingOverflow(s)
+        guard !overflow, !(span == .min && d == -1) else { throw fail("the range from \(s) to \(l) is out of range") }
+        // ceil(span / d), where division truncates toward zero.
+        return Int(max(0, span / d + (span % d != 0 && (span < 0) == (d < 0) ? 1 : 0)))
     }
 }

@@ -35,7 +35,11 @@ public enum ShapeValues {
             }
             return out
         case "Unsqueeze", "Squeeze", "Identity", "Cast":
-            if node.op == "Cast", node.int("to") != Int(DType.int64.rawValue) { return nil }
+            // Extents survive a cast to 32-bit integers as to 64-bit ones (exporters of
+            // TensorFlow models cast shapes to int32).
+            if node.op == "Cast", node.int("to") != Int(DType.int64.rawValue), node.int("to") != Int(DType.int32.rawValue) {
+                return nil
+            }
             return value(0)
         case "Concat":
             guard node.int("axis", default: 0) == 0 || node.int("axis") == -1 else { return nil }
