@@ -32,6 +32,13 @@ public enum Lowering {
     public static func lower(_ graph: Graph, layers: [PackedLayer], resources: TileResources) throws -> LoweredModel {
         func shape(_ value: String) -> [Int] { graph.type(of: value)?.shape?.dims.compactMap(\.value) ?? [] }
         for node in graph.nodes { try checkElementTypes(node, graph) }
+        // An input that only Casts read (an image model's uint8 pixels) is refused as the
+        // input it is before they lower, not as the Cast's operand. Any other input or output
+        // of a type bundles lack is refused last, after the error of a node that reads or
+        // computes it, which says more.
+        for v in graph.inputs where graph.nodes.allSatisfy({ $0.op == "Cast" || !$0.inputs.contains(v.name) }) {
+            try checkBundleType(v, input: true)
+        }
         let packed = Dictionary(uniqueKeysWithValues: layers.map { ($0.output, $0) })
         // Nodes lowered as part of an earlier one: what a matrix layer's epilogue takes over,
         // and a Relu that alone reads an element-wise op's result (it runs in that op's blocks).
@@ -323,11 +330,7 @@ public enum Lowering {
         }
         // Inputs and outputs are float32, int64 or int32 (indices, an ArgMax's result).
         func placement(_ v: ValueInfo, input: Bool) throws -> LoweredModel.Placement {
-            guard [DType.float32, .int64, .int32].contains(v.type.dtype) else {
-                throw IRError(
-                    "graph \(input ? "input" : "output") \"\(v.name)\" is \(v.type.dtype.name): bundles "
-                        + (input ? "take" : "give") + " float32, int64 and int32 tensors only")
-            }
+            try checkBundleType(v, input: input)
             let bytes = shape(v.name).reduce(v.type.dtype.byteSize, *)
             if !input, let at = constantOutputs[v.name] { return LoweredModel.Placement(name: v.name, offset: at, bytes: bytes) }
             guard let place = memory.place(of: v.name), place.space == .dram else {
@@ -339,6 +342,16 @@ public enum Lowering {
             program: synchronized.program, constants: constants.bytes, dramBytes: dramEnd,
             inputs: try graph.inputs.map { try placement($0, input: true) },
             outputs: try graph.outputs.map { try placement($0, input: false) }, layers: layers)
+    }
+
+    /// Refuses a graph input or output of a type bundles do not carry, by name.
+    static func checkBundleType(_ v: ValueInfo, input: Bool) throws {
+        guard ![DType.float32, .int64, .int32].contains(v.type.dtype) else { return }
+        throw IRError(
+            "graph \(input ? "input" : "output") \"\(v.name)\" is \(v.type.dtype.name): bundles "
+                + (input ? "take" : "give") + " float32, int64 and int32 tensors only"
+                + (input && v.type.dtype.isInteger && v.type.dtype.byteSize <= 2
+                    ? "; declare it float32 in the model, which holds each of its values exactly" : ""))
     }
 
     /// The weight blobs preloaded into every cluster's L2 (all of `layers`' when they fit a

@@ -159,6 +159,26 @@ def test_a_node_the_backend_cannot_lower_fails_the_compile_by_name(tmp_path):
         assert not (tmp_path / "m.npub").exists()
 
 
+
+def test_an_image_models_uint8_input_is_refused_as_the_input_it_is(tmp_path):
+    """An image model taking uint8 pixels (a Keras serving signature through tf2onnx) runs in
+    the interpreter, but a bundle takes float32 and integer tensors of 32 and 64 bits: the
+    compile names the input and its type, not the Cast that reads it, and says what to do."""
+    graph = helper.make_graph(
+        [helper.make_node("Cast", ["img"], ["f"], to=TensorProto.FLOAT), helper.make_node("Mul", ["f", "s"], ["g"]),
+         helper.make_node("MatMul", ["g", "W"], ["out"])],
+        "g", [helper.make_tensor_value_info("img", TensorProto.UINT8, [1, 16])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 4])],
+        [numpy_helper.from_array(np.array(1 / 255, np.float32), "s"),
+         numpy_helper.from_array(np.ones((16, 4), np.float32), "W")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
+    r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub", "--precision", "fp16")
+    assert r.returncode == 1, r.stderr
+    assert ('graph input "img" is u8: bundles take float32, int64 and int32 tensors only; declare it float32 '
+            "in the model, which holds each of its values exactly") in r.stderr, r.stderr
+    assert "Cast" not in r.stderr
+    assert not (tmp_path / "m.npub").exists()
+
 def sha(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
