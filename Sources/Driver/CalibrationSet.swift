@@ -10,6 +10,13 @@ import TensorIO
 public enum CalibrationSet {
     /// The samples of `path` for `graph`, each one tensor per graph input.
     public static func load(path: String, graph: Graph) throws -> [[String: Tensor]] {
+        try loadRows(path: path, graph: graph).samples
+    }
+
+    /// `load`'s samples, and how many of the file's rows each holds: its first input's first
+    /// extent when the arrays give rows of the input's own rank in whole batches
+    /// (`--input-shape x=2,...`), else 1 (each sample stacked whole on a new first axis).
+    public static func loadRows(path: String, graph: Graph) throws -> (samples: [[String: Tensor]], rowsPerSample: Int) {
         let arrays = Dictionary(try NPZ.read(url: URL(fileURLWithPath: path)).map { ($0.name, $0.tensor) }) { a, _ in a }
         for name in arrays.keys.sorted() where !graph.inputs.contains(where: { $0.name == name }) {
             throw DriverError(
@@ -17,11 +24,15 @@ public enum CalibrationSet {
             )
         }
         var perInput: [(name: String, samples: [Tensor])] = []
+        var rowsPerSample = 1
         for v in graph.inputs {
             guard let array = arrays[v.name] else {
                 throw DriverError(file: path, "no calibration array for graph input \"\(v.name)\"")
             }
             perInput.append((v.name, try split(array.widened(for: v.type.dtype), for: v, path: path)))
+            if perInput.count == 1, let shape = v.type.shape, shape.rank > 0, array.rank == shape.rank {
+                rowsPerSample = shape.dims[0].value ?? 1
+            }
         }
         let counts = Set(perInput.map(\.samples.count))
         guard counts.count <= 1 else {
@@ -31,7 +42,8 @@ public enum CalibrationSet {
                     + perInput.map { "\($0.name) \($0.samples.count)" }.joined(separator: ", "))
         }
         guard let count = counts.first, count > 0 else { throw DriverError(file: path, "the calibration set is empty") }
-        return (0..<count).map { i in Dictionary(uniqueKeysWithValues: perInput.map { ($0.name, $0.samples[i]) }) }
+        let samples = (0..<count).map { i in Dictionary(uniqueKeysWithValues: perInput.map { ($0.name, $0.samples[i]) }) }
+        return (samples, rowsPerSample)
     }
 
     /// Feeds every sample to `calibrator`, with a progress bar: as many samples at a time as

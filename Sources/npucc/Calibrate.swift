@@ -38,15 +38,15 @@ struct Calibrate: ParsableCommand {
                     file: "--method", "unknown calibration method \"\(method)\" (minmax, percentile[:P], entropy, mse)")
             }
             let loaded = try options.load()
-            let samples = try CalibrationSet.load(path: calib, graph: loaded.model.graph)
+            let (samples, rows) = try CalibrationSet.loadRows(path: calib, graph: loaded.model.graph)
             var calibrator = try Calibrator(graph: loaded.model.graph)
             try CalibrationSet.observe(samples, into: &calibrator)
             let ranges = calibrator.ranges(chosen)
             CalibrationSet.warnAboutNaNs(samples, file: calib)
             print(
                 json
-                    ? CalibrationReport.json(ranges, method: method, samples: samples.count)
-                    : CalibrationReport.table(ranges, method: method, samples: samples.count))
+                    ? CalibrationReport.json(ranges, method: method, samples: samples.count, rowsPerSample: rows)
+                    : CalibrationReport.table(ranges, method: method, samples: samples.count, rowsPerSample: rows))
         }
     }
 }

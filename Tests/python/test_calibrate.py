@@ -56,6 +56,25 @@ def test_table_output_names_every_activation():
         assert any(line.startswith(name + " ") for line in text.splitlines()), name
 
 
+def test_the_header_counts_the_runs_and_the_rows_they_hold(tmp_path):
+    """Eight rows run two at a time are four samples of the model's batch-2 input: the header
+    and the JSON say both."""
+    rng = np.random.default_rng(0)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["y"])], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8])],
+        [numpy_helper.from_array(rng.standard_normal((16, 8)).astype(np.float32), "W")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
+    np.savez(tmp_path / "calib.npz", x=rng.standard_normal((8, 16)).astype(np.float32))
+    runs = {batch: json.loads(calibrate(tmp_path / "m.onnx", "--calib", tmp_path / "calib.npz", "--input-shape",
+                                        f"x={batch},16", "--method", "minmax", "--json")) for batch in (1, 2)}
+    assert [(r["samples"], r["rows_per_sample"]) for r in runs.values()] == [(8, 1), (4, 2)]
+    assert runs[1]["activations"] == runs[2]["activations"]
+    text = calibrate(tmp_path / "m.onnx", "--calib", tmp_path / "calib.npz", "--input-shape", "x=2,16")
+    assert text.splitlines()[0] == "calibration: 4 samples (8 rows in batches of 2), method percentile"
+
+
+
 def expect_error(tmp_path, arrays, phrase, method="minmax"):
     path = tmp_path / "calib.npz"
     np.savez(path, **arrays)
