@@ -198,7 +198,7 @@ extension ImportContext {
             for (input, value) in zip(body.inputs.dropFirst(2), current) { bindings[input.name] = value }
             let results = try inline(body, bindings: bindings, tag: "\(k)", owner: owner)
             going = try condition(results[0], owner, body: body.outputs[0].name)
-            current = Array(results[1...carried])
+            current = Array(results[1..<(1 + carried)])
             for j in 0..<scans { scanned[j].append(results[1 + carried + j]) }
             k += 1
         }

@@ -229,3 +229,21 @@ def test_a_scan_unrolls_and_runs_as_onnxruntime(tmp_path, input_reversed, output
         np.testing.assert_array_equal(got[name], want[name])
     r = run_npucc("dump-ir", tmp_path / "m.onnx")
     assert "= Scan(" not in r.stdout and r.stdout.count("= Mul(") == T
+
+
+def test_a_loop_with_only_scan_outputs_unrolls(tmp_path):
+    """A Loop that carries no value, only scanning each step's output (a body reading the
+    outer graph's input), once crashed the unrolling."""
+    body = helper.make_graph(
+        [N("Identity", ["c_in"], ["c_out"]), N("Cast", ["i"], ["f"], to=TensorProto.FLOAT), N("Mul", ["x", "f"], ["s"])],
+        "body", [value("i", TensorProto.INT64, []), value("c_in", TensorProto.BOOL, [])],
+        [value("c_out", TensorProto.BOOL, []), value("s")])
+    inits = [numpy_helper.from_array(np.array(3, np.int64), "n"), numpy_helper.from_array(np.array(True), "c")]
+    graph = helper.make_graph([N("Loop", ["n", "c"], ["y"], name="steps", body=body)], "g", [value("x", shape=[2, 4])],
+                              [value("y")], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
+    x = {"x": np.random.default_rng(4).standard_normal((2, 4)).astype(F32)}
+    want = onnxruntime_outputs(tmp_path / "m.onnx", x)["y"]
+    got = npucc_outputs(tmp_path, tmp_path / "m.onnx", x, "--input-shape", "x=2,4")["y"]
+    assert got.shape == want.shape == (3, 2, 4)
+    np.testing.assert_array_equal(got, want)
