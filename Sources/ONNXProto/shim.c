@@ -171,7 +171,55 @@ static void diagnose(const uint8_t *data, size_t size, size_t graph_start, size_
     fail(error, error_size, "malformed ModelProto (a field has the wrong type or a nested message is invalid)");
 }
 
+/* The messages of a model that hold one another: subgraphs in attributes, types in types.
+ * protobuf-c decodes nested messages by recursion with no limit, so a file nesting them
+ * thousands deep (a few hundred kilobytes) would overflow the stack: such nesting is
+ * measured first, without recursion past the limit, and refused. */
+enum Kind { KIND_NONE, KIND_MODEL, KIND_GRAPH, KIND_NODE, KIND_ATTRIBUTE, KIND_VALUE_INFO, KIND_TYPE,
+            KIND_TYPE_ELEMENT, KIND_TYPE_MAP, KIND_FUNCTION };
+enum { MAX_NESTING = 256 };
+
+static enum Kind child_kind(enum Kind kind, uint32_t number) {
+    switch (kind) {
+    case KIND_MODEL: return number == 7 ? KIND_GRAPH : number == 25 ? KIND_FUNCTION : KIND_NONE;
+    case KIND_GRAPH: return number == 1 ? KIND_NODE : number >= 11 && number <= 13 ? KIND_VALUE_INFO : KIND_NONE;
+    case KIND_FUNCTION:
+        return number == 7 ? KIND_NODE : number == 11 ? KIND_ATTRIBUTE : number == 12 ? KIND_VALUE_INFO : KIND_NONE;
+    case KIND_NODE: return number == 5 ? KIND_ATTRIBUTE : KIND_NONE;
+    case KIND_ATTRIBUTE:
+        return number == 6 || number == 11 ? KIND_GRAPH : number == 14 || number == 15 ? KIND_TYPE : KIND_NONE;
+    case KIND_VALUE_INFO: return number == 2 ? KIND_TYPE : KIND_NONE;
+    /* sequence_type and optional_type hold an element type (field 1); map_type its value's (field 2). */
+    case KIND_TYPE: return number == 4 || number == 9 ? KIND_TYPE_ELEMENT : number == 5 ? KIND_TYPE_MAP : KIND_NONE;
+    case KIND_TYPE_ELEMENT: return number == 1 ? KIND_TYPE : KIND_NONE;
+    case KIND_TYPE_MAP: return number == 2 ? KIND_TYPE : KIND_NONE;
+    default: return KIND_NONE;
+    }
+}
+
+/* Whether the messages in [start, end) of `kind` nest at most MAX_NESTING deep. Malformed
+ * bytes end the walk there: decoding reports them. */
+static int nesting_within_limit(const uint8_t *data, size_t start, size_t end, enum Kind kind, int depth,
+                                char *error, size_t error_size) {
+    if (depth > MAX_NESTING) {
+        fail(error, error_size, "messages nested more than %d deep (subgraphs or types within one another) at byte %zu",
+             MAX_NESTING, start);
+        return 0;
+    }
+    char ignored[8];
+    Field field;
+    for (size_t pos = start; pos < end;) {
+        if (!next_field(data, &pos, end, "message", &field, ignored, sizeof ignored)) return 1;
+        enum Kind child = field.wire == WIRE_LENGTH ? child_kind(kind, field.number) : KIND_NONE;
+        if (child != KIND_NONE &&
+            !nesting_within_limit(data, field.payload, field.end, child, depth + 1, error, error_size))
+            return 0;
+    }
+    return 1;
+}
+
 Onnx__ModelProto *npucc_onnx_decode_model(const uint8_t *data, size_t size, char *error, size_t error_size) {
+    if (!nesting_within_limit(data, 0, size, KIND_MODEL, 0, error, error_size)) return NULL;
     /* Pass 1: find the graph field and, inside it, the initializers. */
     size_t pos = 0, graph_start = 0, graph_end = 0;
     int graphs = 0;
