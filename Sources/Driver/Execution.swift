@@ -21,6 +21,12 @@ public enum Execution {
                 file: inputsPath, "no array for graph input \"\(v.name)\" (keys: \(arrays.map(\.name).joined(separator: ", ")))")
         }
         try refuseUnknownArrays(arrays.map(\.name), inputs: graph.inputs.map(\.name), as: "a graph input", file: inputsPath)
+        // An array of another type is the inputs file's fault, and named so.
+        for v in graph.inputs where inputs[v.name]!.dtype != v.type.dtype {
+            throw DriverError(
+                file: inputsPath,
+                "input \"\(v.name)\" has type \(inputs[v.name]!.dtype.name), the model expects \(v.type.dtype.name)")
+        }
         let (runs, shared) = try samples(inputs, graph, file: inputsPath)
         var perRun: [[Tensor]] = []
         do {

@@ -33,6 +33,12 @@ enum ExternalData {
             throw TensorDecodingError("\(what): external data length \(length) but the tensor needs \(byteCount) bytes")
         }
         let file = try resolve(location, root: root, what: what)
+        // A folder opens but reads as an error of the system's; a device or a pipe may never end.
+        if let type = try? FileManager.default.attributesOfItem(atPath: file.path)[.type] as? FileAttributeType,
+            type != .typeRegular
+        {
+            throw TensorDecodingError("\(what): external data file \"\(location)\" is not a regular file")
+        }
         guard let handle = FileHandle(forReadingAtPath: file.path) else {
             throw TensorDecodingError("\(what): cannot open external data file \"\(location)\"")
         }

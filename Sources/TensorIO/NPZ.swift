@@ -9,6 +9,10 @@ public enum NPZ {
     public static func read(url: URL) throws -> [(name: String, tensor: Tensor)] {
         let path = url.path
         guard FileManager.default.isReadableFile(atPath: path) else { throw TensorIOError(file: path, "cannot read the file") }
+        // A folder or a device would have the zip reader look for an archive's end forever.
+        guard (try? FileManager.default.attributesOfItem(atPath: path)[.type] as? FileAttributeType) == .typeRegular else {
+            throw TensorIOError(file: path, "not a regular file")
+        }
         let archive: Archive
         do { archive = try Archive(url: url, accessMode: .read) } catch {
             throw TensorIOError(file: path, "not an .npz (zip) archive")
@@ -17,17 +21,32 @@ public enum NPZ {
         for entry in archive where entry.type == .file {
             let name = entry.path.hasSuffix(".npy") ? String(entry.path.dropLast(4)) : entry.path
             var data = Data()
+            let checksum: CRC32
             do {
-                _ = try archive.extract(entry, skipCRC32: false) { data.append($0) }
+                checksum = try archive.extract(entry, skipCRC32: false) { data.append($0) }
+            } catch Archive.ArchiveError.invalidCompressionMethod {
+                throw TensorIOError(file: path, key: name, "the entry is compressed by a method other than deflate")
             } catch {
-                throw TensorIOError(file: path, key: name, "cannot extract the entry (\(error))")
+                throw TensorIOError(file: path, key: name, "cannot extract the entry: the archive is damaged (\(error))")
+            }
+            guard checksum == entry.checksum else {
+                throw TensorIOError(file: path, key: name, "the entry's bytes do not match its CRC-32: the archive is damaged")
             }
             guard !arrays.contains(where: { $0.0 == name }) else {
                 throw TensorIOError(file: path, key: name, "the archive holds this array twice")
             }
             arrays.append((name, try NPY.decode(data, file: path, key: name)))
         }
+        guard !arrays.isEmpty || Self.emptyArchive(path) else {
+            throw TensorIOError(file: path, "the archive's directory lists no arrays, though it is not empty: it is damaged")
+        }
         return arrays
+    }
+
+    /// Whether the file is a zip holding nothing: its end record alone, as np.savez() of no
+    /// arrays writes it.
+    private static func emptyArchive(_ path: String) -> Bool {
+        (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) == 22
     }
 
     /// Writes `arrays` as an .npz; the file appears whole or not at all.
