@@ -123,6 +123,9 @@ def test_external_data_escaping_the_folder(tmp_path):
     (tmp_path / "link.bin").symlink_to(outside)
     expect_error(external(tmp_path, "link.bin"), "resolves outside", tmp_path=tmp_path)
     expect_error(external(tmp_path, "missing.bin"), "cannot open", tmp_path=tmp_path)
+    (tmp_path / "folder.bin").mkdir()
+    expect_error(external(tmp_path, "folder.bin"), 'external data file "folder.bin" is not a regular file',
+                 tmp_path=tmp_path)
     (tmp_path / "short.bin").write_bytes(b"\0" * 4)
     expect_error(external(tmp_path, "short.bin"), "too short", tmp_path=tmp_path)
 
@@ -135,11 +138,23 @@ def test_bad_inputs_npz(tmp_path):
     expect_error(SAMPLES / "digits_cnn.onnx", "input \"input\"", "[1, 1, 9, 8]",
                  inputs=tmp_path / "wrong_shape.npz", tmp_path=tmp_path)
     np.savez(tmp_path / "wrong_type.npz", input=np.zeros((1, 1, 8, 8), np.float64))
-    expect_error(SAMPLES / "digits_cnn.onnx", "f64", inputs=tmp_path / "wrong_type.npz", tmp_path=tmp_path)
+    expect_error(SAMPLES / "digits_cnn.onnx", f'{tmp_path / "wrong_type.npz"}: input "input" has type f64, the model '
+                 "expects f32", inputs=tmp_path / "wrong_type.npz", tmp_path=tmp_path)
     (tmp_path / "garbage.npz").write_bytes(b"PK\x03\x04garbage")
     line = expect_error(SAMPLES / "digits_cnn.onnx", "garbage.npz", inputs=tmp_path / "garbage.npz", tmp_path=tmp_path)
     assert line == f"npucc: error: {tmp_path / 'garbage.npz'}: not an .npz (zip) archive", line
     expect_error(SAMPLES / "digits_cnn.onnx", "missing.npz", inputs=tmp_path / "missing.npz", tmp_path=tmp_path)
+    # A folder once had the zip reader look for the archive's end forever.
+    (tmp_path / "folder.npz").mkdir()
+    expect_error(SAMPLES / "digits_cnn.onnx", "folder.npz: not a regular file", inputs=tmp_path / "folder.npz",
+                 tmp_path=tmp_path)
+    # np.savez stores its entries: a flipped byte of an array's data fails the entry's CRC-32.
+    np.savez(tmp_path / "flipped.npz", input=np.ones((1, 1, 8, 8), np.float32))
+    data = bytearray((tmp_path / "flipped.npz").read_bytes())
+    data[data.index(b"\x00\x00\x80\x3f") + 2] ^= 0x10
+    (tmp_path / "flipped.npz").write_bytes(bytes(data))
+    expect_error(SAMPLES / "digits_cnn.onnx", 'array "input": the entry\'s bytes do not match its CRC-32',
+                 inputs=tmp_path / "flipped.npz", tmp_path=tmp_path)
 
 
 def test_output_into_missing_folder_leaves_nothing(tmp_path):
@@ -147,3 +162,63 @@ def test_output_into_missing_folder_leaves_nothing(tmp_path):
                   "--outputs", tmp_path / "nowhere" / "out.npz")
     assert r.returncode == 1 and r.stderr.startswith("npucc: error: ")
     assert not (tmp_path / "nowhere").exists()
+
+
+@pytest.mark.parametrize("node,inputs,inits,phrase", [
+    (helper.make_node("Concat", ["s", "s"], ["y"], axis=0), [], [np.array(1.0, np.float32)],
+     "input 0 is a scalar: Concat joins tensors of rank 1 or more"),
+    (helper.make_node("Split", ["s"], ["y", "z"], axis=0), [], [np.array(1.0, np.float32)],
+     "its input is a scalar: Split cuts tensors of rank 1 or more"),
+    (helper.make_node("Resize", ["input", "", "s"], ["y"]), ["input"], [np.array([1, 1, -1, 1], np.float32)],
+     "scales [1.0, 1.0, -1.0, 1.0] holds -1.0: scales must be positive"),
+    (helper.make_node("Conv", ["input", "s"], ["y"], pads=[2 ** 31] * 4), ["input"], [np.ones((1, 1, 3, 3), np.float32)],
+     "more than 2^40 bytes"),
+])
+def test_shapes_out_of_range_are_refused_by_node(tmp_path, node, inputs, inits, phrase):
+    """Operands the operator cannot take, which once crashed shape inference or the kernels."""
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 1, 8, 8])
+    weights = [numpy_helper.from_array(v, "s") for v in inits]
+    outputs = [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in node.output]
+    graph = helper.make_graph([node], "g", [x], outputs, weights)
+    path = tmp_path / "model.onnx"
+    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString())
+    np.savez(tmp_path / "x.npz", input=np.ones((1, 1, 8, 8), np.float32))
+    expect_error(path, f'node {node.op_type} (output "{node.output[0]}")', phrase, inputs=tmp_path / "x.npz",
+                 tmp_path=tmp_path)
+
+
+def nested_sequence_type(depth):
+    """The bytes of a TypeProto of `depth` sequences of sequences of float tensors."""
+    def field(number, payload):
+        return bytes(_varint((number << 3) | 2)) + bytes(_varint(len(payload))) + payload
+    t = field(1, b"\x08\x01")  # tensor_type { elem_type: FLOAT }
+    for _ in range(depth):
+        t = field(4, field(1, t))  # sequence_type { elem_type: t }
+    return t
+
+
+@pytest.mark.parametrize("depth,phrase", [(100, None), (20000, "messages nested more than 256 deep")])
+def test_messages_nested_beyond_reason_are_refused_not_overflowing_the_stack(tmp_path, depth, phrase):
+    """A graph input typed as sequences nested 20,000 deep (a few hundred kilobytes) once
+    overflowed the stack of the protobuf decoder; 100 deep is decoded (and refused as the
+    type it is)."""
+    m = model([helper.make_node("Relu", ["input"], ["y"])], [X], [Y])
+    m.graph.input.add().name = "deep"
+    # The input's ValueInfo (graph field 11) gains its type (field 2), spliced in as bytes.
+    kind = nested_sequence_type(depth)
+    value = b"\x0a\x04deep" + b"\x12" + bytes(_varint(len(kind))) + kind
+    graph = m.graph.SerializeToString().replace(b"\x5a\x06\x0a\x04deep", b"\x5a" + bytes(_varint(len(value))) + value)
+    m.ClearField("graph")
+    data = m.SerializeToString() + b"\x3a" + bytes(_varint(len(graph))) + graph
+    path = tmp_path / "model.onnx"
+    path.write_bytes(data)
+    expect_error(path, str(path), phrase or 'graph input "deep" is a sequence', tmp_path=tmp_path)
+
+
+def _varint(v):
+    out = bytearray()
+    while True:
+        out.append((v & 0x7F) | (0x80 if v > 0x7F else 0))
+        v >>= 7
+        if not v:
+            return out

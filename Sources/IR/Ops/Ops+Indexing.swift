@@ -60,6 +60,7 @@ extension ShapeRule {
         try requireSameType(Array(node.inputs.indices))
         let all = node.inputs.indices.map(dims)
         guard let first = all.firstIndex(where: { $0 != nil }), let rank = all[first]?.count else { return like0(nil) }
+        guard rank > 0 else { throw fail("input \(first) is a scalar: Concat joins tensors of rank 1 or more") }
         let a = try axis(axisAttribute, rank: rank)
         var out = [Dim](repeating: .unknown, count: rank)
         var total = 0, open: [Dim] = []
@@ -88,6 +89,7 @@ extension ShapeRule {
     func split() throws -> [TensorType?] {
         let parts = node.outputs.count
         guard let x = dims(0) else { return Array(repeating: result(dtype, nil), count: parts) }
+        guard !x.isEmpty else { throw fail("its input is a scalar: Split cuts tensors of rank 1 or more") }
         let a = try axis(int("axis") ?? 0, rank: x.count)
         var sizes: [Dim]
         if isPresent(1) {
@@ -195,6 +197,7 @@ extension ShapeRule {
             guard sizes.count == resized.count else {
                 throw fail("sizes \(sizes) has \(sizes.count) values for \(resized.count) axes")
             }
+            if let bad = sizes.first(where: { $0 < 0 }) { throw fail("sizes \(sizes) holds \(bad): sizes cannot be negative") }
             let policy = string("keep_aspect_ratio_policy") ?? "stretch"
             if policy == "stretch" {
                 for (k, a) in resized.enumerated() { out[a] = .known(sizes[k]) }
@@ -213,6 +216,7 @@ extension ShapeRule {
         guard isPresent(2) else { throw fail("Resize needs scales or sizes") }
         guard let scales = constant(2)?.floats() else { return like0(x.indices.map { resized.contains($0) ? .unknown : x[$0] }) }
         guard scales.count == resized.count else { throw fail("scales has \(scales.count) values for \(resized.count) axes") }
+        if let bad = scales.first(where: { !($0 > 0) }) { throw fail("scales \(scales) holds \(bad): scales must be positive") }
         // floor(extent · scale), tf_crop_and_resize's too: onnxruntime and ONNX's reference
         // give that extent, not the roi's share of it that the operator's text describes.
         for (k, a) in resized.enumerated() where scales[k] != 1 {

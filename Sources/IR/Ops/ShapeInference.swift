@@ -21,6 +21,23 @@ public enum ShapeInference {
             node: node, schema: schema, types: inputTypes, constants: constantInputs,
             shapeValues: shapeValues)
         let types = try schema.rule(rule)
+        for (k, type) in types.enumerated() {
+            guard let type, let dims = type.shape?.dims else { continue }
+            if let bad = dims.first(where: { ($0.value ?? 0) < 0 }) {
+                throw IRError("output \(k) would have shape \(Shape(dims)), with an extent of \(bad)", at: node)
+            }
+            // Past 2^40 bytes no machine holds the tensor; before, the count overflows.
+            var bytes = type.dtype.byteSize
+            for d in dims.compactMap(\.value) {
+                let (product, overflow) = bytes.multipliedReportingOverflow(by: d)
+                guard !overflow, product <= 1 << 40 else {
+                    throw IRError(
+                        "output \(k) would have shape \(Shape(dims)): more than 2^40 bytes (the shapes or attributes are "
+                            + "out of range)", at: node)
+                }
+                bytes = product
+            }
+        }
         let count = node.outputs.count
         return types.count >= count ? Array(types.prefix(count)) : types + Array(repeating: nil, count: count - types.count)
     }
@@ -179,6 +196,7 @@ extension ShapeRule {
     func extent(roundingDown value: Double) throws -> Int {
         let v = value.rounded(.down)
         guard v.isFinite, v.magnitude < 0x1p62 else { throw fail("an extent of \(value) is out of range") }
+        guard v >= 0 else { throw fail("an extent of \(value) is negative") }
         return Int(v)
     }
 
