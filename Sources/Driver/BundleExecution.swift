@@ -29,6 +29,34 @@ public enum BundleExecution {
         var outputs: [ValueInfo]
     }
 
+    /// Refuses metadata whose inputs and outputs do not match the program's places in DRAM:
+    /// one place each, as many bytes as the shape and type take, inside the DRAM it sizes.
+    private static func checkPlacements(_ meta: Metadata, bundlePath: String) throws {
+        func refuse(_ what: String) -> DriverError { DriverError(file: bundlePath, "section META: \(what)") }
+        let dram = meta.program.dram_bytes
+        guard (0...(1 << 44)).contains(dram) else { throw refuse("program.dram_bytes is \(dram)") }
+        for (infos, places, kind) in [
+            (meta.inputs, meta.program.inputs, "input"), (meta.outputs, meta.program.outputs, "output"),
+        ] {
+            guard infos.count == places.count else {
+                throw refuse("\(infos.count) \(kind)s, but the program places \(places.count)")
+            }
+            for (info, place) in zip(infos, places) {
+                let size = DType(name: info.dtype)?.byteSize ?? 4
+                var bytes: Int? = size
+                for d in info.shape {
+                    let product = bytes.map { $0.multipliedReportingOverflow(by: d) }
+                    bytes = d < 0 || product?.overflow != false ? nil : product?.partialValue
+                }
+                guard let bytes, bytes == place.bytes, place.offset >= 0, place.offset <= dram - bytes else {
+                    throw refuse(
+                        "\(kind) \"\(info.name)\" is \(info.dtype) \(info.shape), which does not fit the program's "
+                            + "\(place.bytes) bytes at DRAM offset \(place.offset)")
+                }
+            }
+        }
+    }
+
     public static func run(bundlePath: String, inputsPath: String, outputsPath: String) throws -> [(String, Tensor)] {
         // The bundle's sections stay in the file's mapping: the program decodes from there,
         // and the machine reads the weights and constants there, uncopied.
@@ -44,6 +72,7 @@ public enum BundleExecution {
         _ program: Program, _ meta: Metadata, weights: UnsafeRawBufferPointer?, constants: UnsafeRawBufferPointer?,
         bundlePath: String, inputsPath: String, outputsPath: String
     ) throws -> [(String, Tensor)] {
+        try checkPlacements(meta, bundlePath: bundlePath)
         let arrays = try NPZ.read(url: URL(fileURLWithPath: inputsPath))
         var runs: Int?
         var feeds: [(Placement, Tensor, Int?)] = []  // where, the array, elements per run (nil: all, every run)

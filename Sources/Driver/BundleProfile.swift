@@ -123,8 +123,14 @@ public enum BundleProfile {
         }
         return (
             summarize(schedule, layers, target), schedule, target, program,
-            layers.map { $0.first..<min($0.first + $0.count, schedule.end.count) }
+            layers.map { scheduled($0, schedule) }
         )
+    }
+
+    /// The instructions of layer `l` the schedule reached: a program may halt before the
+    /// layers its table lists end (one edited with `npucc asm`).
+    private static func scheduled(_ l: LoweredLayerInfo, _ s: Schedule) -> Range<Int> {
+        min(l.first, s.end.count)..<min(l.first + l.count, s.end.count)
     }
 
     private static func target(for meta: Metadata, bundlePath: String, targetPath: String?) throws -> TargetDescription {
@@ -168,7 +174,7 @@ public enum BundleProfile {
             return frontier - before
         }
         for l in layers {
-            let range = l.first..<min(l.first + l.count, s.end.count)
+            let range = scheduled(l, s)
             // Instructions before the layer's own (none in a compiled program) count as its own.
             let cycles = advance(to: range.upperBound)
             var bytes = Dictionary(uniqueKeysWithValues: names.map { ($0, 0) })

@@ -101,35 +101,64 @@ public enum Compilation {
         public var l3_bytes: Int
         public var clusters: Int
         public var tiles_per_cluster: Int
+
+        public init(sram_bytes: Int, l2_bytes: Int, l3_bytes: Int, clusters: Int, tiles_per_cluster: Int) {
+            (self.sram_bytes, self.l2_bytes, self.l3_bytes) = (sram_bytes, l2_bytes, l3_bytes)
+            (self.clusters, self.tiles_per_cluster) = (clusters, tiles_per_cluster)
+        }
+
+        /// Decoded from a bundle, checked against what the ISA can address (a cluster in 8
+        /// bits, a tile in 8 bits with 255 the cluster's own engines) and what a machine can
+        /// hold, so that a damaged record is refused by field instead of sizing the simulator.
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            func int(_ key: CodingKeys, _ range: ClosedRange<Int>) throws -> Int {
+                let v = try c.decode(Int.self, forKey: key)
+                guard range.contains(v) else {
+                    throw DecodingError.dataCorruptedError(
+                        forKey: key, in: c, debugDescription: "machine.\(key.stringValue) is \(v), not in \(range)")
+                }
+                return v
+            }
+            self.init(
+                sram_bytes: try int(.sram_bytes, 1...Self.largestMemory), l2_bytes: try int(.l2_bytes, 0...Self.largestMemory),
+                l3_bytes: try int(.l3_bytes, 0...Self.largestMemory), clusters: try int(.clusters, 1...256),
+                tiles_per_cluster: try int(.tiles_per_cluster, 1...255))
+        }
+
+        /// The largest on-chip memory a bundle may name: 4 GiB.
+        public static let largestMemory = 1 << 32
     }
 
     /// The MAC array of `target`; each format's rate must be a whole number of MACs per
     /// cell and cycle (the packed layout's tile width is the array's rows times it).
-    public static func arrayShape(_ target: TargetDescription) throws -> ArrayShape {
+    public static func arrayShape(_ target: TargetDescription, file: String? = nil) throws -> ArrayShape {
         let c = target.compute
         var rates: [PrecisionFormat: Int] = [:]
         for (format, rate) in [(PrecisionFormat.fp16, c.macRate.fp16), (.fp8, c.macRate.fp8), (.nvfp4, c.macRate.nvfp4)] {
             guard rate == rate.rounded(), rate >= 1 else {
                 throw DriverError(
-                    file: "--target", "compute.mac_rate.\(format.rawValue) is \(rate): packed weights need a whole rate")
+                    file: file ?? "--target",
+                    "compute.mac_rate.\(format.rawValue) is \(rate): packed weights need a whole rate")
             }
             rates[format] = Int(rate)
         }
-        let sizes = Dictionary(target.memories.map { ($0.name, $0.sizeBytes) }, uniquingKeysWith: { a, _ in a })
+        // The levels by the roles the ISA's spaces give them (`schemas/cycles.md`, memories),
+        // whatever their names: absent levels are 0 (none).
+        let l2 = target.clusterMemoryIndex.map { target.memories[$0] }
+        let l3 = target.globalBufferIndex.map { target.memories[$0] }
+        let dram = target.memories.last
         var resources = TileResources(
             sramBytes: target.tileMemoryBytes, arrayRows: c.macArray.rows,
             arrayColumns: c.macArray.columns, rates: rates, clusters: c.clusters,
-            tilesPerCluster: c.tilesPerCluster, l3Bytes: sizes["l3"] ?? 0, l2Bytes: sizes["l2"] ?? 0)
-        resources.dramBytes = target.memories.last?.sizeBytes ?? Int.max
-        let bandwidths = Dictionary(
-            target.memories.map { ($0.name, $0.bandwidthBytesPerCycle) }, uniquingKeysWith: { a, _ in a })
+            tilesPerCluster: c.tilesPerCluster, l3Bytes: l3?.sizeBytes ?? 0, l2Bytes: l2?.sizeBytes ?? 0)
+        resources.dramBytes = dram?.sizeBytes ?? Int.max
         (resources.l2BytesPerCycle, resources.l3BytesPerCycle, resources.dramBytesPerCycle) =
-            (bandwidths["l2"] ?? 0, bandwidths["l3"] ?? 0, bandwidths["dram"] ?? 0)
-        resources.dramLatency = target.memories.first { $0.name == "dram" }?.latencyCycles ?? 0
-        resources.l3Latency = target.memories.first { $0.name == "l3" }?.latencyCycles ?? 0
+            (l2?.bandwidthBytesPerCycle ?? 0, l3?.bandwidthBytesPerCycle ?? 0, dram?.bandwidthBytesPerCycle ?? 0)
+        (resources.dramLatency, resources.l3Latency) = (dram?.latencyCycles ?? 0, l3?.latencyCycles ?? 0)
         (resources.vectorLanes, resources.elementwiseCycles) = (target.vector.lanesPerTile, target.vector.elementwiseCycles)
         let machine = MachineMemories(
-            sram_bytes: target.tileMemoryBytes, l2_bytes: sizes["l2"] ?? 0, l3_bytes: sizes["l3"] ?? 0,
+            sram_bytes: target.tileMemoryBytes, l2_bytes: l2?.sizeBytes ?? 0, l3_bytes: l3?.sizeBytes ?? 0,
             clusters: c.clusters, tiles_per_cluster: c.tilesPerCluster)
         return ArrayShape(
             rows: c.macArray.rows, columns: c.macArray.columns, rates: rates, targetName: target.name,

@@ -119,8 +119,7 @@ struct CycleCosts {
     static func levels(of target: TargetDescription) -> [MemorySpace: Int] {
         let m = target.memories
         var r: [MemorySpace: Int] = [.sram: 0, .dram: m.count - 1, .weights: m.count - 1, .constants: m.count - 1]
-        r[.l2] = m.firstIndex { $0.scope == .cluster }
-        if let l3 = m.firstIndex(where: { $0.scope == .global }), l3 < m.count - 1 { r[.l3] = l3 }
+        (r[.l2], r[.l3]) = (target.clusterMemoryIndex, target.globalBufferIndex)
         return r
     }
 }

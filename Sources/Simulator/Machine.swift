@@ -167,6 +167,9 @@ public struct Machine {
         case L.fill.opcode:
             let dst = d(L.fill.dst)
             guard dst.element == .f32 else { throw SimulatorError("fill writes f32 only, not \(dst.element.rawValue)") }
+            // Its span checked first: a descriptor past its memory is refused before its values
+            // are made.
+            _ = try writableRuns(dst)
             try storeFloats(dst, [Float](repeating: f(L.fill.value), count: resolved.elements[dst.index]))
         case L.gather.opcode:
             try gather(d(L.gather.dst), d(L.gather.src), d(L.gather.idx))

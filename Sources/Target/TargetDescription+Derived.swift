@@ -58,6 +58,14 @@ extension TargetDescription {
     /// The outermost memory, where weights live before the model runs (DRAM).
     public var backingMemory: MemoryLevel? { memories.last }
 
+    /// Where the ISA's `l2` lives: the first per-cluster memory, if any.
+    public var clusterMemoryIndex: Int? { memories.firstIndex { $0.scope == .cluster } }
+
+    /// Where the ISA's `l3` lives: the first global memory short of the last, if any.
+    public var globalBufferIndex: Int? {
+        memories.indices.dropLast().first { memories[$0].scope == .global }
+    }
+
     /// MACs a layer must do per byte it reads from the backing memory to keep every MAC
     /// busy at `precision` (the roofline's ridge point). npu-seed, fp16 dense: 25.6.
     public func ridgeMACsPerByte(_ precision: MACPrecision, sparse24: Bool = false) -> Double {

@@ -26,8 +26,9 @@ extension TargetDescription {
     }
 
     private func validateCompute() throws {
-        try positive(compute.clusters, "compute.clusters", atMost: Self.largestCount)
-        try positive(compute.tilesPerCluster, "compute.tiles_per_cluster", atMost: Self.largestCount / compute.clusters)
+        // The ISA names a cluster in 8 bits and a tile in 8, tile 255 being the cluster's engines.
+        try positive(compute.clusters, "compute.clusters", atMost: 256)
+        try positive(compute.tilesPerCluster, "compute.tiles_per_cluster", atMost: 255)
         try positive(compute.macArray.rows, "compute.mac_array.rows", atMost: Self.largestCount)
         try positive(compute.macArray.columns, "compute.mac_array.columns", atMost: Self.largestCount)
         guard compute.macRate.fp16 == 1 else {
@@ -35,8 +36,11 @@ extension TargetDescription {
                 "compute.mac_rate.fp16",
                 "must be 1: rates are relative to fp16 (got \(number(compute.macRate.fp16)))")
         }
-        for p in MACPrecision.allCases where !(compute.macRate[p] > 0 && compute.macRate[p].isFinite) {
-            throw FieldError("compute.mac_rate.\(p.rawValue)", "must be positive (got \(number(compute.macRate[p])))")
+        for p in MACPrecision.allCases where !(compute.macRate[p] >= 1 / Double(Self.largestCount) && compute.macRate[p].isFinite)
+        {
+            throw FieldError(
+                "compute.mac_rate.\(p.rawValue)",
+                "must be at least 1/\(Self.largestCount) (got \(number(compute.macRate[p])))")
         }
         for p in MACPrecision.allCases where compute.macRate[p] > Double(Self.largestCount) {
             throw FieldError(

@@ -63,7 +63,8 @@ struct Compile: ParsableCommand {
             if let report { try ReportWriter.prepare(report) }
             var loaded = try options.load()
             let original = loaded
-            let compiled = try Compilation.compile(&loaded, options: compile, array: try Compilation.arrayShape(description))
+            let compiled = try Compilation.compile(
+                &loaded, options: compile, array: try Compilation.arrayShape(description, file: target))
             compiled.notes.forEach { Console.status($0) }
             // The bundle is encoded once, for the report's profile and for the file.
             let bytes = try compiled.bundle().encoded(file: output)

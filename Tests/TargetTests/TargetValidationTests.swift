@@ -96,7 +96,11 @@ final class TargetValidationTests: XCTestCase {
         assertRefused("\"clock_hz\": 1000000000", "\"clock_hz\": 0", field: "clock_hz", "must be positive (got 0)")
         assertRefused("\"clusters\": 4", "\"clusters\": 0", field: "compute.clusters", "must be positive")
         assertRefused("\"columns\": 20", "\"columns\": -20", field: "compute.mac_array.columns", "must be positive (got -20)")
-        assertRefused("\"nvfp4\": 4", "\"nvfp4\": 0", field: "compute.mac_rate.nvfp4", "must be positive (got 0)")
+        assertRefused(
+            "\"nvfp4\": 4", "\"nvfp4\": 0", field: "compute.mac_rate.nvfp4", "must be at least 1/65536 (got 0)")
+        // So small a rate made a product's cycles infinite.
+        assertRefused(
+            "\"nvfp4\": 4", "\"nvfp4\": 1e-300", field: "compute.mac_rate.nvfp4", "must be at least 1/65536 (got 1e-300)")
         assertRefused("\"size_bytes\": 8388608", "\"size_bytes\": 0", field: "memories[2].size_bytes", "must be positive")
         assertRefused("\"bandwidth_bytes_per_cycle\": 1000", "\"bandwidth_bytes_per_cycle\": -1",
                       field: "memories[3].bandwidth_bytes_per_cycle", "must be positive")

@@ -141,6 +141,69 @@ def test_an_edited_bundle_out_of_range_is_refused_by_instruction(digits):
     assert not (digits / "y.npz").exists()
 
 
+def test_a_fill_past_its_memory_is_refused_before_its_values_are_made(digits):
+    """A fill of 2^31 - 1 rows once made its 48 GB of values before its span was checked."""
+    r = run_npucc("compile", digits / "digits_cnn.onnx", "-o", digits / "m.npub", *SHAPE)
+    assert r.returncode == 0, r.stderr
+    lines = run_npucc("disasm", digits / "m.npub").stdout.splitlines()
+    fill = next(i for i, line in enumerate(lines) if line.split(":")[-1].strip().startswith("fill "))
+    index = lines[fill].split("dst=d")[1].split(",")[0].split()[0]
+    at = next(i for i, line in enumerate(lines) if line.startswith(f"d{index}:"))
+    place, dims, strides = lines[at].rsplit(" ", 2)
+    lines[at] = f"{place} [{2 ** 31 - 1},{dims[1:]} [1,{strides[1:]}"
+    (digits / "fill.s").write_text("\n".join(lines) + "\n")
+    r = run_npucc("asm", digits / "fill.s", "--bundle", digits / "m.npub", "-o", digits / "fill.npub")
+    assert r.returncode == 0, r.stderr
+    r = run_npucc("run", digits / "fill.npub", "--inputs", digits / "digits_test.npz", "--outputs", digits / "y.npz",
+                  timeout=30)
+    refused(r, "(fill)", "which has")
+
+
+def edited_metadata(digits, edit):
+    """The digits bundle with its metadata changed by `edit`, its checksums made anew."""
+    import sys
+    sys.path.insert(0, str(ROOT / "tools"))
+    import npub
+
+    r = run_npucc("compile", digits / "digits_cnn.onnx", "-o", digits / "m.npub", *SHAPE)
+    assert r.returncode == 0, r.stderr
+    sections = {k: bytes(v) for k, v in npub.read_bundle(digits / "m.npub").items()}
+    meta = json.loads(sections.pop("META"))
+    edit(meta)
+    npub.write_bundle(digits / "edited.npub", meta, sections)
+    return digits / "edited.npub"
+
+
+@pytest.mark.parametrize("edit,phrase", [
+    (lambda m: m["machine"].update(clusters=2 ** 53), "machine.clusters is 9007199254740992, not in 1...256"),
+    (lambda m: m["machine"].update(l2_bytes=2 ** 53), "machine.l2_bytes is 9007199254740992"),
+    (lambda m: m["machine"].update(tiles_per_cluster=-16), "machine.tiles_per_cluster is -16, not in 1...255"),
+    (lambda m: m["outputs"][0].update(shape=[1]), 'output "logits" is f32 [1], which does not fit the program\'s 40 bytes'),
+])
+def test_metadata_that_does_not_fit_the_program_is_refused_by_field(digits, edit, phrase):
+    """Metadata edited with its checksums made anew once sized the simulator's memories or
+    its outputs as it said: a crash. It is refused by field."""
+    path = edited_metadata(digits, edit)
+    r = run_npucc("run", path, "--inputs", digits / "digits_test.npz", "--outputs", digits / "y.npz", timeout=30)
+    refused(r, "section META", phrase)
+    assert not (digits / "y.npz").exists()
+
+
+def test_a_program_that_halts_before_its_layers_end_profiles_what_it_runs(digits):
+    """An assembled program whose first instruction is halt profiles to no cycles, its layers
+    (the table the bundle kept) at none each, instead of crashing on ranges past its end."""
+    r = run_npucc("compile", digits / "digits_cnn.onnx", "-o", digits / "m.npub", *SHAPE)
+    assert r.returncode == 0, r.stderr
+    lines = run_npucc("disasm", digits / "m.npub").stdout.splitlines()
+    lines.insert(lines.index(".code") + 1, "halt")
+    (digits / "halt.s").write_text("\n".join(lines) + "\n")
+    r = run_npucc("asm", digits / "halt.s", "--bundle", digits / "m.npub", "-o", digits / "halt.npub")
+    assert r.returncode == 0, r.stderr
+    r = run_npucc("profile", digits / "halt.npub")
+    assert r.returncode == 0, r.stderr
+    assert "latency:  0 cycles" in r.stdout
+
+
 @pytest.mark.parametrize("value,precision", [(np.nan, "fp16"), (np.nan, "nvfp4"), (np.inf, "fp8"), (-np.inf, "auto")])
 def test_a_weight_that_is_not_a_number_is_refused_by_node_and_index(digits, value, precision):
     import onnx

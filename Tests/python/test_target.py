@@ -116,7 +116,10 @@ BOTH = [
     (_set(["description"], None), "description", "must be a string, not null"),
     (_set(["clock_hz"], 0), "clock_hz", "must be positive (got 0)"),
     (_set(["compute", "mac_array", "columns"], -20), "compute.mac_array.columns", "must be positive"),
-    (_set(["compute", "mac_rate", "nvfp4"], 0), "compute.mac_rate.nvfp4", "must be positive"),
+    (_set(["compute", "mac_rate", "nvfp4"], 0), "compute.mac_rate.nvfp4", "must be at least 1/65536"),
+    (_set(["compute", "mac_rate", "fp8"], 1e-300), "compute.mac_rate.fp8", "must be at least 1/65536"),
+    (_set(["compute", "clusters"], 257), "compute.clusters", "must be at most 256"),
+    (_set(["compute", "tiles_per_cluster"], 256), "compute.tiles_per_cluster", "must be at most 255"),
     (_set(["compute", "mac_rate", "fp16"], 2), "compute.mac_rate.fp16", "must be 1"),
     (_set(["compute", "sparse_2_4_speedup"], 3), "compute.sparse_2_4_speedup", "between 1 and 2"),
     (_set(["memories", 2, "size_bytes"], 0), "memories[2].size_bytes", "must be positive"),
@@ -183,3 +186,35 @@ def test_every_schema_field_is_documented():
     assert "memories[].latency_cycles" in paths and "compute.mac_array.rows" in paths
     prose = (ROOT / "schemas" / "target.md").read_text()
     assert [p for p in paths if f"`{p}`" not in prose] == []
+
+
+def test_memory_levels_play_their_roles_whatever_their_names(tmp_path):
+    """The compiler finds L2, L3 and DRAM by scope and place, as the cycle model does: levels
+    renamed give the same program; a target without L3 compiles a program the simulator runs
+    (it once compiled with DRAM's bandwidth unknown, and used an L3 the cycle model lacked)."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    import npub
+
+    target = json.loads(run_npucc("target", "--json").stdout)
+    renamed = copy.deepcopy(target)
+    for level, name in zip(renamed["memories"], ["tmem", "cbuf", "gbuf", "hbm"]):
+        level["name"] = name
+    without_l3 = copy.deepcopy(target)
+    del without_l3["memories"][3]
+    model, inputs = ROOT / "samples" / "digits_cnn.onnx", ROOT / "samples" / "digits_test.npz"
+    bundles = {}
+    for name, doc in [("seed", target), ("renamed", renamed), ("without_l3", without_l3)]:
+        (tmp_path / f"{name}.json").write_text(json.dumps(doc))
+        r = run_npucc("compile", model, "-o", tmp_path / f"{name}.npub", "--input-shape", "input=1,1,8,8",
+                      "--target", tmp_path / f"{name}.json")
+        assert r.returncode == 0, r.stderr
+        bundles[name] = npub.read_bundle(tmp_path / f"{name}.npub")
+    for kind in ["DESC", "INST", "CNST", "WGHT"]:
+        assert bytes(bundles["renamed"][kind]) == bytes(bundles["seed"][kind]), kind
+    assert b"l3 " not in run_npucc("disasm", tmp_path / "without_l3.npub").stdout.encode()
+    r = run_npucc("run", tmp_path / "without_l3.npub", "--inputs", inputs, "--outputs", tmp_path / "y.npz")
+    assert r.returncode == 0, r.stderr
+    r = run_npucc("profile", tmp_path / "without_l3.npub", "--target", tmp_path / "without_l3.json")
+    assert r.returncode == 0, r.stderr
