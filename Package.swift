@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "ONNXExport", dependencies: ["IR", "Formats", "Passes", "ONNXProto"]),
         // .npy / .npz reading and writing.
         .target(name: "TensorIO", dependencies: [
-            "IR", .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            "IR", "Bundle", .product(name: "ZIPFoundation", package: "ZIPFoundation"),
         ]),
         // The fp32 reference interpreter over the IR.
         .target(name: "Reference", dependencies: ["IR", "Formats", "CBLAS"],

@@ -6,6 +6,7 @@ public enum AtomicFile {
     /// flushed to disk and renamed over `path`; on any failure it is removed, `path` is
     /// left as it was, and the reason is thrown as a one-line message.
     public static func write(_ bytes: [UInt8], to path: String) throws(AtomicFileError) {
+        let path = try destination(path)
         let url = URL(fileURLWithPath: path)
         let folder = url.deletingLastPathComponent().path
         var isFolder: ObjCBool = false
@@ -41,6 +42,26 @@ public enum AtomicFile {
         if dir >= 0 {
             _ = fsync(dir)
             close(dir)
+        }
+    }
+}
+
+extension AtomicFile {
+    /// Where writing `path` whole goes: the file a symbolic link names (the link stays), or
+    /// `path` itself. What is there must be a regular file, or nothing: the rename that puts
+    /// the new file in place would replace a device (`-o /dev/null`), a pipe or a socket,
+    /// and cannot replace a folder.
+    public static func destination(_ path: String) throws(AtomicFileError) -> String {
+        var target = path
+        var status = stat()
+        if lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFLNK {
+            target = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        }
+        guard stat(target, &status) == 0 else { return target }
+        switch status.st_mode & S_IFMT {
+        case S_IFREG: return target
+        case S_IFDIR: throw AtomicFileError(message: "is a directory")
+        default: throw AtomicFileError(message: "is not a regular file (a device, a pipe or a socket): give a file's path")
         }
     }
 }

@@ -33,7 +33,14 @@ extension ONNXImporter {
             irVersion: Int(clamping: proto.irVersion),
             opsets: proto.opsets.map { ($0.domain.isEmpty ? "ai.onnx" : $0.domain, Int(clamping: $0.version)) },
             opCounts: counts, unsupported: unsupported.sorted(), initializerCount: initializers.count,
-            initializerElements: initializers.reduce(0) { $0 + $1.dims.reduce(1) { $0 * Int(clamping: $1) } })
+            initializerElements: initializers.reduce(0) { total, t in
+                // Saturating: a damaged file's dims may multiply past 2^63.
+                let count = t.dims.reduce(1) { n, d in
+                    let (p, overflow) = n.multipliedReportingOverflow(by: Int(clamping: d))
+                    return overflow ? Int.max : p
+                }
+                return total.addingReportingOverflow(count).overflow ? Int.max : total + count
+            })
     }
 
     /// Whether import reads default-domain operator `op` (as an IR op, or as the ops it is

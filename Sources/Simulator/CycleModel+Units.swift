@@ -116,8 +116,9 @@ extension CycleModel.SchedulerState {
             if InstructionSet.vectorOpsReadingB.contains(Int(i["op"])) { reads.append(try operand(program, i["b"])) }
             var window: Int?, selected: Int?
             if ["max_pool", "average_pool", "topk", "topk_index"].contains(op) {
+                guard mnemonic == "vopp" else { throw SimulatorError("\(op) takes a parameter record: it is a vopp, not a vop") }
                 let at = 4 * Int(i["params"])
-                guard mnemonic == "vopp", at + 8 <= constants.count else {
+                guard at + 8 <= constants.count else {
                     throw SimulatorError("\(op)'s parameter record is outside the constant section")
                 }
                 func int32(_ o: Int) -> Int {

@@ -1,5 +1,6 @@
 // NumPy .npz archives (np.savez / np.savez_compressed): a zip of .npy entries. Written
 // deterministically (fixed dates, the given order) and atomically.
+import Bundle
 import Foundation
 import IR
 import ZIPFoundation
@@ -21,7 +22,7 @@ public enum NPZ {
         for entry in archive where entry.type == .file {
             let name = entry.path.hasSuffix(".npy") ? String(entry.path.dropLast(4)) : entry.path
             var data = Data()
-            let checksum: CRC32
+            let checksum: ZIPFoundation.CRC32
             do {
                 checksum = try archive.extract(entry, skipCRC32: false) { data.append($0) }
             } catch Archive.ArchiveError.invalidCompressionMethod {
@@ -51,7 +52,9 @@ public enum NPZ {
 
     /// Writes `arrays` as an .npz; the file appears whole or not at all.
     public static func write(_ arrays: [(String, Tensor)], to url: URL, compressed: Bool = false) throws {
-        let path = url.path
+        let path: String
+        do { path = try AtomicFile.destination(url.path) } catch { throw TensorIOError(file: url.path, error.message) }
+        let url = URL(fileURLWithPath: path)
         let folder = url.deletingLastPathComponent()
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isFolder), isFolder.boolValue else {

@@ -43,6 +43,25 @@ def test_a_directory_given_as_the_outputs_is_refused_and_kept(digits):
     assert (digits / "full" / "a.txt").read_text() == "keep" and (digits / "full" / "sub").is_dir()
 
 
+def test_an_output_that_is_a_pipe_is_refused_and_kept_and_a_link_is_written_through(digits):
+    """The rename that puts a file in place would replace a pipe or a device (`-o /dev/null`
+    as root replaced /dev/null); a symbolic link is written through, the link kept."""
+    os.mkfifo(digits / "pipe")
+    for command in [["compile", digits / "digits_cnn.onnx", "-o", digits / "pipe", *SHAPE],
+                    ["run", digits / "digits_cnn.onnx", "--inputs", digits / "digits_test.npz", "--outputs", digits / "pipe"],
+                    ["export", digits / "digits_cnn.onnx", "-o", digits / "pipe", "--qdq", "--precision", "fp16"]]:
+        if command[0] == "compile":
+            command[3] = digits / "pipe.npub"
+            os.mkfifo(digits / "pipe.npub")
+        refused(run_npucc(*command), "is not a regular file")
+    assert all(os.path.exists(digits / p) and not os.path.isfile(digits / p) for p in ["pipe", "pipe.npub"])
+    (digits / "real.npz").write_bytes(b"old")
+    os.symlink("real.npz", digits / "link.npz")
+    r = run_npucc("run", digits / "digits_cnn.onnx", "--inputs", digits / "digits_test.npz", "--outputs", digits / "link.npz")
+    assert r.returncode == 0, r.stderr
+    assert os.path.islink(digits / "link.npz") and sorted(np.load(digits / "real.npz").files) == ["logits"]
+
+
 def test_an_output_that_is_an_input_is_refused_and_the_input_kept(digits):
     model = (digits / "digits_cnn.onnx").read_bytes()
     r = run_npucc("export", digits / "digits_cnn.onnx", "-o", digits / "digits_cnn.onnx", "--qdq", "--precision", "fp16")
@@ -139,6 +158,14 @@ def test_an_edited_bundle_out_of_range_is_refused_by_instruction(digits):
                     ["profile", digits / "pool.npub"]]:
         refused(run_npucc(*command), "(vopp): max_pool's parameter record is not a window")
     assert not (digits / "y.npz").exists()
+    # A plain vop naming an op that takes a parameter record (which it has no field for).
+    plain = next(i for i, line in enumerate(lines) if line.startswith("vop op="))
+    op = lines[plain].split("op=", 1)[1].split(",", 1)[0]
+    edited = lines[:plain] + [lines[plain].replace(f"op={op},", "op=topk,", 1)] + lines[plain + 1:]
+    (digits / "plain.s").write_text("\n".join(edited) + "\n")
+    r = run_npucc("asm", digits / "plain.s", "--bundle", digits / "m.npub", "-o", digits / "plain.npub")
+    assert r.returncode == 0, r.stderr
+    refused(run_npucc("profile", digits / "plain.npub"), "(vop): topk takes a parameter record: it is a vopp, not a vop")
 
 
 def test_a_fill_past_its_memory_is_refused_before_its_values_are_made(digits):
