@@ -106,12 +106,23 @@ public enum BundleExecution {
         try Execution.refuseUnknownArrays(
             arrays.map(\.name), inputs: meta.inputs.map(\.name), as: "an input of the bundle", file: inputsPath)
         let total = runs ?? 1
+        // The memories the metadata sizes, with a written flag per byte, must be there to be
+        // had: the simulator allocates them zeroed, and pages it never touches are never
+        // mapped, so the address space is asked for once, as those allocations ask for it (a
+        // mapping, which unlike an unused allocation the compiler does not take away).
+        let m = meta.machine
+        let bytes = 2 * (meta.program.dram_bytes + m.l3_bytes + m.clusters * (m.l2_bytes + m.tiles_per_cluster * m.sram_bytes))
+        let probe = mmap(nil, max(bytes, 1), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let probe, probe != MAP_FAILED else {
+            throw DriverError(
+                file: bundlePath, "its memories take \(bytes) bytes with their written flags, more than can be allocated here")
+        }
+        munmap(probe, max(bytes, 1))
         var results = meta.program.outputs.map { _ in [UInt8]() }
         let bar = ProgressLine(total: total, label: "simulating")
         defer { bar.finish() }
         for r in 0..<total {
             defer { bar.advance() }
-            let m = meta.machine
             var machine = Machine(
                 shape: MachineShape(
                     dramBytes: meta.program.dram_bytes, l3Bytes: m.l3_bytes, l2Bytes: m.l2_bytes,

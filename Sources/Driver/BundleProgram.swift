@@ -45,9 +45,25 @@ enum BundleProgram {
         let meta: Metadata
         do {
             meta = try JSONDecoder().decode(Metadata.self, from: JSONValue.object(bundle.metadata).canonicalText ?? Data())
+        } catch let e as DecodingError {
+            throw DriverError(file: path, "section META: \(describe(e))")
         } catch {
             throw DriverError(file: path, "section META: not the metadata of a compiled model (\(error))")
         }
         return (program, meta)
+    }
+
+    /// A decoding error as the field it is about and what is wrong with it.
+    private static func describe(_ e: DecodingError) -> String {
+        func field(_ path: [CodingKey]) -> String {
+            path.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().drop { $0 == "." }.description
+        }
+        switch e {
+        case .dataCorrupted(let c) where !c.codingPath.isEmpty: return c.debugDescription
+        case .keyNotFound(let key, let c): return "\(field(c.codingPath + [key])) is missing"
+        case .typeMismatch(let type, let c): return "\(field(c.codingPath)) is not of type \(type)"
+        case .valueNotFound(_, let c): return "\(field(c.codingPath)) is null"
+        default: return "not the metadata of a compiled model (\(e))"
+        }
     }
 }

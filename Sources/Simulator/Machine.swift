@@ -340,6 +340,10 @@ public struct Machine {
             throw SimulatorError("mma needs out f32 [M, N] and act f32 [M, K] or u8 codes of M x K elements")
         }
         let (m, n) = (out.dims[0], out.dims[1])
+        // The operands' spans checked first: the weights decode into n x k floats made before
+        // the products read or write anything.
+        _ = try runs(out)
+        _ = try runs(act)
         // wt[p * n + c]: reduction position p, output channel c.
         func multiply(_ wt: UnsafeBufferPointer<Float>) throws {
             let a =

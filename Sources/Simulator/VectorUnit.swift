@@ -51,7 +51,7 @@ extension Machine {
             case "div_scalar": y = x.map { $0 / imm }
             case "max_scalar": y = x.map { max($0, imm) }
             case "min_scalar": y = x.map { min($0, imm) }
-            default: throw SimulatorError("the simulator does not execute vop \(op) yet")
+            default: throw SimulatorError("\(op) is not an operation of vop (schemas/isa.md)")
             }
         }
         try storeFloats(dst, y)
@@ -138,7 +138,7 @@ extension Machine {
                 }
             }
             try storeFloats(dst, y)
-        default: throw SimulatorError("the simulator does not execute vopp \(op) yet")
+        default: throw SimulatorError("\(op) is not an operation of vopp (schemas/isa.md)")
         }
     }
 

@@ -186,6 +186,25 @@ def test_a_fill_past_its_memory_is_refused_before_its_values_are_made(digits):
     refused(r, "(fill)", "which has")
 
 
+def test_a_product_past_its_memory_is_refused_before_its_weights_decode(digits):
+    """An mma whose output names 4e9 columns once had the simulator make n x k floats for its
+    weights (a terabyte) before the output's span was checked."""
+    r = run_npucc("compile", digits / "digits_cnn.onnx", "-o", digits / "m.npub", *SHAPE)
+    assert r.returncode == 0, r.stderr
+    lines = run_npucc("disasm", digits / "m.npub").stdout.splitlines()
+    mma = next(line for line in lines if line.startswith("mma "))
+    index = mma.split("out=d")[1].split(",")[0]
+    at = next(i for i, line in enumerate(lines) if line.startswith(f"d{index}:"))
+    place, dims, strides = lines[at].rsplit(" ", 2)
+    lines[at] = f"{place} [{dims[1:].split(',')[0]},4000000000] {strides}"
+    (digits / "mma.s").write_text("\n".join(lines) + "\n")
+    r = run_npucc("asm", digits / "mma.s", "--bundle", digits / "m.npub", "-o", digits / "mma.npub")
+    assert r.returncode == 0, r.stderr
+    r = run_npucc("run", digits / "mma.npub", "--inputs", digits / "digits_test.npz", "--outputs", digits / "y.npz",
+                  timeout=30)
+    refused(r, "(mma)", "which has")
+
+
 def edited_metadata(digits, edit):
     """The digits bundle with its metadata changed by `edit`, its checksums made anew."""
     import sys
@@ -206,6 +225,7 @@ def edited_metadata(digits, edit):
     (lambda m: m["machine"].update(l2_bytes=2 ** 53), "machine.l2_bytes is 9007199254740992"),
     (lambda m: m["machine"].update(tiles_per_cluster=-16), "machine.tiles_per_cluster is -16, not in 1...255"),
     (lambda m: m["outputs"][0].update(shape=[1]), 'output "logits" is f32 [1], which does not fit the program\'s 40 bytes'),
+    (lambda m: m["machine"].pop("clusters"), "machine.clusters is missing"),
 ])
 def test_metadata_that_does_not_fit_the_program_is_refused_by_field(digits, edit, phrase):
     """Metadata edited with its checksums made anew once sized the simulator's memories or
