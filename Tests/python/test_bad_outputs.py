@@ -168,40 +168,36 @@ def test_an_edited_bundle_out_of_range_is_refused_by_instruction(digits):
     refused(run_npucc("profile", digits / "plain.npub"), "(vop): topk takes a parameter record: it is a vopp, not a vop")
 
 
-def test_a_fill_past_its_memory_is_refused_before_its_values_are_made(digits):
-    """A fill of 2^31 - 1 rows once made its 48 GB of values before its span was checked."""
+def run_with_a_descriptor_resized(digits, mnemonic, operand, resize):
+    """Runs the digits bundle with the `operand` descriptor of its first `mnemonic` given the
+    dims and strides `resize` makes of its own."""
     r = run_npucc("compile", digits / "digits_cnn.onnx", "-o", digits / "m.npub", *SHAPE)
     assert r.returncode == 0, r.stderr
     lines = run_npucc("disasm", digits / "m.npub").stdout.splitlines()
-    fill = next(i for i, line in enumerate(lines) if line.split(":")[-1].strip().startswith("fill "))
-    index = lines[fill].split("dst=d")[1].split(",")[0].split()[0]
+    instruction = next(line for line in lines if line.startswith(f"{mnemonic} "))
+    index = instruction.split(f"{operand}=d")[1].split(",")[0]
     at = next(i for i, line in enumerate(lines) if line.startswith(f"d{index}:"))
     place, dims, strides = lines[at].rsplit(" ", 2)
-    lines[at] = f"{place} [{2 ** 31 - 1},{dims[1:]} [1,{strides[1:]}"
-    (digits / "fill.s").write_text("\n".join(lines) + "\n")
-    r = run_npucc("asm", digits / "fill.s", "--bundle", digits / "m.npub", "-o", digits / "fill.npub")
+    lines[at] = f"{place} {resize(dims, strides)}"
+    (digits / "edited.s").write_text("\n".join(lines) + "\n")
+    r = run_npucc("asm", digits / "edited.s", "--bundle", digits / "m.npub", "-o", digits / "edited.npub")
     assert r.returncode == 0, r.stderr
-    r = run_npucc("run", digits / "fill.npub", "--inputs", digits / "digits_test.npz", "--outputs", digits / "y.npz",
-                  timeout=30)
+    return run_npucc("run", digits / "edited.npub", "--inputs", digits / "digits_test.npz", "--outputs",
+                     digits / "y.npz", timeout=30)
+
+
+def test_a_fill_past_its_memory_is_refused_before_its_values_are_made(digits):
+    """A fill of 2^31 - 1 rows once made its 48 GB of values before its span was checked."""
+    r = run_with_a_descriptor_resized(
+        digits, "fill", "dst", lambda dims, strides: f"[{2 ** 31 - 1},{dims[1:]} [1,{strides[1:]}")
     refused(r, "(fill)", "which has")
 
 
 def test_a_product_past_its_memory_is_refused_before_its_weights_decode(digits):
     """An mma whose output names 4e9 columns once had the simulator make n x k floats for its
     weights (a terabyte) before the output's span was checked."""
-    r = run_npucc("compile", digits / "digits_cnn.onnx", "-o", digits / "m.npub", *SHAPE)
-    assert r.returncode == 0, r.stderr
-    lines = run_npucc("disasm", digits / "m.npub").stdout.splitlines()
-    mma = next(line for line in lines if line.startswith("mma "))
-    index = mma.split("out=d")[1].split(",")[0]
-    at = next(i for i, line in enumerate(lines) if line.startswith(f"d{index}:"))
-    place, dims, strides = lines[at].rsplit(" ", 2)
-    lines[at] = f"{place} [{dims[1:].split(',')[0]},4000000000] {strides}"
-    (digits / "mma.s").write_text("\n".join(lines) + "\n")
-    r = run_npucc("asm", digits / "mma.s", "--bundle", digits / "m.npub", "-o", digits / "mma.npub")
-    assert r.returncode == 0, r.stderr
-    r = run_npucc("run", digits / "mma.npub", "--inputs", digits / "digits_test.npz", "--outputs", digits / "y.npz",
-                  timeout=30)
+    r = run_with_a_descriptor_resized(
+        digits, "mma", "out", lambda dims, strides: f"[{dims[1:].split(',')[0]},4000000000] {strides}")
     refused(r, "(mma)", "which has")
 
 
