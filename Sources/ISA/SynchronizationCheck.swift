@@ -23,14 +23,23 @@ extension Program {
         var walk = DependenceWalk(units: units, program: self, limits: limits)
         var order = HappensBefore(units: units.count)
         var summary = SynchronizationSummary()
+        // Signals of each semaphore so far in program order: a wait for more deadlocks.
+        var signalled: [Int: Int] = [:]
         for (index, i) in instructions.enumerated() {
             do {
                 switch i.spec.mnemonic {
                 case "halt": return summary
                 case "signal":
                     order.signal(try units.unit(queue: Int(i["after"]), at: Place(raw: i["unit"])), Int(i["sem"]))
+                    signalled[Int(i["sem"]), default: 0] += 1
                     summary.signals += 1
                 case "wait":
+                    let (sem, count) = (Int(i["sem"]), Int(i["count"]))
+                    guard signalled[sem, default: 0] >= count else {
+                        throw ISAError(
+                            "waits for s\(sem) to reach \(count), but in program order it is \(signalled[sem, default: 0]): "
+                                + "the program deadlocks")
+                    }
                     order.wait(
                         try units.unit(queue: Int(i["queue"]), at: Place(raw: i["unit"])), Int(i["sem"]), count: Int(i["count"]))
                     summary.waits += 1

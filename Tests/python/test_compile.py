@@ -342,6 +342,15 @@ def test_a_program_without_one_of_its_waits_is_refused_naming_both_instructions(
     assert re.search(rf"error: .*e\.npub: section INST: instruction {consumer} \({mnemonic}\): on {queue} {unit}, it "
                      rf"(reads|writes) .* byte \d+, which instruction {producer} \(\w+ on .*\) (writes|reads|also writes), "
                      rf"and no signal and wait order the two", r.stderr), r.stderr
+    # A wait for one signal more than the program gives deadlocks: the check, the simulator
+    # and the cycle model each refuse it by instruction (the check once passed it).
+    deadlocked = lines[:at] + [lines[at].rsplit("count=", 1)[0] + "count=255"] + lines[at + 1:]
+    (tmp_path / "d.s").write_text("\n".join(deadlocked) + "\n")
+    r = run_npucc("asm", tmp_path / "d.s", "--bundle", tmp_path / "m.npub", "-o", tmp_path / "d.npub")
+    assert r.returncode == 0, r.stderr
+    for command in (["inspect", "--check-sync"], ["profile"]):
+        r = run_npucc(command[0], tmp_path / "d.npub", *command[1:])
+        assert r.returncode == 1 and f"(wait): waits for {sem} to reach 255" in r.stderr and "deadlocks" in r.stderr, r.stderr
 
 
 def disassembled(path):
