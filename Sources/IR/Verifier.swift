@@ -21,12 +21,14 @@ public enum Verifier {
             try checkOp(node)
             for input in node.inputs where !input.isEmpty && !available.contains(input) {
                 guard case .node(let producer)? = definitions[input] else {
-                    throw IRError("input \"\(input)\" is not defined "
-                                  + "(no graph input, constant or node output has that name)", at: node)
+                    throw IRError(
+                        "input \"\(input)\" is not defined "
+                            + "(no graph input, constant or node output has that name)", at: node)
                 }
                 _ = try topologicalOrder(graph.nodes)  // names the cycle if there is one
-                throw IRError("input \"\(input)\" is used before node \(graph.nodes[producer].label) defines it: "
-                              + "the nodes are not in topological order", at: node)
+                throw IRError(
+                    "input \"\(input)\" is used before node \(graph.nodes[producer].label) defines it: "
+                        + "the nodes are not in topological order", at: node)
             }
             for output in node.outputs where !output.isEmpty { available.insert(output) }
         }
@@ -53,8 +55,12 @@ public enum Verifier {
         var map: [String: Definition] = [:]
         func define(_ name: String, _ definition: Definition, node: Node? = nil) throws {
             if let earlier = map.updateValue(definition, forKey: name) {
-                let message = "value \"\(name)\" is defined twice: by \(definition.describe(in: graph)) "
+                var message =
+                    "value \"\(name)\" is defined twice: by \(definition.describe(in: graph)) "
                     + "and by \(earlier.describe(in: graph))"
+                if case .graphInput = definition, case .graphInput = earlier {
+                    message = "value \"\(name)\" is defined twice: the graph lists it as an input twice"
+                }
                 if let node { throw IRError(message, at: node) }
                 throw IRError(message)
             }
@@ -81,8 +87,9 @@ public enum Verifier {
             }
             let needed = tensor.shape.reduce(tensor.dtype.byteSize) { $0.multipliedReportingOverflow(by: $1).partialValue }
             guard tensor.storage.byteCount >= needed else {
-                throw IRError("constant \"\(name)\" holds \(tensor.storage.byteCount) bytes "
-                              + "but its type \(tensor.type) needs \(needed)")
+                throw IRError(
+                    "constant \"\(name)\" holds \(tensor.storage.byteCount) bytes "
+                        + "but its type \(tensor.type) needs \(needed)")
             }
             if let declared = graph.types[name], declared != tensor.type {
                 throw IRError("constant \"\(name)\" has data of type \(tensor.type) but is typed \(declared) in the graph")

@@ -84,6 +84,8 @@ def test_missing_initializer_cycle_and_undefined_output(tmp_path):
     expect_error(save(tmp_path, model(cycle, [X], [Y])), "cycle", tmp_path=tmp_path)
     expect_error(save(tmp_path, model([helper.make_node("Relu", ["input"], ["z"])], [X], [Y])),
                  "graph output \"y\"", tmp_path=tmp_path)
+    expect_error(save(tmp_path, model([helper.make_node("Relu", ["input"], ["y"])], [X, X], [Y])),
+                 'value "input" is defined twice: the graph lists it as an input twice', tmp_path=tmp_path)
 
 
 def test_unsupported_op_and_domain(tmp_path):
