@@ -147,7 +147,7 @@ final class BundleWriterTests: XCTestCase {
         let blocked = folder.appendingPathComponent("blocked.npub")
         try FileManager.default.createDirectory(at: blocked.appendingPathComponent("inside"), withIntermediateDirectories: true)
         XCTAssertThrowsError(try BundleWriter(metadata: Fixture.metadata).write(to: blocked)) { error in
-            XCTAssertTrue("\(error)".hasPrefix("\(blocked.path): cannot write: "), "\(error)")
+            XCTAssertEqual("\(error)", "\(blocked.path): is a directory")
         }
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted(), ["blocked.npub", "model.npub"])
 
