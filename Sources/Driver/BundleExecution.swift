@@ -42,13 +42,9 @@ public enum BundleExecution {
                 throw refuse("\(infos.count) \(kind)s, but the program places \(places.count)")
             }
             for (info, place) in zip(infos, places) {
-                let size = DType(name: info.dtype)?.byteSize ?? 4
-                var bytes: Int? = size
-                for d in info.shape {
-                    let product = bytes.map { $0.multipliedReportingOverflow(by: d) }
-                    bytes = d < 0 || product?.overflow != false ? nil : product?.partialValue
-                }
-                guard let bytes, bytes == place.bytes, place.offset >= 0, place.offset <= dram - bytes else {
+                guard let bytes = (DType(name: info.dtype) ?? .float32).byteCount(of: info.shape), bytes == place.bytes,
+                    place.offset >= 0, place.offset <= dram - bytes
+                else {
                     throw refuse(
                         "\(kind) \"\(info.name)\" is \(info.dtype) \(info.shape), which does not fit the program's "
                             + "\(place.bytes) bytes at DRAM offset \(place.offset)")

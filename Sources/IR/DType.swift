@@ -75,6 +75,18 @@ public enum DType: Int32, Sendable, CaseIterable, Hashable {
 
     public var isInteger: Bool { !isFloatingPoint && self != .bool }
 
+    /// The bytes a tensor of this type and `shape` takes in the IR's storage; nil when an
+    /// extent is negative or the count overflows.
+    public func byteCount(of shape: [Int]) -> Int? {
+        var total = byteSize
+        for d in shape {
+            let (product, overflow) = total.multipliedReportingOverflow(by: d)
+            if d < 0 || overflow { return nil }
+            total = product
+        }
+        return total
+    }
+
     /// UINT4, INT4 or FLOAT4E2M1: two elements per byte in ONNX's raw data and in each entry
     /// of int32_data, the first in the low four bits.
     public var isPackedFourBit: Bool { self == .uint4 || self == .int4 || self == .float4e2m1 }

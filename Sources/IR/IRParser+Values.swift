@@ -42,8 +42,7 @@ extension IRTextParser {
     /// `what` names the tensor in messages.
     mutating func data(_ type: TensorType, of what: String) throws -> Tensor {
         let at = token
-        guard let shape = type.shape?.concrete, shape.allSatisfy({ $0 >= 0 }),
-              let byteCount = Self.byteCount(shape, type.dtype) else {
+        guard let shape = type.shape?.concrete, let byteCount = type.dtype.byteCount(of: shape) else {
             throw error("\(what) needs a type of known size, not \(type)", at: at)
         }
         let count = shape.reduce(1, *)
@@ -90,17 +89,6 @@ extension IRTextParser {
         default:
             throw expected("tensor data ('[...]', '0x...' or '<elided N elements>')")
         }
-    }
-
-    /// The bytes a tensor of `shape` needs, nil when that overflows.
-    static func byteCount(_ shape: [Int], _ dtype: DType) -> Int? {
-        var total = dtype.byteSize
-        for d in shape {
-            let (product, overflow) = total.multipliedReportingOverflow(by: d)
-            if overflow { return nil }
-            total = product
-        }
-        return total
     }
 
     /// `INT`, `FLOAT`, `"string"`, `TYPE DATA`, a list of one of those, or an empty list:

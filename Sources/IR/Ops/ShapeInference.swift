@@ -27,15 +27,10 @@ public enum ShapeInference {
                 throw IRError("output \(k) would have shape \(Shape(dims)), with an extent of \(bad)", at: node)
             }
             // Past 2^40 bytes no machine holds the tensor; before, the count overflows.
-            var bytes = type.dtype.byteSize
-            for d in dims.compactMap(\.value) {
-                let (product, overflow) = bytes.multipliedReportingOverflow(by: d)
-                guard !overflow, product <= 1 << 40 else {
-                    throw IRError(
-                        "output \(k) would have shape \(Shape(dims)): more than 2^40 bytes (the shapes or attributes are "
-                            + "out of range)", at: node)
-                }
-                bytes = product
+            guard let bytes = type.dtype.byteCount(of: dims.compactMap(\.value)), bytes <= 1 << 40 else {
+                throw IRError(
+                    "output \(k) would have shape \(Shape(dims)): more than 2^40 bytes (the shapes or attributes are "
+                        + "out of range)", at: node)
             }
         }
         let count = node.outputs.count
