@@ -6,7 +6,7 @@ import XCTest
 
 enum ReferenceVectors {
     static let folder: Result<URL, Error> = Result {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("npucc-format-vectors-\(getpid())")
+        let dir = sharedTemporaryFolder("npucc-format-vectors")
         let run = try runPython(script: "Tests/python/formats_reference.py", arguments: ["vectors", dir.path])
         guard run.status == 0 else { throw TestEnvironmentError("formats_reference.py failed: \(run.stderr)") }
         return dir

@@ -6,7 +6,7 @@ import XCTest
 enum ImportCases {
     /// The folder holding the generated models and expected.json.
     static let folder: Result<URL, Error> = Result {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("npucc-import-cases-\(getpid())")
+        let dir = sharedTemporaryFolder("npucc-import-cases")
         let run = try runPython(script: "Tests/python/make_import_cases.py", arguments: [dir.path])
         guard run.status == 0 else { throw TestEnvironmentError("make_import_cases.py failed: \(run.stderr)") }
         return dir
