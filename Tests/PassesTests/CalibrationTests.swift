@@ -27,6 +27,38 @@ final class CalibrationTests: XCTestCase {
         XCTAssertEqual(h.percentile(90), exact, accuracy: h.range / Float(ActivationHistogram.binCount) * 1.01)
     }
 
+    /// The same values give the same histogram to the bit however they are batched and
+    /// ordered: the range is the least power of two above their largest magnitude, not one
+    /// the first batch sets, and zeros before any other value leave it unset.
+    func testTheHistogramIsTheSameHoweverTheValuesAreBatched() {
+        var rng = SeededRandom(seed: 31)
+        for trial in 0..<40 {
+            let spread = Float(sign: .plus, exponent: Int.random(in: -30...30, using: &rng), significand: 1)
+            var values = (0..<Int.random(in: 1...3000, using: &rng)).map { k -> Float in
+                k % 7 == 0 ? 0 : Float.random(in: -1...1, using: &rng) * spread * Float.random(in: 0...3, using: &rng)
+            }
+            let whole = histogram([values])
+            XCTAssertEqual(whole.range, Float(sign: .plus, exponent: whole.absMax.exponent + 1, significand: 1))
+            for _ in 0..<3 {
+                values.shuffle(using: &rng)
+                values.sort { ($0 == 0 ? 0 : 1, $0.magnitude) < ($1 == 0 ? 0 : 1, $1.magnitude) }
+                if Bool.random(using: &rng) { values.shuffle(using: &rng) }
+                var chunks: [[Float]] = [], rest = values[...]
+                while !rest.isEmpty {
+                    let n = Int.random(in: 1...max(1, rest.count), using: &rng)
+                    chunks.append(Array(rest.prefix(n)))
+                    rest = rest.dropFirst(n)
+                }
+                let h = histogram(chunks)
+                XCTAssertEqual(h.range, whole.range, "trial \(trial)")
+                XCTAssertEqual(h.bins, whole.bins, "trial \(trial)")
+                for method in [CalibrationMethod.percentile(99), .entropy, .mse] {
+                    XCTAssertEqual(method.amax(h), method.amax(whole), "trial \(trial), \(method)")
+                }
+            }
+        }
+    }
+
     /// Each finite value counts once, in bin ⌊|v| · binCount / range⌋ (the last for |v| at the
     /// range's top), whatever its place among the eight values binned at once: runs of one
     /// value, zeros of either sign, NaNs and infinities anywhere, lengths not a multiple of 8.
@@ -54,12 +86,13 @@ final class CalibrationTests: XCTestCase {
 
     /// Values at each bin's edges and one float either side, eight at a time or left over,
     /// count where the scalar rule ⌊|v| · scale⌋ puts them, for a scale that is a power of two
-    /// and for ones that are not.
+    /// and for ones that are not (the values' own scale: bins of 3 / 1,024 for a top of 3).
     func testValuesAtTheBinEdgesLandWhereTheScalarRulePutsThem() {
-        for top: Float in [1024, 3, 0.7, 1e-20] {
-            // The first values set the range to twice their largest magnitude.
+        for (top, range): (Float, Float) in [(1024, 2048), (3, 4), (0.7, 1), (1e-20, 0x1p-66)] {
+            // The first values set the range to the least power of two above their largest
+            // magnitude.
             var values: [Float] = [top]
-            let scale = Float(ActivationHistogram.binCount) / (2 * top)
+            let scale = Float(ActivationHistogram.binCount) / range
             for k in stride(from: 0, through: ActivationHistogram.binCount / 2, by: 1) {
                 let edge = Float(k) / scale
                 values += [edge, edge.nextDown, edge.nextUp, -edge.nextUp]
@@ -67,7 +100,7 @@ final class CalibrationTests: XCTestCase {
             values = values.filter { $0.magnitude <= top }
             for n in [values.count, values.count - 3] {
                 let h = histogram([Array(values.prefix(n))])
-                XCTAssertEqual(h.range, 2 * top)
+                XCTAssertEqual(h.range, range)
                 var expected = [Double](repeating: 0, count: ActivationHistogram.binCount)
                 for v in values.prefix(n) { expected[min(Int(v.magnitude * scale), ActivationHistogram.binCount - 1)] += 1 }
                 XCTAssertEqual(h.bins, expected, "top \(top), \(n) values")

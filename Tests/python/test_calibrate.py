@@ -170,3 +170,15 @@ def test_nans_a_model_replaces_before_its_layers_are_no_obstacle(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "holds 3 NaN" in r.stderr and "cannot use them" not in r.stderr, r.stderr
 
+
+
+@pytest.mark.parametrize("method", ["percentile", "entropy", "mse"])
+def test_the_ranges_are_the_same_whatever_the_order_of_the_samples(tmp_path, method):
+    """The histogram methods read bins whose range follows from the largest |x| alone, not
+    from the first sample's: the samples reversed give every activation the same amax."""
+    x = np.load(SAMPLES / "digits_calib.npz")["input"]
+    np.savez(tmp_path / "reversed.npz", input=x[::-1])
+    amax = [{a["name"]: a["amax"] for a in json.loads(calibrate(
+        SAMPLES / "digits_cnn.onnx", "--calib", calib, "--method", method, "--json"))["activations"]}
+        for calib in [SAMPLES / "digits_calib.npz", tmp_path / "reversed.npz"]]
+    assert amax[0] == amax[1]

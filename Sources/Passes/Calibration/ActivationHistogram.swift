@@ -1,6 +1,7 @@
-// Streaming statistics of one activation: min, max and a histogram of |x| whose range
-// doubles (merging bin pairs) when a larger value arrives, so one pass over the
-// calibration set suffices and no activation is kept.
+// Streaming statistics of one activation: min, max and a histogram of |x| whose range, a
+// power of two, doubles (merging bin pairs) when a larger value arrives, so one pass over
+// the calibration set suffices, no activation is kept, and the bins are the same however
+// the values are batched or ordered.
 
 public struct ActivationHistogram: Sendable {
     public static let binCount = 2048
@@ -8,6 +9,7 @@ public struct ActivationHistogram: Sendable {
     public private(set) var maximum = -Float.infinity
     /// Bins over [0, range): bin i counts |x| in [i, i+1) * range / binCount.
     public private(set) var bins = [Double](repeating: 0, count: binCount)
+    /// A power of two; 0 until a nonzero value arrives.
     public private(set) var range: Float = 0
     /// The values counted (NaNs and infinities left out).
     public var count: Int { Int(bins.reduce(0, +)) }
@@ -32,11 +34,13 @@ public struct ActivationHistogram: Sendable {
         minimum = low
         maximum = high
         let top = max(low.magnitude, high.magnitude)
-        // At least 2^-100, so that binCount / range stays finite: a range of 1e-37 made
-        // it infinity, and a zero times it a NaN with no bin.
-        if range == 0 { range = top > 0 ? max(top, Self.leastRange) : 1 }
-        while top >= range && range.isFinite { grow() }
-        let scale = Float(Self.binCount) / range
+        // Zeros alone leave the range unset (they count in bin 0 whatever it becomes).
+        if top > 0 {
+            let needed = Self.range(above: top)
+            if range == 0 { range = needed }
+            while range < needed { grow() }
+        }
+        let scale = range > 0 ? Float(Self.binCount) / range : 0
         // Counted in 32-bit integers, a chunk of values at a time, then added to the bins.
         var counts = [UInt32](repeating: 0, count: Self.binCount + 1)
         counts.withUnsafeMutableBufferPointer { counts in
@@ -51,8 +55,22 @@ public struct ActivationHistogram: Sendable {
         }
     }
 
-    /// The smallest range the bins cover.
+    /// The smallest range the bins cover: binCount / range stays finite (a range of 1e-37
+    /// made it infinity, and a zero times it a NaN with no bin).
     static let leastRange: Float = 0x1p-100
+
+    /// The largest range: twice it is no float.
+    static let greatestRange: Float = 0x1p127
+
+    /// The range that holds |x| up to `top`: the least power of two above it, within
+    /// [leastRange, greatestRange]. A power of two makes the bins independent of the order
+    /// and batching of the values: |x| · binCount / range is exact, and bin i of one range
+    /// is bin i / 2 of the next.
+    static func range(above top: Float) -> Float {
+        guard top >= leastRange else { return leastRange }
+        guard top < greatestRange else { return greatestRange }
+        return Float(sign: .plus, exponent: top.exponent + 1, significand: 1)
+    }
 
     /// Values counted between two additions to the bins: fewer than a 32-bit count holds.
     static let chunk = 1 << 30
