@@ -59,7 +59,7 @@ let package = Package(
         .target(name: "Bundle", dependencies: ["CLibZ"]),
         // The compile report: its data, SVG charts and the self-contained HTML page; no
         // dependency on the compiler (the driver fills the data in).
-        .target(name: "Report"),
+        .target(name: "Report", dependencies: ["Bundle"]),
         // The compiler driver: the pipelines the CLI runs.
         .target(name: "Driver", dependencies: [
             "IR", "ONNXImport", "ONNXExport", "Reference", "Passes", "TensorIO", "Formats", "Backend", "Target", "Bundle", "ISA",

@@ -1,5 +1,6 @@
 // Writes a report directory: report.html and report.json, both rendered before anything
 // is written, each written to a temporary file in the directory and renamed into place.
+import Bundle
 import Foundation
 
 public enum ReportWriter {
@@ -46,8 +47,8 @@ public enum ReportWriter {
     }
 
     /// Writes report.html and report.json into `directory` (made if missing). Both files
-    /// go to temporaries first; only when both are written, and neither name is taken by a
-    /// directory, are they renamed into place.
+    /// go to temporaries first; only when both are written, and each name holds a regular
+    /// file or nothing (a symbolic link is written through), are they renamed into place.
     @discardableResult
     public static func write(_ report: CompileReport, to directory: String) throws -> Written {
         try prepare(directory)
@@ -63,20 +64,21 @@ public enum ReportWriter {
         do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
             throw WriteError(path: directory, reason: "cannot create the report directory")
         }
-        var isDirectory: ObjCBool = false
+        // Each name must hold a regular file or nothing; a link is written through.
+        var targets: [String: URL] = [:]
         for name in ["report.html", "report.json"] {
-            let target = URL(fileURLWithPath: directory).appendingPathComponent(name).path
-            if FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory), isDirectory.boolValue {
-                throw WriteError(path: target, reason: "is a directory")
+            let path = URL(fileURLWithPath: directory).appendingPathComponent(name).path
+            do { targets[name] = URL(fileURLWithPath: try AtomicFile.destination(path)) } catch {
+                throw WriteError(path: path, reason: error.message)
             }
         }
         let files = [("report.html", Data(ReportPage.html(report).utf8)), ("report.json", try json(report))]
-        let dir = URL(fileURLWithPath: directory)
         var temporaries: [(URL, URL)] = []
         defer { for (t, _) in temporaries { try? FileManager.default.removeItem(at: t) } }
         for (name, data) in files {
-            let target = dir.appendingPathComponent(name)
-            let temporary = dir.appendingPathComponent(".\(name).\(ProcessInfo.processInfo.processIdentifier).tmp")
+            let target = targets[name]!
+            let temporary = target.deletingLastPathComponent().appendingPathComponent(
+                ".\(name).\(ProcessInfo.processInfo.processIdentifier).tmp")
             do { try data.write(to: temporary) } catch {
                 throw WriteError(path: target.path, reason: "cannot write the report (\(error.localizedDescription))")
             }

@@ -1,6 +1,7 @@
 """Where output goes, and what a command must not destroy or leave behind: a directory given as
 an output file is refused and kept; an output that names one of the command's inputs is
-refused before any work; a report that cannot be written takes no bundle with it, and a bundle
+refused before any work; a report that cannot be written (its name held by a folder or a
+pipe; a link is written through) takes no bundle with it, and a bundle
 that cannot be written takes its report away; a bundle and the interpreter run on an empty batch give empty
 outputs; an array that is no input of a bundle, an input shape of absurd size, a target of
 absurd numbers, an edited bundle's descriptor or window record out of range, a weight holding
@@ -79,6 +80,23 @@ def test_a_report_that_cannot_be_written_leaves_no_bundle(digits):
     r = run_npucc("compile", digits / "digits_cnn.onnx", "-o", digits / "m.npub", *SHAPE, "--report", digits / "rep")
     refused(r, "report.json: is a directory")
     assert not (digits / "m.npub").exists() and os.listdir(digits / "rep") == ["report.json"]
+
+
+def test_a_report_file_that_is_a_pipe_is_refused_and_a_link_is_written_through(digits):
+    (digits / "rep").mkdir()
+    os.mkfifo(digits / "rep" / "report.html")
+    r = run_npucc("compile", digits / "digits_cnn.onnx", "-o", digits / "m.npub", *SHAPE, "--report", digits / "rep")
+    refused(r, "report.html: is not a regular file")
+    assert not (digits / "m.npub").exists() and not os.path.isfile(digits / "rep" / "report.html")
+    os.unlink(digits / "rep" / "report.html")
+    (digits / "elsewhere").mkdir()
+    (digits / "elsewhere" / "page.html").write_text("old")
+    os.symlink(digits / "elsewhere" / "page.html", digits / "rep" / "report.html")
+    r = run_npucc("compile", digits / "digits_cnn.onnx", "-o", digits / "m.npub", *SHAPE, "--report", digits / "rep")
+    assert r.returncode == 0, r.stderr
+    assert os.path.islink(digits / "rep" / "report.html")
+    assert (digits / "elsewhere" / "page.html").read_text().startswith("<!DOCTYPE html>")
+    assert sorted(os.listdir(digits / "elsewhere")) == ["page.html"]
 
 
 def test_a_bundle_that_cannot_be_written_takes_its_report_away(digits):
