@@ -75,6 +75,10 @@ public enum DType: Int32, Sendable, CaseIterable, Hashable {
 
     public var isInteger: Bool { !isFloatingPoint && self != .bool }
 
+    /// The most bytes a tensor may take (2^40): no machine holds more, and below it no
+    /// count of elements or bytes overflows. The importer and shape inference refuse larger.
+    public static let largestTensorBytes = 1 << 40
+
     /// The bytes a tensor of this type and `shape` takes in the IR's storage; nil when an
     /// extent is negative or the count overflows.
     public func byteCount(of shape: [Int]) -> Int? {

@@ -18,14 +18,10 @@ extension ONNXTensor {
             guard d <= Int64(Int32.max) else { throw TensorDecodingError("\(what) has dimension \(d) at axis \(i), too large") }
             return Int(d)
         }
-        var count = 1
-        for d in shape {
-            let (product, overflow) = count.multipliedReportingOverflow(by: d)
-            guard !overflow, product <= (1 << 40) / dtype.byteSize else {
-                throw TensorDecodingError("\(what) has shape \(shape) whose size overflows")
-            }
-            count = product
+        guard let bytes = dtype.byteCount(of: shape), bytes <= DType.largestTensorBytes else {
+            throw TensorDecodingError("\(what) has shape \(shape) whose size overflows")
         }
+        let count = bytes / dtype.byteSize
         // The 4-bit types pack two elements per byte in the file; the IR holds one per byte.
         let byteCount = dtype.isPackedFourBit ? (count + 1) / 2 : count * dtype.byteSize
         func mismatch(_ field: String, _ got: Int) -> TensorDecodingError {

@@ -26,8 +26,7 @@ public enum ShapeInference {
             if let bad = dims.first(where: { ($0.value ?? 0) < 0 }) {
                 throw IRError("output \(k) would have shape \(Shape(dims)), with an extent of \(bad)", at: node)
             }
-            // Past 2^40 bytes no machine holds the tensor; before, the count overflows.
-            guard let bytes = type.dtype.byteCount(of: dims.compactMap(\.value)), bytes <= 1 << 40 else {
+            guard let bytes = type.dtype.byteCount(of: dims.compactMap(\.value)), bytes <= DType.largestTensorBytes else {
                 throw IRError(
                     "output \(k) would have shape \(Shape(dims)): more than 2^40 bytes (the shapes or attributes are "
                         + "out of range)", at: node)
