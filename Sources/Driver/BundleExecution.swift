@@ -135,13 +135,7 @@ public enum BundleExecution {
                     results[i] += try machine.readDRAM(place.offset, count: place.bytes)
                 }
             } catch let e as SimulatorError {
-                // The node the failing instruction was lowered from, when the bundle says.
-                if let i = e.instruction,
-                    let layer = meta.program.layers?.first(where: { ($0.first..<($0.first + $0.count)).contains(i) })
-                {
-                    throw DriverError(file: bundlePath, "node \(layer.op) \"\(layer.name)\": \(e)")
-                }
-                throw DriverError(file: bundlePath, "\(e)")
+                throw BundleProfile.failure(e, layers: meta.program.layers, bundlePath: bundlePath)
             }
         }
         let outputs: [(String, Tensor)] = zip(meta.outputs, results).map { info, bytes in

@@ -110,7 +110,7 @@ public struct CycleModel {
             do {
                 try state.issue(instruction, program, constants)
             } catch let e as SimulatorError {
-                throw SimulatorError("instruction \(index) (\(instruction.spec.mnemonic)): \(e)")
+                throw SimulatorError(at: index, of: program, e)
             }
             if instruction.spec.mnemonic == "halt" { break }
         }

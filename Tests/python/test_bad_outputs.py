@@ -155,7 +155,7 @@ def test_a_target_of_absurd_numbers_is_refused_by_field(digits, path, value):
     refused(r, "t.json", field.replace("memories.3", "memories[3]"))
 
 
-def test_an_edited_bundle_out_of_range_is_refused_by_instruction(digits):
+def test_an_edited_bundle_out_of_range_is_refused_by_node_and_instruction(digits):
     r = run_npucc("compile", digits / "digits_cnn.onnx", "-o", digits / "m.npub", *SHAPE)
     assert r.returncode == 0, r.stderr
     program = run_npucc("disasm", digits / "m.npub").stdout
@@ -174,7 +174,7 @@ def test_an_edited_bundle_out_of_range_is_refused_by_instruction(digits):
     assert r.returncode == 0, r.stderr
     for command in [["run", digits / "pool.npub", "--inputs", digits / "digits_test.npz", "--outputs", digits / "y.npz"],
                     ["profile", digits / "pool.npub"]]:
-        refused(run_npucc(*command), "(vopp): max_pool's parameter record is not a window")
+        refused(run_npucc(*command), 'node MaxPool "', "(vopp): max_pool's parameter record is not a window")
     assert not (digits / "y.npz").exists()
     # A plain vop naming an op that takes a parameter record (which it has no field for).
     plain = next(i for i, line in enumerate(lines) if line.startswith("vop op="))
@@ -183,7 +183,8 @@ def test_an_edited_bundle_out_of_range_is_refused_by_instruction(digits):
     (digits / "plain.s").write_text("\n".join(edited) + "\n")
     r = run_npucc("asm", digits / "plain.s", "--bundle", digits / "m.npub", "-o", digits / "plain.npub")
     assert r.returncode == 0, r.stderr
-    refused(run_npucc("profile", digits / "plain.npub"), "(vop): topk takes a parameter record: it is a vopp, not a vop")
+    refused(run_npucc("profile", digits / "plain.npub"), "plain.npub: node ",
+            "(vop): topk takes a parameter record: it is a vopp, not a vop")
 
 
 def run_with_a_descriptor_resized(digits, mnemonic, operand, resize):
