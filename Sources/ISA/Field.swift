@@ -71,6 +71,20 @@ public struct FieldSpec: Sendable, Equatable {
         }
     }
 
+    /// What the assembly form accepts in this field, for an error that refuses a value.
+    var spelling: String {
+        switch kind {
+        case .unsigned: return "an unsigned integer below 2^\(bits)"
+        case .signed: return "an integer of \(bits) bits, two's complement"
+        case .flag: return "0 or 1"
+        case .float32: return "a float32 as a decimal number or inf, or a NaN by its bits as nan:0x7fc00000"
+        case .descriptor: return "a declared descriptor, d0, d1, ..."
+        case .semaphore: return "a semaphore, s0 to s\(maximum)"
+        case .place: return "a unit: c2.t7 for a tile's, c2 for a cluster's own DMA engines"
+        case .choice(let names): return "one of " + names.joined(separator: ", ")
+        }
+    }
+
     /// The raw value of `text` in this field, or nil when it is not one.
     func parse(_ text: String) -> UInt64? {
         let raw: UInt64?

@@ -195,7 +195,9 @@ public struct Program: Sendable, Equatable {
         var values: [UInt64] = []
         for f in spec.fields {
             guard let text = given.removeValue(forKey: f.name) else { throw ISAError("\(mnemonic): field \(f.name) is missing") }
-            guard let v = f.parse(text) else { throw ISAError("\(mnemonic): \"\(text)\" is not a value of field \(f.name)") }
+            guard let v = f.parse(text) else {
+                throw ISAError("\(mnemonic): \"\(text)\" is not a value of field \(f.name) (\(f.spelling))")
+            }
             if f.kind == .descriptor && v >= UInt64(descriptors) { throw ISAError("\(mnemonic): d\(v) is not declared") }
             values.append(v)
         }

@@ -231,7 +231,13 @@ final class InstructionSetTests: XCTestCase {
         refused(".code\nhalt\nfoo x=1\n", "line 3: unknown instruction \"foo\"")
         refused(".descriptors\nd0: dram f32 @0x0 [4] [1]\n.code\ndma dst=d0\n", "line 4: dma: field src is missing")
         refused(".descriptors\nd0: dram f32 @0x0 [4] [1]\n.code\ndma dst=d0, src=d1\n", "line 4: dma: d1 is not declared")
-        refused(".code\nsignal after=tensor, sem=s1\n", "line 2: signal: \"tensor\" is not a value of field after")
+        refused(
+            ".code\nsignal after=tensor, sem=s1\n",
+            "line 2: signal: \"tensor\" is not a value of field after (one of dma, matrix, vector)")
+        refused(
+            ".descriptors\nd0: dram f32 @0x0 [4] [1]\n.code\nquant dst=d0, src=d0, fmt=fp8, amax=nan, scale=0\n",
+            "line 4: quant: \"nan\" is not a value of field amax (a float32 as a decimal number or inf, or a NaN by its "
+                + "bits as nan:0x7fc00000)")
         refused(".code\nhalt now=1\n", "line 2: halt has no field \"now\"")
         refused(".descriptors\nd1: dram f32 @0x0 [4] [1]\n", "line 2: expected \"d0: ...\" (descriptors are numbered in order)")
     }
