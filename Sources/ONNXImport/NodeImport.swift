@@ -66,6 +66,7 @@ extension ImportContext {
     /// Imports a default-domain node with its attributes decoded: by its decomposition, or
     /// as the op it is in its current opset's form.
     mutating func importDecoded(_ node: Node, label: String, what: String) throws {
+        try OperandTypes.check(node, opset: opset) { knownType(of: $0)?.dtype }
         var node = node
         if let decompose = Self.decompositions[node.op] {
             if let known = Self.decomposedAttributes[node.op],
