@@ -145,7 +145,7 @@ public enum BundleProfile {
     private static func target(for meta: Metadata, bundlePath: String, targetPath: String?) throws -> TargetDescription {
         let target: TargetDescription
         if let targetPath {
-            target = try TargetDescription.load(path: targetPath)
+            target = try TargetReport.load(path: targetPath)
         } else {
             target = try TargetDescription.default
             guard meta.target == target.name else {

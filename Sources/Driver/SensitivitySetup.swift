@@ -127,11 +127,24 @@ public enum SensitivitySetup {
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw DriverError(file: path, "cannot read the rules file")
         }
-        do { return try PrecisionRules.parse(data) } catch let e as PrecisionRuleError {
+        let rules: PrecisionRules
+        do { rules = try PrecisionRules.parse(data) } catch let e as PrecisionRuleError {
             throw DriverError(file: path, e.description)
         } catch {
             throw DriverError(file: path, "not a rules file: \(error.localizedDescription)")
         }
+        if let repeated = JSONKeys.firstRepeated(in: data), case .key(let key) = repeated.last {
+            // As the rules' own errors name a place: rule 2: "precision".
+            let place = repeated.dropLast().map { step -> String in
+                if case .index(let i) = step { return "rule \(i + 1)" }
+                return ""
+            }.filter { !$0.isEmpty }
+            throw DriverError(
+                file: path,
+                (place.isEmpty ? "" : place.joined(separator: ", ") + ": ")
+                    + "field \"\(key)\" is given twice; JSON readers disagree on which value counts")
+        }
+        return rules
     }
 
     /// Solves `budget` under `rules`; every failure names its cause.

@@ -4,9 +4,17 @@ import Foundation
 import Target
 
 public enum TargetReport {
-    /// The target at `path`, or the built-in one when `path` is nil.
+    /// The target at `path`, or the built-in one when `path` is nil. A file that gives an
+    /// object a key twice is refused by that key (`JSONKeys`).
     public static func load(path: String?) throws -> TargetDescription {
-        try path.map { try TargetDescription.load(path: $0) } ?? TargetDescription.default
+        guard let path else { return try TargetDescription.default }
+        let target = try TargetDescription.load(path: path)
+        if let data = FileManager.default.contents(atPath: path), let repeated = JSONKeys.firstRepeated(in: data) {
+            throw TargetError(
+                file: path, field: JSONKeys.path(repeated),
+                "is given twice in its object; JSON readers disagree on which value counts")
+        }
+        return target
     }
 
     /// The readable summary; `source` says where the target came from.

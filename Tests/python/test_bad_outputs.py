@@ -6,7 +6,7 @@ that cannot be written takes its report away; a bundle and the interpreter run o
 outputs; an array that is no input of a bundle, an input shape of absurd size, a target of
 absurd numbers, an edited bundle's descriptor or window record out of range, a weight holding
 NaN or infinity, calibration samples that are NaN throughout, a budget that is no decimal number, labels that are no class
-indices, a rules file with an unknown field or a rule that contradicts itself, and an npz that
+indices, a rules file with an unknown field, a field given twice or a rule that contradicts itself, and an npz that
 holds an array twice are each refused with one line naming the file."""
 import json
 import os
@@ -318,6 +318,17 @@ def test_a_rules_file_with_an_unknown_field_is_refused(digits):
     r = run_npucc("compile", digits / "digits_cnn.onnx", "-o", digits / "m.npub", *SHAPE, "--precision", "auto",
                   "--calib", digits / "digits_calib.npz", "--rules", digits / "rules.json")
     refused(r, "rules.json", 'unknown field "extra"')
+    assert not (digits / "m.npub").exists()
+
+
+def test_a_rules_field_given_twice_is_refused_by_rule(digits):
+    """JSON readers disagree on which of two values of a key counts: the rule that repeats
+    one is named, not read by chance."""
+    (digits / "rules.json").write_text(
+        '{"rules": [{"layers": "conv1", "precision": "fp16"}, {"layers": "fc", "precision": "fp16", "precision": "fp8"}]}')
+    r = run_npucc("compile", digits / "digits_cnn.onnx", "-o", digits / "m.npub", *SHAPE, "--precision", "auto",
+                  "--calib", digits / "digits_calib.npz", "--rules", digits / "rules.json")
+    refused(r, "rules.json", 'rule 2: field "precision" is given twice')
     assert not (digits / "m.npub").exists()
 
 

@@ -218,3 +218,21 @@ def test_memory_levels_play_their_roles_whatever_their_names(tmp_path):
     assert r.returncode == 0, r.stderr
     r = run_npucc("profile", tmp_path / "without_l3.npub", "--target", tmp_path / "without_l3.json")
     assert r.returncode == 0, r.stderr
+
+
+def test_a_key_given_twice_is_refused_by_its_place(tmp_path):
+    """JSON leaves a repeated key undefined and Foundation's readers disagree on it (one keeps
+    the first value, one the last): an override appended to a copied file is refused, not
+    read or dropped by chance, wherever its object is; so is one given to `compile` and
+    `profile`."""
+    text = json.dumps(SEED, indent=2)
+    top = text.replace('"clock_hz": ', '"clock_hz": 2000000000,\n  "clock_hz": ', 1)
+    assert npucc_error(tmp_path, top) == (
+        "clock_hz: is given twice in its object; JSON readers disagree on which value counts")
+    nested = text.replace('"latency_cycles": 16', '"latency_cycles": 16, "latency_cycles": 8', 1)
+    assert npucc_error(tmp_path, nested).startswith("memories[1].latency_cycles: is given twice")
+    (tmp_path / "twice.json").write_text(top)
+    r = run_npucc("compile", ROOT / "samples" / "digits_cnn.onnx", "-o", tmp_path / "m.npub",
+                  "--input-shape", "input=1,1,8,8", "--target", tmp_path / "twice.json")
+    assert r.returncode == 1 and "twice.json: clock_hz: is given twice" in r.stderr, r.stderr
+    assert not (tmp_path / "m.npub").exists()
