@@ -55,43 +55,21 @@ enum JSONKeys {
             case UInt8(ascii: "{"):
                 at += 1
                 var keys = Set<String>()
-                skipSpace()
-                if at < bytes.count, bytes[at] == UInt8(ascii: "}") {
-                    at += 1
-                    return true
-                }
-                while true {
-                    skipSpace()
-                    guard let key = string() else { return false }
+                return try members(closing: UInt8(ascii: "}")) { scanner throws(Repeated) in
+                    guard let key = scanner.string() else { return false }
                     guard keys.insert(key).inserted else { throw Repeated(path: path + [.key(key)]) }
-                    skipSpace()
-                    guard at < bytes.count, bytes[at] == UInt8(ascii: ":") else { return false }
-                    at += 1
-                    skipSpace()
-                    guard try value(at: path + [.key(key)], depth: depth + 1) else { return false }
-                    skipSpace()
-                    guard at < bytes.count else { return false }
-                    at += 1
-                    if bytes[at - 1] == UInt8(ascii: "}") { return true }
-                    guard bytes[at - 1] == UInt8(ascii: ",") else { return false }
+                    scanner.skipSpace()
+                    guard scanner.at < scanner.bytes.count, scanner.bytes[scanner.at] == UInt8(ascii: ":") else { return false }
+                    scanner.at += 1
+                    scanner.skipSpace()
+                    return try scanner.value(at: path + [.key(key)], depth: depth + 1)
                 }
             case UInt8(ascii: "["):
                 at += 1
-                skipSpace()
-                if at < bytes.count, bytes[at] == UInt8(ascii: "]") {
-                    at += 1
-                    return true
-                }
                 var index = 0
-                while true {
-                    skipSpace()
-                    guard try value(at: path + [.index(index)], depth: depth + 1) else { return false }
-                    index += 1
-                    skipSpace()
-                    guard at < bytes.count else { return false }
-                    at += 1
-                    if bytes[at - 1] == UInt8(ascii: "]") { return true }
-                    guard bytes[at - 1] == UInt8(ascii: ",") else { return false }
+                return try members(closing: UInt8(ascii: "]")) { scanner throws(Repeated) in
+                    defer { index += 1 }
+                    return try scanner.value(at: path + [.index(index)], depth: depth + 1)
                 }
             case UInt8(ascii: "\""):
                 return string() != nil
@@ -100,6 +78,25 @@ enum JSONKeys {
                 let start = at
                 while at < bytes.count, !",]} \t\n\r".utf8.contains(bytes[at]) { at += 1 }
                 return at > start
+            }
+        }
+
+        /// The members of an object or array up to `closing`, each read by `member` (false:
+        /// not JSON), separated by commas; false where the text is no such list.
+        mutating func members(closing: UInt8, _ member: (inout Scanner) throws(Repeated) -> Bool) throws(Repeated) -> Bool {
+            skipSpace()
+            if at < bytes.count, bytes[at] == closing {
+                at += 1
+                return true
+            }
+            while true {
+                skipSpace()
+                guard try member(&self) else { return false }
+                skipSpace()
+                guard at < bytes.count else { return false }
+                at += 1
+                if bytes[at - 1] == closing { return true }
+                guard bytes[at - 1] == UInt8(ascii: ",") else { return false }
             }
         }
 
