@@ -134,14 +134,11 @@ public enum SensitivitySetup {
             throw DriverError(file: path, "not a rules file: \(error.localizedDescription)")
         }
         if let repeated = JSONKeys.firstRepeated(in: data), case .key(let key) = repeated.last {
-            // As the rules' own errors name a place: rule 2: "precision".
-            let place = repeated.dropLast().map { step -> String in
-                if case .index(let i) = step { return "rule \(i + 1)" }
-                return ""
-            }.filter { !$0.isEmpty }
+            // Named as the rules' own errors name a place: rule 2: field "precision".
+            let rule = repeated.lazy.compactMap { step -> Int? in if case .index(let i) = step { i } else { nil } }.first
             throw DriverError(
                 file: path,
-                (place.isEmpty ? "" : place.joined(separator: ", ") + ": ")
+                (rule.map { "rule \($0 + 1): " } ?? "")
                     + "field \"\(key)\" is given twice; JSON readers disagree on which value counts")
         }
         return rules
