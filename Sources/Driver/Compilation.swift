@@ -172,9 +172,7 @@ public enum Compilation {
     public static func quantize(_ loaded: inout LoadedModel, options: CompileOptions) throws
         -> (notes: [String], analysis: PrecisionAnalysis?)
     {
-        guard let method = CalibrationMethod(options.calibMethod) else {
-            throw DriverError(file: "--calib-method", "unknown calibration method \"\(options.calibMethod)\"")
-        }
+        let method = try PrecisionSetup.calibrationMethod(options.calibMethod)
         if let chosen = options.pruning, options.sparsity == .none {
             throw PrecisionSetup.pruningWithoutSparsity(chosen.rawValue, auto: options.precision == "auto")
         }

@@ -99,6 +99,11 @@ public enum PrecisionSetup {
     /// (its Hessians come from them), magnitude without.
     public static func defaultPruning(calibrated: Bool) -> PruningMethod { calibrated ? .sparsegpt : .magnitude }
 
+    /// The calibration method `text` names on the command line, given with `flag`.
+    public static func calibrationMethod(_ text: String, flag: String = "--calib-method") throws -> CalibrationMethod {
+        do { return try CalibrationMethod.parse(text) } catch { throw DriverError(file: flag, error.description) }
+    }
+
     /// The pruning method named `name` on the command line.
     public static func pruningMethod(_ name: String) throws -> PruningMethod {
         guard let method = PruningMethod(rawValue: name) else {

@@ -47,9 +47,7 @@ struct Analyze: ParsableCommand {
 
     func run() throws {
         try reportingErrors(file: options.model) {
-            guard let method = CalibrationMethod(calibMethod) else {
-                throw DriverError(file: "--calib-method", "unknown calibration method \"\(calibMethod)\"")
-            }
+            let method = try PrecisionSetup.calibrationMethod(calibMethod)
             let pruning = try PrecisionSetup.pruningMethod(prune)
             guard samples > 0 else { throw DriverError(file: "--samples", "must be at least 1") }
             guard let endToEnd = EndToEndError(rawValue: outputError) else {

@@ -33,10 +33,7 @@ struct Calibrate: ParsableCommand {
 
     func run() throws {
         try reportingErrors(file: options.model) {
-            guard let chosen = CalibrationMethod(method) else {
-                throw DriverError(
-                    file: "--method", "unknown calibration method \"\(method)\" (minmax, percentile[:P], entropy, mse)")
-            }
+            let chosen = try PrecisionSetup.calibrationMethod(method, flag: "--method")
             let loaded = try options.load()
             let (samples, rows) = try CalibrationSet.loadRows(path: calib, graph: loaded.model.graph)
             var calibrator = try Calibrator(graph: loaded.model.graph)

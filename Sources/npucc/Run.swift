@@ -76,9 +76,7 @@ struct Run: ParsableCommand {
             var loaded = try options.load()
             let statistics = try selection.run(on: &loaded) { print($0, terminator: "") }
             collectWarnings(statistics.flatMap(\.statistics.warnings), file: options.model)
-            guard let method = CalibrationMethod(quantization.calibMethod) else {
-                throw DriverError(file: "--calib-method", "unknown calibration method \"\(quantization.calibMethod)\"")
-            }
+            let method = try PrecisionSetup.calibrationMethod(quantization.calibMethod)
             var pruning = try quantization.prune.map(PrecisionSetup.pruningMethod)
             let ruleSet = try quantization.rules.map(SensitivitySetup.rules(path:))
             if ruleSet != nil && precision != "auto" {

@@ -169,6 +169,17 @@ final class CalibrationTests: XCTestCase {
         XCTAssertEqual(CalibrationMethod("percentile"), .percentile(99.99))
         XCTAssertNil(CalibrationMethod("percentile:120"))
         XCTAssertNil(CalibrationMethod("kl"))
+        // A parameter only percentile takes, in its range; each refusal says which.
+        for (text, message) in [
+            ("kl", "unknown calibration method \"kl\" (minmax, percentile, percentile:P, entropy, mse)"),
+            ("entropy:foo", "\"entropy:foo\": entropy takes no parameter (only percentile:P does)"),
+            ("mse:", "\"mse:\": mse takes no parameter (only percentile:P does)"),
+            ("percentile:0", "\"percentile:0\": the percentile P of percentile:P is a number above 0 and at most 100, not \"0\""),
+            ("percentile:", "\"percentile:\": the percentile P of percentile:P is a number above 0 and at most 100, not \"\""),
+        ] {
+            XCTAssertThrowsError(try CalibrationMethod.parse(text)) { XCTAssertEqual("\($0)", message) }
+        }
+        XCTAssertEqual(try CalibrationMethod.parse("percentile:100"), .percentile(100))
     }
 
     /// An activation all below 1e-36 (a model whose values die away layer after layer),

@@ -182,3 +182,16 @@ def test_the_ranges_are_the_same_whatever_the_order_of_the_samples(tmp_path, met
         SAMPLES / "digits_cnn.onnx", "--calib", calib, "--method", method, "--json"))["activations"]}
         for calib in [SAMPLES / "digits_calib.npz", tmp_path / "reversed.npz"]]
     assert amax[0] == amax[1]
+
+
+@pytest.mark.parametrize("method,phrase", [
+    ("entropy:foo", '"entropy:foo": entropy takes no parameter'),
+    ("percentile:0", '"percentile:0": the percentile P of percentile:P is a number above 0 and at most 100'),
+    ("kl", 'unknown calibration method "kl"'),
+])
+def test_a_method_with_a_parameter_it_does_not_take_or_out_of_range_is_refused(tmp_path, method, phrase):
+    for command in [["calibrate", SAMPLES / "digits_cnn.onnx", "--calib", SAMPLES / "digits_calib.npz", "--method", method],
+                    ["run", SAMPLES / "digits_cnn.onnx", "--inputs", SAMPLES / "digits_test.npz", "--outputs", tmp_path / "y.npz",
+                     "--precision", "fp8", "--calib", SAMPLES / "digits_calib.npz", "--calib-method", method]]:
+        r = run_npucc(*command)
+        assert r.returncode == 1 and phrase in r.stderr, r.stderr

@@ -11,18 +11,34 @@ public enum CalibrationMethod: Sendable, Equatable {
     case entropy
     case mse
 
-    /// Parses `minmax`, `percentile` (99.99), `percentile:99.9`, `entropy`, `mse`.
+    /// Parses `minmax`, `percentile` (99.99), `percentile:99.9`, `entropy`, `mse`; nil for
+    /// anything else (`parse` says why).
     public init?(_ text: String) {
-        let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
-        switch parts[0] {
-        case "minmax": self = .minmax
-        case "percentile":
-            guard let p = parts.count > 1 ? Double(parts[1]) : 99.99, p > 0, p <= 100 else { return nil }
-            self = .percentile(p)
-        case "entropy": self = .entropy
-        case "mse": self = .mse
-        default: return nil
+        guard let method = try? Self.parse(text) else { return nil }
+        self = method
+    }
+
+    /// `text` as a method, or an error saying why it is none: a name no method has, a
+    /// parameter given to a method that takes none, a percentile outside (0, 100].
+    public static func parse(_ text: String) throws(CalibrationMethodError) -> CalibrationMethod {
+        let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        let methods: [String: CalibrationMethod] = ["minmax": .minmax, "entropy": .entropy, "mse": .mse]
+        if parts[0] == "percentile" {
+            guard parts.count > 1 else { return .percentile(99.99) }
+            guard let p = Double(parts[1]), p > 0, p <= 100 else {
+                throw CalibrationMethodError(
+                    "\"\(text)\": the percentile P of percentile:P is a number above 0 and at most 100, not \"\(parts[1])\"")
+            }
+            return .percentile(p)
         }
+        guard let method = methods[parts[0]] else {
+            throw CalibrationMethodError(
+                "unknown calibration method \"\(text)\" (minmax, percentile, percentile:P, entropy, mse)")
+        }
+        guard parts.count == 1 else {
+            throw CalibrationMethodError("\"\(text)\": \(parts[0]) takes no parameter (only percentile:P does)")
+        }
+        return method
     }
 
     /// The amax this method picks for `h`.
@@ -89,4 +105,10 @@ public enum CalibrationMethod: Sendable, Equatable {
         }
         return best
     }
+}
+
+/// Why a `--calib-method` text names no method.
+public struct CalibrationMethodError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
 }
