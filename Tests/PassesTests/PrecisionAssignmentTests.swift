@@ -126,7 +126,10 @@ final class PrecisionAssignmentTests: XCTestCase {
                 "rule 1 (\"a\") leaves layer a no candidate (its reduction length is not a multiple of 4, so it cannot be 2:4)")
         }
         XCTAssertThrowsError(try PrecisionRules(rules: [PrecisionRule(layers: "z*", min: "fp8")]).allowed(layers)) {
-            XCTAssertEqual("\($0)", "rule 1 (\"z*\") matches no layer")
+            XCTAssertEqual(
+                "\($0)",
+                "rule 1 (\"z*\") matches no layer; the layers by node (output), as compiled with BatchNormalization "
+                    + "folded and activations fused: a, b, c")
         }
     }
 

@@ -131,6 +131,17 @@ public struct PrecisionRules: Sendable, Equatable, Decodable {
         return parsed
     }
 
+    /// The layers a rule may name, for the error of one that names none: node and output as
+    /// compiled (BatchNormalization folded and activations fused in, so a Conv followed by
+    /// a Relu writes the Relu's output), the first eight.
+    static func listing(_ layers: [LayerSensitivity]) -> String {
+        guard !layers.isEmpty else { return "" }
+        let shown = layers.prefix(8).map { $0.name.isEmpty || $0.name == $0.layer ? $0.layer : "\($0.name) (\($0.layer))" }
+        let more = layers.count > 8 ? ", and \(layers.count - 8) more" : ""
+        return "; the layers by node (output), as compiled with BatchNormalization folded and activations fused: "
+            + shown.joined(separator: ", ") + more
+    }
+
     /// For each layer a rule matches, the candidates it may take (fp16 dense and the
     /// analysed ones, filtered by every matching rule).
     public func allowed(_ layers: [LayerSensitivity]) throws -> [String: Set<LayerCandidate>] {
@@ -138,7 +149,7 @@ public struct PrecisionRules: Sendable, Equatable, Decodable {
         for (i, rule) in rules.enumerated() {
             let matched = layers.filter(rule.matches)
             guard !matched.isEmpty else {
-                throw PrecisionRuleError("rule \(i + 1) (\"\(rule.layers)\") matches no layer")
+                throw PrecisionRuleError("rule \(i + 1) (\"\(rule.layers)\") matches no layer" + Self.listing(layers))
             }
             for l in matched {
                 let current = result[l.layer] ?? Set([LayerCandidate(.fp16)] + l.candidates.map(\.candidate))
