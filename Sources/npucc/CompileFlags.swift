@@ -15,8 +15,10 @@ struct CompileFlags: ParsableArguments {
 
     @Option(
         name: .customLong("analysis-samples"),
-        help: "With --precision auto: how many calibration samples measure each candidate's end-to-end error.")
-    var analysisSamples: Int = 4
+        help: ArgumentHelp(
+            "With --precision auto: how many calibration samples measure each candidate's end-to-end error "
+                + "(default: 4)."))
+    var analysisSamples: Int?
 
     @Flag(name: .customLong("print-ir-after-all"), help: "Print the IR after every pass.")
     var printIRAfterAll = false
@@ -32,9 +34,11 @@ struct CompileFlags: ParsableArguments {
         compile.calibPath = quantization.calib
         compile.calibMethod = quantization.calibMethod
         compile.pruning = try quantization.prune.map(PrecisionSetup.pruningMethod)
-        compile.budget = quantization.budget
+        try quantization.refuseAutoOnlyFlags(precision: precision, analysisSamples: analysisSamples)
+        compile.budget = quantization.budgetText
         compile.rulesPath = quantization.rules
         compile.biasCorrection = quantization.biasCorrection
+        let analysisSamples = self.analysisSamples ?? 4
         guard analysisSamples > 0 else { throw DriverError(file: "--analysis-samples", "must be at least 1") }
         compile.analysisSamples = analysisSamples
         compile.outputError = try quantization.endToEnd()

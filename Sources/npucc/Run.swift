@@ -50,7 +50,7 @@ struct Run: ParsableCommand {
     @Option(
         name: .customLong("analysis-samples"),
         help: "With --precision auto: how many calibration samples measure each candidate (64 here; compile's default is 4).")
-    var analysisSamples: Int = 64
+    var analysisSamples: Int?
 
     @OptionGroup var console: ConsoleOptions
 
@@ -85,6 +85,8 @@ struct Run: ParsableCommand {
             guard ["none", "2:4", "auto"].contains(sparsity ?? "auto") else {
                 throw DriverError(file: "--sparsity", "unknown sparsity \"\(sparsity ?? "")\" (none, 2:4, auto)")
             }
+            try quantization.refuseAutoOnlyFlags(precision: precision, analysisSamples: analysisSamples)
+            let analysisSamples = self.analysisSamples ?? 64
             guard analysisSamples > 0 else { throw DriverError(file: "--analysis-samples", "must be at least 1") }
             if let chosen = quantization.prune, sparsity == "none" {
                 throw PrecisionSetup.pruningWithoutSparsity(chosen, auto: precision == "auto")
@@ -108,7 +110,7 @@ struct Run: ParsableCommand {
                     dense: sparsity != "2:4", maxSamples: analysisSamples,
                     endToEnd: try quantization.endToEnd())
                 let assignment = try SensitivitySetup.assign(
-                    report, budget: quantization.budget, rules: ruleSet, rulesPath: quantization.rules ?? "",
+                    report, budget: quantization.budgetText, rules: ruleSet, rulesPath: quantization.rules ?? "",
                     sparsity: sparsity ?? "auto")
                 try SensitivitySetup.apply(
                     assignment, report: report, pruning: pruning, biasCorrection: quantization.biasCorrection,

@@ -6,7 +6,8 @@ that cannot be written takes its report away; a bundle and the interpreter run o
 outputs; an array that is no input of a bundle, an input shape of absurd size, a target of
 absurd numbers, an edited bundle's descriptor or window record out of range, a weight holding
 NaN or infinity, calibration samples that are NaN throughout, a budget that is no decimal number, labels that are no class
-indices, a rules file with an unknown field, a field given twice or a rule that contradicts itself, and an npz that
+indices, a flag of --precision auto without it, a rules file with an unknown field, a field given twice or a
+rule that contradicts itself, and an npz that
 holds an array twice are each refused with one line naming the file."""
 import json
 import os
@@ -319,6 +320,18 @@ def test_a_rules_file_with_an_unknown_field_is_refused(digits):
                   "--calib", digits / "digits_calib.npz", "--rules", digits / "rules.json")
     refused(r, "rules.json", 'unknown field "extra"')
     assert not (digits / "m.npub").exists()
+
+
+@pytest.mark.parametrize("flag", [["--budget", "0.3"], ["--output-error", "measured"], ["--analysis-samples", "8"]])
+def test_a_flag_of_the_per_layer_choice_without_it_is_refused_not_ignored(digits, flag):
+    """--budget, --output-error and --analysis-samples only steer --precision auto: given with a
+    fixed precision (or none) they are refused, as --rules is, instead of changing nothing."""
+    for command in [["compile", digits / "digits_cnn.onnx", "-o", digits / "m.npub", *SHAPE, "--precision", "nvfp4",
+                     "--calib", digits / "digits_calib.npz", *flag],
+                    ["run", digits / "digits_cnn.onnx", "--inputs", digits / "digits_test.npz", "--outputs",
+                     digits / "y.npz", *flag]]:
+        refused(run_npucc(*command), f"npucc: error: {flag[0]}: applies to --precision auto only")
+    assert not (digits / "m.npub").exists() and not (digits / "y.npz").exists()
 
 
 def test_a_rules_field_given_twice_is_refused_by_rule(digits):
