@@ -15,6 +15,7 @@ struct CompileFlags: ParsableArguments {
 
     @Option(
         name: .customLong("analysis-samples"),
+        parsing: .unconditional,
         help: ArgumentHelp(
             "With --precision auto: how many calibration samples measure each candidate's end-to-end error "
                 + "(default: 4)."))

@@ -19,6 +19,7 @@ struct QuantizationOptions: ParsableArguments {
     var biasCorrection = false
 
     @Option(
+        parsing: .unconditional,
         help: ArgumentHelp(
             "With --precision auto: the budget (default: nvfp4).",
             discussion: """

@@ -49,6 +49,7 @@ struct Run: ParsableCommand {
 
     @Option(
         name: .customLong("analysis-samples"),
+        parsing: .unconditional,
         help: "With --precision auto: how many calibration samples measure each candidate (64 here; compile's default is 4).")
     var analysisSamples: Int?
 

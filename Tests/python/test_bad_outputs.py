@@ -293,7 +293,7 @@ def test_calibration_that_is_nan_throughout_is_refused(digits):
     assert not (digits / "m.npub").exists()
 
 
-@pytest.mark.parametrize("budget", ["inf", "nan", "0x10", "size=infKB", "error=inf"])
+@pytest.mark.parametrize("budget", ["inf", "nan", "0x10", "size=infKB", "error=inf", "-1", "-0.5"])
 def test_a_budget_that_is_no_decimal_number_is_refused(digits, budget):
     r = run_npucc("compile", digits / "digits_cnn.onnx", "-o", digits / "m.npub", *SHAPE, "--precision", "auto",
                   "--calib", digits / "digits_calib.npz", "--budget", budget)
