@@ -130,9 +130,8 @@ public enum CalibrationSet {
             guard array.shape[0] % batch == 0 else {
                 throw DriverError(
                     file: path,
-                    "array \"\(v.name)\" has \(array.shape[0]) row\(array.shape[0] == 1 ? "" : "s"), not whole batches of \(batch); "
-                        + "calibration wants "
-                        + "\(v.type) samples stacked on a new first axis, or rows in whole batches")
+                    "array \"\(v.name)\" has \(array.shape[0]) row\(array.shape[0] == 1 ? "" : "s"), not whole batches of "
+                        + "\(batch); calibration wants \(v.type) samples stacked on a new first axis, or rows in whole batches")
             }
             (sampleShape, count) = ([batch] + Array(array.shape.dropFirst()), array.shape[0] / batch)
         } else {
