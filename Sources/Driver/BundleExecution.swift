@@ -135,7 +135,7 @@ public enum BundleExecution {
                     results[i] += try machine.readDRAM(place.offset, count: place.bytes)
                 }
             } catch let e as SimulatorError {
-                throw BundleProfile.failure(e, layers: meta.program.layers, bundlePath: bundlePath)
+                throw BundleProgram.failure(e, layers: meta.program.layers, bundlePath: bundlePath)
             }
         }
         let outputs: [(String, Tensor)] = zip(meta.outputs, results).map { info, bytes in

@@ -82,15 +82,6 @@ public enum BundleProfile {
         var on_chip_bytes: Int?
     }
 
-    /// A simulator's or the cycle model's error as the command's: naming the node the failing
-    /// instruction was lowered from, when the layer table says.
-    static func failure(_ error: SimulatorError, layers: [LoweredLayerInfo]?, bundlePath: String) -> DriverError {
-        if let i = error.instruction, let layer = layers?.first(where: { ($0.first..<($0.first + $0.count)).contains(i) }) {
-            return DriverError(file: bundlePath, "node \(layer.op) \"\(layer.name)\": \(error)")
-        }
-        return DriverError(file: bundlePath, "\(error)")
-    }
-
     /// The profile of the bundle at `path`, on the target it was compiled for: the built-in
     /// one when the bundle names it, else `targetPath`'s; `targetPath` overrides either way
     /// (the same program on other bandwidths or clocks) when its tiles are the bundle's.
@@ -128,7 +119,7 @@ public enum BundleProfile {
                 program, constants: bundle[.constants] ?? [], dramBytes: meta.program.dram_bytes,
                 weightBytes: bundle[.weights]?.count ?? 0)
         } catch let e as SimulatorError {
-            throw failure(e, layers: layers, bundlePath: bundlePath)
+            throw BundleProgram.failure(e, layers: layers, bundlePath: bundlePath)
         }
         return (
             summarize(schedule, layers, target), schedule, target, program,

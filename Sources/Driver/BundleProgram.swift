@@ -3,6 +3,7 @@
 import Bundle
 import Foundation
 import ISA
+import Simulator
 
 enum BundleProgram {
     /// The bundle at `path`, its program, and its metadata as `Metadata`; errors name the
@@ -28,6 +29,15 @@ enum BundleProgram {
     ) throws -> (Program, Metadata) {
         guard let desc = sections[.descriptors], let inst = sections[.instructions] else { throw noProgram(path) }
         return try decode(bundle, descriptors: desc, instructions: inst, path: path, as: type)
+    }
+
+    /// A simulator's or the cycle model's error as the command's: naming the node the failing
+    /// instruction was lowered from, when the layer table says.
+    static func failure(_ error: SimulatorError, layers: [BundleProfile.LoweredLayerInfo]?, bundlePath: String) -> DriverError {
+        if let i = error.instruction, let layer = layers?.first(where: { ($0.first..<($0.first + $0.count)).contains(i) }) {
+            return DriverError(file: bundlePath, "node \(layer.op) \"\(layer.name)\": \(error)")
+        }
+        return DriverError(file: bundlePath, "\(error)")
     }
 
     private static func noProgram(_ path: String) -> DriverError {

@@ -55,12 +55,13 @@ public enum Verifier {
         var map: [String: Definition] = [:]
         func define(_ name: String, _ definition: Definition, node: Node? = nil) throws {
             if let earlier = map.updateValue(definition, forKey: name) {
-                var message =
-                    "value \"\(name)\" is defined twice: by \(definition.describe(in: graph)) "
-                    + "and by \(earlier.describe(in: graph))"
-                if case .graphInput = definition, case .graphInput = earlier {
-                    message = "value \"\(name)\" is defined twice: the graph lists it as an input twice"
-                }
+                let message =
+                    if case .graphInput = definition, case .graphInput = earlier {
+                        "value \"\(name)\" is defined twice: the graph lists it as an input twice"
+                    } else {
+                        "value \"\(name)\" is defined twice: by \(definition.describe(in: graph)) and by "
+                            + earlier.describe(in: graph)
+                    }
                 if let node { throw IRError(message, at: node) }
                 throw IRError(message)
             }
@@ -85,7 +86,7 @@ public enum Verifier {
             guard tensor.shape.allSatisfy({ $0 >= 0 }) else {
                 throw IRError("constant \"\(name)\" has a negative dimension in its shape \(tensor.shape)")
             }
-            let needed = tensor.shape.reduce(tensor.dtype.byteSize) { $0.multipliedReportingOverflow(by: $1).partialValue }
+            let needed = tensor.dtype.byteCount(of: tensor.shape) ?? Int.max
             guard tensor.storage.byteCount >= needed else {
                 throw IRError(
                     "constant \"\(name)\" holds \(tensor.storage.byteCount) bytes "
