@@ -8,8 +8,10 @@ public enum TargetReport {
     /// object a key twice is refused by that key (`JSONKeys`).
     public static func load(path: String?) throws -> TargetDescription {
         guard let path else { return try TargetDescription.default }
-        let target = try TargetDescription.load(path: path)
-        if let data = FileManager.default.contents(atPath: path), let repeated = JSONKeys.firstRepeated(in: data) {
+        // Read once; a file that cannot be read gets `load`'s message for it.
+        guard let data = FileManager.default.contents(atPath: path) else { return try TargetDescription.load(path: path) }
+        let target = try TargetDescription.decode(data, file: path)
+        if let repeated = JSONKeys.firstRepeated(in: data) {
             throw TargetError(
                 file: path, field: JSONKeys.path(repeated),
                 "is given twice in its object; JSON readers disagree on which value counts")
