@@ -186,7 +186,7 @@ final class CalibrationTests: XCTestCase {
     /// zeros among them, eight at a time and one by one: every value counts in a bin, and the
     /// methods give amaxes within the values' range.
     func testValuesTooSmallForTheBinsScaleStillLandInBins() {
-        for tiny: Float in [1e-37, 1e-41, .leastNonzeroMagnitude] {
+        for tiny: Float in [1e-37, .leastNormalMagnitude / 4096, .leastNonzeroMagnitude] {
             let values = (0..<19).map { $0 % 3 == 0 ? 0 : Float($0) * tiny }
             let h = histogram([values, [0, tiny]])
             XCTAssertEqual(h.count, 21, "\(tiny)")
