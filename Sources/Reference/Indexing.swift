@@ -4,13 +4,8 @@ import IR
 
 func gather(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     let x = try operand(node, inputs, 0), indices = try operand(node, inputs, 1)
-    let axis = try normalizedAxis(node.int("axis", default: 0), rank: x.rank, node)
+    let (axis, idx) = try gatherIndices(node, x, indices)
     let n = x.shape[axis]
-    let idx = try indices.int64s().map { i -> Int in
-        let j = i < 0 ? Int(i) + n : Int(i)
-        guard j >= 0 && j < n else { throw IRError("index \(i) is out of range for axis \(axis) of size \(n)", at: node) }
-        return j
-    }
     let outer = x.shape[..<axis].reduce(1, *), inner = x.shape[(axis + 1)...].reduce(1, *)
     let shape = Array(x.shape[..<axis]) + indices.shape + Array(x.shape[(axis + 1)...])
     let out = Tensor(zeros: x.dtype, shape: shape)
@@ -24,8 +19,27 @@ func gather(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     return out
 }
 
+/// A Gather's axis, and its indices as places along it (negative ones counted from the end).
+func gatherIndices(_ node: Node, _ x: Tensor, _ indices: Tensor) throws -> (axis: Int, places: [Int]) {
+    let axis = try normalizedAxis(node.int("axis", default: 0), rank: x.rank, node)
+    let n = x.shape[axis]
+    let places = try indices.int64s().map { i -> Int in
+        let j = i < 0 ? Int(i) + n : Int(i)
+        guard j >= 0 && j < n else { throw IRError("index \(i) is out of range for axis \(axis) of size \(n)", at: node) }
+        return j
+    }
+    return (axis, places)
+}
+
 func slice(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     let x = try operand(node, inputs, 0)
+    let view = try sliceView(node, inputs, x)
+    return gatherStrided(x, shape: view.shape, strides: view.strides, offset: view.offset)
+}
+
+/// The elements of `x` a Slice takes, as a strided view: its extents, and per axis the step
+/// between elements and the first one's place in `x` (row-major).
+func sliceView(_ node: Node, _ inputs: [Tensor?], _ x: Tensor) throws -> (shape: [Int], strides: [Int], offset: Int) {
     let starts = try operand(node, inputs, 1).int64s(), ends = try operand(node, inputs, 2).int64s()
     let axes =
         try optionalOperand(inputs, 3).map { try $0.int64s().map { try normalizedAxis(Int($0), rank: x.rank, node) } }
@@ -57,21 +71,13 @@ func slice(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     }
     let c = contiguousStrides(x.shape)
     let offset = shape.contains(0) ? 0 : (0..<x.rank).reduce(0) { $0 + first[$1] * c[$1] }
-    return gatherStrided(x, shape: shape, strides: (0..<x.rank).map { c[$0] * step[$0] }, offset: offset)
+    return (shape, (0..<x.rank).map { c[$0] * step[$0] }, offset)
 }
 
 func pad(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     let x = try operand(node, inputs, 0)
-    let raw = try operand(node, inputs, 1).int64s().map(Int.init)
-    let axes =
-        try optionalOperand(inputs, 3).map { try $0.int64s().map { try normalizedAxis(Int($0), rank: x.rank, node) } }
-        ?? Array(0..<x.rank)
-    guard raw.count == 2 * axes.count else { throw IRError("pads has \(raw.count) values for \(axes.count) axes", at: node) }
-    var before = [Int](repeating: 0, count: x.rank), after = before
-    for (k, a) in axes.enumerated() { before[a] = raw[k]; after[a] = raw[k + axes.count] }
+    let (before, shape) = try padExtents(node, inputs, x)
     let mode = node.string("mode", default: "constant")
-    let shape = (0..<x.rank).map { x.shape[$0] + before[$0] + after[$0] }
-    guard shape.allSatisfy({ $0 >= 0 }) else { throw IRError("pads \(raw) make a negative extent", at: node) }
     let out = Tensor(zeros: x.dtype, shape: shape)
     let size = x.dtype.byteSize
     if let v = optionalOperand(inputs, 2), mode == "constant", v.count > 0 {
@@ -104,6 +110,21 @@ func pad(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
         if inside { (out.storage.base + i * size).copyMemory(from: x.storage.base + src * size, byteCount: size) }
     }
     return out
+}
+
+/// A Pad's elements added before each axis of `x` (negative: taken away), and the extents
+/// of its output.
+func padExtents(_ node: Node, _ inputs: [Tensor?], _ x: Tensor) throws -> (before: [Int], shape: [Int]) {
+    let raw = try operand(node, inputs, 1).int64s().map(Int.init)
+    let axes =
+        try optionalOperand(inputs, 3).map { try $0.int64s().map { try normalizedAxis(Int($0), rank: x.rank, node) } }
+        ?? Array(0..<x.rank)
+    guard raw.count == 2 * axes.count else { throw IRError("pads has \(raw.count) values for \(axes.count) axes", at: node) }
+    var before = [Int](repeating: 0, count: x.rank), after = before
+    for (k, a) in axes.enumerated() { before[a] = raw[k]; after[a] = raw[k + axes.count] }
+    let shape = (0..<x.rank).map { x.shape[$0] + before[$0] + after[$0] }
+    guard shape.allSatisfy({ $0 >= 0 }) else { throw IRError("pads \(raw) make a negative extent", at: node) }
+    return (before, shape)
 }
 
 /// NonZero: [rank, count] int64, column j the index of the j-th element (row-major) that is

@@ -10,20 +10,33 @@ func matMul(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     if aVector { a = a.reshaped([1, a.count]) }
     if bVector { b = b.reshaped([b.count, 1]) }
     guard a.rank >= 2, b.rank >= 2 else { throw IRError("MatMul needs operands of rank >= 1", at: node) }
-    let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], n = b.shape[b.rank - 1]
-    guard b.shape[b.rank - 2] == k else {
-        throw IRError("inner dimensions \(k) and \(b.shape[b.rank - 2]) differ (\(a.shape) x \(b.shape))", at: node)
+    let out = try batchedProduct(a, b, node: node, ordered: node.followsNPUArithmetic)
+    var outShape = out.shape
+    if aVector { outShape.remove(at: outShape.count - 2) }
+    if bVector { outShape.removeLast() }
+    return out.reshaped(outShape)
+}
+
+/// The matrix products of float32 `a` and `b` (rank 2 or more, each matrix read transposed
+/// when asked), their batch axes broadcast: [batch..., m, n]. `ordered`: in the NPU's order
+/// (OrderedProduct.swift), else on OpenBLAS.
+func batchedProduct(
+    _ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false, node: Node, ordered: Bool = false
+) throws -> Tensor {
+    let (ra, ca) = (a.shape[a.rank - 2], a.shape[a.rank - 1]), (rb, cb) = (b.shape[b.rank - 2], b.shape[b.rank - 1])
+    let (m, k) = transposeA ? (ca, ra) : (ra, ca), (kb, n) = transposeB ? (cb, rb) : (rb, cb)
+    guard kb == k else {
+        throw IRError("inner dimensions \(k) and \(kb) differ (\(a.shape) x \(b.shape))", at: node)
     }
     let aBatch = Array(a.shape.dropLast(2)), bBatch = Array(b.shape.dropLast(2))
     guard let batch = broadcastShape([aBatch, bBatch]) else {
         throw IRError("batch dimensions \(aBatch) and \(bBatch) do not broadcast", at: node)
     }
-    var outShape = batch + [m, n]
-    let out = Tensor(zeros: .float32, shape: outShape)
-    let count = batch.reduce(1, *)
+    let out = Tensor(zeros: .float32, shape: batch + [m, n])
     let aStrides = batchStrides(aBatch, in: batch), bStrides = batchStrides(bBatch, in: batch)
     let ap = a.f32, bp = b.f32, op = out.f32
-    for i in 0..<count {
+    let product = ordered ? orderedGemm : sgemm
+    for i in 0..<batch.reduce(1, *) {
         var r = i, aIndex = 0, bIndex = 0
         for d in stride(from: batch.count - 1, through: 0, by: -1) {
             let x = r % batch[d]
@@ -31,12 +44,9 @@ func matMul(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
             aIndex += x * aStrides[d]
             bIndex += x * bStrides[d]
         }
-        let product = node.followsNPUArithmetic ? orderedGemm : sgemm
-        product(false, false, m, n, k, 1, ap + aIndex * m * k, k, bp + bIndex * k * n, n, 0, op + i * m * n, n)
+        product(transposeA, transposeB, m, n, k, 1, ap + aIndex * m * k, ca, bp + bIndex * k * n, cb, 0, op + i * m * n, n)
     }
-    if aVector { outShape.remove(at: outShape.count - 2) }
-    if bVector { outShape.removeLast() }
-    return out.reshaped(outShape)
+    return out
 }
 
 /// Strides (in matrices) of an operand's batch axes within the broadcast batch shape;

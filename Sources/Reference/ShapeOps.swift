@@ -69,6 +69,10 @@ func gatherStrided(_ x: Tensor, shape: [Int], strides: [Int], offset: Int = 0) -
     let rank = shape.count
     let last = rank > 0 ? shape[rank - 1] : 1, lastStride = rank > 0 ? strides[rank - 1] : 0
     let rows = n / last
+    if size == 4 && rank >= 2 && strides[rank - 2] == 1 && lastStride != 1 && last > 1 && shape[rank - 2] > 1 {
+        gatherTransposed(src, dst, shape: shape, strides: strides, offset: offset)
+        return out
+    }
     parallelChunks(rows, cost: last) { range in
         for row in range {
             var r = row, base = offset
@@ -80,6 +84,9 @@ func gatherStrided(_ x: Tensor, shape: [Int], strides: [Int], offset: Int = 0) -
             if size == 4 {
                 let s = (src + base * 4).assumingMemoryBound(to: UInt32.self), d = o.assumingMemoryBound(to: UInt32.self)
                 for j in 0..<last { d[j] = s[j * lastStride] }
+            } else if size == 8 {
+                let s = (src + base * 8).assumingMemoryBound(to: UInt64.self), d = o.assumingMemoryBound(to: UInt64.self)
+                for j in 0..<last { d[j] = s[j * lastStride] }
             } else if lastStride == 1 {
                 o.copyMemory(from: src + base * size, byteCount: last * size)
             } else {
@@ -88,6 +95,36 @@ func gatherStrided(_ x: Tensor, shape: [Int], strides: [Int], offset: Int = 0) -
         }
     }
     return out
+}
+
+/// `gatherStrided` of 4-byte elements whose last two axes run across memory the other way
+/// (the one before last at stride 1): square blocks of them at a time, so that the lines
+/// the block reads stay in cache while all of it is written.
+private func gatherTransposed(
+    _ src: UnsafeMutableRawPointer, _ dst: UnsafeMutableRawPointer, shape: [Int], strides: [Int], offset: Int
+) {
+    let block = 32, rank = shape.count
+    let (rows, columns, columnStride) = (shape[rank - 2], shape[rank - 1], strides[rank - 1])
+    let planes = shape.reduce(1, *) / (rows * columns), bands = (rows + block - 1) / block
+    let from = src.assumingMemoryBound(to: UInt32.self), to = dst.assumingMemoryBound(to: UInt32.self)
+    parallelChunks(planes * bands, cost: block * columns) { range in
+        for task in range {
+            let (plane, band) = task.quotientAndRemainder(dividingBy: bands)
+            var r = plane, base = offset
+            for d in stride(from: rank - 3, through: 0, by: -1) {
+                base += (r % shape[d]) * strides[d]
+                r /= shape[d]
+            }
+            let firstRow = band * block, lastRow = min(rows, firstRow + block)
+            for firstColumn in stride(from: 0, to: columns, by: block) {
+                let lastColumn = min(columns, firstColumn + block)
+                for row in firstRow..<lastRow {
+                    let out = to + (plane * rows + row) * columns, inp = from + base + row
+                    for column in firstColumn..<lastColumn { out[column] = inp[column * columnStride] }
+                }
+            }
+        }
+    }
 }
 
 func transpose(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {

@@ -71,6 +71,7 @@ public enum VectorJacobian {
             return [need(0) ? try topKInput(node, input(0), chosen: outputs[1], g) : nil, nil]
         default:
             if let data = Self.movedInputs(node, inputCount: inputs.count) {
+                if let direct = try movedDirectly(node, inputs, g, others: cotangents.dropFirst()) { return direct }
                 return try moved(node, inputs, data: data, outputs: outputs, cotangents: [g] + cotangents.dropFirst())
             }
             guard UnaryOp.allNames.contains(node.op), let d = derivative(node) else { return nil }
@@ -235,20 +236,12 @@ public enum VectorJacobian {
         let batch = broadcastShape([Array(a2.shape.dropLast(2)), Array(b2.shape.dropLast(2))]) ?? []
         let gShape = batch + [a2.shape[a2.rank - 2], b2.shape[b2.rank - 1]]
         let g2 = g.reshaped(gShape)
-        func lastTwoSwapped(_ t: Tensor) throws -> Tensor {
-            var perm = Array(0..<t.rank)
-            perm.swapAt(t.rank - 1, t.rank - 2)
-            var n = Node(op: "Transpose", name: node.name, inputs: ["t"], outputs: ["u"])
-            n.attributes = ["perm": .ints(perm)]
-            return try transpose(n, [t])
-        }
+        // Each product reads the other operand transposed in place.
         let plain = Node(op: "MatMul", name: node.name, inputs: ["x", "y"], outputs: ["z"])
         let da =
-            need(0)
-            ? unbroadcast(try Reference.matMul(plain, [g2, try lastTwoSwapped(b2)]), to: a2.shape).reshaped(a.shape) : nil
+            need(0) ? unbroadcast(try batchedProduct(g2, b2, transposeB: true, node: plain), to: a2.shape).reshaped(a.shape) : nil
         let db =
-            need(1)
-            ? unbroadcast(try Reference.matMul(plain, [try lastTwoSwapped(a2), g2]), to: b2.shape).reshaped(b.shape) : nil
+            need(1) ? unbroadcast(try batchedProduct(a2, g2, transposeA: true, node: plain), to: b2.shape).reshaped(b.shape) : nil
         return [da, db]
     }
 
@@ -502,8 +495,9 @@ public enum VectorJacobian {
 
     /// A moving op's cotangents: the op runs once on the positions of its `data` inputs
     /// (numbered from 1 across them; 0 is a fill), and each output element's cotangent is
-    /// added where its position came from.
-    private static func moved(
+    /// added where its position came from. Most moving ops take the shorter way of
+    /// `movedDirectly`, to the same bits.
+    static func moved(
         _ node: Node, _ inputs: [Tensor?], data: [Int], outputs: [Tensor], cotangents: [Tensor?]
     ) throws -> [Tensor?] {
         // The data inputs' positions, numbered on from one input to the next.
