@@ -166,7 +166,11 @@ public enum VectorJacobian {
     // MARK: matrix ops
 
     /// Conv's input cotangent: Wᵀ·g per image and group, scattered back over the windows.
-    private static func convolutionInput(_ node: Node, _ x: Tensor, _ w: Tensor, _ g: Tensor) throws -> Tensor {
+    /// A depthwise convolution's (a channel per group, a window larger than one) takes the
+    /// products into the windows' sums at once (`depthwiseInput`) unless `byColumns`.
+    static func convolutionInput(_ node: Node, _ x: Tensor, _ w: Tensor, _ g: Tensor, byColumns: Bool = false) throws
+        -> Tensor
+    {
         let group = node.int("group", default: 1)
         let n = x.shape[0], c = x.shape[1], m = w.shape[0]
         let kernel = Array(w.shape[2...])
@@ -176,6 +180,10 @@ public enum VectorJacobian {
         let rows = cg * kSize
         let direct = geometry.isPointwise
         let out = Tensor(zeros: .float32, shape: x.shape)
+        if cg == 1 && mg == 1 && !direct && !byColumns {
+            depthwiseInput(w.f32, g.f32, images: n, channels: c, geometry, into: out.f32)
+            return out
+        }
         var columns = direct ? [] : [Float](repeating: 0, count: rows * outPlane)
         let gp = g.f32, wp = w.f32, op = out.f32
         for image in 0..<n {
@@ -198,6 +206,32 @@ public enum VectorJacobian {
             }
         }
         return out
+    }
+
+    /// A depthwise convolution's input cotangent: per channel, each kernel offset's weight
+    /// times the output cotangent added into the window positions it read, offset by offset
+    /// as `col2im` adds the columns the products would fill, to the same sums. (A product
+    /// the columns would hold as +0 may be −0 here; a sum that starts from +0 never becomes
+    /// −0, so adding either gives the same.)
+    private static func depthwiseInput(
+        _ w: UnsafePointer<Float>, _ g: UnsafePointer<Float>, images: Int, channels: Int, _ geometry: WindowGeometry,
+        into dst: UnsafeMutablePointer<Float>
+    ) {
+        let lines = WindowLines(geometry)
+        let (kSize, outPlane, inPlane, outLast) = (lines.kSize, lines.outPlane, lines.inPlane, lines.outLast)
+        parallelChunks(images * channels, cost: kSize * outPlane) { planes in
+            for p in planes {
+                let plane = dst + p * inPlane, cotangent = g + p * outPlane, weights = w + (p % channels) * kSize
+                for k in 0..<kSize {
+                    let weight = weights[k]
+                    lines.forEach(kernelOffset: k) { outer, line, first, step in
+                        guard let line else { return }
+                        let target = plane + line, src = cotangent + outer * outLast
+                        for j in lines.inside(first: first, step: step) { target[j * step + first] += weight * src[j] }
+                    }
+                }
+            }
+        }
     }
 
     /// ConvTranspose's input cotangent: the convolution of g with the same weights.
