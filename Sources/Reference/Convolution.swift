@@ -65,7 +65,9 @@ func convolution(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
 struct WindowLines {
     let g: WindowGeometry
     let kSize, outPlane, inPlane, outLast, inLast, outerCount: Int
-    private let inStrides: [Int]
+    /// Per kernel offset k, the offset of the input line each run reads (-1 in the padding):
+    /// `lineTable[k * outerCount + outer]`, worked out once for every channel and use.
+    private let lineTable: [Int]
 
     init(_ g: WindowGeometry) {
         let r = g.spatialRank
@@ -76,7 +78,27 @@ struct WindowLines {
         outLast = g.output[r - 1]
         inLast = g.input[r - 1]
         outerCount = outPlane / outLast
-        inStrides = contiguousStrides(g.input)
+        let inStrides = contiguousStrides(g.input)
+        var table = [Int](repeating: -1, count: kSize * outerCount)
+        var kIndex = [Int](repeating: 0, count: r)
+        for k in 0..<kSize {
+            var rest = k
+            for d in stride(from: r - 1, through: 0, by: -1) {
+                kIndex[d] = rest % g.kernel[d]
+                rest /= g.kernel[d]
+            }
+            for outer in 0..<outerCount {
+                var o = outer, base = 0, inside = true
+                for d in stride(from: r - 2, through: 0, by: -1) {
+                    let i = (o % g.output[d]) * g.strides[d] - g.padBegin[d] + kIndex[d] * g.dilations[d]
+                    o /= g.output[d]
+                    if i < 0 || i >= g.input[d] { inside = false }
+                    base += i * inStrides[d]
+                }
+                if inside { table[k * outerCount + outer] = base }
+            }
+        }
+        lineTable = table
     }
 
     /// The positions j of a line whose input index j·step + first lies in 0..<inLast.
@@ -92,23 +114,12 @@ struct WindowLines {
     /// the run reads the line's element first + j·step, which may fall outside it.
     func forEach(kernelOffset k: Int, _ body: (Int, Int?, Int, Int) -> Void) {
         let r = g.spatialRank
-        var kIndex = [Int](repeating: 0, count: r), oIndex = [Int](repeating: 0, count: r)
-        var rest = k
-        for d in stride(from: r - 1, through: 0, by: -1) {
-            kIndex[d] = rest % g.kernel[d]
-            rest /= g.kernel[d]
-        }
-        let first = kIndex[r - 1] * g.dilations[r - 1] - g.padBegin[r - 1]
-        for outer in 0..<outerCount {
-            var o = outer, base = 0, inside = true
-            for d in stride(from: r - 2, through: 0, by: -1) {
-                oIndex[d] = o % g.output[d]
-                o /= g.output[d]
-                let i = oIndex[d] * g.strides[d] - g.padBegin[d] + kIndex[d] * g.dilations[d]
-                if i < 0 || i >= g.input[d] { inside = false }
-                base += i * inStrides[d]
+        let first = (k % g.kernel[r - 1]) * g.dilations[r - 1] - g.padBegin[r - 1], step = g.strides[r - 1]
+        lineTable.withUnsafeBufferPointer { table in
+            for outer in 0..<outerCount {
+                let line = table[k * outerCount + outer]
+                body(outer, line >= 0 ? line : nil, first, step)
             }
-            body(outer, inside ? base : nil, first, g.strides[r - 1])
         }
     }
 }
