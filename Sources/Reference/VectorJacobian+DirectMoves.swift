@@ -51,13 +51,13 @@ extension VectorJacobian {
         case "Gather":
             guard let indices = inputs.count > 1 ? inputs[1] : nil else { return nil }
             let (axis, places) = try gatherIndices(node, x, indices)
-            let n = x.shape[axis], inner = x.shape[(axis + 1)...].reduce(1, *)
-            guard g.count == x.shape[..<axis].reduce(1, *) * places.count * inner else {
+            let outer = x.shape[..<axis].reduce(1, *), n = x.shape[axis], inner = x.shape[(axis + 1)...].reduce(1, *)
+            guard g.count == outer * places.count * inner else {
                 throw IRError("a cotangent of \(g.shape) for a gather of \(places.count) from \(x.shape)", at: node)
             }
             let sum = Tensor(zeros: .float32, shape: x.shape)
             let (src, dst) = (g.f32, sum.f32)
-            for o in 0..<x.shape[..<axis].reduce(1, *) {
+            for o in 0..<outer {
                 for (k, j) in places.enumerated() {
                     let from = src + (o * places.count + k) * inner, to = dst + (o * n + j) * inner
                     for i in 0..<inner { to[i] += from[i] }

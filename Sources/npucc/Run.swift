@@ -79,14 +79,11 @@ struct Run: ParsableCommand {
             collectWarnings(statistics.flatMap(\.statistics.warnings), file: options.model)
             let method = try PrecisionSetup.calibrationMethod(quantization.calibMethod)
             var pruning = try quantization.prune.map(PrecisionSetup.pruningMethod)
+            try quantization.refuseAutoOnlyFlags(precision: precision, analysisSamples: analysisSamples)
             let ruleSet = try quantization.rules.map(SensitivitySetup.rules(path:))
-            if ruleSet != nil && precision != "auto" {
-                throw DriverError(file: "--rules", "precision rules apply to --precision auto only")
-            }
             guard ["none", "2:4", "auto"].contains(sparsity ?? "auto") else {
                 throw DriverError(file: "--sparsity", "unknown sparsity \"\(sparsity ?? "")\" (none, 2:4, auto)")
             }
-            try quantization.refuseAutoOnlyFlags(precision: precision, analysisSamples: analysisSamples)
             let analysisSamples = self.analysisSamples ?? 64
             guard analysisSamples > 0 else { throw DriverError(file: "--analysis-samples", "must be at least 1") }
             if let chosen = quantization.prune, sparsity == "none" {

@@ -322,10 +322,12 @@ def test_a_rules_file_with_an_unknown_field_is_refused(digits):
     assert not (digits / "m.npub").exists()
 
 
-@pytest.mark.parametrize("flag", [["--budget", "0.3"], ["--output-error", "measured"], ["--analysis-samples", "8"]])
+@pytest.mark.parametrize("flag", [["--budget", "0.3"], ["--output-error", "measured"], ["--analysis-samples", "8"],
+                                  ["--rules", "rules.json"]])
 def test_a_flag_of_the_per_layer_choice_without_it_is_refused_not_ignored(digits, flag):
-    """--budget, --output-error and --analysis-samples only steer --precision auto: given with a
-    fixed precision (or none) they are refused, as --rules is, instead of changing nothing."""
+    """--budget, --output-error, --analysis-samples and --rules only steer --precision auto: given
+    with a fixed precision (or none) they are refused, before any file they name is read, instead
+    of changing nothing."""
     for command in [["compile", digits / "digits_cnn.onnx", "-o", digits / "m.npub", *SHAPE, "--precision", "nvfp4",
                      "--calib", digits / "digits_calib.npz", *flag],
                     ["run", digits / "digits_cnn.onnx", "--inputs", digits / "digits_test.npz", "--outputs",
