@@ -11,8 +11,10 @@
 // A 1x1 convolution without padding (of one group) reads its input where it is, and its
 // tiles round what they read: K is channels, so its blocks are the interpreter's. Output
 // rows are positions, written into the image's [channels, positions] plane. A grouped
-// convolution rounds the whole image once, then multiplies group by group: group g's input
-// channels against weight rows (output channels) g·M/G..<(g + 1)·M/G. A coded convolution
+// convolution rounds the whole image once, then multiplies each group: group g's input
+// channels against weight rows (output channels) g·M/G..<(g + 1)·M/G, the groups planned on
+// a few tiles each (`groupTiles`) and dealt side by side over the chip, each staging in its
+// own slot of its cluster's L2 (`GroupSpread`). A coded convolution
 // whose every cluster's band of image rows fits its L2 (beside its weights) makes no image
 // at all: each rounding step writes its codes and scales into the bands that hold its rows,
 // whose padding is zeroed there first, and the tiles gather their windows from the bands.
@@ -403,6 +405,87 @@ public enum ConvolutionLowering {
         return (layer, windows, scaleWindows, bands)
     }
 
+    /// The tiles one group of `c` is planned on (all of `resources`' for one group): T of
+    /// them, a divisor of a cluster's tiles or a whole number of clusters dividing theirs,
+    /// the T that finishes the groups soonest when `GroupSpread` runs them side by side
+    /// (⌈G·T / tiles⌉ groups in turn on each tile), each group's rows shared out over its T
+    /// tiles: a turn streams its ⌈M / T⌉ rows past the array once per weight tile and pays
+    /// a fixed cost besides (the array's fill, a load's and a store's latency). A depthwise
+    /// convolution of 144 channels over 56x56 positions takes 4 tiles a group, where every
+    /// tile for each group in turn would pay that cost 144 times.
+    static func groupTiles(_ c: ConvolutionLayer, _ p: PackedLayer, _ resources: TileResources) -> TileResources {
+        guard c.groups > 1 else { return resources }
+        let (count, perCluster) = (resources.tileCount, resources.tilesPerCluster)
+        let m = c.outHeight * c.outWidth
+        let weightTiles = ((p.rows / c.groups + p.tileRows - 1) / p.tileRows) * ((p.columns + p.tileColumns - 1) / p.tileColumns)
+        let fixed = resources.drain + 2 * resources.l3Latency
+        let shares =
+            (1...perCluster).filter { perCluster % $0 == 0 }.map { (clusters: 1, tiles: $0) }
+            + (2...max(2, resources.clusters)).filter { resources.clusters % $0 == 0 }.map { (clusters: $0, tiles: perCluster) }
+        func cycles(_ t: Int) -> Int { (c.groups * t + count - 1) / count * ((m + t - 1) / t * weightTiles + fixed) }
+        guard let best = shares.min(by: { cycles($0.clusters * $0.tiles) < cycles($1.clusters * $1.tiles) }) else {
+            return resources
+        }
+        var share = resources
+        (share.clusters, share.tilesPerCluster) = best
+        return share
+    }
+
+    /// How a grouped convolution's groups share the chip. A group multiplies on the tiles its
+    /// plan deals work to; the groups after it deal theirs from the first of `shifts` whose
+    /// tiles none of the others' share, group g from shift g mod their count, so that
+    /// groups run side by side over every tile and a depthwise convolution's groups (one
+    /// output channel each) do not all queue on one tile. Each group stages its band of the
+    /// image, its weights and its rows of the scale and bias tables in a slot of `slotBytes`
+    /// of its cluster's L2, group g in slot g mod `slots` (twice the shifts when they fit: a
+    /// group's staging need not wait for the last group on its tiles to finish reading
+    /// theirs); groups in one slot on one cluster run in turn.
+    struct GroupSpread {
+        var shifts: [Int]
+        var slots: Int
+        var slotBytes: Int
+
+        /// `layer(resources)` is a group's matrix layer as `group` lays it out on `resources`.
+        init(
+            _ c: ConvolutionLayer, plan: TilingPlan, resources: TileResources,
+            layer: (TileResources) -> MatrixLayer
+        ) {
+            let count = resources.tileCount
+            let used = plan.work.indices.filter { !plan.work[$0].isEmpty }.map { $0 % count }
+            var taken = Set<Int>()
+            shifts = []
+            for shift in 0..<count where shifts.count < c.groups {
+                let units = used.map { ($0 + shift) % count }
+                guard taken.isDisjoint(with: units) else { continue }
+                taken.formUnion(units)
+                shifts.append(shift)
+            }
+            var bytes = 0
+            for shift in shifts {
+                var shifted = resources
+                shifted.firstUnit = shift
+                bytes = max(bytes, MatrixLowering.stagingFootprint(layer(shifted), plan: plan, shifted))
+            }
+            slotBytes = (bytes + 63) / 64 * 64
+            let fitting = slotBytes > 0 ? resources.l2Bytes / slotBytes : 0
+            slots = min(c.groups, 2 * shifts.count, fitting)
+            // A slot that does not fit the L2: the whole L2 for each group, in turn.
+            if slots == 0 { (slots, slotBytes) = (1, resources.l2Bytes) }
+        }
+
+        func resources(_ resources: TileResources, group: Int) -> TileResources {
+            var r = resources
+            r.firstUnit = shifts[group % shifts.count]
+            return r
+        }
+
+        func place(_ layer: inout MatrixLayer, group: Int) {
+            layer.l2Base = group % slots * slotBytes
+            let start = min(layer.weightStaging.lowerBound, slotBytes)
+            layer.weightStaging = start..<slotBytes
+        }
+    }
+
     /// Zeroes the padding of each of `bands` (coded, in its cluster's L2 at its place in
     /// `layer`'s layout): the codes as float32 words (the codes' rows are whole words) and
     /// the block scales. Code 0 with scale 0 is zero.
@@ -489,6 +572,11 @@ public enum ConvolutionLowering {
                 return !first.bands.isEmpty && first.bands.count == clusterPositions(plan, m: first.layer.m, resources).count
                     && rows <= bandsRowsPerImageRow * c.paddedHeight
             } ?? false
+        let spread =
+            c.groups > 1
+            ? GroupSpread(c, plan: plan, resources: resources) { resources in
+                group(c, 0, image: 0, plan: plan, resources: resources, source: source(c.input), scratch: scratch).layer
+            } : nil
         for image in 0..<c.batch {
             let x = c.input + UInt64(4 * image * channels * c.inputPlane)
             var prepared: (layer: MatrixLayer, windows: ConvolutionWindows?, scaleWindows: ConvolutionWindows?, bands: [L2Band])?
@@ -680,10 +768,12 @@ public enum ConvolutionLowering {
                 }
             }
             for group in 0..<c.groups {
+                let resources = spread?.resources(resources, group: group) ?? resources
                 var (layer, windows, scaleWindows, bands) =
                     prepared
                     ?? Self.group(
                         c, group, image: image, plan: plan, resources: resources, source: source(x), scratch: scratch)
+                spread?.place(&layer, group: group)
                 if prepared == nil, windows != nil {
                     // The weights first: they wait for nothing of this layer, the bands for its
                     // input's rounding, and a cluster's queue keeps their order.

@@ -229,9 +229,11 @@ public enum Lowering {
                     (conv.inputSpace, conv.outputSpace) = (x.space, y.space)
                     scratchBytes = max(scratchBytes, conv.scratchBytes)
                     // A group's tiles are as wide as the packed weights' tiles (WeightSection.tileRows).
+                    // A grouped convolution's group is planned on its share of the tiles.
                     let plan = try tiling(
-                        yShape.dropFirst(2).reduce(1, *), p, matrix, resources, node, n: p.rows / conv.groups, coded: conv.coded,
-                        block: conv.blockChannels, windowed: !conv.pointwise, bands: conv.bands)
+                        yShape.dropFirst(2).reduce(1, *), p, matrix,
+                        ConvolutionLowering.groupTiles(conv, p, resources), node, n: p.rows / conv.groups,
+                        coded: conv.coded, block: conv.blockChannels, windowed: !conv.pointwise, bands: conv.bands)
                     try ConvolutionLowering.lower(conv, plan: plan, resources: resources, into: &b)
                 } else {
                     var layer = matrix

@@ -76,13 +76,16 @@ public struct MatrixLayer: Sendable {
     /// opposite ends, so that a layer's staging need not wait for the last one's tiles to
     /// finish reading theirs, unless the two together fill the L2.
     public var l2FromTop = false
+    /// Where the layer's L2 layout starts (a grouped convolution's group takes its own
+    /// slot, so that groups running side by side on one cluster stage apart).
+    public var l2Base = 0
     /// Element-wise steps the epilogue runs last, on each row tile of the result.
     var tail: [TailStep] = []
 
     /// The L2 address of a region of `size` bytes `offset` bytes into the layout of an L2 of
-    /// `l2Bytes` (`l2FromTop` mirrors it).
+    /// `l2Bytes` from `l2Base` (`l2FromTop` mirrors it).
     func l2Address(_ offset: Int, size: Int, l2Bytes: Int) -> UInt64 {
-        UInt64(l2FromTop ? l2Bytes - offset - size : offset)
+        UInt64(l2FromTop ? l2Bytes - l2Base - offset - size : l2Base + offset)
     }
 
     public init(
@@ -283,9 +286,13 @@ public enum MatrixLowering {
                                     .l2, .f32, cluster: cluster, address: base + UInt64(from - layer.weightOffset),
                                     dims: [count])
                             } else if let table = staged.scales[cluster] {
+                                // The staged table starts at the layer's first row (fp8).
                                 try TensorDescriptor(
                                     .l2, .f32, cluster: cluster,
-                                    address: table + UInt64(from - w.weightOffsetOfScales(layerOffset: layer.weightOffset)),
+                                    address: table
+                                        + UInt64(
+                                            from - w.weightOffsetOfScales(layerOffset: layer.weightOffset)
+                                                - (w.format == .fp8 ? 4 * layer.firstRow : 0)),
                                     dims: [count])
                             } else {
                                 try TensorDescriptor(.weights, .f32, address: UInt64(from), dims: [count])
@@ -300,7 +307,8 @@ public enum MatrixLowering {
                                 "src": b.descriptor(
                                     try staged.bias[cluster].map {
                                         try TensorDescriptor(
-                                            .l2, .f32, cluster: cluster, address: $0 + UInt64(4 * nRange.lowerBound),
+                                            .l2, .f32, cluster: cluster,
+                                            address: $0 + UInt64(4 * (nRange.lowerBound - layer.firstRow)),
                                             dims: [nRange.count])
                                     }
                                         ?? TensorDescriptor(
@@ -502,11 +510,13 @@ public enum MatrixLowering {
         }
         guard !layer.weightStaging.isEmpty else { return staged }
         // The scale table (fp8: a float32 per output channel; nvfp4: the tensor scale) and the
-        // bias (a float32 per output channel), from the weight and constant sections.
+        // bias (a float32 per output channel), from the weight and constant sections: the
+        // layer's rows of them (a group's, of a grouped convolution).
+        let scales = w.weightOffsetOfScales(layerOffset: layer.weightOffset)
         let tables: [(space: MemorySpace, from: Int, count: Int, isScales: Bool)] =
-            (w.scaleCount > 0
-                ? [(.weights, w.weightOffsetOfScales(layerOffset: layer.weightOffset), w.scaleCount, true)] : [])
-            + (layer.bias.map { [(.constants, $0, w.rows, false)] } ?? [])
+            (w.format == .fp8 ? [(.weights, scales + 4 * layer.firstRow, layer.n, true)] : [])
+            + (w.format == .nvfp4 ? [(.weights, scales, 1, true)] : [])
+            + (layer.bias.map { [(.constants, $0 + 4 * layer.firstRow, layer.n, false)] } ?? [])
         for (cluster, columns) in clusterColumns(plan, firstTile: firstTile, resources) {
             var at = layer.weightStaging.lowerBound
             for n in columns {
@@ -533,6 +543,23 @@ public enum MatrixLowering {
             }
         }
         return staged
+    }
+
+    /// The most L2 bytes a cluster holds for `layer` under `plan`: from its layout's start,
+    /// the band (`weightStaging`'s start), then what `stageWeights` stages there: the
+    /// columns of weight tiles its tiles compute and the layer's rows of the scale and bias
+    /// tables (none of them for preloaded weights).
+    static func stagingFootprint(_ layer: MatrixLayer, plan: TilingPlan, _ resources: TileResources) -> Int {
+        let w = layer.weights
+        guard layer.preloaded == nil else { return layer.weightStaging.lowerBound }
+        func aligned(_ x: Int) -> Int { (x + 63) / 64 * 64 }
+        let tables =
+            (w.format == .fp8 ? aligned(4 * layer.n) : w.format == .nvfp4 ? aligned(4) : 0)
+            + (layer.bias != nil ? aligned(4 * layer.n) : 0)
+        let columns = clusterColumns(plan, firstTile: layer.firstTile, resources).map { _, columns in
+            columns.reduce(0) { $0 + stagedBytes(w, column: $1) }
+        }
+        return layer.weightStaging.lowerBound + (columns.max() ?? 0) + tables
     }
 
     /// A column of output tiles done, row tile by row tile (the accumulators of each

@@ -62,12 +62,16 @@ public struct TileResources: Sendable, Equatable {
     /// layers land on different tiles of different clusters.
     public var firstTile = 0
 
+    /// Units of work dealt before the first: a grouped convolution's group starts its
+    /// dealing past the tiles the groups running beside it took.
+    public var firstUnit = 0
+
     /// The cluster and tile of the `index`-th unit of work dealt round-robin over every
-    /// tile, cluster-major, both counted from `firstTile`: independent units on different
-    /// tiles run concurrently, and units `tilesPerCluster` x c ..< `tilesPerCluster` x (c + 1)
-    /// share a cluster.
+    /// tile, cluster-major, both counted from `firstTile` (after `firstUnit` units):
+    /// independent units on different tiles run concurrently, and units
+    /// `tilesPerCluster` x c ..< `tilesPerCluster` x (c + 1) share a cluster.
     public func place(_ index: Int) -> (cluster: Int, tile: Int) {
-        let t = index % tileCount
+        let t = (index + firstUnit) % tileCount
         return ((t / tilesPerCluster + firstTile) % clusters, (t % tilesPerCluster + firstTile) % tilesPerCluster)
     }
 

@@ -1,0 +1,167 @@
+// A grouped convolution's groups spread over the tiles: a depthwise convolution whose groups
+// each fit one tile runs them side by side on every tile, each group staging its band, its
+// weights and its own rows of the bias and scale tables in its own slot of its cluster's
+// L2; and the simulator still gives the fake-quant interpreter's bits.
+import Backend
+import Formats
+import IR
+import ISA
+import Passes
+import Reference
+import Simulator
+import Target
+import TestSupport
+import XCTest
+
+final class GroupedConvolutionTests: XCTestCase {
+    private var resources: TileResources {
+        TileResources(
+            sramBytes: 16384, arrayRows: 20, arrayColumns: 20, rates: [.fp16: 1, .fp8: 2, .nvfp4: 4], clusters: 2,
+            tilesPerCluster: 2, l3Bytes: 1 << 16, l2Bytes: 1 << 14)
+    }
+
+    /// x [1, 8, 4, 4] -> depthwise Conv (8 groups, 3x3, pad 1, a bias) -> Relu -> a 1x1
+    /// Conv to 1,024 channels: each group is 16 output positions of one channel, one tile's
+    /// work, and the weights are too many to preload into the L2 (its quarter), so that each
+    /// layer stages its own.
+    private func depthwise(groups: Int = 8, side: Int = 4, wide: Bool = true) -> (Graph, Tensor) {
+        var rng = SeededRandom(seed: 29)
+        var b = GraphBuilder()
+        b.input("x", .float32, [.known(1), .known(groups), .known(side), .known(side)])
+        b.constant("w", Tensor((0..<(groups * 9)).map { _ in Float.random(in: -1...1, using: &rng) }, shape: [groups, 1, 3, 3]))
+        b.constant("bias", Tensor((0..<groups).map { _ in Float.random(in: -1...1, using: &rng) }, shape: [groups]))
+        b.node(
+            "Conv", ["x", "w", "bias"], ["group": .int(groups), "pads": .ints([1, 1, 1, 1])], outputs: ["c"],
+            name: "depthwise")
+        b.node("Relu", ["c"], outputs: [wide ? "r" : "y"])
+        if wide {
+            b.constant(
+                "wide",
+                Tensor((0..<(1024 * groups)).map { _ in Float.random(in: -1...1, using: &rng) }, shape: [1024, groups, 1, 1]))
+            b.node("Conv", ["r", "wide"], outputs: ["y"], name: "pointwise")
+        }
+        b.output("y")
+        let x = Tensor(
+            (0..<(groups * side * side)).map { _ in Float.random(in: -2...2, using: &rng) }, shape: [1, groups, side, side])
+        return (b.graph, x)
+    }
+
+    /// `graph` quantized to `format` (pruned 2:4 by magnitude when `sparse`) with the amax of
+    /// every value `x` gives as its calibrated range, and the interpreter's output.
+    private func quantized(_ graph: Graph, x: Tensor, format: PrecisionFormat, sparse: Bool) throws -> (Graph, Tensor) {
+        var g = graph
+        var context = PassContext()
+        var amax: [String: Float] = ["x": x.floats().map(\.magnitude).max()!]
+        try Pipeline([InferShapes()]).run(&g, context)
+        _ = try Interpreter(graph: g).run(["x": x]) { name, t in amax[name] = t.floats().map(\.magnitude).max() }
+        context.quantization = QuantizationPlan(format: format, activationAmax: amax)
+        context.sparsity = sparse ? SparsityPlan(method: .magnitude) : nil
+        try Pipeline([FuseActivation()] + (sparse ? [Prune24()] : []) + [QuantizeLayers()]).run(&g, context)
+        return (g, try Interpreter(graph: g).run(["x": x])["y"]!)
+    }
+
+    private func lowered(_ g: Graph) throws -> LoweredModel {
+        let section = try WeightSection.build(g, arrayRows: 20, arrayColumns: 20) { self.resources.rates[$0]! }
+        return try Lowering.lower(g, layers: section.layers, resources: resources)
+    }
+
+    func testTheGroupsOfADepthwiseConvolutionRunSideBySideOnEveryTile() throws {
+        let (graph, x) = depthwise()
+        for (format, sparse) in [(PrecisionFormat.fp16, false), (.fp8, false), (.nvfp4, false), (.nvfp4, true)] {
+            let (g, want) = try quantized(graph, x: x, format: format, sparse: sparse)
+            let model = try lowered(g), program = model.program
+            let layer = try XCTUnwrap(model.layers.first { $0.name == "depthwise" })
+            let instructions = program.instructions[layer.first..<(layer.first + layer.count)]
+            let products = instructions.filter { $0.spec.mnemonic == "mma" }
+            XCTAssertEqual(products.count, 8, "one product a group")
+            // Eight groups on four tiles: two on each, not eight on one.
+            var perTile: [[Int]: Int] = [:]
+            for p in products {
+                let out = program.descriptors[Int(p["out"])]
+                perTile[[out.cluster, out.tile], default: 0] += 1
+            }
+            XCTAssertEqual(perTile.count, 4, "\(format): \(perTile)")
+            XCTAssertEqual(Set(perTile.values), [2], "\(format): \(perTile)")
+            // Each group stages its own row of the bias, and of fp8's scales: 8 rows in all,
+            // not the whole table once a group.
+            let staged = instructions.filter { $0.spec.mnemonic == "dma" }.map {
+                (dst: program.descriptors[Int($0["dst"])], src: program.descriptors[Int($0["src"])])
+            }.filter { $0.dst.space == .l2 }
+            XCTAssertEqual(staged.filter { $0.src.space == .constants }.map(\.src.count), Array(repeating: 1, count: 8))
+            XCTAssertEqual(
+                staged.filter { $0.src.space == .weights && $0.src.element == .f32 }.map(\.src.count),
+                format == .fp16 ? [] : Array(repeating: 1, count: 8))
+            // The groups on a cluster stage their bands in slots of their own (8 fit).
+            let bands = staged.filter { $0.src.space != .weights && $0.src.space != .constants }
+            XCTAssertEqual(bands.count, 8)
+            for cluster in 0..<2 {
+                let places = bands.filter { $0.dst.cluster == cluster }.map(\.dst.address)
+                XCTAssertEqual(places.count, 4)
+                XCTAssertEqual(Set(places).count, 4, "\(format) cluster \(cluster): bands at \(places)")
+            }
+            let got = try simulated(g, ["x": x], resources: resources)
+            XCTAssertEqual(got["y"]?.map(\.bitPattern), want.floats().map(\.bitPattern), "\(format) sparse \(sparse)")
+        }
+    }
+
+    func testADepthwiseConvolutionOver28x28TakesTwoTilesAGroupOnTheSeedNPU() throws {
+        // The seed NPU's 64 tiles: 144 groups of 784 positions (a weight tile each) on 2 tiles
+        // each take 5 turns of 392 rows a tile, each turn paying the array's fill (39 cycles)
+        // and a load's and a store's latency in L3 (96) besides: 2,635 cycles; on 1 tile, 3
+        // turns of 784 (2,757); on 4, 9 of 196 (2,979); on all 64, 144 turns.
+        var seed = TileResources(
+            sramBytes: 32768, arrayRows: 20, arrayColumns: 20, rates: [.fp16: 1, .fp8: 2, .nvfp4: 4], clusters: 4,
+            tilesPerCluster: 16, l3Bytes: 8 << 20, l2Bytes: 512 << 10)
+        (seed.dramLatency, seed.l3Latency, seed.vectorLanes) = (200, 48, 32)
+        (seed.l2BytesPerCycle, seed.l3BytesPerCycle, seed.dramBytesPerCycle) = (1024, 2048, 1000)
+        let (graph, x) = depthwise(groups: 144, side: 28, wide: false)
+        let (g, _) = try quantized(graph, x: x, format: .nvfp4, sparse: false)
+        let section = try WeightSection.build(g, arrayRows: 20, arrayColumns: 20) { seed.rates[$0]! }
+        let model = try Lowering.lower(g, layers: section.layers, resources: seed)
+        let program = try Program(
+            descriptors: model.program.encodedDescriptors(), instructions: model.program.encodedInstructions())
+        // The tiles whose stores write each channel of the output.
+        let output = try XCTUnwrap(model.outputs.first { $0.name == "y" })
+        var tiles: [Int: Set<[Int]>] = [:]
+        for i in program.instructions where i.spec.mnemonic == "dma" {
+            let (dst, src) = (program.descriptors[Int(i["dst"])], program.descriptors[Int(i["src"])])
+            guard src.space == .sram, dst.space == .dram,
+                (output.offset..<(output.offset + output.bytes)).contains(Int(dst.address))
+            else { continue }
+            tiles[(Int(dst.address) - output.offset) / 4 / (28 * 28), default: []].insert([src.cluster, src.tile])
+        }
+        XCTAssertEqual(tiles.count, 144)
+        for (channel, on) in tiles {
+            XCTAssertEqual(on.count, 2, "channel \(channel) on \(on)")
+            XCTAssertEqual(Set(on.map { $0[0] }).count, 1, "channel \(channel) on \(on)")
+        }
+        XCTAssertEqual(tiles.values.reduce(into: Set<[Int]>()) { $0.formUnion($1) }.count, 64)
+        let schedule = try CycleModel(target: try TargetDescription.default).schedule(
+            program, constants: model.constants, dramBytes: model.dramBytes, weightBytes: section.bytes.count)
+        // Below what paying the fixed cost once a group in turn would take alone (the groups
+        // one after another over every tile took 18,000 cycles or more).
+        XCTAssertLessThan(schedule.cycles, 144 * (39 + 96))
+    }
+
+    func testGroupsWhoseSlotsOutnumberTheL2TakeTheirTurnsInIt() throws {
+        // An L2 of 2 KiB holds a group's slot (its 6 x 6 padded band of 144 bytes, its
+        // weights, its tensor scale and its bias row: 576 bytes) three times: the 16 groups
+        // share the slots, ordered by their accesses, and the bits are the same.
+        var small = resources
+        small.l2Bytes = 2048
+        let (graph, x) = depthwise(groups: 16)
+        let (g, want) = try quantized(graph, x: x, format: .nvfp4, sparse: false)
+        let section = try WeightSection.build(g, arrayRows: 20, arrayColumns: 20) { small.rates[$0]! }
+        let model = try Lowering.lower(g, layers: section.layers, resources: small), program = model.program
+        let layer = try XCTUnwrap(model.layers.first { $0.name == "depthwise" })
+        let bands = program.instructions[layer.first..<(layer.first + layer.count)].filter { $0.spec.mnemonic == "dma" }.map {
+            (dst: program.descriptors[Int($0["dst"])], src: program.descriptors[Int($0["src"])])
+        }.filter { $0.dst.space == .l2 && $0.src.space == .l3 }
+        XCTAssertEqual(bands.count, 16)
+        let places = Set(bands.map { [$0.dst.cluster, Int($0.dst.address)] })
+        XCTAssertEqual(places.count, 6, "\(bands.map(\.dst.text))")
+        XCTAssertTrue(bands.allSatisfy { Int($0.dst.address) + $0.dst.count * 4 <= 2048 })
+        let got = try simulated(g, ["x": x], resources: small)
+        XCTAssertEqual(got["y"]?.map(\.bitPattern), want.floats().map(\.bitPattern))
+    }
+}
