@@ -397,7 +397,9 @@ public enum ConvolutionLowering {
             let rows = windows.inputRows(positions)
             let pitch = codePitch ?? columns
             let bytes = windows.element.addressBytes * groupChannels * rows.count * pitch
-            let (codes, scales) = ((bytes + 63) / 64 * 64, (4 * blocks * rows.count * columns + 63) / 64 * 64)
+            // Block scales only beside codes: an uncoded image holds its rounded values.
+            let scaleBytes = scaleWindows == nil ? 0 : 4 * blocks * rows.count * columns
+            let (codes, scales) = ((bytes + 63) / 64 * 64, (scaleBytes + 63) / 64 * 64)
             guard codes + scales + (weightBytes[cluster] ?? 0) <= resources.l2Bytes else { continue }
             bands.append(L2Band(cluster: cluster, rows: rows, codes: codes, scales: scales, codePitch: pitch))
         }
