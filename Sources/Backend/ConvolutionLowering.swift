@@ -769,6 +769,8 @@ public enum ConvolutionLowering {
                     try b.emit("dma", ["dst": b.descriptor(interior), "src": b.descriptor(asPlanes)])
                 }
             }
+            // A group's last epilogue on each tile waits for the next group's first loads there.
+            var carry = spread.map { _ in EpilogueCarry() }
             for group in 0..<c.groups {
                 let resources = spread?.resources(resources, group: group) ?? resources
                 var (layer, windows, scaleWindows, bands) =
@@ -806,8 +808,9 @@ public enum ConvolutionLowering {
                     }
                 }
                 (layer.windows, layer.scaleWindows) = (windows, scaleWindows)
-                try MatrixLowering.lower(layer, plan: plan, resources: resources, staged: staged, into: &b)
+                try MatrixLowering.lower(layer, plan: plan, resources: resources, staged: staged, carry: &carry, into: &b)
             }
+            try carry?.flush(into: &b)
         }
     }
 }

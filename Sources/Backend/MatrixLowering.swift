@@ -129,12 +129,41 @@ public struct StagedWeights: Sendable {
     public var bias: [Int: UInt64] = [:]
 }
 
+/// What runs on from one matrix layer into the next on the same tiles, for layers that share
+/// one plan and so one SRAM layout (a grouped convolution's groups): each tile's last
+/// epilogue, held back until the tile's next layer has issued its first loads, so that those
+/// loads do not queue behind its stores on the tile's DMA engines; and where each tile's
+/// activation and weight buffers had turned to, so that those loads take the next buffers.
+/// When the SRAM holds a second set of column regions (scales, bias, accumulators) after the
+/// plan's, consecutive layers on a tile take the two in turn: the next layer's products then
+/// need not wait for the last one's stores to finish reading its accumulators.
+struct EpilogueCarry {
+    fileprivate var pending: [Int: (inout ProgramBuilder) throws -> Void] = [:]
+    fileprivate var turns: [Int: (activations: Int, weights: Int, columns: Int)] = [:]
+
+    /// Emits the epilogues held back, tile by tile; the buffers' turns start over.
+    mutating func flush(into b: inout ProgramBuilder) throws {
+        for key in pending.keys.sorted() { try pending[key]!(&b) }
+        (pending, turns) = ([:], [:])
+    }
+}
+
 public enum MatrixLowering {
     /// Appends `layer`'s instructions to `builder` following `plan` on `resources`; its
     /// weights staged first, unless `staged` says where `stageWeights` put them already.
     public static func lower(
         _ layer: MatrixLayer, plan: TilingPlan, resources: TileResources, staged: StagedWeights? = nil,
         into b: inout ProgramBuilder
+    ) throws {
+        var carry: EpilogueCarry?
+        try lower(layer, plan: plan, resources: resources, staged: staged, carry: &carry, into: &b)
+    }
+
+    /// As `lower`, running on from the layer `carry` holds the last epilogues of (nil: none),
+    /// and holding back this layer's last ones there in turn when it holds any.
+    static func lower(
+        _ layer: MatrixLayer, plan: TilingPlan, resources: TileResources, staged: StagedWeights?,
+        carry: inout EpilogueCarry?, into b: inout ProgramBuilder
     ) throws {
         let w = layer.weights
         precondition(
@@ -152,20 +181,35 @@ public enum MatrixLowering {
             regions.activationTile, regions.codes, regions.weightTile, regions.scales, regions.column
         )
         precondition(maxWeightTile >= w.tileByteCount(rows: plan.tileN, length: plan.tileK))
+        // A second set of column regions when the layer runs on from another and the plan's
+        // double buffers fit beside it; the buffers past those then share what is left.
+        let columnSets =
+            carry != nil && regions.bytes(buffers: 2, columns: g) + g * perColumn <= resources.sramBytes ? 2 : 1
         let (actBuffers, buffers) = MatrixTiling.buffers(
             regions, rowTiles: (plan.chunkM + plan.tileM - 1) / plan.tileM, groupN: g,
-            deepest: MatrixTiling.weightBuffers(format: w.format, sparse: w.sparse), sramBytes: resources.sramBytes)
+            deepest: MatrixTiling.weightBuffers(format: w.format, sparse: w.sparse),
+            sramBytes: resources.sramBytes - (columnSets - 1) * g * perColumn)
         let weightAt = actBuffers * actBytes
         let columnAt = weightAt + buffers * g * maxWeightTile
         let tailAt = columnAt + g * perColumn
+        let secondColumnsAt = tailAt + regions.tail
+        precondition(columnSets == 1 || secondColumnsAt + g * perColumn <= resources.sramBytes)
         guard tailAt + regions.tail <= resources.sramBytes else {
             throw PackingError(
                 "the layer's tiles need \(tailAt + regions.tail) bytes of SRAM, a tile has \(resources.sramBytes)")
         }
         precondition(layer.tail.isEmpty || regions.tail > 0, "the plan lays out the epilogue's element-wise steps")
         let staged = try staged ?? stageWeights(layer, plan: plan, resources, into: &b)
+        // The next group's first reduction tile is loaded before this group's epilogue,
+        // so that the epilogue's stores (and the waits before them, which hold the tile's
+        // DMA queue) do not delay it. Not when the epilogue stages a residual through the
+        // activation buffers.
+        let prefetches = !(layer.residual != nil && regions.residual == 0)
         for (tileIndex, items) in plan.work.enumerated() {
-            var (actTurn, weightTurn) = (0, 0)
+            let (cluster, tile) = resources.place(tileIndex)
+            let key = cluster * resources.tilesPerCluster + tile
+            var (actTurn, weightTurn, columnTurn) = carry?.turns[key] ?? (0, 0, 0)
+            let columnBase = columnTurn % 2 == 0 ? columnAt : secondColumnsAt
             var scaleFilled = Set<Int>()
             // Per column slot, the column of output tiles whose scales and bias it holds: a
             // tile's next chunk of the same column reads them where they are.
@@ -173,7 +217,6 @@ public enum MatrixLowering {
             // With one reduction tile, the weight tiles of the tile's last group of columns:
             // a next chunk of the same columns multiplies them where they are.
             var heldWeights: (columns: [Int], tiles: [UInt64])?
-            let (cluster, tile) = resources.place(tileIndex)
             func sram(_ element: ElementType, _ address: Int, _ dims: [Int], _ strides: [Int]? = nil) throws -> UInt64 {
                 b.descriptor(
                     try TensorDescriptor(
@@ -258,18 +301,26 @@ public enum MatrixLowering {
                 }
                 return (weights, acts)
             }
-            // The next group's first reduction tile is loaded before this group's epilogue,
-            // so that the epilogue's stores (and the waits before them, which hold the tile's
-            // DMA queue) do not delay it. Not when the epilogue stages a residual through the
-            // activation buffers.
-            let prefetches = !(layer.residual != nil && regions.residual == 0)
             var prefetched: (weights: [UInt64], acts: [UInt64])?
+            // The last layer's epilogue on this tile: after this layer's first loads, and
+            // before anything that writes its scales, bias or accumulators; with two sets of
+            // column regions, this layer's take the other set, and it comes after their loads
+            // too (a queue's signal covers every instruction before it on the queue: the
+            // products would otherwise wait for the epilogue's stores).
+            var lastEpilogue = carry?.pending.removeValue(forKey: key)
+            if lastEpilogue != nil {
+                if prefetches, let first = groups.first { prefetched = try loadFirst(first) }
+                if columnSets == 1 || groups.isEmpty {
+                    try lastEpilogue!(&b)
+                    lastEpilogue = nil
+                }
+            }
             for (groupIndex, group) in groups.enumerated() {
                 let rows = rowRange(of: group)
                 // Each column's output channels, scales (at `at`), bias (after them) and accumulators.
                 var columns: [(nTile: Int, nRange: Range<Int>, scl: UInt64, at: Int)] = []
                 for (j, (nTile, nRange)) in columnRanges(of: group).enumerated() {
-                    let at = columnAt + j * perColumn
+                    let at = columnBase + j * perColumn
                     var scl: UInt64 = 0
                     let loaded = held.updateValue(nTile, forKey: j) == nTile
                     if w.format != .fp16 {
@@ -332,6 +383,10 @@ public enum MatrixLowering {
                     }
                     columns.append((nTile, nRange, scl, at))
                 }
+                if let epilogue = lastEpilogue {
+                    try epilogue(&b)
+                    lastEpilogue = nil
+                }
                 // Each reduction tile's products, output tile by output tile (row tiles, then the
                 // columns of each). With two output tiles whose products pass through the array
                 // faster than its pipeline drains, every other reduction tile takes them in
@@ -367,15 +422,23 @@ public enum MatrixLowering {
                     }
                 }
                 prefetched = prefetches && groupIndex + 1 < groups.count ? try loadFirst(groups[groupIndex + 1]) : nil
-                for c in columns {
-                    try epilogue(
-                        layer, rows: rows, columns: c.nRange, tileM: plan.tileM, bias: c.at + scaleBytes,
-                        accumulators: c.at + 2 * scaleBytes, accumulatorRowTile: regions.accumulatorRowTile,
-                        residual: regions.residual > 0 ? c.at + perColumn - regions.residual : nil,
-                        spare: layer.codedInput ? codesBytes : actBuffers * actBytes, tail: tailAt, cluster: cluster,
-                        tile: tile, into: &b)
+                let finish = { [columns] (b: inout ProgramBuilder) throws in
+                    for c in columns {
+                        try epilogue(
+                            layer, rows: rows, columns: c.nRange, tileM: plan.tileM, bias: c.at + scaleBytes,
+                            accumulators: c.at + 2 * scaleBytes, accumulatorRowTile: regions.accumulatorRowTile,
+                            residual: regions.residual > 0 ? c.at + perColumn - regions.residual : nil,
+                            spare: layer.codedInput ? codesBytes : actBuffers * actBytes, tail: tailAt,
+                            cluster: cluster, tile: tile, into: &b)
+                    }
+                }
+                if carry != nil && prefetches && groupIndex == groups.count - 1 {
+                    carry!.pending[key] = finish
+                } else {
+                    try finish(&b)
                 }
             }
+            if carry != nil { carry!.turns[key] = (actTurn, weightTurn, (columnTurn + 1) % columnSets) }
         }
     }
 

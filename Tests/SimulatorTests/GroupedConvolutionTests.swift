@@ -104,6 +104,48 @@ final class GroupedConvolutionTests: XCTestCase {
         }
     }
 
+    func testATilesNextGroupLoadsBeforeTheLastOnesStoresIntoTheOtherAccumulators() throws {
+        // Two groups in turn on each tile: the second's first loads and its bias come before
+        // the first's stores in program order (a tile's DMA engines run in order, and a
+        // queue's signal covers all before it), and its products write the second set of
+        // accumulators while the first's stores still read theirs.
+        let (graph, x) = depthwise()
+        for (format, sparse) in [(PrecisionFormat.fp16, false), (.nvfp4, true)] {
+            let (g, want) = try quantized(graph, x: x, format: format, sparse: sparse)
+            let model = try lowered(g), program = model.program
+            let layer = try XCTUnwrap(model.layers.first { $0.name == "depthwise" })
+            let instructions = Array(program.instructions[layer.first..<(layer.first + layer.count)])
+            for cluster in 0..<2 {
+                for tile in 0..<2 {
+                    func here(_ d: TensorDescriptor) -> Bool { d.space == .sram && d.cluster == cluster && d.tile == tile }
+                    let products = instructions.indices.filter {
+                        instructions[$0].spec.mnemonic == "mma" && here(program.descriptors[Int(instructions[$0]["out"])])
+                    }
+                    let loads = instructions.indices.filter {
+                        instructions[$0].spec.mnemonic == "dma" && here(program.descriptors[Int(instructions[$0]["dst"])])
+                    }
+                    XCTAssertEqual(products.count, 2, "\(format) c\(cluster)t\(tile)")
+                    // The groups' stores (the rounding of the image stores from the tiles first).
+                    let stores = instructions.indices.filter {
+                        $0 > (products.first ?? 0) && instructions[$0].spec.mnemonic == "dma"
+                            && here(program.descriptors[Int(instructions[$0]["src"])])
+                            && program.descriptors[Int(instructions[$0]["dst"])].space != .sram
+                    }
+                    XCTAssertEqual(stores.count, 2, "\(format) c\(cluster)t\(tile)")
+                    guard products.count == 2, let firstStore = stores.first else { continue }
+                    let secondLoads = loads.filter { $0 > products[0] && $0 < products[1] }
+                    XCTAssertFalse(secondLoads.isEmpty)
+                    XCTAssertTrue(
+                        secondLoads.allSatisfy { $0 < firstStore }, "\(format) c\(cluster)t\(tile): \(secondLoads) \(stores)")
+                    let outs = products.map { program.descriptors[Int(instructions[$0]["out"])].address }
+                    XCTAssertNotEqual(outs[0], outs[1], "\(format) c\(cluster)t\(tile)")
+                }
+            }
+            let got = try simulated(g, ["x": x], resources: resources)
+            XCTAssertEqual(got["y"]?.map(\.bitPattern), want.floats().map(\.bitPattern), "\(format) sparse \(sparse)")
+        }
+    }
+
     func testADepthwiseConvolutionOver28x28TakesTwoTilesAGroupOnTheSeedNPU() throws {
         // The seed NPU's 64 tiles: 144 groups of 784 positions (a weight tile each) on 2 tiles
         // each take 5 turns of 392 rows a tile, each turn paying the array's fill (39 cycles)
