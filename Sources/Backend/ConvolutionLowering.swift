@@ -438,14 +438,20 @@ public enum ConvolutionLowering {
     /// tiles none of the others' share, group g from shift g mod their count, so that
     /// groups run side by side over every tile and a depthwise convolution's groups (one
     /// output channel each) do not all queue on one tile. Each group stages its band of the
-    /// image, its weights and its rows of the scale and bias tables in a slot of `slotBytes`
-    /// of its cluster's L2, group g in slot g mod `slots` (twice the shifts when they fit: a
-    /// group's staging need not wait for the last group on its tiles to finish reading
-    /// theirs); groups in one slot on one cluster run in turn.
+    /// image (and, unless the layer's weights and bias are `shared`, its weights and its rows
+    /// of the scale and bias tables) in a slot of `slotBytes` of its cluster's L2, group g in
+    /// slot g mod `slots` (twice the shifts when they fit: a group's staging need not wait
+    /// for the last group on its tiles to finish reading theirs); groups in one slot on one
+    /// cluster run in turn.
     struct GroupSpread {
         var shifts: [Int]
         var slots: Int
         var slotBytes: Int
+        /// Where the whole layer's packed weights (with their scales) and its bias lie in every
+        /// cluster's L2, after the slots, when they are copied there once (a quarter of the L2
+        /// holds them): each group then reads its rows there, where staging its own from DRAM
+        /// made every group wait out DRAM's latency. Offsets in a layout from address 0.
+        var shared: (blob: Int, bias: Int?)?
 
         /// `layer(resources)` is a group's matrix layer as `group` lays it out on `resources`.
         init(
@@ -462,15 +468,34 @@ public enum ConvolutionLowering {
                 taken.formUnion(units)
                 shifts.append(shift)
             }
-            var bytes = 0
-            for shift in shifts {
-                var shifted = resources
-                shifted.firstUnit = shift
-                bytes = max(bytes, MatrixLowering.stagingFootprint(layer(shifted), plan: plan, shifted))
+            func aligned(_ x: Int) -> Int { (x + 63) / 64 * 64 }
+            let first = layer(resources)
+            let (blobBytes, biasBytes) = (
+                aligned(first.weights.byteCount), first.bias != nil ? aligned(4 * first.weights.rows) : 0
+            )
+            // Per slot, the band and (unless shared) the group's weights and rows of the tables.
+            let shifts = shifts
+            func slotting(sharing: Bool) -> (slots: Int, slotBytes: Int) {
+                var bytes = 0
+                for shift in shifts {
+                    var shifted = resources
+                    shifted.firstUnit = shift
+                    let l = layer(shifted)
+                    bytes = max(
+                        bytes, sharing ? l.weightStaging.lowerBound : MatrixLowering.stagingFootprint(l, plan: plan, shifted))
+                }
+                let slotBytes = aligned(bytes)
+                let free = resources.l2Bytes - (sharing ? blobBytes + biasBytes : 0)
+                return (min(c.groups, 2 * shifts.count, slotBytes > 0 ? free / slotBytes : c.groups), slotBytes)
             }
-            slotBytes = (bytes + 63) / 64 * 64
-            let fitting = slotBytes > 0 ? resources.l2Bytes / slotBytes : 0
-            slots = min(c.groups, 2 * shifts.count, fitting)
+            let sharing = first.preloaded == nil && blobBytes + biasBytes <= resources.l2Bytes / 4
+            var (slotCount, bytes) = slotting(sharing: sharing)
+            if sharing && slotCount > 0 {
+                shared = (slotCount * bytes, first.bias != nil ? slotCount * bytes + blobBytes : nil)
+            } else {
+                (slotCount, bytes) = slotting(sharing: false)
+            }
+            (slots, slotBytes) = (slotCount, bytes)
             // A slot that does not fit the L2: the whole L2 for each group, in turn.
             if slots == 0 { (slots, slotBytes) = (1, resources.l2Bytes) }
         }
@@ -485,6 +510,51 @@ public enum ConvolutionLowering {
             layer.l2Base = group % slots * slotBytes
             let start = min(layer.weightStaging.lowerBound, slotBytes)
             layer.weightStaging = start..<slotBytes
+        }
+
+        /// The L2 addresses of the shared copy of `layer`'s blob and bias.
+        private func sharedAddresses(_ layer: MatrixLayer, l2Bytes: Int) -> (blob: UInt64, bias: UInt64?)? {
+            guard let shared else { return nil }
+            var base = layer
+            base.l2Base = 0
+            let blobBytes = (layer.weights.byteCount + 63) / 64 * 64
+            return (
+                base.l2Address(shared.blob, size: blobBytes, l2Bytes: l2Bytes),
+                shared.bias.map { base.l2Address($0, size: (4 * layer.weights.rows + 63) / 64 * 64, l2Bytes: l2Bytes) }
+            )
+        }
+
+        /// Copies `layer`'s whole blob and bias into every cluster's L2, when they are shared.
+        func stageShared(_ layer: MatrixLayer, resources: TileResources, into b: inout ProgramBuilder) throws {
+            guard let (blobAt, biasAt) = sharedAddresses(layer, l2Bytes: resources.l2Bytes) else { return }
+            let w = layer.weights
+            for cluster in 0..<resources.clusters {
+                let blob = try TensorDescriptor(.l2, .packed, cluster: cluster, address: blobAt, dims: [w.byteCount])
+                let src = try TensorDescriptor(.weights, .packed, address: UInt64(layer.weightOffset), dims: [w.byteCount])
+                try b.emit("dma", ["dst": b.descriptor(blob), "src": b.descriptor(src)])
+                if let biasAt, let bias = layer.bias {
+                    let dst = try TensorDescriptor(.l2, .f32, cluster: cluster, address: biasAt, dims: [w.rows])
+                    let src = try TensorDescriptor(.constants, .f32, address: UInt64(bias), dims: [w.rows])
+                    try b.emit("dma", ["dst": b.descriptor(dst), "src": b.descriptor(src)])
+                }
+            }
+        }
+
+        /// Where a group's `layer` reads its weights and its rows of the tables in the shared
+        /// copy, as `MatrixLowering.stageWeights` would have staged them; nil when not shared.
+        func staged(_ layer: MatrixLayer, plan: TilingPlan, resources: TileResources) -> StagedWeights? {
+            guard let (blobAt, biasAt) = sharedAddresses(layer, l2Bytes: resources.l2Bytes) else { return nil }
+            let w = layer.weights
+            var staged = StagedWeights()
+            for (cluster, columns) in MatrixLowering.clusterColumns(plan, firstTile: layer.firstTile, resources) {
+                staged.columns[cluster] = Dictionary(
+                    uniqueKeysWithValues: columns.map { ($0, blobAt + UInt64(w.tileOffset(nTile: $0, kTile: 0))) })
+                if w.format != .fp16 {
+                    staged.scales[cluster] = blobAt + UInt64(w.scaleOffset + (w.format == .fp8 ? 4 * layer.firstRow : 0))
+                }
+                if let biasAt { staged.bias[cluster] = biasAt + UInt64(4 * layer.firstRow) }
+            }
+            return staged
         }
     }
 
@@ -769,6 +839,12 @@ public enum ConvolutionLowering {
                     try b.emit("dma", ["dst": b.descriptor(interior), "src": b.descriptor(asPlanes)])
                 }
             }
+            // After the first image's rounding (which may take a cluster's DMA engines), the
+            // shared copy of the weights and bias, when there is one.
+            if image == 0, let spread, spread.shared != nil {
+                let first = group(c, 0, image: 0, plan: plan, resources: resources, source: source(x), scratch: scratch)
+                try spread.stageShared(first.layer, resources: resources, into: &b)
+            }
             // A group's last epilogue on each tile waits for the next group's first loads there.
             var carry = spread.map { _ in EpilogueCarry() }
             for group in 0..<c.groups {
@@ -778,10 +854,15 @@ public enum ConvolutionLowering {
                     ?? Self.group(
                         c, group, image: image, plan: plan, resources: resources, source: source(x), scratch: scratch)
                 spread?.place(&layer, group: group)
+                if prepared == nil, let shared = spread?.staged(layer, plan: plan, resources: resources) {
+                    staged = shared
+                }
                 if prepared == nil, windows != nil {
                     // The weights first: they wait for nothing of this layer, the bands for its
                     // input's rounding, and a cluster's queue keeps their order.
-                    staged = try MatrixLowering.stageWeights(layer, plan: plan, resources, into: &b)
+                    if spread?.shared == nil {
+                        staged = try MatrixLowering.stageWeights(layer, plan: plan, resources, into: &b)
+                    }
                     let columns = c.padded ? wp : c.width
                     for band in bands {
                         try windows!.stage(

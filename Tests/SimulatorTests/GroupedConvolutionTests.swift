@@ -82,15 +82,14 @@ final class GroupedConvolutionTests: XCTestCase {
             }
             XCTAssertEqual(perTile.count, 4, "\(format): \(perTile)")
             XCTAssertEqual(Set(perTile.values), [2], "\(format): \(perTile)")
-            // Each group stages its own row of the bias, and of fp8's scales: 8 rows in all,
-            // not the whole table once a group.
+            // The whole blob (weights and scales) and bias, a quarter of the L2 or less, are
+            // copied once into each cluster's L2, not staged group by group.
             let staged = instructions.filter { $0.spec.mnemonic == "dma" }.map {
                 (dst: program.descriptors[Int($0["dst"])], src: program.descriptors[Int($0["src"])])
             }.filter { $0.dst.space == .l2 }
-            XCTAssertEqual(staged.filter { $0.src.space == .constants }.map(\.src.count), Array(repeating: 1, count: 8))
-            XCTAssertEqual(
-                staged.filter { $0.src.space == .weights && $0.src.element == .f32 }.map(\.src.count),
-                format == .fp16 ? [] : Array(repeating: 1, count: 8))
+            XCTAssertEqual(staged.filter { $0.src.space == .constants }.map(\.src.count), [8, 8])
+            XCTAssertEqual(staged.filter { $0.src.space == .weights }.map(\.dst.cluster), [0, 1])
+            XCTAssertEqual(Set(staged.filter { $0.src.space == .weights }.map(\.src.element)), [.packed])
             // The groups on a cluster stage their bands in slots of their own (8 fit).
             let bands = staged.filter { $0.src.space != .weights && $0.src.space != .constants }
             XCTAssertEqual(bands.count, 8)
@@ -102,6 +101,29 @@ final class GroupedConvolutionTests: XCTestCase {
             let got = try simulated(g, ["x": x], resources: resources)
             XCTAssertEqual(got["y"]?.map(\.bitPattern), want.floats().map(\.bitPattern), "\(format) sparse \(sparse)")
         }
+    }
+
+    func testTablesPastAQuarterOfTheL2AreStagedGroupByGroup() throws {
+        // An L2 of 640 bytes: the weights and bias (192 bytes) are past its quarter, so each
+        // group stages its band, its weights, the tensor scale and its own bias row in its
+        // slot (384 bytes, one a cluster), group after group; the bits are the same.
+        var small = resources
+        small.l2Bytes = 640
+        let (graph, x) = depthwise(groups: 16)
+        let (g, want) = try quantized(graph, x: x, format: .nvfp4, sparse: false)
+        let section = try WeightSection.build(g, arrayRows: 20, arrayColumns: 20) { small.rates[$0]! }
+        let model = try Lowering.lower(g, layers: section.layers, resources: small), program = model.program
+        let layer = try XCTUnwrap(model.layers.first { $0.name == "depthwise" })
+        let staged = program.instructions[layer.first..<(layer.first + layer.count)].filter { $0.spec.mnemonic == "dma" }.map {
+            (dst: program.descriptors[Int($0["dst"])], src: program.descriptors[Int($0["src"])])
+        }.filter { $0.dst.space == .l2 }
+        XCTAssertEqual(staged.filter { $0.src.space == .constants }.map(\.src.count), Array(repeating: 1, count: 16))
+        XCTAssertEqual(
+            staged.filter { $0.src.space == .weights && $0.src.element == .f32 }.map(\.src.count),
+            Array(repeating: 1, count: 16))
+        XCTAssertTrue(staged.allSatisfy { Int($0.dst.address) + $0.dst.count * $0.dst.element.addressBytes <= 640 })
+        let got = try simulated(g, ["x": x], resources: small)
+        XCTAssertEqual(got["y"]?.map(\.bitPattern), want.floats().map(\.bitPattern))
     }
 
     func testATilesNextGroupLoadsBeforeTheLastOnesStoresIntoTheOtherAccumulators() throws {
@@ -186,10 +208,11 @@ final class GroupedConvolutionTests: XCTestCase {
     }
 
     func testGroupsWhoseSlotsOutnumberTheL2TakeTheirTurnsInIt() throws {
-        // An L2 of 2 KiB holds a group's slot (its 6 x 6 padded band of 144 bytes, its
-        // weights, its tensor scale and its bias row, each 64-byte aligned: 384 bytes; no
-        // block scales, which only a coded image keeps) five times: the 16 groups share the
-        // slots, ordered by their accesses, and the bits are the same.
+        // An L2 of 2 KiB holds the shared copy of the weights and bias (192 bytes) and a
+        // group's slot (its 6 x 6 padded band of 144 bytes, 64-byte aligned: 192 bytes; no
+        // block scales, which only a coded image keeps) nine times, of which the 16 groups
+        // on four tiles take eight (twice the groups side by side): each cluster's groups
+        // share four, ordered by their accesses, and the bits are the same.
         var small = resources
         small.l2Bytes = 2048
         let (graph, x) = depthwise(groups: 16)
@@ -202,7 +225,7 @@ final class GroupedConvolutionTests: XCTestCase {
         }.filter { $0.dst.space == .l2 && $0.src.space == .l3 }
         XCTAssertEqual(bands.count, 16)
         let places = Set(bands.map { [$0.dst.cluster, Int($0.dst.address)] })
-        XCTAssertEqual(places.count, 10, "\(bands.map(\.dst.text))")
+        XCTAssertEqual(places.count, 8, "\(bands.map(\.dst.text))")
         XCTAssertTrue(bands.allSatisfy { Int($0.dst.address) + $0.dst.count * 4 <= 2048 })
         let got = try simulated(g, ["x": x], resources: small)
         XCTAssertEqual(got["y"]?.map(\.bitPattern), want.floats().map(\.bitPattern))
