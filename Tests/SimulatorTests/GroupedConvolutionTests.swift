@@ -65,6 +65,16 @@ final class GroupedConvolutionTests: XCTestCase {
         return try Lowering.lower(g, layers: section.layers, resources: resources)
     }
 
+    /// The DMAs into L2 of `g`'s depthwise layer, lowered on `small`.
+    private func l2Stagings(_ g: Graph, on small: TileResources) throws -> [(dst: TensorDescriptor, src: TensorDescriptor)] {
+        let section = try WeightSection.build(g, arrayRows: 20, arrayColumns: 20) { small.rates[$0]! }
+        let model = try Lowering.lower(g, layers: section.layers, resources: small), program = model.program
+        let layer = try XCTUnwrap(model.layers.first { $0.name == "depthwise" })
+        return program.instructions[layer.first..<(layer.first + layer.count)].filter { $0.spec.mnemonic == "dma" }.map {
+            (dst: program.descriptors[Int($0["dst"])], src: program.descriptors[Int($0["src"])])
+        }.filter { $0.dst.space == .l2 }
+    }
+
     func testTheGroupsOfADepthwiseConvolutionRunSideBySideOnEveryTile() throws {
         let (graph, x) = depthwise()
         for (format, sparse) in [(PrecisionFormat.fp16, false), (.fp8, false), (.nvfp4, false), (.nvfp4, true)] {
@@ -111,12 +121,7 @@ final class GroupedConvolutionTests: XCTestCase {
         small.l2Bytes = 640
         let (graph, x) = depthwise(groups: 16)
         let (g, want) = try quantized(graph, x: x, format: .nvfp4, sparse: false)
-        let section = try WeightSection.build(g, arrayRows: 20, arrayColumns: 20) { small.rates[$0]! }
-        let model = try Lowering.lower(g, layers: section.layers, resources: small), program = model.program
-        let layer = try XCTUnwrap(model.layers.first { $0.name == "depthwise" })
-        let staged = program.instructions[layer.first..<(layer.first + layer.count)].filter { $0.spec.mnemonic == "dma" }.map {
-            (dst: program.descriptors[Int($0["dst"])], src: program.descriptors[Int($0["src"])])
-        }.filter { $0.dst.space == .l2 }
+        let staged = try l2Stagings(g, on: small)
         XCTAssertEqual(staged.filter { $0.src.space == .constants }.map(\.src.count), Array(repeating: 1, count: 16))
         XCTAssertEqual(
             staged.filter { $0.src.space == .weights && $0.src.element == .f32 }.map(\.src.count),
@@ -217,12 +222,7 @@ final class GroupedConvolutionTests: XCTestCase {
         small.l2Bytes = 2048
         let (graph, x) = depthwise(groups: 16)
         let (g, want) = try quantized(graph, x: x, format: .nvfp4, sparse: false)
-        let section = try WeightSection.build(g, arrayRows: 20, arrayColumns: 20) { small.rates[$0]! }
-        let model = try Lowering.lower(g, layers: section.layers, resources: small), program = model.program
-        let layer = try XCTUnwrap(model.layers.first { $0.name == "depthwise" })
-        let bands = program.instructions[layer.first..<(layer.first + layer.count)].filter { $0.spec.mnemonic == "dma" }.map {
-            (dst: program.descriptors[Int($0["dst"])], src: program.descriptors[Int($0["src"])])
-        }.filter { $0.dst.space == .l2 && $0.src.space == .l3 }
+        let bands = try l2Stagings(g, on: small).filter { $0.src.space == .l3 }
         XCTAssertEqual(bands.count, 16)
         let places = Set(bands.map { [$0.dst.cluster, Int($0.dst.address)] })
         XCTAssertEqual(places.count, 8, "\(bands.map(\.dst.text))")
