@@ -104,7 +104,7 @@ public struct ConvolutionLayer: Sendable {
     public var pointwise: Bool { kernel == (1, 1) && strides == (1, 1) && !padded && !coded }
     /// A 1x1 convolution without padding of one group reads its input where it is and its
     /// tiles round what they read: along K, which is channels, as the interpreter rounds.
-    var direct: Bool { kernel == (1, 1) && !padded && groups == 1 && !(codesPointwise && codable) }
+    var direct: Bool { kernel == (1, 1) && !padded && groups == 1 && matrix.diagonal == 1 && !(codesPointwise && codable) }
     /// A 1x1 convolution without padding rounds its input once into an image of codes (when
     /// its activations can travel coded) instead of on every tile that reads it: chosen
     /// when the tiles would read the input many times (`ConvolutionLowering.codesPointwise`).
@@ -112,7 +112,7 @@ public struct ConvolutionLayer: Sendable {
     /// A 1x1 convolution without padding, of one group, whose nvfp4 activations can travel
     /// coded: one that may round its input into an image of codes.
     var pointwiseCodable: Bool {
-        kernel == (1, 1) && !padded && groups == 1 && matrix.activationFormat == .nvfp4 && codable
+        kernel == (1, 1) && !padded && groups == 1 && matrix.diagonal == 1 && matrix.activationFormat == .nvfp4 && codable
     }
     /// A padded convolution whose pads are not negative rounds its input straight into the
     /// padded image; one with a crop (the convolution a ConvTranspose equals) rounds it
@@ -127,7 +127,7 @@ public struct ConvolutionLayer: Sendable {
     /// (`ConvolutionLowering.reductionTile`).
     public var coded: Bool { !direct && codable }
     var codable: Bool {
-        guard ActivationCodes.codes(matrix.activationFormat), groups == 1, inputSpacing == (1, 1),
+        guard ActivationCodes.codes(matrix.activationFormat), groups == 1, matrix.diagonal == 1, inputSpacing == (1, 1),
             pads.0 >= 0, pads.1 >= 0, pads.2 >= 0, pads.3 >= 0
         else { return false }
         guard matrix.activationFormat == .nvfp4 else { return true }
@@ -405,6 +405,24 @@ public enum ConvolutionLowering {
         }
         layer.weightStaging = (bands.map { $0.codes + $0.scales }.max() ?? 0)..<resources.l2Bytes
         return (layer, windows, scaleWindows, bands)
+    }
+
+    /// How many consecutive groups of `c` one product multiplies side by side (`mmag`): as
+    /// many as fit the array, each group's output channels a tile of their own (its M/G at
+    /// most the array's columns) and its reduction one tile (C/G·kh·kw at most its depth),
+    /// G of them at most the array's columns and depth, and their image at most half the L2
+    /// (their band fits beside the others'), a divisor of the groups; 1 when fewer than two
+    /// fit. A depthwise 3x3 convolution over 56x56 takes 8 channels a product at nvfp4 (72
+    /// of the 80 positions of npu-seed's arrays), 4 at fp8 and 2 at fp16.
+    static func diagonalGroups(_ c: ConvolutionLayer, _ p: PackedLayer, _ resources: TileResources) -> Int {
+        guard c.groups > 1, !c.coded else { return 1 }
+        let (rows, reduction) = (p.rows / c.groups, p.columns)
+        guard p.tileRows == rows, reduction <= p.tileColumns else { return 1 }
+        // The groups' image (their band in L2, when a cluster takes every row) in half the L2.
+        let plane = 4 * (c.channels / c.groups) * (c.padded ? c.paddedHeight * c.paddedWidth : c.height * c.width)
+        let most = min(
+            resources.arrayColumns / rows, p.tileColumns / reduction, c.groups, max(1, resources.l2Bytes / 2 / max(1, plane)))
+        return most < 2 ? 1 : (2...most).last { c.groups % $0 == 0 } ?? 1
     }
 
     /// The tiles one group of `c` is planned on (all of `resources`' for one group): T of

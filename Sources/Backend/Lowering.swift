@@ -228,11 +228,24 @@ public enum Lowering {
                     conv.l3Scratch = memory.scratchAt[index]
                     (conv.inputSpace, conv.outputSpace) = (x.space, y.space)
                     scratchBytes = max(scratchBytes, conv.scratchBytes)
+                    // Consecutive groups whose weights each fit one tile of the array multiply
+                    // side by side (`mmag`), as the fewer, wider groups they make.
+                    var planned = p
+                    let side = ConvolutionLowering.diagonalGroups(conv, p, resources)
+                    if side > 1 {
+                        conv.groups /= side
+                        conv.matrix.diagonal = side
+                        conv.matrix.weights = try WeightLayout(
+                            format: conv.matrix.weights.format, sparse: p.sparse, rows: p.rows, columns: p.columns,
+                            tileRows: side * p.tileRows, tileColumns: p.tileColumns)
+                        (planned.columns, planned.tileColumns, planned.tileRows) =
+                            (side * p.columns, side * p.columns, side * p.tileRows)
+                    }
                     // A group's tiles are as wide as the packed weights' tiles (WeightSection.tileRows).
                     // A grouped convolution's group is planned on its share of the tiles.
                     let plan = try tiling(
-                        yShape.dropFirst(2).reduce(1, *), p, matrix,
-                        ConvolutionLowering.groupTiles(conv, p, resources), node, n: p.rows / conv.groups,
+                        yShape.dropFirst(2).reduce(1, *), planned, matrix,
+                        ConvolutionLowering.groupTiles(conv, planned, resources), node, n: p.rows / conv.groups,
                         coded: conv.coded, block: conv.blockChannels, windowed: !conv.pointwise, bands: conv.bands)
                     try ConvolutionLowering.lower(conv, plan: plan, resources: resources, into: &b)
                 } else {

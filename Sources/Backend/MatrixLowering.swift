@@ -79,6 +79,10 @@ public struct MatrixLayer: Sendable {
     /// Where the layer's L2 layout starts (a grouped convolution's group takes its own
     /// slot, so that groups running side by side on one cluster stage apart).
     public var l2Base = 0
+    /// Groups one product multiplies side by side (`mmag`): the layer's N output channels and
+    /// K activation columns are this many groups' (a grouped convolution's consecutive
+    /// groups), and its weight tiles hold each group's rows over one group's K columns.
+    public var diagonal = 1
     /// Element-wise steps the epilogue runs last, on each row tile of the result.
     var tail: [TailStep] = []
 
@@ -167,8 +171,11 @@ public enum MatrixLowering {
     ) throws {
         let w = layer.weights
         precondition(
-            layer.firstRow % w.tileRows == 0 && layer.firstRow + layer.n <= w.rows && w.columns == layer.k
+            layer.firstRow % w.tileRows == 0 && layer.firstRow + layer.n <= w.rows && w.columns * layer.diagonal == layer.k
                 && plan.tileK == min(w.tileColumns, layer.k) && plan.tileN == min(w.tileRows, layer.n))
+        precondition(
+            layer.diagonal == 1 || (w.columns <= w.tileColumns && layer.n == w.tileRows && !layer.codedInput),
+            "side by side, the groups' weights are one tile of the reduction and the layer one column of tiles")
         let firstTile = layer.firstTile
         let formats = InstructionSet.formats
         let wfmt = UInt64(formats.firstIndex(of: w.format.rawValue)!)
@@ -291,13 +298,18 @@ public enum MatrixLowering {
             func columnRanges(of group: [TilingPlan.WorkItem]) -> [(nTile: Int, nRange: Range<Int>)] {
                 group.map { item in (firstTile + item.nTile, w.tileRange(nTile: firstTile + item.nTile, kTile: 0).0) }
             }
+            /// The activation columns reduction tile `kt` of output tile `nTile` multiplies: the
+            /// weight tile's, or with groups side by side all of the layer's, each group's K
+            /// against its own weight tile.
+            func activationRange(_ nTile: Int, _ kt: Int) -> Range<Int> {
+                layer.diagonal > 1 ? 0..<layer.k : w.tileRange(nTile: nTile, kTile: kt).columns
+            }
             /// A group's first reduction tile's weights and activation tiles, one per row tile.
             func loadFirst(_ group: [TilingPlan.WorkItem]) throws -> (weights: [UInt64], acts: [UInt64]) {
                 let columns = columnRanges(of: group), rows = rowRange(of: group)
                 let weights = try loadWeights(columns, 0)
-                let (_, kRange) = w.tileRange(nTile: columns[0].nTile, kTile: 0)
                 let acts = try stride(from: rows.lowerBound, to: rows.upperBound, by: plan.tileM).map {
-                    try loadActivations($0, min(plan.tileM, rows.upperBound - $0), kRange)
+                    try loadActivations($0, min(plan.tileM, rows.upperBound - $0), activationRange(columns[0].nTile, 0))
                 }
                 return (weights, acts)
             }
@@ -399,12 +411,12 @@ public enum MatrixLowering {
                     outputs.count == 2
                     && passCycles(
                         rows: min(plan.tileM, rows.count), columns: columns[0].nRange.count,
-                        reduction: w.tileRange(nTile: columns[0].nTile, kTile: 0).1.count, layer, resources)
+                        reduction: activationRange(columns[0].nTile, 0).count, layer, resources)
                         < resources.arrayRows + resources.arrayColumns - 1
                 for kt in 0..<plan.kTiles {
                     let first = kt == 0 ? prefetched : nil
                     let weights = try first?.weights ?? loadWeights(columns.map { ($0.nTile, $0.nRange) }, kt)
-                    let (_, kRange) = w.tileRange(nTile: columns[0].nTile, kTile: kt)
+                    let kRange = activationRange(columns[0].nTile, kt)
                     var acts = [UInt64?](repeating: nil, count: rowStarts.count)
                     for (r, j) in turns && kt % 2 == 1 ? outputs.reversed() : outputs {
                         let m0 = rowStarts[r], mLen = min(plan.tileM, rows.upperBound - rowStarts[r])
@@ -413,12 +425,22 @@ public enum MatrixLowering {
                         let c = columns[j]
                         let out = try sram(
                             .f32, c.at + 2 * scaleBytes + r * regions.accumulatorRowTile, [mLen, c.nRange.count])
-                        try b.emit(
-                            "mma",
-                            [
-                                "out": out, "act": act, "wgt": weights[j], "scl": c.scl, "wfmt": wfmt, "afmt": afmt,
-                                "sparse": w.sparse ? 1 : 0, "accumulate": kt > 0 ? 1 : 0,
-                            ])
+                        if layer.diagonal > 1 {
+                            try b.emit(
+                                "mmag",
+                                [
+                                    "out": out, "act": act, "wgt": weights[j], "scl": c.scl, "wfmt": wfmt, "afmt": afmt,
+                                    "sparse": w.sparse ? 1 : 0, "accumulate": kt > 0 ? 1 : 0,
+                                    "groups": UInt64(layer.diagonal),
+                                ])
+                        } else {
+                            try b.emit(
+                                "mma",
+                                [
+                                    "out": out, "act": act, "wgt": weights[j], "scl": c.scl, "wfmt": wfmt, "afmt": afmt,
+                                    "sparse": w.sparse ? 1 : 0, "accumulate": kt > 0 ? 1 : 0,
+                                ])
+                        }
                     }
                 }
                 prefetched = prefetches && groupIndex + 1 < groups.count ? try loadFirst(groups[groupIndex + 1]) : nil

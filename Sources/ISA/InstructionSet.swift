@@ -99,6 +99,20 @@ public enum InstructionSet {
         FieldSpec("b", descriptor24, .descriptor, "the second operand (d0 when unused)"),
     ]
 
+    /// The operands `mma` and `mmag` share, in their order, with what each says of its own.
+    static func matrixOperands(act: String, wgt: String, scl: String, sparse: String) -> [FieldSpec] {
+        [
+            FieldSpec("out", descriptor24, .descriptor, "float32 accumulators [M, N] in tile SRAM"),
+            FieldSpec("act", descriptor24, .descriptor, act),
+            FieldSpec("wgt", descriptor24, .descriptor, wgt),
+            FieldSpec("scl", descriptor24, .descriptor, scl),
+            FieldSpec("wfmt", 2, .choice(formats), "the weights' format"),
+            FieldSpec("afmt", 2, .choice(formats), "the activations' format"),
+            FieldSpec("sparse", 1, .flag, sparse),
+            FieldSpec("accumulate", 1, .flag, "1: add onto `out`; 0: start from +0"),
+        ]
+    }
+
     /// Every instruction.
     public static let table: [InstructionSpec] = [
         InstructionSpec(mnemonic: "nop", opcode: 0x00, queue: .control, fields: [], summary: "does nothing"),
@@ -145,25 +159,29 @@ public enum InstructionSet {
             ], summary: "copies row idx[i] of `src` (idx[i] + R when negative) to row i of `dst`, for each of idx's N elements"),
         InstructionSpec(
             mnemonic: "mma", opcode: 0x20, queue: .matrix,
-            fields: [
-                FieldSpec("out", descriptor24, .descriptor, "float32 accumulators [M, N] in tile SRAM"),
-                FieldSpec(
-                    "act", descriptor24, .descriptor,
-                    "activations [M, K] in tile SRAM: float32 values on the `afmt` grid (`quant` writes them)"),
-                FieldSpec(
-                    "wgt", descriptor24, .descriptor,
-                    "a packed weight tile [K, N] in format `wfmt`, or f32 [K, N] in tile SRAM on the fp16 grid (a computed operand)"
-                ),
-                FieldSpec(
-                    "scl", descriptor24, .descriptor,
-                    "the weights' float32 scales: one per output channel (fp8), the tensor scale (nvfp4); d0 for fp16"),
-                FieldSpec("wfmt", 2, .choice(formats), "the weights' format"),
-                FieldSpec("afmt", 2, .choice(formats), "the activations' format"),
-                FieldSpec("sparse", 1, .flag, "1: the weight tile is 2:4 compressed along K"),
-                FieldSpec("accumulate", 1, .flag, "1: add onto `out`; 0: start from +0"),
-            ],
+            fields: matrixOperands(
+                act: "activations [M, K] in tile SRAM: float32 values on the `afmt` grid (`quant` writes them)",
+                wgt:
+                    "a packed weight tile [K, N] in format `wfmt`, or f32 [K, N] in tile SRAM on the fp16 grid (a computed operand)",
+                scl: "the weights' float32 scales: one per output channel (fp8), the tensor scale (nvfp4); d0 for fp16",
+                sparse: "1: the weight tile is 2:4 compressed along K"),
             summary:
                 "out[m, n] (+)= sum over k, in increasing k, of act[m, k] * wgt[k, n] (schemas/formats.md, matrix arithmetic)"),
+        InstructionSpec(
+            mnemonic: "mmag", opcode: 0x21, queue: .matrix,
+            fields: matrixOperands(
+                act: "activations [M, G x K] in tile SRAM: float32 values on the `afmt` grid, group j's K columns from j x K",
+                wgt: "G packed weight tiles of N/G output channels by K in format `wfmt`, one after another, group j's j-th",
+                scl: "the weights' float32 scales: one per output channel of all N (fp8), the tensor scale (nvfp4); d0 for fp16",
+                sparse: "1: the weight tiles are 2:4 compressed along K")
+                + [
+                    FieldSpec(
+                        "groups", 8, .unsigned,
+                        "G, 2 or more: act [M, G x K], wgt G weight tiles of N/G channels by K, one after another")
+                ],
+            summary:
+                "mma of G groups side by side: out[m, j·N/G + n] (+)= sum over k, in increasing k, of act[m, j·K + k] * wgt_j[k, n]"
+        ),
         InstructionSpec(
             mnemonic: "vop", opcode: 0x30, queue: .vector,
             fields: vectorOperands + [

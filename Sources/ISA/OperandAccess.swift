@@ -28,7 +28,7 @@ extension Instruction {
             reads.append(value(at: o.gather.src))
             reads.append(value(at: o.gather.idx))
             writes.append(value(at: o.gather.dst))
-        case o.mma.opcode:
+        case o.mma.opcode, o.mmag:
             reads.append(value(at: o.mma.act))
             reads.append(value(at: o.mma.wgt))
             if Int(value(at: o.mma.wfmt)) != InstructionSet.fp16Format { reads.append(value(at: o.mma.scl)) }
@@ -65,7 +65,7 @@ extension Instruction {
     public var mayReadCodes: Int? {
         let o = OperandFields.self
         switch opcode {
-        case o.mma.opcode: return Int(value(at: o.mma.act))
+        case o.mma.opcode, o.mmag: return Int(value(at: o.mma.act))
         case o.quant.opcode: return Int(value(at: o.quant.dst))
         default: return nil
         }
@@ -109,6 +109,14 @@ private enum OperandFields {
         let f = at("mma", "out", "act", "wgt", "scl", "wfmt", "accumulate")
         let p = f.positions
         return (opcode: f.opcode, out: p[0], act: p[1], wgt: p[2], scl: p[3], wfmt: p[4], accumulate: p[5])
+    }()
+    /// `mmag`'s opcode: its operand fields sit where `mma`'s do.
+    static let mmag = {
+        let f = at("mmag", "out", "act", "wgt", "scl", "wfmt", "accumulate")
+        precondition(
+            f.positions == at("mma", "out", "act", "wgt", "scl", "wfmt", "accumulate").positions,
+            "mmag's operands sit where mma's do")
+        return f.opcode
     }()
     static let vop = {
         let f = at("vop", "op", "dst", "a", "b")

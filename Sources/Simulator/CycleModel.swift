@@ -229,7 +229,7 @@ public struct CycleModel {
                 record(at, at, unit: q)
             case "dma", "fill", "gather":
                 try transfer(i, program)
-            case "mma":
+            case "mma", "mmag":
                 try matrix(i, program)
             case "vop", "vopp", "quant", "dequant":
                 try vector(i, program, constants)

@@ -24,6 +24,8 @@ enum FieldLayout {
         opcode: opcode("mma"), out: at("mma", "out"), act: at("mma", "act"), wgt: at("mma", "wgt"), scl: at("mma", "scl"),
         wfmt: at("mma", "wfmt"), afmt: at("mma", "afmt"), sparse: at("mma", "sparse"), accumulate: at("mma", "accumulate")
     )
+    /// `mmag`: `mma`'s fields where `mma` has them, and its groups.
+    static let mmag = (opcode: opcode("mmag"), groups: at("mmag", "groups"))
     static let vop = (
         opcode: opcode("vop"), op: at("vop", "op"), dst: at("vop", "dst"), a: at("vop", "a"), b: at("vop", "b"),
         imm: at("vop", "imm")

@@ -197,6 +197,11 @@ public struct Machine {
             try matrixMultiply(
                 d(m.out), d(m.act), d(m.wgt), d(m.scl), format(m.wfmt), afmt: format(m.afmt), sparse: i.value(m.sparse) == 1,
                 accumulate: i.value(m.accumulate) == 1)
+        case L.mmag.opcode:
+            let m = L.mma
+            try groupedMatrixMultiply(
+                d(m.out), d(m.act), d(m.wgt), d(m.scl), format(m.wfmt), afmt: format(m.afmt), sparse: i.value(m.sparse) == 1,
+                accumulate: i.value(m.accumulate) == 1, groups: Int(i.value(L.mmag.groups)))
         case L.vop.opcode:
             let v = L.vop
             try vectorOp(InstructionSet.vectorOps[Int(i.value(v.op))], d(v.dst), d(v.a), d(v.b), f(v.imm))
@@ -413,6 +418,66 @@ public struct Machine {
         default:
             throw SimulatorError("mma's wgt is a packed weight tile or f32 [K, N], not \(wgt.element.rawValue)")
         }
+    }
+
+    /// `mmag`: G products of `mma` side by side, group j's [M, K] columns of act times
+    /// weight tile j into out's columns j·N/G ..< (j + 1)·N/G, each as `orderedProduct`
+    /// sums (so each element has the bits one `mma` of its group gives).
+    private mutating func groupedMatrixMultiply(
+        _ out: DescriptorRef, _ act: DescriptorRef, _ wgt: DescriptorRef, _ scl: DescriptorRef, _ wfmt: PrecisionFormat,
+        afmt: PrecisionFormat, sparse: Bool, accumulate: Bool, groups g: Int
+    ) throws {
+        guard g >= 2, out.dims.count == 2, out.element == .f32, act.element == .f32, act.dims.count == 2,
+            act.dims[0] == out.dims[0], out.dims[1] % g == 0, act.dims[1] % g == 0, wgt.element == .packed
+        else {
+            throw SimulatorError(
+                "mmag needs groups of 2 or more, out f32 [M, N] and act f32 [M, G x K] with N a multiple of G, and packed weight tiles"
+            )
+        }
+        let (m, n, k) = (out.dims[0], out.dims[1] / g, act.dims[1] / g)
+        _ = try runs(out)
+        let tileBytes = WeightPacking.tileByteCount(format: wfmt, sparse: sparse, rows: n, length: k)
+        let packed = Array(try readBytes(wgt, into: .packed))
+        guard packed.count == g * tileBytes else {
+            throw SimulatorError(
+                "mmag's weights are \(packed.count) bytes; \(g) tiles of \(n) x \(k) \(wfmt.rawValue) take \(g * tileBytes)")
+        }
+        let scales = wfmt == .fp16 ? [] : Array(try readFloats(scl, into: .scales))
+        guard wfmt != .fp8 || scales.count == g * n else {
+            throw SimulatorError("mmag's fp8 weights need \(g * n) scales, one per output channel, not \(scales.count)")
+        }
+        let a = Array(try readFloats(act, into: .activation))
+        var result = accumulate ? Array(try readFloats(out, into: .accumulator)) : [Float](repeating: 0, count: m * g * n)
+        var w = [Float](repeating: 0, count: n * k), part = [Float](repeating: 0, count: m * k)
+        var sums = [Float](repeating: 0, count: m * n)
+        for j in 0..<g {
+            let tileScales = wfmt == .fp8 ? Array(scales[(j * n)..<((j + 1) * n)]) : scales
+            do {
+                try packed[(j * tileBytes)..<((j + 1) * tileBytes)].withUnsafeBytes { tile in
+                    try tileScales.withUnsafeBufferPointer { s in
+                        try w.withUnsafeMutableBufferPointer {
+                            try WeightPacking.unpackTile(
+                                tile, format: wfmt, sparse: sparse, rows: n, length: k, scales: s, into: $0, transposed: true)
+                        }
+                    }
+                }
+            } catch let e as PackingError {
+                throw SimulatorError("weight tile \(j): \(e)")
+            }
+            for r in 0..<m {
+                for p in 0..<k { part[r * k + p] = a[r * g * k + j * k + p] }
+                for c in 0..<n { sums[r * n + c] = result[r * g * n + j * n + c] }
+            }
+            part.withUnsafeBufferPointer { pa in
+                w.withUnsafeBufferPointer { pw in
+                    sums.withUnsafeMutableBufferPointer { Self.orderedProduct(pa, pw, into: $0, m: m, n: n, k: k) }
+                }
+            }
+            for r in 0..<m {
+                for c in 0..<n { result[r * g * n + j * n + c] = sums[r * n + c] }
+            }
+        }
+        try storeFloats(out, result)
     }
 
     /// Whether `runs` share a byte's memory and span with `d`'s.

@@ -129,6 +129,20 @@ final class CycleModelTests: XCTestCase {
         XCTAssertEqual(s.cycles, 71)
     }
 
+    func testGroupsSideBySideTakeTheArrayOnce() throws {
+        // schemas/cycles.md: 8 depthwise groups at nvfp4 (M 32, K 9, N 8): 72 positions in
+        // one pass, 32 + 39 cycles, where the 8 groups' mma take the array 8 x 32 cycles.
+        let side = try schedule(
+            ["sram c0.t0 f32 @0x2000 [32,8] [8,1]", "sram c0.t0 f32 @0x0 [32,72] [72,1]", "sram c0.t0 packed @0x2400 [48] [1]"],
+            ["mmag out=d0, act=d1, wgt=d2, scl=d0, wfmt=nvfp4, afmt=nvfp4, sparse=0, accumulate=0, groups=8"])
+        XCTAssertEqual(side.cycles, 71)
+        let apart = try schedule(
+            ["sram c0.t0 f32 @0x2000 [32,1] [8,1]", "sram c0.t0 f32 @0x0 [32,9] [72,1]", "sram c0.t0 packed @0x2400 [6] [1]"],
+            Array(
+                repeating: "mma out=d0, act=d1, wgt=d2, scl=d0, wfmt=nvfp4, afmt=nvfp4, sparse=0, accumulate=0", count: 8))
+        XCTAssertGreaterThanOrEqual(apart.cycles, 8 * 32 + 39)
+    }
+
     /// An fp16 mma of K 160 (8 blocks: 256 cycles + 39), then a 1,024-byte DMA from DRAM
     /// into `buffer` (8 cycles + 200).
     private func computeThenLoad(into buffer: String) throws -> Schedule {
