@@ -47,7 +47,9 @@ public struct ConvolutionLayer: Sendable {
     /// Where in L3 the memory plan keeps them while the convolution runs, if it does; else
     /// L3's free bytes from address 0 when they fit there.
     public var l3Scratch: UInt64?
-    /// Channel groups: each group's C/G input channels make its M/G output channels.
+    /// Channel groups: each group's C/G input channels make its M/G output channels. When
+    /// `matrix.diagonal` model groups multiply side by side (`mmag`), the groups here are the
+    /// wider ones they make, each that many model groups' channels.
     public var groups: Int
     /// Steps between neighbouring input pixels in the padded buffer: 1 for a convolution; a
     /// ConvTranspose's strides for the convolution it equals, its input spread out with
