@@ -427,6 +427,25 @@ public enum ConvolutionLowering {
         return most < 2 ? 1 : (2...most).last { c.groups % $0 == 0 } ?? 1
     }
 
+    /// Makes `c`'s consecutive groups multiply side by side (`mmag`) as the fewer, wider
+    /// groups they make, when `diagonalGroups` finds two or more fit: its groups divided,
+    /// its weights seen as tiles of that many groups' rows (the packing unchanged). Returns
+    /// the packed layer as the plan sees it then: a tile of their rows by their reductions.
+    static func multiplySideBySide(
+        _ c: inout ConvolutionLayer, _ p: PackedLayer, _ resources: TileResources
+    ) throws -> PackedLayer {
+        let side = diagonalGroups(c, p, resources)
+        guard side > 1 else { return p }
+        c.groups /= side
+        c.matrix.diagonal = side
+        c.matrix.weights = try WeightLayout(
+            format: c.matrix.weights.format, sparse: p.sparse, rows: p.rows, columns: p.columns,
+            tileRows: side * p.tileRows, tileColumns: p.tileColumns)
+        var planned = p
+        (planned.columns, planned.tileColumns, planned.tileRows) = (side * p.columns, side * p.columns, side * p.tileRows)
+        return planned
+    }
+
     /// The tiles one group of `c` is planned on (all of `resources`' for one group): T of
     /// them, a divisor of a cluster's tiles or a whole number of clusters dividing theirs,
     /// the T that finishes the groups soonest when `GroupSpread` runs them side by side

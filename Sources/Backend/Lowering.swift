@@ -228,19 +228,7 @@ public enum Lowering {
                     conv.l3Scratch = memory.scratchAt[index]
                     (conv.inputSpace, conv.outputSpace) = (x.space, y.space)
                     scratchBytes = max(scratchBytes, conv.scratchBytes)
-                    // Consecutive groups whose weights each fit one tile of the array multiply
-                    // side by side (`mmag`), as the fewer, wider groups they make.
-                    var planned = p
-                    let side = ConvolutionLowering.diagonalGroups(conv, p, resources)
-                    if side > 1 {
-                        conv.groups /= side
-                        conv.matrix.diagonal = side
-                        conv.matrix.weights = try WeightLayout(
-                            format: conv.matrix.weights.format, sparse: p.sparse, rows: p.rows, columns: p.columns,
-                            tileRows: side * p.tileRows, tileColumns: p.tileColumns)
-                        (planned.columns, planned.tileColumns, planned.tileRows) =
-                            (side * p.columns, side * p.columns, side * p.tileRows)
-                    }
+                    let planned = try ConvolutionLowering.multiplySideBySide(&conv, p, resources)
                     // A group's tiles are as wide as the packed weights' tiles (WeightSection.tileRows).
                     // A grouped convolution's group is planned on its share of the tiles.
                     let plan = try tiling(

@@ -377,33 +377,15 @@ public struct Machine {
         case .packed:
             let scales = wfmt == .fp16 ? UnsafeBufferPointer(start: nil, count: 0) : try readFloats(scl, into: .scales)
             let packed = try readBytes(wgt, into: .packed)
-            func decode(into w: UnsafeMutableBufferPointer<Float>) throws {
-                do {
-                    try WeightPacking.unpackTile(
-                        packed, format: wfmt, sparse: sparse, rows: n, length: k, scales: scales, into: w,
-                        transposed: true)
-                } catch let e as PackingError {
-                    throw SimulatorError("weight tile: \(e)")
-                }
-            }
             if wfmt == .fp16 {
                 // fp16 tiles decode about as fast as they are looked up, and are not kept.
                 let w = buffers.floats(.weight, n * k)
-                try decode(into: w)
+                try Self.decode(packed, wfmt, sparse: sparse, rows: n, length: k, scales: scales, into: w)
                 try multiply(UnsafeBufferPointer(w))
             } else {
-                let key = DecodedTiles.Key(
-                    packed: Array(packed), scales: Array(scales), format: wfmt, sparse: sparse, rows: n, length: k)
-                let kept: [Float]
-                if let known = decodedTiles.tile(key) {
-                    kept = known
-                } else {
-                    let w = buffers.floats(.weight, n * k)
-                    try decode(into: w)
-                    kept = Array(w)
-                    decodedTiles.keep(key, kept)
+                try keptTile(packed, wfmt, sparse: sparse, rows: n, length: k, scales: scales).withUnsafeBufferPointer {
+                    try multiply($0)
                 }
-                try kept.withUnsafeBufferPointer { try multiply($0) }
             }
         case .f32:
             // A computed operand [K, N], already on the `wfmt` grid.
@@ -418,6 +400,34 @@ public struct Machine {
         default:
             throw SimulatorError("mma's wgt is a packed weight tile or f32 [K, N], not \(wgt.element.rawValue)")
         }
+    }
+
+    /// Weight tile `packed` decoded transposed ([length, rows]: position p's row of channels).
+    private static func decode(
+        _ packed: UnsafeRawBufferPointer, _ wfmt: PrecisionFormat, sparse: Bool, rows: Int, length: Int,
+        scales: UnsafeBufferPointer<Float>, into w: UnsafeMutableBufferPointer<Float>
+    ) throws {
+        do {
+            try WeightPacking.unpackTile(
+                packed, format: wfmt, sparse: sparse, rows: rows, length: length, scales: scales, into: w, transposed: true)
+        } catch let e as PackingError {
+            throw SimulatorError("weight tile: \(e)")
+        }
+    }
+
+    /// `decode`'s tile, kept for the next product that reads the same bytes and scales.
+    private mutating func keptTile(
+        _ packed: UnsafeRawBufferPointer, _ wfmt: PrecisionFormat, sparse: Bool, rows: Int, length: Int,
+        scales: UnsafeBufferPointer<Float>
+    ) throws -> [Float] {
+        let key = DecodedTiles.Key(
+            packed: Array(packed), scales: Array(scales), format: wfmt, sparse: sparse, rows: rows, length: length)
+        if let known = decodedTiles.tile(key) { return known }
+        let w = buffers.floats(.weight, rows * length)
+        try Self.decode(packed, wfmt, sparse: sparse, rows: rows, length: length, scales: scales, into: w)
+        let kept = Array(w)
+        decodedTiles.keep(key, kept)
+        return kept
     }
 
     /// `mmag`: G products of `mma` side by side, group j's [M, K] columns of act times
@@ -448,21 +458,13 @@ public struct Machine {
         }
         let a = Array(try readFloats(act, into: .activation))
         var result = accumulate ? Array(try readFloats(out, into: .accumulator)) : [Float](repeating: 0, count: m * g * n)
-        var w = [Float](repeating: 0, count: n * k), part = [Float](repeating: 0, count: m * k)
-        var sums = [Float](repeating: 0, count: m * n)
+        var part = [Float](repeating: 0, count: m * k), sums = [Float](repeating: 0, count: m * n)
         for j in 0..<g {
             let tileScales = wfmt == .fp8 ? Array(scales[(j * n)..<((j + 1) * n)]) : scales
-            do {
-                try packed[(j * tileBytes)..<((j + 1) * tileBytes)].withUnsafeBytes { tile in
-                    try tileScales.withUnsafeBufferPointer { s in
-                        try w.withUnsafeMutableBufferPointer {
-                            try WeightPacking.unpackTile(
-                                tile, format: wfmt, sparse: sparse, rows: n, length: k, scales: s, into: $0, transposed: true)
-                        }
-                    }
+            let w = try packed[(j * tileBytes)..<((j + 1) * tileBytes)].withUnsafeBytes { tile in
+                try tileScales.withUnsafeBufferPointer {
+                    try keptTile(tile, wfmt, sparse: sparse, rows: n, length: k, scales: $0)
                 }
-            } catch let e as PackingError {
-                throw SimulatorError("weight tile \(j): \(e)")
             }
             for r in 0..<m {
                 for p in 0..<k { part[r * k + p] = a[r * g * k + j * k + p] }
