@@ -127,11 +127,18 @@ public struct ConvolutionLayer: Sendable {
     /// when (nvfp4) its channels are whole blocks (`ConvolutionLowering.codesBlocks`) and its
     /// weight tiles hold whole blocks at every kernel position
     /// (`ConvolutionLowering.reductionTile`).
+    /// Groups side by side (`mmag`) travel coded too, each product's channels inside one
+    /// nvfp4 block: they share its scale, which their windows read with stride 0.
     public var coded: Bool { !direct && codable }
     var codable: Bool {
-        guard ActivationCodes.codes(matrix.activationFormat), groups == 1, matrix.diagonal == 1, inputSpacing == (1, 1),
+        guard ActivationCodes.codes(matrix.activationFormat), inputSpacing == (1, 1),
             pads.0 >= 0, pads.1 >= 0, pads.2 >= 0, pads.3 >= 0
         else { return false }
+        if matrix.diagonal > 1 {
+            return matrix.activationFormat == .fp8
+                || ConvolutionLowering.codesBlocks(channels: channels) && blockChannels % (channels / groups) == 0
+        }
+        guard groups == 1 else { return false }
         guard matrix.activationFormat == .nvfp4 else { return true }
         let unit = blockChannels * kernel.0 * kernel.1, tile = matrix.weights.tileColumns
         return ConvolutionLowering.codesBlocks(channels: channels)
@@ -147,6 +154,11 @@ public struct ConvolutionLayer: Sendable {
     var blockChannels: Int { min(16, channels) }
     /// Blocks per pixel whose scales the coded image keeps (nvfp4; none for fp8).
     var scaleChannels: Int { matrix.activationFormat == .nvfp4 ? channels / blockChannels : 0 }
+    /// Channels one scale of a group's coded windows serves: the block's, or with groups
+    /// side by side all of the product's (inside one block).
+    var windowBlock: Int { matrix.diagonal > 1 ? channels / groups : blockChannels }
+    /// Planes of block scales one group's band of the coded image holds (nvfp4; none for fp8).
+    var groupScaleChannels: Int { scaleChannels == 0 ? 0 : max(1, channels / groups / blockChannels) }
     /// Bytes of one image rounded, as [pixels, channels] (when it needs that buffer).
     var roundedBytes: Int { coded || direct || roundsIntoPadding ? 0 : (4 * channels * height * width + 63) / 64 * 64 }
     /// Where a code of the coded image is: row pitch and shift in bytes, so that each row's
@@ -350,7 +362,7 @@ public enum ConvolutionLowering {
         let positions = c.outHeight * c.outWidth, k = groupChannels * c.kernel.0 * c.kernel.1
         let (hp, wp) = (c.paddedHeight, c.paddedWidth)
         let rounded = c.scratchStart(in: scratch), paddedAt = rounded + UInt64(c.roundedBytes)
-        let scalesAt = paddedAt + UInt64(c.codeBytes), blocks = c.scaleChannels
+        let scalesAt = paddedAt + UInt64(c.codeBytes), blocks = c.groupScaleChannels
         let x = c.input + UInt64(4 * image * c.channels * c.inputPlane)
         var layer = c.matrix
         (layer.m, layer.k, layer.n) = (positions, k, groupOutChannels)
@@ -374,14 +386,18 @@ public enum ConvolutionLowering {
             pitches: source.pitches, outWidth: c.outWidth, kernel: c.kernel, strides: c.strides,
             dilations: c.dilations)
         var scaleWindows: ConvolutionWindows?
-        layer.blockChannels = c.blockChannels
+        layer.blockChannels = c.windowBlock
         if c.coded {
-            // One group: the codes' and the scales' images share the padded image's pitches.
-            (windows.element, windows.address) = (.u8, paddedAt + UInt64(c.codeShift))
-            windows.pitches = (c.codeRowPitch, 1, hp * c.codeRowPitch)
+            // The codes' and the scales' images share the padded image's pitches; a group
+            // starts at its first channel's plane of codes and its first block's of scales.
+            let codePlane = hp * c.codeRowPitch, firstChannel = group * groupChannels
+            (windows.element, windows.address) = (.u8, paddedAt + UInt64(c.codeShift + firstChannel * codePlane))
+            windows.pitches = (c.codeRowPitch, 1, codePlane)
             if blocks > 0 {
                 scaleWindows = windows
-                (scaleWindows!.element, scaleWindows!.address) = (.f32, scalesAt)
+                (scaleWindows!.element, scaleWindows!.address) = (
+                    .f32, scalesAt + UInt64(4 * (firstChannel / c.blockChannels) * hp * wp)
+                )
                 scaleWindows!.pitches = (wp, 1, hp * wp)
             }
         }
@@ -400,7 +416,7 @@ public enum ConvolutionLowering {
             let pitch = codePitch ?? columns
             let bytes = windows.element.addressBytes * groupChannels * rows.count * pitch
             // Block scales only beside codes: an uncoded image holds its rounded values.
-            let scaleBytes = scaleWindows == nil ? 0 : 4 * blocks * rows.count * columns
+            let scaleBytes = scaleWindows == nil ? 0 : 4 * c.groupScaleChannels * rows.count * columns
             let (codes, scales) = ((bytes + 63) / 64 * 64, (scaleBytes + 63) / 64 * 64)
             guard codes + scales + (weightBytes[cluster] ?? 0) <= resources.l2Bytes else { continue }
             bands.append(L2Band(cluster: cluster, rows: rows, codes: codes, scales: scales, codePitch: pitch))
@@ -680,7 +696,8 @@ public enum ConvolutionLowering {
         let inBands =
             firstImage.map { first in
                 let rows = first.bands.reduce(0) { $0 + $1.rows.count }
-                return !first.bands.isEmpty && first.bands.count == clusterPositions(plan, m: first.layer.m, resources).count
+                return c.groups == 1 && !first.bands.isEmpty
+                    && first.bands.count == clusterPositions(plan, m: first.layer.m, resources).count
                     && rows <= bandsRowsPerImageRow * c.paddedHeight
             } ?? false
         let spread =
@@ -909,7 +926,7 @@ public enum ConvolutionLowering {
                             at: layer.l2Address(0, size: band.codes, l2Bytes: resources.l2Bytes), into: &b)
                         if band.scales > 0 {
                             try scaleWindows?.stage(
-                                rows: band.rows, channels: blocks, columns: columns, cluster: band.cluster,
+                                rows: band.rows, channels: c.groupScaleChannels, columns: columns, cluster: band.cluster,
                                 at: layer.l2Address(band.codes, size: band.scales, l2Bytes: resources.l2Bytes), into: &b)
                         }
                     }

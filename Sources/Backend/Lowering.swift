@@ -227,14 +227,14 @@ public enum Lowering {
                     conv.setCodesPointwise(matrixScratch[output]?.codes ?? false)
                     conv.l3Scratch = memory.scratchAt[index]
                     (conv.inputSpace, conv.outputSpace) = (x.space, y.space)
-                    scratchBytes = max(scratchBytes, conv.scratchBytes)
                     let planned = try ConvolutionLowering.multiplySideBySide(&conv, p, resources)
+                    scratchBytes = max(scratchBytes, conv.scratchBytes)
                     // A group's tiles are as wide as the packed weights' tiles (WeightSection.tileRows).
                     // A grouped convolution's group is planned on its share of the tiles.
                     let plan = try tiling(
                         yShape.dropFirst(2).reduce(1, *), planned, matrix,
                         ConvolutionLowering.groupTiles(conv, planned, resources), node, n: p.rows / conv.groups,
-                        coded: conv.coded, block: conv.blockChannels, windowed: !conv.pointwise, bands: conv.bands)
+                        coded: conv.coded, block: conv.windowBlock, windowed: !conv.pointwise, bands: conv.bands)
                     try ConvolutionLowering.lower(conv, plan: plan, resources: resources, into: &b)
                 } else {
                     var layer = matrix
@@ -444,6 +444,8 @@ public enum Lowering {
                     conv.outHeight * conv.outWidth, p, matrix, resources, node, n: p.rows, block: conv.blockChannels)
                 conv.setCodesPointwise(ConvolutionLowering.codesPointwise(conv, directPlan: direct))
             }
+            // Groups side by side may round their input into codes: the scratch the lowering uses.
+            _ = try ConvolutionLowering.multiplySideBySide(&conv, p, resources)
             layers[output] = MatrixScratch(bytes: conv.scratchBytes, codes: conv.codesPointwise)
             if conv.scratchBytes > 0 { image = nil }
         }

@@ -174,7 +174,7 @@ public enum MatrixLowering {
             layer.firstRow % w.tileRows == 0 && layer.firstRow + layer.n <= w.rows && w.columns * layer.diagonal == layer.k
                 && plan.tileK == min(w.tileColumns, layer.k) && plan.tileN == min(w.tileRows, layer.n))
         precondition(
-            layer.diagonal == 1 || (w.columns <= w.tileColumns && layer.n == w.tileRows && !layer.codedInput),
+            layer.diagonal == 1 || (w.columns <= w.tileColumns && layer.n == w.tileRows),
             "side by side, the groups' weights are one tile of the reduction and the layer one column of tiles")
         let firstTile = layer.firstTile
         let formats = InstructionSet.formats

@@ -437,15 +437,18 @@ public struct Machine {
         _ out: DescriptorRef, _ act: DescriptorRef, _ wgt: DescriptorRef, _ scl: DescriptorRef, _ wfmt: PrecisionFormat,
         afmt: PrecisionFormat, sparse: Bool, accumulate: Bool, groups g: Int
     ) throws {
-        guard g >= 2, out.dims.count == 2, out.element == .f32, act.element == .f32, act.dims.count == 2,
-            act.dims[0] == out.dims[0], out.dims[1] % g == 0, act.dims[1] % g == 0, wgt.element == .packed
+        // A coded act may be a view of any rank, as `mma`'s: its elements in row-major order are [M, G x K]'s.
+        guard g >= 2, out.dims.count == 2, out.element == .f32, let columns = act.descriptor.matrixColumns(rows: out.dims[0]),
+            out.dims[1] % g == 0, columns % g == 0, wgt.element == .packed
         else {
             throw SimulatorError(
-                "mmag needs groups of 2 or more, out f32 [M, N] and act f32 [M, G x K] with N a multiple of G, and packed weight tiles"
+                "mmag needs groups of 2 or more, out f32 [M, N] and act f32 [M, G x K] or u8 codes of M x G x K elements "
+                    + "with N a multiple of G, and packed weight tiles"
             )
         }
-        let (m, n, k) = (out.dims[0], out.dims[1] / g, act.dims[1] / g)
+        let (m, n, k) = (out.dims[0], out.dims[1] / g, columns / g)
         _ = try runs(out)
+        _ = try runs(act)
         let tileBytes = WeightPacking.tileByteCount(format: wfmt, sparse: sparse, rows: n, length: k)
         let packed = Array(try readBytes(wgt, into: .packed))
         guard packed.count == g * tileBytes else {
@@ -456,7 +459,7 @@ public struct Machine {
         guard wfmt != .fp8 || scales.count == g * n else {
             throw SimulatorError("mmag's fp8 weights need \(g * n) scales, one per output channel, not \(scales.count)")
         }
-        let a = Array(try readFloats(act, into: .activation))
+        let a = act.element == .u8 ? Array(try decodedActivation(act, afmt)) : Array(try readFloats(act, into: .activation))
         var result = accumulate ? Array(try readFloats(out, into: .accumulator)) : [Float](repeating: 0, count: m * g * n)
         var part = [Float](repeating: 0, count: m * k), sums = [Float](repeating: 0, count: m * n)
         for j in 0..<g {
