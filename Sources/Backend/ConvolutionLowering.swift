@@ -620,44 +620,60 @@ public enum ConvolutionLowering {
         _ c: ConvolutionLayer, _ bands: [L2Band], layer: MatrixLayer, resources: TileResources,
         into b: inout ProgramBuilder
     ) throws {
+        for band in bands {
+            try fillBorders(
+                c, rows: band.rows, space: .l2, cluster: band.cluster,
+                codes: layer.l2Address(0, size: band.codes, l2Bytes: resources.l2Bytes), codePitch: band.codePitch,
+                scales: layer.l2Address(band.codes, size: band.scales, l2Bytes: resources.l2Bytes), into: &b)
+        }
+    }
+
+    /// Zeroes the padding of image rows `rows` of `c`'s padded image (all of them, or a
+    /// band's) in `space`, and nothing of its interior, which the rounding writes whole:
+    /// coded, its codes from `codes` (rows `codePitch` bytes apart, filled as float32 words:
+    /// they are whole words) and its block scales from `scales`; else its float32 values
+    /// from `codes`. Code 0 with scale 0 is zero.
+    static func fillBorders(
+        _ c: ConvolutionLayer, rows: Range<Int>, space: MemorySpace, cluster: Int, codes: UInt64, codePitch: Int,
+        scales: UInt64, into b: inout ProgramBuilder
+    ) throws {
         let (top, left, _, right) = c.pads
         let interior = top..<(top + c.height)
         let (wp, blocks) = (c.paddedWidth, c.scaleChannels)
-        for band in bands {
-            let rows = band.rows.count
-            let codesAt = layer.l2Address(0, size: band.codes, l2Bytes: resources.l2Bytes)
-            let scalesAt = layer.l2Address(band.codes, size: band.scales, l2Bytes: resources.l2Bytes)
-            // Per part (codes as words, scales as elements): where it starts, its planes, its row
-            // pitch, and the run of a row left of the image and the run right of it.
-            let codeWords = band.codePitch / 4
+        // Per part (codes as words, scales or values as elements): where it starts, its
+        // planes, its row pitch, and the run of a row left of the image and the run right of it.
+        let parts: [(at: UInt64, planes: Int, pitch: Int, leftRun: Int, rightFrom: Int, rightRun: Int)]
+        if c.coded {
             let interiorStart = (c.codeShift + left) / 4, interiorEnd = (c.codeShift + left + c.width) / 4
-            let parts: [(at: UInt64, planes: Int, pitch: Int, leftRun: Int, rightFrom: Int, rightRun: Int)] =
+            parts =
                 [
                     (
-                        codesAt, c.channels, codeWords, left > 0 ? interiorStart : 0, interiorEnd,
+                        codes, c.channels, codePitch / 4, left > 0 ? interiorStart : 0, interiorEnd,
                         right > 0 ? (c.codeShift + wp + 3) / 4 - interiorEnd : 0
                     )
-                ] + (blocks > 0 ? [(scalesAt, blocks, wp, left, left + c.width, right)] : [])
-            for part in parts {
-                let plane = rows * part.pitch
-                func fill(rows r: Range<Int>, from column: Int, count: Int) throws {
-                    guard !r.isEmpty, count > 0 else { return }
-                    let d = try TensorDescriptor(
-                        .l2, .f32, cluster: band.cluster,
-                        address: part.at + UInt64(4 * ((r.lowerBound - band.rows.lowerBound) * part.pitch + column)),
-                        dims: [part.planes, r.count, count], strides: [plane, part.pitch, 1])
-                    try b.emit("fill", ["dst": b.descriptor(d), "value": UInt64(Float(0).bitPattern)])
-                }
-                let inside = max(band.rows.lowerBound, interior.lowerBound)..<min(band.rows.upperBound, interior.upperBound)
-                if inside.isEmpty {
-                    try fill(rows: band.rows, from: 0, count: part.pitch)
-                    continue
-                }
-                try fill(rows: band.rows.lowerBound..<inside.lowerBound, from: 0, count: part.pitch)
-                try fill(rows: inside.upperBound..<band.rows.upperBound, from: 0, count: part.pitch)
-                try fill(rows: inside, from: 0, count: part.leftRun)
-                try fill(rows: inside, from: part.rightFrom, count: part.rightRun)
+                ] + (blocks > 0 ? [(scales, blocks, wp, left, left + c.width, right)] : [])
+        } else {
+            parts = [(codes, c.channels, wp, left, left + c.width, right)]
+        }
+        for part in parts {
+            let plane = rows.count * part.pitch
+            func fill(rows r: Range<Int>, from column: Int, count: Int) throws {
+                guard !r.isEmpty, count > 0 else { return }
+                let d = try TensorDescriptor(
+                    space, .f32, cluster: cluster,
+                    address: part.at + UInt64(4 * ((r.lowerBound - rows.lowerBound) * part.pitch + column)),
+                    dims: [part.planes, r.count, count], strides: [plane, part.pitch, 1])
+                try b.emit("fill", ["dst": b.descriptor(d), "value": UInt64(Float(0).bitPattern)])
             }
+            let inside = max(rows.lowerBound, interior.lowerBound)..<min(rows.upperBound, interior.upperBound)
+            if inside.isEmpty {
+                try fill(rows: rows, from: 0, count: part.pitch)
+                continue
+            }
+            try fill(rows: rows.lowerBound..<inside.lowerBound, from: 0, count: part.pitch)
+            try fill(rows: inside.upperBound..<rows.upperBound, from: 0, count: part.pitch)
+            try fill(rows: inside, from: 0, count: part.leftRun)
+            try fill(rows: inside, from: part.rightFrom, count: part.rightRun)
         }
     }
 
@@ -719,15 +735,13 @@ public enum ConvolutionLowering {
                 staged = try MatrixLowering.stageWeights(p.layer, plan: plan, resources, into: &b)
                 if c.padded { try fillPadding(c, p.bands, layer: p.layer, resources: resources, into: &b) }
                 prepared = p
-            } else if coded && c.padded {
-                // Code 0 with scale 0 is zero: the codes' bytes cleared as float32 words.
-                let codes = try TensorDescriptor(scratch, .f32, address: paddedAt, dims: [c.codeBytes / 4])
-                try b.emit("fill", ["dst": b.descriptor(codes), "value": UInt64(Float(0).bitPattern)])
-                if blocks > 0 {
-                    let scales = try TensorDescriptor(scratch, .f32, address: scalesAt, dims: [blocks * hp * wp])
-                    try b.emit("fill", ["dst": b.descriptor(scales), "value": UInt64(Float(0).bitPattern)])
-                }
+            } else if coded && c.padded || c.roundsIntoPadding && c.inputSpacing == (1, 1) {
+                // The padding alone: the rounding writes every pixel of the interior.
+                try fillBorders(
+                    c, rows: 0..<hp, space: scratch, cluster: 0, codes: paddedAt, codePitch: c.codeRowPitch, scales: scalesAt,
+                    into: &b)
             } else if c.roundsIntoPadding && !coded {
+                // Spread out (the convolution a ConvTranspose equals): zeros between the pixels too.
                 let whole = try TensorDescriptor(scratch, .f32, address: paddedAt, dims: [channels * hp * wp])
                 try b.emit("fill", ["dst": b.descriptor(whole), "value": UInt64(Float(0).bitPattern)])
             }

@@ -157,6 +157,26 @@ final class GroupedConvolutionTests: XCTestCase {
         }
     }
 
+    func testOnlyThePaddingOfTheRoundedImageIsZeroed() throws {
+        // The 8 x 6 x 6 padded image of a 4x4 input: its 20 border pixels a plane are zeroed,
+        // not its interior, which the rounding writes whole. fp16: float32 values, 8 x 20 x 4
+        // bytes. fp8: codes, rows of 12 bytes (3 from a shift that starts each interior row
+        // on a word), filled as words: the top and bottom rows (3 words each) and a word left
+        // and right of each interior row, 8 x (6 + 8) x 4 bytes. nvfp4: those, and the border
+        // of its one plane of block scales, 20 x 4 bytes.
+        let (graph, x) = depthwise(groups: 8, wide: false)
+        for (format, bytes) in [(PrecisionFormat.fp16, 640), (.fp8, 448), (.nvfp4, 528)] {
+            let (g, want) = try quantized(graph, x: x, format: format, sparse: false)
+            let model = try lowered(g), program = model.program
+            let layer = try XCTUnwrap(model.layers.first { $0.name == "depthwise" })
+            let fills = program.instructions[layer.first..<(layer.first + layer.count)].filter { $0.spec.mnemonic == "fill" }
+                .map { program.descriptors[Int($0["dst"])] }.filter { $0.space != .sram }
+            XCTAssertEqual(fills.reduce(0) { $0 + 4 * $1.count }, bytes, "\(format): \(fills.map(\.text))")
+            let got = try simulated(g, ["x": x], resources: resources)
+            XCTAssertEqual(got["y"]?.map(\.bitPattern), want.floats().map(\.bitPattern), "\(format)")
+        }
+    }
+
     func testGroupsSideBySideAcrossNVFP4BlocksMultiplyFloat32Windows() throws {
         // 5x5 windows of 25 positions: 3 channels a product at nvfp4 (75 of 80), which an
         // nvfp4 block of 16 channels does not hold a whole number of times; their windows
