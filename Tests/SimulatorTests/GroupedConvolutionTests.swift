@@ -177,19 +177,25 @@ final class GroupedConvolutionTests: XCTestCase {
         }
     }
 
-    func testGroupsSideBySideAcrossNVFP4BlocksMultiplyFloat32Windows() throws {
-        // 5x5 windows of 25 positions: 3 channels a product at nvfp4 (75 of 80), which an
-        // nvfp4 block of 16 channels does not hold a whole number of times; their windows
-        // are gathered as float32 values, and the bits are the same. At fp8 (tensor scale),
-        // 1 channel a product: no `mmag`.
-        let (graph, x) = depthwise(groups: 48, side: 4, wide: false, kernel: 5)
-        let (g, want) = try quantized(graph, x: x, format: .nvfp4, sparse: false)
-        let model = try lowered(g), program = model.program
-        let products = program.instructions.filter { $0.spec.mnemonic == "mmag" }
-        XCTAssertEqual(products.count, 16)
-        XCTAssertTrue(products.allSatisfy { $0["groups"] == 3 && program.descriptors[Int($0["act"])].element == .f32 })
-        let got = try simulated(g, ["x": x], resources: resources)
-        XCTAssertEqual(got["y"]?.map(\.bitPattern), want.floats().map(\.bitPattern))
+    func testNVFP4GroupsSideBySideAreAsManyAsOneBlockHolds() throws {
+        // 5x5 windows of 25 positions: the array holds 3 channels a product at nvfp4 (75 of
+        // 80), but 3 channels do not lie in one block of 16, and their windows would be
+        // gathered as float32 values; 2 a product read theirs coded, in place. 24 channels
+        // are no whole number of blocks: 8 a product (3x3), their windows float32. The bits
+        // are the interpreter's either way.
+        for (groups, kernel, side, coded) in [(48, 5, 2, true), (24, 3, 8, false)] {
+            let (graph, x) = depthwise(groups: groups, side: 4, wide: false, kernel: kernel)
+            let (g, want) = try quantized(graph, x: x, format: .nvfp4, sparse: false)
+            let model = try lowered(g), program = model.program
+            let products = program.instructions.filter { $0.spec.mnemonic == "mmag" }
+            XCTAssertEqual(products.count, groups / side, "\(groups) groups")
+            XCTAssertTrue(
+                products.allSatisfy {
+                    $0["groups"] == UInt64(side) && program.descriptors[Int($0["act"])].element == (coded ? .u8 : .f32)
+                }, "\(groups) groups")
+            let got = try simulated(g, ["x": x], resources: resources)
+            XCTAssertEqual(got["y"]?.map(\.bitPattern), want.floats().map(\.bitPattern), "\(groups) groups")
+        }
     }
 
     func testTablesPastAQuarterOfTheL2AreStagedGroupByGroup() throws {

@@ -23,19 +23,21 @@ CONFIGS = [("fp16", "none"), ("fp8", "none"), ("nvfp4", "none"), ("fp16", "2:4")
 
 
 def grouped_model(path):
-    """3 -> 24 (3x3) -> depthwise 24 (3x3, stride 2) -> 40 (1x1) -> 4 groups of 10 -> 15 channels
-    (3x3) -> global pool -> 10 logits. Group widths that are not multiples of the MAC array's
-    20 columns, nor of nvfp4's 16-element blocks."""
+    """3 -> 24 (3x3) -> depthwise 24 (3x3, stride 2) -> 32 (1x1) -> depthwise 32 (3x3, stride 2,
+    padded only below and right, as TensorFlow's SAME exports it) -> depthwise 32 (3x3, dilation
+    2) -> 4 groups of 8 -> 15 channels (3x3) -> global pool -> 10 logits. Group widths that are
+    not multiples of the MAC array's 20 columns, nor of nvfp4's 16-element blocks, and
+    depthwise convolutions whose channels are whole blocks (their windows travel coded)."""
     rng = np.random.default_rng(5)
 
     def weight(name, *shape):
         fan_in = int(np.prod(shape[1:]))
         return numpy_helper.from_array((rng.standard_normal(shape) / np.sqrt(fan_in)).astype(np.float32), name)
 
-    inits = [weight("w0", 24, 3, 3, 3), weight("w1", 24, 1, 3, 3), weight("w2", 40, 24, 1, 1),
-             weight("w3", 60, 10, 3, 3), weight("fc", 10, 60)]
+    inits = [weight("w0", 24, 3, 3, 3), weight("w1", 24, 1, 3, 3), weight("w2", 32, 24, 1, 1),
+             weight("w3", 60, 8, 3, 3), weight("fc", 10, 60), weight("w5", 32, 1, 3, 3), weight("w6", 32, 1, 3, 3)]
     inits += [numpy_helper.from_array((0.1 * rng.standard_normal(n)).astype(np.float32), f"b{i}")
-              for i, n in enumerate([24, 24, 40, 60, 10])]
+              for i, n in enumerate([24, 24, 32, 60, 10, 32, 32])]
     nodes = [
         helper.make_node("Conv", ["x", "w0", "b0"], ["c0"], pads=[1, 1, 1, 1], name="stem"),
         helper.make_node("Relu", ["c0"], ["r0"]),
@@ -43,7 +45,13 @@ def grouped_model(path):
                          name="depthwise"),
         helper.make_node("Relu", ["c1"], ["r1"]),
         helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], name="pointwise"),
-        helper.make_node("Relu", ["c2"], ["r2"]),
+        helper.make_node("Relu", ["c2"], ["r2a"]),
+        helper.make_node("Conv", ["r2a", "w5", "b5"], ["c5"], pads=[0, 0, 1, 1], strides=[2, 2], group=32,
+                         name="same_depthwise"),
+        helper.make_node("Relu", ["c5"], ["r5"]),
+        helper.make_node("Conv", ["r5", "w6", "b6"], ["c6"], pads=[2, 2, 2, 2], dilations=[2, 2], group=32,
+                         name="dilated_depthwise"),
+        helper.make_node("Relu", ["c6"], ["r2"]),
         helper.make_node("Conv", ["r2", "w3", "b3"], ["c3"], pads=[1, 1, 1, 1], group=4, name="grouped"),
         helper.make_node("Relu", ["c3"], ["r3"]),
         helper.make_node("GlobalAveragePool", ["r3"], ["p"]),
