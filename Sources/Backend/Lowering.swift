@@ -98,7 +98,10 @@ public enum Lowering {
         // image, a product's image of codes) that fits it, and activations take the rest.
         // When some then go to DRAM, each layer's scratch is instead given L3 only around its
         // own node, if that spills fewer bytes.
-        let matrixScratch = try matrixScratch(graph, packed, resources, shape)
+        // The L2 the layers see once preloaded weights take its top (`preloadWeights`).
+        var sideBySide = resources
+        _ = try preloadWeights(layers, &sideBySide)
+        let matrixScratch = try matrixScratch(graph, packed, resources, sideBySide: sideBySide, shape)
         let reserved = matrixScratch.values.map(\.bytes).filter { $0 <= resources.l3Bytes }.max() ?? 0
         // Nodes lowered with another one, which emit nothing of their own.
         func loweredElsewhere(_ i: Int) -> Bool {
@@ -402,7 +405,8 @@ public enum Lowering {
     /// when nothing between them writes scratch. Decided here, once, for the memory plan and
     /// the lowering alike, on tilings that read the float32 input directly.
     private static func matrixScratch(
-        _ graph: Graph, _ packed: [String: PackedLayer], _ resources: TileResources, _ shape: (String) -> [Int]
+        _ graph: Graph, _ packed: [String: PackedLayer], _ resources: TileResources, sideBySide: TileResources,
+        _ shape: (String) -> [Int]
     ) throws -> [String: MatrixScratch] {
         struct Rounding: Hashable {
             var input: String
@@ -444,8 +448,9 @@ public enum Lowering {
                     conv.outHeight * conv.outWidth, p, matrix, resources, node, n: p.rows, block: conv.blockChannels)
                 conv.setCodesPointwise(ConvolutionLowering.codesPointwise(conv, directPlan: direct))
             }
-            // Groups side by side may round their input into codes: the scratch the lowering uses.
-            _ = try ConvolutionLowering.multiplySideBySide(&conv, p, resources)
+            // Groups side by side may round their input into codes: the scratch the lowering
+            // uses, decided as it decides it, on the L2 the preloaded weights leave.
+            _ = try ConvolutionLowering.multiplySideBySide(&conv, p, sideBySide)
             layers[output] = MatrixScratch(bytes: conv.scratchBytes, codes: conv.codesPointwise)
             if conv.scratchBytes > 0 { image = nil }
         }

@@ -305,6 +305,33 @@ final class GroupedConvolutionTests: XCTestCase {
         XCTAssertLessThan(schedule.cycles, 2_101)
     }
 
+    func testGroupsSideBySideAreDecidedOnTheL2ThePreloadedWeightsLeave() throws {
+        // The fp8 weights of 8 channels (104 bytes) fit a quarter of an 1,856-byte L2 and are
+        // preloaded at its top (128 bytes). The 1,728 bytes left hold no two groups' 8 x 14
+        // float32 band in half of them (448 bytes each), so the groups run one at a time and
+        // round their image as float32 values, where the whole L2 would have taken two a
+        // product, coded; the scratch the memory plan keeps is decided the same way. Two
+        // images, and the Relu's output in L3 beside the scratch.
+        var small = resources
+        small.l2Bytes = 1856
+        var rng = SeededRandom(seed: 31)
+        var builder = GraphBuilder()
+        builder.input("x", .float32, [.known(2), .known(8), .known(6), .known(12)])
+        builder.constant("w", Tensor((0..<72).map { _ in Float.random(in: -1...1, using: &rng) }, shape: [8, 1, 3, 3]))
+        builder.node("Conv", ["x", "w"], ["group": .int(8), "pads": .ints([1, 1, 1, 1])], outputs: ["c"], name: "depthwise")
+        builder.node("Relu", ["c"], outputs: ["r"])
+        builder.node("Add", ["r", "r"], outputs: ["y"])
+        builder.output("y")
+        let x = Tensor((0..<1152).map { _ in Float.random(in: -2...2, using: &rng) }, shape: [2, 8, 6, 12])
+        let (g, want) = try quantized(builder.graph, x: x, format: .fp8, sparse: false)
+        let section = try WeightSection.build(g, arrayRows: 20, arrayColumns: 20) { small.rates[$0]! }
+        let program = try Lowering.lower(g, layers: section.layers, resources: small).program
+        XCTAssertTrue(program.instructions.contains { $0.spec.mnemonic == "mma" })
+        XCTAssertFalse(program.instructions.contains { $0.spec.mnemonic == "mmag" })
+        let got = try simulated(g, ["x": x], resources: small)
+        XCTAssertEqual(got["y"]?.map(\.bitPattern), want.floats().map(\.bitPattern))
+    }
+
     func testGroupsWhoseSlotsOutnumberTheL2TakeTheirTurnsInIt() throws {
         // An L2 of 2 KiB holds a group's slot (its 6 x 6 padded band of 144 bytes, its 11
         // rows of weights, the tensor scale and its 11 bias rows, each 64-byte aligned: 448
