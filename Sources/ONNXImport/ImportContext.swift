@@ -27,6 +27,10 @@ struct ImportContext {
     var widensHalf = false
     /// The graph inputs and outputs the file declares half.
     var halfInputs: [String] = [], halfOutputs: [String] = []
+    /// The element types the file declares for its graph inputs, initializers and Constant
+    /// nodes' values, half ones as half: what a widened model's operand types are checked
+    /// against (`operandType`).
+    var declaredTypes: [String: DType] = [:]
     /// The values the file's top-level nodes compute: those `--graph-outputs` can end the
     /// model at.
     var fileValues: Set<String> = []
@@ -57,6 +61,7 @@ struct ImportContext {
             guard !t.name.isEmpty else { throw TensorDecodingError("initializer \(k) has no name") }
             guard constants[t.name] == nil else { throw TensorDecodingError("initializer \"\(t.name)\" is defined twice") }
             constants[t.name] = try t.decode(what: "initializer \"\(t.name)\"", externalRoot: externalRoot)
+            declaredTypes[t.name] = constants[t.name]?.dtype
             taken.insert(t.name)
         }
         // Half values that are computed with, not only cast (a float32 model may store a
@@ -84,7 +89,10 @@ struct ImportContext {
         // Old IR versions list initializers among the inputs: those are constants.
         var inputs: [ValueInfo] = []
         var declared: [(ONNXValueInfo, TensorType)] = []
-        for v in g.inputs where constants[v.name] == nil { declared.append((v, try declaredType(v, role: "graph input"))) }
+        for v in g.inputs where constants[v.name] == nil {
+            declared.append((v, try declaredType(v, role: "graph input")))
+            if case .tensor(let code, _) = v.type, let dtype = DType(rawValue: code) { declaredTypes[v.name] = dtype }
+        }
         let bound = Self.boundSymbols(declared.map { ($0.0.name, $0.1) }, options.inputShapes)
         for (v, declaredAs) in declared {
             var type = declaredAs
@@ -281,6 +289,16 @@ struct ImportContext {
             let new = inferred.shape, old.rank == new.rank
         else { return declared }
         return TensorType(declared.dtype, Shape(zip(old.dims, new.dims).map { $1.value != nil ? $1 : $0 }))
+    }
+
+    /// The element type operand checks see (`OperandTypes`): in a model widened from half,
+    /// what the file declares for its inputs, initializers and constants, and nothing for a
+    /// computed float32 value, which may stand for a half one; else what import knows.
+    func operandType(of value: String) -> DType? {
+        let known = knownType(of: value)?.dtype
+        guard widensHalf else { return known }
+        if let declared = declaredTypes[value] { return declared }
+        return known == .float32 ? nil : known
     }
 
     /// A scalar int64 constant of `value`.

@@ -31,6 +31,9 @@ extension ImportContext {
             attributes[a.name] = try a.decode(what: "\(what) (opset \(opset))", externalRoot: externalRoot)
         }
         attributes["consumed_inputs"] = nil
+        if n.opType == "Constant", case .tensor(let t)? = attributes["value"], let output = n.outputs.first {
+            declaredTypes[output] = t.dtype
+        }
         if widensHalf {
             // A half model's tensors (a Constant's value, ConstantOfShape's fill) and casts to
             // half, in float32.
@@ -66,7 +69,7 @@ extension ImportContext {
     /// Imports a default-domain node with its attributes decoded: by its decomposition, or
     /// as the op it is in its current opset's form.
     mutating func importDecoded(_ node: Node, label: String, what: String) throws {
-        try OperandTypes.check(node, opset: opset) { knownType(of: $0)?.dtype }
+        try OperandTypes.check(node, opset: opset) { operandType(of: $0) }
         var node = node
         if let decompose = Self.decompositions[node.op] {
             if let known = Self.decomposedAttributes[node.op],

@@ -64,6 +64,9 @@ CASES = {
     "conv bias of another type": (
         model([node("Conv", ["w", "b"])], [const("w", np.ones((2, 4, 1, 1)), np.float32), const("b", [0, 0], np.float64)]),
         "Conv", "input 2 (B) is f64 but input 0 (X) is f32; ONNX defines them as one type"),
+    "conv bias float16 in a float32 model": (
+        model([node("Conv", ["w", "b"])], [const("w", np.ones((2, 4, 1, 1)), np.float32), const("b", [0, 0], np.float16)]),
+        "Conv", "input 2 (B) is f16 but input 0 (X) is f32; ONNX defines them as one type"),
     "batchnorm integer parameters": (batch_norm(np.int64, 17), "BatchNormalization",
                                      "input 1 (scale) is i64; ONNX defines it as f16, bf16, f32 or f64"),
     "batchnorm f64 parameters before opset 15": (
