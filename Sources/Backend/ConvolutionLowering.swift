@@ -131,18 +131,25 @@ public struct ConvolutionLayer: Sendable {
     /// nvfp4 block: they share its scale, which their windows read with stride 0.
     public var coded: Bool { !direct && codable }
     var codable: Bool {
-        guard ActivationCodes.codes(matrix.activationFormat), inputSpacing == (1, 1),
-            pads.0 >= 0, pads.1 >= 0, pads.2 >= 0, pads.3 >= 0
-        else { return false }
-        if matrix.diagonal > 1 {
-            return matrix.activationFormat == .fp8
-                || ConvolutionLowering.codesBlocks(channels: channels) && blockChannels % (channels / groups) == 0
-        }
-        guard groups == 1 else { return false }
+        if matrix.diagonal > 1 { return codable(sideBySide: channels / groups) }
+        guard roundsToCodes, groups == 1 else { return false }
         guard matrix.activationFormat == .nvfp4 else { return true }
         let unit = blockChannels * kernel.0 * kernel.1, tile = matrix.weights.tileColumns
         return ConvolutionLowering.codesBlocks(channels: channels)
             && (tile % unit == 0 || tile >= channels * kernel.0 * kernel.1)
+    }
+    /// Whether groups multiplied side by side, `productChannels` input channels a product,
+    /// may read their windows coded: fp8, or nvfp4 whose blocks hold a product's channels whole.
+    func codable(sideBySide productChannels: Int) -> Bool {
+        roundsToCodes
+            && (matrix.activationFormat == .fp8
+                || ConvolutionLowering.codesBlocks(channels: channels) && blockChannels % productChannels == 0)
+    }
+    /// Activations with codes (fp8, nvfp4), in an image the rounding writes pixel by pixel
+    /// (no spread input, no crop).
+    private var roundsToCodes: Bool {
+        ActivationCodes.codes(matrix.activationFormat) && inputSpacing == (1, 1) && pads.0 >= 0 && pads.1 >= 0
+            && pads.2 >= 0 && pads.3 >= 0
     }
     /// A coded convolution whose kernel is larger than 1x1 reads its windows from bands of
     /// its image when its tiles allow (`MatrixShape.bands`); nil for any other.
@@ -416,7 +423,7 @@ public enum ConvolutionLowering {
             let pitch = codePitch ?? columns
             let bytes = windows.element.addressBytes * groupChannels * rows.count * pitch
             // Block scales only beside codes: an uncoded image holds its rounded values.
-            let scaleBytes = scaleWindows == nil ? 0 : 4 * c.groupScaleChannels * rows.count * columns
+            let scaleBytes = scaleWindows == nil ? 0 : 4 * blocks * rows.count * columns
             let (codes, scales) = ((bytes + 63) / 64 * 64, (scaleBytes + 63) / 64 * 64)
             guard codes + scales + (weightBytes[cluster] ?? 0) <= resources.l2Bytes else { continue }
             bands.append(L2Band(cluster: cluster, rows: rows, codes: codes, scales: scales, codePitch: pitch))
@@ -447,13 +454,8 @@ public enum ConvolutionLowering {
         let fitting = (2...most).filter { c.groups % $0 == 0 }
         // nvfp4 windows travel coded only when a product's channels lie in one block: the
         // most groups that do, before more that would gather float32 windows.
-        var side = c
-        side.matrix.diagonal = 2
-        let inBlock = fitting.filter {
-            side.groups = c.groups / $0
-            return side.codable
-        }
-        return inBlock.last ?? fitting.last ?? 1
+        let groupChannels = c.channels / c.groups
+        return fitting.last { c.codable(sideBySide: $0 * groupChannels) } ?? fitting.last ?? 1
     }
 
     /// Makes `c`'s consecutive groups multiply side by side (`mmag`) as the fewer, wider

@@ -98,10 +98,10 @@ public enum Lowering {
         // image, a product's image of codes) that fits it, and activations take the rest.
         // When some then go to DRAM, each layer's scratch is instead given L3 only around its
         // own node, if that spills fewer bytes.
-        // The L2 the layers see once preloaded weights take its top (`preloadWeights`).
-        var sideBySide = resources
-        _ = try preloadWeights(layers, &sideBySide)
-        let matrixScratch = try matrixScratch(graph, packed, resources, sideBySide: sideBySide, shape)
+        // The weights preloaded at L2's top (`preloadWeights`), and the L2 the layers see below them.
+        var belowPreloads = resources
+        let (preloaded, copies) = try preloadWeights(layers, &belowPreloads)
+        let matrixScratch = try matrixScratch(graph, packed, resources, sideBySide: belowPreloads, shape)
         let reserved = matrixScratch.values.map(\.bytes).filter { $0 <= resources.l3Bytes }.max() ?? 0
         // Nodes lowered with another one, which emit nothing of their own.
         func loweredElsewhere(_ i: Int) -> Bool {
@@ -149,7 +149,7 @@ public enum Lowering {
         // nodes before it, and its own small loads, claim DRAM's bandwidth ahead of them).
         // Each layer then reads its weight tiles from L2 instead of staging them from DRAM
         // when it starts. The rest of L2 is left to the layers.
-        let (preloaded, copies) = try preloadWeights(layers, &resources)
+        resources.l2Bytes = belowPreloads.l2Bytes
         var preloads = copies
         func emitPreloads(of output: String? = nil) throws {
             for (blob, dst, src) in preloads where output == nil || blob == output {

@@ -170,7 +170,8 @@ public enum InstructionSet {
         InstructionSpec(
             mnemonic: "mmag", opcode: 0x21, queue: .matrix,
             fields: matrixOperands(
-                act: "activations [M, G x K] in tile SRAM: float32 values on the `afmt` grid, group j's K columns from j x K",
+                act:
+                    "activations [M, G x K] in tile SRAM: float32 values on the `afmt` grid, or u8 codes (their scales the next descriptor); group j's K columns from j x K",
                 wgt: "G packed weight tiles of N/G output channels by K in format `wfmt`, one after another, group j's j-th",
                 scl: "the weights' float32 scales: one per output channel of all N (fp8), the tensor scale (nvfp4); d0 for fp16",
                 sparse: "1: the weight tiles are 2:4 compressed along K")
