@@ -232,6 +232,11 @@ public enum Lowering {
                     (conv.inputSpace, conv.outputSpace) = (x.space, y.space)
                     let planned = try ConvolutionLowering.multiplySideBySide(&conv, p, resources)
                     scratchBytes = max(scratchBytes, conv.scratchBytes)
+                    // Scratch placed among the activations holds what the plan reserved for it.
+                    precondition(
+                        conv.l3Scratch == nil || conv.scratchBytes <= matrixScratch[output]?.bytes ?? 0,
+                        "\(output)'s scratch outgrows the \(matrixScratch[output]?.bytes ?? 0) bytes the memory plan keeps for it"
+                    )
                     // A group's tiles are as wide as the packed weights' tiles (WeightSection.tileRows).
                     // A grouped convolution's group is planned on its share of the tiles.
                     let plan = try tiling(
