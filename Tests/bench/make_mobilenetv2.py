@@ -8,7 +8,7 @@ With SAMPLES.npz, also writes COUNT random inputs there under the input's name, 
 With --kernel K, the depthwise convolutions are KxK (5: as EfficientNet's and MnasNet's
 wider stages have them).
 """
-import sys
+import argparse
 
 import numpy as np
 import onnx
@@ -37,14 +37,16 @@ def build(kernel=3):
 
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    kernel = 3
-    if "--kernel" in args:
-        at = args.index("--kernel")
-        kernel = int(args[at + 1])
-        del args[at:at + 2]
-    graph, model = build(kernel)
-    onnx.save(model, args[0])
-    if len(args) > 2:
-        samples = graph.rng.standard_normal((int(args[2]), 3, 224, 224)).astype(np.float32)
-        np.savez(args[1], input=samples)
+    parser = argparse.ArgumentParser(description="Writes a MobileNetV2-shaped ONNX model with random weights.")
+    parser.add_argument("out", help="the model file to write")
+    parser.add_argument("samples", nargs="?", help="an .npz to write COUNT random inputs to, under \"input\"")
+    parser.add_argument("count", nargs="?", type=int, help="how many inputs SAMPLES holds")
+    parser.add_argument("--kernel", type=int, default=3, help="the depthwise convolutions' kernel size (default 3)")
+    args = parser.parse_args()
+    if (args.samples is None) != (args.count is None):
+        parser.error("SAMPLES.npz and COUNT go together")
+    graph, model = build(args.kernel)
+    onnx.save(model, args.out)
+    if args.samples is not None:
+        samples = graph.rng.standard_normal((args.count, 3, 224, 224)).astype(np.float32)
+        np.savez(args.samples, input=samples)
