@@ -510,3 +510,6 @@ def test_sparsegpt_from_fewer_vectors_than_the_reduction_warns(tmp_path, samples
     assert r.returncode == 0, r.stderr
     message = f"SparseGPT pruned it from {samples} calibration vectors for a reduction of 64"
     assert (message in r.stderr) == warned, r.stderr
+    # Each sample is one row of the Gemm's input: 64 of them make a reduction's worth.
+    advice = "give at least 64 calibration samples (each makes 1 vector) or prune it with --prune wanda"
+    assert (advice in r.stderr) == warned, r.stderr

@@ -14,8 +14,9 @@ public struct LayerHessian: Sendable {
     /// [groups, K, K] row-major; symmetric. Zeroed when first summed into (or made
     /// symmetric), so that calibration's threads zero the layers' blocks side by side.
     public private(set) var gram: [Float] = []
-    /// The vectors summed into each group's block.
+    /// The vectors summed into each group's block, and the calibration samples they came from.
     public private(set) var vectors = 0
+    public private(set) var samples = 0
     /// Floats in `gram`: K x K per group.
     var size: Int { groups * columns * columns }
 
@@ -31,6 +32,7 @@ public struct LayerHessian: Sendable {
     /// Adds the vectors layer `node` (weight `weightShape`) meets in its input `x`: through
     /// the shifted products where `ShiftedGram` applies, else through `InputGram`.
     mutating func add(_ node: Node, input x: Tensor, weightShape: [Int]) throws {
+        samples += 1
         guard x.dtype == .float32, ShiftedGram.applies(node, input: x.shape, weightShape: weightShape) else {
             try accumulate { try InputGram.accumulate(node, input: x, weightShape: weightShape, into: $0) }
             return

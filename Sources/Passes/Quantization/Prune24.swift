@@ -131,13 +131,14 @@ public struct Prune24: Pass {
             // Fewer calibration vectors than the reduction is long: the Hessian is singular,
             // and SparseGPT fits the samples (its predicted error is far below the real one).
             let vectors = members[k].compactMap { plan.hessians[outputs[$0]]?.vectors }.reduce(0, +)
-            if plan.method == .sparsegpt, values != nil, leader[k] == k, let columns = plan.hessians[outputs[k]]?.columns,
-                vectors < columns
+            if plan.method == .sparsegpt, values != nil, leader[k] == k, let hessian = plan.hessians[outputs[k]],
+                vectors < hessian.columns
             {
                 stats.warn(
                     "\(nodes[step.index].label): SparseGPT pruned it from \(vectors) calibration vectors for a "
-                        + "reduction of \(columns); with fewer vectors than that it fits the samples given: give more "
-                        + "calibration samples or prune it with --prune wanda")
+                        + "reduction of \(hessian.columns); with fewer vectors than that it fits the samples given: "
+                        + Self.moreSamples(vectors: vectors, samples: hessian.samples, columns: hessian.columns)
+                        + " or prune it with --prune wanda")
             }
             if let values, let weight = step.weight {
                 let name = "\(weight.name)_2of4"
@@ -147,6 +148,16 @@ public struct Prune24: Pass {
             }
         }
         return stats
+    }
+
+    /// The advice for a layer whose `samples` calibration samples gave it `vectors` vectors,
+    /// fewer than its reduction of `columns`: how many samples give as many vectors.
+    static func moreSamples(vectors: Int, samples: Int, columns: Int) -> String {
+        guard vectors > 0, samples > 0 else { return "give more calibration samples" }
+        let needed = (columns * samples + vectors - 1) / vectors
+        let perSample = vectors / samples
+        let each = vectors % samples == 0 ? " (each makes \(perSample) vector\(perSample == 1 ? "" : "s"))" : ""
+        return "give at least \(needed) calibration samples\(each)"
     }
 
     /// One layer's weights as `plan` prunes them ([rows, columns]), and the statistic it
