@@ -1,6 +1,7 @@
 // Calibration data: an .npz with one array per graph input, samples stacked along a new
-// leading axis, or, for an input whose batch is 1 or symbolic, an array of the input's own
-// rank split along axis 0.
+// leading axis, or an array of the input's own rank split along axis 0 into batches of the
+// input's first extent (1 when symbolic). Samples of batch 1 stacked on a new axis, as for a
+// model of batch 1, are grouped in turn into batches of the input's.
 import Foundation
 import IR
 import Passes
@@ -29,10 +30,9 @@ public enum CalibrationSet {
             guard let array = arrays[v.name] else {
                 throw DriverError(file: path, "no calibration array for graph input \"\(v.name)\"")
             }
-            perInput.append((v.name, try split(array.widened(for: v.type.dtype), for: v, path: path)))
-            if perInput.count == 1, let shape = v.type.shape, shape.rank > 0, array.rank == shape.rank {
-                rowsPerSample = shape.dims[0].value ?? 1
-            }
+            let (samples, rows) = try split(array.widened(for: v.type.dtype), for: v, path: path)
+            perInput.append((v.name, samples))
+            if perInput.count == 1 { rowsPerSample = rows }
         }
         let counts = Set(perInput.map(\.samples.count))
         guard counts.count <= 1 else {
@@ -115,25 +115,26 @@ public enum CalibrationSet {
         bar.finish()
     }
 
-    private static func split(_ array: Tensor, for v: ValueInfo, path: String) throws -> [Tensor] {
+    /// The samples of `array` for input `v`, and how many rows of the file each holds (1 when
+    /// each sample is stacked whole on a new first axis).
+    private static func split(_ array: Tensor, for v: ValueInfo, path: String) throws -> (samples: [Tensor], rows: Int) {
         guard array.dtype == v.type.dtype else {
             throw DriverError(
                 file: path, "array \"\(v.name)\" has type \(array.dtype.name), the model expects \(v.type.dtype.name)")
         }
-        guard let shape = v.type.shape else { return [array] }
-        let sampleShape: [Int], count: Int
-        if array.rank == shape.rank + 1 {
+        guard let shape = v.type.shape else { return ([array], 1) }
+        var sampleShape: [Int], count: Int, rows = 1
+        let batch = shape.rank > 0 ? shape.dims[0].value ?? 1 : 1
+        if array.rank == shape.rank + 1, batch > 1, array.shape[1] == 1 {
+            // Samples of batch 1, as for a model of batch 1: rows, grouped into the input's batches.
+            rows = batch
+            (sampleShape, count) = try batches(of: Array(array.shape.dropFirst(2)), rows: array.shape[0], v, batch, path)
+        } else if array.rank == shape.rank + 1 {
             (sampleShape, count) = (Array(array.shape.dropFirst()), array.shape[0])
-        } else if array.rank == shape.rank, shape.rank > 0, (shape.dims[0].value ?? 1) > 0 {
+        } else if array.rank == shape.rank, shape.rank > 0, batch > 0 {
             // Rows of the input's own rank: whole batches of its first extent (1 when symbolic).
-            let batch = shape.dims[0].value ?? 1
-            guard array.shape[0] % batch == 0 else {
-                throw DriverError(
-                    file: path,
-                    "array \"\(v.name)\" has \(array.shape[0]) row\(array.shape[0] == 1 ? "" : "s"), not whole batches of "
-                        + "\(batch); calibration wants \(v.type) samples stacked on a new first axis, or rows in whole batches")
-            }
-            (sampleShape, count) = ([batch] + Array(array.shape.dropFirst()), array.shape[0] / batch)
+            rows = batch
+            (sampleShape, count) = try batches(of: Array(array.shape.dropFirst()), rows: array.shape[0], v, batch, path)
         } else {
             throw DriverError(
                 file: path,
@@ -147,10 +148,24 @@ public enum CalibrationSet {
             }
         }
         let size = sampleShape.reduce(1, *) * array.dtype.byteSize
-        return (0..<count).map { i in
+        let samples = (0..<count).map { i in
             let t = Tensor(zeros: array.dtype, shape: sampleShape)
             t.storage.base.copyMemory(from: array.storage.base + i * size, byteCount: size)
             return t
         }
+        return (samples, rows)
+    }
+
+    /// `rows` rows of shape `row` as samples of `batch` rows each: their shape and count.
+    private static func batches(of row: [Int], rows: Int, _ v: ValueInfo, _ batch: Int, _ path: String) throws -> (
+        [Int], Int
+    ) {
+        guard rows % batch == 0 else {
+            throw DriverError(
+                file: path,
+                "array \"\(v.name)\" has \(rows) row\(rows == 1 ? "" : "s"), not whole batches of \(batch); calibration "
+                    + "wants \(v.type) samples stacked on a new first axis, or rows in whole batches")
+        }
+        return ([batch] + row, rows / batch)
     }
 }

@@ -94,17 +94,27 @@ def test_bad_calibration_data(tmp_path):
 
 
 def test_an_own_rank_array_for_a_fixed_batch_is_split_into_whole_batches(tmp_path):
+    """Rows of the input's own rank, and samples of batch 1 stacked on a new axis (the file a
+    batch-1 compile takes), are grouped into the fixed batch of 2 alike."""
     x = np.load(SAMPLES / "digits_calib.npz")["input"][:8]
     np.savez(tmp_path / "rows.npz", input=x)
     np.savez(tmp_path / "stacked.npz", input=x.reshape(4, 2, *x.shape[1:]))
+    np.savez(tmp_path / "singles.npz", input=x.reshape(8, 1, *x.shape[1:]))
     fixed = ["--input-shape", "input=2," + ",".join(map(str, x.shape[1:])), "--method", "minmax", "--json"]
     rows = json.loads(calibrate(SAMPLES / "digits_cnn.onnx", "--calib", tmp_path / "rows.npz", *fixed))
     stacked = json.loads(calibrate(SAMPLES / "digits_cnn.onnx", "--calib", tmp_path / "stacked.npz", *fixed))
-    assert rows["samples"] == stacked["samples"] == 4
-    assert rows["activations"] == stacked["activations"]
-    np.savez(tmp_path / "odd.npz", input=x[:7])
-    r = run_npucc("calibrate", SAMPLES / "digits_cnn.onnx", "--calib", tmp_path / "odd.npz", *fixed)
-    assert r.returncode == 1 and '"input" has 7 rows, not whole batches of 2' in r.stderr, r.stderr
+    singles = json.loads(calibrate(SAMPLES / "digits_cnn.onnx", "--calib", tmp_path / "singles.npz", *fixed))
+    assert rows["samples"] == stacked["samples"] == singles["samples"] == 4
+    assert (rows["rows_per_sample"], stacked["rows_per_sample"], singles["rows_per_sample"]) == (2, 1, 2)
+    assert rows["activations"] == stacked["activations"] == singles["activations"]
+    batch1 = json.loads(calibrate(SAMPLES / "digits_cnn.onnx", "--calib", tmp_path / "singles.npz", "--method", "minmax",
+                                  "--json"))
+    assert (batch1["samples"], batch1["rows_per_sample"]) == (8, 1)
+    assert batch1["activations"] == rows["activations"]
+    for name, odd in [("odd.npz", x[:7]), ("odd_singles.npz", x[:7].reshape(7, 1, *x.shape[1:]))]:
+        np.savez(tmp_path / name, input=odd)
+        r = run_npucc("calibrate", SAMPLES / "digits_cnn.onnx", "--calib", tmp_path / name, *fixed)
+        assert r.returncode == 1 and '"input" has 7 rows, not whole batches of 2' in r.stderr, r.stderr
 
 
 
