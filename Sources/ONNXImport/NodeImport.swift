@@ -13,6 +13,13 @@ extension ImportContext {
                     + Self.suggestion(for: n.opType, among: "default-domain operators") + cutHint(reading: n.inputs))
         }
         guard !n.opType.isEmpty else { throw TensorDecodingError("\(what) has no op_type") }
+        if QOperators.isDefault(n.domain), let first = Self.firstOpsets[n.opType], opset < first,
+            !Self.earlierInOnnxruntime.contains(n.opType)
+        {
+            throw TensorDecodingError(
+                "\(what): \(n.opType) is defined from opset \(first), and the model imports the default domain at opset "
+                    + "\(opset) (onnxruntime does not load it either): export it at opset \(first) or later")
+        }
         if !Self.sequenceOps.contains(n.opType), let s = n.inputs.first(where: { sequences[$0] != nil }) {
             throw TensorDecodingError(
                 "\(what) reads sequence \"\(s)\": npucc keeps a sequence only as a list of values known at import, "

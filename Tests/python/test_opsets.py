@@ -12,7 +12,9 @@ training_mode is true, or known only at run time, is refused by node. Opset 28's
 with fmod 0 gives numpy's floor remainder, signed zeros and special cases included. arange as
 exporters write it before opset 11 (ConstantOfShape, NonZero, Transpose, Squeeze) folds to a
 constant and compiles; NonZero of computed values runs as onnxruntime runs it, and compiling
-it is refused by node."""
+it is refused by node. An operator used at an opset before the one that defines it is refused
+by node, as onnxruntime refuses to load the model, unless onnxruntime defines it earlier itself
+(LayerNormalization, as its transformer optimizer writes it into models of opsets before 17)."""
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -388,3 +390,33 @@ def test_nonzero_of_computed_values_as_onnxruntime_and_refused_by_the_compiler(t
     assert 'node NonZero "where" (opset 13): value "y" has no static type' in r.stderr, r.stderr
     assert "--graph-outputs" in r.stderr and not (tmp_path / "m.npub").exists()
 
+
+
+@pytest.mark.parametrize("op,first", [("HardSwish", 14), ("Gelu", 20), ("Erf", 9), ("LayerNormalization", 17)])
+def test_an_operator_before_the_opset_that_defines_it_is_refused_by_node(tmp_path, op, first):
+    inputs = ["x"] + (["scale"] if op == "LayerNormalization" else [])
+    inits = [const("scale", np.ones(4))] if op == "LayerNormalization" else []
+    for opset in (first - 1, first):
+        graph = helper.make_graph(
+            [helper.make_node(op, inputs, ["y"], name="n")], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])], inits)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+        model.ir_version = 8
+        path = tmp_path / f"m{opset}.onnx"
+        onnx.save(model, path)
+        loads = True
+        try:
+            ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        except Exception:
+            loads = False
+        # onnxruntime's own LayerNormalization loads at any opset, and so does npucc.
+        assert loads == (opset == first or op == "LayerNormalization"), (op, opset)
+        np.savez(tmp_path / "x.npz", x=RNG.standard_normal((2, 4)).astype(np.float32))
+        r = run_npucc("run", path, "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "y.npz")
+        if loads:
+            assert r.returncode == 0, r.stderr
+        else:
+            assert r.returncode == 1, r.stderr
+            assert (f'node {op} "n": {op} is defined from opset {first}, and the model imports the default domain at '
+                    f"opset {opset}") in r.stderr, r.stderr
+            assert not (tmp_path / "y.npz").exists()
