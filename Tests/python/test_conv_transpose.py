@@ -5,7 +5,8 @@ bit for bit as the fake-quant interpreter runs the model, at fp16 it stays withi
 rounding of onnxruntime, and tools/npub.py decodes each layer's weights back to the ONNX
 layout [C, M/group, kh, kw], equal to the fake-quant IR's weights (after BatchNormalization
 folding and SparseGPT) and to the weights quantized independently in numpy along the
-reduction axis of the convolution ConvTranspose equals."""
+reduction axis of the convolution ConvTranspose equals. An output_padding not below its
+stride is refused by node, as onnxruntime and ONNX's reference refuse it."""
 import sys
 
 import numpy as np
@@ -253,3 +254,33 @@ def test_npub_decodes_the_fake_quant_weights_after_folding_and_sparsegpt(tmp_pat
     sim, fq = simulated_and_interpreted(tmp_path / "tiny.onnx", tmp_path / "x.npz", tmp_path, precision, sparsity,
                                         tmp_path / "calib.npz")
     np.testing.assert_array_equal(sim["y"], fq["y"])
+
+
+@pytest.mark.parametrize("strides,dilations,output_padding,refused", [
+    ([1, 1], [2, 2], [1, 0], True),
+    ([2, 2], [1, 1], [0, 2], True),
+    ([2, 2], [1, 1], [1, 1], False),
+])
+def test_an_output_padding_not_below_its_stride_is_refused_by_node(tmp_path, strides, dilations, output_padding, refused):
+    rng = np.random.default_rng(5)
+    node = helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="up", kernel_shape=[3, 3], strides=strides,
+                            dilations=dilations, output_padding=output_padding)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, SHAPE)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [weight(rng, "w", 8, 4, 3, 3)])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
+    x = rng.standard_normal(SHAPE).astype(F32)
+    np.savez(tmp_path / "x.npz", x=x)
+    try:
+        theirs = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    except Exception:
+        theirs = None
+    assert (theirs is None) == refused
+    r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "y.npz")
+    if refused:
+        axis = 0 if output_padding[0] else 1
+        assert r.returncode == 1 and (f'node ConvTranspose "up" (opset 13): output_padding {output_padding[axis]} at '
+                                      f"spatial axis {axis} is not in 0 ..< the stride {strides[axis]}") in r.stderr, r.stderr
+        assert not (tmp_path / "y.npz").exists()
+    else:
+        assert r.returncode == 0, r.stderr
+        np.testing.assert_allclose(np.load(tmp_path / "y.npz")["y"], theirs, rtol=0, atol=1e-5)

@@ -110,6 +110,11 @@ extension ShapeRule {
         let pads = try spatial("pads", 2 * r, 0), outputPadding = try spatial("output_padding", r, 0)
         let autoPad = try autoPadMode()
         var out: [Dim] = [x[0], channels]
+        for d in 0..<r where !autoPad.isSame && !(0..<max(1, strides[d])).contains(outputPadding[d]) {
+            // ONNX's reference and onnxruntime refuse it too: the input would not be the
+            // convolution's of the output computed.
+            throw fail("output_padding \(outputPadding[d]) at spatial axis \(d) is not in 0 ..< the stride \(strides[d])")
+        }
         for d in 0..<r {
             guard let n = x[d + 2].value else {
                 out.append(autoPad.isSame && strides[d] == 1 ? x[d + 2] : .unknown)
