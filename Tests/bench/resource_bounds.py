@@ -55,9 +55,8 @@ def main():
         tile = f"{cluster} {name[0]}" if name[0].startswith("t") else None
         if tile is not None and name[1] in ("matrix", "vector"):
             busy[layer][(name[1], tile)] += cycles
-        ends = (e["args"].get("from"), e["args"].get("to"))
         if "bytes" in e["args"]:
-            for level in set(ends):
+            for level in {e["args"].get("from"), e["args"].get("to")}:
                 if level == "l2":
                     moved[layer][("l2", cluster)] += e["args"]["bytes"]
                 elif level == "sram" and tile is not None:
@@ -73,7 +72,7 @@ def main():
             worst[level] = max(worst[level], count / bandwidth[level])
         for level in ("l3", "dram"):
             worst[level] = layer["bytes"][level] / bandwidth[level]
-        kind, bound = max(worst.items(), key=lambda item: item[1]) if worst else ("-", 0)
+        kind, bound = max(worst.items(), key=lambda item: item[1])  # L3 and DRAM are always there
         rows.append((name, layer["cycles"], layer["roofline_cycles"], bound, kind))
         total["cycles"] += layer["cycles"]
         total["roofline"] += layer["roofline_cycles"]
