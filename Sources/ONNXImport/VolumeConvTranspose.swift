@@ -34,6 +34,14 @@ extension ImportContext {
         guard pads.count == 6, strides.count == 3, dilations.count == 3, extra.count == 3 else {
             throw IRError("pads, strides, dilations and output_padding must give 3 axes", at: node)
         }
+        guard strides[0] >= 1, dilations[0] >= 1 else {
+            throw IRError("the depth stride \(strides[0]) and dilation \(dilations[0]) must be positive", at: node)
+        }
+        // Checked here for all three axes, so that the error names this node and its axes, not
+        // the 2-D nodes it becomes.
+        for d in 0..<3 where !(0..<max(1, strides[d])).contains(extra[d]) {
+            throw IRError("output_padding \(extra[d]) at spatial axis \(d) is not in 0 ..< the stride \(strides[d])", at: node)
+        }
         let full = (depth - 1) * strides[0] + (kd - 1) * dilations[0] + 1 + extra[0]
         guard full > pads[0] + pads[3] else {
             throw IRError("the depth pads \(pads[0]) and \(pads[3]) leave nothing of \(full) output depths", at: node)

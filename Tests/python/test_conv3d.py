@@ -1,12 +1,13 @@
 """3-D convolutions (video, volumes), imported as the 2-D convolutions they sum over the
 kernel's depth: with depth padding, strides, dilations, groups and a bias, the interpreter
 computes them as onnxruntime does, and a small volume network runs on the simulator bit for
-bit as the fake-quant interpreter runs it; an unknown depth is refused by node. Pools whose
-windows slide over depth, rows and columns (S3D's and R(2+1)D's MaxPool3d, AvgPool3d) run as
-the pool over each depth's plane, then along depth: as onnxruntime computes them, and bit for
-bit on the simulator."""
+bit as the fake-quant interpreter runs it; an unknown depth, and an output_padding not below
+its stride on any axis, are refused by node. Pools whose windows slide over depth, rows and
+columns (S3D's and R(2+1)D's MaxPool3d, AvgPool3d) run as the pool over each depth's plane,
+then along depth: as onnxruntime computes them, and bit for bit on the simulator."""
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
@@ -76,6 +77,29 @@ def test_an_unknown_depth_is_refused_by_node(tmp_path):
     r = run_npucc("dump-ir", tmp_path / "m.onnx")
     assert r.returncode == 1
     assert 'node Conv "volume" (opset 13)' in r.stderr and "needs its input's depth known" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("output_padding,refused", [([2, 0, 0], True), ([0, 0, 2], True), ([1, 1, 1], False)])
+def test_a_volume_transposed_convolutions_output_padding_not_below_its_stride_is_refused(tmp_path, output_padding,
+                                                                                        refused):
+    volume_model(tmp_path / "m.onnx", (1, 4, 3, 4, 4), 6, op="ConvTranspose", kernel=(3, 3, 3), strides=[2, 2, 2],
+                 pads=[1, 1, 1, 1, 1, 1], output_padding=output_padding)
+    x = RNG.standard_normal((1, 4, 3, 4, 4)).astype(np.float32)
+    np.savez(tmp_path / "x.npz", x=x)
+    try:
+        ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+        theirs_refused = False
+    except Exception:
+        theirs_refused = True
+    assert theirs_refused == refused
+    r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "y.npz")
+    if refused:
+        axis = 0 if output_padding[0] else 2
+        assert r.returncode == 1 and 'ConvTranspose "volume"' in r.stderr, r.stderr
+        assert f"output_padding 2 at spatial axis {axis} is not in 0 ..< the stride 2" in r.stderr, r.stderr
+        assert not (tmp_path / "y.npz").exists()
+    else:
+        assert r.returncode == 0, r.stderr
 
 
 @pytest.mark.parametrize("size", [(4, 6, 6), (4, 48, 48)])
