@@ -24,14 +24,21 @@ from dataclasses import dataclass, field
 import numpy as np
 
 MAGIC = b"NPUB"
-MAJOR, MINOR = 1, 0
+MAJOR, MINOR = 2, 0
+# Version 1 is version 2 without section encodings (the byte is reserved, zero).
+READABLE_MAJORS = (1, 2)
 HEADER_SIZE, ENTRY_SIZE = 64, 32
 ALIGNMENT, MAX_ALIGNMENT = 64, 1 << 20
 KNOWN = ("META", "DESC", "INST", "SCAL", "CNST", "WGHT")
 # magic, major, minor, header size, count, flags, entry size, file size, table CRC
 HEADER = struct.Struct("<4sHHIIIIQI")
-# kind, alignment, offset, size, CRC32, reserved
-ENTRY = struct.Struct("<4sIQQII")
+# kind, alignment, offset, size, CRC32, encoding, reserved
+ENTRY = struct.Struct("<4sIQQIB3s")
+# Section encodings: the bytes as they are, or their decoded length (u64) and a zlib stream.
+ENCODINGS = {0: "stored", 1: "zlib"}
+ZLIB_LEVEL = 1
+# Deflate expands nothing by more than 1,032 to 1.
+ZLIB_LARGEST_RATIO = 1032
 
 
 class BundleError(Exception):
@@ -50,6 +57,8 @@ class Entry:
     offset: int
     size: int
     crc32: int
+    encoding: str = "stored"
+    decoded_size: int = 0
 
     @property
     def end(self):
@@ -109,8 +118,9 @@ def parse(data, file="bundle"):
     (header_crc,) = struct.unpack_from("<I", data, 60)
     if zlib.crc32(data[:60]) != header_crc:
         raise mismatch("header", header_crc, zlib.crc32(data[:60]))
-    if major != MAJOR:
-        raise fail("header", f"format version {major}.{minor}; this reader reads version {MAJOR}.x")
+    if major not in READABLE_MAJORS:
+        known = " and ".join(f"{m}.x" for m in READABLE_MAJORS)
+        raise fail("header", f"format version {major}.{minor}; this reader reads versions {known}")
     if header_size != HEADER_SIZE:
         raise fail("header", f"header size {header_size}, expected {HEADER_SIZE}")
     if entry_size != ENTRY_SIZE:
@@ -132,13 +142,16 @@ def parse(data, file="bundle"):
     view = np.frombuffer(data, dtype=np.uint8)
     end, last_known = table_end, None
     for i in range(count):
-        tag, alignment, offset, size, crc, reserved = ENTRY.unpack_from(data, HEADER_SIZE + i * ENTRY_SIZE)
+        tag, alignment, offset, size, crc, encoding, reserved = ENTRY.unpack_from(data, HEADER_SIZE + i * ENTRY_SIZE)
         if not _valid_kind(tag):
             raise fail("section table", f"entry {i}: kind {tag.hex()} is not four upper-case ASCII letters or digits")
         kind = tag.decode("ascii")
         part = f"section {kind}"
-        if reserved:
+        if any(reserved) or major < 2 and encoding:
             raise fail(part, "reserved table bytes are not zero")
+        if encoding not in ENCODINGS:
+            known = ", ".join(f"{k} {v}" for k, v in ENCODINGS.items())
+            raise fail(part, f"encoding {encoding} is not one this version knows ({known})")
         previous = next((e for e in bundle.entries if e.kind == kind), None)
         if previous:
             raise fail(part, f"appears twice in the section table (at offsets {previous.offset} and {offset})")
@@ -169,8 +182,12 @@ def parse(data, file="bundle"):
         computed = zlib.crc32(data[offset:offset + size])
         if computed != crc:
             raise mismatch(part, crc, computed)
-        bundle.entries.append(Entry(kind, alignment, offset, size, crc))
-        bundle.sections[kind] = view[offset:offset + size]
+        if ENCODINGS[encoding] == "zlib":
+            decoded = _inflate(data[offset:offset + size], lambda what: fail(part, what))
+            bundle.sections[kind] = np.frombuffer(decoded, dtype=np.uint8)
+        else:
+            bundle.sections[kind] = view[offset:offset + size]
+        bundle.entries.append(Entry(kind, alignment, offset, size, crc, ENCODINGS[encoding], bundle.sections[kind].size))
         end = offset + size
 
     if file_size != end:
@@ -184,6 +201,33 @@ def parse(data, file="bundle"):
     if not isinstance(bundle.metadata, dict):
         raise fail("section META", "not a JSON object")
     return bundle
+
+
+def _inflate(stored, fail):
+    """A zlib section's decoded bytes: its declared length, then exactly one stream of that
+    many bytes; `fail(what)` makes the error."""
+    if len(stored) < 8:
+        raise fail(f"zlib section of {len(stored)} bytes, shorter than its 8-byte length")
+    (declared,) = struct.unpack_from("<Q", stored, 0)
+    stream = len(stored) - 8
+    if declared > ZLIB_LARGEST_RATIO * max(stream, 1):
+        raise fail(f"declares {declared} decoded bytes, more than zlib can make of {stream}")
+    # Nothing inflates to more than 1,032 times its stream: decoding it whole is bounded by
+    # the file's own size.
+    inflater = zlib.decompressobj()
+    try:
+        decoded = inflater.decompress(stored[8:])
+    except zlib.error as e:
+        raise fail(f"its zlib stream is damaged or cut short ({e})") from None
+    if len(decoded) > declared + 1:
+        raise fail(f"decodes to more than the {declared} bytes it declares")
+    if not inflater.eof:
+        raise fail("its zlib stream is damaged or cut short (it does not end)")
+    if inflater.unused_data:
+        raise fail(f"{len(inflater.unused_data)} bytes follow the end of its zlib stream")
+    if len(decoded) != declared:
+        raise fail(f"decodes to {len(decoded)} bytes; it declares {declared}")
+    return decoded
 
 
 def verify(path):
@@ -207,14 +251,15 @@ def _order(kind):
     return (0, KNOWN.index(kind), b"") if kind in KNOWN else (1, 0, kind.encode("ascii"))
 
 
-def encode(metadata, sections, alignments=None):
+def encode(metadata, sections, alignments=None, encodings=None):
     """The bytes of a bundle holding `metadata` (a dict) and `sections` ({kind: bytes-like},
-    without META), laid out as the Swift writer lays them out."""
+    without META), laid out as the Swift writer lays them out; `encodings` ({kind: "zlib"})
+    deflates those sections as it does."""
     if not isinstance(metadata, dict):
         raise ValueError("the metadata must be a JSON object")
     if "META" in sections:
         raise ValueError("META is written from the metadata")
-    alignments = alignments or {}
+    alignments, encodings = alignments or {}, encodings or {}
     ordered = [("META", canonical_json(metadata))] + sorted(
         ((k, bytes(v)) for k, v in sections.items()), key=lambda kv: _order(kv[0]))
     for kind, _ in ordered:
@@ -222,22 +267,26 @@ def encode(metadata, sections, alignments=None):
             raise ValueError(f"section {kind}: bad kind or alignment")
     table_end = HEADER_SIZE + len(ordered) * ENTRY_SIZE
     out = bytearray(table_end)
+    codes = {name: code for code, name in ENCODINGS.items()}
     for i, (kind, body) in enumerate(ordered):
+        encoding = codes[encodings.get(kind, "stored")]
+        if encoding:
+            body = struct.pack("<Q", len(body)) + zlib.compress(body, ZLIB_LEVEL)
         alignment = alignments.get(kind, ALIGNMENT)
         offset = _aligned(len(out), alignment)
         out += bytes(offset - len(out)) + body
         ENTRY.pack_into(out, HEADER_SIZE + i * ENTRY_SIZE, kind.encode("ascii"), alignment, offset, len(body),
-                        zlib.crc32(body), 0)
+                        zlib.crc32(body), encoding, bytes(3))
     HEADER.pack_into(out, 0, MAGIC, MAJOR, MINOR, HEADER_SIZE, len(ordered), 0, ENTRY_SIZE, len(out),
                      zlib.crc32(out[HEADER_SIZE:table_end]))
     struct.pack_into("<I", out, 60, zlib.crc32(out[:60]))
     return bytes(out)
 
 
-def write_bundle(path, metadata, sections, alignments=None):
+def write_bundle(path, metadata, sections, alignments=None, encodings=None):
     """Writes `encode(...)` to `path` atomically (a temporary in the same folder, fsync,
     rename); the temporary is removed on failure."""
-    data = encode(metadata, sections, alignments)
+    data = encode(metadata, sections, alignments, encodings)
     folder = os.path.dirname(os.path.abspath(path))
     fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".partial", dir=folder)
     try:
@@ -261,8 +310,9 @@ def report(bundle):
              "sections:"]
     for e in bundle.entries:
         note = "ok" if e.kind in KNOWN else "ok (unknown kind, kept)"
+        stored = "" if e.encoding == "stored" else f"{e.encoding}, {e.decoded_size} decoded  "
         lines.append(f"  {e.kind}  offset {e.offset:>10}  size {e.size:>10}  align {e.alignment:>7}  "
-                     f"crc32 0x{e.crc32:08x}  {note}")
+                     f"crc32 0x{e.crc32:08x}  {stored}{note}")
     lines.append("metadata:")
     lines += ["  " + line for line in json.dumps(bundle.metadata, indent=2, sort_keys=True, ensure_ascii=False).splitlines()]
     return "\n".join(lines)

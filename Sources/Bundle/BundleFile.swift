@@ -8,7 +8,11 @@ public struct BundleEntry: Sendable, Equatable {
     public var alignment: Int
     public var offset: Int
     public var size: Int
+    /// CRC32 of the stored bytes (`size` of them).
     public var crc32: UInt32
+    /// How the bytes are stored; `decodedSize` is how many readers get back.
+    public var encoding: SectionEncoding = .stored
+    public var decodedSize: Int
 
     /// The first byte after the section.
     public var end: Int { offset + size }
@@ -27,7 +31,7 @@ public struct BundleFile: Sendable {
     public var tableCRC: UInt32
     /// The section table, in file order.
     public var entries: [BundleEntry]
-    /// Each section's bytes, by kind.
+    /// Each section's bytes, decoded, by kind.
     public var sections: [SectionKind: [UInt8]]
     /// The META section parsed: a JSON object.
     public var metadata: [String: JSONValue]

@@ -1,10 +1,12 @@
 // The container's fixed numbers and field offsets (schemas/bundle.md), and little-endian
 // reading and writing of the integers it stores.
 
-/// Sizes and byte offsets of the header and section table, format version 1.
+/// Sizes and byte offsets of the header and section table, format version 2.0.
 public enum BundleLayout {
     public static let magic: [UInt8] = Array("NPUB".utf8)
-    public static let majorVersion: UInt16 = 1
+    public static let majorVersion: UInt16 = 2
+    /// The major versions a reader reads: 1 is 2 without section encodings.
+    public static let readableMajorVersions: ClosedRange<UInt16> = 1...2
     public static let minorVersion: UInt16 = 0
     public static let headerSize = 64
     public static let entrySize = 32
@@ -20,7 +22,9 @@ public enum BundleLayout {
 
     // Section table entry fields, from the entry's start.
     static let kindOffset = 0, alignmentOffset = 4, offsetOffset = 8, sizeOffset = 16, crcOffset = 24
-    static let entryReserved = 28..<32
+    /// Version 2's section encoding (`SectionEncoding`); reserved, zero, in version 1.
+    static let encodingOffset = 28
+    static let entryReserved = 29..<32
 
     /// The first multiple of `alignment` (a power of two) at or after `offset`.
     static func aligned(_ offset: Int, _ alignment: Int) -> Int { (offset + alignment - 1) & ~(alignment - 1) }

@@ -13,9 +13,10 @@ public enum BundleReader {
     }
 
     /// Reads and checks the bundle at `path` as `read` does, copying out only the sections
-    /// of `copying` (and META): `body` gets the bundle and every section's bytes where they
-    /// lie, in the file's mapping (or, where it cannot be mapped, in the bytes read), valid
-    /// until `body` returns. For a command that uses a large bundle once. The file is
+    /// of `copying` (and META, and the encoded sections, which must be decoded): `body` gets
+    /// the bundle and every section's bytes where they lie, in the file's mapping (or, where
+    /// it cannot be mapped, in the bytes read; a decoded section's in the bundle's copy),
+    /// valid until `body` returns. For a command that uses a large bundle once. The file is
     /// checked once, when mapped: it must not change while `body` runs (npucc writes a
     /// bundle whole, as a new file renamed into place, never into an existing one).
     public static func withSections<T>(
@@ -24,10 +25,26 @@ public enum BundleReader {
     ) throws -> T {
         func run(_ raw: UnsafeRawBufferPointer) throws -> T {
             let (bundle, places) = try parse(raw: raw, file: path, copying: copying.union([.metadata]))
-            return try body(bundle, places.mapValues { UnsafeRawBufferPointer(rebasing: raw[$0]) })
+            var located = places.mapValues { UnsafeRawBufferPointer(rebasing: raw[$0]) }
+            // Decoded sections lie in the bundle's own copies, alive while `bundle` is.
+            return try withDecoded(bundle, bundle.entries.filter { $0.encoding != .stored }.map(\.kind)[...], &located) {
+                try body(bundle, $0)
+            }
         }
         if let result = try withMapping(path, run) { return result }
         return try contents(path).withUnsafeBytes(run)
+    }
+
+    /// `body` with `places` and, for each of `kinds`, the bytes of the bundle's decoded copy.
+    private static func withDecoded<T>(
+        _ bundle: BundleFile, _ kinds: ArraySlice<SectionKind>, _ places: inout [SectionKind: UnsafeRawBufferPointer],
+        _ body: ([SectionKind: UnsafeRawBufferPointer]) throws -> T
+    ) throws -> T {
+        guard let kind = kinds.first else { return try body(places) }
+        return try bundle.sections[kind]!.withUnsafeBytes { decoded in
+            places[kind] = decoded
+            return try withDecoded(bundle, kinds.dropFirst(), &places, body)
+        }
     }
 
     /// `body` over the bytes of the regular, non-empty file at `path`, mapped read-only;
@@ -117,8 +134,9 @@ public enum BundleReader {
         guard storedHeaderCRC == headerCRC else { throw mismatch(.header, stored: storedHeaderCRC, computed: headerCRC) }
         let major = bytes.le(UInt16.self, at: BundleLayout.majorOffset)
         let minor = bytes.le(UInt16.self, at: BundleLayout.minorOffset)
-        guard major == BundleLayout.majorVersion else {
-            throw fail(.header, "format version \(major).\(minor); this npucc reads version \(BundleLayout.majorVersion).x")
+        guard BundleLayout.readableMajorVersions.contains(major) else {
+            let known = BundleLayout.readableMajorVersions.map { "\($0).x" }.joined(separator: " and ")
+            throw fail(.header, "format version \(major).\(minor); this npucc reads versions \(known)")
         }
         let headerSize = Int(bytes.le(UInt32.self, at: BundleLayout.headerSizeOffset))
         guard headerSize == BundleLayout.headerSize else {
@@ -158,10 +176,17 @@ public enum BundleReader {
                 throw fail(.table, "entry \(i): kind \(hex) is not four upper-case ASCII letters or digits")
             }
             func sectionFail(_ what: String) -> BundleError { fail(.section(kind), what) }
-            guard
-                bytes[(at + BundleLayout.entryReserved.lowerBound)..<(at + BundleLayout.entryReserved.upperBound)]
-                    .allSatisfy({ $0 == 0 })
-            else { throw sectionFail("reserved table bytes are not zero") }
+            // Version 1 reserves the encoding's byte too.
+            let reserved = (major < 2 ? BundleLayout.encodingOffset : BundleLayout.entryReserved.lowerBound)
+            guard bytes[(at + reserved)..<(at + BundleLayout.entryReserved.upperBound)].allSatisfy({ $0 == 0 }) else {
+                throw sectionFail("reserved table bytes are not zero")
+            }
+            let encodingByte = bytes[at + BundleLayout.encodingOffset]
+            guard let encoding = SectionEncoding(rawValue: encodingByte) else {
+                throw sectionFail(
+                    "encoding \(encodingByte) is not one this version knows ("
+                        + SectionEncoding.allCases.map { "\($0.rawValue) \($0)" }.joined(separator: ", ") + ")")
+            }
             if let previous = entries.first(where: { $0.kind == kind }) {
                 let offset = bytes.le(UInt64.self, at: at + BundleLayout.offsetOffset)
                 throw sectionFail("appears twice in the section table (at offsets \(previous.offset) and \(offset))")
@@ -208,9 +233,25 @@ public enum BundleReader {
             let stored = bytes.le(UInt32.self, at: at + BundleLayout.crcOffset)
             let computed = CRC32.checksum(bytes, offset..<(offset + size))
             guard stored == computed else { throw mismatch(.section(kind), stored: stored, computed: computed) }
-            entries.append(BundleEntry(kind: kind, alignment: alignment, offset: offset, size: size, crc32: stored))
-            places[kind] = offset..<(offset + size)
-            if copying?.contains(kind) ?? true { sections[kind] = Array(bytes[offset..<(offset + size)]) }
+            var decodedSize = size
+            if encoding == .stored {
+                places[kind] = offset..<(offset + size)
+                if copying?.contains(kind) ?? true { sections[kind] = Array(bytes[offset..<(offset + size)]) }
+            } else {
+                // An encoded section is decoded whether or not it is to be copied: there is
+                // nowhere else its bytes lie.
+                do {
+                    let decoded = try encoding.decode(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + size)]))
+                    decodedSize = decoded.count
+                    sections[kind] = decoded
+                } catch let failure as SectionEncoding.DecodingFailure {
+                    throw sectionFail(failure.message)
+                }
+            }
+            entries.append(
+                BundleEntry(
+                    kind: kind, alignment: alignment, offset: offset, size: size, crc32: stored, encoding: encoding,
+                    decodedSize: decodedSize))
             end = offset + size
         }
 

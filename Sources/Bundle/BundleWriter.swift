@@ -3,17 +3,24 @@
 // no host, no order of arrival); a file appears whole or not at all.
 import Foundation
 
-/// A section to write: its kind, its bytes and the alignment of its first byte.
+/// A section to write: its kind, its bytes, the alignment of its first byte and how its
+/// bytes are stored.
 public struct BundleSection: Sendable, Equatable {
     public var kind: SectionKind
+    /// The section's bytes as readers get them back (before any encoding).
     public var bytes: [UInt8]
     /// A power of two from 64 to 1 MiB.
     public var alignment: Int
+    public var encoding: SectionEncoding
 
-    public init(_ kind: SectionKind, _ bytes: [UInt8], alignment: Int = BundleLayout.sectionAlignment) {
+    public init(
+        _ kind: SectionKind, _ bytes: [UInt8], alignment: Int = BundleLayout.sectionAlignment,
+        encoding: SectionEncoding = .stored
+    ) {
         self.kind = kind
         self.bytes = bytes
         self.alignment = alignment
+        self.encoding = encoding
     }
 }
 
@@ -52,7 +59,17 @@ public struct BundleWriter: Sendable {
                 throw BundleError(file: file, .section(s.kind), "alignment \(s.alignment) is not a power of two from 64 to 1 MiB")
             }
         }
-        let ordered = [BundleSection(.metadata, [UInt8](json))] + sections.sorted { $0.kind < $1.kind }
+        var ordered = [BundleSection(.metadata, [UInt8](json))] + sections.sorted { $0.kind < $1.kind }
+        // Each section as stored, the encoded ones side by side (each on its own: the bytes
+        // do not depend on the threads).
+        let encoded = ordered.indices.filter { ordered[$0].encoding != .stored }
+        let sources = encoded.map { ordered[$0] }
+        let stored = Slots(count: sources.count)
+        defer { stored.release() }
+        DispatchQueue.concurrentPerform(iterations: sources.count) { j in
+            stored.base[j] = sources[j].encoding.encode(sources[j].bytes)
+        }
+        for (j, i) in encoded.enumerated() { ordered[i].bytes = stored.base[j] }
 
         let tableEnd = BundleLayout.headerSize + ordered.count * BundleLayout.entrySize
         var offsets: [Int] = []
@@ -70,6 +87,7 @@ public struct BundleWriter: Sendable {
             out.putLE(UInt64(offsets[i]), at: entry + BundleLayout.offsetOffset)
             out.putLE(UInt64(s.bytes.count), at: entry + BundleLayout.sizeOffset)
             out.putLE(CRC32.checksum(s.bytes), at: entry + BundleLayout.crcOffset)
+            out[entry + BundleLayout.encodingOffset] = s.encoding.rawValue
             out.replaceSubrange(offsets[i]..<(offsets[i] + s.bytes.count), with: s.bytes)
         }
         out.replaceSubrange(0..<4, with: BundleLayout.magic)
@@ -100,4 +118,16 @@ public struct BundleWriter: Sendable {
             throw BundleError(file: path, .file, error.message)
         }
     }
+}
+
+/// One result per slot, each written by one thread of a concurrent loop.
+private struct Slots: @unchecked Sendable {
+    let base: UnsafeMutableBufferPointer<[UInt8]>
+
+    init(count: Int) {
+        base = .allocate(capacity: count)
+        _ = base.initialize(from: repeatElement([], count: count))
+    }
+
+    func release() { base.deinitialize().deallocate() }
 }

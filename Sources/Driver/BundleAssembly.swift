@@ -37,11 +37,8 @@ public enum BundleAssembly {
             metadata["program"] = .object(p)
         }
         var sections = bundle.entries.filter { $0.kind != .metadata && $0.kind != .descriptors && $0.kind != .instructions }
-            .map { BundleSection($0.kind, bundle[$0.kind] ?? [], alignment: $0.alignment) }
-        sections += [
-            BundleSection(.descriptors, program.encodedDescriptors()),
-            BundleSection(.instructions, program.encodedInstructions()),
-        ]
+            .map { BundleSection($0.kind, bundle[$0.kind] ?? [], alignment: $0.alignment, encoding: $0.encoding) }
+        sections += BundleProgram.sections(program)
         try BundleWriter(metadata: .object(metadata), sections: sections).write(to: URL(fileURLWithPath: outputPath))
     }
 }

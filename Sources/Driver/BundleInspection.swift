@@ -20,15 +20,21 @@ public enum BundleInspection {
         lines.append("size:       \(Inspection.grouped(bundle.fileSize)) bytes, \(bundle.entries.count) sections")
         lines.append("checksums:  header \(hex(bundle.headerCRC)) ok, section table \(hex(bundle.tableCRC)) ok")
         lines.append("sections:")
-        let rows = [["kind", "offset", "size", "align", "crc32", "check"]] + bundle.entries.map {
-            ["\($0.kind)", "\($0.offset)", "\($0.size)", "\($0.alignment)", hex($0.crc32),
-             $0.isKnown ? "ok" : "ok (unknown kind, kept)"]
-        }
-        let widths = (0..<6).map { c in rows.map { $0[c].count }.max() ?? 0 }
+        // size is the stored bytes; a zlib section also says how many it decodes to.
+        let rows =
+            [["kind", "offset", "size", "align", "crc32", "stored", "check"]]
+            + bundle.entries.map {
+                [
+                    "\($0.kind)", "\($0.offset)", "\($0.size)", "\($0.alignment)", hex($0.crc32),
+                    $0.encoding == .stored ? "as is" : "\($0.encoding), \($0.decodedSize) decoded",
+                    $0.isKnown ? "ok" : "ok (unknown kind, kept)",
+                ]
+            }
+        let widths = (0..<7).map { c in rows.map { $0[c].count }.max() ?? 0 }
         for row in rows {
             let cells = row.enumerated().map { c, cell in
                 let pad = String(repeating: " ", count: widths[c] - cell.count)
-                return (1...3).contains(c) ? pad + cell : (c == 5 ? cell : cell + pad)
+                return (1...3).contains(c) ? pad + cell : (c == 6 ? cell : cell + pad)
             }
             lines.append("  " + cells.joined(separator: "  "))
         }
@@ -44,10 +50,12 @@ public enum BundleInspection {
     /// The metadata's layer table (what `npucc compile` writes): each layer's precision,
     /// sparsity, weights, packed bytes and bits per weight against its format's minimum.
     static func layerTable(_ value: JSONValue?) -> [String] {
-        guard case .array(let items)? = value, !items.isEmpty, items.allSatisfy({
-            if case .object(let o) = $0 { return o["format"] != nil && o["rows"] != nil }
-            return false
-        }) else { return [] }
+        guard case .array(let items)? = value, !items.isEmpty,
+            items.allSatisfy({
+                if case .object(let o) = $0 { return o["format"] != nil && o["rows"] != nil }
+                return false
+            })
+        else { return [] }
         func field(_ item: JSONValue, _ key: String) -> String {
             guard case .object(let o) = item, let v = o[key] else { return "-" }
             switch v {
@@ -64,18 +72,22 @@ public enum BundleInspection {
         }
         var rows = [["layer", "op", "precision", "sparsity", "weights", "bytes", "bits/weight", "minimum"]]
         for item in items {
-            rows.append([field(item, "name"), field(item, "op"), field(item, "format"), field(item, "sparse"),
-                         Inspection.grouped(number(item, "rows") * number(item, "columns")),
-                         Inspection.grouped(number(item, "size")), field(item, "bits_per_weight"),
-                         field(item, "minimum_bits_per_weight")])
+            rows.append([
+                field(item, "name"), field(item, "op"), field(item, "format"), field(item, "sparse"),
+                Inspection.grouped(number(item, "rows") * number(item, "columns")),
+                Inspection.grouped(number(item, "size")), field(item, "bits_per_weight"),
+                field(item, "minimum_bits_per_weight"),
+            ])
         }
         let widths = rows[0].indices.map { c in rows.map { $0[c].count }.max() ?? 0 }
-        return ["layers:"] + rows.map { row in
-            "  " + row.enumerated().map { c, cell in
-                let pad = String(repeating: " ", count: widths[c] - cell.count)
-                return c >= 4 ? pad + cell : cell + pad
-            }.joined(separator: "  ")
-        }
+        return ["layers:"]
+            + rows.map { row in
+                "  "
+                    + row.enumerated().map { c, cell in
+                        let pad = String(repeating: " ", count: widths[c] - cell.count)
+                        return c >= 4 ? pad + cell : cell + pad
+                    }.joined(separator: "  ")
+            }
     }
 
     /// A value in a few words: scalars as they are (long strings cut), containers by size.

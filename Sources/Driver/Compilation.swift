@@ -292,9 +292,7 @@ extension CompiledModel {
         try BundleWriter(
             metadata: metadata,
             sections: [
-                BundleSection(.descriptors, lowered.program.encodedDescriptors()),
-                BundleSection(.instructions, lowered.program.encodedInstructions()),
                 BundleSection(.constants, lowered.constants), BundleSection(.weights, weights),
-            ])
+            ] + BundleProgram.sections(lowered.program))
     }
 }

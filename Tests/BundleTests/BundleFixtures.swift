@@ -1,7 +1,8 @@
+import Foundation
+
 // Small bundles for the tests, and edits that reseal the header and table checksums so a
 // deliberately broken field reaches the check meant for it.
 @testable import Bundle
-import Foundation
 
 enum Fixture {
     static let metadata: JSONValue = .object([
@@ -9,11 +10,12 @@ enum Fixture {
         "layers": .array([.string("conv1"), .string("conv2")]), "options": .object(["b": .bool(true), "a": .null]),
     ])
 
-    /// META plus five sections of distinct sizes (one empty), handed over out of order.
+    /// META plus five sections of distinct sizes (one empty), handed over out of order; the
+    /// program's two deflated, as npucc stores them.
     static let sections: [BundleSection] = [
         BundleSection(.weights, (0..<300).map { UInt8($0 % 251) }),
-        BundleSection(.instructions, Array("INSTRUCTIONS".utf8)),
-        BundleSection(.descriptors, [1, 2, 3]),
+        BundleSection(.instructions, Array("INSTRUCTIONS".utf8), encoding: .zlib),
+        BundleSection(.descriptors, [1, 2, 3], encoding: .zlib),
         BundleSection(.scales, []),
         BundleSection(.constants, [UInt8](repeating: 0xAB, count: 64)),
     ]

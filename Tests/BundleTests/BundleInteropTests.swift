@@ -36,7 +36,8 @@ final class BundleInteropTests: XCTestCase {
                     b = npub.verify(path)
                     sections = {k: v.tobytes() for k, v in b.sections.items() if k != "META"}
                     alignments = {e.kind: e.alignment for e in b.entries}
-                    again = npub.encode(b.metadata, sections, alignments)
+                    encodings = {e.kind: e.encoding for e in b.entries}
+                    again = npub.encode(b.metadata, sections, alignments, encodings)
                     print(name, [e.kind for e in b.entries], again == open(path, "rb").read())
                 """, arguments: [packageRoot().appendingPathComponent("tools").path, folder.path])
         XCTAssertEqual(run.status, 0, run.stderr)

@@ -30,8 +30,8 @@ final class BundleReaderTests: XCTestCase {
         refuses(try edited { $0[10] ^= 1 }, .header, "checksum mismatch (stored 0x")
         refuses(
             try edited {
-                $0.putLE(UInt16(2), at: 4); Fixture.reseal(&$0)
-            }, .header, "format version 2.0; this npucc reads version 1.x")
+                $0.putLE(UInt16(3), at: 4); Fixture.reseal(&$0)
+            }, .header, "format version 3.0; this npucc reads versions 1.x and 2.x")
         refuses(
             try edited {
                 $0.putLE(UInt32(128), at: 8); Fixture.reseal(&$0)
@@ -57,6 +57,60 @@ final class BundleReaderTests: XCTestCase {
             $0.putLE(UInt16(3), at: 6); Fixture.reseal(&$0)
         }
         XCTAssertEqual(try BundleReader.parse(minor, file: "x").minorVersion, 3)
+    }
+
+    func testVersionOneBundlesRead() throws {
+        // Version 1 is version 2 with every section stored: the encoding's byte is reserved.
+        let stored = Fixture.sections.map { BundleSection($0.kind, $0.bytes) }
+        var b = try BundleWriter(metadata: Fixture.metadata, sections: stored).encoded()
+        b.putLE(UInt16(1), at: 4)
+        Fixture.reseal(&b)
+        let bundle = try BundleReader.parse(b, file: "x")
+        XCTAssertEqual(bundle.majorVersion, 1)
+        for s in Fixture.sections { XCTAssertEqual(bundle[s.kind], s.bytes, "\(s.kind)") }
+        b[Fixture.entry(2) + 28] = 1
+        Fixture.reseal(&b)
+        refuses(b, .section(.instructions), "reserved table bytes are not zero")
+    }
+
+    /// The fixture with INST's stored bytes `stored` and its encoding byte `encoding`, every
+    /// checksum resealed, so the decoding is what refuses it.
+    private func instStored(_ stored: [UInt8], encoding: UInt8 = 1) throws -> [UInt8] {
+        let sections = Fixture.sections.map { $0.kind == .instructions ? BundleSection(.instructions, stored) : $0 }
+        var b = try BundleWriter(metadata: Fixture.metadata, sections: sections).encoded()
+        b[Fixture.entry(2) + 28] = encoding
+        Fixture.reseal(&b)
+        return b
+    }
+
+    func testEncodedSectionRefusals() throws {
+        let inst = BundleError.Part.section(.instructions)
+        let text = Array("INSTRUCTIONS".utf8), good = SectionEncoding.zlib.encode(text)
+        XCTAssertEqual(try BundleReader.parse(try instStored(good), file: "x")[.instructions], text)
+        func declaring(_ n: UInt64, _ stream: ArraySlice<UInt8>) -> [UInt8] {
+            var b = [UInt8](repeating: 0, count: 8) + stream
+            b.putLE(n, at: 0)
+            return b
+        }
+        let stream = good[8...]
+        refuses(
+            try instStored(good, encoding: 7), inst, "section INST: encoding 7 is not one this version knows (0 stored, 1 zlib)")
+        refuses(try instStored([1, 2, 3, 4, 5]), inst, "zlib section of 5 bytes, shorter than its 8-byte length")
+        refuses(
+            try instStored(declaring(1_000_000, stream)), inst,
+            "declares 1000000 decoded bytes, more than zlib can make of \(stream.count)")
+        refuses(try instStored(declaring(11, stream)), inst, "decodes to 12 bytes; it declares 11")
+        refuses(try instStored(declaring(0, stream)), inst, "decodes to more than the 0 bytes it declares")
+        refuses(try instStored(declaring(13, stream)), inst, "decodes to 12 bytes; it declares 13")
+        refuses(try instStored(good + [0, 0, 0]), inst, "3 bytes follow the end of its zlib stream")
+        refuses(try instStored(Array(good.dropLast(4))), inst, "its zlib stream is damaged or cut short")
+        var flipped = good
+        flipped[flipped.count - 2] ^= 0x40  // inside the Adler-32 trailer
+        refuses(try instStored(flipped), inst, "its zlib stream is damaged or cut short")
+        refuses(try instStored(declaring(12, [])), inst, "its zlib stream is damaged or cut short")
+        // An empty section deflated reads back empty.
+        let empty = SectionEncoding.zlib.encode([])
+        XCTAssertEqual(try BundleReader.parse(try instStored(empty), file: "x")[.instructions], [])
     }
 
     func testTableRefusals() throws {
@@ -201,7 +255,8 @@ final class BundleReaderTests: XCTestCase {
         try BundleReader.withSections(path: path, copying: [.constants]) { bundle, sections in
             XCTAssertEqual(Set(sections.keys), Set(read.entries.map(\.kind)))
             for (kind, bytes) in sections { XCTAssertEqual(Array(bytes), read[kind], "\(kind)") }
-            XCTAssertEqual(Set(bundle.sections.keys), [.metadata, .constants])
+            // The deflated sections, decoded, besides those asked for.
+            XCTAssertEqual(Set(bundle.sections.keys), [.metadata, .constants, .descriptors, .instructions])
             XCTAssertEqual(bundle.entries, read.entries)
             XCTAssertEqual(bundle.metadata, read.metadata)
         }

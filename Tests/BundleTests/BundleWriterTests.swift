@@ -23,7 +23,7 @@ final class BundleWriterTests: XCTestCase {
     func testLayoutToTheByte() throws {
         let b = try Fixture.bytes()
         XCTAssertEqual(Array(b[0..<4]), Array("NPUB".utf8))
-        XCTAssertEqual(b.le(UInt16.self, at: 4), 1)
+        XCTAssertEqual(b.le(UInt16.self, at: 4), 2)
         XCTAssertEqual(b.le(UInt16.self, at: 6), 0)
         XCTAssertEqual(b.le(UInt32.self, at: 8), 64)
         XCTAssertEqual(b.le(UInt32.self, at: 12), 6)
@@ -45,7 +45,16 @@ final class BundleWriterTests: XCTestCase {
             XCTAssertEqual(offset, (end + 63) / 64 * 64, kinds[i])
             XCTAssertTrue(b[end..<offset].allSatisfy { $0 == 0 }, "padding before \(kinds[i])")
             XCTAssertEqual(b.le(UInt32.self, at: e + 24), CRC32.checksum(b, offset..<(offset + size)))
-            XCTAssertEqual(b.le(UInt32.self, at: e + 28), 0)
+            // The encoding: DESC and INST zlib (their decoded length, then a zlib stream: CMF
+            // 0x78 for deflate with a 32 KiB window, FLG 0x01 at level 1), the rest as they are.
+            let deflated = kinds[i] == "DESC" || kinds[i] == "INST"
+            XCTAssertEqual(b[e + 28], deflated ? 1 : 0, kinds[i])
+            XCTAssertTrue(b[(e + 29)..<(e + 32)].allSatisfy { $0 == 0 })
+            if deflated {
+                let decoded = Fixture.sections.first { "\($0.kind)" == kinds[i] }!.bytes
+                XCTAssertEqual(Int(b.le(UInt64.self, at: offset)), decoded.count, kinds[i])
+                XCTAssertEqual(Array(b[(offset + 8)..<(offset + 10)]), [0x78, 0x01], kinds[i])
+            }
             end = offset + size
         }
         XCTAssertEqual(end, b.count, "the file ends where the last section ends")
@@ -61,8 +70,10 @@ final class BundleWriterTests: XCTestCase {
         guard case .object(let expected) = Fixture.metadata else { return XCTFail() }
         XCTAssertEqual(bundle.metadata, expected)
         XCTAssertEqual(bundle.entries.map(\.kind), SectionKind.known)
+        XCTAssertEqual(bundle.entries.map(\.encoding), [.stored, .zlib, .zlib, .stored, .stored, .stored])
+        XCTAssertEqual(bundle.entries.map(\.decodedSize), [bundle[.metadata]!.count, 3, 12, 0, 64, 300])
         XCTAssertEqual(bundle.unknownKinds, [])
-        XCTAssertEqual(bundle.majorVersion, 1)
+        XCTAssertEqual(bundle.majorVersion, 2)
     }
 
     func testDeterministic() throws {
