@@ -1,8 +1,8 @@
 // `npucc run MODEL.npub`: a compiled bundle executed by the functional simulator. Inputs
 // come from an .npz as for an ONNX model (float32, or int64 and int32 indices, each of the
 // dtype the bundle records), and outputs go to one (float32, int64 or int32); an array
-// holding several samples of a batch-1 input (stacked along axis 0) runs the program once
-// per sample.
+// holding several batches of an input compiled for a batch of B (N x B rows stacked along
+// axis 0: N samples of a batch-1 input) runs the program once per batch.
 import Bundle
 import Formats
 import Foundation
@@ -72,6 +72,7 @@ public enum BundleExecution {
         let arrays = try NPZ.read(url: URL(fileURLWithPath: inputsPath))
         var runs: Int?
         var feeds: [(Placement, Tensor, Int?)] = []  // where, the array, elements per run (nil: all, every run)
+        var shared: [(String, [Int])] = [], stacked: [(String, [Int])] = []
         for (info, place) in zip(meta.inputs, meta.program.inputs) {
             guard let t = arrays.first(where: { $0.name == info.name })?.tensor.widened(for: DType(name: info.dtype) ?? .float32)
             else {
@@ -87,18 +88,23 @@ public enum BundleExecution {
             }
             if Execution.sharedInput(t.shape, of: info.shape) {
                 feeds.append((place, t, nil))
+                shared.append((info.name, info.shape))
                 continue
             }
             guard let count = Execution.stackedSamples(t.shape, of: info.shape) else {
                 throw DriverError(
-                    file: inputsPath, "input \"\(info.name)\" has shape \(t.shape); the bundle was compiled for \(info.shape)")
+                    file: inputsPath,
+                    "input \"\(info.name)\" has shape \(t.shape); the bundle was compiled for \(info.shape)"
+                        + Execution.batchHint(t.shape, of: info.shape))
             }
             guard runs == nil || runs == count else {
                 throw DriverError(file: inputsPath, "the inputs hold different numbers of samples")
             }
             runs = count
             feeds.append((place, t, info.shape.reduce(1, *)))
+            stacked.append((info.name, info.shape))
         }
+        try Execution.refuseOneBatchBeside(shared: shared, stacked: stacked, runs: runs ?? 1, file: inputsPath)
         try Execution.refuseUnknownArrays(
             arrays.map(\.name), inputs: meta.inputs.map(\.name), as: "an input of the bundle", file: inputsPath)
         let total = runs ?? 1

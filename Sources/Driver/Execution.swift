@@ -1,6 +1,6 @@
 // `npucc run`: the reference interpreter on npz inputs, writing npz outputs, with an
-// optional top-1 accuracy against labels. Samples stacked on an input that --input-shape
-// fixes to a batch of 1 run one by one, as a bundle runs them.
+// optional top-1 accuracy against labels. Rows stacked on an input that --input-shape fixes
+// to a batch of B run B at a time, as a bundle runs them.
 import Foundation
 import IR
 import Reference
@@ -50,17 +50,20 @@ public enum Execution {
         return outputs
     }
 
-    /// How many times the model runs on `inputs`: once, or, as a bundle runs, once per sample
-    /// when every input's shape is fixed with a first axis of 1 (`--input-shape`) and its
-    /// array stacks N > 1 such samples along that axis (the same N for every input), or never
-    /// when it stacks none (an empty batch, as a bundle takes it). An input with no first
-    /// axis of 1 (`sharedInput`) takes its one array in every run (`shared`).
+    /// How many times the model runs on `inputs`: once, or, as a bundle runs, once per batch
+    /// when every input's shape is fixed (`--input-shape`) with a first axis of B and its
+    /// array stacks N x B rows along that axis, N > 1 (the same N for every input), or never
+    /// when it stacks none (an empty batch, as a bundle takes it). An array of exactly an
+    /// input's shape when that batch is not 1 (`sharedInput`) is the same in every run
+    /// (`shared`).
     static func samples(_ inputs: [String: Tensor], _ graph: Graph, file: String) throws -> (
         runs: Int, shared: Set<String>
     ) {
         var runs: Int?, shared: Set<String> = []
+        var fixed: [String: [Int]] = [:]
         for v in graph.inputs {
             guard let t = inputs[v.name], let shape = v.type.shape?.concrete else { return (1, []) }
+            fixed[v.name] = shape
             if sharedInput(t.shape, of: shape) {
                 shared.insert(v.name)
                 continue
@@ -68,7 +71,9 @@ public enum Execution {
             // Neither its shape nor samples of it: named here, not as whichever input the
             // interpreter would check first.
             guard let count = stackedSamples(t.shape, of: shape) else {
-                throw DriverError(file: file, "input \"\(v.name)\" has shape \(t.shape); the model takes \(shape)")
+                throw DriverError(
+                    file: file,
+                    "input \"\(v.name)\" has shape \(t.shape); the model takes \(shape)" + batchHint(t.shape, of: shape))
             }
             guard count != 1 else { return (1, []) }
             guard runs == nil || runs == count else {
@@ -76,7 +81,30 @@ public enum Execution {
             }
             runs = count
         }
-        return (runs ?? 1, runs == nil ? [] : shared)
+        guard let runs else { return (1, []) }
+        let order = graph.inputs.map(\.name)
+        try refuseOneBatchBeside(
+            shared: order.filter(shared.contains).map { ($0, fixed[$0]!) },
+            stacked: order.filter { !shared.contains($0) }.map { ($0, fixed[$0]!) }, runs: runs, file: file)
+        return (runs, shared)
+    }
+
+    /// Refuses an array of exactly one batch of B > 1 rows (`sharedInput`) beside inputs that
+    /// stack several batches of B: it is far more likely a batch the file left out (a mask
+    /// for one batch of token ids of two) than one array meant for every batch.
+    static func refuseOneBatchBeside(
+        shared: [(String, [Int])], stacked: [(String, [Int])], runs: Int, file: String
+    ) throws {
+        guard runs > 1 else { return }
+        for (name, shape) in shared {
+            guard let batch = shape.first, batch > 1,
+                let other = stacked.first(where: { $0.1.first == batch })
+            else { continue }
+            throw DriverError(
+                file: file,
+                "input \"\(name)\" has one batch of \(batch) rows, \(shape), where \"\(other.0)\" holds \(runs) batches; "
+                    + "give every input of that batch \(runs * batch) rows")
+        }
     }
 
     /// Output `v` of no samples at all (an empty batch): its shape with a first extent of 0,
@@ -95,20 +123,32 @@ public enum Execution {
     /// share such inputs alike.
     static func sharedInput(_ shape: [Int], of fixed: [Int]) -> Bool { fixed.first != 1 && shape == fixed }
 
-    /// How many samples of `fixed` an array of `shape` holds: 1 when it is `fixed`, N when it
-    /// stacks N along a first axis that `fixed` has as 1; nil otherwise. Bundle runs and
-    /// interpreter runs split their inputs by it alike.
+    /// How many runs of `fixed` an array of `shape` holds: 1 when it is `fixed`, N when it
+    /// stacks N x B rows along a first axis that `fixed` has as B (N samples of a batch of
+    /// 1, N batches of B); nil otherwise. Bundle runs and interpreter runs split their inputs
+    /// by it alike.
     static func stackedSamples(_ shape: [Int], of fixed: [Int]) -> Int? {
         if shape == fixed { return 1 }
-        guard fixed.first == 1, shape.count == fixed.count, shape.dropFirst() == fixed.dropFirst() else { return nil }
-        return shape[0]
+        guard let batch = fixed.first, batch > 0, shape.count == fixed.count, shape.dropFirst() == fixed.dropFirst(),
+            shape[0] % batch == 0
+        else { return nil }
+        return shape[0] / batch
     }
 
-    /// Sample `r` of the `runs` stacked along `t`'s first axis.
+    /// Why an array whose other extents match is not whole batches, for the error that
+    /// refuses it; empty otherwise.
+    static func batchHint(_ shape: [Int], of fixed: [Int]) -> String {
+        guard let batch = fixed.first, batch > 1, shape.count == fixed.count, shape.dropFirst() == fixed.dropFirst() else {
+            return ""
+        }
+        return ": its \(shape[0]) rows are not a whole number of batches of \(batch)"
+    }
+
+    /// Run `r` of the `runs` stacked along `t`'s first axis: its rows r x B ..< (r + 1) x B.
     static func sample(_ t: Tensor, _ r: Int, of runs: Int) -> Tensor {
         let size = t.byteCount / runs, storage = TensorStorage(byteCount: size)
         storage.base.copyMemory(from: t.bytes.baseAddress! + r * size, byteCount: size)
-        return Tensor(dtype: t.dtype, shape: [1] + t.shape.dropFirst(), storage: storage)
+        return Tensor(dtype: t.dtype, shape: [t.shape[0] / runs] + t.shape.dropFirst(), storage: storage)
     }
 
     /// The runs' tensors one after another along the first axis (a scalar's become a vector).

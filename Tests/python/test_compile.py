@@ -515,3 +515,58 @@ def test_stacked_samples_run_one_by_one_in_the_interpreter_as_in_a_bundle(tmp_pa
         assert r.returncode == 0, r.stderr
         np.testing.assert_array_equal(np.load(tmp_path / "one_out.npz")["logits"].view(np.uint32),
                                       outputs["one_by_one"][i:i + 1].view(np.uint32))
+
+
+def test_rows_in_whole_batches_run_a_batch_at_a_time_in_the_interpreter_as_in_a_bundle(tmp_path):
+    # Fixed to a batch of 4, a file of 12 rows runs as 3 batches, bundle and interpreter bit
+    # for bit alike, each batch as a file of its own 4 rows gives it; 10 rows are not whole
+    # batches and both refuse them by name, writing nothing.
+    model, calib = ROOT / "samples" / "digits_cnn.onnx", ROOT / "samples" / "digits_calib.npz"
+    x = np.load(ROOT / "samples" / "digits_test.npz")["input"][:12]
+    np.savez(tmp_path / "x.npz", input=x)
+    flags = ["--input-shape", "input=4,1,8,8", "--precision", "nvfp4", "--calib", calib]
+    r = run_npucc("compile", model, "-o", tmp_path / "m.npub", *flags)
+    assert r.returncode == 0, r.stderr
+    outputs = {}
+    for name, args in [("bundle", [tmp_path / "m.npub"]), ("interpreter", [model, *flags])]:
+        r = run_npucc("run", *args, "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / f"{name}.npz")
+        assert r.returncode == 0, (name, r.stderr)
+        outputs[name] = np.load(tmp_path / f"{name}.npz")["logits"]
+    assert outputs["bundle"].shape == (12, 10)
+    np.testing.assert_array_equal(outputs["interpreter"].view(np.uint32), outputs["bundle"].view(np.uint32))
+    for b in range(3):
+        np.savez(tmp_path / "batch.npz", input=x[4 * b:4 * b + 4])
+        r = run_npucc("run", tmp_path / "m.npub", "--inputs", tmp_path / "batch.npz", "--outputs", tmp_path / "b.npz")
+        assert r.returncode == 0, r.stderr
+        np.testing.assert_array_equal(np.load(tmp_path / "b.npz")["logits"].view(np.uint32),
+                                      outputs["bundle"][4 * b:4 * b + 4].view(np.uint32))
+    np.savez(tmp_path / "ten.npz", input=x[:10])
+    for name, args, takes in [("bundle", [tmp_path / "m.npub"], "the bundle was compiled for"),
+                              ("interpreter", [model, *flags], "the model takes")]:
+        r = run_npucc("run", *args, "--inputs", tmp_path / "ten.npz", "--outputs", tmp_path / "ten_out.npz")
+        assert r.returncode == 1 and (f'input "input" has shape [10, 1, 8, 8]; {takes} [4, 1, 8, 8]: its 10 rows are '
+                                      "not a whole number of batches of 4") in r.stderr, (name, r.stderr)
+        assert not (tmp_path / "ten_out.npz").exists()
+
+
+def test_one_batch_of_an_input_beside_several_of_another_is_refused(tmp_path):
+    # y = (x + m) · W at a batch of 2: x of 2 batches with m of 2 batches run as 2 batches;
+    # m of one batch beside them is a batch the file left out, refused by name by both.
+    rng = np.random.default_rng(11)
+    w = numpy_helper.from_array(rng.standard_normal((8, 4)).astype(np.float32), "w")
+    nodes = [helper.make_node("Add", ["x", "m"], ["s"]), helper.make_node("MatMul", ["s", "w"], ["y"])]
+    graph = helper.make_graph(nodes, "two", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 8]),
+                                             helper.make_tensor_value_info("m", TensorProto.FLOAT, [2, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])], [w])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "m.onnx")
+    x, m = rng.standard_normal((4, 8)).astype(np.float32), rng.standard_normal((4, 8)).astype(np.float32)
+    np.savez(tmp_path / "good.npz", x=x, m=m)
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "good.npz", tmp_path, "fp16", "none", None)
+    assert sim["y"].shape == (4, 4)
+    assert_same_bits(sim, fq, ["y"])
+    np.savez(tmp_path / "bad.npz", x=x, m=m[:2])
+    for model in [tmp_path / "m.npub", tmp_path / "m.onnx"]:
+        r = run_npucc("run", model, "--inputs", tmp_path / "bad.npz", "--outputs", tmp_path / "bad_out.npz")
+        assert r.returncode == 1 and ('input "m" has one batch of 2 rows, [2, 8], where "x" holds 2 batches; give every '
+                                      "input of that batch 4 rows") in r.stderr, r.stderr
+        assert not (tmp_path / "bad_out.npz").exists()
