@@ -41,6 +41,12 @@ extension ImportContext {
         if n.opType == "Constant", case .tensor(let t)? = attributes["value"], let output = n.outputs.first {
             declaredTypes[output] = t.dtype
         }
+        // What a Cast makes, before a half model's casts to half become casts to float32.
+        if n.opType == "Cast", case .int(let code)? = attributes["to"], let to = DType(rawValue: Int32(code)),
+            let output = n.outputs.first
+        {
+            declaredTypes[output] = to
+        }
         if widensHalf {
             // A half model's tensors (a Constant's value, ConstantOfShape's fill) and casts to
             // half, in float32.

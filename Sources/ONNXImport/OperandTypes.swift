@@ -34,6 +34,12 @@ enum OperandTypes {
     static let indices: OperandRule.Allowed = .oneOf([.int32, .int64])
     static let floats: OperandRule.Allowed = .oneOf([.float16, .bfloat16, .float32, .float64])
 
+    /// Variadic ops whose operands are all of one type, by the operands' name in ONNX's
+    /// definition: each operand is checked against the first.
+    static let variadic: [String: String] = [
+        "Max": "data_0", "Min": "data_0", "Sum": "data_0", "Mean": "data_0", "Concat": "inputs",
+    ]
+
     /// By ONNX op type (default domain).
     static let table: [String: [OperandRule]] = {
         var table: [String: [OperandRule]] = [
@@ -102,6 +108,12 @@ enum OperandTypes {
             table[op] = [OperandRule(1, "axes", int64, since: 18)]
         }
         table["ReduceSum"] = [OperandRule(1, "axes", int64, since: 13)]
+        // Operands of one type T: a float16 input added to a float32 one is a model
+        // onnxruntime refuses, which a half model's import (in float32) would otherwise take.
+        for op in ["Add", "Sub", "Mul", "Div", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "MatMul"] {
+            table[op] = [OperandRule(1, "B", .sameAs(0, "A"))]
+        }
+        table["Where"] = [OperandRule(2, "Y", .sameAs(1, "X"))]
         return table
     }()
 
@@ -109,8 +121,16 @@ enum OperandTypes {
     /// definition does not allow; `type` gives what import knows of a value's type (nil: not
     /// yet known, left to the shape rules).
     static func check(_ node: Node, opset: Int, type: (String) -> DType?) throws {
-        guard let rules = table[node.op] else { return }
         func operand(_ k: Int) -> DType? { k < node.inputs.count && !node.inputs[k].isEmpty ? type(node.inputs[k]) : nil }
+        if let name = variadic[node.op], let first = operand(0) {
+            for k in node.inputs.indices.dropFirst() {
+                guard let got = operand(k), got != first else { continue }
+                throw IRError(
+                    "input \(k) (\(name)) is \(got.name) but input 0 is \(first.name); ONNX defines all its inputs as one type",
+                    at: node)
+            }
+        }
+        guard let rules = table[node.op] else { return }
         for rule in rules where rule.opsets.contains(opset) {
             guard let got = operand(rule.input) else { continue }
             switch rule.allowed {

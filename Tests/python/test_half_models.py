@@ -83,14 +83,16 @@ def test_a_model_that_casts_its_activations_to_float16_computes_in_float32(tmp_p
 
 
 def test_a_bfloat16_weight_is_widened_exactly(tmp_path):
+    # A bfloat16 model (MatMul's operands of one type, as ONNX defines them) given float32
+    # values that bfloat16 holds exactly: the product of the widened weight, in float32.
     w = (RNG.standard_normal((6, 5)) * 0.5).astype(ml_dtypes.bfloat16)
     graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")], "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 6])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 5])],
+                              [helper.make_tensor_value_info("x", TensorProto.BFLOAT16, [2, 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.BFLOAT16, [2, 5])],
                               [helper.make_tensor("w", TensorProto.BFLOAT16, w.shape, w.view(np.uint16).tobytes(),
                                                   raw=True)])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "m.onnx")
-    x = RNG.standard_normal((2, 6)).astype(np.float32)
+    x = RNG.standard_normal((2, 6)).astype(ml_dtypes.bfloat16).astype(np.float32)
     np.savez(tmp_path / "x.npz", x=x)
     r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / "y.npz")
     assert r.returncode == 0 and "computes in float16 (or bfloat16)" in r.stderr, r.stderr

@@ -1,6 +1,6 @@
 """Operands whose element type ONNX's operator definitions forbid (a Reshape shape in int32,
 float Gather indices, integer BatchNormalization parameters, Slice bounds of two integer
-types, ...) are refused at import by node, naming the input and the type ONNX defines; each
+types, float16 beside float32 where an op takes one type, ...) are refused at import by node, naming the input and the type ONNX defines; each
 such model is one onnxruntime refuses to load too, so nothing it runs is refused. The same
 operands in their defined types import and run."""
 import numpy as np
@@ -72,6 +72,24 @@ CASES = {
     "batchnorm f64 parameters before opset 15": (
         batch_norm(np.float64, 14), "BatchNormalization",
         "input 1 (scale) is f64 but input 0 (X) is f32; ONNX defines them as one type"),
+    # A model computing in float16 is read in float32; its types are checked as declared.
+    "add of a float16 constant to a float32 input": (
+        model([node("Add", ["c"])], [const("c", np.ones(4), np.float16)]),
+        "Add", "input 1 (B) is f16 but input 0 (A) is f32; ONNX defines them as one type"),
+    "mul of a cast to float16 by a float32 weight": (
+        model([helper.make_node("Cast", ["x"], ["h"], to=TensorProto.FLOAT16),
+               helper.make_node("Mul", ["h", "w"], ["y"], name="n")], [const("w", np.ones(4), np.float32)]),
+        "Mul", "input 1 (B) is f32 but input 0 (A) is f16; ONNX defines them as one type"),
+    "matmul of float32 by float16": (
+        model([node("MatMul", ["w"])], [const("w", np.ones((4, 4)), np.float16)]),
+        "MatMul", "input 1 (B) is f16 but input 0 (A) is f32; ONNX defines them as one type"),
+    "where of two types": (
+        model([helper.make_node("Where", ["m", "x", "c"], ["y"], name="n")],
+              [const("m", [True, False, True, False], np.bool_), const("c", np.zeros(4), np.float16)]),
+        "Where", "input 2 (Y) is f16 but input 1 (X) is f32; ONNX defines them as one type"),
+    "concat of float32 and float16": (
+        model([node("Concat", ["x", "c"], axis=1)], [const("c", np.zeros((1, 4, 4, 4)), np.float16)]),
+        "Concat", "input 2 (inputs) is f16 but input 0 is f32; ONNX defines all its inputs as one type"),
 }
 
 
@@ -116,3 +134,19 @@ def test_operands_of_the_types_onnx_defines_import_and_run_as_onnxruntime_does(t
         assert case == "batchnorm f64 parameters from opset 15"
         want = (x - 1) / np.sqrt(1 + 1e-5) + 1
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_a_float32_model_that_computes_a_step_in_float16_imports_and_runs(tmp_path):
+    # Cast to float16, add a float16 constant, cast back: one type per op, as ONNX defines.
+    nodes = [helper.make_node("Cast", ["x"], ["h"], to=TensorProto.FLOAT16),
+             helper.make_node("Add", ["h", "c"], ["s"]), helper.make_node("Concat", ["s", "h"], ["t"], axis=1),
+             helper.make_node("Cast", ["t"], ["y"], to=TensorProto.FLOAT)]
+    path = tmp_path / "m.onnx"
+    onnx.save(model(nodes, [const("c", np.full(4, 0.5), np.float16)]), path)
+    x = np.random.default_rng(1).standard_normal((1, 4, 4, 4)).astype(np.float32)
+    np.savez(tmp_path / "in.npz", x=x)
+    r = run_npucc("run", path, "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "out.npz")
+    assert r.returncode == 0, r.stderr
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    # npucc computes the float16 steps in float32: within float16's rounding of onnxruntime's.
+    np.testing.assert_allclose(np.load(tmp_path / "out.npz")["y"], want, rtol=2.0 ** -10, atol=2.0 ** -14)
