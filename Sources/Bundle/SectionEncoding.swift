@@ -52,27 +52,51 @@ public enum SectionEncoding: UInt8, Sendable, CaseIterable, CustomStringConverti
         guard declared <= UInt64(Self.largestRatio) * UInt64(max(stream, 1)) else {
             throw DecodingFailure("declares \(declared) decoded bytes, more than zlib can make of \(stream)")
         }
-        // A byte of room beyond the length declared: a stream that fills it holds more, and
-        // one that stops short of it with its input used up is cut short.
-        var out = [UInt8](repeating: 0, count: Int(declared) + 1)
-        var made = uLong(out.count), read = uLong(stream)
-        let status = out.withUnsafeMutableBufferPointer { o in
-            uncompress2(o.baseAddress!, &made, stored.baseAddress!.assumingMemoryBound(to: UInt8.self) + Self.lengthBytes, &read)
+        return try inflated(stored.baseAddress!.assumingMemoryBound(to: UInt8.self) + Self.lengthBytes, stream, declared)
+    }
+
+    /// Inflates the zlib stream of `count` bytes at `input`, which declares `declared`
+    /// decoded bytes, a megabyte at a time: memory grows with what the stream holds, never
+    /// ahead of it to a length a damaged section declares.
+    private func inflated(_ input: UnsafePointer<UInt8>, _ count: Int, _ declared: UInt64) throws -> [UInt8] {
+        var z = z_stream()
+        guard inflateInit_(&z, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            throw DecodingFailure("zlib cannot start inflating")
         }
-        if status == Z_OK {
-            guard read == uLong(stream) else {
-                throw DecodingFailure("\(uLong(stream) - read) bytes follow the end of its zlib stream")
+        defer { inflateEnd(&z) }
+        // One byte of room beyond the length declared: a stream that fills it holds more.
+        let room = Int(declared) + 1
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        var fed = 0
+        var status = Z_OK
+        repeat {
+            if z.avail_in == 0 && fed < count {
+                let n = min(count - fed, Int(UInt32.max))
+                z.next_in = UnsafeMutablePointer(mutating: input + fed)
+                z.avail_in = uInt(n)
+                fed += n
             }
-            guard made == uLong(declared) else {
-                throw DecodingFailure("decodes to \(made) bytes; it declares \(declared)")
+            let want = min(chunk.count, room - out.count)
+            status = chunk.withUnsafeMutableBufferPointer { c in
+                z.next_out = c.baseAddress
+                z.avail_out = uInt(want)
+                return inflate(&z, Z_NO_FLUSH)
             }
-            out.removeLast(out.count - Int(declared))
-            return out
+            out += chunk[0..<(want - Int(z.avail_out))]
+            if out.count == room && status != Z_STREAM_END {
+                throw DecodingFailure("decodes to more than the \(declared) bytes it declares")
+            }
+        } while status == Z_OK
+        guard status == Z_STREAM_END else {
+            throw DecodingFailure("its zlib stream is damaged or cut short (zlib error \(status))")
         }
-        if status == Z_BUF_ERROR && made == uLong(out.count) {
-            throw DecodingFailure("decodes to more than the \(declared) bytes it declares")
+        let trailing = Int(z.avail_in) + count - fed
+        guard trailing == 0 else { throw DecodingFailure("\(trailing) bytes follow the end of its zlib stream") }
+        guard out.count == Int(declared) else {
+            throw DecodingFailure("decodes to \(out.count) bytes; it declares \(declared)")
         }
-        throw DecodingFailure("its zlib stream is damaged or cut short (zlib error \(status))")
+        return out
     }
 
     public struct DecodingFailure: Error, Sendable {
