@@ -83,6 +83,13 @@ extension ImportContext {
     /// as the op it is in its current opset's form.
     mutating func importDecoded(_ node: Node, label: String, what: String) throws {
         try OperandTypes.check(node, opset: opset) { operandType(of: $0) }
+        if widensHalf {
+            // In float32 now, a half model's values keep their declared types for the checks.
+            for (output, type) in OperandTypes.outputTypes(node, type: { operandType(of: $0) }) where declaredTypes[output] == nil
+            {
+                declaredTypes[output] = type
+            }
+        }
         var node = node
         if let decompose = Self.decompositions[node.op] {
             if let known = Self.decomposedAttributes[node.op],

@@ -34,6 +34,32 @@ enum OperandTypes {
     static let indices: OperandRule.Allowed = .oneOf([.int32, .int64])
     static let floats: OperandRule.Allowed = .oneOf([.float16, .bfloat16, .float32, .float64])
 
+    /// Ops whose first output (every output, for Split) has the type of one input, by its
+    /// index, as ONNX defines them: what a half model's import knows of the values they make.
+    static let outputTypeOf: [String: Int] = {
+        var table = ["Where": 1]
+        for op in [
+            "Abs", "Neg", "Relu", "LeakyRelu", "PRelu", "Elu", "Selu", "Celu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh",
+            "Exp", "Log", "Sqrt", "Reciprocal", "Erf", "Gelu", "Softplus", "Softsign", "Sin", "Cos", "Floor", "Ceil",
+            "Round", "Clip", "Identity", "Dropout", "Add", "Sub", "Mul", "Div", "Max", "Min", "Sum", "Mean", "MatMul",
+            "Gemm", "Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Softmax",
+            "LogSoftmax", "LayerNormalization", "BatchNormalization", "InstanceNormalization", "Reshape", "Transpose",
+            "Flatten", "Squeeze", "Unsqueeze", "Slice", "Gather", "Expand", "Tile", "Pad", "Concat", "Split", "Resize",
+            "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin",
+        ] {
+            table[op] = 0
+        }
+        return table
+    }()
+
+    /// The types `node`'s outputs take from its input (`outputTypeOf`) when `type` knows it.
+    static func outputTypes(_ node: Node, type: (String) -> DType?) -> [(String, DType)] {
+        guard let k = outputTypeOf[node.op], k < node.inputs.count, !node.inputs[k].isEmpty, let t = type(node.inputs[k])
+        else { return [] }
+        let outputs = node.op == "Split" ? node.outputs : Array(node.outputs.prefix(1))
+        return outputs.filter { !$0.isEmpty }.map { ($0, t) }
+    }
+
     /// Variadic ops whose operands are all of one type, by the operands' name in ONNX's
     /// definition: each operand is checked against the first.
     static let variadic: [String: String] = [

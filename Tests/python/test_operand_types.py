@@ -83,6 +83,11 @@ CASES = {
     "matmul of float32 by float16": (
         model([node("MatMul", ["w"])], [const("w", np.ones((4, 4)), np.float16)]),
         "MatMul", "input 1 (B) is f16 but input 0 (A) is f32; ONNX defines them as one type"),
+    "add of a float16 value computed from a cast to a float32 weight": (
+        model([helper.make_node("Cast", ["x"], ["h"], to=TensorProto.FLOAT16), helper.make_node("Relu", ["h"], ["r"]),
+               helper.make_node("Transpose", ["r"], ["t"], perm=[0, 1, 3, 2]),
+               helper.make_node("Add", ["t", "w"], ["y"], name="n")], [const("w", np.ones(4), np.float32)]),
+        "Add", "input 1 (B) is f32 but input 0 (A) is f16; ONNX defines them as one type"),
     "where of two types": (
         model([helper.make_node("Where", ["m", "x", "c"], ["y"], name="n")],
               [const("m", [True, False, True, False], np.bool_), const("c", np.zeros(4), np.float16)]),
@@ -137,10 +142,12 @@ def test_operands_of_the_types_onnx_defines_import_and_run_as_onnxruntime_does(t
 
 
 def test_a_float32_model_that_computes_a_step_in_float16_imports_and_runs(tmp_path):
-    # Cast to float16, add a float16 constant, cast back: one type per op, as ONNX defines.
-    nodes = [helper.make_node("Cast", ["x"], ["h"], to=TensorProto.FLOAT16),
-             helper.make_node("Add", ["h", "c"], ["s"]), helper.make_node("Concat", ["s", "h"], ["t"], axis=1),
-             helper.make_node("Cast", ["t"], ["y"], to=TensorProto.FLOAT)]
+    # Cast to float16, a Relu and a Transpose, add a float16 constant, cast back and add a
+    # float32 input: one type per op, as ONNX defines.
+    nodes = [helper.make_node("Cast", ["x"], ["h"], to=TensorProto.FLOAT16), helper.make_node("Relu", ["h"], ["r"]),
+             helper.make_node("Transpose", ["r"], ["p"], perm=[0, 1, 3, 2]),
+             helper.make_node("Add", ["p", "c"], ["s"]), helper.make_node("Concat", ["s", "h"], ["t"], axis=1),
+             helper.make_node("Cast", ["t"], ["f"], to=TensorProto.FLOAT), helper.make_node("Add", ["f", "f"], ["y"])]
     path = tmp_path / "m.onnx"
     onnx.save(model(nodes, [const("c", np.full(4, 0.5), np.float16)]), path)
     x = np.random.default_rng(1).standard_normal((1, 4, 4, 4)).astype(np.float32)
