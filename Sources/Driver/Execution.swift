@@ -59,13 +59,11 @@ public enum Execution {
     static func samples(_ inputs: [String: Tensor], _ graph: Graph, file: String) throws -> (
         runs: Int, shared: Set<String>
     ) {
-        var runs: Int?, shared: Set<String> = []
-        var fixed: [String: [Int]] = [:]
+        var runs: Int?, shared: [(String, [Int])] = [], stacked: [(String, [Int])] = []
         for v in graph.inputs {
             guard let t = inputs[v.name], let shape = v.type.shape?.concrete else { return (1, []) }
-            fixed[v.name] = shape
             if sharedInput(t.shape, of: shape) {
-                shared.insert(v.name)
+                shared.append((v.name, shape))
                 continue
             }
             // Neither its shape nor samples of it: named here, not as whichever input the
@@ -80,13 +78,11 @@ public enum Execution {
                 throw DriverError(file: file, "the inputs hold different numbers of samples")
             }
             runs = count
+            stacked.append((v.name, shape))
         }
         guard let runs else { return (1, []) }
-        let order = graph.inputs.map(\.name)
-        try refuseOneBatchBeside(
-            shared: order.filter(shared.contains).map { ($0, fixed[$0]!) },
-            stacked: order.filter { !shared.contains($0) }.map { ($0, fixed[$0]!) }, runs: runs, file: file)
-        return (runs, shared)
+        try refuseOneBatchBeside(shared: shared, stacked: stacked, runs: runs, file: file)
+        return (runs, Set(shared.map(\.0)))
     }
 
     /// Refuses an array of exactly one batch of B > 1 rows (`sharedInput`) beside inputs that

@@ -39,9 +39,7 @@ extension ImportContext {
         }
         // Checked here for all three axes, so that the error names this node and its axes, not
         // the 2-D nodes it becomes.
-        for d in 0..<3 where !(0..<max(1, strides[d])).contains(extra[d]) {
-            throw IRError("output_padding \(extra[d]) at spatial axis \(d) is not in 0 ..< the stride \(strides[d])", at: node)
-        }
+        if let problem = ShapeInference.outputPaddingProblem(extra, strides: strides) { throw IRError(problem, at: node) }
         let full = (depth - 1) * strides[0] + (kd - 1) * dilations[0] + 1 + extra[0]
         guard full > pads[0] + pads[3] else {
             throw IRError("the depth pads \(pads[0]) and \(pads[3]) leave nothing of \(full) output depths", at: node)

@@ -490,6 +490,17 @@ def test_an_input_without_a_batch_axis_is_shared_by_every_stacked_sample(tmp_pat
         assert not (tmp_path / "bad_out.npz").exists()
 
 
+def logits_of_runs(folder, inputs, runs):
+    """`npucc run` of each of `runs` ({name: the model or bundle and its flags}) on `inputs`:
+    {name: its logits}."""
+    outputs = {}
+    for name, args in runs.items():
+        r = run_npucc("run", *args, "--inputs", inputs, "--outputs", folder / f"{name}.npz")
+        assert r.returncode == 0, (name, r.stderr)
+        outputs[name] = np.load(folder / f"{name}.npz")["logits"]
+    return outputs
+
+
 def test_stacked_samples_run_one_by_one_in_the_interpreter_as_in_a_bundle(tmp_path):
     # The digits model's batch is symbolic; fixed to 1, the interpreter and the bundle each run
     # a file of 4 stacked samples once per sample, bit for bit alike, sample by sample as files
@@ -500,12 +511,8 @@ def test_stacked_samples_run_one_by_one_in_the_interpreter_as_in_a_bundle(tmp_pa
     flags = ["--precision", "nvfp4", "--calib", calib]
     r = run_npucc("compile", model, "-o", tmp_path / "m.npub", "--input-shape", "input=1,1,8,8", *flags)
     assert r.returncode == 0, r.stderr
-    outputs = {}
-    for name, args in [("bundle", [tmp_path / "m.npub"]),
-                       ("one_by_one", [model, "--input-shape", "input=1,1,8,8", *flags])]:
-        r = run_npucc("run", *args, "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / f"{name}.npz")
-        assert r.returncode == 0, (name, r.stderr)
-        outputs[name] = np.load(tmp_path / f"{name}.npz")["logits"]
+    outputs = logits_of_runs(tmp_path, tmp_path / "x.npz", {
+        "bundle": [tmp_path / "m.npub"], "one_by_one": [model, "--input-shape", "input=1,1,8,8", *flags]})
     assert outputs["bundle"].shape == (4, 10)
     np.testing.assert_array_equal(outputs["one_by_one"].view(np.uint32), outputs["bundle"].view(np.uint32))
     for i in range(4):
@@ -527,11 +534,8 @@ def test_rows_in_whole_batches_run_a_batch_at_a_time_in_the_interpreter_as_in_a_
     flags = ["--input-shape", "input=4,1,8,8", "--precision", "nvfp4", "--calib", calib]
     r = run_npucc("compile", model, "-o", tmp_path / "m.npub", *flags)
     assert r.returncode == 0, r.stderr
-    outputs = {}
-    for name, args in [("bundle", [tmp_path / "m.npub"]), ("interpreter", [model, *flags])]:
-        r = run_npucc("run", *args, "--inputs", tmp_path / "x.npz", "--outputs", tmp_path / f"{name}.npz")
-        assert r.returncode == 0, (name, r.stderr)
-        outputs[name] = np.load(tmp_path / f"{name}.npz")["logits"]
+    outputs = logits_of_runs(tmp_path, tmp_path / "x.npz",
+                             {"bundle": [tmp_path / "m.npub"], "interpreter": [model, *flags]})
     assert outputs["bundle"].shape == (12, 10)
     np.testing.assert_array_equal(outputs["interpreter"].view(np.uint32), outputs["bundle"].view(np.uint32))
     for b in range(3):

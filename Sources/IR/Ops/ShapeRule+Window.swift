@@ -110,10 +110,8 @@ extension ShapeRule {
         let pads = try spatial("pads", 2 * r, 0), outputPadding = try spatial("output_padding", r, 0)
         let autoPad = try autoPadMode()
         var out: [Dim] = [x[0], channels]
-        for d in 0..<r where !autoPad.isSame && !(0..<max(1, strides[d])).contains(outputPadding[d]) {
-            // ONNX's reference and onnxruntime refuse it too: the input would not be the
-            // convolution's of the output computed.
-            throw fail("output_padding \(outputPadding[d]) at spatial axis \(d) is not in 0 ..< the stride \(strides[d])")
+        if !autoPad.isSame, let problem = ShapeInference.outputPaddingProblem(outputPadding, strides: strides) {
+            throw fail(problem)
         }
         for d in 0..<r {
             guard let n = x[d + 2].value else {
@@ -223,4 +221,16 @@ enum AutoPad: String {
     case notSet = "NOTSET", sameUpper = "SAME_UPPER", sameLower = "SAME_LOWER", valid = "VALID"
 
     var isSame: Bool { self == .sameUpper || self == .sameLower }
+}
+
+extension ShapeInference {
+    /// Why a ConvTranspose's `output_padding` is refused, or nil: one not in 0 ..< its
+    /// axis's stride. ONNX's reference and onnxruntime refuse it too: the input would not be
+    /// the convolution's of the output computed.
+    public static func outputPaddingProblem(_ outputPadding: [Int], strides: [Int]) -> String? {
+        for (d, (padding, stride)) in zip(outputPadding, strides).enumerated() where !(0..<max(1, stride)).contains(padding) {
+            return "output_padding \(padding) at spatial axis \(d) is not in 0 ..< the stride \(stride)"
+        }
+        return nil
+    }
 }
