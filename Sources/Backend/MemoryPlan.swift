@@ -25,6 +25,12 @@ public struct Place: Sendable, Equatable {
     }
 }
 
+/// Ops whose output's extent depends on the values they read, by what that extent counts.
+private let valueSizedOps = [
+    "NonZero": "how many elements are not zero", "Compress": "how many slices the condition keeps",
+    "NonMaxSuppression": "how many boxes it keeps",
+]
+
 /// Where each activation lives.
 public struct MemoryPlan: Sendable, Equatable {
     /// One buffer: the values stored in it (a value and its views), its memory space, its
@@ -119,10 +125,15 @@ public struct MemoryPlan: Sendable, Equatable {
         for r in order {
             guard let type = graph.type(of: r), let shape = type.shape, shape.dims.allSatisfy({ $0.value != nil }) else {
                 // Named after the node that computes it (a TopK whose K comes from the data, say).
+                let producer = graph.nodes.first(where: { $0.outputs.contains(r) })
+                // One whose extent its values give (post-processing) names the values it reads.
+                let sized = producer.flatMap { node in valueSizedOps[node.op].map { (node, $0) } }
+                let why = sized.map { ": \($0.1) depends on the values it reads" } ?? ""
+                let reads = sized?.0.inputs.filter { !$0.isEmpty && graph.constants[$0] == nil } ?? []
                 let message =
-                    "value \"\(r)\" has no static type: the NPU's buffers are sized at compile time "
-                    + "(\(OpRegistry.graphOutputsHint()))"
-                if let producer = graph.nodes.first(where: { $0.outputs.contains(r) }) { throw IRError(message, at: producer) }
+                    "value \"\(r)\" has no static type\(why); the NPU's buffers are sized at compile time; "
+                    + OpRegistry.graphOutputsHint(reading: reads)
+                if let producer { throw IRError(message, at: producer) }
                 throw IRError(message)
             }
             // A bool tensor is held as float32 masks (1 and +0) on the NPU.

@@ -126,6 +126,12 @@ enum OperandTypes {
             "QuantizeLinear": [OperandRule(1, "y_scale", floats)],
             "DequantizeLinear": [OperandRule(1, "x_scale", floats)],
             "DFT": [OperandRule(1, "dft_length", indices, since: 17), OperandRule(2, "axis", int64, since: 20)],
+            "Compress": [OperandRule(1, "condition", .oneOf([.bool]))],
+            "NonMaxSuppression": [
+                OperandRule(0, "boxes", .oneOf([.float32])), OperandRule(1, "scores", .oneOf([.float32])),
+                OperandRule(2, "max_output_boxes_per_class", int64), OperandRule(3, "iou_threshold", .oneOf([.float32])),
+                OperandRule(4, "score_threshold", .oneOf([.float32])),
+            ],
         ]
         for op in [
             "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum",

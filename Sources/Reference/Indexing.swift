@@ -144,3 +144,30 @@ func nonZero(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     }
     return out
 }
+
+/// Compress: the slices along `axis` whose condition is true, in order (the elements of the
+/// flattened input without an axis); a condition shorter than the axis keeps none past it.
+func compress(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
+    let x = try operand(node, inputs, 0), condition = try operand(node, inputs, 1)
+    guard condition.rank == 1 else { throw IRError("condition has rank \(condition.rank), not 1", at: node) }
+    let axis = try node.int("axis").map { try normalizedAxis($0, rank: x.rank, node) }
+    let extents = axis == nil ? [x.count] : x.shape
+    let a = axis ?? 0
+    let flags = condition.int64s().map { $0 != 0 }
+    if let past = flags.indices.last(where: { flags[$0] }), past >= extents[a] {
+        throw IRError(Compress.beyond(past, extent: extents[a], axis: axis), at: node)
+    }
+    let kept = flags.indices.filter { flags[$0] }
+    let outer = extents[..<a].reduce(1, *), inner = extents[(a + 1)...].reduce(1, *)
+    var shape = extents
+    shape[a] = kept.count
+    let out = Tensor(zeros: x.dtype, shape: shape)
+    let chunk = inner * x.dtype.byteSize
+    for o in 0..<outer {
+        for (j, k) in kept.enumerated() {
+            (out.storage.base + (o * kept.count + j) * chunk).copyMemory(
+                from: x.storage.base + (o * extents[a] + k) * chunk, byteCount: chunk)
+        }
+    }
+    return out
+}

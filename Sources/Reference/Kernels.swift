@@ -99,6 +99,8 @@ public enum Kernels {
         t["Slice"] = { n, i in [try slice(n, i)] }
         t["Gather"] = { n, i in [try gather(n, i)] }
         t["NonZero"] = { n, i in [try nonZero(n, i)] }
+        t["Compress"] = { n, i in [try compress(n, i)] }
+        t["NonMaxSuppression"] = { n, i in [try nonMaxSuppression(n, i)] }
         t["ScatterND"] = { n, i in [try scatterND(n, i)] }
         t["Pad"] = { n, i in [try pad(n, i)] }
         t["Tile"] = { n, i in [try tile(n, i)] }

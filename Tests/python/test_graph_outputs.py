@@ -91,7 +91,9 @@ def onnxruntime_values(model_path, names, image):
 def test_the_whole_detector_is_refused_at_its_post_processing_with_the_way_out(folder, tmp_path):
     r = run_npucc("compile", folder / "det.onnx", "-o", tmp_path / "m.npub")
     assert r.returncode == 1
-    assert 'node NonMaxSuppression "nms": unsupported operator NonMaxSuppression' in r.stderr
+    # The interpreter runs NonMaxSuppression; the NPU cannot size what it keeps.
+    assert ('node NonMaxSuppression "nms" (opset 13): value "selected" has no static type: how many boxes it keeps '
+            "depends on the values it reads") in r.stderr
     # The values the node reads are named: the model can end there.
     assert ('to compile the model up to the values before it (it reads "corners", "best_flat", "limit"), name them '
             "with --graph-outputs") in r.stderr

@@ -170,8 +170,8 @@ def test_a_k_known_only_when_the_model_runs_is_refused_by_the_compiler(tmp_path)
     r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub", "--precision", "fp16")
     assert r.returncode == 1
     assert 'TopK "top"' in r.stderr, r.stderr
-    assert "the NPU's buffers are sized at compile time (to compile the model up to the values before it, name " \
-        "them with --graph-outputs)" in r.stderr
+    assert "the NPU's buffers are sized at compile time; to compile the model up to the values before it, name " \
+        "them with --graph-outputs" in r.stderr
     assert not (tmp_path / "m.npub").exists()
 
 

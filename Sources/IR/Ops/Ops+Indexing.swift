@@ -1,7 +1,8 @@
 // Indexing ops: those that join, cut, select or grow along axes (Concat, Split, Slice,
-// Gather, ScatterND, Pad, Resize), Trilu, which keeps a triangle of the last two, and NonZero,
-// which lists where the elements are. Their shape operands (split, starts/ends/axes/steps, pads,
-// scales/sizes) are read when constant; otherwise only the axes they touch become unknown.
+// Gather, ScatterND, Pad, Resize, Compress), Trilu, which keeps a triangle of the last two,
+// and NonZero and NonMaxSuppression, which list where the elements or boxes they keep are.
+// Their shape operands (split, starts/ends/axes/steps, pads, scales/sizes) are read when
+// constant; otherwise only the axes they touch become unknown.
 
 let indexingOps: [OpSchema] = [
     OpSchema("Concat", since: 13, inputs: atLeast(1), attributes: [.required(.int, "axis")]) { r in try r.concat() },
@@ -16,6 +17,48 @@ let indexingOps: [OpSchema] = [
         let rows: Dim = r.dims(0).map { .known(max($0.count, 1)) } ?? .unknown
         guard let x = r.constant(0) else { return [TensorType(.int64, Shape([rows, .unknown]))] }
         return [TensorType(.int64, Shape([rows, .known(x.nonZeroPositions().count)]))]
+    },
+    // The slices along `axis` (elements of the flattened input without one) whose condition
+    // is true; how many only a constant condition tells. A condition may be shorter than the
+    // axis (the rest is not kept) or longer with false values past it, as numpy's compress
+    // and onnxruntime both take it; a true value past the axis is refused.
+    OpSchema("Compress", since: 11, inputs: 2...2, attributes: [.int("axis")]) { r in
+        if let c = r.dims(1), c.count != 1 { throw r.fail("condition has rank \(c.count), not 1") }
+        guard let x = r.dims(0) else { return r.like0(nil) }
+        let a = try r.int("axis").map { try r.axis($0, rank: x.count) }
+        let elements = x.allSatisfy { $0.value != nil } ? Dim.known(x.reduce(1) { $0 * $1.value! }) : .unknown
+        let whole = a.map { x[$0] } ?? elements
+        var kept = Dim.unknown
+        if let condition = r.constant(1) {
+            let flags = condition.int64s().map { $0 != 0 }
+            if let extent = whole.value, let past = flags.indices.last(where: { flags[$0] }), past >= extent {
+                throw r.fail(Compress.beyond(past, extent: extent, axis: a))
+            }
+            kept = .known(flags.filter { $0 }.count)
+        }
+        guard let a else { return r.like0([kept]) }
+        var dims = x
+        dims[a] = kept
+        return r.like0(dims)
+    },
+    // [selected, 3] int64 rows of (batch, class, box): how many only the scores tell.
+    OpSchema("NonMaxSuppression", since: 11, inputs: 2...5, attributes: [.int("center_point_box", 0)]) { r in
+        let format = r.int("center_point_box") ?? 0
+        guard format == 0 || format == 1 else { throw r.fail("center_point_box is \(format), not 0 or 1") }
+        if let boxes = r.dims(0) {
+            guard boxes.count == 3, boxes[2].value == nil || boxes[2].value == 4 else {
+                throw r.fail("boxes \(Shape(boxes)) are not [batches, boxes, 4]")
+            }
+            if let scores = r.dims(1) {
+                guard scores.count == 3 else { throw r.fail("scores \(Shape(scores)) are not [batches, classes, boxes]") }
+                for (s, b) in [(0, 0), (2, 1)] {
+                    if let n = scores[s].value, let m = boxes[b].value, n != m {
+                        throw r.fail("scores \(Shape(scores)) do not match boxes \(Shape(boxes))")
+                    }
+                }
+            }
+        }
+        return [TensorType(.int64, Shape([.unknown, .known(3)]))]
     },
     OpSchema("Trilu", since: 14, inputs: 1...2, attributes: [.int("upper", 1)]) { r in r.like0(r.dims(0)) },
     OpSchema("Gather", since: 13, inputs: 2...2, attributes: [.int("axis", 0)]) { r in
@@ -223,5 +266,13 @@ extension ShapeRule {
             out[a] = try x[a].value.map { .known(try extent(roundingDown: Double(Float($0) * scales[k]))) } ?? .unknown
         }
         return like0(out)
+    }
+}
+
+/// Compress's wording, shared by the shape rule and the interpreter.
+public enum Compress {
+    /// A condition true at `index`, past the `extent` slices (elements) it selects from.
+    public static func beyond(_ index: Int, extent: Int, axis: Int?) -> String {
+        "condition is true at \(index), past the \(extent) \(axis.map { "slices along axis \($0)" } ?? "elements") of the input"
     }
 }

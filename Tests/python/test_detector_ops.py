@@ -1,0 +1,199 @@
+"""NonMaxSuppression and Compress, a detector's post-processing, in the interpreter: `npucc run`
+gives onnxruntime's selected boxes and slices exactly, over random boxes in both formats with
+tied scores and overlaps at the threshold; a whole exported detector then runs end to end,
+at any precision, while `compile` stops before the NMS by name and compiles the network up to
+it with --graph-outputs."""
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto as T
+from onnx import helper as h
+from onnx import numpy_helper as nh
+
+from conftest import run_npucc
+
+RNG = np.random.default_rng(0)
+
+
+def save(path, nodes, inputs, outputs, inits=(), opset=13):
+    model = h.make_model(h.make_graph(nodes, "g", inputs, outputs, list(inits)), opset_imports=[h.make_opsetid("", opset)])
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, str(path))
+
+
+def both(tmp_path, model, feeds):
+    """npucc's outputs and onnxruntime's for `feeds`."""
+    np.savez(tmp_path / "in.npz", **feeds)
+    r = run_npucc("run", model, "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "out.npz")
+    assert r.returncode == 0, r.stderr
+    got = dict(np.load(tmp_path / "out.npz"))
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    want = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
+    return got, want
+
+
+def random_boxes(batches, count, centered):
+    """Boxes on a coarse grid, so that many overlap exactly at simple ratios (1/2, 1/3)."""
+    if centered:
+        centers = RNG.integers(0, 8, (batches, count, 2)).astype(np.float32)
+        sizes = RNG.integers(1, 5, (batches, count, 2)).astype(np.float32)
+        return np.concatenate([centers, sizes], axis=2)
+    corners = RNG.integers(0, 10, (batches, count, 4)).astype(np.float32)
+    return corners  # either diagonal pair, in either order
+
+
+@pytest.mark.parametrize("centered", [0, 1])
+@pytest.mark.parametrize("iou", [0.0, 0.5, 1 / 3, 1.0])
+@pytest.mark.parametrize("thresholded", [False, True])
+def test_nms_selects_the_boxes_onnxruntime_selects(tmp_path, centered, iou, thresholded):
+    batches, classes, count = 2, 3, 40
+    names = ["boxes", "scores", "limit", "iou"] + (["threshold"] if thresholded else [])
+    inits = [nh.from_array(np.array([7], np.int64), "limit"), nh.from_array(np.array([iou], np.float32), "iou")]
+    if thresholded:
+        inits.append(nh.from_array(np.array([0.25], np.float32), "threshold"))
+    save(tmp_path / "nms.onnx",
+         [h.make_node("NonMaxSuppression", names, ["selected"], center_point_box=centered)],
+         [h.make_tensor_value_info("boxes", T.FLOAT, [batches, count, 4]),
+          h.make_tensor_value_info("scores", T.FLOAT, [batches, classes, count])],
+         [h.make_tensor_value_info("selected", T.INT64, [None, 3])], inits, opset=11)
+    for _ in range(3):
+        # Scores in eighths: ties, and scores equal to the threshold.
+        scores = (RNG.integers(0, 9, (batches, classes, count)) / 8).astype(np.float32)
+        feeds = {"boxes": random_boxes(batches, count, centered), "scores": scores}
+        got, want = both(tmp_path, tmp_path / "nms.onnx", feeds)
+        assert got["selected"].dtype == np.int64 and got["selected"].tolist() == want["selected"].tolist()
+        assert len(want["selected"]) > 0
+
+
+def test_nms_without_its_optional_inputs_keeps_no_box_and_without_thresholds_every_score(tmp_path):
+    boxes = random_boxes(1, 12, False)
+    scores = RNG.standard_normal((1, 2, 12)).astype(np.float32)
+    inputs = [h.make_tensor_value_info("boxes", T.FLOAT, [1, 12, 4]),
+              h.make_tensor_value_info("scores", T.FLOAT, [1, 2, 12])]
+    output = [h.make_tensor_value_info("selected", T.INT64, [None, 3])]
+    save(tmp_path / "none.onnx", [h.make_node("NonMaxSuppression", ["boxes", "scores"], ["selected"])], inputs, output)
+    got, want = both(tmp_path, tmp_path / "none.onnx", {"boxes": boxes, "scores": scores})
+    assert got["selected"].shape == want["selected"].shape == (0, 3)
+    # A limit, no IoU threshold (0: any overlap suppresses) and no score threshold (negative
+    # scores kept too).
+    save(tmp_path / "limit.onnx", [h.make_node("NonMaxSuppression", ["boxes", "scores", "limit"], ["selected"])],
+         inputs, output, [nh.from_array(np.array([12], np.int64), "limit")])
+    got, want = both(tmp_path, tmp_path / "limit.onnx", {"boxes": boxes, "scores": scores})
+    assert got["selected"].tolist() == want["selected"].tolist()
+    assert (scores[0, want["selected"][:, 1], want["selected"][:, 2]] < 0).any()
+
+
+def test_nms_refuses_an_iou_threshold_outside_0_to_1_by_node(tmp_path):
+    save(tmp_path / "bad.onnx",
+         [h.make_node("NonMaxSuppression", ["boxes", "scores", "limit", "iou"], ["selected"], name="nms")],
+         [h.make_tensor_value_info("boxes", T.FLOAT, [1, 4, 4]), h.make_tensor_value_info("scores", T.FLOAT, [1, 1, 4])],
+         [h.make_tensor_value_info("selected", T.INT64, [None, 3])],
+         [nh.from_array(np.array([3], np.int64), "limit"), nh.from_array(np.array([1.5], np.float32), "iou")])
+    np.savez(tmp_path / "in.npz", boxes=random_boxes(1, 4, False), scores=np.ones((1, 1, 4), np.float32))
+    r = run_npucc("run", tmp_path / "bad.onnx", "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "out.npz")
+    assert r.returncode == 1
+    assert r.stderr.strip().endswith('node NonMaxSuppression "nms" (opset 13): iou_threshold 1.5 is not between 0 and 1')
+    assert not (tmp_path / "out.npz").exists()
+
+
+@pytest.mark.parametrize("axis", [None, 0, 1, -1])
+@pytest.mark.parametrize("dtype", [np.float32, np.int64])
+def test_compress_keeps_the_slices_onnxruntime_keeps(tmp_path, axis, dtype):
+    x = (RNG.standard_normal((3, 5, 4)) * 10).astype(dtype)
+    extent = x.size if axis is None else x.shape[axis]
+    attributes = {} if axis is None else {"axis": axis}
+    save(tmp_path / "c.onnx", [h.make_node("Compress", ["x", "condition"], ["y"], **attributes)],
+         [h.make_tensor_value_info("x", onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dtype)), list(x.shape)),
+          h.make_tensor_value_info("condition", T.BOOL, [None])],
+         [h.make_tensor_value_info("y", onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dtype)),
+                                   [None] * (1 if axis is None else x.ndim))])
+    # The whole axis, a shorter condition, and a longer one whose values past the axis are false.
+    for length in [extent, extent - 2, extent + 3]:
+        condition = RNG.random(length) < 0.5
+        condition[extent:] = False
+        got, want = both(tmp_path, tmp_path / "c.onnx", {"x": x, "condition": condition})
+        assert got["y"].dtype == want["y"].dtype and got["y"].shape == want["y"].shape
+        assert got["y"].tobytes() == want["y"].tobytes()
+
+
+def test_compress_refuses_a_condition_true_past_the_axis_by_node(tmp_path):
+    save(tmp_path / "c.onnx", [h.make_node("Compress", ["x", "condition"], ["y"], axis=1, name="keep")],
+         [h.make_tensor_value_info("x", T.FLOAT, [2, 3]), h.make_tensor_value_info("condition", T.BOOL, [None])],
+         [h.make_tensor_value_info("y", T.FLOAT, [2, None])])
+    np.savez(tmp_path / "in.npz", x=np.ones((2, 3), np.float32), condition=np.array([1, 0, 0, 1], bool))
+    r = run_npucc("run", tmp_path / "c.onnx", "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "out.npz")
+    assert r.returncode == 1
+    assert r.stderr.strip().endswith(
+        'node Compress "keep" (opset 13): condition is true at 3, past the 3 slices along axis 1 of the input')
+    assert not (tmp_path / "out.npz").exists()
+
+
+def detector(path):
+    """A convolutional head giving 64 centre-format boxes and two classes' scores, then
+    NonMaxSuppression and the Gather of the first kept box's coordinates."""
+    w = (RNG.standard_normal((6, 3, 3, 3)) * 0.5).astype(np.float32)
+    nodes = [
+        h.make_node("Conv", ["x", "w"], ["features"], pads=[1, 1, 1, 1], name="head"),
+        h.make_node("Split", ["features", "split"], ["box_map", "score_map"], axis=1),
+        h.make_node("Reshape", ["box_map", "box_shape"], ["box_rows"]),
+        h.make_node("Transpose", ["box_rows"], ["boxes"], perm=[0, 2, 1]),
+        h.make_node("Reshape", ["score_map", "score_shape"], ["logits"]),
+        h.make_node("Sigmoid", ["logits"], ["scores"]),
+        h.make_node("NonMaxSuppression", ["boxes", "scores", "limit", "iou", "threshold"], ["selected"], name="nms",
+                    center_point_box=1),
+    ]
+    inits = [nh.from_array(w, "w"), nh.from_array(np.array([4, 2], np.int64), "split"),
+             nh.from_array(np.array([1, 4, 64], np.int64), "box_shape"),
+             nh.from_array(np.array([1, 2, 64], np.int64), "score_shape"),
+             nh.from_array(np.array([5], np.int64), "limit"), nh.from_array(np.array([0.3], np.float32), "iou"),
+             nh.from_array(np.array([0.2], np.float32), "threshold")]
+    save(path, nodes, [h.make_tensor_value_info("x", T.FLOAT, [1, 3, 8, 8])],
+         [h.make_tensor_value_info("selected", T.INT64, [None, 3])], inits)
+
+
+def test_a_detector_runs_whole_and_compiles_up_to_its_nms(tmp_path):
+    detector(tmp_path / "det.onnx")
+    x = RNG.standard_normal((1, 3, 8, 8)).astype(np.float32)
+    got, want = both(tmp_path, tmp_path / "det.onnx", {"x": x})
+    assert got["selected"].tolist() == want["selected"].tolist() and len(want["selected"]) > 2
+
+    # At fp8, the interpreter's NMS keeps what onnxruntime's keeps of the same rounded boxes
+    # and scores (the model cut before the NMS, run by npucc with the same flags).
+    np.savez(tmp_path / "calib.npz", x=RNG.standard_normal((4, 3, 8, 8)).astype(np.float32))
+    fp8 = ["--precision", "fp8", "--calib", tmp_path / "calib.npz"]
+    r = run_npucc("run", tmp_path / "det.onnx", "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "q.npz", *fp8)
+    assert r.returncode == 0, r.stderr
+    r = run_npucc("run", tmp_path / "det.onnx", "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "bs.npz", *fp8,
+                  "--graph-outputs", "boxes,scores")
+    assert r.returncode == 0, r.stderr
+    rounded = dict(np.load(tmp_path / "bs.npz"))
+    assert not np.array_equal(rounded["scores"], want_scores(tmp_path, x))
+    nms = h.make_model(h.make_graph(
+        [h.make_node("NonMaxSuppression", ["boxes", "scores", "limit", "iou", "threshold"], ["selected"],
+                     center_point_box=1)], "nms",
+        [h.make_tensor_value_info("boxes", T.FLOAT, [1, 64, 4]), h.make_tensor_value_info("scores", T.FLOAT, [1, 2, 64])],
+        [h.make_tensor_value_info("selected", T.INT64, [None, 3])],
+        [nh.from_array(np.array([5], np.int64), "limit"), nh.from_array(np.array([0.3], np.float32), "iou"),
+         nh.from_array(np.array([0.2], np.float32), "threshold")]), opset_imports=[h.make_opsetid("", 13)])
+    kept = ort.InferenceSession(nms.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, rounded)[0]
+    assert np.load(tmp_path / "q.npz")["selected"].tolist() == kept.tolist()
+
+    # compile stops at the NMS by node, and compiles what comes before it.
+    r = run_npucc("compile", tmp_path / "det.onnx", "-o", tmp_path / "det.npub", *fp8)
+    assert r.returncode == 1 and not (tmp_path / "det.npub").exists()
+    assert r.stderr.strip() == (
+        f'npucc: error: {tmp_path / "det.onnx"}: node NonMaxSuppression "nms" (opset 13): value "selected" has no '
+        "static type: how many boxes it keeps depends on the values it reads; the NPU's buffers are sized at compile "
+        'time; to compile the model up to the values before it (it reads "boxes", "scores"), name them with '
+        "--graph-outputs")
+    r = run_npucc("compile", tmp_path / "det.onnx", "-o", tmp_path / "det.npub", *fp8, "--graph-outputs", "boxes,scores")
+    assert r.returncode == 0, r.stderr
+
+
+def want_scores(tmp_path, x):
+    """onnxruntime's float32 scores of the detector."""
+    model = onnx.load(str(tmp_path / "det.onnx"))
+    model.graph.output.append(h.make_tensor_value_info("scores", T.FLOAT, [1, 2, 64]))
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(["scores"], {"x": x})[0]
