@@ -152,6 +152,17 @@ struct EpilogueCarry {
     }
 }
 
+/// One tile's share of a matrix layer, as the steps that emit it: its start (the last
+/// layer's held-back epilogue and this one's first loads), each group of its work, and at
+/// the end what it holds back for the next layer and its buffers' turns.
+private struct TileWork {
+    var key: Int
+    var groups: Int
+    var start: (inout ProgramBuilder) throws -> Void
+    var group: (Int, inout ProgramBuilder) throws -> Void
+    var end: () -> (held: ((inout ProgramBuilder) throws -> Void)?, turns: (activations: Int, weights: Int, columns: Int))
+}
+
 public enum MatrixLowering {
     /// Appends `layer`'s instructions to `builder` following `plan` on `resources`; its
     /// weights staged first, unless `staged` says where `stageWeights` put them already.
@@ -164,7 +175,9 @@ public enum MatrixLowering {
     }
 
     /// As `lower`, running on from the layer `carry` holds the last epilogues of (nil: none),
-    /// and holding back this layer's last ones there in turn when it holds any.
+    /// and holding back this layer's last ones there in turn when it holds any. The tiles'
+    /// work is emitted a group of each tile at a time, tile after tile, so that the program
+    /// walks the tiles' queues about as they run.
     static func lower(
         _ layer: MatrixLayer, plan: TilingPlan, resources: TileResources, staged: StagedWeights?,
         carry: inout EpilogueCarry?, into b: inout ProgramBuilder
@@ -212,6 +225,9 @@ public enum MatrixLowering {
         // DMA queue) do not delay it. Not when the epilogue stages a residual through the
         // activation buffers.
         let prefetches = !(layer.residual != nil && regions.residual == 0)
+        // Each tile's work as closures, emitted below a group of each tile at a time.
+        let carrying = carry != nil
+        var works: [TileWork] = []
         for (tileIndex, items) in plan.work.enumerated() {
             let (cluster, tile) = resources.place(tileIndex)
             let key = cluster * resources.tilesPerCluster + tile
@@ -224,7 +240,9 @@ public enum MatrixLowering {
             // With one reduction tile, the weight tiles of the tile's last group of columns:
             // a next chunk of the same columns multiplies them where they are.
             var heldWeights: (columns: [Int], tiles: [UInt64])?
-            func sram(_ element: ElementType, _ address: Int, _ dims: [Int], _ strides: [Int]? = nil) throws -> UInt64 {
+            func sram(
+                _ element: ElementType, _ address: Int, _ dims: [Int], _ strides: [Int]? = nil, _ b: inout ProgramBuilder
+            ) throws -> UInt64 {
                 b.descriptor(
                     try TensorDescriptor(
                         .sram, element, cluster: cluster, tile: tile, address: UInt64(address),
@@ -233,13 +251,15 @@ public enum MatrixLowering {
             let groups = MatrixTiling.groups(items, groupN: g)
             /// The weight tiles of reduction tile `kt` for `columns`, loaded into the next
             /// buffer (or, with one reduction tile, those of the same columns held already).
-            func loadWeights(_ columns: [(nTile: Int, nRange: Range<Int>)], _ kt: Int) throws -> [UInt64] {
+            func loadWeights(
+                _ columns: [(nTile: Int, nRange: Range<Int>)], _ kt: Int, _ b: inout ProgramBuilder
+            ) throws -> [UInt64] {
                 if plan.kTiles == 1, let h = heldWeights, h.columns == columns.map(\.nTile) { return h.tiles }
                 var weights: [UInt64] = []
                 for (j, c) in columns.enumerated() {
                     let (_, kRange) = w.tileRange(nTile: c.nTile, kTile: kt)
                     let tileBytes = w.tileByteCount(rows: c.nRange.count, length: kRange.count)
-                    let wgt = try sram(.packed, weightAt + (weightTurn % buffers * g + j) * maxWeightTile, [tileBytes])
+                    let wgt = try sram(.packed, weightAt + (weightTurn % buffers * g + j) * maxWeightTile, [tileBytes], nil, &b)
                     let src =
                         if let column = staged.columns[cluster]?[c.nTile] {
                             try TensorDescriptor(
@@ -262,9 +282,9 @@ public enum MatrixLowering {
             }
             /// The activation tile of rows `m0 ..< m0 + mLen` and reduction positions `kRange`,
             /// loaded (and rounded, or read coded) into the next buffer.
-            func loadActivations(_ m0: Int, _ mLen: Int, _ kRange: Range<Int>) throws -> UInt64 {
+            func loadActivations(_ m0: Int, _ mLen: Int, _ kRange: Range<Int>, _ b: inout ProgramBuilder) throws -> UInt64 {
                 let actAddress = actTurn % actBuffers * actBytes
-                var act = try sram(.f32, actAddress, [mLen, kRange.count])
+                var act = try sram(.f32, actAddress, [mLen, kRange.count], nil, &b)
                 actTurn += 1
                 if layer.codedInput, let windows = layer.windows {
                     act = try codedTile(
@@ -305,11 +325,15 @@ public enum MatrixLowering {
                 layer.diagonal > 1 ? 0..<layer.k : w.tileRange(nTile: nTile, kTile: kt).columns
             }
             /// A group's first reduction tile's weights and activation tiles, one per row tile.
-            func loadFirst(_ group: [TilingPlan.WorkItem]) throws -> (weights: [UInt64], acts: [UInt64]) {
+            func loadFirst(
+                _ group: [TilingPlan.WorkItem], _ b: inout ProgramBuilder
+            ) throws -> (weights: [UInt64], acts: [UInt64]) {
                 let columns = columnRanges(of: group), rows = rowRange(of: group)
-                let weights = try loadWeights(columns, 0)
-                let acts = try stride(from: rows.lowerBound, to: rows.upperBound, by: plan.tileM).map {
-                    try loadActivations($0, min(plan.tileM, rows.upperBound - $0), activationRange(columns[0].nTile, 0))
+                let weights = try loadWeights(columns, 0, &b)
+                var acts: [UInt64] = []
+                for m0 in stride(from: rows.lowerBound, to: rows.upperBound, by: plan.tileM) {
+                    acts.append(
+                        try loadActivations(m0, min(plan.tileM, rows.upperBound - m0), activationRange(columns[0].nTile, 0), &b))
                 }
                 return (weights, acts)
             }
@@ -320,14 +344,18 @@ public enum MatrixLowering {
             // too (a queue's signal covers every instruction before it on the queue: the
             // products would otherwise wait for the epilogue's stores).
             var lastEpilogue = carry?.pending.removeValue(forKey: key)
-            if lastEpilogue != nil {
-                if prefetches, let first = groups.first { prefetched = try loadFirst(first) }
+            // This layer's last epilogue on the tile, when it is held back for the next layer.
+            var heldBack: ((inout ProgramBuilder) throws -> Void)?
+            let start = { (b: inout ProgramBuilder) throws in
+                guard lastEpilogue != nil else { return }
+                if prefetches, let first = groups.first { prefetched = try loadFirst(first, &b) }
                 if columnSets == 1 || groups.isEmpty {
                     try lastEpilogue!(&b)
                     lastEpilogue = nil
                 }
             }
-            for (groupIndex, group) in groups.enumerated() {
+            let emitGroup = { (groupIndex: Int, b: inout ProgramBuilder) throws in
+                let group = groups[groupIndex]
                 let rows = rowRange(of: group)
                 // Each column's output channels, scales (at `at`), bias (after them) and accumulators.
                 var columns: [(nTile: Int, nRange: Range<Int>, scl: UInt64, at: Int)] = []
@@ -340,7 +368,7 @@ public enum MatrixLowering {
                         let from =
                             w.weightOffsetOfScales(layerOffset: layer.weightOffset)
                             + (w.format == .fp8 ? 4 * nRange.lowerBound : 0)
-                        scl = try sram(.f32, at, [count])
+                        scl = try sram(.f32, at, [count], nil, &b)
                         // From the blob's preloaded copy in the cluster's L2 when there is one, or
                         // the table staged there.
                         let src =
@@ -366,7 +394,7 @@ public enum MatrixLowering {
                         try b.emit(
                             "dma",
                             [
-                                "dst": try sram(.f32, at + scaleBytes, [nRange.count]),
+                                "dst": try sram(.f32, at + scaleBytes, [nRange.count], nil, &b),
                                 "src": b.descriptor(
                                     try staged.bias[cluster].map {
                                         try TensorDescriptor(
@@ -389,7 +417,7 @@ public enum MatrixLowering {
                         try b.emit(
                             "dma",
                             [
-                                "dst": try sram(.f32, at + perColumn - regions.residual, [rows.count, nRange.count]),
+                                "dst": try sram(.f32, at + perColumn - regions.residual, [rows.count, nRange.count], nil, &b),
                                 "src": b.descriptor(src),
                             ])
                     }
@@ -415,16 +443,16 @@ public enum MatrixLowering {
                         < resources.arrayRows + resources.arrayColumns - 1
                 for kt in 0..<plan.kTiles {
                     let first = kt == 0 ? prefetched : nil
-                    let weights = try first?.weights ?? loadWeights(columns.map { ($0.nTile, $0.nRange) }, kt)
+                    let weights = try first?.weights ?? loadWeights(columns.map { ($0.nTile, $0.nRange) }, kt, &b)
                     let kRange = activationRange(columns[0].nTile, kt)
                     var acts = [UInt64?](repeating: nil, count: rowStarts.count)
                     for (r, j) in turns && kt % 2 == 1 ? outputs.reversed() : outputs {
                         let m0 = rowStarts[r], mLen = min(plan.tileM, rows.upperBound - rowStarts[r])
-                        let act = try acts[r] ?? first?.acts[r] ?? loadActivations(m0, mLen, kRange)
+                        let act = try acts[r] ?? first?.acts[r] ?? loadActivations(m0, mLen, kRange, &b)
                         acts[r] = act
                         let c = columns[j]
                         let out = try sram(
-                            .f32, c.at + 2 * scaleBytes + r * regions.accumulatorRowTile, [mLen, c.nRange.count])
+                            .f32, c.at + 2 * scaleBytes + r * regions.accumulatorRowTile, [mLen, c.nRange.count], nil, &b)
                         if layer.diagonal > 1 {
                             try b.emit(
                                 "mmag",
@@ -443,7 +471,7 @@ public enum MatrixLowering {
                         }
                     }
                 }
-                prefetched = prefetches && groupIndex + 1 < groups.count ? try loadFirst(groups[groupIndex + 1]) : nil
+                prefetched = prefetches && groupIndex + 1 < groups.count ? try loadFirst(groups[groupIndex + 1], &b) : nil
                 let finish = { [columns] (b: inout ProgramBuilder) throws in
                     for c in columns {
                         try epilogue(
@@ -454,13 +482,25 @@ public enum MatrixLowering {
                             cluster: cluster, tile: tile, into: &b)
                     }
                 }
-                if carry != nil && prefetches && groupIndex == groups.count - 1 {
-                    carry!.pending[key] = finish
+                if carrying && prefetches && groupIndex == groups.count - 1 {
+                    heldBack = finish
                 } else {
                     try finish(&b)
                 }
             }
-            if carry != nil { carry!.turns[key] = (actTurn, weightTurn, (columnTurn + 1) % columnSets) }
+            works.append(
+                TileWork(
+                    key: key, groups: groups.count, start: start, group: emitGroup,
+                    end: { (heldBack, (actTurn, weightTurn, (columnTurn + 1) % columnSets)) }))
+        }
+        for work in works { try work.start(&b) }
+        for turn in 0..<(works.map(\.groups).max() ?? 0) {
+            for work in works where turn < work.groups { try work.group(turn, &b) }
+        }
+        for work in works where carrying {
+            let (held, turns) = work.end()
+            if let held { carry!.pending[work.key] = held }
+            carry!.turns[work.key] = turns
         }
     }
 
