@@ -23,6 +23,12 @@ extension ImportContext {
             if node.attributes["axis"] == nil { node.attributes["axis"] = .int(1) }
         case "Reshape" where opset < 5:
             try moveToInputs(&node, ["shape"], from: 1)
+        case "RoiAlign" where opset < 16:
+            // Before opset 16 the coordinates had no half-pixel offset (and the attribute did not exist).
+            guard node.attributes["coordinate_transformation_mode"] == nil else {
+                throw IRError("coordinate_transformation_mode is an attribute of RoiAlign from opset 16 on", at: node)
+            }
+            node.attributes["coordinate_transformation_mode"] = .string("output_half_pixel")
         case "Selu" where opset < 6:
             // Opset 1's defaults are these rounder constants, not opset 6's.
             if node.attributes["alpha"] == nil { node.attributes["alpha"] = .float(1.6732) }

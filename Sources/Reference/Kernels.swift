@@ -101,6 +101,7 @@ public enum Kernels {
         t["NonZero"] = { n, i in [try nonZero(n, i)] }
         t["Compress"] = { n, i in [try compress(n, i)] }
         t["NonMaxSuppression"] = { n, i in [try nonMaxSuppression(n, i)] }
+        t["RoiAlign"] = { n, i in [try roiAlign(n, i)] }
         t["ScatterND"] = { n, i in [try scatterND(n, i)] }
         t["Pad"] = { n, i in [try pad(n, i)] }
         t["Tile"] = { n, i in [try tile(n, i)] }

@@ -58,10 +58,10 @@ final class InterpreterTests: XCTestCase {
     func testUnsupportedOpIsRefusedUpFrontNamingTheNode() {
         var b = GraphBuilder()
         b.input("x", .float32, [.known(2)])
-        b.node("RoiAlign", ["x"], outputs: ["y"], name: "roi")
+        b.node("DeformConv", ["x"], outputs: ["y"], name: "deform")
         b.output("y")
         XCTAssertThrowsError(try Interpreter(graph: b.graph)) { error in
-            XCTAssertTrue("\(error)".contains("RoiAlign \"roi\""), "\(error)")
+            XCTAssertTrue("\(error)".contains("DeformConv \"deform\""), "\(error)")
         }
     }
 

@@ -1,8 +1,9 @@
-"""NonMaxSuppression and Compress, a detector's post-processing, in the interpreter: `npucc run`
-gives onnxruntime's selected boxes and slices exactly, over random boxes in both formats with
-tied scores and overlaps at the threshold; a whole exported detector then runs end to end,
-at any precision, while `compile` stops before the NMS by name and compiles the network up to
-it with --graph-outputs."""
+"""NonMaxSuppression, Compress and RoiAlign, a detector's post-processing and its second
+stage's pooling, in the interpreter: `npucc run` gives onnxruntime's selected boxes and slices
+exactly, over random boxes in both formats with tied scores and overlaps at the threshold, and
+its pooled regions; a whole exported detector then runs end to end, at any precision, while
+`compile` stops before the NMS by name and compiles the network up to it with
+--graph-outputs."""
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -31,6 +32,15 @@ def both(tmp_path, model, feeds):
     session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     want = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
     return got, want
+
+
+def refused(tmp_path, model, message):
+    """`npucc run` of `model` on in.npz fails with `message` last, naming the node, and
+    writes no output."""
+    r = run_npucc("run", model, "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "out.npz")
+    assert r.returncode == 1
+    assert r.stderr.strip().endswith(message), r.stderr
+    assert not (tmp_path / "out.npz").exists()
 
 
 def random_boxes(batches, count, centered):
@@ -91,10 +101,8 @@ def test_nms_refuses_an_iou_threshold_outside_0_to_1_by_node(tmp_path):
          [h.make_tensor_value_info("selected", T.INT64, [None, 3])],
          [nh.from_array(np.array([3], np.int64), "limit"), nh.from_array(np.array([1.5], np.float32), "iou")])
     np.savez(tmp_path / "in.npz", boxes=random_boxes(1, 4, False), scores=np.ones((1, 1, 4), np.float32))
-    r = run_npucc("run", tmp_path / "bad.onnx", "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "out.npz")
-    assert r.returncode == 1
-    assert r.stderr.strip().endswith('node NonMaxSuppression "nms" (opset 13): iou_threshold 1.5 is not between 0 and 1')
-    assert not (tmp_path / "out.npz").exists()
+    refused(tmp_path, tmp_path / "bad.onnx",
+            'node NonMaxSuppression "nms" (opset 13): iou_threshold 1.5 is not between 0 and 1')
 
 
 @pytest.mark.parametrize("axis", [None, 0, 1, -1])
@@ -122,11 +130,8 @@ def test_compress_refuses_a_condition_true_past_the_axis_by_node(tmp_path):
          [h.make_tensor_value_info("x", T.FLOAT, [2, 3]), h.make_tensor_value_info("condition", T.BOOL, [None])],
          [h.make_tensor_value_info("y", T.FLOAT, [2, None])])
     np.savez(tmp_path / "in.npz", x=np.ones((2, 3), np.float32), condition=np.array([1, 0, 0, 1], bool))
-    r = run_npucc("run", tmp_path / "c.onnx", "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "out.npz")
-    assert r.returncode == 1
-    assert r.stderr.strip().endswith(
-        'node Compress "keep" (opset 13): condition is true at 3, past the 3 slices along axis 1 of the input')
-    assert not (tmp_path / "out.npz").exists()
+    refused(tmp_path, tmp_path / "c.onnx",
+            'node Compress "keep" (opset 13): condition is true at 3, past the 3 slices along axis 1 of the input')
 
 
 def detector(path):
@@ -197,3 +202,50 @@ def want_scores(tmp_path, x):
     model.graph.output.append(h.make_tensor_value_info("scores", T.FLOAT, [1, 2, 64]))
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     return session.run(["scores"], {"x": x})[0]
+
+
+@pytest.mark.parametrize("mode", ["avg", "max"])
+@pytest.mark.parametrize("transform,opset", [("half_pixel", 16), ("output_half_pixel", 16), (None, 10)])
+@pytest.mark.parametrize("ratio,scale,size", [(0, 1.0, (3, 3)), (2, 0.5, (2, 4))])
+def test_roialign_pools_the_regions_as_onnxruntime(tmp_path, mode, transform, opset, ratio, scale, size):
+    """Regions inside the image, across its edges, beyond it, thinner than a pixel and larger
+    than the image, on two images; opset 10's form has no half-pixel offset."""
+    x = RNG.standard_normal((2, 3, 9, 11)).astype(np.float32)
+    corners = RNG.uniform(-4, 24, (12, 2, 2)).astype(np.float32)
+    rois = np.concatenate([corners.min(axis=1), corners.max(axis=1)], axis=1)
+    rois[0] = [2.0, 3.0, 2.2, 3.1]
+    rois[1] = [-30, -30, 60, 60]
+    indices = RNG.integers(0, 2, 12).astype(np.int64)
+    attributes = {"mode": mode, "output_height": size[0], "output_width": size[1], "sampling_ratio": ratio,
+                  "spatial_scale": scale}
+    if transform:
+        attributes["coordinate_transformation_mode"] = transform
+    save(tmp_path / "roi.onnx", [h.make_node("RoiAlign", ["x", "rois", "indices"], ["y"], **attributes)],
+         [h.make_tensor_value_info("x", T.FLOAT, list(x.shape)), h.make_tensor_value_info("rois", T.FLOAT, [12, 4]),
+          h.make_tensor_value_info("indices", T.INT64, [12])],
+         [h.make_tensor_value_info("y", T.FLOAT, [12, 3, *size])], opset=opset)
+    got, want = both(tmp_path, tmp_path / "roi.onnx", {"x": x, "rois": rois, "indices": indices})
+    # Computed in onnxruntime's order, sample by sample: the same bits.
+    np.testing.assert_array_equal(got["y"], want["y"])
+    assert np.abs(want["y"]).max() > 0.1
+
+
+def test_roialign_refuses_a_region_of_an_image_x_does_not_have_by_node(tmp_path):
+    save(tmp_path / "roi.onnx", [h.make_node("RoiAlign", ["x", "rois", "indices"], ["y"], name="pool")],
+         [h.make_tensor_value_info("x", T.FLOAT, [1, 2, 4, 4]), h.make_tensor_value_info("rois", T.FLOAT, [1, 4]),
+          h.make_tensor_value_info("indices", T.INT64, [1])],
+         [h.make_tensor_value_info("y", T.FLOAT, [1, 2, 1, 1])], opset=16)
+    np.savez(tmp_path / "in.npz", x=np.ones((1, 2, 4, 4), np.float32), rois=np.array([[0, 0, 2, 2]], np.float32),
+             indices=np.array([1], np.int64))
+    refused(tmp_path, tmp_path / "roi.onnx",
+            'node RoiAlign "pool" (opset 16): batch_indices[0] is 1, outside the 1 images of X')
+
+
+def test_compile_refuses_roialign_by_node(tmp_path):
+    save(tmp_path / "roi.onnx", [h.make_node("RoiAlign", ["x", "rois", "indices"], ["y"], name="pool")],
+         [h.make_tensor_value_info("x", T.FLOAT, [1, 2, 4, 4]), h.make_tensor_value_info("rois", T.FLOAT, [3, 4]),
+          h.make_tensor_value_info("indices", T.INT64, [3])],
+         [h.make_tensor_value_info("y", T.FLOAT, [3, 2, 1, 1])], opset=16)
+    r = run_npucc("compile", tmp_path / "roi.onnx", "-o", tmp_path / "roi.npub")
+    assert r.returncode == 1 and not (tmp_path / "roi.npub").exists()
+    assert 'node RoiAlign "pool" (opset 16): cannot lower RoiAlign' in r.stderr, r.stderr

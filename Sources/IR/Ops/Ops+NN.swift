@@ -25,6 +25,37 @@ let neuralNetworkOps: [OpSchema] = [
         "MaxUnpool", since: 11, inputs: 2...3,
         attributes: [.required(.ints, "kernel_shape"), .ints("pads"), .ints("strides")]
     ) { r in try r.maxUnpool() },
+    // X [N, C, H, W], rois [R, 4] and their images' indices [R] give [R, C, output_height,
+    // output_width].
+    OpSchema(
+        "RoiAlign", since: 16, inputs: 3...3,
+        attributes: [
+            .string("coordinate_transformation_mode", "half_pixel"), .string("mode", "avg"), .int("output_height", 1),
+            .int("output_width", 1), .int("sampling_ratio", 0), .float("spatial_scale", 1),
+        ]
+    ) { r in
+        for a in ["output_height", "output_width"] where (r.int(a) ?? 1) < 1 {
+            throw r.fail("\(a) is \(r.int(a)!), not positive")
+        }
+        guard (r.int("sampling_ratio") ?? 0) >= 0 else { throw r.fail("sampling_ratio is \(r.int("sampling_ratio")!), negative") }
+        guard ["avg", "max"].contains(r.string("mode") ?? "avg") else {
+            throw r.fail("mode \"\(r.string("mode")!)\" is not avg or max")
+        }
+        let transform = r.string("coordinate_transformation_mode") ?? "half_pixel"
+        guard ["half_pixel", "output_half_pixel"].contains(transform) else {
+            throw r.fail("coordinate_transformation_mode \"\(transform)\" is not half_pixel or output_half_pixel")
+        }
+        if let x = r.dims(0), x.count != 4 { throw r.fail("X has rank \(x.count), not 4 ([N, C, H, W])") }
+        if let rois = r.dims(1), rois.count != 2 || (rois[1].value ?? 4) != 4 {
+            throw r.fail("rois \(Shape(rois)) are not [rois, 4]")
+        }
+        if let indices = r.dims(2), indices.count != 1 { throw r.fail("batch_indices have rank \(indices.count), not 1") }
+        if let n = r.dims(1)?.first?.value, let m = r.dims(2)?.first?.value, n != m {
+            throw r.fail("\(n) rois but \(m) batch_indices")
+        }
+        let rois = r.dims(1)?.first ?? .unknown, channels = r.dims(0)?[1] ?? .unknown
+        return r.like0([rois, channels, .known(r.int("output_height") ?? 1), .known(r.int("output_width") ?? 1)])
+    },
     OpSchema(
         "AveragePool", since: 19, inputs: 1...1,
         attributes: [
