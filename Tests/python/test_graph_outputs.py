@@ -100,6 +100,19 @@ def test_the_whole_detector_is_refused_at_its_post_processing_with_the_way_out(f
     assert not (tmp_path / "m.npub").exists()
 
 
+def test_the_interpreter_runs_the_whole_detector_as_onnxruntime(folder, tmp_path):
+    """Its NonMaxSuppression and NonZero included: the outputs whose extents the values give."""
+    feeds = {"image": np.load(folder / "x.npz")["image"], "sizes": np.array([2], np.int64)}
+    np.savez(tmp_path / "in.npz", **feeds)
+    r = run_npucc("run", folder / "det.onnx", "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "out.npz")
+    assert r.returncode == 0, r.stderr
+    ours = np.load(tmp_path / "out.npz")
+    session = ort.InferenceSession(str(folder / "det.onnx"), providers=["CPUExecutionProvider"])
+    selected, where = session.run(["selected", "where"], feeds)
+    assert ours["selected"].tolist() == selected.tolist() and len(selected) == 12
+    assert ours["where"].tolist() == where.tolist()
+
+
 def test_the_interpreter_gives_onnxruntimes_values_of_the_named_tensors(folder, tmp_path):
     r = run_npucc("run", folder / "det.onnx", "--graph-outputs", "scores,boxes", "--graph-outputs", "act",
                   "--inputs", folder / "x.npz", "--outputs", tmp_path / "fp32.npz")
