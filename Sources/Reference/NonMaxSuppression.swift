@@ -1,5 +1,6 @@
-// NonMaxSuppression: per image and class, the boxes scoring above `score_threshold` taken
-// greedily by decreasing score (equal scores by increasing box index), each kept unless its
+// NonMaxSuppression: per image and class, the boxes scoring above `score_threshold` (a NaN
+// score above nothing) taken greedily by decreasing score (equal scores by increasing box
+// index), each kept unless its
 // intersection over union with a box already kept is above `iou_threshold`, until
 // `max_output_boxes_per_class` are kept. A detector's last step; the interpreter runs it so
 // that a whole exported detector runs with `npucc run`, while the NPU stops before it.
@@ -26,7 +27,8 @@ func nonMaxSuppression(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
         let extents = (0..<count).map { BoxExtent(corners[(b * count + $0) * 4..<(b * count + $0 + 1) * 4], centered: centered) }
         for c in 0..<classes {
             let row = s[((b * classes + c) * count)..<((b * classes + c + 1) * count)]
-            let order = row.indices.filter { threshold == nil || row[$0] > threshold! }
+            // A NaN score is above nothing: its box is never kept.
+            let order = row.indices.filter { !row[$0].isNaN && (threshold == nil || row[$0] > threshold!) }
                 .sorted { row[$0] > row[$1] || row[$0] == row[$1] && $0 < $1 }
             var kept: [Int] = []
             for i in order where Int64(kept.count) < limit {

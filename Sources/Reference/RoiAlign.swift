@@ -18,6 +18,9 @@ func roiAlign(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     let ratio = node.int("sampling_ratio", default: 0), scale = node.float("spatial_scale", default: 1)
     let halfPixel = (node.string("coordinate_transformation_mode") ?? "half_pixel") == "half_pixel"
     let maximum = node.string("mode") == "max"
+    guard ratio <= maximumGrid else {
+        throw IRError("sampling_ratio \(ratio) is more than \(maximumGrid) samples a side of a bin", at: node)
+    }
     let values = x.floats(), boxes = rois.floats()
     var out = [Float](repeating: 0, count: indices.count * channels * outHeight * outWidth)
     for (n, image) in indices.enumerated() {
@@ -30,8 +33,21 @@ func roiAlign(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
         var (roiWidth, roiHeight) = (endX - startX, endY - startY)
         if !halfPixel { (roiWidth, roiHeight) = (max(roiWidth, 1), max(roiHeight, 1)) }
         let (binHeight, binWidth) = (roiHeight / Float(outHeight), roiWidth / Float(outWidth))
-        let gridHeight = ratio > 0 ? ratio : Int((roiHeight / Float(outHeight)).rounded(.up))
-        let gridWidth = ratio > 0 ? ratio : Int((roiWidth / Float(outWidth)).rounded(.up))
+        // A region's samples a side: `sampling_ratio`, or its bins' extent rounded up.
+        func grid(_ extent: Float, _ bins: Int) throws -> Int {
+            if ratio > 0 { return ratio }
+            let side = (extent / Float(bins)).rounded(.up)
+            guard side.isFinite, side <= Float(maximumGrid) else {
+                throw tooMany("\(side) samples a side of a bin", maximumGrid)
+            }
+            return Int(side)
+        }
+        func tooMany(_ what: String, _ limit: Int) -> IRError {
+            IRError("rois[\(n)] \(Array(boxes[(4 * n)..<(4 * n + 4)])) makes \(what); at most \(limit) are taken", at: node)
+        }
+        let (gridHeight, gridWidth) = (try grid(roiHeight, outHeight), try grid(roiWidth, outWidth))
+        let total = Double(outHeight * outWidth) * Double(max(gridHeight, 0)) * Double(max(gridWidth, 0))
+        guard total <= Double(maximumSamples) else { throw tooMany("\(Int(total)) samples", maximumSamples) }
         let count = Float(max(gridHeight * gridWidth, 1))
         // Each bin's samples: the four neighbours' offsets in a plane and their weights.
         var samples: [[(at: (Int, Int, Int, Int), w: (Float, Float, Float, Float))]] = []
@@ -72,6 +88,11 @@ func roiAlign(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     }
     return Tensor(out, shape: [indices.count, channels, outHeight, outWidth])
 }
+
+/// The most samples a side of a bin, and in a region: far beyond any region of an image (a
+/// 2,048-pixel square region in one bin samples 4,194,304 points), and few enough to hold.
+private let maximumGrid = 1 << 16
+private let maximumSamples = 1 << 22
 
 /// A bilinear sample at (y, x) of an H x W plane: its four neighbours (row-major offsets)
 /// and their weights; all weights 0 more than a pixel outside the plane, and the last

@@ -249,3 +249,28 @@ def test_compile_refuses_roialign_by_node(tmp_path):
     r = run_npucc("compile", tmp_path / "roi.onnx", "-o", tmp_path / "roi.npub")
     assert r.returncode == 1 and not (tmp_path / "roi.npub").exists()
     assert 'node RoiAlign "pool" (opset 16): cannot lower RoiAlign' in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("roi,message", [
+    ([np.nan, 0, 2, 2], "rois[0] [nan, 0.0, 2.0, 2.0] makes nan samples a side of a bin; at most 65536 are taken"),
+    ([0, 0, 1e30, 2], "rois[0] [0.0, 0.0, 1e+30, 2.0] makes 1e+30 samples a side of a bin; at most 65536 are taken"),
+    ([0, 0, 4000, 3000], "rois[0] [0.0, 0.0, 4000.0, 3000.0] makes 12000000 samples; at most 4194304 are taken")])
+def test_roialign_refuses_regions_it_cannot_sample_by_node(tmp_path, roi, message):
+    save(tmp_path / "roi.onnx", [h.make_node("RoiAlign", ["x", "rois", "indices"], ["y"], name="pool")],
+         [h.make_tensor_value_info("x", T.FLOAT, [1, 2, 4, 4]), h.make_tensor_value_info("rois", T.FLOAT, [1, 4]),
+          h.make_tensor_value_info("indices", T.INT64, [1])],
+         [h.make_tensor_value_info("y", T.FLOAT, [1, 2, 1, 1])], opset=16)
+    np.savez(tmp_path / "in.npz", x=np.ones((1, 2, 4, 4), np.float32), rois=np.array([roi], np.float32),
+             indices=np.array([0], np.int64))
+    refused(tmp_path, tmp_path / "roi.onnx", f'node RoiAlign "pool" (opset 16): {message}')
+
+
+def test_nms_never_keeps_a_box_scored_nan(tmp_path):
+    save(tmp_path / "nms.onnx", [h.make_node("NonMaxSuppression", ["boxes", "scores", "limit"], ["selected"])],
+         [h.make_tensor_value_info("boxes", T.FLOAT, [1, 4, 4]), h.make_tensor_value_info("scores", T.FLOAT, [1, 1, 4])],
+         [h.make_tensor_value_info("selected", T.INT64, [None, 3])], [nh.from_array(np.array([4], np.int64), "limit")])
+    boxes = np.array([[[0, 0, 1, 1], [0, 2, 1, 3], [0, 4, 1, 5], [0, 6, 1, 7]]], np.float32)
+    np.savez(tmp_path / "in.npz", boxes=boxes, scores=np.array([[[0.5, np.nan, 0.9, 0.1]]], np.float32))
+    r = run_npucc("run", tmp_path / "nms.onnx", "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "out.npz")
+    assert r.returncode == 0, r.stderr
+    assert np.load(tmp_path / "out.npz")["selected"].tolist() == [[0, 0, 2], [0, 0, 0], [0, 0, 3]]
