@@ -28,7 +28,7 @@ public struct Place: Sendable, Equatable {
 /// Ops whose output's extent depends on the values they read, by what that extent counts.
 private let valueSizedOps = [
     "NonZero": "how many elements are not zero", "Compress": "how many slices the condition keeps",
-    "NonMaxSuppression": "how many boxes it keeps",
+    "NonMaxSuppression": "how many boxes it keeps", "Unique": "how many distinct values it finds",
 ]
 
 /// Where each activation lives.

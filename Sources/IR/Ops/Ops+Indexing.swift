@@ -1,6 +1,6 @@
 // Indexing ops: those that join, cut, select or grow along axes (Concat, Split, Slice,
 // Gather, ScatterND, Pad, Resize, Compress), Trilu, which keeps a triangle of the last two,
-// and NonZero and NonMaxSuppression, which list where the elements or boxes they keep are.
+// and NonZero, NonMaxSuppression and Unique, which list the elements or boxes they keep.
 // Their shape operands (split, starts/ends/axes/steps, pads, scales/sizes) are read when
 // constant; otherwise only the axes they touch become unknown.
 
@@ -40,6 +40,20 @@ let indexingOps: [OpSchema] = [
         var dims = x
         dims[a] = kept
         return r.like0(dims)
+    },
+    // The distinct elements (or slices along `axis`), the first place of each, each input
+    // element's (slice's) place among them and their counts: how many only the values tell.
+    OpSchema("Unique", since: 11, inputs: 1...1, outputs: 1...4, attributes: [.int("axis"), .int("sorted", 1)]) { r in
+        let x = r.dims(0)
+        let axis = try x.flatMap { x in try r.int("axis").map { try r.axis($0, rank: x.count) } }
+        var y: [Dim]? = [.unknown]
+        if r.int("axis") != nil { y = x.map { x in x.indices.map { $0 == axis ? .unknown : x[$0] } } }
+        let elements: Dim =
+            if let x, let axis { x[axis] } else if let x, x.allSatisfy({ $0.value != nil }) {
+                .known(x.reduce(1) { $0 * $1.value! })
+            } else { .unknown }
+        let unique = TensorType(.int64, Shape([.unknown]))
+        return [r.result(r.dtype, y), unique, TensorType(.int64, Shape([elements])), unique]
     },
     // [selected, 3] int64 rows of (batch, class, box): how many only the scores tell.
     OpSchema("NonMaxSuppression", since: 11, inputs: 2...5, attributes: [.int("center_point_box", 0)]) { r in
