@@ -128,6 +128,11 @@ enum OperandTypes {
             "DFT": [OperandRule(1, "dft_length", indices, since: 17), OperandRule(2, "axis", int64, since: 20)],
             "Compress": [OperandRule(1, "condition", .oneOf([.bool]))],
             "RoiAlign": [OperandRule(1, "rois", .sameAs(0, "X")), OperandRule(2, "batch_indices", int64)],
+            "DeformConv": [
+                OperandRule(1, "W", .sameAs(0, "X")), OperandRule(2, "offset", .sameAs(0, "X")),
+                OperandRule(3, "B", .sameAs(0, "X")),
+                OperandRule(4, "mask", .sameAs(0, "X")),
+            ],
             "NonMaxSuppression": [
                 OperandRule(0, "boxes", .oneOf([.float32])), OperandRule(1, "scores", .oneOf([.float32])),
                 OperandRule(2, "max_output_boxes_per_class", int64), OperandRule(3, "iou_threshold", .oneOf([.float32])),

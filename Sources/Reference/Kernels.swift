@@ -103,6 +103,7 @@ public enum Kernels {
         t["NonMaxSuppression"] = { n, i in [try nonMaxSuppression(n, i)] }
         t["RoiAlign"] = { n, i in [try roiAlign(n, i)] }
         t["Unique"] = { n, i in try unique(n, i) }
+        t["DeformConv"] = { n, i in [try deformableConvolution(n, i)] }
         t["ScatterND"] = { n, i in [try scatterND(n, i)] }
         t["Pad"] = { n, i in [try pad(n, i)] }
         t["Tile"] = { n, i in [try tile(n, i)] }

@@ -12,7 +12,7 @@ from onnx import TensorProto as T
 from onnx import helper as h
 from onnx import numpy_helper as nh
 
-from conftest import run_npucc
+from conftest import interpreted_and_onnxruntime, run_npucc
 
 RNG = np.random.default_rng(0)
 
@@ -21,17 +21,6 @@ def save(path, nodes, inputs, outputs, inits=(), opset=13):
     model = h.make_model(h.make_graph(nodes, "g", inputs, outputs, list(inits)), opset_imports=[h.make_opsetid("", opset)])
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, str(path))
-
-
-def both(tmp_path, model, feeds):
-    """npucc's outputs and onnxruntime's for `feeds`."""
-    np.savez(tmp_path / "in.npz", **feeds)
-    r = run_npucc("run", model, "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "out.npz")
-    assert r.returncode == 0, r.stderr
-    got = dict(np.load(tmp_path / "out.npz"))
-    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-    want = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
-    return got, want
 
 
 def refused(tmp_path, model, message):
@@ -71,7 +60,7 @@ def test_nms_selects_the_boxes_onnxruntime_selects(tmp_path, centered, iou, thre
         # Scores in eighths: ties, and scores equal to the threshold.
         scores = (RNG.integers(0, 9, (batches, classes, count)) / 8).astype(np.float32)
         feeds = {"boxes": random_boxes(batches, count, centered), "scores": scores}
-        got, want = both(tmp_path, tmp_path / "nms.onnx", feeds)
+        got, want = interpreted_and_onnxruntime(tmp_path / "nms.onnx", feeds, tmp_path)
         assert got["selected"].dtype == np.int64 and got["selected"].tolist() == want["selected"].tolist()
         assert len(want["selected"]) > 0
 
@@ -83,13 +72,13 @@ def test_nms_without_its_optional_inputs_keeps_no_box_and_without_thresholds_eve
               h.make_tensor_value_info("scores", T.FLOAT, [1, 2, 12])]
     output = [h.make_tensor_value_info("selected", T.INT64, [None, 3])]
     save(tmp_path / "none.onnx", [h.make_node("NonMaxSuppression", ["boxes", "scores"], ["selected"])], inputs, output)
-    got, want = both(tmp_path, tmp_path / "none.onnx", {"boxes": boxes, "scores": scores})
+    got, want = interpreted_and_onnxruntime(tmp_path / "none.onnx", {"boxes": boxes, "scores": scores}, tmp_path)
     assert got["selected"].shape == want["selected"].shape == (0, 3)
     # A limit, no IoU threshold (0: any overlap suppresses) and no score threshold (negative
     # scores kept too).
     save(tmp_path / "limit.onnx", [h.make_node("NonMaxSuppression", ["boxes", "scores", "limit"], ["selected"])],
          inputs, output, [nh.from_array(np.array([12], np.int64), "limit")])
-    got, want = both(tmp_path, tmp_path / "limit.onnx", {"boxes": boxes, "scores": scores})
+    got, want = interpreted_and_onnxruntime(tmp_path / "limit.onnx", {"boxes": boxes, "scores": scores}, tmp_path)
     assert got["selected"].tolist() == want["selected"].tolist()
     assert (scores[0, want["selected"][:, 1], want["selected"][:, 2]] < 0).any()
 
@@ -120,7 +109,7 @@ def test_compress_keeps_the_slices_onnxruntime_keeps(tmp_path, axis, dtype):
     for length in [extent, extent - 2, extent + 3]:
         condition = RNG.random(length) < 0.5
         condition[extent:] = False
-        got, want = both(tmp_path, tmp_path / "c.onnx", {"x": x, "condition": condition})
+        got, want = interpreted_and_onnxruntime(tmp_path / "c.onnx", {"x": x, "condition": condition}, tmp_path)
         assert got["y"].dtype == want["y"].dtype and got["y"].shape == want["y"].shape
         assert got["y"].tobytes() == want["y"].tobytes()
 
@@ -160,16 +149,17 @@ def detector(path):
 def test_a_detector_runs_whole_and_compiles_up_to_its_nms(tmp_path):
     detector(tmp_path / "det.onnx")
     x = RNG.standard_normal((1, 3, 8, 8)).astype(np.float32)
-    got, want = both(tmp_path, tmp_path / "det.onnx", {"x": x})
+    got, want = interpreted_and_onnxruntime(tmp_path / "det.onnx", {"x": x}, tmp_path)
     assert got["selected"].tolist() == want["selected"].tolist() and len(want["selected"]) > 2
 
     # At fp8, the interpreter's NMS keeps what onnxruntime's keeps of the same rounded boxes
     # and scores (the model cut before the NMS, run by npucc with the same flags).
     np.savez(tmp_path / "calib.npz", x=RNG.standard_normal((4, 3, 8, 8)).astype(np.float32))
     fp8 = ["--precision", "fp8", "--calib", tmp_path / "calib.npz"]
-    r = run_npucc("run", tmp_path / "det.onnx", "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "q.npz", *fp8)
+    r = run_npucc("run", tmp_path / "det.onnx", "--inputs", tmp_path / "inputs.npz", "--outputs", tmp_path / "q.npz",
+                  *fp8)
     assert r.returncode == 0, r.stderr
-    r = run_npucc("run", tmp_path / "det.onnx", "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "bs.npz", *fp8,
+    r = run_npucc("run", tmp_path / "det.onnx", "--inputs", tmp_path / "inputs.npz", "--outputs", tmp_path / "bs.npz", *fp8,
                   "--graph-outputs", "boxes,scores")
     assert r.returncode == 0, r.stderr
     rounded = dict(np.load(tmp_path / "bs.npz"))
@@ -224,7 +214,7 @@ def test_roialign_pools_the_regions_as_onnxruntime(tmp_path, mode, transform, op
          [h.make_tensor_value_info("x", T.FLOAT, list(x.shape)), h.make_tensor_value_info("rois", T.FLOAT, [12, 4]),
           h.make_tensor_value_info("indices", T.INT64, [12])],
          [h.make_tensor_value_info("y", T.FLOAT, [12, 3, *size])], opset=opset)
-    got, want = both(tmp_path, tmp_path / "roi.onnx", {"x": x, "rois": rois, "indices": indices})
+    got, want = interpreted_and_onnxruntime(tmp_path / "roi.onnx", {"x": x, "rois": rois, "indices": indices}, tmp_path)
     # Computed in onnxruntime's order, sample by sample: the same bits.
     np.testing.assert_array_equal(got["y"], want["y"])
     assert np.abs(want["y"]).max() > 0.1

@@ -3,12 +3,11 @@ places, inverse places and counts, sorted and in order of appearance; compile re
 node, as what it keeps is known only from the values."""
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto as T
 from onnx import helper as h
 
-from conftest import run_npucc
+from conftest import interpreted_and_onnxruntime, run_npucc
 
 RNG = np.random.default_rng(0)
 OUTPUTS = ["y", "indices", "inverse", "counts"]
@@ -39,15 +38,11 @@ def test_unique_gives_what_onnxruntime_gives(tmp_path, dtype, axis, ordered):
     if dtype == np.float32:
         x[0, 0, 0], x[3, 3, 2] = -0.0, 0.0
     model(tmp_path / "u.onnx", dtype, x.shape, axis, ordered)
-    np.savez(tmp_path / "in.npz", x=x)
-    r = run_npucc("run", tmp_path / "u.onnx", "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "out.npz")
-    assert r.returncode == 0, r.stderr
-    got = np.load(tmp_path / "out.npz")
-    want = ort.InferenceSession(str(tmp_path / "u.onnx"), providers=["CPUExecutionProvider"]).run(OUTPUTS, {"x": x})
-    for name, theirs in zip(OUTPUTS, want):
-        assert got[name].dtype == theirs.dtype and got[name].shape == theirs.shape, name
-        assert got[name].tobytes() == theirs.tobytes(), name
-    assert len(want[0]) < x.size
+    got, want = interpreted_and_onnxruntime(tmp_path / "u.onnx", {"x": x}, tmp_path)
+    for name in OUTPUTS:
+        assert got[name].dtype == want[name].dtype and got[name].shape == want[name].shape, name
+        assert got[name].tobytes() == want[name].tobytes(), name
+    assert len(want["y"]) < x.size
 
 
 def test_compile_refuses_unique_by_node(tmp_path):

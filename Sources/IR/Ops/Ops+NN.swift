@@ -25,6 +25,55 @@ let neuralNetworkOps: [OpSchema] = [
         "MaxUnpool", since: 11, inputs: 2...3,
         attributes: [.required(.ints, "kernel_shape"), .ints("pads"), .ints("strides")]
     ) { r in try r.maxUnpool() },
+    // A 2-D convolution whose taps sample X at offsets the `offset` input gives per output
+    // position (bilinearly), each sample weighted by `mask`: [N, M, OH, OW].
+    OpSchema(
+        "DeformConv", since: 19, inputs: 3...5,
+        attributes: [
+            .ints("dilations"), .int("group", 1), .ints("kernel_shape"), .int("offset_group", 1), .ints("pads"),
+            .ints("strides"),
+        ]
+    ) { r in
+        guard let x = r.dims(0), let w = r.dims(1) else { return r.like0(nil) }
+        guard x.count == 4, w.count == 4 else {
+            throw r.fail("X \(Shape(x)) and W \(Shape(w)): DeformConv is supported over two spatial axes only")
+        }
+        let (group, offsetGroup) = (r.int("group") ?? 1, r.int("offset_group") ?? 1)
+        guard group >= 1, offsetGroup >= 1 else {
+            throw r.fail("group \(group) and offset_group \(offsetGroup) must be positive")
+        }
+        if let c = x[1].value, let wc = w[1].value, let m = w[0].value {
+            guard c == wc * group, m % group == 0, c % offsetGroup == 0 else {
+                throw r.fail("X has \(c) channels, W \(Shape(w)), group \(group), offset_group \(offsetGroup): they do not agree")
+            }
+        }
+        let kernel = r.ints("kernel_shape") ?? w[2...].map { $0.value ?? 0 }
+        let strides = r.ints("strides") ?? [1, 1], dilations = r.ints("dilations") ?? [1, 1]
+        let pads = r.ints("pads") ?? [0, 0, 0, 0]
+        guard kernel.count == 2, strides.count == 2, dilations.count == 2, pads.count == 4,
+            (kernel + strides + dilations).allSatisfy({ $0 >= 1 }), pads.allSatisfy({ $0 >= 0 })
+        else {
+            throw r.fail(
+                "kernel_shape \(kernel), strides \(strides), dilations \(dilations) or pads \(pads) are not a 2-D convolution's")
+        }
+        let out = (0..<2).map { a -> Dim in
+            guard let n = x[2 + a].value else { return .unknown }
+            return .known((n + pads[a] + pads[a + 2] - (kernel[a] - 1) * dilations[a] - 1) / strides[a] + 1)
+        }
+        if let offset = r.dims(2) {
+            let expected: [Dim] = [x[0], .known(offsetGroup * kernel[0] * kernel[1] * 2)] + out
+            guard offset.count == 4, zip(offset, expected).allSatisfy({ $0.value == nil || $1.value == nil || $0 == $1 }) else {
+                throw r.fail("offset \(Shape(offset)) is not \(Shape(expected))")
+            }
+        }
+        if let mask = r.dims(4) {
+            let expected: [Dim] = [x[0], .known(offsetGroup * kernel[0] * kernel[1])] + out
+            guard mask.count == 4, zip(mask, expected).allSatisfy({ $0.value == nil || $1.value == nil || $0 == $1 }) else {
+                throw r.fail("mask \(Shape(mask)) is not \(Shape(expected))")
+            }
+        }
+        return r.like0([x[0], w[0]] + out)
+    },
     // X [N, C, H, W], rois [R, 4] and their images' indices [R] give [R, C, output_height,
     // output_width].
     OpSchema(
