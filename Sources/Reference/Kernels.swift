@@ -104,6 +104,8 @@ public enum Kernels {
         t["RoiAlign"] = { n, i in [try roiAlign(n, i)] }
         t["Unique"] = { n, i in try unique(n, i) }
         t["DeformConv"] = { n, i in [try deformableConvolution(n, i)] }
+        t["NegativeLogLikelihoodLoss"] = { n, i in try classLoss(n, i, softmax: false) }
+        t["SoftmaxCrossEntropyLoss"] = { n, i in try classLoss(n, i, softmax: true) }
         t["ScatterND"] = { n, i in [try scatterND(n, i)] }
         t["Pad"] = { n, i in [try pad(n, i)] }
         t["Tile"] = { n, i in [try tile(n, i)] }

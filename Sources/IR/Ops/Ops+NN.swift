@@ -25,6 +25,16 @@ let neuralNetworkOps: [OpSchema] = [
         "MaxUnpool", since: 11, inputs: 2...3,
         attributes: [.required(.ints, "kernel_shape"), .ints("pads"), .ints("strides")]
     ) { r in try r.maxUnpool() },
+    // Losses over classes on axis 1 of [N, C, D...] against int targets [N, D...]: the
+    // elementwise losses (reduction none) or their sum or weighted mean, a scalar.
+    OpSchema(
+        "NegativeLogLikelihoodLoss", since: 13, inputs: 2...3,
+        attributes: [.int("ignore_index"), .string("reduction", "mean")]
+    ) { r in try r.classLosses() },
+    OpSchema(
+        "SoftmaxCrossEntropyLoss", since: 13, inputs: 2...3, outputs: 1...2,
+        attributes: [.int("ignore_index"), .string("reduction", "mean")]
+    ) { r in try r.classLosses() },
     // A 2-D convolution whose taps sample X at offsets the `offset` input gives per output
     // position (bilinearly), each sample weighted by `mask`: [N, M, OH, OW].
     OpSchema(
@@ -220,5 +230,29 @@ extension ShapeRule {
     func softmax() throws -> [TensorType?] {
         if let x = dims(0) { _ = try axis(int("axis") ?? -1, rank: x.count) }
         return like0(dims(0))
+    }
+}
+
+extension ShapeRule {
+    /// NegativeLogLikelihoodLoss and SoftmaxCrossEntropyLoss: input [N, C, D...] (at least
+    /// rank 2), target [N, D...] of int32 or int64, weight [C]; the loss, and for the second
+    /// its log-probabilities, shaped as its scores.
+    func classLosses() throws -> [TensorType?] {
+        let reduction = string("reduction") ?? "mean"
+        guard ["none", "sum", "mean"].contains(reduction) else {
+            throw fail("reduction \"\(reduction)\" is not none, sum or mean")
+        }
+        if let x = dims(0), x.count < 2 { throw fail("input has rank \(x.count): the classes are its axis 1") }
+        if let t = type(1)?.dtype, t != .int64 && t != .int32 { throw fail("target is \(t.name), not i32 or i64") }
+        if let x = dims(0), let t = dims(1) {
+            let expected = [x[0]] + Array(x.dropFirst(2))
+            guard t.count == expected.count, zip(t, expected).allSatisfy({ $0.value == nil || $1.value == nil || $0 == $1 })
+            else { throw fail("target \(Shape(t)) is not \(Shape(expected)) for input \(Shape(x))") }
+        }
+        if let x = dims(0), let w = dims(2), w.count != 1 || (w[0].value != nil && x[1].value != nil && w[0] != x[1]) {
+            throw fail("weight \(Shape(w)) is not one value per class of input \(Shape(x))")
+        }
+        let loss = result(dtype, reduction == "none" ? dims(1) : [])
+        return node.outputs.count > 1 ? [loss, result(dtype, dims(0))] : [loss]
     }
 }
