@@ -15,6 +15,11 @@ func deformableConvolution(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     let (kh, kw) = (w.shape[2], w.shape[3])
     let strides = node.ints("strides") ?? [1, 1], dilations = node.ints("dilations") ?? [1, 1]
     let pads = node.ints("pads") ?? [0, 0, 0, 0]
+    guard strides.count == 2, dilations.count == 2, pads.count == 4, (strides + dilations).allSatisfy({ $0 >= 1 }),
+        pads.allSatisfy({ $0 >= 0 }), group >= 1, offsetGroup >= 1
+    else {
+        throw IRError("strides \(strides), dilations \(dilations) or pads \(pads) are not a 2-D convolution's", at: node)
+    }
     let oh = (h + pads[0] + pads[2] - (kh - 1) * dilations[0] - 1) / strides[0] + 1
     let ow = (width + pads[1] + pads[3] - (kw - 1) * dilations[1] - 1) / strides[1] + 1
     guard c == w.shape[1] * group, m % group == 0, c % offsetGroup == 0, oh > 0, ow > 0,

@@ -16,6 +16,9 @@ func roiAlign(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     let (channels, height, width) = (x.shape[1], x.shape[2], x.shape[3])
     let (outHeight, outWidth) = (node.int("output_height", default: 1), node.int("output_width", default: 1))
     let ratio = node.int("sampling_ratio", default: 0), scale = node.float("spatial_scale", default: 1)
+    guard outHeight >= 1, outWidth >= 1 else {
+        throw IRError("output_height \(outHeight) and output_width \(outWidth) must be positive", at: node)
+    }
     let halfPixel = (node.string("coordinate_transformation_mode") ?? "half_pixel") == "half_pixel"
     let maximum = node.string("mode") == "max"
     guard ratio <= maximumGrid else {

@@ -59,3 +59,12 @@ def test_compile_refuses_deform_conv_by_node(tmp_path):
     r = run_npucc("compile", tmp_path / "d.onnx", "-o", tmp_path / "d.npub")
     assert r.returncode == 1 and not (tmp_path / "d.npub").exists()
     assert 'node DeformConv "deform" (opset 19): cannot lower DeformConv' in r.stderr, r.stderr
+
+
+def test_a_kernel_shape_other_than_the_weights_is_refused_by_node(tmp_path):
+    w = RNG.standard_normal((4, 2, 2, 2)).astype(np.float32)
+    model(tmp_path / "d.onnx", (1, 2, 5, 5), w, (3, 3), 1, 1, [1, 1], [1, 1], [1, 1, 1, 1], False, False, [5, 5])
+    np.savez(tmp_path / "in.npz", x=np.zeros((1, 2, 5, 5), np.float32), offset=np.zeros((1, 18, 5, 5), np.float32))
+    r = run_npucc("run", tmp_path / "d.onnx", "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "out.npz")
+    assert r.returncode == 1 and not (tmp_path / "out.npz").exists()
+    assert 'node DeformConv "deform" (opset 19): kernel_shape [3, 3] is not W\'s [2, 2]' in r.stderr, r.stderr

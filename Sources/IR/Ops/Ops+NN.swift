@@ -57,7 +57,13 @@ let neuralNetworkOps: [OpSchema] = [
                 throw r.fail("X has \(c) channels, W \(Shape(w)), group \(group), offset_group \(offsetGroup): they do not agree")
             }
         }
-        let kernel = r.ints("kernel_shape") ?? w[2...].map { $0.value ?? 0 }
+        let weightKernel = w[2...].compactMap(\.value)
+        guard let kernel = r.ints("kernel_shape") ?? (weightKernel.count == 2 ? weightKernel : nil) else {
+            return r.like0([x[0], w[0], .unknown, .unknown])
+        }
+        if weightKernel.count == 2 && kernel != weightKernel {
+            throw r.fail("kernel_shape \(kernel) is not W's \(weightKernel)")
+        }
         let strides = r.ints("strides") ?? [1, 1], dilations = r.ints("dilations") ?? [1, 1]
         let pads = r.ints("pads") ?? [0, 0, 0, 0]
         guard kernel.count == 2, strides.count == 2, dilations.count == 2, pads.count == 4,
