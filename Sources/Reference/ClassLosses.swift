@@ -1,9 +1,9 @@
 // NegativeLogLikelihoodLoss and SoftmaxCrossEntropyLoss, as evaluation graphs carry them:
 // per element the negated (log-)probability of its target class, times the class's weight
 // (0 for the ignored index), then as they are, summed, or their sum over the weights'. The
-// cross entropy takes the log-softmax over axis 1 first (its second output). Computed in
-// float32, sums in order.
-import Foundation
+// cross entropy takes the log-softmax over axis 1 first (its second output), with
+// LogSoftmax's kernel. Computed in float32, sums in order.
+import Formats
 import IR
 
 func classLoss(_ node: Node, _ inputs: [Tensor?], softmax: Bool) throws -> [Tensor] {
@@ -20,13 +20,11 @@ func classLoss(_ node: Node, _ inputs: [Tensor?], softmax: Bool) throws -> [Tens
     }
     var values = x.floats()
     if softmax {
-        // log(softmax) over the classes of each (n, d): x - max - log(Σ exp(x - max)).
-        for b in 0..<n {
-            for d in 0..<inner {
-                let at = (0..<classes).map { (b * classes + $0) * inner + d }
-                let top = at.map { values[$0] }.max()!
-                let total = at.reduce(Float(0)) { $0 + exp(values[$1] - top) }
-                for i in at { values[i] = values[i] - top - log(total) }
+        // The log-softmax over the classes of each (n, d), as LogSoftmax computes it.
+        values.withUnsafeMutableBufferPointer { v in
+            for row in 0..<(n * inner) {
+                let base = v.baseAddress! + (row / inner) * classes * inner + row % inner
+                VectorArithmetic.softmax(base, base, count: classes, stride: inner, log: true)
             }
         }
     }

@@ -5,14 +5,19 @@ import IR
 func gather(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     let x = try operand(node, inputs, 0), indices = try operand(node, inputs, 1)
     let (axis, idx) = try gatherIndices(node, x, indices)
-    let n = x.shape[axis]
-    let outer = x.shape[..<axis].reduce(1, *), inner = x.shape[(axis + 1)...].reduce(1, *)
     let shape = Array(x.shape[..<axis]) + indices.shape + Array(x.shape[(axis + 1)...])
+    return taking(x, extents: x.shape, axis: axis, places: idx, shape: shape)
+}
+
+/// The slices of `x`, viewed as `extents`, at `places` along `axis`, in that order, as a
+/// tensor of `shape` (Gather, Compress, Unique).
+func taking(_ x: Tensor, extents: [Int], axis: Int, places: [Int], shape: [Int]) -> Tensor {
+    let n = extents[axis], outer = extents[..<axis].reduce(1, *), inner = extents[(axis + 1)...].reduce(1, *)
     let out = Tensor(zeros: x.dtype, shape: shape)
     let chunk = inner * x.dtype.byteSize
     for o in 0..<outer {
-        for (k, j) in idx.enumerated() {
-            (out.storage.base + (o * idx.count + k) * chunk).copyMemory(
+        for (k, j) in places.enumerated() {
+            (out.storage.base + (o * places.count + k) * chunk).copyMemory(
                 from: x.storage.base + (o * n + j) * chunk, byteCount: chunk)
         }
     }
@@ -158,16 +163,7 @@ func compress(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
         throw IRError(Compress.beyond(past, extent: extents[a], axis: axis), at: node)
     }
     let kept = flags.indices.filter { flags[$0] }
-    let outer = extents[..<a].reduce(1, *), inner = extents[(a + 1)...].reduce(1, *)
     var shape = extents
     shape[a] = kept.count
-    let out = Tensor(zeros: x.dtype, shape: shape)
-    let chunk = inner * x.dtype.byteSize
-    for o in 0..<outer {
-        for (j, k) in kept.enumerated() {
-            (out.storage.base + (o * kept.count + j) * chunk).copyMemory(
-                from: x.storage.base + (o * extents[a] + k) * chunk, byteCount: chunk)
-        }
-    }
-    return out
+    return taking(x, extents: extents, axis: a, places: kept, shape: shape)
 }

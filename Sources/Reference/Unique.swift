@@ -34,13 +34,7 @@ func unique(_ node: Node, _ inputs: [Tensor?]) throws -> [Tensor] {
     for (u, run) in runs.enumerated() { for k in run { place[k] = Int64(u) } }
     var shape = extents
     shape[a] = runs.count
-    let y = Tensor(zeros: x.dtype, shape: shape), size = x.dtype.byteSize
-    for o in 0..<outer {
-        for (u, run) in runs.enumerated() {
-            (y.storage.base + ((o * runs.count + u) * inner) * size).copyMemory(
-                from: x.storage.base + ((o * count + run[0]) * inner) * size, byteCount: inner * size)
-        }
-    }
+    let y = taking(x, extents: extents, axis: a, places: runs.map { $0[0] }, shape: shape)
     return [
         y, Tensor(runs.map { Int64($0[0]) }, shape: [runs.count]), Tensor(place, shape: [count]),
         Tensor(runs.map { Int64($0.count) }, shape: [runs.count]),

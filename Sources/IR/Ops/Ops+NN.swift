@@ -57,33 +57,19 @@ let neuralNetworkOps: [OpSchema] = [
                 throw r.fail("X has \(c) channels, W \(Shape(w)), group \(group), offset_group \(offsetGroup): they do not agree")
             }
         }
-        let weightKernel = w[2...].compactMap(\.value)
-        guard let kernel = r.ints("kernel_shape") ?? (weightKernel.count == 2 ? weightKernel : nil) else {
-            return r.like0([x[0], w[0], .unknown, .unknown])
-        }
-        if weightKernel.count == 2 && kernel != weightKernel {
-            throw r.fail("kernel_shape \(kernel) is not W's \(weightKernel)")
-        }
-        let strides = r.ints("strides") ?? [1, 1], dilations = r.ints("dilations") ?? [1, 1]
-        let pads = r.ints("pads") ?? [0, 0, 0, 0]
-        guard kernel.count == 2, strides.count == 2, dilations.count == 2, pads.count == 4,
-            (kernel + strides + dilations).allSatisfy({ $0 >= 1 }), pads.allSatisfy({ $0 >= 0 })
-        else {
-            throw r.fail(
-                "kernel_shape \(kernel), strides \(strides), dilations \(dilations) or pads \(pads) are not a 2-D convolution's")
-        }
-        let out = (0..<2).map { a -> Dim in
-            guard let n = x[2 + a].value else { return .unknown }
-            return .known((n + pads[a] + pads[a + 2] - (kernel[a] - 1) * dilations[a] - 1) / strides[a] + 1)
-        }
+        let kernel = try r.kernelFromWeight(
+            Array(w[2...]), declared: r.ints("kernel_shape")?.map(Dim.known) ?? [.unknown, .unknown])
+        let out = try r.windowExtents(x, kernel: kernel)
+        // The offsets' and the mask's channels: per offset group, each tap's (y, x) move and weight.
+        let taps = kernel.allSatisfy { $0.value != nil } ? Dim.known(offsetGroup * kernel[0].value! * kernel[1].value!) : .unknown
         if let offset = r.dims(2) {
-            let expected: [Dim] = [x[0], .known(offsetGroup * kernel[0] * kernel[1] * 2)] + out
+            let expected: [Dim] = [x[0], taps.value.map { .known(2 * $0) } ?? .unknown] + out
             guard offset.count == 4, zip(offset, expected).allSatisfy({ $0.value == nil || $1.value == nil || $0 == $1 }) else {
                 throw r.fail("offset \(Shape(offset)) is not \(Shape(expected))")
             }
         }
         if let mask = r.dims(4) {
-            let expected: [Dim] = [x[0], .known(offsetGroup * kernel[0] * kernel[1])] + out
+            let expected: [Dim] = [x[0], taps] + out
             guard mask.count == 4, zip(mask, expected).allSatisfy({ $0.value == nil || $1.value == nil || $0 == $1 }) else {
                 throw r.fail("mask \(Shape(mask)) is not \(Shape(expected))")
             }

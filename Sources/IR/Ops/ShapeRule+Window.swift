@@ -180,13 +180,13 @@ extension ShapeRule {
     }
 
     /// The kernel extents from the weight's spatial dims, checked against `kernel_shape`.
-    private func kernelFromWeight(_ w: [Dim], declared: [Dim]) throws -> [Dim] {
+    func kernelFromWeight(_ w: [Dim], declared: [Dim]) throws -> [Dim] {
         guard declared.count == w.count else {
             throw fail("kernel_shape has \(declared.count) axes but the weight has \(w.count) spatial axes")
         }
         return try zip(w, declared).map { weight, attribute in
             if let a = weight.value, let b = attribute.value, a != b {
-                throw fail("kernel_shape \(declared.map(\.description)) disagrees with the weight's spatial dims \(Shape(w))")
+                throw fail("kernel_shape \(Shape(declared)) disagrees with the weight's spatial dims \(Shape(w))")
             }
             return weight.value == nil ? attribute : weight
         }
