@@ -103,6 +103,7 @@ public enum Kernels {
         t["NonMaxSuppression"] = { n, i in [try nonMaxSuppression(n, i)] }
         t["RoiAlign"] = { n, i in [try roiAlign(n, i)] }
         t["Unique"] = { n, i in try unique(n, i) }
+        t["Det"] = { n, i in [try determinant(n, i)] }
         t["DeformConv"] = { n, i in [try deformableConvolution(n, i)] }
         t["NegativeLogLikelihoodLoss"] = { n, i in try classLoss(n, i, softmax: false) }
         t["SoftmaxCrossEntropyLoss"] = { n, i in try classLoss(n, i, softmax: true) }

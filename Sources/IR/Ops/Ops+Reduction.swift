@@ -1,7 +1,8 @@
 // Reductions: ReduceMean/Sum/Max/Min/Prod over the axes of their second input, and
 // ArgMax/ArgMin along one axis. keepdims keeps reduced axes as 1. TopK, the K largest (or
 // smallest) values along one axis and their indices: that axis becomes K. CumSum, the running
-// sum along the axis of its second input, keeps its input's shape.
+// sum along the axis of its second input, keeps its input's shape. Det reduces each square
+// matrix of the last two axes to its determinant.
 
 let reductionOps: [OpSchema] =
     [("ReduceMean", 18), ("ReduceSum", 13), ("ReduceMax", 20), ("ReduceMin", 20), ("ReduceProd", 18)]
@@ -23,6 +24,14 @@ let reductionOps: [OpSchema] =
         }
     }
     + [
+        OpSchema("Det", since: 11, inputs: 1...1) { r in
+            guard let x = r.dims(0) else { return r.like0(nil) }
+            guard x.count >= 2 else { throw r.fail("input \(Shape(x)) has fewer than two axes: Det takes square matrices") }
+            if let rows = x[x.count - 2].value, let columns = x[x.count - 1].value, rows != columns {
+                throw r.fail("input \(Shape(x)) holds \(rows) x \(columns) matrices: Det takes square ones")
+            }
+            return r.like0(Array(x.dropLast(2)))
+        },
         OpSchema(
             "TopK", since: 11, inputs: 2...2, outputs: 2...2,
             attributes: [.int("axis", -1), .int("largest", 1), .int("sorted", 1)]
