@@ -31,6 +31,17 @@ private let valueSizedOps = [
     "NonMaxSuppression": "how many boxes it keeps", "Unique": "how many distinct values it finds",
 ]
 
+/// Ops whose extents their operands' values give, by operand: when such an operand is not a
+/// constant, the extents are known only when the model runs (a TopK whose K the model
+/// computes from its input, say).
+private let shapeOperands: [String: [(input: Int, name: String)]] = [
+    "TopK": [(1, "K")], "Reshape": [(1, "shape")], "Expand": [(1, "shape")], "ConstantOfShape": [(0, "shape")],
+    "Tile": [(1, "repeats")], "Range": [(0, "start"), (1, "limit"), (2, "delta")], "OneHot": [(1, "depth")],
+    "Slice": [(1, "starts"), (2, "ends"), (3, "axes"), (4, "steps")], "Pad": [(1, "pads")],
+    "Resize": [(2, "scales"), (3, "sizes")], "Upsample": [(1, "scales")], "Split": [(1, "split")],
+    "CenterCropPad": [(1, "shape")], "Squeeze": [(1, "axes")], "Unsqueeze": [(1, "axes")],
+]
+
 /// Where each activation lives.
 public struct MemoryPlan: Sendable, Equatable {
     /// One buffer: the values stored in it (a value and its views), its memory space, its
@@ -128,8 +139,19 @@ public struct MemoryPlan: Sendable, Equatable {
                 let producer = graph.nodes.first(where: { $0.outputs.contains(r) })
                 // One whose extent its values give (post-processing) names the values it reads.
                 let sized = producer.flatMap { node in valueSizedOps[node.op].map { (node, $0) } }
-                let why = sized.map { ": \($0.1) depends on the values it reads" } ?? ""
-                let reads = sized?.0.inputs.filter { !$0.isEmpty && graph.constants[$0] == nil } ?? []
+                // One whose extents an operand known only at run time gives names that operand.
+                let computed = producer.flatMap { node in
+                    shapeOperands[node.op]?.first { o in
+                        o.input < node.inputs.count && !node.inputs[o.input].isEmpty
+                            && graph.constants[node.inputs[o.input]] == nil
+                    }.map { (name: $0.name, value: node.inputs[$0.input]) }
+                }
+                var why = sized.map { ": \($0.1) depends on the values it reads" } ?? ""
+                var reads = sized?.0.inputs.filter { !$0.isEmpty && graph.constants[$0] == nil } ?? []
+                if sized == nil, let computed {
+                    why = ": its \(computed.name) \"\(computed.value)\" is known only when the model runs"
+                    reads = graph.inputs.contains { $0.name == computed.value } ? [] : [computed.value]
+                }
                 let message =
                     "value \"\(r)\" has no static type\(why); the NPU's buffers are sized at compile time; "
                     + OpRegistry.graphOutputsHint(reading: reads)

@@ -169,10 +169,34 @@ def test_a_k_known_only_when_the_model_runs_is_refused_by_the_compiler(tmp_path)
     np.testing.assert_array_equal(got["v"], want["v"])
     r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub", "--precision", "fp16")
     assert r.returncode == 1
-    assert 'TopK "top"' in r.stderr, r.stderr
-    assert "the NPU's buffers are sized at compile time; to compile the model up to the values before it, name " \
-        "them with --graph-outputs" in r.stderr
+    assert r.stderr.strip().endswith(
+        'node TopK "top" (opset 13): value "v" has no static type: its K "k" is known only when the model runs; '
+        "the NPU's buffers are sized at compile time; to compile the model up to the values before it, name "
+        "them with --graph-outputs"), r.stderr
     assert not (tmp_path / "m.npub").exists()
+
+
+def test_a_k_the_model_computes_from_its_values_is_named_with_the_values_to_cut_at(tmp_path):
+    """K from the data (how many scores pass a threshold): the compiler names K and offers to
+    compile up to it."""
+    threshold = helper.make_tensor("t", TensorProto.FLOAT, [], [0.5])
+    nodes = [helper.make_node("Greater", ["x", "t"], ["above"]),
+             helper.make_node("Cast", ["above"], ["ones"], to=TensorProto.INT64),
+             helper.make_node("ReduceSum", ["ones"], ["count"], keepdims=1, name="count"),
+             helper.make_node("TopK", ["x", "count"], ["v", "i"], name="top", axis=0)]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [6])],
+                              [helper.make_tensor_value_info("v", TensorProto.FLOAT, None)], [threshold])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
+    x = np.array([0.1, 0.9, 0.7, 0.2, 0.6, 0.3], np.float32)
+    got, want = interpreted_and_onnxruntime(tmp_path / "m.onnx", {"x": x}, tmp_path)
+    np.testing.assert_array_equal(got["v"], want["v"])
+    np.testing.assert_array_equal(got["v"], np.array([0.9, 0.7, 0.6], np.float32))
+    r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub", "--precision", "fp16")
+    assert r.returncode == 1 and not (tmp_path / "m.npub").exists()
+    assert r.stderr.strip().endswith(
+        'node TopK "top" (opset 13): value "v" has no static type: its K "count" is known only when the model runs; '
+        "the NPU's buffers are sized at compile time; to compile the model up to the values before it "
+        '(it reads "count"), name them with --graph-outputs'), r.stderr
 
 
 @pytest.mark.parametrize("shape,k,attributes", [([2, 9000], 300, {}), ([6000, 3], 50, {"axis": 0, "largest": 0})])
