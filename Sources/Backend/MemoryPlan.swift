@@ -42,6 +42,22 @@ private let shapeOperands: [String: [(input: Int, name: String)]] = [
     "CenterCropPad": [(1, "shape")], "Squeeze": [(1, "axes")], "Unsqueeze": [(1, "axes")],
 ]
 
+/// Why `node`'s output has no static extents, as a clause for the error, and the values to
+/// cut the model at (`OpRegistry.graphOutputsHint`): the values it reads when its extent
+/// counts what it finds in them (post-processing), or the operand known only at run time
+/// that gives its extents (not a graph input, which is no place to cut); none otherwise.
+private func unsized(_ node: Node, _ graph: Graph) -> (why: String, reads: [String]) {
+    func computed(_ v: String) -> Bool { !v.isEmpty && graph.constants[v] == nil }
+    if let counts = valueSizedOps[node.op] {
+        return (": \(counts) depends on the values it reads", node.inputs.filter(computed))
+    }
+    guard let operand = shapeOperands[node.op]?.first(where: { $0.input < node.inputs.count && computed(node.inputs[$0.input]) })
+    else { return ("", []) }
+    let value = node.inputs[operand.input]
+    let input = graph.inputs.contains { $0.name == value }
+    return (": its \(operand.name) \"\(value)\" is known only when the model runs", input ? [] : [value])
+}
+
 /// Where each activation lives.
 public struct MemoryPlan: Sendable, Equatable {
     /// One buffer: the values stored in it (a value and its views), its memory space, its
@@ -137,21 +153,7 @@ public struct MemoryPlan: Sendable, Equatable {
             guard let type = graph.type(of: r), let shape = type.shape, shape.dims.allSatisfy({ $0.value != nil }) else {
                 // Named after the node that computes it (a TopK whose K comes from the data, say).
                 let producer = graph.nodes.first(where: { $0.outputs.contains(r) })
-                // One whose extent its values give (post-processing) names the values it reads.
-                let sized = producer.flatMap { node in valueSizedOps[node.op].map { (node, $0) } }
-                // One whose extents an operand known only at run time gives names that operand.
-                let computed = producer.flatMap { node in
-                    shapeOperands[node.op]?.first { o in
-                        o.input < node.inputs.count && !node.inputs[o.input].isEmpty
-                            && graph.constants[node.inputs[o.input]] == nil
-                    }.map { (name: $0.name, value: node.inputs[$0.input]) }
-                }
-                var why = sized.map { ": \($0.1) depends on the values it reads" } ?? ""
-                var reads = sized?.0.inputs.filter { !$0.isEmpty && graph.constants[$0] == nil } ?? []
-                if sized == nil, let computed {
-                    why = ": its \(computed.name) \"\(computed.value)\" is known only when the model runs"
-                    reads = graph.inputs.contains { $0.name == computed.value } ? [] : [computed.value]
-                }
+                let (why, reads) = producer.map { unsized($0, graph) } ?? ("", [])
                 let message =
                     "value \"\(r)\" has no static type\(why); the NPU's buffers are sized at compile time; "
                     + OpRegistry.graphOutputsHint(reading: reads)

@@ -173,7 +173,7 @@ public enum Synchronization {
     /// looked up and its table entries found however few blocks it touches. Measured on the
     /// ResNet-50-sized model's programs, an access of a tile's SRAM (most of them a product's
     /// few blocks) cost the walk about 0.5 us and a block about 8 ns.
-    static let accessWork = 64
+    private static let accessWork = 64
 
     /// Per memory instance, the walk's work over the operands there: per access
     /// `accessWork`, its runs and its 64-byte blocks (a descriptor's runs counted as its
