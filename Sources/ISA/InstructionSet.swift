@@ -83,7 +83,7 @@ public enum InstructionSet {
         "mod", "fmod", "instance_norm", "argmax", "argmin", "lrn",
         "reduce_prod", "sin", "cos", "tan", "asin", "acos", "atan", "sinh",
         "cosh", "asinh", "acosh", "atanh", "cumsum", "resize_cubic", "reduce_carry",
-        "standardize", "topk", "topk_index", "clamp", "cumprod",
+        "standardize", "topk", "topk_index", "clamp", "cumprod", "max_pool_index",
     ]
 
     static let descriptor24 = 24
@@ -157,6 +157,16 @@ public enum InstructionSet {
                     "idx", descriptor24, .descriptor,
                     "N row numbers, i32 or i64, walked in row-major order; negative ones count from R"),
             ], summary: "copies row idx[i] of `src` (idx[i] + R when negative) to row i of `dst`, for each of idx's N elements"),
+        InstructionSpec(
+            mnemonic: "scatter", opcode: 0x13, queue: .dma,
+            fields: [
+                FieldSpec(
+                    "dst", descriptor24, .descriptor, "the table [R, D] in dram or l3: row idx element i receives row i of src"),
+                FieldSpec("src", descriptor24, .descriptor, "the rows [N, D], dst's element type"),
+                FieldSpec(
+                    "idx", descriptor24, .descriptor,
+                    "N row numbers, i32 or i64, walked in row-major order, each in [0, R)"),
+            ], summary: "copies row i of `src` to row idx[i] of `dst`, for each of idx's N elements in increasing i"),
         InstructionSpec(
             mnemonic: "mma", opcode: 0x20, queue: .matrix,
             fields: matrixOperands(

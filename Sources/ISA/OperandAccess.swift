@@ -7,8 +7,8 @@ extension Instruction {
     /// `descriptors`, the program's table). `mma` reads `scl` for fp8 and nvfp4 weights
     /// only, `out` when it accumulates, and a coded `act`'s scales; `quant` into codes writes
     /// their scales too; `vop` and `vopp` read `b` for the ops of two operands (and
-    /// layer_norm's scale and bias); `gather` reads its whole table. Control instructions
-    /// touch nothing.
+    /// layer_norm's scale and bias); `gather` reads its whole table, and `scatter` writes its
+    /// whole table. Control instructions touch nothing.
     public func operandAccess(_ descriptors: [TensorDescriptor]) -> (reads: [UInt64], writes: [UInt64]) {
         var reads: [UInt64] = [], writes: [UInt64] = []
         appendOperands(descriptors, reads: &reads, writes: &writes)
@@ -24,7 +24,7 @@ extension Instruction {
             reads.append(value(at: o.dma.src))
             writes.append(value(at: o.dma.dst))
         case o.fill.opcode: writes.append(value(at: o.fill.dst))
-        case o.gather.opcode:
+        case o.gather.opcode, o.scatter:
             reads.append(value(at: o.gather.src))
             reads.append(value(at: o.gather.idx))
             writes.append(value(at: o.gather.dst))
@@ -104,6 +104,12 @@ private enum OperandFields {
     static let gather = {
         let f = at("gather", "dst", "src", "idx")
         return (opcode: f.opcode, dst: f.positions[0], src: f.positions[1], idx: f.positions[2])
+    }()
+    /// `scatter`'s opcode: its operand fields sit where `gather`'s do.
+    static let scatter = {
+        let f = at("scatter", "dst", "src", "idx")
+        precondition(f.positions == at("gather", "dst", "src", "idx").positions, "scatter's operands sit where gather's do")
+        return f.opcode
     }()
     static let mma = {
         let f = at("mma", "out", "act", "wgt", "scl", "wfmt", "accumulate")

@@ -50,7 +50,7 @@ public struct Units: Sendable, Equatable {
 
     /// The unit an instruction of `program` runs on, nil for the control queue's (`nop`,
     /// `halt`, `signal`, `wait`): `mma` and the vector unit's on the tile of their
-    /// destination; `dma`, `fill` and `gather` on the DMA queue of the tile whose SRAM they
+    /// destination; `dma`, `fill`, `gather` and `scatter` on the DMA queue of the tile whose SRAM they
     /// touch (the destination's first, then the source's, then the indices'), else of the
     /// cluster whose L2 they touch (in the same order), else of cluster 0.
     public func unit(of i: Instruction, in program: Program) throws -> Int? {

@@ -1,4 +1,4 @@
-// The cycle model's three kinds of unit: DMA engines (dma, fill, gather), the matrix unit (mma) and
+// The cycle model's three kinds of unit: DMA engines (dma, fill, gather, scatter), the matrix unit (mma) and
 // the vector unit (vop, vopp, quant, dequant). Each finds when its instruction may start,
 // pays its cost and records what it read and wrote for the hazards of later instructions.
 import ISA
@@ -12,7 +12,7 @@ extension CycleModel.SchedulerState {
     /// from one it both reads and writes), and completes after the slowest level's latency.
     /// A gather's bytes are the rows it copies and the indices it reads; it fetches one row
     /// at a time, each after the one before has arrived, so its engine is busy one latency
-    /// longer per row.
+    /// longer per row. A scatter moves its rows and indices, one row issued a cycle.
     mutating func transfer(_ i: Instruction, _ program: Program) throws {
         let space = program.descriptors[Int(i["dst"])].space
         guard space != .weights && space != .constants else {
@@ -21,7 +21,8 @@ extension CycleModel.SchedulerState {
         let mnemonic = i.spec.mnemonic
         let dst = try operand(program, i["dst"])
         let src = mnemonic == "fill" ? nil : try operand(program, i["src"])
-        let idx = mnemonic == "gather" ? try operand(program, i["idx"]) : nil
+        let indexed = mnemonic == "gather" || mnemonic == "scatter"
+        let idx = indexed ? try operand(program, i["idx"]) : nil
         let target = model.target
         // What it reads, and the bytes it moves through each: a gather reads dst's bytes of rows.
         var reads: [(CycleModel.Operand, Int)] = []
@@ -49,6 +50,8 @@ extension CycleModel.SchedulerState {
             busy = max(busy, ledgers[ledger].claim(n, from: start))
         }
         if mnemonic == "gather" { busy += dst.dims.first.map { $0 * latency } ?? 0 }
+        // A scatter's writes are posted: its engine issues one row a cycle, waiting for none.
+        if mnemonic == "scatter" { busy += src!.dims.first ?? 0 }
         let end = busy + latency
         if let t = engineTile { tileDMAFree[t][engine] = busy } else { clusterDMAFree[engineCluster][engine] = busy }
         queueEnd[queue] = max(queueEnd[queue], end)
@@ -115,7 +118,7 @@ extension CycleModel.SchedulerState {
             let op = InstructionSet.vectorOps[Int(i["op"])]
             if InstructionSet.vectorOpsReadingB.contains(Int(i["op"])) { reads.append(try operand(program, i["b"])) }
             var window: Int?, selected: Int?
-            if ["max_pool", "average_pool", "topk", "topk_index"].contains(op) {
+            if ["max_pool", "average_pool", "max_pool_index", "topk", "topk_index"].contains(op) {
                 guard mnemonic == "vopp" else { throw SimulatorError("\(op) takes a parameter record: it is a vopp, not a vop") }
                 let at = 4 * Int(i["params"])
                 guard at + 8 <= constants.count else {

@@ -227,7 +227,7 @@ public struct CycleModel {
                 }
                 gate[q] = max(gate[q], at)
                 record(at, at, unit: q)
-            case "dma", "fill", "gather":
+            case "dma", "fill", "gather", "scatter":
                 try transfer(i, program)
             case "mma", "mmag":
                 try matrix(i, program)

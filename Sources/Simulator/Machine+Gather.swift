@@ -1,6 +1,7 @@
-// `gather` (schemas/isa.md): rows of a table in a global memory copied in the order an index
-// tensor names them, with dma's bounds and written-byte checks. Every index is checked, and
-// every row read, before anything is written.
+// `gather` and `scatter` (schemas/isa.md): rows of a table in a global memory copied in the
+// order an index tensor names them, or rows copied into the table where it names, with dma's
+// bounds and written-byte checks. Every index is checked, and every row read, before anything
+// is written.
 import ISA
 
 extension Machine {
@@ -45,10 +46,45 @@ extension Machine {
         try storeElements(dst, out)
     }
 
+    /// Row i of `src` [N, D] to row idx[i] of `dst` [R, D], for each of idx's N elements
+    /// (i32 or i64, each in [0, R)) in row-major order: of two rows sent to one place, the
+    /// later one stays.
+    mutating func scatter(_ dst: DescriptorRef, _ src: DescriptorRef, _ idx: DescriptorRef) throws {
+        let table = dst.descriptor
+        guard table.space == .dram || table.space == .l3 else {
+            throw SimulatorError("the table is in \(table.space.rawValue); scatter writes it in dram or l3")
+        }
+        guard table.dims.count == 2, src.dims.count == 2, src.element == table.element, src.dims[1] == table.dims[1],
+            src.dims[0] == idx.count
+        else {
+            throw SimulatorError(
+                "scatter needs dst [R, D] and src [N, D] of one element type, N being idx's \(idx.count) elements: "
+                    + "dst \(table.element.rawValue) \(table.dims), src \(src.element.rawValue) \(src.dims)")
+        }
+        let indices = try rowNumbers(idx)
+        let (rows, width, size) = (table.dims[0], table.dims[1], try Self.elementSize(table.element))
+        for (i, r) in indices.enumerated() where !(0..<Int64(rows)).contains(r) {
+            throw SimulatorError("index \(r) (idx element \(i)) is out of range for the table's \(rows) rows")
+        }
+        let memory = try writableRuns(dst).memory  // the whole table lies inside its memory
+        let values = try readBytes(src, into: .bytes)
+        let rowBytes = width * size
+        guard rowBytes > 0 else { return }
+        let copy = [UInt8](values)
+        copy.withUnsafeBytes { data in
+            for (i, r) in indices.enumerated() {
+                let row = ByteRuns(
+                    base: Int(table.address) + Int(r) * table.strides[0] * size, dims: [width], strides: [table.strides[1]],
+                    size: size)
+                memories[memory].write(RunView(memory: memory, runs: row), from: data.baseAddress! + i * rowBytes)
+            }
+        }
+    }
+
     /// The row numbers `idx` holds: little-endian i32 or i64, in row-major order.
     private func rowNumbers(_ idx: DescriptorRef) throws -> [Int64] {
         guard idx.element == .i64 || idx.element == .i32 else {
-            throw SimulatorError("gather's idx holds i32 or i64 row numbers, not \(idx.element.rawValue)")
+            throw SimulatorError("idx holds i32 or i64 row numbers, not \(idx.element.rawValue)")
         }
         let bytes = try readBytes(idx, into: .bytes)
         if idx.element == .i64 {

@@ -88,7 +88,7 @@ extension Machine {
     ) throws {
         let r = try record(params)
         switch op {
-        case "max_pool", "average_pool": try pool(op, dst, a, r)
+        case "max_pool", "average_pool", "max_pool_index": try pool(op, dst, a, r)
         case "layer_norm", "softmax", "log_softmax": try rows(op, dst, a, b, r)
         case _ where VectorArithmetic.reductionNames.contains(op): try reduceRows(op, dst, a, r[0])
         case "reduce_carry": try reduceCarry(dst, a, b, r)
@@ -408,10 +408,16 @@ extension Machine {
     /// Pooling over [C, H, W] planes (record: kernel h, w; strides h, w; pads top, left,
     /// bottom, right; dilations h, w; count_include_pad): max, or the sum of the window's
     /// elements inside the input in (ky, kx) order divided by their count (or, with
-    /// count_include_pad, by the positions inside the padded input).
+    /// count_include_pad, by the positions inside the padded input). `max_pool_index`
+    /// writes where each maximum is (the record's last five: the index of a's first element,
+    /// the index step from plane to plane, the rows above a's first, the input's height, and
+    /// 1 for column-major indices), i64, -1 for a window with no position inside a.
     private mutating func pool(_ op: String, _ dst: DescriptorRef, _ a: DescriptorRef, _ r: [Int]) throws {
-        guard a.dims.count == 3, dst.dims.count == 3, a.dims[0] == dst.dims[0], a.element == .f32, dst.element == .f32 else {
-            throw SimulatorError("\(op) needs f32 [C, H, W] in and [C, OH, OW] out")
+        let indices = op == "max_pool_index"
+        guard a.dims.count == 3, dst.dims.count == 3, a.dims[0] == dst.dims[0], a.element == .f32,
+            dst.element == (indices ? .i64 : .f32)
+        else {
+            throw SimulatorError("\(op) needs f32 [C, H, W] in and \(indices ? "i64" : "f32") [C, OH, OW] out")
         }
         let (kh, kw, sh, sw, pt, pl, pb, pr, dh, dw) = (r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9])
         // A record that is not a window's (a params index naming other constants) is refused.
@@ -423,12 +429,18 @@ extension Machine {
         }
         let includePad = r[10] != 0
         let (c, h, w) = (a.dims[0], a.dims[1], a.dims[2]), (oh, ow) = (dst.dims[1], dst.dims[2])
+        let (base, planeStep, rowsAbove, height, columnMajor) = (r[11], r[12], r[13], r[14], r[15] == 1)
+        if indices {
+            guard planeStep >= 0, rowsAbove >= 0, height >= h + rowsAbove, base >= 0, r[15] == 0 || columnMajor else {
+                throw SimulatorError("max_pool_index's parameter record is not a place in its input (base, steps, order)")
+            }
+        }
         let x = try loadFloats(a)
-        var y = [Float](repeating: 0, count: c * oh * ow)
+        var y = [Float](repeating: 0, count: c * oh * ow), at = [Int64](repeating: -1, count: indices ? c * oh * ow : 0)
         for plane in 0..<c {
             for i in 0..<oh {
                 for j in 0..<ow {
-                    var best = -Float.infinity, sum: Float = 0, count = 0, padded = 0
+                    var best = -Float.infinity, sum: Float = 0, count = 0, padded = 0, found = -1
                     for ky in 0..<kh {
                         let row = i * sh - pt + ky * dh
                         if row >= h + pb { continue }
@@ -438,17 +450,24 @@ extension Machine {
                             padded += 1
                             if row < 0 || col < 0 || row >= h || col >= w { continue }
                             let v = x[(plane * h + row) * w + col]
-                            if v > best || v.isNaN { best = v }
+                            let position = columnMajor ? col * height + row + rowsAbove : (row + rowsAbove) * w + col
+                            if found < 0 { found = position }
+                            if v > best || v.isNaN { (best, found) = (v, position) }
                             sum += v
                             count += 1
                         }
                     }
                     y[(plane * oh + i) * ow + j] =
-                        op == "max_pool"
+                        op != "average_pool"
                         ? best
                         : (includePad ? sum / Float(padded) : (count > 0 ? sum / Float(count) : 0))
+                    if indices, found >= 0 { at[(plane * oh + i) * ow + j] = Int64(base + plane * planeStep + found) }
                 }
             }
+        }
+        if indices {
+            try storeIntegers(dst, at)
+            return
         }
         try storeFloats(dst, y)
     }

@@ -222,6 +222,18 @@ final class CycleModelTests: XCTestCase {
         XCTAssertEqual(three.end, [401, 401, 602, 602])
     }
 
+    func testAScatterIsADMAOfItsRowsAndIndicesPlusACyclePerRow() throws {
+        // 8 rows of 64 bytes from SRAM into a DRAM table, 8 i64 indices in SRAM: 576 bytes at
+        // SRAM's 128 bytes/cycle, 5 cycles; then one cycle to issue each row, and DRAM's latency.
+        let s = try schedule(
+            ["dram f32 @0x1000 [100,16] [16,1]", "sram c0.t0 f32 @0x0 [8,16] [16,1]", "sram c0.t0 i64 @0x200 [8] [1]"],
+            ["scatter dst=d0, src=d1, idx=d2"])
+        XCTAssertEqual(s.end[0], 5 + 8 + 200)
+        XCTAssertEqual(s.bytes[0], 512)
+        XCTAssertEqual(s.sourceLevel[0], 0)
+        XCTAssertEqual(s.destinationLevel[0], 3)
+    }
+
     func testVectorOpsAndQuantization() throws {
         let s = try schedule(
             ["sram c0.t0 f32 @0x0 [32,20] [20,1]", "sram c0.t1 f32 @0x0 [32,20] [20,1]", "sram c0.t2 f32 @0x0 [32,20] [20,1]"],

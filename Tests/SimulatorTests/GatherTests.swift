@@ -90,7 +90,7 @@ final class GatherTests: XCTestCase {
             dst, "sram c0.t0 f32 @0x0 [5,3] [3,1]", idx,
             "the table is in sram; gather reads it from dram, weights, constants or l3")
         try refused(
-            dst, src, "dram f32 @0x0 [2] [1]", "gather's idx holds i32 or i64 row numbers, not f32")
+            dst, src, "dram f32 @0x0 [2] [1]", "idx holds i32 or i64 row numbers, not f32")
         try refused(dst, src, "dram i64 @0x8 [2] [1]", "reads dram byte 16, never written")
         try refused(
             "dram f32 @0x40 [2,4] [4,1]", src, idx,
