@@ -296,12 +296,18 @@ public enum Lowering {
                 scratchBytes = max(scratchBytes, try lowerCopy(node, graph, memory, scratch: scratch, &constants, &b))
             case "Slice":
                 try lowerSlice(node, graph, try address(node.inputs[0], node), try address(node.outputs[0], node), &b)
+            case "ScatterND" where graph.constants[node.inputs[1]] == nil:
+                try lowerComputedScatter(node, graph, memory, resources, &constants, &b)
             case "Transpose", "Concat", "ScatterND":
                 try lowerDataMovement(node, graph, memory, &constants, &b)
             case "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool":
+                let indices = node.outputs.count > 1 && !node.outputs[1].isEmpty ? node.outputs[1] : nil
                 try lowerPool(
                     node, try address(node.inputs[0], node), try address(node.outputs[0], node),
-                    shape(node.inputs[0]), shape(node.outputs[0]), resources, &constants, &b)
+                    shape(node.inputs[0]), shape(node.outputs[0]), indices: try indices.map { try address($0, node) },
+                    resources, &constants, &b)
+            case "MaxUnpool":
+                try lowerMaxUnpool(node, graph, memory, &b)
             default:
                 throw IRError("cannot lower \(node.op): the NPU backend has no lowering for it yet", at: node)
             }
@@ -633,15 +639,18 @@ public enum Lowering {
     }
 
     /// Pooling per image, as many channels at a time as a tile's SRAM holds in and out, each
-    /// step on the next tile.
+    /// step on the next tile. MaxPool's Indices (at `indices`, i64 of the output's shape)
+    /// come from a `vopp max_pool_index` over the same rows, told where they lie in the
+    /// whole input.
     private static func lowerPool(
-        _ node: Node, _ x: Place, _ y: Place, _ xShape: [Int], _ yShape: [Int],
+        _ node: Node, _ x: Place, _ y: Place, _ xShape: [Int], _ yShape: [Int], indices: Place? = nil,
         _ resources: TileResources, _ constants: inout ConstantSection, _ b: inout ProgramBuilder
     ) throws {
         if xShape.count == 3, yShape.count == 3 {
             // 1-D pooling is the 2-D one over a single row.
             try lowerPool(
-                node.liftedToTwoDimensions(), x, y, liftedShape(xShape), liftedShape(yShape), resources, &constants, &b)
+                node.liftedToTwoDimensions(), x, y, liftedShape(xShape), liftedShape(yShape), indices: indices, resources,
+                &constants, &b)
             return
         }
         if node.op.hasPrefix("Global"), xShape.count > 4 {
@@ -656,10 +665,16 @@ public enum Lowering {
                 "cannot lower \(node.op) over \(xShape.count - 2) spatial axes: windows slide over one or two (global "
                     + "pools over any number)", at: node)
         }
-        guard node.outputs.count == 1 || node.outputs[1].isEmpty else {
-            throw IRError("cannot lower MaxPool's Indices", at: node)
-        }
         let (n, c, h, w, oh, ow) = (xShape[0], xShape[1], xShape[2], xShape[3], yShape[2], yShape[3])
+        let order = node.int("storage_order", default: 0)
+        if indices != nil {
+            guard order == 0 || order == 1 else { throw IRError("storage_order \(order) is neither 0 nor 1", at: node) }
+            guard n * c * h * w <= Int(Int32.max) else {
+                throw IRError(
+                    "cannot lower MaxPool's Indices over \(n * c * h * w) input elements: the vector unit counts them in 32 bits",
+                    at: node)
+            }
+        }
         let global = node.op.hasPrefix("Global")
         let kernel = global ? [h, w] : (node.ints("kernel_shape") ?? [1, 1])
         let strides = global ? [1, 1] : (node.ints("strides") ?? [1, 1])
@@ -675,6 +690,7 @@ public enum Lowering {
         }
         func bytes(_ channels: Int, _ r0: Int, _ r1: Int) -> Int {
             4 * channels * (inputRows(r0, r1).count * w + (r1 - r0) * ow) + 64
+                + (indices == nil ? 0 : 8 * channels * (r1 - r0) * ow + 64)
         }
         // Whole channels when one fits, as many as fit; else one channel, as many output rows as fit.
         var channelsPerStep = 1, rowsPerStep = oh
@@ -728,6 +744,25 @@ public enum Lowering {
                             "dst": b.descriptor(
                                 try y.advanced(by: 4 * (((image * c + c0) * oh + r0) * ow))
                                     .descriptor(dims: [cs, r1 - r0, ow], strides: [oh * ow, ow, 1])), "src": outTile,
+                        ])
+                    guard let indices else { continue }
+                    let at = ((4 * cs * rows.count * w + 63) / 64 * 64 + 4 * cs * (r1 - r0) * ow + 63) / 64 * 64
+                    let indexTile = b.descriptor(
+                        try TensorDescriptor(
+                            .sram, .i64, cluster: cluster, tile: tile, address: UInt64(at), dims: [cs, r1 - r0, ow]))
+                    let record = constants.record(
+                        kernel + strides + [padTop, pads[1], padBottom, pads[3]] + dilations
+                            + [0, (image * c + c0) * h * w, h * w, rows.lowerBound, h, order])
+                    try b.emit(
+                        "vopp",
+                        ["op": vectorOp("max_pool_index"), "dst": indexTile, "a": inTile, "b": 0, "params": UInt64(record)])
+                    try b.emit(
+                        "dma",
+                        [
+                            "dst": b.descriptor(
+                                try indices.advanced(by: 8 * (((image * c + c0) * oh + r0) * ow))
+                                    .descriptor(.i64, dims: [cs, r1 - r0, ow], strides: [oh * ow, ow, 1])),
+                            "src": indexTile,
                         ])
                 }
             }

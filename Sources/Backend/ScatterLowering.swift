@@ -1,0 +1,166 @@
+// Scatters whose places the model computes: MaxUnpool, and ScatterND of computed index
+// tuples (torch's dynamo exporter writes max_unpool2d so). The output is first filled (with
+// zeros) or copied (from the data), then one `scatter` per block of rows writes each row
+// where its index points. Which bytes a row lands on is known only when the model runs, so
+// every scatter counts as writing the whole output and the scatters run one after another,
+// in the rows' order: of two rows sent to one place the later one stays, as the interpreter
+// keeps it.
+import IR
+import ISA
+
+extension Lowering {
+    /// MaxUnpool: zeros of the output's shape, then each input value at the place its index
+    /// names (flattened over the whole output, as MaxPool's Indices are): one `scatter` of
+    /// one-element rows.
+    static func lowerMaxUnpool(_ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ b: inout ProgramBuilder) throws {
+        let (x, n) = try staticActivation(node, graph, memory, node.inputs[0], .float32, "input")
+        let (indices, count) = try staticActivation(node, graph, memory, node.inputs[1], .int64, "Indices")
+        let (y, r) = try staticActivation(node, graph, memory, node.outputs[0], .float32, "output")
+        guard count == n else {
+            throw IRError("cannot lower MaxUnpool: its Indices have \(count) elements and its input \(n)", at: node)
+        }
+        guard r > 0 else { return }
+        try b.emit("fill", ["dst": b.descriptor(try y.descriptor(dims: [r])), "value": UInt64(Float(0).bitPattern)])
+        guard n > 0 else { return }
+        try b.emit(
+            "scatter",
+            [
+                "dst": b.descriptor(try y.descriptor(dims: [r, 1])), "src": b.descriptor(try x.descriptor(dims: [n, 1])),
+                "idx": b.descriptor(try indices.descriptor(.i64, dims: [n])),
+            ])
+    }
+
+    /// ScatterND (reduction none) of index tuples the model computes: the data copied, then
+    /// per block of tuples on a tile, each tuple's slab number computed on the vector unit
+    /// (a negative index plus its axis's extent; an index still outside its axis made one
+    /// that puts the slab past the output's end, so that the scatter refuses it, as the
+    /// interpreter refuses the tuple; each index times its axis's step in slabs, summed) and
+    /// the block's update slabs scattered there.
+    static func lowerComputedScatter(
+        _ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ resources: TileResources,
+        _ constants: inout ConstantSection, _ b: inout ProgramBuilder
+    ) throws {
+        let reduction = node.string("reduction", default: "none")
+        guard reduction == "none" else {
+            throw IRError("cannot lower ScatterND with reduction \(reduction): updates are copied, not combined", at: node)
+        }
+        guard node.inputs.count == 3, let dtype = graph.type(of: node.inputs[0])?.dtype, let element = dtype.vectorElement,
+            let dims = graph.type(of: node.inputs[0])?.shape?.concrete
+        else {
+            throw IRError(
+                "cannot lower ScatterND of \"\(node.inputs[0])\": not a static float32, bool, int32 or int64 value", at: node)
+        }
+        let total = dims.reduce(1, *)
+        let (y, _) = try staticActivation(node, graph, memory, node.outputs[0], dtype, "output")
+        let data: Place
+        if let place = memory.place(of: node.inputs[0]) {
+            data = place
+        } else if let t = graph.constants[node.inputs[0]] {
+            data = Place(.constants, UInt64(constants.append(t, as: element)))
+        } else {
+            throw IRError("cannot lower ScatterND: its data \"\(node.inputs[0])\" has no place in memory", at: node)
+        }
+        let (tuples, indexCount) = try staticActivation(node, graph, memory, node.inputs[1], .int64, "indices")
+        let (updates, updateCount) = try staticActivation(node, graph, memory, node.inputs[2], dtype, "updates")
+        guard let k = graph.type(of: node.inputs[1])?.shape?.concrete?.last, (1...dims.count).contains(k) else {
+            throw IRError("cannot lower ScatterND: its index tuples do not hold 1 to \(dims.count) indices", at: node)
+        }
+        let slab = dims[k...].reduce(1, *), rows = indexCount / k, slabs = dims[..<k].reduce(1, *)
+        guard updateCount == rows * slab else {
+            throw IRError("cannot lower ScatterND: its updates do not give \(rows) slabs of \(slab) values", at: node)
+        }
+        // A slab number past the end: an out-of-range index is replaced by `slabs`, at least
+        // `slabs` times its step of at least 1, and the k such products stay within int64.
+        guard slabs < 1 << 28 else {
+            throw IRError("cannot lower ScatterND into \(slabs) slabs: a computed slab number is checked below 2^28", at: node)
+        }
+        try b.emit(
+            "dma",
+            [
+                "dst": b.descriptor(try y.descriptor(element, dims: [total])),
+                "src": b.descriptor(try data.descriptor(element, dims: [total])),
+            ])
+        guard rows > 0, slab > 0 else { return }
+        var steps = [Int](repeating: 1, count: k)
+        for j in stride(from: k - 2, through: 0, by: -1) { steps[j] = steps[j + 1] * dims[j + 1] }
+        // Four rows of k: zeros, the axes' extents, the replacement past the end, the steps.
+        let table = constants.append(
+            integers: ([Int](repeating: 0, count: k) + Array(dims[..<k]) + [Int](repeating: slabs, count: k) + steps).map {
+                Int64($0)
+            }, .i64)
+        let tableBytes = burstAligned(4 * 8 * k)
+        func footprint(_ m: Int) -> Int {
+            tableBytes + 2 * burstAligned(8 * m * k) + 2 * burstAligned(4 * m * k) + burstAligned(8 * m)
+        }
+        guard footprint(1) <= resources.sramBytes else {
+            throw IRError("cannot lower ScatterND: one index tuple of \(k) does not fit a tile's SRAM", at: node)
+        }
+        let step = mostFitting(rows, sramBytes: resources.sramBytes, footprint)
+        let record = UInt64(constants.record([k] + [Int](repeating: 0, count: 15)))
+        var loaded = Set<Int>()
+        try forEachBlock(of: rows, step: step, resources) { _, first, m, cluster, tile in
+            var at = 0
+            func sram(_ element: ElementType, _ dims: [Int], _ strides: [Int]? = nil, fixed: Int? = nil) throws -> UInt64 {
+                let address = fixed ?? at
+                if fixed == nil { at += burstAligned(dims.reduce(element.addressBytes, *)) }
+                return b.descriptor(
+                    try TensorDescriptor(
+                        .sram, element, cluster: cluster, tile: tile, address: UInt64(address), dims: dims, strides: strides))
+            }
+            // The four rows of constants, loaded once per tile, each read for every tuple.
+            let unit = cluster * resources.tilesPerCluster + tile
+            let rowsOfTable = try sram(.i64, [4, k], fixed: 0)
+            at = tableBytes
+            if loaded.insert(unit).inserted {
+                try b.emit(
+                    "dma",
+                    [
+                        "dst": rowsOfTable,
+                        "src": b.descriptor(try TensorDescriptor(.constants, .i64, address: UInt64(table), dims: [4, k])),
+                    ])
+            }
+            func broadcast(_ row: Int) throws -> UInt64 { try sram(.i64, [m, k], [0, 1], fixed: 8 * k * row) }
+            let (zeros, extents, past, steps) = (try broadcast(0), try broadcast(1), try broadcast(2), try broadcast(3))
+            let t = try sram(.i64, [m, k]), wrapped = try sram(.i64, [m, k])
+            let mask = try sram(.f32, [m, k]), above = try sram(.f32, [m, k]), slabNumbers = try sram(.i64, [m])
+            try b.emit(
+                "dma",
+                [
+                    "dst": t,
+                    "src": b.descriptor(try tuples.advanced(by: 8 * first * k).descriptor(.i64, dims: [m, k])),
+                ])
+            func op(_ name: String, _ dst: UInt64, _ a: UInt64, _ b2: UInt64) throws {
+                try b.emit("vop", ["op": vectorOp(name), "dst": dst, "a": a, "b": b2, "imm": 0])
+            }
+            try op("less", mask, t, zeros)
+            try op("add", wrapped, t, extents)
+            try op("where", t, mask, wrapped)
+            try op("less", mask, t, zeros)
+            try op("greater_equal", above, t, extents)
+            try op("or", mask, mask, above)
+            try op("where", t, mask, past)
+            try op("mul", t, t, steps)
+            try b.emit("vopp", ["op": vectorOp("reduce_sum"), "dst": slabNumbers, "a": t, "b": 0, "params": record])
+            try b.emit(
+                "scatter",
+                [
+                    "dst": b.descriptor(try y.descriptor(element, dims: [slabs, slab])),
+                    "src": b.descriptor(
+                        try updates.advanced(by: element.addressBytes * first * slab).descriptor(element, dims: [m, slab])),
+                    "idx": slabNumbers,
+                ])
+        }
+    }
+
+    /// The place and element count of `value`, a static activation of `dtype`.
+    private static func staticActivation(
+        _ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ value: String, _ dtype: DType, _ role: String
+    ) throws -> (Place, Int) {
+        guard graph.type(of: value)?.dtype == dtype, let dims = graph.type(of: value)?.shape?.concrete,
+            let place = memory.place(of: value)
+        else {
+            throw IRError("cannot lower \(node.op): its \(role) \"\(value)\" is not a static \(dtype.name) activation", at: node)
+        }
+        return (place, dims.reduce(1, *))
+    }
+}
