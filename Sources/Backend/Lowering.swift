@@ -296,8 +296,9 @@ public enum Lowering {
                 scratchBytes = max(scratchBytes, try lowerCopy(node, graph, memory, scratch: scratch, &constants, &b))
             case "Slice":
                 try lowerSlice(node, graph, try address(node.inputs[0], node), try address(node.outputs[0], node), &b)
-            case "ScatterND" where graph.constants[node.inputs[1]] == nil:
-                try lowerComputedScatter(node, graph, memory, resources, &constants, &b)
+            case "ScatterND"
+            where graph.constants[node.inputs[1]] == nil || node.string("reduction", default: "none") != "none":
+                try lowerIndexedScatter(node, graph, memory, resources, &constants, &b)
             case "Transpose", "Concat", "ScatterND":
                 try lowerDataMovement(node, graph, memory, &constants, &b)
             case "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool":
@@ -840,12 +841,9 @@ extension Lowering {
         _ node: Node, _ graph: Graph, _ dims: [Int], to y: Place, _ element: ElementType, _ source: (String) -> Place,
         _ b: inout ProgramBuilder
     ) throws {
-        let reduction = node.string("reduction", default: "none")
-        guard reduction == "none" else {
-            throw IRError("cannot lower ScatterND with reduction \(reduction): updates are copied, not combined", at: node)
-        }
-        guard let indices = graph.constants[node.inputs[1]] else {
-            throw IRError("cannot lower ScatterND whose indices \"\(node.inputs[1])\" are not a constant", at: node)
+        // A reduction, or indices the model computes, are `lowerIndexedScatter`'s.
+        guard let indices = graph.constants[node.inputs[1]], node.string("reduction", default: "none") == "none" else {
+            preconditionFailure("a ScatterND with a reduction or computed indices is lowered as a scatter")
         }
         let offsets = try scatterOffsets(node, dataShape: dims, indices: indices)
         let slab = dims[(indices.shape.last ?? 0)...].reduce(1, *), size = element == .i64 ? 8 : 4, total = dims.reduce(1, *)

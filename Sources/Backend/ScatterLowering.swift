@@ -1,12 +1,15 @@
-// Scatters whose places the model computes: MaxUnpool, and ScatterND of computed index
-// tuples (torch's dynamo exporter writes max_unpool2d so). The output is first filled (with
-// zeros) or copied (from the data), then one `scatter` per block of rows writes each row
-// where its index points. Which bytes a row lands on is known only when the model runs, so
-// every scatter counts as writing the whole output and the scatters run one after another,
-// in the rows' order: of two rows sent to one place the later one stays, as the interpreter
-// keeps it.
+// Scatters: MaxUnpool, ScatterND of computed index tuples (torch's dynamo exporter writes
+// max_unpool2d so; ScatterElements and Scatter are read as ScatterND) and ScatterND with a
+// reduction. The output is first filled (with zeros) or copied (from the data), then one
+// `scatter` per block of rows writes each row where its index points, or combines it with
+// the row there. Which bytes a row lands on is known only when the model runs, so every
+// scatter counts as writing the whole output and the scatters run one after another, in the
+// rows' order: of two rows sent to one place the later one stays (or is combined last), as
+// the interpreter does it.
+import Formats
 import IR
 import ISA
+import Reference
 
 extension Lowering {
     /// MaxUnpool: zeros of the output's shape, then each input value at the place its index
@@ -26,23 +29,25 @@ extension Lowering {
             "scatter",
             [
                 "dst": b.descriptor(try y.descriptor(dims: [r, 1])), "src": b.descriptor(try x.descriptor(dims: [n, 1])),
-                "idx": b.descriptor(try indices.descriptor(.i64, dims: [n])),
+                "idx": b.descriptor(try indices.descriptor(.i64, dims: [n])), "reduction": 0,
             ])
     }
 
-    /// ScatterND (reduction none) of index tuples the model computes: the data copied, then
-    /// per block of tuples on a tile, each tuple's slab number computed on the vector unit
-    /// (a negative index plus its axis's extent; an index still outside its axis made one
-    /// that puts the slab past the output's end, so that the scatter refuses it, as the
-    /// interpreter refuses the tuple; each index times its axis's step in slabs, summed) and
-    /// the block's update slabs scattered there.
-    static func lowerComputedScatter(
+    /// ScatterND of index tuples the model computes, or of constant ones with a reduction
+    /// (constant ones without are runs of DMAs, `lowerDataMovement`): the data copied, then
+    /// the update slabs scattered to the slab numbers of their tuples. Constant tuples are
+    /// numbered when the model compiles. Computed ones are numbered per block of tuples on a
+    /// tile's vector unit: a negative index plus its axis's extent, and an index still outside
+    /// its axis made one that puts the slab past the output's end, so that the scatter
+    /// refuses it, as the interpreter refuses the tuple; each index times its axis's step in
+    /// slabs, summed.
+    static func lowerIndexedScatter(
         _ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ resources: TileResources,
         _ constants: inout ConstantSection, _ b: inout ProgramBuilder
     ) throws {
-        let reduction = node.string("reduction", default: "none")
-        guard reduction == "none" else {
-            throw IRError("cannot lower ScatterND with reduction \(reduction): updates are copied, not combined", at: node)
+        let name = node.string("reduction", default: "none")
+        guard let reduction = ScatterReduction(rawValue: name) else {
+            throw IRError("cannot lower ScatterND with reduction \(name)", at: node)
         }
         guard node.inputs.count == 3, let dtype = graph.type(of: node.inputs[0])?.dtype, let element = dtype.vectorElement,
             let dims = graph.type(of: node.inputs[0])?.shape?.concrete
@@ -50,18 +55,49 @@ extension Lowering {
             throw IRError(
                 "cannot lower ScatterND of \"\(node.inputs[0])\": not a static float32, bool, int32 or int64 value", at: node)
         }
+        guard reduction == .none || dtype != .bool else {
+            throw IRError("cannot lower ScatterND with reduction \(name) of bool values", at: node)
+        }
+        let reductionField = UInt64(InstructionSet.scatterReductions.firstIndex(of: name)!)
         let total = dims.reduce(1, *)
         let (y, _) = try staticActivation(node, graph, memory, node.outputs[0], dtype, "output")
-        let data: Place
-        if let place = memory.place(of: node.inputs[0]) {
-            data = place
-        } else if let t = graph.constants[node.inputs[0]] {
-            data = Place(.constants, UInt64(constants.append(t, as: element)))
-        } else {
-            throw IRError("cannot lower ScatterND: its data \"\(node.inputs[0])\" has no place in memory", at: node)
+        /// Where the data or the updates are read: an activation, or a constant's elements
+        /// appended to the constant section.
+        func source(_ value: String, _ role: String) throws -> (Place, Int) {
+            guard let t = graph.constants[value], t.dtype == dtype else {
+                return try staticActivation(node, graph, memory, value, dtype, role)
+            }
+            return (Place(.constants, UInt64(constants.append(t, as: element))), t.count)
+        }
+        let (data, _) = try source(node.inputs[0], "data")
+        try b.emit(
+            "dma",
+            [
+                "dst": b.descriptor(try y.descriptor(element, dims: [total])),
+                "src": b.descriptor(try data.descriptor(element, dims: [total])),
+            ])
+        if let indices = graph.constants[node.inputs[1]] {
+            let offsets = try scatterOffsets(node, dataShape: dims, indices: indices)
+            let slab = dims[(indices.shape.last ?? 0)...].reduce(1, *)
+            let (updates, updateCount) = try source(node.inputs[2], "updates")
+            guard updateCount == offsets.count * slab else {
+                throw IRError(
+                    "cannot lower ScatterND: its updates do not give \(offsets.count) slabs of \(slab) values", at: node)
+            }
+            guard !offsets.isEmpty, slab > 0 else { return }
+            let numbers = constants.append(integers: offsets.map { Int64($0 / slab) }, .i64)
+            try b.emit(
+                "scatter",
+                [
+                    "dst": b.descriptor(try y.descriptor(element, dims: [total / slab, slab])),
+                    "src": b.descriptor(try updates.descriptor(element, dims: [offsets.count, slab])),
+                    "idx": b.descriptor(try TensorDescriptor(.constants, .i64, address: UInt64(numbers), dims: [offsets.count])),
+                    "reduction": reductionField,
+                ])
+            return
         }
         let (tuples, indexCount) = try staticActivation(node, graph, memory, node.inputs[1], .int64, "indices")
-        let (updates, updateCount) = try staticActivation(node, graph, memory, node.inputs[2], dtype, "updates")
+        let (updates, updateCount) = try source(node.inputs[2], "updates")
         guard let k = graph.type(of: node.inputs[1])?.shape?.concrete?.last, (1...dims.count).contains(k) else {
             throw IRError("cannot lower ScatterND: its index tuples do not hold 1 to \(dims.count) indices", at: node)
         }
@@ -74,12 +110,6 @@ extension Lowering {
         guard slabs < 1 << 28 else {
             throw IRError("cannot lower ScatterND into \(slabs) slabs: a computed slab number is checked below 2^28", at: node)
         }
-        try b.emit(
-            "dma",
-            [
-                "dst": b.descriptor(try y.descriptor(element, dims: [total])),
-                "src": b.descriptor(try data.descriptor(element, dims: [total])),
-            ])
         guard rows > 0, slab > 0 else { return }
         var steps = [Int](repeating: 1, count: k)
         for j in stride(from: k - 2, through: 0, by: -1) { steps[j] = steps[j + 1] * dims[j + 1] }
@@ -147,7 +177,7 @@ extension Lowering {
                     "dst": b.descriptor(try y.descriptor(element, dims: [slabs, slab])),
                     "src": b.descriptor(
                         try updates.advanced(by: element.addressBytes * first * slab).descriptor(element, dims: [m, slab])),
-                    "idx": slabNumbers,
+                    "idx": slabNumbers, "reduction": reductionField,
                 ])
         }
     }

@@ -88,6 +88,9 @@ public enum InstructionSet {
 
     static let descriptor24 = 24
 
+    /// How `scatter` combines a row with the one at its place (ONNX's ScatterND reductions).
+    public static let scatterReductions = ["none", "add", "mul", "max", "min"]
+
     /// Semaphores a program may use (the `sem` field's 16 bits), all starting at 0.
     public static let semaphores = 1 << 16
 
@@ -166,7 +169,13 @@ public enum InstructionSet {
                 FieldSpec(
                     "idx", descriptor24, .descriptor,
                     "N row numbers, i32 or i64, walked in row-major order, each in [0, R)"),
-            ], summary: "copies row i of `src` to row idx[i] of `dst`, for each of idx's N elements in increasing i"),
+                FieldSpec(
+                    "reduction", 3, .choice(scatterReductions),
+                    "none: the row replaces what is there; add, mul, max, min: combined with it (f32, i32, i64)"),
+            ],
+            summary:
+                "row i of `src` to row idx[i] of `dst` (replacing it, or combined with it), for each of idx's N elements in increasing i"
+        ),
         InstructionSpec(
             mnemonic: "mma", opcode: 0x20, queue: .matrix,
             fields: matrixOperands(

@@ -8,7 +8,7 @@ extension Instruction {
     /// only, `out` when it accumulates, and a coded `act`'s scales; `quant` into codes writes
     /// their scales too; `vop` and `vopp` read `b` for the ops of two operands (and
     /// layer_norm's scale and bias); `gather` reads its whole table, and `scatter` writes its
-    /// whole table. Control instructions touch nothing.
+    /// whole table (and reads it, when it combines rows). Control instructions touch nothing.
     public func operandAccess(_ descriptors: [TensorDescriptor]) -> (reads: [UInt64], writes: [UInt64]) {
         var reads: [UInt64] = [], writes: [UInt64] = []
         appendOperands(descriptors, reads: &reads, writes: &writes)
@@ -24,9 +24,10 @@ extension Instruction {
             reads.append(value(at: o.dma.src))
             writes.append(value(at: o.dma.dst))
         case o.fill.opcode: writes.append(value(at: o.fill.dst))
-        case o.gather.opcode, o.scatter:
+        case o.gather.opcode, o.scatter.opcode:
             reads.append(value(at: o.gather.src))
             reads.append(value(at: o.gather.idx))
+            if spec.opcode == o.scatter.opcode, value(at: o.scatter.reduction) != 0 { reads.append(value(at: o.gather.dst)) }
             writes.append(value(at: o.gather.dst))
         case o.mma.opcode, o.mmag:
             reads.append(value(at: o.mma.act))
@@ -105,11 +106,12 @@ private enum OperandFields {
         let f = at("gather", "dst", "src", "idx")
         return (opcode: f.opcode, dst: f.positions[0], src: f.positions[1], idx: f.positions[2])
     }()
-    /// `scatter`'s opcode: its operand fields sit where `gather`'s do.
+    /// `scatter`: its operand fields sit where `gather`'s do; and its reduction.
     static let scatter = {
-        let f = at("scatter", "dst", "src", "idx")
-        precondition(f.positions == at("gather", "dst", "src", "idx").positions, "scatter's operands sit where gather's do")
-        return f.opcode
+        let f = at("scatter", "dst", "src", "idx", "reduction")
+        precondition(
+            Array(f.positions[..<3]) == at("gather", "dst", "src", "idx").positions, "scatter's operands sit where gather's do")
+        return (opcode: f.opcode, reduction: f.positions[3])
     }()
     static let mma = {
         let f = at("mma", "out", "act", "wgt", "scl", "wfmt", "accumulate")

@@ -1,6 +1,7 @@
 // ScatterND: the data, with the slabs its index tuples address replaced by (or combined
 // with: add, mul, max, min) the update rows, in order. All dtypes for `none`; float32 and
 // the integers for the reductions (integers wrap as numpy's do).
+import Formats
 import IR
 
 func scatterND(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
@@ -14,8 +15,10 @@ func scatterND(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     }
     let out = Tensor(zeros: data.dtype, shape: data.shape)
     out.storage.base.copyMemory(from: data.storage.base, byteCount: data.count * data.dtype.byteSize)
-    let reduction = node.string("reduction", default: "none")
-    if reduction == "none" {
+    guard let reduction = ScatterReduction(rawValue: node.string("reduction", default: "none")) else {
+        throw IRError("reduction \"\(node.string("reduction", default: ""))\" is not none, add, mul, max or min", at: node)
+    }
+    if reduction == .none {
         let bytes = slab * data.dtype.byteSize
         for (row, offset) in offsets.enumerated() {
             (out.storage.base + offset * data.dtype.byteSize).copyMemory(
@@ -31,26 +34,10 @@ func scatterND(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
         return values
     }
     if data.dtype == .float32 {
-        let f: (Float, Float) -> Float
-        switch reduction {
-        case "add": f = { $0 + $1 }
-        case "mul": f = { $0 * $1 }
-        case "max": f = { Swift.max($0, $1) }
-        case "min": f = { Swift.min($0, $1) }
-        default: throw IRError("reduction \"\(reduction)\" is not none, add, mul, max or min", at: node)
-        }
-        return Tensor(combined(data.floats(), updates.floats(), f), shape: data.shape)
+        return Tensor(combined(data.floats(), updates.floats(), reduction.combined), shape: data.shape)
     }
     guard data.dtype.isInteger else { throw IRError("ScatterND reduces float32 or integers, not \(data.dtype.name)", at: node) }
-    let f: (Int64, Int64) -> Int64
-    switch reduction {
-    case "add": f = { $0 &+ $1 }
-    case "mul": f = { $0 &* $1 }
-    case "max": f = { Swift.max($0, $1) }
-    case "min": f = { Swift.min($0, $1) }
-    default: throw IRError("reduction \"\(reduction)\" is not none, add, mul, max or min", at: node)
-    }
-    return Tensor(combined(data.int64s(), updates.int64s(), f), shape: data.shape).cast(to: data.dtype)
+    return Tensor(combined(data.int64s(), updates.int64s(), reduction.combined), shape: data.shape).cast(to: data.dtype)
 }
 
 /// The element offset in data of `shape` of each index tuple of `indices` (the last axis,

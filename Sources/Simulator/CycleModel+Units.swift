@@ -12,7 +12,8 @@ extension CycleModel.SchedulerState {
     /// from one it both reads and writes), and completes after the slowest level's latency.
     /// A gather's bytes are the rows it copies and the indices it reads; it fetches one row
     /// at a time, each after the one before has arrived, so its engine is busy one latency
-    /// longer per row. A scatter moves its rows and indices, one row issued a cycle.
+    /// longer per row. A scatter moves its rows and indices, one row issued a cycle; with a
+    /// reduction it also reads the rows it writes, each a latency after the one before.
     mutating func transfer(_ i: Instruction, _ program: Program) throws {
         let space = program.descriptors[Int(i["dst"])].space
         guard space != .weights && space != .constants else {
@@ -28,6 +29,9 @@ extension CycleModel.SchedulerState {
         var reads: [(CycleModel.Operand, Int)] = []
         if let src { reads.append((src, mnemonic == "gather" ? dst.bytes : src.bytes)) }
         if let idx { reads.append((idx, idx.bytes)) }
+        // A scatter that combines reads each row it writes.
+        let combines = mnemonic == "scatter" && i["reduction"] != 0
+        if combines, let src { reads.append((dst, src.bytes)) }
         // The engine: the tile's, else the cluster's.
         let engineTile = dst.tile ?? reads.lazy.compactMap(\.0.tile).first
         let engineCluster = dst.cluster ?? reads.lazy.compactMap(\.0.cluster).first ?? 0
@@ -50,8 +54,9 @@ extension CycleModel.SchedulerState {
             busy = max(busy, ledgers[ledger].claim(n, from: start))
         }
         if mnemonic == "gather" { busy += dst.dims.first.map { $0 * latency } ?? 0 }
-        // A scatter's writes are posted: its engine issues one row a cycle, waiting for none.
-        if mnemonic == "scatter" { busy += src!.dims.first ?? 0 }
+        // A scatter's writes are posted: its engine issues one row a cycle, waiting for none;
+        // one that combines waits for each row's read, as a gather does.
+        if mnemonic == "scatter" { busy += (src!.dims.first ?? 0) * (combines ? latency : 1) }
         let end = busy + latency
         if let t = engineTile { tileDMAFree[t][engine] = busy } else { clusterDMAFree[engineCluster][engine] = busy }
         queueEnd[queue] = max(queueEnd[queue], end)

@@ -16,13 +16,13 @@ enum FieldLayout {
     static let dma = (opcode: opcode("dma"), dst: at("dma", "dst"), src: at("dma", "src"))
     static let fill = (opcode: opcode("fill"), dst: at("fill", "dst"), value: at("fill", "value"))
     static let gather = (opcode: opcode("gather"), dst: at("gather", "dst"), src: at("gather", "src"), idx: at("gather", "idx"))
-    /// `scatter`: its fields sit where `gather`'s do.
+    /// `scatter`: its operands sit where `gather`'s do; and its reduction.
     static let scatter = {
         precondition(
             [at("scatter", "dst"), at("scatter", "src"), at("scatter", "idx")].map(\.start)
                 == [gather.dst, gather.src, gather.idx].map(\.start),
-            "scatter's fields sit where gather's do")
-        return opcode("scatter")
+            "scatter's operands sit where gather's do")
+        return (opcode: opcode("scatter"), reduction: at("scatter", "reduction"))
     }()
     static let quant = (
         opcode: opcode("quant"), dst: at("quant", "dst"), src: at("quant", "src"), fmt: at("quant", "fmt"),

@@ -1,7 +1,8 @@
 // `gather` and `scatter` (schemas/isa.md): rows of a table in a global memory copied in the
-// order an index tensor names them, or rows copied into the table where it names, with dma's
-// bounds and written-byte checks. Every index is checked, and every row read, before anything
-// is written.
+// order an index tensor names them, or rows copied into the table where it names (or combined
+// with the rows there), with dma's bounds and written-byte checks. Every index is checked, and
+// every row read, before anything is written.
+import Formats
 import ISA
 
 extension Machine {
@@ -47,9 +48,12 @@ extension Machine {
     }
 
     /// Row i of `src` [N, D] to row idx[i] of `dst` [R, D], for each of idx's N elements
-    /// (i32 or i64, each in [0, R)) in row-major order: of two rows sent to one place, the
-    /// later one stays.
-    mutating func scatter(_ dst: DescriptorRef, _ src: DescriptorRef, _ idx: DescriptorRef) throws {
+    /// (i32 or i64, each in [0, R)) in row-major order, replacing the row there (of two rows
+    /// sent to one place, the later one stays) or, with a reduction, combined with it element
+    /// by element (f32, i32 or i64 rows; every row combined must have been written).
+    mutating func scatter(
+        _ dst: DescriptorRef, _ src: DescriptorRef, _ idx: DescriptorRef, _ reduction: ScatterReduction
+    ) throws {
         let table = dst.descriptor
         guard table.space == .dram || table.space == .l3 else {
             throw SimulatorError("the table is in \(table.space.rawValue); scatter writes it in dram or l3")
@@ -61,22 +65,72 @@ extension Machine {
                 "scatter needs dst [R, D] and src [N, D] of one element type, N being idx's \(idx.count) elements: "
                     + "dst \(table.element.rawValue) \(table.dims), src \(src.element.rawValue) \(src.dims)")
         }
+        guard reduction == .none || [.f32, .i32, .i64].contains(table.element) else {
+            throw SimulatorError("scatter combines f32, i32 or i64 rows (reduction \(reduction)), not \(table.element.rawValue)")
+        }
         let indices = try rowNumbers(idx)
         let (rows, width, size) = (table.dims[0], table.dims[1], try Self.elementSize(table.element))
         for (i, r) in indices.enumerated() where !(0..<Int64(rows)).contains(r) {
             throw SimulatorError("index \(r) (idx element \(i)) is out of range for the table's \(rows) rows")
         }
         let memory = try writableRuns(dst).memory  // the whole table lies inside its memory
-        let values = try readBytes(src, into: .bytes)
-        let rowBytes = width * size
-        guard rowBytes > 0 else { return }
-        let copy = [UInt8](values)
-        copy.withUnsafeBytes { data in
-            for (i, r) in indices.enumerated() {
-                let row = ByteRuns(
+        let values = [UInt8](try readBytes(src, into: .bytes))
+        guard width > 0 else { return }
+        func row(_ r: Int64) -> RunView {
+            RunView(
+                memory: memory,
+                runs: ByteRuns(
                     base: Int(table.address) + Int(r) * table.strides[0] * size, dims: [width], strides: [table.strides[1]],
-                    size: size)
-                memories[memory].write(RunView(memory: memory, runs: row), from: data.baseAddress! + i * rowBytes)
+                    size: size))
+        }
+        if reduction != .none {
+            // Every row combined is read first: a refused scatter writes nothing.
+            var seen = Set<Int64>()
+            for r in indices where seen.insert(r).inserted {
+                if let byte = memories[memory].firstUnwritten(row(r)) {
+                    throw SimulatorError("reads \(memoryName(memory)) byte \(byte), never written")
+                }
+            }
+        }
+        let rowBytes = width * size
+        var old = [UInt8](repeating: 0, count: rowBytes)
+        values.withUnsafeBytes { data in
+            for (i, r) in indices.enumerated() {
+                let place = row(r), new = data.baseAddress! + i * rowBytes
+                guard reduction != .none else {
+                    memories[memory].write(place, from: new)
+                    continue
+                }
+                old.withUnsafeMutableBytes { o in
+                    memories[memory].read(place, into: o.baseAddress!)
+                    Self.combine(o, with: new, width, table.element, reduction)
+                    memories[memory].write(place, from: o.baseAddress!)
+                }
+            }
+        }
+    }
+
+    /// Each of `row`'s `width` elements (f32, i32 or i64, little-endian) combined with the one
+    /// at `new`, in place.
+    private static func combine(
+        _ row: UnsafeMutableRawBufferPointer, with new: UnsafeRawPointer, _ width: Int, _ element: ElementType,
+        _ reduction: ScatterReduction
+    ) {
+        for e in 0..<width {
+            switch element {
+            case .f32:
+                let a = Float(bitPattern: UInt32(littleEndian: row.loadUnaligned(fromByteOffset: 4 * e, as: UInt32.self)))
+                let b = Float(bitPattern: UInt32(littleEndian: new.loadUnaligned(fromByteOffset: 4 * e, as: UInt32.self)))
+                row.storeBytes(of: reduction.combined(a, b).bitPattern.littleEndian, toByteOffset: 4 * e, as: UInt32.self)
+            case .i32:
+                let a = Int64(Int32(littleEndian: row.loadUnaligned(fromByteOffset: 4 * e, as: Int32.self)))
+                let b = Int64(Int32(littleEndian: new.loadUnaligned(fromByteOffset: 4 * e, as: Int32.self)))
+                let combined = Int32(truncatingIfNeeded: reduction.combined(a, b))
+                row.storeBytes(of: combined.littleEndian, toByteOffset: 4 * e, as: Int32.self)
+            default:
+                let a = Int64(littleEndian: row.loadUnaligned(fromByteOffset: 8 * e, as: Int64.self))
+                let b = Int64(littleEndian: new.loadUnaligned(fromByteOffset: 8 * e, as: Int64.self))
+                row.storeBytes(of: reduction.combined(a, b).littleEndian, toByteOffset: 8 * e, as: Int64.self)
             }
         }
     }

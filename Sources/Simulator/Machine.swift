@@ -173,8 +173,10 @@ public struct Machine {
             try storeFloats(dst, [Float](repeating: f(L.fill.value), count: resolved.elements[dst.index]))
         case L.gather.opcode:
             try gather(d(L.gather.dst), d(L.gather.src), d(L.gather.idx))
-        case L.scatter:
-            try scatter(d(L.gather.dst), d(L.gather.src), d(L.gather.idx))
+        case L.scatter.opcode:
+            try scatter(
+                d(L.gather.dst), d(L.gather.src), d(L.gather.idx),
+                ScatterReduction(rawValue: InstructionSet.scatterReductions[Int(i.value(L.scatter.reduction))])!)
         case L.quant.opcode:
             let (dst, src) = (d(L.quant.dst), d(L.quant.src))
             guard src.dims == dst.dims, let k = src.dims.last, k > 0 else { throw SimulatorError("quant needs equal shapes") }

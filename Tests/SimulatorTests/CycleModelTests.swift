@@ -227,11 +227,17 @@ final class CycleModelTests: XCTestCase {
         // SRAM's 128 bytes/cycle, 5 cycles; then one cycle to issue each row, and DRAM's latency.
         let s = try schedule(
             ["dram f32 @0x1000 [100,16] [16,1]", "sram c0.t0 f32 @0x0 [8,16] [16,1]", "sram c0.t0 i64 @0x200 [8] [1]"],
-            ["scatter dst=d0, src=d1, idx=d2"])
+            ["scatter dst=d0, src=d1, idx=d2, reduction=none"])
         XCTAssertEqual(s.end[0], 5 + 8 + 200)
         XCTAssertEqual(s.bytes[0], 512)
         XCTAssertEqual(s.sourceLevel[0], 0)
         XCTAssertEqual(s.destinationLevel[0], 3)
+        // Combining, it reads the 512 bytes of rows too (1,088 bytes, 9 cycles) and waits for
+        // each row's read: 8 x 200.
+        let combining = try schedule(
+            ["dram f32 @0x1000 [100,16] [16,1]", "sram c0.t0 f32 @0x0 [8,16] [16,1]", "sram c0.t0 i64 @0x200 [8] [1]"],
+            ["scatter dst=d0, src=d1, idx=d2, reduction=add"])
+        XCTAssertEqual(combining.end[0], 9 + 8 * 200 + 200)
     }
 
     func testVectorOpsAndQuantization() throws {

@@ -3,8 +3,8 @@ imported as a ScatterND of the data read as one column: along any axis, with neg
 indices and fewer indices than the data holds along another axis, every reduction, the
 interpreter computes them as onnxruntime does; with constant indices (constants scattered
 into a layer's output) the bundle runs bit for bit as the fake-quant interpreter runs the
-model, and a reduction, which the NPU does not combine, is refused by compile by node; an
-index outside the axis is refused when the model runs."""
+model (with a reduction, a `scatter` combining each update with the value there); an index
+outside the axis is refused when the model runs."""
 import numpy as np
 import onnx
 import pytest
@@ -83,23 +83,15 @@ def test_constant_indices_after_a_layer_as_onnxruntime(tmp_path, reduction):
     np.testing.assert_allclose(got["y"], want["y"], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("reduction", ["none", "add"])
 @pytest.mark.parametrize("precision", ["fp16", "nvfp4"])
-def test_constant_indices_compile_to_the_interpreters_bits(tmp_path, precision):
-    one_hot_model(tmp_path / "m.onnx")
+def test_constant_indices_compile_to_the_interpreters_bits(tmp_path, precision, reduction):
+    one_hot_model(tmp_path / "m.onnx", reduction)
     np.savez(tmp_path / "x.npz", x=RNG.standard_normal((2, 6)).astype(np.float32))
     np.savez(tmp_path / "calib.npz", x=RNG.standard_normal((4, 6)).astype(np.float32))
     sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, precision, "none",
                                         tmp_path / "calib.npz", extra=["--input-shape", "x=2,6"])
     assert_same_bits(sim, fq, ["y"])
-
-
-def test_a_reduction_is_refused_by_compile_by_node(tmp_path):
-    """The NPU copies scattered updates; combining them runs in the interpreter alone."""
-    one_hot_model(tmp_path / "m.onnx", "add")
-    r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub", "--precision", "fp16")
-    assert r.returncode == 1
-    assert 'node ScatterND "nudge/ScatterElements_scattered"' in r.stderr and "reduction add" in r.stderr, r.stderr
-    assert not (tmp_path / "m.npub").exists()
 
 
 def test_an_index_outside_the_axis_is_refused_when_the_model_runs(tmp_path):

@@ -3,7 +3,7 @@
 ones counting from the end), and the reductions of opset 16 and 18. The interpreter computes
 them as onnxruntime does; the bundle runs bit for bit as the fake-quant interpreter runs
 the model, each run of rewritten values one DMA with constant indices, a `scatter` with
-computed ones; a reduction is refused at lowering by node."""
+computed ones or a reduction (float32 and integer rows, combined in order)."""
 import numpy as np
 import onnx
 import pytest
@@ -63,19 +63,22 @@ def test_a_detection_head_assignment_runs_on_the_simulator_as_the_interpreter_ru
     assert len(pairs) == 1 and sum(f"dma dst={pairs[0]}," in line for line in r.stdout.splitlines()) == 1, r.stdout
 
 
-def rows_model(path, reduction=None, computed=False):
-    """data [5, 4] = x + 1, rows 1 and -1 (the last) replaced by (or combined with) u."""
-    inits = [numpy_helper.from_array(np.float32(1), "one")]
-    nodes = [helper.make_node("Add", ["x", "one"], ["data"])]
-    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [5, 4]),
-              helper.make_tensor_value_info("u", TensorProto.FLOAT, [2, 4])]
+def rows_model(path, reduction=None, computed=False, rows=2, dtype=TensorProto.FLOAT):
+    """data [5, 4] = x + 1, `rows` rows of it (by default 1 and -1, the last) replaced by (or
+    combined with) u; with integers, data = x."""
+    element = TensorProto.FLOAT if dtype == TensorProto.FLOAT else dtype
+    inits = [numpy_helper.from_array(np.float32(1), "one")] if dtype == TensorProto.FLOAT else []
+    nodes = [helper.make_node("Add", ["x", "one"], ["data"])] if dtype == TensorProto.FLOAT else [
+        helper.make_node("Identity", ["x"], ["data"])]
+    inputs = [helper.make_tensor_value_info("x", element, [5, 4]),
+              helper.make_tensor_value_info("u", element, [rows, 4])]
     if computed:
-        inputs.append(helper.make_tensor_value_info("i", TensorProto.INT64, [2, 1]))
+        inputs.append(helper.make_tensor_value_info("i", TensorProto.INT64, [rows, 1]))
     else:
-        inits.append(numpy_helper.from_array(np.array([[1], [-1]], np.int64), "i"))
+        inits.append(numpy_helper.from_array(np.array([[1], [-1], [1]][:rows], np.int64), "i"))
     nodes.append(helper.make_node("ScatterND", ["data", "i", "u"], ["y"], name="rows",
                                   **({"reduction": reduction} if reduction else {})))
-    graph = helper.make_graph(nodes, "rows", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, [5, 4])],
+    graph = helper.make_graph(nodes, "rows", inputs, [helper.make_tensor_value_info("y", element, [5, 4])],
                               inits)
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), path)
 
@@ -102,7 +105,32 @@ def test_replaced_rows_run_on_the_simulator_as_the_interpreter_runs_them(tmp_pat
 
 
 @pytest.mark.parametrize("computed", [False, True], ids=["constant_indices", "computed_indices"])
-def test_a_reduction_is_refused_by_node(tmp_path, computed):
-    rows_model(tmp_path / "m.onnx", "add", computed)
-    assert_compile_refuses(
-        tmp_path / "m.onnx", tmp_path, 'node ScatterND "rows" (opset 18): cannot lower ScatterND with reduction add')
+@pytest.mark.parametrize("reduction", ["add", "mul", "max", "min"])
+def test_reductions_run_on_the_simulator_as_the_interpreter_runs_them(tmp_path, reduction, computed):
+    # Rows 1, -1 and 1 again: row 1 combined twice, in order; NaNs on both sides.
+    rows_model(tmp_path / "m.onnx", reduction, computed, rows=3)
+    x, u = RNG.standard_normal((5, 4)).astype(np.float32), RNG.standard_normal((3, 4)).astype(np.float32)
+    x[1, 0], u[0, 1] = np.nan, np.nan
+    index = {"i": np.array([[1], [-1], [1]], np.int64)} if computed else {}
+    np.savez(tmp_path / "x.npz", x=x, u=u, **index)
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, "fp16", "none", None)
+    assert_same_bits(sim, fq, ["y"])
+    _, theirs = interpreted_and_onnxruntime(tmp_path / "m.onnx", {"x": x, "u": u, **index}, tmp_path)
+    assert_same_bits(fq, theirs, ["y"])
+
+
+@pytest.mark.parametrize("dtype", [TensorProto.INT32, TensorProto.INT64], ids=["int32", "int64"])
+def test_integer_reductions_wrap_on_the_simulator_as_in_the_interpreter(tmp_path, dtype):
+    rows_model(tmp_path / "m.onnx", "add", rows=3, dtype=dtype)
+    kind = np.int32 if dtype == TensorProto.INT32 else np.int64
+    x = RNG.integers(-100, 100, (5, 4)).astype(kind)
+    x[1, 0] = np.iinfo(kind).max  # wraps
+    u = RNG.integers(1, 100, (3, 4)).astype(kind)
+    np.savez(tmp_path / "x.npz", x=x, u=u)
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, "fp16", "none", None)
+    expected = x.copy()
+    with np.errstate(over="ignore"):
+        for row, r in zip(u, [1, -1, 1]):
+            expected[r] += row
+    np.testing.assert_array_equal(sim["y"], expected)
+    np.testing.assert_array_equal(fq["y"], expected)
