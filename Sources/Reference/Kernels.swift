@@ -104,7 +104,6 @@ public enum Kernels {
         t["RoiAlign"] = { n, i in [try roiAlign(n, i)] }
         t["Unique"] = { n, i in try unique(n, i) }
         t["Det"] = { n, i in [try determinant(n, i)] }
-        t["DeformConv"] = { n, i in [try deformableConvolution(n, i)] }
         t["NegativeLogLikelihoodLoss"] = { n, i in try classLoss(n, i, softmax: false) }
         t["SoftmaxCrossEntropyLoss"] = { n, i in try classLoss(n, i, softmax: true) }
         t["ScatterND"] = { n, i in [try scatterND(n, i)] }

@@ -35,47 +35,6 @@ let neuralNetworkOps: [OpSchema] = [
         "SoftmaxCrossEntropyLoss", since: 13, inputs: 2...3, outputs: 1...2,
         attributes: [.int("ignore_index"), .string("reduction", "mean")]
     ) { r in try r.classLosses() },
-    // A 2-D convolution whose taps sample X at offsets the `offset` input gives per output
-    // position (bilinearly), each sample weighted by `mask`: [N, M, OH, OW].
-    OpSchema(
-        "DeformConv", since: 19, inputs: 3...5,
-        attributes: [
-            .ints("dilations"), .int("group", 1), .ints("kernel_shape"), .int("offset_group", 1), .ints("pads"),
-            .ints("strides"),
-        ]
-    ) { r in
-        guard let x = r.dims(0), let w = r.dims(1) else { return r.like0(nil) }
-        guard x.count == 4, w.count == 4 else {
-            throw r.fail("X \(Shape(x)) and W \(Shape(w)): DeformConv is supported over two spatial axes only")
-        }
-        let (group, offsetGroup) = (r.int("group") ?? 1, r.int("offset_group") ?? 1)
-        guard group >= 1, offsetGroup >= 1 else {
-            throw r.fail("group \(group) and offset_group \(offsetGroup) must be positive")
-        }
-        if let c = x[1].value, let wc = w[1].value, let m = w[0].value {
-            guard c == wc * group, m % group == 0, c % offsetGroup == 0 else {
-                throw r.fail("X has \(c) channels, W \(Shape(w)), group \(group), offset_group \(offsetGroup): they do not agree")
-            }
-        }
-        let kernel = try r.kernelFromWeight(
-            Array(w[2...]), declared: r.ints("kernel_shape")?.map(Dim.known) ?? [.unknown, .unknown])
-        let out = try r.windowExtents(x, kernel: kernel)
-        // The offsets' and the mask's channels: per offset group, each tap's (y, x) move and weight.
-        let taps = kernel.allSatisfy { $0.value != nil } ? Dim.known(offsetGroup * kernel[0].value! * kernel[1].value!) : .unknown
-        if let offset = r.dims(2) {
-            let expected: [Dim] = [x[0], taps.value.map { .known(2 * $0) } ?? .unknown] + out
-            guard offset.count == 4, zip(offset, expected).allSatisfy({ $0.value == nil || $1.value == nil || $0 == $1 }) else {
-                throw r.fail("offset \(Shape(offset)) is not \(Shape(expected))")
-            }
-        }
-        if let mask = r.dims(4) {
-            let expected: [Dim] = [x[0], taps] + out
-            guard mask.count == 4, zip(mask, expected).allSatisfy({ $0.value == nil || $1.value == nil || $0 == $1 }) else {
-                throw r.fail("mask \(Shape(mask)) is not \(Shape(expected))")
-            }
-        }
-        return r.like0([x[0], w[0]] + out)
-    },
     // X [N, C, H, W], rois [R, 4] and their images' indices [R] give [R, C, output_height,
     // output_width].
     OpSchema(
