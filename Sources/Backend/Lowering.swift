@@ -309,6 +309,12 @@ public enum Lowering {
                     resources, &constants, &b)
             case "MaxUnpool":
                 try lowerMaxUnpool(node, graph, memory, &b)
+            case "RoiAlign":
+                // A fixed sampling_ratio is imported as look-ups and arithmetic (RegionAlign.swift).
+                throw IRError(
+                    "cannot lower RoiAlign with sampling_ratio 0: how many samples a bin takes depends on its region's "
+                        + "size, which only the running model knows; export it with a fixed sampling_ratio (torchvision's is 2)",
+                    at: node)
             default:
                 throw IRError("cannot lower \(node.op): the NPU backend has no lowering for it yet", at: node)
             }

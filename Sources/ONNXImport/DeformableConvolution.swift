@@ -83,7 +83,7 @@ extension ImportContext {
 
 /// The nodes of one DeformConv's samples, made on a copy of the import context (given back
 /// when done).
-private struct DeformableSampler {
+private struct DeformableSampler: NodeSteps {
     var context: ImportContext
     let node: Node
     let image: String
@@ -94,13 +94,7 @@ private struct DeformableSampler {
     let dilations: [Int]
     let pads: [Int]
 
-    mutating func emit(_ op: String, _ step: String, _ inputs: [String], _ attributes: [String: Attribute] = [:])
-        -> String
-    {
-        context.emitStep(of: node, op, step, inputs, attributes)
-    }
-
-    mutating func float(_ value: Float, _ hint: String) -> String { context.addConstant(Tensor(scalar: value), hint: hint) }
+    var scalars: [Float: String] = [:]
 
     /// The samples as an image [N, C·kh·kw, OH, OW]: channel c's taps at c·kh·kw ..< (c + 1)·kh·kw.
     mutating func emit(offset: String, mask: String?) -> String {

@@ -52,15 +52,12 @@ extension ImportContext {
             interpolation: [.linear, .nearest, .cubic][modeIndex])
         let result = sampler.emit(grid: grid)
         self = sampler.context
-        nodes.append(
-            Node(
-                op: "Transpose", name: node.name, inputs: [result], outputs: node.outputs,
-                attributes: ["perm": .ints([0, 3, 1, 2])]))
+        emitChannelsFirst(result, as: node)
     }
 }
 
 /// The nodes of one GridSample, made on a copy of the import context (given back when done).
-private struct GridSampler {
+private struct GridSampler: NodeSteps {
     enum Interpolation { case linear, nearest, cubic }
 
     /// One image axis: its extent as float32 and as int64, and the bounds outside which a
@@ -79,21 +76,7 @@ private struct GridSampler {
     let aligned: Bool
     let interpolation: Interpolation
 
-    mutating func emit(_ op: String, _ step: String, _ inputs: [String], _ attributes: [String: Attribute] = [:])
-        -> String
-    {
-        context.emitStep(of: node, op, step, inputs, attributes)
-    }
-
-    /// The float32 scalars made so far, by value.
     var scalars: [Float: String] = [:]
-
-    mutating func float(_ value: Float, _ hint: String) -> String {
-        if let made = scalars[value] { return made }
-        let made = context.addConstant(Tensor(scalar: value), hint: hint)
-        scalars[value] = made
-        return made
-    }
 
     /// The output as [N, Ho, Wo, C].
     mutating func emit(grid: String) -> String {

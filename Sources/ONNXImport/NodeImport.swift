@@ -130,7 +130,7 @@ extension ImportContext {
             "MelWeightMatrix": { try $0.emitMelWeightMatrix($1) },
             "ReverseSequence": { try $0.emitReverseSequence($1) },
             "GridSample": { try $0.emitGridSample($1) },
-            "DeformConv": { try $0.emitDeformableConvolution($1) },
+            "DeformConv": { try $0.emitDeformableConvolution($1) }, "RoiAlign": { try $0.emitRoiAlign($1) },
             "AffineGrid": { try $0.emitAffineGrid($1) },
             "RotaryEmbedding": { try $0.emitRotaryEmbedding($1) }, "Conv": { try $0.emitConvolution($1) },
             "ConvTranspose": { try $0.emitTransposedConvolution($1) },

@@ -3,7 +3,9 @@ stage's pooling, in the interpreter: `npucc run` gives onnxruntime's selected bo
 exactly, over random boxes in both formats with tied scores and overlaps at the threshold, and
 its pooled regions; a whole exported detector then runs end to end, at any precision, while
 `compile` stops before the NMS by name and compiles the network up to it with
---graph-outputs."""
+--graph-outputs. A second stage given its regions compiles when its RoiAlign samples a
+fixed number of points a bin (imported as look-ups and arithmetic), bit for bit as the
+fake-quant interpreter runs it."""
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -12,7 +14,7 @@ from onnx import TensorProto as T
 from onnx import helper as h
 from onnx import numpy_helper as nh
 
-from conftest import interpreted_and_onnxruntime, run_npucc
+from conftest import assert_same_bits, interpreted_and_onnxruntime, run_npucc, simulated_and_interpreted
 
 RNG = np.random.default_rng(0)
 
@@ -231,14 +233,58 @@ def test_roialign_refuses_a_region_of_an_image_x_does_not_have_by_node(tmp_path)
             'node RoiAlign "pool" (opset 16): batch_indices[0] is 1, outside the 1 images of X')
 
 
-def test_compile_refuses_roialign_by_node(tmp_path):
+def test_compile_refuses_an_adaptive_roialign_by_node(tmp_path):
     save(tmp_path / "roi.onnx", [h.make_node("RoiAlign", ["x", "rois", "indices"], ["y"], name="pool")],
          [h.make_tensor_value_info("x", T.FLOAT, [1, 2, 4, 4]), h.make_tensor_value_info("rois", T.FLOAT, [3, 4]),
           h.make_tensor_value_info("indices", T.INT64, [3])],
          [h.make_tensor_value_info("y", T.FLOAT, [3, 2, 1, 1])], opset=16)
     r = run_npucc("compile", tmp_path / "roi.onnx", "-o", tmp_path / "roi.npub")
     assert r.returncode == 1 and not (tmp_path / "roi.npub").exists()
-    assert 'node RoiAlign "pool" (opset 16): cannot lower RoiAlign' in r.stderr, r.stderr
+    assert ('node RoiAlign "pool" (opset 16): cannot lower RoiAlign with sampling_ratio 0: how many samples a bin '
+            'takes depends on its region\'s size') in r.stderr, r.stderr
+
+
+def second_stage(path, mode, opset):
+    """A two-stage detector's box head, given its regions: RoiAlign (sampling_ratio 2, as
+    torchvision's MultiScaleRoIAlign) of a feature map, Flatten, two Gemms."""
+    nodes = [h.make_node("RoiAlign", ["x", "rois", "indices"], ["p"], name="pool", mode=mode, output_height=3,
+                         output_width=3, sampling_ratio=2, spatial_scale=0.5),
+             h.make_node("Flatten", ["p"], ["f"]), h.make_node("Gemm", ["f", "w1", "b1"], ["g"], name="fc1", transB=1),
+             h.make_node("Relu", ["g"], ["a"]), h.make_node("Gemm", ["a", "w2", "b2"], ["y"], name="fc2", transB=1)]
+    inits = [nh.from_array((RNG.standard_normal((32, 72)) / 8).astype(np.float32), "w1"),
+             nh.from_array((RNG.standard_normal((5, 32)) / 4).astype(np.float32), "w2"),
+             nh.from_array(np.full(32, 0.1, np.float32), "b1"), nh.from_array(np.zeros(5, np.float32), "b2")]
+    save(path, nodes, [h.make_tensor_value_info("x", T.FLOAT, [2, 8, 12, 14]),
+                       h.make_tensor_value_info("rois", T.FLOAT, [10, 4]), h.make_tensor_value_info("indices", T.INT64, [10])],
+         [h.make_tensor_value_info("y", T.FLOAT, [10, 5])], inits, opset=opset)
+
+
+def regions(batch=()):
+    corners = RNG.uniform(-4, 30, (*batch, 10, 2, 2)).astype(np.float32)
+    return {"x": RNG.standard_normal((*batch, 2, 8, 12, 14)).astype(np.float32),
+            "rois": np.concatenate([corners.min(axis=-2), corners.max(axis=-2)], axis=-1),
+            "indices": RNG.integers(0, 2, (*batch, 10)).astype(np.int64)}
+
+
+@pytest.mark.parametrize("mode,opset", [("avg", 16), ("max", 16), ("avg", 10)])
+@pytest.mark.parametrize("precision", ["fp16", "nvfp4"])
+def test_a_second_stage_with_a_fixed_sampling_ratio_compiles_to_the_interpreters_bits(tmp_path, mode, opset,
+                                                                                       precision):
+    second_stage(tmp_path / "head.onnx", mode, opset)
+    np.savez(tmp_path / "in.npz", **regions())
+    np.savez(tmp_path / "calib.npz", **regions((4,)))
+    sim, fq = simulated_and_interpreted(tmp_path / "head.onnx", tmp_path / "in.npz", tmp_path, precision, "none",
+                                        tmp_path / "calib.npz")
+    assert_same_bits(sim, fq, ["y"])
+    assert np.abs(fq["y"]).max() > 0.1
+    # A region of an image X does not have is refused by the bundle too, naming the node.
+    for bad in [2, -1]:
+        given = regions()
+        given["indices"][3] = bad
+        np.savez(tmp_path / "bad.npz", **given)
+        r = run_npucc("run", tmp_path / "m.npub", "--inputs", tmp_path / "bad.npz", "--outputs", tmp_path / "out.npz")
+        assert r.returncode == 1 and "RoiAlign" in r.stderr and "out of range" in r.stderr, r.stderr
+        assert not (tmp_path / "out.npz").exists()
 
 
 @pytest.mark.parametrize("roi,message", [
