@@ -62,9 +62,15 @@ extension Lowering {
         }
         return (
             try unaryOrBinarySteps(node, graph),
-            Array(node.inputs.prefix(binaryOps.contains(node.op) || maskOps[node.op] != nil ? 2 : 1))
+            Array(
+                node.inputs.prefix(
+                    binaryOps.contains(node.op) || maskOps[node.op] != nil || bitOps[node.op] != nil || node.op == "BitShift"
+                        ? 2 : 1))
         )
     }
+
+    /// The bitwise ops of two integer operands and their `vop`s; BitShift's is its direction's.
+    private static let bitOps = ["BitwiseAnd": "bit_and", "BitwiseOr": "bit_or", "BitwiseXor": "bit_xor"]
 
     /// The element-wise ops of two operands, each the `vop` of its lowercased name.
     private static let binaryOps = ["Add", "Sub", "Mul", "Div", "Pow", "PRelu", "Mod"]
@@ -97,6 +103,14 @@ extension Lowering {
         case _ where binaryOps.contains(node.op): return [(node.op.lowercased(), 0, nil)]
         case _ where maskOps[node.op] != nil: return [(maskOps[node.op]!, 0, nil)]
         case "Not": return [("not", 0, nil)]
+        case "BitwiseNot": return [("bit_not", 0, nil)]
+        case "BitShift":
+            let direction = node.string("direction", default: "")
+            guard direction == "LEFT" || direction == "RIGHT" else {
+                throw IRError("direction \"\(direction)\" is neither LEFT nor RIGHT", at: node)
+            }
+            return [("shift_\(direction.lowercased())", 0, nil)]
+        case _ where bitOps[node.op] != nil: return [(bitOps[node.op]!, 0, nil)]
         case "Cast":
             // (castsOnTheVectorUnit): numbers convert with `cast` (float32 to an integer
             // truncates toward zero), a mask is already float32 1 and +0 (and converts as a
@@ -203,7 +217,8 @@ extension Lowering {
     /// integers (schemas/isa.md, "Integer elements").
     private static func checkIntegerSteps(_ steps: [VectorStep], _ node: Node, _ type: DType) throws {
         let integerOps = Set(VectorArithmetic.integerBinary.keys).union(VectorArithmetic.integerUnary.keys)
-            .union(VectorArithmetic.integerComparisons.keys).union(["where", "cast", "not"])
+            .union(VectorArithmetic.integerComparisons.keys).union(VectorArithmetic.integerShifts)
+            .union(["where", "cast", "not"])
         for step in steps where !integerOps.contains(step.op) {
             throw IRError("cannot lower \(node.op) on \(type.name): the vector unit has no integer \(step.op)", at: node)
         }
@@ -211,8 +226,8 @@ extension Lowering {
 
     /// True for the element-wise ops `lowerElementwise` takes.
     static func isElementwise(_ op: String) -> Bool {
-        (binaryOps + variadicOps.keys + maskOps.keys
-            + ["LeakyRelu", "Elu", "Clip", "HardSigmoid", "Selu", "Not", "Where", "BatchNormalization"])
+        (binaryOps + variadicOps.keys + maskOps.keys + bitOps.keys
+            + ["LeakyRelu", "Elu", "Clip", "HardSigmoid", "Selu", "Not", "Where", "BatchNormalization", "BitwiseNot", "BitShift"])
             .contains(op)
             || VectorArithmetic.unaryName(onnx: op) != nil
     }

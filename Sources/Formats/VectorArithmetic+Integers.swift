@@ -8,7 +8,8 @@ extension VectorArithmetic {
     /// truncates toward zero, a zero divisor gives 0 and Int64.min / -1 wraps to Int64.min;
     /// `max` and `min`; the remainders of that division, `fmod` with the dividend's sign (C's
     /// %: -7 fmod 3 = -1) and `mod` with the divisor's (Python's %: -7 mod 3 = 2, 7 mod -3 =
-    /// -2), a zero divisor giving 0 (ONNX's Mod with fmod 1 and 0). On i32 elements each takes the sign-extended values and its result
+    /// -2), a zero divisor giving 0 (ONNX's Mod with fmod 1 and 0); `bit_and`, `bit_or` and
+    /// `bit_xor` of the two's-complement bits. On i32 elements each takes the sign-extended values and its result
     /// wraps to the low 32 bits (`wrapped`), which is 32-bit arithmetic's result.
     public static let integerBinary: [String: @Sendable (Int64, Int64) -> Int64] = [
         "add": { $0 &+ $1 }, "sub": { $0 &- $1 }, "mul": { $0 &* $1 },
@@ -20,13 +21,31 @@ extension VectorArithmetic {
             let r = a.remainderReportingOverflow(dividingBy: b).partialValue
             return r != 0 && (r < 0) != (b < 0) ? r &+ b : r
         },
+        "bit_and": { $0 & $1 }, "bit_or": { $0 | $1 }, "bit_xor": { $0 ^ $1 },
     ]
 
+    /// The shifts, whose result depends on the element's width (`shifted`).
+    public static let integerShifts: Set<String> = ["shift_left", "shift_right"]
+
+    /// `x`, an element of `bits` bits (sign-extended when `signed`, else zero-extended),
+    /// shifted by `n`: left, the bits past the element's width dropped (the caller wraps the
+    /// result to the width); right, arithmetic when signed, else logical. An `n` that is
+    /// negative or at least `bits` leaves what the sign alone fills in: -1 for a right shift of
+    /// a negative signed element, else 0 (ONNX's BitShift, and `vop shift_left` and
+    /// `shift_right`).
+    @inline(__always)
+    public static func shifted(_ x: Int64, by n: Int64, left: Bool, bits: Int, signed: Bool) -> Int64 {
+        guard (0..<Int64(bits)).contains(n) else { return !left && signed && x < 0 ? -1 : 0 }
+        if left { return Int64(bitPattern: UInt64(bitPattern: x) << UInt64(n)) }
+        return signed ? x >> n : Int64(bitPattern: UInt64(bitPattern: x) >> UInt64(n))
+    }
+
     /// The integer `vop`s of one operand: `copy`; `neg` and `abs` wrap around (the most
-    /// negative value stays itself); `relu` max(x, 0); `sign` 1, -1 or 0.
+    /// negative value stays itself); `relu` max(x, 0); `sign` 1, -1 or 0; `bit_not` each bit
+    /// flipped.
     public static let integerUnary: [String: @Sendable (Int64) -> Int64] = [
         "copy": { $0 }, "neg": { 0 &- $0 }, "abs": { $0 < 0 ? 0 &- $0 : $0 }, "relu": { Swift.max($0, 0) },
-        "sign": { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) },
+        "sign": { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }, "bit_not": { ~$0 },
     ]
 
     /// The comparisons of two integers, exact (no rounding through a float).

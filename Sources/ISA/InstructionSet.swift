@@ -83,7 +83,8 @@ public enum InstructionSet {
         "mod", "fmod", "instance_norm", "argmax", "argmin", "lrn",
         "reduce_prod", "sin", "cos", "tan", "asin", "acos", "atan", "sinh",
         "cosh", "asinh", "acosh", "atanh", "cumsum", "resize_cubic", "reduce_carry",
-        "standardize", "topk", "topk_index", "clamp", "cumprod", "max_pool_index",
+        "standardize", "topk", "topk_index", "clamp", "cumprod", "max_pool_index", "bit_and",
+        "bit_or", "bit_xor", "bit_not", "shift_left", "shift_right",
     ]
 
     static let descriptor24 = 24

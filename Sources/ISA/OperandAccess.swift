@@ -86,7 +86,7 @@ extension InstructionSet {
         [
             "add", "sub", "mul", "div", "max", "min", "pow", "where", "equal", "less", "greater", "less_equal",
             "greater_equal", "and", "or", "layer_norm", "batch_norm", "prelu", "mod", "fmod", "instance_norm",
-            "reduce_carry", "standardize", "topk_index",
+            "reduce_carry", "standardize", "topk_index", "bit_and", "bit_or", "bit_xor", "shift_left", "shift_right",
         ].map { vectorOps.firstIndex(of: $0)! })
 }
 

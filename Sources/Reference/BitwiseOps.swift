@@ -2,9 +2,11 @@
 // 18) on the two's-complement bits, and BitShift (unsigned from opset 11, signed too from
 // 28): a right shift of a signed type is arithmetic, a left shift keeps the type's width,
 // and an amount that is negative or at least the type's width gives what the sign alone
-// fills in (-1 for a right shift of a negative value, else 0). The vector unit has no
-// bitwise ops: these run in the interpreter, and fold where their inputs are constants (a
+// fills in (-1 for a right shift of a negative value, else 0). The arithmetic is the vector
+// unit's (VectorArithmetic: `bit_and`, `bit_or`, `bit_xor`, `bit_not`, `shifted`), which
+// computes these on int32 and int64 values; they fold where their inputs are constants (a
 // packed 4-bit weight unpacked by the graph).
+import Formats
 import IR
 
 enum BitwiseOp {
@@ -17,7 +19,9 @@ func bitwise(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     guard (signedTypes + unsignedTypes).contains(a.dtype) else {
         throw IRError("\(node.op) needs 8- to 64-bit integers, not \(a.dtype.name)", at: node)
     }
-    if node.op == "BitwiseNot" { return Tensor(a.int64s().map { ~$0 }, shape: a.shape).cast(to: a.dtype) }
+    if node.op == "BitwiseNot" {
+        return Tensor(a.int64s().map(VectorArithmetic.integerUnary["bit_not"]!), shape: a.shape).cast(to: a.dtype)
+    }
     let b = try operand(node, inputs, 1)
     guard a.dtype == b.dtype else {
         throw IRError("operand types \(a.dtype.name) and \(b.dtype.name) differ", at: node)
@@ -27,23 +31,17 @@ func bitwise(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor {
     }
     let f: (Int64, Int64) -> Int64
     switch node.op {
-    case "BitwiseAnd": f = { $0 & $1 }
-    case "BitwiseOr": f = { $0 | $1 }
-    case "BitwiseXor": f = { $0 ^ $1 }
+    case "BitwiseAnd": f = VectorArithmetic.integerBinary["bit_and"]!
+    case "BitwiseOr": f = VectorArithmetic.integerBinary["bit_or"]!
+    case "BitwiseXor": f = VectorArithmetic.integerBinary["bit_xor"]!
     default:
         let direction = node.string("direction", default: "")
         guard direction == "LEFT" || direction == "RIGHT" else {
             throw IRError("direction \"\(direction)\" is neither LEFT nor RIGHT", at: node)
         }
-        let width = Int64(a.dtype.byteSize * 8), signed = signedTypes.contains(a.dtype)
-        f =
-            direction == "LEFT"
-            ? { x, n in (0..<width).contains(n) ? Int64(bitPattern: UInt64(bitPattern: x) << UInt64(n)) : 0 }
-            : { x, n in
-                // Values read as int64: an unsigned one of 64 bits shifts as unsigned.
-                guard (0..<width).contains(n) else { return signed && x < 0 ? -1 : 0 }
-                return signed ? x >> n : Int64(bitPattern: UInt64(bitPattern: x) >> UInt64(n))
-            }
+        // Values read as int64: an unsigned one of 64 bits shifts as unsigned.
+        let width = a.dtype.byteSize * 8, signed = signedTypes.contains(a.dtype)
+        f = { x, n in VectorArithmetic.shifted(x, by: n, left: direction == "LEFT", bits: width, signed: signed) }
     }
     return try combine(a, b, shape: shape, outType: a.dtype, node, float: { _, _ in 0 }, integer: f)
 }

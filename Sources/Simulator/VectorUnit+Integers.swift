@@ -11,7 +11,8 @@ extension Machine {
 
     /// An integer `vop`: the comparisons (a and b of one integer type, an f32 mask into
     /// dst), `where` (a an f32 mask, b and dst of one integer type), and the arithmetic of
-    /// `VectorArithmetic.integerBinary` and `integerUnary` (a, b and dst of one type).
+    /// `VectorArithmetic.integerBinary`, `integerUnary` and `shifted` (a, b and dst of one
+    /// type; the elements signed).
     mutating func integerVectorOp(_ op: String, _ dst: DescriptorRef, _ a: DescriptorRef, _ b: DescriptorRef) throws {
         guard a.dims == dst.dims else { throw SimulatorError("\(op): dst and a must have one shape") }
         if let compare = VectorArithmetic.integerComparisons[op] {
@@ -29,7 +30,17 @@ extension Machine {
         }
         guard a.element == dst.element else { throw SimulatorError("\(op): dst and a must be of one integer type") }
         let x = try loadIntegers(a)
-        if let binary = VectorArithmetic.integerBinary[op] {
+        if VectorArithmetic.integerShifts.contains(op) {
+            guard b.element == dst.element, b.dims == dst.dims else {
+                throw SimulatorError("\(op): b must be of dst's integer type and shape")
+            }
+            try storeIntegers(
+                dst,
+                zip(x, try loadIntegers(b)).map {
+                    VectorArithmetic.wrapped(
+                        VectorArithmetic.shifted($0, by: $1, left: op == "shift_left", bits: bits, signed: true), bits: bits)
+                })
+        } else if let binary = VectorArithmetic.integerBinary[op] {
             guard b.element == dst.element, b.dims == dst.dims else {
                 throw SimulatorError("\(op): b must be of dst's integer type and shape")
             }

@@ -1,6 +1,7 @@
 // The vector unit's integer rules (VectorArithmetic+Integers.swift) on their edge cases:
-// wraparound, division and remainders by zero and of the most negative value, float-to-integer
-// truncation of NaN, infinities and values past int64's range, and the arg ops' ties.
+// wraparound, division and remainders by zero and of the most negative value, the bit ops
+// and shifts past the width, float-to-integer truncation of NaN, infinities and values past
+// int64's range, and the arg ops' ties.
 import Formats
 import XCTest
 
@@ -45,6 +46,23 @@ final class VectorIntegerArithmeticTests: XCTestCase {
         XCTAssertEqual(Double(big + 1), Double(big))
         XCTAssertFalse(VectorArithmetic.integerComparisons["equal"]!(big + 1, big))
         XCTAssertTrue(VectorArithmetic.integerComparisons["greater"]!(big + 1, big))
+    }
+
+    func testBitsAreTheTwosComplementsAndShiftsKeepTheWidth() {
+        XCTAssertEqual([binary("bit_and", -4, 6), binary("bit_or", -8, 3), binary("bit_xor", -1, 5)], [4, -5, -6])
+        XCTAssertEqual(VectorArithmetic.integerUnary["bit_not"]!(0), -1)
+        func shift(_ x: Int64, _ n: Int64, left: Bool, bits: Int = 32, signed: Bool = true) -> Int64 {
+            VectorArithmetic.wrapped(VectorArithmetic.shifted(x, by: n, left: left, bits: bits, signed: signed), bits: bits)
+        }
+        // Left: bits past the width dropped; right: arithmetic when signed, logical when not.
+        XCTAssertEqual(shift(0x4000_0001, 1, left: true), Int64(Int32(bitPattern: 0x8000_0002)))
+        XCTAssertEqual(shift(-8, 1, left: false), -4)
+        XCTAssertEqual(shift(-8, 1, left: false, bits: 64, signed: false), Int64.max - 3)
+        XCTAssertEqual(shift(.min, 63, left: false, bits: 64), -1)
+        // Amounts outside [0, width): what the sign alone fills in.
+        XCTAssertEqual([shift(-8, 32, left: false), shift(-8, -1, left: false), shift(8, 32, left: false)], [-1, -1, 0])
+        XCTAssertEqual(
+            [shift(-8, 32, left: true), shift(1, -1, left: true), shift(1, 31, left: true)], [0, 0, Int64(Int32.min)])
     }
 
     func testArgExtremesTakeTheFirstOrTheLastOfTies() {
