@@ -309,6 +309,10 @@ public enum Lowering {
                     resources, &constants, &b)
             case "MaxUnpool":
                 try lowerMaxUnpool(node, graph, memory, &b)
+            case "MaxRoiPool":
+                throw IRError(
+                    "cannot lower MaxRoiPool: how many pixels each bin takes depends on its region, which only the running "
+                        + "model knows; RoiAlign with a fixed sampling_ratio compiles", at: node)
             case "RoiAlign":
                 // A fixed sampling_ratio is imported as look-ups and arithmetic (RegionAlign.swift).
                 throw IRError(

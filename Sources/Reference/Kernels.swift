@@ -102,6 +102,7 @@ public enum Kernels {
         t["Compress"] = { n, i in [try compress(n, i)] }
         t["NonMaxSuppression"] = { n, i in [try nonMaxSuppression(n, i)] }
         t["RoiAlign"] = { n, i in [try roiAlign(n, i)] }
+        t["MaxRoiPool"] = { n, i in [try maxRoiPool(n, i)] }
         t["Unique"] = { n, i in try unique(n, i) }
         t["Det"] = { n, i in [try determinant(n, i)] }
         t["NegativeLogLikelihoodLoss"] = { n, i in try classLoss(n, i, softmax: false) }

@@ -5,7 +5,8 @@ its pooled regions; a whole exported detector then runs end to end, at any preci
 `compile` stops before the NMS by name and compiles the network up to it with
 --graph-outputs. A second stage given its regions compiles when its RoiAlign samples a
 fixed number of points a bin (imported as look-ups and arithmetic), bit for bit as the
-fake-quant interpreter runs it."""
+fake-quant interpreter runs it. Fast R-CNN's MaxRoiPool pools as onnxruntime pools, and
+compile refuses it by node."""
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -285,6 +286,44 @@ def test_a_second_stage_with_a_fixed_sampling_ratio_compiles_to_the_interpreters
         r = run_npucc("run", tmp_path / "m.npub", "--inputs", tmp_path / "bad.npz", "--outputs", tmp_path / "out.npz")
         assert r.returncode == 1 and "RoiAlign" in r.stderr and "out of range" in r.stderr, r.stderr
         assert not (tmp_path / "out.npz").exists()
+
+
+def roi_pool_model(path):
+    save(path, [h.make_node("MaxRoiPool", ["x", "rois"], ["y"], name="pool", pooled_shape=[3, 2], spatial_scale=0.5)],
+         [h.make_tensor_value_info("x", T.FLOAT, [2, 3, 9, 11]), h.make_tensor_value_info("rois", T.FLOAT, [12, 5])],
+         [h.make_tensor_value_info("y", T.FLOAT, [12, 3, 3, 2])])
+
+
+def test_max_roi_pool_pools_the_regions_as_onnxruntime(tmp_path):
+    """Fast R-CNN's pooling: regions inside the image, across its edges, beyond it (empty
+    bins give 0), one pixel and larger than the image, on two images; corners at half
+    pixels, which round away from zero."""
+    roi_pool_model(tmp_path / "pool.onnx")
+    corners = RNG.uniform(-8, 40, (12, 2, 2)).astype(np.float32)
+    rois = np.concatenate([RNG.integers(0, 2, (12, 1)).astype(np.float32), corners.min(axis=1), corners.max(axis=1)],
+                          axis=1)
+    rois[0, 1:] = [3, 5, 3, 5]
+    rois[1, 1:] = [-60, -60, 90, 90]
+    rois[2, 1:] = [40, 40, 60, 60]
+    rois[3, 1:] = [1, 3, 7, 9]  # times 0.5: 0.5 and 4.5 round up
+    got, want = interpreted_and_onnxruntime(tmp_path / "pool.onnx",
+                                            {"x": RNG.standard_normal((2, 3, 9, 11)).astype(np.float32), "rois": rois},
+                                            tmp_path)
+    np.testing.assert_array_equal(got["y"], want["y"])
+    assert (want["y"][2] == 0).all() and (want["y"] < 0).any()
+    # The bins' extents depend on the regions: compile refuses it by node, saying why.
+    r = run_npucc("compile", tmp_path / "pool.onnx", "-o", tmp_path / "pool.npub")
+    assert r.returncode == 1 and not (tmp_path / "pool.npub").exists()
+    assert 'node MaxRoiPool "pool" (opset 13): cannot lower MaxRoiPool: how many pixels each bin takes' in r.stderr
+
+
+def test_max_roi_pool_refuses_a_region_of_an_image_x_does_not_have_by_node(tmp_path):
+    roi_pool_model(tmp_path / "pool.onnx")
+    rois = np.tile(np.array([[0, 1, 1, 4, 4]], np.float32), (12, 1))
+    rois[5, 0] = 2
+    np.savez(tmp_path / "in.npz", x=np.ones((2, 3, 9, 11), np.float32), rois=rois)
+    refused(tmp_path, tmp_path / "pool.onnx",
+            'node MaxRoiPool "pool" (opset 13): rois[5]\'s batch index 2.0 is not one of the 2 images of X')
 
 
 @pytest.mark.parametrize("roi,message", [

@@ -66,6 +66,25 @@ let neuralNetworkOps: [OpSchema] = [
         let rois = r.dims(1)?.first ?? .unknown, channels = r.dims(0)?[1] ?? .unknown
         return r.like0([rois, channels, .known(r.int("output_height") ?? 1), .known(r.int("output_width") ?? 1)])
     },
+    // Fast R-CNN's pooling (torchvision's roi_pool): X [N, C, H, W] and rois [R, 5] (batch
+    // index, x1, y1, x2, y2) give [R, C, pooled_height, pooled_width].
+    OpSchema(
+        "MaxRoiPool", since: 1, inputs: 2...2,
+        attributes: [.required(.ints, "pooled_shape"), .float("spatial_scale", 1)]
+    ) { r in
+        guard let pooled = r.ints("pooled_shape"), pooled.count == 2, pooled.allSatisfy({ $0 >= 1 }) else {
+            throw r.fail("pooled_shape \(r.ints("pooled_shape") ?? []) is not two positive extents")
+        }
+        guard (r.float("spatial_scale") ?? 1) > 0 else {
+            throw r.fail("spatial_scale \(r.float("spatial_scale")!) is not positive")
+        }
+        if let x = r.dims(0), x.count != 4 { throw r.fail("X has rank \(x.count), not 4 ([N, C, H, W])") }
+        if let rois = r.dims(1), rois.count != 2 || (rois[1].value ?? 5) != 5 {
+            throw r.fail("rois \(Shape(rois)) are not [rois, 5] (batch index, x1, y1, x2, y2)")
+        }
+        let rois = r.dims(1)?.first ?? .unknown, channels = r.dims(0)?[1] ?? .unknown
+        return r.like0([rois, channels] + pooled.map(Dim.known))
+    },
     OpSchema(
         "AveragePool", since: 19, inputs: 1...1,
         attributes: [
