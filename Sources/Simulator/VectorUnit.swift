@@ -450,9 +450,14 @@ extension Machine {
                             padded += 1
                             if row < 0 || col < 0 || row >= h || col >= w { continue }
                             let v = x[(plane * h + row) * w + col]
-                            let position = columnMajor ? col * height + row + rowsAbove : (row + rowsAbove) * w + col
-                            if found < 0 { found = position }
-                            if v > best || v.isNaN { (best, found) = (v, position) }
+                            if indices {
+                                // Where the maximum is: the first position, then each that takes it.
+                                let position = columnMajor ? col * height + row + rowsAbove : (row + rowsAbove) * w + col
+                                if found < 0 { found = position }
+                                if v > best || v.isNaN { (best, found) = (v, position) }
+                            } else if v > best || v.isNaN {
+                                best = v
+                            }
                             sum += v
                             count += 1
                         }
