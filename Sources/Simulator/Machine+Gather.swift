@@ -17,13 +17,7 @@ extension Machine {
         guard Self.gatherTableSpaces.contains(table.space) else {
             throw SimulatorError("the table is in \(table.space.rawValue); gather reads it from dram, weights, constants or l3")
         }
-        guard table.dims.count == 2, dst.dims.count == 2, dst.element == table.element, dst.dims[1] == table.dims[1],
-            dst.dims[0] == idx.count
-        else {
-            throw SimulatorError(
-                "gather needs src [R, D] and dst [N, D] of one element type, N being idx's \(idx.count) elements: "
-                    + "src \(table.element.rawValue) \(table.dims), dst \(dst.element.rawValue) \(dst.dims)")
-        }
+        try checkRows("gather", table: ("src", src), rows: ("dst", dst), idx)
         let indices = try rowNumbers(idx)
         let (rows, width, size) = (table.dims[0], table.dims[1], try Self.elementSize(table.element))
         let memory = try runs(src).memory  // the whole table lies inside its memory
@@ -35,10 +29,7 @@ extension Machine {
                 throw SimulatorError("index \(v) (idx element \(i)) is out of range for the table's \(rows) rows")
             }
             guard rowBytes > 0 else { continue }
-            let row = ByteRuns(
-                base: Int(table.address) + Int(r) * table.strides[0] * size, dims: [width], strides: [table.strides[1]],
-                size: size)
-            let view = RunView(memory: memory, runs: row)
+            let view = Self.row(r, of: table, in: memory, size: size)
             if let byte = memories[memory].firstUnwritten(view) {
                 throw SimulatorError("reads \(memoryName(memory)) byte \(byte), never written")
             }
@@ -58,13 +49,7 @@ extension Machine {
         guard table.space == .dram || table.space == .l3 else {
             throw SimulatorError("the table is in \(table.space.rawValue); scatter writes it in dram or l3")
         }
-        guard table.dims.count == 2, src.dims.count == 2, src.element == table.element, src.dims[1] == table.dims[1],
-            src.dims[0] == idx.count
-        else {
-            throw SimulatorError(
-                "scatter needs dst [R, D] and src [N, D] of one element type, N being idx's \(idx.count) elements: "
-                    + "dst \(table.element.rawValue) \(table.dims), src \(src.element.rawValue) \(src.dims)")
-        }
+        try checkRows("scatter", table: ("dst", dst), rows: ("src", src), idx)
         guard reduction == .none || [.f32, .i32, .i64].contains(table.element) else {
             throw SimulatorError("scatter combines f32, i32 or i64 rows (reduction \(reduction)), not \(table.element.rawValue)")
         }
@@ -76,13 +61,7 @@ extension Machine {
         let memory = try writableRuns(dst).memory  // the whole table lies inside its memory
         let values = [UInt8](try readBytes(src, into: .bytes))
         guard width > 0 else { return }
-        func row(_ r: Int64) -> RunView {
-            RunView(
-                memory: memory,
-                runs: ByteRuns(
-                    base: Int(table.address) + Int(r) * table.strides[0] * size, dims: [width], strides: [table.strides[1]],
-                    size: size))
-        }
+        func row(_ r: Int64) -> RunView { Self.row(r, of: table, in: memory, size: size) }
         if reduction != .none {
             // Every row combined is read first: a refused scatter writes nothing.
             var seen = Set<Int64>()
@@ -133,6 +112,29 @@ extension Machine {
                 row.storeBytes(of: reduction.combined(a, b).littleEndian, toByteOffset: 8 * e, as: Int64.self)
             }
         }
+    }
+
+    /// Checks that a gather's or scatter's `table` [R, D] and `rows` [N, D] (each with its
+    /// operand's name) are of one element type, N being idx's element count.
+    private func checkRows(
+        _ op: String, table: (name: String, d: DescriptorRef), rows: (name: String, d: DescriptorRef), _ idx: DescriptorRef
+    ) throws {
+        let (t, r) = (table.d.descriptor, rows.d)
+        guard t.dims.count == 2, r.dims.count == 2, r.element == t.element, r.dims[1] == t.dims[1], r.dims[0] == idx.count
+        else {
+            throw SimulatorError(
+                "\(op) needs \(table.name) [R, D] and \(rows.name) [N, D] of one element type, N being idx's \(idx.count) "
+                    + "elements: \(table.name) \(t.element.rawValue) \(t.dims), \(rows.name) \(r.element.rawValue) \(r.dims)")
+        }
+    }
+
+    /// Row `r` of `table` [R, D] (elements of `size` bytes) in memory instance `memory`.
+    private static func row(_ r: Int64, of table: TensorDescriptor, in memory: Int, size: Int) -> RunView {
+        RunView(
+            memory: memory,
+            runs: ByteRuns(
+                base: Int(table.address) + Int(r) * table.strides[0] * size, dims: [table.dims[1]], strides: [table.strides[1]],
+                size: size))
     }
 
     /// The row numbers `idx` holds: little-endian i32 or i64, in row-major order.
