@@ -308,7 +308,7 @@ public enum Lowering {
                     shape(node.inputs[0]), shape(node.outputs[0]), indices: try indices.map { try address($0, node) },
                     resources, &constants, &b)
             case "MaxUnpool":
-                try lowerMaxUnpool(node, graph, memory, &b)
+                try lowerMaxUnpool(node, graph, memory, resources, &constants, &b)
             case "MaxRoiPool":
                 throw IRError(
                     "cannot lower MaxRoiPool: how many pixels each bin takes depends on its region, which only the running "

@@ -5,7 +5,8 @@
 // the row there. Which bytes a row lands on is known only when the model runs, so every
 // scatter counts as writing the whole output and the scatters run one after another, in the
 // rows' order: of two rows sent to one place the later one stays (or is combined last), as
-// the interpreter does it.
+// the interpreter does it. Only a MaxUnpool of a MaxPool's Indices, each of which lies in
+// its own plane, scatters its planes apart.
 import Formats
 import IR
 import ISA
@@ -14,8 +15,13 @@ import Reference
 extension Lowering {
     /// MaxUnpool: zeros of the output's shape, then each input value at the place its index
     /// names (flattened over the whole output, as MaxPool's Indices are): one `scatter` of
-    /// one-element rows.
-    static func lowerMaxUnpool(_ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ b: inout ProgramBuilder) throws {
+    /// one-element rows. When the Indices are a MaxPool's over an input of the output's shape,
+    /// each plane's (image and channel's) indices lie in that plane, so the planes are
+    /// scattered apart, dealt over the tiles (`scatterPlanes`).
+    static func lowerMaxUnpool(
+        _ node: Node, _ graph: Graph, _ memory: MemoryPlan, _ resources: TileResources,
+        _ constants: inout ConstantSection, _ b: inout ProgramBuilder
+    ) throws {
         let (x, n) = try staticActivation(node, graph, memory, node.inputs[0], .float32, "input")
         let (indices, count) = try staticActivation(node, graph, memory, node.inputs[1], .int64, "Indices")
         let (y, r) = try staticActivation(node, graph, memory, node.outputs[0], .float32, "output")
@@ -25,12 +31,82 @@ extension Lowering {
         guard r > 0 else { return }
         try b.emit("fill", ["dst": b.descriptor(try y.descriptor(dims: [r])), "value": UInt64(Float(0).bitPattern)])
         guard n > 0 else { return }
+        if let planes = poolPlanes(node, graph), planes.count > 1,
+            64 + burstAligned(8) <= resources.sramBytes / 2
+        {
+            try scatterPlanes(planes, x: x, indices: indices, y: y, resources, &constants, &b)
+            return
+        }
         try b.emit(
             "scatter",
             [
                 "dst": b.descriptor(try y.descriptor(dims: [r, 1])), "src": b.descriptor(try x.descriptor(dims: [n, 1])),
                 "idx": b.descriptor(try indices.descriptor(.i64, dims: [n])), "reduction": 0,
             ])
+    }
+
+    /// The planes of a MaxUnpool whose Indices a MaxPool wrote over an input shaped as the
+    /// unpooled output, [N, C, spatial...]: their count (N x C), the output's values per plane
+    /// and the Indices' per plane. A MaxPool's index of plane p, flattened over its whole
+    /// input (either storage order), lies in [p x plane, (p + 1) x plane). Nil for any other
+    /// Indices (their places are known only when the model runs).
+    static func poolPlanes(_ node: Node, _ graph: Graph) -> (count: Int, plane: Int, pooled: Int)? {
+        guard let producer = graph.producers()[node.inputs[1]] else { return nil }
+        let pool = graph.nodes[producer]
+        guard pool.op == "MaxPool", pool.domain.isEmpty || pool.domain == "ai.onnx", pool.outputs.count > 1,
+            pool.outputs[1] == node.inputs[1],
+            let input = graph.type(of: pool.inputs[0])?.shape?.concrete,
+            let output = graph.type(of: node.outputs[0])?.shape?.concrete,
+            let pooled = graph.type(of: node.inputs[1])?.shape?.concrete,
+            input == output, input.count >= 3, pooled.count == input.count, pooled[..<2] == input[..<2]
+        else { return nil }
+        return (input[..<2].reduce(1, *), input[2...].reduce(1, *), pooled[2...].reduce(1, *))
+    }
+
+    /// A MaxUnpool's planes scattered apart: each block of a plane's indices loaded into a
+    /// tile's SRAM, made relative to the plane (less its first place), and its values scattered
+    /// into the plane alone. Planes are disjoint, so their scatters run side by side on the
+    /// tiles' DMA engines; a plane's blocks, which share its places, follow one another in
+    /// order. A tile alternates between two halves of its SRAM, so that one block's loads
+    /// overlap the last one's scatter.
+    private static func scatterPlanes(
+        _ planes: (count: Int, plane: Int, pooled: Int), x: Place, indices: Place, y: Place,
+        _ resources: TileResources, _ constants: inout ConstantSection, _ b: inout ProgramBuilder
+    ) throws {
+        let firsts = constants.append(integers: (0..<planes.count).map { Int64($0 * planes.plane) }, .i64)
+        let half = resources.sramBytes / 2 / 64 * 64
+        let step = mostFitting(planes.pooled, sramBytes: half) { 64 + burstAligned(8 * $0) }
+        var turns: [Int: Int] = [:]
+        try forEachBlock(groups: planes.count, of: planes.pooled, step: step, resources) { p, first, m, cluster, tile in
+            let unit = cluster * resources.tilesPerCluster + tile
+            let at = half * (turns[unit, default: 0] % 2)
+            turns[unit, default: 0] += 1
+            func sram(_ address: Int, _ dims: [Int], _ strides: [Int]? = nil) throws -> UInt64 {
+                b.descriptor(
+                    try TensorDescriptor(
+                        .sram, .i64, cluster: cluster, tile: tile, address: UInt64(address), dims: dims, strides: strides))
+            }
+            let start = try sram(at, [1]), places = try sram(at + 64, [m])
+            let row = p * planes.pooled + first
+            try b.emit(
+                "dma",
+                [
+                    "dst": start,
+                    "src": b.descriptor(
+                        try TensorDescriptor(.constants, .i64, address: UInt64(firsts + 8 * p), dims: [1])),
+                ])
+            try b.emit(
+                "dma", ["dst": places, "src": b.descriptor(try indices.advanced(by: 8 * row).descriptor(.i64, dims: [m]))])
+            try b.emit(
+                "vop", ["op": vectorOp("sub"), "dst": places, "a": places, "b": try sram(at, [m], [0]), "imm": 0])
+            try b.emit(
+                "scatter",
+                [
+                    "dst": b.descriptor(try y.advanced(by: 4 * p * planes.plane).descriptor(dims: [planes.plane, 1])),
+                    "src": b.descriptor(try x.advanced(by: 4 * row).descriptor(dims: [m, 1])),
+                    "idx": places, "reduction": 0,
+                ])
+        }
     }
 
     /// ScatterND of index tuples the model computes, or of constant ones with a reduction

@@ -6,6 +6,7 @@ each as onnxruntime computes it in the interpreter and as the interpreter comput
 NPU (the Indices from `vopp max_pool_index`, the unpooling a `scatter`); bad indices are
 refused by node in the interpreter and by instruction in the simulator."""
 import json
+import re
 
 import numpy as np
 import onnx
@@ -132,6 +133,46 @@ def test_the_npu_unpools_as_the_interpreter_the_later_of_two_values_at_one_place
     assert r.returncode == 1
     assert 'MaxUnpool "unpool"' in r.stderr and "(scatter): index 70 (idx element 0) is out of range" in r.stderr, r.stderr
     assert not (tmp_path / "out.npz").exists()
+
+
+@pytest.mark.parametrize("small", [False, True], ids=["sram", "small_sram"])
+def test_a_max_pools_indices_are_unpooled_plane_by_plane_over_the_tiles(tmp_path, small):
+    """Indices a MaxPool wrote over an input of the unpooled shape lie each in its own
+    plane: the planes' scatters run apart on many tiles (each plane's table its own, its
+    indices made relative to it), in a fraction of the cycles one scatter of every value
+    takes. Overlapping windows send two values to one place, which the later one keeps:
+    the values unpooled are a running sum along each row, so the two differ."""
+    shape, planes = [2, 6, 23, 21], 12
+    nodes = [
+        helper.make_node("MaxPool", ["x"], ["y", "i"], name="pool", kernel_shape=[3, 3], strides=[2, 2],
+                         pads=[1, 1, 1, 1]),
+        helper.make_node("CumSum", ["y", "axis"], ["v"], name="sum"),
+        helper.make_node("Shape", ["x"], ["size"], name="size"),
+        helper.make_node("MaxUnpool", ["v", "i", "size"], ["z"], name="unpool", kernel_shape=[3, 3], strides=[2, 2],
+                         pads=[1, 1, 1, 1]),
+    ]
+    save(tmp_path / "m.onnx", nodes, [helper.make_tensor_value_info("x", F, shape)],
+         [helper.make_tensor_value_info("z", F, None)],
+         [numpy_helper.from_array(np.array(-1, np.int64), "axis")])
+    x = RNG.standard_normal(shape).astype(np.float32)
+    x[..., 1::2, 1::2] = 4.0  # one maximum that neighbouring windows share
+    np.savez(tmp_path / "x.npz", x=x)
+    sim, fq = simulated_and_interpreted_at_fp16(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, 1024 if small else None)
+    assert_same_bits(sim, fq, ["z"])
+    assert np.count_nonzero(fq["z"]) < np.prod(shape) // 4  # places shared by windows hold one value
+    program = run_npucc("disasm", tmp_path / "m.npub").stdout
+    descriptors = dict(line.split(": ", 1) for line in program.splitlines() if re.match(r"d\d+: ", line))
+    scatters = [dict(f.split("=") for f in line.split(" ", 1)[1].split(", "))
+                for line in program.splitlines() if line.startswith("scatter ")]
+    assert len({s["dst"] for s in scatters}) == planes
+    tiles = {descriptors[s["idx"]].split()[1] for s in scatters}
+    assert len(tiles) >= planes
+    if small:  # 1 KiB of SRAM: a plane's 132 indices in several blocks, one after another
+        assert len(scatters) > planes
+    target = ["--target", tmp_path / "t.json"] if small else []
+    profile = json.loads(run_npucc("profile", tmp_path / "m.npub", "--json", *target).stdout)
+    (unpool,) = [layer for layer in profile["layers"] if layer["op"] == "MaxUnpool"]
+    assert unpool["cycles"] < np.prod(shape) // 4
 
 
 def scatter_model(path, tuples):
