@@ -5,8 +5,9 @@
 // the row there. Which bytes a row lands on is known only when the model runs, so every
 // scatter counts as writing the whole output and the scatters run one after another, in the
 // rows' order: of two rows sent to one place the later one stays (or is combined last), as
-// the interpreter does it. Only a MaxUnpool of a MaxPool's Indices, each of which lies in
-// its own plane, scatters its planes apart.
+// the interpreter does it. Where the program knows which part of the output rows go to,
+// the parts are scattered apart, side by side on the tiles: a MaxUnpool of a MaxPool's
+// Indices (each lies in its own plane), and tuples whose leading indices are constants.
 import Formats
 import IR
 import ISA
@@ -177,85 +178,150 @@ extension Lowering {
         guard let k = graph.type(of: node.inputs[1])?.shape?.concrete?.last, (1...dims.count).contains(k) else {
             throw IRError("cannot lower ScatterND: its index tuples do not hold 1 to \(dims.count) indices", at: node)
         }
-        let slab = dims[k...].reduce(1, *), rows = indexCount / k, slabs = dims[..<k].reduce(1, *)
+        let slab = dims[k...].reduce(1, *), rows = indexCount / k
         guard updateCount == rows * slab else {
             throw IRError("cannot lower ScatterND: its updates do not give \(rows) slabs of \(slab) values", at: node)
         }
+        guard rows > 0, slab > 0 else { return }
+        // The tuples' leading indices, when constants give them: each run of tuples sharing
+        // them is scattered into its own part of the output.
+        let (leading, runs) = constantLeadingIndices(node, graph, dims: dims, k: k, rows: rows) ?? (0, [(0..<rows, 0)])
+        let axes = Array(dims[leading..<k]), width = k - leading
+        let slabs = axes.reduce(1, *)
         // A slab number past the end: an out-of-range index is replaced by `slabs`, at least
         // `slabs` times its step of at least 1, and the k such products stay within int64.
         guard slabs < 1 << 28 else {
             throw IRError("cannot lower ScatterND into \(slabs) slabs: a computed slab number is checked below 2^28", at: node)
         }
-        guard rows > 0, slab > 0 else { return }
-        var steps = [Int](repeating: 1, count: k)
-        for j in stride(from: k - 2, through: 0, by: -1) { steps[j] = steps[j + 1] * dims[j + 1] }
-        // Four rows of k: zeros, the axes' extents, the replacement past the end, the steps.
+        var steps = [Int](repeating: 1, count: width)
+        for j in stride(from: width - 2, through: 0, by: -1) { steps[j] = steps[j + 1] * axes[j + 1] }
+        // Four rows of the computed indices' width: zeros, the axes' extents, the replacement
+        // past the end, the steps.
         let table = constants.append(
-            integers: ([Int](repeating: 0, count: k) + Array(dims[..<k]) + [Int](repeating: slabs, count: k) + steps).map {
+            integers: ([Int](repeating: 0, count: width) + axes + [Int](repeating: slabs, count: width) + steps).map {
                 Int64($0)
             }, .i64)
-        let tableBytes = burstAligned(4 * 8 * k)
+        let tableBytes = burstAligned(4 * 8 * width)
         func footprint(_ m: Int) -> Int {
-            tableBytes + 2 * burstAligned(8 * m * k) + 2 * burstAligned(4 * m * k) + burstAligned(8 * m)
+            tableBytes + 2 * burstAligned(8 * m * width) + 2 * burstAligned(4 * m * width) + burstAligned(8 * m)
         }
         guard footprint(1) <= resources.sramBytes else {
             throw IRError("cannot lower ScatterND: one index tuple of \(k) does not fit a tile's SRAM", at: node)
         }
         let step = mostFitting(rows, sramBytes: resources.sramBytes, footprint)
-        let record = UInt64(constants.record([k] + [Int](repeating: 0, count: 15)))
+        let record = UInt64(constants.record([width] + [Int](repeating: 0, count: 15)))
         var loaded = Set<Int>()
-        try forEachBlock(of: rows, step: step, resources) { _, first, m, cluster, tile in
-            var at = 0
-            func sram(_ element: ElementType, _ dims: [Int], _ strides: [Int]? = nil, fixed: Int? = nil) throws -> UInt64 {
-                let address = fixed ?? at
-                if fixed == nil { at += burstAligned(dims.reduce(element.addressBytes, *)) }
-                return b.descriptor(
-                    try TensorDescriptor(
-                        .sram, element, cluster: cluster, tile: tile, address: UInt64(address), dims: dims, strides: strides))
-            }
-            // The four rows of constants, loaded once per tile, each read for every tuple.
-            let unit = cluster * resources.tilesPerCluster + tile
-            let rowsOfTable = try sram(.i64, [4, k], fixed: 0)
-            at = tableBytes
-            if loaded.insert(unit).inserted {
+        var unit = 0
+        for (run, part) in runs {
+            for first in stride(from: run.lowerBound, to: run.upperBound, by: step) {
+                let m = min(step, run.upperBound - first)
+                let (cluster, tile) = resources.place(unit)
+                unit += 1
+                var at = 0
+                func sram(_ element: ElementType, _ dims: [Int], _ strides: [Int]? = nil, fixed: Int? = nil) throws -> UInt64 {
+                    let address = fixed ?? at
+                    if fixed == nil { at += burstAligned(dims.reduce(element.addressBytes, *)) }
+                    return b.descriptor(
+                        try TensorDescriptor(
+                            .sram, element, cluster: cluster, tile: tile, address: UInt64(address), dims: dims,
+                            strides: strides))
+                }
+                // The four rows of constants, loaded once per tile, each read for every tuple.
+                let rowsOfTable = try sram(.i64, [4, width], fixed: 0)
+                at = tableBytes
+                if loaded.insert(cluster * resources.tilesPerCluster + tile).inserted {
+                    try b.emit(
+                        "dma",
+                        [
+                            "dst": rowsOfTable,
+                            "src": b.descriptor(
+                                try TensorDescriptor(.constants, .i64, address: UInt64(table), dims: [4, width])),
+                        ])
+                }
+                func broadcast(_ row: Int) throws -> UInt64 { try sram(.i64, [m, width], [0, 1], fixed: 8 * width * row) }
+                let (zeros, extents, past, steps) = (try broadcast(0), try broadcast(1), try broadcast(2), try broadcast(3))
+                let t = try sram(.i64, [m, width]), wrapped = try sram(.i64, [m, width])
+                let mask = try sram(.f32, [m, width]), above = try sram(.f32, [m, width]), slabNumbers = try sram(.i64, [m])
                 try b.emit(
                     "dma",
                     [
-                        "dst": rowsOfTable,
-                        "src": b.descriptor(try TensorDescriptor(.constants, .i64, address: UInt64(table), dims: [4, k])),
+                        "dst": t,
+                        "src": b.descriptor(
+                            try tuples.advanced(by: 8 * (first * k + leading)).descriptor(
+                                .i64, dims: [m, width], strides: [k, 1])),
+                    ])
+                func op(_ name: String, _ dst: UInt64, _ a: UInt64, _ b2: UInt64) throws {
+                    try b.emit("vop", ["op": vectorOp(name), "dst": dst, "a": a, "b": b2, "imm": 0])
+                }
+                try op("less", mask, t, zeros)
+                try op("add", wrapped, t, extents)
+                try op("where", t, mask, wrapped)
+                try op("less", mask, t, zeros)
+                try op("greater_equal", above, t, extents)
+                try op("or", mask, mask, above)
+                try op("where", t, mask, past)
+                try op("mul", t, t, steps)
+                try b.emit("vopp", ["op": vectorOp("reduce_sum"), "dst": slabNumbers, "a": t, "b": 0, "params": record])
+                try b.emit(
+                    "scatter",
+                    [
+                        "dst": b.descriptor(
+                            try y.advanced(by: element.addressBytes * part * slabs * slab).descriptor(
+                                element, dims: [slabs, slab])),
+                        "src": b.descriptor(
+                            try updates.advanced(by: element.addressBytes * first * slab).descriptor(element, dims: [m, slab])),
+                        "idx": slabNumbers, "reduction": reductionField,
                     ])
             }
-            func broadcast(_ row: Int) throws -> UInt64 { try sram(.i64, [m, k], [0, 1], fixed: 8 * k * row) }
-            let (zeros, extents, past, steps) = (try broadcast(0), try broadcast(1), try broadcast(2), try broadcast(3))
-            let t = try sram(.i64, [m, k]), wrapped = try sram(.i64, [m, k])
-            let mask = try sram(.f32, [m, k]), above = try sram(.f32, [m, k]), slabNumbers = try sram(.i64, [m])
-            try b.emit(
-                "dma",
-                [
-                    "dst": t,
-                    "src": b.descriptor(try tuples.advanced(by: 8 * first * k).descriptor(.i64, dims: [m, k])),
-                ])
-            func op(_ name: String, _ dst: UInt64, _ a: UInt64, _ b2: UInt64) throws {
-                try b.emit("vop", ["op": vectorOp(name), "dst": dst, "a": a, "b": b2, "imm": 0])
-            }
-            try op("less", mask, t, zeros)
-            try op("add", wrapped, t, extents)
-            try op("where", t, mask, wrapped)
-            try op("less", mask, t, zeros)
-            try op("greater_equal", above, t, extents)
-            try op("or", mask, mask, above)
-            try op("where", t, mask, past)
-            try op("mul", t, t, steps)
-            try b.emit("vopp", ["op": vectorOp("reduce_sum"), "dst": slabNumbers, "a": t, "b": 0, "params": record])
-            try b.emit(
-                "scatter",
-                [
-                    "dst": b.descriptor(try y.descriptor(element, dims: [slabs, slab])),
-                    "src": b.descriptor(
-                        try updates.advanced(by: element.addressBytes * first * slab).descriptor(element, dims: [m, slab])),
-                    "idx": slabNumbers, "reduction": reductionField,
-                ])
         }
+    }
+
+    /// When the index tuples of ScatterND `node` are a Concat along their last axis whose
+    /// first inputs are constants (the batch and channel of each tuple, as torch's dynamo
+    /// exporter writes max_unpool2d and index_put_), those constants fix each tuple's first
+    /// `leading` indices: the tuples in runs that share them, each run's part of the output
+    /// (its number among the parts the leading axes make) and the rows of the tuples it
+    /// holds. Different parts are different bytes of the output, so their runs' scatters
+    /// run side by side; a part's runs are scattered in the tuples' order. Nil when no
+    /// constants lead, when one of their indices lies outside its axis (the tuple is then
+    /// refused when the model runs), or when the runs would average fewer than 16 tuples.
+    static func constantLeadingIndices(
+        _ node: Node, _ graph: Graph, dims: [Int], k: Int, rows: Int
+    ) -> (leading: Int, runs: [(rows: Range<Int>, part: Int)])? {
+        guard let producer = graph.producers()[node.inputs[1]] else { return nil }
+        let concat = graph.nodes[producer]
+        guard concat.op == "Concat", concat.domain.isEmpty || concat.domain == "ai.onnx",
+            let rank = graph.type(of: node.inputs[1])?.shape?.concrete?.count,
+            concat.int("axis", default: 0) == -1 || concat.int("axis", default: 0) == rank - 1
+        else { return nil }
+        var columns: [[Int64]] = []
+        for input in concat.inputs {
+            guard let t = graph.constants[input], t.dtype == .int64, let width = t.shape.last, width > 0,
+                t.count == rows * width, columns.count + width < k
+            else { break }
+            let values = t.int64s()
+            for j in 0..<width { columns.append((0..<rows).map { values[$0 * width + j] }) }
+        }
+        let leading = columns.count
+        guard leading > 0 else { return nil }
+        let parts = dims[..<leading].reduce(1, *)
+        var runs: [(rows: Range<Int>, part: Int)] = []
+        for r in 0..<rows {
+            var part = 0
+            for j in 0..<leading {
+                var index = Int(columns[j][r])
+                if index < 0 { index += dims[j] }
+                guard (0..<dims[j]).contains(index) else { return nil }
+                part = part * dims[j] + index
+            }
+            if let last = runs.last, last.part == part, last.rows.upperBound == r {
+                runs[runs.count - 1].rows = last.rows.lowerBound..<(r + 1)
+            } else {
+                runs.append((r..<(r + 1), part))
+            }
+        }
+        guard parts > 1, runs.count * 16 <= rows else { return nil }
+        return (leading, runs)
     }
 
     /// The place and element count of `value`, a static activation of `dtype`.

@@ -4,6 +4,8 @@ ones counting from the end), and the reductions of opset 16 and 18. The interpre
 them as onnxruntime does; the bundle runs bit for bit as the fake-quant interpreter runs
 the model, each run of rewritten values one DMA with constant indices, a `scatter` with
 computed ones or a reduction (float32 and integer rows, combined in order)."""
+import re
+
 import numpy as np
 import onnx
 import pytest
@@ -134,3 +136,68 @@ def test_integer_reductions_wrap_on_the_simulator_as_in_the_interpreter(tmp_path
             expected[r] += row
     np.testing.assert_array_equal(sim["y"], expected)
     np.testing.assert_array_equal(fq["y"], expected)
+
+
+def leading_model(path, parts, reduction):
+    """ScatterND of data [3, 5, 7, 2] at tuples [64, 3]: the first two indices of each tuple
+    constants (`parts`, a Concat's first input, as torch's dynamo exporter writes index_put_
+    with a batch and a channel), the last one the graph's input `i`."""
+    node = helper.make_node("ScatterND", ["d", "t", "u"], ["o"], name="scatter",
+                            **({"reduction": reduction} if reduction else {}))
+    nodes = [helper.make_node("Concat", ["parts", "i"], ["t"], name="tuples", axis=-1), node]
+    graph = helper.make_graph(
+        nodes, "g",
+        [helper.make_tensor_value_info("d", TensorProto.FLOAT, [3, 5, 7, 2]),
+         helper.make_tensor_value_info("i", TensorProto.INT64, [64, 1]),
+         helper.make_tensor_value_info("u", TensorProto.FLOAT, [64, 2])],
+        [helper.make_tensor_value_info("o", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(parts.astype(np.int64), "parts")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), path)
+
+
+@pytest.mark.parametrize("reduction", [None, "add", "max"])
+def test_tuples_whose_leading_indices_are_constants_are_scattered_part_by_part(tmp_path, reduction):
+    """Runs of 16 tuples, each run's constant leading indices naming one [7, 2] part of
+    the output (a negative one counting from the end; the part [1, 2] named by two runs apart,
+    which must land in the tuples' order): each run a scatter of its own into its part, the
+    runs on different tiles, the same bits as the interpreter, several tuples to one place.
+    A computed index outside its axis stops the run by instruction."""
+    parts = np.array([[1, 2]] * 16 + [[0, -1]] * 16 + [[1, 2]] * 16 + [[2, 0]] * 16)
+    leading_model(tmp_path / "m.onnx", parts, reduction)
+    i = RNG.integers(-7, 7, [64, 1])
+    i[16:24] = 3  # eight values to one place of part [0, 4]
+    u = RNG.standard_normal([64, 2]).astype(np.float32)
+    d = RNG.standard_normal([3, 5, 7, 2]).astype(np.float32)
+    np.savez(tmp_path / "in.npz", d=d, i=i, u=u)
+    got, want = interpreted_and_onnxruntime(tmp_path / "m.onnx", {"d": d, "i": i, "u": u}, tmp_path)
+    assert_same_bits(got, want, ["o"])
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "in.npz", tmp_path, "fp16", "none", None)
+    assert_same_bits(sim, fq, ["o"])
+    program = run_npucc("disasm", tmp_path / "m.npub").stdout
+    descriptors = dict(line.split(": ", 1) for line in program.splitlines() if re.match(r"d\d+: ", line))
+    scatters = [dict(f.split("=") for f in line.split(" ", 1)[1].split(", "))
+                for line in program.splitlines() if line.startswith("scatter ")]
+    tables = [descriptors[s["dst"]] for s in scatters]
+    assert len(scatters) == 4 and all(t.split()[3] == "[7,2]" for t in tables), tables
+    assert tables[0] == tables[2] != tables[1]  # part [1, 2], then [0, 4], then [1, 2] again
+    assert len({descriptors[s["idx"]].split()[1] for s in scatters}) == 4
+    np.savez(tmp_path / "bad.npz", d=d, i=np.where(np.arange(64)[:, None] == 50, 7, i), u=u)
+    r = run_npucc("run", tmp_path / "m.npub", "--inputs", tmp_path / "bad.npz", "--outputs", tmp_path / "out.npz")
+    assert r.returncode == 1 and 'ScatterND "scatter"' in r.stderr and "(scatter): index 7" in r.stderr, r.stderr
+    assert not (tmp_path / "out.npz").exists()
+
+
+def test_tuples_with_a_constant_leading_index_outside_its_axis_are_refused_when_the_bundle_runs(tmp_path):
+    """A constant leading index outside its axis leaves the tuples to one scatter over the
+    whole output, which refuses the tuple when the bundle runs, as the interpreter refuses it."""
+    parts = np.array([[1, 2]] * 32 + [[3, 0]] * 32)
+    leading_model(tmp_path / "m.onnx", parts, None)
+    np.savez(tmp_path / "in.npz", d=np.zeros([3, 5, 7, 2], np.float32), i=np.zeros([64, 1], np.int64),
+             u=np.ones([64, 2], np.float32))
+    r = run_npucc("compile", tmp_path / "m.onnx", "-o", tmp_path / "m.npub", "--precision", "fp16")
+    assert r.returncode == 0, r.stderr
+    assert run_npucc("disasm", tmp_path / "m.npub").stdout.count("\nscatter ") == 1
+    r = run_npucc("run", tmp_path / "m.npub", "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "out.npz")
+    assert r.returncode == 1 and "(idx element 32) is out of range for the table's 105 rows" in r.stderr, r.stderr
+    r = run_npucc("run", tmp_path / "m.onnx", "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "out.npz")
+    assert r.returncode == 1 and 'ScatterND "scatter"' in r.stderr, r.stderr
