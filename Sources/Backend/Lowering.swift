@@ -699,24 +699,30 @@ public enum Lowering {
         func inputRows(_ r0: Int, _ r1: Int) -> Range<Int> {
             max(0, r0 * sh - pt)..<min(h, (r1 - 1) * sh - pt + (kernel[0] - 1) * dilations[0] + 1)
         }
-        func bytes(_ channels: Int, _ r0: Int, _ r1: Int) -> Int {
-            4 * channels * (inputRows(r0, r1).count * w + (r1 - r0) * ow) + 64
-                + (indices == nil ? 0 : 8 * channels * (r1 - r0) * ow + 64)
+        /// The most input rows `count` output rows read, wherever they start: rows further
+        /// from the top pad read more.
+        func mostInputRows(_ count: Int) -> Int {
+            stride(from: 0, through: oh - count, by: 1).map { inputRows($0, $0 + count).count }.max() ?? 0
+        }
+        /// The SRAM a step of `channels` channels of `count` output rows takes.
+        func bytes(_ channels: Int, _ count: Int) -> Int {
+            4 * channels * (mostInputRows(count) * w + count * ow) + 64
+                + (indices == nil ? 0 : 8 * channels * count * ow + 64)
         }
         // Whole channels when one fits, as many as fit; else one channel, as many output rows as fit.
         var channelsPerStep = 1, rowsPerStep = oh
-        if bytes(1, 0, oh) <= resources.sramBytes {
-            while channelsPerStep < c && bytes(channelsPerStep + 1, 0, oh) <= resources.sramBytes { channelsPerStep += 1 }
+        if bytes(1, oh) <= resources.sramBytes {
+            while channelsPerStep < c && bytes(channelsPerStep + 1, oh) <= resources.sramBytes { channelsPerStep += 1 }
         } else {
             rowsPerStep = 0
-            while rowsPerStep < oh && bytes(1, 0, rowsPerStep + 1) <= resources.sramBytes { rowsPerStep += 1 }
+            while rowsPerStep < oh && bytes(1, rowsPerStep + 1) <= resources.sramBytes { rowsPerStep += 1 }
             if rowsPerStep == 0 && global {
                 try lowerLargeGlobalPool(node, x, y, planes: n * c, size: h * w, resources, &constants, &b)
                 return
             }
             guard rowsPerStep > 0 else {
                 throw IRError(
-                    "the \(inputRows(0, 1).count) x \(w) input values one output row of one channel reads do not fit a tile's SRAM",
+                    "the \(mostInputRows(1)) x \(w) input values one output row of one channel reads do not fit a tile's SRAM",
                     at: node)
             }
         }

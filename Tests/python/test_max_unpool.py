@@ -94,6 +94,25 @@ def test_the_npu_finds_the_indices_the_interpreter_finds(tmp_path, shape, attrib
     assert np.isnan(fq["y"]).any() and len(np.unique(fq["i"])) > 1
 
 
+@pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])
+def test_a_pools_steps_of_rows_fit_the_sram_wherever_they_start(tmp_path, op):
+    """With 1 KiB of tile SRAM a [19, 12] plane is pooled a few output rows at a time. The
+    first step's windows start in the top pad and read fewer input rows than the later ones
+    (a kernel of 3 rows 2 apart, a stride of 3): the steps are sized by the most rows any of
+    them reads, so each fits, with MaxPool's Indices beside its values."""
+    attributes = {"kernel_shape": [3, 2], "strides": [3, 1], "pads": [2, 0, 2, 0]}
+    if op == "MaxPool":
+        attributes["dilations"] = [2, 1]
+    outputs = ["y", "i"] if op == "MaxPool" else ["y"]
+    node = helper.make_node(op, ["x"], outputs, name="pool", **attributes)
+    save(tmp_path / "m.onnx", [node], [helper.make_tensor_value_info("x", F, [1, 4, 19, 12])],
+         [helper.make_tensor_value_info(o, I64 if o == "i" else F, None) for o in outputs])
+    np.savez(tmp_path / "x.npz", x=RNG.standard_normal([1, 4, 19, 12]).astype(np.float32))
+    sim, fq = simulated_and_interpreted_at_fp16(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, 1024)
+    assert_same_bits(sim, fq, outputs)
+    assert run_npucc("disasm", tmp_path / "m.npub").stdout.count("op=" + op.lower().replace("pool", "_pool")) > 4
+
+
 def unpool_model(path, output_shape=None):
     inputs = ["y", "i"] + (["shape"] if output_shape is not None else [])
     node = helper.make_node("MaxUnpool", inputs, ["z"], name="unpool", kernel_shape=[2, 2], strides=[2, 2])
