@@ -333,15 +333,16 @@ public enum Lowering {
         var constantOutputs: [String: Int] = [:]
         for v in graph.outputs where memory.place(of: v.name) == nil {
             guard let t = graph.constants[v.name], let element = t.dtype.vectorElement, t.dtype != .bool else { continue }
-            let at = constants.append(t, as: element)
-            let dims = [max(1, t.count)]
             dramEnd = (dramEnd + 63) / 64 * 64
-            try b.emit(
-                "dma",
-                [
-                    "dst": b.descriptor(try TensorDescriptor(.dram, element, address: UInt64(dramEnd), dims: dims)),
-                    "src": b.descriptor(try TensorDescriptor(.constants, element, address: UInt64(at), dims: dims)),
-                ])
+            if t.count > 0 {  // an empty one is only its place
+                let at = constants.append(t, as: element), dims = [t.count]
+                try b.emit(
+                    "dma",
+                    [
+                        "dst": b.descriptor(try TensorDescriptor(.dram, element, address: UInt64(dramEnd), dims: dims)),
+                        "src": b.descriptor(try TensorDescriptor(.constants, element, address: UInt64(at), dims: dims)),
+                    ])
+            }
             constantOutputs[v.name] = dramEnd
             dramEnd += t.count * element.addressBytes
         }

@@ -5,7 +5,10 @@ import Reference
 
 /// Evaluates every node whose inputs are all constants with the reference kernels
 /// (`Kernels.evaluate`) and replaces it by its results as graph constants, in node order,
-/// so whole constant subgraphs fold in one run. Shape and Size fold from the input's type
+/// so whole constant subgraphs fold in one run. An empty value (an extent of 0) counts as
+/// a constant input whatever computes it, and a node whose results are all empty folds to
+/// empty constants whatever its inputs: a product over an empty reduction folds to zeros.
+/// Shape and Size fold from the input's type
 /// when its shape is fully known, even though the value itself is not constant: that is
 /// how an exporter's Shape -> Gather -> Unsqueeze -> Concat -> Reshape chain folds once
 /// `--input-shape` fixes the input shapes.
@@ -77,7 +80,9 @@ public struct FoldConstants: Pass {
     private func fold(_ node: Node, _ graph: Graph, limited: Bool) throws -> [Tensor]? {
         guard node.domain.isEmpty || node.domain == "ai.onnx" else { return nil }
         if let results = foldFromType(node, graph) { return results }
-        let inputs = node.inputs.map { $0.isEmpty ? nil : graph.constants[$0] }
+        if let results = emptyResults(node, graph) { return results }
+        // An empty value (an extent of 0) is known whatever computes it: it holds nothing.
+        let inputs = node.inputs.map { $0.isEmpty ? nil : graph.constants[$0] ?? Self.empty($0, graph) }
         for (name, value) in zip(node.inputs, inputs) where !name.isEmpty && value == nil { return nil }
         guard Kernels.supports(node.op) else { return nil }
         let inputElements = inputs.reduce(0) { $0 + ($1?.count ?? 0) }
@@ -100,6 +105,20 @@ public struct FoldConstants: Pass {
         let start = clamp(node.int("start", default: 0)), end = clamp(node.int("end", default: dims.count))
         let extents = start < end ? dims[start..<end].map(Int64.init) : []
         return [Tensor(extents, shape: [extents.count])]
+    }
+
+    /// A node all of whose results are empty (an extent of 0 in each known shape) gives
+    /// empty tensors, whatever its inputs: a resize or slice down to nothing, a TopK of 0.
+    private func emptyResults(_ node: Node, _ graph: Graph) -> [Tensor]? {
+        guard !node.outputs.isEmpty, !node.outputs.contains(where: \.isEmpty) else { return nil }
+        let results = node.outputs.compactMap { Self.empty($0, graph) }
+        return results.count == node.outputs.count ? results : nil
+    }
+
+    /// `value` as an empty tensor when its known shape has an extent of 0.
+    private static func empty(_ value: String, _ graph: Graph) -> Tensor? {
+        guard let type = graph.type(of: value), let dims = type.shape?.concrete, dims.contains(0) else { return nil }
+        return Tensor(zeros: type.dtype, shape: dims)
     }
 
     /// The number of elements of a shape, nil when it does not fit in an Int.

@@ -157,6 +157,46 @@ final class FoldConstantsTests: XCTestCase {
         XCTAssertEqual(statistics["folded"], 3)
     }
 
+    /// A node whose results are all empty folds to empty constants whatever its inputs, and
+    /// an empty value counts as a constant input whatever computes it: a product over an
+    /// empty reduction folds to zeros. A node with a result that is not empty stays (the
+    /// Split), and so does one with an input that is neither empty nor constant (the Concat).
+    func testEmptyResultsFoldWhateverTheInputs() throws {
+        let (after, statistics) = try apply(
+            FoldConstants(),
+            to: """
+                graph main(%x: f32[1,4,6]) -> (%y: f32[*], %z: f32[*], %v: f32[*]) {
+                  const %last: i64[1] = [2]
+                  const %sizes: i64[2] = [0, 6]
+                  const %w: f32[0,2] = []
+                  const %zero: i64[1] = [0]
+                  %e = Slice(%x, %zero, %zero, %last)
+                  %y = MatMul(%e, %w)
+                  %p: f32[1,4,0], %q: f32[1,4,6] = Split(%x, %sizes) {axis=2}
+                  %z = Concat(%p, %q) {axis=2}
+                  %v = MatMul(%p, %w)
+                  return %y, %z, %v
+                }
+                """)
+        XCTAssertEqual(
+            after,
+            """
+            graph main(%x: f32[1,4,6]) -> (%y: f32[*], %z: f32[*], %v: f32[*]) {
+              const %e: f32[1,4,0] = []
+              const %last: i64[1] = [2]
+              const %sizes: i64[2] = [0, 6]
+              const %v: f32[1,4,2] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+              const %w: f32[0,2] = []
+              const %y: f32[1,4,2] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+              const %zero: i64[1] = [0]
+              %p: f32[1,4,0], %q: f32[1,4,6] = Split(%x, %sizes) {axis=2}
+              %z: f32[1,4,6] = Concat(%p, %q) {axis=2}
+              return %y, %z, %v
+            }
+            """)
+        XCTAssertEqual(statistics["folded"], 3)
+    }
+
     func testDoesNotFireWithoutConstantInputs() throws {
         let before = """
             graph main(%x: f32[N,3]) -> (%y: f32[*], %z: f32[*]) {
