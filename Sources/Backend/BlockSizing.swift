@@ -22,6 +22,19 @@ extension Lowering {
         return units
     }
 
+    /// The units a block takes of `count` in each of `groups` (each unit `values` values): as
+    /// many as fit, but no more than deal the groups' blocks to every tile, and no fewer than
+    /// hold a vector pass's fewest values (`minimumBlock`) where those fit; 1 when even one
+    /// does not (the caller checks that one fits).
+    static func spreadFitting(
+        _ count: Int, groups: Int = 1, values: Int, _ resources: TileResources, _ footprint: (Int) -> Int
+    ) -> Int {
+        let fitting = mostFitting(count, sramBytes: resources.sramBytes, footprint)
+        let blocks = (resources.tileCount + max(groups, 1) - 1) / max(groups, 1)
+        let spread = (count + blocks - 1) / blocks, least = (minimumBlock + values - 1) / max(values, 1)
+        return max(1, min(fitting, max(spread, least)))
+    }
+
     /// The block of `count` lines of `length` values starting at line `first` of group
     /// `group` at `p`, as `[count, length]`: when `inner` is 1 the lines are consecutive rows;
     /// else the values of a line lie `inner` apart and the lines side by side, `group` of

@@ -43,7 +43,7 @@ extension Lowering {
         }
         // Lines of one outer index at a time when they are gathered (inner > 1), else all in one run.
         let (groups, lines) = inner == 1 ? (1, outer) : (outer, inner)
-        let step = mostFitting(lines, sramBytes: resources.sramBytes, footprint)
+        let step = spreadFitting(lines, groups: groups, values: c, resources, footprint)
         let op = UInt64(InstructionSet.vectorOps.firstIndex(of: node.op == "CumProd" ? "cumprod" : "cumsum")!)
         try forEachBlock(groups: groups, of: lines, step: step, resources) { o, r0, count, cluster, tile in
             func sram(_ address: Int) throws -> UInt64 {

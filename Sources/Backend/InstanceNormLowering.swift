@@ -33,7 +33,7 @@ extension Lowering {
                 &constants, &b)
             return
         }
-        let step = mostFitting(c, sramBytes: resources.sramBytes, footprint)
+        let step = spreadFitting(c, groups: n, values: size, resources, footprint)
         let slot = burstAligned(4 * step * size)
         let op = UInt64(InstructionSet.vectorOps.firstIndex(of: "instance_norm")!)
         try forEachBlock(groups: n, of: c, step: step, resources) { image, c0, planes, cluster, tile in

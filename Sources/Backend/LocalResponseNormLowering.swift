@@ -20,7 +20,7 @@ extension Lowering {
         guard 2 * burstAligned(4 * c) <= resources.sramBytes else {
             throw IRError("cannot lower an LRN whose \(c) channels of one position do not fit a tile's SRAM twice", at: node)
         }
-        let step = mostFitting(plane, sramBytes: resources.sramBytes) { 2 * burstAligned(4 * c * $0) }
+        let step = spreadFitting(plane, groups: n, values: c, resources) { 2 * burstAligned(4 * c * $0) }
         let op = UInt64(InstructionSet.vectorOps.firstIndex(of: "lrn")!)
         try forEachBlock(groups: n, of: plane, step: step, resources) { image, p0, positions, cluster, tile in
             let block = [c, positions]

@@ -650,8 +650,8 @@ public enum Lowering {
         }
     }
 
-    /// Pooling per image, as many channels at a time as a tile's SRAM holds in and out, each
-    /// step on the next tile. MaxPool's Indices (at `indices`, i64 of the output's shape)
+    /// Pooling per image, as many channels at a time as a tile's SRAM holds in and out (but
+    /// no more than spread the channels over every tile), each step on the next tile. MaxPool's Indices (at `indices`, i64 of the output's shape)
     /// come from a `vopp max_pool_index` over the same rows, told where they lie in the
     /// whole input.
     private static func lowerPool(
@@ -710,10 +710,16 @@ public enum Lowering {
             4 * channels * (mostInputRows(count) * w + count * ow) + 64
                 + (indices == nil ? 0 : 8 * channels * count * ow + 64)
         }
-        // Whole channels when one fits, as many as fit; else one channel, as many output rows as fit.
+        // Whole channels when one fits, as many as fit but no more than spread the images'
+        // channels over every tile (in steps of at least a vector pass's fewest values);
+        // else one channel, as many output rows as fit.
         var channelsPerStep = 1, rowsPerStep = oh
         if bytes(1, oh) <= resources.sramBytes {
-            while channelsPerStep < c && bytes(channelsPerStep + 1, oh) <= resources.sramBytes { channelsPerStep += 1 }
+            let spread = max(
+                (n * c + resources.tileCount - 1) / resources.tileCount, (minimumBlock + h * w - 1) / (h * w))
+            while channelsPerStep < min(c, spread) && bytes(channelsPerStep + 1, oh) <= resources.sramBytes {
+                channelsPerStep += 1
+            }
         } else {
             rowsPerStep = 0
             while rowsPerStep < oh && bytes(1, rowsPerStep + 1) <= resources.sramBytes { rowsPerStep += 1 }

@@ -86,7 +86,7 @@ extension Lowering {
         // Rows of one outer index at a time when they are gathered (inner > 1), else all
         // rows in one run.
         let (groups, rows) = inner == 1 ? (1, outer) : (outer, inner)
-        let step = mostFitting(rows, sramBytes: resources.sramBytes, footprint)
+        let step = spreadFitting(rows, groups: groups, values: c, resources, footprint)
         let op = UInt64(InstructionSet.vectorOps.firstIndex(of: reductionOps[node.op]!)!)
         try forEachBlock(groups: groups, of: rows, step: step, resources) { o, r0, count, cluster, tile in
             func sram(_ address: Int, _ dims: [Int], _ element: ElementType) throws -> UInt64 {

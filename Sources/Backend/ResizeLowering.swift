@@ -245,7 +245,7 @@ extension Lowering {
         guard bytes(1) <= resources.sramBytes else {
             throw IRError("cannot lower \(what) and its \(outer) output do not fit a tile's SRAM together yet", at: node)
         }
-        let step = mostFitting(planes, sramBytes: resources.sramBytes, bytes)
+        let step = spreadFitting(planes, values: outCount, resources, bytes)
         let code = UInt64(InstructionSet.vectorOps.firstIndex(of: op)!)
         for (unit, p0) in stride(from: 0, to: planes, by: step).enumerated() {
             let count = min(step, planes - p0)

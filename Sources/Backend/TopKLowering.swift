@@ -52,7 +52,7 @@ extension Lowering {
         let params = UInt64(constants.record([c, k, largest] + [Int](repeating: 0, count: 13)))
         // Rows of one outer index at a time when they are gathered (inner > 1), else all in one run.
         let (groups, rows) = inner == 1 ? (1, outer) : (outer, inner)
-        let step = mostFitting(rows, sramBytes: resources.sramBytes, footprint)
+        let step = spreadFitting(rows, groups: groups, values: c, resources, footprint)
         try forEachBlock(groups: groups, of: rows, step: step, resources) { o, r0, count, cluster, tile in
             func sram(_ address: Int, _ element: ElementType, _ length: Int) throws -> UInt64 {
                 b.descriptor(
