@@ -651,9 +651,9 @@ public enum Lowering {
     }
 
     /// Pooling per image, as many channels at a time as a tile's SRAM holds in and out (but
-    /// no more than spread the channels over every tile), each step on the next tile. MaxPool's Indices (at `indices`, i64 of the output's shape)
-    /// come from a `vopp max_pool_index` over the same rows, told where they lie in the
-    /// whole input.
+    /// no more than spread the channels over every tile), each step on the next tile.
+    /// MaxPool's Indices (at `indices`, i64 of the output's shape) come from a `vopp
+    /// max_pool_index` over the same rows, told where they lie in the whole input.
     private static func lowerPool(
         _ node: Node, _ x: Place, _ y: Place, _ xShape: [Int], _ yShape: [Int], indices: Place? = nil,
         _ resources: TileResources, _ constants: inout ConstantSection, _ b: inout ProgramBuilder

@@ -32,9 +32,8 @@ extension Lowering {
         guard r > 0 else { return }
         try b.emit("fill", ["dst": b.descriptor(try y.descriptor(dims: [r])), "value": UInt64(Float(0).bitPattern)])
         guard n > 0 else { return }
-        if let planes = poolPlanes(node, graph), planes.count > 1,
-            64 + burstAligned(8) <= resources.sramBytes / 2
-        {
+        // Each half of a tile's SRAM holds a block's first place and at least one index.
+        if let planes = poolPlanes(node, graph), planes.count > 1, 2 * (64 + burstAligned(8)) <= resources.sramBytes {
             try scatterPlanes(planes, x: x, indices: indices, y: y, resources, &constants, &b)
             return
         }
