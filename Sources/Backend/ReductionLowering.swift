@@ -8,7 +8,8 @@
 // tile. A row is the values one output reduces, in increasing index: contiguous over
 // trailing axes, gathered by a strided DMA (one column per output position, the positions
 // after the reduced axes side by side) over inner ones. A float32 row too long for a tile
-// reduces in pieces, its running value carried between them (`lowerLongRows`).
+// reduces in pieces, its running value carried between them (`lowerLongRows`); an arg op's
+// row of any element type, the best so far leading each piece (`lowerLongArgRows`).
 import Formats
 import IR
 import ISA
@@ -74,11 +75,17 @@ extension Lowering {
         let outSize = outElement == .i64 ? 8 : 4
         func footprint(_ r: Int) -> Int { burstAligned(inSize * r * c) + burstAligned(outSize * r) }
         guard footprint(1) <= resources.sramBytes else {
-            guard !arg && !integer else {
+            if arg {
+                try lowerLongArgRows(
+                    node, x, y, element: element, rows: outer * inner, length: c, inner: inner, selectLast: selectLast,
+                    resources, &constants, &b)
+                return
+            }
+            guard !integer else {
                 throw IRError(
-                    "cannot lower \(node.op): a row of \(c) \(arg ? "values" : "integers") does not fit a tile's SRAM "
-                        + "(rows that long reduce in pieces only for float32 ReduceSum, ReduceMean, ReduceMax, ReduceMin "
-                        + "and ReduceProd)", at: node)
+                    "cannot lower \(node.op): a row of \(c) integers does not fit a tile's SRAM (rows that long reduce "
+                        + "in pieces only for float32 ReduceSum, ReduceMean, ReduceMax, ReduceMin and ReduceProd, and for "
+                        + "ArgMax and ArgMin)", at: node)
             }
             try lowerLongRows(node, x, y, rows: outer * inner, length: c, inner: inner, resources, &constants, &b)
             return
@@ -100,6 +107,89 @@ extension Lowering {
             try b.emit("vopp", ["op": op, "dst": outTile, "a": inTile, "b": 0, "params": params])
             let dst = try y.advanced(by: outSize * (o * rows + r0)).descriptor(outElement, dims: [count, 1])
             try b.emit("dma", ["dst": b.descriptor(dst), "src": outTile])
+        }
+    }
+
+    /// ArgMax or ArgMin of rows too long for a tile's SRAM: each row on the next tile, in
+    /// pieces. A piece after the first is read behind the best element so far, which a
+    /// `gather` fetches from the row by its index, so that `vopp argmax` (`argmin`) over the
+    /// two continues the row's scan as one pass over it would: the best stays unless a later
+    /// element compares larger (smaller), or equal with select_last_index, and a NaN that
+    /// leads the row stays best. The position picked becomes the row's index (`add` of the
+    /// piece's start less one), or keeps the best's at position 0 (`equal`, `where`).
+    private static func lowerLongArgRows(
+        _ node: Node, _ x: Place, _ y: Place, element: ElementType, rows: Int, length: Int, inner: Int,
+        selectLast: Int, _ resources: TileResources, _ constants: inout ConstantSection, _ b: inout ProgramBuilder
+    ) throws {
+        let size = element.addressBytes
+        // The row buffer (the best, then a piece), then five slots: the position picked, the
+        // best's index, the candidate index, the mask, and the pieces' offsets (a table).
+        let piece = (resources.sramBytes - 64 * 4) / 2 / size / 16 * 16 - 1
+        guard piece >= 15 else {
+            throw IRError("cannot lower \(node.op): a tile's SRAM holds no piece of a row", at: node)
+        }
+        let starts =
+            Array(stride(from: 0, to: length, by: piece + 1).prefix(1))
+            + Array(stride(from: piece + 1, to: length, by: piece))
+        // Per piece the amount added to the position picked: its start less one (the best
+        // leads it); 0 for the first, which has no best before it. Then a zero.
+        let offsets = starts.enumerated().map { Int64($0.offset == 0 ? 0 : $0.element - 1) } + [0]
+        let table = constants.append(integers: offsets, .i64)
+        let tableAt = burstAligned(size * (piece + 1))
+        let (picked, best, candidate, mask) = (
+            tableAt + burstAligned(8 * offsets.count), tableAt + burstAligned(8 * offsets.count) + 64,
+            tableAt + burstAligned(8 * offsets.count) + 128, tableAt + burstAligned(8 * offsets.count) + 192
+        )
+        guard mask + 64 <= resources.sramBytes else {
+            throw IRError("cannot lower \(node.op): a row's \(starts.count) pieces do not fit a tile's SRAM", at: node)
+        }
+        let op = UInt64(InstructionSet.vectorOps.firstIndex(of: reductionOps[node.op]!)!)
+        var records: [Int: UInt64] = [:]
+        var loaded = Set<Int>()
+        for row in 0..<rows {
+            let unit = resources.place(row)
+            func sram(_ address: Int, _ element: ElementType, _ count: Int = 1) throws -> UInt64 {
+                try sramRow(&b, unit, address, element, count)
+            }
+            if loaded.insert(unit.cluster * resources.tilesPerCluster + unit.tile).inserted {
+                let src = try TensorDescriptor(.constants, .i64, address: UInt64(table), dims: [1, offsets.count])
+                try b.emit("dma", ["dst": try sram(tableAt, .i64, offsets.count), "src": b.descriptor(src)])
+            }
+            let first = (row / inner) * length * inner + row % inner
+            for (index, start) in starts.enumerated() {
+                let end = index + 1 < starts.count ? starts[index + 1] : length
+                // The first piece fills the buffer; later ones follow the best, gathered from the row.
+                let (count, at) = index == 0 ? (end - start, 0) : (end - start, 1)
+                if index > 0 {
+                    let row = try x.advanced(by: size * first).descriptor(element, dims: [length, 1], strides: [inner, 1])
+                    try b.emit(
+                        "gather", ["dst": try sram(0, element), "src": b.descriptor(row), "idx": try sram(best, .i64)])
+                }
+                let src = try x.advanced(by: size * (first + start * inner)).descriptor(
+                    element, dims: [1, count], strides: [count * inner, inner])
+                try b.emit("dma", ["dst": try sram(size * at, element, count), "src": b.descriptor(src)])
+                let n = at + count
+                if records[n] == nil {
+                    records[n] = UInt64(constants.record([n, selectLast] + [Int](repeating: 0, count: 14)))
+                }
+                try b.emit(
+                    "vopp",
+                    ["op": op, "dst": try sram(picked, .i64), "a": try sram(0, element, n), "b": 0, "params": records[n]!])
+                func vop(_ name: String, _ dst: UInt64, _ a: UInt64, _ b2: UInt64) throws {
+                    try b.emit("vop", ["op": vectorOp(name), "dst": dst, "a": a, "b": b2, "imm": 0])
+                }
+                let offset = try sram(tableAt + 8 * index, .i64), zero = try sram(tableAt + 8 * starts.count, .i64)
+                if index == 0 {
+                    try vop("add", try sram(best, .i64), try sram(picked, .i64), offset)
+                } else {
+                    try vop("add", try sram(candidate, .i64), try sram(picked, .i64), offset)
+                    try vop("equal", try sram(mask, .f32), try sram(picked, .i64), zero)
+                    try vop("where", try sram(candidate, .i64), try sram(mask, .f32), try sram(best, .i64))
+                    try vop("copy", try sram(best, .i64), try sram(candidate, .i64), 0)
+                }
+            }
+            let dst = try y.advanced(by: 8 * row).descriptor(.i64, dims: [1, 1])
+            try b.emit("dma", ["dst": b.descriptor(dst), "src": try sram(best, .i64)])
         }
     }
 

@@ -4,7 +4,8 @@ segmentation network's ArgMax over its classes): compiled at every precision, th
 runs on the simulator exactly as the fake-quant interpreter runs the model; a reduction the
 vector unit cannot do (over axes that are not consecutive) is refused by node. Softmax and
 LogSoftmax along an inner axis and LayerNormalization over several axes likewise, and as
-onnxruntime computes them."""
+onnxruntime computes them. ArgMax and ArgMin of rows longer than a tile's SRAM run in pieces
+and give one pass's indices."""
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -208,3 +209,46 @@ def test_softmax_along_an_inner_axis_and_layer_norm_over_several_run_as_the_inte
     got = np.load(tmp_path / "ref.npz")
     for name, value in zip(outputs, want):
         np.testing.assert_allclose(got[name], value, rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+LONG = 20000  # past a tile's SRAM: npu-seed's 32 KiB takes pieces of 4,064 and 4,063 values
+
+
+@pytest.mark.parametrize("op,last,dtype", [("ArgMax", 0, np.float32), ("ArgMax", 1, np.float32),
+                                           ("ArgMin", 0, np.float32), ("ArgMax", 0, np.int64)],
+                         ids=["argmax", "argmax_last", "argmin", "argmax_int64"])
+@pytest.mark.parametrize("axis", [-1, 1], ids=["trailing", "inner"])
+def test_an_arg_reduction_of_rows_longer_than_a_tile_runs_in_pieces_as_one_pass(tmp_path, op, last, dtype, axis):
+    """ArgMax and ArgMin of rows of 20,000 values, too long for a tile's SRAM, along the last
+    axis or an inner one: each row in pieces, the best so far leading the next, so the index
+    is one pass's. Ties in different pieces and across a piece's start (the first, or with
+    select_last_index the last, wins); a NaN leading the row wins, one leading a later piece
+    does not, nor does one inside it. The bundle gives the interpreter's indices, and the
+    interpreter onnxruntime's."""
+    rng = np.random.default_rng(11)
+    shape = [2, 3, LONG] if axis == -1 else [2, LONG, 3]
+    kind = TensorProto.FLOAT if dtype == np.float32 else TensorProto.INT64
+    node = helper.make_node(op, ["x"], ["y"], axis=axis, keepdims=1, select_last_index=last)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", kind, shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.INT64, None)])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
+    rows = (rng.standard_normal([6, LONG]) * 100).astype(dtype)
+    sign = 1 if op == "ArgMax" else -1
+    rows[0, [12345, 17000]] = sign * 1000  # a tie in two pieces
+    rows[1, 4000:4100] = sign * 900  # a tie across the second piece's start
+    if dtype == np.float32:
+        rows[2, 0] = np.nan  # leads the row: it stays the best
+        rows[3, [4064, 8127]] = np.nan  # lead later pieces: never the best
+        rows[3, 8200] = sign * 1000
+        rows[4, 5000:20000:997] = np.nan
+    x = rows.reshape(2, 3, LONG) if axis == -1 else rows.reshape(2, 3, LONG).transpose(0, 2, 1).copy()
+    np.savez(tmp_path / "x.npz", x=x)
+    sim, fq = simulated_and_interpreted(tmp_path / "m.onnx", tmp_path / "x.npz", tmp_path, "fp16", "none", None)
+    np.testing.assert_array_equal(sim["y"], fq["y"])
+    theirs = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_array_equal(fq["y"], theirs)
+    found = fq["y"].reshape(6)
+    assert found[0] == (17000 if last else 12345) and found[1] == (4099 if last else 4000)
+    if dtype == np.float32 and not last:
+        assert found[2] == 0 and found[3] == 8200
+    assert run_npucc("disasm", tmp_path / "m.npub").stdout.count("\ngather ") >= 6 * 4
