@@ -122,8 +122,8 @@ extension Lowering {
         selectLast: Int, _ resources: TileResources, _ constants: inout ConstantSection, _ b: inout ProgramBuilder
     ) throws {
         let size = element.addressBytes
-        // The row buffer (the best, then a piece), then five slots: the position picked, the
-        // best's index, the candidate index, the mask, and the pieces' offsets (a table).
+        // The row buffer (the best, then a piece) in half the SRAM, the pieces' offsets, then
+        // four slots: the position picked, the best's index, the candidate index, the mask.
         let piece = (resources.sramBytes - 64 * 4) / 2 / size / 16 * 16 - 1
         guard piece >= 15 else {
             throw IRError("cannot lower \(node.op): a tile's SRAM holds no piece of a row", at: node)
@@ -135,11 +135,8 @@ extension Lowering {
         // leads it); 0 for the first, which has no best before it. Then a zero.
         let offsets = starts.enumerated().map { Int64($0.offset == 0 ? 0 : $0.element - 1) } + [0]
         let table = constants.append(integers: offsets, .i64)
-        let tableAt = burstAligned(size * (piece + 1))
-        let (picked, best, candidate, mask) = (
-            tableAt + burstAligned(8 * offsets.count), tableAt + burstAligned(8 * offsets.count) + 64,
-            tableAt + burstAligned(8 * offsets.count) + 128, tableAt + burstAligned(8 * offsets.count) + 192
-        )
+        let tableAt = burstAligned(size * (piece + 1)), slots = tableAt + burstAligned(8 * offsets.count)
+        let (picked, best, candidate, mask) = (slots, slots + 64, slots + 128, slots + 192)
         guard mask + 64 <= resources.sramBytes else {
             throw IRError("cannot lower \(node.op): a row's \(starts.count) pieces do not fit a tile's SRAM", at: node)
         }
@@ -159,11 +156,11 @@ extension Lowering {
             for (index, start) in starts.enumerated() {
                 let end = index + 1 < starts.count ? starts[index + 1] : length
                 // The first piece fills the buffer; later ones follow the best, gathered from the row.
-                let (count, at) = index == 0 ? (end - start, 0) : (end - start, 1)
+                let count = end - start, at = index == 0 ? 0 : 1
                 if index > 0 {
-                    let row = try x.advanced(by: size * first).descriptor(element, dims: [length, 1], strides: [inner, 1])
+                    let whole = try x.advanced(by: size * first).descriptor(element, dims: [length, 1], strides: [inner, 1])
                     try b.emit(
-                        "gather", ["dst": try sram(0, element), "src": b.descriptor(row), "idx": try sram(best, .i64)])
+                        "gather", ["dst": try sram(0, element), "src": b.descriptor(whole), "idx": try sram(best, .i64)])
                 }
                 let src = try x.advanced(by: size * (first + start * inner)).descriptor(
                     element, dims: [1, count], strides: [count * inner, inner])
