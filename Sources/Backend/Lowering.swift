@@ -715,11 +715,7 @@ public enum Lowering {
         // else one channel, as many output rows as fit.
         var channelsPerStep = 1, rowsPerStep = oh
         if bytes(1, oh) <= resources.sramBytes {
-            let spread = max(
-                (n * c + resources.tileCount - 1) / resources.tileCount, (minimumBlock + h * w - 1) / (h * w))
-            while channelsPerStep < min(c, spread) && bytes(channelsPerStep + 1, oh) <= resources.sramBytes {
-                channelsPerStep += 1
-            }
+            channelsPerStep = spreadFitting(c, groups: n, values: h * w, resources) { bytes($0, oh) }
         } else {
             rowsPerStep = 0
             while rowsPerStep < oh && bytes(1, rowsPerStep + 1) <= resources.sramBytes { rowsPerStep += 1 }

@@ -76,11 +76,11 @@ extension Lowering {
         let firsts = constants.append(integers: (0..<planes.count).map { Int64($0 * planes.plane) }, .i64)
         let half = resources.sramBytes / 2 / 64 * 64
         let step = mostFitting(planes.pooled, sramBytes: half) { 64 + burstAligned(8 * $0) }
-        var turns: [Int: Int] = [:]
+        var unit = 0
         try forEachBlock(groups: planes.count, of: planes.pooled, step: step, resources) { p, first, m, cluster, tile in
-            let unit = cluster * resources.tilesPerCluster + tile
-            let at = half * (turns[unit, default: 0] % 2)
-            turns[unit, default: 0] += 1
+            // Blocks are dealt to the tiles in turn: a tile's next block is a round later.
+            let at = half * (unit / resources.tileCount % 2)
+            unit += 1
             func sram(_ address: Int, _ dims: [Int], _ strides: [Int]? = nil) throws -> UInt64 {
                 b.descriptor(
                     try TensorDescriptor(
