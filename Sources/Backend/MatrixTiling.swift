@@ -514,7 +514,8 @@ public enum MatrixTiling {
         // cluster's tiles through its L2; the weights DRAM sends (`dramWeightBytes`: a column
         // that does not fit the cluster's L2 once per chunk, when a chunk of few rows leaves
         // many); a convolution's float32 windows, which every tile gathers from the global
-        // buffer. Or whose products wait for their weights: a column that comes from DRAM
+        // buffer; a product's coded rows, which every tile reads from the image of codes in
+        // the global buffer and not through its L2. Or whose products wait for their weights: a column that comes from DRAM
         // into a few buffers (`buffers`) arrives a load's latency after the products free
         // one. Of every grouping of columns, row tile and chunk that fits and reads a
         // twentieth fewer bytes (any, for a product of activations that are not windows whose
@@ -564,12 +565,13 @@ public enum MatrixTiling {
                 }
                 let share = Double(items.max() ?? 0) / Double(max(1, items.reduce(0, +)))
                 let dram = resources.dramBytesPerCycle > 0 ? dramWeightBytes(clusters) / resources.dramBytesPerCycle : 0
+                // Coded rows of a product come from the global buffer, past the L2.
+                let codedRows = shape.codedActivations && !shape.windowed
                 let l3 =
-                    resources.l3BytesPerCycle > 0 && globalReads && !shape.codedActivations
+                    resources.l3BytesPerCycle > 0 && (globalReads && !shape.codedActivations || codedRows)
                     ? activationTraffic(g, t) / resources.l3BytesPerCycle : 0
-                return (
-                    max(products * kTiles, Int(Double(traffic(g, t, c)) * share) / resources.l2BytesPerCycle, dram, l3), waits
-                )
+                let l2 = traffic(g, t, c) - (codedRows ? activationTraffic(g, t) : 0)
+                return (max(products * kTiles, Int(Double(l2) * share) / resources.l2BytesPerCycle, dram, l3), waits)
             }
             let bytes = traffic(groupN, chosen.tileM, chosen.chunkM)
             // A product whose weights' loads hold up its products may read more bytes: then

@@ -14,6 +14,16 @@ final class MatrixTilingTests: XCTestCase {
         sramBytes: 32 * 1024, arrayRows: 20, arrayColumns: 20,
         rates: [.fp16: 1, .fp8: 2, .nvfp4: 4], clusters: 4, tilesPerCluster: 16)
 
+    /// Activation rows a plan for `m` rows reads: each unit's chunk once per group of columns.
+    private func rowsRead(_ plan: TilingPlan, m: Int) -> Int {
+        plan.work.reduce(0) { sum, items in
+            sum
+                + Set(items.map { [$0.chunk, $0.nTile / plan.groupN] }).reduce(0) { rows, unit in
+                    rows + min(plan.chunkM, m - unit[0] * plan.chunkM)
+                }
+        }
+    }
+
     /// (M, K, N) of ResNet-50's convolutions at batch 1 (M = output positions) and its fc.
     private let layers = [
         (12544, 147, 64), (3136, 64, 64), (3136, 576, 64), (3136, 64, 256), (3136, 256, 64),
@@ -172,16 +182,7 @@ final class MatrixTilingTests: XCTestCase {
         let blind = try MatrixTiling.plan(shape, on: resources)
         resources.l2BytesPerCycle = 1024
         let plan = try MatrixTiling.plan(shape, on: resources)
-        /// Activation rows read: each unit's chunk once per group of columns.
-        func rowsRead(_ plan: TilingPlan) -> Int {
-            plan.work.reduce(0) { sum, items in
-                sum
-                    + Set(items.map { [$0.chunk, $0.nTile / plan.groupN] }).reduce(0) { rows, unit in
-                        rows + min(plan.chunkM, shape.m - unit[0] * plan.chunkM)
-                    }
-            }
-        }
-        XCTAssertLessThan(rowsRead(plan), rowsRead(blind))
+        XCTAssertLessThan(rowsRead(plan, m: shape.m), rowsRead(blind, m: shape.m))
         XCTAssertLessThan(plan.work.filter { !$0.isEmpty }.count, blind.work.filter { !$0.isEmpty }.count)
         // Every output tile once.
         let items = plan.work.flatMap { $0 }
@@ -262,6 +263,37 @@ final class MatrixTilingTests: XCTestCase {
         var blindToLatency = resources
         blindToLatency.dramLatency = 0
         XCTAssertEqual(try MatrixTiling.plan(small, on: resources), try MatrixTiling.plan(small, on: blindToLatency))
+    }
+
+    func testACodedProductsActivationBytesArePricedAtTheGlobalBuffersBandwidth() throws {
+        // 128 x 768 x 768 at nvfp4 with 2:4, its input rounded once into an image of codes in
+        // the global buffer (a BERT-base attention projection): every tile reads its rows'
+        // codes from there, not through its cluster's L2, which carries the weights alone.
+        // The global buffer's bandwidth prices the activation bytes: at npu-seed's, the plan
+        // reads them fewer times than where it is eight times as fast.
+        let shape = MatrixShape(
+            m: 128, k: 768, n: 768, weightFormat: .nvfp4, sparse: true, activationFormat: .nvfp4,
+            codedActivations: true)
+        var resources = npu
+        resources.l2Bytes = 512 * 1024
+        (resources.l2BytesPerCycle, resources.dramBytesPerCycle, resources.l3BytesPerCycle) = (1024, 1000, 2048)
+        let plan = try MatrixTiling.plan(shape, on: resources)
+        var fast = resources
+        fast.l3BytesPerCycle = 8 * 2048
+        let roomy = try MatrixTiling.plan(shape, on: fast)
+        XCTAssertLessThan(rowsRead(plan, m: shape.m), rowsRead(roomy, m: shape.m))
+        XCTAssertGreaterThan(plan.groupN, roomy.groupN)
+        for p in [plan, roomy] {
+            XCTAssertLessThanOrEqual(p.sramBytes, npu.sramBytes)
+            let items = p.work.flatMap { $0 }
+            XCTAssertEqual(items.count, p.nTiles * p.chunks)
+            XCTAssertEqual(Set(items).count, items.count)
+        }
+        // A convolution's coded windows come through the clusters' L2s (its bands): the
+        // global buffer's bandwidth does not change its plan.
+        var windowed = shape
+        windowed.windowed = true
+        XCTAssertEqual(try MatrixTiling.plan(windowed, on: resources), try MatrixTiling.plan(windowed, on: fast))
     }
 
     func testConsecutiveLayersStartOnDifferentTilesOfDifferentClusters() {
