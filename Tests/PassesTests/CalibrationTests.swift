@@ -253,6 +253,16 @@ final class CalibrationTests: XCTestCase {
         XCTAssertEqual(calibrator.inputNorms()["x"], squares.map { Float($0.squareRoot()) })
     }
 
+    /// A layer input without channels (an extent of 0 on its channel axis) has no moments to
+    /// add: observing it leaves each channel's statistics as they were, none.
+    func testALayerInputWithoutChannelsHasNoMoments() throws {
+        let graph = convolutionGraph(channels: 0)
+        var calibrator = try Calibrator(graph: graph, ranges: .layerInputs)
+        try calibrator.observe(batch: [["x": Tensor([Float](), shape: [2, 0, 3, 5])]])
+        XCTAssertEqual(calibrator.inputMeans()["x"], [])
+        XCTAssertEqual(calibrator.inputNorms()["x"], [])
+    }
+
     /// Layer inputs only: the Conv's input gets its range, the values no layer reads none; every
     /// value: all of them, the layer input's range the same.
     func testLayerInputsAloneGetRangesWhenAsked() throws {

@@ -256,14 +256,15 @@ private struct ChannelMoments {
     var sums: [Double], squares: [Double], count = 0
 
     /// `m` with `t` added along `requested` (negative: from the end); `m` unchanged when
-    /// the axis does not fit or the channel count differs from the one seen before.
+    /// the axis does not fit or the channel count differs from the one seen before, and
+    /// with nothing added for an axis without channels.
     static func adding(_ t: Tensor, along requested: Int, to m: ChannelMoments?) -> ChannelMoments? {
         guard t.rank > 0 else { return m }
         let axis = requested < 0 ? t.rank - 1 : requested
         guard axis < t.rank else { return m }
         let n = t.shape[axis], inner = t.shape[(axis + 1)...].reduce(1, *)
         var m = m ?? ChannelMoments(sums: [Double](repeating: 0, count: n), squares: [Double](repeating: 0, count: n))
-        guard m.squares.count == n else { return m }
+        guard m.squares.count == n, n > 0 else { return m }
         t.withUnsafeBuffer(as: Float.self) { v in
             let outer = v.count / max(n * inner, 1)
             for o in 0..<outer {
