@@ -566,7 +566,8 @@ public enum Lowering {
 
     /// The tiling of `n` output channels (all of `p`'s, or one group's) over `m` rows. Output
     /// tiles are as wide as the packed weights' tiles: the MAC array's columns, or a grouped
-    /// convolution's narrower ones (WeightSection.tileRows).
+    /// convolution's narrower ones (WeightSection.tileRows). The plan weighs the layer's
+    /// epilogue (`MatrixTiling.overlapsEpilogue`).
     private static func tiling(
         _ m: Int, _ p: PackedLayer, _ layer: MatrixLayer, _ resources: TileResources, _ node: Node, n: Int? = nil,
         coded: Bool = false, block: Int = 16, windowed: Bool = false, bands: MatrixShape.Bands? = nil
@@ -578,6 +579,7 @@ public enum Lowering {
         shape.windowed = windowed
         shape.bands = bands
         shape.tail = !layer.tail.isEmpty
+        shape.epilogueCycles = epilogueCycles(layer, resources)
         var tiles = resources
         tiles.arrayColumns = p.tileRows
         do {
@@ -594,6 +596,23 @@ public enum Lowering {
             return loaded
         } catch let e as PackingError {
             throw IRError("\(e)", at: node)
+        }
+    }
+
+    /// The vector cycles a layer's epilogue takes per `vectorLanes` output elements: its
+    /// bias, fused activation, residual and what follows it, and its element-wise tail,
+    /// each step at the cycle model's cost (`InstructionSet.vectorSteps`; the activations
+    /// and the clamp are one element-wise step each, as `relu`).
+    static func epilogueCycles(_ layer: MatrixLayer, _ resources: TileResources) -> Int {
+        let ops =
+            (layer.bias != nil ? ["add"] : []) + (layer.fusedActivation.map { _ in ["relu"] } ?? [])
+            + (layer.residual != nil ? ["add"] : [])
+            + (layer.residual != nil && (layer.reluAfterResidual || layer.clampAfterResidual != nil) ? ["relu"] : [])
+            + layer.tail.map(\.op)
+        return ops.reduce(0) { cycles, op in
+            let steps = InstructionSet.vectorSteps(op)
+            return cycles + steps.elementwise * resources.elementwiseCycles + steps.transcendental
+                * resources.transcendentalCycles
         }
     }
 

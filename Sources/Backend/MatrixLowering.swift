@@ -201,14 +201,18 @@ public enum MatrixLowering {
             regions.activationTile, regions.codes, regions.weightTile, regions.scales, regions.column
         )
         precondition(maxWeightTile >= w.tileByteCount(rows: plan.tileN, length: plan.tileK))
-        // A second set of column regions when the layer runs on from another and the plan's
-        // double buffers fit beside it; the buffers past those then share what is left.
+        // Two sets of column regions: in the plan's layout, for a tile's groups of columns to
+        // take in turn; or when the layer runs on from another and the plan's double buffers
+        // fit beside a second set, for consecutive layers (the buffers past those then share
+        // what is left).
+        let turnsPerGroup = regions.columnSets == 2
         let columnSets =
-            carry != nil && regions.bytes(buffers: 2, columns: g) + g * perColumn <= resources.sramBytes ? 2 : 1
+            turnsPerGroup || carry != nil && regions.bytes(buffers: 2, columns: g) + g * perColumn <= resources.sramBytes
+            ? 2 : 1
         let (actBuffers, buffers) = MatrixTiling.buffers(
             regions, rowTiles: (plan.chunkM + plan.tileM - 1) / plan.tileM, groupN: g,
             deepest: MatrixTiling.weightBuffers(format: w.format, sparse: w.sparse),
-            sramBytes: resources.sramBytes - (columnSets - 1) * g * perColumn)
+            sramBytes: resources.sramBytes - (turnsPerGroup ? 0 : (columnSets - 1) * g * perColumn))
         let weightAt = actBuffers * actBytes
         let columnAt = weightAt + buffers * g * maxWeightTile
         let tailAt = columnAt + g * perColumn
@@ -232,10 +236,13 @@ public enum MatrixLowering {
             let (cluster, tile) = resources.place(tileIndex)
             let key = cluster * resources.tilesPerCluster + tile
             var (actTurn, weightTurn, columnTurn) = carry?.turns[key] ?? (0, 0, 0)
-            let columnBase = columnTurn % 2 == 0 ? columnAt : secondColumnsAt
+            /// The column regions of the tile's group `index`.
+            func columnBase(_ index: Int) -> Int {
+                (columnTurn + (turnsPerGroup ? index : 0)) % 2 == 0 ? columnAt : secondColumnsAt
+            }
             var scaleFilled = Set<Int>()
-            // Per column slot, the column of output tiles whose scales and bias it holds: a
-            // tile's next chunk of the same column reads them where they are.
+            // Per column slot (by its address), the column of output tiles whose scales and
+            // bias it holds: a tile's next chunk of the same column reads them where they are.
             var held: [Int: Int] = [:]
             // With one reduction tile, the weight tiles of the tile's last group of columns:
             // a next chunk of the same columns multiplies them where they are.
@@ -346,6 +353,9 @@ public enum MatrixLowering {
             var lastEpilogue = carry?.pending.removeValue(forKey: key)
             // This layer's last epilogue on the tile, when it is held back for the next layer.
             var heldBack: ((inout ProgramBuilder) throws -> Void)?
+            // With the groups taking the column regions in turn, the last group's epilogue,
+            // emitted after this group's products.
+            var lastGroupEpilogue: ((inout ProgramBuilder) throws -> Void)?
             let start = { (b: inout ProgramBuilder) throws in
                 guard lastEpilogue != nil else { return }
                 if prefetches, let first = groups.first { prefetched = try loadFirst(first, &b) }
@@ -360,9 +370,9 @@ public enum MatrixLowering {
                 // Each column's output channels, scales (at `at`), bias (after them) and accumulators.
                 var columns: [(nTile: Int, nRange: Range<Int>, scl: UInt64, at: Int)] = []
                 for (j, (nTile, nRange)) in columnRanges(of: group).enumerated() {
-                    let at = columnBase + j * perColumn
+                    let at = columnBase(groupIndex) + j * perColumn
                     var scl: UInt64 = 0
-                    let loaded = held.updateValue(nTile, forKey: j) == nTile
+                    let loaded = held.updateValue(nTile, forKey: at) == nTile
                     if w.format != .fp16 {
                         let count = w.format == .fp8 ? nRange.count : 1
                         let from =
@@ -482,16 +492,22 @@ public enum MatrixLowering {
                             cluster: cluster, tile: tile, into: &b)
                     }
                 }
+                if turnsPerGroup {
+                    if let last = lastGroupEpilogue { try last(&b) }
+                    lastGroupEpilogue = finish
+                }
                 if carrying && prefetches && groupIndex == groups.count - 1 {
                     heldBack = finish
-                } else {
+                } else if !turnsPerGroup || groupIndex == groups.count - 1 {
                     try finish(&b)
                 }
             }
             works.append(
                 TileWork(
                     key: key, groups: groups.count, start: start, group: emitGroup,
-                    end: { (heldBack, (actTurn, weightTurn, (columnTurn + 1) % columnSets)) }))
+                    end: {
+                        (heldBack, (actTurn, weightTurn, (columnTurn + (turnsPerGroup ? groups.count : 1)) % columnSets))
+                    }))
         }
         for work in works { try work.start(&b) }
         for turn in 0..<(works.map(\.groups).max() ?? 0) {

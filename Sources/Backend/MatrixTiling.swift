@@ -37,6 +37,8 @@ public struct TileResources: Sendable, Equatable {
     /// element-wise op takes (`quant` into nvfp4 takes two).
     public var vectorLanes = 0
     public var elementwiseCycles = 1
+    /// Cycles a step of a transcendental op (exp, erf, a division) takes.
+    public var transcendentalCycles = 1
     /// Cycles from a product's start to its results in the array's accumulators (the
     /// pipeline fill: rows + columns - 1).
     public var drain: Int { arrayRows + arrayColumns - 1 }
@@ -97,6 +99,11 @@ public struct MatrixShape: Sendable, Equatable {
     /// The epilogue runs element-wise steps last, keeping their results in a row tile of
     /// accumulators' bytes of its own.
     public var tail = false
+    /// The cycles the epilogue's steps after the products take per `TileResources.vectorLanes`
+    /// output elements (its bias, activation, residual and tail; 0: not known).
+    public var epilogueCycles = 0
+    /// Sets of column regions a tile's groups of columns take in turn (`SRAMLayout.columnSets`).
+    public var columnSets = 1
     /// The activations arrive coded (a byte per code, and for nvfp4 a float32 scale per
     /// block of 16) instead of as float32 to be rounded on the tile.
     public var codedActivations = false
@@ -225,11 +232,15 @@ public enum MatrixTiling {
         /// Where the epilogue's element-wise steps keep their results (`MatrixShape.tail`; 0:
         /// none), after the columns: one row tile's accumulators.
         public var tail = 0
+        /// Sets of column regions, used by a tile's groups of columns in turn: two where the
+        /// epilogue's element-wise steps would hold the next group's products back.
+        public var columnSets = 1
 
         /// Bytes with `buffers` weight tiles per column (used in turn), for `columns` columns,
         /// and `activationBuffers` activation tiles (one when `buffers` is one).
         public func bytes(buffers: Int, columns: Int) -> Int {
-            (buffers == 1 ? 1 : activationBuffers) * activationTile + buffers * columns * weightTile + columns * column + tail
+            (buffers == 1 ? 1 : activationBuffers) * activationTile + buffers * columns * weightTile
+                + columnSets * columns * column + tail
         }
     }
 
@@ -251,7 +262,7 @@ public enum MatrixTiling {
         return SRAMLayout(
             activationTile: activationTile, codes: codes, weightTile: aligned(weights), scales: scales, residual: residual,
             column: 2 * scales + accumulators + residual, accumulatorRowTile: rowTile,
-            activationBuffers: max(2, rowTiles + 1), tail: shape.tail ? rowTile : 0)
+            activationBuffers: max(2, rowTiles + 1), tail: shape.tail ? rowTile : 0, columnSets: shape.columnSets)
     }
 
     /// The most weight tiles per column a tile keeps in turn (two when its SRAM has room for
@@ -286,8 +297,8 @@ public enum MatrixTiling {
             } ?? counted
         var weights = planned
         while planned == 2 && weights < deepest
-            && activations * regions.activationTile + (weights + 1) * g * regions.weightTile + g * regions.column
-                + regions.tail <= sramBytes
+            && activations * regions.activationTile + (weights + 1) * g * regions.weightTile
+                + regions.columnSets * g * regions.column + regions.tail <= sramBytes
         {
             weights += 1
         }
@@ -316,6 +327,25 @@ public enum MatrixTiling {
         layout(tileM: tileM, chunkM: chunkM, tileK: tileK, tileN: tileN, shape: shape).bytes(buffers: 2, columns: groupN)
     }
 
+    /// Whether `shape`'s tiles should keep two sets of column regions, so that a group of
+    /// columns' epilogue on the vector unit overlaps the next group's products instead of
+    /// holding them back (its accumulators, scales and bias stay taken until its stores):
+    /// when an output row's epilogue, a column tile of it, takes at least half as long as
+    /// the row's products, a cycle per reduction tile (a GELU after a reduction of 768, a
+    /// bias after one reduction tile). The plan then has that layout when it fits. An
+    /// epilogue over many reduction tiles keeps the SRAM for wider tiles instead; so does
+    /// one whose tiles round their float32 input on the same vector unit, a reduction tile
+    /// at a time, ahead of the products that the epilogue would overlap (fp16 and fp8
+    /// activations not rounded into codes before the layer).
+    public static func overlapsEpilogue(_ shape: MatrixShape, on resources: TileResources) -> Bool {
+        guard shape.epilogueCycles > 0, resources.vectorLanes > 0,
+            shape.codedActivations || shape.activationFormat == .fp32
+        else { return false }
+        let tileK = min(shape.reductionTile ?? resources.tileColumns(shape.weightFormat, sparse: shape.sparse), shape.k)
+        let kTiles = (shape.k + tileK - 1) / tileK
+        return 2 * min(resources.arrayColumns, shape.n) * shape.epilogueCycles >= resources.vectorLanes * kTiles
+    }
+
     /// The plan for `shape` on `resources`: the largest row tile (at most 32) that fits; then
     /// for each number of columns computed together and each row tile down to half that, the
     /// largest chunk that fits, smaller when too few units of work would leave tiles idle; of
@@ -329,8 +359,14 @@ public enum MatrixTiling {
     /// bandwidth known (`TileResources.l2BytesPerCycle`), a plan whose loads (through the
     /// L2, and from DRAM and the global buffer when their bandwidths are known) take longer
     /// than its products may give way to one with fewer tiles busy (below). Throws
-    /// when not even one row fits.
+    /// when not even one row fits. A shape whose epilogue `overlapsEpilogue` gets the plan
+    /// with two sets of column regions when one fits.
     public static func plan(_ shape: MatrixShape, on resources: TileResources) throws -> TilingPlan {
+        if shape.columnSets == 1, overlapsEpilogue(shape, on: resources) {
+            var overlapped = shape
+            overlapped.columnSets = 2
+            if let plan = try? plan(overlapped, on: resources) { return plan }
+        }
         guard shape.m > 0, shape.k > 0, shape.n > 0 else {
             throw PackingError("cannot tile an empty product (\(shape.m) x \(shape.k) x \(shape.n))")
         }
@@ -584,7 +620,7 @@ public enum MatrixTiling {
                 for t in rowTiles(largestRowTile(g)) {
                     guard let c = largestChunk(g, t) else { continue }
                     for size in [c] + stride(from: (c - 1) / t * t, through: t, by: -t)
-                    where more || 20 * traffic(g, t, size) <= 19 * bytes {
+                    where more || shape.codedActivations && !shape.windowed || 20 * traffic(g, t, size) <= 19 * bytes {
                         let e = estimate(g, t, size, globalReads: activations).cycles, moved = traffic(g, t, size)
                         guard 20 * e < 19 * current else { continue }
                         if 20 * e < 19 * best || (19 * e <= 20 * best && moved < bestBytes) {

@@ -156,7 +156,9 @@ public enum Compilation {
         (resources.l2BytesPerCycle, resources.l3BytesPerCycle, resources.dramBytesPerCycle) =
             (l2?.bandwidthBytesPerCycle ?? 0, l3?.bandwidthBytesPerCycle ?? 0, dram?.bandwidthBytesPerCycle ?? 0)
         (resources.dramLatency, resources.l3Latency) = (dram?.latencyCycles ?? 0, l3?.latencyCycles ?? 0)
-        (resources.vectorLanes, resources.elementwiseCycles) = (target.vector.lanesPerTile, target.vector.elementwiseCycles)
+        (resources.vectorLanes, resources.elementwiseCycles, resources.transcendentalCycles) = (
+            target.vector.lanesPerTile, target.vector.elementwiseCycles, target.vector.transcendentalCycles
+        )
         let machine = MachineMemories(
             sram_bytes: target.tileMemoryBytes, l2_bytes: l2?.sizeBytes ?? 0, l3_bytes: l3?.sizeBytes ?? 0,
             clusters: c.clusters, tiles_per_cluster: c.tilesPerCluster)

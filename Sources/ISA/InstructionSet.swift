@@ -87,6 +87,27 @@ public enum InstructionSet {
         "bit_or", "bit_xor", "bit_not", "shift_left", "shift_right",
     ]
 
+    /// Per element of the counted operand: elementwise and transcendental steps of each
+    /// vector op (the cycle model's table, schemas/cycles.md, which the tiling also weighs
+    /// an epilogue by), and whether it counts `a`'s elements (reductions, normalizations)
+    /// rather than `dst`'s.
+    public static func vectorSteps(_ op: String) -> (elementwise: Int, transcendental: Int, countsInput: Bool) {
+        switch op {
+        case "div", "div_scalar", "mod", "fmod", "pow", "sigmoid", "tanh", "exp", "log", "sqrt", "reciprocal", "erf",
+            "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh":
+            return (0, 1, false)
+        case "reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "reduce_prod", "reduce_carry", "argmax", "argmin",
+            "cumsum", "cumprod":
+            return (1, 0, true)
+        case "softmax", "log_softmax": return (3, 1, true)
+        case "layer_norm", "instance_norm": return (5, 0, true)
+        case "lrn": return (2, 1, false)
+        case "resize_cubic": return (4, 0, false)
+        case "batch_norm", "standardize": return (2, 0, true)
+        default: return (1, 0, false)
+        }
+    }
+
     static let descriptor24 = 24
 
     /// How `scatter` combines a row with the one at its place (ONNX's ScatterND reductions).

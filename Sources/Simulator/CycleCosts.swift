@@ -62,26 +62,6 @@ struct CycleCosts {
     /// Vectors of `lanes_per_tile` elements `count` elements take.
     func vectors(_ count: Int) -> Int { (count + target.vector.lanesPerTile - 1) / target.vector.lanesPerTile }
 
-    /// Per element of the counted operand: elementwise and transcendental steps of each
-    /// vector op (schemas/cycles.md has the table), and whether it counts `a`'s elements
-    /// (reductions, normalizations) rather than `dst`'s.
-    static func vectorSteps(_ op: String) -> (elementwise: Int, transcendental: Int, countsInput: Bool) {
-        switch op {
-        case "div", "div_scalar", "mod", "fmod", "pow", "sigmoid", "tanh", "exp", "log", "sqrt", "reciprocal", "erf",
-            "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh":
-            return (0, 1, false)
-        case "reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "reduce_prod", "reduce_carry", "argmax", "argmin",
-            "cumsum", "cumprod":
-            return (1, 0, true)
-        case "softmax", "log_softmax": return (3, 1, true)
-        case "layer_norm", "instance_norm": return (5, 0, true)
-        case "lrn": return (2, 1, false)
-        case "resize_cubic": return (4, 0, false)
-        case "batch_norm", "standardize": return (2, 0, true)
-        default: return (1, 0, false)
-        }
-    }
-
     /// A vop or vopp: vectors of the counted operand times the op's steps; pooling costs
     /// one elementwise step per window position (kernel h x w from its parameter record)
     /// per output element, plus one for average's division; a selection of K (topk,
@@ -97,7 +77,7 @@ struct CycleCosts {
             let depth = Int.bitWidth - (max(selected, 1) - 1).leadingZeroBitCount
             return UnitCost(occupancy: vectors(a) * (1 + depth) * v.elementwiseCycles, latency: 0)
         }
-        let s = Self.vectorSteps(op)
+        let s = InstructionSet.vectorSteps(op)
         let n = vectors(s.countsInput ? a : dst)
         return UnitCost(
             occupancy: n * (s.elementwise * v.elementwiseCycles + s.transcendental * v.transcendentalCycles), latency: 0)

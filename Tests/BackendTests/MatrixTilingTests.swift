@@ -296,6 +296,73 @@ final class MatrixTilingTests: XCTestCase {
         XCTAssertEqual(try MatrixTiling.plan(windowed, on: resources), try MatrixTiling.plan(windowed, on: fast))
     }
 
+    func testACodedProductTakesItsActivationReadsOffTheGlobalBufferForWeightReadsThroughTheL2() throws {
+        // 128 x 3072 x 768 at nvfp4 with 2:4, coded, its residual added in the epilogue (a
+        // BERT-base feed-forward product back to the model's width): 0.5 MB of codes, which
+        // each group of columns reads from the global buffer, and 1.3 MB of weights, which
+        // each chunk of rows reads through its cluster's L2. The two are different resources:
+        // knowing the global buffer's bandwidth, the plan reads the codes fewer times and the
+        // weights more, though it moves more bytes in all.
+        var shape = MatrixShape(
+            m: 128, k: 3072, n: 768, weightFormat: .nvfp4, sparse: true, activationFormat: .nvfp4,
+            codedActivations: true)
+        shape.residual = true
+        var resources = npu
+        resources.l2Bytes = 512 * 1024
+        (resources.l2BytesPerCycle, resources.dramBytesPerCycle) = (1024, 1000)
+        let blind = try MatrixTiling.plan(shape, on: resources)
+        resources.l3BytesPerCycle = 2048
+        let plan = try MatrixTiling.plan(shape, on: resources)
+        XCTAssertLessThan(rowsRead(plan, m: shape.m), rowsRead(blind, m: shape.m))
+        XCTAssertGreaterThan(plan.weightTileLoads, blind.weightTileLoads)
+        XCTAssertLessThanOrEqual(plan.sramBytes, npu.sramBytes)
+        let items = plan.work.flatMap { $0 }
+        XCTAssertEqual(items.count, plan.nTiles * plan.chunks)
+        XCTAssertEqual(Set(items).count, items.count)
+    }
+
+    func testAnEpilogueAsLongAsItsProductsTakesASecondSetOfColumnRegions() throws {
+        // 128 x 768 x 3072 at nvfp4 with 2:4, coded (a BERT-base feed-forward product), its
+        // epilogue a bias and a GELU: 12 vector cycles per 32 elements, 7.5 an output row of a
+        // column tile, against 5 cycles of products (five reduction tiles of 160).
+        var resources = npu
+        (resources.vectorLanes, resources.transcendentalCycles) = (32, 4)
+        var shape = MatrixShape(
+            m: 128, k: 768, n: 3072, weightFormat: .nvfp4, sparse: true, activationFormat: .nvfp4,
+            codedActivations: true)
+        shape.tail = true
+        shape.epilogueCycles = 12
+        XCTAssertTrue(MatrixTiling.overlapsEpilogue(shape, on: resources))
+        let plan = try MatrixTiling.plan(shape, on: resources)
+        XCTAssertEqual(plan.layout.columnSets, 2)
+        XCTAssertLessThanOrEqual(plan.sramBytes, npu.sramBytes)
+        let items = plan.work.flatMap { $0 }
+        XCTAssertEqual(items.count, plan.nTiles * plan.chunks)
+        XCTAssertEqual(Set(items).count, items.count)
+        // Unknown epilogues and vector units, a reduction of 3,072 (20 reduction tiles), and
+        // tiles that round their float32 input on the vector unit keep one set.
+        var unknown = shape
+        unknown.epilogueCycles = 0
+        var long = shape
+        long.k = 3072
+        var rounded = MatrixShape(m: 128, k: 768, n: 3072, weightFormat: .fp16, sparse: false, activationFormat: .fp16)
+        rounded.tail = true
+        rounded.epilogueCycles = 12
+        for other in [unknown, long, rounded] {
+            XCTAssertFalse(MatrixTiling.overlapsEpilogue(other, on: resources))
+            XCTAssertEqual(try MatrixTiling.plan(other, on: resources).layout.columnSets, 1)
+        }
+        XCTAssertFalse(MatrixTiling.overlapsEpilogue(shape, on: npu))
+        // A tile whose SRAM holds one set of a row's regions but not two keeps one.
+        var doubled = shape
+        doubled.columnSets = 2
+        let one = MatrixTiling.footprint(tileM: 1, chunkM: 1, tileK: 160, tileN: 20, shape: shape)
+        XCTAssertGreaterThan(MatrixTiling.footprint(tileM: 1, chunkM: 1, tileK: 160, tileN: 20, shape: doubled), one)
+        var small = resources
+        small.sramBytes = one
+        XCTAssertEqual(try MatrixTiling.plan(shape, on: small).layout.columnSets, 1)
+    }
+
     func testConsecutiveLayersStartOnDifferentTilesOfDifferentClusters() {
         var resources = npu
         var firsts: Set<[Int]> = []
