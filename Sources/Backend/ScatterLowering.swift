@@ -30,13 +30,16 @@ extension Lowering {
             throw IRError("cannot lower MaxUnpool: its Indices have \(count) elements and its input \(n)", at: node)
         }
         guard r > 0 else { return }
-        try b.emit("fill", ["dst": b.descriptor(try y.descriptor(dims: [r])), "value": UInt64(Float(0).bitPattern)])
-        guard n > 0 else { return }
-        // Each half of a tile's SRAM holds a block's first place and at least one index.
-        if let planes = poolPlanes(node, graph), planes.count > 1, 2 * (64 + burstAligned(8)) <= resources.sramBytes {
+        // Each half of a tile's SRAM past its zeros holds a block's first place and at least
+        // one index.
+        if n > 0, let planes = poolPlanes(node, graph), planes.count > 1,
+            zeroBytes + 2 * (64 + burstAligned(8)) <= resources.sramBytes
+        {
             try scatterPlanes(planes, x: x, indices: indices, y: y, resources, &constants, &b)
             return
         }
+        try b.emit("fill", ["dst": b.descriptor(try y.descriptor(dims: [r])), "value": UInt64(Float(0).bitPattern)])
+        guard n > 0 else { return }
         try b.emit(
             "scatter",
             [
@@ -63,20 +66,26 @@ extension Lowering {
         return (input[..<2].reduce(1, *), input[2...].reduce(1, *), pooled[2...].reduce(1, *))
     }
 
-    /// A MaxUnpool's planes scattered apart: each block of a plane's indices loaded into a
-    /// tile's SRAM, made relative to the plane (less its first place), and its values scattered
-    /// into the plane alone. Planes are disjoint, so their scatters run side by side on the
-    /// tiles' DMA engines; a plane's blocks, which share its places, follow one another in
-    /// order. A tile alternates between two halves of its SRAM, so that one block's loads
-    /// overlap the last one's scatter.
+    /// Bytes of zeros a tile that unpools planes keeps at the top of its SRAM.
+    static let zeroBytes = 64
+
+    /// A MaxUnpool's planes scattered apart: each plane zeroed by the tile of its first block
+    /// (copies of a burst of zeros, filled once per tile, over the plane), then each block of
+    /// its indices loaded into a tile's SRAM, made relative to the plane (less its first
+    /// place), and its values scattered into the plane alone. Planes are disjoint, so their
+    /// zeros and scatters run side by side on the tiles' DMA engines, where one `fill` of the
+    /// whole output ran on one engine before any scatter; a plane's blocks, which share its
+    /// places, follow one another in order. A tile alternates between two halves of its SRAM
+    /// below the zeros, so that one block's loads overlap the last one's scatter.
     private static func scatterPlanes(
         _ planes: (count: Int, plane: Int, pooled: Int), x: Place, indices: Place, y: Place,
         _ resources: TileResources, _ constants: inout ConstantSection, _ b: inout ProgramBuilder
     ) throws {
         let firsts = constants.append(integers: (0..<planes.count).map { Int64($0 * planes.plane) }, .i64)
-        let half = resources.sramBytes / 2 / 64 * 64
+        let zerosAt = (resources.sramBytes - zeroBytes) / 64 * 64, half = zerosAt / 2 / 64 * 64
         let step = mostFitting(planes.pooled, sramBytes: half) { 64 + burstAligned(8 * $0) }
-        var unit = 0
+        let burst = zeroBytes / 4
+        var unit = 0, zeroed = Set<Int>()
         try forEachBlock(groups: planes.count, of: planes.pooled, step: step, resources) { p, first, m, cluster, tile in
             // Blocks are dealt to the tiles in turn: a tile's next block is a round later.
             let at = half * (unit / resources.tileCount % 2)
@@ -85,6 +94,34 @@ extension Lowering {
                 b.descriptor(
                     try TensorDescriptor(
                         .sram, .i64, cluster: cluster, tile: tile, address: UInt64(address), dims: dims, strides: strides))
+            }
+            if first == 0 {
+                func zeros(_ dims: [Int], _ strides: [Int]) throws -> UInt64 {
+                    b.descriptor(
+                        try TensorDescriptor(
+                            .sram, .f32, cluster: cluster, tile: tile, address: UInt64(zerosAt), dims: dims,
+                            strides: strides))
+                }
+                if zeroed.insert(cluster * resources.tilesPerCluster + tile).inserted {
+                    try b.emit("fill", ["dst": try zeros([burst], [1]), "value": UInt64(Float(0).bitPattern)])
+                }
+                let plane = y.advanced(by: 4 * p * planes.plane), whole = planes.plane / burst * burst
+                if whole > 0 {
+                    try b.emit(
+                        "dma",
+                        [
+                            "dst": b.descriptor(try plane.descriptor(dims: [whole / burst, burst])),
+                            "src": try zeros([whole / burst, burst], [0, 1]),
+                        ])
+                }
+                if whole < planes.plane {
+                    try b.emit(
+                        "dma",
+                        [
+                            "dst": b.descriptor(try plane.advanced(by: 4 * whole).descriptor(dims: [planes.plane - whole])),
+                            "src": try zeros([planes.plane - whole], [1]),
+                        ])
+                }
             }
             let start = try sram(at, [1]), places = try sram(at + 64, [m])
             let row = p * planes.pooled + first

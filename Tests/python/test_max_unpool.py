@@ -157,9 +157,9 @@ def test_the_npu_unpools_as_the_interpreter_the_later_of_two_values_at_one_place
 @pytest.mark.parametrize("small", [False, True], ids=["sram", "small_sram"])
 def test_a_max_pools_indices_are_unpooled_plane_by_plane_over_the_tiles(tmp_path, small):
     """Indices a MaxPool wrote over an input of the unpooled shape lie each in its own
-    plane: the planes' scatters run apart on many tiles (each plane's table its own, its
-    indices made relative to it), in a fraction of the cycles one scatter of every value
-    takes. Overlapping windows send two values to one place, which the later one keeps:
+    plane: the planes' zeros and scatters run apart on many tiles (each plane's table its
+    own, its indices made relative to it), in a fraction of the cycles one scatter of every
+    value takes. Overlapping windows send two values to one place, which the later one keeps:
     the values unpooled are a running sum along each row, so the two differ."""
     shape, planes = [2, 6, 23, 21], 12
     nodes = [
@@ -188,6 +188,12 @@ def test_a_max_pools_indices_are_unpooled_plane_by_plane_over_the_tiles(tmp_path
     assert len(tiles) >= planes
     if small:  # 1 KiB of SRAM: a plane's 132 indices in several blocks, one after another
         assert len(scatters) > planes
+    # The zeros come from the tiles too, a plane each beside the other planes' scatters (a burst
+    # of them filled in each tile's SRAM and copied over its plane), not from one fill of the
+    # whole output on one DMA engine before any scatter.
+    fills = [dict(f.split("=") for f in line.split(" ", 1)[1].split(", "))
+             for line in program.splitlines() if line.startswith("fill ")]
+    assert fills and all(descriptors[f["dst"]].startswith("sram ") for f in fills)
     target = ["--target", tmp_path / "t.json"] if small else []
     profile = json.loads(run_npucc("profile", tmp_path / "m.npub", "--json", *target).stdout)
     (unpool,) = [layer for layer in profile["layers"] if layer["op"] == "MaxUnpool"]
