@@ -551,12 +551,14 @@ public enum MatrixTiling {
         // that does not fit the cluster's L2 once per chunk, when a chunk of few rows leaves
         // many); a convolution's float32 windows, which every tile gathers from the global
         // buffer; a product's coded rows, which every tile reads from the image of codes in
-        // the global buffer and not through its L2. Or whose products wait for their weights: a column that comes from DRAM
-        // into a few buffers (`buffers`) arrives a load's latency after the products free
-        // one. Of every grouping of columns, row tile and chunk that fits and reads a
-        // twentieth fewer bytes (any, for a product of activations that are not windows whose
-        // products wait for their weights; their float32 reads from the global buffer then
-        // count too), the one whose estimate (the longest of those) is a twentieth shorter,
+        // the global buffer and not through its L2. Or whose products wait for their weights:
+        // a column that comes from DRAM into a few buffers (`buffers`) arrives a load's
+        // latency after the products free one. Of every grouping of columns, row tile and
+        // chunk that fits and reads a twentieth fewer bytes (any, for a product of activations
+        // that are not windows whose products wait for their weights, their float32 reads
+        // from the global buffer then counting too; and for a product of coded rows, whose
+        // codes and weights cross different memories), the one whose estimate (the longest
+        // of those) is a twentieth shorter,
         // if any: fewer tiles busy, each reading its activations once for more columns, or
         // its weights for more rows; or fewer columns at a time, each with more weight
         // buffers. Of estimates within a twentieth of each other, which the estimate cannot
