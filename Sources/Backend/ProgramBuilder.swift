@@ -71,6 +71,13 @@ public struct ProgramBuilder {
         program.descriptors[Int(index)].address += bytes
     }
 
+    /// Appends a `vop` of the vector op `name` (`InstructionSet.vectorOps`) with no immediate:
+    /// `dst` from `a` and, for an op of two operands, `b`.
+    public mutating func vop(_ name: String, _ dst: UInt64, _ a: UInt64, _ b: UInt64 = 0) throws {
+        guard let op = InstructionSet.vectorOps.firstIndex(of: name) else { throw ISAError("unknown vector op \"\(name)\"") }
+        try emit("vop", ["op": UInt64(op), "dst": dst, "a": a, "b": b, "imm": 0])
+    }
+
     /// Appends one instruction, its fields by name as a literal lists them.
     public mutating func emit(_ mnemonic: String, _ fields: KeyValuePairs<String, UInt64>) throws {
         if spec?.mnemonic != mnemonic {

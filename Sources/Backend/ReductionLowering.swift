@@ -172,17 +172,14 @@ extension Lowering {
                 try b.emit(
                     "vopp",
                     ["op": op, "dst": try sram(picked, .i64), "a": try sram(0, element, n), "b": 0, "params": records[n]!])
-                func vop(_ name: String, _ dst: UInt64, _ a: UInt64, _ b2: UInt64) throws {
-                    try b.emit("vop", ["op": vectorOp(name), "dst": dst, "a": a, "b": b2, "imm": 0])
-                }
                 let offset = try sram(tableAt + 8 * index, .i64), zero = try sram(tableAt + 8 * starts.count, .i64)
                 if index == 0 {
-                    try vop("add", try sram(best, .i64), try sram(picked, .i64), offset)
+                    try b.vop("add", try sram(best, .i64), try sram(picked, .i64), offset)
                 } else {
-                    try vop("add", try sram(candidate, .i64), try sram(picked, .i64), offset)
-                    try vop("equal", try sram(mask, .f32), try sram(picked, .i64), zero)
-                    try vop("where", try sram(candidate, .i64), try sram(mask, .f32), try sram(best, .i64))
-                    try vop("copy", try sram(best, .i64), try sram(candidate, .i64), 0)
+                    try b.vop("add", try sram(candidate, .i64), try sram(picked, .i64), offset)
+                    try b.vop("equal", try sram(mask, .f32), try sram(picked, .i64), zero)
+                    try b.vop("where", try sram(candidate, .i64), try sram(mask, .f32), try sram(best, .i64))
+                    try b.vop("copy", try sram(best, .i64), try sram(candidate, .i64))
                 }
             }
             let dst = try y.advanced(by: 8 * row).descriptor(.i64, dims: [1, 1])

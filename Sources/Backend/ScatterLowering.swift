@@ -134,8 +134,7 @@ extension Lowering {
                 ])
             try b.emit(
                 "dma", ["dst": places, "src": b.descriptor(try indices.advanced(by: 8 * row).descriptor(.i64, dims: [m]))])
-            try b.emit(
-                "vop", ["op": vectorOp("sub"), "dst": places, "a": places, "b": try sram(at, [m], [0]), "imm": 0])
+            try b.vop("sub", places, places, try sram(at, [m], [0]))
             try b.emit(
                 "scatter",
                 [
@@ -286,17 +285,14 @@ extension Lowering {
                             try tuples.advanced(by: 8 * (first * k + leading)).descriptor(
                                 .i64, dims: [m, width], strides: [k, 1])),
                     ])
-                func op(_ name: String, _ dst: UInt64, _ a: UInt64, _ b2: UInt64) throws {
-                    try b.emit("vop", ["op": vectorOp(name), "dst": dst, "a": a, "b": b2, "imm": 0])
-                }
-                try op("less", mask, t, zeros)
-                try op("add", wrapped, t, extents)
-                try op("where", t, mask, wrapped)
-                try op("less", mask, t, zeros)
-                try op("greater_equal", above, t, extents)
-                try op("or", mask, mask, above)
-                try op("where", t, mask, past)
-                try op("mul", t, t, steps)
+                try b.vop("less", mask, t, zeros)
+                try b.vop("add", wrapped, t, extents)
+                try b.vop("where", t, mask, wrapped)
+                try b.vop("less", mask, t, zeros)
+                try b.vop("greater_equal", above, t, extents)
+                try b.vop("or", mask, mask, above)
+                try b.vop("where", t, mask, past)
+                try b.vop("mul", t, t, steps)
                 try b.emit("vopp", ["op": vectorOp("reduce_sum"), "dst": slabNumbers, "a": t, "b": 0, "params": record])
                 try b.emit(
                     "scatter",

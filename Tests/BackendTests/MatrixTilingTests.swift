@@ -14,6 +14,24 @@ final class MatrixTilingTests: XCTestCase {
         sramBytes: 32 * 1024, arrayRows: 20, arrayColumns: 20,
         rates: [.fp16: 1, .fp8: 2, .nvfp4: 4], clusters: 4, tilesPerCluster: 16)
 
+    /// `npu` with npu-seed's L2 (512 KiB) and the bandwidths of its L2, DRAM and global buffer.
+    private var seed: TileResources {
+        var resources = npu
+        resources.l2Bytes = 512 * 1024
+        (resources.l2BytesPerCycle, resources.dramBytesPerCycle, resources.l3BytesPerCycle) = (1024, 1000, 2048)
+        return resources
+    }
+
+    /// `plan` fits a tile's SRAM and computes every output tile exactly once.
+    private func assertFitsAndCoversEachOutputTileOnce(
+        _ plan: TilingPlan, file: StaticString = #filePath, line: UInt = #line
+    ) {
+        XCTAssertLessThanOrEqual(plan.sramBytes, npu.sramBytes, file: file, line: line)
+        let items = plan.work.flatMap { $0 }
+        XCTAssertEqual(items.count, plan.nTiles * plan.chunks, file: file, line: line)
+        XCTAssertEqual(Set(items).count, items.count, file: file, line: line)
+    }
+
     /// Activation rows a plan for `m` rows reads: each unit's chunk once per group of columns.
     private func rowsRead(_ plan: TilingPlan, m: Int) -> Int {
         plan.work.reduce(0) { sum, items in
@@ -184,11 +202,7 @@ final class MatrixTilingTests: XCTestCase {
         let plan = try MatrixTiling.plan(shape, on: resources)
         XCTAssertLessThan(rowsRead(plan, m: shape.m), rowsRead(blind, m: shape.m))
         XCTAssertLessThan(plan.work.filter { !$0.isEmpty }.count, blind.work.filter { !$0.isEmpty }.count)
-        // Every output tile once.
-        let items = plan.work.flatMap { $0 }
-        XCTAssertEqual(items.count, plan.nTiles * plan.chunks)
-        XCTAssertEqual(Set(items).count, items.count)
-        XCTAssertLessThanOrEqual(plan.sramBytes, npu.sramBytes)
+        assertFitsAndCoversEachOutputTileOnce(plan)
         // A product of one row (the classifier) is latency-bound: the same plan either way.
         let row = MatrixShape(m: 1, k: 2048, n: 1000, weightFormat: .nvfp4, sparse: true, activationFormat: .nvfp4)
         XCTAssertEqual(try MatrixTiling.plan(row, on: resources), try MatrixTiling.plan(row, on: npu))
@@ -213,10 +227,7 @@ final class MatrixTilingTests: XCTestCase {
         XCTAssertLessThanOrEqual(plan.chunks, 2)
         XCTAssertGreaterThanOrEqual(plan.groupN, blind.groupN)
         XCTAssertLessThan(plan.weightTileLoads, blind.weightTileLoads)
-        XCTAssertLessThanOrEqual(plan.sramBytes, npu.sramBytes)
-        let items = plan.work.flatMap { $0 }
-        XCTAssertEqual(items.count, plan.nTiles * plan.chunks)
-        XCTAssertEqual(Set(items).count, items.count)
+        assertFitsAndCoversEachOutputTileOnce(plan)
         // A layer whose weights each cluster's L2 holds reads them once whatever the chunks:
         // DRAM does not change its plan.
         var small = MatrixShape(m: 49, k: 2048, n: 512, weightFormat: .fp16, sparse: false, activationFormat: .fp16)
@@ -235,9 +246,7 @@ final class MatrixTilingTests: XCTestCase {
         // latency, the plan computes fewer columns together, each with more buffers, though
         // it reads more bytes.
         let shape = MatrixShape(m: 128, k: 768, n: 3072, weightFormat: .fp16, sparse: false, activationFormat: .fp16)
-        var resources = npu
-        resources.l2Bytes = 512 * 1024
-        (resources.l2BytesPerCycle, resources.dramBytesPerCycle, resources.l3BytesPerCycle) = (1024, 1000, 2048)
+        var resources = seed
         let blind = try MatrixTiling.plan(shape, on: resources)
         resources.dramLatency = 200
         let plan = try MatrixTiling.plan(shape, on: resources)
@@ -254,10 +263,7 @@ final class MatrixTilingTests: XCTestCase {
         let rows = min(plan.chunkM, shape.m)
         XCTAssertGreaterThanOrEqual(
             (weightBuffers(plan) - 1) * rows * plan.groupN, resources.dramLatency + resources.drain)
-        XCTAssertLessThanOrEqual(plan.sramBytes, npu.sramBytes)
-        let items = plan.work.flatMap { $0 }
-        XCTAssertEqual(items.count, plan.nTiles * plan.chunks)
-        XCTAssertEqual(Set(items).count, items.count)
+        assertFitsAndCoversEachOutputTileOnce(plan)
         // Weights the clusters' L2s hold never wait on DRAM: the latency changes nothing.
         let small = MatrixShape(m: 128, k: 768, n: 768, weightFormat: .fp16, sparse: false, activationFormat: .fp16)
         var blindToLatency = resources
@@ -274,9 +280,7 @@ final class MatrixTilingTests: XCTestCase {
         let shape = MatrixShape(
             m: 128, k: 768, n: 768, weightFormat: .nvfp4, sparse: true, activationFormat: .nvfp4,
             codedActivations: true)
-        var resources = npu
-        resources.l2Bytes = 512 * 1024
-        (resources.l2BytesPerCycle, resources.dramBytesPerCycle, resources.l3BytesPerCycle) = (1024, 1000, 2048)
+        let resources = seed
         let plan = try MatrixTiling.plan(shape, on: resources)
         var fast = resources
         fast.l3BytesPerCycle = 8 * 2048
@@ -284,10 +288,7 @@ final class MatrixTilingTests: XCTestCase {
         XCTAssertLessThan(rowsRead(plan, m: shape.m), rowsRead(roomy, m: shape.m))
         XCTAssertGreaterThan(plan.groupN, roomy.groupN)
         for p in [plan, roomy] {
-            XCTAssertLessThanOrEqual(p.sramBytes, npu.sramBytes)
-            let items = p.work.flatMap { $0 }
-            XCTAssertEqual(items.count, p.nTiles * p.chunks)
-            XCTAssertEqual(Set(items).count, items.count)
+            assertFitsAndCoversEachOutputTileOnce(p)
         }
         // A convolution's coded windows come through the clusters' L2s (its bands): the
         // global buffer's bandwidth does not change its plan.
@@ -307,18 +308,13 @@ final class MatrixTilingTests: XCTestCase {
             m: 128, k: 3072, n: 768, weightFormat: .nvfp4, sparse: true, activationFormat: .nvfp4,
             codedActivations: true)
         shape.residual = true
-        var resources = npu
-        resources.l2Bytes = 512 * 1024
-        (resources.l2BytesPerCycle, resources.dramBytesPerCycle) = (1024, 1000)
+        var resources = seed
+        resources.l3BytesPerCycle = 0
         let blind = try MatrixTiling.plan(shape, on: resources)
-        resources.l3BytesPerCycle = 2048
-        let plan = try MatrixTiling.plan(shape, on: resources)
+        let plan = try MatrixTiling.plan(shape, on: seed)
         XCTAssertLessThan(rowsRead(plan, m: shape.m), rowsRead(blind, m: shape.m))
         XCTAssertGreaterThan(plan.weightTileLoads, blind.weightTileLoads)
-        XCTAssertLessThanOrEqual(plan.sramBytes, npu.sramBytes)
-        let items = plan.work.flatMap { $0 }
-        XCTAssertEqual(items.count, plan.nTiles * plan.chunks)
-        XCTAssertEqual(Set(items).count, items.count)
+        assertFitsAndCoversEachOutputTileOnce(plan)
     }
 
     func testAnEpilogueAsLongAsItsProductsTakesASecondSetOfColumnRegions() throws {
@@ -335,10 +331,7 @@ final class MatrixTilingTests: XCTestCase {
         XCTAssertTrue(MatrixTiling.overlapsEpilogue(shape, on: resources))
         let plan = try MatrixTiling.plan(shape, on: resources)
         XCTAssertEqual(plan.layout.columnSets, 2)
-        XCTAssertLessThanOrEqual(plan.sramBytes, npu.sramBytes)
-        let items = plan.work.flatMap { $0 }
-        XCTAssertEqual(items.count, plan.nTiles * plan.chunks)
-        XCTAssertEqual(Set(items).count, items.count)
+        assertFitsAndCoversEachOutputTileOnce(plan)
         // Unknown epilogues and vector units, a reduction of 3,072 (20 reduction tiles), and
         // tiles that round their float32 input on the vector unit keep one set.
         var unknown = shape
