@@ -150,31 +150,44 @@ public struct ConvolutionWindows: Sendable {
             while k < columns.upperBound {
                 let (c, r) = (k / window, k % window)
                 let (ky, kx) = (r / kw, r % kw)
-                // The longest run from k: whole channels, whole kernel rows, or kernel columns.
-                var shape: [(Int, Int)]  // (size, source stride) after the row dimension
+                // The longest run from k after the row dimension, as (size, source stride)
+                // dimensions: whole channels, whole kernel rows, or kernel columns. The
+                // destination holds them row-major, `width` apart per output position.
+                var dims = [count], sourceStrides = [strides.1 * pitches.column], tileStrides = [width]
+                dims.reserveCapacity(4)
+                sourceStrides.reserveCapacity(4)
+                tileStrides.reserveCapacity(4)
                 if r == 0 && k + window <= columns.upperBound {
-                    shape = [
-                        ((columns.upperBound - k) / window, pitches.channel), (kh, dilations.0 * pitches.row),
-                        (kw, dilations.1 * pitches.column),
-                    ]
+                    dims += CollectionOfOne((columns.upperBound - k) / window)
+                    dims += CollectionOfOne(kh)
+                    dims += CollectionOfOne(kw)
+                    sourceStrides += CollectionOfOne(pitches.channel)
+                    sourceStrides += CollectionOfOne(dilations.0 * pitches.row)
+                    sourceStrides += CollectionOfOne(dilations.1 * pitches.column)
+                    tileStrides += CollectionOfOne(window)
+                    tileStrides += CollectionOfOne(kw)
                 } else if kx == 0 && k + kw <= min(columns.upperBound, (c + 1) * window) {
-                    let kernelRows = min((columns.upperBound - k) / kw, kh - ky)
-                    shape = [(kernelRows, dilations.0 * pitches.row), (kw, dilations.1 * pitches.column)]
+                    dims += CollectionOfOne(min((columns.upperBound - k) / kw, kh - ky))
+                    dims += CollectionOfOne(kw)
+                    sourceStrides += CollectionOfOne(dilations.0 * pitches.row)
+                    sourceStrides += CollectionOfOne(dilations.1 * pitches.column)
+                    tileStrides += CollectionOfOne(kw)
                 } else {
-                    shape = [(min(kw - kx, columns.upperBound - k), dilations.1 * pitches.column)]
+                    dims += CollectionOfOne(min(kw - kx, columns.upperBound - k))
+                    sourceStrides += CollectionOfOne(dilations.1 * pitches.column)
                 }
-                let length = shape.reduce(1) { $0 * $1.0 }
+                tileStrides += CollectionOfOne(1)
+                let length = dims.dropFirst().reduce(1, *)
                 let offset =
                     c * pitches.channel + (oy * strides.0 + ky * dilations.0 - firstRow) * pitches.row
                     + (ox * strides.1 + kx * dilations.1) * pitches.column
-                let dims = [count] + shape.map(\.0)
                 let src = try TensorDescriptor(
                     space, element, cluster: band == nil ? 0 : cluster, address: base + UInt64(size * offset), dims: dims,
-                    strides: [strides.1 * pitches.column] + shape.map(\.1))
+                    strides: sourceStrides)
                 let dst = try TensorDescriptor(
                     .sram, element, cluster: cluster, tile: tile,
                     address: UInt64(tileAddress + size * ((m - rows.lowerBound) * width + k - columns.lowerBound)),
-                    dims: dims, strides: [width] + TensorDescriptor.rowMajor(shape.map(\.0)))
+                    dims: dims, strides: tileStrides)
                 try b.emit("dma", ["dst": b.descriptor(dst), "src": b.descriptor(src)])
                 k += length
             }

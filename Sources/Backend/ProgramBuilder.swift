@@ -5,7 +5,7 @@ import ISA
 
 public struct ProgramBuilder {
     public private(set) var program = Program()
-    private var indices: [DescriptorKey: Int] = [:]
+    private var shared = SharedDescriptors()
     /// Coded operands (codes, then their scales), by the two descriptors' bytes.
     private var pairs: [PairKey: Int] = [:]
     /// The last instruction's definition: runs of one mnemonic look it up once.
@@ -27,12 +27,52 @@ public struct ProgramBuilder {
                 && a.words.4 == b.words.4 && a.words.5 == b.words.5 && a.words.6 == b.words.6 && a.words.7 == b.words.7
         }
 
-        func hash(into hasher: inout Hasher) {
+        /// The eight words mixed into one.
+        var mixed: UInt64 {
             var h: UInt64 = 0
             withUnsafeBytes(of: words) { raw in
                 for w in raw.bindMemory(to: UInt64.self) { h = (h ^ w) &* 0x9E37_79B9_7F4A_7C15 ^ (h >> 29) }
             }
-            hasher.combine(h)
+            return h
+        }
+
+        func hash(into hasher: inout Hasher) { hasher.combine(mixed) }
+    }
+
+    /// The shared descriptors' indices by their bytes: open addressing over a power-of-two
+    /// table at most half full, probed one slot after another from the key's mixed hash. A
+    /// lowering adds hundreds of thousands of descriptors, nearly all looked up once.
+    private struct SharedDescriptors {
+        /// Per slot, an entry's number plus one (0: empty).
+        private var slots = [Int32](repeating: 0, count: 1 << 12)
+        private var keys: [DescriptorKey] = []
+        private var indices: [Int] = []
+
+        /// The index stored for `key`, or nil after storing `index` for it.
+        mutating func index(of key: DescriptorKey, adding index: @autoclosure () -> Int) -> Int? {
+            let mask = slots.count - 1
+            var slot = Int(truncatingIfNeeded: key.mixed >> 7) & mask
+            while slots[slot] != 0 {
+                let entry = Int(slots[slot]) - 1
+                if keys[entry] == key { return indices[entry] }
+                slot = (slot + 1) & mask
+            }
+            keys.append(key)
+            indices.append(index())
+            slots[slot] = Int32(keys.count)
+            if 2 * keys.count > slots.count { grow() }
+            return nil
+        }
+
+        /// Twice the slots, every entry placed again.
+        private mutating func grow() {
+            slots = [Int32](repeating: 0, count: 2 * slots.count)
+            let mask = slots.count - 1
+            for (entry, key) in keys.enumerated() {
+                var slot = Int(truncatingIfNeeded: key.mixed >> 7) & mask
+                while slots[slot] != 0 { slot = (slot + 1) & mask }
+                slots[slot] = Int32(entry + 1)
+            }
         }
     }
 
@@ -42,10 +82,8 @@ public struct ProgramBuilder {
 
     /// The index of `d`, adding it when new.
     public mutating func descriptor(_ d: TensorDescriptor) -> UInt64 {
-        let key = DescriptorKey(d)
-        if let i = indices[key] { return UInt64(i) }
+        if let i = shared.index(of: DescriptorKey(d), adding: program.descriptors.count) { return UInt64(i) }
         program.descriptors.append(d)
-        indices[key] = program.descriptors.count - 1
         return UInt64(program.descriptors.count - 1)
     }
 

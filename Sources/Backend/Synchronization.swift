@@ -147,16 +147,20 @@ public enum Synchronization {
         /// The instructions before `halt`.
         var count = 0
 
+        private static let (halt, signal, wait) = (opcode("halt"), opcode("signal"), opcode("wait"))
+        private static func opcode(_ mnemonic: String) -> UInt8 { InstructionSet.spec(mnemonic: mnemonic)!.opcode }
+
         init(_ program: Program, units: Units) throws {
             let n = program.instructions.count
             unit = [Int32](repeating: -1, count: n)
             readStart.reserveCapacity(n + 1)
             writeStart.reserveCapacity(n + 1)
             for (index, instruction) in program.instructions.enumerated() {
-                let mnemonic = instruction.spec.mnemonic
-                if mnemonic == "halt" { break }
-                guard mnemonic != "signal" && mnemonic != "wait" else {
-                    throw ISAError("instruction \(index) (\(mnemonic)): the program synchronizes its queues already")
+                let opcode = instruction.opcode
+                if opcode == Self.halt { break }
+                guard opcode != Self.signal && opcode != Self.wait else {
+                    throw ISAError(
+                        "instruction \(index) (\(instruction.spec.mnemonic)): the program synchronizes its queues already")
                 }
                 if let u = try units.unit(of: instruction, in: program) {
                     unit[index] = Int32(u)

@@ -73,16 +73,26 @@ public struct HappensBefore: Sendable {
 
     /// Queue `u` learns what `s` knows (nothing with nil), and its clock takes a new version.
     public mutating func join(_ u: Int, _ s: Snapshot?) {
+        let units = self.units, row = u * units
         if let s, s.index >= 0 {
-            let row = u * units
             clocks[row + s.unit] = max(clocks[row + s.unit], Int32(s.index))
             if version[s.unit] - s.version < kept {
                 let from = (s.unit * kept + s.version % kept) * units
-                for v in 0..<units { clocks[row + v] = max(clocks[row + v], history[from + v]) }
+                // Row by row through pointers, so that the loops run on vectors.
+                clocks.withUnsafeMutableBufferPointer { c in
+                    history.withUnsafeBufferPointer { h in
+                        let clock = c.baseAddress! + row, known = h.baseAddress! + from
+                        for v in 0..<units { clock[v] = max(clock[v], known[v]) }
+                    }
+                }
             }
         }
         version[u] += 1
         let to = (u * kept + version[u] % kept) * units
-        for v in 0..<units { history[to + v] = clocks[u * units + v] }
+        history.withUnsafeMutableBufferPointer { h in
+            clocks.withUnsafeBufferPointer { c in
+                (h.baseAddress! + to).update(from: c.baseAddress! + row, count: units)
+            }
+        }
     }
 }

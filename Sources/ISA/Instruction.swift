@@ -37,6 +37,12 @@ public struct Instruction: Sendable, Equatable {
     /// (`["dst": d, "src": s]`, matched by name without hashing); every field must be given
     /// once and fit.
     public init(_ spec: InstructionSpec, _ fields: KeyValuePairs<String, UInt64>) throws {
+        // A literal listing every field once in the table's order (the lowering's do) is
+        // read position by position; any other is matched name by name.
+        if fields.count == spec.fields.count && spec.fields.indices.allSatisfy({ fields[$0].key == spec.fields[$0].name }) {
+            try self.init(spec) { fields[$0].value }
+            return
+        }
         var values = [UInt64](repeating: 0, count: spec.fields.count), given = 0
         for (k, f) in spec.fields.enumerated() {
             var found = false
@@ -56,8 +62,15 @@ public struct Instruction: Sendable, Equatable {
 
     init(_ spec: InstructionSpec, _ values: [UInt64]) throws {
         precondition(values.count == spec.fields.count, "one value per field")
+        try self.init(spec) { values[$0] }
+    }
+
+    /// An instruction of `spec` whose field `k` (in table order) holds `value(k)`.
+    @inline(__always)
+    init(_ spec: InstructionSpec, value: (Int) -> UInt64) throws {
         var low = UInt64(spec.opcode), high: UInt64 = 0
-        for (k, (f, v)) in zip(spec.fields, values).enumerated() {
+        for (k, f) in spec.fields.enumerated() {
+            let v = value(k)
             guard f.accepts(v) else {
                 throw ISAError("\(spec.mnemonic): \(v) does not fit field \"\(f.name)\" (\(f.bits) bits)")
             }

@@ -88,12 +88,14 @@ extension Instruction {
     /// `signal after=Q, unit=P, sem=S` for queue `unit` of `units`.
     public static func signal(after unit: Int, of units: Units, sem: Int) throws -> Instruction {
         let (queue, place) = units.place(of: unit)
-        return try Instruction(signalSpec, [UInt64(queue), place.raw, UInt64(sem)])
+        let values = SIMD4<UInt64>(UInt64(queue), place.raw, UInt64(sem), 0)
+        return try Instruction(signalSpec) { values[$0] }
     }
 
     /// `wait queue=Q, unit=P, sem=S, count=N` holding queue `unit` of `units`.
     public static func wait(_ unit: Int, of units: Units, sem: Int, count: Int) throws -> Instruction {
         let (queue, place) = units.place(of: unit)
-        return try Instruction(waitSpec, [UInt64(queue), place.raw, UInt64(sem), UInt64(count)])
+        let values = SIMD4<UInt64>(UInt64(queue), place.raw, UInt64(sem), UInt64(count))
+        return try Instruction(waitSpec) { values[$0] }
     }
 }
