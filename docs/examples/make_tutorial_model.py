@@ -5,9 +5,9 @@
                             a residual Add, GlobalAveragePool, Flatten and Gemm (transB=1), the
                             weights in initializers except one, which a Constant node holds;
   tiny_resnet_calib.npz     128 calibration images under the input's name, "input";
-  tiny_resnet_test.npz      256 other images; tiny_resnet_test_labels.npy the fp32 model's top-1
-                            class for each (from onnxruntime), so accuracy reads as agreement
-                            with the fp32 model.
+  tiny_resnet_test.npz      256 other images; tiny_resnet_test_labels.npy the class each was
+                            drawn from (the script prints the fp32 model's accuracy on them,
+                            run by onnxruntime).
 
 The weights are random (seeded); each BatchNormalization's statistics are those of its input
 on the calibration images, as training leaves them, so activations are of a trained network's
