@@ -56,6 +56,9 @@ public enum VectorJacobian {
             return [try softmaxInput(node, y, g, log: node.op == "LogSoftmax")]
         case "ReduceMean", "ReduceSum":
             return [try reductionInput(node, input(0), optionalOperand(inputs, 1), g)]
+        case "Relu":
+            // `derivative`'s rule, written here so that its mask is inlined into the loop.
+            return [try elementwise(input(0), g) { x, _ in x > 0 ? 1 : 0 }]
         case "PRelu":
             // x ≥ 0 passes the cotangent; below, the slope (broadcast to x) scales it.
             let x = try input(0)
@@ -147,9 +150,11 @@ public enum VectorJacobian {
     }
 
     /// g · f(x, y) element by element, y a second tensor of x's shape (the op's output, a
-    /// PRelu's slopes; x itself by default).
+    /// PRelu's slopes; x itself by default). Inlined, so that each rule's `f` is inlined into
+    /// the loop (a Relu's mask then runs on vectors) instead of called per element.
+    @inline(__always)
     private static func elementwise(
-        _ x: Tensor, _ g: Tensor, and y: Tensor? = nil, _ f: @escaping (Float, Float) -> Float
+        _ x: Tensor, _ g: Tensor, and y: Tensor? = nil, _ f: (Float, Float) -> Float
     ) throws -> Tensor {
         guard x.count == g.count else { throw IRError("a cotangent of \(g.shape) for a value of \(x.shape)") }
         let y = y?.cast(to: .float32) ?? x
