@@ -153,30 +153,33 @@ public struct ConvolutionWindows: Sendable {
                 // The longest run from k after the row dimension, as (size, source stride)
                 // dimensions: whole channels, whole kernel rows, or kernel columns. The
                 // destination holds them row-major, `width` apart per output position.
-                var dims = [count], sourceStrides = [strides.1 * pitches.column], tileStrides = [width]
+                var dims: [Int] = [], sourceStrides: [Int] = [], tileStrides: [Int] = []
                 dims.reserveCapacity(4)
                 sourceStrides.reserveCapacity(4)
                 tileStrides.reserveCapacity(4)
+                dims.append(count)
+                sourceStrides.append(strides.1 * pitches.column)
+                tileStrides.append(width)
                 if r == 0 && k + window <= columns.upperBound {
-                    dims += CollectionOfOne((columns.upperBound - k) / window)
-                    dims += CollectionOfOne(kh)
-                    dims += CollectionOfOne(kw)
-                    sourceStrides += CollectionOfOne(pitches.channel)
-                    sourceStrides += CollectionOfOne(dilations.0 * pitches.row)
-                    sourceStrides += CollectionOfOne(dilations.1 * pitches.column)
-                    tileStrides += CollectionOfOne(window)
-                    tileStrides += CollectionOfOne(kw)
+                    dims.append((columns.upperBound - k) / window)
+                    dims.append(kh)
+                    dims.append(kw)
+                    sourceStrides.append(pitches.channel)
+                    sourceStrides.append(dilations.0 * pitches.row)
+                    sourceStrides.append(dilations.1 * pitches.column)
+                    tileStrides.append(window)
+                    tileStrides.append(kw)
                 } else if kx == 0 && k + kw <= min(columns.upperBound, (c + 1) * window) {
-                    dims += CollectionOfOne(min((columns.upperBound - k) / kw, kh - ky))
-                    dims += CollectionOfOne(kw)
-                    sourceStrides += CollectionOfOne(dilations.0 * pitches.row)
-                    sourceStrides += CollectionOfOne(dilations.1 * pitches.column)
-                    tileStrides += CollectionOfOne(kw)
+                    dims.append(min((columns.upperBound - k) / kw, kh - ky))
+                    dims.append(kw)
+                    sourceStrides.append(dilations.0 * pitches.row)
+                    sourceStrides.append(dilations.1 * pitches.column)
+                    tileStrides.append(kw)
                 } else {
-                    dims += CollectionOfOne(min(kw - kx, columns.upperBound - k))
-                    sourceStrides += CollectionOfOne(dilations.1 * pitches.column)
+                    dims.append(min(kw - kx, columns.upperBound - k))
+                    sourceStrides.append(dilations.1 * pitches.column)
                 }
-                tileStrides += CollectionOfOne(1)
+                tileStrides.append(1)
                 let length = dims.dropFirst().reduce(1, *)
                 let offset =
                     c * pitches.channel + (oy * strides.0 + ky * dilations.0 - firstRow) * pitches.row
