@@ -110,9 +110,9 @@ extension Lowering {
             let (inv, meanInv) = (try sram(factors, [1]), try sram(factors + 4, [1]))
             let (scale, bias) = (try sram(affine, [1]), try sram(affine + 4, [1]))
             let (s, shift) = (try sram(applied, [1]), try sram(applied + 4, [1]))
-            try b.emit("vop", ["op": vectorOp("mul"), "dst": s, "a": inv, "b": scale, "imm": 0])
-            try b.emit("vop", ["op": vectorOp("mul"), "dst": shift, "a": meanInv, "b": scale, "imm": 0])
-            try b.emit("vop", ["op": vectorOp("sub"), "dst": shift, "a": bias, "b": shift, "imm": 0])
+            try b.vop("mul", s, inv, scale)
+            try b.vop("mul", shift, meanInv, scale)
+            try b.vop("sub", shift, bias, shift)
             let end = try rowEnd(y, row: plane, length: size, count: 2)
             try b.emit("dma", ["dst": b.descriptor(end), "src": try sram(applied, [2])])
         }
@@ -124,8 +124,7 @@ extension Lowering {
                 let repeated = try TensorDescriptor(
                     .sram, .f32, cluster: piece.cluster, tile: piece.tile, address: UInt64(at), dims: [piece.count],
                     strides: [0])
-                try b.emit(
-                    "vop", ["op": vectorOp(operation), "dst": chunk, "a": chunk, "b": b.descriptor(repeated), "imm": 0])
+                try b.vop(operation, chunk, chunk, b.descriptor(repeated))
             }
             let dst = try y.advanced(by: 4 * (piece.row * size + piece.start)).descriptor(dims: [piece.count])
             try b.emit("dma", ["dst": b.descriptor(dst), "src": chunk])

@@ -56,7 +56,7 @@ extension Lowering {
                 try sramOf(unit, address, count, element, repeated: repeated)
             }
             func vop(_ name: String, _ other: UInt64 = 0) throws {
-                try b.emit("vop", ["op": vectorOp(name), "dst": chunk, "a": chunk, "b": other, "imm": 0])
+                try b.vop(name, chunk, chunk, other)
             }
             if layerNorm {
                 let params = UInt64(constants.record([count] + [Int](repeating: 0, count: 15)))
@@ -125,21 +125,14 @@ extension Lowering {
                         dst: last ? try sram(carried, 1) : running, a: chunk, running: running, &constants, &b)
                 }
                 try pass { index, count, chunk, last in
-                    try b.emit(
-                        "vop",
-                        [
-                            "op": vectorOp("sub"), "dst": chunk, "a": chunk, "b": try sram(carried, count, repeated: true),
-                            "imm": 0,
-                        ])
-                    try b.emit("vop", ["op": vectorOp("exp"), "dst": chunk, "a": chunk, "b": 0, "imm": 0])
+                    try b.vop("sub", chunk, chunk, try sram(carried, count, repeated: true))
+                    try b.vop("exp", chunk, chunk)
                     try emitCarry(
                         .sum, count: count, first: index == 0, finish: last ? 1 : 0, divisor: 0,
                         dst: last ? try sram(first, 1) : running, a: chunk, running: running, &constants, &b)
                 }
                 let total = try sram(first, 1)
-                try b.emit(
-                    "vop",
-                    ["op": vectorOp(log ? "log" : "reciprocal"), "dst": try sram(carried + 4, 1), "a": total, "b": 0, "imm": 0])
+                try b.vop(log ? "log" : "reciprocal", try sram(carried + 4, 1), total)
             }
             if spreading {
                 let end = try rowEnd(y, row: row, length: length, count: carriedValues)

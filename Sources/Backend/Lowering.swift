@@ -653,7 +653,7 @@ public enum Lowering {
                     try b.emit("vopp", ["op": vectorOp("cumsum"), "dst": line, "a": line, "b": 0, "params": UInt64(record)])
                     last = try sram(count, 1)
                     if start + count < size {
-                        try b.emit("vop", ["op": vectorOp("copy"), "dst": slot, "a": last, "b": 0, "imm": 0])
+                        try b.vop("copy", slot, last)
                     }
                 } else {
                     let record = constants.record([count + (carried ? 1 : 0), 0] + [Int](repeating: 0, count: 14))
