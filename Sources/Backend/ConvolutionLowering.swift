@@ -285,9 +285,10 @@ public enum ConvolutionLowering {
     static let roundingStepValues = 1024
 
     /// The steps that round `c`'s input on `resources`' tiles, in order: `rowsPerStep`
-    /// pixels of every channel each (half a tile's SRAM of float32, `capacity`, but no more
-    /// than an even share of the image per tile, so that the tiles round it at once, nor
-    /// less than `roundingStepValues`). Coded, no two steps write one 4-byte word of the
+    /// pixels of every channel each (at most `capacity` values: half a tile's SRAM of
+    /// float32, or into nvfp4 codes what `roundingBuffers` buffers of staged values, codes
+    /// and scales hold in it; but no more than an even share of the image per tile, so that
+    /// the tiles round it at once, nor less than `roundingStepValues`). Coded, no two steps write one 4-byte word of the
     /// image of codes (the word is what orders the queues' accesses, so steps sharing one
     /// would wait on each other): a step is whole image rows, or a multiple of 4 pixels from
     /// a multiple of 4 (within one row, unless rows are a multiple of 4 pixels wide); and
@@ -296,7 +297,10 @@ public enum ConvolutionLowering {
     /// values in all.
     static func roundingSteps(_ c: ConvolutionLayer, _ resources: TileResources) -> [RoundingStep] {
         let (pixels, width, every) = (c.height * c.width, c.width, 0..<c.channels)
-        let capacity = resources.sramBytes / 2 / 4
+        let capacity =
+            c.coded && c.scaleChannels > 0
+            ? (resources.sramBytes / roundingBuffers - 3 * 64) * c.blockChannels / (5 * c.blockChannels + 4)
+            : resources.sramBytes / 2 / 4
         let rowsPerStep = min(
             max(1, capacity / c.channels),
             max(4, roundingStepValues / c.channels, (pixels + resources.tileCount - 1) / resources.tileCount))
@@ -332,7 +336,10 @@ public enum ConvolutionLowering {
     /// stores, and the image streams from L3 while the tiles round. On the ResNet-50-sized model nvfp4+2:4 took 1,344 cycles less in all (two
     /// buffers: 1,024), its 14x14 1x1 convolutions over 1,024 channels about 200 each.
     /// fp8's coded steps keep one buffer: they round in half the time, and ran ahead they
-    /// took 438 cycles more in all.
+    /// took 438 cycles more in all. nvfp4 steps are cut so that the three fit: a step of half
+    /// the SRAM's float32 left room for no second buffer, and a tile read its share of a
+    /// 28x28 image of 512 channels from L3, then rounded it, then read the next; cut, its
+    /// roundings overlap the reads (ResNet-50-sized nvfp4+2:4 97,549 cycles, now 96,141).
     static let roundingBuffers = 3
 
     /// SRAM bytes one rounding step stages: its float32 values, and when coded its codes and
