@@ -288,15 +288,18 @@ public enum ConvolutionLowering {
     /// pixels of every channel each (at most `capacity` values: half a tile's SRAM of
     /// float32, or into nvfp4 codes what `roundingBuffers` buffers of staged values, codes
     /// and scales hold in it; but no more than an even share of the image per tile, so that
-    /// the tiles round it at once, nor less than `roundingStepValues`). Coded, no two steps write one 4-byte word of the
-    /// image of codes (the word is what orders the queues' accesses, so steps sharing one
-    /// would wait on each other): a step is whole image rows, or a multiple of 4 pixels from
-    /// a multiple of 4 (within one row, unless rows are a multiple of 4 pixels wide); and
-    /// when a row's pixels' values do not fit `capacity`, or the row is cut, 4 or more pixels
-    /// of a share of the channels, whole nvfp4 blocks each, about `roundingStepValues`
-    /// values in all.
+    /// the tiles round it at once, nor less than `roundingStepValues`). Coded, no two steps
+    /// write one 4-byte word of the image of codes (the word is what orders the queues'
+    /// accesses, so steps sharing one would wait on each other): a step is whole image rows,
+    /// or a multiple of 4 pixels from a multiple of 4 (within one row, unless rows are a
+    /// multiple of 4 pixels wide); and when a row's pixels' values do not fit `capacity`, or
+    /// the row is cut, 4 or more pixels of a share of the channels, whole nvfp4 blocks each,
+    /// about `roundingStepValues` values in all.
     static func roundingSteps(_ c: ConvolutionLayer, _ resources: TileResources) -> [RoundingStep] {
         let (pixels, width, every) = (c.height * c.width, c.width, 0..<c.channels)
+        // Into nvfp4 codes a step stages 4 + 1 + 4 / blockChannels bytes a value (its float32,
+        // its code and its share of a block's scale), three parts each 64-byte aligned
+        // (`stagingBytes`).
         let capacity =
             c.coded && c.scaleChannels > 0
             ? (resources.sramBytes / roundingBuffers - 3 * 64) * c.blockChannels / (5 * c.blockChannels + 4)
@@ -333,8 +336,9 @@ public enum ConvolutionLowering {
     /// SRAM buffers a tile's steps of rounding into nvfp4 codes take in turn (at most; as
     /// many as fit): each step's load is emitted one of the tile's steps ahead per buffer
     /// beyond the first (two with three), so that it need not wait for the last step's
-    /// stores, and the image streams from L3 while the tiles round. On the ResNet-50-sized model nvfp4+2:4 took 1,344 cycles less in all (two
-    /// buffers: 1,024), its 14x14 1x1 convolutions over 1,024 channels about 200 each.
+    /// stores, and the image streams from L3 while the tiles round. On the ResNet-50-sized
+    /// model nvfp4+2:4 took 1,344 cycles less in all (two buffers: 1,024), its 14x14 1x1
+    /// convolutions over 1,024 channels about 200 each.
     /// fp8's coded steps keep one buffer: they round in half the time, and ran ahead they
     /// took 438 cycles more in all. nvfp4 steps are cut so that the three fit: a step of half
     /// the SRAM's float32 left room for no second buffer, and a tile read its share of a
