@@ -4,6 +4,7 @@ import Foundation
 import IR
 import ONNXImport
 import Passes
+import Reference
 
 /// A model read from disk, with what the file held as written.
 public struct LoadedModel: Sendable {
@@ -30,13 +31,19 @@ extension LoadedModel {
     }
 }
 
+extension ImportEvaluator {
+    /// The reference interpreter's kernels: import computes with them what the model runs.
+    public static let interpreter = ImportEvaluator(supports: Kernels.supports, evaluate: Kernels.evaluate)
+}
+
 public enum Frontend {
     /// Imports `path`; unless `raw`, runs the canonicalize pipeline and the verifier.
     public static func load(
         path: String, inputShapes: [String: [Int]] = [:], graphOutputs: [String] = [], raw: Bool = false
     ) throws -> LoadedModel {
         let (model, summary) = try ONNXImporter.loadWithSummary(
-            path: path, options: ImportOptions(inputShapes: inputShapes, graphOutputs: graphOutputs))
+            path: path,
+            options: ImportOptions(inputShapes: inputShapes, graphOutputs: graphOutputs, evaluator: .interpreter))
         var loaded = LoadedModel(path: path, model: model, summary: summary)
         if let half = summary.half {
             let io = [("inputs", half.inputs), ("outputs", half.outputs)].filter { !$0.1.isEmpty }

@@ -67,3 +67,10 @@ public struct TensorType: Hashable, Sendable, CustomStringConvertible {
     /// `f32[N,3,32,32]`, or `f32[*]` when the rank is unknown.
     public var description: String { dtype.name + (shape?.description ?? "[*]") }
 }
+
+/// Normalizes a possibly negative axis of `node` against `rank`.
+public func normalizedAxis(_ axis: Int, rank: Int, _ node: Node) throws -> Int {
+    let a = axis < 0 ? axis + rank : axis
+    guard a >= 0 && a < max(rank, 1) else { throw IRError("axis \(axis) is out of range for rank \(rank)", at: node) }
+    return a
+}

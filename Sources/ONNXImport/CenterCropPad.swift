@@ -1,7 +1,6 @@
 // CenterCropPad (opset 18), imported as the Pad it is: each named axis cropped (a negative
 // pad) or padded with zeros to its target extent, centred, the odd element at the end.
 import IR
-import Reference
 
 extension ImportContext {
     /// Emits CenterCropPad `node` (input_data, a constant `shape` of one target extent per

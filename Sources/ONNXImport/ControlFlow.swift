@@ -2,11 +2,11 @@
 // are: a Loop whose trip count and conditions import can compute (TorchScript's `for i in
 // range(n)`, tf2onnx's while loops counting to a sequence length) is unrolled, each
 // iteration's body imported as nodes of the main graph, as is a Scan over axes of known
-// extent; an If whose condition import can compute is the branch it takes. Import computes a value from constants and known shapes
-// with the interpreter's kernels (`evaluated`). The NPU runs one static program, so a trip
+// extent; an If whose condition import can compute is the branch it takes. Import computes
+// a value from constants and known shapes with the evaluator it was given (the
+// interpreter's kernels, `ImportEvaluator`). The NPU runs one static program, so a trip
 // count or a condition only known at run time is refused by name.
 import IR
-import Reference
 
 extension ImportContext {
     /// The most body nodes an unrolled Loop may add, over all its iterations.
@@ -224,7 +224,8 @@ extension ImportContext {
 
     /// `value` when import can compute it: a constant, or a tensor of at most 4,096 elements
     /// that the nodes imported so far compute from constants and from the shapes of values
-    /// whose shape is known (Shape, Size), by the interpreter's kernels. nil otherwise.
+    /// whose shape is known (Shape, Size), by `evaluator` (the interpreter's kernels). nil
+    /// otherwise.
     mutating func evaluated(_ value: String, depth: Int = 0) -> Tensor? {
         if let t = constants[value] { return t }
         if let t = evaluatedValues[value] { return t }
@@ -240,7 +241,7 @@ extension ImportContext {
                     ? Tensor(scalar: Int64(extents.reduce(1, *))) : Tensor(extents.map(Int64.init), shape: [extents.count])
             ]
         default:
-            guard Kernels.supports(node.op) else { return nil }
+            guard let evaluator, evaluator.supports(node.op) else { return nil }
             var inputs: [Tensor?] = []
             for input in node.inputs {
                 if input.isEmpty {
@@ -250,7 +251,7 @@ extension ImportContext {
                 guard let t = evaluated(input, depth: depth + 1), t.count <= 4096 else { return nil }
                 inputs.append(t)
             }
-            result = try? Kernels.evaluate(node, inputs)
+            result = try? evaluator.evaluate(node, inputs)
         }
         guard let result, let k = node.outputs.firstIndex(of: value), k < result.count, result[k].count <= 4096 else {
             return nil

@@ -3,7 +3,6 @@
 // is a flat index into the data read as one column, and a Gather along axis 0 reads the
 // elements (the NPU's look-ups, one element per index).
 import IR
-import Reference
 
 extension ImportContext {
     /// Emits GatherElements `node` (data and indices of one rank, `axis`) as

@@ -45,9 +45,13 @@ struct ImportContext {
     private var taken: Set<String> = []
     private var counter = 0
 
-    init(opset: Int, externalRoot: URL?) {
+    /// What computes values import must know beyond constants and known shapes (`evaluated`).
+    let evaluator: ImportEvaluator?
+
+    init(opset: Int, externalRoot: URL?, evaluator: ImportEvaluator?) {
         self.opset = opset
         self.externalRoot = externalRoot
+        self.evaluator = evaluator
     }
 
     mutating func buildGraph(_ g: ONNXGraph, options: ImportOptions) throws -> Graph {

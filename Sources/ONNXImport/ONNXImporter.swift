@@ -10,10 +10,14 @@ public struct ImportOptions: Sendable {
     /// Values to end the model at (`--graph-outputs`): they become the graph outputs, and
     /// only the nodes they need are read. Empty: the model's own outputs.
     public var graphOutputs: [String]
+    /// What computes the values import must know (`ImportEvaluator`); nil: constants and
+    /// known shapes only.
+    public var evaluator: ImportEvaluator?
 
-    public init(inputShapes: [String: [Int]] = [:], graphOutputs: [String] = []) {
+    public init(inputShapes: [String: [Int]] = [:], graphOutputs: [String] = [], evaluator: ImportEvaluator? = nil) {
         self.inputShapes = inputShapes
         self.graphOutputs = graphOutputs
+        self.evaluator = evaluator
     }
 }
 
@@ -100,7 +104,7 @@ public enum ONNXImporter {
                     "--input-shape names \"\(name)\", a graph input that the values --graph-outputs names do not read")
             }
         }
-        var context = ImportContext(opset: opset, externalRoot: externalRoot)
+        var context = ImportContext(opset: opset, externalRoot: externalRoot, evaluator: options.evaluator)
         let graph = try context.buildGraph(g, options: options)
         let model = Model(
             irVersion: Int(clamping: proto.irVersion), producerName: proto.producerName,

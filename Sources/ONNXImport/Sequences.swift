@@ -5,7 +5,6 @@
 // constant, ConcatFromSequence a Concat, SplitToSequence a Split. No sequence value reaches
 // the IR.
 import IR
-import Reference
 
 extension ImportContext {
     /// The ops on sequences.

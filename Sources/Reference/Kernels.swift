@@ -156,13 +156,6 @@ func requireFloat32(_ node: Node, _ t: Tensor, _ what: String = "input") throws 
     }
 }
 
-/// Normalizes a possibly negative axis against `rank`.
-public func normalizedAxis(_ axis: Int, rank: Int, _ node: Node) throws -> Int {
-    let a = axis < 0 ? axis + rank : axis
-    guard a >= 0 && a < max(rank, 1) else { throw IRError("axis \(axis) is out of range for rank \(rank)", at: node) }
-    return a
-}
-
 /// Row-major strides of `shape`, in elements.
 func contiguousStrides(_ shape: [Int]) -> [Int] {
     var strides = [Int](repeating: 1, count: shape.count)

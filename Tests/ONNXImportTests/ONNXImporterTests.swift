@@ -1,5 +1,6 @@
 // The importer on files an exporter really writes: every dtype and storage field,
 // initializers listed as inputs, Constant nodes, unsorted nodes and symbolic inputs.
+import Driver
 import IR
 @testable import ONNXImport
 import XCTest
@@ -63,6 +64,19 @@ final class ONNXImporterTests: XCTestCase {
                 XCTAssertTrue(text.contains("initializer \"big\""), text)
                 XCTAssertTrue(text.contains(phrase), "\(file): \(text)")
             }
+        }
+    }
+
+    func testAnIfsComputedConditionNeedsTheEvaluator() throws {
+        // Greater(3, 2) takes the then branch (Relu) with the interpreter's kernels; without
+        // an evaluator import cannot compute the condition and refuses the If by name.
+        let path = try ImportCases.path("computed_if.onnx")
+        let graph = try ONNXImporter.load(path: path, options: ImportOptions(evaluator: .interpreter)).graph
+        let ops = graph.nodes.map(\.op)
+        XCTAssertTrue(ops.contains("Relu") && !ops.contains("Neg") && !ops.contains("If"), "\(ops)")
+        XCTAssertThrowsError(try ONNXImporter.load(path: path)) { error in
+            XCTAssertTrue("\(error)".contains("If"), "\(error)")
+            XCTAssertTrue("\(error)".contains("condition \"cond\" is only known at run time"), "\(error)")
         }
     }
 

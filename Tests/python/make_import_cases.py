@@ -171,6 +171,18 @@ save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13), helper.mak
      "unsupported_domain.onnx", check=False)
 save(one_node("Relu", 29, [2], [2]), "opset29.onnx", check=False)
 
+# An If whose condition import computes: Greater of two constants takes the then branch.
+branch = lambda op: helper.make_graph([helper.make_node(op, ["x"], [op.lower()])], op.lower(), [],
+                                      [helper.make_tensor_value_info(op.lower(), TensorProto.FLOAT, [2])])
+g = helper.make_graph(
+    [helper.make_node("Constant", [], ["a"], value=helper.make_tensor("a", TensorProto.FLOAT, [], [3.0])),
+     helper.make_node("Constant", [], ["b"], value=helper.make_tensor("b", TensorProto.FLOAT, [], [2.0])),
+     helper.make_node("Greater", ["a", "b"], ["cond"]),
+     helper.make_node("If", ["cond"], ["y"], then_branch=branch("Relu"), else_branch=branch("Neg"))],
+    "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), "computed_if.onnx")
+
 # A symbolic input for --input-shape.
 save(one_node("Relu", 17, ["batch", 3, "h", "w"], ["batch", 3, "h", "w"]), "symbolic.onnx")
 
