@@ -604,11 +604,12 @@ public enum Lowering {
     /// each step at the cycle model's cost (`InstructionSet.vectorSteps`; the activations
     /// and the clamp are one element-wise step each, as `relu`).
     static func epilogueCycles(_ layer: MatrixLayer, _ resources: TileResources) -> Int {
-        let ops =
-            (layer.bias != nil ? ["add"] : []) + (layer.fusedActivation.map { _ in ["relu"] } ?? [])
-            + (layer.residual != nil ? ["add"] : [])
-            + (layer.residual != nil && (layer.reluAfterResidual || layer.clampAfterResidual != nil) ? ["relu"] : [])
-            + layer.tail.map(\.op)
+        var ops: [String] = []
+        if layer.bias != nil { ops.append("add") }
+        if layer.fusedActivation != nil { ops.append("relu") }
+        if layer.residual != nil { ops.append("add") }
+        if layer.residual != nil && (layer.reluAfterResidual || layer.clampAfterResidual != nil) { ops.append("relu") }
+        ops += layer.tail.map(\.op)
         return ops.reduce(0) { cycles, op in
             let steps = InstructionSet.vectorSteps(op)
             return cycles + steps.elementwise * resources.elementwiseCycles + steps.transcendental

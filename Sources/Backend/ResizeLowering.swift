@@ -116,9 +116,14 @@ extension Lowering {
             // and its index becomes the window's first.
             func reach(_ index: [Int], _ weight: [Float]) -> (Range<Int>) -> Range<Int> {
                 { o in
-                    let read = o.flatMap { i in (0..<4).filter { weight[4 * i + $0] != 0 }.map { index[4 * i + $0] } }
-                    guard let first = read.min(), let last = read.max() else { return 0..<1 }
-                    return first..<(last + 1)
+                    // Spelled as loops: the same as one chain of flatMap, filter and map,
+                    // which took the type checker seconds.
+                    var first = Int.max, last = Int.min
+                    for tap in 4 * o.lowerBound..<4 * o.upperBound where weight[tap] != 0 {
+                        first = min(first, index[tap])
+                        last = max(last, index[tap])
+                    }
+                    return first <= last ? first..<(last + 1) : 0..<1
                 }
             }
             func rebased(_ index: [Int], _ weight: [Float], _ o: Range<Int>, from first: Int) -> [Int] {

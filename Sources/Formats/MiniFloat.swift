@@ -44,9 +44,13 @@ public struct MiniFloatFormat: Sendable, Hashable {
         switch specials {
         case .finiteOnly: return magnitudeMask
         case .nanOnly: return magnitudeMask - 1
-        case .ieee: return UInt8(((1 << exponentBits) - 2) << mantissaBits | ((1 << mantissaBits) - 1))
+        case .ieee: return exponentField((1 << exponentBits) - 2) | UInt8((1 << mantissaBits) - 1)
         }
     }
+
+    /// `exponent` in the exponent's bits of a code. (Spelled with typed operands: the
+    /// literal-heavy one-line forms took the type checker seconds.)
+    private func exponentField(_ exponent: Int) -> UInt8 { UInt8(exponent << mantissaBits) }
 
     public var maxFinite: Float { decode(maxFiniteCode) }
     /// The smallest positive normal value, 2^(1 - bias).
@@ -88,14 +92,14 @@ public struct MiniFloatFormat: Sendable, Hashable {
             switch specials {
             case .finiteOnly: return sign ^ signBit
             case .nanOnly: return sign | magnitudeMask
-            case .ieee: return sign | UInt8(((1 << exponentBits) - 1) << mantissaBits | (1 << (mantissaBits - 1)))
+            case .ieee: return sign | exponentField((1 << exponentBits) - 1) | UInt8(1 << (mantissaBits - 1))
             }
         }
         let overflow: UInt8
         switch (specials, saturating) {
         case (.finiteOnly, _), (_, true): overflow = sign | maxFiniteCode
         case (.nanOnly, false): overflow = sign | magnitudeMask
-        case (.ieee, false): overflow = sign | UInt8(((1 << exponentBits) - 1) << mantissaBits)
+        case (.ieee, false): overflow = sign | exponentField((1 << exponentBits) - 1)
         }
         if value.isInfinite { return overflow }
         let a = Double(value.magnitude)

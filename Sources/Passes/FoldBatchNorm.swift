@@ -151,6 +151,7 @@ public struct FoldBatchNorm: Pass {
 
     private func newBias(_ bias: Tensor?, _ params: (scale: [Double], shift: [Double])) -> Tensor {
         let b = bias?.doubles() ?? Array(repeating: 0, count: params.scale.count)
-        return Tensor((0..<b.count).map { Float(b[$0] * params.scale[$0] + params.shift[$0]) }, shape: [b.count])
+        let folded: [Float] = (0..<b.count).map { (c: Int) -> Float in Float(b[c] * params.scale[c] + params.shift[c]) }
+        return Tensor(folded, shape: [b.count])
     }
 }

@@ -127,7 +127,7 @@ func padExtents(_ node: Node, _ inputs: [Tensor?], _ x: Tensor) throws -> (befor
     guard raw.count == 2 * axes.count else { throw IRError("pads has \(raw.count) values for \(axes.count) axes", at: node) }
     var before = [Int](repeating: 0, count: x.rank), after = before
     for (k, a) in axes.enumerated() { before[a] = raw[k]; after[a] = raw[k + axes.count] }
-    let shape = (0..<x.rank).map { x.shape[$0] + before[$0] + after[$0] }
+    let shape: [Int] = (0..<x.rank).map { (d: Int) -> Int in x.shape[d] + before[d] + after[d] }
     guard shape.allSatisfy({ $0 >= 0 }) else { throw IRError("pads \(raw) make a negative extent", at: node) }
     return (before, shape)
 }

@@ -52,7 +52,8 @@ public func goldenMismatch(expected: String, actual: String) -> String? {
     if actual + "\n" == expected { return "differs only in the final newline: the actual text lacks it" }
     let e = expected.split(separator: "\n", omittingEmptySubsequences: false)
     let a = actual.split(separator: "\n", omittingEmptySubsequences: false)
-    let i = (0..<min(e.count, a.count)).first { e[$0] != a[$0] } ?? min(e.count, a.count)
+    let common = min(e.count, a.count)
+    let i: Int = (0..<common).first { (k: Int) -> Bool in e[k] != a[k] } ?? common
     func show(_ lines: [Substring]) -> String { i < lines.count ? String(lines[i]) : "<end of text>" }
     func count(_ text: String, _ lines: [Substring]) -> Int { lines.count - (text.hasSuffix("\n") ? 1 : 0) }
     return """

@@ -60,7 +60,7 @@ final class BackpropagationTests: XCTestCase {
 
     func testMatrixOps() throws {
         try check("conv 3x3 stride 2 pad 1 group 2, fused relu", ["x": [1, 4, 7, 6]]) { b in
-            b.constant("w", Tensor((0..<108).map { Float(($0 * 37) % 17) / 8 - 1 }, shape: [6, 2, 3, 3]))
+            b.constant("w", Tensor((0..<108).map { (i: Int) -> Float in Float((i * 37) % 17) / 8 - 1 }, shape: [6, 2, 3, 3]))
             return b.node(
                 "Conv", ["x", "w"],
                 [
@@ -68,15 +68,15 @@ final class BackpropagationTests: XCTestCase {
                 ])[0]
         }
         try check("conv 1x1", ["x": [2, 3, 4, 5]]) { b in
-            b.constant("w", Tensor((0..<12).map { Float($0) / 6 - 1 }, shape: [4, 3, 1, 1]))
+            b.constant("w", Tensor((0..<12).map { (i: Int) -> Float in Float(i) / 6 - 1 }, shape: [4, 3, 1, 1]))
             return b.node("Conv", ["x", "w"])[0]
         }
         try check("conv 1-D dilated", ["x": [1, 2, 9]]) { b in
-            b.constant("w", Tensor((0..<12).map { Float($0 % 5) / 2 - 1 }, shape: [2, 2, 3]))
+            b.constant("w", Tensor((0..<12).map { (i: Int) -> Float in Float(i % 5) / 2 - 1 }, shape: [2, 2, 3]))
             return b.node("Conv", ["x", "w"], ["dilations": .ints([2]), "pads": .ints([1, 0])])[0]
         }
         try check("conv transpose stride 2, output padding", ["x": [1, 4, 3, 3]]) { b in
-            b.constant("w", Tensor((0..<72).map { Float(($0 * 11) % 13) / 6 - 1 }, shape: [4, 2, 3, 3]))
+            b.constant("w", Tensor((0..<72).map { (i: Int) -> Float in Float((i * 11) % 13) / 6 - 1 }, shape: [4, 2, 3, 3]))
             return b.node(
                 "ConvTranspose", ["x", "w"],
                 [
@@ -121,8 +121,8 @@ final class BackpropagationTests: XCTestCase {
             return b.node("Clip", ["x", "lo", "hi"])[0]
         }
         try check("layer norm over two axes", ["x": [2, 3, 4]]) { b in
-            b.constant("s", Tensor((0..<12).map { Float($0) / 4 - 1 }, shape: [3, 4]))
-            b.constant("bias", Tensor((0..<12).map { Float($0) / 8 }, shape: [3, 4]))
+            b.constant("s", Tensor((0..<12).map { (i: Int) -> Float in Float(i) / 4 - 1 }, shape: [3, 4]))
+            b.constant("bias", Tensor((0..<12).map { (i: Int) -> Float in Float(i) / 8 }, shape: [3, 4]))
             return b.node("LayerNormalization", ["x", "s", "bias"], ["axis": .int(1)])[0]
         }
         try check("instance norm", ["x": [2, 3, 2, 3]]) { b in
@@ -233,8 +233,8 @@ final class BackpropagationTests: XCTestCase {
     /// shortcut's and the branch's.
     func testResidualBlock() throws {
         try check("residual", ["x": [1, 3, 5, 5]]) { b in
-            b.constant("w1", Tensor((0..<81).map { Float(($0 * 7) % 9) / 9 - 0.5 }, shape: [3, 3, 3, 3]))
-            b.constant("w2", Tensor((0..<9).map { Float($0) / 9 - 0.4 }, shape: [3, 3, 1, 1]))
+            b.constant("w1", Tensor((0..<81).map { (i: Int) -> Float in Float((i * 7) % 9) / 9 - 0.5 }, shape: [3, 3, 3, 3]))
+            b.constant("w2", Tensor((0..<9).map { (i: Int) -> Float in Float(i) / 9 - 0.4 }, shape: [3, 3, 1, 1]))
             let c1 = b.node("Conv", ["x", "w1"], ["pads": .ints([1, 1, 1, 1])])[0]
             let c2 = b.node("Conv", [b.node("Tanh", [c1])[0], "w2"])[0]
             let sum = b.node("Add", [c2, "x"])[0]
@@ -273,7 +273,7 @@ final class BackpropagationTests: XCTestCase {
         let y = b.node("Conv", ["x", w])[0]
         b.output(y)
         var values = [
-            "x": Tensor((0..<9).map { Float($0) / 9 }, shape: [1, 1, 3, 3]),
+            "x": Tensor((0..<9).map { (i: Int) -> Float in Float(i) / 9 }, shape: [1, 1, 3, 3]),
             "v": Tensor([Float(0.5), -0.5, 0.25, 1], shape: [1, 1, 2, 2]),
         ]
         _ = try Interpreter(graph: b.graph).run(values) { values[$0] = $1 }

@@ -10,7 +10,7 @@ import XCTest
 
 final class GatherTests: XCTestCase {
     /// The table: 5 rows of 3 floats, row r holding 10r, 10r + 1, 10r + 2.
-    private let table: [Float] = (0..<15).map { Float(10 * ($0 / 3) + $0 % 3) }
+    private let table: [Float] = (0..<15).map { (i: Int) -> Float in Float(10 * (i / 3) + i % 3) }
 
     private func machine(constants: [UInt8] = []) -> Machine {
         Machine(
@@ -40,7 +40,7 @@ final class GatherTests: XCTestCase {
     func testInt32IndicesAndAStridedTableInL3() throws {
         var m = machine()
         // The table stored transposed ([3, 5], column r is row r) and read with strides [1, 5].
-        let transposed = (0..<15).map { table[($0 % 5) * 3 + $0 / 5] }
+        let transposed: [Float] = (0..<15).map { (i: Int) -> Float in table[(i % 5) * 3 + i / 5] }
         try m.writeDRAM(littleEndianBytes(transposed), at: 0x80)
         try m.writeDRAM(int32Bytes([3, -4, 2]), at: 0)
         try m.run(

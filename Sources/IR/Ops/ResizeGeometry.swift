@@ -296,7 +296,9 @@ public struct ResizeGeometry: Sendable, Equatable {
             lower[d] != Array(0..<inputShape[d]) || weight[d].contains { $0 != 0 }
         }
         let first = changed.first ?? max(inputShape.count - 1, 0), last = changed.last ?? first
-        var axes = Array(first...last).map { d in (inputShape[d], outputShape[d], lower[d], upper[d], weight[d]) }
+        var axes: [(Int, Int, [Int], [Int], [Float])] = (first...last).map { d in
+            (inputShape[d], outputShape[d], lower[d], upper[d], weight[d])
+        }
         let rest = inputShape[(last + 1)...].reduce(1, *)
         if last + 1 < inputShape.count {
             axes.append((rest, rest, Array(0..<rest), Array(0..<rest), Array(repeating: 0, count: rest)))
