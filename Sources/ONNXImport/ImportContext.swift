@@ -230,9 +230,9 @@ struct ImportContext {
     }
     static func isHalf(_ t: ONNXTensor) -> Bool { DType(rawValue: t.dataType)?.isHalf == true }
 
-    // The helpers below that the op importers call from hundreds of places are kept out of
-    // line (`@inline(never)`): inlined into every caller, their copies cost the optimizer a
-    // fifth of this module's release build.
+    // The helpers below that the op importers call from hundreds of places, and
+    // `scalarConstant`, are kept out of line (`@inline(never)`): inlined into every caller,
+    // their copies cost the optimizer a fifth of this module's release build.
 
     /// A name no value of the graph uses, built from `hint`.
     @inline(never)
