@@ -38,7 +38,7 @@ let package = Package(
         // ONNX protobuf -> IR.
         .target(name: "ONNXImport", dependencies: ["IR", "ONNXProto"]),
         // IR -> ONNX: a quantized graph in standard ops, written through protobuf-c.
-        .target(name: "ONNXExport", dependencies: ["IR", "Formats", "Passes", "ONNXProto"]),
+        .target(name: "ONNXExport", dependencies: ["IR", "Formats", "Passes", "Reference", "ONNXProto"]),
         // .npy / .npz reading and writing.
         .target(name: "TensorIO", dependencies: [
             "IR", "Bundle", .product(name: "ZIPFoundation", package: "ZIPFoundation"),
@@ -49,7 +49,7 @@ let package = Package(
         // Graph passes and the pass manager.
         .target(name: "Passes", dependencies: ["IR", "Reference", "Formats", "CBLAS"]),
         // The backend: packed weights (lowering follows).
-        .target(name: "Backend", dependencies: ["Formats", "ISA", "IR", "Passes", "Reference"]),
+        .target(name: "Backend", dependencies: ["Formats", "ISA", "IR", "Reference"]),
         // The functional simulator: runs a program over modelled memories, knowing the ISA
         // and the bundle, never the IR.
         .target(name: "Simulator", dependencies: ["ISA", "Formats", "Target", "SimulatorKernels"]),

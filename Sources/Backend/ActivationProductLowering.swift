@@ -13,7 +13,6 @@
 import Formats
 import IR
 import ISA
-import Passes
 
 extension Lowering {
     /// Transposes (by node index) whose result only products of two activations read, and not

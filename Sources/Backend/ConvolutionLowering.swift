@@ -21,7 +21,7 @@
 import Formats
 import IR
 import ISA
-import Passes
+import Reference
 
 public struct ConvolutionLayer: Sendable {
     /// One image's input [C, H, W] and output [M, OH, OW] are `imageStride` floats apart.

@@ -7,7 +7,6 @@
 // that read nothing but that result and scalars (a GELU's Div, Erf, Add and two Muls, a
 // SiLU's Sigmoid and Mul): the vector steps their own pass would run, on the same values.
 import IR
-import Passes
 
 /// What a matrix layer's epilogue does after its accumulation, beyond its own bias and fused activation.
 struct Epilogue: Equatable {
@@ -56,7 +55,7 @@ extension Lowering {
                 let next = graph.nodes[j], current = epilogue.result
                 guard readers[current]?.count == 1, !outputs.contains(current), next.inputs.contains(current),
                     let out = next.outputs.first, next.outputs.count == 1, dims(out) == outDims,
-                    next.attributes.keys.allSatisfy({ !$0.hasPrefix("npucc.") })
+                    next.attributes.keys.allSatisfy({ !$0.hasPrefix(npuccAttributePrefix) })
                 else { break }
                 let other = next.inputs.count == 2 ? (next.inputs[0] == current ? next.inputs[1] : next.inputs[0]) : nil
                 if next.op == "Add", plain, epilogue.residual == nil, let other, let t = graph.constants[other],

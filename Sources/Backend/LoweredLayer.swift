@@ -3,7 +3,6 @@
 // least (its weights and constants, its input and output activations), and how many of the
 // activations' bytes the memory plan keeps on chip (L3) rather than in DRAM.
 import IR
-import Passes
 
 /// One lowered node: instructions `first ..< first + count` of the program are its own.
 public struct LoweredLayer: Sendable, Equatable, Codable {

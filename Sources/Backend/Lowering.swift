@@ -6,7 +6,6 @@
 import Formats
 import IR
 import ISA
-import Passes
 import Reference
 
 /// A lowered model: the program, the constant section it reads, and where its inputs and

@@ -10,7 +10,6 @@
 import Formats
 import IR
 import ISA
-import Passes
 
 extension Lowering {
     /// The pairs of `graph`: per QuantizeLinear node index, its DequantizeLinear's, when the

@@ -3,7 +3,6 @@
 // the table that says where each one is.
 import Formats
 import IR
-import Passes
 import Reference
 
 /// Where one layer's packed weights are and how to read them back.
@@ -69,7 +68,7 @@ public enum WeightSection {
             else {
                 throw IRError("the layer has no NPU precision (fp16, fp8 or nvfp4): quantize it first", at: node)
             }
-            let sparse = node.string("npucc.sparsity") == "2:4"
+            let sparse = node.string(PruningAttributes.sparsity) == "2:4"
             let layout: WeightLayout
             do {
                 layout = try WeightLayout(
@@ -96,7 +95,7 @@ public enum WeightSection {
                     transposed: weight.transposed, rows: weight.rows, columns: weight.columns, format: format.rawValue,
                     sparse: sparse, tileRows: layout.tileRows, tileColumns: layout.tileColumns, offset: offset,
                     size: size, bitsPerWeight: (blobs[blob]!.bytesPerWeight * 8e4 / weights).rounded() / 1e4,
-                    minimumBitsPerWeight: LayerCandidate(format, sparse: sparse).bitsPerWeight))
+                    minimumBitsPerWeight: format.bitsPerWeight(sparse: sparse)))
             plan.layouts.append((index, layout))
         }
         return plan

@@ -8,6 +8,7 @@ import Formats
 import Foundation
 import IR
 import Passes
+import Reference
 import Report
 
 extension CompileReport {

@@ -54,7 +54,7 @@ public enum QDQModelExport {
         graph.nodes.compactMap { node in
             guard let input = node.string(QuantizationAttributes.activationFormat) else { return nil }
             let name = node.name.isEmpty ? node.outputs[0] : node.name
-            let sparse = node.string("npucc.sparsity") == "2:4" ? "+2:4" : ""
+            let sparse = node.string(PruningAttributes.sparsity) == "2:4" ? "+2:4" : ""
             let weights: String
             switch node.string(QuantizationAttributes.weightFormat) {
             case "fp8":

@@ -5,6 +5,23 @@
 /// The number formats a layer can run in.
 public enum PrecisionFormat: String, Sendable, CaseIterable {
     case fp32, fp16, fp8, nvfp4
+
+    /// Storage bits per weight as the packed layout stores them (schemas/weights.md),
+    /// scales and sparsity metadata included: fp16 16, fp8 8 (per-channel scales not
+    /// counted), nvfp4 4 + one E4M3 scale per 16 positions = 4.5. 2:4 keeps 2 values and
+    /// two 2-bit indices per group of 4, (2 x bits + 4) / 4; nvfp4's block scales still
+    /// cover 16 dense positions: nvfp4+2:4 is 3 + 0.5 = 3.5.
+    public func bitsPerWeight(sparse: Bool) -> Double {
+        let bits: Double
+        switch self {
+        case .fp32: bits = 32
+        case .fp16: bits = 16
+        case .fp8: bits = 8
+        case .nvfp4: bits = 4
+        }
+        let scale: Double = self == .nvfp4 ? 8.0 / 16 : 0
+        return (sparse ? (2 * bits + 4) / 4 : bits) + scale
+    }
 }
 
 public enum FakeQuantization {

@@ -45,7 +45,8 @@ private let understood: Set<String> = [
     QuantizationAttributes.activationFormat, QuantizationAttributes.activationAmax,
     QuantizationAttributes.activationScale, QuantizationAttributes.activationFormatB,
     QuantizationAttributes.weightFormat, QuantizationAttributes.weightScale,
-    "npucc.activation", "npucc.activation_alpha", "npucc.activation_min", "npucc.activation_max", "npucc.sparsity",
+    FusedActivationAttributes.activation, FusedActivationAttributes.alpha, FusedActivationAttributes.minimum,
+    FusedActivationAttributes.maximum, PruningAttributes.sparsity,
 ]
 
 extension QDQGraphBuilder {
@@ -54,12 +55,14 @@ extension QDQGraphBuilder {
         guard node.domain.isEmpty || node.domain == "ai.onnx" else {
             throw IRError("cannot export an op of domain \"\(node.domain)\"", at: node)
         }
-        if let unknown = node.attributes.keys.sorted().first(where: { $0.hasPrefix("npucc.") && !understood.contains($0) }) {
+        if let unknown = node.attributes.keys.sorted().first(where: {
+            $0.hasPrefix(npuccAttributePrefix) && !understood.contains($0)
+        }) {
             throw IRError("cannot export the attribute \(unknown)", at: node)
         }
         var out = node
         out.domain = ""
-        out.attributes = node.attributes.filter { !$0.key.hasPrefix("npucc.") }
+        out.attributes = node.attributes.filter { !$0.key.hasPrefix(npuccAttributePrefix) }
         if node.op == "QuantizeLinear" || node.op == "DequantizeLinear" { dropFP8ZeroPoint(&out, in: source) }
         if let name = node.string(QuantizationAttributes.weightFormat) {
             let format = try self.format(name, node)
@@ -76,7 +79,7 @@ extension QDQGraphBuilder {
             }
             if format == .fp8 { bias = try separateBias(&out, in: source) }
         }
-        let activation = node.string("npucc.activation")
+        let activation = node.string(FusedActivationAttributes.activation)
         guard bias != nil || activation != nil else {
             append(out)
             return
@@ -172,10 +175,10 @@ extension QDQGraphBuilder {
         case "Relu":
             break
         case "LeakyRelu":
-            attributes["alpha"] = .float(node.float("npucc.activation_alpha", default: 0.01))
+            attributes["alpha"] = .float(node.float(FusedActivationAttributes.alpha, default: 0.01))
         case "Clip":
-            let lo = node.float("npucc.activation_min", default: -.infinity)
-            let hi = node.float("npucc.activation_max", default: .infinity)
+            let lo = node.float(FusedActivationAttributes.minimum, default: -.infinity)
+            let hi = node.float(FusedActivationAttributes.maximum, default: .infinity)
             inputs.append(lo.isFinite ? constant("\(output)_min", Tensor(scalar: lo)) : "")
             if hi.isFinite { inputs.append(constant("\(output)_max", Tensor(scalar: hi))) }
         default:

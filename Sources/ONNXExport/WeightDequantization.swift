@@ -6,6 +6,7 @@
 import Formats
 import IR
 import Passes
+import Reference
 
 extension QDQGraphBuilder {
     /// The value a layer reads for its weight `name` (the fake-quantized float32 constant)

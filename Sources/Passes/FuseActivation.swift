@@ -3,19 +3,6 @@
 // over the output.
 import IR
 
-/// The attributes a fused activation leaves on its producer; the interpreter applies them
-/// to the producer's float32 result, after bias (and after any fake quantization of its
-/// input, which concerns the input only).
-public enum FusedActivationAttributes {
-    /// "Relu", "Clip" or "LeakyRelu".
-    public static let activation = "npucc.activation"
-    /// Clip's bounds (absent: unbounded on that side).
-    public static let minimum = "npucc.activation_min"
-    public static let maximum = "npucc.activation_max"
-    /// LeakyRelu's slope.
-    public static let alpha = "npucc.activation_alpha"
-}
-
 /// Folds `A(P(...))` into `P(...)` carrying `npucc.activation = A`, for P in Conv,
 /// ConvTranspose, Gemm and MatMul and A in Relu, LeakyRelu and Clip with constant bounds.
 /// P's output takes A's name. Guarantees that no such activation reads a matrix op's output

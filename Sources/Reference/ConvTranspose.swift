@@ -88,6 +88,6 @@ private func convTransposeAsConvolution(
         shape: [w.shape[1] * group, c / group] + g.kernel)
     var conv = Node(op: "Conv", name: node.name, inputs: node.inputs, outputs: node.outputs)
     conv.attributes = ["dilations": .ints(g.dilations), "group": .int(group)]
-    conv.attributes["npucc.weight_format"] = node.attributes["npucc.weight_format"]
+    conv.attributes[QuantizationAttributes.weightFormat] = node.attributes[QuantizationAttributes.weightFormat]
     return try convolution(conv, [spread, weight, optionalOperand(inputs, 2)])
 }

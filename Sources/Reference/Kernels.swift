@@ -12,12 +12,12 @@ public enum Kernels {
             throw IRError("the interpreter has no kernel for \(node.op)", at: node)
         }
         let results: [Tensor]
-        if let format = node.string("npucc.activation_format") {
+        if let format = node.string(QuantizationAttributes.activationFormat) {
             results = try kernel(node, try fakeQuantizedInput(node, inputs, format: format))
         } else {
             results = try kernel(node, inputs)
         }
-        if let activation = node.string("npucc.activation"), let first = results.first {
+        if let activation = node.string(FusedActivationAttributes.activation), let first = results.first {
             return [try fusedActivation(node, activation, first)] + results.dropFirst()
         }
         return results
@@ -29,7 +29,8 @@ public enum Kernels {
     /// With the attribute removed, `evaluate` on the rounded input gives `evaluate`'s result
     /// on the input as it was, so several changes of a layer's weights can share one rounding.
     public static func roundedInput(_ node: Node, _ inputs: [Tensor?]) throws -> Tensor? {
-        guard let format = node.string("npucc.activation_format"), node.string("npucc.activation_format_b") == nil
+        guard let format = node.string(QuantizationAttributes.activationFormat),
+            node.string(QuantizationAttributes.activationFormatB) == nil
         else { return nil }
         return try fakeQuantizedInput(node, inputs, format: format).first ?? nil
     }
@@ -44,11 +45,11 @@ public enum Kernels {
         case "Relu":
             for i in 0..<n { p[i] = max(p[i], 0) }
         case "LeakyRelu":
-            let alpha = node.float("npucc.activation_alpha", default: 0.01)
+            let alpha = node.float(FusedActivationAttributes.alpha, default: 0.01)
             for i in 0..<n where p[i] < 0 { p[i] *= alpha }
         case "Clip":
-            let lo = node.float("npucc.activation_min", default: -.infinity)
-            let hi = node.float("npucc.activation_max", default: .infinity)
+            let lo = node.float(FusedActivationAttributes.minimum, default: -.infinity)
+            let hi = node.float(FusedActivationAttributes.maximum, default: .infinity)
             for i in 0..<n { p[i] = min(max(p[i], lo), hi) }
         default:
             throw IRError("unknown fused activation \"\(activation)\"", at: node)
@@ -196,7 +197,7 @@ private func fakeQuantizedInput(_ node: Node, _ inputs: [Tensor?], format name: 
         ? 1 : (node.op == "Gemm" && node.int("transA", default: 0) != 0 ? 0 : x.rank - 1)
     guard axis < x.rank else { return inputs }
     var out = inputs
-    if let name = node.string("npucc.activation_format_b") {
+    if let name = node.string(QuantizationAttributes.activationFormatB) {
         guard name == PrecisionFormat.fp16.rawValue, node.op == "MatMul" else {
             throw IRError("npucc.activation_format_b is fp16 on a MatMul only, not \(name) on \(node.op)", at: node)
         }
@@ -206,13 +207,13 @@ private func fakeQuantizedInput(_ node: Node, _ inputs: [Tensor?], format name: 
                 shape: b.shape)
         }
     }
-    if format == .fp8, let scale = node.float("npucc.activation_scale") {
+    if format == .fp8, let scale = node.float(QuantizationAttributes.activationScale) {
         out[0] = Tensor(FakeQuantization.fp8Activations(x.floats(), scale: scale), shape: x.shape)
         return out
     }
-    let amax = node.float("npucc.activation_amax") ?? x.floats().map(\.magnitude).max() ?? 0
+    let amax = node.float(QuantizationAttributes.activationAmax) ?? x.floats().map(\.magnitude).max() ?? 0
     // An nvfp4 layer's own tensor scale (an exported model's), used as it is.
-    let scale = format == .nvfp4 ? node.float("npucc.activation_scale") : nil
+    let scale = format == .nvfp4 ? node.float(QuantizationAttributes.activationScale) : nil
     out[0] = Tensor(
         FakeQuantization.activations(x.floats(), shape: x.shape, reductionAxis: axis, format: format, amax: amax, scale: scale),
         shape: x.shape)

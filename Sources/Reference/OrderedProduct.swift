@@ -15,7 +15,7 @@ extension Node {
     /// True for a layer the quantize pass marked (`npucc.weight_format` on a layer with a
     /// constant weight, `npucc.activation_format_b` on a MatMul of two activations): it runs
     /// with the NPU's arithmetic.
-    var followsNPUArithmetic: Bool { attributes["npucc.weight_format"] != nil || attributes["npucc.activation_format_b"] != nil }
+    var followsNPUArithmetic: Bool { attributes[QuantizationAttributes.weightFormat] != nil || attributes[QuantizationAttributes.activationFormatB] != nil }
 }
 
 /// C = alpha·(op(A)·op(B)) + beta·C in the NPU's order, with the same arguments as `sgemm`.

@@ -14,7 +14,7 @@ public enum VectorJacobian {
     ) throws -> [Tensor?]? {
         guard let y = outputs.first else { return nil }
         var g = cotangents.first.flatMap { $0 } ?? Tensor(zeros: .float32, shape: y.shape)
-        if let activation = node.string("npucc.activation") {
+        if let activation = node.string(FusedActivationAttributes.activation) {
             g = try fusedActivation(node, activation, output: y, g)
         }
         func need(_ i: Int) -> Bool { i < needed.count && needed[i] }
@@ -87,11 +87,11 @@ public enum VectorJacobian {
         switch activation {
         case "Relu": return try elementwise(y, g) { v, _ in v > 0 ? 1 : 0 }
         case "LeakyRelu":
-            let alpha = node.float("npucc.activation_alpha", default: 0.01)
+            let alpha = node.float(FusedActivationAttributes.alpha, default: 0.01)
             return try elementwise(y, g) { v, _ in v < 0 ? alpha : 1 }
         case "Clip":
-            let lo = node.float("npucc.activation_min", default: -.infinity)
-            let hi = node.float("npucc.activation_max", default: .infinity)
+            let lo = node.float(FusedActivationAttributes.minimum, default: -.infinity)
+            let hi = node.float(FusedActivationAttributes.maximum, default: .infinity)
             return try elementwise(y, g) { v, _ in v > lo && v < hi ? 1 : 0 }
         default: throw IRError("unknown fused activation \"\(activation)\"", at: node)
         }
@@ -551,7 +551,7 @@ public enum VectorJacobian {
         }
         if node.op == "Pad", positions.count > 2, positions[2] != nil { positions[2] = Tensor(scalar: Int64(0)) }
         var plain = node
-        plain.attributes = plain.attributes.filter { !$0.key.hasPrefix("npucc.") }
+        plain.attributes = plain.attributes.filter { !$0.key.hasPrefix(npuccAttributePrefix) }
         let moved = try Kernels.evaluate(plain, positions)
         // Every output element's cotangent added at the position it came from, all data
         // inputs in one buffer (position p at p − 1).

@@ -7,6 +7,7 @@ import Formats
 import Foundation
 import IR
 import Passes
+import Reference
 import Report
 import Target
 import TestSupport

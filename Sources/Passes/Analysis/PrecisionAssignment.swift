@@ -14,16 +14,8 @@ public enum PrecisionBudget: Sendable, Equatable {
 }
 
 extension LayerCandidate {
-    /// Storage bits per weight as the packed layout stores them (schemas/weights.md),
-    /// scales and sparsity metadata included: fp16 16, fp8 8 (per-channel scales not
-    /// counted), nvfp4 4 + one E4M3 scale per 16 positions = 4.5. 2:4 keeps 2 values and
-    /// two 2-bit indices per group of 4, (2 x bits + 4) / 4; nvfp4's block scales still
-    /// cover 16 dense positions: nvfp4+2:4 is 3 + 0.5 = 3.5.
-    public var bitsPerWeight: Double {
-        let bits: Double = format == .nvfp4 ? 4 : (format == .fp8 ? 8 : 16)
-        let scale: Double = format == .nvfp4 ? 8.0 / 16 : 0
-        return (sparse ? (2 * bits + 4) / 4 : bits) + scale
-    }
+    /// Storage bits per weight as the packed layout stores them (`PrecisionFormat.bitsPerWeight`).
+    public var bitsPerWeight: Double { format.bitsPerWeight(sparse: sparse) }
 }
 
 public struct PrecisionAssignment: Sendable {

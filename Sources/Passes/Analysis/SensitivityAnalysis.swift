@@ -412,7 +412,7 @@ public enum SensitivityAnalysis {
                 g.nodes[index] = pruned.nodes[index]
                 g.constants[w] = pruned.constants[w]
                 // Only weights prune-2-4 made 2:4 are handed on (it may leave a layer dense).
-                if entry.pruned == nil && g.nodes[index].string("npucc.sparsity") == "2:4" {
+                if entry.pruned == nil && g.nodes[index].string(PruningAttributes.sparsity) == "2:4" {
                     entry.pruned = LayerWeight(g.nodes[index], g)?.matrix()
                 }
             }
@@ -431,8 +431,11 @@ public enum SensitivityAnalysis {
             let measure = endToEnd == .measured || (endToEnd == .predicted && gainCandidates.contains(candidate))
             let keep = endToEnd == .estimated && gainCandidates.contains(candidate)
             var layerOutput = RelativeError(), modelOutput = OutputError()
-            let rounding = ["npucc.activation_format", "npucc.activation_amax", "npucc.activation_scale"]
-                .map { changed.attributes[$0].map { "\($0)" } ?? "-" }.joined(separator: " ")
+            let rounding = [
+                QuantizationAttributes.activationFormat, QuantizationAttributes.activationAmax,
+                QuantizationAttributes.activationScale,
+            ]
+            .map { changed.attributes[$0].map { "\($0)" } ?? "-" }.joined(separator: " ")
             if roundedInputs[rounding] == nil {
                 roundedInputs[rounding] = try unchanged.values.map { values in
                     try Kernels.roundedInput(changed, [changed.input(0).flatMap { values[$0] }])
@@ -440,7 +443,7 @@ public enum SensitivityAnalysis {
             }
             let rounded = roundedInputs[rounding]!
             var bare = changed
-            bare.attributes["npucc.activation_format"] = nil
+            bare.attributes[QuantizationAttributes.activationFormat] = nil
             for (s, values) in unchanged.values.enumerated() {
                 var args = changed.inputs.map { $0.isEmpty ? nil : (values[$0] ?? g.constants[$0]) }
                 if let x = rounded[s] { args[0] = x }

@@ -144,7 +144,7 @@ public struct Prune24: Pass {
                 let name = "\(weight.name)_2of4"
                 graph.constants[name] = weight.tensor(from: values)
                 graph.nodes[step.index].inputs[1] = name
-                graph.nodes[step.index].attributes["npucc.sparsity"] = .string("2:4")
+                graph.nodes[step.index].attributes[PruningAttributes.sparsity] = .string("2:4")
             }
         }
         return stats

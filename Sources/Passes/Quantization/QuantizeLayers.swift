@@ -2,6 +2,7 @@
 // chosen format and their input activation marked for rounding at run time.
 import Formats
 import IR
+import Reference
 
 /// What `quantize` applies: a format for weights and activations of every quantizable
 /// layer (or per layer, keyed by the layer's output name), and the calibrated amax of each
@@ -26,23 +27,6 @@ public struct QuantizationPlan: Sendable {
 
     /// The format of the layer producing `output`.
     public func format(of output: String) -> PrecisionFormat { perLayer[output] ?? format }
-}
-
-/// The attributes the interpreter reads on a quantized layer.
-public enum QuantizationAttributes {
-    public static let activationFormat = "npucc.activation_format"
-    public static let activationAmax = "npucc.activation_amax"
-    /// The exact per-tensor fp8 activation scale a QDQ model carried, or the nvfp4 tensor
-    /// scale an NVFP4 model's activation quantizer used (import-qdq), which the interpreter
-    /// uses instead of amax / 448 or amax / (6 · 448): that quotient is not always the
-    /// scale again.
-    public static let activationScale = "npucc.activation_scale"
-    /// On a MatMul whose B is itself an activation (no constant weight): input 1 is rounded
-    /// to this format on entry, as `activationFormat` rounds input 0 (fp16, by value).
-    public static let activationFormatB = "npucc.activation_format_b"
-    public static let weightFormat = "npucc.weight_format"
-    /// The weight scales a QDQ model carried (import-qdq): one, or one per output channel.
-    public static let weightScale = "npucc.weight_scale"
 }
 
 /// Requires `context.quantization` and constant weights (canonicalize first). Guarantees

@@ -1,7 +1,7 @@
 // The weight view of each layer kind: ConvTranspose's [C, M/G, kh, kw] seen as the matrix of
 // the convolution it equals (kernel flipped, channels swapped per group), and back.
 import IR
-import Passes
+import Reference
 import TestSupport
 import XCTest
 

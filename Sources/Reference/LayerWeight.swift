@@ -2,7 +2,6 @@
 // Conv [M, C, k...] as is, ConvTranspose's [C, M/G, k...] as the convolution it equals,
 // Gemm's B with or without transB, MatMul's [K, N] transposed.
 import IR
-import Reference
 
 public struct LayerWeight: Sendable {
     /// How the stored tensor holds the [rows, columns] matrix.
