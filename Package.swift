@@ -35,8 +35,12 @@ let package = Package(
         .target(name: "Target", resources: [.copy("Resources/npu-seed.json")]),
         // The IR: values, nodes, graphs, constants, text form and verifier.
         .target(name: "IR", dependencies: ["Formats"]),
-        // ONNX protobuf -> IR.
-        .target(name: "ONNXImport", dependencies: ["IR", "ONNXProto"]),
+        // ONNX protobuf -> IR. Built without optimization: it visits each node and attribute
+        // once and adopts or bulk-copies tensor payloads, so its own speed hardly shows in a
+        // compile, while optimizing its hundreds of op importers cost about 80 s of the release
+        // build's CPU (docs/BENCHMARKS.md, "Build: the importer built without optimization").
+        .target(name: "ONNXImport", dependencies: ["IR", "ONNXProto"],
+                swiftSettings: [.unsafeFlags(["-Onone"])]),
         // IR -> ONNX: a quantized graph in standard ops, written through protobuf-c.
         .target(name: "ONNXExport", dependencies: ["IR", "Formats", "Passes", "Reference", "ONNXProto"]),
         // .npy / .npz reading and writing.

@@ -230,12 +230,7 @@ struct ImportContext {
     }
     static func isHalf(_ t: ONNXTensor) -> Bool { DType(rawValue: t.dataType)?.isHalf == true }
 
-    // The helpers below that the op importers call from hundreds of places, and
-    // `scalarConstant`, are kept out of line (`@inline(never)`): inlined into every caller,
-    // their copies cost the optimizer a fifth of this module's release build.
-
     /// A name no value of the graph uses, built from `hint`.
-    @inline(never)
     mutating func freshName(_ hint: String) -> String {
         while true {
             counter += 1
@@ -257,7 +252,6 @@ struct ImportContext {
     }
 
     /// Adds a constant under a fresh name and returns the name.
-    @inline(never)
     mutating func addConstant(_ tensor: Tensor, hint: String) -> String {
         let name = freshName(hint)
         constants[name] = tensor
@@ -272,7 +266,6 @@ struct ImportContext {
     }
 
     /// An int64 vector constant of `values`.
-    @inline(never)
     mutating func int64Constant(_ values: [Int], hint: String) -> String {
         addConstant(Tensor(values.map(Int64.init), shape: [values.count]), hint: hint)
     }
@@ -280,7 +273,6 @@ struct ImportContext {
     /// One step of the ops an imported `node` becomes: `op` of `inputs` into a fresh value,
     /// the node named `NAME/OP_STEP` after `node` (its output's name when it has none), so
     /// an error in it names what it came from. Returns the value.
-    @inline(never)
     mutating func emitStep(
         of node: Node, _ op: String, _ step: String, _ inputs: [String], _ attributes: [String: Attribute] = [:]
     ) -> String {
@@ -292,7 +284,6 @@ struct ImportContext {
 
     /// A value's type as far as import knows it: a constant's, a declared one, or the one
     /// an emitted node's shape rule gave.
-    @inline(never)
     func knownType(of value: String) -> TensorType? {
         if let c = constants[value] { return TensorType(c.dtype, Shape(c.shape)) }
         guard let declared = types[value] else { return emittedTypes[value] }
@@ -315,7 +306,6 @@ struct ImportContext {
     }
 
     /// A scalar int64 constant of `value`.
-    @inline(never)
     mutating func int64Scalar(_ value: Int, hint: String) -> String {
         addConstant(Tensor(scalar: Int64(value)), hint: hint)
     }

@@ -151,7 +151,6 @@ extension ImportContext {
     }
 
     /// A scalar constant of the same float type as `value` (float32 when unknown).
-    @inline(never)
     mutating func scalarConstant(_ x: Float, like value: String, hint: String) -> String {
         let dtype = knownType(of: value)?.dtype ?? .float32
         let tensor = Tensor(scalar: x).cast(to: dtype.isFloatingPoint ? dtype : .float32)

@@ -39,6 +39,15 @@ enum ProtoReader {
         return UnsafeBufferPointer(start: p, count: n).map(f)
     }
 
+    /// The `n` elements at `p`, copied in one go (the repeated fields of tensor payloads).
+    private static func copied<T>(_ p: UnsafeMutablePointer<T>?, _ n: Int) -> [T] {
+        guard let p, n > 0 else { return [] }
+        return [T](unsafeUninitializedCapacity: n) { buffer, count in
+            buffer.baseAddress!.initialize(from: p, count: n)
+            count = n
+        }
+    }
+
     private static func entries(
         _ p: UnsafeMutablePointer<UnsafeMutablePointer<Onnx__StringStringEntryProto>?>?,
         _ n: Int
@@ -127,8 +136,8 @@ enum ProtoReader {
         if a.has_i != 0 { out.i = a.i }
         if a.has_s != 0 { out.s = bytes(a.s) }
         if let t = a.t { out.t = tensor(t) }
-        out.floats = array(a.floats, a.n_floats) { $0 }
-        out.ints = array(a.ints, a.n_ints) { $0 }
+        out.floats = copied(a.floats, a.n_floats)
+        out.ints = copied(a.ints, a.n_ints)
         out.strings = array(a.strings, a.n_strings) { bytes($0) }
         out.tensors = array(a.tensors, a.n_tensors) { t in t.map { tensor($0) } ?? ONNXTensor() }
         out.graphCount = a.n_graphs + (a.g == nil ? 0 : 1)
@@ -142,7 +151,7 @@ enum ProtoReader {
         let t = p.pointee
         var out = ONNXTensor()
         out.name = string(t.name)
-        out.dims = array(t.dims, t.n_dims) { $0 }
+        out.dims = copied(t.dims, t.n_dims)
         out.dataType = t.data_type
         out.hasSegment = t.segment != nil
         var fields: [String] = []
@@ -166,15 +175,15 @@ enum ProtoReader {
                 out.data = .raw(TensorStorage(byteCount: 0), byteCount: 0)
             }
         } else if t.n_float_data > 0 {
-            out.data = .floats(array(t.float_data, t.n_float_data) { $0 })
+            out.data = .floats(copied(t.float_data, t.n_float_data))
         } else if t.n_int32_data > 0 {
-            out.data = .int32s(array(t.int32_data, t.n_int32_data) { $0 })
+            out.data = .int32s(copied(t.int32_data, t.n_int32_data))
         } else if t.n_int64_data > 0 {
-            out.data = .int64s(array(t.int64_data, t.n_int64_data) { $0 })
+            out.data = .int64s(copied(t.int64_data, t.n_int64_data))
         } else if t.n_double_data > 0 {
-            out.data = .doubles(array(t.double_data, t.n_double_data) { $0 })
+            out.data = .doubles(copied(t.double_data, t.n_double_data))
         } else if t.n_uint64_data > 0 {
-            out.data = .uint64s(array(t.uint64_data, t.n_uint64_data) { $0 })
+            out.data = .uint64s(copied(t.uint64_data, t.n_uint64_data))
         } else if t.n_string_data > 0 {
             out.data = .strings(count: t.n_string_data)
         }
