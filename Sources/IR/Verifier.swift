@@ -16,10 +16,13 @@ public enum Verifier {
     public static func verify(_ graph: Graph) throws {
         let definitions = try definitions(graph)
         try checkTypes(graph)
-        var available = Set(graph.inputs.map(\.name)).union(graph.constants.keys)
-        for node in graph.nodes {
-            try checkOp(node)
-            for input in node.inputs where !input.isEmpty && !available.contains(input) {
+        var available = Set<String>(minimumCapacity: definitions.count)
+        for input in graph.inputs { available.insert(input.name) }
+        for name in graph.constants.keys { available.insert(name) }
+        for i in graph.nodes.indices {
+            try checkOp(graph.nodes[i])
+            for input in graph.nodes[i].inputs where !input.isEmpty && !available.contains(input) {
+                let node = graph.nodes[i]
                 guard case .node(let producer)? = definitions[input] else {
                     throw IRError(
                         "input \"\(input)\" is not defined "
@@ -30,7 +33,7 @@ public enum Verifier {
                     "input \"\(input)\" is used before node \(graph.nodes[producer].label) defines it: "
                         + "the nodes are not in topological order", at: node)
             }
-            for output in node.outputs where !output.isEmpty { available.insert(output) }
+            for output in graph.nodes[i].outputs where !output.isEmpty { available.insert(output) }
         }
         for output in graph.outputs where definitions[output.name] == nil {
             throw IRError("graph output \"\(output.name)\" is not defined by a graph input, constant or node")
@@ -53,6 +56,7 @@ public enum Verifier {
     /// Each value's single definition; throws on an empty name or a second definition.
     private static func definitions(_ graph: Graph) throws -> [String: Definition] {
         var map: [String: Definition] = [:]
+        map.reserveCapacity(graph.inputs.count + graph.constants.count + graph.nodes.count)
         func define(_ name: String, _ definition: Definition, node: Node? = nil) throws {
             if let earlier = map.updateValue(definition, forKey: name) {
                 let message =
@@ -70,32 +74,47 @@ public enum Verifier {
             guard !input.name.isEmpty else { throw IRError("graph input \(k) has an empty name") }
             try define(input.name, .graphInput)
         }
-        for name in graph.constants.keys.sorted() {
+        // Constants can clash only with graph inputs here: the first clash by name is reported,
+        // found without sorting every constant's name.
+        var clash: String?
+        for name in graph.constants.keys {
             guard !name.isEmpty else { throw IRError("a constant has an empty name") }
-            try define(name, .constant)
+            if map.updateValue(.constant, forKey: name) != nil, clash.map({ name < $0 }) ?? true { clash = name }
         }
-        for (i, node) in graph.nodes.enumerated() {
-            for output in node.outputs where !output.isEmpty { try define(output, .node(i), node: node) }
+        if let clash {
+            map[clash] = .graphInput
+            try define(clash, .constant)
+        }
+        // By index: a node copied out of the array per iteration retains all its fields.
+        for i in graph.nodes.indices {
+            for output in graph.nodes[i].outputs where !output.isEmpty {
+                try define(output, .node(i), node: graph.nodes[i])
+            }
         }
         return map
     }
 
     /// Constant data against shapes and `graph.types`; graph inputs against `graph.types`.
     private static func checkTypes(_ graph: Graph) throws {
-        for (name, tensor) in graph.constants.sorted(by: { $0.key < $1.key }) {
+        func problem(_ name: String, _ tensor: Tensor) -> String? {
             guard tensor.shape.allSatisfy({ $0 >= 0 }) else {
-                throw IRError("constant \"\(name)\" has a negative dimension in its shape \(tensor.shape)")
+                return "constant \"\(name)\" has a negative dimension in its shape \(tensor.shape)"
             }
             let needed = tensor.dtype.byteCount(of: tensor.shape) ?? Int.max
             guard tensor.storage.byteCount >= needed else {
-                throw IRError(
-                    "constant \"\(name)\" holds \(tensor.storage.byteCount) bytes "
-                        + "but its type \(tensor.type) needs \(needed)")
+                return "constant \"\(name)\" holds \(tensor.storage.byteCount) bytes but its type \(tensor.type) needs \(needed)"
             }
             if let declared = graph.types[name], declared != tensor.type {
-                throw IRError("constant \"\(name)\" has data of type \(tensor.type) but is typed \(declared) in the graph")
+                return "constant \"\(name)\" has data of type \(tensor.type) but is typed \(declared) in the graph"
             }
+            return nil
         }
+        // The first wrong constant by name, found without sorting them all.
+        var first: (name: String, message: String)?
+        for (name, tensor) in graph.constants where first.map({ name < $0.name }) ?? true {
+            if let message = problem(name, tensor) { first = (name, message) }
+        }
+        if let first { throw IRError(first.message) }
         for input in graph.inputs {
             if let declared = graph.types[input.name], declared != input.type {
                 throw IRError("graph input \"\(input.name)\" is declared \(input.type) but typed \(declared) in the graph")

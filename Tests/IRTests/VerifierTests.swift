@@ -89,6 +89,21 @@ final class VerifierTests: XCTestCase {
         assertInvalid(b.graph, "constant \"negative\" has a negative dimension in its shape [-1, -1]")
     }
 
+    func testOfManyBadConstantsTheFirstByNameIsNamed() {
+        // Dictionary order differs from run to run; the message must not.
+        var b = valid()
+        for i in 0..<64 { b.constant("c\(i)", Tensor([Float(0)], shape: [1])) }
+        for name in ["c40", "c17", "c5", "c63"] { b.type(name, TensorType(.float32, [2])) }
+        b.constant("c2", Tensor(zeros: .float32, shape: [-1]))
+        assertInvalid(b.graph, "constant \"c17\" has data of type f32[1] but is typed f32[2] in the graph")
+        b = valid()
+        for name in ["y2", "m", "w", "q"] { b.input(name, .float32, [.known(1)]) }
+        for name in ["y2", "q", "w", "m"] { b.constant(name, Tensor([Float(0)], shape: [1])) }
+        assertInvalid(b.graph, "value \"m\" is defined twice: by a constant and by a graph input")
+        b.constant("", Tensor([Float(0)], shape: [1]))
+        assertInvalid(b.graph, "a constant has an empty name")
+    }
+
     func testEmptyNames() {
         var b = valid()
         b.graph.inputs.append(ValueInfo(name: "", type: TensorType(.float32, [1])))
