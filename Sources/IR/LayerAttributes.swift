@@ -1,8 +1,9 @@
-// The attributes the passes leave on a layer for the interpreter and the backend: the formats
-// its weight and activations are rounded to (quantize, import-qdq) and the activation fused
-// into it (fuse-activation). They live with the IR because every later stage reads them.
+// The attributes the passes leave on a layer for the interpreter, the backend and the QDQ
+// export: the formats its weight and activations are rounded to (quantize, import-qdq), the
+// activation fused into it (fuse-activation) and its 2:4 sparsity (prune-2-4). They live
+// with the IR because every later stage reads them.
 
-/// The attributes the interpreter reads on a quantized layer.
+/// The attributes of a quantized layer.
 public enum QuantizationAttributes {
     public static let activationFormat = "npucc.activation_format"
     public static let activationAmax = "npucc.activation_amax"
@@ -32,7 +33,7 @@ public enum FusedActivationAttributes {
     public static let alpha = "npucc.activation_alpha"
 }
 
-/// The attribute prune-2:4 leaves on a layer whose weight it pruned.
+/// The attribute prune-2-4 leaves on a layer whose weight it pruned.
 public enum PruningAttributes {
     /// "2:4": every group of 4 weights along the reduction holds at most 2 nonzeros.
     public static let sparsity = "npucc.sparsity"
