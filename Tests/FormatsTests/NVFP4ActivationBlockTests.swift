@@ -62,7 +62,7 @@ final class NVFP4ActivationBlockTests: XCTestCase {
         var x = (0..<shape.reduce(1, *)).map { _ in Float.random(in: -3...3, using: &g) }
         x[5 * 37 + 3] = .nan
         x[37 * 21 + 18 * 37 + 20] = -.infinity
-        x[17 * 37 + 36] = 1e-40
+        x[17 * 37 + 36] = Float(bitPattern: 0x0001_16C2)  // 1e-40 rounded: a subnormal
         for amax: Float in [0.5, 6, 448] {
             let fast = FakeQuantization.activations(x, shape: shape, reductionAxis: 1, format: .nvfp4, amax: amax)
             let want = FakeQuantization.nvfp4Elementwise(x, outer: 2, n: 21, inner: 37, global: amax / (6 * 448))

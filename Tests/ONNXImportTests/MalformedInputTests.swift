@@ -8,7 +8,7 @@ import XCTest
 final class MalformedInputTests: XCTestCase {
     private func withTemporaryFile(_ bytes: [UInt8], _ body: (String) throws -> Void) rethrows {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("npucc-malformed-\(getpid())-\(UUID().uuidString).onnx")
-        FileManager.default.createFile(atPath: url.path, contents: Data(bytes))
+        XCTAssertTrue(FileManager.default.createFile(atPath: url.path, contents: Data(bytes)), "cannot write \(url.path)")
         defer { try? FileManager.default.removeItem(at: url) }
         try body(url.path)
     }
@@ -29,7 +29,7 @@ final class MalformedInputTests: XCTestCase {
         let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: try ImportCases.path("dtypes.onnx"))))
         var failures = 0
         for length in stride(from: 0, to: bytes.count, by: max(1, bytes.count / 400)) {
-            try withTemporaryFile(Array(bytes.prefix(length))) { path in
+            withTemporaryFile(Array(bytes.prefix(length))) { path in
                 do { _ = try ONNXImporter.load(path: path) } catch { failures += 1 }
                 loadOrFail(path, "truncated to \(length) bytes")
             }
@@ -45,11 +45,11 @@ final class MalformedInputTests: XCTestCase {
             for _ in 0..<(1 + trial % 4) {
                 damaged[Int.random(in: 0..<damaged.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
             }
-            try withTemporaryFile(damaged) { loadOrFail($0, "trial \(trial)") }
+            withTemporaryFile(damaged) { loadOrFail($0, "trial \(trial)") }
         }
         for size in [1, 7, 64, 4096] {
             let noise = (0..<size).map { _ in UInt8.random(in: 0...255, using: &rng) }
-            try withTemporaryFile(noise) { loadOrFail($0, "\(size) random bytes") }
+            withTemporaryFile(noise) { loadOrFail($0, "\(size) random bytes") }
         }
     }
 
