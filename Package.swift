@@ -33,12 +33,14 @@ let package = Package(
         // The target description: the NPU as data, read from JSON (schemas/target.md); no
         // dependency on the IR. The default target ships as a resource.
         .target(name: "Target", resources: [.copy("Resources/npu-seed.json")]),
-        // The IR: values, nodes, graphs, constants, text form and verifier.
+        // The IR: values, nodes, graphs, constants, text form and verifier; the attributes the
+        // passes leave on layers.
         .target(name: "IR", dependencies: ["Formats"]),
         // ONNX protobuf -> IR. Built without optimization: it visits each node and attribute
         // once and adopts or bulk-copies tensor payloads, so its own speed hardly shows in a
-        // compile, while optimizing its hundreds of op importers cost about 80 s of the release
-        // build's CPU (docs/BENCHMARKS.md, "Build: the importer built without optimization").
+        // compile, while optimizing its hundreds of op importers cost 80 to 95 s of the release
+        // build's CPU (docs/BENCHMARKS.md, "Build: Backend beside Passes, and the importer built
+        // without optimization").
         .target(name: "ONNXImport", dependencies: ["IR", "ONNXProto"],
                 swiftSettings: [.unsafeFlags(["-Onone"])]),
         // IR -> ONNX: a quantized graph in standard ops, written through protobuf-c.
