@@ -16,24 +16,24 @@ public enum Verifier {
     public static func verify(_ graph: Graph) throws {
         let definitions = try definitions(graph)
         try checkTypes(graph)
-        var available = Set<String>(minimumCapacity: definitions.count)
-        for input in graph.inputs { available.insert(input.name) }
-        for name in graph.constants.keys { available.insert(name) }
+        // An input is available when a graph input, a constant or an earlier node defines it.
         for i in graph.nodes.indices {
             try checkOp(graph.nodes[i])
-            for input in graph.nodes[i].inputs where !input.isEmpty && !available.contains(input) {
-                let node = graph.nodes[i]
-                guard case .node(let producer)? = definitions[input] else {
+            for input in graph.nodes[i].inputs where !input.isEmpty {
+                switch definitions[input] {
+                case .graphInput?, .constant?: continue
+                case .node(let producer)? where producer < i: continue
+                case .node(let producer)?:
+                    _ = try topologicalOrder(graph.nodes)  // names the cycle if there is one
+                    throw IRError(
+                        "input \"\(input)\" is used before node \(graph.nodes[producer].label) defines it: "
+                            + "the nodes are not in topological order", at: graph.nodes[i])
+                case nil:
                     throw IRError(
                         "input \"\(input)\" is not defined "
-                            + "(no graph input, constant or node output has that name)", at: node)
+                            + "(no graph input, constant or node output has that name)", at: graph.nodes[i])
                 }
-                _ = try topologicalOrder(graph.nodes)  // names the cycle if there is one
-                throw IRError(
-                    "input \"\(input)\" is used before node \(graph.nodes[producer].label) defines it: "
-                        + "the nodes are not in topological order", at: node)
             }
-            for output in graph.nodes[i].outputs where !output.isEmpty { available.insert(output) }
         }
         for output in graph.outputs where definitions[output.name] == nil {
             throw IRError("graph output \"\(output.name)\" is not defined by a graph input, constant or node")
@@ -74,17 +74,11 @@ public enum Verifier {
             guard !input.name.isEmpty else { throw IRError("graph input \(k) has an empty name") }
             try define(input.name, .graphInput)
         }
-        // Constants can clash only with graph inputs here: the first clash by name is reported,
-        // found without sorting every constant's name.
-        var clash: String?
-        for name in graph.constants.keys {
-            guard !name.isEmpty else { throw IRError("a constant has an empty name") }
-            if map.updateValue(.constant, forKey: name) != nil, clash.map({ name < $0 }) ?? true { clash = name }
-        }
-        if let clash {
-            map[clash] = .graphInput
-            try define(clash, .constant)
-        }
+        // Constants can clash only with graph inputs here; of several clashes the first by name
+        // is reported, found without sorting every constant's name.
+        if graph.constants[""] != nil { throw IRError("a constant has an empty name") }
+        if let clash = graph.constants.keys.lazy.filter({ map[$0] != nil }).min() { try define(clash, .constant) }
+        for name in graph.constants.keys { map[name] = .constant }
         // By index: a node copied out of the array per iteration retains all its fields.
         for i in graph.nodes.indices {
             for output in graph.nodes[i].outputs where !output.isEmpty {

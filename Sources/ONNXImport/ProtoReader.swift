@@ -39,7 +39,7 @@ enum ProtoReader {
         return UnsafeBufferPointer(start: p, count: n).map(f)
     }
 
-    /// The `n` elements at `p`, copied in one go (the repeated fields of tensor payloads).
+    /// The `n` elements at `p`, copied in one go (repeated fields and byte strings).
     private static func copied<T>(_ p: UnsafeMutablePointer<T>?, _ n: Int) -> [T] {
         guard let p, n > 0 else { return [] }
         return [T](unsafeUninitializedCapacity: n) { buffer, count in
@@ -123,8 +123,7 @@ enum ProtoReader {
     }
 
     private static func bytes(_ b: ProtobufCBinaryData) -> [UInt8] {
-        guard let data = b.data, b.len > 0 else { return [] }
-        return Array(UnsafeBufferPointer(start: data, count: b.len))
+        copied(b.data, b.len)
     }
 
     private static func attribute(_ a: Onnx__AttributeProto) -> ONNXAttribute {
